@@ -1,0 +1,6 @@
+//! The Kafka producer: the record accumulator, partitioners, the idempotence
+//! and transaction state machines (sans-I/O) and the sender tasks that drive
+//! them over the transport.
+//!
+//! It is deliberately not a consumer or an admin client, and it holds no
+//! wire-format code: encoding lives in the protocol and records crates.

@@ -1,0 +1,7 @@
+//! Everything between a typed Kafka request and the broker's typed response:
+//! tokio connections, framing, correlation ids, version negotiation, the
+//! cluster metadata view, TLS and SASL.
+//!
+//! It is deliberately not a producer or a consumer: those crates talk to the
+//! cluster through the client trait this crate defines, so they can also run
+//! against an in-memory fake in unit tests.

@@ -1,0 +1,1 @@
+//! Support for ferrokafka's integration tests: a running broker per test run.

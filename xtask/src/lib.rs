@@ -1,0 +1,16 @@
+//! ferrokafka's developer tasks as a library, so that the integration tests
+//! can start a real broker with the same code as `cargo xtask broker start`.
+//!
+//! It is deliberately not part of the published client.
+
+pub mod codegen;
+
+use std::path::PathBuf;
+
+/// The workspace root (the folder holding the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
