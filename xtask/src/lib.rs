@@ -3,7 +3,9 @@
 //!
 //! It is deliberately not part of the published client.
 
+pub mod broker;
 pub mod codegen;
+pub mod tools;
 
 use std::path::PathBuf;
 

@@ -1,16 +1,85 @@
 //! `cargo xtask`: ferrokafka's developer tasks.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use xtask::broker::{self, Backend, StartOptions, jars};
 
 /// ferrokafka's developer tasks.
 #[derive(Parser, Debug)]
 enum Task {
+    /// Run a real Apache Kafka on this machine.
+    #[command(subcommand)]
+    Broker(BrokerTask),
     /// Generate the protocol crate's message modules from Kafka's schemas.
     Codegen(xtask::codegen::Args),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Task::parse() {
+#[derive(Subcommand, Debug)]
+enum BrokerTask {
+    /// Start a cluster and print one line of JSON describing it.
+    Start {
+        /// Apache Kafka release to run.
+        #[arg(long, default_value = jars::DEFAULT_KAFKA_VERSION)]
+        version: String,
+        /// Number of combined broker+controller nodes.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=9))]
+        brokers: u8,
+        /// Where the brokers run.
+        #[arg(long, value_enum, default_value_t = Backend::Local)]
+        backend: Backend,
+        /// Name of this cluster, to run several side by side.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Stop a cluster started by `start`.
+    Stop {
+        /// Name given to `start`.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Say what runs.
+    Status {
+        /// Name given to `start`.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let result = match Task::parse() {
+        Task::Broker(task) => run_broker(task),
         Task::Codegen(args) => xtask::codegen::run(&args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
+}
+
+fn run_broker(task: BrokerTask) -> anyhow::Result<()> {
+    let harness_dir = broker::harness_dir();
+    match task {
+        BrokerTask::Start {
+            version,
+            brokers,
+            backend,
+            name,
+        } => {
+            let options = StartOptions {
+                version,
+                brokers: usize::from(brokers),
+                harness_dir,
+            };
+            let info = broker::start_detached(&options, backend, &name)?;
+            println!("{}", serde_json::to_string(&info)?);
+        }
+        BrokerTask::Stop { name } => match broker::stop(&harness_dir, &name)? {
+            Some(info) => eprintln!("stopped {name:?} ({})", info.bootstrap_servers),
+            None => eprintln!("no cluster named {name:?} runs"),
+        },
+        BrokerTask::Status { name } => print!("{}", broker::status(&harness_dir, &name)?),
+    }
+    Ok(())
 }

@@ -1,0 +1,98 @@
+//! The broker configuration the harness writes: KRaft combined mode on
+//! 127.0.0.1, sized for small machines and fast tests.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// One node's place in the cluster.
+#[derive(Debug, Clone)]
+pub struct NodeAddress {
+    /// KRaft node id (1-based).
+    pub node_id: u32,
+    /// Port of the PLAINTEXT client listener.
+    pub port: u16,
+    /// Port of the CONTROLLER listener.
+    pub controller_port: u16,
+}
+
+/// `server.properties` for `node`, a member of a cluster made of `all`.
+pub fn server_properties(node: &NodeAddress, all: &[NodeAddress], data_dir: &Path) -> String {
+    let n = all.len();
+    let min_isr = n.min(2);
+    let voters: Vec<String> = all
+        .iter()
+        .map(|a| format!("{}@127.0.0.1:{}", a.node_id, a.controller_port))
+        .collect();
+    let mut out = String::new();
+    let mut set = |key: &str, value: &dyn std::fmt::Display| {
+        let _ = writeln!(out, "{key}={value}");
+    };
+    set("process.roles", &"broker,controller");
+    set("node.id", &node.node_id);
+    set("controller.quorum.voters", &voters.join(","));
+    set(
+        "listeners",
+        &format!(
+            "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+            node.port, node.controller_port
+        ),
+    );
+    set(
+        "advertised.listeners",
+        &format!("PLAINTEXT://127.0.0.1:{}", node.port),
+    );
+    set("inter.broker.listener.name", &"PLAINTEXT");
+    set("controller.listener.names", &"CONTROLLER");
+    set(
+        "listener.security.protocol.map",
+        &"PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    );
+    set("log.dirs", &data_dir.display());
+    // Tests create their topics explicitly, with the partition count they need.
+    set("auto.create.topics.enable", &false);
+    set("num.partitions", &1);
+    set("default.replication.factor", &n);
+    set("min.insync.replicas", &min_isr);
+    set("offsets.topic.replication.factor", &n);
+    set("offsets.topic.num.partitions", &10);
+    set("transaction.state.log.replication.factor", &n);
+    set("transaction.state.log.min.isr", &min_isr);
+    set("transaction.state.log.num.partitions", &10);
+    set("share.coordinator.state.topic.replication.factor", &n);
+    set("share.coordinator.state.topic.min.isr", &min_isr);
+    // A test that starts a group must not wait three seconds for nothing.
+    set("group.initial.rebalance.delay.ms", &0);
+    // A killed node leaves the ISR within seconds, not the default 30 s, so
+    // fault tests finish quickly.
+    set("broker.session.timeout.ms", &6000);
+    set("replica.lag.time.max.ms", &10000);
+    set("num.network.threads", &2);
+    set("num.io.threads", &4);
+    set("log.cleaner.dedupe.buffer.size", &(16 * 1024 * 1024));
+    out
+}
+
+/// Log4j 2 configuration (Kafka 4.x): INFO to the process's stdout, which
+/// the harness sends to the node's log file. The properties format needs no
+/// parser beyond log4j-core itself.
+pub const LOG4J2_PROPERTIES: &str = "status = warn
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.state.name = state.change.logger
+logger.state.level = WARN
+";
+
+/// reload4j configuration (Kafka 3.x), same behaviour as [`LOG4J2_PROPERTIES`].
+pub const LOG4J_PROPERTIES: &str = "log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+";

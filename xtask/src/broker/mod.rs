@@ -1,0 +1,196 @@
+//! The broker harness: a real Apache Kafka (KRaft) on this machine, from
+//! Maven Central's jars (the default) or from the `apache/kafka` image
+//! through testcontainers.
+
+pub mod config;
+pub mod docker;
+pub mod jars;
+pub mod local;
+pub mod probe;
+pub mod process;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+pub use local::{Lifetime, LocalCluster};
+
+/// Where a cluster runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// JVM processes on this machine, jars from Maven Central.
+    Local,
+    /// The `apache/kafka` image in a Docker engine, through testcontainers.
+    Docker,
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Apache Kafka release, e.g. `4.4.0` or `3.9.2`.
+    pub version: String,
+    /// Number of combined broker+controller nodes.
+    pub brokers: usize,
+    /// The harness's folder (jar cache, cluster folders).
+    pub harness_dir: PathBuf,
+}
+
+impl StartOptions {
+    /// A single node of the default version, under the default harness folder.
+    pub fn single_node() -> Self {
+        StartOptions {
+            version: jars::DEFAULT_KAFKA_VERSION.to_string(),
+            brokers: 1,
+            harness_dir: harness_dir(),
+        }
+    }
+}
+
+/// What runs: printed as one JSON line by `cargo xtask broker start`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    /// `local` or `docker`.
+    pub backend: String,
+    /// Apache Kafka release.
+    pub version: String,
+    /// KRaft cluster id.
+    pub cluster_id: String,
+    /// `host:port,host:port,...` for clients.
+    pub bootstrap_servers: String,
+    /// One entry per node.
+    pub brokers: Vec<NodeInfo>,
+    /// The cluster's folder.
+    pub state_dir: PathBuf,
+}
+
+/// One node of a running cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// KRaft node id.
+    pub node_id: u32,
+    /// Host clients connect to.
+    pub host: String,
+    /// Client (PLAINTEXT) port.
+    pub port: u16,
+    /// Controller port (local backend).
+    pub controller_port: u16,
+    /// JVM process id (local backend).
+    pub pid: Option<u32>,
+    /// Container id (docker backend).
+    pub container_id: Option<String>,
+    /// Log directory.
+    pub data_dir: PathBuf,
+    /// Where the node's log goes.
+    pub log_file: PathBuf,
+}
+
+/// The harness's folder: `target/kafka-harness` in the workspace (or under
+/// `CARGO_TARGET_DIR`).
+pub fn harness_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| crate::workspace_root().join("target"), PathBuf::from)
+        .join("kafka-harness")
+}
+
+fn state_file(harness_dir: &Path, name: &str) -> PathBuf {
+    local::cluster_dir(harness_dir, name).join("cluster.json")
+}
+
+/// Starts a detached cluster named `name` and records it for `stop` and
+/// `status`.
+pub fn start_detached(
+    options: &StartOptions,
+    backend: Backend,
+    name: &str,
+) -> anyhow::Result<ClusterInfo> {
+    if let Some(running) = running(&options.harness_dir, name)? {
+        bail!(
+            "a cluster named {name:?} already runs at {} (pids {:?}); `cargo xtask broker stop` first",
+            running.bootstrap_servers,
+            running
+                .brokers
+                .iter()
+                .filter_map(|b| b.pid)
+                .collect::<Vec<_>>()
+        );
+    }
+    let dir = local::cluster_dir(&options.harness_dir, name);
+    let info = match backend {
+        Backend::Local => {
+            let cluster = local::start(options, &dir, Lifetime::Detached)?;
+            let info = cluster.info.clone();
+            // Detached: the processes outlive this handle.
+            std::mem::forget(cluster);
+            info
+        }
+        Backend::Docker => docker::start_detached(options, &dir)?,
+    };
+    std::fs::write(
+        state_file(&options.harness_dir, name),
+        serde_json::to_string_pretty(&info)?,
+    )?;
+    Ok(info)
+}
+
+/// The recorded cluster `name` if any of its nodes still runs.
+pub fn running(harness_dir: &Path, name: &str) -> anyhow::Result<Option<ClusterInfo>> {
+    let path = state_file(harness_dir, name);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let info: ClusterInfo =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    let any_alive = match info.backend.as_str() {
+        "docker" => docker::any_running(&info),
+        _ => info
+            .brokers
+            .iter()
+            .filter_map(|b| b.pid)
+            .any(process::alive),
+    };
+    Ok(any_alive.then_some(info))
+}
+
+/// Stops the recorded cluster `name`; returns what was stopped.
+pub fn stop(harness_dir: &Path, name: &str) -> anyhow::Result<Option<ClusterInfo>> {
+    let Some(info) = running(harness_dir, name)? else {
+        let _ = std::fs::remove_file(state_file(harness_dir, name));
+        return Ok(None);
+    };
+    if info.backend == "docker" {
+        docker::stop(&info);
+    } else {
+        let pids: Vec<u32> = info.brokers.iter().filter_map(|b| b.pid).collect();
+        process::terminate(&pids, std::time::Duration::from_secs(30));
+    }
+    std::fs::remove_file(state_file(harness_dir, name))?;
+    Ok(Some(info))
+}
+
+/// One line per node: id, address, pid, alive or not.
+pub fn status(harness_dir: &Path, name: &str) -> anyhow::Result<String> {
+    let Some(info) = running(harness_dir, name)? else {
+        return Ok(format!("no cluster named {name:?} runs"));
+    };
+    let mut out = format!(
+        "cluster {name:?}: Apache Kafka {} ({}), bootstrap {}\n",
+        info.version, info.backend, info.bootstrap_servers
+    );
+    for node in &info.brokers {
+        let state = match node.pid {
+            Some(pid) if process::alive(pid) => format!("running, pid {pid}"),
+            Some(pid) => format!("dead, was pid {pid}"),
+            None => "in a container".to_string(),
+        };
+        out.push_str(&format!(
+            "  node {} at {}:{}: {state}, log {}\n",
+            node.node_id,
+            node.host,
+            node.port,
+            node.log_file.display()
+        ));
+    }
+    Ok(out)
+}
