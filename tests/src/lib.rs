@@ -1,1 +1,67 @@
-//! Support for ferrokafka's integration tests: a running broker per test run.
+//! Support for ferrokafka's integration tests: one running broker per test
+//! run, shared by every test, and unique topic names per test.
+//!
+//! The broker is, in order of preference: the cluster named by
+//! `KAFKA_BOOTSTRAP_SERVERS` (an existing cluster, or the one `cargo xtask
+//! test` starts), the harness's running `default` cluster (`cargo xtask broker
+//! start`), or a single node started for this test process and ended with it.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use xtask::broker::{self, Lifetime, LocalCluster, StartOptions};
+
+/// The environment variable naming an existing cluster to test against.
+pub const BOOTSTRAP_ENV: &str = "KAFKA_BOOTSTRAP_SERVERS";
+
+/// The shared broker's bootstrap servers, `host:port[,host:port...]`.
+pub fn bootstrap_servers() -> &'static str {
+    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
+    static OWN_CLUSTER: OnceLock<LocalCluster> = OnceLock::new();
+    BOOTSTRAP.get_or_init(|| {
+        if let Ok(servers) = std::env::var(BOOTSTRAP_ENV)
+            && !servers.trim().is_empty()
+        {
+            return servers;
+        }
+        if let Ok(Some(running)) = broker::running(&broker::harness_dir(), "default") {
+            return running.bootstrap_servers;
+        }
+        let cluster = start_cluster(1);
+        let servers = cluster.info.bootstrap_servers.clone();
+        // Kept for the life of the process; its watchdog ends it afterwards.
+        let _ = OWN_CLUSTER.set(cluster);
+        servers
+    })
+}
+
+/// A cluster of `brokers` nodes of its own, for tests that kill or restart
+/// nodes. It ends when dropped, or when the test process ends.
+pub fn start_cluster(brokers: usize) -> LocalCluster {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let options = StartOptions {
+        brokers,
+        ..StartOptions::single_node()
+    };
+    let name = format!(
+        "test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let dir = broker::local::cluster_dir(&options.harness_dir, &name);
+    broker::local::start(&options, &dir, Lifetime::TiedToThisProcess)
+        .unwrap_or_else(|e| panic!("starting a {brokers}-node test cluster: {e:#}"))
+}
+
+/// A topic name no other test (or earlier run against the same cluster) uses.
+pub fn unique_topic(test: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{test}-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod codegen;
+pub mod python;
 pub mod tools;
 
 use std::path::PathBuf;

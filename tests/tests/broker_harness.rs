@@ -1,0 +1,55 @@
+//! The harness serves a real broker that answers real clients.
+
+use std::net::ToSocketAddrs;
+use std::time::Duration;
+
+use ferrokafka_tests::{bootstrap_servers, unique_topic};
+use xtask::broker::probe;
+
+#[test]
+fn broker_answers_api_versions_over_a_raw_socket() {
+    let first = bootstrap_servers().split(',').next().unwrap();
+    let addr = first.to_socket_addrs().unwrap().next().unwrap();
+    let ranges = probe::api_versions(addr, Duration::from_secs(10)).unwrap();
+    let produce = ranges
+        .iter()
+        .find(|(key, _, _)| *key == 0)
+        .expect("Produce is listed");
+    let api_versions = ranges
+        .iter()
+        .find(|(key, _, _)| *key == 18)
+        .expect("ApiVersions is listed");
+    assert!(
+        produce.2 >= 9,
+        "Produce max version {} is older than any KRaft broker's",
+        produce.2
+    );
+    assert!(
+        api_versions.2 >= 3,
+        "ApiVersions max version {}",
+        api_versions.2
+    );
+}
+
+#[test]
+fn kafka_python_round_trips_a_record() {
+    let topic = unique_topic("kafka-python-roundtrip");
+    let report = xtask::python::run_interop_script(
+        "kafka_python_roundtrip.py",
+        &[
+            "--bootstrap",
+            bootstrap_servers(),
+            "--topic",
+            &topic,
+            "--create",
+            "--partitions",
+            "2",
+            "--records",
+            "10",
+        ],
+    )
+    .unwrap();
+    assert_eq!(report["produced"], 10);
+    assert_eq!(report["consumed"], 10);
+    assert_eq!(report["matches"], true);
+}
