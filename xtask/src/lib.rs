@@ -4,7 +4,10 @@
 //! It is deliberately not part of the published client.
 
 pub mod broker;
+pub mod ci;
 pub mod codegen;
+pub mod demo;
+pub mod fuzz;
 pub mod python;
 pub mod tools;
 

@@ -11,6 +11,15 @@ enum Task {
     Broker(BrokerTask),
     /// Generate the protocol crate's message modules from Kafka's schemas.
     Codegen(xtask::codegen::Args),
+    /// Start a local Apache Kafka, show what ferrokafka does with it, stop it.
+    Demo(xtask::demo::Args),
+    /// Every check: fmt, codegen, clippy, unit/property/golden/integration tests
+    /// against a real broker, docs, a short fuzz run.
+    Test(xtask::ci::Args),
+    /// The same as `test`.
+    Ci(xtask::ci::Args),
+    /// Run every fuzz target for a bounded time.
+    Fuzz(xtask::fuzz::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -48,6 +57,9 @@ fn main() -> std::process::ExitCode {
     let result = match Task::parse() {
         Task::Broker(task) => run_broker(task),
         Task::Codegen(args) => xtask::codegen::run(&args),
+        Task::Demo(args) => xtask::demo::run(&args),
+        Task::Test(args) | Task::Ci(args) => xtask::ci::run(&args),
+        Task::Fuzz(args) => xtask::fuzz::run_all(args.seconds),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
