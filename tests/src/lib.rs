@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use xtask::broker::{self, Lifetime, LocalCluster, StartOptions};
+use xtask::broker::{self, LocalCluster, StartOptions};
 
 /// The environment variable naming an existing cluster to test against.
 pub const BOOTSTRAP_ENV: &str = "KAFKA_BOOTSTRAP_SERVERS";
@@ -38,18 +38,19 @@ pub fn bootstrap_servers() -> &'static str {
 /// A cluster of `brokers` nodes of its own, for tests that kill or restart
 /// nodes. It ends when dropped, or when the test process ends.
 pub fn start_cluster(brokers: usize) -> LocalCluster {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let options = StartOptions {
+    start_cluster_with(&StartOptions {
         brokers,
         ..StartOptions::single_node()
-    };
-    let name = format!(
-        "test-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let dir = broker::local::cluster_dir(&options.harness_dir, &name);
-    broker::local::start(&options, &dir, Lifetime::TiedToThisProcess)
+    })
+}
+
+/// A cluster of its own as `options` describe it (another Kafka version,
+/// say), ended when dropped or when the test process ends.
+pub fn start_cluster_with(options: &StartOptions) -> LocalCluster {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let brokers = options.brokers;
+    let label = format!("test-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    broker::start_for_this_process(options, &label)
         .unwrap_or_else(|e| panic!("starting a {brokers}-node test cluster: {e:#}"))
 }
 

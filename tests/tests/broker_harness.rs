@@ -3,8 +3,8 @@
 use std::net::ToSocketAddrs;
 use std::time::Duration;
 
-use ferrokafka_tests::{bootstrap_servers, unique_topic};
-use xtask::broker::probe;
+use ferrokafka_tests::{bootstrap_servers, start_cluster_with, unique_topic};
+use xtask::broker::{StartOptions, probe};
 
 #[test]
 fn broker_answers_api_versions_over_a_raw_socket() {
@@ -52,4 +52,22 @@ fn kafka_python_round_trips_a_record() {
     assert_eq!(report["produced"], 10);
     assert_eq!(report["consumed"], 10);
     assert_eq!(report["matches"], true);
+}
+
+#[test]
+fn the_3_9_line_starts_and_serves() {
+    let cluster = start_cluster_with(&StartOptions {
+        version: "3.9.2".to_string(),
+        ..StartOptions::single_node()
+    });
+    let addr = ([127, 0, 0, 1], cluster.info.brokers[0].port).into();
+    let ranges = probe::api_versions(addr, Duration::from_secs(10)).unwrap();
+    let fetch = ranges
+        .iter()
+        .find(|(key, _, _)| *key == 1)
+        .expect("Fetch is listed");
+    // 3.9 still serves the Fetch versions Kafka 4.0 removed.
+    assert_eq!(fetch.1, 0, "3.9.2 Fetch min version");
+    assert!(fetch.2 >= 16, "3.9.2 Fetch max version {}", fetch.2);
+    cluster.stop();
 }

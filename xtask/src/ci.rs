@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::broker::{self, Lifetime, StartOptions};
+use crate::broker;
 
 /// Options of `cargo xtask test`.
 #[derive(clap::Args, Debug)]
@@ -137,26 +137,7 @@ fn cargo(root: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()>
 /// `cargo test --workspace` against one broker shared by every test binary:
 /// the given cluster, or a node started here and ended when the tests end.
 fn run_tests(root: &Path, bootstrap: Option<&str>, counts: &mut TestCounts) -> anyhow::Result<()> {
-    let (_cluster, bootstrap) = match bootstrap {
-        Some(servers) => (None, servers.to_string()),
-        None => {
-            let options = StartOptions::single_node();
-            let dir = broker::local::cluster_dir(
-                &options.harness_dir,
-                &format!("xtask-test-{}", std::process::id()),
-            );
-            let started = Instant::now();
-            let cluster = broker::local::start(&options, &dir, Lifetime::TiedToThisProcess)?;
-            eprintln!(
-                "broker {} serving at {} (started in {:.1}s)",
-                options.version,
-                cluster.info.bootstrap_servers,
-                started.elapsed().as_secs_f64()
-            );
-            let servers = cluster.info.bootstrap_servers.clone();
-            (Some(cluster), servers)
-        }
-    };
+    let (_cluster, bootstrap) = broker::given_or_started(bootstrap, "xtask-test")?;
     let mut child = Command::new(cargo_program())
         .args(["test", "--workspace", "--no-fail-fast"])
         .env("KAFKA_BOOTSTRAP_SERVERS", &bootstrap)
@@ -189,6 +170,11 @@ fn count_before(line: &str, label: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The cargo that runs this task (as `cargo xtask`), or the one on the PATH.
+fn cargo_program() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::count_before;
@@ -201,9 +187,4 @@ mod tests {
         assert_eq!(count_before(line, " failed"), 3);
         assert_eq!(count_before(line, " ignored"), 1);
     }
-}
-
-/// The cargo that runs this task (as `cargo xtask`), or the one on the PATH.
-fn cargo_program() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }

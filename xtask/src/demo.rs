@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::broker::{self, Lifetime, StartOptions, probe};
+use crate::broker::{self, probe};
 
 /// Options of `cargo xtask demo`.
 #[derive(clap::Args, Debug)]
@@ -19,28 +19,7 @@ pub struct Args {
 /// Runs the demo.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (cluster, bootstrap) = match &args.bootstrap_servers {
-        Some(servers) => (None, servers.clone()),
-        None => {
-            let options = StartOptions::single_node();
-            eprintln!(
-                "starting Apache Kafka {} (KRaft, one node) on 127.0.0.1 ...",
-                options.version
-            );
-            let dir = broker::local::cluster_dir(
-                &options.harness_dir,
-                &format!("demo-{}", std::process::id()),
-            );
-            let cluster = broker::local::start(&options, &dir, Lifetime::TiedToThisProcess)?;
-            eprintln!(
-                "broker serving at {} after {:.1}s",
-                cluster.info.bootstrap_servers,
-                started.elapsed().as_secs_f64()
-            );
-            let servers = cluster.info.bootstrap_servers.clone();
-            (Some(cluster), servers)
-        }
-    };
+    let (cluster, bootstrap) = broker::given_or_started(args.bootstrap_servers.as_deref(), "demo")?;
 
     let first = bootstrap.split(',').next().context("no bootstrap server")?;
     let addr = first
@@ -56,7 +35,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
     if let Some(cluster) = cluster {
         eprintln!("stopping the broker");
-        cluster.stop()?;
+        cluster.stop();
     }
     eprintln!("demo finished in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())

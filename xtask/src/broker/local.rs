@@ -53,11 +53,11 @@ impl LocalCluster {
 
     /// Ends every node and, for a cluster tied to this process, removes its
     /// folder.
-    pub fn stop(mut self) -> anyhow::Result<()> {
-        self.shutdown()
+    pub fn stop(mut self) {
+        self.shutdown();
     }
 
-    fn shutdown(&mut self) -> anyhow::Result<()> {
+    fn shutdown(&mut self) {
         let pids: Vec<u32> = self.children.iter().map(Child::id).collect();
         process::terminate(&pids, Duration::from_secs(20));
         for child in &mut self.children {
@@ -69,13 +69,12 @@ impl LocalCluster {
             drop(stdin);
             let _ = watchdog.wait();
         }
-        Ok(())
     }
 }
 
 impl Drop for LocalCluster {
     fn drop(&mut self) {
-        let _ = self.shutdown();
+        self.shutdown();
     }
 }
 
@@ -250,7 +249,7 @@ fn start_once(
             .brokers
             .iter()
             .any(|b| process::tail(&b.log_file, 200).contains("Address already in use"));
-        let _ = cluster.shutdown();
+        cluster.shutdown();
         return Err(if port_taken {
             StartError::PortTaken(e)
         } else {

@@ -9,6 +9,7 @@ pub mod local;
 pub mod probe;
 pub mod process;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -184,13 +185,49 @@ pub fn status(harness_dir: &Path, name: &str) -> anyhow::Result<String> {
             Some(pid) => format!("dead, was pid {pid}"),
             None => "in a container".to_string(),
         };
-        out.push_str(&format!(
-            "  node {} at {}:{}: {state}, log {}\n",
+        let _ = writeln!(
+            out,
+            "  node {} at {}:{}: {state}, log {}",
             node.node_id,
             node.host,
             node.port,
             node.log_file.display()
-        ));
+        );
     }
     Ok(out)
+}
+
+/// A cluster tied to this process, named `label-<pid>`, ended when this
+/// process ends.
+pub fn start_for_this_process(options: &StartOptions, label: &str) -> anyhow::Result<LocalCluster> {
+    let dir = local::cluster_dir(
+        &options.harness_dir,
+        &format!("{label}-{}", std::process::id()),
+    );
+    local::start(options, &dir, Lifetime::TiedToThisProcess)
+}
+
+/// The given cluster's bootstrap servers, or a single node started for this
+/// process (returned too, so the caller decides when it ends).
+pub fn given_or_started(
+    bootstrap: Option<&str>,
+    label: &str,
+) -> anyhow::Result<(Option<LocalCluster>, String)> {
+    if let Some(servers) = bootstrap {
+        return Ok((None, servers.to_string()));
+    }
+    let options = StartOptions::single_node();
+    eprintln!(
+        "starting Apache Kafka {} (KRaft, one node) on 127.0.0.1 ...",
+        options.version
+    );
+    let started = std::time::Instant::now();
+    let cluster = start_for_this_process(&options, label)?;
+    eprintln!(
+        "broker serving at {} (started in {:.1}s)",
+        cluster.info.bootstrap_servers,
+        started.elapsed().as_secs_f64()
+    );
+    let servers = cluster.info.bootstrap_servers.clone();
+    Ok((Some(cluster), servers))
 }
