@@ -5,3 +5,37 @@
 //! It deliberately does not read files or sockets: it decodes and encodes
 //! bytes it is handed, so a segment-file reader, a fetcher and a producer
 //! can all share it.
+//!
+//! ```
+//! use ferrokafka_records::{BatchReader, Compression, Header, RecordBatchBuilder};
+//! let mut builder = RecordBatchBuilder::new(0).with_compression(Compression::Gzip, None);
+//! builder.append(1_700_000_000_000, Some(b"k"), Some(b"v"), &[Header::new("h", Some("x"))]);
+//! let bytes = builder.build().unwrap();
+//! for batch in BatchReader::new(bytes) {
+//!     for record in batch.unwrap().records() {
+//!         assert_eq!(record.unwrap().key.as_deref(), Some(&b"k"[..]));
+//!     }
+//! }
+//! ```
+
+mod attributes;
+mod batch;
+mod builder;
+pub mod compression;
+mod control;
+mod error;
+mod header;
+pub mod legacy;
+mod reader;
+mod record;
+
+pub use attributes::{BatchAttributes, TimestampType};
+pub use batch::{RecordBatch, RecordIter};
+pub use builder::RecordBatchBuilder;
+pub use compression::{Codec, Compression, DEFAULT_MAX_DECOMPRESSED_SIZE, compress, decompress};
+pub use control::{ControlRecord, ControlRecordType};
+pub use error::RecordsError;
+pub use header::{BATCH_HEADER_LEN, BatchHeader, LOG_OVERHEAD};
+pub use legacy::{LegacyBatch, LegacyMessage};
+pub use reader::{Batch, BatchReader, ReadOptions, Records};
+pub use record::{Header, HeaderRef, Record};

@@ -1,0 +1,274 @@
+//! Encoding a record batch (magic 2) straight into its final buffer.
+//!
+//! The builder reserves the 61-byte header, appends each record as it
+//! comes, and at the end compresses the record section if asked, then
+//! patches the length, counts, timestamps and CRC once.
+
+use bytes::Bytes;
+
+use crate::compression::compress;
+use crate::header::{BATCH_HEADER_LEN, CRC_START, LOG_OVERHEAD};
+use crate::record::{HeaderRef, encode_record};
+use crate::{
+    BatchAttributes, BatchHeader, Compression, ControlRecord, RecordsError, TimestampType,
+};
+
+/// Builds one record batch.
+///
+/// ```
+/// use ferrokafka_records::{BatchReader, Compression, RecordBatchBuilder};
+/// let mut builder = RecordBatchBuilder::new(0)
+///     .with_compression(Compression::Lz4, None)
+///     .with_producer(4000, 0, 17);
+/// builder.append(1_700_000_000_000, Some(b"key"), Some(b"value"), &[("h", Some(&b"v"[..]))]);
+/// builder.append(1_700_000_000_001, None, None, &[] as &[(&str, Option<&[u8]>)]);
+/// let bytes = builder.build().unwrap();
+///
+/// let batch = BatchReader::new(bytes).next().unwrap().unwrap();
+/// let records: Vec<_> = batch.records().collect::<Result<_, _>>().unwrap();
+/// assert_eq!(records.len(), 2);
+/// assert_eq!(records[0].headers[0].key_str(), Some("h"));
+/// assert_eq!(records[1].offset, 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct RecordBatchBuilder {
+    buf: Vec<u8>,
+    start: usize,
+    header: BatchHeader,
+    compression: Compression,
+    level: Option<i32>,
+    base_timestamp: Option<i64>,
+    max_timestamp: i64,
+    log_append_time: Option<i64>,
+    next_offset_delta: i32,
+    last_offset_delta: Option<i32>,
+    record_count: i32,
+}
+
+impl RecordBatchBuilder {
+    /// A builder for a batch starting at `base_offset` (0 for a produce
+    /// request: the broker assigns offsets), in a new buffer.
+    pub fn new(base_offset: i64) -> Self {
+        Self::in_buffer(Vec::with_capacity(1024), base_offset)
+    }
+
+    /// A builder appending its batch to `buffer` after what it already
+    /// holds (for example the rest of a produce request).
+    pub fn in_buffer(mut buffer: Vec<u8>, base_offset: i64) -> Self {
+        let start = buffer.len();
+        buffer.resize(start + BATCH_HEADER_LEN, 0);
+        Self {
+            buf: buffer,
+            start,
+            header: BatchHeader {
+                base_offset,
+                ..BatchHeader::default()
+            },
+            compression: Compression::None,
+            level: None,
+            base_timestamp: None,
+            max_timestamp: -1,
+            log_append_time: None,
+            next_offset_delta: 0,
+            last_offset_delta: None,
+            record_count: 0,
+        }
+    }
+
+    /// Compress the records with `compression` at `level` (`None`: the
+    /// codec's default).
+    #[must_use]
+    pub fn with_compression(mut self, compression: Compression, level: Option<i32>) -> Self {
+        self.compression = compression;
+        self.level = level;
+        self
+    }
+
+    /// Idempotent producer id, epoch and the first record's sequence.
+    #[must_use]
+    pub fn with_producer(
+        mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+    ) -> Self {
+        self.header.producer_id = producer_id;
+        self.header.producer_epoch = producer_epoch;
+        self.header.base_sequence = base_sequence;
+        self
+    }
+
+    /// Mark the batch as part of a transaction.
+    #[must_use]
+    pub fn with_transactional(mut self, transactional: bool) -> Self {
+        self.header.attributes = self.header.attributes.with_transactional(transactional);
+        self
+    }
+
+    /// Mark the batch as a control batch (see [`Self::append_control`]).
+    #[must_use]
+    pub fn with_control(mut self, control: bool) -> Self {
+        self.header.attributes = self.header.attributes.with_control(control);
+        self
+    }
+
+    /// The partition leader epoch field (the broker sets it; -1 by default).
+    #[must_use]
+    pub fn with_partition_leader_epoch(mut self, epoch: i32) -> Self {
+        self.header.partition_leader_epoch = epoch;
+        self
+    }
+
+    /// Make this a log-append-time batch whose max timestamp is `time`.
+    #[must_use]
+    pub fn with_log_append_time(mut self, time: i64) -> Self {
+        self.header.attributes = self
+            .header
+            .attributes
+            .with_timestamp_type(TimestampType::LogAppendTime);
+        self.log_append_time = Some(time);
+        self
+    }
+
+    /// The timestamp deltas count from `base_timestamp` (default: the first
+    /// record's timestamp). Set it before the first append.
+    #[must_use]
+    pub fn with_base_timestamp(mut self, base_timestamp: i64) -> Self {
+        self.base_timestamp = Some(base_timestamp);
+        self
+    }
+
+    /// Set the delete-horizon flag; the base timestamp becomes `horizon`.
+    /// Set it before the first append.
+    #[must_use]
+    pub fn with_delete_horizon(mut self, horizon: i64) -> Self {
+        self.header.attributes = self.header.attributes.with_delete_horizon(true);
+        self.base_timestamp = Some(horizon);
+        self
+    }
+
+    /// Override the last offset delta (compaction keeps it when it removes
+    /// the batch's last records).
+    #[must_use]
+    pub fn with_last_offset_delta(mut self, last_offset_delta: i32) -> Self {
+        self.last_offset_delta = Some(last_offset_delta);
+        self
+    }
+
+    /// Reserve room for `additional` more bytes of records.
+    pub fn reserve(&mut self, additional: usize) {
+        self.buf.reserve(additional);
+    }
+
+    /// Records appended so far.
+    pub fn record_count(&self) -> i32 {
+        self.record_count
+    }
+
+    /// Bytes written so far (header included, before compression).
+    pub fn uncompressed_size(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Appends a record at the next offset; returns its offset delta.
+    pub fn append<H: HeaderRef>(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[H],
+    ) -> i32 {
+        let offset_delta = self.next_offset_delta;
+        self.append_with_offset_delta(offset_delta, timestamp, key, value, headers);
+        offset_delta
+    }
+
+    /// Appends a record with an explicit offset delta (for rewriting
+    /// compacted batches, which have gaps). Deltas should increase.
+    pub fn append_with_offset_delta<H: HeaderRef>(
+        &mut self,
+        offset_delta: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[H],
+    ) {
+        let base = *self.base_timestamp.get_or_insert(timestamp);
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        encode_record(
+            &mut self.buf,
+            timestamp.wrapping_sub(base),
+            offset_delta,
+            key,
+            value,
+            headers,
+        );
+        self.next_offset_delta = offset_delta.saturating_add(1);
+        self.record_count = self.record_count.saturating_add(1);
+    }
+
+    /// Appends a control record (call [`Self::with_control`] too).
+    pub fn append_control(&mut self, timestamp: i64, control: &ControlRecord) {
+        let value = control.value_bytes();
+        self.append(
+            timestamp,
+            Some(&control.key_bytes()),
+            value.as_deref(),
+            &[] as &[(&[u8], Option<&[u8]>)],
+        );
+    }
+
+    /// Finishes the batch and returns it alone.
+    pub fn build(self) -> Result<Bytes, RecordsError> {
+        let start = self.start;
+        let mut buffer = self.finish()?;
+        if start > 0 {
+            buffer.drain(..start);
+        }
+        Ok(Bytes::from(buffer))
+    }
+
+    /// Finishes the batch and returns the whole buffer (anything that
+    /// preceded the batch, then the batch).
+    pub fn finish(mut self) -> Result<Vec<u8>, RecordsError> {
+        let start = self.start;
+        let records_at = start + BATCH_HEADER_LEN;
+        if self.compression != Compression::None {
+            let mut out = Vec::with_capacity(records_at + (self.buf.len() - records_at) / 2 + 64);
+            out.extend_from_slice(&self.buf[..records_at]);
+            compress(
+                self.compression,
+                self.level,
+                &self.buf[records_at..],
+                &mut out,
+            )?;
+            self.buf = out;
+        }
+        let total = self.buf.len() - start;
+        let batch_length =
+            i32::try_from(total - LOG_OVERHEAD).map_err(|_| RecordsError::BatchTooLarge(total))?;
+        let mut header = self.header;
+        header.batch_length = batch_length;
+        header.attributes = header.attributes.with_compression(self.compression);
+        header.record_count = self.record_count;
+        header.last_offset_delta = self
+            .last_offset_delta
+            .unwrap_or(self.next_offset_delta.saturating_sub(1));
+        header.base_timestamp = self.base_timestamp.unwrap_or(-1);
+        header.max_timestamp = self.log_append_time.unwrap_or(self.max_timestamp);
+        header.crc = 0;
+        let mut header_bytes = [0; BATCH_HEADER_LEN];
+        header.write(&mut header_bytes);
+        self.buf[start..records_at].copy_from_slice(&header_bytes);
+        let crc = crc32c::crc32c(&self.buf[start + CRC_START..]);
+        self.buf[start + 17..start + CRC_START].copy_from_slice(&crc.to_be_bytes());
+        Ok(self.buf)
+    }
+}
+
+impl BatchAttributes {
+    /// Attributes of a fresh batch with `compression`.
+    pub const fn new(compression: Compression) -> Self {
+        Self::from_bits(0).with_compression(compression)
+    }
+}

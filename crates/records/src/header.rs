@@ -1,0 +1,145 @@
+//! The fixed 61-byte header of a record batch (magic 2).
+
+use crate::{BatchAttributes, RecordsError};
+
+/// Size of the batch header; records follow it.
+pub const BATCH_HEADER_LEN: usize = 61;
+/// Bytes before the batch length counts from: base offset and the length.
+pub const LOG_OVERHEAD: usize = 12;
+/// Where the CRC-covered part of a batch starts (the attributes).
+pub(crate) const CRC_START: usize = 21;
+pub(crate) const MAGIC_OFFSET: usize = 16;
+
+/// Every field of a magic-2 batch header, in wire order.
+///
+/// ```
+/// use ferrokafka_records::{BatchHeader, BATCH_HEADER_LEN};
+/// let header = BatchHeader {
+///     base_offset: 42,
+///     record_count: 3,
+///     last_offset_delta: 2,
+///     ..BatchHeader::default()
+/// };
+/// let mut bytes = [0u8; BATCH_HEADER_LEN];
+/// header.write(&mut bytes);
+/// assert_eq!(BatchHeader::parse(&bytes).unwrap(), header);
+/// assert_eq!(header.last_offset(), 44);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BatchHeader {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Bytes after this field (whole batch minus 12).
+    pub batch_length: i32,
+    /// Leader epoch of the partition when the batch was appended.
+    pub partition_leader_epoch: i32,
+    /// Always 2 for this format.
+    pub magic: i8,
+    /// CRC-32C of the bytes from the attributes to the end.
+    pub crc: u32,
+    /// Compression, timestamp type, transactional, control, delete horizon.
+    pub attributes: BatchAttributes,
+    /// Offset of the last record minus the base offset.
+    pub last_offset_delta: i32,
+    /// Timestamp the record deltas count from (or the delete horizon).
+    pub base_timestamp: i64,
+    /// The largest record timestamp, or the log-append time.
+    pub max_timestamp: i64,
+    /// Idempotent producer id, -1 if none.
+    pub producer_id: i64,
+    /// Idempotent producer epoch, -1 if none.
+    pub producer_epoch: i16,
+    /// Sequence number of the first record, -1 if none.
+    pub base_sequence: i32,
+    /// Number of records.
+    pub record_count: i32,
+}
+
+impl Default for BatchHeader {
+    fn default() -> Self {
+        Self {
+            base_offset: 0,
+            batch_length: (BATCH_HEADER_LEN - LOG_OVERHEAD) as i32,
+            partition_leader_epoch: -1,
+            magic: 2,
+            crc: 0,
+            attributes: BatchAttributes::default(),
+            last_offset_delta: -1,
+            base_timestamp: -1,
+            max_timestamp: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            record_count: 0,
+        }
+    }
+}
+
+fn array<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0; N];
+    out.copy_from_slice(&bytes[at..at + N]);
+    out
+}
+
+impl BatchHeader {
+    /// Reads the header from the first 61 bytes of `bytes`.
+    pub fn parse(bytes: &[u8]) -> Result<Self, RecordsError> {
+        if bytes.len() < BATCH_HEADER_LEN {
+            return Err(RecordsError::Truncated {
+                what: "record batch header",
+                needed: BATCH_HEADER_LEN,
+                available: bytes.len(),
+            });
+        }
+        Ok(Self {
+            base_offset: i64::from_be_bytes(array(bytes, 0)),
+            batch_length: i32::from_be_bytes(array(bytes, 8)),
+            partition_leader_epoch: i32::from_be_bytes(array(bytes, 12)),
+            magic: bytes[16] as i8,
+            crc: u32::from_be_bytes(array(bytes, 17)),
+            attributes: BatchAttributes::from_bits(i16::from_be_bytes(array(bytes, 21))),
+            last_offset_delta: i32::from_be_bytes(array(bytes, 23)),
+            base_timestamp: i64::from_be_bytes(array(bytes, 27)),
+            max_timestamp: i64::from_be_bytes(array(bytes, 35)),
+            producer_id: i64::from_be_bytes(array(bytes, 43)),
+            producer_epoch: i16::from_be_bytes(array(bytes, 51)),
+            base_sequence: i32::from_be_bytes(array(bytes, 53)),
+            record_count: i32::from_be_bytes(array(bytes, 57)),
+        })
+    }
+
+    /// Writes the header, as it is, into `out`.
+    pub fn write(&self, out: &mut [u8; BATCH_HEADER_LEN]) {
+        out[0..8].copy_from_slice(&self.base_offset.to_be_bytes());
+        out[8..12].copy_from_slice(&self.batch_length.to_be_bytes());
+        out[12..16].copy_from_slice(&self.partition_leader_epoch.to_be_bytes());
+        out[16] = self.magic as u8;
+        out[17..21].copy_from_slice(&self.crc.to_be_bytes());
+        out[21..23].copy_from_slice(&self.attributes.bits().to_be_bytes());
+        out[23..27].copy_from_slice(&self.last_offset_delta.to_be_bytes());
+        out[27..35].copy_from_slice(&self.base_timestamp.to_be_bytes());
+        out[35..43].copy_from_slice(&self.max_timestamp.to_be_bytes());
+        out[43..51].copy_from_slice(&self.producer_id.to_be_bytes());
+        out[51..53].copy_from_slice(&self.producer_epoch.to_be_bytes());
+        out[53..57].copy_from_slice(&self.base_sequence.to_be_bytes());
+        out[57..61].copy_from_slice(&self.record_count.to_be_bytes());
+    }
+
+    /// Offset of the last record (base offset plus last offset delta).
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset
+            .wrapping_add(i64::from(self.last_offset_delta))
+    }
+
+    /// The offset after this batch: where the next fetch starts.
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset().wrapping_add(1)
+    }
+
+    /// The delete horizon compaction set, if the attributes say so.
+    pub fn delete_horizon(&self) -> Option<i64> {
+        self.attributes
+            .has_delete_horizon()
+            .then_some(self.base_timestamp)
+    }
+}
