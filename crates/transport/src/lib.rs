@@ -5,3 +5,10 @@
 //! It is deliberately not a producer or a consumer: those crates talk to the
 //! cluster through the client trait this crate defines, so they can also run
 //! against an in-memory fake in unit tests.
+
+mod connection;
+mod error;
+pub mod frame;
+
+pub use connection::{Connection, ConnectionConfig};
+pub use error::TransportError;

@@ -1,0 +1,412 @@
+//! One TCP connection to one broker: many requests in flight, responses
+//! routed back by correlation id, a deadline on every request.
+//!
+//! A writer task drains a queue of encoded frames into the socket and a
+//! reader task routes each response frame to the request waiting for it, so
+//! callers never hold a lock across I/O. Any error that leaves the stream in
+//! an unknown state (a broken frame, an unknown correlation id, a timed-out
+//! request) closes the connection and fails every waiting request with it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncWriteExt as _, BufWriter};
+use tokio::net::TcpSocket;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::{TransportError, frame};
+
+/// Socket and pipelining settings of one connection, named after the Java
+/// client's keys.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// `request_timeout_ms`: how long a request waits for its response.
+    pub request_timeout: Duration,
+    /// How long establishing the TCP connection may take.
+    pub connect_timeout: Duration,
+    /// `max_in_flight_requests_per_connection`: requests sent and not yet
+    /// answered; a further request waits for a slot.
+    pub max_in_flight: usize,
+    /// `receive_message_max_bytes`: a larger response frame is refused
+    /// before anything is allocated for it.
+    pub receive_message_max_bytes: usize,
+    /// TCP_NODELAY (on: Kafka requests are already batched).
+    pub tcp_nodelay: bool,
+    /// `send_buffer_bytes` (SO_SNDBUF); `None` leaves the OS default.
+    pub send_buffer_bytes: Option<u32>,
+    /// `receive_buffer_bytes` (SO_RCVBUF); `None` leaves the OS default.
+    pub receive_buffer_bytes: Option<u32>,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_in_flight: 5,
+            receive_message_max_bytes: 100 * 1024 * 1024,
+            tcp_nodelay: true,
+            send_buffer_bytes: Some(128 * 1024),
+            receive_buffer_bytes: Some(64 * 1024),
+        }
+    }
+}
+
+type Responder = oneshot::Sender<Result<Bytes, TransportError>>;
+
+struct Outgoing {
+    frame: BytesMut,
+    written: Option<oneshot::Sender<Result<(), TransportError>>>,
+}
+
+#[derive(Default)]
+struct State {
+    waiting: HashMap<i32, Responder>,
+    next_correlation_id: i32,
+    closed: Option<TransportError>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+struct Shared {
+    broker: String,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves the map usable.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Closes the connection: every waiting request gets `error`, later ones
+    /// get it too, and the socket tasks stop.
+    fn close(&self, error: &TransportError) {
+        let (waiting, tasks) = {
+            let mut state = self.state();
+            if state.closed.is_some() {
+                return;
+            }
+            state.closed = Some(error.clone());
+            (
+                std::mem::take(&mut state.waiting),
+                std::mem::take(&mut state.tasks),
+            )
+        };
+        debug!(broker = %self.broker, %error, waiting = waiting.len(), "closing connection");
+        for (_, responder) in waiting {
+            let _ = responder.send(Err(error.clone()));
+        }
+        for task in tasks {
+            task.abort();
+        }
+    }
+}
+
+/// A connection to one broker. Dropping it closes the socket and fails the
+/// requests still waiting.
+pub struct Connection {
+    shared: Arc<Shared>,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
+    in_flight: Arc<Semaphore>,
+    config: ConnectionConfig,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("broker", &self.shared.broker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Connects to `broker` (`host:port`).
+    pub async fn connect(broker: &str, config: ConnectionConfig) -> Result<Self, TransportError> {
+        let addrs: Vec<_> = tokio::net::lookup_host(broker)
+            .await
+            .map_err(|e| TransportError::io(broker, &e))?
+            .collect();
+        let mut last_error = None;
+        for addr in addrs {
+            match tokio::time::timeout(config.connect_timeout, Self::connect_addr(addr, &config))
+                .await
+            {
+                Ok(Ok(stream)) => return Ok(Self::start(broker, stream, config)),
+                Ok(Err(e)) => last_error = Some(TransportError::io(broker, &e)),
+                Err(_) => {
+                    last_error = Some(TransportError::Io {
+                        broker: broker.to_string(),
+                        message: format!("no TCP connection within {:?}", config.connect_timeout),
+                        kind: std::io::ErrorKind::TimedOut,
+                    });
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| TransportError::Io {
+            broker: broker.to_string(),
+            message: "the name resolves to no address".to_string(),
+            kind: std::io::ErrorKind::NotFound,
+        }))
+    }
+
+    async fn connect_addr(
+        addr: std::net::SocketAddr,
+        config: &ConnectionConfig,
+    ) -> std::io::Result<tokio::net::TcpStream> {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Some(bytes) = config.send_buffer_bytes {
+            socket.set_send_buffer_size(bytes)?;
+        }
+        if let Some(bytes) = config.receive_buffer_bytes {
+            socket.set_recv_buffer_size(bytes)?;
+        }
+        let stream = socket.connect(addr).await?;
+        stream.set_nodelay(config.tcp_nodelay)?;
+        Ok(stream)
+    }
+
+    fn start(broker: &str, stream: tokio::net::TcpStream, config: ConnectionConfig) -> Self {
+        debug!(broker, "connected");
+        let (read_half, write_half) = stream.into_split();
+        let shared = Arc::new(Shared {
+            broker: broker.to_string(),
+            state: Mutex::new(State::default()),
+        });
+        let (outgoing, queue) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(write_loop(Arc::clone(&shared), write_half, queue));
+        let reader = tokio::spawn(read_loop(
+            Arc::clone(&shared),
+            read_half,
+            config.receive_message_max_bytes,
+        ));
+        shared.state().tasks = vec![writer, reader];
+        Connection {
+            shared,
+            outgoing,
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
+            config,
+        }
+    }
+
+    /// The broker's address as given to [`Connection::connect`].
+    pub fn broker(&self) -> &str {
+        &self.shared.broker
+    }
+
+    /// Whether the connection was closed (by an error or by the broker).
+    pub fn is_closed(&self) -> bool {
+        self.shared.state().closed.is_some()
+    }
+
+    /// Sends a request and waits for its response frame (starting with the
+    /// correlation id). `encode` gets the correlation id and a buffer after
+    /// the size placeholder; it appends the request header and body.
+    pub async fn round_trip(
+        &self,
+        api: &'static str,
+        encode: impl FnOnce(i32, &mut BytesMut),
+    ) -> Result<Bytes, TransportError> {
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| self.closed_error())?;
+        let (responder, response) = oneshot::channel();
+        let correlation_id = {
+            let mut state = self.shared.state();
+            if let Some(error) = &state.closed {
+                return Err(error.clone());
+            }
+            let id = state.next_correlation_id;
+            state.next_correlation_id = id.wrapping_add(1) & i32::MAX;
+            state.waiting.insert(id, responder);
+            id
+        };
+        let mut buf = frame::start(64);
+        encode(correlation_id, &mut buf);
+        frame::finish(&mut buf);
+        if self
+            .outgoing
+            .send(Outgoing {
+                frame: buf,
+                written: None,
+            })
+            .is_err()
+        {
+            return Err(self.closed_error());
+        }
+        match tokio::time::timeout(self.config.request_timeout, response).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(self.closed_error()),
+            Err(_) => {
+                let error = TransportError::Timeout {
+                    broker: self.shared.broker.clone(),
+                    api: api.to_string(),
+                    after: self.config.request_timeout,
+                };
+                warn!(broker = %self.shared.broker, api, "request timed out; closing the connection");
+                self.shared.close(&TransportError::Closed {
+                    broker: self.shared.broker.clone(),
+                    reason: format!("an earlier {api} request timed out"),
+                });
+                Err(error)
+            }
+        }
+    }
+
+    /// Sends a request that gets no response (a Produce with `acks=0`);
+    /// returns once it is written to the socket.
+    pub async fn send_one_way(
+        &self,
+        encode: impl FnOnce(i32, &mut BytesMut),
+    ) -> Result<(), TransportError> {
+        let correlation_id = {
+            let mut state = self.shared.state();
+            if let Some(error) = &state.closed {
+                return Err(error.clone());
+            }
+            let id = state.next_correlation_id;
+            state.next_correlation_id = id.wrapping_add(1) & i32::MAX;
+            id
+        };
+        let mut buf = frame::start(64);
+        encode(correlation_id, &mut buf);
+        frame::finish(&mut buf);
+        let (written, done) = oneshot::channel();
+        if self
+            .outgoing
+            .send(Outgoing {
+                frame: buf,
+                written: Some(written),
+            })
+            .is_err()
+        {
+            return Err(self.closed_error());
+        }
+        done.await.map_err(|_| self.closed_error())?
+    }
+
+    fn closed_error(&self) -> TransportError {
+        self.shared
+            .state()
+            .closed
+            .clone()
+            .unwrap_or_else(|| TransportError::Closed {
+                broker: self.shared.broker.clone(),
+                reason: "the connection's tasks ended".to_string(),
+            })
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.shared.close(&TransportError::Closed {
+            broker: self.shared.broker.clone(),
+            reason: "the connection was dropped by this client".to_string(),
+        });
+    }
+}
+
+async fn write_loop(
+    shared: Arc<Shared>,
+    socket: OwnedWriteHalf,
+    mut queue: mpsc::UnboundedReceiver<Outgoing>,
+) {
+    let mut writer = BufWriter::with_capacity(64 * 1024, socket);
+    while let Some(first) = queue.recv().await {
+        // Write everything already queued before one flush: pipelined
+        // requests leave in as few segments as the socket allows.
+        let mut batch = vec![first];
+        while let Ok(next) = queue.try_recv() {
+            batch.push(next);
+        }
+        let mut result = Ok(());
+        for outgoing in &batch {
+            if result.is_ok() {
+                result = writer.write_all(&outgoing.frame).await;
+            }
+        }
+        if result.is_ok() {
+            result = writer.flush().await;
+        }
+        match result {
+            Ok(()) => {
+                for outgoing in batch {
+                    if let Some(written) = outgoing.written {
+                        let _ = written.send(Ok(()));
+                    }
+                }
+            }
+            Err(e) => {
+                let error = TransportError::io(&shared.broker, &e);
+                for outgoing in batch {
+                    if let Some(written) = outgoing.written {
+                        let _ = written.send(Err(error.clone()));
+                    }
+                }
+                shared.close(&error);
+                return;
+            }
+        }
+    }
+}
+
+async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf, max_frame: usize) {
+    loop {
+        let error = match frame::read(&mut socket, &shared.broker, max_frame).await {
+            Ok(Some(body)) => match route(&shared, body.freeze()) {
+                Ok(()) => continue,
+                Err(error) => error,
+            },
+            Ok(None) => TransportError::Closed {
+                broker: shared.broker.clone(),
+                reason: "the broker closed the connection".to_string(),
+            },
+            Err(error) => error,
+        };
+        if matches!(
+            error,
+            TransportError::Protocol { .. } | TransportError::FrameTooLarge { .. }
+        ) {
+            warn!(broker = %shared.broker, %error, "closing the connection");
+        }
+        shared.close(&error);
+        return;
+    }
+}
+
+fn route(shared: &Shared, body: Bytes) -> Result<(), TransportError> {
+    let Some(id) = body
+        .get(..4)
+        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    else {
+        return Err(TransportError::Protocol {
+            broker: shared.broker.clone(),
+            reason: format!("a {}-byte response frame has no correlation id", body.len()),
+        });
+    };
+    let responder = shared.state().waiting.remove(&id);
+    match responder {
+        Some(responder) => {
+            let _ = responder.send(Ok(body));
+            Ok(())
+        }
+        None => Err(TransportError::Protocol {
+            broker: shared.broker.clone(),
+            reason: format!(
+                "a response carries correlation id {id}, which no request waiting here has"
+            ),
+        }),
+    }
+}

@@ -1,0 +1,79 @@
+//! What can go wrong between sending a request and reading its response.
+
+use std::time::Duration;
+
+/// A transport failure. Every variant says what a person can act on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    /// Connecting or reading/writing the socket failed.
+    #[error("I/O error talking to {broker}: {message}")]
+    Io {
+        /// The broker's address.
+        broker: String,
+        /// The operating system's message.
+        message: String,
+        /// The kind of I/O error.
+        kind: std::io::ErrorKind,
+    },
+    /// The broker sent a frame larger than `receive_message_max_bytes`; it
+    /// was refused before anything was allocated for it.
+    #[error("{broker} sent a {size}-byte frame, more than receive_message_max_bytes ({max})")]
+    FrameTooLarge {
+        /// The broker's address.
+        broker: String,
+        /// The length the frame claimed.
+        size: i64,
+        /// The configured limit.
+        max: usize,
+    },
+    /// The broker broke the framing or correlation rules; the connection was
+    /// closed and every request waiting on it failed with this error.
+    #[error("protocol violation by {broker}: {reason}")]
+    Protocol {
+        /// The broker's address.
+        broker: String,
+        /// What the broker did.
+        reason: String,
+    },
+    /// No response within `request_timeout_ms`. The connection is closed,
+    /// since a late response can no longer be matched safely.
+    #[error("{api} request to {broker} timed out after {after:?} (request_timeout_ms)")]
+    Timeout {
+        /// The broker's address.
+        broker: String,
+        /// The API of the request.
+        api: String,
+        /// How long the request waited.
+        after: Duration,
+    },
+    /// The connection was closed (by the broker, by an earlier error, or by
+    /// this client) before the response arrived.
+    #[error("connection to {broker} closed: {reason}")]
+    Closed {
+        /// The broker's address.
+        broker: String,
+        /// Why it closed.
+        reason: String,
+    },
+}
+
+impl TransportError {
+    /// Whether the same request may succeed if sent again, on a new
+    /// connection if need be.
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Io { .. }
+                | TransportError::Timeout { .. }
+                | TransportError::Closed { .. }
+        )
+    }
+
+    pub(crate) fn io(broker: &str, error: &std::io::Error) -> Self {
+        TransportError::Io {
+            broker: broker.to_string(),
+            message: error.to_string(),
+            kind: error.kind(),
+        }
+    }
+}
