@@ -1,13 +1,23 @@
 //! The `ferrokafka` command-line tool.
 
+mod dump_log;
+
+use std::process::ExitCode;
+
 use clap::Parser;
 
 /// A Kafka command-line tool with no C library underneath.
 #[derive(Parser, Debug)]
 #[command(name = "ferrokafka", version, about)]
-enum Command {}
+enum Command {
+    /// Print the batches and records of Kafka log segment files (`*.log`)
+    /// as JSON, one object per line.
+    DumpLog(dump_log::DumpLogArgs),
+}
 
-fn main() {
+fn main() -> ExitCode {
     let command = Command::parse();
-    match command {}
+    match command {
+        Command::DumpLog(args) => dump_log::run(&args),
+    }
 }
