@@ -6,6 +6,7 @@ did; exits non-zero when a record does not come back as sent.
 """
 
 import argparse
+import base64
 import json
 import sys
 import time
@@ -13,6 +14,46 @@ import time
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from kafka.net.sasl.oauth import AbstractTokenProvider
+
+
+def security_config(args):
+    """kafka-python settings for the listener the arguments name."""
+    config = {"security_protocol": args.security_protocol}
+    if args.sasl_mechanism:
+        config["sasl_mechanism"] = args.sasl_mechanism
+        if args.sasl_mechanism == "OAUTHBEARER":
+            config["sasl_oauth_token_provider"] = UnsecuredToken(args.username)
+        else:
+            config["sasl_plain_username"] = args.username
+            config["sasl_plain_password"] = args.password
+    if args.cafile:
+        config["ssl_cafile"] = args.cafile
+        config["ssl_check_hostname"] = True
+    if args.certfile:
+        config["ssl_certfile"] = args.certfile
+        config["ssl_keyfile"] = args.keyfile
+    return config
+
+
+class UnsecuredToken(AbstractTokenProvider):
+    """An unsigned JWT, which the broker's default OAUTHBEARER validator takes."""
+
+    def __init__(self, subject):
+        super().__init__()
+        self.subject = subject
+
+    def token(self):
+        def b64(obj):
+            raw = json.dumps(obj, separators=(",", ":")).encode()
+            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+        now = int(time.time())
+        claims = {"sub": self.subject, "iat": now, "exp": now + 3600}
+        return f"{b64({'alg': 'none'})}.{b64(claims)}."
+
+    def extensions(self):
+        return {}
 
 
 def main():
@@ -25,11 +66,21 @@ def main():
     parser.add_argument("--records", type=int, default=1)
     parser.add_argument("--create", action="store_true")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--security-protocol", default="PLAINTEXT")
+    parser.add_argument("--sasl-mechanism")
+    parser.add_argument("--username")
+    parser.add_argument("--password")
+    parser.add_argument("--cafile")
+    parser.add_argument("--certfile")
+    parser.add_argument("--keyfile")
     args = parser.parse_args()
     bootstrap = args.bootstrap.split(",")
+    security = security_config(args)
 
     if args.create:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=30000, **security
+        )
         try:
             admin.create_topics(
                 [NewTopic(args.topic, args.partitions, args.replication_factor)]
@@ -40,7 +91,7 @@ def main():
 
     acks = "all" if args.acks == "all" else int(args.acks)
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks=acks, request_timeout_ms=30000
+        bootstrap_servers=bootstrap, acks=acks, request_timeout_ms=30000, **security
     )
     sent = []
     for i in range(args.records):
@@ -53,7 +104,7 @@ def main():
     producer.close()
 
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **security
     )
     expected = {(p, o): (k, v) for p, o, k, v in sent}
     partitions = {p for p, _, _, _ in sent}

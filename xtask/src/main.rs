@@ -38,6 +38,10 @@ enum BrokerTask {
         /// Name of this cluster, to run several side by side.
         #[arg(long, default_value = "default")]
         name: String,
+        /// Add SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER), SSL and
+        /// SASL_SSL listeners, with users and certificates made for the run.
+        #[arg(long)]
+        security: bool,
     },
     /// Stop a cluster started by `start`.
     Stop {
@@ -78,11 +82,13 @@ fn run_broker(task: BrokerTask) -> anyhow::Result<()> {
             brokers,
             backend,
             name,
+            security,
         } => {
             let options = StartOptions {
                 version,
                 brokers: usize::from(brokers),
                 harness_dir,
+                security,
             };
             let info = broker::start_detached(&options, backend, &name)?;
             println!("{}", serde_json::to_string(&info)?);

@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::security::{self, Certificates, SecurePorts};
+
 /// One node's place in the cluster.
 #[derive(Debug, Clone)]
 pub struct NodeAddress {
@@ -13,10 +15,17 @@ pub struct NodeAddress {
     pub port: u16,
     /// Port of the CONTROLLER listener.
     pub controller_port: u16,
+    /// Ports of the security listeners, when the cluster has them.
+    pub secure: Option<SecurePorts>,
 }
 
 /// `server.properties` for `node`, a member of a cluster made of `all`.
-pub fn server_properties(node: &NodeAddress, all: &[NodeAddress], data_dir: &Path) -> String {
+pub fn server_properties(
+    node: &NodeAddress,
+    all: &[NodeAddress],
+    data_dir: &Path,
+    certificates: Option<&Certificates>,
+) -> String {
     let n = all.len();
     let min_isr = n.min(2);
     let voters: Vec<String> = all
@@ -30,23 +39,40 @@ pub fn server_properties(node: &NodeAddress, all: &[NodeAddress], data_dir: &Pat
     set("process.roles", &"broker,controller");
     set("node.id", &node.node_id);
     set("controller.quorum.voters", &voters.join(","));
-    set(
-        "listeners",
-        &format!(
-            "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
-            node.port, node.controller_port
-        ),
-    );
+    let mut listeners = vec![
+        format!("PLAINTEXT://127.0.0.1:{}", node.port),
+        format!("CONTROLLER://127.0.0.1:{}", node.controller_port),
+    ];
+    let mut protocols = vec!["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"];
+    if let Some(secure) = node.secure {
+        listeners.push(format!(
+            "SASL_PLAINTEXT://127.0.0.1:{}",
+            secure.sasl_plaintext
+        ));
+        listeners.push(format!("SSL://127.0.0.1:{}", secure.ssl));
+        listeners.push(format!("SASL_SSL://127.0.0.1:{}", secure.sasl_ssl));
+        protocols.extend([
+            "SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "SSL:SSL",
+            "SASL_SSL:SASL_SSL",
+        ]);
+    }
+    let advertised: Vec<&String> = listeners
+        .iter()
+        .filter(|l| !l.starts_with("CONTROLLER:"))
+        .collect();
+    set("listeners", &listeners.join(","));
     set(
         "advertised.listeners",
-        &format!("PLAINTEXT://127.0.0.1:{}", node.port),
+        &advertised
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
     );
     set("inter.broker.listener.name", &"PLAINTEXT");
     set("controller.listener.names", &"CONTROLLER");
-    set(
-        "listener.security.protocol.map",
-        &"PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-    );
+    set("listener.security.protocol.map", &protocols.join(","));
     set("log.dirs", &data_dir.display());
     // Tests create their topics explicitly, with the partition count they need.
     set("auto.create.topics.enable", &false);
@@ -69,6 +95,9 @@ pub fn server_properties(node: &NodeAddress, all: &[NodeAddress], data_dir: &Pat
     set("num.network.threads", &2);
     set("num.io.threads", &4);
     set("log.cleaner.dedupe.buffer.size", &(16 * 1024 * 1024));
+    if let Some(certificates) = certificates {
+        out.push_str(&security::properties(certificates));
+    }
     out
 }
 

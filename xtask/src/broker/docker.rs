@@ -17,6 +17,11 @@ const IMAGE: &str = "apache/kafka";
 
 /// Starts one node in a container that outlives this process.
 pub fn start_detached(options: &StartOptions, dir: &Path) -> anyhow::Result<ClusterInfo> {
+    if options.security {
+        bail!(
+            "the docker backend has no security listeners yet; use the local backend for --security"
+        );
+    }
     if options.brokers != 1 {
         bail!(
             "the docker backend runs one node; use the local backend for --brokers {}",
@@ -67,6 +72,7 @@ pub fn start_detached(options: &StartOptions, dir: &Path) -> anyhow::Result<Clus
             log_file: format!("docker logs {id}").into(),
         }],
         state_dir: dir.to_path_buf(),
+        security: None,
     })
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use super::config::{self, NodeAddress};
+use super::security::{self, SecurePorts, SecurityInfo};
 use super::{ClusterInfo, NodeInfo, StartOptions, jars, probe, process};
 
 /// How long a node may take from launch to answering requests.
@@ -127,7 +128,12 @@ fn start_once(
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir)?;
-    let addresses = free_addresses(options.brokers)?;
+    let addresses = free_addresses(options.brokers, options.security)?;
+    let certificates = if options.security {
+        Some(security::make_certificates(&dir.join("certificates"))?)
+    } else {
+        None
+    };
     let cluster_id = random_cluster_id();
     let log4j2 = dir.join("log4j2.properties");
     let log4j = dir.join("log4j.properties");
@@ -142,7 +148,7 @@ fn start_once(
         let properties = node_dir.join("server.properties");
         std::fs::write(
             &properties,
-            config::server_properties(address, &addresses, &data_dir),
+            config::server_properties(address, &addresses, &data_dir, certificates.as_ref()),
         )?;
         nodes.push((address.clone(), node_dir, data_dir, properties));
     }
@@ -170,6 +176,11 @@ fn start_once(
                 .arg(format!("--cluster-id={cluster_id}"))
                 .arg("-c")
                 .arg(properties)
+                .args(if options.security {
+                    security::scram_format_args()
+                } else {
+                    Vec::new()
+                })
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)
@@ -239,6 +250,10 @@ fn start_once(
                 .join(","),
             brokers: infos,
             state_dir: dir.to_path_buf(),
+            security: certificates.map(|c| {
+                let ports: Vec<SecurePorts> = addresses.iter().filter_map(|a| a.secure).collect();
+                SecurityInfo::new(&ports, c)
+            }),
         },
         children,
         watchdog,
@@ -320,8 +335,9 @@ fn spawn_watchdog(children: &[Child], dir: &Path) -> anyhow::Result<(Child, Chil
 
 /// Picks free loopback ports for `count` nodes, two each, holding them all
 /// at once so no two coincide.
-fn free_addresses(count: usize) -> anyhow::Result<Vec<NodeAddress>> {
-    let listeners: Vec<TcpListener> = (0..count * 2)
+fn free_addresses(count: usize, secure: bool) -> anyhow::Result<Vec<NodeAddress>> {
+    let per_node = if secure { 5 } else { 2 };
+    let listeners: Vec<TcpListener> = (0..count * per_node)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<Result<_, _>>()
         .context("finding free ports on 127.0.0.1")?;
@@ -329,11 +345,18 @@ fn free_addresses(count: usize) -> anyhow::Result<Vec<NodeAddress>> {
         .iter()
         .map(|l| l.local_addr().map(|a| a.port()))
         .collect::<Result<_, _>>()?;
-    Ok((0..count)
-        .map(|i| NodeAddress {
+    Ok(ports
+        .chunks(per_node)
+        .enumerate()
+        .map(|(i, p)| NodeAddress {
             node_id: i as u32 + 1,
-            port: ports[2 * i],
-            controller_port: ports[2 * i + 1],
+            port: p[0],
+            controller_port: p[1],
+            secure: secure.then(|| SecurePorts {
+                sasl_plaintext: p[2],
+                ssl: p[3],
+                sasl_ssl: p[4],
+            }),
         })
         .collect())
 }

@@ -8,6 +8,7 @@ pub mod jars;
 pub mod local;
 pub mod probe;
 pub mod process;
+pub mod security;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ pub struct StartOptions {
     pub brokers: usize,
     /// The harness's folder (jar cache, cluster folders).
     pub harness_dir: PathBuf,
+    /// Add SASL_PLAINTEXT, SSL and SASL_SSL listeners (see [`security`]).
+    pub security: bool,
 }
 
 impl StartOptions {
@@ -45,6 +48,7 @@ impl StartOptions {
             version: jars::DEFAULT_KAFKA_VERSION.to_string(),
             brokers: 1,
             harness_dir: harness_dir(),
+            security: false,
         }
     }
 }
@@ -64,6 +68,9 @@ pub struct ClusterInfo {
     pub brokers: Vec<NodeInfo>,
     /// The cluster's folder.
     pub state_dir: PathBuf,
+    /// The security listeners, users and certificates, when started with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<security::SecurityInfo>,
 }
 
 /// One node of a running cluster.
