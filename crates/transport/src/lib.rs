@@ -9,6 +9,7 @@
 mod connection;
 mod error;
 pub mod frame;
+pub mod sasl;
 
 pub use connection::{Connection, ConnectionConfig};
 pub use error::TransportError;
