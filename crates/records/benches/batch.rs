@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_main};
-use ferrokafka_records::{BatchReader, Compression, RecordBatchBuilder};
+use ferrokafka_records::{BatchReader, Compression, ReadOptions, RecordBatchBuilder};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -49,9 +49,13 @@ fn encode(compression: Compression, values: &[Vec<u8>]) -> Bytes {
     builder.build().expect("encodes")
 }
 
-fn decode(bytes: &Bytes) -> usize {
+fn decode(bytes: &Bytes, verify_crc: bool) -> usize {
     let mut total = 0;
-    for batch in BatchReader::new(bytes.clone()) {
+    let options = ReadOptions {
+        verify_crc,
+        ..ReadOptions::default()
+    };
+    for batch in BatchReader::with_options(bytes.clone(), options) {
         for record in batch.expect("decodes").records() {
             let record = record.expect("record decodes");
             total += record.value.map_or(0, |v| v.len());
@@ -78,7 +82,7 @@ fn benches(c: &mut Criterion) {
     let values = values();
     for compression in codecs() {
         let (bytes, encode_allocations) = count_allocations(|| encode(compression, &values));
-        let (_, decode_allocations) = count_allocations(|| decode(&bytes));
+        let (_, decode_allocations) = count_allocations(|| decode(&bytes, true));
         println!(
             "{compression}: batch {} bytes, allocations per batch: encode {encode_allocations}, decode {decode_allocations}",
             bytes.len()
@@ -97,7 +101,10 @@ fn benches(c: &mut Criterion) {
         });
         let bytes = encode(compression, &values);
         group.bench_function(format!("decode/{compression}"), |b| {
-            b.iter(|| decode(black_box(&bytes)));
+            b.iter(|| decode(black_box(&bytes), true));
+        });
+        group.bench_function(format!("decode_without_crc/{compression}"), |b| {
+            b.iter(|| decode(black_box(&bytes), false));
         });
     }
     group.finish();

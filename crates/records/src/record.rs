@@ -4,7 +4,8 @@
 
 use bytes::{BufMut, Bytes};
 use ferrokafka_protocol::varint::{
-    decode_varint, decode_varlong, encode_varint, encode_varlong, varint_len, varlong_len,
+    VarintError, decode_varint, decode_varlong, encode_varint, encode_varlong, varint_len,
+    varlong_len,
 };
 
 use crate::{RecordsError, TimestampType};
@@ -112,6 +113,36 @@ pub(crate) struct RecordContext {
     pub(crate) log_append_time: Option<i64>,
 }
 
+// Record fields are almost always one- or two-byte varints (a record
+// under 8 KiB has a two-byte length). Decoding those inline saves a
+// cross-crate call per field on a consumer's hottest loop; anything longer
+// goes to the protocol crate's decoder, which also owns every error case.
+#[inline(always)]
+fn short_zigzag(buf: &[u8]) -> Option<(i64, usize)> {
+    let raw = match *buf {
+        [b0, ..] if b0 < 0x80 => (u64::from(b0), 1),
+        [b0, b1, ..] if b1 < 0x80 => (u64::from(b0 & 0x7f) | (u64::from(b1) << 7), 2),
+        _ => return None,
+    };
+    Some((((raw.0 >> 1) as i64) ^ -((raw.0 & 1) as i64), raw.1))
+}
+
+#[inline(always)]
+fn fast_varint(buf: &[u8]) -> Result<(i32, usize), VarintError> {
+    match short_zigzag(buf) {
+        Some((value, read)) => Ok((value as i32, read)),
+        None => decode_varint(buf),
+    }
+}
+
+#[inline(always)]
+fn fast_varlong(buf: &[u8]) -> Result<(i64, usize), VarintError> {
+    match short_zigzag(buf) {
+        Some(short) => Ok(short),
+        None => decode_varlong(buf),
+    }
+}
+
 /// A cursor over a record section: bounds-checked reads that name the
 /// field being read when they fail.
 struct Cursor<'a> {
@@ -121,23 +152,23 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self, what: &'static str) -> Result<i32, RecordsError> {
         let (value, read) =
-            decode_varint(&self.data[self.pos..self.end]).map_err(RecordsError::varint(what))?;
+            fast_varint(&self.data[self.pos..self.end]).map_err(RecordsError::varint(what))?;
         self.pos += read;
         Ok(value)
     }
 
-    #[inline]
+    #[inline(always)]
     fn varlong(&mut self, what: &'static str) -> Result<i64, RecordsError> {
         let (value, read) =
-            decode_varlong(&self.data[self.pos..self.end]).map_err(RecordsError::varint(what))?;
+            fast_varlong(&self.data[self.pos..self.end]).map_err(RecordsError::varint(what))?;
         self.pos += read;
         Ok(value)
     }
 
-    #[inline]
+    #[inline(always)]
     fn nullable_bytes(&mut self, what: &'static str) -> Result<Option<Bytes>, RecordsError> {
         let length = self.varint(what)?;
         if length < 0 {
