@@ -117,7 +117,7 @@ pub(crate) struct RecordContext {
 // under 8 KiB has a two-byte length). Decoding those inline saves a
 // cross-crate call per field on a consumer's hottest loop; anything longer
 // goes to the protocol crate's decoder, which also owns every error case.
-#[inline(always)]
+#[inline]
 fn short_zigzag(buf: &[u8]) -> Option<(i64, usize)> {
     let raw = match *buf {
         [b0, ..] if b0 < 0x80 => (u64::from(b0), 1),
@@ -127,7 +127,7 @@ fn short_zigzag(buf: &[u8]) -> Option<(i64, usize)> {
     Some((((raw.0 >> 1) as i64) ^ -((raw.0 & 1) as i64), raw.1))
 }
 
-#[inline(always)]
+#[inline]
 fn fast_varint(buf: &[u8]) -> Result<(i32, usize), VarintError> {
     match short_zigzag(buf) {
         Some((value, read)) => Ok((value as i32, read)),
@@ -135,7 +135,7 @@ fn fast_varint(buf: &[u8]) -> Result<(i32, usize), VarintError> {
     }
 }
 
-#[inline(always)]
+#[inline]
 fn fast_varlong(buf: &[u8]) -> Result<(i64, usize), VarintError> {
     match short_zigzag(buf) {
         Some(short) => Ok(short),
@@ -152,7 +152,7 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
-    #[inline(always)]
+    #[inline]
     fn varint(&mut self, what: &'static str) -> Result<i32, RecordsError> {
         let (value, read) =
             fast_varint(&self.data[self.pos..self.end]).map_err(RecordsError::varint(what))?;
@@ -160,7 +160,7 @@ impl Cursor<'_> {
         Ok(value)
     }
 
-    #[inline(always)]
+    #[inline]
     fn varlong(&mut self, what: &'static str) -> Result<i64, RecordsError> {
         let (value, read) =
             fast_varlong(&self.data[self.pos..self.end]).map_err(RecordsError::varint(what))?;
@@ -168,7 +168,7 @@ impl Cursor<'_> {
         Ok(value)
     }
 
-    #[inline(always)]
+    #[inline]
     fn nullable_bytes(&mut self, what: &'static str) -> Result<Option<Bytes>, RecordsError> {
         let length = self.varint(what)?;
         if length < 0 {
