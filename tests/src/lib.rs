@@ -35,6 +35,20 @@ pub fn bootstrap_servers() -> &'static str {
     })
 }
 
+/// A single node with the `--security` listeners (SASL_PLAINTEXT, SSL,
+/// SASL_SSL), started once per test process and shared by its tests.
+pub fn security_cluster() -> &'static broker::ClusterInfo {
+    static CLUSTER: OnceLock<LocalCluster> = OnceLock::new();
+    &CLUSTER
+        .get_or_init(|| {
+            start_cluster_with(&StartOptions {
+                security: true,
+                ..StartOptions::single_node()
+            })
+        })
+        .info
+}
+
 /// A cluster of `brokers` nodes of its own, for tests that kill or restart
 /// nodes. It ends when dropped, or when the test process ends.
 pub fn start_cluster(brokers: usize) -> LocalCluster {

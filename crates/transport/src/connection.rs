@@ -12,9 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncWriteExt as _, BufWriter};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, BufWriter, ReadHalf, WriteHalf};
 use tokio::net::TcpSocket;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
@@ -127,18 +126,52 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Connects to `broker` (`host:port`).
-    pub async fn connect(broker: &str, config: ConnectionConfig) -> Result<Self, TransportError> {
+    /// Connects to `broker` (`host:port`), over TLS when `tls` is given.
+    pub async fn connect(
+        broker: &str,
+        config: ConnectionConfig,
+        tls: Option<&tokio_rustls::TlsConnector>,
+    ) -> Result<Self, TransportError> {
+        let stream = Self::connect_tcp(broker, &config).await?;
+        let Some(tls) = tls else {
+            return Ok(Self::start(broker, stream, config));
+        };
+        let host = broker.rsplit_once(':').map_or(broker, |(host, _)| host);
+        let name = crate::tls::server_name(host).map_err(|e| TransportError::Tls {
+            broker: broker.to_string(),
+            reason: e.to_string(),
+        })?;
+        let handshake = tokio::time::timeout(config.connect_timeout, tls.connect(name, stream));
+        match handshake.await {
+            Ok(Ok(stream)) => Ok(Self::start(broker, stream, config)),
+            Ok(Err(e)) => Err(TransportError::Tls {
+                broker: broker.to_string(),
+                reason: e.to_string(),
+            }),
+            Err(_) => Err(TransportError::Tls {
+                broker: broker.to_string(),
+                reason: format!("no TLS handshake within {:?}", config.connect_timeout),
+            }),
+        }
+    }
+
+    async fn connect_tcp(
+        broker: &str,
+        config: &ConnectionConfig,
+    ) -> Result<tokio::net::TcpStream, TransportError> {
         let addrs: Vec<_> = tokio::net::lookup_host(broker)
             .await
             .map_err(|e| TransportError::io(broker, &e))?
             .collect();
         let mut last_error = None;
         for addr in addrs {
-            match tokio::time::timeout(config.connect_timeout, Self::connect_addr(addr, &config))
+            match tokio::time::timeout(config.connect_timeout, Self::connect_addr(addr, config))
                 .await
             {
-                Ok(Ok(stream)) => return Ok(Self::start(broker, stream, config)),
+                Ok(Ok(stream)) => {
+                    debug!(broker, %addr, "connected");
+                    return Ok(stream);
+                }
                 Ok(Err(e)) => last_error = Some(TransportError::io(broker, &e)),
                 Err(_) => {
                     last_error = Some(TransportError::Io {
@@ -176,9 +209,13 @@ impl Connection {
         Ok(stream)
     }
 
-    fn start(broker: &str, stream: tokio::net::TcpStream, config: ConnectionConfig) -> Self {
-        debug!(broker, "connected");
-        let (read_half, write_half) = stream.into_split();
+    /// Runs the connection over an established stream (plain TCP, TLS, or an
+    /// in-memory pipe in tests).
+    pub fn start<S>(broker: &str, stream: S, config: ConnectionConfig) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (read_half, write_half) = tokio::io::split(stream);
         let shared = Arc::new(Shared {
             broker: broker.to_string(),
             state: Mutex::new(State::default()),
@@ -318,9 +355,9 @@ impl Drop for Connection {
     }
 }
 
-async fn write_loop(
+async fn write_loop<S: AsyncWrite>(
     shared: Arc<Shared>,
-    socket: OwnedWriteHalf,
+    socket: WriteHalf<S>,
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
 ) {
     let mut writer = BufWriter::with_capacity(64 * 1024, socket);
@@ -362,7 +399,7 @@ async fn write_loop(
     }
 }
 
-async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf, max_frame: usize) {
+async fn read_loop<S: AsyncRead>(shared: Arc<Shared>, mut socket: ReadHalf<S>, max_frame: usize) {
     loop {
         let error = match frame::read(&mut socket, &shared.broker, max_frame).await {
             Ok(Some(body)) => match route(&shared, body.freeze()) {

@@ -46,6 +46,14 @@ pub enum TransportError {
         /// How long the request waited.
         after: Duration,
     },
+    /// The TLS handshake failed (untrusted certificate, wrong name, ...).
+    #[error("TLS with {broker} failed: {reason}")]
+    Tls {
+        /// The broker's address.
+        broker: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The connection was closed (by the broker, by an earlier error, or by
     /// this client) before the response arrived.
     #[error("connection to {broker} closed: {reason}")]

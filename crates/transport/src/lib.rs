@@ -10,6 +10,8 @@ mod connection;
 mod error;
 pub mod frame;
 pub mod sasl;
+pub mod tls;
 
 pub use connection::{Connection, ConnectionConfig};
 pub use error::TransportError;
+pub use tls::{TlsConfig, TlsConfigError};

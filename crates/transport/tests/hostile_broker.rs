@@ -103,7 +103,7 @@ async fn ask(connection: &Connection, payload: &[u8]) -> Result<Bytes, Transport
 
 #[tokio::test]
 async fn echo_round_trip_returns_the_response_frame() {
-    let connection = Connection::connect(&fake_broker(Behaviour::Echo).await, config())
+    let connection = Connection::connect(&fake_broker(Behaviour::Echo).await, config(), None)
         .await
         .unwrap();
     let response = ask(&connection, b"hello").await.unwrap();
@@ -114,7 +114,7 @@ type ErrorCheck = fn(&TransportError) -> bool;
 
 #[tokio::test]
 async fn garbage_is_a_typed_error_and_other_connections_keep_working() {
-    let healthy = Connection::connect(&fake_broker(Behaviour::Echo).await, config())
+    let healthy = Connection::connect(&fake_broker(Behaviour::Echo).await, config(), None)
         .await
         .unwrap();
     let cases: [(&[u8], ErrorCheck); 3] = [
@@ -138,9 +138,10 @@ async fn garbage_is_a_typed_error_and_other_connections_keep_working() {
         }),
     ];
     for (bytes, expected) in cases {
-        let hostile = Connection::connect(&fake_broker(Behaviour::Send(bytes)).await, config())
-            .await
-            .unwrap();
+        let hostile =
+            Connection::connect(&fake_broker(Behaviour::Send(bytes)).await, config(), None)
+                .await
+                .unwrap();
         let error = ask(&hostile, b"x").await.unwrap_err();
         assert!(expected(&error), "{bytes:?} gave {error:?}");
         assert!(hostile.is_closed());
@@ -158,10 +159,13 @@ async fn garbage_is_a_typed_error_and_other_connections_keep_working() {
 
 #[tokio::test]
 async fn an_unknown_correlation_id_closes_the_connection() {
-    let connection =
-        Connection::connect(&fake_broker(Behaviour::WrongCorrelationId).await, config())
-            .await
-            .unwrap();
+    let connection = Connection::connect(
+        &fake_broker(Behaviour::WrongCorrelationId).await,
+        config(),
+        None,
+    )
+    .await
+    .unwrap();
     let error = ask(&connection, b"x").await.unwrap_err();
     assert!(
         matches!(&error, TransportError::Protocol { reason, .. } if reason.contains("correlation id")),
@@ -171,10 +175,13 @@ async fn an_unknown_correlation_id_closes_the_connection() {
 
 #[tokio::test]
 async fn half_a_frame_then_close_is_a_closed_error() {
-    let connection =
-        Connection::connect(&fake_broker(Behaviour::HalfFrameThenClose).await, config())
-            .await
-            .unwrap();
+    let connection = Connection::connect(
+        &fake_broker(Behaviour::HalfFrameThenClose).await,
+        config(),
+        None,
+    )
+    .await
+    .unwrap();
     let error = ask(&connection, b"a payload long enough to cut")
         .await
         .unwrap_err();
@@ -193,6 +200,7 @@ async fn a_broker_that_never_answers_times_out_naming_the_api() {
             request_timeout: Duration::from_millis(200),
             ..config()
         },
+        None,
     )
     .await
     .unwrap();
@@ -214,6 +222,7 @@ async fn ten_thousand_pipelined_requests_each_get_their_own_response() {
                 max_in_flight: 10_000,
                 ..config()
             },
+            None,
         )
         .await
         .unwrap(),
@@ -245,7 +254,7 @@ async fn connecting_to_a_closed_port_is_an_io_error() {
         .local_addr()
         .unwrap()
         .port();
-    let error = Connection::connect(&format!("127.0.0.1:{port}"), config())
+    let error = Connection::connect(&format!("127.0.0.1:{port}"), config(), None)
         .await
         .unwrap_err();
     assert!(

@@ -20,15 +20,9 @@ pub fn api_versions(addr: SocketAddr, timeout: Duration) -> anyhow::Result<ApiVe
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    let client_id = b"ferrokafka-harness";
-    let mut frame = Vec::with_capacity(32);
-    let body_len = 2 + 2 + 4 + 2 + client_id.len();
-    frame.extend_from_slice(&(body_len as i32).to_be_bytes());
-    frame.extend_from_slice(&API_VERSIONS_KEY.to_be_bytes());
-    frame.extend_from_slice(&0i16.to_be_bytes());
-    frame.extend_from_slice(&CORRELATION_ID.to_be_bytes());
-    frame.extend_from_slice(&(client_id.len() as i16).to_be_bytes());
-    frame.extend_from_slice(client_id);
+    let body = request_body(CORRELATION_ID);
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
     stream.write_all(&frame)?;
 
     let mut len = [0u8; 4];
@@ -43,10 +37,25 @@ pub fn api_versions(addr: SocketAddr, timeout: Duration) -> anyhow::Result<ApiVe
     stream
         .read_exact(&mut body)
         .context("reading the response")?;
-    parse_api_versions_v0(&body)
+    parse_response(&body, CORRELATION_ID)
 }
 
-fn parse_api_versions_v0(body: &[u8]) -> anyhow::Result<ApiVersionRanges> {
+/// An ApiVersions v0 request (header v1 and empty body), without the size
+/// prefix.
+pub fn request_body(correlation_id: i32) -> Vec<u8> {
+    let client_id = b"ferrokafka-harness";
+    let mut body = Vec::with_capacity(10 + client_id.len());
+    body.extend_from_slice(&API_VERSIONS_KEY.to_be_bytes());
+    body.extend_from_slice(&0i16.to_be_bytes());
+    body.extend_from_slice(&correlation_id.to_be_bytes());
+    body.extend_from_slice(&(client_id.len() as i16).to_be_bytes());
+    body.extend_from_slice(client_id);
+    body
+}
+
+/// Parses an ApiVersions v0 response (size prefix removed), checking it
+/// answers `correlation_id` without error.
+pub fn parse_response(body: &[u8], correlation_id: i32) -> anyhow::Result<ApiVersionRanges> {
     let mut at = 0usize;
     let mut take = |n: usize| -> anyhow::Result<&[u8]> {
         let bytes = body
@@ -57,9 +66,9 @@ fn parse_api_versions_v0(body: &[u8]) -> anyhow::Result<ApiVersionRanges> {
     };
     let i16_at = |b: &[u8]| i16::from_be_bytes([b[0], b[1]]);
     let correlation = i32::from_be_bytes(take(4)?.try_into()?);
-    if correlation != CORRELATION_ID {
+    if correlation != correlation_id {
         bail!(
-            "ApiVersions response carries correlation id {correlation}, expected {CORRELATION_ID}"
+            "ApiVersions response carries correlation id {correlation}, expected {correlation_id}"
         );
     }
     let error = i16_at(take(2)?);
@@ -91,9 +100,12 @@ mod tests {
         body.extend_from_slice(&0i16.to_be_bytes());
         body.extend_from_slice(&1i32.to_be_bytes());
         body.extend_from_slice(&[0, 18, 0, 0, 0, 4]);
-        assert_eq!(parse_api_versions_v0(&body).unwrap(), vec![(18, 0, 4)]);
-        assert!(parse_api_versions_v0(&body[..body.len() - 1]).is_err());
+        assert_eq!(
+            parse_response(&body, CORRELATION_ID).unwrap(),
+            vec![(18, 0, 4)]
+        );
+        assert!(parse_response(&body[..body.len() - 1], CORRELATION_ID).is_err());
         body[4..6].copy_from_slice(&35i16.to_be_bytes());
-        assert!(parse_api_versions_v0(&body).is_err());
+        assert!(parse_response(&body, CORRELATION_ID).is_err());
     }
 }

@@ -132,13 +132,18 @@ pub fn make_certificates(dir: &Path) -> anyhow::Result<Certificates> {
         "-subj",
         "/CN=ferrokafka-test-ca",
     ])?;
+    // Extensions make these X.509 v3 certificates, which rustls requires.
     std::fs::write(
         path("broker.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )?;
+    std::fs::write(
+        path("client.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
     )?;
     for (name, subject, extensions) in [
         ("broker", "/CN=localhost", Some("broker.ext")),
-        ("client", "/CN=ferrokafka-client", None),
+        ("client", "/CN=ferrokafka-client", Some("client.ext")),
     ] {
         let key = format!("{name}.key");
         let csr = format!("{name}.csr");
