@@ -6,6 +6,8 @@
 //! cluster through the client trait this crate defines, so they can also run
 //! against an in-memory fake in unit tests.
 
+pub mod backoff;
+pub mod config;
 mod connection;
 mod error;
 pub mod frame;

@@ -1,0 +1,78 @@
+//! Reconnect backoff as the Java client does it: exponential from
+//! `reconnect_backoff_ms` up to `reconnect_backoff_max_ms`, with ±20 %
+//! jitter so clients that lost a broker together do not return together.
+
+use std::time::Duration;
+
+/// The jitter fraction either side of the nominal delay.
+const JITTER: f64 = 0.2;
+
+/// Backoff state for one broker.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    /// Backoff from `initial` doubling up to `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Backoff {
+            initial,
+            max: max.max(initial),
+            failures: 0,
+        }
+    }
+
+    /// Records a failed attempt and returns how long to wait before the
+    /// next. `unit_random` is a number in `[0, 1)`: the caller's randomness,
+    /// so the schedule itself stays deterministic and testable.
+    pub fn next_delay(&mut self, unit_random: f64) -> Duration {
+        let exponent = self.failures.min(31);
+        self.failures = self.failures.saturating_add(1);
+        let nominal = self.initial.as_secs_f64() * f64::from(1u32 << exponent.min(30));
+        let nominal = nominal.min(self.max.as_secs_f64());
+        let factor = 1.0 - JITTER + 2.0 * JITTER * unit_random.clamp(0.0, 1.0);
+        Duration::from_secs_f64((nominal * factor).min(self.max.as_secs_f64() * (1.0 + JITTER)))
+    }
+
+    /// Forgets past failures after a successful connection.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+
+    /// Failed attempts since the last success.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_up_to_the_cap_within_the_jitter() {
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
+        let delays: Vec<u128> = (0..8)
+            .map(|_| backoff.next_delay(0.5).as_millis())
+            .collect();
+        assert_eq!(delays, [50, 100, 200, 400, 800, 1000, 1000, 1000]);
+        let mut low = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        assert_eq!(low.next_delay(0.0).as_millis(), 80);
+        let mut high = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        assert_eq!(high.next_delay(0.999_999).as_millis(), 119);
+    }
+
+    #[test]
+    fn reset_starts_over_and_many_failures_do_not_overflow() {
+        let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_secs(5));
+        for _ in 0..100 {
+            backoff.next_delay(0.5);
+        }
+        assert_eq!(backoff.next_delay(0.5), Duration::from_secs(5));
+        backoff.reset();
+        assert_eq!(backoff.next_delay(0.5), Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,490 @@
+//! The client settings the transport owns, under the Java client's and
+//! kafka-python's key names (`bootstrap.servers` and `bootstrap_servers` are
+//! the same key). Producer, consumer and admin settings live with them; a
+//! key no layer knows is an error naming it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ConnectionConfig;
+use crate::sasl::{Credentials, Mechanism, Secret, TokenProvider};
+use crate::tls::TlsConfig;
+
+/// A setting that cannot be used: names the key, the value and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config {key}={value:?}: {reason}")]
+pub struct ConfigError {
+    /// The key, as normalised (`bootstrap_servers`).
+    pub key: String,
+    /// The value given (a secret is shown as `***`).
+    pub value: String,
+    /// What is wrong and what is allowed.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// An error for `key`.
+    pub fn new(key: &str, value: &str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `security_protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecurityProtocol {
+    /// No TLS, no SASL.
+    #[default]
+    Plaintext,
+    /// TLS.
+    Ssl,
+    /// SASL without TLS.
+    SaslPlaintext,
+    /// SASL over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// Whether connections use TLS.
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether connections authenticate with SASL.
+    pub fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+}
+
+/// `client_dns_lookup`, as in the Java client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DnsLookup {
+    /// Try every address a name resolves to, in order.
+    #[default]
+    UseAllDnsIps,
+    /// Expand each bootstrap name to its canonical names first.
+    ResolveCanonicalBootstrapServersOnly,
+}
+
+/// The transport's settings.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// `bootstrap_servers`: `host:port` seeds.
+    pub bootstrap_servers: Vec<String>,
+    /// `client_id`, sent in every request header.
+    pub client_id: String,
+    /// Per-connection settings (`request_timeout_ms`, `max_in_flight_requests_per_connection`, ...).
+    pub connection: ConnectionConfig,
+    /// `reconnect_backoff_ms`.
+    pub reconnect_backoff: Duration,
+    /// `reconnect_backoff_max_ms`.
+    pub reconnect_backoff_max: Duration,
+    /// `retry_backoff_ms`.
+    pub retry_backoff: Duration,
+    /// `connections_max_idle_ms`.
+    pub connections_max_idle: Duration,
+    /// `metadata_max_age_ms`.
+    pub metadata_max_age: Duration,
+    /// `client_dns_lookup`.
+    pub client_dns_lookup: DnsLookup,
+    /// `security_protocol`.
+    pub security_protocol: SecurityProtocol,
+    /// `ssl_*` settings.
+    pub tls: TlsConfig,
+    /// `sasl_mechanism`.
+    pub sasl_mechanism: Option<Mechanism>,
+    /// `sasl_plain_username`.
+    pub sasl_username: Option<String>,
+    /// `sasl_plain_password`.
+    pub sasl_password: Option<Secret>,
+    /// `sasl_oauth_token_provider` (set in code, not from a string).
+    pub sasl_token_provider: Option<Arc<dyn TokenProvider>>,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("client_id", &self.client_id)
+            .field("connection", &self.connection)
+            .field("security_protocol", &self.security_protocol)
+            .field("tls", &self.tls)
+            .field("sasl_mechanism", &self.sasl_mechanism)
+            .field("sasl_username", &self.sasl_username)
+            .field("sasl_password", &self.sasl_password)
+            .field(
+                "sasl_token_provider",
+                &self.sasl_token_provider.as_ref().map(|_| "<provider>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            bootstrap_servers: Vec::new(),
+            client_id: "ferrokafka".to_string(),
+            connection: ConnectionConfig::default(),
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_secs(1),
+            retry_backoff: Duration::from_millis(100),
+            connections_max_idle: Duration::from_secs(540),
+            metadata_max_age: Duration::from_secs(300),
+            client_dns_lookup: DnsLookup::default(),
+            security_protocol: SecurityProtocol::default(),
+            tls: TlsConfig::default(),
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password: None,
+            sasl_token_provider: None,
+        }
+    }
+}
+
+/// `bootstrap.servers` → `bootstrap_servers`.
+pub fn normalize_key(key: &str) -> String {
+    key.trim().to_ascii_lowercase().replace(['.', '-'], "_")
+}
+
+fn millis(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| ConfigError::new(key, value, "expected a whole number of milliseconds"))
+}
+
+fn number<T>(key: &str, value: &str, min: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    match value.trim().parse::<T>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(ConfigError::new(
+            key,
+            value,
+            format!("expected a whole number of at least {min}"),
+        )),
+    }
+}
+
+fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ConfigError::new(key, value, "expected true or false")),
+    }
+}
+
+/// A socket buffer size: `-1` leaves the operating system's default.
+fn buffer_size(key: &str, value: &str) -> Result<Option<u32>, ConfigError> {
+    match value.trim().parse::<i64>() {
+        Ok(-1) => Ok(None),
+        Ok(n) if n > 0 => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| ConfigError::new(key, value, "too large")),
+        _ => Err(ConfigError::new(
+            key,
+            value,
+            "expected a positive number of bytes, or -1 for the OS default",
+        )),
+    }
+}
+
+impl ClientConfig {
+    /// Builds a config from key/value pairs; any key the transport does not
+    /// know is an error. Producer and consumer configs call [`ClientConfig::set`]
+    /// instead and check their own keys first.
+    ///
+    /// ```
+    /// use ferrokafka_transport::config::ClientConfig;
+    /// let config = ClientConfig::from_pairs([
+    ///     ("bootstrap.servers", "127.0.0.1:9092,127.0.0.1:9093"),
+    ///     ("request_timeout_ms", "5000"),
+    /// ])
+    /// .unwrap();
+    /// assert_eq!(config.bootstrap_servers.len(), 2);
+    /// let error = ClientConfig::from_pairs([("bootstrap_server", "x:1")]).unwrap_err();
+    /// assert_eq!(error.key, "bootstrap_server");
+    /// ```
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = ClientConfig::default();
+        for (key, value) in pairs {
+            let (key, value) = (key.as_ref(), value.as_ref());
+            if !config.set(key, value)? {
+                return Err(ConfigError::new(&normalize_key(key), value, "unknown key"));
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies one setting. `Ok(false)`: the key is not a transport key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
+        let key = normalize_key(key);
+        let k = key.as_str();
+        match k {
+            "bootstrap_servers" => {
+                let servers: Vec<String> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if let Some(bad) = servers.iter().find(|s| {
+                    !s.rsplit_once(':')
+                        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+                }) {
+                    return Err(ConfigError::new(
+                        k,
+                        value,
+                        format!("{bad:?} is not host:port"),
+                    ));
+                }
+                if servers.is_empty() {
+                    return Err(ConfigError::new(
+                        k,
+                        value,
+                        "expected host:port[,host:port...]",
+                    ));
+                }
+                self.bootstrap_servers = servers;
+            }
+            "client_id" => value.trim().clone_into(&mut self.client_id),
+            "request_timeout_ms" => self.connection.request_timeout = millis(k, value)?,
+            "socket_connection_setup_timeout_ms" => {
+                self.connection.connect_timeout = millis(k, value)?;
+            }
+            "max_in_flight_requests_per_connection" => {
+                self.connection.max_in_flight = number(k, value, 1)?;
+            }
+            "receive_message_max_bytes" => {
+                self.connection.receive_message_max_bytes = number(k, value, 1000)?;
+            }
+            "send_buffer_bytes" => self.connection.send_buffer_bytes = buffer_size(k, value)?,
+            "receive_buffer_bytes" => self.connection.receive_buffer_bytes = buffer_size(k, value)?,
+            "reconnect_backoff_ms" => self.reconnect_backoff = millis(k, value)?,
+            "reconnect_backoff_max_ms" => self.reconnect_backoff_max = millis(k, value)?,
+            "retry_backoff_ms" => self.retry_backoff = millis(k, value)?,
+            "connections_max_idle_ms" => self.connections_max_idle = millis(k, value)?,
+            "metadata_max_age_ms" => self.metadata_max_age = millis(k, value)?,
+            "client_dns_lookup" => {
+                self.client_dns_lookup = match value.trim() {
+                    "use_all_dns_ips" | "default" => DnsLookup::UseAllDnsIps,
+                    "resolve_canonical_bootstrap_servers_only" => {
+                        DnsLookup::ResolveCanonicalBootstrapServersOnly
+                    }
+                    _ => {
+                        return Err(ConfigError::new(
+                            k,
+                            value,
+                            "expected use_all_dns_ips or resolve_canonical_bootstrap_servers_only",
+                        ));
+                    }
+                }
+            }
+            "security_protocol" => {
+                self.security_protocol = match value.trim().to_ascii_uppercase().as_str() {
+                    "PLAINTEXT" => SecurityProtocol::Plaintext,
+                    "SSL" => SecurityProtocol::Ssl,
+                    "SASL_PLAINTEXT" => SecurityProtocol::SaslPlaintext,
+                    "SASL_SSL" => SecurityProtocol::SaslSsl,
+                    _ => {
+                        return Err(ConfigError::new(
+                            k,
+                            value,
+                            "expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+                        ));
+                    }
+                }
+            }
+            "sasl_mechanism" => {
+                self.sasl_mechanism = Some(
+                    Mechanism::parse(value.trim())
+                        .map_err(|e| ConfigError::new(k, value, e.to_string()))?,
+                );
+            }
+            "sasl_plain_username" | "sasl_username" => self.sasl_username = Some(value.to_string()),
+            "sasl_plain_password" | "sasl_password" => {
+                // The value itself never goes into an error or a log.
+                if value.is_empty() {
+                    return Err(ConfigError::new(k, "***", "the password is empty"));
+                }
+                self.sasl_password = Some(Secret::new(value));
+            }
+            "ssl_cafile" | "ssl_ca_location" => self.tls.ca_file = Some(value.trim().into()),
+            "ssl_certfile" | "ssl_certificate_location" => {
+                self.tls.cert_file = Some(value.trim().into());
+            }
+            "ssl_keyfile" | "ssl_key_location" => self.tls.key_file = Some(value.trim().into()),
+            "ssl_check_hostname" => self.tls.check_hostname = boolean(k, value)?,
+            "ssl_endpoint_identification_algorithm" => {
+                self.tls.check_hostname = match value.trim().to_ascii_lowercase().as_str() {
+                    "https" => true,
+                    "" | "none" => false,
+                    _ => {
+                        return Err(ConfigError::new(
+                            k,
+                            value,
+                            "expected https or an empty value",
+                        ));
+                    }
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Checks settings that only make sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.bootstrap_servers.is_empty() {
+            return Err(ConfigError::new(
+                "bootstrap_servers",
+                "",
+                "required: host:port[,host:port...]",
+            ));
+        }
+        if self.reconnect_backoff_max < self.reconnect_backoff {
+            return Err(ConfigError::new(
+                "reconnect_backoff_max_ms",
+                &self.reconnect_backoff_max.as_millis().to_string(),
+                "must be at least reconnect_backoff_ms",
+            ));
+        }
+        if self.security_protocol.uses_sasl() {
+            self.credentials()?;
+        } else if self.sasl_mechanism.is_some() {
+            return Err(ConfigError::new(
+                "sasl_mechanism",
+                self.sasl_mechanism.map_or("", Mechanism::name),
+                "needs security_protocol SASL_PLAINTEXT or SASL_SSL",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The SASL credentials the settings describe (for a SASL protocol).
+    pub fn credentials(&self) -> Result<Option<Credentials>, ConfigError> {
+        if !self.security_protocol.uses_sasl() {
+            return Ok(None);
+        }
+        let mechanism = self.sasl_mechanism.unwrap_or(Mechanism::Plain);
+        if mechanism == Mechanism::OAuthBearer {
+            let provider = self.sasl_token_provider.clone().ok_or_else(|| {
+                ConfigError::new(
+                    "sasl_oauth_token_provider",
+                    "",
+                    "OAUTHBEARER needs a token provider",
+                )
+            })?;
+            return Ok(Some(Credentials::OAuthBearer(provider)));
+        }
+        let username = self.sasl_username.clone().ok_or_else(|| {
+            ConfigError::new(
+                "sasl_plain_username",
+                "",
+                format!("{mechanism} needs a user name"),
+            )
+        })?;
+        let password = self.sasl_password.clone().ok_or_else(|| {
+            ConfigError::new(
+                "sasl_plain_password",
+                "",
+                format!("{mechanism} needs a password"),
+            )
+        })?;
+        Ok(Some(Credentials::Password {
+            mechanism,
+            username,
+            password,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_and_python_spellings_are_the_same_key() {
+        let java = ClientConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("request.timeout.ms", "1500"),
+        ])
+        .unwrap();
+        let python = ClientConfig::from_pairs([
+            ("bootstrap_servers", "a:1"),
+            ("request_timeout_ms", "1500"),
+        ])
+        .unwrap();
+        assert_eq!(java.bootstrap_servers, python.bootstrap_servers);
+        assert_eq!(java.connection.request_timeout, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_what_is_allowed() {
+        let cases = [
+            (("bootstrap_servers", "localhost"), "host:port"),
+            (("request_timeout_ms", "soon"), "milliseconds"),
+            (("security_protocol", "TLS"), "SASL_SSL"),
+            (("sasl_mechanism", "GSSAPI"), "SCRAM-SHA-256"),
+            (("max_in_flight_requests_per_connection", "0"), "at least 1"),
+            (("ssl_check_hostname", "maybe"), "true or false"),
+            (("send_buffer_bytes", "-5"), "-1"),
+        ];
+        for ((key, value), allowed) in cases {
+            let error =
+                ClientConfig::from_pairs([("bootstrap_servers", "a:1"), (key, value)]).unwrap_err();
+            assert_eq!(error.key, key);
+            assert!(error.reason.contains(allowed), "{error}");
+        }
+    }
+
+    #[test]
+    fn sasl_settings_must_fit_together_and_never_show_the_password() {
+        let error = ClientConfig::from_pairs([
+            ("bootstrap_servers", "a:1"),
+            ("security_protocol", "SASL_SSL"),
+            ("sasl_mechanism", "SCRAM-SHA-512"),
+            ("sasl_plain_username", "alice"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.key, "sasl_plain_password");
+        let config = ClientConfig::from_pairs([
+            ("bootstrap_servers", "a:1"),
+            ("security_protocol", "SASL_PLAINTEXT"),
+            ("sasl_mechanism", "PLAIN"),
+            ("sasl_plain_username", "alice"),
+            ("sasl_plain_password", "hunter2"),
+        ])
+        .unwrap();
+        let shown = format!("{config:?} {:?}", config.credentials().unwrap());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("alice"));
+        let error =
+            ClientConfig::from_pairs([("bootstrap_servers", "a:1"), ("sasl_mechanism", "PLAIN")])
+                .unwrap_err();
+        assert!(error.reason.contains("SASL_PLAINTEXT"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error() {
+        let error = ClientConfig::from_pairs([("bootstrap_servers", "a:1"), ("linger.ms", "5")])
+            .unwrap_err();
+        assert_eq!(
+            (error.key.as_str(), error.reason.as_str()),
+            ("linger_ms", "unknown key")
+        );
+    }
+}
