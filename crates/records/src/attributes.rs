@@ -47,6 +47,11 @@ impl TimestampType {
 pub struct BatchAttributes(i16);
 
 impl BatchAttributes {
+    /// Attributes of a fresh batch with `compression`.
+    pub const fn new(compression: Compression) -> Self {
+        Self(compression_bits(compression))
+    }
+
     /// Attributes from their wire value; unknown bits are kept.
     pub const fn from_bits(bits: i16) -> Self {
         Self(bits)

@@ -25,6 +25,7 @@ const MIN_MESSAGE_V1: usize = MIN_MESSAGE_V0 + 8;
 /// record) or a compressed wrapper (its inner messages as records).
 ///
 /// ```
+/// # #[cfg(feature = "gzip")] {
 /// use ferrokafka_records::{Compression, LegacyBatch, LegacyMessage, ReadOptions, TimestampType};
 /// use ferrokafka_records::legacy::write_message_set;
 /// let messages = [
@@ -37,6 +38,7 @@ const MIN_MESSAGE_V1: usize = MIN_MESSAGE_V0 + 8;
 /// assert_eq!(wrapper.offset(), 11);
 /// let offsets: Vec<i64> = wrapper.records().iter().map(|r| r.offset).collect();
 /// assert_eq!(offsets, [10, 11]);
+/// # }
 /// ```
 #[derive(Debug, Clone)]
 pub struct LegacyBatch {

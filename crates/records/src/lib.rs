@@ -7,6 +7,7 @@
 //! can all share it.
 //!
 //! ```
+//! # #[cfg(feature = "gzip")] {
 //! use ferrokafka_records::{BatchReader, Compression, Header, RecordBatchBuilder};
 //! let mut builder = RecordBatchBuilder::new(0).with_compression(Compression::Gzip, None);
 //! builder.append(1_700_000_000_000, Some(b"k"), Some(b"v"), &[Header::new("h", Some("x"))]);
@@ -16,6 +17,7 @@
 //!         assert_eq!(record.unwrap().key.as_deref(), Some(&b"k"[..]));
 //!     }
 //! }
+//! # }
 //! ```
 
 mod attributes;
