@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::compression::compress;
 use crate::header::{BATCH_HEADER_LEN, CRC_START, LOG_OVERHEAD};
 use crate::record::{HeaderRef, encode_record};
-use crate::{BatchHeader, Compression, ControlRecord, RecordsError, TimestampType};
+use crate::{BatchHeader, Compression, ControlRecord, Record, RecordsError, TimestampType};
 
 /// Builds one record batch.
 ///
@@ -39,7 +39,7 @@ pub struct RecordBatchBuilder {
     level: Option<i32>,
     base_timestamp: Option<i64>,
     max_timestamp: i64,
-    log_append_time: Option<i64>,
+    fixed_max_timestamp: Option<i64>,
     next_offset_delta: i32,
     last_offset_delta: Option<i32>,
     record_count: i32,
@@ -68,11 +68,55 @@ impl RecordBatchBuilder {
             level: None,
             base_timestamp: None,
             max_timestamp: -1,
-            log_append_time: None,
+            fixed_max_timestamp: None,
             next_offset_delta: 0,
             last_offset_delta: None,
             record_count: 0,
         }
+    }
+
+    /// A builder that rewrites a batch with `header`'s fields: base offset,
+    /// leader epoch, attributes, producer fields, base and max timestamp
+    /// and last offset delta (length, CRC and count are computed). Append
+    /// the decoded records with [`Self::append_record`] to get the same
+    /// bytes back (for compressed batches, the same records section).
+    ///
+    /// ```
+    /// use ferrokafka_records::{RecordBatch, RecordBatchBuilder, ReadOptions};
+    /// let mut original = RecordBatchBuilder::new(7).with_producer(1, 2, 3);
+    /// original.append(50, Some(b"k"), None, &[] as &[(&str, Option<&[u8]>)]);
+    /// original.append(40, None, Some(b"v"), &[] as &[(&str, Option<&[u8]>)]);
+    /// let bytes = original.build().unwrap();
+    ///
+    /// let batch = RecordBatch::decode(bytes.clone(), &ReadOptions::default()).unwrap();
+    /// let mut rewrite = RecordBatchBuilder::with_header(batch.header(), None).unwrap();
+    /// for record in batch.records() {
+    ///     rewrite.append_record(&record.unwrap());
+    /// }
+    /// assert_eq!(rewrite.build().unwrap(), bytes);
+    /// ```
+    pub fn with_header(header: &BatchHeader, level: Option<i32>) -> Result<Self, RecordsError> {
+        let attributes = header.attributes;
+        let mut builder = Self::new(header.base_offset)
+            .with_compression(attributes.compression()?, level)
+            .with_partition_leader_epoch(header.partition_leader_epoch)
+            .with_producer(
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence,
+            )
+            .with_transactional(attributes.is_transactional())
+            .with_control(attributes.is_control())
+            .with_base_timestamp(header.base_timestamp)
+            .with_last_offset_delta(header.last_offset_delta);
+        if attributes.has_delete_horizon() {
+            builder = builder.with_delete_horizon(header.base_timestamp);
+        }
+        if attributes.timestamp_type() == TimestampType::LogAppendTime {
+            builder = builder.with_log_append_time(header.max_timestamp);
+        }
+        builder.fixed_max_timestamp = Some(header.max_timestamp);
+        Ok(builder)
     }
 
     /// Compress the records with `compression` at `level` (`None`: the
@@ -126,7 +170,7 @@ impl RecordBatchBuilder {
             .header
             .attributes
             .with_timestamp_type(TimestampType::LogAppendTime);
-        self.log_append_time = Some(time);
+        self.fixed_max_timestamp = Some(time);
         self
     }
 
@@ -193,10 +237,23 @@ impl RecordBatchBuilder {
         value: Option<&[u8]>,
         headers: &[H],
     ) {
+        self.append_raw(offset_delta, 0, timestamp, key, value, headers);
+    }
+
+    fn append_raw<H: HeaderRef>(
+        &mut self,
+        offset_delta: i32,
+        attributes: i8,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[H],
+    ) {
         let base = *self.base_timestamp.get_or_insert(timestamp);
         self.max_timestamp = self.max_timestamp.max(timestamp);
         encode_record(
             &mut self.buf,
+            attributes,
             timestamp.wrapping_sub(base),
             offset_delta,
             key,
@@ -205,6 +262,23 @@ impl RecordBatchBuilder {
         );
         self.next_offset_delta = offset_delta.saturating_add(1);
         self.record_count = self.record_count.saturating_add(1);
+    }
+
+    /// Appends a record read from a magic-2 batch as it was written: its
+    /// offset delta, attributes and timestamp delta (counted from this
+    /// builder's base timestamp, or its timestamp if none is set yet).
+    pub fn append_record(&mut self, record: &Record) {
+        let timestamp = self.base_timestamp.map_or(record.timestamp, |base| {
+            base.wrapping_add(record.timestamp_delta)
+        });
+        self.append_raw(
+            record.offset_delta,
+            record.attributes,
+            timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        );
     }
 
     /// Appends a control record (call [`Self::with_control`] too).
@@ -255,7 +329,7 @@ impl RecordBatchBuilder {
             .last_offset_delta
             .unwrap_or(self.next_offset_delta.saturating_sub(1));
         header.base_timestamp = self.base_timestamp.unwrap_or(-1);
-        header.max_timestamp = self.log_append_time.unwrap_or(self.max_timestamp);
+        header.max_timestamp = self.fixed_max_timestamp.unwrap_or(self.max_timestamp);
         header.crc = 0;
         let mut header_bytes = [0; BATCH_HEADER_LEN];
         header.write(&mut header_bytes);

@@ -335,6 +335,7 @@ pub(crate) fn body_len<H: HeaderRef>(
 #[inline]
 pub(crate) fn encode_record<H: HeaderRef>(
     out: &mut Vec<u8>,
+    attributes: i8,
     timestamp_delta: i64,
     offset_delta: i32,
     key: Option<&[u8]>,
@@ -344,7 +345,7 @@ pub(crate) fn encode_record<H: HeaderRef>(
     let body = body_len(timestamp_delta, offset_delta, key, value, headers);
     out.reserve(body + 5);
     encode_varint(body as i32, out);
-    out.put_u8(0);
+    out.put_i8(attributes);
     encode_varlong(timestamp_delta, out);
     encode_varint(offset_delta, out);
     put_nullable(out, key);

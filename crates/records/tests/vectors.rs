@@ -297,3 +297,15 @@ fn snappy_reads_java_xerial_framing_and_raw_blocks() {
     let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
     assert_eq!(SnappyCodec.decompress(&raw, 1 << 20).unwrap(), data);
 }
+
+#[test]
+fn rewriting_the_hand_built_batch_gives_the_same_bytes() {
+    let bytes = hex(V2_BATCH);
+    let batch =
+        ferrokafka_records::RecordBatch::decode(bytes.clone(), &ReadOptions::default()).unwrap();
+    let mut builder = RecordBatchBuilder::with_header(batch.header(), None).unwrap();
+    for record in batch.records() {
+        builder.append_record(&record.unwrap());
+    }
+    assert_eq!(builder.build().unwrap(), bytes);
+}
