@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use crate::compression::DEFAULT_MAX_DECOMPRESSED_SIZE;
 use crate::header::{BATCH_HEADER_LEN, LOG_OVERHEAD, MAGIC_OFFSET};
-use crate::{Compression, LegacyBatch, Record, RecordBatch, RecordIter, RecordsError};
+use crate::{BatchHeader, Compression, LegacyBatch, Record, RecordBatch, RecordIter, RecordsError};
 
 /// How strictly to read.
 ///
@@ -74,6 +74,30 @@ impl Batch {
             Self::V2(batch) => batch.compression(),
             Self::Legacy(legacy) => legacy.compression(),
         }
+    }
+
+    /// The magic-2 header, if this is a record batch.
+    pub fn header(&self) -> Option<&BatchHeader> {
+        match self {
+            Self::V2(batch) => Some(batch.header()),
+            Self::Legacy(_) => None,
+        }
+    }
+
+    /// Whether the entry belongs to a transaction (never for legacy).
+    pub fn is_transactional(&self) -> bool {
+        self.header()
+            .is_some_and(|h| h.attributes.is_transactional())
+    }
+
+    /// Whether the entry is a control batch (never for legacy).
+    pub fn is_control(&self) -> bool {
+        self.header().is_some_and(|h| h.attributes.is_control())
+    }
+
+    /// The producer id (-1 if none, and for legacy messages).
+    pub fn producer_id(&self) -> i64 {
+        self.header().map_or(-1, |h| h.producer_id)
     }
 
     /// Whether the stored CRC matches.
