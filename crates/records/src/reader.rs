@@ -137,6 +137,7 @@ pub enum Records<'a> {
 impl Iterator for Records<'_> {
     type Item = Result<Record, RecordsError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Self::V2(iter) => iter.next(),
