@@ -309,3 +309,14 @@ fn rewriting_the_hand_built_batch_gives_the_same_bytes() {
     }
     assert_eq!(builder.build().unwrap(), bytes);
 }
+
+#[test]
+fn lz4_frames_look_like_the_java_clients() {
+    let mut out = Vec::new();
+    let data = vec![7_u8; 200_000];
+    ferrokafka_records::compress(Compression::Lz4, None, &data, &mut out).unwrap();
+    assert_eq!(out[..4], [0x04, 0x22, 0x4d, 0x18]);
+    // FLG: version 01, independent blocks, no checksums or size; BD: 64 KiB.
+    assert_eq!(out[4], 0x60);
+    assert_eq!(out[5], 0x40);
+}

@@ -2,7 +2,7 @@
 //! and 1 frames are read by a small frame parser that skips the header
 //! checksum, which old Kafka clients computed over the wrong bytes (KIP-57).
 
-use lz4_flex::frame::{FrameDecoder, FrameEncoder};
+use lz4_flex::frame::{BlockMode, BlockSize, FrameDecoder, FrameEncoder, FrameInfo};
 
 use super::{Codec, Compression, read_capped};
 use crate::RecordsError;
@@ -58,7 +58,12 @@ impl Codec for Lz4Codec {
             codec: Compression::Lz4,
             message: e.to_string(),
         };
-        let mut encoder = FrameEncoder::new(out);
+        // What the Java client writes: independent 64 KiB blocks, no
+        // checksums beyond the header's.
+        let frame = FrameInfo::new()
+            .block_size(BlockSize::Max64KB)
+            .block_mode(BlockMode::Independent);
+        let mut encoder = FrameEncoder::with_frame_info(frame, out);
         std::io::Write::write_all(&mut encoder, input).map_err(|e| {
             RecordsError::CompressionFailed {
                 codec: Compression::Lz4,
