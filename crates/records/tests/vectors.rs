@@ -320,3 +320,37 @@ fn lz4_frames_look_like_the_java_clients() {
     assert_eq!(out[4], 0x60);
     assert_eq!(out[5], 0x40);
 }
+
+#[test]
+fn compressed_batches_slice_one_decompression_buffer() {
+    for compression in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let mut builder = RecordBatchBuilder::new(0).with_compression(compression, None);
+        for i in 0..10_u8 {
+            builder.append(0, Some(&[i]), Some(b"value"), &[("h", Some(&b"hv"[..]))]);
+        }
+        let batch = ferrokafka_records::RecordBatch::decode(
+            builder.build().unwrap(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        let buffer = batch.records_bytes().as_ptr_range();
+        for record in batch.records() {
+            let record = record.unwrap();
+            assert!(
+                buffer.contains(&record.key.unwrap().as_ptr()),
+                "{compression}"
+            );
+            assert!(
+                buffer.contains(&record.value.unwrap().as_ptr()),
+                "{compression}"
+            );
+            let header_value = record.headers[0].value.clone().unwrap();
+            assert!(buffer.contains(&header_value.as_ptr()), "{compression}");
+        }
+    }
+}
