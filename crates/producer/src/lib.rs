@@ -4,3 +4,5 @@
 //!
 //! It is deliberately not a consumer or an admin client, and it holds no
 //! wire-format code: encoding lives in the protocol and records crates.
+
+pub mod partitioner;
