@@ -100,3 +100,22 @@ fn single_node_then_three_nodes_serve_kafka_python_and_survive_a_kill() {
     assert_eq!(report["produced"], 5, "{report}");
     assert_eq!(report["consumed"], 5, "{report}");
 }
+
+#[test]
+fn docker_backend_says_when_no_engine_answers() {
+    let engine_configured = std::env::var_os("DOCKER_HOST").is_some()
+        || std::path::Path::new("/var/run/docker.sock").exists();
+    if engine_configured {
+        // With an engine, starting would pull and run the image: that is
+        // the docker backend working, not this test's subject.
+        return;
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["broker", "start", "--backend", "docker", "--name", "no-engine"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no Docker engine answered"), "{stderr}");
+    assert!(stderr.contains("local backend"), "{stderr}");
+}
