@@ -54,6 +54,17 @@ impl RecordBatchBuilder {
 
     /// A builder appending its batch to `buffer` after what it already
     /// holds (for example the rest of a produce request).
+    ///
+    /// ```
+    /// use ferrokafka_records::{BatchReader, RecordBatchBuilder};
+    /// let request_so_far = b"request header".to_vec();
+    /// let mut builder = RecordBatchBuilder::in_buffer(request_so_far, 0);
+    /// builder.append(1, None, Some(b"v"), &[] as &[(&str, Option<&[u8]>)]);
+    /// let request = builder.finish().unwrap();
+    /// assert!(request.starts_with(b"request header"));
+    /// let batch = BatchReader::new(request[14..].to_vec().into()).next().unwrap().unwrap();
+    /// assert_eq!(batch.records().count(), 1);
+    /// ```
     pub fn in_buffer(mut buffer: Vec<u8>, base_offset: i64) -> Self {
         let start = buffer.len();
         buffer.resize(start + BATCH_HEADER_LEN, 0);
