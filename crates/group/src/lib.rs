@@ -5,3 +5,5 @@
 //! It deliberately does no I/O and knows no tokio: it takes `(now, event)`
 //! and returns the requests to send and the timers to set, so a simulation
 //! can drive thousands of rebalances deterministically.
+
+pub mod assignor;
