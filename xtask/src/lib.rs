@@ -8,6 +8,7 @@ pub mod ci;
 pub mod codegen;
 pub mod demo;
 pub mod fuzz;
+pub mod golden;
 pub mod python;
 pub mod tools;
 

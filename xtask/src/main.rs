@@ -20,6 +20,8 @@ enum Task {
     Ci(xtask::ci::Args),
     /// Run every fuzz target for a bounded time.
     Fuzz(xtask::fuzz::Args),
+    /// Make golden fixtures with reference implementations (records, protocol).
+    Golden(xtask::golden::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Task::Demo(args) => xtask::demo::run(&args),
         Task::Test(args) | Task::Ci(args) => xtask::ci::run(&args),
         Task::Fuzz(args) => xtask::fuzz::run_all(args.seconds),
+        Task::Golden(args) => xtask::golden::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
