@@ -7,3 +7,4 @@
 //! can drive thousands of rebalances deterministically.
 
 pub mod assignor;
+pub mod member;
