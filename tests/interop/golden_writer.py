@@ -5,8 +5,8 @@ Reads a record plan (JSON, written by the xtask), creates a one-partition
 topic, and sends the plan's records with the plan's keys, values, headers and
 timestamps, group by group: a group ends with a flush (which closes the
 batch), or with a commit or an abort when a transactional id is given. Prints
-one JSON line: the client, its version, and the offset the broker acknowledged
-for every record, in plan order.
+one JSON line: the client, its version, and the offset and timestamp the
+broker acknowledged for every record, in plan order.
 """
 
 import argparse
@@ -21,14 +21,18 @@ def decode(value):
     return None if value is None else base64.b64decode(value)
 
 
-def create_topic(bootstrap, topic):
+def create_topic(bootstrap, topic, timestamp_type):
     """A one-partition topic; an existing one fails the run, as its segment
     would hold other records."""
     from kafka.admin import KafkaAdminClient, NewTopic
 
     # The plan's timestamps are years old: without these configs retention
     # would delete the segment, and a marker (stamped now) would roll a new one.
-    configs = {"retention.ms": "-1", "segment.ms": str(10 * 365 * 24 * 3600 * 1000)}
+    configs = {
+        "retention.ms": "-1",
+        "segment.ms": str(10 * 365 * 24 * 3600 * 1000),
+        "message.timestamp.type": timestamp_type,
+    }
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
     try:
         admin.create_topics([NewTopic(topic, 1, 1, topic_configs=configs)], timeout_ms=WAIT_SECONDS * 1000)
@@ -54,6 +58,7 @@ def write_with_kafka_python(args, plan):
     if args.transactional_id:
         producer.init_transactions()
     offsets = []
+    timestamps = []
     records = plan["records"]
     start = 0
     for group in plan["groups"]:
@@ -74,14 +79,22 @@ def write_with_kafka_python(args, plan):
             )
         # Flushed before an abort too, so the aborted records reach the log.
         producer.flush(timeout=WAIT_SECONDS)
-        offsets.extend(f.get(timeout=WAIT_SECONDS).offset for f in futures)
+        for future in futures:
+            metadata = future.get(timeout=WAIT_SECONDS)
+            offsets.append(metadata.offset)
+            timestamps.append(metadata.timestamp)
         if group["end"] == "commit":
             producer.commit_transaction()
         elif group["end"] == "abort":
             producer.abort_transaction()
         start = end
     producer.close(timeout=WAIT_SECONDS)
-    return {"client": "kafka-python", "client_version": kafka.__version__, "offsets": offsets}
+    return {
+        "client": "kafka-python",
+        "client_version": kafka.__version__,
+        "offsets": offsets,
+        "timestamps": timestamps,
+    }
 
 
 def write_with_librdkafka(args, plan):
@@ -101,6 +114,7 @@ def write_with_librdkafka(args, plan):
         producer.init_transactions(WAIT_SECONDS)
     records = plan["records"]
     offsets = [None] * len(records)
+    timestamps = [None] * len(records)
     failures = []
 
     def delivered(index):
@@ -109,6 +123,8 @@ def write_with_librdkafka(args, plan):
                 failures.append(f"record {index}: {error}")
             else:
                 offsets[index] = message.offset()
+                # (type, milliseconds): the append time for a LogAppendTime topic.
+                timestamps[index] = message.timestamp()[1]
 
         return report
 
@@ -143,6 +159,7 @@ def write_with_librdkafka(args, plan):
         "client": "librdkafka (confluent-kafka)",
         "client_version": f"librdkafka {confluent_kafka.libversion()[0]}, confluent-kafka {confluent_kafka.version()}",
         "offsets": offsets,
+        "timestamps": timestamps,
     }
 
 
@@ -154,10 +171,11 @@ def main():
     parser.add_argument("--codec", required=True, choices=["none", "gzip", "snappy", "lz4", "zstd"])
     parser.add_argument("--plan", required=True)
     parser.add_argument("--transactional-id")
+    parser.add_argument("--timestamp-type", default="CreateTime", choices=["CreateTime", "LogAppendTime"])
     args = parser.parse_args()
     with open(args.plan, encoding="utf-8") as f:
         plan = json.load(f)
-    create_topic(args.bootstrap, args.topic)
+    create_topic(args.bootstrap, args.topic, args.timestamp_type)
     if args.client == "kafka-python":
         result = write_with_kafka_python(args, plan)
     else:

@@ -13,7 +13,15 @@ use ferrokafka_records::{Batch, BatchReader, ControlRecordType, Record, Timestam
 use serde_json::Value;
 
 const WRITERS: [&str; 3] = ["java", "kafka-python", "librdkafka"];
-const CASES: [&str; 6] = ["none", "gzip", "snappy", "lz4", "zstd", "transactional"];
+const CASES: [&str; 7] = [
+    "none",
+    "gzip",
+    "snappy",
+    "lz4",
+    "zstd",
+    "transactional",
+    "log-append-time",
+];
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/records")
@@ -43,10 +51,13 @@ fn check_record(record: &Record, expected: &Value, what: &str) {
         expected["timestamp"].as_i64().unwrap(),
         "{what}: timestamp"
     );
-    assert_eq!(expected["timestamp_type"], "create_time", "{what}");
+    let timestamp_type = match expected["timestamp_type"].as_str() {
+        Some("create_time") => TimestampType::CreateTime,
+        Some("log_append_time") => TimestampType::LogAppendTime,
+        other => panic!("{what}: timestamp type {other:?}"),
+    };
     assert_eq!(
-        record.timestamp_type,
-        TimestampType::CreateTime,
+        record.timestamp_type, timestamp_type,
         "{what}: timestamp type"
     );
     assert_eq!(
@@ -107,10 +118,17 @@ fn check_fixture(writer: &str, case: &str) {
             batch.base_offset()
         );
         assert_eq!(batch.magic(), 2, "{what}");
+        let header = batch.header().expect("a record batch has a header");
+        let timestamp_type = match header.attributes.timestamp_type() {
+            TimestampType::LogAppendTime => "log_append_time",
+            _ => "create_time",
+        };
         batches.push(serde_json::json!({
             "base_offset": batch.base_offset(),
             "last_offset": batch.last_offset(),
             "codec": batch.compression().name(),
+            "timestamp_type": timestamp_type,
+            "max_timestamp": header.max_timestamp,
             "transactional": batch.is_transactional(),
             "control": batch.is_control(),
         }));

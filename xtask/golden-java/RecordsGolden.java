@@ -29,11 +29,12 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * topic, and sends the plan's records with the plan's keys, values, headers
  * and timestamps, group by group: a group ends with a flush (which closes the
  * batch), or with a commit or an abort when a transactional id is given. Prints
- * one JSON line: the client version and the offset the broker acknowledged for
- * every record, in plan order.
+ * one JSON line: the client version and the offset and timestamp the broker
+ * acknowledged for every record, in plan order.
  *
  * <p>Usage: {@code RecordsGolden --bootstrap HOST:PORT --topic T --codec
- * none|gzip|snappy|lz4|zstd --plan PLAN.json [--transactional-id ID]}
+ * none|gzip|snappy|lz4|zstd --plan PLAN.json [--transactional-id ID]
+ * [--timestamp-type CreateTime|LogAppendTime]}
  */
 public final class RecordsGolden {
     private static final long WAIT_SECONDS = 60;
@@ -47,10 +48,11 @@ public final class RecordsGolden {
         String topic = required(options, "--topic");
         String codec = required(options, "--codec");
         String transactionalId = options.get("--transactional-id");
+        String timestampType = options.getOrDefault("--timestamp-type", "CreateTime");
         ObjectMapper mapper = new ObjectMapper();
         JsonNode plan = mapper.readTree(new File(required(options, "--plan")));
 
-        createTopic(bootstrap, topic);
+        createTopic(bootstrap, topic, timestampType);
 
         Properties config = new Properties();
         config.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
@@ -67,6 +69,7 @@ public final class RecordsGolden {
         }
 
         List<Long> offsets = new ArrayList<>();
+        List<Long> timestamps = new ArrayList<>();
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(config)) {
             if (transactionalId != null) {
                 producer.initTransactions();
@@ -88,7 +91,9 @@ public final class RecordsGolden {
                 // log (an abort drops what is still unsent).
                 producer.flush();
                 for (Future<RecordMetadata> ack : acks) {
-                    offsets.add(ack.get(WAIT_SECONDS, TimeUnit.SECONDS).offset());
+                    RecordMetadata metadata = ack.get(WAIT_SECONDS, TimeUnit.SECONDS);
+                    offsets.add(metadata.offset());
+                    timestamps.add(metadata.timestamp());
                 }
                 if (end.equals("commit")) {
                     producer.commitTransaction();
@@ -104,6 +109,8 @@ public final class RecordsGolden {
         out.put("client_version", kafkaClientsVersion());
         ArrayNode offsetsNode = out.putArray("offsets");
         offsets.forEach(offsetsNode::add);
+        ArrayNode timestampsNode = out.putArray("timestamps");
+        timestamps.forEach(timestampsNode::add);
         System.out.println(mapper.writeValueAsString(out));
     }
 
@@ -137,14 +144,17 @@ public final class RecordsGolden {
         return base64 == null || base64.isNull() ? null : Base64.getDecoder().decode(base64.asText());
     }
 
-    private static void createTopic(String bootstrap, String topic) throws Exception {
+    private static void createTopic(String bootstrap, String topic, String timestampType) throws Exception {
         Properties config = new Properties();
         config.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         // The plan's timestamps are years old: without these, retention would
         // delete the segment, and a marker (stamped now) would roll a new one.
         // An existing topic fails the run: its segment would hold other records.
         NewTopic newTopic = new NewTopic(topic, 1, (short) 1)
-                .configs(Map.of("retention.ms", "-1", "segment.ms", TEN_YEARS_MS));
+                .configs(Map.of(
+                        "retention.ms", "-1",
+                        "segment.ms", TEN_YEARS_MS,
+                        "message.timestamp.type", timestampType));
         try (Admin admin = Admin.create(config)) {
             admin.createTopics(List.of(newTopic))
                     .all()

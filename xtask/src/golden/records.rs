@@ -127,6 +127,10 @@ pub enum Case {
     Plain(Codec),
     /// The plan in three transactions (commit, abort, commit), uncompressed.
     Transactional,
+    /// The plan as for [`Case::Plain`] with lz4, to a topic whose
+    /// `message.timestamp.type` is `LogAppendTime`: the broker stamps each
+    /// batch with its append time.
+    LogAppendTime,
 }
 
 impl Case {
@@ -134,6 +138,7 @@ impl Case {
     pub fn all() -> Vec<Case> {
         let mut cases: Vec<Case> = Codec::ALL.into_iter().map(Case::Plain).collect();
         cases.push(Case::Transactional);
+        cases.push(Case::LogAppendTime);
         cases
     }
 
@@ -142,6 +147,7 @@ impl Case {
         match self {
             Case::Plain(codec) => codec.name(),
             Case::Transactional => "transactional",
+            Case::LogAppendTime => "log-append-time",
         }
     }
 
@@ -149,13 +155,14 @@ impl Case {
         match self {
             Case::Plain(codec) => codec,
             Case::Transactional => Codec::None,
+            Case::LogAppendTime => Codec::Lz4,
         }
     }
 
     /// How the plan's records are split, and how each group ends.
     fn groups(self) -> Vec<Group> {
         match self {
-            Case::Plain(_) => vec![
+            Case::Plain(_) | Case::LogAppendTime => vec![
                 Group {
                     records: 5,
                     end: GroupEnd::Flush,
@@ -361,6 +368,9 @@ struct WriterReport {
     client: String,
     client_version: String,
     offsets: Vec<i64>,
+    /// The timestamps of the acknowledgements: the log-append time for a
+    /// `LogAppendTime` topic.
+    timestamps: Vec<i64>,
 }
 
 /// One batch of a segment, from its header alone.
@@ -374,6 +384,10 @@ pub struct BatchSummary {
     pub magic: i8,
     /// Compression id (attributes bits 0..2).
     pub compression: u8,
+    /// The batch's max timestamp.
+    pub max_timestamp: i64,
+    /// Attributes bit 3: the broker's append time, not the producer's.
+    pub log_append_time: bool,
     /// Attributes bit 4.
     pub transactional: bool,
     /// Attributes bit 5.
@@ -406,11 +420,14 @@ pub fn scan_batches(segment: &[u8]) -> anyhow::Result<(Vec<BatchSummary>, usize)
         );
         let attributes = u16::from_be_bytes(at[21..23].try_into()?);
         let last_offset_delta = i32::from_be_bytes(at[23..27].try_into()?);
+        let max_timestamp = i64::from_be_bytes(at[35..43].try_into()?);
         batches.push(BatchSummary {
             base_offset,
             last_offset: base_offset + i64::from(last_offset_delta),
             magic,
             compression: (attributes & 0x07) as u8,
+            max_timestamp,
+            log_append_time: attributes & 0x08 != 0,
             transactional: attributes & 0x10 != 0,
             control: attributes & 0x20 != 0,
         });
@@ -540,6 +557,12 @@ fn check_layout(case: Case, expected: &Expected, batches: &[BatchSummary]) -> an
             batch.base_offset,
             batch.transactional
         );
+        ensure!(
+            batch.log_append_time == matches!(case, Case::LogAppendTime),
+            "batch at offset {} has log_append_time={}",
+            batch.base_offset,
+            batch.log_append_time
+        );
     }
     for (offset, _) in &expected.records {
         ensure!(
@@ -565,6 +588,37 @@ fn check_layout(case: Case, expected: &Expected, batches: &[BatchSummary]) -> an
     Ok(())
 }
 
+/// For a `LogAppendTime` topic, every record's acknowledged timestamp must be
+/// its batch's append time (which the manifest gives as the record's timestamp).
+fn check_append_times(
+    case: Case,
+    expected: &Expected,
+    report: &WriterReport,
+    batches: &[BatchSummary],
+) -> anyhow::Result<()> {
+    if case != Case::LogAppendTime {
+        return Ok(());
+    }
+    ensure!(
+        report.timestamps.len() == expected.records.len(),
+        "{} acknowledged timestamps for {} records",
+        report.timestamps.len(),
+        expected.records.len()
+    );
+    for ((offset, _), acknowledged) in expected.records.iter().zip(&report.timestamps) {
+        let batch = batches
+            .iter()
+            .find(|b| (b.base_offset..=b.last_offset).contains(offset))
+            .with_context(|| format!("no batch holds offset {offset}"))?;
+        ensure!(
+            batch.max_timestamp == *acknowledged && *acknowledged > BASE_TIMESTAMP,
+            "offset {offset}: acknowledged with timestamp {acknowledged}, its batch's append time is {}",
+            batch.max_timestamp
+        );
+    }
+    Ok(())
+}
+
 /// The manifest: everything a test needs to check every record and batch.
 fn manifest(
     writer: Writer,
@@ -584,6 +638,17 @@ fn manifest(
             object.insert("offset".into(), json!(offset));
             object.insert("timestamp_type".into(), json!("create_time"));
             object.extend(record_json(record));
+            if case == Case::LogAppendTime {
+                // What a reader reports: the batch's append time. The
+                // producer's timestamp stays in the record, unread.
+                let append_time = batches
+                    .iter()
+                    .find(|b| (b.base_offset..=b.last_offset).contains(offset))
+                    .map_or(-1, |b| b.max_timestamp);
+                object.insert("create_timestamp".into(), json!(record.timestamp));
+                object.insert("timestamp".into(), json!(append_time));
+                object.insert("timestamp_type".into(), json!("log_append_time"));
+            }
             if let Some(outcome) = outcome {
                 object.insert("transaction".into(), json!(outcome));
             }
@@ -602,6 +667,8 @@ fn manifest(
                 "base_offset": b.base_offset,
                 "last_offset": b.last_offset,
                 "codec": Codec::from_id(b.compression).map_or("unknown", Codec::name),
+                "timestamp_type": if b.log_append_time { "log_append_time" } else { "create_time" },
+                "max_timestamp": b.max_timestamp,
                 "transactional": b.transactional,
                 "control": b.control,
             })
@@ -658,6 +725,9 @@ fn run_writer(
         .arg(plan_path);
     if case == Case::Transactional {
         command.arg("--transactional-id").arg(&transactional_id);
+    }
+    if case == Case::LogAppendTime {
+        command.arg("--timestamp-type").arg("LogAppendTime");
     }
     let output = java::run_bounded(&mut command, WRITER_TIMEOUT)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -743,6 +813,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             let (segment, batches) =
                 read_segment_when_complete(&segment_path, expected.end_offset)?;
             check_layout(case, &expected, &batches)
+                .and_then(|()| check_append_times(case, &expected, &report, &batches))
                 .with_context(|| format!("{} {}", writer.name(), case.name()))?;
             let manifest = manifest(
                 writer,
@@ -825,6 +896,8 @@ mod tests {
                 last_offset: 9,
                 magic: 2,
                 compression: Codec::Zstd.id(),
+                max_timestamp: 0,
+                log_append_time: false,
                 transactional: true,
                 control: false,
             }]
