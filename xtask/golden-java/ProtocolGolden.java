@@ -78,8 +78,8 @@ public final class ProtocolGolden {
         short version = (short) line.path("version").asInt(-1);
         result.put("name", name);
         result.put("version", version);
-        Class<?> dataClass = Class.forName(MESSAGE_PACKAGE + name + "Data");
-        Class<?> converter = Class.forName(MESSAGE_PACKAGE + name + "DataJsonConverter");
+        Class<?> dataClass = dataClass(name);
+        Class<?> converter = Class.forName(dataClass.getName() + "JsonConverter");
         Message message;
         if (line.has("instance")) {
             JsonNode instance = withBinaryNodes(line.get("instance").deepCopy(), dataClass);
@@ -93,6 +93,22 @@ public final class ProtocolGolden {
         Message readBack = decode(dataClass, bytes, version);
         result.put("hex", HexFormat.of().formatHex(bytes));
         result.set("json", (JsonNode) converter.getMethod("write", dataClass, short.class).invoke(null, readBack, version));
+    }
+
+    /**
+     * Requests, responses and headers are generated as {@code <Name>Data};
+     * other message types (records of the metadata log, ...) as {@code <Name>}.
+     */
+    private static Class<?> dataClass(String name) throws ClassNotFoundException {
+        try {
+            return Class.forName(MESSAGE_PACKAGE + name + "Data");
+        } catch (ClassNotFoundException e) {
+            try {
+                return Class.forName(MESSAGE_PACKAGE + name);
+            } catch (ClassNotFoundException alsoMissing) {
+                throw new ClassNotFoundException("no generated message " + name + " (" + MESSAGE_PACKAGE + name + "Data) in kafka-clients");
+            }
+        }
     }
 
     private static byte[] serialize(Message message, short version) {
