@@ -111,7 +111,14 @@ fn docker_backend_says_when_no_engine_answers() {
         return;
     }
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["broker", "start", "--backend", "docker", "--name", "no-engine"])
+        .args([
+            "broker",
+            "start",
+            "--backend",
+            "docker",
+            "--name",
+            "no-engine",
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());
