@@ -46,7 +46,11 @@ impl SerdeError {
     }
 
     /// An error while deserializing.
-    pub fn deserializing(topic: &str, format: &'static str, reason: impl std::fmt::Display) -> Self {
+    pub fn deserializing(
+        topic: &str,
+        format: &'static str,
+        reason: impl std::fmt::Display,
+    ) -> Self {
         SerdeError {
             direction: "deserializing",
             topic: topic.to_string(),
