@@ -5,4 +5,5 @@
 //! It is deliberately not a consumer or an admin client, and it holds no
 //! wire-format code: encoding lives in the protocol and records crates.
 
+pub mod accumulator;
 pub mod partitioner;

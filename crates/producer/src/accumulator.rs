@@ -1,0 +1,717 @@
+//! The record accumulator, sans-I/O: records are appended into per-partition
+//! batches encoded in place; the sender asks which partitions are ready
+//! (a full batch, `linger_ms` passed, a flush), drains one batch per
+//! partition into a request, and reports each batch's outcome. Memory is
+//! bounded by `buffer_memory`: an append that would exceed it is refused, so
+//! the caller waits (up to `max_block_ms`) for completed batches to free room.
+//!
+//! Partitions are any ordered key (`P`) and completions any value (`C`, say a
+//! channel to the waiting future), so the accumulator knows neither
+//! metadata nor tokio.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ferrokafka_records::{Compression, HeaderRef, RecordBatchBuilder, RecordsError};
+
+/// The accumulator's settings, named after the producer's keys.
+#[derive(Debug, Clone)]
+pub struct AccumulatorConfig {
+    /// `batch_size`: bytes of records per batch before it is sent.
+    pub batch_size: usize,
+    /// `linger_ms`: how long a batch that is not full may wait for more records.
+    pub linger: Duration,
+    /// `buffer_memory`: bytes all unsent batches may hold.
+    pub buffer_memory: usize,
+    /// `max_request_size`: no single record may be larger.
+    pub max_request_size: usize,
+    /// `compression_type`.
+    pub compression: Compression,
+    /// The codec's level, `None` for its default.
+    pub compression_level: Option<i32>,
+    /// `delivery_timeout_ms`: a record not acknowledged by then fails.
+    pub delivery_timeout: Duration,
+    /// `retry_backoff_ms`: a retried batch waits this long.
+    pub retry_backoff: Duration,
+}
+
+impl Default for AccumulatorConfig {
+    fn default() -> Self {
+        AccumulatorConfig {
+            batch_size: 16 * 1024,
+            linger: Duration::from_millis(5),
+            buffer_memory: 32 * 1024 * 1024,
+            max_request_size: 1024 * 1024,
+            compression: Compression::None,
+            compression_level: None,
+            delivery_timeout: Duration::from_secs(120),
+            retry_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Why a record was not appended; the completion comes back with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// Not enough of `buffer_memory` is free: wait for batches to complete.
+    #[error("buffer_memory is full: {needed} bytes needed, {available} free")]
+    BufferFull {
+        /// Bytes the record's batch needs.
+        needed: usize,
+        /// Bytes free now.
+        available: usize,
+    },
+    /// The record can never be sent.
+    #[error("a {size}-byte record exceeds {limit} ({key})")]
+    RecordTooLarge {
+        /// The record's size upper bound.
+        size: usize,
+        /// The limit it exceeds.
+        limit: usize,
+        /// The setting that sets the limit.
+        key: &'static str,
+    },
+}
+
+/// What happened to an appended record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The record opened a new batch.
+    pub new_batch: bool,
+    /// The partition has a batch ready to send (wake the sender).
+    pub batch_full: bool,
+}
+
+/// A batch of one partition's records, open for appends until drained.
+pub struct ProducerBatch<P, C> {
+    /// The partition it goes to.
+    pub partition: P,
+    builder: Option<RecordBatchBuilder>,
+    encoded: Option<Bytes>,
+    completions: Vec<C>,
+    /// When the first record was appended.
+    pub created: Instant,
+    /// Send attempts so far.
+    pub attempts: u32,
+    retry_after: Option<Instant>,
+    reserved: usize,
+    record_count: i32,
+    /// Bytes of records before compression.
+    pub uncompressed_bytes: usize,
+    /// Idempotent producer id, epoch and base sequence, fixed at the first
+    /// drain so a retry resends the same bytes.
+    pub producer: Option<(i64, i16, i32)>,
+}
+
+impl<P, C> ProducerBatch<P, C> {
+    /// Records in the batch.
+    pub fn record_count(&self) -> i32 {
+        self.record_count
+    }
+
+    /// The encoded batch (set when drained).
+    pub fn encoded(&self) -> Option<&Bytes> {
+        self.encoded.as_ref()
+    }
+
+    /// The completions, in append order (record `i` has offset delta `i`).
+    pub fn into_completions(self) -> Vec<C> {
+        self.completions
+    }
+}
+
+impl<P: std::fmt::Debug, C> std::fmt::Debug for ProducerBatch<P, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerBatch")
+            .field("partition", &self.partition)
+            .field("records", &self.record_count)
+            .field("attempts", &self.attempts)
+            .field("uncompressed_bytes", &self.uncompressed_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An upper bound of a record's encoded size in a v2 batch: the varints at
+/// their widest, as the Java client's estimate does.
+pub fn record_size_upper_bound<H: HeaderRef>(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[H],
+) -> usize {
+    const VARINT: usize = 5;
+    const VARLONG: usize = 10;
+    let fields = 1 + VARLONG + VARINT; // attributes, timestamp delta, offset delta
+    let key_len = VARINT + key.map_or(0, <[u8]>::len);
+    let value_len = VARINT + value.map_or(0, <[u8]>::len);
+    let headers_len: usize = VARINT
+        + headers
+            .iter()
+            .map(|h| 2 * VARINT + h.key().len() + h.value().map_or(0, <[u8]>::len))
+            .sum::<usize>();
+    VARINT + fields + key_len + value_len + headers_len
+}
+
+/// One record to append, borrowed from the caller.
+#[derive(Debug)]
+pub struct RecordRef<'a, H> {
+    /// CreateTime, in milliseconds since the epoch.
+    pub timestamp: i64,
+    /// The serialized key.
+    pub key: Option<&'a [u8]>,
+    /// The serialized value (`None` is a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// Headers.
+    pub headers: &'a [H],
+}
+
+impl<H> Clone for RecordRef<'_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H> Copy for RecordRef<'_, H> {}
+
+/// Batches per partition, bounded by `buffer_memory`.
+pub struct Accumulator<P, C> {
+    config: AccumulatorConfig,
+    queues: BTreeMap<P, VecDeque<ProducerBatch<P, C>>>,
+    used_memory: usize,
+    flushing: bool,
+}
+
+impl<P: Ord + Clone, C> Accumulator<P, C> {
+    /// An empty accumulator.
+    pub fn new(config: AccumulatorConfig) -> Self {
+        Accumulator {
+            config,
+            queues: BTreeMap::new(),
+            used_memory: 0,
+            flushing: false,
+        }
+    }
+
+    /// Bytes of `buffer_memory` free.
+    pub fn available_memory(&self) -> usize {
+        self.config.buffer_memory.saturating_sub(self.used_memory)
+    }
+
+    /// Batches waiting (not drained).
+    pub fn queued_batches(&self) -> usize {
+        self.queues.values().map(VecDeque::len).sum()
+    }
+
+    /// Appends a record to `partition`'s open batch, opening one if needed.
+    pub fn append<H: HeaderRef>(
+        &mut self,
+        now: Instant,
+        partition: &P,
+        record: RecordRef<'_, H>,
+        completion: C,
+    ) -> Result<Appended, (AppendError, C)> {
+        let RecordRef {
+            timestamp,
+            key,
+            value,
+            headers,
+        } = record;
+        let size = record_size_upper_bound(key, value, headers);
+        let limit = self.config.max_request_size.min(self.config.buffer_memory);
+        if size > limit {
+            let key = if limit == self.config.max_request_size {
+                "max_request_size"
+            } else {
+                "buffer_memory"
+            };
+            return Err((AppendError::RecordTooLarge { size, limit, key }, completion));
+        }
+        let batch_size = self.config.batch_size;
+        let queue = self.queues.entry(partition.clone()).or_default();
+        let fits = queue.back().is_some_and(|b| {
+            b.builder.is_some()
+                && b.retry_after.is_none()
+                && b.uncompressed_bytes + size <= b.reserved
+        });
+        let mut new_batch = false;
+        if !fits {
+            // Like the Java client's buffer pool: a batch takes batch_size
+            // bytes, or the record's size if that is larger.
+            let reserve = batch_size.max(size);
+            let available = self.config.buffer_memory.saturating_sub(self.used_memory);
+            if reserve > available {
+                return Err((
+                    AppendError::BufferFull {
+                        needed: reserve,
+                        available,
+                    },
+                    completion,
+                ));
+            }
+            self.used_memory += reserve;
+            let mut builder = RecordBatchBuilder::new(0)
+                .with_compression(self.config.compression, self.config.compression_level);
+            builder.reserve(reserve);
+            queue.push_back(ProducerBatch {
+                partition: partition.clone(),
+                builder: Some(builder),
+                encoded: None,
+                completions: Vec::new(),
+                created: now,
+                attempts: 0,
+                retry_after: None,
+                reserved: reserve,
+                record_count: 0,
+                uncompressed_bytes: 0,
+                producer: None,
+            });
+            new_batch = true;
+        }
+        let queued = queue.len();
+        let batch = queue.back_mut().expect("a batch was just ensured");
+        let builder = batch.builder.as_mut().expect("the last batch is open");
+        builder.append(timestamp, key, value, headers);
+        batch.record_count += 1;
+        batch.uncompressed_bytes = builder.uncompressed_size();
+        batch.completions.push(completion);
+        let batch_full = queued > 1 || batch.uncompressed_bytes >= batch_size;
+        Ok(Appended {
+            new_batch,
+            batch_full,
+        })
+    }
+
+    /// Makes every batch queued now ready at once (`flush()`), until
+    /// [`Accumulator::flush_done`] says they are all gone.
+    pub fn begin_flush(&mut self) {
+        self.flushing = true;
+    }
+
+    /// Whether a flush has completed (nothing is queued); ends flushing mode.
+    pub fn flush_done(&mut self) -> bool {
+        let done = self.queued_batches() == 0;
+        if done {
+            self.flushing = false;
+        }
+        done
+    }
+
+    /// The partitions with a batch to send now, and the next time another
+    /// may become ready.
+    pub fn ready(&self, now: Instant) -> (Vec<P>, Option<Instant>) {
+        let mut ready = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (partition, queue) in &self.queues {
+            let Some(first) = queue.front() else { continue };
+            if let Some(retry_after) = first.retry_after
+                && now < retry_after
+            {
+                next = Some(next.map_or(retry_after, |n| n.min(retry_after)));
+                continue;
+            }
+            let full = queue.len() > 1
+                || first.uncompressed_bytes >= self.config.batch_size
+                || first.builder.is_none();
+            let lingered_until = first.created + self.config.linger;
+            if full || self.flushing || now >= lingered_until {
+                ready.push(partition.clone());
+            } else {
+                next = Some(next.map_or(lingered_until, |n| n.min(lingered_until)));
+            }
+        }
+        (ready, next)
+    }
+
+    /// Takes the first batch of each of `partitions` (in order) while their
+    /// encoded sizes fit in `max_bytes`, always at least one. `producer`
+    /// gives a partition's (producer id, epoch, base sequence) for a batch of
+    /// `n` records when idempotence is on; it is asked once per batch, at the
+    /// batch's first drain.
+    pub fn drain(
+        &mut self,
+        now: Instant,
+        partitions: &[P],
+        max_bytes: usize,
+        mut producer: impl FnMut(&P, i32) -> Option<(i64, i16, i32)>,
+    ) -> Result<Vec<ProducerBatch<P, C>>, RecordsError> {
+        let mut drained = Vec::new();
+        let mut total = 0usize;
+        for partition in partitions {
+            let Some(queue) = self.queues.get_mut(partition) else {
+                continue;
+            };
+            let Some(first) = queue.front_mut() else {
+                continue;
+            };
+            if first.retry_after.is_some_and(|t| now < t) {
+                continue;
+            }
+            if first.encoded.is_none() {
+                let mut builder = first
+                    .builder
+                    .take()
+                    .expect("an undrained batch has its builder");
+                if let Some(ids) = producer(partition, first.record_count) {
+                    builder = builder.with_producer(ids.0, ids.1, ids.2);
+                    first.producer = Some(ids);
+                }
+                first.encoded = Some(builder.build()?);
+            }
+            let size = first.encoded.as_ref().map_or(0, Bytes::len);
+            if !drained.is_empty() && total + size > max_bytes {
+                break;
+            }
+            total += size;
+            let mut batch = queue.pop_front().expect("front exists");
+            batch.attempts += 1;
+            batch.retry_after = None;
+            drained.push(batch);
+        }
+        Ok(drained)
+    }
+
+    /// Puts a batch that failed retriably back at the front of its queue,
+    /// to be resent after `retry_backoff_ms` with the same bytes.
+    pub fn reenqueue(&mut self, now: Instant, mut batch: ProducerBatch<P, C>) {
+        batch.retry_after = Some(now + self.config.retry_backoff);
+        self.queues
+            .entry(batch.partition.clone())
+            .or_default()
+            .push_front(batch);
+    }
+
+    /// A batch's outcome is known: frees its memory and returns its
+    /// completions in append order.
+    pub fn complete(&mut self, batch: ProducerBatch<P, C>) -> Vec<C> {
+        self.used_memory = self.used_memory.saturating_sub(batch.reserved);
+        batch.completions
+    }
+
+    /// Removes queued batches older than `delivery_timeout_ms` (their records
+    /// must fail) and frees their memory.
+    pub fn expire(&mut self, now: Instant) -> Vec<ProducerBatch<P, C>> {
+        let timeout = self.config.delivery_timeout;
+        let mut expired = Vec::new();
+        for queue in self.queues.values_mut() {
+            while queue.front().is_some_and(|b| now >= b.created + timeout) {
+                let batch = queue.pop_front().expect("front exists");
+                self.used_memory = self.used_memory.saturating_sub(batch.reserved);
+                expired.push(batch);
+            }
+        }
+        expired
+    }
+
+    /// Removes every queued batch (closing without delivering), freeing memory.
+    pub fn abort_all(&mut self) -> Vec<ProducerBatch<P, C>> {
+        let batches: Vec<_> = std::mem::take(&mut self.queues)
+            .into_values()
+            .flatten()
+            .collect();
+        for batch in &batches {
+            self.used_memory = self.used_memory.saturating_sub(batch.reserved);
+        }
+        batches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ferrokafka_records::{BatchReader, Header};
+
+    use super::*;
+
+    fn config() -> AccumulatorConfig {
+        AccumulatorConfig {
+            batch_size: 1000,
+            linger: Duration::from_millis(5),
+            buffer_memory: 4000,
+            ..AccumulatorConfig::default()
+        }
+    }
+
+    const NO_HEADERS: &[Header] = &[];
+
+    #[test]
+    fn a_batch_is_ready_when_full_or_after_linger() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        acc.append(
+            t0,
+            &0,
+            RecordRef {
+                timestamp: 1,
+                key: None,
+                value: Some(&[0; 100]),
+                headers: NO_HEADERS,
+            },
+            1,
+        )
+        .unwrap();
+        let (ready, next) = acc.ready(t0);
+        assert!(ready.is_empty());
+        assert_eq!(next, Some(t0 + Duration::from_millis(5)));
+        assert_eq!(acc.ready(t0 + Duration::from_millis(5)).0, [0]);
+        for i in 0..8 {
+            acc.append(
+                t0,
+                &1,
+                RecordRef {
+                    timestamp: 1,
+                    key: None,
+                    value: Some(&[0; 100]),
+                    headers: NO_HEADERS,
+                },
+                i,
+            )
+            .unwrap();
+        }
+        let full = acc
+            .append(
+                t0,
+                &1,
+                RecordRef {
+                    timestamp: 1,
+                    key: None,
+                    value: Some(&[0; 100]),
+                    headers: NO_HEADERS,
+                },
+                9,
+            )
+            .unwrap();
+        assert!(full.batch_full, "{full:?}");
+        assert_eq!(acc.ready(t0).0, [1]);
+    }
+
+    #[test]
+    fn drained_batches_hold_every_record_in_order() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        for i in 0..5u32 {
+            acc.append(
+                t0,
+                &3,
+                RecordRef {
+                    timestamp: i64::from(i),
+                    key: Some(&i.to_be_bytes()),
+                    value: Some(b"v"),
+                    headers: &[Header::new("h", Some("x"))],
+                },
+                i,
+            )
+            .unwrap();
+        }
+        let batches = acc
+            .drain(t0, &[3], 1 << 20, |_, n| Some((7, 1, 100 - n)))
+            .unwrap();
+        assert_eq!(batches.len(), 1);
+        let batch = &batches[0];
+        let decoded = BatchReader::new(batch.encoded().unwrap().clone())
+            .next()
+            .unwrap()
+            .unwrap();
+        let keys: Vec<Vec<u8>> = decoded
+            .records()
+            .map(|r| r.unwrap().key.unwrap().to_vec())
+            .collect();
+        assert_eq!(
+            keys,
+            (0..5u32)
+                .map(|i| i.to_be_bytes().to_vec())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(batch.producer, Some((7, 1, 95)));
+        let completions = acc.complete(batches.into_iter().next().unwrap());
+        assert_eq!(completions, [0, 1, 2, 3, 4]);
+        assert_eq!(acc.available_memory(), 4000);
+    }
+
+    #[test]
+    fn buffer_memory_pushes_back_and_frees_on_completion() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        for p in 0..4 {
+            acc.append(
+                t0,
+                &p,
+                RecordRef {
+                    timestamp: 1,
+                    key: None,
+                    value: Some(b"x"),
+                    headers: NO_HEADERS,
+                },
+                0,
+            )
+            .unwrap();
+        }
+        let (error, completion) = acc
+            .append(
+                t0,
+                &9,
+                RecordRef {
+                    timestamp: 1,
+                    key: None,
+                    value: Some(b"x"),
+                    headers: NO_HEADERS,
+                },
+                42,
+            )
+            .unwrap_err();
+        assert_eq!(
+            error,
+            AppendError::BufferFull {
+                needed: 1000,
+                available: 0
+            }
+        );
+        assert_eq!(completion, 42, "the record comes back, nothing is lost");
+        let batches = acc.drain(t0, &[0], 1 << 20, |_, _| None).unwrap();
+        acc.complete(batches.into_iter().next().unwrap());
+        assert!(
+            acc.append(
+                t0,
+                &9,
+                RecordRef {
+                    timestamp: 1,
+                    key: None,
+                    value: Some(b"x"),
+                    headers: NO_HEADERS
+                },
+                42
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn records_larger_than_the_limits_are_refused() {
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(AccumulatorConfig {
+            max_request_size: 500,
+            ..config()
+        });
+        let (error, _) = acc
+            .append(
+                Instant::now(),
+                &0,
+                RecordRef {
+                    timestamp: 1,
+                    key: None,
+                    value: Some(&[0; 600]),
+                    headers: NO_HEADERS,
+                },
+                0,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                AppendError::RecordTooLarge {
+                    key: "max_request_size",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_retried_batch_goes_first_after_the_backoff_with_the_same_bytes() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        acc.append(
+            t0,
+            &0,
+            RecordRef {
+                timestamp: 1,
+                key: None,
+                value: Some(b"first"),
+                headers: NO_HEADERS,
+            },
+            1,
+        )
+        .unwrap();
+        let first = acc
+            .drain(t0, &[0], 1 << 20, |_, _| Some((1, 0, 0)))
+            .unwrap()
+            .pop()
+            .unwrap();
+        let bytes = first.encoded().unwrap().clone();
+        acc.append(
+            t0,
+            &0,
+            RecordRef {
+                timestamp: 1,
+                key: None,
+                value: Some(b"second"),
+                headers: NO_HEADERS,
+            },
+            2,
+        )
+        .unwrap();
+        acc.reenqueue(t0, first);
+        assert!(acc.ready(t0).0.is_empty(), "backing off");
+        let later = t0 + Duration::from_millis(100);
+        assert_eq!(acc.ready(later).0, [0]);
+        let again = acc
+            .drain(later, &[0], 1 << 20, |_, _| {
+                panic!("sequence is fixed at the first drain")
+            })
+            .unwrap();
+        assert_eq!(again[0].encoded().unwrap(), &bytes);
+        assert_eq!(again[0].attempts, 2);
+    }
+
+    #[test]
+    fn drain_respects_max_bytes_but_sends_at_least_one() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        for p in 0..3 {
+            acc.append(
+                t0,
+                &p,
+                RecordRef {
+                    timestamp: 1,
+                    key: None,
+                    value: Some(&[7; 300]),
+                    headers: NO_HEADERS,
+                },
+                0,
+            )
+            .unwrap();
+        }
+        assert_eq!(acc.drain(t0, &[0, 1, 2], 10, |_, _| None).unwrap().len(), 1);
+        assert_eq!(
+            acc.drain(t0, &[1, 2], 1 << 20, |_, _| None).unwrap().len(),
+            2
+        );
+    }
+
+    #[test]
+    fn old_batches_expire_and_flush_makes_everything_ready() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(AccumulatorConfig {
+            linger: Duration::from_secs(60),
+            ..config()
+        });
+        acc.append(
+            t0,
+            &0,
+            RecordRef {
+                timestamp: 1,
+                key: None,
+                value: Some(b"x"),
+                headers: NO_HEADERS,
+            },
+            0,
+        )
+        .unwrap();
+        assert!(acc.ready(t0).0.is_empty());
+        acc.begin_flush();
+        assert_eq!(acc.ready(t0).0, [0]);
+        assert!(!acc.flush_done());
+        let expired = acc.expire(t0 + Duration::from_secs(120));
+        assert_eq!(expired.len(), 1);
+        assert!(acc.flush_done());
+        assert_eq!(acc.available_memory(), 4000);
+    }
+}
