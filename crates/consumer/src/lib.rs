@@ -3,3 +3,5 @@
 //!
 //! It is deliberately not the group protocol itself (that is the group crate)
 //! nor a wire-format decoder (that is the records crate).
+
+pub mod positions;

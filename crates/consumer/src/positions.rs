@@ -1,0 +1,448 @@
+//! Where the consumer is in each partition, sans-I/O: the assignment, each
+//! partition's position (offset and leader epoch), pending resets, pauses
+//! and the watermarks the last fetch reported. The fetcher asks it which
+//! partitions to fetch and at which offsets; `seek`, `pause` and the
+//! rebalance listener change it. Like the Java client's `SubscriptionState`.
+
+use std::collections::BTreeMap;
+
+/// `auto_offset_reset`: where to start when there is no valid position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OffsetReset {
+    /// The log start offset.
+    Earliest,
+    /// The end of the log (the default, as in the Java client).
+    #[default]
+    Latest,
+    /// Fail: the application must seek.
+    None,
+}
+
+impl OffsetReset {
+    /// Parses an `auto_offset_reset` value (`smallest`/`largest` as in
+    /// kafka-python's old names too).
+    ///
+    /// ```
+    /// use ferrokafka_consumer::positions::OffsetReset;
+    /// assert_eq!(OffsetReset::parse("earliest"), Some(OffsetReset::Earliest));
+    /// assert_eq!(OffsetReset::parse("sometimes"), None);
+    /// ```
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "earliest" | "smallest" => Some(OffsetReset::Earliest),
+            "latest" | "largest" => Some(OffsetReset::Latest),
+            "none" => Some(OffsetReset::None),
+            _ => None,
+        }
+    }
+}
+
+/// A position: the next offset to fetch and the leader epoch of the
+/// record before it (for log-truncation checks, KIP-320).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Next offset to fetch.
+    pub offset: i64,
+    /// Leader epoch of the last consumed record, if known.
+    pub leader_epoch: Option<i32>,
+}
+
+/// Why a partition has no usable position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PositionError {
+    /// Not assigned to this consumer.
+    #[error("partition {0} is not assigned to this consumer")]
+    NotAssigned(String),
+    /// Out of range (or no committed offset) with `auto_offset_reset=none`.
+    #[error(
+        "no valid position for {partition} and auto_offset_reset is none (offset {offset:?} out of range)"
+    )]
+    NoResetPolicy {
+        /// The partition.
+        partition: String,
+        /// The offset that was out of range, if any.
+        offset: Option<i64>,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Fetch {
+    /// Needs the committed offset (group) or a reset.
+    AwaitingCommitted,
+    /// Needs a ListOffsets lookup for this reset.
+    AwaitingReset(OffsetReset),
+    /// Has a position.
+    Fetching(Position),
+    /// Failed; the error surfaces at the next poll.
+    Failed(PositionError),
+}
+
+#[derive(Debug, Clone)]
+struct PartitionState {
+    fetch: Fetch,
+    paused: bool,
+    high_watermark: Option<i64>,
+    last_stable_offset: Option<i64>,
+    log_start_offset: Option<i64>,
+}
+
+/// The positions of every assigned partition of type `P`.
+#[derive(Debug, Clone)]
+pub struct Positions<P: Ord> {
+    default_reset: OffsetReset,
+    partitions: BTreeMap<P, PartitionState>,
+}
+
+impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
+    /// No partitions yet; `default_reset` is `auto_offset_reset`.
+    pub fn new(default_reset: OffsetReset) -> Self {
+        Positions {
+            default_reset,
+            partitions: BTreeMap::new(),
+        }
+    }
+
+    /// Replaces the assignment: partitions kept keep their state, new ones
+    /// wait for their committed offset (or a reset).
+    pub fn assign(&mut self, partitions: impl IntoIterator<Item = P>) {
+        let mut next = BTreeMap::new();
+        for partition in partitions {
+            let state = self
+                .partitions
+                .remove(&partition)
+                .unwrap_or(PartitionState {
+                    fetch: Fetch::AwaitingCommitted,
+                    paused: false,
+                    high_watermark: None,
+                    last_stable_offset: None,
+                    log_start_offset: None,
+                });
+            next.insert(partition, state);
+        }
+        self.partitions = next;
+    }
+
+    /// Adds partitions (cooperative rebalance), keeping the others.
+    pub fn add(&mut self, partitions: impl IntoIterator<Item = P>) {
+        let mut all: Vec<P> = self.partitions.keys().cloned().collect();
+        all.extend(partitions);
+        self.assign(all);
+    }
+
+    /// Removes partitions (revoked or lost).
+    pub fn remove<'a>(&mut self, partitions: impl IntoIterator<Item = &'a P>)
+    where
+        P: 'a,
+    {
+        for partition in partitions {
+            self.partitions.remove(partition);
+        }
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> impl Iterator<Item = &P> {
+        self.partitions.keys()
+    }
+
+    fn state(&mut self, partition: &P) -> Result<&mut PartitionState, PositionError> {
+        self.partitions
+            .get_mut(partition)
+            .ok_or_else(|| PositionError::NotAssigned(partition.to_string()))
+    }
+
+    /// `seek`: fetch from `offset` next.
+    pub fn seek(
+        &mut self,
+        partition: &P,
+        offset: i64,
+        leader_epoch: Option<i32>,
+    ) -> Result<(), PositionError> {
+        self.state(partition)?.fetch = Fetch::Fetching(Position {
+            offset,
+            leader_epoch,
+        });
+        Ok(())
+    }
+
+    /// `seek_to_beginning` / `seek_to_end`: look the offset up before the next fetch.
+    pub fn request_reset(
+        &mut self,
+        partition: &P,
+        reset: OffsetReset,
+    ) -> Result<(), PositionError> {
+        self.state(partition)?.fetch = Fetch::AwaitingReset(reset);
+        Ok(())
+    }
+
+    /// The position, if known; an error if the partition failed.
+    pub fn position(&self, partition: &P) -> Result<Option<Position>, PositionError> {
+        match self.partitions.get(partition).map(|s| &s.fetch) {
+            None => Err(PositionError::NotAssigned(partition.to_string())),
+            Some(Fetch::Fetching(position)) => Ok(Some(*position)),
+            Some(Fetch::Failed(error)) => Err(error.clone()),
+            Some(_) => Ok(None),
+        }
+    }
+
+    /// Partitions waiting for their committed offset (OffsetFetch).
+    pub fn awaiting_committed(&self) -> Vec<P> {
+        self.partitions
+            .iter()
+            .filter(|(_, s)| matches!(s.fetch, Fetch::AwaitingCommitted))
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// The committed offsets arrived: partitions with one start there,
+    /// the others reset by `auto_offset_reset`.
+    pub fn committed(&mut self, partition: &P, committed: Option<Position>) {
+        let reset = self.default_reset;
+        let Some(state) = self.partitions.get_mut(partition) else {
+            return;
+        };
+        if !matches!(state.fetch, Fetch::AwaitingCommitted) {
+            return;
+        }
+        state.fetch = match committed {
+            Some(position) => Fetch::Fetching(position),
+            None if reset == OffsetReset::None => Fetch::Failed(PositionError::NoResetPolicy {
+                partition: partition.to_string(),
+                offset: None,
+            }),
+            None => Fetch::AwaitingReset(reset),
+        };
+    }
+
+    /// Partitions needing a ListOffsets lookup, with the reset each needs.
+    pub fn awaiting_reset(&self) -> Vec<(P, OffsetReset)> {
+        self.partitions
+            .iter()
+            .filter_map(|(p, s)| match s.fetch {
+                Fetch::AwaitingReset(reset) => Some((p.clone(), reset)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// ListOffsets answered for a reset.
+    pub fn reset_to(&mut self, partition: &P, offset: i64, leader_epoch: Option<i32>) {
+        if let Some(state) = self.partitions.get_mut(partition)
+            && matches!(state.fetch, Fetch::AwaitingReset(_))
+        {
+            state.fetch = Fetch::Fetching(Position {
+                offset,
+                leader_epoch,
+            });
+        }
+    }
+
+    /// The broker said OFFSET_OUT_OF_RANGE at `offset`: reset by policy, or
+    /// fail the partition with `auto_offset_reset=none`. A stale answer
+    /// (the position moved meanwhile, e.g. by a seek) is ignored.
+    pub fn out_of_range(&mut self, partition: &P, offset: i64) {
+        let reset = self.default_reset;
+        let Some(state) = self.partitions.get_mut(partition) else {
+            return;
+        };
+        if !matches!(state.fetch, Fetch::Fetching(p) if p.offset == offset) {
+            return;
+        }
+        state.fetch = if reset == OffsetReset::None {
+            Fetch::Failed(PositionError::NoResetPolicy {
+                partition: partition.to_string(),
+                offset: Some(offset),
+            })
+        } else {
+            Fetch::AwaitingReset(reset)
+        };
+    }
+
+    /// Records were handed to the application up to `next_offset`.
+    /// Ignored unless the fetch started at the current position, so a
+    /// response that raced a seek changes nothing.
+    pub fn advance(&mut self, partition: &P, fetched_from: i64, next: Position) {
+        if let Some(state) = self.partitions.get_mut(partition)
+            && matches!(state.fetch, Fetch::Fetching(p) if p.offset == fetched_from)
+        {
+            state.fetch = Fetch::Fetching(next);
+        }
+    }
+
+    /// The watermarks a fetch response reported.
+    pub fn update_watermarks(
+        &mut self,
+        partition: &P,
+        high: i64,
+        last_stable: Option<i64>,
+        log_start: Option<i64>,
+    ) {
+        if let Some(state) = self.partitions.get_mut(partition) {
+            state.high_watermark = Some(high);
+            state.last_stable_offset = last_stable.or(state.last_stable_offset);
+            state.log_start_offset = log_start.or(state.log_start_offset);
+        }
+    }
+
+    /// `pause`.
+    pub fn pause(&mut self, partition: &P) -> Result<(), PositionError> {
+        self.state(partition)?.paused = true;
+        Ok(())
+    }
+
+    /// `resume`.
+    pub fn resume(&mut self, partition: &P) -> Result<(), PositionError> {
+        self.state(partition)?.paused = false;
+        Ok(())
+    }
+
+    /// `paused`.
+    pub fn paused(&self) -> Vec<P> {
+        self.partitions
+            .iter()
+            .filter(|(_, s)| s.paused)
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// Partitions to fetch now, with their positions: assigned, not
+    /// paused, with a position.
+    pub fn fetchable(&self) -> Vec<(P, Position)> {
+        self.partitions
+            .iter()
+            .filter(|(_, s)| !s.paused)
+            .filter_map(|(p, s)| match s.fetch {
+                Fetch::Fetching(position) => Some((p.clone(), position)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Records behind the end (`read_committed` uses the last stable offset).
+    pub fn lag(&self, partition: &P, read_committed: bool) -> Option<i64> {
+        let state = self.partitions.get(partition)?;
+        let end = if read_committed {
+            state.last_stable_offset.or(state.high_watermark)
+        } else {
+            state.high_watermark
+        };
+        match state.fetch {
+            Fetch::Fetching(position) => end.map(|end| (end - position.offset).max(0)),
+            _ => None,
+        }
+    }
+
+    /// Partitions that failed, with why (surfaced, then cleared, by `poll`).
+    pub fn take_failures(&mut self) -> Vec<(P, PositionError)> {
+        let mut failures = Vec::new();
+        for (partition, state) in &mut self.partitions {
+            if let Fetch::Failed(error) = &state.fetch {
+                failures.push((partition.clone(), error.clone()));
+                state.fetch = Fetch::AwaitingReset(OffsetReset::None);
+            }
+        }
+        failures
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn positions(reset: OffsetReset) -> Positions<String> {
+        let mut p = Positions::new(reset);
+        p.assign(["t-0".to_string(), "t-1".to_string()]);
+        p
+    }
+
+    #[test]
+    fn committed_offsets_or_the_reset_policy_start_fetching() {
+        let mut p = positions(OffsetReset::Earliest);
+        assert_eq!(p.awaiting_committed().len(), 2);
+        p.committed(
+            &"t-0".into(),
+            Some(Position {
+                offset: 42,
+                leader_epoch: Some(3),
+            }),
+        );
+        p.committed(&"t-1".into(), None);
+        assert_eq!(
+            p.awaiting_reset(),
+            [("t-1".to_string(), OffsetReset::Earliest)]
+        );
+        p.reset_to(&"t-1".into(), 0, None);
+        let fetchable: Vec<i64> = p.fetchable().iter().map(|(_, pos)| pos.offset).collect();
+        assert_eq!(fetchable, [42, 0]);
+    }
+
+    #[test]
+    fn out_of_range_resets_or_fails_by_policy() {
+        let mut p = positions(OffsetReset::Latest);
+        p.seek(&"t-0".into(), 100, None).unwrap();
+        p.out_of_range(&"t-0".into(), 99); // stale: the position moved
+        assert_eq!(p.position(&"t-0".into()).unwrap().unwrap().offset, 100);
+        p.out_of_range(&"t-0".into(), 100);
+        assert_eq!(
+            p.awaiting_reset(),
+            [("t-0".to_string(), OffsetReset::Latest)]
+        );
+
+        let mut strict = positions(OffsetReset::None);
+        strict.seek(&"t-0".into(), 5, None).unwrap();
+        strict.out_of_range(&"t-0".into(), 5);
+        let error = strict.position(&"t-0".into()).unwrap_err();
+        assert!(
+            error.to_string().contains("auto_offset_reset is none"),
+            "{error}"
+        );
+        assert_eq!(strict.take_failures().len(), 1);
+        assert!(strict.take_failures().is_empty(), "reported once");
+    }
+
+    #[test]
+    fn pause_seek_and_advance() {
+        let mut p = positions(OffsetReset::Earliest);
+        p.seek(&"t-0".into(), 10, None).unwrap();
+        p.seek(&"t-1".into(), 20, None).unwrap();
+        p.pause(&"t-1".into()).unwrap();
+        assert_eq!(p.fetchable().len(), 1);
+        assert_eq!(p.paused(), ["t-1".to_string()]);
+        p.resume(&"t-1".into()).unwrap();
+        // A response for a fetch from 10 advances; one from a stale position does not.
+        p.advance(
+            &"t-0".into(),
+            10,
+            Position {
+                offset: 15,
+                leader_epoch: Some(1),
+            },
+        );
+        p.advance(
+            &"t-0".into(),
+            10,
+            Position {
+                offset: 99,
+                leader_epoch: None,
+            },
+        );
+        assert_eq!(p.position(&"t-0".into()).unwrap().unwrap().offset, 15);
+        p.update_watermarks(&"t-0".into(), 40, Some(30), Some(0));
+        assert_eq!(p.lag(&"t-0".into(), false), Some(25));
+        assert_eq!(p.lag(&"t-0".into(), true), Some(15));
+        assert!(matches!(
+            p.seek(&"t-9".into(), 1, None),
+            Err(PositionError::NotAssigned(_))
+        ));
+    }
+
+    #[test]
+    fn reassignment_keeps_positions_of_kept_partitions() {
+        let mut p = positions(OffsetReset::Earliest);
+        p.seek(&"t-0".into(), 7, None).unwrap();
+        p.assign(["t-0".to_string(), "t-2".to_string()]);
+        assert_eq!(p.position(&"t-0".into()).unwrap().unwrap().offset, 7);
+        assert_eq!(p.awaiting_committed(), ["t-2".to_string()]);
+        p.remove([&"t-0".to_string()]);
+        assert_eq!(p.assignment().count(), 1);
+    }
+}
