@@ -5,3 +5,4 @@
 //! nor a wire-format decoder (that is the records crate).
 
 pub mod positions;
+pub mod read_committed;
