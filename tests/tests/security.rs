@@ -94,14 +94,11 @@ fn kafka_python_authenticates_on_every_security_listener() {
 
 /// ApiVersions over `connection`, checked: proves the stream carries Kafka.
 async fn api_versions(connection: &Connection) -> Result<probe::ApiVersionRanges, TransportError> {
-    let mut sent_id = None;
-    let response = connection
-        .round_trip("ApiVersions", |id, buf| {
-            sent_id = Some(id);
-            buf.extend_from_slice(&probe::request_body(id));
-        })
-        .await?;
-    Ok(probe::parse_response(&response, sent_id.unwrap()).unwrap())
+    let mut frame = ferrokafka_transport::frame::start(32);
+    frame.extend_from_slice(&probe::request_body(0));
+    let response = connection.round_trip("ApiVersions", frame).await?;
+    let correlation_id = i32::from_be_bytes(response[..4].try_into().unwrap());
+    Ok(probe::parse_response(&response, correlation_id).unwrap())
 }
 
 fn tls(ca_file: Option<PathBuf>, check_hostname: bool) -> tokio_rustls::TlsConnector {

@@ -247,12 +247,13 @@ impl Connection {
     }
 
     /// Sends a request and waits for its response frame (starting with the
-    /// correlation id). `encode` gets the correlation id and a buffer after
-    /// the size placeholder; it appends the request header and body.
+    /// correlation id). `frame` is a whole request frame as [`frame::start`]
+    /// begins it: the size placeholder, then the request header (whose
+    /// correlation id this connection fills in) and body.
     pub async fn round_trip(
         &self,
         api: &'static str,
-        encode: impl FnOnce(i32, &mut BytesMut),
+        mut frame: BytesMut,
     ) -> Result<Bytes, TransportError> {
         let _permit = self
             .in_flight
@@ -260,7 +261,7 @@ impl Connection {
             .await
             .map_err(|_| self.closed_error())?;
         let (responder, response) = oneshot::channel();
-        let correlation_id = {
+        {
             let mut state = self.shared.state();
             if let Some(error) = &state.closed {
                 return Err(error.clone());
@@ -268,15 +269,13 @@ impl Connection {
             let id = state.next_correlation_id;
             state.next_correlation_id = id.wrapping_add(1) & i32::MAX;
             state.waiting.insert(id, responder);
-            id
-        };
-        let mut buf = frame::start(64);
-        encode(correlation_id, &mut buf);
-        frame::finish(&mut buf);
+            frame::set_correlation_id(&mut frame, id);
+        }
+        frame::finish(&mut frame);
         if self
             .outgoing
             .send(Outgoing {
-                frame: buf,
+                frame,
                 written: None,
             })
             .is_err()
@@ -304,27 +303,22 @@ impl Connection {
 
     /// Sends a request that gets no response (a Produce with `acks=0`);
     /// returns once it is written to the socket.
-    pub async fn send_one_way(
-        &self,
-        encode: impl FnOnce(i32, &mut BytesMut),
-    ) -> Result<(), TransportError> {
-        let correlation_id = {
+    pub async fn send_one_way(&self, mut frame: BytesMut) -> Result<(), TransportError> {
+        {
             let mut state = self.shared.state();
             if let Some(error) = &state.closed {
                 return Err(error.clone());
             }
             let id = state.next_correlation_id;
             state.next_correlation_id = id.wrapping_add(1) & i32::MAX;
-            id
-        };
-        let mut buf = frame::start(64);
-        encode(correlation_id, &mut buf);
-        frame::finish(&mut buf);
+            frame::set_correlation_id(&mut frame, id);
+        }
+        frame::finish(&mut frame);
         let (written, done) = oneshot::channel();
         if self
             .outgoing
             .send(Outgoing {
-                frame: buf,
+                frame,
                 written: Some(written),
             })
             .is_err()

@@ -54,6 +54,54 @@ pub enum TransportError {
         /// What went wrong.
         reason: String,
     },
+    /// The broker and this client share no version of an API.
+    #[error("{broker} cannot serve {api}: {reason}")]
+    UnsupportedApi {
+        /// The broker's address.
+        broker: String,
+        /// The API.
+        api: String,
+        /// The versions on each side.
+        reason: String,
+    },
+    /// SASL authentication failed (wrong credentials, unknown mechanism, ...).
+    #[error("SASL {mechanism} authentication with {broker} failed: {reason}")]
+    Auth {
+        /// The broker's address.
+        broker: String,
+        /// The mechanism.
+        mechanism: String,
+        /// The broker's message or what went wrong.
+        reason: String,
+    },
+    /// A request could not be encoded.
+    #[error("cannot encode a request for {broker}: {reason}")]
+    Encode {
+        /// The broker's address.
+        broker: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A response could not be decoded.
+    #[error("cannot decode a response from {broker}: {reason}")]
+    Decode {
+        /// The broker's address.
+        broker: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The broker answered with an error code at the request level.
+    #[error("{broker} answered {api} with error code {code}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Broker {
+        /// The broker's address.
+        broker: String,
+        /// The API.
+        api: String,
+        /// Kafka error code.
+        code: i16,
+        /// The broker's message, if any.
+        message: Option<String>,
+    },
     /// The connection was closed (by the broker, by an earlier error, or by
     /// this client) before the response arrived.
     #[error("connection to {broker} closed: {reason}")]

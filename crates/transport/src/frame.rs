@@ -31,6 +31,18 @@ pub fn finish(frame: &mut BytesMut) {
     frame[..SIZE_PREFIX].copy_from_slice(&body.to_be_bytes());
 }
 
+/// Where a request header keeps its correlation id: after the size, the
+/// API key (int16) and the API version (int16), in every header version.
+const CORRELATION_ID_AT: usize = SIZE_PREFIX + 4;
+
+/// Writes `id` into the request header of a frame [`start`]ed earlier.
+///
+/// # Panics
+/// If the frame holds no request header yet (a bug in the caller).
+pub fn set_correlation_id(frame: &mut BytesMut, id: i32) {
+    frame[CORRELATION_ID_AT..CORRELATION_ID_AT + 4].copy_from_slice(&id.to_be_bytes());
+}
+
 /// Reads one frame body. `Ok(None)` is a clean end of stream between frames.
 pub async fn read<R: AsyncRead + Unpin>(
     reader: &mut R,

@@ -7,6 +7,7 @@
 //! against an in-memory fake in unit tests.
 
 pub mod backoff;
+mod broker;
 pub mod config;
 mod connection;
 mod error;
@@ -14,6 +15,7 @@ pub mod frame;
 pub mod sasl;
 pub mod tls;
 
+pub use broker::{BrokerConnection, decode_response};
 pub use connection::{Connection, ConnectionConfig};
 pub use error::TransportError;
 pub use tls::{TlsConfig, TlsConfigError};

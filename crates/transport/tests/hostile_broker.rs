@@ -36,11 +36,12 @@ async fn fake_broker(behaviour: Behaviour) -> String {
     addr
 }
 
+/// A request's correlation id and payload (after api key and version).
 async fn read_request(socket: &mut TcpStream) -> Option<Vec<u8>> {
     let size = socket.read_i32().await.ok()?;
     let mut body = vec![0; usize::try_from(size).ok()?];
     socket.read_exact(&mut body).await.ok()?;
-    Some(body)
+    Some(body.split_off(4))
 }
 
 fn framed(body: &[u8]) -> Vec<u8> {
@@ -93,12 +94,12 @@ fn config() -> ConnectionConfig {
 }
 
 async fn ask(connection: &Connection, payload: &[u8]) -> Result<Bytes, TransportError> {
-    connection
-        .round_trip("Test", |id, buf| {
-            buf.put_i32(id);
-            buf.put_slice(payload);
-        })
-        .await
+    let mut frame = frame::start(8 + payload.len());
+    frame.put_i16(18); // api key
+    frame.put_i16(0); // api version
+    frame.put_i32(0); // correlation id, set by the connection
+    frame.put_slice(payload);
+    connection.round_trip("Test", frame).await
 }
 
 #[tokio::test]

@@ -1,0 +1,311 @@
+//! A connection to one broker that speaks typed requests: it negotiates API
+//! versions when it opens (ApiVersions, with the fallback the protocol
+//! defines for brokers that do not know the client's version), then
+//! authenticates with SASL if configured, and sends each request at the
+//! highest version both sides support.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use ferrokafka_protocol::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+    SaslAuthenticateRequest, SaslHandshakeRequest,
+};
+use ferrokafka_protocol::{ApiKey, Message, Reader, Request};
+use tracing::{debug, info_span, warn};
+
+use crate::config::ClientConfig;
+use crate::{Connection, TransportError, frame};
+
+/// Kafka's UNSUPPORTED_VERSION error code.
+const UNSUPPORTED_VERSION: i16 = 35;
+/// Kafka's UNSUPPORTED_SASL_MECHANISM error code.
+const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+
+/// The name and version this client reports in ApiVersions (KIP-511).
+const SOFTWARE_NAME: &str = "ferrokafka";
+const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A negotiated, authenticated connection to one broker.
+#[derive(Debug)]
+pub struct BrokerConnection {
+    connection: Connection,
+    client_id: String,
+    versions: HashMap<ApiKey, (i16, i16)>,
+    session_expires: Option<Instant>,
+}
+
+impl BrokerConnection {
+    /// Connects to `broker` (`host:port`) with `config`'s security settings,
+    /// negotiates versions and authenticates.
+    pub async fn connect(broker: &str, config: &ClientConfig) -> Result<Self, TransportError> {
+        let span = info_span!("connect", broker);
+        let _entered = span.enter();
+        let tls = if config.security_protocol.uses_tls() {
+            Some(config.tls.connector().map_err(|e| TransportError::Tls {
+                broker: broker.to_string(),
+                reason: e.to_string(),
+            })?)
+        } else {
+            None
+        };
+        let connection =
+            Connection::connect(broker, config.connection.clone(), tls.as_ref()).await?;
+        let mut this = BrokerConnection {
+            connection,
+            client_id: config.client_id.clone(),
+            versions: HashMap::new(),
+            session_expires: None,
+        };
+        this.negotiate().await?;
+        if let Some(credentials) = config.credentials().map_err(|e| TransportError::Auth {
+            broker: broker.to_string(),
+            mechanism: String::new(),
+            reason: e.to_string(),
+        })? {
+            this.authenticate(&credentials).await?;
+        }
+        Ok(this)
+    }
+
+    /// The broker's address.
+    pub fn broker(&self) -> &str {
+        self.connection.broker()
+    }
+
+    /// Whether the connection was closed.
+    pub fn is_closed(&self) -> bool {
+        self.connection.is_closed()
+    }
+
+    /// When the broker's SASL session ends (KIP-368), if it reported one.
+    pub fn session_expires(&self) -> Option<Instant> {
+        self.session_expires
+    }
+
+    /// The highest version of `key` both this crate and the broker support.
+    pub fn version(&self, key: ApiKey) -> Result<i16, TransportError> {
+        let (ours_lo, ours_hi) = key.versions();
+        let Some(&(theirs_lo, theirs_hi)) = self.versions.get(&key) else {
+            return Err(TransportError::UnsupportedApi {
+                broker: self.broker().to_string(),
+                api: key.name().to_string(),
+                reason: "the broker does not offer it".to_string(),
+            });
+        };
+        let (lo, hi) = (ours_lo.max(theirs_lo), ours_hi.min(theirs_hi));
+        if lo > hi {
+            return Err(TransportError::UnsupportedApi {
+                broker: self.broker().to_string(),
+                api: key.name().to_string(),
+                reason: format!(
+                    "the broker offers versions {theirs_lo}-{theirs_hi}, this client {ours_lo}-{ours_hi}"
+                ),
+            });
+        }
+        Ok(hi)
+    }
+
+    /// The broker's version ranges, as its ApiVersions response listed them.
+    pub fn broker_versions(&self) -> &HashMap<ApiKey, (i16, i16)> {
+        &self.versions
+    }
+
+    /// Sends `request` at the highest common version.
+    pub async fn send<R: Request>(&self, request: &R) -> Result<R::Response, TransportError> {
+        let version = self.version(R::KEY)?;
+        self.send_at(request, version).await
+    }
+
+    /// Sends `request` at `version`.
+    pub async fn send_at<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, TransportError> {
+        let frame = self.encode(request, version)?;
+        let response = self.connection.round_trip(R::KEY.name(), frame).await?;
+        decode_response::<R>(self.broker(), response, version)
+    }
+
+    fn encode<R: Request>(&self, request: &R, version: i16) -> Result<BytesMut, TransportError> {
+        let header = RequestHeader {
+            request_api_key: R::KEY as i16,
+            request_api_version: version,
+            correlation_id: 0,
+            client_id: Some(self.client_id.clone()),
+            ..RequestHeader::default()
+        };
+        let header_version = R::KEY.request_header_version(version);
+        let encoding_error = |e: ferrokafka_protocol::EncodeError| TransportError::Encode {
+            broker: self.broker().to_string(),
+            reason: e.to_string(),
+        };
+        let size = header.encoded_len(header_version).map_err(encoding_error)?
+            + request.encoded_len(version).map_err(encoding_error)?;
+        let mut buf = frame::start(size);
+        header
+            .encode(&mut buf, header_version)
+            .map_err(encoding_error)?;
+        request.encode(&mut buf, version).map_err(encoding_error)?;
+        Ok(buf)
+    }
+
+    async fn negotiate(&mut self) -> Result<(), TransportError> {
+        let (_, ours) = ApiKey::ApiVersions.versions();
+        let request = ApiVersionsRequest {
+            client_software_name: SOFTWARE_NAME.to_string(),
+            client_software_version: SOFTWARE_VERSION.to_string(),
+            ..ApiVersionsRequest::default()
+        };
+        let mut version = ours;
+        for _ in 0..2 {
+            let frame = self.encode(&request, version)?;
+            let raw = self.connection.round_trip("ApiVersions", frame).await?;
+            let response =
+                match decode_response::<ApiVersionsRequest>(self.broker(), raw.clone(), version) {
+                    Ok(response) if response.error_code != UNSUPPORTED_VERSION => response,
+                    // A broker that does not know our version answers in v0 and
+                    // lists what it supports (KIP-511).
+                    _ => {
+                        let fallback =
+                            decode_response::<ApiVersionsRequest>(self.broker(), raw, 0)?;
+                        let theirs = fallback
+                            .api_keys
+                            .iter()
+                            .find(|k| k.api_key == ApiKey::ApiVersions as i16)
+                            .map_or(0, |k| k.max_version);
+                        debug!(
+                            broker = self.broker(),
+                            ours = version,
+                            theirs,
+                            "ApiVersions fallback"
+                        );
+                        version = theirs.min(ours);
+                        continue;
+                    }
+                };
+            if response.error_code != 0 {
+                return Err(TransportError::Broker {
+                    broker: self.broker().to_string(),
+                    api: "ApiVersions".to_string(),
+                    code: response.error_code,
+                    message: None,
+                });
+            }
+            self.versions = broker_ranges(&response);
+            debug!(
+                broker = self.broker(),
+                version,
+                apis = self.versions.len(),
+                "negotiated"
+            );
+            return Ok(());
+        }
+        Err(TransportError::UnsupportedApi {
+            broker: self.broker().to_string(),
+            api: "ApiVersions".to_string(),
+            reason: "no common version".to_string(),
+        })
+    }
+
+    async fn authenticate(
+        &mut self,
+        credentials: &crate::sasl::Credentials,
+    ) -> Result<(), TransportError> {
+        let mechanism = credentials.mechanism();
+        let broker = self.broker().to_string();
+        let auth_error = |reason: String| TransportError::Auth {
+            broker: broker.clone(),
+            mechanism: mechanism.name().to_string(),
+            reason,
+        };
+        let handshake = self
+            .send(&SaslHandshakeRequest {
+                mechanism: mechanism.name().to_string(),
+                ..SaslHandshakeRequest::default()
+            })
+            .await?;
+        if handshake.error_code == UNSUPPORTED_SASL_MECHANISM {
+            return Err(auth_error(format!(
+                "the broker offers only {}",
+                handshake.mechanisms.join(", ")
+            )));
+        }
+        if handshake.error_code != 0 {
+            return Err(auth_error(format!(
+                "SaslHandshake failed with error code {}",
+                handshake.error_code
+            )));
+        }
+        let (first, mut exchange) = credentials
+            .start()
+            .await
+            .map_err(|e| auth_error(e.to_string()))?;
+        let mut message = first;
+        let started = Instant::now();
+        loop {
+            let response = self
+                .send(&SaslAuthenticateRequest {
+                    auth_bytes: Bytes::from(message),
+                    ..SaslAuthenticateRequest::default()
+                })
+                .await?;
+            if response.error_code != 0 {
+                let reason = response
+                    .error_message
+                    .unwrap_or_else(|| format!("error code {}", response.error_code));
+                warn!(
+                    broker,
+                    mechanism = mechanism.name(),
+                    "authentication failed"
+                );
+                return Err(auth_error(reason));
+            }
+            if response.session_lifetime_ms > 0 {
+                let lifetime =
+                    Duration::from_millis(u64::try_from(response.session_lifetime_ms).unwrap_or(0));
+                self.session_expires = Some(started + lifetime);
+            }
+            match exchange
+                .respond(&response.auth_bytes)
+                .map_err(|e| auth_error(e.to_string()))?
+            {
+                Some(next) => message = next,
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+fn broker_ranges(response: &ApiVersionsResponse) -> HashMap<ApiKey, (i16, i16)> {
+    response
+        .api_keys
+        .iter()
+        .filter_map(|k| {
+            ApiKey::from_i16(k.api_key).map(|key| (key, (k.min_version, k.max_version)))
+        })
+        .collect()
+}
+
+/// Decodes a response frame (header and body) for `R` at `version`.
+pub fn decode_response<R: Request>(
+    broker: &str,
+    frame: Bytes,
+    version: i16,
+) -> Result<R::Response, TransportError> {
+    let header_version = R::KEY.response_header_version(version);
+    let mut reader = Reader::new(frame, ResponseHeader::NAME, header_version);
+    let decode_error = |e: ferrokafka_protocol::DecodeError| TransportError::Decode {
+        broker: broker.to_string(),
+        reason: e.to_string(),
+    };
+    ResponseHeader::read(&mut reader, header_version).map_err(decode_error)?;
+    reader.message = <R::Response as Message>::NAME;
+    reader.version = version;
+    let response =
+        <R::Response as Message>::read_body(&mut reader, version).map_err(decode_error)?;
+    reader.expect_end().map_err(decode_error)?;
+    Ok(response)
+}
