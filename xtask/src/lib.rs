@@ -5,7 +5,8 @@
 
 pub mod broker;
 pub mod ci;
-pub mod codegen;
+/// The protocol code generator (the `ferrokafka-codegen` package).
+pub use ferrokafka_codegen as codegen;
 pub mod demo;
 pub mod fuzz;
 pub mod golden;

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod codec;
+mod error;
 pub mod header;
 pub mod messages;
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
+pub use error::{ErrorCode, KafkaError};
 pub use messages::ApiKey;
 
 /// A message of Kafka's schemas: a request, a response, a header or a data

@@ -102,6 +102,7 @@ pub mod end_txn_request;
 pub mod end_txn_response;
 pub mod envelope_request;
 pub mod envelope_response;
+pub mod error_code;
 pub mod expire_delegation_token_request;
 pub mod expire_delegation_token_response;
 pub mod fetch_request;
