@@ -20,7 +20,14 @@ impl ErrorCode {
     /// assert_eq!(error.to_string(), "NOT_LEADER_OR_FOLLOWER (6): moved");
     /// ```
     pub fn into_result(self, message: Option<String>) -> Result<(), KafkaError> {
-        if self.is_ok() { Ok(()) } else { Err(KafkaError { code: self, message }) }
+        if self.is_ok() {
+            Ok(())
+        } else {
+            Err(KafkaError {
+                code: self,
+                message,
+            })
+        }
     }
 }
 

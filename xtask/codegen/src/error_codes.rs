@@ -16,7 +16,8 @@ struct Entry {
 
 fn entries() -> anyhow::Result<Vec<Entry>> {
     let path = crate::workspace_root().join("fixtures/protocol/error_codes.jsonl");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
@@ -39,23 +40,48 @@ pub(super) fn module() -> anyhow::Result<String> {
          #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]\n#[non_exhaustive]\npub enum ErrorCode {\n",
     );
     for e in &entries {
-        let _ = writeln!(out, "    /// `{}` ({}{}).", e.name, e.code, if e.retriable { ", retriable" } else { "" });
+        let _ = writeln!(
+            out,
+            "    /// `{}` ({}{}).",
+            e.name,
+            e.code,
+            if e.retriable { ", retriable" } else { "" }
+        );
         let _ = writeln!(out, "    {},", e.name.to_lowercase().to_upper_camel_case());
     }
-    out.push_str("    /// A code this crate does not know.\n    Unknown(i16),\n}\n\nimpl ErrorCode {\n");
+    out.push_str(
+        "    /// A code this crate does not know.\n    Unknown(i16),\n}\n\nimpl ErrorCode {\n",
+    );
     out.push_str("    /// The error for `code`.\n    pub fn from_code(code: i16) -> Self {\n        match code {\n");
     for e in &entries {
-        let _ = writeln!(out, "            {} => Self::{},", e.code, e.name.to_lowercase().to_upper_camel_case());
+        let _ = writeln!(
+            out,
+            "            {} => Self::{},",
+            e.code,
+            e.name.to_lowercase().to_upper_camel_case()
+        );
     }
     out.push_str("            other => Self::Unknown(other),\n        }\n    }\n\n");
-    out.push_str("    /// The numeric code.\n    pub fn code(self) -> i16 {\n        match self {\n");
+    out.push_str(
+        "    /// The numeric code.\n    pub fn code(self) -> i16 {\n        match self {\n",
+    );
     for e in &entries {
-        let _ = writeln!(out, "            Self::{} => {},", e.name.to_lowercase().to_upper_camel_case(), e.code);
+        let _ = writeln!(
+            out,
+            "            Self::{} => {},",
+            e.name.to_lowercase().to_upper_camel_case(),
+            e.code
+        );
     }
     out.push_str("            Self::Unknown(code) => code,\n        }\n    }\n\n");
     out.push_str("    /// The Java client's name (`NOT_LEADER_OR_FOLLOWER`).\n    pub fn name(self) -> &'static str {\n        match self {\n");
     for e in &entries {
-        let _ = writeln!(out, "            Self::{} => {:?},", e.name.to_lowercase().to_upper_camel_case(), e.name);
+        let _ = writeln!(
+            out,
+            "            Self::{} => {:?},",
+            e.name.to_lowercase().to_upper_camel_case(),
+            e.name
+        );
     }
     out.push_str("            Self::Unknown(_) => \"UNKNOWN\",\n        }\n    }\n\n");
     out.push_str("    /// Whether the same request may succeed if retried (the Java client's `RetriableException`).\n    pub fn is_retriable(self) -> bool {\n        matches!(self, ");
@@ -66,10 +92,14 @@ pub(super) fn module() -> anyhow::Result<String> {
         .collect();
     out.push_str(&retriable.join(" | "));
     out.push_str(")\n    }\n}\n\n");
+    out.push_str("/// Every known code, for tests.\npub const ALL_CODES: &[i16] = &[");
     out.push_str(
-        "/// Every known code, for tests.\npub const ALL_CODES: &[i16] = &[",
+        &entries
+            .iter()
+            .map(|e| e.code.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     );
-    out.push_str(&entries.iter().map(|e| e.code.to_string()).collect::<Vec<_>>().join(", "));
     out.push_str("];\n");
     Ok(out)
 }

@@ -102,7 +102,10 @@ fn generate(schemas_dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
         );
     }
     files.insert("mod.rs".to_string(), rustfmt(&index(&schemas))?);
-    files.insert("error_code.rs".to_string(), rustfmt(&error_codes::module()?)?);
+    files.insert(
+        "error_code.rs".to_string(),
+        rustfmt(&error_codes::module()?)?,
+    );
     Ok(files)
 }
 
