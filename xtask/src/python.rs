@@ -59,8 +59,18 @@ pub fn interop_python() -> anyhow::Result<PathBuf> {
 }
 
 /// Runs `tests/interop/<script>` with the interop venv's Python and returns
-/// the JSON line it prints; fails with its output when it exits non-zero.
+/// the last JSON line it prints; fails with its output when it exits non-zero.
 pub fn run_interop_script(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    run_interop_script_lines(script, args)?
+        .pop()
+        .with_context(|| format!("{script} printed no JSON line"))
+}
+
+/// Runs `tests/interop/<script>` and returns every JSON line it prints.
+pub fn run_interop_script_lines(
+    script: &str,
+    args: &[&str],
+) -> anyhow::Result<Vec<serde_json::Value>> {
     let python = interop_python()?;
     let path = crate::workspace_root().join("tests/interop").join(script);
     let output = Command::new(&python).arg(&path).args(args).output()?;
@@ -72,6 +82,10 @@ pub fn run_interop_script(script: &str, args: &[&str]) -> anyhow::Result<serde_j
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line).with_context(|| format!("{script} printed no JSON line: {stdout}"))
+    stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).with_context(|| format!("{script} printed {line:?}"))
+        })
+        .collect()
 }
