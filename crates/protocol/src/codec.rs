@@ -389,6 +389,13 @@ impl Reader {
         }
     }
 
+    /// How many of `n` elements of `T` to reserve room for: never more
+    /// memory than the bytes left to read, so a hostile count costs nothing
+    /// up front; a legitimate one grows the vector as elements arrive.
+    pub fn capacity_for<T>(&self, n: usize) -> usize {
+        n.min(self.remaining() / std::mem::size_of::<T>().max(1))
+    }
+
     /// A non-null length prefix.
     pub fn len(&mut self, compact: bool) -> Result<usize, DecodeError> {
         self.nullable_len(compact)?

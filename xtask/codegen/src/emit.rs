@@ -202,7 +202,8 @@ fn read_value(ty: &FieldType, compact: &str) -> String {
         },
         FieldType::Struct(name) => format!("{name}::read(r, version)?"),
         FieldType::Array(inner) => format!(
-            "{{ let n = r.len({compact})?; let mut items = Vec::with_capacity(n); for _ in 0..n {{ items.push({}); }} items }}",
+            "{{ let n = r.len({compact})?; let mut items = Vec::with_capacity(r.capacity_for::<{}>(n)); for _ in 0..n {{ items.push({}); }} items }}",
+            element_type(inner),
             read_value(inner, compact)
         ),
     }
@@ -219,7 +220,8 @@ fn read_field(field: &Field, compact: &str) -> String {
             format!("r.nullable_bytes({compact})?")
         }
         FieldType::Array(inner) => format!(
-            "match r.nullable_len({compact})? {{ None => None, Some(n) => {{ let mut items = Vec::with_capacity(n); for _ in 0..n {{ items.push({}); }} Some(items) }} }}",
+            "match r.nullable_len({compact})? {{ None => None, Some(n) => {{ let mut items = Vec::with_capacity(r.capacity_for::<{}>(n)); for _ in 0..n {{ items.push({}); }} Some(items) }} }}",
+            element_type(inner),
             read_value(inner, compact)
         ),
         FieldType::Struct(name) => {

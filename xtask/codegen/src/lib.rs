@@ -195,6 +195,28 @@ fn index(schemas: &[schema::Schema]) -> String {
         }
     }
 
+    // Decoding by key and version, for fuzzing, proxies and tools.
+    let _ = writeln!(
+        out,
+        "/// Decodes a request body of `key` at `version` (header already read).\npub fn decode_request(key: ApiKey, version: i16, body: bytes::Bytes) -> Result<Box<dyn std::fmt::Debug + Send>, crate::DecodeError> {{\n    use crate::Message as _;\n    Ok(match key {{"
+    );
+    for (_, (name, req, _)) in &apis {
+        if let Some(req) = req {
+            let _ = writeln!(out, "        ApiKey::{name} => Box::new({}::decode(body, version)?),", req.name);
+        }
+    }
+    let _ = writeln!(out, "    }})\n}}\n");
+    let _ = writeln!(
+        out,
+        "/// Decodes a response body of `key` at `version` (header already read).\npub fn decode_response(key: ApiKey, version: i16, body: bytes::Bytes) -> Result<Box<dyn std::fmt::Debug + Send>, crate::DecodeError> {{\n    use crate::Message as _;\n    Ok(match key {{"
+    );
+    for (_, (name, _, resp)) in &apis {
+        if let Some(resp) = resp {
+            let _ = writeln!(out, "        ApiKey::{name} => Box::new({}::decode(body, version)?),", resp.name);
+        }
+    }
+    let _ = writeln!(out, "    }})\n}}\n");
+
     // Round trips of every message and version, with generated samples.
     let _ = writeln!(out, "#[cfg(test)]\nmod round_trip {{\n    use super::*;\n");
     for s in schemas {

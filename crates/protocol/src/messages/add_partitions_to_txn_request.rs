@@ -141,7 +141,8 @@ impl AddPartitionsToTxnRequest {
             r.field = "Transactions";
             this.transactions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnTransaction>(n));
                 for _ in 0..n {
                     items.push(AddPartitionsToTxnTransaction::read(r, version)?);
                 }
@@ -164,7 +165,7 @@ impl AddPartitionsToTxnRequest {
             r.field = "V3AndBelowTopics";
             this.v3_and_below_topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnTopic>(n));
                 for _ in 0..n {
                     items.push(AddPartitionsToTxnTopic::read(r, version)?);
                 }
@@ -361,7 +362,7 @@ impl AddPartitionsToTxnTransaction {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnTopic>(n));
                 for _ in 0..n {
                     items.push(AddPartitionsToTxnTopic::read(r, version)?);
                 }
@@ -505,7 +506,7 @@ impl AddPartitionsToTxnTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -129,7 +129,7 @@ impl AddPartitionsToTxnResponse {
             r.field = "ResultsByTransaction";
             this.results_by_transaction = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnResult>(n));
                 for _ in 0..n {
                     items.push(AddPartitionsToTxnResult::read(r, version)?);
                 }
@@ -140,7 +140,8 @@ impl AddPartitionsToTxnResponse {
             r.field = "ResultsByTopicV3AndBelow";
             this.results_by_topic_v3_and_below = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnTopicResult>(n));
                 for _ in 0..n {
                     items.push(AddPartitionsToTxnTopicResult::read(r, version)?);
                 }
@@ -283,7 +284,8 @@ impl AddPartitionsToTxnResult {
             r.field = "TopicResults";
             this.topic_results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnTopicResult>(n));
                 for _ in 0..n {
                     items.push(AddPartitionsToTxnTopicResult::read(r, version)?);
                 }
@@ -418,7 +420,8 @@ impl AddPartitionsToTxnTopicResult {
             r.field = "ResultsByPartition";
             this.results_by_partition = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnPartitionResult>(n));
                 for _ in 0..n {
                     items.push(AddPartitionsToTxnPartitionResult::read(r, version)?);
                 }

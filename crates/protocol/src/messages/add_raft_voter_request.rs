@@ -187,7 +187,7 @@ impl AddRaftVoterRequest {
             r.field = "Listeners";
             this.listeners = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
                 for _ in 0..n {
                     items.push(Listener::read(r, version)?);
                 }

@@ -97,7 +97,7 @@ impl AlterClientQuotasRequest {
             r.field = "Entries";
             this.entries = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<EntryData>(n));
                 for _ in 0..n {
                     items.push(EntryData::read(r, version)?);
                 }
@@ -235,7 +235,7 @@ impl EntryData {
             r.field = "Entity";
             this.entity = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<EntityData>(n));
                 for _ in 0..n {
                     items.push(EntityData::read(r, version)?);
                 }
@@ -246,7 +246,7 @@ impl EntryData {
             r.field = "Ops";
             this.ops = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<OpData>(n));
                 for _ in 0..n {
                     items.push(OpData::read(r, version)?);
                 }

@@ -101,7 +101,7 @@ impl AlterClientQuotasResponse {
             r.field = "Entries";
             this.entries = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<EntryData>(n));
                 for _ in 0..n {
                     items.push(EntryData::read(r, version)?);
                 }
@@ -274,7 +274,7 @@ impl EntryData {
             r.field = "Entity";
             this.entity = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<EntityData>(n));
                 for _ in 0..n {
                     items.push(EntityData::read(r, version)?);
                 }

@@ -97,7 +97,7 @@ impl AlterConfigsRequest {
             r.field = "Resources";
             this.resources = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AlterConfigsResource>(n));
                 for _ in 0..n {
                     items.push(AlterConfigsResource::read(r, version)?);
                 }
@@ -253,7 +253,7 @@ impl AlterConfigsResource {
             r.field = "Configs";
             this.configs = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AlterableConfig>(n));
                 for _ in 0..n {
                     items.push(AlterableConfig::read(r, version)?);
                 }

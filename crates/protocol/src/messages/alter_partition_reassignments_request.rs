@@ -118,7 +118,7 @@ impl AlterPartitionReassignmentsRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ReassignableTopic>(n));
                 for _ in 0..n {
                     items.push(ReassignableTopic::read(r, version)?);
                 }
@@ -256,7 +256,7 @@ impl ReassignableTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ReassignablePartition>(n));
                 for _ in 0..n {
                     items.push(ReassignablePartition::read(r, version)?);
                 }
@@ -407,7 +407,7 @@ impl ReassignablePartition {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                         for _ in 0..n {
                             items.push(r.i32()?);
                         }

@@ -167,7 +167,7 @@ impl AlterPartitionReassignmentsResponse {
             r.field = "Responses";
             this.responses = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ReassignableTopicResponse>(n));
                 for _ in 0..n {
                     items.push(ReassignableTopicResponse::read(r, version)?);
                 }
@@ -315,7 +315,8 @@ impl ReassignableTopicResponse {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<ReassignablePartitionResponse>(n));
                 for _ in 0..n {
                     items.push(ReassignablePartitionResponse::read(r, version)?);
                 }

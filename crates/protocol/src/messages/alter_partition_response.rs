@@ -118,7 +118,7 @@ impl AlterPartitionResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
                 for _ in 0..n {
                     items.push(TopicData::read(r, version)?);
                 }
@@ -248,7 +248,7 @@ impl TopicData {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
                 for _ in 0..n {
                     items.push(PartitionData::read(r, version)?);
                 }
@@ -452,7 +452,7 @@ impl PartitionData {
             r.field = "Isr";
             this.isr = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -84,7 +84,7 @@ impl AlterReplicaLogDirsRequest {
             r.field = "Dirs";
             this.dirs = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AlterReplicaLogDir>(n));
                 for _ in 0..n {
                     items.push(AlterReplicaLogDir::read(r, version)?);
                 }
@@ -216,7 +216,7 @@ impl AlterReplicaLogDir {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AlterReplicaLogDirTopic>(n));
                 for _ in 0..n {
                     items.push(AlterReplicaLogDirTopic::read(r, version)?);
                 }
@@ -351,7 +351,7 @@ impl AlterReplicaLogDirTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

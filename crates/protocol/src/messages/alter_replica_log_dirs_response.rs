@@ -101,7 +101,8 @@ impl AlterReplicaLogDirsResponse {
             r.field = "Results";
             this.results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<AlterReplicaLogDirTopicResult>(n));
                 for _ in 0..n {
                     items.push(AlterReplicaLogDirTopicResult::read(r, version)?);
                 }
@@ -236,7 +237,8 @@ impl AlterReplicaLogDirTopicResult {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<AlterReplicaLogDirPartitionResult>(n));
                 for _ in 0..n {
                     items.push(AlterReplicaLogDirPartitionResult::read(r, version)?);
                 }

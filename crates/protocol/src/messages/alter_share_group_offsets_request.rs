@@ -102,7 +102,8 @@ impl AlterShareGroupOffsetsRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<AlterShareGroupOffsetsRequestTopic>(n));
                 for _ in 0..n {
                     items.push(AlterShareGroupOffsetsRequestTopic::read(r, version)?);
                 }
@@ -237,7 +238,8 @@ impl AlterShareGroupOffsetsRequestTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<AlterShareGroupOffsetsRequestPartition>(n));
                 for _ in 0..n {
                     items.push(AlterShareGroupOffsetsRequestPartition::read(r, version)?);
                 }

@@ -157,7 +157,8 @@ impl AlterShareGroupOffsetsResponse {
             r.field = "Responses";
             this.responses = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<AlterShareGroupOffsetsResponseTopic>(n));
                 for _ in 0..n {
                     items.push(AlterShareGroupOffsetsResponseTopic::read(r, version)?);
                 }
@@ -319,7 +320,9 @@ impl AlterShareGroupOffsetsResponseTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(
+                    r.capacity_for::<AlterShareGroupOffsetsResponsePartition>(n),
+                );
                 for _ in 0..n {
                     items.push(AlterShareGroupOffsetsResponsePartition::read(r, version)?);
                 }

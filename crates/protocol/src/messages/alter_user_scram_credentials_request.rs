@@ -101,7 +101,7 @@ impl AlterUserScramCredentialsRequest {
             r.field = "Deletions";
             this.deletions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ScramCredentialDeletion>(n));
                 for _ in 0..n {
                     items.push(ScramCredentialDeletion::read(r, version)?);
                 }
@@ -112,7 +112,7 @@ impl AlterUserScramCredentialsRequest {
             r.field = "Upsertions";
             this.upsertions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ScramCredentialUpsertion>(n));
                 for _ in 0..n {
                     items.push(ScramCredentialUpsertion::read(r, version)?);
                 }

@@ -101,7 +101,8 @@ impl AlterUserScramCredentialsResponse {
             r.field = "Results";
             this.results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<AlterUserScramCredentialsResult>(n));
                 for _ in 0..n {
                     items.push(AlterUserScramCredentialsResult::read(r, version)?);
                 }

@@ -196,7 +196,7 @@ impl ApiVersionsResponse {
             r.field = "ApiKeys";
             this.api_keys = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ApiVersion>(n));
                 for _ in 0..n {
                     items.push(ApiVersion::read(r, version)?);
                 }
@@ -220,7 +220,8 @@ impl ApiVersionsResponse {
                         r.field = "SupportedFeatures";
                         this.supported_features = {
                             let n = r.len(true)?;
-                            let mut items = Vec::with_capacity(n);
+                            let mut items =
+                                Vec::with_capacity(r.capacity_for::<SupportedFeatureKey>(n));
                             for _ in 0..n {
                                 items.push(SupportedFeatureKey::read(r, version)?);
                             }
@@ -239,7 +240,8 @@ impl ApiVersionsResponse {
                         r.field = "FinalizedFeatures";
                         this.finalized_features = {
                             let n = r.len(true)?;
-                            let mut items = Vec::with_capacity(n);
+                            let mut items =
+                                Vec::with_capacity(r.capacity_for::<FinalizedFeatureKey>(n));
                             for _ in 0..n {
                                 items.push(FinalizedFeatureKey::read(r, version)?);
                             }

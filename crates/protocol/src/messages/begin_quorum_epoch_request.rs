@@ -143,7 +143,7 @@ impl BeginQuorumEpochRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
                 for _ in 0..n {
                     items.push(TopicData::read(r, version)?);
                 }
@@ -154,7 +154,7 @@ impl BeginQuorumEpochRequest {
             r.field = "LeaderEndpoints";
             this.leader_endpoints = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<LeaderEndpoint>(n));
                 for _ in 0..n {
                     items.push(LeaderEndpoint::read(r, version)?);
                 }
@@ -301,7 +301,7 @@ impl TopicData {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
                 for _ in 0..n {
                     items.push(PartitionData::read(r, version)?);
                 }

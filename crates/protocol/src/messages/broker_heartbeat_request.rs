@@ -260,7 +260,7 @@ impl BrokerHeartbeatRequest {
                         r.field = "OfflineLogDirs";
                         this.offline_log_dirs = {
                             let n = r.len(true)?;
-                            let mut items = Vec::with_capacity(n);
+                            let mut items = Vec::with_capacity(r.capacity_for::<Uuid>(n));
                             for _ in 0..n {
                                 items.push(r.uuid()?);
                             }
@@ -275,7 +275,7 @@ impl BrokerHeartbeatRequest {
                             let value = match r.nullable_len(true)? {
                                 None => None,
                                 Some(n) => {
-                                    let mut items = Vec::with_capacity(n);
+                                    let mut items = Vec::with_capacity(r.capacity_for::<Uuid>(n));
                                     for _ in 0..n {
                                         items.push(r.uuid()?);
                                     }

@@ -211,7 +211,7 @@ impl BrokerRegistrationRequest {
             r.field = "Listeners";
             this.listeners = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
                 for _ in 0..n {
                     items.push(Listener::read(r, version)?);
                 }
@@ -222,7 +222,7 @@ impl BrokerRegistrationRequest {
             r.field = "Features";
             this.features = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Feature>(n));
                 for _ in 0..n {
                     items.push(Feature::read(r, version)?);
                 }
@@ -247,7 +247,7 @@ impl BrokerRegistrationRequest {
             r.field = "LogDirs";
             this.log_dirs = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Uuid>(n));
                 for _ in 0..n {
                     items.push(r.uuid()?);
                 }

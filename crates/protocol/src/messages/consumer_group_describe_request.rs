@@ -98,7 +98,7 @@ impl ConsumerGroupDescribeRequest {
             r.field = "GroupIds";
             this.group_ids = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }

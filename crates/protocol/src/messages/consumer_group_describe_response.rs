@@ -101,7 +101,7 @@ impl ConsumerGroupDescribeResponse {
             r.field = "Groups";
             this.groups = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroup>(n));
                 for _ in 0..n {
                     items.push(DescribedGroup::read(r, version)?);
                 }
@@ -375,7 +375,7 @@ impl DescribedGroup {
             r.field = "Members";
             this.members = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Member>(n));
                 for _ in 0..n {
                     items.push(Member::read(r, version)?);
                 }
@@ -733,7 +733,7 @@ impl Member {
             r.field = "SubscribedTopicNames";
             this.subscribed_topic_names = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -946,7 +946,7 @@ impl TopicPartitions {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }
@@ -1066,7 +1066,7 @@ impl Assignment {
             r.field = "TopicPartitions";
             this.topic_partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicPartitions>(n));
                 for _ in 0..n {
                     items.push(TopicPartitions::read(r, version)?);
                 }

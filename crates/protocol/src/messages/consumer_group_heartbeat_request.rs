@@ -343,7 +343,7 @@ impl ConsumerGroupHeartbeatRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                         for _ in 0..n {
                             items.push(r.string(flexible)?);
                         }
@@ -382,7 +382,7 @@ impl ConsumerGroupHeartbeatRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<TopicPartitions>(n));
                         for _ in 0..n {
                             items.push(TopicPartitions::read(r, version)?);
                         }
@@ -576,7 +576,7 @@ impl TopicPartitions {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -387,7 +387,7 @@ impl Assignment {
             r.field = "TopicPartitions";
             this.topic_partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicPartitions>(n));
                 for _ in 0..n {
                     items.push(TopicPartitions::read(r, version)?);
                 }
@@ -518,7 +518,7 @@ impl TopicPartitions {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -113,7 +113,7 @@ impl ConsumerProtocolAssignment {
             r.field = "AssignedPartitions";
             this.assigned_partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicPartition>(n));
                 for _ in 0..n {
                     items.push(TopicPartition::read(r, version)?);
                 }
@@ -262,7 +262,7 @@ impl TopicPartition {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

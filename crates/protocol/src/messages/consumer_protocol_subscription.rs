@@ -152,7 +152,7 @@ impl ConsumerProtocolSubscription {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -173,7 +173,7 @@ impl ConsumerProtocolSubscription {
             r.field = "OwnedPartitions";
             this.owned_partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicPartition>(n));
                 for _ in 0..n {
                     items.push(TopicPartition::read(r, version)?);
                 }
@@ -341,7 +341,7 @@ impl TopicPartition {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

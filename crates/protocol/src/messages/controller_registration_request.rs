@@ -152,7 +152,7 @@ impl ControllerRegistrationRequest {
             r.field = "Listeners";
             this.listeners = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
                 for _ in 0..n {
                     items.push(Listener::read(r, version)?);
                 }
@@ -163,7 +163,7 @@ impl ControllerRegistrationRequest {
             r.field = "Features";
             this.features = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Feature>(n));
                 for _ in 0..n {
                     items.push(Feature::read(r, version)?);
                 }

@@ -84,7 +84,7 @@ impl CreateAclsRequest {
             r.field = "Creations";
             this.creations = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AclCreation>(n));
                 for _ in 0..n {
                     items.push(AclCreation::read(r, version)?);
                 }

@@ -101,7 +101,7 @@ impl CreateAclsResponse {
             r.field = "Results";
             this.results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AclCreationResult>(n));
                 for _ in 0..n {
                     items.push(AclCreationResult::read(r, version)?);
                 }

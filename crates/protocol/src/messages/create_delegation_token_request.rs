@@ -175,7 +175,7 @@ impl CreateDelegationTokenRequest {
             r.field = "Renewers";
             this.renewers = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<CreatableRenewers>(n));
                 for _ in 0..n {
                     items.push(CreatableRenewers::read(r, version)?);
                 }

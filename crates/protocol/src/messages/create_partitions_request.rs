@@ -110,7 +110,7 @@ impl CreatePartitionsRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<CreatePartitionsTopic>(n));
                 for _ in 0..n {
                     items.push(CreatePartitionsTopic::read(r, version)?);
                 }
@@ -290,7 +290,8 @@ impl CreatePartitionsTopic {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items =
+                            Vec::with_capacity(r.capacity_for::<CreatePartitionsAssignment>(n));
                         for _ in 0..n {
                             items.push(CreatePartitionsAssignment::read(r, version)?);
                         }
@@ -422,7 +423,7 @@ impl CreatePartitionsAssignment {
             r.field = "BrokerIds";
             this.broker_ids = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -101,7 +101,8 @@ impl CreatePartitionsResponse {
             r.field = "Results";
             this.results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<CreatePartitionsTopicResult>(n));
                 for _ in 0..n {
                     items.push(CreatePartitionsTopicResult::read(r, version)?);
                 }

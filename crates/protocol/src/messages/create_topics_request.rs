@@ -110,7 +110,7 @@ impl CreateTopicsRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<CreatableTopic>(n));
                 for _ in 0..n {
                     items.push(CreatableTopic::read(r, version)?);
                 }
@@ -307,7 +307,7 @@ impl CreatableTopic {
             r.field = "Assignments";
             this.assignments = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<CreatableReplicaAssignment>(n));
                 for _ in 0..n {
                     items.push(CreatableReplicaAssignment::read(r, version)?);
                 }
@@ -318,7 +318,7 @@ impl CreatableTopic {
             r.field = "Configs";
             this.configs = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<CreatableTopicConfig>(n));
                 for _ in 0..n {
                     items.push(CreatableTopicConfig::read(r, version)?);
                 }
@@ -463,7 +463,7 @@ impl CreatableReplicaAssignment {
             r.field = "BrokerIds";
             this.broker_ids = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

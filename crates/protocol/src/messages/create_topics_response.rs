@@ -94,7 +94,7 @@ impl CreateTopicsResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<CreatableTopicResult>(n));
                 for _ in 0..n {
                     items.push(CreatableTopicResult::read(r, version)?);
                 }
@@ -334,7 +334,8 @@ impl CreatableTopicResult {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items =
+                            Vec::with_capacity(r.capacity_for::<CreatableTopicConfigs>(n));
                         for _ in 0..n {
                             items.push(CreatableTopicConfigs::read(r, version)?);
                         }

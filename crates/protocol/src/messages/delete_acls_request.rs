@@ -84,7 +84,7 @@ impl DeleteAclsRequest {
             r.field = "Filters";
             this.filters = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DeleteAclsFilter>(n));
                 for _ in 0..n {
                     items.push(DeleteAclsFilter::read(r, version)?);
                 }

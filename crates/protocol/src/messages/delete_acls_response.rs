@@ -101,7 +101,7 @@ impl DeleteAclsResponse {
             r.field = "FilterResults";
             this.filter_results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DeleteAclsFilterResult>(n));
                 for _ in 0..n {
                     items.push(DeleteAclsFilterResult::read(r, version)?);
                 }
@@ -274,7 +274,7 @@ impl DeleteAclsFilterResult {
             r.field = "MatchingAcls";
             this.matching_acls = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DeleteAclsMatchingAcl>(n));
                 for _ in 0..n {
                     items.push(DeleteAclsMatchingAcl::read(r, version)?);
                 }

@@ -97,7 +97,7 @@ impl DeleteRecordsRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DeleteRecordsTopic>(n));
                 for _ in 0..n {
                     items.push(DeleteRecordsTopic::read(r, version)?);
                 }
@@ -236,7 +236,7 @@ impl DeleteRecordsTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DeleteRecordsPartition>(n));
                 for _ in 0..n {
                     items.push(DeleteRecordsPartition::read(r, version)?);
                 }

@@ -101,7 +101,7 @@ impl DeleteRecordsResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DeleteRecordsTopicResult>(n));
                 for _ in 0..n {
                     items.push(DeleteRecordsTopicResult::read(r, version)?);
                 }
@@ -236,7 +236,8 @@ impl DeleteRecordsTopicResult {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<DeleteRecordsPartitionResult>(n));
                 for _ in 0..n {
                     items.push(DeleteRecordsPartitionResult::read(r, version)?);
                 }

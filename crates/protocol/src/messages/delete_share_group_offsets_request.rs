@@ -102,7 +102,8 @@ impl DeleteShareGroupOffsetsRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<DeleteShareGroupOffsetsRequestTopic>(n));
                 for _ in 0..n {
                     items.push(DeleteShareGroupOffsetsRequestTopic::read(r, version)?);
                 }

@@ -157,7 +157,8 @@ impl DeleteShareGroupOffsetsResponse {
             r.field = "Responses";
             this.responses = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<DeleteShareGroupOffsetsResponseTopic>(n));
                 for _ in 0..n {
                     items.push(DeleteShareGroupOffsetsResponseTopic::read(r, version)?);
                 }

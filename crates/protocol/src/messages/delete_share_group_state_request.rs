@@ -102,7 +102,7 @@ impl DeleteShareGroupStateRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DeleteStateData>(n));
                 for _ in 0..n {
                     items.push(DeleteStateData::read(r, version)?);
                 }
@@ -236,7 +236,7 @@ impl DeleteStateData {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
                 for _ in 0..n {
                     items.push(PartitionData::read(r, version)?);
                 }

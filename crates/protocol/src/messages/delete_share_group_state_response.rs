@@ -84,7 +84,7 @@ impl DeleteShareGroupStateResponse {
             r.field = "Results";
             this.results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DeleteStateResult>(n));
                 for _ in 0..n {
                     items.push(DeleteStateResult::read(r, version)?);
                 }
@@ -215,7 +215,7 @@ impl DeleteStateResult {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionResult>(n));
                 for _ in 0..n {
                     items.push(PartitionResult::read(r, version)?);
                 }

@@ -108,7 +108,7 @@ impl DeleteTopicsRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DeleteTopicState>(n));
                 for _ in 0..n {
                     items.push(DeleteTopicState::read(r, version)?);
                 }
@@ -119,7 +119,7 @@ impl DeleteTopicsRequest {
             r.field = "TopicNames";
             this.topic_names = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }

@@ -94,7 +94,7 @@ impl DeleteTopicsResponse {
             r.field = "Responses";
             this.responses = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DeletableTopicResult>(n));
                 for _ in 0..n {
                     items.push(DeletableTopicResult::read(r, version)?);
                 }

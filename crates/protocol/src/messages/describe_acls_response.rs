@@ -157,7 +157,7 @@ impl DescribeAclsResponse {
             r.field = "Resources";
             this.resources = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribeAclsResource>(n));
                 for _ in 0..n {
                     items.push(DescribeAclsResource::read(r, version)?);
                 }
@@ -336,7 +336,7 @@ impl DescribeAclsResource {
             r.field = "Acls";
             this.acls = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AclDescription>(n));
                 for _ in 0..n {
                     items.push(AclDescription::read(r, version)?);
                 }

@@ -97,7 +97,7 @@ impl DescribeClientQuotasRequest {
             r.field = "Components";
             this.components = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ComponentData>(n));
                 for _ in 0..n {
                     items.push(ComponentData::read(r, version)?);
                 }

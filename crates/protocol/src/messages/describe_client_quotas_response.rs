@@ -174,7 +174,7 @@ impl DescribeClientQuotasResponse {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<EntryData>(n));
                         for _ in 0..n {
                             items.push(EntryData::read(r, version)?);
                         }
@@ -330,7 +330,7 @@ impl EntryData {
             r.field = "Entity";
             this.entity = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<EntityData>(n));
                 for _ in 0..n {
                     items.push(EntityData::read(r, version)?);
                 }
@@ -341,7 +341,7 @@ impl EntryData {
             r.field = "Values";
             this.values = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ValueData>(n));
                 for _ in 0..n {
                     items.push(ValueData::read(r, version)?);
                 }

@@ -222,7 +222,7 @@ impl DescribeClusterResponse {
             r.field = "Brokers";
             this.brokers = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribeClusterBroker>(n));
                 for _ in 0..n {
                     items.push(DescribeClusterBroker::read(r, version)?);
                 }

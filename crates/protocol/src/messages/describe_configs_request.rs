@@ -110,7 +110,7 @@ impl DescribeConfigsRequest {
             r.field = "Resources";
             this.resources = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribeConfigsResource>(n));
                 for _ in 0..n {
                     items.push(DescribeConfigsResource::read(r, version)?);
                 }
@@ -292,7 +292,7 @@ impl DescribeConfigsResource {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                         for _ in 0..n {
                             items.push(r.string(flexible)?);
                         }

@@ -101,7 +101,7 @@ impl DescribeConfigsResponse {
             r.field = "Results";
             this.results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribeConfigsResult>(n));
                 for _ in 0..n {
                     items.push(DescribeConfigsResult::read(r, version)?);
                 }
@@ -309,7 +309,8 @@ impl DescribeConfigsResult {
             r.field = "Configs";
             this.configs = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<DescribeConfigsResourceResult>(n));
                 for _ in 0..n {
                     items.push(DescribeConfigsResourceResult::read(r, version)?);
                 }
@@ -561,7 +562,7 @@ impl DescribeConfigsResourceResult {
             r.field = "Synonyms";
             this.synonyms = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribeConfigsSynonym>(n));
                 for _ in 0..n {
                     items.push(DescribeConfigsSynonym::read(r, version)?);
                 }

@@ -101,7 +101,8 @@ impl DescribeDelegationTokenRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items =
+                            Vec::with_capacity(r.capacity_for::<DescribeDelegationTokenOwner>(n));
                         for _ in 0..n {
                             items.push(DescribeDelegationTokenOwner::read(r, version)?);
                         }

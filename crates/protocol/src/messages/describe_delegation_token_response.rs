@@ -114,7 +114,7 @@ impl DescribeDelegationTokenResponse {
             r.field = "Tokens";
             this.tokens = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribedDelegationToken>(n));
                 for _ in 0..n {
                     items.push(DescribedDelegationToken::read(r, version)?);
                 }
@@ -401,7 +401,8 @@ impl DescribedDelegationToken {
             r.field = "Renewers";
             this.renewers = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<DescribedDelegationTokenRenewer>(n));
                 for _ in 0..n {
                     items.push(DescribedDelegationTokenRenewer::read(r, version)?);
                 }

@@ -94,7 +94,7 @@ impl DescribeGroupsResponse {
             r.field = "Groups";
             this.groups = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroup>(n));
                 for _ in 0..n {
                     items.push(DescribedGroup::read(r, version)?);
                 }
@@ -352,7 +352,7 @@ impl DescribedGroup {
             r.field = "Members";
             this.members = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroupMember>(n));
                 for _ in 0..n {
                     items.push(DescribedGroupMember::read(r, version)?);
                 }

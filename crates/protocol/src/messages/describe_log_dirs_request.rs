@@ -101,7 +101,8 @@ impl DescribeLogDirsRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items =
+                            Vec::with_capacity(r.capacity_for::<DescribableLogDirTopic>(n));
                         for _ in 0..n {
                             items.push(DescribableLogDirTopic::read(r, version)?);
                         }
@@ -245,7 +246,7 @@ impl DescribableLogDirTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -111,7 +111,7 @@ impl DescribeLogDirsResponse {
             r.field = "Results";
             this.results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribeLogDirsResult>(n));
                 for _ in 0..n {
                     items.push(DescribeLogDirsResult::read(r, version)?);
                 }
@@ -284,7 +284,7 @@ impl DescribeLogDirsResult {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribeLogDirsTopic>(n));
                 for _ in 0..n {
                     items.push(DescribeLogDirsTopic::read(r, version)?);
                 }
@@ -443,7 +443,7 @@ impl DescribeLogDirsTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribeLogDirsPartition>(n));
                 for _ in 0..n {
                     items.push(DescribeLogDirsPartition::read(r, version)?);
                 }

@@ -84,7 +84,7 @@ impl DescribeProducersRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicRequest>(n));
                 for _ in 0..n {
                     items.push(TopicRequest::read(r, version)?);
                 }
@@ -216,7 +216,7 @@ impl TopicRequest {
             r.field = "PartitionIndexes";
             this.partition_indexes = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

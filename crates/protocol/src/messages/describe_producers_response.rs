@@ -101,7 +101,7 @@ impl DescribeProducersResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicResponse>(n));
                 for _ in 0..n {
                     items.push(TopicResponse::read(r, version)?);
                 }
@@ -236,7 +236,7 @@ impl TopicResponse {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionResponse>(n));
                 for _ in 0..n {
                     items.push(PartitionResponse::read(r, version)?);
                 }
@@ -426,7 +426,7 @@ impl PartitionResponse {
             r.field = "ActiveProducers";
             this.active_producers = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ProducerState>(n));
                 for _ in 0..n {
                     items.push(ProducerState::read(r, version)?);
                 }

@@ -84,7 +84,7 @@ impl DescribeQuorumRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
                 for _ in 0..n {
                     items.push(TopicData::read(r, version)?);
                 }
@@ -216,7 +216,7 @@ impl TopicData {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
                 for _ in 0..n {
                     items.push(PartitionData::read(r, version)?);
                 }

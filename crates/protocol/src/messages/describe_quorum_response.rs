@@ -150,7 +150,7 @@ impl DescribeQuorumResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
                 for _ in 0..n {
                     items.push(TopicData::read(r, version)?);
                 }
@@ -161,7 +161,7 @@ impl DescribeQuorumResponse {
             r.field = "Nodes";
             this.nodes = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Node>(n));
                 for _ in 0..n {
                     items.push(Node::read(r, version)?);
                 }
@@ -308,7 +308,7 @@ impl TopicData {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
                 for _ in 0..n {
                     items.push(PartitionData::read(r, version)?);
                 }
@@ -559,7 +559,7 @@ impl PartitionData {
             r.field = "CurrentVoters";
             this.current_voters = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ReplicaState>(n));
                 for _ in 0..n {
                     items.push(ReplicaState::read(r, version)?);
                 }
@@ -570,7 +570,7 @@ impl PartitionData {
             r.field = "Observers";
             this.observers = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ReplicaState>(n));
                 for _ in 0..n {
                     items.push(ReplicaState::read(r, version)?);
                 }
@@ -728,7 +728,7 @@ impl Node {
             r.field = "Listeners";
             this.listeners = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
                 for _ in 0..n {
                     items.push(Listener::read(r, version)?);
                 }

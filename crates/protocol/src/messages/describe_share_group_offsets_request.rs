@@ -84,7 +84,8 @@ impl DescribeShareGroupOffsetsRequest {
             r.field = "Groups";
             this.groups = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<DescribeShareGroupOffsetsRequestGroup>(n));
                 for _ in 0..n {
                     items.push(DescribeShareGroupOffsetsRequestGroup::read(r, version)?);
                 }
@@ -233,7 +234,9 @@ impl DescribeShareGroupOffsetsRequestGroup {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(
+                            r.capacity_for::<DescribeShareGroupOffsetsRequestTopic>(n),
+                        );
                         for _ in 0..n {
                             items.push(DescribeShareGroupOffsetsRequestTopic::read(r, version)?);
                         }
@@ -382,7 +385,7 @@ impl DescribeShareGroupOffsetsRequestTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

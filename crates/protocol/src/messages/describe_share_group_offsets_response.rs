@@ -101,7 +101,8 @@ impl DescribeShareGroupOffsetsResponse {
             r.field = "Groups";
             this.groups = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<DescribeShareGroupOffsetsResponseGroup>(n));
                 for _ in 0..n {
                     items.push(DescribeShareGroupOffsetsResponseGroup::read(r, version)?);
                 }
@@ -278,7 +279,8 @@ impl DescribeShareGroupOffsetsResponseGroup {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<DescribeShareGroupOffsetsResponseTopic>(n));
                 for _ in 0..n {
                     items.push(DescribeShareGroupOffsetsResponseTopic::read(r, version)?);
                 }
@@ -454,7 +456,9 @@ impl DescribeShareGroupOffsetsResponseTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(
+                    r.capacity_for::<DescribeShareGroupOffsetsResponsePartition>(n),
+                );
                 for _ in 0..n {
                     items.push(DescribeShareGroupOffsetsResponsePartition::read(
                         r, version,

@@ -126,7 +126,7 @@ impl DescribeTopicPartitionsRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicRequest>(n));
                 for _ in 0..n {
                     items.push(TopicRequest::read(r, version)?);
                 }

@@ -123,7 +123,8 @@ impl DescribeTopicPartitionsResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<DescribeTopicPartitionsResponseTopic>(n));
                 for _ in 0..n {
                     items.push(DescribeTopicPartitionsResponseTopic::read(r, version)?);
                 }
@@ -350,7 +351,9 @@ impl DescribeTopicPartitionsResponseTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(
+                    r.capacity_for::<DescribeTopicPartitionsResponsePartition>(n),
+                );
                 for _ in 0..n {
                     items.push(DescribeTopicPartitionsResponsePartition::read(r, version)?);
                 }
@@ -640,7 +643,7 @@ impl DescribeTopicPartitionsResponsePartition {
             r.field = "ReplicaNodes";
             this.replica_nodes = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }
@@ -651,7 +654,7 @@ impl DescribeTopicPartitionsResponsePartition {
             r.field = "IsrNodes";
             this.isr_nodes = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }
@@ -664,7 +667,7 @@ impl DescribeTopicPartitionsResponsePartition {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                         for _ in 0..n {
                             items.push(r.i32()?);
                         }
@@ -683,7 +686,7 @@ impl DescribeTopicPartitionsResponsePartition {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                         for _ in 0..n {
                             items.push(r.i32()?);
                         }
@@ -700,7 +703,7 @@ impl DescribeTopicPartitionsResponsePartition {
             r.field = "OfflineReplicas";
             this.offline_replicas = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -101,7 +101,7 @@ impl DescribeUserScramCredentialsRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<UserName>(n));
                         for _ in 0..n {
                             items.push(UserName::read(r, version)?);
                         }

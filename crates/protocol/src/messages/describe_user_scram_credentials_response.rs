@@ -157,7 +157,8 @@ impl DescribeUserScramCredentialsResponse {
             r.field = "Results";
             this.results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<DescribeUserScramCredentialsResult>(n));
                 for _ in 0..n {
                     items.push(DescribeUserScramCredentialsResult::read(r, version)?);
                 }
@@ -358,7 +359,7 @@ impl DescribeUserScramCredentialsResult {
             r.field = "CredentialInfos";
             this.credential_infos = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<CredentialInfo>(n));
                 for _ in 0..n {
                     items.push(CredentialInfo::read(r, version)?);
                 }

@@ -131,7 +131,7 @@ impl ElectLeadersRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<TopicPartitions>(n));
                         for _ in 0..n {
                             items.push(TopicPartitions::read(r, version)?);
                         }
@@ -285,7 +285,7 @@ impl TopicPartitions {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

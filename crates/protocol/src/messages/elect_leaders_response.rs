@@ -118,7 +118,7 @@ impl ElectLeadersResponse {
             r.field = "ReplicaElectionResults";
             this.replica_election_results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ReplicaElectionResult>(n));
                 for _ in 0..n {
                     items.push(ReplicaElectionResult::read(r, version)?);
                 }
@@ -256,7 +256,7 @@ impl ReplicaElectionResult {
             r.field = "PartitionResult";
             this.partition_result = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionResult>(n));
                 for _ in 0..n {
                     items.push(PartitionResult::read(r, version)?);
                 }

@@ -133,7 +133,7 @@ impl EndQuorumEpochRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
                 for _ in 0..n {
                     items.push(TopicData::read(r, version)?);
                 }
@@ -144,7 +144,7 @@ impl EndQuorumEpochRequest {
             r.field = "LeaderEndpoints";
             this.leader_endpoints = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<LeaderEndpoint>(n));
                 for _ in 0..n {
                     items.push(LeaderEndpoint::read(r, version)?);
                 }
@@ -288,7 +288,7 @@ impl TopicData {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
                 for _ in 0..n {
                     items.push(PartitionData::read(r, version)?);
                 }
@@ -459,7 +459,7 @@ impl PartitionData {
             r.field = "PreferredSuccessors";
             this.preferred_successors = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }
@@ -470,7 +470,7 @@ impl PartitionData {
             r.field = "PreferredCandidates";
             this.preferred_candidates = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ReplicaInfo>(n));
                 for _ in 0..n {
                     items.push(ReplicaInfo::read(r, version)?);
                 }

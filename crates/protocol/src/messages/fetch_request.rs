@@ -274,7 +274,7 @@ impl FetchRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<FetchTopic>(n));
                 for _ in 0..n {
                     items.push(FetchTopic::read(r, version)?);
                 }
@@ -285,7 +285,7 @@ impl FetchRequest {
             r.field = "ForgottenTopicsData";
             this.forgotten_topics_data = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ForgottenTopic>(n));
                 for _ in 0..n {
                     items.push(ForgottenTopic::read(r, version)?);
                 }
@@ -602,7 +602,7 @@ impl FetchTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<FetchPartition>(n));
                 for _ in 0..n {
                     items.push(FetchPartition::read(r, version)?);
                 }
@@ -983,7 +983,7 @@ impl ForgottenTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -153,7 +153,7 @@ impl FetchResponse {
             r.field = "Responses";
             this.responses = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<FetchableTopicResponse>(n));
                 for _ in 0..n {
                     items.push(FetchableTopicResponse::read(r, version)?);
                 }
@@ -173,7 +173,7 @@ impl FetchResponse {
                         r.field = "NodeEndpoints";
                         this.node_endpoints = {
                             let n = r.len(true)?;
-                            let mut items = Vec::with_capacity(n);
+                            let mut items = Vec::with_capacity(r.capacity_for::<NodeEndpoint>(n));
                             for _ in 0..n {
                                 items.push(NodeEndpoint::read(r, version)?);
                             }
@@ -315,7 +315,7 @@ impl FetchableTopicResponse {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
                 for _ in 0..n {
                     items.push(PartitionData::read(r, version)?);
                 }
@@ -637,7 +637,7 @@ impl PartitionData {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<AbortedTransaction>(n));
                         for _ in 0..n {
                             items.push(AbortedTransaction::read(r, version)?);
                         }

@@ -174,7 +174,7 @@ impl FetchSnapshotRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicSnapshot>(n));
                 for _ in 0..n {
                     items.push(TopicSnapshot::read(r, version)?);
                 }
@@ -331,7 +331,7 @@ impl TopicSnapshot {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionSnapshot>(n));
                 for _ in 0..n {
                     items.push(PartitionSnapshot::read(r, version)?);
                 }

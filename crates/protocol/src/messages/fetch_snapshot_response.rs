@@ -143,7 +143,7 @@ impl FetchSnapshotResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicSnapshot>(n));
                 for _ in 0..n {
                     items.push(TopicSnapshot::read(r, version)?);
                 }
@@ -163,7 +163,7 @@ impl FetchSnapshotResponse {
                         r.field = "NodeEndpoints";
                         this.node_endpoints = {
                             let n = r.len(true)?;
-                            let mut items = Vec::with_capacity(n);
+                            let mut items = Vec::with_capacity(r.capacity_for::<NodeEndpoint>(n));
                             for _ in 0..n {
                                 items.push(NodeEndpoint::read(r, version)?);
                             }
@@ -299,7 +299,7 @@ impl TopicSnapshot {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionSnapshot>(n));
                 for _ in 0..n {
                     items.push(PartitionSnapshot::read(r, version)?);
                 }

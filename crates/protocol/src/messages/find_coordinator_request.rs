@@ -120,7 +120,7 @@ impl FindCoordinatorRequest {
             r.field = "CoordinatorKeys";
             this.coordinator_keys = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }

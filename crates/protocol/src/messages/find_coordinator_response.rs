@@ -195,7 +195,7 @@ impl FindCoordinatorResponse {
             r.field = "Coordinators";
             this.coordinators = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Coordinator>(n));
                 for _ in 0..n {
                     items.push(Coordinator::read(r, version)?);
                 }

@@ -209,7 +209,7 @@ impl GetTelemetrySubscriptionsResponse {
             r.field = "AcceptedCompressionTypes";
             this.accepted_compression_types = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i8>(n));
                 for _ in 0..n {
                     items.push(r.i8()?);
                 }
@@ -232,7 +232,7 @@ impl GetTelemetrySubscriptionsResponse {
             r.field = "RequestedMetrics";
             this.requested_metrics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }

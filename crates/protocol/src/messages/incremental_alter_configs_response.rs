@@ -101,7 +101,8 @@ impl IncrementalAlterConfigsResponse {
             r.field = "Responses";
             this.responses = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<AlterConfigsResourceResponse>(n));
                 for _ in 0..n {
                     items.push(AlterConfigsResourceResponse::read(r, version)?);
                 }

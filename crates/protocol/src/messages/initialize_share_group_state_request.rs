@@ -102,7 +102,7 @@ impl InitializeShareGroupStateRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<InitializeStateData>(n));
                 for _ in 0..n {
                     items.push(InitializeStateData::read(r, version)?);
                 }
@@ -236,7 +236,7 @@ impl InitializeStateData {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
                 for _ in 0..n {
                     items.push(PartitionData::read(r, version)?);
                 }

@@ -226,7 +226,7 @@ impl JoinGroupRequest {
             r.field = "Protocols";
             this.protocols = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<JoinGroupRequestProtocol>(n));
                 for _ in 0..n {
                     items.push(JoinGroupRequestProtocol::read(r, version)?);
                 }

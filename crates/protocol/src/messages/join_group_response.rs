@@ -252,7 +252,7 @@ impl JoinGroupResponse {
             r.field = "Members";
             this.members = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<JoinGroupResponseMember>(n));
                 for _ in 0..n {
                     items.push(JoinGroupResponseMember::read(r, version)?);
                 }

@@ -135,7 +135,7 @@ impl LeaderChangeMessage {
             r.field = "Voters";
             this.voters = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Voter>(n));
                 for _ in 0..n {
                     items.push(Voter::read(r, version)?);
                 }
@@ -146,7 +146,7 @@ impl LeaderChangeMessage {
             r.field = "GrantingVoters";
             this.granting_voters = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Voter>(n));
                 for _ in 0..n {
                     items.push(Voter::read(r, version)?);
                 }

@@ -120,7 +120,7 @@ impl LeaveGroupRequest {
             r.field = "Members";
             this.members = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<MemberIdentity>(n));
                 for _ in 0..n {
                     items.push(MemberIdentity::read(r, version)?);
                 }

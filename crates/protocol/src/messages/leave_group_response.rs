@@ -111,7 +111,7 @@ impl LeaveGroupResponse {
             r.field = "Members";
             this.members = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<MemberResponse>(n));
                 for _ in 0..n {
                     items.push(MemberResponse::read(r, version)?);
                 }

@@ -84,7 +84,7 @@ impl ListConfigResourcesRequest {
             r.field = "ResourceTypes";
             this.resource_types = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i8>(n));
                 for _ in 0..n {
                     items.push(r.i8()?);
                 }

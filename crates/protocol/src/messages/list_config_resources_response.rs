@@ -118,7 +118,7 @@ impl ListConfigResourcesResponse {
             r.field = "ConfigResources";
             this.config_resources = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ConfigResource>(n));
                 for _ in 0..n {
                     items.push(ConfigResource::read(r, version)?);
                 }

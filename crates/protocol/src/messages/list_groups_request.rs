@@ -103,7 +103,7 @@ impl ListGroupsRequest {
             r.field = "StatesFilter";
             this.states_filter = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -114,7 +114,7 @@ impl ListGroupsRequest {
             r.field = "TypesFilter";
             this.types_filter = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }

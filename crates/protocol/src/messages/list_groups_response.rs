@@ -111,7 +111,7 @@ impl ListGroupsResponse {
             r.field = "Groups";
             this.groups = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ListedGroup>(n));
                 for _ in 0..n {
                     items.push(ListedGroup::read(r, version)?);
                 }

@@ -124,7 +124,7 @@ impl ListOffsetsRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ListOffsetsTopic>(n));
                 for _ in 0..n {
                     items.push(ListOffsetsTopic::read(r, version)?);
                 }
@@ -269,7 +269,7 @@ impl ListOffsetsTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ListOffsetsPartition>(n));
                 for _ in 0..n {
                     items.push(ListOffsetsPartition::read(r, version)?);
                 }

@@ -94,7 +94,7 @@ impl ListOffsetsResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ListOffsetsTopicResponse>(n));
                 for _ in 0..n {
                     items.push(ListOffsetsTopicResponse::read(r, version)?);
                 }
@@ -229,7 +229,8 @@ impl ListOffsetsTopicResponse {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<ListOffsetsPartitionResponse>(n));
                 for _ in 0..n {
                     items.push(ListOffsetsPartitionResponse::read(r, version)?);
                 }

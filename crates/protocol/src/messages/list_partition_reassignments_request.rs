@@ -118,7 +118,9 @@ impl ListPartitionReassignmentsRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(
+                            r.capacity_for::<ListPartitionReassignmentsTopics>(n),
+                        );
                         for _ in 0..n {
                             items.push(ListPartitionReassignmentsTopics::read(r, version)?);
                         }
@@ -265,7 +267,7 @@ impl ListPartitionReassignmentsTopics {
             r.field = "PartitionIndexes";
             this.partition_indexes = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -157,7 +157,7 @@ impl ListPartitionReassignmentsResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<OngoingTopicReassignment>(n));
                 for _ in 0..n {
                     items.push(OngoingTopicReassignment::read(r, version)?);
                 }
@@ -302,7 +302,8 @@ impl OngoingTopicReassignment {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<OngoingPartitionReassignment>(n));
                 for _ in 0..n {
                     items.push(OngoingPartitionReassignment::read(r, version)?);
                 }
@@ -470,7 +471,7 @@ impl OngoingPartitionReassignment {
             r.field = "Replicas";
             this.replicas = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }
@@ -481,7 +482,7 @@ impl OngoingPartitionReassignment {
             r.field = "AddingReplicas";
             this.adding_replicas = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }
@@ -492,7 +493,7 @@ impl OngoingPartitionReassignment {
             r.field = "RemovingReplicas";
             this.removing_replicas = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -145,7 +145,7 @@ impl ListTransactionsRequest {
             r.field = "StateFilters";
             this.state_filters = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -156,7 +156,7 @@ impl ListTransactionsRequest {
             r.field = "ProducerIdFilters";
             this.producer_id_filters = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i64>(n));
                 for _ in 0..n {
                     items.push(r.i64()?);
                 }

@@ -136,7 +136,7 @@ impl ListTransactionsResponse {
             r.field = "UnknownStateFilters";
             this.unknown_state_filters = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -147,7 +147,7 @@ impl ListTransactionsResponse {
             r.field = "TransactionStates";
             this.transaction_states = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TransactionState>(n));
                 for _ in 0..n {
                     items.push(TransactionState::read(r, version)?);
                 }

@@ -140,7 +140,8 @@ impl MetadataRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items =
+                            Vec::with_capacity(r.capacity_for::<MetadataRequestTopic>(n));
                         for _ in 0..n {
                             items.push(MetadataRequestTopic::read(r, version)?);
                         }

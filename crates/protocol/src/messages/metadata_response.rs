@@ -158,7 +158,7 @@ impl MetadataResponse {
             r.field = "Brokers";
             this.brokers = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<MetadataResponseBroker>(n));
                 for _ in 0..n {
                     items.push(MetadataResponseBroker::read(r, version)?);
                 }
@@ -183,7 +183,7 @@ impl MetadataResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<MetadataResponseTopic>(n));
                 for _ in 0..n {
                     items.push(MetadataResponseTopic::read(r, version)?);
                 }
@@ -599,7 +599,7 @@ impl MetadataResponseTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<MetadataResponsePartition>(n));
                 for _ in 0..n {
                     items.push(MetadataResponsePartition::read(r, version)?);
                 }
@@ -824,7 +824,7 @@ impl MetadataResponsePartition {
             r.field = "ReplicaNodes";
             this.replica_nodes = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }
@@ -835,7 +835,7 @@ impl MetadataResponsePartition {
             r.field = "IsrNodes";
             this.isr_nodes = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }
@@ -846,7 +846,7 @@ impl MetadataResponsePartition {
             r.field = "OfflineReplicas";
             this.offline_replicas = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -1451,6 +1451,336 @@ impl crate::Request for UnregisterControllerRequest {
     const KEY: ApiKey = ApiKey::UnregisterController;
     type Response = UnregisterControllerResponse;
 }
+/// Decodes a request body of `key` at `version` (header already read).
+pub fn decode_request(
+    key: ApiKey,
+    version: i16,
+    body: bytes::Bytes,
+) -> Result<Box<dyn std::fmt::Debug + Send>, crate::DecodeError> {
+    use crate::Message as _;
+    Ok(match key {
+        ApiKey::Produce => Box::new(ProduceRequest::decode(body, version)?),
+        ApiKey::Fetch => Box::new(FetchRequest::decode(body, version)?),
+        ApiKey::ListOffsets => Box::new(ListOffsetsRequest::decode(body, version)?),
+        ApiKey::Metadata => Box::new(MetadataRequest::decode(body, version)?),
+        ApiKey::OffsetCommit => Box::new(OffsetCommitRequest::decode(body, version)?),
+        ApiKey::OffsetFetch => Box::new(OffsetFetchRequest::decode(body, version)?),
+        ApiKey::FindCoordinator => Box::new(FindCoordinatorRequest::decode(body, version)?),
+        ApiKey::JoinGroup => Box::new(JoinGroupRequest::decode(body, version)?),
+        ApiKey::Heartbeat => Box::new(HeartbeatRequest::decode(body, version)?),
+        ApiKey::LeaveGroup => Box::new(LeaveGroupRequest::decode(body, version)?),
+        ApiKey::SyncGroup => Box::new(SyncGroupRequest::decode(body, version)?),
+        ApiKey::DescribeGroups => Box::new(DescribeGroupsRequest::decode(body, version)?),
+        ApiKey::ListGroups => Box::new(ListGroupsRequest::decode(body, version)?),
+        ApiKey::SaslHandshake => Box::new(SaslHandshakeRequest::decode(body, version)?),
+        ApiKey::ApiVersions => Box::new(ApiVersionsRequest::decode(body, version)?),
+        ApiKey::CreateTopics => Box::new(CreateTopicsRequest::decode(body, version)?),
+        ApiKey::DeleteTopics => Box::new(DeleteTopicsRequest::decode(body, version)?),
+        ApiKey::DeleteRecords => Box::new(DeleteRecordsRequest::decode(body, version)?),
+        ApiKey::InitProducerId => Box::new(InitProducerIdRequest::decode(body, version)?),
+        ApiKey::OffsetForLeaderEpoch => {
+            Box::new(OffsetForLeaderEpochRequest::decode(body, version)?)
+        }
+        ApiKey::AddPartitionsToTxn => Box::new(AddPartitionsToTxnRequest::decode(body, version)?),
+        ApiKey::AddOffsetsToTxn => Box::new(AddOffsetsToTxnRequest::decode(body, version)?),
+        ApiKey::EndTxn => Box::new(EndTxnRequest::decode(body, version)?),
+        ApiKey::WriteTxnMarkers => Box::new(WriteTxnMarkersRequest::decode(body, version)?),
+        ApiKey::TxnOffsetCommit => Box::new(TxnOffsetCommitRequest::decode(body, version)?),
+        ApiKey::DescribeAcls => Box::new(DescribeAclsRequest::decode(body, version)?),
+        ApiKey::CreateAcls => Box::new(CreateAclsRequest::decode(body, version)?),
+        ApiKey::DeleteAcls => Box::new(DeleteAclsRequest::decode(body, version)?),
+        ApiKey::DescribeConfigs => Box::new(DescribeConfigsRequest::decode(body, version)?),
+        ApiKey::AlterConfigs => Box::new(AlterConfigsRequest::decode(body, version)?),
+        ApiKey::AlterReplicaLogDirs => Box::new(AlterReplicaLogDirsRequest::decode(body, version)?),
+        ApiKey::DescribeLogDirs => Box::new(DescribeLogDirsRequest::decode(body, version)?),
+        ApiKey::SaslAuthenticate => Box::new(SaslAuthenticateRequest::decode(body, version)?),
+        ApiKey::CreatePartitions => Box::new(CreatePartitionsRequest::decode(body, version)?),
+        ApiKey::CreateDelegationToken => {
+            Box::new(CreateDelegationTokenRequest::decode(body, version)?)
+        }
+        ApiKey::RenewDelegationToken => {
+            Box::new(RenewDelegationTokenRequest::decode(body, version)?)
+        }
+        ApiKey::ExpireDelegationToken => {
+            Box::new(ExpireDelegationTokenRequest::decode(body, version)?)
+        }
+        ApiKey::DescribeDelegationToken => {
+            Box::new(DescribeDelegationTokenRequest::decode(body, version)?)
+        }
+        ApiKey::DeleteGroups => Box::new(DeleteGroupsRequest::decode(body, version)?),
+        ApiKey::ElectLeaders => Box::new(ElectLeadersRequest::decode(body, version)?),
+        ApiKey::IncrementalAlterConfigs => {
+            Box::new(IncrementalAlterConfigsRequest::decode(body, version)?)
+        }
+        ApiKey::AlterPartitionReassignments => {
+            Box::new(AlterPartitionReassignmentsRequest::decode(body, version)?)
+        }
+        ApiKey::ListPartitionReassignments => {
+            Box::new(ListPartitionReassignmentsRequest::decode(body, version)?)
+        }
+        ApiKey::OffsetDelete => Box::new(OffsetDeleteRequest::decode(body, version)?),
+        ApiKey::DescribeClientQuotas => {
+            Box::new(DescribeClientQuotasRequest::decode(body, version)?)
+        }
+        ApiKey::AlterClientQuotas => Box::new(AlterClientQuotasRequest::decode(body, version)?),
+        ApiKey::DescribeUserScramCredentials => {
+            Box::new(DescribeUserScramCredentialsRequest::decode(body, version)?)
+        }
+        ApiKey::AlterUserScramCredentials => {
+            Box::new(AlterUserScramCredentialsRequest::decode(body, version)?)
+        }
+        ApiKey::Vote => Box::new(VoteRequest::decode(body, version)?),
+        ApiKey::BeginQuorumEpoch => Box::new(BeginQuorumEpochRequest::decode(body, version)?),
+        ApiKey::EndQuorumEpoch => Box::new(EndQuorumEpochRequest::decode(body, version)?),
+        ApiKey::DescribeQuorum => Box::new(DescribeQuorumRequest::decode(body, version)?),
+        ApiKey::AlterPartition => Box::new(AlterPartitionRequest::decode(body, version)?),
+        ApiKey::UpdateFeatures => Box::new(UpdateFeaturesRequest::decode(body, version)?),
+        ApiKey::Envelope => Box::new(EnvelopeRequest::decode(body, version)?),
+        ApiKey::FetchSnapshot => Box::new(FetchSnapshotRequest::decode(body, version)?),
+        ApiKey::DescribeCluster => Box::new(DescribeClusterRequest::decode(body, version)?),
+        ApiKey::DescribeProducers => Box::new(DescribeProducersRequest::decode(body, version)?),
+        ApiKey::BrokerRegistration => Box::new(BrokerRegistrationRequest::decode(body, version)?),
+        ApiKey::BrokerHeartbeat => Box::new(BrokerHeartbeatRequest::decode(body, version)?),
+        ApiKey::UnregisterBroker => Box::new(UnregisterBrokerRequest::decode(body, version)?),
+        ApiKey::DescribeTransactions => {
+            Box::new(DescribeTransactionsRequest::decode(body, version)?)
+        }
+        ApiKey::ListTransactions => Box::new(ListTransactionsRequest::decode(body, version)?),
+        ApiKey::AllocateProducerIds => Box::new(AllocateProducerIdsRequest::decode(body, version)?),
+        ApiKey::ConsumerGroupHeartbeat => {
+            Box::new(ConsumerGroupHeartbeatRequest::decode(body, version)?)
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            Box::new(ConsumerGroupDescribeRequest::decode(body, version)?)
+        }
+        ApiKey::ControllerRegistration => {
+            Box::new(ControllerRegistrationRequest::decode(body, version)?)
+        }
+        ApiKey::GetTelemetrySubscriptions => {
+            Box::new(GetTelemetrySubscriptionsRequest::decode(body, version)?)
+        }
+        ApiKey::PushTelemetry => Box::new(PushTelemetryRequest::decode(body, version)?),
+        ApiKey::AssignReplicasToDirs => {
+            Box::new(AssignReplicasToDirsRequest::decode(body, version)?)
+        }
+        ApiKey::ListConfigResources => Box::new(ListConfigResourcesRequest::decode(body, version)?),
+        ApiKey::DescribeTopicPartitions => {
+            Box::new(DescribeTopicPartitionsRequest::decode(body, version)?)
+        }
+        ApiKey::ShareGroupHeartbeat => Box::new(ShareGroupHeartbeatRequest::decode(body, version)?),
+        ApiKey::ShareGroupDescribe => Box::new(ShareGroupDescribeRequest::decode(body, version)?),
+        ApiKey::ShareFetch => Box::new(ShareFetchRequest::decode(body, version)?),
+        ApiKey::ShareAcknowledge => Box::new(ShareAcknowledgeRequest::decode(body, version)?),
+        ApiKey::AddRaftVoter => Box::new(AddRaftVoterRequest::decode(body, version)?),
+        ApiKey::RemoveRaftVoter => Box::new(RemoveRaftVoterRequest::decode(body, version)?),
+        ApiKey::UpdateRaftVoter => Box::new(UpdateRaftVoterRequest::decode(body, version)?),
+        ApiKey::InitializeShareGroupState => {
+            Box::new(InitializeShareGroupStateRequest::decode(body, version)?)
+        }
+        ApiKey::ReadShareGroupState => Box::new(ReadShareGroupStateRequest::decode(body, version)?),
+        ApiKey::WriteShareGroupState => {
+            Box::new(WriteShareGroupStateRequest::decode(body, version)?)
+        }
+        ApiKey::DeleteShareGroupState => {
+            Box::new(DeleteShareGroupStateRequest::decode(body, version)?)
+        }
+        ApiKey::ReadShareGroupStateSummary => {
+            Box::new(ReadShareGroupStateSummaryRequest::decode(body, version)?)
+        }
+        ApiKey::StreamsGroupHeartbeat => {
+            Box::new(StreamsGroupHeartbeatRequest::decode(body, version)?)
+        }
+        ApiKey::StreamsGroupDescribe => {
+            Box::new(StreamsGroupDescribeRequest::decode(body, version)?)
+        }
+        ApiKey::DescribeShareGroupOffsets => {
+            Box::new(DescribeShareGroupOffsetsRequest::decode(body, version)?)
+        }
+        ApiKey::AlterShareGroupOffsets => {
+            Box::new(AlterShareGroupOffsetsRequest::decode(body, version)?)
+        }
+        ApiKey::DeleteShareGroupOffsets => {
+            Box::new(DeleteShareGroupOffsetsRequest::decode(body, version)?)
+        }
+        ApiKey::StreamsGroupTopologyDescriptionUpdate => Box::new(
+            StreamsGroupTopologyDescriptionUpdateRequest::decode(body, version)?,
+        ),
+        ApiKey::UnregisterController => {
+            Box::new(UnregisterControllerRequest::decode(body, version)?)
+        }
+    })
+}
+
+/// Decodes a response body of `key` at `version` (header already read).
+pub fn decode_response(
+    key: ApiKey,
+    version: i16,
+    body: bytes::Bytes,
+) -> Result<Box<dyn std::fmt::Debug + Send>, crate::DecodeError> {
+    use crate::Message as _;
+    Ok(match key {
+        ApiKey::Produce => Box::new(ProduceResponse::decode(body, version)?),
+        ApiKey::Fetch => Box::new(FetchResponse::decode(body, version)?),
+        ApiKey::ListOffsets => Box::new(ListOffsetsResponse::decode(body, version)?),
+        ApiKey::Metadata => Box::new(MetadataResponse::decode(body, version)?),
+        ApiKey::OffsetCommit => Box::new(OffsetCommitResponse::decode(body, version)?),
+        ApiKey::OffsetFetch => Box::new(OffsetFetchResponse::decode(body, version)?),
+        ApiKey::FindCoordinator => Box::new(FindCoordinatorResponse::decode(body, version)?),
+        ApiKey::JoinGroup => Box::new(JoinGroupResponse::decode(body, version)?),
+        ApiKey::Heartbeat => Box::new(HeartbeatResponse::decode(body, version)?),
+        ApiKey::LeaveGroup => Box::new(LeaveGroupResponse::decode(body, version)?),
+        ApiKey::SyncGroup => Box::new(SyncGroupResponse::decode(body, version)?),
+        ApiKey::DescribeGroups => Box::new(DescribeGroupsResponse::decode(body, version)?),
+        ApiKey::ListGroups => Box::new(ListGroupsResponse::decode(body, version)?),
+        ApiKey::SaslHandshake => Box::new(SaslHandshakeResponse::decode(body, version)?),
+        ApiKey::ApiVersions => Box::new(ApiVersionsResponse::decode(body, version)?),
+        ApiKey::CreateTopics => Box::new(CreateTopicsResponse::decode(body, version)?),
+        ApiKey::DeleteTopics => Box::new(DeleteTopicsResponse::decode(body, version)?),
+        ApiKey::DeleteRecords => Box::new(DeleteRecordsResponse::decode(body, version)?),
+        ApiKey::InitProducerId => Box::new(InitProducerIdResponse::decode(body, version)?),
+        ApiKey::OffsetForLeaderEpoch => {
+            Box::new(OffsetForLeaderEpochResponse::decode(body, version)?)
+        }
+        ApiKey::AddPartitionsToTxn => Box::new(AddPartitionsToTxnResponse::decode(body, version)?),
+        ApiKey::AddOffsetsToTxn => Box::new(AddOffsetsToTxnResponse::decode(body, version)?),
+        ApiKey::EndTxn => Box::new(EndTxnResponse::decode(body, version)?),
+        ApiKey::WriteTxnMarkers => Box::new(WriteTxnMarkersResponse::decode(body, version)?),
+        ApiKey::TxnOffsetCommit => Box::new(TxnOffsetCommitResponse::decode(body, version)?),
+        ApiKey::DescribeAcls => Box::new(DescribeAclsResponse::decode(body, version)?),
+        ApiKey::CreateAcls => Box::new(CreateAclsResponse::decode(body, version)?),
+        ApiKey::DeleteAcls => Box::new(DeleteAclsResponse::decode(body, version)?),
+        ApiKey::DescribeConfigs => Box::new(DescribeConfigsResponse::decode(body, version)?),
+        ApiKey::AlterConfigs => Box::new(AlterConfigsResponse::decode(body, version)?),
+        ApiKey::AlterReplicaLogDirs => {
+            Box::new(AlterReplicaLogDirsResponse::decode(body, version)?)
+        }
+        ApiKey::DescribeLogDirs => Box::new(DescribeLogDirsResponse::decode(body, version)?),
+        ApiKey::SaslAuthenticate => Box::new(SaslAuthenticateResponse::decode(body, version)?),
+        ApiKey::CreatePartitions => Box::new(CreatePartitionsResponse::decode(body, version)?),
+        ApiKey::CreateDelegationToken => {
+            Box::new(CreateDelegationTokenResponse::decode(body, version)?)
+        }
+        ApiKey::RenewDelegationToken => {
+            Box::new(RenewDelegationTokenResponse::decode(body, version)?)
+        }
+        ApiKey::ExpireDelegationToken => {
+            Box::new(ExpireDelegationTokenResponse::decode(body, version)?)
+        }
+        ApiKey::DescribeDelegationToken => {
+            Box::new(DescribeDelegationTokenResponse::decode(body, version)?)
+        }
+        ApiKey::DeleteGroups => Box::new(DeleteGroupsResponse::decode(body, version)?),
+        ApiKey::ElectLeaders => Box::new(ElectLeadersResponse::decode(body, version)?),
+        ApiKey::IncrementalAlterConfigs => {
+            Box::new(IncrementalAlterConfigsResponse::decode(body, version)?)
+        }
+        ApiKey::AlterPartitionReassignments => {
+            Box::new(AlterPartitionReassignmentsResponse::decode(body, version)?)
+        }
+        ApiKey::ListPartitionReassignments => {
+            Box::new(ListPartitionReassignmentsResponse::decode(body, version)?)
+        }
+        ApiKey::OffsetDelete => Box::new(OffsetDeleteResponse::decode(body, version)?),
+        ApiKey::DescribeClientQuotas => {
+            Box::new(DescribeClientQuotasResponse::decode(body, version)?)
+        }
+        ApiKey::AlterClientQuotas => Box::new(AlterClientQuotasResponse::decode(body, version)?),
+        ApiKey::DescribeUserScramCredentials => {
+            Box::new(DescribeUserScramCredentialsResponse::decode(body, version)?)
+        }
+        ApiKey::AlterUserScramCredentials => {
+            Box::new(AlterUserScramCredentialsResponse::decode(body, version)?)
+        }
+        ApiKey::Vote => Box::new(VoteResponse::decode(body, version)?),
+        ApiKey::BeginQuorumEpoch => Box::new(BeginQuorumEpochResponse::decode(body, version)?),
+        ApiKey::EndQuorumEpoch => Box::new(EndQuorumEpochResponse::decode(body, version)?),
+        ApiKey::DescribeQuorum => Box::new(DescribeQuorumResponse::decode(body, version)?),
+        ApiKey::AlterPartition => Box::new(AlterPartitionResponse::decode(body, version)?),
+        ApiKey::UpdateFeatures => Box::new(UpdateFeaturesResponse::decode(body, version)?),
+        ApiKey::Envelope => Box::new(EnvelopeResponse::decode(body, version)?),
+        ApiKey::FetchSnapshot => Box::new(FetchSnapshotResponse::decode(body, version)?),
+        ApiKey::DescribeCluster => Box::new(DescribeClusterResponse::decode(body, version)?),
+        ApiKey::DescribeProducers => Box::new(DescribeProducersResponse::decode(body, version)?),
+        ApiKey::BrokerRegistration => Box::new(BrokerRegistrationResponse::decode(body, version)?),
+        ApiKey::BrokerHeartbeat => Box::new(BrokerHeartbeatResponse::decode(body, version)?),
+        ApiKey::UnregisterBroker => Box::new(UnregisterBrokerResponse::decode(body, version)?),
+        ApiKey::DescribeTransactions => {
+            Box::new(DescribeTransactionsResponse::decode(body, version)?)
+        }
+        ApiKey::ListTransactions => Box::new(ListTransactionsResponse::decode(body, version)?),
+        ApiKey::AllocateProducerIds => {
+            Box::new(AllocateProducerIdsResponse::decode(body, version)?)
+        }
+        ApiKey::ConsumerGroupHeartbeat => {
+            Box::new(ConsumerGroupHeartbeatResponse::decode(body, version)?)
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            Box::new(ConsumerGroupDescribeResponse::decode(body, version)?)
+        }
+        ApiKey::ControllerRegistration => {
+            Box::new(ControllerRegistrationResponse::decode(body, version)?)
+        }
+        ApiKey::GetTelemetrySubscriptions => {
+            Box::new(GetTelemetrySubscriptionsResponse::decode(body, version)?)
+        }
+        ApiKey::PushTelemetry => Box::new(PushTelemetryResponse::decode(body, version)?),
+        ApiKey::AssignReplicasToDirs => {
+            Box::new(AssignReplicasToDirsResponse::decode(body, version)?)
+        }
+        ApiKey::ListConfigResources => {
+            Box::new(ListConfigResourcesResponse::decode(body, version)?)
+        }
+        ApiKey::DescribeTopicPartitions => {
+            Box::new(DescribeTopicPartitionsResponse::decode(body, version)?)
+        }
+        ApiKey::ShareGroupHeartbeat => {
+            Box::new(ShareGroupHeartbeatResponse::decode(body, version)?)
+        }
+        ApiKey::ShareGroupDescribe => Box::new(ShareGroupDescribeResponse::decode(body, version)?),
+        ApiKey::ShareFetch => Box::new(ShareFetchResponse::decode(body, version)?),
+        ApiKey::ShareAcknowledge => Box::new(ShareAcknowledgeResponse::decode(body, version)?),
+        ApiKey::AddRaftVoter => Box::new(AddRaftVoterResponse::decode(body, version)?),
+        ApiKey::RemoveRaftVoter => Box::new(RemoveRaftVoterResponse::decode(body, version)?),
+        ApiKey::UpdateRaftVoter => Box::new(UpdateRaftVoterResponse::decode(body, version)?),
+        ApiKey::InitializeShareGroupState => {
+            Box::new(InitializeShareGroupStateResponse::decode(body, version)?)
+        }
+        ApiKey::ReadShareGroupState => {
+            Box::new(ReadShareGroupStateResponse::decode(body, version)?)
+        }
+        ApiKey::WriteShareGroupState => {
+            Box::new(WriteShareGroupStateResponse::decode(body, version)?)
+        }
+        ApiKey::DeleteShareGroupState => {
+            Box::new(DeleteShareGroupStateResponse::decode(body, version)?)
+        }
+        ApiKey::ReadShareGroupStateSummary => {
+            Box::new(ReadShareGroupStateSummaryResponse::decode(body, version)?)
+        }
+        ApiKey::StreamsGroupHeartbeat => {
+            Box::new(StreamsGroupHeartbeatResponse::decode(body, version)?)
+        }
+        ApiKey::StreamsGroupDescribe => {
+            Box::new(StreamsGroupDescribeResponse::decode(body, version)?)
+        }
+        ApiKey::DescribeShareGroupOffsets => {
+            Box::new(DescribeShareGroupOffsetsResponse::decode(body, version)?)
+        }
+        ApiKey::AlterShareGroupOffsets => {
+            Box::new(AlterShareGroupOffsetsResponse::decode(body, version)?)
+        }
+        ApiKey::DeleteShareGroupOffsets => {
+            Box::new(DeleteShareGroupOffsetsResponse::decode(body, version)?)
+        }
+        ApiKey::StreamsGroupTopologyDescriptionUpdate => Box::new(
+            StreamsGroupTopologyDescriptionUpdateResponse::decode(body, version)?,
+        ),
+        ApiKey::UnregisterController => {
+            Box::new(UnregisterControllerResponse::decode(body, version)?)
+        }
+    })
+}
+
 #[cfg(test)]
 mod round_trip {
     use super::*;

@@ -172,7 +172,7 @@ impl OffsetCommitRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<OffsetCommitRequestTopic>(n));
                 for _ in 0..n {
                     items.push(OffsetCommitRequestTopic::read(r, version)?);
                 }
@@ -326,7 +326,8 @@ impl OffsetCommitRequestTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<OffsetCommitRequestPartition>(n));
                 for _ in 0..n {
                     items.push(OffsetCommitRequestPartition::read(r, version)?);
                 }

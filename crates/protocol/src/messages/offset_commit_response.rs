@@ -94,7 +94,7 @@ impl OffsetCommitResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<OffsetCommitResponseTopic>(n));
                 for _ in 0..n {
                     items.push(OffsetCommitResponseTopic::read(r, version)?);
                 }
@@ -232,7 +232,8 @@ impl OffsetCommitResponseTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<OffsetCommitResponsePartition>(n));
                 for _ in 0..n {
                     items.push(OffsetCommitResponsePartition::read(r, version)?);
                 }

@@ -102,7 +102,7 @@ impl OffsetDeleteRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<OffsetDeleteRequestTopic>(n));
                 for _ in 0..n {
                     items.push(OffsetDeleteRequestTopic::read(r, version)?);
                 }
@@ -237,7 +237,8 @@ impl OffsetDeleteRequestTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<OffsetDeleteRequestPartition>(n));
                 for _ in 0..n {
                     items.push(OffsetDeleteRequestPartition::read(r, version)?);
                 }

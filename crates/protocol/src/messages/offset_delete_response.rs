@@ -111,7 +111,7 @@ impl OffsetDeleteResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<OffsetDeleteResponseTopic>(n));
                 for _ in 0..n {
                     items.push(OffsetDeleteResponseTopic::read(r, version)?);
                 }
@@ -249,7 +249,8 @@ impl OffsetDeleteResponseTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<OffsetDeleteResponsePartition>(n));
                 for _ in 0..n {
                     items.push(OffsetDeleteResponsePartition::read(r, version)?);
                 }

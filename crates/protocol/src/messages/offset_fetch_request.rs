@@ -149,7 +149,8 @@ impl OffsetFetchRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items =
+                            Vec::with_capacity(r.capacity_for::<OffsetFetchRequestTopic>(n));
                         for _ in 0..n {
                             items.push(OffsetFetchRequestTopic::read(r, version)?);
                         }
@@ -166,7 +167,7 @@ impl OffsetFetchRequest {
             r.field = "Groups";
             this.groups = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<OffsetFetchRequestGroup>(n));
                 for _ in 0..n {
                     items.push(OffsetFetchRequestGroup::read(r, version)?);
                 }
@@ -319,7 +320,7 @@ impl OffsetFetchRequestTopic {
             r.field = "PartitionIndexes";
             this.partition_indexes = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }
@@ -513,7 +514,8 @@ impl OffsetFetchRequestGroup {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items =
+                            Vec::with_capacity(r.capacity_for::<OffsetFetchRequestTopics>(n));
                         for _ in 0..n {
                             items.push(OffsetFetchRequestTopics::read(r, version)?);
                         }
@@ -673,7 +675,7 @@ impl OffsetFetchRequestTopics {
             r.field = "PartitionIndexes";
             this.partition_indexes = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -117,7 +117,7 @@ impl OffsetFetchResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<OffsetFetchResponseTopic>(n));
                 for _ in 0..n {
                     items.push(OffsetFetchResponseTopic::read(r, version)?);
                 }
@@ -132,7 +132,7 @@ impl OffsetFetchResponse {
             r.field = "Groups";
             this.groups = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<OffsetFetchResponseGroup>(n));
                 for _ in 0..n {
                     items.push(OffsetFetchResponseGroup::read(r, version)?);
                 }
@@ -275,7 +275,8 @@ impl OffsetFetchResponseTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<OffsetFetchResponsePartition>(n));
                 for _ in 0..n {
                     items.push(OffsetFetchResponsePartition::read(r, version)?);
                 }
@@ -623,7 +624,7 @@ impl OffsetFetchResponseGroup {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<OffsetFetchResponseTopics>(n));
                 for _ in 0..n {
                     items.push(OffsetFetchResponseTopics::read(r, version)?);
                 }
@@ -768,7 +769,8 @@ impl OffsetFetchResponseTopics {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<OffsetFetchResponsePartitions>(n));
                 for _ in 0..n {
                     items.push(OffsetFetchResponsePartitions::read(r, version)?);
                 }

@@ -94,7 +94,7 @@ impl OffsetForLeaderEpochRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<OffsetForLeaderTopic>(n));
                 for _ in 0..n {
                     items.push(OffsetForLeaderTopic::read(r, version)?);
                 }
@@ -229,7 +229,7 @@ impl OffsetForLeaderTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<OffsetForLeaderPartition>(n));
                 for _ in 0..n {
                     items.push(OffsetForLeaderPartition::read(r, version)?);
                 }

@@ -94,7 +94,7 @@ impl OffsetForLeaderEpochResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<OffsetForLeaderTopicResult>(n));
                 for _ in 0..n {
                     items.push(OffsetForLeaderTopicResult::read(r, version)?);
                 }
@@ -229,7 +229,7 @@ impl OffsetForLeaderTopicResult {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<EpochEndOffset>(n));
                 for _ in 0..n {
                     items.push(EpochEndOffset::read(r, version)?);
                 }

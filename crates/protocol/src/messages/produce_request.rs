@@ -157,7 +157,7 @@ impl ProduceRequest {
             r.field = "TopicData";
             this.topic_data = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicProduceData>(n));
                 for _ in 0..n {
                     items.push(TopicProduceData::read(r, version)?);
                 }
@@ -305,7 +305,7 @@ impl TopicProduceData {
             r.field = "PartitionData";
             this.partition_data = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionProduceData>(n));
                 for _ in 0..n {
                     items.push(PartitionProduceData::read(r, version)?);
                 }

@@ -122,7 +122,7 @@ impl ProduceResponse {
             r.field = "Responses";
             this.responses = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicProduceResponse>(n));
                 for _ in 0..n {
                     items.push(TopicProduceResponse::read(r, version)?);
                 }
@@ -146,7 +146,7 @@ impl ProduceResponse {
                         r.field = "NodeEndpoints";
                         this.node_endpoints = {
                             let n = r.len(true)?;
-                            let mut items = Vec::with_capacity(n);
+                            let mut items = Vec::with_capacity(r.capacity_for::<NodeEndpoint>(n));
                             for _ in 0..n {
                                 items.push(NodeEndpoint::read(r, version)?);
                             }
@@ -282,7 +282,7 @@ impl TopicProduceResponse {
             r.field = "PartitionResponses";
             this.partition_responses = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionProduceResponse>(n));
                 for _ in 0..n {
                     items.push(PartitionProduceResponse::read(r, version)?);
                 }
@@ -512,7 +512,7 @@ impl PartitionProduceResponse {
             r.field = "RecordErrors";
             this.record_errors = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<BatchIndexAndErrorMessage>(n));
                 for _ in 0..n {
                     items.push(BatchIndexAndErrorMessage::read(r, version)?);
                 }

@@ -84,7 +84,7 @@ impl ReadShareGroupStateResponse {
             r.field = "Results";
             this.results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ReadStateResult>(n));
                 for _ in 0..n {
                     items.push(ReadStateResult::read(r, version)?);
                 }
@@ -215,7 +215,7 @@ impl ReadStateResult {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionResult>(n));
                 for _ in 0..n {
                     items.push(PartitionResult::read(r, version)?);
                 }
@@ -439,7 +439,7 @@ impl PartitionResult {
             r.field = "StateBatches";
             this.state_batches = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<StateBatch>(n));
                 for _ in 0..n {
                     items.push(StateBatch::read(r, version)?);
                 }

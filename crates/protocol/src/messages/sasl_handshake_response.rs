@@ -102,7 +102,7 @@ impl SaslHandshakeResponse {
             r.field = "Mechanisms";
             this.mechanisms = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }

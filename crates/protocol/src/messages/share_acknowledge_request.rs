@@ -196,7 +196,7 @@ impl ShareAcknowledgeRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AcknowledgeTopic>(n));
                 for _ in 0..n {
                     items.push(AcknowledgeTopic::read(r, version)?);
                 }
@@ -347,7 +347,7 @@ impl AcknowledgeTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AcknowledgePartition>(n));
                 for _ in 0..n {
                     items.push(AcknowledgePartition::read(r, version)?);
                 }
@@ -481,7 +481,7 @@ impl AcknowledgePartition {
             r.field = "AcknowledgementBatches";
             this.acknowledgement_batches = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AcknowledgementBatch>(n));
                 for _ in 0..n {
                     items.push(AcknowledgementBatch::read(r, version)?);
                 }
@@ -632,7 +632,7 @@ impl AcknowledgementBatch {
             r.field = "AcknowledgeTypes";
             this.acknowledge_types = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i8>(n));
                 for _ in 0..n {
                     items.push(r.i8()?);
                 }

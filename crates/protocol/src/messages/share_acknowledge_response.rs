@@ -184,7 +184,8 @@ impl ShareAcknowledgeResponse {
             r.field = "Responses";
             this.responses = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<ShareAcknowledgeTopicResponse>(n));
                 for _ in 0..n {
                     items.push(ShareAcknowledgeTopicResponse::read(r, version)?);
                 }
@@ -195,7 +196,7 @@ impl ShareAcknowledgeResponse {
             r.field = "NodeEndpoints";
             this.node_endpoints = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<NodeEndpoint>(n));
                 for _ in 0..n {
                     items.push(NodeEndpoint::read(r, version)?);
                 }
@@ -347,7 +348,7 @@ impl ShareAcknowledgeTopicResponse {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
                 for _ in 0..n {
                     items.push(PartitionData::read(r, version)?);
                 }

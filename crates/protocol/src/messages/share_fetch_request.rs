@@ -308,7 +308,7 @@ impl ShareFetchRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<FetchTopic>(n));
                 for _ in 0..n {
                     items.push(FetchTopic::read(r, version)?);
                 }
@@ -319,7 +319,7 @@ impl ShareFetchRequest {
             r.field = "ForgottenTopicsData";
             this.forgotten_topics_data = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<ForgottenTopic>(n));
                 for _ in 0..n {
                     items.push(ForgottenTopic::read(r, version)?);
                 }
@@ -493,7 +493,7 @@ impl FetchTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<FetchPartition>(n));
                 for _ in 0..n {
                     items.push(FetchPartition::read(r, version)?);
                 }
@@ -644,7 +644,7 @@ impl FetchPartition {
             r.field = "AcknowledgementBatches";
             this.acknowledgement_batches = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AcknowledgementBatch>(n));
                 for _ in 0..n {
                     items.push(AcknowledgementBatch::read(r, version)?);
                 }
@@ -798,7 +798,7 @@ impl AcknowledgementBatch {
             r.field = "AcknowledgeTypes";
             this.acknowledge_types = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i8>(n));
                 for _ in 0..n {
                     items.push(r.i8()?);
                 }
@@ -935,7 +935,7 @@ impl ForgottenTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -191,7 +191,8 @@ impl ShareFetchResponse {
             r.field = "Responses";
             this.responses = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<ShareFetchableTopicResponse>(n));
                 for _ in 0..n {
                     items.push(ShareFetchableTopicResponse::read(r, version)?);
                 }
@@ -202,7 +203,7 @@ impl ShareFetchResponse {
             r.field = "NodeEndpoints";
             this.node_endpoints = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<NodeEndpoint>(n));
                 for _ in 0..n {
                     items.push(NodeEndpoint::read(r, version)?);
                 }
@@ -354,7 +355,7 @@ impl ShareFetchableTopicResponse {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
                 for _ in 0..n {
                     items.push(PartitionData::read(r, version)?);
                 }
@@ -657,7 +658,7 @@ impl PartitionData {
             r.field = "AcquiredRecords";
             this.acquired_records = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<AcquiredRecords>(n));
                 for _ in 0..n {
                     items.push(AcquiredRecords::read(r, version)?);
                 }

@@ -101,7 +101,7 @@ impl ShareGroupDescribeResponse {
             r.field = "Groups";
             this.groups = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroup>(n));
                 for _ in 0..n {
                     items.push(DescribedGroup::read(r, version)?);
                 }
@@ -375,7 +375,7 @@ impl DescribedGroup {
             r.field = "Members";
             this.members = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Member>(n));
                 for _ in 0..n {
                     items.push(Member::read(r, version)?);
                 }
@@ -645,7 +645,7 @@ impl Member {
             r.field = "SubscribedTopicNames";
             this.subscribed_topic_names = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -820,7 +820,7 @@ impl TopicPartitions {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }
@@ -940,7 +940,7 @@ impl Assignment {
             r.field = "TopicPartitions";
             this.topic_partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicPartitions>(n));
                 for _ in 0..n {
                     items.push(TopicPartitions::read(r, version)?);
                 }

@@ -196,7 +196,7 @@ impl ShareGroupHeartbeatRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                         for _ in 0..n {
                             items.push(r.string(flexible)?);
                         }

@@ -101,7 +101,7 @@ impl StreamsGroupDescribeResponse {
             r.field = "Groups";
             this.groups = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroup>(n));
                 for _ in 0..n {
                     items.push(DescribedGroup::read(r, version)?);
                 }
@@ -464,7 +464,7 @@ impl DescribedGroup {
             r.field = "Members";
             this.members = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Member>(n));
                 for _ in 0..n {
                     items.push(Member::read(r, version)?);
                 }
@@ -693,7 +693,7 @@ impl Topology {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<Subtopology>(n));
                         for _ in 0..n {
                             items.push(Subtopology::read(r, version)?);
                         }
@@ -893,7 +893,7 @@ impl Subtopology {
             r.field = "SourceTopics";
             this.source_topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -904,7 +904,7 @@ impl Subtopology {
             r.field = "RepartitionSinkTopics";
             this.repartition_sink_topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -915,7 +915,7 @@ impl Subtopology {
             r.field = "StateChangelogTopics";
             this.state_changelog_topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
                 for _ in 0..n {
                     items.push(TopicInfo::read(r, version)?);
                 }
@@ -926,7 +926,7 @@ impl Subtopology {
             r.field = "RepartitionSourceTopics";
             this.repartition_source_topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
                 for _ in 0..n {
                     items.push(TopicInfo::read(r, version)?);
                 }
@@ -1358,7 +1358,7 @@ impl Member {
             r.field = "ClientTags";
             this.client_tags = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
                 for _ in 0..n {
                     items.push(KeyValue::read(r, version)?);
                 }
@@ -1369,7 +1369,7 @@ impl Member {
             r.field = "TaskOffsets";
             this.task_offsets = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
                 for _ in 0..n {
                     items.push(TaskOffset::read(r, version)?);
                 }
@@ -1380,7 +1380,7 @@ impl Member {
             r.field = "TaskEndOffsets";
             this.task_end_offsets = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
                 for _ in 0..n {
                     items.push(TaskOffset::read(r, version)?);
                 }
@@ -1862,7 +1862,7 @@ impl Assignment {
             r.field = "ActiveTasks";
             this.active_tasks = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
                 for _ in 0..n {
                     items.push(TaskIds::read(r, version)?);
                 }
@@ -1873,7 +1873,7 @@ impl Assignment {
             r.field = "StandbyTasks";
             this.standby_tasks = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
                 for _ in 0..n {
                     items.push(TaskIds::read(r, version)?);
                 }
@@ -1884,7 +1884,7 @@ impl Assignment {
             r.field = "WarmupTasks";
             this.warmup_tasks = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
                 for _ in 0..n {
                     items.push(TaskIds::read(r, version)?);
                 }
@@ -2026,7 +2026,7 @@ impl TaskIds {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }
@@ -2318,7 +2318,7 @@ impl TopicInfo {
             r.field = "TopicConfigs";
             this.topic_configs = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
                 for _ in 0..n {
                     items.push(KeyValue::read(r, version)?);
                 }
@@ -2458,7 +2458,8 @@ impl TopologyDescription {
             r.field = "Subtopologies";
             this.subtopologies = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<TopologyDescriptionSubtopology>(n));
                 for _ in 0..n {
                     items.push(TopologyDescriptionSubtopology::read(r, version)?);
                 }
@@ -2469,7 +2470,8 @@ impl TopologyDescription {
             r.field = "GlobalStores";
             this.global_stores = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<TopologyDescriptionGlobalStore>(n));
                 for _ in 0..n {
                     items.push(TopologyDescriptionGlobalStore::read(r, version)?);
                 }
@@ -2606,7 +2608,7 @@ impl TopologyDescriptionSubtopology {
             r.field = "Nodes";
             this.nodes = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopologyDescriptionNode>(n));
                 for _ in 0..n {
                     items.push(TopologyDescriptionNode::read(r, version)?);
                 }
@@ -2824,7 +2826,7 @@ impl TopologyDescriptionNode {
             r.field = "SourceTopics";
             this.source_topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -2845,7 +2847,7 @@ impl TopologyDescriptionNode {
             r.field = "Stores";
             this.stores = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -2856,7 +2858,7 @@ impl TopologyDescriptionNode {
             r.field = "Successors";
             this.successors = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }

@@ -540,7 +540,7 @@ impl StreamsGroupHeartbeatRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
                         for _ in 0..n {
                             items.push(TaskIds::read(r, version)?);
                         }
@@ -559,7 +559,7 @@ impl StreamsGroupHeartbeatRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
                         for _ in 0..n {
                             items.push(TaskIds::read(r, version)?);
                         }
@@ -578,7 +578,7 @@ impl StreamsGroupHeartbeatRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
                         for _ in 0..n {
                             items.push(TaskIds::read(r, version)?);
                         }
@@ -621,7 +621,7 @@ impl StreamsGroupHeartbeatRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
                         for _ in 0..n {
                             items.push(KeyValue::read(r, version)?);
                         }
@@ -640,7 +640,7 @@ impl StreamsGroupHeartbeatRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
                         for _ in 0..n {
                             items.push(TaskOffset::read(r, version)?);
                         }
@@ -659,7 +659,7 @@ impl StreamsGroupHeartbeatRequest {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
                         for _ in 0..n {
                             items.push(TaskOffset::read(r, version)?);
                         }
@@ -914,7 +914,7 @@ impl Topology {
             r.field = "Subtopologies";
             this.subtopologies = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Subtopology>(n));
                 for _ in 0..n {
                     items.push(Subtopology::read(r, version)?);
                 }
@@ -1137,7 +1137,7 @@ impl Subtopology {
             r.field = "SourceTopics";
             this.source_topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -1148,7 +1148,7 @@ impl Subtopology {
             r.field = "SourceTopicRegex";
             this.source_topic_regex = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -1159,7 +1159,7 @@ impl Subtopology {
             r.field = "StateChangelogTopics";
             this.state_changelog_topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
                 for _ in 0..n {
                     items.push(TopicInfo::read(r, version)?);
                 }
@@ -1170,7 +1170,7 @@ impl Subtopology {
             r.field = "RepartitionSinkTopics";
             this.repartition_sink_topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -1181,7 +1181,7 @@ impl Subtopology {
             r.field = "RepartitionSourceTopics";
             this.repartition_source_topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
                 for _ in 0..n {
                     items.push(TopicInfo::read(r, version)?);
                 }
@@ -1192,7 +1192,7 @@ impl Subtopology {
             r.field = "CopartitionGroups";
             this.copartition_groups = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<CopartitionGroup>(n));
                 for _ in 0..n {
                     items.push(CopartitionGroup::read(r, version)?);
                 }
@@ -1368,7 +1368,7 @@ impl CopartitionGroup {
             r.field = "SourceTopics";
             this.source_topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i16>(n));
                 for _ in 0..n {
                     items.push(r.i16()?);
                 }
@@ -1379,7 +1379,7 @@ impl CopartitionGroup {
             r.field = "SourceTopicRegex";
             this.source_topic_regex = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i16>(n));
                 for _ in 0..n {
                     items.push(r.i16()?);
                 }
@@ -1390,7 +1390,7 @@ impl CopartitionGroup {
             r.field = "RepartitionSourceTopics";
             this.repartition_source_topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i16>(n));
                 for _ in 0..n {
                     items.push(r.i16()?);
                 }
@@ -1689,7 +1689,7 @@ impl TopicInfo {
             r.field = "TopicConfigs";
             this.topic_configs = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
                 for _ in 0..n {
                     items.push(KeyValue::read(r, version)?);
                 }
@@ -2094,7 +2094,7 @@ impl TaskIds {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -425,7 +425,7 @@ impl StreamsGroupHeartbeatResponse {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<Status>(n));
                         for _ in 0..n {
                             items.push(Status::read(r, version)?);
                         }
@@ -444,7 +444,7 @@ impl StreamsGroupHeartbeatResponse {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
                         for _ in 0..n {
                             items.push(TaskIds::read(r, version)?);
                         }
@@ -463,7 +463,7 @@ impl StreamsGroupHeartbeatResponse {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
                         for _ in 0..n {
                             items.push(TaskIds::read(r, version)?);
                         }
@@ -482,7 +482,7 @@ impl StreamsGroupHeartbeatResponse {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
                         for _ in 0..n {
                             items.push(TaskIds::read(r, version)?);
                         }
@@ -509,7 +509,8 @@ impl StreamsGroupHeartbeatResponse {
                 let value = match r.nullable_len(flexible)? {
                     None => None,
                     Some(n) => {
-                        let mut items = Vec::with_capacity(n);
+                        let mut items =
+                            Vec::with_capacity(r.capacity_for::<EndpointToPartitions>(n));
                         for _ in 0..n {
                             items.push(EndpointToPartitions::read(r, version)?);
                         }
@@ -750,7 +751,7 @@ impl EndpointToPartitions {
             r.field = "ActivePartitions";
             this.active_partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicPartition>(n));
                 for _ in 0..n {
                     items.push(TopicPartition::read(r, version)?);
                 }
@@ -761,7 +762,7 @@ impl EndpointToPartitions {
             r.field = "StandbyPartitions";
             this.standby_partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicPartition>(n));
                 for _ in 0..n {
                     items.push(TopicPartition::read(r, version)?);
                 }
@@ -1023,7 +1024,7 @@ impl TopicPartition {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }
@@ -1158,7 +1159,7 @@ impl TaskIds {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -264,7 +264,8 @@ impl TopologyDescription {
             r.field = "Subtopologies";
             this.subtopologies = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<TopologyDescriptionSubtopology>(n));
                 for _ in 0..n {
                     items.push(TopologyDescriptionSubtopology::read(r, version)?);
                 }
@@ -275,7 +276,8 @@ impl TopologyDescription {
             r.field = "GlobalStores";
             this.global_stores = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<TopologyDescriptionGlobalStore>(n));
                 for _ in 0..n {
                     items.push(TopologyDescriptionGlobalStore::read(r, version)?);
                 }
@@ -412,7 +414,7 @@ impl TopologyDescriptionSubtopology {
             r.field = "Nodes";
             this.nodes = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopologyDescriptionNode>(n));
                 for _ in 0..n {
                     items.push(TopologyDescriptionNode::read(r, version)?);
                 }
@@ -630,7 +632,7 @@ impl TopologyDescriptionNode {
             r.field = "SourceTopics";
             this.source_topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -651,7 +653,7 @@ impl TopologyDescriptionNode {
             r.field = "Stores";
             this.stores = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }
@@ -662,7 +664,7 @@ impl TopologyDescriptionNode {
             r.field = "Successors";
             this.successors = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
                 for _ in 0..n {
                     items.push(r.string(flexible)?);
                 }

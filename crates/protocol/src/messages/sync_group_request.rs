@@ -240,7 +240,7 @@ impl SyncGroupRequest {
             r.field = "Assignments";
             this.assignments = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<SyncGroupRequestAssignment>(n));
                 for _ in 0..n {
                     items.push(SyncGroupRequestAssignment::read(r, version)?);
                 }

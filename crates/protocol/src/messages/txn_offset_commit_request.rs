@@ -228,7 +228,8 @@ impl TxnOffsetCommitRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<TxnOffsetCommitRequestTopic>(n));
                 for _ in 0..n {
                     items.push(TxnOffsetCommitRequestTopic::read(r, version)?);
                 }
@@ -388,7 +389,8 @@ impl TxnOffsetCommitRequestTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<TxnOffsetCommitRequestPartition>(n));
                 for _ in 0..n {
                     items.push(TxnOffsetCommitRequestPartition::read(r, version)?);
                 }

@@ -101,7 +101,8 @@ impl TxnOffsetCommitResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<TxnOffsetCommitResponseTopic>(n));
                 for _ in 0..n {
                     items.push(TxnOffsetCommitResponseTopic::read(r, version)?);
                 }
@@ -239,7 +240,8 @@ impl TxnOffsetCommitResponseTopic {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<TxnOffsetCommitResponsePartition>(n));
                 for _ in 0..n {
                     items.push(TxnOffsetCommitResponsePartition::read(r, version)?);
                 }

@@ -114,7 +114,7 @@ impl UpdateFeaturesRequest {
             r.field = "FeatureUpdates";
             this.feature_updates = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<FeatureUpdateKey>(n));
                 for _ in 0..n {
                     items.push(FeatureUpdateKey::read(r, version)?);
                 }

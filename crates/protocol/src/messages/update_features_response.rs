@@ -150,7 +150,7 @@ impl UpdateFeaturesResponse {
             r.field = "Results";
             this.results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<UpdatableFeatureResult>(n));
                 for _ in 0..n {
                     items.push(UpdatableFeatureResult::read(r, version)?);
                 }

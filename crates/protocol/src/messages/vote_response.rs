@@ -133,7 +133,7 @@ impl VoteResponse {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
                 for _ in 0..n {
                     items.push(TopicData::read(r, version)?);
                 }
@@ -153,7 +153,7 @@ impl VoteResponse {
                         r.field = "NodeEndpoints";
                         this.node_endpoints = {
                             let n = r.len(true)?;
-                            let mut items = Vec::with_capacity(n);
+                            let mut items = Vec::with_capacity(r.capacity_for::<NodeEndpoint>(n));
                             for _ in 0..n {
                                 items.push(NodeEndpoint::read(r, version)?);
                             }
@@ -286,7 +286,7 @@ impl TopicData {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
                 for _ in 0..n {
                     items.push(PartitionData::read(r, version)?);
                 }

@@ -101,7 +101,7 @@ impl VotersRecord {
             r.field = "Voters";
             this.voters = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Voter>(n));
                 for _ in 0..n {
                     items.push(Voter::read(r, version)?);
                 }
@@ -265,7 +265,7 @@ impl Voter {
             r.field = "Endpoints";
             this.endpoints = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<Endpoint>(n));
                 for _ in 0..n {
                     items.push(Endpoint::read(r, version)?);
                 }

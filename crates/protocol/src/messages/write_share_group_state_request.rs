@@ -102,7 +102,7 @@ impl WriteShareGroupStateRequest {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<WriteStateData>(n));
                 for _ in 0..n {
                     items.push(WriteStateData::read(r, version)?);
                 }
@@ -236,7 +236,7 @@ impl WriteStateData {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
                 for _ in 0..n {
                     items.push(PartitionData::read(r, version)?);
                 }
@@ -431,7 +431,7 @@ impl PartitionData {
             r.field = "StateBatches";
             this.state_batches = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<StateBatch>(n));
                 for _ in 0..n {
                     items.push(StateBatch::read(r, version)?);
                 }

@@ -84,7 +84,7 @@ impl WriteShareGroupStateResponse {
             r.field = "Results";
             this.results = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<WriteStateResult>(n));
                 for _ in 0..n {
                     items.push(WriteStateResult::read(r, version)?);
                 }
@@ -215,7 +215,7 @@ impl WriteStateResult {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<PartitionResult>(n));
                 for _ in 0..n {
                     items.push(PartitionResult::read(r, version)?);
                 }

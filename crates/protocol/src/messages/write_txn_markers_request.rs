@@ -84,7 +84,7 @@ impl WriteTxnMarkersRequest {
             r.field = "Markers";
             this.markers = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<WritableTxnMarker>(n));
                 for _ in 0..n {
                     items.push(WritableTxnMarker::read(r, version)?);
                 }
@@ -268,7 +268,7 @@ impl WritableTxnMarker {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<WritableTxnMarkerTopic>(n));
                 for _ in 0..n {
                     items.push(WritableTxnMarkerTopic::read(r, version)?);
                 }
@@ -423,7 +423,7 @@ impl WritableTxnMarkerTopic {
             r.field = "PartitionIndexes";
             this.partition_indexes = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
                 for _ in 0..n {
                     items.push(r.i32()?);
                 }

@@ -84,7 +84,7 @@ impl WriteTxnMarkersResponse {
             r.field = "Markers";
             this.markers = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(r.capacity_for::<WritableTxnMarkerResult>(n));
                 for _ in 0..n {
                     items.push(WritableTxnMarkerResult::read(r, version)?);
                 }
@@ -215,7 +215,8 @@ impl WritableTxnMarkerResult {
             r.field = "Topics";
             this.topics = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<WritableTxnMarkerTopicResult>(n));
                 for _ in 0..n {
                     items.push(WritableTxnMarkerTopicResult::read(r, version)?);
                 }
@@ -350,7 +351,8 @@ impl WritableTxnMarkerTopicResult {
             r.field = "Partitions";
             this.partitions = {
                 let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items =
+                    Vec::with_capacity(r.capacity_for::<WritableTxnMarkerPartitionResult>(n));
                 for _ in 0..n {
                     items.push(WritableTxnMarkerPartitionResult::read(r, version)?);
                 }
