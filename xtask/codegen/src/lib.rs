@@ -200,7 +200,7 @@ fn index(schemas: &[schema::Schema]) -> String {
         out,
         "/// Decodes a request body of `key` at `version` (header already read).\npub fn decode_request(key: ApiKey, version: i16, body: bytes::Bytes) -> Result<Box<dyn std::fmt::Debug + Send>, crate::DecodeError> {{\n    use crate::Message as _;\n    Ok(match key {{"
     );
-    for (_, (name, req, _)) in &apis {
+    for (name, req, _) in apis.values() {
         if let Some(req) = req {
             let _ = writeln!(out, "        ApiKey::{name} => Box::new({}::decode(body, version)?),", req.name);
         }
@@ -210,7 +210,7 @@ fn index(schemas: &[schema::Schema]) -> String {
         out,
         "/// Decodes a response body of `key` at `version` (header already read).\npub fn decode_response(key: ApiKey, version: i16, body: bytes::Bytes) -> Result<Box<dyn std::fmt::Debug + Send>, crate::DecodeError> {{\n    use crate::Message as _;\n    Ok(match key {{"
     );
-    for (_, (name, _, resp)) in &apis {
+    for (name, _, resp) in apis.values() {
         if let Some(resp) = resp {
             let _ = writeln!(out, "        ApiKey::{name} => Box::new({}::decode(body, version)?),", resp.name);
         }
