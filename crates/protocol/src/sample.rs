@@ -60,33 +60,48 @@ impl Rng {
 }
 
 /// decode(encode(m)) == m and the encoded length equals the computed size,
-/// for every version of `M`, over several random instances.
+/// for every version of `M`: the default instance, then proptest-chosen
+/// seeds of the generated sampler (one strategy per message and version).
 pub(crate) fn round_trip<M: Message + Sample>() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let check = |message: &M, version: i16| -> Result<(), TestCaseError> {
+        let size = message
+            .encoded_len(version)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut buf = BytesMut::new();
+        message
+            .encode(&mut buf, version)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(
+            buf.len(),
+            size,
+            "{} v{}: size pass disagrees with the bytes",
+            M::NAME,
+            version
+        );
+        let decoded =
+            M::decode(buf.freeze(), version).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&decoded, message, "{} v{}", M::NAME, version);
+        Ok(())
+    };
     let (lo, hi) = M::VERSIONS;
     for version in lo..=hi {
-        for seed in 0..12 {
-            let mut rng = Rng::new(seed * 7919 + version as u64);
-            let message = if seed == 0 {
-                M::default()
-            } else {
-                M::sample(&mut rng, version, 0)
-            };
-            let size = message
-                .encoded_len(version)
-                .unwrap_or_else(|e| panic!("{} v{version}: {e}", M::NAME));
-            let mut buf = BytesMut::new();
-            message
-                .encode(&mut buf, version)
-                .unwrap_or_else(|e| panic!("{} v{version}: {e}", M::NAME));
-            assert_eq!(
-                buf.len(),
-                size,
-                "{} v{version}: size pass disagrees with the bytes",
-                M::NAME
-            );
-            let decoded = M::decode(buf.freeze(), version)
-                .unwrap_or_else(|e| panic!("{} v{version} seed {seed}: {e}", M::NAME));
-            assert_eq!(decoded, message, "{} v{version} seed {seed}", M::NAME);
-        }
+        check(&M::default(), version)
+            .unwrap_or_else(|e| panic!("{} v{version} default: {e}", M::NAME));
+        let mut runner = TestRunner::new(Config {
+            cases: 12,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&any::<u64>(), |seed| {
+                check(
+                    &M::sample(&mut crate::sample::Rng::new(seed), version, 0),
+                    version,
+                )
+            })
+            .unwrap_or_else(|e| panic!("{} v{version}: {e}", M::NAME));
     }
 }
