@@ -23,10 +23,12 @@
 
 pub mod codec;
 mod error;
+#[cfg(test)]
+mod golden_tests;
 pub mod header;
 pub mod messages;
-#[cfg(test)]
-mod sample;
+#[cfg(any(test, feature = "sample"))]
+pub mod sample;
 pub mod varint;
 
 use bytes::{Bytes, BytesMut};

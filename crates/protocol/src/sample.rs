@@ -1,4 +1,5 @@
-//! Random instances of generated messages for round-trip tests.
+//! Random instances of generated messages, for round-trip tests and for
+//! the golden fixtures Kafka's own classes serialise (feature `sample`).
 
 use bytes::Bytes;
 use bytes::BytesMut;
@@ -7,39 +8,54 @@ use crate::Message;
 use crate::codec::Uuid;
 
 /// A generated message that can make a random instance valid for a version.
-pub(crate) trait Sample {
+pub trait Sample {
+    /// A random instance for `version`; `depth` bounds nesting.
     fn sample(rng: &mut Rng, version: i16, depth: u32) -> Self;
 }
 
 /// xorshift64: small, seedable, enough for test data.
-pub(crate) struct Rng(u64);
+pub struct Rng {
+    state: u64,
+    /// Whether samples get unknown tagged fields (Kafka's JSON has no form for them).
+    pub unknown_tags: bool,
+}
 
 impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng {
+            state: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+            unknown_tags: true,
+        }
     }
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state
     }
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
     }
-    pub(crate) fn len(&mut self, depth: u32) -> usize {
+    /// An array length (none past depth 2).
+    pub fn len(&mut self, depth: u32) -> usize {
         if depth > 2 { 0 } else { self.below(4) as usize }
     }
-    pub(crate) fn float(&mut self) -> f64 {
-        f64::from((self.next() >> 40) as u32) / 1024.0
+    /// A float64 that round-trips exactly.
+    pub fn float(&mut self) -> f64 {
+        f64::from((self.next_u64() >> 40) as u32) / 1024.0
     }
-    pub(crate) fn uuid(&mut self) -> Uuid {
+    /// A UUID.
+    pub fn uuid(&mut self) -> Uuid {
         let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&self.next().to_be_bytes());
-        bytes[8..].copy_from_slice(&self.next().to_be_bytes());
+        bytes[..8].copy_from_slice(&self.next_u64().to_be_bytes());
+        bytes[8..].copy_from_slice(&self.next_u64().to_be_bytes());
         Uuid(bytes)
     }
-    pub(crate) fn string(&mut self) -> String {
+    /// A short string, sometimes not ASCII.
+    pub fn string(&mut self) -> String {
         let len = self.below(12) as usize;
         let accent = self.below(8) == 0;
         let mut text: String = (0..len)
@@ -50,18 +66,68 @@ impl Rng {
         }
         text
     }
-    pub(crate) fn bytes(&mut self) -> Bytes {
+    /// A few bytes.
+    pub fn bytes(&mut self) -> Bytes {
         let len = self.below(20) as usize;
         (0..len)
-            .map(|_| self.next() as u8)
+            .map(|_| self.next_u64() as u8)
             .collect::<Vec<u8>>()
             .into()
     }
 }
 
+/// The golden sample of `M`: the default value for seed 0, else a sample
+/// with no unknown tagged fields (Kafka's JSON cannot carry them).
+pub fn golden<M: Message + Sample>(version: i16, seed: u64) -> M {
+    if seed == 0 {
+        return M::default();
+    }
+    let mut rng = Rng::new(seed);
+    rng.unknown_tags = false;
+    M::sample(&mut rng, version, 0)
+}
+
+/// Kafka's bytes decode to the golden sample and it encodes to them.
+pub fn golden_check<M: Message + Sample>(
+    version: i16,
+    seed: u64,
+    bytes: &Bytes,
+) -> Result<(), String> {
+    let expected = golden::<M>(version, seed);
+    let decoded = M::decode(bytes.clone(), version).map_err(|e| e.to_string())?;
+    if decoded != expected {
+        return Err(format!("decoded {decoded:?}\nexpected {expected:?}"));
+    }
+    let mut encoded = BytesMut::new();
+    expected
+        .encode(&mut encoded, version)
+        .map_err(|e| e.to_string())?;
+    if encoded[..] != bytes[..] {
+        return Err(format!(
+            "re-encoded {:02x?}\nKafka wrote {:02x?}",
+            &encoded[..],
+            &bytes[..]
+        ));
+    }
+    Ok(())
+}
+
+/// Kafka's text form of a UUID: base64url without padding.
+pub fn uuid_text(uuid: &Uuid) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid.0)
+}
+
+/// Standard base64 with padding, as Kafka's JSON writes bytes.
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// decode(encode(m)) == m and the encoded length equals the computed size,
 /// for every version of `M`: the default instance, then proptest-chosen
 /// seeds of the generated sampler (one strategy per message and version).
+#[cfg(test)]
 pub(crate) fn round_trip<M: Message + Sample>() {
     use proptest::prelude::*;
     use proptest::test_runner::{Config, TestRunner};

@@ -237,12 +237,12 @@ fn read_field(field: &Field, compact: &str) -> String {
 fn sample_base(ty: &FieldType) -> String {
     match ty {
         FieldType::Primitive(p) => match p {
-            Primitive::Int8 => "rng.next() as i8".into(),
-            Primitive::Int16 => "rng.next() as i16".into(),
-            Primitive::Int32 => "rng.next() as i32".into(),
-            Primitive::Int64 => "rng.next() as i64".into(),
-            Primitive::Uint16 => "rng.next() as u16".into(),
-            Primitive::Uint32 => "rng.next() as u32".into(),
+            Primitive::Int8 => "rng.next_u64() as i8".into(),
+            Primitive::Int16 => "rng.next_u64() as i16".into(),
+            Primitive::Int32 => "rng.next_u64() as i32".into(),
+            Primitive::Int64 => "rng.next_u64() as i64".into(),
+            Primitive::Uint16 => "rng.next_u64() as u16".into(),
+            Primitive::Uint32 => "rng.next_u64() as u32".into(),
             Primitive::Float64 => "rng.float()".into(),
             Primitive::Bool => "rng.below(2) == 1".into(),
             Primitive::Uuid => "rng.uuid()".into(),
@@ -455,7 +455,7 @@ impl Ctx<'_> {
         // sample
         let _ = writeln!(
             out,
-            "#[cfg(test)]\nimpl crate::sample::Sample for {} {{\n    #[allow(unused_variables, clippy::nonminimal_bool)]\n    fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {{\n        let flexible = {flex_expr};\n        let mut this = Self::default();",
+            "#[cfg(any(test, feature = \"sample\"))]\nimpl crate::sample::Sample for {} {{\n    #[allow(unused_variables, clippy::nonminimal_bool)]\n    fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {{\n        let flexible = {flex_expr};\n        let mut this = Self::default();",
             def.name
         );
         for field in &def.fields {
@@ -476,9 +476,72 @@ impl Ctx<'_> {
         }
         let _ = writeln!(
             out,
-            "        if flexible && rng.below(3) == 0 {{ this.unknown_tagged_fields.push(RawTaggedField {{ tag: 10_000 + rng.below(50) as u32, data: rng.bytes() }}); }}\n        this\n    }}\n}}\n"
+            "        if flexible && rng.unknown_tags && rng.below(3) == 0 {{ this.unknown_tagged_fields.push(RawTaggedField {{ tag: 10_000 + rng.below(50) as u32, data: rng.bytes() }}); }}\n        this\n    }}\n}}\n"
         );
+
+        // Kafka's JSON form (its generated JsonConverter classes), for golden fixtures.
+        let _ = writeln!(
+            out,
+            "#[cfg(any(test, feature = \"sample\"))]\nimpl {} {{\n    /// This value in the JSON form of Kafka's `JsonConverter` classes.\n    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]\n    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {{\n        let flexible = {flex_expr};\n        let mut map = serde_json::Map::new();",
+            def.name
+        );
+        for field in &def.fields {
+            let present = match field.tagged {
+                Some((_, tv)) => format!(
+                    "flexible && ({})",
+                    versions_expr(tv.intersect(field.versions), "version")
+                ),
+                None => versions_expr(field.versions, "version"),
+            };
+            let key = json_key(&field.name);
+            let _ = writeln!(
+                out,
+                "        if {present} {{ map.insert({key:?}.to_string(), {}); }}",
+                json_field(field)
+            );
+        }
+        let _ = writeln!(out, "        serde_json::Value::Object(map)\n    }}\n}}\n");
         let _ = is_top;
+    }
+}
+
+/// Kafka's JSON key: the field name with its first letter lowercased.
+fn json_key(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
+}
+
+fn json_value(ty: &FieldType, expr: &str) -> String {
+    match ty {
+        FieldType::Primitive(p) => match p {
+            Primitive::Uuid => format!("serde_json::Value::from(crate::sample::uuid_text({expr}))"),
+            Primitive::Bytes | Primitive::Records => {
+                format!("serde_json::Value::from(crate::sample::base64({expr}))")
+            }
+            Primitive::String => format!("serde_json::Value::from(({expr}).as_str())"),
+            _ => format!("serde_json::Value::from(*{expr})"),
+        },
+        FieldType::Struct(_) => format!("({expr}).to_kafka_json(version)"),
+        FieldType::Array(inner) => {
+            format!(
+                "serde_json::Value::Array(({expr}).iter().map(|item| {}).collect())",
+                json_value(inner, "item")
+            )
+        }
+    }
+}
+
+fn json_field(field: &Field) -> String {
+    let ident = field_ident(&field.name);
+    if is_nullable(field) {
+        format!(
+            "match &self.{ident} {{ None => serde_json::Value::Null, Some(value) => {} }}",
+            json_value(&field.ty, "value")
+        )
+    } else {
+        json_value(&field.ty, &format!("&self.{ident}"))
     }
 }
 
@@ -535,7 +598,7 @@ pub(super) fn module(schema: &Schema) -> String {
     };
     let _ = writeln!(
         ctx.out,
-        "//! `{}`: generated by `cargo xtask codegen` from Kafka's message schema. Do not edit.\n\n#![allow(clippy::all, clippy::pedantic, missing_docs, unused_imports, unused_mut)]\n\nuse bytes::Bytes;\n\nuse crate::codec::{{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink, SizeCounter, Uuid}};\n#[cfg(test)]\nuse crate::sample::Sample as _;\n",
+        "//! `{}`: generated by `cargo xtask codegen` from Kafka's message schema. Do not edit.\n\n#![allow(clippy::all, clippy::pedantic, missing_docs, unused_imports, unused_mut)]\n\nuse bytes::Bytes;\n\nuse crate::codec::{{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink, SizeCounter, Uuid}};\n#[cfg(any(test, feature = \"sample\"))]\nuse crate::sample::Sample as _;\n",
         schema.name
     );
     for (i, def) in structs.iter().enumerate() {

@@ -202,7 +202,11 @@ fn index(schemas: &[schema::Schema]) -> String {
     );
     for (name, req, _) in apis.values() {
         if let Some(req) = req {
-            let _ = writeln!(out, "        ApiKey::{name} => Box::new({}::decode(body, version)?),", req.name);
+            let _ = writeln!(
+                out,
+                "        ApiKey::{name} => Box::new({}::decode(body, version)?),",
+                req.name
+            );
         }
     }
     let _ = writeln!(out, "    }})\n}}\n");
@@ -212,10 +216,51 @@ fn index(schemas: &[schema::Schema]) -> String {
     );
     for (name, _, resp) in apis.values() {
         if let Some(resp) = resp {
-            let _ = writeln!(out, "        ApiKey::{name} => Box::new({}::decode(body, version)?),", resp.name);
+            let _ = writeln!(
+                out,
+                "        ApiKey::{name} => Box::new({}::decode(body, version)?),",
+                resp.name
+            );
         }
     }
     let _ = writeln!(out, "    }})\n}}\n");
+
+    // Samples by name, for golden fixtures and their check.
+    let _ = writeln!(
+        out,
+        "/// Every message: schema name and `(min, max)` version.\npub const ALL_MESSAGES: &[(&str, i16, i16)] = &["
+    );
+    for s in schemas.iter().filter(|s| !s.valid.is_empty()) {
+        let _ = writeln!(out, "    ({:?}, {}, {}),", s.name, s.valid.lo, s.valid.hi);
+    }
+    let _ = writeln!(out, "];\n");
+    let _ = writeln!(
+        out,
+        "/// The sample of `name` for `seed` (seed 0: the default value), in Kafka's JSON form.\n#[cfg(any(test, feature = \"sample\"))]\npub fn golden_sample_json(name: &str, version: i16, seed: u64) -> Option<serde_json::Value> {{\n    Some(match name {{"
+    );
+    for s in schemas.iter().filter(|s| !s.valid.is_empty()) {
+        let _ = writeln!(
+            out,
+            "        {:?} => crate::sample::golden::<{}>(version, seed).to_kafka_json(version),",
+            s.name, s.name
+        );
+    }
+    let _ = writeln!(out, "        _ => return None,\n    }})\n}}\n");
+    let _ = writeln!(
+        out,
+        "/// Checks Kafka's bytes for the sample of `name`/`version`/`seed`: they decode to it and it encodes to them.\n#[cfg(any(test, feature = \"sample\"))]\npub fn golden_check(name: &str, version: i16, seed: u64, bytes: &bytes::Bytes) -> Result<(), String> {{\n    match name {{"
+    );
+    for s in schemas.iter().filter(|s| !s.valid.is_empty()) {
+        let _ = writeln!(
+            out,
+            "        {:?} => crate::sample::golden_check::<{}>(version, seed, bytes),",
+            s.name, s.name
+        );
+    }
+    let _ = writeln!(
+        out,
+        "        _ => Err(format!(\"no message named {{name}}\")),\n    }}\n}}\n"
+    );
 
     // Round trips of every message and version, with generated samples.
     let _ = writeln!(out, "#[cfg(test)]\nmod round_trip {{\n    use super::*;\n");

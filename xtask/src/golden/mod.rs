@@ -7,9 +7,12 @@
 //!   of exactly what was sent (see [`records`]).
 //! - `golden protocol`: Kafka's own generated message classes serialise
 //!   message instances given as JSON lines (see [`protocol`]).
+//! - `golden protocol-fixtures`: every message and version of the protocol
+//!   crate, serialised by Kafka's classes (see [`protocol_fixtures`]).
 
 pub mod java;
 pub mod protocol;
+pub mod protocol_fixtures;
 pub mod records;
 
 use std::path::PathBuf;
@@ -44,12 +47,20 @@ pub enum Command {
         #[arg(long, default_value = jars::DEFAULT_KAFKA_VERSION)]
         kafka_version: String,
     },
+    /// Every message and version of the protocol crate, serialised by
+    /// Kafka's classes into fixtures/protocol/messages/.
+    ProtocolFixtures {
+        /// Apache Kafka release whose kafka-clients jar does the work.
+        #[arg(long, default_value = jars::DEFAULT_KAFKA_VERSION)]
+        kafka_version: String,
+    },
 }
 
 /// Runs `cargo xtask golden`.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     match &args.command {
         Command::Records(records_args) => records::run(records_args),
+        Command::ProtocolFixtures { kafka_version } => protocol_fixtures::run(kafka_version),
         Command::Protocol {
             input,
             output,

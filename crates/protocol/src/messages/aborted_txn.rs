@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `AbortedTxn` (AbortedTxn versions 0).
@@ -150,31 +150,66 @@ impl AbortedTxn {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AbortedTxn {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = false;
         let mut this = Self::default();
         if true {
-            this.producer_id = rng.next() as i64;
+            this.producer_id = rng.next_u64() as i64;
         }
         if true {
-            this.first_offset = rng.next() as i64;
+            this.first_offset = rng.next_u64() as i64;
         }
         if true {
-            this.last_offset = rng.next() as i64;
+            this.last_offset = rng.next_u64() as i64;
         }
         if true {
-            this.last_stable_offset = rng.next() as i64;
+            this.last_stable_offset = rng.next_u64() as i64;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AbortedTxn {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = false;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "producerId".to_string(),
+                serde_json::Value::from(*&self.producer_id),
+            );
+        }
+        if true {
+            map.insert(
+                "firstOffset".to_string(),
+                serde_json::Value::from(*&self.first_offset),
+            );
+        }
+        if true {
+            map.insert(
+                "lastOffset".to_string(),
+                serde_json::Value::from(*&self.last_offset),
+            );
+        }
+        if true {
+            map.insert(
+                "lastStableOffset".to_string(),
+                serde_json::Value::from(*&self.last_stable_offset),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

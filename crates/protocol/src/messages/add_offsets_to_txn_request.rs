@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `AddOffsetsToTxnRequest` (AddOffsetsToTxnRequest versions 0-4).
@@ -152,7 +152,7 @@ impl AddOffsetsToTxnRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AddOffsetsToTxnRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -162,21 +162,56 @@ impl crate::sample::Sample for AddOffsetsToTxnRequest {
             this.transactional_id = rng.string();
         }
         if true {
-            this.producer_id = rng.next() as i64;
+            this.producer_id = rng.next_u64() as i64;
         }
         if true {
-            this.producer_epoch = rng.next() as i16;
+            this.producer_epoch = rng.next_u64() as i16;
         }
         if true {
             this.group_id = rng.string();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AddOffsetsToTxnRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 3;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "transactionalId".to_string(),
+                serde_json::Value::from((&self.transactional_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "producerId".to_string(),
+                serde_json::Value::from(*&self.producer_id),
+            );
+        }
+        if true {
+            map.insert(
+                "producerEpoch".to_string(),
+                serde_json::Value::from(*&self.producer_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "groupId".to_string(),
+                serde_json::Value::from((&self.group_id).as_str()),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `AddPartitionsToTxnRequest` (AddPartitionsToTxnRequest versions 0-5).
@@ -191,7 +191,7 @@ impl AddPartitionsToTxnRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AddPartitionsToTxnRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -206,23 +206,74 @@ impl crate::sample::Sample for AddPartitionsToTxnRequest {
             this.v3_and_below_transactional_id = rng.string();
         }
         if (0..=3).contains(&version) {
-            this.v3_and_below_producer_id = rng.next() as i64;
+            this.v3_and_below_producer_id = rng.next_u64() as i64;
         }
         if (0..=3).contains(&version) {
-            this.v3_and_below_producer_epoch = rng.next() as i16;
+            this.v3_and_below_producer_epoch = rng.next_u64() as i16;
         }
         if (0..=3).contains(&version) {
             this.v3_and_below_topics = (0..rng.len(depth))
                 .map(|_| AddPartitionsToTxnTopic::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AddPartitionsToTxnRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 3;
+        let mut map = serde_json::Map::new();
+        if version >= 4 {
+            map.insert(
+                "transactions".to_string(),
+                serde_json::Value::Array(
+                    (&self.transactions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if (0..=3).contains(&version) {
+            map.insert(
+                "v3AndBelowTransactionalId".to_string(),
+                serde_json::Value::from((&self.v3_and_below_transactional_id).as_str()),
+            );
+        }
+        if (0..=3).contains(&version) {
+            map.insert(
+                "v3AndBelowProducerId".to_string(),
+                serde_json::Value::from(*&self.v3_and_below_producer_id),
+            );
+        }
+        if (0..=3).contains(&version) {
+            map.insert(
+                "v3AndBelowProducerEpoch".to_string(),
+                serde_json::Value::from(*&self.v3_and_below_producer_epoch),
+            );
+        }
+        if (0..=3).contains(&version) {
+            map.insert(
+                "v3AndBelowTopics".to_string(),
+                serde_json::Value::Array(
+                    (&self.v3_and_below_topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -388,7 +439,7 @@ impl AddPartitionsToTxnTransaction {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AddPartitionsToTxnTransaction {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -398,10 +449,10 @@ impl crate::sample::Sample for AddPartitionsToTxnTransaction {
             this.transactional_id = rng.string();
         }
         if version >= 4 {
-            this.producer_id = rng.next() as i64;
+            this.producer_id = rng.next_u64() as i64;
         }
         if version >= 4 {
-            this.producer_epoch = rng.next() as i16;
+            this.producer_epoch = rng.next_u64() as i16;
         }
         if version >= 4 {
             this.verify_only = rng.below(2) == 1;
@@ -411,13 +462,59 @@ impl crate::sample::Sample for AddPartitionsToTxnTransaction {
                 .map(|_| AddPartitionsToTxnTopic::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AddPartitionsToTxnTransaction {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 3;
+        let mut map = serde_json::Map::new();
+        if version >= 4 {
+            map.insert(
+                "transactionalId".to_string(),
+                serde_json::Value::from((&self.transactional_id).as_str()),
+            );
+        }
+        if version >= 4 {
+            map.insert(
+                "producerId".to_string(),
+                serde_json::Value::from(*&self.producer_id),
+            );
+        }
+        if version >= 4 {
+            map.insert(
+                "producerEpoch".to_string(),
+                serde_json::Value::from(*&self.producer_epoch),
+            );
+        }
+        if version >= 4 {
+            map.insert(
+                "verifyOnly".to_string(),
+                serde_json::Value::from(*&self.verify_only),
+            );
+        }
+        if version >= 4 {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -532,7 +629,7 @@ impl AddPartitionsToTxnTopic {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AddPartitionsToTxnTopic {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -543,16 +640,44 @@ impl crate::sample::Sample for AddPartitionsToTxnTopic {
         }
         if true {
             this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next() as i32)
+                .map(|_| rng.next_u64() as i32)
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AddPartitionsToTxnTopic {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 3;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `AddRaftVoterRequest` (AddRaftVoterRequest versions 0-1).
@@ -217,7 +217,7 @@ impl AddRaftVoterRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AddRaftVoterRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -231,10 +231,10 @@ impl crate::sample::Sample for AddRaftVoterRequest {
             };
         }
         if true {
-            this.timeout_ms = rng.next() as i32;
+            this.timeout_ms = rng.next_u64() as i32;
         }
         if true {
-            this.voter_id = rng.next() as i32;
+            this.voter_id = rng.next_u64() as i32;
         }
         if true {
             this.voter_directory_id = rng.uuid();
@@ -247,13 +247,68 @@ impl crate::sample::Sample for AddRaftVoterRequest {
         if version >= 1 {
             this.ack_when_committed = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AddRaftVoterRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "clusterId".to_string(),
+                match &self.cluster_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "timeoutMs".to_string(),
+                serde_json::Value::from(*&self.timeout_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "voterId".to_string(),
+                serde_json::Value::from(*&self.voter_id),
+            );
+        }
+        if true {
+            map.insert(
+                "voterDirectoryId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "listeners".to_string(),
+                serde_json::Value::Array(
+                    (&self.listeners)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "ackWhenCommitted".to_string(),
+                serde_json::Value::from(*&self.ack_when_committed),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -375,7 +430,7 @@ impl Listener {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Listener {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -388,15 +443,41 @@ impl crate::sample::Sample for Listener {
             this.host = rng.string();
         }
         if true {
-            this.port = rng.next() as u16;
+            this.port = rng.next_u64() as u16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Listener {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if true {
+            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+        }
+        serde_json::Value::Object(map)
     }
 }
 

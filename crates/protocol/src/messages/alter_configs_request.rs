@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `AlterConfigsRequest` (AlterConfigsRequest versions 0-2).
@@ -127,7 +127,7 @@ impl AlterConfigsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AlterConfigsRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -141,13 +141,41 @@ impl crate::sample::Sample for AlterConfigsRequest {
         if true {
             this.validate_only = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AlterConfigsRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "resources".to_string(),
+                serde_json::Value::Array(
+                    (&self.resources)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "validateOnly".to_string(),
+                serde_json::Value::from(*&self.validate_only),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -279,14 +307,14 @@ impl AlterConfigsResource {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AlterConfigsResource {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
         if true {
-            this.resource_type = rng.next() as i8;
+            this.resource_type = rng.next_u64() as i8;
         }
         if true {
             this.resource_name = rng.string();
@@ -296,13 +324,47 @@ impl crate::sample::Sample for AlterConfigsResource {
                 .map(|_| AlterableConfig::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AlterConfigsResource {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "resourceType".to_string(),
+                serde_json::Value::from(*&self.resource_type),
+            );
+        }
+        if true {
+            map.insert(
+                "resourceName".to_string(),
+                serde_json::Value::from((&self.resource_name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "configs".to_string(),
+                serde_json::Value::Array(
+                    (&self.configs)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -428,7 +490,7 @@ impl AlterableConfig {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AlterableConfig {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -444,13 +506,39 @@ impl crate::sample::Sample for AlterableConfig {
                 Some(rng.string())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AlterableConfig {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "value".to_string(),
+                match &self.value {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `AlterUserScramCredentialsRequest` (AlterUserScramCredentialsRequest versions 0).
@@ -138,7 +138,7 @@ impl AlterUserScramCredentialsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AlterUserScramCredentialsRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -154,13 +154,46 @@ impl crate::sample::Sample for AlterUserScramCredentialsRequest {
                 .map(|_| ScramCredentialUpsertion::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AlterUserScramCredentialsRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "deletions".to_string(),
+                serde_json::Value::Array(
+                    (&self.deletions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "upsertions".to_string(),
+                serde_json::Value::Array(
+                    (&self.upsertions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -264,7 +297,7 @@ impl ScramCredentialDeletion {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ScramCredentialDeletion {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -274,15 +307,38 @@ impl crate::sample::Sample for ScramCredentialDeletion {
             this.name = rng.string();
         }
         if true {
-            this.mechanism = rng.next() as i8;
+            this.mechanism = rng.next_u64() as i8;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ScramCredentialDeletion {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "mechanism".to_string(),
+                serde_json::Value::from(*&self.mechanism),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -439,7 +495,7 @@ impl ScramCredentialUpsertion {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ScramCredentialUpsertion {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -449,10 +505,10 @@ impl crate::sample::Sample for ScramCredentialUpsertion {
             this.name = rng.string();
         }
         if true {
-            this.mechanism = rng.next() as i8;
+            this.mechanism = rng.next_u64() as i8;
         }
         if true {
-            this.iterations = rng.next() as i32;
+            this.iterations = rng.next_u64() as i32;
         }
         if true {
             this.salt = rng.bytes();
@@ -460,13 +516,54 @@ impl crate::sample::Sample for ScramCredentialUpsertion {
         if true {
             this.salted_password = rng.bytes();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ScramCredentialUpsertion {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "mechanism".to_string(),
+                serde_json::Value::from(*&self.mechanism),
+            );
+        }
+        if true {
+            map.insert(
+                "iterations".to_string(),
+                serde_json::Value::from(*&self.iterations),
+            );
+        }
+        if true {
+            map.insert(
+                "salt".to_string(),
+                serde_json::Value::from(crate::sample::base64(&self.salt)),
+            );
+        }
+        if true {
+            map.insert(
+                "saltedPassword".to_string(),
+                serde_json::Value::from(crate::sample::base64(&self.salted_password)),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

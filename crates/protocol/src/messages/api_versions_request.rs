@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `ApiVersionsRequest` (ApiVersionsRequest versions 0-5).
@@ -146,7 +146,7 @@ impl ApiVersionsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ApiVersionsRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -166,15 +166,53 @@ impl crate::sample::Sample for ApiVersionsRequest {
             };
         }
         if version >= 5 {
-            this.node_id = rng.next() as i32;
+            this.node_id = rng.next_u64() as i32;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ApiVersionsRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 3;
+        let mut map = serde_json::Map::new();
+        if version >= 3 {
+            map.insert(
+                "clientSoftwareName".to_string(),
+                serde_json::Value::from((&self.client_software_name).as_str()),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "clientSoftwareVersion".to_string(),
+                serde_json::Value::from((&self.client_software_version).as_str()),
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "clusterId".to_string(),
+                match &self.cluster_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "nodeId".to_string(),
+                serde_json::Value::from(*&self.node_id),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

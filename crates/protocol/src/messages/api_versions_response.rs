@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `ApiVersionsResponse` (ApiVersionsResponse versions 0-5).
@@ -266,14 +266,14 @@ impl ApiVersionsResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ApiVersionsResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
             this.api_keys = (0..rng.len(depth))
@@ -281,7 +281,7 @@ impl crate::sample::Sample for ApiVersionsResponse {
                 .collect::<Vec<_>>();
         }
         if version >= 1 {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
         if flexible && (version >= 3) {
             this.supported_features = (0..rng.len(depth))
@@ -289,7 +289,7 @@ impl crate::sample::Sample for ApiVersionsResponse {
                 .collect::<Vec<_>>();
         }
         if flexible && (version >= 3) {
-            this.finalized_features_epoch = rng.next() as i64;
+            this.finalized_features_epoch = rng.next_u64() as i64;
         }
         if flexible && (version >= 3) {
             this.finalized_features = (0..rng.len(depth))
@@ -299,13 +299,81 @@ impl crate::sample::Sample for ApiVersionsResponse {
         if flexible && (version >= 3) {
             this.zk_migration_ready = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ApiVersionsResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 3;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "apiKeys".to_string(),
+                serde_json::Value::Array(
+                    (&self.api_keys)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        if flexible && (version >= 3) {
+            map.insert(
+                "supportedFeatures".to_string(),
+                serde_json::Value::Array(
+                    (&self.supported_features)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if flexible && (version >= 3) {
+            map.insert(
+                "finalizedFeaturesEpoch".to_string(),
+                serde_json::Value::from(*&self.finalized_features_epoch),
+            );
+        }
+        if flexible && (version >= 3) {
+            map.insert(
+                "finalizedFeatures".to_string(),
+                serde_json::Value::Array(
+                    (&self.finalized_features)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if flexible && (version >= 3) {
+            map.insert(
+                "zkMigrationReady".to_string(),
+                serde_json::Value::from(*&self.zk_migration_ready),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -425,28 +493,57 @@ impl ApiVersion {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ApiVersion {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
         if true {
-            this.api_key = rng.next() as i16;
+            this.api_key = rng.next_u64() as i16;
         }
         if true {
-            this.min_version = rng.next() as i16;
+            this.min_version = rng.next_u64() as i16;
         }
         if true {
-            this.max_version = rng.next() as i16;
+            this.max_version = rng.next_u64() as i16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ApiVersion {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 3;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "apiKey".to_string(),
+                serde_json::Value::from(*&self.api_key),
+            );
+        }
+        if true {
+            map.insert(
+                "minVersion".to_string(),
+                serde_json::Value::from(*&self.min_version),
+            );
+        }
+        if true {
+            map.insert(
+                "maxVersion".to_string(),
+                serde_json::Value::from(*&self.max_version),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -567,7 +664,7 @@ impl SupportedFeatureKey {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for SupportedFeatureKey {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -577,18 +674,47 @@ impl crate::sample::Sample for SupportedFeatureKey {
             this.name = rng.string();
         }
         if version >= 3 {
-            this.min_version = rng.next() as i16;
+            this.min_version = rng.next_u64() as i16;
         }
         if version >= 3 {
-            this.max_version = rng.next() as i16;
+            this.max_version = rng.next_u64() as i16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl SupportedFeatureKey {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 3;
+        let mut map = serde_json::Map::new();
+        if version >= 3 {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "minVersion".to_string(),
+                serde_json::Value::from(*&self.min_version),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "maxVersion".to_string(),
+                serde_json::Value::from(*&self.max_version),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -709,7 +835,7 @@ impl FinalizedFeatureKey {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for FinalizedFeatureKey {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -719,18 +845,47 @@ impl crate::sample::Sample for FinalizedFeatureKey {
             this.name = rng.string();
         }
         if version >= 3 {
-            this.max_version_level = rng.next() as i16;
+            this.max_version_level = rng.next_u64() as i16;
         }
         if version >= 3 {
-            this.min_version_level = rng.next() as i16;
+            this.min_version_level = rng.next_u64() as i16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl FinalizedFeatureKey {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 3;
+        let mut map = serde_json::Map::new();
+        if version >= 3 {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "maxVersionLevel".to_string(),
+                serde_json::Value::from(*&self.max_version_level),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "minVersionLevel".to_string(),
+                serde_json::Value::from(*&self.min_version_level),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `AssignReplicasToDirsRequest` (AssignReplicasToDirsRequest versions 0).
@@ -144,30 +144,64 @@ impl AssignReplicasToDirsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AssignReplicasToDirsRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.broker_id = rng.next() as i32;
+            this.broker_id = rng.next_u64() as i32;
         }
         if true {
-            this.broker_epoch = rng.next() as i64;
+            this.broker_epoch = rng.next_u64() as i64;
         }
         if true {
             this.directories = (0..rng.len(depth))
                 .map(|_| DirectoryData::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AssignReplicasToDirsRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "brokerId".to_string(),
+                serde_json::Value::from(*&self.broker_id),
+            );
+        }
+        if true {
+            map.insert(
+                "brokerEpoch".to_string(),
+                serde_json::Value::from(*&self.broker_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "directories".to_string(),
+                serde_json::Value::Array(
+                    (&self.directories)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -281,7 +315,7 @@ impl DirectoryData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DirectoryData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -295,13 +329,41 @@ impl crate::sample::Sample for DirectoryData {
                 .map(|_| TopicData::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DirectoryData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "id".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.id)),
+            );
+        }
+        if true {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -415,7 +477,7 @@ impl TopicData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopicData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -429,13 +491,41 @@ impl crate::sample::Sample for TopicData {
                 .map(|_| PartitionData::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopicData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -521,22 +611,39 @@ impl PartitionData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for PartitionData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.partition_index = rng.next() as i32;
+            this.partition_index = rng.next_u64() as i32;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl PartitionData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "partitionIndex".to_string(),
+                serde_json::Value::from(*&self.partition_index),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

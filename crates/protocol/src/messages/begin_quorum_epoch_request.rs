@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `BeginQuorumEpochRequest` (BeginQuorumEpochRequest versions 0-1).
@@ -180,7 +180,7 @@ impl BeginQuorumEpochRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for BeginQuorumEpochRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -194,7 +194,7 @@ impl crate::sample::Sample for BeginQuorumEpochRequest {
             };
         }
         if version >= 1 {
-            this.voter_id = rng.next() as i32;
+            this.voter_id = rng.next_u64() as i32;
         }
         if true {
             this.topics = (0..rng.len(depth))
@@ -206,13 +206,61 @@ impl crate::sample::Sample for BeginQuorumEpochRequest {
                 .map(|_| LeaderEndpoint::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl BeginQuorumEpochRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "clusterId".to_string(),
+                match &self.cluster_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "voterId".to_string(),
+                serde_json::Value::from(*&self.voter_id),
+            );
+        }
+        if true {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "leaderEndpoints".to_string(),
+                serde_json::Value::Array(
+                    (&self.leader_endpoints)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -327,7 +375,7 @@ impl TopicData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopicData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -341,13 +389,41 @@ impl crate::sample::Sample for TopicData {
                 .map(|_| PartitionData::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopicData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topicName".to_string(),
+                serde_json::Value::from((&self.topic_name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -477,31 +553,66 @@ impl PartitionData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for PartitionData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
         if true {
-            this.partition_index = rng.next() as i32;
+            this.partition_index = rng.next_u64() as i32;
         }
         if version >= 1 {
             this.voter_directory_id = rng.uuid();
         }
         if true {
-            this.leader_id = rng.next() as i32;
+            this.leader_id = rng.next_u64() as i32;
         }
         if true {
-            this.leader_epoch = rng.next() as i32;
+            this.leader_epoch = rng.next_u64() as i32;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl PartitionData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "partitionIndex".to_string(),
+                serde_json::Value::from(*&self.partition_index),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "voterDirectoryId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "leaderId".to_string(),
+                serde_json::Value::from(*&self.leader_id),
+            );
+        }
+        if true {
+            map.insert(
+                "leaderEpoch".to_string(),
+                serde_json::Value::from(*&self.leader_epoch),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -623,7 +734,7 @@ impl LeaderEndpoint {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for LeaderEndpoint {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -636,15 +747,41 @@ impl crate::sample::Sample for LeaderEndpoint {
             this.host = rng.string();
         }
         if version >= 1 {
-            this.port = rng.next() as u16;
+            this.port = rng.next_u64() as u16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl LeaderEndpoint {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if version >= 1 {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if version >= 1 {
+            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+        }
+        serde_json::Value::Object(map)
     }
 }
 

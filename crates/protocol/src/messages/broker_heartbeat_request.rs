@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `BrokerHeartbeatRequest` (BrokerHeartbeatRequest versions 0-2).
@@ -300,20 +300,20 @@ impl BrokerHeartbeatRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for BrokerHeartbeatRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.broker_id = rng.next() as i32;
+            this.broker_id = rng.next_u64() as i32;
         }
         if true {
-            this.broker_epoch = rng.next() as i64;
+            this.broker_epoch = rng.next_u64() as i64;
         }
         if true {
-            this.current_metadata_offset = rng.next() as i64;
+            this.current_metadata_offset = rng.next_u64() as i64;
         }
         if true {
             this.want_fence = rng.below(2) == 1;
@@ -331,13 +331,79 @@ impl crate::sample::Sample for BrokerHeartbeatRequest {
                 Some((0..rng.len(depth)).map(|_| rng.uuid()).collect::<Vec<_>>())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl BrokerHeartbeatRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "brokerId".to_string(),
+                serde_json::Value::from(*&self.broker_id),
+            );
+        }
+        if true {
+            map.insert(
+                "brokerEpoch".to_string(),
+                serde_json::Value::from(*&self.broker_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "currentMetadataOffset".to_string(),
+                serde_json::Value::from(*&self.current_metadata_offset),
+            );
+        }
+        if true {
+            map.insert(
+                "wantFence".to_string(),
+                serde_json::Value::from(*&self.want_fence),
+            );
+        }
+        if true {
+            map.insert(
+                "wantShutDown".to_string(),
+                serde_json::Value::from(*&self.want_shut_down),
+            );
+        }
+        if flexible && (version >= 1) {
+            map.insert(
+                "offlineLogDirs".to_string(),
+                serde_json::Value::Array(
+                    (&self.offline_log_dirs)
+                        .iter()
+                        .map(|item| serde_json::Value::from(crate::sample::uuid_text(item)))
+                        .collect(),
+                ),
+            );
+        }
+        if flexible && (version >= 2) {
+            map.insert(
+                "cordonedLogDirs".to_string(),
+                match &self.cordoned_log_dirs {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| serde_json::Value::from(crate::sample::uuid_text(item)))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `BrokerRegistrationRequest` (BrokerRegistrationRequest versions 0-4).
@@ -277,14 +277,14 @@ impl BrokerRegistrationRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for BrokerRegistrationRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.broker_id = rng.next() as i32;
+            this.broker_id = rng.next_u64() as i32;
         }
         if true {
             this.cluster_id = rng.string();
@@ -316,15 +316,98 @@ impl crate::sample::Sample for BrokerRegistrationRequest {
             this.log_dirs = (0..rng.len(depth)).map(|_| rng.uuid()).collect::<Vec<_>>();
         }
         if version >= 3 {
-            this.previous_broker_epoch = rng.next() as i64;
+            this.previous_broker_epoch = rng.next_u64() as i64;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl BrokerRegistrationRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "brokerId".to_string(),
+                serde_json::Value::from(*&self.broker_id),
+            );
+        }
+        if true {
+            map.insert(
+                "clusterId".to_string(),
+                serde_json::Value::from((&self.cluster_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "incarnationId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.incarnation_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "listeners".to_string(),
+                serde_json::Value::Array(
+                    (&self.listeners)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "features".to_string(),
+                serde_json::Value::Array(
+                    (&self.features)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "rack".to_string(),
+                match &self.rack {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "isMigratingZkBroker".to_string(),
+                serde_json::Value::from(*&self.is_migrating_zk_broker),
+            );
+        }
+        if version >= 2 {
+            map.insert(
+                "logDirs".to_string(),
+                serde_json::Value::Array(
+                    (&self.log_dirs)
+                        .iter()
+                        .map(|item| serde_json::Value::from(crate::sample::uuid_text(item)))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "previousBrokerEpoch".to_string(),
+                serde_json::Value::from(*&self.previous_broker_epoch),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -463,7 +546,7 @@ impl Listener {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Listener {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -476,18 +559,50 @@ impl crate::sample::Sample for Listener {
             this.host = rng.string();
         }
         if true {
-            this.port = rng.next() as u16;
+            this.port = rng.next_u64() as u16;
         }
         if true {
-            this.security_protocol = rng.next() as i16;
+            this.security_protocol = rng.next_u64() as i16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Listener {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if true {
+            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+        }
+        if true {
+            map.insert(
+                "securityProtocol".to_string(),
+                serde_json::Value::from(*&self.security_protocol),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -608,7 +723,7 @@ impl Feature {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Feature {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -618,18 +733,47 @@ impl crate::sample::Sample for Feature {
             this.name = rng.string();
         }
         if true {
-            this.min_supported_version = rng.next() as i16;
+            this.min_supported_version = rng.next_u64() as i16;
         }
         if true {
-            this.max_supported_version = rng.next() as i16;
+            this.max_supported_version = rng.next_u64() as i16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Feature {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "minSupportedVersion".to_string(),
+                serde_json::Value::from(*&self.min_supported_version),
+            );
+        }
+        if true {
+            map.insert(
+                "maxSupportedVersion".to_string(),
+                serde_json::Value::from(*&self.max_supported_version),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

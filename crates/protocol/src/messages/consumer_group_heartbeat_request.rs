@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `ConsumerGroupHeartbeatRequest` (ConsumerGroupHeartbeatRequest versions 0-1).
@@ -414,7 +414,7 @@ impl ConsumerGroupHeartbeatRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ConsumerGroupHeartbeatRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -427,7 +427,7 @@ impl crate::sample::Sample for ConsumerGroupHeartbeatRequest {
             this.member_id = rng.string();
         }
         if true {
-            this.member_epoch = rng.next() as i32;
+            this.member_epoch = rng.next_u64() as i32;
         }
         if true {
             this.instance_id = if (true) && rng.below(4) == 0 {
@@ -444,7 +444,7 @@ impl crate::sample::Sample for ConsumerGroupHeartbeatRequest {
             };
         }
         if true {
-            this.rebalance_timeout_ms = rng.next() as i32;
+            this.rebalance_timeout_ms = rng.next_u64() as i32;
         }
         if true {
             this.subscribed_topic_names = if (true) && rng.below(4) == 0 {
@@ -482,13 +482,112 @@ impl crate::sample::Sample for ConsumerGroupHeartbeatRequest {
                 )
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ConsumerGroupHeartbeatRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "groupId".to_string(),
+                serde_json::Value::from((&self.group_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "memberId".to_string(),
+                serde_json::Value::from((&self.member_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "memberEpoch".to_string(),
+                serde_json::Value::from(*&self.member_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "instanceId".to_string(),
+                match &self.instance_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "rackId".to_string(),
+                match &self.rack_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "rebalanceTimeoutMs".to_string(),
+                serde_json::Value::from(*&self.rebalance_timeout_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "subscribedTopicNames".to_string(),
+                match &self.subscribed_topic_names {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| serde_json::Value::from((item).as_str()))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "subscribedTopicRegex".to_string(),
+                match &self.subscribed_topic_regex {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "serverAssignor".to_string(),
+                match &self.server_assignor {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "topicPartitions".to_string(),
+                match &self.topic_partitions {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -602,7 +701,7 @@ impl TopicPartitions {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopicPartitions {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -613,16 +712,44 @@ impl crate::sample::Sample for TopicPartitions {
         }
         if true {
             this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next() as i32)
+                .map(|_| rng.next_u64() as i32)
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopicPartitions {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `CreateAclsRequest` (CreateAclsRequest versions 1-3).
@@ -110,7 +110,7 @@ impl CreateAclsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for CreateAclsRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -121,13 +121,35 @@ impl crate::sample::Sample for CreateAclsRequest {
                 .map(|_| AclCreation::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl CreateAclsRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "creations".to_string(),
+                serde_json::Value::Array(
+                    (&self.creations)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -318,20 +340,20 @@ impl AclCreation {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AclCreation {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
         if true {
-            this.resource_type = rng.next() as i8;
+            this.resource_type = rng.next_u64() as i8;
         }
         if true {
             this.resource_name = rng.string();
         }
         if version >= 1 {
-            this.resource_pattern_type = rng.next() as i8;
+            this.resource_pattern_type = rng.next_u64() as i8;
         }
         if true {
             this.principal = rng.string();
@@ -340,18 +362,71 @@ impl crate::sample::Sample for AclCreation {
             this.host = rng.string();
         }
         if true {
-            this.operation = rng.next() as i8;
+            this.operation = rng.next_u64() as i8;
         }
         if true {
-            this.permission_type = rng.next() as i8;
+            this.permission_type = rng.next_u64() as i8;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AclCreation {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "resourceType".to_string(),
+                serde_json::Value::from(*&self.resource_type),
+            );
+        }
+        if true {
+            map.insert(
+                "resourceName".to_string(),
+                serde_json::Value::from((&self.resource_name).as_str()),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "resourcePatternType".to_string(),
+                serde_json::Value::from(*&self.resource_pattern_type),
+            );
+        }
+        if true {
+            map.insert(
+                "principal".to_string(),
+                serde_json::Value::from((&self.principal).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "operation".to_string(),
+                serde_json::Value::from(*&self.operation),
+            );
+        }
+        if true {
+            map.insert(
+                "permissionType".to_string(),
+                serde_json::Value::from(*&self.permission_type),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

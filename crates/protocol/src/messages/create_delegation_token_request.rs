@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `CreateDelegationTokenRequest` (CreateDelegationTokenRequest versions 1-3).
@@ -205,7 +205,7 @@ impl CreateDelegationTokenRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for CreateDelegationTokenRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -231,15 +231,61 @@ impl crate::sample::Sample for CreateDelegationTokenRequest {
                 .collect::<Vec<_>>();
         }
         if true {
-            this.max_lifetime_ms = rng.next() as i64;
+            this.max_lifetime_ms = rng.next_u64() as i64;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl CreateDelegationTokenRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if version >= 3 {
+            map.insert(
+                "ownerPrincipalType".to_string(),
+                match &self.owner_principal_type {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "ownerPrincipalName".to_string(),
+                match &self.owner_principal_name {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "renewers".to_string(),
+                serde_json::Value::Array(
+                    (&self.renewers)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "maxLifetimeMs".to_string(),
+                serde_json::Value::from(*&self.max_lifetime_ms),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -344,7 +390,7 @@ impl CreatableRenewers {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for CreatableRenewers {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -356,13 +402,36 @@ impl crate::sample::Sample for CreatableRenewers {
         if true {
             this.principal_name = rng.string();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl CreatableRenewers {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "principalType".to_string(),
+                serde_json::Value::from((&self.principal_type).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "principalName".to_string(),
+                serde_json::Value::from((&self.principal_name).as_str()),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `CreateDelegationTokenResponse` (CreateDelegationTokenResponse versions 1-3).
@@ -279,14 +279,14 @@ impl CreateDelegationTokenResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for CreateDelegationTokenResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
             this.principal_type = rng.string();
@@ -301,13 +301,13 @@ impl crate::sample::Sample for CreateDelegationTokenResponse {
             this.token_requester_principal_name = rng.string();
         }
         if true {
-            this.issue_timestamp_ms = rng.next() as i64;
+            this.issue_timestamp_ms = rng.next_u64() as i64;
         }
         if true {
-            this.expiry_timestamp_ms = rng.next() as i64;
+            this.expiry_timestamp_ms = rng.next_u64() as i64;
         }
         if true {
-            this.max_timestamp_ms = rng.next() as i64;
+            this.max_timestamp_ms = rng.next_u64() as i64;
         }
         if true {
             this.token_id = rng.string();
@@ -316,15 +316,92 @@ impl crate::sample::Sample for CreateDelegationTokenResponse {
             this.hmac = rng.bytes();
         }
         if true {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl CreateDelegationTokenResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "principalType".to_string(),
+                serde_json::Value::from((&self.principal_type).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "principalName".to_string(),
+                serde_json::Value::from((&self.principal_name).as_str()),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "tokenRequesterPrincipalType".to_string(),
+                serde_json::Value::from((&self.token_requester_principal_type).as_str()),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "tokenRequesterPrincipalName".to_string(),
+                serde_json::Value::from((&self.token_requester_principal_name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "issueTimestampMs".to_string(),
+                serde_json::Value::from(*&self.issue_timestamp_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "expiryTimestampMs".to_string(),
+                serde_json::Value::from(*&self.expiry_timestamp_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "maxTimestampMs".to_string(),
+                serde_json::Value::from(*&self.max_timestamp_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "tokenId".to_string(),
+                serde_json::Value::from((&self.token_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "hmac".to_string(),
+                serde_json::Value::from(crate::sample::base64(&self.hmac)),
+            );
+        }
+        if true {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

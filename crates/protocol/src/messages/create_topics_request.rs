@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `CreateTopicsRequest` (CreateTopicsRequest versions 2-7).
@@ -144,7 +144,7 @@ impl CreateTopicsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for CreateTopicsRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -156,18 +156,52 @@ impl crate::sample::Sample for CreateTopicsRequest {
                 .collect::<Vec<_>>();
         }
         if true {
-            this.timeout_ms = rng.next() as i32;
+            this.timeout_ms = rng.next_u64() as i32;
         }
         if version >= 1 {
             this.validate_only = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl CreateTopicsRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 5;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "timeoutMs".to_string(),
+                serde_json::Value::from(*&self.timeout_ms),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "validateOnly".to_string(),
+                serde_json::Value::from(*&self.validate_only),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -344,7 +378,7 @@ impl CreatableTopic {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for CreatableTopic {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -354,10 +388,10 @@ impl crate::sample::Sample for CreatableTopic {
             this.name = rng.string();
         }
         if true {
-            this.num_partitions = rng.next() as i32;
+            this.num_partitions = rng.next_u64() as i32;
         }
         if true {
-            this.replication_factor = rng.next() as i16;
+            this.replication_factor = rng.next_u64() as i16;
         }
         if true {
             this.assignments = (0..rng.len(depth))
@@ -369,13 +403,64 @@ impl crate::sample::Sample for CreatableTopic {
                 .map(|_| CreatableTopicConfig::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl CreatableTopic {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 5;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "numPartitions".to_string(),
+                serde_json::Value::from(*&self.num_partitions),
+            );
+        }
+        if true {
+            map.insert(
+                "replicationFactor".to_string(),
+                serde_json::Value::from(*&self.replication_factor),
+            );
+        }
+        if true {
+            map.insert(
+                "assignments".to_string(),
+                serde_json::Value::Array(
+                    (&self.assignments)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "configs".to_string(),
+                serde_json::Value::Array(
+                    (&self.configs)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -489,27 +574,55 @@ impl CreatableReplicaAssignment {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for CreatableReplicaAssignment {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 5;
         let mut this = Self::default();
         if true {
-            this.partition_index = rng.next() as i32;
+            this.partition_index = rng.next_u64() as i32;
         }
         if true {
             this.broker_ids = (0..rng.len(depth))
-                .map(|_| rng.next() as i32)
+                .map(|_| rng.next_u64() as i32)
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl CreatableReplicaAssignment {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 5;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "partitionIndex".to_string(),
+                serde_json::Value::from(*&self.partition_index),
+            );
+        }
+        if true {
+            map.insert(
+                "brokerIds".to_string(),
+                serde_json::Value::Array(
+                    (&self.broker_ids)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -635,7 +748,7 @@ impl CreatableTopicConfig {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for CreatableTopicConfig {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -651,13 +764,39 @@ impl crate::sample::Sample for CreatableTopicConfig {
                 Some(rng.string())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl CreatableTopicConfig {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 5;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "value".to_string(),
+                match &self.value {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

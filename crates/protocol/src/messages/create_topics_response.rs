@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `CreateTopicsResponse` (CreateTopicsResponse versions 2-7).
@@ -120,27 +120,55 @@ impl CreateTopicsResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for CreateTopicsResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 5;
         let mut this = Self::default();
         if version >= 2 {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
         if true {
             this.topics = (0..rng.len(depth))
                 .map(|_| CreatableTopicResult::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl CreateTopicsResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 5;
+        let mut map = serde_json::Map::new();
+        if version >= 2 {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -373,7 +401,7 @@ impl CreatableTopicResult {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for CreatableTopicResult {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -386,7 +414,7 @@ impl crate::sample::Sample for CreatableTopicResult {
             this.topic_id = rng.uuid();
         }
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if version >= 1 {
             this.error_message = if (true) && rng.below(4) == 0 {
@@ -396,13 +424,13 @@ impl crate::sample::Sample for CreatableTopicResult {
             };
         }
         if flexible && (version >= 5) {
-            this.topic_config_error_code = rng.next() as i16;
+            this.topic_config_error_code = rng.next_u64() as i16;
         }
         if version >= 5 {
-            this.num_partitions = rng.next() as i32;
+            this.num_partitions = rng.next_u64() as i32;
         }
         if version >= 5 {
-            this.replication_factor = rng.next() as i16;
+            this.replication_factor = rng.next_u64() as i16;
         }
         if version >= 5 {
             this.configs = if (version >= 5) && rng.below(4) == 0 {
@@ -415,13 +443,83 @@ impl crate::sample::Sample for CreatableTopicResult {
                 )
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl CreatableTopicResult {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 5;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if version >= 7 {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "errorMessage".to_string(),
+                match &self.error_message {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if flexible && (version >= 5) {
+            map.insert(
+                "topicConfigErrorCode".to_string(),
+                serde_json::Value::from(*&self.topic_config_error_code),
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "numPartitions".to_string(),
+                serde_json::Value::from(*&self.num_partitions),
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "replicationFactor".to_string(),
+                serde_json::Value::from(*&self.replication_factor),
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "configs".to_string(),
+                match &self.configs {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -591,7 +689,7 @@ impl CreatableTopicConfigs {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for CreatableTopicConfigs {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -611,18 +709,62 @@ impl crate::sample::Sample for CreatableTopicConfigs {
             this.read_only = rng.below(2) == 1;
         }
         if version >= 5 {
-            this.config_source = rng.next() as i8;
+            this.config_source = rng.next_u64() as i8;
         }
         if version >= 5 {
             this.is_sensitive = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl CreatableTopicConfigs {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 5;
+        let mut map = serde_json::Map::new();
+        if version >= 5 {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "value".to_string(),
+                match &self.value {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "readOnly".to_string(),
+                serde_json::Value::from(*&self.read_only),
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "configSource".to_string(),
+                serde_json::Value::from(*&self.config_source),
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "isSensitive".to_string(),
+                serde_json::Value::from(*&self.is_sensitive),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

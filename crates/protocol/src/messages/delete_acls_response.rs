@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `DeleteAclsResponse` (DeleteAclsResponse versions 1-3).
@@ -127,27 +127,55 @@ impl DeleteAclsResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DeleteAclsResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
         if true {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
         if true {
             this.filter_results = (0..rng.len(depth))
                 .map(|_| DeleteAclsFilterResult::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DeleteAclsResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "filterResults".to_string(),
+                serde_json::Value::Array(
+                    (&self.filter_results)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -300,14 +328,14 @@ impl DeleteAclsFilterResult {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DeleteAclsFilterResult {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
             this.error_message = if (true) && rng.below(4) == 0 {
@@ -321,13 +349,50 @@ impl crate::sample::Sample for DeleteAclsFilterResult {
                 .map(|_| DeleteAclsMatchingAcl::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DeleteAclsFilterResult {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "errorMessage".to_string(),
+                match &self.error_message {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "matchingAcls".to_string(),
+                serde_json::Value::Array(
+                    (&self.matching_acls)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -574,14 +639,14 @@ impl DeleteAclsMatchingAcl {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DeleteAclsMatchingAcl {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
             this.error_message = if (true) && rng.below(4) == 0 {
@@ -591,13 +656,13 @@ impl crate::sample::Sample for DeleteAclsMatchingAcl {
             };
         }
         if true {
-            this.resource_type = rng.next() as i8;
+            this.resource_type = rng.next_u64() as i8;
         }
         if true {
             this.resource_name = rng.string();
         }
         if version >= 1 {
-            this.pattern_type = rng.next() as i8;
+            this.pattern_type = rng.next_u64() as i8;
         }
         if true {
             this.principal = rng.string();
@@ -606,18 +671,86 @@ impl crate::sample::Sample for DeleteAclsMatchingAcl {
             this.host = rng.string();
         }
         if true {
-            this.operation = rng.next() as i8;
+            this.operation = rng.next_u64() as i8;
         }
         if true {
-            this.permission_type = rng.next() as i8;
+            this.permission_type = rng.next_u64() as i8;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DeleteAclsMatchingAcl {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "errorMessage".to_string(),
+                match &self.error_message {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "resourceType".to_string(),
+                serde_json::Value::from(*&self.resource_type),
+            );
+        }
+        if true {
+            map.insert(
+                "resourceName".to_string(),
+                serde_json::Value::from((&self.resource_name).as_str()),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "patternType".to_string(),
+                serde_json::Value::from(*&self.pattern_type),
+            );
+        }
+        if true {
+            map.insert(
+                "principal".to_string(),
+                serde_json::Value::from((&self.principal).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "operation".to_string(),
+                serde_json::Value::from(*&self.operation),
+            );
+        }
+        if true {
+            map.insert(
+                "permissionType".to_string(),
+                serde_json::Value::from(*&self.permission_type),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

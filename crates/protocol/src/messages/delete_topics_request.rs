@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `DeleteTopicsRequest` (DeleteTopicsRequest versions 1-6).
@@ -149,7 +149,7 @@ impl DeleteTopicsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DeleteTopicsRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -166,15 +166,54 @@ impl crate::sample::Sample for DeleteTopicsRequest {
                 .collect::<Vec<_>>();
         }
         if true {
-            this.timeout_ms = rng.next() as i32;
+            this.timeout_ms = rng.next_u64() as i32;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DeleteTopicsRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 4;
+        let mut map = serde_json::Map::new();
+        if version >= 6 {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if (0..=5).contains(&version) {
+            map.insert(
+                "topicNames".to_string(),
+                serde_json::Value::Array(
+                    (&self.topic_names)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "timeoutMs".to_string(),
+                serde_json::Value::from(*&self.timeout_ms),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -299,7 +338,7 @@ impl DeleteTopicState {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DeleteTopicState {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -315,13 +354,39 @@ impl crate::sample::Sample for DeleteTopicState {
         if version >= 6 {
             this.topic_id = rng.uuid();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DeleteTopicState {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 4;
+        let mut map = serde_json::Map::new();
+        if version >= 6 {
+            map.insert(
+                "name".to_string(),
+                match &self.name {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if version >= 6 {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `DescribeAclsRequest` (DescribeAclsRequest versions 1-3).
@@ -267,14 +267,14 @@ impl DescribeAclsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribeAclsRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
         if true {
-            this.resource_type_filter = rng.next() as i8;
+            this.resource_type_filter = rng.next_u64() as i8;
         }
         if true {
             this.resource_name_filter = if (true) && rng.below(4) == 0 {
@@ -284,7 +284,7 @@ impl crate::sample::Sample for DescribeAclsRequest {
             };
         }
         if version >= 1 {
-            this.pattern_type_filter = rng.next() as i8;
+            this.pattern_type_filter = rng.next_u64() as i8;
         }
         if true {
             this.principal_filter = if (true) && rng.below(4) == 0 {
@@ -301,18 +301,80 @@ impl crate::sample::Sample for DescribeAclsRequest {
             };
         }
         if true {
-            this.operation = rng.next() as i8;
+            this.operation = rng.next_u64() as i8;
         }
         if true {
-            this.permission_type = rng.next() as i8;
+            this.permission_type = rng.next_u64() as i8;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribeAclsRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "resourceTypeFilter".to_string(),
+                serde_json::Value::from(*&self.resource_type_filter),
+            );
+        }
+        if true {
+            map.insert(
+                "resourceNameFilter".to_string(),
+                match &self.resource_name_filter {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "patternTypeFilter".to_string(),
+                serde_json::Value::from(*&self.pattern_type_filter),
+            );
+        }
+        if true {
+            map.insert(
+                "principalFilter".to_string(),
+                match &self.principal_filter {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "hostFilter".to_string(),
+                match &self.host_filter {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "operation".to_string(),
+                serde_json::Value::from(*&self.operation),
+            );
+        }
+        if true {
+            map.insert(
+                "permissionType".to_string(),
+                serde_json::Value::from(*&self.permission_type),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

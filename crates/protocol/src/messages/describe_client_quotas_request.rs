@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `DescribeClientQuotasRequest` (DescribeClientQuotasRequest versions 0-1).
@@ -127,7 +127,7 @@ impl DescribeClientQuotasRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribeClientQuotasRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -141,13 +141,38 @@ impl crate::sample::Sample for DescribeClientQuotasRequest {
         if true {
             this.strict = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribeClientQuotasRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "components".to_string(),
+                serde_json::Value::Array(
+                    (&self.components)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert("strict".to_string(), serde_json::Value::from(*&self.strict));
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -290,7 +315,7 @@ impl ComponentData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ComponentData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -300,7 +325,7 @@ impl crate::sample::Sample for ComponentData {
             this.entity_type = rng.string();
         }
         if true {
-            this.match_type = rng.next() as i8;
+            this.match_type = rng.next_u64() as i8;
         }
         if true {
             this.r#match = if (true) && rng.below(4) == 0 {
@@ -309,13 +334,45 @@ impl crate::sample::Sample for ComponentData {
                 Some(rng.string())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ComponentData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "entityType".to_string(),
+                serde_json::Value::from((&self.entity_type).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "matchType".to_string(),
+                serde_json::Value::from(*&self.match_type),
+            );
+        }
+        if true {
+            map.insert(
+                "match".to_string(),
+                match &self.r#match {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `DescribeClusterRequest` (DescribeClusterRequest versions 0-2).
@@ -133,7 +133,7 @@ impl DescribeClusterRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribeClusterRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -143,18 +143,47 @@ impl crate::sample::Sample for DescribeClusterRequest {
             this.include_cluster_authorized_operations = rng.below(2) == 1;
         }
         if version >= 1 {
-            this.endpoint_type = rng.next() as i8;
+            this.endpoint_type = rng.next_u64() as i8;
         }
         if version >= 2 {
             this.include_fenced_brokers = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribeClusterRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "includeClusterAuthorizedOperations".to_string(),
+                serde_json::Value::from(*&self.include_cluster_authorized_operations),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "endpointType".to_string(),
+                serde_json::Value::from(*&self.endpoint_type),
+            );
+        }
+        if version >= 2 {
+            map.insert(
+                "includeFencedBrokers".to_string(),
+                serde_json::Value::from(*&self.include_fenced_brokers),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

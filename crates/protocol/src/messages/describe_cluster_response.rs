@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `DescribeClusterResponse` (DescribeClusterResponse versions 0-2).
@@ -252,17 +252,17 @@ impl DescribeClusterResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribeClusterResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
             this.error_message = if (true) && rng.below(4) == 0 {
@@ -272,13 +272,13 @@ impl crate::sample::Sample for DescribeClusterResponse {
             };
         }
         if version >= 1 {
-            this.endpoint_type = rng.next() as i8;
+            this.endpoint_type = rng.next_u64() as i8;
         }
         if true {
             this.cluster_id = rng.string();
         }
         if true {
-            this.controller_id = rng.next() as i32;
+            this.controller_id = rng.next_u64() as i32;
         }
         if true {
             this.brokers = (0..rng.len(depth))
@@ -286,15 +286,82 @@ impl crate::sample::Sample for DescribeClusterResponse {
                 .collect::<Vec<_>>();
         }
         if true {
-            this.cluster_authorized_operations = rng.next() as i32;
+            this.cluster_authorized_operations = rng.next_u64() as i32;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribeClusterResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "errorMessage".to_string(),
+                match &self.error_message {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "endpointType".to_string(),
+                serde_json::Value::from(*&self.endpoint_type),
+            );
+        }
+        if true {
+            map.insert(
+                "clusterId".to_string(),
+                serde_json::Value::from((&self.cluster_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "controllerId".to_string(),
+                serde_json::Value::from(*&self.controller_id),
+            );
+        }
+        if true {
+            map.insert(
+                "brokers".to_string(),
+                serde_json::Value::Array(
+                    (&self.brokers)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "clusterAuthorizedOperations".to_string(),
+                serde_json::Value::from(*&self.cluster_authorized_operations),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -471,20 +538,20 @@ impl DescribeClusterBroker {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribeClusterBroker {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.broker_id = rng.next() as i32;
+            this.broker_id = rng.next_u64() as i32;
         }
         if true {
             this.host = rng.string();
         }
         if true {
-            this.port = rng.next() as i32;
+            this.port = rng.next_u64() as i32;
         }
         if true {
             this.rack = if (true) && rng.below(4) == 0 {
@@ -496,13 +563,54 @@ impl crate::sample::Sample for DescribeClusterBroker {
         if version >= 2 {
             this.is_fenced = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribeClusterBroker {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "brokerId".to_string(),
+                serde_json::Value::from(*&self.broker_id),
+            );
+        }
+        if true {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if true {
+            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+        }
+        if true {
+            map.insert(
+                "rack".to_string(),
+                match &self.rack {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if version >= 2 {
+            map.insert(
+                "isFenced".to_string(),
+                serde_json::Value::from(*&self.is_fenced),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `DescribeConfigsRequest` (DescribeConfigsRequest versions 1-4).
@@ -144,7 +144,7 @@ impl DescribeConfigsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribeConfigsRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -161,13 +161,47 @@ impl crate::sample::Sample for DescribeConfigsRequest {
         if version >= 3 {
             this.include_documentation = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribeConfigsRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 4;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "resources".to_string(),
+                serde_json::Value::Array(
+                    (&self.resources)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "includeSynonyms".to_string(),
+                serde_json::Value::from(*&self.include_synonyms),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "includeDocumentation".to_string(),
+                serde_json::Value::from(*&self.include_documentation),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -324,14 +358,14 @@ impl DescribeConfigsResource {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribeConfigsResource {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
         if true {
-            this.resource_type = rng.next() as i8;
+            this.resource_type = rng.next_u64() as i8;
         }
         if true {
             this.resource_name = rng.string();
@@ -347,13 +381,50 @@ impl crate::sample::Sample for DescribeConfigsResource {
                 )
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribeConfigsResource {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 4;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "resourceType".to_string(),
+                serde_json::Value::from(*&self.resource_type),
+            );
+        }
+        if true {
+            map.insert(
+                "resourceName".to_string(),
+                serde_json::Value::from((&self.resource_name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "configurationKeys".to_string(),
+                match &self.configuration_keys {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| serde_json::Value::from((item).as_str()))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

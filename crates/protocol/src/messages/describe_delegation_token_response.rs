@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `DescribeDelegationTokenResponse` (DescribeDelegationTokenResponse versions 1-3).
@@ -144,14 +144,14 @@ impl DescribeDelegationTokenResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribeDelegationTokenResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
             this.tokens = (0..rng.len(depth))
@@ -159,15 +159,49 @@ impl crate::sample::Sample for DescribeDelegationTokenResponse {
                 .collect::<Vec<_>>();
         }
         if true {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribeDelegationTokenResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "tokens".to_string(),
+                serde_json::Value::Array(
+                    (&self.tokens)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -428,7 +462,7 @@ impl DescribedDelegationToken {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribedDelegationToken {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -447,13 +481,13 @@ impl crate::sample::Sample for DescribedDelegationToken {
             this.token_requester_principal_name = rng.string();
         }
         if true {
-            this.issue_timestamp = rng.next() as i64;
+            this.issue_timestamp = rng.next_u64() as i64;
         }
         if true {
-            this.expiry_timestamp = rng.next() as i64;
+            this.expiry_timestamp = rng.next_u64() as i64;
         }
         if true {
-            this.max_timestamp = rng.next() as i64;
+            this.max_timestamp = rng.next_u64() as i64;
         }
         if true {
             this.token_id = rng.string();
@@ -466,13 +500,89 @@ impl crate::sample::Sample for DescribedDelegationToken {
                 .map(|_| DescribedDelegationTokenRenewer::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribedDelegationToken {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "principalType".to_string(),
+                serde_json::Value::from((&self.principal_type).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "principalName".to_string(),
+                serde_json::Value::from((&self.principal_name).as_str()),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "tokenRequesterPrincipalType".to_string(),
+                serde_json::Value::from((&self.token_requester_principal_type).as_str()),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "tokenRequesterPrincipalName".to_string(),
+                serde_json::Value::from((&self.token_requester_principal_name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "issueTimestamp".to_string(),
+                serde_json::Value::from(*&self.issue_timestamp),
+            );
+        }
+        if true {
+            map.insert(
+                "expiryTimestamp".to_string(),
+                serde_json::Value::from(*&self.expiry_timestamp),
+            );
+        }
+        if true {
+            map.insert(
+                "maxTimestamp".to_string(),
+                serde_json::Value::from(*&self.max_timestamp),
+            );
+        }
+        if true {
+            map.insert(
+                "tokenId".to_string(),
+                serde_json::Value::from((&self.token_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "hmac".to_string(),
+                serde_json::Value::from(crate::sample::base64(&self.hmac)),
+            );
+        }
+        if true {
+            map.insert(
+                "renewers".to_string(),
+                serde_json::Value::Array(
+                    (&self.renewers)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -577,7 +687,7 @@ impl DescribedDelegationTokenRenewer {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribedDelegationTokenRenewer {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -589,13 +699,36 @@ impl crate::sample::Sample for DescribedDelegationTokenRenewer {
         if true {
             this.principal_name = rng.string();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribedDelegationTokenRenewer {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "principalType".to_string(),
+                serde_json::Value::from((&self.principal_type).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "principalName".to_string(),
+                serde_json::Value::from((&self.principal_name).as_str()),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

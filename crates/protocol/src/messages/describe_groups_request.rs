@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `DescribeGroupsRequest` (DescribeGroupsRequest versions 0-6).
@@ -128,7 +128,7 @@ impl DescribeGroupsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribeGroupsRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -142,13 +142,41 @@ impl crate::sample::Sample for DescribeGroupsRequest {
         if version >= 3 {
             this.include_authorized_operations = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribeGroupsRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 5;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "groups".to_string(),
+                serde_json::Value::Array(
+                    (&self.groups)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "includeAuthorizedOperations".to_string(),
+                serde_json::Value::from(*&self.include_authorized_operations),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `DescribeShareGroupOffsetsRequest` (DescribeShareGroupOffsetsRequest versions 0-1).
@@ -111,7 +111,7 @@ impl DescribeShareGroupOffsetsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribeShareGroupOffsetsRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -122,13 +122,35 @@ impl crate::sample::Sample for DescribeShareGroupOffsetsRequest {
                 .map(|_| DescribeShareGroupOffsetsRequestGroup::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribeShareGroupOffsetsRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "groups".to_string(),
+                serde_json::Value::Array(
+                    (&self.groups)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -268,7 +290,7 @@ impl DescribeShareGroupOffsetsRequestGroup {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribeShareGroupOffsetsRequestGroup {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -290,13 +312,44 @@ impl crate::sample::Sample for DescribeShareGroupOffsetsRequestGroup {
                 )
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribeShareGroupOffsetsRequestGroup {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "groupId".to_string(),
+                serde_json::Value::from((&self.group_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "topics".to_string(),
+                match &self.topics {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -411,7 +464,7 @@ impl DescribeShareGroupOffsetsRequestTopic {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribeShareGroupOffsetsRequestTopic {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -422,16 +475,44 @@ impl crate::sample::Sample for DescribeShareGroupOffsetsRequestTopic {
         }
         if true {
             this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next() as i32)
+                .map(|_| rng.next_u64() as i32)
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribeShareGroupOffsetsRequestTopic {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topicName".to_string(),
+                serde_json::Value::from((&self.topic_name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

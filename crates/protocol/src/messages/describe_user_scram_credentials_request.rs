@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `DescribeUserScramCredentialsRequest` (DescribeUserScramCredentialsRequest versions 0).
@@ -133,7 +133,7 @@ impl DescribeUserScramCredentialsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribeUserScramCredentialsRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -150,13 +150,38 @@ impl crate::sample::Sample for DescribeUserScramCredentialsRequest {
                 )
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribeUserScramCredentialsRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "users".to_string(),
+                match &self.users {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -243,7 +268,7 @@ impl UserName {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for UserName {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -252,13 +277,30 @@ impl crate::sample::Sample for UserName {
         if true {
             this.name = rng.string();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl UserName {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `EndQuorumEpochRequest` (EndQuorumEpochRequest versions 0-1).
@@ -170,7 +170,7 @@ impl EndQuorumEpochRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for EndQuorumEpochRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -193,13 +193,55 @@ impl crate::sample::Sample for EndQuorumEpochRequest {
                 .map(|_| LeaderEndpoint::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl EndQuorumEpochRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "clusterId".to_string(),
+                match &self.cluster_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "leaderEndpoints".to_string(),
+                serde_json::Value::Array(
+                    (&self.leader_endpoints)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -314,7 +356,7 @@ impl TopicData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopicData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -328,13 +370,41 @@ impl crate::sample::Sample for TopicData {
                 .map(|_| PartitionData::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopicData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topicName".to_string(),
+                serde_json::Value::from((&self.topic_name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -496,24 +566,24 @@ impl PartitionData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for PartitionData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
         if true {
-            this.partition_index = rng.next() as i32;
+            this.partition_index = rng.next_u64() as i32;
         }
         if true {
-            this.leader_id = rng.next() as i32;
+            this.leader_id = rng.next_u64() as i32;
         }
         if true {
-            this.leader_epoch = rng.next() as i32;
+            this.leader_epoch = rng.next_u64() as i32;
         }
         if version == 0 {
             this.preferred_successors = (0..rng.len(depth))
-                .map(|_| rng.next() as i32)
+                .map(|_| rng.next_u64() as i32)
                 .collect::<Vec<_>>();
         }
         if version >= 1 {
@@ -521,13 +591,64 @@ impl crate::sample::Sample for PartitionData {
                 .map(|_| ReplicaInfo::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl PartitionData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "partitionIndex".to_string(),
+                serde_json::Value::from(*&self.partition_index),
+            );
+        }
+        if true {
+            map.insert(
+                "leaderId".to_string(),
+                serde_json::Value::from(*&self.leader_id),
+            );
+        }
+        if true {
+            map.insert(
+                "leaderEpoch".to_string(),
+                serde_json::Value::from(*&self.leader_epoch),
+            );
+        }
+        if version == 0 {
+            map.insert(
+                "preferredSuccessors".to_string(),
+                serde_json::Value::Array(
+                    (&self.preferred_successors)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "preferredCandidates".to_string(),
+                serde_json::Value::Array(
+                    (&self.preferred_candidates)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -630,25 +751,48 @@ impl ReplicaInfo {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ReplicaInfo {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
         if version >= 1 {
-            this.candidate_id = rng.next() as i32;
+            this.candidate_id = rng.next_u64() as i32;
         }
         if version >= 1 {
             this.candidate_directory_id = rng.uuid();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ReplicaInfo {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if version >= 1 {
+            map.insert(
+                "candidateId".to_string(),
+                serde_json::Value::from(*&self.candidate_id),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "candidateDirectoryId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.candidate_directory_id)),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -770,7 +914,7 @@ impl LeaderEndpoint {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for LeaderEndpoint {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -783,15 +927,41 @@ impl crate::sample::Sample for LeaderEndpoint {
             this.host = rng.string();
         }
         if version >= 1 {
-            this.port = rng.next() as u16;
+            this.port = rng.next_u64() as u16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl LeaderEndpoint {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if version >= 1 {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if version >= 1 {
+            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+        }
+        serde_json::Value::Object(map)
     }
 }
 

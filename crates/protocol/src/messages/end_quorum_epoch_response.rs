@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `EndQuorumEpochResponse` (EndQuorumEpochResponse versions 0-1).
@@ -172,14 +172,14 @@ impl EndQuorumEpochResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for EndQuorumEpochResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
             this.topics = (0..rng.len(depth))
@@ -191,13 +191,52 @@ impl crate::sample::Sample for EndQuorumEpochResponse {
                 .map(|_| NodeEndpoint::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl EndQuorumEpochResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if flexible && (version >= 1) {
+            map.insert(
+                "nodeEndpoints".to_string(),
+                serde_json::Value::Array(
+                    (&self.node_endpoints)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -312,7 +351,7 @@ impl TopicData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopicData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -326,13 +365,41 @@ impl crate::sample::Sample for TopicData {
                 .map(|_| PartitionData::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopicData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topicName".to_string(),
+                serde_json::Value::from((&self.topic_name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -469,31 +536,66 @@ impl PartitionData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for PartitionData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
         if true {
-            this.partition_index = rng.next() as i32;
+            this.partition_index = rng.next_u64() as i32;
         }
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
-            this.leader_id = rng.next() as i32;
+            this.leader_id = rng.next_u64() as i32;
         }
         if true {
-            this.leader_epoch = rng.next() as i32;
+            this.leader_epoch = rng.next_u64() as i32;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl PartitionData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "partitionIndex".to_string(),
+                serde_json::Value::from(*&self.partition_index),
+            );
+        }
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "leaderId".to_string(),
+                serde_json::Value::from(*&self.leader_id),
+            );
+        }
+        if true {
+            map.insert(
+                "leaderEpoch".to_string(),
+                serde_json::Value::from(*&self.leader_epoch),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -614,28 +716,54 @@ impl NodeEndpoint {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for NodeEndpoint {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
         if version >= 1 {
-            this.node_id = rng.next() as i32;
+            this.node_id = rng.next_u64() as i32;
         }
         if version >= 1 {
             this.host = rng.string();
         }
         if version >= 1 {
-            this.port = rng.next() as u16;
+            this.port = rng.next_u64() as u16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl NodeEndpoint {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 1;
+        let mut map = serde_json::Map::new();
+        if version >= 1 {
+            map.insert(
+                "nodeId".to_string(),
+                serde_json::Value::from(*&self.node_id),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if version >= 1 {
+            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+        }
+        serde_json::Value::Object(map)
     }
 }
 

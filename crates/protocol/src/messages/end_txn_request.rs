@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `EndTxnRequest` (EndTxnRequest versions 0-5).
@@ -151,7 +151,7 @@ impl EndTxnRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for EndTxnRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -161,21 +161,56 @@ impl crate::sample::Sample for EndTxnRequest {
             this.transactional_id = rng.string();
         }
         if true {
-            this.producer_id = rng.next() as i64;
+            this.producer_id = rng.next_u64() as i64;
         }
         if true {
-            this.producer_epoch = rng.next() as i16;
+            this.producer_epoch = rng.next_u64() as i16;
         }
         if true {
             this.committed = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl EndTxnRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 3;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "transactionalId".to_string(),
+                serde_json::Value::from((&self.transactional_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "producerId".to_string(),
+                serde_json::Value::from(*&self.producer_id),
+            );
+        }
+        if true {
+            map.insert(
+                "producerEpoch".to_string(),
+                serde_json::Value::from(*&self.producer_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "committed".to_string(),
+                serde_json::Value::from(*&self.committed),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `EnvelopeRequest` (EnvelopeRequest versions 0).
@@ -157,7 +157,7 @@ impl EnvelopeRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for EnvelopeRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -176,13 +176,45 @@ impl crate::sample::Sample for EnvelopeRequest {
         if true {
             this.client_host_address = rng.bytes();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl EnvelopeRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "requestData".to_string(),
+                serde_json::Value::from(crate::sample::base64(&self.request_data)),
+            );
+        }
+        if true {
+            map.insert(
+                "requestPrincipal".to_string(),
+                match &self.request_principal {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from(crate::sample::base64(value)),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "clientHostAddress".to_string(),
+                serde_json::Value::from(crate::sample::base64(&self.client_host_address)),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

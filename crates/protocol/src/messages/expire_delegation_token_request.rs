@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `ExpireDelegationTokenRequest` (ExpireDelegationTokenRequest versions 1-2).
@@ -117,7 +117,7 @@ impl ExpireDelegationTokenRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ExpireDelegationTokenRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -127,15 +127,38 @@ impl crate::sample::Sample for ExpireDelegationTokenRequest {
             this.hmac = rng.bytes();
         }
         if true {
-            this.expiry_time_period_ms = rng.next() as i64;
+            this.expiry_time_period_ms = rng.next_u64() as i64;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ExpireDelegationTokenRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "hmac".to_string(),
+                serde_json::Value::from(crate::sample::base64(&self.hmac)),
+            );
+        }
+        if true {
+            map.insert(
+                "expiryTimePeriodMs".to_string(),
+                serde_json::Value::from(*&self.expiry_time_period_ms),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `FetchRequest` (FetchRequest versions 4-18).
@@ -333,7 +333,7 @@ impl FetchRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for FetchRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -347,28 +347,28 @@ impl crate::sample::Sample for FetchRequest {
             };
         }
         if (0..=14).contains(&version) {
-            this.replica_id = rng.next() as i32;
+            this.replica_id = rng.next_u64() as i32;
         }
         if flexible && (version >= 15) {
             this.replica_state = ReplicaState::sample(rng, version, depth + 1);
         }
         if true {
-            this.max_wait_ms = rng.next() as i32;
+            this.max_wait_ms = rng.next_u64() as i32;
         }
         if true {
-            this.min_bytes = rng.next() as i32;
+            this.min_bytes = rng.next_u64() as i32;
         }
         if version >= 3 {
-            this.max_bytes = rng.next() as i32;
+            this.max_bytes = rng.next_u64() as i32;
         }
         if version >= 4 {
-            this.isolation_level = rng.next() as i8;
+            this.isolation_level = rng.next_u64() as i8;
         }
         if version >= 7 {
-            this.session_id = rng.next() as i32;
+            this.session_id = rng.next_u64() as i32;
         }
         if version >= 7 {
-            this.session_epoch = rng.next() as i32;
+            this.session_epoch = rng.next_u64() as i32;
         }
         if true {
             this.topics = (0..rng.len(depth))
@@ -383,13 +383,109 @@ impl crate::sample::Sample for FetchRequest {
         if version >= 11 {
             this.rack_id = rng.string();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl FetchRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 12;
+        let mut map = serde_json::Map::new();
+        if flexible && (version >= 12) {
+            map.insert(
+                "clusterId".to_string(),
+                match &self.cluster_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if (0..=14).contains(&version) {
+            map.insert(
+                "replicaId".to_string(),
+                serde_json::Value::from(*&self.replica_id),
+            );
+        }
+        if flexible && (version >= 15) {
+            map.insert(
+                "replicaState".to_string(),
+                (&self.replica_state).to_kafka_json(version),
+            );
+        }
+        if true {
+            map.insert(
+                "maxWaitMs".to_string(),
+                serde_json::Value::from(*&self.max_wait_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "minBytes".to_string(),
+                serde_json::Value::from(*&self.min_bytes),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "maxBytes".to_string(),
+                serde_json::Value::from(*&self.max_bytes),
+            );
+        }
+        if version >= 4 {
+            map.insert(
+                "isolationLevel".to_string(),
+                serde_json::Value::from(*&self.isolation_level),
+            );
+        }
+        if version >= 7 {
+            map.insert(
+                "sessionId".to_string(),
+                serde_json::Value::from(*&self.session_id),
+            );
+        }
+        if version >= 7 {
+            map.insert(
+                "sessionEpoch".to_string(),
+                serde_json::Value::from(*&self.session_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 7 {
+            map.insert(
+                "forgottenTopicsData".to_string(),
+                serde_json::Value::Array(
+                    (&self.forgotten_topics_data)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 11 {
+            map.insert(
+                "rackId".to_string(),
+                serde_json::Value::from((&self.rack_id).as_str()),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -492,25 +588,48 @@ impl ReplicaState {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ReplicaState {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 12;
         let mut this = Self::default();
         if version >= 15 {
-            this.replica_id = rng.next() as i32;
+            this.replica_id = rng.next_u64() as i32;
         }
         if version >= 15 {
-            this.replica_epoch = rng.next() as i64;
+            this.replica_epoch = rng.next_u64() as i64;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ReplicaState {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 12;
+        let mut map = serde_json::Map::new();
+        if version >= 15 {
+            map.insert(
+                "replicaId".to_string(),
+                serde_json::Value::from(*&self.replica_id),
+            );
+        }
+        if version >= 15 {
+            map.insert(
+                "replicaEpoch".to_string(),
+                serde_json::Value::from(*&self.replica_epoch),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -628,7 +747,7 @@ impl FetchTopic {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for FetchTopic {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -645,13 +764,47 @@ impl crate::sample::Sample for FetchTopic {
                 .map(|_| FetchPartition::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl FetchTopic {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 12;
+        let mut map = serde_json::Map::new();
+        if (0..=12).contains(&version) {
+            map.insert(
+                "topic".to_string(),
+                serde_json::Value::from((&self.topic).as_str()),
+            );
+        }
+        if version >= 13 {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -855,43 +1008,102 @@ impl FetchPartition {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for FetchPartition {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 12;
         let mut this = Self::default();
         if true {
-            this.partition = rng.next() as i32;
+            this.partition = rng.next_u64() as i32;
         }
         if version >= 9 {
-            this.current_leader_epoch = rng.next() as i32;
+            this.current_leader_epoch = rng.next_u64() as i32;
         }
         if true {
-            this.fetch_offset = rng.next() as i64;
+            this.fetch_offset = rng.next_u64() as i64;
         }
         if version >= 12 {
-            this.last_fetched_epoch = rng.next() as i32;
+            this.last_fetched_epoch = rng.next_u64() as i32;
         }
         if version >= 5 {
-            this.log_start_offset = rng.next() as i64;
+            this.log_start_offset = rng.next_u64() as i64;
         }
         if true {
-            this.partition_max_bytes = rng.next() as i32;
+            this.partition_max_bytes = rng.next_u64() as i32;
         }
         if flexible && (version >= 17) {
             this.replica_directory_id = rng.uuid();
         }
         if flexible && (version >= 18) {
-            this.high_watermark = rng.next() as i64;
+            this.high_watermark = rng.next_u64() as i64;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl FetchPartition {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 12;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "partition".to_string(),
+                serde_json::Value::from(*&self.partition),
+            );
+        }
+        if version >= 9 {
+            map.insert(
+                "currentLeaderEpoch".to_string(),
+                serde_json::Value::from(*&self.current_leader_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "fetchOffset".to_string(),
+                serde_json::Value::from(*&self.fetch_offset),
+            );
+        }
+        if version >= 12 {
+            map.insert(
+                "lastFetchedEpoch".to_string(),
+                serde_json::Value::from(*&self.last_fetched_epoch),
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "logStartOffset".to_string(),
+                serde_json::Value::from(*&self.log_start_offset),
+            );
+        }
+        if true {
+            map.insert(
+                "partitionMaxBytes".to_string(),
+                serde_json::Value::from(*&self.partition_max_bytes),
+            );
+        }
+        if flexible && (version >= 17) {
+            map.insert(
+                "replicaDirectoryId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.replica_directory_id)),
+            );
+        }
+        if flexible && (version >= 18) {
+            map.insert(
+                "highWatermark".to_string(),
+                serde_json::Value::from(*&self.high_watermark),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1009,7 +1221,7 @@ impl ForgottenTopic {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ForgottenTopic {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1023,16 +1235,50 @@ impl crate::sample::Sample for ForgottenTopic {
         }
         if version >= 7 {
             this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next() as i32)
+                .map(|_| rng.next_u64() as i32)
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ForgottenTopic {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 12;
+        let mut map = serde_json::Map::new();
+        if (7..=12).contains(&version) {
+            map.insert(
+                "topic".to_string(),
+                serde_json::Value::from((&self.topic).as_str()),
+            );
+        }
+        if version >= 13 {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if version >= 7 {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `FetchResponse` (FetchResponse versions 4-18).
@@ -192,20 +192,20 @@ impl FetchResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for FetchResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 12;
         let mut this = Self::default();
         if version >= 1 {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
         if version >= 7 {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if version >= 7 {
-            this.session_id = rng.next() as i32;
+            this.session_id = rng.next_u64() as i32;
         }
         if true {
             this.responses = (0..rng.len(depth))
@@ -217,13 +217,64 @@ impl crate::sample::Sample for FetchResponse {
                 .map(|_| NodeEndpoint::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl FetchResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 12;
+        let mut map = serde_json::Map::new();
+        if version >= 1 {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        if version >= 7 {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if version >= 7 {
+            map.insert(
+                "sessionId".to_string(),
+                serde_json::Value::from(*&self.session_id),
+            );
+        }
+        if true {
+            map.insert(
+                "responses".to_string(),
+                serde_json::Value::Array(
+                    (&self.responses)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if flexible && (version >= 16) {
+            map.insert(
+                "nodeEndpoints".to_string(),
+                serde_json::Value::Array(
+                    (&self.node_endpoints)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -341,7 +392,7 @@ impl FetchableTopicResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for FetchableTopicResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -358,13 +409,47 @@ impl crate::sample::Sample for FetchableTopicResponse {
                 .map(|_| PartitionData::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl FetchableTopicResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 12;
+        let mut map = serde_json::Map::new();
+        if (0..=12).contains(&version) {
+            map.insert(
+                "topic".to_string(),
+                serde_json::Value::from((&self.topic).as_str()),
+            );
+        }
+        if version >= 13 {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -701,26 +786,26 @@ impl PartitionData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for PartitionData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 12;
         let mut this = Self::default();
         if true {
-            this.partition_index = rng.next() as i32;
+            this.partition_index = rng.next_u64() as i32;
         }
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
-            this.high_watermark = rng.next() as i64;
+            this.high_watermark = rng.next_u64() as i64;
         }
         if version >= 4 {
-            this.last_stable_offset = rng.next() as i64;
+            this.last_stable_offset = rng.next_u64() as i64;
         }
         if version >= 5 {
-            this.log_start_offset = rng.next() as i64;
+            this.log_start_offset = rng.next_u64() as i64;
         }
         if flexible && (version >= 12) {
             this.diverging_epoch = EpochEndOffset::sample(rng, version, depth + 1);
@@ -743,7 +828,7 @@ impl crate::sample::Sample for PartitionData {
             };
         }
         if version >= 11 {
-            this.preferred_read_replica = rng.next() as i32;
+            this.preferred_read_replica = rng.next_u64() as i32;
         }
         if true {
             this.records = if (true) && rng.below(4) == 0 {
@@ -752,13 +837,101 @@ impl crate::sample::Sample for PartitionData {
                 Some(rng.bytes())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl PartitionData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 12;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "partitionIndex".to_string(),
+                serde_json::Value::from(*&self.partition_index),
+            );
+        }
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "highWatermark".to_string(),
+                serde_json::Value::from(*&self.high_watermark),
+            );
+        }
+        if version >= 4 {
+            map.insert(
+                "lastStableOffset".to_string(),
+                serde_json::Value::from(*&self.last_stable_offset),
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "logStartOffset".to_string(),
+                serde_json::Value::from(*&self.log_start_offset),
+            );
+        }
+        if flexible && (version >= 12) {
+            map.insert(
+                "divergingEpoch".to_string(),
+                (&self.diverging_epoch).to_kafka_json(version),
+            );
+        }
+        if flexible && (version >= 12) {
+            map.insert(
+                "currentLeader".to_string(),
+                (&self.current_leader).to_kafka_json(version),
+            );
+        }
+        if flexible && (version >= 12) {
+            map.insert(
+                "snapshotId".to_string(),
+                (&self.snapshot_id).to_kafka_json(version),
+            );
+        }
+        if version >= 4 {
+            map.insert(
+                "abortedTransactions".to_string(),
+                match &self.aborted_transactions {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        if version >= 11 {
+            map.insert(
+                "preferredReadReplica".to_string(),
+                serde_json::Value::from(*&self.preferred_read_replica),
+            );
+        }
+        if true {
+            map.insert(
+                "records".to_string(),
+                match &self.records {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from(crate::sample::base64(value)),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -861,25 +1034,45 @@ impl EpochEndOffset {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for EpochEndOffset {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 12;
         let mut this = Self::default();
         if version >= 12 {
-            this.epoch = rng.next() as i32;
+            this.epoch = rng.next_u64() as i32;
         }
         if version >= 12 {
-            this.end_offset = rng.next() as i64;
+            this.end_offset = rng.next_u64() as i64;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl EpochEndOffset {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 12;
+        let mut map = serde_json::Map::new();
+        if version >= 12 {
+            map.insert("epoch".to_string(), serde_json::Value::from(*&self.epoch));
+        }
+        if version >= 12 {
+            map.insert(
+                "endOffset".to_string(),
+                serde_json::Value::from(*&self.end_offset),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -982,25 +1175,48 @@ impl LeaderIdAndEpoch {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for LeaderIdAndEpoch {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 12;
         let mut this = Self::default();
         if version >= 12 {
-            this.leader_id = rng.next() as i32;
+            this.leader_id = rng.next_u64() as i32;
         }
         if version >= 12 {
-            this.leader_epoch = rng.next() as i32;
+            this.leader_epoch = rng.next_u64() as i32;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl LeaderIdAndEpoch {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 12;
+        let mut map = serde_json::Map::new();
+        if version >= 12 {
+            map.insert(
+                "leaderId".to_string(),
+                serde_json::Value::from(*&self.leader_id),
+            );
+        }
+        if version >= 12 {
+            map.insert(
+                "leaderEpoch".to_string(),
+                serde_json::Value::from(*&self.leader_epoch),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1103,25 +1319,45 @@ impl SnapshotId {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for SnapshotId {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 12;
         let mut this = Self::default();
         if true {
-            this.end_offset = rng.next() as i64;
+            this.end_offset = rng.next_u64() as i64;
         }
         if true {
-            this.epoch = rng.next() as i32;
+            this.epoch = rng.next_u64() as i32;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl SnapshotId {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 12;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "endOffset".to_string(),
+                serde_json::Value::from(*&self.end_offset),
+            );
+        }
+        if true {
+            map.insert("epoch".to_string(), serde_json::Value::from(*&self.epoch));
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1224,25 +1460,48 @@ impl AbortedTransaction {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AbortedTransaction {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 12;
         let mut this = Self::default();
         if version >= 4 {
-            this.producer_id = rng.next() as i64;
+            this.producer_id = rng.next_u64() as i64;
         }
         if version >= 4 {
-            this.first_offset = rng.next() as i64;
+            this.first_offset = rng.next_u64() as i64;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AbortedTransaction {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 12;
+        let mut map = serde_json::Map::new();
+        if version >= 4 {
+            map.insert(
+                "producerId".to_string(),
+                serde_json::Value::from(*&self.producer_id),
+            );
+        }
+        if version >= 4 {
+            map.insert(
+                "firstOffset".to_string(),
+                serde_json::Value::from(*&self.first_offset),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1402,20 +1661,20 @@ impl NodeEndpoint {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for NodeEndpoint {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 12;
         let mut this = Self::default();
         if version >= 16 {
-            this.node_id = rng.next() as i32;
+            this.node_id = rng.next_u64() as i32;
         }
         if version >= 16 {
             this.host = rng.string();
         }
         if version >= 16 {
-            this.port = rng.next() as i32;
+            this.port = rng.next_u64() as i32;
         }
         if version >= 16 {
             this.rack = if (version >= 16) && rng.below(4) == 0 {
@@ -1424,13 +1683,48 @@ impl crate::sample::Sample for NodeEndpoint {
                 Some(rng.string())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl NodeEndpoint {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 12;
+        let mut map = serde_json::Map::new();
+        if version >= 16 {
+            map.insert(
+                "nodeId".to_string(),
+                serde_json::Value::from(*&self.node_id),
+            );
+        }
+        if version >= 16 {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if version >= 16 {
+            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+        }
+        if version >= 16 {
+            map.insert(
+                "rack".to_string(),
+                match &self.rack {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `FetchSnapshotRequest` (FetchSnapshotRequest versions 0-1).
@@ -212,7 +212,7 @@ impl FetchSnapshotRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for FetchSnapshotRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -226,23 +226,66 @@ impl crate::sample::Sample for FetchSnapshotRequest {
             };
         }
         if true {
-            this.replica_id = rng.next() as i32;
+            this.replica_id = rng.next_u64() as i32;
         }
         if true {
-            this.max_bytes = rng.next() as i32;
+            this.max_bytes = rng.next_u64() as i32;
         }
         if true {
             this.topics = (0..rng.len(depth))
                 .map(|_| TopicSnapshot::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl FetchSnapshotRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if flexible && (true) {
+            map.insert(
+                "clusterId".to_string(),
+                match &self.cluster_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "replicaId".to_string(),
+                serde_json::Value::from(*&self.replica_id),
+            );
+        }
+        if true {
+            map.insert(
+                "maxBytes".to_string(),
+                serde_json::Value::from(*&self.max_bytes),
+            );
+        }
+        if true {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -357,7 +400,7 @@ impl TopicSnapshot {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopicSnapshot {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -371,13 +414,41 @@ impl crate::sample::Sample for TopicSnapshot {
                 .map(|_| PartitionSnapshot::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopicSnapshot {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -536,34 +607,75 @@ impl PartitionSnapshot {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for PartitionSnapshot {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.partition = rng.next() as i32;
+            this.partition = rng.next_u64() as i32;
         }
         if true {
-            this.current_leader_epoch = rng.next() as i32;
+            this.current_leader_epoch = rng.next_u64() as i32;
         }
         if true {
             this.snapshot_id = SnapshotId::sample(rng, version, depth + 1);
         }
         if true {
-            this.position = rng.next() as i64;
+            this.position = rng.next_u64() as i64;
         }
         if flexible && (version >= 1) {
             this.replica_directory_id = rng.uuid();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl PartitionSnapshot {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "partition".to_string(),
+                serde_json::Value::from(*&self.partition),
+            );
+        }
+        if true {
+            map.insert(
+                "currentLeaderEpoch".to_string(),
+                serde_json::Value::from(*&self.current_leader_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "snapshotId".to_string(),
+                (&self.snapshot_id).to_kafka_json(version),
+            );
+        }
+        if true {
+            map.insert(
+                "position".to_string(),
+                serde_json::Value::from(*&self.position),
+            );
+        }
+        if flexible && (version >= 1) {
+            map.insert(
+                "replicaDirectoryId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.replica_directory_id)),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -666,25 +778,45 @@ impl SnapshotId {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for SnapshotId {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.end_offset = rng.next() as i64;
+            this.end_offset = rng.next_u64() as i64;
         }
         if true {
-            this.epoch = rng.next() as i32;
+            this.epoch = rng.next_u64() as i32;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl SnapshotId {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "endOffset".to_string(),
+                serde_json::Value::from(*&self.end_offset),
+            );
+        }
+        if true {
+            map.insert("epoch".to_string(), serde_json::Value::from(*&self.epoch));
+        }
+        serde_json::Value::Object(map)
     }
 }
 

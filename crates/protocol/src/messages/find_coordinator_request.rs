@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `FindCoordinatorRequest` (FindCoordinatorRequest versions 0-6).
@@ -146,7 +146,7 @@ impl FindCoordinatorRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for FindCoordinatorRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -156,20 +156,54 @@ impl crate::sample::Sample for FindCoordinatorRequest {
             this.key = rng.string();
         }
         if version >= 1 {
-            this.key_type = rng.next() as i8;
+            this.key_type = rng.next_u64() as i8;
         }
         if version >= 4 {
             this.coordinator_keys = (0..rng.len(depth))
                 .map(|_| rng.string())
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl FindCoordinatorRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 3;
+        let mut map = serde_json::Map::new();
+        if (0..=3).contains(&version) {
+            map.insert(
+                "key".to_string(),
+                serde_json::Value::from((&self.key).as_str()),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "keyType".to_string(),
+                serde_json::Value::from(*&self.key_type),
+            );
+        }
+        if version >= 4 {
+            map.insert(
+                "coordinatorKeys".to_string(),
+                serde_json::Value::Array(
+                    (&self.coordinator_keys)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

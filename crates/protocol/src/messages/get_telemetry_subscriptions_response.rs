@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `GetTelemetrySubscriptionsResponse` (GetTelemetrySubscriptionsResponse versions 0).
@@ -258,34 +258,34 @@ impl GetTelemetrySubscriptionsResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for GetTelemetrySubscriptionsResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
             this.client_instance_id = rng.uuid();
         }
         if true {
-            this.subscription_id = rng.next() as i32;
+            this.subscription_id = rng.next_u64() as i32;
         }
         if true {
             this.accepted_compression_types = (0..rng.len(depth))
-                .map(|_| rng.next() as i8)
+                .map(|_| rng.next_u64() as i8)
                 .collect::<Vec<_>>();
         }
         if true {
-            this.push_interval_ms = rng.next() as i32;
+            this.push_interval_ms = rng.next_u64() as i32;
         }
         if true {
-            this.telemetry_max_bytes = rng.next() as i32;
+            this.telemetry_max_bytes = rng.next_u64() as i32;
         }
         if true {
             this.delta_temporality = rng.below(2) == 1;
@@ -295,13 +295,88 @@ impl crate::sample::Sample for GetTelemetrySubscriptionsResponse {
                 .map(|_| rng.string())
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl GetTelemetrySubscriptionsResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "clientInstanceId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.client_instance_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "subscriptionId".to_string(),
+                serde_json::Value::from(*&self.subscription_id),
+            );
+        }
+        if true {
+            map.insert(
+                "acceptedCompressionTypes".to_string(),
+                serde_json::Value::Array(
+                    (&self.accepted_compression_types)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "pushIntervalMs".to_string(),
+                serde_json::Value::from(*&self.push_interval_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "telemetryMaxBytes".to_string(),
+                serde_json::Value::from(*&self.telemetry_max_bytes),
+            );
+        }
+        if true {
+            map.insert(
+                "deltaTemporality".to_string(),
+                serde_json::Value::from(*&self.delta_temporality),
+            );
+        }
+        if true {
+            map.insert(
+                "requestedMetrics".to_string(),
+                serde_json::Value::Array(
+                    (&self.requested_metrics)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

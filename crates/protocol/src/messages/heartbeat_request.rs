@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `HeartbeatRequest` (HeartbeatRequest versions 0-4).
@@ -174,7 +174,7 @@ impl HeartbeatRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for HeartbeatRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -184,7 +184,7 @@ impl crate::sample::Sample for HeartbeatRequest {
             this.group_id = rng.string();
         }
         if true {
-            this.generation_id = rng.next() as i32;
+            this.generation_id = rng.next_u64() as i32;
         }
         if true {
             this.member_id = rng.string();
@@ -196,13 +196,51 @@ impl crate::sample::Sample for HeartbeatRequest {
                 Some(rng.string())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl HeartbeatRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 4;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "groupId".to_string(),
+                serde_json::Value::from((&self.group_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "generationId".to_string(),
+                serde_json::Value::from(*&self.generation_id),
+            );
+        }
+        if true {
+            map.insert(
+                "memberId".to_string(),
+                serde_json::Value::from((&self.member_id).as_str()),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "groupInstanceId".to_string(),
+                match &self.group_instance_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

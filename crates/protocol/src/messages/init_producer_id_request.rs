@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `InitProducerIdRequest` (InitProducerIdRequest versions 0-6).
@@ -206,7 +206,7 @@ impl InitProducerIdRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for InitProducerIdRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -220,13 +220,13 @@ impl crate::sample::Sample for InitProducerIdRequest {
             };
         }
         if true {
-            this.transaction_timeout_ms = rng.next() as i32;
+            this.transaction_timeout_ms = rng.next_u64() as i32;
         }
         if version >= 3 {
-            this.producer_id = rng.next() as i64;
+            this.producer_id = rng.next_u64() as i64;
         }
         if version >= 3 {
-            this.producer_epoch = rng.next() as i16;
+            this.producer_epoch = rng.next_u64() as i16;
         }
         if version >= 6 {
             this.enable2_pc = rng.below(2) == 1;
@@ -234,13 +234,63 @@ impl crate::sample::Sample for InitProducerIdRequest {
         if version >= 6 {
             this.keep_prepared_txn = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl InitProducerIdRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "transactionalId".to_string(),
+                match &self.transactional_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "transactionTimeoutMs".to_string(),
+                serde_json::Value::from(*&self.transaction_timeout_ms),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "producerId".to_string(),
+                serde_json::Value::from(*&self.producer_id),
+            );
+        }
+        if version >= 3 {
+            map.insert(
+                "producerEpoch".to_string(),
+                serde_json::Value::from(*&self.producer_epoch),
+            );
+        }
+        if version >= 6 {
+            map.insert(
+                "enable2Pc".to_string(),
+                serde_json::Value::from(*&self.enable2_pc),
+            );
+        }
+        if version >= 6 {
+            map.insert(
+                "keepPreparedTxn".to_string(),
+                serde_json::Value::from(*&self.keep_prepared_txn),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

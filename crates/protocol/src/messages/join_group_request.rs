@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `JoinGroupRequest` (JoinGroupRequest versions 0-9).
@@ -262,7 +262,7 @@ impl JoinGroupRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for JoinGroupRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -272,10 +272,10 @@ impl crate::sample::Sample for JoinGroupRequest {
             this.group_id = rng.string();
         }
         if true {
-            this.session_timeout_ms = rng.next() as i32;
+            this.session_timeout_ms = rng.next_u64() as i32;
         }
         if version >= 1 {
-            this.rebalance_timeout_ms = rng.next() as i32;
+            this.rebalance_timeout_ms = rng.next_u64() as i32;
         }
         if true {
             this.member_id = rng.string();
@@ -302,13 +302,83 @@ impl crate::sample::Sample for JoinGroupRequest {
                 Some(rng.string())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl JoinGroupRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 6;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "groupId".to_string(),
+                serde_json::Value::from((&self.group_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "sessionTimeoutMs".to_string(),
+                serde_json::Value::from(*&self.session_timeout_ms),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "rebalanceTimeoutMs".to_string(),
+                serde_json::Value::from(*&self.rebalance_timeout_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "memberId".to_string(),
+                serde_json::Value::from((&self.member_id).as_str()),
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "groupInstanceId".to_string(),
+                match &self.group_instance_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "protocolType".to_string(),
+                serde_json::Value::from((&self.protocol_type).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "protocols".to_string(),
+                serde_json::Value::Array(
+                    (&self.protocols)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 8 {
+            map.insert(
+                "reason".to_string(),
+                match &self.reason {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -413,7 +483,7 @@ impl JoinGroupRequestProtocol {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for JoinGroupRequestProtocol {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -425,13 +495,36 @@ impl crate::sample::Sample for JoinGroupRequestProtocol {
         if true {
             this.metadata = rng.bytes();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl JoinGroupRequestProtocol {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 6;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "metadata".to_string(),
+                serde_json::Value::from(crate::sample::base64(&self.metadata)),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

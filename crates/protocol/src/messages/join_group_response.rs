@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `JoinGroupResponse` (JoinGroupResponse versions 0-9).
@@ -278,20 +278,20 @@ impl JoinGroupResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for JoinGroupResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 6;
         let mut this = Self::default();
         if version >= 2 {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
-            this.generation_id = rng.next() as i32;
+            this.generation_id = rng.next_u64() as i32;
         }
         if version >= 7 {
             this.protocol_type = if (version >= 7) && rng.below(4) == 0 {
@@ -321,13 +321,89 @@ impl crate::sample::Sample for JoinGroupResponse {
                 .map(|_| JoinGroupResponseMember::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl JoinGroupResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 6;
+        let mut map = serde_json::Map::new();
+        if version >= 2 {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "generationId".to_string(),
+                serde_json::Value::from(*&self.generation_id),
+            );
+        }
+        if version >= 7 {
+            map.insert(
+                "protocolType".to_string(),
+                match &self.protocol_type {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "protocolName".to_string(),
+                match &self.protocol_name {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "leader".to_string(),
+                serde_json::Value::from((&self.leader).as_str()),
+            );
+        }
+        if version >= 9 {
+            map.insert(
+                "skipAssignment".to_string(),
+                serde_json::Value::from(*&self.skip_assignment),
+            );
+        }
+        if true {
+            map.insert(
+                "memberId".to_string(),
+                serde_json::Value::from((&self.member_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "members".to_string(),
+                serde_json::Value::Array(
+                    (&self.members)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -464,7 +540,7 @@ impl JoinGroupResponseMember {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for JoinGroupResponseMember {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -483,13 +559,45 @@ impl crate::sample::Sample for JoinGroupResponseMember {
         if true {
             this.metadata = rng.bytes();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl JoinGroupResponseMember {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 6;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "memberId".to_string(),
+                serde_json::Value::from((&self.member_id).as_str()),
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "groupInstanceId".to_string(),
+                match &self.group_instance_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "metadata".to_string(),
+                serde_json::Value::from(crate::sample::base64(&self.metadata)),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `LeaderChangeMessage` (LeaderChangeMessage versions 0-1).
@@ -172,17 +172,17 @@ impl LeaderChangeMessage {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for LeaderChangeMessage {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.version = rng.next() as i16;
+            this.version = rng.next_u64() as i16;
         }
         if true {
-            this.leader_id = rng.next() as i32;
+            this.leader_id = rng.next_u64() as i32;
         }
         if true {
             this.voters = (0..rng.len(depth))
@@ -194,13 +194,58 @@ impl crate::sample::Sample for LeaderChangeMessage {
                 .map(|_| Voter::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl LeaderChangeMessage {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "version".to_string(),
+                serde_json::Value::from(*&self.version),
+            );
+        }
+        if true {
+            map.insert(
+                "leaderId".to_string(),
+                serde_json::Value::from(*&self.leader_id),
+            );
+        }
+        if true {
+            map.insert(
+                "voters".to_string(),
+                serde_json::Value::Array(
+                    (&self.voters)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "grantingVoters".to_string(),
+                serde_json::Value::Array(
+                    (&self.granting_voters)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -303,25 +348,48 @@ impl Voter {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Voter {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.voter_id = rng.next() as i32;
+            this.voter_id = rng.next_u64() as i32;
         }
         if version >= 1 {
             this.voter_directory_id = rng.uuid();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Voter {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "voterId".to_string(),
+                serde_json::Value::from(*&self.voter_id),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "voterDirectoryId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `ListTransactionsRequest` (ListTransactionsRequest versions 0-2).
@@ -196,7 +196,7 @@ impl ListTransactionsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ListTransactionsRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -209,11 +209,11 @@ impl crate::sample::Sample for ListTransactionsRequest {
         }
         if true {
             this.producer_id_filters = (0..rng.len(depth))
-                .map(|_| rng.next() as i64)
+                .map(|_| rng.next_u64() as i64)
                 .collect::<Vec<_>>();
         }
         if version >= 1 {
-            this.duration_filter = rng.next() as i64;
+            this.duration_filter = rng.next_u64() as i64;
         }
         if version >= 2 {
             this.transactional_id_pattern = if (version >= 2) && rng.below(4) == 0 {
@@ -222,13 +222,61 @@ impl crate::sample::Sample for ListTransactionsRequest {
                 Some(rng.string())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ListTransactionsRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "stateFilters".to_string(),
+                serde_json::Value::Array(
+                    (&self.state_filters)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "producerIdFilters".to_string(),
+                serde_json::Value::Array(
+                    (&self.producer_id_filters)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "durationFilter".to_string(),
+                serde_json::Value::from(*&self.duration_filter),
+            );
+        }
+        if version >= 2 {
+            map.insert(
+                "transactionalIdPattern".to_string(),
+                match &self.transactional_id_pattern {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

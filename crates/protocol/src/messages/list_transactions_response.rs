@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `ListTransactionsResponse` (ListTransactionsResponse versions 0-2).
@@ -173,17 +173,17 @@ impl ListTransactionsResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ListTransactionsResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
             this.unknown_state_filters = (0..rng.len(depth))
@@ -195,13 +195,58 @@ impl crate::sample::Sample for ListTransactionsResponse {
                 .map(|_| TransactionState::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ListTransactionsResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "unknownStateFilters".to_string(),
+                serde_json::Value::Array(
+                    (&self.unknown_state_filters)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "transactionStates".to_string(),
+                serde_json::Value::Array(
+                    (&self.transaction_states)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -323,7 +368,7 @@ impl TransactionState {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TransactionState {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -333,18 +378,47 @@ impl crate::sample::Sample for TransactionState {
             this.transactional_id = rng.string();
         }
         if true {
-            this.producer_id = rng.next() as i64;
+            this.producer_id = rng.next_u64() as i64;
         }
         if true {
             this.transaction_state = rng.string();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TransactionState {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "transactionalId".to_string(),
+                serde_json::Value::from((&self.transactional_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "producerId".to_string(),
+                serde_json::Value::from(*&self.producer_id),
+            );
+        }
+        if true {
+            map.insert(
+                "transactionState".to_string(),
+                serde_json::Value::from((&self.transaction_state).as_str()),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

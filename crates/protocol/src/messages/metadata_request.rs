@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `MetadataRequest` (MetadataRequest versions 0-13).
@@ -185,7 +185,7 @@ impl MetadataRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for MetadataRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -211,13 +211,56 @@ impl crate::sample::Sample for MetadataRequest {
         if version >= 8 {
             this.include_topic_authorized_operations = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl MetadataRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 9;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topics".to_string(),
+                match &self.topics {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        if version >= 4 {
+            map.insert(
+                "allowAutoTopicCreation".to_string(),
+                serde_json::Value::from(*&self.allow_auto_topic_creation),
+            );
+        }
+        if (8..=10).contains(&version) {
+            map.insert(
+                "includeClusterAuthorizedOperations".to_string(),
+                serde_json::Value::from(*&self.include_cluster_authorized_operations),
+            );
+        }
+        if version >= 8 {
+            map.insert(
+                "includeTopicAuthorizedOperations".to_string(),
+                serde_json::Value::from(*&self.include_topic_authorized_operations),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -335,7 +378,7 @@ impl MetadataRequestTopic {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for MetadataRequestTopic {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -351,13 +394,39 @@ impl crate::sample::Sample for MetadataRequestTopic {
                 Some(rng.string())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl MetadataRequestTopic {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 9;
+        let mut map = serde_json::Map::new();
+        if version >= 10 {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "name".to_string(),
+                match &self.name {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -1781,6 +1781,1425 @@ pub fn decode_response(
     })
 }
 
+/// Every message: schema name and `(min, max)` version.
+pub const ALL_MESSAGES: &[(&str, i16, i16)] = &[
+    ("AbortedTxn", 0, 0),
+    ("AddOffsetsToTxnRequest", 0, 4),
+    ("AddOffsetsToTxnResponse", 0, 4),
+    ("AddPartitionsToTxnRequest", 0, 5),
+    ("AddPartitionsToTxnResponse", 0, 5),
+    ("AddRaftVoterRequest", 0, 1),
+    ("AddRaftVoterResponse", 0, 1),
+    ("AllocateProducerIdsRequest", 0, 0),
+    ("AllocateProducerIdsResponse", 0, 0),
+    ("AlterClientQuotasRequest", 0, 1),
+    ("AlterClientQuotasResponse", 0, 1),
+    ("AlterConfigsRequest", 0, 2),
+    ("AlterConfigsResponse", 0, 2),
+    ("AlterPartitionReassignmentsRequest", 0, 1),
+    ("AlterPartitionReassignmentsResponse", 0, 1),
+    ("AlterPartitionRequest", 2, 3),
+    ("AlterPartitionResponse", 2, 3),
+    ("AlterReplicaLogDirsRequest", 1, 2),
+    ("AlterReplicaLogDirsResponse", 1, 2),
+    ("AlterShareGroupOffsetsRequest", 0, 0),
+    ("AlterShareGroupOffsetsResponse", 0, 0),
+    ("AlterUserScramCredentialsRequest", 0, 0),
+    ("AlterUserScramCredentialsResponse", 0, 0),
+    ("ApiVersionsRequest", 0, 5),
+    ("ApiVersionsResponse", 0, 5),
+    ("AssignReplicasToDirsRequest", 0, 0),
+    ("AssignReplicasToDirsResponse", 0, 0),
+    ("BeginQuorumEpochRequest", 0, 1),
+    ("BeginQuorumEpochResponse", 0, 1),
+    ("BrokerHeartbeatRequest", 0, 2),
+    ("BrokerHeartbeatResponse", 0, 2),
+    ("BrokerRegistrationRequest", 0, 4),
+    ("BrokerRegistrationResponse", 0, 4),
+    ("ConsumerGroupDescribeRequest", 0, 1),
+    ("ConsumerGroupDescribeResponse", 0, 1),
+    ("ConsumerGroupHeartbeatRequest", 0, 1),
+    ("ConsumerGroupHeartbeatResponse", 0, 1),
+    ("ConsumerProtocolAssignment", 0, 3),
+    ("ConsumerProtocolSubscription", 0, 3),
+    ("ControlRecordTypeSchema", 0, 0),
+    ("ControllerRegistrationRequest", 0, 0),
+    ("ControllerRegistrationResponse", 0, 0),
+    ("CreateAclsRequest", 1, 3),
+    ("CreateAclsResponse", 1, 3),
+    ("CreateDelegationTokenRequest", 1, 3),
+    ("CreateDelegationTokenResponse", 1, 3),
+    ("CreatePartitionsRequest", 0, 3),
+    ("CreatePartitionsResponse", 0, 3),
+    ("CreateTopicsRequest", 2, 7),
+    ("CreateTopicsResponse", 2, 7),
+    ("DefaultPrincipalData", 0, 0),
+    ("DeleteAclsRequest", 1, 3),
+    ("DeleteAclsResponse", 1, 3),
+    ("DeleteGroupsRequest", 0, 3),
+    ("DeleteGroupsResponse", 0, 3),
+    ("DeleteRecordsRequest", 0, 2),
+    ("DeleteRecordsResponse", 0, 2),
+    ("DeleteShareGroupOffsetsRequest", 0, 0),
+    ("DeleteShareGroupOffsetsResponse", 0, 0),
+    ("DeleteShareGroupStateRequest", 0, 0),
+    ("DeleteShareGroupStateResponse", 0, 0),
+    ("DeleteTopicsRequest", 1, 6),
+    ("DeleteTopicsResponse", 1, 6),
+    ("DescribeAclsRequest", 1, 3),
+    ("DescribeAclsResponse", 1, 3),
+    ("DescribeClientQuotasRequest", 0, 1),
+    ("DescribeClientQuotasResponse", 0, 1),
+    ("DescribeClusterRequest", 0, 2),
+    ("DescribeClusterResponse", 0, 2),
+    ("DescribeConfigsRequest", 1, 4),
+    ("DescribeConfigsResponse", 1, 4),
+    ("DescribeDelegationTokenRequest", 1, 3),
+    ("DescribeDelegationTokenResponse", 1, 3),
+    ("DescribeGroupsRequest", 0, 6),
+    ("DescribeGroupsResponse", 0, 6),
+    ("DescribeLogDirsRequest", 1, 5),
+    ("DescribeLogDirsResponse", 1, 5),
+    ("DescribeProducersRequest", 0, 0),
+    ("DescribeProducersResponse", 0, 0),
+    ("DescribeQuorumRequest", 0, 2),
+    ("DescribeQuorumResponse", 0, 2),
+    ("DescribeShareGroupOffsetsRequest", 0, 1),
+    ("DescribeShareGroupOffsetsResponse", 0, 1),
+    ("DescribeTopicPartitionsRequest", 0, 0),
+    ("DescribeTopicPartitionsResponse", 0, 0),
+    ("DescribeTransactionsRequest", 0, 0),
+    ("DescribeTransactionsResponse", 0, 0),
+    ("DescribeUserScramCredentialsRequest", 0, 0),
+    ("DescribeUserScramCredentialsResponse", 0, 0),
+    ("ElectLeadersRequest", 0, 2),
+    ("ElectLeadersResponse", 0, 2),
+    ("EndQuorumEpochRequest", 0, 1),
+    ("EndQuorumEpochResponse", 0, 1),
+    ("EndTxnMarker", 0, 0),
+    ("EndTxnRequest", 0, 5),
+    ("EndTxnResponse", 0, 5),
+    ("EnvelopeRequest", 0, 0),
+    ("EnvelopeResponse", 0, 0),
+    ("ExpireDelegationTokenRequest", 1, 2),
+    ("ExpireDelegationTokenResponse", 1, 2),
+    ("FetchRequest", 4, 18),
+    ("FetchResponse", 4, 18),
+    ("FetchSnapshotRequest", 0, 1),
+    ("FetchSnapshotResponse", 0, 1),
+    ("FindCoordinatorRequest", 0, 6),
+    ("FindCoordinatorResponse", 0, 6),
+    ("GetTelemetrySubscriptionsRequest", 0, 0),
+    ("GetTelemetrySubscriptionsResponse", 0, 0),
+    ("HeartbeatRequest", 0, 4),
+    ("HeartbeatResponse", 0, 4),
+    ("IncrementalAlterConfigsRequest", 0, 1),
+    ("IncrementalAlterConfigsResponse", 0, 1),
+    ("InitProducerIdRequest", 0, 6),
+    ("InitProducerIdResponse", 0, 6),
+    ("InitializeShareGroupStateRequest", 0, 0),
+    ("InitializeShareGroupStateResponse", 0, 0),
+    ("JoinGroupRequest", 0, 9),
+    ("JoinGroupResponse", 0, 9),
+    ("KRaftVersionRecord", 0, 0),
+    ("LeaderChangeMessage", 0, 1),
+    ("LeaveGroupRequest", 0, 5),
+    ("LeaveGroupResponse", 0, 5),
+    ("ListConfigResourcesRequest", 0, 1),
+    ("ListConfigResourcesResponse", 0, 1),
+    ("ListGroupsRequest", 0, 5),
+    ("ListGroupsResponse", 0, 5),
+    ("ListOffsetsRequest", 1, 11),
+    ("ListOffsetsResponse", 1, 11),
+    ("ListPartitionReassignmentsRequest", 0, 0),
+    ("ListPartitionReassignmentsResponse", 0, 0),
+    ("ListTransactionsRequest", 0, 2),
+    ("ListTransactionsResponse", 0, 2),
+    ("MetadataRequest", 0, 13),
+    ("MetadataResponse", 0, 13),
+    ("OffsetCommitRequest", 2, 10),
+    ("OffsetCommitResponse", 2, 10),
+    ("OffsetDeleteRequest", 0, 0),
+    ("OffsetDeleteResponse", 0, 0),
+    ("OffsetFetchRequest", 1, 10),
+    ("OffsetFetchResponse", 1, 10),
+    ("OffsetForLeaderEpochRequest", 2, 4),
+    ("OffsetForLeaderEpochResponse", 2, 4),
+    ("ProduceRequest", 3, 13),
+    ("ProduceResponse", 3, 13),
+    ("PushTelemetryRequest", 0, 0),
+    ("PushTelemetryResponse", 0, 0),
+    ("ReadShareGroupStateRequest", 0, 0),
+    ("ReadShareGroupStateResponse", 0, 0),
+    ("ReadShareGroupStateSummaryRequest", 0, 1),
+    ("ReadShareGroupStateSummaryResponse", 0, 1),
+    ("RemoveRaftVoterRequest", 0, 0),
+    ("RemoveRaftVoterResponse", 0, 0),
+    ("RenewDelegationTokenRequest", 1, 2),
+    ("RenewDelegationTokenResponse", 1, 2),
+    ("RequestHeader", 1, 2),
+    ("ResponseHeader", 0, 1),
+    ("SaslAuthenticateRequest", 0, 2),
+    ("SaslAuthenticateResponse", 0, 2),
+    ("SaslHandshakeRequest", 0, 1),
+    ("SaslHandshakeResponse", 0, 1),
+    ("ShareAcknowledgeRequest", 1, 2),
+    ("ShareAcknowledgeResponse", 1, 2),
+    ("ShareFetchRequest", 1, 2),
+    ("ShareFetchResponse", 1, 2),
+    ("ShareGroupDescribeRequest", 1, 1),
+    ("ShareGroupDescribeResponse", 1, 1),
+    ("ShareGroupHeartbeatRequest", 1, 1),
+    ("ShareGroupHeartbeatResponse", 1, 1),
+    ("SnapshotFooterRecord", 0, 0),
+    ("SnapshotHeaderRecord", 0, 0),
+    ("StreamsGroupDescribeRequest", 0, 1),
+    ("StreamsGroupDescribeResponse", 0, 1),
+    ("StreamsGroupHeartbeatRequest", 0, 1),
+    ("StreamsGroupHeartbeatResponse", 0, 1),
+    ("StreamsGroupTopologyDescriptionUpdateRequest", 0, 0),
+    ("StreamsGroupTopologyDescriptionUpdateResponse", 0, 0),
+    ("SyncGroupRequest", 0, 5),
+    ("SyncGroupResponse", 0, 5),
+    ("TxnOffsetCommitRequest", 0, 6),
+    ("TxnOffsetCommitResponse", 0, 6),
+    ("UnregisterBrokerRequest", 0, 0),
+    ("UnregisterBrokerResponse", 0, 0),
+    ("UnregisterControllerRequest", 0, 0),
+    ("UnregisterControllerResponse", 0, 0),
+    ("UpdateFeaturesRequest", 0, 2),
+    ("UpdateFeaturesResponse", 0, 2),
+    ("UpdateRaftVoterRequest", 0, 0),
+    ("UpdateRaftVoterResponse", 0, 0),
+    ("VoteRequest", 0, 2),
+    ("VoteResponse", 0, 2),
+    ("VotersRecord", 0, 0),
+    ("WriteShareGroupStateRequest", 0, 1),
+    ("WriteShareGroupStateResponse", 0, 1),
+    ("WriteTxnMarkersRequest", 1, 2),
+    ("WriteTxnMarkersResponse", 1, 2),
+];
+
+/// The sample of `name` for `seed` (seed 0: the default value), in Kafka's JSON form.
+#[cfg(any(test, feature = "sample"))]
+pub fn golden_sample_json(name: &str, version: i16, seed: u64) -> Option<serde_json::Value> {
+    Some(match name {
+        "AbortedTxn" => crate::sample::golden::<AbortedTxn>(version, seed).to_kafka_json(version),
+        "AddOffsetsToTxnRequest" => {
+            crate::sample::golden::<AddOffsetsToTxnRequest>(version, seed).to_kafka_json(version)
+        }
+        "AddOffsetsToTxnResponse" => {
+            crate::sample::golden::<AddOffsetsToTxnResponse>(version, seed).to_kafka_json(version)
+        }
+        "AddPartitionsToTxnRequest" => {
+            crate::sample::golden::<AddPartitionsToTxnRequest>(version, seed).to_kafka_json(version)
+        }
+        "AddPartitionsToTxnResponse" => {
+            crate::sample::golden::<AddPartitionsToTxnResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "AddRaftVoterRequest" => {
+            crate::sample::golden::<AddRaftVoterRequest>(version, seed).to_kafka_json(version)
+        }
+        "AddRaftVoterResponse" => {
+            crate::sample::golden::<AddRaftVoterResponse>(version, seed).to_kafka_json(version)
+        }
+        "AllocateProducerIdsRequest" => {
+            crate::sample::golden::<AllocateProducerIdsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "AllocateProducerIdsResponse" => {
+            crate::sample::golden::<AllocateProducerIdsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "AlterClientQuotasRequest" => {
+            crate::sample::golden::<AlterClientQuotasRequest>(version, seed).to_kafka_json(version)
+        }
+        "AlterClientQuotasResponse" => {
+            crate::sample::golden::<AlterClientQuotasResponse>(version, seed).to_kafka_json(version)
+        }
+        "AlterConfigsRequest" => {
+            crate::sample::golden::<AlterConfigsRequest>(version, seed).to_kafka_json(version)
+        }
+        "AlterConfigsResponse" => {
+            crate::sample::golden::<AlterConfigsResponse>(version, seed).to_kafka_json(version)
+        }
+        "AlterPartitionReassignmentsRequest" => {
+            crate::sample::golden::<AlterPartitionReassignmentsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "AlterPartitionReassignmentsResponse" => {
+            crate::sample::golden::<AlterPartitionReassignmentsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "AlterPartitionRequest" => {
+            crate::sample::golden::<AlterPartitionRequest>(version, seed).to_kafka_json(version)
+        }
+        "AlterPartitionResponse" => {
+            crate::sample::golden::<AlterPartitionResponse>(version, seed).to_kafka_json(version)
+        }
+        "AlterReplicaLogDirsRequest" => {
+            crate::sample::golden::<AlterReplicaLogDirsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "AlterReplicaLogDirsResponse" => {
+            crate::sample::golden::<AlterReplicaLogDirsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "AlterShareGroupOffsetsRequest" => {
+            crate::sample::golden::<AlterShareGroupOffsetsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "AlterShareGroupOffsetsResponse" => {
+            crate::sample::golden::<AlterShareGroupOffsetsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "AlterUserScramCredentialsRequest" => {
+            crate::sample::golden::<AlterUserScramCredentialsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "AlterUserScramCredentialsResponse" => {
+            crate::sample::golden::<AlterUserScramCredentialsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ApiVersionsRequest" => {
+            crate::sample::golden::<ApiVersionsRequest>(version, seed).to_kafka_json(version)
+        }
+        "ApiVersionsResponse" => {
+            crate::sample::golden::<ApiVersionsResponse>(version, seed).to_kafka_json(version)
+        }
+        "AssignReplicasToDirsRequest" => {
+            crate::sample::golden::<AssignReplicasToDirsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "AssignReplicasToDirsResponse" => {
+            crate::sample::golden::<AssignReplicasToDirsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "BeginQuorumEpochRequest" => {
+            crate::sample::golden::<BeginQuorumEpochRequest>(version, seed).to_kafka_json(version)
+        }
+        "BeginQuorumEpochResponse" => {
+            crate::sample::golden::<BeginQuorumEpochResponse>(version, seed).to_kafka_json(version)
+        }
+        "BrokerHeartbeatRequest" => {
+            crate::sample::golden::<BrokerHeartbeatRequest>(version, seed).to_kafka_json(version)
+        }
+        "BrokerHeartbeatResponse" => {
+            crate::sample::golden::<BrokerHeartbeatResponse>(version, seed).to_kafka_json(version)
+        }
+        "BrokerRegistrationRequest" => {
+            crate::sample::golden::<BrokerRegistrationRequest>(version, seed).to_kafka_json(version)
+        }
+        "BrokerRegistrationResponse" => {
+            crate::sample::golden::<BrokerRegistrationResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ConsumerGroupDescribeRequest" => {
+            crate::sample::golden::<ConsumerGroupDescribeRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ConsumerGroupDescribeResponse" => {
+            crate::sample::golden::<ConsumerGroupDescribeResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ConsumerGroupHeartbeatRequest" => {
+            crate::sample::golden::<ConsumerGroupHeartbeatRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ConsumerGroupHeartbeatResponse" => {
+            crate::sample::golden::<ConsumerGroupHeartbeatResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ConsumerProtocolAssignment" => {
+            crate::sample::golden::<ConsumerProtocolAssignment>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ConsumerProtocolSubscription" => {
+            crate::sample::golden::<ConsumerProtocolSubscription>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ControlRecordTypeSchema" => {
+            crate::sample::golden::<ControlRecordTypeSchema>(version, seed).to_kafka_json(version)
+        }
+        "ControllerRegistrationRequest" => {
+            crate::sample::golden::<ControllerRegistrationRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ControllerRegistrationResponse" => {
+            crate::sample::golden::<ControllerRegistrationResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "CreateAclsRequest" => {
+            crate::sample::golden::<CreateAclsRequest>(version, seed).to_kafka_json(version)
+        }
+        "CreateAclsResponse" => {
+            crate::sample::golden::<CreateAclsResponse>(version, seed).to_kafka_json(version)
+        }
+        "CreateDelegationTokenRequest" => {
+            crate::sample::golden::<CreateDelegationTokenRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "CreateDelegationTokenResponse" => {
+            crate::sample::golden::<CreateDelegationTokenResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "CreatePartitionsRequest" => {
+            crate::sample::golden::<CreatePartitionsRequest>(version, seed).to_kafka_json(version)
+        }
+        "CreatePartitionsResponse" => {
+            crate::sample::golden::<CreatePartitionsResponse>(version, seed).to_kafka_json(version)
+        }
+        "CreateTopicsRequest" => {
+            crate::sample::golden::<CreateTopicsRequest>(version, seed).to_kafka_json(version)
+        }
+        "CreateTopicsResponse" => {
+            crate::sample::golden::<CreateTopicsResponse>(version, seed).to_kafka_json(version)
+        }
+        "DefaultPrincipalData" => {
+            crate::sample::golden::<DefaultPrincipalData>(version, seed).to_kafka_json(version)
+        }
+        "DeleteAclsRequest" => {
+            crate::sample::golden::<DeleteAclsRequest>(version, seed).to_kafka_json(version)
+        }
+        "DeleteAclsResponse" => {
+            crate::sample::golden::<DeleteAclsResponse>(version, seed).to_kafka_json(version)
+        }
+        "DeleteGroupsRequest" => {
+            crate::sample::golden::<DeleteGroupsRequest>(version, seed).to_kafka_json(version)
+        }
+        "DeleteGroupsResponse" => {
+            crate::sample::golden::<DeleteGroupsResponse>(version, seed).to_kafka_json(version)
+        }
+        "DeleteRecordsRequest" => {
+            crate::sample::golden::<DeleteRecordsRequest>(version, seed).to_kafka_json(version)
+        }
+        "DeleteRecordsResponse" => {
+            crate::sample::golden::<DeleteRecordsResponse>(version, seed).to_kafka_json(version)
+        }
+        "DeleteShareGroupOffsetsRequest" => {
+            crate::sample::golden::<DeleteShareGroupOffsetsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DeleteShareGroupOffsetsResponse" => {
+            crate::sample::golden::<DeleteShareGroupOffsetsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DeleteShareGroupStateRequest" => {
+            crate::sample::golden::<DeleteShareGroupStateRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DeleteShareGroupStateResponse" => {
+            crate::sample::golden::<DeleteShareGroupStateResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DeleteTopicsRequest" => {
+            crate::sample::golden::<DeleteTopicsRequest>(version, seed).to_kafka_json(version)
+        }
+        "DeleteTopicsResponse" => {
+            crate::sample::golden::<DeleteTopicsResponse>(version, seed).to_kafka_json(version)
+        }
+        "DescribeAclsRequest" => {
+            crate::sample::golden::<DescribeAclsRequest>(version, seed).to_kafka_json(version)
+        }
+        "DescribeAclsResponse" => {
+            crate::sample::golden::<DescribeAclsResponse>(version, seed).to_kafka_json(version)
+        }
+        "DescribeClientQuotasRequest" => {
+            crate::sample::golden::<DescribeClientQuotasRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DescribeClientQuotasResponse" => {
+            crate::sample::golden::<DescribeClientQuotasResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DescribeClusterRequest" => {
+            crate::sample::golden::<DescribeClusterRequest>(version, seed).to_kafka_json(version)
+        }
+        "DescribeClusterResponse" => {
+            crate::sample::golden::<DescribeClusterResponse>(version, seed).to_kafka_json(version)
+        }
+        "DescribeConfigsRequest" => {
+            crate::sample::golden::<DescribeConfigsRequest>(version, seed).to_kafka_json(version)
+        }
+        "DescribeConfigsResponse" => {
+            crate::sample::golden::<DescribeConfigsResponse>(version, seed).to_kafka_json(version)
+        }
+        "DescribeDelegationTokenRequest" => {
+            crate::sample::golden::<DescribeDelegationTokenRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DescribeDelegationTokenResponse" => {
+            crate::sample::golden::<DescribeDelegationTokenResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DescribeGroupsRequest" => {
+            crate::sample::golden::<DescribeGroupsRequest>(version, seed).to_kafka_json(version)
+        }
+        "DescribeGroupsResponse" => {
+            crate::sample::golden::<DescribeGroupsResponse>(version, seed).to_kafka_json(version)
+        }
+        "DescribeLogDirsRequest" => {
+            crate::sample::golden::<DescribeLogDirsRequest>(version, seed).to_kafka_json(version)
+        }
+        "DescribeLogDirsResponse" => {
+            crate::sample::golden::<DescribeLogDirsResponse>(version, seed).to_kafka_json(version)
+        }
+        "DescribeProducersRequest" => {
+            crate::sample::golden::<DescribeProducersRequest>(version, seed).to_kafka_json(version)
+        }
+        "DescribeProducersResponse" => {
+            crate::sample::golden::<DescribeProducersResponse>(version, seed).to_kafka_json(version)
+        }
+        "DescribeQuorumRequest" => {
+            crate::sample::golden::<DescribeQuorumRequest>(version, seed).to_kafka_json(version)
+        }
+        "DescribeQuorumResponse" => {
+            crate::sample::golden::<DescribeQuorumResponse>(version, seed).to_kafka_json(version)
+        }
+        "DescribeShareGroupOffsetsRequest" => {
+            crate::sample::golden::<DescribeShareGroupOffsetsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DescribeShareGroupOffsetsResponse" => {
+            crate::sample::golden::<DescribeShareGroupOffsetsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DescribeTopicPartitionsRequest" => {
+            crate::sample::golden::<DescribeTopicPartitionsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DescribeTopicPartitionsResponse" => {
+            crate::sample::golden::<DescribeTopicPartitionsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DescribeTransactionsRequest" => {
+            crate::sample::golden::<DescribeTransactionsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DescribeTransactionsResponse" => {
+            crate::sample::golden::<DescribeTransactionsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DescribeUserScramCredentialsRequest" => {
+            crate::sample::golden::<DescribeUserScramCredentialsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "DescribeUserScramCredentialsResponse" => {
+            crate::sample::golden::<DescribeUserScramCredentialsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ElectLeadersRequest" => {
+            crate::sample::golden::<ElectLeadersRequest>(version, seed).to_kafka_json(version)
+        }
+        "ElectLeadersResponse" => {
+            crate::sample::golden::<ElectLeadersResponse>(version, seed).to_kafka_json(version)
+        }
+        "EndQuorumEpochRequest" => {
+            crate::sample::golden::<EndQuorumEpochRequest>(version, seed).to_kafka_json(version)
+        }
+        "EndQuorumEpochResponse" => {
+            crate::sample::golden::<EndQuorumEpochResponse>(version, seed).to_kafka_json(version)
+        }
+        "EndTxnMarker" => {
+            crate::sample::golden::<EndTxnMarker>(version, seed).to_kafka_json(version)
+        }
+        "EndTxnRequest" => {
+            crate::sample::golden::<EndTxnRequest>(version, seed).to_kafka_json(version)
+        }
+        "EndTxnResponse" => {
+            crate::sample::golden::<EndTxnResponse>(version, seed).to_kafka_json(version)
+        }
+        "EnvelopeRequest" => {
+            crate::sample::golden::<EnvelopeRequest>(version, seed).to_kafka_json(version)
+        }
+        "EnvelopeResponse" => {
+            crate::sample::golden::<EnvelopeResponse>(version, seed).to_kafka_json(version)
+        }
+        "ExpireDelegationTokenRequest" => {
+            crate::sample::golden::<ExpireDelegationTokenRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ExpireDelegationTokenResponse" => {
+            crate::sample::golden::<ExpireDelegationTokenResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "FetchRequest" => {
+            crate::sample::golden::<FetchRequest>(version, seed).to_kafka_json(version)
+        }
+        "FetchResponse" => {
+            crate::sample::golden::<FetchResponse>(version, seed).to_kafka_json(version)
+        }
+        "FetchSnapshotRequest" => {
+            crate::sample::golden::<FetchSnapshotRequest>(version, seed).to_kafka_json(version)
+        }
+        "FetchSnapshotResponse" => {
+            crate::sample::golden::<FetchSnapshotResponse>(version, seed).to_kafka_json(version)
+        }
+        "FindCoordinatorRequest" => {
+            crate::sample::golden::<FindCoordinatorRequest>(version, seed).to_kafka_json(version)
+        }
+        "FindCoordinatorResponse" => {
+            crate::sample::golden::<FindCoordinatorResponse>(version, seed).to_kafka_json(version)
+        }
+        "GetTelemetrySubscriptionsRequest" => {
+            crate::sample::golden::<GetTelemetrySubscriptionsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "GetTelemetrySubscriptionsResponse" => {
+            crate::sample::golden::<GetTelemetrySubscriptionsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "HeartbeatRequest" => {
+            crate::sample::golden::<HeartbeatRequest>(version, seed).to_kafka_json(version)
+        }
+        "HeartbeatResponse" => {
+            crate::sample::golden::<HeartbeatResponse>(version, seed).to_kafka_json(version)
+        }
+        "IncrementalAlterConfigsRequest" => {
+            crate::sample::golden::<IncrementalAlterConfigsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "IncrementalAlterConfigsResponse" => {
+            crate::sample::golden::<IncrementalAlterConfigsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "InitProducerIdRequest" => {
+            crate::sample::golden::<InitProducerIdRequest>(version, seed).to_kafka_json(version)
+        }
+        "InitProducerIdResponse" => {
+            crate::sample::golden::<InitProducerIdResponse>(version, seed).to_kafka_json(version)
+        }
+        "InitializeShareGroupStateRequest" => {
+            crate::sample::golden::<InitializeShareGroupStateRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "InitializeShareGroupStateResponse" => {
+            crate::sample::golden::<InitializeShareGroupStateResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "JoinGroupRequest" => {
+            crate::sample::golden::<JoinGroupRequest>(version, seed).to_kafka_json(version)
+        }
+        "JoinGroupResponse" => {
+            crate::sample::golden::<JoinGroupResponse>(version, seed).to_kafka_json(version)
+        }
+        "KRaftVersionRecord" => {
+            crate::sample::golden::<KRaftVersionRecord>(version, seed).to_kafka_json(version)
+        }
+        "LeaderChangeMessage" => {
+            crate::sample::golden::<LeaderChangeMessage>(version, seed).to_kafka_json(version)
+        }
+        "LeaveGroupRequest" => {
+            crate::sample::golden::<LeaveGroupRequest>(version, seed).to_kafka_json(version)
+        }
+        "LeaveGroupResponse" => {
+            crate::sample::golden::<LeaveGroupResponse>(version, seed).to_kafka_json(version)
+        }
+        "ListConfigResourcesRequest" => {
+            crate::sample::golden::<ListConfigResourcesRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ListConfigResourcesResponse" => {
+            crate::sample::golden::<ListConfigResourcesResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ListGroupsRequest" => {
+            crate::sample::golden::<ListGroupsRequest>(version, seed).to_kafka_json(version)
+        }
+        "ListGroupsResponse" => {
+            crate::sample::golden::<ListGroupsResponse>(version, seed).to_kafka_json(version)
+        }
+        "ListOffsetsRequest" => {
+            crate::sample::golden::<ListOffsetsRequest>(version, seed).to_kafka_json(version)
+        }
+        "ListOffsetsResponse" => {
+            crate::sample::golden::<ListOffsetsResponse>(version, seed).to_kafka_json(version)
+        }
+        "ListPartitionReassignmentsRequest" => {
+            crate::sample::golden::<ListPartitionReassignmentsRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ListPartitionReassignmentsResponse" => {
+            crate::sample::golden::<ListPartitionReassignmentsResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ListTransactionsRequest" => {
+            crate::sample::golden::<ListTransactionsRequest>(version, seed).to_kafka_json(version)
+        }
+        "ListTransactionsResponse" => {
+            crate::sample::golden::<ListTransactionsResponse>(version, seed).to_kafka_json(version)
+        }
+        "MetadataRequest" => {
+            crate::sample::golden::<MetadataRequest>(version, seed).to_kafka_json(version)
+        }
+        "MetadataResponse" => {
+            crate::sample::golden::<MetadataResponse>(version, seed).to_kafka_json(version)
+        }
+        "OffsetCommitRequest" => {
+            crate::sample::golden::<OffsetCommitRequest>(version, seed).to_kafka_json(version)
+        }
+        "OffsetCommitResponse" => {
+            crate::sample::golden::<OffsetCommitResponse>(version, seed).to_kafka_json(version)
+        }
+        "OffsetDeleteRequest" => {
+            crate::sample::golden::<OffsetDeleteRequest>(version, seed).to_kafka_json(version)
+        }
+        "OffsetDeleteResponse" => {
+            crate::sample::golden::<OffsetDeleteResponse>(version, seed).to_kafka_json(version)
+        }
+        "OffsetFetchRequest" => {
+            crate::sample::golden::<OffsetFetchRequest>(version, seed).to_kafka_json(version)
+        }
+        "OffsetFetchResponse" => {
+            crate::sample::golden::<OffsetFetchResponse>(version, seed).to_kafka_json(version)
+        }
+        "OffsetForLeaderEpochRequest" => {
+            crate::sample::golden::<OffsetForLeaderEpochRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "OffsetForLeaderEpochResponse" => {
+            crate::sample::golden::<OffsetForLeaderEpochResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ProduceRequest" => {
+            crate::sample::golden::<ProduceRequest>(version, seed).to_kafka_json(version)
+        }
+        "ProduceResponse" => {
+            crate::sample::golden::<ProduceResponse>(version, seed).to_kafka_json(version)
+        }
+        "PushTelemetryRequest" => {
+            crate::sample::golden::<PushTelemetryRequest>(version, seed).to_kafka_json(version)
+        }
+        "PushTelemetryResponse" => {
+            crate::sample::golden::<PushTelemetryResponse>(version, seed).to_kafka_json(version)
+        }
+        "ReadShareGroupStateRequest" => {
+            crate::sample::golden::<ReadShareGroupStateRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ReadShareGroupStateResponse" => {
+            crate::sample::golden::<ReadShareGroupStateResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ReadShareGroupStateSummaryRequest" => {
+            crate::sample::golden::<ReadShareGroupStateSummaryRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ReadShareGroupStateSummaryResponse" => {
+            crate::sample::golden::<ReadShareGroupStateSummaryResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "RemoveRaftVoterRequest" => {
+            crate::sample::golden::<RemoveRaftVoterRequest>(version, seed).to_kafka_json(version)
+        }
+        "RemoveRaftVoterResponse" => {
+            crate::sample::golden::<RemoveRaftVoterResponse>(version, seed).to_kafka_json(version)
+        }
+        "RenewDelegationTokenRequest" => {
+            crate::sample::golden::<RenewDelegationTokenRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "RenewDelegationTokenResponse" => {
+            crate::sample::golden::<RenewDelegationTokenResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "RequestHeader" => {
+            crate::sample::golden::<RequestHeader>(version, seed).to_kafka_json(version)
+        }
+        "ResponseHeader" => {
+            crate::sample::golden::<ResponseHeader>(version, seed).to_kafka_json(version)
+        }
+        "SaslAuthenticateRequest" => {
+            crate::sample::golden::<SaslAuthenticateRequest>(version, seed).to_kafka_json(version)
+        }
+        "SaslAuthenticateResponse" => {
+            crate::sample::golden::<SaslAuthenticateResponse>(version, seed).to_kafka_json(version)
+        }
+        "SaslHandshakeRequest" => {
+            crate::sample::golden::<SaslHandshakeRequest>(version, seed).to_kafka_json(version)
+        }
+        "SaslHandshakeResponse" => {
+            crate::sample::golden::<SaslHandshakeResponse>(version, seed).to_kafka_json(version)
+        }
+        "ShareAcknowledgeRequest" => {
+            crate::sample::golden::<ShareAcknowledgeRequest>(version, seed).to_kafka_json(version)
+        }
+        "ShareAcknowledgeResponse" => {
+            crate::sample::golden::<ShareAcknowledgeResponse>(version, seed).to_kafka_json(version)
+        }
+        "ShareFetchRequest" => {
+            crate::sample::golden::<ShareFetchRequest>(version, seed).to_kafka_json(version)
+        }
+        "ShareFetchResponse" => {
+            crate::sample::golden::<ShareFetchResponse>(version, seed).to_kafka_json(version)
+        }
+        "ShareGroupDescribeRequest" => {
+            crate::sample::golden::<ShareGroupDescribeRequest>(version, seed).to_kafka_json(version)
+        }
+        "ShareGroupDescribeResponse" => {
+            crate::sample::golden::<ShareGroupDescribeResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ShareGroupHeartbeatRequest" => {
+            crate::sample::golden::<ShareGroupHeartbeatRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "ShareGroupHeartbeatResponse" => {
+            crate::sample::golden::<ShareGroupHeartbeatResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "SnapshotFooterRecord" => {
+            crate::sample::golden::<SnapshotFooterRecord>(version, seed).to_kafka_json(version)
+        }
+        "SnapshotHeaderRecord" => {
+            crate::sample::golden::<SnapshotHeaderRecord>(version, seed).to_kafka_json(version)
+        }
+        "StreamsGroupDescribeRequest" => {
+            crate::sample::golden::<StreamsGroupDescribeRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "StreamsGroupDescribeResponse" => {
+            crate::sample::golden::<StreamsGroupDescribeResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "StreamsGroupHeartbeatRequest" => {
+            crate::sample::golden::<StreamsGroupHeartbeatRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "StreamsGroupHeartbeatResponse" => {
+            crate::sample::golden::<StreamsGroupHeartbeatResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "StreamsGroupTopologyDescriptionUpdateRequest" => {
+            crate::sample::golden::<StreamsGroupTopologyDescriptionUpdateRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "StreamsGroupTopologyDescriptionUpdateResponse" => {
+            crate::sample::golden::<StreamsGroupTopologyDescriptionUpdateResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "SyncGroupRequest" => {
+            crate::sample::golden::<SyncGroupRequest>(version, seed).to_kafka_json(version)
+        }
+        "SyncGroupResponse" => {
+            crate::sample::golden::<SyncGroupResponse>(version, seed).to_kafka_json(version)
+        }
+        "TxnOffsetCommitRequest" => {
+            crate::sample::golden::<TxnOffsetCommitRequest>(version, seed).to_kafka_json(version)
+        }
+        "TxnOffsetCommitResponse" => {
+            crate::sample::golden::<TxnOffsetCommitResponse>(version, seed).to_kafka_json(version)
+        }
+        "UnregisterBrokerRequest" => {
+            crate::sample::golden::<UnregisterBrokerRequest>(version, seed).to_kafka_json(version)
+        }
+        "UnregisterBrokerResponse" => {
+            crate::sample::golden::<UnregisterBrokerResponse>(version, seed).to_kafka_json(version)
+        }
+        "UnregisterControllerRequest" => {
+            crate::sample::golden::<UnregisterControllerRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "UnregisterControllerResponse" => {
+            crate::sample::golden::<UnregisterControllerResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "UpdateFeaturesRequest" => {
+            crate::sample::golden::<UpdateFeaturesRequest>(version, seed).to_kafka_json(version)
+        }
+        "UpdateFeaturesResponse" => {
+            crate::sample::golden::<UpdateFeaturesResponse>(version, seed).to_kafka_json(version)
+        }
+        "UpdateRaftVoterRequest" => {
+            crate::sample::golden::<UpdateRaftVoterRequest>(version, seed).to_kafka_json(version)
+        }
+        "UpdateRaftVoterResponse" => {
+            crate::sample::golden::<UpdateRaftVoterResponse>(version, seed).to_kafka_json(version)
+        }
+        "VoteRequest" => crate::sample::golden::<VoteRequest>(version, seed).to_kafka_json(version),
+        "VoteResponse" => {
+            crate::sample::golden::<VoteResponse>(version, seed).to_kafka_json(version)
+        }
+        "VotersRecord" => {
+            crate::sample::golden::<VotersRecord>(version, seed).to_kafka_json(version)
+        }
+        "WriteShareGroupStateRequest" => {
+            crate::sample::golden::<WriteShareGroupStateRequest>(version, seed)
+                .to_kafka_json(version)
+        }
+        "WriteShareGroupStateResponse" => {
+            crate::sample::golden::<WriteShareGroupStateResponse>(version, seed)
+                .to_kafka_json(version)
+        }
+        "WriteTxnMarkersRequest" => {
+            crate::sample::golden::<WriteTxnMarkersRequest>(version, seed).to_kafka_json(version)
+        }
+        "WriteTxnMarkersResponse" => {
+            crate::sample::golden::<WriteTxnMarkersResponse>(version, seed).to_kafka_json(version)
+        }
+        _ => return None,
+    })
+}
+
+/// Checks Kafka's bytes for the sample of `name`/`version`/`seed`: they decode to it and it encodes to them.
+#[cfg(any(test, feature = "sample"))]
+pub fn golden_check(
+    name: &str,
+    version: i16,
+    seed: u64,
+    bytes: &bytes::Bytes,
+) -> Result<(), String> {
+    match name {
+        "AbortedTxn" => crate::sample::golden_check::<AbortedTxn>(version, seed, bytes),
+        "AddOffsetsToTxnRequest" => {
+            crate::sample::golden_check::<AddOffsetsToTxnRequest>(version, seed, bytes)
+        }
+        "AddOffsetsToTxnResponse" => {
+            crate::sample::golden_check::<AddOffsetsToTxnResponse>(version, seed, bytes)
+        }
+        "AddPartitionsToTxnRequest" => {
+            crate::sample::golden_check::<AddPartitionsToTxnRequest>(version, seed, bytes)
+        }
+        "AddPartitionsToTxnResponse" => {
+            crate::sample::golden_check::<AddPartitionsToTxnResponse>(version, seed, bytes)
+        }
+        "AddRaftVoterRequest" => {
+            crate::sample::golden_check::<AddRaftVoterRequest>(version, seed, bytes)
+        }
+        "AddRaftVoterResponse" => {
+            crate::sample::golden_check::<AddRaftVoterResponse>(version, seed, bytes)
+        }
+        "AllocateProducerIdsRequest" => {
+            crate::sample::golden_check::<AllocateProducerIdsRequest>(version, seed, bytes)
+        }
+        "AllocateProducerIdsResponse" => {
+            crate::sample::golden_check::<AllocateProducerIdsResponse>(version, seed, bytes)
+        }
+        "AlterClientQuotasRequest" => {
+            crate::sample::golden_check::<AlterClientQuotasRequest>(version, seed, bytes)
+        }
+        "AlterClientQuotasResponse" => {
+            crate::sample::golden_check::<AlterClientQuotasResponse>(version, seed, bytes)
+        }
+        "AlterConfigsRequest" => {
+            crate::sample::golden_check::<AlterConfigsRequest>(version, seed, bytes)
+        }
+        "AlterConfigsResponse" => {
+            crate::sample::golden_check::<AlterConfigsResponse>(version, seed, bytes)
+        }
+        "AlterPartitionReassignmentsRequest" => {
+            crate::sample::golden_check::<AlterPartitionReassignmentsRequest>(version, seed, bytes)
+        }
+        "AlterPartitionReassignmentsResponse" => {
+            crate::sample::golden_check::<AlterPartitionReassignmentsResponse>(version, seed, bytes)
+        }
+        "AlterPartitionRequest" => {
+            crate::sample::golden_check::<AlterPartitionRequest>(version, seed, bytes)
+        }
+        "AlterPartitionResponse" => {
+            crate::sample::golden_check::<AlterPartitionResponse>(version, seed, bytes)
+        }
+        "AlterReplicaLogDirsRequest" => {
+            crate::sample::golden_check::<AlterReplicaLogDirsRequest>(version, seed, bytes)
+        }
+        "AlterReplicaLogDirsResponse" => {
+            crate::sample::golden_check::<AlterReplicaLogDirsResponse>(version, seed, bytes)
+        }
+        "AlterShareGroupOffsetsRequest" => {
+            crate::sample::golden_check::<AlterShareGroupOffsetsRequest>(version, seed, bytes)
+        }
+        "AlterShareGroupOffsetsResponse" => {
+            crate::sample::golden_check::<AlterShareGroupOffsetsResponse>(version, seed, bytes)
+        }
+        "AlterUserScramCredentialsRequest" => {
+            crate::sample::golden_check::<AlterUserScramCredentialsRequest>(version, seed, bytes)
+        }
+        "AlterUserScramCredentialsResponse" => {
+            crate::sample::golden_check::<AlterUserScramCredentialsResponse>(version, seed, bytes)
+        }
+        "ApiVersionsRequest" => {
+            crate::sample::golden_check::<ApiVersionsRequest>(version, seed, bytes)
+        }
+        "ApiVersionsResponse" => {
+            crate::sample::golden_check::<ApiVersionsResponse>(version, seed, bytes)
+        }
+        "AssignReplicasToDirsRequest" => {
+            crate::sample::golden_check::<AssignReplicasToDirsRequest>(version, seed, bytes)
+        }
+        "AssignReplicasToDirsResponse" => {
+            crate::sample::golden_check::<AssignReplicasToDirsResponse>(version, seed, bytes)
+        }
+        "BeginQuorumEpochRequest" => {
+            crate::sample::golden_check::<BeginQuorumEpochRequest>(version, seed, bytes)
+        }
+        "BeginQuorumEpochResponse" => {
+            crate::sample::golden_check::<BeginQuorumEpochResponse>(version, seed, bytes)
+        }
+        "BrokerHeartbeatRequest" => {
+            crate::sample::golden_check::<BrokerHeartbeatRequest>(version, seed, bytes)
+        }
+        "BrokerHeartbeatResponse" => {
+            crate::sample::golden_check::<BrokerHeartbeatResponse>(version, seed, bytes)
+        }
+        "BrokerRegistrationRequest" => {
+            crate::sample::golden_check::<BrokerRegistrationRequest>(version, seed, bytes)
+        }
+        "BrokerRegistrationResponse" => {
+            crate::sample::golden_check::<BrokerRegistrationResponse>(version, seed, bytes)
+        }
+        "ConsumerGroupDescribeRequest" => {
+            crate::sample::golden_check::<ConsumerGroupDescribeRequest>(version, seed, bytes)
+        }
+        "ConsumerGroupDescribeResponse" => {
+            crate::sample::golden_check::<ConsumerGroupDescribeResponse>(version, seed, bytes)
+        }
+        "ConsumerGroupHeartbeatRequest" => {
+            crate::sample::golden_check::<ConsumerGroupHeartbeatRequest>(version, seed, bytes)
+        }
+        "ConsumerGroupHeartbeatResponse" => {
+            crate::sample::golden_check::<ConsumerGroupHeartbeatResponse>(version, seed, bytes)
+        }
+        "ConsumerProtocolAssignment" => {
+            crate::sample::golden_check::<ConsumerProtocolAssignment>(version, seed, bytes)
+        }
+        "ConsumerProtocolSubscription" => {
+            crate::sample::golden_check::<ConsumerProtocolSubscription>(version, seed, bytes)
+        }
+        "ControlRecordTypeSchema" => {
+            crate::sample::golden_check::<ControlRecordTypeSchema>(version, seed, bytes)
+        }
+        "ControllerRegistrationRequest" => {
+            crate::sample::golden_check::<ControllerRegistrationRequest>(version, seed, bytes)
+        }
+        "ControllerRegistrationResponse" => {
+            crate::sample::golden_check::<ControllerRegistrationResponse>(version, seed, bytes)
+        }
+        "CreateAclsRequest" => {
+            crate::sample::golden_check::<CreateAclsRequest>(version, seed, bytes)
+        }
+        "CreateAclsResponse" => {
+            crate::sample::golden_check::<CreateAclsResponse>(version, seed, bytes)
+        }
+        "CreateDelegationTokenRequest" => {
+            crate::sample::golden_check::<CreateDelegationTokenRequest>(version, seed, bytes)
+        }
+        "CreateDelegationTokenResponse" => {
+            crate::sample::golden_check::<CreateDelegationTokenResponse>(version, seed, bytes)
+        }
+        "CreatePartitionsRequest" => {
+            crate::sample::golden_check::<CreatePartitionsRequest>(version, seed, bytes)
+        }
+        "CreatePartitionsResponse" => {
+            crate::sample::golden_check::<CreatePartitionsResponse>(version, seed, bytes)
+        }
+        "CreateTopicsRequest" => {
+            crate::sample::golden_check::<CreateTopicsRequest>(version, seed, bytes)
+        }
+        "CreateTopicsResponse" => {
+            crate::sample::golden_check::<CreateTopicsResponse>(version, seed, bytes)
+        }
+        "DefaultPrincipalData" => {
+            crate::sample::golden_check::<DefaultPrincipalData>(version, seed, bytes)
+        }
+        "DeleteAclsRequest" => {
+            crate::sample::golden_check::<DeleteAclsRequest>(version, seed, bytes)
+        }
+        "DeleteAclsResponse" => {
+            crate::sample::golden_check::<DeleteAclsResponse>(version, seed, bytes)
+        }
+        "DeleteGroupsRequest" => {
+            crate::sample::golden_check::<DeleteGroupsRequest>(version, seed, bytes)
+        }
+        "DeleteGroupsResponse" => {
+            crate::sample::golden_check::<DeleteGroupsResponse>(version, seed, bytes)
+        }
+        "DeleteRecordsRequest" => {
+            crate::sample::golden_check::<DeleteRecordsRequest>(version, seed, bytes)
+        }
+        "DeleteRecordsResponse" => {
+            crate::sample::golden_check::<DeleteRecordsResponse>(version, seed, bytes)
+        }
+        "DeleteShareGroupOffsetsRequest" => {
+            crate::sample::golden_check::<DeleteShareGroupOffsetsRequest>(version, seed, bytes)
+        }
+        "DeleteShareGroupOffsetsResponse" => {
+            crate::sample::golden_check::<DeleteShareGroupOffsetsResponse>(version, seed, bytes)
+        }
+        "DeleteShareGroupStateRequest" => {
+            crate::sample::golden_check::<DeleteShareGroupStateRequest>(version, seed, bytes)
+        }
+        "DeleteShareGroupStateResponse" => {
+            crate::sample::golden_check::<DeleteShareGroupStateResponse>(version, seed, bytes)
+        }
+        "DeleteTopicsRequest" => {
+            crate::sample::golden_check::<DeleteTopicsRequest>(version, seed, bytes)
+        }
+        "DeleteTopicsResponse" => {
+            crate::sample::golden_check::<DeleteTopicsResponse>(version, seed, bytes)
+        }
+        "DescribeAclsRequest" => {
+            crate::sample::golden_check::<DescribeAclsRequest>(version, seed, bytes)
+        }
+        "DescribeAclsResponse" => {
+            crate::sample::golden_check::<DescribeAclsResponse>(version, seed, bytes)
+        }
+        "DescribeClientQuotasRequest" => {
+            crate::sample::golden_check::<DescribeClientQuotasRequest>(version, seed, bytes)
+        }
+        "DescribeClientQuotasResponse" => {
+            crate::sample::golden_check::<DescribeClientQuotasResponse>(version, seed, bytes)
+        }
+        "DescribeClusterRequest" => {
+            crate::sample::golden_check::<DescribeClusterRequest>(version, seed, bytes)
+        }
+        "DescribeClusterResponse" => {
+            crate::sample::golden_check::<DescribeClusterResponse>(version, seed, bytes)
+        }
+        "DescribeConfigsRequest" => {
+            crate::sample::golden_check::<DescribeConfigsRequest>(version, seed, bytes)
+        }
+        "DescribeConfigsResponse" => {
+            crate::sample::golden_check::<DescribeConfigsResponse>(version, seed, bytes)
+        }
+        "DescribeDelegationTokenRequest" => {
+            crate::sample::golden_check::<DescribeDelegationTokenRequest>(version, seed, bytes)
+        }
+        "DescribeDelegationTokenResponse" => {
+            crate::sample::golden_check::<DescribeDelegationTokenResponse>(version, seed, bytes)
+        }
+        "DescribeGroupsRequest" => {
+            crate::sample::golden_check::<DescribeGroupsRequest>(version, seed, bytes)
+        }
+        "DescribeGroupsResponse" => {
+            crate::sample::golden_check::<DescribeGroupsResponse>(version, seed, bytes)
+        }
+        "DescribeLogDirsRequest" => {
+            crate::sample::golden_check::<DescribeLogDirsRequest>(version, seed, bytes)
+        }
+        "DescribeLogDirsResponse" => {
+            crate::sample::golden_check::<DescribeLogDirsResponse>(version, seed, bytes)
+        }
+        "DescribeProducersRequest" => {
+            crate::sample::golden_check::<DescribeProducersRequest>(version, seed, bytes)
+        }
+        "DescribeProducersResponse" => {
+            crate::sample::golden_check::<DescribeProducersResponse>(version, seed, bytes)
+        }
+        "DescribeQuorumRequest" => {
+            crate::sample::golden_check::<DescribeQuorumRequest>(version, seed, bytes)
+        }
+        "DescribeQuorumResponse" => {
+            crate::sample::golden_check::<DescribeQuorumResponse>(version, seed, bytes)
+        }
+        "DescribeShareGroupOffsetsRequest" => {
+            crate::sample::golden_check::<DescribeShareGroupOffsetsRequest>(version, seed, bytes)
+        }
+        "DescribeShareGroupOffsetsResponse" => {
+            crate::sample::golden_check::<DescribeShareGroupOffsetsResponse>(version, seed, bytes)
+        }
+        "DescribeTopicPartitionsRequest" => {
+            crate::sample::golden_check::<DescribeTopicPartitionsRequest>(version, seed, bytes)
+        }
+        "DescribeTopicPartitionsResponse" => {
+            crate::sample::golden_check::<DescribeTopicPartitionsResponse>(version, seed, bytes)
+        }
+        "DescribeTransactionsRequest" => {
+            crate::sample::golden_check::<DescribeTransactionsRequest>(version, seed, bytes)
+        }
+        "DescribeTransactionsResponse" => {
+            crate::sample::golden_check::<DescribeTransactionsResponse>(version, seed, bytes)
+        }
+        "DescribeUserScramCredentialsRequest" => {
+            crate::sample::golden_check::<DescribeUserScramCredentialsRequest>(version, seed, bytes)
+        }
+        "DescribeUserScramCredentialsResponse" => crate::sample::golden_check::<
+            DescribeUserScramCredentialsResponse,
+        >(version, seed, bytes),
+        "ElectLeadersRequest" => {
+            crate::sample::golden_check::<ElectLeadersRequest>(version, seed, bytes)
+        }
+        "ElectLeadersResponse" => {
+            crate::sample::golden_check::<ElectLeadersResponse>(version, seed, bytes)
+        }
+        "EndQuorumEpochRequest" => {
+            crate::sample::golden_check::<EndQuorumEpochRequest>(version, seed, bytes)
+        }
+        "EndQuorumEpochResponse" => {
+            crate::sample::golden_check::<EndQuorumEpochResponse>(version, seed, bytes)
+        }
+        "EndTxnMarker" => crate::sample::golden_check::<EndTxnMarker>(version, seed, bytes),
+        "EndTxnRequest" => crate::sample::golden_check::<EndTxnRequest>(version, seed, bytes),
+        "EndTxnResponse" => crate::sample::golden_check::<EndTxnResponse>(version, seed, bytes),
+        "EnvelopeRequest" => crate::sample::golden_check::<EnvelopeRequest>(version, seed, bytes),
+        "EnvelopeResponse" => crate::sample::golden_check::<EnvelopeResponse>(version, seed, bytes),
+        "ExpireDelegationTokenRequest" => {
+            crate::sample::golden_check::<ExpireDelegationTokenRequest>(version, seed, bytes)
+        }
+        "ExpireDelegationTokenResponse" => {
+            crate::sample::golden_check::<ExpireDelegationTokenResponse>(version, seed, bytes)
+        }
+        "FetchRequest" => crate::sample::golden_check::<FetchRequest>(version, seed, bytes),
+        "FetchResponse" => crate::sample::golden_check::<FetchResponse>(version, seed, bytes),
+        "FetchSnapshotRequest" => {
+            crate::sample::golden_check::<FetchSnapshotRequest>(version, seed, bytes)
+        }
+        "FetchSnapshotResponse" => {
+            crate::sample::golden_check::<FetchSnapshotResponse>(version, seed, bytes)
+        }
+        "FindCoordinatorRequest" => {
+            crate::sample::golden_check::<FindCoordinatorRequest>(version, seed, bytes)
+        }
+        "FindCoordinatorResponse" => {
+            crate::sample::golden_check::<FindCoordinatorResponse>(version, seed, bytes)
+        }
+        "GetTelemetrySubscriptionsRequest" => {
+            crate::sample::golden_check::<GetTelemetrySubscriptionsRequest>(version, seed, bytes)
+        }
+        "GetTelemetrySubscriptionsResponse" => {
+            crate::sample::golden_check::<GetTelemetrySubscriptionsResponse>(version, seed, bytes)
+        }
+        "HeartbeatRequest" => crate::sample::golden_check::<HeartbeatRequest>(version, seed, bytes),
+        "HeartbeatResponse" => {
+            crate::sample::golden_check::<HeartbeatResponse>(version, seed, bytes)
+        }
+        "IncrementalAlterConfigsRequest" => {
+            crate::sample::golden_check::<IncrementalAlterConfigsRequest>(version, seed, bytes)
+        }
+        "IncrementalAlterConfigsResponse" => {
+            crate::sample::golden_check::<IncrementalAlterConfigsResponse>(version, seed, bytes)
+        }
+        "InitProducerIdRequest" => {
+            crate::sample::golden_check::<InitProducerIdRequest>(version, seed, bytes)
+        }
+        "InitProducerIdResponse" => {
+            crate::sample::golden_check::<InitProducerIdResponse>(version, seed, bytes)
+        }
+        "InitializeShareGroupStateRequest" => {
+            crate::sample::golden_check::<InitializeShareGroupStateRequest>(version, seed, bytes)
+        }
+        "InitializeShareGroupStateResponse" => {
+            crate::sample::golden_check::<InitializeShareGroupStateResponse>(version, seed, bytes)
+        }
+        "JoinGroupRequest" => crate::sample::golden_check::<JoinGroupRequest>(version, seed, bytes),
+        "JoinGroupResponse" => {
+            crate::sample::golden_check::<JoinGroupResponse>(version, seed, bytes)
+        }
+        "KRaftVersionRecord" => {
+            crate::sample::golden_check::<KRaftVersionRecord>(version, seed, bytes)
+        }
+        "LeaderChangeMessage" => {
+            crate::sample::golden_check::<LeaderChangeMessage>(version, seed, bytes)
+        }
+        "LeaveGroupRequest" => {
+            crate::sample::golden_check::<LeaveGroupRequest>(version, seed, bytes)
+        }
+        "LeaveGroupResponse" => {
+            crate::sample::golden_check::<LeaveGroupResponse>(version, seed, bytes)
+        }
+        "ListConfigResourcesRequest" => {
+            crate::sample::golden_check::<ListConfigResourcesRequest>(version, seed, bytes)
+        }
+        "ListConfigResourcesResponse" => {
+            crate::sample::golden_check::<ListConfigResourcesResponse>(version, seed, bytes)
+        }
+        "ListGroupsRequest" => {
+            crate::sample::golden_check::<ListGroupsRequest>(version, seed, bytes)
+        }
+        "ListGroupsResponse" => {
+            crate::sample::golden_check::<ListGroupsResponse>(version, seed, bytes)
+        }
+        "ListOffsetsRequest" => {
+            crate::sample::golden_check::<ListOffsetsRequest>(version, seed, bytes)
+        }
+        "ListOffsetsResponse" => {
+            crate::sample::golden_check::<ListOffsetsResponse>(version, seed, bytes)
+        }
+        "ListPartitionReassignmentsRequest" => {
+            crate::sample::golden_check::<ListPartitionReassignmentsRequest>(version, seed, bytes)
+        }
+        "ListPartitionReassignmentsResponse" => {
+            crate::sample::golden_check::<ListPartitionReassignmentsResponse>(version, seed, bytes)
+        }
+        "ListTransactionsRequest" => {
+            crate::sample::golden_check::<ListTransactionsRequest>(version, seed, bytes)
+        }
+        "ListTransactionsResponse" => {
+            crate::sample::golden_check::<ListTransactionsResponse>(version, seed, bytes)
+        }
+        "MetadataRequest" => crate::sample::golden_check::<MetadataRequest>(version, seed, bytes),
+        "MetadataResponse" => crate::sample::golden_check::<MetadataResponse>(version, seed, bytes),
+        "OffsetCommitRequest" => {
+            crate::sample::golden_check::<OffsetCommitRequest>(version, seed, bytes)
+        }
+        "OffsetCommitResponse" => {
+            crate::sample::golden_check::<OffsetCommitResponse>(version, seed, bytes)
+        }
+        "OffsetDeleteRequest" => {
+            crate::sample::golden_check::<OffsetDeleteRequest>(version, seed, bytes)
+        }
+        "OffsetDeleteResponse" => {
+            crate::sample::golden_check::<OffsetDeleteResponse>(version, seed, bytes)
+        }
+        "OffsetFetchRequest" => {
+            crate::sample::golden_check::<OffsetFetchRequest>(version, seed, bytes)
+        }
+        "OffsetFetchResponse" => {
+            crate::sample::golden_check::<OffsetFetchResponse>(version, seed, bytes)
+        }
+        "OffsetForLeaderEpochRequest" => {
+            crate::sample::golden_check::<OffsetForLeaderEpochRequest>(version, seed, bytes)
+        }
+        "OffsetForLeaderEpochResponse" => {
+            crate::sample::golden_check::<OffsetForLeaderEpochResponse>(version, seed, bytes)
+        }
+        "ProduceRequest" => crate::sample::golden_check::<ProduceRequest>(version, seed, bytes),
+        "ProduceResponse" => crate::sample::golden_check::<ProduceResponse>(version, seed, bytes),
+        "PushTelemetryRequest" => {
+            crate::sample::golden_check::<PushTelemetryRequest>(version, seed, bytes)
+        }
+        "PushTelemetryResponse" => {
+            crate::sample::golden_check::<PushTelemetryResponse>(version, seed, bytes)
+        }
+        "ReadShareGroupStateRequest" => {
+            crate::sample::golden_check::<ReadShareGroupStateRequest>(version, seed, bytes)
+        }
+        "ReadShareGroupStateResponse" => {
+            crate::sample::golden_check::<ReadShareGroupStateResponse>(version, seed, bytes)
+        }
+        "ReadShareGroupStateSummaryRequest" => {
+            crate::sample::golden_check::<ReadShareGroupStateSummaryRequest>(version, seed, bytes)
+        }
+        "ReadShareGroupStateSummaryResponse" => {
+            crate::sample::golden_check::<ReadShareGroupStateSummaryResponse>(version, seed, bytes)
+        }
+        "RemoveRaftVoterRequest" => {
+            crate::sample::golden_check::<RemoveRaftVoterRequest>(version, seed, bytes)
+        }
+        "RemoveRaftVoterResponse" => {
+            crate::sample::golden_check::<RemoveRaftVoterResponse>(version, seed, bytes)
+        }
+        "RenewDelegationTokenRequest" => {
+            crate::sample::golden_check::<RenewDelegationTokenRequest>(version, seed, bytes)
+        }
+        "RenewDelegationTokenResponse" => {
+            crate::sample::golden_check::<RenewDelegationTokenResponse>(version, seed, bytes)
+        }
+        "RequestHeader" => crate::sample::golden_check::<RequestHeader>(version, seed, bytes),
+        "ResponseHeader" => crate::sample::golden_check::<ResponseHeader>(version, seed, bytes),
+        "SaslAuthenticateRequest" => {
+            crate::sample::golden_check::<SaslAuthenticateRequest>(version, seed, bytes)
+        }
+        "SaslAuthenticateResponse" => {
+            crate::sample::golden_check::<SaslAuthenticateResponse>(version, seed, bytes)
+        }
+        "SaslHandshakeRequest" => {
+            crate::sample::golden_check::<SaslHandshakeRequest>(version, seed, bytes)
+        }
+        "SaslHandshakeResponse" => {
+            crate::sample::golden_check::<SaslHandshakeResponse>(version, seed, bytes)
+        }
+        "ShareAcknowledgeRequest" => {
+            crate::sample::golden_check::<ShareAcknowledgeRequest>(version, seed, bytes)
+        }
+        "ShareAcknowledgeResponse" => {
+            crate::sample::golden_check::<ShareAcknowledgeResponse>(version, seed, bytes)
+        }
+        "ShareFetchRequest" => {
+            crate::sample::golden_check::<ShareFetchRequest>(version, seed, bytes)
+        }
+        "ShareFetchResponse" => {
+            crate::sample::golden_check::<ShareFetchResponse>(version, seed, bytes)
+        }
+        "ShareGroupDescribeRequest" => {
+            crate::sample::golden_check::<ShareGroupDescribeRequest>(version, seed, bytes)
+        }
+        "ShareGroupDescribeResponse" => {
+            crate::sample::golden_check::<ShareGroupDescribeResponse>(version, seed, bytes)
+        }
+        "ShareGroupHeartbeatRequest" => {
+            crate::sample::golden_check::<ShareGroupHeartbeatRequest>(version, seed, bytes)
+        }
+        "ShareGroupHeartbeatResponse" => {
+            crate::sample::golden_check::<ShareGroupHeartbeatResponse>(version, seed, bytes)
+        }
+        "SnapshotFooterRecord" => {
+            crate::sample::golden_check::<SnapshotFooterRecord>(version, seed, bytes)
+        }
+        "SnapshotHeaderRecord" => {
+            crate::sample::golden_check::<SnapshotHeaderRecord>(version, seed, bytes)
+        }
+        "StreamsGroupDescribeRequest" => {
+            crate::sample::golden_check::<StreamsGroupDescribeRequest>(version, seed, bytes)
+        }
+        "StreamsGroupDescribeResponse" => {
+            crate::sample::golden_check::<StreamsGroupDescribeResponse>(version, seed, bytes)
+        }
+        "StreamsGroupHeartbeatRequest" => {
+            crate::sample::golden_check::<StreamsGroupHeartbeatRequest>(version, seed, bytes)
+        }
+        "StreamsGroupHeartbeatResponse" => {
+            crate::sample::golden_check::<StreamsGroupHeartbeatResponse>(version, seed, bytes)
+        }
+        "StreamsGroupTopologyDescriptionUpdateRequest" => crate::sample::golden_check::<
+            StreamsGroupTopologyDescriptionUpdateRequest,
+        >(version, seed, bytes),
+        "StreamsGroupTopologyDescriptionUpdateResponse" => crate::sample::golden_check::<
+            StreamsGroupTopologyDescriptionUpdateResponse,
+        >(version, seed, bytes),
+        "SyncGroupRequest" => crate::sample::golden_check::<SyncGroupRequest>(version, seed, bytes),
+        "SyncGroupResponse" => {
+            crate::sample::golden_check::<SyncGroupResponse>(version, seed, bytes)
+        }
+        "TxnOffsetCommitRequest" => {
+            crate::sample::golden_check::<TxnOffsetCommitRequest>(version, seed, bytes)
+        }
+        "TxnOffsetCommitResponse" => {
+            crate::sample::golden_check::<TxnOffsetCommitResponse>(version, seed, bytes)
+        }
+        "UnregisterBrokerRequest" => {
+            crate::sample::golden_check::<UnregisterBrokerRequest>(version, seed, bytes)
+        }
+        "UnregisterBrokerResponse" => {
+            crate::sample::golden_check::<UnregisterBrokerResponse>(version, seed, bytes)
+        }
+        "UnregisterControllerRequest" => {
+            crate::sample::golden_check::<UnregisterControllerRequest>(version, seed, bytes)
+        }
+        "UnregisterControllerResponse" => {
+            crate::sample::golden_check::<UnregisterControllerResponse>(version, seed, bytes)
+        }
+        "UpdateFeaturesRequest" => {
+            crate::sample::golden_check::<UpdateFeaturesRequest>(version, seed, bytes)
+        }
+        "UpdateFeaturesResponse" => {
+            crate::sample::golden_check::<UpdateFeaturesResponse>(version, seed, bytes)
+        }
+        "UpdateRaftVoterRequest" => {
+            crate::sample::golden_check::<UpdateRaftVoterRequest>(version, seed, bytes)
+        }
+        "UpdateRaftVoterResponse" => {
+            crate::sample::golden_check::<UpdateRaftVoterResponse>(version, seed, bytes)
+        }
+        "VoteRequest" => crate::sample::golden_check::<VoteRequest>(version, seed, bytes),
+        "VoteResponse" => crate::sample::golden_check::<VoteResponse>(version, seed, bytes),
+        "VotersRecord" => crate::sample::golden_check::<VotersRecord>(version, seed, bytes),
+        "WriteShareGroupStateRequest" => {
+            crate::sample::golden_check::<WriteShareGroupStateRequest>(version, seed, bytes)
+        }
+        "WriteShareGroupStateResponse" => {
+            crate::sample::golden_check::<WriteShareGroupStateResponse>(version, seed, bytes)
+        }
+        "WriteTxnMarkersRequest" => {
+            crate::sample::golden_check::<WriteTxnMarkersRequest>(version, seed, bytes)
+        }
+        "WriteTxnMarkersResponse" => {
+            crate::sample::golden_check::<WriteTxnMarkersResponse>(version, seed, bytes)
+        }
+        _ => Err(format!("no message named {name}")),
+    }
+}
+
 #[cfg(test)]
 mod round_trip {
     use super::*;

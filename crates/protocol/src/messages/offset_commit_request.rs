@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `OffsetCommitRequest` (OffsetCommitRequest versions 2-10).
@@ -198,7 +198,7 @@ impl OffsetCommitRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for OffsetCommitRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -208,7 +208,7 @@ impl crate::sample::Sample for OffsetCommitRequest {
             this.group_id = rng.string();
         }
         if version >= 1 {
-            this.generation_id_or_member_epoch = rng.next() as i32;
+            this.generation_id_or_member_epoch = rng.next_u64() as i32;
         }
         if version >= 1 {
             this.member_id = rng.string();
@@ -221,20 +221,75 @@ impl crate::sample::Sample for OffsetCommitRequest {
             };
         }
         if (2..=4).contains(&version) {
-            this.retention_time_ms = rng.next() as i64;
+            this.retention_time_ms = rng.next_u64() as i64;
         }
         if true {
             this.topics = (0..rng.len(depth))
                 .map(|_| OffsetCommitRequestTopic::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl OffsetCommitRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 8;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "groupId".to_string(),
+                serde_json::Value::from((&self.group_id).as_str()),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "generationIdOrMemberEpoch".to_string(),
+                serde_json::Value::from(*&self.generation_id_or_member_epoch),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "memberId".to_string(),
+                serde_json::Value::from((&self.member_id).as_str()),
+            );
+        }
+        if version >= 7 {
+            map.insert(
+                "groupInstanceId".to_string(),
+                match &self.group_instance_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if (2..=4).contains(&version) {
+            map.insert(
+                "retentionTimeMs".to_string(),
+                serde_json::Value::from(*&self.retention_time_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -353,7 +408,7 @@ impl OffsetCommitRequestTopic {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for OffsetCommitRequestTopic {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -370,13 +425,47 @@ impl crate::sample::Sample for OffsetCommitRequestTopic {
                 .map(|_| OffsetCommitRequestPartition::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl OffsetCommitRequestTopic {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 8;
+        let mut map = serde_json::Map::new();
+        if (0..=9).contains(&version) {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if version >= 10 {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -528,20 +617,20 @@ impl OffsetCommitRequestPartition {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for OffsetCommitRequestPartition {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 8;
         let mut this = Self::default();
         if true {
-            this.partition_index = rng.next() as i32;
+            this.partition_index = rng.next_u64() as i32;
         }
         if true {
-            this.committed_offset = rng.next() as i64;
+            this.committed_offset = rng.next_u64() as i64;
         }
         if version >= 6 {
-            this.committed_leader_epoch = rng.next() as i32;
+            this.committed_leader_epoch = rng.next_u64() as i32;
         }
         if true {
             this.committed_metadata = if (true) && rng.below(4) == 0 {
@@ -550,13 +639,51 @@ impl crate::sample::Sample for OffsetCommitRequestPartition {
                 Some(rng.string())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl OffsetCommitRequestPartition {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 8;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "partitionIndex".to_string(),
+                serde_json::Value::from(*&self.partition_index),
+            );
+        }
+        if true {
+            map.insert(
+                "committedOffset".to_string(),
+                serde_json::Value::from(*&self.committed_offset),
+            );
+        }
+        if version >= 6 {
+            map.insert(
+                "committedLeaderEpoch".to_string(),
+                serde_json::Value::from(*&self.committed_leader_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "committedMetadata".to_string(),
+                match &self.committed_metadata {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

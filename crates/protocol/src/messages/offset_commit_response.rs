@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `OffsetCommitResponse` (OffsetCommitResponse versions 2-10).
@@ -120,27 +120,55 @@ impl OffsetCommitResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for OffsetCommitResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 8;
         let mut this = Self::default();
         if version >= 3 {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
         if true {
             this.topics = (0..rng.len(depth))
                 .map(|_| OffsetCommitResponseTopic::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl OffsetCommitResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 8;
+        let mut map = serde_json::Map::new();
+        if version >= 3 {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -259,7 +287,7 @@ impl OffsetCommitResponseTopic {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for OffsetCommitResponseTopic {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -276,13 +304,47 @@ impl crate::sample::Sample for OffsetCommitResponseTopic {
                 .map(|_| OffsetCommitResponsePartition::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl OffsetCommitResponseTopic {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 8;
+        let mut map = serde_json::Map::new();
+        if (0..=9).contains(&version) {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if version >= 10 {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -385,25 +447,48 @@ impl OffsetCommitResponsePartition {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for OffsetCommitResponsePartition {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 8;
         let mut this = Self::default();
         if true {
-            this.partition_index = rng.next() as i32;
+            this.partition_index = rng.next_u64() as i32;
         }
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl OffsetCommitResponsePartition {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 8;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "partitionIndex".to_string(),
+                serde_json::Value::from(*&self.partition_index),
+            );
+        }
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `ProduceRequest` (ProduceRequest versions 3-13).
@@ -183,7 +183,7 @@ impl ProduceRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ProduceRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -197,23 +197,63 @@ impl crate::sample::Sample for ProduceRequest {
             };
         }
         if true {
-            this.acks = rng.next() as i16;
+            this.acks = rng.next_u64() as i16;
         }
         if true {
-            this.timeout_ms = rng.next() as i32;
+            this.timeout_ms = rng.next_u64() as i32;
         }
         if true {
             this.topic_data = (0..rng.len(depth))
                 .map(|_| TopicProduceData::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ProduceRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 9;
+        let mut map = serde_json::Map::new();
+        if version >= 3 {
+            map.insert(
+                "transactionalId".to_string(),
+                match &self.transactional_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert("acks".to_string(), serde_json::Value::from(*&self.acks));
+        }
+        if true {
+            map.insert(
+                "timeoutMs".to_string(),
+                serde_json::Value::from(*&self.timeout_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "topicData".to_string(),
+                serde_json::Value::Array(
+                    (&self.topic_data)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -331,7 +371,7 @@ impl TopicProduceData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopicProduceData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -348,13 +388,47 @@ impl crate::sample::Sample for TopicProduceData {
                 .map(|_| PartitionProduceData::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopicProduceData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 9;
+        let mut map = serde_json::Map::new();
+        if (0..=12).contains(&version) {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if version >= 13 {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "partitionData".to_string(),
+                serde_json::Value::Array(
+                    (&self.partition_data)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -479,14 +553,14 @@ impl PartitionProduceData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for PartitionProduceData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
         if true {
-            this.index = rng.next() as i32;
+            this.index = rng.next_u64() as i32;
         }
         if true {
             this.records = if (true) && rng.below(4) == 0 {
@@ -495,13 +569,36 @@ impl crate::sample::Sample for PartitionProduceData {
                 Some(rng.bytes())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl PartitionProduceData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 9;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert("index".to_string(), serde_json::Value::from(*&self.index));
+        }
+        if true {
+            map.insert(
+                "records".to_string(),
+                match &self.records {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from(crate::sample::base64(value)),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

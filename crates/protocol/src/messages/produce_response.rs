@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `ProduceResponse` (ProduceResponse versions 3-13).
@@ -165,7 +165,7 @@ impl ProduceResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ProduceResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -177,20 +177,59 @@ impl crate::sample::Sample for ProduceResponse {
                 .collect::<Vec<_>>();
         }
         if version >= 1 {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
         if flexible && (version >= 10) {
             this.node_endpoints = (0..rng.len(depth))
                 .map(|_| NodeEndpoint::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ProduceResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 9;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "responses".to_string(),
+                serde_json::Value::Array(
+                    (&self.responses)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        if flexible && (version >= 10) {
+            map.insert(
+                "nodeEndpoints".to_string(),
+                serde_json::Value::Array(
+                    (&self.node_endpoints)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -308,7 +347,7 @@ impl TopicProduceResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopicProduceResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -325,13 +364,47 @@ impl crate::sample::Sample for TopicProduceResponse {
                 .map(|_| PartitionProduceResponse::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopicProduceResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 9;
+        let mut map = serde_json::Map::new();
+        if (0..=12).contains(&version) {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if version >= 13 {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "partitionResponses".to_string(),
+                serde_json::Value::Array(
+                    (&self.partition_responses)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -554,26 +627,26 @@ impl PartitionProduceResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for PartitionProduceResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
         if true {
-            this.index = rng.next() as i32;
+            this.index = rng.next_u64() as i32;
         }
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
-            this.base_offset = rng.next() as i64;
+            this.base_offset = rng.next_u64() as i64;
         }
         if version >= 2 {
-            this.log_append_time_ms = rng.next() as i64;
+            this.log_append_time_ms = rng.next_u64() as i64;
         }
         if version >= 5 {
-            this.log_start_offset = rng.next() as i64;
+            this.log_start_offset = rng.next_u64() as i64;
         }
         if version >= 8 {
             this.record_errors = (0..rng.len(depth))
@@ -590,13 +663,77 @@ impl crate::sample::Sample for PartitionProduceResponse {
         if flexible && (version >= 10) {
             this.current_leader = LeaderIdAndEpoch::sample(rng, version, depth + 1);
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl PartitionProduceResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 9;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert("index".to_string(), serde_json::Value::from(*&self.index));
+        }
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "baseOffset".to_string(),
+                serde_json::Value::from(*&self.base_offset),
+            );
+        }
+        if version >= 2 {
+            map.insert(
+                "logAppendTimeMs".to_string(),
+                serde_json::Value::from(*&self.log_append_time_ms),
+            );
+        }
+        if version >= 5 {
+            map.insert(
+                "logStartOffset".to_string(),
+                serde_json::Value::from(*&self.log_start_offset),
+            );
+        }
+        if version >= 8 {
+            map.insert(
+                "recordErrors".to_string(),
+                serde_json::Value::Array(
+                    (&self.record_errors)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 8 {
+            map.insert(
+                "errorMessage".to_string(),
+                match &self.error_message {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if flexible && (version >= 10) {
+            map.insert(
+                "currentLeader".to_string(),
+                (&self.current_leader).to_kafka_json(version),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -722,14 +859,14 @@ impl BatchIndexAndErrorMessage {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for BatchIndexAndErrorMessage {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
         if version >= 8 {
-            this.batch_index = rng.next() as i32;
+            this.batch_index = rng.next_u64() as i32;
         }
         if version >= 8 {
             this.batch_index_error_message = if (version >= 8) && rng.below(4) == 0 {
@@ -738,13 +875,39 @@ impl crate::sample::Sample for BatchIndexAndErrorMessage {
                 Some(rng.string())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl BatchIndexAndErrorMessage {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 9;
+        let mut map = serde_json::Map::new();
+        if version >= 8 {
+            map.insert(
+                "batchIndex".to_string(),
+                serde_json::Value::from(*&self.batch_index),
+            );
+        }
+        if version >= 8 {
+            map.insert(
+                "batchIndexErrorMessage".to_string(),
+                match &self.batch_index_error_message {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -847,25 +1010,48 @@ impl LeaderIdAndEpoch {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for LeaderIdAndEpoch {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
         if version >= 10 {
-            this.leader_id = rng.next() as i32;
+            this.leader_id = rng.next_u64() as i32;
         }
         if version >= 10 {
-            this.leader_epoch = rng.next() as i32;
+            this.leader_epoch = rng.next_u64() as i32;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl LeaderIdAndEpoch {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 9;
+        let mut map = serde_json::Map::new();
+        if version >= 10 {
+            map.insert(
+                "leaderId".to_string(),
+                serde_json::Value::from(*&self.leader_id),
+            );
+        }
+        if version >= 10 {
+            map.insert(
+                "leaderEpoch".to_string(),
+                serde_json::Value::from(*&self.leader_epoch),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1025,20 +1211,20 @@ impl NodeEndpoint {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for NodeEndpoint {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
         if version >= 10 {
-            this.node_id = rng.next() as i32;
+            this.node_id = rng.next_u64() as i32;
         }
         if version >= 10 {
             this.host = rng.string();
         }
         if version >= 10 {
-            this.port = rng.next() as i32;
+            this.port = rng.next_u64() as i32;
         }
         if version >= 10 {
             this.rack = if (version >= 10) && rng.below(4) == 0 {
@@ -1047,13 +1233,48 @@ impl crate::sample::Sample for NodeEndpoint {
                 Some(rng.string())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl NodeEndpoint {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 9;
+        let mut map = serde_json::Map::new();
+        if version >= 10 {
+            map.insert(
+                "nodeId".to_string(),
+                serde_json::Value::from(*&self.node_id),
+            );
+        }
+        if version >= 10 {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if version >= 10 {
+            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+        }
+        if version >= 10 {
+            map.insert(
+                "rack".to_string(),
+                match &self.rack {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `PushTelemetryRequest` (PushTelemetryRequest versions 0).
@@ -168,7 +168,7 @@ impl PushTelemetryRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for PushTelemetryRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -178,24 +178,65 @@ impl crate::sample::Sample for PushTelemetryRequest {
             this.client_instance_id = rng.uuid();
         }
         if true {
-            this.subscription_id = rng.next() as i32;
+            this.subscription_id = rng.next_u64() as i32;
         }
         if true {
             this.terminating = rng.below(2) == 1;
         }
         if true {
-            this.compression_type = rng.next() as i8;
+            this.compression_type = rng.next_u64() as i8;
         }
         if true {
             this.metrics = rng.bytes();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl PushTelemetryRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "clientInstanceId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.client_instance_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "subscriptionId".to_string(),
+                serde_json::Value::from(*&self.subscription_id),
+            );
+        }
+        if true {
+            map.insert(
+                "terminating".to_string(),
+                serde_json::Value::from(*&self.terminating),
+            );
+        }
+        if true {
+            map.insert(
+                "compressionType".to_string(),
+                serde_json::Value::from(*&self.compression_type),
+            );
+        }
+        if true {
+            map.insert(
+                "metrics".to_string(),
+                serde_json::Value::from(crate::sample::base64(&self.metrics)),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `RequestHeader` (RequestHeader versions 1-2).
@@ -172,20 +172,20 @@ impl RequestHeader {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for RequestHeader {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
         if true {
-            this.request_api_key = rng.next() as i16;
+            this.request_api_key = rng.next_u64() as i16;
         }
         if true {
-            this.request_api_version = rng.next() as i16;
+            this.request_api_version = rng.next_u64() as i16;
         }
         if true {
-            this.correlation_id = rng.next() as i32;
+            this.correlation_id = rng.next_u64() as i32;
         }
         if version >= 1 {
             this.client_id = if (version >= 1) && rng.below(4) == 0 {
@@ -194,13 +194,51 @@ impl crate::sample::Sample for RequestHeader {
                 Some(rng.string())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl RequestHeader {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "requestApiKey".to_string(),
+                serde_json::Value::from(*&self.request_api_key),
+            );
+        }
+        if true {
+            map.insert(
+                "requestApiVersion".to_string(),
+                serde_json::Value::from(*&self.request_api_version),
+            );
+        }
+        if true {
+            map.insert(
+                "correlationId".to_string(),
+                serde_json::Value::from(*&self.correlation_id),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "clientId".to_string(),
+                match &self.client_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `SaslAuthenticateResponse` (SaslAuthenticateResponse versions 0-2).
@@ -166,14 +166,14 @@ impl SaslAuthenticateResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for SaslAuthenticateResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
             this.error_message = if (true) && rng.below(4) == 0 {
@@ -186,15 +186,53 @@ impl crate::sample::Sample for SaslAuthenticateResponse {
             this.auth_bytes = rng.bytes();
         }
         if version >= 1 {
-            this.session_lifetime_ms = rng.next() as i64;
+            this.session_lifetime_ms = rng.next_u64() as i64;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl SaslAuthenticateResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = version >= 2;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "errorMessage".to_string(),
+                match &self.error_message {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "authBytes".to_string(),
+                serde_json::Value::from(crate::sample::base64(&self.auth_bytes)),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "sessionLifetimeMs".to_string(),
+                serde_json::Value::from(*&self.session_lifetime_ms),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

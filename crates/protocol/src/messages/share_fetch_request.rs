@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `ShareFetchRequest` (ShareFetchRequest versions 1-2).
@@ -345,7 +345,7 @@ impl ShareFetchRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ShareFetchRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -366,25 +366,25 @@ impl crate::sample::Sample for ShareFetchRequest {
             };
         }
         if true {
-            this.share_session_epoch = rng.next() as i32;
+            this.share_session_epoch = rng.next_u64() as i32;
         }
         if true {
-            this.max_wait_ms = rng.next() as i32;
+            this.max_wait_ms = rng.next_u64() as i32;
         }
         if true {
-            this.min_bytes = rng.next() as i32;
+            this.min_bytes = rng.next_u64() as i32;
         }
         if true {
-            this.max_bytes = rng.next() as i32;
+            this.max_bytes = rng.next_u64() as i32;
         }
         if version >= 1 {
-            this.max_records = rng.next() as i32;
+            this.max_records = rng.next_u64() as i32;
         }
         if version >= 1 {
-            this.batch_size = rng.next() as i32;
+            this.batch_size = rng.next_u64() as i32;
         }
         if version >= 2 {
-            this.share_acquire_mode = rng.next() as i8;
+            this.share_acquire_mode = rng.next_u64() as i8;
         }
         if version >= 2 {
             this.is_renew_ack = rng.below(2) == 1;
@@ -399,13 +399,112 @@ impl crate::sample::Sample for ShareFetchRequest {
                 .map(|_| ForgottenTopic::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ShareFetchRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "groupId".to_string(),
+                match &self.group_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "memberId".to_string(),
+                match &self.member_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "shareSessionEpoch".to_string(),
+                serde_json::Value::from(*&self.share_session_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "maxWaitMs".to_string(),
+                serde_json::Value::from(*&self.max_wait_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "minBytes".to_string(),
+                serde_json::Value::from(*&self.min_bytes),
+            );
+        }
+        if true {
+            map.insert(
+                "maxBytes".to_string(),
+                serde_json::Value::from(*&self.max_bytes),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "maxRecords".to_string(),
+                serde_json::Value::from(*&self.max_records),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "batchSize".to_string(),
+                serde_json::Value::from(*&self.batch_size),
+            );
+        }
+        if version >= 2 {
+            map.insert(
+                "shareAcquireMode".to_string(),
+                serde_json::Value::from(*&self.share_acquire_mode),
+            );
+        }
+        if version >= 2 {
+            map.insert(
+                "isRenewAck".to_string(),
+                serde_json::Value::from(*&self.is_renew_ack),
+            );
+        }
+        if true {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "forgottenTopicsData".to_string(),
+                serde_json::Value::Array(
+                    (&self.forgotten_topics_data)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -519,7 +618,7 @@ impl FetchTopic {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for FetchTopic {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -533,13 +632,41 @@ impl crate::sample::Sample for FetchTopic {
                 .map(|_| FetchPartition::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl FetchTopic {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -670,30 +797,64 @@ impl FetchPartition {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for FetchPartition {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.partition_index = rng.next() as i32;
+            this.partition_index = rng.next_u64() as i32;
         }
         if version == 0 {
-            this.partition_max_bytes = rng.next() as i32;
+            this.partition_max_bytes = rng.next_u64() as i32;
         }
         if true {
             this.acknowledgement_batches = (0..rng.len(depth))
                 .map(|_| AcknowledgementBatch::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl FetchPartition {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "partitionIndex".to_string(),
+                serde_json::Value::from(*&self.partition_index),
+            );
+        }
+        if version == 0 {
+            map.insert(
+                "partitionMaxBytes".to_string(),
+                serde_json::Value::from(*&self.partition_max_bytes),
+            );
+        }
+        if true {
+            map.insert(
+                "acknowledgementBatches".to_string(),
+                serde_json::Value::Array(
+                    (&self.acknowledgement_batches)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -824,30 +985,64 @@ impl AcknowledgementBatch {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for AcknowledgementBatch {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.first_offset = rng.next() as i64;
+            this.first_offset = rng.next_u64() as i64;
         }
         if true {
-            this.last_offset = rng.next() as i64;
+            this.last_offset = rng.next_u64() as i64;
         }
         if true {
             this.acknowledge_types = (0..rng.len(depth))
-                .map(|_| rng.next() as i8)
+                .map(|_| rng.next_u64() as i8)
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl AcknowledgementBatch {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "firstOffset".to_string(),
+                serde_json::Value::from(*&self.first_offset),
+            );
+        }
+        if true {
+            map.insert(
+                "lastOffset".to_string(),
+                serde_json::Value::from(*&self.last_offset),
+            );
+        }
+        if true {
+            map.insert(
+                "acknowledgeTypes".to_string(),
+                serde_json::Value::Array(
+                    (&self.acknowledge_types)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -961,7 +1156,7 @@ impl ForgottenTopic {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ForgottenTopic {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -972,16 +1167,44 @@ impl crate::sample::Sample for ForgottenTopic {
         }
         if true {
             this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next() as i32)
+                .map(|_| rng.next_u64() as i32)
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ForgottenTopic {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

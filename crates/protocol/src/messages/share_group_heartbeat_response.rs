@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `ShareGroupHeartbeatResponse` (ShareGroupHeartbeatResponse versions 1).
@@ -271,17 +271,17 @@ impl ShareGroupHeartbeatResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for ShareGroupHeartbeatResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
             this.error_message = if (true) && rng.below(4) == 0 {
@@ -298,10 +298,10 @@ impl crate::sample::Sample for ShareGroupHeartbeatResponse {
             };
         }
         if true {
-            this.member_epoch = rng.next() as i32;
+            this.member_epoch = rng.next_u64() as i32;
         }
         if true {
-            this.heartbeat_interval_ms = rng.next() as i32;
+            this.heartbeat_interval_ms = rng.next_u64() as i32;
         }
         if true {
             this.assignment = if (true) && rng.below(4) == 0 {
@@ -310,13 +310,75 @@ impl crate::sample::Sample for ShareGroupHeartbeatResponse {
                 Some(Assignment::sample(rng, version, depth + 1))
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl ShareGroupHeartbeatResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "errorMessage".to_string(),
+                match &self.error_message {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "memberId".to_string(),
+                match &self.member_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "memberEpoch".to_string(),
+                serde_json::Value::from(*&self.member_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "heartbeatIntervalMs".to_string(),
+                serde_json::Value::from(*&self.heartbeat_interval_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "assignment".to_string(),
+                match &self.assignment {
+                    None => serde_json::Value::Null,
+                    Some(value) => (value).to_kafka_json(version),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -413,7 +475,7 @@ impl Assignment {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Assignment {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -424,13 +486,35 @@ impl crate::sample::Sample for Assignment {
                 .map(|_| TopicPartitions::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Assignment {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topicPartitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.topic_partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -544,7 +628,7 @@ impl TopicPartitions {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopicPartitions {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -555,16 +639,44 @@ impl crate::sample::Sample for TopicPartitions {
         }
         if true {
             this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next() as i32)
+                .map(|_| rng.next_u64() as i32)
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopicPartitions {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topicId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

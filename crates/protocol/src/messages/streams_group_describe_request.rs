@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `StreamsGroupDescribeRequest` (StreamsGroupDescribeRequest versions 0-1).
@@ -145,7 +145,7 @@ impl StreamsGroupDescribeRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for StreamsGroupDescribeRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -162,13 +162,47 @@ impl crate::sample::Sample for StreamsGroupDescribeRequest {
         if version >= 1 {
             this.include_topology_description = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl StreamsGroupDescribeRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "groupIds".to_string(),
+                serde_json::Value::Array(
+                    (&self.group_ids)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "includeAuthorizedOperations".to_string(),
+                serde_json::Value::from(*&self.include_authorized_operations),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "includeTopologyDescription".to_string(),
+                serde_json::Value::from(*&self.include_topology_description),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `StreamsGroupDescribeResponse` (StreamsGroupDescribeResponse versions 0-1).
@@ -127,27 +127,55 @@ impl StreamsGroupDescribeResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for StreamsGroupDescribeResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
         if true {
             this.groups = (0..rng.len(depth))
                 .map(|_| DescribedGroup::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl StreamsGroupDescribeResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "groups".to_string(),
+                serde_json::Value::Array(
+                    (&self.groups)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -522,14 +550,14 @@ impl DescribedGroup {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for DescribedGroup {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
             this.error_message = if (true) && rng.below(4) == 0 {
@@ -545,10 +573,10 @@ impl crate::sample::Sample for DescribedGroup {
             this.group_state = rng.string();
         }
         if true {
-            this.group_epoch = rng.next() as i32;
+            this.group_epoch = rng.next_u64() as i32;
         }
         if true {
-            this.assignment_epoch = rng.next() as i32;
+            this.assignment_epoch = rng.next_u64() as i32;
         }
         if true {
             this.topology = if (true) && rng.below(4) == 0 {
@@ -563,7 +591,7 @@ impl crate::sample::Sample for DescribedGroup {
                 .collect::<Vec<_>>();
         }
         if true {
-            this.authorized_operations = rng.next() as i32;
+            this.authorized_operations = rng.next_u64() as i32;
         }
         if version >= 1 {
             this.topology_description = if (version >= 1) && rng.below(4) == 0 {
@@ -573,7 +601,7 @@ impl crate::sample::Sample for DescribedGroup {
             };
         }
         if version >= 1 {
-            this.topology_description_status = rng.next() as i8;
+            this.topology_description_status = rng.next_u64() as i8;
         }
         if version >= 1 {
             this.assignor_name = if (version >= 1) && rng.below(4) == 0 {
@@ -582,13 +610,113 @@ impl crate::sample::Sample for DescribedGroup {
                 Some(rng.string())
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl DescribedGroup {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "errorMessage".to_string(),
+                match &self.error_message {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "groupId".to_string(),
+                serde_json::Value::from((&self.group_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "groupState".to_string(),
+                serde_json::Value::from((&self.group_state).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "groupEpoch".to_string(),
+                serde_json::Value::from(*&self.group_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "assignmentEpoch".to_string(),
+                serde_json::Value::from(*&self.assignment_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "topology".to_string(),
+                match &self.topology {
+                    None => serde_json::Value::Null,
+                    Some(value) => (value).to_kafka_json(version),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "members".to_string(),
+                serde_json::Value::Array(
+                    (&self.members)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "authorizedOperations".to_string(),
+                serde_json::Value::from(*&self.authorized_operations),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "topologyDescription".to_string(),
+                match &self.topology_description {
+                    None => serde_json::Value::Null,
+                    Some(value) => (value).to_kafka_json(version),
+                },
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "topologyDescriptionStatus".to_string(),
+                serde_json::Value::from(*&self.topology_description_status),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "assignorName".to_string(),
+                match &self.assignor_name {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -725,14 +853,14 @@ impl Topology {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Topology {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.epoch = rng.next() as i32;
+            this.epoch = rng.next_u64() as i32;
         }
         if true {
             this.subtopologies = if (true) && rng.below(4) == 0 {
@@ -745,13 +873,41 @@ impl crate::sample::Sample for Topology {
                 )
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Topology {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert("epoch".to_string(), serde_json::Value::from(*&self.epoch));
+        }
+        if true {
+            map.insert(
+                "subtopologies".to_string(),
+                match &self.subtopologies {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -952,7 +1108,7 @@ impl Subtopology {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Subtopology {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -981,13 +1137,74 @@ impl crate::sample::Sample for Subtopology {
                 .map(|_| TopicInfo::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Subtopology {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "subtopologyId".to_string(),
+                serde_json::Value::from((&self.subtopology_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "sourceTopics".to_string(),
+                serde_json::Value::Array(
+                    (&self.source_topics)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "repartitionSinkTopics".to_string(),
+                serde_json::Value::Array(
+                    (&self.repartition_sink_topics)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "stateChangelogTopics".to_string(),
+                serde_json::Value::Array(
+                    (&self.state_changelog_topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "repartitionSourceTopics".to_string(),
+                serde_json::Value::Array(
+                    (&self.repartition_source_topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1418,7 +1635,7 @@ impl Member {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Member {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1428,7 +1645,7 @@ impl crate::sample::Sample for Member {
             this.member_id = rng.string();
         }
         if true {
-            this.member_epoch = rng.next() as i32;
+            this.member_epoch = rng.next_u64() as i32;
         }
         if true {
             this.instance_id = if (true) && rng.below(4) == 0 {
@@ -1451,7 +1668,7 @@ impl crate::sample::Sample for Member {
             this.client_host = rng.string();
         }
         if true {
-            this.topology_epoch = rng.next() as i32;
+            this.topology_epoch = rng.next_u64() as i32;
         }
         if true {
             this.process_id = rng.string();
@@ -1487,13 +1704,138 @@ impl crate::sample::Sample for Member {
         if true {
             this.is_classic = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Member {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "memberId".to_string(),
+                serde_json::Value::from((&self.member_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "memberEpoch".to_string(),
+                serde_json::Value::from(*&self.member_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "instanceId".to_string(),
+                match &self.instance_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "rackId".to_string(),
+                match &self.rack_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "clientId".to_string(),
+                serde_json::Value::from((&self.client_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "clientHost".to_string(),
+                serde_json::Value::from((&self.client_host).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "topologyEpoch".to_string(),
+                serde_json::Value::from(*&self.topology_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "processId".to_string(),
+                serde_json::Value::from((&self.process_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "userEndpoint".to_string(),
+                match &self.user_endpoint {
+                    None => serde_json::Value::Null,
+                    Some(value) => (value).to_kafka_json(version),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "clientTags".to_string(),
+                serde_json::Value::Array(
+                    (&self.client_tags)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "taskOffsets".to_string(),
+                serde_json::Value::Array(
+                    (&self.task_offsets)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "taskEndOffsets".to_string(),
+                serde_json::Value::Array(
+                    (&self.task_end_offsets)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "assignment".to_string(),
+                (&self.assignment).to_kafka_json(version),
+            );
+        }
+        if true {
+            map.insert(
+                "targetAssignment".to_string(),
+                (&self.target_assignment).to_kafka_json(version),
+            );
+        }
+        if true {
+            map.insert(
+                "isClassic".to_string(),
+                serde_json::Value::from(*&self.is_classic),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1597,7 +1939,7 @@ impl Endpoint {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Endpoint {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1607,15 +1949,35 @@ impl crate::sample::Sample for Endpoint {
             this.host = rng.string();
         }
         if true {
-            this.port = rng.next() as u16;
+            this.port = rng.next_u64() as u16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Endpoint {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if true {
+            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1736,7 +2098,7 @@ impl TaskOffset {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TaskOffset {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1746,18 +2108,44 @@ impl crate::sample::Sample for TaskOffset {
             this.subtopology_id = rng.string();
         }
         if true {
-            this.partition = rng.next() as i32;
+            this.partition = rng.next_u64() as i32;
         }
         if true {
-            this.offset = rng.next() as i64;
+            this.offset = rng.next_u64() as i64;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TaskOffset {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "subtopologyId".to_string(),
+                serde_json::Value::from((&self.subtopology_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partition".to_string(),
+                serde_json::Value::from(*&self.partition),
+            );
+        }
+        if true {
+            map.insert("offset".to_string(), serde_json::Value::from(*&self.offset));
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1910,7 +2298,7 @@ impl Assignment {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Assignment {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1931,13 +2319,57 @@ impl crate::sample::Sample for Assignment {
                 .map(|_| TaskIds::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Assignment {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "activeTasks".to_string(),
+                serde_json::Value::Array(
+                    (&self.active_tasks)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "standbyTasks".to_string(),
+                serde_json::Value::Array(
+                    (&self.standby_tasks)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "warmupTasks".to_string(),
+                serde_json::Value::Array(
+                    (&self.warmup_tasks)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -2052,7 +2484,7 @@ impl TaskIds {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TaskIds {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -2063,16 +2495,44 @@ impl crate::sample::Sample for TaskIds {
         }
         if true {
             this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next() as i32)
+                .map(|_| rng.next_u64() as i32)
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TaskIds {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "subtopologyId".to_string(),
+                serde_json::Value::from((&self.subtopology_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -2177,7 +2637,7 @@ impl KeyValue {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for KeyValue {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -2189,13 +2649,36 @@ impl crate::sample::Sample for KeyValue {
         if true {
             this.value = rng.string();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl KeyValue {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "key".to_string(),
+                serde_json::Value::from((&self.key).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "value".to_string(),
+                serde_json::Value::from((&self.value).as_str()),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -2344,7 +2827,7 @@ impl TopicInfo {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopicInfo {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -2354,23 +2837,63 @@ impl crate::sample::Sample for TopicInfo {
             this.name = rng.string();
         }
         if true {
-            this.partitions = rng.next() as i32;
+            this.partitions = rng.next_u64() as i32;
         }
         if true {
-            this.replication_factor = rng.next() as i16;
+            this.replication_factor = rng.next_u64() as i16;
         }
         if true {
             this.topic_configs = (0..rng.len(depth))
                 .map(|_| KeyValue::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopicInfo {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::from(*&self.partitions),
+            );
+        }
+        if true {
+            map.insert(
+                "replicationFactor".to_string(),
+                serde_json::Value::from(*&self.replication_factor),
+            );
+        }
+        if true {
+            map.insert(
+                "topicConfigs".to_string(),
+                serde_json::Value::Array(
+                    (&self.topic_configs)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -2497,7 +3020,7 @@ impl TopologyDescription {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopologyDescription {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -2513,13 +3036,46 @@ impl crate::sample::Sample for TopologyDescription {
                 .map(|_| TopologyDescriptionGlobalStore::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopologyDescription {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if version >= 1 {
+            map.insert(
+                "subtopologies".to_string(),
+                serde_json::Value::Array(
+                    (&self.subtopologies)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "globalStores".to_string(),
+                serde_json::Value::Array(
+                    (&self.global_stores)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -2634,7 +3190,7 @@ impl TopologyDescriptionSubtopology {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopologyDescriptionSubtopology {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -2648,13 +3204,41 @@ impl crate::sample::Sample for TopologyDescriptionSubtopology {
                 .map(|_| TopologyDescriptionNode::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopologyDescriptionSubtopology {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if version >= 1 {
+            map.insert(
+                "subtopologyId".to_string(),
+                serde_json::Value::from((&self.subtopology_id).as_str()),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "nodes".to_string(),
+                serde_json::Value::Array(
+                    (&self.nodes)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -2884,7 +3468,7 @@ impl TopologyDescriptionNode {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopologyDescriptionNode {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -2894,7 +3478,7 @@ impl crate::sample::Sample for TopologyDescriptionNode {
             this.name = rng.string();
         }
         if version >= 1 {
-            this.node_type = rng.next() as i8;
+            this.node_type = rng.next_u64() as i8;
         }
         if version >= 1 {
             this.source_topics = (0..rng.len(depth))
@@ -2918,13 +3502,78 @@ impl crate::sample::Sample for TopologyDescriptionNode {
                 .map(|_| rng.string())
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopologyDescriptionNode {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if version >= 1 {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "nodeType".to_string(),
+                serde_json::Value::from(*&self.node_type),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "sourceTopics".to_string(),
+                serde_json::Value::Array(
+                    (&self.source_topics)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "sinkTopic".to_string(),
+                match &self.sink_topic {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "stores".to_string(),
+                serde_json::Value::Array(
+                    (&self.stores)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "successors".to_string(),
+                serde_json::Value::Array(
+                    (&self.successors)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -3027,7 +3676,7 @@ impl TopologyDescriptionGlobalStore {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopologyDescriptionGlobalStore {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -3039,13 +3688,33 @@ impl crate::sample::Sample for TopologyDescriptionGlobalStore {
         if version >= 1 {
             this.processor = TopologyDescriptionNode::sample(rng, version, depth + 1);
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopologyDescriptionGlobalStore {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if version >= 1 {
+            map.insert("source".to_string(), (&self.source).to_kafka_json(version));
+        }
+        if version >= 1 {
+            map.insert(
+                "processor".to_string(),
+                (&self.processor).to_kafka_json(version),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `StreamsGroupHeartbeatRequest` (StreamsGroupHeartbeatRequest versions 0-1).
@@ -695,7 +695,7 @@ impl StreamsGroupHeartbeatRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for StreamsGroupHeartbeatRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -708,10 +708,10 @@ impl crate::sample::Sample for StreamsGroupHeartbeatRequest {
             this.member_id = rng.string();
         }
         if true {
-            this.member_epoch = rng.next() as i32;
+            this.member_epoch = rng.next_u64() as i32;
         }
         if true {
-            this.endpoint_information_epoch = rng.next() as i32;
+            this.endpoint_information_epoch = rng.next_u64() as i32;
         }
         if true {
             this.instance_id = if (true) && rng.below(4) == 0 {
@@ -728,7 +728,7 @@ impl crate::sample::Sample for StreamsGroupHeartbeatRequest {
             };
         }
         if true {
-            this.rebalance_timeout_ms = rng.next() as i32;
+            this.rebalance_timeout_ms = rng.next_u64() as i32;
         }
         if true {
             this.topology = if (true) && rng.below(4) == 0 {
@@ -820,13 +820,189 @@ impl crate::sample::Sample for StreamsGroupHeartbeatRequest {
         if true {
             this.shutdown_application = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl StreamsGroupHeartbeatRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "groupId".to_string(),
+                serde_json::Value::from((&self.group_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "memberId".to_string(),
+                serde_json::Value::from((&self.member_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "memberEpoch".to_string(),
+                serde_json::Value::from(*&self.member_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "endpointInformationEpoch".to_string(),
+                serde_json::Value::from(*&self.endpoint_information_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "instanceId".to_string(),
+                match &self.instance_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "rackId".to_string(),
+                match &self.rack_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "rebalanceTimeoutMs".to_string(),
+                serde_json::Value::from(*&self.rebalance_timeout_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "topology".to_string(),
+                match &self.topology {
+                    None => serde_json::Value::Null,
+                    Some(value) => (value).to_kafka_json(version),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "activeTasks".to_string(),
+                match &self.active_tasks {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "standbyTasks".to_string(),
+                match &self.standby_tasks {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "warmupTasks".to_string(),
+                match &self.warmup_tasks {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "processId".to_string(),
+                match &self.process_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "userEndpoint".to_string(),
+                match &self.user_endpoint {
+                    None => serde_json::Value::Null,
+                    Some(value) => (value).to_kafka_json(version),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "clientTags".to_string(),
+                match &self.client_tags {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "taskOffsets".to_string(),
+                match &self.task_offsets {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "taskEndOffsets".to_string(),
+                match &self.task_end_offsets {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "shutdownApplication".to_string(),
+                serde_json::Value::from(*&self.shutdown_application),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -940,27 +1116,52 @@ impl Topology {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Topology {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.epoch = rng.next() as i32;
+            this.epoch = rng.next_u64() as i32;
         }
         if true {
             this.subtopologies = (0..rng.len(depth))
                 .map(|_| Subtopology::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Topology {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert("epoch".to_string(), serde_json::Value::from(*&self.epoch));
+        }
+        if true {
+            map.insert(
+                "subtopologies".to_string(),
+                serde_json::Value::Array(
+                    (&self.subtopologies)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1218,7 +1419,7 @@ impl Subtopology {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Subtopology {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1257,13 +1458,96 @@ impl crate::sample::Sample for Subtopology {
                 .map(|_| CopartitionGroup::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Subtopology {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "subtopologyId".to_string(),
+                serde_json::Value::from((&self.subtopology_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "sourceTopics".to_string(),
+                serde_json::Value::Array(
+                    (&self.source_topics)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "sourceTopicRegex".to_string(),
+                serde_json::Value::Array(
+                    (&self.source_topic_regex)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "stateChangelogTopics".to_string(),
+                serde_json::Value::Array(
+                    (&self.state_changelog_topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "repartitionSinkTopics".to_string(),
+                serde_json::Value::Array(
+                    (&self.repartition_sink_topics)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "repartitionSourceTopics".to_string(),
+                serde_json::Value::Array(
+                    (&self.repartition_source_topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "copartitionGroups".to_string(),
+                serde_json::Value::Array(
+                    (&self.copartition_groups)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1416,7 +1700,7 @@ impl CopartitionGroup {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for CopartitionGroup {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1424,26 +1708,70 @@ impl crate::sample::Sample for CopartitionGroup {
         let mut this = Self::default();
         if true {
             this.source_topics = (0..rng.len(depth))
-                .map(|_| rng.next() as i16)
+                .map(|_| rng.next_u64() as i16)
                 .collect::<Vec<_>>();
         }
         if true {
             this.source_topic_regex = (0..rng.len(depth))
-                .map(|_| rng.next() as i16)
+                .map(|_| rng.next_u64() as i16)
                 .collect::<Vec<_>>();
         }
         if true {
             this.repartition_source_topics = (0..rng.len(depth))
-                .map(|_| rng.next() as i16)
+                .map(|_| rng.next_u64() as i16)
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl CopartitionGroup {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "sourceTopics".to_string(),
+                serde_json::Value::Array(
+                    (&self.source_topics)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "sourceTopicRegex".to_string(),
+                serde_json::Value::Array(
+                    (&self.source_topic_regex)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "repartitionSourceTopics".to_string(),
+                serde_json::Value::Array(
+                    (&self.repartition_source_topics)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1548,7 +1876,7 @@ impl KeyValue {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for KeyValue {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1560,13 +1888,36 @@ impl crate::sample::Sample for KeyValue {
         if true {
             this.value = rng.string();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl KeyValue {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "key".to_string(),
+                serde_json::Value::from((&self.key).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "value".to_string(),
+                serde_json::Value::from((&self.value).as_str()),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1715,7 +2066,7 @@ impl TopicInfo {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopicInfo {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1725,23 +2076,63 @@ impl crate::sample::Sample for TopicInfo {
             this.name = rng.string();
         }
         if true {
-            this.partitions = rng.next() as i32;
+            this.partitions = rng.next_u64() as i32;
         }
         if true {
-            this.replication_factor = rng.next() as i16;
+            this.replication_factor = rng.next_u64() as i16;
         }
         if true {
             this.topic_configs = (0..rng.len(depth))
                 .map(|_| KeyValue::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopicInfo {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::from(*&self.partitions),
+            );
+        }
+        if true {
+            map.insert(
+                "replicationFactor".to_string(),
+                serde_json::Value::from(*&self.replication_factor),
+            );
+        }
+        if true {
+            map.insert(
+                "topicConfigs".to_string(),
+                serde_json::Value::Array(
+                    (&self.topic_configs)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1845,7 +2236,7 @@ impl Endpoint {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Endpoint {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1855,15 +2246,35 @@ impl crate::sample::Sample for Endpoint {
             this.host = rng.string();
         }
         if true {
-            this.port = rng.next() as u16;
+            this.port = rng.next_u64() as u16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Endpoint {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if true {
+            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1984,7 +2395,7 @@ impl TaskOffset {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TaskOffset {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1994,18 +2405,44 @@ impl crate::sample::Sample for TaskOffset {
             this.subtopology_id = rng.string();
         }
         if true {
-            this.partition = rng.next() as i32;
+            this.partition = rng.next_u64() as i32;
         }
         if true {
-            this.offset = rng.next() as i64;
+            this.offset = rng.next_u64() as i64;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TaskOffset {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "subtopologyId".to_string(),
+                serde_json::Value::from((&self.subtopology_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partition".to_string(),
+                serde_json::Value::from(*&self.partition),
+            );
+        }
+        if true {
+            map.insert("offset".to_string(), serde_json::Value::from(*&self.offset));
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -2120,7 +2557,7 @@ impl TaskIds {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TaskIds {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -2131,16 +2568,44 @@ impl crate::sample::Sample for TaskIds {
         }
         if true {
             this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next() as i32)
+                .map(|_| rng.next_u64() as i32)
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TaskIds {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "subtopologyId".to_string(),
+                serde_json::Value::from((&self.subtopology_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

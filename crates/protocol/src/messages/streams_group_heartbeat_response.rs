@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `StreamsGroupHeartbeatResponse` (StreamsGroupHeartbeatResponse versions 0-1).
@@ -542,17 +542,17 @@ impl StreamsGroupHeartbeatResponse {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for StreamsGroupHeartbeatResponse {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.throttle_time_ms = rng.next() as i32;
+            this.throttle_time_ms = rng.next_u64() as i32;
         }
         if true {
-            this.error_code = rng.next() as i16;
+            this.error_code = rng.next_u64() as i16;
         }
         if true {
             this.error_message = if (true) && rng.below(4) == 0 {
@@ -565,19 +565,19 @@ impl crate::sample::Sample for StreamsGroupHeartbeatResponse {
             this.member_id = rng.string();
         }
         if true {
-            this.member_epoch = rng.next() as i32;
+            this.member_epoch = rng.next_u64() as i32;
         }
         if true {
-            this.heartbeat_interval_ms = rng.next() as i32;
+            this.heartbeat_interval_ms = rng.next_u64() as i32;
         }
         if version == 0 {
-            this.acceptable_recovery_lag_legacy = rng.next() as i32;
+            this.acceptable_recovery_lag_legacy = rng.next_u64() as i32;
         }
         if true {
-            this.task_offset_interval_ms = rng.next() as i32;
+            this.task_offset_interval_ms = rng.next_u64() as i32;
         }
         if version >= 1 {
-            this.acceptable_recovery_lag = rng.next() as i64;
+            this.acceptable_recovery_lag = rng.next_u64() as i64;
         }
         if true {
             this.status = if (true) && rng.below(4) == 0 {
@@ -627,7 +627,7 @@ impl crate::sample::Sample for StreamsGroupHeartbeatResponse {
             this.topology_description_required = rng.below(2) == 1;
         }
         if true {
-            this.endpoint_information_epoch = rng.next() as i32;
+            this.endpoint_information_epoch = rng.next_u64() as i32;
         }
         if true {
             this.partitions_by_user_endpoint = if (true) && rng.below(4) == 0 {
@@ -640,13 +640,163 @@ impl crate::sample::Sample for StreamsGroupHeartbeatResponse {
                 )
             };
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl StreamsGroupHeartbeatResponse {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "throttleTimeMs".to_string(),
+                serde_json::Value::from(*&self.throttle_time_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "errorCode".to_string(),
+                serde_json::Value::from(*&self.error_code),
+            );
+        }
+        if true {
+            map.insert(
+                "errorMessage".to_string(),
+                match &self.error_message {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "memberId".to_string(),
+                serde_json::Value::from((&self.member_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "memberEpoch".to_string(),
+                serde_json::Value::from(*&self.member_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "heartbeatIntervalMs".to_string(),
+                serde_json::Value::from(*&self.heartbeat_interval_ms),
+            );
+        }
+        if version == 0 {
+            map.insert(
+                "acceptableRecoveryLagLegacy".to_string(),
+                serde_json::Value::from(*&self.acceptable_recovery_lag_legacy),
+            );
+        }
+        if true {
+            map.insert(
+                "taskOffsetIntervalMs".to_string(),
+                serde_json::Value::from(*&self.task_offset_interval_ms),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "acceptableRecoveryLag".to_string(),
+                serde_json::Value::from(*&self.acceptable_recovery_lag),
+            );
+        }
+        if true {
+            map.insert(
+                "status".to_string(),
+                match &self.status {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "activeTasks".to_string(),
+                match &self.active_tasks {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "standbyTasks".to_string(),
+                match &self.standby_tasks {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "warmupTasks".to_string(),
+                match &self.warmup_tasks {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "topologyDescriptionRequired".to_string(),
+                serde_json::Value::from(*&self.topology_description_required),
+            );
+        }
+        if true {
+            map.insert(
+                "endpointInformationEpoch".to_string(),
+                serde_json::Value::from(*&self.endpoint_information_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "partitionsByUserEndpoint".to_string(),
+                match &self.partitions_by_user_endpoint {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::Array(
+                        (value)
+                            .iter()
+                            .map(|item| (item).to_kafka_json(version))
+                            .collect(),
+                    ),
+                },
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -788,7 +938,7 @@ impl EndpointToPartitions {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for EndpointToPartitions {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -807,13 +957,52 @@ impl crate::sample::Sample for EndpointToPartitions {
                 .map(|_| TopicPartition::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl EndpointToPartitions {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "userEndpoint".to_string(),
+                (&self.user_endpoint).to_kafka_json(version),
+            );
+        }
+        if true {
+            map.insert(
+                "activePartitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.active_partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "standbyPartitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.standby_partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -917,25 +1106,48 @@ impl Status {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Status {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.status_code = rng.next() as i8;
+            this.status_code = rng.next_u64() as i8;
         }
         if true {
             this.status_detail = rng.string();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Status {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "statusCode".to_string(),
+                serde_json::Value::from(*&self.status_code),
+            );
+        }
+        if true {
+            map.insert(
+                "statusDetail".to_string(),
+                serde_json::Value::from((&self.status_detail).as_str()),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1050,7 +1262,7 @@ impl TopicPartition {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopicPartition {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1061,16 +1273,44 @@ impl crate::sample::Sample for TopicPartition {
         }
         if true {
             this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next() as i32)
+                .map(|_| rng.next_u64() as i32)
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopicPartition {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topic".to_string(),
+                serde_json::Value::from((&self.topic).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1185,7 +1425,7 @@ impl TaskIds {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TaskIds {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1196,16 +1436,44 @@ impl crate::sample::Sample for TaskIds {
         }
         if true {
             this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next() as i32)
+                .map(|_| rng.next_u64() as i32)
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TaskIds {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "subtopologyId".to_string(),
+                serde_json::Value::from((&self.subtopology_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| serde_json::Value::from(*item))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -1309,7 +1577,7 @@ impl Endpoint {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Endpoint {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -1319,15 +1587,35 @@ impl crate::sample::Sample for Endpoint {
             this.host = rng.string();
         }
         if true {
-            this.port = rng.next() as u16;
+            this.port = rng.next_u64() as u16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Endpoint {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if true {
+            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+        }
+        serde_json::Value::Object(map)
     }
 }
 

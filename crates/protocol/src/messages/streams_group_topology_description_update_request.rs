@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `StreamsGroupTopologyDescriptionUpdateRequest` (StreamsGroupTopologyDescriptionUpdateRequest versions 0).
@@ -152,7 +152,7 @@ impl StreamsGroupTopologyDescriptionUpdateRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for StreamsGroupTopologyDescriptionUpdateRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -165,18 +165,53 @@ impl crate::sample::Sample for StreamsGroupTopologyDescriptionUpdateRequest {
             this.member_id = rng.string();
         }
         if true {
-            this.topology_epoch = rng.next() as i32;
+            this.topology_epoch = rng.next_u64() as i32;
         }
         if true {
             this.topology_description = TopologyDescription::sample(rng, version, depth + 1);
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl StreamsGroupTopologyDescriptionUpdateRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "groupId".to_string(),
+                serde_json::Value::from((&self.group_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "memberId".to_string(),
+                serde_json::Value::from((&self.member_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "topologyEpoch".to_string(),
+                serde_json::Value::from(*&self.topology_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "topologyDescription".to_string(),
+                (&self.topology_description).to_kafka_json(version),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -303,7 +338,7 @@ impl TopologyDescription {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopologyDescription {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -319,13 +354,46 @@ impl crate::sample::Sample for TopologyDescription {
                 .map(|_| TopologyDescriptionGlobalStore::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopologyDescription {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "subtopologies".to_string(),
+                serde_json::Value::Array(
+                    (&self.subtopologies)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "globalStores".to_string(),
+                serde_json::Value::Array(
+                    (&self.global_stores)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -440,7 +508,7 @@ impl TopologyDescriptionSubtopology {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopologyDescriptionSubtopology {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -454,13 +522,41 @@ impl crate::sample::Sample for TopologyDescriptionSubtopology {
                 .map(|_| TopologyDescriptionNode::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopologyDescriptionSubtopology {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "subtopologyId".to_string(),
+                serde_json::Value::from((&self.subtopology_id).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "nodes".to_string(),
+                serde_json::Value::Array(
+                    (&self.nodes)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -690,7 +786,7 @@ impl TopologyDescriptionNode {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopologyDescriptionNode {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -700,7 +796,7 @@ impl crate::sample::Sample for TopologyDescriptionNode {
             this.name = rng.string();
         }
         if true {
-            this.node_type = rng.next() as i8;
+            this.node_type = rng.next_u64() as i8;
         }
         if true {
             this.source_topics = (0..rng.len(depth))
@@ -724,13 +820,78 @@ impl crate::sample::Sample for TopologyDescriptionNode {
                 .map(|_| rng.string())
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopologyDescriptionNode {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "nodeType".to_string(),
+                serde_json::Value::from(*&self.node_type),
+            );
+        }
+        if true {
+            map.insert(
+                "sourceTopics".to_string(),
+                serde_json::Value::Array(
+                    (&self.source_topics)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "sinkTopic".to_string(),
+                match &self.sink_topic {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "stores".to_string(),
+                serde_json::Value::Array(
+                    (&self.stores)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "successors".to_string(),
+                serde_json::Value::Array(
+                    (&self.successors)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -833,7 +994,7 @@ impl TopologyDescriptionGlobalStore {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopologyDescriptionGlobalStore {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -845,13 +1006,33 @@ impl crate::sample::Sample for TopologyDescriptionGlobalStore {
         if true {
             this.processor = TopologyDescriptionNode::sample(rng, version, depth + 1);
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopologyDescriptionGlobalStore {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert("source".to_string(), (&self.source).to_kafka_json(version));
+        }
+        if true {
+            map.insert(
+                "processor".to_string(),
+                (&self.processor).to_kafka_json(version),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `UpdateFeaturesRequest` (UpdateFeaturesRequest versions 0-2).
@@ -144,14 +144,14 @@ impl UpdateFeaturesRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for UpdateFeaturesRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.timeout_ms = rng.next() as i32;
+            this.timeout_ms = rng.next_u64() as i32;
         }
         if true {
             this.feature_updates = (0..rng.len(depth))
@@ -161,13 +161,47 @@ impl crate::sample::Sample for UpdateFeaturesRequest {
         if version >= 1 {
             this.validate_only = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl UpdateFeaturesRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "timeoutMs".to_string(),
+                serde_json::Value::from(*&self.timeout_ms),
+            );
+        }
+        if true {
+            map.insert(
+                "featureUpdates".to_string(),
+                serde_json::Value::Array(
+                    (&self.feature_updates)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "validateOnly".to_string(),
+                serde_json::Value::from(*&self.validate_only),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -305,7 +339,7 @@ impl FeatureUpdateKey {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for FeatureUpdateKey {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -315,21 +349,56 @@ impl crate::sample::Sample for FeatureUpdateKey {
             this.feature = rng.string();
         }
         if true {
-            this.max_version_level = rng.next() as i16;
+            this.max_version_level = rng.next_u64() as i16;
         }
         if version == 0 {
             this.allow_downgrade = rng.below(2) == 1;
         }
         if version >= 1 {
-            this.upgrade_type = rng.next() as i8;
+            this.upgrade_type = rng.next_u64() as i8;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl FeatureUpdateKey {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "feature".to_string(),
+                serde_json::Value::from((&self.feature).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "maxVersionLevel".to_string(),
+                serde_json::Value::from(*&self.max_version_level),
+            );
+        }
+        if version == 0 {
+            map.insert(
+                "allowDowngrade".to_string(),
+                serde_json::Value::from(*&self.allow_downgrade),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "upgradeType".to_string(),
+                serde_json::Value::from(*&self.upgrade_type),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

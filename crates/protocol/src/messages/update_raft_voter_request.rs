@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `UpdateRaftVoterRequest` (UpdateRaftVoterRequest versions 0).
@@ -217,7 +217,7 @@ impl UpdateRaftVoterRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for UpdateRaftVoterRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -231,10 +231,10 @@ impl crate::sample::Sample for UpdateRaftVoterRequest {
             };
         }
         if true {
-            this.current_leader_epoch = rng.next() as i32;
+            this.current_leader_epoch = rng.next_u64() as i32;
         }
         if true {
-            this.voter_id = rng.next() as i32;
+            this.voter_id = rng.next_u64() as i32;
         }
         if true {
             this.voter_directory_id = rng.uuid();
@@ -247,13 +247,68 @@ impl crate::sample::Sample for UpdateRaftVoterRequest {
         if true {
             this.k_raft_version_feature = KRaftVersionFeature::sample(rng, version, depth + 1);
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl UpdateRaftVoterRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "clusterId".to_string(),
+                match &self.cluster_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if true {
+            map.insert(
+                "currentLeaderEpoch".to_string(),
+                serde_json::Value::from(*&self.current_leader_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "voterId".to_string(),
+                serde_json::Value::from(*&self.voter_id),
+            );
+        }
+        if true {
+            map.insert(
+                "voterDirectoryId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "listeners".to_string(),
+                serde_json::Value::Array(
+                    (&self.listeners)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        if true {
+            map.insert(
+                "kRaftVersionFeature".to_string(),
+                (&self.k_raft_version_feature).to_kafka_json(version),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -375,7 +430,7 @@ impl Listener {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for Listener {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -388,15 +443,41 @@ impl crate::sample::Sample for Listener {
             this.host = rng.string();
         }
         if true {
-            this.port = rng.next() as u16;
+            this.port = rng.next_u64() as u16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl Listener {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "name".to_string(),
+                serde_json::Value::from((&self.name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "host".to_string(),
+                serde_json::Value::from((&self.host).as_str()),
+            );
+        }
+        if true {
+            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -499,25 +580,48 @@ impl KRaftVersionFeature {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for KRaftVersionFeature {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.min_supported_version = rng.next() as i16;
+            this.min_supported_version = rng.next_u64() as i16;
         }
         if true {
-            this.max_supported_version = rng.next() as i16;
+            this.max_supported_version = rng.next_u64() as i16;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl KRaftVersionFeature {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "minSupportedVersion".to_string(),
+                serde_json::Value::from(*&self.min_supported_version),
+            );
+        }
+        if true {
+            map.insert(
+                "maxSupportedVersion".to_string(),
+                serde_json::Value::from(*&self.max_supported_version),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 

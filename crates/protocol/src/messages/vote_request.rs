@@ -14,7 +14,7 @@ use crate::codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
     SizeCounter, Uuid,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
 /// `VoteRequest` (VoteRequest versions 0-2).
@@ -159,7 +159,7 @@ impl VoteRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for VoteRequest {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -173,20 +173,57 @@ impl crate::sample::Sample for VoteRequest {
             };
         }
         if version >= 1 {
-            this.voter_id = rng.next() as i32;
+            this.voter_id = rng.next_u64() as i32;
         }
         if true {
             this.topics = (0..rng.len(depth))
                 .map(|_| TopicData::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl VoteRequest {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "clusterId".to_string(),
+                match &self.cluster_id {
+                    None => serde_json::Value::Null,
+                    Some(value) => serde_json::Value::from((value).as_str()),
+                },
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "voterId".to_string(),
+                serde_json::Value::from(*&self.voter_id),
+            );
+        }
+        if true {
+            map.insert(
+                "topics".to_string(),
+                serde_json::Value::Array(
+                    (&self.topics)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -301,7 +338,7 @@ impl TopicData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for TopicData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
@@ -315,13 +352,41 @@ impl crate::sample::Sample for TopicData {
                 .map(|_| PartitionData::sample(rng, version, depth + 1))
                 .collect::<Vec<_>>();
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl TopicData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "topicName".to_string(),
+                serde_json::Value::from((&self.topic_name).as_str()),
+            );
+        }
+        if true {
+            map.insert(
+                "partitions".to_string(),
+                serde_json::Value::Array(
+                    (&self.partitions)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -512,20 +577,20 @@ impl PartitionData {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sample"))]
 impl crate::sample::Sample for PartitionData {
     #[allow(unused_variables, clippy::nonminimal_bool)]
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
         if true {
-            this.partition_index = rng.next() as i32;
+            this.partition_index = rng.next_u64() as i32;
         }
         if true {
-            this.replica_epoch = rng.next() as i32;
+            this.replica_epoch = rng.next_u64() as i32;
         }
         if true {
-            this.replica_id = rng.next() as i32;
+            this.replica_id = rng.next_u64() as i32;
         }
         if version >= 1 {
             this.replica_directory_id = rng.uuid();
@@ -534,21 +599,80 @@ impl crate::sample::Sample for PartitionData {
             this.voter_directory_id = rng.uuid();
         }
         if true {
-            this.last_offset_epoch = rng.next() as i32;
+            this.last_offset_epoch = rng.next_u64() as i32;
         }
         if true {
-            this.last_offset = rng.next() as i64;
+            this.last_offset = rng.next_u64() as i64;
         }
         if version >= 2 {
             this.pre_vote = rng.below(2) == 1;
         }
-        if flexible && rng.below(3) == 0 {
+        if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
                 data: rng.bytes(),
             });
         }
         this
+    }
+}
+
+#[cfg(any(test, feature = "sample"))]
+impl PartitionData {
+    /// This value in the JSON form of Kafka's `JsonConverter` classes.
+    #[allow(unused_variables, unused_mut, clippy::nonminimal_bool)]
+    pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
+        let flexible = true;
+        let mut map = serde_json::Map::new();
+        if true {
+            map.insert(
+                "partitionIndex".to_string(),
+                serde_json::Value::from(*&self.partition_index),
+            );
+        }
+        if true {
+            map.insert(
+                "replicaEpoch".to_string(),
+                serde_json::Value::from(*&self.replica_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "replicaId".to_string(),
+                serde_json::Value::from(*&self.replica_id),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "replicaDirectoryId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.replica_directory_id)),
+            );
+        }
+        if version >= 1 {
+            map.insert(
+                "voterDirectoryId".to_string(),
+                serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
+            );
+        }
+        if true {
+            map.insert(
+                "lastOffsetEpoch".to_string(),
+                serde_json::Value::from(*&self.last_offset_epoch),
+            );
+        }
+        if true {
+            map.insert(
+                "lastOffset".to_string(),
+                serde_json::Value::from(*&self.last_offset),
+            );
+        }
+        if version >= 2 {
+            map.insert(
+                "preVote".to_string(),
+                serde_json::Value::from(*&self.pre_vote),
+            );
+        }
+        serde_json::Value::Object(map)
     }
 }
 
