@@ -459,13 +459,7 @@ impl Ctx<'_> {
             def.name
         );
         for field in &def.fields {
-            let present = match field.tagged {
-                Some((_, tv)) => format!(
-                    "flexible && ({})",
-                    versions_expr(tv.intersect(field.versions), "version")
-                ),
-                None => versions_expr(field.versions, "version"),
-            };
+            let present = presence_expr(field);
             let nullable_now = versions_expr(field.nullable, "version");
             let _ = writeln!(
                 out,
@@ -486,13 +480,7 @@ impl Ctx<'_> {
             def.name
         );
         for field in &def.fields {
-            let present = match field.tagged {
-                Some((_, tv)) => format!(
-                    "flexible && ({})",
-                    versions_expr(tv.intersect(field.versions), "version")
-                ),
-                None => versions_expr(field.versions, "version"),
-            };
+            let present = presence_expr(field);
             let key = json_key(&field.name);
             let _ = writeln!(
                 out,
@@ -502,6 +490,18 @@ impl Ctx<'_> {
         }
         let _ = writeln!(out, "        serde_json::Value::Object(map)\n    }}\n}}\n");
         let _ = is_top;
+    }
+}
+
+/// The condition under which `field` is on the wire in `version`: its
+/// versions, and for a tagged field also the flexible versions.
+fn presence_expr(field: &Field) -> String {
+    match field.tagged {
+        Some((_, tv)) => format!(
+            "flexible && ({})",
+            versions_expr(tv.intersect(field.versions), "version")
+        ),
+        None => versions_expr(field.versions, "version"),
     }
 }
 
