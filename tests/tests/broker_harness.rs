@@ -71,3 +71,31 @@ fn the_3_9_line_starts_and_serves() {
     assert!(fetch.2 >= 16, "3.9.2 Fetch max version {}", fetch.2);
     cluster.stop();
 }
+
+#[tokio::test]
+async fn broker_answers_metadata_with_the_protocol_types() {
+    use ferrokafka_protocol::messages::MetadataRequest;
+    use ferrokafka_transport::BrokerConnection;
+    use ferrokafka_transport::config::ClientConfig;
+
+    let first = bootstrap_servers().split(',').next().unwrap();
+    let config = ClientConfig::from_pairs([("bootstrap_servers", first)]).unwrap();
+    let connection = BrokerConnection::connect(first, &config).await.unwrap();
+    let metadata = connection
+        .send(&MetadataRequest {
+            topics: None,
+            ..MetadataRequest::default()
+        })
+        .await
+        .unwrap();
+    let advertised: Vec<String> = metadata
+        .brokers
+        .iter()
+        .map(|b| format!("{}:{}", b.host, b.port))
+        .collect();
+    assert!(
+        advertised.iter().any(|a| a == first),
+        "{first} is among the advertised brokers {advertised:?}"
+    );
+    assert!(metadata.cluster_id.is_some_and(|id| !id.is_empty()));
+}
