@@ -33,11 +33,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         rtts.push(started.elapsed());
     }
     rtts.sort();
-    let at = |q: f64| rtts[((rtts.len() - 1) as f64 * q) as usize];
+    let at = |percent: usize| rtts[(rtts.len() - 1) * percent / 100];
     println!(
         "Metadata round trip: p50 {:?}, p99 {:?} over {} requests",
-        at(0.5),
-        at(0.99),
+        at(50),
+        at(99),
         rtts.len()
     );
 
