@@ -128,17 +128,21 @@ fn default_expr(field: &Field) -> String {
 
 /// Code writing `expr` (a reference to a value of `ty`) into `w`.
 fn write_value(ty: &FieldType, expr: &str, compact: &str, field: &str) -> String {
+    // `&self.x` is read as `self.x` for numbers (Copy), `item` (a reference) as `*item`.
+    let copied = expr
+        .strip_prefix('&')
+        .map_or_else(|| format!("*{expr}"), str::to_string);
     let at = format!(".map_err(|k| EncodeError::new(message, version, {field:?}, k))?");
     match ty {
         FieldType::Primitive(p) => match p {
-            Primitive::Int8 => format!("w.put_i8(*{expr});"),
-            Primitive::Int16 => format!("w.put_i16(*{expr});"),
-            Primitive::Int32 => format!("w.put_i32(*{expr});"),
-            Primitive::Int64 => format!("w.put_i64(*{expr});"),
-            Primitive::Uint16 => format!("w.put_u16(*{expr});"),
-            Primitive::Uint32 => format!("w.put_u32(*{expr});"),
-            Primitive::Float64 => format!("w.put_f64(*{expr});"),
-            Primitive::Bool => format!("w.put_bool(*{expr});"),
+            Primitive::Int8 => format!("w.put_i8({copied});"),
+            Primitive::Int16 => format!("w.put_i16({copied});"),
+            Primitive::Int32 => format!("w.put_i32({copied});"),
+            Primitive::Int64 => format!("w.put_i64({copied});"),
+            Primitive::Uint16 => format!("w.put_u16({copied});"),
+            Primitive::Uint32 => format!("w.put_u32({copied});"),
+            Primitive::Float64 => format!("w.put_f64({copied});"),
+            Primitive::Bool => format!("w.put_bool({copied});"),
             Primitive::Uuid => format!("w.put_uuid({expr});"),
             Primitive::String => format!("w.put_string({expr}, {compact}){at};"),
             Primitive::Bytes | Primitive::Records => format!("w.put_bytes({expr}, {compact}){at};"),
@@ -354,11 +358,12 @@ impl Ctx<'_> {
                     field.name
                 )
             };
-            let _ = writeln!(
-                out,
-                "        if {present} {{\n{}\n        }}{absent}",
-                write_field(field, &compact_for(field))
-            );
+            let body = write_field(field, &compact_for(field));
+            if present == "true" {
+                let _ = writeln!(out, "{body}");
+            } else {
+                let _ = writeln!(out, "        if {present} {{\n{body}\n        }}{absent}");
+            }
         }
         let _ = writeln!(out, "        if flexible {{");
         let _ = writeln!(
@@ -423,13 +428,16 @@ impl Ctx<'_> {
             "    /// Reads `version` of this value from `r`.\n    #[allow(unused_variables, unused_mut, clippy::too_many_lines, clippy::nonminimal_bool)]\n    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {{\n        let flexible = {flex_expr};\n        let mut this = Self::default();"
         );
         for field in def.fields.iter().filter(|f| f.tagged.is_none()) {
-            let _ = writeln!(
-                out,
-                "        if {} {{\n            r.field = {:?};\n            this.{} = {};\n        }}",
-                versions_expr(field.versions, "version"),
+            let body = format!(
+                "r.field = {:?};\nthis.{} = {};",
                 field.name,
                 field_ident(&field.name),
                 read_field(field, &compact_for(field))
+            );
+            let _ = writeln!(
+                out,
+                "{}",
+                guarded(&versions_expr(field.versions, "version"), &body)
             );
         }
         let _ = writeln!(
@@ -461,12 +469,12 @@ impl Ctx<'_> {
         for field in &def.fields {
             let present = presence_expr(field);
             let nullable_now = versions_expr(field.nullable, "version");
-            let _ = writeln!(
-                out,
-                "        if {present} {{ this.{} = {}; }}",
+            let body = format!(
+                "this.{} = {};",
                 field_ident(&field.name),
                 sample_value(field, &nullable_now)
             );
+            let _ = writeln!(out, "{}", guarded(&present, &body));
         }
         let _ = writeln!(
             out,
@@ -482,14 +490,20 @@ impl Ctx<'_> {
         for field in &def.fields {
             let present = presence_expr(field);
             let key = json_key(&field.name);
-            let _ = writeln!(
-                out,
-                "        if {present} {{ map.insert({key:?}.to_string(), {}); }}",
-                json_field(field)
-            );
+            let body = format!("map.insert({key:?}.to_string(), {});", json_field(field));
+            let _ = writeln!(out, "{}", guarded(&present, &body));
         }
         let _ = writeln!(out, "        serde_json::Value::Object(map)\n    }}\n}}\n");
         let _ = is_top;
+    }
+}
+
+/// `body` under `condition`, or `body` alone when the condition always holds.
+fn guarded(condition: &str, body: &str) -> String {
+    if condition == "true" {
+        body.to_string()
+    } else {
+        format!("if {condition} {{\n{body}\n}}")
     }
 }
 
@@ -521,7 +535,11 @@ fn json_value(ty: &FieldType, expr: &str) -> String {
                 format!("serde_json::Value::from(crate::sample::base64({expr}))")
             }
             Primitive::String => format!("serde_json::Value::from(({expr}).as_str())"),
-            _ => format!("serde_json::Value::from(*{expr})"),
+            _ => format!(
+                "serde_json::Value::from({})",
+                expr.strip_prefix('&')
+                    .map_or_else(|| format!("*{expr}"), str::to_string)
+            ),
         },
         FieldType::Struct(_) => format!("({expr}).to_kafka_json(version)"),
         FieldType::Array(inner) => {

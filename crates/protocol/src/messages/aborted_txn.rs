@@ -54,46 +54,10 @@ impl AbortedTxn {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = false;
-        if true {
-            w.put_i64(*&self.producer_id);
-        } else if self.producer_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.first_offset);
-        } else if self.first_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "FirstOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.last_offset);
-        } else if self.last_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LastOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.last_stable_offset);
-        } else if self.last_stable_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LastStableOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i64(self.producer_id);
+        w.put_i64(self.first_offset);
+        w.put_i64(self.last_offset);
+        w.put_i64(self.last_stable_offset);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -115,22 +79,14 @@ impl AbortedTxn {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            r.field = "ProducerId";
-            this.producer_id = r.i64()?;
-        }
-        if true {
-            r.field = "FirstOffset";
-            this.first_offset = r.i64()?;
-        }
-        if true {
-            r.field = "LastOffset";
-            this.last_offset = r.i64()?;
-        }
-        if true {
-            r.field = "LastStableOffset";
-            this.last_stable_offset = r.i64()?;
-        }
+        r.field = "ProducerId";
+        this.producer_id = r.i64()?;
+        r.field = "FirstOffset";
+        this.first_offset = r.i64()?;
+        r.field = "LastOffset";
+        this.last_offset = r.i64()?;
+        r.field = "LastStableOffset";
+        this.last_stable_offset = r.i64()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -156,18 +112,10 @@ impl crate::sample::Sample for AbortedTxn {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            this.producer_id = rng.next_u64() as i64;
-        }
-        if true {
-            this.first_offset = rng.next_u64() as i64;
-        }
-        if true {
-            this.last_offset = rng.next_u64() as i64;
-        }
-        if true {
-            this.last_stable_offset = rng.next_u64() as i64;
-        }
+        this.producer_id = rng.next_u64() as i64;
+        this.first_offset = rng.next_u64() as i64;
+        this.last_offset = rng.next_u64() as i64;
+        this.last_stable_offset = rng.next_u64() as i64;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -185,30 +133,22 @@ impl AbortedTxn {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = false;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
-            );
-        }
-        if true {
-            map.insert(
-                "firstOffset".to_string(),
-                serde_json::Value::from(*&self.first_offset),
-            );
-        }
-        if true {
-            map.insert(
-                "lastOffset".to_string(),
-                serde_json::Value::from(*&self.last_offset),
-            );
-        }
-        if true {
-            map.insert(
-                "lastStableOffset".to_string(),
-                serde_json::Value::from(*&self.last_stable_offset),
-            );
-        }
+        map.insert(
+            "producerId".to_string(),
+            serde_json::Value::from(self.producer_id),
+        );
+        map.insert(
+            "firstOffset".to_string(),
+            serde_json::Value::from(self.first_offset),
+        );
+        map.insert(
+            "lastOffset".to_string(),
+            serde_json::Value::from(self.last_offset),
+        );
+        map.insert(
+            "lastStableOffset".to_string(),
+            serde_json::Value::from(self.last_stable_offset),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -54,48 +54,12 @@ impl AddOffsetsToTxnRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        if true {
-            w.put_string(&self.transactional_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TransactionalId", k))?;
-        } else if self.transactional_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionalId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.producer_id);
-        } else if self.producer_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.producer_epoch);
-        } else if self.producer_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.transactional_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TransactionalId", k))?;
+        w.put_i64(self.producer_id);
+        w.put_i16(self.producer_epoch);
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -117,22 +81,14 @@ impl AddOffsetsToTxnRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            r.field = "TransactionalId";
-            this.transactional_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ProducerId";
-            this.producer_id = r.i64()?;
-        }
-        if true {
-            r.field = "ProducerEpoch";
-            this.producer_epoch = r.i16()?;
-        }
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
+        r.field = "TransactionalId";
+        this.transactional_id = r.string(flexible)?;
+        r.field = "ProducerId";
+        this.producer_id = r.i64()?;
+        r.field = "ProducerEpoch";
+        this.producer_epoch = r.i16()?;
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -158,18 +114,10 @@ impl crate::sample::Sample for AddOffsetsToTxnRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            this.transactional_id = rng.string();
-        }
-        if true {
-            this.producer_id = rng.next_u64() as i64;
-        }
-        if true {
-            this.producer_epoch = rng.next_u64() as i16;
-        }
-        if true {
-            this.group_id = rng.string();
-        }
+        this.transactional_id = rng.string();
+        this.producer_id = rng.next_u64() as i64;
+        this.producer_epoch = rng.next_u64() as i16;
+        this.group_id = rng.string();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -187,30 +135,22 @@ impl AddOffsetsToTxnRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 3;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "transactionalId".to_string(),
-                serde_json::Value::from((&self.transactional_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
-            );
-        }
-        if true {
-            map.insert(
-                "producerEpoch".to_string(),
-                serde_json::Value::from(*&self.producer_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
+        map.insert(
+            "transactionalId".to_string(),
+            serde_json::Value::from((&self.transactional_id).as_str()),
+        );
+        map.insert(
+            "producerId".to_string(),
+            serde_json::Value::from(self.producer_id),
+        );
+        map.insert(
+            "producerEpoch".to_string(),
+            serde_json::Value::from(self.producer_epoch),
+        );
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
         serde_json::Value::Object(map)
     }
 }

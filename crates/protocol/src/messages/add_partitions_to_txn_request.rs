@@ -83,7 +83,7 @@ impl AddPartitionsToTxnRequest {
             ));
         }
         if (0..=3).contains(&version) {
-            w.put_i64(*&self.v3_and_below_producer_id);
+            w.put_i64(self.v3_and_below_producer_id);
         } else if self.v3_and_below_producer_id != 0 {
             return Err(EncodeError::new(
                 message,
@@ -93,7 +93,7 @@ impl AddPartitionsToTxnRequest {
             ));
         }
         if (0..=3).contains(&version) {
-            w.put_i16(*&self.v3_and_below_producer_epoch);
+            w.put_i16(self.v3_and_below_producer_epoch);
         } else if self.v3_and_below_producer_epoch != 0 {
             return Err(EncodeError::new(
                 message,
@@ -253,13 +253,13 @@ impl AddPartitionsToTxnRequest {
         if (0..=3).contains(&version) {
             map.insert(
                 "v3AndBelowProducerId".to_string(),
-                serde_json::Value::from(*&self.v3_and_below_producer_id),
+                serde_json::Value::from(self.v3_and_below_producer_id),
             );
         }
         if (0..=3).contains(&version) {
             map.insert(
                 "v3AndBelowProducerEpoch".to_string(),
-                serde_json::Value::from(*&self.v3_and_below_producer_epoch),
+                serde_json::Value::from(self.v3_and_below_producer_epoch),
             );
         }
         if (0..=3).contains(&version) {
@@ -329,7 +329,7 @@ impl AddPartitionsToTxnTransaction {
             ));
         }
         if version >= 4 {
-            w.put_i64(*&self.producer_id);
+            w.put_i64(self.producer_id);
         } else if self.producer_id != 0 {
             return Err(EncodeError::new(
                 message,
@@ -339,7 +339,7 @@ impl AddPartitionsToTxnTransaction {
             ));
         }
         if version >= 4 {
-            w.put_i16(*&self.producer_epoch);
+            w.put_i16(self.producer_epoch);
         } else if self.producer_epoch != 0 {
             return Err(EncodeError::new(
                 message,
@@ -349,7 +349,7 @@ impl AddPartitionsToTxnTransaction {
             ));
         }
         if version >= 4 {
-            w.put_bool(*&self.verify_only);
+            w.put_bool(self.verify_only);
         } else if self.verify_only != false {
             return Err(EncodeError::new(
                 message,
@@ -488,19 +488,19 @@ impl AddPartitionsToTxnTransaction {
         if version >= 4 {
             map.insert(
                 "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
+                serde_json::Value::from(self.producer_id),
             );
         }
         if version >= 4 {
             map.insert(
                 "producerEpoch".to_string(),
-                serde_json::Value::from(*&self.producer_epoch),
+                serde_json::Value::from(self.producer_epoch),
             );
         }
         if version >= 4 {
             map.insert(
                 "verifyOnly".to_string(),
-                serde_json::Value::from(*&self.verify_only),
+                serde_json::Value::from(self.verify_only),
             );
         }
         if version >= 4 {
@@ -549,30 +549,12 @@ impl AddPartitionsToTxnTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                w.put_i32(*item);
-            }
-        } else if self.partitions != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -595,21 +577,17 @@ impl AddPartitionsToTxnTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -635,14 +613,10 @@ impl crate::sample::Sample for AddPartitionsToTxnTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -660,23 +634,19 @@ impl AddPartitionsToTxnTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 3;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -54,18 +54,9 @@ impl AddPartitionsToTxnResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.throttle_time_ms);
         if version >= 4 {
-            w.put_i16(*&self.error_code);
+            w.put_i16(self.error_code);
         }
         if version >= 4 {
             w.put_len((&self.results_by_transaction).len(), flexible)
@@ -117,10 +108,8 @@ impl AddPartitionsToTxnResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
         if version >= 4 {
             r.field = "ErrorCode";
             this.error_code = r.i16()?;
@@ -173,9 +162,7 @@ impl crate::sample::Sample for AddPartitionsToTxnResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
         if version >= 4 {
             this.error_code = rng.next_u64() as i16;
         }
@@ -206,16 +193,14 @@ impl AddPartitionsToTxnResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 3;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
         if version >= 4 {
             map.insert(
                 "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
+                serde_json::Value::from(self.error_code),
             );
         }
         if version >= 4 {
@@ -439,30 +424,12 @@ impl AddPartitionsToTxnTopicResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.results_by_partition).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "ResultsByPartition", k))?;
-            for item in &self.results_by_partition {
-                (item).write(w, version, message)?;
-            }
-        } else if self.results_by_partition != Vec::<AddPartitionsToTxnPartitionResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResultsByPartition",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_len((&self.results_by_partition).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "ResultsByPartition", k))?;
+        for item in &self.results_by_partition {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -485,22 +452,18 @@ impl AddPartitionsToTxnTopicResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ResultsByPartition";
-            this.results_by_partition = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnPartitionResult>(n));
-                for _ in 0..n {
-                    items.push(AddPartitionsToTxnPartitionResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "ResultsByPartition";
+        this.results_by_partition = {
+            let n = r.len(flexible)?;
+            let mut items =
+                Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnPartitionResult>(n));
+            for _ in 0..n {
+                items.push(AddPartitionsToTxnPartitionResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -526,14 +489,10 @@ impl crate::sample::Sample for AddPartitionsToTxnTopicResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.results_by_partition = (0..rng.len(depth))
-                .map(|_| AddPartitionsToTxnPartitionResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.results_by_partition = (0..rng.len(depth))
+            .map(|_| AddPartitionsToTxnPartitionResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -551,23 +510,19 @@ impl AddPartitionsToTxnTopicResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 3;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "resultsByPartition".to_string(),
-                serde_json::Value::Array(
-                    (&self.results_by_partition)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "resultsByPartition".to_string(),
+            serde_json::Value::Array(
+                (&self.results_by_partition)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -603,26 +558,8 @@ impl AddPartitionsToTxnPartitionResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.partition_error_code);
-        } else if self.partition_error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
+        w.put_i16(self.partition_error_code);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -644,14 +581,10 @@ impl AddPartitionsToTxnPartitionResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "PartitionErrorCode";
-            this.partition_error_code = r.i16()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "PartitionErrorCode";
+        this.partition_error_code = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -677,12 +610,8 @@ impl crate::sample::Sample for AddPartitionsToTxnPartitionResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.partition_error_code = rng.next_u64() as i16;
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.partition_error_code = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -700,18 +629,14 @@ impl AddPartitionsToTxnPartitionResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 3;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "partitionErrorCode".to_string(),
-                serde_json::Value::from(*&self.partition_error_code),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "partitionErrorCode".to_string(),
+            serde_json::Value::from(self.partition_error_code),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -60,78 +60,33 @@ impl AddRaftVoterRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            match &self.cluster_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ClusterId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
-                }
+        match &self.cluster_id {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.cluster_id != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClusterId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.timeout_ms);
-        } else if self.timeout_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TimeoutMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.voter_id);
-        } else if self.voter_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "VoterId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_uuid(&self.voter_directory_id);
-        } else if self.voter_directory_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "VoterDirectoryId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.listeners).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Listeners", k))?;
-            for item in &self.listeners {
-                (item).write(w, version, message)?;
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ClusterId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.listeners != Vec::<Listener>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Listeners",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
+            }
+        }
+        w.put_i32(self.timeout_ms);
+        w.put_i32(self.voter_id);
+        w.put_uuid(&self.voter_directory_id);
+        w.put_len((&self.listeners).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Listeners", k))?;
+        for item in &self.listeners {
+            (item).write(w, version, message)?;
         }
         if version >= 1 {
-            w.put_bool(*&self.ack_when_committed);
+            w.put_bool(self.ack_when_committed);
         } else if self.ack_when_committed != true {
             return Err(EncodeError::new(
                 message,
@@ -161,39 +116,29 @@ impl AddRaftVoterRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ClusterId";
-            this.cluster_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "TimeoutMs";
-            this.timeout_ms = r.i32()?;
-        }
-        if true {
-            r.field = "VoterId";
-            this.voter_id = r.i32()?;
-        }
-        if true {
-            r.field = "VoterDirectoryId";
-            this.voter_directory_id = r.uuid()?;
-        }
-        if true {
-            r.field = "Listeners";
-            this.listeners = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
-                for _ in 0..n {
-                    items.push(Listener::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ClusterId";
+        this.cluster_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "TimeoutMs";
+        this.timeout_ms = r.i32()?;
+        r.field = "VoterId";
+        this.voter_id = r.i32()?;
+        r.field = "VoterDirectoryId";
+        this.voter_directory_id = r.uuid()?;
+        r.field = "Listeners";
+        this.listeners = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
+            for _ in 0..n {
+                items.push(Listener::read(r, version)?);
+            }
+            items
+        };
         if version >= 1 {
             r.field = "AckWhenCommitted";
             this.ack_when_committed = r.bool()?;
@@ -223,27 +168,17 @@ impl crate::sample::Sample for AddRaftVoterRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.cluster_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.timeout_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.voter_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.voter_directory_id = rng.uuid();
-        }
-        if true {
-            this.listeners = (0..rng.len(depth))
-                .map(|_| Listener::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.cluster_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.timeout_ms = rng.next_u64() as i32;
+        this.voter_id = rng.next_u64() as i32;
+        this.voter_directory_id = rng.uuid();
+        this.listeners = (0..rng.len(depth))
+            .map(|_| Listener::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 1 {
             this.ack_when_committed = rng.below(2) == 1;
         }
@@ -264,48 +199,38 @@ impl AddRaftVoterRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "clusterId".to_string(),
-                match &self.cluster_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "timeoutMs".to_string(),
-                serde_json::Value::from(*&self.timeout_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "voterId".to_string(),
-                serde_json::Value::from(*&self.voter_id),
-            );
-        }
-        if true {
-            map.insert(
-                "voterDirectoryId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "listeners".to_string(),
-                serde_json::Value::Array(
-                    (&self.listeners)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "clusterId".to_string(),
+            match &self.cluster_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "timeoutMs".to_string(),
+            serde_json::Value::from(self.timeout_ms),
+        );
+        map.insert(
+            "voterId".to_string(),
+            serde_json::Value::from(self.voter_id),
+        );
+        map.insert(
+            "voterDirectoryId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
+        );
+        map.insert(
+            "listeners".to_string(),
+            serde_json::Value::Array(
+                (&self.listeners)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 1 {
             map.insert(
                 "ackWhenCommitted".to_string(),
-                serde_json::Value::from(*&self.ack_when_committed),
+                serde_json::Value::from(self.ack_when_committed),
             );
         }
         serde_json::Value::Object(map)
@@ -346,38 +271,11 @@ impl Listener {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Host", k))?;
-        } else if self.host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Host",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_u16(*&self.port);
-        } else if self.port != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Port",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_string(&self.host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Host", k))?;
+        w.put_u16(self.port);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -399,18 +297,12 @@ impl Listener {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Port";
-            this.port = r.u16()?;
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Host";
+        this.host = r.string(flexible)?;
+        r.field = "Port";
+        this.port = r.u16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -436,15 +328,9 @@ impl crate::sample::Sample for Listener {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.host = rng.string();
-        }
-        if true {
-            this.port = rng.next_u64() as u16;
-        }
+        this.name = rng.string();
+        this.host = rng.string();
+        this.port = rng.next_u64() as u16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -462,21 +348,15 @@ impl Listener {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "host".to_string(),
-                serde_json::Value::from((&self.host).as_str()),
-            );
-        }
-        if true {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "host".to_string(),
+            serde_json::Value::from((&self.host).as_str()),
+        );
+        map.insert("port".to_string(), serde_json::Value::from(self.port));
         serde_json::Value::Object(map)
     }
 }

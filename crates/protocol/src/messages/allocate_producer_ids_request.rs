@@ -48,26 +48,8 @@ impl AllocateProducerIdsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.broker_id);
-        } else if self.broker_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "BrokerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.broker_epoch);
-        } else if self.broker_epoch != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "BrokerEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.broker_id);
+        w.put_i64(self.broker_epoch);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -89,14 +71,10 @@ impl AllocateProducerIdsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "BrokerId";
-            this.broker_id = r.i32()?;
-        }
-        if true {
-            r.field = "BrokerEpoch";
-            this.broker_epoch = r.i64()?;
-        }
+        r.field = "BrokerId";
+        this.broker_id = r.i32()?;
+        r.field = "BrokerEpoch";
+        this.broker_epoch = r.i64()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -122,12 +100,8 @@ impl crate::sample::Sample for AllocateProducerIdsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.broker_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.broker_epoch = rng.next_u64() as i64;
-        }
+        this.broker_id = rng.next_u64() as i32;
+        this.broker_epoch = rng.next_u64() as i64;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -145,18 +119,14 @@ impl AllocateProducerIdsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "brokerId".to_string(),
-                serde_json::Value::from(*&self.broker_id),
-            );
-        }
-        if true {
-            map.insert(
-                "brokerEpoch".to_string(),
-                serde_json::Value::from(*&self.broker_epoch),
-            );
-        }
+        map.insert(
+            "brokerId".to_string(),
+            serde_json::Value::from(self.broker_id),
+        );
+        map.insert(
+            "brokerEpoch".to_string(),
+            serde_json::Value::from(self.broker_epoch),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -48,30 +48,12 @@ impl AlterClientQuotasRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_len((&self.entries).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Entries", k))?;
-            for item in &self.entries {
-                (item).write(w, version, message)?;
-            }
-        } else if self.entries != Vec::<EntryData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Entries",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.entries).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Entries", k))?;
+        for item in &self.entries {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_bool(*&self.validate_only);
-        } else if self.validate_only != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ValidateOnly",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bool(self.validate_only);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -93,21 +75,17 @@ impl AlterClientQuotasRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "Entries";
-            this.entries = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<EntryData>(n));
-                for _ in 0..n {
-                    items.push(EntryData::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "ValidateOnly";
-            this.validate_only = r.bool()?;
-        }
+        r.field = "Entries";
+        this.entries = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<EntryData>(n));
+            for _ in 0..n {
+                items.push(EntryData::read(r, version)?);
+            }
+            items
+        };
+        r.field = "ValidateOnly";
+        this.validate_only = r.bool()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -133,14 +111,10 @@ impl crate::sample::Sample for AlterClientQuotasRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.entries = (0..rng.len(depth))
-                .map(|_| EntryData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.validate_only = rng.below(2) == 1;
-        }
+        this.entries = (0..rng.len(depth))
+            .map(|_| EntryData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.validate_only = rng.below(2) == 1;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -158,23 +132,19 @@ impl AlterClientQuotasRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "entries".to_string(),
-                serde_json::Value::Array(
-                    (&self.entries)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "validateOnly".to_string(),
-                serde_json::Value::from(*&self.validate_only),
-            );
-        }
+        map.insert(
+            "entries".to_string(),
+            serde_json::Value::Array(
+                (&self.entries)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "validateOnly".to_string(),
+            serde_json::Value::from(self.validate_only),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -210,33 +180,15 @@ impl EntryData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_len((&self.entity).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Entity", k))?;
-            for item in &self.entity {
-                (item).write(w, version, message)?;
-            }
-        } else if self.entity != Vec::<EntityData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Entity",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.entity).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Entity", k))?;
+        for item in &self.entity {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_len((&self.ops).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Ops", k))?;
-            for item in &self.ops {
-                (item).write(w, version, message)?;
-            }
-        } else if self.ops != Vec::<OpData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Ops",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.ops).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Ops", k))?;
+        for item in &self.ops {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -259,28 +211,24 @@ impl EntryData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "Entity";
-            this.entity = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<EntityData>(n));
-                for _ in 0..n {
-                    items.push(EntityData::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "Ops";
-            this.ops = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<OpData>(n));
-                for _ in 0..n {
-                    items.push(OpData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Entity";
+        this.entity = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<EntityData>(n));
+            for _ in 0..n {
+                items.push(EntityData::read(r, version)?);
+            }
+            items
+        };
+        r.field = "Ops";
+        this.ops = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<OpData>(n));
+            for _ in 0..n {
+                items.push(OpData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -306,16 +254,12 @@ impl crate::sample::Sample for EntryData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.entity = (0..rng.len(depth))
-                .map(|_| EntityData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.ops = (0..rng.len(depth))
-                .map(|_| OpData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.entity = (0..rng.len(depth))
+            .map(|_| EntityData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.ops = (0..rng.len(depth))
+            .map(|_| OpData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -333,28 +277,24 @@ impl EntryData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "entity".to_string(),
-                serde_json::Value::Array(
-                    (&self.entity)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "ops".to_string(),
-                serde_json::Value::Array(
-                    (&self.ops)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "entity".to_string(),
+            serde_json::Value::Array(
+                (&self.entity)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "ops".to_string(),
+            serde_json::Value::Array(
+                (&self.ops)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -390,42 +330,24 @@ impl EntityData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_string(&self.entity_type, flexible)
-                .map_err(|k| EncodeError::new(message, version, "EntityType", k))?;
-        } else if self.entity_type != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "EntityType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.entity_name {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "EntityName",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "EntityName", k))?;
-                }
+        w.put_string(&self.entity_type, flexible)
+            .map_err(|k| EncodeError::new(message, version, "EntityType", k))?;
+        match &self.entity_name {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.entity_name != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "EntityName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "EntityName",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "EntityName", k))?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -448,20 +370,16 @@ impl EntityData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "EntityType";
-            this.entity_type = r.string(flexible)?;
-        }
-        if true {
-            r.field = "EntityName";
-            this.entity_name = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "EntityType";
+        this.entity_type = r.string(flexible)?;
+        r.field = "EntityName";
+        this.entity_name = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -487,16 +405,12 @@ impl crate::sample::Sample for EntityData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.entity_type = rng.string();
-        }
-        if true {
-            this.entity_name = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.entity_type = rng.string();
+        this.entity_name = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -514,21 +428,17 @@ impl EntityData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "entityType".to_string(),
-                serde_json::Value::from((&self.entity_type).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "entityName".to_string(),
-                match &self.entity_name {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "entityType".to_string(),
+            serde_json::Value::from((&self.entity_type).as_str()),
+        );
+        map.insert(
+            "entityName".to_string(),
+            match &self.entity_name {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -567,37 +477,10 @@ impl OpData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_string(&self.key, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Key", k))?;
-        } else if self.key != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Key",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_f64(*&self.value);
-        } else if self.value != 0.0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Value",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.remove);
-        } else if self.remove != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Remove",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.key, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Key", k))?;
+        w.put_f64(self.value);
+        w.put_bool(self.remove);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -619,18 +502,12 @@ impl OpData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "Key";
-            this.key = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Value";
-            this.value = r.f64()?;
-        }
-        if true {
-            r.field = "Remove";
-            this.remove = r.bool()?;
-        }
+        r.field = "Key";
+        this.key = r.string(flexible)?;
+        r.field = "Value";
+        this.value = r.f64()?;
+        r.field = "Remove";
+        this.remove = r.bool()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -656,15 +533,9 @@ impl crate::sample::Sample for OpData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.key = rng.string();
-        }
-        if true {
-            this.value = rng.float();
-        }
-        if true {
-            this.remove = rng.below(2) == 1;
-        }
+        this.key = rng.string();
+        this.value = rng.float();
+        this.remove = rng.below(2) == 1;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -682,18 +553,12 @@ impl OpData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "key".to_string(),
-                serde_json::Value::from((&self.key).as_str()),
-            );
-        }
-        if true {
-            map.insert("value".to_string(), serde_json::Value::from(*&self.value));
-        }
-        if true {
-            map.insert("remove".to_string(), serde_json::Value::from(*&self.remove));
-        }
+        map.insert(
+            "key".to_string(),
+            serde_json::Value::from((&self.key).as_str()),
+        );
+        map.insert("value".to_string(), serde_json::Value::from(self.value));
+        map.insert("remove".to_string(), serde_json::Value::from(self.remove));
         serde_json::Value::Object(map)
     }
 }

@@ -51,39 +51,12 @@ impl AlterPartitionResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<TopicData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -106,25 +79,19 @@ impl AlterPartitionResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
-                for _ in 0..n {
-                    items.push(TopicData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
+            for _ in 0..n {
+                items.push(TopicData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -150,17 +117,11 @@ impl crate::sample::Sample for AlterPartitionResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| TopicData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.topics = (0..rng.len(depth))
+            .map(|_| TopicData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -178,29 +139,23 @@ impl AlterPartitionResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -239,19 +194,10 @@ impl TopicData {
         if version >= 2 {
             w.put_uuid(&self.topic_id);
         }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<PartitionData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -278,17 +224,15 @@ impl TopicData {
             r.field = "TopicId";
             this.topic_id = r.uuid()?;
         }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
-                for _ in 0..n {
-                    items.push(PartitionData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
+            for _ in 0..n {
+                items.push(PartitionData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -317,11 +261,9 @@ impl crate::sample::Sample for TopicData {
         if version >= 2 {
             this.topic_id = rng.uuid();
         }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| PartitionData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.partitions = (0..rng.len(depth))
+            .map(|_| PartitionData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -345,17 +287,15 @@ impl TopicData {
                 serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
             );
         }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -406,73 +346,19 @@ impl PartitionData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.leader_id);
-        } else if self.leader_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LeaderId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.leader_epoch);
-        } else if self.leader_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LeaderEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.isr).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Isr", k))?;
-            for item in &self.isr {
-                w.put_i32(*item);
-            }
-        } else if self.isr != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Isr",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.partition_index);
+        w.put_i16(self.error_code);
+        w.put_i32(self.leader_id);
+        w.put_i32(self.leader_epoch);
+        w.put_len((&self.isr).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Isr", k))?;
+        for item in &self.isr {
+            w.put_i32(*item);
         }
         if version >= 1 {
-            w.put_i8(*&self.leader_recovery_state);
+            w.put_i8(self.leader_recovery_state);
         }
-        if true {
-            w.put_i32(*&self.partition_epoch);
-        } else if self.partition_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_epoch);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -494,41 +380,29 @@ impl PartitionData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "LeaderId";
-            this.leader_id = r.i32()?;
-        }
-        if true {
-            r.field = "LeaderEpoch";
-            this.leader_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "Isr";
-            this.isr = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "LeaderId";
+        this.leader_id = r.i32()?;
+        r.field = "LeaderEpoch";
+        this.leader_epoch = r.i32()?;
+        r.field = "Isr";
+        this.isr = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if version >= 1 {
             r.field = "LeaderRecoveryState";
             this.leader_recovery_state = r.i8()?;
         }
-        if true {
-            r.field = "PartitionEpoch";
-            this.partition_epoch = r.i32()?;
-        }
+        r.field = "PartitionEpoch";
+        this.partition_epoch = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -554,29 +428,17 @@ impl crate::sample::Sample for PartitionData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.leader_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.leader_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.isr = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.leader_id = rng.next_u64() as i32;
+        this.leader_epoch = rng.next_u64() as i32;
+        this.isr = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if version >= 1 {
             this.leader_recovery_state = rng.next_u64() as i8;
         }
-        if true {
-            this.partition_epoch = rng.next_u64() as i32;
-        }
+        this.partition_epoch = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -594,53 +456,41 @@ impl PartitionData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "leaderId".to_string(),
-                serde_json::Value::from(*&self.leader_id),
-            );
-        }
-        if true {
-            map.insert(
-                "leaderEpoch".to_string(),
-                serde_json::Value::from(*&self.leader_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "isr".to_string(),
-                serde_json::Value::Array(
-                    (&self.isr)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "leaderId".to_string(),
+            serde_json::Value::from(self.leader_id),
+        );
+        map.insert(
+            "leaderEpoch".to_string(),
+            serde_json::Value::from(self.leader_epoch),
+        );
+        map.insert(
+            "isr".to_string(),
+            serde_json::Value::Array(
+                (&self.isr)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         if version >= 1 {
             map.insert(
                 "leaderRecoveryState".to_string(),
-                serde_json::Value::from(*&self.leader_recovery_state),
+                serde_json::Value::from(self.leader_recovery_state),
             );
         }
-        if true {
-            map.insert(
-                "partitionEpoch".to_string(),
-                serde_json::Value::from(*&self.partition_epoch),
-            );
-        }
+        map.insert(
+            "partitionEpoch".to_string(),
+            serde_json::Value::from(self.partition_epoch),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -48,29 +48,11 @@ impl AlterReplicaLogDirsResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.results).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Results", k))?;
-            for item in &self.results {
-                (item).write(w, version, message)?;
-            }
-        } else if self.results != Vec::<AlterReplicaLogDirTopicResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Results",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_len((&self.results).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Results", k))?;
+        for item in &self.results {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -93,22 +75,17 @@ impl AlterReplicaLogDirsResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "Results";
-            this.results = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<AlterReplicaLogDirTopicResult>(n));
-                for _ in 0..n {
-                    items.push(AlterReplicaLogDirTopicResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "Results";
+        this.results = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<AlterReplicaLogDirTopicResult>(n));
+            for _ in 0..n {
+                items.push(AlterReplicaLogDirTopicResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -134,14 +111,10 @@ impl crate::sample::Sample for AlterReplicaLogDirsResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.results = (0..rng.len(depth))
-                .map(|_| AlterReplicaLogDirTopicResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.results = (0..rng.len(depth))
+            .map(|_| AlterReplicaLogDirTopicResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -159,23 +132,19 @@ impl AlterReplicaLogDirsResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "results".to_string(),
-                serde_json::Value::Array(
-                    (&self.results)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "results".to_string(),
+            serde_json::Value::Array(
+                (&self.results)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -211,30 +180,12 @@ impl AlterReplicaLogDirTopicResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_string(&self.topic_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
-        } else if self.topic_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<AlterReplicaLogDirPartitionResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.topic_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -257,22 +208,18 @@ impl AlterReplicaLogDirTopicResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicName";
-            this.topic_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<AlterReplicaLogDirPartitionResult>(n));
-                for _ in 0..n {
-                    items.push(AlterReplicaLogDirPartitionResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "TopicName";
+        this.topic_name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items =
+                Vec::with_capacity(r.capacity_for::<AlterReplicaLogDirPartitionResult>(n));
+            for _ in 0..n {
+                items.push(AlterReplicaLogDirPartitionResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -298,14 +245,10 @@ impl crate::sample::Sample for AlterReplicaLogDirTopicResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.topic_name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| AlterReplicaLogDirPartitionResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topic_name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| AlterReplicaLogDirPartitionResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -323,23 +266,19 @@ impl AlterReplicaLogDirTopicResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicName".to_string(),
-                serde_json::Value::from((&self.topic_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicName".to_string(),
+            serde_json::Value::from((&self.topic_name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -375,26 +314,8 @@ impl AlterReplicaLogDirPartitionResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
+        w.put_i16(self.error_code);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -416,14 +337,10 @@ impl AlterReplicaLogDirPartitionResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -449,12 +366,8 @@ impl crate::sample::Sample for AlterReplicaLogDirPartitionResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -472,18 +385,14 @@ impl AlterReplicaLogDirPartitionResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -48,30 +48,12 @@ impl AlterShareGroupOffsetsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<AlterShareGroupOffsetsRequestTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -94,22 +76,18 @@ impl AlterShareGroupOffsetsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<AlterShareGroupOffsetsRequestTopic>(n));
-                for _ in 0..n {
-                    items.push(AlterShareGroupOffsetsRequestTopic::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items =
+                Vec::with_capacity(r.capacity_for::<AlterShareGroupOffsetsRequestTopic>(n));
+            for _ in 0..n {
+                items.push(AlterShareGroupOffsetsRequestTopic::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -135,14 +113,10 @@ impl crate::sample::Sample for AlterShareGroupOffsetsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| AlterShareGroupOffsetsRequestTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.group_id = rng.string();
+        this.topics = (0..rng.len(depth))
+            .map(|_| AlterShareGroupOffsetsRequestTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -160,23 +134,19 @@ impl AlterShareGroupOffsetsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -212,30 +182,12 @@ impl AlterShareGroupOffsetsRequestTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.topic_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
-        } else if self.topic_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<AlterShareGroupOffsetsRequestPartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.topic_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -258,22 +210,18 @@ impl AlterShareGroupOffsetsRequestTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicName";
-            this.topic_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<AlterShareGroupOffsetsRequestPartition>(n));
-                for _ in 0..n {
-                    items.push(AlterShareGroupOffsetsRequestPartition::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "TopicName";
+        this.topic_name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items =
+                Vec::with_capacity(r.capacity_for::<AlterShareGroupOffsetsRequestPartition>(n));
+            for _ in 0..n {
+                items.push(AlterShareGroupOffsetsRequestPartition::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -299,14 +247,10 @@ impl crate::sample::Sample for AlterShareGroupOffsetsRequestTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| AlterShareGroupOffsetsRequestPartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topic_name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| AlterShareGroupOffsetsRequestPartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -324,23 +268,19 @@ impl AlterShareGroupOffsetsRequestTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicName".to_string(),
-                serde_json::Value::from((&self.topic_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicName".to_string(),
+            serde_json::Value::from((&self.topic_name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -376,26 +316,8 @@ impl AlterShareGroupOffsetsRequestPartition {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.start_offset);
-        } else if self.start_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StartOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
+        w.put_i64(self.start_offset);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -417,14 +339,10 @@ impl AlterShareGroupOffsetsRequestPartition {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "StartOffset";
-            this.start_offset = r.i64()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "StartOffset";
+        this.start_offset = r.i64()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -450,12 +368,8 @@ impl crate::sample::Sample for AlterShareGroupOffsetsRequestPartition {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.start_offset = rng.next_u64() as i64;
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.start_offset = rng.next_u64() as i64;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -473,18 +387,14 @@ impl AlterShareGroupOffsetsRequestPartition {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "startOffset".to_string(),
-                serde_json::Value::from(*&self.start_offset),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "startOffset".to_string(),
+            serde_json::Value::from(self.start_offset),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -54,65 +54,29 @@ impl AlterShareGroupOffsetsResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
-                }
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.error_message != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.responses).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Responses", k))?;
-            for item in &self.responses {
-                (item).write(w, version, message)?;
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.responses != Vec::<AlterShareGroupOffsetsResponseTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Responses",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+            }
+        }
+        w.put_len((&self.responses).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Responses", k))?;
+        for item in &self.responses {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -135,36 +99,28 @@ impl AlterShareGroupOffsetsResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "Responses";
-            this.responses = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<AlterShareGroupOffsetsResponseTopic>(n));
-                for _ in 0..n {
-                    items.push(AlterShareGroupOffsetsResponseTopic::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "Responses";
+        this.responses = {
+            let n = r.len(flexible)?;
+            let mut items =
+                Vec::with_capacity(r.capacity_for::<AlterShareGroupOffsetsResponseTopic>(n));
+            for _ in 0..n {
+                items.push(AlterShareGroupOffsetsResponseTopic::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -190,24 +146,16 @@ impl crate::sample::Sample for AlterShareGroupOffsetsResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.responses = (0..rng.len(depth))
-                .map(|_| AlterShareGroupOffsetsResponseTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.responses = (0..rng.len(depth))
+            .map(|_| AlterShareGroupOffsetsResponseTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -225,38 +173,30 @@ impl AlterShareGroupOffsetsResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "responses".to_string(),
-                serde_json::Value::Array(
-                    (&self.responses)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "responses".to_string(),
+            serde_json::Value::Array(
+                (&self.responses)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -295,40 +235,13 @@ impl AlterShareGroupOffsetsResponseTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.topic_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
-        } else if self.topic_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_uuid(&self.topic_id);
-        } else if self.topic_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<AlterShareGroupOffsetsResponsePartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.topic_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
+        w.put_uuid(&self.topic_id);
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -351,27 +264,20 @@ impl AlterShareGroupOffsetsResponseTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicName";
-            this.topic_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(
-                    r.capacity_for::<AlterShareGroupOffsetsResponsePartition>(n),
-                );
-                for _ in 0..n {
-                    items.push(AlterShareGroupOffsetsResponsePartition::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "TopicName";
+        this.topic_name = r.string(flexible)?;
+        r.field = "TopicId";
+        this.topic_id = r.uuid()?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items =
+                Vec::with_capacity(r.capacity_for::<AlterShareGroupOffsetsResponsePartition>(n));
+            for _ in 0..n {
+                items.push(AlterShareGroupOffsetsResponsePartition::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -397,17 +303,11 @@ impl crate::sample::Sample for AlterShareGroupOffsetsResponseTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_name = rng.string();
-        }
-        if true {
-            this.topic_id = rng.uuid();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| AlterShareGroupOffsetsResponsePartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topic_name = rng.string();
+        this.topic_id = rng.uuid();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| AlterShareGroupOffsetsResponsePartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -425,29 +325,23 @@ impl AlterShareGroupOffsetsResponseTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicName".to_string(),
-                serde_json::Value::from((&self.topic_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "topicId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicName".to_string(),
+            serde_json::Value::from((&self.topic_name).as_str()),
+        );
+        map.insert(
+            "topicId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -486,51 +380,24 @@ impl AlterShareGroupOffsetsResponsePartition {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
-                }
+        w.put_i32(self.partition_index);
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.error_message != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -553,24 +420,18 @@ impl AlterShareGroupOffsetsResponsePartition {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -596,19 +457,13 @@ impl crate::sample::Sample for AlterShareGroupOffsetsResponsePartition {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -626,27 +481,21 @@ impl AlterShareGroupOffsetsResponsePartition {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -48,33 +48,15 @@ impl AlterUserScramCredentialsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_len((&self.deletions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Deletions", k))?;
-            for item in &self.deletions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.deletions != Vec::<ScramCredentialDeletion>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Deletions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.deletions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Deletions", k))?;
+        for item in &self.deletions {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_len((&self.upsertions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Upsertions", k))?;
-            for item in &self.upsertions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.upsertions != Vec::<ScramCredentialUpsertion>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Upsertions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.upsertions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Upsertions", k))?;
+        for item in &self.upsertions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -97,28 +79,24 @@ impl AlterUserScramCredentialsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Deletions";
-            this.deletions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ScramCredentialDeletion>(n));
-                for _ in 0..n {
-                    items.push(ScramCredentialDeletion::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "Upsertions";
-            this.upsertions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ScramCredentialUpsertion>(n));
-                for _ in 0..n {
-                    items.push(ScramCredentialUpsertion::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Deletions";
+        this.deletions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ScramCredentialDeletion>(n));
+            for _ in 0..n {
+                items.push(ScramCredentialDeletion::read(r, version)?);
+            }
+            items
+        };
+        r.field = "Upsertions";
+        this.upsertions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ScramCredentialUpsertion>(n));
+            for _ in 0..n {
+                items.push(ScramCredentialUpsertion::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -144,16 +122,12 @@ impl crate::sample::Sample for AlterUserScramCredentialsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.deletions = (0..rng.len(depth))
-                .map(|_| ScramCredentialDeletion::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.upsertions = (0..rng.len(depth))
-                .map(|_| ScramCredentialUpsertion::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.deletions = (0..rng.len(depth))
+            .map(|_| ScramCredentialDeletion::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.upsertions = (0..rng.len(depth))
+            .map(|_| ScramCredentialUpsertion::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -171,28 +145,24 @@ impl AlterUserScramCredentialsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "deletions".to_string(),
-                serde_json::Value::Array(
-                    (&self.deletions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "upsertions".to_string(),
-                serde_json::Value::Array(
-                    (&self.upsertions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "deletions".to_string(),
+            serde_json::Value::Array(
+                (&self.deletions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "upsertions".to_string(),
+            serde_json::Value::Array(
+                (&self.upsertions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -228,27 +198,9 @@ impl ScramCredentialDeletion {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i8(*&self.mechanism);
-        } else if self.mechanism != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Mechanism",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_i8(self.mechanism);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -270,14 +222,10 @@ impl ScramCredentialDeletion {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Mechanism";
-            this.mechanism = r.i8()?;
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Mechanism";
+        this.mechanism = r.i8()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -303,12 +251,8 @@ impl crate::sample::Sample for ScramCredentialDeletion {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.mechanism = rng.next_u64() as i8;
-        }
+        this.name = rng.string();
+        this.mechanism = rng.next_u64() as i8;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -326,18 +270,14 @@ impl ScramCredentialDeletion {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "mechanism".to_string(),
-                serde_json::Value::from(*&self.mechanism),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "mechanism".to_string(),
+            serde_json::Value::from(self.mechanism),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -382,59 +322,14 @@ impl ScramCredentialUpsertion {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i8(*&self.mechanism);
-        } else if self.mechanism != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Mechanism",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.iterations);
-        } else if self.iterations != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Iterations",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bytes(&self.salt, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Salt", k))?;
-        } else if self.salt != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Salt",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bytes(&self.salted_password, flexible)
-                .map_err(|k| EncodeError::new(message, version, "SaltedPassword", k))?;
-        } else if self.salted_password != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SaltedPassword",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_i8(self.mechanism);
+        w.put_i32(self.iterations);
+        w.put_bytes(&self.salt, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Salt", k))?;
+        w.put_bytes(&self.salted_password, flexible)
+            .map_err(|k| EncodeError::new(message, version, "SaltedPassword", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -456,26 +351,16 @@ impl ScramCredentialUpsertion {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Mechanism";
-            this.mechanism = r.i8()?;
-        }
-        if true {
-            r.field = "Iterations";
-            this.iterations = r.i32()?;
-        }
-        if true {
-            r.field = "Salt";
-            this.salt = r.bytes(flexible)?;
-        }
-        if true {
-            r.field = "SaltedPassword";
-            this.salted_password = r.bytes(flexible)?;
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Mechanism";
+        this.mechanism = r.i8()?;
+        r.field = "Iterations";
+        this.iterations = r.i32()?;
+        r.field = "Salt";
+        this.salt = r.bytes(flexible)?;
+        r.field = "SaltedPassword";
+        this.salted_password = r.bytes(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -501,21 +386,11 @@ impl crate::sample::Sample for ScramCredentialUpsertion {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.mechanism = rng.next_u64() as i8;
-        }
-        if true {
-            this.iterations = rng.next_u64() as i32;
-        }
-        if true {
-            this.salt = rng.bytes();
-        }
-        if true {
-            this.salted_password = rng.bytes();
-        }
+        this.name = rng.string();
+        this.mechanism = rng.next_u64() as i8;
+        this.iterations = rng.next_u64() as i32;
+        this.salt = rng.bytes();
+        this.salted_password = rng.bytes();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -533,36 +408,26 @@ impl ScramCredentialUpsertion {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "mechanism".to_string(),
-                serde_json::Value::from(*&self.mechanism),
-            );
-        }
-        if true {
-            map.insert(
-                "iterations".to_string(),
-                serde_json::Value::from(*&self.iterations),
-            );
-        }
-        if true {
-            map.insert(
-                "salt".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.salt)),
-            );
-        }
-        if true {
-            map.insert(
-                "saltedPassword".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.salted_password)),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "mechanism".to_string(),
+            serde_json::Value::from(self.mechanism),
+        );
+        map.insert(
+            "iterations".to_string(),
+            serde_json::Value::from(self.iterations),
+        );
+        map.insert(
+            "salt".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.salt)),
+        );
+        map.insert(
+            "saltedPassword".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.salted_password)),
+        );
         serde_json::Value::Object(map)
     }
 }

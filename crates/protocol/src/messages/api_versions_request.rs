@@ -82,7 +82,7 @@ impl ApiVersionsRequest {
             }
         }
         if version >= 5 {
-            w.put_i32(*&self.node_id);
+            w.put_i32(self.node_id);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -207,10 +207,7 @@ impl ApiVersionsRequest {
             );
         }
         if version >= 5 {
-            map.insert(
-                "nodeId".to_string(),
-                serde_json::Value::from(*&self.node_id),
-            );
+            map.insert("nodeId".to_string(), serde_json::Value::from(self.node_id));
         }
         serde_json::Value::Object(map)
     }

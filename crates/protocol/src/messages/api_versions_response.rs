@@ -63,32 +63,14 @@ impl ApiVersionsResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.api_keys).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "ApiKeys", k))?;
-            for item in &self.api_keys {
-                (item).write(w, version, message)?;
-            }
-        } else if self.api_keys != Vec::<ApiVersion>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ApiKeys",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i16(self.error_code);
+        w.put_len((&self.api_keys).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "ApiKeys", k))?;
+        for item in &self.api_keys {
+            (item).write(w, version, message)?;
         }
         if version >= 1 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -131,11 +113,11 @@ impl ApiVersionsResponse {
                 let mut size = SizeCounter::default();
                 {
                     let w = &mut size;
-                    w.put_i64(*&self.finalized_features_epoch);
+                    w.put_i64(self.finalized_features_epoch);
                 }
                 w.put_uvarint(1);
                 w.put_uvarint(size.len_u32());
-                w.put_i64(*&self.finalized_features_epoch);
+                w.put_i64(self.finalized_features_epoch);
             }
             while let Some(raw) = unknown.next_if(|raw| raw.tag < 2) {
                 raw.write(w);
@@ -165,11 +147,11 @@ impl ApiVersionsResponse {
                 let mut size = SizeCounter::default();
                 {
                     let w = &mut size;
-                    w.put_bool(*&self.zk_migration_ready);
+                    w.put_bool(self.zk_migration_ready);
                 }
                 w.put_uvarint(3);
                 w.put_uvarint(size.len_u32());
-                w.put_bool(*&self.zk_migration_ready);
+                w.put_bool(self.zk_migration_ready);
             }
             for raw in unknown {
                 raw.write(w);
@@ -188,21 +170,17 @@ impl ApiVersionsResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ApiKeys";
-            this.api_keys = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ApiVersion>(n));
-                for _ in 0..n {
-                    items.push(ApiVersion::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ApiKeys";
+        this.api_keys = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ApiVersion>(n));
+            for _ in 0..n {
+                items.push(ApiVersion::read(r, version)?);
+            }
+            items
+        };
         if version >= 1 {
             r.field = "ThrottleTimeMs";
             this.throttle_time_ms = r.i32()?;
@@ -272,14 +250,10 @@ impl crate::sample::Sample for ApiVersionsResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.api_keys = (0..rng.len(depth))
-                .map(|_| ApiVersion::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.api_keys = (0..rng.len(depth))
+            .map(|_| ApiVersion::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 1 {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
@@ -316,27 +290,23 @@ impl ApiVersionsResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 3;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "apiKeys".to_string(),
-                serde_json::Value::Array(
-                    (&self.api_keys)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "apiKeys".to_string(),
+            serde_json::Value::Array(
+                (&self.api_keys)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 1 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
         if flexible && (version >= 3) {
@@ -353,7 +323,7 @@ impl ApiVersionsResponse {
         if flexible && (version >= 3) {
             map.insert(
                 "finalizedFeaturesEpoch".to_string(),
-                serde_json::Value::from(*&self.finalized_features_epoch),
+                serde_json::Value::from(self.finalized_features_epoch),
             );
         }
         if flexible && (version >= 3) {
@@ -370,7 +340,7 @@ impl ApiVersionsResponse {
         if flexible && (version >= 3) {
             map.insert(
                 "zkMigrationReady".to_string(),
-                serde_json::Value::from(*&self.zk_migration_ready),
+                serde_json::Value::from(self.zk_migration_ready),
             );
         }
         serde_json::Value::Object(map)
@@ -411,36 +381,9 @@ impl ApiVersion {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        if true {
-            w.put_i16(*&self.api_key);
-        } else if self.api_key != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ApiKey",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.min_version);
-        } else if self.min_version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MinVersion",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.max_version);
-        } else if self.max_version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MaxVersion",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.api_key);
+        w.put_i16(self.min_version);
+        w.put_i16(self.max_version);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -462,18 +405,12 @@ impl ApiVersion {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            r.field = "ApiKey";
-            this.api_key = r.i16()?;
-        }
-        if true {
-            r.field = "MinVersion";
-            this.min_version = r.i16()?;
-        }
-        if true {
-            r.field = "MaxVersion";
-            this.max_version = r.i16()?;
-        }
+        r.field = "ApiKey";
+        this.api_key = r.i16()?;
+        r.field = "MinVersion";
+        this.min_version = r.i16()?;
+        r.field = "MaxVersion";
+        this.max_version = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -499,15 +436,9 @@ impl crate::sample::Sample for ApiVersion {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            this.api_key = rng.next_u64() as i16;
-        }
-        if true {
-            this.min_version = rng.next_u64() as i16;
-        }
-        if true {
-            this.max_version = rng.next_u64() as i16;
-        }
+        this.api_key = rng.next_u64() as i16;
+        this.min_version = rng.next_u64() as i16;
+        this.max_version = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -525,24 +456,15 @@ impl ApiVersion {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 3;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "apiKey".to_string(),
-                serde_json::Value::from(*&self.api_key),
-            );
-        }
-        if true {
-            map.insert(
-                "minVersion".to_string(),
-                serde_json::Value::from(*&self.min_version),
-            );
-        }
-        if true {
-            map.insert(
-                "maxVersion".to_string(),
-                serde_json::Value::from(*&self.max_version),
-            );
-        }
+        map.insert("apiKey".to_string(), serde_json::Value::from(self.api_key));
+        map.insert(
+            "minVersion".to_string(),
+            serde_json::Value::from(self.min_version),
+        );
+        map.insert(
+            "maxVersion".to_string(),
+            serde_json::Value::from(self.max_version),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -593,7 +515,7 @@ impl SupportedFeatureKey {
             ));
         }
         if version >= 3 {
-            w.put_i16(*&self.min_version);
+            w.put_i16(self.min_version);
         } else if self.min_version != 0 {
             return Err(EncodeError::new(
                 message,
@@ -603,7 +525,7 @@ impl SupportedFeatureKey {
             ));
         }
         if version >= 3 {
-            w.put_i16(*&self.max_version);
+            w.put_i16(self.max_version);
         } else if self.max_version != 0 {
             return Err(EncodeError::new(
                 message,
@@ -705,13 +627,13 @@ impl SupportedFeatureKey {
         if version >= 3 {
             map.insert(
                 "minVersion".to_string(),
-                serde_json::Value::from(*&self.min_version),
+                serde_json::Value::from(self.min_version),
             );
         }
         if version >= 3 {
             map.insert(
                 "maxVersion".to_string(),
-                serde_json::Value::from(*&self.max_version),
+                serde_json::Value::from(self.max_version),
             );
         }
         serde_json::Value::Object(map)
@@ -764,7 +686,7 @@ impl FinalizedFeatureKey {
             ));
         }
         if version >= 3 {
-            w.put_i16(*&self.max_version_level);
+            w.put_i16(self.max_version_level);
         } else if self.max_version_level != 0 {
             return Err(EncodeError::new(
                 message,
@@ -774,7 +696,7 @@ impl FinalizedFeatureKey {
             ));
         }
         if version >= 3 {
-            w.put_i16(*&self.min_version_level);
+            w.put_i16(self.min_version_level);
         } else if self.min_version_level != 0 {
             return Err(EncodeError::new(
                 message,
@@ -876,13 +798,13 @@ impl FinalizedFeatureKey {
         if version >= 3 {
             map.insert(
                 "maxVersionLevel".to_string(),
-                serde_json::Value::from(*&self.max_version_level),
+                serde_json::Value::from(self.max_version_level),
             );
         }
         if version >= 3 {
             map.insert(
                 "minVersionLevel".to_string(),
-                serde_json::Value::from(*&self.min_version_level),
+                serde_json::Value::from(self.min_version_level),
             );
         }
         serde_json::Value::Object(map)

@@ -63,56 +63,11 @@ impl BrokerHeartbeatRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.broker_id);
-        } else if self.broker_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "BrokerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.broker_epoch);
-        } else if self.broker_epoch != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "BrokerEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.current_metadata_offset);
-        } else if self.current_metadata_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CurrentMetadataOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.want_fence);
-        } else if self.want_fence != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "WantFence",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.want_shut_down);
-        } else if self.want_shut_down != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "WantShutDown",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.broker_id);
+        w.put_i64(self.broker_epoch);
+        w.put_i64(self.current_metadata_offset);
+        w.put_bool(self.want_fence);
+        w.put_bool(self.want_shut_down);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             if (version >= 1) && self.offline_log_dirs != Vec::<Uuid>::new() {
@@ -227,26 +182,16 @@ impl BrokerHeartbeatRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "BrokerId";
-            this.broker_id = r.i32()?;
-        }
-        if true {
-            r.field = "BrokerEpoch";
-            this.broker_epoch = r.i64()?;
-        }
-        if true {
-            r.field = "CurrentMetadataOffset";
-            this.current_metadata_offset = r.i64()?;
-        }
-        if true {
-            r.field = "WantFence";
-            this.want_fence = r.bool()?;
-        }
-        if true {
-            r.field = "WantShutDown";
-            this.want_shut_down = r.bool()?;
-        }
+        r.field = "BrokerId";
+        this.broker_id = r.i32()?;
+        r.field = "BrokerEpoch";
+        this.broker_epoch = r.i64()?;
+        r.field = "CurrentMetadataOffset";
+        this.current_metadata_offset = r.i64()?;
+        r.field = "WantFence";
+        this.want_fence = r.bool()?;
+        r.field = "WantShutDown";
+        this.want_shut_down = r.bool()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -306,21 +251,11 @@ impl crate::sample::Sample for BrokerHeartbeatRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.broker_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.broker_epoch = rng.next_u64() as i64;
-        }
-        if true {
-            this.current_metadata_offset = rng.next_u64() as i64;
-        }
-        if true {
-            this.want_fence = rng.below(2) == 1;
-        }
-        if true {
-            this.want_shut_down = rng.below(2) == 1;
-        }
+        this.broker_id = rng.next_u64() as i32;
+        this.broker_epoch = rng.next_u64() as i64;
+        this.current_metadata_offset = rng.next_u64() as i64;
+        this.want_fence = rng.below(2) == 1;
+        this.want_shut_down = rng.below(2) == 1;
         if flexible && (version >= 1) {
             this.offline_log_dirs = (0..rng.len(depth)).map(|_| rng.uuid()).collect::<Vec<_>>();
         }
@@ -348,36 +283,26 @@ impl BrokerHeartbeatRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "brokerId".to_string(),
-                serde_json::Value::from(*&self.broker_id),
-            );
-        }
-        if true {
-            map.insert(
-                "brokerEpoch".to_string(),
-                serde_json::Value::from(*&self.broker_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "currentMetadataOffset".to_string(),
-                serde_json::Value::from(*&self.current_metadata_offset),
-            );
-        }
-        if true {
-            map.insert(
-                "wantFence".to_string(),
-                serde_json::Value::from(*&self.want_fence),
-            );
-        }
-        if true {
-            map.insert(
-                "wantShutDown".to_string(),
-                serde_json::Value::from(*&self.want_shut_down),
-            );
-        }
+        map.insert(
+            "brokerId".to_string(),
+            serde_json::Value::from(self.broker_id),
+        );
+        map.insert(
+            "brokerEpoch".to_string(),
+            serde_json::Value::from(self.broker_epoch),
+        );
+        map.insert(
+            "currentMetadataOffset".to_string(),
+            serde_json::Value::from(self.current_metadata_offset),
+        );
+        map.insert(
+            "wantFence".to_string(),
+            serde_json::Value::from(self.want_fence),
+        );
+        map.insert(
+            "wantShutDown".to_string(),
+            serde_json::Value::from(self.want_shut_down),
+        );
         if flexible && (version >= 1) {
             map.insert(
                 "offlineLogDirs".to_string(),

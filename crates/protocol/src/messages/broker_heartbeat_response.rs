@@ -57,56 +57,11 @@ impl BrokerHeartbeatResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.is_caught_up);
-        } else if self.is_caught_up != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IsCaughtUp",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.is_fenced);
-        } else if self.is_fenced != true {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IsFenced",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.should_shut_down);
-        } else if self.should_shut_down != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ShouldShutDown",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
+        w.put_bool(self.is_caught_up);
+        w.put_bool(self.is_fenced);
+        w.put_bool(self.should_shut_down);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -128,26 +83,16 @@ impl BrokerHeartbeatResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "IsCaughtUp";
-            this.is_caught_up = r.bool()?;
-        }
-        if true {
-            r.field = "IsFenced";
-            this.is_fenced = r.bool()?;
-        }
-        if true {
-            r.field = "ShouldShutDown";
-            this.should_shut_down = r.bool()?;
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "IsCaughtUp";
+        this.is_caught_up = r.bool()?;
+        r.field = "IsFenced";
+        this.is_fenced = r.bool()?;
+        r.field = "ShouldShutDown";
+        this.should_shut_down = r.bool()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -173,21 +118,11 @@ impl crate::sample::Sample for BrokerHeartbeatResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.is_caught_up = rng.below(2) == 1;
-        }
-        if true {
-            this.is_fenced = rng.below(2) == 1;
-        }
-        if true {
-            this.should_shut_down = rng.below(2) == 1;
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.is_caught_up = rng.below(2) == 1;
+        this.is_fenced = rng.below(2) == 1;
+        this.should_shut_down = rng.below(2) == 1;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -205,36 +140,26 @@ impl BrokerHeartbeatResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "isCaughtUp".to_string(),
-                serde_json::Value::from(*&self.is_caught_up),
-            );
-        }
-        if true {
-            map.insert(
-                "isFenced".to_string(),
-                serde_json::Value::from(*&self.is_fenced),
-            );
-        }
-        if true {
-            map.insert(
-                "shouldShutDown".to_string(),
-                serde_json::Value::from(*&self.should_shut_down),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "isCaughtUp".to_string(),
+            serde_json::Value::from(self.is_caught_up),
+        );
+        map.insert(
+            "isFenced".to_string(),
+            serde_json::Value::from(self.is_fenced),
+        );
+        map.insert(
+            "shouldShutDown".to_string(),
+            serde_json::Value::from(self.should_shut_down),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -69,93 +69,39 @@ impl BrokerRegistrationRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.broker_id);
-        } else if self.broker_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "BrokerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.broker_id);
+        w.put_string(&self.cluster_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
+        w.put_uuid(&self.incarnation_id);
+        w.put_len((&self.listeners).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Listeners", k))?;
+        for item in &self.listeners {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_string(&self.cluster_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
-        } else if self.cluster_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClusterId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.features).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Features", k))?;
+        for item in &self.features {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_uuid(&self.incarnation_id);
-        } else if self.incarnation_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IncarnationId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.listeners).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Listeners", k))?;
-            for item in &self.listeners {
-                (item).write(w, version, message)?;
+        match &self.rack {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.listeners != Vec::<Listener>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Listeners",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.features).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Features", k))?;
-            for item in &self.features {
-                (item).write(w, version, message)?;
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Rack",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.features != Vec::<Feature>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Features",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.rack {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Rack",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Rack", k))?;
-                }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Rack", k))?;
             }
-        } else if self.rack != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Rack",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if version >= 1 {
-            w.put_bool(*&self.is_migrating_zk_broker);
+            w.put_bool(self.is_migrating_zk_broker);
         } else if self.is_migrating_zk_broker != false {
             return Err(EncodeError::new(
                 message,
@@ -172,7 +118,7 @@ impl BrokerRegistrationRequest {
             }
         }
         if version >= 3 {
-            w.put_i64(*&self.previous_broker_epoch);
+            w.put_i64(self.previous_broker_epoch);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -195,50 +141,38 @@ impl BrokerRegistrationRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "BrokerId";
-            this.broker_id = r.i32()?;
-        }
-        if true {
-            r.field = "ClusterId";
-            this.cluster_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "IncarnationId";
-            this.incarnation_id = r.uuid()?;
-        }
-        if true {
-            r.field = "Listeners";
-            this.listeners = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
-                for _ in 0..n {
-                    items.push(Listener::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "Features";
-            this.features = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Feature>(n));
-                for _ in 0..n {
-                    items.push(Feature::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "Rack";
-            this.rack = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "BrokerId";
+        this.broker_id = r.i32()?;
+        r.field = "ClusterId";
+        this.cluster_id = r.string(flexible)?;
+        r.field = "IncarnationId";
+        this.incarnation_id = r.uuid()?;
+        r.field = "Listeners";
+        this.listeners = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
+            for _ in 0..n {
+                items.push(Listener::read(r, version)?);
+            }
+            items
+        };
+        r.field = "Features";
+        this.features = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<Feature>(n));
+            for _ in 0..n {
+                items.push(Feature::read(r, version)?);
+            }
+            items
+        };
+        r.field = "Rack";
+        this.rack = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if version >= 1 {
             r.field = "IsMigratingZkBroker";
             this.is_migrating_zk_broker = r.bool()?;
@@ -283,32 +217,20 @@ impl crate::sample::Sample for BrokerRegistrationRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.broker_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.cluster_id = rng.string();
-        }
-        if true {
-            this.incarnation_id = rng.uuid();
-        }
-        if true {
-            this.listeners = (0..rng.len(depth))
-                .map(|_| Listener::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.features = (0..rng.len(depth))
-                .map(|_| Feature::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.rack = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.broker_id = rng.next_u64() as i32;
+        this.cluster_id = rng.string();
+        this.incarnation_id = rng.uuid();
+        this.listeners = (0..rng.len(depth))
+            .map(|_| Listener::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.features = (0..rng.len(depth))
+            .map(|_| Feature::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.rack = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if version >= 1 {
             this.is_migrating_zk_broker = rng.below(2) == 1;
         }
@@ -335,59 +257,47 @@ impl BrokerRegistrationRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "brokerId".to_string(),
-                serde_json::Value::from(*&self.broker_id),
-            );
-        }
-        if true {
-            map.insert(
-                "clusterId".to_string(),
-                serde_json::Value::from((&self.cluster_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "incarnationId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.incarnation_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "listeners".to_string(),
-                serde_json::Value::Array(
-                    (&self.listeners)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "features".to_string(),
-                serde_json::Value::Array(
-                    (&self.features)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "rack".to_string(),
-                match &self.rack {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "brokerId".to_string(),
+            serde_json::Value::from(self.broker_id),
+        );
+        map.insert(
+            "clusterId".to_string(),
+            serde_json::Value::from((&self.cluster_id).as_str()),
+        );
+        map.insert(
+            "incarnationId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.incarnation_id)),
+        );
+        map.insert(
+            "listeners".to_string(),
+            serde_json::Value::Array(
+                (&self.listeners)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "features".to_string(),
+            serde_json::Value::Array(
+                (&self.features)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "rack".to_string(),
+            match &self.rack {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         if version >= 1 {
             map.insert(
                 "isMigratingZkBroker".to_string(),
-                serde_json::Value::from(*&self.is_migrating_zk_broker),
+                serde_json::Value::from(self.is_migrating_zk_broker),
             );
         }
         if version >= 2 {
@@ -404,7 +314,7 @@ impl BrokerRegistrationRequest {
         if version >= 3 {
             map.insert(
                 "previousBrokerEpoch".to_string(),
-                serde_json::Value::from(*&self.previous_broker_epoch),
+                serde_json::Value::from(self.previous_broker_epoch),
             );
         }
         serde_json::Value::Object(map)
@@ -448,48 +358,12 @@ impl Listener {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Host", k))?;
-        } else if self.host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Host",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_u16(*&self.port);
-        } else if self.port != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Port",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.security_protocol);
-        } else if self.security_protocol != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SecurityProtocol",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_string(&self.host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Host", k))?;
+        w.put_u16(self.port);
+        w.put_i16(self.security_protocol);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -511,22 +385,14 @@ impl Listener {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Port";
-            this.port = r.u16()?;
-        }
-        if true {
-            r.field = "SecurityProtocol";
-            this.security_protocol = r.i16()?;
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Host";
+        this.host = r.string(flexible)?;
+        r.field = "Port";
+        this.port = r.u16()?;
+        r.field = "SecurityProtocol";
+        this.security_protocol = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -552,18 +418,10 @@ impl crate::sample::Sample for Listener {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.host = rng.string();
-        }
-        if true {
-            this.port = rng.next_u64() as u16;
-        }
-        if true {
-            this.security_protocol = rng.next_u64() as i16;
-        }
+        this.name = rng.string();
+        this.host = rng.string();
+        this.port = rng.next_u64() as u16;
+        this.security_protocol = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -581,27 +439,19 @@ impl Listener {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "host".to_string(),
-                serde_json::Value::from((&self.host).as_str()),
-            );
-        }
-        if true {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
-        }
-        if true {
-            map.insert(
-                "securityProtocol".to_string(),
-                serde_json::Value::from(*&self.security_protocol),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "host".to_string(),
+            serde_json::Value::from((&self.host).as_str()),
+        );
+        map.insert("port".to_string(), serde_json::Value::from(self.port));
+        map.insert(
+            "securityProtocol".to_string(),
+            serde_json::Value::from(self.security_protocol),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -640,37 +490,10 @@ impl Feature {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.min_supported_version);
-        } else if self.min_supported_version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MinSupportedVersion",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.max_supported_version);
-        } else if self.max_supported_version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MaxSupportedVersion",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_i16(self.min_supported_version);
+        w.put_i16(self.max_supported_version);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -692,18 +515,12 @@ impl Feature {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MinSupportedVersion";
-            this.min_supported_version = r.i16()?;
-        }
-        if true {
-            r.field = "MaxSupportedVersion";
-            this.max_supported_version = r.i16()?;
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "MinSupportedVersion";
+        this.min_supported_version = r.i16()?;
+        r.field = "MaxSupportedVersion";
+        this.max_supported_version = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -729,15 +546,9 @@ impl crate::sample::Sample for Feature {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.min_supported_version = rng.next_u64() as i16;
-        }
-        if true {
-            this.max_supported_version = rng.next_u64() as i16;
-        }
+        this.name = rng.string();
+        this.min_supported_version = rng.next_u64() as i16;
+        this.max_supported_version = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -755,24 +566,18 @@ impl Feature {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "minSupportedVersion".to_string(),
-                serde_json::Value::from(*&self.min_supported_version),
-            );
-        }
-        if true {
-            map.insert(
-                "maxSupportedVersion".to_string(),
-                serde_json::Value::from(*&self.max_supported_version),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "minSupportedVersion".to_string(),
+            serde_json::Value::from(self.min_supported_version),
+        );
+        map.insert(
+            "maxSupportedVersion".to_string(),
+            serde_json::Value::from(self.max_supported_version),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -48,31 +48,13 @@ impl ConsumerGroupDescribeRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_len((&self.group_ids).len(), flexible)
+        w.put_len((&self.group_ids).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupIds", k))?;
+        for item in &self.group_ids {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "GroupIds", k))?;
-            for item in &self.group_ids {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "GroupIds", k))?;
-            }
-        } else if self.group_ids != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupIds",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_bool(*&self.include_authorized_operations);
-        } else if self.include_authorized_operations != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IncludeAuthorizedOperations",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bool(self.include_authorized_operations);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -94,21 +76,17 @@ impl ConsumerGroupDescribeRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupIds";
-            this.group_ids = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "IncludeAuthorizedOperations";
-            this.include_authorized_operations = r.bool()?;
-        }
+        r.field = "GroupIds";
+        this.group_ids = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
+        r.field = "IncludeAuthorizedOperations";
+        this.include_authorized_operations = r.bool()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -134,14 +112,10 @@ impl crate::sample::Sample for ConsumerGroupDescribeRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.group_ids = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.include_authorized_operations = rng.below(2) == 1;
-        }
+        this.group_ids = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
+        this.include_authorized_operations = rng.below(2) == 1;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -159,23 +133,19 @@ impl ConsumerGroupDescribeRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupIds".to_string(),
-                serde_json::Value::Array(
-                    (&self.group_ids)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "includeAuthorizedOperations".to_string(),
-                serde_json::Value::from(*&self.include_authorized_operations),
-            );
-        }
+        map.insert(
+            "groupIds".to_string(),
+            serde_json::Value::Array(
+                (&self.group_ids)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "includeAuthorizedOperations".to_string(),
+            serde_json::Value::from(self.include_authorized_operations),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -48,29 +48,11 @@ impl ConsumerGroupDescribeResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.groups).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Groups", k))?;
-            for item in &self.groups {
-                (item).write(w, version, message)?;
-            }
-        } else if self.groups != Vec::<DescribedGroup>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Groups",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_len((&self.groups).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Groups", k))?;
+        for item in &self.groups {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -93,21 +75,17 @@ impl ConsumerGroupDescribeResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "Groups";
-            this.groups = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroup>(n));
-                for _ in 0..n {
-                    items.push(DescribedGroup::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "Groups";
+        this.groups = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroup>(n));
+            for _ in 0..n {
+                items.push(DescribedGroup::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -133,14 +111,10 @@ impl crate::sample::Sample for ConsumerGroupDescribeResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.groups = (0..rng.len(depth))
-                .map(|_| DescribedGroup::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.groups = (0..rng.len(depth))
+            .map(|_| DescribedGroup::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -158,23 +132,19 @@ impl ConsumerGroupDescribeResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "groups".to_string(),
-                serde_json::Value::Array(
-                    (&self.groups)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "groups".to_string(),
+            serde_json::Value::Array(
+                (&self.groups)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -231,119 +201,38 @@ impl DescribedGroup {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
-                }
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.error_message != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.group_state, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupState", k))?;
-        } else if self.group_state != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupState",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.group_epoch);
-        } else if self.group_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.assignment_epoch);
-        } else if self.assignment_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AssignmentEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.assignor_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "AssignorName", k))?;
-        } else if self.assignor_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AssignorName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.members).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Members", k))?;
-            for item in &self.members {
-                (item).write(w, version, message)?;
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.members != Vec::<Member>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Members",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+            }
         }
-        if true {
-            w.put_i32(*&self.authorized_operations);
-        } else if self.authorized_operations != -2147483648 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AuthorizedOperations",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        w.put_string(&self.group_state, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupState", k))?;
+        w.put_i32(self.group_epoch);
+        w.put_i32(self.assignment_epoch);
+        w.put_string(&self.assignor_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "AssignorName", k))?;
+        w.put_len((&self.members).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Members", k))?;
+        for item in &self.members {
+            (item).write(w, version, message)?;
         }
+        w.put_i32(self.authorized_operations);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -365,55 +254,37 @@ impl DescribedGroup {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "GroupState";
-            this.group_state = r.string(flexible)?;
-        }
-        if true {
-            r.field = "GroupEpoch";
-            this.group_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "AssignmentEpoch";
-            this.assignment_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "AssignorName";
-            this.assignor_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Members";
-            this.members = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Member>(n));
-                for _ in 0..n {
-                    items.push(Member::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "AuthorizedOperations";
-            this.authorized_operations = r.i32()?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "GroupState";
+        this.group_state = r.string(flexible)?;
+        r.field = "GroupEpoch";
+        this.group_epoch = r.i32()?;
+        r.field = "AssignmentEpoch";
+        this.assignment_epoch = r.i32()?;
+        r.field = "AssignorName";
+        this.assignor_name = r.string(flexible)?;
+        r.field = "Members";
+        this.members = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<Member>(n));
+            for _ in 0..n {
+                items.push(Member::read(r, version)?);
+            }
+            items
+        };
+        r.field = "AuthorizedOperations";
+        this.authorized_operations = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -439,39 +310,21 @@ impl crate::sample::Sample for DescribedGroup {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.group_state = rng.string();
-        }
-        if true {
-            this.group_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.assignment_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.assignor_name = rng.string();
-        }
-        if true {
-            this.members = (0..rng.len(depth))
-                .map(|_| Member::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.authorized_operations = rng.next_u64() as i32;
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.group_id = rng.string();
+        this.group_state = rng.string();
+        this.group_epoch = rng.next_u64() as i32;
+        this.assignment_epoch = rng.next_u64() as i32;
+        this.assignor_name = rng.string();
+        this.members = (0..rng.len(depth))
+            .map(|_| Member::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.authorized_operations = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -489,68 +342,50 @@ impl DescribedGroup {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "groupState".to_string(),
-                serde_json::Value::from((&self.group_state).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "groupEpoch".to_string(),
-                serde_json::Value::from(*&self.group_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "assignmentEpoch".to_string(),
-                serde_json::Value::from(*&self.assignment_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "assignorName".to_string(),
-                serde_json::Value::from((&self.assignor_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "members".to_string(),
-                serde_json::Value::Array(
-                    (&self.members)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "authorizedOperations".to_string(),
-                serde_json::Value::from(*&self.authorized_operations),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "groupState".to_string(),
+            serde_json::Value::from((&self.group_state).as_str()),
+        );
+        map.insert(
+            "groupEpoch".to_string(),
+            serde_json::Value::from(self.group_epoch),
+        );
+        map.insert(
+            "assignmentEpoch".to_string(),
+            serde_json::Value::from(self.assignment_epoch),
+        );
+        map.insert(
+            "assignorName".to_string(),
+            serde_json::Value::from((&self.assignor_name).as_str()),
+        );
+        map.insert(
+            "members".to_string(),
+            serde_json::Value::Array(
+                (&self.members)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "authorizedOperations".to_string(),
+            serde_json::Value::from(self.authorized_operations),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -613,165 +448,74 @@ impl Member {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.member_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-        } else if self.member_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.instance_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "InstanceId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "InstanceId", k))?;
-                }
+        w.put_string(&self.member_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
+        match &self.instance_id {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.instance_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "InstanceId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.rack_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "RackId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "RackId", k))?;
-                }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "InstanceId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.rack_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RackId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "InstanceId", k))?;
+            }
         }
-        if true {
-            w.put_i32(*&self.member_epoch);
-        } else if self.member_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        match &self.rack_id {
+            None if true => {
+                w.put_null_string(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "RackId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "RackId", k))?;
+            }
         }
-        if true {
-            w.put_string(&self.client_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ClientId", k))?;
-        } else if self.client_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClientId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.client_host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ClientHost", k))?;
-        } else if self.client_host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClientHost",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.subscribed_topic_names).len(), flexible)
+        w.put_i32(self.member_epoch);
+        w.put_string(&self.client_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ClientId", k))?;
+        w.put_string(&self.client_host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ClientHost", k))?;
+        w.put_len((&self.subscribed_topic_names).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "SubscribedTopicNames", k))?;
+        for item in &self.subscribed_topic_names {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "SubscribedTopicNames", k))?;
-            for item in &self.subscribed_topic_names {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "SubscribedTopicNames", k))?;
+        }
+        match &self.subscribed_topic_regex {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.subscribed_topic_names != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubscribedTopicNames",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.subscribed_topic_regex {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "SubscribedTopicRegex",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible).map_err(|k| {
-                        EncodeError::new(message, version, "SubscribedTopicRegex", k)
-                    })?;
-                }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "SubscribedTopicRegex",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.subscribed_topic_regex != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubscribedTopicRegex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "SubscribedTopicRegex", k))?;
+            }
         }
-        if true {
-            (&self.assignment).write(w, version, message)?;
-        } else if self.assignment != Assignment::default() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Assignment",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            (&self.target_assignment).write(w, version, message)?;
-        } else if self.target_assignment != Assignment::default() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TargetAssignment",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        (&self.assignment).write(w, version, message)?;
+        (&self.target_assignment).write(w, version, message)?;
         if version >= 1 {
-            w.put_i8(*&self.member_type);
+            w.put_i8(self.member_type);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -794,71 +538,51 @@ impl Member {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "InstanceId";
-            this.instance_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "RackId";
-            this.rack_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "MemberEpoch";
-            this.member_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "ClientId";
-            this.client_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ClientHost";
-            this.client_host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "SubscribedTopicNames";
-            this.subscribed_topic_names = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "SubscribedTopicRegex";
-            this.subscribed_topic_regex = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "Assignment";
-            this.assignment = Assignment::read(r, version)?;
-        }
-        if true {
-            r.field = "TargetAssignment";
-            this.target_assignment = Assignment::read(r, version)?;
-        }
+        r.field = "MemberId";
+        this.member_id = r.string(flexible)?;
+        r.field = "InstanceId";
+        this.instance_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "RackId";
+        this.rack_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "MemberEpoch";
+        this.member_epoch = r.i32()?;
+        r.field = "ClientId";
+        this.client_id = r.string(flexible)?;
+        r.field = "ClientHost";
+        this.client_host = r.string(flexible)?;
+        r.field = "SubscribedTopicNames";
+        this.subscribed_topic_names = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
+        r.field = "SubscribedTopicRegex";
+        this.subscribed_topic_regex = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "Assignment";
+        this.assignment = Assignment::read(r, version)?;
+        r.field = "TargetAssignment";
+        this.target_assignment = Assignment::read(r, version)?;
         if version >= 1 {
             r.field = "MemberType";
             this.member_type = r.i8()?;
@@ -888,50 +612,30 @@ impl crate::sample::Sample for Member {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.member_id = rng.string();
-        }
-        if true {
-            this.instance_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.rack_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.member_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.client_id = rng.string();
-        }
-        if true {
-            this.client_host = rng.string();
-        }
-        if true {
-            this.subscribed_topic_names = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.subscribed_topic_regex = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.assignment = Assignment::sample(rng, version, depth + 1);
-        }
-        if true {
-            this.target_assignment = Assignment::sample(rng, version, depth + 1);
-        }
+        this.member_id = rng.string();
+        this.instance_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.rack_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.member_epoch = rng.next_u64() as i32;
+        this.client_id = rng.string();
+        this.client_host = rng.string();
+        this.subscribed_topic_names = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
+        this.subscribed_topic_regex = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.assignment = Assignment::sample(rng, version, depth + 1);
+        this.target_assignment = Assignment::sample(rng, version, depth + 1);
         if version >= 1 {
             this.member_type = rng.next_u64() as i8;
         }
@@ -952,84 +656,64 @@ impl Member {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                serde_json::Value::from((&self.member_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "instanceId".to_string(),
-                match &self.instance_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "rackId".to_string(),
-                match &self.rack_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "memberEpoch".to_string(),
-                serde_json::Value::from(*&self.member_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "clientId".to_string(),
-                serde_json::Value::from((&self.client_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "clientHost".to_string(),
-                serde_json::Value::from((&self.client_host).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "subscribedTopicNames".to_string(),
-                serde_json::Value::Array(
-                    (&self.subscribed_topic_names)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "subscribedTopicRegex".to_string(),
-                match &self.subscribed_topic_regex {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "assignment".to_string(),
-                (&self.assignment).to_kafka_json(version),
-            );
-        }
-        if true {
-            map.insert(
-                "targetAssignment".to_string(),
-                (&self.target_assignment).to_kafka_json(version),
-            );
-        }
+        map.insert(
+            "memberId".to_string(),
+            serde_json::Value::from((&self.member_id).as_str()),
+        );
+        map.insert(
+            "instanceId".to_string(),
+            match &self.instance_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "rackId".to_string(),
+            match &self.rack_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "memberEpoch".to_string(),
+            serde_json::Value::from(self.member_epoch),
+        );
+        map.insert(
+            "clientId".to_string(),
+            serde_json::Value::from((&self.client_id).as_str()),
+        );
+        map.insert(
+            "clientHost".to_string(),
+            serde_json::Value::from((&self.client_host).as_str()),
+        );
+        map.insert(
+            "subscribedTopicNames".to_string(),
+            serde_json::Value::Array(
+                (&self.subscribed_topic_names)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "subscribedTopicRegex".to_string(),
+            match &self.subscribed_topic_regex {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "assignment".to_string(),
+            (&self.assignment).to_kafka_json(version),
+        );
+        map.insert(
+            "targetAssignment".to_string(),
+            (&self.target_assignment).to_kafka_json(version),
+        );
         if version >= 1 {
             map.insert(
                 "memberType".to_string(),
-                serde_json::Value::from(*&self.member_type),
+                serde_json::Value::from(self.member_type),
             );
         }
         serde_json::Value::Object(map)
@@ -1070,40 +754,13 @@ impl TopicPartitions {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_uuid(&self.topic_id);
-        } else if self.topic_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.topic_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
-        } else if self.topic_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                w.put_i32(*item);
-            }
-        } else if self.partitions != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_uuid(&self.topic_id);
+        w.put_string(&self.topic_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -1126,25 +783,19 @@ impl TopicPartitions {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        if true {
-            r.field = "TopicName";
-            this.topic_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "TopicId";
+        this.topic_id = r.uuid()?;
+        r.field = "TopicName";
+        this.topic_name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1170,17 +821,11 @@ impl crate::sample::Sample for TopicPartitions {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_id = rng.uuid();
-        }
-        if true {
-            this.topic_name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.topic_id = rng.uuid();
+        this.topic_name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1198,29 +843,23 @@ impl TopicPartitions {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "topicName".to_string(),
-                serde_json::Value::from((&self.topic_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+        );
+        map.insert(
+            "topicName".to_string(),
+            serde_json::Value::from((&self.topic_name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1253,19 +892,10 @@ impl Assignment {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_len((&self.topic_partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicPartitions", k))?;
-            for item in &self.topic_partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topic_partitions != Vec::<TopicPartitions>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicPartitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topic_partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicPartitions", k))?;
+        for item in &self.topic_partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -1288,17 +918,15 @@ impl Assignment {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicPartitions";
-            this.topic_partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicPartitions>(n));
-                for _ in 0..n {
-                    items.push(TopicPartitions::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "TopicPartitions";
+        this.topic_partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicPartitions>(n));
+            for _ in 0..n {
+                items.push(TopicPartitions::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1324,11 +952,9 @@ impl crate::sample::Sample for Assignment {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_partitions = (0..rng.len(depth))
-                .map(|_| TopicPartitions::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topic_partitions = (0..rng.len(depth))
+            .map(|_| TopicPartitions::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1346,17 +972,15 @@ impl Assignment {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicPartitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.topic_partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicPartitions".to_string(),
+            serde_json::Value::Array(
+                (&self.topic_partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -72,131 +72,67 @@ impl ConsumerGroupHeartbeatRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.member_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-        } else if self.member_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.member_epoch);
-        } else if self.member_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.instance_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "InstanceId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "InstanceId", k))?;
-                }
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        w.put_string(&self.member_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
+        w.put_i32(self.member_epoch);
+        match &self.instance_id {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.instance_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "InstanceId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.rack_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "RackId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "RackId", k))?;
-                }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "InstanceId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.rack_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RackId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "InstanceId", k))?;
+            }
         }
-        if true {
-            w.put_i32(*&self.rebalance_timeout_ms);
-        } else if self.rebalance_timeout_ms != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RebalanceTimeoutMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        match &self.rack_id {
+            None if true => {
+                w.put_null_string(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "RackId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "RackId", k))?;
+            }
         }
-        if true {
-            match &self.subscribed_topic_names {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "SubscribedTopicNames",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible).map_err(|k| {
+        w.put_i32(self.rebalance_timeout_ms);
+        match &self.subscribed_topic_names {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "SubscribedTopicNames",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "SubscribedTopicNames", k))?;
+                for item in value {
+                    w.put_string(item, flexible).map_err(|k| {
                         EncodeError::new(message, version, "SubscribedTopicNames", k)
                     })?;
-                    for item in value {
-                        w.put_string(item, flexible).map_err(|k| {
-                            EncodeError::new(message, version, "SubscribedTopicNames", k)
-                        })?;
-                    }
                 }
             }
-        } else if self.subscribed_topic_names != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubscribedTopicNames",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if version >= 1 {
             match &self.subscribed_topic_regex {
@@ -225,60 +161,42 @@ impl ConsumerGroupHeartbeatRequest {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            match &self.server_assignor {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ServerAssignor",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ServerAssignor", k))?;
-                }
+        match &self.server_assignor {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.server_assignor != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ServerAssignor",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ServerAssignor",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ServerAssignor", k))?;
+            }
         }
-        if true {
-            match &self.topic_partitions {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "TopicPartitions",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "TopicPartitions", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
+        match &self.topic_partitions {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "TopicPartitions",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "TopicPartitions", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.topic_partitions != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicPartitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -301,61 +219,47 @@ impl ConsumerGroupHeartbeatRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MemberEpoch";
-            this.member_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "InstanceId";
-            this.instance_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "RackId";
-            this.rack_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "RebalanceTimeoutMs";
-            this.rebalance_timeout_ms = r.i32()?;
-        }
-        if true {
-            r.field = "SubscribedTopicNames";
-            this.subscribed_topic_names = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                        for _ in 0..n {
-                            items.push(r.string(flexible)?);
-                        }
-                        Some(items)
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "MemberId";
+        this.member_id = r.string(flexible)?;
+        r.field = "MemberEpoch";
+        this.member_epoch = r.i32()?;
+        r.field = "InstanceId";
+        this.instance_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "RackId";
+        this.rack_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "RebalanceTimeoutMs";
+        this.rebalance_timeout_ms = r.i32()?;
+        r.field = "SubscribedTopicNames";
+        this.subscribed_topic_names = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+                    for _ in 0..n {
+                        items.push(r.string(flexible)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if version >= 1 {
             r.field = "SubscribedTopicRegex";
             this.subscribed_topic_regex = {
@@ -366,35 +270,31 @@ impl ConsumerGroupHeartbeatRequest {
                 value
             };
         }
-        if true {
-            r.field = "ServerAssignor";
-            this.server_assignor = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "TopicPartitions";
-            this.topic_partitions = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<TopicPartitions>(n));
-                        for _ in 0..n {
-                            items.push(TopicPartitions::read(r, version)?);
-                        }
-                        Some(items)
+        r.field = "ServerAssignor";
+        this.server_assignor = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "TopicPartitions";
+        this.topic_partitions = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<TopicPartitions>(n));
+                    for _ in 0..n {
+                        items.push(TopicPartitions::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -420,43 +320,29 @@ impl crate::sample::Sample for ConsumerGroupHeartbeatRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.member_id = rng.string();
-        }
-        if true {
-            this.member_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.instance_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.rack_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.rebalance_timeout_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.subscribed_topic_names = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| rng.string())
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
+        this.group_id = rng.string();
+        this.member_id = rng.string();
+        this.member_epoch = rng.next_u64() as i32;
+        this.instance_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.rack_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.rebalance_timeout_ms = rng.next_u64() as i32;
+        this.subscribed_topic_names = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| rng.string())
+                    .collect::<Vec<_>>(),
+            )
+        };
         if version >= 1 {
             this.subscribed_topic_regex = if (version >= 1) && rng.below(4) == 0 {
                 None
@@ -464,24 +350,20 @@ impl crate::sample::Sample for ConsumerGroupHeartbeatRequest {
                 Some(rng.string())
             };
         }
-        if true {
-            this.server_assignor = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.topic_partitions = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| TopicPartitions::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
+        this.server_assignor = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.topic_partitions = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| TopicPartitions::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -499,62 +381,48 @@ impl ConsumerGroupHeartbeatRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                serde_json::Value::from((&self.member_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "memberEpoch".to_string(),
-                serde_json::Value::from(*&self.member_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "instanceId".to_string(),
-                match &self.instance_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "rackId".to_string(),
-                match &self.rack_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "rebalanceTimeoutMs".to_string(),
-                serde_json::Value::from(*&self.rebalance_timeout_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "subscribedTopicNames".to_string(),
-                match &self.subscribed_topic_names {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| serde_json::Value::from((item).as_str()))
-                            .collect(),
-                    ),
-                },
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "memberId".to_string(),
+            serde_json::Value::from((&self.member_id).as_str()),
+        );
+        map.insert(
+            "memberEpoch".to_string(),
+            serde_json::Value::from(self.member_epoch),
+        );
+        map.insert(
+            "instanceId".to_string(),
+            match &self.instance_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "rackId".to_string(),
+            match &self.rack_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "rebalanceTimeoutMs".to_string(),
+            serde_json::Value::from(self.rebalance_timeout_ms),
+        );
+        map.insert(
+            "subscribedTopicNames".to_string(),
+            match &self.subscribed_topic_names {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            },
+        );
         if version >= 1 {
             map.insert(
                 "subscribedTopicRegex".to_string(),
@@ -564,29 +432,25 @@ impl ConsumerGroupHeartbeatRequest {
                 },
             );
         }
-        if true {
-            map.insert(
-                "serverAssignor".to_string(),
-                match &self.server_assignor {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "topicPartitions".to_string(),
-                match &self.topic_partitions {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
+        map.insert(
+            "serverAssignor".to_string(),
+            match &self.server_assignor {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "topicPartitions".to_string(),
+            match &self.topic_partitions {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -622,29 +486,11 @@ impl TopicPartitions {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_uuid(&self.topic_id);
-        } else if self.topic_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                w.put_i32(*item);
-            }
-        } else if self.partitions != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_uuid(&self.topic_id);
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -667,21 +513,17 @@ impl TopicPartitions {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "TopicId";
+        this.topic_id = r.uuid()?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -707,14 +549,10 @@ impl crate::sample::Sample for TopicPartitions {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_id = rng.uuid();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.topic_id = rng.uuid();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -732,23 +570,19 @@ impl TopicPartitions {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

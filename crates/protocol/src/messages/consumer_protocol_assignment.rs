@@ -48,45 +48,27 @@ impl ConsumerProtocolAssignment {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = false;
-        if true {
-            w.put_len((&self.assigned_partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "AssignedPartitions", k))?;
-            for item in &self.assigned_partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.assigned_partitions != Vec::<TopicPartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AssignedPartitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.assigned_partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "AssignedPartitions", k))?;
+        for item in &self.assigned_partitions {
+            (item).write(w, version, message)?;
         }
-        if true {
-            match &self.user_data {
-                None if true => {
-                    w.put_null_bytes(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "UserData",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_bytes(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "UserData", k))?;
-                }
+        match &self.user_data {
+            None if true => {
+                w.put_null_bytes(flexible);
             }
-        } else if self.user_data != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "UserData",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "UserData",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_bytes(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "UserData", k))?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -109,27 +91,23 @@ impl ConsumerProtocolAssignment {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            r.field = "AssignedPartitions";
-            this.assigned_partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicPartition>(n));
-                for _ in 0..n {
-                    items.push(TopicPartition::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "UserData";
-            this.user_data = {
-                let value = r.nullable_bytes(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "AssignedPartitions";
+        this.assigned_partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicPartition>(n));
+            for _ in 0..n {
+                items.push(TopicPartition::read(r, version)?);
+            }
+            items
+        };
+        r.field = "UserData";
+        this.user_data = {
+            let value = r.nullable_bytes(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -155,18 +133,14 @@ impl crate::sample::Sample for ConsumerProtocolAssignment {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            this.assigned_partitions = (0..rng.len(depth))
-                .map(|_| TopicPartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.user_data = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.bytes())
-            };
-        }
+        this.assigned_partitions = (0..rng.len(depth))
+            .map(|_| TopicPartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.user_data = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.bytes())
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -184,26 +158,22 @@ impl ConsumerProtocolAssignment {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = false;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "assignedPartitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.assigned_partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "userData".to_string(),
-                match &self.user_data {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from(crate::sample::base64(value)),
-                },
-            );
-        }
+        map.insert(
+            "assignedPartitions".to_string(),
+            serde_json::Value::Array(
+                (&self.assigned_partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "userData".to_string(),
+            match &self.user_data {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from(crate::sample::base64(value)),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -239,30 +209,12 @@ impl TopicPartition {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = false;
-        if true {
-            w.put_string(&self.topic, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topic", k))?;
-        } else if self.topic != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topic",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                w.put_i32(*item);
-            }
-        } else if self.partitions != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.topic, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topic", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -285,21 +237,17 @@ impl TopicPartition {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            r.field = "Topic";
-            this.topic = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "Topic";
+        this.topic = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -325,14 +273,10 @@ impl crate::sample::Sample for TopicPartition {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            this.topic = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.topic = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -350,23 +294,19 @@ impl TopicPartition {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = false;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topic".to_string(),
-                serde_json::Value::from((&self.topic).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topic".to_string(),
+            serde_json::Value::from((&self.topic).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -57,46 +57,28 @@ impl ConsumerProtocolSubscription {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = false;
-        if true {
-            w.put_len((&self.topics).len(), flexible)
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            }
-        } else if self.topics != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            match &self.user_data {
-                None if true => {
-                    w.put_null_bytes(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "UserData",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_bytes(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "UserData", k))?;
-                }
+        match &self.user_data {
+            None if true => {
+                w.put_null_bytes(flexible);
             }
-        } else if self.user_data != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "UserData",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "UserData",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_bytes(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "UserData", k))?;
+            }
         }
         if version >= 1 {
             w.put_len((&self.owned_partitions).len(), flexible)
@@ -106,7 +88,7 @@ impl ConsumerProtocolSubscription {
             }
         }
         if version >= 2 {
-            w.put_i32(*&self.generation_id);
+            w.put_i32(self.generation_id);
         }
         if version >= 3 {
             match &self.rack_id {
@@ -148,27 +130,23 @@ impl ConsumerProtocolSubscription {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "UserData";
-            this.user_data = {
-                let value = r.nullable_bytes(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
+        r.field = "UserData";
+        this.user_data = {
+            let value = r.nullable_bytes(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if version >= 1 {
             r.field = "OwnedPartitions";
             this.owned_partitions = {
@@ -219,18 +197,14 @@ impl crate::sample::Sample for ConsumerProtocolSubscription {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.user_data = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.bytes())
-            };
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
+        this.user_data = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.bytes())
+        };
         if version >= 1 {
             this.owned_partitions = (0..rng.len(depth))
                 .map(|_| TopicPartition::sample(rng, version, depth + 1))
@@ -263,26 +237,22 @@ impl ConsumerProtocolSubscription {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = false;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "userData".to_string(),
-                match &self.user_data {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from(crate::sample::base64(value)),
-                },
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "userData".to_string(),
+            match &self.user_data {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from(crate::sample::base64(value)),
+            },
+        );
         if version >= 1 {
             map.insert(
                 "ownedPartitions".to_string(),
@@ -297,7 +267,7 @@ impl ConsumerProtocolSubscription {
         if version >= 2 {
             map.insert(
                 "generationId".to_string(),
-                serde_json::Value::from(*&self.generation_id),
+                serde_json::Value::from(self.generation_id),
             );
         }
         if version >= 3 {

@@ -45,16 +45,7 @@ impl ControlRecordTypeSchema {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = false;
-        if true {
-            w.put_i16(*&self.r#type);
-        } else if self.r#type != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Type",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.r#type);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -76,10 +67,8 @@ impl ControlRecordTypeSchema {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            r.field = "Type";
-            this.r#type = r.i16()?;
-        }
+        r.field = "Type";
+        this.r#type = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -105,9 +94,7 @@ impl crate::sample::Sample for ControlRecordTypeSchema {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            this.r#type = rng.next_u64() as i16;
-        }
+        this.r#type = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -125,9 +112,7 @@ impl ControlRecordTypeSchema {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = false;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert("type".to_string(), serde_json::Value::from(*&self.r#type));
-        }
+        map.insert("type".to_string(), serde_json::Value::from(self.r#type));
         serde_json::Value::Object(map)
     }
 }

@@ -57,63 +57,18 @@ impl ControllerRegistrationRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.controller_id);
-        } else if self.controller_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ControllerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.controller_id);
+        w.put_uuid(&self.incarnation_id);
+        w.put_bool(self.zk_migration_ready);
+        w.put_len((&self.listeners).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Listeners", k))?;
+        for item in &self.listeners {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_uuid(&self.incarnation_id);
-        } else if self.incarnation_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IncarnationId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.zk_migration_ready);
-        } else if self.zk_migration_ready != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ZkMigrationReady",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.listeners).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Listeners", k))?;
-            for item in &self.listeners {
-                (item).write(w, version, message)?;
-            }
-        } else if self.listeners != Vec::<Listener>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Listeners",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.features).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Features", k))?;
-            for item in &self.features {
-                (item).write(w, version, message)?;
-            }
-        } else if self.features != Vec::<Feature>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Features",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.features).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Features", k))?;
+        for item in &self.features {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -136,40 +91,30 @@ impl ControllerRegistrationRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ControllerId";
-            this.controller_id = r.i32()?;
-        }
-        if true {
-            r.field = "IncarnationId";
-            this.incarnation_id = r.uuid()?;
-        }
-        if true {
-            r.field = "ZkMigrationReady";
-            this.zk_migration_ready = r.bool()?;
-        }
-        if true {
-            r.field = "Listeners";
-            this.listeners = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
-                for _ in 0..n {
-                    items.push(Listener::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "Features";
-            this.features = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Feature>(n));
-                for _ in 0..n {
-                    items.push(Feature::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ControllerId";
+        this.controller_id = r.i32()?;
+        r.field = "IncarnationId";
+        this.incarnation_id = r.uuid()?;
+        r.field = "ZkMigrationReady";
+        this.zk_migration_ready = r.bool()?;
+        r.field = "Listeners";
+        this.listeners = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
+            for _ in 0..n {
+                items.push(Listener::read(r, version)?);
+            }
+            items
+        };
+        r.field = "Features";
+        this.features = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<Feature>(n));
+            for _ in 0..n {
+                items.push(Feature::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -195,25 +140,15 @@ impl crate::sample::Sample for ControllerRegistrationRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.controller_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.incarnation_id = rng.uuid();
-        }
-        if true {
-            this.zk_migration_ready = rng.below(2) == 1;
-        }
-        if true {
-            this.listeners = (0..rng.len(depth))
-                .map(|_| Listener::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.features = (0..rng.len(depth))
-                .map(|_| Feature::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.controller_id = rng.next_u64() as i32;
+        this.incarnation_id = rng.uuid();
+        this.zk_migration_ready = rng.below(2) == 1;
+        this.listeners = (0..rng.len(depth))
+            .map(|_| Listener::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.features = (0..rng.len(depth))
+            .map(|_| Feature::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -231,46 +166,36 @@ impl ControllerRegistrationRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "controllerId".to_string(),
-                serde_json::Value::from(*&self.controller_id),
-            );
-        }
-        if true {
-            map.insert(
-                "incarnationId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.incarnation_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "zkMigrationReady".to_string(),
-                serde_json::Value::from(*&self.zk_migration_ready),
-            );
-        }
-        if true {
-            map.insert(
-                "listeners".to_string(),
-                serde_json::Value::Array(
-                    (&self.listeners)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "features".to_string(),
-                serde_json::Value::Array(
-                    (&self.features)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "controllerId".to_string(),
+            serde_json::Value::from(self.controller_id),
+        );
+        map.insert(
+            "incarnationId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.incarnation_id)),
+        );
+        map.insert(
+            "zkMigrationReady".to_string(),
+            serde_json::Value::from(self.zk_migration_ready),
+        );
+        map.insert(
+            "listeners".to_string(),
+            serde_json::Value::Array(
+                (&self.listeners)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "features".to_string(),
+            serde_json::Value::Array(
+                (&self.features)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -312,48 +237,12 @@ impl Listener {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Host", k))?;
-        } else if self.host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Host",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_u16(*&self.port);
-        } else if self.port != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Port",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.security_protocol);
-        } else if self.security_protocol != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SecurityProtocol",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_string(&self.host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Host", k))?;
+        w.put_u16(self.port);
+        w.put_i16(self.security_protocol);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -375,22 +264,14 @@ impl Listener {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Port";
-            this.port = r.u16()?;
-        }
-        if true {
-            r.field = "SecurityProtocol";
-            this.security_protocol = r.i16()?;
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Host";
+        this.host = r.string(flexible)?;
+        r.field = "Port";
+        this.port = r.u16()?;
+        r.field = "SecurityProtocol";
+        this.security_protocol = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -416,18 +297,10 @@ impl crate::sample::Sample for Listener {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.host = rng.string();
-        }
-        if true {
-            this.port = rng.next_u64() as u16;
-        }
-        if true {
-            this.security_protocol = rng.next_u64() as i16;
-        }
+        this.name = rng.string();
+        this.host = rng.string();
+        this.port = rng.next_u64() as u16;
+        this.security_protocol = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -445,27 +318,19 @@ impl Listener {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "host".to_string(),
-                serde_json::Value::from((&self.host).as_str()),
-            );
-        }
-        if true {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
-        }
-        if true {
-            map.insert(
-                "securityProtocol".to_string(),
-                serde_json::Value::from(*&self.security_protocol),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "host".to_string(),
+            serde_json::Value::from((&self.host).as_str()),
+        );
+        map.insert("port".to_string(), serde_json::Value::from(self.port));
+        map.insert(
+            "securityProtocol".to_string(),
+            serde_json::Value::from(self.security_protocol),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -504,37 +369,10 @@ impl Feature {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.min_supported_version);
-        } else if self.min_supported_version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MinSupportedVersion",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.max_supported_version);
-        } else if self.max_supported_version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MaxSupportedVersion",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_i16(self.min_supported_version);
+        w.put_i16(self.max_supported_version);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -556,18 +394,12 @@ impl Feature {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MinSupportedVersion";
-            this.min_supported_version = r.i16()?;
-        }
-        if true {
-            r.field = "MaxSupportedVersion";
-            this.max_supported_version = r.i16()?;
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "MinSupportedVersion";
+        this.min_supported_version = r.i16()?;
+        r.field = "MaxSupportedVersion";
+        this.max_supported_version = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -593,15 +425,9 @@ impl crate::sample::Sample for Feature {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.min_supported_version = rng.next_u64() as i16;
-        }
-        if true {
-            this.max_supported_version = rng.next_u64() as i16;
-        }
+        this.name = rng.string();
+        this.min_supported_version = rng.next_u64() as i16;
+        this.max_supported_version = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -619,24 +445,18 @@ impl Feature {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "minSupportedVersion".to_string(),
-                serde_json::Value::from(*&self.min_supported_version),
-            );
-        }
-        if true {
-            map.insert(
-                "maxSupportedVersion".to_string(),
-                serde_json::Value::from(*&self.max_supported_version),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "minSupportedVersion".to_string(),
+            serde_json::Value::from(self.min_supported_version),
+        );
+        map.insert(
+            "maxSupportedVersion".to_string(),
+            serde_json::Value::from(self.max_supported_version),
+        );
         serde_json::Value::Object(map)
     }
 }

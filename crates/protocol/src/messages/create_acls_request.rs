@@ -45,19 +45,10 @@ impl CreateAclsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_len((&self.creations).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Creations", k))?;
-            for item in &self.creations {
-                (item).write(w, version, message)?;
-            }
-        } else if self.creations != Vec::<AclCreation>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Creations",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.creations).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Creations", k))?;
+        for item in &self.creations {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -80,17 +71,15 @@ impl CreateAclsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "Creations";
-            this.creations = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<AclCreation>(n));
-                for _ in 0..n {
-                    items.push(AclCreation::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Creations";
+        this.creations = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<AclCreation>(n));
+            for _ in 0..n {
+                items.push(AclCreation::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -116,11 +105,9 @@ impl crate::sample::Sample for CreateAclsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.creations = (0..rng.len(depth))
-                .map(|_| AclCreation::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.creations = (0..rng.len(depth))
+            .map(|_| AclCreation::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -138,17 +125,15 @@ impl CreateAclsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "creations".to_string(),
-                serde_json::Value::Array(
-                    (&self.creations)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "creations".to_string(),
+            serde_json::Value::Array(
+                (&self.creations)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -199,29 +184,11 @@ impl AclCreation {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i8(*&self.resource_type);
-        } else if self.resource_type != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResourceType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.resource_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ResourceName", k))?;
-        } else if self.resource_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResourceName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i8(self.resource_type);
+        w.put_string(&self.resource_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ResourceName", k))?;
         if version >= 1 {
-            w.put_i8(*&self.resource_pattern_type);
+            w.put_i8(self.resource_pattern_type);
         } else if self.resource_pattern_type != 3 {
             return Err(EncodeError::new(
                 message,
@@ -230,48 +197,12 @@ impl AclCreation {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_string(&self.principal, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Principal", k))?;
-        } else if self.principal != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Principal",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Host", k))?;
-        } else if self.host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Host",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i8(*&self.operation);
-        } else if self.operation != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Operation",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i8(*&self.permission_type);
-        } else if self.permission_type != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PermissionType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.principal, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Principal", k))?;
+        w.put_string(&self.host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Host", k))?;
+        w.put_i8(self.operation);
+        w.put_i8(self.permission_type);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -293,34 +224,22 @@ impl AclCreation {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "ResourceType";
-            this.resource_type = r.i8()?;
-        }
-        if true {
-            r.field = "ResourceName";
-            this.resource_name = r.string(flexible)?;
-        }
+        r.field = "ResourceType";
+        this.resource_type = r.i8()?;
+        r.field = "ResourceName";
+        this.resource_name = r.string(flexible)?;
         if version >= 1 {
             r.field = "ResourcePatternType";
             this.resource_pattern_type = r.i8()?;
         }
-        if true {
-            r.field = "Principal";
-            this.principal = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Operation";
-            this.operation = r.i8()?;
-        }
-        if true {
-            r.field = "PermissionType";
-            this.permission_type = r.i8()?;
-        }
+        r.field = "Principal";
+        this.principal = r.string(flexible)?;
+        r.field = "Host";
+        this.host = r.string(flexible)?;
+        r.field = "Operation";
+        this.operation = r.i8()?;
+        r.field = "PermissionType";
+        this.permission_type = r.i8()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -346,27 +265,15 @@ impl crate::sample::Sample for AclCreation {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.resource_type = rng.next_u64() as i8;
-        }
-        if true {
-            this.resource_name = rng.string();
-        }
+        this.resource_type = rng.next_u64() as i8;
+        this.resource_name = rng.string();
         if version >= 1 {
             this.resource_pattern_type = rng.next_u64() as i8;
         }
-        if true {
-            this.principal = rng.string();
-        }
-        if true {
-            this.host = rng.string();
-        }
-        if true {
-            this.operation = rng.next_u64() as i8;
-        }
-        if true {
-            this.permission_type = rng.next_u64() as i8;
-        }
+        this.principal = rng.string();
+        this.host = rng.string();
+        this.operation = rng.next_u64() as i8;
+        this.permission_type = rng.next_u64() as i8;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -384,48 +291,36 @@ impl AclCreation {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "resourceType".to_string(),
-                serde_json::Value::from(*&self.resource_type),
-            );
-        }
-        if true {
-            map.insert(
-                "resourceName".to_string(),
-                serde_json::Value::from((&self.resource_name).as_str()),
-            );
-        }
+        map.insert(
+            "resourceType".to_string(),
+            serde_json::Value::from(self.resource_type),
+        );
+        map.insert(
+            "resourceName".to_string(),
+            serde_json::Value::from((&self.resource_name).as_str()),
+        );
         if version >= 1 {
             map.insert(
                 "resourcePatternType".to_string(),
-                serde_json::Value::from(*&self.resource_pattern_type),
+                serde_json::Value::from(self.resource_pattern_type),
             );
         }
-        if true {
-            map.insert(
-                "principal".to_string(),
-                serde_json::Value::from((&self.principal).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "host".to_string(),
-                serde_json::Value::from((&self.host).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "operation".to_string(),
-                serde_json::Value::from(*&self.operation),
-            );
-        }
-        if true {
-            map.insert(
-                "permissionType".to_string(),
-                serde_json::Value::from(*&self.permission_type),
-            );
-        }
+        map.insert(
+            "principal".to_string(),
+            serde_json::Value::from((&self.principal).as_str()),
+        );
+        map.insert(
+            "host".to_string(),
+            serde_json::Value::from((&self.host).as_str()),
+        );
+        map.insert(
+            "operation".to_string(),
+            serde_json::Value::from(self.operation),
+        );
+        map.insert(
+            "permissionType".to_string(),
+            serde_json::Value::from(self.permission_type),
+        );
         serde_json::Value::Object(map)
     }
 }

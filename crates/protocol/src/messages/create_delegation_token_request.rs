@@ -106,30 +106,12 @@ impl CreateDelegationTokenRequest {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_len((&self.renewers).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Renewers", k))?;
-            for item in &self.renewers {
-                (item).write(w, version, message)?;
-            }
-        } else if self.renewers != Vec::<CreatableRenewers>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Renewers",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.renewers).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Renewers", k))?;
+        for item in &self.renewers {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_i64(*&self.max_lifetime_ms);
-        } else if self.max_lifetime_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MaxLifetimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i64(self.max_lifetime_ms);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -171,21 +153,17 @@ impl CreateDelegationTokenRequest {
                 value
             };
         }
-        if true {
-            r.field = "Renewers";
-            this.renewers = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<CreatableRenewers>(n));
-                for _ in 0..n {
-                    items.push(CreatableRenewers::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "MaxLifetimeMs";
-            this.max_lifetime_ms = r.i64()?;
-        }
+        r.field = "Renewers";
+        this.renewers = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<CreatableRenewers>(n));
+            for _ in 0..n {
+                items.push(CreatableRenewers::read(r, version)?);
+            }
+            items
+        };
+        r.field = "MaxLifetimeMs";
+        this.max_lifetime_ms = r.i64()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -225,14 +203,10 @@ impl crate::sample::Sample for CreateDelegationTokenRequest {
                 Some(rng.string())
             };
         }
-        if true {
-            this.renewers = (0..rng.len(depth))
-                .map(|_| CreatableRenewers::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.max_lifetime_ms = rng.next_u64() as i64;
-        }
+        this.renewers = (0..rng.len(depth))
+            .map(|_| CreatableRenewers::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.max_lifetime_ms = rng.next_u64() as i64;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -268,23 +242,19 @@ impl CreateDelegationTokenRequest {
                 },
             );
         }
-        if true {
-            map.insert(
-                "renewers".to_string(),
-                serde_json::Value::Array(
-                    (&self.renewers)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "maxLifetimeMs".to_string(),
-                serde_json::Value::from(*&self.max_lifetime_ms),
-            );
-        }
+        map.insert(
+            "renewers".to_string(),
+            serde_json::Value::Array(
+                (&self.renewers)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "maxLifetimeMs".to_string(),
+            serde_json::Value::from(self.max_lifetime_ms),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -320,28 +290,10 @@ impl CreatableRenewers {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_string(&self.principal_type, flexible)
-                .map_err(|k| EncodeError::new(message, version, "PrincipalType", k))?;
-        } else if self.principal_type != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PrincipalType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.principal_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "PrincipalName", k))?;
-        } else if self.principal_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PrincipalName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.principal_type, flexible)
+            .map_err(|k| EncodeError::new(message, version, "PrincipalType", k))?;
+        w.put_string(&self.principal_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "PrincipalName", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -363,14 +315,10 @@ impl CreatableRenewers {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "PrincipalType";
-            this.principal_type = r.string(flexible)?;
-        }
-        if true {
-            r.field = "PrincipalName";
-            this.principal_name = r.string(flexible)?;
-        }
+        r.field = "PrincipalType";
+        this.principal_type = r.string(flexible)?;
+        r.field = "PrincipalName";
+        this.principal_name = r.string(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -396,12 +344,8 @@ impl crate::sample::Sample for CreatableRenewers {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.principal_type = rng.string();
-        }
-        if true {
-            this.principal_name = rng.string();
-        }
+        this.principal_type = rng.string();
+        this.principal_name = rng.string();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -419,18 +363,14 @@ impl CreatableRenewers {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "principalType".to_string(),
-                serde_json::Value::from((&self.principal_type).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "principalName".to_string(),
-                serde_json::Value::from((&self.principal_name).as_str()),
-            );
-        }
+        map.insert(
+            "principalType".to_string(),
+            serde_json::Value::from((&self.principal_type).as_str()),
+        );
+        map.insert(
+            "principalName".to_string(),
+            serde_json::Value::from((&self.principal_name).as_str()),
+        );
         serde_json::Value::Object(map)
     }
 }

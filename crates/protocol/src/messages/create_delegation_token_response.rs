@@ -75,38 +75,11 @@ impl CreateDelegationTokenResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.principal_type, flexible)
-                .map_err(|k| EncodeError::new(message, version, "PrincipalType", k))?;
-        } else if self.principal_type != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PrincipalType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.principal_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "PrincipalName", k))?;
-        } else if self.principal_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PrincipalName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.error_code);
+        w.put_string(&self.principal_type, flexible)
+            .map_err(|k| EncodeError::new(message, version, "PrincipalType", k))?;
+        w.put_string(&self.principal_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "PrincipalName", k))?;
         if version >= 3 {
             w.put_string(&self.token_requester_principal_type, flexible)
                 .map_err(|k| {
@@ -133,68 +106,14 @@ impl CreateDelegationTokenResponse {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_i64(*&self.issue_timestamp_ms);
-        } else if self.issue_timestamp_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IssueTimestampMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.expiry_timestamp_ms);
-        } else if self.expiry_timestamp_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ExpiryTimestampMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.max_timestamp_ms);
-        } else if self.max_timestamp_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MaxTimestampMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.token_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TokenId", k))?;
-        } else if self.token_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TokenId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bytes(&self.hmac, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Hmac", k))?;
-        } else if self.hmac != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Hmac",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i64(self.issue_timestamp_ms);
+        w.put_i64(self.expiry_timestamp_ms);
+        w.put_i64(self.max_timestamp_ms);
+        w.put_string(&self.token_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TokenId", k))?;
+        w.put_bytes(&self.hmac, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Hmac", k))?;
+        w.put_i32(self.throttle_time_ms);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -216,18 +135,12 @@ impl CreateDelegationTokenResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "PrincipalType";
-            this.principal_type = r.string(flexible)?;
-        }
-        if true {
-            r.field = "PrincipalName";
-            this.principal_name = r.string(flexible)?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "PrincipalType";
+        this.principal_type = r.string(flexible)?;
+        r.field = "PrincipalName";
+        this.principal_name = r.string(flexible)?;
         if version >= 3 {
             r.field = "TokenRequesterPrincipalType";
             this.token_requester_principal_type = r.string(flexible)?;
@@ -236,30 +149,18 @@ impl CreateDelegationTokenResponse {
             r.field = "TokenRequesterPrincipalName";
             this.token_requester_principal_name = r.string(flexible)?;
         }
-        if true {
-            r.field = "IssueTimestampMs";
-            this.issue_timestamp_ms = r.i64()?;
-        }
-        if true {
-            r.field = "ExpiryTimestampMs";
-            this.expiry_timestamp_ms = r.i64()?;
-        }
-        if true {
-            r.field = "MaxTimestampMs";
-            this.max_timestamp_ms = r.i64()?;
-        }
-        if true {
-            r.field = "TokenId";
-            this.token_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Hmac";
-            this.hmac = r.bytes(flexible)?;
-        }
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
+        r.field = "IssueTimestampMs";
+        this.issue_timestamp_ms = r.i64()?;
+        r.field = "ExpiryTimestampMs";
+        this.expiry_timestamp_ms = r.i64()?;
+        r.field = "MaxTimestampMs";
+        this.max_timestamp_ms = r.i64()?;
+        r.field = "TokenId";
+        this.token_id = r.string(flexible)?;
+        r.field = "Hmac";
+        this.hmac = r.bytes(flexible)?;
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -285,39 +186,21 @@ impl crate::sample::Sample for CreateDelegationTokenResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.principal_type = rng.string();
-        }
-        if true {
-            this.principal_name = rng.string();
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.principal_type = rng.string();
+        this.principal_name = rng.string();
         if version >= 3 {
             this.token_requester_principal_type = rng.string();
         }
         if version >= 3 {
             this.token_requester_principal_name = rng.string();
         }
-        if true {
-            this.issue_timestamp_ms = rng.next_u64() as i64;
-        }
-        if true {
-            this.expiry_timestamp_ms = rng.next_u64() as i64;
-        }
-        if true {
-            this.max_timestamp_ms = rng.next_u64() as i64;
-        }
-        if true {
-            this.token_id = rng.string();
-        }
-        if true {
-            this.hmac = rng.bytes();
-        }
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
+        this.issue_timestamp_ms = rng.next_u64() as i64;
+        this.expiry_timestamp_ms = rng.next_u64() as i64;
+        this.max_timestamp_ms = rng.next_u64() as i64;
+        this.token_id = rng.string();
+        this.hmac = rng.bytes();
+        this.throttle_time_ms = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -335,24 +218,18 @@ impl CreateDelegationTokenResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "principalType".to_string(),
-                serde_json::Value::from((&self.principal_type).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "principalName".to_string(),
-                serde_json::Value::from((&self.principal_name).as_str()),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "principalType".to_string(),
+            serde_json::Value::from((&self.principal_type).as_str()),
+        );
+        map.insert(
+            "principalName".to_string(),
+            serde_json::Value::from((&self.principal_name).as_str()),
+        );
         if version >= 3 {
             map.insert(
                 "tokenRequesterPrincipalType".to_string(),
@@ -365,42 +242,30 @@ impl CreateDelegationTokenResponse {
                 serde_json::Value::from((&self.token_requester_principal_name).as_str()),
             );
         }
-        if true {
-            map.insert(
-                "issueTimestampMs".to_string(),
-                serde_json::Value::from(*&self.issue_timestamp_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "expiryTimestampMs".to_string(),
-                serde_json::Value::from(*&self.expiry_timestamp_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "maxTimestampMs".to_string(),
-                serde_json::Value::from(*&self.max_timestamp_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "tokenId".to_string(),
-                serde_json::Value::from((&self.token_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "hmac".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.hmac)),
-            );
-        }
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
+        map.insert(
+            "issueTimestampMs".to_string(),
+            serde_json::Value::from(self.issue_timestamp_ms),
+        );
+        map.insert(
+            "expiryTimestampMs".to_string(),
+            serde_json::Value::from(self.expiry_timestamp_ms),
+        );
+        map.insert(
+            "maxTimestampMs".to_string(),
+            serde_json::Value::from(self.max_timestamp_ms),
+        );
+        map.insert(
+            "tokenId".to_string(),
+            serde_json::Value::from((&self.token_id).as_str()),
+        );
+        map.insert(
+            "hmac".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.hmac)),
+        );
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
         serde_json::Value::Object(map)
     }
 }

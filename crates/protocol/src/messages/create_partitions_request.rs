@@ -51,40 +51,13 @@ impl CreatePartitionsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<CreatePartitionsTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_i32(*&self.timeout_ms);
-        } else if self.timeout_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TimeoutMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.validate_only);
-        } else if self.validate_only != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ValidateOnly",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.timeout_ms);
+        w.put_bool(self.validate_only);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -106,25 +79,19 @@ impl CreatePartitionsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<CreatePartitionsTopic>(n));
-                for _ in 0..n {
-                    items.push(CreatePartitionsTopic::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "TimeoutMs";
-            this.timeout_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ValidateOnly";
-            this.validate_only = r.bool()?;
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<CreatePartitionsTopic>(n));
+            for _ in 0..n {
+                items.push(CreatePartitionsTopic::read(r, version)?);
+            }
+            items
+        };
+        r.field = "TimeoutMs";
+        this.timeout_ms = r.i32()?;
+        r.field = "ValidateOnly";
+        this.validate_only = r.bool()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -150,17 +117,11 @@ impl crate::sample::Sample for CreatePartitionsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| CreatePartitionsTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.timeout_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.validate_only = rng.below(2) == 1;
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| CreatePartitionsTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.timeout_ms = rng.next_u64() as i32;
+        this.validate_only = rng.below(2) == 1;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -178,29 +139,23 @@ impl CreatePartitionsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "timeoutMs".to_string(),
-                serde_json::Value::from(*&self.timeout_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "validateOnly".to_string(),
-                serde_json::Value::from(*&self.validate_only),
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "timeoutMs".to_string(),
+            serde_json::Value::from(self.timeout_ms),
+        );
+        map.insert(
+            "validateOnly".to_string(),
+            serde_json::Value::from(self.validate_only),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -239,55 +194,28 @@ impl CreatePartitionsTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.count);
-        } else if self.count != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Count",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.assignments {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Assignments",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Assignments", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_i32(self.count);
+        match &self.assignments {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Assignments",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Assignments", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.assignments != Some(Vec::<CreatePartitionsAssignment>::new()) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Assignments",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -310,34 +238,28 @@ impl CreatePartitionsTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Count";
-            this.count = r.i32()?;
-        }
-        if true {
-            r.field = "Assignments";
-            this.assignments = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items =
-                            Vec::with_capacity(r.capacity_for::<CreatePartitionsAssignment>(n));
-                        for _ in 0..n {
-                            items.push(CreatePartitionsAssignment::read(r, version)?);
-                        }
-                        Some(items)
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Count";
+        this.count = r.i32()?;
+        r.field = "Assignments";
+        this.assignments = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items =
+                        Vec::with_capacity(r.capacity_for::<CreatePartitionsAssignment>(n));
+                    for _ in 0..n {
+                        items.push(CreatePartitionsAssignment::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -363,23 +285,17 @@ impl crate::sample::Sample for CreatePartitionsTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.count = rng.next_u64() as i32;
-        }
-        if true {
-            this.assignments = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| CreatePartitionsAssignment::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
+        this.name = rng.string();
+        this.count = rng.next_u64() as i32;
+        this.assignments = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| CreatePartitionsAssignment::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -397,29 +313,23 @@ impl CreatePartitionsTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert("count".to_string(), serde_json::Value::from(*&self.count));
-        }
-        if true {
-            map.insert(
-                "assignments".to_string(),
-                match &self.assignments {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert("count".to_string(), serde_json::Value::from(self.count));
+        map.insert(
+            "assignments".to_string(),
+            match &self.assignments {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -452,19 +362,10 @@ impl CreatePartitionsAssignment {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_len((&self.broker_ids).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "BrokerIds", k))?;
-            for item in &self.broker_ids {
-                w.put_i32(*item);
-            }
-        } else if self.broker_ids != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "BrokerIds",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.broker_ids).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "BrokerIds", k))?;
+        for item in &self.broker_ids {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -487,17 +388,15 @@ impl CreatePartitionsAssignment {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "BrokerIds";
-            this.broker_ids = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "BrokerIds";
+        this.broker_ids = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -523,11 +422,9 @@ impl crate::sample::Sample for CreatePartitionsAssignment {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.broker_ids = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.broker_ids = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -545,17 +442,15 @@ impl CreatePartitionsAssignment {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "brokerIds".to_string(),
-                serde_json::Value::Array(
-                    (&self.broker_ids)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "brokerIds".to_string(),
+            serde_json::Value::Array(
+                (&self.broker_ids)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

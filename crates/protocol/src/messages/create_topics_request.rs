@@ -51,32 +51,14 @@ impl CreateTopicsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 5;
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<CreatableTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_i32(*&self.timeout_ms);
-        } else if self.timeout_ms != 60000 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "timeoutMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.timeout_ms);
         if version >= 1 {
-            w.put_bool(*&self.validate_only);
+            w.put_bool(self.validate_only);
         } else if self.validate_only != false {
             return Err(EncodeError::new(
                 message,
@@ -106,21 +88,17 @@ impl CreateTopicsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<CreatableTopic>(n));
-                for _ in 0..n {
-                    items.push(CreatableTopic::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "timeoutMs";
-            this.timeout_ms = r.i32()?;
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<CreatableTopic>(n));
+            for _ in 0..n {
+                items.push(CreatableTopic::read(r, version)?);
+            }
+            items
+        };
+        r.field = "timeoutMs";
+        this.timeout_ms = r.i32()?;
         if version >= 1 {
             r.field = "validateOnly";
             this.validate_only = r.bool()?;
@@ -150,14 +128,10 @@ impl crate::sample::Sample for CreateTopicsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| CreatableTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.timeout_ms = rng.next_u64() as i32;
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| CreatableTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.timeout_ms = rng.next_u64() as i32;
         if version >= 1 {
             this.validate_only = rng.below(2) == 1;
         }
@@ -178,27 +152,23 @@ impl CreateTopicsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 5;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "timeoutMs".to_string(),
-                serde_json::Value::from(*&self.timeout_ms),
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "timeoutMs".to_string(),
+            serde_json::Value::from(self.timeout_ms),
+        );
         if version >= 1 {
             map.insert(
                 "validateOnly".to_string(),
-                serde_json::Value::from(*&self.validate_only),
+                serde_json::Value::from(self.validate_only),
             );
         }
         serde_json::Value::Object(map)
@@ -245,64 +215,19 @@ impl CreatableTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 5;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_i32(self.num_partitions);
+        w.put_i16(self.replication_factor);
+        w.put_len((&self.assignments).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Assignments", k))?;
+        for item in &self.assignments {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_i32(*&self.num_partitions);
-        } else if self.num_partitions != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "NumPartitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.replication_factor);
-        } else if self.replication_factor != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ReplicationFactor",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.assignments).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Assignments", k))?;
-            for item in &self.assignments {
-                (item).write(w, version, message)?;
-            }
-        } else if self.assignments != Vec::<CreatableReplicaAssignment>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Assignments",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.configs).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Configs", k))?;
-            for item in &self.configs {
-                (item).write(w, version, message)?;
-            }
-        } else if self.configs != Vec::<CreatableTopicConfig>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Configs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.configs).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Configs", k))?;
+        for item in &self.configs {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -325,40 +250,30 @@ impl CreatableTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "NumPartitions";
-            this.num_partitions = r.i32()?;
-        }
-        if true {
-            r.field = "ReplicationFactor";
-            this.replication_factor = r.i16()?;
-        }
-        if true {
-            r.field = "Assignments";
-            this.assignments = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<CreatableReplicaAssignment>(n));
-                for _ in 0..n {
-                    items.push(CreatableReplicaAssignment::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "Configs";
-            this.configs = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<CreatableTopicConfig>(n));
-                for _ in 0..n {
-                    items.push(CreatableTopicConfig::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "NumPartitions";
+        this.num_partitions = r.i32()?;
+        r.field = "ReplicationFactor";
+        this.replication_factor = r.i16()?;
+        r.field = "Assignments";
+        this.assignments = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<CreatableReplicaAssignment>(n));
+            for _ in 0..n {
+                items.push(CreatableReplicaAssignment::read(r, version)?);
+            }
+            items
+        };
+        r.field = "Configs";
+        this.configs = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<CreatableTopicConfig>(n));
+            for _ in 0..n {
+                items.push(CreatableTopicConfig::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -384,25 +299,15 @@ impl crate::sample::Sample for CreatableTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.num_partitions = rng.next_u64() as i32;
-        }
-        if true {
-            this.replication_factor = rng.next_u64() as i16;
-        }
-        if true {
-            this.assignments = (0..rng.len(depth))
-                .map(|_| CreatableReplicaAssignment::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.configs = (0..rng.len(depth))
-                .map(|_| CreatableTopicConfig::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.num_partitions = rng.next_u64() as i32;
+        this.replication_factor = rng.next_u64() as i16;
+        this.assignments = (0..rng.len(depth))
+            .map(|_| CreatableReplicaAssignment::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.configs = (0..rng.len(depth))
+            .map(|_| CreatableTopicConfig::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -420,46 +325,36 @@ impl CreatableTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 5;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "numPartitions".to_string(),
-                serde_json::Value::from(*&self.num_partitions),
-            );
-        }
-        if true {
-            map.insert(
-                "replicationFactor".to_string(),
-                serde_json::Value::from(*&self.replication_factor),
-            );
-        }
-        if true {
-            map.insert(
-                "assignments".to_string(),
-                serde_json::Value::Array(
-                    (&self.assignments)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "configs".to_string(),
-                serde_json::Value::Array(
-                    (&self.configs)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "numPartitions".to_string(),
+            serde_json::Value::from(self.num_partitions),
+        );
+        map.insert(
+            "replicationFactor".to_string(),
+            serde_json::Value::from(self.replication_factor),
+        );
+        map.insert(
+            "assignments".to_string(),
+            serde_json::Value::Array(
+                (&self.assignments)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "configs".to_string(),
+            serde_json::Value::Array(
+                (&self.configs)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -495,29 +390,11 @@ impl CreatableReplicaAssignment {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 5;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.broker_ids).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "BrokerIds", k))?;
-            for item in &self.broker_ids {
-                w.put_i32(*item);
-            }
-        } else if self.broker_ids != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "BrokerIds",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.partition_index);
+        w.put_len((&self.broker_ids).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "BrokerIds", k))?;
+        for item in &self.broker_ids {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -540,21 +417,17 @@ impl CreatableReplicaAssignment {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "BrokerIds";
-            this.broker_ids = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "BrokerIds";
+        this.broker_ids = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -580,14 +453,10 @@ impl crate::sample::Sample for CreatableReplicaAssignment {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.broker_ids = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.broker_ids = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -605,23 +474,19 @@ impl CreatableReplicaAssignment {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 5;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "brokerIds".to_string(),
-                serde_json::Value::Array(
-                    (&self.broker_ids)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "brokerIds".to_string(),
+            serde_json::Value::Array(
+                (&self.broker_ids)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -657,42 +522,24 @@ impl CreatableTopicConfig {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 5;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.value {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Value",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Value", k))?;
-                }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        match &self.value {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.value != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Value",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Value",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Value", k))?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -715,20 +562,16 @@ impl CreatableTopicConfig {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Value";
-            this.value = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Value";
+        this.value = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -754,16 +597,12 @@ impl crate::sample::Sample for CreatableTopicConfig {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.value = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.name = rng.string();
+        this.value = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -781,21 +620,17 @@ impl CreatableTopicConfig {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 5;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "value".to_string(),
-                match &self.value {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "value".to_string(),
+            match &self.value {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }

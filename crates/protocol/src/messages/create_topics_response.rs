@@ -49,21 +49,12 @@ impl CreateTopicsResponse {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 5;
         if version >= 2 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<CreatableTopicResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -90,17 +81,15 @@ impl CreateTopicsResponse {
             r.field = "ThrottleTimeMs";
             this.throttle_time_ms = r.i32()?;
         }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<CreatableTopicResult>(n));
-                for _ in 0..n {
-                    items.push(CreatableTopicResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<CreatableTopicResult>(n));
+            for _ in 0..n {
+                items.push(CreatableTopicResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -129,11 +118,9 @@ impl crate::sample::Sample for CreateTopicsResponse {
         if version >= 2 {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| CreatableTopicResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| CreatableTopicResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -154,20 +141,18 @@ impl CreateTopicsResponse {
         if version >= 2 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -221,30 +206,12 @@ impl CreatableTopicResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 5;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
         if version >= 7 {
             w.put_uuid(&self.topic_id);
         }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.error_code);
         if version >= 1 {
             match &self.error_message {
                 None if true => {
@@ -265,10 +232,10 @@ impl CreatableTopicResult {
             }
         }
         if version >= 5 {
-            w.put_i32(*&self.num_partitions);
+            w.put_i32(self.num_partitions);
         }
         if version >= 5 {
-            w.put_i16(*&self.replication_factor);
+            w.put_i16(self.replication_factor);
         }
         if version >= 5 {
             match &self.configs {
@@ -303,11 +270,11 @@ impl CreatableTopicResult {
                 let mut size = SizeCounter::default();
                 {
                     let w = &mut size;
-                    w.put_i16(*&self.topic_config_error_code);
+                    w.put_i16(self.topic_config_error_code);
                 }
                 w.put_uvarint(0);
                 w.put_uvarint(size.len_u32());
-                w.put_i16(*&self.topic_config_error_code);
+                w.put_i16(self.topic_config_error_code);
             }
             for raw in unknown {
                 raw.write(w);
@@ -326,18 +293,14 @@ impl CreatableTopicResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
         if version >= 7 {
             r.field = "TopicId";
             this.topic_id = r.uuid()?;
         }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if version >= 1 {
             r.field = "ErrorMessage";
             this.error_message = {
@@ -407,15 +370,11 @@ impl crate::sample::Sample for CreatableTopicResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
+        this.name = rng.string();
         if version >= 7 {
             this.topic_id = rng.uuid();
         }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.error_code = rng.next_u64() as i16;
         if version >= 1 {
             this.error_message = if (true) && rng.below(4) == 0 {
                 None
@@ -460,24 +419,20 @@ impl CreatableTopicResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 5;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
         if version >= 7 {
             map.insert(
                 "topicId".to_string(),
                 serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
             );
         }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         if version >= 1 {
             map.insert(
                 "errorMessage".to_string(),
@@ -490,19 +445,19 @@ impl CreatableTopicResult {
         if flexible && (version >= 5) {
             map.insert(
                 "topicConfigErrorCode".to_string(),
-                serde_json::Value::from(*&self.topic_config_error_code),
+                serde_json::Value::from(self.topic_config_error_code),
             );
         }
         if version >= 5 {
             map.insert(
                 "numPartitions".to_string(),
-                serde_json::Value::from(*&self.num_partitions),
+                serde_json::Value::from(self.num_partitions),
             );
         }
         if version >= 5 {
             map.insert(
                 "replicationFactor".to_string(),
-                serde_json::Value::from(*&self.replication_factor),
+                serde_json::Value::from(self.replication_factor),
             );
         }
         if version >= 5 {
@@ -601,7 +556,7 @@ impl CreatableTopicConfigs {
             ));
         }
         if version >= 5 {
-            w.put_bool(*&self.read_only);
+            w.put_bool(self.read_only);
         } else if self.read_only != false {
             return Err(EncodeError::new(
                 message,
@@ -611,10 +566,10 @@ impl CreatableTopicConfigs {
             ));
         }
         if version >= 5 {
-            w.put_i8(*&self.config_source);
+            w.put_i8(self.config_source);
         }
         if version >= 5 {
-            w.put_bool(*&self.is_sensitive);
+            w.put_bool(self.is_sensitive);
         } else if self.is_sensitive != false {
             return Err(EncodeError::new(
                 message,
@@ -749,19 +704,19 @@ impl CreatableTopicConfigs {
         if version >= 5 {
             map.insert(
                 "readOnly".to_string(),
-                serde_json::Value::from(*&self.read_only),
+                serde_json::Value::from(self.read_only),
             );
         }
         if version >= 5 {
             map.insert(
                 "configSource".to_string(),
-                serde_json::Value::from(*&self.config_source),
+                serde_json::Value::from(self.config_source),
             );
         }
         if version >= 5 {
             map.insert(
                 "isSensitive".to_string(),
-                serde_json::Value::from(*&self.is_sensitive),
+                serde_json::Value::from(self.is_sensitive),
             );
         }
         serde_json::Value::Object(map)

@@ -51,38 +51,11 @@ impl DefaultPrincipalData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.r#type, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Type", k))?;
-        } else if self.r#type != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Type",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.token_authenticated);
-        } else if self.token_authenticated != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TokenAuthenticated",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.r#type, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Type", k))?;
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_bool(self.token_authenticated);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -104,18 +77,12 @@ impl DefaultPrincipalData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Type";
-            this.r#type = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "TokenAuthenticated";
-            this.token_authenticated = r.bool()?;
-        }
+        r.field = "Type";
+        this.r#type = r.string(flexible)?;
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "TokenAuthenticated";
+        this.token_authenticated = r.bool()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -141,15 +108,9 @@ impl crate::sample::Sample for DefaultPrincipalData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.r#type = rng.string();
-        }
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.token_authenticated = rng.below(2) == 1;
-        }
+        this.r#type = rng.string();
+        this.name = rng.string();
+        this.token_authenticated = rng.below(2) == 1;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -167,24 +128,18 @@ impl DefaultPrincipalData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "type".to_string(),
-                serde_json::Value::from((&self.r#type).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "tokenAuthenticated".to_string(),
-                serde_json::Value::from(*&self.token_authenticated),
-            );
-        }
+        map.insert(
+            "type".to_string(),
+            serde_json::Value::from((&self.r#type).as_str()),
+        );
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "tokenAuthenticated".to_string(),
+            serde_json::Value::from(self.token_authenticated),
+        );
         serde_json::Value::Object(map)
     }
 }

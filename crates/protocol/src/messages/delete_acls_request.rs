@@ -45,19 +45,10 @@ impl DeleteAclsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_len((&self.filters).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Filters", k))?;
-            for item in &self.filters {
-                (item).write(w, version, message)?;
-            }
-        } else if self.filters != Vec::<DeleteAclsFilter>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Filters",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.filters).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Filters", k))?;
+        for item in &self.filters {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -80,17 +71,15 @@ impl DeleteAclsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "Filters";
-            this.filters = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DeleteAclsFilter>(n));
-                for _ in 0..n {
-                    items.push(DeleteAclsFilter::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Filters";
+        this.filters = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DeleteAclsFilter>(n));
+            for _ in 0..n {
+                items.push(DeleteAclsFilter::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -116,11 +105,9 @@ impl crate::sample::Sample for DeleteAclsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.filters = (0..rng.len(depth))
-                .map(|_| DeleteAclsFilter::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.filters = (0..rng.len(depth))
+            .map(|_| DeleteAclsFilter::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -138,17 +125,15 @@ impl DeleteAclsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "filters".to_string(),
-                serde_json::Value::Array(
-                    (&self.filters)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "filters".to_string(),
+            serde_json::Value::Array(
+                (&self.filters)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -199,44 +184,26 @@ impl DeleteAclsFilter {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i8(*&self.resource_type_filter);
-        } else if self.resource_type_filter != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResourceTypeFilter",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.resource_name_filter {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ResourceNameFilter",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ResourceNameFilter", k))?;
-                }
+        w.put_i8(self.resource_type_filter);
+        match &self.resource_name_filter {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.resource_name_filter != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResourceNameFilter",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ResourceNameFilter",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ResourceNameFilter", k))?;
+            }
         }
         if version >= 1 {
-            w.put_i8(*&self.pattern_type_filter);
+            w.put_i8(self.pattern_type_filter);
         } else if self.pattern_type_filter != 3 {
             return Err(EncodeError::new(
                 message,
@@ -245,78 +212,42 @@ impl DeleteAclsFilter {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            match &self.principal_filter {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "PrincipalFilter",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "PrincipalFilter", k))?;
-                }
+        match &self.principal_filter {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.principal_filter != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PrincipalFilter",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.host_filter {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "HostFilter",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "HostFilter", k))?;
-                }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "PrincipalFilter",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.host_filter != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "HostFilter",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "PrincipalFilter", k))?;
+            }
         }
-        if true {
-            w.put_i8(*&self.operation);
-        } else if self.operation != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Operation",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        match &self.host_filter {
+            None if true => {
+                w.put_null_string(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "HostFilter",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "HostFilter", k))?;
+            }
         }
-        if true {
-            w.put_i8(*&self.permission_type);
-        } else if self.permission_type != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PermissionType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i8(self.operation);
+        w.put_i8(self.permission_type);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -338,52 +269,40 @@ impl DeleteAclsFilter {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "ResourceTypeFilter";
-            this.resource_type_filter = r.i8()?;
-        }
-        if true {
-            r.field = "ResourceNameFilter";
-            this.resource_name_filter = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "ResourceTypeFilter";
+        this.resource_type_filter = r.i8()?;
+        r.field = "ResourceNameFilter";
+        this.resource_name_filter = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if version >= 1 {
             r.field = "PatternTypeFilter";
             this.pattern_type_filter = r.i8()?;
         }
-        if true {
-            r.field = "PrincipalFilter";
-            this.principal_filter = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "HostFilter";
-            this.host_filter = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "Operation";
-            this.operation = r.i8()?;
-        }
-        if true {
-            r.field = "PermissionType";
-            this.permission_type = r.i8()?;
-        }
+        r.field = "PrincipalFilter";
+        this.principal_filter = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "HostFilter";
+        this.host_filter = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "Operation";
+        this.operation = r.i8()?;
+        r.field = "PermissionType";
+        this.permission_type = r.i8()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -409,39 +328,27 @@ impl crate::sample::Sample for DeleteAclsFilter {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.resource_type_filter = rng.next_u64() as i8;
-        }
-        if true {
-            this.resource_name_filter = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.resource_type_filter = rng.next_u64() as i8;
+        this.resource_name_filter = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if version >= 1 {
             this.pattern_type_filter = rng.next_u64() as i8;
         }
-        if true {
-            this.principal_filter = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.host_filter = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.operation = rng.next_u64() as i8;
-        }
-        if true {
-            this.permission_type = rng.next_u64() as i8;
-        }
+        this.principal_filter = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.host_filter = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.operation = rng.next_u64() as i8;
+        this.permission_type = rng.next_u64() as i8;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -459,57 +366,45 @@ impl DeleteAclsFilter {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "resourceTypeFilter".to_string(),
-                serde_json::Value::from(*&self.resource_type_filter),
-            );
-        }
-        if true {
-            map.insert(
-                "resourceNameFilter".to_string(),
-                match &self.resource_name_filter {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "resourceTypeFilter".to_string(),
+            serde_json::Value::from(self.resource_type_filter),
+        );
+        map.insert(
+            "resourceNameFilter".to_string(),
+            match &self.resource_name_filter {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         if version >= 1 {
             map.insert(
                 "patternTypeFilter".to_string(),
-                serde_json::Value::from(*&self.pattern_type_filter),
+                serde_json::Value::from(self.pattern_type_filter),
             );
         }
-        if true {
-            map.insert(
-                "principalFilter".to_string(),
-                match &self.principal_filter {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "hostFilter".to_string(),
-                match &self.host_filter {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "operation".to_string(),
-                serde_json::Value::from(*&self.operation),
-            );
-        }
-        if true {
-            map.insert(
-                "permissionType".to_string(),
-                serde_json::Value::from(*&self.permission_type),
-            );
-        }
+        map.insert(
+            "principalFilter".to_string(),
+            match &self.principal_filter {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "hostFilter".to_string(),
+            match &self.host_filter {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "operation".to_string(),
+            serde_json::Value::from(self.operation),
+        );
+        map.insert(
+            "permissionType".to_string(),
+            serde_json::Value::from(self.permission_type),
+        );
         serde_json::Value::Object(map)
     }
 }

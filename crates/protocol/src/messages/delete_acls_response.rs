@@ -48,29 +48,11 @@ impl DeleteAclsResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.filter_results).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "FilterResults", k))?;
-            for item in &self.filter_results {
-                (item).write(w, version, message)?;
-            }
-        } else if self.filter_results != Vec::<DeleteAclsFilterResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "FilterResults",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_len((&self.filter_results).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "FilterResults", k))?;
+        for item in &self.filter_results {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -93,21 +75,17 @@ impl DeleteAclsResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "FilterResults";
-            this.filter_results = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DeleteAclsFilterResult>(n));
-                for _ in 0..n {
-                    items.push(DeleteAclsFilterResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "FilterResults";
+        this.filter_results = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DeleteAclsFilterResult>(n));
+            for _ in 0..n {
+                items.push(DeleteAclsFilterResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -133,14 +111,10 @@ impl crate::sample::Sample for DeleteAclsResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.filter_results = (0..rng.len(depth))
-                .map(|_| DeleteAclsFilterResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.filter_results = (0..rng.len(depth))
+            .map(|_| DeleteAclsFilterResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -158,23 +132,19 @@ impl DeleteAclsResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "filterResults".to_string(),
-                serde_json::Value::Array(
-                    (&self.filter_results)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "filterResults".to_string(),
+            serde_json::Value::Array(
+                (&self.filter_results)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -213,55 +183,28 @@ impl DeleteAclsFilterResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
-                }
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.error_message != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.matching_acls).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "MatchingAcls", k))?;
-            for item in &self.matching_acls {
-                (item).write(w, version, message)?;
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.matching_acls != Vec::<DeleteAclsMatchingAcl>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MatchingAcls",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+            }
+        }
+        w.put_len((&self.matching_acls).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "MatchingAcls", k))?;
+        for item in &self.matching_acls {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -284,31 +227,25 @@ impl DeleteAclsFilterResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "MatchingAcls";
-            this.matching_acls = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DeleteAclsMatchingAcl>(n));
-                for _ in 0..n {
-                    items.push(DeleteAclsMatchingAcl::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "MatchingAcls";
+        this.matching_acls = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DeleteAclsMatchingAcl>(n));
+            for _ in 0..n {
+                items.push(DeleteAclsMatchingAcl::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -334,21 +271,15 @@ impl crate::sample::Sample for DeleteAclsFilterResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.matching_acls = (0..rng.len(depth))
-                .map(|_| DeleteAclsMatchingAcl::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.matching_acls = (0..rng.len(depth))
+            .map(|_| DeleteAclsMatchingAcl::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -366,32 +297,26 @@ impl DeleteAclsFilterResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "matchingAcls".to_string(),
-                serde_json::Value::Array(
-                    (&self.matching_acls)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "matchingAcls".to_string(),
+            serde_json::Value::Array(
+                (&self.matching_acls)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -448,65 +373,29 @@ impl DeleteAclsMatchingAcl {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
-                }
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.error_message != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+            }
         }
-        if true {
-            w.put_i8(*&self.resource_type);
-        } else if self.resource_type != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResourceType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.resource_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ResourceName", k))?;
-        } else if self.resource_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResourceName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i8(self.resource_type);
+        w.put_string(&self.resource_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ResourceName", k))?;
         if version >= 1 {
-            w.put_i8(*&self.pattern_type);
+            w.put_i8(self.pattern_type);
         } else if self.pattern_type != 3 {
             return Err(EncodeError::new(
                 message,
@@ -515,48 +404,12 @@ impl DeleteAclsMatchingAcl {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_string(&self.principal, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Principal", k))?;
-        } else if self.principal != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Principal",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Host", k))?;
-        } else if self.host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Host",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i8(*&self.operation);
-        } else if self.operation != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Operation",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i8(*&self.permission_type);
-        } else if self.permission_type != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PermissionType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.principal, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Principal", k))?;
+        w.put_string(&self.host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Host", k))?;
+        w.put_i8(self.operation);
+        w.put_i8(self.permission_type);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -578,48 +431,32 @@ impl DeleteAclsMatchingAcl {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "ResourceType";
-            this.resource_type = r.i8()?;
-        }
-        if true {
-            r.field = "ResourceName";
-            this.resource_name = r.string(flexible)?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ResourceType";
+        this.resource_type = r.i8()?;
+        r.field = "ResourceName";
+        this.resource_name = r.string(flexible)?;
         if version >= 1 {
             r.field = "PatternType";
             this.pattern_type = r.i8()?;
         }
-        if true {
-            r.field = "Principal";
-            this.principal = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Operation";
-            this.operation = r.i8()?;
-        }
-        if true {
-            r.field = "PermissionType";
-            this.permission_type = r.i8()?;
-        }
+        r.field = "Principal";
+        this.principal = r.string(flexible)?;
+        r.field = "Host";
+        this.host = r.string(flexible)?;
+        r.field = "Operation";
+        this.operation = r.i8()?;
+        r.field = "PermissionType";
+        this.permission_type = r.i8()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -645,37 +482,21 @@ impl crate::sample::Sample for DeleteAclsMatchingAcl {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.resource_type = rng.next_u64() as i8;
-        }
-        if true {
-            this.resource_name = rng.string();
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.resource_type = rng.next_u64() as i8;
+        this.resource_name = rng.string();
         if version >= 1 {
             this.pattern_type = rng.next_u64() as i8;
         }
-        if true {
-            this.principal = rng.string();
-        }
-        if true {
-            this.host = rng.string();
-        }
-        if true {
-            this.operation = rng.next_u64() as i8;
-        }
-        if true {
-            this.permission_type = rng.next_u64() as i8;
-        }
+        this.principal = rng.string();
+        this.host = rng.string();
+        this.operation = rng.next_u64() as i8;
+        this.permission_type = rng.next_u64() as i8;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -693,63 +514,47 @@ impl DeleteAclsMatchingAcl {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "resourceType".to_string(),
-                serde_json::Value::from(*&self.resource_type),
-            );
-        }
-        if true {
-            map.insert(
-                "resourceName".to_string(),
-                serde_json::Value::from((&self.resource_name).as_str()),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "resourceType".to_string(),
+            serde_json::Value::from(self.resource_type),
+        );
+        map.insert(
+            "resourceName".to_string(),
+            serde_json::Value::from((&self.resource_name).as_str()),
+        );
         if version >= 1 {
             map.insert(
                 "patternType".to_string(),
-                serde_json::Value::from(*&self.pattern_type),
+                serde_json::Value::from(self.pattern_type),
             );
         }
-        if true {
-            map.insert(
-                "principal".to_string(),
-                serde_json::Value::from((&self.principal).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "host".to_string(),
-                serde_json::Value::from((&self.host).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "operation".to_string(),
-                serde_json::Value::from(*&self.operation),
-            );
-        }
-        if true {
-            map.insert(
-                "permissionType".to_string(),
-                serde_json::Value::from(*&self.permission_type),
-            );
-        }
+        map.insert(
+            "principal".to_string(),
+            serde_json::Value::from((&self.principal).as_str()),
+        );
+        map.insert(
+            "host".to_string(),
+            serde_json::Value::from((&self.host).as_str()),
+        );
+        map.insert(
+            "operation".to_string(),
+            serde_json::Value::from(self.operation),
+        );
+        map.insert(
+            "permissionType".to_string(),
+            serde_json::Value::from(self.permission_type),
+        );
         serde_json::Value::Object(map)
     }
 }

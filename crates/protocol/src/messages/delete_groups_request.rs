@@ -45,20 +45,11 @@ impl DeleteGroupsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_len((&self.groups_names).len(), flexible)
+        w.put_len((&self.groups_names).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupsNames", k))?;
+        for item in &self.groups_names {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "GroupsNames", k))?;
-            for item in &self.groups_names {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "GroupsNames", k))?;
-            }
-        } else if self.groups_names != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupsNames",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -81,17 +72,15 @@ impl DeleteGroupsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupsNames";
-            this.groups_names = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
+        r.field = "GroupsNames";
+        this.groups_names = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -117,11 +106,9 @@ impl crate::sample::Sample for DeleteGroupsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.groups_names = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
+        this.groups_names = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -139,17 +126,15 @@ impl DeleteGroupsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupsNames".to_string(),
-                serde_json::Value::Array(
-                    (&self.groups_names)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "groupsNames".to_string(),
+            serde_json::Value::Array(
+                (&self.groups_names)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

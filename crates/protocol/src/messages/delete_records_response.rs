@@ -48,29 +48,11 @@ impl DeleteRecordsResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<DeleteRecordsTopicResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -93,21 +75,17 @@ impl DeleteRecordsResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DeleteRecordsTopicResult>(n));
-                for _ in 0..n {
-                    items.push(DeleteRecordsTopicResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DeleteRecordsTopicResult>(n));
+            for _ in 0..n {
+                items.push(DeleteRecordsTopicResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -133,14 +111,10 @@ impl crate::sample::Sample for DeleteRecordsResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| DeleteRecordsTopicResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.topics = (0..rng.len(depth))
+            .map(|_| DeleteRecordsTopicResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -158,23 +132,19 @@ impl DeleteRecordsResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -210,30 +180,12 @@ impl DeleteRecordsTopicResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<DeleteRecordsPartitionResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -256,22 +208,17 @@ impl DeleteRecordsTopicResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<DeleteRecordsPartitionResult>(n));
-                for _ in 0..n {
-                    items.push(DeleteRecordsPartitionResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DeleteRecordsPartitionResult>(n));
+            for _ in 0..n {
+                items.push(DeleteRecordsPartitionResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -297,14 +244,10 @@ impl crate::sample::Sample for DeleteRecordsTopicResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| DeleteRecordsPartitionResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| DeleteRecordsPartitionResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -322,23 +265,19 @@ impl DeleteRecordsTopicResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -377,36 +316,9 @@ impl DeleteRecordsPartitionResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.low_watermark);
-        } else if self.low_watermark != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LowWatermark",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
+        w.put_i64(self.low_watermark);
+        w.put_i16(self.error_code);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -428,18 +340,12 @@ impl DeleteRecordsPartitionResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "LowWatermark";
-            this.low_watermark = r.i64()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "LowWatermark";
+        this.low_watermark = r.i64()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -465,15 +371,9 @@ impl crate::sample::Sample for DeleteRecordsPartitionResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.low_watermark = rng.next_u64() as i64;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.low_watermark = rng.next_u64() as i64;
+        this.error_code = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -491,24 +391,18 @@ impl DeleteRecordsPartitionResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "lowWatermark".to_string(),
-                serde_json::Value::from(*&self.low_watermark),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "lowWatermark".to_string(),
+            serde_json::Value::from(self.low_watermark),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         serde_json::Value::Object(map)
     }
 }

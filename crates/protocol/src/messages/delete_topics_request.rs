@@ -73,16 +73,7 @@ impl DeleteTopicsRequest {
                     .map_err(|k| EncodeError::new(message, version, "TopicNames", k))?;
             }
         }
-        if true {
-            w.put_i32(*&self.timeout_ms);
-        } else if self.timeout_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TimeoutMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.timeout_ms);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -126,10 +117,8 @@ impl DeleteTopicsRequest {
                 items
             };
         }
-        if true {
-            r.field = "TimeoutMs";
-            this.timeout_ms = r.i32()?;
-        }
+        r.field = "TimeoutMs";
+        this.timeout_ms = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -165,9 +154,7 @@ impl crate::sample::Sample for DeleteTopicsRequest {
                 .map(|_| rng.string())
                 .collect::<Vec<_>>();
         }
-        if true {
-            this.timeout_ms = rng.next_u64() as i32;
-        }
+        this.timeout_ms = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -207,12 +194,10 @@ impl DeleteTopicsRequest {
                 ),
             );
         }
-        if true {
-            map.insert(
-                "timeoutMs".to_string(),
-                serde_json::Value::from(*&self.timeout_ms),
-            );
-        }
+        map.insert(
+            "timeoutMs".to_string(),
+            serde_json::Value::from(self.timeout_ms),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -49,21 +49,12 @@ impl DeleteTopicsResponse {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
         if version >= 1 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
-        if true {
-            w.put_len((&self.responses).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Responses", k))?;
-            for item in &self.responses {
-                (item).write(w, version, message)?;
-            }
-        } else if self.responses != Vec::<DeletableTopicResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Responses",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.responses).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Responses", k))?;
+        for item in &self.responses {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -90,17 +81,15 @@ impl DeleteTopicsResponse {
             r.field = "ThrottleTimeMs";
             this.throttle_time_ms = r.i32()?;
         }
-        if true {
-            r.field = "Responses";
-            this.responses = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DeletableTopicResult>(n));
-                for _ in 0..n {
-                    items.push(DeletableTopicResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Responses";
+        this.responses = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DeletableTopicResult>(n));
+            for _ in 0..n {
+                items.push(DeletableTopicResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -129,11 +118,9 @@ impl crate::sample::Sample for DeleteTopicsResponse {
         if version >= 1 {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
-        if true {
-            this.responses = (0..rng.len(depth))
-                .map(|_| DeletableTopicResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.responses = (0..rng.len(depth))
+            .map(|_| DeletableTopicResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -154,20 +141,18 @@ impl DeleteTopicsResponse {
         if version >= 1 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
-        if true {
-            map.insert(
-                "responses".to_string(),
-                serde_json::Value::Array(
-                    (&self.responses)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "responses".to_string(),
+            serde_json::Value::Array(
+                (&self.responses)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -209,45 +194,27 @@ impl DeletableTopicResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
-        if true {
-            match &self.name {
-                None if version >= 6 => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Name",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-                }
+        match &self.name {
+            None if version >= 6 => {
+                w.put_null_string(flexible);
             }
-        } else if self.name != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Name",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+            }
         }
         if version >= 6 {
             w.put_uuid(&self.topic_id);
         }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.error_code);
         if version >= 5 {
             match &self.error_message {
                 None if version >= 5 => {
@@ -288,24 +255,20 @@ impl DeletableTopicResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 6) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "Name";
+        this.name = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(version >= 6) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if version >= 6 {
             r.field = "TopicId";
             this.topic_id = r.uuid()?;
         }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if version >= 5 {
             r.field = "ErrorMessage";
             this.error_message = {
@@ -341,19 +304,15 @@ impl crate::sample::Sample for DeletableTopicResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            this.name = if (version >= 6) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.name = if (version >= 6) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if version >= 6 {
             this.topic_id = rng.uuid();
         }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.error_code = rng.next_u64() as i16;
         if version >= 5 {
             this.error_message = if (version >= 5) && rng.below(4) == 0 {
                 None
@@ -378,27 +337,23 @@ impl DeletableTopicResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 4;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                match &self.name {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            match &self.name {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         if version >= 6 {
             map.insert(
                 "topicId".to_string(),
                 serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
             );
         }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         if version >= 5 {
             map.insert(
                 "errorMessage".to_string(),

@@ -48,30 +48,12 @@ impl DescribeClientQuotasRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_len((&self.components).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Components", k))?;
-            for item in &self.components {
-                (item).write(w, version, message)?;
-            }
-        } else if self.components != Vec::<ComponentData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Components",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.components).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Components", k))?;
+        for item in &self.components {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_bool(*&self.strict);
-        } else if self.strict != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Strict",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bool(self.strict);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -93,21 +75,17 @@ impl DescribeClientQuotasRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "Components";
-            this.components = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ComponentData>(n));
-                for _ in 0..n {
-                    items.push(ComponentData::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "Strict";
-            this.strict = r.bool()?;
-        }
+        r.field = "Components";
+        this.components = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ComponentData>(n));
+            for _ in 0..n {
+                items.push(ComponentData::read(r, version)?);
+            }
+            items
+        };
+        r.field = "Strict";
+        this.strict = r.bool()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -133,14 +111,10 @@ impl crate::sample::Sample for DescribeClientQuotasRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.components = (0..rng.len(depth))
-                .map(|_| ComponentData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.strict = rng.below(2) == 1;
-        }
+        this.components = (0..rng.len(depth))
+            .map(|_| ComponentData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.strict = rng.below(2) == 1;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -158,20 +132,16 @@ impl DescribeClientQuotasRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "components".to_string(),
-                serde_json::Value::Array(
-                    (&self.components)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert("strict".to_string(), serde_json::Value::from(*&self.strict));
-        }
+        map.insert(
+            "components".to_string(),
+            serde_json::Value::Array(
+                (&self.components)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert("strict".to_string(), serde_json::Value::from(self.strict));
         serde_json::Value::Object(map)
     }
 }
@@ -210,52 +180,25 @@ impl ComponentData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_string(&self.entity_type, flexible)
-                .map_err(|k| EncodeError::new(message, version, "EntityType", k))?;
-        } else if self.entity_type != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "EntityType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i8(*&self.match_type);
-        } else if self.match_type != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MatchType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.r#match {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Match",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Match", k))?;
-                }
+        w.put_string(&self.entity_type, flexible)
+            .map_err(|k| EncodeError::new(message, version, "EntityType", k))?;
+        w.put_i8(self.match_type);
+        match &self.r#match {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.r#match != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Match",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Match",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Match", k))?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -278,24 +221,18 @@ impl ComponentData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "EntityType";
-            this.entity_type = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MatchType";
-            this.match_type = r.i8()?;
-        }
-        if true {
-            r.field = "Match";
-            this.r#match = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "EntityType";
+        this.entity_type = r.string(flexible)?;
+        r.field = "MatchType";
+        this.match_type = r.i8()?;
+        r.field = "Match";
+        this.r#match = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -321,19 +258,13 @@ impl crate::sample::Sample for ComponentData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.entity_type = rng.string();
-        }
-        if true {
-            this.match_type = rng.next_u64() as i8;
-        }
-        if true {
-            this.r#match = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.entity_type = rng.string();
+        this.match_type = rng.next_u64() as i8;
+        this.r#match = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -351,27 +282,21 @@ impl ComponentData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "entityType".to_string(),
-                serde_json::Value::from((&self.entity_type).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "matchType".to_string(),
-                serde_json::Value::from(*&self.match_type),
-            );
-        }
-        if true {
-            map.insert(
-                "match".to_string(),
-                match &self.r#match {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "entityType".to_string(),
+            serde_json::Value::from((&self.entity_type).as_str()),
+        );
+        map.insert(
+            "matchType".to_string(),
+            serde_json::Value::from(self.match_type),
+        );
+        map.insert(
+            "match".to_string(),
+            match &self.r#match {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }

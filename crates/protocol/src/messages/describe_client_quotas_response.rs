@@ -54,80 +54,44 @@ impl DescribeClientQuotasResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+            }
         }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+        match &self.entries {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Entries",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Entries", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.error_message != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.entries {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Entries",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Entries", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
-                }
-            }
-        } else if self.entries != Some(Vec::<EntryData>::new()) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Entries",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -150,43 +114,35 @@ impl DescribeClientQuotasResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "Entries";
-            this.entries = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<EntryData>(n));
-                        for _ in 0..n {
-                            items.push(EntryData::read(r, version)?);
-                        }
-                        Some(items)
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "Entries";
+        this.entries = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<EntryData>(n));
+                    for _ in 0..n {
+                        items.push(EntryData::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -212,30 +168,22 @@ impl crate::sample::Sample for DescribeClientQuotasResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.entries = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| EntryData::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.entries = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| EntryData::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -253,41 +201,33 @@ impl DescribeClientQuotasResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "entries".to_string(),
-                match &self.entries {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "entries".to_string(),
+            match &self.entries {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -323,33 +263,15 @@ impl EntryData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_len((&self.entity).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Entity", k))?;
-            for item in &self.entity {
-                (item).write(w, version, message)?;
-            }
-        } else if self.entity != Vec::<EntityData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Entity",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.entity).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Entity", k))?;
+        for item in &self.entity {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_len((&self.values).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Values", k))?;
-            for item in &self.values {
-                (item).write(w, version, message)?;
-            }
-        } else if self.values != Vec::<ValueData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Values",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.values).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Values", k))?;
+        for item in &self.values {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -372,28 +294,24 @@ impl EntryData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "Entity";
-            this.entity = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<EntityData>(n));
-                for _ in 0..n {
-                    items.push(EntityData::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "Values";
-            this.values = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ValueData>(n));
-                for _ in 0..n {
-                    items.push(ValueData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Entity";
+        this.entity = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<EntityData>(n));
+            for _ in 0..n {
+                items.push(EntityData::read(r, version)?);
+            }
+            items
+        };
+        r.field = "Values";
+        this.values = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ValueData>(n));
+            for _ in 0..n {
+                items.push(ValueData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -419,16 +337,12 @@ impl crate::sample::Sample for EntryData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.entity = (0..rng.len(depth))
-                .map(|_| EntityData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.values = (0..rng.len(depth))
-                .map(|_| ValueData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.entity = (0..rng.len(depth))
+            .map(|_| EntityData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.values = (0..rng.len(depth))
+            .map(|_| ValueData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -446,28 +360,24 @@ impl EntryData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "entity".to_string(),
-                serde_json::Value::Array(
-                    (&self.entity)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "values".to_string(),
-                serde_json::Value::Array(
-                    (&self.values)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "entity".to_string(),
+            serde_json::Value::Array(
+                (&self.entity)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "values".to_string(),
+            serde_json::Value::Array(
+                (&self.values)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -503,42 +413,24 @@ impl EntityData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_string(&self.entity_type, flexible)
-                .map_err(|k| EncodeError::new(message, version, "EntityType", k))?;
-        } else if self.entity_type != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "EntityType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.entity_name {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "EntityName",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "EntityName", k))?;
-                }
+        w.put_string(&self.entity_type, flexible)
+            .map_err(|k| EncodeError::new(message, version, "EntityType", k))?;
+        match &self.entity_name {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.entity_name != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "EntityName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "EntityName",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "EntityName", k))?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -561,20 +453,16 @@ impl EntityData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "EntityType";
-            this.entity_type = r.string(flexible)?;
-        }
-        if true {
-            r.field = "EntityName";
-            this.entity_name = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "EntityType";
+        this.entity_type = r.string(flexible)?;
+        r.field = "EntityName";
+        this.entity_name = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -600,16 +488,12 @@ impl crate::sample::Sample for EntityData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.entity_type = rng.string();
-        }
-        if true {
-            this.entity_name = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.entity_type = rng.string();
+        this.entity_name = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -627,21 +511,17 @@ impl EntityData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "entityType".to_string(),
-                serde_json::Value::from((&self.entity_type).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "entityName".to_string(),
-                match &self.entity_name {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "entityType".to_string(),
+            serde_json::Value::from((&self.entity_type).as_str()),
+        );
+        map.insert(
+            "entityName".to_string(),
+            match &self.entity_name {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -677,27 +557,9 @@ impl ValueData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_string(&self.key, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Key", k))?;
-        } else if self.key != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Key",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_f64(*&self.value);
-        } else if self.value != 0.0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Value",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.key, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Key", k))?;
+        w.put_f64(self.value);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -719,14 +581,10 @@ impl ValueData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "Key";
-            this.key = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Value";
-            this.value = r.f64()?;
-        }
+        r.field = "Key";
+        this.key = r.string(flexible)?;
+        r.field = "Value";
+        this.value = r.f64()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -752,12 +610,8 @@ impl crate::sample::Sample for ValueData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.key = rng.string();
-        }
-        if true {
-            this.value = rng.float();
-        }
+        this.key = rng.string();
+        this.value = rng.float();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -775,15 +629,11 @@ impl ValueData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "key".to_string(),
-                serde_json::Value::from((&self.key).as_str()),
-            );
-        }
-        if true {
-            map.insert("value".to_string(), serde_json::Value::from(*&self.value));
-        }
+        map.insert(
+            "key".to_string(),
+            serde_json::Value::from((&self.key).as_str()),
+        );
+        map.insert("value".to_string(), serde_json::Value::from(self.value));
         serde_json::Value::Object(map)
     }
 }

@@ -51,18 +51,9 @@ impl DescribeClusterRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_bool(*&self.include_cluster_authorized_operations);
-        } else if self.include_cluster_authorized_operations != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IncludeClusterAuthorizedOperations",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bool(self.include_cluster_authorized_operations);
         if version >= 1 {
-            w.put_i8(*&self.endpoint_type);
+            w.put_i8(self.endpoint_type);
         } else if self.endpoint_type != 1 {
             return Err(EncodeError::new(
                 message,
@@ -72,7 +63,7 @@ impl DescribeClusterRequest {
             ));
         }
         if version >= 2 {
-            w.put_bool(*&self.include_fenced_brokers);
+            w.put_bool(self.include_fenced_brokers);
         } else if self.include_fenced_brokers != false {
             return Err(EncodeError::new(
                 message,
@@ -102,10 +93,8 @@ impl DescribeClusterRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "IncludeClusterAuthorizedOperations";
-            this.include_cluster_authorized_operations = r.bool()?;
-        }
+        r.field = "IncludeClusterAuthorizedOperations";
+        this.include_cluster_authorized_operations = r.bool()?;
         if version >= 1 {
             r.field = "EndpointType";
             this.endpoint_type = r.i8()?;
@@ -139,9 +128,7 @@ impl crate::sample::Sample for DescribeClusterRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.include_cluster_authorized_operations = rng.below(2) == 1;
-        }
+        this.include_cluster_authorized_operations = rng.below(2) == 1;
         if version >= 1 {
             this.endpoint_type = rng.next_u64() as i8;
         }
@@ -165,22 +152,20 @@ impl DescribeClusterRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "includeClusterAuthorizedOperations".to_string(),
-                serde_json::Value::from(*&self.include_cluster_authorized_operations),
-            );
-        }
+        map.insert(
+            "includeClusterAuthorizedOperations".to_string(),
+            serde_json::Value::from(self.include_cluster_authorized_operations),
+        );
         if version >= 1 {
             map.insert(
                 "endpointType".to_string(),
-                serde_json::Value::from(*&self.endpoint_type),
+                serde_json::Value::from(self.endpoint_type),
             );
         }
         if version >= 2 {
             map.insert(
                 "includeFencedBrokers".to_string(),
-                serde_json::Value::from(*&self.include_fenced_brokers),
+                serde_json::Value::from(self.include_fenced_brokers),
             );
         }
         serde_json::Value::Object(map)

@@ -66,54 +66,27 @@ impl DescribeClusterResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
-                }
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.error_message != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+            }
         }
         if version >= 1 {
-            w.put_i8(*&self.endpoint_type);
+            w.put_i8(self.endpoint_type);
         } else if self.endpoint_type != 1 {
             return Err(EncodeError::new(
                 message,
@@ -122,51 +95,15 @@ impl DescribeClusterResponse {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_string(&self.cluster_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
-        } else if self.cluster_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClusterId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.cluster_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
+        w.put_i32(self.controller_id);
+        w.put_len((&self.brokers).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Brokers", k))?;
+        for item in &self.brokers {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_i32(*&self.controller_id);
-        } else if self.controller_id != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ControllerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.brokers).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Brokers", k))?;
-            for item in &self.brokers {
-                (item).write(w, version, message)?;
-            }
-        } else if self.brokers != Vec::<DescribeClusterBroker>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Brokers",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.cluster_authorized_operations);
-        } else if self.cluster_authorized_operations != -2147483648 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClusterAuthorizedOperations",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.cluster_authorized_operations);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -188,51 +125,37 @@ impl DescribeClusterResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if version >= 1 {
             r.field = "EndpointType";
             this.endpoint_type = r.i8()?;
         }
-        if true {
-            r.field = "ClusterId";
-            this.cluster_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ControllerId";
-            this.controller_id = r.i32()?;
-        }
-        if true {
-            r.field = "Brokers";
-            this.brokers = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DescribeClusterBroker>(n));
-                for _ in 0..n {
-                    items.push(DescribeClusterBroker::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "ClusterAuthorizedOperations";
-            this.cluster_authorized_operations = r.i32()?;
-        }
+        r.field = "ClusterId";
+        this.cluster_id = r.string(flexible)?;
+        r.field = "ControllerId";
+        this.controller_id = r.i32()?;
+        r.field = "Brokers";
+        this.brokers = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DescribeClusterBroker>(n));
+            for _ in 0..n {
+                items.push(DescribeClusterBroker::read(r, version)?);
+            }
+            items
+        };
+        r.field = "ClusterAuthorizedOperations";
+        this.cluster_authorized_operations = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -258,36 +181,22 @@ impl crate::sample::Sample for DescribeClusterResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if version >= 1 {
             this.endpoint_type = rng.next_u64() as i8;
         }
-        if true {
-            this.cluster_id = rng.string();
-        }
-        if true {
-            this.controller_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.brokers = (0..rng.len(depth))
-                .map(|_| DescribeClusterBroker::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.cluster_authorized_operations = rng.next_u64() as i32;
-        }
+        this.cluster_id = rng.string();
+        this.controller_id = rng.next_u64() as i32;
+        this.brokers = (0..rng.len(depth))
+            .map(|_| DescribeClusterBroker::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.cluster_authorized_operations = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -305,62 +214,48 @@ impl DescribeClusterResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         if version >= 1 {
             map.insert(
                 "endpointType".to_string(),
-                serde_json::Value::from(*&self.endpoint_type),
+                serde_json::Value::from(self.endpoint_type),
             );
         }
-        if true {
-            map.insert(
-                "clusterId".to_string(),
-                serde_json::Value::from((&self.cluster_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "controllerId".to_string(),
-                serde_json::Value::from(*&self.controller_id),
-            );
-        }
-        if true {
-            map.insert(
-                "brokers".to_string(),
-                serde_json::Value::Array(
-                    (&self.brokers)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "clusterAuthorizedOperations".to_string(),
-                serde_json::Value::from(*&self.cluster_authorized_operations),
-            );
-        }
+        map.insert(
+            "clusterId".to_string(),
+            serde_json::Value::from((&self.cluster_id).as_str()),
+        );
+        map.insert(
+            "controllerId".to_string(),
+            serde_json::Value::from(self.controller_id),
+        );
+        map.insert(
+            "brokers".to_string(),
+            serde_json::Value::Array(
+                (&self.brokers)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "clusterAuthorizedOperations".to_string(),
+            serde_json::Value::from(self.cluster_authorized_operations),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -405,65 +300,29 @@ impl DescribeClusterBroker {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.broker_id);
-        } else if self.broker_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "BrokerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Host", k))?;
-        } else if self.host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Host",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.port);
-        } else if self.port != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Port",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.rack {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Rack",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Rack", k))?;
-                }
+        w.put_i32(self.broker_id);
+        w.put_string(&self.host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Host", k))?;
+        w.put_i32(self.port);
+        match &self.rack {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.rack != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Rack",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Rack",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Rack", k))?;
+            }
         }
         if version >= 2 {
-            w.put_bool(*&self.is_fenced);
+            w.put_bool(self.is_fenced);
         } else if self.is_fenced != false {
             return Err(EncodeError::new(
                 message,
@@ -493,28 +352,20 @@ impl DescribeClusterBroker {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "BrokerId";
-            this.broker_id = r.i32()?;
-        }
-        if true {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Port";
-            this.port = r.i32()?;
-        }
-        if true {
-            r.field = "Rack";
-            this.rack = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "BrokerId";
+        this.broker_id = r.i32()?;
+        r.field = "Host";
+        this.host = r.string(flexible)?;
+        r.field = "Port";
+        this.port = r.i32()?;
+        r.field = "Rack";
+        this.rack = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if version >= 2 {
             r.field = "IsFenced";
             this.is_fenced = r.bool()?;
@@ -544,22 +395,14 @@ impl crate::sample::Sample for DescribeClusterBroker {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.broker_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.host = rng.string();
-        }
-        if true {
-            this.port = rng.next_u64() as i32;
-        }
-        if true {
-            this.rack = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.broker_id = rng.next_u64() as i32;
+        this.host = rng.string();
+        this.port = rng.next_u64() as i32;
+        this.rack = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if version >= 2 {
             this.is_fenced = rng.below(2) == 1;
         }
@@ -580,34 +423,26 @@ impl DescribeClusterBroker {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "brokerId".to_string(),
-                serde_json::Value::from(*&self.broker_id),
-            );
-        }
-        if true {
-            map.insert(
-                "host".to_string(),
-                serde_json::Value::from((&self.host).as_str()),
-            );
-        }
-        if true {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
-        }
-        if true {
-            map.insert(
-                "rack".to_string(),
-                match &self.rack {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "brokerId".to_string(),
+            serde_json::Value::from(self.broker_id),
+        );
+        map.insert(
+            "host".to_string(),
+            serde_json::Value::from((&self.host).as_str()),
+        );
+        map.insert("port".to_string(), serde_json::Value::from(self.port));
+        map.insert(
+            "rack".to_string(),
+            match &self.rack {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         if version >= 2 {
             map.insert(
                 "isFenced".to_string(),
-                serde_json::Value::from(*&self.is_fenced),
+                serde_json::Value::from(self.is_fenced),
             );
         }
         serde_json::Value::Object(map)

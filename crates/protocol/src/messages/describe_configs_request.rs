@@ -51,22 +51,13 @@ impl DescribeConfigsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
-        if true {
-            w.put_len((&self.resources).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Resources", k))?;
-            for item in &self.resources {
-                (item).write(w, version, message)?;
-            }
-        } else if self.resources != Vec::<DescribeConfigsResource>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Resources",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.resources).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Resources", k))?;
+        for item in &self.resources {
+            (item).write(w, version, message)?;
         }
         if version >= 1 {
-            w.put_bool(*&self.include_synonyms);
+            w.put_bool(self.include_synonyms);
         } else if self.include_synonyms != false {
             return Err(EncodeError::new(
                 message,
@@ -76,7 +67,7 @@ impl DescribeConfigsRequest {
             ));
         }
         if version >= 3 {
-            w.put_bool(*&self.include_documentation);
+            w.put_bool(self.include_documentation);
         } else if self.include_documentation != false {
             return Err(EncodeError::new(
                 message,
@@ -106,17 +97,15 @@ impl DescribeConfigsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            r.field = "Resources";
-            this.resources = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DescribeConfigsResource>(n));
-                for _ in 0..n {
-                    items.push(DescribeConfigsResource::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Resources";
+        this.resources = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DescribeConfigsResource>(n));
+            for _ in 0..n {
+                items.push(DescribeConfigsResource::read(r, version)?);
+            }
+            items
+        };
         if version >= 1 {
             r.field = "IncludeSynonyms";
             this.include_synonyms = r.bool()?;
@@ -150,11 +139,9 @@ impl crate::sample::Sample for DescribeConfigsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            this.resources = (0..rng.len(depth))
-                .map(|_| DescribeConfigsResource::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.resources = (0..rng.len(depth))
+            .map(|_| DescribeConfigsResource::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 1 {
             this.include_synonyms = rng.below(2) == 1;
         }
@@ -178,27 +165,25 @@ impl DescribeConfigsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 4;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "resources".to_string(),
-                serde_json::Value::Array(
-                    (&self.resources)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "resources".to_string(),
+            serde_json::Value::Array(
+                (&self.resources)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 1 {
             map.insert(
                 "includeSynonyms".to_string(),
-                serde_json::Value::from(*&self.include_synonyms),
+                serde_json::Value::from(self.include_synonyms),
             );
         }
         if version >= 3 {
             map.insert(
                 "includeDocumentation".to_string(),
-                serde_json::Value::from(*&self.include_documentation),
+                serde_json::Value::from(self.include_documentation),
             );
         }
         serde_json::Value::Object(map)
@@ -239,57 +224,29 @@ impl DescribeConfigsResource {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
-        if true {
-            w.put_i8(*&self.resource_type);
-        } else if self.resource_type != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResourceType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.resource_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ResourceName", k))?;
-        } else if self.resource_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResourceName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.configuration_keys {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ConfigurationKeys",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
+        w.put_i8(self.resource_type);
+        w.put_string(&self.resource_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ResourceName", k))?;
+        match &self.configuration_keys {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ConfigurationKeys",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ConfigurationKeys", k))?;
+                for item in value {
+                    w.put_string(item, flexible)
                         .map_err(|k| EncodeError::new(message, version, "ConfigurationKeys", k))?;
-                    for item in value {
-                        w.put_string(item, flexible).map_err(|k| {
-                            EncodeError::new(message, version, "ConfigurationKeys", k)
-                        })?;
-                    }
                 }
             }
-        } else if self.configuration_keys != Some(Vec::<String>::new()) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ConfigurationKeys",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -312,33 +269,27 @@ impl DescribeConfigsResource {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            r.field = "ResourceType";
-            this.resource_type = r.i8()?;
-        }
-        if true {
-            r.field = "ResourceName";
-            this.resource_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ConfigurationKeys";
-            this.configuration_keys = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                        for _ in 0..n {
-                            items.push(r.string(flexible)?);
-                        }
-                        Some(items)
+        r.field = "ResourceType";
+        this.resource_type = r.i8()?;
+        r.field = "ResourceName";
+        this.resource_name = r.string(flexible)?;
+        r.field = "ConfigurationKeys";
+        this.configuration_keys = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+                    for _ in 0..n {
+                        items.push(r.string(flexible)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -364,23 +315,17 @@ impl crate::sample::Sample for DescribeConfigsResource {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            this.resource_type = rng.next_u64() as i8;
-        }
-        if true {
-            this.resource_name = rng.string();
-        }
-        if true {
-            this.configuration_keys = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| rng.string())
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
+        this.resource_type = rng.next_u64() as i8;
+        this.resource_name = rng.string();
+        this.configuration_keys = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| rng.string())
+                    .collect::<Vec<_>>(),
+            )
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -398,32 +343,26 @@ impl DescribeConfigsResource {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 4;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "resourceType".to_string(),
-                serde_json::Value::from(*&self.resource_type),
-            );
-        }
-        if true {
-            map.insert(
-                "resourceName".to_string(),
-                serde_json::Value::from((&self.resource_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "configurationKeys".to_string(),
-                match &self.configuration_keys {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| serde_json::Value::from((item).as_str()))
-                            .collect(),
-                    ),
-                },
-            );
-        }
+        map.insert(
+            "resourceType".to_string(),
+            serde_json::Value::from(self.resource_type),
+        );
+        map.insert(
+            "resourceName".to_string(),
+            serde_json::Value::from((&self.resource_name).as_str()),
+        );
+        map.insert(
+            "configurationKeys".to_string(),
+            match &self.configuration_keys {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }

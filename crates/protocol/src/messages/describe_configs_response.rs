@@ -48,29 +48,11 @@ impl DescribeConfigsResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.results).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Results", k))?;
-            for item in &self.results {
-                (item).write(w, version, message)?;
-            }
-        } else if self.results != Vec::<DescribeConfigsResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Results",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_len((&self.results).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Results", k))?;
+        for item in &self.results {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -93,21 +75,17 @@ impl DescribeConfigsResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "Results";
-            this.results = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DescribeConfigsResult>(n));
-                for _ in 0..n {
-                    items.push(DescribeConfigsResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "Results";
+        this.results = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DescribeConfigsResult>(n));
+            for _ in 0..n {
+                items.push(DescribeConfigsResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -133,14 +111,10 @@ impl crate::sample::Sample for DescribeConfigsResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.results = (0..rng.len(depth))
-                .map(|_| DescribeConfigsResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.results = (0..rng.len(depth))
+            .map(|_| DescribeConfigsResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -158,23 +132,19 @@ impl DescribeConfigsResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 4;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "results".to_string(),
-                serde_json::Value::Array(
-                    (&self.results)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "results".to_string(),
+            serde_json::Value::Array(
+                (&self.results)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -219,76 +189,31 @@ impl DescribeConfigsResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
-                }
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.error_message != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i8(*&self.resource_type);
-        } else if self.resource_type != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResourceType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.resource_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ResourceName", k))?;
-        } else if self.resource_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResourceName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.configs).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Configs", k))?;
-            for item in &self.configs {
-                (item).write(w, version, message)?;
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.configs != Vec::<DescribeConfigsResourceResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Configs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+            }
+        }
+        w.put_i8(self.resource_type);
+        w.put_string(&self.resource_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ResourceName", k))?;
+        w.put_len((&self.configs).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Configs", k))?;
+        for item in &self.configs {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -311,40 +236,29 @@ impl DescribeConfigsResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "ResourceType";
-            this.resource_type = r.i8()?;
-        }
-        if true {
-            r.field = "ResourceName";
-            this.resource_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Configs";
-            this.configs = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<DescribeConfigsResourceResult>(n));
-                for _ in 0..n {
-                    items.push(DescribeConfigsResourceResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ResourceType";
+        this.resource_type = r.i8()?;
+        r.field = "ResourceName";
+        this.resource_name = r.string(flexible)?;
+        r.field = "Configs";
+        this.configs = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DescribeConfigsResourceResult>(n));
+            for _ in 0..n {
+                items.push(DescribeConfigsResourceResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -370,27 +284,17 @@ impl crate::sample::Sample for DescribeConfigsResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.resource_type = rng.next_u64() as i8;
-        }
-        if true {
-            this.resource_name = rng.string();
-        }
-        if true {
-            this.configs = (0..rng.len(depth))
-                .map(|_| DescribeConfigsResourceResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.resource_type = rng.next_u64() as i8;
+        this.resource_name = rng.string();
+        this.configs = (0..rng.len(depth))
+            .map(|_| DescribeConfigsResourceResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -408,44 +312,34 @@ impl DescribeConfigsResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 4;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "resourceType".to_string(),
-                serde_json::Value::from(*&self.resource_type),
-            );
-        }
-        if true {
-            map.insert(
-                "resourceName".to_string(),
-                serde_json::Value::from((&self.resource_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "configs".to_string(),
-                serde_json::Value::Array(
-                    (&self.configs)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "resourceType".to_string(),
+            serde_json::Value::from(self.resource_type),
+        );
+        map.insert(
+            "resourceName".to_string(),
+            serde_json::Value::from((&self.resource_name).as_str()),
+        );
+        map.insert(
+            "configs".to_string(),
+            serde_json::Value::Array(
+                (&self.configs)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -499,66 +393,30 @@ impl DescribeConfigsResourceResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.value {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Value",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Value", k))?;
-                }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        match &self.value {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.value != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Value",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Value",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Value", k))?;
+            }
         }
-        if true {
-            w.put_bool(*&self.read_only);
-        } else if self.read_only != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ReadOnly",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bool(self.read_only);
         if version >= 1 {
-            w.put_i8(*&self.config_source);
+            w.put_i8(self.config_source);
         }
-        if true {
-            w.put_bool(*&self.is_sensitive);
-        } else if self.is_sensitive != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IsSensitive",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bool(self.is_sensitive);
         if version >= 1 {
             w.put_len((&self.synonyms).len(), flexible)
                 .map_err(|k| EncodeError::new(message, version, "Synonyms", k))?;
@@ -567,7 +425,7 @@ impl DescribeConfigsResourceResult {
             }
         }
         if version >= 3 {
-            w.put_i8(*&self.config_type);
+            w.put_i8(self.config_type);
         }
         if version >= 3 {
             match &self.documentation {
@@ -609,32 +467,24 @@ impl DescribeConfigsResourceResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Value";
-            this.value = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "ReadOnly";
-            this.read_only = r.bool()?;
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Value";
+        this.value = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ReadOnly";
+        this.read_only = r.bool()?;
         if version >= 1 {
             r.field = "ConfigSource";
             this.config_source = r.i8()?;
         }
-        if true {
-            r.field = "IsSensitive";
-            this.is_sensitive = r.bool()?;
-        }
+        r.field = "IsSensitive";
+        this.is_sensitive = r.bool()?;
         if version >= 1 {
             r.field = "Synonyms";
             this.synonyms = {
@@ -685,25 +535,17 @@ impl crate::sample::Sample for DescribeConfigsResourceResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.value = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.read_only = rng.below(2) == 1;
-        }
+        this.name = rng.string();
+        this.value = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.read_only = rng.below(2) == 1;
         if version >= 1 {
             this.config_source = rng.next_u64() as i8;
         }
-        if true {
-            this.is_sensitive = rng.below(2) == 1;
-        }
+        this.is_sensitive = rng.below(2) == 1;
         if version >= 1 {
             this.synonyms = (0..rng.len(depth))
                 .map(|_| DescribeConfigsSynonym::sample(rng, version, depth + 1))
@@ -736,39 +578,31 @@ impl DescribeConfigsResourceResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 4;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "value".to_string(),
-                match &self.value {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "readOnly".to_string(),
-                serde_json::Value::from(*&self.read_only),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "value".to_string(),
+            match &self.value {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "readOnly".to_string(),
+            serde_json::Value::from(self.read_only),
+        );
         if version >= 1 {
             map.insert(
                 "configSource".to_string(),
-                serde_json::Value::from(*&self.config_source),
+                serde_json::Value::from(self.config_source),
             );
         }
-        if true {
-            map.insert(
-                "isSensitive".to_string(),
-                serde_json::Value::from(*&self.is_sensitive),
-            );
-        }
+        map.insert(
+            "isSensitive".to_string(),
+            serde_json::Value::from(self.is_sensitive),
+        );
         if version >= 1 {
             map.insert(
                 "synonyms".to_string(),
@@ -783,7 +617,7 @@ impl DescribeConfigsResourceResult {
         if version >= 3 {
             map.insert(
                 "configType".to_string(),
-                serde_json::Value::from(*&self.config_type),
+                serde_json::Value::from(self.config_type),
             );
         }
         if version >= 3 {
@@ -871,7 +705,7 @@ impl DescribeConfigsSynonym {
             ));
         }
         if version >= 1 {
-            w.put_i8(*&self.source);
+            w.put_i8(self.source);
         } else if self.source != 0 {
             return Err(EncodeError::new(
                 message,
@@ -990,7 +824,7 @@ impl DescribeConfigsSynonym {
             );
         }
         if version >= 1 {
-            map.insert("source".to_string(), serde_json::Value::from(*&self.source));
+            map.insert("source".to_string(), serde_json::Value::from(self.source));
         }
         serde_json::Value::Object(map)
     }

@@ -45,34 +45,25 @@ impl DescribeDelegationTokenRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            match &self.owners {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Owners",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Owners", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
+        match &self.owners {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Owners",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Owners", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.owners != Some(Vec::<DescribeDelegationTokenOwner>::new()) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Owners",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -95,26 +86,24 @@ impl DescribeDelegationTokenRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "Owners";
-            this.owners = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items =
-                            Vec::with_capacity(r.capacity_for::<DescribeDelegationTokenOwner>(n));
-                        for _ in 0..n {
-                            items.push(DescribeDelegationTokenOwner::read(r, version)?);
-                        }
-                        Some(items)
+        r.field = "Owners";
+        this.owners = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items =
+                        Vec::with_capacity(r.capacity_for::<DescribeDelegationTokenOwner>(n));
+                    for _ in 0..n {
+                        items.push(DescribeDelegationTokenOwner::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -140,17 +129,15 @@ impl crate::sample::Sample for DescribeDelegationTokenRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.owners = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| DescribeDelegationTokenOwner::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
+        this.owners = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| DescribeDelegationTokenOwner::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -168,20 +155,18 @@ impl DescribeDelegationTokenRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "owners".to_string(),
-                match &self.owners {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
+        map.insert(
+            "owners".to_string(),
+            match &self.owners {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -217,28 +202,10 @@ impl DescribeDelegationTokenOwner {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_string(&self.principal_type, flexible)
-                .map_err(|k| EncodeError::new(message, version, "PrincipalType", k))?;
-        } else if self.principal_type != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PrincipalType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.principal_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "PrincipalName", k))?;
-        } else if self.principal_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PrincipalName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.principal_type, flexible)
+            .map_err(|k| EncodeError::new(message, version, "PrincipalType", k))?;
+        w.put_string(&self.principal_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "PrincipalName", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -260,14 +227,10 @@ impl DescribeDelegationTokenOwner {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "PrincipalType";
-            this.principal_type = r.string(flexible)?;
-        }
-        if true {
-            r.field = "PrincipalName";
-            this.principal_name = r.string(flexible)?;
-        }
+        r.field = "PrincipalType";
+        this.principal_type = r.string(flexible)?;
+        r.field = "PrincipalName";
+        this.principal_name = r.string(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -293,12 +256,8 @@ impl crate::sample::Sample for DescribeDelegationTokenOwner {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.principal_type = rng.string();
-        }
-        if true {
-            this.principal_name = rng.string();
-        }
+        this.principal_type = rng.string();
+        this.principal_name = rng.string();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -316,18 +275,14 @@ impl DescribeDelegationTokenOwner {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "principalType".to_string(),
-                serde_json::Value::from((&self.principal_type).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "principalName".to_string(),
-                serde_json::Value::from((&self.principal_name).as_str()),
-            );
-        }
+        map.insert(
+            "principalType".to_string(),
+            serde_json::Value::from((&self.principal_type).as_str()),
+        );
+        map.insert(
+            "principalName".to_string(),
+            serde_json::Value::from((&self.principal_name).as_str()),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -51,40 +51,13 @@ impl DescribeDelegationTokenResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i16(self.error_code);
+        w.put_len((&self.tokens).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Tokens", k))?;
+        for item in &self.tokens {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_len((&self.tokens).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Tokens", k))?;
-            for item in &self.tokens {
-                (item).write(w, version, message)?;
-            }
-        } else if self.tokens != Vec::<DescribedDelegationToken>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Tokens",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.throttle_time_ms);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -106,25 +79,19 @@ impl DescribeDelegationTokenResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "Tokens";
-            this.tokens = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DescribedDelegationToken>(n));
-                for _ in 0..n {
-                    items.push(DescribedDelegationToken::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "Tokens";
+        this.tokens = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DescribedDelegationToken>(n));
+            for _ in 0..n {
+                items.push(DescribedDelegationToken::read(r, version)?);
+            }
+            items
+        };
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -150,17 +117,11 @@ impl crate::sample::Sample for DescribeDelegationTokenResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.tokens = (0..rng.len(depth))
-                .map(|_| DescribedDelegationToken::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.tokens = (0..rng.len(depth))
+            .map(|_| DescribedDelegationToken::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.throttle_time_ms = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -178,29 +139,23 @@ impl DescribeDelegationTokenResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "tokens".to_string(),
-                serde_json::Value::Array(
-                    (&self.tokens)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "tokens".to_string(),
+            serde_json::Value::Array(
+                (&self.tokens)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -260,28 +215,10 @@ impl DescribedDelegationToken {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_string(&self.principal_type, flexible)
-                .map_err(|k| EncodeError::new(message, version, "PrincipalType", k))?;
-        } else if self.principal_type != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PrincipalType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.principal_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "PrincipalName", k))?;
-        } else if self.principal_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PrincipalName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.principal_type, flexible)
+            .map_err(|k| EncodeError::new(message, version, "PrincipalType", k))?;
+        w.put_string(&self.principal_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "PrincipalName", k))?;
         if version >= 3 {
             w.put_string(&self.token_requester_principal_type, flexible)
                 .map_err(|k| {
@@ -308,71 +245,17 @@ impl DescribedDelegationToken {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_i64(*&self.issue_timestamp);
-        } else if self.issue_timestamp != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IssueTimestamp",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.expiry_timestamp);
-        } else if self.expiry_timestamp != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ExpiryTimestamp",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.max_timestamp);
-        } else if self.max_timestamp != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MaxTimestamp",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.token_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TokenId", k))?;
-        } else if self.token_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TokenId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bytes(&self.hmac, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Hmac", k))?;
-        } else if self.hmac != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Hmac",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.renewers).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Renewers", k))?;
-            for item in &self.renewers {
-                (item).write(w, version, message)?;
-            }
-        } else if self.renewers != Vec::<DescribedDelegationTokenRenewer>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Renewers",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i64(self.issue_timestamp);
+        w.put_i64(self.expiry_timestamp);
+        w.put_i64(self.max_timestamp);
+        w.put_string(&self.token_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TokenId", k))?;
+        w.put_bytes(&self.hmac, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Hmac", k))?;
+        w.put_len((&self.renewers).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Renewers", k))?;
+        for item in &self.renewers {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -395,14 +278,10 @@ impl DescribedDelegationToken {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "PrincipalType";
-            this.principal_type = r.string(flexible)?;
-        }
-        if true {
-            r.field = "PrincipalName";
-            this.principal_name = r.string(flexible)?;
-        }
+        r.field = "PrincipalType";
+        this.principal_type = r.string(flexible)?;
+        r.field = "PrincipalName";
+        this.principal_name = r.string(flexible)?;
         if version >= 3 {
             r.field = "TokenRequesterPrincipalType";
             this.token_requester_principal_type = r.string(flexible)?;
@@ -411,38 +290,26 @@ impl DescribedDelegationToken {
             r.field = "TokenRequesterPrincipalName";
             this.token_requester_principal_name = r.string(flexible)?;
         }
-        if true {
-            r.field = "IssueTimestamp";
-            this.issue_timestamp = r.i64()?;
-        }
-        if true {
-            r.field = "ExpiryTimestamp";
-            this.expiry_timestamp = r.i64()?;
-        }
-        if true {
-            r.field = "MaxTimestamp";
-            this.max_timestamp = r.i64()?;
-        }
-        if true {
-            r.field = "TokenId";
-            this.token_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Hmac";
-            this.hmac = r.bytes(flexible)?;
-        }
-        if true {
-            r.field = "Renewers";
-            this.renewers = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<DescribedDelegationTokenRenewer>(n));
-                for _ in 0..n {
-                    items.push(DescribedDelegationTokenRenewer::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "IssueTimestamp";
+        this.issue_timestamp = r.i64()?;
+        r.field = "ExpiryTimestamp";
+        this.expiry_timestamp = r.i64()?;
+        r.field = "MaxTimestamp";
+        this.max_timestamp = r.i64()?;
+        r.field = "TokenId";
+        this.token_id = r.string(flexible)?;
+        r.field = "Hmac";
+        this.hmac = r.bytes(flexible)?;
+        r.field = "Renewers";
+        this.renewers = {
+            let n = r.len(flexible)?;
+            let mut items =
+                Vec::with_capacity(r.capacity_for::<DescribedDelegationTokenRenewer>(n));
+            for _ in 0..n {
+                items.push(DescribedDelegationTokenRenewer::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -468,38 +335,22 @@ impl crate::sample::Sample for DescribedDelegationToken {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.principal_type = rng.string();
-        }
-        if true {
-            this.principal_name = rng.string();
-        }
+        this.principal_type = rng.string();
+        this.principal_name = rng.string();
         if version >= 3 {
             this.token_requester_principal_type = rng.string();
         }
         if version >= 3 {
             this.token_requester_principal_name = rng.string();
         }
-        if true {
-            this.issue_timestamp = rng.next_u64() as i64;
-        }
-        if true {
-            this.expiry_timestamp = rng.next_u64() as i64;
-        }
-        if true {
-            this.max_timestamp = rng.next_u64() as i64;
-        }
-        if true {
-            this.token_id = rng.string();
-        }
-        if true {
-            this.hmac = rng.bytes();
-        }
-        if true {
-            this.renewers = (0..rng.len(depth))
-                .map(|_| DescribedDelegationTokenRenewer::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.issue_timestamp = rng.next_u64() as i64;
+        this.expiry_timestamp = rng.next_u64() as i64;
+        this.max_timestamp = rng.next_u64() as i64;
+        this.token_id = rng.string();
+        this.hmac = rng.bytes();
+        this.renewers = (0..rng.len(depth))
+            .map(|_| DescribedDelegationTokenRenewer::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -517,18 +368,14 @@ impl DescribedDelegationToken {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "principalType".to_string(),
-                serde_json::Value::from((&self.principal_type).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "principalName".to_string(),
-                serde_json::Value::from((&self.principal_name).as_str()),
-            );
-        }
+        map.insert(
+            "principalType".to_string(),
+            serde_json::Value::from((&self.principal_type).as_str()),
+        );
+        map.insert(
+            "principalName".to_string(),
+            serde_json::Value::from((&self.principal_name).as_str()),
+        );
         if version >= 3 {
             map.insert(
                 "tokenRequesterPrincipalType".to_string(),
@@ -541,47 +388,35 @@ impl DescribedDelegationToken {
                 serde_json::Value::from((&self.token_requester_principal_name).as_str()),
             );
         }
-        if true {
-            map.insert(
-                "issueTimestamp".to_string(),
-                serde_json::Value::from(*&self.issue_timestamp),
-            );
-        }
-        if true {
-            map.insert(
-                "expiryTimestamp".to_string(),
-                serde_json::Value::from(*&self.expiry_timestamp),
-            );
-        }
-        if true {
-            map.insert(
-                "maxTimestamp".to_string(),
-                serde_json::Value::from(*&self.max_timestamp),
-            );
-        }
-        if true {
-            map.insert(
-                "tokenId".to_string(),
-                serde_json::Value::from((&self.token_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "hmac".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.hmac)),
-            );
-        }
-        if true {
-            map.insert(
-                "renewers".to_string(),
-                serde_json::Value::Array(
-                    (&self.renewers)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "issueTimestamp".to_string(),
+            serde_json::Value::from(self.issue_timestamp),
+        );
+        map.insert(
+            "expiryTimestamp".to_string(),
+            serde_json::Value::from(self.expiry_timestamp),
+        );
+        map.insert(
+            "maxTimestamp".to_string(),
+            serde_json::Value::from(self.max_timestamp),
+        );
+        map.insert(
+            "tokenId".to_string(),
+            serde_json::Value::from((&self.token_id).as_str()),
+        );
+        map.insert(
+            "hmac".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.hmac)),
+        );
+        map.insert(
+            "renewers".to_string(),
+            serde_json::Value::Array(
+                (&self.renewers)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -617,28 +452,10 @@ impl DescribedDelegationTokenRenewer {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_string(&self.principal_type, flexible)
-                .map_err(|k| EncodeError::new(message, version, "PrincipalType", k))?;
-        } else if self.principal_type != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PrincipalType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.principal_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "PrincipalName", k))?;
-        } else if self.principal_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PrincipalName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.principal_type, flexible)
+            .map_err(|k| EncodeError::new(message, version, "PrincipalType", k))?;
+        w.put_string(&self.principal_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "PrincipalName", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -660,14 +477,10 @@ impl DescribedDelegationTokenRenewer {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "PrincipalType";
-            this.principal_type = r.string(flexible)?;
-        }
-        if true {
-            r.field = "PrincipalName";
-            this.principal_name = r.string(flexible)?;
-        }
+        r.field = "PrincipalType";
+        this.principal_type = r.string(flexible)?;
+        r.field = "PrincipalName";
+        this.principal_name = r.string(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -693,12 +506,8 @@ impl crate::sample::Sample for DescribedDelegationTokenRenewer {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.principal_type = rng.string();
-        }
-        if true {
-            this.principal_name = rng.string();
-        }
+        this.principal_type = rng.string();
+        this.principal_name = rng.string();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -716,18 +525,14 @@ impl DescribedDelegationTokenRenewer {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "principalType".to_string(),
-                serde_json::Value::from((&self.principal_type).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "principalName".to_string(),
-                serde_json::Value::from((&self.principal_name).as_str()),
-            );
-        }
+        map.insert(
+            "principalType".to_string(),
+            serde_json::Value::from((&self.principal_type).as_str()),
+        );
+        map.insert(
+            "principalName".to_string(),
+            serde_json::Value::from((&self.principal_name).as_str()),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -48,23 +48,14 @@ impl DescribeGroupsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 5;
-        if true {
-            w.put_len((&self.groups).len(), flexible)
+        w.put_len((&self.groups).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Groups", k))?;
+        for item in &self.groups {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "Groups", k))?;
-            for item in &self.groups {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "Groups", k))?;
-            }
-        } else if self.groups != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Groups",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if version >= 3 {
-            w.put_bool(*&self.include_authorized_operations);
+            w.put_bool(self.include_authorized_operations);
         } else if self.include_authorized_operations != false {
             return Err(EncodeError::new(
                 message,
@@ -94,17 +85,15 @@ impl DescribeGroupsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            r.field = "Groups";
-            this.groups = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
+        r.field = "Groups";
+        this.groups = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
         if version >= 3 {
             r.field = "IncludeAuthorizedOperations";
             this.include_authorized_operations = r.bool()?;
@@ -134,11 +123,9 @@ impl crate::sample::Sample for DescribeGroupsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            this.groups = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
+        this.groups = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
         if version >= 3 {
             this.include_authorized_operations = rng.below(2) == 1;
         }
@@ -159,21 +146,19 @@ impl DescribeGroupsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 5;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groups".to_string(),
-                serde_json::Value::Array(
-                    (&self.groups)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "groups".to_string(),
+            serde_json::Value::Array(
+                (&self.groups)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
         if version >= 3 {
             map.insert(
                 "includeAuthorizedOperations".to_string(),
-                serde_json::Value::from(*&self.include_authorized_operations),
+                serde_json::Value::from(self.include_authorized_operations),
             );
         }
         serde_json::Value::Object(map)

@@ -49,21 +49,12 @@ impl DescribeGroupsResponse {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 5;
         if version >= 1 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
-        if true {
-            w.put_len((&self.groups).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Groups", k))?;
-            for item in &self.groups {
-                (item).write(w, version, message)?;
-            }
-        } else if self.groups != Vec::<DescribedGroup>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Groups",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.groups).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Groups", k))?;
+        for item in &self.groups {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -90,17 +81,15 @@ impl DescribeGroupsResponse {
             r.field = "ThrottleTimeMs";
             this.throttle_time_ms = r.i32()?;
         }
-        if true {
-            r.field = "Groups";
-            this.groups = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroup>(n));
-                for _ in 0..n {
-                    items.push(DescribedGroup::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Groups";
+        this.groups = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroup>(n));
+            for _ in 0..n {
+                items.push(DescribedGroup::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -129,11 +118,9 @@ impl crate::sample::Sample for DescribeGroupsResponse {
         if version >= 1 {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
-        if true {
-            this.groups = (0..rng.len(depth))
-                .map(|_| DescribedGroup::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.groups = (0..rng.len(depth))
+            .map(|_| DescribedGroup::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -154,20 +141,18 @@ impl DescribeGroupsResponse {
         if version >= 1 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
-        if true {
-            map.insert(
-                "groups".to_string(),
-                serde_json::Value::Array(
-                    (&self.groups)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "groups".to_string(),
+            serde_json::Value::Array(
+                (&self.groups)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -221,16 +206,7 @@ impl DescribedGroup {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 5;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.error_code);
         if version >= 6 {
             match &self.error_message {
                 None if version >= 6 => {
@@ -257,66 +233,21 @@ impl DescribedGroup {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.group_state, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupState", k))?;
-        } else if self.group_state != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupState",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.protocol_type, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ProtocolType", k))?;
-        } else if self.protocol_type != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProtocolType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.protocol_data, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ProtocolData", k))?;
-        } else if self.protocol_data != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProtocolData",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.members).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Members", k))?;
-            for item in &self.members {
-                (item).write(w, version, message)?;
-            }
-        } else if self.members != Vec::<DescribedGroupMember>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Members",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        w.put_string(&self.group_state, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupState", k))?;
+        w.put_string(&self.protocol_type, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ProtocolType", k))?;
+        w.put_string(&self.protocol_data, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ProtocolData", k))?;
+        w.put_len((&self.members).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Members", k))?;
+        for item in &self.members {
+            (item).write(w, version, message)?;
         }
         if version >= 3 {
-            w.put_i32(*&self.authorized_operations);
+            w.put_i32(self.authorized_operations);
         } else if self.authorized_operations != -2147483648 {
             return Err(EncodeError::new(
                 message,
@@ -346,10 +277,8 @@ impl DescribedGroup {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if version >= 6 {
             r.field = "ErrorMessage";
             this.error_message = {
@@ -360,33 +289,23 @@ impl DescribedGroup {
                 value
             };
         }
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "GroupState";
-            this.group_state = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ProtocolType";
-            this.protocol_type = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ProtocolData";
-            this.protocol_data = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Members";
-            this.members = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroupMember>(n));
-                for _ in 0..n {
-                    items.push(DescribedGroupMember::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "GroupState";
+        this.group_state = r.string(flexible)?;
+        r.field = "ProtocolType";
+        this.protocol_type = r.string(flexible)?;
+        r.field = "ProtocolData";
+        this.protocol_data = r.string(flexible)?;
+        r.field = "Members";
+        this.members = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroupMember>(n));
+            for _ in 0..n {
+                items.push(DescribedGroupMember::read(r, version)?);
+            }
+            items
+        };
         if version >= 3 {
             r.field = "AuthorizedOperations";
             this.authorized_operations = r.i32()?;
@@ -416,9 +335,7 @@ impl crate::sample::Sample for DescribedGroup {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.error_code = rng.next_u64() as i16;
         if version >= 6 {
             this.error_message = if (version >= 6) && rng.below(4) == 0 {
                 None
@@ -426,23 +343,13 @@ impl crate::sample::Sample for DescribedGroup {
                 Some(rng.string())
             };
         }
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.group_state = rng.string();
-        }
-        if true {
-            this.protocol_type = rng.string();
-        }
-        if true {
-            this.protocol_data = rng.string();
-        }
-        if true {
-            this.members = (0..rng.len(depth))
-                .map(|_| DescribedGroupMember::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.group_id = rng.string();
+        this.group_state = rng.string();
+        this.protocol_type = rng.string();
+        this.protocol_data = rng.string();
+        this.members = (0..rng.len(depth))
+            .map(|_| DescribedGroupMember::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 3 {
             this.authorized_operations = rng.next_u64() as i32;
         }
@@ -463,12 +370,10 @@ impl DescribedGroup {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 5;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         if version >= 6 {
             map.insert(
                 "errorMessage".to_string(),
@@ -478,45 +383,35 @@ impl DescribedGroup {
                 },
             );
         }
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "groupState".to_string(),
-                serde_json::Value::from((&self.group_state).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "protocolType".to_string(),
-                serde_json::Value::from((&self.protocol_type).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "protocolData".to_string(),
-                serde_json::Value::from((&self.protocol_data).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "members".to_string(),
-                serde_json::Value::Array(
-                    (&self.members)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "groupState".to_string(),
+            serde_json::Value::from((&self.group_state).as_str()),
+        );
+        map.insert(
+            "protocolType".to_string(),
+            serde_json::Value::from((&self.protocol_type).as_str()),
+        );
+        map.insert(
+            "protocolData".to_string(),
+            serde_json::Value::from((&self.protocol_data).as_str()),
+        );
+        map.insert(
+            "members".to_string(),
+            serde_json::Value::Array(
+                (&self.members)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 3 {
             map.insert(
                 "authorizedOperations".to_string(),
-                serde_json::Value::from(*&self.authorized_operations),
+                serde_json::Value::from(self.authorized_operations),
             );
         }
         serde_json::Value::Object(map)
@@ -566,17 +461,8 @@ impl DescribedGroupMember {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 5;
-        if true {
-            w.put_string(&self.member_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-        } else if self.member_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.member_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
         if version >= 4 {
             match &self.group_instance_id {
                 None if version >= 4 => {
@@ -596,50 +482,14 @@ impl DescribedGroupMember {
                 }
             }
         }
-        if true {
-            w.put_string(&self.client_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ClientId", k))?;
-        } else if self.client_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClientId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.client_host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ClientHost", k))?;
-        } else if self.client_host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClientHost",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bytes(&self.member_metadata, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberMetadata", k))?;
-        } else if self.member_metadata != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberMetadata",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bytes(&self.member_assignment, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberAssignment", k))?;
-        } else if self.member_assignment != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberAssignment",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.client_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ClientId", k))?;
+        w.put_string(&self.client_host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ClientHost", k))?;
+        w.put_bytes(&self.member_metadata, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberMetadata", k))?;
+        w.put_bytes(&self.member_assignment, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberAssignment", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -661,10 +511,8 @@ impl DescribedGroupMember {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
+        r.field = "MemberId";
+        this.member_id = r.string(flexible)?;
         if version >= 4 {
             r.field = "GroupInstanceId";
             this.group_instance_id = {
@@ -675,22 +523,14 @@ impl DescribedGroupMember {
                 value
             };
         }
-        if true {
-            r.field = "ClientId";
-            this.client_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ClientHost";
-            this.client_host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MemberMetadata";
-            this.member_metadata = r.bytes(flexible)?;
-        }
-        if true {
-            r.field = "MemberAssignment";
-            this.member_assignment = r.bytes(flexible)?;
-        }
+        r.field = "ClientId";
+        this.client_id = r.string(flexible)?;
+        r.field = "ClientHost";
+        this.client_host = r.string(flexible)?;
+        r.field = "MemberMetadata";
+        this.member_metadata = r.bytes(flexible)?;
+        r.field = "MemberAssignment";
+        this.member_assignment = r.bytes(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -716,9 +556,7 @@ impl crate::sample::Sample for DescribedGroupMember {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if true {
-            this.member_id = rng.string();
-        }
+        this.member_id = rng.string();
         if version >= 4 {
             this.group_instance_id = if (version >= 4) && rng.below(4) == 0 {
                 None
@@ -726,18 +564,10 @@ impl crate::sample::Sample for DescribedGroupMember {
                 Some(rng.string())
             };
         }
-        if true {
-            this.client_id = rng.string();
-        }
-        if true {
-            this.client_host = rng.string();
-        }
-        if true {
-            this.member_metadata = rng.bytes();
-        }
-        if true {
-            this.member_assignment = rng.bytes();
-        }
+        this.client_id = rng.string();
+        this.client_host = rng.string();
+        this.member_metadata = rng.bytes();
+        this.member_assignment = rng.bytes();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -755,12 +585,10 @@ impl DescribedGroupMember {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 5;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                serde_json::Value::from((&self.member_id).as_str()),
-            );
-        }
+        map.insert(
+            "memberId".to_string(),
+            serde_json::Value::from((&self.member_id).as_str()),
+        );
         if version >= 4 {
             map.insert(
                 "groupInstanceId".to_string(),
@@ -770,30 +598,22 @@ impl DescribedGroupMember {
                 },
             );
         }
-        if true {
-            map.insert(
-                "clientId".to_string(),
-                serde_json::Value::from((&self.client_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "clientHost".to_string(),
-                serde_json::Value::from((&self.client_host).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "memberMetadata".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.member_metadata)),
-            );
-        }
-        if true {
-            map.insert(
-                "memberAssignment".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.member_assignment)),
-            );
-        }
+        map.insert(
+            "clientId".to_string(),
+            serde_json::Value::from((&self.client_id).as_str()),
+        );
+        map.insert(
+            "clientHost".to_string(),
+            serde_json::Value::from((&self.client_host).as_str()),
+        );
+        map.insert(
+            "memberMetadata".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.member_metadata)),
+        );
+        map.insert(
+            "memberAssignment".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.member_assignment)),
+        );
         serde_json::Value::Object(map)
     }
 }

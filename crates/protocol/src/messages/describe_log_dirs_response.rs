@@ -51,32 +51,14 @@ impl DescribeLogDirsResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.throttle_time_ms);
         if version >= 3 {
-            w.put_i16(*&self.error_code);
+            w.put_i16(self.error_code);
         }
-        if true {
-            w.put_len((&self.results).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Results", k))?;
-            for item in &self.results {
-                (item).write(w, version, message)?;
-            }
-        } else if self.results != Vec::<DescribeLogDirsResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Results",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.results).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Results", k))?;
+        for item in &self.results {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -99,25 +81,21 @@ impl DescribeLogDirsResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
         if version >= 3 {
             r.field = "ErrorCode";
             this.error_code = r.i16()?;
         }
-        if true {
-            r.field = "Results";
-            this.results = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DescribeLogDirsResult>(n));
-                for _ in 0..n {
-                    items.push(DescribeLogDirsResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Results";
+        this.results = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DescribeLogDirsResult>(n));
+            for _ in 0..n {
+                items.push(DescribeLogDirsResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -143,17 +121,13 @@ impl crate::sample::Sample for DescribeLogDirsResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
         if version >= 3 {
             this.error_code = rng.next_u64() as i16;
         }
-        if true {
-            this.results = (0..rng.len(depth))
-                .map(|_| DescribeLogDirsResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.results = (0..rng.len(depth))
+            .map(|_| DescribeLogDirsResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -171,29 +145,25 @@ impl DescribeLogDirsResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
         if version >= 3 {
             map.insert(
                 "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
+                serde_json::Value::from(self.error_code),
             );
         }
-        if true {
-            map.insert(
-                "results".to_string(),
-                serde_json::Value::Array(
-                    (&self.results)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "results".to_string(),
+            serde_json::Value::Array(
+                (&self.results)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -241,49 +211,22 @@ impl DescribeLogDirsResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.log_dir, flexible)
-                .map_err(|k| EncodeError::new(message, version, "LogDir", k))?;
-        } else if self.log_dir != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LogDir",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<DescribeLogDirsTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i16(self.error_code);
+        w.put_string(&self.log_dir, flexible)
+            .map_err(|k| EncodeError::new(message, version, "LogDir", k))?;
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if version >= 4 {
-            w.put_i64(*&self.total_bytes);
+            w.put_i64(self.total_bytes);
         }
         if version >= 4 {
-            w.put_i64(*&self.usable_bytes);
+            w.put_i64(self.usable_bytes);
         }
         if version >= 5 {
-            w.put_bool(*&self.is_cordoned);
+            w.put_bool(self.is_cordoned);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -306,25 +249,19 @@ impl DescribeLogDirsResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "LogDir";
-            this.log_dir = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DescribeLogDirsTopic>(n));
-                for _ in 0..n {
-                    items.push(DescribeLogDirsTopic::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "LogDir";
+        this.log_dir = r.string(flexible)?;
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DescribeLogDirsTopic>(n));
+            for _ in 0..n {
+                items.push(DescribeLogDirsTopic::read(r, version)?);
+            }
+            items
+        };
         if version >= 4 {
             r.field = "TotalBytes";
             this.total_bytes = r.i64()?;
@@ -362,17 +299,11 @@ impl crate::sample::Sample for DescribeLogDirsResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.log_dir = rng.string();
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| DescribeLogDirsTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.log_dir = rng.string();
+        this.topics = (0..rng.len(depth))
+            .map(|_| DescribeLogDirsTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 4 {
             this.total_bytes = rng.next_u64() as i64;
         }
@@ -399,45 +330,39 @@ impl DescribeLogDirsResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "logDir".to_string(),
-                serde_json::Value::from((&self.log_dir).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "logDir".to_string(),
+            serde_json::Value::from((&self.log_dir).as_str()),
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 4 {
             map.insert(
                 "totalBytes".to_string(),
-                serde_json::Value::from(*&self.total_bytes),
+                serde_json::Value::from(self.total_bytes),
             );
         }
         if version >= 4 {
             map.insert(
                 "usableBytes".to_string(),
-                serde_json::Value::from(*&self.usable_bytes),
+                serde_json::Value::from(self.usable_bytes),
             );
         }
         if version >= 5 {
             map.insert(
                 "isCordoned".to_string(),
-                serde_json::Value::from(*&self.is_cordoned),
+                serde_json::Value::from(self.is_cordoned),
             );
         }
         serde_json::Value::Object(map)
@@ -475,30 +400,12 @@ impl DescribeLogDirsTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<DescribeLogDirsPartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -521,21 +428,17 @@ impl DescribeLogDirsTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DescribeLogDirsPartition>(n));
-                for _ in 0..n {
-                    items.push(DescribeLogDirsPartition::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DescribeLogDirsPartition>(n));
+            for _ in 0..n {
+                items.push(DescribeLogDirsPartition::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -561,14 +464,10 @@ impl crate::sample::Sample for DescribeLogDirsTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| DescribeLogDirsPartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| DescribeLogDirsPartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -586,23 +485,19 @@ impl DescribeLogDirsTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -644,46 +539,10 @@ impl DescribeLogDirsPartition {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.partition_size);
-        } else if self.partition_size != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionSize",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.offset_lag);
-        } else if self.offset_lag != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "OffsetLag",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.is_future_key);
-        } else if self.is_future_key != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IsFutureKey",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
+        w.put_i64(self.partition_size);
+        w.put_i64(self.offset_lag);
+        w.put_bool(self.is_future_key);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -705,22 +564,14 @@ impl DescribeLogDirsPartition {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "PartitionSize";
-            this.partition_size = r.i64()?;
-        }
-        if true {
-            r.field = "OffsetLag";
-            this.offset_lag = r.i64()?;
-        }
-        if true {
-            r.field = "IsFutureKey";
-            this.is_future_key = r.bool()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "PartitionSize";
+        this.partition_size = r.i64()?;
+        r.field = "OffsetLag";
+        this.offset_lag = r.i64()?;
+        r.field = "IsFutureKey";
+        this.is_future_key = r.bool()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -746,18 +597,10 @@ impl crate::sample::Sample for DescribeLogDirsPartition {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.partition_size = rng.next_u64() as i64;
-        }
-        if true {
-            this.offset_lag = rng.next_u64() as i64;
-        }
-        if true {
-            this.is_future_key = rng.below(2) == 1;
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.partition_size = rng.next_u64() as i64;
+        this.offset_lag = rng.next_u64() as i64;
+        this.is_future_key = rng.below(2) == 1;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -775,30 +618,22 @@ impl DescribeLogDirsPartition {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "partitionSize".to_string(),
-                serde_json::Value::from(*&self.partition_size),
-            );
-        }
-        if true {
-            map.insert(
-                "offsetLag".to_string(),
-                serde_json::Value::from(*&self.offset_lag),
-            );
-        }
-        if true {
-            map.insert(
-                "isFutureKey".to_string(),
-                serde_json::Value::from(*&self.is_future_key),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "partitionSize".to_string(),
+            serde_json::Value::from(self.partition_size),
+        );
+        map.insert(
+            "offsetLag".to_string(),
+            serde_json::Value::from(self.offset_lag),
+        );
+        map.insert(
+            "isFutureKey".to_string(),
+            serde_json::Value::from(self.is_future_key),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -48,29 +48,11 @@ impl DescribeProducersResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<TopicResponse>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -93,21 +75,17 @@ impl DescribeProducersResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicResponse>(n));
-                for _ in 0..n {
-                    items.push(TopicResponse::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicResponse>(n));
+            for _ in 0..n {
+                items.push(TopicResponse::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -133,14 +111,10 @@ impl crate::sample::Sample for DescribeProducersResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| TopicResponse::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.topics = (0..rng.len(depth))
+            .map(|_| TopicResponse::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -158,23 +132,19 @@ impl DescribeProducersResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -210,30 +180,12 @@ impl TopicResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<PartitionResponse>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -256,21 +208,17 @@ impl TopicResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<PartitionResponse>(n));
-                for _ in 0..n {
-                    items.push(PartitionResponse::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<PartitionResponse>(n));
+            for _ in 0..n {
+                items.push(PartitionResponse::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -296,14 +244,10 @@ impl crate::sample::Sample for TopicResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| PartitionResponse::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| PartitionResponse::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -321,23 +265,19 @@ impl TopicResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -379,65 +319,29 @@ impl PartitionResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
-                }
+        w.put_i32(self.partition_index);
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.error_message != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.active_producers).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "ActiveProducers", k))?;
-            for item in &self.active_producers {
-                (item).write(w, version, message)?;
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.active_producers != Vec::<ProducerState>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ActiveProducers",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+            }
+        }
+        w.put_len((&self.active_producers).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "ActiveProducers", k))?;
+        for item in &self.active_producers {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -460,35 +364,27 @@ impl PartitionResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "ActiveProducers";
-            this.active_producers = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ProducerState>(n));
-                for _ in 0..n {
-                    items.push(ProducerState::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ActiveProducers";
+        this.active_producers = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ProducerState>(n));
+            for _ in 0..n {
+                items.push(ProducerState::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -514,24 +410,16 @@ impl crate::sample::Sample for PartitionResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.active_producers = (0..rng.len(depth))
-                .map(|_| ProducerState::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.active_producers = (0..rng.len(depth))
+            .map(|_| ProducerState::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -549,38 +437,30 @@ impl PartitionResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "activeProducers".to_string(),
-                serde_json::Value::Array(
-                    (&self.active_producers)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "activeProducers".to_string(),
+            serde_json::Value::Array(
+                (&self.active_producers)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -628,66 +508,12 @@ impl ProducerState {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i64(*&self.producer_id);
-        } else if self.producer_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.producer_epoch);
-        } else if self.producer_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.last_sequence);
-        } else if self.last_sequence != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LastSequence",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.last_timestamp);
-        } else if self.last_timestamp != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LastTimestamp",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.coordinator_epoch);
-        } else if self.coordinator_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CoordinatorEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.current_txn_start_offset);
-        } else if self.current_txn_start_offset != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CurrentTxnStartOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i64(self.producer_id);
+        w.put_i32(self.producer_epoch);
+        w.put_i32(self.last_sequence);
+        w.put_i64(self.last_timestamp);
+        w.put_i32(self.coordinator_epoch);
+        w.put_i64(self.current_txn_start_offset);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -709,30 +535,18 @@ impl ProducerState {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ProducerId";
-            this.producer_id = r.i64()?;
-        }
-        if true {
-            r.field = "ProducerEpoch";
-            this.producer_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "LastSequence";
-            this.last_sequence = r.i32()?;
-        }
-        if true {
-            r.field = "LastTimestamp";
-            this.last_timestamp = r.i64()?;
-        }
-        if true {
-            r.field = "CoordinatorEpoch";
-            this.coordinator_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "CurrentTxnStartOffset";
-            this.current_txn_start_offset = r.i64()?;
-        }
+        r.field = "ProducerId";
+        this.producer_id = r.i64()?;
+        r.field = "ProducerEpoch";
+        this.producer_epoch = r.i32()?;
+        r.field = "LastSequence";
+        this.last_sequence = r.i32()?;
+        r.field = "LastTimestamp";
+        this.last_timestamp = r.i64()?;
+        r.field = "CoordinatorEpoch";
+        this.coordinator_epoch = r.i32()?;
+        r.field = "CurrentTxnStartOffset";
+        this.current_txn_start_offset = r.i64()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -758,24 +572,12 @@ impl crate::sample::Sample for ProducerState {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.producer_id = rng.next_u64() as i64;
-        }
-        if true {
-            this.producer_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.last_sequence = rng.next_u64() as i32;
-        }
-        if true {
-            this.last_timestamp = rng.next_u64() as i64;
-        }
-        if true {
-            this.coordinator_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.current_txn_start_offset = rng.next_u64() as i64;
-        }
+        this.producer_id = rng.next_u64() as i64;
+        this.producer_epoch = rng.next_u64() as i32;
+        this.last_sequence = rng.next_u64() as i32;
+        this.last_timestamp = rng.next_u64() as i64;
+        this.coordinator_epoch = rng.next_u64() as i32;
+        this.current_txn_start_offset = rng.next_u64() as i64;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -793,42 +595,30 @@ impl ProducerState {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
-            );
-        }
-        if true {
-            map.insert(
-                "producerEpoch".to_string(),
-                serde_json::Value::from(*&self.producer_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "lastSequence".to_string(),
-                serde_json::Value::from(*&self.last_sequence),
-            );
-        }
-        if true {
-            map.insert(
-                "lastTimestamp".to_string(),
-                serde_json::Value::from(*&self.last_timestamp),
-            );
-        }
-        if true {
-            map.insert(
-                "coordinatorEpoch".to_string(),
-                serde_json::Value::from(*&self.coordinator_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "currentTxnStartOffset".to_string(),
-                serde_json::Value::from(*&self.current_txn_start_offset),
-            );
-        }
+        map.insert(
+            "producerId".to_string(),
+            serde_json::Value::from(self.producer_id),
+        );
+        map.insert(
+            "producerEpoch".to_string(),
+            serde_json::Value::from(self.producer_epoch),
+        );
+        map.insert(
+            "lastSequence".to_string(),
+            serde_json::Value::from(self.last_sequence),
+        );
+        map.insert(
+            "lastTimestamp".to_string(),
+            serde_json::Value::from(self.last_timestamp),
+        );
+        map.insert(
+            "coordinatorEpoch".to_string(),
+            serde_json::Value::from(self.coordinator_epoch),
+        );
+        map.insert(
+            "currentTxnStartOffset".to_string(),
+            serde_json::Value::from(self.current_txn_start_offset),
+        );
         serde_json::Value::Object(map)
     }
 }

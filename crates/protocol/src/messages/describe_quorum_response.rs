@@ -54,16 +54,7 @@ impl DescribeQuorumResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.error_code);
         if version >= 2 {
             match &self.error_message {
                 None if version >= 2 => {
@@ -83,19 +74,10 @@ impl DescribeQuorumResponse {
                 }
             }
         }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<TopicData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if version >= 2 {
             w.put_len((&self.nodes).len(), flexible)
@@ -132,10 +114,8 @@ impl DescribeQuorumResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if version >= 2 {
             r.field = "ErrorMessage";
             this.error_message = {
@@ -146,17 +126,15 @@ impl DescribeQuorumResponse {
                 value
             };
         }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
-                for _ in 0..n {
-                    items.push(TopicData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
+            for _ in 0..n {
+                items.push(TopicData::read(r, version)?);
+            }
+            items
+        };
         if version >= 2 {
             r.field = "Nodes";
             this.nodes = {
@@ -193,9 +171,7 @@ impl crate::sample::Sample for DescribeQuorumResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.error_code = rng.next_u64() as i16;
         if version >= 2 {
             this.error_message = if (version >= 2) && rng.below(4) == 0 {
                 None
@@ -203,11 +179,9 @@ impl crate::sample::Sample for DescribeQuorumResponse {
                 Some(rng.string())
             };
         }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| TopicData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| TopicData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 2 {
             this.nodes = (0..rng.len(depth))
                 .map(|_| Node::sample(rng, version, depth + 1))
@@ -230,12 +204,10 @@ impl DescribeQuorumResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         if version >= 2 {
             map.insert(
                 "errorMessage".to_string(),
@@ -245,17 +217,15 @@ impl DescribeQuorumResponse {
                 },
             );
         }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 2 {
             map.insert(
                 "nodes".to_string(),
@@ -302,30 +272,12 @@ impl TopicData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.topic_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
-        } else if self.topic_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<PartitionData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.topic_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -348,21 +300,17 @@ impl TopicData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicName";
-            this.topic_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
-                for _ in 0..n {
-                    items.push(PartitionData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "TopicName";
+        this.topic_name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
+            for _ in 0..n {
+                items.push(PartitionData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -388,14 +336,10 @@ impl crate::sample::Sample for TopicData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| PartitionData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topic_name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| PartitionData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -413,23 +357,19 @@ impl TopicData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicName".to_string(),
-                serde_json::Value::from((&self.topic_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicName".to_string(),
+            serde_json::Value::from((&self.topic_name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -483,26 +423,8 @@ impl PartitionData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
+        w.put_i16(self.error_code);
         if version >= 2 {
             match &self.error_message {
                 None if version >= 2 => {
@@ -522,63 +444,18 @@ impl PartitionData {
                 }
             }
         }
-        if true {
-            w.put_i32(*&self.leader_id);
-        } else if self.leader_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LeaderId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.leader_id);
+        w.put_i32(self.leader_epoch);
+        w.put_i64(self.high_watermark);
+        w.put_len((&self.current_voters).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "CurrentVoters", k))?;
+        for item in &self.current_voters {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_i32(*&self.leader_epoch);
-        } else if self.leader_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LeaderEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.high_watermark);
-        } else if self.high_watermark != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "HighWatermark",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.current_voters).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "CurrentVoters", k))?;
-            for item in &self.current_voters {
-                (item).write(w, version, message)?;
-            }
-        } else if self.current_voters != Vec::<ReplicaState>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CurrentVoters",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.observers).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Observers", k))?;
-            for item in &self.observers {
-                (item).write(w, version, message)?;
-            }
-        } else if self.observers != Vec::<ReplicaState>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Observers",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.observers).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Observers", k))?;
+        for item in &self.observers {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -601,14 +478,10 @@ impl PartitionData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if version >= 2 {
             r.field = "ErrorMessage";
             this.error_message = {
@@ -619,40 +492,30 @@ impl PartitionData {
                 value
             };
         }
-        if true {
-            r.field = "LeaderId";
-            this.leader_id = r.i32()?;
-        }
-        if true {
-            r.field = "LeaderEpoch";
-            this.leader_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "HighWatermark";
-            this.high_watermark = r.i64()?;
-        }
-        if true {
-            r.field = "CurrentVoters";
-            this.current_voters = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ReplicaState>(n));
-                for _ in 0..n {
-                    items.push(ReplicaState::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "Observers";
-            this.observers = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ReplicaState>(n));
-                for _ in 0..n {
-                    items.push(ReplicaState::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "LeaderId";
+        this.leader_id = r.i32()?;
+        r.field = "LeaderEpoch";
+        this.leader_epoch = r.i32()?;
+        r.field = "HighWatermark";
+        this.high_watermark = r.i64()?;
+        r.field = "CurrentVoters";
+        this.current_voters = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ReplicaState>(n));
+            for _ in 0..n {
+                items.push(ReplicaState::read(r, version)?);
+            }
+            items
+        };
+        r.field = "Observers";
+        this.observers = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ReplicaState>(n));
+            for _ in 0..n {
+                items.push(ReplicaState::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -678,12 +541,8 @@ impl crate::sample::Sample for PartitionData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
         if version >= 2 {
             this.error_message = if (version >= 2) && rng.below(4) == 0 {
                 None
@@ -691,25 +550,15 @@ impl crate::sample::Sample for PartitionData {
                 Some(rng.string())
             };
         }
-        if true {
-            this.leader_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.leader_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.high_watermark = rng.next_u64() as i64;
-        }
-        if true {
-            this.current_voters = (0..rng.len(depth))
-                .map(|_| ReplicaState::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.observers = (0..rng.len(depth))
-                .map(|_| ReplicaState::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.leader_id = rng.next_u64() as i32;
+        this.leader_epoch = rng.next_u64() as i32;
+        this.high_watermark = rng.next_u64() as i64;
+        this.current_voters = (0..rng.len(depth))
+            .map(|_| ReplicaState::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.observers = (0..rng.len(depth))
+            .map(|_| ReplicaState::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -727,18 +576,14 @@ impl PartitionData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         if version >= 2 {
             map.insert(
                 "errorMessage".to_string(),
@@ -748,46 +593,36 @@ impl PartitionData {
                 },
             );
         }
-        if true {
-            map.insert(
-                "leaderId".to_string(),
-                serde_json::Value::from(*&self.leader_id),
-            );
-        }
-        if true {
-            map.insert(
-                "leaderEpoch".to_string(),
-                serde_json::Value::from(*&self.leader_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "highWatermark".to_string(),
-                serde_json::Value::from(*&self.high_watermark),
-            );
-        }
-        if true {
-            map.insert(
-                "currentVoters".to_string(),
-                serde_json::Value::Array(
-                    (&self.current_voters)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "observers".to_string(),
-                serde_json::Value::Array(
-                    (&self.observers)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "leaderId".to_string(),
+            serde_json::Value::from(self.leader_id),
+        );
+        map.insert(
+            "leaderEpoch".to_string(),
+            serde_json::Value::from(self.leader_epoch),
+        );
+        map.insert(
+            "highWatermark".to_string(),
+            serde_json::Value::from(self.high_watermark),
+        );
+        map.insert(
+            "currentVoters".to_string(),
+            serde_json::Value::Array(
+                (&self.current_voters)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "observers".to_string(),
+            serde_json::Value::Array(
+                (&self.observers)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -824,7 +659,7 @@ impl Node {
     ) -> Result<(), EncodeError> {
         let flexible = true;
         if version >= 2 {
-            w.put_i32(*&self.node_id);
+            w.put_i32(self.node_id);
         } else if self.node_id != 0 {
             return Err(EncodeError::new(
                 message,
@@ -934,10 +769,7 @@ impl Node {
         let flexible = true;
         let mut map = serde_json::Map::new();
         if version >= 2 {
-            map.insert(
-                "nodeId".to_string(),
-                serde_json::Value::from(*&self.node_id),
-            );
+            map.insert("nodeId".to_string(), serde_json::Value::from(self.node_id));
         }
         if version >= 2 {
             map.insert(
@@ -1011,7 +843,7 @@ impl Listener {
             ));
         }
         if version >= 2 {
-            w.put_u16(*&self.port);
+            w.put_u16(self.port);
         } else if self.port != 0 {
             return Err(EncodeError::new(
                 message,
@@ -1117,7 +949,7 @@ impl Listener {
             );
         }
         if version >= 2 {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+            map.insert("port".to_string(), serde_json::Value::from(self.port));
         }
         serde_json::Value::Object(map)
     }
@@ -1163,16 +995,7 @@ impl ReplicaState {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.replica_id);
-        } else if self.replica_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ReplicaId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.replica_id);
         if version >= 2 {
             w.put_uuid(&self.replica_directory_id);
         } else if self.replica_directory_id != Uuid::ZERO {
@@ -1183,21 +1006,12 @@ impl ReplicaState {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_i64(*&self.log_end_offset);
-        } else if self.log_end_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LogEndOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i64(self.log_end_offset);
+        if version >= 1 {
+            w.put_i64(self.last_fetch_timestamp);
         }
         if version >= 1 {
-            w.put_i64(*&self.last_fetch_timestamp);
-        }
-        if version >= 1 {
-            w.put_i64(*&self.last_caught_up_timestamp);
+            w.put_i64(self.last_caught_up_timestamp);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -1220,18 +1034,14 @@ impl ReplicaState {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ReplicaId";
-            this.replica_id = r.i32()?;
-        }
+        r.field = "ReplicaId";
+        this.replica_id = r.i32()?;
         if version >= 2 {
             r.field = "ReplicaDirectoryId";
             this.replica_directory_id = r.uuid()?;
         }
-        if true {
-            r.field = "LogEndOffset";
-            this.log_end_offset = r.i64()?;
-        }
+        r.field = "LogEndOffset";
+        this.log_end_offset = r.i64()?;
         if version >= 1 {
             r.field = "LastFetchTimestamp";
             this.last_fetch_timestamp = r.i64()?;
@@ -1265,15 +1075,11 @@ impl crate::sample::Sample for ReplicaState {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.replica_id = rng.next_u64() as i32;
-        }
+        this.replica_id = rng.next_u64() as i32;
         if version >= 2 {
             this.replica_directory_id = rng.uuid();
         }
-        if true {
-            this.log_end_offset = rng.next_u64() as i64;
-        }
+        this.log_end_offset = rng.next_u64() as i64;
         if version >= 1 {
             this.last_fetch_timestamp = rng.next_u64() as i64;
         }
@@ -1297,34 +1103,30 @@ impl ReplicaState {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "replicaId".to_string(),
-                serde_json::Value::from(*&self.replica_id),
-            );
-        }
+        map.insert(
+            "replicaId".to_string(),
+            serde_json::Value::from(self.replica_id),
+        );
         if version >= 2 {
             map.insert(
                 "replicaDirectoryId".to_string(),
                 serde_json::Value::from(crate::sample::uuid_text(&self.replica_directory_id)),
             );
         }
-        if true {
-            map.insert(
-                "logEndOffset".to_string(),
-                serde_json::Value::from(*&self.log_end_offset),
-            );
-        }
+        map.insert(
+            "logEndOffset".to_string(),
+            serde_json::Value::from(self.log_end_offset),
+        );
         if version >= 1 {
             map.insert(
                 "lastFetchTimestamp".to_string(),
-                serde_json::Value::from(*&self.last_fetch_timestamp),
+                serde_json::Value::from(self.last_fetch_timestamp),
             );
         }
         if version >= 1 {
             map.insert(
                 "lastCaughtUpTimestamp".to_string(),
-                serde_json::Value::from(*&self.last_caught_up_timestamp),
+                serde_json::Value::from(self.last_caught_up_timestamp),
             );
         }
         serde_json::Value::Object(map)

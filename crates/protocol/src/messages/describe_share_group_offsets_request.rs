@@ -45,19 +45,10 @@ impl DescribeShareGroupOffsetsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_len((&self.groups).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Groups", k))?;
-            for item in &self.groups {
-                (item).write(w, version, message)?;
-            }
-        } else if self.groups != Vec::<DescribeShareGroupOffsetsRequestGroup>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Groups",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.groups).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Groups", k))?;
+        for item in &self.groups {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -80,18 +71,16 @@ impl DescribeShareGroupOffsetsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Groups";
-            this.groups = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<DescribeShareGroupOffsetsRequestGroup>(n));
-                for _ in 0..n {
-                    items.push(DescribeShareGroupOffsetsRequestGroup::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Groups";
+        this.groups = {
+            let n = r.len(flexible)?;
+            let mut items =
+                Vec::with_capacity(r.capacity_for::<DescribeShareGroupOffsetsRequestGroup>(n));
+            for _ in 0..n {
+                items.push(DescribeShareGroupOffsetsRequestGroup::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -117,11 +106,9 @@ impl crate::sample::Sample for DescribeShareGroupOffsetsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.groups = (0..rng.len(depth))
-                .map(|_| DescribeShareGroupOffsetsRequestGroup::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.groups = (0..rng.len(depth))
+            .map(|_| DescribeShareGroupOffsetsRequestGroup::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -139,17 +126,15 @@ impl DescribeShareGroupOffsetsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groups".to_string(),
-                serde_json::Value::Array(
-                    (&self.groups)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "groups".to_string(),
+            serde_json::Value::Array(
+                (&self.groups)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -185,45 +170,27 @@ impl DescribeShareGroupOffsetsRequestGroup {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.topics {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Topics",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        match &self.topics {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Topics",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.topics != Some(Vec::<DescribeShareGroupOffsetsRequestTopic>::new()) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -246,31 +213,27 @@ impl DescribeShareGroupOffsetsRequestGroup {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(
-                            r.capacity_for::<DescribeShareGroupOffsetsRequestTopic>(n),
-                        );
-                        for _ in 0..n {
-                            items.push(DescribeShareGroupOffsetsRequestTopic::read(r, version)?);
-                        }
-                        Some(items)
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "Topics";
+        this.topics = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(
+                        r.capacity_for::<DescribeShareGroupOffsetsRequestTopic>(n),
+                    );
+                    for _ in 0..n {
+                        items.push(DescribeShareGroupOffsetsRequestTopic::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -296,22 +259,16 @@ impl crate::sample::Sample for DescribeShareGroupOffsetsRequestGroup {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.topics = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| {
-                            DescribeShareGroupOffsetsRequestTopic::sample(rng, version, depth + 1)
-                        })
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
+        this.group_id = rng.string();
+        this.topics = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| DescribeShareGroupOffsetsRequestTopic::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -329,26 +286,22 @@ impl DescribeShareGroupOffsetsRequestGroup {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                match &self.topics {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "topics".to_string(),
+            match &self.topics {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -384,30 +337,12 @@ impl DescribeShareGroupOffsetsRequestTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.topic_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
-        } else if self.topic_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                w.put_i32(*item);
-            }
-        } else if self.partitions != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.topic_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -430,21 +365,17 @@ impl DescribeShareGroupOffsetsRequestTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicName";
-            this.topic_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "TopicName";
+        this.topic_name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -470,14 +401,10 @@ impl crate::sample::Sample for DescribeShareGroupOffsetsRequestTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.topic_name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -495,23 +422,19 @@ impl DescribeShareGroupOffsetsRequestTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicName".to_string(),
-                serde_json::Value::from((&self.topic_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicName".to_string(),
+            serde_json::Value::from((&self.topic_name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

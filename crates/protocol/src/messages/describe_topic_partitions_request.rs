@@ -51,55 +51,28 @@ impl DescribeTopicPartitionsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<TopicRequest>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_i32(*&self.response_partition_limit);
-        } else if self.response_partition_limit != 2000 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResponsePartitionLimit",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.cursor {
-                None if true => {
-                    w.put_i8(-1);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Cursor",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_i8(1);
-                    (value).write(w, version, message)?;
-                }
+        w.put_i32(self.response_partition_limit);
+        match &self.cursor {
+            None if true => {
+                w.put_i8(-1);
             }
-        } else if self.cursor != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Cursor",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Cursor",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_i8(1);
+                (value).write(w, version, message)?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -122,35 +95,29 @@ impl DescribeTopicPartitionsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicRequest>(n));
-                for _ in 0..n {
-                    items.push(TopicRequest::read(r, version)?);
-                }
-                items
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicRequest>(n));
+            for _ in 0..n {
+                items.push(TopicRequest::read(r, version)?);
+            }
+            items
+        };
+        r.field = "ResponsePartitionLimit";
+        this.response_partition_limit = r.i32()?;
+        r.field = "Cursor";
+        this.cursor = {
+            let value = if r.i8()? < 0 {
+                None
+            } else {
+                Some(Cursor::read(r, version)?)
             };
-        }
-        if true {
-            r.field = "ResponsePartitionLimit";
-            this.response_partition_limit = r.i32()?;
-        }
-        if true {
-            r.field = "Cursor";
-            this.cursor = {
-                let value = if r.i8()? < 0 {
-                    None
-                } else {
-                    Some(Cursor::read(r, version)?)
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -176,21 +143,15 @@ impl crate::sample::Sample for DescribeTopicPartitionsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| TopicRequest::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.response_partition_limit = rng.next_u64() as i32;
-        }
-        if true {
-            this.cursor = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(Cursor::sample(rng, version, depth + 1))
-            };
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| TopicRequest::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.response_partition_limit = rng.next_u64() as i32;
+        this.cursor = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(Cursor::sample(rng, version, depth + 1))
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -208,32 +169,26 @@ impl DescribeTopicPartitionsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "responsePartitionLimit".to_string(),
-                serde_json::Value::from(*&self.response_partition_limit),
-            );
-        }
-        if true {
-            map.insert(
-                "cursor".to_string(),
-                match &self.cursor {
-                    None => serde_json::Value::Null,
-                    Some(value) => (value).to_kafka_json(version),
-                },
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "responsePartitionLimit".to_string(),
+            serde_json::Value::from(self.response_partition_limit),
+        );
+        map.insert(
+            "cursor".to_string(),
+            match &self.cursor {
+                None => serde_json::Value::Null,
+                Some(value) => (value).to_kafka_json(version),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -266,17 +221,8 @@ impl TopicRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -298,10 +244,8 @@ impl TopicRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -327,9 +271,7 @@ impl crate::sample::Sample for TopicRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
+        this.name = rng.string();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -347,12 +289,10 @@ impl TopicRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -388,27 +328,9 @@ impl Cursor {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.topic_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
-        } else if self.topic_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.topic_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
+        w.put_i32(self.partition_index);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -430,14 +352,10 @@ impl Cursor {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicName";
-            this.topic_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
+        r.field = "TopicName";
+        this.topic_name = r.string(flexible)?;
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -463,12 +381,8 @@ impl crate::sample::Sample for Cursor {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_name = rng.string();
-        }
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
+        this.topic_name = rng.string();
+        this.partition_index = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -486,18 +400,14 @@ impl Cursor {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicName".to_string(),
-                serde_json::Value::from((&self.topic_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
+        map.insert(
+            "topicName".to_string(),
+            serde_json::Value::from((&self.topic_name).as_str()),
+        );
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -51,48 +51,28 @@ impl DescribeTopicPartitionsResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
+        w.put_i32(self.throttle_time_ms);
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
+        match &self.next_cursor {
+            None if true => {
+                w.put_i8(-1);
             }
-        } else if self.topics != Vec::<DescribeTopicPartitionsResponseTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.next_cursor {
-                None if true => {
-                    w.put_i8(-1);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "NextCursor",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_i8(1);
-                    (value).write(w, version, message)?;
-                }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "NextCursor",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.next_cursor != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "NextCursor",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_i8(1);
+                (value).write(w, version, message)?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -115,36 +95,30 @@ impl DescribeTopicPartitionsResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<DescribeTopicPartitionsResponseTopic>(n));
-                for _ in 0..n {
-                    items.push(DescribeTopicPartitionsResponseTopic::read(r, version)?);
-                }
-                items
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items =
+                Vec::with_capacity(r.capacity_for::<DescribeTopicPartitionsResponseTopic>(n));
+            for _ in 0..n {
+                items.push(DescribeTopicPartitionsResponseTopic::read(r, version)?);
+            }
+            items
+        };
+        r.field = "NextCursor";
+        this.next_cursor = {
+            let value = if r.i8()? < 0 {
+                None
+            } else {
+                Some(Cursor::read(r, version)?)
             };
-        }
-        if true {
-            r.field = "NextCursor";
-            this.next_cursor = {
-                let value = if r.i8()? < 0 {
-                    None
-                } else {
-                    Some(Cursor::read(r, version)?)
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -170,21 +144,15 @@ impl crate::sample::Sample for DescribeTopicPartitionsResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| DescribeTopicPartitionsResponseTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.next_cursor = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(Cursor::sample(rng, version, depth + 1))
-            };
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.topics = (0..rng.len(depth))
+            .map(|_| DescribeTopicPartitionsResponseTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.next_cursor = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(Cursor::sample(rng, version, depth + 1))
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -202,32 +170,26 @@ impl DescribeTopicPartitionsResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "nextCursor".to_string(),
-                match &self.next_cursor {
-                    None => serde_json::Value::Null,
-                    Some(value) => (value).to_kafka_json(version),
-                },
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "nextCursor".to_string(),
+            match &self.next_cursor {
+                None => serde_json::Value::Null,
+                Some(value) => (value).to_kafka_json(version),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -275,72 +237,32 @@ impl DescribeTopicPartitionsResponseTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.name {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Name",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-                }
+        w.put_i16(self.error_code);
+        match &self.name {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.name != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_uuid(&self.topic_id);
-        }
-        if true {
-            w.put_bool(*&self.is_internal);
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Name",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.partitions != Vec::<DescribeTopicPartitionsResponsePartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+            }
         }
-        if true {
-            w.put_i32(*&self.topic_authorized_operations);
-        } else if self.topic_authorized_operations != -2147483648 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicAuthorizedOperations",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_uuid(&self.topic_id);
+        w.put_bool(self.is_internal);
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
+        w.put_i32(self.topic_authorized_operations);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -362,45 +284,32 @@ impl DescribeTopicPartitionsResponseTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "Name";
-            this.name = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        if true {
-            r.field = "IsInternal";
-            this.is_internal = r.bool()?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(
-                    r.capacity_for::<DescribeTopicPartitionsResponsePartition>(n),
-                );
-                for _ in 0..n {
-                    items.push(DescribeTopicPartitionsResponsePartition::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "TopicAuthorizedOperations";
-            this.topic_authorized_operations = r.i32()?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "Name";
+        this.name = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "TopicId";
+        this.topic_id = r.uuid()?;
+        r.field = "IsInternal";
+        this.is_internal = r.bool()?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items =
+                Vec::with_capacity(r.capacity_for::<DescribeTopicPartitionsResponsePartition>(n));
+            for _ in 0..n {
+                items.push(DescribeTopicPartitionsResponsePartition::read(r, version)?);
+            }
+            items
+        };
+        r.field = "TopicAuthorizedOperations";
+        this.topic_authorized_operations = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -426,30 +335,18 @@ impl crate::sample::Sample for DescribeTopicPartitionsResponseTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.name = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.topic_id = rng.uuid();
-        }
-        if true {
-            this.is_internal = rng.below(2) == 1;
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| DescribeTopicPartitionsResponsePartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.topic_authorized_operations = rng.next_u64() as i32;
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.name = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.topic_id = rng.uuid();
+        this.is_internal = rng.below(2) == 1;
+        this.partitions = (0..rng.len(depth))
+            .map(|_| DescribeTopicPartitionsResponsePartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.topic_authorized_operations = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -467,50 +364,38 @@ impl DescribeTopicPartitionsResponseTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "name".to_string(),
-                match &self.name {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "topicId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "isInternal".to_string(),
-                serde_json::Value::from(*&self.is_internal),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "topicAuthorizedOperations".to_string(),
-                serde_json::Value::from(*&self.topic_authorized_operations),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "name".to_string(),
+            match &self.name {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "topicId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+        );
+        map.insert(
+            "isInternal".to_string(),
+            serde_json::Value::from(self.is_internal),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "topicAuthorizedOperations".to_string(),
+            serde_json::Value::from(self.topic_authorized_operations),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -567,132 +452,64 @@ impl DescribeTopicPartitionsResponsePartition {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i16(self.error_code);
+        w.put_i32(self.partition_index);
+        w.put_i32(self.leader_id);
+        w.put_i32(self.leader_epoch);
+        w.put_len((&self.replica_nodes).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "ReplicaNodes", k))?;
+        for item in &self.replica_nodes {
+            w.put_i32(*item);
         }
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.isr_nodes).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "IsrNodes", k))?;
+        for item in &self.isr_nodes {
+            w.put_i32(*item);
         }
-        if true {
-            w.put_i32(*&self.leader_id);
-        } else if self.leader_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LeaderId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.leader_epoch);
-        }
-        if true {
-            w.put_len((&self.replica_nodes).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "ReplicaNodes", k))?;
-            for item in &self.replica_nodes {
-                w.put_i32(*item);
+        match &self.eligible_leader_replicas {
+            None if true => {
+                w.put_null_len(flexible);
             }
-        } else if self.replica_nodes != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ReplicaNodes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.isr_nodes).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "IsrNodes", k))?;
-            for item in &self.isr_nodes {
-                w.put_i32(*item);
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "EligibleLeaderReplicas",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.isr_nodes != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IsrNodes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.eligible_leader_replicas {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "EligibleLeaderReplicas",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible).map_err(|k| {
-                        EncodeError::new(message, version, "EligibleLeaderReplicas", k)
-                    })?;
-                    for item in value {
-                        w.put_i32(*item);
-                    }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "EligibleLeaderReplicas", k))?;
+                for item in value {
+                    w.put_i32(*item);
                 }
             }
-        } else if self.eligible_leader_replicas != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "EligibleLeaderReplicas",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            match &self.last_known_elr {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "LastKnownElr",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "LastKnownElr", k))?;
-                    for item in value {
-                        w.put_i32(*item);
-                    }
+        match &self.last_known_elr {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "LastKnownElr",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "LastKnownElr", k))?;
+                for item in value {
+                    w.put_i32(*item);
                 }
             }
-        } else if self.last_known_elr != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LastKnownElr",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_len((&self.offline_replicas).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "OfflineReplicas", k))?;
-            for item in &self.offline_replicas {
-                w.put_i32(*item);
-            }
+        w.put_len((&self.offline_replicas).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "OfflineReplicas", k))?;
+        for item in &self.offline_replicas {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -715,93 +532,75 @@ impl DescribeTopicPartitionsResponsePartition {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "LeaderId";
-            this.leader_id = r.i32()?;
-        }
-        if true {
-            r.field = "LeaderEpoch";
-            this.leader_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "ReplicaNodes";
-            this.replica_nodes = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "IsrNodes";
-            this.isr_nodes = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "EligibleLeaderReplicas";
-            this.eligible_leader_replicas = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                        for _ in 0..n {
-                            items.push(r.i32()?);
-                        }
-                        Some(items)
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "LeaderId";
+        this.leader_id = r.i32()?;
+        r.field = "LeaderEpoch";
+        this.leader_epoch = r.i32()?;
+        r.field = "ReplicaNodes";
+        this.replica_nodes = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
+        r.field = "IsrNodes";
+        this.isr_nodes = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
+        r.field = "EligibleLeaderReplicas";
+        this.eligible_leader_replicas = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+                    for _ in 0..n {
+                        items.push(r.i32()?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
-        if true {
-            r.field = "LastKnownElr";
-            this.last_known_elr = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                        for _ in 0..n {
-                            items.push(r.i32()?);
-                        }
-                        Some(items)
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "LastKnownElr";
+        this.last_known_elr = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+                    for _ in 0..n {
+                        items.push(r.i32()?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
-        if true {
-            r.field = "OfflineReplicas";
-            this.offline_replicas = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "OfflineReplicas";
+        this.offline_replicas = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -827,55 +626,37 @@ impl crate::sample::Sample for DescribeTopicPartitionsResponsePartition {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.leader_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.leader_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.replica_nodes = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.isr_nodes = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.eligible_leader_replicas = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| rng.next_u64() as i32)
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
-        if true {
-            this.last_known_elr = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| rng.next_u64() as i32)
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
-        if true {
-            this.offline_replicas = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.partition_index = rng.next_u64() as i32;
+        this.leader_id = rng.next_u64() as i32;
+        this.leader_epoch = rng.next_u64() as i32;
+        this.replica_nodes = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
+        this.isr_nodes = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
+        this.eligible_leader_replicas = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| rng.next_u64() as i32)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        this.last_known_elr = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| rng.next_u64() as i32)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        this.offline_replicas = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -893,91 +674,73 @@ impl DescribeTopicPartitionsResponsePartition {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "leaderId".to_string(),
-                serde_json::Value::from(*&self.leader_id),
-            );
-        }
-        if true {
-            map.insert(
-                "leaderEpoch".to_string(),
-                serde_json::Value::from(*&self.leader_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "replicaNodes".to_string(),
-                serde_json::Value::Array(
-                    (&self.replica_nodes)
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "leaderId".to_string(),
+            serde_json::Value::from(self.leader_id),
+        );
+        map.insert(
+            "leaderEpoch".to_string(),
+            serde_json::Value::from(self.leader_epoch),
+        );
+        map.insert(
+            "replicaNodes".to_string(),
+            serde_json::Value::Array(
+                (&self.replica_nodes)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "isrNodes".to_string(),
+            serde_json::Value::Array(
+                (&self.isr_nodes)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "eligibleLeaderReplicas".to_string(),
+            match &self.eligible_leader_replicas {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
                         .iter()
                         .map(|item| serde_json::Value::from(*item))
                         .collect(),
                 ),
-            );
-        }
-        if true {
-            map.insert(
-                "isrNodes".to_string(),
-                serde_json::Value::Array(
-                    (&self.isr_nodes)
+            },
+        );
+        map.insert(
+            "lastKnownElr".to_string(),
+            match &self.last_known_elr {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
                         .iter()
                         .map(|item| serde_json::Value::from(*item))
                         .collect(),
                 ),
-            );
-        }
-        if true {
-            map.insert(
-                "eligibleLeaderReplicas".to_string(),
-                match &self.eligible_leader_replicas {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| serde_json::Value::from(*item))
-                            .collect(),
-                    ),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "lastKnownElr".to_string(),
-                match &self.last_known_elr {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| serde_json::Value::from(*item))
-                            .collect(),
-                    ),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "offlineReplicas".to_string(),
-                serde_json::Value::Array(
-                    (&self.offline_replicas)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+            },
+        );
+        map.insert(
+            "offlineReplicas".to_string(),
+            serde_json::Value::Array(
+                (&self.offline_replicas)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1013,27 +776,9 @@ impl Cursor {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.topic_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
-        } else if self.topic_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.topic_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
+        w.put_i32(self.partition_index);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -1055,14 +800,10 @@ impl Cursor {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicName";
-            this.topic_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
+        r.field = "TopicName";
+        this.topic_name = r.string(flexible)?;
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1088,12 +829,8 @@ impl crate::sample::Sample for Cursor {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_name = rng.string();
-        }
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
+        this.topic_name = rng.string();
+        this.partition_index = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1111,18 +848,14 @@ impl Cursor {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicName".to_string(),
-                serde_json::Value::from((&self.topic_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
+        map.insert(
+            "topicName".to_string(),
+            serde_json::Value::from((&self.topic_name).as_str()),
+        );
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -45,20 +45,11 @@ impl DescribeTransactionsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_len((&self.transactional_ids).len(), flexible)
+        w.put_len((&self.transactional_ids).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "TransactionalIds", k))?;
+        for item in &self.transactional_ids {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "TransactionalIds", k))?;
-            for item in &self.transactional_ids {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "TransactionalIds", k))?;
-            }
-        } else if self.transactional_ids != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionalIds",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -81,17 +72,15 @@ impl DescribeTransactionsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TransactionalIds";
-            this.transactional_ids = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
+        r.field = "TransactionalIds";
+        this.transactional_ids = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -117,11 +106,9 @@ impl crate::sample::Sample for DescribeTransactionsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.transactional_ids = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
+        this.transactional_ids = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -139,17 +126,15 @@ impl DescribeTransactionsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "transactionalIds".to_string(),
-                serde_json::Value::Array(
-                    (&self.transactional_ids)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "transactionalIds".to_string(),
+            serde_json::Value::Array(
+                (&self.transactional_ids)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

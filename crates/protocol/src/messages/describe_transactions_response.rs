@@ -48,29 +48,11 @@ impl DescribeTransactionsResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.transaction_states).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "TransactionStates", k))?;
-            for item in &self.transaction_states {
-                (item).write(w, version, message)?;
-            }
-        } else if self.transaction_states != Vec::<TransactionState>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionStates",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_len((&self.transaction_states).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "TransactionStates", k))?;
+        for item in &self.transaction_states {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -93,21 +75,17 @@ impl DescribeTransactionsResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "TransactionStates";
-            this.transaction_states = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TransactionState>(n));
-                for _ in 0..n {
-                    items.push(TransactionState::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "TransactionStates";
+        this.transaction_states = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TransactionState>(n));
+            for _ in 0..n {
+                items.push(TransactionState::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -133,14 +111,10 @@ impl crate::sample::Sample for DescribeTransactionsResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.transaction_states = (0..rng.len(depth))
-                .map(|_| TransactionState::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.transaction_states = (0..rng.len(depth))
+            .map(|_| TransactionState::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -158,23 +132,19 @@ impl DescribeTransactionsResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "transactionStates".to_string(),
-                serde_json::Value::Array(
-                    (&self.transaction_states)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "transactionStates".to_string(),
+            serde_json::Value::Array(
+                (&self.transaction_states)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -228,91 +198,19 @@ impl TransactionState {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.transactional_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TransactionalId", k))?;
-        } else if self.transactional_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionalId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.transaction_state, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TransactionState", k))?;
-        } else if self.transaction_state != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionState",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.transaction_timeout_ms);
-        } else if self.transaction_timeout_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionTimeoutMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.transaction_start_time_ms);
-        } else if self.transaction_start_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionStartTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.producer_id);
-        } else if self.producer_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.producer_epoch);
-        } else if self.producer_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<TopicData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i16(self.error_code);
+        w.put_string(&self.transactional_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TransactionalId", k))?;
+        w.put_string(&self.transaction_state, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TransactionState", k))?;
+        w.put_i32(self.transaction_timeout_ms);
+        w.put_i64(self.transaction_start_time_ms);
+        w.put_i64(self.producer_id);
+        w.put_i16(self.producer_epoch);
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -335,45 +233,29 @@ impl TransactionState {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "TransactionalId";
-            this.transactional_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "TransactionState";
-            this.transaction_state = r.string(flexible)?;
-        }
-        if true {
-            r.field = "TransactionTimeoutMs";
-            this.transaction_timeout_ms = r.i32()?;
-        }
-        if true {
-            r.field = "TransactionStartTimeMs";
-            this.transaction_start_time_ms = r.i64()?;
-        }
-        if true {
-            r.field = "ProducerId";
-            this.producer_id = r.i64()?;
-        }
-        if true {
-            r.field = "ProducerEpoch";
-            this.producer_epoch = r.i16()?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
-                for _ in 0..n {
-                    items.push(TopicData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "TransactionalId";
+        this.transactional_id = r.string(flexible)?;
+        r.field = "TransactionState";
+        this.transaction_state = r.string(flexible)?;
+        r.field = "TransactionTimeoutMs";
+        this.transaction_timeout_ms = r.i32()?;
+        r.field = "TransactionStartTimeMs";
+        this.transaction_start_time_ms = r.i64()?;
+        r.field = "ProducerId";
+        this.producer_id = r.i64()?;
+        r.field = "ProducerEpoch";
+        this.producer_epoch = r.i16()?;
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
+            for _ in 0..n {
+                items.push(TopicData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -399,32 +281,16 @@ impl crate::sample::Sample for TransactionState {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.transactional_id = rng.string();
-        }
-        if true {
-            this.transaction_state = rng.string();
-        }
-        if true {
-            this.transaction_timeout_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.transaction_start_time_ms = rng.next_u64() as i64;
-        }
-        if true {
-            this.producer_id = rng.next_u64() as i64;
-        }
-        if true {
-            this.producer_epoch = rng.next_u64() as i16;
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| TopicData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.transactional_id = rng.string();
+        this.transaction_state = rng.string();
+        this.transaction_timeout_ms = rng.next_u64() as i32;
+        this.transaction_start_time_ms = rng.next_u64() as i64;
+        this.producer_id = rng.next_u64() as i64;
+        this.producer_epoch = rng.next_u64() as i16;
+        this.topics = (0..rng.len(depth))
+            .map(|_| TopicData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -442,59 +308,43 @@ impl TransactionState {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "transactionalId".to_string(),
-                serde_json::Value::from((&self.transactional_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "transactionState".to_string(),
-                serde_json::Value::from((&self.transaction_state).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "transactionTimeoutMs".to_string(),
-                serde_json::Value::from(*&self.transaction_timeout_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "transactionStartTimeMs".to_string(),
-                serde_json::Value::from(*&self.transaction_start_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
-            );
-        }
-        if true {
-            map.insert(
-                "producerEpoch".to_string(),
-                serde_json::Value::from(*&self.producer_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "transactionalId".to_string(),
+            serde_json::Value::from((&self.transactional_id).as_str()),
+        );
+        map.insert(
+            "transactionState".to_string(),
+            serde_json::Value::from((&self.transaction_state).as_str()),
+        );
+        map.insert(
+            "transactionTimeoutMs".to_string(),
+            serde_json::Value::from(self.transaction_timeout_ms),
+        );
+        map.insert(
+            "transactionStartTimeMs".to_string(),
+            serde_json::Value::from(self.transaction_start_time_ms),
+        );
+        map.insert(
+            "producerId".to_string(),
+            serde_json::Value::from(self.producer_id),
+        );
+        map.insert(
+            "producerEpoch".to_string(),
+            serde_json::Value::from(self.producer_epoch),
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -530,30 +380,12 @@ impl TopicData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.topic, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topic", k))?;
-        } else if self.topic != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topic",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                w.put_i32(*item);
-            }
-        } else if self.partitions != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.topic, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topic", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -576,21 +408,17 @@ impl TopicData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Topic";
-            this.topic = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "Topic";
+        this.topic = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -616,14 +444,10 @@ impl crate::sample::Sample for TopicData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.topic = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -641,23 +465,19 @@ impl TopicData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topic".to_string(),
-                serde_json::Value::from((&self.topic).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topic".to_string(),
+            serde_json::Value::from((&self.topic).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -51,45 +51,27 @@ impl EndQuorumEpochRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            match &self.cluster_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ClusterId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
-                }
+        match &self.cluster_id {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.cluster_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClusterId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ClusterId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
+            }
         }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<TopicData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if version >= 1 {
             w.put_len((&self.leader_endpoints).len(), flexible)
@@ -119,27 +101,23 @@ impl EndQuorumEpochRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "ClusterId";
-            this.cluster_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
-                for _ in 0..n {
-                    items.push(TopicData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ClusterId";
+        this.cluster_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
+            for _ in 0..n {
+                items.push(TopicData::read(r, version)?);
+            }
+            items
+        };
         if version >= 1 {
             r.field = "LeaderEndpoints";
             this.leader_endpoints = {
@@ -176,18 +154,14 @@ impl crate::sample::Sample for EndQuorumEpochRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.cluster_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| TopicData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.cluster_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.topics = (0..rng.len(depth))
+            .map(|_| TopicData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 1 {
             this.leader_endpoints = (0..rng.len(depth))
                 .map(|_| LeaderEndpoint::sample(rng, version, depth + 1))
@@ -210,26 +184,22 @@ impl EndQuorumEpochRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "clusterId".to_string(),
-                match &self.cluster_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "clusterId".to_string(),
+            match &self.cluster_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 1 {
             map.insert(
                 "leaderEndpoints".to_string(),
@@ -276,30 +246,12 @@ impl TopicData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_string(&self.topic_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
-        } else if self.topic_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<PartitionData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.topic_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -322,21 +274,17 @@ impl TopicData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicName";
-            this.topic_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
-                for _ in 0..n {
-                    items.push(PartitionData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "TopicName";
+        this.topic_name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
+            for _ in 0..n {
+                items.push(PartitionData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -362,14 +310,10 @@ impl crate::sample::Sample for TopicData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.topic_name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| PartitionData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topic_name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| PartitionData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -387,23 +331,19 @@ impl TopicData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicName".to_string(),
-                serde_json::Value::from((&self.topic_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicName".to_string(),
+            serde_json::Value::from((&self.topic_name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -448,36 +388,9 @@ impl PartitionData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.leader_id);
-        } else if self.leader_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LeaderId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.leader_epoch);
-        } else if self.leader_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LeaderEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
+        w.put_i32(self.leader_id);
+        w.put_i32(self.leader_epoch);
         if version == 0 {
             w.put_len((&self.preferred_successors).len(), flexible)
                 .map_err(|k| EncodeError::new(message, version, "PreferredSuccessors", k))?;
@@ -513,18 +426,12 @@ impl PartitionData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "LeaderId";
-            this.leader_id = r.i32()?;
-        }
-        if true {
-            r.field = "LeaderEpoch";
-            this.leader_epoch = r.i32()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "LeaderId";
+        this.leader_id = r.i32()?;
+        r.field = "LeaderEpoch";
+        this.leader_epoch = r.i32()?;
         if version == 0 {
             r.field = "PreferredSuccessors";
             this.preferred_successors = {
@@ -572,15 +479,9 @@ impl crate::sample::Sample for PartitionData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.leader_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.leader_epoch = rng.next_u64() as i32;
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.leader_id = rng.next_u64() as i32;
+        this.leader_epoch = rng.next_u64() as i32;
         if version == 0 {
             this.preferred_successors = (0..rng.len(depth))
                 .map(|_| rng.next_u64() as i32)
@@ -608,24 +509,18 @@ impl PartitionData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "leaderId".to_string(),
-                serde_json::Value::from(*&self.leader_id),
-            );
-        }
-        if true {
-            map.insert(
-                "leaderEpoch".to_string(),
-                serde_json::Value::from(*&self.leader_epoch),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "leaderId".to_string(),
+            serde_json::Value::from(self.leader_id),
+        );
+        map.insert(
+            "leaderEpoch".to_string(),
+            serde_json::Value::from(self.leader_epoch),
+        );
         if version == 0 {
             map.insert(
                 "preferredSuccessors".to_string(),
@@ -684,7 +579,7 @@ impl ReplicaInfo {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
         if version >= 1 {
-            w.put_i32(*&self.candidate_id);
+            w.put_i32(self.candidate_id);
         } else if self.candidate_id != 0 {
             return Err(EncodeError::new(
                 message,
@@ -783,7 +678,7 @@ impl ReplicaInfo {
         if version >= 1 {
             map.insert(
                 "candidateId".to_string(),
-                serde_json::Value::from(*&self.candidate_id),
+                serde_json::Value::from(self.candidate_id),
             );
         }
         if version >= 1 {
@@ -853,7 +748,7 @@ impl LeaderEndpoint {
             ));
         }
         if version >= 1 {
-            w.put_u16(*&self.port);
+            w.put_u16(self.port);
         } else if self.port != 0 {
             return Err(EncodeError::new(
                 message,
@@ -959,7 +854,7 @@ impl LeaderEndpoint {
             );
         }
         if version >= 1 {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+            map.insert("port".to_string(), serde_json::Value::from(self.port));
         }
         serde_json::Value::Object(map)
     }

@@ -45,16 +45,7 @@ impl EndTxnMarker {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = false;
-        if true {
-            w.put_i32(*&self.coordinator_epoch);
-        } else if self.coordinator_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CoordinatorEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.coordinator_epoch);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -76,10 +67,8 @@ impl EndTxnMarker {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            r.field = "CoordinatorEpoch";
-            this.coordinator_epoch = r.i32()?;
-        }
+        r.field = "CoordinatorEpoch";
+        this.coordinator_epoch = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -105,9 +94,7 @@ impl crate::sample::Sample for EndTxnMarker {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            this.coordinator_epoch = rng.next_u64() as i32;
-        }
+        this.coordinator_epoch = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -125,12 +112,10 @@ impl EndTxnMarker {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = false;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "coordinatorEpoch".to_string(),
-                serde_json::Value::from(*&self.coordinator_epoch),
-            );
-        }
+        map.insert(
+            "coordinatorEpoch".to_string(),
+            serde_json::Value::from(self.coordinator_epoch),
+        );
         serde_json::Value::Object(map)
     }
 }

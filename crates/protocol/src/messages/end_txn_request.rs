@@ -54,47 +54,11 @@ impl EndTxnRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        if true {
-            w.put_string(&self.transactional_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TransactionalId", k))?;
-        } else if self.transactional_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionalId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.producer_id);
-        } else if self.producer_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.producer_epoch);
-        } else if self.producer_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.committed);
-        } else if self.committed != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Committed",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.transactional_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TransactionalId", k))?;
+        w.put_i64(self.producer_id);
+        w.put_i16(self.producer_epoch);
+        w.put_bool(self.committed);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -116,22 +80,14 @@ impl EndTxnRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            r.field = "TransactionalId";
-            this.transactional_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ProducerId";
-            this.producer_id = r.i64()?;
-        }
-        if true {
-            r.field = "ProducerEpoch";
-            this.producer_epoch = r.i16()?;
-        }
-        if true {
-            r.field = "Committed";
-            this.committed = r.bool()?;
-        }
+        r.field = "TransactionalId";
+        this.transactional_id = r.string(flexible)?;
+        r.field = "ProducerId";
+        this.producer_id = r.i64()?;
+        r.field = "ProducerEpoch";
+        this.producer_epoch = r.i16()?;
+        r.field = "Committed";
+        this.committed = r.bool()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -157,18 +113,10 @@ impl crate::sample::Sample for EndTxnRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            this.transactional_id = rng.string();
-        }
-        if true {
-            this.producer_id = rng.next_u64() as i64;
-        }
-        if true {
-            this.producer_epoch = rng.next_u64() as i16;
-        }
-        if true {
-            this.committed = rng.below(2) == 1;
-        }
+        this.transactional_id = rng.string();
+        this.producer_id = rng.next_u64() as i64;
+        this.producer_epoch = rng.next_u64() as i16;
+        this.committed = rng.below(2) == 1;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -186,30 +134,22 @@ impl EndTxnRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 3;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "transactionalId".to_string(),
-                serde_json::Value::from((&self.transactional_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
-            );
-        }
-        if true {
-            map.insert(
-                "producerEpoch".to_string(),
-                serde_json::Value::from(*&self.producer_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "committed".to_string(),
-                serde_json::Value::from(*&self.committed),
-            );
-        }
+        map.insert(
+            "transactionalId".to_string(),
+            serde_json::Value::from((&self.transactional_id).as_str()),
+        );
+        map.insert(
+            "producerId".to_string(),
+            serde_json::Value::from(self.producer_id),
+        );
+        map.insert(
+            "producerEpoch".to_string(),
+            serde_json::Value::from(self.producer_epoch),
+        );
+        map.insert(
+            "committed".to_string(),
+            serde_json::Value::from(self.committed),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -54,31 +54,13 @@ impl EndTxnResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
+        if version >= 5 {
+            w.put_i64(self.producer_id);
         }
         if version >= 5 {
-            w.put_i64(*&self.producer_id);
-        }
-        if version >= 5 {
-            w.put_i16(*&self.producer_epoch);
+            w.put_i16(self.producer_epoch);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -101,14 +83,10 @@ impl EndTxnResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if version >= 5 {
             r.field = "ProducerId";
             this.producer_id = r.i64()?;
@@ -142,12 +120,8 @@ impl crate::sample::Sample for EndTxnResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
         if version >= 5 {
             this.producer_id = rng.next_u64() as i64;
         }
@@ -171,28 +145,24 @@ impl EndTxnResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 3;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         if version >= 5 {
             map.insert(
                 "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
+                serde_json::Value::from(self.producer_id),
             );
         }
         if version >= 5 {
             map.insert(
                 "producerEpoch".to_string(),
-                serde_json::Value::from(*&self.producer_epoch),
+                serde_json::Value::from(self.producer_epoch),
             );
         }
         serde_json::Value::Object(map)

@@ -51,54 +51,27 @@ impl EnvelopeRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_bytes(&self.request_data, flexible)
-                .map_err(|k| EncodeError::new(message, version, "RequestData", k))?;
-        } else if self.request_data != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RequestData",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.request_principal {
-                None if true => {
-                    w.put_null_bytes(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "RequestPrincipal",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_bytes(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "RequestPrincipal", k))?;
-                }
+        w.put_bytes(&self.request_data, flexible)
+            .map_err(|k| EncodeError::new(message, version, "RequestData", k))?;
+        match &self.request_principal {
+            None if true => {
+                w.put_null_bytes(flexible);
             }
-        } else if self.request_principal != Some(Bytes::new()) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RequestPrincipal",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "RequestPrincipal",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_bytes(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "RequestPrincipal", k))?;
+            }
         }
-        if true {
-            w.put_bytes(&self.client_host_address, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ClientHostAddress", k))?;
-        } else if self.client_host_address != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClientHostAddress",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bytes(&self.client_host_address, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ClientHostAddress", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -120,24 +93,18 @@ impl EnvelopeRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "RequestData";
-            this.request_data = r.bytes(flexible)?;
-        }
-        if true {
-            r.field = "RequestPrincipal";
-            this.request_principal = {
-                let value = r.nullable_bytes(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "ClientHostAddress";
-            this.client_host_address = r.bytes(flexible)?;
-        }
+        r.field = "RequestData";
+        this.request_data = r.bytes(flexible)?;
+        r.field = "RequestPrincipal";
+        this.request_principal = {
+            let value = r.nullable_bytes(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ClientHostAddress";
+        this.client_host_address = r.bytes(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -163,19 +130,13 @@ impl crate::sample::Sample for EnvelopeRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.request_data = rng.bytes();
-        }
-        if true {
-            this.request_principal = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.bytes())
-            };
-        }
-        if true {
-            this.client_host_address = rng.bytes();
-        }
+        this.request_data = rng.bytes();
+        this.request_principal = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.bytes())
+        };
+        this.client_host_address = rng.bytes();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -193,27 +154,21 @@ impl EnvelopeRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "requestData".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.request_data)),
-            );
-        }
-        if true {
-            map.insert(
-                "requestPrincipal".to_string(),
-                match &self.request_principal {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from(crate::sample::base64(value)),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "clientHostAddress".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.client_host_address)),
-            );
-        }
+        map.insert(
+            "requestData".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.request_data)),
+        );
+        map.insert(
+            "requestPrincipal".to_string(),
+            match &self.request_principal {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from(crate::sample::base64(value)),
+            },
+        );
+        map.insert(
+            "clientHostAddress".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.client_host_address)),
+        );
         serde_json::Value::Object(map)
     }
 }

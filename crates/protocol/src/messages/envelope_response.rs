@@ -48,42 +48,24 @@ impl EnvelopeResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            match &self.response_data {
-                None if true => {
-                    w.put_null_bytes(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ResponseData",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_bytes(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ResponseData", k))?;
-                }
+        match &self.response_data {
+            None if true => {
+                w.put_null_bytes(flexible);
             }
-        } else if self.response_data != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResponseData",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ResponseData",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_bytes(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ResponseData", k))?;
+            }
         }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.error_code);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -105,20 +87,16 @@ impl EnvelopeResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ResponseData";
-            this.response_data = {
-                let value = r.nullable_bytes(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "ResponseData";
+        this.response_data = {
+            let value = r.nullable_bytes(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -144,16 +122,12 @@ impl crate::sample::Sample for EnvelopeResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.response_data = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.bytes())
-            };
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.response_data = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.bytes())
+        };
+        this.error_code = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -171,21 +145,17 @@ impl EnvelopeResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "responseData".to_string(),
-                match &self.response_data {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from(crate::sample::base64(value)),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "responseData".to_string(),
+            match &self.response_data {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from(crate::sample::base64(value)),
+            },
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -48,27 +48,9 @@ impl ExpireDelegationTokenRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_bytes(&self.hmac, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Hmac", k))?;
-        } else if self.hmac != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Hmac",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.expiry_time_period_ms);
-        } else if self.expiry_time_period_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ExpiryTimePeriodMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bytes(&self.hmac, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Hmac", k))?;
+        w.put_i64(self.expiry_time_period_ms);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -90,14 +72,10 @@ impl ExpireDelegationTokenRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "Hmac";
-            this.hmac = r.bytes(flexible)?;
-        }
-        if true {
-            r.field = "ExpiryTimePeriodMs";
-            this.expiry_time_period_ms = r.i64()?;
-        }
+        r.field = "Hmac";
+        this.hmac = r.bytes(flexible)?;
+        r.field = "ExpiryTimePeriodMs";
+        this.expiry_time_period_ms = r.i64()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -123,12 +101,8 @@ impl crate::sample::Sample for ExpireDelegationTokenRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.hmac = rng.bytes();
-        }
-        if true {
-            this.expiry_time_period_ms = rng.next_u64() as i64;
-        }
+        this.hmac = rng.bytes();
+        this.expiry_time_period_ms = rng.next_u64() as i64;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -146,18 +120,14 @@ impl ExpireDelegationTokenRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "hmac".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.hmac)),
-            );
-        }
-        if true {
-            map.insert(
-                "expiryTimePeriodMs".to_string(),
-                serde_json::Value::from(*&self.expiry_time_period_ms),
-            );
-        }
+        map.insert(
+            "hmac".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.hmac)),
+        );
+        map.insert(
+            "expiryTimePeriodMs".to_string(),
+            serde_json::Value::from(self.expiry_time_period_ms),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -79,7 +79,7 @@ impl FetchRequest {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 12;
         if (0..=14).contains(&version) {
-            w.put_i32(*&self.replica_id);
+            w.put_i32(self.replica_id);
         } else if self.replica_id != -1 {
             return Err(EncodeError::new(
                 message,
@@ -88,51 +88,24 @@ impl FetchRequest {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_i32(*&self.max_wait_ms);
-        } else if self.max_wait_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MaxWaitMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.min_bytes);
-        } else if self.min_bytes != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MinBytes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.max_wait_ms);
+        w.put_i32(self.min_bytes);
         if version >= 3 {
-            w.put_i32(*&self.max_bytes);
+            w.put_i32(self.max_bytes);
         }
         if version >= 4 {
-            w.put_i8(*&self.isolation_level);
+            w.put_i8(self.isolation_level);
         }
         if version >= 7 {
-            w.put_i32(*&self.session_id);
+            w.put_i32(self.session_id);
         }
         if version >= 7 {
-            w.put_i32(*&self.session_epoch);
+            w.put_i32(self.session_epoch);
         }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<FetchTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if version >= 7 {
             w.put_len((&self.forgotten_topics_data).len(), flexible)
@@ -246,14 +219,10 @@ impl FetchRequest {
             r.field = "ReplicaId";
             this.replica_id = r.i32()?;
         }
-        if true {
-            r.field = "MaxWaitMs";
-            this.max_wait_ms = r.i32()?;
-        }
-        if true {
-            r.field = "MinBytes";
-            this.min_bytes = r.i32()?;
-        }
+        r.field = "MaxWaitMs";
+        this.max_wait_ms = r.i32()?;
+        r.field = "MinBytes";
+        this.min_bytes = r.i32()?;
         if version >= 3 {
             r.field = "MaxBytes";
             this.max_bytes = r.i32()?;
@@ -270,17 +239,15 @@ impl FetchRequest {
             r.field = "SessionEpoch";
             this.session_epoch = r.i32()?;
         }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<FetchTopic>(n));
-                for _ in 0..n {
-                    items.push(FetchTopic::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<FetchTopic>(n));
+            for _ in 0..n {
+                items.push(FetchTopic::read(r, version)?);
+            }
+            items
+        };
         if version >= 7 {
             r.field = "ForgottenTopicsData";
             this.forgotten_topics_data = {
@@ -352,12 +319,8 @@ impl crate::sample::Sample for FetchRequest {
         if flexible && (version >= 15) {
             this.replica_state = ReplicaState::sample(rng, version, depth + 1);
         }
-        if true {
-            this.max_wait_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.min_bytes = rng.next_u64() as i32;
-        }
+        this.max_wait_ms = rng.next_u64() as i32;
+        this.min_bytes = rng.next_u64() as i32;
         if version >= 3 {
             this.max_bytes = rng.next_u64() as i32;
         }
@@ -370,11 +333,9 @@ impl crate::sample::Sample for FetchRequest {
         if version >= 7 {
             this.session_epoch = rng.next_u64() as i32;
         }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| FetchTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| FetchTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 7 {
             this.forgotten_topics_data = (0..rng.len(depth))
                 .map(|_| ForgottenTopic::sample(rng, version, depth + 1))
@@ -412,7 +373,7 @@ impl FetchRequest {
         if (0..=14).contains(&version) {
             map.insert(
                 "replicaId".to_string(),
-                serde_json::Value::from(*&self.replica_id),
+                serde_json::Value::from(self.replica_id),
             );
         }
         if flexible && (version >= 15) {
@@ -421,53 +382,47 @@ impl FetchRequest {
                 (&self.replica_state).to_kafka_json(version),
             );
         }
-        if true {
-            map.insert(
-                "maxWaitMs".to_string(),
-                serde_json::Value::from(*&self.max_wait_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "minBytes".to_string(),
-                serde_json::Value::from(*&self.min_bytes),
-            );
-        }
+        map.insert(
+            "maxWaitMs".to_string(),
+            serde_json::Value::from(self.max_wait_ms),
+        );
+        map.insert(
+            "minBytes".to_string(),
+            serde_json::Value::from(self.min_bytes),
+        );
         if version >= 3 {
             map.insert(
                 "maxBytes".to_string(),
-                serde_json::Value::from(*&self.max_bytes),
+                serde_json::Value::from(self.max_bytes),
             );
         }
         if version >= 4 {
             map.insert(
                 "isolationLevel".to_string(),
-                serde_json::Value::from(*&self.isolation_level),
+                serde_json::Value::from(self.isolation_level),
             );
         }
         if version >= 7 {
             map.insert(
                 "sessionId".to_string(),
-                serde_json::Value::from(*&self.session_id),
+                serde_json::Value::from(self.session_id),
             );
         }
         if version >= 7 {
             map.insert(
                 "sessionEpoch".to_string(),
-                serde_json::Value::from(*&self.session_epoch),
+                serde_json::Value::from(self.session_epoch),
             );
         }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 7 {
             map.insert(
                 "forgottenTopicsData".to_string(),
@@ -521,7 +476,7 @@ impl ReplicaState {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 12;
         if version >= 15 {
-            w.put_i32(*&self.replica_id);
+            w.put_i32(self.replica_id);
         } else if self.replica_id != -1 {
             return Err(EncodeError::new(
                 message,
@@ -531,7 +486,7 @@ impl ReplicaState {
             ));
         }
         if version >= 15 {
-            w.put_i64(*&self.replica_epoch);
+            w.put_i64(self.replica_epoch);
         } else if self.replica_epoch != -1 {
             return Err(EncodeError::new(
                 message,
@@ -620,13 +575,13 @@ impl ReplicaState {
         if version >= 15 {
             map.insert(
                 "replicaId".to_string(),
-                serde_json::Value::from(*&self.replica_id),
+                serde_json::Value::from(self.replica_id),
             );
         }
         if version >= 15 {
             map.insert(
                 "replicaEpoch".to_string(),
-                serde_json::Value::from(*&self.replica_epoch),
+                serde_json::Value::from(self.replica_epoch),
             );
         }
         serde_json::Value::Object(map)
@@ -674,19 +629,10 @@ impl FetchTopic {
         if version >= 13 {
             w.put_uuid(&self.topic_id);
         }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<FetchPartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -717,17 +663,15 @@ impl FetchTopic {
             r.field = "TopicId";
             this.topic_id = r.uuid()?;
         }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<FetchPartition>(n));
-                for _ in 0..n {
-                    items.push(FetchPartition::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<FetchPartition>(n));
+            for _ in 0..n {
+                items.push(FetchPartition::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -759,11 +703,9 @@ impl crate::sample::Sample for FetchTopic {
         if version >= 13 {
             this.topic_id = rng.uuid();
         }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| FetchPartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.partitions = (0..rng.len(depth))
+            .map(|_| FetchPartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -793,17 +735,15 @@ impl FetchTopic {
                 serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
             );
         }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -857,31 +797,13 @@ impl FetchPartition {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 12;
-        if true {
-            w.put_i32(*&self.partition);
-        } else if self.partition != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partition",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition);
         if version >= 9 {
-            w.put_i32(*&self.current_leader_epoch);
+            w.put_i32(self.current_leader_epoch);
         }
-        if true {
-            w.put_i64(*&self.fetch_offset);
-        } else if self.fetch_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "FetchOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i64(self.fetch_offset);
         if version >= 12 {
-            w.put_i32(*&self.last_fetched_epoch);
+            w.put_i32(self.last_fetched_epoch);
         } else if self.last_fetched_epoch != -1 {
             return Err(EncodeError::new(
                 message,
@@ -891,18 +813,9 @@ impl FetchPartition {
             ));
         }
         if version >= 5 {
-            w.put_i64(*&self.log_start_offset);
+            w.put_i64(self.log_start_offset);
         }
-        if true {
-            w.put_i32(*&self.partition_max_bytes);
-        } else if self.partition_max_bytes != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionMaxBytes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_max_bytes);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             if (version >= 17) && self.replica_directory_id != Uuid::ZERO {
@@ -930,11 +843,11 @@ impl FetchPartition {
                 let mut size = SizeCounter::default();
                 {
                     let w = &mut size;
-                    w.put_i64(*&self.high_watermark);
+                    w.put_i64(self.high_watermark);
                 }
                 w.put_uvarint(1);
                 w.put_uvarint(size.len_u32());
-                w.put_i64(*&self.high_watermark);
+                w.put_i64(self.high_watermark);
             }
             for raw in unknown {
                 raw.write(w);
@@ -953,18 +866,14 @@ impl FetchPartition {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if true {
-            r.field = "Partition";
-            this.partition = r.i32()?;
-        }
+        r.field = "Partition";
+        this.partition = r.i32()?;
         if version >= 9 {
             r.field = "CurrentLeaderEpoch";
             this.current_leader_epoch = r.i32()?;
         }
-        if true {
-            r.field = "FetchOffset";
-            this.fetch_offset = r.i64()?;
-        }
+        r.field = "FetchOffset";
+        this.fetch_offset = r.i64()?;
         if version >= 12 {
             r.field = "LastFetchedEpoch";
             this.last_fetched_epoch = r.i32()?;
@@ -973,10 +882,8 @@ impl FetchPartition {
             r.field = "LogStartOffset";
             this.log_start_offset = r.i64()?;
         }
-        if true {
-            r.field = "PartitionMaxBytes";
-            this.partition_max_bytes = r.i32()?;
-        }
+        r.field = "PartitionMaxBytes";
+        this.partition_max_bytes = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1014,24 +921,18 @@ impl crate::sample::Sample for FetchPartition {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if true {
-            this.partition = rng.next_u64() as i32;
-        }
+        this.partition = rng.next_u64() as i32;
         if version >= 9 {
             this.current_leader_epoch = rng.next_u64() as i32;
         }
-        if true {
-            this.fetch_offset = rng.next_u64() as i64;
-        }
+        this.fetch_offset = rng.next_u64() as i64;
         if version >= 12 {
             this.last_fetched_epoch = rng.next_u64() as i32;
         }
         if version >= 5 {
             this.log_start_offset = rng.next_u64() as i64;
         }
-        if true {
-            this.partition_max_bytes = rng.next_u64() as i32;
-        }
+        this.partition_max_bytes = rng.next_u64() as i32;
         if flexible && (version >= 17) {
             this.replica_directory_id = rng.uuid();
         }
@@ -1055,42 +956,36 @@ impl FetchPartition {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 12;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partition".to_string(),
-                serde_json::Value::from(*&self.partition),
-            );
-        }
+        map.insert(
+            "partition".to_string(),
+            serde_json::Value::from(self.partition),
+        );
         if version >= 9 {
             map.insert(
                 "currentLeaderEpoch".to_string(),
-                serde_json::Value::from(*&self.current_leader_epoch),
+                serde_json::Value::from(self.current_leader_epoch),
             );
         }
-        if true {
-            map.insert(
-                "fetchOffset".to_string(),
-                serde_json::Value::from(*&self.fetch_offset),
-            );
-        }
+        map.insert(
+            "fetchOffset".to_string(),
+            serde_json::Value::from(self.fetch_offset),
+        );
         if version >= 12 {
             map.insert(
                 "lastFetchedEpoch".to_string(),
-                serde_json::Value::from(*&self.last_fetched_epoch),
+                serde_json::Value::from(self.last_fetched_epoch),
             );
         }
         if version >= 5 {
             map.insert(
                 "logStartOffset".to_string(),
-                serde_json::Value::from(*&self.log_start_offset),
+                serde_json::Value::from(self.log_start_offset),
             );
         }
-        if true {
-            map.insert(
-                "partitionMaxBytes".to_string(),
-                serde_json::Value::from(*&self.partition_max_bytes),
-            );
-        }
+        map.insert(
+            "partitionMaxBytes".to_string(),
+            serde_json::Value::from(self.partition_max_bytes),
+        );
         if flexible && (version >= 17) {
             map.insert(
                 "replicaDirectoryId".to_string(),
@@ -1100,7 +995,7 @@ impl FetchPartition {
         if flexible && (version >= 18) {
             map.insert(
                 "highWatermark".to_string(),
-                serde_json::Value::from(*&self.high_watermark),
+                serde_json::Value::from(self.high_watermark),
             );
         }
         serde_json::Value::Object(map)

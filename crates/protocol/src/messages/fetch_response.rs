@@ -58,13 +58,13 @@ impl FetchResponse {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 12;
         if version >= 1 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
         if version >= 7 {
-            w.put_i16(*&self.error_code);
+            w.put_i16(self.error_code);
         }
         if version >= 7 {
-            w.put_i32(*&self.session_id);
+            w.put_i32(self.session_id);
         } else if self.session_id != 0 {
             return Err(EncodeError::new(
                 message,
@@ -73,19 +73,10 @@ impl FetchResponse {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_len((&self.responses).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Responses", k))?;
-            for item in &self.responses {
-                (item).write(w, version, message)?;
-            }
-        } else if self.responses != Vec::<FetchableTopicResponse>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Responses",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.responses).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Responses", k))?;
+        for item in &self.responses {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -149,17 +140,15 @@ impl FetchResponse {
             r.field = "SessionId";
             this.session_id = r.i32()?;
         }
-        if true {
-            r.field = "Responses";
-            this.responses = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<FetchableTopicResponse>(n));
-                for _ in 0..n {
-                    items.push(FetchableTopicResponse::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Responses";
+        this.responses = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<FetchableTopicResponse>(n));
+            for _ in 0..n {
+                items.push(FetchableTopicResponse::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -207,11 +196,9 @@ impl crate::sample::Sample for FetchResponse {
         if version >= 7 {
             this.session_id = rng.next_u64() as i32;
         }
-        if true {
-            this.responses = (0..rng.len(depth))
-                .map(|_| FetchableTopicResponse::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.responses = (0..rng.len(depth))
+            .map(|_| FetchableTopicResponse::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && (version >= 16) {
             this.node_endpoints = (0..rng.len(depth))
                 .map(|_| NodeEndpoint::sample(rng, version, depth + 1))
@@ -237,32 +224,30 @@ impl FetchResponse {
         if version >= 1 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
         if version >= 7 {
             map.insert(
                 "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
+                serde_json::Value::from(self.error_code),
             );
         }
         if version >= 7 {
             map.insert(
                 "sessionId".to_string(),
-                serde_json::Value::from(*&self.session_id),
+                serde_json::Value::from(self.session_id),
             );
         }
-        if true {
-            map.insert(
-                "responses".to_string(),
-                serde_json::Value::Array(
-                    (&self.responses)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "responses".to_string(),
+            serde_json::Value::Array(
+                (&self.responses)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if flexible && (version >= 16) {
             map.insert(
                 "nodeEndpoints".to_string(),
@@ -319,19 +304,10 @@ impl FetchableTopicResponse {
         if version >= 13 {
             w.put_uuid(&self.topic_id);
         }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<PartitionData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -362,17 +338,15 @@ impl FetchableTopicResponse {
             r.field = "TopicId";
             this.topic_id = r.uuid()?;
         }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
-                for _ in 0..n {
-                    items.push(PartitionData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
+            for _ in 0..n {
+                items.push(PartitionData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -404,11 +378,9 @@ impl crate::sample::Sample for FetchableTopicResponse {
         if version >= 13 {
             this.topic_id = rng.uuid();
         }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| PartitionData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.partitions = (0..rng.len(depth))
+            .map(|_| PartitionData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -438,17 +410,15 @@ impl FetchableTopicResponse {
                 serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
             );
         }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -511,41 +481,14 @@ impl PartitionData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 12;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.high_watermark);
-        } else if self.high_watermark != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "HighWatermark",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
+        w.put_i16(self.error_code);
+        w.put_i64(self.high_watermark);
         if version >= 4 {
-            w.put_i64(*&self.last_stable_offset);
+            w.put_i64(self.last_stable_offset);
         }
         if version >= 5 {
-            w.put_i64(*&self.log_start_offset);
+            w.put_i64(self.log_start_offset);
         }
         if version >= 4 {
             match &self.aborted_transactions {
@@ -571,7 +514,7 @@ impl PartitionData {
             }
         }
         if version >= 11 {
-            w.put_i32(*&self.preferred_read_replica);
+            w.put_i32(self.preferred_read_replica);
         } else if self.preferred_read_replica != -1 {
             return Err(EncodeError::new(
                 message,
@@ -580,31 +523,22 @@ impl PartitionData {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            match &self.records {
-                None if true => {
-                    w.put_null_bytes(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Records",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_bytes(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Records", k))?;
-                }
+        match &self.records {
+            None if true => {
+                w.put_null_bytes(flexible);
             }
-        } else if self.records != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Records",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Records",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_bytes(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Records", k))?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -696,18 +630,12 @@ impl PartitionData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "HighWatermark";
-            this.high_watermark = r.i64()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "HighWatermark";
+        this.high_watermark = r.i64()?;
         if version >= 4 {
             r.field = "LastStableOffset";
             this.last_stable_offset = r.i64()?;
@@ -739,16 +667,14 @@ impl PartitionData {
             r.field = "PreferredReadReplica";
             this.preferred_read_replica = r.i32()?;
         }
-        if true {
-            r.field = "Records";
-            this.records = {
-                let value = r.nullable_bytes(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "Records";
+        this.records = {
+            let value = r.nullable_bytes(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -792,15 +718,9 @@ impl crate::sample::Sample for PartitionData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.high_watermark = rng.next_u64() as i64;
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.high_watermark = rng.next_u64() as i64;
         if version >= 4 {
             this.last_stable_offset = rng.next_u64() as i64;
         }
@@ -830,13 +750,11 @@ impl crate::sample::Sample for PartitionData {
         if version >= 11 {
             this.preferred_read_replica = rng.next_u64() as i32;
         }
-        if true {
-            this.records = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.bytes())
-            };
-        }
+        this.records = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.bytes())
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -854,34 +772,28 @@ impl PartitionData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 12;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "highWatermark".to_string(),
-                serde_json::Value::from(*&self.high_watermark),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "highWatermark".to_string(),
+            serde_json::Value::from(self.high_watermark),
+        );
         if version >= 4 {
             map.insert(
                 "lastStableOffset".to_string(),
-                serde_json::Value::from(*&self.last_stable_offset),
+                serde_json::Value::from(self.last_stable_offset),
             );
         }
         if version >= 5 {
             map.insert(
                 "logStartOffset".to_string(),
-                serde_json::Value::from(*&self.log_start_offset),
+                serde_json::Value::from(self.log_start_offset),
             );
         }
         if flexible && (version >= 12) {
@@ -919,18 +831,16 @@ impl PartitionData {
         if version >= 11 {
             map.insert(
                 "preferredReadReplica".to_string(),
-                serde_json::Value::from(*&self.preferred_read_replica),
+                serde_json::Value::from(self.preferred_read_replica),
             );
         }
-        if true {
-            map.insert(
-                "records".to_string(),
-                match &self.records {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from(crate::sample::base64(value)),
-                },
-            );
-        }
+        map.insert(
+            "records".to_string(),
+            match &self.records {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from(crate::sample::base64(value)),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -967,7 +877,7 @@ impl EpochEndOffset {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 12;
         if version >= 12 {
-            w.put_i32(*&self.epoch);
+            w.put_i32(self.epoch);
         } else if self.epoch != -1 {
             return Err(EncodeError::new(
                 message,
@@ -977,7 +887,7 @@ impl EpochEndOffset {
             ));
         }
         if version >= 12 {
-            w.put_i64(*&self.end_offset);
+            w.put_i64(self.end_offset);
         } else if self.end_offset != -1 {
             return Err(EncodeError::new(
                 message,
@@ -1064,12 +974,12 @@ impl EpochEndOffset {
         let flexible = version >= 12;
         let mut map = serde_json::Map::new();
         if version >= 12 {
-            map.insert("epoch".to_string(), serde_json::Value::from(*&self.epoch));
+            map.insert("epoch".to_string(), serde_json::Value::from(self.epoch));
         }
         if version >= 12 {
             map.insert(
                 "endOffset".to_string(),
-                serde_json::Value::from(*&self.end_offset),
+                serde_json::Value::from(self.end_offset),
             );
         }
         serde_json::Value::Object(map)
@@ -1108,7 +1018,7 @@ impl LeaderIdAndEpoch {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 12;
         if version >= 12 {
-            w.put_i32(*&self.leader_id);
+            w.put_i32(self.leader_id);
         } else if self.leader_id != -1 {
             return Err(EncodeError::new(
                 message,
@@ -1118,7 +1028,7 @@ impl LeaderIdAndEpoch {
             ));
         }
         if version >= 12 {
-            w.put_i32(*&self.leader_epoch);
+            w.put_i32(self.leader_epoch);
         } else if self.leader_epoch != -1 {
             return Err(EncodeError::new(
                 message,
@@ -1207,13 +1117,13 @@ impl LeaderIdAndEpoch {
         if version >= 12 {
             map.insert(
                 "leaderId".to_string(),
-                serde_json::Value::from(*&self.leader_id),
+                serde_json::Value::from(self.leader_id),
             );
         }
         if version >= 12 {
             map.insert(
                 "leaderEpoch".to_string(),
-                serde_json::Value::from(*&self.leader_epoch),
+                serde_json::Value::from(self.leader_epoch),
             );
         }
         serde_json::Value::Object(map)
@@ -1251,26 +1161,8 @@ impl SnapshotId {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 12;
-        if true {
-            w.put_i64(*&self.end_offset);
-        } else if self.end_offset != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "EndOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.epoch);
-        } else if self.epoch != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Epoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i64(self.end_offset);
+        w.put_i32(self.epoch);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -1292,14 +1184,10 @@ impl SnapshotId {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if true {
-            r.field = "EndOffset";
-            this.end_offset = r.i64()?;
-        }
-        if true {
-            r.field = "Epoch";
-            this.epoch = r.i32()?;
-        }
+        r.field = "EndOffset";
+        this.end_offset = r.i64()?;
+        r.field = "Epoch";
+        this.epoch = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1325,12 +1213,8 @@ impl crate::sample::Sample for SnapshotId {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if true {
-            this.end_offset = rng.next_u64() as i64;
-        }
-        if true {
-            this.epoch = rng.next_u64() as i32;
-        }
+        this.end_offset = rng.next_u64() as i64;
+        this.epoch = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1348,15 +1232,11 @@ impl SnapshotId {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 12;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "endOffset".to_string(),
-                serde_json::Value::from(*&self.end_offset),
-            );
-        }
-        if true {
-            map.insert("epoch".to_string(), serde_json::Value::from(*&self.epoch));
-        }
+        map.insert(
+            "endOffset".to_string(),
+            serde_json::Value::from(self.end_offset),
+        );
+        map.insert("epoch".to_string(), serde_json::Value::from(self.epoch));
         serde_json::Value::Object(map)
     }
 }
@@ -1393,7 +1273,7 @@ impl AbortedTransaction {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 12;
         if version >= 4 {
-            w.put_i64(*&self.producer_id);
+            w.put_i64(self.producer_id);
         } else if self.producer_id != 0 {
             return Err(EncodeError::new(
                 message,
@@ -1403,7 +1283,7 @@ impl AbortedTransaction {
             ));
         }
         if version >= 4 {
-            w.put_i64(*&self.first_offset);
+            w.put_i64(self.first_offset);
         } else if self.first_offset != 0 {
             return Err(EncodeError::new(
                 message,
@@ -1492,13 +1372,13 @@ impl AbortedTransaction {
         if version >= 4 {
             map.insert(
                 "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
+                serde_json::Value::from(self.producer_id),
             );
         }
         if version >= 4 {
             map.insert(
                 "firstOffset".to_string(),
-                serde_json::Value::from(*&self.first_offset),
+                serde_json::Value::from(self.first_offset),
             );
         }
         serde_json::Value::Object(map)
@@ -1543,7 +1423,7 @@ impl NodeEndpoint {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 12;
         if version >= 16 {
-            w.put_i32(*&self.node_id);
+            w.put_i32(self.node_id);
         } else if self.node_id != 0 {
             return Err(EncodeError::new(
                 message,
@@ -1564,7 +1444,7 @@ impl NodeEndpoint {
             ));
         }
         if version >= 16 {
-            w.put_i32(*&self.port);
+            w.put_i32(self.port);
         } else if self.port != 0 {
             return Err(EncodeError::new(
                 message,
@@ -1701,10 +1581,7 @@ impl NodeEndpoint {
         let flexible = version >= 12;
         let mut map = serde_json::Map::new();
         if version >= 16 {
-            map.insert(
-                "nodeId".to_string(),
-                serde_json::Value::from(*&self.node_id),
-            );
+            map.insert("nodeId".to_string(), serde_json::Value::from(self.node_id));
         }
         if version >= 16 {
             map.insert(
@@ -1713,7 +1590,7 @@ impl NodeEndpoint {
             );
         }
         if version >= 16 {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+            map.insert("port".to_string(), serde_json::Value::from(self.port));
         }
         if version >= 16 {
             map.insert(

@@ -54,39 +54,12 @@ impl FetchSnapshotRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.replica_id);
-        } else if self.replica_id != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ReplicaId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.max_bytes);
-        } else if self.max_bytes != 0x7fffffff {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MaxBytes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<TopicSnapshot>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.replica_id);
+        w.put_i32(self.max_bytes);
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -162,25 +135,19 @@ impl FetchSnapshotRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ReplicaId";
-            this.replica_id = r.i32()?;
-        }
-        if true {
-            r.field = "MaxBytes";
-            this.max_bytes = r.i32()?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicSnapshot>(n));
-                for _ in 0..n {
-                    items.push(TopicSnapshot::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ReplicaId";
+        this.replica_id = r.i32()?;
+        r.field = "MaxBytes";
+        this.max_bytes = r.i32()?;
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicSnapshot>(n));
+            for _ in 0..n {
+                items.push(TopicSnapshot::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -225,17 +192,11 @@ impl crate::sample::Sample for FetchSnapshotRequest {
                 Some(rng.string())
             };
         }
-        if true {
-            this.replica_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.max_bytes = rng.next_u64() as i32;
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| TopicSnapshot::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.replica_id = rng.next_u64() as i32;
+        this.max_bytes = rng.next_u64() as i32;
+        this.topics = (0..rng.len(depth))
+            .map(|_| TopicSnapshot::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -262,29 +223,23 @@ impl FetchSnapshotRequest {
                 },
             );
         }
-        if true {
-            map.insert(
-                "replicaId".to_string(),
-                serde_json::Value::from(*&self.replica_id),
-            );
-        }
-        if true {
-            map.insert(
-                "maxBytes".to_string(),
-                serde_json::Value::from(*&self.max_bytes),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "replicaId".to_string(),
+            serde_json::Value::from(self.replica_id),
+        );
+        map.insert(
+            "maxBytes".to_string(),
+            serde_json::Value::from(self.max_bytes),
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -320,30 +275,12 @@ impl TopicSnapshot {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<PartitionSnapshot>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -366,21 +303,17 @@ impl TopicSnapshot {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<PartitionSnapshot>(n));
-                for _ in 0..n {
-                    items.push(PartitionSnapshot::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<PartitionSnapshot>(n));
+            for _ in 0..n {
+                items.push(PartitionSnapshot::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -406,14 +339,10 @@ impl crate::sample::Sample for TopicSnapshot {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| PartitionSnapshot::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| PartitionSnapshot::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -431,23 +360,19 @@ impl TopicSnapshot {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -492,46 +417,10 @@ impl PartitionSnapshot {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.partition);
-        } else if self.partition != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partition",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.current_leader_epoch);
-        } else if self.current_leader_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CurrentLeaderEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            (&self.snapshot_id).write(w, version, message)?;
-        } else if self.snapshot_id != SnapshotId::default() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SnapshotId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.position);
-        } else if self.position != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Position",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition);
+        w.put_i32(self.current_leader_epoch);
+        (&self.snapshot_id).write(w, version, message)?;
+        w.put_i64(self.position);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             if (version >= 1) && self.replica_directory_id != Uuid::ZERO {
@@ -566,22 +455,14 @@ impl PartitionSnapshot {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Partition";
-            this.partition = r.i32()?;
-        }
-        if true {
-            r.field = "CurrentLeaderEpoch";
-            this.current_leader_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "SnapshotId";
-            this.snapshot_id = SnapshotId::read(r, version)?;
-        }
-        if true {
-            r.field = "Position";
-            this.position = r.i64()?;
-        }
+        r.field = "Partition";
+        this.partition = r.i32()?;
+        r.field = "CurrentLeaderEpoch";
+        this.current_leader_epoch = r.i32()?;
+        r.field = "SnapshotId";
+        this.snapshot_id = SnapshotId::read(r, version)?;
+        r.field = "Position";
+        this.position = r.i64()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -613,18 +494,10 @@ impl crate::sample::Sample for PartitionSnapshot {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.partition = rng.next_u64() as i32;
-        }
-        if true {
-            this.current_leader_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.snapshot_id = SnapshotId::sample(rng, version, depth + 1);
-        }
-        if true {
-            this.position = rng.next_u64() as i64;
-        }
+        this.partition = rng.next_u64() as i32;
+        this.current_leader_epoch = rng.next_u64() as i32;
+        this.snapshot_id = SnapshotId::sample(rng, version, depth + 1);
+        this.position = rng.next_u64() as i64;
         if flexible && (version >= 1) {
             this.replica_directory_id = rng.uuid();
         }
@@ -645,30 +518,22 @@ impl PartitionSnapshot {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partition".to_string(),
-                serde_json::Value::from(*&self.partition),
-            );
-        }
-        if true {
-            map.insert(
-                "currentLeaderEpoch".to_string(),
-                serde_json::Value::from(*&self.current_leader_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "snapshotId".to_string(),
-                (&self.snapshot_id).to_kafka_json(version),
-            );
-        }
-        if true {
-            map.insert(
-                "position".to_string(),
-                serde_json::Value::from(*&self.position),
-            );
-        }
+        map.insert(
+            "partition".to_string(),
+            serde_json::Value::from(self.partition),
+        );
+        map.insert(
+            "currentLeaderEpoch".to_string(),
+            serde_json::Value::from(self.current_leader_epoch),
+        );
+        map.insert(
+            "snapshotId".to_string(),
+            (&self.snapshot_id).to_kafka_json(version),
+        );
+        map.insert(
+            "position".to_string(),
+            serde_json::Value::from(self.position),
+        );
         if flexible && (version >= 1) {
             map.insert(
                 "replicaDirectoryId".to_string(),
@@ -710,26 +575,8 @@ impl SnapshotId {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i64(*&self.end_offset);
-        } else if self.end_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "EndOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.epoch);
-        } else if self.epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Epoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i64(self.end_offset);
+        w.put_i32(self.epoch);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -751,14 +598,10 @@ impl SnapshotId {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "EndOffset";
-            this.end_offset = r.i64()?;
-        }
-        if true {
-            r.field = "Epoch";
-            this.epoch = r.i32()?;
-        }
+        r.field = "EndOffset";
+        this.end_offset = r.i64()?;
+        r.field = "Epoch";
+        this.epoch = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -784,12 +627,8 @@ impl crate::sample::Sample for SnapshotId {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.end_offset = rng.next_u64() as i64;
-        }
-        if true {
-            this.epoch = rng.next_u64() as i32;
-        }
+        this.end_offset = rng.next_u64() as i64;
+        this.epoch = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -807,15 +646,11 @@ impl SnapshotId {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "endOffset".to_string(),
-                serde_json::Value::from(*&self.end_offset),
-            );
-        }
-        if true {
-            map.insert("epoch".to_string(), serde_json::Value::from(*&self.epoch));
-        }
+        map.insert(
+            "endOffset".to_string(),
+            serde_json::Value::from(self.end_offset),
+        );
+        map.insert("epoch".to_string(), serde_json::Value::from(self.epoch));
         serde_json::Value::Object(map)
     }
 }

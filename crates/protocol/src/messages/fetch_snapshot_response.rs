@@ -54,32 +54,12 @@ impl FetchSnapshotResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<TopicSnapshot>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -131,25 +111,19 @@ impl FetchSnapshotResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicSnapshot>(n));
-                for _ in 0..n {
-                    items.push(TopicSnapshot::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicSnapshot>(n));
+            for _ in 0..n {
+                items.push(TopicSnapshot::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -188,17 +162,11 @@ impl crate::sample::Sample for FetchSnapshotResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| TopicSnapshot::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.topics = (0..rng.len(depth))
+            .map(|_| TopicSnapshot::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && (version >= 1) {
             this.node_endpoints = (0..rng.len(depth))
                 .map(|_| NodeEndpoint::sample(rng, version, depth + 1))
@@ -221,29 +189,23 @@ impl FetchSnapshotResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if flexible && (version >= 1) {
             map.insert(
                 "nodeEndpoints".to_string(),
@@ -290,30 +252,12 @@ impl TopicSnapshot {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<PartitionSnapshot>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -336,21 +280,17 @@ impl TopicSnapshot {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<PartitionSnapshot>(n));
-                for _ in 0..n {
-                    items.push(PartitionSnapshot::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<PartitionSnapshot>(n));
+            for _ in 0..n {
+                items.push(PartitionSnapshot::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -376,14 +316,10 @@ impl crate::sample::Sample for TopicSnapshot {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| PartitionSnapshot::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| PartitionSnapshot::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -401,23 +337,19 @@ impl TopicSnapshot {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -468,67 +400,13 @@ impl PartitionSnapshot {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.index);
-        } else if self.index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Index",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            (&self.snapshot_id).write(w, version, message)?;
-        } else if self.snapshot_id != SnapshotId::default() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SnapshotId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.size);
-        } else if self.size != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Size",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.position);
-        } else if self.position != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Position",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bytes(&self.unaligned_records, flexible)
-                .map_err(|k| EncodeError::new(message, version, "UnalignedRecords", k))?;
-        } else if self.unaligned_records != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "UnalignedRecords",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.index);
+        w.put_i16(self.error_code);
+        (&self.snapshot_id).write(w, version, message)?;
+        w.put_i64(self.size);
+        w.put_i64(self.position);
+        w.put_bytes(&self.unaligned_records, flexible)
+            .map_err(|k| EncodeError::new(message, version, "UnalignedRecords", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             if (true) && self.current_leader != LeaderIdAndEpoch::default() {
@@ -571,30 +449,18 @@ impl PartitionSnapshot {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Index";
-            this.index = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "SnapshotId";
-            this.snapshot_id = SnapshotId::read(r, version)?;
-        }
-        if true {
-            r.field = "Size";
-            this.size = r.i64()?;
-        }
-        if true {
-            r.field = "Position";
-            this.position = r.i64()?;
-        }
-        if true {
-            r.field = "UnalignedRecords";
-            this.unaligned_records = r.bytes(flexible)?;
-        }
+        r.field = "Index";
+        this.index = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "SnapshotId";
+        this.snapshot_id = SnapshotId::read(r, version)?;
+        r.field = "Size";
+        this.size = r.i64()?;
+        r.field = "Position";
+        this.position = r.i64()?;
+        r.field = "UnalignedRecords";
+        this.unaligned_records = r.bytes(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -626,27 +492,15 @@ impl crate::sample::Sample for PartitionSnapshot {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.index = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.snapshot_id = SnapshotId::sample(rng, version, depth + 1);
-        }
+        this.index = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.snapshot_id = SnapshotId::sample(rng, version, depth + 1);
         if flexible && (true) {
             this.current_leader = LeaderIdAndEpoch::sample(rng, version, depth + 1);
         }
-        if true {
-            this.size = rng.next_u64() as i64;
-        }
-        if true {
-            this.position = rng.next_u64() as i64;
-        }
-        if true {
-            this.unaligned_records = rng.bytes();
-        }
+        this.size = rng.next_u64() as i64;
+        this.position = rng.next_u64() as i64;
+        this.unaligned_records = rng.bytes();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -664,42 +518,30 @@ impl PartitionSnapshot {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert("index".to_string(), serde_json::Value::from(*&self.index));
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "snapshotId".to_string(),
-                (&self.snapshot_id).to_kafka_json(version),
-            );
-        }
+        map.insert("index".to_string(), serde_json::Value::from(self.index));
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "snapshotId".to_string(),
+            (&self.snapshot_id).to_kafka_json(version),
+        );
         if flexible && (true) {
             map.insert(
                 "currentLeader".to_string(),
                 (&self.current_leader).to_kafka_json(version),
             );
         }
-        if true {
-            map.insert("size".to_string(), serde_json::Value::from(*&self.size));
-        }
-        if true {
-            map.insert(
-                "position".to_string(),
-                serde_json::Value::from(*&self.position),
-            );
-        }
-        if true {
-            map.insert(
-                "unalignedRecords".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.unaligned_records)),
-            );
-        }
+        map.insert("size".to_string(), serde_json::Value::from(self.size));
+        map.insert(
+            "position".to_string(),
+            serde_json::Value::from(self.position),
+        );
+        map.insert(
+            "unalignedRecords".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.unaligned_records)),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -735,26 +577,8 @@ impl SnapshotId {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i64(*&self.end_offset);
-        } else if self.end_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "EndOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.epoch);
-        } else if self.epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Epoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i64(self.end_offset);
+        w.put_i32(self.epoch);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -776,14 +600,10 @@ impl SnapshotId {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "EndOffset";
-            this.end_offset = r.i64()?;
-        }
-        if true {
-            r.field = "Epoch";
-            this.epoch = r.i32()?;
-        }
+        r.field = "EndOffset";
+        this.end_offset = r.i64()?;
+        r.field = "Epoch";
+        this.epoch = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -809,12 +629,8 @@ impl crate::sample::Sample for SnapshotId {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.end_offset = rng.next_u64() as i64;
-        }
-        if true {
-            this.epoch = rng.next_u64() as i32;
-        }
+        this.end_offset = rng.next_u64() as i64;
+        this.epoch = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -832,15 +648,11 @@ impl SnapshotId {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "endOffset".to_string(),
-                serde_json::Value::from(*&self.end_offset),
-            );
-        }
-        if true {
-            map.insert("epoch".to_string(), serde_json::Value::from(*&self.epoch));
-        }
+        map.insert(
+            "endOffset".to_string(),
+            serde_json::Value::from(self.end_offset),
+        );
+        map.insert("epoch".to_string(), serde_json::Value::from(self.epoch));
         serde_json::Value::Object(map)
     }
 }
@@ -876,26 +688,8 @@ impl LeaderIdAndEpoch {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.leader_id);
-        } else if self.leader_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LeaderId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.leader_epoch);
-        } else if self.leader_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LeaderEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.leader_id);
+        w.put_i32(self.leader_epoch);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -917,14 +711,10 @@ impl LeaderIdAndEpoch {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "LeaderId";
-            this.leader_id = r.i32()?;
-        }
-        if true {
-            r.field = "LeaderEpoch";
-            this.leader_epoch = r.i32()?;
-        }
+        r.field = "LeaderId";
+        this.leader_id = r.i32()?;
+        r.field = "LeaderEpoch";
+        this.leader_epoch = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -950,12 +740,8 @@ impl crate::sample::Sample for LeaderIdAndEpoch {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.leader_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.leader_epoch = rng.next_u64() as i32;
-        }
+        this.leader_id = rng.next_u64() as i32;
+        this.leader_epoch = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -973,18 +759,14 @@ impl LeaderIdAndEpoch {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "leaderId".to_string(),
-                serde_json::Value::from(*&self.leader_id),
-            );
-        }
-        if true {
-            map.insert(
-                "leaderEpoch".to_string(),
-                serde_json::Value::from(*&self.leader_epoch),
-            );
-        }
+        map.insert(
+            "leaderId".to_string(),
+            serde_json::Value::from(self.leader_id),
+        );
+        map.insert(
+            "leaderEpoch".to_string(),
+            serde_json::Value::from(self.leader_epoch),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1024,7 +806,7 @@ impl NodeEndpoint {
     ) -> Result<(), EncodeError> {
         let flexible = true;
         if version >= 1 {
-            w.put_i32(*&self.node_id);
+            w.put_i32(self.node_id);
         } else if self.node_id != 0 {
             return Err(EncodeError::new(
                 message,
@@ -1045,7 +827,7 @@ impl NodeEndpoint {
             ));
         }
         if version >= 1 {
-            w.put_u16(*&self.port);
+            w.put_u16(self.port);
         } else if self.port != 0 {
             return Err(EncodeError::new(
                 message,
@@ -1139,10 +921,7 @@ impl NodeEndpoint {
         let flexible = true;
         let mut map = serde_json::Map::new();
         if version >= 1 {
-            map.insert(
-                "nodeId".to_string(),
-                serde_json::Value::from(*&self.node_id),
-            );
+            map.insert("nodeId".to_string(), serde_json::Value::from(self.node_id));
         }
         if version >= 1 {
             map.insert(
@@ -1151,7 +930,7 @@ impl NodeEndpoint {
             );
         }
         if version >= 1 {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+            map.insert("port".to_string(), serde_json::Value::from(self.port));
         }
         serde_json::Value::Object(map)
     }

@@ -63,7 +63,7 @@ impl FindCoordinatorRequest {
             ));
         }
         if version >= 1 {
-            w.put_i8(*&self.key_type);
+            w.put_i8(self.key_type);
         } else if self.key_type != 0 {
             return Err(EncodeError::new(
                 message,
@@ -189,7 +189,7 @@ impl FindCoordinatorRequest {
         if version >= 1 {
             map.insert(
                 "keyType".to_string(),
-                serde_json::Value::from(*&self.key_type),
+                serde_json::Value::from(self.key_type),
             );
         }
         if version >= 4 {

@@ -64,10 +64,10 @@ impl FindCoordinatorResponse {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
         if version >= 1 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
         if (0..=3).contains(&version) {
-            w.put_i16(*&self.error_code);
+            w.put_i16(self.error_code);
         } else if self.error_code != 0 {
             return Err(EncodeError::new(
                 message,
@@ -96,7 +96,7 @@ impl FindCoordinatorResponse {
             }
         }
         if (0..=3).contains(&version) {
-            w.put_i32(*&self.node_id);
+            w.put_i32(self.node_id);
         } else if self.node_id != 0 {
             return Err(EncodeError::new(
                 message,
@@ -117,7 +117,7 @@ impl FindCoordinatorResponse {
             ));
         }
         if (0..=3).contains(&version) {
-            w.put_i32(*&self.port);
+            w.put_i32(self.port);
         } else if self.port != 0 {
             return Err(EncodeError::new(
                 message,
@@ -274,13 +274,13 @@ impl FindCoordinatorResponse {
         if version >= 1 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
         if (0..=3).contains(&version) {
             map.insert(
                 "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
+                serde_json::Value::from(self.error_code),
             );
         }
         if (1..=3).contains(&version) {
@@ -293,10 +293,7 @@ impl FindCoordinatorResponse {
             );
         }
         if (0..=3).contains(&version) {
-            map.insert(
-                "nodeId".to_string(),
-                serde_json::Value::from(*&self.node_id),
-            );
+            map.insert("nodeId".to_string(), serde_json::Value::from(self.node_id));
         }
         if (0..=3).contains(&version) {
             map.insert(
@@ -305,7 +302,7 @@ impl FindCoordinatorResponse {
             );
         }
         if (0..=3).contains(&version) {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+            map.insert("port".to_string(), serde_json::Value::from(self.port));
         }
         if version >= 4 {
             map.insert(
@@ -377,7 +374,7 @@ impl Coordinator {
             ));
         }
         if version >= 4 {
-            w.put_i32(*&self.node_id);
+            w.put_i32(self.node_id);
         } else if self.node_id != 0 {
             return Err(EncodeError::new(
                 message,
@@ -398,7 +395,7 @@ impl Coordinator {
             ));
         }
         if version >= 4 {
-            w.put_i32(*&self.port);
+            w.put_i32(self.port);
         } else if self.port != 0 {
             return Err(EncodeError::new(
                 message,
@@ -408,7 +405,7 @@ impl Coordinator {
             ));
         }
         if version >= 4 {
-            w.put_i16(*&self.error_code);
+            w.put_i16(self.error_code);
         } else if self.error_code != 0 {
             return Err(EncodeError::new(
                 message,
@@ -558,10 +555,7 @@ impl Coordinator {
             );
         }
         if version >= 4 {
-            map.insert(
-                "nodeId".to_string(),
-                serde_json::Value::from(*&self.node_id),
-            );
+            map.insert("nodeId".to_string(), serde_json::Value::from(self.node_id));
         }
         if version >= 4 {
             map.insert(
@@ -570,12 +564,12 @@ impl Coordinator {
             );
         }
         if version >= 4 {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+            map.insert("port".to_string(), serde_json::Value::from(self.port));
         }
         if version >= 4 {
             map.insert(
                 "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
+                serde_json::Value::from(self.error_code),
             );
         }
         if version >= 4 {

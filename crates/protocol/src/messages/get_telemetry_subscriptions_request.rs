@@ -45,16 +45,7 @@ impl GetTelemetrySubscriptionsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_uuid(&self.client_instance_id);
-        } else if self.client_instance_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClientInstanceId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_uuid(&self.client_instance_id);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -76,10 +67,8 @@ impl GetTelemetrySubscriptionsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ClientInstanceId";
-            this.client_instance_id = r.uuid()?;
-        }
+        r.field = "ClientInstanceId";
+        this.client_instance_id = r.uuid()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -105,9 +94,7 @@ impl crate::sample::Sample for GetTelemetrySubscriptionsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.client_instance_id = rng.uuid();
-        }
+        this.client_instance_id = rng.uuid();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -125,12 +112,10 @@ impl GetTelemetrySubscriptionsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "clientInstanceId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.client_instance_id)),
-            );
-        }
+        map.insert(
+            "clientInstanceId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.client_instance_id)),
+        );
         serde_json::Value::Object(map)
     }
 }

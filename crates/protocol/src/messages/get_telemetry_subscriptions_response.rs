@@ -69,104 +69,23 @@ impl GetTelemetrySubscriptionsResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
+        w.put_uuid(&self.client_instance_id);
+        w.put_i32(self.subscription_id);
+        w.put_len((&self.accepted_compression_types).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "AcceptedCompressionTypes", k))?;
+        for item in &self.accepted_compression_types {
+            w.put_i8(*item);
         }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_uuid(&self.client_instance_id);
-        } else if self.client_instance_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClientInstanceId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.subscription_id);
-        } else if self.subscription_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubscriptionId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.accepted_compression_types).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "AcceptedCompressionTypes", k))?;
-            for item in &self.accepted_compression_types {
-                w.put_i8(*item);
-            }
-        } else if self.accepted_compression_types != Vec::<i8>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AcceptedCompressionTypes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.push_interval_ms);
-        } else if self.push_interval_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PushIntervalMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.telemetry_max_bytes);
-        } else if self.telemetry_max_bytes != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TelemetryMaxBytes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.delta_temporality);
-        } else if self.delta_temporality != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "DeltaTemporality",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.requested_metrics).len(), flexible)
+        w.put_i32(self.push_interval_ms);
+        w.put_i32(self.telemetry_max_bytes);
+        w.put_bool(self.delta_temporality);
+        w.put_len((&self.requested_metrics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "RequestedMetrics", k))?;
+        for item in &self.requested_metrics {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "RequestedMetrics", k))?;
-            for item in &self.requested_metrics {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "RequestedMetrics", k))?;
-            }
-        } else if self.requested_metrics != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RequestedMetrics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -189,56 +108,38 @@ impl GetTelemetrySubscriptionsResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ClientInstanceId";
-            this.client_instance_id = r.uuid()?;
-        }
-        if true {
-            r.field = "SubscriptionId";
-            this.subscription_id = r.i32()?;
-        }
-        if true {
-            r.field = "AcceptedCompressionTypes";
-            this.accepted_compression_types = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i8>(n));
-                for _ in 0..n {
-                    items.push(r.i8()?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "PushIntervalMs";
-            this.push_interval_ms = r.i32()?;
-        }
-        if true {
-            r.field = "TelemetryMaxBytes";
-            this.telemetry_max_bytes = r.i32()?;
-        }
-        if true {
-            r.field = "DeltaTemporality";
-            this.delta_temporality = r.bool()?;
-        }
-        if true {
-            r.field = "RequestedMetrics";
-            this.requested_metrics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ClientInstanceId";
+        this.client_instance_id = r.uuid()?;
+        r.field = "SubscriptionId";
+        this.subscription_id = r.i32()?;
+        r.field = "AcceptedCompressionTypes";
+        this.accepted_compression_types = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i8>(n));
+            for _ in 0..n {
+                items.push(r.i8()?);
+            }
+            items
+        };
+        r.field = "PushIntervalMs";
+        this.push_interval_ms = r.i32()?;
+        r.field = "TelemetryMaxBytes";
+        this.telemetry_max_bytes = r.i32()?;
+        r.field = "DeltaTemporality";
+        this.delta_temporality = r.bool()?;
+        r.field = "RequestedMetrics";
+        this.requested_metrics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -264,37 +165,19 @@ impl crate::sample::Sample for GetTelemetrySubscriptionsResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.client_instance_id = rng.uuid();
-        }
-        if true {
-            this.subscription_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.accepted_compression_types = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i8)
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.push_interval_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.telemetry_max_bytes = rng.next_u64() as i32;
-        }
-        if true {
-            this.delta_temporality = rng.below(2) == 1;
-        }
-        if true {
-            this.requested_metrics = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.client_instance_id = rng.uuid();
+        this.subscription_id = rng.next_u64() as i32;
+        this.accepted_compression_types = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i8)
+            .collect::<Vec<_>>();
+        this.push_interval_ms = rng.next_u64() as i32;
+        this.telemetry_max_bytes = rng.next_u64() as i32;
+        this.delta_temporality = rng.below(2) == 1;
+        this.requested_metrics = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -312,70 +195,52 @@ impl GetTelemetrySubscriptionsResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "clientInstanceId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.client_instance_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "subscriptionId".to_string(),
-                serde_json::Value::from(*&self.subscription_id),
-            );
-        }
-        if true {
-            map.insert(
-                "acceptedCompressionTypes".to_string(),
-                serde_json::Value::Array(
-                    (&self.accepted_compression_types)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "pushIntervalMs".to_string(),
-                serde_json::Value::from(*&self.push_interval_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "telemetryMaxBytes".to_string(),
-                serde_json::Value::from(*&self.telemetry_max_bytes),
-            );
-        }
-        if true {
-            map.insert(
-                "deltaTemporality".to_string(),
-                serde_json::Value::from(*&self.delta_temporality),
-            );
-        }
-        if true {
-            map.insert(
-                "requestedMetrics".to_string(),
-                serde_json::Value::Array(
-                    (&self.requested_metrics)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "clientInstanceId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.client_instance_id)),
+        );
+        map.insert(
+            "subscriptionId".to_string(),
+            serde_json::Value::from(self.subscription_id),
+        );
+        map.insert(
+            "acceptedCompressionTypes".to_string(),
+            serde_json::Value::Array(
+                (&self.accepted_compression_types)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "pushIntervalMs".to_string(),
+            serde_json::Value::from(self.push_interval_ms),
+        );
+        map.insert(
+            "telemetryMaxBytes".to_string(),
+            serde_json::Value::from(self.telemetry_max_bytes),
+        );
+        map.insert(
+            "deltaTemporality".to_string(),
+            serde_json::Value::from(self.delta_temporality),
+        );
+        map.insert(
+            "requestedMetrics".to_string(),
+            serde_json::Value::Array(
+                (&self.requested_metrics)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -49,18 +49,9 @@ impl HeartbeatResponse {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
         if version >= 1 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.error_code);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -86,10 +77,8 @@ impl HeartbeatResponse {
             r.field = "ThrottleTimeMs";
             this.throttle_time_ms = r.i32()?;
         }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -118,9 +107,7 @@ impl crate::sample::Sample for HeartbeatResponse {
         if version >= 1 {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.error_code = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -141,15 +128,13 @@ impl HeartbeatResponse {
         if version >= 1 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         serde_json::Value::Object(map)
     }
 }

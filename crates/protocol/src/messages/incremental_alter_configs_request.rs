@@ -48,30 +48,12 @@ impl IncrementalAlterConfigsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_len((&self.resources).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Resources", k))?;
-            for item in &self.resources {
-                (item).write(w, version, message)?;
-            }
-        } else if self.resources != Vec::<AlterConfigsResource>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Resources",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.resources).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Resources", k))?;
+        for item in &self.resources {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_bool(*&self.validate_only);
-        } else if self.validate_only != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ValidateOnly",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bool(self.validate_only);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -93,21 +75,17 @@ impl IncrementalAlterConfigsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "Resources";
-            this.resources = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<AlterConfigsResource>(n));
-                for _ in 0..n {
-                    items.push(AlterConfigsResource::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "ValidateOnly";
-            this.validate_only = r.bool()?;
-        }
+        r.field = "Resources";
+        this.resources = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<AlterConfigsResource>(n));
+            for _ in 0..n {
+                items.push(AlterConfigsResource::read(r, version)?);
+            }
+            items
+        };
+        r.field = "ValidateOnly";
+        this.validate_only = r.bool()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -133,14 +111,10 @@ impl crate::sample::Sample for IncrementalAlterConfigsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.resources = (0..rng.len(depth))
-                .map(|_| AlterConfigsResource::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.validate_only = rng.below(2) == 1;
-        }
+        this.resources = (0..rng.len(depth))
+            .map(|_| AlterConfigsResource::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.validate_only = rng.below(2) == 1;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -158,23 +132,19 @@ impl IncrementalAlterConfigsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "resources".to_string(),
-                serde_json::Value::Array(
-                    (&self.resources)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "validateOnly".to_string(),
-                serde_json::Value::from(*&self.validate_only),
-            );
-        }
+        map.insert(
+            "resources".to_string(),
+            serde_json::Value::Array(
+                (&self.resources)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "validateOnly".to_string(),
+            serde_json::Value::from(self.validate_only),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -213,40 +183,13 @@ impl AlterConfigsResource {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_i8(*&self.resource_type);
-        } else if self.resource_type != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResourceType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.resource_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ResourceName", k))?;
-        } else if self.resource_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResourceName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.configs).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Configs", k))?;
-            for item in &self.configs {
-                (item).write(w, version, message)?;
-            }
-        } else if self.configs != Vec::<AlterableConfig>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Configs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i8(self.resource_type);
+        w.put_string(&self.resource_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ResourceName", k))?;
+        w.put_len((&self.configs).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Configs", k))?;
+        for item in &self.configs {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -269,25 +212,19 @@ impl AlterConfigsResource {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "ResourceType";
-            this.resource_type = r.i8()?;
-        }
-        if true {
-            r.field = "ResourceName";
-            this.resource_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Configs";
-            this.configs = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<AlterableConfig>(n));
-                for _ in 0..n {
-                    items.push(AlterableConfig::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ResourceType";
+        this.resource_type = r.i8()?;
+        r.field = "ResourceName";
+        this.resource_name = r.string(flexible)?;
+        r.field = "Configs";
+        this.configs = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<AlterableConfig>(n));
+            for _ in 0..n {
+                items.push(AlterableConfig::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -313,17 +250,11 @@ impl crate::sample::Sample for AlterConfigsResource {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.resource_type = rng.next_u64() as i8;
-        }
-        if true {
-            this.resource_name = rng.string();
-        }
-        if true {
-            this.configs = (0..rng.len(depth))
-                .map(|_| AlterableConfig::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.resource_type = rng.next_u64() as i8;
+        this.resource_name = rng.string();
+        this.configs = (0..rng.len(depth))
+            .map(|_| AlterableConfig::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -341,29 +272,23 @@ impl AlterConfigsResource {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "resourceType".to_string(),
-                serde_json::Value::from(*&self.resource_type),
-            );
-        }
-        if true {
-            map.insert(
-                "resourceName".to_string(),
-                serde_json::Value::from((&self.resource_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "configs".to_string(),
-                serde_json::Value::Array(
-                    (&self.configs)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "resourceType".to_string(),
+            serde_json::Value::from(self.resource_type),
+        );
+        map.insert(
+            "resourceName".to_string(),
+            serde_json::Value::from((&self.resource_name).as_str()),
+        );
+        map.insert(
+            "configs".to_string(),
+            serde_json::Value::Array(
+                (&self.configs)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -402,52 +327,25 @@ impl AlterableConfig {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i8(*&self.config_operation);
-        } else if self.config_operation != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ConfigOperation",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.value {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Value",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Value", k))?;
-                }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_i8(self.config_operation);
+        match &self.value {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.value != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Value",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Value",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Value", k))?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -470,24 +368,18 @@ impl AlterableConfig {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ConfigOperation";
-            this.config_operation = r.i8()?;
-        }
-        if true {
-            r.field = "Value";
-            this.value = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "ConfigOperation";
+        this.config_operation = r.i8()?;
+        r.field = "Value";
+        this.value = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -513,19 +405,13 @@ impl crate::sample::Sample for AlterableConfig {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.config_operation = rng.next_u64() as i8;
-        }
-        if true {
-            this.value = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.name = rng.string();
+        this.config_operation = rng.next_u64() as i8;
+        this.value = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -543,27 +429,21 @@ impl AlterableConfig {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "configOperation".to_string(),
-                serde_json::Value::from(*&self.config_operation),
-            );
-        }
-        if true {
-            map.insert(
-                "value".to_string(),
-                match &self.value {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "configOperation".to_string(),
+            serde_json::Value::from(self.config_operation),
+        );
+        map.insert(
+            "value".to_string(),
+            match &self.value {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -60,44 +60,26 @@ impl InitProducerIdRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            match &self.transactional_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "TransactionalId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "TransactionalId", k))?;
-                }
+        match &self.transactional_id {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.transactional_id != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionalId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "TransactionalId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "TransactionalId", k))?;
+            }
         }
-        if true {
-            w.put_i32(*&self.transaction_timeout_ms);
-        } else if self.transaction_timeout_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionTimeoutMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.transaction_timeout_ms);
         if version >= 3 {
-            w.put_i64(*&self.producer_id);
+            w.put_i64(self.producer_id);
         } else if self.producer_id != -1 {
             return Err(EncodeError::new(
                 message,
@@ -107,7 +89,7 @@ impl InitProducerIdRequest {
             ));
         }
         if version >= 3 {
-            w.put_i16(*&self.producer_epoch);
+            w.put_i16(self.producer_epoch);
         } else if self.producer_epoch != -1 {
             return Err(EncodeError::new(
                 message,
@@ -117,7 +99,7 @@ impl InitProducerIdRequest {
             ));
         }
         if version >= 6 {
-            w.put_bool(*&self.enable2_pc);
+            w.put_bool(self.enable2_pc);
         } else if self.enable2_pc != false {
             return Err(EncodeError::new(
                 message,
@@ -127,7 +109,7 @@ impl InitProducerIdRequest {
             ));
         }
         if version >= 6 {
-            w.put_bool(*&self.keep_prepared_txn);
+            w.put_bool(self.keep_prepared_txn);
         } else if self.keep_prepared_txn != false {
             return Err(EncodeError::new(
                 message,
@@ -157,20 +139,16 @@ impl InitProducerIdRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "TransactionalId";
-            this.transactional_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "TransactionTimeoutMs";
-            this.transaction_timeout_ms = r.i32()?;
-        }
+        r.field = "TransactionalId";
+        this.transactional_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "TransactionTimeoutMs";
+        this.transaction_timeout_ms = r.i32()?;
         if version >= 3 {
             r.field = "ProducerId";
             this.producer_id = r.i64()?;
@@ -212,16 +190,12 @@ impl crate::sample::Sample for InitProducerIdRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.transactional_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.transaction_timeout_ms = rng.next_u64() as i32;
-        }
+        this.transactional_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.transaction_timeout_ms = rng.next_u64() as i32;
         if version >= 3 {
             this.producer_id = rng.next_u64() as i64;
         }
@@ -251,43 +225,39 @@ impl InitProducerIdRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "transactionalId".to_string(),
-                match &self.transactional_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "transactionTimeoutMs".to_string(),
-                serde_json::Value::from(*&self.transaction_timeout_ms),
-            );
-        }
+        map.insert(
+            "transactionalId".to_string(),
+            match &self.transactional_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "transactionTimeoutMs".to_string(),
+            serde_json::Value::from(self.transaction_timeout_ms),
+        );
         if version >= 3 {
             map.insert(
                 "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
+                serde_json::Value::from(self.producer_id),
             );
         }
         if version >= 3 {
             map.insert(
                 "producerEpoch".to_string(),
-                serde_json::Value::from(*&self.producer_epoch),
+                serde_json::Value::from(self.producer_epoch),
             );
         }
         if version >= 6 {
             map.insert(
                 "enable2Pc".to_string(),
-                serde_json::Value::from(*&self.enable2_pc),
+                serde_json::Value::from(self.enable2_pc),
             );
         }
         if version >= 6 {
             map.insert(
                 "keepPreparedTxn".to_string(),
-                serde_json::Value::from(*&self.keep_prepared_txn),
+                serde_json::Value::from(self.keep_prepared_txn),
             );
         }
         serde_json::Value::Object(map)

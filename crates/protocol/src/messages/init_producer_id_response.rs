@@ -60,41 +60,12 @@ impl InitProducerIdResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.producer_id);
-        } else if self.producer_id != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.producer_epoch);
-        } else if self.producer_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
+        w.put_i64(self.producer_id);
+        w.put_i16(self.producer_epoch);
         if version >= 6 {
-            w.put_i64(*&self.ongoing_txn_producer_id);
+            w.put_i64(self.ongoing_txn_producer_id);
         } else if self.ongoing_txn_producer_id != -1 {
             return Err(EncodeError::new(
                 message,
@@ -104,7 +75,7 @@ impl InitProducerIdResponse {
             ));
         }
         if version >= 6 {
-            w.put_i16(*&self.ongoing_txn_producer_epoch);
+            w.put_i16(self.ongoing_txn_producer_epoch);
         } else if self.ongoing_txn_producer_epoch != -1 {
             return Err(EncodeError::new(
                 message,
@@ -134,22 +105,14 @@ impl InitProducerIdResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ProducerId";
-            this.producer_id = r.i64()?;
-        }
-        if true {
-            r.field = "ProducerEpoch";
-            this.producer_epoch = r.i16()?;
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ProducerId";
+        this.producer_id = r.i64()?;
+        r.field = "ProducerEpoch";
+        this.producer_epoch = r.i16()?;
         if version >= 6 {
             r.field = "OngoingTxnProducerId";
             this.ongoing_txn_producer_id = r.i64()?;
@@ -183,18 +146,10 @@ impl crate::sample::Sample for InitProducerIdResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.producer_id = rng.next_u64() as i64;
-        }
-        if true {
-            this.producer_epoch = rng.next_u64() as i16;
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.producer_id = rng.next_u64() as i64;
+        this.producer_epoch = rng.next_u64() as i16;
         if version >= 6 {
             this.ongoing_txn_producer_id = rng.next_u64() as i64;
         }
@@ -218,40 +173,32 @@ impl InitProducerIdResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
-            );
-        }
-        if true {
-            map.insert(
-                "producerEpoch".to_string(),
-                serde_json::Value::from(*&self.producer_epoch),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "producerId".to_string(),
+            serde_json::Value::from(self.producer_id),
+        );
+        map.insert(
+            "producerEpoch".to_string(),
+            serde_json::Value::from(self.producer_epoch),
+        );
         if version >= 6 {
             map.insert(
                 "ongoingTxnProducerId".to_string(),
-                serde_json::Value::from(*&self.ongoing_txn_producer_id),
+                serde_json::Value::from(self.ongoing_txn_producer_id),
             );
         }
         if version >= 6 {
             map.insert(
                 "ongoingTxnProducerEpoch".to_string(),
-                serde_json::Value::from(*&self.ongoing_txn_producer_epoch),
+                serde_json::Value::from(self.ongoing_txn_producer_epoch),
             );
         }
         serde_json::Value::Object(map)

@@ -48,30 +48,12 @@ impl InitializeShareGroupStateRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<InitializeStateData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -94,21 +76,17 @@ impl InitializeShareGroupStateRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<InitializeStateData>(n));
-                for _ in 0..n {
-                    items.push(InitializeStateData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<InitializeStateData>(n));
+            for _ in 0..n {
+                items.push(InitializeStateData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -134,14 +112,10 @@ impl crate::sample::Sample for InitializeShareGroupStateRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| InitializeStateData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.group_id = rng.string();
+        this.topics = (0..rng.len(depth))
+            .map(|_| InitializeStateData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -159,23 +133,19 @@ impl InitializeShareGroupStateRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -211,29 +181,11 @@ impl InitializeStateData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_uuid(&self.topic_id);
-        } else if self.topic_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<PartitionData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_uuid(&self.topic_id);
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -256,21 +208,17 @@ impl InitializeStateData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
-                for _ in 0..n {
-                    items.push(PartitionData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "TopicId";
+        this.topic_id = r.uuid()?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
+            for _ in 0..n {
+                items.push(PartitionData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -296,14 +244,10 @@ impl crate::sample::Sample for InitializeStateData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_id = rng.uuid();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| PartitionData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topic_id = rng.uuid();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| PartitionData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -321,23 +265,19 @@ impl InitializeStateData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -376,36 +316,9 @@ impl PartitionData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.partition);
-        } else if self.partition != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partition",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.state_epoch);
-        } else if self.state_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StateEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.start_offset);
-        } else if self.start_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StartOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition);
+        w.put_i32(self.state_epoch);
+        w.put_i64(self.start_offset);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -427,18 +340,12 @@ impl PartitionData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Partition";
-            this.partition = r.i32()?;
-        }
-        if true {
-            r.field = "StateEpoch";
-            this.state_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "StartOffset";
-            this.start_offset = r.i64()?;
-        }
+        r.field = "Partition";
+        this.partition = r.i32()?;
+        r.field = "StateEpoch";
+        this.state_epoch = r.i32()?;
+        r.field = "StartOffset";
+        this.start_offset = r.i64()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -464,15 +371,9 @@ impl crate::sample::Sample for PartitionData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.partition = rng.next_u64() as i32;
-        }
-        if true {
-            this.state_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.start_offset = rng.next_u64() as i64;
-        }
+        this.partition = rng.next_u64() as i32;
+        this.state_epoch = rng.next_u64() as i32;
+        this.start_offset = rng.next_u64() as i64;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -490,24 +391,18 @@ impl PartitionData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partition".to_string(),
-                serde_json::Value::from(*&self.partition),
-            );
-        }
-        if true {
-            map.insert(
-                "stateEpoch".to_string(),
-                serde_json::Value::from(*&self.state_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "startOffset".to_string(),
-                serde_json::Value::from(*&self.start_offset),
-            );
-        }
+        map.insert(
+            "partition".to_string(),
+            serde_json::Value::from(self.partition),
+        );
+        map.insert(
+            "stateEpoch".to_string(),
+            serde_json::Value::from(self.state_epoch),
+        );
+        map.insert(
+            "startOffset".to_string(),
+            serde_json::Value::from(self.start_offset),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -66,41 +66,14 @@ impl JoinGroupRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 6;
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.session_timeout_ms);
-        } else if self.session_timeout_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SessionTimeoutMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        w.put_i32(self.session_timeout_ms);
         if version >= 1 {
-            w.put_i32(*&self.rebalance_timeout_ms);
+            w.put_i32(self.rebalance_timeout_ms);
         }
-        if true {
-            w.put_string(&self.member_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-        } else if self.member_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.member_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
         if version >= 5 {
             match &self.group_instance_id {
                 None if version >= 5 => {
@@ -127,30 +100,12 @@ impl JoinGroupRequest {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_string(&self.protocol_type, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ProtocolType", k))?;
-        } else if self.protocol_type != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProtocolType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.protocols).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Protocols", k))?;
-            for item in &self.protocols {
-                (item).write(w, version, message)?;
-            }
-        } else if self.protocols != Vec::<JoinGroupRequestProtocol>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Protocols",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.protocol_type, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ProtocolType", k))?;
+        w.put_len((&self.protocols).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Protocols", k))?;
+        for item in &self.protocols {
+            (item).write(w, version, message)?;
         }
         if version >= 8 {
             match &self.reason {
@@ -192,22 +147,16 @@ impl JoinGroupRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "SessionTimeoutMs";
-            this.session_timeout_ms = r.i32()?;
-        }
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "SessionTimeoutMs";
+        this.session_timeout_ms = r.i32()?;
         if version >= 1 {
             r.field = "RebalanceTimeoutMs";
             this.rebalance_timeout_ms = r.i32()?;
         }
-        if true {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
+        r.field = "MemberId";
+        this.member_id = r.string(flexible)?;
         if version >= 5 {
             r.field = "GroupInstanceId";
             this.group_instance_id = {
@@ -218,21 +167,17 @@ impl JoinGroupRequest {
                 value
             };
         }
-        if true {
-            r.field = "ProtocolType";
-            this.protocol_type = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Protocols";
-            this.protocols = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<JoinGroupRequestProtocol>(n));
-                for _ in 0..n {
-                    items.push(JoinGroupRequestProtocol::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ProtocolType";
+        this.protocol_type = r.string(flexible)?;
+        r.field = "Protocols";
+        this.protocols = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<JoinGroupRequestProtocol>(n));
+            for _ in 0..n {
+                items.push(JoinGroupRequestProtocol::read(r, version)?);
+            }
+            items
+        };
         if version >= 8 {
             r.field = "Reason";
             this.reason = {
@@ -268,18 +213,12 @@ impl crate::sample::Sample for JoinGroupRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.session_timeout_ms = rng.next_u64() as i32;
-        }
+        this.group_id = rng.string();
+        this.session_timeout_ms = rng.next_u64() as i32;
         if version >= 1 {
             this.rebalance_timeout_ms = rng.next_u64() as i32;
         }
-        if true {
-            this.member_id = rng.string();
-        }
+        this.member_id = rng.string();
         if version >= 5 {
             this.group_instance_id = if (version >= 5) && rng.below(4) == 0 {
                 None
@@ -287,14 +226,10 @@ impl crate::sample::Sample for JoinGroupRequest {
                 Some(rng.string())
             };
         }
-        if true {
-            this.protocol_type = rng.string();
-        }
-        if true {
-            this.protocols = (0..rng.len(depth))
-                .map(|_| JoinGroupRequestProtocol::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.protocol_type = rng.string();
+        this.protocols = (0..rng.len(depth))
+            .map(|_| JoinGroupRequestProtocol::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 8 {
             this.reason = if (version >= 8) && rng.below(4) == 0 {
                 None
@@ -319,30 +254,24 @@ impl JoinGroupRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 6;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "sessionTimeoutMs".to_string(),
-                serde_json::Value::from(*&self.session_timeout_ms),
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "sessionTimeoutMs".to_string(),
+            serde_json::Value::from(self.session_timeout_ms),
+        );
         if version >= 1 {
             map.insert(
                 "rebalanceTimeoutMs".to_string(),
-                serde_json::Value::from(*&self.rebalance_timeout_ms),
+                serde_json::Value::from(self.rebalance_timeout_ms),
             );
         }
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                serde_json::Value::from((&self.member_id).as_str()),
-            );
-        }
+        map.insert(
+            "memberId".to_string(),
+            serde_json::Value::from((&self.member_id).as_str()),
+        );
         if version >= 5 {
             map.insert(
                 "groupInstanceId".to_string(),
@@ -352,23 +281,19 @@ impl JoinGroupRequest {
                 },
             );
         }
-        if true {
-            map.insert(
-                "protocolType".to_string(),
-                serde_json::Value::from((&self.protocol_type).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "protocols".to_string(),
-                serde_json::Value::Array(
-                    (&self.protocols)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "protocolType".to_string(),
+            serde_json::Value::from((&self.protocol_type).as_str()),
+        );
+        map.insert(
+            "protocols".to_string(),
+            serde_json::Value::Array(
+                (&self.protocols)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 8 {
             map.insert(
                 "reason".to_string(),
@@ -413,28 +338,10 @@ impl JoinGroupRequestProtocol {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 6;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bytes(&self.metadata, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Metadata", k))?;
-        } else if self.metadata != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Metadata",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_bytes(&self.metadata, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Metadata", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -456,14 +363,10 @@ impl JoinGroupRequestProtocol {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Metadata";
-            this.metadata = r.bytes(flexible)?;
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Metadata";
+        this.metadata = r.bytes(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -489,12 +392,8 @@ impl crate::sample::Sample for JoinGroupRequestProtocol {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.metadata = rng.bytes();
-        }
+        this.name = rng.string();
+        this.metadata = rng.bytes();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -512,18 +411,14 @@ impl JoinGroupRequestProtocol {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 6;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "metadata".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.metadata)),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "metadata".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.metadata)),
+        );
         serde_json::Value::Object(map)
     }
 }

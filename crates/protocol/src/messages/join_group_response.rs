@@ -70,28 +70,10 @@ impl JoinGroupResponse {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 6;
         if version >= 2 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.generation_id);
-        } else if self.generation_id != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GenerationId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.error_code);
+        w.put_i32(self.generation_id);
         if version >= 7 {
             match &self.protocol_type {
                 None if version >= 7 => {
@@ -111,45 +93,27 @@ impl JoinGroupResponse {
                 }
             }
         }
-        if true {
-            match &self.protocol_name {
-                None if version >= 7 => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ProtocolName",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ProtocolName", k))?;
-                }
+        match &self.protocol_name {
+            None if version >= 7 => {
+                w.put_null_string(flexible);
             }
-        } else if self.protocol_name != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProtocolName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ProtocolName",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ProtocolName", k))?;
+            }
         }
-        if true {
-            w.put_string(&self.leader, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Leader", k))?;
-        } else if self.leader != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Leader",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.leader, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Leader", k))?;
         if version >= 9 {
-            w.put_bool(*&self.skip_assignment);
+            w.put_bool(self.skip_assignment);
         } else if self.skip_assignment != false {
             return Err(EncodeError::new(
                 message,
@@ -158,30 +122,12 @@ impl JoinGroupResponse {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_string(&self.member_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-        } else if self.member_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.members).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Members", k))?;
-            for item in &self.members {
-                (item).write(w, version, message)?;
-            }
-        } else if self.members != Vec::<JoinGroupResponseMember>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Members",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.member_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
+        w.put_len((&self.members).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Members", k))?;
+        for item in &self.members {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -208,14 +154,10 @@ impl JoinGroupResponse {
             r.field = "ThrottleTimeMs";
             this.throttle_time_ms = r.i32()?;
         }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "GenerationId";
-            this.generation_id = r.i32()?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "GenerationId";
+        this.generation_id = r.i32()?;
         if version >= 7 {
             r.field = "ProtocolType";
             this.protocol_type = {
@@ -226,39 +168,31 @@ impl JoinGroupResponse {
                 value
             };
         }
-        if true {
-            r.field = "ProtocolName";
-            this.protocol_name = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 7) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "Leader";
-            this.leader = r.string(flexible)?;
-        }
+        r.field = "ProtocolName";
+        this.protocol_name = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(version >= 7) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "Leader";
+        this.leader = r.string(flexible)?;
         if version >= 9 {
             r.field = "SkipAssignment";
             this.skip_assignment = r.bool()?;
         }
-        if true {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Members";
-            this.members = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<JoinGroupResponseMember>(n));
-                for _ in 0..n {
-                    items.push(JoinGroupResponseMember::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "MemberId";
+        this.member_id = r.string(flexible)?;
+        r.field = "Members";
+        this.members = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<JoinGroupResponseMember>(n));
+            for _ in 0..n {
+                items.push(JoinGroupResponseMember::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -287,12 +221,8 @@ impl crate::sample::Sample for JoinGroupResponse {
         if version >= 2 {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.generation_id = rng.next_u64() as i32;
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.generation_id = rng.next_u64() as i32;
         if version >= 7 {
             this.protocol_type = if (version >= 7) && rng.below(4) == 0 {
                 None
@@ -300,27 +230,19 @@ impl crate::sample::Sample for JoinGroupResponse {
                 Some(rng.string())
             };
         }
-        if true {
-            this.protocol_name = if (version >= 7) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.leader = rng.string();
-        }
+        this.protocol_name = if (version >= 7) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.leader = rng.string();
         if version >= 9 {
             this.skip_assignment = rng.below(2) == 1;
         }
-        if true {
-            this.member_id = rng.string();
-        }
-        if true {
-            this.members = (0..rng.len(depth))
-                .map(|_| JoinGroupResponseMember::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.member_id = rng.string();
+        this.members = (0..rng.len(depth))
+            .map(|_| JoinGroupResponseMember::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -341,21 +263,17 @@ impl JoinGroupResponse {
         if version >= 2 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "generationId".to_string(),
-                serde_json::Value::from(*&self.generation_id),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "generationId".to_string(),
+            serde_json::Value::from(self.generation_id),
+        );
         if version >= 7 {
             map.insert(
                 "protocolType".to_string(),
@@ -365,44 +283,36 @@ impl JoinGroupResponse {
                 },
             );
         }
-        if true {
-            map.insert(
-                "protocolName".to_string(),
-                match &self.protocol_name {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "leader".to_string(),
-                serde_json::Value::from((&self.leader).as_str()),
-            );
-        }
+        map.insert(
+            "protocolName".to_string(),
+            match &self.protocol_name {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "leader".to_string(),
+            serde_json::Value::from((&self.leader).as_str()),
+        );
         if version >= 9 {
             map.insert(
                 "skipAssignment".to_string(),
-                serde_json::Value::from(*&self.skip_assignment),
+                serde_json::Value::from(self.skip_assignment),
             );
         }
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                serde_json::Value::from((&self.member_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "members".to_string(),
-                serde_json::Value::Array(
-                    (&self.members)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "memberId".to_string(),
+            serde_json::Value::from((&self.member_id).as_str()),
+        );
+        map.insert(
+            "members".to_string(),
+            serde_json::Value::Array(
+                (&self.members)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -441,17 +351,8 @@ impl JoinGroupResponseMember {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 6;
-        if true {
-            w.put_string(&self.member_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-        } else if self.member_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.member_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
         if version >= 5 {
             match &self.group_instance_id {
                 None if version >= 5 => {
@@ -471,17 +372,8 @@ impl JoinGroupResponseMember {
                 }
             }
         }
-        if true {
-            w.put_bytes(&self.metadata, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Metadata", k))?;
-        } else if self.metadata != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Metadata",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bytes(&self.metadata, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Metadata", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -503,10 +395,8 @@ impl JoinGroupResponseMember {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if true {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
+        r.field = "MemberId";
+        this.member_id = r.string(flexible)?;
         if version >= 5 {
             r.field = "GroupInstanceId";
             this.group_instance_id = {
@@ -517,10 +407,8 @@ impl JoinGroupResponseMember {
                 value
             };
         }
-        if true {
-            r.field = "Metadata";
-            this.metadata = r.bytes(flexible)?;
-        }
+        r.field = "Metadata";
+        this.metadata = r.bytes(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -546,9 +434,7 @@ impl crate::sample::Sample for JoinGroupResponseMember {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if true {
-            this.member_id = rng.string();
-        }
+        this.member_id = rng.string();
         if version >= 5 {
             this.group_instance_id = if (version >= 5) && rng.below(4) == 0 {
                 None
@@ -556,9 +442,7 @@ impl crate::sample::Sample for JoinGroupResponseMember {
                 Some(rng.string())
             };
         }
-        if true {
-            this.metadata = rng.bytes();
-        }
+        this.metadata = rng.bytes();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -576,12 +460,10 @@ impl JoinGroupResponseMember {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 6;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                serde_json::Value::from((&self.member_id).as_str()),
-            );
-        }
+        map.insert(
+            "memberId".to_string(),
+            serde_json::Value::from((&self.member_id).as_str()),
+        );
         if version >= 5 {
             map.insert(
                 "groupInstanceId".to_string(),
@@ -591,12 +473,10 @@ impl JoinGroupResponseMember {
                 },
             );
         }
-        if true {
-            map.insert(
-                "metadata".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.metadata)),
-            );
-        }
+        map.insert(
+            "metadata".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.metadata)),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -48,26 +48,8 @@ impl KRaftVersionRecord {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i16(*&self.version);
-        } else if self.version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Version",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.k_raft_version);
-        } else if self.k_raft_version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "KRaftVersion",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.version);
+        w.put_i16(self.k_raft_version);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -89,14 +71,10 @@ impl KRaftVersionRecord {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Version";
-            this.version = r.i16()?;
-        }
-        if true {
-            r.field = "KRaftVersion";
-            this.k_raft_version = r.i16()?;
-        }
+        r.field = "Version";
+        this.version = r.i16()?;
+        r.field = "KRaftVersion";
+        this.k_raft_version = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -122,12 +100,8 @@ impl crate::sample::Sample for KRaftVersionRecord {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.version = rng.next_u64() as i16;
-        }
-        if true {
-            this.k_raft_version = rng.next_u64() as i16;
-        }
+        this.version = rng.next_u64() as i16;
+        this.k_raft_version = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -145,18 +119,11 @@ impl KRaftVersionRecord {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "version".to_string(),
-                serde_json::Value::from(*&self.version),
-            );
-        }
-        if true {
-            map.insert(
-                "kRaftVersion".to_string(),
-                serde_json::Value::from(*&self.k_raft_version),
-            );
-        }
+        map.insert("version".to_string(), serde_json::Value::from(self.version));
+        map.insert(
+            "kRaftVersion".to_string(),
+            serde_json::Value::from(self.k_raft_version),
+        );
         serde_json::Value::Object(map)
     }
 }

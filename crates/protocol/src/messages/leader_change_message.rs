@@ -54,53 +54,17 @@ impl LeaderChangeMessage {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i16(*&self.version);
-        } else if self.version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Version",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i16(self.version);
+        w.put_i32(self.leader_id);
+        w.put_len((&self.voters).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Voters", k))?;
+        for item in &self.voters {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_i32(*&self.leader_id);
-        } else if self.leader_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LeaderId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.voters).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Voters", k))?;
-            for item in &self.voters {
-                (item).write(w, version, message)?;
-            }
-        } else if self.voters != Vec::<Voter>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Voters",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.granting_voters).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "GrantingVoters", k))?;
-            for item in &self.granting_voters {
-                (item).write(w, version, message)?;
-            }
-        } else if self.granting_voters != Vec::<Voter>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GrantingVoters",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.granting_voters).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "GrantingVoters", k))?;
+        for item in &self.granting_voters {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -123,36 +87,28 @@ impl LeaderChangeMessage {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Version";
-            this.version = r.i16()?;
-        }
-        if true {
-            r.field = "LeaderId";
-            this.leader_id = r.i32()?;
-        }
-        if true {
-            r.field = "Voters";
-            this.voters = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Voter>(n));
-                for _ in 0..n {
-                    items.push(Voter::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "GrantingVoters";
-            this.granting_voters = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Voter>(n));
-                for _ in 0..n {
-                    items.push(Voter::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Version";
+        this.version = r.i16()?;
+        r.field = "LeaderId";
+        this.leader_id = r.i32()?;
+        r.field = "Voters";
+        this.voters = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<Voter>(n));
+            for _ in 0..n {
+                items.push(Voter::read(r, version)?);
+            }
+            items
+        };
+        r.field = "GrantingVoters";
+        this.granting_voters = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<Voter>(n));
+            for _ in 0..n {
+                items.push(Voter::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -178,22 +134,14 @@ impl crate::sample::Sample for LeaderChangeMessage {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.version = rng.next_u64() as i16;
-        }
-        if true {
-            this.leader_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.voters = (0..rng.len(depth))
-                .map(|_| Voter::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.granting_voters = (0..rng.len(depth))
-                .map(|_| Voter::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.version = rng.next_u64() as i16;
+        this.leader_id = rng.next_u64() as i32;
+        this.voters = (0..rng.len(depth))
+            .map(|_| Voter::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.granting_voters = (0..rng.len(depth))
+            .map(|_| Voter::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -211,40 +159,29 @@ impl LeaderChangeMessage {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "version".to_string(),
-                serde_json::Value::from(*&self.version),
-            );
-        }
-        if true {
-            map.insert(
-                "leaderId".to_string(),
-                serde_json::Value::from(*&self.leader_id),
-            );
-        }
-        if true {
-            map.insert(
-                "voters".to_string(),
-                serde_json::Value::Array(
-                    (&self.voters)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "grantingVoters".to_string(),
-                serde_json::Value::Array(
-                    (&self.granting_voters)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert("version".to_string(), serde_json::Value::from(self.version));
+        map.insert(
+            "leaderId".to_string(),
+            serde_json::Value::from(self.leader_id),
+        );
+        map.insert(
+            "voters".to_string(),
+            serde_json::Value::Array(
+                (&self.voters)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "grantingVoters".to_string(),
+            serde_json::Value::Array(
+                (&self.granting_voters)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -280,16 +217,7 @@ impl Voter {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.voter_id);
-        } else if self.voter_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "VoterId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.voter_id);
         if version >= 1 {
             w.put_uuid(&self.voter_directory_id);
         } else if self.voter_directory_id != Uuid::ZERO {
@@ -321,10 +249,8 @@ impl Voter {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "VoterId";
-            this.voter_id = r.i32()?;
-        }
+        r.field = "VoterId";
+        this.voter_id = r.i32()?;
         if version >= 1 {
             r.field = "VoterDirectoryId";
             this.voter_directory_id = r.uuid()?;
@@ -354,9 +280,7 @@ impl crate::sample::Sample for Voter {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.voter_id = rng.next_u64() as i32;
-        }
+        this.voter_id = rng.next_u64() as i32;
         if version >= 1 {
             this.voter_directory_id = rng.uuid();
         }
@@ -377,12 +301,10 @@ impl Voter {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "voterId".to_string(),
-                serde_json::Value::from(*&self.voter_id),
-            );
-        }
+        map.insert(
+            "voterId".to_string(),
+            serde_json::Value::from(self.voter_id),
+        );
         if version >= 1 {
             map.insert(
                 "voterDirectoryId".to_string(),

@@ -51,17 +51,8 @@ impl LeaveGroupRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
         if (0..=2).contains(&version) {
             w.put_string(&self.member_id, flexible)
                 .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
@@ -108,10 +99,8 @@ impl LeaveGroupRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
         if (0..=2).contains(&version) {
             r.field = "MemberId";
             this.member_id = r.string(flexible)?;
@@ -152,9 +141,7 @@ impl crate::sample::Sample for LeaveGroupRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            this.group_id = rng.string();
-        }
+        this.group_id = rng.string();
         if (0..=2).contains(&version) {
             this.member_id = rng.string();
         }
@@ -180,12 +167,10 @@ impl LeaveGroupRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 4;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
         if (0..=2).contains(&version) {
             map.insert(
                 "memberId".to_string(),

@@ -52,18 +52,9 @@ impl LeaveGroupResponse {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
         if version >= 1 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.error_code);
         if version >= 3 {
             w.put_len((&self.members).len(), flexible)
                 .map_err(|k| EncodeError::new(message, version, "Members", k))?;
@@ -103,10 +94,8 @@ impl LeaveGroupResponse {
             r.field = "ThrottleTimeMs";
             this.throttle_time_ms = r.i32()?;
         }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if version >= 3 {
             r.field = "Members";
             this.members = {
@@ -146,9 +135,7 @@ impl crate::sample::Sample for LeaveGroupResponse {
         if version >= 1 {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.error_code = rng.next_u64() as i16;
         if version >= 3 {
             this.members = (0..rng.len(depth))
                 .map(|_| MemberResponse::sample(rng, version, depth + 1))
@@ -174,15 +161,13 @@ impl LeaveGroupResponse {
         if version >= 1 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         if version >= 3 {
             map.insert(
                 "members".to_string(),
@@ -270,7 +255,7 @@ impl MemberResponse {
             ));
         }
         if version >= 3 {
-            w.put_i16(*&self.error_code);
+            w.put_i16(self.error_code);
         } else if self.error_code != 0 {
             return Err(EncodeError::new(
                 message,
@@ -391,7 +376,7 @@ impl MemberResponse {
         if version >= 3 {
             map.insert(
                 "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
+                serde_json::Value::from(self.error_code),
             );
         }
         serde_json::Value::Object(map)

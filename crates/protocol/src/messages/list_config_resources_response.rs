@@ -51,39 +51,12 @@ impl ListConfigResourcesResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.config_resources).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "ConfigResources", k))?;
-            for item in &self.config_resources {
-                (item).write(w, version, message)?;
-            }
-        } else if self.config_resources != Vec::<ConfigResource>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ConfigResources",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
+        w.put_len((&self.config_resources).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "ConfigResources", k))?;
+        for item in &self.config_resources {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -106,25 +79,19 @@ impl ListConfigResourcesResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ConfigResources";
-            this.config_resources = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ConfigResource>(n));
-                for _ in 0..n {
-                    items.push(ConfigResource::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ConfigResources";
+        this.config_resources = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ConfigResource>(n));
+            for _ in 0..n {
+                items.push(ConfigResource::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -150,17 +117,11 @@ impl crate::sample::Sample for ListConfigResourcesResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.config_resources = (0..rng.len(depth))
-                .map(|_| ConfigResource::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.config_resources = (0..rng.len(depth))
+            .map(|_| ConfigResource::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -178,29 +139,23 @@ impl ListConfigResourcesResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "configResources".to_string(),
-                serde_json::Value::Array(
-                    (&self.config_resources)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "configResources".to_string(),
+            serde_json::Value::Array(
+                (&self.config_resources)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -236,19 +191,10 @@ impl ConfigResource {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.resource_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ResourceName", k))?;
-        } else if self.resource_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ResourceName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.resource_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ResourceName", k))?;
         if version >= 1 {
-            w.put_i8(*&self.resource_type);
+            w.put_i8(self.resource_type);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -271,10 +217,8 @@ impl ConfigResource {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ResourceName";
-            this.resource_name = r.string(flexible)?;
-        }
+        r.field = "ResourceName";
+        this.resource_name = r.string(flexible)?;
         if version >= 1 {
             r.field = "ResourceType";
             this.resource_type = r.i8()?;
@@ -304,9 +248,7 @@ impl crate::sample::Sample for ConfigResource {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.resource_name = rng.string();
-        }
+        this.resource_name = rng.string();
         if version >= 1 {
             this.resource_type = rng.next_u64() as i8;
         }
@@ -327,16 +269,14 @@ impl ConfigResource {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "resourceName".to_string(),
-                serde_json::Value::from((&self.resource_name).as_str()),
-            );
-        }
+        map.insert(
+            "resourceName".to_string(),
+            serde_json::Value::from((&self.resource_name).as_str()),
+        );
         if version >= 1 {
             map.insert(
                 "resourceType".to_string(),
-                serde_json::Value::from(*&self.resource_type),
+                serde_json::Value::from(self.resource_type),
             );
         }
         serde_json::Value::Object(map)

@@ -52,31 +52,13 @@ impl ListGroupsResponse {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
         if version >= 1 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.groups).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Groups", k))?;
-            for item in &self.groups {
-                (item).write(w, version, message)?;
-            }
-        } else if self.groups != Vec::<ListedGroup>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Groups",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i16(self.error_code);
+        w.put_len((&self.groups).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Groups", k))?;
+        for item in &self.groups {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -103,21 +85,17 @@ impl ListGroupsResponse {
             r.field = "ThrottleTimeMs";
             this.throttle_time_ms = r.i32()?;
         }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "Groups";
-            this.groups = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ListedGroup>(n));
-                for _ in 0..n {
-                    items.push(ListedGroup::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "Groups";
+        this.groups = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ListedGroup>(n));
+            for _ in 0..n {
+                items.push(ListedGroup::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -146,14 +124,10 @@ impl crate::sample::Sample for ListGroupsResponse {
         if version >= 1 {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.groups = (0..rng.len(depth))
-                .map(|_| ListedGroup::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.groups = (0..rng.len(depth))
+            .map(|_| ListedGroup::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -174,26 +148,22 @@ impl ListGroupsResponse {
         if version >= 1 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "groups".to_string(),
-                serde_json::Value::Array(
-                    (&self.groups)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "groups".to_string(),
+            serde_json::Value::Array(
+                (&self.groups)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -235,28 +205,10 @@ impl ListedGroup {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.protocol_type, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ProtocolType", k))?;
-        } else if self.protocol_type != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProtocolType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        w.put_string(&self.protocol_type, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ProtocolType", k))?;
         if version >= 4 {
             w.put_string(&self.group_state, flexible)
                 .map_err(|k| EncodeError::new(message, version, "GroupState", k))?;
@@ -286,14 +238,10 @@ impl ListedGroup {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ProtocolType";
-            this.protocol_type = r.string(flexible)?;
-        }
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "ProtocolType";
+        this.protocol_type = r.string(flexible)?;
         if version >= 4 {
             r.field = "GroupState";
             this.group_state = r.string(flexible)?;
@@ -327,12 +275,8 @@ impl crate::sample::Sample for ListedGroup {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.protocol_type = rng.string();
-        }
+        this.group_id = rng.string();
+        this.protocol_type = rng.string();
         if version >= 4 {
             this.group_state = rng.string();
         }
@@ -356,18 +300,14 @@ impl ListedGroup {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 3;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "protocolType".to_string(),
-                serde_json::Value::from((&self.protocol_type).as_str()),
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "protocolType".to_string(),
+            serde_json::Value::from((&self.protocol_type).as_str()),
+        );
         if version >= 4 {
             map.insert(
                 "groupState".to_string(),

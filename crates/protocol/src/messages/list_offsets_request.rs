@@ -54,18 +54,9 @@ impl ListOffsetsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 6;
-        if true {
-            w.put_i32(*&self.replica_id);
-        } else if self.replica_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ReplicaId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.replica_id);
         if version >= 2 {
-            w.put_i8(*&self.isolation_level);
+            w.put_i8(self.isolation_level);
         } else if self.isolation_level != 0 {
             return Err(EncodeError::new(
                 message,
@@ -74,22 +65,13 @@ impl ListOffsetsRequest {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<ListOffsetsTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if version >= 10 {
-            w.put_i32(*&self.timeout_ms);
+            w.put_i32(self.timeout_ms);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -112,25 +94,21 @@ impl ListOffsetsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if true {
-            r.field = "ReplicaId";
-            this.replica_id = r.i32()?;
-        }
+        r.field = "ReplicaId";
+        this.replica_id = r.i32()?;
         if version >= 2 {
             r.field = "IsolationLevel";
             this.isolation_level = r.i8()?;
         }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ListOffsetsTopic>(n));
-                for _ in 0..n {
-                    items.push(ListOffsetsTopic::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ListOffsetsTopic>(n));
+            for _ in 0..n {
+                items.push(ListOffsetsTopic::read(r, version)?);
+            }
+            items
+        };
         if version >= 10 {
             r.field = "TimeoutMs";
             this.timeout_ms = r.i32()?;
@@ -160,17 +138,13 @@ impl crate::sample::Sample for ListOffsetsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if true {
-            this.replica_id = rng.next_u64() as i32;
-        }
+        this.replica_id = rng.next_u64() as i32;
         if version >= 2 {
             this.isolation_level = rng.next_u64() as i8;
         }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| ListOffsetsTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| ListOffsetsTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 10 {
             this.timeout_ms = rng.next_u64() as i32;
         }
@@ -191,33 +165,29 @@ impl ListOffsetsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 6;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "replicaId".to_string(),
-                serde_json::Value::from(*&self.replica_id),
-            );
-        }
+        map.insert(
+            "replicaId".to_string(),
+            serde_json::Value::from(self.replica_id),
+        );
         if version >= 2 {
             map.insert(
                 "isolationLevel".to_string(),
-                serde_json::Value::from(*&self.isolation_level),
+                serde_json::Value::from(self.isolation_level),
             );
         }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 10 {
             map.insert(
                 "timeoutMs".to_string(),
-                serde_json::Value::from(*&self.timeout_ms),
+                serde_json::Value::from(self.timeout_ms),
             );
         }
         serde_json::Value::Object(map)
@@ -255,30 +225,12 @@ impl ListOffsetsTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 6;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<ListOffsetsPartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -301,21 +253,17 @@ impl ListOffsetsTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ListOffsetsPartition>(n));
-                for _ in 0..n {
-                    items.push(ListOffsetsPartition::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ListOffsetsPartition>(n));
+            for _ in 0..n {
+                items.push(ListOffsetsPartition::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -341,14 +289,10 @@ impl crate::sample::Sample for ListOffsetsTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| ListOffsetsPartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| ListOffsetsPartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -366,23 +310,19 @@ impl ListOffsetsTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 6;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -421,29 +361,11 @@ impl ListOffsetsPartition {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 6;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
         if version >= 4 {
-            w.put_i32(*&self.current_leader_epoch);
+            w.put_i32(self.current_leader_epoch);
         }
-        if true {
-            w.put_i64(*&self.timestamp);
-        } else if self.timestamp != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Timestamp",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i64(self.timestamp);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -465,18 +387,14 @@ impl ListOffsetsPartition {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
         if version >= 4 {
             r.field = "CurrentLeaderEpoch";
             this.current_leader_epoch = r.i32()?;
         }
-        if true {
-            r.field = "Timestamp";
-            this.timestamp = r.i64()?;
-        }
+        r.field = "Timestamp";
+        this.timestamp = r.i64()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -502,15 +420,11 @@ impl crate::sample::Sample for ListOffsetsPartition {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
+        this.partition_index = rng.next_u64() as i32;
         if version >= 4 {
             this.current_leader_epoch = rng.next_u64() as i32;
         }
-        if true {
-            this.timestamp = rng.next_u64() as i64;
-        }
+        this.timestamp = rng.next_u64() as i64;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -528,24 +442,20 @@ impl ListOffsetsPartition {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 6;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
         if version >= 4 {
             map.insert(
                 "currentLeaderEpoch".to_string(),
-                serde_json::Value::from(*&self.current_leader_epoch),
+                serde_json::Value::from(self.current_leader_epoch),
             );
         }
-        if true {
-            map.insert(
-                "timestamp".to_string(),
-                serde_json::Value::from(*&self.timestamp),
-            );
-        }
+        map.insert(
+            "timestamp".to_string(),
+            serde_json::Value::from(self.timestamp),
+        );
         serde_json::Value::Object(map)
     }
 }

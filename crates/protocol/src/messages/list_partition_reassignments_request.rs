@@ -48,44 +48,26 @@ impl ListPartitionReassignmentsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.timeout_ms);
-        } else if self.timeout_ms != 60000 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TimeoutMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.topics {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Topics",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
+        w.put_i32(self.timeout_ms);
+        match &self.topics {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Topics",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.topics != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -108,31 +90,26 @@ impl ListPartitionReassignmentsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TimeoutMs";
-            this.timeout_ms = r.i32()?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(
-                            r.capacity_for::<ListPartitionReassignmentsTopics>(n),
-                        );
-                        for _ in 0..n {
-                            items.push(ListPartitionReassignmentsTopics::read(r, version)?);
-                        }
-                        Some(items)
+        r.field = "TimeoutMs";
+        this.timeout_ms = r.i32()?;
+        r.field = "Topics";
+        this.topics = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items =
+                        Vec::with_capacity(r.capacity_for::<ListPartitionReassignmentsTopics>(n));
+                    for _ in 0..n {
+                        items.push(ListPartitionReassignmentsTopics::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -158,20 +135,16 @@ impl crate::sample::Sample for ListPartitionReassignmentsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.timeout_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.topics = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| ListPartitionReassignmentsTopics::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
+        this.timeout_ms = rng.next_u64() as i32;
+        this.topics = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| ListPartitionReassignmentsTopics::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -189,26 +162,22 @@ impl ListPartitionReassignmentsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "timeoutMs".to_string(),
-                serde_json::Value::from(*&self.timeout_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                match &self.topics {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
+        map.insert(
+            "timeoutMs".to_string(),
+            serde_json::Value::from(self.timeout_ms),
+        );
+        map.insert(
+            "topics".to_string(),
+            match &self.topics {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -244,30 +213,12 @@ impl ListPartitionReassignmentsTopics {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partition_indexes).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "PartitionIndexes", k))?;
-            for item in &self.partition_indexes {
-                w.put_i32(*item);
-            }
-        } else if self.partition_indexes != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndexes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_len((&self.partition_indexes).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "PartitionIndexes", k))?;
+        for item in &self.partition_indexes {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -290,21 +241,17 @@ impl ListPartitionReassignmentsTopics {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "PartitionIndexes";
-            this.partition_indexes = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "PartitionIndexes";
+        this.partition_indexes = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -330,14 +277,10 @@ impl crate::sample::Sample for ListPartitionReassignmentsTopics {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.partition_indexes = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.partition_indexes = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -355,23 +298,19 @@ impl ListPartitionReassignmentsTopics {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitionIndexes".to_string(),
-                serde_json::Value::Array(
-                    (&self.partition_indexes)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "partitionIndexes".to_string(),
+            serde_json::Value::Array(
+                (&self.partition_indexes)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

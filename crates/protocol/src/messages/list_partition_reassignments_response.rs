@@ -54,65 +54,29 @@ impl ListPartitionReassignmentsResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
-                }
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.error_message != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.topics != Vec::<OngoingTopicReassignment>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+            }
+        }
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -135,35 +99,27 @@ impl ListPartitionReassignmentsResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<OngoingTopicReassignment>(n));
-                for _ in 0..n {
-                    items.push(OngoingTopicReassignment::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<OngoingTopicReassignment>(n));
+            for _ in 0..n {
+                items.push(OngoingTopicReassignment::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -189,24 +145,16 @@ impl crate::sample::Sample for ListPartitionReassignmentsResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| OngoingTopicReassignment::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.topics = (0..rng.len(depth))
+            .map(|_| OngoingTopicReassignment::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -224,38 +172,30 @@ impl ListPartitionReassignmentsResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -291,30 +231,12 @@ impl OngoingTopicReassignment {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<OngoingPartitionReassignment>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -337,22 +259,17 @@ impl OngoingTopicReassignment {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<OngoingPartitionReassignment>(n));
-                for _ in 0..n {
-                    items.push(OngoingPartitionReassignment::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<OngoingPartitionReassignment>(n));
+            for _ in 0..n {
+                items.push(OngoingPartitionReassignment::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -378,14 +295,10 @@ impl crate::sample::Sample for OngoingTopicReassignment {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| OngoingPartitionReassignment::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| OngoingPartitionReassignment::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -403,23 +316,19 @@ impl OngoingTopicReassignment {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -461,57 +370,21 @@ impl OngoingPartitionReassignment {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.partition_index);
+        w.put_len((&self.replicas).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Replicas", k))?;
+        for item in &self.replicas {
+            w.put_i32(*item);
         }
-        if true {
-            w.put_len((&self.replicas).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Replicas", k))?;
-            for item in &self.replicas {
-                w.put_i32(*item);
-            }
-        } else if self.replicas != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Replicas",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.adding_replicas).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "AddingReplicas", k))?;
+        for item in &self.adding_replicas {
+            w.put_i32(*item);
         }
-        if true {
-            w.put_len((&self.adding_replicas).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "AddingReplicas", k))?;
-            for item in &self.adding_replicas {
-                w.put_i32(*item);
-            }
-        } else if self.adding_replicas != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AddingReplicas",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.removing_replicas).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "RemovingReplicas", k))?;
-            for item in &self.removing_replicas {
-                w.put_i32(*item);
-            }
-        } else if self.removing_replicas != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RemovingReplicas",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.removing_replicas).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "RemovingReplicas", k))?;
+        for item in &self.removing_replicas {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -534,43 +407,35 @@ impl OngoingPartitionReassignment {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "Replicas";
-            this.replicas = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "AddingReplicas";
-            this.adding_replicas = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "RemovingReplicas";
-            this.removing_replicas = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "Replicas";
+        this.replicas = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
+        r.field = "AddingReplicas";
+        this.adding_replicas = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
+        r.field = "RemovingReplicas";
+        this.removing_replicas = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -596,24 +461,16 @@ impl crate::sample::Sample for OngoingPartitionReassignment {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.replicas = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.adding_replicas = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.removing_replicas = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.replicas = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
+        this.adding_replicas = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
+        this.removing_replicas = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -631,45 +488,37 @@ impl OngoingPartitionReassignment {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "replicas".to_string(),
-                serde_json::Value::Array(
-                    (&self.replicas)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "addingReplicas".to_string(),
-                serde_json::Value::Array(
-                    (&self.adding_replicas)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "removingReplicas".to_string(),
-                serde_json::Value::Array(
-                    (&self.removing_replicas)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "replicas".to_string(),
+            serde_json::Value::Array(
+                (&self.replicas)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "addingReplicas".to_string(),
+            serde_json::Value::Array(
+                (&self.adding_replicas)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "removingReplicas".to_string(),
+            serde_json::Value::Array(
+                (&self.removing_replicas)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

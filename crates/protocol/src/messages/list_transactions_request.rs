@@ -54,37 +54,19 @@ impl ListTransactionsRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_len((&self.state_filters).len(), flexible)
+        w.put_len((&self.state_filters).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "StateFilters", k))?;
+        for item in &self.state_filters {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "StateFilters", k))?;
-            for item in &self.state_filters {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "StateFilters", k))?;
-            }
-        } else if self.state_filters != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StateFilters",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_len((&self.producer_id_filters).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "ProducerIdFilters", k))?;
-            for item in &self.producer_id_filters {
-                w.put_i64(*item);
-            }
-        } else if self.producer_id_filters != Vec::<i64>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerIdFilters",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.producer_id_filters).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "ProducerIdFilters", k))?;
+        for item in &self.producer_id_filters {
+            w.put_i64(*item);
         }
         if version >= 1 {
-            w.put_i64(*&self.duration_filter);
+            w.put_i64(self.duration_filter);
         } else if self.duration_filter != -1 {
             return Err(EncodeError::new(
                 message,
@@ -141,28 +123,24 @@ impl ListTransactionsRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "StateFilters";
-            this.state_filters = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "ProducerIdFilters";
-            this.producer_id_filters = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i64>(n));
-                for _ in 0..n {
-                    items.push(r.i64()?);
-                }
-                items
-            };
-        }
+        r.field = "StateFilters";
+        this.state_filters = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
+        r.field = "ProducerIdFilters";
+        this.producer_id_filters = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i64>(n));
+            for _ in 0..n {
+                items.push(r.i64()?);
+            }
+            items
+        };
         if version >= 1 {
             r.field = "DurationFilter";
             this.duration_filter = r.i64()?;
@@ -202,16 +180,12 @@ impl crate::sample::Sample for ListTransactionsRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.state_filters = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.producer_id_filters = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i64)
-                .collect::<Vec<_>>();
-        }
+        this.state_filters = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
+        this.producer_id_filters = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i64)
+            .collect::<Vec<_>>();
         if version >= 1 {
             this.duration_filter = rng.next_u64() as i64;
         }
@@ -239,32 +213,28 @@ impl ListTransactionsRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "stateFilters".to_string(),
-                serde_json::Value::Array(
-                    (&self.state_filters)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "producerIdFilters".to_string(),
-                serde_json::Value::Array(
-                    (&self.producer_id_filters)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "stateFilters".to_string(),
+            serde_json::Value::Array(
+                (&self.state_filters)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "producerIdFilters".to_string(),
+            serde_json::Value::Array(
+                (&self.producer_id_filters)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         if version >= 1 {
             map.insert(
                 "durationFilter".to_string(),
-                serde_json::Value::from(*&self.duration_filter),
+                serde_json::Value::from(self.duration_filter),
             );
         }
         if version >= 2 {

@@ -54,54 +54,18 @@ impl ListTransactionsResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.unknown_state_filters).len(), flexible)
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
+        w.put_len((&self.unknown_state_filters).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "UnknownStateFilters", k))?;
+        for item in &self.unknown_state_filters {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "UnknownStateFilters", k))?;
-            for item in &self.unknown_state_filters {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "UnknownStateFilters", k))?;
-            }
-        } else if self.unknown_state_filters != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "UnknownStateFilters",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_len((&self.transaction_states).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "TransactionStates", k))?;
-            for item in &self.transaction_states {
-                (item).write(w, version, message)?;
-            }
-        } else if self.transaction_states != Vec::<TransactionState>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionStates",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.transaction_states).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "TransactionStates", k))?;
+        for item in &self.transaction_states {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -124,36 +88,28 @@ impl ListTransactionsResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "UnknownStateFilters";
-            this.unknown_state_filters = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "TransactionStates";
-            this.transaction_states = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TransactionState>(n));
-                for _ in 0..n {
-                    items.push(TransactionState::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "UnknownStateFilters";
+        this.unknown_state_filters = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
+        r.field = "TransactionStates";
+        this.transaction_states = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TransactionState>(n));
+            for _ in 0..n {
+                items.push(TransactionState::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -179,22 +135,14 @@ impl crate::sample::Sample for ListTransactionsResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.unknown_state_filters = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.transaction_states = (0..rng.len(depth))
-                .map(|_| TransactionState::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.unknown_state_filters = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
+        this.transaction_states = (0..rng.len(depth))
+            .map(|_| TransactionState::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -212,40 +160,32 @@ impl ListTransactionsResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "unknownStateFilters".to_string(),
-                serde_json::Value::Array(
-                    (&self.unknown_state_filters)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "transactionStates".to_string(),
-                serde_json::Value::Array(
-                    (&self.transaction_states)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "unknownStateFilters".to_string(),
+            serde_json::Value::Array(
+                (&self.unknown_state_filters)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "transactionStates".to_string(),
+            serde_json::Value::Array(
+                (&self.transaction_states)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -284,38 +224,11 @@ impl TransactionState {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.transactional_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TransactionalId", k))?;
-        } else if self.transactional_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionalId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.producer_id);
-        } else if self.producer_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.transaction_state, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TransactionState", k))?;
-        } else if self.transaction_state != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionState",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.transactional_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TransactionalId", k))?;
+        w.put_i64(self.producer_id);
+        w.put_string(&self.transaction_state, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TransactionState", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -337,18 +250,12 @@ impl TransactionState {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TransactionalId";
-            this.transactional_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ProducerId";
-            this.producer_id = r.i64()?;
-        }
-        if true {
-            r.field = "TransactionState";
-            this.transaction_state = r.string(flexible)?;
-        }
+        r.field = "TransactionalId";
+        this.transactional_id = r.string(flexible)?;
+        r.field = "ProducerId";
+        this.producer_id = r.i64()?;
+        r.field = "TransactionState";
+        this.transaction_state = r.string(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -374,15 +281,9 @@ impl crate::sample::Sample for TransactionState {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.transactional_id = rng.string();
-        }
-        if true {
-            this.producer_id = rng.next_u64() as i64;
-        }
-        if true {
-            this.transaction_state = rng.string();
-        }
+        this.transactional_id = rng.string();
+        this.producer_id = rng.next_u64() as i64;
+        this.transaction_state = rng.string();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -400,24 +301,18 @@ impl TransactionState {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "transactionalId".to_string(),
-                serde_json::Value::from((&self.transactional_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
-            );
-        }
-        if true {
-            map.insert(
-                "transactionState".to_string(),
-                serde_json::Value::from((&self.transaction_state).as_str()),
-            );
-        }
+        map.insert(
+            "transactionalId".to_string(),
+            serde_json::Value::from((&self.transactional_id).as_str()),
+        );
+        map.insert(
+            "producerId".to_string(),
+            serde_json::Value::from(self.producer_id),
+        );
+        map.insert(
+            "transactionState".to_string(),
+            serde_json::Value::from((&self.transaction_state).as_str()),
+        );
         serde_json::Value::Object(map)
     }
 }

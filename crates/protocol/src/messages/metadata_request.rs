@@ -54,37 +54,28 @@ impl MetadataRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 9;
-        if true {
-            match &self.topics {
-                None if version >= 1 => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Topics",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
+        match &self.topics {
+            None if version >= 1 => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Topics",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.topics != Some(Vec::<MetadataRequestTopic>::new()) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if version >= 4 {
-            w.put_bool(*&self.allow_auto_topic_creation);
+            w.put_bool(self.allow_auto_topic_creation);
         } else if self.allow_auto_topic_creation != true {
             return Err(EncodeError::new(
                 message,
@@ -94,7 +85,7 @@ impl MetadataRequest {
             ));
         }
         if (8..=10).contains(&version) {
-            w.put_bool(*&self.include_cluster_authorized_operations);
+            w.put_bool(self.include_cluster_authorized_operations);
         } else if self.include_cluster_authorized_operations != false {
             return Err(EncodeError::new(
                 message,
@@ -104,7 +95,7 @@ impl MetadataRequest {
             ));
         }
         if version >= 8 {
-            w.put_bool(*&self.include_topic_authorized_operations);
+            w.put_bool(self.include_topic_authorized_operations);
         } else if self.include_topic_authorized_operations != false {
             return Err(EncodeError::new(
                 message,
@@ -134,26 +125,23 @@ impl MetadataRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items =
-                            Vec::with_capacity(r.capacity_for::<MetadataRequestTopic>(n));
-                        for _ in 0..n {
-                            items.push(MetadataRequestTopic::read(r, version)?);
-                        }
-                        Some(items)
+        r.field = "Topics";
+        this.topics = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<MetadataRequestTopic>(n));
+                    for _ in 0..n {
+                        items.push(MetadataRequestTopic::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(version >= 1) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
+            if value.is_none() && !(version >= 1) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if version >= 4 {
             r.field = "AllowAutoTopicCreation";
             this.allow_auto_topic_creation = r.bool()?;
@@ -191,17 +179,15 @@ impl crate::sample::Sample for MetadataRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            this.topics = if (version >= 1) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| MetadataRequestTopic::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
+        this.topics = if (version >= 1) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| MetadataRequestTopic::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
         if version >= 4 {
             this.allow_auto_topic_creation = rng.below(2) == 1;
         }
@@ -228,36 +214,34 @@ impl MetadataRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 9;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topics".to_string(),
-                match &self.topics {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            match &self.topics {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
         if version >= 4 {
             map.insert(
                 "allowAutoTopicCreation".to_string(),
-                serde_json::Value::from(*&self.allow_auto_topic_creation),
+                serde_json::Value::from(self.allow_auto_topic_creation),
             );
         }
         if (8..=10).contains(&version) {
             map.insert(
                 "includeClusterAuthorizedOperations".to_string(),
-                serde_json::Value::from(*&self.include_cluster_authorized_operations),
+                serde_json::Value::from(self.include_cluster_authorized_operations),
             );
         }
         if version >= 8 {
             map.insert(
                 "includeTopicAuthorizedOperations".to_string(),
-                serde_json::Value::from(*&self.include_topic_authorized_operations),
+                serde_json::Value::from(self.include_topic_authorized_operations),
             );
         }
         serde_json::Value::Object(map)
@@ -298,31 +282,22 @@ impl MetadataRequestTopic {
         if version >= 10 {
             w.put_uuid(&self.topic_id);
         }
-        if true {
-            match &self.name {
-                None if version >= 10 => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Name",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-                }
+        match &self.name {
+            None if version >= 10 => {
+                w.put_null_string(flexible);
             }
-        } else if self.name != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Name",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -349,16 +324,14 @@ impl MetadataRequestTopic {
             r.field = "TopicId";
             this.topic_id = r.uuid()?;
         }
-        if true {
-            r.field = "Name";
-            this.name = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 10) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "Name";
+        this.name = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(version >= 10) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -387,13 +360,11 @@ impl crate::sample::Sample for MetadataRequestTopic {
         if version >= 10 {
             this.topic_id = rng.uuid();
         }
-        if true {
-            this.name = if (version >= 10) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.name = if (version >= 10) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -417,15 +388,13 @@ impl MetadataRequestTopic {
                 serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
             );
         }
-        if true {
-            map.insert(
-                "name".to_string(),
-                match &self.name {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            match &self.name {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }

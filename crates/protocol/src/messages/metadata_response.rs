@@ -64,21 +64,12 @@ impl MetadataResponse {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 9;
         if version >= 3 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
-        if true {
-            w.put_len((&self.brokers).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Brokers", k))?;
-            for item in &self.brokers {
-                (item).write(w, version, message)?;
-            }
-        } else if self.brokers != Vec::<MetadataResponseBroker>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Brokers",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.brokers).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Brokers", k))?;
+        for item in &self.brokers {
+            (item).write(w, version, message)?;
         }
         if version >= 2 {
             match &self.cluster_id {
@@ -100,24 +91,15 @@ impl MetadataResponse {
             }
         }
         if version >= 1 {
-            w.put_i32(*&self.controller_id);
+            w.put_i32(self.controller_id);
         }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<MetadataResponseTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if (8..=10).contains(&version) {
-            w.put_i32(*&self.cluster_authorized_operations);
+            w.put_i32(self.cluster_authorized_operations);
         } else if self.cluster_authorized_operations != -2147483648 {
             return Err(EncodeError::new(
                 message,
@@ -127,7 +109,7 @@ impl MetadataResponse {
             ));
         }
         if version >= 13 {
-            w.put_i16(*&self.error_code);
+            w.put_i16(self.error_code);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -154,17 +136,15 @@ impl MetadataResponse {
             r.field = "ThrottleTimeMs";
             this.throttle_time_ms = r.i32()?;
         }
-        if true {
-            r.field = "Brokers";
-            this.brokers = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<MetadataResponseBroker>(n));
-                for _ in 0..n {
-                    items.push(MetadataResponseBroker::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Brokers";
+        this.brokers = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<MetadataResponseBroker>(n));
+            for _ in 0..n {
+                items.push(MetadataResponseBroker::read(r, version)?);
+            }
+            items
+        };
         if version >= 2 {
             r.field = "ClusterId";
             this.cluster_id = {
@@ -179,17 +159,15 @@ impl MetadataResponse {
             r.field = "ControllerId";
             this.controller_id = r.i32()?;
         }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<MetadataResponseTopic>(n));
-                for _ in 0..n {
-                    items.push(MetadataResponseTopic::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<MetadataResponseTopic>(n));
+            for _ in 0..n {
+                items.push(MetadataResponseTopic::read(r, version)?);
+            }
+            items
+        };
         if (8..=10).contains(&version) {
             r.field = "ClusterAuthorizedOperations";
             this.cluster_authorized_operations = r.i32()?;
@@ -226,11 +204,9 @@ impl crate::sample::Sample for MetadataResponse {
         if version >= 3 {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
-        if true {
-            this.brokers = (0..rng.len(depth))
-                .map(|_| MetadataResponseBroker::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.brokers = (0..rng.len(depth))
+            .map(|_| MetadataResponseBroker::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 2 {
             this.cluster_id = if (version >= 2) && rng.below(4) == 0 {
                 None
@@ -241,11 +217,9 @@ impl crate::sample::Sample for MetadataResponse {
         if version >= 1 {
             this.controller_id = rng.next_u64() as i32;
         }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| MetadataResponseTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| MetadataResponseTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if (8..=10).contains(&version) {
             this.cluster_authorized_operations = rng.next_u64() as i32;
         }
@@ -272,20 +246,18 @@ impl MetadataResponse {
         if version >= 3 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
-        if true {
-            map.insert(
-                "brokers".to_string(),
-                serde_json::Value::Array(
-                    (&self.brokers)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "brokers".to_string(),
+            serde_json::Value::Array(
+                (&self.brokers)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 2 {
             map.insert(
                 "clusterId".to_string(),
@@ -298,30 +270,28 @@ impl MetadataResponse {
         if version >= 1 {
             map.insert(
                 "controllerId".to_string(),
-                serde_json::Value::from(*&self.controller_id),
+                serde_json::Value::from(self.controller_id),
             );
         }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if (8..=10).contains(&version) {
             map.insert(
                 "clusterAuthorizedOperations".to_string(),
-                serde_json::Value::from(*&self.cluster_authorized_operations),
+                serde_json::Value::from(self.cluster_authorized_operations),
             );
         }
         if version >= 13 {
             map.insert(
                 "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
+                serde_json::Value::from(self.error_code),
             );
         }
         serde_json::Value::Object(map)
@@ -365,37 +335,10 @@ impl MetadataResponseBroker {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 9;
-        if true {
-            w.put_i32(*&self.node_id);
-        } else if self.node_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "NodeId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Host", k))?;
-        } else if self.host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Host",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.port);
-        } else if self.port != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Port",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.node_id);
+        w.put_string(&self.host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Host", k))?;
+        w.put_i32(self.port);
         if version >= 1 {
             match &self.rack {
                 None if version >= 1 => {
@@ -436,18 +379,12 @@ impl MetadataResponseBroker {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            r.field = "NodeId";
-            this.node_id = r.i32()?;
-        }
-        if true {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Port";
-            this.port = r.i32()?;
-        }
+        r.field = "NodeId";
+        this.node_id = r.i32()?;
+        r.field = "Host";
+        this.host = r.string(flexible)?;
+        r.field = "Port";
+        this.port = r.i32()?;
         if version >= 1 {
             r.field = "Rack";
             this.rack = {
@@ -483,15 +420,9 @@ impl crate::sample::Sample for MetadataResponseBroker {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            this.node_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.host = rng.string();
-        }
-        if true {
-            this.port = rng.next_u64() as i32;
-        }
+        this.node_id = rng.next_u64() as i32;
+        this.host = rng.string();
+        this.port = rng.next_u64() as i32;
         if version >= 1 {
             this.rack = if (version >= 1) && rng.below(4) == 0 {
                 None
@@ -516,21 +447,12 @@ impl MetadataResponseBroker {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 9;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "nodeId".to_string(),
-                serde_json::Value::from(*&self.node_id),
-            );
-        }
-        if true {
-            map.insert(
-                "host".to_string(),
-                serde_json::Value::from((&self.host).as_str()),
-            );
-        }
-        if true {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
-        }
+        map.insert("nodeId".to_string(), serde_json::Value::from(self.node_id));
+        map.insert(
+            "host".to_string(),
+            serde_json::Value::from((&self.host).as_str()),
+        );
+        map.insert("port".to_string(), serde_json::Value::from(self.port));
         if version >= 1 {
             map.insert(
                 "rack".to_string(),
@@ -587,64 +509,37 @@ impl MetadataResponseTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 9;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.name {
-                None if version >= 12 => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Name",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-                }
+        w.put_i16(self.error_code);
+        match &self.name {
+            None if version >= 12 => {
+                w.put_null_string(flexible);
             }
-        } else if self.name != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Name",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+            }
         }
         if version >= 10 {
             w.put_uuid(&self.topic_id);
         }
         if version >= 1 {
-            w.put_bool(*&self.is_internal);
+            w.put_bool(self.is_internal);
         }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<MetadataResponsePartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if version >= 8 {
-            w.put_i32(*&self.topic_authorized_operations);
+            w.put_i32(self.topic_authorized_operations);
         } else if self.topic_authorized_operations != -2147483648 {
             return Err(EncodeError::new(
                 message,
@@ -674,20 +569,16 @@ impl MetadataResponseTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "Name";
-            this.name = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 12) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "Name";
+        this.name = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(version >= 12) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if version >= 10 {
             r.field = "TopicId";
             this.topic_id = r.uuid()?;
@@ -696,17 +587,15 @@ impl MetadataResponseTopic {
             r.field = "IsInternal";
             this.is_internal = r.bool()?;
         }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<MetadataResponsePartition>(n));
-                for _ in 0..n {
-                    items.push(MetadataResponsePartition::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<MetadataResponsePartition>(n));
+            for _ in 0..n {
+                items.push(MetadataResponsePartition::read(r, version)?);
+            }
+            items
+        };
         if version >= 8 {
             r.field = "TopicAuthorizedOperations";
             this.topic_authorized_operations = r.i32()?;
@@ -736,27 +625,21 @@ impl crate::sample::Sample for MetadataResponseTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.name = if (version >= 12) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.name = if (version >= 12) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if version >= 10 {
             this.topic_id = rng.uuid();
         }
         if version >= 1 {
             this.is_internal = rng.below(2) == 1;
         }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| MetadataResponsePartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.partitions = (0..rng.len(depth))
+            .map(|_| MetadataResponsePartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 8 {
             this.topic_authorized_operations = rng.next_u64() as i32;
         }
@@ -777,21 +660,17 @@ impl MetadataResponseTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 9;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "name".to_string(),
-                match &self.name {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "name".to_string(),
+            match &self.name {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         if version >= 10 {
             map.insert(
                 "topicId".to_string(),
@@ -801,24 +680,22 @@ impl MetadataResponseTopic {
         if version >= 1 {
             map.insert(
                 "isInternal".to_string(),
-                serde_json::Value::from(*&self.is_internal),
+                serde_json::Value::from(self.is_internal),
             );
         }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 8 {
             map.insert(
                 "topicAuthorizedOperations".to_string(),
-                serde_json::Value::from(*&self.topic_authorized_operations),
+                serde_json::Value::from(self.topic_authorized_operations),
             );
         }
         serde_json::Value::Object(map)
@@ -871,66 +748,21 @@ impl MetadataResponsePartition {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 9;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.leader_id);
-        } else if self.leader_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LeaderId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.error_code);
+        w.put_i32(self.partition_index);
+        w.put_i32(self.leader_id);
         if version >= 7 {
-            w.put_i32(*&self.leader_epoch);
+            w.put_i32(self.leader_epoch);
         }
-        if true {
-            w.put_len((&self.replica_nodes).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "ReplicaNodes", k))?;
-            for item in &self.replica_nodes {
-                w.put_i32(*item);
-            }
-        } else if self.replica_nodes != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ReplicaNodes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.replica_nodes).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "ReplicaNodes", k))?;
+        for item in &self.replica_nodes {
+            w.put_i32(*item);
         }
-        if true {
-            w.put_len((&self.isr_nodes).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "IsrNodes", k))?;
-            for item in &self.isr_nodes {
-                w.put_i32(*item);
-            }
-        } else if self.isr_nodes != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IsrNodes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.isr_nodes).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "IsrNodes", k))?;
+        for item in &self.isr_nodes {
+            w.put_i32(*item);
         }
         if version >= 5 {
             w.put_len((&self.offline_replicas).len(), flexible)
@@ -960,44 +792,34 @@ impl MetadataResponsePartition {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "LeaderId";
-            this.leader_id = r.i32()?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "LeaderId";
+        this.leader_id = r.i32()?;
         if version >= 7 {
             r.field = "LeaderEpoch";
             this.leader_epoch = r.i32()?;
         }
-        if true {
-            r.field = "ReplicaNodes";
-            this.replica_nodes = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "IsrNodes";
-            this.isr_nodes = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "ReplicaNodes";
+        this.replica_nodes = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
+        r.field = "IsrNodes";
+        this.isr_nodes = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if version >= 5 {
             r.field = "OfflineReplicas";
             this.offline_replicas = {
@@ -1034,28 +856,18 @@ impl crate::sample::Sample for MetadataResponsePartition {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.leader_id = rng.next_u64() as i32;
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.partition_index = rng.next_u64() as i32;
+        this.leader_id = rng.next_u64() as i32;
         if version >= 7 {
             this.leader_epoch = rng.next_u64() as i32;
         }
-        if true {
-            this.replica_nodes = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.isr_nodes = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.replica_nodes = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
+        this.isr_nodes = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if version >= 5 {
             this.offline_replicas = (0..rng.len(depth))
                 .map(|_| rng.next_u64() as i32)
@@ -1078,52 +890,42 @@ impl MetadataResponsePartition {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 9;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "leaderId".to_string(),
-                serde_json::Value::from(*&self.leader_id),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "leaderId".to_string(),
+            serde_json::Value::from(self.leader_id),
+        );
         if version >= 7 {
             map.insert(
                 "leaderEpoch".to_string(),
-                serde_json::Value::from(*&self.leader_epoch),
+                serde_json::Value::from(self.leader_epoch),
             );
         }
-        if true {
-            map.insert(
-                "replicaNodes".to_string(),
-                serde_json::Value::Array(
-                    (&self.replica_nodes)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "isrNodes".to_string(),
-                serde_json::Value::Array(
-                    (&self.isr_nodes)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "replicaNodes".to_string(),
+            serde_json::Value::Array(
+                (&self.replica_nodes)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "isrNodes".to_string(),
+            serde_json::Value::Array(
+                (&self.isr_nodes)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         if version >= 5 {
             map.insert(
                 "offlineReplicas".to_string(),

@@ -60,19 +60,10 @@ impl OffsetCommitRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 8;
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
         if version >= 1 {
-            w.put_i32(*&self.generation_id_or_member_epoch);
+            w.put_i32(self.generation_id_or_member_epoch);
         }
         if version >= 1 {
             w.put_string(&self.member_id, flexible)
@@ -105,21 +96,12 @@ impl OffsetCommitRequest {
             ));
         }
         if (2..=4).contains(&version) {
-            w.put_i64(*&self.retention_time_ms);
+            w.put_i64(self.retention_time_ms);
         }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<OffsetCommitRequestTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -142,10 +124,8 @@ impl OffsetCommitRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 8;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
         if version >= 1 {
             r.field = "GenerationIdOrMemberEpoch";
             this.generation_id_or_member_epoch = r.i32()?;
@@ -168,17 +148,15 @@ impl OffsetCommitRequest {
             r.field = "RetentionTimeMs";
             this.retention_time_ms = r.i64()?;
         }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<OffsetCommitRequestTopic>(n));
-                for _ in 0..n {
-                    items.push(OffsetCommitRequestTopic::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<OffsetCommitRequestTopic>(n));
+            for _ in 0..n {
+                items.push(OffsetCommitRequestTopic::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -204,9 +182,7 @@ impl crate::sample::Sample for OffsetCommitRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 8;
         let mut this = Self::default();
-        if true {
-            this.group_id = rng.string();
-        }
+        this.group_id = rng.string();
         if version >= 1 {
             this.generation_id_or_member_epoch = rng.next_u64() as i32;
         }
@@ -223,11 +199,9 @@ impl crate::sample::Sample for OffsetCommitRequest {
         if (2..=4).contains(&version) {
             this.retention_time_ms = rng.next_u64() as i64;
         }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| OffsetCommitRequestTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| OffsetCommitRequestTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -245,16 +219,14 @@ impl OffsetCommitRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 8;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
         if version >= 1 {
             map.insert(
                 "generationIdOrMemberEpoch".to_string(),
-                serde_json::Value::from(*&self.generation_id_or_member_epoch),
+                serde_json::Value::from(self.generation_id_or_member_epoch),
             );
         }
         if version >= 1 {
@@ -275,20 +247,18 @@ impl OffsetCommitRequest {
         if (2..=4).contains(&version) {
             map.insert(
                 "retentionTimeMs".to_string(),
-                serde_json::Value::from(*&self.retention_time_ms),
+                serde_json::Value::from(self.retention_time_ms),
             );
         }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -334,19 +304,10 @@ impl OffsetCommitRequestTopic {
         if version >= 10 {
             w.put_uuid(&self.topic_id);
         }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<OffsetCommitRequestPartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -377,18 +338,15 @@ impl OffsetCommitRequestTopic {
             r.field = "TopicId";
             this.topic_id = r.uuid()?;
         }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<OffsetCommitRequestPartition>(n));
-                for _ in 0..n {
-                    items.push(OffsetCommitRequestPartition::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<OffsetCommitRequestPartition>(n));
+            for _ in 0..n {
+                items.push(OffsetCommitRequestPartition::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -420,11 +378,9 @@ impl crate::sample::Sample for OffsetCommitRequestTopic {
         if version >= 10 {
             this.topic_id = rng.uuid();
         }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| OffsetCommitRequestPartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.partitions = (0..rng.len(depth))
+            .map(|_| OffsetCommitRequestPartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -454,17 +410,15 @@ impl OffsetCommitRequestTopic {
                 serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
             );
         }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -506,54 +460,27 @@ impl OffsetCommitRequestPartition {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 8;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.committed_offset);
-        } else if self.committed_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CommittedOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
+        w.put_i64(self.committed_offset);
         if version >= 6 {
-            w.put_i32(*&self.committed_leader_epoch);
+            w.put_i32(self.committed_leader_epoch);
         }
-        if true {
-            match &self.committed_metadata {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "CommittedMetadata",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "CommittedMetadata", k))?;
-                }
+        match &self.committed_metadata {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.committed_metadata != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CommittedMetadata",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "CommittedMetadata",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "CommittedMetadata", k))?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -576,28 +503,22 @@ impl OffsetCommitRequestPartition {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 8;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "CommittedOffset";
-            this.committed_offset = r.i64()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "CommittedOffset";
+        this.committed_offset = r.i64()?;
         if version >= 6 {
             r.field = "CommittedLeaderEpoch";
             this.committed_leader_epoch = r.i32()?;
         }
-        if true {
-            r.field = "CommittedMetadata";
-            this.committed_metadata = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "CommittedMetadata";
+        this.committed_metadata = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -623,22 +544,16 @@ impl crate::sample::Sample for OffsetCommitRequestPartition {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 8;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.committed_offset = rng.next_u64() as i64;
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.committed_offset = rng.next_u64() as i64;
         if version >= 6 {
             this.committed_leader_epoch = rng.next_u64() as i32;
         }
-        if true {
-            this.committed_metadata = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.committed_metadata = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -656,33 +571,27 @@ impl OffsetCommitRequestPartition {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 8;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "committedOffset".to_string(),
-                serde_json::Value::from(*&self.committed_offset),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "committedOffset".to_string(),
+            serde_json::Value::from(self.committed_offset),
+        );
         if version >= 6 {
             map.insert(
                 "committedLeaderEpoch".to_string(),
-                serde_json::Value::from(*&self.committed_leader_epoch),
+                serde_json::Value::from(self.committed_leader_epoch),
             );
         }
-        if true {
-            map.insert(
-                "committedMetadata".to_string(),
-                match &self.committed_metadata {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "committedMetadata".to_string(),
+            match &self.committed_metadata {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }

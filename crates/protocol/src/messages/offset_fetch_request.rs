@@ -109,7 +109,7 @@ impl OffsetFetchRequest {
             ));
         }
         if version >= 7 {
-            w.put_bool(*&self.require_stable);
+            w.put_bool(self.require_stable);
         } else if self.require_stable != false {
             return Err(EncodeError::new(
                 message,
@@ -276,7 +276,7 @@ impl OffsetFetchRequest {
         if version >= 7 {
             map.insert(
                 "requireStable".to_string(),
-                serde_json::Value::from(*&self.require_stable),
+                serde_json::Value::from(self.require_stable),
             );
         }
         serde_json::Value::Object(map)
@@ -514,7 +514,7 @@ impl OffsetFetchRequestGroup {
             }
         }
         if version >= 9 {
-            w.put_i32(*&self.member_epoch);
+            w.put_i32(self.member_epoch);
         }
         if version >= 8 {
             match &self.topics {
@@ -688,7 +688,7 @@ impl OffsetFetchRequestGroup {
         if version >= 9 {
             map.insert(
                 "memberEpoch".to_string(),
-                serde_json::Value::from(*&self.member_epoch),
+                serde_json::Value::from(self.member_epoch),
             );
         }
         if version >= 8 {

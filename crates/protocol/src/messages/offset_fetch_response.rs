@@ -55,7 +55,7 @@ impl OffsetFetchResponse {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 6;
         if version >= 3 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
         if (0..=7).contains(&version) {
             w.put_len((&self.topics).len(), flexible)
@@ -72,7 +72,7 @@ impl OffsetFetchResponse {
             ));
         }
         if (2..=7).contains(&version) {
-            w.put_i16(*&self.error_code);
+            w.put_i16(self.error_code);
         }
         if version >= 8 {
             w.put_len((&self.groups).len(), flexible)
@@ -200,7 +200,7 @@ impl OffsetFetchResponse {
         if version >= 3 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
         if (0..=7).contains(&version) {
@@ -217,7 +217,7 @@ impl OffsetFetchResponse {
         if (2..=7).contains(&version) {
             map.insert(
                 "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
+                serde_json::Value::from(self.error_code),
             );
         }
         if version >= 8 {
@@ -440,7 +440,7 @@ impl OffsetFetchResponsePartition {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 6;
         if (0..=7).contains(&version) {
-            w.put_i32(*&self.partition_index);
+            w.put_i32(self.partition_index);
         } else if self.partition_index != 0 {
             return Err(EncodeError::new(
                 message,
@@ -450,7 +450,7 @@ impl OffsetFetchResponsePartition {
             ));
         }
         if (0..=7).contains(&version) {
-            w.put_i64(*&self.committed_offset);
+            w.put_i64(self.committed_offset);
         } else if self.committed_offset != 0 {
             return Err(EncodeError::new(
                 message,
@@ -460,7 +460,7 @@ impl OffsetFetchResponsePartition {
             ));
         }
         if (5..=7).contains(&version) {
-            w.put_i32(*&self.committed_leader_epoch);
+            w.put_i32(self.committed_leader_epoch);
         }
         if (0..=7).contains(&version) {
             match &self.metadata {
@@ -489,7 +489,7 @@ impl OffsetFetchResponsePartition {
             ));
         }
         if (0..=7).contains(&version) {
-            w.put_i16(*&self.error_code);
+            w.put_i16(self.error_code);
         } else if self.error_code != 0 {
             return Err(EncodeError::new(
                 message,
@@ -609,19 +609,19 @@ impl OffsetFetchResponsePartition {
         if (0..=7).contains(&version) {
             map.insert(
                 "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
+                serde_json::Value::from(self.partition_index),
             );
         }
         if (0..=7).contains(&version) {
             map.insert(
                 "committedOffset".to_string(),
-                serde_json::Value::from(*&self.committed_offset),
+                serde_json::Value::from(self.committed_offset),
             );
         }
         if (5..=7).contains(&version) {
             map.insert(
                 "committedLeaderEpoch".to_string(),
-                serde_json::Value::from(*&self.committed_leader_epoch),
+                serde_json::Value::from(self.committed_leader_epoch),
             );
         }
         if (0..=7).contains(&version) {
@@ -636,7 +636,7 @@ impl OffsetFetchResponsePartition {
         if (0..=7).contains(&version) {
             map.insert(
                 "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
+                serde_json::Value::from(self.error_code),
             );
         }
         serde_json::Value::Object(map)
@@ -703,7 +703,7 @@ impl OffsetFetchResponseGroup {
             ));
         }
         if version >= 8 {
-            w.put_i16(*&self.error_code);
+            w.put_i16(self.error_code);
         } else if self.error_code != 0 {
             return Err(EncodeError::new(
                 message,
@@ -825,7 +825,7 @@ impl OffsetFetchResponseGroup {
         if version >= 8 {
             map.insert(
                 "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
+                serde_json::Value::from(self.error_code),
             );
         }
         serde_json::Value::Object(map)
@@ -1049,7 +1049,7 @@ impl OffsetFetchResponsePartitions {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 6;
         if version >= 8 {
-            w.put_i32(*&self.partition_index);
+            w.put_i32(self.partition_index);
         } else if self.partition_index != 0 {
             return Err(EncodeError::new(
                 message,
@@ -1059,7 +1059,7 @@ impl OffsetFetchResponsePartitions {
             ));
         }
         if version >= 8 {
-            w.put_i64(*&self.committed_offset);
+            w.put_i64(self.committed_offset);
         } else if self.committed_offset != 0 {
             return Err(EncodeError::new(
                 message,
@@ -1069,7 +1069,7 @@ impl OffsetFetchResponsePartitions {
             ));
         }
         if version >= 8 {
-            w.put_i32(*&self.committed_leader_epoch);
+            w.put_i32(self.committed_leader_epoch);
         }
         if version >= 8 {
             match &self.metadata {
@@ -1098,7 +1098,7 @@ impl OffsetFetchResponsePartitions {
             ));
         }
         if version >= 8 {
-            w.put_i16(*&self.error_code);
+            w.put_i16(self.error_code);
         } else if self.error_code != 0 {
             return Err(EncodeError::new(
                 message,
@@ -1218,19 +1218,19 @@ impl OffsetFetchResponsePartitions {
         if version >= 8 {
             map.insert(
                 "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
+                serde_json::Value::from(self.partition_index),
             );
         }
         if version >= 8 {
             map.insert(
                 "committedOffset".to_string(),
-                serde_json::Value::from(*&self.committed_offset),
+                serde_json::Value::from(self.committed_offset),
             );
         }
         if version >= 8 {
             map.insert(
                 "committedLeaderEpoch".to_string(),
-                serde_json::Value::from(*&self.committed_leader_epoch),
+                serde_json::Value::from(self.committed_leader_epoch),
             );
         }
         if version >= 8 {
@@ -1245,7 +1245,7 @@ impl OffsetFetchResponsePartitions {
         if version >= 8 {
             map.insert(
                 "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
+                serde_json::Value::from(self.error_code),
             );
         }
         serde_json::Value::Object(map)

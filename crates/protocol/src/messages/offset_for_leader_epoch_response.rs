@@ -49,21 +49,12 @@ impl OffsetForLeaderEpochResponse {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
         if version >= 2 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<OffsetForLeaderTopicResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -90,17 +81,15 @@ impl OffsetForLeaderEpochResponse {
             r.field = "ThrottleTimeMs";
             this.throttle_time_ms = r.i32()?;
         }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<OffsetForLeaderTopicResult>(n));
-                for _ in 0..n {
-                    items.push(OffsetForLeaderTopicResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<OffsetForLeaderTopicResult>(n));
+            for _ in 0..n {
+                items.push(OffsetForLeaderTopicResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -129,11 +118,9 @@ impl crate::sample::Sample for OffsetForLeaderEpochResponse {
         if version >= 2 {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| OffsetForLeaderTopicResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| OffsetForLeaderTopicResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -154,20 +141,18 @@ impl OffsetForLeaderEpochResponse {
         if version >= 2 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -203,30 +188,12 @@ impl OffsetForLeaderTopicResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
-        if true {
-            w.put_string(&self.topic, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topic", k))?;
-        } else if self.topic != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topic",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<EpochEndOffset>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.topic, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topic", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -249,21 +216,17 @@ impl OffsetForLeaderTopicResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            r.field = "Topic";
-            this.topic = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<EpochEndOffset>(n));
-                for _ in 0..n {
-                    items.push(EpochEndOffset::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Topic";
+        this.topic = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<EpochEndOffset>(n));
+            for _ in 0..n {
+                items.push(EpochEndOffset::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -289,14 +252,10 @@ impl crate::sample::Sample for OffsetForLeaderTopicResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            this.topic = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| EpochEndOffset::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topic = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| EpochEndOffset::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -314,23 +273,19 @@ impl OffsetForLeaderTopicResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 4;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topic".to_string(),
-                serde_json::Value::from((&self.topic).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topic".to_string(),
+            serde_json::Value::from((&self.topic).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -372,39 +327,12 @@ impl EpochEndOffset {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.partition);
-        } else if self.partition != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partition",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.error_code);
+        w.put_i32(self.partition);
         if version >= 1 {
-            w.put_i32(*&self.leader_epoch);
+            w.put_i32(self.leader_epoch);
         }
-        if true {
-            w.put_i64(*&self.end_offset);
-        } else if self.end_offset != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "EndOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i64(self.end_offset);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -426,22 +354,16 @@ impl EpochEndOffset {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "Partition";
-            this.partition = r.i32()?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "Partition";
+        this.partition = r.i32()?;
         if version >= 1 {
             r.field = "LeaderEpoch";
             this.leader_epoch = r.i32()?;
         }
-        if true {
-            r.field = "EndOffset";
-            this.end_offset = r.i64()?;
-        }
+        r.field = "EndOffset";
+        this.end_offset = r.i64()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -467,18 +389,12 @@ impl crate::sample::Sample for EpochEndOffset {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.partition = rng.next_u64() as i32;
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.partition = rng.next_u64() as i32;
         if version >= 1 {
             this.leader_epoch = rng.next_u64() as i32;
         }
-        if true {
-            this.end_offset = rng.next_u64() as i64;
-        }
+        this.end_offset = rng.next_u64() as i64;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -496,30 +412,24 @@ impl EpochEndOffset {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 4;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "partition".to_string(),
-                serde_json::Value::from(*&self.partition),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "partition".to_string(),
+            serde_json::Value::from(self.partition),
+        );
         if version >= 1 {
             map.insert(
                 "leaderEpoch".to_string(),
-                serde_json::Value::from(*&self.leader_epoch),
+                serde_json::Value::from(self.leader_epoch),
             );
         }
-        if true {
-            map.insert(
-                "endOffset".to_string(),
-                serde_json::Value::from(*&self.end_offset),
-            );
-        }
+        map.insert(
+            "endOffset".to_string(),
+            serde_json::Value::from(self.end_offset),
+        );
         serde_json::Value::Object(map)
     }
 }

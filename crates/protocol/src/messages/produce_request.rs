@@ -80,39 +80,12 @@ impl ProduceRequest {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_i16(*&self.acks);
-        } else if self.acks != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Acks",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.timeout_ms);
-        } else if self.timeout_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TimeoutMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topic_data).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicData", k))?;
-            for item in &self.topic_data {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topic_data != Vec::<TopicProduceData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicData",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i16(self.acks);
+        w.put_i32(self.timeout_ms);
+        w.put_len((&self.topic_data).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicData", k))?;
+        for item in &self.topic_data {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -145,25 +118,19 @@ impl ProduceRequest {
                 value
             };
         }
-        if true {
-            r.field = "Acks";
-            this.acks = r.i16()?;
-        }
-        if true {
-            r.field = "TimeoutMs";
-            this.timeout_ms = r.i32()?;
-        }
-        if true {
-            r.field = "TopicData";
-            this.topic_data = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicProduceData>(n));
-                for _ in 0..n {
-                    items.push(TopicProduceData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Acks";
+        this.acks = r.i16()?;
+        r.field = "TimeoutMs";
+        this.timeout_ms = r.i32()?;
+        r.field = "TopicData";
+        this.topic_data = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicProduceData>(n));
+            for _ in 0..n {
+                items.push(TopicProduceData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -196,17 +163,11 @@ impl crate::sample::Sample for ProduceRequest {
                 Some(rng.string())
             };
         }
-        if true {
-            this.acks = rng.next_u64() as i16;
-        }
-        if true {
-            this.timeout_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.topic_data = (0..rng.len(depth))
-                .map(|_| TopicProduceData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.acks = rng.next_u64() as i16;
+        this.timeout_ms = rng.next_u64() as i32;
+        this.topic_data = (0..rng.len(depth))
+            .map(|_| TopicProduceData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -233,26 +194,20 @@ impl ProduceRequest {
                 },
             );
         }
-        if true {
-            map.insert("acks".to_string(), serde_json::Value::from(*&self.acks));
-        }
-        if true {
-            map.insert(
-                "timeoutMs".to_string(),
-                serde_json::Value::from(*&self.timeout_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "topicData".to_string(),
-                serde_json::Value::Array(
-                    (&self.topic_data)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert("acks".to_string(), serde_json::Value::from(self.acks));
+        map.insert(
+            "timeoutMs".to_string(),
+            serde_json::Value::from(self.timeout_ms),
+        );
+        map.insert(
+            "topicData".to_string(),
+            serde_json::Value::Array(
+                (&self.topic_data)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -298,19 +253,10 @@ impl TopicProduceData {
         if version >= 13 {
             w.put_uuid(&self.topic_id);
         }
-        if true {
-            w.put_len((&self.partition_data).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "PartitionData", k))?;
-            for item in &self.partition_data {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partition_data != Vec::<PartitionProduceData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionData",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.partition_data).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "PartitionData", k))?;
+        for item in &self.partition_data {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -341,17 +287,15 @@ impl TopicProduceData {
             r.field = "TopicId";
             this.topic_id = r.uuid()?;
         }
-        if true {
-            r.field = "PartitionData";
-            this.partition_data = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<PartitionProduceData>(n));
-                for _ in 0..n {
-                    items.push(PartitionProduceData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "PartitionData";
+        this.partition_data = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<PartitionProduceData>(n));
+            for _ in 0..n {
+                items.push(PartitionProduceData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -383,11 +327,9 @@ impl crate::sample::Sample for TopicProduceData {
         if version >= 13 {
             this.topic_id = rng.uuid();
         }
-        if true {
-            this.partition_data = (0..rng.len(depth))
-                .map(|_| PartitionProduceData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.partition_data = (0..rng.len(depth))
+            .map(|_| PartitionProduceData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -417,17 +359,15 @@ impl TopicProduceData {
                 serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
             );
         }
-        if true {
-            map.insert(
-                "partitionData".to_string(),
-                serde_json::Value::Array(
-                    (&self.partition_data)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partitionData".to_string(),
+            serde_json::Value::Array(
+                (&self.partition_data)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -463,41 +403,23 @@ impl PartitionProduceData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 9;
-        if true {
-            w.put_i32(*&self.index);
-        } else if self.index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Index",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.records {
-                None if true => {
-                    w.put_null_bytes(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Records",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_bytes(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Records", k))?;
-                }
+        w.put_i32(self.index);
+        match &self.records {
+            None if true => {
+                w.put_null_bytes(flexible);
             }
-        } else if self.records != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Records",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Records",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_bytes(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Records", k))?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -520,20 +442,16 @@ impl PartitionProduceData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            r.field = "Index";
-            this.index = r.i32()?;
-        }
-        if true {
-            r.field = "Records";
-            this.records = {
-                let value = r.nullable_bytes(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "Index";
+        this.index = r.i32()?;
+        r.field = "Records";
+        this.records = {
+            let value = r.nullable_bytes(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -559,16 +477,12 @@ impl crate::sample::Sample for PartitionProduceData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            this.index = rng.next_u64() as i32;
-        }
-        if true {
-            this.records = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.bytes())
-            };
-        }
+        this.index = rng.next_u64() as i32;
+        this.records = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.bytes())
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -586,18 +500,14 @@ impl PartitionProduceData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 9;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert("index".to_string(), serde_json::Value::from(*&self.index));
-        }
-        if true {
-            map.insert(
-                "records".to_string(),
-                match &self.records {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from(crate::sample::base64(value)),
-                },
-            );
-        }
+        map.insert("index".to_string(), serde_json::Value::from(self.index));
+        map.insert(
+            "records".to_string(),
+            match &self.records {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from(crate::sample::base64(value)),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -51,22 +51,13 @@ impl ProduceResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 9;
-        if true {
-            w.put_len((&self.responses).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Responses", k))?;
-            for item in &self.responses {
-                (item).write(w, version, message)?;
-            }
-        } else if self.responses != Vec::<TopicProduceResponse>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Responses",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.responses).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Responses", k))?;
+        for item in &self.responses {
+            (item).write(w, version, message)?;
         }
         if version >= 1 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -118,17 +109,15 @@ impl ProduceResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            r.field = "Responses";
-            this.responses = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicProduceResponse>(n));
-                for _ in 0..n {
-                    items.push(TopicProduceResponse::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Responses";
+        this.responses = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicProduceResponse>(n));
+            for _ in 0..n {
+                items.push(TopicProduceResponse::read(r, version)?);
+            }
+            items
+        };
         if version >= 1 {
             r.field = "ThrottleTimeMs";
             this.throttle_time_ms = r.i32()?;
@@ -171,11 +160,9 @@ impl crate::sample::Sample for ProduceResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            this.responses = (0..rng.len(depth))
-                .map(|_| TopicProduceResponse::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.responses = (0..rng.len(depth))
+            .map(|_| TopicProduceResponse::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 1 {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
@@ -201,21 +188,19 @@ impl ProduceResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 9;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "responses".to_string(),
-                serde_json::Value::Array(
-                    (&self.responses)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "responses".to_string(),
+            serde_json::Value::Array(
+                (&self.responses)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 1 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
         if flexible && (version >= 10) {
@@ -274,19 +259,10 @@ impl TopicProduceResponse {
         if version >= 13 {
             w.put_uuid(&self.topic_id);
         }
-        if true {
-            w.put_len((&self.partition_responses).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "PartitionResponses", k))?;
-            for item in &self.partition_responses {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partition_responses != Vec::<PartitionProduceResponse>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionResponses",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.partition_responses).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "PartitionResponses", k))?;
+        for item in &self.partition_responses {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -317,17 +293,15 @@ impl TopicProduceResponse {
             r.field = "TopicId";
             this.topic_id = r.uuid()?;
         }
-        if true {
-            r.field = "PartitionResponses";
-            this.partition_responses = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<PartitionProduceResponse>(n));
-                for _ in 0..n {
-                    items.push(PartitionProduceResponse::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "PartitionResponses";
+        this.partition_responses = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<PartitionProduceResponse>(n));
+            for _ in 0..n {
+                items.push(PartitionProduceResponse::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -359,11 +333,9 @@ impl crate::sample::Sample for TopicProduceResponse {
         if version >= 13 {
             this.topic_id = rng.uuid();
         }
-        if true {
-            this.partition_responses = (0..rng.len(depth))
-                .map(|_| PartitionProduceResponse::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.partition_responses = (0..rng.len(depth))
+            .map(|_| PartitionProduceResponse::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -393,17 +365,15 @@ impl TopicProduceResponse {
                 serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
             );
         }
-        if true {
-            map.insert(
-                "partitionResponses".to_string(),
-                serde_json::Value::Array(
-                    (&self.partition_responses)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partitionResponses".to_string(),
+            serde_json::Value::Array(
+                (&self.partition_responses)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -457,41 +427,14 @@ impl PartitionProduceResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 9;
-        if true {
-            w.put_i32(*&self.index);
-        } else if self.index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Index",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.base_offset);
-        } else if self.base_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "BaseOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.index);
+        w.put_i16(self.error_code);
+        w.put_i64(self.base_offset);
         if version >= 2 {
-            w.put_i64(*&self.log_append_time_ms);
+            w.put_i64(self.log_append_time_ms);
         }
         if version >= 5 {
-            w.put_i64(*&self.log_start_offset);
+            w.put_i64(self.log_start_offset);
         }
         if version >= 8 {
             w.put_len((&self.record_errors).len(), flexible)
@@ -561,18 +504,12 @@ impl PartitionProduceResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            r.field = "Index";
-            this.index = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "BaseOffset";
-            this.base_offset = r.i64()?;
-        }
+        r.field = "Index";
+        this.index = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "BaseOffset";
+        this.base_offset = r.i64()?;
         if version >= 2 {
             r.field = "LogAppendTimeMs";
             this.log_append_time_ms = r.i64()?;
@@ -633,15 +570,9 @@ impl crate::sample::Sample for PartitionProduceResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if true {
-            this.index = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.base_offset = rng.next_u64() as i64;
-        }
+        this.index = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.base_offset = rng.next_u64() as i64;
         if version >= 2 {
             this.log_append_time_ms = rng.next_u64() as i64;
         }
@@ -680,31 +611,25 @@ impl PartitionProduceResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 9;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert("index".to_string(), serde_json::Value::from(*&self.index));
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "baseOffset".to_string(),
-                serde_json::Value::from(*&self.base_offset),
-            );
-        }
+        map.insert("index".to_string(), serde_json::Value::from(self.index));
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "baseOffset".to_string(),
+            serde_json::Value::from(self.base_offset),
+        );
         if version >= 2 {
             map.insert(
                 "logAppendTimeMs".to_string(),
-                serde_json::Value::from(*&self.log_append_time_ms),
+                serde_json::Value::from(self.log_append_time_ms),
             );
         }
         if version >= 5 {
             map.insert(
                 "logStartOffset".to_string(),
-                serde_json::Value::from(*&self.log_start_offset),
+                serde_json::Value::from(self.log_start_offset),
             );
         }
         if version >= 8 {
@@ -769,7 +694,7 @@ impl BatchIndexAndErrorMessage {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 9;
         if version >= 8 {
-            w.put_i32(*&self.batch_index);
+            w.put_i32(self.batch_index);
         } else if self.batch_index != 0 {
             return Err(EncodeError::new(
                 message,
@@ -895,7 +820,7 @@ impl BatchIndexAndErrorMessage {
         if version >= 8 {
             map.insert(
                 "batchIndex".to_string(),
-                serde_json::Value::from(*&self.batch_index),
+                serde_json::Value::from(self.batch_index),
             );
         }
         if version >= 8 {
@@ -943,7 +868,7 @@ impl LeaderIdAndEpoch {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 9;
         if version >= 10 {
-            w.put_i32(*&self.leader_id);
+            w.put_i32(self.leader_id);
         } else if self.leader_id != -1 {
             return Err(EncodeError::new(
                 message,
@@ -953,7 +878,7 @@ impl LeaderIdAndEpoch {
             ));
         }
         if version >= 10 {
-            w.put_i32(*&self.leader_epoch);
+            w.put_i32(self.leader_epoch);
         } else if self.leader_epoch != -1 {
             return Err(EncodeError::new(
                 message,
@@ -1042,13 +967,13 @@ impl LeaderIdAndEpoch {
         if version >= 10 {
             map.insert(
                 "leaderId".to_string(),
-                serde_json::Value::from(*&self.leader_id),
+                serde_json::Value::from(self.leader_id),
             );
         }
         if version >= 10 {
             map.insert(
                 "leaderEpoch".to_string(),
-                serde_json::Value::from(*&self.leader_epoch),
+                serde_json::Value::from(self.leader_epoch),
             );
         }
         serde_json::Value::Object(map)
@@ -1093,7 +1018,7 @@ impl NodeEndpoint {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 9;
         if version >= 10 {
-            w.put_i32(*&self.node_id);
+            w.put_i32(self.node_id);
         } else if self.node_id != 0 {
             return Err(EncodeError::new(
                 message,
@@ -1114,7 +1039,7 @@ impl NodeEndpoint {
             ));
         }
         if version >= 10 {
-            w.put_i32(*&self.port);
+            w.put_i32(self.port);
         } else if self.port != 0 {
             return Err(EncodeError::new(
                 message,
@@ -1251,10 +1176,7 @@ impl NodeEndpoint {
         let flexible = version >= 9;
         let mut map = serde_json::Map::new();
         if version >= 10 {
-            map.insert(
-                "nodeId".to_string(),
-                serde_json::Value::from(*&self.node_id),
-            );
+            map.insert("nodeId".to_string(), serde_json::Value::from(self.node_id));
         }
         if version >= 10 {
             map.insert(
@@ -1263,7 +1185,7 @@ impl NodeEndpoint {
             );
         }
         if version >= 10 {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
+            map.insert("port".to_string(), serde_json::Value::from(self.port));
         }
         if version >= 10 {
             map.insert(

@@ -57,57 +57,12 @@ impl PushTelemetryRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_uuid(&self.client_instance_id);
-        } else if self.client_instance_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClientInstanceId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.subscription_id);
-        } else if self.subscription_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubscriptionId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.terminating);
-        } else if self.terminating != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Terminating",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i8(*&self.compression_type);
-        } else if self.compression_type != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CompressionType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bytes(&self.metrics, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Metrics", k))?;
-        } else if self.metrics != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Metrics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_uuid(&self.client_instance_id);
+        w.put_i32(self.subscription_id);
+        w.put_bool(self.terminating);
+        w.put_i8(self.compression_type);
+        w.put_bytes(&self.metrics, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Metrics", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -129,26 +84,16 @@ impl PushTelemetryRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ClientInstanceId";
-            this.client_instance_id = r.uuid()?;
-        }
-        if true {
-            r.field = "SubscriptionId";
-            this.subscription_id = r.i32()?;
-        }
-        if true {
-            r.field = "Terminating";
-            this.terminating = r.bool()?;
-        }
-        if true {
-            r.field = "CompressionType";
-            this.compression_type = r.i8()?;
-        }
-        if true {
-            r.field = "Metrics";
-            this.metrics = r.bytes(flexible)?;
-        }
+        r.field = "ClientInstanceId";
+        this.client_instance_id = r.uuid()?;
+        r.field = "SubscriptionId";
+        this.subscription_id = r.i32()?;
+        r.field = "Terminating";
+        this.terminating = r.bool()?;
+        r.field = "CompressionType";
+        this.compression_type = r.i8()?;
+        r.field = "Metrics";
+        this.metrics = r.bytes(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -174,21 +119,11 @@ impl crate::sample::Sample for PushTelemetryRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.client_instance_id = rng.uuid();
-        }
-        if true {
-            this.subscription_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.terminating = rng.below(2) == 1;
-        }
-        if true {
-            this.compression_type = rng.next_u64() as i8;
-        }
-        if true {
-            this.metrics = rng.bytes();
-        }
+        this.client_instance_id = rng.uuid();
+        this.subscription_id = rng.next_u64() as i32;
+        this.terminating = rng.below(2) == 1;
+        this.compression_type = rng.next_u64() as i8;
+        this.metrics = rng.bytes();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -206,36 +141,26 @@ impl PushTelemetryRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "clientInstanceId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.client_instance_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "subscriptionId".to_string(),
-                serde_json::Value::from(*&self.subscription_id),
-            );
-        }
-        if true {
-            map.insert(
-                "terminating".to_string(),
-                serde_json::Value::from(*&self.terminating),
-            );
-        }
-        if true {
-            map.insert(
-                "compressionType".to_string(),
-                serde_json::Value::from(*&self.compression_type),
-            );
-        }
-        if true {
-            map.insert(
-                "metrics".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.metrics)),
-            );
-        }
+        map.insert(
+            "clientInstanceId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.client_instance_id)),
+        );
+        map.insert(
+            "subscriptionId".to_string(),
+            serde_json::Value::from(self.subscription_id),
+        );
+        map.insert(
+            "terminating".to_string(),
+            serde_json::Value::from(self.terminating),
+        );
+        map.insert(
+            "compressionType".to_string(),
+            serde_json::Value::from(self.compression_type),
+        );
+        map.insert(
+            "metrics".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.metrics)),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -45,19 +45,10 @@ impl ReadShareGroupStateResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_len((&self.results).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Results", k))?;
-            for item in &self.results {
-                (item).write(w, version, message)?;
-            }
-        } else if self.results != Vec::<ReadStateResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Results",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.results).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Results", k))?;
+        for item in &self.results {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -80,17 +71,15 @@ impl ReadShareGroupStateResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Results";
-            this.results = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ReadStateResult>(n));
-                for _ in 0..n {
-                    items.push(ReadStateResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Results";
+        this.results = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ReadStateResult>(n));
+            for _ in 0..n {
+                items.push(ReadStateResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -116,11 +105,9 @@ impl crate::sample::Sample for ReadShareGroupStateResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.results = (0..rng.len(depth))
-                .map(|_| ReadStateResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.results = (0..rng.len(depth))
+            .map(|_| ReadStateResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -138,17 +125,15 @@ impl ReadShareGroupStateResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "results".to_string(),
-                serde_json::Value::Array(
-                    (&self.results)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "results".to_string(),
+            serde_json::Value::Array(
+                (&self.results)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -184,29 +169,11 @@ impl ReadStateResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_uuid(&self.topic_id);
-        } else if self.topic_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<PartitionResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_uuid(&self.topic_id);
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -229,21 +196,17 @@ impl ReadStateResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<PartitionResult>(n));
-                for _ in 0..n {
-                    items.push(PartitionResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "TopicId";
+        this.topic_id = r.uuid()?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<PartitionResult>(n));
+            for _ in 0..n {
+                items.push(PartitionResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -269,14 +232,10 @@ impl crate::sample::Sample for ReadStateResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_id = rng.uuid();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| PartitionResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topic_id = rng.uuid();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| PartitionResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -294,23 +253,19 @@ impl ReadStateResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -358,85 +313,31 @@ impl PartitionResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.partition);
-        } else if self.partition != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partition",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
-                }
+        w.put_i32(self.partition);
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.error_message != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.state_epoch);
-        } else if self.state_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StateEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.start_offset);
-        } else if self.start_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StartOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.state_batches).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "StateBatches", k))?;
-            for item in &self.state_batches {
-                (item).write(w, version, message)?;
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.state_batches != Vec::<StateBatch>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StateBatches",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+            }
+        }
+        w.put_i32(self.state_epoch);
+        w.put_i64(self.start_offset);
+        w.put_len((&self.state_batches).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "StateBatches", k))?;
+        for item in &self.state_batches {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -459,43 +360,31 @@ impl PartitionResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Partition";
-            this.partition = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "StateEpoch";
-            this.state_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "StartOffset";
-            this.start_offset = r.i64()?;
-        }
-        if true {
-            r.field = "StateBatches";
-            this.state_batches = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<StateBatch>(n));
-                for _ in 0..n {
-                    items.push(StateBatch::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Partition";
+        this.partition = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "StateEpoch";
+        this.state_epoch = r.i32()?;
+        r.field = "StartOffset";
+        this.start_offset = r.i64()?;
+        r.field = "StateBatches";
+        this.state_batches = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<StateBatch>(n));
+            for _ in 0..n {
+                items.push(StateBatch::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -521,30 +410,18 @@ impl crate::sample::Sample for PartitionResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.partition = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.state_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.start_offset = rng.next_u64() as i64;
-        }
-        if true {
-            this.state_batches = (0..rng.len(depth))
-                .map(|_| StateBatch::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.partition = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.state_epoch = rng.next_u64() as i32;
+        this.start_offset = rng.next_u64() as i64;
+        this.state_batches = (0..rng.len(depth))
+            .map(|_| StateBatch::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -562,50 +439,38 @@ impl PartitionResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partition".to_string(),
-                serde_json::Value::from(*&self.partition),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "stateEpoch".to_string(),
-                serde_json::Value::from(*&self.state_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "startOffset".to_string(),
-                serde_json::Value::from(*&self.start_offset),
-            );
-        }
-        if true {
-            map.insert(
-                "stateBatches".to_string(),
-                serde_json::Value::Array(
-                    (&self.state_batches)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partition".to_string(),
+            serde_json::Value::from(self.partition),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "stateEpoch".to_string(),
+            serde_json::Value::from(self.state_epoch),
+        );
+        map.insert(
+            "startOffset".to_string(),
+            serde_json::Value::from(self.start_offset),
+        );
+        map.insert(
+            "stateBatches".to_string(),
+            serde_json::Value::Array(
+                (&self.state_batches)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -647,46 +512,10 @@ impl StateBatch {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i64(*&self.first_offset);
-        } else if self.first_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "FirstOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.last_offset);
-        } else if self.last_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LastOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i8(*&self.delivery_state);
-        } else if self.delivery_state != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "DeliveryState",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.delivery_count);
-        } else if self.delivery_count != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "DeliveryCount",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i64(self.first_offset);
+        w.put_i64(self.last_offset);
+        w.put_i8(self.delivery_state);
+        w.put_i16(self.delivery_count);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -708,22 +537,14 @@ impl StateBatch {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "FirstOffset";
-            this.first_offset = r.i64()?;
-        }
-        if true {
-            r.field = "LastOffset";
-            this.last_offset = r.i64()?;
-        }
-        if true {
-            r.field = "DeliveryState";
-            this.delivery_state = r.i8()?;
-        }
-        if true {
-            r.field = "DeliveryCount";
-            this.delivery_count = r.i16()?;
-        }
+        r.field = "FirstOffset";
+        this.first_offset = r.i64()?;
+        r.field = "LastOffset";
+        this.last_offset = r.i64()?;
+        r.field = "DeliveryState";
+        this.delivery_state = r.i8()?;
+        r.field = "DeliveryCount";
+        this.delivery_count = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -749,18 +570,10 @@ impl crate::sample::Sample for StateBatch {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.first_offset = rng.next_u64() as i64;
-        }
-        if true {
-            this.last_offset = rng.next_u64() as i64;
-        }
-        if true {
-            this.delivery_state = rng.next_u64() as i8;
-        }
-        if true {
-            this.delivery_count = rng.next_u64() as i16;
-        }
+        this.first_offset = rng.next_u64() as i64;
+        this.last_offset = rng.next_u64() as i64;
+        this.delivery_state = rng.next_u64() as i8;
+        this.delivery_count = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -778,30 +591,22 @@ impl StateBatch {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "firstOffset".to_string(),
-                serde_json::Value::from(*&self.first_offset),
-            );
-        }
-        if true {
-            map.insert(
-                "lastOffset".to_string(),
-                serde_json::Value::from(*&self.last_offset),
-            );
-        }
-        if true {
-            map.insert(
-                "deliveryState".to_string(),
-                serde_json::Value::from(*&self.delivery_state),
-            );
-        }
-        if true {
-            map.insert(
-                "deliveryCount".to_string(),
-                serde_json::Value::from(*&self.delivery_count),
-            );
-        }
+        map.insert(
+            "firstOffset".to_string(),
+            serde_json::Value::from(self.first_offset),
+        );
+        map.insert(
+            "lastOffset".to_string(),
+            serde_json::Value::from(self.last_offset),
+        );
+        map.insert(
+            "deliveryState".to_string(),
+            serde_json::Value::from(self.delivery_state),
+        );
+        map.insert(
+            "deliveryCount".to_string(),
+            serde_json::Value::from(self.delivery_count),
+        );
         serde_json::Value::Object(map)
     }
 }

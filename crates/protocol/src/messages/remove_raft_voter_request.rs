@@ -51,52 +51,25 @@ impl RemoveRaftVoterRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            match &self.cluster_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ClusterId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
-                }
+        match &self.cluster_id {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.cluster_id != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClusterId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ClusterId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
+            }
         }
-        if true {
-            w.put_i32(*&self.voter_id);
-        } else if self.voter_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "VoterId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_uuid(&self.voter_directory_id);
-        } else if self.voter_directory_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "VoterDirectoryId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.voter_id);
+        w.put_uuid(&self.voter_directory_id);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -118,24 +91,18 @@ impl RemoveRaftVoterRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ClusterId";
-            this.cluster_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "VoterId";
-            this.voter_id = r.i32()?;
-        }
-        if true {
-            r.field = "VoterDirectoryId";
-            this.voter_directory_id = r.uuid()?;
-        }
+        r.field = "ClusterId";
+        this.cluster_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "VoterId";
+        this.voter_id = r.i32()?;
+        r.field = "VoterDirectoryId";
+        this.voter_directory_id = r.uuid()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -161,19 +128,13 @@ impl crate::sample::Sample for RemoveRaftVoterRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.cluster_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.voter_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.voter_directory_id = rng.uuid();
-        }
+        this.cluster_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.voter_id = rng.next_u64() as i32;
+        this.voter_directory_id = rng.uuid();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -191,27 +152,21 @@ impl RemoveRaftVoterRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "clusterId".to_string(),
-                match &self.cluster_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "voterId".to_string(),
-                serde_json::Value::from(*&self.voter_id),
-            );
-        }
-        if true {
-            map.insert(
-                "voterDirectoryId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
-            );
-        }
+        map.insert(
+            "clusterId".to_string(),
+            match &self.cluster_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "voterId".to_string(),
+            serde_json::Value::from(self.voter_id),
+        );
+        map.insert(
+            "voterDirectoryId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
+        );
         serde_json::Value::Object(map)
     }
 }

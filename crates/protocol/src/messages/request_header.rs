@@ -54,36 +54,9 @@ impl RequestHeader {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i16(*&self.request_api_key);
-        } else if self.request_api_key != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RequestApiKey",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.request_api_version);
-        } else if self.request_api_version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RequestApiVersion",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.correlation_id);
-        } else if self.correlation_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CorrelationId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.request_api_key);
+        w.put_i16(self.request_api_version);
+        w.put_i32(self.correlation_id);
         if version >= 1 {
             match &self.client_id {
                 None if version >= 1 => {
@@ -131,18 +104,12 @@ impl RequestHeader {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "RequestApiKey";
-            this.request_api_key = r.i16()?;
-        }
-        if true {
-            r.field = "RequestApiVersion";
-            this.request_api_version = r.i16()?;
-        }
-        if true {
-            r.field = "CorrelationId";
-            this.correlation_id = r.i32()?;
-        }
+        r.field = "RequestApiKey";
+        this.request_api_key = r.i16()?;
+        r.field = "RequestApiVersion";
+        this.request_api_version = r.i16()?;
+        r.field = "CorrelationId";
+        this.correlation_id = r.i32()?;
         if version >= 1 {
             r.field = "ClientId";
             this.client_id = {
@@ -178,15 +145,9 @@ impl crate::sample::Sample for RequestHeader {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.request_api_key = rng.next_u64() as i16;
-        }
-        if true {
-            this.request_api_version = rng.next_u64() as i16;
-        }
-        if true {
-            this.correlation_id = rng.next_u64() as i32;
-        }
+        this.request_api_key = rng.next_u64() as i16;
+        this.request_api_version = rng.next_u64() as i16;
+        this.correlation_id = rng.next_u64() as i32;
         if version >= 1 {
             this.client_id = if (version >= 1) && rng.below(4) == 0 {
                 None
@@ -211,24 +172,18 @@ impl RequestHeader {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "requestApiKey".to_string(),
-                serde_json::Value::from(*&self.request_api_key),
-            );
-        }
-        if true {
-            map.insert(
-                "requestApiVersion".to_string(),
-                serde_json::Value::from(*&self.request_api_version),
-            );
-        }
-        if true {
-            map.insert(
-                "correlationId".to_string(),
-                serde_json::Value::from(*&self.correlation_id),
-            );
-        }
+        map.insert(
+            "requestApiKey".to_string(),
+            serde_json::Value::from(self.request_api_key),
+        );
+        map.insert(
+            "requestApiVersion".to_string(),
+            serde_json::Value::from(self.request_api_version),
+        );
+        map.insert(
+            "correlationId".to_string(),
+            serde_json::Value::from(self.correlation_id),
+        );
         if version >= 1 {
             map.insert(
                 "clientId".to_string(),

@@ -45,17 +45,8 @@ impl SaslAuthenticateRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_bytes(&self.auth_bytes, flexible)
-                .map_err(|k| EncodeError::new(message, version, "AuthBytes", k))?;
-        } else if self.auth_bytes != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AuthBytes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bytes(&self.auth_bytes, flexible)
+            .map_err(|k| EncodeError::new(message, version, "AuthBytes", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -77,10 +68,8 @@ impl SaslAuthenticateRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "AuthBytes";
-            this.auth_bytes = r.bytes(flexible)?;
-        }
+        r.field = "AuthBytes";
+        this.auth_bytes = r.bytes(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -106,9 +95,7 @@ impl crate::sample::Sample for SaslAuthenticateRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.auth_bytes = rng.bytes();
-        }
+        this.auth_bytes = rng.bytes();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -126,12 +113,10 @@ impl SaslAuthenticateRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "authBytes".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.auth_bytes)),
-            );
-        }
+        map.insert(
+            "authBytes".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.auth_bytes)),
+        );
         serde_json::Value::Object(map)
     }
 }

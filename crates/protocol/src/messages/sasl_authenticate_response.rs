@@ -54,55 +54,28 @@ impl SaslAuthenticateResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
-                }
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.error_message != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+            }
         }
-        if true {
-            w.put_bytes(&self.auth_bytes, flexible)
-                .map_err(|k| EncodeError::new(message, version, "AuthBytes", k))?;
-        } else if self.auth_bytes != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AuthBytes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bytes(&self.auth_bytes, flexible)
+            .map_err(|k| EncodeError::new(message, version, "AuthBytes", k))?;
         if version >= 1 {
-            w.put_i64(*&self.session_lifetime_ms);
+            w.put_i64(self.session_lifetime_ms);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -125,24 +98,18 @@ impl SaslAuthenticateResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "AuthBytes";
-            this.auth_bytes = r.bytes(flexible)?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "AuthBytes";
+        this.auth_bytes = r.bytes(flexible)?;
         if version >= 1 {
             r.field = "SessionLifetimeMs";
             this.session_lifetime_ms = r.i64()?;
@@ -172,19 +139,13 @@ impl crate::sample::Sample for SaslAuthenticateResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.auth_bytes = rng.bytes();
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.auth_bytes = rng.bytes();
         if version >= 1 {
             this.session_lifetime_ms = rng.next_u64() as i64;
         }
@@ -205,31 +166,25 @@ impl SaslAuthenticateResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 2;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "authBytes".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.auth_bytes)),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "authBytes".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.auth_bytes)),
+        );
         if version >= 1 {
             map.insert(
                 "sessionLifetimeMs".to_string(),
-                serde_json::Value::from(*&self.session_lifetime_ms),
+                serde_json::Value::from(self.session_lifetime_ms),
             );
         }
         serde_json::Value::Object(map)

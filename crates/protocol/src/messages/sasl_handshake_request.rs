@@ -45,17 +45,8 @@ impl SaslHandshakeRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = false;
-        if true {
-            w.put_string(&self.mechanism, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Mechanism", k))?;
-        } else if self.mechanism != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Mechanism",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.mechanism, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Mechanism", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -77,10 +68,8 @@ impl SaslHandshakeRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            r.field = "Mechanism";
-            this.mechanism = r.string(flexible)?;
-        }
+        r.field = "Mechanism";
+        this.mechanism = r.string(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -106,9 +95,7 @@ impl crate::sample::Sample for SaslHandshakeRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            this.mechanism = rng.string();
-        }
+        this.mechanism = rng.string();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -126,12 +113,10 @@ impl SaslHandshakeRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = false;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "mechanism".to_string(),
-                serde_json::Value::from((&self.mechanism).as_str()),
-            );
-        }
+        map.insert(
+            "mechanism".to_string(),
+            serde_json::Value::from((&self.mechanism).as_str()),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -48,30 +48,12 @@ impl SaslHandshakeResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = false;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.mechanisms).len(), flexible)
+        w.put_i16(self.error_code);
+        w.put_len((&self.mechanisms).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Mechanisms", k))?;
+        for item in &self.mechanisms {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "Mechanisms", k))?;
-            for item in &self.mechanisms {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "Mechanisms", k))?;
-            }
-        } else if self.mechanisms != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Mechanisms",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -94,21 +76,17 @@ impl SaslHandshakeResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "Mechanisms";
-            this.mechanisms = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "Mechanisms";
+        this.mechanisms = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -134,14 +112,10 @@ impl crate::sample::Sample for SaslHandshakeResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = false;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.mechanisms = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.mechanisms = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -159,23 +133,19 @@ impl SaslHandshakeResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = false;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "mechanisms".to_string(),
-                serde_json::Value::Array(
-                    (&self.mechanisms)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "mechanisms".to_string(),
+            serde_json::Value::Array(
+                (&self.mechanisms)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -57,70 +57,43 @@ impl ShareAcknowledgeRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            match &self.group_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "GroupId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-                }
+        match &self.group_id {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.group_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.member_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "MemberId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-                }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "GroupId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.member_id != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+            }
         }
-        if true {
-            w.put_i32(*&self.share_session_epoch);
-        } else if self.share_session_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ShareSessionEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        match &self.member_id {
+            None if true => {
+                w.put_null_string(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "MemberId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
+            }
         }
+        w.put_i32(self.share_session_epoch);
         if version >= 2 {
-            w.put_bool(*&self.is_renew_ack);
+            w.put_bool(self.is_renew_ack);
         } else if self.is_renew_ack != false {
             return Err(EncodeError::new(
                 message,
@@ -129,19 +102,10 @@ impl ShareAcknowledgeRequest {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<AcknowledgeTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -164,45 +128,37 @@ impl ShareAcknowledgeRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "MemberId";
-            this.member_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "ShareSessionEpoch";
-            this.share_session_epoch = r.i32()?;
-        }
+        r.field = "GroupId";
+        this.group_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "MemberId";
+        this.member_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ShareSessionEpoch";
+        this.share_session_epoch = r.i32()?;
         if version >= 2 {
             r.field = "IsRenewAck";
             this.is_renew_ack = r.bool()?;
         }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<AcknowledgeTopic>(n));
-                for _ in 0..n {
-                    items.push(AcknowledgeTopic::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<AcknowledgeTopic>(n));
+            for _ in 0..n {
+                items.push(AcknowledgeTopic::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -228,31 +184,23 @@ impl crate::sample::Sample for ShareAcknowledgeRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.group_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.member_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.share_session_epoch = rng.next_u64() as i32;
-        }
+        this.group_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.member_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.share_session_epoch = rng.next_u64() as i32;
         if version >= 2 {
             this.is_renew_ack = rng.below(2) == 1;
         }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| AcknowledgeTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| AcknowledgeTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -270,47 +218,39 @@ impl ShareAcknowledgeRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                match &self.group_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                match &self.member_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "shareSessionEpoch".to_string(),
-                serde_json::Value::from(*&self.share_session_epoch),
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            match &self.group_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "memberId".to_string(),
+            match &self.member_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "shareSessionEpoch".to_string(),
+            serde_json::Value::from(self.share_session_epoch),
+        );
         if version >= 2 {
             map.insert(
                 "isRenewAck".to_string(),
-                serde_json::Value::from(*&self.is_renew_ack),
+                serde_json::Value::from(self.is_renew_ack),
             );
         }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -346,29 +286,11 @@ impl AcknowledgeTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_uuid(&self.topic_id);
-        } else if self.topic_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<AcknowledgePartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_uuid(&self.topic_id);
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -391,21 +313,17 @@ impl AcknowledgeTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<AcknowledgePartition>(n));
-                for _ in 0..n {
-                    items.push(AcknowledgePartition::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "TopicId";
+        this.topic_id = r.uuid()?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<AcknowledgePartition>(n));
+            for _ in 0..n {
+                items.push(AcknowledgePartition::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -431,14 +349,10 @@ impl crate::sample::Sample for AcknowledgeTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_id = rng.uuid();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| AcknowledgePartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topic_id = rng.uuid();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| AcknowledgePartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -456,23 +370,19 @@ impl AcknowledgeTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -508,29 +418,11 @@ impl AcknowledgePartition {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.acknowledgement_batches).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "AcknowledgementBatches", k))?;
-            for item in &self.acknowledgement_batches {
-                (item).write(w, version, message)?;
-            }
-        } else if self.acknowledgement_batches != Vec::<AcknowledgementBatch>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AcknowledgementBatches",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.partition_index);
+        w.put_len((&self.acknowledgement_batches).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "AcknowledgementBatches", k))?;
+        for item in &self.acknowledgement_batches {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -553,21 +445,17 @@ impl AcknowledgePartition {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "AcknowledgementBatches";
-            this.acknowledgement_batches = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<AcknowledgementBatch>(n));
-                for _ in 0..n {
-                    items.push(AcknowledgementBatch::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "AcknowledgementBatches";
+        this.acknowledgement_batches = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<AcknowledgementBatch>(n));
+            for _ in 0..n {
+                items.push(AcknowledgementBatch::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -593,14 +481,10 @@ impl crate::sample::Sample for AcknowledgePartition {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.acknowledgement_batches = (0..rng.len(depth))
-                .map(|_| AcknowledgementBatch::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.acknowledgement_batches = (0..rng.len(depth))
+            .map(|_| AcknowledgementBatch::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -618,23 +502,19 @@ impl AcknowledgePartition {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "acknowledgementBatches".to_string(),
-                serde_json::Value::Array(
-                    (&self.acknowledgement_batches)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "acknowledgementBatches".to_string(),
+            serde_json::Value::Array(
+                (&self.acknowledgement_batches)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -673,39 +553,12 @@ impl AcknowledgementBatch {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i64(*&self.first_offset);
-        } else if self.first_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "FirstOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.last_offset);
-        } else if self.last_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LastOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.acknowledge_types).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "AcknowledgeTypes", k))?;
-            for item in &self.acknowledge_types {
-                w.put_i8(*item);
-            }
-        } else if self.acknowledge_types != Vec::<i8>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AcknowledgeTypes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i64(self.first_offset);
+        w.put_i64(self.last_offset);
+        w.put_len((&self.acknowledge_types).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "AcknowledgeTypes", k))?;
+        for item in &self.acknowledge_types {
+            w.put_i8(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -728,25 +581,19 @@ impl AcknowledgementBatch {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "FirstOffset";
-            this.first_offset = r.i64()?;
-        }
-        if true {
-            r.field = "LastOffset";
-            this.last_offset = r.i64()?;
-        }
-        if true {
-            r.field = "AcknowledgeTypes";
-            this.acknowledge_types = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i8>(n));
-                for _ in 0..n {
-                    items.push(r.i8()?);
-                }
-                items
-            };
-        }
+        r.field = "FirstOffset";
+        this.first_offset = r.i64()?;
+        r.field = "LastOffset";
+        this.last_offset = r.i64()?;
+        r.field = "AcknowledgeTypes";
+        this.acknowledge_types = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i8>(n));
+            for _ in 0..n {
+                items.push(r.i8()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -772,17 +619,11 @@ impl crate::sample::Sample for AcknowledgementBatch {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.first_offset = rng.next_u64() as i64;
-        }
-        if true {
-            this.last_offset = rng.next_u64() as i64;
-        }
-        if true {
-            this.acknowledge_types = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i8)
-                .collect::<Vec<_>>();
-        }
+        this.first_offset = rng.next_u64() as i64;
+        this.last_offset = rng.next_u64() as i64;
+        this.acknowledge_types = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i8)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -800,29 +641,23 @@ impl AcknowledgementBatch {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "firstOffset".to_string(),
-                serde_json::Value::from(*&self.first_offset),
-            );
-        }
-        if true {
-            map.insert(
-                "lastOffset".to_string(),
-                serde_json::Value::from(*&self.last_offset),
-            );
-        }
-        if true {
-            map.insert(
-                "acknowledgeTypes".to_string(),
-                serde_json::Value::Array(
-                    (&self.acknowledge_types)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "firstOffset".to_string(),
+            serde_json::Value::from(self.first_offset),
+        );
+        map.insert(
+            "lastOffset".to_string(),
+            serde_json::Value::from(self.last_offset),
+        );
+        map.insert(
+            "acknowledgeTypes".to_string(),
+            serde_json::Value::Array(
+                (&self.acknowledge_types)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -78,100 +78,46 @@ impl ShareFetchRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            match &self.group_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "GroupId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-                }
+        match &self.group_id {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.group_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.member_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "MemberId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-                }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "GroupId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.member_id != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+            }
         }
-        if true {
-            w.put_i32(*&self.share_session_epoch);
-        } else if self.share_session_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ShareSessionEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        match &self.member_id {
+            None if true => {
+                w.put_null_string(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "MemberId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
+            }
         }
-        if true {
-            w.put_i32(*&self.max_wait_ms);
-        } else if self.max_wait_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MaxWaitMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.min_bytes);
-        } else if self.min_bytes != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MinBytes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.max_bytes);
-        } else if self.max_bytes != 0x7fffffff {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MaxBytes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.share_session_epoch);
+        w.put_i32(self.max_wait_ms);
+        w.put_i32(self.min_bytes);
+        w.put_i32(self.max_bytes);
         if version >= 1 {
-            w.put_i32(*&self.max_records);
+            w.put_i32(self.max_records);
         } else if self.max_records != 0 {
             return Err(EncodeError::new(
                 message,
@@ -181,7 +127,7 @@ impl ShareFetchRequest {
             ));
         }
         if version >= 1 {
-            w.put_i32(*&self.batch_size);
+            w.put_i32(self.batch_size);
         } else if self.batch_size != 0 {
             return Err(EncodeError::new(
                 message,
@@ -191,10 +137,10 @@ impl ShareFetchRequest {
             ));
         }
         if version >= 2 {
-            w.put_i8(*&self.share_acquire_mode);
+            w.put_i8(self.share_acquire_mode);
         }
         if version >= 2 {
-            w.put_bool(*&self.is_renew_ack);
+            w.put_bool(self.is_renew_ack);
         } else if self.is_renew_ack != false {
             return Err(EncodeError::new(
                 message,
@@ -203,33 +149,15 @@ impl ShareFetchRequest {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<FetchTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_len((&self.forgotten_topics_data).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "ForgottenTopicsData", k))?;
-            for item in &self.forgotten_topics_data {
-                (item).write(w, version, message)?;
-            }
-        } else if self.forgotten_topics_data != Vec::<ForgottenTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ForgottenTopicsData",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.forgotten_topics_data).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "ForgottenTopicsData", k))?;
+        for item in &self.forgotten_topics_data {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -252,42 +180,30 @@ impl ShareFetchRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "MemberId";
-            this.member_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "ShareSessionEpoch";
-            this.share_session_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "MaxWaitMs";
-            this.max_wait_ms = r.i32()?;
-        }
-        if true {
-            r.field = "MinBytes";
-            this.min_bytes = r.i32()?;
-        }
-        if true {
-            r.field = "MaxBytes";
-            this.max_bytes = r.i32()?;
-        }
+        r.field = "GroupId";
+        this.group_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "MemberId";
+        this.member_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ShareSessionEpoch";
+        this.share_session_epoch = r.i32()?;
+        r.field = "MaxWaitMs";
+        this.max_wait_ms = r.i32()?;
+        r.field = "MinBytes";
+        this.min_bytes = r.i32()?;
+        r.field = "MaxBytes";
+        this.max_bytes = r.i32()?;
         if version >= 1 {
             r.field = "MaxRecords";
             this.max_records = r.i32()?;
@@ -304,28 +220,24 @@ impl ShareFetchRequest {
             r.field = "IsRenewAck";
             this.is_renew_ack = r.bool()?;
         }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<FetchTopic>(n));
-                for _ in 0..n {
-                    items.push(FetchTopic::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "ForgottenTopicsData";
-            this.forgotten_topics_data = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ForgottenTopic>(n));
-                for _ in 0..n {
-                    items.push(ForgottenTopic::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<FetchTopic>(n));
+            for _ in 0..n {
+                items.push(FetchTopic::read(r, version)?);
+            }
+            items
+        };
+        r.field = "ForgottenTopicsData";
+        this.forgotten_topics_data = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<ForgottenTopic>(n));
+            for _ in 0..n {
+                items.push(ForgottenTopic::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -351,32 +263,20 @@ impl crate::sample::Sample for ShareFetchRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.group_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.member_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.share_session_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.max_wait_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.min_bytes = rng.next_u64() as i32;
-        }
-        if true {
-            this.max_bytes = rng.next_u64() as i32;
-        }
+        this.group_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.member_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.share_session_epoch = rng.next_u64() as i32;
+        this.max_wait_ms = rng.next_u64() as i32;
+        this.min_bytes = rng.next_u64() as i32;
+        this.max_bytes = rng.next_u64() as i32;
         if version >= 1 {
             this.max_records = rng.next_u64() as i32;
         }
@@ -389,16 +289,12 @@ impl crate::sample::Sample for ShareFetchRequest {
         if version >= 2 {
             this.is_renew_ack = rng.below(2) == 1;
         }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| FetchTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.forgotten_topics_data = (0..rng.len(depth))
-                .map(|_| ForgottenTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| FetchTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.forgotten_topics_data = (0..rng.len(depth))
+            .map(|_| ForgottenTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -416,94 +312,78 @@ impl ShareFetchRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                match &self.group_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                match &self.member_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "shareSessionEpoch".to_string(),
-                serde_json::Value::from(*&self.share_session_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "maxWaitMs".to_string(),
-                serde_json::Value::from(*&self.max_wait_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "minBytes".to_string(),
-                serde_json::Value::from(*&self.min_bytes),
-            );
-        }
-        if true {
-            map.insert(
-                "maxBytes".to_string(),
-                serde_json::Value::from(*&self.max_bytes),
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            match &self.group_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "memberId".to_string(),
+            match &self.member_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "shareSessionEpoch".to_string(),
+            serde_json::Value::from(self.share_session_epoch),
+        );
+        map.insert(
+            "maxWaitMs".to_string(),
+            serde_json::Value::from(self.max_wait_ms),
+        );
+        map.insert(
+            "minBytes".to_string(),
+            serde_json::Value::from(self.min_bytes),
+        );
+        map.insert(
+            "maxBytes".to_string(),
+            serde_json::Value::from(self.max_bytes),
+        );
         if version >= 1 {
             map.insert(
                 "maxRecords".to_string(),
-                serde_json::Value::from(*&self.max_records),
+                serde_json::Value::from(self.max_records),
             );
         }
         if version >= 1 {
             map.insert(
                 "batchSize".to_string(),
-                serde_json::Value::from(*&self.batch_size),
+                serde_json::Value::from(self.batch_size),
             );
         }
         if version >= 2 {
             map.insert(
                 "shareAcquireMode".to_string(),
-                serde_json::Value::from(*&self.share_acquire_mode),
+                serde_json::Value::from(self.share_acquire_mode),
             );
         }
         if version >= 2 {
             map.insert(
                 "isRenewAck".to_string(),
-                serde_json::Value::from(*&self.is_renew_ack),
+                serde_json::Value::from(self.is_renew_ack),
             );
         }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "forgottenTopicsData".to_string(),
-                serde_json::Value::Array(
-                    (&self.forgotten_topics_data)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "forgottenTopicsData".to_string(),
+            serde_json::Value::Array(
+                (&self.forgotten_topics_data)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -539,29 +419,11 @@ impl FetchTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_uuid(&self.topic_id);
-        } else if self.topic_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<FetchPartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_uuid(&self.topic_id);
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -584,21 +446,17 @@ impl FetchTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<FetchPartition>(n));
-                for _ in 0..n {
-                    items.push(FetchPartition::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "TopicId";
+        this.topic_id = r.uuid()?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<FetchPartition>(n));
+            for _ in 0..n {
+                items.push(FetchPartition::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -624,14 +482,10 @@ impl crate::sample::Sample for FetchTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_id = rng.uuid();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| FetchPartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topic_id = rng.uuid();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| FetchPartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -649,23 +503,19 @@ impl FetchTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -704,18 +554,9 @@ impl FetchPartition {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
         if version == 0 {
-            w.put_i32(*&self.partition_max_bytes);
+            w.put_i32(self.partition_max_bytes);
         } else if self.partition_max_bytes != 0 {
             return Err(EncodeError::new(
                 message,
@@ -724,19 +565,10 @@ impl FetchPartition {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_len((&self.acknowledgement_batches).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "AcknowledgementBatches", k))?;
-            for item in &self.acknowledgement_batches {
-                (item).write(w, version, message)?;
-            }
-        } else if self.acknowledgement_batches != Vec::<AcknowledgementBatch>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AcknowledgementBatches",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.acknowledgement_batches).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "AcknowledgementBatches", k))?;
+        for item in &self.acknowledgement_batches {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -759,25 +591,21 @@ impl FetchPartition {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
         if version == 0 {
             r.field = "PartitionMaxBytes";
             this.partition_max_bytes = r.i32()?;
         }
-        if true {
-            r.field = "AcknowledgementBatches";
-            this.acknowledgement_batches = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<AcknowledgementBatch>(n));
-                for _ in 0..n {
-                    items.push(AcknowledgementBatch::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "AcknowledgementBatches";
+        this.acknowledgement_batches = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<AcknowledgementBatch>(n));
+            for _ in 0..n {
+                items.push(AcknowledgementBatch::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -803,17 +631,13 @@ impl crate::sample::Sample for FetchPartition {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
+        this.partition_index = rng.next_u64() as i32;
         if version == 0 {
             this.partition_max_bytes = rng.next_u64() as i32;
         }
-        if true {
-            this.acknowledgement_batches = (0..rng.len(depth))
-                .map(|_| AcknowledgementBatch::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.acknowledgement_batches = (0..rng.len(depth))
+            .map(|_| AcknowledgementBatch::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -831,29 +655,25 @@ impl FetchPartition {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
         if version == 0 {
             map.insert(
                 "partitionMaxBytes".to_string(),
-                serde_json::Value::from(*&self.partition_max_bytes),
+                serde_json::Value::from(self.partition_max_bytes),
             );
         }
-        if true {
-            map.insert(
-                "acknowledgementBatches".to_string(),
-                serde_json::Value::Array(
-                    (&self.acknowledgement_batches)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "acknowledgementBatches".to_string(),
+            serde_json::Value::Array(
+                (&self.acknowledgement_batches)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -892,39 +712,12 @@ impl AcknowledgementBatch {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i64(*&self.first_offset);
-        } else if self.first_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "FirstOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.last_offset);
-        } else if self.last_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LastOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.acknowledge_types).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "AcknowledgeTypes", k))?;
-            for item in &self.acknowledge_types {
-                w.put_i8(*item);
-            }
-        } else if self.acknowledge_types != Vec::<i8>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AcknowledgeTypes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i64(self.first_offset);
+        w.put_i64(self.last_offset);
+        w.put_len((&self.acknowledge_types).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "AcknowledgeTypes", k))?;
+        for item in &self.acknowledge_types {
+            w.put_i8(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -947,25 +740,19 @@ impl AcknowledgementBatch {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "FirstOffset";
-            this.first_offset = r.i64()?;
-        }
-        if true {
-            r.field = "LastOffset";
-            this.last_offset = r.i64()?;
-        }
-        if true {
-            r.field = "AcknowledgeTypes";
-            this.acknowledge_types = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i8>(n));
-                for _ in 0..n {
-                    items.push(r.i8()?);
-                }
-                items
-            };
-        }
+        r.field = "FirstOffset";
+        this.first_offset = r.i64()?;
+        r.field = "LastOffset";
+        this.last_offset = r.i64()?;
+        r.field = "AcknowledgeTypes";
+        this.acknowledge_types = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i8>(n));
+            for _ in 0..n {
+                items.push(r.i8()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -991,17 +778,11 @@ impl crate::sample::Sample for AcknowledgementBatch {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.first_offset = rng.next_u64() as i64;
-        }
-        if true {
-            this.last_offset = rng.next_u64() as i64;
-        }
-        if true {
-            this.acknowledge_types = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i8)
-                .collect::<Vec<_>>();
-        }
+        this.first_offset = rng.next_u64() as i64;
+        this.last_offset = rng.next_u64() as i64;
+        this.acknowledge_types = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i8)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1019,29 +800,23 @@ impl AcknowledgementBatch {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "firstOffset".to_string(),
-                serde_json::Value::from(*&self.first_offset),
-            );
-        }
-        if true {
-            map.insert(
-                "lastOffset".to_string(),
-                serde_json::Value::from(*&self.last_offset),
-            );
-        }
-        if true {
-            map.insert(
-                "acknowledgeTypes".to_string(),
-                serde_json::Value::Array(
-                    (&self.acknowledge_types)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "firstOffset".to_string(),
+            serde_json::Value::from(self.first_offset),
+        );
+        map.insert(
+            "lastOffset".to_string(),
+            serde_json::Value::from(self.last_offset),
+        );
+        map.insert(
+            "acknowledgeTypes".to_string(),
+            serde_json::Value::Array(
+                (&self.acknowledge_types)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1077,29 +852,11 @@ impl ForgottenTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_uuid(&self.topic_id);
-        } else if self.topic_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                w.put_i32(*item);
-            }
-        } else if self.partitions != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_uuid(&self.topic_id);
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -1122,21 +879,17 @@ impl ForgottenTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "TopicId";
+        this.topic_id = r.uuid()?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1162,14 +915,10 @@ impl crate::sample::Sample for ForgottenTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_id = rng.uuid();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.topic_id = rng.uuid();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1187,23 +936,19 @@ impl ForgottenTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -57,95 +57,49 @@ impl ShareGroupHeartbeatRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.member_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-        } else if self.member_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.member_epoch);
-        } else if self.member_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.rack_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "RackId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "RackId", k))?;
-                }
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        w.put_string(&self.member_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
+        w.put_i32(self.member_epoch);
+        match &self.rack_id {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.rack_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RackId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "RackId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "RackId", k))?;
+            }
         }
-        if true {
-            match &self.subscribed_topic_names {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "SubscribedTopicNames",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible).map_err(|k| {
+        match &self.subscribed_topic_names {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "SubscribedTopicNames",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "SubscribedTopicNames", k))?;
+                for item in value {
+                    w.put_string(item, flexible).map_err(|k| {
                         EncodeError::new(message, version, "SubscribedTopicNames", k)
                     })?;
-                    for item in value {
-                        w.put_string(item, flexible).map_err(|k| {
-                            EncodeError::new(message, version, "SubscribedTopicNames", k)
-                        })?;
-                    }
                 }
             }
-        } else if self.subscribed_topic_names != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubscribedTopicNames",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -168,47 +122,37 @@ impl ShareGroupHeartbeatRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MemberEpoch";
-            this.member_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "RackId";
-            this.rack_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "SubscribedTopicNames";
-            this.subscribed_topic_names = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                        for _ in 0..n {
-                            items.push(r.string(flexible)?);
-                        }
-                        Some(items)
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "MemberId";
+        this.member_id = r.string(flexible)?;
+        r.field = "MemberEpoch";
+        this.member_epoch = r.i32()?;
+        r.field = "RackId";
+        this.rack_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "SubscribedTopicNames";
+        this.subscribed_topic_names = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+                    for _ in 0..n {
+                        items.push(r.string(flexible)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -234,33 +178,23 @@ impl crate::sample::Sample for ShareGroupHeartbeatRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.member_id = rng.string();
-        }
-        if true {
-            this.member_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.rack_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.subscribed_topic_names = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| rng.string())
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
+        this.group_id = rng.string();
+        this.member_id = rng.string();
+        this.member_epoch = rng.next_u64() as i32;
+        this.rack_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.subscribed_topic_names = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| rng.string())
+                    .collect::<Vec<_>>(),
+            )
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -278,47 +212,37 @@ impl ShareGroupHeartbeatRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                serde_json::Value::from((&self.member_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "memberEpoch".to_string(),
-                serde_json::Value::from(*&self.member_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "rackId".to_string(),
-                match &self.rack_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "subscribedTopicNames".to_string(),
-                match &self.subscribed_topic_names {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| serde_json::Value::from((item).as_str()))
-                            .collect(),
-                    ),
-                },
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "memberId".to_string(),
+            serde_json::Value::from((&self.member_id).as_str()),
+        );
+        map.insert(
+            "memberEpoch".to_string(),
+            serde_json::Value::from(self.member_epoch),
+        );
+        map.insert(
+            "rackId".to_string(),
+            match &self.rack_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "subscribedTopicNames".to_string(),
+            match &self.subscribed_topic_names {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| serde_json::Value::from((item).as_str()))
+                        .collect(),
+                ),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -45,16 +45,7 @@ impl SnapshotFooterRecord {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i16(*&self.version);
-        } else if self.version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Version",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.version);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -76,10 +67,8 @@ impl SnapshotFooterRecord {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Version";
-            this.version = r.i16()?;
-        }
+        r.field = "Version";
+        this.version = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -105,9 +94,7 @@ impl crate::sample::Sample for SnapshotFooterRecord {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.version = rng.next_u64() as i16;
-        }
+        this.version = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -125,12 +112,7 @@ impl SnapshotFooterRecord {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "version".to_string(),
-                serde_json::Value::from(*&self.version),
-            );
-        }
+        map.insert("version".to_string(), serde_json::Value::from(self.version));
         serde_json::Value::Object(map)
     }
 }

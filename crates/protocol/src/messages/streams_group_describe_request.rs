@@ -51,33 +51,15 @@ impl StreamsGroupDescribeRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_len((&self.group_ids).len(), flexible)
+        w.put_len((&self.group_ids).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupIds", k))?;
+        for item in &self.group_ids {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "GroupIds", k))?;
-            for item in &self.group_ids {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "GroupIds", k))?;
-            }
-        } else if self.group_ids != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupIds",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_bool(*&self.include_authorized_operations);
-        } else if self.include_authorized_operations != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IncludeAuthorizedOperations",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bool(self.include_authorized_operations);
         if version >= 1 {
-            w.put_bool(*&self.include_topology_description);
+            w.put_bool(self.include_topology_description);
         } else if self.include_topology_description != false {
             return Err(EncodeError::new(
                 message,
@@ -107,21 +89,17 @@ impl StreamsGroupDescribeRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupIds";
-            this.group_ids = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "IncludeAuthorizedOperations";
-            this.include_authorized_operations = r.bool()?;
-        }
+        r.field = "GroupIds";
+        this.group_ids = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
+        r.field = "IncludeAuthorizedOperations";
+        this.include_authorized_operations = r.bool()?;
         if version >= 1 {
             r.field = "IncludeTopologyDescription";
             this.include_topology_description = r.bool()?;
@@ -151,14 +129,10 @@ impl crate::sample::Sample for StreamsGroupDescribeRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.group_ids = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.include_authorized_operations = rng.below(2) == 1;
-        }
+        this.group_ids = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
+        this.include_authorized_operations = rng.below(2) == 1;
         if version >= 1 {
             this.include_topology_description = rng.below(2) == 1;
         }
@@ -179,27 +153,23 @@ impl StreamsGroupDescribeRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupIds".to_string(),
-                serde_json::Value::Array(
-                    (&self.group_ids)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "includeAuthorizedOperations".to_string(),
-                serde_json::Value::from(*&self.include_authorized_operations),
-            );
-        }
+        map.insert(
+            "groupIds".to_string(),
+            serde_json::Value::Array(
+                (&self.group_ids)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "includeAuthorizedOperations".to_string(),
+            serde_json::Value::from(self.include_authorized_operations),
+        );
         if version >= 1 {
             map.insert(
                 "includeTopologyDescription".to_string(),
-                serde_json::Value::from(*&self.include_topology_description),
+                serde_json::Value::from(self.include_topology_description),
             );
         }
         serde_json::Value::Object(map)

@@ -48,29 +48,11 @@ impl StreamsGroupDescribeResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.groups).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Groups", k))?;
-            for item in &self.groups {
-                (item).write(w, version, message)?;
-            }
-        } else if self.groups != Vec::<DescribedGroup>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Groups",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.throttle_time_ms);
+        w.put_len((&self.groups).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Groups", k))?;
+        for item in &self.groups {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -93,21 +75,17 @@ impl StreamsGroupDescribeResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "Groups";
-            this.groups = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroup>(n));
-                for _ in 0..n {
-                    items.push(DescribedGroup::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "Groups";
+        this.groups = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroup>(n));
+            for _ in 0..n {
+                items.push(DescribedGroup::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -133,14 +111,10 @@ impl crate::sample::Sample for StreamsGroupDescribeResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.groups = (0..rng.len(depth))
-                .map(|_| DescribedGroup::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.groups = (0..rng.len(depth))
+            .map(|_| DescribedGroup::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -158,23 +132,19 @@ impl StreamsGroupDescribeResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "groups".to_string(),
-                serde_json::Value::Array(
-                    (&self.groups)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "groups".to_string(),
+            serde_json::Value::Array(
+                (&self.groups)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -240,134 +210,53 @@ impl DescribedGroup {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
-                }
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.error_message != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.group_state, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupState", k))?;
-        } else if self.group_state != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupState",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.group_epoch);
-        } else if self.group_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.assignment_epoch);
-        } else if self.assignment_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AssignmentEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.topology {
-                None if true => {
-                    w.put_i8(-1);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Topology",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_i8(1);
-                    (value).write(w, version, message)?;
-                }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.topology != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topology",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.members).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Members", k))?;
-            for item in &self.members {
-                (item).write(w, version, message)?;
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
             }
-        } else if self.members != Vec::<Member>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Members",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_i32(*&self.authorized_operations);
-        } else if self.authorized_operations != -2147483648 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "AuthorizedOperations",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        w.put_string(&self.group_state, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupState", k))?;
+        w.put_i32(self.group_epoch);
+        w.put_i32(self.assignment_epoch);
+        match &self.topology {
+            None if true => {
+                w.put_i8(-1);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Topology",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_i8(1);
+                (value).write(w, version, message)?;
+            }
         }
+        w.put_len((&self.members).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Members", k))?;
+        for item in &self.members {
+            (item).write(w, version, message)?;
+        }
+        w.put_i32(self.authorized_operations);
         if version >= 1 {
             match &self.topology_description {
                 None if version >= 1 => {
@@ -395,7 +284,7 @@ impl DescribedGroup {
             ));
         }
         if version >= 1 {
-            w.put_i8(*&self.topology_description_status);
+            w.put_i8(self.topology_description_status);
         } else if self.topology_description_status != 0 {
             return Err(EncodeError::new(
                 message,
@@ -444,65 +333,47 @@ impl DescribedGroup {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "GroupState";
+        this.group_state = r.string(flexible)?;
+        r.field = "GroupEpoch";
+        this.group_epoch = r.i32()?;
+        r.field = "AssignmentEpoch";
+        this.assignment_epoch = r.i32()?;
+        r.field = "Topology";
+        this.topology = {
+            let value = if r.i8()? < 0 {
+                None
+            } else {
+                Some(Topology::read(r, version)?)
             };
-        }
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "GroupState";
-            this.group_state = r.string(flexible)?;
-        }
-        if true {
-            r.field = "GroupEpoch";
-            this.group_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "AssignmentEpoch";
-            this.assignment_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "Topology";
-            this.topology = {
-                let value = if r.i8()? < 0 {
-                    None
-                } else {
-                    Some(Topology::read(r, version)?)
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "Members";
-            this.members = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Member>(n));
-                for _ in 0..n {
-                    items.push(Member::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "AuthorizedOperations";
-            this.authorized_operations = r.i32()?;
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "Members";
+        this.members = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<Member>(n));
+            for _ in 0..n {
+                items.push(Member::read(r, version)?);
+            }
+            items
+        };
+        r.field = "AuthorizedOperations";
+        this.authorized_operations = r.i32()?;
         if version >= 1 {
             r.field = "TopologyDescription";
             this.topology_description = {
@@ -556,43 +427,25 @@ impl crate::sample::Sample for DescribedGroup {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.group_state = rng.string();
-        }
-        if true {
-            this.group_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.assignment_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.topology = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(Topology::sample(rng, version, depth + 1))
-            };
-        }
-        if true {
-            this.members = (0..rng.len(depth))
-                .map(|_| Member::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.authorized_operations = rng.next_u64() as i32;
-        }
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.group_id = rng.string();
+        this.group_state = rng.string();
+        this.group_epoch = rng.next_u64() as i32;
+        this.assignment_epoch = rng.next_u64() as i32;
+        this.topology = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(Topology::sample(rng, version, depth + 1))
+        };
+        this.members = (0..rng.len(depth))
+            .map(|_| Member::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.authorized_operations = rng.next_u64() as i32;
         if version >= 1 {
             this.topology_description = if (version >= 1) && rng.below(4) == 0 {
                 None
@@ -627,71 +480,53 @@ impl DescribedGroup {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "groupState".to_string(),
-                serde_json::Value::from((&self.group_state).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "groupEpoch".to_string(),
-                serde_json::Value::from(*&self.group_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "assignmentEpoch".to_string(),
-                serde_json::Value::from(*&self.assignment_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "topology".to_string(),
-                match &self.topology {
-                    None => serde_json::Value::Null,
-                    Some(value) => (value).to_kafka_json(version),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "members".to_string(),
-                serde_json::Value::Array(
-                    (&self.members)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "authorizedOperations".to_string(),
-                serde_json::Value::from(*&self.authorized_operations),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "groupState".to_string(),
+            serde_json::Value::from((&self.group_state).as_str()),
+        );
+        map.insert(
+            "groupEpoch".to_string(),
+            serde_json::Value::from(self.group_epoch),
+        );
+        map.insert(
+            "assignmentEpoch".to_string(),
+            serde_json::Value::from(self.assignment_epoch),
+        );
+        map.insert(
+            "topology".to_string(),
+            match &self.topology {
+                None => serde_json::Value::Null,
+                Some(value) => (value).to_kafka_json(version),
+            },
+        );
+        map.insert(
+            "members".to_string(),
+            serde_json::Value::Array(
+                (&self.members)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "authorizedOperations".to_string(),
+            serde_json::Value::from(self.authorized_operations),
+        );
         if version >= 1 {
             map.insert(
                 "topologyDescription".to_string(),
@@ -704,7 +539,7 @@ impl DescribedGroup {
         if version >= 1 {
             map.insert(
                 "topologyDescriptionStatus".to_string(),
-                serde_json::Value::from(*&self.topology_description_status),
+                serde_json::Value::from(self.topology_description_status),
             );
         }
         if version >= 1 {
@@ -751,44 +586,26 @@ impl Topology {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.epoch);
-        } else if self.epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Epoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.subtopologies {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Subtopologies",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Subtopologies", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
+        w.put_i32(self.epoch);
+        match &self.subtopologies {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Subtopologies",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Subtopologies", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.subtopologies != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Subtopologies",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -811,29 +628,25 @@ impl Topology {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Epoch";
-            this.epoch = r.i32()?;
-        }
-        if true {
-            r.field = "Subtopologies";
-            this.subtopologies = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<Subtopology>(n));
-                        for _ in 0..n {
-                            items.push(Subtopology::read(r, version)?);
-                        }
-                        Some(items)
+        r.field = "Epoch";
+        this.epoch = r.i32()?;
+        r.field = "Subtopologies";
+        this.subtopologies = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<Subtopology>(n));
+                    for _ in 0..n {
+                        items.push(Subtopology::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -859,20 +672,16 @@ impl crate::sample::Sample for Topology {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.subtopologies = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| Subtopology::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
+        this.epoch = rng.next_u64() as i32;
+        this.subtopologies = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| Subtopology::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -890,23 +699,19 @@ impl Topology {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert("epoch".to_string(), serde_json::Value::from(*&self.epoch));
-        }
-        if true {
-            map.insert(
-                "subtopologies".to_string(),
-                match &self.subtopologies {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
+        map.insert("epoch".to_string(), serde_json::Value::from(self.epoch));
+        map.insert(
+            "subtopologies".to_string(),
+            match &self.subtopologies {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -951,74 +756,29 @@ impl Subtopology {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.subtopology_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
-        } else if self.subtopology_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubtopologyId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.source_topics).len(), flexible)
+        w.put_string(&self.subtopology_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
+        w.put_len((&self.source_topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "SourceTopics", k))?;
+        for item in &self.source_topics {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "SourceTopics", k))?;
-            for item in &self.source_topics {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "SourceTopics", k))?;
-            }
-        } else if self.source_topics != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SourceTopics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_len((&self.repartition_sink_topics).len(), flexible)
+        w.put_len((&self.repartition_sink_topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "RepartitionSinkTopics", k))?;
+        for item in &self.repartition_sink_topics {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "RepartitionSinkTopics", k))?;
-            for item in &self.repartition_sink_topics {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "RepartitionSinkTopics", k))?;
-            }
-        } else if self.repartition_sink_topics != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RepartitionSinkTopics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_len((&self.state_changelog_topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "StateChangelogTopics", k))?;
-            for item in &self.state_changelog_topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.state_changelog_topics != Vec::<TopicInfo>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StateChangelogTopics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.state_changelog_topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "StateChangelogTopics", k))?;
+        for item in &self.state_changelog_topics {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_len((&self.repartition_source_topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "RepartitionSourceTopics", k))?;
-            for item in &self.repartition_source_topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.repartition_source_topics != Vec::<TopicInfo>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RepartitionSourceTopics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.repartition_source_topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "RepartitionSourceTopics", k))?;
+        for item in &self.repartition_source_topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -1041,54 +801,44 @@ impl Subtopology {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "SubtopologyId";
-            this.subtopology_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "SourceTopics";
-            this.source_topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "RepartitionSinkTopics";
-            this.repartition_sink_topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "StateChangelogTopics";
-            this.state_changelog_topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
-                for _ in 0..n {
-                    items.push(TopicInfo::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "RepartitionSourceTopics";
-            this.repartition_source_topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
-                for _ in 0..n {
-                    items.push(TopicInfo::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "SubtopologyId";
+        this.subtopology_id = r.string(flexible)?;
+        r.field = "SourceTopics";
+        this.source_topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
+        r.field = "RepartitionSinkTopics";
+        this.repartition_sink_topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
+        r.field = "StateChangelogTopics";
+        this.state_changelog_topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
+            for _ in 0..n {
+                items.push(TopicInfo::read(r, version)?);
+            }
+            items
+        };
+        r.field = "RepartitionSourceTopics";
+        this.repartition_source_topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
+            for _ in 0..n {
+                items.push(TopicInfo::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1114,29 +864,19 @@ impl crate::sample::Sample for Subtopology {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.subtopology_id = rng.string();
-        }
-        if true {
-            this.source_topics = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.repartition_sink_topics = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.state_changelog_topics = (0..rng.len(depth))
-                .map(|_| TopicInfo::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.repartition_source_topics = (0..rng.len(depth))
-                .map(|_| TopicInfo::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.subtopology_id = rng.string();
+        this.source_topics = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
+        this.repartition_sink_topics = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
+        this.state_changelog_topics = (0..rng.len(depth))
+            .map(|_| TopicInfo::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.repartition_source_topics = (0..rng.len(depth))
+            .map(|_| TopicInfo::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1154,56 +894,46 @@ impl Subtopology {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "subtopologyId".to_string(),
-                serde_json::Value::from((&self.subtopology_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "sourceTopics".to_string(),
-                serde_json::Value::Array(
-                    (&self.source_topics)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "repartitionSinkTopics".to_string(),
-                serde_json::Value::Array(
-                    (&self.repartition_sink_topics)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "stateChangelogTopics".to_string(),
-                serde_json::Value::Array(
-                    (&self.state_changelog_topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "repartitionSourceTopics".to_string(),
-                serde_json::Value::Array(
-                    (&self.repartition_source_topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "subtopologyId".to_string(),
+            serde_json::Value::from((&self.subtopology_id).as_str()),
+        );
+        map.insert(
+            "sourceTopics".to_string(),
+            serde_json::Value::Array(
+                (&self.source_topics)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "repartitionSinkTopics".to_string(),
+            serde_json::Value::Array(
+                (&self.repartition_sink_topics)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "stateChangelogTopics".to_string(),
+            serde_json::Value::Array(
+                (&self.state_changelog_topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "repartitionSourceTopics".to_string(),
+            serde_json::Value::Array(
+                (&self.repartition_source_topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1278,220 +1008,85 @@ impl Member {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.member_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-        } else if self.member_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.member_epoch);
-        } else if self.member_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.instance_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "InstanceId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "InstanceId", k))?;
-                }
+        w.put_string(&self.member_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
+        w.put_i32(self.member_epoch);
+        match &self.instance_id {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.instance_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "InstanceId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.rack_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "RackId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "RackId", k))?;
-                }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "InstanceId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.rack_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RackId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.client_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ClientId", k))?;
-        } else if self.client_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClientId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.client_host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ClientHost", k))?;
-        } else if self.client_host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClientHost",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.topology_epoch);
-        } else if self.topology_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopologyEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.process_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "ProcessId", k))?;
-        } else if self.process_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProcessId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.user_endpoint {
-                None if true => {
-                    w.put_i8(-1);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "UserEndpoint",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_i8(1);
-                    (value).write(w, version, message)?;
-                }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "InstanceId", k))?;
             }
-        } else if self.user_endpoint != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "UserEndpoint",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_len((&self.client_tags).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "ClientTags", k))?;
-            for item in &self.client_tags {
-                (item).write(w, version, message)?;
+        match &self.rack_id {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.client_tags != Vec::<KeyValue>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClientTags",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.task_offsets).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "TaskOffsets", k))?;
-            for item in &self.task_offsets {
-                (item).write(w, version, message)?;
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "RackId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.task_offsets != Vec::<TaskOffset>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TaskOffsets",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.task_end_offsets).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "TaskEndOffsets", k))?;
-            for item in &self.task_end_offsets {
-                (item).write(w, version, message)?;
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "RackId", k))?;
             }
-        } else if self.task_end_offsets != Vec::<TaskOffset>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TaskEndOffsets",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            (&self.assignment).write(w, version, message)?;
-        } else if self.assignment != Assignment::default() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Assignment",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.client_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ClientId", k))?;
+        w.put_string(&self.client_host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ClientHost", k))?;
+        w.put_i32(self.topology_epoch);
+        w.put_string(&self.process_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "ProcessId", k))?;
+        match &self.user_endpoint {
+            None if true => {
+                w.put_i8(-1);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "UserEndpoint",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_i8(1);
+                (value).write(w, version, message)?;
+            }
         }
-        if true {
-            (&self.target_assignment).write(w, version, message)?;
-        } else if self.target_assignment != Assignment::default() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TargetAssignment",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.client_tags).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "ClientTags", k))?;
+        for item in &self.client_tags {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_bool(*&self.is_classic);
-        } else if self.is_classic != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "IsClassic",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.task_offsets).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "TaskOffsets", k))?;
+        for item in &self.task_offsets {
+            (item).write(w, version, message)?;
         }
+        w.put_len((&self.task_end_offsets).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "TaskEndOffsets", k))?;
+        for item in &self.task_end_offsets {
+            (item).write(w, version, message)?;
+        }
+        (&self.assignment).write(w, version, message)?;
+        (&self.target_assignment).write(w, version, message)?;
+        w.put_bool(self.is_classic);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -1513,109 +1108,79 @@ impl Member {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MemberEpoch";
-            this.member_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "InstanceId";
-            this.instance_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
+        r.field = "MemberId";
+        this.member_id = r.string(flexible)?;
+        r.field = "MemberEpoch";
+        this.member_epoch = r.i32()?;
+        r.field = "InstanceId";
+        this.instance_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "RackId";
+        this.rack_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ClientId";
+        this.client_id = r.string(flexible)?;
+        r.field = "ClientHost";
+        this.client_host = r.string(flexible)?;
+        r.field = "TopologyEpoch";
+        this.topology_epoch = r.i32()?;
+        r.field = "ProcessId";
+        this.process_id = r.string(flexible)?;
+        r.field = "UserEndpoint";
+        this.user_endpoint = {
+            let value = if r.i8()? < 0 {
+                None
+            } else {
+                Some(Endpoint::read(r, version)?)
             };
-        }
-        if true {
-            r.field = "RackId";
-            this.rack_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "ClientId";
-            this.client_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ClientHost";
-            this.client_host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "TopologyEpoch";
-            this.topology_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "ProcessId";
-            this.process_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "UserEndpoint";
-            this.user_endpoint = {
-                let value = if r.i8()? < 0 {
-                    None
-                } else {
-                    Some(Endpoint::read(r, version)?)
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "ClientTags";
-            this.client_tags = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
-                for _ in 0..n {
-                    items.push(KeyValue::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "TaskOffsets";
-            this.task_offsets = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
-                for _ in 0..n {
-                    items.push(TaskOffset::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "TaskEndOffsets";
-            this.task_end_offsets = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
-                for _ in 0..n {
-                    items.push(TaskOffset::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "Assignment";
-            this.assignment = Assignment::read(r, version)?;
-        }
-        if true {
-            r.field = "TargetAssignment";
-            this.target_assignment = Assignment::read(r, version)?;
-        }
-        if true {
-            r.field = "IsClassic";
-            this.is_classic = r.bool()?;
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ClientTags";
+        this.client_tags = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
+            for _ in 0..n {
+                items.push(KeyValue::read(r, version)?);
+            }
+            items
+        };
+        r.field = "TaskOffsets";
+        this.task_offsets = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
+            for _ in 0..n {
+                items.push(TaskOffset::read(r, version)?);
+            }
+            items
+        };
+        r.field = "TaskEndOffsets";
+        this.task_end_offsets = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
+            for _ in 0..n {
+                items.push(TaskOffset::read(r, version)?);
+            }
+            items
+        };
+        r.field = "Assignment";
+        this.assignment = Assignment::read(r, version)?;
+        r.field = "TargetAssignment";
+        this.target_assignment = Assignment::read(r, version)?;
+        r.field = "IsClassic";
+        this.is_classic = r.bool()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1641,69 +1206,39 @@ impl crate::sample::Sample for Member {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.member_id = rng.string();
-        }
-        if true {
-            this.member_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.instance_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.rack_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.client_id = rng.string();
-        }
-        if true {
-            this.client_host = rng.string();
-        }
-        if true {
-            this.topology_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.process_id = rng.string();
-        }
-        if true {
-            this.user_endpoint = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(Endpoint::sample(rng, version, depth + 1))
-            };
-        }
-        if true {
-            this.client_tags = (0..rng.len(depth))
-                .map(|_| KeyValue::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.task_offsets = (0..rng.len(depth))
-                .map(|_| TaskOffset::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.task_end_offsets = (0..rng.len(depth))
-                .map(|_| TaskOffset::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.assignment = Assignment::sample(rng, version, depth + 1);
-        }
-        if true {
-            this.target_assignment = Assignment::sample(rng, version, depth + 1);
-        }
-        if true {
-            this.is_classic = rng.below(2) == 1;
-        }
+        this.member_id = rng.string();
+        this.member_epoch = rng.next_u64() as i32;
+        this.instance_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.rack_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.client_id = rng.string();
+        this.client_host = rng.string();
+        this.topology_epoch = rng.next_u64() as i32;
+        this.process_id = rng.string();
+        this.user_endpoint = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(Endpoint::sample(rng, version, depth + 1))
+        };
+        this.client_tags = (0..rng.len(depth))
+            .map(|_| KeyValue::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.task_offsets = (0..rng.len(depth))
+            .map(|_| TaskOffset::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.task_end_offsets = (0..rng.len(depth))
+            .map(|_| TaskOffset::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.assignment = Assignment::sample(rng, version, depth + 1);
+        this.target_assignment = Assignment::sample(rng, version, depth + 1);
+        this.is_classic = rng.below(2) == 1;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1721,120 +1256,90 @@ impl Member {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                serde_json::Value::from((&self.member_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "memberEpoch".to_string(),
-                serde_json::Value::from(*&self.member_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "instanceId".to_string(),
-                match &self.instance_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "rackId".to_string(),
-                match &self.rack_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "clientId".to_string(),
-                serde_json::Value::from((&self.client_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "clientHost".to_string(),
-                serde_json::Value::from((&self.client_host).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "topologyEpoch".to_string(),
-                serde_json::Value::from(*&self.topology_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "processId".to_string(),
-                serde_json::Value::from((&self.process_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "userEndpoint".to_string(),
-                match &self.user_endpoint {
-                    None => serde_json::Value::Null,
-                    Some(value) => (value).to_kafka_json(version),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "clientTags".to_string(),
-                serde_json::Value::Array(
-                    (&self.client_tags)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "taskOffsets".to_string(),
-                serde_json::Value::Array(
-                    (&self.task_offsets)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "taskEndOffsets".to_string(),
-                serde_json::Value::Array(
-                    (&self.task_end_offsets)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "assignment".to_string(),
-                (&self.assignment).to_kafka_json(version),
-            );
-        }
-        if true {
-            map.insert(
-                "targetAssignment".to_string(),
-                (&self.target_assignment).to_kafka_json(version),
-            );
-        }
-        if true {
-            map.insert(
-                "isClassic".to_string(),
-                serde_json::Value::from(*&self.is_classic),
-            );
-        }
+        map.insert(
+            "memberId".to_string(),
+            serde_json::Value::from((&self.member_id).as_str()),
+        );
+        map.insert(
+            "memberEpoch".to_string(),
+            serde_json::Value::from(self.member_epoch),
+        );
+        map.insert(
+            "instanceId".to_string(),
+            match &self.instance_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "rackId".to_string(),
+            match &self.rack_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "clientId".to_string(),
+            serde_json::Value::from((&self.client_id).as_str()),
+        );
+        map.insert(
+            "clientHost".to_string(),
+            serde_json::Value::from((&self.client_host).as_str()),
+        );
+        map.insert(
+            "topologyEpoch".to_string(),
+            serde_json::Value::from(self.topology_epoch),
+        );
+        map.insert(
+            "processId".to_string(),
+            serde_json::Value::from((&self.process_id).as_str()),
+        );
+        map.insert(
+            "userEndpoint".to_string(),
+            match &self.user_endpoint {
+                None => serde_json::Value::Null,
+                Some(value) => (value).to_kafka_json(version),
+            },
+        );
+        map.insert(
+            "clientTags".to_string(),
+            serde_json::Value::Array(
+                (&self.client_tags)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "taskOffsets".to_string(),
+            serde_json::Value::Array(
+                (&self.task_offsets)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "taskEndOffsets".to_string(),
+            serde_json::Value::Array(
+                (&self.task_end_offsets)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "assignment".to_string(),
+            (&self.assignment).to_kafka_json(version),
+        );
+        map.insert(
+            "targetAssignment".to_string(),
+            (&self.target_assignment).to_kafka_json(version),
+        );
+        map.insert(
+            "isClassic".to_string(),
+            serde_json::Value::from(self.is_classic),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1870,27 +1375,9 @@ impl Endpoint {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Host", k))?;
-        } else if self.host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Host",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_u16(*&self.port);
-        } else if self.port != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Port",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Host", k))?;
+        w.put_u16(self.port);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -1912,14 +1399,10 @@ impl Endpoint {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Port";
-            this.port = r.u16()?;
-        }
+        r.field = "Host";
+        this.host = r.string(flexible)?;
+        r.field = "Port";
+        this.port = r.u16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1945,12 +1428,8 @@ impl crate::sample::Sample for Endpoint {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.host = rng.string();
-        }
-        if true {
-            this.port = rng.next_u64() as u16;
-        }
+        this.host = rng.string();
+        this.port = rng.next_u64() as u16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1968,15 +1447,11 @@ impl Endpoint {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "host".to_string(),
-                serde_json::Value::from((&self.host).as_str()),
-            );
-        }
-        if true {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
-        }
+        map.insert(
+            "host".to_string(),
+            serde_json::Value::from((&self.host).as_str()),
+        );
+        map.insert("port".to_string(), serde_json::Value::from(self.port));
         serde_json::Value::Object(map)
     }
 }
@@ -2015,37 +1490,10 @@ impl TaskOffset {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.subtopology_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
-        } else if self.subtopology_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubtopologyId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.partition);
-        } else if self.partition != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partition",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.offset);
-        } else if self.offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Offset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.subtopology_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
+        w.put_i32(self.partition);
+        w.put_i64(self.offset);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -2067,18 +1515,12 @@ impl TaskOffset {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "SubtopologyId";
-            this.subtopology_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partition";
-            this.partition = r.i32()?;
-        }
-        if true {
-            r.field = "Offset";
-            this.offset = r.i64()?;
-        }
+        r.field = "SubtopologyId";
+        this.subtopology_id = r.string(flexible)?;
+        r.field = "Partition";
+        this.partition = r.i32()?;
+        r.field = "Offset";
+        this.offset = r.i64()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -2104,15 +1546,9 @@ impl crate::sample::Sample for TaskOffset {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.subtopology_id = rng.string();
-        }
-        if true {
-            this.partition = rng.next_u64() as i32;
-        }
-        if true {
-            this.offset = rng.next_u64() as i64;
-        }
+        this.subtopology_id = rng.string();
+        this.partition = rng.next_u64() as i32;
+        this.offset = rng.next_u64() as i64;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -2130,21 +1566,15 @@ impl TaskOffset {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "subtopologyId".to_string(),
-                serde_json::Value::from((&self.subtopology_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partition".to_string(),
-                serde_json::Value::from(*&self.partition),
-            );
-        }
-        if true {
-            map.insert("offset".to_string(), serde_json::Value::from(*&self.offset));
-        }
+        map.insert(
+            "subtopologyId".to_string(),
+            serde_json::Value::from((&self.subtopology_id).as_str()),
+        );
+        map.insert(
+            "partition".to_string(),
+            serde_json::Value::from(self.partition),
+        );
+        map.insert("offset".to_string(), serde_json::Value::from(self.offset));
         serde_json::Value::Object(map)
     }
 }
@@ -2183,47 +1613,20 @@ impl Assignment {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_len((&self.active_tasks).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "ActiveTasks", k))?;
-            for item in &self.active_tasks {
-                (item).write(w, version, message)?;
-            }
-        } else if self.active_tasks != Vec::<TaskIds>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ActiveTasks",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.active_tasks).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "ActiveTasks", k))?;
+        for item in &self.active_tasks {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_len((&self.standby_tasks).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "StandbyTasks", k))?;
-            for item in &self.standby_tasks {
-                (item).write(w, version, message)?;
-            }
-        } else if self.standby_tasks != Vec::<TaskIds>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StandbyTasks",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.standby_tasks).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "StandbyTasks", k))?;
+        for item in &self.standby_tasks {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_len((&self.warmup_tasks).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "WarmupTasks", k))?;
-            for item in &self.warmup_tasks {
-                (item).write(w, version, message)?;
-            }
-        } else if self.warmup_tasks != Vec::<TaskIds>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "WarmupTasks",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.warmup_tasks).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "WarmupTasks", k))?;
+        for item in &self.warmup_tasks {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -2246,39 +1649,33 @@ impl Assignment {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ActiveTasks";
-            this.active_tasks = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                for _ in 0..n {
-                    items.push(TaskIds::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "StandbyTasks";
-            this.standby_tasks = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                for _ in 0..n {
-                    items.push(TaskIds::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "WarmupTasks";
-            this.warmup_tasks = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                for _ in 0..n {
-                    items.push(TaskIds::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ActiveTasks";
+        this.active_tasks = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
+            for _ in 0..n {
+                items.push(TaskIds::read(r, version)?);
+            }
+            items
+        };
+        r.field = "StandbyTasks";
+        this.standby_tasks = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
+            for _ in 0..n {
+                items.push(TaskIds::read(r, version)?);
+            }
+            items
+        };
+        r.field = "WarmupTasks";
+        this.warmup_tasks = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
+            for _ in 0..n {
+                items.push(TaskIds::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -2304,21 +1701,15 @@ impl crate::sample::Sample for Assignment {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.active_tasks = (0..rng.len(depth))
-                .map(|_| TaskIds::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.standby_tasks = (0..rng.len(depth))
-                .map(|_| TaskIds::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.warmup_tasks = (0..rng.len(depth))
-                .map(|_| TaskIds::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.active_tasks = (0..rng.len(depth))
+            .map(|_| TaskIds::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.standby_tasks = (0..rng.len(depth))
+            .map(|_| TaskIds::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.warmup_tasks = (0..rng.len(depth))
+            .map(|_| TaskIds::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -2336,39 +1727,33 @@ impl Assignment {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "activeTasks".to_string(),
-                serde_json::Value::Array(
-                    (&self.active_tasks)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "standbyTasks".to_string(),
-                serde_json::Value::Array(
-                    (&self.standby_tasks)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "warmupTasks".to_string(),
-                serde_json::Value::Array(
-                    (&self.warmup_tasks)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "activeTasks".to_string(),
+            serde_json::Value::Array(
+                (&self.active_tasks)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "standbyTasks".to_string(),
+            serde_json::Value::Array(
+                (&self.standby_tasks)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "warmupTasks".to_string(),
+            serde_json::Value::Array(
+                (&self.warmup_tasks)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -2404,30 +1789,12 @@ impl TaskIds {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.subtopology_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
-        } else if self.subtopology_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubtopologyId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                w.put_i32(*item);
-            }
-        } else if self.partitions != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.subtopology_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -2450,21 +1817,17 @@ impl TaskIds {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "SubtopologyId";
-            this.subtopology_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "SubtopologyId";
+        this.subtopology_id = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -2490,14 +1853,10 @@ impl crate::sample::Sample for TaskIds {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.subtopology_id = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.subtopology_id = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -2515,23 +1874,19 @@ impl TaskIds {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "subtopologyId".to_string(),
-                serde_json::Value::from((&self.subtopology_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "subtopologyId".to_string(),
+            serde_json::Value::from((&self.subtopology_id).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -2567,28 +1922,10 @@ impl KeyValue {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.key, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Key", k))?;
-        } else if self.key != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Key",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.value, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Value", k))?;
-        } else if self.value != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Value",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.key, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Key", k))?;
+        w.put_string(&self.value, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Value", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -2610,14 +1947,10 @@ impl KeyValue {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Key";
-            this.key = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Value";
-            this.value = r.string(flexible)?;
-        }
+        r.field = "Key";
+        this.key = r.string(flexible)?;
+        r.field = "Value";
+        this.value = r.string(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -2643,12 +1976,8 @@ impl crate::sample::Sample for KeyValue {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.key = rng.string();
-        }
-        if true {
-            this.value = rng.string();
-        }
+        this.key = rng.string();
+        this.value = rng.string();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -2666,18 +1995,14 @@ impl KeyValue {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "key".to_string(),
-                serde_json::Value::from((&self.key).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "value".to_string(),
-                serde_json::Value::from((&self.value).as_str()),
-            );
-        }
+        map.insert(
+            "key".to_string(),
+            serde_json::Value::from((&self.key).as_str()),
+        );
+        map.insert(
+            "value".to_string(),
+            serde_json::Value::from((&self.value).as_str()),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -2719,50 +2044,14 @@ impl TopicInfo {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.partitions);
-        } else if self.partitions != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.replication_factor);
-        } else if self.replication_factor != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ReplicationFactor",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topic_configs).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicConfigs", k))?;
-            for item in &self.topic_configs {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topic_configs != Vec::<KeyValue>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicConfigs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_i32(self.partitions);
+        w.put_i16(self.replication_factor);
+        w.put_len((&self.topic_configs).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicConfigs", k))?;
+        for item in &self.topic_configs {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -2785,29 +2074,21 @@ impl TopicInfo {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = r.i32()?;
-        }
-        if true {
-            r.field = "ReplicationFactor";
-            this.replication_factor = r.i16()?;
-        }
-        if true {
-            r.field = "TopicConfigs";
-            this.topic_configs = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
-                for _ in 0..n {
-                    items.push(KeyValue::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = r.i32()?;
+        r.field = "ReplicationFactor";
+        this.replication_factor = r.i16()?;
+        r.field = "TopicConfigs";
+        this.topic_configs = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
+            for _ in 0..n {
+                items.push(KeyValue::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -2833,20 +2114,12 @@ impl crate::sample::Sample for TopicInfo {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.partitions = rng.next_u64() as i32;
-        }
-        if true {
-            this.replication_factor = rng.next_u64() as i16;
-        }
-        if true {
-            this.topic_configs = (0..rng.len(depth))
-                .map(|_| KeyValue::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.partitions = rng.next_u64() as i32;
+        this.replication_factor = rng.next_u64() as i16;
+        this.topic_configs = (0..rng.len(depth))
+            .map(|_| KeyValue::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -2864,35 +2137,27 @@ impl TopicInfo {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::from(*&self.partitions),
-            );
-        }
-        if true {
-            map.insert(
-                "replicationFactor".to_string(),
-                serde_json::Value::from(*&self.replication_factor),
-            );
-        }
-        if true {
-            map.insert(
-                "topicConfigs".to_string(),
-                serde_json::Value::Array(
-                    (&self.topic_configs)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::from(self.partitions),
+        );
+        map.insert(
+            "replicationFactor".to_string(),
+            serde_json::Value::from(self.replication_factor),
+        );
+        map.insert(
+            "topicConfigs".to_string(),
+            serde_json::Value::Array(
+                (&self.topic_configs)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -3297,7 +2562,7 @@ impl TopologyDescriptionNode {
             ));
         }
         if version >= 1 {
-            w.put_i8(*&self.node_type);
+            w.put_i8(self.node_type);
         } else if self.node_type != 0 {
             return Err(EncodeError::new(
                 message,
@@ -3528,7 +2793,7 @@ impl TopologyDescriptionNode {
         if version >= 1 {
             map.insert(
                 "nodeType".to_string(),
-                serde_json::Value::from(*&self.node_type),
+                serde_json::Value::from(self.node_type),
             );
         }
         if version >= 1 {

@@ -93,372 +93,219 @@ impl StreamsGroupHeartbeatRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        w.put_string(&self.member_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
+        w.put_i32(self.member_epoch);
+        w.put_i32(self.endpoint_information_epoch);
+        match &self.instance_id {
+            None if true => {
+                w.put_null_string(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "InstanceId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "InstanceId", k))?;
+            }
         }
-        if true {
-            w.put_string(&self.member_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-        } else if self.member_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        match &self.rack_id {
+            None if true => {
+                w.put_null_string(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "RackId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "RackId", k))?;
+            }
         }
-        if true {
-            w.put_i32(*&self.member_epoch);
-        } else if self.member_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.rebalance_timeout_ms);
+        match &self.topology {
+            None if true => {
+                w.put_i8(-1);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Topology",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_i8(1);
+                (value).write(w, version, message)?;
+            }
         }
-        if true {
-            w.put_i32(*&self.endpoint_information_epoch);
-        } else if self.endpoint_information_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "EndpointInformationEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.instance_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "InstanceId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "InstanceId", k))?;
+        match &self.active_tasks {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ActiveTasks",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ActiveTasks", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.instance_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "InstanceId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            match &self.rack_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "RackId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "RackId", k))?;
+        match &self.standby_tasks {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "StandbyTasks",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "StandbyTasks", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.rack_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RackId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_i32(*&self.rebalance_timeout_ms);
-        } else if self.rebalance_timeout_ms != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RebalanceTimeoutMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.topology {
-                None if true => {
-                    w.put_i8(-1);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Topology",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_i8(1);
-                    (value).write(w, version, message)?;
+        match &self.warmup_tasks {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "WarmupTasks",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "WarmupTasks", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.topology != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topology",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            match &self.active_tasks {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ActiveTasks",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ActiveTasks", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
+        match &self.process_id {
+            None if true => {
+                w.put_null_string(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ProcessId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ProcessId", k))?;
+            }
+        }
+        match &self.user_endpoint {
+            None if true => {
+                w.put_i8(-1);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "UserEndpoint",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_i8(1);
+                (value).write(w, version, message)?;
+            }
+        }
+        match &self.client_tags {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ClientTags",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ClientTags", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.active_tasks != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ActiveTasks",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            match &self.standby_tasks {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "StandbyTasks",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "StandbyTasks", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
+        match &self.task_offsets {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "TaskOffsets",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "TaskOffsets", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.standby_tasks != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StandbyTasks",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            match &self.warmup_tasks {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "WarmupTasks",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "WarmupTasks", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
+        match &self.task_end_offsets {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "TaskEndOffsets",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "TaskEndOffsets", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.warmup_tasks != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "WarmupTasks",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            match &self.process_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ProcessId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ProcessId", k))?;
-                }
-            }
-        } else if self.process_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProcessId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.user_endpoint {
-                None if true => {
-                    w.put_i8(-1);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "UserEndpoint",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_i8(1);
-                    (value).write(w, version, message)?;
-                }
-            }
-        } else if self.user_endpoint != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "UserEndpoint",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.client_tags {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ClientTags",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ClientTags", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
-                }
-            }
-        } else if self.client_tags != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClientTags",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.task_offsets {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "TaskOffsets",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "TaskOffsets", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
-                }
-            }
-        } else if self.task_offsets != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TaskOffsets",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.task_end_offsets {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "TaskEndOffsets",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "TaskEndOffsets", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
-                }
-            }
-        } else if self.task_end_offsets != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TaskEndOffsets",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.shutdown_application);
-        } else if self.shutdown_application != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ShutdownApplication",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bool(self.shutdown_application);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -480,202 +327,168 @@ impl StreamsGroupHeartbeatRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MemberEpoch";
-            this.member_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "EndpointInformationEpoch";
-            this.endpoint_information_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "InstanceId";
-            this.instance_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "MemberId";
+        this.member_id = r.string(flexible)?;
+        r.field = "MemberEpoch";
+        this.member_epoch = r.i32()?;
+        r.field = "EndpointInformationEpoch";
+        this.endpoint_information_epoch = r.i32()?;
+        r.field = "InstanceId";
+        this.instance_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "RackId";
+        this.rack_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "RebalanceTimeoutMs";
+        this.rebalance_timeout_ms = r.i32()?;
+        r.field = "Topology";
+        this.topology = {
+            let value = if r.i8()? < 0 {
+                None
+            } else {
+                Some(Topology::read(r, version)?)
             };
-        }
-        if true {
-            r.field = "RackId";
-            this.rack_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "RebalanceTimeoutMs";
-            this.rebalance_timeout_ms = r.i32()?;
-        }
-        if true {
-            r.field = "Topology";
-            this.topology = {
-                let value = if r.i8()? < 0 {
-                    None
-                } else {
-                    Some(Topology::read(r, version)?)
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "ActiveTasks";
-            this.active_tasks = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                        for _ in 0..n {
-                            items.push(TaskIds::read(r, version)?);
-                        }
-                        Some(items)
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ActiveTasks";
+        this.active_tasks = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
+                    for _ in 0..n {
+                        items.push(TaskIds::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
-        if true {
-            r.field = "StandbyTasks";
-            this.standby_tasks = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                        for _ in 0..n {
-                            items.push(TaskIds::read(r, version)?);
-                        }
-                        Some(items)
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "StandbyTasks";
+        this.standby_tasks = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
+                    for _ in 0..n {
+                        items.push(TaskIds::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
-        if true {
-            r.field = "WarmupTasks";
-            this.warmup_tasks = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                        for _ in 0..n {
-                            items.push(TaskIds::read(r, version)?);
-                        }
-                        Some(items)
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "WarmupTasks";
+        this.warmup_tasks = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
+                    for _ in 0..n {
+                        items.push(TaskIds::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
-        if true {
-            r.field = "ProcessId";
-            this.process_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ProcessId";
+        this.process_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "UserEndpoint";
+        this.user_endpoint = {
+            let value = if r.i8()? < 0 {
+                None
+            } else {
+                Some(Endpoint::read(r, version)?)
             };
-        }
-        if true {
-            r.field = "UserEndpoint";
-            this.user_endpoint = {
-                let value = if r.i8()? < 0 {
-                    None
-                } else {
-                    Some(Endpoint::read(r, version)?)
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "ClientTags";
-            this.client_tags = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
-                        for _ in 0..n {
-                            items.push(KeyValue::read(r, version)?);
-                        }
-                        Some(items)
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ClientTags";
+        this.client_tags = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
+                    for _ in 0..n {
+                        items.push(KeyValue::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
-        if true {
-            r.field = "TaskOffsets";
-            this.task_offsets = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
-                        for _ in 0..n {
-                            items.push(TaskOffset::read(r, version)?);
-                        }
-                        Some(items)
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "TaskOffsets";
+        this.task_offsets = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
+                    for _ in 0..n {
+                        items.push(TaskOffset::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
-        if true {
-            r.field = "TaskEndOffsets";
-            this.task_end_offsets = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
-                        for _ in 0..n {
-                            items.push(TaskOffset::read(r, version)?);
-                        }
-                        Some(items)
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "TaskEndOffsets";
+        this.task_end_offsets = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
+                    for _ in 0..n {
+                        items.push(TaskOffset::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
-        if true {
-            r.field = "ShutdownApplication";
-            this.shutdown_application = r.bool()?;
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ShutdownApplication";
+        this.shutdown_application = r.bool()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -701,125 +514,91 @@ impl crate::sample::Sample for StreamsGroupHeartbeatRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.member_id = rng.string();
-        }
-        if true {
-            this.member_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.endpoint_information_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.instance_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.rack_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.rebalance_timeout_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.topology = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(Topology::sample(rng, version, depth + 1))
-            };
-        }
-        if true {
-            this.active_tasks = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| TaskIds::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
-        if true {
-            this.standby_tasks = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| TaskIds::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
-        if true {
-            this.warmup_tasks = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| TaskIds::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
-        if true {
-            this.process_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.user_endpoint = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(Endpoint::sample(rng, version, depth + 1))
-            };
-        }
-        if true {
-            this.client_tags = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| KeyValue::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
-        if true {
-            this.task_offsets = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| TaskOffset::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
-        if true {
-            this.task_end_offsets = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| TaskOffset::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
-        if true {
-            this.shutdown_application = rng.below(2) == 1;
-        }
+        this.group_id = rng.string();
+        this.member_id = rng.string();
+        this.member_epoch = rng.next_u64() as i32;
+        this.endpoint_information_epoch = rng.next_u64() as i32;
+        this.instance_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.rack_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.rebalance_timeout_ms = rng.next_u64() as i32;
+        this.topology = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(Topology::sample(rng, version, depth + 1))
+        };
+        this.active_tasks = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| TaskIds::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        this.standby_tasks = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| TaskIds::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        this.warmup_tasks = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| TaskIds::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        this.process_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.user_endpoint = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(Endpoint::sample(rng, version, depth + 1))
+        };
+        this.client_tags = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| KeyValue::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        this.task_offsets = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| TaskOffset::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        this.task_end_offsets = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| TaskOffset::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        this.shutdown_application = rng.below(2) == 1;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -837,171 +616,137 @@ impl StreamsGroupHeartbeatRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                serde_json::Value::from((&self.member_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "memberEpoch".to_string(),
-                serde_json::Value::from(*&self.member_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "endpointInformationEpoch".to_string(),
-                serde_json::Value::from(*&self.endpoint_information_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "instanceId".to_string(),
-                match &self.instance_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "rackId".to_string(),
-                match &self.rack_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "rebalanceTimeoutMs".to_string(),
-                serde_json::Value::from(*&self.rebalance_timeout_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "topology".to_string(),
-                match &self.topology {
-                    None => serde_json::Value::Null,
-                    Some(value) => (value).to_kafka_json(version),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "activeTasks".to_string(),
-                match &self.active_tasks {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "standbyTasks".to_string(),
-                match &self.standby_tasks {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "warmupTasks".to_string(),
-                match &self.warmup_tasks {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "processId".to_string(),
-                match &self.process_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "userEndpoint".to_string(),
-                match &self.user_endpoint {
-                    None => serde_json::Value::Null,
-                    Some(value) => (value).to_kafka_json(version),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "clientTags".to_string(),
-                match &self.client_tags {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "taskOffsets".to_string(),
-                match &self.task_offsets {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "taskEndOffsets".to_string(),
-                match &self.task_end_offsets {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "shutdownApplication".to_string(),
-                serde_json::Value::from(*&self.shutdown_application),
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "memberId".to_string(),
+            serde_json::Value::from((&self.member_id).as_str()),
+        );
+        map.insert(
+            "memberEpoch".to_string(),
+            serde_json::Value::from(self.member_epoch),
+        );
+        map.insert(
+            "endpointInformationEpoch".to_string(),
+            serde_json::Value::from(self.endpoint_information_epoch),
+        );
+        map.insert(
+            "instanceId".to_string(),
+            match &self.instance_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "rackId".to_string(),
+            match &self.rack_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "rebalanceTimeoutMs".to_string(),
+            serde_json::Value::from(self.rebalance_timeout_ms),
+        );
+        map.insert(
+            "topology".to_string(),
+            match &self.topology {
+                None => serde_json::Value::Null,
+                Some(value) => (value).to_kafka_json(version),
+            },
+        );
+        map.insert(
+            "activeTasks".to_string(),
+            match &self.active_tasks {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
+        map.insert(
+            "standbyTasks".to_string(),
+            match &self.standby_tasks {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
+        map.insert(
+            "warmupTasks".to_string(),
+            match &self.warmup_tasks {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
+        map.insert(
+            "processId".to_string(),
+            match &self.process_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "userEndpoint".to_string(),
+            match &self.user_endpoint {
+                None => serde_json::Value::Null,
+                Some(value) => (value).to_kafka_json(version),
+            },
+        );
+        map.insert(
+            "clientTags".to_string(),
+            match &self.client_tags {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
+        map.insert(
+            "taskOffsets".to_string(),
+            match &self.task_offsets {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
+        map.insert(
+            "taskEndOffsets".to_string(),
+            match &self.task_end_offsets {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
+        map.insert(
+            "shutdownApplication".to_string(),
+            serde_json::Value::from(self.shutdown_application),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1037,29 +782,11 @@ impl Topology {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.epoch);
-        } else if self.epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Epoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.subtopologies).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Subtopologies", k))?;
-            for item in &self.subtopologies {
-                (item).write(w, version, message)?;
-            }
-        } else if self.subtopologies != Vec::<Subtopology>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Subtopologies",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.epoch);
+        w.put_len((&self.subtopologies).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Subtopologies", k))?;
+        for item in &self.subtopologies {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -1082,21 +809,17 @@ impl Topology {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Epoch";
-            this.epoch = r.i32()?;
-        }
-        if true {
-            r.field = "Subtopologies";
-            this.subtopologies = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Subtopology>(n));
-                for _ in 0..n {
-                    items.push(Subtopology::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Epoch";
+        this.epoch = r.i32()?;
+        r.field = "Subtopologies";
+        this.subtopologies = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<Subtopology>(n));
+            for _ in 0..n {
+                items.push(Subtopology::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1122,14 +845,10 @@ impl crate::sample::Sample for Topology {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.subtopologies = (0..rng.len(depth))
-                .map(|_| Subtopology::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.epoch = rng.next_u64() as i32;
+        this.subtopologies = (0..rng.len(depth))
+            .map(|_| Subtopology::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1147,20 +866,16 @@ impl Topology {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert("epoch".to_string(), serde_json::Value::from(*&self.epoch));
-        }
-        if true {
-            map.insert(
-                "subtopologies".to_string(),
-                serde_json::Value::Array(
-                    (&self.subtopologies)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert("epoch".to_string(), serde_json::Value::from(self.epoch));
+        map.insert(
+            "subtopologies".to_string(),
+            serde_json::Value::Array(
+                (&self.subtopologies)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1211,103 +926,40 @@ impl Subtopology {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.subtopology_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
-        } else if self.subtopology_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubtopologyId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.source_topics).len(), flexible)
+        w.put_string(&self.subtopology_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
+        w.put_len((&self.source_topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "SourceTopics", k))?;
+        for item in &self.source_topics {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "SourceTopics", k))?;
-            for item in &self.source_topics {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "SourceTopics", k))?;
-            }
-        } else if self.source_topics != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SourceTopics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_len((&self.source_topic_regex).len(), flexible)
+        w.put_len((&self.source_topic_regex).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "SourceTopicRegex", k))?;
+        for item in &self.source_topic_regex {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "SourceTopicRegex", k))?;
-            for item in &self.source_topic_regex {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "SourceTopicRegex", k))?;
-            }
-        } else if self.source_topic_regex != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SourceTopicRegex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_len((&self.state_changelog_topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "StateChangelogTopics", k))?;
-            for item in &self.state_changelog_topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.state_changelog_topics != Vec::<TopicInfo>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StateChangelogTopics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.state_changelog_topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "StateChangelogTopics", k))?;
+        for item in &self.state_changelog_topics {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_len((&self.repartition_sink_topics).len(), flexible)
+        w.put_len((&self.repartition_sink_topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "RepartitionSinkTopics", k))?;
+        for item in &self.repartition_sink_topics {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "RepartitionSinkTopics", k))?;
-            for item in &self.repartition_sink_topics {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "RepartitionSinkTopics", k))?;
-            }
-        } else if self.repartition_sink_topics != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RepartitionSinkTopics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_len((&self.repartition_source_topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "RepartitionSourceTopics", k))?;
-            for item in &self.repartition_source_topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.repartition_source_topics != Vec::<TopicInfo>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RepartitionSourceTopics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.repartition_source_topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "RepartitionSourceTopics", k))?;
+        for item in &self.repartition_source_topics {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_len((&self.copartition_groups).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "CopartitionGroups", k))?;
-            for item in &self.copartition_groups {
-                (item).write(w, version, message)?;
-            }
-        } else if self.copartition_groups != Vec::<CopartitionGroup>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CopartitionGroups",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.copartition_groups).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "CopartitionGroups", k))?;
+        for item in &self.copartition_groups {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -1330,76 +982,62 @@ impl Subtopology {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "SubtopologyId";
-            this.subtopology_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "SourceTopics";
-            this.source_topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "SourceTopicRegex";
-            this.source_topic_regex = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "StateChangelogTopics";
-            this.state_changelog_topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
-                for _ in 0..n {
-                    items.push(TopicInfo::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "RepartitionSinkTopics";
-            this.repartition_sink_topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "RepartitionSourceTopics";
-            this.repartition_source_topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
-                for _ in 0..n {
-                    items.push(TopicInfo::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "CopartitionGroups";
-            this.copartition_groups = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<CopartitionGroup>(n));
-                for _ in 0..n {
-                    items.push(CopartitionGroup::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "SubtopologyId";
+        this.subtopology_id = r.string(flexible)?;
+        r.field = "SourceTopics";
+        this.source_topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
+        r.field = "SourceTopicRegex";
+        this.source_topic_regex = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
+        r.field = "StateChangelogTopics";
+        this.state_changelog_topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
+            for _ in 0..n {
+                items.push(TopicInfo::read(r, version)?);
+            }
+            items
+        };
+        r.field = "RepartitionSinkTopics";
+        this.repartition_sink_topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
+        r.field = "RepartitionSourceTopics";
+        this.repartition_source_topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
+            for _ in 0..n {
+                items.push(TopicInfo::read(r, version)?);
+            }
+            items
+        };
+        r.field = "CopartitionGroups";
+        this.copartition_groups = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<CopartitionGroup>(n));
+            for _ in 0..n {
+                items.push(CopartitionGroup::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1425,39 +1063,25 @@ impl crate::sample::Sample for Subtopology {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.subtopology_id = rng.string();
-        }
-        if true {
-            this.source_topics = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.source_topic_regex = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.state_changelog_topics = (0..rng.len(depth))
-                .map(|_| TopicInfo::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.repartition_sink_topics = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.repartition_source_topics = (0..rng.len(depth))
-                .map(|_| TopicInfo::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.copartition_groups = (0..rng.len(depth))
-                .map(|_| CopartitionGroup::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.subtopology_id = rng.string();
+        this.source_topics = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
+        this.source_topic_regex = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
+        this.state_changelog_topics = (0..rng.len(depth))
+            .map(|_| TopicInfo::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.repartition_sink_topics = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
+        this.repartition_source_topics = (0..rng.len(depth))
+            .map(|_| TopicInfo::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.copartition_groups = (0..rng.len(depth))
+            .map(|_| CopartitionGroup::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1475,78 +1099,64 @@ impl Subtopology {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "subtopologyId".to_string(),
-                serde_json::Value::from((&self.subtopology_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "sourceTopics".to_string(),
-                serde_json::Value::Array(
-                    (&self.source_topics)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "sourceTopicRegex".to_string(),
-                serde_json::Value::Array(
-                    (&self.source_topic_regex)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "stateChangelogTopics".to_string(),
-                serde_json::Value::Array(
-                    (&self.state_changelog_topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "repartitionSinkTopics".to_string(),
-                serde_json::Value::Array(
-                    (&self.repartition_sink_topics)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "repartitionSourceTopics".to_string(),
-                serde_json::Value::Array(
-                    (&self.repartition_source_topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "copartitionGroups".to_string(),
-                serde_json::Value::Array(
-                    (&self.copartition_groups)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "subtopologyId".to_string(),
+            serde_json::Value::from((&self.subtopology_id).as_str()),
+        );
+        map.insert(
+            "sourceTopics".to_string(),
+            serde_json::Value::Array(
+                (&self.source_topics)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "sourceTopicRegex".to_string(),
+            serde_json::Value::Array(
+                (&self.source_topic_regex)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "stateChangelogTopics".to_string(),
+            serde_json::Value::Array(
+                (&self.state_changelog_topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "repartitionSinkTopics".to_string(),
+            serde_json::Value::Array(
+                (&self.repartition_sink_topics)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "repartitionSourceTopics".to_string(),
+            serde_json::Value::Array(
+                (&self.repartition_source_topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "copartitionGroups".to_string(),
+            serde_json::Value::Array(
+                (&self.copartition_groups)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1585,47 +1195,20 @@ impl CopartitionGroup {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_len((&self.source_topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "SourceTopics", k))?;
-            for item in &self.source_topics {
-                w.put_i16(*item);
-            }
-        } else if self.source_topics != Vec::<i16>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SourceTopics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.source_topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "SourceTopics", k))?;
+        for item in &self.source_topics {
+            w.put_i16(*item);
         }
-        if true {
-            w.put_len((&self.source_topic_regex).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "SourceTopicRegex", k))?;
-            for item in &self.source_topic_regex {
-                w.put_i16(*item);
-            }
-        } else if self.source_topic_regex != Vec::<i16>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SourceTopicRegex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.source_topic_regex).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "SourceTopicRegex", k))?;
+        for item in &self.source_topic_regex {
+            w.put_i16(*item);
         }
-        if true {
-            w.put_len((&self.repartition_source_topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "RepartitionSourceTopics", k))?;
-            for item in &self.repartition_source_topics {
-                w.put_i16(*item);
-            }
-        } else if self.repartition_source_topics != Vec::<i16>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "RepartitionSourceTopics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.repartition_source_topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "RepartitionSourceTopics", k))?;
+        for item in &self.repartition_source_topics {
+            w.put_i16(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -1648,39 +1231,33 @@ impl CopartitionGroup {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "SourceTopics";
-            this.source_topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i16>(n));
-                for _ in 0..n {
-                    items.push(r.i16()?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "SourceTopicRegex";
-            this.source_topic_regex = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i16>(n));
-                for _ in 0..n {
-                    items.push(r.i16()?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "RepartitionSourceTopics";
-            this.repartition_source_topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i16>(n));
-                for _ in 0..n {
-                    items.push(r.i16()?);
-                }
-                items
-            };
-        }
+        r.field = "SourceTopics";
+        this.source_topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i16>(n));
+            for _ in 0..n {
+                items.push(r.i16()?);
+            }
+            items
+        };
+        r.field = "SourceTopicRegex";
+        this.source_topic_regex = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i16>(n));
+            for _ in 0..n {
+                items.push(r.i16()?);
+            }
+            items
+        };
+        r.field = "RepartitionSourceTopics";
+        this.repartition_source_topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i16>(n));
+            for _ in 0..n {
+                items.push(r.i16()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1706,21 +1283,15 @@ impl crate::sample::Sample for CopartitionGroup {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.source_topics = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i16)
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.source_topic_regex = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i16)
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.repartition_source_topics = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i16)
-                .collect::<Vec<_>>();
-        }
+        this.source_topics = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i16)
+            .collect::<Vec<_>>();
+        this.source_topic_regex = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i16)
+            .collect::<Vec<_>>();
+        this.repartition_source_topics = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i16)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1738,39 +1309,33 @@ impl CopartitionGroup {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "sourceTopics".to_string(),
-                serde_json::Value::Array(
-                    (&self.source_topics)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "sourceTopicRegex".to_string(),
-                serde_json::Value::Array(
-                    (&self.source_topic_regex)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "repartitionSourceTopics".to_string(),
-                serde_json::Value::Array(
-                    (&self.repartition_source_topics)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "sourceTopics".to_string(),
+            serde_json::Value::Array(
+                (&self.source_topics)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "sourceTopicRegex".to_string(),
+            serde_json::Value::Array(
+                (&self.source_topic_regex)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "repartitionSourceTopics".to_string(),
+            serde_json::Value::Array(
+                (&self.repartition_source_topics)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1806,28 +1371,10 @@ impl KeyValue {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.key, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Key", k))?;
-        } else if self.key != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Key",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.value, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Value", k))?;
-        } else if self.value != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Value",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.key, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Key", k))?;
+        w.put_string(&self.value, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Value", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -1849,14 +1396,10 @@ impl KeyValue {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Key";
-            this.key = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Value";
-            this.value = r.string(flexible)?;
-        }
+        r.field = "Key";
+        this.key = r.string(flexible)?;
+        r.field = "Value";
+        this.value = r.string(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1882,12 +1425,8 @@ impl crate::sample::Sample for KeyValue {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.key = rng.string();
-        }
-        if true {
-            this.value = rng.string();
-        }
+        this.key = rng.string();
+        this.value = rng.string();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1905,18 +1444,14 @@ impl KeyValue {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "key".to_string(),
-                serde_json::Value::from((&self.key).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "value".to_string(),
-                serde_json::Value::from((&self.value).as_str()),
-            );
-        }
+        map.insert(
+            "key".to_string(),
+            serde_json::Value::from((&self.key).as_str()),
+        );
+        map.insert(
+            "value".to_string(),
+            serde_json::Value::from((&self.value).as_str()),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1958,50 +1493,14 @@ impl TopicInfo {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.partitions);
-        } else if self.partitions != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.replication_factor);
-        } else if self.replication_factor != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ReplicationFactor",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topic_configs).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicConfigs", k))?;
-            for item in &self.topic_configs {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topic_configs != Vec::<KeyValue>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicConfigs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_i32(self.partitions);
+        w.put_i16(self.replication_factor);
+        w.put_len((&self.topic_configs).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicConfigs", k))?;
+        for item in &self.topic_configs {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -2024,29 +1523,21 @@ impl TopicInfo {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = r.i32()?;
-        }
-        if true {
-            r.field = "ReplicationFactor";
-            this.replication_factor = r.i16()?;
-        }
-        if true {
-            r.field = "TopicConfigs";
-            this.topic_configs = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
-                for _ in 0..n {
-                    items.push(KeyValue::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = r.i32()?;
+        r.field = "ReplicationFactor";
+        this.replication_factor = r.i16()?;
+        r.field = "TopicConfigs";
+        this.topic_configs = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
+            for _ in 0..n {
+                items.push(KeyValue::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -2072,20 +1563,12 @@ impl crate::sample::Sample for TopicInfo {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.partitions = rng.next_u64() as i32;
-        }
-        if true {
-            this.replication_factor = rng.next_u64() as i16;
-        }
-        if true {
-            this.topic_configs = (0..rng.len(depth))
-                .map(|_| KeyValue::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.partitions = rng.next_u64() as i32;
+        this.replication_factor = rng.next_u64() as i16;
+        this.topic_configs = (0..rng.len(depth))
+            .map(|_| KeyValue::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -2103,35 +1586,27 @@ impl TopicInfo {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::from(*&self.partitions),
-            );
-        }
-        if true {
-            map.insert(
-                "replicationFactor".to_string(),
-                serde_json::Value::from(*&self.replication_factor),
-            );
-        }
-        if true {
-            map.insert(
-                "topicConfigs".to_string(),
-                serde_json::Value::Array(
-                    (&self.topic_configs)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::from(self.partitions),
+        );
+        map.insert(
+            "replicationFactor".to_string(),
+            serde_json::Value::from(self.replication_factor),
+        );
+        map.insert(
+            "topicConfigs".to_string(),
+            serde_json::Value::Array(
+                (&self.topic_configs)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -2167,27 +1642,9 @@ impl Endpoint {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Host", k))?;
-        } else if self.host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Host",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_u16(*&self.port);
-        } else if self.port != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Port",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Host", k))?;
+        w.put_u16(self.port);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -2209,14 +1666,10 @@ impl Endpoint {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Port";
-            this.port = r.u16()?;
-        }
+        r.field = "Host";
+        this.host = r.string(flexible)?;
+        r.field = "Port";
+        this.port = r.u16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -2242,12 +1695,8 @@ impl crate::sample::Sample for Endpoint {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.host = rng.string();
-        }
-        if true {
-            this.port = rng.next_u64() as u16;
-        }
+        this.host = rng.string();
+        this.port = rng.next_u64() as u16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -2265,15 +1714,11 @@ impl Endpoint {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "host".to_string(),
-                serde_json::Value::from((&self.host).as_str()),
-            );
-        }
-        if true {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
-        }
+        map.insert(
+            "host".to_string(),
+            serde_json::Value::from((&self.host).as_str()),
+        );
+        map.insert("port".to_string(), serde_json::Value::from(self.port));
         serde_json::Value::Object(map)
     }
 }
@@ -2312,37 +1757,10 @@ impl TaskOffset {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.subtopology_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
-        } else if self.subtopology_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubtopologyId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.partition);
-        } else if self.partition != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partition",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.offset);
-        } else if self.offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Offset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.subtopology_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
+        w.put_i32(self.partition);
+        w.put_i64(self.offset);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -2364,18 +1782,12 @@ impl TaskOffset {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "SubtopologyId";
-            this.subtopology_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partition";
-            this.partition = r.i32()?;
-        }
-        if true {
-            r.field = "Offset";
-            this.offset = r.i64()?;
-        }
+        r.field = "SubtopologyId";
+        this.subtopology_id = r.string(flexible)?;
+        r.field = "Partition";
+        this.partition = r.i32()?;
+        r.field = "Offset";
+        this.offset = r.i64()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -2401,15 +1813,9 @@ impl crate::sample::Sample for TaskOffset {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.subtopology_id = rng.string();
-        }
-        if true {
-            this.partition = rng.next_u64() as i32;
-        }
-        if true {
-            this.offset = rng.next_u64() as i64;
-        }
+        this.subtopology_id = rng.string();
+        this.partition = rng.next_u64() as i32;
+        this.offset = rng.next_u64() as i64;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -2427,21 +1833,15 @@ impl TaskOffset {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "subtopologyId".to_string(),
-                serde_json::Value::from((&self.subtopology_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partition".to_string(),
-                serde_json::Value::from(*&self.partition),
-            );
-        }
-        if true {
-            map.insert("offset".to_string(), serde_json::Value::from(*&self.offset));
-        }
+        map.insert(
+            "subtopologyId".to_string(),
+            serde_json::Value::from((&self.subtopology_id).as_str()),
+        );
+        map.insert(
+            "partition".to_string(),
+            serde_json::Value::from(self.partition),
+        );
+        map.insert("offset".to_string(), serde_json::Value::from(self.offset));
         serde_json::Value::Object(map)
     }
 }
@@ -2477,30 +1877,12 @@ impl TaskIds {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.subtopology_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
-        } else if self.subtopology_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubtopologyId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                w.put_i32(*item);
-            }
-        } else if self.partitions != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.subtopology_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -2523,21 +1905,17 @@ impl TaskIds {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "SubtopologyId";
-            this.subtopology_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "SubtopologyId";
+        this.subtopology_id = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -2563,14 +1941,10 @@ impl crate::sample::Sample for TaskIds {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.subtopology_id = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.subtopology_id = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -2588,23 +1962,19 @@ impl TaskIds {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "subtopologyId".to_string(),
-                serde_json::Value::from((&self.subtopology_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "subtopologyId".to_string(),
+            serde_json::Value::from((&self.subtopology_id).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -90,85 +90,31 @@ impl StreamsGroupHeartbeatResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.error_message {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ErrorMessage",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
-                }
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
+        match &self.error_message {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.error_message != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorMessage",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ErrorMessage",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ErrorMessage", k))?;
+            }
         }
-        if true {
-            w.put_string(&self.member_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-        } else if self.member_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.member_epoch);
-        } else if self.member_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.heartbeat_interval_ms);
-        } else if self.heartbeat_interval_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "HeartbeatIntervalMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.member_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
+        w.put_i32(self.member_epoch);
+        w.put_i32(self.heartbeat_interval_ms);
         if version == 0 {
-            w.put_i32(*&self.acceptable_recovery_lag_legacy);
+            w.put_i32(self.acceptable_recovery_lag_legacy);
         } else if self.acceptable_recovery_lag_legacy != 0 {
             return Err(EncodeError::new(
                 message,
@@ -177,137 +123,92 @@ impl StreamsGroupHeartbeatResponse {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_i32(*&self.task_offset_interval_ms);
-        } else if self.task_offset_interval_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TaskOffsetIntervalMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.task_offset_interval_ms);
+        if version >= 1 {
+            w.put_i64(self.acceptable_recovery_lag);
+        }
+        match &self.status {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "Status",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "Status", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
+                }
+            }
+        }
+        match &self.active_tasks {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ActiveTasks",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ActiveTasks", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
+                }
+            }
+        }
+        match &self.standby_tasks {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "StandbyTasks",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "StandbyTasks", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
+                }
+            }
+        }
+        match &self.warmup_tasks {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "WarmupTasks",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible)
+                    .map_err(|k| EncodeError::new(message, version, "WarmupTasks", k))?;
+                for item in value {
+                    (item).write(w, version, message)?;
+                }
+            }
         }
         if version >= 1 {
-            w.put_i64(*&self.acceptable_recovery_lag);
-        }
-        if true {
-            match &self.status {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "Status",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "Status", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
-                }
-            }
-        } else if self.status != Some(Vec::<Status>::new()) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Status",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.active_tasks {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ActiveTasks",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ActiveTasks", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
-                }
-            }
-        } else if self.active_tasks != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ActiveTasks",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.standby_tasks {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "StandbyTasks",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "StandbyTasks", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
-                }
-            }
-        } else if self.standby_tasks != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StandbyTasks",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.warmup_tasks {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "WarmupTasks",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible)
-                        .map_err(|k| EncodeError::new(message, version, "WarmupTasks", k))?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
-                }
-            }
-        } else if self.warmup_tasks != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "WarmupTasks",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if version >= 1 {
-            w.put_bool(*&self.topology_description_required);
+            w.put_bool(self.topology_description_required);
         } else if self.topology_description_required != false {
             return Err(EncodeError::new(
                 message,
@@ -316,45 +217,27 @@ impl StreamsGroupHeartbeatResponse {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_i32(*&self.endpoint_information_epoch);
-        } else if self.endpoint_information_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "EndpointInformationEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            match &self.partitions_by_user_endpoint {
-                None if true => {
-                    w.put_null_len(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "PartitionsByUserEndpoint",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_len((value).len(), flexible).map_err(|k| {
-                        EncodeError::new(message, version, "PartitionsByUserEndpoint", k)
-                    })?;
-                    for item in value {
-                        (item).write(w, version, message)?;
-                    }
+        w.put_i32(self.endpoint_information_epoch);
+        match &self.partitions_by_user_endpoint {
+            None if true => {
+                w.put_null_len(flexible);
+            }
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "PartitionsByUserEndpoint",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_len((value).len(), flexible).map_err(|k| {
+                    EncodeError::new(message, version, "PartitionsByUserEndpoint", k)
+                })?;
+                for item in value {
+                    (item).write(w, version, message)?;
                 }
             }
-        } else if self.partitions_by_user_endpoint != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionsByUserEndpoint",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -377,152 +260,125 @@ impl StreamsGroupHeartbeatResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if true {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MemberEpoch";
-            this.member_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "HeartbeatIntervalMs";
-            this.heartbeat_interval_ms = r.i32()?;
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
+        r.field = "ErrorMessage";
+        this.error_message = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "MemberId";
+        this.member_id = r.string(flexible)?;
+        r.field = "MemberEpoch";
+        this.member_epoch = r.i32()?;
+        r.field = "HeartbeatIntervalMs";
+        this.heartbeat_interval_ms = r.i32()?;
         if version == 0 {
             r.field = "AcceptableRecoveryLagLegacy";
             this.acceptable_recovery_lag_legacy = r.i32()?;
         }
-        if true {
-            r.field = "TaskOffsetIntervalMs";
-            this.task_offset_interval_ms = r.i32()?;
-        }
+        r.field = "TaskOffsetIntervalMs";
+        this.task_offset_interval_ms = r.i32()?;
         if version >= 1 {
             r.field = "AcceptableRecoveryLag";
             this.acceptable_recovery_lag = r.i64()?;
         }
-        if true {
-            r.field = "Status";
-            this.status = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<Status>(n));
-                        for _ in 0..n {
-                            items.push(Status::read(r, version)?);
-                        }
-                        Some(items)
+        r.field = "Status";
+        this.status = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<Status>(n));
+                    for _ in 0..n {
+                        items.push(Status::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
-        if true {
-            r.field = "ActiveTasks";
-            this.active_tasks = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                        for _ in 0..n {
-                            items.push(TaskIds::read(r, version)?);
-                        }
-                        Some(items)
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "ActiveTasks";
+        this.active_tasks = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
+                    for _ in 0..n {
+                        items.push(TaskIds::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
-        if true {
-            r.field = "StandbyTasks";
-            this.standby_tasks = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                        for _ in 0..n {
-                            items.push(TaskIds::read(r, version)?);
-                        }
-                        Some(items)
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "StandbyTasks";
+        this.standby_tasks = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
+                    for _ in 0..n {
+                        items.push(TaskIds::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
-        if true {
-            r.field = "WarmupTasks";
-            this.warmup_tasks = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                        for _ in 0..n {
-                            items.push(TaskIds::read(r, version)?);
-                        }
-                        Some(items)
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "WarmupTasks";
+        this.warmup_tasks = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
+                    for _ in 0..n {
+                        items.push(TaskIds::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if version >= 1 {
             r.field = "TopologyDescriptionRequired";
             this.topology_description_required = r.bool()?;
         }
-        if true {
-            r.field = "EndpointInformationEpoch";
-            this.endpoint_information_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "PartitionsByUserEndpoint";
-            this.partitions_by_user_endpoint = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items =
-                            Vec::with_capacity(r.capacity_for::<EndpointToPartitions>(n));
-                        for _ in 0..n {
-                            items.push(EndpointToPartitions::read(r, version)?);
-                        }
-                        Some(items)
+        r.field = "EndpointInformationEpoch";
+        this.endpoint_information_epoch = r.i32()?;
+        r.field = "PartitionsByUserEndpoint";
+        this.partitions_by_user_endpoint = {
+            let value = match r.nullable_len(flexible)? {
+                None => None,
+                Some(n) => {
+                    let mut items = Vec::with_capacity(r.capacity_for::<EndpointToPartitions>(n));
+                    for _ in 0..n {
+                        items.push(EndpointToPartitions::read(r, version)?);
                     }
-                };
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
+                    Some(items)
                 }
-                value
             };
-        }
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -548,98 +404,72 @@ impl crate::sample::Sample for StreamsGroupHeartbeatResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
-        if true {
-            this.error_message = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.member_id = rng.string();
-        }
-        if true {
-            this.member_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.heartbeat_interval_ms = rng.next_u64() as i32;
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
+        this.error_message = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.member_id = rng.string();
+        this.member_epoch = rng.next_u64() as i32;
+        this.heartbeat_interval_ms = rng.next_u64() as i32;
         if version == 0 {
             this.acceptable_recovery_lag_legacy = rng.next_u64() as i32;
         }
-        if true {
-            this.task_offset_interval_ms = rng.next_u64() as i32;
-        }
+        this.task_offset_interval_ms = rng.next_u64() as i32;
         if version >= 1 {
             this.acceptable_recovery_lag = rng.next_u64() as i64;
         }
-        if true {
-            this.status = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| Status::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
-        if true {
-            this.active_tasks = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| TaskIds::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
-        if true {
-            this.standby_tasks = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| TaskIds::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
-        if true {
-            this.warmup_tasks = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| TaskIds::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
+        this.status = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| Status::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        this.active_tasks = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| TaskIds::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        this.standby_tasks = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| TaskIds::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        this.warmup_tasks = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| TaskIds::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
         if version >= 1 {
             this.topology_description_required = rng.below(2) == 1;
         }
-        if true {
-            this.endpoint_information_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.partitions_by_user_endpoint = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(
-                    (0..rng.len(depth))
-                        .map(|_| EndpointToPartitions::sample(rng, version, depth + 1))
-                        .collect::<Vec<_>>(),
-                )
-            };
-        }
+        this.endpoint_information_epoch = rng.next_u64() as i32;
+        this.partitions_by_user_endpoint = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(
+                (0..rng.len(depth))
+                    .map(|_| EndpointToPartitions::sample(rng, version, depth + 1))
+                    .collect::<Vec<_>>(),
+            )
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -657,145 +487,119 @@ impl StreamsGroupHeartbeatResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
-        if true {
-            map.insert(
-                "errorMessage".to_string(),
-                match &self.error_message {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                serde_json::Value::from((&self.member_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "memberEpoch".to_string(),
-                serde_json::Value::from(*&self.member_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "heartbeatIntervalMs".to_string(),
-                serde_json::Value::from(*&self.heartbeat_interval_ms),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
+        map.insert(
+            "errorMessage".to_string(),
+            match &self.error_message {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "memberId".to_string(),
+            serde_json::Value::from((&self.member_id).as_str()),
+        );
+        map.insert(
+            "memberEpoch".to_string(),
+            serde_json::Value::from(self.member_epoch),
+        );
+        map.insert(
+            "heartbeatIntervalMs".to_string(),
+            serde_json::Value::from(self.heartbeat_interval_ms),
+        );
         if version == 0 {
             map.insert(
                 "acceptableRecoveryLagLegacy".to_string(),
-                serde_json::Value::from(*&self.acceptable_recovery_lag_legacy),
+                serde_json::Value::from(self.acceptable_recovery_lag_legacy),
             );
         }
-        if true {
-            map.insert(
-                "taskOffsetIntervalMs".to_string(),
-                serde_json::Value::from(*&self.task_offset_interval_ms),
-            );
-        }
+        map.insert(
+            "taskOffsetIntervalMs".to_string(),
+            serde_json::Value::from(self.task_offset_interval_ms),
+        );
         if version >= 1 {
             map.insert(
                 "acceptableRecoveryLag".to_string(),
-                serde_json::Value::from(*&self.acceptable_recovery_lag),
+                serde_json::Value::from(self.acceptable_recovery_lag),
             );
         }
-        if true {
-            map.insert(
-                "status".to_string(),
-                match &self.status {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "activeTasks".to_string(),
-                match &self.active_tasks {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "standbyTasks".to_string(),
-                match &self.standby_tasks {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "warmupTasks".to_string(),
-                match &self.warmup_tasks {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
+        map.insert(
+            "status".to_string(),
+            match &self.status {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
+        map.insert(
+            "activeTasks".to_string(),
+            match &self.active_tasks {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
+        map.insert(
+            "standbyTasks".to_string(),
+            match &self.standby_tasks {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
+        map.insert(
+            "warmupTasks".to_string(),
+            match &self.warmup_tasks {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
         if version >= 1 {
             map.insert(
                 "topologyDescriptionRequired".to_string(),
-                serde_json::Value::from(*&self.topology_description_required),
+                serde_json::Value::from(self.topology_description_required),
             );
         }
-        if true {
-            map.insert(
-                "endpointInformationEpoch".to_string(),
-                serde_json::Value::from(*&self.endpoint_information_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "partitionsByUserEndpoint".to_string(),
-                match &self.partitions_by_user_endpoint {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::Array(
-                        (value)
-                            .iter()
-                            .map(|item| (item).to_kafka_json(version))
-                            .collect(),
-                    ),
-                },
-            );
-        }
+        map.insert(
+            "endpointInformationEpoch".to_string(),
+            serde_json::Value::from(self.endpoint_information_epoch),
+        );
+        map.insert(
+            "partitionsByUserEndpoint".to_string(),
+            match &self.partitions_by_user_endpoint {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::Array(
+                    (value)
+                        .iter()
+                        .map(|item| (item).to_kafka_json(version))
+                        .collect(),
+                ),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -834,43 +638,16 @@ impl EndpointToPartitions {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            (&self.user_endpoint).write(w, version, message)?;
-        } else if self.user_endpoint != Endpoint::default() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "UserEndpoint",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        (&self.user_endpoint).write(w, version, message)?;
+        w.put_len((&self.active_partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "ActivePartitions", k))?;
+        for item in &self.active_partitions {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_len((&self.active_partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "ActivePartitions", k))?;
-            for item in &self.active_partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.active_partitions != Vec::<TopicPartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ActivePartitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.standby_partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "StandbyPartitions", k))?;
-            for item in &self.standby_partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.standby_partitions != Vec::<TopicPartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StandbyPartitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.standby_partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "StandbyPartitions", k))?;
+        for item in &self.standby_partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -893,32 +670,26 @@ impl EndpointToPartitions {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "UserEndpoint";
-            this.user_endpoint = Endpoint::read(r, version)?;
-        }
-        if true {
-            r.field = "ActivePartitions";
-            this.active_partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicPartition>(n));
-                for _ in 0..n {
-                    items.push(TopicPartition::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "StandbyPartitions";
-            this.standby_partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicPartition>(n));
-                for _ in 0..n {
-                    items.push(TopicPartition::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "UserEndpoint";
+        this.user_endpoint = Endpoint::read(r, version)?;
+        r.field = "ActivePartitions";
+        this.active_partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicPartition>(n));
+            for _ in 0..n {
+                items.push(TopicPartition::read(r, version)?);
+            }
+            items
+        };
+        r.field = "StandbyPartitions";
+        this.standby_partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicPartition>(n));
+            for _ in 0..n {
+                items.push(TopicPartition::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -944,19 +715,13 @@ impl crate::sample::Sample for EndpointToPartitions {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.user_endpoint = Endpoint::sample(rng, version, depth + 1);
-        }
-        if true {
-            this.active_partitions = (0..rng.len(depth))
-                .map(|_| TopicPartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.standby_partitions = (0..rng.len(depth))
-                .map(|_| TopicPartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.user_endpoint = Endpoint::sample(rng, version, depth + 1);
+        this.active_partitions = (0..rng.len(depth))
+            .map(|_| TopicPartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.standby_partitions = (0..rng.len(depth))
+            .map(|_| TopicPartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -974,34 +739,28 @@ impl EndpointToPartitions {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "userEndpoint".to_string(),
-                (&self.user_endpoint).to_kafka_json(version),
-            );
-        }
-        if true {
-            map.insert(
-                "activePartitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.active_partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "standbyPartitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.standby_partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "userEndpoint".to_string(),
+            (&self.user_endpoint).to_kafka_json(version),
+        );
+        map.insert(
+            "activePartitions".to_string(),
+            serde_json::Value::Array(
+                (&self.active_partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "standbyPartitions".to_string(),
+            serde_json::Value::Array(
+                (&self.standby_partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1037,27 +796,9 @@ impl Status {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i8(*&self.status_code);
-        } else if self.status_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StatusCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.status_detail, flexible)
-                .map_err(|k| EncodeError::new(message, version, "StatusDetail", k))?;
-        } else if self.status_detail != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "StatusDetail",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i8(self.status_code);
+        w.put_string(&self.status_detail, flexible)
+            .map_err(|k| EncodeError::new(message, version, "StatusDetail", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -1079,14 +820,10 @@ impl Status {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "StatusCode";
-            this.status_code = r.i8()?;
-        }
-        if true {
-            r.field = "StatusDetail";
-            this.status_detail = r.string(flexible)?;
-        }
+        r.field = "StatusCode";
+        this.status_code = r.i8()?;
+        r.field = "StatusDetail";
+        this.status_detail = r.string(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1112,12 +849,8 @@ impl crate::sample::Sample for Status {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.status_code = rng.next_u64() as i8;
-        }
-        if true {
-            this.status_detail = rng.string();
-        }
+        this.status_code = rng.next_u64() as i8;
+        this.status_detail = rng.string();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1135,18 +868,14 @@ impl Status {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "statusCode".to_string(),
-                serde_json::Value::from(*&self.status_code),
-            );
-        }
-        if true {
-            map.insert(
-                "statusDetail".to_string(),
-                serde_json::Value::from((&self.status_detail).as_str()),
-            );
-        }
+        map.insert(
+            "statusCode".to_string(),
+            serde_json::Value::from(self.status_code),
+        );
+        map.insert(
+            "statusDetail".to_string(),
+            serde_json::Value::from((&self.status_detail).as_str()),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1182,30 +911,12 @@ impl TopicPartition {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.topic, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topic", k))?;
-        } else if self.topic != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topic",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                w.put_i32(*item);
-            }
-        } else if self.partitions != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.topic, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topic", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -1228,21 +939,17 @@ impl TopicPartition {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Topic";
-            this.topic = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "Topic";
+        this.topic = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1268,14 +975,10 @@ impl crate::sample::Sample for TopicPartition {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.topic = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1293,23 +996,19 @@ impl TopicPartition {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topic".to_string(),
-                serde_json::Value::from((&self.topic).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topic".to_string(),
+            serde_json::Value::from((&self.topic).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1345,30 +1044,12 @@ impl TaskIds {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.subtopology_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
-        } else if self.subtopology_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubtopologyId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                w.put_i32(*item);
-            }
-        } else if self.partitions != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.subtopology_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -1391,21 +1072,17 @@ impl TaskIds {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "SubtopologyId";
-            this.subtopology_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "SubtopologyId";
+        this.subtopology_id = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1431,14 +1108,10 @@ impl crate::sample::Sample for TaskIds {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.subtopology_id = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.subtopology_id = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1456,23 +1129,19 @@ impl TaskIds {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "subtopologyId".to_string(),
-                serde_json::Value::from((&self.subtopology_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "subtopologyId".to_string(),
+            serde_json::Value::from((&self.subtopology_id).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -1508,27 +1177,9 @@ impl Endpoint {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Host", k))?;
-        } else if self.host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Host",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_u16(*&self.port);
-        } else if self.port != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Port",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Host", k))?;
+        w.put_u16(self.port);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -1550,14 +1201,10 @@ impl Endpoint {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Port";
-            this.port = r.u16()?;
-        }
+        r.field = "Host";
+        this.host = r.string(flexible)?;
+        r.field = "Port";
+        this.port = r.u16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1583,12 +1230,8 @@ impl crate::sample::Sample for Endpoint {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.host = rng.string();
-        }
-        if true {
-            this.port = rng.next_u64() as u16;
-        }
+        this.host = rng.string();
+        this.port = rng.next_u64() as u16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1606,15 +1249,11 @@ impl Endpoint {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "host".to_string(),
-                serde_json::Value::from((&self.host).as_str()),
-            );
-        }
-        if true {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
-        }
+        map.insert(
+            "host".to_string(),
+            serde_json::Value::from((&self.host).as_str()),
+        );
+        map.insert("port".to_string(), serde_json::Value::from(self.port));
         serde_json::Value::Object(map)
     }
 }

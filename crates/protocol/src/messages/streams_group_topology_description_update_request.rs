@@ -54,48 +54,12 @@ impl StreamsGroupTopologyDescriptionUpdateRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.member_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-        } else if self.member_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.topology_epoch);
-        } else if self.topology_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopologyEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            (&self.topology_description).write(w, version, message)?;
-        } else if self.topology_description != TopologyDescription::default() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopologyDescription",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        w.put_string(&self.member_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
+        w.put_i32(self.topology_epoch);
+        (&self.topology_description).write(w, version, message)?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -117,22 +81,14 @@ impl StreamsGroupTopologyDescriptionUpdateRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "TopologyEpoch";
-            this.topology_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "TopologyDescription";
-            this.topology_description = TopologyDescription::read(r, version)?;
-        }
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "MemberId";
+        this.member_id = r.string(flexible)?;
+        r.field = "TopologyEpoch";
+        this.topology_epoch = r.i32()?;
+        r.field = "TopologyDescription";
+        this.topology_description = TopologyDescription::read(r, version)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -158,18 +114,10 @@ impl crate::sample::Sample for StreamsGroupTopologyDescriptionUpdateRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.member_id = rng.string();
-        }
-        if true {
-            this.topology_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.topology_description = TopologyDescription::sample(rng, version, depth + 1);
-        }
+        this.group_id = rng.string();
+        this.member_id = rng.string();
+        this.topology_epoch = rng.next_u64() as i32;
+        this.topology_description = TopologyDescription::sample(rng, version, depth + 1);
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -187,30 +135,22 @@ impl StreamsGroupTopologyDescriptionUpdateRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                serde_json::Value::from((&self.member_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "topologyEpoch".to_string(),
-                serde_json::Value::from(*&self.topology_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "topologyDescription".to_string(),
-                (&self.topology_description).to_kafka_json(version),
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "memberId".to_string(),
+            serde_json::Value::from((&self.member_id).as_str()),
+        );
+        map.insert(
+            "topologyEpoch".to_string(),
+            serde_json::Value::from(self.topology_epoch),
+        );
+        map.insert(
+            "topologyDescription".to_string(),
+            (&self.topology_description).to_kafka_json(version),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -246,33 +186,15 @@ impl TopologyDescription {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_len((&self.subtopologies).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Subtopologies", k))?;
-            for item in &self.subtopologies {
-                (item).write(w, version, message)?;
-            }
-        } else if self.subtopologies != Vec::<TopologyDescriptionSubtopology>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Subtopologies",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.subtopologies).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Subtopologies", k))?;
+        for item in &self.subtopologies {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_len((&self.global_stores).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "GlobalStores", k))?;
-            for item in &self.global_stores {
-                (item).write(w, version, message)?;
-            }
-        } else if self.global_stores != Vec::<TopologyDescriptionGlobalStore>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GlobalStores",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.global_stores).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "GlobalStores", k))?;
+        for item in &self.global_stores {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -295,30 +217,24 @@ impl TopologyDescription {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Subtopologies";
-            this.subtopologies = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<TopologyDescriptionSubtopology>(n));
-                for _ in 0..n {
-                    items.push(TopologyDescriptionSubtopology::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "GlobalStores";
-            this.global_stores = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<TopologyDescriptionGlobalStore>(n));
-                for _ in 0..n {
-                    items.push(TopologyDescriptionGlobalStore::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Subtopologies";
+        this.subtopologies = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopologyDescriptionSubtopology>(n));
+            for _ in 0..n {
+                items.push(TopologyDescriptionSubtopology::read(r, version)?);
+            }
+            items
+        };
+        r.field = "GlobalStores";
+        this.global_stores = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopologyDescriptionGlobalStore>(n));
+            for _ in 0..n {
+                items.push(TopologyDescriptionGlobalStore::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -344,16 +260,12 @@ impl crate::sample::Sample for TopologyDescription {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.subtopologies = (0..rng.len(depth))
-                .map(|_| TopologyDescriptionSubtopology::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.global_stores = (0..rng.len(depth))
-                .map(|_| TopologyDescriptionGlobalStore::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.subtopologies = (0..rng.len(depth))
+            .map(|_| TopologyDescriptionSubtopology::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.global_stores = (0..rng.len(depth))
+            .map(|_| TopologyDescriptionGlobalStore::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -371,28 +283,24 @@ impl TopologyDescription {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "subtopologies".to_string(),
-                serde_json::Value::Array(
-                    (&self.subtopologies)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "globalStores".to_string(),
-                serde_json::Value::Array(
-                    (&self.global_stores)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "subtopologies".to_string(),
+            serde_json::Value::Array(
+                (&self.subtopologies)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "globalStores".to_string(),
+            serde_json::Value::Array(
+                (&self.global_stores)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -428,30 +336,12 @@ impl TopologyDescriptionSubtopology {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.subtopology_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
-        } else if self.subtopology_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SubtopologyId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.nodes).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Nodes", k))?;
-            for item in &self.nodes {
-                (item).write(w, version, message)?;
-            }
-        } else if self.nodes != Vec::<TopologyDescriptionNode>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Nodes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.subtopology_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "SubtopologyId", k))?;
+        w.put_len((&self.nodes).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Nodes", k))?;
+        for item in &self.nodes {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -474,21 +364,17 @@ impl TopologyDescriptionSubtopology {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "SubtopologyId";
-            this.subtopology_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Nodes";
-            this.nodes = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopologyDescriptionNode>(n));
-                for _ in 0..n {
-                    items.push(TopologyDescriptionNode::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "SubtopologyId";
+        this.subtopology_id = r.string(flexible)?;
+        r.field = "Nodes";
+        this.nodes = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopologyDescriptionNode>(n));
+            for _ in 0..n {
+                items.push(TopologyDescriptionNode::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -514,14 +400,10 @@ impl crate::sample::Sample for TopologyDescriptionSubtopology {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.subtopology_id = rng.string();
-        }
-        if true {
-            this.nodes = (0..rng.len(depth))
-                .map(|_| TopologyDescriptionNode::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.subtopology_id = rng.string();
+        this.nodes = (0..rng.len(depth))
+            .map(|_| TopologyDescriptionNode::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -539,23 +421,19 @@ impl TopologyDescriptionSubtopology {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "subtopologyId".to_string(),
-                serde_json::Value::from((&self.subtopology_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "nodes".to_string(),
-                serde_json::Value::Array(
-                    (&self.nodes)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "subtopologyId".to_string(),
+            serde_json::Value::from((&self.subtopology_id).as_str()),
+        );
+        map.insert(
+            "nodes".to_string(),
+            serde_json::Value::Array(
+                (&self.nodes)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -603,97 +481,43 @@ impl TopologyDescriptionNode {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i8(*&self.node_type);
-        } else if self.node_type != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "NodeType",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.source_topics).len(), flexible)
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_i8(self.node_type);
+        w.put_len((&self.source_topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "SourceTopics", k))?;
+        for item in &self.source_topics {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "SourceTopics", k))?;
-            for item in &self.source_topics {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "SourceTopics", k))?;
-            }
-        } else if self.source_topics != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SourceTopics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            match &self.sink_topic {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "SinkTopic",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "SinkTopic", k))?;
-                }
+        match &self.sink_topic {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.sink_topic != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "SinkTopic",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "SinkTopic",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "SinkTopic", k))?;
+            }
         }
-        if true {
-            w.put_len((&self.stores).len(), flexible)
+        w.put_len((&self.stores).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Stores", k))?;
+        for item in &self.stores {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "Stores", k))?;
-            for item in &self.stores {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "Stores", k))?;
-            }
-        } else if self.stores != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Stores",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
-        if true {
-            w.put_len((&self.successors).len(), flexible)
+        w.put_len((&self.successors).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Successors", k))?;
+        for item in &self.successors {
+            w.put_string(item, flexible)
                 .map_err(|k| EncodeError::new(message, version, "Successors", k))?;
-            for item in &self.successors {
-                w.put_string(item, flexible)
-                    .map_err(|k| EncodeError::new(message, version, "Successors", k))?;
-            }
-        } else if self.successors != Vec::<String>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Successors",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -716,57 +540,45 @@ impl TopologyDescriptionNode {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "NodeType";
-            this.node_type = r.i8()?;
-        }
-        if true {
-            r.field = "SourceTopics";
-            this.source_topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "SinkTopic";
-            this.sink_topic = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "Stores";
-            this.stores = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "Successors";
-            this.successors = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "NodeType";
+        this.node_type = r.i8()?;
+        r.field = "SourceTopics";
+        this.source_topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
+        r.field = "SinkTopic";
+        this.sink_topic = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "Stores";
+        this.stores = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
+        r.field = "Successors";
+        this.successors = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
+            for _ in 0..n {
+                items.push(r.string(flexible)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -792,34 +604,22 @@ impl crate::sample::Sample for TopologyDescriptionNode {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.node_type = rng.next_u64() as i8;
-        }
-        if true {
-            this.source_topics = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.sink_topic = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.stores = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.successors = (0..rng.len(depth))
-                .map(|_| rng.string())
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.node_type = rng.next_u64() as i8;
+        this.source_topics = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
+        this.sink_topic = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.stores = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
+        this.successors = (0..rng.len(depth))
+            .map(|_| rng.string())
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -837,60 +637,48 @@ impl TopologyDescriptionNode {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "nodeType".to_string(),
-                serde_json::Value::from(*&self.node_type),
-            );
-        }
-        if true {
-            map.insert(
-                "sourceTopics".to_string(),
-                serde_json::Value::Array(
-                    (&self.source_topics)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "sinkTopic".to_string(),
-                match &self.sink_topic {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "stores".to_string(),
-                serde_json::Value::Array(
-                    (&self.stores)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "successors".to_string(),
-                serde_json::Value::Array(
-                    (&self.successors)
-                        .iter()
-                        .map(|item| serde_json::Value::from((item).as_str()))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "nodeType".to_string(),
+            serde_json::Value::from(self.node_type),
+        );
+        map.insert(
+            "sourceTopics".to_string(),
+            serde_json::Value::Array(
+                (&self.source_topics)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "sinkTopic".to_string(),
+            match &self.sink_topic {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "stores".to_string(),
+            serde_json::Value::Array(
+                (&self.stores)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "successors".to_string(),
+            serde_json::Value::Array(
+                (&self.successors)
+                    .iter()
+                    .map(|item| serde_json::Value::from((item).as_str()))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -926,26 +714,8 @@ impl TopologyDescriptionGlobalStore {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            (&self.source).write(w, version, message)?;
-        } else if self.source != TopologyDescriptionNode::default() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Source",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            (&self.processor).write(w, version, message)?;
-        } else if self.processor != TopologyDescriptionNode::default() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Processor",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        (&self.source).write(w, version, message)?;
+        (&self.processor).write(w, version, message)?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -967,14 +737,10 @@ impl TopologyDescriptionGlobalStore {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Source";
-            this.source = TopologyDescriptionNode::read(r, version)?;
-        }
-        if true {
-            r.field = "Processor";
-            this.processor = TopologyDescriptionNode::read(r, version)?;
-        }
+        r.field = "Source";
+        this.source = TopologyDescriptionNode::read(r, version)?;
+        r.field = "Processor";
+        this.processor = TopologyDescriptionNode::read(r, version)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -1000,12 +766,8 @@ impl crate::sample::Sample for TopologyDescriptionGlobalStore {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.source = TopologyDescriptionNode::sample(rng, version, depth + 1);
-        }
-        if true {
-            this.processor = TopologyDescriptionNode::sample(rng, version, depth + 1);
-        }
+        this.source = TopologyDescriptionNode::sample(rng, version, depth + 1);
+        this.processor = TopologyDescriptionNode::sample(rng, version, depth + 1);
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -1023,15 +785,11 @@ impl TopologyDescriptionGlobalStore {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert("source".to_string(), (&self.source).to_kafka_json(version));
-        }
-        if true {
-            map.insert(
-                "processor".to_string(),
-                (&self.processor).to_kafka_json(version),
-            );
-        }
+        map.insert("source".to_string(), (&self.source).to_kafka_json(version));
+        map.insert(
+            "processor".to_string(),
+            (&self.processor).to_kafka_json(version),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -63,38 +63,11 @@ impl SyncGroupRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.generation_id);
-        } else if self.generation_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GenerationId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.member_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-        } else if self.member_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        w.put_i32(self.generation_id);
+        w.put_string(&self.member_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
         if version >= 3 {
             match &self.group_instance_id {
                 None if version >= 3 => {
@@ -159,19 +132,10 @@ impl SyncGroupRequest {
                 }
             }
         }
-        if true {
-            w.put_len((&self.assignments).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Assignments", k))?;
-            for item in &self.assignments {
-                (item).write(w, version, message)?;
-            }
-        } else if self.assignments != Vec::<SyncGroupRequestAssignment>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Assignments",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.assignments).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Assignments", k))?;
+        for item in &self.assignments {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -194,18 +158,12 @@ impl SyncGroupRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "GenerationId";
-            this.generation_id = r.i32()?;
-        }
-        if true {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "GenerationId";
+        this.generation_id = r.i32()?;
+        r.field = "MemberId";
+        this.member_id = r.string(flexible)?;
         if version >= 3 {
             r.field = "GroupInstanceId";
             this.group_instance_id = {
@@ -236,17 +194,15 @@ impl SyncGroupRequest {
                 value
             };
         }
-        if true {
-            r.field = "Assignments";
-            this.assignments = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<SyncGroupRequestAssignment>(n));
-                for _ in 0..n {
-                    items.push(SyncGroupRequestAssignment::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Assignments";
+        this.assignments = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<SyncGroupRequestAssignment>(n));
+            for _ in 0..n {
+                items.push(SyncGroupRequestAssignment::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -272,15 +228,9 @@ impl crate::sample::Sample for SyncGroupRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.generation_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.member_id = rng.string();
-        }
+        this.group_id = rng.string();
+        this.generation_id = rng.next_u64() as i32;
+        this.member_id = rng.string();
         if version >= 3 {
             this.group_instance_id = if (version >= 3) && rng.below(4) == 0 {
                 None
@@ -302,11 +252,9 @@ impl crate::sample::Sample for SyncGroupRequest {
                 Some(rng.string())
             };
         }
-        if true {
-            this.assignments = (0..rng.len(depth))
-                .map(|_| SyncGroupRequestAssignment::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.assignments = (0..rng.len(depth))
+            .map(|_| SyncGroupRequestAssignment::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -324,24 +272,18 @@ impl SyncGroupRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 4;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "generationId".to_string(),
-                serde_json::Value::from(*&self.generation_id),
-            );
-        }
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                serde_json::Value::from((&self.member_id).as_str()),
-            );
-        }
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "generationId".to_string(),
+            serde_json::Value::from(self.generation_id),
+        );
+        map.insert(
+            "memberId".to_string(),
+            serde_json::Value::from((&self.member_id).as_str()),
+        );
         if version >= 3 {
             map.insert(
                 "groupInstanceId".to_string(),
@@ -369,17 +311,15 @@ impl SyncGroupRequest {
                 },
             );
         }
-        if true {
-            map.insert(
-                "assignments".to_string(),
-                serde_json::Value::Array(
-                    (&self.assignments)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "assignments".to_string(),
+            serde_json::Value::Array(
+                (&self.assignments)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -415,28 +355,10 @@ impl SyncGroupRequestAssignment {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
-        if true {
-            w.put_string(&self.member_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
-        } else if self.member_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MemberId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bytes(&self.assignment, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Assignment", k))?;
-        } else if self.assignment != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Assignment",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.member_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "MemberId", k))?;
+        w.put_bytes(&self.assignment, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Assignment", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -458,14 +380,10 @@ impl SyncGroupRequestAssignment {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Assignment";
-            this.assignment = r.bytes(flexible)?;
-        }
+        r.field = "MemberId";
+        this.member_id = r.string(flexible)?;
+        r.field = "Assignment";
+        this.assignment = r.bytes(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -491,12 +409,8 @@ impl crate::sample::Sample for SyncGroupRequestAssignment {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if true {
-            this.member_id = rng.string();
-        }
-        if true {
-            this.assignment = rng.bytes();
-        }
+        this.member_id = rng.string();
+        this.assignment = rng.bytes();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -514,18 +428,14 @@ impl SyncGroupRequestAssignment {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 4;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "memberId".to_string(),
-                serde_json::Value::from((&self.member_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "assignment".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.assignment)),
-            );
-        }
+        map.insert(
+            "memberId".to_string(),
+            serde_json::Value::from((&self.member_id).as_str()),
+        );
+        map.insert(
+            "assignment".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.assignment)),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -58,18 +58,9 @@ impl SyncGroupResponse {
     ) -> Result<(), EncodeError> {
         let flexible = version >= 4;
         if version >= 1 {
-            w.put_i32(*&self.throttle_time_ms);
+            w.put_i32(self.throttle_time_ms);
         }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.error_code);
         if version >= 5 {
             match &self.protocol_type {
                 None if version >= 5 => {
@@ -108,17 +99,8 @@ impl SyncGroupResponse {
                 }
             }
         }
-        if true {
-            w.put_bytes(&self.assignment, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Assignment", k))?;
-        } else if self.assignment != Bytes::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Assignment",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_bytes(&self.assignment, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Assignment", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -144,10 +126,8 @@ impl SyncGroupResponse {
             r.field = "ThrottleTimeMs";
             this.throttle_time_ms = r.i32()?;
         }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if version >= 5 {
             r.field = "ProtocolType";
             this.protocol_type = {
@@ -168,10 +148,8 @@ impl SyncGroupResponse {
                 value
             };
         }
-        if true {
-            r.field = "Assignment";
-            this.assignment = r.bytes(flexible)?;
-        }
+        r.field = "Assignment";
+        this.assignment = r.bytes(flexible)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -200,9 +178,7 @@ impl crate::sample::Sample for SyncGroupResponse {
         if version >= 1 {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.error_code = rng.next_u64() as i16;
         if version >= 5 {
             this.protocol_type = if (version >= 5) && rng.below(4) == 0 {
                 None
@@ -217,9 +193,7 @@ impl crate::sample::Sample for SyncGroupResponse {
                 Some(rng.string())
             };
         }
-        if true {
-            this.assignment = rng.bytes();
-        }
+        this.assignment = rng.bytes();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -240,15 +214,13 @@ impl SyncGroupResponse {
         if version >= 1 {
             map.insert(
                 "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
+                serde_json::Value::from(self.throttle_time_ms),
             );
         }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         if version >= 5 {
             map.insert(
                 "protocolType".to_string(),
@@ -267,12 +239,10 @@ impl SyncGroupResponse {
                 },
             );
         }
-        if true {
-            map.insert(
-                "assignment".to_string(),
-                serde_json::Value::from(crate::sample::base64(&self.assignment)),
-            );
-        }
+        map.insert(
+            "assignment".to_string(),
+            serde_json::Value::from(crate::sample::base64(&self.assignment)),
+        );
         serde_json::Value::Object(map)
     }
 }

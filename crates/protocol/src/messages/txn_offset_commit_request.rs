@@ -66,50 +66,14 @@ impl TxnOffsetCommitRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        if true {
-            w.put_string(&self.transactional_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TransactionalId", k))?;
-        } else if self.transactional_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionalId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.group_id, flexible)
-                .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
-        } else if self.group_id != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "GroupId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.producer_id);
-        } else if self.producer_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.producer_epoch);
-        } else if self.producer_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.transactional_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TransactionalId", k))?;
+        w.put_string(&self.group_id, flexible)
+            .map_err(|k| EncodeError::new(message, version, "GroupId", k))?;
+        w.put_i64(self.producer_id);
+        w.put_i16(self.producer_epoch);
         if version >= 3 {
-            w.put_i32(*&self.generation_id_or_member_epoch);
+            w.put_i32(self.generation_id_or_member_epoch);
         } else if self.generation_id_or_member_epoch != -1 {
             return Err(EncodeError::new(
                 message,
@@ -155,19 +119,10 @@ impl TxnOffsetCommitRequest {
                 EncodeErrorKind::FieldNotInVersion,
             ));
         }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<TxnOffsetCommitRequestTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -190,22 +145,14 @@ impl TxnOffsetCommitRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            r.field = "TransactionalId";
-            this.transactional_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if true {
-            r.field = "ProducerId";
-            this.producer_id = r.i64()?;
-        }
-        if true {
-            r.field = "ProducerEpoch";
-            this.producer_epoch = r.i16()?;
-        }
+        r.field = "TransactionalId";
+        this.transactional_id = r.string(flexible)?;
+        r.field = "GroupId";
+        this.group_id = r.string(flexible)?;
+        r.field = "ProducerId";
+        this.producer_id = r.i64()?;
+        r.field = "ProducerEpoch";
+        this.producer_epoch = r.i16()?;
         if version >= 3 {
             r.field = "GenerationIdOrMemberEpoch";
             this.generation_id_or_member_epoch = r.i32()?;
@@ -224,18 +171,15 @@ impl TxnOffsetCommitRequest {
                 value
             };
         }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<TxnOffsetCommitRequestTopic>(n));
-                for _ in 0..n {
-                    items.push(TxnOffsetCommitRequestTopic::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TxnOffsetCommitRequestTopic>(n));
+            for _ in 0..n {
+                items.push(TxnOffsetCommitRequestTopic::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -261,18 +205,10 @@ impl crate::sample::Sample for TxnOffsetCommitRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            this.transactional_id = rng.string();
-        }
-        if true {
-            this.group_id = rng.string();
-        }
-        if true {
-            this.producer_id = rng.next_u64() as i64;
-        }
-        if true {
-            this.producer_epoch = rng.next_u64() as i16;
-        }
+        this.transactional_id = rng.string();
+        this.group_id = rng.string();
+        this.producer_id = rng.next_u64() as i64;
+        this.producer_epoch = rng.next_u64() as i16;
         if version >= 3 {
             this.generation_id_or_member_epoch = rng.next_u64() as i32;
         }
@@ -286,11 +222,9 @@ impl crate::sample::Sample for TxnOffsetCommitRequest {
                 Some(rng.string())
             };
         }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| TxnOffsetCommitRequestTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| TxnOffsetCommitRequestTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -308,34 +242,26 @@ impl TxnOffsetCommitRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 3;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "transactionalId".to_string(),
-                serde_json::Value::from((&self.transactional_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "groupId".to_string(),
-                serde_json::Value::from((&self.group_id).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
-            );
-        }
-        if true {
-            map.insert(
-                "producerEpoch".to_string(),
-                serde_json::Value::from(*&self.producer_epoch),
-            );
-        }
+        map.insert(
+            "transactionalId".to_string(),
+            serde_json::Value::from((&self.transactional_id).as_str()),
+        );
+        map.insert(
+            "groupId".to_string(),
+            serde_json::Value::from((&self.group_id).as_str()),
+        );
+        map.insert(
+            "producerId".to_string(),
+            serde_json::Value::from(self.producer_id),
+        );
+        map.insert(
+            "producerEpoch".to_string(),
+            serde_json::Value::from(self.producer_epoch),
+        );
         if version >= 3 {
             map.insert(
                 "generationIdOrMemberEpoch".to_string(),
-                serde_json::Value::from(*&self.generation_id_or_member_epoch),
+                serde_json::Value::from(self.generation_id_or_member_epoch),
             );
         }
         if version >= 3 {
@@ -353,17 +279,15 @@ impl TxnOffsetCommitRequest {
                 },
             );
         }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -409,19 +333,10 @@ impl TxnOffsetCommitRequestTopic {
         if version >= 6 {
             w.put_uuid(&self.topic_id);
         }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<TxnOffsetCommitRequestPartition>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -452,18 +367,16 @@ impl TxnOffsetCommitRequestTopic {
             r.field = "TopicId";
             this.topic_id = r.uuid()?;
         }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<TxnOffsetCommitRequestPartition>(n));
-                for _ in 0..n {
-                    items.push(TxnOffsetCommitRequestPartition::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items =
+                Vec::with_capacity(r.capacity_for::<TxnOffsetCommitRequestPartition>(n));
+            for _ in 0..n {
+                items.push(TxnOffsetCommitRequestPartition::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -495,11 +408,9 @@ impl crate::sample::Sample for TxnOffsetCommitRequestTopic {
         if version >= 6 {
             this.topic_id = rng.uuid();
         }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| TxnOffsetCommitRequestPartition::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.partitions = (0..rng.len(depth))
+            .map(|_| TxnOffsetCommitRequestPartition::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -529,17 +440,15 @@ impl TxnOffsetCommitRequestTopic {
                 serde_json::Value::from(crate::sample::uuid_text(&self.topic_id)),
             );
         }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -581,54 +490,27 @@ impl TxnOffsetCommitRequestPartition {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.committed_offset);
-        } else if self.committed_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CommittedOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
+        w.put_i64(self.committed_offset);
         if version >= 2 {
-            w.put_i32(*&self.committed_leader_epoch);
+            w.put_i32(self.committed_leader_epoch);
         }
-        if true {
-            match &self.committed_metadata {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "CommittedMetadata",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "CommittedMetadata", k))?;
-                }
+        match &self.committed_metadata {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.committed_metadata != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CommittedMetadata",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "CommittedMetadata",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "CommittedMetadata", k))?;
+            }
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -651,28 +533,22 @@ impl TxnOffsetCommitRequestPartition {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "CommittedOffset";
-            this.committed_offset = r.i64()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "CommittedOffset";
+        this.committed_offset = r.i64()?;
         if version >= 2 {
             r.field = "CommittedLeaderEpoch";
             this.committed_leader_epoch = r.i32()?;
         }
-        if true {
-            r.field = "CommittedMetadata";
-            this.committed_metadata = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "CommittedMetadata";
+        this.committed_metadata = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -698,22 +574,16 @@ impl crate::sample::Sample for TxnOffsetCommitRequestPartition {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.committed_offset = rng.next_u64() as i64;
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.committed_offset = rng.next_u64() as i64;
         if version >= 2 {
             this.committed_leader_epoch = rng.next_u64() as i32;
         }
-        if true {
-            this.committed_metadata = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.committed_metadata = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -731,33 +601,27 @@ impl TxnOffsetCommitRequestPartition {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 3;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "committedOffset".to_string(),
-                serde_json::Value::from(*&self.committed_offset),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "committedOffset".to_string(),
+            serde_json::Value::from(self.committed_offset),
+        );
         if version >= 2 {
             map.insert(
                 "committedLeaderEpoch".to_string(),
-                serde_json::Value::from(*&self.committed_leader_epoch),
+                serde_json::Value::from(self.committed_leader_epoch),
             );
         }
-        if true {
-            map.insert(
-                "committedMetadata".to_string(),
-                match &self.committed_metadata {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "committedMetadata".to_string(),
+            match &self.committed_metadata {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         serde_json::Value::Object(map)
     }
 }

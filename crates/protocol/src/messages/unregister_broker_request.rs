@@ -45,16 +45,7 @@ impl UnregisterBrokerRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.broker_id);
-        } else if self.broker_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "BrokerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.broker_id);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -76,10 +67,8 @@ impl UnregisterBrokerRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "BrokerId";
-            this.broker_id = r.i32()?;
-        }
+        r.field = "BrokerId";
+        this.broker_id = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -105,9 +94,7 @@ impl crate::sample::Sample for UnregisterBrokerRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.broker_id = rng.next_u64() as i32;
-        }
+        this.broker_id = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -125,12 +112,10 @@ impl UnregisterBrokerRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "brokerId".to_string(),
-                serde_json::Value::from(*&self.broker_id),
-            );
-        }
+        map.insert(
+            "brokerId".to_string(),
+            serde_json::Value::from(self.broker_id),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -51,32 +51,14 @@ impl UpdateFeaturesRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.timeout_ms);
-        } else if self.timeout_ms != 60000 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "timeoutMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.feature_updates).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "FeatureUpdates", k))?;
-            for item in &self.feature_updates {
-                (item).write(w, version, message)?;
-            }
-        } else if self.feature_updates != Vec::<FeatureUpdateKey>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "FeatureUpdates",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.timeout_ms);
+        w.put_len((&self.feature_updates).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "FeatureUpdates", k))?;
+        for item in &self.feature_updates {
+            (item).write(w, version, message)?;
         }
         if version >= 1 {
-            w.put_bool(*&self.validate_only);
+            w.put_bool(self.validate_only);
         } else if self.validate_only != false {
             return Err(EncodeError::new(
                 message,
@@ -106,21 +88,17 @@ impl UpdateFeaturesRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "timeoutMs";
-            this.timeout_ms = r.i32()?;
-        }
-        if true {
-            r.field = "FeatureUpdates";
-            this.feature_updates = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<FeatureUpdateKey>(n));
-                for _ in 0..n {
-                    items.push(FeatureUpdateKey::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "timeoutMs";
+        this.timeout_ms = r.i32()?;
+        r.field = "FeatureUpdates";
+        this.feature_updates = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<FeatureUpdateKey>(n));
+            for _ in 0..n {
+                items.push(FeatureUpdateKey::read(r, version)?);
+            }
+            items
+        };
         if version >= 1 {
             r.field = "ValidateOnly";
             this.validate_only = r.bool()?;
@@ -150,14 +128,10 @@ impl crate::sample::Sample for UpdateFeaturesRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.timeout_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.feature_updates = (0..rng.len(depth))
-                .map(|_| FeatureUpdateKey::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.timeout_ms = rng.next_u64() as i32;
+        this.feature_updates = (0..rng.len(depth))
+            .map(|_| FeatureUpdateKey::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if version >= 1 {
             this.validate_only = rng.below(2) == 1;
         }
@@ -178,27 +152,23 @@ impl UpdateFeaturesRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "timeoutMs".to_string(),
-                serde_json::Value::from(*&self.timeout_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "featureUpdates".to_string(),
-                serde_json::Value::Array(
-                    (&self.feature_updates)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "timeoutMs".to_string(),
+            serde_json::Value::from(self.timeout_ms),
+        );
+        map.insert(
+            "featureUpdates".to_string(),
+            serde_json::Value::Array(
+                (&self.feature_updates)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         if version >= 1 {
             map.insert(
                 "validateOnly".to_string(),
-                serde_json::Value::from(*&self.validate_only),
+                serde_json::Value::from(self.validate_only),
             );
         }
         serde_json::Value::Object(map)
@@ -242,29 +212,11 @@ impl FeatureUpdateKey {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.feature, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Feature", k))?;
-        } else if self.feature != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Feature",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.max_version_level);
-        } else if self.max_version_level != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MaxVersionLevel",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.feature, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Feature", k))?;
+        w.put_i16(self.max_version_level);
         if version == 0 {
-            w.put_bool(*&self.allow_downgrade);
+            w.put_bool(self.allow_downgrade);
         } else if self.allow_downgrade != false {
             return Err(EncodeError::new(
                 message,
@@ -274,7 +226,7 @@ impl FeatureUpdateKey {
             ));
         }
         if version >= 1 {
-            w.put_i8(*&self.upgrade_type);
+            w.put_i8(self.upgrade_type);
         } else if self.upgrade_type != 1 {
             return Err(EncodeError::new(
                 message,
@@ -304,14 +256,10 @@ impl FeatureUpdateKey {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Feature";
-            this.feature = r.string(flexible)?;
-        }
-        if true {
-            r.field = "MaxVersionLevel";
-            this.max_version_level = r.i16()?;
-        }
+        r.field = "Feature";
+        this.feature = r.string(flexible)?;
+        r.field = "MaxVersionLevel";
+        this.max_version_level = r.i16()?;
         if version == 0 {
             r.field = "AllowDowngrade";
             this.allow_downgrade = r.bool()?;
@@ -345,12 +293,8 @@ impl crate::sample::Sample for FeatureUpdateKey {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.feature = rng.string();
-        }
-        if true {
-            this.max_version_level = rng.next_u64() as i16;
-        }
+        this.feature = rng.string();
+        this.max_version_level = rng.next_u64() as i16;
         if version == 0 {
             this.allow_downgrade = rng.below(2) == 1;
         }
@@ -374,28 +318,24 @@ impl FeatureUpdateKey {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "feature".to_string(),
-                serde_json::Value::from((&self.feature).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "maxVersionLevel".to_string(),
-                serde_json::Value::from(*&self.max_version_level),
-            );
-        }
+        map.insert(
+            "feature".to_string(),
+            serde_json::Value::from((&self.feature).as_str()),
+        );
+        map.insert(
+            "maxVersionLevel".to_string(),
+            serde_json::Value::from(self.max_version_level),
+        );
         if version == 0 {
             map.insert(
                 "allowDowngrade".to_string(),
-                serde_json::Value::from(*&self.allow_downgrade),
+                serde_json::Value::from(self.allow_downgrade),
             );
         }
         if version >= 1 {
             map.insert(
                 "upgradeType".to_string(),
-                serde_json::Value::from(*&self.upgrade_type),
+                serde_json::Value::from(self.upgrade_type),
             );
         }
         serde_json::Value::Object(map)

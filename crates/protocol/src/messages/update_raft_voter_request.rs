@@ -60,86 +60,32 @@ impl UpdateRaftVoterRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            match &self.cluster_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ClusterId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
-                }
+        match &self.cluster_id {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.cluster_id != Some(String::from("")) {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClusterId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.current_leader_epoch);
-        } else if self.current_leader_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CurrentLeaderEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.voter_id);
-        } else if self.voter_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "VoterId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_uuid(&self.voter_directory_id);
-        } else if self.voter_directory_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "VoterDirectoryId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.listeners).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Listeners", k))?;
-            for item in &self.listeners {
-                (item).write(w, version, message)?;
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ClusterId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
             }
-        } else if self.listeners != Vec::<Listener>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Listeners",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
+            }
         }
-        if true {
-            (&self.k_raft_version_feature).write(w, version, message)?;
-        } else if self.k_raft_version_feature != KRaftVersionFeature::default() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "KRaftVersionFeature",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.current_leader_epoch);
+        w.put_i32(self.voter_id);
+        w.put_uuid(&self.voter_directory_id);
+        w.put_len((&self.listeners).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Listeners", k))?;
+        for item in &self.listeners {
+            (item).write(w, version, message)?;
         }
+        (&self.k_raft_version_feature).write(w, version, message)?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -161,43 +107,31 @@ impl UpdateRaftVoterRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ClusterId";
-            this.cluster_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if true {
-            r.field = "CurrentLeaderEpoch";
-            this.current_leader_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "VoterId";
-            this.voter_id = r.i32()?;
-        }
-        if true {
-            r.field = "VoterDirectoryId";
-            this.voter_directory_id = r.uuid()?;
-        }
-        if true {
-            r.field = "Listeners";
-            this.listeners = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
-                for _ in 0..n {
-                    items.push(Listener::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "KRaftVersionFeature";
-            this.k_raft_version_feature = KRaftVersionFeature::read(r, version)?;
-        }
+        r.field = "ClusterId";
+        this.cluster_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
+        r.field = "CurrentLeaderEpoch";
+        this.current_leader_epoch = r.i32()?;
+        r.field = "VoterId";
+        this.voter_id = r.i32()?;
+        r.field = "VoterDirectoryId";
+        this.voter_directory_id = r.uuid()?;
+        r.field = "Listeners";
+        this.listeners = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
+            for _ in 0..n {
+                items.push(Listener::read(r, version)?);
+            }
+            items
+        };
+        r.field = "KRaftVersionFeature";
+        this.k_raft_version_feature = KRaftVersionFeature::read(r, version)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -223,30 +157,18 @@ impl crate::sample::Sample for UpdateRaftVoterRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.cluster_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if true {
-            this.current_leader_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.voter_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.voter_directory_id = rng.uuid();
-        }
-        if true {
-            this.listeners = (0..rng.len(depth))
-                .map(|_| Listener::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.k_raft_version_feature = KRaftVersionFeature::sample(rng, version, depth + 1);
-        }
+        this.cluster_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.current_leader_epoch = rng.next_u64() as i32;
+        this.voter_id = rng.next_u64() as i32;
+        this.voter_directory_id = rng.uuid();
+        this.listeners = (0..rng.len(depth))
+            .map(|_| Listener::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.k_raft_version_feature = KRaftVersionFeature::sample(rng, version, depth + 1);
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -264,50 +186,38 @@ impl UpdateRaftVoterRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "clusterId".to_string(),
-                match &self.cluster_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
-        if true {
-            map.insert(
-                "currentLeaderEpoch".to_string(),
-                serde_json::Value::from(*&self.current_leader_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "voterId".to_string(),
-                serde_json::Value::from(*&self.voter_id),
-            );
-        }
-        if true {
-            map.insert(
-                "voterDirectoryId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "listeners".to_string(),
-                serde_json::Value::Array(
-                    (&self.listeners)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "kRaftVersionFeature".to_string(),
-                (&self.k_raft_version_feature).to_kafka_json(version),
-            );
-        }
+        map.insert(
+            "clusterId".to_string(),
+            match &self.cluster_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
+        map.insert(
+            "currentLeaderEpoch".to_string(),
+            serde_json::Value::from(self.current_leader_epoch),
+        );
+        map.insert(
+            "voterId".to_string(),
+            serde_json::Value::from(self.voter_id),
+        );
+        map.insert(
+            "voterDirectoryId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
+        );
+        map.insert(
+            "listeners".to_string(),
+            serde_json::Value::Array(
+                (&self.listeners)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "kRaftVersionFeature".to_string(),
+            (&self.k_raft_version_feature).to_kafka_json(version),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -346,38 +256,11 @@ impl Listener {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Host", k))?;
-        } else if self.host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Host",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_u16(*&self.port);
-        } else if self.port != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Port",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_string(&self.host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Host", k))?;
+        w.put_u16(self.port);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -399,18 +282,12 @@ impl Listener {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Port";
-            this.port = r.u16()?;
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Host";
+        this.host = r.string(flexible)?;
+        r.field = "Port";
+        this.port = r.u16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -436,15 +313,9 @@ impl crate::sample::Sample for Listener {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.host = rng.string();
-        }
-        if true {
-            this.port = rng.next_u64() as u16;
-        }
+        this.name = rng.string();
+        this.host = rng.string();
+        this.port = rng.next_u64() as u16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -462,21 +333,15 @@ impl Listener {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "host".to_string(),
-                serde_json::Value::from((&self.host).as_str()),
-            );
-        }
-        if true {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "host".to_string(),
+            serde_json::Value::from((&self.host).as_str()),
+        );
+        map.insert("port".to_string(), serde_json::Value::from(self.port));
         serde_json::Value::Object(map)
     }
 }
@@ -512,26 +377,8 @@ impl KRaftVersionFeature {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i16(*&self.min_supported_version);
-        } else if self.min_supported_version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MinSupportedVersion",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.max_supported_version);
-        } else if self.max_supported_version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MaxSupportedVersion",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.min_supported_version);
+        w.put_i16(self.max_supported_version);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -553,14 +400,10 @@ impl KRaftVersionFeature {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "MinSupportedVersion";
-            this.min_supported_version = r.i16()?;
-        }
-        if true {
-            r.field = "MaxSupportedVersion";
-            this.max_supported_version = r.i16()?;
-        }
+        r.field = "MinSupportedVersion";
+        this.min_supported_version = r.i16()?;
+        r.field = "MaxSupportedVersion";
+        this.max_supported_version = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -586,12 +429,8 @@ impl crate::sample::Sample for KRaftVersionFeature {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.min_supported_version = rng.next_u64() as i16;
-        }
-        if true {
-            this.max_supported_version = rng.next_u64() as i16;
-        }
+        this.min_supported_version = rng.next_u64() as i16;
+        this.max_supported_version = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -609,18 +448,14 @@ impl KRaftVersionFeature {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "minSupportedVersion".to_string(),
-                serde_json::Value::from(*&self.min_supported_version),
-            );
-        }
-        if true {
-            map.insert(
-                "maxSupportedVersion".to_string(),
-                serde_json::Value::from(*&self.max_supported_version),
-            );
-        }
+        map.insert(
+            "minSupportedVersion".to_string(),
+            serde_json::Value::from(self.min_supported_version),
+        );
+        map.insert(
+            "maxSupportedVersion".to_string(),
+            serde_json::Value::from(self.max_supported_version),
+        );
         serde_json::Value::Object(map)
     }
 }

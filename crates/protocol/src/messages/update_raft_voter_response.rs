@@ -51,26 +51,8 @@ impl UpdateRaftVoterResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.throttle_time_ms);
-        } else if self.throttle_time_ms != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ThrottleTimeMs",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.throttle_time_ms);
+        w.put_i16(self.error_code);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             if (true) && self.current_leader != CurrentLeader::default() {
@@ -113,14 +95,10 @@ impl UpdateRaftVoterResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "ThrottleTimeMs";
+        this.throttle_time_ms = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -152,12 +130,8 @@ impl crate::sample::Sample for UpdateRaftVoterResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
         if flexible && (true) {
             this.current_leader = CurrentLeader::sample(rng, version, depth + 1);
         }
@@ -178,18 +152,14 @@ impl UpdateRaftVoterResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "throttleTimeMs".to_string(),
-                serde_json::Value::from(*&self.throttle_time_ms),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "throttleTimeMs".to_string(),
+            serde_json::Value::from(self.throttle_time_ms),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         if flexible && (true) {
             map.insert(
                 "currentLeader".to_string(),
@@ -237,47 +207,11 @@ impl CurrentLeader {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.leader_id);
-        } else if self.leader_id != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LeaderId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.leader_epoch);
-        } else if self.leader_epoch != -1 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LeaderEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Host", k))?;
-        } else if self.host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Host",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.port);
-        } else if self.port != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Port",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.leader_id);
+        w.put_i32(self.leader_epoch);
+        w.put_string(&self.host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Host", k))?;
+        w.put_i32(self.port);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -299,22 +233,14 @@ impl CurrentLeader {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "LeaderId";
-            this.leader_id = r.i32()?;
-        }
-        if true {
-            r.field = "LeaderEpoch";
-            this.leader_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Port";
-            this.port = r.i32()?;
-        }
+        r.field = "LeaderId";
+        this.leader_id = r.i32()?;
+        r.field = "LeaderEpoch";
+        this.leader_epoch = r.i32()?;
+        r.field = "Host";
+        this.host = r.string(flexible)?;
+        r.field = "Port";
+        this.port = r.i32()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -340,18 +266,10 @@ impl crate::sample::Sample for CurrentLeader {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.leader_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.leader_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.host = rng.string();
-        }
-        if true {
-            this.port = rng.next_u64() as i32;
-        }
+        this.leader_id = rng.next_u64() as i32;
+        this.leader_epoch = rng.next_u64() as i32;
+        this.host = rng.string();
+        this.port = rng.next_u64() as i32;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -369,27 +287,19 @@ impl CurrentLeader {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "leaderId".to_string(),
-                serde_json::Value::from(*&self.leader_id),
-            );
-        }
-        if true {
-            map.insert(
-                "leaderEpoch".to_string(),
-                serde_json::Value::from(*&self.leader_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "host".to_string(),
-                serde_json::Value::from((&self.host).as_str()),
-            );
-        }
-        if true {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
-        }
+        map.insert(
+            "leaderId".to_string(),
+            serde_json::Value::from(self.leader_id),
+        );
+        map.insert(
+            "leaderEpoch".to_string(),
+            serde_json::Value::from(self.leader_epoch),
+        );
+        map.insert(
+            "host".to_string(),
+            serde_json::Value::from((&self.host).as_str()),
+        );
+        map.insert("port".to_string(), serde_json::Value::from(self.port));
         serde_json::Value::Object(map)
     }
 }

@@ -51,48 +51,30 @@ impl VoteRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            match &self.cluster_id {
-                None if true => {
-                    w.put_null_string(flexible);
-                }
-                None => {
-                    return Err(EncodeError::new(
-                        message,
-                        version,
-                        "ClusterId",
-                        EncodeErrorKind::NullNotAllowed,
-                    ));
-                }
-                Some(value) => {
-                    w.put_string(value, flexible)
-                        .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
-                }
+        match &self.cluster_id {
+            None if true => {
+                w.put_null_string(flexible);
             }
-        } else if self.cluster_id != None {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ClusterId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+            None => {
+                return Err(EncodeError::new(
+                    message,
+                    version,
+                    "ClusterId",
+                    EncodeErrorKind::NullNotAllowed,
+                ));
+            }
+            Some(value) => {
+                w.put_string(value, flexible)
+                    .map_err(|k| EncodeError::new(message, version, "ClusterId", k))?;
+            }
         }
         if version >= 1 {
-            w.put_i32(*&self.voter_id);
+            w.put_i32(self.voter_id);
         }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<TopicData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -115,31 +97,27 @@ impl VoteRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "ClusterId";
-            this.cluster_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
+        r.field = "ClusterId";
+        this.cluster_id = {
+            let value = r.nullable_string(flexible)?;
+            if value.is_none() && !(true) {
+                return Err(r.error(DecodeErrorKind::NullNotAllowed));
+            }
+            value
+        };
         if version >= 1 {
             r.field = "VoterId";
             this.voter_id = r.i32()?;
         }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
-                for _ in 0..n {
-                    items.push(TopicData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
+            for _ in 0..n {
+                items.push(TopicData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -165,21 +143,17 @@ impl crate::sample::Sample for VoteRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.cluster_id = if (true) && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.cluster_id = if (true) && rng.below(4) == 0 {
+            None
+        } else {
+            Some(rng.string())
+        };
         if version >= 1 {
             this.voter_id = rng.next_u64() as i32;
         }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| TopicData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topics = (0..rng.len(depth))
+            .map(|_| TopicData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -197,32 +171,28 @@ impl VoteRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "clusterId".to_string(),
-                match &self.cluster_id {
-                    None => serde_json::Value::Null,
-                    Some(value) => serde_json::Value::from((value).as_str()),
-                },
-            );
-        }
+        map.insert(
+            "clusterId".to_string(),
+            match &self.cluster_id {
+                None => serde_json::Value::Null,
+                Some(value) => serde_json::Value::from((value).as_str()),
+            },
+        );
         if version >= 1 {
             map.insert(
                 "voterId".to_string(),
-                serde_json::Value::from(*&self.voter_id),
+                serde_json::Value::from(self.voter_id),
             );
         }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -258,30 +228,12 @@ impl TopicData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.topic_name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
-        } else if self.topic_name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TopicName",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<PartitionData>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.topic_name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "TopicName", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -304,21 +256,17 @@ impl TopicData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "TopicName";
-            this.topic_name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
-                for _ in 0..n {
-                    items.push(PartitionData::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "TopicName";
+        this.topic_name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
+            for _ in 0..n {
+                items.push(PartitionData::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -344,14 +292,10 @@ impl crate::sample::Sample for TopicData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.topic_name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| PartitionData::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.topic_name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| PartitionData::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -369,23 +313,19 @@ impl TopicData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "topicName".to_string(),
-                serde_json::Value::from((&self.topic_name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "topicName".to_string(),
+            serde_json::Value::from((&self.topic_name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -439,64 +379,19 @@ impl PartitionData {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.replica_epoch);
-        } else if self.replica_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ReplicaEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.replica_id);
-        } else if self.replica_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ReplicaId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
+        w.put_i32(self.replica_epoch);
+        w.put_i32(self.replica_id);
         if version >= 1 {
             w.put_uuid(&self.replica_directory_id);
         }
         if version >= 1 {
             w.put_uuid(&self.voter_directory_id);
         }
-        if true {
-            w.put_i32(*&self.last_offset_epoch);
-        } else if self.last_offset_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LastOffsetEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i64(*&self.last_offset);
-        } else if self.last_offset != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "LastOffset",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.last_offset_epoch);
+        w.put_i64(self.last_offset);
         if version >= 2 {
-            w.put_bool(*&self.pre_vote);
+            w.put_bool(self.pre_vote);
         } else if self.pre_vote != false {
             return Err(EncodeError::new(
                 message,
@@ -526,18 +421,12 @@ impl PartitionData {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "ReplicaEpoch";
-            this.replica_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "ReplicaId";
-            this.replica_id = r.i32()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "ReplicaEpoch";
+        this.replica_epoch = r.i32()?;
+        r.field = "ReplicaId";
+        this.replica_id = r.i32()?;
         if version >= 1 {
             r.field = "ReplicaDirectoryId";
             this.replica_directory_id = r.uuid()?;
@@ -546,14 +435,10 @@ impl PartitionData {
             r.field = "VoterDirectoryId";
             this.voter_directory_id = r.uuid()?;
         }
-        if true {
-            r.field = "LastOffsetEpoch";
-            this.last_offset_epoch = r.i32()?;
-        }
-        if true {
-            r.field = "LastOffset";
-            this.last_offset = r.i64()?;
-        }
+        r.field = "LastOffsetEpoch";
+        this.last_offset_epoch = r.i32()?;
+        r.field = "LastOffset";
+        this.last_offset = r.i64()?;
         if version >= 2 {
             r.field = "PreVote";
             this.pre_vote = r.bool()?;
@@ -583,27 +468,17 @@ impl crate::sample::Sample for PartitionData {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.replica_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.replica_id = rng.next_u64() as i32;
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.replica_epoch = rng.next_u64() as i32;
+        this.replica_id = rng.next_u64() as i32;
         if version >= 1 {
             this.replica_directory_id = rng.uuid();
         }
         if version >= 1 {
             this.voter_directory_id = rng.uuid();
         }
-        if true {
-            this.last_offset_epoch = rng.next_u64() as i32;
-        }
-        if true {
-            this.last_offset = rng.next_u64() as i64;
-        }
+        this.last_offset_epoch = rng.next_u64() as i32;
+        this.last_offset = rng.next_u64() as i64;
         if version >= 2 {
             this.pre_vote = rng.below(2) == 1;
         }
@@ -624,24 +499,18 @@ impl PartitionData {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "replicaEpoch".to_string(),
-                serde_json::Value::from(*&self.replica_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "replicaId".to_string(),
-                serde_json::Value::from(*&self.replica_id),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "replicaEpoch".to_string(),
+            serde_json::Value::from(self.replica_epoch),
+        );
+        map.insert(
+            "replicaId".to_string(),
+            serde_json::Value::from(self.replica_id),
+        );
         if version >= 1 {
             map.insert(
                 "replicaDirectoryId".to_string(),
@@ -654,22 +523,18 @@ impl PartitionData {
                 serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
             );
         }
-        if true {
-            map.insert(
-                "lastOffsetEpoch".to_string(),
-                serde_json::Value::from(*&self.last_offset_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "lastOffset".to_string(),
-                serde_json::Value::from(*&self.last_offset),
-            );
-        }
+        map.insert(
+            "lastOffsetEpoch".to_string(),
+            serde_json::Value::from(self.last_offset_epoch),
+        );
+        map.insert(
+            "lastOffset".to_string(),
+            serde_json::Value::from(self.last_offset),
+        );
         if version >= 2 {
             map.insert(
                 "preVote".to_string(),
-                serde_json::Value::from(*&self.pre_vote),
+                serde_json::Value::from(self.pre_vote),
             );
         }
         serde_json::Value::Object(map)

@@ -48,29 +48,11 @@ impl VotersRecord {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i16(*&self.version);
-        } else if self.version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Version",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.voters).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Voters", k))?;
-            for item in &self.voters {
-                (item).write(w, version, message)?;
-            }
-        } else if self.voters != Vec::<Voter>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Voters",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i16(self.version);
+        w.put_len((&self.voters).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Voters", k))?;
+        for item in &self.voters {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -93,21 +75,17 @@ impl VotersRecord {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Version";
-            this.version = r.i16()?;
-        }
-        if true {
-            r.field = "Voters";
-            this.voters = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Voter>(n));
-                for _ in 0..n {
-                    items.push(Voter::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Version";
+        this.version = r.i16()?;
+        r.field = "Voters";
+        this.voters = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<Voter>(n));
+            for _ in 0..n {
+                items.push(Voter::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -133,14 +111,10 @@ impl crate::sample::Sample for VotersRecord {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.version = rng.next_u64() as i16;
-        }
-        if true {
-            this.voters = (0..rng.len(depth))
-                .map(|_| Voter::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.version = rng.next_u64() as i16;
+        this.voters = (0..rng.len(depth))
+            .map(|_| Voter::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -158,23 +132,16 @@ impl VotersRecord {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "version".to_string(),
-                serde_json::Value::from(*&self.version),
-            );
-        }
-        if true {
-            map.insert(
-                "voters".to_string(),
-                serde_json::Value::Array(
-                    (&self.voters)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert("version".to_string(), serde_json::Value::from(self.version));
+        map.insert(
+            "voters".to_string(),
+            serde_json::Value::Array(
+                (&self.voters)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -216,50 +183,14 @@ impl Voter {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i32(*&self.voter_id);
-        } else if self.voter_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "VoterId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i32(self.voter_id);
+        w.put_uuid(&self.voter_directory_id);
+        w.put_len((&self.endpoints).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Endpoints", k))?;
+        for item in &self.endpoints {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_uuid(&self.voter_directory_id);
-        } else if self.voter_directory_id != Uuid::ZERO {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "VoterDirectoryId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.endpoints).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Endpoints", k))?;
-            for item in &self.endpoints {
-                (item).write(w, version, message)?;
-            }
-        } else if self.endpoints != Vec::<Endpoint>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Endpoints",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            (&self.k_raft_version_feature).write(w, version, message)?;
-        } else if self.k_raft_version_feature != KRaftVersionFeature::default() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "KRaftVersionFeature",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        (&self.k_raft_version_feature).write(w, version, message)?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -281,29 +212,21 @@ impl Voter {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "VoterId";
-            this.voter_id = r.i32()?;
-        }
-        if true {
-            r.field = "VoterDirectoryId";
-            this.voter_directory_id = r.uuid()?;
-        }
-        if true {
-            r.field = "Endpoints";
-            this.endpoints = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Endpoint>(n));
-                for _ in 0..n {
-                    items.push(Endpoint::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "KRaftVersionFeature";
-            this.k_raft_version_feature = KRaftVersionFeature::read(r, version)?;
-        }
+        r.field = "VoterId";
+        this.voter_id = r.i32()?;
+        r.field = "VoterDirectoryId";
+        this.voter_directory_id = r.uuid()?;
+        r.field = "Endpoints";
+        this.endpoints = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<Endpoint>(n));
+            for _ in 0..n {
+                items.push(Endpoint::read(r, version)?);
+            }
+            items
+        };
+        r.field = "KRaftVersionFeature";
+        this.k_raft_version_feature = KRaftVersionFeature::read(r, version)?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -329,20 +252,12 @@ impl crate::sample::Sample for Voter {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.voter_id = rng.next_u64() as i32;
-        }
-        if true {
-            this.voter_directory_id = rng.uuid();
-        }
-        if true {
-            this.endpoints = (0..rng.len(depth))
-                .map(|_| Endpoint::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.k_raft_version_feature = KRaftVersionFeature::sample(rng, version, depth + 1);
-        }
+        this.voter_id = rng.next_u64() as i32;
+        this.voter_directory_id = rng.uuid();
+        this.endpoints = (0..rng.len(depth))
+            .map(|_| Endpoint::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.k_raft_version_feature = KRaftVersionFeature::sample(rng, version, depth + 1);
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -360,35 +275,27 @@ impl Voter {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "voterId".to_string(),
-                serde_json::Value::from(*&self.voter_id),
-            );
-        }
-        if true {
-            map.insert(
-                "voterDirectoryId".to_string(),
-                serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
-            );
-        }
-        if true {
-            map.insert(
-                "endpoints".to_string(),
-                serde_json::Value::Array(
-                    (&self.endpoints)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "kRaftVersionFeature".to_string(),
-                (&self.k_raft_version_feature).to_kafka_json(version),
-            );
-        }
+        map.insert(
+            "voterId".to_string(),
+            serde_json::Value::from(self.voter_id),
+        );
+        map.insert(
+            "voterDirectoryId".to_string(),
+            serde_json::Value::from(crate::sample::uuid_text(&self.voter_directory_id)),
+        );
+        map.insert(
+            "endpoints".to_string(),
+            serde_json::Value::Array(
+                (&self.endpoints)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "kRaftVersionFeature".to_string(),
+            (&self.k_raft_version_feature).to_kafka_json(version),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -427,38 +334,11 @@ impl Endpoint {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_string(&self.host, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Host", k))?;
-        } else if self.host != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Host",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_u16(*&self.port);
-        } else if self.port != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Port",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_string(&self.host, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Host", k))?;
+        w.put_u16(self.port);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -480,18 +360,12 @@ impl Endpoint {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Port";
-            this.port = r.u16()?;
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Host";
+        this.host = r.string(flexible)?;
+        r.field = "Port";
+        this.port = r.u16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -517,15 +391,9 @@ impl crate::sample::Sample for Endpoint {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.host = rng.string();
-        }
-        if true {
-            this.port = rng.next_u64() as u16;
-        }
+        this.name = rng.string();
+        this.host = rng.string();
+        this.port = rng.next_u64() as u16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -543,21 +411,15 @@ impl Endpoint {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "host".to_string(),
-                serde_json::Value::from((&self.host).as_str()),
-            );
-        }
-        if true {
-            map.insert("port".to_string(), serde_json::Value::from(*&self.port));
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "host".to_string(),
+            serde_json::Value::from((&self.host).as_str()),
+        );
+        map.insert("port".to_string(), serde_json::Value::from(self.port));
         serde_json::Value::Object(map)
     }
 }
@@ -593,26 +455,8 @@ impl KRaftVersionFeature {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = true;
-        if true {
-            w.put_i16(*&self.min_supported_version);
-        } else if self.min_supported_version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MinSupportedVersion",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.max_supported_version);
-        } else if self.max_supported_version != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "MaxSupportedVersion",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i16(self.min_supported_version);
+        w.put_i16(self.max_supported_version);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -634,14 +478,10 @@ impl KRaftVersionFeature {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            r.field = "MinSupportedVersion";
-            this.min_supported_version = r.i16()?;
-        }
-        if true {
-            r.field = "MaxSupportedVersion";
-            this.max_supported_version = r.i16()?;
-        }
+        r.field = "MinSupportedVersion";
+        this.min_supported_version = r.i16()?;
+        r.field = "MaxSupportedVersion";
+        this.max_supported_version = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -667,12 +507,8 @@ impl crate::sample::Sample for KRaftVersionFeature {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = true;
         let mut this = Self::default();
-        if true {
-            this.min_supported_version = rng.next_u64() as i16;
-        }
-        if true {
-            this.max_supported_version = rng.next_u64() as i16;
-        }
+        this.min_supported_version = rng.next_u64() as i16;
+        this.max_supported_version = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -690,18 +526,14 @@ impl KRaftVersionFeature {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = true;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "minSupportedVersion".to_string(),
-                serde_json::Value::from(*&self.min_supported_version),
-            );
-        }
-        if true {
-            map.insert(
-                "maxSupportedVersion".to_string(),
-                serde_json::Value::from(*&self.max_supported_version),
-            );
-        }
+        map.insert(
+            "minSupportedVersion".to_string(),
+            serde_json::Value::from(self.min_supported_version),
+        );
+        map.insert(
+            "maxSupportedVersion".to_string(),
+            serde_json::Value::from(self.max_supported_version),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -45,19 +45,10 @@ impl WriteTxnMarkersRequest {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_len((&self.markers).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Markers", k))?;
-            for item in &self.markers {
-                (item).write(w, version, message)?;
-            }
-        } else if self.markers != Vec::<WritableTxnMarker>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Markers",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.markers).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Markers", k))?;
+        for item in &self.markers {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -80,17 +71,15 @@ impl WriteTxnMarkersRequest {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "Markers";
-            this.markers = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<WritableTxnMarker>(n));
-                for _ in 0..n {
-                    items.push(WritableTxnMarker::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Markers";
+        this.markers = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<WritableTxnMarker>(n));
+            for _ in 0..n {
+                items.push(WritableTxnMarker::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -116,11 +105,9 @@ impl crate::sample::Sample for WriteTxnMarkersRequest {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.markers = (0..rng.len(depth))
-                .map(|_| WritableTxnMarker::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.markers = (0..rng.len(depth))
+            .map(|_| WritableTxnMarker::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -138,17 +125,15 @@ impl WriteTxnMarkersRequest {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "markers".to_string(),
-                serde_json::Value::Array(
-                    (&self.markers)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "markers".to_string(),
+            serde_json::Value::Array(
+                (&self.markers)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -196,62 +181,17 @@ impl WritableTxnMarker {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_i64(*&self.producer_id);
-        } else if self.producer_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i64(self.producer_id);
+        w.put_i16(self.producer_epoch);
+        w.put_bool(self.transaction_result);
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
-        if true {
-            w.put_i16(*&self.producer_epoch);
-        } else if self.producer_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_bool(*&self.transaction_result);
-        } else if self.transaction_result != false {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "TransactionResult",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<WritableTxnMarkerTopic>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i32(*&self.coordinator_epoch);
-        } else if self.coordinator_epoch != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "CoordinatorEpoch",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.coordinator_epoch);
         if version >= 2 {
-            w.put_i8(*&self.transaction_version);
+            w.put_i8(self.transaction_version);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -274,33 +214,23 @@ impl WritableTxnMarker {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "ProducerId";
-            this.producer_id = r.i64()?;
-        }
-        if true {
-            r.field = "ProducerEpoch";
-            this.producer_epoch = r.i16()?;
-        }
-        if true {
-            r.field = "TransactionResult";
-            this.transaction_result = r.bool()?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<WritableTxnMarkerTopic>(n));
-                for _ in 0..n {
-                    items.push(WritableTxnMarkerTopic::read(r, version)?);
-                }
-                items
-            };
-        }
-        if true {
-            r.field = "CoordinatorEpoch";
-            this.coordinator_epoch = r.i32()?;
-        }
+        r.field = "ProducerId";
+        this.producer_id = r.i64()?;
+        r.field = "ProducerEpoch";
+        this.producer_epoch = r.i16()?;
+        r.field = "TransactionResult";
+        this.transaction_result = r.bool()?;
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<WritableTxnMarkerTopic>(n));
+            for _ in 0..n {
+                items.push(WritableTxnMarkerTopic::read(r, version)?);
+            }
+            items
+        };
+        r.field = "CoordinatorEpoch";
+        this.coordinator_epoch = r.i32()?;
         if version >= 2 {
             r.field = "TransactionVersion";
             this.transaction_version = r.i8()?;
@@ -330,23 +260,13 @@ impl crate::sample::Sample for WritableTxnMarker {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.producer_id = rng.next_u64() as i64;
-        }
-        if true {
-            this.producer_epoch = rng.next_u64() as i16;
-        }
-        if true {
-            this.transaction_result = rng.below(2) == 1;
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| WritableTxnMarkerTopic::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
-        if true {
-            this.coordinator_epoch = rng.next_u64() as i32;
-        }
+        this.producer_id = rng.next_u64() as i64;
+        this.producer_epoch = rng.next_u64() as i16;
+        this.transaction_result = rng.below(2) == 1;
+        this.topics = (0..rng.len(depth))
+            .map(|_| WritableTxnMarkerTopic::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
+        this.coordinator_epoch = rng.next_u64() as i32;
         if version >= 2 {
             this.transaction_version = rng.next_u64() as i8;
         }
@@ -367,45 +287,35 @@ impl WritableTxnMarker {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
-            );
-        }
-        if true {
-            map.insert(
-                "producerEpoch".to_string(),
-                serde_json::Value::from(*&self.producer_epoch),
-            );
-        }
-        if true {
-            map.insert(
-                "transactionResult".to_string(),
-                serde_json::Value::from(*&self.transaction_result),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
-        if true {
-            map.insert(
-                "coordinatorEpoch".to_string(),
-                serde_json::Value::from(*&self.coordinator_epoch),
-            );
-        }
+        map.insert(
+            "producerId".to_string(),
+            serde_json::Value::from(self.producer_id),
+        );
+        map.insert(
+            "producerEpoch".to_string(),
+            serde_json::Value::from(self.producer_epoch),
+        );
+        map.insert(
+            "transactionResult".to_string(),
+            serde_json::Value::from(self.transaction_result),
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
+        map.insert(
+            "coordinatorEpoch".to_string(),
+            serde_json::Value::from(self.coordinator_epoch),
+        );
         if version >= 2 {
             map.insert(
                 "transactionVersion".to_string(),
-                serde_json::Value::from(*&self.transaction_version),
+                serde_json::Value::from(self.transaction_version),
             );
         }
         serde_json::Value::Object(map)
@@ -443,30 +353,12 @@ impl WritableTxnMarkerTopic {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partition_indexes).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "PartitionIndexes", k))?;
-            for item in &self.partition_indexes {
-                w.put_i32(*item);
-            }
-        } else if self.partition_indexes != Vec::<i32>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndexes",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_len((&self.partition_indexes).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "PartitionIndexes", k))?;
+        for item in &self.partition_indexes {
+            w.put_i32(*item);
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -489,21 +381,17 @@ impl WritableTxnMarkerTopic {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "PartitionIndexes";
-            this.partition_indexes = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "PartitionIndexes";
+        this.partition_indexes = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
+            for _ in 0..n {
+                items.push(r.i32()?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -529,14 +417,10 @@ impl crate::sample::Sample for WritableTxnMarkerTopic {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.partition_indexes = (0..rng.len(depth))
-                .map(|_| rng.next_u64() as i32)
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.partition_indexes = (0..rng.len(depth))
+            .map(|_| rng.next_u64() as i32)
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -554,23 +438,19 @@ impl WritableTxnMarkerTopic {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitionIndexes".to_string(),
-                serde_json::Value::Array(
-                    (&self.partition_indexes)
-                        .iter()
-                        .map(|item| serde_json::Value::from(*item))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "partitionIndexes".to_string(),
+            serde_json::Value::Array(
+                (&self.partition_indexes)
+                    .iter()
+                    .map(|item| serde_json::Value::from(*item))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }

@@ -45,19 +45,10 @@ impl WriteTxnMarkersResponse {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_len((&self.markers).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Markers", k))?;
-            for item in &self.markers {
-                (item).write(w, version, message)?;
-            }
-        } else if self.markers != Vec::<WritableTxnMarkerResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Markers",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_len((&self.markers).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Markers", k))?;
+        for item in &self.markers {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -80,17 +71,15 @@ impl WriteTxnMarkersResponse {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "Markers";
-            this.markers = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<WritableTxnMarkerResult>(n));
-                for _ in 0..n {
-                    items.push(WritableTxnMarkerResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Markers";
+        this.markers = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<WritableTxnMarkerResult>(n));
+            for _ in 0..n {
+                items.push(WritableTxnMarkerResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -116,11 +105,9 @@ impl crate::sample::Sample for WriteTxnMarkersResponse {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.markers = (0..rng.len(depth))
-                .map(|_| WritableTxnMarkerResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.markers = (0..rng.len(depth))
+            .map(|_| WritableTxnMarkerResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -138,17 +125,15 @@ impl WriteTxnMarkersResponse {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "markers".to_string(),
-                serde_json::Value::Array(
-                    (&self.markers)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "markers".to_string(),
+            serde_json::Value::Array(
+                (&self.markers)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -184,29 +169,11 @@ impl WritableTxnMarkerResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_i64(*&self.producer_id);
-        } else if self.producer_id != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ProducerId",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.topics).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
-            for item in &self.topics {
-                (item).write(w, version, message)?;
-            }
-        } else if self.topics != Vec::<WritableTxnMarkerTopicResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Topics",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_i64(self.producer_id);
+        w.put_len((&self.topics).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Topics", k))?;
+        for item in &self.topics {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -229,22 +196,17 @@ impl WritableTxnMarkerResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "ProducerId";
-            this.producer_id = r.i64()?;
-        }
-        if true {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<WritableTxnMarkerTopicResult>(n));
-                for _ in 0..n {
-                    items.push(WritableTxnMarkerTopicResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "ProducerId";
+        this.producer_id = r.i64()?;
+        r.field = "Topics";
+        this.topics = {
+            let n = r.len(flexible)?;
+            let mut items = Vec::with_capacity(r.capacity_for::<WritableTxnMarkerTopicResult>(n));
+            for _ in 0..n {
+                items.push(WritableTxnMarkerTopicResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -270,14 +232,10 @@ impl crate::sample::Sample for WritableTxnMarkerResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.producer_id = rng.next_u64() as i64;
-        }
-        if true {
-            this.topics = (0..rng.len(depth))
-                .map(|_| WritableTxnMarkerTopicResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.producer_id = rng.next_u64() as i64;
+        this.topics = (0..rng.len(depth))
+            .map(|_| WritableTxnMarkerTopicResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -295,23 +253,19 @@ impl WritableTxnMarkerResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "producerId".to_string(),
-                serde_json::Value::from(*&self.producer_id),
-            );
-        }
-        if true {
-            map.insert(
-                "topics".to_string(),
-                serde_json::Value::Array(
-                    (&self.topics)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "producerId".to_string(),
+            serde_json::Value::from(self.producer_id),
+        );
+        map.insert(
+            "topics".to_string(),
+            serde_json::Value::Array(
+                (&self.topics)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -347,30 +301,12 @@ impl WritableTxnMarkerTopicResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_string(&self.name, flexible)
-                .map_err(|k| EncodeError::new(message, version, "Name", k))?;
-        } else if self.name != String::from("") {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Name",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_len((&self.partitions).len(), flexible)
-                .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
-            for item in &self.partitions {
-                (item).write(w, version, message)?;
-            }
-        } else if self.partitions != Vec::<WritableTxnMarkerPartitionResult>::new() {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "Partitions",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
+        w.put_string(&self.name, flexible)
+            .map_err(|k| EncodeError::new(message, version, "Name", k))?;
+        w.put_len((&self.partitions).len(), flexible)
+            .map_err(|k| EncodeError::new(message, version, "Partitions", k))?;
+        for item in &self.partitions {
+            (item).write(w, version, message)?;
         }
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
@@ -393,22 +329,18 @@ impl WritableTxnMarkerTopicResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if true {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<WritableTxnMarkerPartitionResult>(n));
-                for _ in 0..n {
-                    items.push(WritableTxnMarkerPartitionResult::read(r, version)?);
-                }
-                items
-            };
-        }
+        r.field = "Name";
+        this.name = r.string(flexible)?;
+        r.field = "Partitions";
+        this.partitions = {
+            let n = r.len(flexible)?;
+            let mut items =
+                Vec::with_capacity(r.capacity_for::<WritableTxnMarkerPartitionResult>(n));
+            for _ in 0..n {
+                items.push(WritableTxnMarkerPartitionResult::read(r, version)?);
+            }
+            items
+        };
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -434,14 +366,10 @@ impl crate::sample::Sample for WritableTxnMarkerTopicResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.name = rng.string();
-        }
-        if true {
-            this.partitions = (0..rng.len(depth))
-                .map(|_| WritableTxnMarkerPartitionResult::sample(rng, version, depth + 1))
-                .collect::<Vec<_>>();
-        }
+        this.name = rng.string();
+        this.partitions = (0..rng.len(depth))
+            .map(|_| WritableTxnMarkerPartitionResult::sample(rng, version, depth + 1))
+            .collect::<Vec<_>>();
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -459,23 +387,19 @@ impl WritableTxnMarkerTopicResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "name".to_string(),
-                serde_json::Value::from((&self.name).as_str()),
-            );
-        }
-        if true {
-            map.insert(
-                "partitions".to_string(),
-                serde_json::Value::Array(
-                    (&self.partitions)
-                        .iter()
-                        .map(|item| (item).to_kafka_json(version))
-                        .collect(),
-                ),
-            );
-        }
+        map.insert(
+            "name".to_string(),
+            serde_json::Value::from((&self.name).as_str()),
+        );
+        map.insert(
+            "partitions".to_string(),
+            serde_json::Value::Array(
+                (&self.partitions)
+                    .iter()
+                    .map(|item| (item).to_kafka_json(version))
+                    .collect(),
+            ),
+        );
         serde_json::Value::Object(map)
     }
 }
@@ -511,26 +435,8 @@ impl WritableTxnMarkerPartitionResult {
         message: &'static str,
     ) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        if true {
-            w.put_i32(*&self.partition_index);
-        } else if self.partition_index != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "PartitionIndex",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
-        if true {
-            w.put_i16(*&self.error_code);
-        } else if self.error_code != 0 {
-            return Err(EncodeError::new(
-                message,
-                version,
-                "ErrorCode",
-                EncodeErrorKind::FieldNotInVersion,
-            ));
-        }
+        w.put_i32(self.partition_index);
+        w.put_i16(self.error_code);
         if flexible {
             let mut count = self.unknown_tagged_fields.len();
             w.put_uvarint(u32::try_from(count).unwrap_or(u32::MAX));
@@ -552,14 +458,10 @@ impl WritableTxnMarkerPartitionResult {
     pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if true {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
+        r.field = "PartitionIndex";
+        this.partition_index = r.i32()?;
+        r.field = "ErrorCode";
+        this.error_code = r.i16()?;
         if flexible {
             r.field = "_tagged_fields";
             let count = r.uvarint()?;
@@ -585,12 +487,8 @@ impl crate::sample::Sample for WritableTxnMarkerPartitionResult {
     fn sample(rng: &mut crate::sample::Rng, version: i16, depth: u32) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        if true {
-            this.partition_index = rng.next_u64() as i32;
-        }
-        if true {
-            this.error_code = rng.next_u64() as i16;
-        }
+        this.partition_index = rng.next_u64() as i32;
+        this.error_code = rng.next_u64() as i16;
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -608,18 +506,14 @@ impl WritableTxnMarkerPartitionResult {
     pub fn to_kafka_json(&self, version: i16) -> serde_json::Value {
         let flexible = version >= 1;
         let mut map = serde_json::Map::new();
-        if true {
-            map.insert(
-                "partitionIndex".to_string(),
-                serde_json::Value::from(*&self.partition_index),
-            );
-        }
-        if true {
-            map.insert(
-                "errorCode".to_string(),
-                serde_json::Value::from(*&self.error_code),
-            );
-        }
+        map.insert(
+            "partitionIndex".to_string(),
+            serde_json::Value::from(self.partition_index),
+        );
+        map.insert(
+            "errorCode".to_string(),
+            serde_json::Value::from(self.error_code),
+        );
         serde_json::Value::Object(map)
     }
 }
