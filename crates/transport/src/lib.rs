@@ -8,6 +8,7 @@
 
 pub mod backoff;
 mod broker;
+pub mod cluster;
 pub mod config;
 mod connection;
 mod error;

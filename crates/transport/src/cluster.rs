@@ -1,0 +1,347 @@
+//! What the client knows of the cluster, sans-I/O: brokers, topics,
+//! partition leaders with their epochs. Metadata responses update it; errors
+//! that mean "your view is old" mark it stale; its age says when to refresh.
+//! Lookups route requests to leaders.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use ferrokafka_protocol::messages::MetadataResponse;
+use ferrokafka_protocol::{ErrorCode, Uuid};
+
+/// A broker's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddress {
+    /// Node id.
+    pub node_id: i32,
+    /// Host clients connect to.
+    pub host: String,
+    /// Port.
+    pub port: i32,
+    /// `broker.rack`, if set.
+    pub rack: Option<String>,
+}
+
+impl BrokerAddress {
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// One partition as the last metadata described it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionView {
+    /// Partition index.
+    pub index: i32,
+    /// Leader node id (-1 when there is none).
+    pub leader: i32,
+    /// Leader epoch (-1 when the broker does not say).
+    pub leader_epoch: i32,
+    /// Replicas.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+    /// The partition-level error the broker reported.
+    pub error: ErrorCode,
+}
+
+/// One topic as the last metadata described it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicView {
+    /// Topic id (KIP-516).
+    pub id: Uuid,
+    /// Whether it is internal (`__consumer_offsets`, ...).
+    pub internal: bool,
+    /// Partitions by index.
+    pub partitions: Vec<PartitionView>,
+}
+
+/// The client's view of the cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    max_age: Duration,
+    brokers: BTreeMap<i32, BrokerAddress>,
+    topics: HashMap<String, TopicView>,
+    cluster_id: Option<String>,
+    controller: Option<i32>,
+    updated: Option<Instant>,
+    stale: bool,
+}
+
+impl ClusterView {
+    /// An empty view refreshed at least every `metadata_max_age_ms`.
+    pub fn new(max_age: Duration) -> Self {
+        ClusterView {
+            max_age,
+            brokers: BTreeMap::new(),
+            topics: HashMap::new(),
+            cluster_id: None,
+            controller: None,
+            updated: None,
+            stale: true,
+        }
+    }
+
+    /// Takes in a Metadata response. Brokers and cluster facts are replaced;
+    /// topics in the response are replaced, except that a partition whose
+    /// leader epoch went backwards (an older broker's answer, KIP-320) keeps
+    /// what the view had and the view stays stale.
+    pub fn update(&mut self, now: Instant, response: &MetadataResponse) {
+        self.brokers = response
+            .brokers
+            .iter()
+            .map(|b| {
+                let address = BrokerAddress {
+                    node_id: b.node_id,
+                    host: b.host.clone(),
+                    port: b.port,
+                    rack: b.rack.clone(),
+                };
+                (b.node_id, address)
+            })
+            .collect();
+        self.cluster_id.clone_from(&response.cluster_id);
+        self.controller = (response.controller_id >= 0).then_some(response.controller_id);
+        let mut went_backwards = false;
+        for topic in &response.topics {
+            let Some(name) = topic.name.clone() else {
+                continue;
+            };
+            if ErrorCode::from_code(topic.error_code) == ErrorCode::UnknownTopicOrPartition {
+                self.topics.remove(&name);
+                continue;
+            }
+            let previous = self.topics.get(&name);
+            let mut partitions: Vec<PartitionView> = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let fresh = PartitionView {
+                        index: p.partition_index,
+                        leader: p.leader_id,
+                        leader_epoch: p.leader_epoch,
+                        replicas: p.replica_nodes.clone(),
+                        isr: p.isr_nodes.clone(),
+                        error: ErrorCode::from_code(p.error_code),
+                    };
+                    match previous.and_then(|t| {
+                        t.partitions
+                            .iter()
+                            .find(|old| old.index == p.partition_index)
+                    }) {
+                        Some(old)
+                            if fresh.leader_epoch >= 0 && fresh.leader_epoch < old.leader_epoch =>
+                        {
+                            went_backwards = true;
+                            old.clone()
+                        }
+                        _ => fresh,
+                    }
+                })
+                .collect();
+            partitions.sort_by_key(|p| p.index);
+            self.topics.insert(
+                name,
+                TopicView {
+                    id: topic.topic_id,
+                    internal: topic.is_internal,
+                    partitions,
+                },
+            );
+        }
+        self.updated = Some(now);
+        self.stale = went_backwards;
+    }
+
+    /// Marks the view stale if `error` means a request went to the wrong
+    /// place or a topic changed (returns whether it did).
+    pub fn note_error(&mut self, error: ErrorCode) -> bool {
+        let stale = matches!(
+            error,
+            ErrorCode::NotLeaderOrFollower
+                | ErrorCode::UnknownTopicOrPartition
+                | ErrorCode::LeaderNotAvailable
+                | ErrorCode::FencedLeaderEpoch
+                | ErrorCode::UnknownLeaderEpoch
+                | ErrorCode::NotCoordinator
+                | ErrorCode::CoordinatorNotAvailable
+                | ErrorCode::KafkaStorageError
+                | ErrorCode::UnknownTopicId
+                | ErrorCode::InconsistentTopicId
+        );
+        self.stale |= stale;
+        stale
+    }
+
+    /// Whether to fetch metadata now: never fetched, stale, or older than
+    /// `metadata_max_age_ms`.
+    pub fn needs_refresh(&self, now: Instant) -> bool {
+        self.stale || self.updated.is_none_or(|at| now >= at + self.max_age)
+    }
+
+    /// When the view reaches its maximum age.
+    pub fn next_refresh(&self) -> Option<Instant> {
+        self.updated.map(|at| at + self.max_age)
+    }
+
+    /// The leader of `topic`/`partition`, when known.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<&BrokerAddress> {
+        let view = self
+            .topics
+            .get(topic)?
+            .partitions
+            .iter()
+            .find(|p| p.index == partition)?;
+        self.brokers.get(&view.leader)
+    }
+
+    /// The partitions of `topic`, when known.
+    pub fn topic(&self, topic: &str) -> Option<&TopicView> {
+        self.topics.get(topic)
+    }
+
+    /// Partitions of `topic` with a known leader, ascending (where keyless
+    /// records may go).
+    pub fn available_partitions(&self, topic: &str) -> Vec<i32> {
+        self.topics.get(topic).map_or_else(Vec::new, |t| {
+            t.partitions
+                .iter()
+                .filter(|p| self.brokers.contains_key(&p.leader))
+                .map(|p| p.index)
+                .collect()
+        })
+    }
+
+    /// A broker by id.
+    pub fn broker(&self, node_id: i32) -> Option<&BrokerAddress> {
+        self.brokers.get(&node_id)
+    }
+
+    /// Every known broker, by id.
+    pub fn brokers(&self) -> impl Iterator<Item = &BrokerAddress> {
+        self.brokers.values()
+    }
+
+    /// The cluster id.
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.cluster_id.as_deref()
+    }
+
+    /// The controller's node id, when the broker says.
+    pub fn controller(&self) -> Option<i32> {
+        self.controller
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ferrokafka_protocol::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+
+    use super::*;
+
+    fn response(leader_of_0: i32, epoch: i32) -> MetadataResponse {
+        MetadataResponse {
+            brokers: (1..=3)
+                .map(|id| MetadataResponseBroker {
+                    node_id: id,
+                    host: "127.0.0.1".into(),
+                    port: 9090 + id,
+                    ..Default::default()
+                })
+                .collect(),
+            cluster_id: Some("c".into()),
+            controller_id: 1,
+            topics: vec![MetadataResponseTopic {
+                name: Some("orders".into()),
+                partitions: vec![
+                    MetadataResponsePartition {
+                        partition_index: 1,
+                        leader_id: -1,
+                        leader_epoch: 0,
+                        ..Default::default()
+                    },
+                    MetadataResponsePartition {
+                        partition_index: 0,
+                        leader_id: leader_of_0,
+                        leader_epoch: epoch,
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }],
+            ..MetadataResponse::default()
+        }
+    }
+
+    #[test]
+    fn routes_to_leaders_and_lists_available_partitions() {
+        let now = Instant::now();
+        let mut view = ClusterView::new(Duration::from_secs(300));
+        assert!(view.needs_refresh(now));
+        view.update(now, &response(2, 5));
+        assert!(!view.needs_refresh(now));
+        assert_eq!(
+            view.leader("orders", 0)
+                .map(BrokerAddress::address)
+                .as_deref(),
+            Some("127.0.0.1:9092")
+        );
+        assert!(view.leader("orders", 1).is_none(), "no leader");
+        assert_eq!(view.available_partitions("orders"), [0]);
+        assert_eq!(
+            view.topic("orders")
+                .unwrap()
+                .partitions
+                .iter()
+                .map(|p| p.index)
+                .collect::<Vec<_>>(),
+            [0, 1]
+        );
+        assert_eq!((view.cluster_id(), view.controller()), (Some("c"), Some(1)));
+    }
+
+    #[test]
+    fn an_older_leader_epoch_does_not_overwrite_a_newer_one() {
+        let now = Instant::now();
+        let mut view = ClusterView::new(Duration::from_secs(300));
+        view.update(now, &response(2, 5));
+        view.update(now, &response(3, 4));
+        assert_eq!(view.leader("orders", 0).unwrap().node_id, 2);
+        assert!(
+            view.needs_refresh(now),
+            "a backwards answer leaves the view stale"
+        );
+        view.update(now, &response(3, 6));
+        assert_eq!(view.leader("orders", 0).unwrap().node_id, 3);
+        assert!(!view.needs_refresh(now));
+    }
+
+    #[test]
+    fn stale_errors_and_age_ask_for_a_refresh() {
+        let now = Instant::now();
+        let mut view = ClusterView::new(Duration::from_secs(300));
+        view.update(now, &response(2, 5));
+        assert!(!view.note_error(ErrorCode::MessageTooLarge));
+        assert!(!view.needs_refresh(now));
+        assert!(view.note_error(ErrorCode::NotLeaderOrFollower));
+        assert!(view.needs_refresh(now));
+        view.update(now, &response(2, 5));
+        assert!(!view.needs_refresh(now + Duration::from_secs(299)));
+        assert!(view.needs_refresh(now + Duration::from_secs(300)));
+        assert_eq!(view.next_refresh(), Some(now + Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn a_deleted_topic_disappears() {
+        let now = Instant::now();
+        let mut view = ClusterView::new(Duration::from_secs(300));
+        view.update(now, &response(2, 5));
+        let mut gone = response(2, 5);
+        gone.topics[0].error_code = ErrorCode::UnknownTopicOrPartition.code();
+        view.update(now, &gone);
+        assert!(view.topic("orders").is_none());
+    }
+}
