@@ -253,7 +253,7 @@ impl Connection {
     pub async fn round_trip(
         &self,
         api: &'static str,
-        mut frame: BytesMut,
+        frame: BytesMut,
     ) -> Result<Bytes, TransportError> {
         let _permit = self
             .in_flight
@@ -261,27 +261,7 @@ impl Connection {
             .await
             .map_err(|_| self.closed_error())?;
         let (responder, response) = oneshot::channel();
-        {
-            let mut state = self.shared.state();
-            if let Some(error) = &state.closed {
-                return Err(error.clone());
-            }
-            let id = state.next_correlation_id;
-            state.next_correlation_id = id.wrapping_add(1) & i32::MAX;
-            state.waiting.insert(id, responder);
-            frame::set_correlation_id(&mut frame, id);
-        }
-        frame::finish(&mut frame);
-        if self
-            .outgoing
-            .send(Outgoing {
-                frame,
-                written: None,
-            })
-            .is_err()
-        {
-            return Err(self.closed_error());
-        }
+        self.enqueue(frame, Some(responder), None)?;
         match tokio::time::timeout(self.config.request_timeout, response).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(self.closed_error()),
@@ -303,7 +283,20 @@ impl Connection {
 
     /// Sends a request that gets no response (a Produce with `acks=0`);
     /// returns once it is written to the socket.
-    pub async fn send_one_way(&self, mut frame: BytesMut) -> Result<(), TransportError> {
+    pub async fn send_one_way(&self, frame: BytesMut) -> Result<(), TransportError> {
+        let (written, done) = oneshot::channel();
+        self.enqueue(frame, None, Some(written))?;
+        done.await.map_err(|_| self.closed_error())?
+    }
+
+    /// Gives `frame` the next correlation id, registers who waits for the
+    /// response (if anyone), and queues it for the writer task.
+    fn enqueue(
+        &self,
+        mut frame: BytesMut,
+        responder: Option<Responder>,
+        written: Option<oneshot::Sender<Result<(), TransportError>>>,
+    ) -> Result<(), TransportError> {
         {
             let mut state = self.shared.state();
             if let Some(error) = &state.closed {
@@ -311,21 +304,15 @@ impl Connection {
             }
             let id = state.next_correlation_id;
             state.next_correlation_id = id.wrapping_add(1) & i32::MAX;
+            if let Some(responder) = responder {
+                state.waiting.insert(id, responder);
+            }
             frame::set_correlation_id(&mut frame, id);
         }
         frame::finish(&mut frame);
-        let (written, done) = oneshot::channel();
-        if self
-            .outgoing
-            .send(Outgoing {
-                frame,
-                written: Some(written),
-            })
-            .is_err()
-        {
-            return Err(self.closed_error());
-        }
-        done.await.map_err(|_| self.closed_error())?
+        self.outgoing
+            .send(Outgoing { frame, written })
+            .map_err(|_| self.closed_error())
     }
 
     fn closed_error(&self) -> TransportError {
