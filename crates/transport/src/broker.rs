@@ -145,10 +145,13 @@ impl BrokerConnection {
         let size = header.encoded_len(header_version).map_err(encoding_error)?
             + request.encoded_len(version).map_err(encoding_error)?;
         let mut buf = frame::start(size);
+        // The size pass above checked both versions; write without a second one.
         header
-            .encode(&mut buf, header_version)
+            .write_body(&mut buf, header_version)
             .map_err(encoding_error)?;
-        request.encode(&mut buf, version).map_err(encoding_error)?;
+        request
+            .write_body(&mut buf, version)
+            .map_err(encoding_error)?;
         Ok(buf)
     }
 
