@@ -28,12 +28,15 @@ struct Outcome {
     result: anyhow::Result<()>,
 }
 
-/// Counts of the test binaries' `test result:` lines.
+/// What the test binaries reported: counts of their `test result:` lines,
+/// and the name and output of every failed test, repeated in the summary
+/// so it is not lost above later steps' output.
 #[derive(Default)]
 struct TestCounts {
     passed: u64,
     failed: u64,
     ignored: u64,
+    failures: Vec<String>,
 }
 
 /// Runs every step, prints a summary, and fails if any step failed.
@@ -103,6 +106,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         eprintln!("{:<46} {:>8.1}  {result}", outcome.step, outcome.seconds);
     }
     let failed_steps = outcomes.iter().filter(|o| o.result.is_err()).count();
+    if !counts.failures.is_empty() {
+        eprintln!("\nfailed tests:");
+        for failure in &counts.failures {
+            eprintln!("{failure}");
+        }
+    }
     println!(
         "tests: {} passed, {} failed, {} skipped",
         counts.passed, counts.failed, counts.ignored
@@ -146,9 +155,11 @@ fn run_tests(root: &Path, bootstrap: Option<&str>, counts: &mut TestCounts) -> a
         .spawn()
         .context("running cargo test")?;
     let stdout = child.stdout.take().context("cargo test stdout")?;
+    let mut failure_report = FailureReport::default();
     for line in BufReader::new(stdout).lines() {
         let line = line?;
         println!("{line}");
+        failure_report.read(&line, &mut counts.failures);
         if let Some(rest) = line.strip_prefix("test result: ") {
             counts.passed += count_before(rest, " passed");
             counts.failed += count_before(rest, " failed");
@@ -160,6 +171,47 @@ fn run_tests(root: &Path, bootstrap: Option<&str>, counts: &mut TestCounts) -> a
         bail!("cargo test exited with {status}");
     }
     Ok(())
+}
+
+/// Collects libtest's `failures:` section: one `---- name stdout ----`
+/// block per failed test, kept to its first lines.
+#[derive(Default)]
+struct FailureReport {
+    in_section: bool,
+    current: Option<(String, usize)>,
+}
+
+impl FailureReport {
+    const LINES_KEPT: usize = 30;
+
+    fn read(&mut self, line: &str, failures: &mut Vec<String>) {
+        if line == "failures:" {
+            // The same word heads the blocks and then the list of names
+            // that closes the section.
+            self.flush(failures);
+            self.in_section = !self.in_section;
+            return;
+        }
+        if !self.in_section {
+            return;
+        }
+        if line.starts_with("---- ") && line.ends_with(" ----") {
+            self.flush(failures);
+            self.current = Some((line.to_string(), 1));
+        } else if let Some((text, lines)) = &mut self.current
+            && *lines < Self::LINES_KEPT
+        {
+            text.push('\n');
+            text.push_str(line);
+            *lines += 1;
+        }
+    }
+
+    fn flush(&mut self, failures: &mut Vec<String>) {
+        if let Some((text, _)) = self.current.take() {
+            failures.push(text.trim_end().to_string());
+        }
+    }
 }
 
 /// The number just before `label` in a `test result:` line.
@@ -177,7 +229,7 @@ fn cargo_program() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::count_before;
+    use super::{FailureReport, count_before};
 
     #[test]
     fn reads_counts_from_a_test_result_line() {
@@ -186,5 +238,32 @@ mod tests {
         assert_eq!(count_before(line, " passed"), 12);
         assert_eq!(count_before(line, " failed"), 3);
         assert_eq!(count_before(line, " ignored"), 1);
+    }
+
+    #[test]
+    fn keeps_each_failed_tests_output() {
+        let output = "running 2 tests
+test a ... ok
+test b ... FAILED
+
+failures:
+
+---- b stdout ----
+thread 'b' panicked at src/lib.rs:3:5:
+boom
+
+failures:
+    b
+
+test result: FAILED. 1 passed; 1 failed; 0 ignored";
+        let mut report = FailureReport::default();
+        let mut failures = Vec::new();
+        for line in output.lines() {
+            report.read(line, &mut failures);
+        }
+        assert_eq!(
+            failures,
+            ["---- b stdout ----\nthread 'b' panicked at src/lib.rs:3:5:\nboom"]
+        );
     }
 }

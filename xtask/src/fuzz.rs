@@ -35,17 +35,39 @@ pub fn run_all(seconds: u64) -> anyhow::Result<()> {
         return Ok(());
     }
     ensure_cargo_fuzz()?;
+    // libFuzzer prints a line per new input; that goes to a file per target
+    // so a CI log keeps the summaries and any crash.
+    let log_dir = crate::workspace_root().join("target/fuzz-logs");
+    std::fs::create_dir_all(&log_dir)?;
     let mut failures = Vec::new();
     for project in &projects {
         for target in targets(project)? {
-            eprintln!("fuzzing {}::{target} for {seconds}s", project.display());
+            let crate_dir = project.parent().context("fuzz folder has a parent")?;
+            let crate_name = crate_dir.file_name().unwrap_or_default().to_string_lossy();
+            let log_path = log_dir.join(format!("{crate_name}-{target}.log"));
+            eprintln!(
+                "fuzzing {crate_name}::{target} for {seconds}s (log: {})",
+                log_path.display()
+            );
+            let log = std::fs::File::create(&log_path)?;
             let status = Command::new("cargo")
                 .args(["+nightly", "fuzz", "run", &target, "--"])
                 .arg(format!("-max_total_time={seconds}"))
-                .current_dir(project.parent().context("fuzz folder has a parent")?)
+                .current_dir(crate_dir)
+                .stdout(log.try_clone()?)
+                .stderr(log)
                 .status()?;
-            if !status.success() {
-                failures.push(format!("{}::{target}", project.display()));
+            let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if status.success() {
+                let done = output.lines().rfind(|l| l.starts_with("Done "));
+                eprintln!("  {}", done.unwrap_or("finished"));
+            } else {
+                // The crash report and reproducer path are at the end.
+                let lines: Vec<&str> = output.lines().collect();
+                for line in &lines[lines.len().saturating_sub(60)..] {
+                    eprintln!("  {line}");
+                }
+                failures.push(format!("{crate_name}::{target}"));
             }
         }
     }
