@@ -111,6 +111,12 @@ async fn ten_thousand_pipelined_metadata_requests_are_routed_to_their_callers() 
             &config(&[
                 ("bootstrap_servers", broker),
                 ("max_in_flight_requests_per_connection", "10000"),
+                // The broker answers one request per connection at a time,
+                // so the last of 10,000 waits for all the others; on a
+                // loaded 2-core machine (clusters starting in parallel
+                // tests) that can pass the 30 s default. Routing is the
+                // subject here, not latency.
+                ("request_timeout_ms", "300000"),
             ]),
         )
         .await
