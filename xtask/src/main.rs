@@ -92,6 +92,7 @@ fn run_broker(task: BrokerTask) -> anyhow::Result<()> {
                 brokers: usize::from(brokers),
                 harness_dir,
                 security,
+                extra_properties: Vec::new(),
             };
             let info = broker::start_detached(&options, backend, &name)?;
             println!("{}", serde_json::to_string(&info)?);

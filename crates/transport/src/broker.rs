@@ -34,6 +34,7 @@ pub struct BrokerConnection {
     client_id: String,
     versions: HashMap<ApiKey, (i16, i16)>,
     session_expires: Option<Instant>,
+    reauthenticate_at: Option<Instant>,
 }
 
 impl BrokerConnection {
@@ -57,6 +58,7 @@ impl BrokerConnection {
             client_id: config.client_id.clone(),
             versions: HashMap::new(),
             session_expires: None,
+            reauthenticate_at: None,
         };
         this.negotiate().await?;
         if let Some(credentials) = config.credentials().map_err(|e| TransportError::Auth {
@@ -82,6 +84,12 @@ impl BrokerConnection {
     /// When the broker's SASL session ends (KIP-368), if it reported one.
     pub fn session_expires(&self) -> Option<Instant> {
         self.session_expires
+    }
+
+    /// Whether the SASL session is close enough to its end (KIP-368) that
+    /// new requests should go over a freshly authenticated connection.
+    pub fn needs_reauthentication(&self, now: Instant) -> bool {
+        self.reauthenticate_at.is_some_and(|at| now >= at)
     }
 
     /// The highest version of `key` both this crate and the broker support.
@@ -270,6 +278,10 @@ impl BrokerConnection {
                 let lifetime =
                     Duration::from_millis(u64::try_from(response.session_lifetime_ms).unwrap_or(0));
                 self.session_expires = Some(started + lifetime);
+                // As the Java client: renew at 85-95 % of the lifetime, so
+                // clients that connected together do not all renew together.
+                let share = 0.85 + 0.1 * crate::client::unit_random();
+                self.reauthenticate_at = Some(started + lifetime.mul_f64(share));
             }
             match exchange
                 .respond(&response.auth_bytes)

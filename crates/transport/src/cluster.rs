@@ -63,6 +63,7 @@ pub struct ClusterView {
     max_age: Duration,
     brokers: BTreeMap<i32, BrokerAddress>,
     topics: HashMap<String, TopicView>,
+    topic_errors: HashMap<String, ErrorCode>,
     cluster_id: Option<String>,
     controller: Option<i32>,
     updated: Option<Instant>,
@@ -76,6 +77,7 @@ impl ClusterView {
             max_age,
             brokers: BTreeMap::new(),
             topics: HashMap::new(),
+            topic_errors: HashMap::new(),
             cluster_id: None,
             controller: None,
             updated: None,
@@ -108,7 +110,13 @@ impl ClusterView {
             let Some(name) = topic.name.clone() else {
                 continue;
             };
-            if ErrorCode::from_code(topic.error_code) == ErrorCode::UnknownTopicOrPartition {
+            let error = ErrorCode::from_code(topic.error_code);
+            if error.is_ok() {
+                self.topic_errors.remove(&name);
+            } else {
+                self.topic_errors.insert(name.clone(), error);
+            }
+            if error == ErrorCode::UnknownTopicOrPartition {
                 self.topics.remove(&name);
                 continue;
             }
@@ -172,6 +180,22 @@ impl ClusterView {
         );
         self.stale |= stale;
         stale
+    }
+
+    /// Marks the view stale, to be refreshed before its next use.
+    pub fn mark_stale(&mut self) {
+        self.stale = true;
+    }
+
+    /// When the view was last updated.
+    pub fn updated(&self) -> Option<Instant> {
+        self.updated
+    }
+
+    /// The error the last metadata response gave for `topic`, if any
+    /// (UNKNOWN_TOPIC_OR_PARTITION, TOPIC_AUTHORIZATION_FAILED, ...).
+    pub fn topic_error(&self, topic: &str) -> Option<ErrorCode> {
+        self.topic_errors.get(topic).copied()
     }
 
     /// Whether to fetch metadata now: never fetched, stale, or older than

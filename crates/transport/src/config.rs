@@ -92,6 +92,9 @@ pub struct ClientConfig {
     pub connections_max_idle: Duration,
     /// `metadata_max_age_ms`.
     pub metadata_max_age: Duration,
+    /// `default_api_timeout_ms`: how long lookups the client retries by
+    /// itself (leaders, coordinators, metadata) may take.
+    pub default_api_timeout: Duration,
     /// `client_dns_lookup`.
     pub client_dns_lookup: DnsLookup,
     /// `security_protocol`.
@@ -138,6 +141,7 @@ impl Default for ClientConfig {
             retry_backoff: Duration::from_millis(100),
             connections_max_idle: Duration::from_secs(540),
             metadata_max_age: Duration::from_secs(300),
+            default_api_timeout: Duration::from_secs(60),
             client_dns_lookup: DnsLookup::default(),
             security_protocol: SecurityProtocol::default(),
             tls: TlsConfig::default(),
@@ -278,6 +282,7 @@ impl ClientConfig {
             "retry_backoff_ms" => self.retry_backoff = millis(k, value)?,
             "connections_max_idle_ms" => self.connections_max_idle = millis(k, value)?,
             "metadata_max_age_ms" => self.metadata_max_age = millis(k, value)?,
+            "default_api_timeout_ms" => self.default_api_timeout = millis(k, value)?,
             "client_dns_lookup" => {
                 self.client_dns_lookup = match value.trim() {
                     "use_all_dns_ips" | "default" => DnsLookup::UseAllDnsIps,

@@ -111,6 +111,49 @@ pub enum TransportError {
         /// Why it closed.
         reason: String,
     },
+    /// The client's settings are unusable.
+    #[error("invalid configuration: {reason}")]
+    Config {
+        /// What is wrong, naming the key.
+        reason: String,
+    },
+    /// None of the known brokers or bootstrap servers could be reached.
+    #[error("no broker could be reached: {tried}")]
+    NoBrokerAvailable {
+        /// Each address tried and why it failed.
+        tried: String,
+    },
+    /// A node id the metadata does not (or no longer does) name.
+    #[error("broker {node} is not in the cluster metadata")]
+    UnknownBroker {
+        /// The node id.
+        node: i32,
+    },
+    /// The cluster does not know the topic.
+    #[error("topic {topic} does not exist (UNKNOWN_TOPIC_OR_PARTITION)")]
+    UnknownTopic {
+        /// The topic.
+        topic: String,
+    },
+    /// FindCoordinator failed for a key with an error that retrying cannot fix.
+    #[error("no coordinator for {key}: {reason}")]
+    Coordinator {
+        /// The group or transactional id.
+        key: String,
+        /// The broker's message or error name.
+        reason: String,
+    },
+    /// A lookup kept failing with retriable errors until
+    /// `default_api_timeout_ms` ran out.
+    #[error("gave up on {what} after {after:?} (default_api_timeout_ms){}", last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    GaveUp {
+        /// What was being looked up.
+        what: String,
+        /// How long the client tried.
+        after: Duration,
+        /// The last failure, if any.
+        last_error: Option<Box<TransportError>>,
+    },
 }
 
 impl TransportError {
@@ -122,6 +165,9 @@ impl TransportError {
             TransportError::Io { .. }
                 | TransportError::Timeout { .. }
                 | TransportError::Closed { .. }
+                | TransportError::NoBrokerAvailable { .. }
+                | TransportError::UnknownBroker { .. }
+                | TransportError::UnknownTopic { .. }
         )
     }
 

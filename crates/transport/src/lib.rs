@@ -1,6 +1,7 @@
 //! Everything between a typed Kafka request and the broker's typed response:
 //! tokio connections, framing, correlation ids, version negotiation, the
-//! cluster metadata view, TLS and SASL.
+//! cluster metadata view and the client that keeps it fresh and routes
+//! requests to leaders and coordinators, TLS and SASL.
 //!
 //! It is deliberately not a producer or a consumer: those crates talk to the
 //! cluster through the client trait this crate defines, so they can also run
@@ -8,6 +9,7 @@
 
 pub mod backoff;
 mod broker;
+mod client;
 pub mod cluster;
 pub mod config;
 mod connection;
@@ -17,6 +19,7 @@ pub mod sasl;
 pub mod tls;
 
 pub use broker::{BrokerConnection, decode_response};
+pub use client::{Client, CoordinatorKind, Lane};
 pub use connection::{Connection, ConnectionConfig};
 pub use error::TransportError;
 pub use tls::{TlsConfig, TlsConfigError};

@@ -25,6 +25,7 @@ pub fn server_properties(
     all: &[NodeAddress],
     data_dir: &Path,
     certificates: Option<&Certificates>,
+    extra: &[(String, String)],
 ) -> String {
     let n = all.len();
     let min_isr = n.min(2);
@@ -97,6 +98,9 @@ pub fn server_properties(
     set("log.cleaner.dedupe.buffer.size", &(16 * 1024 * 1024));
     if let Some(certificates) = certificates {
         out.push_str(&security::properties(certificates));
+    }
+    for (key, value) in extra {
+        let _ = writeln!(out, "{key}={value}");
     }
     out
 }

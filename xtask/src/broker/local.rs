@@ -1,6 +1,7 @@
 //! The local backend: Kafka's jars from Maven Central run as JVM processes on
 //! 127.0.0.1, one combined broker+controller per node.
 
+use std::ffi::OsString;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -34,8 +35,14 @@ pub struct LocalCluster {
     /// What was started.
     pub info: ClusterInfo,
     children: Vec<Child>,
+    /// How each node was launched, to launch it again.
+    launches: Vec<Vec<OsString>>,
     watchdog: Option<(Child, ChildStdin)>,
 }
+
+/// The file listing the nodes' pids, which the watchdog reads when it ends
+/// them (a restarted node has a new pid).
+const PIDS_FILE: &str = "pids";
 
 impl LocalCluster {
     /// Kills node `node_id` at once (SIGKILL), as a crash would.
@@ -49,6 +56,43 @@ impl LocalCluster {
         let child = &mut self.children[index];
         child.kill()?;
         child.wait()?;
+        Ok(())
+    }
+
+    /// Starts node `node_id` again (after [`LocalCluster::kill_node`], or
+    /// killing it first if it runs) with its data, and waits until it serves.
+    pub fn restart_node(&mut self, node_id: u32) -> anyhow::Result<()> {
+        let index = self
+            .info
+            .brokers
+            .iter()
+            .position(|b| b.node_id == node_id)
+            .with_context(|| format!("no node {node_id} in this cluster"))?;
+        let child = &mut self.children[index];
+        if child.try_wait()?.is_none() {
+            child.kill()?;
+            child.wait()?;
+        }
+        let node = &self.info.brokers[index];
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&node.log_file)?;
+        self.children[index] = launch(&self.launches[index], log)?;
+        self.info.brokers[index].pid = Some(self.children[index].id());
+        write_pids(&self.info.state_dir, &self.children)?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.info.brokers[index].port));
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while probe::api_versions(addr, Duration::from_secs(2)).is_err() {
+            if let Some(status) = self.children[index].try_wait()? {
+                bail!("node {node_id} exited while restarting ({status})");
+            }
+            if Instant::now() > deadline {
+                bail!("node {node_id} did not answer within {READY_TIMEOUT:?} of its restart");
+            }
+            // Polling a port that is not open yet: there is no event to wait on.
+            std::thread::sleep(Duration::from_millis(250));
+        }
         Ok(())
     }
 
@@ -148,7 +192,13 @@ fn start_once(
         let properties = node_dir.join("server.properties");
         std::fs::write(
             &properties,
-            config::server_properties(address, &addresses, &data_dir, certificates.as_ref()),
+            config::server_properties(
+                address,
+                &addresses,
+                &data_dir,
+                certificates.as_ref(),
+                &options.extra_properties,
+            ),
         )?;
         nodes.push((address.clone(), node_dir, data_dir, properties));
     }
@@ -199,13 +249,14 @@ fn start_once(
     }
 
     let mut children = Vec::new();
+    let mut launches = Vec::new();
     let mut infos = Vec::new();
     for (address, node_dir, data_dir, properties) in &nodes {
         let log_file = node_dir.join("server.log");
         let log = std::fs::File::create(&log_file)?;
         // The heap fits a 2-core, 24 GiB machine running three nodes and the
         // test processes side by side.
-        let child = java(
+        let arguments: Vec<OsString> = java(
             "kafka.Kafka",
             &[
                 "-Xms256m",
@@ -215,12 +266,11 @@ fn start_once(
             ],
         )
         .arg(properties)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .context("starting kafka.Kafka")?;
+        .get_args()
+        .map(OsString::from)
+        .collect();
+        let child = launch(&arguments, log)?;
+        launches.push(arguments);
         infos.push(NodeInfo {
             node_id: address.node_id,
             host: "127.0.0.1".to_string(),
@@ -234,9 +284,10 @@ fn start_once(
         children.push(child);
     }
 
+    write_pids(dir, &children)?;
     let watchdog = match lifetime {
         Lifetime::Detached => None,
-        Lifetime::TiedToThisProcess => Some(spawn_watchdog(&children, dir)?),
+        Lifetime::TiedToThisProcess => Some(spawn_watchdog(dir)?),
     };
     let mut cluster = LocalCluster {
         info: ClusterInfo {
@@ -256,6 +307,7 @@ fn start_once(
             }),
         },
         children,
+        launches,
         watchdog,
     };
     if let Err(e) = wait_until_serving(&mut cluster) {
@@ -314,14 +366,12 @@ fn wait_until_serving(cluster: &mut LocalCluster) -> anyhow::Result<()> {
 
 /// A shell that waits for end-of-file on its stdin (this process holding the
 /// other end) and then kills the brokers and removes their folder.
-fn spawn_watchdog(children: &[Child], dir: &Path) -> anyhow::Result<(Child, ChildStdin)> {
-    let pids: Vec<String> = children.iter().map(|c| c.id().to_string()).collect();
-    let script = r#"read -r _ignored; kill -9 "$@" 2>/dev/null; rm -rf "$DIR""#;
+fn spawn_watchdog(dir: &Path) -> anyhow::Result<(Child, ChildStdin)> {
+    let script = r#"read -r _ignored; kill -9 $(cat "$DIR/pids") 2>/dev/null; rm -rf "$DIR""#;
     let mut watchdog = Command::new("sh")
         .arg("-c")
         .arg(script)
         .arg("watchdog")
-        .args(&pids)
         .env("DIR", dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -331,6 +381,26 @@ fn spawn_watchdog(children: &[Child], dir: &Path) -> anyhow::Result<(Child, Chil
         .context("starting the broker watchdog")?;
     let stdin = watchdog.stdin.take().context("watchdog stdin")?;
     Ok((watchdog, stdin))
+}
+
+/// Runs `java` with a node's arguments, its output to `log`, in a process
+/// group of its own so a Ctrl-C meant for this process does not reach a
+/// detached broker.
+fn launch(arguments: &[OsString], log: std::fs::File) -> anyhow::Result<Child> {
+    Command::new("java")
+        .args(arguments)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("starting kafka.Kafka")
+}
+
+fn write_pids(dir: &Path, children: &[Child]) -> anyhow::Result<()> {
+    let pids: Vec<String> = children.iter().map(|c| c.id().to_string()).collect();
+    std::fs::write(dir.join(PIDS_FILE), pids.join(" "))
+        .with_context(|| format!("writing {}", dir.join(PIDS_FILE).display()))
 }
 
 /// Picks free loopback ports for `count` nodes, two each, holding them all

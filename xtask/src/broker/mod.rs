@@ -39,6 +39,9 @@ pub struct StartOptions {
     pub harness_dir: PathBuf,
     /// Add SASL_PLAINTEXT, SSL and SASL_SSL listeners (see [`security`]).
     pub security: bool,
+    /// More `server.properties` lines (`key`, `value`), after the harness's
+    /// own so they win: a test that needs short SASL sessions, say.
+    pub extra_properties: Vec<(String, String)>,
 }
 
 impl StartOptions {
@@ -49,6 +52,7 @@ impl StartOptions {
             brokers: 1,
             harness_dir: harness_dir(),
             security: false,
+            extra_properties: Vec::new(),
         }
     }
 }

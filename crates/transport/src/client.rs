@@ -1,0 +1,769 @@
+//! The cluster client: one handle the producer, consumer and admin share to
+//! reach any broker by node id. It keeps the [`ClusterView`] fresh (on
+//! `metadata_max_age_ms`, and at once after an error that means the view is
+//! stale), owns one connection per broker for data and another for group
+//! coordination (a long-polling fetch never delays a heartbeat), reconnects
+//! with exponential backoff, closes connections idle for
+//! `connections_max_idle_ms`, replaces an authenticated connection before
+//! its SASL session ends (KIP-368), and finds group and transaction
+//! coordinators.
+//!
+//! It never retries a request by itself except where the answer is the
+//! client's own business (metadata, coordinators): whether a produce or a
+//! commit may be sent twice is the caller's decision.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use ferrokafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use ferrokafka_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
+use ferrokafka_protocol::messages::{FindCoordinatorResponse, MetadataResponse};
+use ferrokafka_protocol::{ApiKey, ErrorCode, Request};
+use tracing::{debug, info, warn};
+
+use crate::backoff::Backoff;
+use crate::cluster::{ClusterView, TopicView};
+use crate::config::{ClientConfig, DnsLookup};
+use crate::{BrokerConnection, TransportError};
+
+/// Which of a broker's connections a request travels on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Produce, fetch, metadata, admin requests.
+    Data,
+    /// Group coordination (join, sync, heartbeat, commit): kept apart so a
+    /// fetch waiting `fetch_max_wait_ms` never delays a heartbeat.
+    Coordination,
+}
+
+/// The kind of coordinator FindCoordinator looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CoordinatorKind {
+    /// A consumer group's coordinator, keyed by group id.
+    Group,
+    /// A transactional producer's coordinator, keyed by transactional id.
+    Transaction,
+}
+
+impl CoordinatorKind {
+    fn key_type(self) -> i8 {
+        match self {
+            CoordinatorKind::Group => 0,
+            CoordinatorKind::Transaction => 1,
+        }
+    }
+}
+
+/// Where a connection goes: a broker by node id, or a bootstrap server
+/// before (or besides) the metadata naming any.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Endpoint {
+    Node(i32),
+    Bootstrap(String),
+}
+
+/// The state of one connection slot: the live connection if any, and the
+/// backoff that paces reconnects after failures.
+struct Slot {
+    connection: Option<Arc<BrokerConnection>>,
+    address: String,
+    backoff: Backoff,
+    retry_at: Option<Instant>,
+    last_used: Instant,
+}
+
+/// A slot behind an async lock: whoever opens its connection holds it, and
+/// everyone else wanting that broker waits for the outcome.
+type SharedSlot = Arc<tokio::sync::Mutex<Slot>>;
+
+/// Topics whose metadata the client keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Interest {
+    Topics(BTreeSet<String>),
+    All,
+}
+
+struct Inner {
+    config: ClientConfig,
+    bootstrap: Vec<String>,
+    view: Mutex<ClusterView>,
+    interest: Mutex<Interest>,
+    /// Addresses learned from FindCoordinator, for coordinators the
+    /// metadata has not listed (yet).
+    extra_addresses: Mutex<HashMap<i32, String>>,
+    slots: Mutex<HashMap<(Endpoint, Lane), SharedSlot>>,
+    coordinators: Mutex<HashMap<(CoordinatorKind, String), i32>>,
+    /// One metadata refresh at a time; others wait for its result.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+/// A handle on the cluster; clones share connections and metadata.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use ferrokafka_protocol::messages::ListOffsetsRequest;
+/// use ferrokafka_transport::{Client, config::ClientConfig};
+///
+/// let config = ClientConfig::from_pairs([("bootstrap_servers", "127.0.0.1:9092")])?;
+/// let client = Client::connect(config).await?;
+/// let leader = client.leader("events", 0).await?;
+/// let response = client.send(leader, &ListOffsetsRequest::default()).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("bootstrap", &self.inner.bootstrap)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing holding these locks can panic half-way through an update, so
+    // a poisoned lock still guards consistent data.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A number in `[0, 1)` for backoff jitter: it need not be unpredictable,
+/// only different between clients and attempts.
+pub(crate) fn unit_random() -> f64 {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
+}
+
+impl Client {
+    /// Checks `config`, reads the cluster's metadata from the first
+    /// bootstrap server that answers (a dead one is skipped), and starts the
+    /// task that keeps metadata fresh and closes idle connections.
+    pub async fn connect(config: ClientConfig) -> Result<Client, TransportError> {
+        config.validate().map_err(|e| TransportError::Config {
+            reason: e.to_string(),
+        })?;
+        let bootstrap = bootstrap_addresses(&config).await?;
+        let inner = Arc::new(Inner {
+            view: Mutex::new(ClusterView::new(config.metadata_max_age)),
+            interest: Mutex::new(Interest::Topics(BTreeSet::new())),
+            extra_addresses: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
+            coordinators: Mutex::new(HashMap::new()),
+            refreshing: tokio::sync::Mutex::new(()),
+            bootstrap,
+            config,
+        });
+        let client = Client { inner };
+        client.refresh_metadata().await?;
+        tokio::spawn(maintain(Arc::downgrade(&client.inner)));
+        Ok(client)
+    }
+
+    /// The settings this client was made with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// Reads the cluster view: brokers, topics, partitions and leaders as
+    /// of the last refresh.
+    pub fn view<T>(&self, read: impl FnOnce(&ClusterView) -> T) -> T {
+        read(&lock(&self.inner.view))
+    }
+
+    /// Adds topics to those whose metadata the client keeps.
+    pub fn add_topics<S: AsRef<str>>(&self, topics: impl IntoIterator<Item = S>) {
+        let mut interest = lock(&self.inner.interest);
+        if let Interest::Topics(kept) = &mut *interest {
+            let before = kept.len();
+            kept.extend(topics.into_iter().map(|t| t.as_ref().to_string()));
+            if kept.len() != before {
+                lock(&self.inner.view).mark_stale();
+            }
+        }
+    }
+
+    /// Keeps the metadata of every topic (a pattern subscription, a topic
+    /// listing).
+    pub fn track_all_topics(&self) {
+        *lock(&self.inner.interest) = Interest::All;
+        lock(&self.inner.view).mark_stale();
+    }
+
+    /// Notes an error a broker returned for a partition or coordinator:
+    /// one that means the view is stale gets it refreshed before its next use.
+    pub fn note_error(&self, error: ErrorCode) {
+        if lock(&self.inner.view).note_error(error) {
+            debug!(?error, "metadata marked stale");
+        }
+    }
+
+    /// Fetches metadata for the topics the client keeps, from any broker.
+    /// Concurrent callers share one request.
+    pub async fn refresh_metadata(&self) -> Result<(), TransportError> {
+        let started = Instant::now();
+        let _turn = self.inner.refreshing.lock().await;
+        if lock(&self.inner.view)
+            .updated()
+            .is_some_and(|at| at >= started)
+        {
+            // Someone else refreshed while this call waited.
+            return Ok(());
+        }
+        let request = self.metadata_request();
+        let response: MetadataResponse = self.send_any(&request).await?;
+        let topics = response.topics.len();
+        let brokers = response.brokers.len();
+        lock(&self.inner.view).update(Instant::now(), &response);
+        debug!(brokers, topics, "metadata refreshed");
+        Ok(())
+    }
+
+    fn metadata_request(&self) -> MetadataRequest {
+        let topics = match &*lock(&self.inner.interest) {
+            Interest::All => None,
+            Interest::Topics(kept) => Some(
+                kept.iter()
+                    .map(|name| MetadataRequestTopic {
+                        name: Some(name.clone()),
+                        ..MetadataRequestTopic::default()
+                    })
+                    .collect(),
+            ),
+        };
+        MetadataRequest {
+            topics,
+            // Topics are created on purpose (admin, the CLI), never as a
+            // side effect of asking about them.
+            allow_auto_topic_creation: false,
+            ..MetadataRequest::default()
+        }
+    }
+
+    /// Refreshes the metadata if it is stale or old.
+    async fn ensure_fresh(&self) -> Result<(), TransportError> {
+        let needed = lock(&self.inner.view).needs_refresh(Instant::now());
+        if needed {
+            self.refresh_metadata().await?;
+        }
+        Ok(())
+    }
+
+    /// The partitions of `topic`, fetching its metadata if the client did
+    /// not keep it yet. Waits (up to `default_api_timeout_ms`) while the
+    /// topic's partitions have no leader, as just after it was created.
+    pub async fn topic(&self, topic: &str) -> Result<TopicView, TransportError> {
+        self.add_topics([topic]);
+        self.retrying(&format!("metadata of {topic}"), || async {
+            self.ensure_fresh().await?;
+            let view = lock(&self.inner.view);
+            match view.topic(topic) {
+                Some(found) if found.partitions.iter().all(|p| p.leader >= 0) => {
+                    Ok(Some(found.clone()))
+                }
+                Some(_) => {
+                    drop(view);
+                    self.note_error(ErrorCode::LeaderNotAvailable);
+                    Ok(None)
+                }
+                None => {
+                    let error = view.topic_error(topic);
+                    drop(view);
+                    self.note_error(ErrorCode::UnknownTopicOrPartition);
+                    // A topic just created may not be known to every
+                    // broker yet: retried until the deadline like a leader.
+                    match error {
+                        Some(ErrorCode::UnknownTopicOrPartition) => {
+                            Err(TransportError::UnknownTopic {
+                                topic: topic.to_string(),
+                            })
+                        }
+                        _ => Ok(None),
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// The node id of the leader of `topic`/`partition`, refreshing the
+    /// metadata while it is unknown.
+    pub async fn leader(&self, topic: &str, partition: i32) -> Result<i32, TransportError> {
+        self.add_topics([topic]);
+        self.retrying(&format!("leader of {topic}-{partition}"), || async {
+            self.ensure_fresh().await?;
+            let view = lock(&self.inner.view);
+            if let Some(leader) = view.leader(topic, partition) {
+                return Ok(Some(leader.node_id));
+            }
+            let known_topic = view.topic(topic).is_some();
+            let topic_error = view.topic_error(topic);
+            drop(view);
+            if topic_error == Some(ErrorCode::UnknownTopicOrPartition) {
+                return Err(TransportError::UnknownTopic {
+                    topic: topic.to_string(),
+                });
+            }
+            self.note_error(if known_topic {
+                ErrorCode::LeaderNotAvailable
+            } else {
+                ErrorCode::UnknownTopicOrPartition
+            });
+            Ok(None)
+        })
+        .await
+    }
+
+    /// The node id of the coordinator of `key` (a group or transactional
+    /// id), from the cache or a FindCoordinator request.
+    pub async fn coordinator(
+        &self,
+        kind: CoordinatorKind,
+        key: &str,
+    ) -> Result<i32, TransportError> {
+        let found = self.coordinators(kind, &[key]).await?;
+        found
+            .into_iter()
+            .next()
+            .map(|(_, node)| node)
+            .ok_or_else(|| TransportError::Coordinator {
+                key: key.to_string(),
+                reason: "the broker did not answer for this key".to_string(),
+            })
+    }
+
+    /// The coordinators of several keys: one FindCoordinator request for all
+    /// of them where the broker allows batching (v4+), one each otherwise.
+    pub async fn coordinators(
+        &self,
+        kind: CoordinatorKind,
+        keys: &[&str],
+    ) -> Result<HashMap<String, i32>, TransportError> {
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let cache = lock(&self.inner.coordinators);
+            for &key in keys {
+                match cache.get(&(kind, key.to_string())) {
+                    Some(&node) => {
+                        found.insert(key.to_string(), node);
+                    }
+                    None => missing.push(key.to_string()),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let looked_up = self
+            .retrying("FindCoordinator", || {
+                let missing = missing.clone();
+                async move { self.find_coordinators(kind, missing).await }
+            })
+            .await?;
+        let mut cache = lock(&self.inner.coordinators);
+        for (key, node) in looked_up {
+            cache.insert((kind, key.clone()), node);
+            found.insert(key, node);
+        }
+        Ok(found)
+    }
+
+    /// Forgets the cached coordinator of `key`, after it answered
+    /// NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE or its connection failed.
+    pub fn forget_coordinator(&self, kind: CoordinatorKind, key: &str) {
+        lock(&self.inner.coordinators).remove(&(kind, key.to_string()));
+    }
+
+    /// One round of FindCoordinator: `Ok(None)` when some key's coordinator
+    /// is not available yet (worth retrying), an error when a key cannot
+    /// have one.
+    async fn find_coordinators(
+        &self,
+        kind: CoordinatorKind,
+        keys: Vec<String>,
+    ) -> Result<Option<HashMap<String, i32>>, TransportError> {
+        let (node, connection) = self.any_connection().await?;
+        let version = connection.version(ApiKey::FindCoordinator)?;
+        let mut answers = Vec::new();
+        if version >= 4 {
+            let request = FindCoordinatorRequest {
+                key_type: kind.key_type(),
+                coordinator_keys: keys,
+                ..FindCoordinatorRequest::default()
+            };
+            let response = self.on(node, connection.send_at(&request, version).await)?;
+            answers.extend(response.coordinators.into_iter().map(|c| {
+                (
+                    c.key,
+                    c.error_code,
+                    c.error_message,
+                    c.node_id,
+                    c.host,
+                    c.port,
+                )
+            }));
+        } else {
+            for key in keys {
+                let request = FindCoordinatorRequest {
+                    key: key.clone(),
+                    key_type: if version >= 1 { kind.key_type() } else { 0 },
+                    ..FindCoordinatorRequest::default()
+                };
+                let response: FindCoordinatorResponse =
+                    self.on(node, connection.send_at(&request, version).await)?;
+                answers.push((
+                    key,
+                    response.error_code,
+                    response.error_message,
+                    response.node_id,
+                    response.host,
+                    response.port,
+                ));
+            }
+        }
+        let mut found = HashMap::new();
+        for (key, code, message, node_id, host, port) in answers {
+            let error = ErrorCode::from_code(code);
+            if error.is_ok() {
+                lock(&self.inner.extra_addresses).insert(node_id, format!("{host}:{port}"));
+                found.insert(key, node_id);
+            } else if error.is_retriable() {
+                debug!(key, ?error, "coordinator not available yet");
+                return Ok(None);
+            } else {
+                return Err(TransportError::Coordinator {
+                    key,
+                    reason: message.unwrap_or_else(|| format!("{error:?}")),
+                });
+            }
+        }
+        Ok(Some(found))
+    }
+
+    /// Repeats `attempt` while it answers `Ok(None)` or fails with a
+    /// retriable error, `retry_backoff_ms` apart, for at most
+    /// `default_api_timeout_ms`.
+    async fn retrying<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, TransportError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, TransportError>>,
+    {
+        let deadline = Instant::now() + self.inner.config.default_api_timeout;
+        let mut last_error = None;
+        loop {
+            match attempt().await {
+                Ok(Some(value)) => return Ok(value),
+                Ok(None) => {}
+                Err(error) if error.is_retriable() => {
+                    debug!(what, %error, "retrying");
+                    last_error = Some(error);
+                }
+                Err(error) => return Err(error),
+            }
+            if Instant::now() + self.inner.config.retry_backoff >= deadline {
+                return Err(TransportError::GaveUp {
+                    what: what.to_string(),
+                    after: self.inner.config.default_api_timeout,
+                    last_error: last_error.map(Box::new),
+                });
+            }
+            tokio::time::sleep(self.inner.config.retry_backoff).await;
+        }
+    }
+
+    /// Sends `request` to broker `node` on its data connection, at the
+    /// highest version both sides support.
+    pub async fn send<R: Request>(
+        &self,
+        node: i32,
+        request: &R,
+    ) -> Result<R::Response, TransportError> {
+        self.send_on(node, Lane::Data, request).await
+    }
+
+    /// Sends `request` to broker `node` on the connection of `lane`.
+    pub async fn send_on<R: Request>(
+        &self,
+        node: i32,
+        lane: Lane,
+        request: &R,
+    ) -> Result<R::Response, TransportError> {
+        let connection = self.connection(node, lane).await?;
+        let result = connection.send(request).await;
+        self.on(Some(node), result)
+    }
+
+    /// Sends `request` to whichever broker answers first: known brokers in
+    /// order of their ids starting from a random one, then the bootstrap
+    /// servers.
+    pub async fn send_any<R: Request>(&self, request: &R) -> Result<R::Response, TransportError> {
+        let (node, connection) = self.any_connection().await?;
+        let result = connection.send(request).await;
+        self.on(node, result)
+    }
+
+    /// Passes a result through, noting a connection that failed so the
+    /// next request to that broker reconnects.
+    fn on<T>(
+        &self,
+        node: Option<i32>,
+        result: Result<T, TransportError>,
+    ) -> Result<T, TransportError> {
+        if let (Some(node), Err(error)) = (node, &result)
+            && error.is_retriable()
+        {
+            debug!(node, %error, "request failed; metadata marked stale");
+            lock(&self.inner.view).mark_stale();
+        }
+        result
+    }
+
+    /// The connection to `node` on `lane`, opening (and negotiating,
+    /// authenticating) it if needed, after the reconnect backoff if the
+    /// last attempt failed.
+    pub async fn connection(
+        &self,
+        node: i32,
+        lane: Lane,
+    ) -> Result<Arc<BrokerConnection>, TransportError> {
+        let address = self.address_of(node)?;
+        self.connect_to(Endpoint::Node(node), lane, address).await
+    }
+
+    fn address_of(&self, node: i32) -> Result<String, TransportError> {
+        if let Some(broker) = lock(&self.inner.view).broker(node) {
+            return Ok(broker.address());
+        }
+        lock(&self.inner.extra_addresses)
+            .get(&node)
+            .cloned()
+            .ok_or(TransportError::UnknownBroker { node })
+    }
+
+    async fn connect_to(
+        &self,
+        endpoint: Endpoint,
+        lane: Lane,
+        address: String,
+    ) -> Result<Arc<BrokerConnection>, TransportError> {
+        let config = &self.inner.config;
+        let slot = Arc::clone(
+            lock(&self.inner.slots)
+                .entry((endpoint.clone(), lane))
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Mutex::new(Slot {
+                        connection: None,
+                        address: address.clone(),
+                        backoff: Backoff::new(
+                            config.reconnect_backoff,
+                            config.reconnect_backoff_max,
+                        ),
+                        retry_at: None,
+                        last_used: Instant::now(),
+                    }))
+                }),
+        );
+        let mut slot = slot.lock().await;
+        let now = Instant::now();
+        slot.last_used = now;
+        if slot.address != address {
+            info!(?endpoint, from = slot.address, to = address, "broker moved");
+            slot.connection = None;
+            slot.address.clone_from(&address);
+        }
+        if let Some(connection) = &slot.connection {
+            if connection.is_closed() {
+                debug!(?endpoint, ?lane, "connection closed; reconnecting");
+            } else if connection.needs_reauthentication(now) {
+                // Requests in flight keep the old connection alive until
+                // their responses arrive; new ones use a fresh session.
+                debug!(?endpoint, ?lane, "SASL session ending; re-authenticating");
+            } else {
+                return Ok(Arc::clone(connection));
+            }
+            slot.connection = None;
+        }
+        if let Some(at) = slot.retry_at
+            && at > now
+        {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        match BrokerConnection::connect(&address, config).await {
+            Ok(connection) => {
+                let connection = Arc::new(connection);
+                slot.connection = Some(Arc::clone(&connection));
+                slot.backoff.reset();
+                slot.retry_at = None;
+                Ok(connection)
+            }
+            Err(error) => {
+                let delay = slot.backoff.next_delay(unit_random());
+                slot.retry_at = Some(Instant::now() + delay);
+                warn!(%error, ?delay, failures = slot.backoff.failures(), "connect failed");
+                Err(error)
+            }
+        }
+    }
+
+    /// A connection to any broker: an open one if there is one, else the
+    /// known brokers from a random start, then the bootstrap servers.
+    async fn any_connection(&self) -> Result<(Option<i32>, Arc<BrokerConnection>), TransportError> {
+        let mut nodes: Vec<i32> = self.view(|v| v.brokers().map(|b| b.node_id).collect());
+        if !nodes.is_empty() {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let start = ((unit_random() * nodes.len() as f64) as usize).min(nodes.len() - 1);
+            nodes.rotate_left(start);
+        }
+        // An open connection first: no handshake needed.
+        for &node in &nodes {
+            if self.has_open_connection(Endpoint::Node(node)) {
+                let address = self.address_of(node)?;
+                if let Ok(connection) = self
+                    .connect_to(Endpoint::Node(node), Lane::Data, address)
+                    .await
+                {
+                    return Ok((Some(node), connection));
+                }
+            }
+        }
+        let mut failures = Vec::new();
+        for &node in &nodes {
+            let Ok(address) = self.address_of(node) else {
+                continue;
+            };
+            match self
+                .connect_to(Endpoint::Node(node), Lane::Data, address.clone())
+                .await
+            {
+                Ok(connection) => return Ok((Some(node), connection)),
+                Err(error) => failures.push(format!("{address}: {error}")),
+            }
+        }
+        for address in &self.inner.bootstrap {
+            match self
+                .connect_to(
+                    Endpoint::Bootstrap(address.clone()),
+                    Lane::Data,
+                    address.clone(),
+                )
+                .await
+            {
+                Ok(connection) => return Ok((None, connection)),
+                Err(error) => failures.push(format!("{address}: {error}")),
+            }
+        }
+        Err(TransportError::NoBrokerAvailable {
+            tried: failures.join("; "),
+        })
+    }
+
+    fn has_open_connection(&self, endpoint: Endpoint) -> bool {
+        let slot = lock(&self.inner.slots)
+            .get(&(endpoint, Lane::Data))
+            .cloned();
+        slot.is_some_and(|slot| {
+            slot.try_lock()
+                .is_ok_and(|s| s.connection.as_ref().is_some_and(|c| !c.is_closed()))
+        })
+    }
+
+    /// Closes connections not used for `connections_max_idle_ms`, and
+    /// bootstrap connections once the metadata names brokers.
+    fn close_idle(&self, now: Instant) {
+        let max_idle = self.inner.config.connections_max_idle;
+        let have_brokers = self.view(|v| v.brokers().next().is_some());
+        let slots: Vec<_> = lock(&self.inner.slots)
+            .iter()
+            .map(|(key, slot)| (key.clone(), Arc::clone(slot)))
+            .collect();
+        for ((endpoint, lane), slot) in slots {
+            let Ok(mut slot) = slot.try_lock() else {
+                continue;
+            };
+            let bootstrap_done = have_brokers && matches!(endpoint, Endpoint::Bootstrap(_));
+            if slot.connection.is_some() && (now >= slot.last_used + max_idle || bootstrap_done) {
+                debug!(?endpoint, ?lane, "closing idle connection");
+                slot.connection = None;
+            }
+        }
+    }
+
+    /// How many connections are open (for tests and metrics).
+    pub fn open_connections(&self) -> usize {
+        let slots: Vec<_> = lock(&self.inner.slots).values().cloned().collect();
+        slots
+            .iter()
+            .filter(|slot| {
+                slot.try_lock()
+                    .is_ok_and(|s| s.connection.as_ref().is_some_and(|c| !c.is_closed()))
+            })
+            .count()
+    }
+}
+
+/// The background upkeep of one client: metadata refreshed when it reaches
+/// `metadata_max_age_ms` or is marked stale, idle connections closed. Ends
+/// when the last handle on the client is dropped.
+async fn maintain(inner: Weak<Inner>) {
+    const TICK: Duration = Duration::from_millis(500);
+    loop {
+        tokio::time::sleep(TICK).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let client = Client { inner };
+        let now = Instant::now();
+        client.close_idle(now);
+        let stale = lock(&client.inner.view).needs_refresh(now);
+        if stale && let Err(error) = client.refresh_metadata().await {
+            debug!(%error, "background metadata refresh failed");
+        }
+    }
+}
+
+/// The bootstrap servers as `client_dns_lookup` says: as given, or each
+/// name expanded to the canonical names of its addresses.
+async fn bootstrap_addresses(config: &ClientConfig) -> Result<Vec<String>, TransportError> {
+    if config.client_dns_lookup == DnsLookup::UseAllDnsIps {
+        return Ok(config.bootstrap_servers.clone());
+    }
+    let mut expanded = Vec::new();
+    for server in &config.bootstrap_servers {
+        let (host, port) = server
+            .rsplit_once(':')
+            .ok_or_else(|| TransportError::Config {
+                reason: format!("bootstrap server {server} has no port"),
+            })?;
+        let server_owned = server.clone();
+        let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host(server.as_str())
+            .await
+            .map_err(|e| TransportError::io(&server_owned, &e))?
+            .collect();
+        for address in addresses {
+            let ip = address.ip();
+            let name = tokio::task::spawn_blocking(move || dns_lookup::lookup_addr(&ip))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_else(|| host.to_string());
+            let canonical = format!("{name}:{port}");
+            if !expanded.contains(&canonical) {
+                expanded.push(canonical);
+            }
+        }
+    }
+    debug!(?expanded, "bootstrap servers resolved to canonical names");
+    Ok(expanded)
+}
