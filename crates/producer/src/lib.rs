@@ -6,4 +6,14 @@
 //! wire-format code: encoding lives in the protocol and records crates.
 
 pub mod accumulator;
+pub mod config;
+mod error;
 pub mod partitioner;
+mod producer;
+mod record;
+mod sender;
+
+pub use config::{Acks, ProducerConfig};
+pub use error::ProduceError;
+pub use producer::{DeliveryFuture, Producer, ProducerMetrics, TopicPartition};
+pub use record::{ProducerRecord, RecordMetadata};

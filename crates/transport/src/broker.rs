@@ -137,6 +137,18 @@ impl BrokerConnection {
         decode_response::<R>(self.broker(), response, version)
     }
 
+    /// Sends `request` at the highest common version and returns once it is
+    /// written, without waiting for a response: a Produce with `acks=0`,
+    /// which the broker does not answer.
+    pub async fn send_without_response<R: Request>(
+        &self,
+        request: &R,
+    ) -> Result<(), TransportError> {
+        let version = self.version(R::KEY)?;
+        let frame = self.encode(request, version)?;
+        self.connection.send_one_way(frame).await
+    }
+
     fn encode<R: Request>(&self, request: &R, version: i16) -> Result<BytesMut, TransportError> {
         let header = RequestHeader {
             request_api_key: R::KEY as i16,

@@ -501,6 +501,35 @@ impl Client {
         self.on(Some(node), result)
     }
 
+    /// Sends the request `build` makes for the version negotiated with
+    /// broker `node`: for requests whose content depends on the version
+    /// (Produce names topics before v13 and gives their ids from v13 on).
+    pub async fn send_built<R: Request>(
+        &self,
+        node: i32,
+        lane: Lane,
+        build: impl FnOnce(i16) -> R,
+    ) -> Result<R::Response, TransportError> {
+        let connection = self.connection(node, lane).await?;
+        let result = match connection.version(R::KEY) {
+            Ok(version) => connection.send_at(&build(version), version).await,
+            Err(error) => Err(error),
+        };
+        self.on(Some(node), result)
+    }
+
+    /// Sends `request` to broker `node` and returns once it is written: for
+    /// a Produce with `acks=0`, which gets no response.
+    pub async fn send_without_response<R: Request>(
+        &self,
+        node: i32,
+        request: &R,
+    ) -> Result<(), TransportError> {
+        let connection = self.connection(node, Lane::Data).await?;
+        let result = connection.send_without_response(request).await;
+        self.on(Some(node), result)
+    }
+
     /// Sends `request` to whichever broker answers first: known brokers in
     /// order of their ids starting from a random one, then the bootstrap
     /// servers.

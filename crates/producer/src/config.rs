@@ -1,0 +1,304 @@
+//! The producer's settings, with the key names of kafka-python and the Java
+//! client; transport keys (`bootstrap_servers`, security, timeouts) pass
+//! through to [`ClientConfig`].
+
+use std::time::Duration;
+
+use ferrokafka_records::Compression;
+use ferrokafka_transport::config::{ClientConfig, ConfigError, normalize_key};
+
+use crate::accumulator::AccumulatorConfig;
+
+/// `acks`: how many replicas must have a record before it counts as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// `0`: the producer does not wait for the broker at all.
+    None,
+    /// `1`: the leader wrote it.
+    Leader,
+    /// `all` (`-1`): every in-sync replica has it.
+    All,
+}
+
+impl Acks {
+    /// The value of the Produce request's `acks` field.
+    pub fn wire(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+/// Which partitioner places records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PartitionerChoice {
+    /// murmur2 for keys, sticky for keyless records (the Java default).
+    #[default]
+    Default,
+    /// Every record to the next partition in turn.
+    RoundRobin,
+}
+
+/// Everything a [`crate::Producer`] is configured with.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// Connection, security and metadata settings.
+    pub client: ClientConfig,
+    /// `acks` (default `all`).
+    pub acks: Acks,
+    /// `retries`: resends of a batch after a retriable error (default
+    /// effectively unbounded; `delivery_timeout_ms` is the real bound).
+    pub retries: u32,
+    /// `enable_idempotence` (default true).
+    pub enable_idempotence: bool,
+    /// `max_in_flight_requests_per_connection` (default 5).
+    pub max_in_flight: usize,
+    /// `max_block_ms`: how long `send` may wait for metadata or memory.
+    pub max_block: Duration,
+    /// `partitioner`.
+    pub partitioner: PartitionerChoice,
+    /// Batching, memory and compression settings.
+    pub batching: AccumulatorConfig,
+    /// `transactional_id`.
+    pub transactional_id: Option<String>,
+    /// `transaction_timeout_ms`.
+    pub transaction_timeout: Duration,
+    idempotence_set: bool,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            client: ClientConfig::default(),
+            acks: Acks::All,
+            retries: i32::MAX.unsigned_abs(),
+            enable_idempotence: true,
+            max_in_flight: 5,
+            max_block: Duration::from_secs(60),
+            partitioner: PartitionerChoice::Default,
+            batching: AccumulatorConfig::default(),
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
+            idempotence_set: false,
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(key: &str, value: &str, expected: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new(key, value, format!("expected {expected}")))
+}
+
+fn millis(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    parse::<u64>(key, value, "milliseconds (a non-negative integer)").map(Duration::from_millis)
+}
+
+impl ProducerConfig {
+    /// Settings from `(key, value)` pairs; an unknown key or a bad value is
+    /// an error naming the key.
+    ///
+    /// ```
+    /// use ferrokafka_producer::ProducerConfig;
+    /// let config = ProducerConfig::from_pairs([
+    ///     ("bootstrap_servers", "127.0.0.1:9092"),
+    ///     ("linger_ms", "10"),
+    ///     ("compression_type", "lz4"),
+    /// ])
+    /// .unwrap();
+    /// assert_eq!(config.batching.linger.as_millis(), 10);
+    /// assert!(ProducerConfig::from_pairs([("lingr_ms", "10")]).is_err());
+    /// ```
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = ProducerConfig::default();
+        for (key, value) in pairs {
+            config.set(key.as_ref(), value.as_ref())?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies one setting.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let key = normalize_key(key);
+        let k = key.as_str();
+        match k {
+            "acks" => {
+                self.acks = match value.trim() {
+                    "0" => Acks::None,
+                    "1" => Acks::Leader,
+                    "all" | "-1" => Acks::All,
+                    _ => return Err(ConfigError::new(k, value, "expected 0, 1, all or -1")),
+                };
+            }
+            "retries" => self.retries = parse(k, value, "a non-negative integer")?,
+            "enable_idempotence" => {
+                self.enable_idempotence = match value.trim() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(ConfigError::new(k, value, "expected true or false")),
+                };
+                self.idempotence_set = true;
+            }
+            "max_in_flight_requests_per_connection" => {
+                self.max_in_flight = parse(k, value, "a positive integer")?;
+                self.client.set(k, value)?;
+            }
+            "max_block_ms" => self.max_block = millis(k, value)?,
+            "partitioner" | "partitioner_class" => {
+                self.partitioner = match value.trim() {
+                    "default" | "murmur2" | "sticky" => PartitionerChoice::Default,
+                    "round_robin" | "roundrobin" => PartitionerChoice::RoundRobin,
+                    _ => {
+                        return Err(ConfigError::new(
+                            k,
+                            value,
+                            "expected default or round_robin",
+                        ));
+                    }
+                }
+            }
+            "batch_size" => self.batching.batch_size = parse(k, value, "bytes")?,
+            "linger_ms" => self.batching.linger = millis(k, value)?,
+            "buffer_memory" => self.batching.buffer_memory = parse(k, value, "bytes")?,
+            "max_request_size" => self.batching.max_request_size = parse(k, value, "bytes")?,
+            "compression_type" => {
+                self.batching.compression = match value.trim() {
+                    "none" | "" => Compression::None,
+                    "gzip" => Compression::Gzip,
+                    "snappy" => Compression::Snappy,
+                    "lz4" => Compression::Lz4,
+                    "zstd" => Compression::Zstd,
+                    _ => {
+                        return Err(ConfigError::new(
+                            k,
+                            value,
+                            "expected none, gzip, snappy, lz4 or zstd",
+                        ));
+                    }
+                }
+            }
+            "compression_level" => {
+                self.batching.compression_level = Some(parse(k, value, "an integer")?);
+            }
+            "delivery_timeout_ms" => self.batching.delivery_timeout = millis(k, value)?,
+            "retry_backoff_ms" => {
+                self.batching.retry_backoff = millis(k, value)?;
+                self.client.set(k, value)?;
+            }
+            "transactional_id" => {
+                self.transactional_id = Some(value.trim().to_string()).filter(|v| !v.is_empty());
+            }
+            "transaction_timeout_ms" => self.transaction_timeout = millis(k, value)?,
+            _ => {
+                if !self.client.set(k, value)? {
+                    return Err(ConfigError::new(k, value, "unknown key"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks settings that only make sense together, with the Java
+    /// client's rules for idempotence.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.client.validate()?;
+        // As the Java client: an explicit enable_idempotence=true with a
+        // conflicting setting is an error; left at its default, idempotence
+        // quietly gives way to an explicit acks or in-flight limit.
+        if self.enable_idempotence && self.idempotence_set {
+            if self.acks != Acks::All {
+                return Err(ConfigError::new(
+                    "acks",
+                    &self.acks.wire().to_string(),
+                    "must be all when enable_idempotence is true",
+                ));
+            }
+            if self.max_in_flight > 5 {
+                return Err(ConfigError::new(
+                    "max_in_flight_requests_per_connection",
+                    &self.max_in_flight.to_string(),
+                    "must be at most 5 when enable_idempotence is true",
+                ));
+            }
+        }
+        if self.transactional_id.is_some() && !self.idempotent() {
+            return Err(ConfigError::new(
+                "enable_idempotence",
+                "false",
+                "must be true when transactional_id is set",
+            ));
+        }
+        if self.batching.batch_size == 0 {
+            return Err(ConfigError::new("batch_size", "0", "must be positive"));
+        }
+        Ok(())
+    }
+
+    /// Whether idempotence is really on: asked for (or left at its
+    /// default) and not given way to `acks` other than `all` or more than
+    /// five requests in flight.
+    pub fn idempotent(&self) -> bool {
+        self.enable_idempotence && self.acks == Acks::All && self.max_in_flight <= 5
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotence_conflicts_follow_the_java_rules() {
+        // Explicit idempotence with acks=1: an error naming acks.
+        let error = ProducerConfig::from_pairs([
+            ("bootstrap_servers", "h:1"),
+            ("enable_idempotence", "true"),
+            ("acks", "1"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.key, "acks");
+        // acks=1 with idempotence left at its default: idempotence gives way.
+        let acks_one =
+            ProducerConfig::from_pairs([("bootstrap_servers", "h:1"), ("acks", "1")]).unwrap();
+        assert!(!acks_one.idempotent());
+        // Explicitly off: fine.
+        let off = ProducerConfig::from_pairs([
+            ("bootstrap_servers", "h:1"),
+            ("enable_idempotence", "false"),
+            ("acks", "1"),
+        ])
+        .unwrap();
+        assert!(!off.idempotent());
+        let error = ProducerConfig::from_pairs([
+            ("bootstrap_servers", "h:1"),
+            ("enable_idempotence", "true"),
+            ("max_in_flight_requests_per_connection", "6"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.key, "max_in_flight_requests_per_connection");
+        assert!(
+            ProducerConfig::from_pairs([("bootstrap_servers", "h:1")])
+                .unwrap()
+                .idempotent()
+        );
+    }
+
+    #[test]
+    fn keys_are_named_in_errors() {
+        let error = ProducerConfig::from_pairs([
+            ("bootstrap_servers", "h:1"),
+            ("compression_type", "brotli"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.key, "compression_type");
+        assert!(error.to_string().contains("zstd"), "{error}");
+        let error = ProducerConfig::from_pairs([("bootstrap.servers", "h:1"), ("linger.ms", "x")])
+            .unwrap_err();
+        assert_eq!(error.key, "linger_ms");
+    }
+}

@@ -1,0 +1,65 @@
+//! Why a record was not delivered.
+
+use std::time::Duration;
+
+use ferrokafka_protocol::ErrorCode;
+use ferrokafka_transport::TransportError;
+use ferrokafka_transport::config::ConfigError;
+
+/// A failed `send` or delivery. Each variant says what a person can act on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProduceError {
+    /// The settings are unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Reaching the cluster failed and retrying did not help in time.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The broker refused the record's batch with an error that retrying
+    /// cannot fix (or the retries ran out).
+    #[error("{topic}-{partition}: the broker answered {error:?}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Broker {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// Kafka's error.
+        error: ErrorCode,
+        /// The broker's message, if any.
+        message: Option<String>,
+    },
+    /// `send` waited `max_block_ms` for metadata or for `buffer_memory`.
+    #[error("send blocked for {waited:?} (max_block_ms) waiting for {what}")]
+    Blocked {
+        /// What it waited for.
+        what: String,
+        /// How long.
+        waited: Duration,
+    },
+    /// The record was not acknowledged within `delivery_timeout_ms`.
+    #[error("{topic}-{partition}: not delivered within {timeout:?} (delivery_timeout_ms)")]
+    DeliveryTimeout {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// The record can never be sent as it is.
+    #[error("{0}")]
+    Record(String),
+    /// The partition asked for does not exist.
+    #[error("{topic} has {count} partitions; partition {partition} does not exist")]
+    NoSuchPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+        /// How many the topic has.
+        count: usize,
+    },
+    /// The producer was closed before the record was delivered.
+    #[error("the producer is closed")]
+    Closed,
+}

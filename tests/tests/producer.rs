@@ -1,0 +1,208 @@
+//! The producer against a real broker: keyed records with headers in every
+//! codec read back by kafka-python (same bytes, murmur2 partitions,
+//! per-partition order), acks 0/1/all, idempotence on by default, and
+//! back-pressure when the broker is gone.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use ferrokafka_producer::partitioner::partition_for_key;
+use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
+use ferrokafka_protocol::messages::CreateTopicsRequest;
+use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
+use ferrokafka_tests::{bootstrap_servers, start_cluster, unique_topic};
+use ferrokafka_transport::Client;
+
+fn b64(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+async fn create_topic(client: &Client, topic: &str, partitions: i32) {
+    let response = client
+        .send_any(&CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: topic.to_string(),
+                num_partitions: partitions,
+                replication_factor: 1,
+                ..CreatableTopic::default()
+            }],
+            timeout_ms: 30_000,
+            ..CreateTopicsRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(response.topics[0].error_code, 0, "{response:?}");
+}
+
+async fn producer(bootstrap: &str, pairs: &[(&str, &str)]) -> Producer {
+    let mut all = vec![("bootstrap_servers", bootstrap)];
+    all.extend_from_slice(pairs);
+    Producer::new(ProducerConfig::from_pairs(all).unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn keyed_records_with_headers_in_every_codec_read_back_by_kafka_python() {
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let producer = producer(
+            bootstrap_servers(),
+            &[("compression_type", codec), ("linger_ms", "20")],
+        )
+        .await;
+        let topic = unique_topic(&format!("produce-{codec}"));
+        create_topic(producer.client(), &topic, 3).await;
+        let mut deliveries = Vec::new();
+        for i in 0..300u32 {
+            let key = format!("key-{}", i % 17);
+            let value = format!("value {i} {}", "x".repeat((i % 50) as usize));
+            let record = ProducerRecord::new(&topic)
+                .key(key.clone())
+                .value(value.clone())
+                .header("i", i.to_string())
+                .header("codec", codec);
+            deliveries.push((key, value, producer.send(record).await.unwrap()));
+        }
+        let mut sent: HashMap<(i64, i64), (String, String, u32)> = HashMap::new();
+        let mut last_offset: HashMap<i32, i64> = HashMap::new();
+        for (i, (key, value, delivery)) in deliveries.into_iter().enumerate() {
+            let metadata = delivery.await.unwrap();
+            assert_eq!(
+                metadata.partition,
+                partition_for_key(key.as_bytes(), 3),
+                "{codec}: murmur2 partition"
+            );
+            // Per-partition order: offsets grow in the order of send.
+            let previous = last_offset.insert(metadata.partition, metadata.offset);
+            assert!(
+                previous.is_none_or(|p| p < metadata.offset),
+                "{codec}: order"
+            );
+            sent.insert(
+                (i64::from(metadata.partition), metadata.offset),
+                (key, value, u32::try_from(i).unwrap()),
+            );
+        }
+        let metrics = producer.metrics();
+        assert_eq!(metrics.record_send_total, 300, "{codec}");
+        producer.close(Duration::from_secs(10)).await.unwrap();
+
+        let read = xtask::python::run_interop_script_lines(
+            "kafka_python_read.py",
+            &[
+                "--bootstrap",
+                bootstrap_servers(),
+                "--topic",
+                &topic,
+                "--count",
+                "300",
+            ],
+        )
+        .unwrap();
+        assert_eq!(read.len(), 300, "{codec}");
+        for got in read {
+            let at = (
+                got["partition"].as_i64().unwrap(),
+                got["offset"].as_i64().unwrap(),
+            );
+            let (key, value, i) = sent
+                .remove(&at)
+                .unwrap_or_else(|| panic!("{codec}: {at:?}"));
+            assert_eq!(got["key"], b64(key.as_bytes()), "{codec}");
+            assert_eq!(got["value"], b64(value.as_bytes()), "{codec}");
+            assert_eq!(
+                got["headers"],
+                serde_json::json!([
+                    ["i", b64(i.to_string().as_bytes())],
+                    ["codec", b64(codec.as_bytes())]
+                ]),
+                "{codec}"
+            );
+        }
+        assert!(sent.is_empty(), "{codec}: not read back: {sent:?}");
+    }
+}
+
+#[tokio::test]
+async fn every_acks_setting_delivers() {
+    for (acks, idempotence) in [("0", "false"), ("1", "false"), ("all", "true")] {
+        let producer = producer(
+            bootstrap_servers(),
+            &[("acks", acks), ("enable_idempotence", idempotence)],
+        )
+        .await;
+        let topic = unique_topic(&format!("acks-{acks}"));
+        create_topic(producer.client(), &topic, 1).await;
+        let mut deliveries = Vec::new();
+        for i in 0..50 {
+            deliveries.push(
+                producer
+                    .send(ProducerRecord::new(&topic).value(format!("{i}")))
+                    .await
+                    .unwrap(),
+            );
+        }
+        for (i, delivery) in (0i64..).zip(deliveries) {
+            let metadata = delivery.await.unwrap();
+            if acks == "0" {
+                assert_eq!(metadata.offset, -1);
+            } else {
+                assert_eq!(metadata.offset, i, "acks={acks}");
+            }
+        }
+        producer.flush().await;
+        let end = producer
+            .client()
+            .send_any(&ferrokafka_protocol::messages::MetadataRequest::default())
+            .await
+            .unwrap();
+        assert!(!end.brokers.is_empty());
+        producer.close(Duration::from_secs(10)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_full_buffer_with_the_broker_gone_blocks_then_fails_and_loses_nothing_else() {
+    let mut cluster = start_cluster(1);
+    let producer = producer(
+        &cluster.info.bootstrap_servers,
+        &[
+            ("buffer_memory", "65536"),
+            ("batch_size", "16384"),
+            ("max_block_ms", "1500"),
+            ("delivery_timeout_ms", "60000"),
+            ("request_timeout_ms", "2000"),
+        ],
+    )
+    .await;
+    let topic = unique_topic("backpressure");
+    create_topic(producer.client(), &topic, 1).await;
+    producer
+        .send(ProducerRecord::new(&topic).value("before"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    cluster.kill_node(1).unwrap();
+    let value = vec![b'x'; 10_000];
+    let mut queued = Vec::new();
+    let error = loop {
+        match producer
+            .send(ProducerRecord::new(&topic).value(value.clone()))
+            .await
+        {
+            Ok(delivery) => queued.push(delivery),
+            Err(error) => break error,
+        }
+        assert!(queued.len() < 100, "buffer_memory never filled");
+    };
+    assert!(matches!(error, ProduceError::Blocked { .. }), "{error:?}");
+    assert!(error.to_string().contains("buffer_memory"), "{error}");
+    // What was queued is still there, to be delivered or failed later.
+    assert!(!queued.is_empty());
+    assert!(producer.metrics().buffer_available_bytes < 16_384);
+    drop(queued);
+    drop(producer);
+    cluster.stop();
+}
