@@ -1,7 +1,9 @@
 //! The `ferrokafka` command-line tool.
 
+mod connection_args;
 mod dump_log;
 mod metadata;
+mod produce;
 
 use std::process::ExitCode;
 
@@ -16,6 +18,8 @@ enum Command {
     DumpLog(dump_log::DumpLogArgs),
     /// Print a cluster's brokers, topics and partitions (kcat -L style, or --json).
     Metadata(metadata::MetadataArgs),
+    /// Send each line of standard input as a record.
+    Produce(produce::ProduceArgs),
 }
 
 fn main() -> ExitCode {
@@ -23,5 +27,6 @@ fn main() -> ExitCode {
     match command {
         Command::DumpLog(args) => dump_log::run(&args),
         Command::Metadata(args) => metadata::run(&args),
+        Command::Produce(args) => produce::run(&args),
     }
 }

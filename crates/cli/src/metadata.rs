@@ -10,33 +10,16 @@ use ferrokafka::protocol::{ErrorCode, messages::MetadataResponse};
 use ferrokafka::transport::BrokerConnection;
 use ferrokafka::transport::config::ClientConfig;
 
+use crate::connection_args::ConnectionArgs;
+
 /// Options of `ferrokafka metadata`.
 #[derive(Args, Debug)]
 pub(crate) struct MetadataArgs {
-    /// Bootstrap servers, `host:port[,host:port...]`; the first that answers is used.
-    #[arg(short = 'b', long = "bootstrap-servers")]
-    bootstrap: String,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     /// Only these topics (repeatable); default: all.
     #[arg(short = 't', long = "topic")]
     topics: Vec<String>,
-    /// `security_protocol`: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
-    #[arg(long)]
-    security_protocol: Option<String>,
-    /// `sasl_mechanism`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
-    #[arg(long)]
-    sasl_mechanism: Option<String>,
-    /// `sasl_plain_username`.
-    #[arg(long)]
-    sasl_username: Option<String>,
-    /// `sasl_plain_password`.
-    #[arg(long)]
-    sasl_password: Option<String>,
-    /// `ssl_cafile`: PEM file of the CAs to trust.
-    #[arg(long)]
-    ssl_cafile: Option<String>,
-    /// Any client setting, Java or kafka-python spelling (repeatable).
-    #[arg(short = 'X', value_name = "KEY=VALUE")]
-    settings: Vec<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -61,26 +44,7 @@ pub(crate) fn run(args: &MetadataArgs) -> ExitCode {
 }
 
 fn config(args: &MetadataArgs) -> anyhow::Result<ClientConfig> {
-    let mut pairs: Vec<(String, String)> =
-        vec![("bootstrap_servers".into(), args.bootstrap.clone())];
-    let flags = [
-        ("security_protocol", &args.security_protocol),
-        ("sasl_mechanism", &args.sasl_mechanism),
-        ("sasl_plain_username", &args.sasl_username),
-        ("sasl_plain_password", &args.sasl_password),
-        ("ssl_cafile", &args.ssl_cafile),
-    ];
-    for (key, value) in flags {
-        if let Some(value) = value {
-            pairs.push((key.to_string(), value.clone()));
-        }
-    }
-    for setting in &args.settings {
-        let (key, value) = setting
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("-X takes KEY=VALUE, not {setting:?}"))?;
-        pairs.push((key.to_string(), value.to_string()));
-    }
+    let pairs = args.connection.pairs()?;
     Ok(ClientConfig::from_pairs(pairs)?)
 }
 
