@@ -1,12 +1,17 @@
 //! `cargo xtask demo`: the main job on an embedded default. Starts a local
-//! Apache Kafka, shows what ferrokafka does with it today (negotiates every
-//! API's version, creates a topic, reads the cluster's metadata), and stops it.
+//! Apache Kafka, connects, creates a two-partition topic, produces the
+//! seeds' workload (a million JSON-serialised integers) with a progress bar
+//! and its rate, and stops the broker.
+
+use std::time::Instant;
 
 use anyhow::Context;
+use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+use ferrokafka_protocol::ErrorCode;
+use ferrokafka_protocol::messages::CreateTopicsRequest;
 use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
-use ferrokafka_protocol::messages::{CreateTopicsRequest, MetadataRequest};
-use ferrokafka_transport::BrokerConnection;
-use ferrokafka_transport::config::ClientConfig;
+use ferrokafka_serde::{Json, Serializer as _};
+use ferrokafka_transport::Lane;
 
 use crate::broker;
 
@@ -22,7 +27,8 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let (cluster, bootstrap) = broker::given_or_started(args.bootstrap_servers.as_deref(), "demo")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()?;
     let result = runtime.block_on(show(&bootstrap));
@@ -35,41 +41,36 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Records the demo produces: the seeds' workload.
+const RECORDS: u64 = 1_000_000;
+const TOPIC: &str = "ferrokafka-demo";
+
 async fn show(bootstrap: &str) -> anyhow::Result<()> {
-    let config = ClientConfig::from_pairs([
+    let config = ProducerConfig::from_pairs([
         ("bootstrap_servers", bootstrap),
         ("client_id", "ferrokafka-demo"),
+        ("linger_ms", "5"),
     ])?;
-    let first = config
-        .bootstrap_servers
-        .first()
-        .context("no bootstrap server")?;
-    let connection = BrokerConnection::connect(first, &config).await?;
-
-    let mut apis: Vec<_> = connection.broker_versions().iter().collect();
-    apis.sort_by_key(|(key, _)| **key);
+    let producer = Producer::new(config).await?;
+    let client = producer.client();
+    let node = client.view(|v| v.brokers().next().map(|b| b.node_id));
+    let node = node.context("the cluster lists no broker")?;
+    let connection = client.connection(node, Lane::Data).await?;
+    let negotiated = connection
+        .broker_versions()
+        .keys()
+        .filter(|key| connection.version(**key).is_ok())
+        .count();
     println!(
-        "{first} serves {} APIs; the versions ferrokafka negotiated:",
-        apis.len()
+        "connected to cluster {} ({} broker(s)); {negotiated} APIs negotiated at the highest common version",
+        client.view(|v| v.cluster_id().unwrap_or("?").to_string()),
+        client.view(|v| v.brokers().count()),
     );
-    println!("  {:<40} {:>9}  {:>6}", "API", "broker", "chosen");
-    for (key, (lo, hi)) in apis {
-        let chosen = connection
-            .version(*key)
-            .map_or_else(|_| "-".to_string(), |v| v.to_string());
-        println!(
-            "  {:<40} {:>9}  {:>6}",
-            key.name(),
-            format!("{lo}..{hi}"),
-            chosen
-        );
-    }
 
-    let topic = "ferrokafka-demo";
-    let created = connection
-        .send(&CreateTopicsRequest {
+    let created = client
+        .send_any(&CreateTopicsRequest {
             topics: vec![CreatableTopic {
-                name: topic.to_string(),
+                name: TOPIC.to_string(),
                 num_partitions: 2,
                 replication_factor: 1,
                 ..CreatableTopic::default()
@@ -79,49 +80,70 @@ async fn show(bootstrap: &str) -> anyhow::Result<()> {
         })
         .await?;
     for result in &created.topics {
-        let outcome = match result.error_code {
-            0 => "created".to_string(),
-            36 => "already exists".to_string(),
-            code => format!(
-                "error {code}: {}",
+        let outcome = match ErrorCode::from_code(result.error_code) {
+            ErrorCode::None => "created".to_string(),
+            ErrorCode::TopicAlreadyExists => "already exists".to_string(),
+            error => format!(
+                "{error:?}: {}",
                 result.error_message.clone().unwrap_or_default()
             ),
         };
-        println!("\ntopic {:?}: {outcome}", result.name);
+        println!("topic {TOPIC:?} (2 partitions): {outcome}");
     }
 
-    let metadata = connection
-        .send(&MetadataRequest {
-            topics: None,
-            ..MetadataRequest::default()
-        })
-        .await?;
+    println!("producing {RECORDS} JSON-serialised integers (acks=all, idempotent)");
+    let started = Instant::now();
+    let (deliveries, mut pending) =
+        tokio::sync::mpsc::channel::<ferrokafka_producer::DeliveryFuture>(100_000);
+    let settle = tokio::spawn(async move {
+        let mut per_partition = [0u64; 2];
+        let mut delivered = 0u64;
+        while let Some(delivery) = pending.recv().await {
+            let metadata: RecordMetadata = delivery.await?;
+            delivered += 1;
+            if let Some(count) = usize::try_from(metadata.partition)
+                .ok()
+                .and_then(|p| per_partition.get_mut(p))
+            {
+                *count += 1;
+            }
+            if delivered.is_multiple_of(RECORDS / 40) {
+                let bar = "#".repeat(usize::try_from(delivered * 40 / RECORDS).unwrap_or(40));
+                eprint!("\r  [{bar:<40}] {delivered:>9} delivered");
+            }
+        }
+        eprintln!();
+        anyhow::Ok(per_partition)
+    });
+    let json = Json;
+    for i in 0..RECORDS {
+        let value = json.serialize(TOPIC, &i)?;
+        deliveries
+            .send(
+                producer
+                    .send(ProducerRecord::new(TOPIC).value(value))
+                    .await?,
+            )
+            .await?;
+    }
+    drop(deliveries);
+    let per_partition = settle.await??;
+    let seconds = started.elapsed().as_secs_f64();
+    let metrics = producer.metrics();
+    producer.close(std::time::Duration::from_secs(30)).await?;
+    #[allow(clippy::cast_precision_loss)]
+    let rate = RECORDS as f64 / seconds;
     println!(
-        "\ncluster {} (controller {}), {} broker(s):",
-        metadata.cluster_id.as_deref().unwrap_or("?"),
-        metadata.controller_id,
-        metadata.brokers.len()
+        "produced {RECORDS} records in {seconds:.2}s: {rate:.0} records/s; partition 0 got {}, partition 1 got {}",
+        per_partition[0], per_partition[1]
     );
-    for broker in &metadata.brokers {
-        println!(
-            "  node {} at {}:{}",
-            broker.node_id, broker.host, broker.port
-        );
-    }
-    println!("{} topic(s):", metadata.topics.len());
-    for t in &metadata.topics {
-        let leaders: Vec<String> = t
-            .partitions
-            .iter()
-            .map(|p| format!("{}→{}", p.partition_index, p.leader_id))
-            .collect();
-        println!(
-            "  {} ({} partitions, leaders {})",
-            t.name.as_deref().unwrap_or("?"),
-            t.partitions.len(),
-            leaders.join(" ")
-        );
-    }
-    println!("\nProducing and consuming arrive with the producer and consumer issues.");
+    println!(
+        "  {} requests, {:.0} records per request, mean batch {:.0} bytes, request latency avg {:.2} ms / max {:.2} ms",
+        metrics.request_total,
+        metrics.records_per_request_avg,
+        metrics.batch_size_avg,
+        metrics.request_latency_avg_ms,
+        metrics.request_latency_max_ms
+    );
     Ok(())
 }
