@@ -37,7 +37,7 @@ pub enum ProduceError {
         waited: Duration,
     },
     /// The record was not acknowledged within `delivery_timeout_ms`.
-    #[error("{topic}-{partition}: not delivered within {timeout:?} (delivery_timeout_ms)")]
+    #[error("{topic}-{partition}: not delivered within {timeout:?} (delivery_timeout_ms){}", last_error.as_ref().map(|e| format!("; the last attempt failed: {e}")).unwrap_or_default())]
     DeliveryTimeout {
         /// The topic.
         topic: String,
@@ -45,6 +45,8 @@ pub enum ProduceError {
         partition: i32,
         /// The configured timeout.
         timeout: Duration,
+        /// Why the last attempt failed, if one was made.
+        last_error: Option<Box<ProduceError>>,
     },
     /// The record can never be sent as it is.
     #[error("{0}")]

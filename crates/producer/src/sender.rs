@@ -111,6 +111,7 @@ fn send_ready(inner: &Arc<Inner>) -> Option<Instant> {
                 topic: String::new(),
                 partition: -1,
                 timeout: inner.config.batching.delivery_timeout,
+                last_error: None,
             },
         );
     }
@@ -394,6 +395,7 @@ fn retry_or_fail(inner: &Inner, batch: Batch, error: ProduceError, retriable: bo
             topic: batch.partition.topic.to_string(),
             partition: batch.partition.partition,
             timeout: inner.config.batching.delivery_timeout,
+            last_error: Some(Box::new(error)),
         }
     } else {
         error
@@ -403,10 +405,15 @@ fn retry_or_fail(inner: &Inner, batch: Batch, error: ProduceError, retriable: bo
 
 fn fail(inner: &Inner, batch: Batch, error: &ProduceError) {
     let error = match error {
-        ProduceError::DeliveryTimeout { timeout, .. } => ProduceError::DeliveryTimeout {
+        ProduceError::DeliveryTimeout {
+            timeout,
+            last_error,
+            ..
+        } => ProduceError::DeliveryTimeout {
             topic: batch.partition.topic.to_string(),
             partition: batch.partition.partition,
             timeout: *timeout,
+            last_error: last_error.clone(),
         },
         other => other.clone(),
     };
