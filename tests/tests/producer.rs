@@ -206,3 +206,36 @@ async fn a_full_buffer_with_the_broker_gone_blocks_then_fails_and_loses_nothing_
     drop(producer);
     cluster.stop();
 }
+
+#[test]
+fn the_blocking_producer_sends_and_waits_like_kafka_python() {
+    let producer = ferrokafka_producer::BlockingProducer::new(
+        ProducerConfig::from_pairs([("bootstrap_servers", bootstrap_servers())]).unwrap(),
+    )
+    .unwrap();
+    let topic = unique_topic("blocking");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(create_topic(producer.producer().client(), &topic, 2));
+    assert_eq!(producer.partitions_for(&topic).unwrap(), [0, 1]);
+    let first = producer
+        .send(ProducerRecord::new(&topic).key("a").value("1"))
+        .unwrap()
+        .get(Some(Duration::from_secs(30)))
+        .unwrap();
+    let second = producer
+        .send(ProducerRecord::new(&topic).key("a").value("2"))
+        .unwrap()
+        .get(None)
+        .unwrap();
+    assert_eq!(first.partition, second.partition);
+    assert_eq!(second.offset, first.offset + 1);
+    producer.flush();
+    producer.close(Duration::from_secs(5)).unwrap();
+    assert!(matches!(
+        producer.send(ProducerRecord::new(&topic).value("late")),
+        Err(ProduceError::Closed)
+    ));
+}

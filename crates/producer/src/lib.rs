@@ -6,6 +6,7 @@
 //! wire-format code: encoding lives in the protocol and records crates.
 
 pub mod accumulator;
+mod blocking;
 pub mod config;
 mod error;
 pub mod partitioner;
@@ -13,6 +14,7 @@ mod producer;
 mod record;
 mod sender;
 
+pub use blocking::{BlockingDelivery, BlockingProducer};
 pub use config::{Acks, ProducerConfig};
 pub use error::ProduceError;
 pub use producer::{DeliveryFuture, Producer, ProducerMetrics, TopicPartition};

@@ -1,0 +1,103 @@
+//! The producer for code that is not async, as kafka-python users write it:
+//! the same [`Producer`] driven by a small runtime of its own.
+
+use std::time::Duration;
+
+use crate::{DeliveryFuture, ProduceError, Producer, ProducerConfig, ProducerMetrics};
+use crate::{ProducerRecord, RecordMetadata};
+
+/// A [`Producer`] with blocking calls.
+///
+/// ```no_run
+/// use ferrokafka_producer::{BlockingProducer, ProducerConfig, ProducerRecord};
+///
+/// let config = ProducerConfig::from_pairs([("bootstrap_servers", "127.0.0.1:9092")])?;
+/// let producer = BlockingProducer::new(config)?;
+/// let metadata = producer
+///     .send(ProducerRecord::new("events").value("hello"))?
+///     .get(Some(std::time::Duration::from_secs(10)))?;
+/// println!("written at offset {}", metadata.offset);
+/// producer.close(std::time::Duration::from_secs(10))?;
+/// # Ok::<(), ferrokafka_producer::ProduceError>(())
+/// ```
+#[derive(Debug)]
+pub struct BlockingProducer {
+    runtime: tokio::runtime::Runtime,
+    producer: Producer,
+}
+
+/// The delivery of one record sent by a [`BlockingProducer`].
+#[derive(Debug)]
+pub struct BlockingDelivery {
+    handle: tokio::runtime::Handle,
+    delivery: DeliveryFuture,
+}
+
+impl BlockingDelivery {
+    /// Waits for the record's metadata, at most `timeout` if given
+    /// (kafka-python's `future.get(timeout)`).
+    pub fn get(self, timeout: Option<Duration>) -> Result<RecordMetadata, ProduceError> {
+        let delivery = self.delivery;
+        self.handle.block_on(async move {
+            match timeout {
+                None => delivery.await,
+                Some(limit) => tokio::time::timeout(limit, delivery).await.unwrap_or(Err(
+                    ProduceError::Blocked {
+                        what: "the record's delivery".to_string(),
+                        waited: limit,
+                    },
+                )),
+            }
+        })
+    }
+}
+
+impl BlockingProducer {
+    /// Connects and starts the sender on a runtime of one worker thread.
+    pub fn new(config: ProducerConfig) -> Result<Self, ProduceError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("ferrokafka-producer")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                ProduceError::Record(format!("cannot start the producer's runtime: {e}"))
+            })?;
+        let producer = runtime.block_on(Producer::new(config))?;
+        Ok(BlockingProducer { runtime, producer })
+    }
+
+    /// The asynchronous producer underneath.
+    pub fn producer(&self) -> &Producer {
+        &self.producer
+    }
+
+    /// Queues `record`; see [`Producer::send`].
+    pub fn send(&self, record: ProducerRecord) -> Result<BlockingDelivery, ProduceError> {
+        let delivery = self.runtime.block_on(self.producer.send(record))?;
+        Ok(BlockingDelivery {
+            handle: self.runtime.handle().clone(),
+            delivery,
+        })
+    }
+
+    /// See [`Producer::flush`].
+    pub fn flush(&self) {
+        self.runtime.block_on(self.producer.flush());
+    }
+
+    /// See [`Producer::close`].
+    pub fn close(&self, timeout: Duration) -> Result<(), ProduceError> {
+        self.runtime.block_on(self.producer.close(timeout))
+    }
+
+    /// See [`Producer::partitions_for`].
+    pub fn partitions_for(&self, topic: &str) -> Result<Vec<i32>, ProduceError> {
+        self.runtime.block_on(self.producer.partitions_for(topic))
+    }
+
+    /// See [`Producer::metrics`].
+    pub fn metrics(&self) -> ProducerMetrics {
+        self.producer.metrics()
+    }
+}
