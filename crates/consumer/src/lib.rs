@@ -4,5 +4,9 @@
 //! It is deliberately not the group protocol itself (that is the group crate)
 //! nor a wire-format decoder (that is the records crate).
 
+pub mod config;
+pub mod offsets;
 pub mod positions;
 pub mod read_committed;
+
+pub use config::{ConsumerConfig, IsolationLevel};

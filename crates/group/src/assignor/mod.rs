@@ -31,6 +31,13 @@ impl TopicPartition {
     }
 }
 
+impl std::fmt::Display for TopicPartition {
+    /// `topic-partition`, as Kafka's tools print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
 /// What one member told the leader in its JoinGroup metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Subscription {

@@ -1,0 +1,247 @@
+//! The consumer's settings, with the key names of kafka-python and the Java
+//! client; transport keys pass through to [`ClientConfig`].
+
+use std::time::Duration;
+
+use ferrokafka_transport::config::{ClientConfig, ConfigError, normalize_key};
+
+use crate::positions::OffsetReset;
+
+/// `isolation_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Every record, including those of open or aborted transactions.
+    #[default]
+    ReadUncommitted,
+    /// Only committed transactional records, up to the last stable offset.
+    ReadCommitted,
+}
+
+/// Everything a consumer is configured with.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Connection, security and metadata settings.
+    pub client: ClientConfig,
+    /// `group_id`; `None` for a consumer outside any group (assign only,
+    /// no commits).
+    pub group_id: Option<String>,
+    /// `group_instance_id` (static membership, KIP-345).
+    pub group_instance_id: Option<String>,
+    /// `auto_offset_reset` (default `latest`).
+    pub auto_offset_reset: OffsetReset,
+    /// `enable_auto_commit` (default true when there is a group).
+    pub enable_auto_commit: bool,
+    /// `auto_commit_interval_ms` (default 5 s).
+    pub auto_commit_interval: Duration,
+    /// `max_poll_records` (default 500).
+    pub max_poll_records: usize,
+    /// `max_poll_interval_ms` (default 5 min).
+    pub max_poll_interval: Duration,
+    /// `session_timeout_ms` (default 45 s).
+    pub session_timeout: Duration,
+    /// `heartbeat_interval_ms` (default 3 s).
+    pub heartbeat_interval: Duration,
+    /// `fetch_min_bytes` (default 1).
+    pub fetch_min_bytes: i32,
+    /// `fetch_max_bytes` (default 50 MiB).
+    pub fetch_max_bytes: i32,
+    /// `fetch_max_wait_ms` (default 500 ms).
+    pub fetch_max_wait: Duration,
+    /// `max_partition_fetch_bytes` (default 1 MiB).
+    pub max_partition_fetch_bytes: i32,
+    /// `isolation_level`.
+    pub isolation_level: IsolationLevel,
+    /// `partition_assignment_strategy`, in preference order (default
+    /// range then cooperative-sticky, as the Java client).
+    pub partition_assignment_strategy: Vec<String>,
+    /// `client_rack`.
+    pub client_rack: Option<String>,
+    /// `check_crcs` (default true).
+    pub check_crcs: bool,
+    auto_commit_set: bool,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            client: ClientConfig::default(),
+            group_id: None,
+            group_instance_id: None,
+            auto_offset_reset: OffsetReset::Latest,
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
+            max_poll_records: 500,
+            max_poll_interval: Duration::from_secs(300),
+            session_timeout: Duration::from_secs(45),
+            heartbeat_interval: Duration::from_secs(3),
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 50 * 1024 * 1024,
+            fetch_max_wait: Duration::from_millis(500),
+            max_partition_fetch_bytes: 1024 * 1024,
+            isolation_level: IsolationLevel::ReadUncommitted,
+            partition_assignment_strategy: vec!["range".into(), "cooperative-sticky".into()],
+            client_rack: None,
+            check_crcs: true,
+            auto_commit_set: false,
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(key: &str, value: &str, expected: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new(key, value, format!("expected {expected}")))
+}
+
+fn millis(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    parse::<u64>(key, value, "milliseconds (a non-negative integer)").map(Duration::from_millis)
+}
+
+fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::new(key, value, "expected true or false")),
+    }
+}
+
+impl ConsumerConfig {
+    /// Settings from `(key, value)` pairs; an unknown key or a bad value is
+    /// an error naming the key.
+    ///
+    /// ```
+    /// use ferrokafka_consumer::ConsumerConfig;
+    /// let config = ConsumerConfig::from_pairs([
+    ///     ("bootstrap_servers", "127.0.0.1:9092"),
+    ///     ("group_id", "reporting"),
+    ///     ("auto_offset_reset", "earliest"),
+    /// ])
+    /// .unwrap();
+    /// assert!(config.enable_auto_commit);
+    /// assert!(ConsumerConfig::from_pairs([("auto_offset_reset", "soon")]).is_err());
+    /// ```
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = ConsumerConfig::default();
+        for (key, value) in pairs {
+            config.set(key.as_ref(), value.as_ref())?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies one setting.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let key = normalize_key(key);
+        let k = key.as_str();
+        let text = || Some(value.trim().to_string()).filter(|v| !v.is_empty());
+        match k {
+            "group_id" => self.group_id = text(),
+            "group_instance_id" => self.group_instance_id = text(),
+            "auto_offset_reset" => {
+                self.auto_offset_reset = OffsetReset::parse(value).ok_or_else(|| {
+                    ConfigError::new(k, value, "expected earliest, latest or none")
+                })?;
+            }
+            "enable_auto_commit" => {
+                self.enable_auto_commit = boolean(k, value)?;
+                self.auto_commit_set = true;
+            }
+            "auto_commit_interval_ms" => self.auto_commit_interval = millis(k, value)?,
+            "max_poll_records" => self.max_poll_records = parse(k, value, "a positive integer")?,
+            "max_poll_interval_ms" => self.max_poll_interval = millis(k, value)?,
+            "session_timeout_ms" => self.session_timeout = millis(k, value)?,
+            "heartbeat_interval_ms" => self.heartbeat_interval = millis(k, value)?,
+            "fetch_min_bytes" => self.fetch_min_bytes = parse(k, value, "bytes")?,
+            "fetch_max_bytes" => self.fetch_max_bytes = parse(k, value, "bytes")?,
+            "fetch_max_wait_ms" => self.fetch_max_wait = millis(k, value)?,
+            "max_partition_fetch_bytes" => {
+                self.max_partition_fetch_bytes = parse(k, value, "bytes")?;
+            }
+            "isolation_level" => {
+                self.isolation_level = match value.trim() {
+                    "read_uncommitted" => IsolationLevel::ReadUncommitted,
+                    "read_committed" => IsolationLevel::ReadCommitted,
+                    _ => {
+                        return Err(ConfigError::new(
+                            k,
+                            value,
+                            "expected read_uncommitted or read_committed",
+                        ));
+                    }
+                }
+            }
+            "partition_assignment_strategy" => {
+                let names: Vec<String> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if let Some(bad) = names
+                    .iter()
+                    .find(|n| ferrokafka_group::assignor::by_name(n).is_none())
+                {
+                    return Err(ConfigError::new(
+                        k,
+                        value,
+                        format!(
+                            "{bad} is not one of range, roundrobin, sticky, cooperative-sticky"
+                        ),
+                    ));
+                }
+                if names.is_empty() {
+                    return Err(ConfigError::new(
+                        k,
+                        value,
+                        "at least one assignor is needed",
+                    ));
+                }
+                self.partition_assignment_strategy = names;
+            }
+            "client_rack" => self.client_rack = text(),
+            "check_crcs" => self.check_crcs = boolean(k, value)?,
+            _ => {
+                if !self.client.set(k, value)? {
+                    return Err(ConfigError::new(k, value, "unknown key"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks settings that only make sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.client.validate()?;
+        if self.group_id.is_none() && self.auto_commit_set && self.enable_auto_commit {
+            return Err(ConfigError::new(
+                "enable_auto_commit",
+                "true",
+                "needs a group_id (a consumer without a group has nowhere to commit)",
+            ));
+        }
+        if self.heartbeat_interval >= self.session_timeout {
+            return Err(ConfigError::new(
+                "heartbeat_interval_ms",
+                &self.heartbeat_interval.as_millis().to_string(),
+                "must be lower than session_timeout_ms",
+            ));
+        }
+        if self.max_poll_records == 0 {
+            return Err(ConfigError::new(
+                "max_poll_records",
+                "0",
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether offsets are committed automatically: asked for, and there
+    /// is a group to commit to.
+    pub fn auto_commit(&self) -> bool {
+        self.enable_auto_commit && self.group_id.is_some()
+    }
+}
