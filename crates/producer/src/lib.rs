@@ -9,10 +9,12 @@ pub mod accumulator;
 mod blocking;
 pub mod config;
 mod error;
+pub mod idempotence;
 pub mod partitioner;
 mod producer;
 mod record;
 mod sender;
+pub mod transaction;
 
 pub use blocking::{BlockingDelivery, BlockingProducer};
 pub use config::{Acks, ProducerConfig};
