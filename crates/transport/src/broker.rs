@@ -94,25 +94,7 @@ impl BrokerConnection {
 
     /// The highest version of `key` both this crate and the broker support.
     pub fn version(&self, key: ApiKey) -> Result<i16, TransportError> {
-        let (ours_lo, ours_hi) = key.versions();
-        let Some(&(theirs_lo, theirs_hi)) = self.versions.get(&key) else {
-            return Err(TransportError::UnsupportedApi {
-                broker: self.broker().to_string(),
-                api: key.name().to_string(),
-                reason: "the broker does not offer it".to_string(),
-            });
-        };
-        let (lo, hi) = (ours_lo.max(theirs_lo), ours_hi.min(theirs_hi));
-        if lo > hi {
-            return Err(TransportError::UnsupportedApi {
-                broker: self.broker().to_string(),
-                api: key.name().to_string(),
-                reason: format!(
-                    "the broker offers versions {theirs_lo}-{theirs_hi}, this client {ours_lo}-{ours_hi}"
-                ),
-            });
-        }
-        Ok(hi)
+        highest_common_version(self.broker(), &self.versions, key)
     }
 
     /// The broker's version ranges, as its ApiVersions response listed them.
@@ -150,29 +132,21 @@ impl BrokerConnection {
     }
 
     fn encode<R: Request>(&self, request: &R, version: i16) -> Result<BytesMut, TransportError> {
-        let header = RequestHeader {
-            request_api_key: R::KEY as i16,
-            request_api_version: version,
-            correlation_id: 0,
-            client_id: Some(self.client_id.clone()),
-            ..RequestHeader::default()
-        };
-        let header_version = R::KEY.request_header_version(version);
-        let encoding_error = |e: ferrokafka_protocol::EncodeError| TransportError::Encode {
-            broker: self.broker().to_string(),
-            reason: e.to_string(),
-        };
-        let size = header.encoded_len(header_version).map_err(encoding_error)?
-            + request.encoded_len(version).map_err(encoding_error)?;
-        let mut buf = frame::start(size);
-        // The size pass above checked both versions; write without a second one.
-        header
-            .write_body(&mut buf, header_version)
-            .map_err(encoding_error)?;
-        request
-            .write_body(&mut buf, version)
-            .map_err(encoding_error)?;
-        Ok(buf)
+        encode_request(self.broker(), &self.client_id, request, version)
+    }
+
+    /// Sends an encoded request frame and returns the response frame.
+    pub(crate) async fn round_trip_frame(
+        &self,
+        api: ApiKey,
+        frame: BytesMut,
+    ) -> Result<Bytes, TransportError> {
+        self.connection.round_trip(api.name(), frame).await
+    }
+
+    /// Sends an encoded request frame that gets no response.
+    pub(crate) async fn send_frame_one_way(&self, frame: BytesMut) -> Result<(), TransportError> {
+        self.connection.send_one_way(frame).await
     }
 
     async fn negotiate(&mut self) -> Result<(), TransportError> {
@@ -304,6 +278,67 @@ impl BrokerConnection {
             }
         }
     }
+}
+
+/// The highest version of `key` both this crate and a broker with
+/// `versions` support, or an error naming what each side offers.
+pub(crate) fn highest_common_version(
+    broker: &str,
+    versions: &HashMap<ApiKey, (i16, i16)>,
+    key: ApiKey,
+) -> Result<i16, TransportError> {
+    let (ours_lo, ours_hi) = key.versions();
+    let Some(&(theirs_lo, theirs_hi)) = versions.get(&key) else {
+        return Err(TransportError::UnsupportedApi {
+            broker: broker.to_string(),
+            api: key.name().to_string(),
+            reason: "the broker does not offer it".to_string(),
+        });
+    };
+    let (lo, hi) = (ours_lo.max(theirs_lo), ours_hi.min(theirs_hi));
+    if lo > hi {
+        return Err(TransportError::UnsupportedApi {
+            broker: broker.to_string(),
+            api: key.name().to_string(),
+            reason: format!(
+                "the broker offers versions {theirs_lo}-{theirs_hi}, this client {ours_lo}-{ours_hi}"
+            ),
+        });
+    }
+    Ok(hi)
+}
+
+/// Encodes `request` at `version` behind its header, in a frame with the
+/// size placeholder (one allocation: the size is computed first).
+pub(crate) fn encode_request<R: Request>(
+    broker: &str,
+    client_id: &str,
+    request: &R,
+    version: i16,
+) -> Result<BytesMut, TransportError> {
+    let header = RequestHeader {
+        request_api_key: R::KEY as i16,
+        request_api_version: version,
+        correlation_id: 0,
+        client_id: Some(client_id.to_string()),
+        ..RequestHeader::default()
+    };
+    let header_version = R::KEY.request_header_version(version);
+    let encoding_error = |e: ferrokafka_protocol::EncodeError| TransportError::Encode {
+        broker: broker.to_string(),
+        reason: e.to_string(),
+    };
+    let size = header.encoded_len(header_version).map_err(encoding_error)?
+        + request.encoded_len(version).map_err(encoding_error)?;
+    let mut buf = frame::start(size);
+    // The size pass above checked both versions; write without a second one.
+    header
+        .write_body(&mut buf, header_version)
+        .map_err(encoding_error)?;
+    request
+        .write_body(&mut buf, version)
+        .map_err(encoding_error)?;
+    Ok(buf)
 }
 
 fn broker_ranges(response: &ApiVersionsResponse) -> HashMap<ApiKey, (i16, i16)> {

@@ -22,10 +22,11 @@ use ferrokafka_protocol::messages::{FindCoordinatorResponse, MetadataResponse};
 use ferrokafka_protocol::{ApiKey, ErrorCode, Request};
 use tracing::{debug, info, warn};
 
+use crate::TransportError;
 use crate::backoff::Backoff;
 use crate::cluster::{ClusterView, TopicView};
 use crate::config::{ClientConfig, DnsLookup};
-use crate::{BrokerConnection, TransportError};
+use crate::link::{BrokerLink, Connector, NetworkConnector};
 
 /// Which of a broker's connections a request travels on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,7 +67,7 @@ enum Endpoint {
 /// The state of one connection slot: the live connection if any, and the
 /// backoff that paces reconnects after failures.
 struct Slot {
-    connection: Option<Arc<BrokerConnection>>,
+    connection: Option<Arc<dyn BrokerLink>>,
     address: String,
     backoff: Backoff,
     retry_at: Option<Instant>,
@@ -86,6 +87,7 @@ enum Interest {
 
 struct Inner {
     config: ClientConfig,
+    connector: Arc<dyn Connector>,
     bootstrap: Vec<String>,
     view: Mutex<ClusterView>,
     interest: Mutex<Interest>,
@@ -147,6 +149,15 @@ impl Client {
     /// bootstrap server that answers (a dead one is skipped), and starts the
     /// task that keeps metadata fresh and closes idle connections.
     pub async fn connect(config: ClientConfig) -> Result<Client, TransportError> {
+        Self::connect_with(config, Arc::new(NetworkConnector)).await
+    }
+
+    /// Like [`Client::connect`], opening links with `connector`: an
+    /// in-memory cluster in tests (the `fake` feature's `FakeCluster`).
+    pub async fn connect_with(
+        config: ClientConfig,
+        connector: Arc<dyn Connector>,
+    ) -> Result<Client, TransportError> {
         config.validate().map_err(|e| TransportError::Config {
             reason: e.to_string(),
         })?;
@@ -160,6 +171,7 @@ impl Client {
             refreshing: tokio::sync::Mutex::new(()),
             bootstrap,
             config,
+            connector,
         });
         let client = Client { inner };
         client.refresh_metadata().await?;
@@ -399,7 +411,12 @@ impl Client {
                 coordinator_keys: keys,
                 ..FindCoordinatorRequest::default()
             };
-            let response = self.on(node, connection.send_at(&request, version).await)?;
+            let response = self.on(
+                node,
+                connection
+                    .send_at(&self.inner.config.client_id, &request, version)
+                    .await,
+            )?;
             answers.extend(response.coordinators.into_iter().map(|c| {
                 (
                     c.key,
@@ -417,8 +434,12 @@ impl Client {
                     key_type: if version >= 1 { kind.key_type() } else { 0 },
                     ..FindCoordinatorRequest::default()
                 };
-                let response: FindCoordinatorResponse =
-                    self.on(node, connection.send_at(&request, version).await)?;
+                let response: FindCoordinatorResponse = self.on(
+                    node,
+                    connection
+                        .send_at(&self.inner.config.client_id, &request, version)
+                        .await,
+                )?;
                 answers.push((
                     key,
                     response.error_code,
@@ -497,7 +518,7 @@ impl Client {
         request: &R,
     ) -> Result<R::Response, TransportError> {
         let connection = self.connection(node, lane).await?;
-        let result = connection.send(request).await;
+        let result = self.request_on(&*connection, request).await;
         self.on(Some(node), result)
     }
 
@@ -512,7 +533,11 @@ impl Client {
     ) -> Result<R::Response, TransportError> {
         let connection = self.connection(node, lane).await?;
         let result = match connection.version(R::KEY) {
-            Ok(version) => connection.send_at(&build(version), version).await,
+            Ok(version) => {
+                connection
+                    .send_at(&self.inner.config.client_id, &build(version), version)
+                    .await
+            }
             Err(error) => Err(error),
         };
         self.on(Some(node), result)
@@ -526,7 +551,20 @@ impl Client {
         request: &R,
     ) -> Result<(), TransportError> {
         let connection = self.connection(node, Lane::Data).await?;
-        let result = connection.send_without_response(request).await;
+        let result = match connection.version(R::KEY) {
+            Ok(version) => {
+                match crate::broker::encode_request(
+                    connection.broker(),
+                    &self.inner.config.client_id,
+                    request,
+                    version,
+                ) {
+                    Ok(frame) => connection.send_one_way(frame).await,
+                    Err(error) => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        };
         self.on(Some(node), result)
     }
 
@@ -535,8 +573,19 @@ impl Client {
     /// servers.
     pub async fn send_any<R: Request>(&self, request: &R) -> Result<R::Response, TransportError> {
         let (node, connection) = self.any_connection().await?;
-        let result = connection.send(request).await;
+        let result = self.request_on(&*connection, request).await;
         self.on(node, result)
+    }
+
+    async fn request_on<R: Request>(
+        &self,
+        connection: &dyn BrokerLink,
+        request: &R,
+    ) -> Result<R::Response, TransportError> {
+        let version = connection.version(R::KEY)?;
+        connection
+            .send_at(&self.inner.config.client_id, request, version)
+            .await
     }
 
     /// Passes a result through, noting a connection that failed so the
@@ -562,7 +611,7 @@ impl Client {
         &self,
         node: i32,
         lane: Lane,
-    ) -> Result<Arc<BrokerConnection>, TransportError> {
+    ) -> Result<Arc<dyn BrokerLink>, TransportError> {
         let address = self.address_of(node)?;
         self.connect_to(Endpoint::Node(node), lane, address).await
     }
@@ -582,7 +631,7 @@ impl Client {
         endpoint: Endpoint,
         lane: Lane,
         address: String,
-    ) -> Result<Arc<BrokerConnection>, TransportError> {
+    ) -> Result<Arc<dyn BrokerLink>, TransportError> {
         let config = &self.inner.config;
         let slot = Arc::clone(
             lock(&self.inner.slots)
@@ -625,9 +674,8 @@ impl Client {
         {
             tokio::time::sleep_until(at.into()).await;
         }
-        match BrokerConnection::connect(&address, config).await {
+        match self.inner.connector.connect(&address, config).await {
             Ok(connection) => {
-                let connection = Arc::new(connection);
                 slot.connection = Some(Arc::clone(&connection));
                 slot.backoff.reset();
                 slot.retry_at = None;
@@ -644,7 +692,7 @@ impl Client {
 
     /// A connection to any broker: an open one if there is one, else the
     /// known brokers from a random start, then the bootstrap servers.
-    async fn any_connection(&self) -> Result<(Option<i32>, Arc<BrokerConnection>), TransportError> {
+    async fn any_connection(&self) -> Result<(Option<i32>, Arc<dyn BrokerLink>), TransportError> {
         let mut nodes: Vec<i32> = self.view(|v| v.brokers().map(|b| b.node_id).collect());
         if !nodes.is_empty() {
             #[allow(

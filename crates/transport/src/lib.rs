@@ -4,8 +4,9 @@
 //! requests to leaders and coordinators, TLS and SASL.
 //!
 //! It is deliberately not a producer or a consumer: those crates talk to the
-//! cluster through the client trait this crate defines, so they can also run
-//! against an in-memory fake in unit tests.
+//! cluster through [`Client`], whose links to brokers sit behind the
+//! [`link::Connector`] trait, so each can also run against the in-memory
+//! cluster of the `fake` feature in unit tests.
 
 pub mod backoff;
 mod broker;
@@ -14,7 +15,10 @@ pub mod cluster;
 pub mod config;
 mod connection;
 mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 pub mod frame;
+pub mod link;
 pub mod sasl;
 pub mod tls;
 

@@ -1,0 +1,431 @@
+//! An in-memory cluster for unit tests of failure paths (feature `fake`):
+//! brokers that answer Metadata from a topic table and everything else
+//! through a handler the test writes, which can also leave a request
+//! unanswered or drop the connection. Never a stand-in for the real broker
+//! in integration tests.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use ferrokafka_transport::fake::{FakeCluster, FakeReply};
+//! use ferrokafka_transport::config::ClientConfig;
+//!
+//! let cluster = FakeCluster::new(3, |_request| None);
+//! cluster.add_topic("events", &[1, 2]);
+//! let config = ClientConfig::from_pairs([("bootstrap_servers", cluster.bootstrap())]).unwrap();
+//! let client = cluster.client(config).await.unwrap();
+//! assert_eq!(client.leader("events", 1).await.unwrap(), 2);
+//! # }
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::{BufMut as _, Bytes, BytesMut};
+use ferrokafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use ferrokafka_protocol::messages::{
+    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdResponse, MetadataResponse,
+    RequestHeader, ResponseHeader,
+};
+use ferrokafka_protocol::{ApiKey, Message, Reader, Uuid};
+
+use crate::config::ClientConfig;
+use crate::frame::SIZE_PREFIX;
+use crate::link::{BrokerLink, Connector, LinkFuture};
+use crate::{Client, TransportError};
+
+/// A request as a fake broker received it.
+#[derive(Debug, Clone)]
+pub struct FakeRequest {
+    /// The node it was sent to.
+    pub node: i32,
+    /// Its API.
+    pub key: ApiKey,
+    /// Its version.
+    pub version: i16,
+    /// Its body (after the header).
+    pub body: Bytes,
+}
+
+impl FakeRequest {
+    /// The body decoded as `M`.
+    ///
+    /// # Panics
+    /// If the body is not an `M` at this version: the client sent
+    /// something malformed, which is what the test is there to catch.
+    pub fn decode<M: Message>(&self) -> M {
+        M::decode(self.body.clone(), self.version)
+            .unwrap_or_else(|e| panic!("the client sent a malformed {}: {e}", M::NAME))
+    }
+}
+
+/// What a fake broker does with a request.
+#[derive(Debug, Clone)]
+pub enum FakeReply {
+    /// Answer with this response body.
+    Respond(Bytes),
+    /// Never answer: the client's request timeout fires.
+    Hang,
+    /// Close the connection.
+    Disconnect,
+}
+
+impl FakeReply {
+    /// Answers with `message`, encoded at the request's version.
+    ///
+    /// # Panics
+    /// If `message` cannot be encoded at that version (a test bug).
+    pub fn with<M: Message>(request: &FakeRequest, message: &M) -> FakeReply {
+        let mut body = BytesMut::new();
+        message
+            .encode(&mut body, request.version)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the test's {} does not fit v{}: {e}",
+                    M::NAME,
+                    request.version
+                )
+            });
+        FakeReply::Respond(body.freeze())
+    }
+}
+
+type Handler = dyn Fn(&FakeRequest) -> Option<FakeReply> + Send + Sync;
+
+struct State {
+    topics: BTreeMap<String, (Uuid, Vec<i32>)>,
+    down: HashSet<i32>,
+    received: Vec<(i32, ApiKey)>,
+}
+
+struct Shared {
+    nodes: Vec<i32>,
+    handler: Box<Handler>,
+    state: Mutex<State>,
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    shared
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A distinct, non-zero topic id per topic of a fake cluster.
+fn topic_id(n: usize) -> Uuid {
+    let mut bytes = [0u8; 16];
+    bytes[8..].copy_from_slice(&(n as u64).to_be_bytes());
+    Uuid(bytes)
+}
+
+/// Brokers `1..=n` at `fake-<id>:9092`.
+#[derive(Clone)]
+pub struct FakeCluster {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for FakeCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeCluster")
+            .field("nodes", &self.shared.nodes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeCluster {
+    /// `brokers` nodes; `handler` answers each request first, and `None`
+    /// leaves it to the defaults (Metadata from the topic table,
+    /// FindCoordinator naming node 1, InitProducerId with id 1000; any
+    /// other request panics, naming itself, so a test answers it).
+    pub fn new(
+        brokers: i32,
+        handler: impl Fn(&FakeRequest) -> Option<FakeReply> + Send + Sync + 'static,
+    ) -> Self {
+        FakeCluster {
+            shared: Arc::new(Shared {
+                nodes: (1..=brokers).collect(),
+                handler: Box::new(handler),
+                state: Mutex::new(State {
+                    topics: BTreeMap::new(),
+                    down: HashSet::new(),
+                    received: Vec::new(),
+                }),
+            }),
+        }
+    }
+
+    /// The bootstrap servers, all nodes.
+    pub fn bootstrap(&self) -> String {
+        self.shared
+            .nodes
+            .iter()
+            .map(|n| format!("fake-{n}:9092"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Adds (or replaces) a topic whose partition `i` is led by `leaders[i]`.
+    pub fn add_topic(&self, topic: &str, leaders: &[i32]) {
+        let mut state = lock(&self.shared);
+        let id = state
+            .topics
+            .get(topic)
+            .map_or_else(|| topic_id(state.topics.len() + 1), |t| t.0);
+        state
+            .topics
+            .insert(topic.to_string(), (id, leaders.to_vec()));
+    }
+
+    /// Takes a node down (connections refused and dropped) or brings it back.
+    pub fn set_down(&self, node: i32, down: bool) {
+        let mut state = lock(&self.shared);
+        if down {
+            state.down.insert(node);
+        } else {
+            state.down.remove(&node);
+        }
+    }
+
+    /// Every request received so far: node and API, in order.
+    pub fn received(&self) -> Vec<(i32, ApiKey)> {
+        lock(&self.shared).received.clone()
+    }
+
+    /// A client of this cluster.
+    pub async fn client(&self, config: ClientConfig) -> Result<Client, TransportError> {
+        Client::connect_with(config, Arc::new(self.clone())).await
+    }
+
+    fn default_reply(&self, request: &FakeRequest) -> FakeReply {
+        match request.key {
+            ApiKey::Metadata => FakeReply::with(request, &self.metadata()),
+            ApiKey::FindCoordinator => {
+                let asked: FindCoordinatorRequest = request.decode();
+                let mut response = FindCoordinatorResponse::default();
+                if request.version >= 4 {
+                    response.coordinators = asked
+                        .coordinator_keys
+                        .into_iter()
+                        .map(|key| {
+                            ferrokafka_protocol::messages::find_coordinator_response::Coordinator {
+                                key,
+                                node_id: 1,
+                                host: "fake-1".into(),
+                                port: 9092,
+                                ..Default::default()
+                            }
+                        })
+                        .collect();
+                } else {
+                    response.node_id = 1;
+                    response.host = "fake-1".into();
+                    response.port = 9092;
+                }
+                FakeReply::with(request, &response)
+            }
+            ApiKey::InitProducerId => FakeReply::with(
+                request,
+                &InitProducerIdResponse {
+                    producer_id: 1000,
+                    producer_epoch: 0,
+                    ..InitProducerIdResponse::default()
+                },
+            ),
+            other => panic!(
+                "the fake cluster has no default answer for {}: answer it in the test's handler",
+                other.name()
+            ),
+        }
+    }
+
+    /// The Metadata response the topic table gives.
+    pub fn metadata(&self) -> MetadataResponse {
+        let state = lock(&self.shared);
+        MetadataResponse {
+            brokers: self
+                .shared
+                .nodes
+                .iter()
+                .map(|&n| MetadataResponseBroker {
+                    node_id: n,
+                    host: format!("fake-{n}"),
+                    port: 9092,
+                    ..MetadataResponseBroker::default()
+                })
+                .collect(),
+            cluster_id: Some("fake".into()),
+            controller_id: 1,
+            topics: state
+                .topics
+                .iter()
+                .map(|(name, (id, leaders))| MetadataResponseTopic {
+                    name: Some(name.clone()),
+                    topic_id: *id,
+                    partitions: (0..)
+                        .zip(leaders)
+                        .map(|(index, &leader)| MetadataResponsePartition {
+                            partition_index: index,
+                            leader_id: leader,
+                            leader_epoch: 0,
+                            replica_nodes: vec![leader],
+                            isr_nodes: vec![leader],
+                            ..MetadataResponsePartition::default()
+                        })
+                        .collect(),
+                    ..MetadataResponseTopic::default()
+                })
+                .collect(),
+            ..MetadataResponse::default()
+        }
+    }
+}
+
+impl Connector for FakeCluster {
+    fn connect<'a>(
+        &'a self,
+        address: &'a str,
+        config: &'a ClientConfig,
+    ) -> LinkFuture<'a, Arc<dyn BrokerLink>> {
+        Box::pin(async move {
+            let node = address
+                .strip_prefix("fake-")
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|id| id.parse::<i32>().ok())
+                .filter(|id| self.shared.nodes.contains(id));
+            let refused = || TransportError::Io {
+                broker: address.to_string(),
+                message: "connection refused (fake)".into(),
+                kind: std::io::ErrorKind::ConnectionRefused,
+            };
+            let node = node.ok_or_else(refused)?;
+            if lock(&self.shared).down.contains(&node) {
+                return Err(refused());
+            }
+            let versions = ApiKey::ALL
+                .iter()
+                .map(|&key| (key, key.versions()))
+                .collect();
+            Ok(Arc::new(FakeLink {
+                cluster: self.clone(),
+                node,
+                address: address.to_string(),
+                versions,
+                request_timeout: config.connection.request_timeout,
+                closed: AtomicBool::new(false),
+            }) as Arc<dyn BrokerLink>)
+        })
+    }
+}
+
+#[derive(Debug)]
+struct FakeLink {
+    cluster: FakeCluster,
+    node: i32,
+    address: String,
+    versions: HashMap<ApiKey, (i16, i16)>,
+    request_timeout: std::time::Duration,
+    closed: AtomicBool,
+}
+
+impl FakeLink {
+    fn closed_error(&self, reason: &str) -> TransportError {
+        TransportError::Closed {
+            broker: self.address.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn parse(&self, frame: &BytesMut) -> Result<(FakeRequest, i32), TransportError> {
+        let data = Bytes::copy_from_slice(&frame[SIZE_PREFIX..]);
+        let malformed = |reason: String| TransportError::Encode {
+            broker: self.address.clone(),
+            reason,
+        };
+        let key = i16::from_be_bytes([data[0], data[1]]);
+        let version = i16::from_be_bytes([data[2], data[3]]);
+        let key = ApiKey::from_i16(key).ok_or_else(|| malformed(format!("unknown API {key}")))?;
+        let header_version = key.request_header_version(version);
+        let mut reader = Reader::new(data, RequestHeader::NAME, header_version);
+        let header = RequestHeader::read(&mut reader, header_version)
+            .map_err(|e| malformed(e.to_string()))?;
+        let request = FakeRequest {
+            node: self.node,
+            key,
+            version,
+            body: reader.rest(),
+        };
+        Ok((request, header.correlation_id))
+    }
+
+    fn reply(&self, frame: &BytesMut) -> Result<Option<Bytes>, TransportError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(self.closed_error("closed earlier"));
+        }
+        if lock(&self.cluster.shared).down.contains(&self.node) {
+            self.closed.store(true, Ordering::Release);
+            return Err(self.closed_error("the fake broker is down"));
+        }
+        let (request, correlation_id) = self.parse(frame)?;
+        lock(&self.cluster.shared)
+            .received
+            .push((self.node, request.key));
+        let reply = (self.cluster.shared.handler)(&request)
+            .unwrap_or_else(|| self.cluster.default_reply(&request));
+        match reply {
+            FakeReply::Respond(body) => {
+                let header_version = request.key.response_header_version(request.version);
+                let mut out = BytesMut::new();
+                let header = ResponseHeader {
+                    correlation_id,
+                    ..ResponseHeader::default()
+                };
+                header
+                    .write_body(&mut out, header_version)
+                    .map_err(|e| self.closed_error(&e.to_string()))?;
+                out.put_slice(&body);
+                Ok(Some(out.freeze()))
+            }
+            FakeReply::Hang => Ok(None),
+            FakeReply::Disconnect => {
+                self.closed.store(true, Ordering::Release);
+                Err(self.closed_error("the fake broker closed the connection"))
+            }
+        }
+    }
+}
+
+impl BrokerLink for FakeLink {
+    fn broker(&self) -> &str {
+        &self.address
+    }
+
+    fn broker_versions(&self) -> &HashMap<ApiKey, (i16, i16)> {
+        &self.versions
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn exchange(&self, api: ApiKey, frame: BytesMut) -> LinkFuture<'_, Bytes> {
+        Box::pin(async move {
+            if let Some(response) = self.reply(&frame)? {
+                return Ok(response);
+            }
+            // A broker that never answers: the request times out.
+            tokio::time::sleep(self.request_timeout).await;
+            self.closed.store(true, Ordering::Release);
+            Err(TransportError::Timeout {
+                broker: self.address.clone(),
+                api: api.name().to_string(),
+                after: self.request_timeout,
+            })
+        })
+    }
+
+    fn send_one_way(&self, frame: BytesMut) -> LinkFuture<'_, ()> {
+        Box::pin(async move { self.reply(&frame).map(|_| ()) })
+    }
+}

@@ -1,0 +1,124 @@
+//! The boundary between the cluster client and the bytes on a wire: a
+//! [`BrokerLink`] exchanges request and response frames with one broker,
+//! and a [`Connector`] opens links. The real ones run over TCP, TLS and
+//! SASL ([`crate::BrokerConnection`]); a test can plug in an in-memory
+//! cluster (the `fake` feature) and drive the producer, consumer or admin
+//! client through every failure path without a network.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use ferrokafka_protocol::{ApiKey, Request};
+
+use crate::broker::{decode_response, encode_request, highest_common_version};
+use crate::config::ClientConfig;
+use crate::{BrokerConnection, TransportError};
+
+/// A boxed future of a link operation.
+pub type LinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, TransportError>> + Send + 'a>>;
+
+/// A negotiated, authenticated connection to one broker, as the client
+/// sees it.
+pub trait BrokerLink: Send + Sync + std::fmt::Debug {
+    /// The broker's address.
+    fn broker(&self) -> &str;
+    /// The broker's version range per API, from its ApiVersions answer.
+    fn broker_versions(&self) -> &HashMap<ApiKey, (i16, i16)>;
+    /// Whether the link was closed (and must be replaced).
+    fn is_closed(&self) -> bool;
+    /// When the broker ends the SASL session (KIP-368), if it said.
+    fn session_expires(&self) -> Option<Instant> {
+        None
+    }
+    /// Whether the session is close enough to its end to open a new link.
+    fn needs_reauthentication(&self, _now: Instant) -> bool {
+        false
+    }
+    /// Sends a request frame (made by [`crate::frame::start`], header and
+    /// body written; the correlation id is the link's business) and returns
+    /// the response frame: header and body, without the size.
+    fn exchange(&self, api: ApiKey, frame: BytesMut) -> LinkFuture<'_, Bytes>;
+    /// Sends a request that gets no response (`acks=0`).
+    fn send_one_way(&self, frame: BytesMut) -> LinkFuture<'_, ()>;
+}
+
+impl dyn BrokerLink + '_ {
+    /// The highest version of `key` both this crate and the broker support.
+    pub fn version(&self, key: ApiKey) -> Result<i16, TransportError> {
+        highest_common_version(self.broker(), self.broker_versions(), key)
+    }
+
+    /// Sends `request` at `version` with `client_id` in its header.
+    pub async fn send_at<R: Request>(
+        &self,
+        client_id: &str,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, TransportError> {
+        let frame = encode_request(self.broker(), client_id, request, version)?;
+        let response = self.exchange(R::KEY, frame).await?;
+        decode_response::<R>(self.broker(), response, version)
+    }
+}
+
+/// Opens links to brokers.
+pub trait Connector: Send + Sync {
+    /// Connects to `address` (`host:port`) with `config`'s security
+    /// settings, negotiates versions and authenticates.
+    fn connect<'a>(
+        &'a self,
+        address: &'a str,
+        config: &'a ClientConfig,
+    ) -> LinkFuture<'a, Arc<dyn BrokerLink>>;
+}
+
+/// The real connector: TCP, optionally TLS, optionally SASL.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NetworkConnector;
+
+impl Connector for NetworkConnector {
+    fn connect<'a>(
+        &'a self,
+        address: &'a str,
+        config: &'a ClientConfig,
+    ) -> LinkFuture<'a, Arc<dyn BrokerLink>> {
+        Box::pin(async move {
+            let connection = BrokerConnection::connect(address, config).await?;
+            Ok(Arc::new(connection) as Arc<dyn BrokerLink>)
+        })
+    }
+}
+
+impl BrokerLink for BrokerConnection {
+    fn broker(&self) -> &str {
+        BrokerConnection::broker(self)
+    }
+
+    fn broker_versions(&self) -> &HashMap<ApiKey, (i16, i16)> {
+        BrokerConnection::broker_versions(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        BrokerConnection::is_closed(self)
+    }
+
+    fn session_expires(&self) -> Option<Instant> {
+        BrokerConnection::session_expires(self)
+    }
+
+    fn needs_reauthentication(&self, now: Instant) -> bool {
+        BrokerConnection::needs_reauthentication(self, now)
+    }
+
+    fn exchange(&self, api: ApiKey, frame: BytesMut) -> LinkFuture<'_, Bytes> {
+        Box::pin(self.round_trip_frame(api, frame))
+    }
+
+    fn send_one_way(&self, frame: BytesMut) -> LinkFuture<'_, ()> {
+        Box::pin(self.send_frame_one_way(frame))
+    }
+}

@@ -1,0 +1,147 @@
+//! The cluster client's failure paths against the in-memory cluster:
+//! leaders that move, brokers that go down and come back, a broker that
+//! never answers, and coordinator lookups batched into one request.
+
+use std::time::Duration;
+
+use ferrokafka_protocol::messages::MetadataRequest;
+use ferrokafka_protocol::{ApiKey, ErrorCode};
+use ferrokafka_transport::config::ClientConfig;
+use ferrokafka_transport::fake::{FakeCluster, FakeReply};
+use ferrokafka_transport::{CoordinatorKind, TransportError};
+
+fn config(cluster: &FakeCluster, extra: &[(&str, &str)]) -> ClientConfig {
+    let bootstrap = cluster.bootstrap();
+    let mut pairs = vec![("bootstrap_servers", bootstrap.as_str())];
+    pairs.extend_from_slice(extra);
+    ClientConfig::from_pairs(pairs).unwrap()
+}
+
+#[tokio::test]
+async fn a_leader_that_moved_is_found_after_a_stale_error() {
+    let cluster = FakeCluster::new(3, |_| None);
+    cluster.add_topic("t", &[1, 2]);
+    let client = cluster.client(config(&cluster, &[])).await.unwrap();
+    assert_eq!(client.leader("t", 1).await.unwrap(), 2);
+    cluster.add_topic("t", &[1, 3]);
+    // Until an error says otherwise, the cached leader is used.
+    assert_eq!(client.leader("t", 1).await.unwrap(), 2);
+    client.note_error(ErrorCode::NotLeaderOrFollower);
+    assert_eq!(client.leader("t", 1).await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn a_broker_that_goes_down_and_comes_back_is_reconnected() {
+    let cluster = FakeCluster::new(2, |_| None);
+    let client = cluster
+        .client(config(&cluster, &[("reconnect_backoff_max_ms", "50")]))
+        .await
+        .unwrap();
+    client.send(2, &MetadataRequest::default()).await.unwrap();
+    cluster.set_down(2, true);
+    let error = client
+        .send(2, &MetadataRequest::default())
+        .await
+        .unwrap_err();
+    assert!(error.is_retriable(), "{error}");
+    let error = client
+        .send(2, &MetadataRequest::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            TransportError::Io {
+                kind: std::io::ErrorKind::ConnectionRefused,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    cluster.set_down(2, false);
+    client.send(2, &MetadataRequest::default()).await.unwrap();
+    // Other brokers were never affected.
+    client.send(1, &MetadataRequest::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_broker_that_never_answers_times_out_naming_the_api() {
+    let cluster = FakeCluster::new(1, |request| {
+        (request.key == ApiKey::ListGroups).then_some(FakeReply::Hang)
+    });
+    let client = cluster
+        .client(config(&cluster, &[("request_timeout_ms", "100")]))
+        .await
+        .unwrap();
+    let error = client
+        .send(
+            1,
+            &ferrokafka_protocol::messages::ListGroupsRequest::default(),
+        )
+        .await
+        .unwrap_err();
+    match error {
+        TransportError::Timeout { api, after, .. } => {
+            assert_eq!(api, "ListGroups");
+            assert_eq!(after, Duration::from_millis(100));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The next request opens a new connection and is answered.
+    client.send(1, &MetadataRequest::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn coordinators_of_many_groups_take_one_request_and_are_cached() {
+    let cluster = FakeCluster::new(3, |_| None);
+    let client = cluster.client(config(&cluster, &[])).await.unwrap();
+    let found = client
+        .coordinators(CoordinatorKind::Group, &["a", "b", "c"])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 3);
+    client
+        .coordinator(CoordinatorKind::Group, "b")
+        .await
+        .unwrap();
+    let lookups = cluster
+        .received()
+        .iter()
+        .filter(|(_, key)| *key == ApiKey::FindCoordinator)
+        .count();
+    assert_eq!(lookups, 1);
+    client.forget_coordinator(CoordinatorKind::Group, "b");
+    client
+        .coordinator(CoordinatorKind::Group, "b")
+        .await
+        .unwrap();
+    let lookups = cluster
+        .received()
+        .iter()
+        .filter(|(_, key)| *key == ApiKey::FindCoordinator)
+        .count();
+    assert_eq!(lookups, 2);
+}
+
+#[tokio::test]
+async fn a_disconnect_fails_the_request_and_the_next_one_reconnects() {
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let once = std::sync::Arc::clone(&dropped);
+    let cluster = FakeCluster::new(1, move |request| {
+        (request.key == ApiKey::ListGroups).then(|| {
+            if once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                FakeReply::with(
+                    request,
+                    &ferrokafka_protocol::messages::ListGroupsResponse::default(),
+                )
+            } else {
+                FakeReply::Disconnect
+            }
+        })
+    });
+    let client = cluster.client(config(&cluster, &[])).await.unwrap();
+    let request = ferrokafka_protocol::messages::ListGroupsRequest::default();
+    let error = client.send(1, &request).await.unwrap_err();
+    assert!(matches!(error, TransportError::Closed { .. }), "{error:?}");
+    client.send(1, &request).await.unwrap();
+}
