@@ -36,6 +36,13 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             tokio::time::sleep(inner.config.batching.retry_backoff).await;
             continue;
         }
+        // After an error that made the view stale (a moved leader), learn
+        // the new leaders before sending again, not after.
+        if inner.client.view(|v| v.needs_refresh(Instant::now()))
+            && let Err(error) = inner.client.refresh_metadata().await
+        {
+            debug!(%error, "metadata refresh before sending failed");
+        }
         let waiting = inner.wake.notified();
         let next = send_ready(&inner);
         if inner.closed.load(Ordering::Acquire) {

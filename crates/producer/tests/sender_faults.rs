@@ -1,0 +1,212 @@
+//! The sender's failure paths against the in-memory cluster: a stale
+//! leader, an error retrying cannot fix, a dropped connection (the retry
+//! resends the same bytes, so an idempotent broker keeps one copy), a
+//! duplicate acknowledged as delivered, and a broker that never answers.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
+use ferrokafka_protocol::messages::ProduceRequest;
+use ferrokafka_protocol::messages::ProduceResponse;
+use ferrokafka_protocol::messages::produce_response::{
+    PartitionProduceResponse, TopicProduceResponse,
+};
+use ferrokafka_protocol::{ApiKey, ErrorCode};
+use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
+
+/// Answers a Produce request with `error` (and offsets from `base_offset`)
+/// for every partition in it.
+fn answer(request: &FakeRequest, error: ErrorCode, base_offset: i64) -> FakeReply {
+    let produce: ProduceRequest = request.decode();
+    let response = ProduceResponse {
+        responses: produce
+            .topic_data
+            .iter()
+            .map(|topic| TopicProduceResponse {
+                name: topic.name.clone(),
+                topic_id: topic.topic_id,
+                partition_responses: topic
+                    .partition_data
+                    .iter()
+                    .map(|p| PartitionProduceResponse {
+                        index: p.index,
+                        error_code: error.code(),
+                        base_offset,
+                        log_append_time_ms: -1,
+                        ..PartitionProduceResponse::default()
+                    })
+                    .collect(),
+                ..TopicProduceResponse::default()
+            })
+            .collect(),
+        ..ProduceResponse::default()
+    };
+    FakeReply::with(request, &response)
+}
+
+/// The record batch bytes of the (single) partition in a Produce request.
+fn batch_bytes(request: &FakeRequest) -> Bytes {
+    let produce: ProduceRequest = request.decode();
+    produce.topic_data[0].partition_data[0]
+        .records
+        .clone()
+        .unwrap_or_default()
+}
+
+async fn producer(cluster: &FakeCluster, extra: &[(&str, &str)]) -> Producer {
+    let bootstrap = cluster.bootstrap();
+    let mut pairs = vec![
+        ("bootstrap_servers", bootstrap.as_str()),
+        ("linger_ms", "0"),
+    ];
+    pairs.extend_from_slice(extra);
+    let config = ProducerConfig::from_pairs(pairs).unwrap();
+    let client = cluster.client(config.client.clone()).await.unwrap();
+    Producer::with_client(client, config)
+}
+
+#[tokio::test]
+async fn a_stale_leader_is_retried_after_a_metadata_refresh() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let cluster = FakeCluster::new(2, move |request| {
+        (request.key == ApiKey::Produce).then(|| {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                answer(request, ErrorCode::NotLeaderOrFollower, -1)
+            } else {
+                answer(request, ErrorCode::None, 41)
+            }
+        })
+    });
+    cluster.add_topic("t", &[1]);
+    let producer = producer(&cluster, &[("retry_backoff_ms", "10")]).await;
+    let metadata = producer
+        .send(ProducerRecord::new("t").value("v"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!((metadata.partition, metadata.offset), (0, 41));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(producer.metrics().record_retry_total, 1);
+    // The error marked the metadata stale: it was fetched again between
+    // the two attempts.
+    let received = cluster.received();
+    let produces: Vec<usize> = received
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, key))| *key == ApiKey::Produce)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        received[produces[0]..produces[1]]
+            .iter()
+            .any(|(_, key)| *key == ApiKey::Metadata),
+        "{received:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_error_retrying_cannot_fix_fails_the_records_at_once() {
+    let cluster = FakeCluster::new(1, |request| {
+        (request.key == ApiKey::Produce).then(|| answer(request, ErrorCode::InvalidRecord, -1))
+    });
+    cluster.add_topic("t", &[1]);
+    let producer = producer(&cluster, &[]).await;
+    let error = producer
+        .send(ProducerRecord::new("t").value("v"))
+        .await
+        .unwrap()
+        .await
+        .unwrap_err();
+    match error {
+        ProduceError::Broker {
+            error, partition, ..
+        } => {
+            assert_eq!(error, ErrorCode::InvalidRecord);
+            assert_eq!(partition, 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(producer.metrics().record_error_total, 1);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_resends_the_same_batch() {
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&batches);
+    let cluster = FakeCluster::new(1, move |request| {
+        (request.key == ApiKey::Produce).then(|| {
+            let mut seen = recorded.lock().unwrap();
+            seen.push(batch_bytes(request));
+            if seen.len() == 1 {
+                FakeReply::Disconnect
+            } else {
+                answer(request, ErrorCode::None, 0)
+            }
+        })
+    });
+    cluster.add_topic("t", &[1]);
+    let producer = producer(&cluster, &[("retry_backoff_ms", "10")]).await;
+    let delivery = producer
+        .send(ProducerRecord::new("t").key("k").value("v"))
+        .await
+        .unwrap();
+    delivery.await.unwrap();
+    let batches = batches.lock().unwrap();
+    assert_eq!(batches.len(), 2);
+    // Same producer id, epoch and sequence: the broker can drop a copy.
+    assert_eq!(batches[0], batches[1]);
+}
+
+#[tokio::test]
+async fn a_duplicate_sequence_counts_as_delivered() {
+    let cluster = FakeCluster::new(1, |request| {
+        (request.key == ApiKey::Produce)
+            .then(|| answer(request, ErrorCode::DuplicateSequenceNumber, 7))
+    });
+    cluster.add_topic("t", &[1]);
+    let producer = producer(&cluster, &[]).await;
+    let metadata = producer
+        .send(ProducerRecord::new("t").value("v"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(metadata.offset, 7);
+}
+
+#[tokio::test]
+async fn a_broker_that_never_answers_fails_records_after_the_delivery_timeout() {
+    let cluster = FakeCluster::new(1, |request| {
+        (request.key == ApiKey::Produce).then_some(FakeReply::Hang)
+    });
+    cluster.add_topic("t", &[1]);
+    let producer = producer(
+        &cluster,
+        &[
+            ("request_timeout_ms", "100"),
+            ("delivery_timeout_ms", "350"),
+            ("retry_backoff_ms", "10"),
+        ],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let error = producer
+        .send(ProducerRecord::new("t").value("v"))
+        .await
+        .unwrap()
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    match &error {
+        ProduceError::DeliveryTimeout { last_error, .. } => {
+            let last = last_error.as_ref().expect("the last failure is named");
+            assert!(last.to_string().contains("timed out"), "{last}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
