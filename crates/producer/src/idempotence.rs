@@ -263,6 +263,10 @@ struct Tracked {
     /// Renumbered after a gap: OUT_OF_ORDER or UNKNOWN_PRODUCER_ID answers
     /// for it are expected while the partition settles, so they are retried.
     sequence_reset: bool,
+    /// An attempt ended without a clear answer (no response, or a retriable
+    /// error such as REQUEST_TIMED_OUT): the batch may be in the log, so it
+    /// is never renumbered, and a sequence error about it proves no gap.
+    maybe_written: bool,
 }
 
 impl Tracked {
@@ -534,6 +538,7 @@ impl<P: Ord + Clone> Idempotence<P> {
             on_wire: false,
             sent_before: false,
             sequence_reset: false,
+            maybe_written: false,
         });
         Some(stamp.as_tuple())
     }
@@ -658,6 +663,7 @@ impl<P: Ord + Clone> Idempotence<P> {
                 log_start_offset,
             } => (error, log_start_offset),
             ProduceOutcome::NoResponse => {
+                state.batches[index].maybe_written = true;
                 return if may_retry {
                     BatchVerdict::Retry
                 } else {
@@ -672,6 +678,17 @@ impl<P: Ord + Clone> Idempotence<P> {
             return BatchVerdict::Failed(SequenceError::ProducerFailed(Box::new(fatal.clone())));
         }
         let batch = state.batches[index].clone();
+        if batch.maybe_written
+            && matches!(
+                error,
+                ErrorCode::UnknownProducerId | ErrorCode::OutOfOrderSequenceNumber
+            )
+        {
+            // An earlier attempt may be in the log (its answer was lost and
+            // the broker no longer remembers it): no proof of a gap, so no
+            // renumbering; retrying can still meet DUPLICATE_SEQUENCE_NUMBER.
+            return Self::retry_or_give_up(state, index, error, may_retry);
+        }
         match error {
             ErrorCode::UnknownProducerId => {
                 // The broker has no state for this producer id: it was
@@ -737,7 +754,10 @@ impl<P: Ord + Clone> Idempotence<P> {
             ErrorCode::TransactionAbortable => {
                 self.fail_with_gap(partition, index, SequenceError::TransactionAbortable)
             }
-            error if error.is_retriable() => Self::retry_or_give_up(state, index, error, may_retry),
+            error if error.is_retriable() => {
+                state.batches[index].maybe_written = true;
+                Self::retry_or_give_up(state, index, error, may_retry)
+            }
             error => self.fail_with_gap(partition, index, SequenceError::Refused(error)),
         }
     }
@@ -766,6 +786,11 @@ impl<P: Ord + Clone> Idempotence<P> {
         }
         let state = self.partitions.get_mut(partition).expect("present");
         let batch = state.batches.remove(index).expect("index was found");
+        if batch.maybe_written {
+            // Refused now, but an earlier attempt may have been written.
+            Self::mark_unresolved(state, &batch);
+            return BatchVerdict::Failed(error);
+        }
         if state.batches.iter().any(|b| b.order > batch.order) {
             self.request_renumbering(partition, batch.order);
         } else if let Some(state) = self.partitions.get_mut(partition) {

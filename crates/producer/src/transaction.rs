@@ -42,8 +42,8 @@ use ferrokafka_protocol::messages::txn_offset_commit_request::{
 use ferrokafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
     AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
-    TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
 };
 
 use crate::idempotence::{Idempotence, IdempotenceConfig, ProducerIdAndEpoch, SequenceError};
@@ -339,7 +339,11 @@ pub enum TransactionRequest {
 impl TransactionRequest {
     /// The FindCoordinator request for `version`: one key in
     /// `coordinator_keys` from v4, in `key` before.
-    pub fn find_coordinator(kind: CoordinatorType, key: &str, version: i16) -> FindCoordinatorRequest {
+    pub fn find_coordinator(
+        kind: CoordinatorType,
+        key: &str,
+        version: i16,
+    ) -> FindCoordinatorRequest {
         if version >= 4 {
             FindCoordinatorRequest {
                 key_type: kind.key_type(),
@@ -390,12 +394,27 @@ pub enum TransactionResponse {
 
 #[derive(Debug, Clone)]
 enum Work<P> {
-    FindCoordinator { kind: CoordinatorType, key: String },
-    InitProducerId { bump: bool },
-    AddPartitions { partitions: BTreeSet<P> },
-    AddOffsets { offsets: Vec<(P, OffsetAndMetadata)>, group: ConsumerGroupMetadata },
-    TxnOffsetCommit { offsets: Vec<(P, OffsetAndMetadata)>, group: ConsumerGroupMetadata },
-    EndTxn { commit: bool },
+    FindCoordinator {
+        kind: CoordinatorType,
+        key: String,
+    },
+    InitProducerId {
+        bump: bool,
+    },
+    AddPartitions {
+        partitions: BTreeSet<P>,
+    },
+    AddOffsets {
+        offsets: Vec<(P, OffsetAndMetadata)>,
+        group: ConsumerGroupMetadata,
+    },
+    TxnOffsetCommit {
+        offsets: Vec<(P, OffsetAndMetadata)>,
+        group: ConsumerGroupMetadata,
+    },
+    EndTxn {
+        commit: bool,
+    },
 }
 
 impl<P> Work<P> {
@@ -404,7 +423,9 @@ impl<P> Work<P> {
         match self {
             Work::FindCoordinator { .. } => 0,
             Work::InitProducerId { bump: false } => 1,
-            Work::AddPartitions { .. } | Work::AddOffsets { .. } | Work::TxnOffsetCommit { .. } => 2,
+            Work::AddPartitions { .. } | Work::AddOffsets { .. } | Work::TxnOffsetCommit { .. } => {
+                2
+            }
             Work::EndTxn { .. } => 3,
             Work::InitProducerId { bump: true } => 4,
         }
@@ -412,7 +433,9 @@ impl<P> Work<P> {
 
     fn operation(&self) -> Option<TransactionOperation> {
         match self {
-            Work::AddOffsets { .. } | Work::TxnOffsetCommit { .. } => Some(TransactionOperation::SendOffsets),
+            Work::AddOffsets { .. } | Work::TxnOffsetCommit { .. } => {
+                Some(TransactionOperation::SendOffsets)
+            }
             _ => None,
         }
     }
@@ -607,7 +630,9 @@ impl<P: TransactionPartition> Transactions<P> {
             TransactionState::AbortableError | TransactionState::FatalError => Some(
                 self.last_error
                     .clone()
-                    .map_or(TransactionError::Aborted, |e| TransactionError::Earlier(Box::new(e))),
+                    .map_or(TransactionError::Aborted, |e| {
+                        TransactionError::Earlier(Box::new(e))
+                    }),
             ),
             _ => None,
         }
@@ -669,7 +694,8 @@ impl<P: TransactionPartition> Transactions<P> {
                     .filter(|q| !matches!(q.work, Work::FindCoordinator { .. }))
                     .cloned()
                     .collect();
-                self.queue.retain(|q| matches!(q.work, Work::FindCoordinator { .. }));
+                self.queue
+                    .retain(|q| matches!(q.work, Work::FindCoordinator { .. }));
                 for queued in dropped {
                     if let Some(operation) = queued.work.operation() {
                         self.complete(operation, Err(TransactionError::Aborted));
@@ -686,7 +712,11 @@ impl<P: TransactionPartition> Transactions<P> {
     /// The next request to send, if one is due; `None` while one is in
     /// flight. `batches_incomplete` is whether any batch of the transaction
     /// is queued or on the wire: EndTxn waits until none is.
-    pub fn poll_request(&mut self, now: Instant, batches_incomplete: bool) -> Option<TransactionRequest> {
+    pub fn poll_request(
+        &mut self,
+        now: Instant,
+        batches_incomplete: bool,
+    ) -> Option<TransactionRequest> {
         self.absorb_produce_errors();
         if self.in_flight.is_some() {
             return None;
@@ -790,7 +820,13 @@ impl<P: TransactionPartition> Transactions<P> {
         }
     }
 
-    fn on_find_coordinator(&mut self, now: Instant, kind: CoordinatorType, key: String, response: &FindCoordinatorResponse) {
+    fn on_find_coordinator(
+        &mut self,
+        now: Instant,
+        kind: CoordinatorType,
+        key: String,
+        response: &FindCoordinatorResponse,
+    ) {
         let (error, node) = match response.coordinators.iter().find(|c| c.key == key) {
             Some(entry) => (ErrorCode::from_code(entry.error_code), entry.node_id),
             None if response.coordinators.is_empty() => {
@@ -800,19 +836,19 @@ impl<P: TransactionPartition> Transactions<P> {
             None => (ErrorCode::CoordinatorNotAvailable, -1),
         };
         match error {
-            ErrorCode::None if node >= 0 => {
-                match kind {
-                    CoordinatorType::Transaction => self.transaction_coordinator = Some(node),
-                    CoordinatorType::Group => {
-                        self.group_coordinators.insert(key, node);
-                    }
+            ErrorCode::None if node >= 0 => match kind {
+                CoordinatorType::Transaction => self.transaction_coordinator = Some(node),
+                CoordinatorType::Group => {
+                    self.group_coordinators.insert(key, node);
                 }
-            }
+            },
             ErrorCode::TransactionalIdAuthorizationFailed => {
                 self.fatal(TransactionError::TransactionalIdAuthorizationFailed);
             }
             ErrorCode::GroupAuthorizationFailed => {
-                self.fail_pending_offsets(&TransactionError::GroupAuthorizationFailed { group_id: key.clone() });
+                self.fail_pending_offsets(&TransactionError::GroupAuthorizationFailed {
+                    group_id: key.clone(),
+                });
                 self.abortable(TransactionError::GroupAuthorizationFailed { group_id: key });
             }
             error if error.is_ok() || error.is_retriable() => {
@@ -859,7 +895,9 @@ impl<P: TransactionPartition> Transactions<P> {
             ErrorCode::TransactionalIdAuthorizationFailed => {
                 self.fatal(TransactionError::TransactionalIdAuthorizationFailed);
             }
-            ErrorCode::ClusterAuthorizationFailed => self.fatal(TransactionError::ClusterAuthorizationFailed),
+            ErrorCode::ClusterAuthorizationFailed => {
+                self.fatal(TransactionError::ClusterAuthorizationFailed)
+            }
             ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
                 self.fatal(TransactionError::ProducerFenced);
             }
@@ -870,13 +908,20 @@ impl<P: TransactionPartition> Transactions<P> {
         }
     }
 
-    fn on_add_partitions(&mut self, now: Instant, partitions: BTreeSet<P>, response: &AddPartitionsToTxnResponse) {
+    fn on_add_partitions(
+        &mut self,
+        now: Instant,
+        partitions: BTreeSet<P>,
+        response: &AddPartitionsToTxnResponse,
+    ) {
         let top = ErrorCode::from_code(response.error_code);
         let mut errors: Vec<(P, ErrorCode)> = Vec::new();
-        let topic_results = response
-            .results_by_topic_v3_and_below
-            .iter()
-            .chain(response.results_by_transaction.iter().flat_map(|t| t.topic_results.iter()));
+        let topic_results = response.results_by_topic_v3_and_below.iter().chain(
+            response
+                .results_by_transaction
+                .iter()
+                .flat_map(|t| t.topic_results.iter()),
+        );
         let mut answered = BTreeSet::new();
         for topic in topic_results {
             for result in &topic.results_by_partition {
@@ -885,17 +930,20 @@ impl<P: TransactionPartition> Transactions<P> {
                     .find(|p| p.topic() == topic.name && p.partition() == result.partition_index)
                 {
                     answered.insert(partition.clone());
-                    errors.push((partition.clone(), ErrorCode::from_code(result.partition_error_code)));
+                    errors.push((
+                        partition.clone(),
+                        ErrorCode::from_code(result.partition_error_code),
+                    ));
                 }
             }
         }
-        if !top.is_ok() {
-            errors = partitions.iter().map(|p| (p.clone(), top)).collect();
-        } else {
+        if top.is_ok() {
             for partition in partitions.iter().filter(|p| !answered.contains(*p)) {
                 // The broker skipped it: nothing says it was added.
                 errors.push((partition.clone(), ErrorCode::OperationNotAttempted));
             }
+        } else {
+            errors = partitions.iter().map(|p| (p.clone(), top)).collect();
         }
         let mut unauthorized = BTreeSet::new();
         let mut other_error = None;
@@ -997,24 +1045,41 @@ impl<P: TransactionPartition> Transactions<P> {
                 self.retry(Work::AddOffsets { offsets, group }, now);
             }
             ErrorCode::UnknownProducerId | ErrorCode::InvalidProducerIdMapping => {
-                self.complete(TransactionOperation::SendOffsets, Err(TransactionError::Broker { request: "AddOffsetsToTxn", error }));
+                self.complete(
+                    TransactionOperation::SendOffsets,
+                    Err(TransactionError::Broker {
+                        request: "AddOffsetsToTxn",
+                        error,
+                    }),
+                );
                 self.abortable_if_possible(error, "AddOffsetsToTxn");
             }
             ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
-                self.complete(TransactionOperation::SendOffsets, Err(TransactionError::ProducerFenced));
+                self.complete(
+                    TransactionOperation::SendOffsets,
+                    Err(TransactionError::ProducerFenced),
+                );
                 self.fatal(TransactionError::ProducerFenced);
             }
             ErrorCode::TransactionalIdAuthorizationFailed => {
-                self.complete(TransactionOperation::SendOffsets, Err(TransactionError::TransactionalIdAuthorizationFailed));
+                self.complete(
+                    TransactionOperation::SendOffsets,
+                    Err(TransactionError::TransactionalIdAuthorizationFailed),
+                );
                 self.fatal(TransactionError::TransactionalIdAuthorizationFailed);
             }
             ErrorCode::GroupAuthorizationFailed => {
-                let failure = TransactionError::GroupAuthorizationFailed { group_id: group.group_id };
+                let failure = TransactionError::GroupAuthorizationFailed {
+                    group_id: group.group_id,
+                };
                 self.complete(TransactionOperation::SendOffsets, Err(failure.clone()));
                 self.abortable(failure);
             }
             error => {
-                let failure = TransactionError::Broker { request: "AddOffsetsToTxn", error };
+                let failure = TransactionError::Broker {
+                    request: "AddOffsetsToTxn",
+                    error,
+                };
                 self.complete(TransactionOperation::SendOffsets, Err(failure.clone()));
                 self.fatal(failure);
             }
@@ -1038,10 +1103,14 @@ impl<P: TransactionPartition> Transactions<P> {
                 .flat_map(|t| t.partitions.iter())
                 .find(|p| p.partition_index == partition.partition())
                 // No answer for it: send it again.
-                .map_or(ErrorCode::UnknownTopicOrPartition, |p| ErrorCode::from_code(p.error_code));
+                .map_or(ErrorCode::UnknownTopicOrPartition, |p| {
+                    ErrorCode::from_code(p.error_code)
+                });
             let failure = match error {
                 ErrorCode::None => continue,
-                ErrorCode::CoordinatorNotAvailable | ErrorCode::NotCoordinator | ErrorCode::RequestTimedOut => {
+                ErrorCode::CoordinatorNotAvailable
+                | ErrorCode::NotCoordinator
+                | ErrorCode::RequestTimedOut => {
                     find_coordinator = true;
                     remaining.push((partition, offset));
                     continue;
@@ -1050,14 +1119,20 @@ impl<P: TransactionPartition> Transactions<P> {
                     remaining.push((partition, offset));
                     continue;
                 }
-                ErrorCode::GroupAuthorizationFailed => Err(TransactionError::GroupAuthorizationFailed {
-                    group_id: group.group_id.clone(),
-                }),
-                ErrorCode::FencedInstanceId | ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
-                    Err(TransactionError::CommitFailed(error))
+                ErrorCode::GroupAuthorizationFailed => {
+                    Err(TransactionError::GroupAuthorizationFailed {
+                        group_id: group.group_id.clone(),
+                    })
                 }
-                ErrorCode::TransactionalIdAuthorizationFailed => Ok(TransactionError::TransactionalIdAuthorizationFailed),
-                ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => Ok(TransactionError::ProducerFenced),
+                ErrorCode::FencedInstanceId
+                | ErrorCode::UnknownMemberId
+                | ErrorCode::IllegalGeneration => Err(TransactionError::CommitFailed(error)),
+                ErrorCode::TransactionalIdAuthorizationFailed => {
+                    Ok(TransactionError::TransactionalIdAuthorizationFailed)
+                }
+                ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
+                    Ok(TransactionError::ProducerFenced)
+                }
                 error => Ok(TransactionError::Broker {
                     request: "TxnOffsetCommit",
                     error,
@@ -1083,7 +1158,13 @@ impl<P: TransactionPartition> Transactions<P> {
         if find_coordinator {
             self.group_coordinators.remove(&group.group_id);
         }
-        self.retry(Work::TxnOffsetCommit { offsets: remaining, group }, now);
+        self.retry(
+            Work::TxnOffsetCommit {
+                offsets: remaining,
+                group,
+            },
+            now,
+        );
     }
 
     fn on_end_txn(&mut self, now: Instant, commit: bool, response: &EndTxnResponse) {
@@ -1143,7 +1224,9 @@ impl<P: TransactionPartition> Transactions<P> {
             self.fatal(error);
         }
         if let Some(error) = self.idempotence.take_abortable_error() {
-            if self.state == TransactionState::AbortingTransaction || self.state == TransactionState::FatalError {
+            if self.state == TransactionState::AbortingTransaction
+                || self.state == TransactionState::FatalError
+            {
                 return;
             }
             // The failed batch left a sequence gap only a new epoch closes
@@ -1227,7 +1310,8 @@ impl<P: TransactionPartition> Transactions<P> {
             .filter(|q| q.work.operation() == Some(TransactionOperation::SendOffsets))
             .cloned()
             .collect();
-        self.queue.retain(|q| q.work.operation() != Some(TransactionOperation::SendOffsets));
+        self.queue
+            .retain(|q| q.work.operation() != Some(TransactionOperation::SendOffsets));
         for _ in failed {
             self.complete(TransactionOperation::SendOffsets, Err(error.clone()));
         }
@@ -1236,14 +1320,19 @@ impl<P: TransactionPartition> Transactions<P> {
     fn coordinator_key(&self, work: &Work<P>) -> (CoordinatorType, String) {
         match work {
             Work::TxnOffsetCommit { group, .. } => (CoordinatorType::Group, group.group_id.clone()),
-            _ => (CoordinatorType::Transaction, self.config.transactional_id.clone()),
+            _ => (
+                CoordinatorType::Transaction,
+                self.config.transactional_id.clone(),
+            ),
         }
     }
 
     fn coordinator_for(&self, work: &Work<P>) -> Option<i32> {
         match work {
             Work::FindCoordinator { .. } => Some(-1),
-            Work::TxnOffsetCommit { group, .. } => self.group_coordinators.get(&group.group_id).copied(),
+            Work::TxnOffsetCommit { group, .. } => {
+                self.group_coordinators.get(&group.group_id).copied()
+            }
             _ => self.transaction_coordinator,
         }
     }
@@ -1271,8 +1360,10 @@ impl<P: TransactionPartition> Transactions<P> {
                 node,
                 request: InitProducerIdRequest {
                     transactional_id: Some(transactional_id),
-                    transaction_timeout_ms: i32::try_from(self.config.transaction_timeout.as_millis())
-                        .unwrap_or(i32::MAX),
+                    transaction_timeout_ms: i32::try_from(
+                        self.config.transaction_timeout.as_millis(),
+                    )
+                    .unwrap_or(i32::MAX),
                     // KIP-360: naming the current id and epoch asks for the
                     // next epoch of the same id.
                     producer_id: if *bump { producer_id } else { -1 },
@@ -1283,7 +1374,10 @@ impl<P: TransactionPartition> Transactions<P> {
             Work::AddPartitions { partitions } => {
                 let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
                 for partition in partitions {
-                    topics.entry(partition.topic()).or_default().push(partition.partition());
+                    topics
+                        .entry(partition.topic())
+                        .or_default()
+                        .push(partition.partition());
                 }
                 TransactionRequest::AddPartitionsToTxn {
                     node,
@@ -1314,18 +1408,18 @@ impl<P: TransactionPartition> Transactions<P> {
                 },
             },
             Work::TxnOffsetCommit { offsets, group } => {
-                let mut topics: BTreeMap<&str, Vec<TxnOffsetCommitRequestPartition>> = BTreeMap::new();
+                let mut topics: BTreeMap<&str, Vec<TxnOffsetCommitRequestPartition>> =
+                    BTreeMap::new();
                 for (partition, offset) in offsets {
-                    topics
-                        .entry(partition.topic())
-                        .or_default()
-                        .push(TxnOffsetCommitRequestPartition {
+                    topics.entry(partition.topic()).or_default().push(
+                        TxnOffsetCommitRequestPartition {
                             partition_index: partition.partition(),
                             committed_offset: offset.offset,
                             committed_leader_epoch: offset.leader_epoch.unwrap_or(-1),
                             committed_metadata: offset.metadata.clone(),
                             ..TxnOffsetCommitRequestPartition::default()
-                        });
+                        },
+                    );
                 }
                 TransactionRequest::TxnOffsetCommit {
                     node,
@@ -1381,7 +1475,8 @@ impl<P: TransactionPartition> Transactions<P> {
     }
 
     fn complete(&mut self, operation: TransactionOperation, result: Result<(), TransactionError>) {
-        self.events.push_back(TransactionEvent::Completed { operation, result });
+        self.events
+            .push_back(TransactionEvent::Completed { operation, result });
     }
 
     fn refuse(&self, operation: &'static str, state: TransactionState) -> TransactionError {
