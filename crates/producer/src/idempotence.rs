@@ -251,8 +251,10 @@ pub enum IdempotenceAction<P> {
     EpochBumped(ProducerIdAndEpoch),
 }
 
-/// A batch that carries a sequence and has no final outcome yet.
+/// A batch that carries a sequence and has no final outcome yet. Its flags
+/// are independent facts about its attempts, not a state in disguise.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)]
 struct Tracked {
     /// Assignment order within the partition (sequences wrap; this does not).
     order: u64,

@@ -896,7 +896,7 @@ impl<P: TransactionPartition> Transactions<P> {
                 self.fatal(TransactionError::TransactionalIdAuthorizationFailed);
             }
             ErrorCode::ClusterAuthorizationFailed => {
-                self.fatal(TransactionError::ClusterAuthorizationFailed)
+                self.fatal(TransactionError::ClusterAuthorizationFailed);
             }
             ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
                 self.fatal(TransactionError::ProducerFenced);

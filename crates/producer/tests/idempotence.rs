@@ -63,11 +63,10 @@ fn broker_append(
         Some(entry) if stamp.producer.epoch < entry.epoch => {
             return refused(ErrorCode::InvalidProducerEpoch);
         }
-        Some(entry) if stamp.producer.epoch > entry.epoch => {
-            if base != 0 {
-                return refused(ErrorCode::OutOfOrderSequenceNumber);
-            }
+        Some(entry) if stamp.producer.epoch > entry.epoch && base != 0 => {
+            return refused(ErrorCode::OutOfOrderSequenceNumber);
         }
+        Some(entry) if stamp.producer.epoch > entry.epoch => {}
         Some(entry) => {
             if entry.recent.contains(&(base, count)) {
                 return refused(ErrorCode::DuplicateSequenceNumber);
@@ -281,10 +280,10 @@ fn simulate(seed: u64, records: u64, partitions: i32, faults: Faults) -> Report 
                     }
                     match verdict {
                         BatchVerdict::Delivered { .. } => {
-                            settle(&batch, None, &mut delivered, &mut failed)
+                            settle(&batch, None, &mut delivered, &mut failed);
                         }
                         BatchVerdict::Failed(error) => {
-                            settle(&batch, Some(error), &mut delivered, &mut failed)
+                            settle(&batch, Some(error), &mut delivered, &mut failed);
                         }
                         BatchVerdict::Retry => {
                             // The accumulator change this needs: retried
