@@ -5,8 +5,18 @@
 //! nor a wire-format decoder (that is the records crate).
 
 pub mod config;
+mod consumer;
+mod error;
+mod fetch;
+mod membership;
 pub mod offsets;
 pub mod positions;
 pub mod read_committed;
+mod record;
 
 pub use config::{ConsumerConfig, IsolationLevel};
+pub use consumer::{Consumer, RebalanceListener};
+pub use error::ConsumeError;
+pub use ferrokafka_group::assignor::TopicPartition;
+pub use membership::Rebalance;
+pub use record::ConsumerRecord;

@@ -89,12 +89,22 @@ impl OffsetError {
 /// Offset commits name topics by id from OffsetCommit v10 and OffsetFetch v10.
 const FIRST_TOPIC_ID_VERSION: i16 = 10;
 
-fn topic_ids(client: &Client, topics: impl Iterator<Item = String>) -> HashMap<String, Uuid> {
-    client.view(|v| {
-        topics
-            .filter_map(|t| v.topic(&t).map(|view| (t, view.id)))
-            .collect()
-    })
+/// The ids of `topics`, fetching the metadata of those the client does not
+/// know yet (newer OffsetCommit and OffsetFetch versions name topics by id).
+async fn topic_ids(
+    client: &Client,
+    topics: impl Iterator<Item = String>,
+) -> Result<HashMap<String, Uuid>, TransportError> {
+    let mut ids = HashMap::new();
+    for topic in topics {
+        let known = client.view(|v| v.topic(&topic).map(|t| t.id));
+        let id = match known {
+            Some(id) => id,
+            None => client.topic(&topic).await?.id,
+        };
+        ids.insert(topic, id);
+    }
+    Ok(ids)
 }
 
 /// Commits `offsets` for `group` at its coordinator.
@@ -109,7 +119,7 @@ pub async fn commit(
     let coordinator = client
         .coordinator(CoordinatorKind::Group, &group.group_id)
         .await?;
-    let ids = topic_ids(client, offsets.keys().map(|tp| tp.topic.clone()));
+    let ids = topic_ids(client, offsets.keys().map(|tp| tp.topic.clone())).await?;
     let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
     for (tp, offset) in offsets {
         by_topic
@@ -198,7 +208,7 @@ pub async fn committed(
     for tp in partitions {
         by_topic.entry(&tp.topic).or_default().push(tp.partition);
     }
-    let ids = topic_ids(client, by_topic.keys().map(|t| (*t).to_string()));
+    let ids = topic_ids(client, by_topic.keys().map(|t| (*t).to_string())).await?;
     let response = client
         .send_built(coordinator, Lane::Coordination, |version| {
             if version >= 8 {

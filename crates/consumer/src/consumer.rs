@@ -1,0 +1,613 @@
+//! The consumer: assign or subscribe, `poll` for records, commit, seek,
+//! look offsets up. Membership runs in a task of its own (see
+//! `membership.rs`); fetching happens inside `poll`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ferrokafka_group::assignor::{self, TopicPartition};
+use ferrokafka_group::member::MemberConfig;
+use ferrokafka_transport::Client;
+use tokio::sync::Mutex as AsyncMutex;
+use tracing::warn;
+
+use crate::error::ConsumeError;
+use crate::fetch::{Fetched, fetch_once};
+use crate::membership::{Membership, MembershipConfig, Rebalance};
+use crate::offsets::{self, GroupIdentity, OffsetAndMetadata, OffsetAndTimestamp, timestamp};
+use crate::positions::{OffsetReset, Position, Positions};
+use crate::{ConsumerConfig, ConsumerRecord, IsolationLevel};
+
+/// Called when the group moves partitions (the Java client's
+/// `ConsumerRebalanceListener`), from inside `poll`.
+pub trait RebalanceListener: Send {
+    /// These partitions were taken away (their offsets were committed
+    /// first when auto-commit is on).
+    fn on_partitions_revoked(&mut self, _partitions: &[TopicPartition]) {}
+    /// These partitions are now this consumer's.
+    fn on_partitions_assigned(&mut self, _partitions: &[TopicPartition]) {}
+    /// These partitions were lost without a clean hand-over.
+    fn on_partitions_lost(&mut self, partitions: &[TopicPartition]) {
+        self.on_partitions_revoked(partitions);
+    }
+}
+
+/// How partitions came to this consumer.
+enum Mode {
+    None,
+    Assigned,
+    Subscribed(Membership),
+}
+
+struct State {
+    mode: Mode,
+    buffer: VecDeque<Fetched>,
+    listener: Option<Box<dyn RebalanceListener>>,
+    last_auto_commit: Instant,
+    closed: bool,
+}
+
+/// A Kafka consumer.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), ferrokafka_consumer::ConsumeError> {
+/// use std::time::Duration;
+/// use ferrokafka_consumer::{Consumer, ConsumerConfig};
+///
+/// let config = ConsumerConfig::from_pairs([
+///     ("bootstrap_servers", "127.0.0.1:9092"),
+///     ("group_id", "reporting"),
+///     ("auto_offset_reset", "earliest"),
+/// ])?;
+/// let consumer = Consumer::new(config).await?;
+/// consumer.subscribe(&["events"]).await?;
+/// loop {
+///     for record in consumer.poll(Duration::from_secs(1)).await? {
+///         println!("{}-{}@{}: {:?}", record.topic, record.partition, record.offset, record.value);
+///     }
+/// }
+/// # }
+/// ```
+pub struct Consumer {
+    client: Client,
+    config: ConsumerConfig,
+    positions: Arc<Mutex<Positions<TopicPartition>>>,
+    state: AsyncMutex<State>,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("group_id", &self.config.group_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks mid-update.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Consumer {
+    /// Connects to the cluster.
+    pub async fn new(config: ConsumerConfig) -> Result<Consumer, ConsumeError> {
+        config.validate()?;
+        let client = Client::connect(config.client.clone()).await?;
+        Ok(Self::with_client(client, config))
+    }
+
+    /// A consumer over an existing cluster client.
+    pub fn with_client(client: Client, config: ConsumerConfig) -> Consumer {
+        Consumer {
+            positions: Arc::new(Mutex::new(Positions::new(config.auto_offset_reset))),
+            state: AsyncMutex::new(State {
+                mode: Mode::None,
+                buffer: VecDeque::new(),
+                listener: None,
+                last_auto_commit: Instant::now(),
+                closed: false,
+            }),
+            client,
+            config,
+        }
+    }
+
+    /// The cluster client this consumer uses.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Consumes exactly these partitions, outside any group's assignment
+    /// (commits still go to `group_id` if there is one).
+    pub async fn assign(&self, partitions: &[TopicPartition]) -> Result<(), ConsumeError> {
+        let mut state = self.state.lock().await;
+        if matches!(state.mode, Mode::Subscribed(_)) {
+            return Err(ConsumeError::IllegalState(
+                "assign after subscribe: unsubscribe first".into(),
+            ));
+        }
+        self.client
+            .add_topics(partitions.iter().map(|tp| tp.topic.as_str()));
+        lock(&self.positions).assign(partitions.iter().cloned());
+        state.buffer.retain(|f| partitions.contains(&f.partition));
+        state.mode = if partitions.is_empty() {
+            Mode::None
+        } else {
+            Mode::Assigned
+        };
+        Ok(())
+    }
+
+    /// Joins `group_id`'s group for these topics; the group assigns the
+    /// partitions.
+    pub async fn subscribe(&self, topics: &[&str]) -> Result<(), ConsumeError> {
+        self.subscribe_with(topics, None).await
+    }
+
+    /// Like [`Consumer::subscribe`], calling `listener` on rebalances.
+    pub async fn subscribe_with(
+        &self,
+        topics: &[&str],
+        listener: Option<Box<dyn RebalanceListener>>,
+    ) -> Result<(), ConsumeError> {
+        let Some(group_id) = self.config.group_id.clone() else {
+            return Err(ConsumeError::IllegalState(
+                "subscribe needs a group_id; use assign without one".into(),
+            ));
+        };
+        let mut state = self.state.lock().await;
+        if matches!(state.mode, Mode::Assigned) {
+            return Err(ConsumeError::IllegalState(
+                "subscribe after assign: assign no partitions first".into(),
+            ));
+        }
+        if listener.is_some() {
+            state.listener = listener;
+        }
+        let topics: Vec<String> = topics.iter().map(|t| (*t).to_string()).collect();
+        self.client.add_topics(&topics);
+        if let Mode::Subscribed(membership) = &state.mode {
+            membership.subscribe(topics);
+            return Ok(());
+        }
+        let assignors = self
+            .config
+            .partition_assignment_strategy
+            .iter()
+            .filter_map(|name| assignor::by_name(name))
+            .collect();
+        let membership = Membership::start(
+            self.client.clone(),
+            MembershipConfig {
+                member: MemberConfig {
+                    group_id,
+                    group_instance_id: self.config.group_instance_id.clone(),
+                    session_timeout: self.config.session_timeout,
+                    heartbeat_interval: self.config.heartbeat_interval,
+                    max_poll_interval: self.config.max_poll_interval,
+                    retry_backoff: self.config.client.retry_backoff,
+                    rack: self.config.client_rack.clone(),
+                },
+                assignors,
+                auto_commit: self.config.auto_commit(),
+            },
+            Arc::clone(&self.positions),
+        );
+        membership.subscribe(topics);
+        state.mode = Mode::Subscribed(membership);
+        Ok(())
+    }
+
+    /// Leaves the group (revoking with a commit first when auto-commit is
+    /// on) or drops the assignment.
+    pub async fn unsubscribe(&self) {
+        let mut state = self.state.lock().await;
+        if let Mode::Subscribed(membership) = std::mem::replace(&mut state.mode, Mode::None) {
+            membership.close(self.config.session_timeout).await;
+            Self::apply_rebalances(&mut state, &membership);
+        }
+        lock(&self.positions).assign(std::iter::empty());
+        state.buffer.clear();
+    }
+
+    /// The partitions assigned now.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        lock(&self.positions).assignment().cloned().collect()
+    }
+
+    /// Up to `max_poll_records` records, waiting at most `timeout` for some.
+    pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>, ConsumeError> {
+        self.poll_records(timeout, self.config.max_poll_records)
+            .await
+    }
+
+    /// Up to `max_records` records, waiting at most `timeout` for some.
+    pub async fn poll_records(
+        &self,
+        timeout: Duration,
+        max_records: usize,
+    ) -> Result<Vec<ConsumerRecord>, ConsumeError> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock().await;
+        if state.closed {
+            return Err(ConsumeError::Closed);
+        }
+        loop {
+            if let Mode::Subscribed(membership) = &state.mode {
+                membership.polled();
+            }
+            Self::take_rebalances(&mut state)?;
+            self.maybe_auto_commit(&mut state).await;
+            self.resolve_positions().await?;
+            let failures = lock(&self.positions).take_failures();
+            if let Some((_, error)) = failures.into_iter().next() {
+                return Err(error.into());
+            }
+            let records = self.hand_out(&mut state, max_records.max(1));
+            if !records.is_empty() {
+                return Ok(records);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            let wait = (deadline - now).min(self.config.fetch_max_wait);
+            let buffered: Vec<TopicPartition> =
+                state.buffer.iter().map(|f| f.partition.clone()).collect();
+            if lock(&self.positions).fetchable().is_empty() {
+                // Nothing to fetch yet (joining a group, waiting for an
+                // assignment): let membership work, then look again.
+                drop(state);
+                tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
+                state = self.state.lock().await;
+                continue;
+            }
+            let fetched =
+                fetch_once(&self.client, &self.config, &self.positions, &buffered, wait).await?;
+            // A rebalance may have taken partitions away meanwhile.
+            let assigned = self.assignment();
+            state.buffer.extend(
+                fetched
+                    .into_iter()
+                    .filter(|f| assigned.contains(&f.partition)),
+            );
+        }
+    }
+
+    /// Hands out buffered records, moving each partition's position past
+    /// what it hands out.
+    fn hand_out(&self, state: &mut State, max: usize) -> Vec<ConsumerRecord> {
+        let mut out = Vec::new();
+        let mut positions = lock(&self.positions);
+        while out.len() < max {
+            let Some(front) = state.buffer.front_mut() else {
+                break;
+            };
+            let room = max - out.len();
+            let take = front.records.len().min(room);
+            let mut last = None;
+            for record in front.records.drain(..take) {
+                last = Some((record.offset, record.leader_epoch));
+                out.push(record);
+            }
+            let next = if front.records.is_empty() {
+                front.next
+            } else {
+                let (offset, epoch) = last.expect("took at least one record");
+                Position {
+                    offset: offset + 1,
+                    leader_epoch: epoch,
+                }
+            };
+            positions.advance(&front.partition, front.position, next);
+            front.position = next.offset;
+            if front.records.is_empty() {
+                state.buffer.pop_front();
+            }
+        }
+        out
+    }
+
+    fn take_rebalances(state: &mut State) -> Result<(), ConsumeError> {
+        let Mode::Subscribed(membership) = &state.mode else {
+            return Ok(());
+        };
+        let rebalances = membership.take_rebalances();
+        let mut failure = None;
+        for rebalance in rebalances {
+            match rebalance {
+                Rebalance::Revoked(partitions) => {
+                    state.buffer.retain(|f| !partitions.contains(&f.partition));
+                    if let Some(listener) = &mut state.listener {
+                        listener.on_partitions_revoked(&partitions);
+                    }
+                }
+                Rebalance::Assigned(partitions) => {
+                    if let Some(listener) = &mut state.listener {
+                        listener.on_partitions_assigned(&partitions);
+                    }
+                }
+                Rebalance::Lost(partitions) => {
+                    state.buffer.retain(|f| !partitions.contains(&f.partition));
+                    if let Some(listener) = &mut state.listener {
+                        listener.on_partitions_lost(&partitions);
+                    }
+                }
+                Rebalance::Failed(error) => failure = Some(ConsumeError::Group(error)),
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn apply_rebalances(state: &mut State, membership: &Membership) {
+        for rebalance in membership.take_rebalances() {
+            if let (Rebalance::Revoked(partitions) | Rebalance::Lost(partitions), Some(listener)) =
+                (&rebalance, &mut state.listener)
+            {
+                listener.on_partitions_revoked(partitions);
+            }
+        }
+    }
+
+    /// Looks up committed offsets and resets for partitions without a
+    /// position.
+    async fn resolve_positions(&self) -> Result<(), ConsumeError> {
+        let awaiting = lock(&self.positions).awaiting_committed();
+        if !awaiting.is_empty() {
+            let committed = match &self.config.group_id {
+                Some(group) => offsets::committed(&self.client, group, &awaiting, true).await?,
+                None => awaiting.iter().map(|tp| (tp.clone(), None)).collect(),
+            };
+            let mut positions = lock(&self.positions);
+            for (tp, offset) in committed {
+                positions.committed(
+                    &tp,
+                    offset.map(|o| Position {
+                        offset: o.offset,
+                        leader_epoch: o.leader_epoch,
+                    }),
+                );
+            }
+        }
+        let resets = lock(&self.positions).awaiting_reset();
+        let query: BTreeMap<TopicPartition, i64> = resets
+            .into_iter()
+            .filter_map(|(tp, reset)| match reset {
+                OffsetReset::Earliest => Some((tp, timestamp::EARLIEST)),
+                OffsetReset::Latest => Some((tp, timestamp::LATEST)),
+                OffsetReset::None => None,
+            })
+            .collect();
+        if !query.is_empty() {
+            let found = offsets::list_offsets(&self.client, &query, self.read_committed()).await?;
+            let mut positions = lock(&self.positions);
+            for (tp, offset) in found {
+                if let Some(offset) = offset {
+                    positions.reset_to(&tp, offset.offset, offset.leader_epoch);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_committed(&self) -> bool {
+        self.config.isolation_level == IsolationLevel::ReadCommitted
+    }
+
+    async fn maybe_auto_commit(&self, state: &mut State) {
+        if !self.config.auto_commit()
+            || state.last_auto_commit.elapsed() < self.config.auto_commit_interval
+        {
+            return;
+        }
+        state.last_auto_commit = Instant::now();
+        if let Err(error) = self.commit_positions(state).await {
+            warn!(%error, "auto-commit failed");
+        }
+    }
+
+    fn identity(&self, state: &State) -> Result<GroupIdentity, ConsumeError> {
+        match (&state.mode, &self.config.group_id) {
+            (Mode::Subscribed(membership), _) => Ok(membership.identity()),
+            (_, Some(group)) => Ok(GroupIdentity {
+                group_id: group.clone(),
+                generation: -1,
+                member_id: String::new(),
+                group_instance_id: None,
+            }),
+            (_, None) => Err(ConsumeError::IllegalState("commits need a group_id".into())),
+        }
+    }
+
+    async fn commit_positions(&self, state: &State) -> Result<(), ConsumeError> {
+        let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = {
+            let positions = lock(&self.positions);
+            let assigned: Vec<TopicPartition> = positions.assignment().cloned().collect();
+            assigned
+                .into_iter()
+                .filter_map(|tp| {
+                    let position = positions.position(&tp).ok().flatten()?;
+                    Some((
+                        tp,
+                        OffsetAndMetadata {
+                            offset: position.offset,
+                            leader_epoch: position.leader_epoch,
+                            metadata: String::new(),
+                        },
+                    ))
+                })
+                .collect()
+        };
+        let identity = self.identity(state)?;
+        offsets::commit(&self.client, &identity, &offsets).await?;
+        Ok(())
+    }
+
+    /// Commits the positions of every assigned partition (what `poll` has
+    /// handed out) and waits for the coordinator.
+    pub async fn commit(&self) -> Result<(), ConsumeError> {
+        let state = self.state.lock().await;
+        self.commit_positions(&state).await
+    }
+
+    /// Commits these offsets (with their metadata) and waits.
+    pub async fn commit_offsets(
+        &self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), ConsumeError> {
+        let state = self.state.lock().await;
+        let identity = self.identity(&state)?;
+        offsets::commit(&self.client, &identity, offsets).await?;
+        Ok(())
+    }
+
+    /// The group's committed offsets for these partitions.
+    pub async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>, ConsumeError> {
+        let Some(group) = &self.config.group_id else {
+            return Err(ConsumeError::IllegalState(
+                "committed needs a group_id".into(),
+            ));
+        };
+        Ok(offsets::committed(&self.client, group, partitions, true).await?)
+    }
+
+    /// Fetches from `offset` next.
+    pub async fn seek(&self, partition: &TopicPartition, offset: i64) -> Result<(), ConsumeError> {
+        let mut state = self.state.lock().await;
+        lock(&self.positions).seek(partition, offset, None)?;
+        state.buffer.retain(|f| f.partition != *partition);
+        Ok(())
+    }
+
+    /// Fetches these partitions from their first offsets next.
+    pub async fn seek_to_beginning(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<(), ConsumeError> {
+        self.seek_to(partitions, OffsetReset::Earliest).await
+    }
+
+    /// Fetches these partitions from their ends next.
+    pub async fn seek_to_end(&self, partitions: &[TopicPartition]) -> Result<(), ConsumeError> {
+        self.seek_to(partitions, OffsetReset::Latest).await
+    }
+
+    async fn seek_to(
+        &self,
+        partitions: &[TopicPartition],
+        reset: OffsetReset,
+    ) -> Result<(), ConsumeError> {
+        let mut state = self.state.lock().await;
+        let mut positions = lock(&self.positions);
+        for tp in partitions {
+            positions.request_reset(tp, reset)?;
+        }
+        state.buffer.retain(|f| !partitions.contains(&f.partition));
+        Ok(())
+    }
+
+    /// The offset of the next record `poll` will hand out for `partition`,
+    /// looking it up if needed.
+    pub async fn position(&self, partition: &TopicPartition) -> Result<i64, ConsumeError> {
+        let _state = self.state.lock().await;
+        if let Some(position) = lock(&self.positions).position(partition)? {
+            return Ok(position.offset);
+        }
+        self.resolve_positions().await?;
+        lock(&self.positions)
+            .position(partition)?
+            .map(|p| p.offset)
+            .ok_or_else(|| ConsumeError::IllegalState(format!("no position for {partition} yet")))
+    }
+
+    /// Stops fetching these partitions until resumed.
+    pub fn pause(&self, partitions: &[TopicPartition]) -> Result<(), ConsumeError> {
+        let mut positions = lock(&self.positions);
+        for tp in partitions {
+            positions.pause(tp)?;
+        }
+        Ok(())
+    }
+
+    /// Fetches these partitions again.
+    pub fn resume(&self, partitions: &[TopicPartition]) -> Result<(), ConsumeError> {
+        let mut positions = lock(&self.positions);
+        for tp in partitions {
+            positions.resume(tp)?;
+        }
+        Ok(())
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        lock(&self.positions).paused()
+    }
+
+    /// The first offset of each partition.
+    pub async fn beginning_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>, ConsumeError> {
+        self.offsets_at(partitions, timestamp::EARLIEST).await
+    }
+
+    /// The end offset of each partition (the last stable offset with
+    /// `read_committed`).
+    pub async fn end_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>, ConsumeError> {
+        self.offsets_at(partitions, timestamp::LATEST).await
+    }
+
+    async fn offsets_at(
+        &self,
+        partitions: &[TopicPartition],
+        at: i64,
+    ) -> Result<BTreeMap<TopicPartition, i64>, ConsumeError> {
+        let query = partitions.iter().map(|tp| (tp.clone(), at)).collect();
+        let found = offsets::list_offsets(&self.client, &query, self.read_committed()).await?;
+        Ok(found
+            .into_iter()
+            .map(|(tp, o)| (tp, o.map_or(-1, |o| o.offset)))
+            .collect())
+    }
+
+    /// For each partition, the first offset whose timestamp is at least
+    /// the one given; `None` if no record is that recent.
+    pub async fn offsets_for_times(
+        &self,
+        times: &BTreeMap<TopicPartition, i64>,
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>, ConsumeError> {
+        Ok(offsets::list_offsets(&self.client, times, self.read_committed()).await?)
+    }
+
+    /// Commits (with auto-commit), leaves the group and stops; waits at
+    /// most `timeout`.
+    pub async fn close(&self, timeout: Duration) -> Result<(), ConsumeError> {
+        let mut state = self.state.lock().await;
+        if state.closed {
+            return Ok(());
+        }
+        state.closed = true;
+        let deadline = Instant::now() + timeout;
+        if self.config.auto_commit() && !matches!(state.mode, Mode::None) {
+            let commit = tokio::time::timeout_at(deadline.into(), self.commit_positions(&state));
+            if let Ok(Err(error)) = commit.await {
+                warn!(%error, "commit on close failed");
+            }
+        }
+        if let Mode::Subscribed(membership) = std::mem::replace(&mut state.mode, Mode::None) {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            membership.close(remaining).await;
+            Self::apply_rebalances(&mut state, &membership);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,679 @@
+//! Group membership over the wire: the group crate's [`Member`] state
+//! machine runs in a task of its own, which carries out its actions on the
+//! coordinator's connection (the coordination lane, so a long-polling fetch
+//! never delays a heartbeat) and feeds the responses back. Revoked
+//! partitions are committed (with auto-commit) before the member rejoins;
+//! rebalances reach the consumer, which applies them in `poll`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut as _, Bytes, BytesMut};
+use ferrokafka_group::assignor::{Assignor, Subscription, TopicPartition};
+use ferrokafka_group::member::{Action, Event, GroupError, Joined, Member, MemberConfig};
+use ferrokafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
+use ferrokafka_protocol::messages::consumer_protocol_subscription::TopicPartition as OwnedTopic;
+use ferrokafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use ferrokafka_protocol::messages::leave_group_request::MemberIdentity;
+use ferrokafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use ferrokafka_protocol::messages::{
+    ConsumerProtocolAssignment, ConsumerProtocolSubscription, HeartbeatRequest, JoinGroupRequest,
+    LeaveGroupRequest, SyncGroupRequest,
+};
+use ferrokafka_protocol::{ErrorCode, Message};
+use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::offsets::{self, GroupIdentity, OffsetAndMetadata};
+use crate::positions::Positions;
+
+/// The consumer protocol's embedded version this client writes.
+const SUBSCRIPTION_VERSION: i16 = 3;
+const ASSIGNMENT_VERSION: i16 = 3;
+const PROTOCOL_TYPE: &str = "consumer";
+
+/// A change of assignment, for the consumer to apply and report to the
+/// rebalance listener.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rebalance {
+    /// These partitions were taken away (offsets committed first with
+    /// auto-commit).
+    Revoked(Vec<TopicPartition>),
+    /// These partitions were given to this member.
+    Assigned(Vec<TopicPartition>),
+    /// These partitions were lost without a clean revocation: another
+    /// member may own them already.
+    Lost(Vec<TopicPartition>),
+    /// Membership failed for good.
+    Failed(GroupError),
+}
+
+enum Command {
+    Polled,
+    Subscribe(Vec<String>),
+    Close(oneshot::Sender<()>),
+}
+
+/// What membership shares with the consumer.
+pub(crate) struct Shared {
+    pub(crate) identity: GroupIdentity,
+    pub(crate) rebalances: VecDeque<Rebalance>,
+}
+
+/// The handle the consumer holds on its membership task.
+pub(crate) struct Membership {
+    commands: mpsc::UnboundedSender<Command>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+/// Settings membership needs beyond [`MemberConfig`].
+pub(crate) struct MembershipConfig {
+    pub(crate) member: MemberConfig,
+    pub(crate) assignors: Vec<Box<dyn Assignor>>,
+    pub(crate) auto_commit: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No code holding these locks can panic half-way through an update.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Membership {
+    /// Starts the membership task.
+    pub(crate) fn start(
+        client: Client,
+        config: MembershipConfig,
+        positions: Arc<Mutex<Positions<TopicPartition>>>,
+    ) -> Membership {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let shared = Arc::new(Mutex::new(Shared {
+            identity: GroupIdentity {
+                group_id: config.member.group_id.clone(),
+                generation: -1,
+                member_id: String::new(),
+                group_instance_id: config.member.group_instance_id.clone(),
+            },
+            rebalances: VecDeque::new(),
+        }));
+        let driver = Driver {
+            client,
+            group_id: config.member.group_id.clone(),
+            auto_commit: config.auto_commit,
+            member: Member::new(config.member, config.assignors, Instant::now()),
+            positions,
+            shared: Arc::clone(&shared),
+        };
+        tokio::spawn(driver.run(receiver));
+        Membership { commands, shared }
+    }
+
+    /// Tells membership the application polled (resets the poll timer).
+    pub(crate) fn polled(&self) {
+        let _ = self.commands.send(Command::Polled);
+    }
+
+    /// Changes the subscription.
+    pub(crate) fn subscribe(&self, topics: Vec<String>) {
+        let _ = self.commands.send(Command::Subscribe(topics));
+    }
+
+    /// The rebalances since the last call, in order.
+    pub(crate) fn take_rebalances(&self) -> Vec<Rebalance> {
+        lock(&self.shared).rebalances.drain(..).collect()
+    }
+
+    /// The group, generation and member id to commit with.
+    pub(crate) fn identity(&self) -> GroupIdentity {
+        lock(&self.shared).identity.clone()
+    }
+
+    /// Revokes (committing with auto-commit), leaves the group (dynamic
+    /// members) and ends the task, waiting at most `timeout`.
+    pub(crate) async fn close(&self, timeout: Duration) {
+        let (done, finished) = oneshot::channel();
+        if self.commands.send(Command::Close(done)).is_ok() {
+            let _ = tokio::time::timeout(timeout, finished).await;
+        }
+    }
+}
+
+struct Driver {
+    client: Client,
+    group_id: String,
+    auto_commit: bool,
+    member: Member,
+    positions: Arc<Mutex<Positions<TopicPartition>>>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl Driver {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut closing: Option<oneshot::Sender<()>> = None;
+        loop {
+            let now = Instant::now();
+            let wake = self
+                .member
+                .next_deadline()
+                .unwrap_or(now + Duration::from_secs(1))
+                .min(now + Duration::from_secs(1));
+            let actions = tokio::select! {
+                command = commands.recv() => {
+                    let now = Instant::now();
+                    match command {
+                        Some(Command::Polled) => self.member.handle(now, Event::Polled),
+                        Some(Command::Subscribe(topics)) => {
+                            self.member.handle(now, Event::Subscribed(topics))
+                        }
+                        Some(Command::Close(done)) => {
+                            closing = Some(done);
+                            self.member.handle(now, Event::Close)
+                        }
+                        None => self.member.handle(now, Event::Close),
+                    }
+                }
+                () = tokio::time::sleep_until(wake.into()) => self.member.tick(Instant::now()),
+            };
+            let closed_by_drop = commands.is_closed() && closing.is_none();
+            self.perform(actions).await;
+            if let Some(done) = closing.take() {
+                let _ = done.send(());
+                return;
+            }
+            if closed_by_drop {
+                return;
+            }
+        }
+    }
+
+    /// Carries out actions, feeding each response back, until none are left.
+    async fn perform(&mut self, actions: Vec<Action>) {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            let event = match action {
+                Action::FindCoordinator => Some(
+                    match self
+                        .client
+                        .coordinator(CoordinatorKind::Group, &self.group_id)
+                        .await
+                    {
+                        Ok(node) => Event::CoordinatorFound(node),
+                        Err(error) => {
+                            debug!(%error, "group coordinator not found");
+                            Event::CoordinatorNotFound(GroupError::Network)
+                        }
+                    },
+                ),
+                Action::JoinGroup {
+                    member_id,
+                    group_instance_id,
+                    session_timeout,
+                    rebalance_timeout,
+                    subscription,
+                    protocols,
+                } => Some(Event::JoinResponse(
+                    self.join(
+                        member_id,
+                        group_instance_id,
+                        session_timeout,
+                        rebalance_timeout,
+                        &subscription,
+                        &protocols,
+                    )
+                    .await,
+                )),
+                Action::SyncGroup {
+                    generation,
+                    member_id,
+                    group_instance_id,
+                    protocol_name,
+                    assignments,
+                } => Some(Event::SyncResponse(
+                    self.sync(
+                        generation,
+                        member_id,
+                        group_instance_id,
+                        protocol_name,
+                        &assignments,
+                    )
+                    .await,
+                )),
+                Action::Heartbeat {
+                    generation,
+                    member_id,
+                    group_instance_id,
+                } => Some(Event::HeartbeatResponse(
+                    self.heartbeat(generation, member_id, group_instance_id)
+                        .await,
+                )),
+                Action::LeaveGroup { member_id } => {
+                    self.leave(member_id).await;
+                    Some(Event::LeaveResponse)
+                }
+                Action::Revoke(partitions) => {
+                    self.revoke(partitions).await;
+                    None
+                }
+                Action::Assign(partitions) => {
+                    info!(group = self.group_id, ?partitions, "assigned");
+                    lock(&self.positions).add(partitions.iter().cloned());
+                    lock(&self.shared)
+                        .rebalances
+                        .push_back(Rebalance::Assigned(partitions));
+                    None
+                }
+                Action::Lose(partitions) => {
+                    warn!(group = self.group_id, ?partitions, "partitions lost");
+                    lock(&self.positions).remove(partitions.iter());
+                    lock(&self.shared)
+                        .rebalances
+                        .push_back(Rebalance::Lost(partitions));
+                    None
+                }
+                Action::Fatal(error) => {
+                    warn!(group = self.group_id, ?error, "group membership failed");
+                    lock(&self.shared)
+                        .rebalances
+                        .push_back(Rebalance::Failed(error));
+                    None
+                }
+            };
+            if let Some(event) = event {
+                queue.extend(self.member.handle(Instant::now(), event));
+            }
+            let mut shared = lock(&self.shared);
+            shared.identity.generation = self.member.generation();
+            self.member
+                .member_id()
+                .clone_into(&mut shared.identity.member_id);
+        }
+    }
+
+    fn coordinator(&self) -> Result<i32, GroupError> {
+        self.member
+            .coordinator()
+            .ok_or(GroupError::CoordinatorUnavailable)
+    }
+
+    /// Maps a failed request to what membership acts on, forgetting the
+    /// coordinator when it moved or cannot be reached.
+    fn transport_error(&self, error: &TransportError) -> GroupError {
+        debug!(%error, "group request failed");
+        self.client
+            .forget_coordinator(CoordinatorKind::Group, &self.group_id);
+        GroupError::Network
+    }
+
+    fn broker_error(&self, code: i16, member_id: &str) -> Result<(), GroupError> {
+        let error = ErrorCode::from_code(code);
+        let mapped = match error {
+            ErrorCode::None => return Ok(()),
+            ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                self.client
+                    .forget_coordinator(CoordinatorKind::Group, &self.group_id);
+                GroupError::CoordinatorUnavailable
+            }
+            ErrorCode::CoordinatorLoadInProgress => GroupError::CoordinatorLoading,
+            ErrorCode::UnknownMemberId => GroupError::UnknownMemberId,
+            ErrorCode::IllegalGeneration => GroupError::IllegalGeneration,
+            ErrorCode::RebalanceInProgress => GroupError::RebalanceInProgress,
+            ErrorCode::MemberIdRequired => GroupError::MemberIdRequired(member_id.to_string()),
+            ErrorCode::FencedInstanceId => GroupError::FencedInstanceId,
+            ErrorCode::GroupAuthorizationFailed => GroupError::GroupAuthorizationFailed,
+            ErrorCode::InconsistentGroupProtocol => GroupError::InconsistentGroupProtocol,
+            ErrorCode::GroupMaxSizeReached => GroupError::GroupMaxSizeReached,
+            other => GroupError::Other {
+                code,
+                retriable: other.is_retriable(),
+            },
+        };
+        Err(mapped)
+    }
+
+    async fn join(
+        &self,
+        member_id: String,
+        group_instance_id: Option<String>,
+        session_timeout: Duration,
+        rebalance_timeout: Duration,
+        subscription: &Subscription,
+        protocols: &[&'static str],
+    ) -> Result<Joined, GroupError> {
+        let coordinator = self.coordinator()?;
+        let metadata = encode_subscription(subscription);
+        let millis = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+        let request = |version: i16| JoinGroupRequest {
+            group_id: self.group_id.clone(),
+            session_timeout_ms: millis(session_timeout),
+            rebalance_timeout_ms: if version >= 1 {
+                millis(rebalance_timeout)
+            } else {
+                -1
+            },
+            member_id: member_id.clone(),
+            group_instance_id: if version >= 5 {
+                group_instance_id.clone()
+            } else {
+                None
+            },
+            protocol_type: PROTOCOL_TYPE.to_string(),
+            protocols: protocols
+                .iter()
+                .map(|name| JoinGroupRequestProtocol {
+                    name: (*name).to_string(),
+                    metadata: metadata.clone(),
+                    ..JoinGroupRequestProtocol::default()
+                })
+                .collect(),
+            ..JoinGroupRequest::default()
+        };
+        let response = self
+            .client
+            .send_built(coordinator, Lane::Coordination, request)
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        self.broker_error(response.error_code, &response.member_id)?;
+        let protocol_name = response.protocol_name.clone().unwrap_or_default();
+        let mut members = Vec::new();
+        for member in &response.members {
+            let mut decoded = decode_subscription(&member.metadata).ok_or(GroupError::Other {
+                code: ErrorCode::InconsistentGroupProtocol.code(),
+                retriable: false,
+            })?;
+            decoded.member_id.clone_from(&member.member_id);
+            decoded
+                .group_instance_id
+                .clone_from(&member.group_instance_id);
+            members.push(decoded);
+        }
+        let mut partitions_per_topic = BTreeMap::new();
+        let topics: BTreeSet<&String> = members.iter().flat_map(|m| m.topics.iter()).collect();
+        for topic in topics {
+            match self.client.topic(topic).await {
+                Ok(view) => {
+                    let count = i32::try_from(view.partitions.len()).unwrap_or(i32::MAX);
+                    partitions_per_topic.insert(topic.clone(), count);
+                }
+                Err(error) => debug!(topic, %error, "subscribed topic left out of the assignment"),
+            }
+        }
+        Ok(Joined {
+            generation: response.generation_id,
+            member_id: response.member_id,
+            leader_id: response.leader,
+            protocol_name,
+            members,
+            partitions_per_topic,
+        })
+    }
+
+    async fn sync(
+        &self,
+        generation: i32,
+        member_id: String,
+        group_instance_id: Option<String>,
+        protocol_name: String,
+        assignments: &BTreeMap<String, Vec<TopicPartition>>,
+    ) -> Result<Vec<TopicPartition>, GroupError> {
+        let coordinator = self.coordinator()?;
+        let encoded: Vec<SyncGroupRequestAssignment> = assignments
+            .iter()
+            .map(|(member, partitions)| SyncGroupRequestAssignment {
+                member_id: member.clone(),
+                assignment: encode_assignment(partitions),
+                ..SyncGroupRequestAssignment::default()
+            })
+            .collect();
+        let request = |version: i16| SyncGroupRequest {
+            group_id: self.group_id.clone(),
+            generation_id: generation,
+            member_id: member_id.clone(),
+            group_instance_id: if version >= 3 {
+                group_instance_id.clone()
+            } else {
+                None
+            },
+            protocol_type: (version >= 5).then(|| PROTOCOL_TYPE.to_string()),
+            protocol_name: (version >= 5).then(|| protocol_name.clone()),
+            assignments: encoded.clone(),
+            ..SyncGroupRequest::default()
+        };
+        let response = self
+            .client
+            .send_built(coordinator, Lane::Coordination, request)
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        self.broker_error(response.error_code, &member_id)?;
+        decode_assignment(&response.assignment).ok_or(GroupError::Other {
+            code: ErrorCode::InconsistentGroupProtocol.code(),
+            retriable: false,
+        })
+    }
+
+    async fn heartbeat(
+        &self,
+        generation: i32,
+        member_id: String,
+        group_instance_id: Option<String>,
+    ) -> Result<(), GroupError> {
+        let coordinator = self.coordinator()?;
+        let request = |version: i16| HeartbeatRequest {
+            group_id: self.group_id.clone(),
+            generation_id: generation,
+            member_id: member_id.clone(),
+            group_instance_id: if version >= 3 {
+                group_instance_id.clone()
+            } else {
+                None
+            },
+            ..HeartbeatRequest::default()
+        };
+        let response = self
+            .client
+            .send_built(coordinator, Lane::Coordination, request)
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        self.broker_error(response.error_code, &member_id)
+    }
+
+    async fn leave(&self, member_id: String) {
+        let Ok(coordinator) = self.coordinator() else {
+            return;
+        };
+        let request = |version: i16| {
+            if version >= 3 {
+                LeaveGroupRequest {
+                    group_id: self.group_id.clone(),
+                    members: vec![MemberIdentity {
+                        member_id: member_id.clone(),
+                        reason: (version >= 5).then(|| "the consumer is closing".to_string()),
+                        ..MemberIdentity::default()
+                    }],
+                    ..LeaveGroupRequest::default()
+                }
+            } else {
+                LeaveGroupRequest {
+                    group_id: self.group_id.clone(),
+                    member_id: member_id.clone(),
+                    ..LeaveGroupRequest::default()
+                }
+            }
+        };
+        if let Err(error) = self
+            .client
+            .send_built(coordinator, Lane::Coordination, request)
+            .await
+        {
+            debug!(%error, "LeaveGroup failed (best effort)");
+        }
+    }
+
+    /// Commits the revoked partitions' positions (with auto-commit) while
+    /// this generation still owns them, then drops them.
+    async fn revoke(&mut self, partitions: Vec<TopicPartition>) {
+        if self.auto_commit {
+            let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = {
+                let positions = lock(&self.positions);
+                partitions
+                    .iter()
+                    .filter_map(|tp| {
+                        positions.position(tp).ok().flatten().map(|p| {
+                            (
+                                tp.clone(),
+                                OffsetAndMetadata {
+                                    offset: p.offset,
+                                    leader_epoch: p.leader_epoch,
+                                    metadata: String::new(),
+                                },
+                            )
+                        })
+                    })
+                    .collect()
+            };
+            let identity = lock(&self.shared).identity.clone();
+            if let Err(error) = offsets::commit(&self.client, &identity, &offsets).await {
+                warn!(%error, "committing revoked partitions failed");
+            }
+        }
+        info!(group = self.group_id, ?partitions, "revoked");
+        lock(&self.positions).remove(partitions.iter());
+        lock(&self.shared)
+            .rebalances
+            .push_back(Rebalance::Revoked(partitions));
+    }
+}
+
+fn with_version(version: i16, body: &impl Message, message_version: i16) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(version);
+    // Encoding our own well-formed values at a version they fit cannot
+    // fail; an empty body would make the coordinator refuse the member.
+    let _ = body.encode(&mut buf, message_version);
+    buf.freeze()
+}
+
+fn encode_subscription(subscription: &Subscription) -> Bytes {
+    let mut owned: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in &subscription.owned_partitions {
+        owned.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    let message = ConsumerProtocolSubscription {
+        topics: subscription.topics.clone(),
+        user_data: None,
+        owned_partitions: owned
+            .into_iter()
+            .map(|(topic, partitions)| OwnedTopic {
+                topic: topic.to_string(),
+                partitions,
+                ..OwnedTopic::default()
+            })
+            .collect(),
+        generation_id: subscription.generation.unwrap_or(-1),
+        rack_id: subscription.rack.clone(),
+        ..ConsumerProtocolSubscription::default()
+    };
+    with_version(SUBSCRIPTION_VERSION, &message, SUBSCRIPTION_VERSION)
+}
+
+/// A member's subscription as any client wrote it; `None` if unreadable.
+fn decode_subscription(metadata: &Bytes) -> Option<Subscription> {
+    let (version, body) = split_version(metadata)?;
+    let message =
+        ConsumerProtocolSubscription::decode(body, version.min(SUBSCRIPTION_VERSION)).ok()?;
+    Some(Subscription {
+        topics: message.topics,
+        owned_partitions: message
+            .owned_partitions
+            .into_iter()
+            .flat_map(|t| {
+                let topic = t.topic;
+                t.partitions
+                    .into_iter()
+                    .map(move |p| TopicPartition::new(topic.clone(), p))
+            })
+            .collect(),
+        generation: (message.generation_id >= 0).then_some(message.generation_id),
+        rack: message.rack_id,
+        ..Subscription::default()
+    })
+}
+
+fn encode_assignment(partitions: &[TopicPartition]) -> Bytes {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in partitions {
+        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    let message = ConsumerProtocolAssignment {
+        assigned_partitions: by_topic
+            .into_iter()
+            .map(|(topic, partitions)| AssignedTopic {
+                topic: topic.to_string(),
+                partitions,
+                ..AssignedTopic::default()
+            })
+            .collect(),
+        user_data: None,
+        ..ConsumerProtocolAssignment::default()
+    };
+    with_version(ASSIGNMENT_VERSION, &message, ASSIGNMENT_VERSION)
+}
+
+fn decode_assignment(data: &Bytes) -> Option<Vec<TopicPartition>> {
+    if data.is_empty() {
+        // No assignment at all (a member with nothing to consume).
+        return Some(Vec::new());
+    }
+    let (version, body) = split_version(data)?;
+    let message = ConsumerProtocolAssignment::decode(body, version.min(ASSIGNMENT_VERSION)).ok()?;
+    Some(
+        message
+            .assigned_partitions
+            .into_iter()
+            .flat_map(|t| {
+                let topic = t.topic;
+                t.partitions
+                    .into_iter()
+                    .map(move |p| TopicPartition::new(topic.clone(), p))
+            })
+            .collect(),
+    )
+}
+
+fn split_version(data: &Bytes) -> Option<(i16, Bytes)> {
+    let version = i16::from_be_bytes([*data.first()?, *data.get(1)?]);
+    (version >= 0).then(|| (version, data.slice(2..)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_and_assignments_round_trip() {
+        let subscription = Subscription {
+            topics: vec!["a".into(), "b".into()],
+            owned_partitions: vec![TopicPartition::new("a", 0), TopicPartition::new("a", 2)],
+            generation: Some(7),
+            rack: Some("r1".into()),
+            ..Subscription::default()
+        };
+        let encoded = encode_subscription(&subscription);
+        assert_eq!(&encoded[..2], &[0, 3], "version prefix");
+        assert_eq!(decode_subscription(&encoded), Some(subscription));
+
+        let partitions = vec![TopicPartition::new("a", 1), TopicPartition::new("b", 0)];
+        assert_eq!(
+            decode_assignment(&encode_assignment(&partitions)),
+            Some(partitions)
+        );
+        assert_eq!(decode_assignment(&Bytes::new()), Some(Vec::new()));
+        assert_eq!(decode_assignment(&Bytes::from_static(&[0])), None);
+        assert_eq!(
+            decode_subscription(&Bytes::from_static(&[0, 0, 0xff])),
+            None
+        );
+    }
+}

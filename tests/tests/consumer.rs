@@ -1,0 +1,219 @@
+//! The consumer against a real broker: assigned partitions read from the
+//! beginning in order, seek / pause / position / offsets lookups, and a
+//! two-member group that splits a topic, commits, and hands over to a
+//! newcomer that starts where the group left off.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use ferrokafka_consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
+use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
+use ferrokafka_protocol::messages::CreateTopicsRequest;
+use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
+use ferrokafka_tests::{bootstrap_servers, unique_topic};
+
+async fn topic_with_records(partitions: i32, records: u32) -> String {
+    let producer = Producer::new(
+        ProducerConfig::from_pairs([("bootstrap_servers", bootstrap_servers())]).unwrap(),
+    )
+    .await
+    .unwrap();
+    let topic = unique_topic("consume");
+    let created = producer
+        .client()
+        .send_any(&CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: topic.clone(),
+                num_partitions: partitions,
+                replication_factor: 1,
+                ..CreatableTopic::default()
+            }],
+            timeout_ms: 30_000,
+            ..CreateTopicsRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.topics[0].error_code, 0);
+    let mut deliveries = Vec::new();
+    for i in 0..records {
+        let partition = i32::try_from(i).unwrap() % partitions;
+        let record = ProducerRecord::new(&topic)
+            .partition(partition)
+            .key(format!("k{i}"))
+            .value(i.to_string())
+            .timestamp(1_000_000 + i64::from(i));
+        deliveries.push(producer.send(record).await.unwrap());
+    }
+    for delivery in deliveries {
+        delivery.await.unwrap();
+    }
+    producer.close(Duration::from_secs(5)).await.unwrap();
+    topic
+}
+
+fn config(pairs: &[(&str, &str)]) -> ConsumerConfig {
+    let mut all = vec![("bootstrap_servers", bootstrap_servers())];
+    all.extend_from_slice(pairs);
+    ConsumerConfig::from_pairs(all).unwrap()
+}
+
+/// Polls until `count` records arrived or `limit` passed.
+async fn poll_until(consumer: &Consumer, count: usize, limit: Duration) -> Vec<ConsumerRecord> {
+    let deadline = Instant::now() + limit;
+    let mut records = Vec::new();
+    while records.len() < count && Instant::now() < deadline {
+        records.extend(consumer.poll(Duration::from_millis(500)).await.unwrap());
+    }
+    records
+}
+
+fn value(record: &ConsumerRecord) -> u32 {
+    std::str::from_utf8(record.value.as_deref().unwrap())
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn assigned_partitions_read_in_order_with_seek_pause_and_offsets() {
+    let topic = topic_with_records(2, 1000).await;
+    let consumer = Consumer::new(config(&[
+        ("auto_offset_reset", "earliest"),
+        ("max_poll_records", "100"),
+    ]))
+    .await
+    .unwrap();
+    let p0 = TopicPartition::new(topic.clone(), 0);
+    let p1 = TopicPartition::new(topic.clone(), 1);
+    consumer.assign(&[p0.clone(), p1.clone()]).await.unwrap();
+
+    let records = poll_until(&consumer, 1000, Duration::from_secs(30)).await;
+    assert_eq!(records.len(), 1000);
+    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+    for record in &records {
+        // Partition p holds values p, p+2, p+4, ... at offsets 0, 1, 2, ...
+        assert_eq!(
+            i64::from(value(record)),
+            record.offset * 2 + i64::from(record.partition)
+        );
+        assert_eq!(
+            record.key.as_deref(),
+            Some(format!("k{}", value(record)).as_bytes())
+        );
+        assert_eq!(record.timestamp, 1_000_000 + i64::from(value(record)));
+        let previous = last.insert(record.partition, record.offset);
+        assert!(
+            previous.is_none_or(|p| p + 1 == record.offset),
+            "gap or reorder"
+        );
+    }
+    assert_eq!(consumer.position(&p0).await.unwrap(), 500);
+    let ends = consumer
+        .end_offsets(&[p0.clone(), p1.clone()])
+        .await
+        .unwrap();
+    assert_eq!(ends[&p0], 500);
+    assert_eq!(
+        consumer
+            .beginning_offsets(std::slice::from_ref(&p0))
+            .await
+            .unwrap()[&p0],
+        0
+    );
+    let by_time = consumer
+        .offsets_for_times(&BTreeMap::from([(p1.clone(), 1_000_101)]))
+        .await
+        .unwrap();
+    // Values 101, 103, ... are in p1 at offsets 50, 51, ...
+    assert_eq!(by_time[&p1].unwrap().offset, 50);
+
+    // Seek back in p1 only, with p0 paused: only p1's tail comes again.
+    consumer.seek(&p1, 490).await.unwrap();
+    consumer.seek(&p0, 0).await.unwrap();
+    consumer.pause(std::slice::from_ref(&p0)).unwrap();
+    assert_eq!(consumer.paused(), std::slice::from_ref(&p0));
+    let again = poll_until(&consumer, 10, Duration::from_secs(10)).await;
+    assert_eq!(again.len(), 10);
+    assert!(again.iter().all(|r| r.partition == 1 && r.offset >= 490));
+    consumer.resume(std::slice::from_ref(&p0)).unwrap();
+    let resumed = poll_until(&consumer, 100, Duration::from_secs(10)).await;
+    assert!(resumed.iter().all(|r| r.partition == 0));
+    assert_eq!(resumed.first().map(|r| r.offset), Some(0));
+
+    // Without a group there is nowhere to commit.
+    assert!(consumer.commit().await.is_err());
+    consumer.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_group_splits_the_topic_commits_and_hands_over() {
+    let topic = topic_with_records(4, 400).await;
+    let group = unique_topic("group");
+    let member = || {
+        config(&[
+            ("group_id", &group),
+            ("auto_offset_reset", "earliest"),
+            ("enable_auto_commit", "false"),
+            ("session_timeout_ms", "10000"),
+            ("heartbeat_interval_ms", "500"),
+        ])
+    };
+    let first = Consumer::new(member()).await.unwrap();
+    let second = Consumer::new(member()).await.unwrap();
+    first.subscribe(&[topic.as_str()]).await.unwrap();
+    second.subscribe(&[topic.as_str()]).await.unwrap();
+
+    // Both poll until the group settles with two partitions each and
+    // every record has been read once.
+    let mut seen: BTreeSet<u32> = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (a, b) = tokio::join!(
+            first.poll(Duration::from_millis(300)),
+            second.poll(Duration::from_millis(300))
+        );
+        for record in a.unwrap().iter().chain(b.unwrap().iter()) {
+            seen.insert(value(record));
+        }
+        if seen.len() == 400 && first.assignment().len() == 2 && second.assignment().len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group never settled: {} records",
+            seen.len()
+        );
+    }
+    let mut all: Vec<TopicPartition> = first.assignment();
+    all.extend(second.assignment());
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 4, "each partition has one owner");
+    first.commit().await.unwrap();
+    second.commit().await.unwrap();
+    let committed = first.committed(&all).await.unwrap();
+    assert!(
+        committed
+            .values()
+            .all(|c| c.as_ref().is_some_and(|c| c.offset == 100))
+    );
+    first.close(Duration::from_secs(10)).await.unwrap();
+    second.close(Duration::from_secs(10)).await.unwrap();
+
+    // A newcomer starts from the committed offsets: nothing old comes again.
+    let newcomer = Consumer::new(member()).await.unwrap();
+    newcomer.subscribe(&[topic.as_str()]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while newcomer.assignment().len() < 4 {
+        let records = newcomer.poll(Duration::from_millis(300)).await.unwrap();
+        assert!(records.is_empty(), "re-delivered {} records", records.len());
+        assert!(
+            Instant::now() < deadline,
+            "the newcomer never got the partitions"
+        );
+    }
+    for tp in &all {
+        assert_eq!(newcomer.position(tp).await.unwrap(), 100);
+    }
+    newcomer.close(Duration::from_secs(10)).await.unwrap();
+}
