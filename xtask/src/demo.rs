@@ -1,16 +1,18 @@
 //! `cargo xtask demo`: the main job on an embedded default. Starts a local
 //! Apache Kafka, connects, creates a two-partition topic, produces the
 //! seeds' workload (a million JSON-serialised integers) with a progress bar
-//! and its rate, and stops the broker.
+//! and its rate, consumes them back checking each arrived once, and stops
+//! the broker.
 
 use std::time::Instant;
 
 use anyhow::Context;
+use ferrokafka_consumer::{Consumer, ConsumerConfig, TopicPartition};
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 use ferrokafka_protocol::ErrorCode;
 use ferrokafka_protocol::messages::CreateTopicsRequest;
 use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
-use ferrokafka_serde::{Json, Serializer as _};
+use ferrokafka_serde::{Deserializer as _, Json, Serializer as _};
 use ferrokafka_transport::Lane;
 
 use crate::broker;
@@ -91,6 +93,19 @@ async fn show(bootstrap: &str) -> anyhow::Result<()> {
         println!("topic {TOPIC:?} (2 partitions): {outcome}");
     }
 
+    // Where this run's records will start: the topic may hold an earlier
+    // run's when the demo uses an existing cluster.
+    let consumer = Consumer::with_client(
+        client.clone(),
+        ConsumerConfig::from_pairs([
+            ("bootstrap_servers", bootstrap),
+            ("client_id", "ferrokafka-demo"),
+            ("max_poll_records", "10000"),
+        ])?,
+    );
+    let partitions = [TopicPartition::new(TOPIC, 0), TopicPartition::new(TOPIC, 1)];
+    let start = consumer.end_offsets(&partitions).await?;
+
     println!("producing {RECORDS} JSON-serialised integers (acks=all, idempotent)");
     let started = Instant::now();
     let (deliveries, mut pending) =
@@ -144,6 +159,41 @@ async fn show(bootstrap: &str) -> anyhow::Result<()> {
         metrics.batch_size_avg,
         metrics.request_latency_avg_ms,
         metrics.request_latency_max_ms
+    );
+
+    println!("consuming them back");
+    consumer.assign(&partitions).await?;
+    for (partition, offset) in &start {
+        consumer.seek(partition, *offset).await?;
+    }
+    let started = Instant::now();
+    let mut seen = vec![false; usize::try_from(RECORDS)?];
+    let mut consumed = 0u64;
+    while consumed < RECORDS {
+        let records = consumer.poll(std::time::Duration::from_secs(10)).await?;
+        anyhow::ensure!(!records.is_empty(), "no records for 10 s after {consumed}");
+        for record in records {
+            let value: u64 =
+                json.deserialize(TOPIC, record.value.as_deref().unwrap_or_default())?;
+            let slot = seen
+                .get_mut(usize::try_from(value)?)
+                .context("a value this run did not produce")?;
+            anyhow::ensure!(!*slot, "{value} consumed twice");
+            *slot = true;
+            consumed += 1;
+            if consumed.is_multiple_of(RECORDS / 40) {
+                let bar = "#".repeat(usize::try_from(consumed * 40 / RECORDS).unwrap_or(40));
+                eprint!("\r  [{bar:<40}] {consumed:>9} consumed");
+            }
+        }
+    }
+    eprintln!();
+    let seconds = started.elapsed().as_secs_f64();
+    consumer.close(std::time::Duration::from_secs(5)).await?;
+    #[allow(clippy::cast_precision_loss)]
+    let rate = RECORDS as f64 / seconds;
+    println!(
+        "consumed all {RECORDS} records, each exactly once, in {seconds:.2}s: {rate:.0} records/s"
     );
     Ok(())
 }
