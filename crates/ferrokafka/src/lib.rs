@@ -13,3 +13,8 @@ pub use ferrokafka_protocol as protocol;
 pub use ferrokafka_records as records;
 pub use ferrokafka_serde as serde;
 pub use ferrokafka_transport as transport;
+
+/// The README's examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;
