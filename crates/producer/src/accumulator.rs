@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ferrokafka_records::{Compression, HeaderRef, RecordBatchBuilder, RecordsError};
+use ferrokafka_records::{
+    BATCH_HEADER_LEN, BatchHeader, Compression, HeaderRef, RecordBatchBuilder, RecordsError,
+};
 
 /// The accumulator's settings, named after the producer's keys.
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub struct AccumulatorConfig {
     pub delivery_timeout: Duration,
     /// `retry_backoff_ms`: a retried batch waits this long.
     pub retry_backoff: Duration,
+    /// Whether batches are marked transactional (`transactional_id` set).
+    pub transactional: bool,
 }
 
 impl Default for AccumulatorConfig {
@@ -47,8 +51,21 @@ impl Default for AccumulatorConfig {
             compression_level: None,
             delivery_timeout: Duration::from_secs(120),
             retry_backoff: Duration::from_millis(100),
+            transactional: false,
         }
     }
+}
+
+/// What [`Accumulator::drain`]'s closure decides for a batch drained for
+/// the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainStamp {
+    /// Send it with this `(producer id, epoch, base sequence)`.
+    Sequenced(i64, i16, i32),
+    /// Send it without a producer id (idempotence off).
+    Unsequenced,
+    /// Leave the partition's batch queued this time.
+    Skip,
 }
 
 /// Why a record was not appended; the completion comes back with it.
@@ -324,15 +341,16 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
 
     /// Takes the first batch of each of `partitions` (in order) while their
     /// encoded sizes fit in `max_bytes`, always at least one. `producer`
-    /// gives a partition's (producer id, epoch, base sequence) for a batch of
-    /// `n` records when idempotence is on; it is asked once per batch, at the
-    /// batch's first drain.
+    /// decides for a batch of `n` records drained for the first time: its
+    /// (producer id, epoch, base sequence) when idempotence is on, none, or
+    /// to skip the partition this time; it is asked once per batch, at the
+    /// batch's first drain (a batch skipped is asked again next time).
     pub fn drain(
         &mut self,
         now: Instant,
         partitions: &[P],
         max_bytes: usize,
-        mut producer: impl FnMut(&P, i32) -> Option<(i64, i16, i32)>,
+        mut producer: impl FnMut(&P, i32) -> DrainStamp,
     ) -> Result<Vec<ProducerBatch<P, C>>, RecordsError> {
         let mut drained = Vec::new();
         let mut total = 0usize;
@@ -347,14 +365,19 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 continue;
             }
             if first.encoded.is_none() {
+                let stamp = producer(partition, first.record_count);
+                if stamp == DrainStamp::Skip {
+                    continue;
+                }
                 let mut builder = first
                     .builder
                     .take()
                     .expect("an undrained batch has its builder");
-                if let Some(ids) = producer(partition, first.record_count) {
-                    builder = builder.with_producer(ids.0, ids.1, ids.2);
-                    first.producer = Some(ids);
+                if let DrainStamp::Sequenced(id, epoch, sequence) = stamp {
+                    builder = builder.with_producer(id, epoch, sequence);
+                    first.producer = Some((id, epoch, sequence));
                 }
+                builder = builder.with_transactional(self.config.transactional);
                 first.encoded = Some(builder.build()?);
             }
             let size = first.encoded.as_ref().map_or(0, Bytes::len);
@@ -370,14 +393,66 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         Ok(drained)
     }
 
-    /// Puts a batch that failed retriably back at the front of its queue,
-    /// to be resent after `retry_backoff_ms` with the same bytes.
+    /// Puts a batch that failed retriably back in its queue, to be resent
+    /// after `retry_backoff_ms` with the same bytes: an unsequenced batch at
+    /// the front, a sequenced one among the sequenced batches in
+    /// base-sequence order, ahead of every batch without a sequence (with
+    /// several batches in flight their retries may come back in any order).
     pub fn reenqueue(&mut self, now: Instant, mut batch: ProducerBatch<P, C>) {
         batch.retry_after = Some(now + self.config.retry_backoff);
-        self.queues
-            .entry(batch.partition.clone())
-            .or_default()
-            .push_front(batch);
+        let queue = self.queues.entry(batch.partition.clone()).or_default();
+        let position = match batch.producer {
+            None => 0,
+            Some((_, _, sequence)) => queue
+                .iter()
+                .position(|b| b.producer.is_none_or(|(_, _, s)| s > sequence))
+                .unwrap_or(queue.len()),
+        };
+        queue.insert(position, batch);
+    }
+
+    /// Gives the queued batch of `partition` stamped `from` (producer id,
+    /// epoch, base sequence) the stamp `to`, rewriting its encoded header
+    /// and CRC-32C. Returns false when no queued batch carries `from`.
+    pub fn rewrite_producer(
+        &mut self,
+        partition: &P,
+        from: (i64, i16, i32),
+        to: (i64, i16, i32),
+    ) -> bool {
+        let Some(batch) = self
+            .queues
+            .get_mut(partition)
+            .and_then(|q| q.iter_mut().find(|b| b.producer == Some(from)))
+        else {
+            return false;
+        };
+        if let Some(encoded) = &batch.encoded {
+            let Some(rewritten) = restamp(encoded, to) else {
+                return false;
+            };
+            batch.encoded = Some(rewritten);
+        }
+        batch.producer = Some(to);
+        true
+    }
+
+    /// Removes every queued batch never sent (no attempt yet), freeing
+    /// their memory: a transaction being aborted, or in an error state,
+    /// fails them. Batches already sent stay to learn their outcome.
+    pub fn abort_undrained(&mut self) -> Vec<ProducerBatch<P, C>> {
+        let mut aborted = Vec::new();
+        for queue in self.queues.values_mut() {
+            let (keep, gone): (VecDeque<_>, VecDeque<_>) = std::mem::take(queue)
+                .into_iter()
+                .partition(|b| b.attempts > 0);
+            *queue = keep;
+            aborted.extend(gone);
+        }
+        for batch in &aborted {
+            self.used_memory = self.used_memory.saturating_sub(batch.reserved);
+        }
+        aborted
     }
 
     /// A batch's outcome is known: frees its memory and returns its
@@ -413,6 +488,24 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         }
         batches
     }
+}
+
+/// `encoded` with another producer id, epoch and base sequence, and the
+/// CRC-32C recomputed; `None` if it is not a batch header.
+fn restamp(encoded: &Bytes, (id, epoch, sequence): (i64, i16, i32)) -> Option<Bytes> {
+    /// Where the CRC-covered part of a batch starts (the attributes).
+    const CRC_START: usize = 21;
+    let mut header = BatchHeader::parse(encoded).ok()?;
+    header.producer_id = id;
+    header.producer_epoch = epoch;
+    header.base_sequence = sequence;
+    let mut bytes = encoded.to_vec();
+    let mut fixed = [0u8; BATCH_HEADER_LEN];
+    header.write(&mut fixed);
+    bytes[..BATCH_HEADER_LEN].copy_from_slice(&fixed);
+    let crc = crc32c::crc32c(&bytes[CRC_START..]);
+    bytes[17..CRC_START].copy_from_slice(&crc.to_be_bytes());
+    Some(Bytes::from(bytes))
 }
 
 #[cfg(test)]
@@ -502,7 +595,9 @@ mod tests {
             .unwrap();
         }
         let batches = acc
-            .drain(t0, &[3], 1 << 20, |_, n| Some((7, 1, 100 - n)))
+            .drain(t0, &[3], 1 << 20, |_, n| {
+                DrainStamp::Sequenced(7, 1, 100 - n)
+            })
             .unwrap();
         assert_eq!(batches.len(), 1);
         let batch = &batches[0];
@@ -565,7 +660,9 @@ mod tests {
             }
         );
         assert_eq!(completion, 42, "the record comes back, nothing is lost");
-        let batches = acc.drain(t0, &[0], 1 << 20, |_, _| None).unwrap();
+        let batches = acc
+            .drain(t0, &[0], 1 << 20, |_, _| DrainStamp::Unsequenced)
+            .unwrap();
         acc.complete(batches.into_iter().next().unwrap());
         assert!(
             acc.append(
@@ -631,7 +728,7 @@ mod tests {
         )
         .unwrap();
         let first = acc
-            .drain(t0, &[0], 1 << 20, |_, _| Some((1, 0, 0)))
+            .drain(t0, &[0], 1 << 20, |_, _| DrainStamp::Sequenced(1, 0, 0))
             .unwrap()
             .pop()
             .unwrap();
@@ -679,9 +776,16 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(acc.drain(t0, &[0, 1, 2], 10, |_, _| None).unwrap().len(), 1);
         assert_eq!(
-            acc.drain(t0, &[1, 2], 1 << 20, |_, _| None).unwrap().len(),
+            acc.drain(t0, &[0, 1, 2], 10, |_, _| DrainStamp::Unsequenced)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            acc.drain(t0, &[1, 2], 1 << 20, |_, _| DrainStamp::Unsequenced)
+                .unwrap()
+                .len(),
             2
         );
     }
@@ -713,5 +817,185 @@ mod tests {
         assert_eq!(expired.len(), 1);
         assert!(acc.flush_done());
         assert_eq!(acc.available_memory(), 4000);
+    }
+
+    fn append(acc: &mut Accumulator<i32, u32>, t: Instant, partition: i32, value: &[u8], id: u32) {
+        acc.append(
+            t,
+            &partition,
+            RecordRef {
+                timestamp: 1,
+                key: None,
+                value: Some(value),
+                headers: NO_HEADERS,
+            },
+            id,
+        )
+        .unwrap();
+    }
+
+    fn sequences(acc: &Accumulator<i32, u32>, partition: i32) -> Vec<Option<i32>> {
+        acc.queues[&partition]
+            .iter()
+            .map(|b| b.producer.map(|(_, _, s)| s))
+            .collect()
+    }
+
+    #[test]
+    fn retries_go_back_in_sequence_order_ahead_of_new_batches() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        let mut drained = Vec::new();
+        for i in 0..3u32 {
+            append(&mut acc, t0, 0, &[0; 10], i);
+            drained.extend(
+                acc.drain(t0, &[0], 1 << 20, |_, n| {
+                    DrainStamp::Sequenced(1, 0, i32::try_from(i).unwrap() * n)
+                })
+                .unwrap(),
+            );
+        }
+        append(&mut acc, t0, 0, &[0; 10], 9);
+        // Answers come back out of order: 2, then 0, then 1.
+        let third = drained.pop().unwrap();
+        let second = drained.pop().unwrap();
+        let first = drained.pop().unwrap();
+        acc.reenqueue(t0, third);
+        acc.reenqueue(t0, first);
+        acc.reenqueue(t0, second);
+        assert_eq!(sequences(&acc, 0), [Some(0), Some(1), Some(2), None]);
+        // An unsequenced retry goes to the front, as before.
+        let mut plain: Accumulator<i32, u32> = Accumulator::new(config());
+        append(&mut plain, t0, 0, &[0; 10], 0);
+        let batch = plain
+            .drain(t0, &[0], 1 << 20, |_, _| DrainStamp::Unsequenced)
+            .unwrap()
+            .pop()
+            .unwrap();
+        append(&mut plain, t0, 0, &[0; 10], 1);
+        plain.reenqueue(t0, batch);
+        assert_eq!(
+            plain.queues[&0].front().unwrap().completions,
+            [0],
+            "the retry goes first"
+        );
+    }
+
+    #[test]
+    fn a_skipped_partition_keeps_its_batch_unencoded() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        append(&mut acc, t0, 0, b"a", 0);
+        append(&mut acc, t0, 1, b"b", 1);
+        let drained = acc
+            .drain(t0, &[0, 1], 1 << 20, |p, _| {
+                if *p == 0 {
+                    DrainStamp::Skip
+                } else {
+                    DrainStamp::Sequenced(5, 0, 0)
+                }
+            })
+            .unwrap();
+        assert_eq!(drained.len(), 1);
+        assert_eq!(drained[0].partition, 1);
+        assert_eq!(acc.queued_batches(), 1);
+        // Still open for appends, and stamped when drained later.
+        append(&mut acc, t0, 0, b"c", 2);
+        let later = acc
+            .drain(t0, &[0], 1 << 20, |_, n| {
+                assert_eq!(n, 2);
+                DrainStamp::Sequenced(5, 0, 0)
+            })
+            .unwrap();
+        assert_eq!(later[0].record_count(), 2);
+    }
+
+    #[test]
+    fn rewriting_the_producer_patches_header_and_crc() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(AccumulatorConfig {
+            transactional: true,
+            ..config()
+        });
+        append(&mut acc, t0, 0, b"payload", 0);
+        let batch = acc
+            .drain(t0, &[0], 1 << 20, |_, _| DrainStamp::Sequenced(7, 3, 40))
+            .unwrap()
+            .pop()
+            .unwrap();
+        let before = batch.encoded().unwrap().clone();
+        acc.reenqueue(t0, batch);
+        assert!(
+            !acc.rewrite_producer(&0, (7, 3, 41), (7, 4, 0)),
+            "no such stamp"
+        );
+        assert!(acc.rewrite_producer(&0, (7, 3, 40), (7, 4, 0)));
+        let later = t0 + Duration::from_secs(1);
+        let again = acc
+            .drain(later, &[0], 1 << 20, |_, _| panic!("already stamped"))
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(again.producer, Some((7, 4, 0)));
+        let decoded = BatchReader::new(again.encoded().unwrap().clone())
+            .next()
+            .unwrap()
+            .unwrap();
+        let ferrokafka_records::Batch::V2(decoded) = decoded else {
+            panic!("a v2 batch");
+        };
+        assert!(decoded.crc_is_valid());
+        let header = decoded.header();
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (7, 4, 0)
+        );
+        assert!(header.attributes.is_transactional());
+        // Only the stamp and the CRC changed.
+        let after = again.encoded().unwrap();
+        assert_eq!(before.len(), after.len());
+        let changed: Vec<usize> = (0..before.len())
+            .filter(|&i| before[i] != after[i])
+            .collect();
+        assert!(
+            changed
+                .iter()
+                .all(|&i| (17..21).contains(&i) || (43..57).contains(&i)),
+            "{changed:?}"
+        );
+        let records: Vec<_> = decoded.records().map(|r| r.unwrap().value).collect();
+        assert_eq!(records, [Some(bytes::Bytes::from_static(b"payload"))]);
+    }
+
+    #[test]
+    fn aborting_undrained_batches_keeps_those_already_sent() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        append(&mut acc, t0, 0, b"sent", 0);
+        let sent = acc
+            .drain(t0, &[0], 1 << 20, |_, _| DrainStamp::Sequenced(1, 0, 0))
+            .unwrap()
+            .pop()
+            .unwrap();
+        append(&mut acc, t0, 0, b"new", 1);
+        append(&mut acc, t0, 1, b"new", 2);
+        acc.reenqueue(t0, sent);
+        let aborted = acc.abort_undrained();
+        let mut ids: Vec<u32> = aborted
+            .into_iter()
+            .flat_map(ProducerBatch::into_completions)
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(acc.queued_batches(), 1);
+        assert_eq!(
+            acc.available_memory(),
+            3000,
+            "the aborted batches' memory is free"
+        );
     }
 }

@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
+use crate::transaction::{
+    ConsumerGroupMetadata, OffsetAndMetadata, TransactionError, TransactionState,
+};
 use crate::{DeliveryFuture, ProduceError, Producer, ProducerConfig, ProducerMetrics};
-use crate::{ProducerRecord, RecordMetadata};
+use crate::{ProducerRecord, RecordMetadata, TopicPartition};
 
 /// A [`Producer`] with blocking calls.
 ///
@@ -94,6 +97,44 @@ impl BlockingProducer {
     /// See [`Producer::partitions_for`].
     pub fn partitions_for(&self, topic: &str) -> Result<Vec<i32>, ProduceError> {
         self.runtime.block_on(self.producer.partitions_for(topic))
+    }
+
+    /// See [`Producer::init_transactions`].
+    pub fn init_transactions(&self, timeout: Duration) -> Result<(), TransactionError> {
+        self.runtime
+            .block_on(self.producer.init_transactions(timeout))
+    }
+
+    /// See [`Producer::begin_transaction`].
+    pub fn begin_transaction(&self) -> Result<(), TransactionError> {
+        self.producer.begin_transaction()
+    }
+
+    /// See [`Producer::send_offsets_to_transaction`].
+    pub fn send_offsets_to_transaction(
+        &self,
+        offsets: impl IntoIterator<Item = (TopicPartition, OffsetAndMetadata)>,
+        group: ConsumerGroupMetadata,
+    ) -> Result<(), TransactionError> {
+        self.runtime
+            .block_on(self.producer.send_offsets_to_transaction(offsets, group))
+    }
+
+    /// See [`Producer::commit_transaction`].
+    pub fn commit_transaction(&self, timeout: Duration) -> Result<(), TransactionError> {
+        self.runtime
+            .block_on(self.producer.commit_transaction(timeout))
+    }
+
+    /// See [`Producer::abort_transaction`].
+    pub fn abort_transaction(&self, timeout: Duration) -> Result<(), TransactionError> {
+        self.runtime
+            .block_on(self.producer.abort_transaction(timeout))
+    }
+
+    /// See [`Producer::transaction_state`].
+    pub fn transaction_state(&self) -> Option<TransactionState> {
+        self.producer.transaction_state()
     }
 
     /// See [`Producer::metrics`].

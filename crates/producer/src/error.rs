@@ -6,6 +6,9 @@ use ferrokafka_protocol::ErrorCode;
 use ferrokafka_transport::TransportError;
 use ferrokafka_transport::config::ConfigError;
 
+use crate::idempotence::SequenceError;
+use crate::transaction::TransactionError;
+
 /// A failed `send` or delivery. Each variant says what a person can act on.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProduceError {
@@ -61,6 +64,15 @@ pub enum ProduceError {
         /// How many the topic has.
         count: usize,
     },
+    /// The idempotence rules failed the record (a fatal error such as an
+    /// authorization failure, or a refused epoch).
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
+    /// A transactional producer failed the record: sent outside a
+    /// transaction, the transaction aborted or failed, or the producer was
+    /// fenced by a newer one with the same transactional id.
+    #[error(transparent)]
+    Transaction(#[from] TransactionError),
     /// The producer was closed before the record was delivered.
     #[error("the producer is closed")]
     Closed,

@@ -2,7 +2,7 @@
 //! future of its delivery; a sender task (see `sender.rs`) turns ready
 //! batches into Produce requests, one per broker per wave.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,9 +14,14 @@ use ferrokafka_records::HeaderRef as _;
 use ferrokafka_transport::Client;
 use tokio::sync::{Notify, oneshot};
 
-use crate::accumulator::{Accumulator, AppendError, RecordRef};
+use crate::accumulator::{Accumulator, AppendError, DrainStamp, RecordRef};
 use crate::config::{PartitionerChoice, ProducerConfig};
+use crate::idempotence::{Idempotence, IdempotenceConfig};
 use crate::partitioner::{DefaultPartitioner, Partitioner, RoundRobinPartitioner, TopicPartitions};
+use crate::transaction::{
+    ConsumerGroupMetadata, OffsetAndMetadata, TransactionConfig, TransactionError,
+    TransactionEvent, TransactionOperation, TransactionProtocol, TransactionState, Transactions,
+};
 use crate::{ProduceError, ProducerRecord, RecordMetadata};
 
 /// A partition of a topic, the accumulator's key.
@@ -28,6 +33,16 @@ pub struct TopicPartition {
     pub partition: i32,
 }
 
+impl TopicPartition {
+    /// `topic`'s partition `partition`.
+    pub fn new(topic: impl AsRef<str>, partition: i32) -> Self {
+        TopicPartition {
+            topic: Arc::from(topic.as_ref()),
+            partition,
+        }
+    }
+}
+
 /// Who waits for one record, and what its metadata will say.
 pub(crate) struct Completion {
     pub(crate) sender: oneshot::Sender<Result<RecordMetadata, ProduceError>>,
@@ -37,20 +52,149 @@ pub(crate) struct Completion {
     pub(crate) header_size: i32,
 }
 
+/// Which rules number and judge the producer's batches.
+pub(crate) enum Machine {
+    /// Idempotence off: no sequences, one batch in flight per partition so
+    /// that a retry cannot overtake a later batch.
+    Plain,
+    /// The idempotent producer.
+    Idempotent(Idempotence<TopicPartition>),
+    /// The transactional producer (it owns the idempotence machine).
+    Transactional(Box<Transactions<TopicPartition>>),
+}
+
+impl Machine {
+    fn new(config: &ProducerConfig) -> Self {
+        if let Some(id) = &config.transactional_id {
+            let mut txn = TransactionConfig::new(id.clone());
+            txn.transaction_timeout = config.transaction_timeout;
+            txn.retry_backoff = config.batching.retry_backoff;
+            txn.max_in_flight_per_partition = config.max_in_flight;
+            // KIP-890's implicit adds need the broker's finalized
+            // transaction.version, which the client does not read yet.
+            txn.protocol = TransactionProtocol::V1;
+            Machine::Transactional(Box::new(Transactions::new(txn)))
+        } else if config.idempotent() {
+            Machine::Idempotent(Idempotence::new(IdempotenceConfig {
+                max_in_flight_per_partition: config.max_in_flight,
+                retry_backoff: config.batching.retry_backoff,
+                transactional: false,
+            }))
+        } else {
+            Machine::Plain
+        }
+    }
+
+    /// The idempotence machine, if sequences are in use.
+    pub(crate) fn idempotence(&mut self) -> Option<&mut Idempotence<TopicPartition>> {
+        match self {
+            Machine::Plain => None,
+            Machine::Idempotent(machine) => Some(machine),
+            Machine::Transactional(txn) => Some(txn.idempotence_mut()),
+        }
+    }
+
+    /// The stamp of a batch of `records` drained from `partition` for the
+    /// first time (the accumulator's drain closure).
+    pub(crate) fn stamp(&mut self, partition: &TopicPartition, records: i32) -> DrainStamp {
+        let stamp = match self {
+            Machine::Plain => return DrainStamp::Unsequenced,
+            Machine::Idempotent(machine) => machine.assign_sequence(partition, records),
+            Machine::Transactional(txn) => {
+                if !txn.may_send(partition) {
+                    return DrainStamp::Skip;
+                }
+                txn.idempotence_mut().assign_sequence(partition, records)
+            }
+        };
+        stamp.map_or(DrainStamp::Skip, |(id, epoch, sequence)| {
+            DrainStamp::Sequenced(id, epoch, sequence)
+        })
+    }
+}
+
+/// Who waits for a transactional operation to finish.
+type TransactionWaiter = (
+    TransactionOperation,
+    oneshot::Sender<Result<(), TransactionError>>,
+);
+
 /// The producer's mutable state, behind one lock held only for in-memory
 /// work (never across an await).
 pub(crate) struct State {
     pub(crate) accumulator: Accumulator<TopicPartition, Completion>,
     partitioner: Box<dyn Partitioner>,
-    /// Partitions with a batch in flight: one at a time per partition, so
-    /// a retry can never overtake a later batch.
-    pub(crate) in_flight: HashSet<TopicPartition>,
+    /// Batches on the wire per partition.
+    pub(crate) in_flight: HashMap<TopicPartition, usize>,
+    /// Batches on the wire in all.
+    pub(crate) batches_in_flight: usize,
     /// Produce requests in flight per broker.
     pub(crate) requests_in_flight: HashMap<i32, usize>,
-    /// Idempotent producer id and epoch, once InitProducerId answered.
-    pub(crate) producer_id: Option<(i64, i16)>,
-    /// The next sequence number per partition (idempotence).
-    pub(crate) next_sequence: HashMap<TopicPartition, i32>,
+    /// Sequence numbers and transactions.
+    pub(crate) machine: Machine,
+    /// Callers of the transactional operations awaiting their outcome.
+    transaction_waiters: Vec<TransactionWaiter>,
+}
+
+impl State {
+    /// Whether the first batch queued for `partition` may be drained now.
+    pub(crate) fn may_send(&self, partition: &TopicPartition) -> bool {
+        match &self.machine {
+            Machine::Plain => !self.in_flight.contains_key(partition),
+            Machine::Idempotent(machine) => machine.may_send(partition),
+            Machine::Transactional(txn) => txn.may_send(partition),
+        }
+    }
+
+    /// The error every new record fails with, once the producer cannot go on.
+    fn fatal_error(&self) -> Option<ProduceError> {
+        // A transactional producer's fatal state refuses sends itself.
+        if let Machine::Idempotent(machine) = &self.machine {
+            machine
+                .fatal_error()
+                .map(|e| ProduceError::Sequence(e.clone()))
+        } else {
+            None
+        }
+    }
+}
+
+/// Hands the transaction machine's finished operations to their callers.
+pub(crate) fn dispatch_events(state: &mut State) {
+    let State {
+        machine,
+        transaction_waiters,
+        ..
+    } = state;
+    let Machine::Transactional(txn) = machine else {
+        return;
+    };
+    while let Some(TransactionEvent::Completed { operation, result }) = txn.poll_event() {
+        // Callers that gave up (timed out) no longer listen.
+        transaction_waiters.retain(|(_, sender)| !sender.is_closed());
+        if operation == TransactionOperation::SendOffsets {
+            // One call, one completion, in order.
+            if let Some(index) = transaction_waiters
+                .iter()
+                .position(|(op, _)| *op == operation)
+            {
+                let (_, sender) = transaction_waiters.remove(index);
+                let _ = sender.send(result);
+            }
+            continue;
+        }
+        // init, commit and abort may be called again after a timeout: every
+        // caller waiting for the operation learns its outcome.
+        let mut index = 0;
+        while index < transaction_waiters.len() {
+            if transaction_waiters[index].0 == operation {
+                let (_, sender) = transaction_waiters.remove(index);
+                let _ = sender.send(result.clone());
+            } else {
+                index += 1;
+            }
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -202,14 +346,17 @@ impl Producer {
         config: ProducerConfig,
         partitioner: Box<dyn Partitioner>,
     ) -> Producer {
+        let mut batching = config.batching.clone();
+        batching.transactional = config.transactional_id.is_some();
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
-                accumulator: Accumulator::new(config.batching.clone()),
+                accumulator: Accumulator::new(batching),
                 partitioner,
-                in_flight: HashSet::new(),
+                in_flight: HashMap::new(),
+                batches_in_flight: 0,
                 requests_in_flight: HashMap::new(),
-                producer_id: None,
-                next_sequence: HashMap::new(),
+                machine: Machine::new(&config),
+                transaction_waiters: Vec::new(),
             }),
             client,
             config,
@@ -281,6 +428,16 @@ impl Producer {
                     topic: Arc::clone(&topic),
                     partition,
                 };
+                if let Some(error) = state.fatal_error() {
+                    return Err(error);
+                }
+                let mut new_partition = false;
+                if let Machine::Transactional(txn) = &mut state.machine {
+                    // Sends are allowed only inside a transaction; with V1 a
+                    // partition new to it is added before its batches go.
+                    new_partition = !txn.may_send(&at);
+                    txn.add_partition(&at).map_err(ProduceError::Transaction)?;
+                }
                 let appended = state.accumulator.append(
                     Instant::now(),
                     &at,
@@ -295,7 +452,7 @@ impl Producer {
                 match appended {
                     Ok(appended) => {
                         drop(state);
-                        if appended.batch_full || appended.new_batch {
+                        if appended.batch_full || appended.new_batch || new_partition {
                             self.inner.wake.notify_one();
                         }
                         return Ok(DeliveryFuture { receiver });
@@ -359,7 +516,7 @@ impl Producer {
             let waiting = self.inner.progress.notified();
             {
                 let mut state = self.inner.state();
-                if state.in_flight.is_empty() && state.accumulator.flush_done() {
+                if state.batches_in_flight == 0 && state.accumulator.flush_done() {
                     return;
                 }
             }
@@ -386,6 +543,168 @@ impl Producer {
                 what: "buffered records to be delivered before close".to_string(),
                 waited: timeout,
             })
+        }
+    }
+
+    /// Runs one transactional operation: `call` changes the machine's state
+    /// (or refuses), then the caller waits up to `timeout` for the
+    /// operation's outcome (`None`: it finishes at once).
+    async fn transaction_call(
+        &self,
+        operation: Option<TransactionOperation>,
+        name: &'static str,
+        timeout: Duration,
+        call: impl FnOnce(&mut Transactions<TopicPartition>) -> Result<(), TransactionError>,
+    ) -> Result<(), TransactionError> {
+        let receiver = {
+            let mut state = self.inner.state();
+            let Machine::Transactional(txn) = &mut state.machine else {
+                return Err(TransactionError::NotTransactional { operation: name });
+            };
+            let called = call(txn);
+            let receiver = match (&called, operation) {
+                (Ok(()), Some(operation)) => {
+                    let (sender, receiver) = oneshot::channel();
+                    state.transaction_waiters.push((operation, sender));
+                    Some(receiver)
+                }
+                _ => None,
+            };
+            // The call may have finished operations (an abort ends pending
+            // offset commits): tell their callers.
+            dispatch_events(&mut state);
+            called?;
+            receiver
+        };
+        self.inner.wake.notify_one();
+        let Some(receiver) = receiver else {
+            return Ok(());
+        };
+        match tokio::time::timeout(timeout, receiver).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(TransactionError::Closed),
+            Err(_) => Err(TransactionError::Timeout {
+                operation: name,
+                waited: timeout,
+            }),
+        }
+    }
+
+    /// `init_transactions()`: finds the transaction coordinator of
+    /// `transactional_id` and gets a producer id and epoch for it, fencing
+    /// every older producer with the same id (their open transaction is
+    /// aborted). Call it once, before the first transaction; after a
+    /// [`TransactionError::Timeout`] call it again to keep waiting.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
+    ///
+    /// let config = ProducerConfig::from_pairs([
+    ///     ("bootstrap_servers", "127.0.0.1:9092"),
+    ///     ("transactional_id", "orders-writer-1"),
+    /// ])?;
+    /// let producer = Producer::new(config).await?;
+    /// producer.init_transactions(Duration::from_secs(30)).await?;
+    /// producer.begin_transaction()?;
+    /// producer.send(ProducerRecord::new("orders").value("o-1")).await?;
+    /// producer.send(ProducerRecord::new("audit").value("o-1 placed")).await?;
+    /// if let Err(error) = producer.commit_transaction(Duration::from_secs(30)).await {
+    ///     if producer.transaction_state() == Some(ferrokafka_producer::transaction::TransactionState::FatalError) {
+    ///         return Err(error.into()); // fenced: close this producer
+    ///     }
+    ///     producer.abort_transaction(Duration::from_secs(30)).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn init_transactions(&self, timeout: Duration) -> Result<(), TransactionError> {
+        self.transaction_call(
+            Some(TransactionOperation::InitTransactions),
+            "init_transactions",
+            timeout,
+            Transactions::init_transactions,
+        )
+        .await
+    }
+
+    /// `begin_transaction()`: records sent from now on belong to the
+    /// transaction until it is committed or aborted.
+    pub fn begin_transaction(&self) -> Result<(), TransactionError> {
+        let mut state = self.inner.state();
+        let Machine::Transactional(txn) = &mut state.machine else {
+            return Err(TransactionError::NotTransactional {
+                operation: "begin_transaction",
+            });
+        };
+        let result = txn.begin_transaction();
+        dispatch_events(&mut state);
+        result
+    }
+
+    /// `send_offsets_to_transaction(offsets, group_metadata)` (KIP-447):
+    /// commits a consumer group's offsets (the next offset to read per
+    /// partition) as part of the transaction, so they count only if it
+    /// commits. `group` is the consuming member's metadata (group id,
+    /// generation, member id, group instance id) so that a member the group
+    /// has moved on from is refused; [`ConsumerGroupMetadata::for_group`]
+    /// names the group alone. Waits up to `max_block_ms`.
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: impl IntoIterator<Item = (TopicPartition, OffsetAndMetadata)>,
+        group: ConsumerGroupMetadata,
+    ) -> Result<(), TransactionError> {
+        let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = offsets.into_iter().collect();
+        self.transaction_call(
+            Some(TransactionOperation::SendOffsets),
+            "send_offsets_to_transaction",
+            self.inner.config.max_block,
+            |txn| txn.send_offsets_to_transaction(offsets, group),
+        )
+        .await
+    }
+
+    /// `commit_transaction()`: sends every record of the transaction, then
+    /// commits it. An error other than a fatal one (see
+    /// [`Producer::transaction_state`]) means: abort the transaction next.
+    /// After a [`TransactionError::Timeout`], call it again to keep waiting.
+    pub async fn commit_transaction(&self, timeout: Duration) -> Result<(), TransactionError> {
+        // Everything queued is sent at once, lingering or not.
+        self.inner.state().accumulator.begin_flush();
+        let result = self
+            .transaction_call(
+                Some(TransactionOperation::Commit),
+                "commit_transaction",
+                timeout,
+                Transactions::commit_transaction,
+            )
+            .await;
+        self.inner.state().accumulator.flush_done();
+        result
+    }
+
+    /// `abort_transaction()`: records not sent yet fail with
+    /// [`TransactionError::Aborted`], those on the wire are awaited, and the
+    /// transaction is aborted: a `read_committed` consumer never sees its
+    /// records. After a [`TransactionError::Timeout`], call it again to keep
+    /// waiting.
+    pub async fn abort_transaction(&self, timeout: Duration) -> Result<(), TransactionError> {
+        self.transaction_call(
+            Some(TransactionOperation::Abort),
+            "abort_transaction",
+            timeout,
+            Transactions::abort_transaction,
+        )
+        .await
+    }
+
+    /// The transaction state, for a transactional producer: after an error,
+    /// [`TransactionState::AbortableError`] means abort the transaction and
+    /// go on, [`TransactionState::FatalError`] means close the producer.
+    pub fn transaction_state(&self) -> Option<TransactionState> {
+        match &self.inner.state().machine {
+            Machine::Transactional(txn) => Some(txn.state()),
+            _ => None,
         }
     }
 

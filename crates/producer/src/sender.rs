@@ -1,24 +1,40 @@
 //! The sender task: each wave it asks the accumulator which partitions are
-//! ready, groups them by leader, drains one Produce request per broker, and
-//! settles each batch from the response: delivered, retried (same bytes,
-//! same sequence numbers, so an idempotent broker drops a duplicate), or
-//! failed.
+//! ready, keeps those the idempotence (or transaction) machine lets send,
+//! groups them by leader, drains one Produce request per broker, and settles
+//! each batch from the response as the machine judges it: delivered,
+//! retried (same bytes, same sequence numbers, so an idempotent broker drops
+//! a duplicate), or failed. It also carries out what the machines ask for:
+//! InitProducerId, rewriting queued batches after an epoch bump, and the
+//! transaction coordinator's requests.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferrokafka_protocol::ErrorCode;
+use ferrokafka_protocol::messages::find_coordinator_response::Coordinator;
 use ferrokafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use ferrokafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
-use ferrokafka_transport::{Lane, TransportError};
+use ferrokafka_protocol::messages::produce_response::PartitionProduceResponse;
+use ferrokafka_protocol::messages::{
+    FindCoordinatorResponse, InitProducerIdRequest, ProduceRequest, ProduceResponse,
+};
+use ferrokafka_protocol::{ApiKey, Request};
+use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
 use tracing::{debug, warn};
 
 use crate::accumulator::ProducerBatch;
 use crate::config::Acks;
-use crate::producer::{Completion, Inner, TopicPartition};
+use crate::idempotence::{
+    BatchVerdict, IdempotenceAction, ProduceOutcome, SequenceError, SequenceStamp,
+};
+use crate::producer::{Completion, Inner, Machine, State, TopicPartition, dispatch_events};
+use crate::transaction::{
+    CoordinatorType, TransactionError, TransactionRequest, TransactionResponse, TransactionState,
+};
 use crate::{ProduceError, RecordMetadata};
 
 type Batch = ProducerBatch<TopicPartition, Completion>;
@@ -26,16 +42,14 @@ type Batch = ProducerBatch<TopicPartition, Completion>;
 /// Produce v13 names topics by id instead of by name.
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
 
+/// The highest AddPartitionsToTxn version a client sends (v4+ are for
+/// brokers verifying transactions).
+const MAX_CLIENT_ADD_PARTITIONS_VERSION: i16 = 3;
+
 /// Runs until the producer is closed and everything it held is settled.
 pub(crate) async fn run(inner: Arc<Inner>) {
     let idle = Duration::from_millis(100);
     loop {
-        let needs_producer_id = inner.config.idempotent() && inner.state().producer_id.is_none();
-        if needs_producer_id && let Err(error) = init_producer_id(&inner).await {
-            warn!(%error, "InitProducerId failed; retrying");
-            tokio::time::sleep(inner.config.batching.retry_backoff).await;
-            continue;
-        }
         // After an error that made the view stale (a moved leader), learn
         // the new leaders before sending again, not after.
         if inner.client.view(|v| v.needs_refresh(Instant::now()))
@@ -44,59 +58,72 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             debug!(%error, "metadata refresh before sending failed");
         }
         let waiting = inner.wake.notified();
-        let next = send_ready(&inner);
+        let (next, sent) = send_ready(&inner);
         if inner.closed.load(Ordering::Acquire) {
             let state = inner.state();
-            if state.in_flight.is_empty() && state.accumulator.queued_batches() == 0 {
+            if state.batches_in_flight == 0 && state.accumulator.queued_batches() == 0 {
                 return;
             }
+        }
+        if sent {
+            // More may be ready for brokers below their in-flight limit.
+            tokio::task::yield_now().await;
+            continue;
         }
         let until = next.map_or(idle, |at| at.saturating_duration_since(Instant::now()));
         let _ = tokio::time::timeout(until.min(idle), waiting).await;
     }
 }
 
-async fn init_producer_id(inner: &Inner) -> Result<(), ProduceError> {
-    let response = inner
-        .client
-        .send_any(&InitProducerIdRequest {
-            transactional_id: None,
-            transaction_timeout_ms: i32::try_from(inner.config.transaction_timeout.as_millis())
-                .unwrap_or(i32::MAX),
-            producer_id: -1,
-            producer_epoch: -1,
-            ..InitProducerIdRequest::default()
-        })
-        .await?;
-    let error = ErrorCode::from_code(response.error_code);
-    if !error.is_ok() {
-        return Err(ProduceError::Broker {
-            topic: String::new(),
-            partition: -1,
-            error,
-            message: Some("InitProducerId".to_string()),
-        });
+/// Polls `future` once here, so that whatever it does before its first
+/// await (queueing a request on a connection) happens now, in the order of
+/// the calls, then lets a task finish it. Produce requests of one broker
+/// thus reach the connection in drain order, whatever order the runtime
+/// runs tasks in: sequence numbers arrive in order.
+fn start(future: impl Future<Output = ()> + Send + 'static) {
+    let mut future = Box::pin(future);
+    let mut context = Context::from_waker(Waker::noop());
+    if future.as_mut().poll(&mut context).is_pending() {
+        // The task polls it again at once with a waker of its own.
+        tokio::spawn(future);
     }
-    debug!(
-        producer_id = response.producer_id,
-        epoch = response.producer_epoch,
-        "idempotent producer id"
-    );
-    inner.state().producer_id = Some((response.producer_id, response.producer_epoch));
-    Ok(())
 }
 
-/// Drains and sends what is ready; returns when to look again.
-fn send_ready(inner: &Arc<Inner>) -> Option<Instant> {
+/// A batch to fail once the state lock is released.
+type Failure = (Batch, ProduceError);
+
+/// Drives the machines, expires, drains and sends what is ready; returns
+/// when to look again and whether a request went out.
+fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
     let now = Instant::now();
-    let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
+    let mut failures: Vec<Failure> = Vec::new();
+    let mut jobs: Vec<(i32, Vec<Batch>)> = Vec::new();
     let mut leaderless = false;
-    let (expired, next) = {
-        let mut state = inner.state();
-        let expired = state.accumulator.expire(now);
-        let (ready, next) = state.accumulator.ready(now);
+    let mut next;
+    {
+        let mut guard = inner.state();
+        let state = &mut *guard;
+        for batch in state.accumulator.expire(now) {
+            if let Some(machine) = state.machine.idempotence() {
+                machine.on_expired(
+                    &batch.partition,
+                    batch.producer.map(SequenceStamp::from_tuple),
+                );
+            }
+            let error = ProduceError::DeliveryTimeout {
+                topic: batch.partition.topic.to_string(),
+                partition: batch.partition.partition,
+                timeout: inner.config.batching.delivery_timeout,
+                last_error: None,
+            };
+            failures.push((batch, error));
+        }
+        next = drive_machine(inner, state, now, &mut failures);
+        let (ready, ready_next) = state.accumulator.ready(now);
+        next = earliest(next, ready_next);
+        let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
         for partition in ready {
-            if state.in_flight.contains(&partition) {
+            if !state.may_send(&partition) {
                 continue;
             }
             let leader = inner.client.view(|v| {
@@ -108,19 +135,47 @@ fn send_ready(inner: &Arc<Inner>) -> Option<Instant> {
                 None => leaderless = true,
             }
         }
-        (expired, next)
-    };
-    for batch in expired {
-        fail(
-            inner,
-            batch,
-            &ProduceError::DeliveryTimeout {
-                topic: String::new(),
-                partition: -1,
-                timeout: inner.config.batching.delivery_timeout,
-                last_error: None,
-            },
-        );
+        for (node, partitions) in by_leader {
+            if state.requests_in_flight.get(&node).copied().unwrap_or(0)
+                >= inner.config.max_in_flight
+            {
+                continue;
+            }
+            let State {
+                accumulator,
+                machine,
+                ..
+            } = state;
+            let drained = accumulator.drain(
+                now,
+                &partitions,
+                inner.config.batching.max_request_size,
+                |partition, records| machine.stamp(partition, records),
+            );
+            let batches = match drained {
+                Ok(batches) => batches,
+                Err(error) => {
+                    warn!(%error, "encoding a batch failed");
+                    continue;
+                }
+            };
+            if batches.is_empty() {
+                continue;
+            }
+            for batch in &batches {
+                if let (Some(stamp), Some(machine)) = (batch.producer, state.machine.idempotence())
+                {
+                    machine.on_sent(&batch.partition, SequenceStamp::from_tuple(stamp));
+                }
+                *state.in_flight.entry(batch.partition.clone()).or_insert(0) += 1;
+                state.batches_in_flight += 1;
+            }
+            *state.requests_in_flight.entry(node).or_insert(0) += 1;
+            jobs.push((node, batches));
+        }
+    }
+    for (batch, error) in failures {
+        fail(inner, batch, &error);
     }
     if leaderless {
         inner.client.note_error(ErrorCode::LeaderNotAvailable);
@@ -131,56 +186,243 @@ fn send_ready(inner: &Arc<Inner>) -> Option<Instant> {
             }
         });
     }
-    for (node, partitions) in by_leader {
-        let batches = {
-            let mut state = inner.state();
-            if state.requests_in_flight.get(&node).copied().unwrap_or(0)
-                >= inner.config.max_in_flight
-            {
-                continue;
-            }
-            let crate::producer::State {
-                accumulator,
-                producer_id,
-                next_sequence,
-                ..
-            } = &mut *state;
-            let ids = *producer_id;
-            let drained = accumulator.drain(
-                now,
-                &partitions,
-                inner.config.batching.max_request_size,
-                |partition, records| {
-                    let (id, epoch) = ids?;
-                    let sequence = next_sequence.entry(partition.clone()).or_insert(0);
-                    let base = *sequence;
-                    // Sequences wrap to 0 after i32::MAX, as the broker expects.
-                    *sequence = sequence.checked_add(records).unwrap_or(records - 1);
-                    Some((id, epoch, base))
-                },
-            );
-            match drained {
-                Ok(batches) => {
-                    for batch in &batches {
-                        state.in_flight.insert(batch.partition.clone());
-                    }
-                    if !batches.is_empty() {
-                        *state.requests_in_flight.entry(node).or_insert(0) += 1;
-                    }
-                    batches
-                }
-                Err(error) => {
-                    warn!(%error, "encoding a batch failed");
-                    continue;
-                }
-            }
-        };
-        if batches.is_empty() {
-            continue;
-        }
-        tokio::spawn(produce(Arc::clone(inner), node, batches));
+    let sent = !jobs.is_empty();
+    for (node, batches) in jobs {
+        start(produce(Arc::clone(inner), node, batches));
     }
+    (next, sent)
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Carries out what the idempotence or transaction machine asks for, fails
+/// what it says must fail, and returns when it next wants to be asked.
+fn drive_machine(
+    inner: &Arc<Inner>,
+    state: &mut State,
+    now: Instant,
+    failures: &mut Vec<Failure>,
+) -> Option<Instant> {
+    let mut next = None;
+    if let Some(machine) = state.machine.idempotence() {
+        while let Some(action) = machine.poll_action(now) {
+            match action {
+                IdempotenceAction::SendInitProducerId(request) => {
+                    tokio::spawn(init_producer_id(Arc::clone(inner), request));
+                }
+                IdempotenceAction::RewriteBatch {
+                    partition,
+                    from,
+                    to,
+                } => {
+                    if !state.accumulator.rewrite_producer(
+                        &partition,
+                        from.as_tuple(),
+                        to.as_tuple(),
+                    ) {
+                        warn!(?partition, ?from, ?to, "no queued batch to renumber");
+                    }
+                }
+                IdempotenceAction::EpochBumped(producer) => {
+                    debug!(?producer, "epoch bumped after a sequence gap");
+                }
+            }
+        }
+        next = machine.next_timeout();
+    }
+    let incomplete = state.batches_in_flight > 0 || state.accumulator.queued_batches() > 0;
+    let fatal = match &mut state.machine {
+        Machine::Plain => None,
+        Machine::Idempotent(machine) => machine
+            .fatal_error()
+            .map(|e| ProduceError::Sequence(e.clone())),
+        Machine::Transactional(txn) => {
+            if let Some(request) = txn.poll_request(now, incomplete) {
+                // Spawned, not started here: the state lock is held.
+                tokio::spawn(transaction_request(Arc::clone(inner), request));
+            }
+            next = earliest(next, txn.next_timeout());
+            if txn.state() == TransactionState::FatalError {
+                Some(ProduceError::Transaction(
+                    txn.last_error()
+                        .cloned()
+                        .unwrap_or(TransactionError::Aborted),
+                ))
+            } else {
+                if let Some(error) = txn.unsent_batch_error() {
+                    for batch in state.accumulator.abort_undrained() {
+                        if let Some(stamp) = batch.producer {
+                            txn.idempotence_mut().on_expired(
+                                &batch.partition,
+                                Some(SequenceStamp::from_tuple(stamp)),
+                            );
+                        }
+                        failures.push((batch, ProduceError::Transaction(error.clone())));
+                    }
+                }
+                None
+            }
+        }
+    };
+    if let Some(error) = fatal {
+        // Nothing more can be sent: every record waiting fails.
+        for batch in state.accumulator.abort_all() {
+            failures.push((batch, error.clone()));
+        }
+    }
+    dispatch_events(state);
     next
+}
+
+async fn init_producer_id(inner: Arc<Inner>, request: InitProducerIdRequest) {
+    let result = inner.client.send_any(&request).await;
+    {
+        let mut state = inner.state();
+        let now = Instant::now();
+        if let Machine::Idempotent(machine) = &mut state.machine {
+            match result {
+                Ok(response) => match machine.on_init_producer_id_response(now, &response) {
+                    Ok(()) => debug!(
+                        producer_id = response.producer_id,
+                        epoch = response.producer_epoch,
+                        "idempotent producer id"
+                    ),
+                    Err(error) => warn!(%error, "InitProducerId failed"),
+                },
+                Err(error) => {
+                    warn!(%error, "InitProducerId failed; retrying");
+                    machine.on_init_producer_id_failed(now);
+                }
+            }
+        }
+    }
+    inner.wake.notify_one();
+}
+
+/// Sends one request of the transaction machine and hands it the answer.
+async fn transaction_request(inner: Arc<Inner>, request: TransactionRequest) {
+    let client = &inner.client;
+    let (kind, key) = match &request {
+        TransactionRequest::TxnOffsetCommit { request, .. } => {
+            (CoordinatorKind::Group, request.group_id.clone())
+        }
+        TransactionRequest::FindCoordinator { kind, key } => (
+            match kind {
+                CoordinatorType::Group => CoordinatorKind::Group,
+                CoordinatorType::Transaction => CoordinatorKind::Transaction,
+            },
+            key.clone(),
+        ),
+        _ => (
+            CoordinatorKind::Transaction,
+            inner.config.transactional_id.clone().unwrap_or_default(),
+        ),
+    };
+    let result: Result<TransactionResponse, TransportError> = match request {
+        TransactionRequest::FindCoordinator { .. } => {
+            // The machine asks only when it knows no coordinator: look it
+            // up afresh, not from the client's cache.
+            client.forget_coordinator(kind, &key);
+            find_coordinator(client, kind, &key).await
+        }
+        TransactionRequest::InitProducerId { node, request } => client
+            .send_on(node, Lane::Coordination, &request)
+            .await
+            .map(TransactionResponse::InitProducerId),
+        TransactionRequest::AddPartitionsToTxn { node, request } => {
+            send_capped(client, node, &request, MAX_CLIENT_ADD_PARTITIONS_VERSION)
+                .await
+                .map(TransactionResponse::AddPartitionsToTxn)
+        }
+        TransactionRequest::AddOffsetsToTxn { node, request } => client
+            .send_on(node, Lane::Coordination, &request)
+            .await
+            .map(TransactionResponse::AddOffsetsToTxn),
+        TransactionRequest::TxnOffsetCommit { node, request } => client
+            .send_built(node, Lane::Coordination, |version| {
+                TransactionRequest::txn_offset_commit_for_version(&request, version)
+            })
+            .await
+            .map(TransactionResponse::TxnOffsetCommit),
+        TransactionRequest::EndTxn { node, request } => client
+            .send_on(node, Lane::Coordination, &request)
+            .await
+            .map(TransactionResponse::EndTxn),
+    };
+    {
+        let mut state = inner.state();
+        let now = Instant::now();
+        if let Machine::Transactional(txn) = &mut state.machine {
+            match result {
+                Ok(response) => txn.on_response(now, response),
+                Err(error) => {
+                    debug!(%error, "transaction request failed; retrying");
+                    client.forget_coordinator(kind, &key);
+                    txn.on_request_failed(now);
+                }
+            }
+        }
+        dispatch_events(&mut state);
+    }
+    inner.wake.notify_one();
+    inner.progress.notify_waiters();
+}
+
+/// The coordinator of `key` as a FindCoordinator answer for the machine.
+async fn find_coordinator(
+    client: &Client,
+    kind: CoordinatorKind,
+    key: &str,
+) -> Result<TransactionResponse, TransportError> {
+    let answer = |node_id: i32, error: ErrorCode| {
+        TransactionResponse::FindCoordinator(FindCoordinatorResponse {
+            coordinators: vec![Coordinator {
+                key: key.to_string(),
+                node_id,
+                error_code: error.code(),
+                ..Coordinator::default()
+            }],
+            ..FindCoordinatorResponse::default()
+        })
+    };
+    match client.coordinator(kind, key).await {
+        Ok(node) => Ok(answer(node, ErrorCode::None)),
+        // The client names a refusal only in words; the authorization
+        // errors are the ones the machine must tell apart.
+        Err(TransportError::Coordinator { reason, .. })
+            if reason.contains("TransactionalIdAuthorizationFailed")
+                || reason.contains("TRANSACTIONAL_ID_AUTHORIZATION_FAILED") =>
+        {
+            Ok(answer(-1, ErrorCode::TransactionalIdAuthorizationFailed))
+        }
+        Err(TransportError::Coordinator { reason, .. })
+            if reason.contains("GroupAuthorizationFailed")
+                || reason.contains("GROUP_AUTHORIZATION_FAILED") =>
+        {
+            Ok(answer(-1, ErrorCode::GroupAuthorizationFailed))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Sends `request` to `node` at the highest version both sides support,
+/// but no higher than `cap`.
+async fn send_capped<R: Request>(
+    client: &Client,
+    node: i32,
+    request: &R,
+    cap: i16,
+) -> Result<R::Response, TransportError> {
+    let connection = client.connection(node, Lane::Coordination).await?;
+    let version = connection.version(R::KEY)?.min(cap);
+    connection
+        .send_at(&client.config().client_id, request, version)
+        .await
 }
 
 /// Sends one Produce request and settles its batches.
@@ -197,6 +439,7 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
             })
             .collect()
     });
+    let transactional_id = inner.config.transactional_id.clone();
     let build = |version: i16| {
         let mut topics: BTreeMap<Arc<str>, Vec<PartitionProduceData>> = BTreeMap::new();
         for batch in &batches {
@@ -210,7 +453,7 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
                 });
         }
         ProduceRequest {
-            transactional_id: None,
+            transactional_id: transactional_id.clone(),
             acks: acks.wire(),
             timeout_ms,
             topic_data: topics
@@ -239,7 +482,7 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
     let started = Instant::now();
     let outcome: Result<Option<ProduceResponse>, TransportError> = if acks == Acks::None {
         let request = match inner.client.connection(node, Lane::Data).await {
-            Ok(connection) => match connection.version(ferrokafka_protocol::ApiKey::Produce) {
+            Ok(connection) => match connection.version(ApiKey::Produce) {
                 Ok(version) => Ok(build(version)),
                 Err(error) => Err(error),
             },
@@ -267,7 +510,13 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
             *count = count.saturating_sub(1);
         }
         for batch in &batches {
-            state.in_flight.remove(&batch.partition);
+            if let Some(count) = state.in_flight.get_mut(&batch.partition) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    state.in_flight.remove(&batch.partition);
+                }
+            }
+            state.batches_in_flight = state.batches_in_flight.saturating_sub(1);
         }
     }
     match outcome {
@@ -279,7 +528,13 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
         Err(error) => {
             debug!(node, %error, "produce request failed");
             for batch in batches {
-                retry_or_fail(&inner, batch, ProduceError::Transport(error.clone()), true);
+                judge(
+                    &inner,
+                    batch,
+                    ProduceOutcome::NoResponse,
+                    None,
+                    ProduceError::Transport(error.clone()),
+                );
             }
         }
     }
@@ -327,23 +582,133 @@ fn settle(
                 batch.partition.partition
             ),
         });
-        retry_or_fail(inner, batch, error, true);
+        judge(inner, batch, ProduceOutcome::NoResponse, None, error);
         return;
     };
     let error = ErrorCode::from_code(answer.error_code);
-    // A duplicate means an earlier attempt of this very batch was written.
-    if error.is_ok() || error == ErrorCode::DuplicateSequenceNumber {
-        deliver(inner, batch, answer.base_offset, answer.log_append_time_ms);
-        return;
-    }
-    inner.client.note_error(error);
     let failure = ProduceError::Broker {
         topic: topic.to_string(),
         partition: batch.partition.partition,
         error,
         message: answer.error_message.clone(),
     };
-    retry_or_fail(inner, batch, failure, error.is_retriable());
+    if !error.is_ok() && error != ErrorCode::DuplicateSequenceNumber {
+        inner.client.note_error(error);
+    }
+    judge(
+        inner,
+        batch,
+        ProduceOutcome::from_response(answer),
+        Some(answer),
+        failure,
+    );
+}
+
+/// Whether a batch may be sent again: attempts and delivery time remain
+/// and the producer is not closing.
+fn may_retry(inner: &Inner, batch: &Batch, now: Instant) -> bool {
+    now < batch.created + inner.config.batching.delivery_timeout
+        && batch.attempts <= inner.config.retries
+        && !inner.closed.load(Ordering::Acquire)
+}
+
+/// Acts on one batch's outcome: through the idempotence machine when the
+/// batch carries a sequence, by the error's retriability otherwise.
+fn judge(
+    inner: &Inner,
+    batch: Batch,
+    outcome: ProduceOutcome,
+    answer: Option<&PartitionProduceResponse>,
+    failure: ProduceError,
+) {
+    let now = Instant::now();
+    let retry = may_retry(inner, &batch, now);
+    let (offset, append_time) = answer.map_or((-1, -1), |a| (a.base_offset, a.log_append_time_ms));
+    let verdict = match batch.producer {
+        Some(stamp) => {
+            let mut state = inner.state();
+            state.machine.idempotence().map(|machine| {
+                machine.on_response(
+                    &batch.partition,
+                    SequenceStamp::from_tuple(stamp),
+                    outcome,
+                    retry,
+                )
+            })
+        }
+        None => None,
+    };
+    let verdict = verdict.unwrap_or(BatchVerdict::Stale);
+    match verdict {
+        BatchVerdict::Delivered { .. } => deliver(inner, batch, offset, append_time),
+        BatchVerdict::Retry => requeue(inner, batch, &failure),
+        BatchVerdict::Failed(error) => {
+            let error = sequence_failure(inner, &batch, error, failure, now);
+            fail(inner, batch, &error);
+        }
+        BatchVerdict::Stale => {
+            // No sequence (idempotence off), or a batch the machine no
+            // longer tracks: the answer alone decides.
+            match outcome {
+                ProduceOutcome::Written { .. }
+                | ProduceOutcome::Refused {
+                    error: ErrorCode::DuplicateSequenceNumber,
+                    ..
+                } => deliver(inner, batch, offset, append_time),
+                ProduceOutcome::Refused { error, .. } if !error.is_retriable() => {
+                    fail(inner, batch, &failure);
+                }
+                _ if retry => requeue(inner, batch, &failure),
+                _ => {
+                    let error = timed_out(inner, &batch, failure, now);
+                    fail(inner, batch, &error);
+                }
+            }
+        }
+    }
+}
+
+fn requeue(inner: &Inner, batch: Batch, error: &ProduceError) {
+    inner.metrics.record_retries.fetch_add(
+        u64::try_from(batch.record_count()).unwrap_or(0),
+        Ordering::Relaxed,
+    );
+    debug!(partition = ?batch.partition, attempts = batch.attempts, %error, "retrying batch");
+    inner.state().accumulator.reenqueue(Instant::now(), batch);
+}
+
+/// `error` as a delivery timeout when the batch's time is up.
+fn timed_out(inner: &Inner, batch: &Batch, error: ProduceError, now: Instant) -> ProduceError {
+    if now >= batch.created + inner.config.batching.delivery_timeout {
+        ProduceError::DeliveryTimeout {
+            topic: batch.partition.topic.to_string(),
+            partition: batch.partition.partition,
+            timeout: inner.config.batching.delivery_timeout,
+            last_error: Some(Box::new(error)),
+        }
+    } else {
+        error
+    }
+}
+
+/// The error a batch the idempotence rules failed completes with.
+fn sequence_failure(
+    inner: &Inner,
+    batch: &Batch,
+    error: SequenceError,
+    failure: ProduceError,
+    now: Instant,
+) -> ProduceError {
+    let transactional = inner.config.transactional_id.is_some();
+    match error {
+        SequenceError::Refused(_) => failure,
+        SequenceError::RetriesExhausted(_) => timed_out(inner, batch, failure, now),
+        SequenceError::ProducerFenced if transactional => {
+            ProduceError::Transaction(TransactionError::ProducerFenced)
+        }
+        error if transactional => ProduceError::Transaction(TransactionError::Produce(error)),
+        error => ProduceError::Sequence(error),
+    }
 }
 
 fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64) {
@@ -382,59 +747,8 @@ fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64) 
     }
 }
 
-/// Puts a batch back for another attempt when the error allows it and
-/// time remains; fails its records otherwise.
-fn retry_or_fail(inner: &Inner, batch: Batch, error: ProduceError, retriable: bool) {
-    let now = Instant::now();
-    let in_time = now < batch.created + inner.config.batching.delivery_timeout;
-    let attempts_left = batch.attempts <= inner.config.retries;
-    if retriable && in_time && attempts_left && !inner.closed.load(Ordering::Acquire) {
-        inner.metrics.record_retries.fetch_add(
-            u64::try_from(batch.record_count()).unwrap_or(0),
-            Ordering::Relaxed,
-        );
-        debug!(partition = ?batch.partition, attempts = batch.attempts, %error, "retrying batch");
-        inner.state().accumulator.reenqueue(now, batch);
-        return;
-    }
-    let error = if retriable && !in_time {
-        ProduceError::DeliveryTimeout {
-            topic: batch.partition.topic.to_string(),
-            partition: batch.partition.partition,
-            timeout: inner.config.batching.delivery_timeout,
-            last_error: Some(Box::new(error)),
-        }
-    } else {
-        error
-    };
-    fail(inner, batch, &error);
-}
-
 fn fail(inner: &Inner, batch: Batch, error: &ProduceError) {
-    let error = match error {
-        ProduceError::DeliveryTimeout {
-            timeout,
-            last_error,
-            ..
-        } => ProduceError::DeliveryTimeout {
-            topic: batch.partition.topic.to_string(),
-            partition: batch.partition.partition,
-            timeout: *timeout,
-            last_error: last_error.clone(),
-        },
-        other => other.clone(),
-    };
-    let sequenced = batch.producer.is_some();
-    let completions = {
-        let mut state = inner.state();
-        if sequenced {
-            // The partition's sequence now has a gap the broker would
-            // refuse; a new producer id starts every partition at 0 again.
-            state.producer_id = None;
-            state.next_sequence.clear();
-        }
-        state.accumulator.complete(batch)
-    };
+    let completions = inner.state().accumulator.complete(batch);
     inner
         .metrics
         .record_errors

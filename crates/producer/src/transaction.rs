@@ -241,6 +241,37 @@ pub enum TransactionError {
     /// close when fatal).
     #[error("an earlier error stands: {0}")]
     Earlier(Box<TransactionError>),
+    /// The operation did not finish in the time given; it goes on, and
+    /// calling it again waits for the same outcome.
+    #[error("{operation} did not finish within {waited:?}")]
+    Timeout {
+        /// The operation.
+        operation: &'static str,
+        /// How long the caller waited.
+        waited: Duration,
+    },
+    /// A transactional operation on a producer without `transactional_id`.
+    #[error("{operation} needs a transactional producer (set transactional_id)")]
+    NotTransactional {
+        /// The operation.
+        operation: &'static str,
+    },
+    /// The producer stopped before the operation finished.
+    #[error("the producer is closed")]
+    Closed,
+}
+
+impl TransactionError {
+    /// Whether this is (or stands on) a fence by a newer producer with the
+    /// same transactional id.
+    pub fn is_fenced(&self) -> bool {
+        match self {
+            TransactionError::ProducerFenced
+            | TransactionError::Produce(SequenceError::ProducerFenced) => true,
+            TransactionError::Earlier(inner) => inner.is_fenced(),
+            _ => false,
+        }
+    }
 }
 
 /// A user operation that finishes with a [`TransactionEvent::Completed`].
