@@ -1,6 +1,7 @@
 //! The `ferrokafka` command-line tool.
 
 mod connection_args;
+mod consume;
 mod dump_log;
 mod metadata;
 mod produce;
@@ -20,13 +21,25 @@ enum Command {
     Metadata(metadata::MetadataArgs),
     /// Send each line of standard input as a record.
     Produce(produce::ProduceArgs),
+    /// Print records of topics to standard output.
+    Consume(consume::ConsumeArgs),
 }
 
 fn main() -> ExitCode {
+    // `RUST_LOG=debug ferrokafka ...` shows what the client does; quiet
+    // (warnings only) otherwise.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let command = Command::parse();
     match command {
         Command::DumpLog(args) => dump_log::run(&args),
         Command::Metadata(args) => metadata::run(&args),
         Command::Produce(args) => produce::run(&args),
+        Command::Consume(args) => consume::run(&args),
     }
 }
