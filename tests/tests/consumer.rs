@@ -217,3 +217,198 @@ async fn a_group_splits_the_topic_commits_and_hands_over() {
     }
     newcomer.close(Duration::from_secs(10)).await.unwrap();
 }
+
+/// Drains a stream that ends after `consumer_timeout_ms` without records.
+async fn drain(consumer: &Consumer) -> Vec<ConsumerRecord> {
+    use futures_core::Stream as _;
+    let mut stream = std::pin::pin!(consumer.stream());
+    let mut records = Vec::new();
+    while let Some(record) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+        records.push(record.unwrap());
+    }
+    records
+}
+
+#[tokio::test]
+async fn consumers_without_a_group_each_read_everything() {
+    let topic = topic_with_records(3, 300).await;
+    let mut readers = Vec::new();
+    for _ in 0..3 {
+        let consumer = Consumer::new(config(&[
+            ("auto_offset_reset", "earliest"),
+            ("consumer_timeout_ms", "1500"),
+        ]))
+        .await
+        .unwrap();
+        let partitions: Vec<TopicPartition> = consumer
+            .partitions_for_topic(&topic)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| TopicPartition::new(topic.clone(), p))
+            .collect();
+        consumer.assign(&partitions).await.unwrap();
+        readers.push(consumer);
+    }
+    let (a, b, c) = tokio::join!(drain(&readers[0]), drain(&readers[1]), drain(&readers[2]));
+    for records in [a, b, c] {
+        let values: BTreeSet<u32> = records.iter().map(value).collect();
+        assert_eq!(values.len(), 300);
+        assert_eq!(records.len(), 300);
+    }
+}
+
+#[tokio::test]
+async fn a_group_of_three_splits_disjointly_and_completely() {
+    let topic = topic_with_records(6, 600).await;
+    let group = unique_topic("three");
+    let member = || {
+        config(&[
+            ("group_id", group.as_str()),
+            ("auto_offset_reset", "earliest"),
+            ("partition_assignment_strategy", "cooperative-sticky"),
+            ("heartbeat_interval_ms", "300"),
+        ])
+    };
+    let members = [
+        Consumer::new(member()).await.unwrap(),
+        Consumer::new(member()).await.unwrap(),
+        Consumer::new(member()).await.unwrap(),
+    ];
+    for consumer in &members {
+        consumer.subscribe(&[topic.as_str()]).await.unwrap();
+    }
+    let mut by_value: BTreeMap<u32, usize> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (a, b, c) = tokio::join!(
+            members[0].poll(Duration::from_millis(300)),
+            members[1].poll(Duration::from_millis(300)),
+            members[2].poll(Duration::from_millis(300))
+        );
+        for record in a.unwrap().iter().chain(&b.unwrap()).chain(&c.unwrap()) {
+            *by_value.entry(value(record)).or_default() += 1;
+        }
+        let sizes: Vec<usize> = members.iter().map(|m| m.assignment().len()).collect();
+        if by_value.len() == 600 && sizes == [2, 2, 2] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not settled: {sizes:?}, {} values",
+            by_value.len()
+        );
+    }
+    let mut owned: Vec<TopicPartition> = members.iter().flat_map(Consumer::assignment).collect();
+    owned.sort();
+    let before = owned.len();
+    owned.dedup();
+    assert_eq!((before, owned.len()), (6, 6), "disjoint and complete");
+    // Records read before the group settled may come twice (at least
+    // once), but none is missing.
+    assert_eq!(by_value.len(), 600);
+    for consumer in &members {
+        consumer.close(Duration::from_secs(10)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn explicit_commits_and_auto_commits_survive_a_restart() {
+    let topic = topic_with_records(1, 100).await;
+    let p0 = TopicPartition::new(topic.clone(), 0);
+    let group = unique_topic("restart");
+    let settings = |auto: &'static str| {
+        config(&[
+            ("group_id", group.as_str()),
+            ("auto_offset_reset", "earliest"),
+            ("enable_auto_commit", auto),
+            ("auto_commit_interval_ms", "100"),
+        ])
+    };
+    // Manual: commit offset 37 with metadata, then a new consumer starts there.
+    let manual = Consumer::new(settings("false")).await.unwrap();
+    manual.assign(std::slice::from_ref(&p0)).await.unwrap();
+    let offsets = BTreeMap::from([(
+        p0.clone(),
+        ferrokafka_consumer::offsets::OffsetAndMetadata {
+            offset: 37,
+            leader_epoch: None,
+            metadata: "manual".into(),
+        },
+    )]);
+    manual.commit_offsets(&offsets).await.unwrap();
+    manual.close(Duration::from_secs(5)).await.unwrap();
+    let resumed = Consumer::new(settings("true")).await.unwrap();
+    resumed.assign(std::slice::from_ref(&p0)).await.unwrap();
+    let first = resumed
+        .poll_records(Duration::from_secs(10), 13)
+        .await
+        .unwrap();
+    assert_eq!(first.first().map(|r| r.offset), Some(37));
+    assert_eq!(first.len(), 13);
+    // Auto-commit: closing commits position 50; the next consumer starts there.
+    resumed.close(Duration::from_secs(5)).await.unwrap();
+    let after = Consumer::new(settings("true")).await.unwrap();
+    assert_eq!(
+        after.committed(std::slice::from_ref(&p0)).await.unwrap()[&p0]
+            .as_ref()
+            .map(|c| c.offset),
+        Some(50)
+    );
+    after.assign(std::slice::from_ref(&p0)).await.unwrap();
+    let rest = poll_until(&after, 50, Duration::from_secs(10)).await;
+    assert_eq!(rest.first().map(|r| r.offset), Some(50));
+    assert_eq!(rest.len(), 50, "nothing lost, nothing repeated");
+    after.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pattern_subscription_follows_matching_topics() {
+    let first = topic_with_records(1, 10).await;
+    let pattern = format!("{}|{}-never", regex_escape(&first), regex_escape(&first));
+    let consumer = Consumer::new(config(&[
+        ("group_id", unique_topic("pattern").as_str()),
+        ("auto_offset_reset", "earliest"),
+    ]))
+    .await
+    .unwrap();
+    consumer.subscribe_pattern(&pattern, None).await.unwrap();
+    let records = poll_until(&consumer, 10, Duration::from_secs(30)).await;
+    assert_eq!(records.len(), 10);
+    assert_eq!(consumer.subscription().await, std::slice::from_ref(&first));
+    consumer.close(Duration::from_secs(5)).await.unwrap();
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn the_blocking_consumer_iterates_until_idle() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let topic = runtime.block_on(topic_with_records(2, 50));
+    let consumer = ferrokafka_consumer::BlockingConsumer::new(config(&[
+        ("group_id", unique_topic("blocking").as_str()),
+        ("auto_offset_reset", "earliest"),
+        ("consumer_timeout_ms", "2000"),
+    ]))
+    .unwrap();
+    consumer.subscribe(&[topic.as_str()]).unwrap();
+    let values: BTreeSet<u32> = (&consumer)
+        .into_iter()
+        .map(|r| value(&r.unwrap()))
+        .collect();
+    assert_eq!(values.len(), 50);
+    consumer.close(Duration::from_secs(5)).unwrap();
+}

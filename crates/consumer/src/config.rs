@@ -19,6 +19,7 @@ pub enum IsolationLevel {
 
 /// Everything a consumer is configured with.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // one per boolean key of the Java client
 pub struct ConsumerConfig {
     /// Connection, security and metadata settings.
     pub client: ClientConfig,
@@ -58,6 +59,12 @@ pub struct ConsumerConfig {
     pub client_rack: Option<String>,
     /// `check_crcs` (default true).
     pub check_crcs: bool,
+    /// `exclude_internal_topics` (default true): pattern subscriptions
+    /// never match `__consumer_offsets` and the like.
+    pub exclude_internal_topics: bool,
+    /// `consumer_timeout_ms` (kafka-python): a record stream or iterator
+    /// ends after this long without a record; `None` waits forever.
+    pub consumer_timeout: Option<Duration>,
     auto_commit_set: bool,
 }
 
@@ -82,6 +89,8 @@ impl Default for ConsumerConfig {
             partition_assignment_strategy: vec!["range".into(), "cooperative-sticky".into()],
             client_rack: None,
             check_crcs: true,
+            exclude_internal_topics: true,
+            consumer_timeout: None,
             auto_commit_set: false,
         }
     }
@@ -203,6 +212,23 @@ impl ConsumerConfig {
             }
             "client_rack" => self.client_rack = text(),
             "check_crcs" => self.check_crcs = boolean(k, value)?,
+            "exclude_internal_topics" => self.exclude_internal_topics = boolean(k, value)?,
+            "consumer_timeout_ms" => {
+                // kafka-python's default, "forever", is a negative number.
+                let millis: i64 = parse(k, value, "milliseconds")?;
+                self.consumer_timeout = u64::try_from(millis).ok().map(Duration::from_millis);
+            }
+            "group_protocol" => match value.trim().to_ascii_lowercase().as_str() {
+                "classic" => {}
+                "consumer" => {
+                    return Err(ConfigError::new(
+                        k,
+                        value,
+                        "the KIP-848 consumer protocol is not supported yet; use classic",
+                    ));
+                }
+                _ => return Err(ConfigError::new(k, value, "expected classic or consumer")),
+            },
             _ => {
                 if !self.client.set(k, value)? {
                     return Err(ConfigError::new(k, value, "unknown key"));

@@ -42,6 +42,10 @@ enum Mode {
 
 struct State {
     mode: Mode,
+    /// A pattern subscription: the topics it matches are re-read from the
+    /// metadata at every poll.
+    pattern: Option<regex::Regex>,
+    subscription: Vec<String>,
     buffer: VecDeque<Fetched>,
     listener: Option<Box<dyn RebalanceListener>>,
     last_auto_commit: Instant,
@@ -74,6 +78,37 @@ pub struct Consumer {
     config: ConsumerConfig,
     positions: Arc<Mutex<Positions<TopicPartition>>>,
     state: AsyncMutex<State>,
+    metrics: Counters,
+}
+
+/// Running totals behind [`Consumer::metrics`].
+#[derive(Default)]
+struct Counters {
+    records: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+    fetches: std::sync::atomic::AtomicU64,
+    commits: std::sync::atomic::AtomicU64,
+    commit_micros: std::sync::atomic::AtomicU64,
+    rebalances: std::sync::atomic::AtomicU64,
+}
+
+/// A snapshot of the consumer's metrics, named as in the Java client.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConsumerMetrics {
+    /// Records handed to the application (`records-consumed-total`).
+    pub records_consumed_total: u64,
+    /// Bytes of keys and values handed out (`bytes-consumed-total`).
+    pub bytes_consumed_total: u64,
+    /// Fetch rounds (`fetch-total`).
+    pub fetch_total: u64,
+    /// The largest lag of an assigned partition (`records-lag-max`).
+    pub records_lag_max: i64,
+    /// Commits made (`commit-total`).
+    pub commit_total: u64,
+    /// Mean commit latency in milliseconds (`commit-latency-avg`).
+    pub commit_latency_avg_ms: f64,
+    /// Assignment changes seen (`rebalance-total`).
+    pub rebalance_total: u64,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -103,8 +138,11 @@ impl Consumer {
     pub fn with_client(client: Client, config: ConsumerConfig) -> Consumer {
         Consumer {
             positions: Arc::new(Mutex::new(Positions::new(config.auto_offset_reset))),
+            metrics: Counters::default(),
             state: AsyncMutex::new(State {
                 mode: Mode::None,
+                pattern: None,
+                subscription: Vec::new(),
                 buffer: VecDeque::new(),
                 listener: None,
                 last_auto_commit: Instant::now(),
@@ -169,6 +207,7 @@ impl Consumer {
         }
         let topics: Vec<String> = topics.iter().map(|t| (*t).to_string()).collect();
         self.client.add_topics(&topics);
+        state.subscription.clone_from(&topics);
         if let Mode::Subscribed(membership) = &state.mode {
             membership.subscribe(topics);
             return Ok(());
@@ -201,6 +240,46 @@ impl Consumer {
         Ok(())
     }
 
+    /// Joins the group for every topic whose name matches `pattern` (a
+    /// regular expression matched against the whole name), now and as
+    /// topics are created or deleted.
+    pub async fn subscribe_pattern(
+        &self,
+        pattern: &str,
+        listener: Option<Box<dyn RebalanceListener>>,
+    ) -> Result<(), ConsumeError> {
+        let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+            ConsumeError::IllegalState(format!("{pattern:?} is not a regular expression: {e}"))
+        })?;
+        self.client.track_all_topics();
+        self.client.refresh_metadata().await?;
+        let topics = self.matching(&regex);
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        self.subscribe_with(&names, listener).await?;
+        self.state.lock().await.pattern = Some(regex);
+        Ok(())
+    }
+
+    /// The topics of the cluster view that `pattern` matches.
+    fn matching(&self, pattern: &regex::Regex) -> Vec<String> {
+        let exclude_internal = self.config.exclude_internal_topics;
+        self.client.view(|v| {
+            let mut names: Vec<String> = v
+                .topic_names()
+                .filter(|name| pattern.is_match(name))
+                .filter(|name| !(exclude_internal && v.topic(name).is_some_and(|t| t.internal)))
+                .map(str::to_string)
+                .collect();
+            names.sort();
+            names
+        })
+    }
+
+    /// The topics subscribed to (for a pattern, those it matches now).
+    pub async fn subscription(&self) -> Vec<String> {
+        self.state.lock().await.subscription.clone()
+    }
+
     /// Leaves the group (revoking with a commit first when auto-commit is
     /// on) or drops the assignment.
     pub async fn unsubscribe(&self) {
@@ -211,6 +290,8 @@ impl Consumer {
         }
         lock(&self.positions).assign(std::iter::empty());
         state.buffer.clear();
+        state.pattern = None;
+        state.subscription.clear();
     }
 
     /// The partitions assigned now.
@@ -236,10 +317,23 @@ impl Consumer {
             return Err(ConsumeError::Closed);
         }
         loop {
+            if let Some(pattern) = &state.pattern {
+                let topics = self.matching(pattern);
+                if topics != state.subscription
+                    && let Mode::Subscribed(membership) = &state.mode
+                {
+                    self.client.add_topics(&topics);
+                    membership.subscribe(topics.clone());
+                    state.subscription = topics;
+                }
+            }
             if let Mode::Subscribed(membership) = &state.mode {
                 membership.polled();
             }
-            Self::take_rebalances(&mut state)?;
+            let changes = Self::take_rebalances(&mut state)?;
+            self.metrics
+                .rebalances
+                .fetch_add(changes, std::sync::atomic::Ordering::Relaxed);
             self.maybe_auto_commit(&mut state).await;
             self.resolve_positions().await?;
             let failures = lock(&self.positions).take_failures();
@@ -248,6 +342,19 @@ impl Consumer {
             }
             let records = self.hand_out(&mut state, max_records.max(1));
             if !records.is_empty() {
+                let bytes: usize = records
+                    .iter()
+                    .map(|r| {
+                        r.key.as_ref().map_or(0, bytes::Bytes::len)
+                            + r.value.as_ref().map_or(0, bytes::Bytes::len)
+                    })
+                    .sum();
+                self.metrics
+                    .records
+                    .fetch_add(records.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                self.metrics
+                    .bytes
+                    .fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
                 return Ok(records);
             }
             let now = Instant::now();
@@ -267,6 +374,9 @@ impl Consumer {
             }
             let fetched =
                 fetch_once(&self.client, &self.config, &self.positions, &buffered, wait).await?;
+            self.metrics
+                .fetches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // A rebalance may have taken partitions away meanwhile.
             let assigned = self.assignment();
             state.buffer.extend(
@@ -311,11 +421,13 @@ impl Consumer {
         out
     }
 
-    fn take_rebalances(state: &mut State) -> Result<(), ConsumeError> {
+    /// Applies the rebalances membership reported; returns how many.
+    fn take_rebalances(state: &mut State) -> Result<u64, ConsumeError> {
         let Mode::Subscribed(membership) = &state.mode else {
-            return Ok(());
+            return Ok(0);
         };
         let rebalances = membership.take_rebalances();
+        let count = rebalances.len() as u64;
         let mut failure = None;
         for rebalance in rebalances {
             match rebalance {
@@ -339,7 +451,7 @@ impl Consumer {
                 Rebalance::Failed(error) => failure = Some(ConsumeError::Group(error)),
             }
         }
-        failure.map_or(Ok(()), Err)
+        failure.map_or(Ok(count), Err)
     }
 
     fn apply_rebalances(state: &mut State, membership: &Membership) {
@@ -422,35 +534,36 @@ impl Consumer {
         }
     }
 
-    async fn commit_positions(&self, state: &State) -> Result<(), ConsumeError> {
-        let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = {
-            let positions = lock(&self.positions);
-            let assigned: Vec<TopicPartition> = positions.assignment().cloned().collect();
-            assigned
-                .into_iter()
-                .filter_map(|tp| {
-                    let position = positions.position(&tp).ok().flatten()?;
-                    Some((
-                        tp,
-                        OffsetAndMetadata {
-                            offset: position.offset,
-                            leader_epoch: position.leader_epoch,
-                            metadata: String::new(),
-                        },
-                    ))
-                })
-                .collect()
-        };
+    async fn commit_positions(&self, state: &mut State) -> Result<(), ConsumeError> {
+        // Taking the state mutably keeps the future Send: a shared
+        // reference would need the rebalance listener to be Sync.
+        let offsets = self.current_offsets();
         let identity = self.identity(state)?;
-        offsets::commit(&self.client, &identity, &offsets).await?;
+        self.timed_commit(&identity, &offsets).await
+    }
+
+    async fn timed_commit(
+        &self,
+        identity: &GroupIdentity,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), ConsumeError> {
+        let started = Instant::now();
+        offsets::commit(&self.client, identity, offsets).await?;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.metrics
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics
+            .commit_micros
+            .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
     /// Commits the positions of every assigned partition (what `poll` has
     /// handed out) and waits for the coordinator.
     pub async fn commit(&self) -> Result<(), ConsumeError> {
-        let state = self.state.lock().await;
-        self.commit_positions(&state).await
+        let mut state = self.state.lock().await;
+        self.commit_positions(&mut state).await
     }
 
     /// Commits these offsets (with their metadata) and waits.
@@ -460,8 +573,130 @@ impl Consumer {
     ) -> Result<(), ConsumeError> {
         let state = self.state.lock().await;
         let identity = self.identity(&state)?;
-        offsets::commit(&self.client, &identity, offsets).await?;
-        Ok(())
+        self.timed_commit(&identity, offsets).await
+    }
+
+    /// Commits the current positions without waiting: the returned handle
+    /// resolves when the coordinator answers (dropping it is fine).
+    pub async fn commit_async(
+        &self,
+    ) -> Result<tokio::task::JoinHandle<Result<(), ConsumeError>>, ConsumeError> {
+        let state = self.state.lock().await;
+        let identity = self.identity(&state)?;
+        let offsets = self.current_offsets();
+        let client = self.client.clone();
+        Ok(tokio::spawn(async move {
+            offsets::commit(&client, &identity, &offsets)
+                .await
+                .map_err(ConsumeError::from)
+        }))
+    }
+
+    fn current_offsets(&self) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+        let positions = lock(&self.positions);
+        let assigned: Vec<TopicPartition> = positions.assignment().cloned().collect();
+        assigned
+            .into_iter()
+            .filter_map(|tp| {
+                let position = positions.position(&tp).ok().flatten()?;
+                Some((
+                    tp,
+                    OffsetAndMetadata {
+                        offset: position.offset,
+                        leader_epoch: position.leader_epoch,
+                        metadata: String::new(),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// The group, generation and member id, for a transactional producer's
+    /// `send_offsets_to_transaction` (KIP-447); `None` without a group.
+    pub async fn group_metadata(&self) -> Option<GroupIdentity> {
+        let state = self.state.lock().await;
+        self.identity(&state).ok()
+    }
+
+    /// Every topic of the cluster with its partitions.
+    pub async fn topics(&self) -> Result<BTreeMap<String, Vec<i32>>, ConsumeError> {
+        let response = self
+            .client
+            .send_any(&ferrokafka_protocol::messages::MetadataRequest {
+                topics: None,
+                ..ferrokafka_protocol::messages::MetadataRequest::default()
+            })
+            .await?;
+        Ok(response
+            .topics
+            .into_iter()
+            .filter_map(|t| {
+                let name = t.name?;
+                let mut partitions: Vec<i32> =
+                    t.partitions.iter().map(|p| p.partition_index).collect();
+                partitions.sort_unstable();
+                Some((name, partitions))
+            })
+            .collect())
+    }
+
+    /// The partitions of `topic`.
+    pub async fn partitions_for_topic(&self, topic: &str) -> Result<Vec<i32>, ConsumeError> {
+        let view = self.client.topic(topic).await?;
+        Ok(view.partitions.iter().map(|p| p.index).collect())
+    }
+
+    /// The settings this consumer was made with.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// The records one at a time, as a stream; it ends after
+    /// `consumer_timeout_ms` without a record (never, without that key).
+    ///
+    /// ```no_run
+    /// # async fn example(consumer: ferrokafka_consumer::Consumer) {
+    /// use std::pin::pin;
+    /// use std::future::poll_fn;
+    /// use futures_core::Stream as _;
+    ///
+    /// let mut records = pin!(consumer.stream());
+    /// while let Some(record) = poll_fn(|cx| records.as_mut().poll_next(cx)).await {
+    ///     println!("{:?}", record.map(|r| r.offset));
+    /// }
+    /// # }
+    /// ```
+    pub fn stream(&self) -> crate::stream::RecordStream<'_> {
+        crate::stream::RecordStream::new(self, self.config.consumer_timeout)
+    }
+
+    /// The consumer's metrics now.
+    pub fn metrics(&self) -> ConsumerMetrics {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = &self.metrics;
+        let commits = m.commits.load(Relaxed);
+        let read_committed = self.read_committed();
+        let positions = lock(&self.positions);
+        let lag_max = positions
+            .assignment()
+            .filter_map(|tp| positions.lag(tp, read_committed))
+            .max()
+            .unwrap_or(0);
+        #[allow(clippy::cast_precision_loss)]
+        let commit_latency_avg_ms = if commits == 0 {
+            0.0
+        } else {
+            m.commit_micros.load(Relaxed) as f64 / commits as f64 / 1000.0
+        };
+        ConsumerMetrics {
+            records_consumed_total: m.records.load(Relaxed),
+            bytes_consumed_total: m.bytes.load(Relaxed),
+            fetch_total: m.fetches.load(Relaxed),
+            records_lag_max: lag_max,
+            commit_total: commits,
+            commit_latency_avg_ms,
+            rebalance_total: m.rebalances.load(Relaxed),
+        }
     }
 
     /// The group's committed offsets for these partitions.
@@ -598,7 +833,8 @@ impl Consumer {
         state.closed = true;
         let deadline = Instant::now() + timeout;
         if self.config.auto_commit() && !matches!(state.mode, Mode::None) {
-            let commit = tokio::time::timeout_at(deadline.into(), self.commit_positions(&state));
+            let commit =
+                tokio::time::timeout_at(deadline.into(), self.commit_positions(&mut state));
             if let Ok(Err(error)) = commit.await {
                 warn!(%error, "commit on close failed");
             }

@@ -4,6 +4,7 @@
 //! It is deliberately not the group protocol itself (that is the group crate)
 //! nor a wire-format decoder (that is the records crate).
 
+mod blocking;
 pub mod config;
 mod consumer;
 mod error;
@@ -13,10 +14,13 @@ pub mod offsets;
 pub mod positions;
 pub mod read_committed;
 mod record;
+mod stream;
 
+pub use blocking::{BlockingConsumer, RecordIter};
 pub use config::{ConsumerConfig, IsolationLevel};
-pub use consumer::{Consumer, RebalanceListener};
+pub use consumer::{Consumer, ConsumerMetrics, RebalanceListener};
 pub use error::ConsumeError;
 pub use ferrokafka_group::assignor::TopicPartition;
 pub use membership::Rebalance;
 pub use record::ConsumerRecord;
+pub use stream::RecordStream;

@@ -237,6 +237,11 @@ impl ClusterView {
         })
     }
 
+    /// The names of the topics the view holds.
+    pub fn topic_names(&self) -> impl Iterator<Item = &str> {
+        self.topics.keys().map(String::as_str)
+    }
+
     /// A broker by id.
     pub fn broker(&self, node_id: i32) -> Option<&BrokerAddress> {
         self.brokers.get(&node_id)
