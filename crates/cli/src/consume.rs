@@ -23,13 +23,14 @@ pub(crate) struct ConsumeArgs {
     #[arg(short = 't', long = "topic", required = true)]
     topics: Vec<String>,
     /// Join this consumer group (subscribe); without it, read partitions directly.
-    #[arg(short = 'g', long = "group")]
+    #[arg(short = 'g', short_alias = 'G', long = "group")]
     group: Option<String>,
     /// Only these partitions (repeatable; without a group).
     #[arg(short = 'p', long = "partition")]
     partitions: Vec<i32>,
-    /// Where to start without a committed offset: beginning, end, or an offset.
-    #[arg(short = 'o', long, default_value = "end")]
+    /// Where to start without a committed offset: beginning, end, an
+    /// offset, or -N for the last N records of each partition.
+    #[arg(short = 'o', long, default_value = "end", allow_hyphen_values = true)]
     offset: String,
     /// Stop after this many records.
     #[arg(short = 'c', long)]
@@ -44,6 +45,9 @@ pub(crate) struct ConsumeArgs {
     /// key, value, headers; bytes as UTF-8 or base64).
     #[arg(long)]
     json: bool,
+    /// `json` is the same as --json; `text` (the default) prints values.
+    #[arg(long, value_name = "json|text")]
+    format: Option<String>,
 }
 
 /// Runs the command.
@@ -88,6 +92,12 @@ fn config(args: &ConsumeArgs) -> anyhow::Result<ConsumerConfig> {
 }
 
 async fn consume(args: &ConsumeArgs) -> anyhow::Result<u64> {
+    if let Some(format) = &args.format {
+        anyhow::ensure!(
+            format == "json" || format == "text",
+            "--format takes json or text, not {format:?}"
+        );
+    }
     let consumer = Consumer::new(config(args)?).await?;
     let mut assigned = Vec::new();
     if let Some(_group) = &args.group {
@@ -186,7 +196,7 @@ fn json_bytes(bytes: Option<&[u8]>) -> serde_json::Value {
 }
 
 fn render(args: &ConsumeArgs, record: &ConsumerRecord) -> String {
-    if args.json {
+    if args.json || args.format.as_deref() == Some("json") {
         let headers: Vec<serde_json::Value> = record
             .headers
             .iter()
