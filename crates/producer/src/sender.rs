@@ -46,6 +46,14 @@ const FIRST_TOPIC_ID_VERSION: i16 = 13;
 /// brokers verifying transactions).
 const MAX_CLIENT_ADD_PARTITIONS_VERSION: i16 = 3;
 
+/// The highest versions a transactional producer on the V1 protocol sends:
+/// Produce v12+, TxnOffsetCommit v5+ and EndTxn v5+ tell a broker with
+/// `transaction.version` 2 that the client follows KIP-890 part 2
+/// (implicit adds, an epoch bump at every EndTxn).
+const MAX_V1_PRODUCE_VERSION: i16 = 11;
+const MAX_V1_TXN_OFFSET_COMMIT_VERSION: i16 = 4;
+const MAX_V1_END_TXN_VERSION: i16 = 4;
+
 /// Runs until the producer is closed and everything it held is settled.
 pub(crate) async fn run(inner: Arc<Inner>) {
     let idle = Duration::from_millis(100);
@@ -334,25 +342,37 @@ async fn transaction_request(inner: Arc<Inner>, request: TransactionRequest) {
             .send_on(node, Lane::Coordination, &request)
             .await
             .map(TransactionResponse::InitProducerId),
-        TransactionRequest::AddPartitionsToTxn { node, request } => {
-            send_capped(client, node, &request, MAX_CLIENT_ADD_PARTITIONS_VERSION)
-                .await
-                .map(TransactionResponse::AddPartitionsToTxn)
-        }
+        TransactionRequest::AddPartitionsToTxn { node, request } => send_capped(
+            client,
+            node,
+            Lane::Coordination,
+            MAX_CLIENT_ADD_PARTITIONS_VERSION,
+            |_| request,
+        )
+        .await
+        .map(TransactionResponse::AddPartitionsToTxn),
         TransactionRequest::AddOffsetsToTxn { node, request } => client
             .send_on(node, Lane::Coordination, &request)
             .await
             .map(TransactionResponse::AddOffsetsToTxn),
-        TransactionRequest::TxnOffsetCommit { node, request } => client
-            .send_built(node, Lane::Coordination, |version| {
-                TransactionRequest::txn_offset_commit_for_version(&request, version)
-            })
-            .await
-            .map(TransactionResponse::TxnOffsetCommit),
-        TransactionRequest::EndTxn { node, request } => client
-            .send_on(node, Lane::Coordination, &request)
-            .await
-            .map(TransactionResponse::EndTxn),
+        TransactionRequest::TxnOffsetCommit { node, request } => send_capped(
+            client,
+            node,
+            Lane::Coordination,
+            MAX_V1_TXN_OFFSET_COMMIT_VERSION,
+            |version| TransactionRequest::txn_offset_commit_for_version(&request, version),
+        )
+        .await
+        .map(TransactionResponse::TxnOffsetCommit),
+        TransactionRequest::EndTxn { node, request } => send_capped(
+            client,
+            node,
+            Lane::Coordination,
+            MAX_V1_END_TXN_VERSION,
+            |_| request,
+        )
+        .await
+        .map(TransactionResponse::EndTxn),
     };
     {
         let mut state = inner.state();
@@ -410,19 +430,28 @@ async fn find_coordinator(
     }
 }
 
-/// Sends `request` to `node` at the highest version both sides support,
-/// but no higher than `cap`.
+/// Sends the request `build` makes to `node` at the highest version both
+/// sides support, but no higher than `cap`.
 async fn send_capped<R: Request>(
     client: &Client,
     node: i32,
-    request: &R,
+    lane: Lane,
     cap: i16,
+    build: impl FnOnce(i16) -> R,
 ) -> Result<R::Response, TransportError> {
-    let connection = client.connection(node, Lane::Coordination).await?;
+    let connection = client.connection(node, lane).await?;
     let version = connection.version(R::KEY)?.min(cap);
-    connection
-        .send_at(&client.config().client_id, request, version)
-        .await
+    let result = connection
+        .send_at(&client.config().client_id, &build(version), version)
+        .await;
+    if let Err(error) = &result
+        && error.is_retriable()
+    {
+        // As the client does for its own sends: a failed connection may
+        // mean a moved leader, so learn the metadata again.
+        client.note_error(ErrorCode::LeaderNotAvailable);
+    }
+    result
 }
 
 /// Sends one Produce request and settles its batches.
@@ -496,6 +525,16 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
                 .map(|()| None),
             Err(error) => Err(error),
         }
+    } else if inner.config.transactional_id.is_some() {
+        send_capped(
+            &inner.client,
+            node,
+            Lane::Data,
+            MAX_V1_PRODUCE_VERSION,
+            build,
+        )
+        .await
+        .map(Some)
     } else {
         inner
             .client

@@ -156,6 +156,8 @@ struct Seen {
     add_partitions: usize,
     end_txn: Vec<(i32, bool)>,
     produce_ids: Vec<Option<String>>,
+    /// Produce and EndTxn versions: the V1 protocol stays below KIP-890's.
+    versions: Vec<(ApiKey, i16)>,
     batches: Vec<Bytes>,
     find_coordinator: usize,
 }
@@ -178,6 +180,7 @@ async fn concurrent_transactions_is_retried_and_produce_carries_the_transactiona
             }
             ApiKey::Produce => {
                 let produce: ProduceRequest = request.decode();
+                seen.versions.push((request.key, request.version));
                 seen.produce_ids.push(produce.transactional_id);
                 seen.batches
                     .extend(batches(request).into_iter().map(|(_, b)| b));
@@ -185,6 +188,7 @@ async fn concurrent_transactions_is_retried_and_produce_carries_the_transactiona
             }
             ApiKey::EndTxn => {
                 let end: EndTxnRequest = request.decode();
+                seen.versions.push((request.key, request.version));
                 seen.end_txn.push((request.node, end.committed));
                 Some(end_txn_answer(request, ErrorCode::None))
             }
@@ -218,6 +222,10 @@ async fn concurrent_transactions_is_retried_and_produce_carries_the_transactiona
         "{:?}",
         seen.produce_ids
     );
+    for (key, version) in &seen.versions {
+        let highest = if *key == ApiKey::Produce { 11 } else { 4 };
+        assert!(*version <= highest, "{key:?} v{version}");
+    }
     for bytes in &seen.batches {
         let header = header(bytes);
         assert!(header.attributes.is_transactional());

@@ -1,0 +1,344 @@
+//! Transactions against a real broker: committed records are visible to a
+//! `read_committed` reader and aborted ones are not (while a
+//! `read_uncommitted` reader sees both, so they were written); a second
+//! producer with the same transactional id fences the first, which gets a
+//! typed fenced error; offsets sent with a transaction count only if it
+//! commits. Read back with ferrokafka's consumer and with kafka-python.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use ferrokafka_consumer::offsets::{self, OffsetError};
+use ferrokafka_consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
+use ferrokafka_producer::transaction::{
+    ConsumerGroupMetadata, OffsetAndMetadata, TransactionError, TransactionState,
+};
+use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
+use ferrokafka_protocol::ErrorCode;
+use ferrokafka_protocol::messages::CreateTopicsRequest;
+use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
+use ferrokafka_tests::{bootstrap_servers, unique_topic};
+use ferrokafka_transport::Client;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn create_topic(client: &Client, topic: &str, partitions: i32) {
+    let response = client
+        .send_any(&CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: topic.to_string(),
+                num_partitions: partitions,
+                replication_factor: 1,
+                ..CreatableTopic::default()
+            }],
+            timeout_ms: 30_000,
+            ..CreateTopicsRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(response.topics[0].error_code, 0, "{response:?}");
+}
+
+async fn transactional(transactional_id: &str) -> Producer {
+    let config = ProducerConfig::from_pairs([
+        ("bootstrap_servers", bootstrap_servers()),
+        ("transactional_id", transactional_id),
+        ("linger_ms", "5"),
+    ])
+    .unwrap();
+    Producer::new(config).await.unwrap()
+}
+
+/// Every record of `partitions` from the beginning, polled until `count`
+/// arrived and then until a poll brings nothing more.
+async fn read_all(topic: &str, partitions: i32, isolation: &str, count: usize) -> Vec<String> {
+    let consumer = Consumer::new(
+        ConsumerConfig::from_pairs([
+            ("bootstrap_servers", bootstrap_servers()),
+            ("isolation_level", isolation),
+            ("auto_offset_reset", "earliest"),
+        ])
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let assigned: Vec<TopicPartition> = (0..partitions)
+        .map(|p| TopicPartition::new(topic, p))
+        .collect();
+    consumer.assign(&assigned).await.unwrap();
+    consumer.seek_to_beginning(&assigned).await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut records: Vec<ConsumerRecord> = Vec::new();
+    while records.len() < count && Instant::now() < deadline {
+        records.extend(consumer.poll(Duration::from_millis(500)).await.unwrap());
+    }
+    // Anything beyond the expected count would show up now.
+    records.extend(consumer.poll(Duration::from_millis(500)).await.unwrap());
+    consumer.close(Duration::from_secs(5)).await.unwrap();
+    records
+        .iter()
+        .map(|r| String::from_utf8(r.value.as_deref().unwrap_or_default().to_vec()).unwrap())
+        .collect()
+}
+
+/// The values kafka-python reads from `topic` with `isolation_level`.
+fn read_with_kafka_python(topic: &str, isolation: &str, count: usize) -> Vec<String> {
+    let lines = xtask::python::run_interop_script_lines(
+        "kafka_python_read_isolated.py",
+        &[
+            "--bootstrap",
+            bootstrap_servers(),
+            "--topic",
+            topic,
+            "--isolation-level",
+            isolation,
+            "--count",
+            &count.to_string(),
+        ],
+    )
+    .unwrap();
+    lines
+        .iter()
+        .map(|line| line["value"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The offset `group` committed for `partition`, once no transactional
+/// commit of it is pending: the broker answers UNSTABLE_OFFSET_COMMIT until
+/// the transaction's markers are written, which the caller retries.
+async fn committed(
+    client: &Client,
+    group: &str,
+    partition: &TopicPartition,
+) -> Option<offsets::OffsetAndMetadata> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match offsets::committed(client, group, std::slice::from_ref(partition), true).await {
+            Ok(mut found) => return found.remove(partition).flatten(),
+            Err(OffsetError::Broker {
+                error: ErrorCode::UnstableOffsetCommit,
+                ..
+            }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+}
+
+async fn send_values(producer: &Producer, topic: &str, prefix: &str, count: u32) {
+    let mut deliveries = Vec::new();
+    for i in 0..count {
+        let record = ProducerRecord::new(topic)
+            .partition(i32::try_from(i % 2).unwrap())
+            .value(format!("{prefix}-{i}"));
+        deliveries.push(producer.send(record).await.unwrap());
+    }
+    for delivery in deliveries {
+        delivery.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn committed_records_are_visible_and_aborted_ones_are_not() {
+    let topic = unique_topic("txn-visibility");
+    let producer = transactional(&unique_topic("txn-id")).await;
+    create_topic(producer.client(), &topic, 2).await;
+    // Sending before init_transactions / begin_transaction is refused.
+    let refused = producer
+        .send(ProducerRecord::new(&topic).value("early"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            ProduceError::Transaction(TransactionError::InvalidState { .. })
+        ),
+        "{refused:?}"
+    );
+    producer.init_transactions(WAIT).await.unwrap();
+    assert_eq!(producer.transaction_state(), Some(TransactionState::Ready));
+
+    producer.begin_transaction().unwrap();
+    send_values(&producer, &topic, "committed", 100).await;
+    producer.commit_transaction(WAIT).await.unwrap();
+
+    // Delivered (acknowledged, in the log), then aborted.
+    producer.begin_transaction().unwrap();
+    send_values(&producer, &topic, "aborted", 50).await;
+    producer.abort_transaction(WAIT).await.unwrap();
+
+    // Aborted before anything was sent: nothing to deliver.
+    producer.begin_transaction().unwrap();
+    let never = producer
+        .send(ProducerRecord::new(&topic).partition(0).value("never"))
+        .await
+        .unwrap();
+    producer.abort_transaction(WAIT).await.unwrap();
+    // Either it failed as aborted or it went out before the abort; it is
+    // invisible to read_committed in both cases.
+    if let Err(error) = never.await {
+        assert!(
+            matches!(error, ProduceError::Transaction(TransactionError::Aborted)),
+            "{error:?}"
+        );
+    }
+
+    producer.begin_transaction().unwrap();
+    send_values(&producer, &topic, "after", 20).await;
+    producer.commit_transaction(WAIT).await.unwrap();
+    producer.close(Duration::from_secs(10)).await.unwrap();
+
+    let expected: Vec<String> = (0..100)
+        .map(|i| format!("committed-{i}"))
+        .chain((0..20).map(|i| format!("after-{i}")))
+        .collect();
+    let mut committed_view = read_all(&topic, 2, "read_committed", expected.len()).await;
+    // The "after" records follow the aborted ones in both partitions, so
+    // an aborted record let through would be among those read.
+    assert!(
+        committed_view
+            .iter()
+            .all(|v| !v.starts_with("aborted") && v != "never"),
+        "{committed_view:?}"
+    );
+    committed_view.sort();
+    let mut sorted = expected.clone();
+    sorted.sort();
+    assert_eq!(committed_view, sorted);
+
+    // read_uncommitted sees the aborted records: they were in the log.
+    let uncommitted_view = read_all(&topic, 2, "read_uncommitted", 170).await;
+    let aborted_seen = uncommitted_view
+        .iter()
+        .filter(|v| v.starts_with("aborted"))
+        .count();
+    assert_eq!(aborted_seen, 50, "{uncommitted_view:?}");
+
+    // kafka-python with read_committed agrees.
+    let mut python_view = read_with_kafka_python(&topic, "read_committed", expected.len());
+    python_view.sort();
+    assert_eq!(python_view, sorted);
+}
+
+#[tokio::test]
+async fn a_second_producer_with_the_same_id_fences_the_first() {
+    let topic = unique_topic("txn-fence");
+    let transactional_id = unique_topic("txn-fence-id");
+    let first = transactional(&transactional_id).await;
+    create_topic(first.client(), &topic, 2).await;
+    first.init_transactions(WAIT).await.unwrap();
+    first.begin_transaction().unwrap();
+    send_values(&first, &topic, "zombie", 10).await;
+
+    let second = transactional(&transactional_id).await;
+    second.init_transactions(WAIT).await.unwrap();
+
+    let error = first.commit_transaction(WAIT).await.unwrap_err();
+    assert!(error.is_fenced(), "{error:?}");
+    assert_eq!(
+        first.transaction_state(),
+        Some(TransactionState::FatalError)
+    );
+    // Nothing more from the fenced producer.
+    let refused = first
+        .send(ProducerRecord::new(&topic).value("late"))
+        .await
+        .unwrap_err();
+    match &refused {
+        ProduceError::Transaction(error) => assert!(error.is_fenced(), "{error:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(first.begin_transaction().unwrap_err().is_fenced());
+
+    second.begin_transaction().unwrap();
+    send_values(&second, &topic, "successor", 10).await;
+    second.commit_transaction(WAIT).await.unwrap();
+    second.close(Duration::from_secs(10)).await.unwrap();
+    let _ = first.close(Duration::from_secs(1)).await;
+
+    let mut seen = read_all(&topic, 2, "read_committed", 10).await;
+    seen.sort();
+    let mut expected: Vec<String> = (0..10).map(|i| format!("successor-{i}")).collect();
+    expected.sort();
+    assert_eq!(seen, expected, "the zombie's transaction was aborted");
+}
+
+#[tokio::test]
+async fn offsets_sent_with_a_transaction_count_only_if_it_commits() {
+    let topic = unique_topic("txn-offsets");
+    let group = unique_topic("txn-group");
+    let producer = transactional(&unique_topic("txn-offsets-id")).await;
+    create_topic(producer.client(), &topic, 2).await;
+    producer.init_transactions(WAIT).await.unwrap();
+    let partition = ferrokafka_producer::TopicPartition::new(&topic, 1);
+    let consumed = [TopicPartition::new(&topic, 1)];
+    let offset = |offset| OffsetAndMetadata {
+        offset,
+        leader_epoch: None,
+        metadata: Some("txn".to_string()),
+    };
+
+    producer.begin_transaction().unwrap();
+    send_values(&producer, &topic, "aborted", 4).await;
+    producer
+        .send_offsets_to_transaction(
+            [(partition.clone(), offset(42))],
+            ConsumerGroupMetadata::for_group(&group),
+        )
+        .await
+        .unwrap();
+    producer.abort_transaction(WAIT).await.unwrap();
+    let after_abort = committed(producer.client(), &group, &consumed[0]).await;
+    assert_eq!(after_abort, None, "aborted offsets must not count");
+
+    producer.begin_transaction().unwrap();
+    send_values(&producer, &topic, "committed", 4).await;
+    producer
+        .send_offsets_to_transaction(
+            [(partition.clone(), offset(17))],
+            ConsumerGroupMetadata::for_group(&group),
+        )
+        .await
+        .unwrap();
+    // Pending until the transaction commits: a reader that does not wait
+    // for stable offsets sees none yet.
+    let pending = offsets::committed(producer.client(), &group, &consumed, false)
+        .await
+        .unwrap();
+    assert_eq!(pending[&consumed[0]], None, "{pending:?}");
+    producer.commit_transaction(WAIT).await.unwrap();
+    let stored = committed(producer.client(), &group, &consumed[0])
+        .await
+        .expect("committed");
+    assert_eq!(stored.offset, 17);
+    assert_eq!(stored.metadata, "txn");
+    producer.close(Duration::from_secs(10)).await.unwrap();
+
+    // The group's offsets and the records moved together.
+    let records: BTreeSet<String> = read_all(&topic, 2, "read_committed", 4)
+        .await
+        .into_iter()
+        .collect();
+    assert!(
+        records.iter().all(|v| v.starts_with("committed")),
+        "{records:?}"
+    );
+    assert_eq!(records.len(), 4);
+}
+
+#[tokio::test]
+async fn transactional_calls_on_a_producer_without_transactional_id_are_refused() {
+    let producer = Producer::new(
+        ProducerConfig::from_pairs([("bootstrap_servers", bootstrap_servers())]).unwrap(),
+    )
+    .await
+    .unwrap();
+    let error = producer.init_transactions(WAIT).await.unwrap_err();
+    assert!(
+        matches!(error, TransactionError::NotTransactional { .. }),
+        "{error:?}"
+    );
+    assert_eq!(producer.transaction_state(), None);
+    producer.close(Duration::from_secs(5)).await.unwrap();
+}
