@@ -146,12 +146,26 @@ async fn too_few_in_sync_replicas_surface_not_enough_replicas() {
     // the leader alone in the ISR (the quorum of three voters survives).
     let topic = unique_topic("not-enough-replicas");
     create_topic(producer.client(), &topic, 1, 2).await;
-    producer
+    // retries=0: a first send while the new topic's leadership settles
+    // may be refused (NOT_LEADER_OR_FOLLOWER); the test is about later.
+    let settle_deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(error) = producer
         .send(ProducerRecord::new(&topic).value("before"))
         .await
         .unwrap()
         .await
-        .unwrap();
+    {
+        assert!(
+            error.to_string().contains("NotLeaderOrFollower")
+                || error.to_string().contains("LeaderNotAvailable"),
+            "{error}"
+        );
+        assert!(
+            Instant::now() < settle_deadline,
+            "the topic never settled: {error}"
+        );
+        producer.client().refresh_metadata().await.unwrap();
+    }
     let (leader, follower) = producer.client().view(|v| {
         let partition = &v.topic(&topic).unwrap().partitions[0];
         let follower = *partition

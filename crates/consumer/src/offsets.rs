@@ -107,8 +107,57 @@ async fn topic_ids(
     Ok(ids)
 }
 
-/// Commits `offsets` for `group` at its coordinator.
+/// Commits `offsets` for `group` at its coordinator, finding the
+/// coordinator again and retrying while it moves or cannot be reached (up
+/// to `default_api_timeout_ms`), as the Java client's `commitSync` does.
 pub async fn commit(
+    client: &Client,
+    group: &GroupIdentity,
+    offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+) -> Result<(), OffsetError> {
+    retrying(client, &group.group_id, || {
+        commit_once(client, group, offsets)
+    })
+    .await
+}
+
+/// Repeats `attempt` while it fails in a way a new coordinator lookup can
+/// fix, `retry_backoff_ms` apart, until `default_api_timeout_ms`.
+async fn retrying<T, F, Fut>(
+    client: &Client,
+    group_id: &str,
+    mut attempt: F,
+) -> Result<T, OffsetError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, OffsetError>>,
+{
+    let config = client.config();
+    let deadline = std::time::Instant::now() + config.default_api_timeout;
+    loop {
+        let error = match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        let retriable = match &error {
+            OffsetError::Transport(e) => e.is_retriable(),
+            OffsetError::Broker { error, .. } => matches!(
+                error,
+                ErrorCode::NotCoordinator
+                    | ErrorCode::CoordinatorNotAvailable
+                    | ErrorCode::CoordinatorLoadInProgress
+                    | ErrorCode::RequestTimedOut
+            ),
+        };
+        if !retriable || std::time::Instant::now() + config.retry_backoff >= deadline {
+            return Err(error);
+        }
+        client.forget_coordinator(CoordinatorKind::Group, group_id);
+        tokio::time::sleep(config.retry_backoff).await;
+    }
+}
+
+async fn commit_once(
     client: &Client,
     group: &GroupIdentity,
     offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
@@ -196,8 +245,21 @@ pub async fn commit(
     Ok(())
 }
 
-/// The offsets `group` committed for `partitions` (`None`: nothing committed).
+/// The offsets `group` committed for `partitions` (`None`: nothing
+/// committed), retrying as [`commit`] does.
 pub async fn committed(
+    client: &Client,
+    group_id: &str,
+    partitions: &[TopicPartition],
+    require_stable: bool,
+) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>, OffsetError> {
+    retrying(client, group_id, || {
+        committed_once(client, group_id, partitions, require_stable)
+    })
+    .await
+}
+
+async fn committed_once(
     client: &Client,
     group_id: &str,
     partitions: &[TopicPartition],
@@ -359,8 +421,34 @@ pub struct OffsetAndTimestamp {
 
 /// For each partition, the earliest offset whose timestamp is at least the
 /// one given (or a special one of [`timestamp`]); `None` when no record is
-/// that recent. One request per leader.
+/// that recent. One request per leader; a leader that moved or cannot be
+/// reached is looked up again until `default_api_timeout_ms`.
 pub async fn list_offsets(
+    client: &Client,
+    query: &BTreeMap<TopicPartition, i64>,
+    read_committed: bool,
+) -> Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>, OffsetError> {
+    let config = client.config();
+    let deadline = std::time::Instant::now() + config.default_api_timeout;
+    loop {
+        let error = match list_offsets_once(client, query, read_committed).await {
+            Ok(found) => return Ok(found),
+            Err(error) => error,
+        };
+        let retriable = match &error {
+            OffsetError::Transport(e) => e.is_retriable(),
+            OffsetError::Broker { error, .. } => error.is_retriable(),
+        };
+        if !retriable || std::time::Instant::now() + config.retry_backoff >= deadline {
+            return Err(error);
+        }
+        // The leaders are looked up afresh on the next attempt.
+        client.note_error(ErrorCode::NotLeaderOrFollower);
+        tokio::time::sleep(config.retry_backoff).await;
+    }
+}
+
+async fn list_offsets_once(
     client: &Client,
     query: &BTreeMap<TopicPartition, i64>,
     read_committed: bool,
