@@ -126,15 +126,42 @@ async fn kafka_python_reads_what_this_crate_encodes_in_every_codec() {
         } else {
             topic_data.name.clone_from(&topic);
         }
-        let response = connection
-            .send(&ProduceRequest {
-                acks: -1,
-                timeout_ms: 10_000,
-                topic_data: vec![topic_data],
-                ..ProduceRequest::default()
-            })
-            .await
-            .unwrap();
+        let request = ProduceRequest {
+            acks: -1,
+            timeout_ms: 10_000,
+            topic_data: vec![topic_data],
+            ..ProduceRequest::default()
+        };
+        // A topic just created may not have its leader in place yet: the
+        // broker refuses the batch (nothing is written) and a later attempt
+        // succeeds. Each retry first asks for the topic's metadata.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let response = loop {
+            let response = connection.send(&request).await.unwrap();
+            let error =
+                ErrorCode::from_code(response.responses[0].partition_responses[0].error_code);
+            let settling = matches!(
+                error,
+                ErrorCode::NotLeaderOrFollower
+                    | ErrorCode::LeaderNotAvailable
+                    | ErrorCode::UnknownTopicOrPartition
+            );
+            if !settling || std::time::Instant::now() > deadline {
+                break response;
+            }
+            connection
+                .send(&ferrokafka_protocol::messages::MetadataRequest {
+                    topics: Some(vec![
+                        ferrokafka_protocol::messages::metadata_request::MetadataRequestTopic {
+                            name: Some(topic.clone()),
+                            ..Default::default()
+                        },
+                    ]),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        };
         let partition = &response.responses[0].partition_responses[0];
         assert_eq!(
             ErrorCode::from_code(partition.error_code),
