@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use ferrokafka_records::{Header, TimestampType};
+use ferrokafka_serde::{Deserializer, SerdeError};
 
 /// One consumed record. Key, value and header values of uncompressed
 /// batches are slices of the fetch response, not copies.
@@ -33,6 +34,38 @@ impl ConsumerRecord {
         self.key
             .as_ref()
             .map_or(-1, |k| i32::try_from(k.len()).unwrap_or(i32::MAX))
+    }
+
+    /// The key through a deserializer (the Java client's
+    /// `key.deserializer`); `None` for a null key.
+    pub fn key_as<T>(&self, deserializer: &impl Deserializer<T>) -> Result<Option<T>, SerdeError> {
+        self.key
+            .as_deref()
+            .map(|k| deserializer.deserialize(&self.topic, k))
+            .transpose()
+    }
+
+    /// The value through a deserializer; `None` for a tombstone.
+    ///
+    /// ```
+    /// # use ferrokafka_consumer::ConsumerRecord;
+    /// # use ferrokafka_records::TimestampType;
+    /// use ferrokafka_serde::Json;
+    /// # let record = ConsumerRecord { topic: "t".into(), partition: 0, offset: 0, timestamp: 0,
+    /// #     timestamp_type: TimestampType::CreateTime, key: None, value: Some("[1,2]".into()),
+    /// #     headers: vec![], leader_epoch: None };
+    /// let numbers: Option<Vec<u32>> = record.value_as(&Json)?;
+    /// assert_eq!(numbers, Some(vec![1, 2]));
+    /// # Ok::<(), ferrokafka_serde::SerdeError>(())
+    /// ```
+    pub fn value_as<T>(
+        &self,
+        deserializer: &impl Deserializer<T>,
+    ) -> Result<Option<T>, SerdeError> {
+        self.value
+            .as_deref()
+            .map(|v| deserializer.deserialize(&self.topic, v))
+            .transpose()
     }
 
     /// Bytes of the serialized value (`-1` for a tombstone).

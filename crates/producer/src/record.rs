@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use ferrokafka_records::Header;
+use ferrokafka_serde::{SerdeError, Serializer};
 
 /// A record to send: topic, optional key, value (`None` is a tombstone),
 /// headers, and optionally a fixed partition and timestamp.
@@ -62,6 +63,38 @@ impl ProducerRecord {
             value: Some(value.into()),
         });
         self
+    }
+
+    /// A record whose key and value go through serializers (the Java
+    /// client's `key.serializer` / `value.serializer`).
+    ///
+    /// ```
+    /// use ferrokafka_producer::ProducerRecord;
+    /// use ferrokafka_serde::{Json, Utf8};
+    /// let record = ProducerRecord::serialized("orders", Some("user-1"), Some(&vec![1, 2, 3]), &Utf8, &Json)?;
+    /// assert_eq!(record.value.as_deref(), Some(&b"[1,2,3]"[..]));
+    /// # Ok::<(), ferrokafka_serde::SerdeError>(())
+    /// ```
+    pub fn serialized<K: ?Sized, V: ?Sized>(
+        topic: impl Into<String>,
+        key: Option<&K>,
+        value: Option<&V>,
+        key_serializer: &impl Serializer<K>,
+        value_serializer: &impl Serializer<V>,
+    ) -> Result<Self, SerdeError> {
+        let topic = topic.into();
+        let key = key
+            .map(|k| key_serializer.serialize(&topic, k))
+            .transpose()?;
+        let value = value
+            .map(|v| value_serializer.serialize(&topic, v))
+            .transpose()?;
+        Ok(ProducerRecord {
+            topic,
+            key,
+            value,
+            ..ProducerRecord::default()
+        })
     }
 
     /// Fixes the partition.
