@@ -81,3 +81,58 @@ fn a_bad_setting_names_the_key() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("request_timeout_ms"));
 }
+
+#[test]
+fn every_security_protocol_serves_metadata() {
+    let security = security_cluster().security.clone().unwrap();
+    let ca = security.certificates.ca_file.to_str().unwrap().to_string();
+    let user = &security.users[1];
+    let sasl = [
+        "--sasl-mechanism",
+        "PLAIN",
+        "--sasl-username",
+        user.username.as_str(),
+        "--sasl-password",
+        user.password.as_str(),
+    ];
+    let cases: Vec<Vec<&str>> = vec![
+        [
+            &[
+                "-b",
+                &security.sasl_plaintext,
+                "--security-protocol",
+                "SASL_PLAINTEXT",
+            ][..],
+            &sasl[..],
+        ]
+        .concat(),
+        vec![
+            "-b",
+            &security.ssl,
+            "--security-protocol",
+            "SSL",
+            "--ssl-cafile",
+            &ca,
+        ],
+        [
+            &[
+                "-b",
+                &security.sasl_ssl,
+                "--security-protocol",
+                "SASL_SSL",
+                "--ssl-cafile",
+                &ca,
+            ][..],
+            &sasl[..],
+        ]
+        .concat(),
+    ];
+    for case in cases {
+        let report = json(&metadata(&[case.as_slice(), &["--json"]].concat()));
+        assert_eq!(
+            report["brokers"].as_array().unwrap().len(),
+            1,
+            "{case:?}: {report}"
+        );
+    }
+}
