@@ -412,3 +412,79 @@ fn the_blocking_consumer_iterates_until_idle() {
     assert_eq!(values.len(), 50);
     consumer.close(Duration::from_secs(5)).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_shared_with_a_kafka_python_member_splits_the_partitions() {
+    let topic = topic_with_records(4, 400).await;
+    let group = unique_topic("mixed");
+    // kafka-python offers range and round-robin; ferrokafka range and
+    // cooperative-sticky: they agree on range.
+    let python = {
+        let (topic, group) = (topic.clone(), group.clone());
+        tokio::task::spawn_blocking(move || {
+            xtask::python::run_interop_script(
+                "kafka_python_group_member.py",
+                &[
+                    "--bootstrap",
+                    bootstrap_servers(),
+                    "--topic",
+                    &topic,
+                    "--group",
+                    &group,
+                    "--seconds",
+                    "20",
+                ],
+            )
+        })
+    };
+    let consumer = Consumer::new(config(&[
+        ("group_id", group.as_str()),
+        ("auto_offset_reset", "earliest"),
+        ("enable_auto_commit", "false"),
+        ("heartbeat_interval_ms", "500"),
+        ("session_timeout_ms", "10000"),
+    ]))
+    .await
+    .unwrap();
+    consumer.subscribe(&[topic.as_str()]).await.unwrap();
+    let mut ours: BTreeSet<u32> = BTreeSet::new();
+    let mut last_assignment = Vec::new();
+    let until = Instant::now() + Duration::from_secs(15);
+    // Polling while the Python member reads keeps this member in the group
+    // for the whole exchange.
+    while Instant::now() < until {
+        for record in consumer.poll(Duration::from_millis(300)).await.unwrap() {
+            ours.insert(value(&record));
+        }
+        consumer.commit().await.ok();
+        last_assignment = consumer.assignment();
+    }
+    let report = python.await.unwrap().unwrap();
+    consumer.close(Duration::from_secs(10)).await.unwrap();
+    let theirs: BTreeSet<u32> = report["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().parse().unwrap())
+        .collect();
+    let their_partitions: Vec<i64> = report["assigned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_i64().unwrap())
+        .collect();
+    assert_eq!(last_assignment.len(), 2, "ours: {last_assignment:?}");
+    assert_eq!(their_partitions.len(), 2, "theirs: {their_partitions:?}");
+    for tp in &last_assignment {
+        assert!(
+            !their_partitions.contains(&i64::from(tp.partition)),
+            "shared {tp}"
+        );
+    }
+    let all: BTreeSet<u32> = ours.union(&theirs).copied().collect();
+    assert_eq!(
+        all.len(),
+        400,
+        "every record read by one member or the other"
+    );
+}
