@@ -80,3 +80,59 @@ pub fn unique_topic(test: &str) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// Creates `topic` with the given partitions and replication factor, and
+/// waits until every partition has a leader, so the test's first request
+/// does not race the election.
+///
+/// # Panics
+/// If the broker refuses: the test cannot go on.
+pub async fn create_topic(
+    client: &ferrokafka_transport::Client,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i16,
+) {
+    use ferrokafka_protocol::messages::CreateTopicsRequest;
+    use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
+    let response = client
+        .send_any(&CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: topic.to_string(),
+                num_partitions: partitions,
+                replication_factor,
+                ..CreatableTopic::default()
+            }],
+            timeout_ms: 30_000,
+            ..CreateTopicsRequest::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("creating {topic}: {e}"));
+    assert_eq!(
+        response.topics[0].error_code, 0,
+        "creating {topic}: {response:?}"
+    );
+    client
+        .topic(topic)
+        .await
+        .unwrap_or_else(|e| panic!("waiting for the leaders of {topic}: {e}"));
+}
+
+/// [`create_topic`] for tests that are not async, on the shared cluster.
+pub fn create_topic_blocking(topic: &str, partitions: i32) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for creating a topic");
+    runtime.block_on(async {
+        let config = ferrokafka_transport::config::ClientConfig::from_pairs([(
+            "bootstrap_servers",
+            bootstrap_servers(),
+        )])
+        .expect("the shared cluster's address is valid");
+        let client = ferrokafka_transport::Client::connect(config)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to create {topic}: {e}"));
+        create_topic(&client, topic, partitions, 1).await;
+    });
+}

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
-use ferrokafka_protocol::messages::{CreateTopicsRequest, MetadataRequest};
-use ferrokafka_tests::{bootstrap_servers, start_cluster, start_cluster_with, unique_topic};
+use ferrokafka_protocol::messages::MetadataRequest;
+use ferrokafka_tests::{
+    bootstrap_servers, create_topic, start_cluster, start_cluster_with, unique_topic,
+};
 use ferrokafka_transport::config::ClientConfig;
 use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
 use xtask::broker::StartOptions;
@@ -22,23 +23,6 @@ fn dead_address() -> String {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     format!("127.0.0.1:{port}")
-}
-
-async fn create_topic(client: &Client, topic: &str, partitions: i32, replication_factor: i16) {
-    let response = client
-        .send_any(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: topic.to_string(),
-                num_partitions: partitions,
-                replication_factor,
-                ..CreatableTopic::default()
-            }],
-            timeout_ms: 30_000,
-            ..CreateTopicsRequest::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(response.topics[0].error_code, 0, "{response:?}");
 }
 
 /// Polls `check` every 200 ms until it holds, for at most `limit`: the

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use ferrokafka_consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
-use ferrokafka_protocol::messages::CreateTopicsRequest;
-use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
-use ferrokafka_tests::{bootstrap_servers, unique_topic};
+use ferrokafka_tests::{bootstrap_servers, create_topic, unique_topic};
 
 async fn topic_with_records(partitions: i32, records: u32) -> String {
     let producer = Producer::new(
@@ -19,21 +17,7 @@ async fn topic_with_records(partitions: i32, records: u32) -> String {
     .await
     .unwrap();
     let topic = unique_topic("consume");
-    let created = producer
-        .client()
-        .send_any(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: topic.clone(),
-                num_partitions: partitions,
-                replication_factor: 1,
-                ..CreatableTopic::default()
-            }],
-            timeout_ms: 30_000,
-            ..CreateTopicsRequest::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(created.topics[0].error_code, 0);
+    create_topic(producer.client(), &topic, partitions, 1).await;
     let mut deliveries = Vec::new();
     for i in 0..records {
         let partition = i32::try_from(i).unwrap() % partitions;

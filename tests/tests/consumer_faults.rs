@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use ferrokafka_consumer::{Consumer, ConsumerConfig, TopicPartition};
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
-use ferrokafka_protocol::messages::CreateTopicsRequest;
-use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
-use ferrokafka_tests::{start_cluster, unique_topic};
+use ferrokafka_tests::{create_topic, start_cluster, unique_topic};
 
 const RECORDS: u32 = 30_000;
 
@@ -23,21 +21,7 @@ async fn a_broker_killed_mid_read_loses_nothing() {
     .await
     .unwrap();
     let topic = unique_topic("consume-failover");
-    let created = producer
-        .client()
-        .send_any(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: topic.clone(),
-                num_partitions: 3,
-                replication_factor: 3,
-                ..CreatableTopic::default()
-            }],
-            timeout_ms: 30_000,
-            ..CreateTopicsRequest::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(created.topics[0].error_code, 0);
+    create_topic(producer.client(), &topic, 3, 3).await;
     let mut deliveries = Vec::new();
     for i in 0..RECORDS {
         let record = ProducerRecord::new(&topic)

@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrokafka_consumer::{Consumer, ConsumerConfig, RebalanceListener, TopicPartition};
-use ferrokafka_protocol::messages::CreateTopicsRequest;
-use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
-use ferrokafka_tests::{bootstrap_servers, unique_topic};
+use ferrokafka_tests::{bootstrap_servers, create_topic, unique_topic};
 
 async fn topic(partitions: i32) -> String {
     let config = ferrokafka_transport::config::ClientConfig::from_pairs([(
@@ -19,21 +17,7 @@ async fn topic(partitions: i32) -> String {
     .unwrap();
     let client = ferrokafka_transport::Client::connect(config).await.unwrap();
     let name = unique_topic("groups");
-    let created = client
-        .send_any(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: name.clone(),
-                num_partitions: partitions,
-                replication_factor: 1,
-                ..CreatableTopic::default()
-            }],
-            timeout_ms: 30_000,
-            ..CreateTopicsRequest::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(created.topics[0].error_code, 0);
-    client.topic(&name).await.unwrap();
+    create_topic(&client, &name, partitions, 1).await;
     name
 }
 

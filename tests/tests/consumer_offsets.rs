@@ -7,9 +7,7 @@ use std::time::Duration;
 use ferrokafka_consumer::offsets::{self, GroupIdentity, OffsetAndMetadata, timestamp};
 use ferrokafka_group::assignor::TopicPartition;
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
-use ferrokafka_protocol::messages::CreateTopicsRequest;
-use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
-use ferrokafka_tests::{bootstrap_servers, unique_topic};
+use ferrokafka_tests::{bootstrap_servers, create_topic, unique_topic};
 
 #[tokio::test]
 async fn commits_are_read_back_and_offsets_found_by_time() {
@@ -20,20 +18,7 @@ async fn commits_are_read_back_and_offsets_found_by_time() {
     .unwrap();
     let client = producer.client().clone();
     let topic = unique_topic("offsets");
-    let created = client
-        .send_any(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: topic.clone(),
-                num_partitions: 2,
-                replication_factor: 1,
-                ..CreatableTopic::default()
-            }],
-            timeout_ms: 30_000,
-            ..CreateTopicsRequest::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(created.topics[0].error_code, 0);
+    create_topic(&client, &topic, 2, 1).await;
     // Ten records in partition 0 with timestamps 1000, 2000, ... 10000.
     for i in 1..=10i64 {
         producer

@@ -9,30 +9,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use ferrokafka_producer::partitioner::partition_for_key;
 use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
-use ferrokafka_protocol::messages::CreateTopicsRequest;
-use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
-use ferrokafka_tests::{bootstrap_servers, start_cluster, unique_topic};
-use ferrokafka_transport::Client;
+use ferrokafka_tests::{bootstrap_servers, create_topic, start_cluster, unique_topic};
 
 fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)
-}
-
-async fn create_topic(client: &Client, topic: &str, partitions: i32) {
-    let response = client
-        .send_any(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: topic.to_string(),
-                num_partitions: partitions,
-                replication_factor: 1,
-                ..CreatableTopic::default()
-            }],
-            timeout_ms: 30_000,
-            ..CreateTopicsRequest::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(response.topics[0].error_code, 0, "{response:?}");
 }
 
 async fn producer(bootstrap: &str, pairs: &[(&str, &str)]) -> Producer {
@@ -52,7 +32,7 @@ async fn keyed_records_with_headers_in_every_codec_read_back_by_kafka_python() {
         )
         .await;
         let topic = unique_topic(&format!("produce-{codec}"));
-        create_topic(producer.client(), &topic, 3).await;
+        create_topic(producer.client(), &topic, 3, 1).await;
         let mut deliveries = Vec::new();
         for i in 0..300u32 {
             let key = format!("key-{}", i % 17);
@@ -133,7 +113,7 @@ async fn every_acks_setting_delivers() {
         )
         .await;
         let topic = unique_topic(&format!("acks-{acks}"));
-        create_topic(producer.client(), &topic, 1).await;
+        create_topic(producer.client(), &topic, 1, 1).await;
         let mut deliveries = Vec::new();
         for i in 0..50 {
             deliveries.push(
@@ -177,7 +157,7 @@ async fn a_full_buffer_with_the_broker_gone_blocks_then_fails_and_loses_nothing_
     )
     .await;
     let topic = unique_topic("backpressure");
-    create_topic(producer.client(), &topic, 1).await;
+    create_topic(producer.client(), &topic, 1, 1).await;
     producer
         .send(ProducerRecord::new(&topic).value("before"))
         .await
@@ -214,11 +194,9 @@ fn the_blocking_producer_sends_and_waits_like_kafka_python() {
     )
     .unwrap();
     let topic = unique_topic("blocking");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(create_topic(producer.producer().client(), &topic, 2));
+    // Its own client: connections opened on another runtime would stop
+    // when that runtime ends.
+    ferrokafka_tests::create_topic_blocking(&topic, 2);
     assert_eq!(producer.partitions_for(&topic).unwrap(), [0, 1]);
     let first = producer
         .send(ProducerRecord::new(&topic).key("a").value("1"))

@@ -7,28 +7,7 @@ use std::time::{Duration, Instant};
 
 use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
 use ferrokafka_protocol::ErrorCode;
-use ferrokafka_protocol::messages::CreateTopicsRequest;
-use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
-use ferrokafka_tests::{start_cluster, unique_topic};
-use ferrokafka_transport::Client;
-
-async fn create_topic(client: &Client, topic: &str, partitions: i32, replication_factor: i16) {
-    let response = client
-        .send_any(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: topic.to_string(),
-                num_partitions: partitions,
-                replication_factor,
-                ..CreatableTopic::default()
-            }],
-            timeout_ms: 30_000,
-            ..CreateTopicsRequest::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(response.topics[0].error_code, 0, "{response:?}");
-    client.topic(topic).await.unwrap();
-}
+use ferrokafka_tests::{create_topic, start_cluster, unique_topic};
 
 const RECORDS: u32 = 200_000;
 

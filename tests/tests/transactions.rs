@@ -15,29 +15,10 @@ use ferrokafka_producer::transaction::{
 };
 use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
 use ferrokafka_protocol::ErrorCode;
-use ferrokafka_protocol::messages::CreateTopicsRequest;
-use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
-use ferrokafka_tests::{bootstrap_servers, unique_topic};
+use ferrokafka_tests::{bootstrap_servers, create_topic, unique_topic};
 use ferrokafka_transport::Client;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn create_topic(client: &Client, topic: &str, partitions: i32) {
-    let response = client
-        .send_any(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: topic.to_string(),
-                num_partitions: partitions,
-                replication_factor: 1,
-                ..CreatableTopic::default()
-            }],
-            timeout_ms: 30_000,
-            ..CreateTopicsRequest::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(response.topics[0].error_code, 0, "{response:?}");
-}
 
 async fn transactional(transactional_id: &str) -> Producer {
     let config = ProducerConfig::from_pairs([
@@ -143,7 +124,7 @@ async fn send_values(producer: &Producer, topic: &str, prefix: &str, count: u32)
 async fn committed_records_are_visible_and_aborted_ones_are_not() {
     let topic = unique_topic("txn-visibility");
     let producer = transactional(&unique_topic("txn-id")).await;
-    create_topic(producer.client(), &topic, 2).await;
+    create_topic(producer.client(), &topic, 2, 1).await;
     // Sending before init_transactions / begin_transaction is refused.
     let refused = producer
         .send(ProducerRecord::new(&topic).value("early"))
@@ -226,7 +207,7 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
     let topic = unique_topic("txn-fence");
     let transactional_id = unique_topic("txn-fence-id");
     let first = transactional(&transactional_id).await;
-    create_topic(first.client(), &topic, 2).await;
+    create_topic(first.client(), &topic, 2, 1).await;
     first.init_transactions(WAIT).await.unwrap();
     first.begin_transaction().unwrap();
     send_values(&first, &topic, "zombie", 10).await;
@@ -269,7 +250,7 @@ async fn offsets_sent_with_a_transaction_count_only_if_it_commits() {
     let topic = unique_topic("txn-offsets");
     let group = unique_topic("txn-group");
     let producer = transactional(&unique_topic("txn-offsets-id")).await;
-    create_topic(producer.client(), &topic, 2).await;
+    create_topic(producer.client(), &topic, 2, 1).await;
     producer.init_transactions(WAIT).await.unwrap();
     let partition = ferrokafka_producer::TopicPartition::new(&topic, 1);
     let consumed = [TopicPartition::new(&topic, 1)];

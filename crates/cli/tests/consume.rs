@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
-use ferrokafka_tests::{bootstrap_servers, unique_topic};
+use ferrokafka_tests::{bootstrap_servers, create_topic_blocking, unique_topic};
 
 fn ferrokafka(args: &[&str], input: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokafka"))
@@ -50,36 +50,7 @@ fn produced_topic(lines: usize) -> String {
     let topic = unique_topic("cli-consume");
     let bootstrap = bootstrap_servers();
     // A one-partition topic, so the order of lines is the order of records.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        use ferrokafka::protocol::messages::CreateTopicsRequest;
-        use ferrokafka::protocol::messages::create_topics_request::CreatableTopic;
-        let config = ferrokafka::transport::config::ClientConfig::from_pairs([(
-            "bootstrap_servers",
-            bootstrap,
-        )])
-        .unwrap();
-        let client = ferrokafka::transport::Client::connect(config)
-            .await
-            .unwrap();
-        let response = client
-            .send_any(&CreateTopicsRequest {
-                topics: vec![CreatableTopic {
-                    name: topic.clone(),
-                    num_partitions: 1,
-                    replication_factor: 1,
-                    ..CreatableTopic::default()
-                }],
-                timeout_ms: 30_000,
-                ..CreateTopicsRequest::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(response.topics[0].error_code, 0);
-    });
+    create_topic_blocking(&topic, 1);
     let input: Vec<String> = (0..lines).map(|i| format!("key-{i}:value {i}")).collect();
     ok(&ferrokafka(
         &["produce", "-b", bootstrap, "-t", &topic, "-K", ":"],

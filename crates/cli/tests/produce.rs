@@ -6,11 +6,7 @@ use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
-use ferrokafka::protocol::messages::CreateTopicsRequest;
-use ferrokafka::protocol::messages::create_topics_request::CreatableTopic;
-use ferrokafka::transport::Client;
-use ferrokafka::transport::config::ClientConfig;
-use ferrokafka_tests::{bootstrap_servers, unique_topic};
+use ferrokafka_tests::{bootstrap_servers, create_topic_blocking, unique_topic};
 
 fn produce(args: &[&str], input: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokafka"))
@@ -30,32 +26,6 @@ fn produce(args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn create_topic(topic: &str, partitions: i32) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let config =
-            ClientConfig::from_pairs([("bootstrap_servers", bootstrap_servers())]).unwrap();
-        let client = Client::connect(config).await.unwrap();
-        let response = client
-            .send_any(&CreateTopicsRequest {
-                topics: vec![CreatableTopic {
-                    name: topic.to_string(),
-                    num_partitions: partitions,
-                    replication_factor: 1,
-                    ..CreatableTopic::default()
-                }],
-                timeout_ms: 30_000,
-                ..CreateTopicsRequest::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(response.topics[0].error_code, 0);
-    });
-}
-
 fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
@@ -63,7 +33,7 @@ fn b64(text: &str) -> String {
 #[test]
 fn keyed_lines_with_headers_arrive_as_sent() {
     let topic = unique_topic("cli-produce");
-    create_topic(&topic, 1);
+    create_topic_blocking(&topic, 1);
     let input = (0..500)
         .map(|i| format!("key-{i}:value {i}"))
         .collect::<Vec<_>>()
@@ -117,7 +87,7 @@ fn keyed_lines_with_headers_arrive_as_sent() {
 #[test]
 fn undeliverable_records_fail_the_command() {
     let topic = unique_topic("cli-produce-bad");
-    create_topic(&topic, 1);
+    create_topic_blocking(&topic, 1);
     let output = produce(
         &["-b", bootstrap_servers(), "-t", &topic, "-p", "7"],
         "a\nb\n",

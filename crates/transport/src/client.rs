@@ -102,6 +102,10 @@ struct Inner {
 
 /// A handle on the cluster; clones share connections and metadata.
 ///
+/// Connections run as tasks of the tokio runtime that opened them: use a
+/// client within one runtime (a second runtime that ends would take the
+/// connections it opened with it).
+///
 /// ```no_run
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 /// use ferrokafka_protocol::messages::ListOffsetsRequest;
