@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use ferrokafka_transport::config::{ClientConfig, ConfigError, normalize_key};
+use ferrokafka_transport::config::{
+    ClientConfig, ConfigError, boolean, millis, normalize_key, number,
+};
 
 use crate::positions::OffsetReset;
 
@@ -96,25 +98,6 @@ impl Default for ConsumerConfig {
     }
 }
 
-fn parse<T: std::str::FromStr>(key: &str, value: &str, expected: &str) -> Result<T, ConfigError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| ConfigError::new(key, value, format!("expected {expected}")))
-}
-
-fn millis(key: &str, value: &str) -> Result<Duration, ConfigError> {
-    parse::<u64>(key, value, "milliseconds (a non-negative integer)").map(Duration::from_millis)
-}
-
-fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(ConfigError::new(key, value, "expected true or false")),
-    }
-}
-
 impl ConsumerConfig {
     /// Settings from `(key, value)` pairs; an unknown key or a bad value is
     /// an error naming the key.
@@ -159,15 +142,15 @@ impl ConsumerConfig {
                 self.auto_commit_set = true;
             }
             "auto_commit_interval_ms" => self.auto_commit_interval = millis(k, value)?,
-            "max_poll_records" => self.max_poll_records = parse(k, value, "a positive integer")?,
+            "max_poll_records" => self.max_poll_records = number(k, value, 1usize)?,
             "max_poll_interval_ms" => self.max_poll_interval = millis(k, value)?,
             "session_timeout_ms" => self.session_timeout = millis(k, value)?,
             "heartbeat_interval_ms" => self.heartbeat_interval = millis(k, value)?,
-            "fetch_min_bytes" => self.fetch_min_bytes = parse(k, value, "bytes")?,
-            "fetch_max_bytes" => self.fetch_max_bytes = parse(k, value, "bytes")?,
+            "fetch_min_bytes" => self.fetch_min_bytes = number(k, value, 0i32)?,
+            "fetch_max_bytes" => self.fetch_max_bytes = number(k, value, 0i32)?,
             "fetch_max_wait_ms" => self.fetch_max_wait = millis(k, value)?,
             "max_partition_fetch_bytes" => {
-                self.max_partition_fetch_bytes = parse(k, value, "bytes")?;
+                self.max_partition_fetch_bytes = number(k, value, 0i32)?;
             }
             "isolation_level" => {
                 self.isolation_level = match value.trim() {
@@ -215,7 +198,7 @@ impl ConsumerConfig {
             "exclude_internal_topics" => self.exclude_internal_topics = boolean(k, value)?,
             "consumer_timeout_ms" => {
                 // kafka-python's default, "forever", is a negative number.
-                let millis: i64 = parse(k, value, "milliseconds")?;
+                let millis: i64 = number(k, value, i64::MIN)?;
                 self.consumer_timeout = u64::try_from(millis).ok().map(Duration::from_millis);
             }
             "group_protocol" => match value.trim().to_ascii_lowercase().as_str() {

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use ferrokafka_records::Compression;
-use ferrokafka_transport::config::{ClientConfig, ConfigError, normalize_key};
+use ferrokafka_transport::config::{
+    ClientConfig, ConfigError, boolean, millis, normalize_key, number,
+};
 
 use crate::accumulator::AccumulatorConfig;
 
@@ -86,17 +88,6 @@ impl Default for ProducerConfig {
     }
 }
 
-fn parse<T: std::str::FromStr>(key: &str, value: &str, expected: &str) -> Result<T, ConfigError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| ConfigError::new(key, value, format!("expected {expected}")))
-}
-
-fn millis(key: &str, value: &str) -> Result<Duration, ConfigError> {
-    parse::<u64>(key, value, "milliseconds (a non-negative integer)").map(Duration::from_millis)
-}
-
 impl ProducerConfig {
     /// Settings from `(key, value)` pairs; an unknown key or a bad value is
     /// an error naming the key.
@@ -136,17 +127,13 @@ impl ProducerConfig {
                     _ => return Err(ConfigError::new(k, value, "expected 0, 1, all or -1")),
                 };
             }
-            "retries" => self.retries = parse(k, value, "a non-negative integer")?,
+            "retries" => self.retries = number(k, value, 0u32)?,
             "enable_idempotence" => {
-                self.enable_idempotence = match value.trim() {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(ConfigError::new(k, value, "expected true or false")),
-                };
+                self.enable_idempotence = boolean(k, value)?;
                 self.idempotence_set = true;
             }
             "max_in_flight_requests_per_connection" => {
-                self.max_in_flight = parse(k, value, "a positive integer")?;
+                self.max_in_flight = number(k, value, 1usize)?;
                 self.client.set(k, value)?;
             }
             "max_block_ms" => self.max_block = millis(k, value)?,
@@ -163,10 +150,10 @@ impl ProducerConfig {
                     }
                 }
             }
-            "batch_size" => self.batching.batch_size = parse(k, value, "bytes")?,
+            "batch_size" => self.batching.batch_size = number(k, value, 0usize)?,
             "linger_ms" => self.batching.linger = millis(k, value)?,
-            "buffer_memory" => self.batching.buffer_memory = parse(k, value, "bytes")?,
-            "max_request_size" => self.batching.max_request_size = parse(k, value, "bytes")?,
+            "buffer_memory" => self.batching.buffer_memory = number(k, value, 1usize)?,
+            "max_request_size" => self.batching.max_request_size = number(k, value, 1usize)?,
             "compression_type" => {
                 self.batching.compression = match value.trim() {
                     "none" | "" => Compression::None,
@@ -184,7 +171,7 @@ impl ProducerConfig {
                 }
             }
             "compression_level" => {
-                self.batching.compression_level = Some(parse(k, value, "an integer")?);
+                self.batching.compression_level = Some(number(k, value, i32::MIN)?);
             }
             "delivery_timeout_ms" => self.batching.delivery_timeout = millis(k, value)?,
             "retry_backoff_ms" => {

@@ -158,7 +158,9 @@ pub fn normalize_key(key: &str) -> String {
     key.trim().to_ascii_lowercase().replace(['.', '-'], "_")
 }
 
-fn millis(key: &str, value: &str) -> Result<Duration, ConfigError> {
+/// A duration in milliseconds, as every `*_ms` key takes it. Shared with
+/// the producer's and consumer's settings.
+pub fn millis(key: &str, value: &str) -> Result<Duration, ConfigError> {
     value
         .trim()
         .parse::<u64>()
@@ -166,7 +168,8 @@ fn millis(key: &str, value: &str) -> Result<Duration, ConfigError> {
         .map_err(|_| ConfigError::new(key, value, "expected a whole number of milliseconds"))
 }
 
-fn number<T>(key: &str, value: &str, min: T) -> Result<T, ConfigError>
+/// A number of at least `min`.
+pub fn number<T>(key: &str, value: &str, min: T) -> Result<T, ConfigError>
 where
     T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
 {
@@ -180,7 +183,8 @@ where
     }
 }
 
-fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
+/// `true` or `false` (also `1`/`0`, `yes`/`no`).
+pub fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
