@@ -472,3 +472,51 @@ async fn a_group_shared_with_a_kafka_python_member_splits_the_partitions() {
         "every record read by one member or the other"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_offsets_and_seeks_from_several_tasks_then_grouped_polls() {
+    let topic = topic_with_records(3, 300).await;
+    let consumer = std::sync::Arc::new(
+        Consumer::new(config(&[("auto_offset_reset", "earliest")]))
+            .await
+            .unwrap(),
+    );
+    let partitions: Vec<TopicPartition> = (0..3)
+        .map(|p| TopicPartition::new(topic.clone(), p))
+        .collect();
+    consumer.assign(&partitions).await.unwrap();
+    // One task per partition: look up its end, seek 10 records before it.
+    let mut tasks = tokio::task::JoinSet::new();
+    for tp in partitions.clone() {
+        let consumer = std::sync::Arc::clone(&consumer);
+        tasks.spawn(async move {
+            let end = consumer
+                .end_offsets(std::slice::from_ref(&tp))
+                .await
+                .unwrap()[&tp];
+            consumer.seek(&tp, end - 10).await.unwrap();
+            end
+        });
+    }
+    while let Some(end) = tasks.join_next().await {
+        assert_eq!(end.unwrap(), 100);
+    }
+    let mut got: BTreeMap<TopicPartition, Vec<i64>> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.values().map(Vec::len).sum::<usize>() < 30 {
+        assert!(Instant::now() < deadline, "{got:?}");
+        for (tp, records) in consumer
+            .poll_by_partition(Duration::from_millis(300))
+            .await
+            .unwrap()
+        {
+            assert!(records.iter().all(|r| r.partition == tp.partition));
+            got.entry(tp)
+                .or_default()
+                .extend(records.iter().map(|r| r.offset));
+        }
+    }
+    for tp in &partitions {
+        assert_eq!(got[tp], (90..100).collect::<Vec<i64>>(), "{tp}");
+    }
+}

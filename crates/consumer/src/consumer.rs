@@ -305,6 +305,22 @@ impl Consumer {
             .await
     }
 
+    /// Like [`Consumer::poll`], the records grouped by partition (each
+    /// partition's in offset order), as kafka-python's `poll` returns them.
+    pub async fn poll_by_partition(
+        &self,
+        timeout: Duration,
+    ) -> Result<BTreeMap<TopicPartition, Vec<ConsumerRecord>>, ConsumeError> {
+        let mut grouped: BTreeMap<TopicPartition, Vec<ConsumerRecord>> = BTreeMap::new();
+        for record in self.poll(timeout).await? {
+            grouped
+                .entry(TopicPartition::new(record.topic.clone(), record.partition))
+                .or_default()
+                .push(record);
+        }
+        Ok(grouped)
+    }
+
     /// Up to `max_records` records, waiting at most `timeout` for some.
     pub async fn poll_records(
         &self,
