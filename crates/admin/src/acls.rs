@@ -1,0 +1,1 @@
+//! Admin operations: acls (to be written).

@@ -1,0 +1,1 @@
+//! Admin operations: cluster (to be written).

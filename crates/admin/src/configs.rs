@@ -1,0 +1,1 @@
+//! Admin operations: configs (to be written).

@@ -1,0 +1,1 @@
+//! Admin operations: groups (to be written).

@@ -1,0 +1,1 @@
+//! Admin operations: records (to be written).

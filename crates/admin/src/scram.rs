@@ -1,0 +1,1 @@
+//! Admin operations: scram (to be written).

@@ -1,0 +1,1 @@
+//! Admin operations: topics (to be written).

@@ -1,0 +1,1 @@
+//! Admin operations: transactions (to be written).
