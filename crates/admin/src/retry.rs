@@ -9,6 +9,7 @@ use crate::AdminError;
 /// a retriable error waits `backoff` and tries again. An attempt that is
 /// still failing at the deadline ends as [`AdminError::TimedOut`] carrying
 /// that error.
+#[allow(dead_code, reason = "the operations that use it are being written")]
 pub(crate) async fn until_deadline<T, F, Fut>(
     what: &str,
     deadline: Instant,
@@ -22,15 +23,12 @@ where
     let started = Instant::now();
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let outcome = match tokio::time::timeout(remaining, attempt()).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                return Err(AdminError::TimedOut {
-                    what: what.to_string(),
-                    after: deadline.saturating_duration_since(started),
-                    last_error: None,
-                });
-            }
+        let Ok(outcome) = tokio::time::timeout(remaining, attempt()).await else {
+            return Err(AdminError::TimedOut {
+                what: what.to_string(),
+                after: deadline.saturating_duration_since(started),
+                last_error: None,
+            });
         };
         match outcome {
             Err(error) if error.is_retriable() => {

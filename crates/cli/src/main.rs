@@ -1,10 +1,15 @@
 //! The `ferrokafka` command-line tool.
 
+mod acls;
+mod cluster;
+mod configs;
 mod connection_args;
 mod consume;
 mod dump_log;
+mod groups;
 mod metadata;
 mod produce;
+mod topics;
 
 use std::process::ExitCode;
 
@@ -23,6 +28,21 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Print records of topics to standard output.
     Consume(consume::ConsumeArgs),
+    /// List, describe, create, delete and alter topics.
+    #[command(subcommand)]
+    Topics(topics::TopicsCommand),
+    /// Describe and alter broker, topic and logger configs.
+    #[command(subcommand)]
+    Configs(configs::ConfigsCommand),
+    /// List, describe and delete consumer groups, and reset their offsets.
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
+    /// List, create and delete ACLs.
+    #[command(subcommand)]
+    Acls(acls::AclsCommand),
+    /// Describe the cluster: brokers, controller, features, quorum.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 fn main() -> ExitCode {
@@ -41,5 +61,10 @@ fn main() -> ExitCode {
         Command::Metadata(args) => metadata::run(&args),
         Command::Produce(args) => produce::run(&args),
         Command::Consume(args) => consume::run(&args),
+        Command::Topics(command) => topics::run(&command),
+        Command::Configs(command) => configs::run(&command),
+        Command::Groups(command) => groups::run(&command),
+        Command::Acls(command) => acls::run(&command),
+        Command::Cluster(command) => cluster::run(&command),
     }
 }
