@@ -3,6 +3,7 @@
 //!
 //! It is deliberately not part of the published client.
 
+pub mod bench;
 pub mod broker;
 pub mod ci;
 /// The protocol code generator (the `ferrokafka-codegen` package).

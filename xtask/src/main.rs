@@ -20,6 +20,9 @@ enum Task {
     Ci(xtask::ci::Args),
     /// Run every fuzz target for a bounded time.
     Fuzz(xtask::fuzz::Args),
+    /// Measure ferrokafka against librdkafka, the Java client, krafka,
+    /// confluent-kafka (Rust) and kafka-python on one broker; writes BENCHMARKS.md.
+    Bench(xtask::bench::Args),
     /// Make golden fixtures with reference implementations (records, protocol).
     Golden(xtask::golden::Args),
 }
@@ -67,6 +70,7 @@ fn main() -> std::process::ExitCode {
         Task::Test(args) | Task::Ci(args) => xtask::ci::run(&args),
         Task::Fuzz(args) => xtask::fuzz::run_all(args.seconds),
         Task::Golden(args) => xtask::golden::run(&args),
+        Task::Bench(args) => xtask::bench::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

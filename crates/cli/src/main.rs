@@ -1,6 +1,7 @@
 //! The `ferrokafka` command-line tool.
 
 mod acls;
+mod bench;
 mod cluster;
 mod configs;
 mod connection_args;
@@ -28,6 +29,10 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Print records of topics to standard output.
     Consume(consume::ConsumeArgs),
+    /// Measure producing or consuming against a cluster (the ferrokafka side
+    /// of `cargo xtask bench`): one JSON line of results on stdout.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// List, describe, create, delete and alter topics.
     #[command(subcommand)]
     Topics(topics::TopicsCommand),
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
         Command::Metadata(args) => metadata::run(&args),
         Command::Produce(args) => produce::run(&args),
         Command::Consume(args) => consume::run(&args),
+        Command::Bench(command) => bench::run(&command),
         Command::Topics(command) => topics::run(&command),
         Command::Configs(command) => configs::run(&command),
         Command::Groups(command) => groups::run(&command),

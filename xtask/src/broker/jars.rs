@@ -13,18 +13,38 @@ pub const DEFAULT_KAFKA_VERSION: &str = "4.4.0";
 /// it is not cached yet.
 pub fn resolve(harness_dir: &Path, version: &str) -> anyhow::Result<PathBuf> {
     validate_version(version)?;
-    let dir = harness_dir.join("jars").join(version);
+    let dependencies = format!(
+        "<dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>{version}</version></dependency>\n    {}",
+        logging_backend(version)
+    );
+    resolve_artifacts(
+        &harness_dir.join("jars").join(version),
+        &format!("Apache Kafka {version}"),
+        &dependencies,
+        &format!("kafka_2.13-{version}.jar"),
+    )
+}
+
+/// Resolves the Maven `dependencies` (POM `<dependency>` elements) with
+/// their runtime dependencies into `dir/libs`, unless done already; `jar`
+/// is a file name that must then be there. Returns the `libs` folder.
+pub fn resolve_artifacts(
+    dir: &Path,
+    what: &str,
+    dependencies: &str,
+    jar: &str,
+) -> anyhow::Result<PathBuf> {
     let libs = dir.join("libs");
     let done = dir.join(".resolved");
     if done.exists() {
         return Ok(libs);
     }
     crate::tools::require("mvn", "Maven")?;
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(dir)?;
     let pom = dir.join("pom.xml");
-    std::fs::write(&pom, pom_xml(version))?;
+    std::fs::write(&pom, pom_xml(dependencies))?;
     eprintln!(
-        "resolving Apache Kafka {version} from Maven Central (cached under {})",
+        "resolving {what} from Maven Central (cached under {})",
         dir.display()
     );
     let output = Command::new("mvn")
@@ -39,16 +59,13 @@ pub fn resolve(harness_dir: &Path, version: &str) -> anyhow::Result<PathBuf> {
         .context("running mvn")?;
     if !output.status.success() {
         bail!(
-            "Maven could not resolve org.apache.kafka:kafka_2.13:{version}; is that a released version?\n{}{}",
+            "Maven could not resolve {what}; is that a released version?\n{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    if !libs.join(format!("kafka_2.13-{version}.jar")).exists() {
-        bail!(
-            "Maven finished but {} holds no kafka_2.13-{version}.jar",
-            libs.display()
-        );
+    if !libs.join(jar).exists() {
+        bail!("Maven finished but {} holds no {jar}", libs.display());
     }
     std::fs::write(&done, "")?;
     Ok(libs)
@@ -94,7 +111,7 @@ fn validate_version(version: &str) -> anyhow::Result<()> {
 
 /// The broker's POM leaves the logging backend out (Kafka's distribution
 /// ships it separately): 4.x logs through Log4j 2, 3.x through reload4j.
-fn logging_backend(version: &str) -> &'static str {
+pub fn logging_backend(version: &str) -> &'static str {
     if major(version) >= 4 {
         "<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>2.24.3</version></dependency>"
     } else {
@@ -102,7 +119,7 @@ fn logging_backend(version: &str) -> &'static str {
     }
 }
 
-fn pom_xml(version: &str) -> String {
+fn pom_xml(dependencies: &str) -> String {
     format!(
         r#"<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -110,11 +127,9 @@ fn pom_xml(version: &str) -> String {
   <artifactId>kafka-harness</artifactId>
   <version>0</version>
   <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>{version}</version></dependency>
-    {backend}
+    {dependencies}
   </dependencies>
 </project>
-"#,
-        backend = logging_backend(version)
+"#
     )
 }

@@ -1,0 +1,322 @@
+//! `ferrokafka bench produce|consume`: one measured run, printed as one JSON
+//! line, under the command-line contract every client of `cargo xtask bench`
+//! follows (the peers in `bench/peers` take the same flags and print the
+//! same line), so the orchestrator treats ferrokafka as one peer among
+//! others.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use ferrokafka::consumer::{Consumer, ConsumerConfig};
+use ferrokafka::producer::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+
+/// What to measure.
+#[derive(Subcommand, Debug)]
+pub(crate) enum BenchCommand {
+    /// Send `--records` records and wait until all are acknowledged.
+    Produce(ProduceArgs),
+    /// Read `--records` records of a topic in a fresh consumer group.
+    Consume(ConsumeArgs),
+}
+
+/// `bench produce`.
+#[derive(Args, Debug)]
+pub(crate) struct ProduceArgs {
+    #[arg(long)]
+    bootstrap: String,
+    #[arg(long)]
+    topic: String,
+    #[arg(long)]
+    records: u64,
+    /// Value size in bytes (ignored with `--json-ints`).
+    #[arg(long, default_value_t = 100)]
+    record_size: usize,
+    /// `1` or `all`.
+    #[arg(long, default_value = "1")]
+    acks: String,
+    #[arg(long, default_value_t = 5)]
+    linger_ms: u64,
+    /// none, gzip, snappy, lz4 or zstd.
+    #[arg(long, default_value = "none")]
+    compression: String,
+    /// Record `i` is the JSON text of the integer `i` (the seeds' workload).
+    #[arg(long)]
+    json_ints: bool,
+    /// The run fails (exit 2) if it takes longer than this.
+    #[arg(long, default_value_t = 300)]
+    timeout_s: u64,
+}
+
+/// `bench consume`.
+#[derive(Args, Debug)]
+pub(crate) struct ConsumeArgs {
+    #[arg(long)]
+    bootstrap: String,
+    #[arg(long)]
+    topic: String,
+    #[arg(long)]
+    records: u64,
+    /// The consumer group to read in (a fresh one reads from the start).
+    #[arg(long)]
+    group: String,
+    /// `batch` (`poll_records`) or `iter` (the record stream, one at a time).
+    #[arg(long, default_value = "batch")]
+    mode: String,
+    /// The run fails (exit 2) if it takes longer than this.
+    #[arg(long, default_value_t = 300)]
+    timeout_s: u64,
+}
+
+/// One run's result, the line the orchestrator reads.
+struct Outcome {
+    records: u64,
+    bytes: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+pub(crate) fn run(command: &BenchCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let timeout_s = match command {
+        BenchCommand::Produce(args) => args.timeout_s,
+        BenchCommand::Consume(args) => args.timeout_s,
+    };
+    let outcome = runtime.block_on(async {
+        let work = async {
+            match command {
+                BenchCommand::Produce(args) => produce(args).await,
+                BenchCommand::Consume(args) => consume(args).await,
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(timeout_s), work).await
+    });
+    match outcome {
+        Ok(Ok(outcome)) => {
+            println!("{}", result_line(&outcome));
+            ExitCode::SUCCESS
+        }
+        Ok(Err(error)) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("error: the run took longer than {timeout_s}s");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn result_line(outcome: &Outcome) -> String {
+    let mut latencies = outcome.latencies_us.clone();
+    latencies.sort_unstable();
+    let percentile = |p: f64| -> serde_json::Value {
+        if latencies.is_empty() {
+            return serde_json::Value::Null;
+        }
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let index = ((latencies.len() - 1) as f64 * p).round() as usize;
+        serde_json::json!(f64::from(latencies[index]) / 1000.0)
+    };
+    serde_json::json!({
+        "client": format!("ferrokafka {}", env!("CARGO_PKG_VERSION")),
+        "records": outcome.records,
+        "bytes": outcome.bytes,
+        "elapsed_s": outcome.elapsed.as_secs_f64(),
+        "latency_p50_ms": percentile(0.50),
+        "latency_p99_ms": percentile(0.99),
+    })
+    .to_string()
+}
+
+/// 1024 values of `size` pseudo-random uppercase letters, the same for
+/// every client of the benchmark (xorshift64 from a fixed seed).
+fn payload_pool(size: usize) -> Vec<Bytes> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..1024)
+        .map(|_| {
+            (0..size)
+                .map(|_| {
+                    #[allow(clippy::cast_possible_truncation)]
+                    let letter = b'A' + (next() % 26) as u8;
+                    letter
+                })
+                .collect::<Vec<u8>>()
+                .into()
+        })
+        .collect()
+}
+
+async fn produce(args: &ProduceArgs) -> anyhow::Result<Outcome> {
+    let idempotent = if args.acks == "all" || args.acks == "-1" {
+        "true"
+    } else {
+        "false"
+    };
+    let linger = args.linger_ms.to_string();
+    let config = ProducerConfig::from_pairs([
+        ("bootstrap_servers", args.bootstrap.as_str()),
+        ("client_id", "ferrokafka-bench"),
+        ("acks", args.acks.as_str()),
+        ("enable_idempotence", idempotent),
+        ("linger_ms", linger.as_str()),
+        ("compression_type", args.compression.as_str()),
+        ("batch_size", "16384"),
+    ])?;
+    let producer = Producer::new(config).await?;
+    // Metadata warm-up, outside the measured time as for every client.
+    producer.partitions_for(&args.topic).await?;
+
+    let pool = payload_pool(args.record_size);
+    let (deliveries, mut pending) =
+        tokio::sync::mpsc::unbounded_channel::<(Instant, DeliveryFuture)>();
+    let records = args.records;
+    let settle = tokio::spawn(async move {
+        let mut in_flight = FuturesUnordered::new();
+        let mut latencies_us = Vec::with_capacity(usize::try_from(records).unwrap_or(0));
+        let mut open = true;
+        while open || !in_flight.is_empty() {
+            tokio::select! {
+                next = pending.recv(), if open => match next {
+                    Some((sent, delivery)) => in_flight.push(async move { (sent, delivery.await) }),
+                    None => open = false,
+                },
+                Some((sent, delivered)) = in_flight.next(), if !in_flight.is_empty() => {
+                    delivered?;
+                    let micros = sent.elapsed().as_micros();
+                    latencies_us.push(u32::try_from(micros).unwrap_or(u32::MAX));
+                }
+            }
+        }
+        anyhow::Ok(latencies_us)
+    });
+
+    let started = Instant::now();
+    let mut bytes = 0u64;
+    for i in 0..args.records {
+        let value = if args.json_ints {
+            Bytes::from(i.to_string())
+        } else {
+            pool[usize::try_from(i % 1024).unwrap_or(0)].clone()
+        };
+        bytes += value.len() as u64;
+        let sent = Instant::now();
+        let delivery = producer
+            .send(ProducerRecord::new(args.topic.as_str()).value(value))
+            .await?;
+        deliveries
+            .send((sent, delivery))
+            .map_err(|_| anyhow::anyhow!("the delivery task ended early"))?;
+    }
+    drop(deliveries);
+    let latencies_us = settle.await??;
+    let elapsed = started.elapsed();
+    producer.close(Duration::from_secs(30)).await?;
+    Ok(Outcome {
+        records: args.records,
+        bytes,
+        elapsed,
+        latencies_us,
+    })
+}
+
+async fn consume(args: &ConsumeArgs) -> anyhow::Result<Outcome> {
+    let consumer = Consumer::new(ConsumerConfig::from_pairs([
+        ("bootstrap_servers", args.bootstrap.as_str()),
+        ("client_id", "ferrokafka-bench"),
+        ("group_id", args.group.as_str()),
+        ("auto_offset_reset", "earliest"),
+    ])?)
+    .await?;
+    consumer.subscribe(&[args.topic.as_str()]).await?;
+    let started = Instant::now();
+    let mut records = 0u64;
+    let mut bytes = 0u64;
+    match args.mode.as_str() {
+        "batch" => {
+            while records < args.records {
+                for record in consumer.poll(Duration::from_secs(1)).await? {
+                    bytes += record.value.as_ref().map_or(0, |v| v.len() as u64);
+                    records += 1;
+                }
+            }
+        }
+        "iter" => {
+            use futures_core::Stream as _;
+            let mut stream = std::pin::pin!(consumer.stream());
+            while records < args.records {
+                let Some(record) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await
+                else {
+                    anyhow::bail!("the record stream ended after {records} records");
+                };
+                let record = record?;
+                bytes += record.value.as_ref().map_or(0, |v| v.len() as u64);
+                records += 1;
+            }
+        }
+        other => anyhow::bail!("--mode must be batch or iter, not {other:?}"),
+    }
+    let elapsed = started.elapsed();
+    consumer.close(Duration::from_secs(10)).await?;
+    Ok(Outcome {
+        records,
+        bytes,
+        elapsed,
+        latencies_us: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_uppercase_letters_of_the_asked_size_and_differ() {
+        let pool = payload_pool(100);
+        assert_eq!(pool.len(), 1024);
+        assert!(pool.iter().all(|p| p.len() == 100));
+        assert!(
+            pool.iter()
+                .flat_map(|p| p.iter())
+                .all(u8::is_ascii_uppercase)
+        );
+        assert_ne!(pool[0], pool[1]);
+    }
+
+    #[test]
+    fn the_result_line_has_percentiles_of_the_latencies() {
+        let line = result_line(&Outcome {
+            records: 4,
+            bytes: 400,
+            elapsed: Duration::from_secs(2),
+            latencies_us: vec![4000, 1000, 3000, 2000],
+        });
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["records"], 4);
+        assert_eq!(value["latency_p50_ms"], 3.0);
+        assert_eq!(value["latency_p99_ms"], 4.0);
+        assert_eq!(value["elapsed_s"], 2.0);
+    }
+}

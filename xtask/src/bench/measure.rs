@@ -1,0 +1,188 @@
+//! Running one client for one workload: bounded in time, its output line
+//! read, its CPU time taken from the kernel's account of reaped children.
+
+use std::io::Read as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// What one client reported for one run, plus the CPU it used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// The client and its version, as it names itself.
+    pub client: String,
+    /// Records sent or received.
+    pub records: u64,
+    /// Value bytes sent or received.
+    pub bytes: u64,
+    /// Wall-clock seconds of the measured part.
+    pub elapsed_s: f64,
+    /// Median delivery latency (producers only).
+    pub latency_p50_ms: Option<f64>,
+    /// 99th percentile delivery latency (producers only).
+    pub latency_p99_ms: Option<f64>,
+    /// User + system CPU seconds of the whole client process.
+    pub cpu_s: f64,
+}
+
+impl Measurement {
+    /// Records per second.
+    pub fn records_per_s(&self) -> f64 {
+        as_f64(self.records) / self.elapsed_s
+    }
+
+    /// Value megabytes (10^6 bytes) per second.
+    pub fn mb_per_s(&self) -> f64 {
+        as_f64(self.bytes) / 1e6 / self.elapsed_s
+    }
+
+    /// CPU seconds per million records.
+    pub fn cpu_s_per_million(&self) -> f64 {
+        self.cpu_s / as_f64(self.records) * 1e6
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn as_f64(n: u64) -> f64 {
+    n as f64
+}
+
+/// The JSON line every client of the benchmark prints last.
+#[derive(Debug, serde::Deserialize)]
+pub struct ResultLine {
+    /// See [`Measurement::client`].
+    pub client: String,
+    /// See [`Measurement::records`].
+    pub records: u64,
+    /// See [`Measurement::bytes`].
+    pub bytes: u64,
+    /// See [`Measurement::elapsed_s`].
+    pub elapsed_s: f64,
+    /// See [`Measurement::latency_p50_ms`].
+    pub latency_p50_ms: Option<f64>,
+    /// See [`Measurement::latency_p99_ms`].
+    pub latency_p99_ms: Option<f64>,
+}
+
+/// Runs `command` to completion (killed after `timeout`) and returns its
+/// standard output and the CPU seconds it used.
+pub fn run_bounded(mut command: Command, timeout: Duration) -> anyhow::Result<(String, f64)> {
+    let before = children_cpu_seconds()?;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {command:?}"))?;
+    let mut stdout = child.stdout.take().context("no stdout pipe")?;
+    let mut stderr = child.stderr.take().context("no stderr pipe")?;
+    let out_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{command:?} took longer than {timeout:?} and was killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let cpu = children_cpu_seconds()? - before;
+    let out = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    if !status.success() {
+        let tail: String = err
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        bail!("{command:?} failed ({status}):\n{tail}");
+    }
+    Ok((out, cpu))
+}
+
+/// Parses the last line of `stdout` as a [`ResultLine`].
+pub fn parse_result_line(stdout: &str) -> anyhow::Result<ResultLine> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .with_context(|| format!("no JSON result line in the output:\n{stdout}"))?;
+    serde_json::from_str(line).with_context(|| format!("reading the result line {line:?}"))
+}
+
+/// User + system CPU seconds of this process's reaped children, from
+/// `/proc/self/stat` (the `cutime` and `cstime` fields).
+fn children_cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
+    cpu_from_stat(&stat, clock_ticks_per_second())
+}
+
+fn cpu_from_stat(stat: &str, ticks_per_second: f64) -> anyhow::Result<f64> {
+    // The command name (field 2) may hold spaces; fields after it are plain.
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("malformed /proc/self/stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // after_name starts at field 3 (state); cutime is field 16, cstime 17.
+    let field = |n: usize| -> anyhow::Result<f64> {
+        fields
+            .get(n - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .with_context(|| format!("field {n} of /proc/self/stat"))
+    };
+    Ok((field(16)? + field(17)?) / ticks_per_second)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_cpu_is_read_after_the_command_name() {
+        let stat = "4242 (x task) S 1 2 3 4 5 6 7 8 9 10 11 12 250 150 14 15 16 17";
+        assert!((cpu_from_stat(stat, 100.0).unwrap() - 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_child_is_measured_and_a_slow_one_is_killed() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo noise; echo '{\"client\":\"c 1\",\"records\":2,\"bytes\":20,\"elapsed_s\":0.5,\"latency_p50_ms\":null,\"latency_p99_ms\":null}'"]);
+        let (out, cpu) = run_bounded(command, Duration::from_secs(10)).unwrap();
+        assert!(cpu >= 0.0);
+        let line = parse_result_line(&out).unwrap();
+        assert_eq!((line.records, line.bytes), (2, 20));
+
+        let mut slow = Command::new("sleep");
+        slow.arg("30");
+        let started = Instant::now();
+        assert!(run_bounded(slow, Duration::from_millis(200)).is_err());
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}

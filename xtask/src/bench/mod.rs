@@ -1,0 +1,306 @@
+//! `cargo xtask bench`: ferrokafka and its peers on one broker, in one run,
+//! each client in its own process on the same workloads, written to
+//! `BENCHMARKS.md` as a table per workload with ratios to ferrokafka.
+
+pub mod measure;
+pub mod peers;
+pub mod report;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use ferrokafka_protocol::ErrorCode;
+use ferrokafka_protocol::messages::CreateTopicsRequest;
+use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
+use ferrokafka_transport::Client;
+use ferrokafka_transport::config::ClientConfig;
+
+pub use measure::Measurement;
+pub use peers::{PeerKind, Task};
+
+use crate::broker;
+
+/// Which half of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Side {
+    /// Producer workloads.
+    Produce,
+    /// Consumer workloads.
+    Consume,
+    /// Both.
+    All,
+}
+
+/// `cargo xtask bench`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Producer workloads, consumer workloads, or both.
+    #[arg(value_enum, default_value_t = Side::All)]
+    pub side: Side,
+    /// Records per run.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// The clients to run (default: all of them).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub peers: Vec<PeerKind>,
+    /// Partitions of every benchmark topic.
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+    /// A running cluster to use; by default a broker is started for the run.
+    #[arg(long)]
+    pub bootstrap_servers: Option<String>,
+    /// Where to write the report (default: BENCHMARKS.md at the workspace
+    /// root when every client ran on 1,000,000 records, else only stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A run taking longer than this fails.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_s: u64,
+}
+
+/// One named workload.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// The table heading.
+    pub name: String,
+    /// What each client does.
+    pub task: Task,
+}
+
+/// The producer workloads.
+pub fn produce_workloads() -> Vec<Workload> {
+    let plain = |compression: &'static str, acks: &'static str| Task::Produce {
+        record_size: 100,
+        acks,
+        linger_ms: 5,
+        compression,
+        json_ints: false,
+    };
+    vec![
+        Workload {
+            name: "produce 100 B, acks=1, linger 5 ms, uncompressed".into(),
+            task: plain("none", "1"),
+        },
+        Workload {
+            name: "produce 100 B, acks=1, linger 5 ms, lz4".into(),
+            task: plain("lz4", "1"),
+        },
+        Workload {
+            name: "produce 100 B, acks=1, linger 5 ms, zstd".into(),
+            task: plain("zstd", "1"),
+        },
+        Workload {
+            name: "produce 100 B, acks=all (idempotent), linger 5 ms, uncompressed".into(),
+            task: plain("none", "all"),
+        },
+        Workload {
+            name: "produce the seeds' JSON integers, acks=all (idempotent), linger 5 ms".into(),
+            task: Task::Produce {
+                record_size: 0,
+                acks: "all",
+                linger_ms: 5,
+                compression: "none",
+                json_ints: true,
+            },
+        },
+    ]
+}
+
+/// The consumer workloads: batched poll and one record at a time.
+fn consume_workloads() -> Vec<Workload> {
+    ["batch", "iter"]
+        .into_iter()
+        .map(|mode| Workload {
+            name: match mode {
+                "batch" => "consume 100 B records, batched poll".into(),
+                _ => "consume 100 B records, one record at a time (stream / iterator)".into(),
+            },
+            task: Task::Consume {
+                mode,
+                group: String::new(),
+            },
+        })
+        .collect()
+}
+
+/// Runs the benchmark.
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let kinds: Vec<PeerKind> = if args.peers.is_empty() {
+        PeerKind::ALL.to_vec()
+    } else {
+        let mut kinds = args.peers.clone();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    };
+    let mut ready = Vec::new();
+    let mut unavailable = Vec::new();
+    for kind in kinds {
+        match peers::prepare(kind) {
+            Ok(peer) => ready.push(peer),
+            Err(error) => {
+                eprintln!("{} is left out: {error:#}", kind.label());
+                unavailable.push((kind, format!("{error:#}")));
+            }
+        }
+    }
+    let (cluster, bootstrap) =
+        broker::given_or_started(args.bootstrap_servers.as_deref(), "bench")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = runtime.block_on(Client::connect(ClientConfig::from_pairs([(
+        "bootstrap_servers",
+        bootstrap.as_str(),
+    )])?))?;
+    let run_id = std::process::id();
+    let json_ints_file =
+        broker::harness_dir().join(format!("bench-json-ints-{}.txt", args.records));
+    if !json_ints_file.exists() {
+        let mut text = String::new();
+        for i in 0..args.records {
+            let _ = writeln!(text, "{i}");
+        }
+        std::fs::write(&json_ints_file, text)?;
+    }
+    let timeout = Duration::from_secs(args.timeout_s);
+
+    let mut workloads = Vec::new();
+    if args.side != Side::Consume {
+        workloads.extend(produce_workloads());
+    }
+    let mut consume_topic = None;
+    if args.side != Side::Produce {
+        let topic = format!("bench-consume-{run_id}");
+        runtime.block_on(create_topic(&client, &topic, args.partitions))?;
+        let filler = peers::prepare(PeerKind::Ferrokafka)?;
+        let fill = Task::Produce {
+            record_size: 100,
+            acks: "1",
+            linger_ms: 5,
+            compression: "none",
+            json_ints: false,
+        };
+        eprintln!(
+            "writing {} records to {topic} for the consumers",
+            args.records
+        );
+        measure::run_bounded(
+            filler.command(&bootstrap, &topic, args.records, &fill, &json_ints_file),
+            timeout,
+        )
+        .context("filling the consumers' topic")?;
+        consume_topic = Some(topic);
+        workloads.extend(consume_workloads());
+    }
+
+    let mut sections = Vec::new();
+    for (w, workload) in workloads.iter().enumerate() {
+        eprintln!("== {}", workload.name);
+        let mut rows = Vec::new();
+        for peer in &ready {
+            if peer.kind == PeerKind::Java
+                && matches!(workload.task, Task::Consume { mode: "iter", .. })
+            {
+                continue; // ConsumerPerformance has one loop; it is in the batched table.
+            }
+            let (topic, task) = match &workload.task {
+                Task::Consume { mode, .. } => (
+                    consume_topic.clone().context("no consumer topic")?,
+                    Task::Consume {
+                        mode,
+                        group: format!("bench-{run_id}-{w}-{:?}", peer.kind).to_lowercase(),
+                    },
+                ),
+                Task::Produce { .. } => {
+                    let topic = format!("bench-{run_id}-{w}-{:?}", peer.kind).to_lowercase();
+                    runtime.block_on(create_topic(&client, &topic, args.partitions))?;
+                    (topic, workload.task.clone())
+                }
+            };
+            let command = peer.command(&bootstrap, &topic, args.records, &task, &json_ints_file);
+            let outcome = measure::run_bounded(command, timeout).and_then(|(stdout, cpu_s)| {
+                let line = peer.result(&stdout, args.records, &task)?;
+                Ok(Measurement {
+                    client: line.client,
+                    records: line.records,
+                    bytes: line.bytes,
+                    elapsed_s: line.elapsed_s,
+                    latency_p50_ms: line.latency_p50_ms,
+                    latency_p99_ms: line.latency_p99_ms,
+                    cpu_s,
+                })
+            });
+            match &outcome {
+                Ok(m) => eprintln!(
+                    "   {:<28} {:>12.0} records/s  {:>7.1} MB/s  cpu {:>5.1} s/M",
+                    peer.kind.label(),
+                    m.records_per_s(),
+                    m.mb_per_s(),
+                    m.cpu_s_per_million()
+                ),
+                Err(error) => eprintln!("   {:<28} failed: {error:#}", peer.kind.label()),
+            }
+            rows.push((peer.kind, outcome.map_err(|e| format!("{e:#}"))));
+        }
+        sections.push(report::Section {
+            workload: workload.name.clone(),
+            rows,
+        });
+    }
+    drop(client);
+    drop(runtime);
+    if let Some(cluster) = cluster {
+        cluster.stop();
+    }
+
+    let text = report::render(&report::Report {
+        records: args.records,
+        partitions: args.partitions,
+        sections,
+        unavailable,
+    });
+    println!("{text}");
+    let full = args.records == 1_000_000 && args.peers.is_empty() && args.side == Side::All;
+    let out = args
+        .out
+        .clone()
+        .or_else(|| full.then(|| crate::workspace_root().join("BENCHMARKS.md")));
+    if let Some(out) = out {
+        std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// Creates `topic` (replication factor 1) and waits until it has leaders.
+async fn create_topic(client: &Client, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let response = client
+        .send_any(&CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: topic.to_string(),
+                num_partitions: partitions,
+                replication_factor: 1,
+                ..CreatableTopic::default()
+            }],
+            timeout_ms: 30_000,
+            ..CreateTopicsRequest::default()
+        })
+        .await?;
+    for result in &response.topics {
+        match ErrorCode::from_code(result.error_code) {
+            ErrorCode::None | ErrorCode::TopicAlreadyExists => {}
+            error => anyhow::bail!("creating {topic}: {error}"),
+        }
+    }
+    client.add_topics([topic]);
+    let view = client.topic(topic).await?;
+    anyhow::ensure!(
+        view.partitions.len() == usize::try_from(partitions).unwrap_or(0),
+        "{topic} has {} partitions, not {partitions}",
+        view.partitions.len()
+    );
+    Ok(())
+}

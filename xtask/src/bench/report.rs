@@ -1,0 +1,206 @@
+//! `BENCHMARKS.md`: the machine, the method, and one table per workload
+//! with every client's numbers and their ratios to ferrokafka's.
+
+use std::fmt::Write as _;
+use std::process::Command;
+
+use super::measure::Measurement;
+use super::peers::PeerKind;
+
+/// One workload's results.
+pub struct Section {
+    /// The workload's name.
+    pub workload: String,
+    /// Each client's result or why it failed.
+    pub rows: Vec<(PeerKind, Result<Measurement, String>)>,
+}
+
+/// A whole run.
+pub struct Report {
+    /// Records per run.
+    pub records: u64,
+    /// Partitions per topic.
+    pub partitions: i32,
+    /// The workloads.
+    pub sections: Vec<Section>,
+    /// Clients that could not be built or fetched, and why.
+    pub unavailable: Vec<(PeerKind, String)>,
+}
+
+/// The report as Markdown.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Written by `cargo xtask bench` (do not edit by hand; run it again). Every client ran \
+         in its own process, one after another, against the same single-node Apache Kafka \
+         broker started by the harness for this run, on the same workloads. Throughput and CPU \
+         ratios are relative to ferrokafka: a throughput ratio below 1 means the peer is \
+         slower, a CPU ratio above 1 means it used more CPU for the same records.\n"
+    );
+    let _ = writeln!(out, "## Machine\n");
+    for (what, value) in machine() {
+        let _ = writeln!(out, "- {what}: {value}");
+    }
+    let _ = writeln!(out, "\n## Method\n");
+    let _ = writeln!(
+        out,
+        "- {} records per run; every producer run writes to a fresh topic of {} partitions \
+         (replication factor 1); consumers read one topic of that size, pre-filled, each in a \
+         fresh consumer group from the earliest offset.\n\
+         - Values are 100 bytes of pseudo-random uppercase letters (1,024 distinct values, the same \
+         generator in every client; the Java tool draws its own random uppercase letters), no \
+         keys; the seeds' workload sends the JSON text of the integers 0..N (the Java tool \
+         draws lines of a file holding those integers at random).\n\
+         - Producers: `batch.size` 16384, the given `acks`, `linger.ms` and compression, \
+         idempotence on exactly when acks=all; the clock runs from the first send until every \
+         record is acknowledged (client start-up and the first metadata request excluded). \
+         Latency is per record, from the send call to its acknowledgement.\n\
+         - Consumers: the clock runs from the first poll (group join included) until the last \
+         record arrives; each record's value is touched.\n\
+         - CPU is the user + system time of the client's whole process, start-up included, \
+         from the kernel's account of the reaped child.\n\
+         - The peers: librdkafka through the rdkafka crate (its bundled build), Kafka's own \
+         `ProducerPerformance` / `ConsumerPerformance` (org.apache.kafka:kafka-tools {}, the \
+         newest on Maven Central), krafka and confluent-kafka (Rust) from crates.io, \
+         kafka-python with the seeds' loops. Their programs are in `bench/peers/`, outside \
+         the library's dependency graph.\n",
+        report.records,
+        report.partitions,
+        super::peers::JAVA_TOOLS_VERSION,
+    );
+    if !report.unavailable.is_empty() {
+        let _ = writeln!(out, "Clients left out of this run:\n");
+        for (kind, why) in &report.unavailable {
+            let first = why.lines().next().unwrap_or_default();
+            let _ = writeln!(out, "- {}: {first}", kind.label());
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "## Results\n");
+    let mut behind = Vec::new();
+    for section in &report.sections {
+        let _ = writeln!(out, "### {}\n", section.workload);
+        let _ = writeln!(
+            out,
+            "| client | records/s | MB/s | p50 ms | p99 ms | CPU s per 1M records | throughput vs ferrokafka | CPU vs ferrokafka |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        let ours = section.rows.iter().find_map(|(kind, result)| {
+            (*kind == PeerKind::Ferrokafka)
+                .then_some(result.as_ref().ok())
+                .flatten()
+        });
+        for (kind, result) in &section.rows {
+            match result {
+                Ok(m) => {
+                    let (throughput, cpu) = ours.map_or(("–".into(), "–".into()), |o| {
+                        (
+                            format!("{:.2}×", m.records_per_s() / o.records_per_s()),
+                            format!("{:.2}×", m.cpu_s_per_million() / o.cpu_s_per_million()),
+                        )
+                    });
+                    if let Some(o) = ours
+                        && *kind != PeerKind::Ferrokafka
+                        && m.records_per_s() > o.records_per_s()
+                    {
+                        behind.push(format!(
+                            "{}: {} is faster ({:.2}×)",
+                            section.workload,
+                            kind.label(),
+                            m.records_per_s() / o.records_per_s()
+                        ));
+                    }
+                    let _ = writeln!(
+                        out,
+                        "| {} | {:.0} | {:.1} | {} | {} | {:.2} | {throughput} | {cpu} |",
+                        m.client,
+                        m.records_per_s(),
+                        m.mb_per_s(),
+                        optional(m.latency_p50_ms),
+                        optional(m.latency_p99_ms),
+                        m.cpu_s_per_million(),
+                    );
+                }
+                Err(error) => {
+                    let first = error.lines().next().unwrap_or_default().replace('|', "\\|");
+                    let _ = writeln!(out, "| {} | failed: {first} | | | | | | |", kind.label());
+                }
+            }
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "## Where ferrokafka does not lead\n");
+    if behind.is_empty() {
+        let _ = writeln!(out, "Nowhere in this run.");
+    } else {
+        for line in behind {
+            let _ = writeln!(out, "- {line}");
+        }
+    }
+    out
+}
+
+fn optional(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_string(), |v| format!("{v:.1}"))
+}
+
+/// What the numbers were measured on.
+fn machine() -> Vec<(&'static str, String)> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown", |(_, v)| v.trim())
+        .to_string();
+    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or_else(
+            || "unknown".to_string(),
+            |kb| format!("{} GiB", kb / 1024 / 1024),
+        );
+    let first_line = |program: &str, args: &[&str]| -> String {
+        Command::new(program).args(args).output().ok().map_or_else(
+            || "unknown".into(),
+            |o| {
+                let text = if o.stdout.is_empty() {
+                    o.stderr
+                } else {
+                    o.stdout
+                };
+                String::from_utf8_lossy(&text)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            },
+        )
+    };
+    vec![
+        (
+            "CPU",
+            format!("{model}, {cpus} logical CPUs (shared by the broker and the client)"),
+        ),
+        ("memory", memory),
+        ("kernel", first_line("uname", &["-sr"])),
+        ("Rust", first_line("rustc", &["--version"])),
+        ("Java", first_line("java", &["-version"])),
+        (
+            "broker",
+            format!(
+                "Apache Kafka {} (KRaft, one combined node, the harness's settings)",
+                crate::broker::jars::DEFAULT_KAFKA_VERSION
+            ),
+        ),
+    ]
+}
