@@ -135,8 +135,8 @@ async fn too_few_in_sync_replicas_surface_not_enough_replicas() {
         .await
     {
         assert!(
-            error.to_string().contains("NotLeaderOrFollower")
-                || error.to_string().contains("LeaderNotAvailable"),
+            error.to_string().contains("NOT_LEADER_OR_FOLLOWER")
+                || error.to_string().contains("LEADER_NOT_AVAILABLE"),
             "{error}"
         );
         assert!(
@@ -184,7 +184,7 @@ async fn too_few_in_sync_replicas_surface_not_enough_replicas() {
         }
         assert!(Instant::now() < deadline, "NOT_ENOUGH_REPLICAS never came");
     };
-    assert!(error.to_string().contains("NotEnoughReplicas"), "{error}");
+    assert!(error.to_string().contains("NOT_ENOUGH_REPLICAS"), "{error}");
     assert_eq!(
         producer.client().leader(&topic, 0).await.unwrap(),
         leader,

@@ -100,6 +100,16 @@ pub struct Appended {
     pub batch_full: bool,
 }
 
+/// Whether sequence `a` comes before `b`, with sequences wrapping from
+/// `i32::MAX` to 0: the batches of one partition in flight or waiting for a
+/// retry span far less than half the sequence space, so the shorter way
+/// round the circle tells the order.
+fn sequence_precedes(a: i32, b: i32) -> bool {
+    const SPACE: i64 = 1 << 31;
+    let distance = (i64::from(b) - i64::from(a)).rem_euclid(SPACE);
+    distance != 0 && distance < SPACE / 2
+}
+
 /// A batch of one partition's records, open for appends until drained.
 pub struct ProducerBatch<P, C> {
     /// The partition it goes to.
@@ -119,6 +129,9 @@ pub struct ProducerBatch<P, C> {
     /// Idempotent producer id, epoch and base sequence, fixed at the first
     /// drain so a retry resends the same bytes.
     pub producer: Option<(i64, i16, i32)>,
+    /// Why the last attempt failed, for the error of a batch that then
+    /// runs out of `delivery_timeout_ms` while waiting to be retried.
+    pub last_error: Option<crate::ProduceError>,
 }
 
 impl<P, C> ProducerBatch<P, C> {
@@ -281,6 +294,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 record_count: 0,
                 uncompressed_bytes: 0,
                 producer: None,
+                last_error: None,
             });
             new_batch = true;
         }
@@ -405,7 +419,10 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             None => 0,
             Some((_, _, sequence)) => queue
                 .iter()
-                .position(|b| b.producer.is_none_or(|(_, _, s)| s > sequence))
+                .position(|b| {
+                    b.producer
+                        .is_none_or(|(_, _, s)| sequence_precedes(sequence, s))
+                })
                 .unwrap_or(queue.len()),
         };
         queue.insert(position, batch);
@@ -839,6 +856,32 @@ mod tests {
             .iter()
             .map(|b| b.producer.map(|(_, _, s)| s))
             .collect()
+    }
+
+    #[test]
+    fn sequence_order_survives_the_wrap_at_i32_max() {
+        assert!(sequence_precedes(i32::MAX - 3, i32::MAX));
+        assert!(sequence_precedes(i32::MAX, 0));
+        assert!(sequence_precedes(i32::MAX - 1, 4));
+        assert!(!sequence_precedes(4, i32::MAX - 1));
+        assert!(!sequence_precedes(7, 7));
+
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        let starts = [i32::MAX - 1, 0, 2];
+        let mut drained = Vec::new();
+        for (i, start) in starts.into_iter().enumerate() {
+            append(&mut acc, t0, 0, &[0; 10], u32::try_from(i).unwrap());
+            drained.extend(
+                acc.drain(t0, &[0], 1 << 20, |_, _| DrainStamp::Sequenced(1, 0, start))
+                    .unwrap(),
+            );
+        }
+        // Retries come back newest first; the queue still runs MAX-1, 0, 2.
+        while let Some(batch) = drained.pop() {
+            acc.reenqueue(t0, batch);
+        }
+        assert_eq!(sequences(&acc, 0), [Some(i32::MAX - 1), Some(0), Some(2)]);
     }
 
     #[test]

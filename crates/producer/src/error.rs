@@ -20,7 +20,7 @@ pub enum ProduceError {
     Transport(#[from] TransportError),
     /// The broker refused the record's batch with an error that retrying
     /// cannot fix (or the retries ran out).
-    #[error("{topic}-{partition}: the broker answered {error:?}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    #[error("{topic}-{partition}: the broker answered {error}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
     Broker {
         /// The topic.
         topic: String,

@@ -122,7 +122,7 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
                 topic: batch.partition.topic.to_string(),
                 partition: batch.partition.partition,
                 timeout: inner.config.batching.delivery_timeout,
-                last_error: None,
+                last_error: batch.last_error.clone().map(Box::new),
             };
             failures.push((batch, error));
         }
@@ -707,12 +707,13 @@ fn judge(
     }
 }
 
-fn requeue(inner: &Inner, batch: Batch, error: &ProduceError) {
+fn requeue(inner: &Inner, mut batch: Batch, error: &ProduceError) {
     inner.metrics.record_retries.fetch_add(
         u64::try_from(batch.record_count()).unwrap_or(0),
         Ordering::Relaxed,
     );
     debug!(partition = ?batch.partition, attempts = batch.attempts, %error, "retrying batch");
+    batch.last_error = Some(error.clone());
     inner.state().accumulator.reenqueue(Instant::now(), batch);
 }
 

@@ -210,3 +210,35 @@ async fn a_broker_that_never_answers_fails_records_after_the_delivery_timeout() 
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_batch_that_expires_waiting_for_a_retry_names_the_error_it_was_retrying() {
+    let cluster = FakeCluster::new(1, |request| {
+        (request.key == ApiKey::Produce).then(|| answer(request, ErrorCode::NotEnoughReplicas, -1))
+    });
+    cluster.add_topic("t", &[1]);
+    // The backoff outlasts the delivery timeout, so the batch expires in
+    // the queue, between attempts, not in flight.
+    let producer = producer(
+        &cluster,
+        &[
+            ("request_timeout_ms", "200"),
+            ("delivery_timeout_ms", "300"),
+            ("retry_backoff_ms", "1000"),
+        ],
+    )
+    .await;
+    let error = producer
+        .send(ProducerRecord::new("t").value("v"))
+        .await
+        .unwrap()
+        .await
+        .unwrap_err();
+    match &error {
+        ProduceError::DeliveryTimeout { last_error, .. } => {
+            let last = last_error.as_ref().expect("the retried error is named");
+            assert!(last.to_string().contains("NOT_ENOUGH_REPLICAS"), "{last}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
