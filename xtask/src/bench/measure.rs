@@ -1,9 +1,8 @@
 //! Running one client for one workload: bounded in time, its output line
 //! read, its CPU time taken from the kernel's account of reaped children.
 
-use std::io::Read as _;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -69,51 +68,18 @@ pub struct ResultLine {
 /// standard output and the CPU seconds it used.
 pub fn run_bounded(mut command: Command, timeout: Duration) -> anyhow::Result<(String, f64)> {
     let before = children_cpu_seconds()?;
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {command:?}"))?;
-    let mut stdout = child.stdout.take().context("no stdout pipe")?;
-    let mut stderr = child.stderr.take().context("no stderr pipe")?;
-    let out_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{command:?} took longer than {timeout:?} and was killed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let output = crate::golden::java::run_bounded(&mut command, timeout)?;
     let cpu = children_cpu_seconds()? - before;
-    let out = out_reader.join().unwrap_or_default();
-    let err = err_reader.join().unwrap_or_default();
-    if !status.success() {
-        let tail: String = err
-            .lines()
-            .rev()
-            .take(15)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n");
-        bail!("{command:?} failed ({status}):\n{tail}");
+    if !output.status.success() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(15).collect();
+        bail!(
+            "{command:?} failed ({}):\n{}",
+            output.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
     }
-    Ok((out, cpu))
+    Ok((String::from_utf8_lossy(&output.stdout).into_owned(), cpu))
 }
 
 /// Parses the last line of `stdout` as a [`ResultLine`].
@@ -181,7 +147,7 @@ mod tests {
 
         let mut slow = Command::new("sleep");
         slow.arg("30");
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         assert!(run_bounded(slow, Duration::from_millis(200)).is_err());
         assert!(started.elapsed() < Duration::from_secs(10));
     }
