@@ -1,5 +1,6 @@
 //! Retrying a retriable failure until the operation's deadline.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,6 @@ use crate::AdminError;
 /// a retriable error waits `backoff` and tries again. An attempt that is
 /// still failing at the deadline ends as [`AdminError::TimedOut`] carrying
 /// that error.
-#[allow(dead_code, reason = "the operations that use it are being written")]
 pub(crate) async fn until_deadline<T, F, Fut>(
     what: &str,
     deadline: Instant,
@@ -45,6 +45,87 @@ where
             other => return other,
         }
     }
+}
+
+/// The outcome of one round of a per-item operation: an answer for each
+/// item it was asked about, or a failure of the whole round (a broker that
+/// could not be reached), which counts for every item.
+pub(crate) type Round<K, T> = Result<BTreeMap<K, Result<T, AdminError>>, AdminError>;
+
+/// Runs rounds of a per-item operation until every item has a final answer
+/// or `deadline` passes. Each round is given the items still pending; an
+/// item whose answer `retriable` accepts stays pending (after `backoff`),
+/// any other answer is final. An item the round did not answer is an
+/// [`AdminError::UnexpectedResponse`]. Items still failing at the deadline
+/// end as [`AdminError::TimedOut`] carrying their last error.
+pub(crate) async fn each_until_deadline<K, T, F, Fut>(
+    what: &str,
+    items: Vec<K>,
+    deadline: Instant,
+    backoff: Duration,
+    retriable: impl Fn(&AdminError) -> bool,
+    mut round: F,
+) -> BTreeMap<K, Result<T, AdminError>>
+where
+    K: Ord + Clone + std::fmt::Display,
+    F: FnMut(Vec<K>) -> Fut,
+    Fut: Future<Output = Round<K, T>>,
+{
+    let started = Instant::now();
+    let mut done = BTreeMap::new();
+    let mut pending: Vec<K> = items;
+    pending.sort();
+    pending.dedup();
+    let mut last_errors: BTreeMap<K, AdminError> = BTreeMap::new();
+    while !pending.is_empty() {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let Ok(outcome) = tokio::time::timeout(remaining, round(pending.clone())).await else {
+            break;
+        };
+        let mut answers = match outcome {
+            Ok(answers) => answers,
+            Err(error) => pending
+                .iter()
+                .map(|k| (k.clone(), Err(error.clone())))
+                .collect(),
+        };
+        let mut still = Vec::new();
+        for key in pending {
+            match answers.remove(&key) {
+                Some(Err(error)) if retriable(&error) => {
+                    tracing::debug!(what, item = %key, %error, "retrying");
+                    last_errors.insert(key.clone(), error);
+                    still.push(key);
+                }
+                Some(answer) => {
+                    done.insert(key, answer);
+                }
+                None => {
+                    let error = AdminError::UnexpectedResponse(format!(
+                        "{what}: the broker did not answer for {key}"
+                    ));
+                    done.insert(key, Err(error));
+                }
+            }
+        }
+        pending = still;
+        if pending.is_empty() || Instant::now() + backoff >= deadline {
+            break;
+        }
+        tokio::time::sleep(backoff).await;
+    }
+    for key in pending {
+        let last_error = last_errors.remove(&key).map(Box::new);
+        done.insert(
+            key.clone(),
+            Err(AdminError::TimedOut {
+                what: format!("{what} {key}"),
+                after: deadline.saturating_duration_since(started),
+                last_error,
+            }),
+        );
+    }
+    done
 }
 
 #[cfg(test)]
