@@ -23,8 +23,13 @@ fn options() -> AdminOptions {
     AdminOptions::new().timeout(Duration::from_secs(30))
 }
 
+/// The broker's error code of a failed item: a direct answer, not a
+/// retried one that ran out of time.
 fn code<T: std::fmt::Debug>(result: &Result<T, AdminError>) -> Option<ErrorCode> {
-    result.as_ref().err().and_then(AdminError::code)
+    match result {
+        Err(AdminError::Broker { error, .. }) => Some(error.code),
+        _ => None,
+    }
 }
 
 /// Polls `describe_topics` until `topic` is gone (deletion reaches the
