@@ -45,7 +45,6 @@ pub struct Admin {
     client: Client,
 }
 
-#[allow(dead_code, reason = "the operations that use it are being written")]
 impl Admin {
     /// Connects to the cluster named by `config.client.bootstrap_servers`.
     pub async fn connect(config: AdminConfig) -> Result<Admin, AdminError> {
