@@ -7,4 +7,5 @@
 //! can drive thousands of rebalances deterministically.
 
 pub mod assignor;
+pub mod consumer_member;
 pub mod member;

@@ -55,6 +55,9 @@ pub enum GroupError {
     GroupMaxSizeReached,
     /// The request did not reach the coordinator or got no answer.
     Network,
+    /// The broker does not support the `group_protocol` asked for (fatal):
+    /// what is missing and what to do.
+    UnsupportedGroupProtocol(String),
     /// Any other broker error: its code, and whether retrying may help.
     Other {
         /// Kafka error code.
@@ -72,6 +75,7 @@ impl GroupError {
                 | GroupError::GroupAuthorizationFailed
                 | GroupError::InconsistentGroupProtocol
                 | GroupError::GroupMaxSizeReached
+                | GroupError::UnsupportedGroupProtocol(_)
                 | GroupError::Other {
                     retriable: false,
                     ..
