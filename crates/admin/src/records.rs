@@ -284,3 +284,100 @@ impl Admin {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use ferrokafka_protocol::ApiKey;
+    use ferrokafka_protocol::messages::DeleteRecordsResponse;
+    use ferrokafka_protocol::messages::delete_records_response::{
+        DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+    };
+    use ferrokafka_transport::config::ClientConfig;
+    use ferrokafka_transport::fake::{FakeCluster, FakeReply};
+
+    use super::*;
+
+    /// A request as the fake saw it: the node, and the partitions asked.
+    type Sent = (i32, Vec<i32>);
+
+    #[tokio::test]
+    async fn delete_records_goes_to_each_leader_and_retries_the_one_that_moved() {
+        let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
+        let node_two_calls = Arc::new(AtomicUsize::new(0));
+        let (log, calls) = (Arc::clone(&sent), Arc::clone(&node_two_calls));
+        let cluster = FakeCluster::new(2, move |request| {
+            (request.key == ApiKey::DeleteRecords).then(|| {
+                let asked: DeleteRecordsRequest = request.decode();
+                let partitions: Vec<i32> = asked
+                    .topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
+                    .collect();
+                log.lock().unwrap().push((request.node, partitions));
+                let moved = request.node == 2 && calls.fetch_add(1, Ordering::SeqCst) == 0;
+                let response = DeleteRecordsResponse {
+                    topics: asked
+                        .topics
+                        .iter()
+                        .map(|t| DeleteRecordsTopicResult {
+                            name: t.name.clone(),
+                            partitions: t
+                                .partitions
+                                .iter()
+                                .map(|p| DeleteRecordsPartitionResult {
+                                    partition_index: p.partition_index,
+                                    low_watermark: if moved { -1 } else { p.offset },
+                                    error_code: if moved {
+                                        ErrorCode::NotLeaderOrFollower.code()
+                                    } else {
+                                        0
+                                    },
+                                    ..DeleteRecordsPartitionResult::default()
+                                })
+                                .collect(),
+                            ..DeleteRecordsTopicResult::default()
+                        })
+                        .collect(),
+                    ..DeleteRecordsResponse::default()
+                };
+                FakeReply::with(request, &response)
+            })
+        });
+        cluster.add_topic("t", &[1, 2, 1]);
+        let config = ClientConfig::from_pairs([
+            ("bootstrap_servers", cluster.bootstrap().as_str()),
+            ("retry_backoff_ms", "10"),
+        ])
+        .unwrap();
+        let admin = Admin::with_client(cluster.client(config).await.unwrap());
+        let missing = TopicPartition::new("missing", 0);
+        let beyond = TopicPartition::new("t", 9);
+        let deleted = admin
+            .delete_records(
+                &BTreeMap::from([
+                    (TopicPartition::new("t", 0), 5),
+                    (TopicPartition::new("t", 1), 6),
+                    (TopicPartition::new("t", 2), 7),
+                    (missing.clone(), 1),
+                    (beyond.clone(), 1),
+                ]),
+                &AdminOptions::new().timeout(Duration::from_secs(5)),
+            )
+            .await;
+        assert_eq!(*deleted[&TopicPartition::new("t", 0)].as_ref().unwrap(), 5);
+        assert_eq!(*deleted[&TopicPartition::new("t", 1)].as_ref().unwrap(), 6);
+        assert_eq!(*deleted[&TopicPartition::new("t", 2)].as_ref().unwrap(), 7);
+        for unknown in [&missing, &beyond] {
+            assert_eq!(
+                deleted[unknown].as_ref().unwrap_err().code(),
+                Some(ErrorCode::UnknownTopicOrPartition)
+            );
+        }
+        let sent = sent.lock().unwrap().clone();
+        assert_eq!(sent, [(1, vec![0, 2]), (2, vec![1]), (2, vec![1])]);
+    }
+}

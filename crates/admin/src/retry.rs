@@ -182,3 +182,74 @@ mod tests {
         assert_eq!(calls, 1);
     }
 }
+
+#[cfg(test)]
+mod each_tests {
+    use super::*;
+    use ferrokafka_protocol::ErrorCode;
+
+    fn broker(code: ErrorCode) -> AdminError {
+        AdminError::from_code("item", code, None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_retriable_items_are_asked_again_and_unanswered_ones_are_named() {
+        let mut rounds: Vec<Vec<u32>> = Vec::new();
+        let results = each_until_deadline(
+            "item",
+            vec![3, 1, 2, 4, 1],
+            Instant::now() + Duration::from_secs(5),
+            Duration::from_millis(1),
+            AdminError::is_retriable,
+            |pending: Vec<u32>| {
+                let round = rounds.len();
+                rounds.push(pending.clone());
+                async move {
+                    let mut answers = BTreeMap::new();
+                    for item in pending {
+                        let answer = match (item, round) {
+                            (1, _) => Ok(item * 10),
+                            (2, 0) => Err(broker(ErrorCode::NotController)),
+                            (2, _) => Ok(20),
+                            (3, _) => Err(broker(ErrorCode::TopicAlreadyExists)),
+                            _ => continue,
+                        };
+                        answers.insert(item, answer);
+                    }
+                    Ok(answers)
+                }
+            },
+        )
+        .await;
+        assert_eq!(rounds, [vec![1, 2, 3, 4], vec![2]]);
+        assert_eq!(results[&1].as_ref().unwrap(), &10);
+        assert_eq!(results[&2].as_ref().unwrap(), &20);
+        assert_eq!(
+            results[&3].as_ref().unwrap_err().code(),
+            Some(ErrorCode::TopicAlreadyExists)
+        );
+        assert!(matches!(
+            results[&4],
+            Err(AdminError::UnexpectedResponse(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_failed_round_counts_for_every_item_until_the_deadline() {
+        let results: BTreeMap<u32, Result<(), AdminError>> = each_until_deadline(
+            "item",
+            vec![1, 2],
+            Instant::now() + Duration::from_millis(100),
+            Duration::from_millis(10),
+            AdminError::is_retriable,
+            |_pending| async { Err(broker(ErrorCode::NotController)) },
+        )
+        .await;
+        for result in results.values() {
+            let error = result.as_ref().unwrap_err();
+            assert!(matches!(error, AdminError::TimedOut { .. }), "{error}");
+            assert_eq!(error.code(), Some(ErrorCode::NotController));
+        }
+        assert_eq!(results.len(), 2);
+    }
+}

@@ -805,3 +805,216 @@ impl std::str::FromStr for TopicId {
         Ok(TopicId(Uuid(bytes)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, OnceLock};
+    use std::time::Duration;
+
+    use ferrokafka_protocol::ApiKey;
+    use ferrokafka_protocol::messages::create_topics_response::CreatableTopicResult;
+    use ferrokafka_protocol::messages::describe_topic_partitions_response::{
+        self as dtp, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
+    };
+    use ferrokafka_protocol::messages::{CreateTopicsResponse, DescribeTopicPartitionsResponse};
+    use ferrokafka_transport::config::ClientConfig;
+    use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
+
+    use super::*;
+
+    async fn admin(cluster: &FakeCluster) -> Admin {
+        let config = ClientConfig::from_pairs([
+            ("bootstrap_servers", cluster.bootstrap().as_str()),
+            ("retry_backoff_ms", "10"),
+        ])
+        .unwrap();
+        Admin::with_client(cluster.client(config).await.unwrap())
+    }
+
+    fn options() -> AdminOptions {
+        AdminOptions::new().timeout(Duration::from_secs(5))
+    }
+
+    fn partition(index: i32) -> DescribeTopicPartitionsResponsePartition {
+        DescribeTopicPartitionsResponsePartition {
+            partition_index: index,
+            leader_id: 1,
+            leader_epoch: 3,
+            replica_nodes: vec![1, 2],
+            isr_nodes: vec![1],
+            offline_replicas: vec![2],
+            ..DescribeTopicPartitionsResponsePartition::default()
+        }
+    }
+
+    fn topic(
+        name: &str,
+        partitions: Vec<DescribeTopicPartitionsResponsePartition>,
+    ) -> DescribeTopicPartitionsResponseTopic {
+        DescribeTopicPartitionsResponseTopic {
+            name: Some(name.to_string()),
+            partitions,
+            topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+            ..DescribeTopicPartitionsResponseTopic::default()
+        }
+    }
+
+    /// Pages of DescribeTopicPartitions: `a` split over two pages by the
+    /// cursor, `b` on the second, `c` unknown.
+    fn paged(request: &FakeRequest) -> FakeReply {
+        let asked: DescribeTopicPartitionsRequest = request.decode();
+        let response = match asked.cursor {
+            None => DescribeTopicPartitionsResponse {
+                topics: vec![topic("a", vec![partition(1), partition(0)])],
+                next_cursor: Some(dtp::Cursor {
+                    topic_name: "a".into(),
+                    partition_index: 2,
+                    ..dtp::Cursor::default()
+                }),
+                ..DescribeTopicPartitionsResponse::default()
+            },
+            Some(cursor) => {
+                assert_eq!(
+                    (cursor.topic_name.as_str(), cursor.partition_index),
+                    ("a", 2)
+                );
+                DescribeTopicPartitionsResponse {
+                    topics: vec![
+                        topic("a", vec![partition(2)]),
+                        topic("b", vec![partition(0)]),
+                        DescribeTopicPartitionsResponseTopic {
+                            error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                            ..topic("c", Vec::new())
+                        },
+                    ],
+                    next_cursor: None,
+                    ..DescribeTopicPartitionsResponse::default()
+                }
+            }
+        };
+        FakeReply::with(request, &response)
+    }
+
+    #[tokio::test]
+    async fn describe_follows_the_cursor_and_keeps_each_topic_s_error() {
+        let cluster = FakeCluster::new(2, |request| {
+            (request.key == ApiKey::DescribeTopicPartitions).then(|| paged(request))
+        });
+        let admin = admin(&cluster).await;
+        let described = admin.describe_topics(&["a", "b", "c"], &options()).await;
+        let a = described["a"].as_ref().unwrap();
+        assert_eq!(
+            a.partitions.iter().map(|p| p.partition).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert_eq!(a.partitions[2].leader_epoch, Some(3));
+        assert_eq!(a.partitions[2].offline_replicas, [2]);
+        assert_eq!(a.authorized_operations, None);
+        assert_eq!(described["b"].as_ref().unwrap().partitions.len(), 1);
+        assert_eq!(
+            described["c"].as_ref().unwrap_err().code(),
+            Some(ErrorCode::UnknownTopicOrPartition)
+        );
+        let pages = cluster
+            .received()
+            .iter()
+            .filter(|(_, key)| *key == ApiKey::DescribeTopicPartitions)
+            .count();
+        assert_eq!(
+            pages, 2,
+            "one request per page, no retry of the unknown topic"
+        );
+    }
+
+    #[tokio::test]
+    async fn create_retries_not_controller_then_waits_for_the_leaders() {
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let cluster_slot: Arc<OnceLock<FakeCluster>> = Arc::new(OnceLock::new());
+        let (seen, slot) = (Arc::clone(&attempts), Arc::clone(&cluster_slot));
+        let cluster = FakeCluster::new(2, move |request| {
+            (request.key == ApiKey::CreateTopics).then(|| {
+                let asked: CreateTopicsRequest = request.decode();
+                let first = seen.fetch_add(1, Ordering::SeqCst) == 0;
+                let response = CreateTopicsResponse {
+                    topics: asked
+                        .topics
+                        .iter()
+                        .map(|t| {
+                            let code = if first {
+                                ErrorCode::NotController
+                            } else if t.name == "taken" {
+                                ErrorCode::TopicAlreadyExists
+                            } else {
+                                if let Some(cluster) = slot.get() {
+                                    cluster.add_topic(&t.name, &[2, 1]);
+                                }
+                                ErrorCode::None
+                            };
+                            CreatableTopicResult {
+                                name: t.name.clone(),
+                                error_code: code.code(),
+                                num_partitions: t.num_partitions,
+                                replication_factor: t.replication_factor,
+                                ..CreatableTopicResult::default()
+                            }
+                        })
+                        .collect(),
+                    ..CreateTopicsResponse::default()
+                };
+                FakeReply::with(request, &response)
+            })
+        });
+        let _ = cluster_slot.set(cluster.clone());
+        let admin = admin(&cluster).await;
+        let created = admin
+            .create_topics(
+                &[NewTopic::new("fresh", 2, 1), NewTopic::new("taken", 1, 1)],
+                false,
+                &options(),
+            )
+            .await;
+        assert_eq!(created["fresh"].as_ref().unwrap().partitions, 2);
+        assert_eq!(
+            created["taken"].as_ref().unwrap_err().code(),
+            Some(ErrorCode::TopicAlreadyExists)
+        );
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+        // The leaders were in the metadata before create_topics returned.
+        assert_eq!(admin.client().leader("fresh", 0).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_topic_that_never_gets_leaders_times_out_naming_it() {
+        let cluster = FakeCluster::new(1, |request| {
+            (request.key == ApiKey::CreateTopics).then(|| {
+                let asked: CreateTopicsRequest = request.decode();
+                let response = CreateTopicsResponse {
+                    topics: asked
+                        .topics
+                        .iter()
+                        .map(|t| CreatableTopicResult {
+                            name: t.name.clone(),
+                            ..CreatableTopicResult::default()
+                        })
+                        .collect(),
+                    ..CreateTopicsResponse::default()
+                };
+                FakeReply::with(request, &response)
+            })
+        });
+        cluster.add_topic("leaderless", &[-1]);
+        let admin = admin(&cluster).await;
+        let created = admin
+            .create_topics(
+                &[NewTopic::new("leaderless", 1, 1)],
+                false,
+                &AdminOptions::new().timeout(Duration::from_millis(300)),
+            )
+            .await;
+        let error = created["leaderless"].as_ref().unwrap_err();
+        assert!(matches!(error, AdminError::TimedOut { .. }), "{error}");
+        assert_eq!(error.code(), Some(ErrorCode::LeaderNotAvailable));
+        assert!(error.to_string().contains("leaderless"), "{error}");
+    }
+}
