@@ -245,24 +245,7 @@ impl Admin {
                 let response = match outcome {
                     Ok(response) => response,
                     Err(TransportError::UnsupportedApi { .. }) => {
-                        let metadata = self.metadata(Some(&[]), false).await?;
-                        return Ok(ClusterDescription {
-                            cluster_id: metadata.cluster_id.unwrap_or_default(),
-                            controller: (metadata.controller_id >= 0)
-                                .then_some(metadata.controller_id),
-                            brokers: metadata
-                                .brokers
-                                .into_iter()
-                                .map(|b| BrokerInfo {
-                                    id: b.node_id,
-                                    host: b.host,
-                                    port: b.port,
-                                    rack: b.rack,
-                                    fenced: false,
-                                })
-                                .collect(),
-                            authorized_operations: None,
-                        });
+                        return self.describe_cluster_with_metadata().await;
                     }
                     Err(error) => return Err(error.into()),
                 };
@@ -288,6 +271,30 @@ impl Admin {
             },
         )
         .await
+    }
+
+    /// The cluster as Metadata describes it, for brokers without
+    /// DescribeCluster.
+    async fn describe_cluster_with_metadata(&self) -> Result<ClusterDescription, AdminError> {
+        let metadata = self.metadata(Some(&[]), false).await?;
+        let mut brokers: Vec<BrokerInfo> = metadata
+            .brokers
+            .into_iter()
+            .map(|b| BrokerInfo {
+                id: b.node_id,
+                host: b.host,
+                port: b.port,
+                rack: b.rack,
+                fenced: false,
+            })
+            .collect();
+        brokers.sort_by_key(|b| b.id);
+        Ok(ClusterDescription {
+            cluster_id: metadata.cluster_id.unwrap_or_default(),
+            controller: (metadata.controller_id >= 0).then_some(metadata.controller_id),
+            brokers,
+            authorized_operations: None,
+        })
     }
 
     /// The cluster's supported and finalized features, from a broker's
@@ -710,4 +717,36 @@ impl Admin {
 /// ```
 pub fn api_name(key: i16) -> Option<&'static str> {
     ApiKey::from_i16(key).map(ApiKey::name)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ferrokafka_transport::config::ClientConfig;
+    use ferrokafka_transport::fake::FakeCluster;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn without_describe_cluster_the_metadata_describes_the_cluster() {
+        let cluster = FakeCluster::new(3, |_| None);
+        let config =
+            ClientConfig::from_pairs([("bootstrap_servers", cluster.bootstrap())]).unwrap();
+        let admin = Admin::with_client(cluster.client(config).await.unwrap());
+        let described = tokio::time::timeout(
+            Duration::from_secs(5),
+            admin.describe_cluster_with_metadata(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(described.cluster_id, "fake");
+        assert_eq!(described.controller, Some(1));
+        assert_eq!(
+            described.brokers.iter().map(|b| b.id).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert_eq!(described.brokers[1].host, "fake-2");
+    }
 }

@@ -786,3 +786,122 @@ impl Admin {
         Ok(answers)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use ferrokafka_protocol::messages::describe_configs_response::{
+        DescribeConfigsResourceResult, DescribeConfigsResult,
+    };
+    use ferrokafka_protocol::messages::{
+        AlterConfigsResponse, DescribeConfigsResponse, alter_configs_response,
+    };
+    use ferrokafka_transport::config::ClientConfig;
+    use ferrokafka_transport::fake::{FakeCluster, FakeReply};
+
+    use super::*;
+
+    fn entry(name: &str, value: &str, source: i8) -> DescribeConfigsResourceResult {
+        DescribeConfigsResourceResult {
+            name: name.to_string(),
+            value: Some(value.to_string()),
+            config_source: source,
+            ..DescribeConfigsResourceResult::default()
+        }
+    }
+
+    /// A key and value the fake broker was asked to store.
+    type Written = (String, Option<String>);
+
+    #[tokio::test]
+    async fn without_the_incremental_api_the_whole_dynamic_set_is_written_back_changed() {
+        let written: Arc<Mutex<Vec<Written>>> = Arc::default();
+        let log = Arc::clone(&written);
+        let cluster = FakeCluster::new(1, move |request| match request.key {
+            ApiKey::DescribeConfigs => {
+                let response = DescribeConfigsResponse {
+                    results: vec![DescribeConfigsResult {
+                        resource_type: ResourceType::Topic.code(),
+                        resource_name: "t".into(),
+                        configs: vec![
+                            entry("retention.ms", "1000", 1),
+                            entry("cleanup.policy", "delete,compact", 1),
+                            entry("segment.ms", "5", 5),
+                        ],
+                        ..DescribeConfigsResult::default()
+                    }],
+                    ..DescribeConfigsResponse::default()
+                };
+                Some(FakeReply::with(request, &response))
+            }
+            ApiKey::AlterConfigs => {
+                let asked: AlterConfigsRequest = request.decode();
+                let mut log = log.lock().unwrap();
+                for resource in &asked.resources {
+                    log.extend(
+                        resource
+                            .configs
+                            .iter()
+                            .map(|c| (c.name.clone(), c.value.clone())),
+                    );
+                }
+                let response = AlterConfigsResponse {
+                    responses: asked
+                        .resources
+                        .iter()
+                        .map(|r| alter_configs_response::AlterConfigsResourceResponse {
+                            resource_type: r.resource_type,
+                            resource_name: r.resource_name.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..AlterConfigsResponse::default()
+                };
+                Some(FakeReply::with(request, &response))
+            }
+            _ => None,
+        });
+        let config =
+            ClientConfig::from_pairs([("bootstrap_servers", cluster.bootstrap())]).unwrap();
+        let admin = Admin::with_client(cluster.client(config).await.unwrap());
+        let topic = ConfigResource::topic("t");
+        let changes = BTreeMap::from([(
+            topic.clone(),
+            vec![
+                AlterConfigOp::delete("retention.ms"),
+                AlterConfigOp::subtract("cleanup.policy", "compact"),
+                AlterConfigOp::set("max.message.bytes", "2000"),
+            ],
+        )]);
+        let answers = admin
+            .alter_by_replacing(1, vec![topic.clone()], &changes, false)
+            .await
+            .unwrap();
+        assert!(answers[&topic].is_ok(), "{answers:?}");
+        let written = written.lock().unwrap().clone();
+        assert_eq!(
+            written,
+            [
+                ("cleanup.policy".to_string(), Some("delete".to_string())),
+                ("max.message.bytes".to_string(), Some("2000".to_string())),
+            ],
+            "the default segment.ms is not pinned, the deleted key is gone"
+        );
+    }
+
+    #[test]
+    fn resources_go_to_their_broker_or_to_any() {
+        let (targets, invalid) = by_target(vec![
+            ConfigResource::topic("t"),
+            ConfigResource::broker(2),
+            ConfigResource::new(ResourceType::Broker, ""),
+            ConfigResource::new(ResourceType::BrokerLogger, "3"),
+            ConfigResource::new(ResourceType::BrokerLogger, "x"),
+        ]);
+        assert_eq!(targets[&None].len(), 2);
+        assert_eq!(targets[&Some(2)], [ConfigResource::broker(2)]);
+        assert_eq!(targets[&Some(3)].len(), 1);
+        assert_eq!(invalid.len(), 1);
+    }
+}

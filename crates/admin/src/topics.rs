@@ -374,7 +374,13 @@ impl Admin {
             Err(AdminError::Transport(TransportError::UnsupportedApi { .. })) => {}
             other => return other,
         }
-        let response = self.metadata(Some(&names), true).await?;
+        self.describe_with_metadata(&names).await
+    }
+
+    /// Describes topics from a Metadata response, for brokers without
+    /// DescribeTopicPartitions.
+    async fn describe_with_metadata(&self, names: &[String]) -> Round<String, TopicDescription> {
+        let response = self.metadata(Some(names), true).await?;
         let mut answers = BTreeMap::new();
         for topic in response.topics {
             let Some(name) = topic.name else { continue };
@@ -924,6 +930,30 @@ mod tests {
         assert_eq!(
             pages, 2,
             "one request per page, no retry of the unknown topic"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_describe_topic_partitions_the_metadata_describes_topics() {
+        let cluster = FakeCluster::new(2, |_| None);
+        cluster.add_topic("a", &[2, 1]);
+        let admin = admin(&cluster).await;
+        let described = admin
+            .describe_with_metadata(&["a".to_string(), "gone".to_string()])
+            .await
+            .unwrap();
+        let a = described["a"].as_ref().unwrap();
+        assert_eq!(
+            a.partitions
+                .iter()
+                .map(|p| (p.partition, p.leader))
+                .collect::<Vec<_>>(),
+            [(0, Some(2)), (1, Some(1))]
+        );
+        assert_ne!(a.topic_id, Uuid::ZERO);
+        assert!(
+            !described.contains_key("gone"),
+            "the fake does not answer for it"
         );
     }
 
