@@ -19,6 +19,39 @@ pub enum IsolationLevel {
     ReadCommitted,
 }
 
+/// `group_protocol`: how the consumer takes part in its group.
+///
+/// ```
+/// use ferrokafka_consumer::config::GroupProtocol;
+/// use ferrokafka_consumer::ConsumerConfig;
+/// let config = ConsumerConfig::from_pairs([
+///     ("bootstrap_servers", "127.0.0.1:9092"),
+///     ("group_id", "reporting"),
+///     ("group_protocol", "consumer"),
+///     ("group_remote_assignor", "uniform"),
+/// ])
+/// .unwrap();
+/// assert_eq!(config.group_protocol, GroupProtocol::Consumer);
+/// // The coordinator assigns and keeps time: the classic keys are refused.
+/// let error = ConsumerConfig::from_pairs([
+///     ("bootstrap_servers", "127.0.0.1:9092"),
+///     ("group_protocol", "consumer"),
+///     ("session_timeout_ms", "10000"),
+/// ])
+/// .unwrap_err();
+/// assert!(error.to_string().contains("session_timeout_ms"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupProtocol {
+    /// The classic protocol: JoinGroup, SyncGroup, Heartbeat, with a
+    /// member of the group computing the assignment.
+    #[default]
+    Classic,
+    /// KIP-848's consumer protocol: ConsumerGroupHeartbeat, with the
+    /// coordinator computing the assignment (Apache Kafka 4.0+).
+    Consumer,
+}
+
 /// Everything a consumer is configured with.
 #[derive(Debug, Clone)]
 #[allow(clippy::struct_excessive_bools)] // one per boolean key of the Java client
@@ -64,10 +97,18 @@ pub struct ConsumerConfig {
     /// `exclude_internal_topics` (default true): pattern subscriptions
     /// never match `__consumer_offsets` and the like.
     pub exclude_internal_topics: bool,
+    /// `group_protocol` (default classic).
+    pub group_protocol: GroupProtocol,
+    /// `group_remote_assignor`: with `group_protocol=consumer`, the
+    /// coordinator's assignor to ask for (`uniform`, `range`, ...); `None`
+    /// leaves the choice to the group.
+    pub group_remote_assignor: Option<String>,
     /// `consumer_timeout_ms` (kafka-python): a record stream or iterator
     /// ends after this long without a record; `None` waits forever.
     pub consumer_timeout: Option<Duration>,
     auto_commit_set: bool,
+    /// Keys set explicitly that `group_protocol=consumer` does not allow.
+    classic_only_set: Vec<(&'static str, String)>,
 }
 
 impl Default for ConsumerConfig {
@@ -93,7 +134,10 @@ impl Default for ConsumerConfig {
             check_crcs: true,
             exclude_internal_topics: true,
             consumer_timeout: None,
+            group_protocol: GroupProtocol::Classic,
+            group_remote_assignor: None,
             auto_commit_set: false,
+            classic_only_set: Vec::new(),
         }
     }
 }
@@ -144,8 +188,14 @@ impl ConsumerConfig {
             "auto_commit_interval_ms" => self.auto_commit_interval = millis(k, value)?,
             "max_poll_records" => self.max_poll_records = number(k, value, 1usize)?,
             "max_poll_interval_ms" => self.max_poll_interval = millis(k, value)?,
-            "session_timeout_ms" => self.session_timeout = millis(k, value)?,
-            "heartbeat_interval_ms" => self.heartbeat_interval = millis(k, value)?,
+            "session_timeout_ms" => {
+                self.session_timeout = millis(k, value)?;
+                self.classic_only("session_timeout_ms", value);
+            }
+            "heartbeat_interval_ms" => {
+                self.heartbeat_interval = millis(k, value)?;
+                self.classic_only("heartbeat_interval_ms", value);
+            }
             "fetch_min_bytes" => self.fetch_min_bytes = number(k, value, 0i32)?,
             "fetch_max_bytes" => self.fetch_max_bytes = number(k, value, 0i32)?,
             "fetch_max_wait_ms" => self.fetch_max_wait = millis(k, value)?,
@@ -192,6 +242,7 @@ impl ConsumerConfig {
                     ));
                 }
                 self.partition_assignment_strategy = names;
+                self.classic_only("partition_assignment_strategy", value);
             }
             "client_rack" => self.client_rack = text(),
             "check_crcs" => self.check_crcs = boolean(k, value)?,
@@ -201,17 +252,14 @@ impl ConsumerConfig {
                 let millis: i64 = number(k, value, i64::MIN)?;
                 self.consumer_timeout = u64::try_from(millis).ok().map(Duration::from_millis);
             }
-            "group_protocol" => match value.trim().to_ascii_lowercase().as_str() {
-                "classic" => {}
-                "consumer" => {
-                    return Err(ConfigError::new(
-                        k,
-                        value,
-                        "the KIP-848 consumer protocol is not supported yet; use classic",
-                    ));
-                }
-                _ => return Err(ConfigError::new(k, value, "expected classic or consumer")),
-            },
+            "group_protocol" => {
+                self.group_protocol = match value.trim().to_ascii_lowercase().as_str() {
+                    "classic" => GroupProtocol::Classic,
+                    "consumer" => GroupProtocol::Consumer,
+                    _ => return Err(ConfigError::new(k, value, "expected classic or consumer")),
+                };
+            }
+            "group_remote_assignor" => self.group_remote_assignor = text(),
             _ => {
                 if !self.client.set(k, value)? {
                     return Err(ConfigError::new(k, value, "unknown key"));
@@ -221,9 +269,36 @@ impl ConsumerConfig {
         Ok(())
     }
 
+    fn classic_only(&mut self, key: &'static str, value: &str) {
+        self.classic_only_set.retain(|(k, _)| *k != key);
+        self.classic_only_set.push((key, value.to_string()));
+    }
+
     /// Checks settings that only make sense together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.client.validate()?;
+        match self.group_protocol {
+            GroupProtocol::Consumer => {
+                // The coordinator assigns and times the session: these keys
+                // would silently do nothing.
+                if let Some((key, value)) = self.classic_only_set.first() {
+                    return Err(ConfigError::new(
+                        key,
+                        value,
+                        format!("{key} cannot be set when group_protocol=consumer"),
+                    ));
+                }
+            }
+            GroupProtocol::Classic => {
+                if let Some(assignor) = &self.group_remote_assignor {
+                    return Err(ConfigError::new(
+                        "group_remote_assignor",
+                        assignor,
+                        "group_remote_assignor cannot be set when group_protocol=classic",
+                    ));
+                }
+            }
+        }
         if self.group_id.is_none() && self.auto_commit_set && self.enable_auto_commit {
             return Err(ConfigError::new(
                 "enable_auto_commit",

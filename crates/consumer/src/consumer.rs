@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ferrokafka_group::assignor::{self, TopicPartition};
+use ferrokafka_group::consumer_member::ConsumerMemberConfig;
 use ferrokafka_group::member::MemberConfig;
 use ferrokafka_transport::Client;
 use tokio::sync::Mutex as AsyncMutex;
 use tracing::warn;
 
+use crate::config::GroupProtocol;
 use crate::error::ConsumeError;
 use crate::fetch::{Fetched, fetch_once};
 use crate::membership::{Membership, MembershipConfig, Rebalance};
@@ -212,13 +214,37 @@ impl Consumer {
             membership.subscribe(topics);
             return Ok(());
         }
+        let membership = if self.config.group_protocol == GroupProtocol::Consumer {
+            crate::consumer_membership::start(
+                self.client.clone(),
+                ConsumerMemberConfig {
+                    group_id,
+                    member_id: String::new(),
+                    group_instance_id: self.config.group_instance_id.clone(),
+                    rack: self.config.client_rack.clone(),
+                    max_poll_interval: self.config.max_poll_interval,
+                    server_assignor: self.config.group_remote_assignor.clone(),
+                    retry_backoff: self.config.client.retry_backoff,
+                },
+                self.config.auto_commit(),
+                Arc::clone(&self.positions),
+            )
+        } else {
+            self.start_classic(group_id)
+        };
+        membership.subscribe(topics);
+        state.mode = Mode::Subscribed(membership);
+        Ok(())
+    }
+
+    fn start_classic(&self, group_id: String) -> Membership {
         let assignors = self
             .config
             .partition_assignment_strategy
             .iter()
             .filter_map(|name| assignor::by_name(name))
             .collect();
-        let membership = Membership::start(
+        Membership::start(
             self.client.clone(),
             MembershipConfig {
                 member: MemberConfig {
@@ -234,10 +260,7 @@ impl Consumer {
                 auto_commit: self.config.auto_commit(),
             },
             Arc::clone(&self.positions),
-        );
-        membership.subscribe(topics);
-        state.mode = Mode::Subscribed(membership);
-        Ok(())
+        )
     }
 
     /// Joins the group for every topic whose name matches `pattern` (a

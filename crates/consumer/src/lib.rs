@@ -7,6 +7,7 @@
 mod blocking;
 pub mod config;
 mod consumer;
+mod consumer_membership;
 mod error;
 mod fetch;
 mod membership;

@@ -50,7 +50,7 @@ pub enum Rebalance {
     Failed(GroupError),
 }
 
-enum Command {
+pub(crate) enum Command {
     Polled,
     Subscribe(Vec<String>),
     Close(oneshot::Sender<()>),
@@ -83,32 +83,55 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Membership {
+    /// A handle, the receiving end of its commands and the state it shares
+    /// with its task: for either protocol's driver.
+    pub(crate) fn create(
+        group_id: &str,
+        group_instance_id: Option<String>,
+    ) -> (
+        Membership,
+        mpsc::UnboundedReceiver<Command>,
+        Arc<Mutex<Shared>>,
+    ) {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let shared = Arc::new(Mutex::new(Shared {
+            identity: GroupIdentity {
+                group_id: group_id.to_string(),
+                generation: -1,
+                member_id: String::new(),
+                group_instance_id,
+            },
+            rebalances: VecDeque::new(),
+        }));
+        let handle = Membership {
+            commands,
+            shared: Arc::clone(&shared),
+        };
+        (handle, receiver, shared)
+    }
+
     /// Starts the membership task.
     pub(crate) fn start(
         client: Client,
         config: MembershipConfig,
         positions: Arc<Mutex<Positions<TopicPartition>>>,
     ) -> Membership {
-        let (commands, receiver) = mpsc::unbounded_channel();
-        let shared = Arc::new(Mutex::new(Shared {
-            identity: GroupIdentity {
-                group_id: config.member.group_id.clone(),
-                generation: -1,
-                member_id: String::new(),
-                group_instance_id: config.member.group_instance_id.clone(),
-            },
-            rebalances: VecDeque::new(),
-        }));
+        let (handle, receiver, shared) = Membership::create(
+            &config.member.group_id,
+            config.member.group_instance_id.clone(),
+        );
         let driver = Driver {
-            client,
-            group_id: config.member.group_id.clone(),
-            auto_commit: config.auto_commit,
+            fx: Effects {
+                client,
+                group_id: config.member.group_id.clone(),
+                auto_commit: config.auto_commit,
+                positions,
+                shared,
+            },
             member: Member::new(config.member, config.assignors, Instant::now()),
-            positions,
-            shared: Arc::clone(&shared),
         };
         tokio::spawn(driver.run(receiver));
-        Membership { commands, shared }
+        handle
     }
 
     /// Tells membership the application polled (resets the poll timer).
@@ -141,13 +164,89 @@ impl Membership {
     }
 }
 
+/// What both protocols' drivers do to the consumer when the assignment
+/// changes: commit and drop revoked partitions, add assigned ones, report
+/// each change for `poll` to pass to the listener.
+pub(crate) struct Effects {
+    pub(crate) client: Client,
+    pub(crate) group_id: String,
+    pub(crate) auto_commit: bool,
+    pub(crate) positions: Arc<Mutex<Positions<TopicPartition>>>,
+    pub(crate) shared: Arc<Mutex<Shared>>,
+}
+
+impl Effects {
+    /// Commits the revoked partitions' positions (with auto-commit) while
+    /// this member still owns them, then drops them.
+    pub(crate) async fn revoke(&self, partitions: Vec<TopicPartition>) {
+        if self.auto_commit {
+            let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = {
+                let positions = lock(&self.positions);
+                partitions
+                    .iter()
+                    .filter_map(|tp| {
+                        positions.position(tp).ok().flatten().map(|p| {
+                            (
+                                tp.clone(),
+                                OffsetAndMetadata {
+                                    offset: p.offset,
+                                    leader_epoch: p.leader_epoch,
+                                    metadata: String::new(),
+                                },
+                            )
+                        })
+                    })
+                    .collect()
+            };
+            let identity = lock(&self.shared).identity.clone();
+            if let Err(error) = offsets::commit(&self.client, &identity, &offsets).await {
+                warn!(%error, "committing revoked partitions failed");
+            }
+        }
+        info!(group = self.group_id, ?partitions, "revoked");
+        lock(&self.positions).remove(partitions.iter());
+        lock(&self.shared)
+            .rebalances
+            .push_back(Rebalance::Revoked(partitions));
+    }
+
+    /// Adds newly assigned partitions.
+    pub(crate) fn assign(&self, partitions: Vec<TopicPartition>) {
+        info!(group = self.group_id, ?partitions, "assigned");
+        lock(&self.positions).add(partitions.iter().cloned());
+        lock(&self.shared)
+            .rebalances
+            .push_back(Rebalance::Assigned(partitions));
+    }
+
+    /// Drops partitions another member may own already, without a commit.
+    pub(crate) fn lose(&self, partitions: Vec<TopicPartition>) {
+        warn!(group = self.group_id, ?partitions, "partitions lost");
+        lock(&self.positions).remove(partitions.iter());
+        lock(&self.shared)
+            .rebalances
+            .push_back(Rebalance::Lost(partitions));
+    }
+
+    /// Reports that membership failed for good.
+    pub(crate) fn fail(&self, error: GroupError) {
+        warn!(group = self.group_id, ?error, "group membership failed");
+        lock(&self.shared)
+            .rebalances
+            .push_back(Rebalance::Failed(error));
+    }
+
+    /// What commits carry from now on.
+    pub(crate) fn set_identity(&self, generation: i32, member_id: &str) {
+        let mut shared = lock(&self.shared);
+        shared.identity.generation = generation;
+        member_id.clone_into(&mut shared.identity.member_id);
+    }
+}
+
 struct Driver {
-    client: Client,
-    group_id: String,
-    auto_commit: bool,
+    fx: Effects,
     member: Member,
-    positions: Arc<Mutex<Positions<TopicPartition>>>,
-    shared: Arc<Mutex<Shared>>,
 }
 
 impl Driver {
@@ -196,8 +295,9 @@ impl Driver {
             let event = match action {
                 Action::FindCoordinator => Some(
                     match self
+                        .fx
                         .client
-                        .coordinator(CoordinatorKind::Group, &self.group_id)
+                        .coordinator(CoordinatorKind::Group, &self.fx.group_id)
                         .await
                     {
                         Ok(node) => Event::CoordinatorFound(node),
@@ -254,41 +354,27 @@ impl Driver {
                     Some(Event::LeaveResponse)
                 }
                 Action::Revoke(partitions) => {
-                    self.revoke(partitions).await;
+                    self.fx.revoke(partitions).await;
                     None
                 }
                 Action::Assign(partitions) => {
-                    info!(group = self.group_id, ?partitions, "assigned");
-                    lock(&self.positions).add(partitions.iter().cloned());
-                    lock(&self.shared)
-                        .rebalances
-                        .push_back(Rebalance::Assigned(partitions));
+                    self.fx.assign(partitions);
                     None
                 }
                 Action::Lose(partitions) => {
-                    warn!(group = self.group_id, ?partitions, "partitions lost");
-                    lock(&self.positions).remove(partitions.iter());
-                    lock(&self.shared)
-                        .rebalances
-                        .push_back(Rebalance::Lost(partitions));
+                    self.fx.lose(partitions);
                     None
                 }
                 Action::Fatal(error) => {
-                    warn!(group = self.group_id, ?error, "group membership failed");
-                    lock(&self.shared)
-                        .rebalances
-                        .push_back(Rebalance::Failed(error));
+                    self.fx.fail(error);
                     None
                 }
             };
             if let Some(event) = event {
                 queue.extend(self.member.handle(Instant::now(), event));
             }
-            let mut shared = lock(&self.shared);
-            shared.identity.generation = self.member.generation();
-            self.member
-                .member_id()
-                .clone_into(&mut shared.identity.member_id);
+            self.fx
+                .set_identity(self.member.generation(), self.member.member_id());
         }
     }
 
@@ -302,8 +388,9 @@ impl Driver {
     /// coordinator when it moved or cannot be reached.
     fn transport_error(&self, error: &TransportError) -> GroupError {
         debug!(%error, "group request failed");
-        self.client
-            .forget_coordinator(CoordinatorKind::Group, &self.group_id);
+        self.fx
+            .client
+            .forget_coordinator(CoordinatorKind::Group, &self.fx.group_id);
         GroupError::Network
     }
 
@@ -312,8 +399,9 @@ impl Driver {
         let mapped = match error {
             ErrorCode::None => return Ok(()),
             ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
-                self.client
-                    .forget_coordinator(CoordinatorKind::Group, &self.group_id);
+                self.fx
+                    .client
+                    .forget_coordinator(CoordinatorKind::Group, &self.fx.group_id);
                 GroupError::CoordinatorUnavailable
             }
             ErrorCode::CoordinatorLoadInProgress => GroupError::CoordinatorLoading,
@@ -346,7 +434,7 @@ impl Driver {
         let metadata = encode_subscription(subscription);
         let millis = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
         let request = |version: i16| JoinGroupRequest {
-            group_id: self.group_id.clone(),
+            group_id: self.fx.group_id.clone(),
             session_timeout_ms: millis(session_timeout),
             rebalance_timeout_ms: if version >= 1 {
                 millis(rebalance_timeout)
@@ -371,6 +459,7 @@ impl Driver {
             ..JoinGroupRequest::default()
         };
         let response = self
+            .fx
             .client
             .send_built(coordinator, Lane::Coordination, request)
             .await
@@ -392,7 +481,7 @@ impl Driver {
         let mut partitions_per_topic = BTreeMap::new();
         let topics: BTreeSet<&String> = members.iter().flat_map(|m| m.topics.iter()).collect();
         for topic in topics {
-            match self.client.topic(topic).await {
+            match self.fx.client.topic(topic).await {
                 Ok(view) => {
                     let count = i32::try_from(view.partitions.len()).unwrap_or(i32::MAX);
                     partitions_per_topic.insert(topic.clone(), count);
@@ -428,7 +517,7 @@ impl Driver {
             })
             .collect();
         let request = |version: i16| SyncGroupRequest {
-            group_id: self.group_id.clone(),
+            group_id: self.fx.group_id.clone(),
             generation_id: generation,
             member_id: member_id.clone(),
             group_instance_id: if version >= 3 {
@@ -442,6 +531,7 @@ impl Driver {
             ..SyncGroupRequest::default()
         };
         let response = self
+            .fx
             .client
             .send_built(coordinator, Lane::Coordination, request)
             .await
@@ -461,7 +551,7 @@ impl Driver {
     ) -> Result<(), GroupError> {
         let coordinator = self.coordinator()?;
         let request = |version: i16| HeartbeatRequest {
-            group_id: self.group_id.clone(),
+            group_id: self.fx.group_id.clone(),
             generation_id: generation,
             member_id: member_id.clone(),
             group_instance_id: if version >= 3 {
@@ -472,6 +562,7 @@ impl Driver {
             ..HeartbeatRequest::default()
         };
         let response = self
+            .fx
             .client
             .send_built(coordinator, Lane::Coordination, request)
             .await
@@ -486,7 +577,7 @@ impl Driver {
         let request = |version: i16| {
             if version >= 3 {
                 LeaveGroupRequest {
-                    group_id: self.group_id.clone(),
+                    group_id: self.fx.group_id.clone(),
                     members: vec![MemberIdentity {
                         member_id: member_id.clone(),
                         reason: (version >= 5).then(|| "the consumer is closing".to_string()),
@@ -496,53 +587,20 @@ impl Driver {
                 }
             } else {
                 LeaveGroupRequest {
-                    group_id: self.group_id.clone(),
+                    group_id: self.fx.group_id.clone(),
                     member_id: member_id.clone(),
                     ..LeaveGroupRequest::default()
                 }
             }
         };
         if let Err(error) = self
+            .fx
             .client
             .send_built(coordinator, Lane::Coordination, request)
             .await
         {
             debug!(%error, "LeaveGroup failed (best effort)");
         }
-    }
-
-    /// Commits the revoked partitions' positions (with auto-commit) while
-    /// this generation still owns them, then drops them.
-    async fn revoke(&mut self, partitions: Vec<TopicPartition>) {
-        if self.auto_commit {
-            let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = {
-                let positions = lock(&self.positions);
-                partitions
-                    .iter()
-                    .filter_map(|tp| {
-                        positions.position(tp).ok().flatten().map(|p| {
-                            (
-                                tp.clone(),
-                                OffsetAndMetadata {
-                                    offset: p.offset,
-                                    leader_epoch: p.leader_epoch,
-                                    metadata: String::new(),
-                                },
-                            )
-                        })
-                    })
-                    .collect()
-            };
-            let identity = lock(&self.shared).identity.clone();
-            if let Err(error) = offsets::commit(&self.client, &identity, &offsets).await {
-                warn!(%error, "committing revoked partitions failed");
-            }
-        }
-        info!(group = self.group_id, ?partitions, "revoked");
-        lock(&self.positions).remove(partitions.iter());
-        lock(&self.shared)
-            .rebalances
-            .push_back(Rebalance::Revoked(partitions));
     }
 }
 

@@ -1,0 +1,293 @@
+//! Group membership over the wire with KIP-848's consumer protocol
+//! (`group_protocol=consumer`): the group crate's [`ConsumerMember`] runs
+//! in a task of its own, which sends its ConsumerGroupHeartbeats on the
+//! coordinator's connection (the coordination lane), resolves assigned
+//! topic ids to names through metadata and applies assignment changes as
+//! the classic driver does (see `membership.rs`), so the consumer sees one
+//! interface for both protocols.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{BuildHasher as _, Hasher as _};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use ferrokafka_group::assignor::TopicPartition;
+use ferrokafka_group::consumer_member::{
+    Action, ConsumerMember, ConsumerMemberConfig, Event, HeartbeatFailure, TopicSubscription,
+};
+use ferrokafka_protocol::messages::{
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
+};
+use ferrokafka_protocol::{ErrorCode, Uuid};
+use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use crate::membership::{Command, Effects, Membership};
+use crate::positions::Positions;
+
+/// Starts the KIP-848 membership task; the consumer drives it through the
+/// same [`Membership`] handle as the classic one.
+pub(crate) fn start(
+    client: Client,
+    mut member: ConsumerMemberConfig,
+    auto_commit: bool,
+    positions: Arc<Mutex<Positions<TopicPartition>>>,
+) -> Membership {
+    if member.member_id.is_empty() {
+        member.member_id = generate_member_id();
+    }
+    let (handle, receiver, shared) =
+        Membership::create(&member.group_id, member.group_instance_id.clone());
+    let driver = Driver {
+        fx: Effects {
+            client,
+            group_id: member.group_id.clone(),
+            auto_commit,
+            positions,
+            shared,
+        },
+        member: ConsumerMember::new(member, Instant::now()),
+    };
+    tokio::spawn(driver.run(receiver));
+    handle
+}
+
+/// A random member id (KIP-1082: the client names itself, once per
+/// consumer): 128 random bits written as Kafka writes a UUID, URL-safe
+/// base64 without padding.
+fn generate_member_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut bytes = [0u8; 16];
+    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+        // Each RandomState carries fresh random keys from the OS-seeded
+        // generator std keeps per thread.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(nanos);
+        hasher.write_usize(i);
+        hasher.write_u32(std::process::id());
+        chunk.copy_from_slice(&hasher.finish().to_be_bytes());
+    }
+    base64_url(&bytes)
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            let index = (n >> (18 - 6 * i)) & 0x3f;
+            out.push(char::from(ALPHABET[index as usize]));
+        }
+    }
+    out
+}
+
+struct Driver {
+    fx: Effects,
+    member: ConsumerMember,
+}
+
+impl Driver {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut closing: Option<oneshot::Sender<()>> = None;
+        loop {
+            let now = Instant::now();
+            let wake = self
+                .member
+                .next_deadline()
+                .unwrap_or(now + Duration::from_secs(1))
+                .min(now + Duration::from_secs(1));
+            let actions = tokio::select! {
+                command = commands.recv() => {
+                    let now = Instant::now();
+                    match command {
+                        Some(Command::Polled) => self.member.handle(now, Event::Polled),
+                        Some(Command::Subscribe(topics)) => self
+                            .member
+                            .handle(now, Event::Subscribed(TopicSubscription::Topics(topics))),
+                        Some(Command::Close(done)) => {
+                            closing = Some(done);
+                            self.member.handle(now, Event::Close)
+                        }
+                        None => self.member.handle(now, Event::Close),
+                    }
+                }
+                () = tokio::time::sleep_until(wake.into()) => self.member.tick(Instant::now()),
+            };
+            let closed_by_drop = commands.is_closed() && closing.is_none();
+            self.perform(actions).await;
+            if let Some(done) = closing.take() {
+                let _ = done.send(());
+                return;
+            }
+            if closed_by_drop {
+                return;
+            }
+        }
+    }
+
+    /// Carries out actions in order, feeding each answer back, until none
+    /// are left.
+    async fn perform(&mut self, actions: Vec<Action>) {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            let event = match action {
+                Action::FindCoordinator => Some(
+                    match self
+                        .fx
+                        .client
+                        .coordinator(CoordinatorKind::Group, &self.fx.group_id)
+                        .await
+                    {
+                        Ok(node) => Event::CoordinatorFound(node),
+                        Err(error) => {
+                            debug!(%error, "group coordinator not found");
+                            Event::CoordinatorNotFound
+                        }
+                    },
+                ),
+                Action::Heartbeat(request) => {
+                    Some(Event::HeartbeatResponse(self.heartbeat(request).await))
+                }
+                Action::ResolveTopics(ids) => Some(Event::TopicsResolved(self.resolve(&ids).await)),
+                Action::Revoke(partitions) => {
+                    self.fx.revoke(partitions).await;
+                    None
+                }
+                Action::Assign(partitions) => {
+                    self.fx.assign(partitions);
+                    None
+                }
+                Action::Lose(partitions) => {
+                    self.fx.lose(partitions);
+                    None
+                }
+                Action::Fatal(error) => {
+                    self.fx.fail(error);
+                    None
+                }
+            };
+            if let Some(event) = event {
+                queue.extend(self.member.handle(Instant::now(), event));
+            }
+            // Offsets are committed with the member epoch as the generation.
+            self.fx
+                .set_identity(self.member.member_epoch(), self.member.member_id());
+        }
+    }
+
+    async fn heartbeat(
+        &self,
+        request: ConsumerGroupHeartbeatRequest,
+    ) -> Result<ConsumerGroupHeartbeatResponse, HeartbeatFailure> {
+        let Some(coordinator) = self.member.coordinator() else {
+            return Err(HeartbeatFailure::Network);
+        };
+        let mut unsupported_regex = false;
+        let build = |version: i16| {
+            let mut request = request.clone();
+            if version == 0 {
+                // Version 0 has no regex and the coordinator names a joining
+                // member itself.
+                unsupported_regex = request
+                    .subscribed_topic_regex
+                    .take()
+                    .is_some_and(|r| !r.is_empty());
+                if request.member_epoch == 0 {
+                    request.member_id.clear();
+                }
+            }
+            request
+        };
+        let result = self
+            .fx
+            .client
+            .send_built(coordinator, Lane::Coordination, build)
+            .await;
+        match result {
+            Ok(_) if unsupported_regex => Err(HeartbeatFailure::Unsupported),
+            Ok(response) => {
+                let error = ErrorCode::from_code(response.error_code);
+                if matches!(
+                    error,
+                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
+                ) {
+                    self.forget_coordinator();
+                }
+                if error != ErrorCode::None {
+                    debug!(
+                        group = self.fx.group_id,
+                        %error,
+                        message = response.error_message.as_deref().unwrap_or(""),
+                        "consumer group heartbeat failed"
+                    );
+                }
+                Ok(response)
+            }
+            Err(TransportError::UnsupportedApi { .. }) => Err(HeartbeatFailure::Unsupported),
+            Err(error) => {
+                debug!(%error, "consumer group heartbeat not answered");
+                self.forget_coordinator();
+                Err(HeartbeatFailure::Network)
+            }
+        }
+    }
+
+    fn forget_coordinator(&self) {
+        self.fx
+            .client
+            .forget_coordinator(CoordinatorKind::Group, &self.fx.group_id);
+    }
+
+    /// The names metadata knows for `ids`, refreshing it once when some are
+    /// missing (a topic created after the last refresh).
+    async fn resolve(&self, ids: &[Uuid]) -> BTreeMap<Uuid, String> {
+        let mut names = self.known(ids);
+        if names.len() < ids.len() {
+            if let Err(error) = self.fx.client.refresh_metadata().await {
+                debug!(%error, "metadata refresh for assigned topics failed");
+            }
+            names = self.known(ids);
+        }
+        names
+    }
+
+    fn known(&self, ids: &[Uuid]) -> BTreeMap<Uuid, String> {
+        self.fx.client.view(|view| {
+            view.topic_names()
+                .filter_map(|name| {
+                    let id = view.topic(name)?.id;
+                    ids.contains(&id).then(|| (id, name.to_string()))
+                })
+                .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_ids_are_22_url_safe_characters_and_differ() {
+        let a = generate_member_id();
+        let b = generate_member_id();
+        assert_eq!(a.len(), 22, "{a}");
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
+            "{a}"
+        );
+        assert_ne!(a, b);
+        assert_eq!(base64_url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(base64_url(b"Man"), "TWFu");
+    }
+}
