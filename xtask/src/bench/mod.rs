@@ -175,7 +175,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if args.side != Side::Produce {
         let topic = format!("bench-consume-{run_id}");
         runtime.block_on(create_topic(&client, &topic, args.partitions))?;
-        let filler = peers::prepare(PeerKind::Ferrokafka)?;
+        let filler = match ready.iter().find(|p| p.kind == PeerKind::Ferrokafka) {
+            Some(peer) => peer.clone(),
+            None => peers::prepare(PeerKind::Ferrokafka)?,
+        };
         let fill = Task::Produce {
             record_size: 100,
             acks: "1",
