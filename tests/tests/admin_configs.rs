@@ -144,10 +144,18 @@ async fn topic_configs_change_key_by_key_and_an_invalid_value_fails_alone() {
             .await;
         assert!(altered[&a].is_ok(), "{altered:?}");
         assert_eq!(code(&altered[&b]), Some(ErrorCode::InvalidConfig));
-        let after = entries(&admin, &a).await;
-        assert_eq!(after["retention.ms"].source, ConfigSource::DefaultConfig);
-        assert_eq!(value(&after, "max.message.bytes"), Some("200000"));
-        assert_eq!(value(&after, "cleanup.policy"), Some("delete,compact"));
+        eventually(&admin, &a, "retention.ms", |e| {
+            e.source == ConfigSource::DefaultConfig
+        })
+        .await;
+        eventually(&admin, &a, "max.message.bytes", |e| {
+            e.value.as_deref() == Some("200000")
+        })
+        .await;
+        eventually(&admin, &a, "cleanup.policy", |e| {
+            e.value.as_deref() == Some("delete,compact")
+        })
+        .await;
         assert_eq!(
             entries(&admin, &b).await["retention.ms"].source,
             ConfigSource::DefaultConfig
@@ -164,10 +172,10 @@ async fn topic_configs_change_key_by_key_and_an_invalid_value_fails_alone() {
             )
             .await;
         assert!(subtracted[&a].is_ok(), "{subtracted:?}");
-        assert_eq!(
-            value(&entries(&admin, &a).await, "cleanup.policy"),
-            Some("compact")
-        );
+        eventually(&admin, &a, "cleanup.policy", |e| {
+            e.value.as_deref() == Some("compact")
+        })
+        .await;
 
         // The legacy AlterConfigs replaces the whole set: keys left out go
         // back to their defaults.
@@ -182,13 +190,18 @@ async fn topic_configs_change_key_by_key_and_an_invalid_value_fails_alone() {
             )
             .await;
         assert!(replaced[&a].is_ok(), "{replaced:?}");
-        let replaced = entries(&admin, &a).await;
-        assert_eq!(value(&replaced, "segment.ms"), Some("7200000"));
-        assert_eq!(
-            replaced["max.message.bytes"].source,
-            ConfigSource::DefaultConfig
-        );
-        assert_eq!(value(&replaced, "cleanup.policy"), Some("delete"));
+        eventually(&admin, &a, "segment.ms", |e| {
+            e.value.as_deref() == Some("7200000")
+        })
+        .await;
+        eventually(&admin, &a, "max.message.bytes", |e| {
+            e.source == ConfigSource::DefaultConfig
+        })
+        .await;
+        eventually(&admin, &a, "cleanup.policy", |e| {
+            e.value.as_deref() == Some("delete")
+        })
+        .await;
 
         let missing = ConfigResource::topic(unique_topic("admin-configs-missing"));
         let described = admin
