@@ -397,6 +397,13 @@ impl ConsumerMember {
     /// Acts on the clock: sends what is due.
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
+        if self.state == MemberState::Leaving && !self.heartbeat_in_flight {
+            // Leaving waits for no backoff: the consumer is closing now.
+            self.state = MemberState::Left;
+            self.heartbeat_in_flight = true;
+            actions.push(Action::Heartbeat(self.leave_request()));
+            return actions;
+        }
         if self.not_before.is_some_and(|t| now < t) {
             return actions;
         }
@@ -443,10 +450,6 @@ impl ConsumerMember {
             MemberState::Fenced | MemberState::Joining if self.subscription.is_some() => {
                 self.state = MemberState::Joining;
                 Some(self.join_request())
-            }
-            MemberState::Leaving => {
-                self.state = MemberState::Left;
-                Some(self.leave_request())
             }
             MemberState::Acknowledging => Some(self.heartbeat_request()),
             MemberState::Stable | MemberState::Reconciling
@@ -1198,5 +1201,162 @@ mod tests {
         let actions = member.handle(now, Event::HeartbeatResponse(Ok(answer)));
         assert_eq!(only_heartbeat(&actions).member_id, "from-broker");
         assert_eq!(member.member_id(), "from-broker");
+    }
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n.max(1)
+        }
+    }
+
+    /// The answer a random coordinator gives to one heartbeat.
+    fn random_answer(
+        rng: &mut Rng,
+        request: &ConsumerGroupHeartbeatRequest,
+        epoch: &mut i32,
+    ) -> Event {
+        if request.member_epoch < 0 {
+            return Event::HeartbeatResponse(Ok(response(request.member_epoch, None)));
+        }
+        match rng.below(12) {
+            0 => error(ErrorCode::FencedMemberEpoch),
+            1 => error(ErrorCode::NotCoordinator),
+            2 => error(ErrorCode::CoordinatorLoadInProgress),
+            3 => Event::HeartbeatResponse(Err(HeartbeatFailure::Network)),
+            4 => error(ErrorCode::UnknownMemberId),
+            n => {
+                let assignment: Vec<(Uuid, Vec<i32>)> = [A, B]
+                    .into_iter()
+                    .map(|id| {
+                        let partitions = (0..4).filter(|_| rng.below(2) == 0).collect();
+                        (id, partitions)
+                    })
+                    .collect();
+                if n > 8 || request.member_epoch == 0 {
+                    *epoch += 1;
+                    let refs: Vec<(Uuid, &[i32])> = assignment
+                        .iter()
+                        .map(|(id, p)| (*id, p.as_slice()))
+                        .collect();
+                    Event::HeartbeatResponse(Ok(response(*epoch, Some(&refs))))
+                } else {
+                    Event::HeartbeatResponse(Ok(response(*epoch, None)))
+                }
+            }
+        }
+    }
+
+    /// One member against a coordinator answering at random, with random
+    /// partial topic resolution, polls and clock steps: the callbacks it
+    /// asks for always describe what it owns, it never has two heartbeats
+    /// outstanding, and every heartbeat is a well-formed join, heartbeat or
+    /// leave.
+    #[test]
+    fn random_coordinator_answers_keep_the_bookkeeping_straight() {
+        for seed in 1..200u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let start = Instant::now();
+            let mut now = start;
+            let mut config = config();
+            if seed % 3 == 0 {
+                config.group_instance_id = Some("static".into());
+            }
+            let mut member = ConsumerMember::new(config, now);
+            let mut model: BTreeSet<TopicPartition> = BTreeSet::new();
+            let mut epoch = 0;
+            let mut queue: Vec<Action> = member.handle(
+                now,
+                Event::Subscribed(TopicSubscription::Topics(vec!["a".into(), "b".into()])),
+            );
+            for step in 0..300 {
+                let mut outstanding = 0;
+                while !queue.is_empty() {
+                    let action = queue.remove(0);
+                    let event = match action {
+                        Action::FindCoordinator => Some(if rng.below(4) == 0 {
+                            Event::CoordinatorNotFound
+                        } else {
+                            Event::CoordinatorFound(1)
+                        }),
+                        Action::Heartbeat(request) => {
+                            outstanding += 1;
+                            assert_eq!(outstanding, 1, "seed {seed} step {step}");
+                            match request.member_epoch {
+                                0 => {
+                                    assert_eq!(owned(&request), Some(vec![]), "seed {seed}");
+                                    assert!(request.subscribed_topic_names.is_some());
+                                    assert!(request.rebalance_timeout_ms > 0);
+                                }
+                                LEAVE_EPOCH | STATIC_LEAVE_EPOCH => {}
+                                e => assert_eq!(e, member.member_epoch(), "seed {seed}"),
+                            }
+                            let answer = random_answer(&mut rng, &request, &mut epoch);
+                            outstanding -= 1;
+                            Some(answer)
+                        }
+                        Action::ResolveTopics(ids) => {
+                            let names = ids
+                                .into_iter()
+                                .filter(|_| rng.below(3) != 0)
+                                .map(|id| (id, if id == A { "a" } else { "b" }.to_string()))
+                                .collect();
+                            Some(Event::TopicsResolved(names))
+                        }
+                        Action::Assign(partitions) => {
+                            for tp in partitions {
+                                assert!(model.insert(tp), "seed {seed}: assigned twice");
+                            }
+                            None
+                        }
+                        Action::Revoke(partitions) | Action::Lose(partitions) => {
+                            for tp in partitions {
+                                assert!(model.remove(&tp), "seed {seed}: not owned {tp}");
+                            }
+                            None
+                        }
+                        Action::Fatal(error) => panic!("seed {seed}: {error:?}"),
+                    };
+                    if let Some(event) = event {
+                        queue.extend(member.handle(now, event));
+                    }
+                }
+                assert_eq!(
+                    member.assignment(),
+                    model.iter().cloned().collect::<Vec<_>>(),
+                    "seed {seed} step {step}"
+                );
+                if step == 299 {
+                    // Everything answered: close next.
+                    break;
+                }
+                now += Duration::from_millis(rng.below(1500));
+                if rng.below(2) == 0 {
+                    queue.extend(member.handle(now, Event::Polled));
+                } else {
+                    queue.extend(member.tick(now));
+                }
+            }
+            let mut queue = member.handle(now, Event::Close);
+            while let Some(action) = queue.pop() {
+                match action {
+                    Action::Revoke(partitions) => {
+                        for tp in partitions {
+                            assert!(model.remove(&tp), "seed {seed}");
+                        }
+                    }
+                    Action::Heartbeat(request) => {
+                        assert!(request.member_epoch < 0, "seed {seed}: {request:?}");
+                    }
+                    other => panic!("seed {seed}: closing did {other:?}"),
+                }
+            }
+            assert!(model.is_empty(), "seed {seed}: still owns {model:?}");
+            assert_eq!(member.state(), MemberState::Left);
+        }
     }
 }
