@@ -126,6 +126,10 @@ async fn create_describe_grow_and_delete_topics_with_per_topic_errors() {
             assert!(partition.offline_replicas.is_empty());
             assert!(partition.leader_epoch.is_some());
         }
+        assert!(
+            description.authorized_operations.is_some(),
+            "the broker computes the caller's operations: {description:?}"
+        );
         assert_eq!(described[&second].as_ref().unwrap().partitions.len(), 2);
         assert_eq!(
             code(&described[&missing]),

@@ -204,6 +204,44 @@ fn create_describe_alter_and_delete_a_topic() {
 }
 
 #[test]
+fn explicit_replica_assignments_and_deleting_by_topic_id() {
+    let topic = unique_topic("cli-assigned");
+    let bad = run(&["topics", "create", &topic, "--replica-assignment", "1,x"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("\"x\""), "{}", stderr(&bad));
+
+    let created = run(&[
+        "topics",
+        "create",
+        &topic,
+        "--replica-assignment",
+        "1,1,1",
+        "--json",
+    ]);
+    let created = json(&created);
+    assert_eq!(created[&topic]["partitions"], 3, "{created}");
+    let described = json(&run(&["topics", "describe", &topic, "--json"]));
+    assert_eq!(partitions(&described), 3);
+    assert!(
+        described[0]["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["replicas"] == serde_json::json!([1])),
+        "{described}"
+    );
+
+    let id = described[0]["topic_id"].as_str().unwrap().to_string();
+    let deleted = json(&run(&["topics", "delete", "--id", &id, "--json"]));
+    assert_eq!(deleted[&id]["deleted"], true, "{deleted}");
+    run_until(&["topics", "describe", &topic], |o| {
+        o.status.code() == Some(1)
+    });
+    let not_an_id = run(&["topics", "delete", "--id", "nope"]);
+    assert_eq!(not_an_id.status.code(), Some(1));
+}
+
+#[test]
 fn usage_errors_exit_2_and_cluster_describe_reports_the_cluster() {
     let no_topic = run(&["topics", "create"]);
     assert_eq!(no_topic.status.code(), Some(2), "{}", stderr(&no_topic));
