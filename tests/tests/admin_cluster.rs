@@ -271,6 +271,36 @@ async fn three_brokers_reassign_elect_and_report_offline_replicas() {
             down.partitions.iter().all(|p| p.leader.is_some()),
             "{down:?}"
         );
+        // An unclean election where a leader is alive is not needed.
+        let unclean = admin
+            .elect_leaders(
+                ElectionType::Unclean,
+                Some(std::slice::from_ref(&p1)),
+                &options(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            code(&unclean[&p1]),
+            Some(ErrorCode::ElectionNotNeeded),
+            "{unclean:?}"
+        );
+        // The controller fenced broker 3; the cluster description says so.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let described = admin.describe_cluster(&options()).await.unwrap();
+            let fenced: Vec<i32> = described
+                .brokers
+                .iter()
+                .filter(|b| b.fenced)
+                .map(|b| b.id)
+                .collect();
+            if fenced == [3] {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{described:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     })
     .await
     .expect("bounded");
