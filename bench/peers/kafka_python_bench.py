@@ -2,6 +2,7 @@
 
     kafka_python_bench.py produce --bootstrap B --topic T --records N
         --record-size S --acks 1|all --linger-ms L --compression C [--json-ints]
+        [--rate R]
     kafka_python_bench.py consume --bootstrap B --topic T --records N
         --group G --mode batch|iter
 
@@ -64,6 +65,10 @@ def produce(args):
     started = time.perf_counter()
     total = 0
     for i in range(args.records):
+        if args.rate and i % 10 == 0:
+            delay = started + i / args.rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
         value = str(i).encode() if args.json_ints else pool[i % 1024]
         total += len(value)
         sent = time.perf_counter()
@@ -119,6 +124,7 @@ def main():
     parser.add_argument("--linger-ms", type=int, default=5)
     parser.add_argument("--compression", default="none")
     parser.add_argument("--json-ints", action="store_true")
+    parser.add_argument("--rate", type=int, default=0)
     parser.add_argument("--group")
     parser.add_argument("--mode", default="batch", choices=["batch", "iter"])
     parser.add_argument("--timeout-s", type=int, default=300)

@@ -46,6 +46,10 @@ pub(crate) struct ProduceArgs {
     /// Record `i` is the JSON text of the integer `i` (the seeds' workload).
     #[arg(long)]
     json_ints: bool,
+    /// Send at most this many records per second (0: as fast as possible),
+    /// to measure latency below saturation.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
     /// The run fails (exit 2) if it takes longer than this.
     #[arg(long, default_value_t = 300)]
     timeout_s: u64,
@@ -216,6 +220,9 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let mut bytes = 0u64;
     for i in 0..args.records {
+        if args.rate > 0 && i % 10 == 0 {
+            pace(started, i, args.rate).await;
+        }
         let value = if args.json_ints {
             Bytes::from(i.to_string())
         } else {
@@ -240,6 +247,13 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<Outcome> {
         elapsed,
         latencies_us,
     })
+}
+
+/// Waits until record `i` is due at `rate` records per second.
+async fn pace(started: Instant, i: u64, rate: u64) {
+    #[allow(clippy::cast_precision_loss)]
+    let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+    tokio::time::sleep_until(due.into()).await;
 }
 
 async fn consume(args: &ConsumeArgs) -> anyhow::Result<Outcome> {

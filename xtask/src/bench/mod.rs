@@ -55,6 +55,9 @@ pub struct Args {
     /// root when every client ran on 1,000,000 records, else only stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Only the workloads whose name contains this text (e.g. `lz4`, `paced`).
+    #[arg(long)]
+    pub only: Option<String>,
     /// A run taking longer than this fails.
     #[arg(long, default_value_t = 300)]
     pub timeout_s: u64,
@@ -67,6 +70,8 @@ pub struct Workload {
     pub name: String,
     /// What each client does.
     pub task: Task,
+    /// Fewer records than `--records` (a paced run would take too long).
+    pub max_records: Option<u64>,
 }
 
 /// The producer workloads.
@@ -77,23 +82,28 @@ pub fn produce_workloads() -> Vec<Workload> {
         linger_ms: 5,
         compression,
         json_ints: false,
+        rate: 0,
     };
     vec![
         Workload {
             name: "produce 100 B, acks=1, linger 5 ms, uncompressed".into(),
             task: plain("none", "1"),
+            max_records: None,
         },
         Workload {
             name: "produce 100 B, acks=1, linger 5 ms, lz4".into(),
             task: plain("lz4", "1"),
+            max_records: None,
         },
         Workload {
             name: "produce 100 B, acks=1, linger 5 ms, zstd".into(),
             task: plain("zstd", "1"),
+            max_records: None,
         },
         Workload {
             name: "produce 100 B, acks=all (idempotent), linger 5 ms, uncompressed".into(),
             task: plain("none", "all"),
+            max_records: None,
         },
         Workload {
             name: "produce the seeds' JSON integers, acks=all (idempotent), linger 5 ms".into(),
@@ -103,7 +113,21 @@ pub fn produce_workloads() -> Vec<Workload> {
                 linger_ms: 5,
                 compression: "none",
                 json_ints: true,
+                rate: 0,
             },
+            max_records: None,
+        },
+        Workload {
+            name: "produce 100 B, acks=all (idempotent), paced at 10,000 records/s: latency below saturation".into(),
+            task: Task::Produce {
+                record_size: 100,
+                acks: "all",
+                linger_ms: 5,
+                compression: "none",
+                json_ints: false,
+                rate: 10_000,
+            },
+            max_records: Some(100_000),
         },
     ]
 }
@@ -121,6 +145,7 @@ fn consume_workloads() -> Vec<Workload> {
                 mode,
                 group: String::new(),
             },
+            max_records: None,
         })
         .collect()
 }
@@ -185,6 +210,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             linger_ms: 5,
             compression: "none",
             json_ints: false,
+            rate: 0,
         };
         eprintln!(
             "writing {} records to {topic} for the consumers",
@@ -199,9 +225,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         workloads.extend(consume_workloads());
     }
 
+    if let Some(only) = &args.only {
+        workloads.retain(|w| w.name.contains(only.as_str()));
+    }
     let mut sections = Vec::new();
     for (w, workload) in workloads.iter().enumerate() {
         eprintln!("== {}", workload.name);
+        let records = workload
+            .max_records
+            .map_or(args.records, |max| max.min(args.records));
         let mut rows = Vec::new();
         for peer in &ready {
             if peer.kind == PeerKind::Java
@@ -223,9 +255,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                     (topic, workload.task.clone())
                 }
             };
-            let command = peer.command(&bootstrap, &topic, args.records, &task, &json_ints_file);
+            let command = peer.command(&bootstrap, &topic, records, &task, &json_ints_file);
             let outcome = measure::run_bounded(command, timeout).and_then(|(stdout, cpu_s)| {
-                let line = peer.result(&stdout, args.records, &task)?;
+                let line = peer.result(&stdout, records, &task)?;
                 Ok(Measurement {
                     client: line.client,
                     records: line.records,
@@ -266,7 +298,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         unavailable,
     });
     println!("{text}");
-    let full = args.records == 1_000_000 && args.peers.is_empty() && args.side == Side::All;
+    let full = args.records == 1_000_000
+        && args.peers.is_empty()
+        && args.side == Side::All
+        && args.only.is_none();
     let out = args
         .out
         .clone()

@@ -82,6 +82,8 @@ pub enum Task {
         compression: &'static str,
         /// Record `i`'s value is the JSON text of `i`.
         json_ints: bool,
+        /// Records per second, or 0 for as fast as the client goes.
+        rate: u64,
     },
     /// Read `records` records in a fresh group.
     Consume {
@@ -211,6 +213,7 @@ impl Peer {
                 linger_ms,
                 compression,
                 json_ints,
+                rate,
             } => {
                 command.args(["produce", "--bootstrap", bootstrap, "--topic", topic]);
                 command.args([
@@ -223,6 +226,9 @@ impl Peer {
                 command.args(["--compression", compression]);
                 if *json_ints {
                     command.arg("--json-ints");
+                }
+                if *rate > 0 {
+                    command.args(["--rate", &rate.to_string()]);
                 }
             }
             Task::Consume { mode, group } => {
@@ -271,10 +277,16 @@ fn java_arguments(
             linger_ms,
             compression,
             json_ints,
+            rate,
         } => {
             command.arg("org.apache.kafka.tools.ProducerPerformance");
             command.args(["--topic", topic, "--num-records", &records.to_string()]);
-            command.args(["--throughput", "-1"]);
+            let throughput = if *rate > 0 {
+                rate.to_string()
+            } else {
+                "-1".into()
+            };
+            command.args(["--throughput", &throughput]);
             if *json_ints {
                 command.arg("--payload-file").arg(json_ints_file);
             } else {
