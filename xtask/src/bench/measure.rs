@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-/// What one client reported for one run, plus the CPU it used.
-#[derive(Debug, Clone, PartialEq)]
+/// What one client reported for one run (the JSON line every client of
+/// the benchmark prints last), plus the CPU it used.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct Measurement {
     /// The client and its version, as it names itself.
     pub client: String,
@@ -21,7 +22,9 @@ pub struct Measurement {
     pub latency_p50_ms: Option<f64>,
     /// 99th percentile delivery latency (producers only).
     pub latency_p99_ms: Option<f64>,
-    /// User + system CPU seconds of the whole client process.
+    /// User + system CPU seconds of the whole client process (not in the
+    /// client's line: measured from outside).
+    #[serde(default)]
     pub cpu_s: f64,
 }
 
@@ -47,23 +50,6 @@ fn as_f64(n: u64) -> f64 {
     n as f64
 }
 
-/// The JSON line every client of the benchmark prints last.
-#[derive(Debug, serde::Deserialize)]
-pub struct ResultLine {
-    /// See [`Measurement::client`].
-    pub client: String,
-    /// See [`Measurement::records`].
-    pub records: u64,
-    /// See [`Measurement::bytes`].
-    pub bytes: u64,
-    /// See [`Measurement::elapsed_s`].
-    pub elapsed_s: f64,
-    /// See [`Measurement::latency_p50_ms`].
-    pub latency_p50_ms: Option<f64>,
-    /// See [`Measurement::latency_p99_ms`].
-    pub latency_p99_ms: Option<f64>,
-}
-
 /// Runs `command` to completion (killed after `timeout`) and returns its
 /// standard output and the CPU seconds it used.
 pub fn run_bounded(mut command: Command, timeout: Duration) -> anyhow::Result<(String, f64)> {
@@ -82,8 +68,8 @@ pub fn run_bounded(mut command: Command, timeout: Duration) -> anyhow::Result<(S
     Ok((String::from_utf8_lossy(&output.stdout).into_owned(), cpu))
 }
 
-/// Parses the last line of `stdout` as a [`ResultLine`].
-pub fn parse_result_line(stdout: &str) -> anyhow::Result<ResultLine> {
+/// Parses the last JSON line of `stdout` (CPU left at 0).
+pub fn parse_result_line(stdout: &str) -> anyhow::Result<Measurement> {
     let line = stdout
         .lines()
         .rev()

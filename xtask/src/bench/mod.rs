@@ -257,16 +257,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             };
             let command = peer.command(&bootstrap, &topic, records, &task, &json_ints_file);
             let outcome = measure::run_bounded(command, timeout).and_then(|(stdout, cpu_s)| {
-                let line = peer.result(&stdout, records, &task)?;
-                Ok(Measurement {
-                    client: line.client,
-                    records: line.records,
-                    bytes: line.bytes,
-                    elapsed_s: line.elapsed_s,
-                    latency_p50_ms: line.latency_p50_ms,
-                    latency_p99_ms: line.latency_p99_ms,
-                    cpu_s,
-                })
+                let mut measurement = peer.result(&stdout, records, &task)?;
+                measurement.cpu_s = cpu_s;
+                Ok(measurement)
             });
             match &outcome {
                 Ok(m) => eprintln!(

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use super::measure::ResultLine;
+use super::measure::Measurement;
 use crate::broker::{self, jars};
 
 /// The newest `org.apache.kafka:kafka-tools` on Maven Central (4.4.0's was
@@ -240,7 +240,7 @@ impl Peer {
     }
 
     /// Reads a run's output into the common result line.
-    pub fn result(&self, stdout: &str, records: u64, task: &Task) -> anyhow::Result<ResultLine> {
+    pub fn result(&self, stdout: &str, records: u64, task: &Task) -> anyhow::Result<Measurement> {
         if self.kind != PeerKind::Java {
             return super::measure::parse_result_line(stdout);
         }
@@ -316,7 +316,7 @@ pub fn json_ints_bytes(records: u64) -> u64 {
 
 /// `ProducerPerformance`'s summary: "N records sent, R records/sec (M MB/sec),
 /// A ms avg latency, X ms max latency, P ms 50th, Q ms 95th, S ms 99th, ...".
-fn parse_producer_performance(stdout: &str, bytes: u64) -> anyhow::Result<ResultLine> {
+fn parse_producer_performance(stdout: &str, bytes: u64) -> anyhow::Result<Measurement> {
     let line = stdout
         .lines()
         .rev()
@@ -336,18 +336,19 @@ fn parse_producer_performance(stdout: &str, bytes: u64) -> anyhow::Result<Result
     let records = number_before("records sent")?;
     let rate = number_before("records/sec")?;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    Ok(ResultLine {
+    Ok(Measurement {
         client: format!("Java client {JAVA_TOOLS_VERSION}"),
         records: records as u64,
         bytes,
         elapsed_s: records / rate,
         latency_p50_ms: Some(number_before("50th")?),
         latency_p99_ms: Some(number_before("99th")?),
+        cpu_s: 0.0,
     })
 }
 
 /// `ConsumerPerformance`'s header line and values line.
-fn parse_consumer_performance(stdout: &str) -> anyhow::Result<ResultLine> {
+fn parse_consumer_performance(stdout: &str) -> anyhow::Result<Measurement> {
     let lines: Vec<&str> = stdout.lines().collect();
     let header_at = lines
         .iter()
@@ -371,13 +372,14 @@ fn parse_consumer_performance(stdout: &str) -> anyhow::Result<ResultLine> {
     let records = field("data.consumed.in.nMsg")?;
     let rate = field("nMsg.sec")?;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    Ok(ResultLine {
+    Ok(Measurement {
         client: format!("Java client {JAVA_TOOLS_VERSION}"),
         records: records as u64,
         bytes: (field("data.consumed.in.MB")? * 1024.0 * 1024.0) as u64,
         elapsed_s: records / rate,
         latency_p50_ms: None,
         latency_p99_ms: None,
+        cpu_s: 0.0,
     })
 }
 
