@@ -2,7 +2,7 @@
 //! look offsets up. Membership runs in a task of its own (see
 //! `membership.rs`); fetching happens inside `poll`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use tracing::warn;
 
 use crate::config::GroupProtocol;
 use crate::error::ConsumeError;
-use crate::fetch::{Fetched, fetch_once};
+use crate::fetch::{FetchStats, Fetcher};
 use crate::membership::{Membership, MembershipConfig, Rebalance};
 use crate::offsets::{self, GroupIdentity, OffsetAndMetadata, OffsetAndTimestamp, timestamp};
 use crate::positions::{OffsetReset, Position, Positions};
@@ -48,7 +48,7 @@ struct State {
     /// metadata at every poll.
     pattern: Option<regex::Regex>,
     subscription: Vec<String>,
-    buffer: VecDeque<Fetched>,
+    fetcher: Fetcher,
     listener: Option<Box<dyn RebalanceListener>>,
     last_auto_commit: Instant,
     closed: bool,
@@ -88,10 +88,10 @@ pub struct Consumer {
 struct Counters {
     records: std::sync::atomic::AtomicU64,
     bytes: std::sync::atomic::AtomicU64,
-    fetches: std::sync::atomic::AtomicU64,
     commits: std::sync::atomic::AtomicU64,
     commit_micros: std::sync::atomic::AtomicU64,
     rebalances: std::sync::atomic::AtomicU64,
+    fetch: Arc<FetchStats>,
 }
 
 /// A snapshot of the consumer's metrics, named as in the Java client.
@@ -101,8 +101,17 @@ pub struct ConsumerMetrics {
     pub records_consumed_total: u64,
     /// Bytes of keys and values handed out (`bytes-consumed-total`).
     pub bytes_consumed_total: u64,
-    /// Fetch rounds (`fetch-total`).
+    /// Fetch requests sent (`fetch-total`).
     pub fetch_total: u64,
+    /// Fetch requests that were full: a new fetch session, or none
+    /// (KIP-227).
+    pub fetch_requests_full: u64,
+    /// Fetch requests that were incremental within a fetch session.
+    pub fetch_requests_incremental: u64,
+    /// Fetch sessions the broker dropped or that a failed request ended.
+    pub fetch_session_resets: u64,
+    /// Fetch requests sent to a preferred read replica (KIP-392).
+    pub fetch_requests_to_replicas: u64,
     /// The largest lag of an assigned partition (`records-lag-max`).
     pub records_lag_max: i64,
     /// Commits made (`commit-total`).
@@ -138,14 +147,18 @@ impl Consumer {
 
     /// A consumer over an existing cluster client.
     pub fn with_client(client: Client, config: ConsumerConfig) -> Consumer {
+        let fetch = Arc::new(FetchStats::default());
         Consumer {
             positions: Arc::new(Mutex::new(Positions::new(config.auto_offset_reset))),
-            metrics: Counters::default(),
+            metrics: Counters {
+                fetch: Arc::clone(&fetch),
+                ..Counters::default()
+            },
             state: AsyncMutex::new(State {
                 mode: Mode::None,
                 pattern: None,
                 subscription: Vec::new(),
-                buffer: VecDeque::new(),
+                fetcher: Fetcher::new(fetch),
                 listener: None,
                 last_auto_commit: Instant::now(),
                 closed: false,
@@ -172,7 +185,10 @@ impl Consumer {
         self.client
             .add_topics(partitions.iter().map(|tp| tp.topic.as_str()));
         lock(&self.positions).assign(partitions.iter().cloned());
-        state.buffer.retain(|f| partitions.contains(&f.partition));
+        state
+            .fetcher
+            .buffer
+            .retain(|f| partitions.contains(&f.partition));
         state.mode = if partitions.is_empty() {
             Mode::None
         } else {
@@ -312,7 +328,8 @@ impl Consumer {
             Self::apply_rebalances(&mut state, &membership);
         }
         lock(&self.positions).assign(std::iter::empty());
-        state.buffer.clear();
+        let deadline = Instant::now() + self.config.client.connection.request_timeout;
+        state.fetcher.close(&self.client, deadline).await;
         state.pattern = None;
         state.subscription.clear();
     }
@@ -379,8 +396,14 @@ impl Consumer {
             if let Some((_, error)) = failures.into_iter().next() {
                 return Err(error.into());
             }
-            let records = self.hand_out(&mut state, max_records.max(1));
+            let records = state.fetcher.hand_out(&self.positions, max_records.max(1));
             if !records.is_empty() {
+                // Pipelining: the next fetches run while the application
+                // handles these records.
+                state
+                    .fetcher
+                    .start(&self.client, &self.config, &self.positions)
+                    .await?;
                 let bytes: usize = records
                     .iter()
                     .map(|r| {
@@ -401,9 +424,7 @@ impl Consumer {
                 return Ok(Vec::new());
             }
             let wait = (deadline - now).min(self.config.fetch_max_wait);
-            let buffered: Vec<TopicPartition> =
-                state.buffer.iter().map(|f| f.partition.clone()).collect();
-            if lock(&self.positions).fetchable().is_empty() {
+            if lock(&self.positions).fetchable().is_empty() && !state.fetcher.in_flight() {
                 // Nothing to fetch yet (joining a group, waiting for an
                 // assignment): let membership work, then look again.
                 drop(state);
@@ -411,53 +432,21 @@ impl Consumer {
                 state = self.state.lock().await;
                 continue;
             }
-            let fetched =
-                fetch_once(&self.client, &self.config, &self.positions, &buffered, wait).await?;
-            self.metrics
-                .fetches
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            // A rebalance may have taken partitions away meanwhile.
-            let assigned = self.assignment();
-            state.buffer.extend(
-                fetched
-                    .into_iter()
-                    .filter(|f| assigned.contains(&f.partition)),
-            );
-        }
-    }
-
-    /// Hands out buffered records, moving each partition's position past
-    /// what it hands out.
-    fn hand_out(&self, state: &mut State, max: usize) -> Vec<ConsumerRecord> {
-        let mut out = Vec::new();
-        let mut positions = lock(&self.positions);
-        while out.len() < max {
-            let Some(front) = state.buffer.front_mut() else {
-                break;
-            };
-            let room = max - out.len();
-            let take = front.records.len().min(room);
-            let mut last = None;
-            for record in front.records.drain(..take) {
-                last = Some((record.offset, record.leader_epoch));
-                out.push(record);
+            state
+                .fetcher
+                .start(&self.client, &self.config, &self.positions)
+                .await?;
+            if !state.fetcher.in_flight() {
+                // Every fetchable partition has enough buffered (paused
+                // meanwhile): look again shortly.
+                tokio::time::sleep(wait.min(self.config.client.retry_backoff)).await;
+                continue;
             }
-            let next = if front.records.is_empty() {
-                front.next
-            } else {
-                let (offset, epoch) = last.expect("took at least one record");
-                Position {
-                    offset: offset + 1,
-                    leader_epoch: epoch,
-                }
-            };
-            positions.advance(&front.partition, front.position, next);
-            front.position = next.offset;
-            if front.records.is_empty() {
-                state.buffer.pop_front();
-            }
+            state
+                .fetcher
+                .complete(&self.client, &self.config, &self.positions, deadline)
+                .await?;
         }
-        out
     }
 
     /// Applies the rebalances membership reported; returns how many.
@@ -471,7 +460,10 @@ impl Consumer {
         for rebalance in rebalances {
             match rebalance {
                 Rebalance::Revoked(partitions) => {
-                    state.buffer.retain(|f| !partitions.contains(&f.partition));
+                    state
+                        .fetcher
+                        .buffer
+                        .retain(|f| !partitions.contains(&f.partition));
                     if let Some(listener) = &mut state.listener {
                         listener.on_partitions_revoked(&partitions);
                     }
@@ -482,7 +474,10 @@ impl Consumer {
                     }
                 }
                 Rebalance::Lost(partitions) => {
-                    state.buffer.retain(|f| !partitions.contains(&f.partition));
+                    state
+                        .fetcher
+                        .buffer
+                        .retain(|f| !partitions.contains(&f.partition));
                     if let Some(listener) = &mut state.listener {
                         listener.on_partitions_lost(&partitions);
                     }
@@ -730,7 +725,11 @@ impl Consumer {
         ConsumerMetrics {
             records_consumed_total: m.records.load(Relaxed),
             bytes_consumed_total: m.bytes.load(Relaxed),
-            fetch_total: m.fetches.load(Relaxed),
+            fetch_total: m.fetch.full.load(Relaxed) + m.fetch.incremental.load(Relaxed),
+            fetch_requests_full: m.fetch.full.load(Relaxed),
+            fetch_requests_incremental: m.fetch.incremental.load(Relaxed),
+            fetch_session_resets: m.fetch.session_resets.load(Relaxed),
+            fetch_requests_to_replicas: m.fetch.replica_fetches.load(Relaxed),
             records_lag_max: lag_max,
             commit_total: commits,
             commit_latency_avg_ms,
@@ -755,7 +754,7 @@ impl Consumer {
     pub async fn seek(&self, partition: &TopicPartition, offset: i64) -> Result<(), ConsumeError> {
         let mut state = self.state.lock().await;
         lock(&self.positions).seek(partition, offset, None)?;
-        state.buffer.retain(|f| f.partition != *partition);
+        state.fetcher.buffer.retain(|f| f.partition != *partition);
         Ok(())
     }
 
@@ -782,7 +781,10 @@ impl Consumer {
         for tp in partitions {
             positions.request_reset(tp, reset)?;
         }
-        state.buffer.retain(|f| !partitions.contains(&f.partition));
+        state
+            .fetcher
+            .buffer
+            .retain(|f| !partitions.contains(&f.partition));
         Ok(())
     }
 
@@ -883,6 +885,7 @@ impl Consumer {
             membership.close(remaining).await;
             Self::apply_rebalances(&mut state, &membership);
         }
+        state.fetcher.close(&self.client, deadline).await;
         Ok(())
     }
 }

@@ -1,27 +1,32 @@
-//! One round of fetching: a Fetch request to each leader for the
-//! partitions it leads, and the answers turned into records, watermarks and
-//! position changes. Records are handed out by the consumer, which moves
-//! the positions as it does.
+//! The fetcher: one incremental fetch session (KIP-227) per broker, at
+//! most one Fetch in flight per broker while the application handles the
+//! records already returned (pipelining), the answers turned into records,
+//! watermarks and position changes. Records are handed out by the
+//! consumer, which moves the positions as it does.
+//!
+//! Buffered data is only handed out while it continues the partition's
+//! position and the partition is fetchable: a seek, a pause, a revocation
+//! or an unassignment makes whatever was fetched or in flight for the old
+//! position unreachable.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::Instant;
 
 use ferrokafka_group::assignor::TopicPartition;
-use ferrokafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use ferrokafka_protocol::messages::{FetchRequest, FetchResponse};
 use ferrokafka_protocol::{ErrorCode, Uuid};
 use ferrokafka_records::{BatchReader, ReadOptions};
-use ferrokafka_transport::{Client, Lane};
+use ferrokafka_transport::{Client, Lane, TransportError};
+use tokio::task::JoinSet;
 use tracing::debug;
 
 use crate::error::ConsumeError;
+use crate::fetch_session::{FetchSession, PartitionFetch, SessionOutcome, SessionRequest};
 use crate::positions::{Position, Positions};
 use crate::read_committed::{AbortedTransaction, TransactionFilter};
 use crate::{ConsumerConfig, ConsumerRecord, IsolationLevel};
-
-/// Fetch names topics by id from v13.
-const FIRST_TOPIC_ID_VERSION: i16 = 13;
 
 /// Records fetched for one partition, not yet all handed out.
 #[derive(Debug)]
@@ -29,7 +34,7 @@ pub(crate) struct Fetched {
     pub(crate) partition: TopicPartition,
     /// The position the records continue from (moves as they are handed out).
     pub(crate) position: i64,
-    pub(crate) records: std::collections::VecDeque<ConsumerRecord>,
+    pub(crate) records: VecDeque<ConsumerRecord>,
     /// Where the position goes once every record is handed out (past
     /// control batches and aborted records at the end).
     pub(crate) next: Position,
@@ -43,195 +48,485 @@ fn lock(positions: &Shared) -> std::sync::MutexGuard<'_, Positions<TopicPartitio
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Fetches once from every leader of a fetchable partition (skipping those
-/// in `skip`), waiting at most `max_wait` for data.
-pub(crate) async fn fetch_once(
-    client: &Client,
-    config: &ConsumerConfig,
-    positions: &Shared,
-    skip: &[TopicPartition],
-    max_wait: Duration,
-) -> Result<Vec<Fetched>, ConsumeError> {
-    let fetchable: Vec<(TopicPartition, Position)> = lock(positions)
-        .fetchable()
-        .into_iter()
-        .filter(|(tp, _)| !skip.contains(tp))
-        .collect();
-    if fetchable.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, Position)>> = BTreeMap::new();
-    for (tp, position) in fetchable {
-        let leader = client.leader(&tp.topic, tp.partition).await?;
-        by_leader.entry(leader).or_default().push((tp, position));
-    }
-    let mut requests = tokio::task::JoinSet::new();
-    for (leader, partitions) in by_leader {
-        let client = client.clone();
-        let config = config.clone();
-        requests.spawn(async move {
-            let result = fetch_from(&client, &config, leader, &partitions, max_wait).await;
-            (partitions, result)
-        });
-    }
-    let mut fetched = Vec::new();
-    let mut first_error = None;
-    while let Some(joined) = requests.join_next().await {
-        let Ok((partitions, result)) = joined else {
-            continue;
-        };
-        match result {
-            Ok(response) => {
-                match read_response(client, config, positions, &partitions, &response) {
-                    Ok(mut more) => fetched.append(&mut more),
-                    Err(error) => {
-                        first_error.get_or_insert(error);
-                    }
-                }
-            }
-            Err(error) => {
-                debug!(%error, "fetch failed");
-                if !error.is_retriable() {
-                    first_error.get_or_insert(ConsumeError::Transport(error));
-                }
-            }
-        }
-    }
-    match first_error {
-        Some(error) if fetched.is_empty() => Err(error),
-        _ => Ok(fetched),
+/// A partition is fetched ahead of what the application consumed while it
+/// has fewer completed fetches than this buffered.
+const MAX_BUFFERED_PER_PARTITION: usize = 2;
+
+/// Running totals of the fetcher, read by `Consumer::metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct FetchStats {
+    /// Full Fetch requests (new sessions, or no session).
+    pub(crate) full: AtomicU64,
+    /// Incremental Fetch requests of an established session.
+    pub(crate) incremental: AtomicU64,
+    /// Sessions the broker refused (session errors) or that failed.
+    pub(crate) session_resets: AtomicU64,
+    /// Fetch requests sent to a preferred read replica (KIP-392).
+    pub(crate) replica_fetches: AtomicU64,
+}
+
+/// A request that came back (or failed), with its session.
+struct Done {
+    node: i32,
+    session: FetchSession,
+    /// What was asked of each partition.
+    asked: BTreeMap<TopicPartition, PartitionFetch>,
+    result: Result<FetchResponse, TransportError>,
+}
+
+/// The fetcher's state between polls.
+pub(crate) struct Fetcher {
+    /// Sessions of brokers with no request in flight.
+    sessions: HashMap<i32, FetchSession>,
+    /// Brokers with a request in flight (their session travels with it).
+    busy: HashSet<i32>,
+    in_flight: JoinSet<Done>,
+    /// Completed fetches, handed out in order.
+    pub(crate) buffer: VecDeque<Fetched>,
+    /// KIP-392: the replica to read each partition from instead of its
+    /// leader, until the lease expires.
+    preferred: HashMap<TopicPartition, (i32, Instant)>,
+    stats: Arc<FetchStats>,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("busy", &self.busy)
+            .field("buffered", &self.buffer.len())
+            .finish_non_exhaustive()
     }
 }
 
-async fn fetch_from(
-    client: &Client,
-    config: &ConsumerConfig,
-    leader: i32,
-    partitions: &[(TopicPartition, Position)],
-    max_wait: Duration,
-) -> Result<FetchResponse, ferrokafka_transport::TransportError> {
-    let ids: HashMap<String, Uuid> = client.view(|v| {
-        partitions
-            .iter()
-            .filter_map(|(tp, _)| v.topic(&tp.topic).map(|t| (tp.topic.clone(), t.id)))
-            .collect()
-    });
-    let mut by_topic: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
-    for (tp, position) in partitions {
-        by_topic.entry(&tp.topic).or_default().push(FetchPartition {
-            partition: tp.partition,
-            current_leader_epoch: -1,
-            fetch_offset: position.offset,
-            last_fetched_epoch: -1,
-            log_start_offset: -1,
-            partition_max_bytes: config.max_partition_fetch_bytes,
-            ..FetchPartition::default()
-        });
+impl Fetcher {
+    pub(crate) fn new(stats: Arc<FetchStats>) -> Self {
+        Fetcher {
+            sessions: HashMap::new(),
+            busy: HashSet::new(),
+            in_flight: JoinSet::new(),
+            buffer: VecDeque::new(),
+            preferred: HashMap::new(),
+            stats,
+        }
     }
-    let wait_ms = i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX);
-    client
-        .send_built(leader, Lane::Data, |version| FetchRequest {
-            max_wait_ms: wait_ms,
+
+    /// Whether a request is in flight.
+    pub(crate) fn in_flight(&self) -> bool {
+        !self.busy.is_empty()
+    }
+
+    /// Hands out up to `max` buffered records, moving each partition's
+    /// position past what it hands out. Buffered data that no longer
+    /// continues a fetchable position (seeked, paused, revoked) is dropped.
+    pub(crate) fn hand_out(&mut self, positions: &Shared, max: usize) -> Vec<ConsumerRecord> {
+        let mut out = Vec::new();
+        let mut positions = lock(positions);
+        while out.len() < max {
+            let Some(front) = self.buffer.front_mut() else {
+                break;
+            };
+            if !positions.is_fetchable_at(&front.partition, front.position) {
+                self.buffer.pop_front();
+                continue;
+            }
+            let room = max - out.len();
+            let take = front.records.len().min(room);
+            let mut last = None;
+            for record in front.records.drain(..take) {
+                last = Some((record.offset, record.leader_epoch));
+                out.push(record);
+            }
+            let next = match last {
+                Some((offset, epoch)) if !front.records.is_empty() => Position {
+                    offset: offset + 1,
+                    leader_epoch: epoch,
+                },
+                _ => front.next,
+            };
+            positions.advance(&front.partition, front.position, next);
+            front.position = next.offset;
+            if front.records.is_empty() {
+                self.buffer.pop_front();
+            }
+        }
+        out
+    }
+
+    /// Where the next fetch of `tp` starts: after its buffered data, or at
+    /// its position; `None` while enough of it is buffered.
+    fn fetch_from(&self, tp: &TopicPartition, position: Position) -> Option<Position> {
+        let mut count = 0;
+        let mut next = position;
+        for fetched in self.buffer.iter().filter(|f| f.partition == *tp) {
+            count += 1;
+            next = fetched.next;
+        }
+        (count < MAX_BUFFERED_PER_PARTITION).then_some(next)
+    }
+
+    /// The broker to fetch `tp` from: its preferred read replica while the
+    /// lease lasts, else its leader.
+    async fn node_for(
+        &mut self,
+        client: &Client,
+        tp: &TopicPartition,
+    ) -> Result<i32, TransportError> {
+        if let Some(&(node, until)) = self.preferred.get(tp) {
+            if Instant::now() < until && client.view(|v| v.broker(node).is_some()) {
+                return Ok(node);
+            }
+            self.preferred.remove(tp);
+        }
+        client.leader(&tp.topic, tp.partition).await
+    }
+
+    /// Sends a Fetch to every broker that leads (or serves) a fetchable
+    /// partition and has no request in flight. Returns at once; the
+    /// answers are collected by [`Fetcher::complete`].
+    pub(crate) async fn start(
+        &mut self,
+        client: &Client,
+        config: &ConsumerConfig,
+        positions: &Shared,
+    ) -> Result<(), ConsumeError> {
+        let fetchable = lock(positions).fetchable();
+        let mut by_node: BTreeMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = BTreeMap::new();
+        for (tp, position) in fetchable {
+            let Some(from) = self.fetch_from(&tp, position) else {
+                continue;
+            };
+            let node = self.node_for(client, &tp).await?;
+            if self.busy.contains(&node) {
+                continue;
+            }
+            let (topic_id, leader_epoch) = client.view(|v| {
+                let topic = v.topic(&tp.topic);
+                (
+                    topic.map_or_else(Uuid::default, |t| t.id),
+                    topic
+                        .and_then(|t| t.partitions.iter().find(|p| p.index == tp.partition))
+                        .map_or(-1, |p| p.leader_epoch),
+                )
+            });
+            by_node.entry(node).or_default().insert(
+                tp,
+                PartitionFetch {
+                    topic_id,
+                    fetch_offset: from.offset,
+                    current_leader_epoch: leader_epoch,
+                    last_fetched_epoch: -1,
+                    log_start_offset: -1,
+                    max_bytes: config.max_partition_fetch_bytes,
+                },
+            );
+        }
+        let wait_ms = i32::try_from(config.fetch_max_wait.as_millis()).unwrap_or(i32::MAX);
+        for (node, asked) in by_node {
+            let session = self.sessions.remove(&node).unwrap_or_default();
+            self.busy.insert(node);
+            let client = client.clone();
+            let stats = Arc::clone(&self.stats);
+            let replica = self
+                .preferred
+                .values()
+                .any(|&(preferred, _)| preferred == node);
+            let settings = Settings::of(config, wait_ms);
+            self.in_flight.spawn(async move {
+                let mut session = session;
+                let result = send(&client, node, &settings, |version| {
+                    let request = session.build(&asked, version);
+                    let counter = if request.full {
+                        &stats.full
+                    } else {
+                        &stats.incremental
+                    };
+                    counter.fetch_add(1, Relaxed);
+                    if replica {
+                        stats.replica_fetches.fetch_add(1, Relaxed);
+                    }
+                    request
+                })
+                .await;
+                Done {
+                    node,
+                    session,
+                    asked,
+                    result,
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Waits until a request in flight is answered (or `deadline`), then
+    /// buffers the records of every answered request.
+    pub(crate) async fn complete(
+        &mut self,
+        client: &Client,
+        config: &ConsumerConfig,
+        positions: &Shared,
+        deadline: Instant,
+    ) -> Result<(), ConsumeError> {
+        if self.in_flight.is_empty() {
+            return Ok(());
+        }
+        let Ok(Some(first)) =
+            tokio::time::timeout_at(deadline.into(), self.in_flight.join_next()).await
+        else {
+            return Ok(());
+        };
+        let mut done = Vec::new();
+        done.extend(first.ok());
+        while let Some(joined) = self.in_flight.try_join_next() {
+            done.extend(joined.ok());
+        }
+        let mut first_error = None;
+        for done in done {
+            if let Err(error) = self.read(client, config, positions, done) {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Takes in one answered request.
+    fn read(
+        &mut self,
+        client: &Client,
+        config: &ConsumerConfig,
+        positions: &Shared,
+        done: Done,
+    ) -> Result<(), ConsumeError> {
+        let Done {
+            node,
+            mut session,
+            asked,
+            result,
+        } = done;
+        self.busy.remove(&node);
+        let outcome = match result {
+            Ok(response) => match session.on_response(&response) {
+                SessionOutcome::Ok => self.read_response(
+                    client,
+                    config,
+                    positions,
+                    node,
+                    &mut session,
+                    &asked,
+                    &response,
+                ),
+                SessionOutcome::Reset(error) => {
+                    debug!(node, ?error, "fetch session reset");
+                    self.stats.session_resets.fetch_add(1, Relaxed);
+                    client.note_error(error);
+                    self.forget_replica(node);
+                    Ok(())
+                }
+            },
+            Err(error) => {
+                debug!(node, %error, "fetch failed");
+                session.on_failure();
+                self.stats.session_resets.fetch_add(1, Relaxed);
+                self.forget_replica(node);
+                if error.is_retriable() {
+                    Ok(())
+                } else {
+                    Err(ConsumeError::Transport(error))
+                }
+            }
+        };
+        self.sessions.insert(node, session);
+        outcome
+    }
+
+    /// Stops reading from `node` as a preferred replica.
+    fn forget_replica(&mut self, node: i32) {
+        self.preferred
+            .retain(|_, (preferred, _)| *preferred != node);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read_response(
+        &mut self,
+        client: &Client,
+        config: &ConsumerConfig,
+        positions: &Shared,
+        node: i32,
+        session: &mut FetchSession,
+        asked: &BTreeMap<TopicPartition, PartitionFetch>,
+        response: &FetchResponse,
+    ) -> Result<(), ConsumeError> {
+        for topic in &response.responses {
+            let name = if topic.topic.is_empty() {
+                match session.topic_name(topic.topic_id) {
+                    Some(name) => name.to_string(),
+                    None => continue,
+                }
+            } else {
+                topic.topic.clone()
+            };
+            for data in &topic.partitions {
+                let tp = TopicPartition::new(name.clone(), data.partition_index);
+                let Some(fetch) = asked.get(&tp) else {
+                    continue;
+                };
+                let from_replica = self.preferred.get(&tp).is_some_and(|&(n, _)| n == node);
+                let error = ErrorCode::from_code(data.error_code);
+                match error {
+                    ErrorCode::None => {}
+                    ErrorCode::OffsetOutOfRange if !from_replica => {
+                        lock(positions).out_of_range(&tp, fetch.fetch_offset);
+                        session.resend(&tp);
+                        continue;
+                    }
+                    error if error.is_retriable() || from_replica => {
+                        // A follower behind, a leader moved, an epoch
+                        // fenced: refresh, and fetch from the leader.
+                        debug!(%tp, ?error, node, "partition fetch error");
+                        client.note_error(error);
+                        self.preferred.remove(&tp);
+                        session.resend(&tp);
+                        continue;
+                    }
+                    error => {
+                        return Err(ConsumeError::Broker {
+                            topic: tp.topic,
+                            partition: tp.partition,
+                            error,
+                        });
+                    }
+                }
+                if let Some(rack) = &config.client_rack
+                    && !rack.is_empty()
+                    && data.preferred_read_replica >= 0
+                    && data.preferred_read_replica != node
+                {
+                    let until = Instant::now() + config.client.metadata_max_age;
+                    self.preferred
+                        .insert(tp.clone(), (data.preferred_read_replica, until));
+                }
+                // Only data that continues what is buffered, from a
+                // position still fetchable, is kept.
+                let expected = {
+                    let positions = lock(positions);
+                    positions
+                        .fetchable_position(&tp)
+                        .and_then(|position| self.fetch_from(&tp, position))
+                };
+                let mut positions_guard = lock(positions);
+                positions_guard.update_watermarks(
+                    &tp,
+                    data.high_watermark,
+                    (data.last_stable_offset >= 0).then_some(data.last_stable_offset),
+                    (data.log_start_offset >= 0).then_some(data.log_start_offset),
+                );
+                drop(positions_guard);
+                let Some(expected) = expected.filter(|e| e.offset == fetch.fetch_offset) else {
+                    continue;
+                };
+                if let Some(chunk) = records_of(config, &tp, expected, data)? {
+                    self.buffer.push_back(chunk);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits (until `deadline`) for the requests in flight, then closes
+    /// every session (final epoch), for `close` and `unsubscribe`.
+    pub(crate) async fn close(&mut self, client: &Client, deadline: Instant) {
+        while !self.in_flight.is_empty() {
+            match tokio::time::timeout_at(deadline.into(), self.in_flight.join_next()).await {
+                Ok(Some(Ok(done))) => {
+                    let mut session = done.session;
+                    if let Ok(response) = &done.result {
+                        session.on_response(response);
+                    }
+                    self.sessions.insert(done.node, session);
+                }
+                Ok(Some(Err(_))) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.in_flight.abort_all();
+        self.busy.clear();
+        self.buffer.clear();
+        self.preferred.clear();
+        let mut closing = JoinSet::new();
+        for (node, mut session) in self.sessions.drain() {
+            if let Some(request) = session.close() {
+                let client = client.clone();
+                closing.spawn(async move {
+                    let settings = Settings {
+                        wait_ms: 0,
+                        min_bytes: 0,
+                        max_bytes: 0,
+                        isolation_level: 0,
+                        rack: String::new(),
+                    };
+                    let _ = send(&client, node, &settings, |_| request).await;
+                });
+            }
+        }
+        let _ = tokio::time::timeout_at(deadline.into(), async {
+            while closing.join_next().await.is_some() {}
+        })
+        .await;
+    }
+}
+
+/// The request-wide settings of a Fetch.
+struct Settings {
+    wait_ms: i32,
+    min_bytes: i32,
+    max_bytes: i32,
+    isolation_level: i8,
+    rack: String,
+}
+
+impl Settings {
+    fn of(config: &ConsumerConfig, wait_ms: i32) -> Self {
+        Settings {
+            wait_ms,
             min_bytes: config.fetch_min_bytes,
             max_bytes: config.fetch_max_bytes,
             isolation_level: match config.isolation_level {
                 IsolationLevel::ReadUncommitted => 0,
                 IsolationLevel::ReadCommitted => 1,
             },
-            // A full fetch each time: no incremental session.
-            session_id: 0,
-            session_epoch: -1,
-            topics: by_topic
-                .iter()
-                .map(|(topic, partitions)| {
-                    let by_id = version >= FIRST_TOPIC_ID_VERSION;
-                    FetchTopic {
-                        topic: if by_id {
-                            String::new()
-                        } else {
-                            (*topic).to_string()
-                        },
-                        topic_id: if by_id {
-                            ids.get(*topic).copied().unwrap_or_default()
-                        } else {
-                            Uuid::default()
-                        },
-                        partitions: partitions.clone(),
-                        ..FetchTopic::default()
-                    }
-                })
-                .collect(),
-            rack_id: if version >= 11 {
-                config.client_rack.clone().unwrap_or_default()
-            } else {
-                String::new()
-            },
-            ..FetchRequest::default()
-        })
-        .await
-}
-
-fn read_response(
-    client: &Client,
-    config: &ConsumerConfig,
-    positions: &Shared,
-    asked: &[(TopicPartition, Position)],
-    response: &FetchResponse,
-) -> Result<Vec<Fetched>, ConsumeError> {
-    let top = ErrorCode::from_code(response.error_code);
-    if !top.is_ok() {
-        client.note_error(top);
-        return Ok(Vec::new());
-    }
-    let names: HashMap<Uuid, String> = client.view(|v| {
-        asked
-            .iter()
-            .filter_map(|(tp, _)| v.topic(&tp.topic).map(|t| (t.id, tp.topic.clone())))
-            .collect()
-    });
-    let mut fetched = Vec::new();
-    for topic in &response.responses {
-        let name = if topic.topic.is_empty() {
-            names.get(&topic.topic_id).cloned().unwrap_or_default()
-        } else {
-            topic.topic.clone()
-        };
-        for data in &topic.partitions {
-            let tp = TopicPartition::new(name.clone(), data.partition_index);
-            let Some((_, position)) = asked.iter().find(|(asked, _)| *asked == tp) else {
-                continue;
-            };
-            let error = ErrorCode::from_code(data.error_code);
-            match error {
-                ErrorCode::None => {}
-                ErrorCode::OffsetOutOfRange => {
-                    lock(positions).out_of_range(&tp, position.offset);
-                    continue;
-                }
-                error if error.is_retriable() => {
-                    client.note_error(error);
-                    continue;
-                }
-                error => {
-                    return Err(ConsumeError::Broker {
-                        topic: tp.topic,
-                        partition: tp.partition,
-                        error,
-                    });
-                }
-            }
-            lock(positions).update_watermarks(
-                &tp,
-                data.high_watermark,
-                (data.last_stable_offset >= 0).then_some(data.last_stable_offset),
-                (data.log_start_offset >= 0).then_some(data.log_start_offset),
-            );
-            if let Some(chunk) = records_of(config, &tp, *position, data)? {
-                fetched.push(chunk);
-            }
+            rack: config.client_rack.clone().unwrap_or_default(),
         }
     }
-    Ok(fetched)
+}
+
+/// Sends the Fetch that `build` makes for the negotiated version.
+async fn send(
+    client: &Client,
+    node: i32,
+    settings: &Settings,
+    build: impl FnOnce(i16) -> SessionRequest,
+) -> Result<FetchResponse, TransportError> {
+    client
+        .send_built(node, Lane::Data, |version| {
+            let request = build(version);
+            FetchRequest {
+                max_wait_ms: settings.wait_ms,
+                min_bytes: settings.min_bytes,
+                max_bytes: settings.max_bytes,
+                isolation_level: settings.isolation_level,
+                session_id: request.session_id,
+                session_epoch: request.session_epoch,
+                topics: request.topics,
+                forgotten_topics_data: request.forgotten,
+                rack_id: if version >= 11 {
+                    settings.rack.clone()
+                } else {
+                    String::new()
+                },
+                ..FetchRequest::default()
+            }
+        })
+        .await
 }
 
 /// The records of one partition's answer at or after `position`.
@@ -262,7 +557,7 @@ fn records_of(
         verify_crc: config.check_crcs,
         ..ReadOptions::default()
     };
-    let mut records = std::collections::VecDeque::new();
+    let mut records = VecDeque::new();
     let mut next = position;
     for batch in BatchReader::with_options(bytes, options) {
         let batch = batch.map_err(|e| corrupt(e.to_string()))?;

@@ -10,6 +10,7 @@ mod consumer;
 mod consumer_membership;
 mod error;
 mod fetch;
+mod fetch_session;
 mod membership;
 pub mod offsets;
 pub mod positions;

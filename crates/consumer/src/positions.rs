@@ -317,6 +317,26 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             .collect()
     }
 
+    /// The position of `partition` if it is fetchable now (assigned, not
+    /// paused, with a position).
+    pub fn fetchable_position(&self, partition: &P) -> Option<Position> {
+        match self.partitions.get(partition) {
+            Some(PartitionState {
+                fetch: Fetch::Fetching(position),
+                paused: false,
+                ..
+            }) => Some(*position),
+            _ => None,
+        }
+    }
+
+    /// Whether data fetched from `offset` continues the position of a
+    /// fetchable `partition` (so it may be handed out).
+    pub fn is_fetchable_at(&self, partition: &P, offset: i64) -> bool {
+        self.fetchable_position(partition)
+            .is_some_and(|p| p.offset == offset)
+    }
+
     /// Records behind the end (`read_committed` uses the last stable offset).
     pub fn lag(&self, partition: &P, read_committed: bool) -> Option<i64> {
         let state = self.partitions.get(partition)?;

@@ -1,0 +1,207 @@
+//! The fetcher against a real broker: incremental fetch sessions (KIP-227)
+//! over many polls, pipelined fetches that a seek or a pause must not leak
+//! into what `poll` returns.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ferrokafka_consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
+use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
+use ferrokafka_tests::{bootstrap_servers, create_topic, unique_topic};
+
+/// A topic whose partition `p` holds the values `p, p + n, p + 2n, ...`
+/// (`n` partitions) at offsets 0, 1, 2, ...
+async fn topic_with_records(partitions: i32, records: u32) -> String {
+    let producer = Producer::new(
+        ProducerConfig::from_pairs([("bootstrap_servers", bootstrap_servers())]).unwrap(),
+    )
+    .await
+    .unwrap();
+    let topic = unique_topic("fetch");
+    create_topic(producer.client(), &topic, partitions, 1).await;
+    let mut deliveries = Vec::new();
+    for i in 0..records {
+        let partition = i32::try_from(i).unwrap() % partitions;
+        let record = ProducerRecord::new(&topic)
+            .partition(partition)
+            .value(format!("{i:08}"));
+        deliveries.push(producer.send(record).await.unwrap());
+        // Small batches (rounds of 80 records): many fetches to read them.
+        if deliveries.len() == 80 {
+            for delivery in deliveries.drain(..) {
+                delivery.await.unwrap();
+            }
+        }
+    }
+    for delivery in deliveries {
+        delivery.await.unwrap();
+    }
+    producer.close(Duration::from_secs(5)).await.unwrap();
+    topic
+}
+
+fn config(pairs: &[(&str, &str)]) -> ConsumerConfig {
+    let mut all = vec![
+        ("bootstrap_servers", bootstrap_servers()),
+        ("auto_offset_reset", "earliest"),
+    ];
+    all.extend_from_slice(pairs);
+    ConsumerConfig::from_pairs(all).unwrap()
+}
+
+fn value(record: &ConsumerRecord) -> i64 {
+    std::str::from_utf8(record.value.as_deref().unwrap())
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Polls until `count` records arrived or `limit` passed.
+async fn poll_until(consumer: &Consumer, count: usize, limit: Duration) -> Vec<ConsumerRecord> {
+    let deadline = Instant::now() + limit;
+    let mut records = Vec::new();
+    while records.len() < count && Instant::now() < deadline {
+        records.extend(consumer.poll(Duration::from_millis(500)).await.unwrap());
+    }
+    records
+}
+
+#[tokio::test]
+async fn eight_partitions_read_exactly_once_in_order_over_incremental_sessions() {
+    const PARTITIONS: i32 = 8;
+    const RECORDS: u32 = 4000;
+    let topic = topic_with_records(PARTITIONS, RECORDS).await;
+    // Small fetches and small polls: many rounds of fetching.
+    let consumer = Consumer::new(config(&[
+        ("max_poll_records", "37"),
+        ("max_partition_fetch_bytes", "1024"),
+    ]))
+    .await
+    .unwrap();
+    let partitions: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition::new(topic.clone(), p))
+        .collect();
+    consumer.assign(&partitions).await.unwrap();
+
+    let records = poll_until(&consumer, RECORDS as usize, Duration::from_secs(60)).await;
+    assert_eq!(records.len(), RECORDS as usize, "every record exactly once");
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    for record in &records {
+        let expected = next.entry(record.partition).or_insert(0);
+        assert_eq!(record.offset, *expected, "in order, no gap, no repeat");
+        assert_eq!(
+            value(record),
+            record.offset * i64::from(PARTITIONS) + i64::from(record.partition)
+        );
+        *expected += 1;
+    }
+    assert_eq!(next.len(), 8);
+    // Nothing more arrives.
+    assert!(
+        consumer
+            .poll(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let metrics = consumer.metrics();
+    assert!(metrics.fetch_requests_full >= 1, "{metrics:?}");
+    assert!(
+        metrics.fetch_requests_incremental >= 9 * metrics.fetch_requests_full,
+        "most fetches are incremental: {metrics:?}"
+    );
+    assert_eq!(metrics.fetch_session_resets, 0, "{metrics:?}");
+    assert_eq!(
+        metrics.fetch_total,
+        metrics.fetch_requests_full + metrics.fetch_requests_incremental
+    );
+    consumer.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_seek_during_pipelined_fetching_yields_exactly_the_records_from_the_new_position() {
+    let topic = topic_with_records(1, 2000).await;
+    let consumer = Consumer::new(config(&[
+        ("max_poll_records", "10"),
+        ("max_partition_fetch_bytes", "2048"),
+    ]))
+    .await
+    .unwrap();
+    let p0 = TopicPartition::new(topic.clone(), 0);
+    consumer.assign(std::slice::from_ref(&p0)).await.unwrap();
+
+    for target in [1500_i64, 200, 7, 1999] {
+        // Some records, leaving a fetch in flight and data buffered.
+        let before = poll_until(&consumer, 1, Duration::from_secs(20)).await;
+        assert!(!before.is_empty());
+        consumer.seek(&p0, target).await.unwrap();
+        assert_eq!(consumer.position(&p0).await.unwrap(), target);
+        let wanted = usize::try_from((2000 - target).min(25)).unwrap();
+        let after = poll_until(&consumer, wanted, Duration::from_secs(20)).await;
+        assert!(
+            after.len() >= wanted,
+            "seek to {target}: {} records",
+            after.len()
+        );
+        for (i, record) in after.iter().enumerate() {
+            let expected = target + i64::try_from(i).unwrap();
+            assert_eq!(record.offset, expected, "seek to {target}");
+            assert_eq!(value(record), expected);
+        }
+    }
+    consumer.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_partition_paused_with_a_fetch_in_flight_returns_nothing_until_resumed() {
+    let topic = topic_with_records(2, 2000).await;
+    let consumer = Consumer::new(config(&[
+        ("max_poll_records", "5"),
+        ("max_partition_fetch_bytes", "1024"),
+    ]))
+    .await
+    .unwrap();
+    let p0 = TopicPartition::new(topic.clone(), 0);
+    let p1 = TopicPartition::new(topic.clone(), 1);
+    consumer.assign(&[p0.clone(), p1.clone()]).await.unwrap();
+
+    // Read until both partitions delivered something: fetches for both
+    // are buffered and in flight.
+    let mut seen: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < 2 && Instant::now() < deadline {
+        for record in consumer.poll(Duration::from_millis(500)).await.unwrap() {
+            seen.entry(record.partition)
+                .or_default()
+                .push(record.offset);
+        }
+    }
+    assert_eq!(seen.len(), 2);
+    consumer.pause(std::slice::from_ref(&p1)).unwrap();
+    let paused_at = consumer.position(&p1).await.unwrap();
+
+    // Drain p0; nothing of p1 may appear.
+    let remaining = 1000 - seen[&0].len();
+    let records = poll_until(&consumer, remaining, Duration::from_secs(60)).await;
+    assert!(records.iter().all(|r| r.partition == 0), "p1 is paused");
+    assert_eq!(records.len(), remaining);
+    assert!(
+        consumer
+            .poll(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(consumer.position(&p1).await.unwrap(), paused_at);
+
+    consumer.resume(std::slice::from_ref(&p1)).unwrap();
+    let rest = usize::try_from(1000 - paused_at).unwrap();
+    let records = poll_until(&consumer, rest, Duration::from_secs(60)).await;
+    assert_eq!(records.len(), rest);
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(record.partition, 1);
+        assert_eq!(record.offset, paused_at + i64::try_from(i).unwrap());
+    }
+    consumer.close(Duration::from_secs(5)).await.unwrap();
+}
