@@ -38,7 +38,7 @@ pub enum ConsumeError {
         reason: String,
     },
     /// A broker refused a fetch with an error retrying cannot fix.
-    #[error("{topic}-{partition}: the broker answered {error:?}")]
+    #[error("{topic}-{partition}: the broker answered {error}")]
     Broker {
         /// The topic.
         topic: String,

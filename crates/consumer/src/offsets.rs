@@ -60,7 +60,7 @@ pub enum OffsetError {
     Transport(#[from] TransportError),
     /// The broker refused with this error (for the whole request or for
     /// the named partition).
-    #[error("{what}: {error:?}")]
+    #[error("{what}: {error}")]
     Broker {
         /// The group or partition concerned.
         what: String,
