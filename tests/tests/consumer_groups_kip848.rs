@@ -7,9 +7,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use ferrokafka_consumer::{Consumer, ConsumerConfig, TopicPartition};
+use ferrokafka_consumer::{ConsumeError, Consumer, ConsumerConfig, TopicPartition};
+use ferrokafka_group::member::GroupError;
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
-use ferrokafka_tests::{bootstrap_servers, create_topic, unique_topic};
+use ferrokafka_tests::{bootstrap_servers, create_topic, start_cluster_with, unique_topic};
+use xtask::broker::StartOptions;
 
 /// A topic with `partitions` partitions and `per_partition` records in
 /// each.
@@ -318,4 +320,212 @@ fn classic_only_keys_are_refused_with_group_protocol_consumer() {
     ])
     .unwrap();
     assert_eq!(config.group_remote_assignor.as_deref(), Some("range"));
+}
+
+#[tokio::test]
+async fn the_coordinator_matches_a_regex_subscription_as_topics_come() {
+    let prefix = unique_topic("kip848-regex");
+    let producer = producer().await;
+    let first = format!("{prefix}-one");
+    let other = format!("{}-other", unique_topic("kip848-nomatch"));
+    create_topic(producer.client(), &first, 2, 1).await;
+    create_topic(producer.client(), &other, 2, 1).await;
+    produce(&producer, &first, 2, 3).await;
+    produce(&producer, &other, 2, 3).await;
+
+    let group = unique_topic("kip848-regex-group");
+    let consumer = Consumer::new(config(&group, &[])).await.unwrap();
+    consumer
+        .subscribe_regex(&format!("{prefix}-.*"), None)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut read: BTreeSet<(String, i32, i64)> = BTreeSet::new();
+    while read.len() < 6 {
+        for r in consumer.poll(Duration::from_millis(100)).await.unwrap() {
+            read.insert((r.topic, r.partition, r.offset));
+        }
+        assert!(Instant::now() < deadline, "read only {read:?}");
+    }
+    assert!(read.iter().all(|(t, _, _)| *t == first), "{read:?}");
+    assert_eq!(
+        consumer.assignment().into_iter().collect::<BTreeSet<_>>(),
+        all(&first, 2)
+    );
+
+    // A topic created later joins the assignment: the coordinator gives its
+    // id, which the member resolves to a name through metadata.
+    let second = format!("{prefix}-two");
+    create_topic(producer.client(), &second, 1, 1).await;
+    produce(&producer, &second, 1, 2).await;
+    producer.close(Duration::from_secs(5)).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !read.contains(&(second.clone(), 0, 1)) {
+        for r in consumer.poll(Duration::from_millis(100)).await.unwrap() {
+            read.insert((r.topic, r.partition, r.offset));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new topic never came: {read:?}"
+        );
+    }
+    let mut expected = all(&first, 2);
+    expected.insert(TopicPartition::new(&second, 0));
+    assert_eq!(
+        consumer.assignment().into_iter().collect::<BTreeSet<_>>(),
+        expected
+    );
+    consumer.close(Duration::from_secs(10)).await.unwrap();
+
+    // The classic protocol has no coordinator-side patterns.
+    let classic = Consumer::new(
+        ConsumerConfig::from_pairs([
+            ("bootstrap_servers", bootstrap_servers()),
+            ("group_id", group.as_str()),
+        ])
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(classic.subscribe_regex("x.*", None).await.is_err());
+}
+
+#[tokio::test]
+async fn a_member_that_stops_polling_leaves_and_rejoins_when_it_polls() {
+    let topic = topic_with_records(4, 1).await;
+    let group = unique_topic("kip848-stall");
+    let short = [("max_poll_interval_ms", "3000")];
+    let staller = member(&group, &topic, &short).await;
+    let worker = member(&group, &topic, &short).await;
+    let mut seen = Seen::new();
+    poll_until(
+        &[&staller, &worker],
+        &mut seen,
+        "a two-member split",
+        |_| staller.assignment().len() == 2 && worker.assignment().len() == 2,
+    )
+    .await;
+    poll_until(&[&worker], &mut seen, "the worker taking over", |_| {
+        worker.assignment().len() == 4
+    })
+    .await;
+    assert!(
+        staller.assignment().is_empty(),
+        "{:?}",
+        staller.assignment()
+    );
+    poll_until(
+        &[&staller, &worker],
+        &mut seen,
+        "the staller rejoining",
+        |_| staller.assignment().len() == 2 && worker.assignment().len() == 2,
+    )
+    .await;
+    staller.close(Duration::from_secs(10)).await.unwrap();
+    worker.close(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_broker_without_the_consumer_protocol_gets_an_error_naming_group_protocol() {
+    // A broker of its own with only the classic protocol enabled.
+    let cluster = start_cluster_with(&StartOptions {
+        extra_properties: vec![(
+            "group.coordinator.rebalance.protocols".into(),
+            "classic".into(),
+        )],
+        ..StartOptions::single_node()
+    });
+    let bootstrap = cluster.info.bootstrap_servers.as_str();
+    let producer =
+        Producer::new(ProducerConfig::from_pairs([("bootstrap_servers", bootstrap)]).unwrap())
+            .await
+            .unwrap();
+    let topic = unique_topic("kip848-classic-only");
+    create_topic(producer.client(), &topic, 1, 1).await;
+    producer.close(Duration::from_secs(5)).await.unwrap();
+
+    let consumer = Consumer::new(
+        ConsumerConfig::from_pairs([
+            ("bootstrap_servers", bootstrap),
+            ("group_id", "kip848-classic-only"),
+            ("group_protocol", "consumer"),
+        ])
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    consumer.subscribe(&[topic.as_str()]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let error = loop {
+        match consumer.poll(Duration::from_millis(100)).await {
+            Err(error) => break error,
+            Ok(records) => assert!(records.is_empty()),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no error from a classic-only broker"
+        );
+    };
+    let ConsumeError::Group(GroupError::UnsupportedGroupProtocol(why)) = &error else {
+        panic!("{error:?}")
+    };
+    assert!(why.contains("group_protocol"), "{why}");
+    assert!(consumer.assignment().is_empty());
+}
+
+#[tokio::test]
+async fn revoked_partitions_are_committed_before_they_move() {
+    let topic = topic_with_records(4, 10).await;
+    let group = unique_topic("kip848-revoke");
+    // Auto-commit on, but its timer far away: only a revocation commits.
+    let first = member(
+        &group,
+        &topic,
+        &[
+            ("enable_auto_commit", "true"),
+            ("auto_commit_interval_ms", "600000"),
+        ],
+    )
+    .await;
+    let mut seen = Seen::new();
+    poll_until(&[&first], &mut seen, "every record read", |seen| {
+        *seen == every_record(4, 10)
+    })
+    .await;
+    let partitions: Vec<TopicPartition> = all(&topic, 4).into_iter().collect();
+    assert!(
+        first
+            .committed(&partitions)
+            .await
+            .unwrap()
+            .values()
+            .all(Option::is_none),
+        "nothing committed yet"
+    );
+
+    let second = member(&group, &topic, &[]).await;
+    let mut late = Seen::new();
+    poll_until(&[&first, &second], &mut late, "a two-member split", |_| {
+        first.assignment().len() == 2 && second.assignment().len() == 2
+    })
+    .await;
+    // What moved was committed by its old owner at revocation: the new owner
+    // starts after everything already read.
+    let moved = second.assignment();
+    let committed = second.committed(&moved).await.unwrap();
+    for tp in &moved {
+        assert_eq!(
+            committed[tp].as_ref().map(|o| o.offset),
+            Some(10),
+            "{tp}: {committed:?}"
+        );
+    }
+    for _ in 0..5 {
+        for record in second.poll(Duration::from_millis(100)).await.unwrap() {
+            late.insert((record.partition, record.offset));
+        }
+    }
+    assert!(late.is_empty(), "read again: {late:?}");
+    first.close(Duration::from_secs(10)).await.unwrap();
+    second.close(Duration::from_secs(10)).await.unwrap();
 }

@@ -230,7 +230,72 @@ impl Consumer {
             membership.subscribe(topics);
             return Ok(());
         }
-        let membership = if self.config.group_protocol == GroupProtocol::Consumer {
+        let membership = self.start_membership(group_id);
+        membership.subscribe(topics);
+        state.mode = Mode::Subscribed(membership);
+        Ok(())
+    }
+
+    /// Joins `group_id`'s group for every topic whose name matches
+    /// `pattern`, matched by the group coordinator (KIP-848's
+    /// `SubscribedTopicRegex`, RE2/J syntax, whole names), now and as topics
+    /// are created or deleted. Needs `group_protocol=consumer`;
+    /// [`Consumer::subscribe_pattern`] matches on the client with either
+    /// protocol.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), ferrokafka_consumer::ConsumeError> {
+    /// use ferrokafka_consumer::{Consumer, ConsumerConfig};
+    /// let consumer = Consumer::new(ConsumerConfig::from_pairs([
+    ///     ("bootstrap_servers", "localhost:9092"),
+    ///     ("group_id", "audit"),
+    ///     ("group_protocol", "consumer"),
+    /// ])?)
+    /// .await?;
+    /// consumer.subscribe_regex("orders-.*", None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn subscribe_regex(
+        &self,
+        pattern: &str,
+        listener: Option<Box<dyn RebalanceListener>>,
+    ) -> Result<(), ConsumeError> {
+        let Some(group_id) = self.config.group_id.clone() else {
+            return Err(ConsumeError::IllegalState(
+                "subscribe_regex needs a group_id".into(),
+            ));
+        };
+        if self.config.group_protocol != GroupProtocol::Consumer || pattern.is_empty() {
+            return Err(ConsumeError::IllegalState(
+                "subscribe_regex needs group_protocol=consumer and a non-empty pattern \
+                 (subscribe_pattern matches on the client)"
+                    .into(),
+            ));
+        }
+        let mut state = self.state.lock().await;
+        if matches!(state.mode, Mode::Assigned) {
+            return Err(ConsumeError::IllegalState(
+                "subscribe after assign: assign no partitions first".into(),
+            ));
+        }
+        if listener.is_some() {
+            state.listener = listener;
+        }
+        // Assigned topics arrive by id: their names come from metadata.
+        self.client.track_all_topics();
+        state.pattern = None;
+        state.subscription.clear();
+        if !matches!(state.mode, Mode::Subscribed(_)) {
+            state.mode = Mode::Subscribed(self.start_membership(group_id));
+        }
+        if let Mode::Subscribed(membership) = &state.mode {
+            membership.subscribe_regex(pattern.to_string());
+        }
+        Ok(())
+    }
+
+    fn start_membership(&self, group_id: String) -> Membership {
+        if self.config.group_protocol == GroupProtocol::Consumer {
             crate::consumer_membership::start(
                 self.client.clone(),
                 ConsumerMemberConfig {
@@ -247,10 +312,7 @@ impl Consumer {
             )
         } else {
             self.start_classic(group_id)
-        };
-        membership.subscribe(topics);
-        state.mode = Mode::Subscribed(membership);
-        Ok(())
+        }
     }
 
     fn start_classic(&self, group_id: String) -> Membership {

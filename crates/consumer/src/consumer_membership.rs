@@ -113,6 +113,9 @@ impl Driver {
                         Some(Command::Subscribe(topics)) => self
                             .member
                             .handle(now, Event::Subscribed(TopicSubscription::Topics(topics))),
+                        Some(Command::SubscribeRegex(pattern)) => self
+                            .member
+                            .handle(now, Event::Subscribed(TopicSubscription::Pattern(pattern))),
                         Some(Command::Close(done)) => {
                             closing = Some(done);
                             self.member.handle(now, Event::Close)

@@ -53,6 +53,8 @@ pub enum Rebalance {
 pub(crate) enum Command {
     Polled,
     Subscribe(Vec<String>),
+    /// A coordinator-matched pattern (consumer protocol only).
+    SubscribeRegex(String),
     Close(oneshot::Sender<()>),
 }
 
@@ -142,6 +144,12 @@ impl Membership {
     /// Changes the subscription.
     pub(crate) fn subscribe(&self, topics: Vec<String>) {
         let _ = self.commands.send(Command::Subscribe(topics));
+    }
+
+    /// Changes the subscription to a pattern the coordinator matches
+    /// (`group_protocol=consumer` only).
+    pub(crate) fn subscribe_regex(&self, pattern: String) {
+        let _ = self.commands.send(Command::SubscribeRegex(pattern));
     }
 
     /// The rebalances since the last call, in order.
@@ -267,6 +275,9 @@ impl Driver {
                         Some(Command::Subscribe(topics)) => {
                             self.member.handle(now, Event::Subscribed(topics))
                         }
+                        // The consumer only sends patterns to the consumer
+                        // protocol's driver.
+                        Some(Command::SubscribeRegex(_)) => Vec::new(),
                         Some(Command::Close(done)) => {
                             closing = Some(done);
                             self.member.handle(now, Event::Close)
