@@ -15,7 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ferrokafka_group::assignor::TopicPartition;
-use ferrokafka_protocol::messages::{FetchRequest, FetchResponse};
+use ferrokafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use ferrokafka_protocol::messages::{
+    FetchRequest, FetchResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+};
 use ferrokafka_protocol::{ErrorCode, Uuid};
 use ferrokafka_records::{BatchReader, ReadOptions};
 use ferrokafka_transport::{Client, Lane, TransportError};
@@ -87,6 +92,8 @@ pub(crate) struct Fetcher {
     /// leader, until the lease expires.
     preferred: HashMap<TopicPartition, (i32, Instant)>,
     stats: Arc<FetchStats>,
+    /// When the metadata whose leader epochs were last noted was fetched.
+    epochs_noted: Option<Instant>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -107,6 +114,7 @@ impl Fetcher {
             buffer: VecDeque::new(),
             preferred: HashMap::new(),
             stats,
+            epochs_noted: None,
         }
     }
 
@@ -189,6 +197,7 @@ impl Fetcher {
         config: &ConsumerConfig,
         positions: &Shared,
     ) -> Result<(), ConsumeError> {
+        self.validate_positions(client, positions).await?;
         let fetchable = lock(positions).fetchable();
         let mut by_node: BTreeMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = BTreeMap::new();
         for (tp, position) in fetchable {
@@ -254,6 +263,95 @@ impl Fetcher {
                     result,
                 }
             });
+        }
+        Ok(())
+    }
+
+    /// KIP-320: notes the leader epochs of fresh metadata; positions whose
+    /// leader changed are checked with OffsetForLeaderEpoch against the
+    /// new leader's log before fetching on.
+    async fn validate_positions(
+        &mut self,
+        client: &Client,
+        positions: &Shared,
+    ) -> Result<(), ConsumeError> {
+        let updated = client.view(|v| {
+            let updated = v.updated();
+            // Lock order: the view, then the positions (never the reverse).
+            if updated != self.epochs_noted {
+                lock(positions).note_leader_epochs(|tp| {
+                    v.topic(&tp.topic)?
+                        .partitions
+                        .iter()
+                        .find(|p| p.index == tp.partition)
+                        .map(|p| p.leader_epoch)
+                });
+            }
+            updated
+        });
+        self.epochs_noted = updated;
+        let waiting = lock(positions).awaiting_validation();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, Position, i32)>> = BTreeMap::new();
+        for (tp, position) in waiting {
+            let leader = client.leader(&tp.topic, tp.partition).await?;
+            let current = client.view(|v| {
+                v.topic(&tp.topic)
+                    .and_then(|t| t.partitions.iter().find(|p| p.index == tp.partition))
+                    .map_or(-1, |p| p.leader_epoch)
+            });
+            by_leader
+                .entry(leader)
+                .or_default()
+                .push((tp, position, current));
+        }
+        let mut requests = JoinSet::new();
+        for (leader, partitions) in by_leader {
+            let client = client.clone();
+            requests.spawn(async move {
+                let result = offsets_for_epochs(&client, leader, &partitions).await;
+                (partitions, result)
+            });
+        }
+        while let Some(joined) = requests.join_next().await {
+            let Ok((partitions, result)) = joined else {
+                continue;
+            };
+            let response = match result {
+                Ok(response) => response,
+                Err(error) if error.is_retriable() => {
+                    debug!(%error, "OffsetForLeaderEpoch failed; retried next poll");
+                    continue;
+                }
+                Err(error) => return Err(ConsumeError::Transport(error)),
+            };
+            for topic in &response.topics {
+                for answer in &topic.partitions {
+                    let Some((tp, position, _)) = partitions.iter().find(|(tp, _, _)| {
+                        tp.topic == topic.topic && tp.partition == answer.partition
+                    }) else {
+                        continue;
+                    };
+                    let error = ErrorCode::from_code(answer.error_code);
+                    if error.is_ok() {
+                        lock(positions).validated(
+                            tp,
+                            *position,
+                            Some((answer.end_offset, answer.leader_epoch)),
+                        );
+                    } else if error.is_retriable() {
+                        client.note_error(error);
+                    } else {
+                        return Err(ConsumeError::Broker {
+                            topic: tp.topic.clone(),
+                            partition: tp.partition,
+                            error,
+                        });
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -473,6 +571,38 @@ impl Fetcher {
         })
         .await;
     }
+}
+
+/// Asks `leader` where the epoch of each position ends in its log.
+async fn offsets_for_epochs(
+    client: &Client,
+    leader: i32,
+    partitions: &[(TopicPartition, Position, i32)],
+) -> Result<OffsetForLeaderEpochResponse, TransportError> {
+    let mut topics: Vec<OffsetForLeaderTopic> = Vec::new();
+    for (tp, position, current) in partitions {
+        let partition = OffsetForLeaderPartition {
+            partition: tp.partition,
+            current_leader_epoch: *current,
+            leader_epoch: position.leader_epoch.unwrap_or(-1),
+            ..OffsetForLeaderPartition::default()
+        };
+        match topics.iter_mut().find(|t| t.topic == tp.topic) {
+            Some(topic) => topic.partitions.push(partition),
+            None => topics.push(OffsetForLeaderTopic {
+                topic: tp.topic.clone(),
+                partitions: vec![partition],
+                ..OffsetForLeaderTopic::default()
+            }),
+        }
+    }
+    let request = OffsetForLeaderEpochRequest {
+        // A consumer.
+        replica_id: -1,
+        topics,
+        ..OffsetForLeaderEpochRequest::default()
+    };
+    client.send(leader, &request).await
 }
 
 /// The request-wide settings of a Fetch.

@@ -63,6 +63,21 @@ pub enum PositionError {
         /// The offset that was out of range, if any.
         offset: Option<i64>,
     },
+    /// KIP-320: the log was truncated below the position (an unclean
+    /// leader election) and `auto_offset_reset` is none. Records from
+    /// `divergent_offset` on differ from those consumed; seek to go on.
+    #[error(
+        "the log of {partition} was truncated: records from offset {divergent_offset} on differ \
+         from those consumed up to {offset} (auto_offset_reset is none)"
+    )]
+    LogTruncation {
+        /// The partition.
+        partition: String,
+        /// The position when the truncation was detected.
+        offset: i64,
+        /// The first offset known to diverge.
+        divergent_offset: i64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +88,8 @@ enum Fetch {
     AwaitingReset(OffsetReset),
     /// Has a position.
     Fetching(Position),
+    /// Has a position to check against the new leader's log (KIP-320).
+    Validating(Position),
     /// Failed; the error surfaces at the next poll.
     Failed(PositionError),
 }
@@ -84,6 +101,25 @@ struct PartitionState {
     high_watermark: Option<i64>,
     last_stable_offset: Option<i64>,
     log_start_offset: Option<i64>,
+    /// The highest leader epoch the metadata gave.
+    leader_epoch: Option<i32>,
+}
+
+impl PartitionState {
+    fn note_leader_epoch(&mut self, epoch: i32) -> bool {
+        if epoch < 0 {
+            return false;
+        }
+        let changed = self.leader_epoch.is_some_and(|seen| epoch > seen);
+        self.leader_epoch = Some(self.leader_epoch.map_or(epoch, |seen| seen.max(epoch)));
+        match self.fetch {
+            Fetch::Fetching(position) if changed && position.leader_epoch.is_some() => {
+                self.fetch = Fetch::Validating(position);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The positions of every assigned partition of type `P`.
@@ -116,6 +152,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
                     high_watermark: None,
                     last_stable_offset: None,
                     log_start_offset: None,
+                    leader_epoch: None,
                 });
             next.insert(partition, state);
         }
@@ -178,7 +215,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
     pub fn position(&self, partition: &P) -> Result<Option<Position>, PositionError> {
         match self.partitions.get(partition).map(|s| &s.fetch) {
             None => Err(PositionError::NotAssigned(partition.to_string())),
-            Some(Fetch::Fetching(position)) => Ok(Some(*position)),
+            Some(Fetch::Fetching(position) | Fetch::Validating(position)) => Ok(Some(*position)),
             Some(Fetch::Failed(error)) => Err(error.clone()),
             Some(_) => Ok(None),
         }
@@ -317,6 +354,73 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             .collect()
     }
 
+    /// The metadata gave `epoch` as the leader epoch of `partition`. When
+    /// the leader changed (the epoch grew) and the position knows the
+    /// epoch of its last record, the position must be validated (KIP-320)
+    /// before fetching on; returns whether it must.
+    pub fn note_leader_epoch(&mut self, partition: &P, epoch: i32) -> bool {
+        self.partitions
+            .get_mut(partition)
+            .is_some_and(|state| state.note_leader_epoch(epoch))
+    }
+
+    /// [`Positions::note_leader_epoch`] for every assigned partition whose
+    /// leader epoch `epoch_of` knows; returns whether any must be validated.
+    pub fn note_leader_epochs(&mut self, mut epoch_of: impl FnMut(&P) -> Option<i32>) -> bool {
+        let mut any = false;
+        for (partition, state) in &mut self.partitions {
+            if let Some(epoch) = epoch_of(partition) {
+                any |= state.note_leader_epoch(epoch);
+            }
+        }
+        any
+    }
+
+    /// Positions to validate with OffsetForLeaderEpoch.
+    pub fn awaiting_validation(&self) -> Vec<(P, Position)> {
+        self.partitions
+            .iter()
+            .filter_map(|(p, s)| match s.fetch {
+                Fetch::Validating(position) => Some((p.clone(), position)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The leader answered OffsetForLeaderEpoch for the epoch of
+    /// `position`: `end` is the end offset of that epoch and the epoch it
+    /// belongs to (`None` or a negative offset: unknown, the position
+    /// stands). An end below the position means the log was truncated:
+    /// fetching goes on from the first divergent offset, or the partition
+    /// fails with [`PositionError::LogTruncation`] when
+    /// `auto_offset_reset=none`. A stale answer changes nothing.
+    pub fn validated(&mut self, partition: &P, position: Position, end: Option<(i64, i32)>) {
+        let reset = self.default_reset;
+        let Some(state) = self.partitions.get_mut(partition) else {
+            return;
+        };
+        if !matches!(state.fetch, Fetch::Validating(p) if p == position) {
+            return;
+        }
+        state.fetch = match end {
+            Some((end_offset, epoch)) if end_offset >= 0 && end_offset < position.offset => {
+                if reset == OffsetReset::None {
+                    Fetch::Failed(PositionError::LogTruncation {
+                        partition: partition.to_string(),
+                        offset: position.offset,
+                        divergent_offset: end_offset,
+                    })
+                } else {
+                    Fetch::Fetching(Position {
+                        offset: end_offset,
+                        leader_epoch: (epoch >= 0).then_some(epoch),
+                    })
+                }
+            }
+            _ => Fetch::Fetching(position),
+        };
+    }
+
     /// The position of `partition` if it is fetchable now (assigned, not
     /// paused, with a position).
     pub fn fetchable_position(&self, partition: &P) -> Option<Position> {
@@ -452,6 +556,55 @@ mod tests {
         assert!(matches!(
             p.seek(&"t-9".into(), 1, None),
             Err(PositionError::NotAssigned(_))
+        ));
+    }
+
+    #[test]
+    fn a_leader_change_validates_the_position_and_detects_truncation() {
+        let at = |offset, epoch| Position {
+            offset,
+            leader_epoch: Some(epoch),
+        };
+        let mut p = positions(OffsetReset::Earliest);
+        p.seek(&"t-0".into(), 100, Some(3)).unwrap();
+        p.seek(&"t-1".into(), 50, None).unwrap();
+        assert!(!p.note_leader_epoch(&"t-0".into(), 3), "first epoch seen");
+        assert!(!p.note_leader_epoch(&"t-0".into(), 3), "unchanged");
+        assert!(!p.note_leader_epoch(&"t-1".into(), 1));
+        assert!(!p.note_leader_epoch(&"t-1".into(), 2), "no epoch to check");
+        assert!(p.note_leader_epoch(&"t-0".into(), 4));
+        assert_eq!(p.awaiting_validation(), [("t-0".to_string(), at(100, 3))]);
+        assert_eq!(p.fetchable().len(), 1, "not fetched while validating");
+        assert_eq!(p.position(&"t-0".into()).unwrap(), Some(at(100, 3)));
+        // A stale answer (another position) is ignored.
+        p.validated(&"t-0".into(), at(90, 3), Some((10, 3)));
+        assert_eq!(p.awaiting_validation().len(), 1);
+        // Truncated to 80: fetching goes on from there.
+        p.validated(&"t-0".into(), at(100, 3), Some((80, 3)));
+        assert_eq!(p.position(&"t-0".into()).unwrap(), Some(at(80, 3)));
+        assert_eq!(p.fetchable().len(), 2);
+
+        // Not truncated: the position stands.
+        p.note_leader_epoch(&"t-0".into(), 5);
+        p.validated(&"t-0".into(), at(80, 3), Some((120, 3)));
+        assert_eq!(p.position(&"t-0".into()).unwrap(), Some(at(80, 3)));
+
+        let mut strict = positions(OffsetReset::None);
+        strict.seek(&"t-0".into(), 100, Some(1)).unwrap();
+        strict.note_leader_epoch(&"t-0".into(), 1);
+        strict.note_leader_epoch(&"t-0".into(), 2);
+        strict.validated(&"t-0".into(), at(100, 1), Some((60, 1)));
+        let failures = strict.take_failures();
+        assert!(matches!(
+            &failures[..],
+            [(
+                _,
+                PositionError::LogTruncation {
+                    offset: 100,
+                    divergent_offset: 60,
+                    ..
+                }
+            )]
         ));
     }
 
