@@ -101,8 +101,10 @@ fn every_record(partitions: i32, per_partition: i32) -> Seen {
 async fn two_members_split_a_topic_and_one_takes_over_when_the_other_leaves() {
     let topic = topic_with_records(4, 10).await;
     let group = unique_topic("kip848-split");
-    let a = member(&group, &topic, &[]).await;
-    let b = member(&group, &topic, &[]).await;
+    // The coordinator's range assignor, asked for by name.
+    let range = [("group_remote_assignor", "range")];
+    let a = member(&group, &topic, &range).await;
+    let b = member(&group, &topic, &range).await;
     let mut seen = Seen::new();
     let everything = all(&topic, 4);
     poll_until(&[&a, &b], &mut seen, "a disjoint, complete split", |_| {
@@ -528,4 +530,34 @@ async fn revoked_partitions_are_committed_before_they_move() {
     assert!(late.is_empty(), "read again: {late:?}");
     first.close(Duration::from_secs(10)).await.unwrap();
     second.close(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_server_assignor_is_a_typed_error() {
+    let topic = topic_with_records(1, 1).await;
+    let group = unique_topic("kip848-assignor");
+    let consumer = member(
+        &group,
+        &topic,
+        &[("group_remote_assignor", "no-such-assignor")],
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let error = loop {
+        if let Err(error) = consumer.poll(Duration::from_millis(100)).await {
+            break error;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the broker took an unknown assignor"
+        );
+    };
+    assert!(
+        matches!(
+            error,
+            ConsumeError::Group(GroupError::Other { code, retriable: false })
+                if code == ferrokafka_protocol::ErrorCode::UnsupportedAssignor.code()
+        ),
+        "{error:?}"
+    );
 }
