@@ -1,13 +1,15 @@
 //! The fetcher against a real broker: incremental fetch sessions (KIP-227)
 //! over many polls, pipelined fetches that a seek or a pause must not leak
-//! into what `poll` returns.
+//! into what `poll` returns, and reading from the follower in the
+//! consumer's rack (KIP-392) on a 3-node cluster.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ferrokafka_consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
-use ferrokafka_tests::{bootstrap_servers, create_topic, unique_topic};
+use ferrokafka_tests::{bootstrap_servers, create_topic, start_cluster_with, unique_topic};
+use xtask::broker::StartOptions;
 
 /// A topic whose partition `p` holds the values `p, p + n, p + 2n, ...`
 /// (`n` partitions) at offsets 0, 1, 2, ...
@@ -203,5 +205,74 @@ async fn a_partition_paused_with_a_fetch_in_flight_returns_nothing_until_resumed
         assert_eq!(record.partition, 1);
         assert_eq!(record.offset, paused_at + i64::try_from(i).unwrap());
     }
+    consumer.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_with_a_rack_reads_from_the_follower_in_its_rack() {
+    let cluster = start_cluster_with(&StartOptions {
+        brokers: 3,
+        extra_properties: vec![
+            (
+                "replica.selector.class".into(),
+                "org.apache.kafka.common.replica.RackAwareReplicaSelector".into(),
+            ),
+            ("broker.rack".into(), "rack-{node_id}".into()),
+        ],
+        ..StartOptions::single_node()
+    });
+    let bootstrap = cluster.info.bootstrap_servers.clone();
+    let producer = Producer::new(
+        ProducerConfig::from_pairs([("bootstrap_servers", bootstrap.as_str())]).unwrap(),
+    )
+    .await
+    .unwrap();
+    let topic = unique_topic("rack");
+    create_topic(producer.client(), &topic, 1, 3).await;
+    let mut deliveries = Vec::new();
+    for i in 0..500_u32 {
+        let record = ProducerRecord::new(&topic)
+            .partition(0)
+            .value(format!("{i:08}"));
+        deliveries.push(producer.send(record).await.unwrap());
+    }
+    for delivery in deliveries {
+        delivery.await.unwrap();
+    }
+    let leader = producer.client().leader(&topic, 0).await.unwrap();
+    let follower = producer
+        .client()
+        .view(|v| v.topic(&topic).unwrap().partitions[0].replicas.clone())
+        .into_iter()
+        .find(|&node| node != leader)
+        .unwrap();
+    producer.close(Duration::from_secs(10)).await.unwrap();
+
+    let rack = format!("rack-{follower}");
+    let consumer = Consumer::new(
+        ConsumerConfig::from_pairs([
+            ("bootstrap_servers", bootstrap.as_str()),
+            ("auto_offset_reset", "earliest"),
+            ("client_rack", rack.as_str()),
+            ("max_poll_records", "20"),
+            ("max_partition_fetch_bytes", "1024"),
+        ])
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let p0 = TopicPartition::new(topic.clone(), 0);
+    consumer.assign(std::slice::from_ref(&p0)).await.unwrap();
+    let records = poll_until(&consumer, 500, Duration::from_secs(60)).await;
+    assert_eq!(records.len(), 500);
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(record.offset, i64::try_from(i).unwrap());
+        assert_eq!(value(record), record.offset);
+    }
+    let metrics = consumer.metrics();
+    assert!(
+        metrics.fetch_requests_to_replicas > 0,
+        "the leader ({leader}) sent the consumer to {follower}: {metrics:?}"
+    );
     consumer.close(Duration::from_secs(5)).await.unwrap();
 }

@@ -100,6 +100,9 @@ pub fn server_properties(
         out.push_str(&security::properties(certificates));
     }
     for (key, value) in extra {
+        // `{node_id}` in a value is this node's id: per-node settings
+        // such as `broker.rack=rack-{node_id}`.
+        let value = value.replace("{node_id}", &node.node_id.to_string());
         let _ = writeln!(out, "{key}={value}");
     }
     out

@@ -41,6 +41,7 @@ pub struct StartOptions {
     pub security: bool,
     /// More `server.properties` lines (`key`, `value`), after the harness's
     /// own so they win: a test that needs short SASL sessions, say.
+    /// `{node_id}` in a value becomes each node's id (`broker.rack`).
     pub extra_properties: Vec<(String, String)>,
 }
 
