@@ -62,8 +62,8 @@ fn generate_member_id() -> String {
         .map_or(0, |d| d.as_nanos());
     let mut bytes = [0u8; 16];
     for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-        // Each RandomState carries fresh random keys from the OS-seeded
-        // generator std keeps per thread.
+        // RandomState's SipHash keys come from the OS once per thread and
+        // differ for every instance, so each half is keyed differently.
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u128(nanos);
         hasher.write_usize(i);
