@@ -464,8 +464,8 @@ impl Consumer {
                 // handles these records.
                 state
                     .fetcher
-                    .start(&self.client, &self.config, &self.positions)
-                    .await?;
+                    .prefetch(&self.client, &self.config, &self.positions)
+                    .await;
                 let bytes: usize = records
                     .iter()
                     .map(|r| {

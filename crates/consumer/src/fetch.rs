@@ -23,6 +23,7 @@ use ferrokafka_protocol::messages::{
 };
 use ferrokafka_protocol::{ErrorCode, Uuid};
 use ferrokafka_records::{BatchReader, ReadOptions};
+use ferrokafka_transport::cluster::ClusterView;
 use ferrokafka_transport::{Client, Lane, TransportError};
 use tokio::task::JoinSet;
 use tracing::debug;
@@ -172,20 +173,18 @@ impl Fetcher {
         (count < MAX_BUFFERED_PER_PARTITION).then_some(next)
     }
 
-    /// The broker to fetch `tp` from: its preferred read replica while the
-    /// lease lasts, else its leader.
-    async fn node_for(
+    /// [`Fetcher::start`] right after records were handed out: an error
+    /// is left for the next poll to meet, so that the records already
+    /// handed out are not lost to it.
+    pub(crate) async fn prefetch(
         &mut self,
         client: &Client,
-        tp: &TopicPartition,
-    ) -> Result<i32, TransportError> {
-        if let Some(&(node, until)) = self.preferred.get(tp) {
-            if Instant::now() < until && client.view(|v| v.broker(node).is_some()) {
-                return Ok(node);
-            }
-            self.preferred.remove(tp);
+        config: &ConsumerConfig,
+        positions: &Shared,
+    ) {
+        if let Err(error) = self.start(client, config, positions).await {
+            debug!(%error, "prefetch failed; retried at the next poll");
         }
-        client.leader(&tp.topic, tp.partition).await
     }
 
     /// Sends a Fetch to every broker that leads (or serves) a fetchable
@@ -197,37 +196,50 @@ impl Fetcher {
         config: &ConsumerConfig,
         positions: &Shared,
     ) -> Result<(), ConsumeError> {
+        if client.view(|v| v.needs_refresh(Instant::now()))
+            && let Err(error) = client.refresh_metadata().await
+        {
+            debug!(%error, "metadata refresh before fetching failed");
+            if !error.is_retriable() {
+                return Err(error.into());
+            }
+        }
         self.validate_positions(client, positions).await?;
         let fetchable = lock(positions).fetchable();
+        let now = Instant::now();
+        self.preferred.retain(|_, (_, until)| now < *until);
         let mut by_node: BTreeMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = BTreeMap::new();
-        for (tp, position) in fetchable {
-            let Some(from) = self.fetch_from(&tp, position) else {
-                continue;
-            };
-            let node = self.node_for(client, &tp).await?;
-            if self.busy.contains(&node) {
-                continue;
+        let mut leaderless = Vec::new();
+        client.view(|v| {
+            for (tp, position) in fetchable {
+                let Some(from) = self.fetch_from(&tp, position) else {
+                    continue;
+                };
+                let preferred = self
+                    .preferred
+                    .get(&tp)
+                    .map(|&(node, _)| node)
+                    .filter(|&node| v.broker(node).is_some());
+                let Some(node) =
+                    preferred.or_else(|| v.leader(&tp.topic, tp.partition).map(|b| b.node_id))
+                else {
+                    leaderless.push((tp, from));
+                    continue;
+                };
+                if self.busy.contains(&node) {
+                    continue;
+                }
+                let fetch = Self::partition_fetch(v, config, &tp, from);
+                by_node.entry(node).or_default().insert(tp, fetch);
             }
-            let (topic_id, leader_epoch) = client.view(|v| {
-                let topic = v.topic(&tp.topic);
-                (
-                    topic.map_or_else(Uuid::default, |t| t.id),
-                    topic
-                        .and_then(|t| t.partitions.iter().find(|p| p.index == tp.partition))
-                        .map_or(-1, |p| p.leader_epoch),
-                )
-            });
-            by_node.entry(node).or_default().insert(
-                tp,
-                PartitionFetch {
-                    topic_id,
-                    fetch_offset: from.offset,
-                    current_leader_epoch: leader_epoch,
-                    last_fetched_epoch: -1,
-                    log_start_offset: -1,
-                    max_bytes: config.max_partition_fetch_bytes,
-                },
-            );
+        });
+        for (tp, from) in leaderless {
+            // Waits for a leader (as just after the topic was created).
+            let node = client.leader(&tp.topic, tp.partition).await?;
+            if !self.busy.contains(&node) {
+                let fetch = client.view(|v| Self::partition_fetch(v, config, &tp, from));
+                by_node.entry(node).or_default().insert(tp, fetch);
+            }
         }
         let wait_ms = i32::try_from(config.fetch_max_wait.as_millis()).unwrap_or(i32::MAX);
         for (node, asked) in by_node {
@@ -265,6 +277,26 @@ impl Fetcher {
             });
         }
         Ok(())
+    }
+
+    /// What to ask of `tp` from `from`, with its topic id and leader epoch.
+    fn partition_fetch(
+        view: &ClusterView,
+        config: &ConsumerConfig,
+        tp: &TopicPartition,
+        from: Position,
+    ) -> PartitionFetch {
+        let topic = view.topic(&tp.topic);
+        PartitionFetch {
+            topic_id: topic.map_or_else(Uuid::default, |t| t.id),
+            fetch_offset: from.offset,
+            current_leader_epoch: topic
+                .and_then(|t| t.partitions.iter().find(|p| p.index == tp.partition))
+                .map_or(-1, |p| p.leader_epoch),
+            last_fetched_epoch: -1,
+            log_start_offset: -1,
+            max_bytes: config.max_partition_fetch_bytes,
+        }
     }
 
     /// KIP-320: notes the leader epochs of fresh metadata; positions whose
