@@ -768,3 +768,99 @@ fn records_of(
         next,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(partition: i32) -> TopicPartition {
+        TopicPartition::new("t".to_string(), partition)
+    }
+
+    fn chunk(partition: i32, from: i64, to: i64) -> Fetched {
+        Fetched {
+            partition: tp(partition),
+            position: from,
+            records: (from..to)
+                .map(|offset| ConsumerRecord {
+                    topic: "t".into(),
+                    partition,
+                    offset,
+                    timestamp: 0,
+                    timestamp_type: ferrokafka_records::TimestampType::CreateTime,
+                    key: None,
+                    value: None,
+                    headers: Vec::new(),
+                    leader_epoch: Some(0),
+                })
+                .collect(),
+            next: Position {
+                offset: to,
+                leader_epoch: Some(0),
+            },
+        }
+    }
+
+    fn shared(partitions: &[(i32, i64)]) -> Shared {
+        let mut positions = Positions::new(crate::positions::OffsetReset::Earliest);
+        positions.assign(partitions.iter().map(|(p, _)| tp(*p)));
+        for (p, offset) in partitions {
+            positions.seek(&tp(*p), *offset, None).unwrap();
+        }
+        Arc::new(Mutex::new(positions))
+    }
+
+    fn offsets(records: &[ConsumerRecord]) -> Vec<(i32, i64)> {
+        records.iter().map(|r| (r.partition, r.offset)).collect()
+    }
+
+    #[test]
+    fn chunks_fetched_ahead_continue_in_order_and_bound_the_buffer() {
+        let positions = shared(&[(0, 0), (1, 0)]);
+        let mut fetcher = Fetcher::new(Arc::default());
+        fetcher.buffer.push_back(chunk(0, 0, 3));
+        let at = |offset| Position {
+            offset,
+            leader_epoch: None,
+        };
+        // One chunk buffered: the next fetch starts after it.
+        assert_eq!(fetcher.fetch_from(&tp(0), at(0)).unwrap().offset, 3);
+        fetcher.buffer.push_back(chunk(1, 0, 2));
+        fetcher.buffer.push_back(chunk(0, 3, 5));
+        // Two chunks buffered: no more fetching ahead for it.
+        assert_eq!(fetcher.fetch_from(&tp(0), at(0)), None);
+        assert_eq!(fetcher.fetch_from(&tp(1), at(0)).unwrap().offset, 2);
+
+        let first = fetcher.hand_out(&positions, 2);
+        assert_eq!(offsets(&first), [(0, 0), (0, 1)]);
+        let rest = fetcher.hand_out(&positions, 100);
+        assert_eq!(offsets(&rest), [(0, 2), (1, 0), (1, 1), (0, 3), (0, 4)]);
+        let positions = lock(&positions);
+        assert_eq!(positions.position(&tp(0)).unwrap().unwrap().offset, 5);
+        assert_eq!(positions.position(&tp(1)).unwrap().unwrap().offset, 2);
+    }
+
+    #[test]
+    fn buffered_data_of_a_seeked_paused_or_revoked_partition_is_never_handed_out() {
+        let positions = shared(&[(0, 0), (1, 0), (2, 0)]);
+        let mut fetcher = Fetcher::new(Arc::default());
+        for p in 0..3 {
+            fetcher.buffer.push_back(chunk(p, 0, 3));
+            fetcher.buffer.push_back(chunk(p, 3, 6));
+        }
+        {
+            let mut positions = lock(&positions);
+            positions.seek(&tp(0), 4, None).unwrap();
+            positions.pause(&tp(1)).unwrap();
+            positions.remove([&tp(2)]);
+        }
+        assert!(fetcher.hand_out(&positions, 100).is_empty());
+        assert!(fetcher.buffer.is_empty(), "dropped, not kept");
+        // The seeked partition starts where it was sent, the paused one
+        // where it stopped.
+        lock(&positions).resume(&tp(1)).unwrap();
+        let positions = lock(&positions);
+        assert_eq!(positions.fetchable_position(&tp(0)).unwrap().offset, 4);
+        assert_eq!(positions.fetchable_position(&tp(1)).unwrap().offset, 0);
+    }
+}
