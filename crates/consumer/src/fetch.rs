@@ -95,6 +95,8 @@ pub(crate) struct Fetcher {
     stats: Arc<FetchStats>,
     /// When the metadata whose leader epochs were last noted was fetched.
     epochs_noted: Option<Instant>,
+    /// An error met while prefetching, for the next poll that needs data.
+    deferred: Option<ConsumeError>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -116,6 +118,7 @@ impl Fetcher {
             preferred: HashMap::new(),
             stats,
             epochs_noted: None,
+            deferred: None,
         }
     }
 
@@ -182,15 +185,37 @@ impl Fetcher {
         config: &ConsumerConfig,
         positions: &Shared,
     ) {
-        if let Err(error) = self.start(client, config, positions).await {
+        // Answers already in: buffered now, so that their brokers get
+        // the next request while the application works.
+        while let Some(joined) = self.in_flight.try_join_next() {
+            if let Ok(done) = joined
+                && let Err(error) = self.read(client, config, positions, done)
+            {
+                self.deferred.get_or_insert(error);
+            }
+        }
+        if let Err(error) = self.send_fetches(client, config, positions).await {
             debug!(%error, "prefetch failed; retried at the next poll");
         }
     }
 
     /// Sends a Fetch to every broker that leads (or serves) a fetchable
     /// partition and has no request in flight. Returns at once; the
-    /// answers are collected by [`Fetcher::complete`].
+    /// answers are collected by [`Fetcher::complete`]. An error a prefetch
+    /// met comes out here.
     pub(crate) async fn start(
+        &mut self,
+        client: &Client,
+        config: &ConsumerConfig,
+        positions: &Shared,
+    ) -> Result<(), ConsumeError> {
+        if let Some(error) = self.deferred.take() {
+            return Err(error);
+        }
+        self.send_fetches(client, config, positions).await
+    }
+
+    async fn send_fetches(
         &mut self,
         client: &Client,
         config: &ConsumerConfig,
@@ -397,6 +422,9 @@ impl Fetcher {
         positions: &Shared,
         deadline: Instant,
     ) -> Result<(), ConsumeError> {
+        if let Some(error) = self.deferred.take() {
+            return Err(error);
+        }
         if self.in_flight.is_empty() {
             return Ok(());
         }
@@ -580,6 +608,7 @@ impl Fetcher {
         }
         self.in_flight.abort_all();
         self.busy.clear();
+        self.deferred = None;
         self.buffer.clear();
         self.preferred.clear();
         let mut closing = JoinSet::new();
