@@ -9,10 +9,13 @@ use ferrokafka_admin::acls::{
     AclBinding, AclBindingFilter, AclOperation, AclPermission, PatternType, ResourcePattern,
     ResourceType,
 };
+use ferrokafka_admin::scram::{ScramAlteration, ScramCredentialInfo, ScramMechanism};
 use ferrokafka_admin::topics::NewTopic;
-use ferrokafka_admin::{Admin, AdminConfig, AdminOptions};
+use ferrokafka_admin::{Admin, AdminConfig, AdminError, AdminOptions};
 use ferrokafka_protocol::ErrorCode;
 use ferrokafka_tests::{start_cluster_with, unique_topic};
+use ferrokafka_transport::config::ClientConfig;
+use ferrokafka_transport::{Client, TransportError};
 use xtask::broker::{ClusterInfo, LocalCluster, StartOptions};
 
 /// A single node with the security listeners and the StandardAuthorizer;
@@ -239,4 +242,170 @@ async fn acls_are_created_described_enforced_and_deleted() {
         .delete_acls(std::slice::from_ref(&nothing), &options())
         .await;
     assert_eq!(deleted[&nothing].as_ref().unwrap(), &[]);
+}
+
+/// Connects a transport client to the SASL_PLAINTEXT listener as `user`
+/// (which authenticates, then reads the metadata).
+async fn authenticate(user: &str, password: &str, mechanism: &str) -> Result<(), TransportError> {
+    let config = ClientConfig::from_pairs(sasl_pairs(user, password, mechanism)).unwrap();
+    Client::connect(config).await.map(drop)
+}
+
+/// Whether `error` is (or, for a client that tried every bootstrap server,
+/// ends with) a SASL authentication failure.
+fn is_auth_failure(error: &TransportError) -> bool {
+    matches!(error, TransportError::Auth { .. }) || error.to_string().contains("authentication")
+}
+
+/// Authenticates as `user` until `done` accepts the outcome (a credential
+/// reaches the SASL listener a moment after the controller stores it),
+/// within 20 s.
+async fn authenticate_until(
+    user: &str,
+    password: &str,
+    mechanism: &str,
+    done: impl Fn(&Result<(), TransportError>) -> bool,
+) -> Result<(), TransportError> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let outcome = authenticate(user, password, mechanism).await;
+        if done(&outcome) {
+            return outcome;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user} with {mechanism}: still {outcome:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_credentials_are_created_described_used_and_deleted() {
+    let admin = super_admin().await;
+    let user = unique_topic("carol");
+    let password = "carol-secret";
+
+    // Unknown to the broker at first, and unable to log in.
+    let described = admin
+        .describe_user_scram_credentials(Some(&[&user]), &options())
+        .await
+        .unwrap();
+    let error = described[&user].as_ref().unwrap_err();
+    assert_eq!(error.code(), Some(ErrorCode::ResourceNotFound), "{error}");
+    let refused = authenticate(&user, password, "SCRAM-SHA-256")
+        .await
+        .unwrap_err();
+    assert!(is_auth_failure(&refused), "{refused}");
+
+    // Two credentials for the new user; a second user's too-few iterations
+    // (refused by the client) and a third's too many (by the broker) fail
+    // alone.
+    let few = unique_topic("few");
+    let many = unique_topic("many");
+    let altered = admin
+        .alter_user_scram_credentials(
+            &[
+                ScramAlteration::upsert(&user, ScramMechanism::Sha256, 8192, password),
+                ScramAlteration::upsert(&user, ScramMechanism::Sha512, 4096, "other-secret"),
+                ScramAlteration::upsert(&few, ScramMechanism::Sha256, 1000, "x"),
+                ScramAlteration::upsert(&many, ScramMechanism::Sha256, 100_000, "x"),
+            ],
+            &options(),
+        )
+        .await;
+    assert_eq!(altered.len(), 3, "{altered:?}");
+    altered[&user].as_ref().unwrap();
+    assert!(
+        matches!(altered[&few], Err(AdminError::InvalidArgument(_))),
+        "{:?}",
+        altered[&few]
+    );
+    let error = altered[&many].as_ref().unwrap_err();
+    assert_eq!(
+        error.code(),
+        Some(ErrorCode::UnacceptableCredential),
+        "{error}"
+    );
+
+    let described = admin
+        .describe_user_scram_credentials(Some(&[&user, &many]), &options())
+        .await
+        .unwrap();
+    let mut credentials = described[&user].clone().unwrap();
+    credentials.sort_by_key(|c| c.mechanism);
+    assert_eq!(
+        credentials,
+        [
+            ScramCredentialInfo {
+                mechanism: ScramMechanism::Sha256,
+                iterations: 8192
+            },
+            ScramCredentialInfo {
+                mechanism: ScramMechanism::Sha512,
+                iterations: 4096
+            },
+        ]
+    );
+    assert_eq!(
+        described[&many].as_ref().unwrap_err().code(),
+        Some(ErrorCode::ResourceNotFound)
+    );
+    let everyone = admin
+        .describe_user_scram_credentials(None::<&[&str]>, &options())
+        .await
+        .unwrap();
+    assert!(everyone.contains_key(&user), "{everyone:?}");
+    assert!(everyone.contains_key("alice"), "{everyone:?}");
+
+    // The broker salts and checks as the client computed: the user logs in
+    // with each mechanism's own password, and not with a wrong one.
+    authenticate_until(&user, password, "SCRAM-SHA-256", Result::is_ok)
+        .await
+        .unwrap();
+    authenticate(&user, "other-secret", "SCRAM-SHA-512")
+        .await
+        .unwrap();
+    let wrong = authenticate(&user, "wrong", "SCRAM-SHA-256")
+        .await
+        .unwrap_err();
+    assert!(is_auth_failure(&wrong), "{wrong}");
+
+    // Deleting the SHA-256 credential: it is gone from the description and
+    // from the listener; SHA-512 still works. Deleting it again fails.
+    let deleted = admin
+        .alter_user_scram_credentials(
+            &[ScramAlteration::delete(&user, ScramMechanism::Sha256)],
+            &options(),
+        )
+        .await;
+    deleted[&user].as_ref().unwrap();
+    let described = admin
+        .describe_user_scram_credentials(Some(&[&user]), &options())
+        .await
+        .unwrap();
+    assert_eq!(
+        described[&user].as_ref().unwrap(),
+        &[ScramCredentialInfo {
+            mechanism: ScramMechanism::Sha512,
+            iterations: 4096
+        }]
+    );
+    let gone = authenticate_until(&user, password, "SCRAM-SHA-256", Result::is_err)
+        .await
+        .unwrap_err();
+    assert!(is_auth_failure(&gone), "{gone}");
+    authenticate(&user, "other-secret", "SCRAM-SHA-512")
+        .await
+        .unwrap();
+    let again = admin
+        .alter_user_scram_credentials(
+            &[ScramAlteration::delete(&user, ScramMechanism::Sha256)],
+            &options(),
+        )
+        .await;
+    assert_eq!(
+        again[&user].as_ref().unwrap_err().code(),
+        Some(ErrorCode::ResourceNotFound)
+    );
 }

@@ -55,7 +55,16 @@ impl ScramHash {
         }
     }
 
-    fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+    /// RFC 5802 `Hi(password, salt, iterations)` (PBKDF2 with this HMAC):
+    /// the salted password a SCRAM credential stores, as the admin
+    /// client's AlterUserScramCredentials sends it.
+    ///
+    /// ```
+    /// use ferrokafka_transport::sasl::ScramHash;
+    /// assert_eq!(ScramHash::Sha256.salted_password("pencil", b"salt", 4096).len(), 32);
+    /// assert_eq!(ScramHash::Sha512.salted_password("pencil", b"salt", 4096).len(), 64);
+    /// ```
+    pub fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
         match self {
             ScramHash::Sha256 => {
                 let mut out = vec![0; 32];
