@@ -1,31 +1,30 @@
-//! Transactions: list, describe, the producers of partitions, and aborting
-//! a hanging transaction.
-//!
-//! Listing asks every broker (each coordinates some transactional ids) and
-//! merges the answers; describing goes to each transactional id's
-//! coordinator; the producers of a partition are described by its leader.
-//! A hanging transaction (one its producer will never end) is aborted by
-//! writing an abort marker at the partition's leader with the producer id,
-//! epoch and coordinator epoch that describing the producers gives, as
-//! Kafka's own admin tool does.
+//! Transactions: list them (at every broker), describe them (at their
+//! coordinator), describe the producers writing to a partition (at its
+//! leader), and abort a hanging transaction on a partition by writing its
+//! abort marker (WriteTxnMarkers at the leader), as an operator does when a
+//! producer vanished and left the partition's last stable offset stuck.
 //!
 //! ```no_run
-//! # async fn example() -> Result<(), ferrokafka_admin::AdminError> {
-//! use ferrokafka_admin::transactions::ListTransactionsFilter;
-//! use ferrokafka_admin::{Admin, AdminConfig, AdminOptions};
+//! # async fn example(admin: ferrokafka_admin::Admin) {
+//! use ferrokafka_admin::AdminOptions;
+//! use ferrokafka_admin::records::TopicPartition;
+//! use ferrokafka_admin::transactions::AbortTransactionSpec;
 //!
-//! let admin = Admin::connect(AdminConfig::from_pairs([("bootstrap_servers", "127.0.0.1:9092")])?).await?;
 //! let options = AdminOptions::new();
-//! let filter = ListTransactionsFilter { states: vec!["Ongoing".into()], ..Default::default() };
-//! for listing in admin.list_transactions(&filter, &options).await?.transactions {
-//!     println!("{} {} {}", listing.transactional_id, listing.producer_id, listing.state);
+//! let partition = TopicPartition::new("events", 0);
+//! let producers = admin.describe_producers(std::slice::from_ref(&partition), &options).await;
+//! for producer in producers[&partition].iter().flatten() {
+//!     // A producer whose transaction has been open on the partition for too long.
+//!     if let Some(spec) = AbortTransactionSpec::for_producer(&partition, producer) {
+//!         admin.abort_transaction(&spec, &options).await.unwrap();
+//!     }
 //! }
-//! # Ok(()) }
+//! # }
 //! ```
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use ferrokafka_group::assignor::TopicPartition;
 use ferrokafka_protocol::ErrorCode;
 use ferrokafka_protocol::messages::describe_producers_request::TopicRequest;
 use ferrokafka_protocol::messages::write_txn_markers_request::{
@@ -35,17 +34,90 @@ use ferrokafka_protocol::messages::{
     DescribeProducersRequest, DescribeTransactionsRequest, ListTransactionsRequest,
     WriteTxnMarkersRequest,
 };
-use ferrokafka_transport::CoordinatorKind;
+use ferrokafka_transport::{CoordinatorKind, TransportError};
 
-use crate::retry::{each_until_deadline, until_deadline};
+use crate::records::TopicPartition;
+use crate::retry::{Round, each_until_deadline, until_deadline};
+use crate::topics::check;
 use crate::{Admin, AdminError, AdminOptions};
 
-/// Which transactions a listing returns; empty lists mean no filter.
+/// The state of a transaction, as the coordinator names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TransactionState {
+    /// A producer id is assigned, no transaction is open.
+    Empty,
+    /// A transaction is open.
+    Ongoing,
+    /// Committing: markers being written.
+    PrepareCommit,
+    /// Aborting: markers being written.
+    PrepareAbort,
+    /// The last transaction committed.
+    CompleteCommit,
+    /// The last transaction aborted.
+    CompleteAbort,
+    /// The transactional id expired.
+    Dead,
+    /// A newer producer fenced the transaction, which is being aborted.
+    PrepareEpochFence,
+    /// A state this client does not know.
+    Other(String),
+}
+
+impl TransactionState {
+    const KNOWN: [TransactionState; 8] = [
+        TransactionState::Empty,
+        TransactionState::Ongoing,
+        TransactionState::PrepareCommit,
+        TransactionState::PrepareAbort,
+        TransactionState::CompleteCommit,
+        TransactionState::CompleteAbort,
+        TransactionState::Dead,
+        TransactionState::PrepareEpochFence,
+    ];
+
+    /// The coordinator's name for the state (`Ongoing`, ...).
+    pub fn name(&self) -> &str {
+        match self {
+            TransactionState::Empty => "Empty",
+            TransactionState::Ongoing => "Ongoing",
+            TransactionState::PrepareCommit => "PrepareCommit",
+            TransactionState::PrepareAbort => "PrepareAbort",
+            TransactionState::CompleteCommit => "CompleteCommit",
+            TransactionState::CompleteAbort => "CompleteAbort",
+            TransactionState::Dead => "Dead",
+            TransactionState::PrepareEpochFence => "PrepareEpochFence",
+            TransactionState::Other(name) => name,
+        }
+    }
+
+    /// The state of the coordinator's `name` (any case).
+    ///
+    /// ```
+    /// use ferrokafka_admin::transactions::TransactionState;
+    /// assert_eq!(TransactionState::parse("ongoing"), TransactionState::Ongoing);
+    /// assert_eq!(TransactionState::parse("Later").name(), "Later");
+    /// ```
+    pub fn parse(name: &str) -> Self {
+        TransactionState::KNOWN
+            .into_iter()
+            .find(|s| s.name().eq_ignore_ascii_case(name))
+            .unwrap_or_else(|| TransactionState::Other(name.to_string()))
+    }
+}
+
+impl fmt::Display for TransactionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which transactions to list: empty lists match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListTransactionsFilter {
-    /// Transaction states (`Ongoing`, `PrepareCommit`, `CompleteAbort`, ...).
-    pub states: Vec<String>,
-    /// Producer ids.
+    /// Only transactions in one of these states.
+    pub states: Vec<TransactionState>,
+    /// Only transactions of one of these producer ids.
     pub producer_ids: Vec<i64>,
 }
 
@@ -54,107 +126,125 @@ pub struct ListTransactionsFilter {
 pub struct TransactionListing {
     /// The transactional id.
     pub transactional_id: String,
-    /// Its current producer id.
+    /// The producer id.
     pub producer_id: i64,
-    /// Its state (`Ongoing`, `Empty`, `CompleteCommit`, ...).
-    pub state: String,
-    /// The broker coordinating it.
+    /// The state.
+    pub state: TransactionState,
+    /// The coordinator that answered for it.
     pub coordinator: i32,
 }
 
-/// The merged listing of every broker, and the brokers that could not
-/// answer.
+/// The transactions every broker (as a transaction coordinator) knows.
 #[derive(Debug, Clone, Default)]
 pub struct TransactionListings {
     /// The transactions, by transactional id.
     pub transactions: Vec<TransactionListing>,
-    /// The brokers whose part failed, by node id.
+    /// The brokers that could not answer, and why.
     pub errors: BTreeMap<i32, AdminError>,
 }
 
-/// A described transaction.
+/// A transaction as its coordinator describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransactionDescription {
     /// The transactional id.
     pub transactional_id: String,
-    /// Its state.
-    pub state: String,
-    /// The transaction timeout, in milliseconds.
-    pub timeout_ms: i32,
-    /// When the ongoing transaction started (ms since the epoch), `None`
-    /// when none is ongoing.
-    pub start_time_ms: Option<i64>,
+    /// The coordinator's node id.
+    pub coordinator: i32,
+    /// The state.
+    pub state: TransactionState,
     /// The producer id.
     pub producer_id: i64,
     /// The producer epoch.
     pub producer_epoch: i16,
-    /// The partitions in the transaction.
+    /// The transaction timeout, in milliseconds.
+    pub transaction_timeout_ms: i32,
+    /// When the open transaction started (milliseconds since the epoch),
+    /// if one is open.
+    pub transaction_start_time_ms: Option<i64>,
+    /// The partitions the open transaction wrote to.
     pub partitions: Vec<TopicPartition>,
-    /// The coordinator's node id.
-    pub coordinator: i32,
 }
 
-/// A producer a partition's leader keeps state for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A producer that wrote to a partition, as its leader describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProducerState {
     /// The producer id.
     pub producer_id: i64,
-    /// The producer epoch.
+    /// The producer's epoch.
     pub producer_epoch: i32,
-    /// The last sequence number written, `-1` when none.
+    /// The last sequence number it wrote.
     pub last_sequence: i32,
-    /// The timestamp of its last write (ms since the epoch).
+    /// The timestamp of its last write.
     pub last_timestamp: i64,
-    /// The coordinator epoch of its last transaction marker, when any.
-    pub coordinator_epoch: Option<i32>,
-    /// The first offset of its open transaction, when one is open.
+    /// The epoch of the transaction coordinator that wrote its last
+    /// marker, if any.
+    pub coordinator_epoch: i32,
+    /// The first offset of its open transaction on the partition, if one
+    /// is open.
     pub current_txn_start_offset: Option<i64>,
 }
 
-/// A hanging transaction to abort on one partition.
+/// An open transaction to abort on one partition: the producer, its epoch
+/// and the coordinator epoch, as [`Admin::describe_producers`] tells them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbortTransactionSpec {
     /// The partition.
     pub partition: TopicPartition,
-    /// The producer id of the open transaction.
+    /// The producer id.
     pub producer_id: i64,
-    /// Its producer epoch.
+    /// The producer's epoch.
     pub producer_epoch: i16,
-    /// The coordinator epoch to write the marker with.
+    /// The coordinator epoch the marker claims.
     pub coordinator_epoch: i32,
 }
 
-fn code_error(what: &str, code: i16, message: Option<String>) -> Result<(), AdminError> {
-    match AdminError::from_code(what, ErrorCode::from_code(code), message) {
-        Some(error) => Err(error),
-        None => Ok(()),
+impl AbortTransactionSpec {
+    /// The abort of `producer`'s open transaction on `partition`; `None`
+    /// when it has none open there (or an epoch out of range).
+    pub fn for_producer(partition: &TopicPartition, producer: &ProducerState) -> Option<Self> {
+        producer.current_txn_start_offset?;
+        Some(AbortTransactionSpec {
+            partition: partition.clone(),
+            producer_id: producer.producer_id,
+            producer_epoch: i16::try_from(producer.producer_epoch).ok()?,
+            coordinator_epoch: producer.coordinator_epoch,
+        })
     }
 }
 
-fn coordinator_error(error: &AdminError) -> bool {
+/// Optional `-1`-means-none values.
+fn known(value: i64) -> Option<i64> {
+    (value >= 0).then_some(value)
+}
+
+/// The admin error of a transport error, with a topic unknown to the
+/// metadata as the broker's `UNKNOWN_TOPIC_OR_PARTITION` (final, not
+/// retried).
+fn leader_error(partition: &TopicPartition, error: TransportError) -> AdminError {
+    match error {
+        TransportError::UnknownTopic { .. } => AdminError::from_code(
+            format!("partition {partition}"),
+            ErrorCode::UnknownTopicOrPartition,
+            None,
+        )
+        .unwrap_or(AdminError::Transport(error)),
+        other => AdminError::Transport(other),
+    }
+}
+
+/// Whether a coordinator's error means asking FindCoordinator again.
+fn coordinator_moved(error: &AdminError) -> bool {
     matches!(
         error.code(),
-        Some(
-            ErrorCode::NotCoordinator
-                | ErrorCode::CoordinatorNotAvailable
-                | ErrorCode::CoordinatorLoadInProgress
-        )
+        Some(ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable)
     ) || matches!(error, AdminError::Transport(e) if e.is_retriable())
 }
 
-/// A topic-partition as a result key (`topic-partition`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Key(TopicPartition);
-
-impl std::fmt::Display for Key {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.0.topic, self.0.partition)
-    }
-}
-
 impl Admin {
-    /// The transactions every broker coordinates, filtered by state and
-    /// producer id, merged.
+    /// The transactions the coordinators on every broker know, filtered by
+    /// state and producer id. A broker that cannot answer is named in
+    /// [`TransactionListings::errors`]; the listing fails as a whole only
+    /// when the brokers cannot be found.
     pub async fn list_transactions(
         &self,
         filter: &ListTransactionsFilter,
@@ -170,281 +260,257 @@ impl Admin {
         })
         .await?;
         let request = ListTransactionsRequest {
-            state_filters: filter.states.clone(),
+            state_filters: filter.states.iter().map(|s| s.name().to_string()).collect(),
             producer_id_filters: filter.producer_ids.clone(),
             duration_filter: -1,
+            transactional_id_pattern: None,
             ..ListTransactionsRequest::default()
         };
-        let mut merged = BTreeMap::new();
-        let mut errors = BTreeMap::new();
+        let mut listings = TransactionListings::default();
         for node in nodes {
             let what = format!("listing transactions at broker {node}");
             let answer = until_deadline(&what, deadline, backoff, || async {
                 let response = self.client().send(node, &request).await?;
-                code_error(&what, response.error_code, None)?;
+                check(&what, response.error_code, None)?;
                 Ok(response.transaction_states)
             })
             .await;
             match answer {
                 Ok(states) => {
-                    for t in states {
-                        merged.insert(
-                            t.transactional_id.clone(),
-                            TransactionListing {
-                                transactional_id: t.transactional_id,
-                                producer_id: t.producer_id,
-                                state: t.transaction_state,
-                                coordinator: node,
-                            },
-                        );
-                    }
+                    listings
+                        .transactions
+                        .extend(states.into_iter().map(|t| TransactionListing {
+                            transactional_id: t.transactional_id,
+                            producer_id: t.producer_id,
+                            state: TransactionState::parse(&t.transaction_state),
+                            coordinator: node,
+                        }));
                 }
                 Err(error) => {
-                    errors.insert(node, error);
+                    listings.errors.insert(node, error);
                 }
             }
         }
-        Ok(TransactionListings {
-            transactions: merged.into_values().collect(),
-            errors,
-        })
+        listings
+            .transactions
+            .sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
+        Ok(listings)
     }
 
-    /// Describes `transactional_ids` at their coordinators.
-    pub async fn describe_transactions(
+    /// Describes `transactional_ids` at their coordinators: state,
+    /// producer id and epoch, timeout, start time and the partitions of
+    /// the open transaction. An unknown id is its own
+    /// `TRANSACTIONAL_ID_NOT_FOUND`.
+    pub async fn describe_transactions<S: AsRef<str>>(
         &self,
-        transactional_ids: &[&str],
+        transactional_ids: &[S],
         options: &AdminOptions,
     ) -> BTreeMap<String, Result<TransactionDescription, AdminError>> {
-        let ids = transactional_ids.iter().map(|t| (*t).to_string()).collect();
+        let ids: Vec<String> = transactional_ids
+            .iter()
+            .map(|id| id.as_ref().to_string())
+            .collect();
         each_until_deadline(
             "describing transaction",
             ids,
             self.deadline(options),
             self.retry_backoff(),
-            coordinator_error,
-            |pending: Vec<String>| async move {
-                let keys: Vec<&str> = pending.iter().map(String::as_str).collect();
-                let found = self
-                    .client()
-                    .coordinators(CoordinatorKind::Transaction, &keys)
-                    .await?;
-                let mut by_node: BTreeMap<i32, Vec<String>> = BTreeMap::new();
-                for id in &pending {
-                    if let Some(&node) = found.get(id) {
-                        by_node.entry(node).or_default().push(id.clone());
-                    }
-                }
-                let mut answers = BTreeMap::new();
-                for (node, ids) in by_node {
-                    let request = DescribeTransactionsRequest {
-                        transactional_ids: ids.clone(),
-                        ..DescribeTransactionsRequest::default()
-                    };
-                    let response = match self.client().send(node, &request).await {
-                        Ok(response) => response,
-                        Err(error) => {
-                            for id in ids {
-                                self.client()
-                                    .forget_coordinator(CoordinatorKind::Transaction, &id);
-                                answers.insert(id, Err(AdminError::from(error.clone())));
-                            }
-                            continue;
-                        }
-                    };
-                    for t in response.transaction_states {
-                        let what = format!("transactional id {}", t.transactional_id);
-                        let answer = code_error(&what, t.error_code, None).map(|()| {
-                            TransactionDescription {
-                                transactional_id: t.transactional_id.clone(),
-                                state: t.transaction_state,
-                                timeout_ms: t.transaction_timeout_ms,
-                                start_time_ms: (t.transaction_start_time_ms >= 0)
-                                    .then_some(t.transaction_start_time_ms),
-                                producer_id: t.producer_id,
-                                producer_epoch: t.producer_epoch,
-                                partitions: t
-                                    .topics
-                                    .into_iter()
-                                    .flat_map(|topic| {
-                                        let name = topic.topic;
-                                        topic.partitions.into_iter().map(move |partition| {
-                                            TopicPartition {
-                                                topic: name.clone(),
-                                                partition,
-                                            }
-                                        })
-                                    })
-                                    .collect(),
-                                coordinator: node,
-                            }
-                        });
-                        if let Err(error) = &answer
-                            && coordinator_error(error)
-                        {
-                            self.client().forget_coordinator(
-                                CoordinatorKind::Transaction,
-                                &t.transactional_id,
-                            );
-                        }
-                        answers.insert(t.transactional_id, answer);
-                    }
-                }
-                Ok(answers)
-            },
+            AdminError::is_retriable,
+            |pending| self.describe_transactions_once(pending),
         )
         .await
     }
 
-    /// The producers each partition's leader keeps state for.
+    async fn describe_transactions_once(
+        &self,
+        pending: Vec<String>,
+    ) -> Round<String, TransactionDescription> {
+        let keys: Vec<&str> = pending.iter().map(String::as_str).collect();
+        let coordinators = self
+            .client()
+            .coordinators(CoordinatorKind::Transaction, &keys)
+            .await?;
+        let mut by_node: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+        for id in &pending {
+            if let Some(&node) = coordinators.get(id) {
+                by_node.entry(node).or_default().push(id.clone());
+            }
+        }
+        let mut answers = BTreeMap::new();
+        for (node, ids) in by_node {
+            let request = DescribeTransactionsRequest {
+                transactional_ids: ids.clone(),
+                ..DescribeTransactionsRequest::default()
+            };
+            let results: Vec<(String, Result<TransactionDescription, AdminError>)> =
+                match self.client().send(node, &request).await {
+                    Ok(response) => response
+                        .transaction_states
+                        .into_iter()
+                        .map(|t| {
+                            let what = format!("transactional id {}", t.transactional_id);
+                            let result = check(what, t.error_code, None).map(|()| {
+                                let mut partitions: Vec<TopicPartition> =
+                                    t.topics
+                                        .iter()
+                                        .flat_map(|topic| {
+                                            topic.partitions.iter().map(|&p| {
+                                                TopicPartition::new(topic.topic.clone(), p)
+                                            })
+                                        })
+                                        .collect();
+                                partitions.sort();
+                                TransactionDescription {
+                                    transactional_id: t.transactional_id.clone(),
+                                    coordinator: node,
+                                    state: TransactionState::parse(&t.transaction_state),
+                                    producer_id: t.producer_id,
+                                    producer_epoch: t.producer_epoch,
+                                    transaction_timeout_ms: t.transaction_timeout_ms,
+                                    transaction_start_time_ms: known(t.transaction_start_time_ms),
+                                    partitions,
+                                }
+                            });
+                            (t.transactional_id, result)
+                        })
+                        .collect(),
+                    Err(error) => {
+                        let error = AdminError::Transport(error);
+                        ids.into_iter().map(|id| (id, Err(error.clone()))).collect()
+                    }
+                };
+            for (id, result) in results {
+                if let Err(error) = &result
+                    && coordinator_moved(error)
+                {
+                    self.client()
+                        .forget_coordinator(CoordinatorKind::Transaction, &id);
+                }
+                answers.insert(id, result);
+            }
+        }
+        Ok(answers)
+    }
+
+    /// The producers with state on each partition (those that wrote to it
+    /// recently, or have a transaction open on it), from its leader.
     pub async fn describe_producers(
         &self,
         partitions: &[TopicPartition],
         options: &AdminOptions,
     ) -> BTreeMap<TopicPartition, Result<Vec<ProducerState>, AdminError>> {
-        let keys = partitions.iter().cloned().map(Key).collect();
-        let answers = each_until_deadline(
+        each_until_deadline(
             "describing the producers of",
-            keys,
+            partitions.to_vec(),
             self.deadline(options),
             self.retry_backoff(),
-            AdminError::is_retriable,
-            |pending: Vec<Key>| async move {
-                let mut by_leader: BTreeMap<i32, BTreeMap<String, Vec<i32>>> = BTreeMap::new();
-                let mut answers = BTreeMap::new();
-                for key in pending {
-                    match self.client().leader(&key.0.topic, key.0.partition).await {
-                        Ok(leader) => by_leader
-                            .entry(leader)
-                            .or_default()
-                            .entry(key.0.topic.clone())
-                            .or_default()
-                            .push(key.0.partition),
-                        Err(error) => {
-                            answers.insert(key, Err(error.into()));
-                        }
-                    }
-                }
-                for (leader, topics) in by_leader {
-                    let request = DescribeProducersRequest {
-                        topics: topics
-                            .iter()
-                            .map(|(name, partitions)| TopicRequest {
-                                name: name.clone(),
-                                partition_indexes: partitions.clone(),
-                                ..TopicRequest::default()
-                            })
-                            .collect(),
-                        ..DescribeProducersRequest::default()
-                    };
-                    let response = match self.client().send(leader, &request).await {
-                        Ok(response) => response,
-                        Err(error) => {
-                            for (name, partitions) in topics {
-                                for partition in partitions {
-                                    let key = Key(TopicPartition {
-                                        topic: name.clone(),
-                                        partition,
-                                    });
-                                    answers.insert(key, Err(AdminError::from(error.clone())));
-                                }
-                            }
-                            continue;
-                        }
-                    };
-                    for t in response.topics {
-                        for p in t.partitions {
-                            let key = Key(TopicPartition {
-                                topic: t.name.clone(),
-                                partition: p.partition_index,
-                            });
-                            let answer = code_error(
-                                &key.to_string(),
-                                p.error_code,
-                                p.error_message,
-                            )
-                            .map(|()| {
-                                p.active_producers
-                                    .into_iter()
-                                    .map(|s| ProducerState {
-                                        producer_id: s.producer_id,
-                                        producer_epoch: s.producer_epoch,
-                                        last_sequence: s.last_sequence,
-                                        last_timestamp: s.last_timestamp,
-                                        coordinator_epoch: (s.coordinator_epoch >= 0)
-                                            .then_some(s.coordinator_epoch),
-                                        current_txn_start_offset: (s.current_txn_start_offset >= 0)
-                                            .then_some(s.current_txn_start_offset),
-                                    })
-                                    .collect()
-                            });
-                            if matches!(&answer, Err(e) if e.is_retriable()) {
-                                self.client().note_error(ErrorCode::NotLeaderOrFollower);
-                            }
-                            answers.insert(key, answer);
-                        }
-                    }
-                }
-                Ok(answers)
-            },
+            crate::topics::retriable_for_topics,
+            |pending| self.describe_producers_once(pending),
         )
-        .await;
-        answers.into_iter().map(|(k, v)| (k.0, v)).collect()
+        .await
     }
 
-    /// The abort of the transaction `producer_id` left open on
-    /// `partition`, with the epochs its leader reports (from
-    /// [`Admin::describe_producers`]); an error when the leader knows no
-    /// open transaction of that producer there.
-    pub async fn hanging_transaction(
+    async fn describe_producers_once(
         &self,
-        partition: &TopicPartition,
-        producer_id: i64,
-        options: &AdminOptions,
-    ) -> Result<AbortTransactionSpec, AdminError> {
-        let mut described = self
-            .describe_producers(std::slice::from_ref(partition), options)
-            .await;
-        let producers = described.remove(partition).unwrap_or_else(|| {
-            Err(AdminError::UnexpectedResponse(format!(
-                "{}-{} was not described",
-                partition.topic, partition.partition
-            )))
-        })?;
-        let state = producers
-            .into_iter()
-            .find(|s| s.producer_id == producer_id && s.current_txn_start_offset.is_some())
-            .ok_or_else(|| {
-                AdminError::InvalidArgument(format!(
-                    "producer {producer_id} has no open transaction on {}-{}",
-                    partition.topic, partition.partition
-                ))
-            })?;
-        Ok(AbortTransactionSpec {
-            partition: partition.clone(),
-            producer_id,
-            producer_epoch: i16::try_from(state.producer_epoch).map_err(|_| {
-                AdminError::UnexpectedResponse(format!(
-                    "producer epoch {} out of range",
-                    state.producer_epoch
-                ))
-            })?,
-            coordinator_epoch: state.coordinator_epoch.unwrap_or(0),
-        })
+        pending: Vec<TopicPartition>,
+    ) -> Round<TopicPartition, Vec<ProducerState>> {
+        let mut answers = BTreeMap::new();
+        let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
+        for tp in pending {
+            match self.client().leader(&tp.topic, tp.partition).await {
+                Ok(leader) => by_leader.entry(leader).or_default().push(tp),
+                Err(error) => {
+                    let error = leader_error(&tp, error);
+                    answers.insert(tp, Err(error));
+                }
+            }
+        }
+        for (leader, partitions) in by_leader {
+            let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+            for tp in &partitions {
+                topics.entry(&tp.topic).or_default().push(tp.partition);
+            }
+            let request = DescribeProducersRequest {
+                topics: topics
+                    .into_iter()
+                    .map(|(name, partition_indexes)| TopicRequest {
+                        name: name.to_string(),
+                        partition_indexes,
+                        ..TopicRequest::default()
+                    })
+                    .collect(),
+                ..DescribeProducersRequest::default()
+            };
+            let response = match self.client().send(leader, &request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    let error = AdminError::Transport(error);
+                    for tp in partitions {
+                        answers.insert(tp, Err(error.clone()));
+                    }
+                    continue;
+                }
+            };
+            for topic in response.topics {
+                for p in topic.partitions {
+                    let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
+                    let result = check(format!("partition {tp}"), p.error_code, p.error_message)
+                        .map(|()| {
+                            p.active_producers
+                                .iter()
+                                .map(|s| ProducerState {
+                                    producer_id: s.producer_id,
+                                    producer_epoch: s.producer_epoch,
+                                    last_sequence: s.last_sequence,
+                                    last_timestamp: s.last_timestamp,
+                                    coordinator_epoch: s.coordinator_epoch,
+                                    current_txn_start_offset: known(s.current_txn_start_offset),
+                                })
+                                .collect()
+                        });
+                    if let Err(error) = &result
+                        && let Some(code) = error.code()
+                    {
+                        self.client().note_error(code);
+                    }
+                    answers.insert(tp, result);
+                }
+            }
+        }
+        Ok(answers)
     }
 
-    /// Aborts a hanging transaction on one partition by writing an abort
-    /// marker at its leader (WriteTxnMarkers), which lets the partition's
-    /// last stable offset move past it.
+    /// Aborts a hanging transaction on one partition: writes the abort
+    /// marker of `spec`'s producer at the partition's leader, which ends
+    /// the transaction there (its records become aborted, the last stable
+    /// offset moves past them). The coordinator is not told: use it for a
+    /// transaction whose producer is gone. The caller needs the
+    /// CLUSTER_ACTION permission on the cluster.
     pub async fn abort_transaction(
         &self,
         spec: &AbortTransactionSpec,
         options: &AdminOptions,
     ) -> Result<(), AdminError> {
+        let tp = &spec.partition;
         let what = format!(
-            "aborting producer {}'s transaction on {}-{}",
-            spec.producer_id, spec.partition.topic, spec.partition.partition
+            "aborting the transaction of producer {} on partition {tp}",
+            spec.producer_id
         );
+        let request = WriteTxnMarkersRequest {
+            markers: vec![WritableTxnMarker {
+                producer_id: spec.producer_id,
+                producer_epoch: spec.producer_epoch,
+                transaction_result: false,
+                topics: vec![WritableTxnMarkerTopic {
+                    name: tp.topic.clone(),
+                    partition_indexes: vec![tp.partition],
+                    ..WritableTxnMarkerTopic::default()
+                }],
+                coordinator_epoch: spec.coordinator_epoch,
+                ..WritableTxnMarker::default()
+            }],
+            ..WriteTxnMarkersRequest::default()
+        };
         until_deadline(
             &what,
             self.deadline(options),
@@ -452,46 +518,75 @@ impl Admin {
             || async {
                 let leader = self
                     .client()
-                    .leader(&spec.partition.topic, spec.partition.partition)
-                    .await?;
-                let request = WriteTxnMarkersRequest {
-                    markers: vec![WritableTxnMarker {
-                        producer_id: spec.producer_id,
-                        producer_epoch: spec.producer_epoch,
-                        transaction_result: false,
-                        topics: vec![WritableTxnMarkerTopic {
-                            name: spec.partition.topic.clone(),
-                            partition_indexes: vec![spec.partition.partition],
-                            ..WritableTxnMarkerTopic::default()
-                        }],
-                        coordinator_epoch: spec.coordinator_epoch,
-                        ..WritableTxnMarker::default()
-                    }],
-                    ..WriteTxnMarkersRequest::default()
-                };
+                    .leader(&tp.topic, tp.partition)
+                    .await
+                    .map_err(|e| leader_error(tp, e))?;
                 let response = self.client().send(leader, &request).await?;
-                let mut answered = false;
-                for marker in response.markers {
-                    for topic in marker.topics {
-                        for p in topic.partitions {
-                            answered = true;
-                            let result = code_error(&what, p.error_code, None);
-                            if matches!(&result, Err(e) if e.is_retriable()) {
-                                self.client().note_error(ErrorCode::NotLeaderOrFollower);
-                            }
-                            result?;
-                        }
-                    }
+                let code = response
+                    .markers
+                    .iter()
+                    .filter(|m| m.producer_id == spec.producer_id)
+                    .flat_map(|m| &m.topics)
+                    .filter(|t| t.name == tp.topic)
+                    .flat_map(|t| &t.partitions)
+                    .find(|p| p.partition_index == tp.partition)
+                    .map(|p| p.error_code)
+                    .ok_or_else(|| {
+                        AdminError::UnexpectedResponse(format!(
+                            "WriteTxnMarkers did not answer for partition {tp}"
+                        ))
+                    })?;
+                let result = check(&what, code, None);
+                if let Err(error) = &result
+                    && let Some(code) = error.code()
+                {
+                    self.client().note_error(code);
                 }
-                if answered {
-                    Ok(())
-                } else {
-                    Err(AdminError::UnexpectedResponse(format!(
-                        "{what}: the leader did not answer for the partition"
-                    )))
-                }
+                result
             },
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abort_needs_an_open_transaction() {
+        let tp = TopicPartition::new("t", 1);
+        let mut producer = ProducerState {
+            producer_id: 7,
+            producer_epoch: 3,
+            last_sequence: 9,
+            last_timestamp: 0,
+            coordinator_epoch: 2,
+            current_txn_start_offset: None,
+        };
+        assert_eq!(AbortTransactionSpec::for_producer(&tp, &producer), None);
+        producer.current_txn_start_offset = Some(40);
+        let spec = AbortTransactionSpec::for_producer(&tp, &producer).unwrap();
+        assert_eq!(
+            (
+                spec.producer_id,
+                spec.producer_epoch,
+                spec.coordinator_epoch
+            ),
+            (7, 3, 2)
+        );
+        producer.producer_epoch = 70_000;
+        assert_eq!(AbortTransactionSpec::for_producer(&tp, &producer), None);
+    }
+
+    #[test]
+    fn states_parse_by_name() {
+        for state in TransactionState::KNOWN {
+            assert_eq!(TransactionState::parse(state.name()), state);
+        }
+        assert_eq!(
+            TransactionState::parse("Bogus"),
+            TransactionState::Other("Bogus".to_string())
+        );
     }
 }
