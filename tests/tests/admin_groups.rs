@@ -358,3 +358,85 @@ async fn a_static_member_is_removed() {
         Some(ErrorCode::UnknownMemberId)
     );
 }
+
+#[tokio::test]
+async fn a_kip848_consumer_group_is_described_with_its_assignments() {
+    let admin = admin().await;
+    let topic = topic(&admin, "admin-groups-848", 2).await;
+    let group = unique_topic("admin-848");
+    let consumer = Consumer::new(
+        ConsumerConfig::from_pairs([
+            ("bootstrap_servers", bootstrap_servers()),
+            ("group_id", group.as_str()),
+            ("group_protocol", "consumer"),
+            ("client_id", "member-848"),
+            ("auto_offset_reset", "earliest"),
+        ])
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    consumer.subscribe(&[topic.as_str()]).await.unwrap();
+    poll_until(&[&consumer], "an assignment", || {
+        consumer.assignment().len() == 2
+    })
+    .await;
+
+    let listed = admin
+        .list_groups(
+            &ListGroupsFilter {
+                types: vec!["consumer".into()],
+                ..ListGroupsFilter::default()
+            },
+            &options(),
+        )
+        .await
+        .unwrap();
+    let entry = listed
+        .groups
+        .iter()
+        .find(|g| g.group_id == group)
+        .unwrap_or_else(|| panic!("{group} not listed as a consumer group"));
+    assert_eq!(entry.group_type.as_deref(), Some("consumer"));
+    let classic_only = admin
+        .list_groups(
+            &ListGroupsFilter {
+                types: vec!["classic".into()],
+                ..ListGroupsFilter::default()
+            },
+            &options(),
+        )
+        .await
+        .unwrap();
+    assert!(classic_only.groups.iter().all(|g| g.group_id != group));
+
+    // The member's reported assignment catches up with its reconciliation.
+    let deadline = Instant::now() + WAIT;
+    let description = loop {
+        let mut described = admin.describe_groups(&[group.as_str()], &options()).await;
+        let description = described.remove(&group).unwrap().unwrap();
+        if description
+            .members
+            .first()
+            .is_some_and(|m| m.assignment.len() == 2)
+        {
+            break description;
+        }
+        assert!(Instant::now() < deadline, "never assigned: {description:?}");
+        consumer.poll(Duration::from_millis(100)).await.unwrap();
+    };
+    assert_eq!(description.kind, GroupKind::Consumer);
+    assert_eq!(description.members.len(), 1);
+    let m = &description.members[0];
+    assert_eq!(m.client_id, "member-848");
+    assert_eq!(m.subscribed_topics, std::slice::from_ref(&topic));
+    let mut assigned: Vec<i32> = m
+        .assignment
+        .iter()
+        .filter(|p| p.topic == topic)
+        .map(|p| p.partition)
+        .collect();
+    assigned.sort_unstable();
+    assert_eq!(assigned, [0, 1]);
+    consumer.close(Duration::from_secs(5)).await.unwrap();
+}
