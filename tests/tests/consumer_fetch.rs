@@ -276,3 +276,80 @@ async fn a_consumer_with_a_rack_reads_from_the_follower_in_its_rack() {
     );
     consumer.close(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_killed_mid_read_is_validated_and_reading_goes_on_exactly_once() {
+    const RECORDS: usize = 3000;
+    let mut cluster = start_cluster_with(&StartOptions {
+        brokers: 3,
+        ..StartOptions::single_node()
+    });
+    let bootstrap = cluster.info.bootstrap_servers.clone();
+    let producer = Producer::new(
+        ProducerConfig::from_pairs([("bootstrap_servers", bootstrap.as_str())]).unwrap(),
+    )
+    .await
+    .unwrap();
+    let topic = unique_topic("leader-change");
+    create_topic(producer.client(), &topic, 1, 3).await;
+    let mut deliveries = Vec::new();
+    for i in 0..RECORDS {
+        let record = ProducerRecord::new(&topic)
+            .partition(0)
+            .value(format!("{i:08}"));
+        deliveries.push(producer.send(record).await.unwrap());
+        if deliveries.len() == 100 {
+            for delivery in deliveries.drain(..) {
+                delivery.await.unwrap();
+            }
+        }
+    }
+    for delivery in deliveries {
+        delivery.await.unwrap();
+    }
+    let leader = producer.client().leader(&topic, 0).await.unwrap();
+    producer.close(Duration::from_secs(10)).await.unwrap();
+
+    let consumer = Consumer::new(
+        ConsumerConfig::from_pairs([
+            ("bootstrap_servers", bootstrap.as_str()),
+            ("auto_offset_reset", "earliest"),
+            ("max_poll_records", "50"),
+            ("max_partition_fetch_bytes", "2048"),
+            ("request_timeout_ms", "5000"),
+        ])
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let p0 = TopicPartition::new(topic.clone(), 0);
+    consumer.assign(std::slice::from_ref(&p0)).await.unwrap();
+    let mut records = poll_until(&consumer, RECORDS / 3, Duration::from_secs(30)).await;
+    assert!(records.len() >= RECORDS / 3);
+    cluster.kill_node(u32::try_from(leader).unwrap()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while records.len() < RECORDS && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(500)).await {
+            Ok(more) => records.extend(more),
+            // Retried errors that ran out of time while the cluster elects.
+            Err(error) => assert!(
+                matches!(error, ferrokafka_consumer::ConsumeError::Transport(_)),
+                "{error}"
+            ),
+        }
+    }
+    assert_eq!(records.len(), RECORDS, "every record once");
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(
+            record.offset,
+            i64::try_from(i).unwrap(),
+            "in order, no repeat"
+        );
+    }
+    let metrics = consumer.metrics();
+    assert!(
+        metrics.fetch_position_validations >= 1,
+        "the position was checked with the new leader: {metrics:?}"
+    );
+    consumer.close(Duration::from_secs(5)).await.unwrap();
+}

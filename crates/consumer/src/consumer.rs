@@ -112,6 +112,9 @@ pub struct ConsumerMetrics {
     pub fetch_session_resets: u64,
     /// Fetch requests sent to a preferred read replica (KIP-392).
     pub fetch_requests_to_replicas: u64,
+    /// Positions checked against a new leader's log after a leader change
+    /// (KIP-320 OffsetForLeaderEpoch).
+    pub fetch_position_validations: u64,
     /// The largest lag of an assigned partition (`records-lag-max`).
     pub records_lag_max: i64,
     /// Commits made (`commit-total`).
@@ -792,6 +795,7 @@ impl Consumer {
             fetch_requests_incremental: m.fetch.incremental.load(Relaxed),
             fetch_session_resets: m.fetch.session_resets.load(Relaxed),
             fetch_requests_to_replicas: m.fetch.replica_fetches.load(Relaxed),
+            fetch_position_validations: m.fetch.validations.load(Relaxed),
             records_lag_max: lag_max,
             commit_total: commits,
             commit_latency_avg_ms,

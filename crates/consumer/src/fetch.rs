@@ -69,6 +69,8 @@ pub(crate) struct FetchStats {
     pub(crate) session_resets: AtomicU64,
     /// Fetch requests sent to a preferred read replica (KIP-392).
     pub(crate) replica_fetches: AtomicU64,
+    /// Positions checked against a new leader's log (KIP-320).
+    pub(crate) validations: AtomicU64,
 }
 
 /// A request that came back (or failed), with its session.
@@ -393,6 +395,7 @@ impl Fetcher {
                     };
                     let error = ErrorCode::from_code(answer.error_code);
                     if error.is_ok() {
+                        self.stats.validations.fetch_add(1, Relaxed);
                         lock(positions).validated(
                             tp,
                             *position,
@@ -483,6 +486,9 @@ impl Fetcher {
             },
             Err(error) => {
                 debug!(node, %error, "fetch failed");
+                // An unreachable broker may no longer lead what was asked
+                // of it: look the leaders up again before the next fetch.
+                client.note_error(ErrorCode::NotLeaderOrFollower);
                 session.on_failure();
                 self.stats.session_resets.fetch_add(1, Relaxed);
                 self.forget_replica(node);
