@@ -1094,4 +1094,167 @@ mod tests {
         assert!(decode_assignment(&Bytes::from_static(&[0, 1, 0, 0, 0, 9])).is_err());
         assert!(decode_assignment(&Bytes::from_static(&[0])).is_err());
     }
+
+    mod on_the_fake {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        use std::time::Duration;
+
+        use ferrokafka_protocol::ApiKey;
+        use ferrokafka_protocol::messages::consumer_group_describe_response::DescribedGroup as NewGroup;
+        use ferrokafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+        use ferrokafka_protocol::messages::describe_groups_response::{
+            DescribedGroup, DescribedGroupMember,
+        };
+        use ferrokafka_protocol::messages::{DeleteGroupsResponse, DescribeGroupsResponse};
+        use ferrokafka_transport::config::ClientConfig;
+        use ferrokafka_transport::fake::{FakeCluster, FakeReply};
+
+        use super::*;
+
+        async fn admin(cluster: &FakeCluster) -> Admin {
+            let config = ClientConfig::from_pairs([
+                ("bootstrap_servers", cluster.bootstrap().as_str()),
+                ("retry_backoff_ms", "10"),
+            ])
+            .unwrap();
+            Admin::with_client(cluster.client(config).await.unwrap())
+        }
+
+        #[tokio::test]
+        async fn a_moved_coordinator_is_retried_for_its_group_alone() {
+            let asked: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+            let moved_once = Arc::new(AtomicUsize::new(0));
+            let (log, moved) = (Arc::clone(&asked), Arc::clone(&moved_once));
+            let cluster = FakeCluster::new(1, move |request| {
+                (request.key == ApiKey::DeleteGroups).then(|| {
+                    let groups: DeleteGroupsRequest = request.decode();
+                    log.lock().unwrap().push(groups.groups_names.clone());
+                    let results = groups
+                        .groups_names
+                        .iter()
+                        .map(|g| {
+                            let code = match g.as_str() {
+                                "moving" if moved.fetch_add(1, Ordering::SeqCst) == 0 => {
+                                    ErrorCode::NotCoordinator
+                                }
+                                "busy" => ErrorCode::NonEmptyGroup,
+                                _ => ErrorCode::None,
+                            };
+                            DeletableGroupResult {
+                                group_id: g.clone(),
+                                error_code: code.code(),
+                                ..DeletableGroupResult::default()
+                            }
+                        })
+                        .collect();
+                    FakeReply::with(
+                        request,
+                        &DeleteGroupsResponse {
+                            results,
+                            ..DeleteGroupsResponse::default()
+                        },
+                    )
+                })
+            });
+            let admin = admin(&cluster).await;
+            let deleted = admin
+                .delete_groups(
+                    &["moving", "busy", "gone"],
+                    &AdminOptions::new().timeout(Duration::from_secs(5)),
+                )
+                .await;
+            assert!(deleted["moving"].is_ok(), "{deleted:?}");
+            assert!(deleted["gone"].is_ok());
+            assert_eq!(
+                deleted["busy"].as_ref().unwrap_err().code(),
+                Some(ErrorCode::NonEmptyGroup)
+            );
+            let asked = asked.lock().unwrap().clone();
+            assert_eq!(asked.len(), 2, "{asked:?}");
+            assert_eq!(asked[1], ["moving"]);
+        }
+
+        #[tokio::test]
+        async fn a_classic_group_falls_back_to_describe_groups() {
+            let cluster = FakeCluster::new(1, move |request| match request.key {
+                ApiKey::ConsumerGroupDescribe => {
+                    let asked: ConsumerGroupDescribeRequest = request.decode();
+                    let groups = asked
+                        .group_ids
+                        .iter()
+                        .map(|g| NewGroup {
+                            group_id: g.clone(),
+                            error_code: ErrorCode::GroupIdNotFound.code(),
+                            ..NewGroup::default()
+                        })
+                        .collect();
+                    Some(FakeReply::with(
+                        request,
+                        &ConsumerGroupDescribeResponse {
+                            groups,
+                            ..ConsumerGroupDescribeResponse::default()
+                        },
+                    ))
+                }
+                ApiKey::DescribeGroups => {
+                    let mut assignment = bytes::BytesMut::new();
+                    bytes::BufMut::put_i16(&mut assignment, 0);
+                    ConsumerProtocolAssignment {
+                        assigned_partitions: vec![
+                            ferrokafka_protocol::messages::consumer_protocol_assignment::TopicPartition {
+                                topic: "t".into(),
+                                partitions: vec![1],
+                                ..Default::default()
+                            },
+                        ],
+                        ..ConsumerProtocolAssignment::default()
+                    }
+                    .encode(&mut assignment, 0)
+                    .unwrap();
+                    let response = DescribeGroupsResponse {
+                        groups: vec![DescribedGroup {
+                            group_id: "classic".into(),
+                            group_state: "Stable".into(),
+                            protocol_type: "consumer".into(),
+                            protocol_data: "range".into(),
+                            members: vec![DescribedGroupMember {
+                                member_id: "m-1".into(),
+                                client_id: "c".into(),
+                                client_host: "/10.0.0.1".into(),
+                                member_assignment: assignment.freeze(),
+                                member_metadata: Bytes::from_static(&[0, 0, 0]),
+                                ..DescribedGroupMember::default()
+                            }],
+                            authorized_operations: i32::MIN,
+                            ..DescribedGroup::default()
+                        }],
+                        ..DescribeGroupsResponse::default()
+                    };
+                    Some(FakeReply::with(request, &response))
+                }
+                _ => None,
+            });
+            let admin = admin(&cluster).await;
+            let described = admin
+                .describe_groups(
+                    &["classic"],
+                    &AdminOptions::new().timeout(Duration::from_secs(5)),
+                )
+                .await;
+            let group = described["classic"].as_ref().unwrap();
+            assert_eq!(group.kind, GroupKind::Classic);
+            assert_eq!(group.protocol, "range");
+            assert_eq!(group.authorized_operations, None);
+            assert_eq!(
+                group.members[0].assignment,
+                [TopicPartition {
+                    topic: "t".into(),
+                    partition: 1
+                }]
+            );
+            // An unreadable subscription leaves the topics empty, not an error.
+            assert!(group.members[0].subscribed_topics.is_empty());
+        }
+    }
 }
