@@ -384,7 +384,16 @@ impl Fetcher {
                     debug!(%error, "OffsetForLeaderEpoch failed; retried next poll");
                     continue;
                 }
-                Err(error) => return Err(ConsumeError::Transport(error)),
+                Err(error) => {
+                    // A broker that cannot answer (too old, no access):
+                    // fetching goes on unvalidated rather than never.
+                    debug!(%error, "OffsetForLeaderEpoch refused; positions kept");
+                    let mut positions = lock(positions);
+                    for (tp, position, _) in &partitions {
+                        positions.validated(tp, *position, None);
+                    }
+                    continue;
+                }
             };
             for topic in &response.topics {
                 for answer in &topic.partitions {
