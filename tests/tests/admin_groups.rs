@@ -440,3 +440,44 @@ async fn a_kip848_consumer_group_is_described_with_its_assignments() {
     assert_eq!(assigned, [0, 1]);
     consumer.close(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test]
+async fn every_member_is_removed_when_asked_for_all() {
+    let admin = admin().await;
+    let topic = topic(&admin, "admin-groups-remove-all", 2).await;
+    let group = unique_topic("admin-remove-all");
+    let a = Consumer::new(member(&group, &[])).await.unwrap();
+    let b = Consumer::new(member(&group, &[("group_instance_id", "static-b")]))
+        .await
+        .unwrap();
+    a.subscribe(&[topic.as_str()]).await.unwrap();
+    b.subscribe(&[topic.as_str()]).await.unwrap();
+    poll_until(&[&a, &b], "a two-member split", || {
+        a.assignment().len() == 1 && b.assignment().len() == 1
+    })
+    .await;
+    let before = admin.describe_groups(&[group.as_str()], &options()).await;
+    let before: Vec<String> = before[&group]
+        .as_ref()
+        .unwrap()
+        .members
+        .iter()
+        .map(|m| m.member_id.clone())
+        .collect();
+    assert_eq!(before.len(), 2);
+
+    let removed = admin
+        .remove_group_members(&group, &MembersToRemove::All, &options())
+        .await
+        .unwrap();
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    assert!(removed.values().all(Result::is_ok), "{removed:?}");
+    assert!(removed.contains_key("static-b"), "{removed:?}");
+    // Neither member (they have not polled since) is in the group any more.
+    let after = admin.describe_groups(&[group.as_str()], &options()).await;
+    let after = after[&group].as_ref().unwrap();
+    assert!(
+        after.members.iter().all(|m| !before.contains(&m.member_id)),
+        "{after:?}"
+    );
+}
