@@ -167,6 +167,26 @@ fn describe_reset_offsets_and_delete_a_group() {
     assert_eq!(after["offsets"][0]["committed"], 3, "{after}");
     assert_eq!(after["offsets"][0]["lag"], 7, "{after}");
 
+    // The table shows the same offsets.
+    let table = run(&["groups", "describe", &group]);
+    assert_eq!(table.status.code(), Some(0));
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(topic.as_str()))
+        .unwrap_or_else(|| panic!("no row for {topic}: {table}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..5], [topic.as_str(), "0", "3", "10", "7"], "{table}");
+    let empty = json(&run(&["groups", "list", "--state", "Empty", "--json"]));
+    assert!(
+        empty
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["group_id"] == group.as_str()),
+        "{empty}"
+    );
+
     // A consumer of the group starts there.
     let first = runtime.block_on(async {
         let consumer = Consumer::new(member(&group)).await.unwrap();
