@@ -34,7 +34,7 @@ use ferrokafka_protocol::messages::{
     DescribeProducersRequest, DescribeTransactionsRequest, ListTransactionsRequest,
     WriteTxnMarkersRequest,
 };
-use ferrokafka_transport::{CoordinatorKind, TransportError};
+use ferrokafka_transport::CoordinatorKind;
 
 use crate::records::TopicPartition;
 use crate::retry::{Round, each_until_deadline, until_deadline};
@@ -217,19 +217,14 @@ fn known(value: i64) -> Option<i64> {
     (value >= 0).then_some(value)
 }
 
-/// The admin error of a transport error, with a topic unknown to the
-/// metadata as the broker's `UNKNOWN_TOPIC_OR_PARTITION` (final, not
-/// retried).
-fn leader_error(partition: &TopicPartition, error: TransportError) -> AdminError {
-    match error {
-        TransportError::UnknownTopic { .. } => AdminError::from_code(
-            format!("partition {partition}"),
-            ErrorCode::UnknownTopicOrPartition,
-            None,
-        )
-        .unwrap_or(AdminError::Transport(error)),
-        other => AdminError::Transport(other),
-    }
+/// The partition's `UNKNOWN_TOPIC_OR_PARTITION`.
+fn unknown_partition(partition: &TopicPartition) -> AdminError {
+    AdminError::from_code(
+        format!("partition {partition}"),
+        ErrorCode::UnknownTopicOrPartition,
+        None,
+    )
+    .unwrap_or_else(|| AdminError::InvalidArgument(format!("no partition {partition}")))
 }
 
 /// Whether a coordinator's error means asking FindCoordinator again.
@@ -241,6 +236,32 @@ fn coordinator_moved(error: &AdminError) -> bool {
 }
 
 impl Admin {
+    /// The leader of `partition`, from fresh metadata: a topic or
+    /// partition the broker does not have is its
+    /// `UNKNOWN_TOPIC_OR_PARTITION`, one without a leader
+    /// `LEADER_NOT_AVAILABLE` (retried).
+    async fn partition_leader(&self, partition: &TopicPartition) -> Result<i32, AdminError> {
+        let metadata = self
+            .metadata(Some(std::slice::from_ref(&partition.topic)), false)
+            .await?;
+        let what = format!("partition {partition}");
+        let topic = metadata
+            .topics
+            .iter()
+            .find(|t| t.name.as_deref() == Some(partition.topic.as_str()))
+            .ok_or_else(|| unknown_partition(partition))?;
+        check(&what, topic.error_code, None)?;
+        let found = topic
+            .partitions
+            .iter()
+            .find(|p| p.partition_index == partition.partition)
+            .ok_or_else(|| unknown_partition(partition))?;
+        if found.leader_id < 0 {
+            check(&what, ErrorCode::LeaderNotAvailable.code(), None)?;
+        }
+        Ok(found.leader_id)
+    }
+
     /// The transactions the coordinators on every broker know, filtered by
     /// state and producer id. A broker that cannot answer is named in
     /// [`TransactionListings::errors`]; the listing fails as a whole only
@@ -417,10 +438,9 @@ impl Admin {
         let mut answers = BTreeMap::new();
         let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
         for tp in pending {
-            match self.client().leader(&tp.topic, tp.partition).await {
+            match self.partition_leader(&tp).await {
                 Ok(leader) => by_leader.entry(leader).or_default().push(tp),
                 Err(error) => {
-                    let error = leader_error(&tp, error);
                     answers.insert(tp, Err(error));
                 }
             }
@@ -516,11 +536,7 @@ impl Admin {
             self.deadline(options),
             self.retry_backoff(),
             || async {
-                let leader = self
-                    .client()
-                    .leader(&tp.topic, tp.partition)
-                    .await
-                    .map_err(|e| leader_error(tp, e))?;
+                let leader = self.partition_leader(tp).await?;
                 let response = self.client().send(leader, &request).await?;
                 let code = response
                     .markers
@@ -551,7 +567,178 @@ impl Admin {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use ferrokafka_protocol::ApiKey;
+    use ferrokafka_protocol::messages::describe_producers_response::{
+        PartitionResponse, ProducerState as WireProducer, TopicResponse,
+    };
+    use ferrokafka_protocol::messages::describe_transactions_response::{
+        TopicData, TransactionState as WireState,
+    };
+    use ferrokafka_protocol::messages::{DescribeProducersResponse, DescribeTransactionsResponse};
+    use ferrokafka_transport::config::ClientConfig;
+    use ferrokafka_transport::fake::{FakeCluster, FakeReply};
+
     use super::*;
+
+    /// A request as the fake saw it: the node, and the partitions asked.
+    type Sent = (i32, Vec<i32>);
+
+    async fn admin(cluster: &FakeCluster) -> Admin {
+        let config = ClientConfig::from_pairs([
+            ("bootstrap_servers", cluster.bootstrap().as_str()),
+            ("retry_backoff_ms", "10"),
+            ("default_api_timeout_ms", "2000"),
+        ])
+        .unwrap();
+        Admin::with_client(cluster.client(config).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_moved_coordinator_is_found_again() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&calls);
+        let cluster = FakeCluster::new(2, move |request| {
+            (request.key == ApiKey::DescribeTransactions).then(|| {
+                let asked: DescribeTransactionsRequest = request.decode();
+                let first = seen.fetch_add(1, Ordering::SeqCst) == 0;
+                let response = DescribeTransactionsResponse {
+                    transaction_states: asked
+                        .transactional_ids
+                        .iter()
+                        .map(|id| WireState {
+                            error_code: if first {
+                                ErrorCode::NotCoordinator.code()
+                            } else if id == "gone" {
+                                ErrorCode::TransactionalIdNotFound.code()
+                            } else {
+                                0
+                            },
+                            transactional_id: id.clone(),
+                            transaction_state: "Ongoing".to_string(),
+                            transaction_timeout_ms: 60_000,
+                            transaction_start_time_ms: 5,
+                            producer_id: 42,
+                            producer_epoch: 3,
+                            topics: vec![TopicData {
+                                topic: "t".to_string(),
+                                partitions: vec![1, 0],
+                                ..TopicData::default()
+                            }],
+                            ..WireState::default()
+                        })
+                        .collect(),
+                    ..DescribeTransactionsResponse::default()
+                };
+                FakeReply::with(request, &response)
+            })
+        });
+        let admin = admin(&cluster).await;
+        let described = admin
+            .describe_transactions(&["txn", "gone"], &AdminOptions::new())
+            .await;
+        let txn = described["txn"].as_ref().unwrap();
+        assert_eq!(txn.state, TransactionState::Ongoing);
+        assert_eq!(
+            (txn.producer_id, txn.producer_epoch, txn.coordinator),
+            (42, 3, 1)
+        );
+        assert_eq!(
+            txn.partitions,
+            [TopicPartition::new("t", 0), TopicPartition::new("t", 1)]
+        );
+        assert_eq!(
+            described["gone"].as_ref().unwrap_err().code(),
+            Some(ErrorCode::TransactionalIdNotFound)
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let lookups = cluster
+            .received()
+            .iter()
+            .filter(|(_, key)| *key == ApiKey::FindCoordinator)
+            .count();
+        assert_eq!(
+            lookups, 2,
+            "the coordinator is looked up again after NOT_COORDINATOR"
+        );
+    }
+
+    #[tokio::test]
+    async fn producers_are_asked_of_each_leader_and_unknown_partitions_fail_alone() {
+        let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
+        let log = Arc::clone(&sent);
+        let cluster = FakeCluster::new(2, move |request| {
+            (request.key == ApiKey::DescribeProducers).then(|| {
+                let asked: DescribeProducersRequest = request.decode();
+                let partitions: Vec<i32> = asked
+                    .topics
+                    .iter()
+                    .flat_map(|t| t.partition_indexes.clone())
+                    .collect();
+                log.lock().unwrap().push((request.node, partitions));
+                let response = DescribeProducersResponse {
+                    topics: asked
+                        .topics
+                        .iter()
+                        .map(|t| TopicResponse {
+                            name: t.name.clone(),
+                            partitions: t
+                                .partition_indexes
+                                .iter()
+                                .map(|&p| PartitionResponse {
+                                    partition_index: p,
+                                    active_producers: vec![WireProducer {
+                                        producer_id: i64::from(p) + 100,
+                                        producer_epoch: 1,
+                                        coordinator_epoch: -1,
+                                        current_txn_start_offset: -1,
+                                        ..WireProducer::default()
+                                    }],
+                                    ..PartitionResponse::default()
+                                })
+                                .collect(),
+                            ..TopicResponse::default()
+                        })
+                        .collect(),
+                    ..DescribeProducersResponse::default()
+                };
+                FakeReply::with(request, &response)
+            })
+        });
+        cluster.add_topic("t", &[1, 2, 1]);
+        let admin = admin(&cluster).await;
+        let beyond = TopicPartition::new("t", 7);
+        let missing = TopicPartition::new("missing", 0);
+        let asked = [
+            TopicPartition::new("t", 0),
+            TopicPartition::new("t", 1),
+            TopicPartition::new("t", 2),
+            beyond.clone(),
+            missing.clone(),
+        ];
+        let described = admin
+            .describe_producers(&asked, &AdminOptions::new().timeout(Duration::from_secs(5)))
+            .await;
+        for p in 0..3 {
+            let producers = described[&TopicPartition::new("t", p)].as_ref().unwrap();
+            assert_eq!(producers.len(), 1);
+            assert_eq!(producers[0].producer_id, i64::from(p) + 100);
+            assert_eq!(producers[0].current_txn_start_offset, None);
+        }
+        for unknown in [&beyond, &missing] {
+            assert_eq!(
+                described[unknown].as_ref().unwrap_err().code(),
+                Some(ErrorCode::UnknownTopicOrPartition),
+                "{unknown}"
+            );
+        }
+        let mut sent = sent.lock().unwrap().clone();
+        sent.sort();
+        assert_eq!(sent, [(1, vec![0, 2]), (2, vec![1])]);
+    }
 
     #[test]
     fn an_abort_needs_an_open_transaction() {
