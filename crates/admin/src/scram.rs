@@ -355,7 +355,90 @@ impl Admin {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use ferrokafka_protocol::ApiKey;
+    use ferrokafka_protocol::ErrorCode;
+    use ferrokafka_protocol::messages::AlterUserScramCredentialsResponse;
+    use ferrokafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
+    use ferrokafka_transport::config::ClientConfig;
+    use ferrokafka_transport::fake::{FakeCluster, FakeReply};
+
     use super::*;
+
+    /// One request as the fake saw it: (user, mechanism, upsert?) each.
+    type Sent = Vec<(String, i8, bool)>;
+
+    #[tokio::test]
+    async fn a_user_is_altered_once_per_request_and_its_first_failure_stops_it() {
+        let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
+        let log = Arc::clone(&sent);
+        let cluster = FakeCluster::new(1, move |request| {
+            (request.key == ApiKey::AlterUserScramCredentials).then(|| {
+                let asked: AlterUserScramCredentialsRequest = request.decode();
+                let mut this: Sent = asked
+                    .upsertions
+                    .iter()
+                    .map(|u| (u.name.clone(), u.mechanism, true))
+                    .chain(
+                        asked
+                            .deletions
+                            .iter()
+                            .map(|d| (d.name.clone(), d.mechanism, false)),
+                    )
+                    .collect();
+                this.sort();
+                log.lock().unwrap().push(this.clone());
+                let response = AlterUserScramCredentialsResponse {
+                    results: this
+                        .iter()
+                        .map(|(user, _, upsert)| AlterUserScramCredentialsResult {
+                            user: user.clone(),
+                            // Deleting a credential that is not there.
+                            error_code: if *upsert {
+                                0
+                            } else {
+                                ErrorCode::ResourceNotFound.code()
+                            },
+                            ..AlterUserScramCredentialsResult::default()
+                        })
+                        .collect(),
+                    ..AlterUserScramCredentialsResponse::default()
+                };
+                FakeReply::with(request, &response)
+            })
+        });
+        let config =
+            ClientConfig::from_pairs([("bootstrap_servers", cluster.bootstrap().as_str())])
+                .unwrap();
+        let admin = Admin::with_client(cluster.client(config).await.unwrap());
+        let altered = admin
+            .alter_user_scram_credentials(
+                &[
+                    ScramAlteration::upsert("a", ScramMechanism::Sha256, 4096, "x"),
+                    ScramAlteration::delete("b", ScramMechanism::Sha256),
+                    ScramAlteration::upsert("a", ScramMechanism::Sha512, 4096, "y"),
+                    ScramAlteration::upsert("b", ScramMechanism::Sha512, 4096, "z"),
+                    ScramAlteration::upsert("c", ScramMechanism::Sha256, 10, "w"),
+                ],
+                &AdminOptions::new(),
+            )
+            .await;
+        altered["a"].as_ref().unwrap();
+        assert_eq!(
+            altered["b"].as_ref().unwrap_err().code(),
+            Some(ErrorCode::ResourceNotFound)
+        );
+        assert!(matches!(altered["c"], Err(AdminError::InvalidArgument(_))));
+        let sent = sent.lock().unwrap().clone();
+        assert_eq!(
+            sent,
+            [
+                vec![("a".to_string(), 1, true), ("b".to_string(), 1, false)],
+                vec![("a".to_string(), 2, true)],
+            ]
+        );
+    }
 
     #[test]
     fn codes_names_and_client_side_checks() {
