@@ -31,7 +31,7 @@ async fn many_small_batches_per_partition_are_all_delivered_in_order() {
             .value(format!("{i:08}"));
         deliveries.push((partition, producer.send(record).await.unwrap()));
     }
-    let mut last = vec![-1i64; 8];
+    let mut last = [-1i64; 8];
     for (partition, delivery) in deliveries {
         let metadata = delivery.await.unwrap();
         assert_eq!(metadata.partition, partition);
