@@ -252,9 +252,13 @@ async fn authenticate(user: &str, password: &str, mechanism: &str) -> Result<(),
 }
 
 /// Whether `error` is (or, for a client that tried every bootstrap server,
-/// ends with) a SASL authentication failure.
+/// names) a failed SCRAM-SHA-256 authentication: not a refused connection
+/// or a timeout.
 fn is_auth_failure(error: &TransportError) -> bool {
-    matches!(error, TransportError::Auth { .. }) || error.to_string().contains("authentication")
+    matches!(error, TransportError::Auth { .. })
+        || error
+            .to_string()
+            .contains("SASL SCRAM-SHA-256 authentication with")
 }
 
 /// Authenticates as `user` until `done` accepts the outcome (a credential
