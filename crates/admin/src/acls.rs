@@ -576,7 +576,107 @@ impl Admin {
 
 #[cfg(test)]
 mod tests {
+    use ferrokafka_protocol::ApiKey;
+    use ferrokafka_protocol::ErrorCode;
+    use ferrokafka_protocol::messages::delete_acls_response::{
+        DeleteAclsFilterResult, DeleteAclsMatchingAcl,
+    };
+    use ferrokafka_protocol::messages::{CreateAclsResponse, DeleteAclsResponse};
+    use ferrokafka_transport::config::ClientConfig;
+    use ferrokafka_transport::fake::{FakeCluster, FakeReply};
+
     use super::*;
+
+    #[tokio::test]
+    async fn short_answers_and_failed_matches_are_errors_of_their_items() {
+        let cluster = FakeCluster::new(1, |request| match request.key {
+            // One result for however many creations were asked.
+            ApiKey::CreateAcls => Some(FakeReply::with(
+                request,
+                &CreateAclsResponse {
+                    results: vec![Default::default()],
+                    ..CreateAclsResponse::default()
+                },
+            )),
+            ApiKey::DeleteAcls => {
+                let asked: DeleteAclsRequest = request.decode();
+                let results = asked
+                    .filters
+                    .iter()
+                    .map(|f| {
+                        let matched = |error_code: i16| DeleteAclsMatchingAcl {
+                            error_code,
+                            resource_type: f.resource_type_filter,
+                            resource_name: f.resource_name_filter.clone().unwrap_or_default(),
+                            pattern_type: 3,
+                            principal: "User:x".to_string(),
+                            host: "*".to_string(),
+                            operation: 3,
+                            permission_type: 3,
+                            ..DeleteAclsMatchingAcl::default()
+                        };
+                        let failed = f.resource_name_filter.as_deref() == Some("bad");
+                        DeleteAclsFilterResult {
+                            matching_acls: vec![
+                                matched(0),
+                                matched(if failed {
+                                    ErrorCode::ClusterAuthorizationFailed.code()
+                                } else {
+                                    0
+                                }),
+                            ],
+                            ..DeleteAclsFilterResult::default()
+                        }
+                    })
+                    .collect();
+                Some(FakeReply::with(
+                    request,
+                    &DeleteAclsResponse {
+                        filter_results: results,
+                        ..DeleteAclsResponse::default()
+                    },
+                ))
+            }
+            _ => None,
+        });
+        let config =
+            ClientConfig::from_pairs([("bootstrap_servers", cluster.bootstrap().as_str())])
+                .unwrap();
+        let admin = Admin::with_client(cluster.client(config).await.unwrap());
+        let one = AclBinding::allow(ResourcePattern::topic("a"), "User:x", AclOperation::Read);
+        let two = AclBinding::allow(ResourcePattern::topic("b"), "User:x", AclOperation::Read);
+        let created = admin
+            .create_acls(&[one.clone(), two.clone()], &AdminOptions::new())
+            .await;
+        for binding in [&one, &two] {
+            assert!(
+                matches!(created[binding], Err(AdminError::UnexpectedResponse(_))),
+                "{:?}",
+                created[binding]
+            );
+        }
+        let good = AclBindingFilter {
+            resource_type: ResourceType::Topic,
+            name: Some("good".to_string()),
+            ..AclBindingFilter::any()
+        };
+        let bad = AclBindingFilter {
+            name: Some("bad".to_string()),
+            ..good.clone()
+        };
+        let deleted = admin
+            .delete_acls(&[good.clone(), bad.clone()], &AdminOptions::new())
+            .await;
+        assert_eq!(deleted[&good].as_ref().unwrap().len(), 2);
+        assert_eq!(
+            deleted[&good].as_ref().unwrap()[0].pattern.resource_type,
+            ResourceType::Topic
+        );
+        assert_eq!(
+            deleted[&bad].as_ref().unwrap_err().code(),
+            Some(ErrorCode::ClusterAuthorizationFailed)
+        );
+    }
 
     #[test]
     fn codes_and_names_round_trip() {
