@@ -578,6 +578,7 @@ impl Admin {
 mod tests {
     use ferrokafka_protocol::ApiKey;
     use ferrokafka_protocol::ErrorCode;
+    use ferrokafka_protocol::messages::create_acls_response::AclCreationResult;
     use ferrokafka_protocol::messages::delete_acls_response::{
         DeleteAclsFilterResult, DeleteAclsMatchingAcl,
     };
@@ -594,7 +595,7 @@ mod tests {
             ApiKey::CreateAcls => Some(FakeReply::with(
                 request,
                 &CreateAclsResponse {
-                    results: vec![Default::default()],
+                    results: vec![AclCreationResult::default()],
                     ..CreateAclsResponse::default()
                 },
             )),
