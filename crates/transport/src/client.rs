@@ -521,7 +521,7 @@ impl Client {
         lane: Lane,
         request: &R,
     ) -> Result<R::Response, TransportError> {
-        let connection = self.connection(node, lane).await?;
+        let connection = self.on(Some(node), self.connection(node, lane).await)?;
         let result = self.request_on(&*connection, request).await;
         self.on(Some(node), result)
     }
@@ -535,7 +535,7 @@ impl Client {
         lane: Lane,
         build: impl FnOnce(i16) -> R,
     ) -> Result<R::Response, TransportError> {
-        let connection = self.connection(node, lane).await?;
+        let connection = self.on(Some(node), self.connection(node, lane).await)?;
         let result = match connection.version(R::KEY) {
             Ok(version) => {
                 connection
@@ -554,7 +554,7 @@ impl Client {
         node: i32,
         request: &R,
     ) -> Result<(), TransportError> {
-        let connection = self.connection(node, Lane::Data).await?;
+        let connection = self.on(Some(node), self.connection(node, Lane::Data).await)?;
         let result = match connection.version(R::KEY) {
             Ok(version) => {
                 match crate::broker::encode_request(

@@ -145,3 +145,22 @@ async fn a_disconnect_fails_the_request_and_the_next_one_reconnects() {
     assert!(matches!(error, TransportError::Closed { .. }), "{error:?}");
     client.send(1, &request).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_broker_that_refuses_connections_marks_the_metadata_stale() {
+    let cluster = FakeCluster::new(2, |_| None);
+    cluster.add_topic("t", &[1, 2]);
+    let client = cluster.client(config(&cluster, &[])).await.unwrap();
+    assert_eq!(client.leader("t", 1).await.unwrap(), 2);
+    // Broker 2 dies before this client ever connected to it, and its
+    // partition moves to broker 1.
+    cluster.set_down(2, true);
+    cluster.add_topic("t", &[1, 1]);
+    let error = client
+        .send(2, &MetadataRequest::default())
+        .await
+        .unwrap_err();
+    assert!(error.is_retriable(), "{error}");
+    // The refused connection alone is reason enough to look again.
+    assert_eq!(client.leader("t", 1).await.unwrap(), 1);
+}
