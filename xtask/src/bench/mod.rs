@@ -275,6 +275,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         sections.push(report::Section {
             workload: workload.name.clone(),
+            paced: matches!(workload.task, Task::Produce { rate, .. } if rate > 0),
             rows,
         });
     }

@@ -11,6 +11,9 @@ use super::peers::PeerKind;
 pub struct Section {
     /// The workload's name.
     pub workload: String,
+    /// Whether the clients were paced to one rate: then latency, not
+    /// throughput, is what the workload compares.
+    pub paced: bool,
     /// Each client's result or why it failed.
     pub rows: Vec<(PeerKind, Result<Measurement, String>)>,
 }
@@ -106,6 +109,7 @@ pub fn render(report: &Report) -> String {
                         )
                     });
                     if let Some(o) = ours
+                        && !section.paced
                         && *kind != PeerKind::Ferrokafka
                         && m.records_per_s() > o.records_per_s()
                     {
@@ -118,6 +122,7 @@ pub fn render(report: &Report) -> String {
                     }
                     if let (Some(o), Some(theirs), Some(mine)) =
                         (ours, m.latency_p99_ms, ours.and_then(|o| o.latency_p99_ms))
+                        && section.paced
                         && *kind != PeerKind::Ferrokafka
                         && theirs < mine
                     {
@@ -149,6 +154,11 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "## Where ferrokafka does not lead\n");
+    let _ = writeln!(
+        out,
+        "Throughput in the unpaced runs, p99 latency in the paced one (unpaced latency is \
+         mostly queueing, see the method).\n"
+    );
     if behind.is_empty() {
         let _ = writeln!(out, "Nowhere in this run.");
     } else {
