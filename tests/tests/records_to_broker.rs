@@ -132,7 +132,8 @@ async fn kafka_python_reads_what_this_crate_encodes_in_every_codec() {
             topic_data: vec![topic_data],
             ..ProduceRequest::default()
         };
-        // A topic just created may not have its leader in place yet: the
+        // A topic just created may not have its leader in place yet, nor its
+        // id in the broker's metadata cache (Produce v13 names it by id): the
         // broker refuses the batch (nothing is written) and a later attempt
         // succeeds. Each retry first asks for the topic's metadata.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -145,6 +146,7 @@ async fn kafka_python_reads_what_this_crate_encodes_in_every_codec() {
                 ErrorCode::NotLeaderOrFollower
                     | ErrorCode::LeaderNotAvailable
                     | ErrorCode::UnknownTopicOrPartition
+                    | ErrorCode::UnknownTopicId
             );
             if !settling || std::time::Instant::now() > deadline {
                 break response;
