@@ -16,24 +16,11 @@ use tracing::warn;
 use crate::config::GroupProtocol;
 use crate::error::ConsumeError;
 use crate::fetch::{FetchStats, Fetcher};
-use crate::membership::{Membership, MembershipConfig, Rebalance};
+use crate::membership::{Membership, MembershipConfig, Pending, Rebalance};
 use crate::offsets::{self, GroupIdentity, OffsetAndMetadata, OffsetAndTimestamp, timestamp};
 use crate::positions::{OffsetReset, Position, Positions};
+use crate::rebalance::{RebalanceContext, RebalanceListener};
 use crate::{ConsumerConfig, ConsumerRecord, IsolationLevel};
-
-/// Called when the group moves partitions (the Java client's
-/// `ConsumerRebalanceListener`), from inside `poll`.
-pub trait RebalanceListener: Send {
-    /// These partitions were taken away (their offsets were committed
-    /// first when auto-commit is on).
-    fn on_partitions_revoked(&mut self, _partitions: &[TopicPartition]) {}
-    /// These partitions are now this consumer's.
-    fn on_partitions_assigned(&mut self, _partitions: &[TopicPartition]) {}
-    /// These partitions were lost without a clean hand-over.
-    fn on_partitions_lost(&mut self, partitions: &[TopicPartition]) {
-        self.on_partitions_revoked(partitions);
-    }
-}
 
 /// How partitions came to this consumer.
 enum Mode {
@@ -229,13 +216,13 @@ impl Consumer {
         let topics: Vec<String> = topics.iter().map(|t| (*t).to_string()).collect();
         self.client.add_topics(&topics);
         state.subscription.clone_from(&topics);
-        if let Mode::Subscribed(membership) = &state.mode {
-            membership.subscribe(topics);
-            return Ok(());
+        if !matches!(state.mode, Mode::Subscribed(_)) {
+            state.mode = Mode::Subscribed(self.start_membership(group_id));
         }
-        let membership = self.start_membership(group_id);
-        membership.subscribe(topics);
-        state.mode = Mode::Subscribed(membership);
+        if let Mode::Subscribed(membership) = &state.mode {
+            membership.set_listener(state.listener.is_some());
+            membership.subscribe(topics);
+        }
         Ok(())
     }
 
@@ -292,6 +279,7 @@ impl Consumer {
             state.mode = Mode::Subscribed(self.start_membership(group_id));
         }
         if let Mode::Subscribed(membership) = &state.mode {
+            membership.set_listener(state.listener.is_some());
             membership.subscribe_regex(pattern.to_string());
         }
         Ok(())
@@ -388,10 +376,9 @@ impl Consumer {
     /// on) or drops the assignment.
     pub async fn unsubscribe(&self) {
         let mut state = self.state.lock().await;
-        if let Mode::Subscribed(membership) = std::mem::replace(&mut state.mode, Mode::None) {
-            membership.close(self.config.session_timeout).await;
-            Self::apply_rebalances(&mut state, &membership);
-        }
+        let deadline = Instant::now() + self.config.session_timeout;
+        self.commit_before_leaving(&mut state, deadline).await;
+        self.leave_group(&mut state, deadline).await;
         lock(&self.positions).assign(std::iter::empty());
         let deadline = Instant::now() + self.config.client.connection.request_timeout;
         state.fetcher.close(&self.client, deadline).await;
@@ -451,7 +438,7 @@ impl Consumer {
             if let Mode::Subscribed(membership) = &state.mode {
                 membership.polled();
             }
-            let changes = Self::take_rebalances(&mut state)?;
+            let changes = self.take_rebalances(&mut state).await?;
             self.metrics
                 .rebalances
                 .fetch_add(changes, std::sync::atomic::Ordering::Relaxed);
@@ -514,53 +501,122 @@ impl Consumer {
         }
     }
 
-    /// Applies the rebalances membership reported; returns how many.
-    fn take_rebalances(state: &mut State) -> Result<u64, ConsumeError> {
+    /// Applies the rebalances membership reported, calling the listener;
+    /// returns how many.
+    async fn take_rebalances(&self, state: &mut State) -> Result<u64, ConsumeError> {
         let Mode::Subscribed(membership) = &state.mode else {
             return Ok(0);
         };
-        let rebalances = membership.take_rebalances();
-        let count = rebalances.len() as u64;
+        let pending = membership.take_rebalances();
+        let identity = membership.identity();
+        let count = pending.len() as u64;
         let mut failure = None;
-        for rebalance in rebalances {
-            match rebalance {
-                Rebalance::Revoked(partitions) => {
-                    state
-                        .fetcher
-                        .buffer
-                        .retain(|f| !partitions.contains(&f.partition));
-                    if let Some(listener) = &mut state.listener {
-                        listener.on_partitions_revoked(&partitions);
-                    }
-                }
-                Rebalance::Assigned(partitions) => {
-                    if let Some(listener) = &mut state.listener {
-                        listener.on_partitions_assigned(&partitions);
-                    }
-                }
-                Rebalance::Lost(partitions) => {
-                    state
-                        .fetcher
-                        .buffer
-                        .retain(|f| !partitions.contains(&f.partition));
-                    if let Some(listener) = &mut state.listener {
-                        listener.on_partitions_lost(&partitions);
-                    }
-                }
-                Rebalance::Failed(error) => failure = Some(ConsumeError::Group(error)),
+        for Pending {
+            change,
+            handed_over,
+        } in pending
+        {
+            // While membership waits, the partitions are still this
+            // member's; once it stopped waiting it may have been given them
+            // again already.
+            let waiting = handed_over.as_ref().is_some_and(|h| !h.is_closed());
+            let applied = self.apply_rebalance(state, &identity, change, waiting).await;
+            // Releases the membership task waiting to give partitions up.
+            drop(handed_over);
+            if let Err(error) = applied {
+                failure.get_or_insert(error);
             }
         }
         failure.map_or(Ok(count), Err)
     }
 
-    fn apply_rebalances(state: &mut State, membership: &Membership) {
-        for rebalance in membership.take_rebalances() {
-            if let (Rebalance::Revoked(partitions) | Rebalance::Lost(partitions), Some(listener)) =
-                (&rebalance, &mut state.listener)
-            {
-                listener.on_partitions_revoked(partitions);
+    /// Drops what is buffered for partitions taken away, runs the listener,
+    /// stops fetching revoked partitions (when membership waits on it to give
+    /// them up) and makes the commits the listener asked for.
+    async fn apply_rebalance(
+        &self,
+        state: &mut State,
+        identity: &GroupIdentity,
+        change: Rebalance,
+        handing_over: bool,
+    ) -> Result<(), ConsumeError> {
+        let (partitions, lost) = match change {
+            Rebalance::Failed(error) => return Err(ConsumeError::Group(error)),
+            Rebalance::Revoked(partitions) => (partitions, Some(false)),
+            Rebalance::Lost(partitions) => (partitions, Some(true)),
+            Rebalance::Assigned(partitions) => (partitions, None),
+        };
+        if lost.is_some() {
+            state
+                .fetcher
+                .buffer
+                .retain(|f| !partitions.contains(&f.partition));
+        }
+        let mut context = RebalanceContext::new(&self.positions);
+        if let Some(listener) = &mut state.listener {
+            match lost {
+                Some(false) => listener.on_partitions_revoked(&mut context, &partitions),
+                Some(true) => listener.on_partitions_lost(&mut context, &partitions),
+                None => listener.on_partitions_assigned(&mut context, &partitions),
             }
         }
+        let (commits, seeked) = context.finish();
+        state
+            .fetcher
+            .buffer
+            .retain(|f| !seeked.contains(&f.partition));
+        if handing_over {
+            lock(&self.positions).remove(partitions.iter());
+        }
+        if commits.is_empty() {
+            Ok(())
+        } else if lost == Some(true) {
+            warn!(
+                ?partitions,
+                "commits asked for in on_partitions_lost are dropped: another member may own \
+                 those partitions already"
+            );
+            Ok(())
+        } else {
+            self.timed_commit(identity, &commits).await
+        }
+    }
+
+    /// With auto-commit, commits every position before the partitions go.
+    async fn commit_before_leaving(&self, state: &mut State, deadline: Instant) {
+        if self.config.auto_commit() && !matches!(state.mode, Mode::None) {
+            let commit = tokio::time::timeout_at(deadline.into(), self.commit_positions(state));
+            if let Ok(Err(error)) = commit.await {
+                warn!(%error, "committing before leaving failed");
+            }
+        }
+    }
+
+    /// Leaves the group as the Java client does: applies what membership
+    /// reported, lets the listener see every partition still owned revoked
+    /// (committing what it asks for), then ends membership.
+    async fn leave_group(&self, state: &mut State, deadline: Instant) {
+        if let Err(error) = self.take_rebalances(state).await {
+            warn!(%error, "applying rebalances before leaving the group failed");
+        }
+        let Mode::Subscribed(membership) = std::mem::replace(&mut state.mode, Mode::None) else {
+            return;
+        };
+        membership.begin_close();
+        let owned: Vec<TopicPartition> = lock(&self.positions).assignment().cloned().collect();
+        if !owned.is_empty() && state.listener.is_some() {
+            let identity = membership.identity();
+            let revoked = Rebalance::Revoked(owned);
+            let commit = self.apply_rebalance(state, &identity, revoked, true);
+            match tokio::time::timeout_at(deadline.into(), commit).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => warn!(%error, "the rebalance listener's commit failed"),
+                Err(_) => warn!("the rebalance listener's commit timed out"),
+            }
+        }
+        membership
+            .close(deadline.saturating_duration_since(Instant::now()))
+            .await;
     }
 
     /// Looks up committed offsets and resets for partitions without a
@@ -693,21 +749,7 @@ impl Consumer {
 
     fn current_offsets(&self) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
         let positions = lock(&self.positions);
-        let assigned: Vec<TopicPartition> = positions.assignment().cloned().collect();
-        assigned
-            .into_iter()
-            .filter_map(|tp| {
-                let position = positions.position(&tp).ok().flatten()?;
-                Some((
-                    tp,
-                    OffsetAndMetadata {
-                        offset: position.offset,
-                        leader_epoch: position.leader_epoch,
-                        metadata: String::new(),
-                    },
-                ))
-            })
-            .collect()
+        offsets::of_positions(&positions, positions.assignment())
     }
 
     /// The group, generation and member id, for a transactional producer's
@@ -939,18 +981,8 @@ impl Consumer {
         }
         state.closed = true;
         let deadline = Instant::now() + timeout;
-        if self.config.auto_commit() && !matches!(state.mode, Mode::None) {
-            let commit =
-                tokio::time::timeout_at(deadline.into(), self.commit_positions(&mut state));
-            if let Ok(Err(error)) = commit.await {
-                warn!(%error, "commit on close failed");
-            }
-        }
-        if let Mode::Subscribed(membership) = std::mem::replace(&mut state.mode, Mode::None) {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            membership.close(remaining).await;
-            Self::apply_rebalances(&mut state, &membership);
-        }
+        self.commit_before_leaving(&mut state, deadline).await;
+        self.leave_group(&mut state, deadline).await;
         state.fetcher.close(&self.client, deadline).await;
         Ok(())
     }

@@ -26,6 +26,11 @@ use tracing::debug;
 use crate::membership::{Command, Effects, Membership};
 use crate::positions::Positions;
 
+/// How long a revocation waits for `poll` to run the rebalance listener: the
+/// member sends no heartbeat meanwhile, and the broker's session timeout
+/// (`group.consumer.session.timeout.ms`) is at least 45 s by default.
+const LISTENER_WAIT: Duration = Duration::from_secs(20);
+
 /// Starts the KIP-848 membership task; the consumer drives it through the
 /// same [`Membership`] handle as the classic one.
 pub(crate) fn start(
@@ -44,6 +49,7 @@ pub(crate) fn start(
             client,
             group_id: member.group_id.clone(),
             auto_commit,
+            listener_wait: member.max_poll_interval.min(LISTENER_WAIT),
             positions,
             shared,
         },

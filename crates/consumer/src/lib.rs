@@ -15,14 +15,16 @@ mod membership;
 pub mod offsets;
 pub mod positions;
 pub mod read_committed;
+mod rebalance;
 mod record;
 mod stream;
 
 pub use blocking::{BlockingConsumer, RecordIter};
 pub use config::{ConsumerConfig, IsolationLevel};
-pub use consumer::{Consumer, ConsumerMetrics, RebalanceListener};
+pub use consumer::{Consumer, ConsumerMetrics};
 pub use error::ConsumeError;
 pub use ferrokafka_group::assignor::TopicPartition;
 pub use membership::Rebalance;
+pub use rebalance::{RebalanceContext, RebalanceListener};
 pub use record::ConsumerRecord;
 pub use stream::RecordStream;

@@ -3,7 +3,10 @@
 //! coordinator's connection (the coordination lane, so a long-polling fetch
 //! never delays a heartbeat) and feeds the responses back. Revoked
 //! partitions are committed (with auto-commit) before the member rejoins;
-//! rebalances reach the consumer, which applies them in `poll`.
+//! rebalances reach the consumer, which applies them in `poll`. When the
+//! application has a rebalance listener, a revocation waits for `poll` to
+//! run it, so the listener sees (and may commit) partitions this member
+//! still owns, as the Java client's `onPartitionsRevoked` does.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,7 +29,7 @@ use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-use crate::offsets::{self, GroupIdentity, OffsetAndMetadata};
+use crate::offsets::{self, GroupIdentity};
 use crate::positions::Positions;
 
 /// The consumer protocol's embedded version this client writes.
@@ -58,10 +61,23 @@ pub(crate) enum Command {
     Close(oneshot::Sender<()>),
 }
 
+/// A rebalance for the consumer to apply; the membership task waits on
+/// `handed_over` (until the sender is dropped) when the listener must run
+/// before the partitions are given up.
+pub(crate) struct Pending {
+    pub(crate) change: Rebalance,
+    pub(crate) handed_over: Option<oneshot::Sender<()>>,
+}
+
 /// What membership shares with the consumer.
 pub(crate) struct Shared {
     pub(crate) identity: GroupIdentity,
-    pub(crate) rebalances: VecDeque<Rebalance>,
+    pub(crate) rebalances: VecDeque<Pending>,
+    /// The application has a rebalance listener for revocations to wait on.
+    pub(crate) listener: bool,
+    /// The consumer is closing (or gone) and has called the listener
+    /// itself: nothing waits for `poll` any more.
+    pub(crate) closing: bool,
 }
 
 /// The handle the consumer holds on its membership task.
@@ -84,6 +100,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+impl Drop for Membership {
+    fn drop(&mut self) {
+        // A dropped consumer never polls again.
+        self.begin_close();
+    }
+}
+
 impl Membership {
     /// A handle, the receiving end of its commands and the state it shares
     /// with its task: for either protocol's driver.
@@ -104,6 +127,8 @@ impl Membership {
                 group_instance_id,
             },
             rebalances: VecDeque::new(),
+            listener: false,
+            closing: false,
         }));
         let handle = Membership {
             commands,
@@ -127,6 +152,10 @@ impl Membership {
                 client,
                 group_id: config.member.group_id.clone(),
                 auto_commit: config.auto_commit,
+                // Half the session timeout: the member sends no heartbeat
+                // while it waits, and must still be alive afterwards.
+                listener_wait: (config.member.session_timeout / 2)
+                    .min(config.member.max_poll_interval),
                 positions,
                 shared,
             },
@@ -153,8 +182,22 @@ impl Membership {
     }
 
     /// The rebalances since the last call, in order.
-    pub(crate) fn take_rebalances(&self) -> Vec<Rebalance> {
+    pub(crate) fn take_rebalances(&self) -> Vec<Pending> {
         lock(&self.shared).rebalances.drain(..).collect()
+    }
+
+    /// Whether revocations wait for `poll` to run a rebalance listener.
+    pub(crate) fn set_listener(&self, listener: bool) {
+        lock(&self.shared).listener = listener;
+    }
+
+    /// From now on revocations do not wait for `poll`: the consumer is
+    /// leaving and calls the listener itself.
+    pub(crate) fn begin_close(&self) {
+        let mut shared = lock(&self.shared);
+        shared.closing = true;
+        // Dropping the senders releases a revocation already waiting.
+        shared.rebalances.clear();
     }
 
     /// The group, generation and member id to commit with.
@@ -179,69 +222,76 @@ pub(crate) struct Effects {
     pub(crate) client: Client,
     pub(crate) group_id: String,
     pub(crate) auto_commit: bool,
+    /// How long a revocation waits for `poll` to run the listener.
+    pub(crate) listener_wait: Duration,
     pub(crate) positions: Arc<Mutex<Positions<TopicPartition>>>,
     pub(crate) shared: Arc<Mutex<Shared>>,
 }
 
 impl Effects {
     /// Commits the revoked partitions' positions (with auto-commit) while
-    /// this member still owns them, then drops them.
+    /// this member still owns them, lets `poll` run the listener (bounded by
+    /// `listener_wait`), then drops them.
     pub(crate) async fn revoke(&self, partitions: Vec<TopicPartition>) {
         if self.auto_commit {
-            let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = {
-                let positions = lock(&self.positions);
-                partitions
-                    .iter()
-                    .filter_map(|tp| {
-                        positions.position(tp).ok().flatten().map(|p| {
-                            (
-                                tp.clone(),
-                                OffsetAndMetadata {
-                                    offset: p.offset,
-                                    leader_epoch: p.leader_epoch,
-                                    metadata: String::new(),
-                                },
-                            )
-                        })
-                    })
-                    .collect()
-            };
+            let offsets = offsets::of_positions(&lock(&self.positions), &partitions);
             let identity = lock(&self.shared).identity.clone();
             if let Err(error) = offsets::commit(&self.client, &identity, &offsets).await {
                 warn!(%error, "committing revoked partitions failed");
             }
         }
         info!(group = self.group_id, ?partitions, "revoked");
+        let (handed_over, released) = oneshot::channel();
+        let wait = {
+            let mut shared = lock(&self.shared);
+            let wait = shared.listener && !shared.closing;
+            shared.rebalances.push_back(Pending {
+                change: Rebalance::Revoked(partitions.clone()),
+                handed_over: wait.then_some(handed_over),
+            });
+            wait
+        };
+        if wait
+            && tokio::time::timeout(self.listener_wait, released)
+                .await
+                .is_err()
+        {
+            warn!(
+                group = self.group_id,
+                wait = ?self.listener_wait,
+                "the application did not poll in time: giving partitions up before the \
+                 rebalance listener ran"
+            );
+        }
         lock(&self.positions).remove(partitions.iter());
-        lock(&self.shared)
-            .rebalances
-            .push_back(Rebalance::Revoked(partitions));
     }
 
     /// Adds newly assigned partitions.
     pub(crate) fn assign(&self, partitions: Vec<TopicPartition>) {
         info!(group = self.group_id, ?partitions, "assigned");
         lock(&self.positions).add(partitions.iter().cloned());
-        lock(&self.shared)
-            .rebalances
-            .push_back(Rebalance::Assigned(partitions));
+        self.report(Rebalance::Assigned(partitions));
     }
 
     /// Drops partitions another member may own already, without a commit.
     pub(crate) fn lose(&self, partitions: Vec<TopicPartition>) {
         warn!(group = self.group_id, ?partitions, "partitions lost");
         lock(&self.positions).remove(partitions.iter());
-        lock(&self.shared)
-            .rebalances
-            .push_back(Rebalance::Lost(partitions));
+        self.report(Rebalance::Lost(partitions));
     }
 
     /// Reports that membership failed for good.
     pub(crate) fn fail(&self, error: GroupError) {
         warn!(group = self.group_id, ?error, "group membership failed");
-        lock(&self.shared)
-            .rebalances
-            .push_back(Rebalance::Failed(error));
+        self.report(Rebalance::Failed(error));
+    }
+
+    /// Queues a change for `poll`, without waiting for it.
+    fn report(&self, change: Rebalance) {
+        lock(&self.shared).rebalances.push_back(Pending {
+            change,
+            handed_over: None,
+        });
     }
 
     /// What commits carry from now on.

@@ -38,6 +38,28 @@ impl OffsetAndMetadata {
     }
 }
 
+/// The positions of these partitions as offsets to commit (those without
+/// a position are left out).
+pub(crate) fn of_positions<'a>(
+    positions: &crate::positions::Positions<TopicPartition>,
+    partitions: impl IntoIterator<Item = &'a TopicPartition>,
+) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+    partitions
+        .into_iter()
+        .filter_map(|tp| {
+            let position = positions.position(tp).ok().flatten()?;
+            Some((
+                tp.clone(),
+                OffsetAndMetadata {
+                    offset: position.offset,
+                    leader_epoch: position.leader_epoch,
+                    metadata: String::new(),
+                },
+            ))
+        })
+        .collect()
+}
+
 /// Who commits: the group and, for a member, its generation and ids (the
 /// coordinator refuses commits from an old generation).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
