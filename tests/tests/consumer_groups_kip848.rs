@@ -354,6 +354,7 @@ async fn the_coordinator_matches_a_regex_subscription_as_topics_come() {
         consumer.assignment().into_iter().collect::<BTreeSet<_>>(),
         all(&first, 2)
     );
+    assert_eq!(consumer.subscription().await, vec![first.clone()]);
 
     // A topic created later joins the assignment: the coordinator gives its
     // id, which the member resolves to a name through metadata.
@@ -376,6 +377,10 @@ async fn the_coordinator_matches_a_regex_subscription_as_topics_come() {
     assert_eq!(
         consumer.assignment().into_iter().collect::<BTreeSet<_>>(),
         expected
+    );
+    assert_eq!(
+        consumer.subscription().await,
+        vec![first.clone(), second.clone()]
     );
     consumer.close(Duration::from_secs(10)).await.unwrap();
 

@@ -34,6 +34,9 @@ struct State {
     /// A pattern subscription: the topics it matches are re-read from the
     /// metadata at every poll.
     pattern: Option<regex::Regex>,
+    /// Subscribed to a pattern the coordinator matches (`subscribe_regex`): the
+    /// subscription is then the topics it assigned.
+    coordinator_pattern: bool,
     subscription: Vec<String>,
     fetcher: Fetcher,
     listener: Option<Box<dyn RebalanceListener>>,
@@ -147,6 +150,7 @@ impl Consumer {
             state: AsyncMutex::new(State {
                 mode: Mode::None,
                 pattern: None,
+                coordinator_pattern: false,
                 subscription: Vec::new(),
                 fetcher: Fetcher::new(fetch),
                 listener: None,
@@ -215,6 +219,7 @@ impl Consumer {
         }
         let topics: Vec<String> = topics.iter().map(|t| (*t).to_string()).collect();
         self.client.add_topics(&topics);
+        state.coordinator_pattern = false;
         state.subscription.clone_from(&topics);
         if !matches!(state.mode, Mode::Subscribed(_)) {
             state.mode = Mode::Subscribed(self.start_membership(group_id));
@@ -274,6 +279,7 @@ impl Consumer {
         // Assigned topics arrive by id: their names come from metadata.
         self.client.track_all_topics();
         state.pattern = None;
+        state.coordinator_pattern = true;
         state.subscription.clear();
         if !matches!(state.mode, Mode::Subscribed(_)) {
             state.mode = Mode::Subscribed(self.start_membership(group_id));
@@ -367,9 +373,18 @@ impl Consumer {
         })
     }
 
-    /// The topics subscribed to (for a pattern, those it matches now).
+    /// The topics subscribed to (for a pattern, those it matches now; for
+    /// a coordinator-matched one, those of the assignment).
     pub async fn subscription(&self) -> Vec<String> {
-        self.state.lock().await.subscription.clone()
+        let state = self.state.lock().await;
+        if state.coordinator_pattern {
+            let assigned: std::collections::BTreeSet<String> = lock(&self.positions)
+                .assignment()
+                .map(|tp| tp.topic.clone())
+                .collect();
+            return assigned.into_iter().collect();
+        }
+        state.subscription.clone()
     }
 
     /// Leaves the group (revoking with a commit first when auto-commit is
@@ -383,6 +398,7 @@ impl Consumer {
         let deadline = Instant::now() + self.config.client.connection.request_timeout;
         state.fetcher.close(&self.client, deadline).await;
         state.pattern = None;
+        state.coordinator_pattern = false;
         state.subscription.clear();
     }
 
@@ -520,7 +536,9 @@ impl Consumer {
             // member's; once it stopped waiting it may have been given them
             // again already.
             let waiting = handed_over.as_ref().is_some_and(|h| !h.is_closed());
-            let applied = self.apply_rebalance(state, &identity, change, waiting).await;
+            let applied = self
+                .apply_rebalance(state, &identity, change, waiting)
+                .await;
             // Releases the membership task waiting to give partitions up.
             drop(handed_over);
             if let Err(error) = applied {
