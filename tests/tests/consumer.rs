@@ -394,6 +394,27 @@ fn the_blocking_consumer_iterates_until_idle() {
         .map(|r| value(&r.unwrap()))
         .collect();
     assert_eq!(values.len(), 50);
+    assert_eq!(consumer.subscription(), vec![topic.clone()]);
+    let assigned = consumer.assignment();
+    assert_eq!(assigned.len(), 2, "{assigned:?}");
+    assert_eq!(
+        consumer.call(|c| c.partitions_for_topic(&topic)).unwrap(),
+        vec![0, 1]
+    );
+    assert!(
+        consumer
+            .beginning_offsets(&assigned)
+            .unwrap()
+            .values()
+            .all(|offset| *offset == 0)
+    );
+    // Back to the start: the same records once more.
+    consumer.seek_to_beginning(&assigned).unwrap();
+    let again: BTreeSet<u32> = (&consumer)
+        .into_iter()
+        .map(|r| value(&r.unwrap()))
+        .collect();
+    assert_eq!(again, values);
     consumer.close(Duration::from_secs(5)).unwrap();
 }
 

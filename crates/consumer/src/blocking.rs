@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::offsets::{OffsetAndMetadata, OffsetAndTimestamp};
 use crate::{
-    ConsumeError, Consumer, ConsumerConfig, ConsumerMetrics, ConsumerRecord, TopicPartition,
+    ConsumeError, Consumer, ConsumerConfig, ConsumerMetrics, ConsumerRecord, RebalanceListener,
+    TopicPartition,
 };
 
 /// A [`Consumer`] with blocking calls, and an iterator over its records.
@@ -58,6 +59,42 @@ impl BlockingConsumer {
         self.runtime.block_on(self.consumer.subscribe(topics))
     }
 
+    /// See [`Consumer::subscribe_with`]: the listener runs inside
+    /// [`BlockingConsumer::poll`].
+    pub fn subscribe_with(
+        &self,
+        topics: &[&str],
+        listener: Option<Box<dyn RebalanceListener>>,
+    ) -> Result<(), ConsumeError> {
+        self.runtime
+            .block_on(self.consumer.subscribe_with(topics, listener))
+    }
+
+    /// See [`Consumer::subscribe_pattern`].
+    pub fn subscribe_pattern(
+        &self,
+        pattern: &str,
+        listener: Option<Box<dyn RebalanceListener>>,
+    ) -> Result<(), ConsumeError> {
+        self.runtime
+            .block_on(self.consumer.subscribe_pattern(pattern, listener))
+    }
+
+    /// See [`Consumer::subscription`].
+    pub fn subscription(&self) -> Vec<String> {
+        self.runtime.block_on(self.consumer.subscription())
+    }
+
+    /// See [`Consumer::unsubscribe`].
+    pub fn unsubscribe(&self) {
+        self.runtime.block_on(self.consumer.unsubscribe());
+    }
+
+    /// See [`Consumer::assignment`].
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.consumer.assignment()
+    }
+
     /// See [`Consumer::assign`].
     pub fn assign(&self, partitions: &[TopicPartition]) -> Result<(), ConsumeError> {
         self.runtime.block_on(self.consumer.assign(partitions))
@@ -66,6 +103,16 @@ impl BlockingConsumer {
     /// See [`Consumer::poll`].
     pub fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>, ConsumeError> {
         self.runtime.block_on(self.consumer.poll(timeout))
+    }
+
+    /// See [`Consumer::poll_records`].
+    pub fn poll_records(
+        &self,
+        timeout: Duration,
+        max_records: usize,
+    ) -> Result<Vec<ConsumerRecord>, ConsumeError> {
+        self.runtime
+            .block_on(self.consumer.poll_records(timeout, max_records))
     }
 
     /// See [`Consumer::commit`].
@@ -94,9 +141,39 @@ impl BlockingConsumer {
         self.runtime.block_on(self.consumer.seek(partition, offset))
     }
 
+    /// See [`Consumer::seek_to_beginning`].
+    pub fn seek_to_beginning(&self, partitions: &[TopicPartition]) -> Result<(), ConsumeError> {
+        self.runtime
+            .block_on(self.consumer.seek_to_beginning(partitions))
+    }
+
+    /// See [`Consumer::seek_to_end`].
+    pub fn seek_to_end(&self, partitions: &[TopicPartition]) -> Result<(), ConsumeError> {
+        self.runtime.block_on(self.consumer.seek_to_end(partitions))
+    }
+
+    /// See [`Consumer::pause`].
+    pub fn pause(&self, partitions: &[TopicPartition]) -> Result<(), ConsumeError> {
+        self.consumer.pause(partitions)
+    }
+
+    /// See [`Consumer::resume`].
+    pub fn resume(&self, partitions: &[TopicPartition]) -> Result<(), ConsumeError> {
+        self.consumer.resume(partitions)
+    }
+
     /// See [`Consumer::position`].
     pub fn position(&self, partition: &TopicPartition) -> Result<i64, ConsumeError> {
         self.runtime.block_on(self.consumer.position(partition))
+    }
+
+    /// See [`Consumer::beginning_offsets`].
+    pub fn beginning_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>, ConsumeError> {
+        self.runtime
+            .block_on(self.consumer.beginning_offsets(partitions))
     }
 
     /// See [`Consumer::end_offsets`].
@@ -114,6 +191,22 @@ impl BlockingConsumer {
     ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>, ConsumeError> {
         self.runtime
             .block_on(self.consumer.offsets_for_times(times))
+    }
+
+    /// Any other call of the asynchronous consumer, blocking until it is
+    /// done.
+    ///
+    /// ```no_run
+    /// # fn example(consumer: &ferrokafka_consumer::BlockingConsumer)
+    /// #     -> Result<(), ferrokafka_consumer::ConsumeError> {
+    /// let partitions = consumer.call(|c| c.partitions_for_topic("events"))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn call<'a, F: std::future::Future>(
+        &'a self,
+        call: impl FnOnce(&'a Consumer) -> F,
+    ) -> F::Output {
+        self.runtime.block_on(call(&self.consumer))
     }
 
     /// See [`Consumer::metrics`].
