@@ -20,10 +20,9 @@ use ferrokafka_protocol::messages::{
 };
 use ferrokafka_protocol::{ErrorCode, Uuid};
 use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
-use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
-use crate::membership::{Command, Effects, Membership};
+use crate::membership::{Effects, Membership, Protocol, Request, drive};
 use crate::positions::Positions;
 
 /// How long a revocation waits for `poll` to run the rebalance listener: the
@@ -55,7 +54,7 @@ pub(crate) fn start(
         },
         member: ConsumerMember::new(member, Instant::now()),
     };
-    tokio::spawn(driver.run(receiver));
+    tokio::spawn(drive(driver, receiver));
     handle
 }
 
@@ -101,50 +100,29 @@ struct Driver {
     member: ConsumerMember,
 }
 
-impl Driver {
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let mut closing: Option<oneshot::Sender<()>> = None;
-        loop {
-            let now = Instant::now();
-            let wake = self
-                .member
-                .next_deadline()
-                .unwrap_or(now + Duration::from_secs(1))
-                .min(now + Duration::from_secs(1));
-            let actions = tokio::select! {
-                command = commands.recv() => {
-                    let now = Instant::now();
-                    match command {
-                        Some(Command::Polled) => self.member.handle(now, Event::Polled),
-                        Some(Command::Subscribe(topics)) => self
-                            .member
-                            .handle(now, Event::Subscribed(TopicSubscription::Topics(topics))),
-                        Some(Command::SubscribeRegex(pattern)) => self
-                            .member
-                            .handle(now, Event::Subscribed(TopicSubscription::Pattern(pattern))),
-                        Some(Command::Close(done)) => {
-                            closing = Some(done);
-                            self.member.handle(now, Event::Close)
-                        }
-                        None => self.member.handle(now, Event::Close),
-                    }
-                }
-                () = tokio::time::sleep_until(wake.into()) => self.member.tick(Instant::now()),
-            };
-            let closed_by_drop = commands.is_closed() && closing.is_none();
-            self.perform(actions).await;
-            if let Some(done) = closing.take() {
-                let _ = done.send(());
-                return;
-            }
-            if closed_by_drop {
-                return;
-            }
-        }
+impl Protocol for Driver {
+    type Action = Action;
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.member.next_deadline()
     }
 
-    /// Carries out actions in order, feeding each answer back, until none
-    /// are left.
+    fn tick(&mut self, now: Instant) -> Vec<Action> {
+        self.member.tick(now)
+    }
+
+    fn request(&mut self, now: Instant, request: Request) -> Vec<Action> {
+        let event = match request {
+            Request::Polled => Event::Polled,
+            Request::Subscribe(topics) => Event::Subscribed(TopicSubscription::Topics(topics)),
+            Request::SubscribeRegex(pattern) => {
+                Event::Subscribed(TopicSubscription::Pattern(pattern))
+            }
+            Request::Close => Event::Close,
+        };
+        self.member.handle(now, event)
+    }
+
     async fn perform(&mut self, actions: Vec<Action>) {
         let mut queue: VecDeque<Action> = actions.into();
         while let Some(action) = queue.pop_front() {
@@ -192,7 +170,9 @@ impl Driver {
                 .set_identity(self.member.member_epoch(), self.member.member_id());
         }
     }
+}
 
+impl Driver {
     async fn heartbeat(
         &self,
         request: ConsumerGroupHeartbeatRequest,

@@ -161,7 +161,7 @@ impl Membership {
             },
             member: Member::new(config.member, config.assignors, Instant::now()),
         };
-        tokio::spawn(driver.run(receiver));
+        tokio::spawn(drive(driver, receiver));
         handle
     }
 
@@ -302,54 +302,96 @@ impl Effects {
     }
 }
 
+/// What the consumer asks of membership, for either protocol's machine.
+pub(crate) enum Request {
+    Polled,
+    Subscribe(Vec<String>),
+    /// A coordinator-matched pattern (consumer protocol only).
+    SubscribeRegex(String),
+    Close,
+}
+
+/// One group protocol's driver: its member state machine and how that
+/// machine's actions are carried out on the wire.
+pub(crate) trait Protocol: Send + 'static {
+    type Action: Send;
+    /// When the machine next needs [`Protocol::tick`].
+    fn next_deadline(&self) -> Option<Instant>;
+    fn tick(&mut self, now: Instant) -> Vec<Self::Action>;
+    fn request(&mut self, now: Instant, request: Request) -> Vec<Self::Action>;
+    /// Carries out actions, feeding each answer back, until none are left.
+    fn perform(&mut self, actions: Vec<Self::Action>) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs a protocol's driver until the consumer closes membership (after
+/// the machine's leave is done) or goes away.
+pub(crate) async fn drive<P: Protocol>(
+    mut driver: P,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut closing: Option<oneshot::Sender<()>> = None;
+    loop {
+        let now = Instant::now();
+        // At least once a second, so nothing waits on a missed timer.
+        let wake = driver
+            .next_deadline()
+            .unwrap_or(now + Duration::from_secs(1))
+            .min(now + Duration::from_secs(1));
+        let actions = tokio::select! {
+            command = commands.recv() => {
+                let request = match command {
+                    Some(Command::Polled) => Request::Polled,
+                    Some(Command::Subscribe(topics)) => Request::Subscribe(topics),
+                    Some(Command::SubscribeRegex(pattern)) => Request::SubscribeRegex(pattern),
+                    Some(Command::Close(done)) => {
+                        closing = Some(done);
+                        Request::Close
+                    }
+                    None => Request::Close,
+                };
+                driver.request(Instant::now(), request)
+            }
+            () = tokio::time::sleep_until(wake.into()) => driver.tick(Instant::now()),
+        };
+        let closed_by_drop = commands.is_closed() && closing.is_none();
+        driver.perform(actions).await;
+        if let Some(done) = closing.take() {
+            let _ = done.send(());
+            return;
+        }
+        if closed_by_drop {
+            return;
+        }
+    }
+}
+
 struct Driver {
     fx: Effects,
     member: Member,
 }
 
-impl Driver {
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let mut closing: Option<oneshot::Sender<()>> = None;
-        loop {
-            let now = Instant::now();
-            let wake = self
-                .member
-                .next_deadline()
-                .unwrap_or(now + Duration::from_secs(1))
-                .min(now + Duration::from_secs(1));
-            let actions = tokio::select! {
-                command = commands.recv() => {
-                    let now = Instant::now();
-                    match command {
-                        Some(Command::Polled) => self.member.handle(now, Event::Polled),
-                        Some(Command::Subscribe(topics)) => {
-                            self.member.handle(now, Event::Subscribed(topics))
-                        }
-                        // The consumer only sends patterns to the consumer
-                        // protocol's driver.
-                        Some(Command::SubscribeRegex(_)) => Vec::new(),
-                        Some(Command::Close(done)) => {
-                            closing = Some(done);
-                            self.member.handle(now, Event::Close)
-                        }
-                        None => self.member.handle(now, Event::Close),
-                    }
-                }
-                () = tokio::time::sleep_until(wake.into()) => self.member.tick(Instant::now()),
-            };
-            let closed_by_drop = commands.is_closed() && closing.is_none();
-            self.perform(actions).await;
-            if let Some(done) = closing.take() {
-                let _ = done.send(());
-                return;
-            }
-            if closed_by_drop {
-                return;
-            }
+impl Protocol for Driver {
+    type Action = Action;
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.member.next_deadline()
+    }
+
+    fn tick(&mut self, now: Instant) -> Vec<Action> {
+        self.member.tick(now)
+    }
+
+    fn request(&mut self, now: Instant, request: Request) -> Vec<Action> {
+        match request {
+            Request::Polled => self.member.handle(now, Event::Polled),
+            Request::Subscribe(topics) => self.member.handle(now, Event::Subscribed(topics)),
+            // The consumer only sends patterns to the consumer protocol's
+            // driver.
+            Request::SubscribeRegex(_) => Vec::new(),
+            Request::Close => self.member.handle(now, Event::Close),
         }
     }
 
-    /// Carries out actions, feeding each response back, until none are left.
     async fn perform(&mut self, actions: Vec<Action>) {
         let mut queue: VecDeque<Action> = actions.into();
         while let Some(action) = queue.pop_front() {
@@ -438,7 +480,9 @@ impl Driver {
                 .set_identity(self.member.generation(), self.member.member_id());
         }
     }
+}
 
+impl Driver {
     fn coordinator(&self) -> Result<i32, GroupError> {
         self.member
             .coordinator()
