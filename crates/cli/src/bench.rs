@@ -240,6 +240,8 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<Outcome> {
     drop(deliveries);
     let latencies_us = settle.await??;
     let elapsed = started.elapsed();
+    // On stderr, which the orchestrator ignores: how the records went out.
+    report_requests(&producer);
     producer.close(Duration::from_secs(30)).await?;
     Ok(Outcome {
         records: args.records,
@@ -247,6 +249,30 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<Outcome> {
         elapsed,
         latencies_us,
     })
+}
+
+/// Prints on stderr (which the orchestrator ignores) how the records went
+/// out: requests, batches and bytes per request.
+#[allow(clippy::cast_precision_loss)]
+fn report_requests(producer: &Producer) {
+    let metrics = producer.metrics();
+    let bytes = metrics.byte_total as f64;
+    let batches = if metrics.batch_size_avg > 0.0 {
+        bytes / metrics.batch_size_avg
+    } else {
+        0.0
+    };
+    let requests = metrics.request_total.max(1) as f64;
+    eprintln!(
+        "ferrokafka: {} requests, {:.1} batches and {:.0} records ({:.0} bytes) per request, \
+         batches of {:.0} bytes, request latency {:.2} ms avg",
+        metrics.request_total,
+        batches / requests,
+        metrics.records_per_request_avg,
+        bytes / requests,
+        metrics.batch_size_avg,
+        metrics.request_latency_avg_ms,
+    );
 }
 
 /// Waits until record `i` is due at `rate` records per second.

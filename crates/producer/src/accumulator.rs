@@ -96,7 +96,9 @@ pub enum AppendError {
 pub struct Appended {
     /// The record opened a new batch.
     pub new_batch: bool,
-    /// The partition has a batch ready to send (wake the sender).
+    /// This append made the partition's batch ready to send (wake the
+    /// sender): it filled the batch or opened one behind a full batch.
+    /// Appends to a partition already ready say `false`.
     pub batch_full: bool,
 }
 
@@ -301,11 +303,17 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         let queued = queue.len();
         let batch = queue.back_mut().expect("a batch was just ensured");
         let builder = batch.builder.as_mut().expect("the last batch is open");
+        let before = batch.uncompressed_bytes;
         builder.append(timestamp, key, value, headers);
         batch.record_count += 1;
         batch.uncompressed_bytes = builder.uncompressed_size();
         batch.completions.push(completion);
-        let batch_full = queued > 1 || batch.uncompressed_bytes >= batch_size;
+        // Only the append that makes the partition ready says so: once a
+        // partition has a full batch, the appends behind it change nothing
+        // for the sender, and waking it for each would cost a wake-up per
+        // record while the buffer is full.
+        let batch_full = (new_batch && queued > 1)
+            || (before < batch_size && batch.uncompressed_bytes >= batch_size);
         Ok(Appended {
             new_batch,
             batch_full,
@@ -591,6 +599,54 @@ mod tests {
             .unwrap();
         assert!(full.batch_full, "{full:?}");
         assert_eq!(acc.ready(t0).0, [1]);
+    }
+
+    #[test]
+    fn only_the_append_that_makes_a_partition_ready_says_so() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        let mut outcomes = Vec::new();
+        for i in 0..12 {
+            outcomes.push(
+                acc.append(
+                    t0,
+                    &0,
+                    RecordRef {
+                        timestamp: 1,
+                        key: None,
+                        value: Some(&[0; 100]),
+                        headers: NO_HEADERS,
+                    },
+                    i,
+                )
+                .unwrap(),
+            );
+        }
+        let n = outcomes.len();
+        let opened: Vec<usize> = (0..n).filter(|&i| outcomes[i].new_batch).collect();
+        let full: Vec<usize> = (0..n).filter(|&i| outcomes[i].batch_full).collect();
+        assert_eq!(opened.len(), 2, "{outcomes:?}");
+        assert_eq!(opened[0], 0);
+        assert!(opened[1] < n - 2, "appends went behind the full batch");
+        // Each batch after the first makes the one before it ready; the
+        // appends in between say nothing new.
+        assert_eq!(full, opened[1..], "{outcomes:?}");
+        // A record that fills a batch by itself makes it ready at once.
+        let big = acc
+            .append(
+                t0,
+                &1,
+                RecordRef {
+                    timestamp: 1,
+                    key: None,
+                    value: Some(&[0; 990]),
+                    headers: NO_HEADERS,
+                },
+                99,
+            )
+            .unwrap();
+        assert!(big.new_batch && big.batch_full, "{big:?}");
+        assert_eq!(acc.ready(t0).0, [0, 1]);
     }
 
     #[test]
