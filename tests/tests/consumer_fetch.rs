@@ -353,3 +353,81 @@ async fn a_leader_killed_mid_read_is_validated_and_reading_goes_on_exactly_once(
     );
     consumer.close(Duration::from_secs(5)).await.unwrap();
 }
+
+/// A committed offset carries the leader epoch of its record, so a
+/// consumer starting from it asks the leader (OffsetForLeaderEpoch) where
+/// that epoch ends before fetching (KIP-320). Here the committed offset
+/// lies past the epoch's end, as after an unclean election truncated the
+/// log: with `auto_offset_reset=none` that is a `LogTruncation` error, and
+/// otherwise reading resumes at the epoch's end, not at a reset.
+#[tokio::test]
+async fn a_committed_offset_past_the_end_of_its_epoch_is_found_truncated() {
+    let topic = topic_with_records(1, 10).await;
+    let tp = TopicPartition::new(topic.clone(), 0);
+    let probe = Consumer::new(config(&[])).await.unwrap();
+    probe.assign(std::slice::from_ref(&tp)).await.unwrap();
+    let read = poll_until(&probe, 10, Duration::from_secs(30)).await;
+    let epoch = read[9]
+        .leader_epoch
+        .expect("records carry their leader epoch");
+    probe.close(Duration::from_secs(5)).await.unwrap();
+    let beyond = BTreeMap::from([(
+        tp.clone(),
+        ferrokafka_consumer::offsets::OffsetAndMetadata {
+            offset: 25,
+            leader_epoch: Some(epoch),
+            metadata: String::new(),
+        },
+    )]);
+
+    let strict_group = unique_topic("truncated-strict");
+    let strict = Consumer::new(config(&[
+        ("group_id", strict_group.as_str()),
+        ("auto_offset_reset", "none"),
+    ]))
+    .await
+    .unwrap();
+    strict.assign(std::slice::from_ref(&tp)).await.unwrap();
+    strict.commit_offsets(&beyond).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let error = loop {
+        match strict.poll(Duration::from_millis(200)).await {
+            Err(error) => break error,
+            Ok(records) => assert!(records.is_empty(), "read past a truncation: {records:?}"),
+        }
+        assert!(Instant::now() < deadline, "the truncation was never found");
+    };
+    assert!(
+        matches!(
+            &error,
+            ferrokafka_consumer::ConsumeError::Position(
+                ferrokafka_consumer::positions::PositionError::LogTruncation {
+                    offset: 25,
+                    divergent_offset: 10,
+                    ..
+                }
+            )
+        ),
+        "{error}"
+    );
+    strict.close(Duration::from_secs(5)).await.unwrap();
+
+    let lenient_group = unique_topic("truncated-lenient");
+    let lenient = Consumer::new(config(&[("group_id", lenient_group.as_str())]))
+        .await
+        .unwrap();
+    lenient.assign(std::slice::from_ref(&tp)).await.unwrap();
+    lenient.commit_offsets(&beyond).await.unwrap();
+    // Nothing past offset 9 yet: the position settles at the epoch's end
+    // (10), where a reset to the earliest offset would have gone to 0.
+    assert!(
+        lenient
+            .poll(Duration::from_millis(500))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(lenient.position(&tp).await.unwrap(), 10);
+    assert!(lenient.metrics().fetch_position_validations >= 1);
+    lenient.close(Duration::from_secs(5)).await.unwrap();
+}

@@ -492,9 +492,13 @@ impl Consumer {
                 return Ok(Vec::new());
             }
             let wait = (deadline - now).min(self.config.fetch_max_wait);
-            if lock(&self.positions).fetchable().is_empty() && !state.fetcher.in_flight() {
-                // Nothing to fetch yet (joining a group, waiting for an
-                // assignment): let membership work, then look again.
+            let idle = {
+                let positions = lock(&self.positions);
+                positions.fetchable().is_empty() && positions.awaiting_validation().is_empty()
+            };
+            if idle && !state.fetcher.in_flight() {
+                // Nothing to fetch or validate yet (joining a group, waiting
+                // for an assignment): let membership work, then look again.
                 drop(state);
                 tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
                 state = self.state.lock().await;

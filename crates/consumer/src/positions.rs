@@ -231,7 +231,9 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
     }
 
     /// The committed offsets arrived: partitions with one start there,
-    /// the others reset by `auto_offset_reset`.
+    /// the others reset by `auto_offset_reset`. A committed offset that
+    /// carries its record's leader epoch is validated first (KIP-320): the
+    /// log may have been truncated since it was committed.
     pub fn committed(&mut self, partition: &P, committed: Option<Position>) {
         let reset = self.default_reset;
         let Some(state) = self.partitions.get_mut(partition) else {
@@ -241,6 +243,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             return;
         }
         state.fetch = match committed {
+            Some(position) if position.leader_epoch.is_some() => Fetch::Validating(position),
             Some(position) => Fetch::Fetching(position),
             None if reset == OffsetReset::None => Fetch::Failed(PositionError::NoResetPolicy {
                 partition: partition.to_string(),
@@ -486,7 +489,7 @@ mod tests {
             &"t-0".into(),
             Some(Position {
                 offset: 42,
-                leader_epoch: Some(3),
+                leader_epoch: None,
             }),
         );
         p.committed(&"t-1".into(), None);
@@ -606,6 +609,34 @@ mod tests {
                 }
             )]
         ));
+    }
+
+    #[test]
+    fn a_committed_offset_with_an_epoch_is_validated_before_fetching() {
+        let mut p = positions(OffsetReset::Earliest);
+        p.assign(["t-0".to_string(), "t-1".to_string()]);
+        let with_epoch = Position {
+            offset: 100,
+            leader_epoch: Some(2),
+        };
+        p.committed(&"t-0".into(), Some(with_epoch));
+        p.committed(
+            &"t-1".into(),
+            Some(Position {
+                offset: 7,
+                leader_epoch: None,
+            }),
+        );
+        assert_eq!(p.awaiting_validation(), [("t-0".to_string(), with_epoch)]);
+        assert_eq!(p.fetchable().len(), 1, "only the one without an epoch");
+        p.validated(&"t-0".into(), with_epoch, Some((40, 2)));
+        assert_eq!(
+            p.position(&"t-0".into()).unwrap(),
+            Some(Position {
+                offset: 40,
+                leader_epoch: Some(2)
+            })
+        );
     }
 
     #[test]
