@@ -5,14 +5,16 @@
 //! others.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 use ferrokafka::consumer::{Consumer, ConsumerConfig};
-use ferrokafka::producer::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord};
-use futures_util::StreamExt as _;
-use futures_util::stream::FuturesUnordered;
+use ferrokafka::producer::{
+    ProduceError, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+};
 
 /// What to measure.
 #[derive(Subcommand, Debug)]
@@ -194,27 +196,14 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<Outcome> {
     producer.partitions_for(&args.topic).await?;
 
     let pool = payload_pool(args.record_size);
-    let (deliveries, mut pending) =
-        tokio::sync::mpsc::unbounded_channel::<(Instant, DeliveryFuture)>();
-    let records = args.records;
-    let settle = tokio::spawn(async move {
-        let mut in_flight = FuturesUnordered::new();
-        let mut latencies_us = Vec::with_capacity(usize::try_from(records).unwrap_or(0));
-        let mut open = true;
-        while open || !in_flight.is_empty() {
-            tokio::select! {
-                next = pending.recv(), if open => match next {
-                    Some((sent, delivery)) => in_flight.push(async move { (sent, delivery.await) }),
-                    None => open = false,
-                },
-                Some((sent, delivered)) = in_flight.next(), if !in_flight.is_empty() => {
-                    delivered?;
-                    let micros = sent.elapsed().as_micros();
-                    latencies_us.push(u32::try_from(micros).unwrap_or(u32::MAX));
-                }
-            }
-        }
-        anyhow::Ok(latencies_us)
+    // As the peers do (a delivery callback or report), each record's
+    // outcome comes to a callback run by the producer's I/O task.
+    let sink = Arc::new(Sink {
+        latencies_us: Mutex::new(Vec::with_capacity(
+            usize::try_from(args.records).unwrap_or(0),
+        )),
+        failures: AtomicU64::new(0),
+        first_error: Mutex::new(None),
     });
 
     let started = Instant::now();
@@ -230,25 +219,67 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<Outcome> {
         };
         bytes += value.len() as u64;
         let sent = Instant::now();
-        let delivery = producer
-            .send(ProducerRecord::new(args.topic.as_str()).value(value))
+        let sink = Arc::clone(&sink);
+        producer
+            .send_with_callback(
+                ProducerRecord::new(args.topic.as_str()).value(value),
+                move |outcome| sink.record(sent, outcome),
+            )
             .await?;
-        deliveries
-            .send((sent, delivery))
-            .map_err(|_| anyhow::anyhow!("the delivery task ended early"))?;
     }
-    drop(deliveries);
-    let latencies_us = settle.await??;
+    producer.flush().await;
     let elapsed = started.elapsed();
     // On stderr, which the orchestrator ignores: how the records went out.
     report_requests(&producer);
     producer.close(Duration::from_secs(30)).await?;
+    let failures = sink.failures.load(Ordering::Relaxed);
+    if failures > 0 {
+        let error = lock(&sink.first_error).clone().unwrap_or_default();
+        anyhow::bail!("{failures} of {} records failed: {error}", args.records);
+    }
+    let latencies_us = std::mem::take(&mut *lock(&sink.latencies_us));
+    if latencies_us.len() as u64 != args.records {
+        anyhow::bail!(
+            "{} deliveries for {} records",
+            latencies_us.len(),
+            args.records
+        );
+    }
     Ok(Outcome {
         records: args.records,
         bytes,
         elapsed,
         latencies_us,
     })
+}
+
+/// Where the delivery callbacks report.
+struct Sink {
+    latencies_us: Mutex<Vec<u32>>,
+    failures: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl Sink {
+    fn record(&self, sent: Instant, outcome: Result<&RecordMetadata, &ProduceError>) {
+        match outcome {
+            Ok(_) => {
+                let micros = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
+                lock(&self.latencies_us).push(micros);
+            }
+            Err(error) => {
+                if self.failures.fetch_add(1, Ordering::Relaxed) == 0 {
+                    *lock(&self.first_error) = Some(error.to_string());
+                }
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Prints on stderr (which the orchestrator ignores) how the records went

@@ -43,9 +43,46 @@ impl TopicPartition {
     }
 }
 
+/// A function told of one record's delivery, called on the producer's I/O
+/// task as soon as the broker answers (the Java client's `Callback`).
+/// Keep it short: the next responses wait while it runs.
+pub type DeliveryCallback =
+    Box<dyn FnOnce(Result<&RecordMetadata, &ProduceError>) + Send + 'static>;
+
+/// Whom a record's outcome goes to.
+pub(crate) enum Notifier {
+    /// A [`DeliveryFuture`].
+    Future(oneshot::Sender<Result<RecordMetadata, ProduceError>>),
+    /// A [`DeliveryCallback`] (in a lock only to make batches `Sync`; it is
+    /// never contended, the callback is taken out by value).
+    Callback(Mutex<DeliveryCallback>),
+}
+
+impl Notifier {
+    /// Hands `outcome` over: a panicking callback is caught, so that the
+    /// other records of its batch still learn theirs.
+    pub(crate) fn notify(self, outcome: Result<&RecordMetadata, &ProduceError>) {
+        match self {
+            Notifier::Future(sender) => {
+                let _ = sender.send(outcome.cloned().map_err(Clone::clone));
+            }
+            Notifier::Callback(callback) => {
+                let callback = callback
+                    .into_inner()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let called =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(outcome)));
+                if called.is_err() {
+                    tracing::warn!("a delivery callback panicked");
+                }
+            }
+        }
+    }
+}
+
 /// Who waits for one record, and what its metadata will say.
 pub(crate) struct Completion {
-    pub(crate) sender: oneshot::Sender<Result<RecordMetadata, ProduceError>>,
+    pub(crate) notifier: Notifier,
     pub(crate) timestamp: i64,
     pub(crate) key_size: i32,
     pub(crate) value_size: i32,
@@ -134,6 +171,58 @@ pub(crate) struct State {
     pub(crate) machine: Machine,
     /// Callers of the transactional operations awaiting their outcome.
     transaction_waiters: Vec<TransactionWaiter>,
+    /// What `send` needs of each topic's metadata, kept between sends.
+    topics: HashMap<String, TopicEntry>,
+}
+
+/// A topic as `send` sees it: its name shared by every batch, its partition
+/// count and the partitions with a leader, as of one metadata update.
+struct TopicEntry {
+    name: Arc<str>,
+    count: usize,
+    available: Vec<i32>,
+    as_of: Option<Instant>,
+}
+
+/// `topic`'s entry, brought up to date with the client's metadata (read
+/// again only after a metadata update); `None` while the metadata does not
+/// know the topic.
+fn topic_entry<'a>(
+    topics: &'a mut HashMap<String, TopicEntry>,
+    client: &Client,
+    topic: &str,
+) -> Option<&'a TopicEntry> {
+    let cached = topics.get(topic).map(|e| e.as_of);
+    let fresh = client.view(|v| {
+        let as_of = v.updated();
+        let view = v.topic(topic)?;
+        if cached == Some(as_of) {
+            return Some(None);
+        }
+        Some(Some((
+            view.partitions.len(),
+            v.available_partitions(topic),
+            as_of,
+        )))
+    });
+    match fresh {
+        None => None,
+        Some(None) => topics.get(topic),
+        Some(Some((count, available, as_of))) => {
+            let entry = topics
+                .entry(topic.to_string())
+                .or_insert_with(|| TopicEntry {
+                    name: Arc::from(topic),
+                    count,
+                    available: Vec::new(),
+                    as_of,
+                });
+            entry.count = count;
+            entry.available = available;
+            entry.as_of = as_of;
+            Some(entry)
+        }
+    }
 }
 
 impl State {
@@ -357,6 +446,7 @@ impl Producer {
                 requests_in_flight: HashMap::new(),
                 machine: Machine::new(&config),
                 transaction_waiters: Vec::new(),
+                topics: HashMap::new(),
             }),
             client,
             config,
@@ -378,12 +468,54 @@ impl Producer {
     /// `max_block_ms`) only for the topic's metadata or for room in
     /// `buffer_memory`.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ProduceError> {
+        let (sender, receiver) = oneshot::channel();
+        self.enqueue(record, Notifier::Future(sender)).await?;
+        Ok(DeliveryFuture { receiver })
+    }
+
+    /// Queues `record`; `callback` is called with its metadata or its error
+    /// once the broker answers (the Java client's `send(record, callback)`),
+    /// on the producer's I/O task: keep it short. Cheaper than
+    /// [`Producer::send`] when many records are in flight, as nothing has to
+    /// be polled per record. Waits as `send` does; when this returns an
+    /// error, the record was not queued and `callback` is never called.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), ferrokafka_producer::ProduceError> {
+    /// use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
+    ///
+    /// let config = ProducerConfig::from_pairs([("bootstrap_servers", "127.0.0.1:9092")])?;
+    /// let producer = Producer::new(config).await?;
+    /// producer
+    ///     .send_with_callback(ProducerRecord::new("events").value("v"), |outcome| match outcome {
+    ///         Ok(metadata) => println!("written at {}", metadata.offset),
+    ///         Err(error) => eprintln!("failed: {error}"),
+    ///     })
+    ///     .await?;
+    /// producer.flush().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_with_callback(
+        &self,
+        record: ProducerRecord,
+        callback: impl FnOnce(Result<&RecordMetadata, &ProduceError>) + Send + 'static,
+    ) -> Result<(), ProduceError> {
+        self.enqueue(record, Notifier::Callback(Mutex::new(Box::new(callback))))
+            .await
+    }
+
+    /// Appends `record` to its partition's batch, waiting (up to
+    /// `max_block_ms`) for the topic's metadata or for buffer room.
+    async fn enqueue(
+        &self,
+        record: ProducerRecord,
+        notifier: Notifier,
+    ) -> Result<(), ProduceError> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(ProduceError::Closed);
         }
         let started = Instant::now();
         let deadline = started + self.inner.config.max_block;
-        let (count, available) = self.partitions_of(&record.topic, deadline).await?;
         let timestamp = record.timestamp.unwrap_or_else(now_millis);
         let key = record.key.as_deref();
         let value = record.value.as_deref();
@@ -392,19 +524,24 @@ impl Producer {
             .iter()
             .map(|h| h.key().len() + h.value().map_or(0, <[u8]>::len))
             .sum();
-        let (sender, receiver) = oneshot::channel();
         let mut completion = Completion {
-            sender,
+            notifier,
             timestamp,
             key_size: size_of(record.key.as_ref()),
             value_size: size_of(record.value.as_ref()),
             header_size: i32::try_from(header_size).unwrap_or(i32::MAX),
         };
-        let topic: Arc<str> = Arc::from(record.topic.as_str());
+        let mut now = started;
         loop {
             let waiting = self.inner.progress.notified();
-            {
-                let mut state = self.inner.state();
+            let known = 'locked: {
+                let mut guard = self.inner.state();
+                let state = &mut *guard;
+                let Some(entry) = topic_entry(&mut state.topics, &self.inner.client, &record.topic)
+                else {
+                    break 'locked false;
+                };
+                let count = entry.count;
                 let partition = match record.partition {
                     Some(p) if p >= 0 && usize::try_from(p).is_ok_and(|p| p < count) => p,
                     Some(p) => {
@@ -420,12 +557,12 @@ impl Producer {
                         TopicPartitions {
                             topic: &record.topic,
                             count: i32::try_from(count).unwrap_or(i32::MAX),
-                            available: &available,
+                            available: &entry.available,
                         },
                     ),
                 };
                 let at = TopicPartition {
-                    topic: Arc::clone(&topic),
+                    topic: Arc::clone(&entry.name),
                     partition,
                 };
                 if let Some(error) = state.fatal_error() {
@@ -439,7 +576,7 @@ impl Producer {
                     txn.add_partition(&at).map_err(ProduceError::Transaction)?;
                 }
                 let appended = state.accumulator.append(
-                    Instant::now(),
+                    now,
                     &at,
                     RecordRef {
                         timestamp,
@@ -451,11 +588,11 @@ impl Producer {
                 );
                 match appended {
                     Ok(appended) => {
-                        drop(state);
+                        drop(guard);
                         if appended.batch_full || appended.new_batch || new_partition {
                             self.inner.wake.notify_one();
                         }
-                        return Ok(DeliveryFuture { receiver });
+                        return Ok(());
                     }
                     Err((AppendError::BufferFull { needed, .. }, returned)) => {
                         completion = returned;
@@ -468,9 +605,16 @@ impl Producer {
                     }
                     Err((error, _)) => return Err(ProduceError::Record(error.to_string())),
                 }
+                true
+            };
+            if !known {
+                // Not known yet: learn it (the caller waits for it).
+                self.partitions_of(&record.topic, deadline).await?;
+                continue;
             }
             // Batches complete and free memory: wait for that, or the deadline.
             let _ = tokio::time::timeout_at(deadline.into(), waiting).await;
+            now = Instant::now();
         }
     }
 
@@ -532,7 +676,7 @@ impl Producer {
         let abandoned = self.inner.state().accumulator.abort_all();
         for batch in abandoned {
             for completion in batch.into_completions() {
-                let _ = completion.sender.send(Err(ProduceError::Closed));
+                completion.notifier.notify(Err(&ProduceError::Closed));
             }
         }
         self.inner.wake.notify_one();

@@ -765,25 +765,32 @@ fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64) 
         .fetch_add(uncompressed, Ordering::Relaxed);
     m.batches_sent.fetch_add(1, Ordering::Relaxed);
     m.batch_size_max.fetch_max(size, Ordering::Relaxed);
+    // One metadata for the batch, updated record by record: a callback
+    // borrows it, a future gets its own copy.
+    let mut metadata = RecordMetadata {
+        topic,
+        partition,
+        offset: -1,
+        timestamp: -1,
+        serialized_key_size: -1,
+        serialized_value_size: -1,
+        serialized_header_size: 0,
+    };
     for (delta, completion) in (0i64..).zip(completions) {
-        let metadata = RecordMetadata {
-            topic: topic.clone(),
-            partition,
-            offset: if base_offset < 0 {
-                -1
-            } else {
-                base_offset + delta
-            },
-            timestamp: if log_append_time >= 0 {
-                log_append_time
-            } else {
-                completion.timestamp
-            },
-            serialized_key_size: completion.key_size,
-            serialized_value_size: completion.value_size,
-            serialized_header_size: completion.header_size,
+        metadata.offset = if base_offset < 0 {
+            -1
+        } else {
+            base_offset + delta
         };
-        let _ = completion.sender.send(Ok(metadata));
+        metadata.timestamp = if log_append_time >= 0 {
+            log_append_time
+        } else {
+            completion.timestamp
+        };
+        metadata.serialized_key_size = completion.key_size;
+        metadata.serialized_value_size = completion.value_size;
+        metadata.serialized_header_size = completion.header_size;
+        completion.notifier.notify(Ok(&metadata));
     }
 }
 
@@ -794,7 +801,7 @@ fn fail(inner: &Inner, batch: Batch, error: &ProduceError) {
         .record_errors
         .fetch_add(completions.len() as u64, Ordering::Relaxed);
     for completion in completions {
-        let _ = completion.sender.send(Err(error.clone()));
+        completion.notifier.notify(Err(error));
     }
     inner.progress.notify_waiters();
 }
