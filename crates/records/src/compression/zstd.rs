@@ -3,6 +3,12 @@
 use super::{Codec, Compression, read_capped};
 use crate::RecordsError;
 
+thread_local! {
+    /// This thread's compression context and the level it was made for.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, ::zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// The zstd codec; the level is zstd's own (default 3).
 ///
 /// ```
@@ -36,11 +42,30 @@ impl Codec for ZstdCodec {
                 message: format!("level {level} is outside zstd's range"),
             });
         }
-        ::zstd::stream::copy_encode(input, out, level).map_err(|e| {
-            RecordsError::CompressionFailed {
-                codec: Compression::Zstd,
-                message: e.to_string(),
-            }
+        let failed = |message: String| RecordsError::CompressionFailed {
+            codec: Compression::Zstd,
+            message,
+        };
+        // One frame with the input's size in its header, from a context
+        // kept per thread: a fresh context per batch allocated and cleared
+        // tables sized for an unknown input, more work than compressing a
+        // 16 KiB batch.
+        COMPRESSOR.with_borrow_mut(|cached| {
+            let compressor = match cached {
+                Some((at, compressor)) if *at == level => compressor,
+                _ => {
+                    let compressor =
+                        ::zstd::bulk::Compressor::new(level).map_err(|e| failed(e.to_string()))?;
+                    &mut cached.insert((level, compressor)).1
+                }
+            };
+            let start = out.len();
+            out.resize(start + ::zstd::zstd_safe::compress_bound(input.len()), 0);
+            let written = compressor
+                .compress_to_buffer(input, &mut out[start..])
+                .map_err(|e| failed(e.to_string()));
+            out.truncate(start + *written.as_ref().unwrap_or(&0));
+            written.map(|_| ())
         })
     }
 
@@ -52,5 +77,37 @@ impl Codec for ZstdCodec {
             }
         })?;
         read_capped(decoder, Compression::Zstd, input.len(), max_size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_thread_switching_levels_writes_frames_that_read_back() {
+        let input: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let mut sizes = Vec::new();
+        for level in [1, 19, 3, 3, -5] {
+            let mut out = b"header".to_vec();
+            ZstdCodec::with_level(Some(level))
+                .compress(&input, &mut out)
+                .unwrap();
+            assert_eq!(&out[..6], b"header", "appended after what was there");
+            let frame = &out[6..];
+            assert_eq!(
+                ZstdCodec::default().decompress(frame, input.len()).unwrap(),
+                input
+            );
+            sizes.push(frame.len());
+        }
+        assert_eq!(sizes[2], sizes[3], "the kept context gives the same frame");
+        assert!(
+            ZstdCodec::with_level(Some(1_000))
+                .compress(&input, &mut Vec::new())
+                .is_err()
+        );
     }
 }
