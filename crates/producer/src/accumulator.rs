@@ -117,6 +117,8 @@ pub struct ProducerBatch<P, C> {
     /// The partition it goes to.
     pub partition: P,
     builder: Option<RecordBatchBuilder>,
+    /// Drained and stamped, to be encoded by [`ProducerBatch::encode`].
+    pending: Option<RecordBatchBuilder>,
     encoded: Option<Bytes>,
     completions: Vec<C>,
     /// When the first record was appended.
@@ -142,9 +144,20 @@ impl<P, C> ProducerBatch<P, C> {
         self.record_count
     }
 
-    /// The encoded batch (set when drained).
+    /// The encoded batch (set when drained, or by
+    /// [`ProducerBatch::encode`] after [`Accumulator::drain_unencoded`]).
     pub fn encoded(&self) -> Option<&Bytes> {
         self.encoded.as_ref()
+    }
+
+    /// Encodes a batch [`Accumulator::drain_unencoded`] handed out: its
+    /// records are compressed and the header and CRC written. Does nothing
+    /// to a batch already encoded.
+    pub fn encode(&mut self) -> Result<(), RecordsError> {
+        if let Some(builder) = self.pending.take() {
+            self.encoded = Some(builder.build()?);
+        }
+        Ok(())
     }
 
     /// The completions, in append order (record `i` has offset delta `i`).
@@ -287,6 +300,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             queue.push_back(ProducerBatch {
                 partition: partition.clone(),
                 builder: Some(builder),
+                pending: None,
                 encoded: None,
                 completions: Vec::new(),
                 created: now,
@@ -372,8 +386,27 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         now: Instant,
         partitions: &[P],
         max_bytes: usize,
-        mut producer: impl FnMut(&P, i32) -> DrainStamp,
+        producer: impl FnMut(&P, i32) -> DrainStamp,
     ) -> Result<Vec<ProducerBatch<P, C>>, RecordsError> {
+        let mut drained = self.drain_unencoded(now, partitions, max_bytes, producer);
+        for batch in &mut drained {
+            batch.encode()?;
+        }
+        Ok(drained)
+    }
+
+    /// [`Accumulator::drain`], but a batch drained for the first time comes
+    /// out stamped and not yet encoded (its records size standing for its
+    /// encoded size): call [`ProducerBatch::encode`] on it before sending,
+    /// once the accumulator's lock is released, so that compressing and
+    /// checksumming it does not hold up appends.
+    pub fn drain_unencoded(
+        &mut self,
+        now: Instant,
+        partitions: &[P],
+        max_bytes: usize,
+        mut producer: impl FnMut(&P, i32) -> DrainStamp,
+    ) -> Vec<ProducerBatch<P, C>> {
         let mut drained = Vec::new();
         let mut total = 0usize;
         for partition in partitions {
@@ -386,7 +419,14 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             if first.retry_after.is_some_and(|t| now < t) {
                 continue;
             }
-            if first.encoded.is_none() {
+            let size = match &first.encoded {
+                Some(encoded) => encoded.len(),
+                None => first.uncompressed_bytes,
+            };
+            if !drained.is_empty() && total + size > max_bytes {
+                break;
+            }
+            if first.encoded.is_none() && first.pending.is_none() {
                 let stamp = producer(partition, first.record_count);
                 if stamp == DrainStamp::Skip {
                     continue;
@@ -399,12 +439,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                     builder = builder.with_producer(id, epoch, sequence);
                     first.producer = Some((id, epoch, sequence));
                 }
-                builder = builder.with_transactional(self.config.transactional);
-                first.encoded = Some(builder.build()?);
-            }
-            let size = first.encoded.as_ref().map_or(0, Bytes::len);
-            if !drained.is_empty() && total + size > max_bytes {
-                break;
+                first.pending = Some(builder.with_transactional(self.config.transactional));
             }
             total += size;
             let mut batch = queue.pop_front().expect("front exists");
@@ -412,7 +447,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             batch.retry_after = None;
             drained.push(batch);
         }
-        Ok(drained)
+        drained
     }
 
     /// Puts a batch that failed retriably back in its queue, to be resent
@@ -457,6 +492,9 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 return false;
             };
             batch.encoded = Some(rewritten);
+        }
+        if let Some(pending) = batch.pending.take() {
+            batch.pending = Some(pending.with_producer(to.0, to.1, to.2));
         }
         batch.producer = Some(to);
         true
@@ -647,6 +685,61 @@ mod tests {
             .unwrap();
         assert!(big.new_batch && big.batch_full, "{big:?}");
         assert_eq!(acc.ready(t0).0, [0, 1]);
+    }
+
+    #[test]
+    fn unencoded_drains_encode_later_to_the_same_bytes() {
+        let t0 = Instant::now();
+        let compressed = AccumulatorConfig {
+            compression: Compression::Lz4,
+            ..config()
+        };
+        let mut now_encoded: Accumulator<i32, u32> = Accumulator::new(compressed.clone());
+        let mut later: Accumulator<i32, u32> = Accumulator::new(compressed);
+        for acc in [&mut now_encoded, &mut later] {
+            for i in 0..6 {
+                append(acc, t0, i % 2, &[b'x'; 120], u32::try_from(i).unwrap());
+            }
+        }
+        let stamp = |p: &i32, _: i32| DrainStamp::Sequenced(9, 0, *p * 10);
+        let expected = now_encoded.drain(t0, &[0, 1], 1 << 20, stamp).unwrap();
+        let mut drained = later.drain_unencoded(t0, &[0, 1], 1 << 20, stamp);
+        assert_eq!(drained.len(), 2);
+        assert!(drained.iter().all(|b| b.encoded().is_none()));
+        assert_eq!(drained[1].producer, Some((9, 0, 10)));
+        // A batch put back before it was encoded keeps its stamp...
+        let back = drained.pop().unwrap();
+        later.reenqueue(t0, back);
+        assert!(later.rewrite_producer(&1, (9, 0, 10), (9, 1, 0)));
+        let mut again =
+            later.drain_unencoded(t0 + Duration::from_secs(1), &[1], 1 << 20, |_, _| {
+                panic!("stamped at the first drain")
+            });
+        drained.append(&mut again);
+        for batch in &mut drained {
+            batch.encode().unwrap();
+            batch.encode().unwrap();
+        }
+        assert_eq!(drained[0].encoded(), expected[0].encoded());
+        // ...and its new one once rewritten.
+        let decoded = BatchReader::new(drained[1].encoded().unwrap().clone())
+            .next()
+            .unwrap()
+            .unwrap();
+        let ferrokafka_records::Batch::V2(decoded) = decoded else {
+            panic!("a v2 batch");
+        };
+        let header = decoded.header();
+        assert_eq!(
+            (
+                header.producer_epoch,
+                header.base_sequence,
+                header.record_count
+            ),
+            (1, 0, 3)
+        );
+        assert!(decoded.crc_is_valid());
+        assert_ne!(drained[1].encoded(), expected[1].encoded());
     }
 
     #[test]

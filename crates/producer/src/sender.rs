@@ -154,19 +154,13 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
                 machine,
                 ..
             } = state;
-            let drained = accumulator.drain(
+            // Encoded by `produce`, once the lock is released.
+            let batches = accumulator.drain_unencoded(
                 now,
                 &partitions,
                 inner.config.batching.max_request_size,
                 |partition, records| machine.stamp(partition, records),
             );
-            let batches = match drained {
-                Ok(batches) => batches,
-                Err(error) => {
-                    warn!(%error, "encoding a batch failed");
-                    continue;
-                }
-            };
             if batches.is_empty() {
                 continue;
             }
@@ -454,8 +448,61 @@ async fn send_capped<R: Request>(
     result
 }
 
+/// Takes `batches` off the in-flight counts (and a request off `node`'s).
+fn release(inner: &Inner, node: Option<i32>, batches: &[Batch]) {
+    let mut state = inner.state();
+    if let Some(node) = node
+        && let Some(count) = state.requests_in_flight.get_mut(&node)
+    {
+        *count = count.saturating_sub(1);
+    }
+    for batch in batches {
+        if let Some(count) = state.in_flight.get_mut(&batch.partition) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                state.in_flight.remove(&batch.partition);
+            }
+        }
+        state.batches_in_flight = state.batches_in_flight.saturating_sub(1);
+    }
+}
+
+/// Encodes the batches drained for a request (compression and CRC, done
+/// here rather than under the state lock). A batch that cannot be encoded
+/// fails as one the broker refused for good would.
+fn encode(inner: &Inner, batches: Vec<Batch>) -> Vec<Batch> {
+    let mut encoded = Vec::with_capacity(batches.len());
+    for mut batch in batches {
+        match batch.encode() {
+            Ok(()) => encoded.push(batch),
+            Err(error) => {
+                warn!(%error, partition = ?batch.partition, "encoding a batch failed");
+                release(inner, None, std::slice::from_ref(&batch));
+                judge(
+                    inner,
+                    batch,
+                    ProduceOutcome::Refused {
+                        error: ErrorCode::InvalidRecord,
+                        log_start_offset: -1,
+                    },
+                    None,
+                    ProduceError::Record(format!("encoding the batch failed: {error}")),
+                );
+            }
+        }
+    }
+    encoded
+}
+
 /// Sends one Produce request and settles its batches.
 async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
+    let batches = encode(&inner, batches);
+    if batches.is_empty() {
+        release(&inner, Some(node), &[]);
+        inner.wake.notify_one();
+        inner.progress.notify_waiters();
+        return;
+    }
     let acks = inner.config.acks;
     let timeout_ms = i32::try_from(inner.config.client.connection.request_timeout.as_millis())
         .unwrap_or(i32::MAX);
@@ -543,21 +590,7 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
             .map(Some)
     };
     record_latency(&inner, started.elapsed());
-    {
-        let mut state = inner.state();
-        if let Some(count) = state.requests_in_flight.get_mut(&node) {
-            *count = count.saturating_sub(1);
-        }
-        for batch in &batches {
-            if let Some(count) = state.in_flight.get_mut(&batch.partition) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    state.in_flight.remove(&batch.partition);
-                }
-            }
-            state.batches_in_flight = state.batches_in_flight.saturating_sub(1);
-        }
-    }
+    release(&inner, Some(node), &batches);
     match outcome {
         Ok(response) => {
             for batch in batches {
