@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ferrokafka_admin::groups::{GroupKind, ListGroupsFilter, MembersToRemove, NewOffset};
+use ferrokafka_admin::groups::{GroupKind, ListGroupsFilter, MembersToRemove, OffsetAndMetadata};
 use ferrokafka_admin::{Admin, AdminConfig, AdminOptions};
 use ferrokafka_consumer::{Consumer, ConsumerConfig, TopicPartition};
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
@@ -187,8 +187,8 @@ async fn altered_offsets_are_where_a_consumer_starts_and_deleted_ones_are_gone()
     let group = unique_topic("admin-offsets");
 
     let offsets: BTreeMap<_, _> = [
-        (tp(&topic, 0), NewOffset::new(7)),
-        (tp(&topic, 1), NewOffset::new(0)),
+        (tp(&topic, 0), OffsetAndMetadata::new(7)),
+        (tp(&topic, 1), OffsetAndMetadata::new(0)),
     ]
     .into_iter()
     .collect();
@@ -226,7 +226,9 @@ async fn altered_offsets_are_where_a_consumer_starts_and_deleted_ones_are_gone()
     let refused = admin
         .alter_group_offsets(
             &group,
-            &[(tp(&topic, 0), NewOffset::new(1))].into_iter().collect(),
+            &[(tp(&topic, 0), OffsetAndMetadata::new(1))]
+                .into_iter()
+                .collect(),
             &options(),
         )
         .await;
@@ -275,7 +277,9 @@ async fn a_non_empty_group_is_not_deleted_while_an_empty_one_is() {
     let altered = admin
         .alter_group_offsets(
             &empty,
-            &[(tp(&topic, 0), NewOffset::new(0))].into_iter().collect(),
+            &[(tp(&topic, 0), OffsetAndMetadata::new(0))]
+                .into_iter()
+                .collect(),
             &options(),
         )
         .await;

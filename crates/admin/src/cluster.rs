@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ferrokafka_group::offsets::partitions_by_topic;
 use ferrokafka_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
@@ -205,20 +206,6 @@ fn authorized(operations: i32) -> Option<i32> {
     (operations != i32::MIN).then_some(operations)
 }
 
-/// Partitions grouped by topic, as election and reassignment requests take them.
-fn by_topic<'a>(
-    partitions: impl IntoIterator<Item = &'a TopicPartition>,
-) -> BTreeMap<String, Vec<i32>> {
-    let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-    for tp in partitions {
-        topics
-            .entry(tp.topic.clone())
-            .or_default()
-            .push(tp.partition);
-    }
-    topics
-}
-
 impl Admin {
     /// The cluster id, controller and brokers (with racks and, from
     /// brokers that say, whether they are fenced). Uses DescribeCluster,
@@ -360,7 +347,7 @@ impl Admin {
         let deadline = self.deadline(options);
         let request = DescribeLogDirsRequest {
             topics: topics.map(|partitions| {
-                by_topic(partitions)
+                partitions_by_topic(partitions)
                     .into_iter()
                     .map(|(topic, partitions)| DescribableLogDirTopic {
                         topic,
@@ -510,7 +497,7 @@ impl Admin {
                         ElectionType::Unclean => 1,
                     },
                     topic_partitions: partitions.map(|partitions| {
-                        by_topic(partitions)
+                        partitions_by_topic(partitions)
                             .into_iter()
                             .map(|(topic, partitions)| TopicPartitions {
                                 topic,
@@ -554,7 +541,7 @@ impl Admin {
                 let request = ListPartitionReassignmentsRequest {
                     timeout_ms: timeout_ms(deadline),
                     topics: partitions.map(|partitions| {
-                        by_topic(partitions)
+                        partitions_by_topic(partitions)
                             .into_iter()
                             .map(
                                 |(name, partition_indexes)| ListPartitionReassignmentsTopics {

@@ -27,34 +27,32 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 
 use bytes::Bytes;
 use ferrokafka_group::assignor::TopicPartition;
-use ferrokafka_protocol::messages::leave_group_request::MemberIdentity;
-use ferrokafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+/// A committed offset: what [`Admin::alter_group_offsets`] commits and
+/// [`Admin::list_group_offsets`] returns (the consumer's type).
+pub use ferrokafka_group::offsets::OffsetAndMetadata;
+use ferrokafka_group::offsets::{
+    GroupIdentity, TopicIds, TopicRef, offset_commit_request, offset_fetch_request,
+    partitions_by_topic, read_offset_commit_response, read_offset_fetch_response,
 };
+use ferrokafka_protocol::messages::leave_group_request::MemberIdentity;
 use ferrokafka_protocol::messages::offset_delete_request::{
     OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
-};
-use ferrokafka_protocol::messages::offset_fetch_request::{
-    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use ferrokafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerProtocolAssignment,
     ConsumerProtocolSubscription, DeleteGroupsRequest, DescribeGroupsRequest, LeaveGroupRequest,
-    ListGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
+    ListGroupsRequest, OffsetDeleteRequest,
 };
 use ferrokafka_protocol::{ErrorCode, Message, Uuid};
 use ferrokafka_transport::{CoordinatorKind, Lane};
 
 use crate::retry::{Round, each_until_deadline, until_deadline};
 use crate::{Admin, AdminError, AdminOptions};
-
-/// OffsetCommit and OffsetFetch name topics by id from version 10.
-const FIRST_TOPIC_ID_VERSION: i16 = 10;
 
 /// The highest consumer-protocol version this client decodes.
 const CONSUMER_PROTOCOL_VERSION: i16 = 3;
@@ -143,39 +141,6 @@ pub struct GroupDescription {
     /// The ACL operations the caller may perform on it, as the broker's bit
     /// field, when the broker computed it.
     pub authorized_operations: Option<i32>,
-}
-
-/// A committed offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommittedOffset {
-    /// The offset (the next record to consume).
-    pub offset: i64,
-    /// The leader epoch of the record before it, when known.
-    pub leader_epoch: Option<i32>,
-    /// The commit's metadata string.
-    pub metadata: String,
-}
-
-/// An offset to commit with [`Admin::alter_group_offsets`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewOffset {
-    /// The offset.
-    pub offset: i64,
-    /// The leader epoch, when known.
-    pub leader_epoch: Option<i32>,
-    /// A metadata string.
-    pub metadata: String,
-}
-
-impl NewOffset {
-    /// `offset` with no leader epoch and no metadata.
-    pub fn new(offset: i64) -> Self {
-        NewOffset {
-            offset,
-            leader_epoch: None,
-            metadata: String::new(),
-        }
-    }
 }
 
 /// Which members [`Admin::remove_group_members`] removes.
@@ -516,16 +481,9 @@ impl Admin {
         groups: &[&str],
         partitions: Option<&[TopicPartition]>,
         options: &AdminOptions,
-    ) -> BTreeMap<String, Result<BTreeMap<TopicPartition, CommittedOffset>, AdminError>> {
+    ) -> BTreeMap<String, Result<BTreeMap<TopicPartition, OffsetAndMetadata>, AdminError>> {
         let groups = groups.iter().map(|g| (*g).to_string()).collect();
-        let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for tp in partitions.unwrap_or_default() {
-            by_topic
-                .entry(tp.topic.clone())
-                .or_default()
-                .push(tp.partition);
-        }
-        let by_topic = partitions.map(|_| by_topic);
+        let by_topic = partitions.map(partitions_by_topic);
         let by_topic = &by_topic;
         self.per_group(
             "fetching the offsets of group",
@@ -534,7 +492,7 @@ impl Admin {
             |node, groups| async move {
                 let ids = match by_topic {
                     Some(topics) => self.topic_ids(topics.keys()).await?,
-                    None => HashMap::new(),
+                    None => TopicIds::new(),
                 };
                 let mut answers = BTreeMap::new();
                 for group in groups {
@@ -560,116 +518,43 @@ impl Admin {
         node: i32,
         group: &str,
         topics: Option<&BTreeMap<String, Vec<i32>>>,
-        ids: &HashMap<String, Uuid>,
-    ) -> Result<BTreeMap<TopicPartition, CommittedOffset>, AdminError> {
+        ids: &TopicIds,
+    ) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>, AdminError> {
         let response = self
             .client()
             .send_built(node, Lane::Coordination, |version| {
-                if version >= 8 {
-                    let by_id = version >= FIRST_TOPIC_ID_VERSION;
-                    OffsetFetchRequest {
-                        groups: vec![OffsetFetchRequestGroup {
-                            group_id: group.to_string(),
-                            member_epoch: -1,
-                            topics: topics.map(|topics| {
-                                topics
-                                    .iter()
-                                    .map(|(name, partitions)| OffsetFetchRequestTopics {
-                                        name: if by_id { String::new() } else { name.clone() },
-                                        topic_id: if by_id {
-                                            ids.get(name).copied().unwrap_or_default()
-                                        } else {
-                                            Uuid::default()
-                                        },
-                                        partition_indexes: partitions.clone(),
-                                        ..OffsetFetchRequestTopics::default()
-                                    })
-                                    .collect()
-                            }),
-                            ..OffsetFetchRequestGroup::default()
-                        }],
-                        ..OffsetFetchRequest::default()
-                    }
-                } else {
-                    OffsetFetchRequest {
-                        group_id: group.to_string(),
-                        topics: topics.map(|topics| {
-                            topics
-                                .iter()
-                                .map(|(name, partitions)| OffsetFetchRequestTopic {
-                                    name: name.clone(),
-                                    partition_indexes: partitions.clone(),
-                                    ..OffsetFetchRequestTopic::default()
-                                })
-                                .collect()
-                        }),
-                        ..OffsetFetchRequest::default()
-                    }
-                }
+                offset_fetch_request(version, group, topics, ids, false)
             })
             .await?;
-        let what = format!("group {group}");
-        let mut rows = Vec::new();
-        if response.groups.is_empty() {
-            code_error(&what, response.error_code, None)?;
-            for t in response.topics {
-                for p in t.partitions {
-                    rows.push((
-                        t.name.clone(),
-                        Uuid::default(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        p.metadata,
-                        p.error_code,
-                    ));
-                }
-            }
-        }
-        for g in response.groups {
-            code_error(&what, g.error_code, None)?;
-            for t in g.topics {
-                for p in t.partitions {
-                    rows.push((
-                        t.name.clone(),
-                        t.topic_id,
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        p.metadata,
-                        p.error_code,
-                    ));
-                }
-            }
-        }
+        let fetched = read_offset_fetch_response(response);
+        code_error(&format!("group {group}"), fetched.error.code(), None)?;
         let mut names: HashMap<Uuid, String> = ids.iter().map(|(n, id)| (*id, n.clone())).collect();
         let mut found = BTreeMap::new();
-        for (name, id, partition, offset, epoch, metadata, code) in rows {
-            let name = if name.is_empty() {
-                match self.topic_name(&mut names, id).await? {
+        for answer in fetched.partitions {
+            let name = match answer.topic {
+                TopicRef::Name(name) => name,
+                TopicRef::Id(id) => match self.topic_name(&mut names, id).await? {
                     Some(name) => name,
                     None => continue,
-                }
-            } else {
-                name
+                },
             };
-            code_error(
-                &format!("group {group} partition {name}-{partition}"),
-                code,
-                None,
-            )?;
-            if offset >= 0 {
-                found.insert(
-                    TopicPartition {
-                        topic: name,
-                        partition,
-                    },
-                    CommittedOffset {
+            let partition = answer.partition;
+            match answer.result {
+                Ok(Some(offset)) => {
+                    found.insert(
+                        TopicPartition {
+                            topic: name,
+                            partition,
+                        },
                         offset,
-                        leader_epoch: (epoch >= 0).then_some(epoch),
-                        metadata: metadata.unwrap_or_default(),
-                    },
-                );
+                    );
+                }
+                Ok(None) => {}
+                Err(error) => code_error(
+                    &format!("group {group} partition {name}-{partition}"),
+                    error.code(),
+                    None,
+                )?,
             }
         }
         Ok(found)
@@ -679,8 +564,8 @@ impl Admin {
     async fn topic_ids<'a>(
         &self,
         topics: impl Iterator<Item = &'a String>,
-    ) -> Result<HashMap<String, Uuid>, AdminError> {
-        let mut ids = HashMap::new();
+    ) -> Result<TopicIds, AdminError> {
+        let mut ids = TopicIds::new();
         for topic in topics {
             let known = self.client().view(|v| v.topic(topic).map(|t| t.id));
             let id = match known {
@@ -726,89 +611,36 @@ impl Admin {
     pub async fn alter_group_offsets(
         &self,
         group: &str,
-        offsets: &BTreeMap<TopicPartition, NewOffset>,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
         options: &AdminOptions,
     ) -> BTreeMap<TopicPartition, Result<(), AdminError>> {
-        let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for (tp, offset) in offsets {
-            by_topic
-                .entry(&tp.topic)
-                .or_default()
-                .push(OffsetCommitRequestPartition {
-                    partition_index: tp.partition,
-                    committed_offset: offset.offset,
-                    committed_leader_epoch: offset.leader_epoch.unwrap_or(-1),
-                    committed_metadata: Some(offset.metadata.clone()),
-                    ..OffsetCommitRequestPartition::default()
-                });
-        }
-        let by_topic = &by_topic;
+        let identity = GroupIdentity::without_member(group);
+        let identity = &identity;
         let outcome = self
             .per_group(
                 "altering the offsets of group",
                 vec![group.to_string()],
                 options,
                 |node, groups| async move {
-                    let names: Vec<String> = by_topic.keys().map(|t| (*t).to_string()).collect();
-                    let ids = self.topic_ids(names.iter()).await?;
+                    let names: BTreeSet<&String> = offsets.keys().map(|tp| &tp.topic).collect();
+                    let ids = self.topic_ids(names.into_iter()).await?;
                     let response = self
                         .client()
-                        .send_built(node, Lane::Coordination, |version| OffsetCommitRequest {
-                            group_id: group.to_string(),
-                            generation_id_or_member_epoch: -1,
-                            member_id: String::new(),
-                            retention_time_ms: -1,
-                            topics: by_topic
-                                .iter()
-                                .map(|(name, partitions)| {
-                                    let by_id = version >= FIRST_TOPIC_ID_VERSION;
-                                    OffsetCommitRequestTopic {
-                                        name: if by_id {
-                                            String::new()
-                                        } else {
-                                            (*name).to_string()
-                                        },
-                                        topic_id: if by_id {
-                                            ids.get(*name).copied().unwrap_or_default()
-                                        } else {
-                                            Uuid::default()
-                                        },
-                                        partitions: partitions.clone(),
-                                        ..OffsetCommitRequestTopic::default()
-                                    }
-                                })
-                                .collect(),
-                            ..OffsetCommitRequest::default()
+                        .send_built(node, Lane::Coordination, |version| {
+                            offset_commit_request(version, identity, offsets, &ids)
                         })
                         .await?;
                     let mut results = BTreeMap::new();
                     let mut worst: Option<AdminError> = None;
-                    for t in response.topics {
-                        let name = if t.name.is_empty() {
-                            ids.iter()
-                                .find(|(_, id)| **id == t.topic_id)
-                                .map(|(n, _)| n.clone())
-                                .unwrap_or_default()
-                        } else {
-                            t.name
-                        };
-                        for p in t.partitions {
-                            let what =
-                                format!("group {group} partition {name}-{}", p.partition_index);
-                            let result = code_error(&what, p.error_code, None);
-                            if let Err(error) = &result
-                                && coordinator_error(error)
-                            {
-                                worst = Some(error.clone());
-                            }
-                            results.insert(
-                                TopicPartition {
-                                    topic: name.clone(),
-                                    partition: p.partition_index,
-                                },
-                                result,
-                            );
+                    for (tp, error) in read_offset_commit_response(response, &ids) {
+                        let what = format!("group {group} partition {tp}");
+                        let result = code_error(&what, error.code(), None);
+                        if let Err(error) = &result
+                            && coordinator_error(error)
+                        {
+                            worst = Some(error.clone());
                         }
+                        results.insert(tp, result);
                     }
                     let answer = match worst {
                         Some(error) => Err(error),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
-use ferrokafka::admin::groups::{GroupDescription, ListGroupsFilter, NewOffset};
+use ferrokafka::admin::groups::{GroupDescription, ListGroupsFilter, OffsetAndMetadata};
 use ferrokafka::admin::records::{ListedOffset, OffsetSpec, TopicPartition};
 use ferrokafka::admin::{Admin, AdminError, AdminOptions};
 use serde_json::{Value, json};
@@ -550,9 +550,11 @@ async fn reset(admin: Admin, args: &ResetArgs) -> anyhow::Result<Outcome> {
     outcome.note(&plan);
     let mut applied: BTreeMap<TopicPartition, Result<(), AdminError>> = BTreeMap::new();
     if args.execute {
-        let offsets: BTreeMap<TopicPartition, NewOffset> = plan
+        let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = plan
             .iter()
-            .filter_map(|(p, planned)| Some((p.clone(), NewOffset::new(*planned.as_ref().ok()?))))
+            .filter_map(|(p, planned)| {
+                Some((p.clone(), OffsetAndMetadata::new(*planned.as_ref().ok()?)))
+            })
             .collect();
         if !offsets.is_empty() {
             applied = admin.alter_group_offsets(group, &offsets, &options).await;

@@ -701,12 +701,7 @@ impl Consumer {
     fn identity(&self, state: &State) -> Result<GroupIdentity, ConsumeError> {
         match (&state.mode, &self.config.group_id) {
             (Mode::Subscribed(membership), _) => Ok(membership.identity()),
-            (_, Some(group)) => Ok(GroupIdentity {
-                group_id: group.clone(),
-                generation: -1,
-                member_id: String::new(),
-                group_instance_id: None,
-            }),
+            (_, Some(group)) => Ok(GroupIdentity::without_member(group.clone())),
             (_, None) => Err(ConsumeError::IllegalState("commits need a group_id".into())),
         }
     }

@@ -2,41 +2,18 @@
 //! coordinator, and asking partition leaders for offsets by time
 //! (`beginning_offsets`, `end_offsets`, `offsets_for_times`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use ferrokafka_group::assignor::TopicPartition;
+pub use ferrokafka_group::offsets::{GroupIdentity, OffsetAndMetadata};
+use ferrokafka_group::offsets::{
+    TopicIds, offset_commit_request, offset_fetch_request, partitions_by_topic,
+    read_offset_commit_response, read_offset_fetch_response,
+};
+use ferrokafka_protocol::messages::ListOffsetsRequest;
 use ferrokafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use ferrokafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
-use ferrokafka_protocol::messages::offset_fetch_request::{
-    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
-};
-use ferrokafka_protocol::messages::{ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest};
-use ferrokafka_protocol::{ErrorCode, Uuid};
+use ferrokafka_protocol::ErrorCode;
 use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
-
-/// A committed offset with its metadata string and leader epoch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffsetAndMetadata {
-    /// The next offset to consume.
-    pub offset: i64,
-    /// The leader epoch of the last consumed record, if known.
-    pub leader_epoch: Option<i32>,
-    /// Free text stored with the offset.
-    pub metadata: String,
-}
-
-impl OffsetAndMetadata {
-    /// An offset with no metadata.
-    pub fn new(offset: i64) -> Self {
-        OffsetAndMetadata {
-            offset,
-            leader_epoch: None,
-            metadata: String::new(),
-        }
-    }
-}
 
 /// The positions of these partitions as offsets to commit (those without
 /// a position are left out).
@@ -58,20 +35,6 @@ pub(crate) fn of_positions<'a>(
             ))
         })
         .collect()
-}
-
-/// Who commits: the group and, for a member, its generation and ids (the
-/// coordinator refuses commits from an old generation).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GroupIdentity {
-    /// `group_id`.
-    pub group_id: String,
-    /// The generation, `-1` outside a generation (assign mode).
-    pub generation: i32,
-    /// The member id, empty outside a generation.
-    pub member_id: String,
-    /// `group_instance_id`.
-    pub group_instance_id: Option<String>,
 }
 
 /// Why offsets could not be committed or fetched.
@@ -108,16 +71,13 @@ impl OffsetError {
     }
 }
 
-/// Offset commits name topics by id from OffsetCommit v10 and OffsetFetch v10.
-const FIRST_TOPIC_ID_VERSION: i16 = 10;
-
 /// The ids of `topics`, fetching the metadata of those the client does not
 /// know yet (newer OffsetCommit and OffsetFetch versions name topics by id).
 async fn topic_ids(
     client: &Client,
     topics: impl Iterator<Item = String>,
-) -> Result<HashMap<String, Uuid>, TransportError> {
-    let mut ids = HashMap::new();
+) -> Result<TopicIds, TransportError> {
+    let mut ids = TopicIds::new();
     for topic in topics {
         let known = client.view(|v| v.topic(&topic).map(|t| t.id));
         let id = match known {
@@ -191,77 +151,23 @@ async fn commit_once(
         .coordinator(CoordinatorKind::Group, &group.group_id)
         .await?;
     let ids = topic_ids(client, offsets.keys().map(|tp| tp.topic.clone())).await?;
-    let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-    for (tp, offset) in offsets {
-        by_topic
-            .entry(&tp.topic)
-            .or_default()
-            .push(OffsetCommitRequestPartition {
-                partition_index: tp.partition,
-                committed_offset: offset.offset,
-                committed_leader_epoch: offset.leader_epoch.unwrap_or(-1),
-                committed_metadata: Some(offset.metadata.clone()),
-                ..OffsetCommitRequestPartition::default()
-            });
-    }
     let response = client
         .send_built(coordinator, Lane::Coordination, |version| {
-            OffsetCommitRequest {
-                group_id: group.group_id.clone(),
-                generation_id_or_member_epoch: group.generation,
-                member_id: group.member_id.clone(),
-                group_instance_id: if version >= 7 {
-                    group.group_instance_id.clone()
-                } else {
-                    None
-                },
-                retention_time_ms: -1,
-                topics: by_topic
-                    .iter()
-                    .map(|(topic, partitions)| {
-                        let by_id = version >= FIRST_TOPIC_ID_VERSION;
-                        OffsetCommitRequestTopic {
-                            name: if by_id {
-                                String::new()
-                            } else {
-                                (*topic).to_string()
-                            },
-                            topic_id: if by_id {
-                                ids.get(*topic).copied().unwrap_or_default()
-                            } else {
-                                Uuid::default()
-                            },
-                            partitions: partitions.clone(),
-                            ..OffsetCommitRequestTopic::default()
-                        }
-                    })
-                    .collect(),
-                ..OffsetCommitRequest::default()
-            }
+            offset_commit_request(version, group, offsets, &ids)
         })
         .await?;
-    for topic in &response.topics {
-        for partition in &topic.partitions {
-            let error = ErrorCode::from_code(partition.error_code);
-            if !error.is_ok() {
-                if matches!(
-                    error,
-                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
-                ) {
-                    client.forget_coordinator(CoordinatorKind::Group, &group.group_id);
-                }
-                let name = if topic.name.is_empty() {
-                    ids.iter()
-                        .find(|(_, id)| **id == topic.topic_id)
-                        .map_or_else(String::new, |(name, _)| name.clone())
-                } else {
-                    topic.name.clone()
-                };
-                return Err(OffsetError::Broker {
-                    what: format!("committing {name}-{}", partition.partition_index),
-                    error,
-                });
+    for (tp, error) in read_offset_commit_response(response, &ids) {
+        if !error.is_ok() {
+            if matches!(
+                error,
+                ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
+            ) {
+                client.forget_coordinator(CoordinatorKind::Group, &group.group_id);
             }
+            return Err(OffsetError::Broker {
+                what: format!("committing {tp}"),
+                error,
+            });
         }
     }
     Ok(())
@@ -288,131 +194,44 @@ async fn committed_once(
     require_stable: bool,
 ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>, OffsetError> {
     let coordinator = client.coordinator(CoordinatorKind::Group, group_id).await?;
-    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for tp in partitions {
-        by_topic.entry(&tp.topic).or_default().push(tp.partition);
-    }
-    let ids = topic_ids(client, by_topic.keys().map(|t| (*t).to_string())).await?;
+    let by_topic = partitions_by_topic(partitions);
+    let ids = topic_ids(client, by_topic.keys().cloned()).await?;
     let response = client
         .send_built(coordinator, Lane::Coordination, |version| {
-            if version >= 8 {
-                OffsetFetchRequest {
-                    groups: vec![OffsetFetchRequestGroup {
-                        group_id: group_id.to_string(),
-                        member_epoch: -1,
-                        topics: Some(
-                            by_topic
-                                .iter()
-                                .map(|(topic, indexes)| {
-                                    let by_id = version >= FIRST_TOPIC_ID_VERSION;
-                                    OffsetFetchRequestTopics {
-                                        name: if by_id {
-                                            String::new()
-                                        } else {
-                                            (*topic).to_string()
-                                        },
-                                        topic_id: if by_id {
-                                            ids.get(*topic).copied().unwrap_or_default()
-                                        } else {
-                                            Uuid::default()
-                                        },
-                                        partition_indexes: indexes.clone(),
-                                        ..OffsetFetchRequestTopics::default()
-                                    }
-                                })
-                                .collect(),
-                        ),
-                        ..OffsetFetchRequestGroup::default()
-                    }],
-                    require_stable,
-                    ..OffsetFetchRequest::default()
-                }
-            } else {
-                OffsetFetchRequest {
-                    group_id: group_id.to_string(),
-                    topics: Some(
-                        by_topic
-                            .iter()
-                            .map(|(topic, indexes)| OffsetFetchRequestTopic {
-                                name: (*topic).to_string(),
-                                partition_indexes: indexes.clone(),
-                                ..OffsetFetchRequestTopic::default()
-                            })
-                            .collect(),
-                    ),
-                    require_stable: version >= 7 && require_stable,
-                    ..OffsetFetchRequest::default()
-                }
-            }
+            offset_fetch_request(version, group_id, Some(&by_topic), &ids, require_stable)
         })
         .await?;
-    let mut found: BTreeMap<TopicPartition, Option<OffsetAndMetadata>> =
-        partitions.iter().map(|tp| (tp.clone(), None)).collect();
-    let mut answers = Vec::new();
-    let mut group_error = ErrorCode::from_code(response.error_code);
-    for topic in &response.topics {
-        for p in &topic.partitions {
-            answers.push((
-                topic.name.clone(),
-                p.partition_index,
-                p.committed_offset,
-                p.committed_leader_epoch,
-                p.metadata.clone(),
-                p.error_code,
-            ));
-        }
-    }
-    for group in &response.groups {
-        group_error = ErrorCode::from_code(group.error_code);
-        for topic in &group.topics {
-            let name = if topic.name.is_empty() {
-                ids.iter()
-                    .find(|(_, id)| **id == topic.topic_id)
-                    .map_or_else(String::new, |(name, _)| name.clone())
-            } else {
-                topic.name.clone()
-            };
-            for p in &topic.partitions {
-                answers.push((
-                    name.clone(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    p.metadata.clone(),
-                    p.error_code,
-                ));
-            }
-        }
-    }
-    if !group_error.is_ok() {
+    let fetched = read_offset_fetch_response(response);
+    if !fetched.error.is_ok() {
         if matches!(
-            group_error,
+            fetched.error,
             ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
         ) {
             client.forget_coordinator(CoordinatorKind::Group, group_id);
         }
         return Err(OffsetError::Broker {
             what: format!("fetching the offsets of group {group_id}"),
-            error: group_error,
+            error: fetched.error,
         });
     }
-    for (topic, partition, offset, epoch, metadata, code) in answers {
-        let error = ErrorCode::from_code(code);
-        if !error.is_ok() {
-            return Err(OffsetError::Broker {
-                what: format!("fetching the committed offset of {topic}-{partition}"),
-                error,
-            });
-        }
-        if offset >= 0 {
-            found.insert(
-                TopicPartition::new(topic, partition),
-                Some(OffsetAndMetadata {
-                    offset,
-                    leader_epoch: (epoch >= 0).then_some(epoch),
-                    metadata: metadata.unwrap_or_default(),
-                }),
-            );
+    let mut found: BTreeMap<TopicPartition, Option<OffsetAndMetadata>> =
+        partitions.iter().map(|tp| (tp.clone(), None)).collect();
+    for answer in fetched.partitions {
+        let topic = answer.topic.into_name(&ids).unwrap_or_default();
+        match answer.result {
+            Err(error) => {
+                return Err(OffsetError::Broker {
+                    what: format!(
+                        "fetching the committed offset of {topic}-{}",
+                        answer.partition
+                    ),
+                    error,
+                });
+            }
+            Ok(Some(offset)) => {
+                found.insert(TopicPartition::new(topic, answer.partition), Some(offset));
+            }
+            Ok(None) => {}
         }
     }
     Ok(found)

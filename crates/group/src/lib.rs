@@ -1,6 +1,8 @@
 //! Consumer-group membership as a state machine with no I/O: the classic
 //! protocol (join, sync, heartbeat, leave, commit) and KIP-848, and the
-//! partition assignors (range, round-robin, sticky, cooperative-sticky).
+//! partition assignors (range, round-robin, sticky, cooperative-sticky),
+//! and the committed-offset requests and responses ([`offsets`]: OffsetCommit
+//! and OffsetFetch at every version) the consumer and the admin client share.
 //!
 //! It deliberately does no I/O and knows no tokio: it takes `(now, event)`
 //! and returns the requests to send and the timers to set, so a simulation
@@ -9,3 +11,4 @@
 pub mod assignor;
 pub mod consumer_member;
 pub mod member;
+pub mod offsets;
