@@ -302,7 +302,9 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 builder: Some(builder),
                 pending: None,
                 encoded: None,
-                completions: Vec::new(),
+                // Room for as many records as this one would fill the
+                // batch with, and half again (the bound overestimates).
+                completions: Vec::with_capacity((reserve / size.max(1) * 3 / 2).clamp(1, 4096)),
                 created: now,
                 attempts: 0,
                 retry_after: None,

@@ -165,7 +165,13 @@ impl Partitioner for DefaultPartitioner {
             },
         };
         state.bytes += record_bytes;
-        self.sticky.insert(topic.topic.to_string(), state);
+        // The topic's name is copied only the first time it is seen.
+        match self.sticky.get_mut(topic.topic) {
+            Some(kept) => *kept = state,
+            None => {
+                self.sticky.insert(topic.topic.to_string(), state);
+            }
+        }
         state.partition
     }
 }
@@ -183,7 +189,13 @@ impl Partitioner for RoundRobinPartitioner {
         _record_bytes: usize,
         topic: TopicPartitions<'_>,
     ) -> i32 {
-        let counter = self.next.entry(topic.topic.to_string()).or_default();
+        if !self.next.contains_key(topic.topic) {
+            self.next.insert(topic.topic.to_string(), 0);
+        }
+        let counter = self
+            .next
+            .get_mut(topic.topic)
+            .expect("the topic's counter was just ensured");
         let turn = *counter;
         *counter = counter.wrapping_add(1);
         if topic.available.is_empty() {

@@ -609,11 +609,13 @@ impl Producer {
             };
             if !known {
                 // Not known yet: learn it (the caller waits for it).
-                self.partitions_of(&record.topic, deadline).await?;
+                // Boxed, as is the wait below: the future of every send
+                // stays small, though only a few ever wait.
+                Box::pin(self.partitions_of(&record.topic, deadline)).await?;
                 continue;
             }
             // Batches complete and free memory: wait for that, or the deadline.
-            let _ = tokio::time::timeout_at(deadline.into(), waiting).await;
+            let _ = Box::pin(tokio::time::timeout_at(deadline.into(), waiting)).await;
             now = Instant::now();
         }
     }
