@@ -27,7 +27,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use bytes::Bytes;
@@ -491,7 +491,10 @@ impl Admin {
             options,
             |node, groups| async move {
                 let ids = match by_topic {
-                    Some(topics) => self.topic_ids(topics.keys()).await?,
+                    Some(topics) => {
+                        let names: Vec<&str> = topics.keys().map(String::as_str).collect();
+                        self.client().topic_ids(&names).await?
+                    }
                     None => TopicIds::new(),
                 };
                 let mut answers = BTreeMap::new();
@@ -560,23 +563,6 @@ impl Admin {
         Ok(found)
     }
 
-    /// The ids of `topics`, from metadata.
-    async fn topic_ids<'a>(
-        &self,
-        topics: impl Iterator<Item = &'a String>,
-    ) -> Result<TopicIds, AdminError> {
-        let mut ids = TopicIds::new();
-        for topic in topics {
-            let known = self.client().view(|v| v.topic(topic).map(|t| t.id));
-            let id = match known {
-                Some(id) => id,
-                None => self.client().topic(topic).await?.id,
-            };
-            ids.insert(topic.clone(), id);
-        }
-        Ok(ids)
-    }
-
     /// The name of topic `id`, refreshing the metadata of every topic once
     /// when it is not known; `None` for a topic that no longer exists.
     async fn topic_name(
@@ -622,8 +608,10 @@ impl Admin {
                 vec![group.to_string()],
                 options,
                 |node, groups| async move {
-                    let names: BTreeSet<&String> = offsets.keys().map(|tp| &tp.topic).collect();
-                    let ids = self.topic_ids(names.into_iter()).await?;
+                    let mut names: Vec<&str> = offsets.keys().map(|tp| tp.topic.as_str()).collect();
+                    // The keys are sorted by topic first.
+                    names.dedup();
+                    let ids = self.client().topic_ids(&names).await?;
                     let response = self
                         .client()
                         .send_built(node, Lane::Coordination, |version| {

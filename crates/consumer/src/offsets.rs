@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use ferrokafka_group::assignor::TopicPartition;
 pub use ferrokafka_group::offsets::{GroupIdentity, OffsetAndMetadata};
 use ferrokafka_group::offsets::{
-    TopicIds, offset_commit_request, offset_fetch_request, partitions_by_topic,
-    read_offset_commit_response, read_offset_fetch_response,
+    offset_commit_request, offset_fetch_request, partitions_by_topic, read_offset_commit_response,
+    read_offset_fetch_response,
 };
+use ferrokafka_protocol::ErrorCode;
 use ferrokafka_protocol::messages::ListOffsetsRequest;
 use ferrokafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use ferrokafka_protocol::ErrorCode;
 use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
 
 /// The positions of these partitions as offsets to commit (those without
@@ -69,24 +69,6 @@ impl OffsetError {
             }
         )
     }
-}
-
-/// The ids of `topics`, fetching the metadata of those the client does not
-/// know yet (newer OffsetCommit and OffsetFetch versions name topics by id).
-async fn topic_ids(
-    client: &Client,
-    topics: impl Iterator<Item = String>,
-) -> Result<TopicIds, TransportError> {
-    let mut ids = TopicIds::new();
-    for topic in topics {
-        let known = client.view(|v| v.topic(&topic).map(|t| t.id));
-        let id = match known {
-            Some(id) => id,
-            None => client.topic(&topic).await?.id,
-        };
-        ids.insert(topic, id);
-    }
-    Ok(ids)
 }
 
 /// Commits `offsets` for `group` at its coordinator, finding the
@@ -150,7 +132,8 @@ async fn commit_once(
     let coordinator = client
         .coordinator(CoordinatorKind::Group, &group.group_id)
         .await?;
-    let ids = topic_ids(client, offsets.keys().map(|tp| tp.topic.clone())).await?;
+    let names: Vec<&str> = offsets.keys().map(|tp| tp.topic.as_str()).collect();
+    let ids = client.topic_ids(&names).await?;
     let response = client
         .send_built(coordinator, Lane::Coordination, |version| {
             offset_commit_request(version, group, offsets, &ids)
@@ -195,7 +178,8 @@ async fn committed_once(
 ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>, OffsetError> {
     let coordinator = client.coordinator(CoordinatorKind::Group, group_id).await?;
     let by_topic = partitions_by_topic(partitions);
-    let ids = topic_ids(client, by_topic.keys().cloned()).await?;
+    let names: Vec<&str> = by_topic.keys().map(String::as_str).collect();
+    let ids = client.topic_ids(&names).await?;
     let response = client
         .send_built(coordinator, Lane::Coordination, |version| {
             offset_fetch_request(version, group_id, Some(&by_topic), &ids, require_stable)

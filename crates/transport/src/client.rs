@@ -12,14 +12,14 @@
 //! client's own business (metadata, coordinators): whether a produce or a
 //! commit may be sent twice is the caller's decision.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use ferrokafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use ferrokafka_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use ferrokafka_protocol::messages::{FindCoordinatorResponse, MetadataResponse};
-use ferrokafka_protocol::{ApiKey, ErrorCode, Request};
+use ferrokafka_protocol::{ApiKey, ErrorCode, Request, Uuid};
 use tracing::{debug, info, warn};
 
 use crate::TransportError;
@@ -270,6 +270,25 @@ impl Client {
             self.refresh_metadata().await?;
         }
         Ok(())
+    }
+
+    /// The ids of `topics` (KIP-516), from the metadata the client keeps,
+    /// fetching the metadata of those it does not know yet (requests that
+    /// name topics by id need them).
+    pub async fn topic_ids(
+        &self,
+        topics: &[&str],
+    ) -> Result<BTreeMap<String, Uuid>, TransportError> {
+        let mut ids = BTreeMap::new();
+        for &topic in topics {
+            let known = self.view(|v| v.topic(topic).map(|t| t.id));
+            let id = match known {
+                Some(id) => id,
+                None => self.topic(topic).await?.id,
+            };
+            ids.insert(topic.to_string(), id);
+        }
+        Ok(ids)
     }
 
     /// The partitions of `topic`, fetching its metadata if the client did
