@@ -102,6 +102,19 @@ pub struct Appended {
     pub batch_full: bool,
 }
 
+/// What [`Accumulator::partitions`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partitions<P> {
+    /// Partitions with a batch to send now (full, lingered long enough,
+    /// retried, or flushing).
+    pub ready: Vec<P>,
+    /// Partitions whose batch may still wait for more records, but may go
+    /// along in a request sent anyway.
+    pub lingering: Vec<P>,
+    /// When the next lingering batch or retry becomes ready.
+    pub next: Option<Instant>,
+}
+
 /// Whether sequence `a` comes before `b`, with sequences wrapping from
 /// `i32::MAX` to 0: the batches of one partition in flight or waiting for a
 /// retry span far less than half the sequence space, so the shorter way
@@ -354,7 +367,21 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
     /// The partitions with a batch to send now, and the next time another
     /// may become ready.
     pub fn ready(&self, now: Instant) -> (Vec<P>, Option<Instant>) {
-        let mut ready = Vec::new();
+        let partitions = self.partitions(now);
+        (partitions.ready, partitions.next)
+    }
+
+    /// Every partition with a batch that may go now: those ready, and those
+    /// whose batch is still lingering, which a request to their leader for
+    /// a ready partition takes along (as the Java client's drain does: a
+    /// request goes anyway, so their records need not wait for it to come
+    /// back).
+    pub fn partitions(&self, now: Instant) -> Partitions<P> {
+        let mut partitions = Partitions {
+            ready: Vec::new(),
+            lingering: Vec::new(),
+            next: None,
+        };
         let mut next: Option<Instant> = None;
         for (partition, queue) in &self.queues {
             let Some(first) = queue.front() else { continue };
@@ -369,12 +396,14 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 || first.builder.is_none();
             let lingered_until = first.created + self.config.linger;
             if full || self.flushing || now >= lingered_until {
-                ready.push(partition.clone());
+                partitions.ready.push(partition.clone());
             } else {
+                partitions.lingering.push(partition.clone());
                 next = Some(next.map_or(lingered_until, |n| n.min(lingered_until)));
             }
         }
-        (ready, next)
+        partitions.next = next;
+        partitions
     }
 
     /// Takes the first batch of each of `partitions` (in order) while their

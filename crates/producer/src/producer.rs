@@ -167,6 +167,8 @@ pub(crate) struct State {
     pub(crate) batches_in_flight: usize,
     /// Produce requests in flight per broker.
     pub(crate) requests_in_flight: HashMap<i32, usize>,
+    /// Per broker, where in its ready partitions the next drain starts.
+    pub(crate) drain_start: HashMap<i32, usize>,
     /// Sequence numbers and transactions.
     pub(crate) machine: Machine,
     /// Callers of the transactional operations awaiting their outcome.
@@ -444,6 +446,7 @@ impl Producer {
                 in_flight: HashMap::new(),
                 batches_in_flight: 0,
                 requests_in_flight: HashMap::new(),
+                drain_start: HashMap::new(),
                 machine: Machine::new(&config),
                 transaction_waiters: Vec::new(),
                 topics: HashMap::new(),

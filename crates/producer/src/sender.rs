@@ -127,28 +127,47 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
             failures.push((batch, error));
         }
         next = drive_machine(inner, state, now, &mut failures);
-        let (ready, ready_next) = state.accumulator.ready(now);
-        next = earliest(next, ready_next);
-        let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
-        for partition in ready {
-            if !state.may_send(&partition) {
-                continue;
+        let partitions = state.accumulator.partitions(now);
+        next = earliest(next, partitions.next);
+        // Partitions by leader: those ready make their leader's request go,
+        // and the lingering ones of that leader go along.
+        let mut by_leader: BTreeMap<i32, (Vec<TopicPartition>, Vec<TopicPartition>)> =
+            BTreeMap::new();
+        inner.client.view(|v| {
+            let leader = |p: &TopicPartition| v.leader(&p.topic, p.partition).map(|b| b.node_id);
+            for partition in partitions.ready {
+                if !state.may_send(&partition) {
+                    continue;
+                }
+                match leader(&partition) {
+                    Some(node) => by_leader.entry(node).or_default().0.push(partition),
+                    None => leaderless = true,
+                }
             }
-            let leader = inner.client.view(|v| {
-                v.leader(&partition.topic, partition.partition)
-                    .map(|b| b.node_id)
-            });
-            match leader {
-                Some(node) => by_leader.entry(node).or_default().push(partition),
-                None => leaderless = true,
+            for partition in partitions.lingering {
+                if let Some(node) = leader(&partition)
+                    && let Some((ready, along)) = by_leader.get_mut(&node)
+                    && !ready.is_empty()
+                    && state.may_send(&partition)
+                {
+                    along.push(partition);
+                }
             }
-        }
-        for (node, partitions) in by_leader {
+        });
+        for (node, (mut ready, along)) in by_leader {
             if state.requests_in_flight.get(&node).copied().unwrap_or(0)
                 >= inner.config.max_in_flight
             {
                 continue;
             }
+            // Each wave starts where the last one of this broker stopped, so
+            // that no ready partition is always the one left out when a
+            // request fills up.
+            let start = state.drain_start.entry(node).or_insert(0);
+            let len = ready.len();
+            ready.rotate_left(*start % len);
+            ready.extend(along);
+            let partitions = ready;
             let State {
                 accumulator,
                 machine,
@@ -163,6 +182,9 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
             );
             if batches.is_empty() {
                 continue;
+            }
+            if let Some(start) = state.drain_start.get_mut(&node) {
+                *start = (*start + batches.len()) % len.max(1);
             }
             for batch in &batches {
                 if let (Some(stamp), Some(machine)) = (batch.producer, state.machine.idempotence())

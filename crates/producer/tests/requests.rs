@@ -1,0 +1,102 @@
+//! What goes into one Produce request, against the in-memory cluster: a
+//! request sent for a ready partition takes along the lingering batches of
+//! the other partitions its broker leads, and only those.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
+use ferrokafka_protocol::messages::ProduceRequest;
+use ferrokafka_protocol::messages::ProduceResponse;
+use ferrokafka_protocol::messages::produce_response::{
+    PartitionProduceResponse, TopicProduceResponse,
+};
+use ferrokafka_protocol::{ApiKey, ErrorCode};
+use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
+
+/// Each Produce request as (node, the partitions it carries).
+type Requests = Arc<Mutex<Vec<(i32, Vec<i32>)>>>;
+
+fn answer(request: &FakeRequest) -> FakeReply {
+    let produce: ProduceRequest = request.decode();
+    let response = ProduceResponse {
+        responses: produce
+            .topic_data
+            .iter()
+            .map(|topic| TopicProduceResponse {
+                name: topic.name.clone(),
+                topic_id: topic.topic_id,
+                partition_responses: topic
+                    .partition_data
+                    .iter()
+                    .map(|p| PartitionProduceResponse {
+                        index: p.index,
+                        error_code: ErrorCode::None.code(),
+                        base_offset: 0,
+                        log_append_time_ms: -1,
+                        ..PartitionProduceResponse::default()
+                    })
+                    .collect(),
+                ..TopicProduceResponse::default()
+            })
+            .collect(),
+        ..ProduceResponse::default()
+    };
+    FakeReply::with(request, &response)
+}
+
+#[tokio::test]
+async fn a_ready_partition_s_request_takes_along_its_broker_s_lingering_batches() {
+    let requests: Requests = Arc::default();
+    let seen = Arc::clone(&requests);
+    let cluster = FakeCluster::new(2, move |request| {
+        (request.key == ApiKey::Produce).then(|| {
+            let produce: ProduceRequest = request.decode();
+            let mut partitions: Vec<i32> = produce
+                .topic_data
+                .iter()
+                .flat_map(|t| t.partition_data.iter().map(|p| p.index))
+                .collect();
+            partitions.sort_unstable();
+            seen.lock().unwrap().push((request.node, partitions));
+            answer(request)
+        })
+    });
+    // Partitions 0 and 1 on node 1, partition 2 on node 2.
+    cluster.add_topic("t", &[1, 1, 2]);
+    let bootstrap = cluster.bootstrap();
+    let config = ProducerConfig::from_pairs([
+        ("bootstrap_servers", bootstrap.as_str()),
+        ("linger_ms", "60000"),
+        ("batch_size", "1000"),
+    ])
+    .unwrap();
+    let client = cluster.client(config.client.clone()).await.unwrap();
+    let producer = Producer::with_client(client, config);
+
+    let small = |partition| {
+        ProducerRecord::new("t")
+            .partition(partition)
+            .value("lingering")
+    };
+    let waiting_1 = producer.send(small(1)).await.unwrap();
+    let waiting_2 = producer.send(small(2)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(requests.lock().unwrap().is_empty(), "everything lingers");
+
+    // A full batch on partition 0 makes node 1's request go.
+    let full = producer
+        .send(ProducerRecord::new("t").partition(0).value(vec![7u8; 1500]))
+        .await
+        .unwrap();
+    full.await.unwrap();
+    assert_eq!(*requests.lock().unwrap(), [(1, vec![0, 1])]);
+    waiting_1.await.unwrap();
+
+    // Node 2's partition still lingers, until a flush.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(requests.lock().unwrap().len(), 1);
+    producer.flush().await;
+    waiting_2.await.unwrap();
+    assert_eq!(*requests.lock().unwrap(), [(1, vec![0, 1]), (2, vec![2])]);
+}
