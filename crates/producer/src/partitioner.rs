@@ -150,19 +150,24 @@ impl Partitioner for DefaultPartitioner {
         if let Some(key) = key {
             return partition_for_key(key, topic.count);
         }
-        let current = self.sticky.get(topic.topic).copied();
-        let keep = current.filter(|s| {
-            s.bytes < self.batch_size
+        let batch_size = self.batch_size;
+        let keep = |s: &Sticky| {
+            s.bytes < batch_size
                 && s.partition < topic.count
                 && (topic.available.is_empty()
                     || topic.available.binary_search(&s.partition).is_ok())
-        });
-        let mut state = match keep {
-            Some(state) => state,
-            None => Sticky {
-                partition: self.pick(topic, current.map(|s| s.partition)),
-                bytes: 0,
-            },
+        };
+        // Most records stay where the last one went: one lookup.
+        if let Some(current) = self.sticky.get_mut(topic.topic)
+            && keep(current)
+        {
+            current.bytes += record_bytes;
+            return current.partition;
+        }
+        let current = self.sticky.get(topic.topic).copied();
+        let mut state = Sticky {
+            partition: self.pick(topic, current.map(|s| s.partition)),
+            bytes: 0,
         };
         state.bytes += record_bytes;
         // The topic's name is copied only the first time it is seen.

@@ -197,10 +197,11 @@ fn topic_entry<'a>(
     let cached = topics.get(topic).map(|e| e.as_of);
     let fresh = client.view(|v| {
         let as_of = v.updated();
-        let view = v.topic(topic)?;
         if cached == Some(as_of) {
+            // Nothing changed since the entry was made.
             return Some(None);
         }
+        let view = v.topic(topic)?;
         Some(Some((
             view.partitions.len(),
             v.available_partitions(topic),
@@ -208,7 +209,11 @@ fn topic_entry<'a>(
         )))
     });
     match fresh {
-        None => None,
+        None => {
+            // The metadata no longer knows it.
+            topics.remove(topic);
+            None
+        }
         Some(None) => topics.get(topic),
         Some(Some((count, available, as_of))) => {
             let entry = topics
