@@ -406,9 +406,15 @@ impl std::fmt::Debug for Producer {
 }
 
 fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    // Seconds and milliseconds apart: `as_millis` divides a u128, at every
+    // record.
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+        i64::try_from(d.as_secs())
+            .ok()
+            .and_then(|s| s.checked_mul(1000))
+            .and_then(|ms| ms.checked_add(i64::from(d.subsec_millis())))
+            .unwrap_or(i64::MAX)
+    })
 }
 
 fn size_of(bytes: Option<&bytes::Bytes>) -> i32 {
@@ -883,5 +889,22 @@ impl Producer {
             compression_rate_avg: ratio(load(&m.bytes_sent), load(&m.uncompressed_bytes)),
             buffer_available_bytes: self.inner.state().accumulator.available_memory() as u64,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn now_millis_is_the_system_clock_in_milliseconds() {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        let now = u128::try_from(super::now_millis()).unwrap();
+        let after = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        assert!(before <= now && now <= after, "{before} {now} {after}");
     }
 }
