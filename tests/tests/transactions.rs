@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ferrokafka_consumer::offsets::{self, OffsetError};
 use ferrokafka_consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
 use ferrokafka_producer::transaction::{
-    ConsumerGroupMetadata, OffsetAndMetadata, TransactionError, TransactionState,
+    GroupIdentity, OffsetAndMetadata, TransactionError, TransactionState,
 };
 use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
 use ferrokafka_protocol::ErrorCode;
@@ -252,20 +252,19 @@ async fn offsets_sent_with_a_transaction_count_only_if_it_commits() {
     let producer = transactional(&unique_topic("txn-offsets-id")).await;
     create_topic(producer.client(), &topic, 2, 1).await;
     producer.init_transactions(WAIT).await.unwrap();
-    let partition = ferrokafka_producer::TopicPartition::new(&topic, 1);
     let consumed = [TopicPartition::new(&topic, 1)];
     let offset = |offset| OffsetAndMetadata {
         offset,
         leader_epoch: None,
-        metadata: Some("txn".to_string()),
+        metadata: "txn".to_string(),
     };
 
     producer.begin_transaction().unwrap();
     send_values(&producer, &topic, "aborted", 4).await;
     producer
         .send_offsets_to_transaction(
-            [(partition.clone(), offset(42))],
-            ConsumerGroupMetadata::for_group(&group),
+            [(consumed[0].clone(), offset(42))],
+            GroupIdentity::without_member(&group),
         )
         .await
         .unwrap();
@@ -277,8 +276,8 @@ async fn offsets_sent_with_a_transaction_count_only_if_it_commits() {
     send_values(&producer, &topic, "committed", 4).await;
     producer
         .send_offsets_to_transaction(
-            [(partition.clone(), offset(17))],
-            ConsumerGroupMetadata::for_group(&group),
+            [(consumed[0].clone(), offset(17))],
+            GroupIdentity::without_member(&group),
         )
         .await
         .unwrap();

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use crate::transaction::{
-    ConsumerGroupMetadata, OffsetAndMetadata, TransactionError, TransactionState,
-};
+use crate::producer::ConsumedPartition;
+use crate::transaction::{GroupIdentity, OffsetAndMetadata, TransactionError, TransactionState};
 use crate::{DeliveryFuture, ProduceError, Producer, ProducerConfig, ProducerMetrics};
-use crate::{ProducerRecord, RecordMetadata, TopicPartition};
+use crate::{ProducerRecord, RecordMetadata};
 
 /// A [`Producer`] with blocking calls.
 ///
@@ -113,8 +112,8 @@ impl BlockingProducer {
     /// See [`Producer::send_offsets_to_transaction`].
     pub fn send_offsets_to_transaction(
         &self,
-        offsets: impl IntoIterator<Item = (TopicPartition, OffsetAndMetadata)>,
-        group: ConsumerGroupMetadata,
+        offsets: impl IntoIterator<Item = (ConsumedPartition, OffsetAndMetadata)>,
+        group: GroupIdentity,
     ) -> Result<(), TransactionError> {
         self.runtime
             .block_on(self.producer.send_offsets_to_transaction(offsets, group))

@@ -19,5 +19,7 @@ pub mod transaction;
 pub use blocking::{BlockingDelivery, BlockingProducer};
 pub use config::{Acks, ProducerConfig};
 pub use error::ProduceError;
-pub use producer::{DeliveryCallback, DeliveryFuture, Producer, ProducerMetrics, TopicPartition};
+pub use producer::{
+    ConsumedPartition, DeliveryCallback, DeliveryFuture, Producer, ProducerMetrics, TopicPartition,
+};
 pub use record::{ProducerRecord, RecordMetadata};

@@ -19,10 +19,14 @@ use crate::config::{PartitionerChoice, ProducerConfig};
 use crate::idempotence::{Idempotence, IdempotenceConfig};
 use crate::partitioner::{DefaultPartitioner, Partitioner, RoundRobinPartitioner, TopicPartitions};
 use crate::transaction::{
-    ConsumerGroupMetadata, OffsetAndMetadata, TransactionConfig, TransactionError,
-    TransactionEvent, TransactionOperation, TransactionProtocol, TransactionState, Transactions,
+    GroupIdentity, OffsetAndMetadata, TransactionConfig, TransactionError, TransactionEvent,
+    TransactionOperation, TransactionProtocol, TransactionState, Transactions,
 };
 use crate::{ProduceError, ProducerRecord, RecordMetadata};
+
+/// A partition as the consumer names it (in consume-transform-produce
+/// offsets).
+pub type ConsumedPartition = ferrokafka_group::assignor::TopicPartition;
 
 /// A partition of a topic, the accumulator's key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -807,14 +811,19 @@ impl Producer {
     /// partition) as part of the transaction, so they count only if it
     /// commits. `group` is the consuming member's metadata (group id,
     /// generation, member id, group instance id) so that a member the group
-    /// has moved on from is refused; [`ConsumerGroupMetadata::for_group`]
-    /// names the group alone. Waits up to `max_block_ms`.
+    /// has moved on from is refused; [`GroupIdentity::without_member`]
+    /// names the group alone. The offsets and the metadata are the
+    /// consumer's types, as its `position`s and `group_metadata()` give them.
+    /// Waits up to `max_block_ms`.
     pub async fn send_offsets_to_transaction(
         &self,
-        offsets: impl IntoIterator<Item = (TopicPartition, OffsetAndMetadata)>,
-        group: ConsumerGroupMetadata,
+        offsets: impl IntoIterator<Item = (ConsumedPartition, OffsetAndMetadata)>,
+        group: GroupIdentity,
     ) -> Result<(), TransactionError> {
-        let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = offsets.into_iter().collect();
+        let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = offsets
+            .into_iter()
+            .map(|(tp, offset)| (TopicPartition::new(&tp.topic, tp.partition), offset))
+            .collect();
         self.transaction_call(
             Some(TransactionOperation::SendOffsets),
             "send_offsets_to_transaction",

@@ -149,41 +149,12 @@ pub enum TransactionState {
 }
 
 /// A group member's metadata for TxnOffsetCommit (KIP-447), so that a
-/// zombie member's offsets are refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerGroupMetadata {
-    /// The group id.
-    pub group_id: String,
-    /// The generation (or member epoch in the KIP-848 protocol).
-    pub generation_id: i32,
-    /// The member id.
-    pub member_id: String,
-    /// `group_instance_id` for static members.
-    pub group_instance_id: Option<String>,
-}
-
-impl ConsumerGroupMetadata {
-    /// Metadata naming only the group (no generation check).
-    pub fn for_group(group_id: impl Into<String>) -> Self {
-        ConsumerGroupMetadata {
-            group_id: group_id.into(),
-            generation_id: -1,
-            member_id: String::new(),
-            group_instance_id: None,
-        }
-    }
-}
-
-/// An offset to commit with the transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffsetAndMetadata {
-    /// The next offset to consume.
-    pub offset: i64,
-    /// The leader epoch of the last consumed record, if known.
-    pub leader_epoch: Option<i32>,
-    /// Free text kept with the offset.
-    pub metadata: Option<String>,
-}
+/// zombie member's offsets are refused: what the consumer's
+/// `group_metadata()` returns (the Java client's `ConsumerGroupMetadata`);
+/// [`GroupIdentity::without_member`] names the group alone.
+pub use ferrokafka_group::offsets::GroupIdentity;
+/// An offset to commit with the transaction, the consumer's type.
+pub use ferrokafka_group::offsets::OffsetAndMetadata;
 
 /// Why a transactional call or request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -437,11 +408,11 @@ enum Work<P> {
     },
     AddOffsets {
         offsets: Vec<(P, OffsetAndMetadata)>,
-        group: ConsumerGroupMetadata,
+        group: GroupIdentity,
     },
     TxnOffsetCommit {
         offsets: Vec<(P, OffsetAndMetadata)>,
-        group: ConsumerGroupMetadata,
+        group: GroupIdentity,
     },
     EndTxn {
         commit: bool,
@@ -675,7 +646,7 @@ impl<P: TransactionPartition> Transactions<P> {
     pub fn send_offsets_to_transaction(
         &mut self,
         offsets: Vec<(P, OffsetAndMetadata)>,
-        group: ConsumerGroupMetadata,
+        group: GroupIdentity,
     ) -> Result<(), TransactionError> {
         self.absorb_produce_errors();
         if self.state != TransactionState::InTransaction {
@@ -1059,7 +1030,7 @@ impl<P: TransactionPartition> Transactions<P> {
         &mut self,
         now: Instant,
         offsets: Vec<(P, OffsetAndMetadata)>,
-        group: ConsumerGroupMetadata,
+        group: GroupIdentity,
         response: &AddOffsetsToTxnResponse,
     ) {
         let error = ErrorCode::from_code(response.error_code);
@@ -1121,7 +1092,7 @@ impl<P: TransactionPartition> Transactions<P> {
         &mut self,
         now: Instant,
         offsets: Vec<(P, OffsetAndMetadata)>,
-        group: ConsumerGroupMetadata,
+        group: GroupIdentity,
         response: &TxnOffsetCommitResponse,
     ) {
         let mut remaining = Vec::new();
@@ -1447,7 +1418,7 @@ impl<P: TransactionPartition> Transactions<P> {
                             partition_index: partition.partition(),
                             committed_offset: offset.offset,
                             committed_leader_epoch: offset.leader_epoch.unwrap_or(-1),
-                            committed_metadata: offset.metadata.clone(),
+                            committed_metadata: Some(offset.metadata.clone()),
                             ..TxnOffsetCommitRequestPartition::default()
                         },
                     );
@@ -1459,7 +1430,7 @@ impl<P: TransactionPartition> Transactions<P> {
                         group_id: group.group_id.clone(),
                         producer_id,
                         producer_epoch,
-                        generation_id_or_member_epoch: group.generation_id,
+                        generation_id_or_member_epoch: group.generation,
                         member_id: group.member_id.clone(),
                         group_instance_id: group.group_instance_id.clone(),
                         topics: topics

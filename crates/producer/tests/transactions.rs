@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use ferrokafka_producer::idempotence::{BatchVerdict, ProduceOutcome, SequenceStamp};
 use ferrokafka_producer::transaction::{
-    ConsumerGroupMetadata, OffsetAndMetadata, TransactionConfig, TransactionError,
-    TransactionEvent, TransactionOperation, TransactionProtocol, TransactionRequest,
-    TransactionResponse, TransactionState, Transactions,
+    GroupIdentity, OffsetAndMetadata, TransactionConfig, TransactionError, TransactionEvent,
+    TransactionOperation, TransactionProtocol, TransactionRequest, TransactionResponse,
+    TransactionState, Transactions,
 };
 use ferrokafka_protocol::ErrorCode;
 use ferrokafka_protocol::messages::add_partitions_to_txn_response::{
@@ -322,9 +322,9 @@ fn offsets_go_to_the_transaction_then_to_the_group_coordinator_with_member_metad
     let now = Instant::now();
     let mut txn = initialized(now);
     txn.begin_transaction().unwrap();
-    let group = ConsumerGroupMetadata {
+    let group = GroupIdentity {
         group_id: "g".to_string(),
-        generation_id: 7,
+        generation: 7,
         member_id: "m-1".to_string(),
         group_instance_id: Some("i-1".to_string()),
     };
@@ -334,7 +334,7 @@ fn offsets_go_to_the_transaction_then_to_the_group_coordinator_with_member_metad
             OffsetAndMetadata {
                 offset: 99,
                 leader_epoch: Some(4),
-                metadata: None,
+                metadata: String::new(),
             },
         )],
         group,
