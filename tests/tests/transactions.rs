@@ -3,7 +3,8 @@
 //! `read_uncommitted` reader sees both, so they were written); a second
 //! producer with the same transactional id fences the first, which gets a
 //! typed fenced error; offsets sent with a transaction count only if it
-//! commits. Read back with ferrokafka's consumer and with kafka-python.
+//! commits, with a group member's own metadata in consume-transform-produce.
+//! Read back with ferrokafka's consumer and with kafka-python.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -321,4 +322,104 @@ async fn transactional_calls_on_a_producer_without_transactional_id_are_refused(
     );
     assert_eq!(producer.transaction_state(), None);
     producer.close(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Consume-transform-produce: a group member's positions and its
+/// `group_metadata()` go to the producer's transaction as the consumer gives
+/// them; the coordinator checks that member's generation and id, stores
+/// the offsets when the transaction commits, and a member of a generation
+/// the group left behind is refused.
+#[tokio::test]
+async fn a_group_members_positions_commit_with_the_transaction() {
+    let input = unique_topic("txn-ctp-in");
+    let output = unique_topic("txn-ctp-out");
+    let group = unique_topic("txn-ctp-group");
+    let producer = transactional(&unique_topic("txn-ctp-id")).await;
+    create_topic(producer.client(), &input, 1, 1).await;
+    create_topic(producer.client(), &output, 1, 1).await;
+    let plain = Producer::new(
+        ProducerConfig::from_pairs([("bootstrap_servers", bootstrap_servers())]).unwrap(),
+    )
+    .await
+    .unwrap();
+    for i in 0..5 {
+        plain
+            .send(ProducerRecord::new(&input).value(format!("in-{i}")))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    plain.close(Duration::from_secs(5)).await.unwrap();
+    producer.init_transactions(WAIT).await.unwrap();
+
+    let member = Consumer::new(
+        ConsumerConfig::from_pairs([
+            ("bootstrap_servers", bootstrap_servers()),
+            ("group_id", group.as_str()),
+            ("auto_offset_reset", "earliest"),
+            ("enable_auto_commit", "false"),
+            ("isolation_level", "read_committed"),
+        ])
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    member.subscribe(&[input.as_str()]).await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut consumed = Vec::new();
+    while consumed.len() < 5 {
+        consumed.extend(member.poll(Duration::from_millis(200)).await.unwrap());
+        assert!(Instant::now() < deadline, "read {} of 5", consumed.len());
+    }
+    let metadata = member.group_metadata().await.unwrap();
+    assert!(
+        metadata.generation > 0 && !metadata.member_id.is_empty(),
+        "{metadata:?}"
+    );
+    let partition = TopicPartition::new(&input, 0);
+    let position = member.position(&partition).await.unwrap();
+    assert_eq!(position, 5);
+
+    producer.begin_transaction().unwrap();
+    for record in &consumed {
+        let value = String::from_utf8_lossy(record.value.as_deref().unwrap()).to_uppercase();
+        producer
+            .send(ProducerRecord::new(&output).value(value))
+            .await
+            .unwrap();
+    }
+    producer
+        .send_offsets_to_transaction(
+            [(partition.clone(), OffsetAndMetadata::new(position))],
+            metadata.clone(),
+        )
+        .await
+        .unwrap();
+    producer.commit_transaction(WAIT).await.unwrap();
+    let stored = committed(producer.client(), &group, &partition)
+        .await
+        .expect("committed with the transaction");
+    assert_eq!(stored.offset, 5);
+    let written = read_all(&output, 1, "read_committed", 5).await;
+    assert_eq!(written, ["IN-0", "IN-1", "IN-2", "IN-3", "IN-4"]);
+
+    // A metadata whose generation the group never reached is a zombie's.
+    producer.begin_transaction().unwrap();
+    let zombie = GroupIdentity {
+        generation: metadata.generation + 10,
+        ..metadata
+    };
+    let refused = producer
+        .send_offsets_to_transaction([(partition.clone(), OffsetAndMetadata::new(5))], zombie)
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(TransactionError::CommitFailed(ErrorCode::IllegalGeneration))
+        ),
+        "{refused:?}"
+    );
+    member.close(Duration::from_secs(5)).await.unwrap();
+    producer.close(Duration::from_secs(10)).await.unwrap();
 }
