@@ -486,6 +486,11 @@ impl<P: Ord + Clone> Idempotence<P> {
             return self.new_batches_allowed;
         };
         let on_wire = state.on_wire();
+        // Until the broker acknowledged one of this epoch's batches it may
+        // hold no state for the producer, and then it takes any sequence
+        // (KIP-360): a batch sent behind a refused first one would be
+        // written ahead of it. One batch at a time until the first is in.
+        let room = on_wire < max && (on_wire == 0 || state.last_acked.is_some());
         match state.batches.iter().position(|b| !b.on_wire) {
             Some(index) => {
                 let batch = &state.batches[index];
@@ -497,12 +502,12 @@ impl<P: Ord + Clone> Idempotence<P> {
                     // A retry goes alone, once every earlier batch is settled.
                     index == 0
                 } else {
-                    on_wire < max
+                    room
                 }
             }
             None => {
                 self.new_batches_allowed
-                    && on_wire < max
+                    && room
                     && state.unresolved.is_none()
                     && state.renumber_from.is_none()
                     // New sequences under a new epoch wait until the batches

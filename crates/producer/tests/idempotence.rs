@@ -58,7 +58,9 @@ fn broker_append(
     };
     let entry = partition.producers.get(&stamp.producer.producer_id);
     match entry {
-        None if base != 0 => return refused(ErrorCode::UnknownProducerId),
+        // Since KIP-360 a broker takes any first sequence from a producer
+        // it has no state for (its state may have expired): a batch that
+        // overtakes a refused first one is written.
         None => {}
         Some(entry) if stamp.producer.epoch < entry.epoch => {
             return refused(ErrorCode::InvalidProducerEpoch);
