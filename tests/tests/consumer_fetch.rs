@@ -159,7 +159,7 @@ async fn a_seek_during_pipelined_fetching_yields_exactly_the_records_from_the_ne
 async fn a_partition_paused_with_a_fetch_in_flight_returns_nothing_until_resumed() {
     let topic = topic_with_records(2, 2000).await;
     let consumer = Consumer::new(config(&[
-        ("max_poll_records", "5"),
+        ("max_poll_records", "1"),
         ("max_partition_fetch_bytes", "1024"),
     ]))
     .await
@@ -430,4 +430,57 @@ async fn a_committed_offset_past_the_end_of_its_epoch_is_found_truncated() {
     assert_eq!(lenient.position(&tp).await.unwrap(), 10);
     assert!(lenient.metrics().fetch_position_validations >= 1);
     lenient.close(Duration::from_secs(5)).await.unwrap();
+}
+
+/// One Fetch at a time goes to a broker, so a request for an idle
+/// partition must not wait (`fetch_max_wait_ms`, 30 s here) while another
+/// partition of that broker is held back with enough buffered: that one
+/// would run dry and wait as long. Reading the busy partition to its end
+/// takes nowhere near one such wait.
+#[tokio::test]
+async fn an_idle_partition_never_holds_up_a_busy_one_on_the_same_broker() {
+    let producer = Producer::new(
+        ProducerConfig::from_pairs([("bootstrap_servers", bootstrap_servers())]).unwrap(),
+    )
+    .await
+    .unwrap();
+    let topic = unique_topic("fetch-idle");
+    create_topic(producer.client(), &topic, 2, 1).await;
+    // A batch per record: each fetch of at most 1 KiB brings a few.
+    for i in 0..400u32 {
+        let record = ProducerRecord::new(&topic)
+            .partition(0)
+            .value(format!("{i:0100}"));
+        producer.send(record).await.unwrap().await.unwrap();
+    }
+    producer.close(Duration::from_secs(5)).await.unwrap();
+
+    let consumer = Consumer::new(config(&[
+        ("fetch_max_wait_ms", "30000"),
+        ("max_partition_fetch_bytes", "1024"),
+        ("max_poll_records", "1"),
+    ]))
+    .await
+    .unwrap();
+    consumer
+        .assign(&[
+            TopicPartition::new(topic.clone(), 0),
+            TopicPartition::new(topic.clone(), 1),
+        ])
+        .await
+        .unwrap();
+    // An application that takes a moment per record: the fetcher gets
+    // ahead of it and holds the busy partition back.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut read = 0;
+    while read < 400 && Instant::now() < deadline {
+        read += consumer
+            .poll(Duration::from_millis(500))
+            .await
+            .unwrap()
+            .len();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(read, 400, "the busy partition was held up");
+    consumer.close(Duration::from_secs(5)).await.unwrap();
 }

@@ -528,6 +528,9 @@ impl Consumer {
             return Ok(0);
         };
         let pending = membership.take_rebalances();
+        if pending.is_empty() {
+            return Ok(0);
+        }
         let identity = membership.identity();
         let count = pending.len() as u64;
         let mut failure = None;

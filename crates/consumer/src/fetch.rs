@@ -9,7 +9,7 @@
 //! or an unassignment makes whatever was fetched or in flight for the old
 //! position unreachable.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -237,19 +237,25 @@ impl Fetcher {
         self.preferred.retain(|_, (_, until)| now < *until);
         let mut by_node: BTreeMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = BTreeMap::new();
         let mut leaderless = Vec::new();
+        // Brokers serving a partition left out for now because enough of it
+        // is buffered: a request to them must not wait for new data, or that
+        // partition waits as long once its buffer runs dry (one request per
+        // broker at a time).
+        let mut held_back: BTreeSet<i32> = BTreeSet::new();
         client.view(|v| {
             for (tp, position) in fetchable {
-                let Some(from) = self.fetch_from(&tp, position) else {
-                    continue;
-                };
                 let preferred = self
                     .preferred
                     .get(&tp)
                     .map(|&(node, _)| node)
                     .filter(|&node| v.broker(node).is_some());
-                let Some(node) =
-                    preferred.or_else(|| v.leader(&tp.topic, tp.partition).map(|b| b.node_id))
-                else {
+                let node =
+                    preferred.or_else(|| v.leader(&tp.topic, tp.partition).map(|b| b.node_id));
+                let Some(from) = self.fetch_from(&tp, position) else {
+                    held_back.extend(node);
+                    continue;
+                };
+                let Some(node) = node else {
                     leaderless.push((tp, from));
                     continue;
                 };
@@ -278,6 +284,11 @@ impl Fetcher {
                 .preferred
                 .values()
                 .any(|&(preferred, _)| preferred == node);
+            let wait_ms = if held_back.contains(&node) {
+                0
+            } else {
+                wait_ms
+            };
             let settings = Settings::of(config, wait_ms);
             self.in_flight.spawn(async move {
                 let mut session = session;
