@@ -95,9 +95,13 @@ pub(crate) struct Completion {
 
 /// Which rules number and judge the producer's batches.
 pub(crate) enum Machine {
-    /// Idempotence off: no sequences, one batch in flight per partition so
-    /// that a retry cannot overtake a later batch.
-    Plain,
+    /// Idempotence off: no sequences. As in the Java client, up to
+    /// `max_in_flight_requests_per_connection` batches of a partition are in
+    /// flight, so a retry may overtake a later batch unless that is 1.
+    Plain {
+        /// Batches of one partition in flight at most.
+        max_in_flight: usize,
+    },
     /// The idempotent producer.
     Idempotent(Idempotence<TopicPartition>),
     /// The transactional producer (it owns the idempotence machine).
@@ -122,14 +126,16 @@ impl Machine {
                 transactional: false,
             }))
         } else {
-            Machine::Plain
+            Machine::Plain {
+                max_in_flight: config.max_in_flight.max(1),
+            }
         }
     }
 
     /// The idempotence machine, if sequences are in use.
     pub(crate) fn idempotence(&mut self) -> Option<&mut Idempotence<TopicPartition>> {
         match self {
-            Machine::Plain => None,
+            Machine::Plain { .. } => None,
             Machine::Idempotent(machine) => Some(machine),
             Machine::Transactional(txn) => Some(txn.idempotence_mut()),
         }
@@ -139,7 +145,7 @@ impl Machine {
     /// first time (the accumulator's drain closure).
     pub(crate) fn stamp(&mut self, partition: &TopicPartition, records: i32) -> DrainStamp {
         let stamp = match self {
-            Machine::Plain => return DrainStamp::Unsequenced,
+            Machine::Plain { .. } => return DrainStamp::Unsequenced,
             Machine::Idempotent(machine) => machine.assign_sequence(partition, records),
             Machine::Transactional(txn) => {
                 if !txn.may_send(partition) {
@@ -240,7 +246,9 @@ impl State {
     /// Whether the first batch queued for `partition` may be drained now.
     pub(crate) fn may_send(&self, partition: &TopicPartition) -> bool {
         match &self.machine {
-            Machine::Plain => !self.in_flight.contains_key(partition),
+            Machine::Plain { max_in_flight } => {
+                self.in_flight.get(partition).copied().unwrap_or(0) < *max_in_flight
+            }
             Machine::Idempotent(machine) => machine.may_send(partition),
             Machine::Transactional(txn) => txn.may_send(partition),
         }

@@ -261,7 +261,7 @@ fn drive_machine(
     }
     let incomplete = state.batches_in_flight > 0 || state.accumulator.queued_batches() > 0;
     let fatal = match &mut state.machine {
-        Machine::Plain => None,
+        Machine::Plain { .. } => None,
         Machine::Idempotent(machine) => machine
             .fatal_error()
             .map(|e| ProduceError::Sequence(e.clone())),
