@@ -650,11 +650,7 @@ impl Admin {
         partitions: &[TopicPartition],
         options: &AdminOptions,
     ) -> BTreeMap<TopicPartition, Result<(), AdminError>> {
-        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-        for tp in partitions {
-            by_topic.entry(&tp.topic).or_default().push(tp.partition);
-        }
-        let by_topic = &by_topic;
+        let by_topic = &partitions_by_topic(partitions);
         let outcome = self
             .per_group(
                 "deleting the offsets of group",
@@ -666,7 +662,7 @@ impl Admin {
                         topics: by_topic
                             .iter()
                             .map(|(name, partitions)| OffsetDeleteRequestTopic {
-                                name: (*name).to_string(),
+                                name: name.clone(),
                                 partitions: partitions
                                     .iter()
                                     .map(|&partition_index| OffsetDeleteRequestPartition {

@@ -25,6 +25,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use ferrokafka_group::offsets::partitions_by_topic;
 use ferrokafka_protocol::ErrorCode;
 use ferrokafka_protocol::messages::describe_producers_request::TopicRequest;
 use ferrokafka_protocol::messages::write_txn_markers_request::{
@@ -446,15 +447,11 @@ impl Admin {
             }
         }
         for (leader, partitions) in by_leader {
-            let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-            for tp in &partitions {
-                topics.entry(&tp.topic).or_default().push(tp.partition);
-            }
             let request = DescribeProducersRequest {
-                topics: topics
+                topics: partitions_by_topic(&partitions)
                     .into_iter()
                     .map(|(name, partition_indexes)| TopicRequest {
-                        name: name.to_string(),
+                        name,
                         partition_indexes,
                         ..TopicRequest::default()
                     })

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut as _, Bytes, BytesMut};
 use ferrokafka_group::assignor::{Assignor, Subscription, TopicPartition};
 use ferrokafka_group::member::{Action, Event, GroupError, Joined, Member, MemberConfig};
+use ferrokafka_group::offsets::partitions_by_topic;
 use ferrokafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
 use ferrokafka_protocol::messages::consumer_protocol_subscription::TopicPartition as OwnedTopic;
 use ferrokafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -719,17 +720,13 @@ fn with_version(version: i16, body: &impl Message, message_version: i16) -> Byte
 }
 
 fn encode_subscription(subscription: &Subscription) -> Bytes {
-    let mut owned: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for tp in &subscription.owned_partitions {
-        owned.entry(&tp.topic).or_default().push(tp.partition);
-    }
     let message = ConsumerProtocolSubscription {
         topics: subscription.topics.clone(),
         user_data: None,
-        owned_partitions: owned
+        owned_partitions: partitions_by_topic(&subscription.owned_partitions)
             .into_iter()
             .map(|(topic, partitions)| OwnedTopic {
-                topic: topic.to_string(),
+                topic,
                 partitions,
                 ..OwnedTopic::default()
             })
@@ -765,15 +762,11 @@ fn decode_subscription(metadata: &Bytes) -> Option<Subscription> {
 }
 
 fn encode_assignment(partitions: &[TopicPartition]) -> Bytes {
-    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for tp in partitions {
-        by_topic.entry(&tp.topic).or_default().push(tp.partition);
-    }
     let message = ConsumerProtocolAssignment {
-        assigned_partitions: by_topic
+        assigned_partitions: partitions_by_topic(partitions)
             .into_iter()
             .map(|(topic, partitions)| AssignedTopic {
-                topic: topic.to_string(),
+                topic,
                 partitions,
                 ..AssignedTopic::default()
             })
