@@ -565,37 +565,31 @@ impl Consumer {
         change: Rebalance,
         handing_over: bool,
     ) -> Result<(), ConsumeError> {
-        let (partitions, lost) = match change {
-            Rebalance::Failed(error) => return Err(ConsumeError::Group(error)),
-            Rebalance::Revoked(partitions) => (partitions, Some(false)),
-            Rebalance::Lost(partitions) => (partitions, Some(true)),
-            Rebalance::Assigned(partitions) => (partitions, None),
+        let (partitions, taken_away) = match &change {
+            Rebalance::Failed(error) => return Err(ConsumeError::Group(error.clone())),
+            Rebalance::Revoked(partitions) | Rebalance::Lost(partitions) => (partitions, true),
+            Rebalance::Assigned(partitions) => (partitions, false),
         };
-        if lost.is_some() {
-            state
-                .fetcher
-                .buffer
-                .retain(|f| !partitions.contains(&f.partition));
-        }
         let mut context = RebalanceContext::new(&self.positions);
         if let Some(listener) = &mut state.listener {
-            match lost {
-                Some(false) => listener.on_partitions_revoked(&mut context, &partitions),
-                Some(true) => listener.on_partitions_lost(&mut context, &partitions),
-                None => listener.on_partitions_assigned(&mut context, &partitions),
+            match &change {
+                Rebalance::Revoked(_) => listener.on_partitions_revoked(&mut context, partitions),
+                Rebalance::Lost(_) => listener.on_partitions_lost(&mut context, partitions),
+                Rebalance::Assigned(_) => listener.on_partitions_assigned(&mut context, partitions),
+                Rebalance::Failed(_) => {}
             }
         }
         let (commits, seeked) = context.finish();
-        state
-            .fetcher
-            .buffer
-            .retain(|f| !seeked.contains(&f.partition));
+        // Buffered data of partitions taken away or seeked is never handed out.
+        let dropped =
+            |tp: &TopicPartition| seeked.contains(tp) || (taken_away && partitions.contains(tp));
+        state.fetcher.buffer.retain(|f| !dropped(&f.partition));
         if handing_over {
             lock(&self.positions).remove(partitions.iter());
         }
         if commits.is_empty() {
             Ok(())
-        } else if lost == Some(true) {
+        } else if matches!(change, Rebalance::Lost(_)) {
             warn!(
                 ?partitions,
                 "commits asked for in on_partitions_lost are dropped: another member may own \
