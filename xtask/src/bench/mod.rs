@@ -5,6 +5,7 @@
 pub mod measure;
 pub mod peers;
 pub mod report;
+pub mod rounds;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -12,8 +13,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferrokafka_protocol::ErrorCode;
-use ferrokafka_protocol::messages::CreateTopicsRequest;
 use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
+use ferrokafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use ferrokafka_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest};
 use ferrokafka_transport::Client;
 use ferrokafka_transport::config::ClientConfig;
 
@@ -61,6 +63,10 @@ pub struct Args {
     /// A run taking longer than this fails.
     #[arg(long, default_value_t = 300)]
     pub timeout_s: u64,
+    /// Runs of every client on every workload; each client's median run is
+    /// reported, and the order of the clients rotates from round to round.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
 }
 
 /// One named workload.
@@ -196,87 +202,120 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if args.side != Side::Consume {
         workloads.extend(produce_workloads());
     }
+    let ferrokafka = match ready.iter().find(|p| p.kind == PeerKind::Ferrokafka) {
+        Some(peer) => peer.clone(),
+        None => peers::prepare(PeerKind::Ferrokafka)?,
+    };
+    let fill = Task::Produce {
+        record_size: 100,
+        acks: "1",
+        linger_ms: 5,
+        compression: "none",
+        json_ints: false,
+        rate: 0,
+    };
+    // A fresh broker's JVM has compiled little of its request path yet, and
+    // whichever client ran first would pay for that. One unmeasured run
+    // warms it up; when consumers are benchmarked, that run is the one
+    // filling their topic.
     let mut consume_topic = None;
-    if args.side != Side::Produce {
+    let warm_topic = if args.side == Side::Produce {
+        format!("bench-warm-up-{run_id}")
+    } else {
         let topic = format!("bench-consume-{run_id}");
-        runtime.block_on(create_topic(&client, &topic, args.partitions))?;
-        let filler = match ready.iter().find(|p| p.kind == PeerKind::Ferrokafka) {
-            Some(peer) => peer.clone(),
-            None => peers::prepare(PeerKind::Ferrokafka)?,
-        };
-        let fill = Task::Produce {
-            record_size: 100,
-            acks: "1",
-            linger_ms: 5,
-            compression: "none",
-            json_ints: false,
-            rate: 0,
-        };
-        eprintln!(
-            "writing {} records to {topic} for the consumers",
-            args.records
-        );
-        measure::run_bounded(
-            filler.command(&bootstrap, &topic, args.records, &fill, &json_ints_file),
-            timeout,
-        )
-        .context("filling the consumers' topic")?;
-        consume_topic = Some(topic);
+        consume_topic = Some(topic.clone());
         workloads.extend(consume_workloads());
+        topic
+    };
+    runtime.block_on(create_topic(&client, &warm_topic, args.partitions))?;
+    eprintln!(
+        "warming the broker up: {} records to {warm_topic}",
+        args.records
+    );
+    measure::run_bounded(
+        ferrokafka.command(
+            &bootstrap,
+            &warm_topic,
+            args.records,
+            &fill,
+            &json_ints_file,
+        ),
+        timeout,
+    )
+    .context("the warm-up run")?;
+    if consume_topic.is_none() {
+        runtime.block_on(delete_topic(&client, &warm_topic))?;
     }
 
     if let Some(only) = &args.only {
         workloads.retain(|w| w.name.contains(only.as_str()));
     }
+    let rounds = usize::try_from(args.rounds).unwrap_or(1);
     let mut sections = Vec::new();
     for (w, workload) in workloads.iter().enumerate() {
         eprintln!("== {}", workload.name);
         let records = workload
             .max_records
             .map_or(args.records, |max| max.min(args.records));
-        let mut rows = Vec::new();
-        for peer in &ready {
-            if peer.kind == PeerKind::Java
-                && matches!(workload.task, Task::Consume { mode: "iter", .. })
-            {
-                continue; // ConsumerPerformance has one loop; it is in the batched table.
-            }
-            let (topic, task) = match &workload.task {
-                Task::Consume { mode, .. } => (
-                    consume_topic.clone().context("no consumer topic")?,
-                    Task::Consume {
-                        mode,
-                        group: format!("bench-{run_id}-{w}-{:?}", peer.kind).to_lowercase(),
-                    },
-                ),
-                Task::Produce { .. } => {
-                    let topic = format!("bench-{run_id}-{w}-{:?}", peer.kind).to_lowercase();
-                    runtime.block_on(create_topic(&client, &topic, args.partitions))?;
-                    (topic, workload.task.clone())
+        let clients: Vec<&peers::Peer> = ready
+            .iter()
+            // ConsumerPerformance has one loop; it is in the batched table.
+            .filter(|peer| {
+                !(peer.kind == PeerKind::Java
+                    && matches!(workload.task, Task::Consume { mode: "iter", .. }))
+            })
+            .collect();
+        let mut runs = vec![rounds::Runs::default(); clients.len()];
+        for round in 0..rounds {
+            for (c, peer) in rounds::rotation(
+                &clients.iter().copied().enumerate().collect::<Vec<_>>(),
+                round,
+            ) {
+                let name = format!("bench-{run_id}-{w}-{round}-{:?}", peer.kind).to_lowercase();
+                let (topic, task) = match &workload.task {
+                    Task::Consume { mode, .. } => (
+                        consume_topic.clone().context("no consumer topic")?,
+                        Task::Consume { mode, group: name },
+                    ),
+                    Task::Produce { .. } => {
+                        runtime.block_on(create_topic(&client, &name, args.partitions))?;
+                        (name, workload.task.clone())
+                    }
+                };
+                let command = peer.command(&bootstrap, &topic, records, &task, &json_ints_file);
+                let outcome = measure::run_bounded(command, timeout).and_then(|(stdout, cpu_s)| {
+                    let mut measurement = peer.result(&stdout, records, &task)?;
+                    measurement.cpu_s = cpu_s;
+                    Ok(measurement)
+                });
+                if matches!(task, Task::Produce { .. }) {
+                    // Every producer run writes 100 MB; a full run would
+                    // otherwise leave gigabytes in the broker's log and cache.
+                    runtime.block_on(delete_topic(&client, &topic))?;
                 }
-            };
-            let command = peer.command(&bootstrap, &topic, records, &task, &json_ints_file);
-            let outcome = measure::run_bounded(command, timeout).and_then(|(stdout, cpu_s)| {
-                let mut measurement = peer.result(&stdout, records, &task)?;
-                measurement.cpu_s = cpu_s;
-                Ok(measurement)
-            });
-            match &outcome {
-                Ok(m) => eprintln!(
-                    "   {:<28} {:>12.0} records/s  {:>7.1} MB/s  cpu {:>5.1} s/M",
-                    peer.kind.label(),
-                    m.records_per_s(),
-                    m.mb_per_s(),
-                    m.cpu_s_per_million()
-                ),
-                Err(error) => eprintln!("   {:<28} failed: {error:#}", peer.kind.label()),
+                match &outcome {
+                    Ok(m) => eprintln!(
+                        "   round {} {:<28} {:>12.0} records/s  {:>7.1} MB/s  p99 {:>7.1} ms  cpu {:>5.1} s/M",
+                        round + 1,
+                        peer.kind.label(),
+                        m.records_per_s(),
+                        m.mb_per_s(),
+                        m.latency_p99_ms.unwrap_or(f64::NAN),
+                        m.cpu_s_per_million()
+                    ),
+                    Err(error) => eprintln!(
+                        "   round {} {:<28} failed: {error:#}",
+                        round + 1,
+                        peer.kind.label()
+                    ),
+                }
+                runs[c].outcomes.push(outcome.map_err(|e| format!("{e:#}")));
             }
-            rows.push((peer.kind, outcome.map_err(|e| format!("{e:#}"))));
         }
         sections.push(report::Section {
             workload: workload.name.clone(),
             paced: matches!(workload.task, Task::Produce { rate, .. } if rate > 0),
-            rows,
+            rows: clients.iter().map(|p| p.kind).zip(runs).collect(),
         });
     }
     drop(client);
@@ -288,6 +327,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let text = report::render(&report::Report {
         records: args.records,
         partitions: args.partitions,
+        rounds: args.rounds,
         sections,
         unavailable,
     });
@@ -303,6 +343,29 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(out) = out {
         std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
         eprintln!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// Deletes `topic`.
+async fn delete_topic(client: &Client, topic: &str) -> anyhow::Result<()> {
+    let response = client
+        .send_any(&DeleteTopicsRequest {
+            // Versions 0-5 name topics in one field, 6+ in the other.
+            topic_names: vec![topic.to_string()],
+            topics: vec![DeleteTopicState {
+                name: Some(topic.to_string()),
+                ..DeleteTopicState::default()
+            }],
+            timeout_ms: 30_000,
+            ..DeleteTopicsRequest::default()
+        })
+        .await?;
+    for result in &response.responses {
+        match ErrorCode::from_code(result.error_code) {
+            ErrorCode::None | ErrorCode::UnknownTopicOrPartition => {}
+            error => anyhow::bail!("deleting {topic}: {error}"),
+        }
     }
     Ok(())
 }

@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
-use super::measure::Measurement;
 use super::peers::PeerKind;
+use super::rounds::Runs;
 
 /// One workload's results.
 pub struct Section {
@@ -14,8 +14,8 @@ pub struct Section {
     /// Whether the clients were paced to one rate: then latency, not
     /// throughput, is what the workload compares.
     pub paced: bool,
-    /// Each client's result or why it failed.
-    pub rows: Vec<(PeerKind, Result<Measurement, String>)>,
+    /// Each client's runs, one a round.
+    pub rows: Vec<(PeerKind, Runs)>,
 }
 
 /// A whole run.
@@ -24,6 +24,8 @@ pub struct Report {
     pub records: u64,
     /// Partitions per topic.
     pub partitions: i32,
+    /// Runs of each client on each workload.
+    pub rounds: u32,
     /// The workloads.
     pub sections: Vec<Section>,
     /// Clients that could not be built or fetched, and why.
@@ -38,9 +40,11 @@ pub fn render(report: &Report) -> String {
         out,
         "Written by `cargo xtask bench` (do not edit by hand; run it again). Every client ran \
          in its own process, one after another, against the same single-node Apache Kafka \
-         broker started by the harness for this run, on the same workloads. Throughput and CPU \
-         ratios are relative to ferrokafka: a throughput ratio below 1 means the peer is \
-         slower, a CPU ratio above 1 means it used more CPU for the same records.\n"
+         broker started by the harness for this run, on the same workloads, {} times; each \
+         row is the client's median run. Throughput and CPU ratios are relative to \
+         ferrokafka: a throughput ratio below 1 means the peer is slower, a CPU ratio above 1 \
+         means it used more CPU for the same records.\n",
+        report.rounds
     );
     let _ = writeln!(out, "## Machine\n");
     for (what, value) in machine() {
@@ -50,8 +54,14 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(
         out,
         "- {} records per run (the paced run: at most 100,000); every producer run writes to a fresh topic of {} partitions \
-         (replication factor 1); consumers read one topic of that size, pre-filled, each in a \
+         (replication factor 1), deleted after the run; consumers read one topic of that size, pre-filled, each in a \
          fresh consumer group from the earliest offset.\n\
+         - Rounds: every client runs every workload {} times, the workloads one after another and, \
+         within a workload, round by round; the order of the clients rotates by one place each \
+         round, so none always runs first. Each row is the client's median run by throughput \
+         (by p99 latency in the paced run), and the last column gives the range over its runs. \
+         Before the first workload one unmeasured ferrokafka run of the same size warms the \
+         fresh broker's JVM up (it is the run that fills the consumers' topic).\n\
          - Values are 100 bytes of pseudo-random uppercase letters (1,024 distinct values, the same \
          generator in every client; the Java tool draws its own random uppercase letters), no \
          keys; the seeds' workload sends the JSON text of the integers 0..N (the Java tool \
@@ -75,6 +85,7 @@ pub fn render(report: &Report) -> String {
          the library's dependency graph.\n",
         report.records,
         report.partitions,
+        report.rounds,
         super::peers::JAVA_TOOLS_VERSION,
     );
     if !report.unavailable.is_empty() {
@@ -88,68 +99,88 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out, "## Results\n");
     let mut behind = Vec::new();
     for section in &report.sections {
+        let paced = section.paced;
         let _ = writeln!(out, "### {}\n", section.workload);
         let _ = writeln!(
             out,
-            "| client | records/s | MB/s | p50 ms | p99 ms | CPU s per 1M records | throughput vs ferrokafka | CPU vs ferrokafka |"
+            "| client | records/s | MB/s | p50 ms | p99 ms | CPU s per 1M records | throughput vs ferrokafka | CPU vs ferrokafka | {} over the runs |",
+            if paced { "p99 ms" } else { "records/s" }
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
-        let ours = section.rows.iter().find_map(|(kind, result)| {
-            (*kind == PeerKind::Ferrokafka)
-                .then_some(result.as_ref().ok())
-                .flatten()
-        });
-        for (kind, result) in &section.rows {
-            match result {
-                Ok(m) => {
-                    let (throughput, cpu) = ours.map_or(("–".into(), "–".into()), |o| {
-                        (
-                            format!("{:.2}×", m.records_per_s() / o.records_per_s()),
-                            format!("{:.2}×", m.cpu_s_per_million() / o.cpu_s_per_million()),
-                        )
-                    });
-                    if let Some(o) = ours
-                        && !section.paced
-                        && *kind != PeerKind::Ferrokafka
-                        && m.records_per_s() > o.records_per_s()
-                    {
-                        behind.push(format!(
-                            "{}: {} is faster ({:.2}×)",
-                            section.workload,
-                            kind.label(),
-                            m.records_per_s() / o.records_per_s()
-                        ));
-                    }
-                    if let (Some(o), Some(theirs), Some(mine)) =
-                        (ours, m.latency_p99_ms, ours.and_then(|o| o.latency_p99_ms))
-                        && section.paced
-                        && *kind != PeerKind::Ferrokafka
-                        && theirs < mine
-                    {
-                        behind.push(format!(
-                            "{}: {} has the lower p99 latency ({theirs:.1} ms against {mine:.1} ms, at {:.0} against {:.0} records/s)",
-                            section.workload,
-                            kind.label(),
-                            m.records_per_s(),
-                            o.records_per_s(),
-                        ));
-                    }
-                    let _ = writeln!(
-                        out,
-                        "| {} | {:.0} | {:.1} | {} | {} | {:.2} | {throughput} | {cpu} |",
-                        m.client,
-                        m.records_per_s(),
-                        m.mb_per_s(),
-                        optional(m.latency_p50_ms),
-                        optional(m.latency_p99_ms),
-                        m.cpu_s_per_million(),
-                    );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let ours_runs = section
+            .rows
+            .iter()
+            .find_map(|(kind, runs)| (*kind == PeerKind::Ferrokafka).then_some(runs));
+        let ours = ours_runs.and_then(|runs| runs.median(paced));
+        for (kind, runs) in &section.rows {
+            let Some(m) = runs.median(paced) else {
+                let first = failure_summary(runs.first_failure().unwrap_or("not run"));
+                let _ = writeln!(
+                    out,
+                    "| {} | failed in every run: {first} | | | | | | | |",
+                    kind.label()
+                );
+                continue;
+            };
+            let (throughput, cpu) = ours.map_or(("–".into(), "–".into()), |o| {
+                (
+                    format!("{:.2}×", m.records_per_s() / o.records_per_s()),
+                    format!("{:.2}×", m.cpu_s_per_million() / o.cpu_s_per_million()),
+                )
+            });
+            if let Some(o) = ours
+                && *kind != PeerKind::Ferrokafka
+            {
+                let spread = |runs: &Runs| {
+                    runs.range(paced)
+                        .map_or_else(String::new, |(lo, hi)| range_text(lo, hi, paced))
+                };
+                let ours_spread = ours_runs.map_or_else(String::new, spread);
+                if !paced && m.records_per_s() > o.records_per_s() {
+                    behind.push(format!(
+                        "{}: {} is faster ({:.2}× in the medians; records/s over the runs: theirs {}, ferrokafka's {ours_spread})",
+                        section.workload,
+                        kind.label(),
+                        m.records_per_s() / o.records_per_s(),
+                        spread(runs),
+                    ));
                 }
-                Err(error) => {
-                    let first = error.lines().next().unwrap_or_default().replace('|', "\\|");
-                    let _ = writeln!(out, "| {} | failed: {first} | | | | | | |", kind.label());
+                if let (true, Some(theirs), Some(mine)) =
+                    (paced, m.latency_p99_ms, o.latency_p99_ms)
+                    && theirs < mine
+                {
+                    behind.push(format!(
+                        "{}: {} has the lower p99 latency (medians {theirs:.1} ms against {mine:.1} ms, at {:.0} against {:.0} records/s; p99 over the runs: theirs {}, ferrokafka's {ours_spread})",
+                        section.workload,
+                        kind.label(),
+                        m.records_per_s(),
+                        o.records_per_s(),
+                        spread(runs),
+                    ));
                 }
             }
+            let mut over_runs = runs
+                .range(paced)
+                .map_or_else(String::new, |(lo, hi)| range_text(lo, hi, paced));
+            if runs.failures() > 0 {
+                let _ = write!(
+                    over_runs,
+                    " ({} of {} failed: {})",
+                    runs.failures(),
+                    runs.outcomes.len(),
+                    failure_summary(runs.first_failure().unwrap_or_default())
+                );
+            }
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.1} | {} | {} | {:.2} | {throughput} | {cpu} | {over_runs} |",
+                m.client,
+                m.records_per_s(),
+                m.mb_per_s(),
+                optional(m.latency_p50_ms),
+                optional(m.latency_p99_ms),
+                m.cpu_s_per_million(),
+            );
         }
         let _ = writeln!(out);
     }
@@ -167,6 +198,27 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
+}
+
+/// The last line of a failure (the end of the client's standard error, where
+/// it says what went wrong; the first line only names the command).
+fn failure_summary(error: &str) -> String {
+    error
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default()
+        .replace('|', "\\|")
+}
+
+/// `lo–hi` in the workload's measure: records/s in thousands, or ms.
+fn range_text(lo: f64, hi: f64, paced: bool) -> String {
+    if paced {
+        format!("{lo:.1}–{hi:.1} ms")
+    } else {
+        format!("{:.0}k–{:.0}k", lo / 1000.0, hi / 1000.0)
+    }
 }
 
 fn optional(value: Option<f64>) -> String {
