@@ -54,6 +54,9 @@ const MAX_V1_PRODUCE_VERSION: i16 = 11;
 const MAX_V1_TXN_OFFSET_COMMIT_VERSION: i16 = 4;
 const MAX_V1_END_TXN_VERSION: i16 = 4;
 
+/// The resolution of the runtime's timers.
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
 /// Runs until the producer is closed and everything it held is settled.
 pub(crate) async fn run(inner: Arc<Inner>) {
     let idle = Duration::from_millis(100);
@@ -127,8 +130,21 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
             failures.push((batch, error));
         }
         next = drive_machine(inner, state, now, &mut failures);
-        let partitions = state.accumulator.partitions(now);
-        next = earliest(next, partitions.next);
+        // The runtime's timers fire on the first whole-millisecond tick at
+        // or after their deadline, so a batch woken for at its linger
+        // deadline would leave up to a millisecond late (half of one on
+        // average, on every batch a linger releases). Judged a tick ahead
+        // and woken a tick early, it leaves within the tick before its
+        // deadline instead: "wait up to linger_ms", as the Java client's
+        // millisecond clock has it too.
+        let horizon = now + TIMER_TICK;
+        let partitions = state.accumulator.partitions(horizon);
+        next = earliest(
+            next,
+            partitions
+                .next
+                .map(|at| at.checked_sub(TIMER_TICK).unwrap_or(at)),
+        );
         // Partitions by leader: those ready make their leader's request go,
         // and the lingering ones of that leader go along.
         let mut by_leader: BTreeMap<i32, (Vec<TopicPartition>, Vec<TopicPartition>)> =
@@ -175,7 +191,7 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
             } = state;
             // Encoded by `produce`, once the lock is released.
             let batches = accumulator.drain_unencoded(
-                now,
+                horizon,
                 &partitions,
                 inner.config.batching.max_request_size,
                 |partition, records| machine.stamp(partition, records),

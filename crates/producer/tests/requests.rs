@@ -100,3 +100,45 @@ async fn a_ready_partition_s_request_takes_along_its_broker_s_lingering_batches(
     waiting_2.await.unwrap();
     assert_eq!(*requests.lock().unwrap(), [(1, vec![0, 1]), (2, vec![2])]);
 }
+
+#[tokio::test]
+async fn a_lingering_batch_leaves_at_its_linger_deadline_not_before_the_tick_ahead_of_it() {
+    let arrivals: Arc<Mutex<Vec<std::time::Instant>>> = Arc::default();
+    let seen = Arc::clone(&arrivals);
+    let cluster = FakeCluster::new(1, move |request| {
+        (request.key == ApiKey::Produce).then(|| {
+            seen.lock().unwrap().push(std::time::Instant::now());
+            answer(request)
+        })
+    });
+    cluster.add_topic("t", &[1]);
+    let bootstrap = cluster.bootstrap();
+    let linger = Duration::from_millis(300);
+    let config = ProducerConfig::from_pairs([
+        ("bootstrap_servers", bootstrap.as_str()),
+        ("linger_ms", "300"),
+    ])
+    .unwrap();
+    let client = cluster.client(config.client.clone()).await.unwrap();
+    let producer = Producer::with_client(client, config);
+    producer.partitions_for("t").await.unwrap();
+
+    let sent = std::time::Instant::now();
+    let delivery = producer
+        .send(ProducerRecord::new("t").partition(0).value("v"))
+        .await
+        .unwrap();
+    delivery.await.unwrap();
+    let waited = arrivals.lock().unwrap()[0] - sent;
+    // The sender judges readiness one timer tick (1 ms) ahead of the clock;
+    // never more than that early.
+    assert!(
+        waited >= linger - Duration::from_millis(1),
+        "left after {waited:?}, linger is {linger:?}"
+    );
+    // Late only by scheduling, and a loaded machine may add some of that.
+    assert!(
+        waited < linger + Duration::from_millis(200),
+        "left after {waited:?}"
+    );
+}
