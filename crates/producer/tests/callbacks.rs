@@ -7,43 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
-use ferrokafka_protocol::messages::ProduceRequest;
-use ferrokafka_protocol::messages::ProduceResponse;
-use ferrokafka_protocol::messages::produce_response::{
-    PartitionProduceResponse, TopicProduceResponse,
-};
 use ferrokafka_protocol::{ApiKey, ErrorCode};
-use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
-
-/// Answers every partition of a Produce request with `error`, the first
-/// record at offset 100.
-fn answer(request: &FakeRequest, error: ErrorCode) -> FakeReply {
-    let produce: ProduceRequest = request.decode();
-    let response = ProduceResponse {
-        responses: produce
-            .topic_data
-            .iter()
-            .map(|topic| TopicProduceResponse {
-                name: topic.name.clone(),
-                topic_id: topic.topic_id,
-                partition_responses: topic
-                    .partition_data
-                    .iter()
-                    .map(|p| PartitionProduceResponse {
-                        index: p.index,
-                        error_code: error.code(),
-                        base_offset: 100,
-                        log_append_time_ms: -1,
-                        ..PartitionProduceResponse::default()
-                    })
-                    .collect(),
-                ..TopicProduceResponse::default()
-            })
-            .collect(),
-        ..ProduceResponse::default()
-    };
-    FakeReply::with(request, &response)
-}
+use ferrokafka_transport::fake::{FakeCluster, FakeReply};
 
 async fn producer(cluster: &FakeCluster) -> Producer {
     let bootstrap = cluster.bootstrap();
@@ -85,7 +50,7 @@ async fn send_all(producer: &Producer, count: u32, panicking: Option<u32>, outco
 #[tokio::test]
 async fn callbacks_get_each_record_s_offset_in_order_and_a_panic_spoils_nothing() {
     let cluster = FakeCluster::new(1, |request| {
-        (request.key == ApiKey::Produce).then(|| answer(request, ErrorCode::None))
+        (request.key == ApiKey::Produce).then(|| FakeReply::produce(request, ErrorCode::None, 100))
     });
     cluster.add_topic("t", &[1]);
     let producer = producer(&cluster).await;
@@ -107,7 +72,8 @@ async fn callbacks_get_each_record_s_offset_in_order_and_a_panic_spoils_nothing(
 #[tokio::test]
 async fn a_refused_batch_reaches_every_callback_as_its_error() {
     let cluster = FakeCluster::new(1, |request| {
-        (request.key == ApiKey::Produce).then(|| answer(request, ErrorCode::InvalidRecord))
+        (request.key == ApiKey::Produce)
+            .then(|| FakeReply::produce(request, ErrorCode::InvalidRecord, 100))
     });
     cluster.add_topic("t", &[1]);
     let producer = producer(&cluster).await;
@@ -132,7 +98,7 @@ async fn partitions_added_to_a_topic_are_seen_after_a_metadata_update() {
     let cluster = FakeCluster::new(1, move |request| {
         (request.key == ApiKey::Produce).then(|| {
             seen.fetch_add(1, Ordering::SeqCst);
-            answer(request, ErrorCode::None)
+            FakeReply::produce(request, ErrorCode::None, 100)
         })
     });
     cluster.add_topic("t", &[1]);

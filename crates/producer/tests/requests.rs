@@ -7,43 +7,11 @@ use std::time::Duration;
 
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
 use ferrokafka_protocol::messages::ProduceRequest;
-use ferrokafka_protocol::messages::ProduceResponse;
-use ferrokafka_protocol::messages::produce_response::{
-    PartitionProduceResponse, TopicProduceResponse,
-};
 use ferrokafka_protocol::{ApiKey, ErrorCode};
-use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
+use ferrokafka_transport::fake::{FakeCluster, FakeReply};
 
 /// Each Produce request as (node, the partitions it carries).
 type Requests = Arc<Mutex<Vec<(i32, Vec<i32>)>>>;
-
-fn answer(request: &FakeRequest) -> FakeReply {
-    let produce: ProduceRequest = request.decode();
-    let response = ProduceResponse {
-        responses: produce
-            .topic_data
-            .iter()
-            .map(|topic| TopicProduceResponse {
-                name: topic.name.clone(),
-                topic_id: topic.topic_id,
-                partition_responses: topic
-                    .partition_data
-                    .iter()
-                    .map(|p| PartitionProduceResponse {
-                        index: p.index,
-                        error_code: ErrorCode::None.code(),
-                        base_offset: 0,
-                        log_append_time_ms: -1,
-                        ..PartitionProduceResponse::default()
-                    })
-                    .collect(),
-                ..TopicProduceResponse::default()
-            })
-            .collect(),
-        ..ProduceResponse::default()
-    };
-    FakeReply::with(request, &response)
-}
 
 #[tokio::test]
 async fn a_ready_partition_s_request_takes_along_its_broker_s_lingering_batches() {
@@ -59,7 +27,7 @@ async fn a_ready_partition_s_request_takes_along_its_broker_s_lingering_batches(
                 .collect();
             partitions.sort_unstable();
             seen.lock().unwrap().push((request.node, partitions));
-            answer(request)
+            FakeReply::produce(request, ErrorCode::None, 0)
         })
     });
     // Partitions 0 and 1 on node 1, partition 2 on node 2.
@@ -108,7 +76,7 @@ async fn a_lingering_batch_leaves_at_its_linger_deadline_not_before_the_tick_ahe
     let cluster = FakeCluster::new(1, move |request| {
         (request.key == ApiKey::Produce).then(|| {
             seen.lock().unwrap().push(std::time::Instant::now());
-            answer(request)
+            FakeReply::produce(request, ErrorCode::None, 0)
         })
     });
     cluster.add_topic("t", &[1]);

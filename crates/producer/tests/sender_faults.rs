@@ -10,42 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
 use ferrokafka_protocol::messages::ProduceRequest;
-use ferrokafka_protocol::messages::ProduceResponse;
-use ferrokafka_protocol::messages::produce_response::{
-    PartitionProduceResponse, TopicProduceResponse,
-};
 use ferrokafka_protocol::{ApiKey, ErrorCode};
 use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
-
-/// Answers a Produce request with `error` (and offsets from `base_offset`)
-/// for every partition in it.
-fn answer(request: &FakeRequest, error: ErrorCode, base_offset: i64) -> FakeReply {
-    let produce: ProduceRequest = request.decode();
-    let response = ProduceResponse {
-        responses: produce
-            .topic_data
-            .iter()
-            .map(|topic| TopicProduceResponse {
-                name: topic.name.clone(),
-                topic_id: topic.topic_id,
-                partition_responses: topic
-                    .partition_data
-                    .iter()
-                    .map(|p| PartitionProduceResponse {
-                        index: p.index,
-                        error_code: error.code(),
-                        base_offset,
-                        log_append_time_ms: -1,
-                        ..PartitionProduceResponse::default()
-                    })
-                    .collect(),
-                ..TopicProduceResponse::default()
-            })
-            .collect(),
-        ..ProduceResponse::default()
-    };
-    FakeReply::with(request, &response)
-}
 
 /// The record batch bytes of the (single) partition in a Produce request.
 fn batch_bytes(request: &FakeRequest) -> Bytes {
@@ -75,9 +41,9 @@ async fn a_stale_leader_is_retried_after_a_metadata_refresh() {
     let cluster = FakeCluster::new(2, move |request| {
         (request.key == ApiKey::Produce).then(|| {
             if seen.fetch_add(1, Ordering::SeqCst) == 0 {
-                answer(request, ErrorCode::NotLeaderOrFollower, -1)
+                FakeReply::produce(request, ErrorCode::NotLeaderOrFollower, -1)
             } else {
-                answer(request, ErrorCode::None, 41)
+                FakeReply::produce(request, ErrorCode::None, 41)
             }
         })
     });
@@ -112,7 +78,8 @@ async fn a_stale_leader_is_retried_after_a_metadata_refresh() {
 #[tokio::test]
 async fn an_error_retrying_cannot_fix_fails_the_records_at_once() {
     let cluster = FakeCluster::new(1, |request| {
-        (request.key == ApiKey::Produce).then(|| answer(request, ErrorCode::InvalidRecord, -1))
+        (request.key == ApiKey::Produce)
+            .then(|| FakeReply::produce(request, ErrorCode::InvalidRecord, -1))
     });
     cluster.add_topic("t", &[1]);
     let producer = producer(&cluster, &[]).await;
@@ -145,7 +112,7 @@ async fn a_dropped_connection_resends_the_same_batch() {
             if seen.len() == 1 {
                 FakeReply::Disconnect
             } else {
-                answer(request, ErrorCode::None, 0)
+                FakeReply::produce(request, ErrorCode::None, 0)
             }
         })
     });
@@ -166,7 +133,7 @@ async fn a_dropped_connection_resends_the_same_batch() {
 async fn a_duplicate_sequence_counts_as_delivered() {
     let cluster = FakeCluster::new(1, |request| {
         (request.key == ApiKey::Produce)
-            .then(|| answer(request, ErrorCode::DuplicateSequenceNumber, 7))
+            .then(|| FakeReply::produce(request, ErrorCode::DuplicateSequenceNumber, 7))
     });
     cluster.add_topic("t", &[1]);
     let producer = producer(&cluster, &[]).await;
@@ -214,7 +181,8 @@ async fn a_broker_that_never_answers_fails_records_after_the_delivery_timeout() 
 #[tokio::test]
 async fn a_batch_that_expires_waiting_for_a_retry_names_the_error_it_was_retrying() {
     let cluster = FakeCluster::new(1, |request| {
-        (request.key == ApiKey::Produce).then(|| answer(request, ErrorCode::NotEnoughReplicas, -1))
+        (request.key == ApiKey::Produce)
+            .then(|| FakeReply::produce(request, ErrorCode::NotEnoughReplicas, -1))
     });
     cluster.add_topic("t", &[1]);
     // The backoff outlasts the delivery timeout, so the batch expires in

@@ -25,11 +25,14 @@ use bytes::{BufMut as _, Bytes, BytesMut};
 use ferrokafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
+use ferrokafka_protocol::messages::produce_response::{
+    PartitionProduceResponse, TopicProduceResponse,
+};
 use ferrokafka_protocol::messages::{
     FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdResponse, MetadataResponse,
-    RequestHeader, ResponseHeader,
+    ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader,
 };
-use ferrokafka_protocol::{ApiKey, Message, Reader, Uuid};
+use ferrokafka_protocol::{ApiKey, ErrorCode, Message, Reader, Uuid};
 
 use crate::config::ClientConfig;
 use crate::frame::SIZE_PREFIX;
@@ -89,6 +92,40 @@ impl FakeReply {
                 )
             });
         FakeReply::Respond(body.freeze())
+    }
+
+    /// Answers a Produce request with `error` for every partition in it,
+    /// the first record of each at `base_offset` (the default answer to a
+    /// Produce is this with no error and offset 0).
+    ///
+    /// # Panics
+    /// If `request` is not a well-formed Produce request.
+    pub fn produce(request: &FakeRequest, error: ErrorCode, base_offset: i64) -> FakeReply {
+        let produce: ProduceRequest = request.decode();
+        let response = ProduceResponse {
+            responses: produce
+                .topic_data
+                .iter()
+                .map(|topic| TopicProduceResponse {
+                    name: topic.name.clone(),
+                    topic_id: topic.topic_id,
+                    partition_responses: topic
+                        .partition_data
+                        .iter()
+                        .map(|p| PartitionProduceResponse {
+                            index: p.index,
+                            error_code: error.code(),
+                            base_offset,
+                            log_append_time_ms: -1,
+                            ..PartitionProduceResponse::default()
+                        })
+                        .collect(),
+                    ..TopicProduceResponse::default()
+                })
+                .collect(),
+            ..ProduceResponse::default()
+        };
+        FakeReply::with(request, &response)
     }
 }
 
@@ -233,6 +270,7 @@ impl FakeCluster {
                     ..InitProducerIdResponse::default()
                 },
             ),
+            ApiKey::Produce => FakeReply::produce(request, ErrorCode::None, 0),
             other => panic!(
                 "the fake cluster has no default answer for {}: answer it in the test's handler",
                 other.name()
