@@ -200,7 +200,7 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
         }
     }
     for (batch, error) in failures {
-        fail(inner, batch, &error);
+        fail(inner, batch, &error, now);
     }
     if leaderless {
         inner.client.note_error(ErrorCode::LeaderNotAvailable);
@@ -629,7 +629,7 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
     match outcome {
         Ok(response) => {
             for batch in batches {
-                settle(&inner, batch, response.as_ref(), &topic_ids);
+                settle(&inner, batch, response.as_ref(), &topic_ids, answered);
             }
         }
         Err(error) => {
@@ -655,10 +655,11 @@ fn settle(
     batch: Batch,
     response: Option<&ProduceResponse>,
     topic_ids: &HashMap<Arc<str>, ferrokafka_protocol::Uuid>,
+    answered: Instant,
 ) {
     let Some(response) = response else {
         // acks=0: written is all anyone will know.
-        deliver(inner, batch, -1, -1);
+        deliver(inner, batch, -1, -1, answered);
         return;
     };
     let topic = &batch.partition.topic;
@@ -737,11 +738,11 @@ fn judge(
     };
     let verdict = verdict.unwrap_or(BatchVerdict::Stale);
     match verdict {
-        BatchVerdict::Delivered { .. } => deliver(inner, batch, offset, append_time),
+        BatchVerdict::Delivered { .. } => deliver(inner, batch, offset, append_time, now),
         BatchVerdict::Retry => requeue(inner, batch, &failure, now),
         BatchVerdict::Failed(error) => {
             let error = sequence_failure(inner, &batch, error, failure, now);
-            fail(inner, batch, &error);
+            fail(inner, batch, &error, now);
         }
         BatchVerdict::Stale => {
             // No sequence (idempotence off), or a batch the machine no
@@ -751,14 +752,14 @@ fn judge(
                 | ProduceOutcome::Refused {
                     error: ErrorCode::DuplicateSequenceNumber,
                     ..
-                } => deliver(inner, batch, offset, append_time),
+                } => deliver(inner, batch, offset, append_time, now),
                 ProduceOutcome::Refused { error, .. } if !error.is_retriable() => {
-                    fail(inner, batch, &failure);
+                    fail(inner, batch, &failure, now);
                 }
                 _ if retry => requeue(inner, batch, &failure, now),
                 _ => {
                     let error = timed_out(inner, &batch, failure, now);
-                    fail(inner, batch, &error);
+                    fail(inner, batch, &error, now);
                 }
             }
         }
@@ -810,19 +811,17 @@ fn sequence_failure(
     }
 }
 
-fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64) {
+/// `now`: when the answer was judged (a clock read per batch, never per
+/// record, for the metrics' windows).
+fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64, now: Instant) {
     let topic = Arc::clone(&batch.partition.topic);
     let partition = batch.partition.partition;
     let size = batch.encoded().map_or(0, Bytes::len) as u64;
     let uncompressed = batch.uncompressed_bytes as u64;
     let completions = inner.state().accumulator.complete(batch);
-    inner.metrics.record_delivered(
-        Instant::now(),
-        &topic,
-        completions.len() as u64,
-        size,
-        uncompressed,
-    );
+    inner
+        .metrics
+        .record_delivered(now, &topic, completions.len() as u64, size, uncompressed);
     // One metadata for the batch, updated record by record: a callback
     // borrows it, a future gets its own copy.
     let mut metadata = RecordMetadata {
@@ -852,12 +851,12 @@ fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64) 
     }
 }
 
-fn fail(inner: &Inner, batch: Batch, error: &ProduceError) {
+fn fail(inner: &Inner, batch: Batch, error: &ProduceError, now: Instant) {
     let topic = Arc::clone(&batch.partition.topic);
     let completions = inner.state().accumulator.complete(batch);
     inner
         .metrics
-        .record_failed(Instant::now(), &topic, completions.len() as u64);
+        .record_failed(now, &topic, completions.len() as u64);
     for completion in completions {
         completion.notifier.notify(Err(error));
     }
