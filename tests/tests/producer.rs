@@ -1,7 +1,8 @@
 //! The producer against a real broker: keyed records with headers in every
 //! codec read back by kafka-python (same bytes, murmur2 partitions,
-//! per-partition order), acks 0/1/all, idempotence on by default, and
-//! back-pressure when the broker is gone.
+//! per-partition order), acks 0/1/all, idempotence on by default, the
+//! metrics per topic and their rates, and back-pressure when the broker is
+//! gone.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -132,6 +133,14 @@ async fn every_acks_setting_delivers() {
             }
         }
         producer.flush().await;
+        let metrics = producer.metrics();
+        assert_eq!(metrics.record_send_total, 50, "acks={acks}");
+        assert!(metrics.record_send_rate > 0.0, "acks={acks}: {metrics:?}");
+        assert!(metrics.request_total >= 1 && metrics.request_rate > 0.0);
+        assert_eq!(metrics.requests_in_flight, 0);
+        assert_eq!(metrics.record_error_total, 0);
+        assert_eq!(metrics.topics[&topic].record_send_total, 50);
+        assert_eq!(metrics.topics[&topic].byte_total, metrics.byte_total);
         let end = producer
             .client()
             .send_any(&ferrokafka_protocol::messages::MetadataRequest::default())
@@ -140,6 +149,59 @@ async fn every_acks_setting_delivers() {
         assert!(!end.brokers.is_empty());
         producer.close(Duration::from_secs(10)).await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn metrics_count_per_topic_and_show_compression() {
+    let producer = producer(
+        bootstrap_servers(),
+        &[("compression_type", "lz4"), ("linger_ms", "10")],
+    )
+    .await;
+    let topics = [unique_topic("metrics-a"), unique_topic("metrics-b")];
+    for topic in &topics {
+        create_topic(producer.client(), topic, 2, 1).await;
+    }
+    let started = std::time::Instant::now();
+    for i in 0..400u32 {
+        let topic = &topics[usize::from(i % 4 == 0)];
+        let record = ProducerRecord::new(topic).value(format!("{i:>8} {}", "abc".repeat(60)));
+        producer.send_with_callback(record, |_| {}).await.unwrap();
+    }
+    producer.flush().await;
+    let metrics = producer.metrics();
+    let elapsed = started.elapsed();
+    assert_eq!(metrics.record_send_total, 400, "{metrics:#?}");
+    let (a, b) = (&metrics.topics[&topics[0]], &metrics.topics[&topics[1]]);
+    assert_eq!((a.record_send_total, b.record_send_total), (300, 100));
+    assert_eq!(a.byte_total + b.byte_total, metrics.byte_total);
+    // Repetitive values: lz4 shrinks every batch well below its records.
+    assert!(metrics.compression_rate_avg < 0.5, "{metrics:#?}");
+    assert!(a.compression_rate < 0.5 && b.compression_rate < 0.5);
+    // Default windows (30 s, 2 samples): the rate is the total over the
+    // time since the first acknowledgement plus one window.
+    let window = Duration::from_secs(30);
+    for (total, rate) in [
+        (metrics.record_send_total, metrics.record_send_rate),
+        (a.record_send_total, a.record_send_rate),
+        (b.byte_total, b.byte_rate),
+    ] {
+        #[allow(clippy::cast_precision_loss)]
+        let total = total as f64;
+        let (lowest, highest) = (
+            total / (window + elapsed).as_secs_f64(),
+            total / window.as_secs_f64(),
+        );
+        assert!(
+            lowest <= rate && rate <= highest,
+            "{rate} {lowest} {highest}"
+        );
+    }
+    assert!(metrics.record_size_max > 180 && metrics.record_size_avg > 180.0);
+    assert!(metrics.record_queue_time_max_ms <= elapsed.as_secs_f64() * 1000.0);
+    assert!(metrics.request_latency_max_ms > 0.0);
+    assert_eq!(metrics.requests_in_flight, 0);
+    producer.close(Duration::from_secs(10)).await.unwrap();
 }
 
 #[tokio::test]

@@ -143,6 +143,9 @@ pub struct ProducerBatch<P, C> {
     record_count: i32,
     /// Bytes of records before compression.
     pub uncompressed_bytes: usize,
+    /// The largest [`record_size_upper_bound`] of its records (for
+    /// `record-size-max`, which Java measures by this bound too).
+    pub max_record_size: usize,
     /// Idempotent producer id, epoch and base sequence, fixed at the first
     /// drain so a retry resends the same bytes.
     pub producer: Option<(i64, i16, i32)>,
@@ -324,6 +327,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 reserved: reserve,
                 record_count: 0,
                 uncompressed_bytes: 0,
+                max_record_size: 0,
                 producer: None,
                 last_error: None,
             });
@@ -336,6 +340,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         builder.append(timestamp, key, value, headers);
         batch.record_count += 1;
         batch.uncompressed_bytes = builder.uncompressed_size();
+        batch.max_record_size = batch.max_record_size.max(size);
         batch.completions.push(completion);
         // Only the append that makes the partition ready says so: once a
         // partition has a full batch, the appends behind it change nothing

@@ -8,6 +8,7 @@ use ferrokafka_records::Compression;
 use ferrokafka_transport::config::{
     ClientConfig, ConfigError, boolean, millis, normalize_key, number,
 };
+use ferrokafka_transport::metrics::WindowConfig;
 
 use crate::accumulator::AccumulatorConfig;
 
@@ -67,6 +68,10 @@ pub struct ProducerConfig {
     pub transactional_id: Option<String>,
     /// `transaction_timeout_ms`.
     pub transaction_timeout: Duration,
+    /// `metrics_sample_window_ms` (default 30000) and `metrics_num_samples`
+    /// (default 2): the windows the rates of [`crate::ProducerMetrics`]
+    /// are measured over.
+    pub metrics_window: WindowConfig,
     idempotence_set: bool,
 }
 
@@ -83,6 +88,7 @@ impl Default for ProducerConfig {
             batching: AccumulatorConfig::default(),
             transactional_id: None,
             transaction_timeout: Duration::from_secs(60),
+            metrics_window: WindowConfig::default(),
             idempotence_set: false,
         }
     }
@@ -182,6 +188,8 @@ impl ProducerConfig {
                 self.transactional_id = Some(value.trim().to_string()).filter(|v| !v.is_empty());
             }
             "transaction_timeout_ms" => self.transaction_timeout = millis(k, value)?,
+            "metrics_sample_window_ms" => self.metrics_window.window = millis(k, value)?,
+            "metrics_num_samples" => self.metrics_window.samples = number(k, value, 1usize)?,
             _ => {
                 if !self.client.set(k, value)? {
                     return Err(ConfigError::new(k, value, "unknown key"));
@@ -223,6 +231,22 @@ impl ProducerConfig {
         }
         if self.batching.batch_size == 0 {
             return Err(ConfigError::new("batch_size", "0", "must be positive"));
+        }
+        // A window shorter than the millisecond the key is given in could
+        // never close.
+        if self.metrics_window.window < Duration::from_millis(1) {
+            return Err(ConfigError::new(
+                "metrics_sample_window_ms",
+                &self.metrics_window.window.as_millis().to_string(),
+                "must be positive",
+            ));
+        }
+        if self.metrics_window.samples == 0 {
+            return Err(ConfigError::new(
+                "metrics_num_samples",
+                "0",
+                "must be positive",
+            ));
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ mod blocking;
 pub mod config;
 mod error;
 pub mod idempotence;
+mod metrics;
 pub mod partitioner;
 mod producer;
 mod record;
@@ -19,7 +20,6 @@ pub mod transaction;
 pub use blocking::{BlockingDelivery, BlockingProducer};
 pub use config::{Acks, ProducerConfig};
 pub use error::ProduceError;
-pub use producer::{
-    ConsumedPartition, DeliveryCallback, DeliveryFuture, Producer, ProducerMetrics, TopicPartition,
-};
+pub use metrics::{ProducerMetrics, TopicMetrics};
+pub use producer::{ConsumedPartition, DeliveryCallback, DeliveryFuture, Producer, TopicPartition};
 pub use record::{ProducerRecord, RecordMetadata};

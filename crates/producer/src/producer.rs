@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,6 +17,7 @@ use tokio::sync::{Notify, oneshot};
 use crate::accumulator::{Accumulator, AppendError, DrainStamp, RecordRef};
 use crate::config::{PartitionerChoice, ProducerConfig};
 use crate::idempotence::{Idempotence, IdempotenceConfig};
+use crate::metrics::{Metrics, ProducerMetrics};
 use crate::partitioner::{DefaultPartitioner, Partitioner, RoundRobinPartitioner, TopicPartitions};
 use crate::transaction::{
     GroupIdentity, OffsetAndMetadata, TransactionConfig, TransactionError, TransactionEvent,
@@ -315,7 +316,7 @@ pub(crate) struct Inner {
     /// accumulator to empty.
     pub(crate) progress: Notify,
     pub(crate) closed: AtomicBool,
-    pub(crate) metrics: Counters,
+    pub(crate) metrics: Metrics,
 }
 
 impl Inner {
@@ -326,50 +327,6 @@ impl Inner {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-/// Running totals behind [`Producer::metrics`].
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) records_sent: AtomicU64,
-    pub(crate) bytes_sent: AtomicU64,
-    pub(crate) batches_sent: AtomicU64,
-    pub(crate) requests_sent: AtomicU64,
-    pub(crate) record_errors: AtomicU64,
-    pub(crate) record_retries: AtomicU64,
-    pub(crate) request_latency_total_us: AtomicU64,
-    pub(crate) request_latency_max_us: AtomicU64,
-    pub(crate) batch_size_max: AtomicU64,
-    pub(crate) uncompressed_bytes: AtomicU64,
-}
-
-/// A snapshot of the producer's metrics, named as in the Java client.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProducerMetrics {
-    /// Records acknowledged (`record-send-total`).
-    pub record_send_total: u64,
-    /// Records failed (`record-error-total`).
-    pub record_error_total: u64,
-    /// Records resent (`record-retry-total`).
-    pub record_retry_total: u64,
-    /// Bytes of batches acknowledged (`byte-total`).
-    pub byte_total: u64,
-    /// Produce requests answered (`request-total`).
-    pub request_total: u64,
-    /// Mean batch size in bytes (`batch-size-avg`).
-    pub batch_size_avg: f64,
-    /// Largest batch in bytes (`batch-size-max`).
-    pub batch_size_max: u64,
-    /// Mean records per request (`records-per-request-avg`).
-    pub records_per_request_avg: f64,
-    /// Mean request latency in milliseconds (`request-latency-avg`).
-    pub request_latency_avg_ms: f64,
-    /// Largest request latency in milliseconds (`request-latency-max`).
-    pub request_latency_max_ms: f64,
-    /// Compressed size over uncompressed size (`compression-rate-avg`).
-    pub compression_rate_avg: f64,
-    /// Free `buffer_memory` bytes (`buffer-available-bytes`).
-    pub buffer_available_bytes: u64,
 }
 
 /// The delivery of one record: resolves to its metadata or its error.
@@ -475,11 +432,11 @@ impl Producer {
                 topics: HashMap::new(),
             }),
             client,
-            config,
             wake: Notify::new(),
             progress: Notify::new(),
             closed: AtomicBool::new(false),
-            metrics: Counters::default(),
+            metrics: Metrics::new(config.metrics_window),
+            config,
         });
         tokio::spawn(crate::sender::run(Arc::clone(&inner)));
         Producer { inner }
@@ -885,27 +842,20 @@ impl Producer {
         }
     }
 
-    /// The producer's metrics now.
+    /// The producer's metrics now: totals since the start, rates over the
+    /// windows of `metrics_sample_window_ms` and `metrics_num_samples`, and
+    /// per topic in [`ProducerMetrics::topics`].
     pub fn metrics(&self) -> ProducerMetrics {
-        let m = &self.inner.metrics;
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        #[allow(clippy::cast_precision_loss)]
-        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-        let requests = load(&m.requests_sent);
-        ProducerMetrics {
-            record_send_total: load(&m.records_sent),
-            record_error_total: load(&m.record_errors),
-            record_retry_total: load(&m.record_retries),
-            byte_total: load(&m.bytes_sent),
-            request_total: requests,
-            batch_size_avg: ratio(load(&m.bytes_sent), load(&m.batches_sent)),
-            batch_size_max: load(&m.batch_size_max),
-            records_per_request_avg: ratio(load(&m.records_sent), requests),
-            request_latency_avg_ms: ratio(load(&m.request_latency_total_us), requests) / 1000.0,
-            request_latency_max_ms: ratio(load(&m.request_latency_max_us), 1000),
-            compression_rate_avg: ratio(load(&m.bytes_sent), load(&m.uncompressed_bytes)),
-            buffer_available_bytes: self.inner.state().accumulator.available_memory() as u64,
-        }
+        let (available, in_flight) = {
+            let state = self.inner.state();
+            (
+                state.accumulator.available_memory() as u64,
+                state.requests_in_flight.values().sum::<usize>() as u64,
+            )
+        };
+        self.inner
+            .metrics
+            .snapshot(Instant::now(), available, in_flight)
     }
 }
 

@@ -31,6 +31,7 @@ use crate::config::Acks;
 use crate::idempotence::{
     BatchVerdict, IdempotenceAction, ProduceOutcome, SequenceError, SequenceStamp,
 };
+use crate::metrics::Drained;
 use crate::producer::{Completion, Inner, Machine, State, TopicPartition, dispatch_events};
 use crate::transaction::{
     CoordinatorType, TransactionError, TransactionRequest, TransactionResponse, TransactionState,
@@ -215,7 +216,7 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
         }
     }
     for (batch, error) in failures {
-        fail(inner, batch, &error);
+        fail(inner, batch, &error, now);
     }
     if leaderless {
         inner.client.note_error(ErrorCode::LeaderNotAvailable);
@@ -227,6 +228,15 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
         });
     }
     let sent = !jobs.is_empty();
+    for (_, batches) in &jobs {
+        inner.metrics.record_drained(
+            now,
+            batches.iter().map(|b| Drained {
+                created: b.created,
+                max_record_size: b.max_record_size,
+            }),
+        );
+    }
     for (node, batches) in jobs {
         start(produce(Arc::clone(inner), node, batches));
     }
@@ -627,12 +637,15 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
             .await
             .map(Some)
     };
-    record_latency(&inner, started.elapsed());
+    let answered = Instant::now();
+    inner
+        .metrics
+        .record_request(answered, answered.saturating_duration_since(started));
     release(&inner, Some(node), &batches);
     match outcome {
         Ok(response) => {
             for batch in batches {
-                settle(&inner, batch, response.as_ref(), &topic_ids);
+                settle(&inner, batch, response.as_ref(), &topic_ids, answered);
             }
         }
         Err(error) => {
@@ -652,26 +665,17 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
     inner.progress.notify_waiters();
 }
 
-fn record_latency(inner: &Inner, latency: Duration) {
-    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-    let m = &inner.metrics;
-    m.requests_sent.fetch_add(1, Ordering::Relaxed);
-    m.request_latency_total_us
-        .fetch_add(micros, Ordering::Relaxed);
-    m.request_latency_max_us
-        .fetch_max(micros, Ordering::Relaxed);
-}
-
 /// Settles one batch from the broker's answer for its partition.
 fn settle(
     inner: &Inner,
     batch: Batch,
     response: Option<&ProduceResponse>,
     topic_ids: &HashMap<Arc<str>, ferrokafka_protocol::Uuid>,
+    answered: Instant,
 ) {
     let Some(response) = response else {
         // acks=0: written is all anyone will know.
-        deliver(inner, batch, -1, -1);
+        deliver(inner, batch, -1, -1, answered);
         return;
     };
     let topic = &batch.partition.topic;
@@ -750,11 +754,11 @@ fn judge(
     };
     let verdict = verdict.unwrap_or(BatchVerdict::Stale);
     match verdict {
-        BatchVerdict::Delivered { .. } => deliver(inner, batch, offset, append_time),
-        BatchVerdict::Retry => requeue(inner, batch, &failure),
+        BatchVerdict::Delivered { .. } => deliver(inner, batch, offset, append_time, now),
+        BatchVerdict::Retry => requeue(inner, batch, &failure, now),
         BatchVerdict::Failed(error) => {
             let error = sequence_failure(inner, &batch, error, failure, now);
-            fail(inner, batch, &error);
+            fail(inner, batch, &error, now);
         }
         BatchVerdict::Stale => {
             // No sequence (idempotence off), or a batch the machine no
@@ -764,28 +768,29 @@ fn judge(
                 | ProduceOutcome::Refused {
                     error: ErrorCode::DuplicateSequenceNumber,
                     ..
-                } => deliver(inner, batch, offset, append_time),
+                } => deliver(inner, batch, offset, append_time, now),
                 ProduceOutcome::Refused { error, .. } if !error.is_retriable() => {
-                    fail(inner, batch, &failure);
+                    fail(inner, batch, &failure, now);
                 }
-                _ if retry => requeue(inner, batch, &failure),
+                _ if retry => requeue(inner, batch, &failure, now),
                 _ => {
                     let error = timed_out(inner, &batch, failure, now);
-                    fail(inner, batch, &error);
+                    fail(inner, batch, &error, now);
                 }
             }
         }
     }
 }
 
-fn requeue(inner: &Inner, mut batch: Batch, error: &ProduceError) {
-    inner.metrics.record_retries.fetch_add(
+fn requeue(inner: &Inner, mut batch: Batch, error: &ProduceError, now: Instant) {
+    inner.metrics.record_retried(
+        now,
+        &batch.partition.topic,
         u64::try_from(batch.record_count()).unwrap_or(0),
-        Ordering::Relaxed,
     );
     debug!(partition = ?batch.partition, attempts = batch.attempts, %error, "retrying batch");
     batch.last_error = Some(error.clone());
-    inner.state().accumulator.reenqueue(Instant::now(), batch);
+    inner.state().accumulator.reenqueue(now, batch);
 }
 
 /// `error` as a delivery timeout when the batch's time is up.
@@ -822,24 +827,21 @@ fn sequence_failure(
     }
 }
 
-fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64) {
-    let topic = batch.partition.topic.to_string();
+/// `now`: when the answer was judged (a clock read per batch, never per
+/// record, for the metrics' windows).
+fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64, now: Instant) {
+    let topic = Arc::clone(&batch.partition.topic);
     let partition = batch.partition.partition;
     let size = batch.encoded().map_or(0, Bytes::len) as u64;
     let uncompressed = batch.uncompressed_bytes as u64;
     let completions = inner.state().accumulator.complete(batch);
-    let m = &inner.metrics;
-    m.records_sent
-        .fetch_add(completions.len() as u64, Ordering::Relaxed);
-    m.bytes_sent.fetch_add(size, Ordering::Relaxed);
-    m.uncompressed_bytes
-        .fetch_add(uncompressed, Ordering::Relaxed);
-    m.batches_sent.fetch_add(1, Ordering::Relaxed);
-    m.batch_size_max.fetch_max(size, Ordering::Relaxed);
+    inner
+        .metrics
+        .record_delivered(now, &topic, completions.len() as u64, size, uncompressed);
     // One metadata for the batch, updated record by record: a callback
     // borrows it, a future gets its own copy.
     let mut metadata = RecordMetadata {
-        topic,
+        topic: topic.to_string(),
         partition,
         offset: -1,
         timestamp: -1,
@@ -865,12 +867,12 @@ fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64) 
     }
 }
 
-fn fail(inner: &Inner, batch: Batch, error: &ProduceError) {
+fn fail(inner: &Inner, batch: Batch, error: &ProduceError, now: Instant) {
+    let topic = Arc::clone(&batch.partition.topic);
     let completions = inner.state().accumulator.complete(batch);
     inner
         .metrics
-        .record_errors
-        .fetch_add(completions.len() as u64, Ordering::Relaxed);
+        .record_failed(now, &topic, completions.len() as u64);
     for completion in completions {
         completion.notifier.notify(Err(error));
     }

@@ -19,6 +19,7 @@ mod error;
 pub mod fake;
 pub mod frame;
 pub mod link;
+pub mod metrics;
 pub mod sasl;
 pub mod tls;
 
