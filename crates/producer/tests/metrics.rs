@@ -7,42 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerMetrics, ProducerRecord};
-use ferrokafka_protocol::messages::ProduceRequest;
-use ferrokafka_protocol::messages::ProduceResponse;
-use ferrokafka_protocol::messages::produce_response::{
-    PartitionProduceResponse, TopicProduceResponse,
-};
 use ferrokafka_protocol::{ApiKey, ErrorCode};
-use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
-
-/// Answers each partition of a Produce request with `error_of(partition)`.
-fn answer(request: &FakeRequest, error_of: impl Fn(i32) -> ErrorCode) -> FakeReply {
-    let produce: ProduceRequest = request.decode();
-    let response = ProduceResponse {
-        responses: produce
-            .topic_data
-            .iter()
-            .map(|topic| TopicProduceResponse {
-                name: topic.name.clone(),
-                topic_id: topic.topic_id,
-                partition_responses: topic
-                    .partition_data
-                    .iter()
-                    .map(|p| PartitionProduceResponse {
-                        index: p.index,
-                        error_code: error_of(p.index).code(),
-                        base_offset: 0,
-                        log_append_time_ms: -1,
-                        ..PartitionProduceResponse::default()
-                    })
-                    .collect(),
-                ..TopicProduceResponse::default()
-            })
-            .collect(),
-        ..ProduceResponse::default()
-    };
-    FakeReply::with(request, &response)
-}
+use ferrokafka_transport::fake::{FakeCluster, FakeReply};
 
 /// Sends `count` records of 100 bytes to `topic`-`partition`.
 async fn send(producer: &Producer, topic: &str, partition: i32, count: usize) {
@@ -80,10 +46,12 @@ async fn totals_topics_and_rates_agree() {
     let refused_once = Arc::new(AtomicBool::new(false));
     let cluster = FakeCluster::new(1, move |request| {
         (request.key == ApiKey::Produce).then(|| {
-            answer(request, |partition| match partition {
-                1 => ErrorCode::InvalidRecord,
-                2 if !refused_once.swap(true, Ordering::SeqCst) => ErrorCode::NotEnoughReplicas,
-                _ => ErrorCode::None,
+            FakeReply::produce_per_partition(request, |partition| match partition {
+                1 => (ErrorCode::InvalidRecord, -1),
+                2 if !refused_once.swap(true, Ordering::SeqCst) => {
+                    (ErrorCode::NotEnoughReplicas, -1)
+                }
+                _ => (ErrorCode::None, 0),
             })
         })
     });

@@ -101,6 +101,18 @@ impl FakeReply {
     /// # Panics
     /// If `request` is not a well-formed Produce request.
     pub fn produce(request: &FakeRequest, error: ErrorCode, base_offset: i64) -> FakeReply {
+        FakeReply::produce_per_partition(request, |_| (error, base_offset))
+    }
+
+    /// Answers each partition of a Produce request with what `answer` gives
+    /// for its index: an error and the offset of its first record.
+    ///
+    /// # Panics
+    /// If `request` is not a well-formed Produce request.
+    pub fn produce_per_partition(
+        request: &FakeRequest,
+        answer: impl Fn(i32) -> (ErrorCode, i64),
+    ) -> FakeReply {
         let produce: ProduceRequest = request.decode();
         let response = ProduceResponse {
             responses: produce
@@ -112,12 +124,15 @@ impl FakeReply {
                     partition_responses: topic
                         .partition_data
                         .iter()
-                        .map(|p| PartitionProduceResponse {
-                            index: p.index,
-                            error_code: error.code(),
-                            base_offset,
-                            log_append_time_ms: -1,
-                            ..PartitionProduceResponse::default()
+                        .map(|p| {
+                            let (error, base_offset) = answer(p.index);
+                            PartitionProduceResponse {
+                                index: p.index,
+                                error_code: error.code(),
+                                base_offset,
+                                log_append_time_ms: -1,
+                                ..PartitionProduceResponse::default()
+                            }
                         })
                         .collect(),
                     ..TopicProduceResponse::default()
