@@ -55,16 +55,21 @@ const MAX_V1_PRODUCE_VERSION: i16 = 11;
 const MAX_V1_TXN_OFFSET_COMMIT_VERSION: i16 = 4;
 const MAX_V1_END_TXN_VERSION: i16 = 4;
 
+/// TxnOffsetCommit v6 names topics by id (KIP-1319); the offsets come
+/// from a consumer whose topics the producer may not know the ids of, so
+/// V2 stops at v5, which adds the group implicitly all the same.
+const MAX_V2_TXN_OFFSET_COMMIT_VERSION: i16 = 5;
+
 /// The feature whose finalized level 2 turns on KIP-890 part 2.
 const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
 /// The first EndTxn version that bumps the epoch and returns it.
 const FIRST_V2_END_TXN_VERSION: i16 = 5;
 
-/// The highest version of the transactional requests whose meaning depends
-/// on the transaction protocol: the V1 caps, or no cap with V2.
-fn transaction_cap(inner: &Inner, v1_cap: i16) -> i16 {
+/// The highest version of a transactional request whose meaning depends
+/// on the transaction protocol: `v1_cap` with V1, `v2_cap` with V2.
+fn transaction_cap(inner: &Inner, v1_cap: i16, v2_cap: i16) -> i16 {
     match &inner.state().machine {
-        Machine::Transactional(txn) if txn.protocol() == TransactionProtocol::V2 => i16::MAX,
+        Machine::Transactional(txn) if txn.protocol() == TransactionProtocol::V2 => v2_cap,
         _ => v1_cap,
     }
 }
@@ -414,7 +419,11 @@ async fn transaction_request(inner: Arc<Inner>, request: TransactionRequest) {
             client,
             node,
             Lane::Coordination,
-            transaction_cap(&inner, MAX_V1_TXN_OFFSET_COMMIT_VERSION),
+            transaction_cap(
+                &inner,
+                MAX_V1_TXN_OFFSET_COMMIT_VERSION,
+                MAX_V2_TXN_OFFSET_COMMIT_VERSION,
+            ),
             |version| TransactionRequest::txn_offset_commit_for_version(&request, version),
         )
         .await
@@ -423,7 +432,7 @@ async fn transaction_request(inner: Arc<Inner>, request: TransactionRequest) {
             client,
             node,
             Lane::Coordination,
-            transaction_cap(&inner, MAX_V1_END_TXN_VERSION),
+            transaction_cap(&inner, MAX_V1_END_TXN_VERSION, i16::MAX),
             |_| request,
         )
         .await
@@ -645,7 +654,7 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
             &inner.client,
             node,
             Lane::Data,
-            transaction_cap(&inner, MAX_V1_PRODUCE_VERSION),
+            transaction_cap(&inner, MAX_V1_PRODUCE_VERSION, i16::MAX),
             build,
         )
         .await
