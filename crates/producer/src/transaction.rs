@@ -29,9 +29,9 @@
 //! overflow), so sequences restart at 0 with every transaction.
 //!
 //! The driver reports what the transaction coordinator's ApiVersions says
-//! ([`Transactions::on_transaction_version`]): V2 when `transaction.version`
-//! >= 2 is finalized and EndTxn v5 is known, as the Java client decides;
-//! V1 otherwise, which every broker takes. As in Java the protocol changes
+//! ([`Transactions::on_transaction_version`]): V2 when it finalized
+//! `transaction.version` 2 or higher and knows EndTxn v5, as the Java client
+//! decides; V1 otherwise, which every broker takes. As in Java the protocol changes
 //! only between transactions: it is taken when a producer id or epoch is
 //! granted (InitProducerId) and after each EndTxn; going from V1 to V2
 //! mid-life costs one InitProducerId after the EndTxn, so that no partition
@@ -490,9 +490,6 @@ pub struct Transactions<P> {
     /// Whether the coordinator can run V2, as last reported, and the
     /// finalized-features epoch of that report (older reports are stale).
     v2_available: Option<(Option<i64>, bool)>,
-    /// The transaction being completed is the last on V1; the InitProducerId
-    /// after its EndTxn switches to V2.
-    upgrade_to_v2: bool,
 }
 
 impl<P: TransactionPartition> Transactions<P> {
@@ -523,7 +520,6 @@ impl<P: TransactionPartition> Transactions<P> {
             events: VecDeque::new(),
             skip_end_txn: false,
             v2_available: None,
-            upgrade_to_v2: false,
         }
     }
 
@@ -926,7 +922,6 @@ impl<P: TransactionPartition> Transactions<P> {
                 self.idempotence.reset_producer(producer);
                 self.epoch_bump_required = false;
                 self.skip_end_txn = false;
-                self.upgrade_to_v2 = false;
                 // A fresh epoch starts from a clean slate: the protocol may
                 // change either way here.
                 if let Some(protocol) = self.reported_protocol() {
@@ -1318,12 +1313,7 @@ impl<P: TransactionPartition> Transactions<P> {
         if !self.skip_end_txn {
             self.enqueue(Work::EndTxn { commit });
         }
-        // The coordinator went to V2 while this transaction ran on V1: a new
-        // epoch after the EndTxn starts the next one on V2 cleanly.
-        self.upgrade_to_v2 = self.config.protocol == TransactionProtocol::V1
-            && self.reported_protocol() == Some(TransactionProtocol::V2);
         let needs_init = self.skip_end_txn
-            || self.upgrade_to_v2
             || (self.epoch_bump_required && self.config.protocol == TransactionProtocol::V1);
         if needs_init {
             self.enqueue(Work::InitProducerId { bump: true });
@@ -1332,8 +1322,17 @@ impl<P: TransactionPartition> Transactions<P> {
 
     /// EndTxn succeeded or was not needed.
     fn complete_transaction(&mut self) {
-        let bump_next = self.upgrade_to_v2
-            || (self.epoch_bump_required && self.config.protocol == TransactionProtocol::V1);
+        let bump_queued =
+            self.epoch_bump_required && self.config.protocol == TransactionProtocol::V1;
+        // The coordinator went to V2 while this transaction ran on V1: a new
+        // epoch starts the next one on V2 cleanly.
+        let upgrade = !bump_queued
+            && self.config.protocol == TransactionProtocol::V1
+            && self.reported_protocol() == Some(TransactionProtocol::V2);
+        if upgrade {
+            self.enqueue(Work::InitProducerId { bump: true });
+        }
+        let bump_next = bump_queued || upgrade;
         if !bump_next && self.reported_protocol() == Some(TransactionProtocol::V1) {
             // Back to V1 (the feature was lowered): the EndTxn just ended
             // the last V2 transaction, nothing else is needed.
