@@ -112,7 +112,9 @@ pub struct TransactionConfig {
     pub transaction_timeout: Duration,
     /// `retry_backoff_ms`.
     pub retry_backoff: Duration,
-    /// How the coordinator learns the transaction's partitions.
+    /// How the coordinator learns the transaction's partitions, until the
+    /// driver reports the coordinator's features
+    /// ([`Transactions::on_transaction_version`]).
     pub protocol: TransactionProtocol,
     /// Batches per partition on the wire (at most 5).
     pub max_in_flight_per_partition: usize,
