@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ferrokafka_consumer::offsets::{self, OffsetError};
 use ferrokafka_consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
 use ferrokafka_producer::transaction::{
-    GroupIdentity, OffsetAndMetadata, TransactionError, TransactionState,
+    GroupIdentity, OffsetAndMetadata, TransactionError, TransactionProtocol, TransactionState,
 };
 use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
 use ferrokafka_protocol::ErrorCode;
@@ -140,15 +140,35 @@ async fn committed_records_are_visible_and_aborted_ones_are_not() {
     );
     producer.init_transactions(WAIT).await.unwrap();
     assert_eq!(producer.transaction_state(), Some(TransactionState::Ready));
+    // The harness's 4.x broker finalizes transaction.version 2 (KIP-890
+    // part 2), as a freshly formatted 4.x cluster does.
+    assert_eq!(
+        producer.transaction_protocol(),
+        Some(TransactionProtocol::V2)
+    );
+    let initialized = producer.producer_id_and_epoch().unwrap();
 
     producer.begin_transaction().unwrap();
     send_values(&producer, &topic, "committed", 100).await;
     producer.commit_transaction(WAIT).await.unwrap();
+    let after_commit = producer.producer_id_and_epoch().unwrap();
 
     // Delivered (acknowledged, in the log), then aborted.
     producer.begin_transaction().unwrap();
     send_values(&producer, &topic, "aborted", 50).await;
     producer.abort_transaction(WAIT).await.unwrap();
+    let after_abort = producer.producer_id_and_epoch().unwrap();
+    // Only V2's EndTxn hands out a new epoch: with V1 the epoch of
+    // init_transactions would stand through every transaction.
+    assert_eq!(after_commit.producer_id, initialized.producer_id);
+    assert!(
+        after_commit.epoch > initialized.epoch,
+        "{initialized:?} {after_commit:?}"
+    );
+    assert!(
+        after_abort.epoch > after_commit.epoch,
+        "{after_commit:?} {after_abort:?}"
+    );
 
     // Aborted before anything was sent: nothing to deliver.
     producer.begin_transaction().unwrap();

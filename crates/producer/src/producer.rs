@@ -16,7 +16,7 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::accumulator::{Accumulator, AppendError, DrainStamp, RecordRef};
 use crate::config::{PartitionerChoice, ProducerConfig};
-use crate::idempotence::{Idempotence, IdempotenceConfig};
+use crate::idempotence::{Idempotence, IdempotenceConfig, ProducerIdAndEpoch};
 use crate::metrics::{Metrics, ProducerMetrics};
 use crate::partitioner::{DefaultPartitioner, Partitioner, RoundRobinPartitioner, TopicPartitions};
 use crate::transaction::{
@@ -116,8 +116,9 @@ impl Machine {
             txn.transaction_timeout = config.transaction_timeout;
             txn.retry_backoff = config.batching.retry_backoff;
             txn.max_in_flight_per_partition = config.max_in_flight;
-            // KIP-890's implicit adds need the broker's finalized
-            // transaction.version, which the client does not read yet.
+            // Until the coordinator's finalized transaction.version is
+            // known, the protocol every broker takes; V2 follows when the
+            // coordinator has it (KIP-890 part 2).
             txn.protocol = TransactionProtocol::V1;
             Machine::Transactional(Box::new(Transactions::new(txn)))
         } else if config.idempotent() {
@@ -830,6 +831,30 @@ impl Producer {
             Transactions::abort_transaction,
         )
         .await
+    }
+
+    /// The transaction protocol the producer runs, for a transactional
+    /// producer: [`TransactionProtocol::V2`] (KIP-890 part 2, as the Java
+    /// client 4.x) once the transaction coordinator has finalized
+    /// `transaction.version` 2, else [`TransactionProtocol::V1`]. It changes
+    /// only between transactions.
+    pub fn transaction_protocol(&self) -> Option<TransactionProtocol> {
+        match &self.inner.state().machine {
+            Machine::Transactional(txn) => Some(txn.protocol()),
+            _ => None,
+        }
+    }
+
+    /// The producer id and epoch of a transactional producer, once
+    /// `init_transactions` finished. With V2 every commit or abort moves to
+    /// the next epoch (or a new producer id when the epoch would overflow).
+    pub fn producer_id_and_epoch(&self) -> Option<ProducerIdAndEpoch> {
+        match &self.inner.state().machine {
+            Machine::Transactional(txn) => {
+                Some(txn.producer_id_and_epoch()).filter(|p| p.is_valid())
+            }
+            _ => None,
+        }
     }
 
     /// The transaction state, for a transactional producer: after an error,

@@ -34,7 +34,8 @@ use crate::idempotence::{
 use crate::metrics::Drained;
 use crate::producer::{Completion, Inner, Machine, State, TopicPartition, dispatch_events};
 use crate::transaction::{
-    CoordinatorType, TransactionError, TransactionRequest, TransactionResponse, TransactionState,
+    CoordinatorType, TransactionError, TransactionProtocol, TransactionRequest,
+    TransactionResponse, TransactionState,
 };
 use crate::{ProduceError, RecordMetadata};
 
@@ -57,6 +58,42 @@ const MAX_V1_END_TXN_VERSION: i16 = 4;
 
 /// The resolution of the runtime's timers.
 const TIMER_TICK: Duration = Duration::from_millis(1);
+
+/// TxnOffsetCommit v6 names topics by id (KIP-1319); the offsets come
+/// from a consumer whose topics the producer may not know the ids of, so
+/// V2 stops at v5, which adds the group implicitly all the same.
+const MAX_V2_TXN_OFFSET_COMMIT_VERSION: i16 = 5;
+
+/// The feature whose finalized level 2 turns on KIP-890 part 2.
+const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
+/// The first EndTxn version that bumps the epoch and returns it.
+const FIRST_V2_END_TXN_VERSION: i16 = 5;
+
+/// The highest version of a transactional request whose meaning depends
+/// on the transaction protocol: `v1_cap` with V1, `v2_cap` with V2.
+fn transaction_cap(inner: &Inner, v1_cap: i16, v2_cap: i16) -> i16 {
+    match &inner.state().machine {
+        Machine::Transactional(txn) if txn.protocol() == TransactionProtocol::V2 => v2_cap,
+        _ => v1_cap,
+    }
+}
+
+/// What the transaction coordinator's ApiVersions answer says of KIP-890
+/// part 2: its finalized-features epoch, and whether it can run V2.
+async fn coordinator_transaction_version(
+    client: &Client,
+    node: i32,
+) -> Option<(Option<i64>, bool)> {
+    let connection = client.connection(node, Lane::Coordination).await.ok()?;
+    let features = connection.finalized_features();
+    let v2 = features
+        .level(TRANSACTION_VERSION_FEATURE)
+        .is_some_and(|level| level >= 2)
+        && connection
+            .version(ApiKey::EndTxn)
+            .is_ok_and(|version| version >= FIRST_V2_END_TXN_VERSION);
+    Some((features.epoch, v2))
+}
 
 /// Runs until the producer is closed and everything it held is settled.
 pub(crate) async fn run(inner: Arc<Inner>) {
@@ -373,6 +410,13 @@ async fn transaction_request(inner: Arc<Inner>, request: TransactionRequest) {
             inner.config.transactional_id.clone().unwrap_or_default(),
         ),
     };
+    // Only the coordinator's own answers say which protocol it runs; these
+    // two come at least once per producer id and per transaction.
+    let coordinator = match &request {
+        TransactionRequest::InitProducerId { node, .. }
+        | TransactionRequest::EndTxn { node, .. } => Some(*node),
+        _ => None,
+    };
     let result: Result<TransactionResponse, TransportError> = match request {
         TransactionRequest::FindCoordinator { .. } => {
             // The machine asks only when it knows no coordinator: look it
@@ -401,7 +445,11 @@ async fn transaction_request(inner: Arc<Inner>, request: TransactionRequest) {
             client,
             node,
             Lane::Coordination,
-            MAX_V1_TXN_OFFSET_COMMIT_VERSION,
+            transaction_cap(
+                &inner,
+                MAX_V1_TXN_OFFSET_COMMIT_VERSION,
+                MAX_V2_TXN_OFFSET_COMMIT_VERSION,
+            ),
             |version| TransactionRequest::txn_offset_commit_for_version(&request, version),
         )
         .await
@@ -410,16 +458,23 @@ async fn transaction_request(inner: Arc<Inner>, request: TransactionRequest) {
             client,
             node,
             Lane::Coordination,
-            MAX_V1_END_TXN_VERSION,
+            transaction_cap(&inner, MAX_V1_END_TXN_VERSION, i16::MAX),
             |_| request,
         )
         .await
         .map(TransactionResponse::EndTxn),
     };
+    let reported = match (coordinator, &result) {
+        (Some(node), Ok(_)) => coordinator_transaction_version(client, node).await,
+        _ => None,
+    };
     {
         let mut state = inner.state();
         let now = Instant::now();
         if let Machine::Transactional(txn) = &mut state.machine {
+            if let Some((features_epoch, v2)) = reported {
+                txn.on_transaction_version(features_epoch, v2);
+            }
             match result {
                 Ok(response) => txn.on_response(now, response),
                 Err(error) => {
@@ -625,7 +680,7 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
             &inner.client,
             node,
             Lane::Data,
-            MAX_V1_PRODUCE_VERSION,
+            transaction_cap(&inner, MAX_V1_PRODUCE_VERSION, i16::MAX),
             build,
         )
         .await

@@ -25,10 +25,19 @@
 //! (brokers 4.0+ that finalized `transaction.version` 2) a Produce v12+
 //! carrying the transactional id adds its partition, TxnOffsetCommit v5+
 //! adds the group (no AddOffsetsToTxn), and every EndTxn returns a bumped
-//! epoch. The driver picks V2 only when the transaction coordinator's
-//! ApiVersions lists `transaction.version` >= 2 as finalized, as the Java
-//! client does; V1 is the default because it works against every broker,
-//! 4.x included.
+//! epoch, which the producer adopts (a new producer id when the epoch would
+//! overflow), so sequences restart at 0 with every transaction.
+//!
+//! The driver reports what the transaction coordinator's ApiVersions says
+//! ([`Transactions::on_transaction_version`]): V2 when it finalized
+//! `transaction.version` 2 or higher and knows EndTxn v5, as the Java client
+//! decides; V1 otherwise, which every broker takes. As in Java the protocol changes
+//! only between transactions: it is taken when a producer id or epoch is
+//! granted (InitProducerId) and after each EndTxn; going from V1 to V2
+//! mid-life costs one InitProducerId after the EndTxn, so that no partition
+//! of a V1 transaction counts as added in the first V2 one. Until the
+//! driver reports anything the configured [`TransactionConfig::protocol`]
+//! stands.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -103,7 +112,9 @@ pub struct TransactionConfig {
     pub transaction_timeout: Duration,
     /// `retry_backoff_ms`.
     pub retry_backoff: Duration,
-    /// How the coordinator learns the transaction's partitions.
+    /// How the coordinator learns the transaction's partitions, until the
+    /// driver reports the coordinator's features
+    /// ([`Transactions::on_transaction_version`]).
     pub protocol: TransactionProtocol,
     /// Batches per partition on the wire (at most 5).
     pub max_in_flight_per_partition: usize,
@@ -478,6 +489,9 @@ pub struct Transactions<P> {
     /// The last error was INVALID_PRODUCER_ID_MAPPING: the coordinator takes
     /// no EndTxn, so aborting goes straight to InitProducerId.
     skip_end_txn: bool,
+    /// Whether the coordinator can run V2, as last reported, and the
+    /// finalized-features epoch of that report (older reports are stale).
+    v2_available: Option<(Option<i64>, bool)>,
 }
 
 impl<P: TransactionPartition> Transactions<P> {
@@ -507,6 +521,7 @@ impl<P: TransactionPartition> Transactions<P> {
             pending_operation: None,
             events: VecDeque::new(),
             skip_end_txn: false,
+            v2_available: None,
         }
     }
 
@@ -547,10 +562,37 @@ impl<P: TransactionPartition> Transactions<P> {
         self.config.protocol
     }
 
-    /// Chooses the protocol once the coordinator's features are known
-    /// (before `init_transactions` finishes).
+    /// Chooses the protocol outright, for a driver that knows better than
+    /// the features it reports (tests); call it between transactions.
     pub fn set_protocol(&mut self, protocol: TransactionProtocol) {
         self.config.protocol = protocol;
+    }
+
+    /// What the transaction coordinator's ApiVersions answer said:
+    /// `features_epoch` is its finalized-features epoch, `v2_supported`
+    /// whether it finalized `transaction.version` >= 2 and takes EndTxn v5.
+    /// A report with a lower epoch than one already taken is stale (a broker
+    /// that has not caught up with a feature update) and ignored, as the
+    /// Java client keeps the report with the highest epoch. The protocol
+    /// follows between transactions (see the module documentation).
+    pub fn on_transaction_version(&mut self, features_epoch: Option<i64>, v2_supported: bool) {
+        if let Some((known, _)) = self.v2_available
+            && features_epoch < known
+        {
+            return;
+        }
+        self.v2_available = Some((features_epoch, v2_supported));
+    }
+
+    /// The protocol the reports ask for, if any came.
+    fn reported_protocol(&self) -> Option<TransactionProtocol> {
+        self.v2_available.map(|(_, v2)| {
+            if v2 {
+                TransactionProtocol::V2
+            } else {
+                TransactionProtocol::V1
+            }
+        })
     }
 
     /// `init_transactions()`: gets a producer id for the transactional id,
@@ -882,6 +924,11 @@ impl<P: TransactionPartition> Transactions<P> {
                 self.idempotence.reset_producer(producer);
                 self.epoch_bump_required = false;
                 self.skip_end_txn = false;
+                // A fresh epoch starts from a clean slate: the protocol may
+                // change either way here.
+                if let Some(protocol) = self.reported_protocol() {
+                    self.config.protocol = protocol;
+                }
                 self.transition(TransactionState::Ready);
                 if let Some(operation) = self.pending_operation.take() {
                     self.complete(operation, Ok(()));
@@ -1077,6 +1124,14 @@ impl<P: TransactionPartition> Transactions<P> {
                 self.complete(TransactionOperation::SendOffsets, Err(failure.clone()));
                 self.abortable(failure);
             }
+            ErrorCode::TransactionAbortable => {
+                let failure = TransactionError::Broker {
+                    request: "AddOffsetsToTxn",
+                    error,
+                };
+                self.complete(TransactionOperation::SendOffsets, Err(failure.clone()));
+                self.abortable(failure);
+            }
             error => {
                 let failure = TransactionError::Broker {
                     request: "AddOffsetsToTxn",
@@ -1117,10 +1172,17 @@ impl<P: TransactionPartition> Transactions<P> {
                     remaining.push((partition, offset));
                     continue;
                 }
-                ErrorCode::UnknownTopicOrPartition | ErrorCode::CoordinatorLoadInProgress => {
+                error if error.is_retriable() => {
+                    // CONCURRENT_TRANSACTIONS (the group coordinator still
+                    // completing the previous transaction, with V2),
+                    // UNKNOWN_TOPIC_OR_PARTITION, COORDINATOR_LOAD_IN_PROGRESS.
                     remaining.push((partition, offset));
                     continue;
                 }
+                ErrorCode::TransactionAbortable => Err(TransactionError::Broker {
+                    request: "TxnOffsetCommit",
+                    error,
+                }),
                 ErrorCode::GroupAuthorizationFailed => {
                     Err(TransactionError::GroupAuthorizationFailed {
                         group_id: group.group_id.clone(),
@@ -1173,15 +1235,18 @@ impl<P: TransactionPartition> Transactions<P> {
         let error = ErrorCode::from_code(response.error_code);
         match error {
             ErrorCode::None => {
-                if self.config.protocol == TransactionProtocol::V2 {
-                    // KIP-890: every EndTxn hands out the next epoch.
-                    let producer = ProducerIdAndEpoch {
-                        producer_id: response.producer_id,
-                        epoch: response.producer_epoch,
-                    };
-                    if producer.is_valid() {
-                        self.producer = producer;
-                        self.idempotence.reset_producer(producer);
+                // KIP-890: EndTxn v5+ hands out the next epoch (or a new
+                // producer id with epoch 0 when the epoch would overflow);
+                // older versions leave both at -1. Sequences restart at 0.
+                let producer = ProducerIdAndEpoch {
+                    producer_id: response.producer_id,
+                    epoch: response.producer_epoch,
+                };
+                if producer.is_valid() {
+                    self.producer = producer;
+                    self.idempotence.reset_producer(producer);
+                    if self.config.protocol == TransactionProtocol::V2 {
+                        // The coordinator's bump fenced the failed batches.
                         self.epoch_bump_required = false;
                     }
                 }
@@ -1191,7 +1256,7 @@ impl<P: TransactionPartition> Transactions<P> {
                 self.transaction_coordinator = None;
                 self.retry(Work::EndTxn { commit }, now);
             }
-            ErrorCode::CoordinatorLoadInProgress | ErrorCode::ConcurrentTransactions => {
+            error if error.is_retriable() => {
                 self.retry(Work::EndTxn { commit }, now);
             }
             ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
@@ -1259,7 +1324,22 @@ impl<P: TransactionPartition> Transactions<P> {
 
     /// EndTxn succeeded or was not needed.
     fn complete_transaction(&mut self) {
-        let bump_next = self.epoch_bump_required && self.config.protocol == TransactionProtocol::V1;
+        let bump_queued =
+            self.epoch_bump_required && self.config.protocol == TransactionProtocol::V1;
+        // The coordinator went to V2 while this transaction ran on V1: a new
+        // epoch starts the next one on V2 cleanly.
+        let upgrade = !bump_queued
+            && self.config.protocol == TransactionProtocol::V1
+            && self.reported_protocol() == Some(TransactionProtocol::V2);
+        if upgrade {
+            self.enqueue(Work::InitProducerId { bump: true });
+        }
+        let bump_next = bump_queued || upgrade;
+        if !bump_next && self.reported_protocol() == Some(TransactionProtocol::V1) {
+            // Back to V1 (the feature was lowered): the EndTxn just ended
+            // the last V2 transaction, nothing else is needed.
+            self.config.protocol = TransactionProtocol::V1;
+        }
         self.transition(if bump_next {
             TransactionState::Initializing
         } else {
@@ -1490,7 +1570,9 @@ impl<P: TransactionPartition> Transactions<P> {
 
     fn abortable_if_possible(&mut self, error: ErrorCode, request: &'static str) {
         let failure = TransactionError::Broker { request, error };
-        if self.config.coordinator_supports_epoch_bump {
+        if self.config.coordinator_supports_epoch_bump
+            || self.config.protocol == TransactionProtocol::V2
+        {
             self.epoch_bump_required = true;
             if error == ErrorCode::InvalidProducerIdMapping {
                 self.skip_end_txn = true;

@@ -3,24 +3,30 @@
 //! transactional batches, CONCURRENT_TRANSACTIONS is retried, a moved
 //! coordinator is looked up again, a fenced producer fails with typed
 //! errors, and an idempotent partition keeps up to five batches in flight,
-//! reaching the broker in sequence order.
+//! reaching the broker in sequence order. A cluster that finalized
+//! `transaction.version` 2 gets KIP-890 part 2 (transactions V2); one that
+//! did not, the V1 protocol.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferrokafka_producer::transaction::{TransactionError, TransactionState};
+use ferrokafka_producer::ConsumedPartition;
+use ferrokafka_producer::transaction::{
+    GroupIdentity, OffsetAndMetadata, TransactionError, TransactionProtocol, TransactionState,
+};
 use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
 use ferrokafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
 };
 use ferrokafka_protocol::messages::find_coordinator_response::Coordinator;
-use ferrokafka_protocol::messages::produce_response::{
-    PartitionProduceResponse, TopicProduceResponse,
+use ferrokafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use ferrokafka_protocol::messages::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, ProduceRequest, ProduceResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, ProduceRequest, TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
 };
 use ferrokafka_protocol::{ApiKey, ErrorCode};
 use ferrokafka_records::{Batch, BatchReader};
@@ -28,32 +34,9 @@ use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// Every partition answered with `error`, offset 0 when it is none.
 fn produce_answer(request: &FakeRequest, error: ErrorCode) -> FakeReply {
-    let produce: ProduceRequest = request.decode();
-    let response = ProduceResponse {
-        responses: produce
-            .topic_data
-            .iter()
-            .map(|topic| TopicProduceResponse {
-                name: topic.name.clone(),
-                topic_id: topic.topic_id,
-                partition_responses: topic
-                    .partition_data
-                    .iter()
-                    .map(|p| PartitionProduceResponse {
-                        index: p.index,
-                        error_code: error.code(),
-                        base_offset: if error.is_ok() { 0 } else { -1 },
-                        log_append_time_ms: -1,
-                        ..PartitionProduceResponse::default()
-                    })
-                    .collect(),
-                ..TopicProduceResponse::default()
-            })
-            .collect(),
-        ..ProduceResponse::default()
-    };
-    FakeReply::with(request, &response)
+    FakeReply::produce(request, error, if error.is_ok() { 0 } else { -1 })
 }
 
 fn add_partitions_answer(request: &FakeRequest, error: ErrorCode) -> FakeReply {
@@ -396,4 +379,287 @@ async fn five_batches_of_a_partition_are_in_flight_in_sequence_order() {
     // A sixth would go out now if the limit let it.
     let sixth = tokio::time::timeout(Duration::from_millis(300), arrivals.recv()).await;
     assert!(sixth.is_err(), "no more than five in flight: {sixth:?}");
+}
+
+/// What a fake coordinator on transactions V2 saw.
+#[derive(Default)]
+struct SeenV2 {
+    /// API, version, and the producer id and epoch the request carried.
+    requests: Vec<(ApiKey, i16, i64, i16)>,
+    /// Producer id, epoch and base sequence of each batch written.
+    batches: Vec<(i64, i16, i32)>,
+    init_producer_id: usize,
+}
+
+/// A coordinator with `transaction.version` 2: EndTxn bumps the epoch, and
+/// hands out producer id 2000 instead of epoch 2 (an overflow, shortened).
+fn v2_cluster(seen: &Arc<Mutex<SeenV2>>, produce_error: ErrorCode) -> FakeCluster {
+    let log = Arc::clone(seen);
+    let cluster = FakeCluster::new(1, move |request| {
+        let mut seen = log.lock().unwrap();
+        match request.key {
+            ApiKey::AddPartitionsToTxn | ApiKey::AddOffsetsToTxn => {
+                panic!("{:?} with transactions V2", request.key)
+            }
+            ApiKey::InitProducerId => {
+                seen.init_producer_id += 1;
+                None
+            }
+            ApiKey::Produce => {
+                for (_, bytes) in batches(request) {
+                    let header = header(&bytes);
+                    seen.batches.push((
+                        header.producer_id,
+                        header.producer_epoch,
+                        header.base_sequence,
+                    ));
+                    seen.requests.push((
+                        request.key,
+                        request.version,
+                        header.producer_id,
+                        header.producer_epoch,
+                    ));
+                }
+                Some(produce_answer(request, produce_error))
+            }
+            ApiKey::TxnOffsetCommit => {
+                let commit: TxnOffsetCommitRequest = request.decode();
+                seen.requests.push((
+                    request.key,
+                    request.version,
+                    commit.producer_id,
+                    commit.producer_epoch,
+                ));
+                let response = TxnOffsetCommitResponse {
+                    topics: commit
+                        .topics
+                        .iter()
+                        .map(|topic| TxnOffsetCommitResponseTopic {
+                            name: topic.name.clone(),
+                            partitions: topic
+                                .partitions
+                                .iter()
+                                .map(|p| TxnOffsetCommitResponsePartition {
+                                    partition_index: p.partition_index,
+                                    ..TxnOffsetCommitResponsePartition::default()
+                                })
+                                .collect(),
+                            ..TxnOffsetCommitResponseTopic::default()
+                        })
+                        .collect(),
+                    ..TxnOffsetCommitResponse::default()
+                };
+                Some(FakeReply::with(request, &response))
+            }
+            ApiKey::EndTxn => {
+                let end: EndTxnRequest = request.decode();
+                seen.requests.push((
+                    request.key,
+                    request.version,
+                    end.producer_id,
+                    end.producer_epoch,
+                ));
+                let (producer_id, producer_epoch) = if end.producer_epoch == 1 {
+                    (2000, 0)
+                } else {
+                    (end.producer_id, end.producer_epoch + 1)
+                };
+                Some(FakeReply::with(
+                    request,
+                    &EndTxnResponse {
+                        producer_id,
+                        producer_epoch,
+                        ..EndTxnResponse::default()
+                    },
+                ))
+            }
+            _ => None,
+        }
+    });
+    cluster.set_finalized_feature("transaction.version", Some(2));
+    cluster.add_topic("t", &[1, 1]);
+    cluster
+}
+
+async fn send_and_commit(producer: &Producer, values: &[&'static str]) {
+    producer.begin_transaction().unwrap();
+    let mut deliveries = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        let record = ProducerRecord::new("t")
+            .partition(i32::try_from(i % 2).unwrap())
+            .value(*value);
+        deliveries.push(producer.send(record).await.unwrap());
+    }
+    for delivery in deliveries {
+        delivery.await.unwrap();
+    }
+    producer.commit_transaction(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn with_transaction_version_2_nothing_is_added_and_each_end_txn_brings_the_next_epoch() {
+    let seen = Arc::new(Mutex::new(SeenV2::default()));
+    let cluster = v2_cluster(&seen, ErrorCode::None);
+    let producer = producer(&cluster, &[("transactional_id", "tx-v2")]).await;
+    producer.init_transactions(WAIT).await.unwrap();
+    assert_eq!(
+        producer.transaction_protocol(),
+        Some(TransactionProtocol::V2)
+    );
+
+    send_and_commit(&producer, &["a", "b"]).await;
+    let epoch = producer.producer_id_and_epoch().unwrap();
+    assert_eq!((epoch.producer_id, epoch.epoch), (1000, 1));
+
+    producer.begin_transaction().unwrap();
+    producer
+        .send(ProducerRecord::new("t").partition(0).value("c"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    producer
+        .send_offsets_to_transaction(
+            [(ConsumedPartition::new("in", 0), OffsetAndMetadata::new(9))],
+            GroupIdentity::without_member("g"),
+        )
+        .await
+        .unwrap();
+    producer.commit_transaction(WAIT).await.unwrap();
+    // The epoch would have overflowed: a new producer id, epoch 0.
+    let epoch = producer.producer_id_and_epoch().unwrap();
+    assert_eq!((epoch.producer_id, epoch.epoch), (2000, 0));
+
+    send_and_commit(&producer, &["d"]).await;
+    producer.close(WAIT).await.unwrap();
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.init_producer_id, 1, "EndTxn alone moves the epoch on");
+    assert_eq!(
+        seen.batches,
+        [(1000, 0, 0), (1000, 0, 0), (1000, 1, 0), (2000, 0, 0)],
+        "every transaction's sequences start at 0 with its epoch"
+    );
+    let produce = ApiKey::Produce.versions().1;
+    let end_txn = ApiKey::EndTxn.versions().1;
+    let expected = [
+        (ApiKey::Produce, produce, 1000, 0),
+        (ApiKey::Produce, produce, 1000, 0),
+        (ApiKey::EndTxn, end_txn, 1000, 0),
+        (ApiKey::Produce, produce, 1000, 1),
+        (ApiKey::TxnOffsetCommit, 5, 1000, 1),
+        (ApiKey::EndTxn, end_txn, 1000, 1),
+        (ApiKey::Produce, produce, 2000, 0),
+        (ApiKey::EndTxn, end_txn, 2000, 0),
+    ];
+    assert_eq!(seen.requests, expected);
+    assert!(produce >= 12 && end_txn >= 5);
+}
+
+#[tokio::test]
+async fn with_transaction_version_2_an_abortable_error_is_aborted_without_init_producer_id() {
+    let seen = Arc::new(Mutex::new(SeenV2::default()));
+    let cluster = v2_cluster(&seen, ErrorCode::TransactionAbortable);
+    let producer = producer(&cluster, &[("transactional_id", "tx-v2-abort")]).await;
+    producer.init_transactions(WAIT).await.unwrap();
+    producer.begin_transaction().unwrap();
+    let error = producer
+        .send(ProducerRecord::new("t").partition(0).value("v"))
+        .await
+        .unwrap()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ProduceError::Transaction(_)), "{error:?}");
+    producer.commit_transaction(WAIT).await.unwrap_err();
+    assert_eq!(
+        producer.transaction_state(),
+        Some(TransactionState::AbortableError)
+    );
+    producer.abort_transaction(WAIT).await.unwrap();
+    assert_eq!(producer.transaction_state(), Some(TransactionState::Ready));
+    assert_eq!(producer.producer_id_and_epoch().unwrap().epoch, 1);
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.init_producer_id, 1,
+        "the abort's EndTxn bumped the epoch"
+    );
+    let end_txn = ApiKey::EndTxn.versions().1;
+    assert_eq!(
+        seen.requests.last(),
+        Some(&(ApiKey::EndTxn, end_txn, 1000, 0))
+    );
+}
+
+#[tokio::test]
+async fn with_transaction_version_2_a_fenced_end_txn_is_fatal() {
+    let cluster = FakeCluster::new(1, |request| match request.key {
+        ApiKey::Produce => Some(produce_answer(request, ErrorCode::None)),
+        ApiKey::EndTxn => Some(end_txn_answer(request, ErrorCode::ProducerFenced)),
+        ApiKey::AddPartitionsToTxn => panic!("AddPartitionsToTxn with transactions V2"),
+        _ => None,
+    });
+    cluster.set_finalized_feature("transaction.version", Some(2));
+    cluster.add_topic("t", &[1]);
+    let producer = producer(&cluster, &[("transactional_id", "tx-v2-fenced")]).await;
+    producer.init_transactions(WAIT).await.unwrap();
+    producer.begin_transaction().unwrap();
+    producer
+        .send(ProducerRecord::new("t").value("v"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let error = producer.commit_transaction(WAIT).await.unwrap_err();
+    assert!(error.is_fenced(), "{error:?}");
+    assert_eq!(
+        producer.transaction_state(),
+        Some(TransactionState::FatalError)
+    );
+}
+
+#[tokio::test]
+async fn without_transaction_version_2_the_v1_protocol_is_kept() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let cluster = FakeCluster::new(1, move |request| {
+        log.lock().unwrap().push((request.key, request.version));
+        match request.key {
+            ApiKey::AddPartitionsToTxn => Some(add_partitions_answer(request, ErrorCode::None)),
+            ApiKey::Produce => Some(produce_answer(request, ErrorCode::None)),
+            ApiKey::EndTxn => Some(end_txn_answer(request, ErrorCode::None)),
+            _ => None,
+        }
+    });
+    // Finalized, but below 2: as a 3.x cluster or a 4.x one formatted so.
+    cluster.set_finalized_feature("transaction.version", Some(1));
+    cluster.add_topic("t", &[1]);
+    let producer = producer(&cluster, &[("transactional_id", "tx-v1")]).await;
+    producer.init_transactions(WAIT).await.unwrap();
+    assert_eq!(
+        producer.transaction_protocol(),
+        Some(TransactionProtocol::V1)
+    );
+    for _ in 0..2 {
+        producer.begin_transaction().unwrap();
+        producer
+            .send(ProducerRecord::new("t").value("v"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        producer.commit_transaction(WAIT).await.unwrap();
+    }
+    let epoch = producer.producer_id_and_epoch().unwrap();
+    assert_eq!((epoch.producer_id, epoch.epoch), (1000, 0), "no V2 bump");
+    let seen = seen.lock().unwrap();
+    let count = |key| seen.iter().filter(|(k, _)| *k == key).count();
+    assert_eq!(count(ApiKey::AddPartitionsToTxn), 2);
+    assert_eq!(count(ApiKey::EndTxn), 2);
+    for (key, version) in seen.iter() {
+        match key {
+            ApiKey::Produce => assert!(*version <= 11, "Produce v{version}"),
+            ApiKey::EndTxn => assert!(*version <= 4, "EndTxn v{version}"),
+            _ => {}
+        }
+    }
 }

@@ -429,3 +429,230 @@ fn ending_an_empty_transaction_sends_nothing() {
     assert_eq!(txn.poll_request(now, false), None);
     assert_eq!(txn.state(), TransactionState::Ready);
 }
+
+fn end_txn_with_epoch(producer_id: i64, epoch: i16) -> TransactionResponse {
+    TransactionResponse::EndTxn(EndTxnResponse {
+        producer_id,
+        producer_epoch: epoch,
+        ..EndTxnResponse::default()
+    })
+}
+
+/// A machine through init_transactions whose coordinator reported
+/// `transaction.version` 2 with its InitProducerId answer.
+fn initialized_v2(now: Instant) -> Transactions<Partition> {
+    let mut txn = Transactions::new(TransactionConfig::new("tx-2"));
+    txn.init_transactions().unwrap();
+    txn.poll_request(now, false).unwrap();
+    txn.on_response(now, found("tx-2", 3));
+    let Some(TransactionRequest::InitProducerId { .. }) = txn.poll_request(now, false) else {
+        panic!("InitProducerId");
+    };
+    txn.on_transaction_version(Some(7), true);
+    assert_eq!(
+        txn.protocol(),
+        TransactionProtocol::V1,
+        "not before the answer"
+    );
+    txn.on_response(now, init_ok(42, 0));
+    assert_eq!(txn.protocol(), TransactionProtocol::V2);
+    txn.poll_event().unwrap();
+    txn
+}
+
+/// Sends one batch of `partition` and has it delivered; returns its stamp.
+fn deliver(txn: &mut Transactions<Partition>, partition: &Partition) -> (i64, i16, i32) {
+    assert!(txn.may_send(partition));
+    let stamp = txn.idempotence_mut().assign_sequence(partition, 2).unwrap();
+    let sequence_stamp = SequenceStamp::from_tuple(stamp);
+    txn.idempotence_mut().on_sent(partition, sequence_stamp);
+    let verdict = txn.idempotence_mut().on_response(
+        partition,
+        sequence_stamp,
+        ProduceOutcome::Written { base_offset: 0 },
+        true,
+    );
+    assert!(
+        matches!(verdict, BatchVerdict::Delivered { .. }),
+        "{verdict:?}"
+    );
+    stamp
+}
+
+#[test]
+fn v2_sends_no_add_requests_adopts_the_end_txn_epoch_and_restarts_sequences() {
+    let now = Instant::now();
+    let mut txn = initialized_v2(now);
+    txn.begin_transaction().unwrap();
+    txn.add_partition(&tp("a", 0)).unwrap();
+    assert_eq!(txn.poll_request(now, false), None, "no AddPartitionsToTxn");
+    assert_eq!(deliver(&mut txn, &tp("a", 0)), (42, 0, 0));
+    assert_eq!(deliver(&mut txn, &tp("a", 0)), (42, 0, 2));
+    txn.send_offsets_to_transaction(
+        vec![(tp("in", 0), OffsetAndMetadata::new(5))],
+        GroupIdentity::without_member("g"),
+    )
+    .unwrap();
+    let Some(TransactionRequest::FindCoordinator { key, .. }) = txn.poll_request(now, false) else {
+        panic!("the group coordinator, no AddOffsetsToTxn");
+    };
+    assert_eq!(key, "g");
+    txn.on_response(now, found("g", 4));
+    let Some(TransactionRequest::TxnOffsetCommit { node: 4, request }) =
+        txn.poll_request(now, false)
+    else {
+        panic!("TxnOffsetCommit straight away");
+    };
+    assert_eq!((request.producer_id, request.producer_epoch), (42, 0));
+    txn.on_response(
+        now,
+        TransactionResponse::TxnOffsetCommit(TxnOffsetCommitResponse {
+            topics: vec![TxnOffsetCommitResponseTopic {
+                name: "in".into(),
+                partitions: vec![TxnOffsetCommitResponsePartition {
+                    partition_index: 0,
+                    ..TxnOffsetCommitResponsePartition::default()
+                }],
+                ..TxnOffsetCommitResponseTopic::default()
+            }],
+            ..TxnOffsetCommitResponse::default()
+        }),
+    );
+    assert!(matches!(
+        txn.poll_event(),
+        Some(TransactionEvent::Completed {
+            operation: TransactionOperation::SendOffsets,
+            result: Ok(())
+        })
+    ));
+    txn.commit_transaction().unwrap();
+    let Some(TransactionRequest::EndTxn { node: 3, request }) = txn.poll_request(now, false) else {
+        panic!("EndTxn");
+    };
+    assert_eq!((request.producer_id, request.producer_epoch), (42, 0));
+    txn.on_response(now, end_txn_with_epoch(42, 1));
+    assert_eq!(txn.state(), TransactionState::Ready);
+    assert_eq!(txn.producer_id_and_epoch().epoch, 1);
+    assert_eq!(txn.poll_request(now, false), None, "no InitProducerId");
+
+    // The next transaction writes with the new epoch from sequence 0.
+    txn.begin_transaction().unwrap();
+    txn.add_partition(&tp("a", 0)).unwrap();
+    assert_eq!(deliver(&mut txn, &tp("a", 0)), (42, 1, 0));
+    txn.commit_transaction().unwrap();
+    let Some(TransactionRequest::EndTxn { request, .. }) = txn.poll_request(now, false) else {
+        panic!("EndTxn");
+    };
+    assert_eq!(request.producer_epoch, 1);
+    // The epoch would overflow: the coordinator hands out a new producer id.
+    txn.on_response(now, end_txn_with_epoch(77, 0));
+    txn.begin_transaction().unwrap();
+    txn.add_partition(&tp("a", 0)).unwrap();
+    assert_eq!(deliver(&mut txn, &tp("a", 0)), (77, 0, 0));
+}
+
+#[test]
+fn v2_aborts_after_an_abortable_error_without_init_producer_id() {
+    let now = Instant::now();
+    let mut txn = initialized_v2(now);
+    txn.begin_transaction().unwrap();
+    txn.add_partition(&tp("a", 0)).unwrap();
+    let stamp = SequenceStamp::from_tuple(
+        txn.idempotence_mut()
+            .assign_sequence(&tp("a", 0), 1)
+            .unwrap(),
+    );
+    txn.idempotence_mut().on_sent(&tp("a", 0), stamp);
+    txn.idempotence_mut().on_response(
+        &tp("a", 0),
+        stamp,
+        ProduceOutcome::Refused {
+            error: ErrorCode::TransactionAbortable,
+            log_start_offset: -1,
+        },
+        true,
+    );
+    txn.commit_transaction().unwrap_err();
+    assert_eq!(txn.state(), TransactionState::AbortableError);
+    txn.abort_transaction().unwrap();
+    let Some(TransactionRequest::EndTxn { request, .. }) = txn.poll_request(now, false) else {
+        panic!("EndTxn(abort)");
+    };
+    assert!(!request.committed);
+    // The coordinator's bump fences the failed batch: nothing else is due.
+    txn.on_response(now, end_txn_with_epoch(42, 1));
+    assert_eq!(txn.poll_request(now, false), None);
+    assert_eq!(txn.state(), TransactionState::Ready);
+    assert_eq!(
+        txn.poll_event(),
+        Some(TransactionEvent::Completed {
+            operation: TransactionOperation::Abort,
+            result: Ok(())
+        })
+    );
+    txn.begin_transaction().unwrap();
+    txn.add_partition(&tp("a", 0)).unwrap();
+    assert_eq!(deliver(&mut txn, &tp("a", 0)), (42, 1, 0));
+}
+
+#[test]
+fn v2_fencing_and_transaction_abortable_at_end_txn() {
+    let now = Instant::now();
+    let mut txn = initialized_v2(now);
+    txn.begin_transaction().unwrap();
+    txn.add_partition(&tp("a", 0)).unwrap();
+    txn.commit_transaction().unwrap();
+    txn.poll_request(now, false).unwrap();
+    txn.on_response(now, end_txn(ErrorCode::TransactionAbortable));
+    assert_eq!(txn.state(), TransactionState::AbortableError);
+    txn.abort_transaction().unwrap();
+    txn.poll_request(now, false).unwrap();
+    txn.on_response(now, end_txn(ErrorCode::ProducerFenced));
+    assert_eq!(txn.state(), TransactionState::FatalError);
+    assert!(txn.last_error().unwrap().is_fenced());
+}
+
+#[test]
+fn a_coordinator_that_goes_to_v2_takes_effect_after_one_epoch_bump() {
+    let now = Instant::now();
+    let mut txn = initialized(now);
+    txn.on_transaction_version(Some(1), false);
+    txn.begin_transaction().unwrap();
+    txn.add_partition(&tp("a", 0)).unwrap();
+    let Some(TransactionRequest::AddPartitionsToTxn { .. }) = txn.poll_request(now, false) else {
+        panic!("V1 adds the partition");
+    };
+    txn.on_response(now, added(&[("a", 0, ErrorCode::None)]));
+    // transaction.version 2 finalized meanwhile; a stale broker's older
+    // report does not undo it.
+    txn.on_transaction_version(Some(2), true);
+    txn.on_transaction_version(Some(1), false);
+    assert_eq!(
+        txn.protocol(),
+        TransactionProtocol::V1,
+        "not mid-transaction"
+    );
+    txn.commit_transaction().unwrap();
+    let Some(TransactionRequest::EndTxn { .. }) = txn.poll_request(now, false) else {
+        panic!("EndTxn of the V1 transaction");
+    };
+    txn.on_response(now, end_txn(ErrorCode::None));
+    let Some(TransactionRequest::InitProducerId { request, .. }) = txn.poll_request(now, false)
+    else {
+        panic!("a new epoch before the first V2 transaction");
+    };
+    assert_eq!((request.producer_id, request.producer_epoch), (42, 0));
+    txn.on_response(now, init_ok(42, 1));
+    assert_eq!(txn.protocol(), TransactionProtocol::V2);
+    assert_eq!(
+        txn.poll_event(),
+        Some(TransactionEvent::Completed {
+            operation: TransactionOperation::Commit,
+            result: Ok(())
+        })
+    );
+    txn.begin_transaction().unwrap();
+    txn.add_partition(&tp("a", 0)).unwrap();
+    assert!(txn.may_send(&tp("a", 0)));
+    assert_eq!(txn.poll_request(now, false), None);
+}

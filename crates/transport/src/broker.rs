@@ -33,6 +33,7 @@ pub struct BrokerConnection {
     connection: Connection,
     client_id: String,
     versions: HashMap<ApiKey, (i16, i16)>,
+    features: FinalizedFeatures,
     session_expires: Option<Instant>,
     reauthenticate_at: Option<Instant>,
 }
@@ -57,6 +58,7 @@ impl BrokerConnection {
             connection,
             client_id: config.client_id.clone(),
             versions: HashMap::new(),
+            features: FinalizedFeatures::default(),
             session_expires: None,
             reauthenticate_at: None,
         };
@@ -100,6 +102,12 @@ impl BrokerConnection {
     /// The broker's version ranges, as its ApiVersions response listed them.
     pub fn broker_versions(&self) -> &HashMap<ApiKey, (i16, i16)> {
         &self.versions
+    }
+
+    /// The cluster's finalized features (KIP-584) as the broker's
+    /// ApiVersions answer listed them (empty before v3 or brokers 2.7).
+    pub fn finalized_features(&self) -> &FinalizedFeatures {
+        &self.features
     }
 
     /// Sends `request` at the highest common version.
@@ -192,6 +200,7 @@ impl BrokerConnection {
                 });
             }
             self.versions = broker_ranges(&response);
+            self.features = FinalizedFeatures::from_response(&response);
             debug!(
                 broker = self.broker(),
                 version,
@@ -339,6 +348,39 @@ pub(crate) fn encode_request<R: Request>(
         .write_body(&mut buf, version)
         .map_err(encoding_error)?;
     Ok(buf)
+}
+
+/// The finalized feature levels (KIP-584) one broker reported, with the
+/// epoch that orders them against other brokers' reports: a broker may lag
+/// behind a feature update, and the report with the highest epoch is the
+/// newest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FinalizedFeatures {
+    /// The epoch of the finalized features; `None` when the broker gave none.
+    pub epoch: Option<i64>,
+    /// The finalized (in force) maximum level of each feature, by name.
+    pub levels: HashMap<String, i16>,
+}
+
+impl FinalizedFeatures {
+    /// What an ApiVersions response says is finalized.
+    pub fn from_response(response: &ApiVersionsResponse) -> Self {
+        FinalizedFeatures {
+            epoch: (response.finalized_features_epoch >= 0)
+                .then_some(response.finalized_features_epoch),
+            levels: response
+                .finalized_features
+                .iter()
+                .map(|f| (f.name.clone(), f.max_version_level))
+                .collect(),
+        }
+    }
+
+    /// The finalized level of feature `name` (`transaction.version`,
+    /// `metadata.version`, ...), if the cluster finalized it.
+    pub fn level(&self, name: &str) -> Option<i16> {
+        self.levels.get(name).copied()
+    }
 }
 
 fn broker_ranges(response: &ApiVersionsResponse) -> HashMap<ApiKey, (i16, i16)> {

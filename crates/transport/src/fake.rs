@@ -37,7 +37,7 @@ use ferrokafka_protocol::{ApiKey, ErrorCode, Message, Reader, Uuid};
 use crate::config::ClientConfig;
 use crate::frame::SIZE_PREFIX;
 use crate::link::{BrokerLink, Connector, LinkFuture};
-use crate::{Client, TransportError};
+use crate::{Client, FinalizedFeatures, TransportError};
 
 /// A request as a fake broker received it.
 #[derive(Debug, Clone)]
@@ -150,6 +150,7 @@ struct State {
     topics: BTreeMap<String, (Uuid, Vec<i32>)>,
     down: HashSet<i32>,
     received: Vec<(i32, ApiKey)>,
+    features: FinalizedFeatures,
 }
 
 struct Shared {
@@ -203,6 +204,7 @@ impl FakeCluster {
                     topics: BTreeMap::new(),
                     down: HashSet::new(),
                     received: Vec::new(),
+                    features: FinalizedFeatures::default(),
                 }),
             }),
         }
@@ -238,6 +240,19 @@ impl FakeCluster {
         } else {
             state.down.remove(&node);
         }
+    }
+
+    /// Finalizes feature `name` at `level` (KIP-584), as every broker's
+    /// ApiVersions answer then lists it; `None` takes it away. Each call
+    /// raises the features' epoch, as a real feature update does.
+    pub fn set_finalized_feature(&self, name: &str, level: Option<i16>) {
+        let mut state = lock(&self.shared);
+        let features = &mut state.features;
+        features.epoch = Some(features.epoch.map_or(1, |epoch| epoch + 1));
+        match level {
+            Some(level) => features.levels.insert(name.to_string(), level),
+            None => features.levels.remove(name),
+        };
     }
 
     /// Every request received so far: node and API, in order.
@@ -460,6 +475,10 @@ impl BrokerLink for FakeLink {
 
     fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    fn finalized_features(&self) -> FinalizedFeatures {
+        lock(&self.cluster.shared).features.clone()
     }
 
     fn exchange(&self, api: ApiKey, frame: BytesMut) -> LinkFuture<'_, Bytes> {

@@ -23,7 +23,7 @@ pub mod metrics;
 pub mod sasl;
 pub mod tls;
 
-pub use broker::{BrokerConnection, decode_response};
+pub use broker::{BrokerConnection, FinalizedFeatures, decode_response};
 pub use client::{Client, CoordinatorKind, Lane};
 pub use connection::{Connection, ConnectionConfig};
 pub use error::TransportError;

@@ -14,7 +14,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::{ApiKey, Request};
 
-use crate::broker::{decode_response, encode_request, highest_common_version};
+use crate::broker::{FinalizedFeatures, decode_response, encode_request, highest_common_version};
 use crate::config::ClientConfig;
 use crate::{BrokerConnection, TransportError};
 
@@ -30,6 +30,11 @@ pub trait BrokerLink: Send + Sync + std::fmt::Debug {
     fn broker_versions(&self) -> &HashMap<ApiKey, (i16, i16)>;
     /// Whether the link was closed (and must be replaced).
     fn is_closed(&self) -> bool;
+    /// The cluster's finalized features as the broker's ApiVersions answer
+    /// listed them; none by default (brokers before 2.7 list none).
+    fn finalized_features(&self) -> FinalizedFeatures {
+        FinalizedFeatures::default()
+    }
     /// When the broker ends the SASL session (KIP-368), if it said.
     fn session_expires(&self) -> Option<Instant> {
         None
@@ -104,6 +109,10 @@ impl BrokerLink for BrokerConnection {
 
     fn is_closed(&self) -> bool {
         BrokerConnection::is_closed(self)
+    }
+
+    fn finalized_features(&self) -> FinalizedFeatures {
+        BrokerConnection::finalized_features(self).clone()
     }
 
     fn session_expires(&self) -> Option<Instant> {
