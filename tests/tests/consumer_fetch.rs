@@ -73,10 +73,16 @@ async fn eight_partitions_read_exactly_once_in_order_over_incremental_sessions()
     const PARTITIONS: i32 = 8;
     const RECORDS: u32 = 4000;
     let topic = topic_with_records(PARTITIONS, RECORDS).await;
-    // Small fetches and small polls: many rounds of fetching.
+    let group = unique_topic("fetch-group");
+    // Small fetches and small polls: many rounds of fetching. A group
+    // without auto-commit, for the one commit at the end; windows long
+    // enough that the whole read stays in them.
     let consumer = Consumer::new(config(&[
         ("max_poll_records", "37"),
         ("max_partition_fetch_bytes", "1024"),
+        ("group_id", group.as_str()),
+        ("enable_auto_commit", "false"),
+        ("metrics_sample_window_ms", "60000"),
     ]))
     .await
     .unwrap();
@@ -117,6 +123,49 @@ async fn eight_partitions_read_exactly_once_in_order_over_incremental_sessions()
     assert_eq!(
         metrics.fetch_total,
         metrics.fetch_requests_full + metrics.fetch_requests_incremental
+    );
+    // The Java client's consumer-fetch-manager metrics.
+    assert_eq!(metrics.records_consumed_total, u64::from(RECORDS));
+    assert_eq!(
+        metrics.topics[&topic].records_consumed_total,
+        u64::from(RECORDS)
+    );
+    // Values of 8 bytes, no keys.
+    assert_eq!(metrics.bytes_consumed_total, 8 * u64::from(RECORDS));
+    assert!(metrics.records_consumed_rate > 0.0, "{metrics:?}");
+    assert!(metrics.bytes_consumed_rate > 0.0, "{metrics:?}");
+    assert!(metrics.topics[&topic].records_consumed_rate > 0.0);
+    assert!(
+        metrics.fetch_total > 0 && metrics.fetch_rate > 0.0,
+        "{metrics:?}"
+    );
+    assert!(
+        metrics.fetch_latency_avg_ms > 0.0
+            && metrics.fetch_latency_max_ms >= metrics.fetch_latency_avg_ms,
+        "{metrics:?}"
+    );
+    assert!(metrics.records_per_request_avg > 0.0, "{metrics:?}");
+    assert!(
+        metrics.fetch_size_avg > 0.0 && metrics.fetch_size_max >= metrics.fetch_size_avg,
+        "{metrics:?}"
+    );
+    // The first answers showed a partition's 500 records all ahead.
+    let per_partition = i64::from(RECORDS) / i64::from(PARTITIONS);
+    assert!(
+        metrics.records_lag_max > 0 && metrics.records_lag_max <= per_partition,
+        "{metrics:?}"
+    );
+    assert_eq!(metrics.records_lag, 0, "everything read: {metrics:?}");
+    assert_eq!(metrics.commit_total, 0);
+
+    consumer.commit().await.unwrap();
+    let metrics = consumer.metrics();
+    assert_eq!(metrics.commit_total, 1, "{metrics:?}");
+    assert!(metrics.commit_rate > 0.0, "{metrics:?}");
+    assert!(
+        metrics.commit_latency_avg_ms > 0.0
+            && metrics.commit_latency_max_ms >= metrics.commit_latency_avg_ms,
+        "{metrics:?}"
     );
     consumer.close(Duration::from_secs(5)).await.unwrap();
 }

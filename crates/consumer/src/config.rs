@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use ferrokafka_transport::config::{
-    ClientConfig, ConfigError, boolean, millis, normalize_key, number,
+    ClientConfig, ConfigError, boolean, metrics_window, millis, normalize_key, number,
+    validate_metrics_window,
 };
+use ferrokafka_transport::metrics::WindowConfig;
 
 use crate::positions::OffsetReset;
 
@@ -106,6 +108,10 @@ pub struct ConsumerConfig {
     /// `consumer_timeout_ms` (kafka-python): a record stream or iterator
     /// ends after this long without a record; `None` waits forever.
     pub consumer_timeout: Option<Duration>,
+    /// `metrics_sample_window_ms` (default 30000) and `metrics_num_samples`
+    /// (default 2): the windows the rates of [`crate::ConsumerMetrics`]
+    /// are measured over.
+    pub metrics_window: WindowConfig,
     auto_commit_set: bool,
     /// Keys set explicitly that `group_protocol=consumer` does not allow.
     classic_only_set: Vec<(&'static str, String)>,
@@ -136,6 +142,7 @@ impl Default for ConsumerConfig {
             consumer_timeout: None,
             group_protocol: GroupProtocol::Classic,
             group_remote_assignor: None,
+            metrics_window: WindowConfig::default(),
             auto_commit_set: false,
             classic_only_set: Vec::new(),
         }
@@ -261,7 +268,9 @@ impl ConsumerConfig {
             }
             "group_remote_assignor" => self.group_remote_assignor = text(),
             _ => {
-                if !self.client.set(k, value)? {
+                if !metrics_window(&mut self.metrics_window, k, value)?
+                    && !self.client.set(k, value)?
+                {
                     return Err(ConfigError::new(k, value, "unknown key"));
                 }
             }
@@ -320,6 +329,7 @@ impl ConsumerConfig {
                 "must be positive",
             ));
         }
+        validate_metrics_window(&self.metrics_window)?;
         Ok(())
     }
 
@@ -327,5 +337,36 @@ impl ConsumerConfig {
     /// is a group to commit to.
     pub fn auto_commit(&self) -> bool {
         self.enable_auto_commit && self.group_id.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_windows_are_set_and_checked_as_the_producer_does() {
+        let config = ConsumerConfig::from_pairs([
+            ("bootstrap_servers", "127.0.0.1:9092"),
+            ("metrics.sample.window.ms", "1000"),
+            ("metrics_num_samples", "3"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.metrics_window,
+            WindowConfig {
+                window: Duration::from_secs(1),
+                samples: 3,
+            }
+        );
+        for (key, value) in [
+            ("metrics_sample_window_ms", "0"),
+            ("metrics_num_samples", "0"),
+        ] {
+            let error =
+                ConsumerConfig::from_pairs([("bootstrap_servers", "127.0.0.1:9092"), (key, value)])
+                    .unwrap_err();
+            assert!(error.to_string().contains(key), "{error}");
+        }
     }
 }

@@ -15,8 +15,9 @@ use tracing::warn;
 
 use crate::config::GroupProtocol;
 use crate::error::ConsumeError;
-use crate::fetch::{FetchStats, Fetcher};
+use crate::fetch::Fetcher;
 use crate::membership::{Membership, MembershipConfig, Pending, Rebalance};
+use crate::metrics::{Consumed, ConsumerMetrics, Metrics};
 use crate::offsets::{self, GroupIdentity, OffsetAndMetadata, OffsetAndTimestamp, timestamp};
 use crate::positions::{OffsetReset, Position, Positions};
 use crate::rebalance::{RebalanceContext, RebalanceListener};
@@ -70,49 +71,7 @@ pub struct Consumer {
     config: ConsumerConfig,
     positions: Arc<Mutex<Positions<TopicPartition>>>,
     state: AsyncMutex<State>,
-    metrics: Counters,
-}
-
-/// Running totals behind [`Consumer::metrics`].
-#[derive(Default)]
-struct Counters {
-    records: std::sync::atomic::AtomicU64,
-    bytes: std::sync::atomic::AtomicU64,
-    commits: std::sync::atomic::AtomicU64,
-    commit_micros: std::sync::atomic::AtomicU64,
-    rebalances: std::sync::atomic::AtomicU64,
-    fetch: Arc<FetchStats>,
-}
-
-/// A snapshot of the consumer's metrics, named as in the Java client.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ConsumerMetrics {
-    /// Records handed to the application (`records-consumed-total`).
-    pub records_consumed_total: u64,
-    /// Bytes of keys and values handed out (`bytes-consumed-total`).
-    pub bytes_consumed_total: u64,
-    /// Fetch requests sent (`fetch-total`).
-    pub fetch_total: u64,
-    /// Fetch requests that were full: a new fetch session, or none
-    /// (KIP-227).
-    pub fetch_requests_full: u64,
-    /// Fetch requests that were incremental within a fetch session.
-    pub fetch_requests_incremental: u64,
-    /// Fetch sessions the broker dropped or that a failed request ended.
-    pub fetch_session_resets: u64,
-    /// Fetch requests sent to a preferred read replica (KIP-392).
-    pub fetch_requests_to_replicas: u64,
-    /// Positions checked against a new leader's log after a leader change
-    /// (KIP-320 OffsetForLeaderEpoch).
-    pub fetch_position_validations: u64,
-    /// The largest lag of an assigned partition (`records-lag-max`).
-    pub records_lag_max: i64,
-    /// Commits made (`commit-total`).
-    pub commit_total: u64,
-    /// Mean commit latency in milliseconds (`commit-latency-avg`).
-    pub commit_latency_avg_ms: f64,
-    /// Assignment changes seen (`rebalance-total`).
-    pub rebalance_total: u64,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -140,19 +99,16 @@ impl Consumer {
 
     /// A consumer over an existing cluster client.
     pub fn with_client(client: Client, config: ConsumerConfig) -> Consumer {
-        let fetch = Arc::new(FetchStats::default());
+        let metrics = Arc::new(Metrics::new(config.metrics_window));
         Consumer {
             positions: Arc::new(Mutex::new(Positions::new(config.auto_offset_reset))),
-            metrics: Counters {
-                fetch: Arc::clone(&fetch),
-                ..Counters::default()
-            },
+            metrics: Arc::clone(&metrics),
             state: AsyncMutex::new(State {
                 mode: Mode::None,
                 pattern: None,
                 coordinator_pattern: false,
                 subscription: Vec::new(),
-                fetcher: Fetcher::new(fetch),
+                fetcher: Fetcher::new(metrics),
                 listener: None,
                 last_auto_commit: Instant::now(),
                 closed: false,
@@ -455,16 +411,18 @@ impl Consumer {
                 membership.polled();
             }
             let changes = self.take_rebalances(&mut state).await?;
-            self.metrics
-                .rebalances
-                .fetch_add(changes, std::sync::atomic::Ordering::Relaxed);
+            self.metrics.record_rebalances(changes);
             self.maybe_auto_commit(&mut state).await;
             self.resolve_positions().await?;
             let failures = lock(&self.positions).take_failures();
             if let Some((_, error)) = failures.into_iter().next() {
                 return Err(error.into());
             }
-            let records = state.fetcher.hand_out(&self.positions, max_records.max(1));
+            let mut consumed = Consumed::default();
+            let records =
+                state
+                    .fetcher
+                    .hand_out(&self.positions, max_records.max(1), &mut consumed);
             if !records.is_empty() {
                 // Pipelining: the next fetches run while the application
                 // handles these records.
@@ -472,19 +430,7 @@ impl Consumer {
                     .fetcher
                     .prefetch(&self.client, &self.config, &self.positions)
                     .await;
-                let bytes: usize = records
-                    .iter()
-                    .map(|r| {
-                        r.key.as_ref().map_or(0, bytes::Bytes::len)
-                            + r.value.as_ref().map_or(0, bytes::Bytes::len)
-                    })
-                    .sum();
-                self.metrics
-                    .records
-                    .fetch_add(records.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                self.metrics
-                    .bytes
-                    .fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.record_consumed(Instant::now(), &consumed);
                 return Ok(records);
             }
             let now = Instant::now();
@@ -718,13 +664,9 @@ impl Consumer {
     ) -> Result<(), ConsumeError> {
         let started = Instant::now();
         offsets::commit(&self.client, identity, offsets).await?;
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let now = Instant::now();
         self.metrics
-            .commits
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.metrics
-            .commit_micros
-            .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+            .record_commit(now, now.saturating_duration_since(started));
         Ok(())
     }
 
@@ -754,10 +696,13 @@ impl Consumer {
         let identity = self.identity(&state)?;
         let offsets = self.current_offsets();
         let client = self.client.clone();
+        let metrics = Arc::clone(&self.metrics);
         Ok(tokio::spawn(async move {
-            offsets::commit(&client, &identity, &offsets)
-                .await
-                .map_err(ConsumeError::from)
+            let started = Instant::now();
+            offsets::commit(&client, &identity, &offsets).await?;
+            let now = Instant::now();
+            metrics.record_commit(now, now.saturating_duration_since(started));
+            Ok(())
         }))
     }
 
@@ -825,38 +770,19 @@ impl Consumer {
         crate::stream::RecordStream::new(self, self.config.consumer_timeout)
     }
 
-    /// The consumer's metrics now.
+    /// The consumer's metrics now (see [`ConsumerMetrics`] for which
+    /// cover the consumer's life and which the sampled windows).
     pub fn metrics(&self) -> ConsumerMetrics {
-        use std::sync::atomic::Ordering::Relaxed;
-        let m = &self.metrics;
-        let commits = m.commits.load(Relaxed);
         let read_committed = self.read_committed();
-        let positions = lock(&self.positions);
-        let lag_max = positions
-            .assignment()
-            .filter_map(|tp| positions.lag(tp, read_committed))
-            .max()
-            .unwrap_or(0);
-        #[allow(clippy::cast_precision_loss)]
-        let commit_latency_avg_ms = if commits == 0 {
-            0.0
-        } else {
-            m.commit_micros.load(Relaxed) as f64 / commits as f64 / 1000.0
+        let records_lag = {
+            let positions = lock(&self.positions);
+            positions
+                .assignment()
+                .filter_map(|tp| positions.lag(tp, read_committed))
+                .max()
+                .unwrap_or(0)
         };
-        ConsumerMetrics {
-            records_consumed_total: m.records.load(Relaxed),
-            bytes_consumed_total: m.bytes.load(Relaxed),
-            fetch_total: m.fetch.full.load(Relaxed) + m.fetch.incremental.load(Relaxed),
-            fetch_requests_full: m.fetch.full.load(Relaxed),
-            fetch_requests_incremental: m.fetch.incremental.load(Relaxed),
-            fetch_session_resets: m.fetch.session_resets.load(Relaxed),
-            fetch_requests_to_replicas: m.fetch.replica_fetches.load(Relaxed),
-            fetch_position_validations: m.fetch.validations.load(Relaxed),
-            records_lag_max: lag_max,
-            commit_total: commits,
-            commit_latency_avg_ms,
-            rebalance_total: m.rebalances.load(Relaxed),
-        }
+        self.metrics.snapshot(Instant::now(), records_lag)
     }
 
     /// The group's committed offsets for these partitions.

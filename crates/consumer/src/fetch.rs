@@ -10,9 +10,8 @@
 //! position unreachable.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ferrokafka_group::assignor::TopicPartition;
 use ferrokafka_protocol::messages::offset_for_leader_epoch_request::{
@@ -30,6 +29,7 @@ use tracing::debug;
 
 use crate::error::ConsumeError;
 use crate::fetch_session::{FetchSession, PartitionFetch, SessionOutcome, SessionRequest};
+use crate::metrics::{Consumed, FetchAnswer, Metrics};
 use crate::positions::{Position, Positions};
 use crate::read_committed::{AbortedTransaction, TransactionFilter};
 use crate::{ConsumerConfig, ConsumerRecord, IsolationLevel};
@@ -58,21 +58,6 @@ fn lock(positions: &Shared) -> std::sync::MutexGuard<'_, Positions<TopicPartitio
 /// has fewer completed fetches than this buffered.
 const MAX_BUFFERED_PER_PARTITION: usize = 2;
 
-/// Running totals of the fetcher, read by `Consumer::metrics`.
-#[derive(Debug, Default)]
-pub(crate) struct FetchStats {
-    /// Full Fetch requests (new sessions, or no session).
-    pub(crate) full: AtomicU64,
-    /// Incremental Fetch requests of an established session.
-    pub(crate) incremental: AtomicU64,
-    /// Sessions the broker refused (session errors) or that failed.
-    pub(crate) session_resets: AtomicU64,
-    /// Fetch requests sent to a preferred read replica (KIP-392).
-    pub(crate) replica_fetches: AtomicU64,
-    /// Positions checked against a new leader's log (KIP-320).
-    pub(crate) validations: AtomicU64,
-}
-
 /// A request that came back (or failed), with its session.
 struct Done {
     node: i32,
@@ -80,6 +65,10 @@ struct Done {
     /// What was asked of each partition.
     asked: BTreeMap<TopicPartition, PartitionFetch>,
     result: Result<FetchResponse, TransportError>,
+    /// How long the request took, for the metrics.
+    latency: Duration,
+    /// When the answer came.
+    received: Instant,
 }
 
 /// The fetcher's state between polls.
@@ -94,7 +83,7 @@ pub(crate) struct Fetcher {
     /// KIP-392: the replica to read each partition from instead of its
     /// leader, until the lease expires.
     preferred: HashMap<TopicPartition, (i32, Instant)>,
-    stats: Arc<FetchStats>,
+    metrics: Arc<Metrics>,
     /// When the metadata whose leader epochs were last noted was fetched.
     epochs_noted: Option<Instant>,
     /// An error met while prefetching, for the next poll that needs data.
@@ -111,14 +100,14 @@ impl std::fmt::Debug for Fetcher {
 }
 
 impl Fetcher {
-    pub(crate) fn new(stats: Arc<FetchStats>) -> Self {
+    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
         Fetcher {
             sessions: HashMap::new(),
             busy: HashSet::new(),
             in_flight: JoinSet::new(),
             buffer: VecDeque::new(),
             preferred: HashMap::new(),
-            stats,
+            metrics,
             epochs_noted: None,
             deferred: None,
         }
@@ -130,9 +119,15 @@ impl Fetcher {
     }
 
     /// Hands out up to `max` buffered records, moving each partition's
-    /// position past what it hands out. Buffered data that no longer
-    /// continues a fetchable position (seeked, paused, revoked) is dropped.
-    pub(crate) fn hand_out(&mut self, positions: &Shared, max: usize) -> Vec<ConsumerRecord> {
+    /// position past what it hands out, and adds them to `consumed`.
+    /// Buffered data that no longer continues a fetchable position
+    /// (seeked, paused, revoked) is dropped.
+    pub(crate) fn hand_out(
+        &mut self,
+        positions: &Shared,
+        max: usize,
+        consumed: &mut Consumed,
+    ) -> Vec<ConsumerRecord> {
         let mut out = Vec::new();
         let mut positions = lock(positions);
         while out.len() < max {
@@ -146,9 +141,15 @@ impl Fetcher {
             let room = max - out.len();
             let take = front.records.len().min(room);
             let mut last = None;
+            let mut bytes = 0;
             for record in front.records.drain(..take) {
                 last = Some((record.offset, record.leader_epoch));
+                bytes += record.key.as_ref().map_or(0, bytes::Bytes::len)
+                    + record.value.as_ref().map_or(0, bytes::Bytes::len);
                 out.push(record);
+            }
+            if take > 0 {
+                consumed.add(&front.partition.topic, take as u64, bytes as u64);
             }
             let next = match last {
                 Some((offset, epoch)) if !front.records.is_empty() => Position {
@@ -279,7 +280,7 @@ impl Fetcher {
             let session = self.sessions.remove(&node).unwrap_or_default();
             self.busy.insert(node);
             let client = client.clone();
-            let stats = Arc::clone(&self.stats);
+            let metrics = Arc::clone(&self.metrics);
             let replica = self
                 .preferred
                 .values()
@@ -292,25 +293,21 @@ impl Fetcher {
             let settings = Settings::of(config, wait_ms);
             self.in_flight.spawn(async move {
                 let mut session = session;
+                let sent = Instant::now();
                 let result = send(&client, node, &settings, |version| {
                     let request = session.build(&asked, version);
-                    let counter = if request.full {
-                        &stats.full
-                    } else {
-                        &stats.incremental
-                    };
-                    counter.fetch_add(1, Relaxed);
-                    if replica {
-                        stats.replica_fetches.fetch_add(1, Relaxed);
-                    }
+                    metrics.record_fetch_sent(sent, request.full, replica);
                     request
                 })
                 .await;
+                let received = Instant::now();
                 Done {
                     node,
                     session,
                     asked,
                     result,
+                    latency: received.saturating_duration_since(sent),
+                    received,
                 }
             });
         }
@@ -415,7 +412,7 @@ impl Fetcher {
                     };
                     let error = ErrorCode::from_code(answer.error_code);
                     if error.is_ok() {
-                        self.stats.validations.fetch_add(1, Relaxed);
+                        self.metrics.record_validation();
                         lock(positions).validated(
                             tp,
                             *position,
@@ -483,22 +480,32 @@ impl Fetcher {
             mut session,
             asked,
             result,
+            latency,
+            received,
         } = done;
         self.busy.remove(&node);
         let outcome = match result {
             Ok(response) => match session.on_response(&response) {
-                SessionOutcome::Ok => self.read_response(
-                    client,
-                    config,
-                    positions,
-                    node,
-                    &mut session,
-                    &asked,
-                    &response,
-                ),
+                SessionOutcome::Ok => {
+                    let mut answer = FetchAnswer::default();
+                    let outcome = self.read_response(
+                        client,
+                        config,
+                        positions,
+                        node,
+                        &mut session,
+                        &asked,
+                        &response,
+                        &mut answer,
+                    );
+                    // As Java's, only an answer the session accepted counts
+                    // towards the fetch latency and sizes.
+                    self.metrics.record_fetch_answer(received, latency, answer);
+                    outcome
+                }
                 SessionOutcome::Reset(error) => {
                     debug!(node, ?error, "fetch session reset");
-                    self.stats.session_resets.fetch_add(1, Relaxed);
+                    self.metrics.record_session_reset();
                     client.note_error(error);
                     self.forget_replica(node);
                     Ok(())
@@ -510,7 +517,7 @@ impl Fetcher {
                 // of it: look the leaders up again before the next fetch.
                 client.note_error(ErrorCode::NotLeaderOrFollower);
                 session.on_failure();
-                self.stats.session_resets.fetch_add(1, Relaxed);
+                self.metrics.record_session_reset();
                 self.forget_replica(node);
                 if error.is_retriable() {
                     Ok(())
@@ -539,7 +546,9 @@ impl Fetcher {
         session: &mut FetchSession,
         asked: &BTreeMap<TopicPartition, PartitionFetch>,
         response: &FetchResponse,
+        answer: &mut FetchAnswer,
     ) -> Result<(), ConsumeError> {
+        let read_committed = config.isolation_level == IsolationLevel::ReadCommitted;
         for topic in &response.responses {
             let name = if topic.topic.is_empty() {
                 match session.topic_name(topic.topic_id) {
@@ -604,11 +613,15 @@ impl Fetcher {
                     (data.last_stable_offset >= 0).then_some(data.last_stable_offset),
                     (data.log_start_offset >= 0).then_some(data.log_start_offset),
                 );
+                let lag = positions_guard.lag(&tp, read_committed);
                 drop(positions_guard);
+                answer.lag_max = answer.lag_max.max(lag);
+                answer.bytes += data.records.as_ref().map_or(0, |b| b.len() as u64);
                 let Some(expected) = expected.filter(|e| e.offset == fetch.fetch_offset) else {
                     continue;
                 };
                 if let Some(chunk) = records_of(config, &tp, expected, data)? {
+                    answer.records += chunk.records.len() as u64;
                     self.buffer.push_back(chunk);
                 }
             }
@@ -886,9 +899,9 @@ mod tests {
         assert_eq!(fetcher.fetch_from(&tp(0), at(0)), None);
         assert_eq!(fetcher.fetch_from(&tp(1), at(0)).unwrap().offset, 2);
 
-        let first = fetcher.hand_out(&positions, 2);
+        let first = fetcher.hand_out(&positions, 2, &mut Consumed::default());
         assert_eq!(offsets(&first), [(0, 0), (0, 1)]);
-        let rest = fetcher.hand_out(&positions, 100);
+        let rest = fetcher.hand_out(&positions, 100, &mut Consumed::default());
         assert_eq!(offsets(&rest), [(0, 2), (1, 0), (1, 1), (0, 3), (0, 4)]);
         let positions = lock(&positions);
         assert_eq!(positions.position(&tp(0)).unwrap().unwrap().offset, 5);
@@ -909,7 +922,11 @@ mod tests {
             positions.pause(&tp(1)).unwrap();
             positions.remove([&tp(2)]);
         }
-        assert!(fetcher.hand_out(&positions, 100).is_empty());
+        assert!(
+            fetcher
+                .hand_out(&positions, 100, &mut Consumed::default())
+                .is_empty()
+        );
         assert!(fetcher.buffer.is_empty(), "dropped, not kept");
         // The seeked partition starts where it was sent, the paused one
         // where it stopped.

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use ferrokafka_records::Compression;
 use ferrokafka_transport::config::{
-    ClientConfig, ConfigError, boolean, millis, normalize_key, number,
+    ClientConfig, ConfigError, boolean, metrics_window, millis, normalize_key, number,
+    validate_metrics_window,
 };
 use ferrokafka_transport::metrics::WindowConfig;
 
@@ -188,10 +189,10 @@ impl ProducerConfig {
                 self.transactional_id = Some(value.trim().to_string()).filter(|v| !v.is_empty());
             }
             "transaction_timeout_ms" => self.transaction_timeout = millis(k, value)?,
-            "metrics_sample_window_ms" => self.metrics_window.window = millis(k, value)?,
-            "metrics_num_samples" => self.metrics_window.samples = number(k, value, 1usize)?,
             _ => {
-                if !self.client.set(k, value)? {
+                if !metrics_window(&mut self.metrics_window, k, value)?
+                    && !self.client.set(k, value)?
+                {
                     return Err(ConfigError::new(k, value, "unknown key"));
                 }
             }
@@ -232,22 +233,7 @@ impl ProducerConfig {
         if self.batching.batch_size == 0 {
             return Err(ConfigError::new("batch_size", "0", "must be positive"));
         }
-        // A window shorter than the millisecond the key is given in could
-        // never close.
-        if self.metrics_window.window < Duration::from_millis(1) {
-            return Err(ConfigError::new(
-                "metrics_sample_window_ms",
-                &self.metrics_window.window.as_millis().to_string(),
-                "must be positive",
-            ));
-        }
-        if self.metrics_window.samples == 0 {
-            return Err(ConfigError::new(
-                "metrics_num_samples",
-                "0",
-                "must be positive",
-            ));
-        }
+        validate_metrics_window(&self.metrics_window)?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ConnectionConfig;
+use crate::metrics::WindowConfig;
 use crate::sasl::{Credentials, Mechanism, Secret, TokenProvider};
 use crate::tls::TlsConfig;
 
@@ -190,6 +191,43 @@ pub fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
         "false" | "0" | "no" => Ok(false),
         _ => Err(ConfigError::new(key, value, "expected true or false")),
     }
+}
+
+/// `metrics_sample_window_ms` or `metrics_num_samples` (normalized) into
+/// `window`; `false` for any other key. Shared by the producer's and the
+/// consumer's settings, whose metrics use the same windows.
+pub fn metrics_window(
+    window: &mut WindowConfig,
+    key: &str,
+    value: &str,
+) -> Result<bool, ConfigError> {
+    match key {
+        "metrics_sample_window_ms" => window.window = millis(key, value)?,
+        "metrics_num_samples" => window.samples = number(key, value, 1usize)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Checks windows set by [`metrics_window`] (or by hand).
+pub fn validate_metrics_window(window: &WindowConfig) -> Result<(), ConfigError> {
+    // A window shorter than the millisecond the key is given in could
+    // never close.
+    if window.window < Duration::from_millis(1) {
+        return Err(ConfigError::new(
+            "metrics_sample_window_ms",
+            &window.window.as_millis().to_string(),
+            "must be positive",
+        ));
+    }
+    if window.samples == 0 {
+        return Err(ConfigError::new(
+            "metrics_num_samples",
+            "0",
+            "must be positive",
+        ));
+    }
+    Ok(())
 }
 
 /// A socket buffer size: `-1` leaves the operating system's default.
