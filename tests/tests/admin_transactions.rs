@@ -14,6 +14,7 @@ use ferrokafka_admin::transactions::{
 };
 use ferrokafka_admin::{Admin, AdminConfig, AdminOptions};
 use ferrokafka_consumer::{Consumer, ConsumerConfig};
+use ferrokafka_producer::transaction::TransactionProtocol;
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
 use ferrokafka_protocol::ErrorCode;
 use ferrokafka_tests::{bootstrap_servers, create_topic, unique_topic};
@@ -190,17 +191,19 @@ async fn a_hanging_transaction_is_listed_described_and_aborted() {
     let seen = read_committed(&topic, "after").await;
     assert_eq!(seen, ["after"]);
 
-    // The coordinator's commit marker carries its coordinator epoch, so the
-    // same abort again (claiming none) is fenced.
+    // The same abort again is fenced. With transactions V1 the epoch stays,
+    // and the coordinator's commit marker carries its coordinator epoch,
+    // which the abort (claiming none) is below; with V2 every commit bumped
+    // the producer's epoch, and the leader checks that first.
     let again = admin
         .abort_transaction(&spec, &options())
         .await
         .unwrap_err();
-    assert_eq!(
-        again.code(),
-        Some(ErrorCode::TransactionCoordinatorFenced),
-        "{again}"
-    );
+    let fenced_by = match producer.transaction_protocol() {
+        Some(TransactionProtocol::V2) => ErrorCode::InvalidProducerEpoch,
+        _ => ErrorCode::TransactionCoordinatorFenced,
+    };
+    assert_eq!(again.code(), Some(fenced_by), "{again}");
 }
 
 /// The values a `read_committed` consumer reads from partition 0 of
