@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ferrokafka_transport::metrics::{SampledStat, WindowConfig};
+use ferrokafka_transport::metrics::{Meter, SampledStat, WindowConfig};
 
 /// A snapshot of the producer's metrics, named as in the Java client.
 ///
@@ -99,25 +99,6 @@ pub struct TopicMetrics {
     pub record_retry_total: u64,
     /// Records resent per second (`record-retry-rate`).
     pub record_retry_rate: f64,
-}
-
-/// A total and its windowed rate (Java's `Meter`).
-#[derive(Debug, Default)]
-struct Meter {
-    total: u64,
-    rate: SampledStat,
-}
-
-impl Meter {
-    fn record(&mut self, config: &WindowConfig, amount: u64, now: Instant) {
-        self.total += amount;
-        #[allow(clippy::cast_precision_loss)]
-        self.rate.record(config, amount as f64, now);
-    }
-
-    fn read(&mut self, config: &WindowConfig, now: Instant) -> (u64, f64) {
-        (self.total, self.rate.rate(config, now))
-    }
 }
 
 #[derive(Debug, Default)]

@@ -171,6 +171,28 @@ impl SampledStat {
     }
 }
 
+/// A running total and its windowed rate (Java's `Meter`, as behind
+/// `record-send-total` and `record-send-rate`).
+#[derive(Debug, Clone, Default)]
+pub struct Meter {
+    total: u64,
+    rate: SampledStat,
+}
+
+impl Meter {
+    /// Adds `amount`, seen at `now`, to the total and the rate.
+    pub fn record(&mut self, config: &WindowConfig, amount: u64, now: Instant) {
+        self.total += amount;
+        #[allow(clippy::cast_precision_loss)]
+        self.rate.record(config, amount as f64, now);
+    }
+
+    /// The total so far and the rate per second at `now`.
+    pub fn read(&mut self, config: &WindowConfig, now: Instant) -> (u64, f64) {
+        (self.total, self.rate.rate(config, now))
+    }
+}
+
 // Exact comparisons on purpose: the expected values are exact in binary,
 // and a window off by one is what they must catch.
 #[cfg(test)]
@@ -285,6 +307,17 @@ mod tests {
         // The first sample's last value (at 100) expires at 2100.
         assert_eq!(stat.avg(&c, at(t0, 2100)), 3.0);
         assert_eq!(stat.max(&c, at(t0, 2100)), 3.0);
+    }
+
+    #[test]
+    fn a_meter_keeps_the_total_after_its_rate_expires() {
+        let c = config();
+        let t0 = Instant::now();
+        let mut meter = Meter::default();
+        meter.record(&c, 30, t0);
+        meter.record(&c, 30, at(t0, 1000));
+        assert_eq!(meter.read(&c, at(t0, 1500)), (60, 60.0 / 1.5));
+        assert_eq!(meter.read(&c, at(t0, 5000)), (60, 0.0));
     }
 
     #[test]
