@@ -331,13 +331,15 @@ async fn explicit_commits_and_auto_commits_survive_a_restart() {
     assert_eq!(first.first().map(|r| r.offset), Some(37));
     assert_eq!(first.len(), 13);
     // Auto-commit: closing commits position 50; the next consumer starts there.
+    let commits_before_close = resumed.metrics().commit_total;
     resumed.close(Duration::from_secs(5)).await.unwrap();
+    let commits_by_close = resumed.metrics().commit_total - commits_before_close;
     let after = Consumer::new(settings("true")).await.unwrap();
+    let committed = after.committed(std::slice::from_ref(&p0)).await.unwrap();
     assert_eq!(
-        after.committed(std::slice::from_ref(&p0)).await.unwrap()[&p0]
-            .as_ref()
-            .map(|c| c.offset),
-        Some(50)
+        committed[&p0].as_ref().map(|c| c.offset),
+        Some(50),
+        "committed {committed:?}; close committed {commits_by_close} time(s)"
     );
     after.assign(std::slice::from_ref(&p0)).await.unwrap();
     let rest = poll_until(&after, 50, Duration::from_secs(10)).await;

@@ -14,6 +14,7 @@ use ferrokafka_protocol::ErrorCode;
 use ferrokafka_protocol::messages::ListOffsetsRequest;
 use ferrokafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
+use tracing::debug;
 
 /// The positions of these partitions as offsets to commit (those without
 /// a position are left out).
@@ -201,7 +202,21 @@ async fn committed_once(
     let mut found: BTreeMap<TopicPartition, Option<OffsetAndMetadata>> =
         partitions.iter().map(|tp| (tp.clone(), None)).collect();
     for answer in fetched.partitions {
-        let topic = answer.topic.into_name(&ids).unwrap_or_default();
+        debug!(
+            group = group_id,
+            topic = ?answer.topic,
+            partition = answer.partition,
+            result = ?answer.result,
+            "committed offset fetched"
+        );
+        // An id this request did not name: the answer cannot be placed, and
+        // reading it as "nothing committed" would hide it.
+        let topic = answer.topic.into_name(&ids).map_err(|id| OffsetError::Broker {
+            what: format!(
+                "fetching the committed offsets of group {group_id}: an answer for topic id {id:?}, which was not asked for"
+            ),
+            error: ErrorCode::UnknownTopicId,
+        })?;
         match answer.result {
             Err(error) => {
                 return Err(OffsetError::Broker {
