@@ -296,13 +296,16 @@ fn report_requests(producer: &Producer) {
     let requests = metrics.request_total.max(1) as f64;
     eprintln!(
         "ferrokafka: {} requests, {:.1} batches and {:.0} records ({:.0} bytes) per request, \
-         batches of {:.0} bytes, request latency {:.2} ms avg",
+         batches of {:.0} bytes, request latency {:.2} ms avg, records queued {:.2} ms avg \
+         ({:.0} max)",
         metrics.request_total,
         batches / requests,
         metrics.records_per_request_avg,
         bytes / requests,
         metrics.batch_size_avg,
         metrics.request_latency_avg_ms,
+        metrics.record_queue_time_avg_ms,
+        metrics.record_queue_time_max_ms,
     );
 }
 
