@@ -16,14 +16,19 @@ use ferrokafka_producer::transaction::{
 };
 use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
 use ferrokafka_protocol::ErrorCode;
-use ferrokafka_tests::{bootstrap_servers, create_topic, unique_topic};
+use ferrokafka_tests::{bootstrap_servers, create_topic, start_cluster_with, unique_topic};
 use ferrokafka_transport::Client;
+use xtask::broker::StartOptions;
 
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn transactional(transactional_id: &str) -> Producer {
+    transactional_at(bootstrap_servers(), transactional_id).await
+}
+
+async fn transactional_at(bootstrap: &str, transactional_id: &str) -> Producer {
     let config = ProducerConfig::from_pairs([
-        ("bootstrap_servers", bootstrap_servers()),
+        ("bootstrap_servers", bootstrap),
         ("transactional_id", transactional_id),
         ("linger_ms", "5"),
     ])
@@ -34,9 +39,19 @@ async fn transactional(transactional_id: &str) -> Producer {
 /// Every record of `partitions` from the beginning, polled until `count`
 /// arrived and then until a poll brings nothing more.
 async fn read_all(topic: &str, partitions: i32, isolation: &str, count: usize) -> Vec<String> {
+    read_all_at(bootstrap_servers(), topic, partitions, isolation, count).await
+}
+
+async fn read_all_at(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    isolation: &str,
+    count: usize,
+) -> Vec<String> {
     let consumer = Consumer::new(
         ConsumerConfig::from_pairs([
-            ("bootstrap_servers", bootstrap_servers()),
+            ("bootstrap_servers", bootstrap),
             ("isolation_level", isolation),
             ("auto_offset_reset", "earliest"),
         ])
@@ -442,4 +457,70 @@ async fn a_group_members_positions_commit_with_the_transaction() {
     );
     member.close(Duration::from_secs(5)).await.unwrap();
     producer.close(Duration::from_secs(10)).await.unwrap();
+}
+
+/// On a cluster whose `transaction.version` is 1 (as every 3.x cluster and
+/// a 4.x one formatted so), the producer keeps KIP-98's protocol: partitions
+/// and offsets are added to the transaction before use, and the epoch of
+/// `init_transactions` stands through commits and aborts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_without_transactions_v2_gets_v1() {
+    let cluster = start_cluster_with(&StartOptions {
+        features: vec![("transaction.version".to_string(), 1)],
+        ..StartOptions::single_node()
+    });
+    let bootstrap = cluster.info.bootstrap_servers.as_str();
+    let topic = unique_topic("txn-v1");
+    let producer = transactional_at(bootstrap, &unique_topic("txn-v1-id")).await;
+    create_topic(producer.client(), &topic, 2, 1).await;
+    producer.init_transactions(WAIT).await.unwrap();
+    assert_eq!(
+        producer.transaction_protocol(),
+        Some(TransactionProtocol::V1)
+    );
+    let initialized = producer.producer_id_and_epoch().unwrap();
+
+    producer.begin_transaction().unwrap();
+    send_values(&producer, &topic, "committed", 40).await;
+    producer.commit_transaction(WAIT).await.unwrap();
+    producer.begin_transaction().unwrap();
+    send_values(&producer, &topic, "aborted", 20).await;
+    producer.abort_transaction(WAIT).await.unwrap();
+    assert_eq!(
+        producer.producer_id_and_epoch().unwrap(),
+        initialized,
+        "V1 keeps the epoch"
+    );
+
+    // Offsets sent with a transaction (AddOffsetsToTxn, then
+    // TxnOffsetCommit) count once it commits.
+    let group = unique_topic("txn-v1-group");
+    let partition = TopicPartition::new(&topic, 0);
+    producer.begin_transaction().unwrap();
+    send_values(&producer, &topic, "after", 10).await;
+    producer
+        .send_offsets_to_transaction(
+            [(partition.clone(), OffsetAndMetadata::new(7))],
+            GroupIdentity::without_member(&group),
+        )
+        .await
+        .unwrap();
+    producer.commit_transaction(WAIT).await.unwrap();
+    assert_eq!(
+        producer.transaction_protocol(),
+        Some(TransactionProtocol::V1),
+        "still V1 after the transactions"
+    );
+    let committed_offset = committed(producer.client(), &group, &partition).await;
+    assert_eq!(committed_offset.map(|c| c.offset), Some(7));
+    producer.close(Duration::from_secs(10)).await.unwrap();
+
+    let mut seen = read_all_at(bootstrap, &topic, 2, "read_committed", 50).await;
+    seen.sort();
+    let mut expected: Vec<String> = (0..40)
+        .map(|i| format!("committed-{i}"))
+        .chain((0..10).map(|i| format!("after-{i}")))
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected);
 }

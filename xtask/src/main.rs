@@ -97,6 +97,7 @@ fn run_broker(task: BrokerTask) -> anyhow::Result<()> {
                 harness_dir,
                 security,
                 extra_properties: Vec::new(),
+                features: Vec::new(),
             };
             let info = broker::start_detached(&options, backend, &name)?;
             println!("{}", serde_json::to_string(&info)?);

@@ -22,6 +22,11 @@ pub fn start_detached(options: &StartOptions, dir: &Path) -> anyhow::Result<Clus
             "the docker backend has no security listeners yet; use the local backend for --security"
         );
     }
+    if !options.features.is_empty() {
+        bail!(
+            "the docker backend formats with the release's feature levels; use the local backend for features"
+        );
+    }
     if options.brokers != 1 {
         bail!(
             "the docker backend runs one node; use the local backend for --brokers {}",

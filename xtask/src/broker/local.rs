@@ -217,27 +217,31 @@ fn start_once(
     };
 
     // Formatting runs one short JVM per node; they are independent.
-    let formats: Vec<_> = nodes
-        .iter()
-        .map(|(_, node_dir, _, properties)| {
-            let log = std::fs::File::create(node_dir.join("format.log"))?;
-            java("kafka.tools.StorageTool", &[])
-                .arg("format")
-                .arg(format!("--cluster-id={cluster_id}"))
-                .arg("-c")
-                .arg(properties)
-                .args(if options.security {
-                    security::scram_format_args()
-                } else {
-                    Vec::new()
-                })
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .context("starting kafka.tools.StorageTool")
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let formats: Vec<_> =
+        nodes
+            .iter()
+            .map(|(_, node_dir, _, properties)| {
+                let log = std::fs::File::create(node_dir.join("format.log"))?;
+                java("kafka.tools.StorageTool", &[])
+                    .arg("format")
+                    .arg(format!("--cluster-id={cluster_id}"))
+                    .arg("-c")
+                    .arg(properties)
+                    .args(if options.security {
+                        security::scram_format_args()
+                    } else {
+                        Vec::new()
+                    })
+                    .args(options.features.iter().flat_map(|(name, level)| {
+                        ["--feature".to_string(), format!("{name}={level}")]
+                    }))
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone()?)
+                    .stderr(log)
+                    .spawn()
+                    .context("starting kafka.tools.StorageTool")
+            })
+            .collect::<anyhow::Result<_>>()?;
     for ((_, node_dir, _, _), mut format) in nodes.iter().zip(formats) {
         if !format.wait()?.success() {
             let log = node_dir.join("format.log");

@@ -43,6 +43,11 @@ pub struct StartOptions {
     /// own so they win: a test that needs short SASL sessions, say.
     /// `{node_id}` in a value becomes each node's id (`broker.rack`).
     pub extra_properties: Vec<(String, String)>,
+    /// Feature levels the storage is formatted with (`StorageTool format
+    /// --feature name=level`, Kafka 3.9+), instead of the release's
+    /// defaults: `("transaction.version", 1)` keeps KIP-890's transactions
+    /// V2 off on a 4.x cluster, say. The local backend only.
+    pub features: Vec<(String, u16)>,
 }
 
 impl StartOptions {
@@ -54,6 +59,7 @@ impl StartOptions {
             harness_dir: harness_dir(),
             security: false,
             extra_properties: Vec::new(),
+            features: Vec::new(),
         }
     }
 }
