@@ -47,6 +47,11 @@ enum BrokerTask {
         /// SASL_SSL listeners, with users and certificates made for the run.
         #[arg(long)]
         security: bool,
+        /// Format the storage with this feature level instead of the
+        /// release's default, as `name=level` (repeatable), e.g.
+        /// `transaction.version=1`.
+        #[arg(long = "feature", value_name = "NAME=LEVEL", value_parser = parse_feature)]
+        features: Vec<(String, u16)>,
     },
     /// Stop a cluster started by `start`.
     Stop {
@@ -90,6 +95,7 @@ fn run_broker(task: BrokerTask) -> anyhow::Result<()> {
             backend,
             name,
             security,
+            features,
         } => {
             let options = StartOptions {
                 version,
@@ -97,7 +103,7 @@ fn run_broker(task: BrokerTask) -> anyhow::Result<()> {
                 harness_dir,
                 security,
                 extra_properties: Vec::new(),
-                features: Vec::new(),
+                features,
             };
             let info = broker::start_detached(&options, backend, &name)?;
             println!("{}", serde_json::to_string(&info)?);
@@ -109,4 +115,15 @@ fn run_broker(task: BrokerTask) -> anyhow::Result<()> {
         BrokerTask::Status { name } => print!("{}", broker::status(&harness_dir, &name)?),
     }
     Ok(())
+}
+
+/// `name=level`, as `--feature` takes it.
+fn parse_feature(value: &str) -> Result<(String, u16), String> {
+    let (name, level) = value
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=LEVEL, not {value:?}"))?;
+    let level = level.parse().map_err(|_| {
+        format!("the level of {name} must be a number from 0 to 65535, not {level:?}")
+    })?;
+    Ok((name.to_string(), level))
 }
