@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use ferrokafka_admin::{Admin, AdminOptions};
 use ferrokafka_protocol::ErrorCode;
+use ferrokafka_protocol::messages::CreateTopicsRequest;
 use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
-use ferrokafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use ferrokafka_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest};
 use ferrokafka_transport::Client;
 use ferrokafka_transport::config::ClientConfig;
 
@@ -347,24 +347,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes `topic`.
+/// Deletes `topic` (one already gone is fine).
 async fn delete_topic(client: &Client, topic: &str) -> anyhow::Result<()> {
-    let response = client
-        .send_any(&DeleteTopicsRequest {
-            // Versions 0-5 name topics in one field, 6+ in the other.
-            topic_names: vec![topic.to_string()],
-            topics: vec![DeleteTopicState {
-                name: Some(topic.to_string()),
-                ..DeleteTopicState::default()
-            }],
-            timeout_ms: 30_000,
-            ..DeleteTopicsRequest::default()
-        })
-        .await?;
-    for result in &response.responses {
-        match ErrorCode::from_code(result.error_code) {
-            ErrorCode::None | ErrorCode::UnknownTopicOrPartition => {}
-            error => anyhow::bail!("deleting {topic}: {error}"),
+    let admin = Admin::with_client(client.clone());
+    let options = AdminOptions::new().timeout(Duration::from_secs(30));
+    for (name, result) in admin.delete_topics(&[topic], &options).await {
+        match result {
+            Ok(()) => {}
+            Err(error) if error.code() == Some(ErrorCode::UnknownTopicOrPartition) => {}
+            Err(error) => anyhow::bail!("deleting {name}: {error}"),
         }
     }
     Ok(())
