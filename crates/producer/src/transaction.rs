@@ -1124,21 +1124,17 @@ impl<P: TransactionPartition> Transactions<P> {
                 self.complete(TransactionOperation::SendOffsets, Err(failure.clone()));
                 self.abortable(failure);
             }
-            ErrorCode::TransactionAbortable => {
-                let failure = TransactionError::Broker {
-                    request: "AddOffsetsToTxn",
-                    error,
-                };
-                self.complete(TransactionOperation::SendOffsets, Err(failure.clone()));
-                self.abortable(failure);
-            }
             error => {
                 let failure = TransactionError::Broker {
                     request: "AddOffsetsToTxn",
                     error,
                 };
                 self.complete(TransactionOperation::SendOffsets, Err(failure.clone()));
-                self.fatal(failure);
+                if error == ErrorCode::TransactionAbortable {
+                    self.abortable(failure);
+                } else {
+                    self.fatal(failure);
+                }
             }
         }
     }
