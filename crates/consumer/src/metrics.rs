@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ferrokafka_transport::metrics::{Meter, SampledStat, WindowConfig};
+use ferrokafka_transport::metrics::{Meter, SampledStat, WindowConfig, millis};
 
 /// A snapshot of the consumer's metrics, named as in the Java client.
 ///
@@ -169,10 +169,6 @@ struct Recorded {
 pub(crate) struct Metrics {
     config: WindowConfig,
     recorded: Mutex<Recorded>,
-}
-
-fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }
 
 impl Metrics {

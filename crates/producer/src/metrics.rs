@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ferrokafka_transport::metrics::{Meter, SampledStat, WindowConfig};
+use ferrokafka_transport::metrics::{Meter, SampledStat, WindowConfig, millis};
 
 /// A snapshot of the producer's metrics, named as in the Java client.
 ///
@@ -180,9 +180,7 @@ impl Metrics {
                 .record_size
                 .record(&config, batch.max_record_size as f64, now);
             let queued = now.saturating_duration_since(batch.created);
-            recorded
-                .queue_time_ms
-                .record(&config, queued.as_secs_f64() * 1000.0, now);
+            recorded.queue_time_ms.record(&config, millis(queued), now);
         }
     }
 
@@ -253,7 +251,7 @@ impl Metrics {
         let latency_avg_ms = u32::try_from(request_total)
             .ok()
             .filter(|n| *n > 0)
-            .map_or(0.0, |n| (recorded.latency_total / n).as_secs_f64() * 1000.0);
+            .map_or(0.0, |n| millis(recorded.latency_total / n));
         let topics = recorded
             .topics
             .iter_mut()
@@ -294,7 +292,7 @@ impl Metrics {
             batch_size_max: recorded.batch_size_max,
             records_per_request_avg: ratio(record_send_total, request_total),
             request_latency_avg_ms: latency_avg_ms,
-            request_latency_max_ms: recorded.latency_max.as_secs_f64() * 1000.0,
+            request_latency_max_ms: millis(recorded.latency_max),
             compression_rate_avg: ratio(byte_total, recorded.uncompressed_bytes),
             buffer_available_bytes,
             record_size_avg: recorded.record_size.avg(config, now),

@@ -171,6 +171,12 @@ impl SampledStat {
     }
 }
 
+/// `duration` in milliseconds, fractions kept: the unit of the Java
+/// client's latency and time metrics.
+pub fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
 /// A running total and its windowed rate (Java's `Meter`, as behind
 /// `record-send-total` and `record-send-rate`).
 #[derive(Debug, Clone, Default)]
