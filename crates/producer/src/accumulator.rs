@@ -127,6 +127,8 @@ fn sequence_precedes(a: i32, b: i32) -> bool {
 
 /// A batch of one partition's records, open for appends until drained.
 pub struct ProducerBatch<P, C> {
+    /// Unique among the batches of its accumulator.
+    pub id: u64,
     /// The partition it goes to.
     pub partition: P,
     builder: Option<RecordBatchBuilder>,
@@ -179,6 +181,14 @@ impl<P, C> ProducerBatch<P, C> {
     /// The completions, in append order (record `i` has offset delta `i`).
     pub fn into_completions(self) -> Vec<C> {
         self.completions
+    }
+
+    /// Takes the completions out, in append order, leaving none: a sender
+    /// that must be able to complete a batch's records while the batch is
+    /// on the wire (a close that cannot wait for its answer) keeps them
+    /// apart from it.
+    pub fn take_completions(&mut self) -> Vec<C> {
+        std::mem::take(&mut self.completions)
     }
 }
 
@@ -239,7 +249,10 @@ pub struct Accumulator<P, C> {
     config: AccumulatorConfig,
     queues: BTreeMap<P, VecDeque<ProducerBatch<P, C>>>,
     used_memory: usize,
-    flushing: bool,
+    /// Flushes under way.
+    flushes: usize,
+    /// The id the next batch gets.
+    next_batch_id: u64,
 }
 
 impl<P: Ord + Clone, C> Accumulator<P, C> {
@@ -249,7 +262,8 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             config,
             queues: BTreeMap::new(),
             used_memory: 0,
-            flushing: false,
+            flushes: 0,
+            next_batch_id: 0,
         }
     }
 
@@ -313,7 +327,10 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             let mut builder = RecordBatchBuilder::new(0)
                 .with_compression(self.config.compression, self.config.compression_level);
             builder.reserve(reserve);
+            let id = self.next_batch_id;
+            self.next_batch_id += 1;
             queue.push_back(ProducerBatch {
+                id,
                 partition: partition.clone(),
                 builder: Some(builder),
                 pending: None,
@@ -354,19 +371,21 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         })
     }
 
-    /// Makes every batch queued now ready at once (`flush()`), until
-    /// [`Accumulator::flush_done`] says they are all gone.
+    /// A flush begins (`flush()`, a transaction's commit): every batch is
+    /// ready at once, lingering or not, until each flush begun has ended
+    /// with [`Accumulator::end_flush`].
     pub fn begin_flush(&mut self) {
-        self.flushing = true;
+        self.flushes += 1;
     }
 
-    /// Whether a flush has completed (nothing is queued); ends flushing mode.
-    pub fn flush_done(&mut self) -> bool {
-        let done = self.queued_batches() == 0;
-        if done {
-            self.flushing = false;
-        }
-        done
+    /// A flush begun with [`Accumulator::begin_flush`] has ended.
+    pub fn end_flush(&mut self) {
+        self.flushes = self.flushes.saturating_sub(1);
+    }
+
+    /// Whether a flush is under way.
+    pub fn flushing(&self) -> bool {
+        self.flushes > 0
     }
 
     /// The partitions with a batch to send now, and the next time another
@@ -400,7 +419,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 || first.uncompressed_bytes >= self.config.batch_size
                 || first.builder.is_none();
             let lingered_until = first.created + self.config.linger;
-            if full || self.flushing || now >= lingered_until {
+            if full || self.flushes > 0 || now >= lingered_until {
                 partitions.ready.push(partition.clone());
             } else {
                 partitions.lingering.push(partition.clone());
@@ -1013,11 +1032,15 @@ mod tests {
         .unwrap();
         assert!(acc.ready(t0).0.is_empty());
         acc.begin_flush();
+        acc.begin_flush();
         assert_eq!(acc.ready(t0).0, [0]);
-        assert!(!acc.flush_done());
+        acc.end_flush();
+        assert!(acc.flushing(), "one of two flushes is still under way");
+        assert_eq!(acc.ready(t0).0, [0]);
+        acc.end_flush();
+        assert!(acc.ready(t0).0.is_empty());
         let expired = acc.expire(t0 + Duration::from_secs(120));
         assert_eq!(expired.len(), 1);
-        assert!(acc.flush_done());
         assert_eq!(acc.available_memory(), 4000);
     }
 

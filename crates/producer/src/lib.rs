@@ -16,6 +16,7 @@ mod producer;
 mod record;
 mod sender;
 pub mod transaction;
+mod unsettled;
 
 pub use blocking::{BlockingDelivery, BlockingProducer};
 pub use config::{Acks, ProducerConfig};

@@ -2,7 +2,7 @@
 //! future of its delivery; a sender task (see `sender.rs`) turns ready
 //! batches into Produce requests, one per broker per wave.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +23,7 @@ use crate::transaction::{
     GroupIdentity, OffsetAndMetadata, TransactionConfig, TransactionError, TransactionEvent,
     TransactionOperation, TransactionProtocol, TransactionState, Transactions,
 };
+use crate::unsettled::{Generation, Unsettled, runs};
 use crate::{ProduceError, ProducerRecord, RecordMetadata};
 
 /// A partition as the consumer names it (in consume-transform-produce
@@ -88,6 +89,8 @@ impl Notifier {
 /// Who waits for one record, and what its metadata will say.
 pub(crate) struct Completion {
     pub(crate) notifier: Notifier,
+    /// The flush generation the record was accepted in.
+    pub(crate) generation: Generation,
     pub(crate) timestamp: i64,
     pub(crate) key_size: i32,
     pub(crate) value_size: i32,
@@ -187,6 +190,28 @@ pub(crate) struct State {
     transaction_waiters: Vec<TransactionWaiter>,
     /// What `send` needs of each topic's metadata, kept between sends.
     topics: HashMap<String, TopicEntry>,
+    /// Records accepted whose outcome is not handed over yet.
+    pub(crate) unsettled: Unsettled,
+    /// The completions of every batch drained at least once, by batch id
+    /// (ascending ids are creation order, so per partition, send order):
+    /// held apart from the batch so that a close that cannot wait for a
+    /// request's answer completes its records, and the late answer then
+    /// finds them gone instead of completing them twice.
+    pub(crate) drained_completions: BTreeMap<u64, Vec<Completion>>,
+    /// Per broker, the Produce requests numbered in the order they were
+    /// sent, and the number of the next one whose batches may be settled:
+    /// answers handled in send order, so that each partition's records
+    /// learn their outcome in the order they were sent, whichever task
+    /// the runtime runs first.
+    pub(crate) turns: HashMap<i32, Turns>,
+}
+
+/// One broker's Produce requests: how many were numbered, and which one's
+/// turn it is to settle its batches.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Turns {
+    pub(crate) issued: u64,
+    pub(crate) settling: u64,
 }
 
 /// A topic as `send` sees it: its name shared by every batch, its partition
@@ -256,6 +281,36 @@ impl State {
         }
     }
 
+    /// A batch's outcome is known: frees its memory and returns the
+    /// completions of its records, in append order (none when a close
+    /// already failed them).
+    pub(crate) fn complete(
+        &mut self,
+        batch: crate::accumulator::ProducerBatch<TopicPartition, Completion>,
+    ) -> Vec<Completion> {
+        let id = batch.id;
+        let completions = self.accumulator.complete(batch);
+        match self.drained_completions.remove(&id) {
+            Some(drained) => drained,
+            None => completions,
+        }
+    }
+
+    /// Every record not settled yet, taken out to be failed: the queued
+    /// batches (their memory freed) and those on the wire, ordered by batch
+    /// so that each partition's records fail in send order.
+    fn take_all(&mut self) -> Vec<Vec<Completion>> {
+        let mut all = std::mem::take(&mut self.drained_completions);
+        for batch in self.accumulator.abort_all() {
+            let id = batch.id;
+            let completions = batch.into_completions();
+            if !completions.is_empty() {
+                all.insert(id, completions);
+            }
+        }
+        all.into_values().collect()
+    }
+
     /// The error every new record fails with, once the producer cannot go on.
     fn fatal_error(&self) -> Option<ProduceError> {
         // A transactional producer's fatal state refuses sends itself.
@@ -317,6 +372,11 @@ pub(crate) struct Inner {
     /// accumulator to empty.
     pub(crate) progress: Notify,
     pub(crate) closed: AtomicBool,
+    /// Every [`Producer`] handle is gone: the sender delivers what is left
+    /// and ends.
+    pub(crate) abandoned: AtomicBool,
+    /// Wakes Produce requests waiting for their turn to settle.
+    pub(crate) turns: Notify,
     pub(crate) metrics: Metrics,
 }
 
@@ -327,6 +387,83 @@ impl Inner {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Hands each of `completions` its outcome (`outcome` is called with
+    /// each record's index in the batch), then counts them settled and
+    /// wakes whoever waits for that: a flush, a close, a blocked send, a
+    /// transaction's commit. Call it without holding the state lock.
+    pub(crate) fn settle(
+        &self,
+        completions: Vec<Completion>,
+        mut outcome: impl FnMut(usize, Completion),
+    ) {
+        if completions.is_empty() {
+            return;
+        }
+        let runs = runs(completions.iter().map(|c| c.generation));
+        for (index, completion) in completions.into_iter().enumerate() {
+            outcome(index, completion);
+        }
+        let idle = {
+            let mut state = self.state();
+            for (generation, records) in runs {
+                state.unsettled.settle(generation, records);
+            }
+            state.unsettled.total() == 0
+        };
+        self.progress.notify_waiters();
+        if idle {
+            // A transaction's EndTxn, or the end of a closed sender, may
+            // have waited for this.
+            self.wake.notify_one();
+        }
+    }
+
+    /// Fails every record not settled yet with `error`, queued or on the
+    /// wire (a close out of time).
+    fn fail_all(&self, error: &ProduceError) {
+        let all = self.state().take_all();
+        for completions in all {
+            self.settle(completions, |_, completion| {
+                completion.notifier.notify(Err(error));
+            });
+        }
+    }
+
+    /// Waits until `done` holds of the state, checked again after each
+    /// settlement.
+    async fn settled_when(&self, done: impl Fn(&State) -> bool) {
+        loop {
+            let waiting = self.progress.notified();
+            if done(&self.state()) {
+                return;
+            }
+            waiting.await;
+        }
+    }
+}
+
+/// Ends a flush begun on the accumulator, also when the flush is dropped
+/// before it finished.
+struct FlushGuard<'a>(&'a Inner);
+
+impl Drop for FlushGuard<'_> {
+    fn drop(&mut self) {
+        self.0.state().accumulator.end_flush();
+    }
+}
+
+/// Dropped with the last [`Producer`] handle: the sender then delivers
+/// every record still outstanding (each future resolves, each callback is
+/// called, within `delivery_timeout_ms`) and ends.
+struct Handles(Arc<Inner>);
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        self.0.state().accumulator.begin_flush();
+        self.0.abandoned.store(true, Ordering::Release);
+        self.0.wake.notify_one();
     }
 }
 
@@ -350,6 +487,19 @@ impl Future for DeliveryFuture {
 
 /// An asynchronous Kafka producer; clones share one sender and buffer.
 ///
+/// Every record [`Producer::send`] or [`Producer::send_with_callback`]
+/// accepted gets exactly one outcome, its metadata or an error, through its
+/// future or its callback, and those of one partition in the order they
+/// were sent. [`Producer::flush`] returns once every record sent before it
+/// has its outcome (futures resolved, callbacks returned), and so does
+/// [`Producer::close`], failing with [`ProduceError::Closed`] those it
+/// could not deliver in time. Dropping the last handle without `close`
+/// leaves the sender running until every outstanding record has its
+/// outcome (delivered, or failed after `delivery_timeout_ms`): futures
+/// resolve and callbacks are called on the runtime, as long as it runs. A
+/// runtime shut down first drops them: futures then resolve to
+/// [`ProduceError::Closed`], and callbacks are not called.
+///
 /// ```no_run
 /// # async fn example() -> Result<(), ferrokafka_producer::ProduceError> {
 /// use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
@@ -365,6 +515,7 @@ impl Future for DeliveryFuture {
 #[derive(Clone)]
 pub struct Producer {
     inner: Arc<Inner>,
+    _handles: Arc<Handles>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -431,16 +582,24 @@ impl Producer {
                 machine: Machine::new(&config),
                 transaction_waiters: Vec::new(),
                 topics: HashMap::new(),
+                unsettled: Unsettled::default(),
+                drained_completions: BTreeMap::new(),
+                turns: HashMap::new(),
             }),
             client,
             wake: Notify::new(),
             progress: Notify::new(),
             closed: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
+            turns: Notify::new(),
             metrics: Metrics::new(config.metrics_window),
             config,
         });
         tokio::spawn(crate::sender::run(Arc::clone(&inner)));
-        Producer { inner }
+        Producer {
+            _handles: Arc::new(Handles(Arc::clone(&inner))),
+            inner,
+        }
     }
 
     /// The cluster client this producer sends through.
@@ -510,6 +669,7 @@ impl Producer {
             .sum();
         let mut completion = Completion {
             notifier,
+            generation: 0,
             timestamp,
             key_size: size_of(record.key.as_ref()),
             value_size: size_of(record.value.as_ref()),
@@ -552,6 +712,11 @@ impl Producer {
                 if let Some(error) = state.fatal_error() {
                     return Err(error);
                 }
+                // Checked under the lock: a close that has begun counts on
+                // no record arriving after it.
+                if self.inner.closed.load(Ordering::Acquire) {
+                    return Err(ProduceError::Closed);
+                }
                 let mut new_partition = false;
                 if let Machine::Transactional(txn) = &mut state.machine {
                     // Sends are allowed only inside a transaction; with V1 a
@@ -559,6 +724,7 @@ impl Producer {
                     new_partition = !txn.may_send(&at);
                     txn.add_partition(&at).map_err(ProduceError::Transaction)?;
                 }
+                completion.generation = state.unsettled.current();
                 let appended = state.accumulator.append(
                     now,
                     &at,
@@ -572,6 +738,7 @@ impl Producer {
                 );
                 match appended {
                     Ok(appended) => {
+                        state.unsettled.accept();
                         drop(guard);
                         if appended.batch_full || appended.new_batch || new_partition {
                             self.inner.wake.notify_one();
@@ -637,36 +804,46 @@ impl Producer {
         Ok(view.partitions.iter().map(|p| p.index).collect())
     }
 
-    /// Sends everything queued now and waits until each of those records
-    /// is delivered or failed.
+    /// Sends everything queued now, lingering or not, and waits until each
+    /// record sent before the call has its outcome: its future resolved or
+    /// its callback returned (the Java client's `flush()`). Records sent
+    /// while it waits do not hold it up. Dropping the future stops the
+    /// waiting, nothing else.
     pub async fn flush(&self) {
-        self.inner.state().accumulator.begin_flush();
+        let generation = {
+            let mut state = self.inner.state();
+            state.accumulator.begin_flush();
+            state.unsettled.mark()
+        };
+        let _flushing = FlushGuard(&self.inner);
         self.inner.wake.notify_one();
-        loop {
-            let waiting = self.inner.progress.notified();
-            {
-                let mut state = self.inner.state();
-                if state.batches_in_flight == 0 && state.accumulator.flush_done() {
-                    return;
-                }
-            }
-            waiting.await;
-        }
+        self.inner
+            .settled_when(|state| state.unsettled.settled_through(generation))
+            .await;
     }
 
     /// Delivers what is buffered, waiting at most `timeout`; records still
-    /// undelivered then fail with [`ProduceError::Closed`]. Later sends fail.
+    /// without an outcome then fail with [`ProduceError::Closed`], those
+    /// on the wire too (an answer that comes later changes nothing). When
+    /// it returns, every record ever accepted has its outcome: futures
+    /// resolved, callbacks returned. Later sends fail with
+    /// [`ProduceError::Closed`].
     pub async fn close(&self, timeout: Duration) -> Result<(), ProduceError> {
         self.inner.closed.store(true, Ordering::Release);
-        let flushed = tokio::time::timeout(timeout, self.flush()).await.is_ok();
-        let abandoned = self.inner.state().accumulator.abort_all();
-        for batch in abandoned {
-            for completion in batch.into_completions() {
-                completion.notifier.notify(Err(&ProduceError::Closed));
-            }
+        self.inner.state().accumulator.begin_flush();
+        let _flushing = FlushGuard(&self.inner);
+        self.inner.wake.notify_one();
+        let all_settled = |state: &State| state.unsettled.total() == 0;
+        let delivered = tokio::time::timeout(timeout, self.inner.settled_when(all_settled))
+            .await
+            .is_ok();
+        if !delivered {
+            self.inner.fail_all(&ProduceError::Closed);
+            // Outcomes being handed over as the time ran out.
+            self.inner.settled_when(all_settled).await;
         }
         self.inner.wake.notify_one();
-        if flushed {
+        if delivered {
             Ok(())
         } else {
             Err(ProduceError::Blocked {
@@ -804,18 +981,18 @@ impl Producer {
     /// [`Producer::transaction_state`]) means: abort the transaction next.
     /// After a [`TransactionError::Timeout`], call it again to keep waiting.
     pub async fn commit_transaction(&self, timeout: Duration) -> Result<(), TransactionError> {
-        // Everything queued is sent at once, lingering or not.
+        // Everything queued is sent at once, lingering or not. The EndTxn
+        // goes only once every record of the transaction has its outcome,
+        // so none learns it after the commit returned.
         self.inner.state().accumulator.begin_flush();
-        let result = self
-            .transaction_call(
-                Some(TransactionOperation::Commit),
-                "commit_transaction",
-                timeout,
-                Transactions::commit_transaction,
-            )
-            .await;
-        self.inner.state().accumulator.flush_done();
-        result
+        let _flushing = FlushGuard(&self.inner);
+        self.transaction_call(
+            Some(TransactionOperation::Commit),
+            "commit_transaction",
+            timeout,
+            Transactions::commit_transaction,
+        )
+        .await
     }
 
     /// `abort_transaction()`: records not sent yet fail with

@@ -108,11 +108,12 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         }
         let waiting = inner.wake.notified();
         let (next, sent) = send_ready(&inner);
-        if inner.closed.load(Ordering::Acquire) {
-            let state = inner.state();
-            if state.batches_in_flight == 0 && state.accumulator.queued_batches() == 0 {
-                return;
-            }
+        if (inner.closed.load(Ordering::Acquire) || inner.abandoned.load(Ordering::Acquire))
+            && inner.state().unsettled.total() == 0
+        {
+            // Closed, or every handle dropped, with each record accepted
+            // settled: nothing can come to send.
+            return;
         }
         if sent {
             // More may be ready for brokers below their in-flight limit.
@@ -146,7 +147,7 @@ type Failure = (Batch, ProduceError);
 fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
     let now = Instant::now();
     let mut failures: Vec<Failure> = Vec::new();
-    let mut jobs: Vec<(i32, Vec<Batch>)> = Vec::new();
+    let mut jobs: Vec<(i32, u64, Vec<Batch>)> = Vec::new();
     let mut leaderless = false;
     let mut next;
     {
@@ -240,16 +241,26 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
             if let Some(start) = state.drain_start.get_mut(&node) {
                 *start = (*start + batches.len()) % len.max(1);
             }
-            for batch in &batches {
+            let mut batches = batches;
+            for batch in &mut batches {
                 if let (Some(stamp), Some(machine)) = (batch.producer, state.machine.idempotence())
                 {
                     machine.on_sent(&batch.partition, SequenceStamp::from_tuple(stamp));
+                }
+                // A batch's first drain: its records' completions are kept
+                // apart from it from now on (see `drained_completions`).
+                let completions = batch.take_completions();
+                if !completions.is_empty() {
+                    state.drained_completions.insert(batch.id, completions);
                 }
                 *state.in_flight.entry(batch.partition.clone()).or_insert(0) += 1;
                 state.batches_in_flight += 1;
             }
             *state.requests_in_flight.entry(node).or_insert(0) += 1;
-            jobs.push((node, batches));
+            let turns = state.turns.entry(node).or_default();
+            let ticket = turns.issued;
+            turns.issued += 1;
+            jobs.push((node, ticket, batches));
         }
     }
     for (batch, error) in failures {
@@ -265,7 +276,7 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
         });
     }
     let sent = !jobs.is_empty();
-    for (_, batches) in &jobs {
+    for (_, _, batches) in &jobs {
         inner.metrics.record_drained(
             now,
             batches.iter().map(|b| Drained {
@@ -274,8 +285,8 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
             }),
         );
     }
-    for (node, batches) in jobs {
-        start(produce(Arc::clone(inner), node, batches));
+    for (node, ticket, batches) in jobs {
+        start(produce(Arc::clone(inner), node, ticket, batches));
     }
     (next, sent)
 }
@@ -322,7 +333,9 @@ fn drive_machine(
         }
         next = machine.next_timeout();
     }
-    let incomplete = state.batches_in_flight > 0 || state.accumulator.queued_batches() > 0;
+    // Records without their outcome yet: the EndTxn waits for them all, so
+    // a commit returns only after every record of it learned its outcome.
+    let incomplete = state.unsettled.total() > 0;
     let fatal = match &mut state.machine {
         Machine::Plain { .. } => None,
         Machine::Idempotent(machine) => machine
@@ -551,19 +564,20 @@ async fn send_capped<R: Request>(
     result
 }
 
-/// Takes `batches` off the in-flight counts (and a request off `node`'s).
-fn release(inner: &Inner, node: Option<i32>, batches: &[Batch]) {
+/// Takes the batches of `partitions` off the in-flight counts (and a
+/// request off `node`'s).
+fn release(inner: &Inner, node: Option<i32>, partitions: &[TopicPartition]) {
     let mut state = inner.state();
     if let Some(node) = node
         && let Some(count) = state.requests_in_flight.get_mut(&node)
     {
         *count = count.saturating_sub(1);
     }
-    for batch in batches {
-        if let Some(count) = state.in_flight.get_mut(&batch.partition) {
+    for partition in partitions {
+        if let Some(count) = state.in_flight.get_mut(partition) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                state.in_flight.remove(&batch.partition);
+                state.in_flight.remove(partition);
             }
         }
         state.batches_in_flight = state.batches_in_flight.saturating_sub(1);
@@ -580,7 +594,7 @@ fn encode(inner: &Inner, batches: Vec<Batch>) -> Vec<Batch> {
             Ok(()) => encoded.push(batch),
             Err(error) => {
                 warn!(%error, partition = ?batch.partition, "encoding a batch failed");
-                release(inner, None, std::slice::from_ref(&batch));
+                release(inner, None, std::slice::from_ref(&batch.partition));
                 judge(
                     inner,
                     batch,
@@ -597,11 +611,45 @@ fn encode(inner: &Inner, batches: Vec<Batch>) -> Vec<Batch> {
     encoded
 }
 
-/// Sends one Produce request and settles its batches.
-async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
+/// The turn of one Produce request to settle its batches: waited for
+/// after the answer, and passed on to the broker's next request when
+/// dropped, on every path out of [`produce`].
+struct Turn<'a> {
+    inner: &'a Inner,
+    node: i32,
+}
+
+impl<'a> Turn<'a> {
+    /// Waits until every earlier request to `node` settled its batches.
+    async fn wait(inner: &'a Inner, node: i32, ticket: u64) -> Turn<'a> {
+        loop {
+            let waiting = inner.turns.notified();
+            let settling = inner.state().turns.get(&node).map_or(0, |t| t.settling);
+            if settling >= ticket {
+                return Turn { inner, node };
+            }
+            waiting.await;
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if let Some(turns) = self.inner.state().turns.get_mut(&self.node) {
+            turns.settling += 1;
+        }
+        self.inner.turns.notify_waiters();
+    }
+}
+
+/// Sends one Produce request and settles its batches, after those of the
+/// requests sent to `node` before it (`ticket` is its place among them).
+async fn produce(inner: Arc<Inner>, node: i32, ticket: u64, batches: Vec<Batch>) {
     let batches = encode(&inner, batches);
     if batches.is_empty() {
+        let turn = Turn::wait(&inner, node, ticket).await;
         release(&inner, Some(node), &[]);
+        drop(turn);
         inner.wake.notify_one();
         inner.progress.notify_waiters();
         return;
@@ -696,7 +744,12 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
     inner
         .metrics
         .record_request(answered, answered.saturating_duration_since(started));
-    release(&inner, Some(node), &batches);
+    let turn = Turn::wait(&inner, node, ticket).await;
+    // Counted in flight until settled: a retried batch is queued again
+    // before its partition may send the next one, and nothing waiting for
+    // the in-flight counts to drop sees them drop before the records
+    // learned their outcome.
+    let in_flight: Vec<TopicPartition> = batches.iter().map(|b| b.partition.clone()).collect();
     match outcome {
         Ok(response) => {
             for batch in batches {
@@ -716,6 +769,8 @@ async fn produce(inner: Arc<Inner>, node: i32, batches: Vec<Batch>) {
             }
         }
     }
+    release(&inner, Some(node), &in_flight);
+    drop(turn);
     inner.wake.notify_one();
     inner.progress.notify_waiters();
 }
@@ -889,10 +944,11 @@ fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64, 
     let partition = batch.partition.partition;
     let size = batch.encoded().map_or(0, Bytes::len) as u64;
     let uncompressed = batch.uncompressed_bytes as u64;
-    let completions = inner.state().accumulator.complete(batch);
+    let records = u64::try_from(batch.record_count()).unwrap_or(0);
+    let completions = inner.state().complete(batch);
     inner
         .metrics
-        .record_delivered(now, &topic, completions.len() as u64, size, uncompressed);
+        .record_delivered(now, &topic, records, size, uncompressed);
     // One metadata for the batch, updated record by record: a callback
     // borrows it, a future gets its own copy.
     let mut metadata = RecordMetadata {
@@ -904,11 +960,12 @@ fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64, 
         serialized_value_size: -1,
         serialized_header_size: 0,
     };
-    for (delta, completion) in (0i64..).zip(completions) {
+    inner.settle(completions, |index, completion| {
+        let delta = i64::try_from(index).unwrap_or(i64::MAX);
         metadata.offset = if base_offset < 0 {
             -1
         } else {
-            base_offset + delta
+            base_offset.saturating_add(delta)
         };
         metadata.timestamp = if log_append_time >= 0 {
             log_append_time
@@ -919,17 +976,17 @@ fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64, 
         metadata.serialized_value_size = completion.value_size;
         metadata.serialized_header_size = completion.header_size;
         completion.notifier.notify(Ok(&metadata));
-    }
+    });
 }
 
 fn fail(inner: &Inner, batch: Batch, error: &ProduceError, now: Instant) {
     let topic = Arc::clone(&batch.partition.topic);
-    let completions = inner.state().accumulator.complete(batch);
-    inner
-        .metrics
-        .record_failed(now, &topic, completions.len() as u64);
-    for completion in completions {
+    let records = u64::try_from(batch.record_count()).unwrap_or(0);
+    let completions = inner.state().complete(batch);
+    inner.metrics.record_failed(now, &topic, records);
+    inner.settle(completions, |_, completion| {
         completion.notifier.notify(Err(error));
-    }
+    });
+    // Memory was freed: blocked sends may go on.
     inner.progress.notify_waiters();
 }

@@ -73,6 +73,9 @@ pub enum FakeReply {
     Hang,
     /// Close the connection.
     Disconnect,
+    /// Do what the inner reply says after a delay: answers held back, and
+    /// with delays that differ, answered in another order than asked.
+    After(std::time::Duration, Box<FakeReply>),
 }
 
 impl FakeReply {
@@ -427,7 +430,9 @@ impl FakeLink {
         Ok((request, header.correlation_id))
     }
 
-    fn reply(&self, frame: &BytesMut) -> Result<Option<Bytes>, TransportError> {
+    /// The reply the test's handler (or the default) gives `frame`, and the
+    /// request it answers.
+    fn decide(&self, frame: &BytesMut) -> Result<(FakeReply, FakeRequest, i32), TransportError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(self.closed_error("closed earlier"));
         }
@@ -441,24 +446,37 @@ impl FakeLink {
             .push((self.node, request.key));
         let reply = (self.cluster.shared.handler)(&request)
             .unwrap_or_else(|| self.cluster.default_reply(&request));
-        match reply {
-            FakeReply::Respond(body) => {
-                let header_version = request.key.response_header_version(request.version);
-                let mut out = BytesMut::new();
-                let header = ResponseHeader {
-                    correlation_id,
-                    ..ResponseHeader::default()
-                };
-                header
-                    .write_body(&mut out, header_version)
-                    .map_err(|e| self.closed_error(&e.to_string()))?;
-                out.put_slice(&body);
-                Ok(Some(out.freeze()))
-            }
-            FakeReply::Hang => Ok(None),
-            FakeReply::Disconnect => {
-                self.closed.store(true, Ordering::Release);
-                Err(self.closed_error("the fake broker closed the connection"))
+        Ok((reply, request, correlation_id))
+    }
+
+    /// Answers the request in `frame` as the handler says: `None` for one
+    /// never answered.
+    async fn reply(&self, frame: &BytesMut) -> Result<Option<Bytes>, TransportError> {
+        let (mut reply, request, correlation_id) = self.decide(frame)?;
+        loop {
+            match reply {
+                FakeReply::After(delay, then) => {
+                    tokio::time::sleep(delay).await;
+                    reply = *then;
+                }
+                FakeReply::Respond(body) => {
+                    let header_version = request.key.response_header_version(request.version);
+                    let mut out = BytesMut::new();
+                    let header = ResponseHeader {
+                        correlation_id,
+                        ..ResponseHeader::default()
+                    };
+                    header
+                        .write_body(&mut out, header_version)
+                        .map_err(|e| self.closed_error(&e.to_string()))?;
+                    out.put_slice(&body);
+                    return Ok(Some(out.freeze()));
+                }
+                FakeReply::Hang => return Ok(None),
+                FakeReply::Disconnect => {
+                    self.closed.store(true, Ordering::Release);
+                    return Err(self.closed_error("the fake broker closed the connection"));
+                }
             }
         }
     }
@@ -483,7 +501,7 @@ impl BrokerLink for FakeLink {
 
     fn exchange(&self, api: ApiKey, frame: BytesMut) -> LinkFuture<'_, Bytes> {
         Box::pin(async move {
-            if let Some(response) = self.reply(&frame)? {
+            if let Some(response) = self.reply(&frame).await? {
                 return Ok(response);
             }
             // A broker that never answers: the request times out.
@@ -498,6 +516,6 @@ impl BrokerLink for FakeLink {
     }
 
     fn send_one_way(&self, frame: BytesMut) -> LinkFuture<'_, ()> {
-        Box::pin(async move { self.reply(&frame).map(|_| ()) })
+        Box::pin(async move { self.reply(&frame).await.map(|_| ()) })
     }
 }

@@ -1,0 +1,150 @@
+//! The delivery contract on a real broker, in the shape that once broke
+//! it: a freshly created topic of 3,000 partitions (about 90 batches in a
+//! response), acks=1 and `linger_ms` 5, while a second producer writes to
+//! another topic of the same broker. Each round sends records with
+//! callbacks, flushes, and checks that when `flush()` returned every
+//! callback had run, none failed, and the broker holds exactly the records
+//! sent. Rounds: `FERROKAFKA_DELIVERY_ROUNDS` (default 4; the issue's
+//! proof is 20).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ferrokafka_admin::records::{OffsetSpec, TopicPartition};
+use ferrokafka_admin::topics::NewTopic;
+use ferrokafka_admin::{Admin, AdminConfig, AdminOptions};
+use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
+use ferrokafka_tests::{bootstrap_servers, unique_topic};
+
+const PARTITIONS: i32 = 3_000;
+const RECORDS_PER_ROUND: u64 = 60_000;
+
+async fn producer() -> Producer {
+    Producer::new(
+        ProducerConfig::from_pairs([
+            ("bootstrap_servers", bootstrap_servers()),
+            ("acks", "1"),
+            ("linger_ms", "5"),
+        ])
+        .unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+/// The sum of the topic's end offsets.
+async fn written(admin: &Admin, topic: &str, partitions: i32) -> i64 {
+    let specs: BTreeMap<TopicPartition, OffsetSpec> = (0..partitions)
+        .map(|p| (TopicPartition::new(topic, p), OffsetSpec::Latest))
+        .collect();
+    let listed = admin
+        .list_offsets(
+            &specs,
+            false,
+            &AdminOptions::new().timeout(Duration::from_secs(60)),
+        )
+        .await;
+    listed
+        .into_iter()
+        .map(|(tp, offset)| {
+            offset
+                .unwrap_or_else(|e| panic!("the end offset of {tp:?}: {e}"))
+                .offset
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_callback_runs_before_flush_returns_on_a_new_3000_partition_topic() {
+    let rounds: u64 = std::env::var("FERROKAFKA_DELIVERY_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(4);
+    let admin = Admin::connect(
+        AdminConfig::from_pairs([("bootstrap_servers", bootstrap_servers())]).unwrap(),
+    )
+    .await
+    .unwrap();
+    let topic = unique_topic("delivery-3000");
+    let other = unique_topic("delivery-other");
+    let options = AdminOptions::new().timeout(Duration::from_secs(120));
+    let created = admin
+        .create_topics(
+            &[NewTopic::new(&topic, PARTITIONS, 1), NewTopic::new(&other, 6, 1)],
+            false,
+            &options,
+        )
+        .await;
+    assert!(created.values().all(Result::is_ok), "{created:?}");
+
+    // The concurrent writer: another producer, sending to the other topic
+    // until the rounds are over.
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let neighbour = {
+        let stop = Arc::clone(&stop);
+        let other = other.clone();
+        tokio::spawn(async move {
+            let producer = producer().await;
+            let mut stopped = std::pin::pin!(stop.notified());
+            let mut sent = 0u64;
+            loop {
+                tokio::select! {
+                    () = &mut stopped => break,
+                    queued = producer.send_with_callback(
+                        ProducerRecord::new(&other).value(vec![7u8; 100]),
+                        |_| {},
+                    ) => {
+                        queued.unwrap();
+                        sent += 1;
+                    }
+                }
+            }
+            producer.close(Duration::from_secs(60)).await.unwrap();
+            sent
+        })
+    };
+
+    let producer = producer().await;
+    let delivered = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let mut sent = 0u64;
+    for round in 0..rounds {
+        for i in 0..RECORDS_PER_ROUND {
+            let (delivered, failed) = (Arc::clone(&delivered), Arc::clone(&failed));
+            producer
+                .send_with_callback(
+                    ProducerRecord::new(&topic).value(i.to_be_bytes().repeat(12)),
+                    move |outcome| {
+                        let counter = if outcome.is_ok() { delivered } else { failed };
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    },
+                )
+                .await
+                .unwrap();
+            sent += 1;
+        }
+        producer.flush().await;
+        let (ok, failed) = (
+            delivered.load(Ordering::SeqCst),
+            failed.load(Ordering::SeqCst),
+        );
+        assert_eq!(
+            (ok, failed),
+            (sent, 0),
+            "round {round}: outcomes when flush returned, of {sent} records sent"
+        );
+        assert_eq!(
+            written(&admin, &topic, PARTITIONS).await,
+            i64::try_from(sent).unwrap(),
+            "round {round}: records written"
+        );
+    }
+    producer.close(Duration::from_secs(30)).await.unwrap();
+    stop.notify_one();
+    let neighbour_sent = neighbour.await.unwrap();
+    assert!(neighbour_sent > 0, "the other producer wrote nothing");
+    let deleted = admin.delete_topics(&[&topic, &other], &options).await;
+    assert!(deleted.values().all(Result::is_ok), "{deleted:?}");
+}
