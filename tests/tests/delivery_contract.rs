@@ -4,7 +4,7 @@
 //! another topic of the same broker. Each round sends records with
 //! callbacks, flushes, and checks that when `flush()` returned every
 //! callback had run, none failed, and the broker holds exactly the records
-//! sent. Rounds: `FERROKAFKA_DELIVERY_ROUNDS` (default 4; the issue's
+//! sent. Rounds: `FERROKAFKA_DELIVERY_ROUNDS` (default 3; the issue's
 //! proof is 20).
 
 use std::collections::BTreeMap;
@@ -61,23 +61,28 @@ async fn every_callback_runs_before_flush_returns_on_a_new_3000_partition_topic(
     let rounds: u64 = std::env::var("FERROKAFKA_DELIVERY_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(4);
+        .unwrap_or(3);
     let admin = Admin::connect(
         AdminConfig::from_pairs([("bootstrap_servers", bootstrap_servers())]).unwrap(),
     )
     .await
     .unwrap();
+    let started = std::time::Instant::now();
     let topic = unique_topic("delivery-3000");
     let other = unique_topic("delivery-other");
     let options = AdminOptions::new().timeout(Duration::from_secs(120));
     let created = admin
         .create_topics(
-            &[NewTopic::new(&topic, PARTITIONS, 1), NewTopic::new(&other, 6, 1)],
+            &[
+                NewTopic::new(&topic, PARTITIONS, 1),
+                NewTopic::new(&other, 6, 1),
+            ],
             false,
             &options,
         )
         .await;
     assert!(created.values().all(Result::is_ok), "{created:?}");
+    eprintln!("topics created in {:?}", started.elapsed());
 
     // The concurrent writer: another producer, sending to the other topic
     // until the rounds are over.
@@ -111,6 +116,7 @@ async fn every_callback_runs_before_flush_returns_on_a_new_3000_partition_topic(
     let failed = Arc::new(AtomicU64::new(0));
     let mut sent = 0u64;
     for round in 0..rounds {
+        let round_started = std::time::Instant::now();
         for i in 0..RECORDS_PER_ROUND {
             let (delivered, failed) = (Arc::clone(&delivered), Arc::clone(&failed));
             producer
@@ -126,6 +132,10 @@ async fn every_callback_runs_before_flush_returns_on_a_new_3000_partition_topic(
             sent += 1;
         }
         producer.flush().await;
+        eprintln!(
+            "round {round}: sent and flushed in {:?}",
+            round_started.elapsed()
+        );
         let (ok, failed) = (
             delivered.load(Ordering::SeqCst),
             failed.load(Ordering::SeqCst),
@@ -147,4 +157,33 @@ async fn every_callback_runs_before_flush_returns_on_a_new_3000_partition_topic(
     assert!(neighbour_sent > 0, "the other producer wrote nothing");
     let deleted = admin.delete_topics(&[&topic, &other], &options).await;
     assert!(deleted.values().all(Result::is_ok), "{deleted:?}");
+}
+
+/// A blocking producer dropped without `close` closes itself first: every
+/// record it accepted is delivered, and each delivery's `get` says so.
+#[test]
+fn a_dropped_blocking_producer_delivers_what_it_accepted() {
+    let topic = unique_topic("delivery-blocking-drop");
+    ferrokafka_tests::create_topic_blocking(&topic, 3);
+    let producer = ferrokafka_producer::BlockingProducer::new(
+        ProducerConfig::from_pairs([
+            ("bootstrap_servers", bootstrap_servers()),
+            // Long enough that the records are still queued at the drop.
+            ("linger_ms", "2000"),
+        ])
+        .unwrap(),
+    )
+    .unwrap();
+    let deliveries: Vec<_> = (0..500u32)
+        .map(|i| {
+            producer
+                .send(ProducerRecord::new(&topic).value(i.to_string()))
+                .unwrap()
+        })
+        .collect();
+    drop(producer);
+    for (i, delivery) in deliveries.into_iter().enumerate() {
+        let metadata = delivery.get(Some(Duration::from_secs(1)));
+        assert!(metadata.is_ok(), "record {i}: {metadata:?}");
+    }
 }

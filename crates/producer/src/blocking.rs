@@ -10,6 +10,13 @@ use crate::{ProducerRecord, RecordMetadata};
 
 /// A [`Producer`] with blocking calls.
 ///
+/// Dropped without [`BlockingProducer::close`], it closes itself first,
+/// waiting up to `delivery_timeout_ms` (the time within which every record
+/// has its outcome anyway), so that no future or callback of a record it
+/// accepted is left without one. Dropped inside an async runtime, where it
+/// may not block, it skips that: futures then resolve to
+/// [`ProduceError::Closed`] and callbacks still to run are not called.
+///
 /// ```no_run
 /// use ferrokafka_producer::{BlockingProducer, ProducerConfig, ProducerRecord};
 ///
@@ -39,7 +46,10 @@ impl BlockingDelivery {
     /// Waits for the record's metadata, at most `timeout` if given
     /// (kafka-python's `future.get(timeout)`).
     pub fn get(self, timeout: Option<Duration>) -> Result<RecordMetadata, ProduceError> {
-        let delivery = self.delivery;
+        let mut delivery = self.delivery;
+        if let Some(outcome) = delivery.try_take() {
+            return outcome;
+        }
         self.handle.block_on(async move {
             match timeout {
                 None => delivery.await,
@@ -139,5 +149,18 @@ impl BlockingProducer {
     /// See [`Producer::metrics`].
     pub fn metrics(&self) -> ProducerMetrics {
         self.producer.metrics()
+    }
+}
+
+impl Drop for BlockingProducer {
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Blocking here would panic; see the type's documentation.
+            return;
+        }
+        let timeout = self.producer.delivery_timeout();
+        if let Err(error) = self.runtime.block_on(self.producer.close(timeout)) {
+            tracing::warn!(%error, "closing a dropped producer");
+        }
     }
 }

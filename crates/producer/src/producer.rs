@@ -475,6 +475,18 @@ pub struct DeliveryFuture {
     receiver: oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
 }
 
+impl DeliveryFuture {
+    /// The outcome if it is known now, without waiting (and without a
+    /// runtime, which a [`crate::BlockingProducer`] dropped no longer has).
+    pub(crate) fn try_take(&mut self) -> Option<Result<RecordMetadata, ProduceError>> {
+        match self.receiver.try_recv() {
+            Ok(outcome) => Some(outcome),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(ProduceError::Closed)),
+        }
+    }
+}
+
 impl Future for DeliveryFuture {
     type Output = Result<RecordMetadata, ProduceError>;
 
@@ -600,6 +612,12 @@ impl Producer {
             _handles: Arc::new(Handles(Arc::clone(&inner))),
             inner,
         }
+    }
+
+    /// `delivery_timeout_ms`: the time within which every record accepted
+    /// has its outcome.
+    pub(crate) fn delivery_timeout(&self) -> Duration {
+        self.inner.config.batching.delivery_timeout
     }
 
     /// The cluster client this producer sends through.
