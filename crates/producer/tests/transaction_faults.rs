@@ -334,6 +334,67 @@ async fn an_aborted_transaction_fails_records_never_sent() {
     producer.begin_transaction().unwrap();
 }
 
+/// A commit returns only once every record of the transaction has its
+/// outcome: with the answers held back, each callback has run and each
+/// future is resolved when `commit_transaction` returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_returns_after_every_record_of_it_has_its_outcome() {
+    let cluster = FakeCluster::new(1, |request| match request.key {
+        ApiKey::AddPartitionsToTxn => Some(add_partitions_answer(request, ErrorCode::None)),
+        ApiKey::Produce => Some(FakeReply::After(
+            Duration::from_millis(30),
+            Box::new(produce_answer(request, ErrorCode::None)),
+        )),
+        ApiKey::EndTxn => Some(end_txn_answer(request, ErrorCode::None)),
+        _ => None,
+    });
+    cluster.add_topic("t", &[1; 20]);
+    let producer = producer(
+        &cluster,
+        &[("transactional_id", "tx-outcomes"), ("linger_ms", "5")],
+    )
+    .await;
+    producer.init_transactions(WAIT).await.unwrap();
+    for transaction in 0..20 {
+        producer.begin_transaction().unwrap();
+        let called = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut deliveries = Vec::new();
+        for i in 0..400i32 {
+            let record = ProducerRecord::new("t").partition(i % 20).value("v");
+            if i % 2 == 0 {
+                deliveries.push(producer.send(record).await.unwrap());
+            } else {
+                let called = Arc::clone(&called);
+                producer
+                    .send_with_callback(record, move |outcome| {
+                        assert!(outcome.is_ok(), "{outcome:?}");
+                        // Callbacks that take a while, as real ones do.
+                        std::hint::black_box((0..20_000u64).sum::<u64>());
+                        called.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    })
+                    .await
+                    .unwrap();
+            }
+        }
+        producer.commit_transaction(WAIT).await.unwrap();
+        assert_eq!(
+            called.load(std::sync::atomic::Ordering::SeqCst),
+            200,
+            "transaction {transaction}: callbacks when the commit returned"
+        );
+        for mut delivery in deliveries {
+            let ready = tokio::task::unconstrained(std::future::poll_fn(|context| {
+                std::task::Poll::Ready(std::pin::Pin::new(&mut delivery).poll(context))
+            }))
+            .await;
+            assert!(
+                matches!(ready, std::task::Poll::Ready(Ok(_))),
+                "transaction {transaction}: a future unresolved when the commit returned"
+            );
+        }
+    }
+}
+
 /// The first batch goes alone (a broker without state for the producer
 /// would take a later sequence first, KIP-360); once it is acknowledged,
 /// five go out at once, in sequence order.
