@@ -1,0 +1,297 @@
+//! Cancellation safety on the in-memory cluster, with the runtime's clock
+//! paused: each future of the producer's API is dropped after every number
+//! of polls (one virtual millisecond of progress between polls) until it
+//! would have finished by itself. Whatever the point, no record `send`
+//! accepted is lost or completed twice, a dropped `send` accepted nothing,
+//! and the producer goes on working: the next flush, send, commit and close
+//! behave as if nothing had been dropped.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
+use std::time::Duration;
+
+use ferrokafka_producer::transaction::TransactionState;
+use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
+use ferrokafka_protocol::messages::EndTxnResponse;
+use ferrokafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
+use ferrokafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
+use ferrokafka_protocol::{ApiKey, ErrorCode};
+use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
+
+/// The most polls any future here needs to finish by itself.
+const MAX_POLLS: usize = 60;
+/// The same for a send that waits for its topic's metadata.
+const MAX_SEND_POLLS: usize = 400;
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Polls `future` at most `polls` times, a virtual millisecond apart, and
+/// drops it if it has not finished; returns whether it finished.
+async fn poll_then_drop<F: Future>(polls: usize, future: F) -> bool {
+    let mut future = pin!(future);
+    for _ in 0..polls {
+        let finished =
+            std::future::poll_fn(|context| Poll::Ready(future.as_mut().poll(context).is_ready()))
+                .await;
+        if finished {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    false
+}
+
+/// Every Produce answered after 5 ms, AddPartitionsToTxn and EndTxn at once.
+fn cluster() -> FakeCluster {
+    let cluster = FakeCluster::new(2, |request| match request.key {
+        ApiKey::Produce => Some(FakeReply::After(
+            Duration::from_millis(5),
+            Box::new(FakeReply::produce(request, ErrorCode::None, 0)),
+        )),
+        ApiKey::AddPartitionsToTxn => Some(added(request)),
+        ApiKey::EndTxn => Some(FakeReply::with(request, &EndTxnResponse::default())),
+        _ => None,
+    });
+    cluster.add_topic("t", &[1, 2, 1, 2]);
+    cluster
+}
+
+fn added(request: &FakeRequest) -> FakeReply {
+    let asked: AddPartitionsToTxnRequest = request.decode();
+    FakeReply::with(
+        request,
+        &AddPartitionsToTxnResponse {
+            results_by_topic_v3_and_below: asked
+                .v3_and_below_topics
+                .iter()
+                .map(|topic| AddPartitionsToTxnTopicResult {
+                    name: topic.name.clone(),
+                    results_by_partition: topic
+                        .partitions
+                        .iter()
+                        .map(|&partition_index| AddPartitionsToTxnPartitionResult {
+                            partition_index,
+                            ..AddPartitionsToTxnPartitionResult::default()
+                        })
+                        .collect(),
+                    ..AddPartitionsToTxnTopicResult::default()
+                })
+                .collect(),
+            ..AddPartitionsToTxnResponse::default()
+        },
+    )
+}
+
+async fn producer(cluster: &FakeCluster, extra: &[(&str, &str)]) -> Producer {
+    let bootstrap = cluster.bootstrap();
+    let mut pairs = vec![
+        ("bootstrap_servers", bootstrap.as_str()),
+        ("linger_ms", "3"),
+    ];
+    pairs.extend_from_slice(extra);
+    let config = ProducerConfig::from_pairs(pairs).unwrap();
+    let client = cluster.client(config.client.clone()).await.unwrap();
+    Producer::with_client(client, config)
+}
+
+/// Counts each record's outcomes.
+#[derive(Default, Clone)]
+struct Outcomes(Arc<Vec<AtomicUsize>>);
+
+impl Outcomes {
+    fn new(records: usize) -> Self {
+        Outcomes(Arc::new(
+            (0..records).map(|_| AtomicUsize::new(0)).collect(),
+        ))
+    }
+
+    /// Sends record `i` with a callback counting its outcomes.
+    async fn send(&self, producer: &Producer, i: usize) {
+        let outcomes = self.clone();
+        let partition = i32::try_from(i % 4).unwrap();
+        producer
+            .send_with_callback(
+                ProducerRecord::new("t").partition(partition).value("v"),
+                move |outcome| {
+                    assert!(outcome.is_ok(), "{outcome:?}");
+                    outcomes.0[i].fetch_add(1, Ordering::SeqCst);
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    fn counts(&self) -> Vec<usize> {
+        self.0.iter().map(|c| c.load(Ordering::SeqCst)).collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flush_dropped_at_any_point_loses_nothing_and_the_next_one_works() {
+    for polls in 0..MAX_POLLS {
+        let cluster = cluster();
+        let producer = producer(&cluster, &[]).await;
+        let outcomes = Outcomes::new(40);
+        for i in 0..20 {
+            outcomes.send(&producer, i).await;
+        }
+        let finished = poll_then_drop(polls, producer.flush()).await;
+        // Records sent after the drop go out as usual.
+        for i in 20..40 {
+            outcomes.send(&producer, i).await;
+        }
+        tokio::time::timeout(WAIT, producer.flush())
+            .await
+            .unwrap_or_else(|_| panic!("flush after a flush dropped at poll {polls} hung"));
+        assert_eq!(outcomes.counts(), vec![1; 40], "dropped at poll {polls}");
+        producer.close(WAIT).await.unwrap();
+        if finished {
+            return;
+        }
+    }
+    panic!("flush never finished within {MAX_POLLS} polls");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_close_dropped_at_any_point_still_settles_every_record() {
+    for polls in 0..MAX_POLLS {
+        let cluster = cluster();
+        let producer = producer(&cluster, &[]).await;
+        let outcomes = Outcomes::new(20);
+        for i in 0..20 {
+            outcomes.send(&producer, i).await;
+        }
+        let finished = poll_then_drop(polls, producer.close(WAIT)).await;
+        // Once the close began (its first poll), new records are refused;
+        // those accepted are delivered all the same, and a second close
+        // waits for them.
+        if polls > 0 {
+            assert!(matches!(
+                producer.send(ProducerRecord::new("t").value("v")).await,
+                Err(ferrokafka_producer::ProduceError::Closed)
+            ));
+        }
+        tokio::time::timeout(WAIT, producer.close(WAIT))
+            .await
+            .unwrap_or_else(|_| panic!("close after a close dropped at poll {polls} hung"))
+            .unwrap();
+        assert_eq!(outcomes.counts(), vec![1; 20], "dropped at poll {polls}");
+        if finished {
+            return;
+        }
+    }
+    panic!("close never finished within {MAX_POLLS} polls");
+}
+
+/// A `send` dropped before it returned accepted nothing: its record is
+/// never written and its callback never called. Here the first send of a
+/// topic waits for the topic's metadata, which comes after a delay.
+#[tokio::test(start_paused = true)]
+async fn a_send_dropped_before_it_returned_accepted_nothing() {
+    for polls in 0..MAX_SEND_POLLS {
+        let produced = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&produced);
+        let cluster = FakeCluster::new(1, move |request| match request.key {
+            ApiKey::Metadata => None,
+            ApiKey::Produce => {
+                let produce: ferrokafka_protocol::messages::ProduceRequest = request.decode();
+                let records: usize = produce
+                    .topic_data
+                    .iter()
+                    .flat_map(|t| t.partition_data.iter())
+                    .map(|p| {
+                        ferrokafka_records::BatchReader::new(p.records.clone().unwrap_or_default())
+                            .filter_map(Result::ok)
+                            .map(|b| match b {
+                                ferrokafka_records::Batch::V2(b) => {
+                                    usize::try_from(b.header().record_count).unwrap()
+                                }
+                                ferrokafka_records::Batch::Legacy(_) => 0,
+                            })
+                            .sum::<usize>()
+                    })
+                    .sum();
+                counted.fetch_add(records, Ordering::SeqCst);
+                Some(FakeReply::After(
+                    Duration::from_millis(5),
+                    Box::new(FakeReply::produce(request, ErrorCode::None, 0)),
+                ))
+            }
+            _ => None,
+        });
+        let producer = producer(&cluster, &[]).await;
+        // The topic appears a few milliseconds into the send's wait.
+        let adding = {
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                cluster.add_topic("t", &[1]);
+            })
+        };
+        let called = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&called);
+        let finished = poll_then_drop(
+            polls,
+            producer.send_with_callback(ProducerRecord::new("t").value("v"), move |_| {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .await;
+        adding.await.unwrap();
+        producer.flush().await;
+        producer.close(WAIT).await.unwrap();
+        let (written, calls) = (
+            produced.load(Ordering::SeqCst),
+            called.load(Ordering::SeqCst),
+        );
+        if finished {
+            assert_eq!((written, calls), (1, 1), "finished at poll {polls}");
+            return;
+        }
+        assert_eq!((written, calls), (0, 0), "dropped at poll {polls}");
+    }
+    panic!("the send never finished within {MAX_SEND_POLLS} polls");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_dropped_at_any_point_can_be_called_again() {
+    for polls in 0..MAX_POLLS {
+        let cluster = cluster();
+        let producer = producer(&cluster, &[("transactional_id", "tx-cancel")]).await;
+        producer.init_transactions(WAIT).await.unwrap();
+        producer.begin_transaction().unwrap();
+        let outcomes = Outcomes::new(20);
+        for i in 0..20 {
+            outcomes.send(&producer, i).await;
+        }
+        let finished = poll_then_drop(polls, producer.commit_transaction(WAIT)).await;
+        // Called again, the commit finishes (or has finished) and every
+        // record of it has its outcome; the next transaction goes as usual.
+        tokio::time::timeout(WAIT, producer.commit_transaction(WAIT))
+            .await
+            .unwrap_or_else(|_| panic!("commit after one dropped at poll {polls} hung"))
+            .or_else(|error| {
+                // A commit that went on to finish after the drop left no
+                // transaction: calling it again is refused as out of place.
+                if producer.transaction_state() == Some(TransactionState::Ready) {
+                    Ok(())
+                } else {
+                    Err(error)
+                }
+            })
+            .unwrap_or_else(|e| panic!("dropped at poll {polls}: {e}"));
+        assert_eq!(outcomes.counts(), vec![1; 20], "dropped at poll {polls}");
+        producer.begin_transaction().unwrap();
+        outcomes.send(&producer, 0).await;
+        producer.commit_transaction(WAIT).await.unwrap();
+        producer.close(WAIT).await.unwrap();
+        if finished {
+            return;
+        }
+    }
+    panic!("the commit never finished within {MAX_POLLS} polls");
+}
