@@ -196,7 +196,6 @@ async fn a_send_dropped_before_it_returned_accepted_nothing() {
         let produced = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&produced);
         let cluster = FakeCluster::new(1, move |request| match request.key {
-            ApiKey::Metadata => None,
             ApiKey::Produce => {
                 let produce: ferrokafka_protocol::messages::ProduceRequest = request.decode();
                 let records: usize = produce
