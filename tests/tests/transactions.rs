@@ -14,7 +14,7 @@ use ferrokafka_consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartiti
 use ferrokafka_producer::transaction::{
     GroupIdentity, OffsetAndMetadata, TransactionError, TransactionProtocol, TransactionState,
 };
-use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
+use ferrokafka_producer::{ErrorCategory, ProduceError, Producer, ProducerConfig, ProducerRecord};
 use ferrokafka_protocol::ErrorCode;
 use ferrokafka_tests::{bootstrap_servers, create_topic, start_cluster_with, unique_topic};
 use ferrokafka_transport::Client;
@@ -253,6 +253,8 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
 
     let error = first.commit_transaction(WAIT).await.unwrap_err();
     assert!(error.is_fenced(), "{error:?}");
+    // KIP-1050: close this producer, a new one takes over.
+    assert_eq!(error.category(), ErrorCategory::ApplicationRecoverable);
     assert_eq!(
         first.transaction_state(),
         Some(TransactionState::FatalError)
@@ -266,6 +268,7 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
         ProduceError::Transaction(error) => assert!(error.is_fenced(), "{error:?}"),
         other => panic!("{other:?}"),
     }
+    assert_eq!(refused.category(), ErrorCategory::ApplicationRecoverable);
     assert!(first.begin_transaction().unwrap_err().is_fenced());
 
     second.begin_transaction().unwrap();
@@ -355,6 +358,7 @@ async fn transactional_calls_on_a_producer_without_transactional_id_are_refused(
         matches!(error, TransactionError::NotTransactional { .. }),
         "{error:?}"
     );
+    assert_eq!(error.category(), ErrorCategory::InvalidConfiguration);
     assert_eq!(producer.transaction_state(), None);
     producer.close(Duration::from_secs(5)).await.unwrap();
 }
@@ -455,6 +459,14 @@ async fn a_group_members_positions_commit_with_the_transaction() {
         ),
         "{refused:?}"
     );
+    // KIP-1050: abort the transaction and go on with the same producer.
+    assert_eq!(
+        refused.as_ref().map_err(TransactionError::category).err(),
+        Some(ErrorCategory::Abortable)
+    );
+    producer.abort_transaction(WAIT).await.unwrap();
+    producer.begin_transaction().unwrap();
+    producer.abort_transaction(WAIT).await.unwrap();
     member.close(Duration::from_secs(5)).await.unwrap();
     producer.close(Duration::from_secs(10)).await.unwrap();
 }

@@ -7,6 +7,7 @@
 
 pub mod accumulator;
 mod blocking;
+mod category;
 pub mod config;
 mod error;
 pub mod idempotence;
@@ -19,6 +20,7 @@ pub mod transaction;
 mod unsettled;
 
 pub use blocking::{BlockingDelivery, BlockingProducer};
+pub use category::ErrorCategory;
 pub use config::{Acks, ProducerConfig};
 pub use error::ProduceError;
 pub use metrics::{ProducerMetrics, TopicMetrics};
