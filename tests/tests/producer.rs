@@ -205,7 +205,8 @@ async fn metrics_count_per_topic_and_show_compression() {
 }
 
 #[tokio::test]
-async fn a_full_buffer_with_the_broker_gone_blocks_then_fails_and_loses_nothing_else() {
+async fn a_full_buffer_with_the_broker_gone_blocks_then_fails_and_delivers_the_rest_when_it_returns()
+ {
     let mut cluster = start_cluster(1);
     let producer = producer(
         &cluster.info.bootstrap_servers,
@@ -240,12 +241,24 @@ async fn a_full_buffer_with_the_broker_gone_blocks_then_fails_and_loses_nothing_
         assert!(queued.len() < 100, "buffer_memory never filled");
     };
     assert!(matches!(error, ProduceError::Blocked { .. }), "{error:?}");
-    assert!(error.to_string().contains("buffer_memory"), "{error}");
-    // What was queued is still there, to be delivered or failed later.
+    let said = error.to_string();
+    assert!(
+        said.contains("buffer_memory") && said.contains("max_block_ms"),
+        "{said}"
+    );
+    // What was queued is still there, bounded by buffer_memory, to be
+    // delivered when the broker returns.
     assert!(!queued.is_empty());
     assert!(producer.metrics().buffer_available_bytes < 16_384);
-    drop(queued);
-    drop(producer);
+    cluster.restart_node(1).unwrap();
+    let accepted = queued.len();
+    for (i, delivery) in queued.into_iter().enumerate() {
+        let delivered = tokio::time::timeout(Duration::from_secs(90), delivery)
+            .await
+            .unwrap_or_else(|_| panic!("record {i} of {accepted}: no outcome"));
+        assert!(delivered.is_ok(), "record {i} of {accepted}: {delivered:?}");
+    }
+    producer.close(Duration::from_secs(10)).await.unwrap();
     cluster.stop();
 }
 
