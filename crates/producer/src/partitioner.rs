@@ -102,7 +102,7 @@ impl Xorshift {
 #[derive(Debug, Clone)]
 pub struct DefaultPartitioner {
     batch_size: usize,
-    sticky: std::collections::HashMap<String, Sticky>,
+    sticky: rustc_hash::FxHashMap<String, Sticky>,
     random: Xorshift,
 }
 
@@ -117,7 +117,7 @@ impl DefaultPartitioner {
     pub fn new(batch_size: usize, seed: u64) -> Self {
         DefaultPartitioner {
             batch_size: batch_size.max(1),
-            sticky: std::collections::HashMap::new(),
+            sticky: rustc_hash::FxHashMap::default(),
             random: Xorshift::new(seed),
         }
     }
@@ -184,7 +184,7 @@ impl Partitioner for DefaultPartitioner {
 /// Every record to the next available partition in turn, keyed or not.
 #[derive(Debug, Clone, Default)]
 pub struct RoundRobinPartitioner {
-    next: std::collections::HashMap<String, usize>,
+    next: rustc_hash::FxHashMap<String, usize>,
 }
 
 impl Partitioner for RoundRobinPartitioner {

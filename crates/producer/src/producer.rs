@@ -2,7 +2,7 @@
 //! future of its delivery; a sender task (see `sender.rs`) turns ready
 //! batches into Produce requests, one per broker per wave.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferrokafka_records::HeaderRef as _;
 use ferrokafka_transport::Client;
+use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::{Notify, oneshot};
 
 use crate::accumulator::{Accumulator, AppendError, DrainStamp, RecordRef};
@@ -19,6 +20,7 @@ use crate::config::{PartitionerChoice, ProducerConfig};
 use crate::idempotence::{Idempotence, IdempotenceConfig, ProducerIdAndEpoch};
 use crate::metrics::{Metrics, ProducerMetrics};
 use crate::partitioner::{DefaultPartitioner, Partitioner, RoundRobinPartitioner, TopicPartitions};
+use crate::topics::Topics;
 use crate::transaction::{
     GroupIdentity, OffsetAndMetadata, TransactionConfig, TransactionError, TransactionEvent,
     TransactionOperation, TransactionProtocol, TransactionState, Transactions,
@@ -189,7 +191,7 @@ pub(crate) struct State {
     /// Callers of the transactional operations awaiting their outcome.
     transaction_waiters: Vec<TransactionWaiter>,
     /// What `send` needs of each topic's metadata, kept between sends.
-    topics: HashMap<String, TopicEntry>,
+    topics: Topics,
     /// Records accepted whose outcome is not handed over yet.
     pub(crate) unsettled: Unsettled,
     /// The completions of every batch drained at least once, by batch id
@@ -212,61 +214,6 @@ pub(crate) struct State {
 pub(crate) struct Turns {
     pub(crate) issued: u64,
     pub(crate) settling: u64,
-}
-
-/// A topic as `send` sees it: its name shared by every batch, its partition
-/// count and the partitions with a leader, as of one metadata update.
-struct TopicEntry {
-    name: Arc<str>,
-    count: usize,
-    available: Vec<i32>,
-    as_of: Option<Instant>,
-}
-
-/// `topic`'s entry, brought up to date with the client's metadata (read
-/// again only after a metadata update); `None` while the metadata does not
-/// know the topic.
-fn topic_entry<'a>(
-    topics: &'a mut HashMap<String, TopicEntry>,
-    client: &Client,
-    topic: &str,
-) -> Option<&'a TopicEntry> {
-    let cached = topics.get(topic).map(|e| e.as_of);
-    let fresh = client.view(|v| {
-        let as_of = v.updated();
-        if cached == Some(as_of) {
-            // Nothing changed since the entry was made.
-            return Some(None);
-        }
-        let view = v.topic(topic)?;
-        Some(Some((
-            view.partitions.len(),
-            v.available_partitions(topic),
-            as_of,
-        )))
-    });
-    match fresh {
-        None => {
-            // The metadata no longer knows it.
-            topics.remove(topic);
-            None
-        }
-        Some(None) => topics.get(topic),
-        Some(Some((count, available, as_of))) => {
-            let entry = topics
-                .entry(topic.to_string())
-                .or_insert_with(|| TopicEntry {
-                    name: Arc::from(topic),
-                    count,
-                    available: Vec::new(),
-                    as_of,
-                });
-            entry.count = count;
-            entry.available = available;
-            entry.as_of = as_of;
-            Some(entry)
-        }
-    }
 }
 
 impl State {
@@ -587,16 +534,16 @@ impl Producer {
             state: Mutex::new(State {
                 accumulator: Accumulator::new(batching),
                 partitioner,
-                in_flight: HashMap::new(),
+                in_flight: HashMap::default(),
                 batches_in_flight: 0,
-                requests_in_flight: HashMap::new(),
-                drain_start: HashMap::new(),
+                requests_in_flight: HashMap::default(),
+                drain_start: HashMap::default(),
                 machine: Machine::new(&config),
                 transaction_waiters: Vec::new(),
-                topics: HashMap::new(),
+                topics: Topics::default(),
                 unsettled: Unsettled::default(),
                 drained_completions: BTreeMap::new(),
-                turns: HashMap::new(),
+                turns: HashMap::default(),
             }),
             client,
             wake: Notify::new(),
@@ -699,8 +646,7 @@ impl Producer {
             let known = 'locked: {
                 let mut guard = self.inner.state();
                 let state = &mut *guard;
-                let Some(entry) = topic_entry(&mut state.topics, &self.inner.client, &record.topic)
-                else {
+                let Some(entry) = state.topics.get(&self.inner.client, &record.topic) else {
                     break 'locked false;
                 };
                 let count = entry.count;

@@ -1,0 +1,103 @@
+//! What `send` keeps of each topic's metadata between sends: read again
+//! only after a metadata update, and found without hashing when a send
+//! goes to the same topic as the one before it (the common case, at every
+//! record).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ferrokafka_transport::Client;
+use rustc_hash::FxHashMap;
+
+/// A topic as `send` sees it: its name shared by every batch, its partition
+/// count and the partitions with a leader, as of one metadata update.
+pub(crate) struct TopicEntry {
+    pub(crate) name: Arc<str>,
+    pub(crate) count: usize,
+    pub(crate) available: Vec<i32>,
+    as_of: Option<Instant>,
+}
+
+/// The topics `send` has met.
+#[derive(Default)]
+pub(crate) struct Topics {
+    entries: Vec<TopicEntry>,
+    index: FxHashMap<Arc<str>, usize>,
+    /// The entry the last send found.
+    last: usize,
+}
+
+impl Topics {
+    /// The index of `topic`'s entry, if there is one.
+    fn find(&mut self, topic: &str) -> Option<usize> {
+        if self
+            .entries
+            .get(self.last)
+            .is_some_and(|e| &*e.name == topic)
+        {
+            return Some(self.last);
+        }
+        let found = *self.index.get(topic)?;
+        self.last = found;
+        Some(found)
+    }
+
+    fn remove(&mut self, at: usize) {
+        let removed = self.entries.swap_remove(at);
+        self.index.remove(&removed.name);
+        if let Some(moved) = self.entries.get(at) {
+            self.index.insert(Arc::clone(&moved.name), at);
+        }
+        self.last = 0;
+    }
+
+    /// `topic`'s entry, brought up to date with the client's metadata;
+    /// `None` while the metadata does not know the topic.
+    pub(crate) fn get(&mut self, client: &Client, topic: &str) -> Option<&TopicEntry> {
+        let found = self.find(topic);
+        let cached = found.map(|at| self.entries[at].as_of);
+        let fresh = client.view(|v| {
+            let as_of = v.updated();
+            if cached == Some(as_of) {
+                // Nothing changed since the entry was made.
+                return Some(None);
+            }
+            let view = v.topic(topic)?;
+            Some(Some((
+                view.partitions.len(),
+                v.available_partitions(topic),
+                as_of,
+            )))
+        });
+        match fresh {
+            None => {
+                // The metadata no longer knows it.
+                if let Some(at) = found {
+                    self.remove(at);
+                }
+                None
+            }
+            Some(None) => found.map(|at| &self.entries[at]),
+            Some(Some((count, available, as_of))) => {
+                let at = found.unwrap_or_else(|| {
+                    let name: Arc<str> = Arc::from(topic);
+                    self.entries.push(TopicEntry {
+                        name: Arc::clone(&name),
+                        count,
+                        available: Vec::new(),
+                        as_of,
+                    });
+                    let at = self.entries.len() - 1;
+                    self.index.insert(name, at);
+                    self.last = at;
+                    at
+                });
+                let entry = &mut self.entries[at];
+                entry.count = count;
+                entry.available = available;
+                entry.as_of = as_of;
+                Some(entry)
+            }
+        }
+    }
+}
