@@ -34,6 +34,9 @@ use crate::positions::{Position, Positions};
 use crate::read_committed::{AbortedTransaction, TransactionFilter};
 use crate::{ConsumerConfig, ConsumerRecord, IsolationLevel};
 
+/// The most records a partition's fetched data reserves room for at once.
+const MAX_RESERVED_RECORDS: usize = 65_536;
+
 /// Records fetched for one partition, not yet all handed out.
 #[derive(Debug)]
 pub(crate) struct Fetched {
@@ -128,7 +131,8 @@ impl Fetcher {
         max: usize,
         consumed: &mut Consumed,
     ) -> Vec<ConsumerRecord> {
-        let mut out = Vec::new();
+        let buffered: usize = self.buffer.iter().map(|f| f.records.len()).sum();
+        let mut out = Vec::with_capacity(buffered.min(max));
         let mut positions = lock(positions);
         while out.len() < max {
             let Some(front) = self.buffer.front_mut() else {
@@ -787,13 +791,30 @@ fn records_of(
         verify_crc: config.check_crcs,
         ..ReadOptions::default()
     };
-    let mut records = VecDeque::new();
+    let batches = BatchReader::with_options(bytes, options)
+        .filter(|batch| {
+            batch
+                .as_ref()
+                .map_or(true, |b| b.last_offset() >= position.offset)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| corrupt(e.to_string()))?;
+    // Room for every record at once rather than by doubling (each doubling
+    // moves every record decoded so far). The counts are the broker's word,
+    // so each is bounded by its batch's bytes (a record takes at least
+    // seven) and the whole by a cap past which doubling costs little.
+    let expected: usize = batches
+        .iter()
+        .filter_map(|batch| batch.header())
+        .map(|header| {
+            let claimed = usize::try_from(header.record_count).unwrap_or(0);
+            let possible = usize::try_from(header.batch_length).unwrap_or(0) / 7;
+            claimed.min(possible)
+        })
+        .sum();
+    let mut records = VecDeque::with_capacity(expected.min(MAX_RESERVED_RECORDS));
     let mut next = position;
-    for batch in BatchReader::with_options(bytes, options) {
-        let batch = batch.map_err(|e| corrupt(e.to_string()))?;
-        if batch.last_offset() < position.offset {
-            continue;
-        }
+    for batch in batches {
         let leader_epoch = batch
             .header()
             .map(|h| h.partition_leader_epoch)
