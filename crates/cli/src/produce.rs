@@ -243,3 +243,21 @@ async fn produce(
         seconds: started.elapsed().as_secs_f64(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn says_how_many_records_read_may_be_lost() {
+        let progress = Progress::default();
+        progress.read.store(10, Ordering::Relaxed);
+        progress.delivered.store(6, Ordering::Relaxed);
+        progress.failed.store(1, Ordering::Relaxed);
+        assert_eq!(
+            progress.undelivered(),
+            "6 of 10 records read were delivered; 1 failed and 3 may not have been delivered"
+        );
+    }
+}
