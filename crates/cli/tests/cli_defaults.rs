@@ -37,15 +37,13 @@ fn finish_within(child: std::process::Child, limit: Duration) -> Output {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(limit) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("the command did not end within {limit:?}");
-        }
-    }
+    let Ok(output) = rx.recv_timeout(limit) else {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        panic!("the command did not end within {limit:?}");
+    };
+    output.unwrap()
 }
 
 fn lines(from: u32, to: u32) -> Vec<String> {

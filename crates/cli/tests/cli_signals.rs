@@ -57,13 +57,11 @@ impl Running {
         std::thread::spawn(move || {
             let _ = tx.send(child.wait());
         });
-        match rx.recv_timeout(PATIENCE) {
-            Ok(status) => status.unwrap().code(),
-            Err(_) => {
-                let _ = Command::new("kill").args(["-KILL", &pid]).status();
-                panic!("the command did not exit within {PATIENCE:?}");
-            }
-        }
+        let Ok(status) = rx.recv_timeout(PATIENCE) else {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("the command did not exit within {PATIENCE:?}");
+        };
+        status.unwrap().code()
     }
 }
 
@@ -157,7 +155,7 @@ fn a_group_member_stopped_mid_stream_commits_what_it_printed_and_leaves() {
                         .await
                         .unwrap();
                     i += 1;
-                    if i % 50 == 0 {
+                    if i.is_multiple_of(50) {
                         // Paced by deliveries, so the stream lasts.
                         delivery.await.unwrap();
                         produced.store(i, Ordering::Relaxed);
@@ -290,7 +288,10 @@ fn produce_stopped_by_sigterm_delivers_what_it_read() {
         .await
         .unwrap();
         let partition = TopicPartition::new(topic.clone(), 0);
-        consumer.assign(&[partition.clone()]).await.unwrap();
+        consumer
+            .assign(std::slice::from_ref(&partition))
+            .await
+            .unwrap();
         consumer.seek_to_beginning(&[partition]).await.unwrap();
         let deadline = Instant::now() + PATIENCE;
         let mut read = 0;
