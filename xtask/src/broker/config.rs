@@ -140,3 +140,77 @@ log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.request.logger=WARN
 log4j.logger.state.change.logger=WARN
 ";
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{NodeAddress, server_properties};
+
+    fn properties(defaults: bool, extra: &[(String, String)]) -> Vec<(String, String)> {
+        let node = NodeAddress {
+            node_id: 1,
+            port: 9092,
+            controller_port: 9093,
+            secure: None,
+        };
+        server_properties(
+            &node,
+            &[node.clone()],
+            Path::new("/data"),
+            None,
+            defaults,
+            extra,
+        )
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn value<'a>(properties: &'a [(String, String)], key: &str) -> Option<&'a str> {
+        // The last line wins, as in Java's Properties.
+        properties
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn the_tuned_broker_creates_no_topics_and_waits_for_no_group() {
+        let tuned = properties(false, &[]);
+        assert_eq!(value(&tuned, "auto.create.topics.enable"), Some("false"));
+        assert_eq!(value(&tuned, "group.initial.rebalance.delay.ms"), Some("0"));
+        assert_eq!(value(&tuned, "broker.session.timeout.ms"), Some("6000"));
+    }
+
+    #[test]
+    fn defaults_leave_kafkas_own_settings_but_fit_the_cluster_size() {
+        let defaults = properties(true, &[]);
+        for key in [
+            "auto.create.topics.enable",
+            "group.initial.rebalance.delay.ms",
+            "broker.session.timeout.ms",
+            "replica.lag.time.max.ms",
+            "offsets.topic.num.partitions",
+        ] {
+            assert_eq!(value(&defaults, key), None, "{key} is set");
+        }
+        assert_eq!(
+            value(&defaults, "offsets.topic.replication.factor"),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn properties_given_win() {
+        let extra = [
+            ("auto.create.topics.enable".to_string(), "true".to_string()),
+            ("broker.rack".to_string(), "rack-{node_id}".to_string()),
+        ];
+        let tuned = properties(false, &extra);
+        assert_eq!(value(&tuned, "auto.create.topics.enable"), Some("true"));
+        assert_eq!(value(&tuned, "broker.rack"), Some("rack-1"));
+    }
+}
