@@ -167,26 +167,39 @@ const DEFAULT_SETTINGS_TESTS: &[&str] = &[
 /// for the default-settings tests.
 fn run_tests(root: &Path, bootstrap: Option<&str>, counts: &mut TestCounts) -> anyhow::Result<()> {
     let (_cluster, bootstrap) = broker::given_or_started(bootstrap, "xtask-test")?;
-    let defaults = broker::start_for_this_process(
-        &broker::StartOptions {
-            defaults: true,
-            ..broker::StartOptions::single_node()
-        },
-        "xtask-test-defaults",
-    )?;
+    let (_defaults, defaults) = match std::env::var(DEFAULTS_ENV) {
+        Ok(servers) if !servers.trim().is_empty() => (None, servers),
+        _ => {
+            let started = Instant::now();
+            let cluster = broker::start_for_this_process(
+                &broker::StartOptions {
+                    defaults: true,
+                    ..broker::StartOptions::single_node()
+                },
+                "xtask-test-defaults",
+            )?;
+            let servers = cluster.info.bootstrap_servers.clone();
+            eprintln!(
+                "a node with Kafka's default settings at {servers}, started in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+            (Some(cluster), servers)
+        }
+    };
     cargo_test(
         root,
         &["--workspace"],
         &[
             ("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()),
-            (
-                "KAFKA_DEFAULTS_BOOTSTRAP_SERVERS",
-                defaults.info.bootstrap_servers.as_str(),
-            ),
+            (DEFAULTS_ENV, defaults.as_str()),
         ],
         counts,
     )
 }
+
+/// Names a broker with Kafka's default settings for the default-settings
+/// tests of the main run, instead of a node started for it.
+const DEFAULTS_ENV: &str = "KAFKA_DEFAULTS_BOOTSTRAP_SERVERS";
 
 /// The default-settings tests against one node of Kafka `version` started
 /// with `--defaults`, which is every test's broker for this run.
@@ -212,7 +225,7 @@ fn run_default_settings_tests(
         DEFAULT_SETTINGS_TESTS,
         &[
             ("KAFKA_BOOTSTRAP_SERVERS", servers),
-            ("KAFKA_DEFAULTS_BOOTSTRAP_SERVERS", servers),
+            (DEFAULTS_ENV, servers),
         ],
         counts,
     )
