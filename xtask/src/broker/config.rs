@@ -156,7 +156,7 @@ mod tests {
         };
         server_properties(
             &node,
-            &[node.clone()],
+            std::slice::from_ref(&node),
             Path::new("/data"),
             None,
             defaults,
