@@ -152,32 +152,48 @@ async fn a_consumer_subscribed_to_a_missing_topic_gets_it_created_and_reads_it()
 }
 
 /// With `allow_auto_create_topics=false` the consumer creates nothing: it
-/// waits, and reads once someone creates the topic.
+/// waits, and reads once someone creates the topic (the group's leader
+/// sees it appear and the group is assigned anew).
 #[tokio::test]
 async fn a_consumer_that_may_not_create_topics_waits_for_one() {
     let topic = unique_topic("not-created");
     let group = unique_topic("not-created-group");
+    // Lookups give up after 2 s, before the topic exists: the consumer
+    // must notice the topic appearing later, not only while it looks.
     let consumer = Consumer::new(consumer_config(
         Some(&group),
-        &[("allow_auto_create_topics", "false")],
+        &[
+            ("allow_auto_create_topics", "false"),
+            ("default_api_timeout_ms", "2000"),
+        ],
     ))
     .await
     .unwrap();
     consumer.subscribe(&[topic.as_str()]).await.unwrap();
-    // The consumer's metadata requests run meanwhile (joining the group,
-    // waiting for the topic): long enough for one that asked for creation
-    // to have created it.
-    let watched = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < watched {
+    // Until the group is stable, with nothing assigned: the leader has
+    // looked the topic up (and given up, after 2 s) by then.
+    let admin = admin().await;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
         assert!(
             consumer
-                .poll(Duration::from_millis(300))
+                .poll(Duration::from_millis(200))
                 .await
                 .unwrap()
                 .is_empty()
         );
+        let described = admin
+            .describe_groups(&[group.as_str()], &AdminOptions::default())
+            .await;
+        if described[&group]
+            .as_ref()
+            .is_ok_and(|g| g.state == "Stable")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the group never became stable");
     }
-    let admin = admin().await;
+    assert!(consumer.assignment().is_empty());
     assert!(
         !topic_exists(&admin, &topic).await,
         "a consumer with allow_auto_create_topics=false created {topic}"
