@@ -35,6 +35,34 @@ pub fn bootstrap_servers() -> &'static str {
     })
 }
 
+/// The environment variable naming a cluster with Kafka's own settings
+/// (`cargo xtask broker start --defaults`) for the default-settings tests.
+pub const DEFAULTS_BOOTSTRAP_ENV: &str = "KAFKA_DEFAULTS_BOOTSTRAP_SERVERS";
+
+/// A broker with Kafka's default settings (automatic topic creation on,
+/// a 3 s initial rebalance delay, default timeouts): the cluster named by
+/// `KAFKA_DEFAULTS_BOOTSTRAP_SERVERS` (`cargo xtask test` starts one, of
+/// the newest 4.x and then of the newest 3.9.x), or a node of the newest
+/// release started once for this test process.
+pub fn defaults_bootstrap_servers() -> &'static str {
+    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
+    static OWN_CLUSTER: OnceLock<LocalCluster> = OnceLock::new();
+    BOOTSTRAP.get_or_init(|| {
+        if let Ok(servers) = std::env::var(DEFAULTS_BOOTSTRAP_ENV)
+            && !servers.trim().is_empty()
+        {
+            return servers;
+        }
+        let cluster = start_cluster_with(&StartOptions {
+            defaults: true,
+            ..StartOptions::single_node()
+        });
+        let servers = cluster.info.bootstrap_servers.clone();
+        let _ = OWN_CLUSTER.set(cluster);
+        servers
+    })
+}
+
 /// A single node with the `--security` listeners (SASL_PLAINTEXT, SSL,
 /// SASL_SSL), started once per test process and shared by its tests.
 pub fn security_cluster() -> &'static broker::ClusterInfo {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::broker;
+use crate::broker::{self, jars};
 
 /// Options of `cargo xtask test`.
 #[derive(clap::Args, Debug)]
@@ -84,6 +84,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     step("tests (unit, property, golden, integration)", &mut || {
         run_tests(&root, args.bootstrap_servers.as_deref(), &mut counts)
     });
+    step("default-settings tests on Kafka 3.9.x", &mut || {
+        run_default_settings_tests(&root, jars::NEWEST_3X_VERSION, &mut counts)
+    });
     step("doc", &mut || {
         cargo(
             &root,
@@ -143,13 +146,104 @@ fn cargo(root: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `cargo test --workspace` against one broker shared by every test binary:
-/// the given cluster, or a node started here and ended when the tests end.
+/// The tests that run against a broker with Kafka's own settings
+/// (`broker start --defaults`), besides the harness's tuned one: the
+/// README's example, the demo's workload, group basics and the CLI.
+/// `--workspace`, so features unify as in the full run and its build is
+/// reused.
+const DEFAULT_SETTINGS_TESTS: &[&str] = &[
+    "--workspace",
+    "--test",
+    "default_broker",
+    "--test",
+    "cli_defaults",
+    "--test",
+    "cli_signals",
+];
+
+/// `cargo test --workspace` against one broker shared by every test binary
+/// (the given cluster, or a node started here and ended when the tests
+/// end), and one node of the newest release with Kafka's default settings
+/// for the default-settings tests.
 fn run_tests(root: &Path, bootstrap: Option<&str>, counts: &mut TestCounts) -> anyhow::Result<()> {
     let (_cluster, bootstrap) = broker::given_or_started(bootstrap, "xtask-test")?;
+    let (_defaults, defaults) = match std::env::var(DEFAULTS_ENV) {
+        Ok(servers) if !servers.trim().is_empty() => (None, servers),
+        _ => {
+            let started = Instant::now();
+            let cluster = broker::start_for_this_process(
+                &broker::StartOptions {
+                    defaults: true,
+                    ..broker::StartOptions::single_node()
+                },
+                "xtask-test-defaults",
+            )?;
+            let servers = cluster.info.bootstrap_servers.clone();
+            eprintln!(
+                "a node with Kafka's default settings at {servers}, started in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+            (Some(cluster), servers)
+        }
+    };
+    cargo_test(
+        root,
+        &["--workspace"],
+        &[
+            ("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()),
+            (DEFAULTS_ENV, defaults.as_str()),
+        ],
+        counts,
+    )
+}
+
+/// Names a broker with Kafka's default settings for the default-settings
+/// tests of the main run, instead of a node started for it.
+const DEFAULTS_ENV: &str = "KAFKA_DEFAULTS_BOOTSTRAP_SERVERS";
+
+/// The default-settings tests against one node of Kafka `version` started
+/// with `--defaults`, which is every test's broker for this run.
+fn run_default_settings_tests(
+    root: &Path,
+    version: &str,
+    counts: &mut TestCounts,
+) -> anyhow::Result<()> {
+    let options = broker::StartOptions {
+        version: version.to_string(),
+        defaults: true,
+        ..broker::StartOptions::single_node()
+    };
+    let started = Instant::now();
+    let cluster = broker::start_for_this_process(&options, "xtask-test-3x")?;
+    let servers = cluster.info.bootstrap_servers.as_str();
+    eprintln!(
+        "Apache Kafka {version} (default settings) at {servers}, started in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    cargo_test(
+        root,
+        DEFAULT_SETTINGS_TESTS,
+        &[
+            ("KAFKA_BOOTSTRAP_SERVERS", servers),
+            (DEFAULTS_ENV, servers),
+        ],
+        counts,
+    )
+}
+
+/// `cargo test --no-fail-fast` with `selection` and `env`, its output
+/// passed through and its counts and failures collected.
+fn cargo_test(
+    root: &Path,
+    selection: &[&str],
+    env: &[(&str, &str)],
+    counts: &mut TestCounts,
+) -> anyhow::Result<()> {
     let mut child = Command::new(cargo_program())
-        .args(["test", "--workspace", "--no-fail-fast"])
-        .env("KAFKA_BOOTSTRAP_SERVERS", &bootstrap)
+        .arg("test")
+        .args(selection)
+        .arg("--no-fail-fast")
+        .envs(env.iter().copied())
         .current_dir(root)
         .stdout(Stdio::piped())
         .spawn()

@@ -52,6 +52,17 @@ enum BrokerTask {
         /// `transaction.version=1`.
         #[arg(long = "feature", value_name = "NAME=LEVEL", value_parser = parse_feature)]
         features: Vec<(String, u16)>,
+        /// Any broker setting, as `key=value` (repeatable), written after
+        /// the harness's own so it wins: `--property
+        /// auto.create.topics.enable=true`. `{node_id}` in a value becomes
+        /// each node's id.
+        #[arg(long = "property", value_name = "KEY=VALUE", value_parser = parse_property)]
+        properties: Vec<(String, String)>,
+        /// Kafka's own settings instead of the harness's fast-test tuning:
+        /// automatic topic creation on, group.initial.rebalance.delay.ms
+        /// 3000, the default session and replica timeouts.
+        #[arg(long)]
+        defaults: bool,
     },
     /// Stop a cluster started by `start`.
     Stop {
@@ -96,14 +107,17 @@ fn run_broker(task: BrokerTask) -> anyhow::Result<()> {
             name,
             security,
             features,
+            properties,
+            defaults,
         } => {
             let options = StartOptions {
                 version,
                 brokers: usize::from(brokers),
                 harness_dir,
                 security,
-                extra_properties: Vec::new(),
+                extra_properties: properties,
                 features,
+                defaults,
             };
             let info = broker::start_detached(&options, backend, &name)?;
             println!("{}", serde_json::to_string(&info)?);
@@ -115,6 +129,16 @@ fn run_broker(task: BrokerTask) -> anyhow::Result<()> {
         BrokerTask::Status { name } => print!("{}", broker::status(&harness_dir, &name)?),
     }
     Ok(())
+}
+
+/// `key=value`, as `--property` takes it.
+fn parse_property(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected KEY=VALUE, not {value:?}")),
+    }
 }
 
 /// `name=level`, as `--feature` takes it.

@@ -48,7 +48,10 @@ pub struct Admin {
 impl Admin {
     /// Connects to the cluster named by `config.client.bootstrap_servers`.
     pub async fn connect(config: AdminConfig) -> Result<Admin, AdminError> {
-        Ok(Admin::with_client(Client::connect(config.client).await?))
+        let mut client = config.client;
+        // Describing or deleting a topic must never be what creates it.
+        client.allow_auto_topic_creation = false;
+        Ok(Admin::with_client(Client::connect(client).await?))
     }
 
     /// An admin client on an existing cluster client (shared with a

@@ -1,7 +1,9 @@
 //! `ferrokafka consume`: records of one or more topics to standard output,
 //! as values, `key<SEP>value` lines, or JSON objects; in a group (`-g`) or
 //! from explicit partitions and offsets; until a count, the end of the
-//! partitions (`-e`), or Ctrl-C.
+//! partitions (`-e`), or SIGINT/SIGTERM, after which it prints what it
+//! already received, commits it (in a group), leaves the group and exits 0.
+//! A second signal exits at once (130 after Ctrl-C).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -13,6 +15,7 @@ use clap::Args;
 use ferrokafka::consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
 
 use crate::connection_args::ConnectionArgs;
+use crate::stop::Stop;
 
 /// Options of `ferrokafka consume`.
 #[derive(Args, Debug)]
@@ -63,7 +66,14 @@ pub(crate) fn run(args: &ConsumeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(consume(args)) {
+    let result = runtime.block_on(async {
+        let stop = Stop::install("ferrokafka consume", std::sync::Arc::new(|| None))?;
+        consume(args, &stop).await
+    });
+    // Nothing the runtime still runs matters now; its blocking threads
+    // need not be waited for.
+    runtime.shutdown_background();
+    match result {
         Ok(count) => {
             eprintln!("consumed {count} records");
             ExitCode::SUCCESS
@@ -72,6 +82,18 @@ pub(crate) fn run(args: &ConsumeArgs) -> ExitCode {
             eprintln!("ferrokafka consume: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `work`, unless a stop is asked for first (`None` then). For the waits
+/// before any record is printed, which can be abandoned safely.
+async fn unless_stopped<T>(
+    stop: &Stop,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<Option<T>> {
+    tokio::select! {
+        result = work => result.map(Some),
+        () = stop.wait() => Ok(None),
     }
 }
 
@@ -91,14 +113,46 @@ fn config(args: &ConsumeArgs) -> anyhow::Result<ConsumerConfig> {
     Ok(ConsumerConfig::from_pairs(pairs)?)
 }
 
-async fn consume(args: &ConsumeArgs) -> anyhow::Result<u64> {
+async fn consume(args: &ConsumeArgs, stop: &Stop) -> anyhow::Result<u64> {
     if let Some(format) = &args.format {
         anyhow::ensure!(
             format == "json" || format == "text",
             "--format takes json or text, not {format:?}"
         );
     }
-    let consumer = Consumer::new(config(args)?).await?;
+    let config = config(args)?;
+    let commits = args.group.is_some() && config.auto_commit();
+    let Some(consumer) = unless_stopped(stop, async { Ok(Consumer::new(config).await?) }).await?
+    else {
+        return Ok(0);
+    };
+    let Some(ends) = unless_stopped(stop, start(args, &consumer)).await? else {
+        consumer.close(CLOSE_TIMEOUT).await?;
+        return Ok(0);
+    };
+    let printed = print_records(args, &consumer, &ends, stop).await?;
+    if commits && !consumer.assignment().is_empty() {
+        // Explicitly, so a failure is reported: close commits too, but
+        // only logs what goes wrong.
+        consumer.commit().await.map_err(|e| {
+            anyhow::anyhow!("{printed} records printed, but committing failed: {e}")
+        })?;
+    }
+    // Leaves the group (LeaveGroup): the others rebalance at once instead
+    // of after this member's session timeout.
+    consumer.close(CLOSE_TIMEOUT).await?;
+    Ok(printed)
+}
+
+/// How long closing (commit, LeaveGroup, ending fetch sessions) may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Subscribes, or assigns the partitions and seeks as `-o` says; returns
+/// the end offsets `-e` stops at.
+async fn start(
+    args: &ConsumeArgs,
+    consumer: &Consumer,
+) -> anyhow::Result<BTreeMap<TopicPartition, i64>> {
     let mut assigned = Vec::new();
     if let Some(_group) = &args.group {
         anyhow::ensure!(
@@ -134,18 +188,30 @@ async fn consume(args: &ConsumeArgs) -> anyhow::Result<u64> {
             }
         }
     }
-    let ends: BTreeMap<TopicPartition, i64> = if args.exit_at_end && !assigned.is_empty() {
+    Ok(if args.exit_at_end && !assigned.is_empty() {
         consumer.end_offsets(&assigned).await?
     } else {
         BTreeMap::new()
-    };
+    })
+}
+
+/// Prints records until the count, the end (`-e`) or a stop. A poll is
+/// never abandoned half-way: the records it hands out have moved the
+/// position (and so what is committed), so each is printed before the
+/// stop is looked at.
+async fn print_records(
+    args: &ConsumeArgs,
+    consumer: &Consumer,
+    ends: &BTreeMap<TopicPartition, i64>,
+    stop: &Stop,
+) -> anyhow::Result<u64> {
     let mut printed = 0u64;
     let stdout = std::io::stdout();
     loop {
-        if args.count.is_some_and(|c| printed >= c) {
+        if stop.requested() || args.count.is_some_and(|c| printed >= c) {
             break;
         }
-        if args.exit_at_end && at_end(&consumer, &ends).await? {
+        if args.exit_at_end && at_end(consumer, ends).await? {
             break;
         }
         // Ask for no more than still wanted, so the position (and the
@@ -166,7 +232,6 @@ async fn consume(args: &ConsumeArgs) -> anyhow::Result<u64> {
         }
         out.flush()?;
     }
-    consumer.close(Duration::from_secs(10)).await?;
     Ok(printed)
 }
 

@@ -10,6 +10,7 @@ mod dump_log;
 mod groups;
 mod metadata;
 mod produce;
+mod stop;
 mod topics;
 
 use std::process::ExitCode;

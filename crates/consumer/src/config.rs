@@ -99,6 +99,13 @@ pub struct ConsumerConfig {
     /// `exclude_internal_topics` (default true): pattern subscriptions
     /// never match `__consumer_offsets` and the like.
     pub exclude_internal_topics: bool,
+    /// `allow_auto_create_topics` (Java's `allow.auto.create.topics`,
+    /// default true): whether the metadata requests for subscribed and
+    /// assigned topics ask the broker to create those that do not exist.
+    /// A broker creates them only where its `auto.create.topics.enable` is
+    /// true; with this false the consumer waits for the topic to appear.
+    /// Pattern subscriptions never create topics.
+    pub allow_auto_create_topics: bool,
     /// `group_protocol` (default classic).
     pub group_protocol: GroupProtocol,
     /// `group_remote_assignor`: with `group_protocol=consumer`, the
@@ -140,6 +147,7 @@ impl Default for ConsumerConfig {
             check_crcs: true,
             exclude_internal_topics: true,
             consumer_timeout: None,
+            allow_auto_create_topics: true,
             group_protocol: GroupProtocol::Classic,
             group_remote_assignor: None,
             metrics_window: WindowConfig::default(),
@@ -254,6 +262,7 @@ impl ConsumerConfig {
             "client_rack" => self.client_rack = text(),
             "check_crcs" => self.check_crcs = boolean(k, value)?,
             "exclude_internal_topics" => self.exclude_internal_topics = boolean(k, value)?,
+            "allow_auto_create_topics" => self.allow_auto_create_topics = boolean(k, value)?,
             "consumer_timeout_ms" => {
                 // kafka-python's default, "forever", is a negative number.
                 let millis: i64 = number(k, value, i64::MIN)?;

@@ -93,11 +93,16 @@ impl Consumer {
     /// Connects to the cluster.
     pub async fn new(config: ConsumerConfig) -> Result<Consumer, ConsumeError> {
         config.validate()?;
-        let client = Client::connect(config.client.clone()).await?;
+        let mut client_config = config.client.clone();
+        client_config.allow_auto_topic_creation = config.allow_auto_create_topics;
+        let client = Client::connect(client_config).await?;
         Ok(Self::with_client(client, config))
     }
 
-    /// A consumer over an existing cluster client.
+    /// A consumer over an existing cluster client, which decides whether
+    /// metadata requests ask for topics to be created (its
+    /// `allow_auto_topic_creation`; `allow_auto_create_topics` is not
+    /// applied to a client made elsewhere).
     pub fn with_client(client: Client, config: ConsumerConfig) -> Consumer {
         let metrics = Arc::new(Metrics::new(config.metrics_window));
         Consumer {

@@ -161,6 +161,7 @@ impl Membership {
                 shared,
             },
             member: Member::new(config.member, config.assignors, Instant::now()),
+            assigned_from: None,
         };
         tokio::spawn(drive(driver, receiver));
         handle
@@ -369,6 +370,10 @@ pub(crate) async fn drive<P: Protocol>(
 struct Driver {
     fx: Effects,
     member: Member,
+    /// Partition counts of every topic the group subscribes to (0 for one
+    /// that did not exist) as of the last assignment this member made as
+    /// leader; `None` when it is not the leader.
+    assigned_from: Option<BTreeMap<String, usize>>,
 }
 
 impl Protocol for Driver {
@@ -379,6 +384,10 @@ impl Protocol for Driver {
     }
 
     fn tick(&mut self, now: Instant) -> Vec<Action> {
+        if self.metadata_changed() {
+            self.assigned_from = None;
+            return self.member.handle(now, Event::MetadataChanged);
+        }
         self.member.tick(now)
     }
 
@@ -418,17 +427,34 @@ impl Protocol for Driver {
                     rebalance_timeout,
                     subscription,
                     protocols,
-                } => Some(Event::JoinResponse(
-                    self.join(
-                        member_id,
-                        group_instance_id,
-                        session_timeout,
-                        rebalance_timeout,
-                        &subscription,
-                        &protocols,
-                    )
-                    .await,
-                )),
+                } => {
+                    let joined = self
+                        .join(
+                            member_id,
+                            group_instance_id,
+                            session_timeout,
+                            rebalance_timeout,
+                            &subscription,
+                            &protocols,
+                        )
+                        .await;
+                    if let Ok(joined) = &joined {
+                        self.assigned_from = (joined.leader_id == joined.member_id).then(|| {
+                            joined
+                                .members
+                                .iter()
+                                .flat_map(|m| m.topics.iter())
+                                .map(|topic| {
+                                    let count = joined.partitions_per_topic.get(topic);
+                                    let count =
+                                        count.map_or(0, |&n| usize::try_from(n).unwrap_or(0));
+                                    (topic.clone(), count)
+                                })
+                                .collect()
+                        });
+                    }
+                    Some(Event::JoinResponse(joined))
+                }
                 Action::SyncGroup {
                     generation,
                     member_id,
@@ -484,6 +510,74 @@ impl Protocol for Driver {
 }
 
 impl Driver {
+    /// Whether a topic the leader assigned appeared or changed its
+    /// partition count since. A topic still missing keeps the metadata
+    /// refreshing, so its creation is noticed.
+    fn metadata_changed(&self) -> bool {
+        let Some(assigned) = &self.assigned_from else {
+            return false;
+        };
+        if !self.member.is_stable() {
+            return false;
+        }
+        let client = &self.fx.client;
+        let mut changed = false;
+        for (topic, &count) in assigned {
+            let now = client.view(|v| v.topic(topic).map(|t| t.partitions.len()));
+            if now.is_none() {
+                client.note_error(ErrorCode::UnknownTopicOrPartition);
+            }
+            if now.unwrap_or(0) != count {
+                debug!(
+                    topic,
+                    was = count,
+                    now = now.unwrap_or(0),
+                    "subscribed topic changed"
+                );
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// The partition count of `topic` for an assignment. A topic the
+    /// broker is creating is waited for (a third of the session at most);
+    /// one that does not exist is left out after a short wait for the
+    /// metadata to reach every broker: when it appears, the change is
+    /// noticed and the group assigned anew.
+    async fn partition_count(&self, topic: &str, session_timeout: Duration) -> Option<i32> {
+        const PROPAGATION: Duration = Duration::from_secs(1);
+        let client = &self.fx.client;
+        client.add_topics([topic]);
+        if client.view(|v| v.topic(topic).is_none()) {
+            let _ = client.refresh_metadata().await;
+        }
+        let missing = client.view(|v| {
+            v.topic(topic).is_none()
+                && v.topic_error(topic) == Some(ErrorCode::UnknownTopicOrPartition)
+        });
+        let wait = if missing {
+            PROPAGATION
+        } else {
+            session_timeout / 3
+        };
+        match tokio::time::timeout(wait, client.topic(topic)).await {
+            Ok(Ok(view)) => Some(i32::try_from(view.partitions.len()).unwrap_or(i32::MAX)),
+            Ok(Err(error)) => {
+                debug!(topic, %error, "subscribed topic left out of the assignment");
+                None
+            }
+            Err(_) => {
+                debug!(
+                    topic,
+                    ?wait,
+                    "subscribed topic not there yet; left out of the assignment"
+                );
+                None
+            }
+        }
+    }
+
     fn coordinator(&self) -> Result<i32, GroupError> {
         self.member
             .coordinator()
@@ -587,12 +681,8 @@ impl Driver {
         let mut partitions_per_topic = BTreeMap::new();
         let topics: BTreeSet<&String> = members.iter().flat_map(|m| m.topics.iter()).collect();
         for topic in topics {
-            match self.fx.client.topic(topic).await {
-                Ok(view) => {
-                    let count = i32::try_from(view.partitions.len()).unwrap_or(i32::MAX);
-                    partitions_per_topic.insert(topic.clone(), count);
-                }
-                Err(error) => debug!(topic, %error, "subscribed topic left out of the assignment"),
+            if let Some(count) = self.partition_count(topic, session_timeout).await {
+                partitions_per_topic.insert(topic.clone(), count);
             }
         }
         Ok(Joined {

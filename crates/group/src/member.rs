@@ -121,6 +121,10 @@ pub enum Event {
     Polled,
     /// The subscription changed to these topics.
     Subscribed(Vec<String>),
+    /// The metadata of the topics this member (as leader) last assigned
+    /// changed: a topic appeared or its partition count changed. The
+    /// group is assigned anew, as the Java client's leader does.
+    MetadataChanged,
     /// The application is closing the consumer.
     Close,
 }
@@ -344,6 +348,11 @@ impl Member {
                     if self.state == State::Stable {
                         self.rejoin_needed = true;
                     }
+                }
+            }
+            Event::MetadataChanged => {
+                if self.state == State::Stable {
+                    self.rejoin_needed = true;
                 }
             }
             Event::Close => {

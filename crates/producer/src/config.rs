@@ -79,7 +79,12 @@ pub struct ProducerConfig {
 impl Default for ProducerConfig {
     fn default() -> Self {
         ProducerConfig {
-            client: ClientConfig::default(),
+            // As the Java producer: sending to a topic a broker with
+            // `auto.create.topics.enable` has not seen creates it.
+            client: ClientConfig {
+                allow_auto_topic_creation: true,
+                ..ClientConfig::default()
+            },
             acks: Acks::All,
             retries: i32::MAX.unsigned_abs(),
             enable_idempotence: true,

@@ -756,7 +756,12 @@ impl Producer {
             )),
             Ok(Err(error)) => Err(error.into()),
             Err(_) => Err(ProduceError::Blocked {
-                what: format!("metadata of {topic}"),
+                // Why the topic never came: it does not exist, and whether
+                // the broker refused to create it (names the setting).
+                what: match self.inner.client.missing_topic(topic) {
+                    Some(error) => format!("metadata of {topic}: {error}"),
+                    None => format!("metadata of {topic}"),
+                },
                 waited: started.elapsed(),
             }),
         }

@@ -256,9 +256,7 @@ impl Client {
         };
         MetadataRequest {
             topics,
-            // Topics are created on purpose (admin, the CLI), never as a
-            // side effect of asking about them.
-            allow_auto_topic_creation: false,
+            allow_auto_topic_creation: self.inner.config.allow_auto_topic_creation,
             ..MetadataRequest::default()
         }
     }
@@ -314,18 +312,34 @@ impl Client {
                     self.note_error(ErrorCode::UnknownTopicOrPartition);
                     // A topic just created may not be known to every
                     // broker yet: retried until the deadline like a leader.
+                    // One the broker is creating because this client asked
+                    // (LEADER_NOT_AVAILABLE) is waited for the same way.
                     match error {
-                        Some(ErrorCode::UnknownTopicOrPartition) => {
-                            Err(TransportError::UnknownTopic {
-                                topic: topic.to_string(),
-                            })
-                        }
+                        Some(ErrorCode::UnknownTopicOrPartition) => Err(self.unknown_topic(topic)),
                         _ => Ok(None),
                     }
                 }
             }
         })
         .await
+    }
+
+    /// The error for a topic the last metadata response said does not
+    /// exist, or `None` if it did not say so: for a caller that gave up
+    /// waiting on its own deadline and wants to say why.
+    pub fn missing_topic(&self, topic: &str) -> Option<TransportError> {
+        let unknown = self.view(|v| {
+            v.topic(topic).is_none()
+                && v.topic_error(topic) == Some(ErrorCode::UnknownTopicOrPartition)
+        });
+        unknown.then(|| self.unknown_topic(topic))
+    }
+
+    fn unknown_topic(&self, topic: &str) -> TransportError {
+        TransportError::UnknownTopic {
+            topic: topic.to_string(),
+            creation_requested: self.inner.config.allow_auto_topic_creation,
+        }
     }
 
     /// The node id of the leader of `topic`/`partition`, refreshing the
@@ -342,9 +356,7 @@ impl Client {
             let topic_error = view.topic_error(topic);
             drop(view);
             if topic_error == Some(ErrorCode::UnknownTopicOrPartition) {
-                return Err(TransportError::UnknownTopic {
-                    topic: topic.to_string(),
-                });
+                return Err(self.unknown_topic(topic));
             }
             self.note_error(if known_topic {
                 ErrorCode::LeaderNotAvailable

@@ -116,7 +116,13 @@ impl ClusterView {
             } else {
                 self.topic_errors.insert(name.clone(), error);
             }
-            if error == ErrorCode::UnknownTopicOrPartition {
+            // A topic the broker is still creating (LEADER_NOT_AVAILABLE
+            // with no partitions, after a request asking for automatic
+            // creation) is not known yet: a view with no partitions would
+            // read as a topic that has none.
+            if error == ErrorCode::UnknownTopicOrPartition
+                || (!error.is_ok() && topic.partitions.is_empty())
+            {
                 self.topics.remove(&name);
                 continue;
             }

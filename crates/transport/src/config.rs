@@ -96,6 +96,13 @@ pub struct ClientConfig {
     /// `default_api_timeout_ms`: how long lookups the client retries by
     /// itself (leaders, coordinators, metadata) may take.
     pub default_api_timeout: Duration,
+    /// Whether metadata requests ask the broker to create the topics they
+    /// name (brokers do where their `auto.create.topics.enable` is true).
+    /// Not a key of its own: the layer above decides, as the Java client
+    /// does. The producer asks, the consumer asks as its
+    /// `allow_auto_create_topics` says, the admin client never does.
+    /// Default false.
+    pub allow_auto_topic_creation: bool,
     /// `client_dns_lookup`.
     pub client_dns_lookup: DnsLookup,
     /// `security_protocol`.
@@ -118,6 +125,7 @@ impl fmt::Debug for ClientConfig {
             .field("bootstrap_servers", &self.bootstrap_servers)
             .field("client_id", &self.client_id)
             .field("connection", &self.connection)
+            .field("allow_auto_topic_creation", &self.allow_auto_topic_creation)
             .field("security_protocol", &self.security_protocol)
             .field("tls", &self.tls)
             .field("sasl_mechanism", &self.sasl_mechanism)
@@ -143,6 +151,7 @@ impl Default for ClientConfig {
             connections_max_idle: Duration::from_secs(540),
             metadata_max_age: Duration::from_secs(300),
             default_api_timeout: Duration::from_secs(60),
+            allow_auto_topic_creation: false,
             client_dns_lookup: DnsLookup::default(),
             security_protocol: SecurityProtocol::default(),
             tls: TlsConfig::default(),

@@ -130,10 +130,20 @@ pub enum TransportError {
         node: i32,
     },
     /// The cluster does not know the topic.
-    #[error("topic {topic} does not exist (UNKNOWN_TOPIC_OR_PARTITION)")]
+    #[error("topic {topic} does not exist (UNKNOWN_TOPIC_OR_PARTITION){}", if *creation_requested {
+        "; the client asked the broker to create it and it did not: the broker's \
+         auto.create.topics.enable is false, so create the topic first \
+         (`ferrokafka topics create`) or set auto.create.topics.enable=true on the brokers"
+    } else {
+        ""
+    })]
     UnknownTopic {
         /// The topic.
         topic: String,
+        /// Whether the metadata request asked the broker to create it: a
+        /// broker answers UNKNOWN_TOPIC_OR_PARTITION to that only when its
+        /// `auto.create.topics.enable` is false.
+        creation_requested: bool,
     },
     /// FindCoordinator failed for a key with an error that retrying cannot fix.
     #[error("no coordinator for {key}: {reason}")]

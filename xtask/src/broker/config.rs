@@ -1,5 +1,6 @@
 //! The broker configuration the harness writes: KRaft combined mode on
-//! 127.0.0.1, sized for small machines and fast tests.
+//! 127.0.0.1, sized for small machines and fast tests (or, with
+//! `defaults`, with Kafka's own settings for what is tuned for speed).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -25,6 +26,7 @@ pub fn server_properties(
     all: &[NodeAddress],
     data_dir: &Path,
     certificates: Option<&Certificates>,
+    defaults: bool,
     extra: &[(String, String)],
 ) -> String {
     let n = all.len();
@@ -75,27 +77,33 @@ pub fn server_properties(
     set("controller.listener.names", &"CONTROLLER");
     set("listener.security.protocol.map", &protocols.join(","));
     set("log.dirs", &data_dir.display());
-    // Tests create their topics explicitly, with the partition count they need.
-    set("auto.create.topics.enable", &false);
-    set("num.partitions", &1);
+    // Kafka's defaults of these ask for three replicas: sized to the cluster.
     set("default.replication.factor", &n);
     set("min.insync.replicas", &min_isr);
     set("offsets.topic.replication.factor", &n);
-    set("offsets.topic.num.partitions", &10);
     set("transaction.state.log.replication.factor", &n);
     set("transaction.state.log.min.isr", &min_isr);
-    set("transaction.state.log.num.partitions", &10);
     set("share.coordinator.state.topic.replication.factor", &n);
     set("share.coordinator.state.topic.min.isr", &min_isr);
-    // A test that starts a group must not wait three seconds for nothing.
-    set("group.initial.rebalance.delay.ms", &0);
-    // A killed node leaves the ISR within seconds, not the default 30 s, so
-    // fault tests finish quickly.
-    set("broker.session.timeout.ms", &6000);
-    set("replica.lag.time.max.ms", &10000);
-    set("num.network.threads", &2);
-    set("num.io.threads", &4);
+    // Kafka's default is 128 MiB, more than the small heap the harness
+    // gives each node.
     set("log.cleaner.dedupe.buffer.size", &(16 * 1024 * 1024));
+    if !defaults {
+        // Tests create their topics explicitly, with the partition count
+        // they need.
+        set("auto.create.topics.enable", &false);
+        set("num.partitions", &1);
+        set("offsets.topic.num.partitions", &10);
+        set("transaction.state.log.num.partitions", &10);
+        // A test that starts a group must not wait three seconds for nothing.
+        set("group.initial.rebalance.delay.ms", &0);
+        // A killed node leaves the ISR within seconds, not the default 30 s,
+        // so fault tests finish quickly.
+        set("broker.session.timeout.ms", &6000);
+        set("replica.lag.time.max.ms", &10000);
+        set("num.network.threads", &2);
+        set("num.io.threads", &4);
+    }
     if let Some(certificates) = certificates {
         out.push_str(&security::properties(certificates));
     }
@@ -132,3 +140,77 @@ log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.request.logger=WARN
 log4j.logger.state.change.logger=WARN
 ";
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{NodeAddress, server_properties};
+
+    fn properties(defaults: bool, extra: &[(String, String)]) -> Vec<(String, String)> {
+        let node = NodeAddress {
+            node_id: 1,
+            port: 9092,
+            controller_port: 9093,
+            secure: None,
+        };
+        server_properties(
+            &node,
+            std::slice::from_ref(&node),
+            Path::new("/data"),
+            None,
+            defaults,
+            extra,
+        )
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn value<'a>(properties: &'a [(String, String)], key: &str) -> Option<&'a str> {
+        // The last line wins, as in Java's Properties.
+        properties
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn the_tuned_broker_creates_no_topics_and_waits_for_no_group() {
+        let tuned = properties(false, &[]);
+        assert_eq!(value(&tuned, "auto.create.topics.enable"), Some("false"));
+        assert_eq!(value(&tuned, "group.initial.rebalance.delay.ms"), Some("0"));
+        assert_eq!(value(&tuned, "broker.session.timeout.ms"), Some("6000"));
+    }
+
+    #[test]
+    fn defaults_leave_kafkas_own_settings_but_fit_the_cluster_size() {
+        let defaults = properties(true, &[]);
+        for key in [
+            "auto.create.topics.enable",
+            "group.initial.rebalance.delay.ms",
+            "broker.session.timeout.ms",
+            "replica.lag.time.max.ms",
+            "offsets.topic.num.partitions",
+        ] {
+            assert_eq!(value(&defaults, key), None, "{key} is set");
+        }
+        assert_eq!(
+            value(&defaults, "offsets.topic.replication.factor"),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn properties_given_win() {
+        let extra = [
+            ("auto.create.topics.enable".to_string(), "true".to_string()),
+            ("broker.rack".to_string(), "rack-{node_id}".to_string()),
+        ];
+        let tuned = properties(false, &extra);
+        assert_eq!(value(&tuned, "auto.create.topics.enable"), Some("true"));
+        assert_eq!(value(&tuned, "broker.rack"), Some("rack-1"));
+    }
+}

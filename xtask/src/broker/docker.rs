@@ -15,6 +15,22 @@ use super::{ClusterInfo, NodeInfo, StartOptions};
 
 const IMAGE: &str = "apache/kafka";
 
+/// The environment variable through which the `apache/kafka` image sets
+/// the broker property `key`: `.` becomes `_`, `_` becomes `__` and `-`
+/// becomes `___`, under a `KAFKA_` prefix.
+fn env_name(key: &str) -> String {
+    let mut name = String::from("KAFKA_");
+    for c in key.chars() {
+        match c {
+            '.' => name.push('_'),
+            '_' => name.push_str("__"),
+            '-' => name.push_str("___"),
+            c => name.push(c.to_ascii_uppercase()),
+        }
+    }
+    name
+}
+
 /// Starts one node in a container that outlives this process.
 pub fn start_detached(options: &StartOptions, dir: &Path) -> anyhow::Result<ClusterInfo> {
     if options.security {
@@ -35,21 +51,34 @@ pub fn start_detached(options: &StartOptions, dir: &Path) -> anyhow::Result<Clus
     }
     std::fs::create_dir_all(dir)?;
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let container = GenericImage::new(IMAGE, &options.version)
+    let mut request = GenericImage::new(IMAGE, &options.version)
         .with_wait_for(WaitFor::message_on_stdout("Kafka Server started"))
         .with_mapped_port(port, 9092.tcp())
         .with_env_var("KAFKA_NODE_ID", "1")
         .with_env_var("KAFKA_PROCESS_ROLES", "broker,controller")
         .with_env_var("KAFKA_LISTENERS", "PLAINTEXT://:9092,CONTROLLER://:9093")
-        .with_env_var("KAFKA_ADVERTISED_LISTENERS", format!("PLAINTEXT://127.0.0.1:{port}"))
+        .with_env_var(
+            "KAFKA_ADVERTISED_LISTENERS",
+            format!("PLAINTEXT://127.0.0.1:{port}"),
+        )
         .with_env_var("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER")
-        .with_env_var("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT")
+        .with_env_var(
+            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        )
         .with_env_var("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093")
-        .with_env_var("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
         .with_env_var("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1")
         .with_env_var("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
-        .with_env_var("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
-        .with_env_var("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+        .with_env_var("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1");
+    if !options.defaults {
+        request = request
+            .with_env_var("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
+            .with_env_var("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0");
+    }
+    for (key, value) in &options.extra_properties {
+        request = request.with_env_var(env_name(key), value.replace("{node_id}", "1"));
+    }
+    let container = request
         .start()
         .map_err(|e| {
             anyhow::anyhow!(

@@ -197,6 +197,7 @@ fn start_once(
                 &addresses,
                 &data_dir,
                 certificates.as_ref(),
+                options.defaults,
                 &options.extra_properties,
             ),
         )?;

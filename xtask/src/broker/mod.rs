@@ -48,6 +48,14 @@ pub struct StartOptions {
     /// defaults: `("transaction.version", 1)` keeps KIP-890's transactions
     /// V2 off on a 4.x cluster, say. The local backend only.
     pub features: Vec<(String, u16)>,
+    /// Kafka's own settings for what the harness otherwise tunes for fast
+    /// tests: automatic topic creation on, `group.initial.rebalance.delay.ms`
+    /// 3000, the default broker session and replica lag timeouts, the
+    /// default partition counts of the internal topics and thread counts.
+    /// Replication factors still follow the cluster's size (a single node
+    /// cannot hold three replicas), and memory stays sized for a small
+    /// machine. A broker as users run it, for the `default_broker` tests.
+    pub defaults: bool,
 }
 
 impl StartOptions {
@@ -60,6 +68,7 @@ impl StartOptions {
             security: false,
             extra_properties: Vec::new(),
             features: Vec::new(),
+            defaults: false,
         }
     }
 }
