@@ -194,7 +194,7 @@ impl CommitProcessed {
         for record in records {
             *seen.entry((record.partition, record.offset)).or_default() += 1;
             processed.insert(
-                TopicPartition::new(record.topic.clone(), record.partition),
+                TopicPartition::new(&*record.topic, record.partition),
                 record.offset,
             );
         }

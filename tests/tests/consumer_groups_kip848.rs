@@ -345,7 +345,7 @@ async fn the_coordinator_matches_a_regex_subscription_as_topics_come() {
     let mut read: BTreeSet<(String, i32, i64)> = BTreeSet::new();
     while read.len() < 6 {
         for r in consumer.poll(Duration::from_millis(100)).await.unwrap() {
-            read.insert((r.topic, r.partition, r.offset));
+            read.insert((r.topic.to_string(), r.partition, r.offset));
         }
         assert!(Instant::now() < deadline, "read only {read:?}");
     }
@@ -365,7 +365,7 @@ async fn the_coordinator_matches_a_regex_subscription_as_topics_come() {
     let deadline = Instant::now() + Duration::from_secs(90);
     while !read.contains(&(second.clone(), 0, 1)) {
         for r in consumer.poll(Duration::from_millis(100)).await.unwrap() {
-            read.insert((r.topic, r.partition, r.offset));
+            read.insert((r.topic.to_string(), r.partition, r.offset));
         }
         assert!(
             Instant::now() < deadline,

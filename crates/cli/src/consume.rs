@@ -273,7 +273,7 @@ fn render(args: &ConsumeArgs, record: &ConsumerRecord) -> String {
             })
             .collect();
         return serde_json::json!({
-            "topic": record.topic,
+            "topic": &*record.topic,
             "partition": record.partition,
             "offset": record.offset,
             "timestamp": record.timestamp,

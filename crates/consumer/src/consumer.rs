@@ -383,7 +383,7 @@ impl Consumer {
         let mut grouped: BTreeMap<TopicPartition, Vec<ConsumerRecord>> = BTreeMap::new();
         for record in self.poll(timeout).await? {
             grouped
-                .entry(TopicPartition::new(record.topic.clone(), record.partition))
+                .entry(TopicPartition::new(&*record.topic, record.partition))
                 .or_default()
                 .push(record);
         }

@@ -813,6 +813,7 @@ fn records_of(
         })
         .sum();
     let mut records = VecDeque::with_capacity(expected.min(MAX_RESERVED_RECORDS));
+    let topic: std::sync::Arc<str> = std::sync::Arc::from(tp.topic.as_str());
     let mut next = position;
     for batch in batches {
         let leader_epoch = batch
@@ -830,7 +831,7 @@ fn records_of(
                     continue;
                 }
                 records.push_back(ConsumerRecord {
-                    topic: tp.topic.clone(),
+                    topic: std::sync::Arc::clone(&topic),
                     partition: tp.partition,
                     offset: record.offset,
                     timestamp: record.timestamp,

@@ -8,8 +8,9 @@ use ferrokafka_serde::{Deserializer, SerdeError};
 /// batches are slices of the fetch response, not copies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerRecord {
-    /// The topic.
-    pub topic: String,
+    /// The topic: one allocation shared by every record of a fetch, not a
+    /// copy per record.
+    pub topic: std::sync::Arc<str>,
     /// The partition.
     pub partition: i32,
     /// The offset.
