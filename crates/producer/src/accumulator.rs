@@ -567,17 +567,24 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             *queue = keep;
             aborted.extend(gone);
         }
-        for batch in &aborted {
-            self.used_memory = self.used_memory.saturating_sub(batch.reserved);
+        for batch in &mut aborted {
+            self.release(batch);
         }
         aborted
     }
 
     /// A batch's outcome is known: frees its memory and returns its
     /// completions in append order.
-    pub fn complete(&mut self, batch: ProducerBatch<P, C>) -> Vec<C> {
-        self.used_memory = self.used_memory.saturating_sub(batch.reserved);
+    pub fn complete(&mut self, mut batch: ProducerBatch<P, C>) -> Vec<C> {
+        self.release(&mut batch);
         batch.completions
+    }
+
+    /// Gives a batch's memory back, once: a batch released when it was
+    /// taken out (expired, aborted) holds none when it completes.
+    fn release(&mut self, batch: &mut ProducerBatch<P, C>) {
+        self.used_memory = self.used_memory.saturating_sub(batch.reserved);
+        batch.reserved = 0;
     }
 
     /// Removes queued batches older than `delivery_timeout_ms` (their records
@@ -588,21 +595,23 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         for queue in self.queues.values_mut() {
             while queue.front().is_some_and(|b| now >= b.created + timeout) {
                 let batch = queue.pop_front().expect("front exists");
-                self.used_memory = self.used_memory.saturating_sub(batch.reserved);
                 expired.push(batch);
             }
+        }
+        for batch in &mut expired {
+            self.release(batch);
         }
         expired
     }
 
     /// Removes every queued batch (closing without delivering), freeing memory.
     pub fn abort_all(&mut self) -> Vec<ProducerBatch<P, C>> {
-        let batches: Vec<_> = std::mem::take(&mut self.queues)
+        let mut batches: Vec<_> = std::mem::take(&mut self.queues)
             .into_values()
             .flatten()
             .collect();
-        for batch in &batches {
-            self.used_memory = self.used_memory.saturating_sub(batch.reserved);
+        for batch in &mut batches {
+            self.release(batch);
         }
         batches
     }
@@ -1041,6 +1050,27 @@ mod tests {
         assert!(acc.ready(t0).0.is_empty());
         let expired = acc.expire(t0 + Duration::from_secs(120));
         assert_eq!(expired.len(), 1);
+        assert_eq!(acc.available_memory(), 4000);
+    }
+
+    #[test]
+    fn a_batch_taken_out_and_then_completed_frees_its_memory_once() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        append(&mut acc, t0, 0, b"old", 0);
+        append(&mut acc, t0 + Duration::from_secs(100), 1, b"new", 1);
+        assert_eq!(acc.available_memory(), 2000);
+        let expired = acc.expire(t0 + Duration::from_secs(120));
+        assert_eq!(expired.len(), 1);
+        assert_eq!(acc.available_memory(), 3000);
+        for batch in expired {
+            assert_eq!(acc.complete(batch), [0]);
+        }
+        // Still held by the batch of partition 1.
+        assert_eq!(acc.available_memory(), 3000);
+        for batch in acc.abort_undrained() {
+            acc.complete(batch);
+        }
         assert_eq!(acc.available_memory(), 4000);
     }
 

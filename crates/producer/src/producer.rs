@@ -52,8 +52,9 @@ impl TopicPartition {
 }
 
 /// A function told of one record's delivery, called on the producer's I/O
-/// task as soon as the broker answers (the Java client's `Callback`).
-/// Keep it short: the next responses wait while it runs.
+/// task as soon as the broker answers (the Java client's `Callback`), or,
+/// for the records a [`Producer::close`] out of time fails, on the task
+/// calling `close`. Keep it short: the next responses wait while it runs.
 pub type DeliveryCallback =
     Box<dyn FnOnce(Result<&RecordMetadata, &ProduceError>) + Send + 'static>;
 
@@ -208,12 +209,36 @@ pub(crate) struct State {
     pub(crate) turns: HashMap<i32, Turns>,
 }
 
-/// One broker's Produce requests: how many were numbered, and which one's
-/// turn it is to settle its batches.
-#[derive(Debug, Default, Clone, Copy)]
+/// One broker's Produce requests: how many were numbered, which one's
+/// turn it is to settle its batches, and those that will never take
+/// theirs (their task ended early).
+#[derive(Debug, Default)]
 pub(crate) struct Turns {
     pub(crate) issued: u64,
     pub(crate) settling: u64,
+    abandoned: std::collections::BTreeSet<u64>,
+}
+
+impl Turns {
+    /// The request settling now is done: the next one's turn.
+    pub(crate) fn advance(&mut self) {
+        self.settling += 1;
+        self.skip_abandoned();
+    }
+
+    /// Request `number` will never take its turn.
+    pub(crate) fn abandon(&mut self, number: u64) {
+        if number >= self.settling {
+            self.abandoned.insert(number);
+            self.skip_abandoned();
+        }
+    }
+
+    fn skip_abandoned(&mut self) {
+        while self.abandoned.remove(&self.settling) {
+            self.settling += 1;
+        }
+    }
 }
 
 impl State {
@@ -718,7 +743,13 @@ impl Producer {
                             });
                         }
                     }
-                    Err((error, _)) => return Err(ProduceError::Record(error.to_string())),
+                    Err((error, returned)) => {
+                        // The record's callback is dropped uncalled; not
+                        // under the lock, in case dropping it takes it.
+                        drop(guard);
+                        drop(returned);
+                        return Err(ProduceError::Record(error.to_string()));
+                    }
                 }
                 true
             };
@@ -795,7 +826,8 @@ impl Producer {
     /// without an outcome then fail with [`ProduceError::Closed`], those
     /// on the wire too (an answer that comes later changes nothing). When
     /// it returns, every record ever accepted has its outcome: futures
-    /// resolved, callbacks returned. Later sends fail with
+    /// resolved, callbacks returned (so a callback still running when the
+    /// time is up makes it wait that much longer). Later sends fail with
     /// [`ProduceError::Closed`].
     pub async fn close(&self, timeout: Duration) -> Result<(), ProduceError> {
         self.inner.closed.store(true, Ordering::Release);
@@ -1032,6 +1064,26 @@ impl Producer {
 
 #[cfg(test)]
 mod tests {
+    use super::Turns;
+
+    #[test]
+    fn an_abandoned_request_s_turn_is_skipped() {
+        let mut turns = Turns {
+            issued: 4,
+            ..Turns::default()
+        };
+        // Request 1 ended before its answer; 2 waits behind 0.
+        turns.abandon(1);
+        assert_eq!(turns.settling, 0);
+        turns.advance();
+        assert_eq!(turns.settling, 2, "1 is skipped once 0 is done");
+        // Abandoning the request whose turn it is passes the turn on.
+        turns.abandon(2);
+        assert_eq!(turns.settling, 3);
+        turns.abandon(0);
+        assert_eq!(turns.settling, 3, "a past turn changes nothing");
+    }
+
     #[test]
     fn now_millis_is_the_system_clock_in_milliseconds() {
         let before = std::time::SystemTime::now()

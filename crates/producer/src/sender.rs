@@ -147,7 +147,7 @@ type Failure = (Batch, ProduceError);
 fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
     let now = Instant::now();
     let mut failures: Vec<Failure> = Vec::new();
-    let mut jobs: Vec<(i32, u64, Vec<Batch>)> = Vec::new();
+    let mut jobs: Vec<(i32, Ticket, Vec<Batch>)> = Vec::new();
     let mut leaderless = false;
     let mut next;
     {
@@ -257,9 +257,7 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
                 state.batches_in_flight += 1;
             }
             *state.requests_in_flight.entry(node).or_insert(0) += 1;
-            let turns = state.turns.entry(node).or_default();
-            let ticket = turns.issued;
-            turns.issued += 1;
+            let ticket = Ticket::issue(inner, state, node);
             jobs.push((node, ticket, batches));
         }
     }
@@ -585,58 +583,110 @@ fn release(inner: &Inner, node: Option<i32>, partitions: &[TopicPartition]) {
 }
 
 /// Encodes the batches drained for a request (compression and CRC, done
-/// here rather than under the state lock). A batch that cannot be encoded
-/// fails as one the broker refused for good would.
-fn encode(inner: &Inner, batches: Vec<Batch>) -> Vec<Batch> {
+/// here rather than under the state lock): those encoded, and those that
+/// could not be, with why (they fail, in their turn, as batches the broker
+/// refused for good would).
+fn encode(batches: Vec<Batch>) -> (Vec<Batch>, Vec<(Batch, String)>) {
     let mut encoded = Vec::with_capacity(batches.len());
+    let mut failed = Vec::new();
     for mut batch in batches {
         match batch.encode() {
             Ok(()) => encoded.push(batch),
             Err(error) => {
                 warn!(%error, partition = ?batch.partition, "encoding a batch failed");
-                release(inner, None, std::slice::from_ref(&batch.partition));
-                judge(
-                    inner,
-                    batch,
-                    ProduceOutcome::Refused {
-                        error: ErrorCode::InvalidRecord,
-                        log_start_offset: -1,
-                    },
-                    None,
-                    ProduceError::Record(format!("encoding the batch failed: {error}")),
-                );
+                failed.push((batch, error.to_string()));
             }
         }
     }
-    encoded
+    (encoded, failed)
 }
 
-/// The turn of one Produce request to settle its batches: waited for
-/// after the answer, and passed on to the broker's next request when
-/// dropped, on every path out of [`produce`].
-struct Turn<'a> {
-    inner: &'a Inner,
+/// Fails the batches [`encode`] could not encode.
+fn fail_unencoded(inner: &Inner, failed: Vec<(Batch, String)>) {
+    for (batch, error) in failed {
+        judge(
+            inner,
+            batch,
+            ProduceOutcome::Refused {
+                error: ErrorCode::InvalidRecord,
+                log_start_offset: -1,
+            },
+            None,
+            ProduceError::Record(format!("encoding the batch failed: {error}")),
+        );
+    }
+}
+
+/// A Produce request's place among those sent to its broker. Taken as a
+/// [`Turn`] once the answer is in; dropped untaken (the request's task
+/// ended early), its place is skipped, so the broker's later requests do
+/// not wait for it forever.
+pub(crate) struct Ticket {
+    inner: Arc<Inner>,
     node: i32,
+    number: u64,
+    taken: bool,
 }
 
-impl<'a> Turn<'a> {
-    /// Waits until every earlier request to `node` settled its batches.
-    async fn wait(inner: &'a Inner, node: i32, ticket: u64) -> Turn<'a> {
+impl Ticket {
+    /// The next place among `node`'s requests (under the state lock, in
+    /// the order the requests are sent).
+    fn issue(inner: &Arc<Inner>, state: &mut State, node: i32) -> Ticket {
+        let turns = state.turns.entry(node).or_default();
+        let number = turns.issued;
+        turns.issued += 1;
+        Ticket {
+            inner: Arc::clone(inner),
+            node,
+            number,
+            taken: false,
+        }
+    }
+
+    /// Waits until every earlier request to the broker settled its batches.
+    async fn turn(mut self) -> Turn {
         loop {
-            let waiting = inner.turns.notified();
-            let settling = inner.state().turns.get(&node).map_or(0, |t| t.settling);
-            if settling >= ticket {
-                return Turn { inner, node };
+            let waiting = self.inner.turns.notified();
+            let settling = self
+                .inner
+                .state()
+                .turns
+                .get(&self.node)
+                .map_or(0, |t| t.settling);
+            if settling >= self.number {
+                self.taken = true;
+                return Turn {
+                    inner: Arc::clone(&self.inner),
+                    node: self.node,
+                };
             }
             waiting.await;
         }
     }
 }
 
-impl Drop for Turn<'_> {
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.taken {
+            if let Some(turns) = self.inner.state().turns.get_mut(&self.node) {
+                turns.abandon(self.number);
+            }
+            self.inner.turns.notify_waiters();
+        }
+    }
+}
+
+/// The turn of one Produce request to settle its batches, passed on to the
+/// broker's next request when dropped, on every path out of [`produce`].
+struct Turn {
+    inner: Arc<Inner>,
+    node: i32,
+}
+
+impl Drop for Turn {
     fn drop(&mut self) {
         if let Some(turns) = self.inner.state().turns.get_mut(&self.node) {
-            turns.settling += 1;
+            turns.advance();
         }
         self.inner.turns.notify_waiters();
     }
@@ -644,11 +694,14 @@ impl Drop for Turn<'_> {
 
 /// Sends one Produce request and settles its batches, after those of the
 /// requests sent to `node` before it (`ticket` is its place among them).
-async fn produce(inner: Arc<Inner>, node: i32, ticket: u64, batches: Vec<Batch>) {
-    let batches = encode(&inner, batches);
+async fn produce(inner: Arc<Inner>, node: i32, ticket: Ticket, batches: Vec<Batch>) {
+    let (batches, unencoded) = encode(batches);
     if batches.is_empty() {
-        let turn = Turn::wait(&inner, node, ticket).await;
-        release(&inner, Some(node), &[]);
+        let turn = ticket.turn().await;
+        let in_flight: Vec<TopicPartition> =
+            unencoded.iter().map(|(b, _)| b.partition.clone()).collect();
+        fail_unencoded(&inner, unencoded);
+        release(&inner, Some(node), &in_flight);
         drop(turn);
         inner.wake.notify_one();
         inner.progress.notify_waiters();
@@ -744,12 +797,17 @@ async fn produce(inner: Arc<Inner>, node: i32, ticket: u64, batches: Vec<Batch>)
     inner
         .metrics
         .record_request(answered, answered.saturating_duration_since(started));
-    let turn = Turn::wait(&inner, node, ticket).await;
+    let turn = ticket.turn().await;
     // Counted in flight until settled: a retried batch is queued again
     // before its partition may send the next one, and nothing waiting for
     // the in-flight counts to drop sees them drop before the records
     // learned their outcome.
-    let in_flight: Vec<TopicPartition> = batches.iter().map(|b| b.partition.clone()).collect();
+    let in_flight: Vec<TopicPartition> = batches
+        .iter()
+        .chain(unencoded.iter().map(|(b, _)| b))
+        .map(|b| b.partition.clone())
+        .collect();
+    fail_unencoded(&inner, unencoded);
     match outcome {
         Ok(response) => {
             for batch in batches {
