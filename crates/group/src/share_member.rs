@@ -120,6 +120,7 @@ struct Sent {
 
 /// A share-group member's state machine.
 #[derive(Debug)]
+#[allow(clippy::struct_excessive_bools)] // independent in-flight and progress flags
 pub struct ShareMember {
     config: ShareMemberConfig,
     state: MemberState,
@@ -139,6 +140,9 @@ pub struct ShareMember {
     not_before: Option<Instant>,
     resolve_in_flight: bool,
     next_resolve: Option<Instant>,
+    /// A new epoch's assignment is taken once its topics are named; the
+    /// heartbeat after that goes at once.
+    acknowledge_due: bool,
 }
 
 impl ShareMember {
@@ -161,6 +165,7 @@ impl ShareMember {
             not_before: None,
             resolve_in_flight: false,
             next_resolve: None,
+            acknowledge_due: false,
         }
     }
 
@@ -481,10 +486,8 @@ impl ShareMember {
             }
             target.retain(|_, partitions| !partitions.is_empty());
             self.target = target;
+            self.acknowledge_due |= new_epoch;
             self.reconcile(actions);
-            if new_epoch {
-                self.state = MemberState::Acknowledging;
-            }
         }
     }
 
@@ -533,8 +536,12 @@ impl ShareMember {
                 self.owned.entry(id).or_default().extend(new);
             }
         }
-        if self.state != MemberState::Acknowledging {
-            self.state = if self.unresolved().is_empty() {
+        let resolved = self.unresolved().is_empty();
+        if resolved && self.acknowledge_due {
+            self.acknowledge_due = false;
+            self.state = MemberState::Acknowledging;
+        } else if self.state != MemberState::Acknowledging {
+            self.state = if resolved {
                 MemberState::Stable
             } else {
                 MemberState::Reconciling
@@ -567,6 +574,7 @@ impl ShareMember {
         }
         self.owned.clear();
         self.target.clear();
+        self.acknowledge_due = false;
     }
 
     fn lost_coordinator(&mut self, now: Instant) {
@@ -593,4 +601,526 @@ fn unsupported() -> GroupError {
          (the share.version feature)"
             .to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use ferrokafka_protocol::messages::share_group_heartbeat_response::{
+        Assignment, TopicPartitions as AssignedTopic,
+    };
+
+    use super::*;
+
+    const A: Uuid = Uuid([1; 16]);
+    const B: Uuid = Uuid([2; 16]);
+
+    fn config() -> ShareMemberConfig {
+        let mut config = ShareMemberConfig::new("g", "member-1");
+        config.rack = Some("r1".into());
+        config
+    }
+
+    fn response(epoch: i32, assignment: Option<&[(Uuid, &[i32])]>) -> ShareGroupHeartbeatResponse {
+        ShareGroupHeartbeatResponse {
+            member_epoch: epoch,
+            heartbeat_interval_ms: 1000,
+            assignment: assignment.map(|topics| Assignment {
+                topic_partitions: topics
+                    .iter()
+                    .map(|(id, partitions)| AssignedTopic {
+                        topic_id: *id,
+                        partitions: partitions.to_vec(),
+                        ..AssignedTopic::default()
+                    })
+                    .collect(),
+                ..Assignment::default()
+            }),
+            ..ShareGroupHeartbeatResponse::default()
+        }
+    }
+
+    fn answer(epoch: i32, assignment: Option<&[(Uuid, &[i32])]>) -> Event {
+        Event::HeartbeatResponse(Ok(response(epoch, assignment)))
+    }
+
+    fn error(code: ErrorCode) -> Event {
+        Event::HeartbeatResponse(Ok(ShareGroupHeartbeatResponse {
+            error_code: code.code(),
+            ..ShareGroupHeartbeatResponse::default()
+        }))
+    }
+
+    fn only_heartbeat(actions: &[Action]) -> &ShareGroupHeartbeatRequest {
+        let found: Vec<&ShareGroupHeartbeatRequest> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Heartbeat(h) => Some(h),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{actions:?}");
+        found[0]
+    }
+
+    fn tp(topic: &str, partition: i32) -> TopicPartition {
+        TopicPartition::new(topic, partition)
+    }
+
+    fn names() -> BTreeMap<Uuid, String> {
+        [(A, "a".to_string()), (B, "b".to_string())].into()
+    }
+
+    /// A member that joined and fetches a-0 and a-1 at epoch 1.
+    fn joined(now: Instant) -> ShareMember {
+        let mut member = ShareMember::new(config());
+        let actions = member.handle(now, Event::Subscribed(vec!["b".into(), "a".into()]));
+        assert_eq!(actions, vec![Action::FindCoordinator]);
+        let actions = member.handle(now, Event::CoordinatorFound(3));
+        let join = only_heartbeat(&actions);
+        assert_eq!(join.member_epoch, 0);
+        assert_eq!(join.member_id, "member-1");
+        assert_eq!(join.group_id, "g");
+        assert_eq!(join.rack_id.as_deref(), Some("r1"));
+        assert_eq!(
+            join.subscribed_topic_names,
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        let actions = member.handle(now, answer(1, Some(&[(A, &[0, 1])])));
+        assert_eq!(actions, vec![Action::ResolveTopics(vec![A])]);
+        assert_eq!(member.state(), MemberState::Reconciling);
+        let actions = member.handle(now, Event::TopicsResolved(names()));
+        assert_eq!(actions[0], Action::Assign(vec![tp("a", 0), tp("a", 1)]));
+        let beat = only_heartbeat(&actions);
+        assert_eq!(beat.member_epoch, 1);
+        assert_eq!(beat.subscribed_topic_names, None, "unchanged");
+        assert_eq!(beat.rack_id, None, "unchanged");
+        member.handle(now, answer(1, None));
+        assert_eq!(member.state(), MemberState::Stable);
+        member
+    }
+
+    #[test]
+    fn joins_takes_its_assignment_and_heartbeats_at_the_interval() {
+        let now = Instant::now();
+        let mut member = joined(now);
+        assert_eq!(member.assignment(), vec![tp("a", 0), tp("a", 1)]);
+        assert_eq!(member.assignment_ids(), vec![(A, 0), (A, 1)]);
+        assert_eq!(member.heartbeat_interval(), Duration::from_secs(1));
+        assert_eq!(member.next_deadline(), Some(now + Duration::from_secs(1)));
+        assert!(member.tick(now + Duration::from_millis(999)).is_empty());
+        let t = now + Duration::from_secs(1);
+        let actions = member.tick(t);
+        assert_eq!(only_heartbeat(&actions).member_epoch, 1);
+        assert!(
+            member.tick(t + Duration::from_secs(5)).is_empty(),
+            "one in flight"
+        );
+
+        // A new epoch moves a-1 away and brings b-2.
+        let actions = member.handle(t, answer(2, Some(&[(A, &[0]), (B, &[2])])));
+        assert_eq!(
+            actions[..2],
+            [
+                Action::Revoke(vec![tp("a", 1)]),
+                Action::Assign(vec![tp("b", 2)])
+            ]
+        );
+        assert_eq!(only_heartbeat(&actions).member_epoch, 2, "at once");
+        assert_eq!(member.assignment(), vec![tp("a", 0), tp("b", 2)]);
+        assert_eq!(member.member_epoch(), 2);
+    }
+
+    #[test]
+    fn unnamed_topics_wait_for_metadata_and_are_asked_again() {
+        let now = Instant::now();
+        let mut member = joined(now);
+        let c = Uuid([3; 16]);
+        let t = now + Duration::from_secs(1);
+        member.tick(t);
+        let actions = member.handle(t, answer(2, Some(&[(A, &[0, 1]), (c, &[0])])));
+        assert!(
+            actions.contains(&Action::ResolveTopics(vec![c])),
+            "{actions:?}"
+        );
+        // Metadata does not know it yet: asked again after the backoff.
+        let actions = member.handle(t, Event::TopicsResolved(BTreeMap::new()));
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::ResolveTopics(_)))
+        );
+        assert_eq!(member.state(), MemberState::Reconciling);
+        let later = t + Duration::from_millis(100);
+        assert!(member.next_deadline().is_some_and(|d| d <= later));
+        let actions = member.tick(later);
+        assert!(
+            actions.contains(&Action::ResolveTopics(vec![c])),
+            "{actions:?}"
+        );
+        let actions = member.handle(later, Event::TopicsResolved([(c, "c".to_string())].into()));
+        assert_eq!(actions[0], Action::Assign(vec![tp("c", 0)]));
+        assert_eq!(
+            only_heartbeat(&actions).member_epoch,
+            2,
+            "the new epoch's assignment is taken: heartbeat at once"
+        );
+        assert_eq!(member.state(), MemberState::Stable);
+    }
+
+    #[test]
+    fn fencing_loses_everything_and_rejoins_with_the_same_id_at_epoch_zero() {
+        for code in [ErrorCode::FencedMemberEpoch, ErrorCode::UnknownMemberId] {
+            let now = Instant::now();
+            let mut member = joined(now);
+            let t = now + Duration::from_secs(1);
+            member.tick(t);
+            let actions = member.handle(t, error(code));
+            assert_eq!(actions[0], Action::Lose(vec![tp("a", 0), tp("a", 1)]));
+            let join = only_heartbeat(&actions);
+            assert_eq!(join.member_epoch, 0);
+            assert_eq!(join.member_id, "member-1");
+            assert!(join.subscribed_topic_names.is_some(), "in full");
+            assert!(join.rack_id.is_some(), "in full");
+            assert!(member.assignment().is_empty());
+            assert_eq!(member.state(), MemberState::Joining);
+        }
+    }
+
+    #[test]
+    fn coordinator_moves_are_found_again_after_the_backoff() {
+        for failure in [
+            error(ErrorCode::NotCoordinator),
+            error(ErrorCode::CoordinatorNotAvailable),
+            Event::HeartbeatResponse(Err(HeartbeatFailure::Network)),
+        ] {
+            let now = Instant::now();
+            let mut member = joined(now);
+            let t = now + Duration::from_secs(1);
+            member.tick(t);
+            assert!(member.handle(t, failure).is_empty());
+            assert_eq!(member.coordinator(), None);
+            assert!(member.tick(t + Duration::from_millis(50)).is_empty());
+            let t = t + Duration::from_millis(100);
+            assert_eq!(member.tick(t), vec![Action::FindCoordinator]);
+            assert!(member.tick(t).is_empty(), "asked once");
+            member.handle(t, Event::CoordinatorFound(4));
+            let actions = member.tick(t + Duration::from_secs(1));
+            let beat = only_heartbeat(&actions);
+            assert_eq!(beat.member_epoch, 1, "still a member");
+            assert!(
+                beat.subscribed_topic_names.is_some(),
+                "in full to the new one"
+            );
+            assert_eq!(member.assignment().len(), 2, "keeps fetching");
+        }
+    }
+
+    #[test]
+    fn a_loading_coordinator_is_retried_after_the_backoff() {
+        let now = Instant::now();
+        let mut member = ShareMember::new(config());
+        member.handle(now, Event::Subscribed(vec!["a".into()]));
+        member.handle(now, Event::CoordinatorFound(1));
+        assert!(
+            member
+                .handle(now, error(ErrorCode::CoordinatorLoadInProgress))
+                .is_empty()
+        );
+        assert!(member.tick(now + Duration::from_millis(99)).is_empty());
+        let actions = member.tick(now + Duration::from_millis(100));
+        assert_eq!(only_heartbeat(&actions).member_epoch, 0);
+
+        let mut member = ShareMember::new(config());
+        member.handle(now, Event::CoordinatorNotFound);
+        member.handle(now, Event::Subscribed(vec!["a".into()]));
+        assert!(member.tick(now).is_empty(), "backing off");
+        assert_eq!(
+            member.tick(now + Duration::from_millis(100)),
+            vec![Action::FindCoordinator]
+        );
+    }
+
+    #[test]
+    fn fatal_errors_end_membership() {
+        for (code, expected) in [
+            (
+                ErrorCode::GroupAuthorizationFailed,
+                GroupError::GroupAuthorizationFailed,
+            ),
+            (
+                ErrorCode::GroupMaxSizeReached,
+                GroupError::GroupMaxSizeReached,
+            ),
+            (
+                ErrorCode::InvalidRequest,
+                GroupError::Other {
+                    code: ErrorCode::InvalidRequest.code(),
+                    retriable: false,
+                },
+            ),
+            (
+                ErrorCode::GroupIdNotFound,
+                GroupError::Other {
+                    code: ErrorCode::GroupIdNotFound.code(),
+                    retriable: false,
+                },
+            ),
+        ] {
+            let now = Instant::now();
+            let mut member = joined(now);
+            let t = now + Duration::from_secs(1);
+            member.tick(t);
+            let actions = member.handle(t, error(code));
+            assert_eq!(
+                actions,
+                vec![
+                    Action::Lose(vec![tp("a", 0), tp("a", 1)]),
+                    Action::Fatal(expected)
+                ]
+            );
+            assert_eq!(member.state(), MemberState::Failed);
+            assert!(member.tick(t + Duration::from_secs(10)).is_empty());
+            assert_eq!(member.next_deadline(), None);
+        }
+
+        for failure in [
+            error(ErrorCode::UnsupportedVersion),
+            Event::HeartbeatResponse(Err(HeartbeatFailure::Unsupported)),
+        ] {
+            let now = Instant::now();
+            let mut member = ShareMember::new(config());
+            member.handle(now, Event::Subscribed(vec!["a".into()]));
+            member.handle(now, Event::CoordinatorFound(1));
+            let actions = member.handle(now, failure);
+            let [Action::Fatal(GroupError::UnsupportedGroupProtocol(why))] = actions.as_slice()
+            else {
+                panic!("{actions:?}")
+            };
+            assert!(why.contains("share.version"), "{why}");
+        }
+    }
+
+    #[test]
+    fn a_topic_not_authorised_is_reported_and_membership_goes_on() {
+        let now = Instant::now();
+        let mut member = joined(now);
+        let t = now + Duration::from_secs(1);
+        member.tick(t);
+        let actions = member.handle(t, error(ErrorCode::TopicAuthorizationFailed));
+        assert_eq!(
+            actions,
+            vec![Action::Error(GroupError::Other {
+                code: ErrorCode::TopicAuthorizationFailed.code(),
+                retriable: false
+            })]
+        );
+        assert_eq!(member.assignment().len(), 2);
+        let actions = member.tick(t + Duration::from_secs(1));
+        assert_eq!(only_heartbeat(&actions).member_epoch, 1);
+    }
+
+    #[test]
+    fn subscription_changes_reach_the_coordinator_and_empty_leaves() {
+        let now = Instant::now();
+        let mut member = joined(now);
+        assert!(
+            member
+                .handle(
+                    now,
+                    Event::Subscribed(vec!["a".into(), "b".into(), "a".into()])
+                )
+                .is_empty(),
+            "unchanged"
+        );
+        let actions = member.handle(now, Event::Subscribed(vec!["c".into()]));
+        let beat = only_heartbeat(&actions);
+        assert_eq!(beat.subscribed_topic_names, Some(vec!["c".to_string()]));
+        assert_eq!(beat.member_epoch, 1);
+        member.handle(now, answer(1, None));
+
+        let actions = member.handle(now, Event::Subscribed(vec![]));
+        assert_eq!(actions[0], Action::Revoke(vec![tp("a", 0), tp("a", 1)]));
+        assert_eq!(only_heartbeat(&actions).member_epoch, LEAVE_EPOCH);
+        assert_eq!(member.state(), MemberState::Left);
+        // Subscribing again joins afresh.
+        member.handle(now, answer(LEAVE_EPOCH, None));
+        let actions = member.handle(now, Event::Subscribed(vec!["a".into()]));
+        assert_eq!(only_heartbeat(&actions).member_epoch, 0);
+    }
+
+    #[test]
+    fn close_leaves_with_epoch_minus_one_and_ignores_late_answers() {
+        let now = Instant::now();
+        let mut member = joined(now);
+        let t = now + Duration::from_secs(1);
+        member.tick(t);
+        // Leaving waits for the heartbeat in flight.
+        let actions = member.handle(t, Event::Close);
+        assert_eq!(actions, vec![Action::Revoke(vec![tp("a", 0), tp("a", 1)])]);
+        assert_eq!(member.state(), MemberState::Leaving);
+        let actions = member.handle(t, answer(2, Some(&[(B, &[0])])));
+        let leave = only_heartbeat(&actions);
+        assert_eq!(leave.member_epoch, LEAVE_EPOCH);
+        assert_eq!(leave.member_id, "member-1");
+        assert_eq!(member.state(), MemberState::Left);
+        assert!(member.handle(t, answer(LEAVE_EPOCH, None)).is_empty());
+        assert!(member.assignment().is_empty());
+
+        let mut member = ShareMember::new(config());
+        member.handle(now, Event::Subscribed(vec!["a".into()]));
+        assert!(member.handle(now, Event::Close).is_empty(), "never joined");
+        assert_eq!(member.state(), MemberState::Left);
+    }
+
+    #[test]
+    fn the_coordinator_may_name_the_member() {
+        let now = Instant::now();
+        let mut member = ShareMember::new(config());
+        member.handle(now, Event::Subscribed(vec!["a".into()]));
+        member.handle(now, Event::CoordinatorFound(1));
+        let mut named = response(1, Some(&[]));
+        named.member_id = Some("from-broker".into());
+        let actions = member.handle(now, Event::HeartbeatResponse(Ok(named)));
+        assert_eq!(member.member_id(), "from-broker");
+        assert_eq!(only_heartbeat(&actions).member_id, "from-broker");
+    }
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n.max(1)
+        }
+    }
+
+    fn random_answer(
+        rng: &mut Rng,
+        request: &ShareGroupHeartbeatRequest,
+        epoch: &mut i32,
+    ) -> Event {
+        if request.member_epoch < 0 {
+            return answer(request.member_epoch, None);
+        }
+        match rng.below(14) {
+            0 => error(ErrorCode::FencedMemberEpoch),
+            1 => error(ErrorCode::NotCoordinator),
+            2 => error(ErrorCode::CoordinatorLoadInProgress),
+            3 => Event::HeartbeatResponse(Err(HeartbeatFailure::Network)),
+            4 => error(ErrorCode::UnknownMemberId),
+            5 => error(ErrorCode::TopicAuthorizationFailed),
+            n => {
+                let assignment: Vec<(Uuid, Vec<i32>)> = [A, B]
+                    .into_iter()
+                    .map(|id| (id, (0..4).filter(|_| rng.below(2) == 0).collect()))
+                    .collect();
+                if n > 9 || request.member_epoch == 0 {
+                    *epoch += 1;
+                    let refs: Vec<(Uuid, &[i32])> = assignment
+                        .iter()
+                        .map(|(id, p)| (*id, p.as_slice()))
+                        .collect();
+                    answer(*epoch, Some(&refs))
+                } else {
+                    answer(*epoch, None)
+                }
+            }
+        }
+    }
+
+    /// One member against a coordinator answering at random, with partial
+    /// topic resolution and random clock steps: the assignment changes it
+    /// reports always describe what it fetches, it never has two heartbeats
+    /// outstanding, every heartbeat is a join (in full), a heartbeat at its
+    /// epoch or a leave, and closing leaves it owning nothing.
+    #[test]
+    fn random_coordinator_answers_keep_the_bookkeeping_straight() {
+        for seed in 1..200u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut now = Instant::now();
+            let mut member = ShareMember::new(config());
+            let mut model: BTreeSet<TopicPartition> = BTreeSet::new();
+            let mut epoch = 0;
+            let mut queue = member.handle(now, Event::Subscribed(vec!["a".into(), "b".into()]));
+            for step in 0..300 {
+                while !queue.is_empty() {
+                    let action = queue.remove(0);
+                    let event = match action {
+                        Action::FindCoordinator => Some(if rng.below(4) == 0 {
+                            Event::CoordinatorNotFound
+                        } else {
+                            Event::CoordinatorFound(1)
+                        }),
+                        Action::Heartbeat(request) => {
+                            assert!(
+                                !queue.iter().any(|a| matches!(a, Action::Heartbeat(_))),
+                                "seed {seed} step {step}: two heartbeats"
+                            );
+                            match request.member_epoch {
+                                0 => {
+                                    assert!(
+                                        request.subscribed_topic_names.is_some(),
+                                        "seed {seed}"
+                                    );
+                                    assert!(request.rack_id.is_some(), "seed {seed}");
+                                }
+                                LEAVE_EPOCH => {}
+                                e => assert_eq!(e, member.member_epoch(), "seed {seed}"),
+                            }
+                            Some(random_answer(&mut rng, &request, &mut epoch))
+                        }
+                        Action::ResolveTopics(ids) => Some(Event::TopicsResolved(
+                            ids.into_iter()
+                                .filter(|_| rng.below(3) != 0)
+                                .map(|id| (id, if id == A { "a" } else { "b" }.to_string()))
+                                .collect(),
+                        )),
+                        Action::Assign(partitions) => {
+                            for tp in partitions {
+                                assert!(model.insert(tp), "seed {seed}: assigned twice");
+                            }
+                            None
+                        }
+                        Action::Revoke(partitions) | Action::Lose(partitions) => {
+                            for tp in partitions {
+                                assert!(model.remove(&tp), "seed {seed}: not owned {tp}");
+                            }
+                            None
+                        }
+                        Action::Error(_) => None,
+                        Action::Fatal(error) => panic!("seed {seed}: {error:?}"),
+                    };
+                    if let Some(event) = event {
+                        queue.extend(member.handle(now, event));
+                    }
+                }
+                assert_eq!(
+                    member.assignment(),
+                    model.iter().cloned().collect::<Vec<_>>(),
+                    "seed {seed} step {step}"
+                );
+                if step == 299 {
+                    // Everything answered: close next.
+                    break;
+                }
+                now += Duration::from_millis(rng.below(1500));
+                queue.extend(member.tick(now));
+            }
+            for action in member.handle(now, Event::Close) {
+                match action {
+                    Action::Revoke(partitions) => {
+                        for tp in partitions {
+                            assert!(model.remove(&tp), "seed {seed}");
+                        }
+                    }
+                    Action::Heartbeat(request) => assert_eq!(request.member_epoch, LEAVE_EPOCH),
+                    other => panic!("seed {seed}: closing did {other:?}"),
+                }
+            }
+            assert!(model.is_empty(), "seed {seed}: still owns {model:?}");
+            assert_eq!(member.state(), MemberState::Left);
+        }
+    }
 }
