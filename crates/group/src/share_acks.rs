@@ -32,8 +32,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use ferrokafka_protocol::messages::share_acknowledge_request::AcknowledgementBatch as AcknowledgeBatch;
-use ferrokafka_protocol::messages::share_fetch_request::AcknowledgementBatch as FetchBatch;
+use ferrokafka_protocol::Uuid;
+use ferrokafka_protocol::messages::share_acknowledge_request::{
+    AcknowledgePartition, AcknowledgeTopic, AcknowledgementBatch as AcknowledgeBatch,
+};
+use ferrokafka_protocol::messages::share_fetch_request::{
+    AcknowledgementBatch as FetchBatch, FetchPartition, FetchTopic,
+};
 use ferrokafka_protocol::messages::share_fetch_response::AcquiredRecords;
 
 /// The wire's acknowledge type for an offset that holds no record.
@@ -100,6 +105,12 @@ pub enum AckError {
     /// The offset is not a delivered record this member still holds: never
     /// acquired, not delivered yet, already acknowledged, or lost.
     NotDelivered(i64),
+    /// `share_acknowledgement_mode=implicit`: the consumer acknowledges,
+    /// not the application.
+    ImplicitMode,
+    /// Explicit mode: the previous poll's records are not all acknowledged
+    /// (this many remain), so the next poll is refused.
+    Unacknowledged(usize),
 }
 
 impl fmt::Display for AckError {
@@ -109,6 +120,15 @@ impl fmt::Display for AckError {
                 f,
                 "offset {offset} is not a delivered record this consumer holds \
                  (not acquired, already acknowledged, or its partition was revoked)"
+            ),
+            AckError::ImplicitMode => f.write_str(
+                "records are acknowledged implicitly; set \
+                 share_acknowledgement_mode=explicit to acknowledge them one by one",
+            ),
+            AckError::Unacknowledged(n) => write!(
+                f,
+                "{n} records of the previous poll are not acknowledged \
+                 (share_acknowledgement_mode=explicit): acknowledge them before polling again"
             ),
         }
     }
@@ -327,6 +347,183 @@ impl PartitionAcks {
         carve(&mut self.pending, first, last);
         self.pending.insert(first, Span { last, value: kind });
     }
+}
+
+/// The acknowledgements of one partition, ready for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionBatches {
+    /// The topic's id.
+    pub topic_id: Uuid,
+    /// The partition.
+    pub partition: i32,
+    /// The batches, in offset order.
+    pub batches: Vec<AckBatch>,
+}
+
+/// A share consumer's acknowledgement bookkeeping over all its partitions,
+/// in one acknowledgement mode.
+#[derive(Debug, Clone, Default)]
+pub struct ShareAcks {
+    mode: AcknowledgementMode,
+    partitions: BTreeMap<(Uuid, i32), PartitionAcks>,
+}
+
+impl ShareAcks {
+    /// Nothing held yet.
+    pub fn new(mode: AcknowledgementMode) -> Self {
+        ShareAcks {
+            mode,
+            partitions: BTreeMap::new(),
+        }
+    }
+
+    /// The acknowledgement mode.
+    pub fn mode(&self) -> AcknowledgementMode {
+        self.mode
+    }
+
+    /// One partition's bookkeeping, created on first use.
+    pub fn partition(&mut self, topic_id: Uuid, partition: i32) -> &mut PartitionAcks {
+        self.partitions.entry((topic_id, partition)).or_default()
+    }
+
+    /// One partition's bookkeeping, if it has any.
+    pub fn get(&self, topic_id: Uuid, partition: i32) -> Option<&PartitionAcks> {
+        self.partitions.get(&(topic_id, partition))
+    }
+
+    /// The application acknowledges a record (explicit mode only).
+    pub fn acknowledge(
+        &mut self,
+        topic_id: Uuid,
+        partition: i32,
+        offset: i64,
+        kind: AcknowledgeType,
+    ) -> Result<(), AckError> {
+        if self.mode == AcknowledgementMode::Implicit {
+            return Err(AckError::ImplicitMode);
+        }
+        self.partitions
+            .get_mut(&(topic_id, partition))
+            .ok_or(AckError::NotDelivered(offset))?
+            .acknowledge(offset, kind)
+    }
+
+    /// The application polls (or commits): in implicit mode the previous
+    /// poll's records are accepted; in explicit mode the poll is refused
+    /// while any of them is unacknowledged.
+    pub fn on_poll(&mut self) -> Result<(), AckError> {
+        match self.mode {
+            AcknowledgementMode::Implicit => {
+                for acks in self.partitions.values_mut() {
+                    acks.accept_delivered();
+                }
+                Ok(())
+            }
+            AcknowledgementMode::Explicit => {
+                let left: usize = self
+                    .partitions
+                    .values()
+                    .map(|acks| acks.unacknowledged().count())
+                    .sum();
+                if left == 0 {
+                    Ok(())
+                } else {
+                    Err(AckError::Unacknowledged(left))
+                }
+            }
+        }
+    }
+
+    /// Closing: implicit mode accepts what the application saw, then
+    /// everything still held is released.
+    pub fn close(&mut self) {
+        for acks in self.partitions.values_mut() {
+            if self.mode == AcknowledgementMode::Implicit {
+                acks.accept_delivered();
+            }
+            acks.release_unacknowledged();
+        }
+    }
+
+    /// The partition is no longer this member's: what the application has
+    /// not acknowledged is released (its pending acknowledgements still go
+    /// out). Returns the partition's bookkeeping for its last request.
+    pub fn revoke(&mut self, topic_id: Uuid, partition: i32) -> Option<PartitionAcks> {
+        let mut acks = self.partitions.remove(&(topic_id, partition))?;
+        acks.release_unacknowledged();
+        Some(acks)
+    }
+
+    /// Takes the pending acknowledgements of the partitions `which` picks
+    /// (those led by one broker, say), in partition order.
+    pub fn take_pending(
+        &mut self,
+        mut which: impl FnMut(Uuid, i32) -> bool,
+    ) -> Vec<PartitionBatches> {
+        let mut taken = Vec::new();
+        for ((topic_id, partition), acks) in &mut self.partitions {
+            if acks.has_pending() && which(*topic_id, *partition) {
+                taken.push(PartitionBatches {
+                    topic_id: *topic_id,
+                    partition: *partition,
+                    batches: acks.take_batches(),
+                });
+            }
+        }
+        self.partitions.retain(|_, acks| !acks.is_empty());
+        taken
+    }
+}
+
+/// Whether any of these batches renews a lock: the request's `IsRenewAck`.
+pub fn renews(pending: &[PartitionBatches]) -> bool {
+    pending
+        .iter()
+        .any(|p| p.batches.iter().any(AckBatch::renews))
+}
+
+/// Pending acknowledgements as ShareFetch's topics (partitions to fetch
+/// with nothing to acknowledge are the driver's to add).
+pub fn fetch_topics(pending: &[PartitionBatches]) -> Vec<FetchTopic> {
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for p in pending {
+        let partition = FetchPartition {
+            partition_index: p.partition,
+            acknowledgement_batches: p.batches.iter().map(AckBatch::to_fetch).collect(),
+            ..FetchPartition::default()
+        };
+        match topics.last_mut() {
+            Some(topic) if topic.topic_id == p.topic_id => topic.partitions.push(partition),
+            _ => topics.push(FetchTopic {
+                topic_id: p.topic_id,
+                partitions: vec![partition],
+                ..FetchTopic::default()
+            }),
+        }
+    }
+    topics
+}
+
+/// Pending acknowledgements as ShareAcknowledge's topics.
+pub fn acknowledge_topics(pending: &[PartitionBatches]) -> Vec<AcknowledgeTopic> {
+    let mut topics: Vec<AcknowledgeTopic> = Vec::new();
+    for p in pending {
+        let partition = AcknowledgePartition {
+            partition_index: p.partition,
+            acknowledgement_batches: p.batches.iter().map(AckBatch::to_acknowledge).collect(),
+            ..AcknowledgePartition::default()
+        };
+        match topics.last_mut() {
+            Some(topic) if topic.topic_id == p.topic_id => topic.partitions.push(partition),
+            _ => topics.push(AcknowledgeTopic {
+                topic_id: p.topic_id,
+                partitions: vec![partition],
+                ..AcknowledgeTopic::default()
+            }),
+        }
+    }
+    topics
 }
 
 /// Removes `first..=last` from a map of disjoint ranges, splitting ranges
