@@ -617,3 +617,456 @@ fn collapse(mut batch: AckBatch) -> AckBatch {
     }
     batch
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const ACCEPT: i8 = 1;
+    const RELEASE: i8 = 2;
+    const REJECT: i8 = 3;
+    const RENEW: i8 = 4;
+    const T: Uuid = Uuid([7; 16]);
+    const U: Uuid = Uuid([8; 16]);
+
+    fn batch(first: i64, last: i64, types: &[i8]) -> AckBatch {
+        AckBatch {
+            first_offset: first,
+            last_offset: last,
+            acknowledge_types: types.to_vec(),
+        }
+    }
+
+    /// What the broker reads from batches: a type per offset.
+    fn expand(batches: &[AckBatch]) -> BTreeMap<i64, i8> {
+        let mut out = BTreeMap::new();
+        for b in batches {
+            for (i, offset) in (b.first_offset..=b.last_offset).enumerate() {
+                let kind = if b.acknowledge_types.len() == 1 {
+                    b.acknowledge_types[0]
+                } else {
+                    b.acknowledge_types[i]
+                };
+                assert!(
+                    out.insert(offset, kind).is_none(),
+                    "{offset} twice: {batches:?}"
+                );
+            }
+        }
+        out
+    }
+
+    /// The wire's rules: ordered, disjoint, one type or one per offset.
+    fn check_wire(batches: &[AckBatch]) {
+        for b in batches {
+            assert!(b.first_offset <= b.last_offset, "{b:?}");
+            let len = u128::from(b.last_offset.abs_diff(b.first_offset)) + 1;
+            let n = b.acknowledge_types.len();
+            assert!(n == 1 || n as u128 == len, "{b:?}");
+            if n > 1 {
+                assert!(
+                    b.acknowledge_types
+                        .iter()
+                        .any(|k| *k != b.acknowledge_types[0])
+                );
+            }
+        }
+        for pair in batches.windows(2) {
+            assert!(pair[0].last_offset < pair[1].first_offset, "{batches:?}");
+        }
+    }
+
+    #[test]
+    fn one_type_is_sent_once_for_the_whole_range() {
+        let mut acks = PartitionAcks::default();
+        acks.acquire(0, 4, 1);
+        for offset in 0..=4 {
+            acks.deliver(offset);
+        }
+        acks.accept_delivered();
+        assert_eq!(acks.take_batches(), vec![batch(0, 4, &[ACCEPT])]);
+        assert!(acks.take_batches().is_empty(), "taken");
+        assert!(acks.is_empty());
+    }
+
+    #[test]
+    fn mixed_types_are_spelled_out_and_long_runs_get_their_own_batch() {
+        let mut acks = PartitionAcks::default();
+        acks.acquire(0, 40, 1);
+        for offset in 0..=40 {
+            acks.deliver(offset);
+        }
+        acks.acknowledge(2, AcknowledgeType::Reject).unwrap();
+        acks.acknowledge(3, AcknowledgeType::Release).unwrap();
+        acks.gap(5, 5);
+        for offset in 20..=40 {
+            acks.acknowledge(offset, AcknowledgeType::Reject).unwrap();
+        }
+        acks.accept_delivered();
+        let batches = acks.take_batches();
+        assert_eq!(
+            batches,
+            vec![
+                batch(0, 5, &[ACCEPT, ACCEPT, REJECT, RELEASE, ACCEPT, GAP]),
+                batch(6, 19, &[ACCEPT]),
+                batch(20, 40, &[REJECT]),
+            ]
+        );
+        check_wire(&batches);
+    }
+
+    #[test]
+    fn separate_ranges_are_separate_batches() {
+        let mut acks = PartitionAcks::default();
+        acks.acquire(10, 11, 1);
+        acks.acquire(20, 20, 3);
+        assert_eq!(acks.deliver(10), Some(1));
+        assert_eq!(acks.deliver(20), Some(3));
+        assert_eq!(acks.deliver(15), None, "not acquired by this member");
+        acks.accept_delivered();
+        acks.release_unacknowledged();
+        assert_eq!(
+            acks.take_batches(),
+            vec![batch(10, 11, &[ACCEPT, RELEASE]), batch(20, 20, &[ACCEPT])]
+        );
+    }
+
+    #[test]
+    fn only_delivered_records_can_be_acknowledged_and_only_once() {
+        let mut acks = PartitionAcks::default();
+        acks.acquire(0, 9, 1);
+        assert_eq!(
+            acks.acknowledge(3, AcknowledgeType::Accept),
+            Err(AckError::NotDelivered(3))
+        );
+        acks.deliver(3);
+        acks.acknowledge(3, AcknowledgeType::Accept).unwrap();
+        assert_eq!(
+            acks.acknowledge(3, AcknowledgeType::Reject),
+            Err(AckError::NotDelivered(3))
+        );
+        assert_eq!(acks.deliver(3), None, "no longer held");
+        assert_eq!(acks.acquired_ranges(), vec![(0, 2), (4, 9)]);
+    }
+
+    #[test]
+    fn a_renewed_record_stays_held_and_its_final_acknowledgement_wins() {
+        let mut acks = PartitionAcks::default();
+        acks.acquire(0, 1, 2);
+        acks.deliver(0);
+        acks.deliver(1);
+        acks.acknowledge(0, AcknowledgeType::Renew).unwrap();
+        let batches = acks.take_batches();
+        assert_eq!(batches, vec![batch(0, 0, &[RENEW])]);
+        assert!(batches[0].renews());
+        assert_eq!(acks.unacknowledged().collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(acks.acquired_ranges(), vec![(0, 1)]);
+        // Renewed again and accepted before sending: only the accept goes.
+        acks.acknowledge(0, AcknowledgeType::Renew).unwrap();
+        acks.acknowledge(0, AcknowledgeType::Accept).unwrap();
+        acks.acknowledge(1, AcknowledgeType::Accept).unwrap();
+        let batches = acks.take_batches();
+        assert_eq!(batches, vec![batch(0, 1, &[ACCEPT])]);
+        assert!(!batches[0].renews());
+        assert!(acks.is_empty());
+    }
+
+    #[test]
+    fn reacquired_offsets_take_the_new_delivery_count() {
+        let mut acks = PartitionAcks::default();
+        acks.acquire(0, 9, 1);
+        acks.deliver(5);
+        acks.acquire(4, 6, 2);
+        assert_eq!(acks.delivery_count(3), Some(1));
+        assert_eq!(acks.delivery_count(5), Some(2));
+        assert_eq!(acks.delivery_count(7), Some(1));
+        assert_eq!(acks.unacknowledged().count(), 0, "delivered again later");
+        assert_eq!(acks.acquired_ranges(), vec![(0, 3), (4, 6), (7, 9)]);
+        let mut acks = PartitionAcks::default();
+        acks.acquire(5, 4, 1);
+        assert!(acks.is_empty(), "an inverted range is ignored");
+    }
+
+    #[test]
+    fn huge_ranges_from_a_broker_cost_no_memory() {
+        let mut acks = PartitionAcks::default();
+        acks.acquire(0, i64::MAX, 1);
+        acks.acquire(i64::MIN, -1, 1);
+        acks.deliver(i64::MAX);
+        acks.gap(100, 1 << 40);
+        acks.accept_delivered();
+        acks.release_unacknowledged();
+        let batches = acks.take_batches();
+        check_wire(&batches);
+        assert_eq!(
+            batches,
+            vec![
+                batch(i64::MIN, 99, &[RELEASE]),
+                batch(100, 1 << 40, &[GAP]),
+                batch((1 << 40) + 1, i64::MAX - 1, &[RELEASE]),
+                batch(i64::MAX, i64::MAX, &[ACCEPT]),
+            ]
+        );
+    }
+
+    #[test]
+    fn implicit_mode_accepts_at_the_next_poll_and_refuses_explicit_acks() {
+        let mut acks = ShareAcks::new(AcknowledgementMode::Implicit);
+        let p = acks.partition(T, 0);
+        p.acquire(0, 2, 1);
+        p.deliver(0);
+        p.deliver(1);
+        assert_eq!(
+            acks.acknowledge(T, 0, 0, AcknowledgeType::Reject),
+            Err(AckError::ImplicitMode)
+        );
+        acks.on_poll().unwrap();
+        let pending = acks.take_pending(|_, _| true);
+        assert_eq!(
+            pending,
+            vec![PartitionBatches {
+                topic_id: T,
+                partition: 0,
+                batches: vec![batch(0, 1, &[ACCEPT])]
+            }]
+        );
+        // Closing releases what was acquired but never delivered.
+        acks.close();
+        let pending = acks.take_pending(|_, _| true);
+        assert_eq!(pending[0].batches, vec![batch(2, 2, &[RELEASE])]);
+        assert!(acks.get(T, 0).is_none(), "nothing left");
+    }
+
+    #[test]
+    fn explicit_mode_refuses_a_poll_until_everything_is_acknowledged() {
+        let mut acks = ShareAcks::new(AcknowledgementMode::Explicit);
+        acks.partition(T, 0).acquire(0, 1, 1);
+        acks.partition(U, 3).acquire(7, 7, 1);
+        acks.partition(T, 0).deliver(0);
+        acks.partition(T, 0).deliver(1);
+        acks.partition(U, 3).deliver(7);
+        assert_eq!(acks.on_poll(), Err(AckError::Unacknowledged(3)));
+        acks.acknowledge(T, 0, 0, AcknowledgeType::Accept).unwrap();
+        acks.acknowledge(T, 0, 1, AcknowledgeType::Release).unwrap();
+        assert_eq!(
+            acks.acknowledge(U, 4, 7, AcknowledgeType::Accept),
+            Err(AckError::NotDelivered(7))
+        );
+        acks.acknowledge(U, 3, 7, AcknowledgeType::Reject).unwrap();
+        acks.on_poll().unwrap();
+
+        // One broker leads T-0 only.
+        let pending = acks.take_pending(|id, _| id == T);
+        assert!(!renews(&pending));
+        let topics = fetch_topics(&pending);
+        assert_eq!(topics.len(), 1);
+        assert_eq!(topics[0].partitions[0].partition_index, 0);
+        assert_eq!(
+            topics[0].partitions[0].acknowledgement_batches[0].acknowledge_types,
+            vec![ACCEPT, RELEASE]
+        );
+        let pending = acks.take_pending(|_, _| true);
+        let topics = acknowledge_topics(&pending);
+        assert_eq!(topics[0].topic_id, U);
+        assert_eq!(topics[0].partitions[0].partition_index, 3);
+        assert_eq!(
+            topics[0].partitions[0].acknowledgement_batches[0].first_offset,
+            7
+        );
+    }
+
+    #[test]
+    fn revoking_releases_what_the_application_did_not_acknowledge() {
+        let mut acks = ShareAcks::new(AcknowledgementMode::Explicit);
+        let p = acks.partition(T, 1);
+        p.acquire(0, 3, 1);
+        p.deliver(0);
+        p.deliver(1);
+        p.acknowledge(0, AcknowledgeType::Accept).unwrap();
+        let mut last = acks.revoke(T, 1).unwrap();
+        assert_eq!(
+            last.take_batches(),
+            vec![batch(0, 3, &[ACCEPT, RELEASE, RELEASE, RELEASE])]
+        );
+        assert!(acks.revoke(T, 1).is_none());
+        assert_eq!(
+            acks.acknowledge(T, 1, 1, AcknowledgeType::Accept),
+            Err(AckError::NotDelivered(1))
+        );
+    }
+
+    #[test]
+    fn wire_ids_round_trip() {
+        for kind in [
+            AcknowledgeType::Accept,
+            AcknowledgeType::Release,
+            AcknowledgeType::Reject,
+            AcknowledgeType::Renew,
+        ] {
+            assert_eq!(AcknowledgeType::from_id(kind.id()), Some(kind));
+        }
+        assert_eq!(AcknowledgeType::from_id(GAP), None);
+        assert_eq!(AcknowledgeType::from_id(5), None);
+        let b = batch(3, 4, &[ACCEPT, RENEW]);
+        assert_eq!(
+            b.to_fetch().acknowledge_types,
+            b.to_acknowledge().acknowledge_types
+        );
+        assert!(b.renews());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Acquire(i64, i64, i16),
+        Deliver(i64),
+        Gap(i64, i64),
+        Ack(i64, AcknowledgeType),
+        AcceptDelivered,
+        ReleaseAll,
+        Forget,
+        Take,
+    }
+
+    fn kind() -> impl Strategy<Value = AcknowledgeType> {
+        prop_oneof![
+            Just(AcknowledgeType::Accept),
+            Just(AcknowledgeType::Release),
+            Just(AcknowledgeType::Reject),
+            Just(AcknowledgeType::Renew),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let offset = 0i64..48;
+        prop_oneof![
+            3 => (0i64..48, 0i64..16, 1i16..5).prop_map(|(f, n, c)| Op::Acquire(f, f + n, c)),
+            6 => offset.clone().prop_map(Op::Deliver),
+            1 => (0i64..48, 0i64..4).prop_map(|(f, n)| Op::Gap(f, f + n)),
+            6 => (offset, kind()).prop_map(|(o, k)| Op::Ack(o, k)),
+            1 => Just(Op::AcceptDelivered),
+            1 => Just(Op::ReleaseAll),
+            1 => Just(Op::Forget),
+            2 => Just(Op::Take),
+        ]
+    }
+
+    /// Offset by offset, what `PartitionAcks` keeps in ranges.
+    #[derive(Default)]
+    struct Model {
+        /// Held offsets: delivery count, delivered.
+        held: BTreeMap<i64, (i16, bool)>,
+        pending: BTreeMap<i64, i8>,
+    }
+
+    proptest! {
+        /// Any sequence of fetches, deliveries and acknowledgements: the
+        /// batches taken say exactly what the model says is pending, in the
+        /// wire's form, and what is held and unacknowledged matches.
+        #[test]
+        fn batches_carry_exactly_the_pending_acknowledgements(ops in prop::collection::vec(op(), 0..120)) {
+            let mut acks = PartitionAcks::default();
+            let mut model = Model::default();
+            for op in ops {
+                match op {
+                    Op::Acquire(f, l, c) => {
+                        acks.acquire(f, l, c);
+                        for o in f..=l {
+                            model.held.insert(o, (c, false));
+                        }
+                    }
+                    Op::Deliver(o) => {
+                        let expected = model.held.get_mut(&o).map(|(c, d)| {
+                            *d = true;
+                            *c
+                        });
+                        prop_assert_eq!(acks.deliver(o), expected);
+                    }
+                    Op::Gap(f, l) => {
+                        acks.gap(f, l);
+                        for o in f..=l {
+                            if model.held.remove(&o).is_some() {
+                                model.pending.insert(o, GAP);
+                            }
+                        }
+                    }
+                    Op::Ack(o, k) => {
+                        let delivered = model.held.get(&o).is_some_and(|(_, d)| *d);
+                        let result = acks.acknowledge(o, k);
+                        if delivered {
+                            prop_assert_eq!(result, Ok(()));
+                            if k != AcknowledgeType::Renew {
+                                model.held.remove(&o);
+                            }
+                            model.pending.insert(o, k.id());
+                        } else {
+                            prop_assert_eq!(result, Err(AckError::NotDelivered(o)));
+                        }
+                    }
+                    Op::AcceptDelivered => {
+                        acks.accept_delivered();
+                        let seen: Vec<i64> =
+                            model.held.iter().filter(|(_, (_, d))| *d).map(|(o, _)| *o).collect();
+                        for o in seen {
+                            model.held.remove(&o);
+                            model.pending.insert(o, ACCEPT);
+                        }
+                    }
+                    Op::ReleaseAll => {
+                        acks.release_unacknowledged();
+                        for (o, _) in std::mem::take(&mut model.held) {
+                            model.pending.insert(o, RELEASE);
+                        }
+                    }
+                    Op::Forget => {
+                        acks.forget_acquired();
+                        model.held.clear();
+                    }
+                    Op::Take => {
+                        let batches = acks.take_batches();
+                        check_wire(&batches);
+                        prop_assert_eq!(expand(&batches), std::mem::take(&mut model.pending));
+                    }
+                }
+                let held: Vec<i64> = acks
+                    .acquired_ranges()
+                    .into_iter()
+                    .flat_map(|(f, l)| f..=l)
+                    .collect();
+                prop_assert_eq!(held, model.held.keys().copied().collect::<Vec<_>>());
+                prop_assert_eq!(
+                    acks.unacknowledged().collect::<Vec<_>>(),
+                    model.held.iter().filter(|(_, (_, d))| *d).map(|(o, _)| *o).collect::<Vec<_>>()
+                );
+                prop_assert_eq!(acks.has_pending(), !model.pending.is_empty());
+            }
+            let batches = acks.take_batches();
+            check_wire(&batches);
+            prop_assert_eq!(expand(&batches), model.pending);
+        }
+
+        /// Any offsets with any types coalesce into batches that expand back
+        /// to them, in no more batches than there are separate ranges plus
+        /// long runs.
+        #[test]
+        fn coalescing_round_trips(entries in prop::collection::btree_map(0i64..200, 0i8..5, 0..150)) {
+            let runs = entries.iter().map(|(o, k)| (*o, *o, *k));
+            let batches = coalesce(runs);
+            check_wire(&batches);
+            prop_assert_eq!(expand(&batches), entries.clone());
+            let mut ranges = 0;
+            let mut prev: Option<i64> = None;
+            for o in entries.keys() {
+                if prev.is_none_or(|p| p + 1 != *o) {
+                    ranges += 1;
+                }
+                prev = Some(*o);
+            }
+            prop_assert!(batches.len() >= ranges);
+            prop_assert!(batches.len() <= 2 * ranges + entries.len() / usize::try_from(RUN_FOR_OWN_BATCH).unwrap());
+        }
+    }
+}
