@@ -420,14 +420,17 @@ impl ShareMember {
             return;
         }
         let fatal = match ErrorCode::from_code(response.error_code) {
+            // A negative epoch without an error is no membership at all;
+            // sent back as it is, it would read as a leave.
+            ErrorCode::None if response.member_epoch < 0 => {
+                self.fenced(actions);
+                return;
+            }
             ErrorCode::None => None,
             ErrorCode::FencedMemberEpoch | ErrorCode::UnknownMemberId => {
                 // The coordinator no longer counts this member in; rejoin
                 // with the same id at epoch 0.
-                self.lose_all(actions);
-                self.epoch = JOIN_EPOCH;
-                self.sent = Sent::default();
-                self.state = MemberState::Fenced;
+                self.fenced(actions);
                 return;
             }
             ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
@@ -470,6 +473,10 @@ impl ShareMember {
         {
             self.heartbeat_interval = Duration::from_millis(millis);
             self.next_heartbeat = Some(now + self.heartbeat_interval);
+        }
+        if self.sent.subscription != self.subscription {
+            // Changed while this request was in flight: say so at once.
+            self.next_heartbeat = None;
         }
         let new_epoch = response.member_epoch != self.epoch;
         self.epoch = response.member_epoch;
@@ -575,6 +582,13 @@ impl ShareMember {
         self.owned.clear();
         self.target.clear();
         self.acknowledge_due = false;
+    }
+
+    fn fenced(&mut self, actions: &mut Vec<Action>) {
+        self.lose_all(actions);
+        self.epoch = JOIN_EPOCH;
+        self.sent = Sent::default();
+        self.state = MemberState::Fenced;
     }
 
     fn lost_coordinator(&mut self, now: Instant) {
@@ -970,6 +984,34 @@ mod tests {
         member.handle(now, Event::Subscribed(vec!["a".into()]));
         assert!(member.handle(now, Event::Close).is_empty(), "never joined");
         assert_eq!(member.state(), MemberState::Left);
+    }
+
+    #[test]
+    fn a_negative_epoch_without_an_error_rejoins_rather_than_leaving() {
+        let now = Instant::now();
+        let mut member = joined(now);
+        let t = now + Duration::from_secs(1);
+        member.tick(t);
+        let actions = member.handle(t, answer(-1, None));
+        assert_eq!(actions[0], Action::Lose(vec![tp("a", 0), tp("a", 1)]));
+        assert_eq!(only_heartbeat(&actions).member_epoch, 0);
+    }
+
+    #[test]
+    fn a_subscription_changed_during_the_join_is_sent_right_after_it() {
+        let now = Instant::now();
+        let mut member = ShareMember::new(config());
+        member.handle(now, Event::Subscribed(vec!["a".into()]));
+        member.handle(now, Event::CoordinatorFound(1));
+        assert!(
+            member
+                .handle(now, Event::Subscribed(vec!["b".into()]))
+                .is_empty()
+        );
+        let actions = member.handle(now, answer(1, Some(&[])));
+        let beat = only_heartbeat(&actions);
+        assert_eq!(beat.member_epoch, 1);
+        assert_eq!(beat.subscribed_topic_names, Some(vec!["b".to_string()]));
     }
 
     #[test]
