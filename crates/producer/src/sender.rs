@@ -390,6 +390,11 @@ async fn init_producer_id(inner: Arc<Inner>, request: InitProducerIdRequest) {
                         epoch = response.producer_epoch,
                         "idempotent producer id"
                     ),
+                    // A coordinator still loading (a new cluster creating
+                    // its transaction log) is retried: not worth a warning.
+                    Err(SequenceError::Refused(code)) if code.is_retriable() => {
+                        debug!(%code, "InitProducerId refused for now; retrying");
+                    }
                     Err(error) => warn!(%error, "InitProducerId failed"),
                 },
                 Err(error) => {
