@@ -1,0 +1,241 @@
+"""KafkaAdminClient: kafka-python's admin client on ferrokafka's Rust admin
+client (topics, partitions and the cluster so far)."""
+
+import enum
+import logging
+import numbers
+
+from ferrokafka import _core
+from ferrokafka import errors as Errors
+from ferrokafka._config import admin_settings
+
+__all__ = ["KafkaAdminClient", "NewTopic", "NewPartitions", "ConfigResource", "ConfigResourceType"]
+
+log = logging.getLogger("kafka.admin.client")
+
+
+class NewTopic:
+    """A topic to create: ``num_partitions`` and ``replication_factor`` (-1:
+    the broker's defaults), or ``replica_assignments`` {partition: [broker]},
+    and ``topic_configs`` {name: value}."""
+
+    def __init__(self, name, num_partitions=-1, replication_factor=-1, replica_assignments=None, topic_configs=None):
+        if not isinstance(name, str) or not name:
+            raise TypeError("name must be a non-empty str, not %r" % (name,))
+        for key, value in (("num_partitions", num_partitions), ("replication_factor", replication_factor)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError("%s must be an int, not %s" % (key, type(value).__name__))
+            if value == 0 or value < -1:
+                raise ValueError("%s must be positive or -1, not %d" % (key, value))
+        self.name = name
+        self.num_partitions = int(num_partitions)
+        self.replication_factor = int(replication_factor)
+        self.replica_assignments = dict(replica_assignments or {})
+        self.topic_configs = {str(k): str(v) for k, v in (topic_configs or {}).items()}
+
+    def __repr__(self):
+        return "NewTopic(name=%r, num_partitions=%d, replication_factor=%d)" % (
+            self.name, self.num_partitions, self.replication_factor)
+
+
+class NewPartitions:
+    """A topic's new partition count, with optional assignments of the new
+    partitions ([[broker, ...], ...])."""
+
+    def __init__(self, total_count, new_assignments=None):
+        if isinstance(total_count, bool) or not isinstance(total_count, numbers.Integral):
+            raise TypeError("total_count must be an int, not %s" % type(total_count).__name__)
+        if total_count < 1:
+            raise ValueError("total_count must be positive, not %d" % total_count)
+        self.total_count = int(total_count)
+        self.new_assignments = new_assignments
+
+
+class ConfigResourceType(enum.IntEnum):
+    """The kinds of config resources."""
+
+    UNKNOWN = 0
+    TOPIC = 2
+    BROKER = 4
+    BROKER_LOGGER = 8
+    CLIENT_METRICS = 16
+    GROUP = 32
+
+
+class ConfigResource:
+    """A resource whose configs are described or altered."""
+
+    def __init__(self, resource_type, name, configs=None):
+        if isinstance(resource_type, str):
+            resource_type = ConfigResourceType[resource_type.upper()]
+        self.resource_type = ConfigResourceType(resource_type)
+        self.name = name
+        self.configs = configs
+
+
+def _error_fields(error):
+    if error is None:
+        return 0, None
+    return getattr(error, "errno", None) or -1, str(error)
+
+
+def _timeout(timeout_ms):
+    if timeout_ms is None:
+        return None
+    if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, numbers.Real):
+        raise TypeError("timeout_ms must be a number of milliseconds, not %s" % type(timeout_ms).__name__)
+    if timeout_ms < 0:
+        raise ValueError("timeout_ms must be >= 0, not %r" % (timeout_ms,))
+    return float(timeout_ms)
+
+
+class KafkaAdminClient:
+    """Administers a Kafka cluster: topics, partitions, the cluster."""
+
+    def __init__(self, **configs):
+        settings, _ = admin_settings(configs)
+        self.config = dict(configs)
+        self._core = _core.Admin(settings)
+        self._closed = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        self.close()
+
+    def close(self):
+        """Closes the client (closing twice is fine)."""
+        self._closed = True
+
+    def _check_open(self):
+        if self._closed:
+            raise Errors.IllegalStateError("KafkaAdminClient is closed")
+
+    @staticmethod
+    def _raise_first(outcomes, raise_errors):
+        if raise_errors:
+            for _, error in outcomes:
+                if error is not None:
+                    raise error
+
+    def create_topics(self, new_topics, timeout_ms=None, validate_only=False, raise_errors=True,
+                      wait_for_metadata=False):
+        """Creates topics (``NewTopic`` objects, names, or ``{name: options}``):
+        ``{'topics': [{'name', 'error_code', 'error_message', ...}]}``. Once
+        created, every partition has a leader."""
+        self._check_open()
+        if validate_only and wait_for_metadata:
+            raise ValueError("validate_only and wait_for_metadata are mutually exclusive")
+        if isinstance(new_topics, dict):
+            new_topics = [NewTopic(name, **(options or {})) for name, options in new_topics.items()]
+        elif isinstance(new_topics, (str, NewTopic)):
+            new_topics = [new_topics]
+        topics = []
+        for topic in new_topics:
+            if isinstance(topic, str):
+                topic = NewTopic(topic)
+            if not isinstance(topic, NewTopic):
+                raise TypeError("new_topics must hold NewTopic objects or names, not %s" % type(topic).__name__)
+            topics.append(topic)
+        specs = [(t.name, t.num_partitions, t.replication_factor,
+                  {int(p): list(b) for p, b in t.replica_assignments.items()}, t.topic_configs) for t in topics]
+        outcomes = self._core.create_topics(specs, bool(validate_only), _timeout(timeout_ms))
+        self._raise_first(outcomes, raise_errors)
+        by_name = {t.name: t for t in topics}
+        result = []
+        for name, error in outcomes:
+            code, message = _error_fields(error)
+            topic = by_name.get(name)
+            result.append({
+                "name": name,
+                "error_code": code,
+                "error_message": message,
+                "num_partitions": topic.num_partitions if topic else -1,
+                "replication_factor": topic.replication_factor if topic else -1,
+            })
+        return {"topics": result}
+
+    def delete_topics(self, topics, timeout_ms=None, raise_errors=True):
+        """Deletes topics by name: ``{'responses': [{'name', 'error_code',
+        'error_message'}]}``."""
+        self._check_open()
+        if isinstance(topics, str):
+            topics = [topics]
+        topics = list(topics)
+        for topic in topics:
+            if not isinstance(topic, str):
+                raise TypeError("topics must be a list of str, not holding %s" % type(topic).__name__)
+        outcomes = self._core.delete_topics(topics, _timeout(timeout_ms))
+        self._raise_first(outcomes, raise_errors)
+        responses = []
+        for name, error in outcomes:
+            code, message = _error_fields(error)
+            responses.append({"name": name, "error_code": code, "error_message": message})
+        return {"responses": responses}
+
+    def create_partitions(self, topic_partitions, timeout_ms=None, validate_only=False, raise_errors=True):
+        """Grows topics: ``{name: total_count or NewPartitions or {'count': n,
+        'assignments': [[broker]]}}``; ``{'results': [{'name', 'error_code',
+        'error_message'}]}``."""
+        self._check_open()
+        if not isinstance(topic_partitions, dict):
+            raise TypeError("topic_partitions must be a dict, not %s" % type(topic_partitions).__name__)
+        increases = {}
+        for name, spec in topic_partitions.items():
+            if isinstance(spec, dict):
+                spec = NewPartitions(spec.get("count"), spec.get("assignments"))
+            elif not isinstance(spec, NewPartitions):
+                spec = NewPartitions(spec)
+            increases[name] = (spec.total_count, spec.new_assignments)
+        outcomes = self._core.create_partitions(increases, bool(validate_only), _timeout(timeout_ms))
+        self._raise_first(outcomes, raise_errors)
+        results = []
+        for name, error in outcomes:
+            code, message = _error_fields(error)
+            results.append({"name": name, "error_code": code, "error_message": message})
+        return {"results": results}
+
+    def list_topics(self):
+        """The names of the cluster's topics."""
+        self._check_open()
+        return self._core.list_topics()
+
+    def describe_topics(self, topics=None):
+        """A dict per topic: name, is_internal, error_code and partitions
+        (partition_index, leader_id, replica_nodes, isr_nodes,
+        offline_replicas)."""
+        self._check_open()
+        if topics is None:
+            topics = self._core.list_topics()
+        found = self._core.describe_topics(list(topics))
+        result = []
+        for name, value in found.items():
+            if isinstance(value, BaseException):
+                code, message = _error_fields(value)
+                result.append({"name": name, "error_code": code, "error_message": message,
+                               "is_internal": False, "partitions": []})
+                continue
+            internal, partitions = value
+            result.append({
+                "name": name,
+                "error_code": 0,
+                "is_internal": internal,
+                "partitions": [
+                    {"error_code": 0, "partition_index": p, "leader_id": leader, "replica_nodes": replicas,
+                     "isr_nodes": isr, "offline_replicas": offline}
+                    for p, leader, replicas, isr, offline in partitions
+                ],
+            })
+        return result
+
+    def describe_cluster(self):
+        """``{'cluster_id', 'controller_id', 'brokers': [{'broker_id', 'host',
+        'port', 'rack'}]}``."""
+        self._check_open()
+        cluster_id, controller_id, brokers = self._core.describe_cluster()
+        return {
+            "cluster_id": cluster_id,
+            "controller_id": controller_id,
+            "brokers": [{"broker_id": b, "host": h, "port": p, "rack": r} for b, h, p, r in brokers],
+        }

@@ -1,0 +1,209 @@
+//! The admin client under `ferrokafka.KafkaAdminClient`: each operation
+//! answers per item, an item's failure as the exception it would raise
+//! (the Python layer shapes kafka-python's result dicts and raises).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ferrokafka_admin::topics::{NewPartitions, NewTopic};
+use ferrokafka_admin::{Admin as RustAdmin, AdminConfig, AdminError, AdminOptions};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::errors;
+use crate::{millis, wait_done};
+
+/// A topic to create as Python passes it: `(name, num_partitions,
+/// replication_factor, {partition: [broker]}, {config: value})`.
+/// Partitions to add as Python passes them: `{name: (total_count,
+/// assignments or None)}`.
+type PartitionIncreases = BTreeMap<String, (i32, Option<Vec<Vec<i32>>>)>;
+
+/// A broker as `describe_cluster` answers it: `(node_id, host, port, rack)`.
+type Broker = (i32, String, i32, Option<String>);
+
+type TopicSpec = (
+    String,
+    i32,
+    i16,
+    BTreeMap<i32, Vec<i32>>,
+    BTreeMap<String, String>,
+);
+
+/// The Rust admin client.
+#[pyclass(module = "ferrokafka._core", frozen)]
+pub(crate) struct Admin {
+    admin: RustAdmin,
+}
+
+fn options(timeout_ms: Option<f64>) -> PyResult<AdminOptions> {
+    let mut options = AdminOptions::new();
+    if let Some(timeout) = millis("timeout_ms", timeout_ms)? {
+        options = options.timeout(timeout.max(Duration::from_millis(1)));
+    }
+    Ok(options)
+}
+
+/// Per item: `(name, None)` or `(name, exception)`.
+fn outcomes<T>(
+    py: Python<'_>,
+    results: BTreeMap<String, Result<T, AdminError>>,
+) -> PyResult<Bound<'_, PyList>> {
+    let list = PyList::empty(py);
+    for (name, result) in results {
+        let error = match result {
+            Ok(_) => py.None(),
+            Err(error) => errors::admin_error(py, &error).into_value(py).into_any(),
+        };
+        list.append((name, error))?;
+    }
+    Ok(list)
+}
+
+#[pymethods]
+impl Admin {
+    /// Connects with these settings.
+    #[new]
+    fn new(py: Python<'_>, settings: Vec<(String, String)>) -> PyResult<Self> {
+        let config = AdminConfig::from_pairs(settings).map_err(|error| match &error {
+            AdminError::Config(config) => errors::config_error(config),
+            _ => errors::admin_error(py, &error),
+        })?;
+        let admin = wait_done(py, RustAdmin::connect(config))?
+            .map_err(|error| errors::admin_error(py, &error))?;
+        Ok(Admin { admin })
+    }
+
+    /// Creates topics; `[(name, None or exception)]`.
+    #[pyo3(signature = (topics, validate_only, timeout_ms))]
+    fn create_topics<'py>(
+        &self,
+        py: Python<'py>,
+        topics: Vec<TopicSpec>,
+        validate_only: bool,
+        timeout_ms: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let topics: Vec<NewTopic> = topics
+            .into_iter()
+            .map(|(name, partitions, replication, assignments, configs)| {
+                let mut topic = NewTopic::with_defaults(name);
+                if assignments.is_empty() {
+                    topic.partitions = Some(partitions);
+                    topic.replication_factor = Some(replication);
+                }
+                topic.assignments = assignments;
+                topic.configs = configs;
+                topic
+            })
+            .collect();
+        let options = options(timeout_ms)?;
+        let results = wait_done(
+            py,
+            self.admin.create_topics(&topics, validate_only, &options),
+        )?;
+        outcomes(py, results)
+    }
+
+    /// Deletes topics; `[(name, None or exception)]`.
+    #[pyo3(signature = (topics, timeout_ms))]
+    #[allow(clippy::needless_pass_by_value)]
+    fn delete_topics<'py>(
+        &self,
+        py: Python<'py>,
+        topics: Vec<String>,
+        timeout_ms: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let options = options(timeout_ms)?;
+        let results = wait_done(py, self.admin.delete_topics(&topics, &options))?;
+        outcomes(py, results)
+    }
+
+    /// Grows topics to `{name: (total_count, assignments or None)}`;
+    /// `[(name, None or exception)]`.
+    #[pyo3(signature = (increases, validate_only, timeout_ms))]
+    fn create_partitions<'py>(
+        &self,
+        py: Python<'py>,
+        increases: PartitionIncreases,
+        validate_only: bool,
+        timeout_ms: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let increases: BTreeMap<String, NewPartitions> = increases
+            .into_iter()
+            .map(|(name, (total_count, assignments))| {
+                (
+                    name,
+                    NewPartitions {
+                        total_count,
+                        assignments,
+                    },
+                )
+            })
+            .collect();
+        let options = options(timeout_ms)?;
+        let results = wait_done(
+            py,
+            self.admin
+                .create_partitions(&increases, validate_only, &options),
+        )?;
+        outcomes(py, results)
+    }
+
+    /// The names of the cluster's topics (internal ones included).
+    fn list_topics(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let listed = wait_done(py, self.admin.list_topics(true, &AdminOptions::new()))?
+            .map_err(|error| errors::admin_error(py, &error))?;
+        Ok(listed.into_iter().map(|t| t.name).collect())
+    }
+
+    /// `{topic: [(partition, leader, replicas, isr, offline), ...]}` or the
+    /// topic's exception.
+    #[allow(clippy::needless_pass_by_value)]
+    fn describe_topics<'py>(
+        &self,
+        py: Python<'py>,
+        topics: Vec<String>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let found = wait_done(
+            py,
+            self.admin.describe_topics(&topics, &AdminOptions::new()),
+        )?;
+        let dict = PyDict::new(py);
+        for (name, result) in found {
+            match result {
+                Ok(description) => {
+                    let partitions = PyList::empty(py);
+                    for p in description.partitions {
+                        partitions.append((
+                            p.partition,
+                            p.leader.unwrap_or(-1),
+                            p.replicas,
+                            p.isr,
+                            p.offline_replicas,
+                        ))?;
+                    }
+                    dict.set_item(name, (description.internal, partitions))?;
+                }
+                Err(error) => {
+                    dict.set_item(name, errors::admin_error(py, &error).into_value(py))?;
+                }
+            }
+        }
+        Ok(dict)
+    }
+
+    /// `(cluster_id, controller_id, [(node_id, host, port, rack)])`.
+    fn describe_cluster(&self, py: Python<'_>) -> PyResult<(String, i32, Vec<Broker>)> {
+        let cluster = wait_done(py, self.admin.describe_cluster(&AdminOptions::new()))?
+            .map_err(|error| errors::admin_error(py, &error))?;
+        Ok((
+            cluster.cluster_id,
+            cluster.controller.unwrap_or(-1),
+            cluster
+                .brokers
+                .into_iter()
+                .map(|b| (b.id, b.host, b.port, b.rack))
+                .collect(),
+        ))
+    }
+}
