@@ -605,7 +605,11 @@ impl Producer {
             return Ok(());
         }
         let started = Instant::now();
-        let closed = wait_done(py, self.inner.close(limit.unwrap_or(FOREVER)))?;
+        // As kafka-python's close: flush first (retrying what the brokers
+        // refuse for now), then stop with what time is left.
+        wait(py, limit, self.inner.flush())?;
+        let left = limit.map(|limit| limit.saturating_sub(started.elapsed()));
+        let closed = wait_done(py, self.inner.close(left.unwrap_or(FOREVER)))?;
         let left = limit.map(|limit| limit.saturating_sub(started.elapsed()));
         // Records the close gave up on fail with their callbacks; those
         // run now, whatever the time left.

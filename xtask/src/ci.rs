@@ -84,6 +84,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     step("tests (unit, property, golden, integration)", &mut || {
         run_tests(&root, args.bootstrap_servers.as_deref(), &mut counts)
     });
+    step("python (the ferrokafka package, pytest)", &mut || {
+        crate::python::test_package(args.bootstrap_servers.as_deref())
+    });
     step("doc", &mut || {
         cargo(
             &root,

@@ -113,6 +113,8 @@ class KafkaConsumer:
         self._broadcast = None
         self._broadcast_pending = set()
         self._broadcast_checked = 0.0
+        # Partitions given to assign() (not a subscription's).
+        self._assigned = False
         if topics:
             self.subscribe(topics)
 
@@ -151,6 +153,8 @@ class KafkaConsumer:
             callable(getattr(listener, name, None)) for name in ("on_partitions_revoked", "on_partitions_assigned")
         ):
             raise TypeError("listener must be a ConsumerRebalanceListener")
+        if self._assigned:
+            raise Errors.IllegalStateError("Subscription to topics, partitions and pattern are mutually exclusive")
         if self._group_id is None:
             self._broadcast = re.compile(pattern) if pattern is not None else set(topics)
             self._broadcast_pending = set(topics)
@@ -182,6 +186,7 @@ class KafkaConsumer:
     def unsubscribe(self):
         """Leaves the group (or drops the partitions)."""
         self._broadcast = None
+        self._assigned = False
         self._records.clear()
         self._core.unsubscribe()
 
@@ -201,6 +206,7 @@ class KafkaConsumer:
             raise Errors.IllegalStateError("Subscription to topics, partitions and pattern are mutually exclusive")
         self._records.clear()
         self._core.assign(partitions)
+        self._assigned = bool(partitions)
 
     def assignment(self):
         """The partitions this consumer reads now."""
@@ -442,10 +448,8 @@ class KafkaConsumer:
         """The set of ``topic``'s partitions, or ``None`` if it does not exist."""
         if not isinstance(topic, str):
             raise TypeError("topic must be a str, not %s" % type(topic).__name__)
-        try:
-            return set(self._core.partitions_for_topic(topic))
-        except Errors.UnknownTopicOrPartitionError:
-            return None
+        partitions = self._core.topics().get(topic)
+        return None if partitions is None else set(partitions)
 
     def metrics(self, raw=False):
         """``{'consumer-fetch-manager-metrics': {...}, 'consumer-coordinator-metrics': {...}}``."""

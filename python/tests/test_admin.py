@@ -1,0 +1,61 @@
+"""KafkaAdminClient basics against a real broker."""
+
+import uuid
+
+import pytest
+
+from ferrokafka import KafkaAdminClient, errors
+from ferrokafka.admin import NewPartitions, NewTopic
+
+
+def test_create_describe_grow_and_delete_topics(bootstrap):
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    name = "py-admin-%s" % uuid.uuid4().hex[:8]
+    result = admin.create_topics([NewTopic(name, 2, 1, topic_configs={"retention.ms": "3600000"})])
+    assert result["topics"] == [{"name": name, "error_code": 0, "error_message": None,
+                                 "num_partitions": 2, "replication_factor": 1}]
+    assert name in admin.list_topics()
+    [description] = admin.describe_topics([name])
+    assert description["name"] == name and not description["is_internal"]
+    assert [p["partition_index"] for p in description["partitions"]] == [0, 1]
+    assert all(p["leader_id"] >= 0 for p in description["partitions"])
+
+    with pytest.raises(errors.TopicAlreadyExistsError):
+        admin.create_topics([NewTopic(name, 2, 1)])
+    again = admin.create_topics([NewTopic(name, 2, 1)], raise_errors=False)
+    assert again["topics"][0]["error_code"] == errors.TopicAlreadyExistsError.errno
+
+    assert admin.create_partitions({name: NewPartitions(4)})["results"][0]["error_code"] == 0
+    assert len(admin.describe_topics([name])[0]["partitions"]) == 4
+    with pytest.raises(errors.InvalidPartitionsError):
+        admin.create_partitions({name: 2})
+
+    assert admin.delete_topics([name])["responses"] == [{"name": name, "error_code": 0, "error_message": None}]
+    with pytest.raises(errors.UnknownTopicOrPartitionError):
+        admin.delete_topics([name], timeout_ms=5000)
+    admin.close()
+    with pytest.raises(errors.IllegalStateError):
+        admin.list_topics()
+
+
+def test_describe_cluster(bootstrap):
+    with KafkaAdminClient(bootstrap_servers=bootstrap) as admin:
+        cluster = admin.describe_cluster()
+    assert cluster["cluster_id"]
+    assert cluster["brokers"] and all(b["port"] > 0 for b in cluster["brokers"])
+    host, port = bootstrap.split(",")[0].rsplit(":", 1)
+    assert int(port) in {b["port"] for b in cluster["brokers"]}
+
+
+def test_bad_admin_arguments(bootstrap):
+    with KafkaAdminClient(bootstrap_servers=bootstrap) as admin:
+        with pytest.raises(TypeError, match="num_partitions"):
+            NewTopic("t", "3", 1)
+        with pytest.raises(ValueError, match="replication_factor"):
+            NewTopic("t", 3, 0)
+        with pytest.raises(TypeError, match="new_topics"):
+            admin.create_topics([42])
+        with pytest.raises(TypeError, match="topic_partitions"):
+            admin.create_partitions(["t"])
+        with pytest.raises(ValueError, match="timeout_ms"):
+            admin.delete_topics(["t"], timeout_ms=-1)
