@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 mod admin;
 mod consumer;
 mod errors;
+mod logging;
 mod producer;
 
 /// The runtime every client of the process shares: its workers run the
@@ -122,6 +123,7 @@ fn error_codes() -> Vec<(i16, &'static str, bool)> {
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    logging::install();
     m.add_class::<producer::Producer>()?;
     m.add_class::<producer::FutureRecordMetadata>()?;
     m.add_class::<consumer::Consumer>()?;

@@ -1,6 +1,8 @@
 """Configuration keys: kafka-python's names, type and value checks naming
 the key, ignored keys warned about once, unknown keys refused."""
 
+import logging
+import threading
 import warnings
 
 import pytest
@@ -116,9 +118,25 @@ def test_kafka_python_spellings_of_values(bootstrap, group):
     consumer.close()
 
 
-def test_unreachable_bootstrap_is_a_kafka_error():
+def test_unreachable_bootstrap_is_a_kafka_error_logged_on_kafka_loggers():
     from ferrokafka import errors
 
-    with pytest.raises(errors.KafkaError):
-        KafkaProducer(bootstrap_servers="127.0.0.1:1", request_timeout_ms=1000, default_api_timeout_ms=1000,
-                      max_block_ms=1000)
+    logged = threading.Event()
+    records = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+            logged.set()
+
+    handler = Catch(level=logging.WARNING)
+    logger = logging.getLogger("kafka")
+    logger.addHandler(handler)
+    try:
+        with pytest.raises(errors.KafkaError):
+            KafkaProducer(bootstrap_servers="127.0.0.1:1", request_timeout_ms=1000, default_api_timeout_ms=1000,
+                          max_block_ms=1000)
+        assert logged.wait(10)
+    finally:
+        logger.removeHandler(handler)
+    assert records[0].name.startswith("kafka.") and records[0].levelno >= logging.WARNING
