@@ -285,6 +285,43 @@ fn listener(run: Option<Py<PyAny>>) -> Option<Box<dyn RebalanceListener>> {
     run.map(|run| Box::new(PythonListener { run }) as Box<dyn RebalanceListener>)
 }
 
+/// The outcome of a `poll_then`: the records (or the error), made Python
+/// objects in the thread that asks for them.
+#[pyclass(module = "ferrokafka._core", frozen)]
+pub(crate) struct Polled {
+    result: std::sync::Mutex<Option<Result<Vec<ConsumerRecord>, ConsumeError>>>,
+}
+
+#[pymethods]
+impl Polled {
+    /// The records through the deserializers (`{TopicPartition:
+    /// [ConsumerRecord]}` when `grouped`, else a list), or raises the
+    /// poll's error. Only once.
+    #[allow(clippy::needless_pass_by_value)]
+    fn records<'py>(
+        &self,
+        py: Python<'py>,
+        key_deserializer: Deserializer,
+        value_deserializer: Deserializer,
+        grouped: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let taken = self
+            .result
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .unwrap_or_else(|| Ok(Vec::new()));
+        let records = Consumer::fail(py, taken)?;
+        python_records(
+            py,
+            &records,
+            &key_deserializer,
+            &value_deserializer,
+            grouped,
+        )
+    }
+}
+
 /// The Rust consumer under `ferrokafka.KafkaConsumer`.
 #[pyclass(module = "ferrokafka._core", frozen)]
 pub(crate) struct Consumer {
@@ -413,6 +450,53 @@ impl Consumer {
             &value_deserializer,
             grouped,
         )
+    }
+
+    /// Polls without blocking: `callback(polled)` runs on the module's
+    /// Python thread with a `Polled` once the poll is done (the asyncio
+    /// consumer's `getmany`).
+    fn poll_then(&self, timeout_ms: f64, max_records: usize, callback: Py<PyAny>) -> PyResult<()> {
+        let timeout = millis("timeout_ms", Some(timeout_ms))?.unwrap_or_default();
+        if max_records == 0 {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "max_records must be at least 1",
+            ));
+        }
+        let consumer = Arc::clone(&self.consumer);
+        crate::runtime().spawn(async move {
+            let result = consumer.poll_records(timeout, max_records).await;
+            crate::call_soon(Box::new(move |py| {
+                let polled = Polled {
+                    result: std::sync::Mutex::new(Some(result)),
+                };
+                if let Err(error) = callback.bind(py).call1((polled,)) {
+                    error.print(py);
+                }
+            }));
+        });
+        Ok(())
+    }
+
+    /// Commits without blocking: `callback(None)` or `callback(exception)`
+    /// runs on the module's Python thread when the group answered.
+    #[pyo3(signature = (offsets, callback))]
+    fn commit_then(&self, offsets: Option<Vec<Commit>>, callback: Py<PyAny>) {
+        let consumer = Arc::clone(&self.consumer);
+        crate::runtime().spawn(async move {
+            let result = match offsets {
+                None => consumer.commit().await,
+                Some(offsets) => consumer.commit_offsets(&commits(offsets)).await,
+            };
+            crate::call_soon(Box::new(move |py| {
+                let outcome = match result {
+                    Ok(()) => py.None(),
+                    Err(error) => errors::consume_error(py, &error).into_value(py).into_any(),
+                };
+                if let Err(error) = callback.bind(py).call1((outcome,)) {
+                    error.print(py);
+                }
+            }));
+        });
     }
 
     /// Commits these offsets, or (`None`) the positions of every assigned

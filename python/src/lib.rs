@@ -8,7 +8,7 @@
 //! Python handle signals (Ctrl-C interrupts a blocked call).
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
@@ -21,19 +21,66 @@ mod producer;
 
 /// The runtime every client of the process shares: its workers run the
 /// producers' senders, the consumers' membership tasks and the connections.
+///
+/// A process forked from one that used it (multiprocessing's default on
+/// Linux) has none of its threads: the child gets a runtime of its own.
+/// (Clients made before the fork are of no use in the child.)
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("ferrokafka-io")
-            .enable_all()
-            .build()
-            // Without a runtime nothing of the module can work; the
-            // operating system refusing threads at import is not
-            // recoverable here.
-            .expect("cannot start ferrokafka's I/O runtime")
-    })
+    static RUNTIME: Mutex<Option<(u32, &'static tokio::runtime::Runtime)>> = Mutex::new(None);
+    let mut current = RUNTIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let pid = std::process::id();
+    match *current {
+        Some((owner, runtime)) if owner == pid => runtime,
+        _ => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("ferrokafka-io")
+                .enable_all()
+                .build()
+                // Without a runtime nothing of the module can work; the
+                // operating system refusing threads is not recoverable
+                // here.
+                .expect("cannot start ferrokafka's I/O runtime");
+            // Lives as long as the process: clients hold onto its handles.
+            let runtime: &'static tokio::runtime::Runtime = Box::leak(Box::new(runtime));
+            *current = Some((pid, runtime));
+            runtime
+        }
+    }
+}
+
+/// Work for the thread that runs Python on behalf of Rust tasks.
+pub(crate) type PythonWork = Box<dyn FnOnce(Python<'_>) + Send>;
+
+/// Runs `work` with the GIL on one thread of the module's own (the
+/// asyncio flavour's completions), never on an I/O thread.
+pub(crate) fn call_soon(work: PythonWork) {
+    static SENDER: Mutex<Option<(u32, std::sync::mpsc::Sender<PythonWork>)>> = Mutex::new(None);
+    let mut current = SENDER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let pid = std::process::id();
+    if current.as_ref().is_none_or(|(owner, _)| *owner != pid) {
+        let (sender, receiver) = std::sync::mpsc::channel::<PythonWork>();
+        let _ = std::thread::Builder::new()
+            .name("ferrokafka-python".into())
+            .spawn(move || {
+                while let Ok(first) = receiver.recv() {
+                    Python::attach(|py| {
+                        first(py);
+                        while let Ok(next) = receiver.try_recv() {
+                            next(py);
+                        }
+                    });
+                }
+            });
+        *current = Some((pid, sender));
+    }
+    if let Some((_, sender)) = current.as_ref() {
+        let _ = sender.send(work);
+    }
 }
 
 /// How often a blocked call comes back for Python's signal handlers.
@@ -127,6 +174,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<producer::Producer>()?;
     m.add_class::<producer::FutureRecordMetadata>()?;
     m.add_class::<consumer::Consumer>()?;
+    m.add_class::<consumer::Polled>()?;
     m.add_class::<admin::Admin>()?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -79,7 +79,7 @@ struct Shared {
     /// Signalled when `pending` drops to zero.
     idle: Condvar,
     /// To the callback thread.
-    callbacks: mpsc::Sender<Dispatch>,
+    callbacks: mpsc::Sender<Work>,
     /// The callback thread (a `flush` there must not wait for itself).
     callback_thread: std::thread::ThreadId,
 }
@@ -109,6 +109,14 @@ struct Dispatch {
     slot: Arc<Slot>,
     callbacks: Vec<Callback>,
     _ticket: Ticket,
+}
+
+/// What the callback thread runs, in the order it was queued.
+enum Work {
+    /// A completed record's callbacks.
+    Callbacks(Dispatch),
+    /// A Python callable, called with no arguments (`flush_then`).
+    Call(Py<PyAny>),
 }
 
 /// A callback (`errback: false`) or errback added to a future.
@@ -242,13 +250,22 @@ fn log_error(py: Python<'_>, message: &str, error: &PyErr) {
 
 /// The callback thread: runs the callbacks of completed records, with the
 /// GIL taken once for all that are waiting.
-fn run_callback_thread(receiver: &mpsc::Receiver<Dispatch>) {
+fn run_callback_thread(receiver: &mpsc::Receiver<Work>) {
     while let Ok(first) = receiver.recv() {
         Python::attach(|py| {
             let mut next = Some(first);
             let mut ran = 0;
-            while let Some(dispatch) = next.take() {
-                run_callbacks(py, &dispatch.slot, dispatch.callbacks);
+            while let Some(work) = next.take() {
+                match work {
+                    Work::Callbacks(dispatch) => {
+                        run_callbacks(py, &dispatch.slot, dispatch.callbacks);
+                    }
+                    Work::Call(function) => {
+                        if let Err(error) = function.bind(py).call0() {
+                            log_error(py, "Error processing callback", &error);
+                        }
+                    }
+                }
                 ran += 1;
                 // Let other threads have the GIL now and then.
                 if ran < 1000 {
@@ -548,11 +565,11 @@ impl Producer {
                     let sender = ticket.0.callbacks.clone();
                     // When the callback thread is gone (never, while the
                     // producer lives) the ticket drops with the message.
-                    let _ = sender.send(Dispatch {
+                    let _ = sender.send(Work::Callbacks(Dispatch {
                         slot,
                         callbacks,
                         _ticket: ticket,
-                    });
+                    }));
                 }
             }
         };
@@ -593,6 +610,18 @@ impl Producer {
             ));
         }
         Ok(())
+    }
+
+    /// Flushes without blocking: `callback()` runs on the callback thread
+    /// once every record sent so far is delivered or failed and its
+    /// callbacks ran (the asyncio producer's `flush`).
+    fn flush_then(&self, callback: Py<PyAny>) {
+        let producer = self.inner.clone();
+        let sender = self.shared.callbacks.clone();
+        runtime().spawn(async move {
+            producer.flush().await;
+            let _ = sender.send(Work::Call(callback));
+        });
     }
 
     /// Delivers what is buffered (waiting at most `timeout` seconds, or

@@ -83,3 +83,25 @@ def test_ctrl_c_interrupts_a_blocked_get(bootstrap, topic):
     producer.flush()
     assert future.succeeded()
     producer.close()
+
+
+def _send_in_child(bootstrap, topic, queue):
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    metadata = producer.send(topic, b"from the child", partition=0).get(30)
+    producer.close()
+    queue.put(metadata.offset)
+
+
+def test_a_forked_child_makes_clients_of_its_own(bootstrap, topic):
+    import multiprocessing
+
+    parent = KafkaProducer(bootstrap_servers=bootstrap)
+    assert parent.send(topic, b"from the parent", partition=0).get(30).offset == 0
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_send_in_child, args=(bootstrap, topic, queue))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == 1
+    parent.close()
