@@ -20,7 +20,9 @@ use ferrokafka_records::Header;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyList, PyMemoryView, PyString, PyTuple,
+};
 
 use crate::errors::{self, Kind};
 use crate::{runtime, seconds, wait, wait_done};
@@ -448,17 +450,114 @@ impl FutureRecordMetadata {
     }
 }
 
+/// A serializer: `(function, takes_topic_and_headers)`.
+type PySerializer = Option<(Py<PyAny>, bool)>;
+
+/// `data` through `serializer` (kafka-python calls it for `None` too), as
+/// bytes; a result other than bytes is a `TypeError` naming `what`.
+fn serialize(
+    serializer: &PySerializer,
+    topic: &Bound<'_, PyString>,
+    headers: &Bound<'_, PyList>,
+    data: Option<Bound<'_, PyAny>>,
+    what: &str,
+) -> PyResult<Option<Bytes>> {
+    let py = topic.py();
+    let data = match serializer {
+        None => data,
+        Some((function, full)) => {
+            let data = data.unwrap_or_else(|| py.None().into_bound(py));
+            let out = if *full {
+                function.bind(py).call1((topic, headers, data))?
+            } else {
+                function.bind(py).call1((data,))?
+            };
+            Some(out).filter(|o| !o.is_none())
+        }
+    };
+    let Some(data) = data else {
+        return Ok(None);
+    };
+    if let Ok(bytes) = data.cast::<PyBytes>() {
+        return Ok(Some(Bytes::copy_from_slice(bytes.as_bytes())));
+    }
+    if let Ok(array) = data.cast::<PyByteArray>() {
+        return Ok(Some(Bytes::from(array.to_vec())));
+    }
+    if data.is_instance_of::<PyMemoryView>() {
+        let bytes = py.get_type::<PyBytes>().call1((&data,))?;
+        let bytes = bytes.cast::<PyBytes>()?;
+        return Ok(Some(Bytes::copy_from_slice(bytes.as_bytes())));
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what} must be bytes (or made bytes by {what}_serializer), not {}",
+        data.get_type().name()?
+    )))
+}
+
+/// One `(str, bytes)` header.
+fn header(item: &Bound<'_, PyAny>) -> PyResult<Header> {
+    let bad = || {
+        PyTypeError::new_err(format!(
+            "headers must be a list of (str, bytes) tuples, not holding {}",
+            item.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    };
+    let tuple = item.cast::<PyTuple>().map_err(|_| bad())?;
+    if tuple.len() != 2 {
+        return Err(bad());
+    }
+    let name = tuple.get_item(0)?;
+    let name = name.cast::<PyString>().map_err(|_| bad())?;
+    let value = tuple.get_item(1)?;
+    let value = if let Ok(bytes) = value.cast::<PyBytes>() {
+        Bytes::copy_from_slice(bytes.as_bytes())
+    } else if let Ok(array) = value.cast::<PyByteArray>() {
+        Bytes::from(array.to_vec())
+    } else {
+        return Err(bad());
+    };
+    Ok(Header {
+        key: Bytes::copy_from_slice(name.to_cow()?.as_bytes()),
+        value: Some(value),
+    })
+}
+
+/// An `int` argument (not a bool; a whole float is taken), as kafka-python
+/// takes `partition` and `timestamp_ms`.
+fn whole_number(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
+    let wrong = || {
+        PyTypeError::new_err(format!(
+            "{name} must be an int or None, not {}",
+            value
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    };
+    if value.is_instance_of::<PyBool>() {
+        return Err(wrong());
+    }
+    if let Ok(number) = value.extract::<i64>() {
+        return Ok(number);
+    }
+    match value.extract::<f64>() {
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(number) if value.is_instance_of::<PyFloat>() && number.is_finite() => Ok(number as i64),
+        _ => Err(wrong()),
+    }
+}
+
 /// The Rust producer under `ferrokafka.KafkaProducer`.
 #[pyclass(module = "ferrokafka._core", frozen)]
 pub(crate) struct Producer {
     inner: ferrokafka_producer::Producer,
+    key_serializer: PySerializer,
+    value_serializer: PySerializer,
     shared: Arc<Shared>,
     max_block: Duration,
     closed: AtomicBool,
-}
-
-fn bytes_of(value: Option<&Bound<'_, PyBytes>>) -> Option<Bytes> {
-    value.map(|b| Bytes::copy_from_slice(b.as_bytes()))
 }
 
 impl Producer {
@@ -490,7 +589,13 @@ impl Producer {
     /// Connects with these settings (kafka-python key names, values as
     /// strings).
     #[new]
-    fn new(py: Python<'_>, settings: Vec<(String, String)>) -> PyResult<Self> {
+    #[pyo3(signature = (settings, key_serializer=None, value_serializer=None))]
+    fn new(
+        py: Python<'_>,
+        settings: Vec<(String, String)>,
+        key_serializer: PySerializer,
+        value_serializer: PySerializer,
+    ) -> PyResult<Self> {
         let config =
             ProducerConfig::from_pairs(settings).map_err(|error| errors::config_error(&error))?;
         let max_block = config.max_block;
@@ -503,6 +608,8 @@ impl Producer {
             .map_err(|e| errors::other(py, format!("cannot start the callback thread: {e}")))?;
         Ok(Producer {
             inner: producer,
+            key_serializer,
+            value_serializer,
             shared: Arc::new(Shared {
                 pending: Mutex::new(0),
                 idle: Condvar::new(),
@@ -514,40 +621,93 @@ impl Producer {
         })
     }
 
-    /// Queues one record (key and value already serialized); waits only
-    /// for the topic's metadata or for buffer room, up to `max_block_ms`.
-    #[pyo3(signature = (topic, value, key, headers, partition, timestamp_ms))]
-    #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
+    /// kafka-python's `send(topic, value=None, key=None, headers=None,
+    /// partition=None, timestamp_ms=None)`: checks the arguments (a
+    /// `TypeError` or `ValueError` naming the bad one), runs the serializers
+    /// in this thread, and queues the record; waits only for the topic's
+    /// metadata or for buffer room, up to `max_block_ms`.
+    #[pyo3(signature = (topic, value=None, key=None, headers=None, partition=None, timestamp_ms=None))]
+    // kafka-python's signature.
+    #[allow(clippy::too_many_arguments)]
     fn send(
         &self,
         py: Python<'_>,
-        topic: String,
-        value: Option<&Bound<'_, PyBytes>>,
-        key: Option<&Bound<'_, PyBytes>>,
-        headers: Vec<(String, Vec<u8>)>,
-        partition: Option<i32>,
-        timestamp_ms: Option<i64>,
+        topic: &Bound<'_, PyAny>,
+        value: Option<Bound<'_, PyAny>>,
+        key: Option<Bound<'_, PyAny>>,
+        headers: Option<Bound<'_, PyAny>>,
+        partition: Option<&Bound<'_, PyAny>>,
+        timestamp_ms: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<FutureRecordMetadata> {
         self.check_open(py)?;
-        if partition.is_some_and(|p| p < 0) {
-            return Err(PyValueError::new_err(format!(
-                "partition must be >= 0, not {}",
-                partition.unwrap_or_default()
+        let Ok(topic) = topic.cast::<PyString>() else {
+            return Err(PyTypeError::new_err(format!(
+                "topic must be a str, not {}",
+                topic.get_type().name()?
             )));
+        };
+        let topic_name = topic.to_cow()?;
+        if topic_name.is_empty() {
+            return Err(PyValueError::new_err("topic must not be empty"));
         }
+        if value.is_none() && key.is_none() {
+            return Err(PyValueError::new_err("Need at least one: key or value"));
+        }
+        let headers = match headers {
+            None => PyList::empty(py),
+            Some(headers) => headers.cast_into::<PyList>().map_err(|e| {
+                PyTypeError::new_err(format!(
+                    "headers must be a list of (str, bytes) tuples, not {}",
+                    e.into_inner()
+                        .get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?,
+        };
+        let mut record_headers = Vec::with_capacity(headers.len());
+        for item in headers.iter() {
+            record_headers.push(header(&item)?);
+        }
+        let partition =
+            match partition {
+                None => None,
+                Some(p) if p.is_none() => None,
+                Some(p) => {
+                    let p = whole_number(p, "partition")?;
+                    if p < 0 {
+                        return Err(PyValueError::new_err(format!(
+                            "partition must be >= 0, not {p}"
+                        )));
+                    }
+                    Some(i32::try_from(p).map_err(|_| {
+                        PyValueError::new_err(format!("partition {p} does not exist"))
+                    })?)
+                }
+            };
+        let timestamp = match timestamp_ms {
+            None => None,
+            Some(t) if t.is_none() => None,
+            Some(t) => {
+                let t = whole_number(t, "timestamp_ms")?;
+                if t < 0 {
+                    return Err(PyValueError::new_err(format!(
+                        "timestamp_ms must be >= 0, not {t}"
+                    )));
+                }
+                Some(t)
+            }
+        };
+        let key = serialize(&self.key_serializer, topic, &headers, key, "key")?;
+        let value = serialize(&self.value_serializer, topic, &headers, value, "value")?;
         let record = ProducerRecord {
-            topic,
+            topic: topic_name.to_string(),
             partition,
-            key: bytes_of(key),
-            value: bytes_of(value),
-            headers: headers
-                .into_iter()
-                .map(|(k, v)| Header {
-                    key: Bytes::from(k.into_bytes()),
-                    value: Some(Bytes::from(v)),
-                })
-                .collect(),
-            timestamp: timestamp_ms,
+            key,
+            value,
+            headers: record_headers,
+            timestamp,
         };
         *lock(&self.shared.pending) += 1;
         let ticket = Ticket(Arc::clone(&self.shared));
