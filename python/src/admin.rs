@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ferrokafka_admin::groups::ListGroupsFilter;
 use ferrokafka_admin::topics::{NewPartitions, NewTopic};
 use ferrokafka_admin::{Admin as RustAdmin, AdminConfig, AdminError, AdminOptions};
+use ferrokafka_group::assignor::TopicPartition;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -18,6 +20,10 @@ use crate::{millis, wait_done};
 /// Partitions to add as Python passes them: `{name: (total_count,
 /// assignments or None)}`.
 type PartitionIncreases = BTreeMap<String, (i32, Option<Vec<Vec<i32>>>)>;
+
+/// A group as `list_groups` answers it: `(group_id, protocol_type, state,
+/// type)`.
+type GroupRow = (String, String, Option<String>, Option<String>);
 
 /// A broker as `describe_cluster` answers it: `(node_id, host, port, rack)`.
 type Broker = (i32, String, i32, Option<String>);
@@ -186,6 +192,86 @@ impl Admin {
                 }
                 Err(error) => {
                     dict.set_item(name, errors::admin_error(py, &error).into_value(py))?;
+                }
+            }
+        }
+        Ok(dict)
+    }
+
+    /// The groups of the cluster, `[(group_id, protocol_type, state,
+    /// type)]`, filtered by states and types (empty: all).
+    fn list_groups(
+        &self,
+        py: Python<'_>,
+        states: Vec<String>,
+        types: Vec<String>,
+    ) -> PyResult<Vec<GroupRow>> {
+        let filter = ListGroupsFilter { states, types };
+        let listed = wait_done(py, self.admin.list_groups(&filter, &AdminOptions::new()))?
+            .map_err(|error| errors::admin_error(py, &error))?;
+        if let Some(error) = listed.errors.values().next() {
+            return Err(errors::admin_error(py, error));
+        }
+        Ok(listed
+            .groups
+            .into_iter()
+            .map(|g| (g.group_id, g.protocol_type, g.state, g.group_type))
+            .collect())
+    }
+
+    /// Deletes groups; `[(group_id, None or exception)]`.
+    #[allow(clippy::needless_pass_by_value)]
+    fn delete_groups<'py>(
+        &self,
+        py: Python<'py>,
+        groups: Vec<String>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+        let results = wait_done(py, self.admin.delete_groups(&names, &AdminOptions::new()))?;
+        outcomes(py, results)
+    }
+
+    /// The committed offsets of groups (of these partitions, or all):
+    /// `{group: {TopicPartition: OffsetAndMetadata} or exception}`.
+    #[allow(clippy::needless_pass_by_value)]
+    fn list_group_offsets<'py>(
+        &self,
+        py: Python<'py>,
+        groups: Vec<String>,
+        partitions: Option<Vec<(String, i32)>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+        let partitions: Option<Vec<TopicPartition>> = partitions.map(|list| {
+            list.into_iter()
+                .map(|(topic, partition)| TopicPartition::new(topic, partition))
+                .collect()
+        });
+        let results = wait_done(
+            py,
+            self.admin
+                .list_group_offsets(&names, partitions.as_deref(), &AdminOptions::new()),
+        )?;
+        let structs = py.import("ferrokafka.structs")?;
+        let offset_and_metadata = structs.getattr("OffsetAndMetadata")?;
+        let dict = PyDict::new(py);
+        for (group, result) in results {
+            match result {
+                Ok(offsets) => {
+                    let found = PyDict::new(py);
+                    for (tp, offset) in offsets {
+                        found.set_item(
+                            crate::producer::topic_partition(py, &tp.topic, tp.partition)?,
+                            offset_and_metadata.call1((
+                                offset.offset,
+                                offset.metadata,
+                                offset.leader_epoch.unwrap_or(-1),
+                            ))?,
+                        )?;
+                    }
+                    dict.set_item(group, found)?;
+                }
+                Err(error) => {
+                    dict.set_item(group, errors::admin_error(py, &error).into_value(py))?;
                 }
             }
         }

@@ -59,3 +59,28 @@ def test_bad_admin_arguments(bootstrap):
             admin.create_partitions(["t"])
         with pytest.raises(ValueError, match="timeout_ms"):
             admin.delete_topics(["t"], timeout_ms=-1)
+
+
+def test_groups_list_offsets_and_delete(bootstrap, topic, group):
+    from ferrokafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer.send(topic, b"v", partition=0).get(30)
+    producer.close()
+    tp = TopicPartition(topic, 0)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    consumer.assign([tp])
+    consumer.commit(offsets={tp: OffsetAndMetadata(1, "note")})
+    consumer.close()
+    with KafkaAdminClient(bootstrap_servers=bootstrap) as admin:
+        listed = admin.list_groups()
+        assert group in {g["group_id"] for g in listed}
+        assert (group, "consumer") in admin.list_consumer_groups() or group in dict(admin.list_consumer_groups())
+        offsets = admin.list_group_offsets({group: None})
+        assert offsets == {group: {tp: OffsetAndMetadata(1, "note", -1)}}
+        assert admin.list_consumer_group_offsets(group, partitions=[tp]) == {tp: OffsetAndMetadata(1, "note", -1)}
+        assert admin.delete_groups([group]) == [(group, errors.NoError)]
+        [(name, error)] = admin.delete_consumer_groups(group)
+        assert name == group and issubclass(error, errors.GroupIdNotFoundError)
+        with pytest.raises(TypeError, match="group_ids"):
+            admin.delete_groups([1])

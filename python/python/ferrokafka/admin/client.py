@@ -239,3 +239,76 @@ class KafkaAdminClient:
             "controller_id": controller_id,
             "brokers": [{"broker_id": b, "host": h, "port": p, "rack": r} for b, h, p, r in brokers],
         }
+
+    # -- groups ----------------------------------------------------------
+
+    def list_groups(self, broker_ids=None, states_filter=None, types_filter=None):
+        """The cluster's groups: a list of dicts with ``group_id``,
+        ``protocol_type``, ``group_state`` and ``group_type``, filtered by
+        state (``['Stable', 'Empty']``) and type (``['consumer', 'classic']``)."""
+        self._check_open()
+        states = [_filter_name("states_filter", s) for s in (states_filter or [])]
+        types = [_filter_name("types_filter", t) for t in (types_filter or [])]
+        return [
+            {"group_id": g, "protocol_type": p, "group_state": state, "group_type": kind}
+            for g, p, state, kind in self._core.list_groups(states, types)
+        ]
+
+    def list_consumer_groups(self, broker_ids=None, states_filter=None):
+        """kafka-python 2's listing: ``[(group_id, protocol_type)]``."""
+        return [(g["group_id"], g["protocol_type"]) for g in self.list_groups(broker_ids, states_filter)]
+
+    def delete_groups(self, group_ids, group_coordinator_id=None):
+        """Deletes groups: ``[(group_id, error class)]`` (``NoError`` when deleted)."""
+        self._check_open()
+        group_ids = _names("group_ids", group_ids)
+        return [(group, Errors.NoError if error is None else type(error))
+                for group, error in self._core.delete_groups(group_ids)]
+
+    delete_consumer_groups = delete_groups
+
+    def list_group_offsets(self, group_specs):
+        """Committed offsets: ``group_specs`` maps group ids to a list of
+        ``TopicPartition`` (or ``None`` for all), or is a group id or a list
+        of them; ``{group_id: {TopicPartition: OffsetAndMetadata}}``. Raises
+        the first group's error."""
+        self._check_open()
+        if isinstance(group_specs, str):
+            group_specs = {group_specs: None}
+        elif isinstance(group_specs, (list, tuple, set)):
+            group_specs = {g: None for g in _names("group_specs", group_specs)}
+        elif not isinstance(group_specs, dict):
+            raise TypeError("group_specs must be a dict, a group id or a list of them, not %s"
+                            % type(group_specs).__name__)
+        result = {}
+        for group, partitions in group_specs.items():
+            if partitions is not None:
+                partitions = [(tp[0], tp[1]) for tp in partitions]
+            found = self._core.list_group_offsets([group], partitions)[group]
+            if isinstance(found, BaseException):
+                raise found
+            result[group] = found
+        return result
+
+    def list_consumer_group_offsets(self, group_id, group_coordinator_id=None, partitions=None):
+        """kafka-python 2's form: ``{TopicPartition: OffsetAndMetadata}`` of one group."""
+        if not isinstance(group_id, str):
+            raise TypeError("group_id must be a str, not %s" % type(group_id).__name__)
+        return self.list_group_offsets({group_id: partitions})[group_id]
+
+
+def _names(what, names):
+    if isinstance(names, str):
+        return [names]
+    names = list(names)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError("%s must be a list of str, not holding %s" % (what, type(name).__name__))
+    return names
+
+
+def _filter_name(what, value):
+    name = getattr(value, "name", value)
+    if not isinstance(name, str):
+        raise TypeError("%s must hold str, not %s" % (what, type(value).__name__))
+    return name
