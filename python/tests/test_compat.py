@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import ferrokafka
 from ferrokafka import KafkaConsumer, KafkaProducer
@@ -125,3 +126,59 @@ def test_the_package_exports_kafka_pythons_names():
     assert str(errors.KafkaTimeoutError("x")) == "KafkaTimeoutError: x"
     assert issubclass(errors.KafkaError, Exception)
     assert errors.for_code(30000).errno == 30000
+
+
+KAFKA_PYTHON_MEMBER = textwrap.dedent("""
+    import sys, time
+    from kafka import KafkaConsumer
+    bootstrap, topic, group, per_partition = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
+                             enable_auto_commit=False)
+    print("joined", flush=True)
+    values = []
+    deadline = time.monotonic() + 60
+    # Reads until it has every record of the partitions it was given.
+    while time.monotonic() < deadline and not (consumer.assignment()
+                                                and len(values) >= per_partition * len(consumer.assignment())):
+        for records in consumer.poll(timeout_ms=500).values():
+            values.extend(r.value.decode() for r in records)
+        if values:
+            consumer.commit()
+    assignment = sorted(tp.partition for tp in consumer.assignment())
+    print("assigned", assignment, "values", len(values), flush=True)
+    consumer.close()
+""")
+
+
+def test_a_group_shared_by_ferrokafka_and_kafka_python_members(bootstrap, new_topic, group):
+    """kafka-python and ferrokafka members of one group split the partitions
+    and between them read every record once."""
+    name = new_topic(partitions=4)
+    ours = KafkaConsumer(name, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
+                         enable_auto_commit=False)
+    ours.poll(timeout_ms=2000)
+    theirs = subprocess.Popen([sys.executable, "-c", KAFKA_PYTHON_MEMBER, bootstrap, name, group, "10"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert theirs.stdout.readline().strip() == "joined"
+    # Poll until the group gave the other member some partitions.
+    deadline = time.monotonic() + 60
+    while len(ours.assignment()) == 4 and time.monotonic() < deadline:
+        ours.poll(timeout_ms=500)
+    assert 0 < len(ours.assignment()) < 4
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for i in range(40):
+        producer.send(name, b"%d" % i, partition=i % 4)
+    producer.close()
+    mine = []
+    their_partitions = {0, 1, 2, 3} - {tp.partition for tp in ours.assignment()}
+    wanted = 40 - 10 * len(their_partitions)
+    deadline = time.monotonic() + 60
+    while len(mine) < wanted and time.monotonic() < deadline:
+        for records in ours.poll(timeout_ms=500).values():
+            mine.extend(records)
+    out, err = theirs.communicate(timeout=90)
+    assert theirs.returncode == 0, err
+    ours.close()
+    assert len(mine) == wanted
+    assert {r.partition for r in mine}.isdisjoint(their_partitions)
+    assert out.splitlines()[-1] == "assigned %s values %d" % (sorted(their_partitions), 10 * len(their_partitions))

@@ -223,3 +223,27 @@ def test_transaction_calls_without_transactional_id_are_illegal_state(bootstrap)
     with pytest.raises(errors.IllegalStateError):
         producer.begin_transaction()
     producer.close()
+
+
+def _rss_kb():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+def test_sending_keeps_memory_flat(bootstrap, topic):
+    """Nothing per record outlives its delivery: rounds of sends after the
+    first ones leave the process's memory where it was."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    value = b"x" * 100
+    sizes = []
+    for _ in range(5):
+        for i in range(40000):
+            producer.send(topic, value, key=b"%d" % (i % 100))
+        producer.flush()
+        sizes.append(_rss_kb())
+    producer.close()
+    # A leak of even 50 bytes a record would add 6 MB over the last three rounds.
+    assert sizes[-1] - sizes[1] < 4 * 1024, sizes
