@@ -5,6 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ferrokafka_admin::configs::{
+    AlterConfigOp, AlterOp, ConfigResource, DescribeConfigsOptions, ResourceType,
+};
 use ferrokafka_admin::groups::ListGroupsFilter;
 use ferrokafka_admin::topics::{NewPartitions, NewTopic};
 use ferrokafka_admin::{Admin as RustAdmin, AdminConfig, AdminError, AdminOptions};
@@ -24,6 +27,33 @@ type PartitionIncreases = BTreeMap<String, (i32, Option<Vec<Vec<i32>>>)>;
 /// A group as `list_groups` answers it: `(group_id, protocol_type, state,
 /// type)`.
 type GroupRow = (String, String, Option<String>, Option<String>);
+
+/// A config entry as `describe_configs` answers it: `(name, value,
+/// source, is_sensitive, read_only, config_type, [(synonym, value,
+/// source)], documentation)`.
+type ConfigRow = (
+    String,
+    Option<String>,
+    &'static str,
+    bool,
+    bool,
+    String,
+    Vec<(String, Option<String>, &'static str)>,
+    Option<String>,
+);
+
+/// Changes to one resource's configs as Python passes them:
+/// `(resource_type, name, [(key, value or None)])`.
+type ConfigChanges = (i8, String, Vec<(String, Option<String>)>);
+
+fn resource(code: i8, name: String) -> PyResult<ConfigResource> {
+    let Some(resource_type) = ResourceType::from_code(code) else {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "resource_type {code} is not a config resource type"
+        )));
+    };
+    Ok(ConfigResource::new(resource_type, name))
+}
 
 /// A broker as `describe_cluster` answers it: `(node_id, host, port, rack)`.
 type Broker = (i32, String, i32, Option<String>);
@@ -276,6 +306,103 @@ impl Admin {
             }
         }
         Ok(dict)
+    }
+
+    /// The configs of `[(resource_type, name)]`: `[(resource_type, name,
+    /// [ConfigRow] or exception)]`.
+    #[allow(clippy::needless_pass_by_value)]
+    fn describe_configs<'py>(
+        &self,
+        py: Python<'py>,
+        resources: Vec<(i8, String)>,
+        include_synonyms: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let resources = resources
+            .into_iter()
+            .map(|(code, name)| resource(code, name))
+            .collect::<PyResult<Vec<_>>>()?;
+        let what = DescribeConfigsOptions {
+            include_synonyms,
+            include_documentation: false,
+        };
+        let found = wait_done(
+            py,
+            self.admin
+                .describe_configs(&resources, what, &AdminOptions::new()),
+        )?;
+        let list = PyList::empty(py);
+        for (resource, result) in found {
+            let code = resource.resource_type.code();
+            match result {
+                Ok(entries) => {
+                    let rows: Vec<ConfigRow> = entries
+                        .into_iter()
+                        .map(|e| {
+                            (
+                                e.name,
+                                e.value,
+                                e.source.name(),
+                                e.sensitive,
+                                e.read_only,
+                                format!("{:?}", e.config_type).to_uppercase(),
+                                e.synonyms
+                                    .into_iter()
+                                    .map(|s| (s.name, s.value, s.source.name()))
+                                    .collect(),
+                                e.documentation,
+                            )
+                        })
+                        .collect();
+                    list.append((code, resource.name, rows))?;
+                }
+                Err(error) => {
+                    let error = errors::admin_error(py, &error).into_value(py);
+                    list.append((code, resource.name, error))?;
+                }
+            }
+        }
+        Ok(list)
+    }
+
+    /// Sets (a value) or deletes (`None`) config keys of `[(resource_type,
+    /// name, [(key, value)])]`; `[(resource_type, name, None or
+    /// exception)]`.
+    fn incremental_alter_configs<'py>(
+        &self,
+        py: Python<'py>,
+        changes: Vec<ConfigChanges>,
+        validate_only: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut by_resource = BTreeMap::new();
+        for (code, name, ops) in changes {
+            let ops = ops
+                .into_iter()
+                .map(|(key, value)| AlterConfigOp {
+                    op: if value.is_some() {
+                        AlterOp::Set
+                    } else {
+                        AlterOp::Delete
+                    },
+                    name: key,
+                    value,
+                })
+                .collect();
+            by_resource.insert(resource(code, name)?, ops);
+        }
+        let results = wait_done(
+            py,
+            self.admin
+                .incremental_alter_configs(&by_resource, validate_only, &AdminOptions::new()),
+        )?;
+        let list = PyList::empty(py);
+        for (resource, result) in results {
+            let error = match result {
+                Ok(()) => py.None(),
+                Err(error) => errors::admin_error(py, &error).into_value(py).into_any(),
+            };
+            list.append((resource.resource_type.code(), resource.name, error))?;
+        }
+        Ok(list)
     }
 
     /// `(cluster_id, controller_id, [(node_id, host, port, rack)])`.

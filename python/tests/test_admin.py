@@ -84,3 +84,28 @@ def test_groups_list_offsets_and_delete(bootstrap, topic, group):
         assert name == group and issubclass(error, errors.GroupIdNotFoundError)
         with pytest.raises(TypeError, match="group_ids"):
             admin.delete_groups([1])
+
+
+def test_describe_and_alter_configs(bootstrap, topic):
+    from ferrokafka.admin import ConfigResource, ConfigResourceType
+
+    with KafkaAdminClient(bootstrap_servers=bootstrap) as admin:
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": "7200000"})
+        assert admin.alter_configs([resource]) == {"topic": {topic: errors.NoError}}
+        described = admin.describe_configs([ConfigResource("topic", topic)])
+        entry = described["topic"][topic]["retention.ms"]
+        assert entry["value"] == "7200000" and entry["config_source"] == "DYNAMIC_TOPIC_CONFIG"
+        assert "segment.bytes" not in described["topic"][topic]  # at its default
+        everything = admin.describe_configs([ConfigResource("topic", topic, ["segment.bytes"])], config_filter="all")
+        assert list(everything["topic"][topic]) == ["segment.bytes"]
+        admin.alter_configs([ConfigResource("topic", topic, {"retention.ms": None})])
+        assert "retention.ms" not in admin.describe_configs([ConfigResource("topic", topic)])["topic"][topic]
+        broker = admin.describe_cluster()["brokers"][0]
+        brokers = admin.describe_configs([ConfigResource("broker", broker["broker_id"])], config_filter="all")
+        assert "log.retention.hours" in brokers["broker"][str(broker["broker_id"])]
+        with pytest.raises(TypeError, match="config_resources"):
+            admin.describe_configs(["topic"])
+        with pytest.raises(ValueError, match="config_filter"):
+            admin.describe_configs([resource], config_filter="some")
+        failed = admin.alter_configs([ConfigResource("topic", topic, {"no.such.config": "1"})])
+        assert failed["topic"][topic] is errors.InvalidConfigurationError

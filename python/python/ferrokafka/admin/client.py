@@ -69,6 +69,10 @@ class ConfigResource:
         if isinstance(resource_type, str):
             resource_type = ConfigResourceType[resource_type.upper()]
         self.resource_type = ConfigResourceType(resource_type)
+        if isinstance(name, int) and not isinstance(name, bool):
+            name = str(name)
+        if not isinstance(name, str):
+            raise TypeError("name must be a str, not %s" % type(name).__name__)
         self.name = name
         self.configs = configs
 
@@ -240,6 +244,65 @@ class KafkaAdminClient:
             "brokers": [{"broker_id": b, "host": h, "port": p, "rack": r} for b, h, p, r in brokers],
         }
 
+    # -- configs ---------------------------------------------------------
+
+    def describe_configs(self, config_resources, include_synonyms=False, config_filter="modified"):
+        """The configs of ``ConfigResource`` objects: ``{resource_type:
+        {resource_name: {key: {'value', 'read_only', 'config_source',
+        'is_sensitive', 'config_type', 'synonyms'}}}}`` (``resource_type`` as
+        ``'topic'``, ``'broker'``, ...). ``config_filter``: ``'modified'``
+        (keys not at their defaults), ``'dynamic'`` (keys alter_configs can
+        change) or ``'all'``; a resource's ``configs`` names the keys wanted."""
+        self._check_open()
+        config_filter = getattr(config_filter, "name", config_filter)
+        if not isinstance(config_filter, str) or config_filter.lower() not in ("modified", "dynamic", "all"):
+            raise ValueError("config_filter must be 'modified', 'dynamic' or 'all', not %r" % (config_filter,))
+        config_filter = config_filter.lower()
+        resources = _config_resources(config_resources)
+        wanted = {(r.resource_type.value, r.name): r.configs for r in resources}
+        found = self._core.describe_configs([(r.resource_type.value, r.name) for r in resources],
+                                            bool(include_synonyms))
+        result = {}
+        for code, name, rows in found:
+            if isinstance(rows, BaseException):
+                raise rows
+            keys = wanted.get((code, name))
+            configs = {}
+            for key, value, source, sensitive, read_only, config_type, synonyms, _doc in rows:
+                if keys is not None and key not in keys:
+                    continue
+                if config_filter == "modified" and source == "DEFAULT_CONFIG":
+                    continue
+                if config_filter == "dynamic" and read_only:
+                    continue
+                entry = {"value": value, "read_only": read_only, "config_source": source,
+                         "is_sensitive": sensitive, "config_type": config_type}
+                if include_synonyms:
+                    entry["synonyms"] = [{"name": n, "value": v, "source": src} for n, v, src in synonyms]
+                configs[key] = entry
+            result.setdefault(ConfigResourceType(code).name.lower(), {})[name] = configs
+        return result
+
+    def alter_configs(self, config_resources, validate_only=False, raise_on_unknown=True, incremental=None):
+        """Sets the ``configs`` ({key: value}; a value of ``None`` deletes the
+        key, back to its default) of ``ConfigResource`` objects, changing
+        only those keys: ``{resource_type: {resource_name: NoError or the
+        error class}}``."""
+        self._check_open()
+        resources = _config_resources(config_resources)
+        changes = []
+        for r in resources:
+            if not isinstance(r.configs, dict) or not r.configs:
+                raise ValueError("config_resources: %s %r has no configs to set" % (r.resource_type.name, r.name))
+            changes.append((r.resource_type.value, r.name,
+                            [(str(k), None if v is None else str(v)) for k, v in r.configs.items()]))
+        outcomes = self._core.incremental_alter_configs(changes, bool(validate_only))
+        result = {}
+        for code, name, error in outcomes:
+            result.setdefault(ConfigResourceType(code).name.lower(), {})[name] = (
+                Errors.NoError if error is None else type(error))
+        return result
+
     # -- groups ----------------------------------------------------------
 
     def list_groups(self, broker_ids=None, states_filter=None, types_filter=None):
@@ -312,3 +375,13 @@ def _filter_name(what, value):
     if not isinstance(name, str):
         raise TypeError("%s must hold str, not %s" % (what, type(value).__name__))
     return name
+
+
+def _config_resources(config_resources):
+    if isinstance(config_resources, ConfigResource):
+        config_resources = [config_resources]
+    resources = list(config_resources)
+    for resource in resources:
+        if not isinstance(resource, ConfigResource):
+            raise TypeError("config_resources must hold ConfigResource objects, not %s" % type(resource).__name__)
+    return resources
