@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -77,7 +77,9 @@ pub(crate) fn wait_until<T: Send>(
 /// What the producer's futures and callbacks share.
 struct Shared {
     /// Records sent whose outcome (and callbacks) are not through yet.
-    pending: Mutex<u64>,
+    pending: AtomicU64,
+    /// Held to wait for `pending` to drop to zero, and to signal it.
+    idle_lock: Mutex<()>,
     /// Signalled when `pending` drops to zero.
     idle: Condvar,
     /// To the callback thread.
@@ -88,9 +90,9 @@ struct Shared {
 
 impl Shared {
     fn finish_one(&self) {
-        let mut pending = lock(&self.pending);
-        *pending = pending.saturating_sub(1);
-        if *pending == 0 {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Under the lock: a waiter checks the count and sleeps under it.
+            let _idle = lock(&self.idle_lock);
             self.idle.notify_all();
         }
     }
@@ -128,15 +130,40 @@ struct Callback {
 }
 
 /// Where a record's outcome lands.
-#[derive(Default)]
 struct Slot {
+    /// The record's topic (kept from `send`: the outcome then needs no
+    /// copy of it).
+    topic: Py<PyString>,
     state: Mutex<SlotState>,
     done: Condvar,
 }
 
+/// A delivered record's metadata, but its topic.
+struct Delivered {
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    key_size: i32,
+    value_size: i32,
+    header_size: i32,
+}
+
+impl Delivered {
+    fn of(metadata: &RecordMetadata) -> Self {
+        Delivered {
+            partition: metadata.partition,
+            offset: metadata.offset,
+            timestamp: metadata.timestamp,
+            key_size: metadata.serialized_key_size,
+            value_size: metadata.serialized_value_size,
+            header_size: metadata.serialized_header_size,
+        }
+    }
+}
+
 #[derive(Default)]
 struct SlotState {
-    outcome: Option<Result<RecordMetadata, ProduceError>>,
+    outcome: Option<Result<Delivered, ProduceError>>,
     callbacks: Vec<Callback>,
     /// The outcome as Python sees it (a `RecordMetadata` or the
     /// exception), made once.
@@ -184,19 +211,21 @@ impl Slot {
             Ok(metadata) => python_struct(py, "RecordMetadata")?
                 .bind(py)
                 .call1((
-                    metadata.topic.as_str(),
+                    self.topic.bind(py),
                     metadata.partition,
-                    topic_partition(py, &metadata.topic, metadata.partition)?,
+                    python_struct(py, "TopicPartition")?
+                        .bind(py)
+                        .call1((self.topic.bind(py), metadata.partition))?,
                     metadata.offset,
                     metadata.timestamp,
                     py.None(),
-                    metadata.serialized_key_size,
-                    metadata.serialized_value_size,
+                    metadata.key_size,
+                    metadata.value_size,
                     // kafka-python: -1 without headers.
-                    if metadata.serialized_header_size == 0 {
+                    if metadata.header_size == 0 {
                         -1
                     } else {
-                        metadata.serialized_header_size
+                        metadata.header_size
                     },
                 ))?
                 .unbind(),
@@ -440,10 +469,11 @@ impl FutureRecordMetadata {
         })
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let topic = self.slot.topic.bind(py).to_string();
         let state = match &lock(&self.slot.state).outcome {
-            None => "pending".to_string(),
-            Some(Ok(m)) => format!("{}-{}@{}", m.topic, m.partition, m.offset),
+            None => format!("{topic} pending"),
+            Some(Ok(m)) => format!("{topic}-{}@{}", m.partition, m.offset),
             Some(Err(e)) => format!("failed: {e}"),
         };
         format!("<FutureRecordMetadata {state}>")
@@ -458,7 +488,7 @@ type PySerializer = Option<(Py<PyAny>, bool)>;
 fn serialize(
     serializer: &PySerializer,
     topic: &Bound<'_, PyString>,
-    headers: &Bound<'_, PyList>,
+    headers: Option<&Bound<'_, PyList>>,
     data: Option<Bound<'_, PyAny>>,
     what: &str,
 ) -> PyResult<Option<Bytes>> {
@@ -468,6 +498,7 @@ fn serialize(
         Some((function, full)) => {
             let data = data.unwrap_or_else(|| py.None().into_bound(py));
             let out = if *full {
+                let headers = headers.cloned().unwrap_or_else(|| PyList::empty(py));
                 function.bind(py).call1((topic, headers, data))?
             } else {
                 function.bind(py).call1((data,))?
@@ -578,8 +609,9 @@ impl Producer {
             // A callback flushing: its own record cannot be through yet.
             return Ok(true);
         }
-        wait_until(py, &self.shared.pending, &self.shared.idle, limit, |n| {
-            *n == 0
+        let pending = &self.shared.pending;
+        wait_until(py, &self.shared.idle_lock, &self.shared.idle, limit, |()| {
+            pending.load(Ordering::Acquire) == 0
         })
     }
 }
@@ -611,7 +643,8 @@ impl Producer {
             key_serializer,
             value_serializer,
             shared: Arc::new(Shared {
-                pending: Mutex::new(0),
+                pending: AtomicU64::new(0),
+                idle_lock: Mutex::new(()),
                 idle: Condvar::new(),
                 callbacks: sender,
                 callback_thread: thread.thread().id(),
@@ -653,9 +686,17 @@ impl Producer {
         if value.is_none() && key.is_none() {
             return Err(PyValueError::new_err("Need at least one: key or value"));
         }
+        let full_serializer = self.key_serializer.as_ref().is_some_and(|(_, full)| *full)
+            || self
+                .value_serializer
+                .as_ref()
+                .is_some_and(|(_, full)| *full);
+        // kafka-python gives serializers the record's header list (one may
+        // add to it); without headers or such serializers, none is made.
         let headers = match headers {
-            None => PyList::empty(py),
-            Some(headers) => headers.cast_into::<PyList>().map_err(|e| {
+            None if full_serializer => Some(PyList::empty(py)),
+            None => None,
+            Some(headers) => Some(headers.cast_into::<PyList>().map_err(|e| {
                 PyTypeError::new_err(format!(
                     "headers must be a list of (str, bytes) tuples, not {}",
                     e.into_inner()
@@ -664,11 +705,13 @@ impl Producer {
                         .map(|n| n.to_string())
                         .unwrap_or_default()
                 ))
-            })?,
+            })?),
         };
-        let mut record_headers = Vec::with_capacity(headers.len());
-        for item in headers.iter() {
-            record_headers.push(header(&item)?);
+        let mut record_headers = Vec::new();
+        if let Some(list) = &headers {
+            for item in list.iter() {
+                record_headers.push(header(&item)?);
+            }
         }
         let partition =
             match partition {
@@ -699,8 +742,21 @@ impl Producer {
                 Some(t)
             }
         };
-        let key = serialize(&self.key_serializer, topic, &headers, key, "key")?;
-        let value = serialize(&self.value_serializer, topic, &headers, value, "value")?;
+        let key = serialize(&self.key_serializer, topic, headers.as_ref(), key, "key")?;
+        let value = serialize(
+            &self.value_serializer,
+            topic,
+            headers.as_ref(),
+            value,
+            "value",
+        )?;
+        if full_serializer && let Some(list) = &headers {
+            // What the serializers left in the list.
+            record_headers = list
+                .iter()
+                .map(|item| header(&item))
+                .collect::<PyResult<_>>()?;
+        }
         let record = ProducerRecord {
             topic: topic_name.to_string(),
             partition,
@@ -709,15 +765,19 @@ impl Producer {
             headers: record_headers,
             timestamp,
         };
-        *lock(&self.shared.pending) += 1;
+        self.shared.pending.fetch_add(1, Ordering::AcqRel);
         let ticket = Ticket(Arc::clone(&self.shared));
-        let slot = Arc::new(Slot::default());
+        let slot = Arc::new(Slot {
+            topic: topic.clone().unbind(),
+            state: Mutex::new(SlotState::default()),
+            done: Condvar::new(),
+        });
         let delivered = {
             let slot = Arc::clone(&slot);
             move |outcome: Result<&RecordMetadata, &ProduceError>| {
                 let callbacks = {
                     let mut state = lock(&slot.state);
-                    state.outcome = Some(outcome.cloned().map_err(Clone::clone));
+                    state.outcome = Some(outcome.map(Delivered::of).map_err(Clone::clone));
                     std::mem::take(&mut state.callbacks)
                 };
                 slot.done.notify_all();

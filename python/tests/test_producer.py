@@ -247,3 +247,17 @@ def test_sending_keeps_memory_flat(bootstrap, topic):
     producer.close()
     # A leak of even 50 bytes a record would add 6 MB over the last three rounds.
     assert sizes[-1] - sizes[1] < 4 * 1024, sizes
+
+
+def test_a_serializer_may_add_headers(bootstrap, topic):
+    class Tagged(Serializer):
+        def serialize(self, topic_name, headers, data):
+            headers.append(("schema", b"v1"))
+            return json.dumps(data).encode()
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, value_serializer=Tagged())
+    assert producer.send(topic, {"a": 1}).get(30).serialized_header_size == len("schema") + 2
+    producer.send(topic, {"b": 2}, headers=[("h", b"x")]).get(30)
+    producer.close()
+    records = read_all(bootstrap, topic, 2)
+    assert sorted(r.headers for r in records) == sorted([[("schema", b"v1")], [("h", b"x"), ("schema", b"v1")]])
