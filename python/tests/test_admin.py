@@ -1,5 +1,6 @@
 """KafkaAdminClient basics against a real broker."""
 
+import time
 import uuid
 
 import pytest
@@ -26,6 +27,10 @@ def test_create_describe_grow_and_delete_topics(bootstrap):
     assert again["topics"][0]["error_code"] == errors.TopicAlreadyExistsError.errno
 
     assert admin.create_partitions({name: NewPartitions(4)})["results"][0]["error_code"] == 0
+    # The brokers learn of the new partitions from the metadata log: ask until they show.
+    deadline = time.monotonic() + 15
+    while len(admin.describe_topics([name])[0]["partitions"]) != 4 and time.monotonic() < deadline:
+        pass
     assert len(admin.describe_topics([name])[0]["partitions"]) == 4
     with pytest.raises(errors.InvalidPartitionsError):
         admin.create_partitions({name: 2})
@@ -86,20 +91,33 @@ def test_groups_list_offsets_and_delete(bootstrap, topic, group):
             admin.delete_groups([1])
 
 
+def describe_until(admin, topic, shows, seconds=15):
+    """``describe_configs`` of ``topic`` until ``shows(its configs)``."""
+    from ferrokafka.admin import ConfigResource
+
+    deadline = time.monotonic() + seconds
+    while True:
+        described = admin.describe_configs([ConfigResource("topic", topic)])
+        if shows(described["topic"][topic]) or time.monotonic() > deadline:
+            assert shows(described["topic"][topic]), described
+            return described
+
+
 def test_describe_and_alter_configs(bootstrap, topic):
     from ferrokafka.admin import ConfigResource, ConfigResourceType
 
     with KafkaAdminClient(bootstrap_servers=bootstrap) as admin:
         resource = ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": "7200000"})
         assert admin.alter_configs([resource]) == {"topic": {topic: errors.NoError}}
-        described = admin.describe_configs([ConfigResource("topic", topic)])
+        # The broker applies the change from the metadata log: ask until it shows.
+        described = describe_until(admin, topic, lambda configs: "retention.ms" in configs)
         entry = described["topic"][topic]["retention.ms"]
         assert entry["value"] == "7200000" and entry["config_source"] == "DYNAMIC_TOPIC_CONFIG"
         assert "segment.bytes" not in described["topic"][topic]  # at its default
         everything = admin.describe_configs([ConfigResource("topic", topic, ["segment.bytes"])], config_filter="all")
         assert list(everything["topic"][topic]) == ["segment.bytes"]
         admin.alter_configs([ConfigResource("topic", topic, {"retention.ms": None})])
-        assert "retention.ms" not in admin.describe_configs([ConfigResource("topic", topic)])["topic"][topic]
+        describe_until(admin, topic, lambda configs: "retention.ms" not in configs)
         broker = admin.describe_cluster()["brokers"][0]
         brokers = admin.describe_configs([ConfigResource("broker", broker["broker_id"])], config_filter="all")
         assert "log.retention.hours" in brokers["broker"][str(broker["broker_id"])]
