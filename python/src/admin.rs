@@ -405,6 +405,35 @@ impl Admin {
         Ok(list)
     }
 
+    /// Deletes the records before the given offsets of `[(topic,
+    /// partition, offset)]`: `[(topic, partition, low watermark or
+    /// exception)]`.
+    fn delete_records<'py>(
+        &self,
+        py: Python<'py>,
+        before: Vec<(String, i32, i64)>,
+        timeout_ms: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let before: BTreeMap<TopicPartition, i64> = before
+            .into_iter()
+            .map(|(topic, partition, offset)| (TopicPartition::new(topic, partition), offset))
+            .collect();
+        let options = options(timeout_ms)?;
+        let results = wait_done(py, self.admin.delete_records(&before, &options))?;
+        let list = PyList::empty(py);
+        for (tp, result) in results {
+            match result {
+                Ok(low_watermark) => list.append((tp.topic, tp.partition, low_watermark))?,
+                Err(error) => list.append((
+                    tp.topic,
+                    tp.partition,
+                    errors::admin_error(py, &error).into_value(py),
+                ))?,
+            }
+        }
+        Ok(list)
+    }
+
     /// `(cluster_id, controller_id, [(node_id, host, port, rack)])`.
     fn describe_cluster(&self, py: Python<'_>) -> PyResult<(String, i32, Vec<Broker>)> {
         let cluster = wait_done(py, self.admin.describe_cluster(&AdminOptions::new()))?

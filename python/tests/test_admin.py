@@ -127,3 +127,22 @@ def test_describe_and_alter_configs(bootstrap, topic):
             admin.describe_configs([resource], config_filter="some")
         failed = admin.alter_configs([ConfigResource("topic", topic, {"no.such.config": "1"})])
         assert failed["topic"][topic] is errors.InvalidConfigurationError
+
+
+def test_delete_records(bootstrap, topic):
+    from ferrokafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for i in range(10):
+        producer.send(topic, b"%d" % i, partition=0)
+    producer.close()
+    tp = TopicPartition(topic, 0)
+    with KafkaAdminClient(bootstrap_servers=bootstrap) as admin:
+        assert admin.delete_records({tp: 4}) == {tp: {"partition_index": 0, "low_watermark": 4, "error_code": 0}}
+        with pytest.raises(TypeError, match="records_to_delete"):
+            admin.delete_records({tp: "4"})
+        with pytest.raises(errors.OffsetOutOfRangeError):
+            admin.delete_records({tp: 99})
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    assert consumer.beginning_offsets([tp]) == {tp: 4}
+    consumer.close()

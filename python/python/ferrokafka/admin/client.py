@@ -244,6 +244,35 @@ class KafkaAdminClient:
             "brokers": [{"broker_id": b, "host": h, "port": p, "rack": r} for b, h, p, r in brokers],
         }
 
+    def delete_records(self, records_to_delete, timeout_ms=None, partition_leader_id=None):
+        """Deletes the records before the given offset of each partition
+        (``{TopicPartition: offset}``; -1 is the partition's end):
+        ``{TopicPartition: {'partition_index', 'low_watermark', 'error_code'}}``.
+        Raises the first partition's error."""
+        self._check_open()
+        if not isinstance(records_to_delete, dict):
+            raise TypeError("records_to_delete must be a dict of {TopicPartition: int}, not %s"
+                            % type(records_to_delete).__name__)
+        before = []
+        for tp, offset in records_to_delete.items():
+            if not (isinstance(tp, tuple) and len(tp) == 2 and isinstance(tp[0], str)
+                    and isinstance(tp[1], numbers.Integral)):
+                raise TypeError("records_to_delete keys must be TopicPartition, not %r" % (tp,))
+            if isinstance(offset, bool) or not isinstance(offset, numbers.Integral):
+                raise TypeError("records_to_delete values must be int offsets, not %s" % type(offset).__name__)
+            if offset < -1:
+                raise ValueError("records_to_delete: the offset of %s must be >= -1, not %d" % (tp, offset))
+            before.append((tp[0], int(tp[1]), int(offset)))
+        from ferrokafka.structs import TopicPartition
+
+        result = {}
+        for topic, partition, outcome in self._core.delete_records(before, _timeout(timeout_ms)):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            result[TopicPartition(topic, partition)] = {
+                "partition_index": partition, "low_watermark": outcome, "error_code": 0}
+        return result
+
     # -- configs ---------------------------------------------------------
 
     def describe_configs(self, config_resources, include_synonyms=False, config_filter="modified"):
