@@ -8,10 +8,11 @@ use std::time::Duration;
 use ferrokafka_admin::configs::{
     AlterConfigOp, AlterOp, ConfigResource, DescribeConfigsOptions, ResourceType,
 };
-use ferrokafka_admin::groups::ListGroupsFilter;
+use ferrokafka_admin::groups::{GroupKind, ListGroupsFilter};
 use ferrokafka_admin::topics::{NewPartitions, NewTopic};
 use ferrokafka_admin::{Admin as RustAdmin, AdminConfig, AdminError, AdminOptions};
 use ferrokafka_group::assignor::TopicPartition;
+use ferrokafka_group::offsets::OffsetAndMetadata;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -432,6 +433,102 @@ impl Admin {
             }
         }
         Ok(list)
+    }
+
+    /// Sets a group's committed offsets `[(topic, partition, offset,
+    /// metadata)]` (the group must have no active members): `[(topic,
+    /// partition, None or exception)]`.
+    #[allow(clippy::needless_pass_by_value)]
+    fn alter_group_offsets<'py>(
+        &self,
+        py: Python<'py>,
+        group: &str,
+        offsets: Vec<(String, i32, i64, Option<String>)>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = offsets
+            .into_iter()
+            .map(|(topic, partition, offset, metadata)| {
+                (
+                    TopicPartition::new(topic, partition),
+                    OffsetAndMetadata {
+                        offset,
+                        leader_epoch: None,
+                        metadata: metadata.unwrap_or_default(),
+                    },
+                )
+            })
+            .collect();
+        let results = wait_done(
+            py,
+            self.admin
+                .alter_group_offsets(group, &offsets, &AdminOptions::new()),
+        )?;
+        let list = PyList::empty(py);
+        for (tp, result) in results {
+            let error = match result {
+                Ok(()) => py.None(),
+                Err(error) => errors::admin_error(py, &error).into_value(py).into_any(),
+            };
+            list.append((tp.topic, tp.partition, error))?;
+        }
+        Ok(list)
+    }
+
+    /// `{group_id: dict or exception}`: state, protocol, type, coordinator
+    /// and members (ids, client, host, rack, subscribed topics and
+    /// assigned `(topic, partition)` pairs).
+    #[allow(clippy::needless_pass_by_value)]
+    fn describe_groups<'py>(
+        &self,
+        py: Python<'py>,
+        groups: Vec<String>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+        let found = wait_done(py, self.admin.describe_groups(&names, &AdminOptions::new()))?;
+        let dict = PyDict::new(py);
+        for (group, result) in found {
+            match result {
+                Ok(g) => {
+                    let d = PyDict::new(py);
+                    d.set_item("group_id", &g.group_id)?;
+                    d.set_item("group_state", &g.state)?;
+                    d.set_item("protocol_type", &g.protocol_type)?;
+                    d.set_item("protocol_data", &g.protocol)?;
+                    d.set_item(
+                        "group_type",
+                        match g.kind {
+                            GroupKind::Classic => "classic",
+                            GroupKind::Consumer => "consumer",
+                        },
+                    )?;
+                    d.set_item("coordinator_id", g.coordinator)?;
+                    let members = PyList::empty(py);
+                    for m in g.members {
+                        let md = PyDict::new(py);
+                        md.set_item("member_id", m.member_id)?;
+                        md.set_item("group_instance_id", m.group_instance_id)?;
+                        md.set_item("client_id", m.client_id)?;
+                        md.set_item("client_host", m.host)?;
+                        md.set_item("rack", m.rack)?;
+                        md.set_item("subscribed_topics", m.subscribed_topics)?;
+                        let assignment: Vec<(String, i32)> = m
+                            .assignment
+                            .into_iter()
+                            .map(|tp| (tp.topic, tp.partition))
+                            .collect();
+                        md.set_item("assignment", assignment)?;
+                        members.append(md)?;
+                    }
+                    d.set_item("members", members)?;
+                    d.set_item("error_code", 0)?;
+                    dict.set_item(group, d)?;
+                }
+                Err(error) => {
+                    dict.set_item(group, errors::admin_error(py, &error).into_value(py))?;
+                }
+            }
+        }
+        Ok(dict)
     }
 
     /// `(cluster_id, controller_id, [(node_id, host, port, rack)])`.

@@ -146,3 +146,23 @@ def test_delete_records(bootstrap, topic):
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     assert consumer.beginning_offsets([tp]) == {tp: 4}
     consumer.close()
+
+
+def test_describe_groups_and_alter_group_offsets(bootstrap, topic, group):
+    from ferrokafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, client_id="describer")
+    deadline = time.monotonic() + 30
+    while not consumer.assignment() and time.monotonic() < deadline:
+        consumer.poll(timeout_ms=200)
+    with KafkaAdminClient(bootstrap_servers=bootstrap) as admin:
+        description = admin.describe_groups([group])[group]
+        assert description["group_state"] == "Stable"
+        [member] = description["members"]
+        assert member["client_id"] == "describer"
+        assert set(member["assignment"]) == {TopicPartition(topic, p) for p in range(3)}
+        assert admin.describe_consumer_groups(group)[0]["group_id"] == group
+        consumer.close()
+        tp = TopicPartition(topic, 1)
+        assert admin.alter_group_offsets(group, {tp: OffsetAndMetadata(0, "reset")}) == {tp: errors.NoError}
+        assert admin.list_consumer_group_offsets(group, partitions=[tp]) == {tp: OffsetAndMetadata(0, "reset", -1)}

@@ -382,6 +382,42 @@ class KafkaAdminClient:
             result[group] = found
         return result
 
+    def alter_group_offsets(self, group_id, offsets, group_coordinator_id=None):
+        """Sets the committed offsets ({TopicPartition: OffsetAndMetadata}) of
+        a group with no active members: ``{TopicPartition: NoError or the
+        error class}``."""
+        self._check_open()
+        if not isinstance(group_id, str):
+            raise TypeError("group_id must be a str, not %s" % type(group_id).__name__)
+        from ferrokafka.producer.kafka import _offset_list
+        from ferrokafka.structs import TopicPartition
+
+        rows = [(t, p, o, m) for t, p, o, m, _ in _offset_list(offsets)]
+        return {TopicPartition(t, p): Errors.NoError if error is None else type(error)
+                for t, p, error in self._core.alter_group_offsets(group_id, rows)}
+
+    def describe_groups(self, group_ids, group_coordinator_id=None, include_authorized_operations=False):
+        """``{group_id: {'group_id', 'group_state', 'protocol_type',
+        'protocol_data', 'group_type', 'coordinator_id', 'members': [{'member_id',
+        'group_instance_id', 'client_id', 'client_host', 'rack',
+        'subscribed_topics', 'assignment': [TopicPartition]}]}}``. Raises the
+        first group's error."""
+        self._check_open()
+        from ferrokafka.structs import TopicPartition
+
+        found = self._core.describe_groups(_names("group_ids", group_ids))
+        for description in found.values():
+            if isinstance(description, BaseException):
+                raise description
+            for member in description["members"]:
+                member["assignment"] = [TopicPartition(t, p) for t, p in member["assignment"]]
+        return found
+
+    def describe_consumer_groups(self, group_ids, group_coordinator_id=None, include_authorized_operations=False):
+        """kafka-python 2's name: a list of ``describe_groups`` dicts, in order."""
+        found = self.describe_groups(group_ids)
+        return [found[g] for g in _names("group_ids", group_ids)]
+
     def list_consumer_group_offsets(self, group_id, group_coordinator_id=None, partitions=None):
         """kafka-python 2's form: ``{TopicPartition: OffsetAndMetadata}`` of one group."""
         if not isinstance(group_id, str):
