@@ -87,6 +87,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     step("default-settings tests on Kafka 3.9.x", &mut || {
         run_default_settings_tests(&root, jars::NEWEST_3X_VERSION, &mut counts)
     });
+    step("python (the ferrokafka package, pytest)", &mut || {
+        crate::python::test_package(args.bootstrap_servers.as_deref())
+    });
     step("doc", &mut || {
         cargo(
             &root,

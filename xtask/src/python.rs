@@ -1,5 +1,7 @@
-//! A Python virtual environment under `target/` with the interop peers of
-//! `tests/interop/requirements.txt` (kafka-python, ...), made on first use.
+//! Python under `target/`: the venv of the interop peers of
+//! `tests/interop/requirements.txt` (kafka-python, ...), made on first use,
+//! and the `ferrokafka` Python package (`python/`) built, staged and tested
+//! with pytest by `cargo xtask test`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -88,4 +90,179 @@ pub fn run_interop_script_lines(
             serde_json::from_str(line).with_context(|| format!("{script} printed {line:?}"))
         })
         .collect()
+}
+
+/// The `ferrokafka` Python package's pieces under `target/`: the staged
+/// package (`site/`) and the venv its tests run in (`venv/`).
+fn package_dir() -> PathBuf {
+    crate::broker::harness_dir()
+        .parent()
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("python-ferrokafka")
+}
+
+/// `cargo xtask test`'s python step: builds the package's extension module,
+/// stages the package, and runs its pytest suite (`python/tests`) against
+/// `bootstrap` (or a broker started for the step).
+///
+/// The extension module is built by cargo with the same units as `cargo
+/// test --workspace` (every library and test target of the workspace, so
+/// features unify the same way): after the tests step only `pyo3` and the
+/// module itself compile. `pip install ./python` (maturin) builds the same
+/// sources for users.
+pub fn test_package(bootstrap: Option<&str>) -> anyhow::Result<()> {
+    let root = crate::workspace_root();
+    let started = std::time::Instant::now();
+    let library = build_extension(&root)?;
+    eprintln!(
+        "built the extension module in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let site = stage_package(&root, &library)?;
+    let python = test_python(&site)?;
+    let (_cluster, bootstrap) = crate::broker::given_or_started(bootstrap, "xtask-python")?;
+    let started = std::time::Instant::now();
+    let status = Command::new(&python)
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--durations=5",
+        ])
+        .arg(root.join("python/tests"))
+        .env("KAFKA_BOOTSTRAP_SERVERS", &bootstrap)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(&root)
+        .status()
+        .context("running pytest")?;
+    eprintln!("pytest ran in {:.1}s", started.elapsed().as_secs_f64());
+    if !status.success() {
+        bail!("pytest python/tests exited with {status}");
+    }
+    Ok(())
+}
+
+/// `cargo build --workspace --lib --tests` with PyO3 told it builds an
+/// extension module (no libpython linked); the module's path.
+fn build_extension(root: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = Command::new(cargo)
+        .args(["build", "--workspace", "--lib", "--tests"])
+        .env("PYO3_BUILD_EXTENSION_MODULE", "1")
+        .current_dir(root)
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build of the extension module exited with {status}");
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let name = if cfg!(target_os = "macos") {
+        "lib_core.dylib"
+    } else if cfg!(windows) {
+        "_core.dll"
+    } else {
+        "lib_core.so"
+    };
+    Ok(target.join("debug").join(name))
+}
+
+/// Copies `python/python/ferrokafka` and the extension module (as
+/// `ferrokafka/_core.abi3.so`) into `target/python-ferrokafka/site`.
+fn stage_package(root: &std::path::Path, library: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let site = package_dir().join("site");
+    if site.exists() {
+        std::fs::remove_dir_all(&site).with_context(|| format!("removing {}", site.display()))?;
+    }
+    copy_tree(
+        &root.join("python/python/ferrokafka"),
+        &site.join("ferrokafka"),
+    )?;
+    let module = if cfg!(windows) {
+        "_core.pyd"
+    } else {
+        "_core.abi3.so"
+    };
+    std::fs::copy(library, site.join("ferrokafka").join(module))
+        .with_context(|| format!("copying {}", library.display()))?;
+    Ok(site)
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == "__pycache__" {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &to.join(&name))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+/// The venv of the package's tests (`python/tests/requirements.txt`), with
+/// the staged package on its path; made or updated as needed.
+fn test_python(site: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let requirements_path = crate::workspace_root().join("python/tests/requirements.txt");
+    let requirements = std::fs::read_to_string(&requirements_path)
+        .with_context(|| format!("reading {}", requirements_path.display()))?;
+    let venv = package_dir().join("venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("requirements.installed");
+    if !(python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirements)) {
+        crate::tools::require("python3", "Python 3")?;
+        if !python.exists() {
+            let status = Command::new("python3")
+                .arg("-m")
+                .arg("venv")
+                .arg(&venv)
+                .status()?;
+            if !status.success() {
+                bail!(
+                    "`python3 -m venv {}` failed: install python3-venv (e.g. `apt-get install python3-venv`)",
+                    venv.display()
+                );
+            }
+        }
+        let output = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(&requirements_path)
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "installing {} into {} failed:\n{}",
+                requirements_path.display(),
+                venv.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::fs::write(&stamp, requirements)?;
+    }
+    let output = Command::new(&python)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
+        .output()?;
+    let purelib = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    std::fs::write(
+        purelib.join("ferrokafka-staged.pth"),
+        format!("{}\n", site.display()),
+    )
+    .with_context(|| format!("writing a .pth file into {}", purelib.display()))?;
+    Ok(python)
 }

@@ -1,0 +1,5 @@
+"""``kafka.consumer``: KafkaConsumer."""
+
+from ferrokafka.consumer.group import KafkaConsumer
+
+__all__ = ["KafkaConsumer"]
