@@ -891,12 +891,12 @@ fn settle(
     );
 }
 
-/// Whether a batch may be sent again: attempts and delivery time remain
-/// and the producer is not closing.
+/// Whether a batch may be sent again: attempts and delivery time remain.
+/// A closing producer retries too, as the Java client's close sends
+/// everything buffered: its timeout is what bounds the retries.
 fn may_retry(inner: &Inner, batch: &Batch, now: Instant) -> bool {
     now < batch.created + inner.config.batching.delivery_timeout
         && batch.attempts <= inner.config.retries
-        && !inner.closed.load(Ordering::Acquire)
 }
 
 /// Acts on one batch's outcome: through the idempotence machine when the

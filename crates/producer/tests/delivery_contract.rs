@@ -458,3 +458,35 @@ async fn dropping_the_producer_still_delivers_every_record() {
     // The channel closed: every callback ran (or was dropped uncalled).
     assert_eq!(count, 50);
 }
+
+/// A close goes on retrying what the broker refused for now: a record sent
+/// to a topic whose leader is not ready yet, then closed at once, is
+/// delivered, not failed with the retriable error (as the Java client's
+/// close sends everything buffered, retries included, within its timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_right_after_send_still_retries_a_refused_batch() {
+    let answered = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&answered);
+    let cluster = FakeCluster::new(1, move |request| {
+        (request.key == ApiKey::Produce).then(|| {
+            if count.fetch_add(1, Ordering::SeqCst) < 2 {
+                FakeReply::produce(request, ErrorCode::NotLeaderOrFollower, -1)
+            } else {
+                FakeReply::produce(request, ErrorCode::None, 7)
+            }
+        })
+    });
+    cluster.add_topic("t", &[1]);
+    let producer = producer(&cluster, &[("linger_ms", "0"), ("retry_backoff_ms", "5")]).await;
+    let delivery = producer
+        .send(ProducerRecord::new("t").value("v"))
+        .await
+        .unwrap();
+    producer.close(Duration::from_secs(10)).await.unwrap();
+    let metadata = ready_now(&mut { delivery }).await;
+    assert!(
+        matches!(&metadata, Some(Ok(m)) if m.offset == 7),
+        "{metadata:?}"
+    );
+    assert_eq!(answered.load(Ordering::SeqCst), 3);
+}
