@@ -181,8 +181,6 @@ pub(crate) struct State {
     partitioner: Box<dyn Partitioner>,
     /// Batches on the wire per partition.
     pub(crate) in_flight: HashMap<TopicPartition, usize>,
-    /// Batches on the wire in all.
-    pub(crate) batches_in_flight: usize,
     /// Produce requests in flight per broker.
     pub(crate) requests_in_flight: HashMap<i32, usize>,
     /// Per broker, where in its ready partitions the next drain starts.
@@ -560,7 +558,6 @@ impl Producer {
                 accumulator: Accumulator::new(batching),
                 partitioner,
                 in_flight: HashMap::default(),
-                batches_in_flight: 0,
                 requests_in_flight: HashMap::default(),
                 drain_start: HashMap::default(),
                 machine: Machine::new(&config),

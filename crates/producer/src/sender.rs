@@ -254,7 +254,6 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
                     state.drained_completions.insert(batch.id, completions);
                 }
                 *state.in_flight.entry(batch.partition.clone()).or_insert(0) += 1;
-                state.batches_in_flight += 1;
             }
             *state.requests_in_flight.entry(node).or_insert(0) += 1;
             let ticket = Ticket::issue(inner, state, node);
@@ -583,7 +582,6 @@ fn release(inner: &Inner, node: Option<i32>, partitions: &[TopicPartition]) {
                 state.in_flight.remove(partition);
             }
         }
-        state.batches_in_flight = state.batches_in_flight.saturating_sub(1);
     }
 }
 
