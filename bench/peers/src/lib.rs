@@ -6,9 +6,14 @@
 //! ```text
 //! <bin> produce --bootstrap HOST:PORT --topic T --records N --record-size S \
 //!       --acks 1|all --linger-ms L --compression none|gzip|snappy|lz4|zstd [--json-ints] \
-//!       [--rate R]
-//! <bin> consume --bootstrap HOST:PORT --topic T --records N --group G --mode batch|iter
+//!       [--rate R] [--tasks N] [--max-request-size BYTES]
+//! <bin> consume --bootstrap HOST:PORT --topic T --records N --group G --mode batch|iter \
+//!       [--consumers N]
 //! ```
+//!
+//! `--tasks` senders share one producer and `--consumers` members of one
+//! group read `--records` between them (`cargo xtask bench scale`); a client
+//! that cannot do either says so and exits 3.
 //!
 //! plus `--timeout-s SECS` (default 300) on both, and prints exactly one JSON
 //! line on stdout. Everything else goes to stderr.
@@ -80,6 +85,11 @@ pub struct ProduceArgs {
     pub json_ints: bool,
     /// Records per second, 0 for as fast as the client goes.
     pub rate: u64,
+    /// Threads or tasks sending through the one producer.
+    pub tasks: u64,
+    /// The producer's largest request, when records need more than the
+    /// client's default.
+    pub max_request_size: Option<u64>,
     pub timeout_s: u64,
 }
 
@@ -90,6 +100,8 @@ pub struct ConsumeArgs {
     pub records: u64,
     pub group: String,
     pub mode: Mode,
+    /// Members of the group reading at once.
+    pub consumers: u64,
     pub timeout_s: u64,
 }
 
@@ -101,8 +113,10 @@ pub enum Command {
 
 const USAGE: &str = "usage:
   <bin> produce --bootstrap HOST:PORT --topic T --records N --record-size S --acks 1|all \
---linger-ms L --compression none|gzip|snappy|lz4|zstd [--json-ints] [--rate R] [--timeout-s SECS]
-  <bin> consume --bootstrap HOST:PORT --topic T --records N --group G --mode batch|iter [--timeout-s SECS]";
+--linger-ms L --compression none|gzip|snappy|lz4|zstd [--json-ints] [--rate R] [--tasks N] \
+[--max-request-size BYTES] [--timeout-s SECS]
+  <bin> consume --bootstrap HOST:PORT --topic T --records N --group G --mode batch|iter \
+[--consumers N] [--timeout-s SECS]";
 
 fn usage_exit(msg: &str) -> ! {
     eprintln!("error: {msg}\n{USAGE}");
@@ -147,6 +161,9 @@ pub fn parse_from(args: Vec<String>) -> Command {
     let mut mode = None;
     let mut timeout_s = DEFAULT_TIMEOUT_S;
     let mut rate = 0u64;
+    let mut tasks = 1u64;
+    let mut consumers = 1u64;
+    let mut max_request_size = None;
 
     while let Some(flag) = it.next() {
         // Accept both `--flag value` and `--flag=value`.
@@ -197,6 +214,9 @@ pub fn parse_from(args: Vec<String>) -> Command {
             }
             "--timeout-s" => timeout_s = parse_num::<u64>(&flag, &value()),
             "--rate" => rate = parse_num::<u64>(&flag, &value()),
+            "--tasks" => tasks = parse_num::<u64>(&flag, &value()).max(1),
+            "--consumers" => consumers = parse_num::<u64>(&flag, &value()).max(1),
+            "--max-request-size" => max_request_size = Some(parse_num::<u64>(&flag, &value())),
             other => usage_exit(&format!("unknown flag {other:?}")),
         }
     }
@@ -224,6 +244,8 @@ pub fn parse_from(args: Vec<String>) -> Command {
             compression: req(compression, "--compression"),
             json_ints,
             rate,
+            tasks,
+            max_request_size,
             timeout_s,
         })
     } else {
@@ -233,6 +255,7 @@ pub fn parse_from(args: Vec<String>) -> Command {
             records,
             group: req(group, "--group"),
             mode: req(mode, "--mode"),
+            consumers,
             timeout_s,
         })
     }
@@ -363,6 +386,19 @@ pub fn start_watchdog(secs: u64) {
             std::process::exit(2);
         })
         .expect("spawn watchdog thread");
+}
+
+/// For a client with one sender and one group member: exits 3, saying
+/// so, when the command asks for more.
+pub fn require_one_sender_and_member(command: &Command) {
+    let (what, n) = match command {
+        Command::Produce(a) => ("--tasks", a.tasks),
+        Command::Consume(a) => ("--consumers", a.consumers),
+    };
+    if n > 1 {
+        eprintln!("error: this client's benchmark program runs one of {what}, not {n}");
+        std::process::exit(3);
+    }
 }
 
 /// Print a delivery failure and exit 1.

@@ -52,6 +52,13 @@ pub(crate) struct ProduceArgs {
     /// to measure latency below saturation.
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// Tasks sending at once through the one producer, each its share of
+    /// the records (the application shape of a server handling requests).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    tasks: u64,
+    /// `max_request_size` (records larger than the default 1 MiB request).
+    #[arg(long)]
+    max_request_size: Option<u64>,
     /// The run fails (exit 2) if it takes longer than this.
     #[arg(long, default_value_t = 300)]
     timeout_s: u64,
@@ -72,6 +79,10 @@ pub(crate) struct ConsumeArgs {
     /// `batch` (`poll_records`) or `iter` (the record stream, one at a time).
     #[arg(long, default_value = "batch")]
     mode: String,
+    /// Consumers in the group, in this process, reading `--records` between
+    /// them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    consumers: u64,
     /// The run fails (exit 2) if it takes longer than this.
     #[arg(long, default_value_t = 300)]
     timeout_s: u64,
@@ -182,7 +193,8 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<Outcome> {
         "false"
     };
     let linger = args.linger_ms.to_string();
-    let config = ProducerConfig::from_pairs([
+    let max_request_size = args.max_request_size.map(|size| size.to_string());
+    let mut pairs = vec![
         ("bootstrap_servers", args.bootstrap.as_str()),
         ("client_id", "ferrokafka-bench"),
         ("acks", args.acks.as_str()),
@@ -190,8 +202,11 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<Outcome> {
         ("linger_ms", linger.as_str()),
         ("compression_type", args.compression.as_str()),
         ("batch_size", "16384"),
-    ])?;
-    let producer = Producer::new(config).await?;
+    ];
+    if let Some(size) = &max_request_size {
+        pairs.push(("max_request_size", size.as_str()));
+    }
+    let producer = Producer::new(ProducerConfig::from_pairs(pairs)?).await?;
     // Metadata warm-up, outside the measured time as for every client.
     producer.partitions_for(&args.topic).await?;
 
@@ -206,26 +221,42 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<Outcome> {
         first_error: Mutex::new(None),
     });
 
+    let pool = Arc::new(pool);
     let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    for task in 0..args.tasks {
+        let (producer, pool, sink) = (producer.clone(), Arc::clone(&pool), Arc::clone(&sink));
+        let (topic, json_ints, rate) = (args.topic.clone(), args.json_ints, args.rate);
+        // Task `t` sends records t, t + tasks, t + 2 tasks, ...
+        let indices = (task..args.records).step_by(usize::try_from(args.tasks).unwrap_or(1));
+        let task_rate = rate / args.tasks;
+        senders.spawn(async move {
+            let mut bytes = 0u64;
+            for (n, i) in indices.enumerate() {
+                if task_rate > 0 && n % 10 == 0 {
+                    pace(started, n as u64, task_rate).await;
+                }
+                let value = if json_ints {
+                    Bytes::from(i.to_string())
+                } else {
+                    pool[usize::try_from(i % 1024).unwrap_or(0)].clone()
+                };
+                bytes += value.len() as u64;
+                let sent = Instant::now();
+                let sink = Arc::clone(&sink);
+                producer
+                    .send_with_callback(
+                        ProducerRecord::new(topic.as_str()).value(value),
+                        move |outcome| sink.record(sent, outcome),
+                    )
+                    .await?;
+            }
+            anyhow::Ok(bytes)
+        });
+    }
     let mut bytes = 0u64;
-    for i in 0..args.records {
-        if args.rate > 0 && i % 10 == 0 {
-            pace(started, i, args.rate).await;
-        }
-        let value = if args.json_ints {
-            Bytes::from(i.to_string())
-        } else {
-            pool[usize::try_from(i % 1024).unwrap_or(0)].clone()
-        };
-        bytes += value.len() as u64;
-        let sent = Instant::now();
-        let sink = Arc::clone(&sink);
-        producer
-            .send_with_callback(
-                ProducerRecord::new(args.topic.as_str()).value(value),
-                move |outcome| sink.record(sent, outcome),
-            )
-            .await?;
+    while let Some(sent) = senders.join_next().await {
+        bytes += sent??;
     }
     producer.flush().await;
     let elapsed = started.elapsed();
@@ -317,49 +348,96 @@ async fn pace(started: Instant, i: u64, rate: u64) {
 }
 
 async fn consume(args: &ConsumeArgs) -> anyhow::Result<Outcome> {
-    let consumer = Consumer::new(ConsumerConfig::from_pairs([
-        ("bootstrap_servers", args.bootstrap.as_str()),
-        ("client_id", "ferrokafka-bench"),
-        ("group_id", args.group.as_str()),
-        ("auto_offset_reset", "earliest"),
-    ])?)
-    .await?;
-    consumer.subscribe(&[args.topic.as_str()]).await?;
+    if !matches!(args.mode.as_str(), "batch" | "iter") {
+        anyhow::bail!("--mode must be batch or iter, not {:?}", args.mode);
+    }
+    let mut consumers = Vec::new();
+    for _ in 0..args.consumers {
+        let consumer = Consumer::new(ConsumerConfig::from_pairs([
+            ("bootstrap_servers", args.bootstrap.as_str()),
+            ("client_id", "ferrokafka-bench"),
+            ("group_id", args.group.as_str()),
+            ("auto_offset_reset", "earliest"),
+        ])?)
+        .await?;
+        consumer.subscribe(&[args.topic.as_str()]).await?;
+        consumers.push(consumer);
+    }
+    let read = Arc::new(Tally::default());
     let started = Instant::now();
-    let mut records = 0u64;
-    let mut bytes = 0u64;
-    match args.mode.as_str() {
-        "batch" => {
-            while records < args.records {
-                for record in consumer.poll(Duration::from_secs(1)).await? {
-                    bytes += record.value.as_ref().map_or(0, |v| v.len() as u64);
-                    records += 1;
-                }
-            }
-        }
-        "iter" => {
-            use futures_core::Stream as _;
-            let mut stream = std::pin::pin!(consumer.stream());
-            while records < args.records {
-                let Some(record) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await
-                else {
-                    anyhow::bail!("the record stream ended after {records} records");
-                };
-                let record = record?;
-                bytes += record.value.as_ref().map_or(0, |v| v.len() as u64);
-                records += 1;
-            }
-        }
-        other => anyhow::bail!("--mode must be batch or iter, not {other:?}"),
+    let mut readers = tokio::task::JoinSet::new();
+    for consumer in consumers {
+        let read = Arc::clone(&read);
+        let (mode, wanted) = (args.mode.clone(), args.records);
+        readers.spawn(async move {
+            read_until(&consumer, &mode, &read, wanted)
+                .await
+                .map(|()| consumer)
+        });
+    }
+    let mut finished = Vec::new();
+    while let Some(done) = readers.join_next().await {
+        finished.push(done??);
     }
     let elapsed = started.elapsed();
-    consumer.close(Duration::from_secs(10)).await?;
+    for consumer in finished {
+        consumer.close(Duration::from_secs(10)).await?;
+    }
     Ok(Outcome {
-        records,
-        bytes,
+        records: read.records.load(Ordering::Relaxed),
+        bytes: read.bytes.load(Ordering::Relaxed),
         elapsed,
         latencies_us: Vec::new(),
     })
+}
+
+/// What the consumers of one run have read between them.
+#[derive(Default)]
+struct Tally {
+    records: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// Reads with `consumer` until the group has read `wanted` records.
+async fn read_until(
+    consumer: &Consumer,
+    mode: &str,
+    read: &Tally,
+    wanted: u64,
+) -> anyhow::Result<()> {
+    let count = |bytes: u64, records: u64| {
+        read.bytes.fetch_add(bytes, Ordering::Relaxed);
+        read.records.fetch_add(records, Ordering::Relaxed) + records >= wanted
+    };
+    if mode == "batch" {
+        while read.records.load(Ordering::Relaxed) < wanted {
+            let records = consumer.poll(Duration::from_millis(200)).await?;
+            let bytes = records
+                .iter()
+                .map(|r| r.value.as_ref().map_or(0, |v| v.len() as u64))
+                .sum();
+            count(bytes, records.len() as u64);
+        }
+        return Ok(());
+    }
+    use futures_core::Stream as _;
+    let mut stream = std::pin::pin!(consumer.stream());
+    while read.records.load(Ordering::Relaxed) < wanted {
+        // A member whose partitions are all read waits here while others
+        // finish; the timeout lets it see that the group is done.
+        let next = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx));
+        let Ok(record) = tokio::time::timeout(Duration::from_millis(200), next).await else {
+            continue;
+        };
+        let Some(record) = record else {
+            anyhow::bail!("the record stream ended");
+        };
+        let record = record?;
+        if count(record.value.as_ref().map_or(0, |v| v.len() as u64), 1) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 
 pub mod measure;
 pub mod peers;
+pub mod plot;
 pub mod report;
 pub mod rounds;
+pub mod scale;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -15,7 +17,7 @@ use anyhow::Context;
 use ferrokafka_admin::{Admin, AdminOptions};
 use ferrokafka_protocol::ErrorCode;
 use ferrokafka_protocol::messages::CreateTopicsRequest;
-use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
+use ferrokafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use ferrokafka_transport::Client;
 use ferrokafka_transport::config::ClientConfig;
 
@@ -33,6 +35,8 @@ pub enum Side {
     Consume,
     /// Both.
     All,
+    /// The scaling curves (`SCALING.md`): one axis of the work at a time.
+    Scale,
 }
 
 /// `cargo xtask bench`.
@@ -67,6 +71,22 @@ pub struct Args {
     /// reported, and the order of the clients rotates from round to round.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
+    /// `scale` only: the axes to run (default: all of them).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub axes: Vec<scale::Axis>,
+}
+
+impl Args {
+    /// The arguments of `cargo xtask bench ARGS...` (for tests).
+    pub fn parse_for_test(args: &[&str]) -> Args {
+        #[derive(clap::Parser)]
+        struct Command {
+            #[command(flatten)]
+            args: Args,
+        }
+        <Command as clap::Parser>::parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .args
+    }
 }
 
 /// One named workload.
@@ -89,6 +109,8 @@ pub fn produce_workloads() -> Vec<Workload> {
         compression,
         json_ints: false,
         rate: 0,
+        tasks: 1,
+        max_request_size: None,
     };
     vec![
         Workload {
@@ -120,6 +142,8 @@ pub fn produce_workloads() -> Vec<Workload> {
                 compression: "none",
                 json_ints: true,
                 rate: 0,
+                tasks: 1,
+                max_request_size: None,
             },
             max_records: None,
         },
@@ -132,6 +156,8 @@ pub fn produce_workloads() -> Vec<Workload> {
                 compression: "none",
                 json_ints: false,
                 rate: 10_000,
+                tasks: 1,
+                max_request_size: None,
             },
             max_records: Some(100_000),
         },
@@ -150,6 +176,7 @@ fn consume_workloads() -> Vec<Workload> {
             task: Task::Consume {
                 mode,
                 group: String::new(),
+                consumers: 1,
             },
             max_records: None,
         })
@@ -158,6 +185,9 @@ fn consume_workloads() -> Vec<Workload> {
 
 /// Runs the benchmark.
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    if args.side == Side::Scale {
+        return scale::run(args);
+    }
     let kinds: Vec<PeerKind> = if args.peers.is_empty() {
         PeerKind::ALL.to_vec()
     } else {
@@ -213,6 +243,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         compression: "none",
         json_ints: false,
         rate: 0,
+        tasks: 1,
+        max_request_size: None,
     };
     // A fresh broker's JVM has compiled little of its request path yet, and
     // whichever client ran first would pay for that. One unmeasured run
@@ -275,7 +307,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 let (topic, task) = match &workload.task {
                     Task::Consume { mode, .. } => (
                         consume_topic.clone().context("no consumer topic")?,
-                        Task::Consume { mode, group: name },
+                        Task::Consume {
+                            mode,
+                            group: name,
+                            consumers: 1,
+                        },
                     ),
                     Task::Produce { .. } => {
                         runtime.block_on(create_topic(&client, &name, args.partitions))?;
@@ -283,10 +319,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                     }
                 };
                 let command = peer.command(&bootstrap, &topic, records, &task, &json_ints_file);
-                let outcome = measure::run_bounded(command, timeout).and_then(|(stdout, cpu_s)| {
-                    let mut measurement = peer.result(&stdout, records, &task)?;
-                    measurement.cpu_s = cpu_s;
-                    Ok(measurement)
+                let outcome = measure::run_bounded(command, timeout).and_then(|(stdout, usage)| {
+                    Ok(peer.result(&stdout, records, &task)?.with_usage(usage))
                 });
                 if matches!(task, Task::Produce { .. }) {
                     // Every producer run writes 100 MB; a full run would
@@ -348,7 +382,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// Deletes `topic` (one already gone is fine).
-async fn delete_topic(client: &Client, topic: &str) -> anyhow::Result<()> {
+pub(crate) async fn delete_topic(client: &Client, topic: &str) -> anyhow::Result<()> {
     let admin = Admin::with_client(client.clone());
     let options = AdminOptions::new().timeout(Duration::from_secs(30));
     for (name, result) in admin.delete_topics(&[topic], &options).await {
@@ -363,12 +397,31 @@ async fn delete_topic(client: &Client, topic: &str) -> anyhow::Result<()> {
 
 /// Creates `topic` (replication factor 1) and waits until it has leaders.
 async fn create_topic(client: &Client, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    create_topic_with(client, topic, partitions, &[]).await
+}
+
+/// Creates `topic` (replication factor 1) with topic `configs` and waits
+/// until it has leaders.
+pub(crate) async fn create_topic_with(
+    client: &Client,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> anyhow::Result<()> {
     let response = client
         .send_any(&CreateTopicsRequest {
             topics: vec![CreatableTopic {
                 name: topic.to_string(),
                 num_partitions: partitions,
                 replication_factor: 1,
+                configs: configs
+                    .iter()
+                    .map(|(name, value)| CreatableTopicConfig {
+                        name: (*name).to_string(),
+                        value: Some((*value).to_string()),
+                        ..CreatableTopicConfig::default()
+                    })
+                    .collect(),
                 ..CreatableTopic::default()
             }],
             timeout_ms: 30_000,

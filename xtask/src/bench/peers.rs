@@ -84,6 +84,10 @@ pub enum Task {
         json_ints: bool,
         /// Records per second, or 0 for as fast as the client goes.
         rate: u64,
+        /// Tasks or threads sending through the one producer.
+        tasks: u64,
+        /// `max.request.size`, when the records need more than 1 MiB.
+        max_request_size: Option<u64>,
     },
     /// Read `records` records in a fresh group.
     Consume {
@@ -91,6 +95,8 @@ pub enum Task {
         mode: &'static str,
         /// The group to read in.
         group: String,
+        /// Members of the group, in the one client process.
+        consumers: u64,
     },
 }
 
@@ -182,6 +188,15 @@ fn java_tools() -> anyhow::Result<PathBuf> {
 }
 
 impl Peer {
+    /// Whether this client's benchmark program can run `task`: Kafka's
+    /// performance tools have one sending thread and one consumer.
+    pub fn supports(&self, task: &Task) -> bool {
+        match task {
+            Task::Produce { tasks, .. } => *tasks == 1 || self.kind != PeerKind::Java,
+            Task::Consume { consumers, .. } => *consumers == 1 || self.kind != PeerKind::Java,
+        }
+    }
+
     /// The command that runs `task` with `records` records on `topic`.
     /// `json_ints_file` holds one integer per line, for the Java producer.
     pub fn command(
@@ -214,6 +229,8 @@ impl Peer {
                 compression,
                 json_ints,
                 rate,
+                tasks,
+                max_request_size,
             } => {
                 command.args(["produce", "--bootstrap", bootstrap, "--topic", topic]);
                 command.args([
@@ -230,10 +247,23 @@ impl Peer {
                 if *rate > 0 {
                     command.args(["--rate", &rate.to_string()]);
                 }
+                if *tasks > 1 {
+                    command.args(["--tasks", &tasks.to_string()]);
+                }
+                if let Some(size) = max_request_size {
+                    command.args(["--max-request-size", &size.to_string()]);
+                }
             }
-            Task::Consume { mode, group } => {
+            Task::Consume {
+                mode,
+                group,
+                consumers,
+            } => {
                 command.args(["consume", "--bootstrap", bootstrap, "--topic", topic]);
                 command.args(["--records", &records, "--group", group, "--mode", mode]);
+                if *consumers > 1 {
+                    command.args(["--consumers", &consumers.to_string()]);
+                }
             }
         }
         command
@@ -278,6 +308,8 @@ fn java_arguments(
             compression,
             json_ints,
             rate,
+            max_request_size,
+            ..
         } => {
             command.arg("org.apache.kafka.tools.ProducerPerformance");
             command.args(["--topic", topic, "--num-records", &records.to_string()]);
@@ -299,6 +331,9 @@ fn java_arguments(
             command.arg(format!("compression.type={compression}"));
             command.arg("batch.size=16384");
             command.arg(format!("enable.idempotence={}", *acks == "all"));
+            if let Some(size) = max_request_size {
+                command.arg(format!("max.request.size={size}"));
+            }
         }
         Task::Consume { group, .. } => {
             command.arg("org.apache.kafka.tools.ConsumerPerformance");
@@ -344,6 +379,7 @@ fn parse_producer_performance(stdout: &str, bytes: u64) -> anyhow::Result<Measur
         latency_p50_ms: Some(number_before("50th")?),
         latency_p99_ms: Some(number_before("99th")?),
         cpu_s: 0.0,
+        max_rss_bytes: 0,
     })
 }
 
@@ -380,6 +416,7 @@ fn parse_consumer_performance(stdout: &str) -> anyhow::Result<Measurement> {
         latency_p50_ms: None,
         latency_p99_ms: None,
         cpu_s: 0.0,
+        max_rss_bytes: 0,
     })
 }
 

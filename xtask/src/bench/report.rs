@@ -32,6 +32,11 @@ pub struct Report {
     pub unavailable: Vec<(PeerKind, String)>,
 }
 
+/// Where the scaling curves are, said right under the title.
+pub const SCALING_LINK: &str = "How each client's costs grow with partitions (on fresh and warm topics), record size, \
+tasks sharing a producer and consumers in a group: [SCALING.md](SCALING.md), written by `cargo xtask bench scale`, \
+with a plot per axis.";
+
 /// The report as Markdown.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -46,6 +51,7 @@ pub fn render(report: &Report) -> String {
          means it used more CPU for the same records.\n",
         report.rounds
     );
+    let _ = writeln!(out, "{SCALING_LINK}\n");
     let _ = writeln!(out, "## Machine\n");
     for (what, value) in machine() {
         let _ = writeln!(out, "- {what}: {value}");
@@ -226,7 +232,7 @@ fn optional(value: Option<f64>) -> String {
 }
 
 /// What the numbers were measured on.
-fn machine() -> Vec<(&'static str, String)> {
+pub(crate) fn machine() -> Vec<(&'static str, String)> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()

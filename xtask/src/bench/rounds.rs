@@ -86,6 +86,7 @@ mod tests {
             latency_p50_ms: Some(p99 / 2.0),
             latency_p99_ms: Some(p99),
             cpu_s: 0.1,
+            max_rss_bytes: 0,
         }
     }
 

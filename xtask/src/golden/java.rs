@@ -1,10 +1,8 @@
 //! The Java programs under `xtask/golden-java/`, compiled against the
 //! kafka-clients jar of a broker release, and a bounded way to run programs.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -99,50 +97,5 @@ pub fn require_jdk() -> anyhow::Result<()> {
 /// Runs `command` to completion with its output captured, killing it when it
 /// takes longer than `timeout`.
 pub fn run_bounded(command: &mut Command, timeout: Duration) -> anyhow::Result<Output> {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {program}"))?;
-    let pid = child.id();
-    let mut stdout = child.stdout.take().context("child stdout")?;
-    let mut stderr = child.stderr.take().context("child stderr")?;
-    // Both pipes are drained while the child runs, so a chatty child never
-    // blocks on a full pipe.
-    let stdout_reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stdout.read_to_end(&mut bytes);
-        bytes
-    });
-    let stderr_reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stderr.read_to_end(&mut bytes);
-        bytes
-    });
-    let (exited, exit) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = exited.send(child.wait());
-    });
-    let (status, timed_out) = if let Ok(status) = exit.recv_timeout(timeout) {
-        (status?, false)
-    } else {
-        broker::process::signal("-KILL", &[pid]);
-        (exit.recv().context("waiting for a killed child")??, true)
-    };
-    let output = Output {
-        status,
-        stdout: stdout_reader.join().unwrap_or_default(),
-        stderr: stderr_reader.join().unwrap_or_default(),
-    };
-    if timed_out {
-        bail!(
-            "{program} did not finish within {}s and was killed:\n{}{}",
-            timeout.as_secs(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(output)
+    crate::child::run_bounded(command, timeout).map(|finished| finished.output)
 }

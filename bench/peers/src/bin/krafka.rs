@@ -224,6 +224,7 @@ async fn consume(args: &ConsumeArgs) {
 
 fn main() {
     let cmd = parse_args();
+    ferrokafka_bench_peers::require_one_sender_and_member(&cmd);
     let timeout_s = match &cmd {
         Command::Produce(a) => a.timeout_s,
         Command::Consume(a) => a.timeout_s,

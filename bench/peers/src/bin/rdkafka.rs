@@ -73,6 +73,9 @@ fn produce(args: &ProduceArgs) {
         .set("linger.ms", args.linger_ms.to_string())
         .set("compression.type", args.compression.as_config())
         .set("batch.size", BATCH_SIZE.to_string());
+    if let Some(size) = args.max_request_size {
+        cfg.set("message.max.bytes", size.to_string());
+    }
     // enable.idempotence: librdkafka's default (false) for both acks values.
     let ctx = Ctx {
         origin: Instant::now(),
@@ -97,32 +100,55 @@ fn produce(args: &ProduceArgs) {
 
     let values = Values::new(args);
     let origin = producer.context().origin;
-    let mut buf = Vec::new();
-    let mut bytes = 0u64;
-
     let timer = Timer::start();
     let started = Instant::now();
-    for i in 0..args.records {
-        if let Some(due) = pace_due(started, i, args.rate) {
-            std::thread::sleep(due.saturating_duration_since(Instant::now()));
-        }
-        let value = values.get(i, &mut buf);
-        bytes += value.len() as u64;
-        let sent_ns = origin.elapsed().as_nanos() as usize;
-        let mut record =
-            BaseRecord::<(), [u8], usize>::with_opaque_to(&args.topic, sent_ns).payload(value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    // librdkafka's queue is full: serve delivery reports and retry.
-                    record = r;
-                    producer.poll(Duration::from_millis(1));
-                }
-                Err((e, _)) => fail(format!("send of record {i}: {e}")),
-            }
-        }
-    }
+    // Sender `t` sends records t, t + tasks, ... through the one producer.
+    let bytes: u64 = std::thread::scope(|scope| {
+        let senders: Vec<_> = (0..args.tasks)
+            .map(|task| {
+                let (producer, values) = (&producer, &values);
+                scope.spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut bytes = 0u64;
+                    let rate = args.rate / args.tasks;
+                    for (n, i) in (task..args.records)
+                        .step_by(args.tasks as usize)
+                        .enumerate()
+                    {
+                        if let Some(due) = pace_due(started, n as u64, rate) {
+                            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                        }
+                        let value = values.get(i, &mut buf);
+                        bytes += value.len() as u64;
+                        let sent_ns = origin.elapsed().as_nanos() as usize;
+                        let mut record =
+                            BaseRecord::<(), [u8], usize>::with_opaque_to(&args.topic, sent_ns)
+                                .payload(value);
+                        loop {
+                            match producer.send(record) {
+                                Ok(()) => break,
+                                Err((
+                                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                                    r,
+                                )) => {
+                                    // librdkafka's queue is full: serve delivery
+                                    // reports and retry.
+                                    record = r;
+                                    producer.poll(Duration::from_millis(1));
+                                }
+                                Err((e, _)) => fail(format!("send of record {i}: {e}")),
+                            }
+                        }
+                    }
+                    bytes
+                })
+            })
+            .collect();
+        senders
+            .into_iter()
+            .map(|s| s.join().unwrap_or_else(|_| fail("a sender panicked")))
+            .sum()
+    });
     producer
         .flush(None)
         .unwrap_or_else(|e| fail(format!("flush: {e}")));
@@ -162,26 +188,42 @@ fn consumer_config(args: &ConsumeArgs) -> ClientConfig {
 }
 
 fn consume_batch(args: &ConsumeArgs) -> (u64, u64, Duration) {
-    let consumer: BaseConsumer = consumer_config(args)
-        .create()
-        .unwrap_or_else(|e| fail(format!("creating consumer: {e}")));
-    consumer
-        .subscribe(&[&args.topic])
-        .unwrap_or_else(|e| fail(format!("subscribe: {e}")));
-    let (mut count, mut bytes) = (0u64, 0u64);
+    let consumers: Vec<BaseConsumer> = (0..args.consumers)
+        .map(|_| {
+            let consumer: BaseConsumer = consumer_config(args)
+                .create()
+                .unwrap_or_else(|e| fail(format!("creating consumer: {e}")));
+            consumer
+                .subscribe(&[&args.topic])
+                .unwrap_or_else(|e| fail(format!("subscribe: {e}")));
+            consumer
+        })
+        .collect();
+    let (count, bytes) = (AtomicU64::new(0), AtomicU64::new(0));
     let timer = Timer::start();
-    while count < args.records {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                bytes += m.payload().map_or(0, <[u8]>::len) as u64;
-                count += 1;
-            }
-            Some(Err(e)) => eprintln!("consume error: {e}"),
-            None => {}
+    // Each member polls on its own thread until the group has read them all.
+    std::thread::scope(|scope| {
+        for consumer in &consumers {
+            let (count, bytes) = (&count, &bytes);
+            scope.spawn(move || {
+                while count.load(Ordering::Relaxed) < args.records {
+                    match consumer.poll(Duration::from_millis(100)) {
+                        Some(Ok(m)) => {
+                            bytes.fetch_add(
+                                m.payload().map_or(0, <[u8]>::len) as u64,
+                                Ordering::Relaxed,
+                            );
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(Err(e)) => eprintln!("consume error: {e}"),
+                        None => {}
+                    }
+                }
+            });
         }
-    }
+    });
     let elapsed = timer.elapsed();
-    (count, bytes, elapsed)
+    (count.into_inner(), bytes.into_inner(), elapsed)
 }
 
 async fn consume_iter(args: &ConsumeArgs) -> (u64, u64, Duration) {
@@ -209,6 +251,10 @@ async fn consume_iter(args: &ConsumeArgs) -> (u64, u64, Duration) {
 }
 
 fn consume(args: &ConsumeArgs) {
+    if args.consumers > 1 && args.mode == Mode::Iter {
+        eprintln!("error: --consumers is measured with --mode batch");
+        std::process::exit(3);
+    }
     let (count, bytes, elapsed) = match args.mode {
         Mode::Batch => consume_batch(args),
         Mode::Iter => tokio::runtime::Builder::new_multi_thread()
