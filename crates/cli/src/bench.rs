@@ -420,12 +420,11 @@ async fn read_until(
         }
         return Ok(());
     }
-    use futures_core::Stream as _;
     let mut stream = std::pin::pin!(consumer.stream());
     while read.records.load(Ordering::Relaxed) < wanted {
         // A member whose partitions are all read waits here while others
         // finish; the timeout lets it see that the group is done.
-        let next = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx));
+        let next = std::future::poll_fn(|cx| futures_core::Stream::poll_next(stream.as_mut(), cx));
         let Ok(record) = tokio::time::timeout(Duration::from_millis(200), next).await else {
             continue;
         };

@@ -47,6 +47,7 @@ impl Measurement {
     }
 
     /// The measured process usage, set on the client's line.
+    #[must_use]
     pub fn with_usage(mut self, usage: Usage) -> Self {
         self.cpu_s = usage.cpu_s;
         self.max_rss_bytes = usage.max_rss_bytes;

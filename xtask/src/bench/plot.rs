@@ -8,6 +8,10 @@ use std::path::Path;
 use anyhow::anyhow;
 use plotters::prelude::*;
 
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+/// Which number of a point a panel shows.
+type Measure = fn(&(u64, f64, f64)) -> f64;
+
 /// One line of a plot.
 #[derive(Debug, Clone)]
 pub struct Curve {
@@ -34,11 +38,7 @@ pub fn draw(
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let (top, bottom) = root.split_vertically(480);
     let column = |x: u64| xs.iter().position(|v| *v == x).unwrap_or(0);
-    let panels: [(
-        &DrawingArea<SVGBackend, _>,
-        &str,
-        fn(&(u64, f64, f64)) -> f64,
-    ); 2] = [
+    let panels: [(&Area, &str, Measure); 2] = [
         (&top, "records/s", |p| p.1),
         (&bottom, "client CPU µs per record", |p| p.2),
     ];

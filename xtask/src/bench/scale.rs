@@ -349,7 +349,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 continue;
             }
             eprintln!("== {}: {}", axis.title(), series.name);
-            measured.push(runner.series(&series, &ready)?);
+            measured.push(runner.series(&series, &ready));
         }
     }
     for topic in std::mem::take(&mut runner.warm).into_values() {
@@ -437,7 +437,7 @@ impl Runner<'_> {
         Ok(topic)
     }
 
-    fn series(&mut self, series: &Series, peers: &[Peer]) -> anyhow::Result<MeasuredSeries> {
+    fn series(&mut self, series: &Series, peers: &[Peer]) -> MeasuredSeries {
         let mut points = Vec::new();
         for point in &series.points {
             let clients: Vec<&Peer> = peers.iter().filter(|p| p.supports(&point.task)).collect();
@@ -472,11 +472,11 @@ impl Runner<'_> {
                 rows: clients.iter().map(|p| p.kind).zip(runs).collect(),
             });
         }
-        Ok(MeasuredSeries {
+        MeasuredSeries {
             axis: series.axis,
             name: series.name.clone(),
             points,
-        })
+        }
     }
 
     fn one_run(&mut self, point: &Point, peer: &Peer) -> anyhow::Result<measure::Measurement> {
@@ -502,7 +502,7 @@ impl Runner<'_> {
                 group: self.name("group"),
                 consumers: *consumers,
             },
-            task => task.clone(),
+            task @ Task::Produce { .. } => task.clone(),
         };
         let command = peer.command(
             self.bootstrap,
@@ -600,40 +600,37 @@ pub fn render(measured: &[MeasuredSeries], args: &Args) -> String {
                 let ours = median(point, PeerKind::Ferrokafka);
                 for (kind, runs) in &point.rows {
                     let label = axis.label(point.x);
-                    match runs.median(false) {
-                        Some(m) => {
-                            let ratio = ours.map_or("–".to_string(), |o| {
-                                format!("{:.2}×", cpu_us_per_record(m) / cpu_us_per_record(o))
-                            });
-                            let range = runs.range(false).map_or(String::new(), |(lo, hi)| {
-                                format!("{}–{}", thousands(lo), thousands(hi))
-                            });
-                            let failed = match runs.failures() {
-                                0 => String::new(),
-                                n => format!(" ({n} failed)"),
-                            };
-                            let _ = writeln!(
-                                out,
-                                "| {label} | {} | {} | {:.0} | {:.1} | {:.3} | {:.1} | {ratio} | {range}{failed} |",
-                                kind.label(),
-                                point.records,
-                                m.records_per_s(),
-                                m.mb_per_s(),
-                                cpu_us_per_record(m),
-                                mib(m.max_rss_bytes),
-                            );
-                        }
-                        None => {
-                            let why = runs.first_failure().unwrap_or("no run");
-                            let why: String =
-                                why.lines().next().unwrap_or("").chars().take(120).collect();
-                            let _ = writeln!(
-                                out,
-                                "| {label} | {} | {} | failed | | | | | {why} |",
-                                kind.label(),
-                                point.records
-                            );
-                        }
+                    if let Some(m) = runs.median(false) {
+                        let ratio = ours.map_or("–".to_string(), |o| {
+                            format!("{:.2}×", cpu_us_per_record(m) / cpu_us_per_record(o))
+                        });
+                        let range = runs.range(false).map_or(String::new(), |(lo, hi)| {
+                            format!("{}–{}", thousands(lo), thousands(hi))
+                        });
+                        let failed = match runs.failures() {
+                            0 => String::new(),
+                            n => format!(" ({n} failed)"),
+                        };
+                        let _ = writeln!(
+                            out,
+                            "| {label} | {} | {} | {:.0} | {:.1} | {:.3} | {:.1} | {ratio} | {range}{failed} |",
+                            kind.label(),
+                            point.records,
+                            m.records_per_s(),
+                            m.mb_per_s(),
+                            cpu_us_per_record(m),
+                            mib(m.max_rss_bytes),
+                        );
+                    } else {
+                        let why = runs.first_failure().unwrap_or("no run");
+                        let why: String =
+                            why.lines().next().unwrap_or("").chars().take(120).collect();
+                        let _ = writeln!(
+                            out,
+                            "| {label} | {} | {} | failed | | | | | {why} |",
+                            kind.label(),
+                            point.records
+                        );
                     }
                 }
             }
@@ -886,8 +883,8 @@ mod tests {
         assert_eq!(Axis::Partitions.label(4_000), "4000");
     }
 
-    fn run(records: u64, elapsed_s: f64, cpu_s: f64) -> Result<measure::Measurement, String> {
-        Ok(measure::Measurement {
+    fn run(records: u64, elapsed_s: f64, cpu_s: f64) -> measure::Measurement {
+        measure::Measurement {
             client: "c".into(),
             records,
             bytes: records * 100,
@@ -896,7 +893,7 @@ mod tests {
             latency_p99_ms: None,
             cpu_s,
             max_rss_bytes: 50 << 20,
-        })
+        }
     }
 
     fn point(x: u64, ours_cpu: f64, theirs_cpu: f64) -> Measured {
@@ -907,13 +904,13 @@ mod tests {
                 (
                     PeerKind::Ferrokafka,
                     Runs {
-                        outcomes: vec![run(1_000_000, 1.0, ours_cpu)],
+                        outcomes: vec![Ok(run(1_000_000, 1.0, ours_cpu))],
                     },
                 ),
                 (
                     PeerKind::Rdkafka,
                     Runs {
-                        outcomes: vec![run(1_000_000, 2.0, theirs_cpu), Err("x".into())],
+                        outcomes: vec![Ok(run(1_000_000, 2.0, theirs_cpu)), Err("x".into())],
                     },
                 ),
             ],
