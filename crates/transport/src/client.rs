@@ -6,7 +6,8 @@
 //! with exponential backoff, closes connections idle for
 //! `connections_max_idle_ms`, replaces an authenticated connection before
 //! its SASL session ends (KIP-368), and finds group and transaction
-//! coordinators.
+//! coordinators. When the brokers it knows are gone it starts over from
+//! its bootstrap servers, as [`crate::recovery`] decides (KIP-899, KIP-1102).
 //!
 //! It never retries a request by itself except where the answer is the
 //! client's own business (metadata, coordinators): whether a produce or a
@@ -27,6 +28,7 @@ use crate::backoff::Backoff;
 use crate::cluster::{ClusterView, TopicView};
 use crate::config::{ClientConfig, DnsLookup};
 use crate::link::{BrokerLink, Connector, NetworkConnector};
+use crate::recovery::{Decision, MetadataFailure, RebootstrapReason, Recovery};
 
 /// Which of a broker's connections a request travels on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,7 +90,9 @@ enum Interest {
 struct Inner {
     config: ClientConfig,
     connector: Arc<dyn Connector>,
-    bootstrap: Vec<String>,
+    /// The bootstrap servers as last resolved (again on each rebootstrap).
+    bootstrap: Mutex<Vec<String>>,
+    recovery: Mutex<Recovery>,
     view: Mutex<ClusterView>,
     interest: Mutex<Interest>,
     /// Addresses learned from FindCoordinator, for coordinators the
@@ -125,7 +129,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("bootstrap", &self.inner.bootstrap)
+            .field("bootstrap", &*lock(&self.inner.bootstrap))
             .finish_non_exhaustive()
     }
 }
@@ -173,7 +177,11 @@ impl Client {
             slots: Mutex::new(HashMap::new()),
             coordinators: Mutex::new(HashMap::new()),
             refreshing: tokio::sync::Mutex::new(()),
-            bootstrap,
+            bootstrap: Mutex::new(bootstrap),
+            recovery: Mutex::new(Recovery::new(
+                config.metadata_recovery_strategy,
+                config.metadata_recovery_rebootstrap_trigger,
+            )),
             config,
             connector,
         });
@@ -234,12 +242,101 @@ impl Client {
             return Ok(());
         }
         let request = self.metadata_request();
-        let response: MetadataResponse = self.send_any(&request).await?;
+        let response = match self.fetch_metadata(&request).await {
+            Err(Failed::RebootstrapNow(reason)) => {
+                self.rebootstrap(reason).await;
+                self.fetch_metadata(&request).await
+            }
+            other => other,
+        };
+        let response = response.map_err(Failed::into_error)?;
         let topics = response.topics.len();
         let brokers = response.brokers.len();
-        lock(&self.inner.view).update(Instant::now(), &response);
+        let mut view = lock(&self.inner.view);
+        if let (Some(before), Some(now)) = (view.cluster_id(), response.cluster_id.as_deref())
+            && before != now
+        {
+            info!(
+                before,
+                now, "the bootstrap servers lead to another cluster now"
+            );
+        }
+        view.update(Instant::now(), &response);
+        drop(view);
+        lock(&self.inner.recovery).on_metadata();
         debug!(brokers, topics, "metadata refreshed");
         Ok(())
+    }
+
+    /// One Metadata request to any broker; a failure is weighed by the
+    /// recovery policy, which may call for a rebootstrap.
+    async fn fetch_metadata(&self, request: &MetadataRequest) -> Result<MetadataResponse, Failed> {
+        let result = self.send_any(request).await;
+        let failure = match &result {
+            Ok(response) if response.error_code == ErrorCode::RebootstrapRequired.code() => {
+                MetadataFailure::RebootstrapRequired
+            }
+            Ok(_) => return result.map_err(Failed::Error),
+            // Already weighed where every known broker was tried.
+            Err(TransportError::NoBrokerAvailable { .. }) => {
+                return result.map_err(Failed::Error);
+            }
+            Err(_) => MetadataFailure::Other,
+        };
+        let decision = lock(&self.inner.recovery).on_failure(Instant::now(), failure);
+        match (decision, result) {
+            (Decision::Rebootstrap(reason), _) => Err(Failed::RebootstrapNow(reason)),
+            (Decision::CarryOn, Err(error)) => Err(Failed::Error(error)),
+            (Decision::CarryOn, Ok(response)) => Err(Failed::Error(TransportError::Broker {
+                broker: "a broker".to_string(),
+                api: ApiKey::Metadata.name().to_string(),
+                code: response.error_code,
+                message: Some(
+                    "REBOOTSTRAP_REQUIRED, and metadata_recovery_strategy is none".to_string(),
+                ),
+            })),
+        }
+    }
+
+    /// Starts over from the bootstrap servers: resolves them again, and
+    /// forgets the brokers and coordinators the metadata named, so the next
+    /// metadata comes from the bootstrap servers. Group membership and
+    /// producer state live above and are kept.
+    async fn rebootstrap(&self, reason: RebootstrapReason) {
+        match bootstrap_addresses(&self.inner.config).await {
+            Ok(addresses) => *lock(&self.inner.bootstrap) = addresses,
+            Err(error) => {
+                warn!(%error, "resolving the bootstrap servers again failed; keeping the last ones");
+            }
+        }
+        lock(&self.inner.view).forget_brokers();
+        lock(&self.inner.extra_addresses).clear();
+        lock(&self.inner.coordinators).clear();
+        // Connections to bootstrap servers opened before may lead to the
+        // old cluster: the next ones are opened afresh.
+        let bootstrap_slots: Vec<SharedSlot> = lock(&self.inner.slots)
+            .iter()
+            .filter(|((endpoint, _), _)| matches!(endpoint, Endpoint::Bootstrap(_)))
+            .map(|(_, slot)| Arc::clone(slot))
+            .collect();
+        for slot in bootstrap_slots {
+            if let Ok(mut slot) = slot.try_lock() {
+                slot.connection = None;
+                slot.retry_at = None;
+                slot.backoff.reset();
+            }
+        }
+        let servers = lock(&self.inner.bootstrap).clone();
+        info!(
+            ?reason,
+            ?servers,
+            "rebootstrapping: metadata from the bootstrap servers again"
+        );
+    }
+
+    /// How many times this client went back to its bootstrap servers.
+    pub fn rebootstraps(&self) -> u64 {
+        lock(&self.inner.recovery).rebootstraps()
     }
 
     fn metadata_request(&self) -> MetadataRequest {
@@ -726,8 +823,32 @@ impl Client {
     }
 
     /// A connection to any broker: an open one if there is one, else the
-    /// known brokers from a random start, then the bootstrap servers.
+    /// known brokers from a random start; the bootstrap servers when the
+    /// metadata names none yet, or when every known broker failed and the
+    /// recovery policy says to rebootstrap.
     async fn any_connection(&self) -> Result<(Option<i32>, Arc<dyn BrokerLink>), TransportError> {
+        let failures = match self.known_connection().await {
+            Ok(found) => return Ok(found),
+            Err(failures) => failures,
+        };
+        if !failures.is_empty() {
+            let decision = lock(&self.inner.recovery)
+                .on_failure(Instant::now(), MetadataFailure::AllBrokersUnreachable);
+            match decision {
+                Decision::Rebootstrap(reason) => self.rebootstrap(reason).await,
+                Decision::CarryOn => {
+                    return Err(TransportError::NoBrokerAvailable {
+                        tried: failures.join("; "),
+                    });
+                }
+            }
+        }
+        self.bootstrap_connection(failures).await
+    }
+
+    /// A connection to a broker the metadata names; the failures (none if
+    /// it names no broker) when there is none.
+    async fn known_connection(&self) -> Result<(Option<i32>, Arc<dyn BrokerLink>), Vec<String>> {
         let mut nodes: Vec<i32> = self.view(|v| v.brokers().map(|b| b.node_id).collect());
         if !nodes.is_empty() {
             #[allow(
@@ -741,7 +862,9 @@ impl Client {
         // An open connection first: no handshake needed.
         for &node in &nodes {
             if self.has_open_connection(Endpoint::Node(node)) {
-                let address = self.address_of(node)?;
+                let Ok(address) = self.address_of(node) else {
+                    continue;
+                };
                 if let Ok(connection) = self
                     .connect_to(Endpoint::Node(node), Lane::Data, address)
                     .await
@@ -763,7 +886,16 @@ impl Client {
                 Err(error) => failures.push(format!("{address}: {error}")),
             }
         }
-        for address in &self.inner.bootstrap {
+        Err(failures)
+    }
+
+    /// A connection to the first bootstrap server that answers.
+    async fn bootstrap_connection(
+        &self,
+        mut failures: Vec<String>,
+    ) -> Result<(Option<i32>, Arc<dyn BrokerLink>), TransportError> {
+        let servers = lock(&self.inner.bootstrap).clone();
+        for address in &servers {
             match self
                 .connect_to(
                     Endpoint::Bootstrap(address.clone()),
@@ -822,6 +954,25 @@ impl Client {
                     .is_ok_and(|s| s.connection.as_ref().is_some_and(|c| !c.is_closed()))
             })
             .count()
+    }
+}
+
+/// Why a Metadata request gave no metadata.
+enum Failed {
+    /// The recovery policy says to rebootstrap and ask again.
+    RebootstrapNow(RebootstrapReason),
+    /// An error to pass on.
+    Error(TransportError),
+}
+
+impl Failed {
+    fn into_error(self) -> TransportError {
+        match self {
+            Failed::Error(error) => error,
+            Failed::RebootstrapNow(reason) => TransportError::NoBrokerAvailable {
+                tried: format!("the bootstrap servers, after a rebootstrap ({reason:?})"),
+            },
+        }
     }
 }
 

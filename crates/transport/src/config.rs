@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::ConnectionConfig;
 use crate::metrics::WindowConfig;
+use crate::recovery::RecoveryStrategy;
 use crate::sasl::{Credentials, Mechanism, Secret, TokenProvider};
 use crate::tls::TlsConfig;
 
@@ -105,6 +106,12 @@ pub struct ClientConfig {
     pub allow_auto_topic_creation: bool,
     /// `client_dns_lookup`.
     pub client_dns_lookup: DnsLookup,
+    /// `metadata_recovery_strategy`: whether the client goes back to its
+    /// bootstrap servers when the brokers it knows are gone (KIP-899).
+    pub metadata_recovery_strategy: RecoveryStrategy,
+    /// `metadata_recovery_rebootstrap_trigger_ms`: how long the client may
+    /// go without metadata before it rebootstraps (KIP-1102).
+    pub metadata_recovery_rebootstrap_trigger: Duration,
     /// `security_protocol`.
     pub security_protocol: SecurityProtocol,
     /// `ssl_*` settings.
@@ -153,6 +160,8 @@ impl Default for ClientConfig {
             default_api_timeout: Duration::from_secs(60),
             allow_auto_topic_creation: false,
             client_dns_lookup: DnsLookup::default(),
+            metadata_recovery_strategy: RecoveryStrategy::default(),
+            metadata_recovery_rebootstrap_trigger: Duration::from_secs(300),
             security_protocol: SecurityProtocol::default(),
             tls: TlsConfig::default(),
             sasl_mechanism: None,
@@ -334,6 +343,16 @@ impl ClientConfig {
             "connections_max_idle_ms" => self.connections_max_idle = millis(k, value)?,
             "metadata_max_age_ms" => self.metadata_max_age = millis(k, value)?,
             "default_api_timeout_ms" => self.default_api_timeout = millis(k, value)?,
+            "metadata_recovery_strategy" => {
+                self.metadata_recovery_strategy = match value.trim().to_ascii_lowercase().as_str() {
+                    "none" => RecoveryStrategy::None,
+                    "rebootstrap" => RecoveryStrategy::Rebootstrap,
+                    _ => return Err(ConfigError::new(k, value, "expected none or rebootstrap")),
+                }
+            }
+            "metadata_recovery_rebootstrap_trigger_ms" => {
+                self.metadata_recovery_rebootstrap_trigger = millis(k, value)?;
+            }
             "client_dns_lookup" => {
                 self.client_dns_lookup = match value.trim() {
                     "use_all_dns_ips" | "default" => DnsLookup::UseAllDnsIps,
@@ -498,6 +517,11 @@ mod tests {
             (("max_in_flight_requests_per_connection", "0"), "at least 1"),
             (("ssl_check_hostname", "maybe"), "true or false"),
             (("send_buffer_bytes", "-5"), "-1"),
+            (("metadata_recovery_strategy", "retry"), "rebootstrap"),
+            (
+                ("metadata_recovery_rebootstrap_trigger_ms", "-1"),
+                "milliseconds",
+            ),
         ];
         for ((key, value), allowed) in cases {
             let error =
@@ -532,6 +556,30 @@ mod tests {
             ClientConfig::from_pairs([("bootstrap_servers", "a:1"), ("sasl_mechanism", "PLAIN")])
                 .unwrap_err();
         assert!(error.reason.contains("SASL_PLAINTEXT"), "{error}");
+    }
+
+    #[test]
+    fn metadata_recovery_defaults_as_java_4_and_takes_both_spellings() {
+        let default = ClientConfig::from_pairs([("bootstrap_servers", "a:1")]).unwrap();
+        assert_eq!(
+            default.metadata_recovery_strategy,
+            RecoveryStrategy::Rebootstrap
+        );
+        assert_eq!(
+            default.metadata_recovery_rebootstrap_trigger,
+            Duration::from_secs(300)
+        );
+        let set = ClientConfig::from_pairs([
+            ("bootstrap_servers", "a:1"),
+            ("metadata.recovery.strategy", "NONE"),
+            ("metadata_recovery_rebootstrap_trigger_ms", "2500"),
+        ])
+        .unwrap();
+        assert_eq!(set.metadata_recovery_strategy, RecoveryStrategy::None);
+        assert_eq!(
+            set.metadata_recovery_rebootstrap_trigger,
+            Duration::from_millis(2500)
+        );
     }
 
     #[test]
