@@ -147,7 +147,7 @@ mod tests {
             recovery.on_failure(start, MetadataFailure::Other),
             Decision::CarryOn
         );
-        let almost = start + (TRIGGER - Duration::from_millis(1));
+        let almost = start + Duration::from_millis(299_999);
         assert_eq!(
             recovery.on_failure(almost, MetadataFailure::Other),
             Decision::CarryOn
