@@ -76,10 +76,9 @@ async fn clients_carry_on_after_the_cluster_behind_their_bootstrap_address_is_re
                 let created = admin
                     .create_topics(&[NewTopic::new(&topic, 1, 1)], false, &options())
                     .await;
-                created[&topic]
-                    .as_ref()
-                    .map(|_| ())
-                    .unwrap_or_else(|e| panic!("{e}"));
+                if let Err(error) = &created[&topic] {
+                    panic!("creating {topic}: {error}");
+                }
             }
         };
         create(&admin).await;
