@@ -26,9 +26,9 @@ use tracing::{debug, info, warn};
 use crate::TransportError;
 use crate::backoff::Backoff;
 use crate::cluster::{ClusterView, TopicView};
-use crate::config::{ClientConfig, DnsLookup};
+use crate::config::{BrokerIdentity, ClientConfig, DnsLookup};
 use crate::link::{BrokerLink, Connector, NetworkConnector};
-use crate::recovery::{Decision, MetadataFailure, RebootstrapReason, Recovery};
+use crate::recovery::{Decision, MetadataFailure, RebootstrapReason, Recovery, RecoveryStrategy};
 
 /// Which of a broker's connections a request travels on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -156,7 +156,12 @@ impl Client {
     /// Checks `config`, reads the cluster's metadata from the first
     /// bootstrap server that answers (a dead one is skipped), and starts the
     /// task that keeps metadata fresh and closes idle connections.
+    ///
+    /// The bootstrap servers' names are resolved first: for up to
+    /// `bootstrap_resolve_timeout_ms`, or once when it is 0; none resolving
+    /// is a config error naming them.
     pub async fn connect(config: ClientConfig) -> Result<Client, TransportError> {
+        ensure_resolvable(&config).await?;
         Self::connect_with(config, Arc::new(NetworkConnector)).await
     }
 
@@ -806,12 +811,40 @@ impl Client {
         {
             tokio::time::sleep_until(at.into()).await;
         }
-        match self.inner.connector.connect(&address, config).await {
+        let checked = self.checked_config(&endpoint);
+        let result = self
+            .inner
+            .connector
+            .connect(&address, checked.as_ref().unwrap_or(config))
+            .await;
+        match result {
             Ok(connection) => {
                 slot.connection = Some(Arc::clone(&connection));
                 slot.backoff.reset();
                 slot.retry_at = None;
                 Ok(connection)
+            }
+            Err(TransportError::MisroutedConnection {
+                broker,
+                expected_cluster,
+                node,
+                found_cluster: _,
+            }) => {
+                let found_cluster = self.cluster_id_at(&address).await;
+                let error = TransportError::MisroutedConnection {
+                    broker,
+                    expected_cluster,
+                    node,
+                    found_cluster,
+                };
+                warn!(%error, "misrouted connection refused");
+                drop(slot);
+                let decision = lock(&self.inner.recovery)
+                    .on_failure(Instant::now(), MetadataFailure::RebootstrapRequired);
+                if let Decision::Rebootstrap(reason) = decision {
+                    self.rebootstrap(reason).await;
+                }
+                Err(error)
             }
             Err(error) => {
                 let delay = slot.backoff.next_delay(unit_random());
@@ -820,6 +853,49 @@ impl Client {
                 Err(error)
             }
         }
+    }
+
+    /// The settings to connect to `endpoint` with, when they differ from the
+    /// client's: a node of a cluster whose id the metadata gave is told
+    /// both ids, so a broker of another cluster refuses the connection
+    /// (KIP-1242).
+    fn checked_config(&self, endpoint: &Endpoint) -> Option<ClientConfig> {
+        let config = &self.inner.config;
+        let Endpoint::Node(node_id) = endpoint else {
+            return None;
+        };
+        if !config.metadata_cluster_check_enable
+            || config.metadata_recovery_strategy != RecoveryStrategy::Rebootstrap
+        {
+            return None;
+        }
+        let cluster_id = self.view(|v| v.cluster_id().map(str::to_string))?;
+        Some(ClientConfig {
+            expected_broker: Some(BrokerIdentity {
+                cluster_id,
+                node_id: *node_id,
+            }),
+            ..config.clone()
+        })
+    }
+
+    /// The cluster id the broker at `address` reports, asked over a
+    /// connection of its own that makes no claim about the cluster: to name
+    /// the cluster a misrouted connection reached. `None` if it cannot be
+    /// learnt.
+    async fn cluster_id_at(&self, address: &str) -> Option<String> {
+        let connection = self
+            .inner
+            .connector
+            .connect(address, &self.inner.config)
+            .await
+            .ok()?;
+        let request = MetadataRequest {
+            topics: Some(Vec::new()),
+            ..MetadataRequest::default()
+        };
+        let response = self.request_on(&*connection, &request).await.ok()?;
+        response.cluster_id
     }
 
     /// A connection to any broker: an open one if there is one, else the
@@ -993,6 +1069,36 @@ async fn maintain(inner: Weak<Inner>) {
         if stale && let Err(error) = client.refresh_metadata().await {
             debug!(%error, "background metadata refresh failed");
         }
+    }
+}
+
+/// Waits until at least one bootstrap server's name resolves: retried
+/// `retry_backoff_ms` apart for up to `bootstrap_resolve_timeout_ms`, or
+/// tried once when that is 0 (the Java client's default), as the Java
+/// client refuses to start with no resolvable bootstrap server.
+async fn ensure_resolvable(config: &ClientConfig) -> Result<(), TransportError> {
+    let deadline = Instant::now() + config.bootstrap_resolve_timeout;
+    loop {
+        for server in &config.bootstrap_servers {
+            if tokio::net::lookup_host(server.as_str())
+                .await
+                .is_ok_and(|mut addresses| addresses.next().is_some())
+            {
+                return Ok(());
+            }
+        }
+        if Instant::now() + config.retry_backoff > deadline {
+            return Err(TransportError::Config {
+                reason: format!(
+                    "bootstrap_servers: no name of {} resolves (tried for {:?}, \
+                     bootstrap_resolve_timeout_ms)",
+                    config.bootstrap_servers.join(","),
+                    config.bootstrap_resolve_timeout
+                ),
+            });
+        }
+        // Name resolution has no event to wait on: tried again after a pause.
+        tokio::time::sleep(config.retry_backoff).await;
     }
 }
 

@@ -75,6 +75,16 @@ pub enum DnsLookup {
     ResolveCanonicalBootstrapServersOnly,
 }
 
+/// The cluster and node a connection is meant to reach, sent in
+/// ApiVersions v5 so a broker of another cluster refuses it (KIP-1242).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerIdentity {
+    /// The cluster id the client's metadata gave.
+    pub cluster_id: String,
+    /// The node id the connection is for.
+    pub node_id: i32,
+}
+
 /// The transport's settings.
 #[derive(Clone)]
 pub struct ClientConfig {
@@ -112,6 +122,19 @@ pub struct ClientConfig {
     /// `metadata_recovery_rebootstrap_trigger_ms`: how long the client may
     /// go without metadata before it rebootstraps (KIP-1102).
     pub metadata_recovery_rebootstrap_trigger: Duration,
+    /// `metadata_cluster_check_enable`: whether connections to brokers
+    /// tell them the cluster and node they are meant for, so a broker of
+    /// another cluster refuses them (KIP-1242, brokers 4.4+). Ignored when
+    /// `metadata_recovery_strategy` is `none`, as in the Java client.
+    pub metadata_cluster_check_enable: bool,
+    /// `bootstrap_resolve_timeout_ms`: `0` resolves the bootstrap servers
+    /// once when the client is made, and no name resolving at all is a
+    /// config error; more keeps trying to resolve them for that long first.
+    pub bootstrap_resolve_timeout: Duration,
+    /// The cluster and node the connection being opened is meant for: not
+    /// a key, the cluster client sets it on the copy of the settings it
+    /// opens each broker connection with.
+    pub expected_broker: Option<BrokerIdentity>,
     /// `security_protocol`.
     pub security_protocol: SecurityProtocol,
     /// `ssl_*` settings.
@@ -162,6 +185,9 @@ impl Default for ClientConfig {
             client_dns_lookup: DnsLookup::default(),
             metadata_recovery_strategy: RecoveryStrategy::default(),
             metadata_recovery_rebootstrap_trigger: Duration::from_secs(300),
+            metadata_cluster_check_enable: true,
+            bootstrap_resolve_timeout: Duration::ZERO,
+            expected_broker: None,
             security_protocol: SecurityProtocol::default(),
             tls: TlsConfig::default(),
             sasl_mechanism: None,
@@ -353,6 +379,10 @@ impl ClientConfig {
             "metadata_recovery_rebootstrap_trigger_ms" => {
                 self.metadata_recovery_rebootstrap_trigger = millis(k, value)?;
             }
+            "metadata_cluster_check_enable" => {
+                self.metadata_cluster_check_enable = boolean(k, value)?;
+            }
+            "bootstrap_resolve_timeout_ms" => self.bootstrap_resolve_timeout = millis(k, value)?,
             "client_dns_lookup" => {
                 self.client_dns_lookup = match value.trim() {
                     "use_all_dns_ips" | "default" => DnsLookup::UseAllDnsIps,
@@ -522,6 +552,8 @@ mod tests {
                 ("metadata_recovery_rebootstrap_trigger_ms", "-1"),
                 "milliseconds",
             ),
+            (("metadata_cluster_check_enable", "on"), "true or false"),
+            (("bootstrap_resolve_timeout_ms", "soon"), "milliseconds"),
         ];
         for ((key, value), allowed) in cases {
             let error =
@@ -575,6 +607,8 @@ mod tests {
             ("metadata_recovery_rebootstrap_trigger_ms", "2500"),
         ])
         .unwrap();
+        assert!(default.metadata_cluster_check_enable);
+        assert_eq!(default.bootstrap_resolve_timeout, Duration::ZERO);
         assert_eq!(set.metadata_recovery_strategy, RecoveryStrategy::None);
         assert_eq!(
             set.metadata_recovery_rebootstrap_trigger,

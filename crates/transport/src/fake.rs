@@ -153,6 +153,9 @@ struct State {
     /// The nodes the cluster has now ([`FakeCluster::replace_nodes`]
     /// swaps them).
     nodes: Vec<i32>,
+    /// What Metadata answers name the cluster, and what a connection
+    /// claiming another cluster is refused for (KIP-1242).
+    cluster_id: String,
     topics: BTreeMap<String, (Uuid, Vec<i32>)>,
     down: HashSet<i32>,
     received: Vec<(i32, ApiKey)>,
@@ -209,6 +212,7 @@ impl FakeCluster {
                 handler: Box::new(handler),
                 state: Mutex::new(State {
                     nodes: (1..=brokers).collect(),
+                    cluster_id: "fake".to_string(),
                     topics: BTreeMap::new(),
                     down: HashSet::new(),
                     received: Vec::new(),
@@ -253,6 +257,13 @@ impl FakeCluster {
                 }
             }
         }
+    }
+
+    /// Gives the cluster another id (it starts as `fake`): as if another
+    /// cluster now answered at the same addresses. A connection meant for
+    /// the old id is refused as a 4.4 broker refuses it (KIP-1242).
+    pub fn set_cluster_id(&self, id: &str) {
+        id.clone_into(&mut lock(&self.shared).cluster_id);
     }
 
     /// Adds (or replaces) a topic whose partition `i` is led by `leaders[i]`.
@@ -358,7 +369,7 @@ impl FakeCluster {
                     ..MetadataResponseBroker::default()
                 })
                 .collect(),
-            cluster_id: Some("fake".into()),
+            cluster_id: Some(state.cluster_id.clone()),
             controller_id: 1,
             topics: state
                 .topics
@@ -407,6 +418,16 @@ impl Connector for FakeCluster {
                     .and_then(|id| id.parse::<i32>().ok())
                     .filter(|id| state.nodes.contains(id) && !state.down.contains(id))
             };
+            if let (Some(expected), Some(_)) = (&config.expected_broker, node)
+                && expected.cluster_id != state.cluster_id
+            {
+                return Err(TransportError::MisroutedConnection {
+                    broker: address.to_string(),
+                    expected_cluster: expected.cluster_id.clone(),
+                    node: expected.node_id,
+                    found_cluster: None,
+                });
+            }
             drop(state);
             let node = node.ok_or_else(|| TransportError::Io {
                 broker: address.to_string(),

@@ -10,7 +10,7 @@ use ferrokafka_protocol::messages::MetadataResponse;
 use ferrokafka_protocol::{ApiKey, ErrorCode};
 use ferrokafka_transport::config::ClientConfig;
 use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
-use ferrokafka_transport::{CoordinatorKind, TransportError};
+use ferrokafka_transport::{CoordinatorKind, Lane, TransportError};
 
 fn config(cluster: &FakeCluster, extra: &[(&str, &str)]) -> ClientConfig {
     let bootstrap = cluster.bootstrap_alias();
@@ -136,5 +136,50 @@ async fn metadata_failing_within_the_trigger_time_does_not_rebootstrap() {
     assert!(error.is_retriable(), "{error}");
     assert_eq!(client.rebootstraps(), 0);
     client.refresh_metadata().await.unwrap();
+    assert_eq!(client.rebootstraps(), 0);
+}
+
+#[tokio::test]
+async fn a_node_of_another_cluster_is_refused_naming_both_clusters() {
+    let cluster = FakeCluster::new(2, |_| None);
+    let client = cluster.client(config(&cluster, &[])).await.unwrap();
+    cluster.set_cluster_id("other");
+    let error = client.connection(2, Lane::Data).await.unwrap_err();
+    match &error {
+        TransportError::MisroutedConnection {
+            expected_cluster,
+            node,
+            found_cluster,
+            ..
+        } => {
+            assert_eq!(expected_cluster, "fake");
+            assert_eq!(*node, 2);
+            assert_eq!(found_cluster.as_deref(), Some("other"));
+        }
+        other => panic!("expected a misrouted connection, got {other:?}"),
+    }
+    let shown = error.to_string();
+    assert!(shown.contains("fake") && shown.contains("other"), "{shown}");
+    assert_eq!(client.rebootstraps(), 1);
+    client.refresh_metadata().await.unwrap();
+    assert_eq!(
+        client.view(|v| v.cluster_id().map(str::to_string)),
+        Some("other".to_string())
+    );
+    client.connection(2, Lane::Data).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_cluster_check_can_be_turned_off() {
+    let cluster = FakeCluster::new(2, |_| None);
+    let client = cluster
+        .client(config(
+            &cluster,
+            &[("metadata_cluster_check_enable", "false")],
+        ))
+        .await
+        .unwrap();
+    cluster.set_cluster_id("other");
+    client.connection(2, Lane::Data).await.unwrap();
     assert_eq!(client.rebootstraps(), 0);
 }
