@@ -4,7 +4,9 @@
 //! once the old one stops, every broker the clients know is gone and only
 //! going back to the bootstrap servers (`127.0.0.1:P,127.0.0.2:P`) finds
 //! the new cluster. A producer, a group consumer and an admin client made
-//! before the replacement keep working after it.
+//! before the replacement keep working after it. And misrouted connections
+//! (KIP-1242): a node of another cluster at an address the client knows is
+//! refused.
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -13,7 +15,10 @@ use ferrokafka_admin::topics::NewTopic;
 use ferrokafka_admin::{Admin, AdminConfig, AdminOptions};
 use ferrokafka_consumer::{Consumer, ConsumerConfig};
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
+use ferrokafka_protocol::messages::MetadataRequest;
 use ferrokafka_tests::{start_cluster_with, unique_topic};
+use ferrokafka_transport::config::ClientConfig;
+use ferrokafka_transport::{Client, Lane, TransportError};
 use xtask::broker::StartOptions;
 
 const LIMIT: Duration = Duration::from_secs(240);
@@ -171,6 +176,68 @@ async fn clients_carry_on_after_the_cluster_behind_their_bootstrap_address_is_re
         consumer.close(Duration::from_secs(10)).await.unwrap();
         producer.close(Duration::from_secs(10)).await.unwrap();
         new.stop();
+    })
+    .await
+    .expect("the test ran past its limit");
+}
+
+/// KIP-1242 on Kafka 4.4: a client of cluster A whose node's address now
+/// leads to a node of cluster B (A stopped, B started on the same port)
+/// refuses the connection, naming both clusters, and rebootstraps into B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_another_cluster_at_a_known_address_is_refused() {
+    let port = shared_port();
+    let a = start_cluster_with(&StartOptions {
+        client_ports: vec![port],
+        ..StartOptions::single_node()
+    });
+    let a_id = a.info.cluster_id.clone();
+    let bootstrap = format!("127.0.0.1:{port}");
+    tokio::time::timeout(LIMIT, async {
+        let client = Client::connect(
+            ClientConfig::from_pairs([
+                ("bootstrap_servers", bootstrap.as_str()),
+                // No background refresh between the steps below.
+                ("metadata_max_age_ms", "600000"),
+            ])
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            client.view(|v| v.cluster_id().map(str::to_string)),
+            Some(a_id.clone())
+        );
+        let node = client.view(|v| v.brokers().next().unwrap().node_id);
+
+        a.stop();
+        let b = start_cluster_with(&StartOptions {
+            client_ports: vec![port],
+            ..StartOptions::single_node()
+        });
+        let error = client.connection(node, Lane::Data).await.unwrap_err();
+        match &error {
+            TransportError::MisroutedConnection {
+                expected_cluster,
+                found_cluster,
+                ..
+            } => {
+                assert_eq!(expected_cluster, &a_id);
+                assert_eq!(found_cluster.as_deref(), Some(b.info.cluster_id.as_str()));
+            }
+            other => panic!("expected a misrouted connection, got {other:?}"),
+        }
+        assert!(client.rebootstraps() >= 1);
+        client.refresh_metadata().await.unwrap();
+        assert_eq!(
+            client.view(|v| v.cluster_id().map(str::to_string)),
+            Some(b.info.cluster_id.clone())
+        );
+        client
+            .send(node, &MetadataRequest::default())
+            .await
+            .unwrap();
+        b.stop();
     })
     .await
     .expect("the test ran past its limit");
