@@ -102,16 +102,21 @@ async fn rebootstrap_required_sends_the_client_back_to_its_bootstrap_servers() {
     assert_eq!(brokers, [1, 2]);
 }
 
+/// Two nodes; the second Metadata request (the first after the client's
+/// connect) has its connection dropped.
+fn second_metadata_dropped() -> FakeCluster {
+    let answered = AtomicUsize::new(0);
+    FakeCluster::new(2, move |request| {
+        (request.key == ApiKey::Metadata && answered.fetch_add(1, Ordering::AcqRel) == 1)
+            .then_some(FakeReply::Disconnect)
+    })
+}
+
 #[tokio::test]
 async fn metadata_failing_past_the_trigger_time_rebootstraps() {
     // The first Metadata after connecting is dropped; with a trigger of
     // zero that one failure is enough.
-    let answered = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&answered);
-    let cluster = FakeCluster::new(2, move |request| {
-        (request.key == ApiKey::Metadata && seen.fetch_add(1, Ordering::AcqRel) == 1)
-            .then_some(FakeReply::Disconnect)
-    });
+    let cluster = second_metadata_dropped();
     let client = cluster
         .client(config(
             &cluster,
@@ -125,12 +130,7 @@ async fn metadata_failing_past_the_trigger_time_rebootstraps() {
 
 #[tokio::test]
 async fn metadata_failing_within_the_trigger_time_does_not_rebootstrap() {
-    let answered = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&answered);
-    let cluster = FakeCluster::new(2, move |request| {
-        (request.key == ApiKey::Metadata && seen.fetch_add(1, Ordering::AcqRel) == 1)
-            .then_some(FakeReply::Disconnect)
-    });
+    let cluster = second_metadata_dropped();
     let client = cluster.client(config(&cluster, &[])).await.unwrap();
     let error = client.refresh_metadata().await.unwrap_err();
     assert!(error.is_retriable(), "{error}");
