@@ -110,6 +110,7 @@ fn transport_kind(error: &TransportError) -> Kind {
         | TransportError::Closed { .. }
         | TransportError::NoBrokerAvailable { .. }
         | TransportError::UnknownBroker { .. }
+        | TransportError::MisroutedConnection { .. }
         | TransportError::Tls { .. } => Kind::Connection,
         TransportError::Timeout { .. } => Kind::Broker(7),
         TransportError::GaveUp { last_error, .. } => match last_error.as_deref() {

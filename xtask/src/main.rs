@@ -118,6 +118,7 @@ fn run_broker(task: BrokerTask) -> anyhow::Result<()> {
                 extra_properties: properties,
                 features,
                 defaults,
+                ..StartOptions::single_node()
             };
             let info = broker::start_detached(&options, backend, &name)?;
             println!("{}", serde_json::to_string(&info)?);

@@ -12,10 +12,10 @@ use ferrokafka_protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
     SaslAuthenticateRequest, SaslHandshakeRequest,
 };
-use ferrokafka_protocol::{ApiKey, Message, Reader, Request};
+use ferrokafka_protocol::{ApiKey, ErrorCode, Message, Reader, Request};
 use tracing::{debug, info_span, warn};
 
-use crate::config::ClientConfig;
+use crate::config::{BrokerIdentity, ClientConfig};
 use crate::{Connection, TransportError, frame};
 
 /// Kafka's UNSUPPORTED_VERSION error code.
@@ -62,7 +62,7 @@ impl BrokerConnection {
             session_expires: None,
             reauthenticate_at: None,
         };
-        this.negotiate().await?;
+        this.negotiate(config.expected_broker.as_ref()).await?;
         if let Some(credentials) = config.credentials().map_err(|e| TransportError::Auth {
             broker: broker.to_string(),
             mechanism: String::new(),
@@ -157,11 +157,15 @@ impl BrokerConnection {
         self.connection.send_one_way(frame).await
     }
 
-    async fn negotiate(&mut self) -> Result<(), TransportError> {
+    /// ApiVersions; with `expected`, v5 also asks the broker to check it is
+    /// that node of that cluster (KIP-1242; older brokers ignore it).
+    async fn negotiate(&mut self, expected: Option<&BrokerIdentity>) -> Result<(), TransportError> {
         let (_, ours) = ApiKey::ApiVersions.versions();
         let request = ApiVersionsRequest {
             client_software_name: SOFTWARE_NAME.to_string(),
             client_software_version: SOFTWARE_VERSION.to_string(),
+            cluster_id: expected.map(|e| e.cluster_id.clone()),
+            node_id: expected.map_or(-1, |e| e.node_id),
             ..ApiVersionsRequest::default()
         };
         let mut version = ours;
@@ -191,6 +195,16 @@ impl BrokerConnection {
                         continue;
                     }
                 };
+            if let Some(expected) = expected
+                && response.error_code == ErrorCode::RebootstrapRequired.code()
+            {
+                return Err(TransportError::MisroutedConnection {
+                    broker: self.broker().to_string(),
+                    expected_cluster: expected.cluster_id.clone(),
+                    node: expected.node_id,
+                    found_cluster: None,
+                });
+            }
             if response.error_code != 0 {
                 return Err(TransportError::Broker {
                     broker: self.broker().to_string(),

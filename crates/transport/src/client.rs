@@ -6,7 +6,8 @@
 //! with exponential backoff, closes connections idle for
 //! `connections_max_idle_ms`, replaces an authenticated connection before
 //! its SASL session ends (KIP-368), and finds group and transaction
-//! coordinators.
+//! coordinators. When the brokers it knows are gone it starts over from
+//! its bootstrap servers, as [`crate::recovery`] decides (KIP-899, KIP-1102).
 //!
 //! It never retries a request by itself except where the answer is the
 //! client's own business (metadata, coordinators): whether a produce or a
@@ -25,8 +26,9 @@ use tracing::{debug, info, warn};
 use crate::TransportError;
 use crate::backoff::Backoff;
 use crate::cluster::{ClusterView, TopicView};
-use crate::config::{ClientConfig, DnsLookup};
+use crate::config::{BrokerIdentity, ClientConfig, DnsLookup};
 use crate::link::{BrokerLink, Connector, NetworkConnector};
+use crate::recovery::{Decision, MetadataFailure, RebootstrapReason, Recovery, RecoveryStrategy};
 
 /// Which of a broker's connections a request travels on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,7 +90,9 @@ enum Interest {
 struct Inner {
     config: ClientConfig,
     connector: Arc<dyn Connector>,
-    bootstrap: Vec<String>,
+    /// The bootstrap servers as last resolved (again on each rebootstrap).
+    bootstrap: Mutex<Vec<String>>,
+    recovery: Mutex<Recovery>,
     view: Mutex<ClusterView>,
     interest: Mutex<Interest>,
     /// Addresses learned from FindCoordinator, for coordinators the
@@ -125,7 +129,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("bootstrap", &self.inner.bootstrap)
+            .field("bootstrap", &*lock(&self.inner.bootstrap))
             .finish_non_exhaustive()
     }
 }
@@ -152,7 +156,12 @@ impl Client {
     /// Checks `config`, reads the cluster's metadata from the first
     /// bootstrap server that answers (a dead one is skipped), and starts the
     /// task that keeps metadata fresh and closes idle connections.
+    ///
+    /// The bootstrap servers' names are resolved first: for up to
+    /// `bootstrap_resolve_timeout_ms`, or once when it is 0; none resolving
+    /// is a config error naming them.
     pub async fn connect(config: ClientConfig) -> Result<Client, TransportError> {
+        ensure_resolvable(&config).await?;
         Self::connect_with(config, Arc::new(NetworkConnector)).await
     }
 
@@ -173,7 +182,11 @@ impl Client {
             slots: Mutex::new(HashMap::new()),
             coordinators: Mutex::new(HashMap::new()),
             refreshing: tokio::sync::Mutex::new(()),
-            bootstrap,
+            bootstrap: Mutex::new(bootstrap),
+            recovery: Mutex::new(Recovery::new(
+                config.metadata_recovery_strategy,
+                config.metadata_recovery_rebootstrap_trigger,
+            )),
             config,
             connector,
         });
@@ -234,12 +247,101 @@ impl Client {
             return Ok(());
         }
         let request = self.metadata_request();
-        let response: MetadataResponse = self.send_any(&request).await?;
+        let response = match self.fetch_metadata(&request).await {
+            Err(Failed::RebootstrapNow(reason)) => {
+                self.rebootstrap(reason).await;
+                self.fetch_metadata(&request).await
+            }
+            other => other,
+        };
+        let response = response.map_err(Failed::into_error)?;
         let topics = response.topics.len();
         let brokers = response.brokers.len();
-        lock(&self.inner.view).update(Instant::now(), &response);
+        let mut view = lock(&self.inner.view);
+        if let (Some(before), Some(now)) = (view.cluster_id(), response.cluster_id.as_deref())
+            && before != now
+        {
+            info!(
+                before,
+                now, "the bootstrap servers lead to another cluster now"
+            );
+        }
+        view.update(Instant::now(), &response);
+        drop(view);
+        lock(&self.inner.recovery).on_metadata();
         debug!(brokers, topics, "metadata refreshed");
         Ok(())
+    }
+
+    /// One Metadata request to any broker; a failure is weighed by the
+    /// recovery policy, which may call for a rebootstrap.
+    async fn fetch_metadata(&self, request: &MetadataRequest) -> Result<MetadataResponse, Failed> {
+        let result = self.send_any(request).await;
+        let failure = match &result {
+            Ok(response) if response.error_code == ErrorCode::RebootstrapRequired.code() => {
+                MetadataFailure::RebootstrapRequired
+            }
+            Ok(_) => return result.map_err(Failed::Error),
+            // Already weighed where every known broker was tried.
+            Err(TransportError::NoBrokerAvailable { .. }) => {
+                return result.map_err(Failed::Error);
+            }
+            Err(_) => MetadataFailure::Other,
+        };
+        let decision = lock(&self.inner.recovery).on_failure(Instant::now(), failure);
+        match (decision, result) {
+            (Decision::Rebootstrap(reason), _) => Err(Failed::RebootstrapNow(reason)),
+            (Decision::CarryOn, Err(error)) => Err(Failed::Error(error)),
+            (Decision::CarryOn, Ok(response)) => Err(Failed::Error(TransportError::Broker {
+                broker: "a broker".to_string(),
+                api: ApiKey::Metadata.name().to_string(),
+                code: response.error_code,
+                message: Some(
+                    "REBOOTSTRAP_REQUIRED, and metadata_recovery_strategy is none".to_string(),
+                ),
+            })),
+        }
+    }
+
+    /// Starts over from the bootstrap servers: resolves them again, and
+    /// forgets the brokers and coordinators the metadata named, so the next
+    /// metadata comes from the bootstrap servers. Group membership and
+    /// producer state live above and are kept.
+    async fn rebootstrap(&self, reason: RebootstrapReason) {
+        match bootstrap_addresses(&self.inner.config).await {
+            Ok(addresses) => *lock(&self.inner.bootstrap) = addresses,
+            Err(error) => {
+                warn!(%error, "resolving the bootstrap servers again failed; keeping the last ones");
+            }
+        }
+        lock(&self.inner.view).forget_brokers();
+        lock(&self.inner.extra_addresses).clear();
+        lock(&self.inner.coordinators).clear();
+        // Connections to bootstrap servers opened before may lead to the
+        // old cluster: the next ones are opened afresh.
+        let bootstrap_slots: Vec<SharedSlot> = lock(&self.inner.slots)
+            .iter()
+            .filter(|((endpoint, _), _)| matches!(endpoint, Endpoint::Bootstrap(_)))
+            .map(|(_, slot)| Arc::clone(slot))
+            .collect();
+        for slot in bootstrap_slots {
+            if let Ok(mut slot) = slot.try_lock() {
+                slot.connection = None;
+                slot.retry_at = None;
+                slot.backoff.reset();
+            }
+        }
+        let servers = lock(&self.inner.bootstrap).clone();
+        info!(
+            ?reason,
+            ?servers,
+            "rebootstrapping: metadata from the bootstrap servers again"
+        );
+    }
+
+    /// How many times this client went back to its bootstrap servers.
+    pub fn rebootstraps(&self) -> u64 {
+        lock(&self.inner.recovery).rebootstraps()
     }
 
     fn metadata_request(&self) -> MetadataRequest {
@@ -709,12 +811,40 @@ impl Client {
         {
             tokio::time::sleep_until(at.into()).await;
         }
-        match self.inner.connector.connect(&address, config).await {
+        let checked = self.checked_config(&endpoint);
+        let result = self
+            .inner
+            .connector
+            .connect(&address, checked.as_ref().unwrap_or(config))
+            .await;
+        match result {
             Ok(connection) => {
                 slot.connection = Some(Arc::clone(&connection));
                 slot.backoff.reset();
                 slot.retry_at = None;
                 Ok(connection)
+            }
+            Err(TransportError::MisroutedConnection {
+                broker,
+                expected_cluster,
+                node,
+                found_cluster: _,
+            }) => {
+                let found_cluster = self.cluster_id_at(&address).await;
+                let error = TransportError::MisroutedConnection {
+                    broker,
+                    expected_cluster,
+                    node,
+                    found_cluster,
+                };
+                warn!(%error, "misrouted connection refused");
+                drop(slot);
+                let decision = lock(&self.inner.recovery)
+                    .on_failure(Instant::now(), MetadataFailure::RebootstrapRequired);
+                if let Decision::Rebootstrap(reason) = decision {
+                    self.rebootstrap(reason).await;
+                }
+                Err(error)
             }
             Err(error) => {
                 let delay = slot.backoff.next_delay(unit_random());
@@ -725,9 +855,76 @@ impl Client {
         }
     }
 
+    /// The settings to connect to `endpoint` with, when they differ from the
+    /// client's: a node of a cluster whose id the metadata gave is told
+    /// both ids, so a broker of another cluster refuses the connection
+    /// (KIP-1242).
+    fn checked_config(&self, endpoint: &Endpoint) -> Option<ClientConfig> {
+        let config = &self.inner.config;
+        let Endpoint::Node(node_id) = endpoint else {
+            return None;
+        };
+        if !config.metadata_cluster_check_enable
+            || config.metadata_recovery_strategy != RecoveryStrategy::Rebootstrap
+        {
+            return None;
+        }
+        let cluster_id = self.view(|v| v.cluster_id().map(str::to_string))?;
+        Some(ClientConfig {
+            expected_broker: Some(BrokerIdentity {
+                cluster_id,
+                node_id: *node_id,
+            }),
+            ..config.clone()
+        })
+    }
+
+    /// The cluster id the broker at `address` reports, asked over a
+    /// connection of its own that makes no claim about the cluster: to name
+    /// the cluster a misrouted connection reached. `None` if it cannot be
+    /// learnt.
+    async fn cluster_id_at(&self, address: &str) -> Option<String> {
+        let connection = self
+            .inner
+            .connector
+            .connect(address, &self.inner.config)
+            .await
+            .ok()?;
+        let request = MetadataRequest {
+            topics: Some(Vec::new()),
+            ..MetadataRequest::default()
+        };
+        let response = self.request_on(&*connection, &request).await.ok()?;
+        response.cluster_id
+    }
+
     /// A connection to any broker: an open one if there is one, else the
-    /// known brokers from a random start, then the bootstrap servers.
+    /// known brokers from a random start; the bootstrap servers when the
+    /// metadata names none yet, or when every known broker failed and the
+    /// recovery policy says to rebootstrap.
     async fn any_connection(&self) -> Result<(Option<i32>, Arc<dyn BrokerLink>), TransportError> {
+        let failures = match self.known_connection().await {
+            Ok(found) => return Ok(found),
+            Err(failures) => failures,
+        };
+        if !failures.is_empty() {
+            let decision = lock(&self.inner.recovery)
+                .on_failure(Instant::now(), MetadataFailure::AllBrokersUnreachable);
+            match decision {
+                Decision::Rebootstrap(reason) => self.rebootstrap(reason).await,
+                Decision::CarryOn => {
+                    return Err(TransportError::NoBrokerAvailable {
+                        tried: failures.join("; "),
+                    });
+                }
+            }
+        }
+        self.bootstrap_connection(failures).await
+    }
+
+    /// A connection to a broker the metadata names; the failures (none if
+    /// it names no broker) when there is none.
+    async fn known_connection(&self) -> Result<(Option<i32>, Arc<dyn BrokerLink>), Vec<String>> {
         let mut nodes: Vec<i32> = self.view(|v| v.brokers().map(|b| b.node_id).collect());
         if !nodes.is_empty() {
             #[allow(
@@ -741,7 +938,9 @@ impl Client {
         // An open connection first: no handshake needed.
         for &node in &nodes {
             if self.has_open_connection(Endpoint::Node(node)) {
-                let address = self.address_of(node)?;
+                let Ok(address) = self.address_of(node) else {
+                    continue;
+                };
                 if let Ok(connection) = self
                     .connect_to(Endpoint::Node(node), Lane::Data, address)
                     .await
@@ -763,7 +962,16 @@ impl Client {
                 Err(error) => failures.push(format!("{address}: {error}")),
             }
         }
-        for address in &self.inner.bootstrap {
+        Err(failures)
+    }
+
+    /// A connection to the first bootstrap server that answers.
+    async fn bootstrap_connection(
+        &self,
+        mut failures: Vec<String>,
+    ) -> Result<(Option<i32>, Arc<dyn BrokerLink>), TransportError> {
+        let servers = lock(&self.inner.bootstrap).clone();
+        for address in &servers {
             match self
                 .connect_to(
                     Endpoint::Bootstrap(address.clone()),
@@ -825,6 +1033,25 @@ impl Client {
     }
 }
 
+/// Why a Metadata request gave no metadata.
+enum Failed {
+    /// The recovery policy says to rebootstrap and ask again.
+    RebootstrapNow(RebootstrapReason),
+    /// An error to pass on.
+    Error(TransportError),
+}
+
+impl Failed {
+    fn into_error(self) -> TransportError {
+        match self {
+            Failed::Error(error) => error,
+            Failed::RebootstrapNow(reason) => TransportError::NoBrokerAvailable {
+                tried: format!("the bootstrap servers, after a rebootstrap ({reason:?})"),
+            },
+        }
+    }
+}
+
 /// The background upkeep of one client: metadata refreshed when it reaches
 /// `metadata_max_age_ms` or is marked stale, idle connections closed. Ends
 /// when the last handle on the client is dropped.
@@ -842,6 +1069,36 @@ async fn maintain(inner: Weak<Inner>) {
         if stale && let Err(error) = client.refresh_metadata().await {
             debug!(%error, "background metadata refresh failed");
         }
+    }
+}
+
+/// Waits until at least one bootstrap server's name resolves: retried
+/// `retry_backoff_ms` apart for up to `bootstrap_resolve_timeout_ms`, or
+/// tried once when that is 0 (the Java client's default), as the Java
+/// client refuses to start with no resolvable bootstrap server.
+async fn ensure_resolvable(config: &ClientConfig) -> Result<(), TransportError> {
+    let deadline = Instant::now() + config.bootstrap_resolve_timeout;
+    loop {
+        for server in &config.bootstrap_servers {
+            if tokio::net::lookup_host(server.as_str())
+                .await
+                .is_ok_and(|mut addresses| addresses.next().is_some())
+            {
+                return Ok(());
+            }
+        }
+        if Instant::now() + config.retry_backoff > deadline {
+            return Err(TransportError::Config {
+                reason: format!(
+                    "bootstrap_servers: no name of {} resolves (tried for {:?}, \
+                     bootstrap_resolve_timeout_ms)",
+                    config.bootstrap_servers.join(","),
+                    config.bootstrap_resolve_timeout
+                ),
+            });
+        }
+        // Name resolution has no event to wait on: tried again after a pause.
+        tokio::time::sleep(config.retry_backoff).await;
     }
 }
 

@@ -85,6 +85,16 @@ impl ClusterView {
         }
     }
 
+    /// Forgets the brokers (and controller) the metadata named and marks the
+    /// view stale: for a rebootstrap, after which only the bootstrap
+    /// servers are asked. Topics stay until the next metadata replaces them;
+    /// their leaders resolve to no broker meanwhile.
+    pub fn forget_brokers(&mut self) {
+        self.brokers.clear();
+        self.controller = None;
+        self.stale = true;
+    }
+
     /// Takes in a Metadata response. Brokers and cluster facts are replaced;
     /// topics in the response are replaced, except that a partition whose
     /// leader epoch went backwards (an older broker's answer, KIP-320) keeps

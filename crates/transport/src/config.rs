@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::ConnectionConfig;
 use crate::metrics::WindowConfig;
+use crate::recovery::RecoveryStrategy;
 use crate::sasl::{Credentials, Mechanism, Secret, TokenProvider};
 use crate::tls::TlsConfig;
 
@@ -74,6 +75,16 @@ pub enum DnsLookup {
     ResolveCanonicalBootstrapServersOnly,
 }
 
+/// The cluster and node a connection is meant to reach, sent in
+/// ApiVersions v5 so a broker of another cluster refuses it (KIP-1242).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerIdentity {
+    /// The cluster id the client's metadata gave.
+    pub cluster_id: String,
+    /// The node id the connection is for.
+    pub node_id: i32,
+}
+
 /// The transport's settings.
 #[derive(Clone)]
 pub struct ClientConfig {
@@ -105,6 +116,25 @@ pub struct ClientConfig {
     pub allow_auto_topic_creation: bool,
     /// `client_dns_lookup`.
     pub client_dns_lookup: DnsLookup,
+    /// `metadata_recovery_strategy`: whether the client goes back to its
+    /// bootstrap servers when the brokers it knows are gone (KIP-899).
+    pub metadata_recovery_strategy: RecoveryStrategy,
+    /// `metadata_recovery_rebootstrap_trigger_ms`: how long the client may
+    /// go without metadata before it rebootstraps (KIP-1102).
+    pub metadata_recovery_rebootstrap_trigger: Duration,
+    /// `metadata_cluster_check_enable`: whether connections to brokers
+    /// tell them the cluster and node they are meant for, so a broker of
+    /// another cluster refuses them (KIP-1242, brokers 4.4+). Ignored when
+    /// `metadata_recovery_strategy` is `none`, as in the Java client.
+    pub metadata_cluster_check_enable: bool,
+    /// `bootstrap_resolve_timeout_ms`: `0` resolves the bootstrap servers
+    /// once when the client is made, and no name resolving at all is a
+    /// config error; more keeps trying to resolve them for that long first.
+    pub bootstrap_resolve_timeout: Duration,
+    /// The cluster and node the connection being opened is meant for: not
+    /// a key, the cluster client sets it on the copy of the settings it
+    /// opens each broker connection with.
+    pub expected_broker: Option<BrokerIdentity>,
     /// `security_protocol`.
     pub security_protocol: SecurityProtocol,
     /// `ssl_*` settings.
@@ -153,6 +183,11 @@ impl Default for ClientConfig {
             default_api_timeout: Duration::from_secs(60),
             allow_auto_topic_creation: false,
             client_dns_lookup: DnsLookup::default(),
+            metadata_recovery_strategy: RecoveryStrategy::default(),
+            metadata_recovery_rebootstrap_trigger: Duration::from_secs(300),
+            metadata_cluster_check_enable: true,
+            bootstrap_resolve_timeout: Duration::ZERO,
+            expected_broker: None,
             security_protocol: SecurityProtocol::default(),
             tls: TlsConfig::default(),
             sasl_mechanism: None,
@@ -334,6 +369,20 @@ impl ClientConfig {
             "connections_max_idle_ms" => self.connections_max_idle = millis(k, value)?,
             "metadata_max_age_ms" => self.metadata_max_age = millis(k, value)?,
             "default_api_timeout_ms" => self.default_api_timeout = millis(k, value)?,
+            "metadata_recovery_strategy" => {
+                self.metadata_recovery_strategy = match value.trim().to_ascii_lowercase().as_str() {
+                    "none" => RecoveryStrategy::None,
+                    "rebootstrap" => RecoveryStrategy::Rebootstrap,
+                    _ => return Err(ConfigError::new(k, value, "expected none or rebootstrap")),
+                }
+            }
+            "metadata_recovery_rebootstrap_trigger_ms" => {
+                self.metadata_recovery_rebootstrap_trigger = millis(k, value)?;
+            }
+            "metadata_cluster_check_enable" => {
+                self.metadata_cluster_check_enable = boolean(k, value)?;
+            }
+            "bootstrap_resolve_timeout_ms" => self.bootstrap_resolve_timeout = millis(k, value)?,
             "client_dns_lookup" => {
                 self.client_dns_lookup = match value.trim() {
                     "use_all_dns_ips" | "default" => DnsLookup::UseAllDnsIps,
@@ -498,6 +547,13 @@ mod tests {
             (("max_in_flight_requests_per_connection", "0"), "at least 1"),
             (("ssl_check_hostname", "maybe"), "true or false"),
             (("send_buffer_bytes", "-5"), "-1"),
+            (("metadata_recovery_strategy", "retry"), "rebootstrap"),
+            (
+                ("metadata_recovery_rebootstrap_trigger_ms", "-1"),
+                "milliseconds",
+            ),
+            (("metadata_cluster_check_enable", "on"), "true or false"),
+            (("bootstrap_resolve_timeout_ms", "soon"), "milliseconds"),
         ];
         for ((key, value), allowed) in cases {
             let error =
@@ -532,6 +588,32 @@ mod tests {
             ClientConfig::from_pairs([("bootstrap_servers", "a:1"), ("sasl_mechanism", "PLAIN")])
                 .unwrap_err();
         assert!(error.reason.contains("SASL_PLAINTEXT"), "{error}");
+    }
+
+    #[test]
+    fn metadata_recovery_defaults_as_java_4_and_takes_both_spellings() {
+        let default = ClientConfig::from_pairs([("bootstrap_servers", "a:1")]).unwrap();
+        assert_eq!(
+            default.metadata_recovery_strategy,
+            RecoveryStrategy::Rebootstrap
+        );
+        assert_eq!(
+            default.metadata_recovery_rebootstrap_trigger,
+            Duration::from_secs(300)
+        );
+        let set = ClientConfig::from_pairs([
+            ("bootstrap_servers", "a:1"),
+            ("metadata.recovery.strategy", "NONE"),
+            ("metadata_recovery_rebootstrap_trigger_ms", "2500"),
+        ])
+        .unwrap();
+        assert!(default.metadata_cluster_check_enable);
+        assert_eq!(default.bootstrap_resolve_timeout, Duration::ZERO);
+        assert_eq!(set.metadata_recovery_strategy, RecoveryStrategy::None);
+        assert_eq!(
+            set.metadata_recovery_rebootstrap_trigger,
+            Duration::from_millis(2500)
+        );
     }
 
     #[test]

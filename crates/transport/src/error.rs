@@ -117,6 +117,20 @@ pub enum TransportError {
         /// What is wrong, naming the key.
         reason: String,
     },
+    /// The broker at a node's address belongs to another cluster than the
+    /// one the client's metadata describes (KIP-1242): the connection is
+    /// refused, not used, and the client rebootstraps.
+    #[error("{broker} is not node {node} of cluster {expected_cluster}: it belongs to {}; the connection is not used and the client goes back to its bootstrap servers", found_cluster.as_deref().map_or_else(|| "another cluster".to_string(), |c| format!("cluster {c}")))]
+    MisroutedConnection {
+        /// The address connected to.
+        broker: String,
+        /// The cluster id the client expected.
+        expected_cluster: String,
+        /// The node id the client expected.
+        node: i32,
+        /// The cluster id the broker reported, when the client could learn it.
+        found_cluster: Option<String>,
+    },
     /// None of the known brokers or bootstrap servers could be reached.
     #[error("no broker could be reached: {tried}")]
     NoBrokerAvailable {
@@ -176,6 +190,7 @@ impl TransportError {
                 | TransportError::Timeout { .. }
                 | TransportError::Closed { .. }
                 | TransportError::NoBrokerAvailable { .. }
+                | TransportError::MisroutedConnection { .. }
                 | TransportError::UnknownBroker { .. }
                 | TransportError::UnknownTopic { .. }
         )

@@ -150,6 +150,12 @@ impl FakeReply {
 type Handler = dyn Fn(&FakeRequest) -> Option<FakeReply> + Send + Sync;
 
 struct State {
+    /// The nodes the cluster has now ([`FakeCluster::replace_nodes`]
+    /// swaps them).
+    nodes: Vec<i32>,
+    /// What Metadata answers name the cluster, and what a connection
+    /// claiming another cluster is refused for (KIP-1242).
+    cluster_id: String,
     topics: BTreeMap<String, (Uuid, Vec<i32>)>,
     down: HashSet<i32>,
     received: Vec<(i32, ApiKey)>,
@@ -157,7 +163,6 @@ struct State {
 }
 
 struct Shared {
-    nodes: Vec<i32>,
     handler: Box<Handler>,
     state: Mutex<State>,
 }
@@ -168,6 +173,9 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// The address [`FakeCluster::bootstrap_alias`] gives.
+const BOOTSTRAP_ALIAS: &str = "fake-bootstrap:9092";
 
 /// A distinct, non-zero topic id per topic of a fake cluster.
 fn topic_id(n: usize) -> Uuid {
@@ -185,7 +193,7 @@ pub struct FakeCluster {
 impl std::fmt::Debug for FakeCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeCluster")
-            .field("nodes", &self.shared.nodes)
+            .field("nodes", &lock(&self.shared).nodes)
             .finish_non_exhaustive()
     }
 }
@@ -193,7 +201,7 @@ impl std::fmt::Debug for FakeCluster {
 impl FakeCluster {
     /// `brokers` nodes; `handler` answers each request first, and `None`
     /// leaves it to the defaults (Metadata from the topic table,
-    /// FindCoordinator naming node 1, InitProducerId with id 1000; any
+    /// FindCoordinator naming the node with the lowest id, InitProducerId with id 1000; any
     /// other request panics, naming itself, so a test answers it).
     pub fn new(
         brokers: i32,
@@ -201,9 +209,10 @@ impl FakeCluster {
     ) -> Self {
         FakeCluster {
             shared: Arc::new(Shared {
-                nodes: (1..=brokers).collect(),
                 handler: Box::new(handler),
                 state: Mutex::new(State {
+                    nodes: (1..=brokers).collect(),
+                    cluster_id: "fake".to_string(),
                     topics: BTreeMap::new(),
                     down: HashSet::new(),
                     received: Vec::new(),
@@ -215,12 +224,46 @@ impl FakeCluster {
 
     /// The bootstrap servers, all nodes.
     pub fn bootstrap(&self) -> String {
-        self.shared
+        lock(&self.shared)
             .nodes
             .iter()
             .map(|n| format!("fake-{n}:9092"))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// One bootstrap address that reaches whichever node of the cluster is
+    /// up with the lowest id, as a DNS name or load balancer in front of a
+    /// cluster would: it still leads somewhere after
+    /// [`FakeCluster::replace_nodes`].
+    pub fn bootstrap_alias(&self) -> String {
+        BOOTSTRAP_ALIAS.to_string()
+    }
+
+    /// Replaces every node by `nodes` (new ids, so new addresses): the old
+    /// ones refuse connections and close those they had, as when a cluster
+    /// is replaced behind the same bootstrap address. Topics stay, their
+    /// partitions led by the new node at the same place in the list.
+    pub fn replace_nodes(&self, nodes: impl IntoIterator<Item = i32>) {
+        let mut state = lock(&self.shared);
+        let new: Vec<i32> = nodes.into_iter().collect();
+        let old = std::mem::replace(&mut state.nodes, new.clone());
+        for (_, leaders) in state.topics.values_mut() {
+            for leader in leaders.iter_mut() {
+                if let Some(index) = old.iter().position(|n| n == leader)
+                    && let Some(&replacement) = new.get(index % new.len().max(1))
+                {
+                    *leader = replacement;
+                }
+            }
+        }
+    }
+
+    /// Gives the cluster another id (it starts as `fake`): as if another
+    /// cluster now answered at the same addresses. A connection meant for
+    /// the old id is refused as a 4.4 broker refuses it (KIP-1242).
+    pub fn set_cluster_id(&self, id: &str) {
+        id.clone_into(&mut lock(&self.shared).cluster_id);
     }
 
     /// Adds (or replaces) a topic whose partition `i` is led by `leaders[i]`.
@@ -273,6 +316,7 @@ impl FakeCluster {
             ApiKey::Metadata => FakeReply::with(request, &self.metadata()),
             ApiKey::FindCoordinator => {
                 let asked: FindCoordinatorRequest = request.decode();
+                let node = lock(&self.shared).nodes.iter().min().copied().unwrap_or(1);
                 let mut response = FindCoordinatorResponse::default();
                 if request.version >= 4 {
                     response.coordinators = asked
@@ -281,16 +325,16 @@ impl FakeCluster {
                         .map(|key| {
                             ferrokafka_protocol::messages::find_coordinator_response::Coordinator {
                                 key,
-                                node_id: 1,
-                                host: "fake-1".into(),
+                                node_id: node,
+                                host: format!("fake-{node}"),
                                 port: 9092,
                                 ..Default::default()
                             }
                         })
                         .collect();
                 } else {
-                    response.node_id = 1;
-                    response.host = "fake-1".into();
+                    response.node_id = node;
+                    response.host = format!("fake-{node}");
                     response.port = 9092;
                 }
                 FakeReply::with(request, &response)
@@ -315,8 +359,7 @@ impl FakeCluster {
     pub fn metadata(&self) -> MetadataResponse {
         let state = lock(&self.shared);
         MetadataResponse {
-            brokers: self
-                .shared
+            brokers: state
                 .nodes
                 .iter()
                 .map(|&n| MetadataResponseBroker {
@@ -326,7 +369,7 @@ impl FakeCluster {
                     ..MetadataResponseBroker::default()
                 })
                 .collect(),
-            cluster_id: Some("fake".into()),
+            cluster_id: Some(state.cluster_id.clone()),
             controller_id: 1,
             topics: state
                 .topics
@@ -360,20 +403,37 @@ impl Connector for FakeCluster {
         config: &'a ClientConfig,
     ) -> LinkFuture<'a, Arc<dyn BrokerLink>> {
         Box::pin(async move {
-            let node = address
-                .strip_prefix("fake-")
-                .and_then(|rest| rest.split(':').next())
-                .and_then(|id| id.parse::<i32>().ok())
-                .filter(|id| self.shared.nodes.contains(id));
-            let refused = || TransportError::Io {
+            let state = lock(&self.shared);
+            let node = if address == BOOTSTRAP_ALIAS {
+                state
+                    .nodes
+                    .iter()
+                    .filter(|n| !state.down.contains(n))
+                    .min()
+                    .copied()
+            } else {
+                address
+                    .strip_prefix("fake-")
+                    .and_then(|rest| rest.split(':').next())
+                    .and_then(|id| id.parse::<i32>().ok())
+                    .filter(|id| state.nodes.contains(id) && !state.down.contains(id))
+            };
+            if let (Some(expected), Some(_)) = (&config.expected_broker, node)
+                && expected.cluster_id != state.cluster_id
+            {
+                return Err(TransportError::MisroutedConnection {
+                    broker: address.to_string(),
+                    expected_cluster: expected.cluster_id.clone(),
+                    node: expected.node_id,
+                    found_cluster: None,
+                });
+            }
+            drop(state);
+            let node = node.ok_or_else(|| TransportError::Io {
                 broker: address.to_string(),
                 message: "connection refused (fake)".into(),
                 kind: std::io::ErrorKind::ConnectionRefused,
-            };
-            let node = node.ok_or_else(refused)?;
-            if lock(&self.shared).down.contains(&node) {
-                return Err(refused());
-            }
+            })?;
             let versions = ApiKey::ALL
                 .iter()
                 .map(|&key| (key, key.versions()))
@@ -436,7 +496,11 @@ impl FakeLink {
         if self.closed.load(Ordering::Acquire) {
             return Err(self.closed_error("closed earlier"));
         }
-        if lock(&self.cluster.shared).down.contains(&self.node) {
+        let gone = {
+            let state = lock(&self.cluster.shared);
+            state.down.contains(&self.node) || !state.nodes.contains(&self.node)
+        };
+        if gone {
             self.closed.store(true, Ordering::Release);
             return Err(self.closed_error("the fake broker is down"));
         }
@@ -492,7 +556,9 @@ impl BrokerLink for FakeLink {
     }
 
     fn is_closed(&self) -> bool {
+        // A node replaced away has dropped its connections.
         self.closed.load(Ordering::Acquire)
+            || !lock(&self.cluster.shared).nodes.contains(&self.node)
     }
 
     fn finalized_features(&self) -> FinalizedFeatures {

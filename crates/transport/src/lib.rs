@@ -20,6 +20,7 @@ pub mod fake;
 pub mod frame;
 pub mod link;
 pub mod metrics;
+pub mod recovery;
 pub mod sasl;
 pub mod tls;
 

@@ -12,6 +12,8 @@ use super::security::{self, Certificates, SecurePorts};
 pub struct NodeAddress {
     /// KRaft node id (1-based).
     pub node_id: u32,
+    /// The loopback address of the PLAINTEXT client listener.
+    pub host: String,
     /// Port of the PLAINTEXT client listener.
     pub port: u16,
     /// Port of the CONTROLLER listener.
@@ -43,7 +45,7 @@ pub fn server_properties(
     set("node.id", &node.node_id);
     set("controller.quorum.voters", &voters.join(","));
     let mut listeners = vec![
-        format!("PLAINTEXT://127.0.0.1:{}", node.port),
+        format!("PLAINTEXT://{}:{}", node.host, node.port),
         format!("CONTROLLER://127.0.0.1:{}", node.controller_port),
     ];
     let mut protocols = vec!["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"];
@@ -150,6 +152,7 @@ mod tests {
     fn properties(defaults: bool, extra: &[(String, String)]) -> Vec<(String, String)> {
         let node = NodeAddress {
             node_id: 1,
+            host: "127.0.0.1".to_string(),
             port: 9092,
             controller_port: 9093,
             secure: None,

@@ -81,7 +81,7 @@ impl LocalCluster {
         self.children[index] = launch(&self.launches[index], log)?;
         self.info.brokers[index].pid = Some(self.children[index].id());
         write_pids(&self.info.state_dir, &self.children)?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.info.brokers[index].port));
+        let addr = client_address(&self.info.brokers[index])?;
         let deadline = Instant::now() + READY_TIMEOUT;
         while probe::api_versions(addr, Duration::from_secs(2)).is_err() {
             if let Some(status) = self.children[index].try_wait()? {
@@ -172,7 +172,7 @@ fn start_once(
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir)?;
-    let addresses = free_addresses(options.brokers, options.security)?;
+    let addresses = node_addresses(options)?;
     let certificates = if options.security {
         Some(security::make_certificates(&dir.join("certificates"))?)
     } else {
@@ -278,7 +278,7 @@ fn start_once(
         launches.push(arguments);
         infos.push(NodeInfo {
             node_id: address.node_id,
-            host: "127.0.0.1".to_string(),
+            host: address.host.clone(),
             port: address.port,
             controller_port: address.controller_port,
             pid: Some(child.id()),
@@ -348,8 +348,9 @@ fn wait_until_serving(cluster: &mut LocalCluster) -> anyhow::Result<()> {
         }
         pending.retain(|&index| {
             let node = &cluster.info.brokers[index];
-            let addr = SocketAddr::from(([127, 0, 0, 1], node.port));
-            probe::api_versions(addr, Duration::from_secs(2)).is_err()
+            client_address(node).map_or(true, |addr| {
+                probe::api_versions(addr, Duration::from_secs(2)).is_err()
+            })
         });
         if pending.is_empty() {
             break;
@@ -408,9 +409,55 @@ fn write_pids(dir: &Path, children: &[Child]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", dir.join(PIDS_FILE).display()))
 }
 
+/// Where a node's client listener answers.
+fn client_address(node: &NodeInfo) -> anyhow::Result<SocketAddr> {
+    let ip: std::net::IpAddr = node.host.parse().with_context(|| {
+        format!(
+            "node {} host {:?} is not an IP address",
+            node.node_id, node.host
+        )
+    })?;
+    Ok(SocketAddr::new(ip, node.port))
+}
+
+/// The nodes' addresses: free ports, but the client ports `options` fixes.
+fn node_addresses(options: &StartOptions) -> anyhow::Result<Vec<NodeAddress>> {
+    let fixed = &options.client_ports;
+    if !fixed.is_empty() && fixed.len() != options.brokers {
+        bail!(
+            "{} client ports given for {} nodes",
+            fixed.len(),
+            options.brokers
+        );
+    }
+    // A fixed port was free when the free ones were picked, and so could be
+    // picked for another listener: pick again until none coincide.
+    for _ in 0..PORT_ATTEMPTS * 3 {
+        let mut addresses =
+            free_addresses(options.brokers, options.security, &options.client_host)?;
+        let others: Vec<u16> = addresses
+            .iter()
+            .flat_map(|a| {
+                let secure = a
+                    .secure
+                    .map_or_else(Vec::new, |s| vec![s.sasl_plaintext, s.ssl, s.sasl_ssl]);
+                std::iter::once(a.controller_port).chain(secure)
+            })
+            .collect();
+        if others.iter().any(|p| fixed.contains(p)) {
+            continue;
+        }
+        for (address, &port) in addresses.iter_mut().zip(fixed) {
+            address.port = port;
+        }
+        return Ok(addresses);
+    }
+    bail!("the free ports kept coinciding with the fixed client ports {fixed:?}")
+}
+
 /// Picks free loopback ports for `count` nodes, two each, holding them all
 /// at once so no two coincide.
-fn free_addresses(count: usize, secure: bool) -> anyhow::Result<Vec<NodeAddress>> {
+fn free_addresses(count: usize, secure: bool, host: &str) -> anyhow::Result<Vec<NodeAddress>> {
     let per_node = if secure { 5 } else { 2 };
     let listeners: Vec<TcpListener> = (0..count * per_node)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
@@ -425,6 +472,7 @@ fn free_addresses(count: usize, secure: bool) -> anyhow::Result<Vec<NodeAddress>
         .enumerate()
         .map(|(i, p)| NodeAddress {
             node_id: i as u32 + 1,
+            host: host.to_string(),
             port: p[0],
             controller_port: p[1],
             secure: secure.then(|| SecurePorts {

@@ -56,6 +56,15 @@ pub struct StartOptions {
     /// cannot hold three replicas), and memory stays sized for a small
     /// machine. A broker as users run it, for the `default_broker` tests.
     pub defaults: bool,
+    /// The client (PLAINTEXT) port of each node, in node order, instead of
+    /// free ones: a cluster started on the port another one had, to stand
+    /// behind the same bootstrap address. Empty: free ports. The local
+    /// backend only.
+    pub client_ports: Vec<u16>,
+    /// The loopback address the client listeners bind and advertise
+    /// (`127.0.0.1`, or another of 127.0.0.0/8 so two clusters can share a
+    /// port). The local backend only.
+    pub client_host: String,
 }
 
 impl StartOptions {
@@ -69,6 +78,8 @@ impl StartOptions {
             extra_properties: Vec::new(),
             features: Vec::new(),
             defaults: false,
+            client_ports: Vec::new(),
+            client_host: "127.0.0.1".to_string(),
         }
     }
 }
