@@ -12,6 +12,7 @@ pub mod checker;
 pub mod faults;
 pub mod report;
 pub mod schedule;
+pub mod transactions;
 pub mod workload;
 
 use std::sync::Arc;
@@ -44,6 +45,10 @@ pub struct Args {
     #[arg(long)]
     pub no_report: bool,
 }
+
+/// Seconds of faults in the CI's short run: with the cluster's start, the
+/// last fault's healing and the read-back, the step stays under 4 minutes.
+pub const CI_SECONDS: u64 = 90;
 
 /// Partitions of each workload's topic.
 const PARTITIONS: i32 = 6;
@@ -78,10 +83,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     )])?))?;
     let run_id = std::process::id();
     let producers = [ProducerKind::Idempotent, ProducerKind::Retrying];
-    let topics: Vec<(String, i32)> = producers
+    let mut topics: Vec<(String, i32)> = producers
         .iter()
         .map(|k| (format!("chaos-{}-{run_id}", k.tag()), PARTITIONS))
         .collect();
+    let transactional_topic = format!("chaos-txn-{run_id}");
+    let transactional_id = format!("chaos-txn-{run_id}");
+    topics.push((transactional_topic.clone(), PARTITIONS));
     let new_topics: Vec<NewTopic> = topics
         .iter()
         .map(|(name, partitions)| {
@@ -103,7 +111,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         runtime: runtime.handle().clone(),
         clock,
         topics: topics.clone(),
-        transactional_id: None,
+        transactional_id: Some(transactional_id.clone()),
     };
     injector.wait_until_whole()?;
 
@@ -123,12 +131,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             ))
         })
         .collect();
+    let transactional = runtime.spawn(transactions::run(
+        bootstrap.clone(),
+        transactional_topic.clone(),
+        PARTITIONS,
+        transactional_id,
+        clock,
+        stop.clone(),
+    ));
 
-    let kinds: Vec<FaultKind> = FaultKind::ALL
-        .into_iter()
-        .filter(|k| *k != FaultKind::KillTransactionCoordinator)
-        .collect();
-    let mut schedule = Schedule::new(args.seed, &kinds);
+    let mut schedule = Schedule::new(args.seed, &FaultKind::ALL);
     let mut injected = Vec::new();
     let budget = Duration::from_secs(args.seconds);
     let schedule_result = (|| -> anyhow::Result<()> {
@@ -165,6 +177,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     for handle in workloads {
         logs.push(runtime.block_on(handle).context("a workload panicked")??);
     }
+    let transaction_log = runtime
+        .block_on(transactional)
+        .context("the transactional workload panicked")??;
     schedule_result?;
 
     eprintln!("chaos: reading every topic back with the Java consumer ...");
@@ -177,6 +192,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         rows.append(&mut of_kind);
         totals.push((total, holds));
     }
+    let found = checker::read_topic(&reader, &bootstrap, &transaction_log.topic, true, &scratch)?;
+    let (mut of_kind, total, holds) = report::transaction_rows(&transaction_log, &found, &injected);
+    rows.append(&mut of_kind);
+    totals.push((total, holds));
     drop(admin);
     runtime.shutdown_timeout(Duration::from_secs(5));
     cluster.stop();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::checker::{Found, Verdict, judge};
 use super::faults::Injected;
 use super::schedule::FaultKind;
+use super::transactions::{self, Fate, Transaction, TransactionLog, TransactionVerdict};
 use super::workload::ProducerLog;
 
 /// One row: a scenario's records sent while one kind of fault was the
@@ -26,6 +27,9 @@ pub struct Row {
     /// Records of aborted transactions seen by read_committed, where the
     /// scenario is transactional.
     pub aborted_seen: Option<u64>,
+    /// Transactions read_committed showed in part, where the scenario is
+    /// transactional.
+    pub torn: Option<u64>,
     /// The longest time from a fault of this kind to the scenario's first
     /// acknowledgement, on every partition, of a record sent after it;
     /// `None` when some partition never acknowledged one.
@@ -94,6 +98,7 @@ pub fn producer_rows(
             injected: of_kind.len(),
             verdict,
             aborted_seen: None,
+            torn: None,
             longest_recovery: if kind.is_some() {
                 longest_recovery
             } else {
@@ -113,10 +118,86 @@ pub fn producer_rows(
         injected: faults.len(),
         verdict,
         aborted_seen: None,
+        torn: None,
         longest_recovery,
     };
     (rows, total, holds)
 }
+
+/// The rows of the transactional scenario: each transaction attributed to
+/// the latest fault before it began.
+pub fn transaction_rows(
+    log: &TransactionLog,
+    found: &[Found],
+    faults: &[Injected],
+) -> (Vec<Row>, Row, bool) {
+    let latest_fault = |t: &Transaction| {
+        faults
+            .iter()
+            .rev()
+            .find(|f| f.at <= t.began_at)
+            .map(|f| f.kind)
+    };
+    let row =
+        |fault: Option<FaultKind>, injected: usize, v: &TransactionVerdict, longest_recovery| Row {
+            scenario: TRANSACTIONAL,
+            fault,
+            injected,
+            verdict: Verdict {
+                sent: v.sent,
+                acknowledged: v.committed,
+                lost: v.lost,
+                duplicated: v.duplicated,
+                out_of_order: v.out_of_order,
+                ..Verdict::default()
+            },
+            aborted_seen: Some(v.aborted_seen),
+            torn: Some(v.torn),
+            longest_recovery,
+        };
+    let recovery = |at: Duration| {
+        log.transactions
+            .iter()
+            .find(|t| t.began_at >= at && t.fate == Fate::Committed)
+            .map(|t| t.settled_at.saturating_sub(at))
+    };
+    let mut rows = Vec::new();
+    let kinds: Vec<Option<FaultKind>> = std::iter::once(None)
+        .chain(
+            FaultKind::ALL
+                .iter()
+                .copied()
+                .filter(|k| faults.iter().any(|f| f.kind == *k))
+                .map(Some),
+        )
+        .collect();
+    for kind in kinds {
+        let of_kind: Vec<&Injected> = faults.iter().filter(|f| Some(f.kind) == kind).collect();
+        let verdict = transactions::judge(log, found, &|t| latest_fault(t) == kind);
+        let longest = if kind.is_some() {
+            of_kind
+                .iter()
+                .map(|f| recovery(f.at))
+                .try_fold(Duration::ZERO, |longest, r| r.map(|r| longest.max(r)))
+        } else {
+            Some(Duration::ZERO)
+        };
+        rows.push(row(kind, of_kind.len(), &verdict, longest));
+    }
+    let verdict = transactions::judge(log, found, &|_| true);
+    let longest = faults
+        .iter()
+        .map(|f| recovery(f.at))
+        .try_fold(Duration::ZERO, |longest, r| r.map(|r| longest.max(r)));
+    (
+        rows,
+        row(None, faults.len(), &verdict, longest),
+        verdict.holds(),
+    )
+}
+
+/// The transactional scenario's name.
+pub const TRANSACTIONAL: &str = "transactional producer (read_committed)";
 
 /// From `at` until every partition acknowledged a record sent at or after
 /// it; `None` if some partition never did.
@@ -143,17 +224,17 @@ fn seconds(d: Option<Duration>) -> String {
 fn table(out: &mut String, rows: &[Row], first: &str, label: impl Fn(&Row) -> String) {
     let _ = writeln!(
         out,
-        "| scenario | {first} | faults | sent | acknowledged | lost | duplicated | out of order | misplaced | aborted seen | failed but written | longest recovery |"
+        "| scenario | {first} | faults | sent | acknowledged | lost | duplicated | out of order | misplaced | aborted seen | torn transactions | failed but written | longest recovery |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for row in rows {
         let v = &row.verdict;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.scenario,
             label(row),
             row.injected,
@@ -165,6 +246,7 @@ fn table(out: &mut String, rows: &[Row], first: &str, label: impl Fn(&Row) -> St
             v.misplaced,
             row.aborted_seen
                 .map_or_else(|| "–".to_string(), |a| a.to_string()),
+            row.torn.map_or_else(|| "–".to_string(), |a| a.to_string()),
             v.failed_but_present,
             seconds(row.longest_recovery),
         );
@@ -240,7 +322,12 @@ pub fn render(campaign: &Campaign) -> String {
          - out of order: found after a later record of the same partition; never allowed for the \
          idempotent producer.\n\
          - misplaced: acknowledged at a partition and offset where the reader found something else.\n\
-         - aborted seen: records of aborted transactions returned by a read_committed read.\n\
+         - aborted seen: records of aborted transactions returned by a read_committed read; \
+         never allowed.\n\
+         - torn transactions: transactions read_committed showed in part; never allowed.\n\
+         - for the transactional scenario, sent and acknowledged count the records of all and \
+         of committed transactions; a transaction whose outcome the writer could not know (its \
+         producer failed fatally and was replaced) must be shown whole or not at all.\n\
          - failed but written: the writer was told the record failed (or timed out), yet it was \
          written; allowed (the outcome was unknown), reported.\n"
     );
