@@ -10,6 +10,7 @@
 
 pub mod checker;
 pub mod faults;
+pub mod groups;
 pub mod report;
 pub mod schedule;
 pub mod transactions;
@@ -48,7 +49,10 @@ pub struct Args {
 
 /// Seconds of faults in the CI's short run: with the cluster's start, the
 /// last fault's healing and the read-back, the step stays under 4 minutes.
-pub const CI_SECONDS: u64 = 90;
+pub const CI_SECONDS: u64 = 60;
+
+/// How often a group member is killed and replaced.
+const GROUP_CHURN: Duration = Duration::from_secs(15);
 
 /// Partitions of each workload's topic.
 const PARTITIONS: i32 = 6;
@@ -139,6 +143,22 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         clock,
         stop.clone(),
     ));
+    let group_protocols = [groups::Protocol::Classic, groups::Protocol::Consumer];
+    let group_workloads: Vec<_> = group_protocols
+        .iter()
+        .enumerate()
+        .map(|(i, &protocol)| {
+            runtime.spawn(groups::run(
+                protocol,
+                bootstrap.clone(),
+                topics[0].0.clone(),
+                format!("chaos-group-{i}-{run_id}"),
+                GROUP_CHURN,
+                schedule::picks(args.seed + i as u64, 64),
+                stop.clone(),
+            ))
+        })
+        .collect();
 
     let mut schedule = Schedule::new(args.seed, &FaultKind::ALL);
     let mut injected = Vec::new();
@@ -177,6 +197,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     for handle in workloads {
         logs.push(runtime.block_on(handle).context("a workload panicked")??);
     }
+    let mut group_logs = Vec::new();
+    for handle in group_workloads {
+        group_logs.push(
+            runtime
+                .block_on(handle)
+                .context("a group workload panicked")??,
+        );
+    }
     let transaction_log = runtime
         .block_on(transactional)
         .context("the transactional workload panicked")??;
@@ -186,11 +214,20 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let scratch = cluster.info.state_dir.clone();
     let mut rows = Vec::new();
     let mut totals = Vec::new();
+    let mut idempotent_found = Vec::new();
     for log in &logs {
         let found = checker::read_topic(&reader, &bootstrap, &log.topic, true, &scratch)?;
         let (mut of_kind, total, holds) = report::producer_rows(log, &found, &injected);
         rows.append(&mut of_kind);
         totals.push((total, holds));
+        if log.kind == ProducerKind::Idempotent {
+            idempotent_found = found;
+        }
+    }
+    for (protocol, log) in group_protocols.iter().zip(&group_logs) {
+        let (row, holds) = report::group_row(*protocol, log, &idempotent_found, injected.len());
+        rows.push(row.clone());
+        totals.push((row, holds));
     }
     let found = checker::read_topic(&reader, &bootstrap, &transaction_log.topic, true, &scratch)?;
     let (mut of_kind, total, holds) = report::transaction_rows(&transaction_log, &found, &injected);

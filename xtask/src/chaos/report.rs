@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::checker::{Found, Verdict, judge};
 use super::faults::Injected;
+use super::groups::{self, GroupLog, Protocol};
 use super::schedule::FaultKind;
 use super::transactions::{self, Fate, Transaction, TransactionLog, TransactionVerdict};
 use super::workload::ProducerLog;
@@ -34,6 +35,8 @@ pub struct Row {
     /// acknowledgement, on every partition, of a record sent after it;
     /// `None` when some partition never acknowledged one.
     pub longest_recovery: Option<Duration>,
+    /// Whether recovery is measured for the scenario at all.
+    pub recovery_measured: bool,
 }
 
 /// A whole campaign.
@@ -104,6 +107,7 @@ pub fn producer_rows(
             } else {
                 Some(Duration::ZERO)
             },
+            recovery_measured: true,
         });
     }
     let verdict = judge(log, found, None);
@@ -120,6 +124,7 @@ pub fn producer_rows(
         aborted_seen: None,
         torn: None,
         longest_recovery,
+        recovery_measured: true,
     };
     (rows, total, holds)
 }
@@ -154,6 +159,7 @@ pub fn transaction_rows(
             aborted_seen: Some(v.aborted_seen),
             torn: Some(v.torn),
             longest_recovery,
+            recovery_measured: true,
         };
     let recovery = |at: Duration| {
         log.transactions
@@ -194,6 +200,34 @@ pub fn transaction_rows(
         row(None, faults.len(), &verdict, longest),
         verdict.holds(),
     )
+}
+
+/// The row of a group scenario, over the whole run (deliveries are not
+/// attributed to faults), and whether its contract held.
+pub fn group_row(
+    protocol: Protocol,
+    log: &GroupLog,
+    found: &[Found],
+    faults: usize,
+) -> (Row, bool) {
+    let v = groups::judge(log, found);
+    let row = Row {
+        scenario: protocol.label(),
+        fault: None,
+        injected: faults,
+        verdict: Verdict {
+            sent: log.consumed.len() as u64,
+            acknowledged: v.covered,
+            lost: v.skipped,
+            duplicated: v.duplicated,
+            ..Verdict::default()
+        },
+        aborted_seen: None,
+        torn: None,
+        longest_recovery: None,
+        recovery_measured: false,
+    };
+    (row, v.skipped == 0)
 }
 
 /// The transactional scenario's name.
@@ -248,7 +282,11 @@ fn table(out: &mut String, rows: &[Row], first: &str, label: impl Fn(&Row) -> St
                 .map_or_else(|| "–".to_string(), |a| a.to_string()),
             row.torn.map_or_else(|| "–".to_string(), |a| a.to_string()),
             v.failed_but_present,
-            seconds(row.longest_recovery),
+            if row.recovery_measured {
+                seconds(row.longest_recovery)
+            } else {
+                "–".to_string()
+            },
         );
     }
 }
@@ -310,8 +348,16 @@ pub fn render(campaign: &Campaign) -> String {
          faults of the kind.\n"
     );
     table(&mut out, &campaign.rows, "fault", |row| {
-        row.fault
-            .map_or_else(|| "none".to_string(), |k| k.label().to_string())
+        row.fault.map_or_else(
+            || {
+                if row.recovery_measured {
+                    "none".to_string()
+                } else {
+                    "all (not attributed)".to_string()
+                }
+            },
+            |k| k.label().to_string(),
+        )
     });
     let _ = writeln!(out, "\n## Columns\n");
     let _ = writeln!(
@@ -325,6 +371,13 @@ pub fn render(campaign: &Campaign) -> String {
          - aborted seen: records of aborted transactions returned by a read_committed read; \
          never allowed.\n\
          - torn transactions: transactions read_committed showed in part; never allowed.\n\
+         - for the consumer-group scenarios (members of one group read the idempotent \
+         producer's topic, commit after each poll, and one is killed, dropped without leaving, \
+         and replaced every 15 s): sent counts deliveries to members, acknowledged the records \
+         below the group's final committed offsets, lost the records below a committed offset \
+         that no member was handed (a skip; never allowed), duplicated the deliveries beyond \
+         the first (allowed, at-least-once). Their deliveries are not attributed to faults; \
+         recovery is not measured for them.\n\
          - for the transactional scenario, sent and acknowledged count the records of all and \
          of committed transactions; a transaction whose outcome the writer could not know (its \
          producer failed fatally and was replaced) must be shown whole or not at all.\n\

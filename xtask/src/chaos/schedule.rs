@@ -128,6 +128,13 @@ impl Schedule {
     }
 }
 
+/// `count` numbers from `seed`, for choices a workload makes on its own
+/// schedule (which group member to kill).
+pub fn picks(seed: u64, count: usize) -> Vec<u64> {
+    let mut rng = SplitMix64(seed ^ 0x5eed_5eed);
+    (0..count).map(|_| rng.next_u64()).collect()
+}
+
 /// A small, well-known generator (Vigna's SplitMix64): enough for a
 /// reproducible schedule, and no dependency.
 #[derive(Debug, Clone)]
