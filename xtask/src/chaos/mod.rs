@@ -214,6 +214,26 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let scratch = cluster.info.state_dir.clone();
     let mut rows = Vec::new();
     let mut totals = Vec::new();
+    let mut notes: Vec<String> = group_protocols
+        .iter()
+        .zip(&group_logs)
+        .map(|(protocol, log)| {
+            format!(
+                "{}: {} members killed (dropped without leaving) and replaced",
+                protocol.label(),
+                log.killed
+            )
+        })
+        .collect();
+    notes.push(format!(
+        "{}: {} transactions, {} committed, {} aborted on purpose or after an error, {} of unknown outcome; {} producers replaced after a fatal error",
+        report::TRANSACTIONAL,
+        transaction_log.transactions.len(),
+        transaction_log.transactions.iter().filter(|t| t.fate == transactions::Fate::Committed).count(),
+        transaction_log.transactions.iter().filter(|t| t.fate == transactions::Fate::Aborted).count(),
+        transaction_log.transactions.iter().filter(|t| t.fate == transactions::Fate::Unknown).count(),
+        transaction_log.producers_replaced
+    ));
     let mut idempotent_found = Vec::new();
     for log in &logs {
         let found = checker::read_topic(&reader, &bootstrap, &log.topic, true, &scratch)?;
@@ -244,6 +264,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         rows,
         totals,
         faults: injected,
+        notes,
     };
     println!("{}", report::verdict_table(&campaign));
     if !args.no_report {

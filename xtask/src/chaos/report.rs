@@ -54,6 +54,9 @@ pub struct Campaign {
     pub totals: Vec<(Row, bool)>,
     /// Every fault, in order.
     pub faults: Vec<Injected>,
+    /// What the workloads did besides: group members killed, transactional
+    /// producers replaced.
+    pub notes: Vec<String>,
 }
 
 impl Campaign {
@@ -384,6 +387,13 @@ pub fn render(campaign: &Campaign) -> String {
          - failed but written: the writer was told the record failed (or timed out), yet it was \
          written; allowed (the outcome was unknown), reported.\n"
     );
+    if !campaign.notes.is_empty() {
+        let _ = writeln!(out, "## The workloads' own faults\n");
+        for note in &campaign.notes {
+            let _ = writeln!(out, "- {note}");
+        }
+        let _ = writeln!(out);
+    }
     let _ = writeln!(out, "## Faults injected\n");
     let mut counts: BTreeMap<FaultKind, usize> = BTreeMap::new();
     for fault in &campaign.faults {
