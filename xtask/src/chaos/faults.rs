@@ -12,6 +12,7 @@ use ferrokafka_admin::{Admin, AdminOptions};
 use ferrokafka_transport::CoordinatorKind;
 use tokio::runtime::Handle;
 
+use super::proxy::{Mode, Proxy};
 use super::schedule::{FaultKind, PlannedFault};
 use crate::broker::{LocalCluster, process};
 
@@ -53,6 +54,8 @@ pub struct Injector<'a> {
     pub topics: Vec<(String, i32)>,
     /// The transactional workload's id, whose coordinator can be killed.
     pub transactional_id: Option<String>,
+    /// The proxy in front of each node, node id `n` at index `n - 1`.
+    pub proxies: &'a [Proxy],
 }
 
 impl Injector<'_> {
@@ -115,6 +118,33 @@ impl Injector<'_> {
                 std::thread::sleep(fault.hold);
                 self.cluster.restart_node(node as u32)?;
                 format!("node {node}")
+            }
+            FaultKind::CutOff | FaultKind::Blackhole => {
+                let node = self.leader(&tp)?;
+                let proxy = self.proxy(node)?;
+                let mode = if fault.kind == FaultKind::CutOff {
+                    Mode::Cut
+                } else {
+                    Mode::Blackhole
+                };
+                let faulty = Faulty::new(std::slice::from_ref(proxy), mode);
+                std::thread::sleep(fault.hold);
+                drop(faulty);
+                format!(
+                    "node {node} (leader of {tp}) for {:.1}s",
+                    fault.hold.as_secs_f64()
+                )
+            }
+            FaultKind::SlowNetwork => {
+                let delay = Duration::from_millis(50 + fault.pick % 250);
+                let faulty = Faulty::new(self.proxies, Mode::Delay(delay));
+                std::thread::sleep(fault.hold);
+                drop(faulty);
+                format!(
+                    "every node, {} ms a chunk for {:.1}s",
+                    delay.as_millis(),
+                    fault.hold.as_secs_f64()
+                )
             }
             FaultKind::ElectLeader => {
                 let moved_to = self.move_leadership(&tp, fault.pick)?;
@@ -211,6 +241,13 @@ impl Injector<'_> {
             .with_context(|| format!("no process for node {node}"))
     }
 
+    fn proxy(&self, node: i32) -> anyhow::Result<&Proxy> {
+        usize::try_from(node - 1)
+            .ok()
+            .and_then(|i| self.proxies.get(i))
+            .with_context(|| format!("no proxy for node {node}"))
+    }
+
     fn kill_and_restart(&mut self, node: i32, hold: Duration) -> anyhow::Result<()> {
         let node = u32::try_from(node).with_context(|| format!("node id {node}"))?;
         self.cluster.kill_node(node)?;
@@ -303,6 +340,27 @@ impl Injector<'_> {
             }
             // The replicas copy on the broker's schedule: poll.
             std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// Proxies set to a faulty mode, set back to passing when this is dropped,
+/// on every path out.
+struct Faulty<'p>(&'p [Proxy]);
+
+impl<'p> Faulty<'p> {
+    fn new(proxies: &'p [Proxy], mode: Mode) -> Faulty<'p> {
+        for proxy in proxies {
+            proxy.set(mode);
+        }
+        Faulty(proxies)
+    }
+}
+
+impl Drop for Faulty<'_> {
+    fn drop(&mut self) {
+        for proxy in self.0 {
+            proxy.set(Mode::Pass);
         }
     }
 }

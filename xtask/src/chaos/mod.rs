@@ -11,11 +11,13 @@
 pub mod checker;
 pub mod faults;
 pub mod groups;
+pub mod proxy;
 pub mod report;
 pub mod schedule;
 pub mod transactions;
 pub mod workload;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -26,6 +28,7 @@ use ferrokafka_admin::{Admin, AdminConfig, AdminOptions};
 
 use crate::broker::{self, StartOptions, jars};
 use faults::Injector;
+use proxy::Proxy;
 use report::Campaign;
 use schedule::{FaultKind, Schedule};
 use workload::ProducerKind;
@@ -68,19 +71,37 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "chaos: starting a 3-node Apache Kafka {} cluster ...",
         args.kafka_version
     );
-    let mut cluster = broker::start_for_this_process(
-        &StartOptions {
-            version: args.kafka_version.clone(),
-            brokers: 3,
-            ..StartOptions::single_node()
-        },
-        "chaos",
-    )?;
-    let bootstrap = cluster.info.bootstrap_servers.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    // The proxies are bound first: the brokers advertise their ports.
+    let (bound, advertised) = runtime.block_on(Proxy::bind_per_node(3))?;
+    let mut cluster = broker::start_for_this_process(
+        &StartOptions {
+            version: args.kafka_version.clone(),
+            brokers: 3,
+            extra_properties: vec![advertised],
+            ..StartOptions::single_node()
+        },
+        "chaos",
+    )?;
+    let proxies: Vec<Proxy> = {
+        let _entered = runtime.enter();
+        bound
+            .into_iter()
+            .zip(&cluster.info.brokers)
+            .map(|((proxy, listener), node)| {
+                proxy.forward_to(listener, SocketAddr::from(([127, 0, 0, 1], node.port)));
+                proxy
+            })
+            .collect()
+    };
+    let bootstrap = proxies
+        .iter()
+        .map(|p| format!("127.0.0.1:{}", p.port))
+        .collect::<Vec<_>>()
+        .join(",");
     let admin = runtime.block_on(Admin::connect(AdminConfig::from_pairs([(
         "bootstrap_servers",
         bootstrap.as_str(),
@@ -116,6 +137,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         clock,
         topics: topics.clone(),
         transactional_id: Some(transactional_id.clone()),
+        proxies: &proxies,
     };
     injector.wait_until_whole()?;
 

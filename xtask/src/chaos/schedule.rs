@@ -26,11 +26,19 @@ pub enum FaultKind {
     /// A partition shrunk to two replicas and grown back to three through
     /// the admin client: replicas are removed and copied while it is written.
     Reassign,
+    /// A partition leader's proxy closes every connection and refuses new
+    /// ones for the hold, then heals.
+    CutOff,
+    /// A partition leader's proxy keeps its connections open but forwards
+    /// nothing for the hold (past the clients' request timeout), then heals.
+    Blackhole,
+    /// Every proxy delays each chunk for the hold.
+    SlowNetwork,
 }
 
 impl FaultKind {
     /// Every kind, in the order the report lists them.
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::KillPartitionLeader,
         FaultKind::KillController,
         FaultKind::KillTransactionCoordinator,
@@ -38,6 +46,9 @@ impl FaultKind {
         FaultKind::CleanRestart,
         FaultKind::ElectLeader,
         FaultKind::Reassign,
+        FaultKind::CutOff,
+        FaultKind::Blackhole,
+        FaultKind::SlowNetwork,
     ];
 
     /// A short name for the report.
@@ -50,6 +61,9 @@ impl FaultKind {
             FaultKind::CleanRestart => "clean restart (SIGTERM)",
             FaultKind::ElectLeader => "leader election (admin)",
             FaultKind::Reassign => "partition reassignment (admin)",
+            FaultKind::CutOff => "leader cut off from clients and replicas (proxy)",
+            FaultKind::Blackhole => "leader's connections blackholed (proxy)",
+            FaultKind::SlowNetwork => "every connection slowed (proxy)",
         }
     }
 }
@@ -117,6 +131,7 @@ impl Schedule {
                 SESSION_TIMEOUT + Duration::from_millis(2000 + self.rng.below(4000))
             }
             FaultKind::ElectLeader | FaultKind::Reassign => Duration::ZERO,
+            FaultKind::Blackhole => Duration::from_millis(4000 + self.rng.below(6000)),
             _ => Duration::from_millis(2000 + self.rng.below(6000)),
         };
         PlannedFault {
