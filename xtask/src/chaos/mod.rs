@@ -256,6 +256,20 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         transaction_log.transactions.iter().filter(|t| t.fate == transactions::Fate::Unknown).count(),
         transaction_log.producers_replaced
     ));
+    let mut durations: Vec<Duration> = transaction_log
+        .transactions
+        .iter()
+        .map(|t| t.settled_at.saturating_sub(t.began_at))
+        .collect();
+    durations.sort();
+    if let (Some(median), Some(longest)) = (durations.get(durations.len() / 2), durations.last()) {
+        notes.push(format!(
+            "{}: a transaction took {:.2} s (median), {:.1} s at the longest, from begin to commit or abort",
+            report::TRANSACTIONAL,
+            median.as_secs_f64(),
+            longest.as_secs_f64()
+        ));
+    }
     let mut idempotent_found = Vec::new();
     for log in &logs {
         let found = checker::read_topic(&reader, &bootstrap, &log.topic, true, &scratch)?;
