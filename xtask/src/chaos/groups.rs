@@ -125,7 +125,7 @@ async fn member(
     }
 }
 
-/// Runs the group until `stop` is set: [`MEMBERS`] members, one killed and
+/// Runs the group until `stop` is set: two members, one killed and
 /// replaced every `churn` (the `pick`s choose which).
 pub async fn run(
     protocol: Protocol,
