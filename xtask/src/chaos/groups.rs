@@ -110,8 +110,10 @@ async fn member(
     let consumer = Consumer::new(ConsumerConfig::from_pairs(settings)?).await?;
     consumer.subscribe(&[topic.as_str()]).await?;
     loop {
-        // Errors under faults are expected: the member keeps polling.
+        // Errors under faults are expected: the member keeps polling, after
+        // a pause so an error that repeats at once does not spin.
         let Ok(records) = consumer.poll(Duration::from_millis(500)).await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
         if records.is_empty() {
