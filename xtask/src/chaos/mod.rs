@@ -247,13 +247,23 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             )
         })
         .collect();
+    let with_fate = |fate| {
+        transaction_log
+            .transactions
+            .iter()
+            .filter(|t| t.fate == fate)
+            .count()
+    };
     notes.push(format!(
-        "{}: {} transactions, {} committed, {} aborted on purpose or after an error, {} of unknown outcome; {} producers replaced after a fatal error",
+        "{}: {} transactions: {} committed, {} aborted (on purpose or after an error), \
+         {} abandoned by a producer dropped mid-transaction (a crashed client) and taken over \
+         by a new one, {} of unknown outcome; {} producers replaced in all",
         report::TRANSACTIONAL,
         transaction_log.transactions.len(),
-        transaction_log.transactions.iter().filter(|t| t.fate == transactions::Fate::Committed).count(),
-        transaction_log.transactions.iter().filter(|t| t.fate == transactions::Fate::Aborted).count(),
-        transaction_log.transactions.iter().filter(|t| t.fate == transactions::Fate::Unknown).count(),
+        with_fate(transactions::Fate::Committed),
+        with_fate(transactions::Fate::Aborted),
+        with_fate(transactions::Fate::Abandoned),
+        with_fate(transactions::Fate::Unknown),
         transaction_log.producers_replaced
     ));
     let mut durations: Vec<Duration> = transaction_log

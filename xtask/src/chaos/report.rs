@@ -382,8 +382,11 @@ pub fn render(campaign: &Campaign) -> String {
          the first (allowed, at-least-once). Their deliveries are not attributed to faults; \
          recovery is not measured for them.\n\
          - for the transactional scenario, sent and acknowledged count the records of all and \
-         of committed transactions; a transaction whose outcome the writer could not know (its \
-         producer failed fatally and was replaced) must be shown whole or not at all.\n\
+         of committed transactions; one transaction in 25 is abandoned by a producer \
+         dropped mid-transaction (a crashed client) and taken over by a new producer with the \
+         same transactional id, which must abort it: it counts as aborted; a transaction whose \
+         outcome the writer could not know (its producer failed fatally and was replaced) must \
+         be shown whole or not at all.\n\
          - failed but written: the writer was told the record failed (or timed out), yet it was \
          written; allowed (the outcome was unknown), reported.\n"
     );

@@ -15,6 +15,10 @@ use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
 use super::checker::Found;
 use super::workload::base_settings;
 
+/// One transaction in this many is abandoned by a producer dropped
+/// mid-transaction (a crashed client) and taken over by a new one.
+const ABANDON_EVERY: u64 = 25;
+
 /// Records in each transaction.
 pub const RECORDS_PER_TRANSACTION: u64 = 10;
 /// How long one transaction call may wait before the workload calls it
@@ -31,6 +35,10 @@ pub enum Fate {
     Committed,
     /// `abort_transaction` succeeded: none may be visible.
     Aborted,
+    /// The producer was dropped mid-transaction, as a crashed process leaves
+    /// it, and a new one with the same transactional id took over: the
+    /// takeover aborts it, so none may be visible.
+    Abandoned,
     /// The producer failed in a way that leaves the outcome unknown (fenced,
     /// a fatal error, calls that kept timing out): all or none visible.
     Unknown,
@@ -56,7 +64,8 @@ pub struct TransactionLog {
     pub topic: String,
     /// Every transaction, by number.
     pub transactions: Vec<Transaction>,
-    /// Producers made because the last one failed fatally.
+    /// Producers made because the last one failed fatally or was dropped
+    /// mid-transaction.
     pub producers_replaced: u64,
 }
 
@@ -115,7 +124,14 @@ pub async fn run(
     let mut number = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let began_at = clock.elapsed();
-        let fate = one_transaction(&producer, &topic, partitions, number).await;
+        let fate = if number % ABANDON_EVERY == ABANDON_EVERY / 2 {
+            abandon(producer, &topic, partitions, number).await;
+            producer = new_producer(&bootstrap, &transactional_id).await?;
+            log.producers_replaced += 1;
+            Fate::Abandoned
+        } else {
+            one_transaction(&producer, &topic, partitions, number).await
+        };
         if fate == Fate::Unknown {
             // The producer can do no more: a new one fences it and ends
             // whatever it left open.
@@ -141,6 +157,22 @@ pub async fn run(
     }
     producer.close(Duration::from_secs(30)).await?;
     Ok(log)
+}
+
+/// Sends a transaction's records and drops the producer without
+/// committing, aborting or closing it: a client process killed mid-transaction.
+async fn abandon(producer: Producer, topic: &str, partitions: i32, number: u64) {
+    if producer.begin_transaction().is_ok() {
+        for index in 0..RECORDS_PER_TRANSACTION {
+            let record = ProducerRecord::new(topic)
+                .partition((index % partitions as u64) as i32)
+                .value(value(number, index));
+            if producer.send(record).await.is_err() {
+                break;
+            }
+        }
+    }
+    drop(producer);
 }
 
 async fn one_transaction(producer: &Producer, topic: &str, partitions: i32, number: u64) -> Fate {
@@ -257,7 +289,7 @@ pub fn judge(
                 verdict.committed += RECORDS_PER_TRANSACTION;
                 verdict.lost += RECORDS_PER_TRANSACTION - visible;
             }
-            Fate::Aborted => verdict.aborted_seen += visible,
+            Fate::Aborted | Fate::Abandoned => verdict.aborted_seen += visible,
             Fate::Unknown => verdict.unknown += 1,
         }
     }
@@ -327,6 +359,14 @@ mod tests {
         assert_eq!(verdict.aborted_seen, RECORDS_PER_TRANSACTION);
         assert_eq!(verdict.torn, 1);
         assert_eq!(verdict.lost, 1);
+        assert!(!verdict.holds());
+    }
+
+    #[test]
+    fn an_abandoned_transaction_shown_is_an_aborted_read() {
+        let log = log(&[Fate::Abandoned]);
+        let verdict = judge(&log, &shown(&[0]), &|_| true);
+        assert_eq!(verdict.aborted_seen, RECORDS_PER_TRANSACTION);
         assert!(!verdict.holds());
     }
 
