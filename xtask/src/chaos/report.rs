@@ -82,22 +82,10 @@ pub fn producer_rows(
             .map(|f| f.kind)
     };
     let mut rows = Vec::new();
-    let kinds: Vec<Option<FaultKind>> = std::iter::once(None)
-        .chain(
-            FaultKind::ALL
-                .iter()
-                .copied()
-                .filter(|k| faults.iter().any(|f| f.kind == *k))
-                .map(Some),
-        )
-        .collect();
-    for kind in kinds {
+    for kind in row_kinds(faults) {
         let of_kind: Vec<&Injected> = faults.iter().filter(|f| Some(f.kind) == kind).collect();
         let verdict = judge(log, found, Some(&|seq| latest_fault(seq) == kind));
-        let longest_recovery = of_kind
-            .iter()
-            .map(|f| recovery(log, f.at))
-            .try_fold(Duration::ZERO, |longest, r| r.map(|r| longest.max(r)));
+        let longest_recovery = longest(of_kind.iter().map(|f| recovery(log, f.at)));
         rows.push(Row {
             scenario: log.kind.label(),
             fault: kind,
@@ -115,10 +103,7 @@ pub fn producer_rows(
     }
     let verdict = judge(log, found, None);
     let holds = verdict.holds(log.kind);
-    let longest_recovery = faults
-        .iter()
-        .map(|f| recovery(log, f.at))
-        .try_fold(Duration::ZERO, |longest, r| r.map(|r| longest.max(r)));
+    let longest_recovery = longest(faults.iter().map(|f| recovery(log, f.at)));
     let total = Row {
         scenario: log.kind.label(),
         fault: None,
@@ -171,36 +156,21 @@ pub fn transaction_rows(
             .map(|t| t.settled_at.saturating_sub(at))
     };
     let mut rows = Vec::new();
-    let kinds: Vec<Option<FaultKind>> = std::iter::once(None)
-        .chain(
-            FaultKind::ALL
-                .iter()
-                .copied()
-                .filter(|k| faults.iter().any(|f| f.kind == *k))
-                .map(Some),
-        )
-        .collect();
-    for kind in kinds {
+    for kind in row_kinds(faults) {
         let of_kind: Vec<&Injected> = faults.iter().filter(|f| Some(f.kind) == kind).collect();
         let verdict = transactions::judge(log, found, &|t| latest_fault(t) == kind);
-        let longest = if kind.is_some() {
-            of_kind
-                .iter()
-                .map(|f| recovery(f.at))
-                .try_fold(Duration::ZERO, |longest, r| r.map(|r| longest.max(r)))
+        let of_this_kind = if kind.is_some() {
+            longest(of_kind.iter().map(|f| recovery(f.at)))
         } else {
             Some(Duration::ZERO)
         };
-        rows.push(row(kind, of_kind.len(), &verdict, longest));
+        rows.push(row(kind, of_kind.len(), &verdict, of_this_kind));
     }
     let verdict = transactions::judge(log, found, &|_| true);
-    let longest = faults
-        .iter()
-        .map(|f| recovery(f.at))
-        .try_fold(Duration::ZERO, |longest, r| r.map(|r| longest.max(r)));
+    let overall = longest(faults.iter().map(|f| recovery(f.at)));
     (
         rows,
-        row(None, faults.len(), &verdict, longest),
+        row(None, faults.len(), &verdict, overall),
         verdict.holds(),
     )
 }
@@ -231,6 +201,25 @@ pub fn group_row(
         recovery_measured: false,
     };
     (row, v.skipped == 0)
+}
+
+/// The rows of a scenario's table: records sent before any fault, then
+/// each kind of fault injected, in the report's order.
+fn row_kinds(faults: &[Injected]) -> Vec<Option<FaultKind>> {
+    std::iter::once(None)
+        .chain(
+            FaultKind::ALL
+                .iter()
+                .copied()
+                .filter(|k| faults.iter().any(|f| f.kind == *k))
+                .map(Some),
+        )
+        .collect()
+}
+
+/// The longest of some recoveries; `None` if one never happened.
+fn longest(mut recoveries: impl Iterator<Item = Option<Duration>>) -> Option<Duration> {
+    recoveries.try_fold(Duration::ZERO, |longest, r| r.map(|r| longest.max(r)))
 }
 
 /// The transactional scenario's name.
