@@ -90,6 +90,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     step("python (the ferrokafka package, pytest)", &mut || {
         crate::python::test_package(args.bootstrap_servers.as_deref())
     });
+    step("chaos (short schedule, seed 1)", &mut || {
+        crate::chaos::run(&crate::chaos::Args {
+            seconds: crate::chaos::CI_SECONDS,
+            seed: 1,
+            kafka_version: jars::DEFAULT_KAFKA_VERSION.to_string(),
+            no_report: true,
+        })
+    });
     step("doc", &mut || {
         cargo(
             &root,

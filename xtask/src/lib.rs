@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod broker;
+pub mod chaos;
 pub mod child;
 pub mod ci;
 /// The protocol code generator (the `ferrokafka-codegen` package).

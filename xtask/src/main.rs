@@ -23,6 +23,9 @@ enum Task {
     /// Measure ferrokafka against librdkafka, the Java client, krafka,
     /// confluent-kafka (Rust) and kafka-python on one broker; writes BENCHMARKS.md.
     Bench(xtask::bench::Args),
+    /// Faults against a real 3-node cluster while ferrokafka writes, every
+    /// record's fate checked by the Java consumer; writes RELIABILITY.md.
+    Chaos(xtask::chaos::Args),
     /// Make golden fixtures with reference implementations (records, protocol).
     Golden(xtask::golden::Args),
 }
@@ -87,6 +90,7 @@ fn main() -> std::process::ExitCode {
         Task::Fuzz(args) => xtask::fuzz::run_all(args.seconds),
         Task::Golden(args) => xtask::golden::run(&args),
         Task::Bench(args) => xtask::bench::run(&args),
+        Task::Chaos(args) => xtask::chaos::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -231,8 +231,9 @@ fn optional(value: Option<f64>) -> String {
     value.map_or_else(|| "–".to_string(), |v| format!("{v:.1}"))
 }
 
-/// What the numbers were measured on.
-pub(crate) fn machine() -> Vec<(&'static str, String)> {
+/// What the numbers were measured on (also used by the chaos report,
+/// which replaces the broker line with its own).
+pub fn machine() -> Vec<(&'static str, String)> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()

@@ -34,17 +34,28 @@ pub fn sources_dir() -> PathBuf {
 /// jars (resolved from Maven Central on first use), unless the classes of
 /// exactly these sources are there already.
 pub fn compile(kafka_version: &str) -> anyhow::Result<JavaPrograms> {
+    compile_folder(&sources_dir(), "golden-java", kafka_version)
+}
+
+/// Compiles the `*.java` files of `sources_dir` against Apache Kafka
+/// `kafka_version`'s jars into `target/<out_name>/<version>`, unless the
+/// classes of exactly these sources are there already.
+pub fn compile_folder(
+    sources_dir: &Path,
+    out_name: &str,
+    kafka_version: &str,
+) -> anyhow::Result<JavaPrograms> {
     require_jdk()?;
     let libs = jars::resolve(&broker::harness_dir(), kafka_version)?;
     let kafka_classpath = jars::classpath(&libs)?;
     let out_dir = broker::harness_dir()
         .parent()
         .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
-        .join("golden-java")
+        .join(out_name)
         .join(kafka_version);
     let classes = out_dir.join("classes");
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(sources_dir())
-        .with_context(|| format!("reading {}", sources_dir().display()))?
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(sources_dir)
+        .with_context(|| format!("reading {}", sources_dir.display()))?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "java"))
@@ -73,7 +84,7 @@ pub fn compile(kafka_version: &str) -> anyhow::Result<JavaPrograms> {
     if !output.status.success() {
         bail!(
             "javac failed on {}:\n{}{}",
-            sources_dir().display(),
+            sources_dir.display(),
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
