@@ -61,7 +61,7 @@ pub(crate) fn start(
 /// A random member id (KIP-1082: the client names itself, once per
 /// consumer): 128 random bits written as Kafka writes a UUID, URL-safe
 /// base64 without padding.
-fn generate_member_id() -> String {
+pub(crate) fn generate_member_id() -> String {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -144,7 +144,9 @@ impl Protocol for Driver {
                 Action::Heartbeat(request) => {
                     Some(Event::HeartbeatResponse(self.heartbeat(request).await))
                 }
-                Action::ResolveTopics(ids) => Some(Event::TopicsResolved(self.resolve(&ids).await)),
+                Action::ResolveTopics(ids) => Some(Event::TopicsResolved(
+                    resolve_topic_ids(&self.fx.client, &ids).await,
+                )),
                 Action::Revoke(partitions) => {
                     self.fx.revoke(partitions).await;
                     None
@@ -235,30 +237,30 @@ impl Driver {
             .client
             .forget_coordinator(CoordinatorKind::Group, &self.fx.group_id);
     }
+}
 
-    /// The names metadata knows for `ids`, refreshing it once when some are
-    /// missing (a topic created after the last refresh).
-    async fn resolve(&self, ids: &[Uuid]) -> BTreeMap<Uuid, String> {
-        let mut names = self.known(ids);
-        if names.len() < ids.len() {
-            if let Err(error) = self.fx.client.refresh_metadata().await {
-                debug!(%error, "metadata refresh for assigned topics failed");
-            }
-            names = self.known(ids);
+/// The names metadata knows for `ids`, refreshing it once when some are
+/// missing (a topic created after the last refresh).
+pub(crate) async fn resolve_topic_ids(client: &Client, ids: &[Uuid]) -> BTreeMap<Uuid, String> {
+    let mut names = known_topic_ids(client, ids);
+    if names.len() < ids.len() {
+        if let Err(error) = client.refresh_metadata().await {
+            debug!(%error, "metadata refresh for assigned topics failed");
         }
-        names
+        names = known_topic_ids(client, ids);
     }
+    names
+}
 
-    fn known(&self, ids: &[Uuid]) -> BTreeMap<Uuid, String> {
-        self.fx.client.view(|view| {
-            view.topic_names()
-                .filter_map(|name| {
-                    let id = view.topic(name)?.id;
-                    ids.contains(&id).then(|| (id, name.to_string()))
-                })
-                .collect()
-        })
-    }
+fn known_topic_ids(client: &Client, ids: &[Uuid]) -> BTreeMap<Uuid, String> {
+    client.view(|view| {
+        view.topic_names()
+            .filter_map(|name| {
+                let id = view.topic(name)?.id;
+                ids.contains(&id).then(|| (id, name.to_string()))
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]

@@ -304,6 +304,13 @@ impl HeartbeatCore {
             .collect()
     }
 
+    /// The id of a topic named in an assignment.
+    pub(crate) fn id_of(&self, topic: &str) -> Option<Uuid> {
+        self.names
+            .iter()
+            .find_map(|(id, name)| (name == topic).then_some(*id))
+    }
+
     pub(crate) fn named(&self, partitions: &Partitions) -> Vec<TopicPartition> {
         let mut named: Vec<TopicPartition> = partitions
             .iter()

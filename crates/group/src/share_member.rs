@@ -197,6 +197,11 @@ impl ShareMember {
             .collect()
     }
 
+    /// The id of a topic of the assignment, as ShareFetch names it.
+    pub fn topic_id(&self, topic: &str) -> Option<Uuid> {
+        self.core.id_of(topic)
+    }
+
     /// The next time [`ShareMember::tick`] has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.core.next_deadline(None)
