@@ -122,6 +122,32 @@ fn share_consume_accepts_releases_and_stops_when_idle() {
     assert_eq!(again, expected);
     assert!(started.elapsed() >= Duration::from_secs(2));
 
+    // The group is listed as a share group and described with its start
+    // offset.
+    let listed: serde_json::Value = serde_json::from_str(&ok(&ferrokafka(
+        &["groups", "list", "-b", bootstrap, "--json"],
+        None,
+    )))
+    .unwrap();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group_id"] == group.as_str())
+        .unwrap_or_else(|| panic!("{group} not in {listed}"));
+    assert_eq!(entry["type"], "share");
+    let described: serde_json::Value = serde_json::from_str(&ok(&ferrokafka(
+        &["groups", "describe", "-b", bootstrap, "--json", &group],
+        None,
+    )))
+    .unwrap();
+    let description = &described[0];
+    assert_eq!(description["kind"], "share", "{described}");
+    let offsets = description["offsets"].as_array().unwrap();
+    assert_eq!(offsets.len(), 1, "{described}");
+    assert_eq!(offsets[0]["partition"], 0);
+    assert!(offsets[0]["committed"].is_i64(), "{described}");
+
     let bad = ferrokafka(
         &[
             "share-consume",
