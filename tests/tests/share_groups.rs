@@ -2,7 +2,8 @@
 //! partition receive every record once between them; a released record
 //! comes back with its delivery count raised; a rejected one never does;
 //! the delivery count limit archives a record; a member that stalls past
-//! the record lock loses its records to another member.
+//! the record lock loses its records to another member; a member killed
+//! with SIGKILL loses none (its records come back when their locks lapse).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -286,4 +287,97 @@ async fn a_stalled_members_records_go_to_another_after_the_lock_lapses() {
     }
     other.close(Duration::from_secs(10)).await.unwrap();
     stalled.close(Duration::from_secs(10)).await.unwrap();
+}
+
+/// Set in the environment of the process
+/// [`a_member_killed_with_sigkill_loses_nothing`] starts as its victim.
+const VICTIM_ENV: &str = "FERROKAFKA_SHARE_VICTIM";
+
+/// The victim's part (does nothing in a normal run): joins the group named
+/// in [`VICTIM_ENV`] (`topic group`), prints the offsets it acquired, and
+/// hangs without acknowledging until it is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_victim_process() {
+    let Ok(spec) = std::env::var(VICTIM_ENV) else {
+        return;
+    };
+    let (topic, group) = spec.split_once(' ').unwrap();
+    let consumer = member(group, topic, &[("share_acknowledgement_mode", "explicit")]).await;
+    let held = poll_some(&consumer).await;
+    let offsets: Vec<String> = held.iter().map(|r| r.offset.to_string()).collect();
+    println!("HELD {}", offsets.join(","));
+    std::future::pending::<()>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_killed_with_sigkill_loses_nothing() {
+    use std::io::BufRead as _;
+
+    const COUNT: i64 = 20;
+    let (topic, group) = setup(
+        "share-killed",
+        COUNT as usize,
+        &[("share.record.lock.duration.ms", "2000")],
+    )
+    .await;
+    let mut victim = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "share_victim_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(VICTIM_ENV, format!("{topic} {group}"))
+        // This test's broker, not one of its own.
+        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap_servers())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = victim.stdout.take().unwrap();
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            // libtest prints the test's name on the same line first.
+            if let Some((_, held)) = line.split_once("HELD ") {
+                let _ = line_tx.send(held.to_string());
+            }
+        }
+    });
+    let held = line_rx.recv_timeout(PATIENCE);
+    // Child::kill is SIGKILL: no close, no acknowledgement, no leave.
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let held: BTreeSet<i64> = held
+        .expect("the victim acquired records")
+        .split(',')
+        .map(|o| o.parse().unwrap())
+        .collect();
+    assert!(!held.is_empty());
+
+    let survivor = member(&group, &topic, &[]).await;
+    let mut seen: BTreeMap<i64, i16> = BTreeMap::new();
+    let deadline = Instant::now() + PATIENCE;
+    while seen.len() < COUNT as usize {
+        for record in survivor.poll(Duration::from_millis(500)).await.unwrap() {
+            assert!(
+                seen.insert(record.offset, record.delivery_count).is_none(),
+                "{} twice",
+                record.offset
+            );
+        }
+        assert!(Instant::now() < deadline, "only {seen:?}");
+    }
+    assert_eq!(
+        seen.keys().copied().collect::<BTreeSet<_>>(),
+        (0..COUNT).collect()
+    );
+    for offset in &held {
+        assert_eq!(seen[offset], 2, "held by the killed member: {seen:?}");
+    }
+    survivor.close(Duration::from_secs(10)).await.unwrap();
 }

@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 
 use ferrokafka_group::assignor::TopicPartition;
-use ferrokafka_protocol::ErrorCode;
 use ferrokafka_protocol::messages::alter_share_group_offsets_request::{
     AlterShareGroupOffsetsRequestPartition, AlterShareGroupOffsetsRequestTopic,
 };
@@ -312,19 +311,8 @@ impl Admin {
                 |node, groups| async move {
                     let mut answers = BTreeMap::new();
                     for group in groups {
+                        // Coordinator errors are retried by `per_group`.
                         let answer = send(node, group.clone()).await;
-                        if let Err(error) = &answer
-                            && matches!(
-                                error.code(),
-                                Some(
-                                    ErrorCode::NotCoordinator
-                                        | ErrorCode::CoordinatorNotAvailable
-                                        | ErrorCode::CoordinatorLoadInProgress
-                                )
-                            )
-                        {
-                            return Err(error.clone());
-                        }
                         answers.insert(group, answer);
                     }
                     Ok(answers)

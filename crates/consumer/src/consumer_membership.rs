@@ -203,39 +203,56 @@ impl Driver {
             .client
             .send_built(coordinator, Lane::Coordination, build)
             .await;
-        match result {
-            Ok(_) if unsupported_regex => Err(HeartbeatFailure::Unsupported),
-            Ok(response) => {
-                let error = ErrorCode::from_code(response.error_code);
-                if matches!(
-                    error,
-                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
-                ) {
-                    self.forget_coordinator();
-                }
-                if error != ErrorCode::None {
-                    debug!(
-                        group = self.fx.group_id,
-                        %error,
-                        message = response.error_message.as_deref().unwrap_or(""),
-                        "consumer group heartbeat failed"
-                    );
-                }
-                Ok(response)
-            }
-            Err(TransportError::UnsupportedApi { .. }) => Err(HeartbeatFailure::Unsupported),
-            Err(error) => {
-                debug!(%error, "consumer group heartbeat not answered");
-                self.forget_coordinator();
-                Err(HeartbeatFailure::Network)
-            }
+        if unsupported_regex && result.is_ok() {
+            return Err(HeartbeatFailure::Unsupported);
         }
+        heartbeat_outcome(
+            &self.fx.client,
+            &self.fx.group_id,
+            "consumer",
+            result,
+            |r| (r.error_code, r.error_message.as_deref()),
+        )
     }
+}
 
-    fn forget_coordinator(&self) {
-        self.fx
-            .client
-            .forget_coordinator(CoordinatorKind::Group, &self.fx.group_id);
+/// Reads a group heartbeat's outcome as both membership drivers
+/// (`consumer` and `share`) do: a coordinator that moved is forgotten, an
+/// error answered is logged, and a request that got no answer (or an API
+/// the broker lacks) is a [`HeartbeatFailure`].
+pub(crate) fn heartbeat_outcome<R>(
+    client: &Client,
+    group_id: &str,
+    kind: &str,
+    result: Result<R, TransportError>,
+    error_of: impl Fn(&R) -> (i16, Option<&str>),
+) -> Result<R, HeartbeatFailure> {
+    match result {
+        Ok(response) => {
+            let (code, message) = error_of(&response);
+            let error = ErrorCode::from_code(code);
+            if matches!(
+                error,
+                ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
+            ) {
+                client.forget_coordinator(CoordinatorKind::Group, group_id);
+            }
+            if error != ErrorCode::None {
+                debug!(
+                    group = group_id,
+                    %error,
+                    message = message.unwrap_or(""),
+                    "{kind} group heartbeat failed"
+                );
+            }
+            Ok(response)
+        }
+        Err(TransportError::UnsupportedApi { .. }) => Err(HeartbeatFailure::Unsupported),
+        Err(error) => {
+            debug!(%error, "{kind} group heartbeat not answered");
+            client.forget_coordinator(CoordinatorKind::Group, group_id);
+            Err(HeartbeatFailure::Network)
+        }
     }
 }
 

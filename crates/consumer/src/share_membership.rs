@@ -14,13 +14,13 @@ use ferrokafka_group::member::GroupError;
 use ferrokafka_group::share_member::{
     Action, Event, HeartbeatFailure, MemberState, ShareMember, ShareMemberConfig,
 };
+use ferrokafka_protocol::Uuid;
 use ferrokafka_protocol::messages::{ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse};
-use ferrokafka_protocol::{ErrorCode, Uuid};
-use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
+use ferrokafka_transport::{Client, CoordinatorKind, Lane};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::debug;
 
-use crate::consumer_membership::{generate_member_id, resolve_topic_ids};
+use crate::consumer_membership::{generate_member_id, heartbeat_outcome, resolve_topic_ids};
 
 /// What the membership task tells the share consumer.
 #[derive(Debug, Default)]
@@ -242,40 +242,12 @@ impl Driver {
         let Some(coordinator) = self.member.coordinator() else {
             return Err(HeartbeatFailure::Network);
         };
-        match self
+        let result = self
             .client
             .send_on(coordinator, Lane::Coordination, &request)
-            .await
-        {
-            Ok(response) => {
-                let error = ErrorCode::from_code(response.error_code);
-                if matches!(
-                    error,
-                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
-                ) {
-                    self.forget_coordinator();
-                }
-                if error != ErrorCode::None {
-                    debug!(
-                        group = self.group_id,
-                        %error,
-                        message = response.error_message.as_deref().unwrap_or(""),
-                        "share group heartbeat failed"
-                    );
-                }
-                Ok(response)
-            }
-            Err(TransportError::UnsupportedApi { .. }) => Err(HeartbeatFailure::Unsupported),
-            Err(error) => {
-                debug!(%error, "share group heartbeat not answered");
-                self.forget_coordinator();
-                Err(HeartbeatFailure::Network)
-            }
-        }
-    }
-
-    fn forget_coordinator(&self) {
-        self.client
-            .forget_coordinator(CoordinatorKind::Group, &self.group_id);
+            .await;
+        heartbeat_outcome(&self.client, &self.group_id, "share", result, |r| {
+            (r.error_code, r.error_message.as_deref())
+        })
     }
 }
