@@ -381,3 +381,32 @@ async fn a_member_killed_with_sigkill_loses_nothing() {
     }
     survivor.close(Duration::from_secs(10)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wakeup_interrupts_a_poll_and_unsubscribe_empties_the_subscription() {
+    let (topic, group) = setup("share-wakeup", 0, &[]).await;
+    let consumer = std::sync::Arc::new(member(&group, &topic, &[]).await);
+    assert_eq!(consumer.subscription().await, vec![topic.clone()]);
+    let polling = {
+        let consumer = std::sync::Arc::clone(&consumer);
+        tokio::spawn(async move { consumer.poll(PATIENCE).await })
+    };
+    consumer.wakeup();
+    let woken = tokio::time::timeout(Duration::from_secs(10), polling)
+        .await
+        .expect("the poll ends at once")
+        .unwrap();
+    assert!(
+        matches!(woken, Err(ferrokafka_consumer::ConsumeError::Wakeup)),
+        "{woken:?}"
+    );
+    // Woken once: the next poll is an ordinary one.
+    assert!(consumer.poll(Duration::from_millis(100)).await.is_ok());
+    consumer.unsubscribe().await.unwrap();
+    assert!(consumer.subscription().await.is_empty());
+    consumer.close(Duration::from_secs(10)).await.unwrap();
+    assert!(matches!(
+        consumer.poll(Duration::from_millis(10)).await,
+        Err(ferrokafka_consumer::ConsumeError::Closed)
+    ));
+}
