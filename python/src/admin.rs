@@ -499,6 +499,7 @@ impl Admin {
                         match g.kind {
                             GroupKind::Classic => "classic",
                             GroupKind::Consumer => "consumer",
+                            GroupKind::Share => "share",
                         },
                     )?;
                     d.set_item("coordinator_id", g.coordinator)?;

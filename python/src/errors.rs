@@ -230,7 +230,7 @@ pub(crate) fn consume_error(py: Python<'_>, error: &ConsumeError) -> PyErr {
         ConsumeError::Corrupt { .. } => Kind::Broker(2),
         ConsumeError::Broker { error, .. } => Kind::Broker(error.code()),
         ConsumeError::Group(error) => group_kind(error),
-        ConsumeError::Closed => Kind::IllegalState,
+        ConsumeError::Closed | ConsumeError::Wakeup => Kind::IllegalState,
     };
     exception(py, kind, error.to_string())
 }

@@ -46,12 +46,13 @@ use ferrokafka_protocol::messages::offset_delete_request::{
 use ferrokafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerProtocolAssignment,
     ConsumerProtocolSubscription, DeleteGroupsRequest, DescribeGroupsRequest, LeaveGroupRequest,
-    ListGroupsRequest, OffsetDeleteRequest,
+    ListGroupsRequest, OffsetDeleteRequest, ShareGroupDescribeRequest,
 };
 use ferrokafka_protocol::{ErrorCode, Message, Uuid};
 use ferrokafka_transport::{CoordinatorKind, Lane};
 
 use crate::retry::{Round, each_until_deadline, until_deadline};
+use crate::share_groups::share_groups;
 use crate::{Admin, AdminError, AdminOptions};
 
 /// The highest consumer-protocol version this client decodes.
@@ -98,6 +99,8 @@ pub enum GroupKind {
     Classic,
     /// The KIP-848 consumer protocol (ConsumerGroupHeartbeat).
     Consumer,
+    /// A share group (KIP-932, ShareGroupHeartbeat).
+    Share,
 }
 
 /// One member of a described group.
@@ -164,7 +167,7 @@ fn coordinator_error(error: &AdminError) -> bool {
     ) || matches!(error, AdminError::Transport(e) if e.is_retriable())
 }
 
-fn code_error(what: &str, code: i16, message: Option<String>) -> Result<(), AdminError> {
+pub(crate) fn code_error(what: &str, code: i16, message: Option<String>) -> Result<(), AdminError> {
     match AdminError::from_code(what, ErrorCode::from_code(code), message) {
         Some(error) => Err(error),
         None => Ok(()),
@@ -215,7 +218,7 @@ impl Admin {
     /// Runs rounds of a per-group operation: each round finds the pending
     /// groups' coordinators and hands `send` each coordinator with its
     /// groups; coordinator errors forget the coordinator and retry.
-    async fn per_group<T, F, Fut>(
+    pub(crate) async fn per_group<T, F, Fut>(
         &self,
         what: &str,
         groups: Vec<String>,
@@ -329,7 +332,8 @@ impl Admin {
     }
 
     /// Describes `groups`: members, their assignments, state and protocol.
-    /// Consumer (KIP-848) groups are described with ConsumerGroupDescribe,
+    /// Share groups are described with ShareGroupDescribe,
+    /// consumer (KIP-848) groups with ConsumerGroupDescribe,
     /// classic ones with DescribeGroups (the fallback when the broker says
     /// a group is not a consumer group or lacks the API).
     pub async fn describe_groups(
@@ -377,6 +381,30 @@ impl Admin {
                     }
                     Err(error) if error.is_retriable() => return Err(error.into()),
                     Err(_) => classic = groups,
+                }
+                if !classic.is_empty() {
+                    // Not a consumer group: perhaps a share group.
+                    let request = ShareGroupDescribeRequest {
+                        group_ids: classic.clone(),
+                        include_authorized_operations: true,
+                        ..ShareGroupDescribeRequest::default()
+                    };
+                    match self
+                        .client()
+                        .send_on(node, Lane::Coordination, &request)
+                        .await
+                    {
+                        Ok(response) => {
+                            for (group, answer) in share_groups(node, response) {
+                                if answer.is_ok() {
+                                    classic.retain(|g| *g != group);
+                                    answers.insert(group, answer);
+                                }
+                            }
+                        }
+                        Err(error) if error.is_retriable() => return Err(error.into()),
+                        Err(_) => {}
+                    }
                 }
                 if classic.is_empty() {
                     return Ok(answers);

@@ -28,6 +28,7 @@ pub mod configs;
 pub mod groups;
 pub mod records;
 pub mod scram;
+pub mod share_groups;
 pub mod topics;
 pub mod transactions;
 

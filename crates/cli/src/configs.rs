@@ -16,7 +16,8 @@ use crate::topics::{AdminArgs, Outcome, error_json, key_value, print_table, with
 /// Which entity's configs.
 #[derive(Args, Debug)]
 pub(crate) struct Entity {
-    /// topic, broker or broker-logger.
+    /// topic, broker, broker-logger, client-metrics or group (a consumer
+    /// or share group: `share.auto.offset.reset`, `share.record.lock.duration.ms`, ...).
     #[arg(long, value_parser = parse_type)]
     entity_type: ResourceType,
     /// The topic name or broker id (an empty name with `broker`: the

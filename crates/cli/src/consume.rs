@@ -262,28 +262,38 @@ fn json_bytes(bytes: Option<&[u8]>) -> serde_json::Value {
 
 fn render(args: &ConsumeArgs, record: &ConsumerRecord) -> String {
     if args.json || args.format.as_deref() == Some("json") {
-        let headers: Vec<serde_json::Value> = record
-            .headers
-            .iter()
-            .map(|h| {
-                serde_json::json!([
-                    String::from_utf8_lossy(&h.key),
-                    json_bytes(h.value.as_deref())
-                ])
-            })
-            .collect();
-        return serde_json::json!({
-            "topic": &*record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "timestamp": record.timestamp,
-            "key": json_bytes(record.key.as_deref()),
-            "value": json_bytes(record.value.as_deref()),
-            "headers": headers,
-        })
-        .to_string();
+        return record_json(record).to_string();
     }
-    match &args.key_separator {
+    record_text(record, args.key_separator.as_deref())
+}
+
+/// A record as one JSON object: topic, partition, offset, timestamp, key,
+/// value, headers (bytes as UTF-8 or base64).
+pub(crate) fn record_json(record: &ConsumerRecord) -> serde_json::Value {
+    let headers: Vec<serde_json::Value> = record
+        .headers
+        .iter()
+        .map(|h| {
+            serde_json::json!([
+                String::from_utf8_lossy(&h.key),
+                json_bytes(h.value.as_deref())
+            ])
+        })
+        .collect();
+    serde_json::json!({
+        "topic": &*record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": record.timestamp,
+        "key": json_bytes(record.key.as_deref()),
+        "value": json_bytes(record.value.as_deref()),
+        "headers": headers,
+    })
+}
+
+/// A record as text: its value, or `key<SEP>value` with a separator.
+pub(crate) fn record_text(record: &ConsumerRecord, key_separator: Option<&str>) -> String {
+    match key_separator {
         Some(sep) => format!(
             "{}{sep}{}",
             text(record.key.as_deref()),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
-use ferrokafka::admin::groups::{GroupDescription, ListGroupsFilter, OffsetAndMetadata};
+use ferrokafka::admin::groups::{GroupDescription, GroupKind, ListGroupsFilter, OffsetAndMetadata};
 use ferrokafka::admin::records::{ListedOffset, OffsetSpec, TopicPartition};
 use ferrokafka::admin::{Admin, AdminError, AdminOptions};
 use serde_json::{Value, json};
@@ -220,17 +220,21 @@ async fn offset_rows(
             owners.insert(p.clone(), m.member_id.clone());
         }
     }
-    let committed = match admin
-        .list_group_offsets(&[group], None, options)
-        .await
-        .remove(group)
-    {
-        Some(Ok(committed)) => committed,
-        Some(Err(error)) => {
-            outcome.failed(format!("offsets of group {group}"), &error);
-            BTreeMap::new()
+    let committed = if description.kind == GroupKind::Share {
+        share_start_offsets(admin, group, options, outcome).await
+    } else {
+        match admin
+            .list_group_offsets(&[group], None, options)
+            .await
+            .remove(group)
+        {
+            Some(Ok(committed)) => committed.into_iter().map(|(p, c)| (p, c.offset)).collect(),
+            Some(Err(error)) => {
+                outcome.failed(format!("offsets of group {group}"), &error);
+                BTreeMap::new()
+            }
+            None => BTreeMap::new(),
         }
-        None => BTreeMap::new(),
     };
     let mut partitions: Vec<TopicPartition> = committed.keys().cloned().collect();
     partitions.extend(owners.keys().cloned());
@@ -244,7 +248,7 @@ async fn offset_rows(
     partitions
         .into_iter()
         .map(|p| OffsetRow {
-            committed: committed.get(&p).map(|c| c.offset),
+            committed: committed.get(&p).copied(),
             end: match ends.get(&p) {
                 Some(Ok(listed)) => Some(listed.offset),
                 Some(Err(error)) => {
@@ -257,6 +261,26 @@ async fn offset_rows(
             partition: p,
         })
         .collect()
+}
+
+/// A share group's start offsets (where its members read from), which
+/// `groups describe` shows as what the group committed.
+async fn share_start_offsets(
+    admin: &Admin,
+    group: &str,
+    options: &AdminOptions,
+    outcome: &mut Outcome,
+) -> BTreeMap<TopicPartition, i64> {
+    match admin.list_share_group_offsets(group, options).await {
+        Ok(offsets) => offsets
+            .into_iter()
+            .filter_map(|(p, o)| Some((p, o.ok()?.start_offset?)))
+            .collect(),
+        Err(error) => {
+            outcome.failed(format!("offsets of share group {group}"), &error);
+            BTreeMap::new()
+        }
+    }
 }
 
 fn lag(row: &OffsetRow) -> Option<i64> {

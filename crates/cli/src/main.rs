@@ -10,6 +10,7 @@ mod dump_log;
 mod groups;
 mod metadata;
 mod produce;
+mod share_consume;
 mod stop;
 mod topics;
 
@@ -30,6 +31,9 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Print records of topics to standard output.
     Consume(consume::ConsumeArgs),
+    /// Print records of topics as a member of a share group (KIP-932),
+    /// acknowledging each.
+    ShareConsume(share_consume::ShareConsumeArgs),
     /// Measure producing or consuming against a cluster (the ferrokafka side
     /// of `cargo xtask bench`): one JSON line of results on stdout.
     #[command(subcommand)]
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Metadata(args) => metadata::run(&args),
         Command::Produce(args) => produce::run(&args),
         Command::Consume(args) => consume::run(&args),
+        Command::ShareConsume(args) => share_consume::run(&args),
         Command::Bench(command) => bench::run(&command),
         Command::Topics(command) => topics::run(&command),
         Command::Configs(command) => configs::run(&command),

@@ -10,6 +10,19 @@ use crate::{
     TopicPartition,
 };
 
+/// A runtime of one worker thread for a blocking consumer: membership's
+/// heartbeats run there while the application works between polls.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ConsumeError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("ferrokafka-consumer")
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            ConsumeError::IllegalState(format!("cannot start the consumer's runtime: {e}"))
+        })
+}
+
 /// A [`Consumer`] with blocking calls, and an iterator over its records.
 ///
 /// ```no_run
@@ -37,14 +50,7 @@ impl BlockingConsumer {
     /// Connects, on a runtime of one worker thread (membership's heartbeats
     /// run there while the application works between polls).
     pub fn new(config: ConsumerConfig) -> Result<Self, ConsumeError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("ferrokafka-consumer")
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                ConsumeError::IllegalState(format!("cannot start the consumer's runtime: {e}"))
-            })?;
+        let runtime = runtime()?;
         let consumer = runtime.block_on(Consumer::new(config))?;
         Ok(BlockingConsumer { runtime, consumer })
     }

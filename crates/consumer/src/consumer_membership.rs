@@ -61,7 +61,7 @@ pub(crate) fn start(
 /// A random member id (KIP-1082: the client names itself, once per
 /// consumer): 128 random bits written as Kafka writes a UUID, URL-safe
 /// base64 without padding.
-fn generate_member_id() -> String {
+pub(crate) fn generate_member_id() -> String {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -144,7 +144,9 @@ impl Protocol for Driver {
                 Action::Heartbeat(request) => {
                     Some(Event::HeartbeatResponse(self.heartbeat(request).await))
                 }
-                Action::ResolveTopics(ids) => Some(Event::TopicsResolved(self.resolve(&ids).await)),
+                Action::ResolveTopics(ids) => Some(Event::TopicsResolved(
+                    resolve_topic_ids(&self.fx.client, &ids).await,
+                )),
                 Action::Revoke(partitions) => {
                     self.fx.revoke(partitions).await;
                     None
@@ -201,64 +203,81 @@ impl Driver {
             .client
             .send_built(coordinator, Lane::Coordination, build)
             .await;
-        match result {
-            Ok(_) if unsupported_regex => Err(HeartbeatFailure::Unsupported),
-            Ok(response) => {
-                let error = ErrorCode::from_code(response.error_code);
-                if matches!(
-                    error,
-                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
-                ) {
-                    self.forget_coordinator();
-                }
-                if error != ErrorCode::None {
-                    debug!(
-                        group = self.fx.group_id,
-                        %error,
-                        message = response.error_message.as_deref().unwrap_or(""),
-                        "consumer group heartbeat failed"
-                    );
-                }
-                Ok(response)
+        if unsupported_regex && result.is_ok() {
+            return Err(HeartbeatFailure::Unsupported);
+        }
+        heartbeat_outcome(
+            &self.fx.client,
+            &self.fx.group_id,
+            "consumer",
+            result,
+            |r| (r.error_code, r.error_message.as_deref()),
+        )
+    }
+}
+
+/// Reads a group heartbeat's outcome as both membership drivers
+/// (`consumer` and `share`) do: a coordinator that moved is forgotten, an
+/// error answered is logged, and a request that got no answer (or an API
+/// the broker lacks) is a [`HeartbeatFailure`].
+pub(crate) fn heartbeat_outcome<R>(
+    client: &Client,
+    group_id: &str,
+    kind: &str,
+    result: Result<R, TransportError>,
+    error_of: impl Fn(&R) -> (i16, Option<&str>),
+) -> Result<R, HeartbeatFailure> {
+    match result {
+        Ok(response) => {
+            let (code, message) = error_of(&response);
+            let error = ErrorCode::from_code(code);
+            if matches!(
+                error,
+                ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
+            ) {
+                client.forget_coordinator(CoordinatorKind::Group, group_id);
             }
-            Err(TransportError::UnsupportedApi { .. }) => Err(HeartbeatFailure::Unsupported),
-            Err(error) => {
-                debug!(%error, "consumer group heartbeat not answered");
-                self.forget_coordinator();
-                Err(HeartbeatFailure::Network)
+            if error != ErrorCode::None {
+                debug!(
+                    group = group_id,
+                    %error,
+                    message = message.unwrap_or(""),
+                    "{kind} group heartbeat failed"
+                );
             }
+            Ok(response)
+        }
+        Err(TransportError::UnsupportedApi { .. }) => Err(HeartbeatFailure::Unsupported),
+        Err(error) => {
+            debug!(%error, "{kind} group heartbeat not answered");
+            client.forget_coordinator(CoordinatorKind::Group, group_id);
+            Err(HeartbeatFailure::Network)
         }
     }
+}
 
-    fn forget_coordinator(&self) {
-        self.fx
-            .client
-            .forget_coordinator(CoordinatorKind::Group, &self.fx.group_id);
-    }
-
-    /// The names metadata knows for `ids`, refreshing it once when some are
-    /// missing (a topic created after the last refresh).
-    async fn resolve(&self, ids: &[Uuid]) -> BTreeMap<Uuid, String> {
-        let mut names = self.known(ids);
-        if names.len() < ids.len() {
-            if let Err(error) = self.fx.client.refresh_metadata().await {
-                debug!(%error, "metadata refresh for assigned topics failed");
-            }
-            names = self.known(ids);
+/// The names metadata knows for `ids`, refreshing it once when some are
+/// missing (a topic created after the last refresh).
+pub(crate) async fn resolve_topic_ids(client: &Client, ids: &[Uuid]) -> BTreeMap<Uuid, String> {
+    let mut names = known_topic_ids(client, ids);
+    if names.len() < ids.len() {
+        if let Err(error) = client.refresh_metadata().await {
+            debug!(%error, "metadata refresh for assigned topics failed");
         }
-        names
+        names = known_topic_ids(client, ids);
     }
+    names
+}
 
-    fn known(&self, ids: &[Uuid]) -> BTreeMap<Uuid, String> {
-        self.fx.client.view(|view| {
-            view.topic_names()
-                .filter_map(|name| {
-                    let id = view.topic(name)?.id;
-                    ids.contains(&id).then(|| (id, name.to_string()))
-                })
-                .collect()
-        })
-    }
+fn known_topic_ids(client: &Client, ids: &[Uuid]) -> BTreeMap<Uuid, String> {
+    client.view(|view| {
+        view.topic_names()
+            .filter_map(|name| {
+                let id = view.topic(name)?.id;
+                ids.contains(&id).then(|| (id, name.to_string()))
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]

@@ -55,6 +55,9 @@ pub enum ConsumeError {
     /// commit without a group, ...).
     #[error("{0}")]
     IllegalState(String),
+    /// `wakeup` interrupted a poll (the Java client's WakeupException).
+    #[error("the poll was woken up")]
+    Wakeup,
     /// The consumer was closed.
     #[error("the consumer is closed")]
     Closed,

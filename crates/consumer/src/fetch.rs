@@ -830,17 +830,12 @@ fn records_of(
                 if record.offset < position.offset {
                     continue;
                 }
-                records.push_back(ConsumerRecord {
-                    topic: std::sync::Arc::clone(&topic),
-                    partition: tp.partition,
-                    offset: record.offset,
-                    timestamp: record.timestamp,
-                    timestamp_type: record.timestamp_type,
-                    key: record.key,
-                    value: record.value,
-                    headers: record.headers,
+                records.push_back(ConsumerRecord::decoded(
+                    &topic,
+                    tp.partition,
+                    record,
                     leader_epoch,
-                });
+                ));
             }
         }
         next = Position {

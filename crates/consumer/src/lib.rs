@@ -1,6 +1,9 @@
 //! The Kafka consumer: subscriptions, fetch sessions, positions, offsets and
 //! the consumer API, driving the group state machine over the transport.
 //!
+//! The share consumer (KIP-932: share groups, Kafka's queues) lives here too,
+//! beside the consumer: [`ShareConsumer`] and [`BlockingShareConsumer`].
+//!
 //! It is deliberately not the group protocol itself (that is the group crate)
 //! nor a wire-format decoder (that is the records crate).
 
@@ -18,6 +21,12 @@ pub mod positions;
 pub mod read_committed;
 mod rebalance;
 mod record;
+mod share_blocking;
+pub mod share_config;
+mod share_consumer;
+mod share_membership;
+mod share_record;
+mod share_session;
 mod stream;
 
 pub use blocking::{BlockingConsumer, RecordIter};
@@ -25,8 +34,13 @@ pub use config::{ConsumerConfig, IsolationLevel};
 pub use consumer::Consumer;
 pub use error::ConsumeError;
 pub use ferrokafka_group::assignor::TopicPartition;
+pub use ferrokafka_group::share_acks::{AcknowledgeType, AcknowledgementMode};
 pub use membership::Rebalance;
 pub use metrics::{ConsumerMetrics, TopicMetrics};
 pub use rebalance::{RebalanceContext, RebalanceListener};
 pub use record::ConsumerRecord;
+pub use share_blocking::BlockingShareConsumer;
+pub use share_config::{ShareAcquireMode, ShareConsumerConfig};
+pub use share_consumer::{AcknowledgementCallback, AcknowledgementResults, ShareConsumer};
+pub use share_record::ShareRecord;
 pub use stream::RecordStream;

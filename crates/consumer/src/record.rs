@@ -30,6 +30,27 @@ pub struct ConsumerRecord {
 }
 
 impl ConsumerRecord {
+    /// A decoded record of `topic`'s `partition`, from a batch written in
+    /// `leader_epoch`.
+    pub(crate) fn decoded(
+        topic: &std::sync::Arc<str>,
+        partition: i32,
+        record: ferrokafka_records::Record,
+        leader_epoch: Option<i32>,
+    ) -> Self {
+        ConsumerRecord {
+            topic: std::sync::Arc::clone(topic),
+            partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            timestamp_type: record.timestamp_type,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+            leader_epoch,
+        }
+    }
+
     /// Bytes of the serialized key (`-1` without one), as kafka-python reports.
     pub fn serialized_key_size(&self) -> i32 {
         self.key

@@ -24,7 +24,7 @@
 //! assert_eq!(member.state(), MemberState::Joining);
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ferrokafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
@@ -34,6 +34,9 @@ use ferrokafka_protocol::messages::{
 use ferrokafka_protocol::{ErrorCode, Uuid};
 
 use crate::assignor::TopicPartition;
+use crate::heartbeat_core::{
+    Due, HeartbeatCore, Partitions, Resubscribed, Step, Verdict, resubscribe, verdict,
+};
 use crate::member::GroupError;
 
 /// The epoch a member joins with.
@@ -194,7 +197,7 @@ pub enum MemberState {
 #[derive(Debug, Clone, Default)]
 struct Sent {
     subscription: Option<TopicSubscription>,
-    owned: Option<BTreeMap<Uuid, BTreeSet<i32>>>,
+    owned: Option<Partitions>,
     rebalance_timeout: bool,
     server_assignor: bool,
     rack: bool,
@@ -202,50 +205,33 @@ struct Sent {
 
 /// A KIP-848 member's state machine.
 #[derive(Debug)]
-#[allow(clippy::struct_excessive_bools)] // independent in-flight and progress flags
 pub struct ConsumerMember {
     config: ConsumerMemberConfig,
-    state: MemberState,
-    coordinator: Option<i32>,
-    finding_coordinator: bool,
-    epoch: i32,
+    core: HeartbeatCore,
     subscription: Option<TopicSubscription>,
-    /// The coordinator's latest target assignment.
-    target: BTreeMap<Uuid, BTreeSet<i32>>,
-    /// What this member owns (callbacks done).
-    owned: BTreeMap<Uuid, BTreeSet<i32>>,
-    names: BTreeMap<Uuid, String>,
     sent: Sent,
-    heartbeat_in_flight: bool,
-    heartbeat_interval: Duration,
-    next_heartbeat: Option<Instant>,
-    not_before: Option<Instant>,
-    resolve_in_flight: bool,
-    next_resolve: Option<Instant>,
     last_poll: Instant,
     assigned_since_join: bool,
+}
+
+impl From<Step> for Action {
+    fn from(step: Step) -> Self {
+        match step {
+            Step::FindCoordinator => Action::FindCoordinator,
+            Step::ResolveTopics(ids) => Action::ResolveTopics(ids),
+        }
+    }
 }
 
 impl ConsumerMember {
     /// A member that has not joined yet.
     pub fn new(config: ConsumerMemberConfig, now: Instant) -> Self {
+        let core = HeartbeatCore::new(config.retry_backoff);
         ConsumerMember {
             config,
-            state: MemberState::Unsubscribed,
-            coordinator: None,
-            finding_coordinator: false,
-            epoch: JOIN_EPOCH,
+            core,
             subscription: None,
-            target: BTreeMap::new(),
-            owned: BTreeMap::new(),
-            names: BTreeMap::new(),
             sent: Sent::default(),
-            heartbeat_in_flight: false,
-            heartbeat_interval: Duration::from_secs(5),
-            next_heartbeat: None,
-            not_before: None,
-            resolve_in_flight: false,
-            next_resolve: None,
             last_poll: now,
             assigned_since_join: false,
         }
@@ -253,13 +239,13 @@ impl ConsumerMember {
 
     /// Where the member is.
     pub fn state(&self) -> MemberState {
-        self.state
+        self.core.state
     }
 
     /// The member epoch (0 until the coordinator gave one): what offset
     /// commits carry as their generation.
     pub fn member_epoch(&self) -> i32 {
-        self.epoch
+        self.core.epoch
     }
 
     /// This member's id.
@@ -269,32 +255,21 @@ impl ConsumerMember {
 
     /// The coordinator's node id, when known.
     pub fn coordinator(&self) -> Option<i32> {
-        self.coordinator
+        self.core.coordinator
     }
 
     /// The partitions this member owns now.
     pub fn assignment(&self) -> Vec<TopicPartition> {
-        self.named(&self.owned)
+        self.core.named(&self.core.owned)
     }
 
     /// The next time [`ConsumerMember::tick`] has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let mut deadlines = vec![self.not_before];
-        if self.in_group() {
-            deadlines.push(self.next_heartbeat);
-            deadlines.push(Some(self.last_poll + self.config.max_poll_interval));
-        }
-        if self.in_group() && !self.resolve_in_flight && !self.unresolved().is_empty() {
-            deadlines.push(self.next_resolve);
-        }
-        deadlines.into_iter().flatten().min()
-    }
-
-    fn in_group(&self) -> bool {
-        matches!(
-            self.state,
-            MemberState::Stable | MemberState::Reconciling | MemberState::Acknowledging
-        )
+        let poll_limit = self
+            .core
+            .in_group()
+            .then(|| self.last_poll + self.config.max_poll_interval);
+        self.core.next_deadline(poll_limit)
     }
 
     fn leave_epoch(&self) -> i32 {
@@ -309,16 +284,10 @@ impl ConsumerMember {
     pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Action> {
         let mut actions = Vec::new();
         match event {
-            Event::CoordinatorFound(node) => {
-                self.finding_coordinator = false;
-                self.coordinator = Some(node);
-            }
-            Event::CoordinatorNotFound => {
-                self.finding_coordinator = false;
-                self.not_before = Some(now + self.config.retry_backoff);
-            }
+            Event::CoordinatorFound(node) => self.core.coordinator_found(node),
+            Event::CoordinatorNotFound => self.core.coordinator_not_found(now),
             Event::HeartbeatResponse(result) => {
-                self.heartbeat_in_flight = false;
+                self.core.heartbeat_in_flight = false;
                 match result {
                     Ok(response) => self.on_response(now, response, &mut actions),
                     Err(HeartbeatFailure::Unsupported) => self.fail(unsupported(), &mut actions),
@@ -326,17 +295,14 @@ impl ConsumerMember {
                 }
             }
             Event::TopicsResolved(names) => {
-                self.resolve_in_flight = false;
-                self.names.extend(names);
-                self.next_resolve = Some(now + self.config.retry_backoff);
-                if self.in_group() {
+                if self.core.topics_resolved(now, names) {
                     self.reconcile(&mut actions);
                 }
             }
             Event::Polled => {
                 self.last_poll = now;
-                if self.state == MemberState::Stale {
-                    self.state = MemberState::Joining;
+                if self.core.state == MemberState::Stale {
+                    self.core.state = MemberState::Joining;
                 }
             }
             Event::Subscribed(subscription) => self.subscribe(subscription, &mut actions),
@@ -351,117 +317,68 @@ impl ConsumerMember {
             topics.sort();
             topics.dedup();
         }
-        if subscription.is_empty() {
-            // Nothing to consume: give the partitions back by leaving.
-            self.subscription = None;
-            if self.state != MemberState::Unsubscribed {
-                self.start_leaving(actions);
+        let empty = subscription.is_empty();
+        match resubscribe(&mut self.subscription, subscription, empty) {
+            Resubscribed::Unchanged => {}
+            Resubscribed::Emptied => {
+                // Nothing to consume: give the partitions back by leaving.
+                if self.core.state != MemberState::Unsubscribed {
+                    self.start_leaving(actions);
+                }
             }
-            return;
-        }
-        if self.subscription.as_ref() == Some(&subscription) {
-            return;
-        }
-        self.subscription = Some(subscription);
-        match self.state {
-            MemberState::Unsubscribed | MemberState::Left => {
-                self.state = MemberState::Joining;
-                self.epoch = JOIN_EPOCH;
-                self.sent = Sent::default();
+            Resubscribed::Changed => {
+                if self.core.subscription_changed() {
+                    self.sent = Sent::default();
+                }
             }
-            // Tell the coordinator at once.
-            MemberState::Stable | MemberState::Reconciling | MemberState::Acknowledging => {
-                self.next_heartbeat = None;
-            }
-            _ => {}
         }
     }
 
     /// Revokes everything (committing first with auto-commit) and sends the
     /// leave heartbeat when in the group; otherwise just stops.
     fn start_leaving(&mut self, actions: &mut Vec<Action>) {
-        let owned = self.named(&self.owned);
+        let owned = self.core.drop_all();
         if !owned.is_empty() {
             actions.push(Action::Revoke(owned));
         }
-        self.owned.clear();
-        self.target.clear();
-        let joined = self.epoch > 0 || self.in_group();
-        self.state = if joined && self.coordinator.is_some() {
-            MemberState::Leaving
-        } else {
-            MemberState::Left
-        };
+        self.core.start_leaving();
     }
 
     /// Acts on the clock: sends what is due.
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
-        if self.state == MemberState::Leaving && !self.heartbeat_in_flight {
-            // Leaving waits for no backoff: the consumer is closing now.
-            self.state = MemberState::Left;
-            self.heartbeat_in_flight = true;
+        if self.core.leave_due() {
             actions.push(Action::Heartbeat(self.leave_request()));
             return actions;
         }
-        if self.not_before.is_some_and(|t| now < t) {
+        if self.core.backing_off(now) {
             return actions;
         }
-        self.not_before = None;
-        if self.in_group() && now >= self.last_poll + self.config.max_poll_interval {
+        if self.core.in_group() && now >= self.last_poll + self.config.max_poll_interval {
             // The application stalled: leave so its partitions go to a
             // member that consumes them; rejoin at the next poll.
             self.lose_all(&mut actions);
-            if !self.heartbeat_in_flight && self.coordinator.is_some() {
+            if !self.core.heartbeat_in_flight && self.core.coordinator.is_some() {
                 actions.push(Action::Heartbeat(self.leave_request()));
-                self.heartbeat_in_flight = true;
+                self.core.heartbeat_in_flight = true;
             }
-            self.state = MemberState::Stale;
-            self.epoch = JOIN_EPOCH;
+            self.core.state = MemberState::Stale;
+            self.core.epoch = JOIN_EPOCH;
             return actions;
         }
-        let needs_coordinator = matches!(
-            self.state,
-            MemberState::Joining
-                | MemberState::Fenced
-                | MemberState::Stable
-                | MemberState::Reconciling
-                | MemberState::Acknowledging
-        );
-        if needs_coordinator && self.coordinator.is_none() {
-            if !self.finding_coordinator {
-                self.finding_coordinator = true;
-                actions.push(Action::FindCoordinator);
-            }
+        let mut steps = Vec::new();
+        let may_heartbeat = self.core.prerequisites(now, &mut steps);
+        actions.extend(steps.into_iter().map(Action::from));
+        if !may_heartbeat {
             return actions;
         }
-        if self.in_group() && !self.resolve_in_flight && self.next_resolve.is_none_or(|t| now >= t)
-        {
-            let missing = self.unresolved();
-            if !missing.is_empty() {
-                self.resolve_in_flight = true;
-                actions.push(Action::ResolveTopics(missing));
-            }
-        }
-        if self.heartbeat_in_flight {
-            return actions;
-        }
-        let request = match self.state {
-            MemberState::Fenced | MemberState::Joining if self.subscription.is_some() => {
-                self.state = MemberState::Joining;
-                Some(self.join_request())
-            }
-            MemberState::Acknowledging => Some(self.heartbeat_request()),
-            MemberState::Stable | MemberState::Reconciling
-                if self.next_heartbeat.is_none_or(|t| now >= t) =>
-            {
-                Some(self.heartbeat_request())
-            }
-            _ => None,
+        let request = match self.core.due_heartbeat(now, self.subscription.is_some()) {
+            Some(Due::Join) => Some(self.join_request()),
+            Some(Due::Heartbeat) => Some(self.heartbeat_request()),
+            None => None,
         };
         if let Some(request) = request {
-            self.heartbeat_in_flight = true;
-            self.next_heartbeat = Some(now + self.heartbeat_interval);
+            self.core.heartbeat_sent(now);
             actions.push(Action::Heartbeat(request));
         }
         actions
@@ -481,7 +398,7 @@ impl ConsumerMember {
     /// Epoch 0 with every field: joining, or rejoining after an error.
     fn join_request(&mut self) -> ConsumerGroupHeartbeatRequest {
         self.sent = Sent::default();
-        self.epoch = JOIN_EPOCH;
+        self.core.epoch = JOIN_EPOCH;
         self.assigned_since_join = false;
         self.heartbeat_request()
     }
@@ -493,7 +410,7 @@ impl ConsumerMember {
     /// A heartbeat at the current epoch with the fields that changed since
     /// the last one (all of them after a join or an error).
     fn heartbeat_request(&mut self) -> ConsumerGroupHeartbeatRequest {
-        let mut request = self.base_request(self.epoch);
+        let mut request = self.base_request(self.core.epoch);
         if !self.sent.rebalance_timeout {
             request.rebalance_timeout_ms =
                 i32::try_from(self.config.max_poll_interval.as_millis()).unwrap_or(i32::MAX);
@@ -527,9 +444,10 @@ impl ConsumerMember {
             }
             self.sent.subscription.clone_from(&self.subscription);
         }
-        if self.sent.owned.as_ref() != Some(&self.owned) {
+        if self.sent.owned.as_ref() != Some(&self.core.owned) {
             request.topic_partitions = Some(
-                self.owned
+                self.core
+                    .owned
                     .iter()
                     .map(|(id, partitions)| TopicPartitions {
                         topic_id: *id,
@@ -538,7 +456,7 @@ impl ConsumerMember {
                     })
                     .collect(),
             );
-            self.sent.owned = Some(self.owned.clone());
+            self.sent.owned = Some(self.core.owned.clone());
         }
         request
     }
@@ -549,90 +467,69 @@ impl ConsumerMember {
         response: ConsumerGroupHeartbeatResponse,
         actions: &mut Vec<Action>,
     ) {
-        let error = ErrorCode::from_code(response.error_code);
         if matches!(
-            self.state,
+            self.core.state,
             MemberState::Left | MemberState::Stale | MemberState::Failed | MemberState::Leaving
         ) {
             // The answer to a leave heartbeat, or to one sent before leaving.
             return;
         }
-        let fatal = match error {
-            ErrorCode::None => None,
-            ErrorCode::FencedMemberEpoch | ErrorCode::UnknownMemberId => {
-                // The coordinator no longer counts this member in: what it
-                // owns may be someone else's already. Rejoin with the same id.
-                self.lose_all(actions);
-                self.epoch = JOIN_EPOCH;
-                self.sent = Sent::default();
-                self.state = MemberState::Fenced;
-                return;
+        let verdict = match ErrorCode::from_code(response.error_code) {
+            ErrorCode::FencedInstanceId => Verdict::Fatal(GroupError::FencedInstanceId),
+            ErrorCode::InconsistentGroupProtocol => {
+                Verdict::Fatal(GroupError::InconsistentGroupProtocol)
             }
-            ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
-                self.lost_coordinator(now);
-                return;
-            }
-            ErrorCode::FencedInstanceId => Some(GroupError::FencedInstanceId),
-            ErrorCode::GroupAuthorizationFailed => Some(GroupError::GroupAuthorizationFailed),
-            ErrorCode::GroupMaxSizeReached => Some(GroupError::GroupMaxSizeReached),
-            ErrorCode::InconsistentGroupProtocol => Some(GroupError::InconsistentGroupProtocol),
-            ErrorCode::UnsupportedVersion => Some(unsupported()),
-            other if other.is_retriable() => {
-                // Loading, throttled, ...: try again, in full.
-                self.sent = Sent::default();
-                self.not_before = Some(now + self.config.retry_backoff);
-                return;
-            }
-            other => Some(GroupError::Other {
-                code: other.code(),
-                retriable: false,
-            }),
+            code => verdict(code, unsupported),
         };
-        if let Some(error) = fatal {
-            self.fail(error, actions);
-            return;
+        match verdict {
+            Verdict::Proceed => {}
+            Verdict::Fenced => {
+                // What it owns may be someone else's already. Rejoin with
+                // the same id.
+                self.lose_all(actions);
+                self.core.epoch = JOIN_EPOCH;
+                self.sent = Sent::default();
+                self.core.state = MemberState::Fenced;
+                return;
+            }
+            Verdict::LostCoordinator => return self.lost_coordinator(now),
+            Verdict::Retry => {
+                self.sent = Sent::default();
+                self.core.back_off(now);
+                return;
+            }
+            Verdict::Fatal(error) => return self.fail(error, actions),
         }
         if let Some(id) = response.member_id.filter(|id| !id.is_empty()) {
             // A v0 coordinator names the member itself.
             self.config.member_id = id;
         }
-        if let Ok(millis) = u64::try_from(response.heartbeat_interval_ms)
-            && millis > 0
-        {
-            self.heartbeat_interval = Duration::from_millis(millis);
-            self.next_heartbeat = Some(now + self.heartbeat_interval);
-        }
-        let new_epoch = response.member_epoch != self.epoch;
-        self.epoch = response.member_epoch;
-        if self.state == MemberState::Joining {
-            self.state = MemberState::Stable;
+        self.core.take_interval(now, response.heartbeat_interval_ms);
+        let new_epoch = response.member_epoch != self.core.epoch;
+        self.core.epoch = response.member_epoch;
+        if self.core.state == MemberState::Joining {
+            self.core.state = MemberState::Stable;
         }
         if let Some(assignment) = response.assignment {
-            let mut target: BTreeMap<Uuid, BTreeSet<i32>> = BTreeMap::new();
-            for topic in assignment.topic_partitions {
-                target
-                    .entry(topic.topic_id)
-                    .or_default()
-                    .extend(topic.partitions);
-            }
-            target.retain(|_, partitions| !partitions.is_empty());
-            self.target = target;
+            self.core.set_target(
+                assignment
+                    .topic_partitions
+                    .into_iter()
+                    .map(|topic| (topic.topic_id, topic.partitions)),
+            );
             self.reconcile(actions);
             if new_epoch {
                 // Acknowledge the new epoch at once, even with an unchanged
                 // assignment, so the rebalance completes without waiting
                 // for the heartbeat interval.
-                self.state = MemberState::Acknowledging;
+                self.core.state = MemberState::Acknowledging;
                 return;
             }
         }
-        if self.state == MemberState::Acknowledging && self.sent.owned.as_ref() == Some(&self.owned)
+        if self.core.state == MemberState::Acknowledging
+            && self.sent.owned.as_ref() == Some(&self.core.owned)
         {
-            self.state = if self.unresolved().is_empty() {
-                MemberState::Stable
-            } else {
-                MemberState::Reconciling
-            };
+            self.core.state = self.core.settled_state();
         }
     }
 
@@ -641,101 +538,38 @@ impl ConsumerMember {
     /// partitions whose topic names are known; the acknowledging heartbeat
     /// goes next.
     fn reconcile(&mut self, actions: &mut Vec<Action>) {
-        let mut revoked: BTreeMap<Uuid, BTreeSet<i32>> = BTreeMap::new();
-        for (id, partitions) in &self.owned {
-            let kept = self.target.get(id);
-            let gone: BTreeSet<i32> = partitions
-                .iter()
-                .filter(|p| !kept.is_some_and(|k| k.contains(p)))
-                .copied()
-                .collect();
-            if !gone.is_empty() {
-                revoked.insert(*id, gone);
-            }
-        }
-        let mut added: BTreeMap<Uuid, BTreeSet<i32>> = BTreeMap::new();
-        for (id, partitions) in &self.target {
-            if !self.names.contains_key(id) {
-                continue;
-            }
-            let owned = self.owned.get(id);
-            let new: BTreeSet<i32> = partitions
-                .iter()
-                .filter(|p| !owned.is_some_and(|o| o.contains(p)))
-                .copied()
-                .collect();
-            if !new.is_empty() {
-                added.insert(*id, new);
-            }
-        }
+        let (revoked, added) = self.core.step_toward_target();
         if !revoked.is_empty() {
-            actions.push(Action::Revoke(self.named(&revoked)));
-            for (id, gone) in &revoked {
-                if let Some(partitions) = self.owned.get_mut(id) {
-                    partitions.retain(|p| !gone.contains(p));
-                }
-            }
-            self.owned.retain(|_, partitions| !partitions.is_empty());
+            actions.push(Action::Revoke(revoked));
         }
-        let missing = self.unresolved();
-        if !added.is_empty() || (!self.assigned_since_join && missing.is_empty()) {
-            actions.push(Action::Assign(self.named(&added)));
+        // The first assignment after a join is reported even when empty, so
+        // the listener hears that the member is in.
+        if !added.is_empty() || (!self.assigned_since_join && self.core.unresolved().is_empty()) {
+            actions.push(Action::Assign(added));
             self.assigned_since_join = true;
-            for (id, new) in added {
-                self.owned.entry(id).or_default().extend(new);
-            }
         }
-        if self.sent.owned.as_ref() != Some(&self.owned) {
-            self.state = MemberState::Acknowledging;
-        } else if self.state != MemberState::Acknowledging {
-            self.state = if self.unresolved().is_empty() {
-                MemberState::Stable
-            } else {
-                MemberState::Reconciling
-            };
+        if self.sent.owned.as_ref() != Some(&self.core.owned) {
+            self.core.state = MemberState::Acknowledging;
+        } else if self.core.state != MemberState::Acknowledging {
+            self.core.state = self.core.settled_state();
         }
-    }
-
-    fn unresolved(&self) -> Vec<Uuid> {
-        self.target
-            .keys()
-            .filter(|id| !self.names.contains_key(id))
-            .copied()
-            .collect()
-    }
-
-    fn named(&self, partitions: &BTreeMap<Uuid, BTreeSet<i32>>) -> Vec<TopicPartition> {
-        let mut named: Vec<TopicPartition> = partitions
-            .iter()
-            .filter_map(|(id, ps)| self.names.get(id).map(|name| (name, ps)))
-            .flat_map(|(name, ps)| ps.iter().map(|p| TopicPartition::new(name.clone(), *p)))
-            .collect();
-        named.sort();
-        named
     }
 
     fn lose_all(&mut self, actions: &mut Vec<Action>) {
-        let owned = self.named(&self.owned);
+        let owned = self.core.drop_all();
         if !owned.is_empty() {
             actions.push(Action::Lose(owned));
         }
-        self.owned.clear();
-        self.target.clear();
     }
 
     fn lost_coordinator(&mut self, now: Instant) {
-        self.coordinator = None;
         self.sent = Sent::default();
-        self.not_before = Some(now + self.config.retry_backoff);
-        if self.state == MemberState::Leaving {
-            // Best effort: the session timeout removes the member.
-            self.state = MemberState::Left;
-        }
+        self.core.lost_coordinator(now);
     }
 
     fn fail(&mut self, error: GroupError, actions: &mut Vec<Action>) {
         self.lose_all(actions);
-        self.state = MemberState::Failed;
+        self.core.state = MemberState::Failed;
         actions.push(Action::Fatal(error));
     }
 }
@@ -750,6 +584,8 @@ fn unsupported() -> GroupError {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use ferrokafka_protocol::messages::consumer_group_heartbeat_response::{
         Assignment, TopicPartitions as AssignedTopic,
     };

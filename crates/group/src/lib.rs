@@ -13,6 +13,7 @@
 
 pub mod assignor;
 pub mod consumer_member;
+mod heartbeat_core;
 pub mod member;
 pub mod offsets;
 pub mod share_acks;

@@ -409,6 +409,30 @@ impl ShareAcks {
             .acknowledge(offset, kind)
     }
 
+    /// Explicit mode: acknowledges every delivered record not yet
+    /// acknowledged with `kind`.
+    pub fn acknowledge_delivered(&mut self, kind: AcknowledgeType) -> Result<(), AckError> {
+        if self.mode == AcknowledgementMode::Implicit {
+            return Err(AckError::ImplicitMode);
+        }
+        for acks in self.partitions.values_mut() {
+            let offsets: Vec<i64> = acks.unacknowledged().collect();
+            for offset in offsets {
+                acks.acknowledge(offset, kind)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The partitions of a topic with acknowledgements waiting to be sent.
+    pub fn pending_partitions(&self, topic_id: Uuid) -> Vec<i32> {
+        self.partitions
+            .range((topic_id, i32::MIN)..=(topic_id, i32::MAX))
+            .filter(|(_, acks)| acks.has_pending())
+            .map(|((_, partition), _)| *partition)
+            .collect()
+    }
+
     /// The application polls (or commits): in implicit mode the previous
     /// poll's records are accepted; in explicit mode the poll is refused
     /// while any of them is unacknowledged.

@@ -26,7 +26,7 @@
 //! assert_eq!(member.state(), MemberState::Joining);
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ferrokafka_protocol::messages::{ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse};
@@ -34,6 +34,9 @@ use ferrokafka_protocol::{ErrorCode, Uuid};
 
 use crate::assignor::TopicPartition;
 pub use crate::consumer_member::{HeartbeatFailure, JOIN_EPOCH, LEAVE_EPOCH, MemberState};
+use crate::heartbeat_core::{
+    Due, HeartbeatCore, Resubscribed, Step, Verdict, resubscribe, verdict,
+};
 use crate::member::GroupError;
 
 /// The settings membership depends on, named after the share consumer's keys.
@@ -120,51 +123,34 @@ struct Sent {
 
 /// A share-group member's state machine.
 #[derive(Debug)]
-#[allow(clippy::struct_excessive_bools)] // independent in-flight and progress flags
 pub struct ShareMember {
     config: ShareMemberConfig,
-    state: MemberState,
-    coordinator: Option<i32>,
-    finding_coordinator: bool,
-    epoch: i32,
+    core: HeartbeatCore,
     subscription: Option<Vec<String>>,
-    /// The coordinator's latest assignment.
-    target: BTreeMap<Uuid, BTreeSet<i32>>,
-    /// What the driver fetches now.
-    owned: BTreeMap<Uuid, BTreeSet<i32>>,
-    names: BTreeMap<Uuid, String>,
     sent: Sent,
-    heartbeat_in_flight: bool,
-    heartbeat_interval: Duration,
-    next_heartbeat: Option<Instant>,
-    not_before: Option<Instant>,
-    resolve_in_flight: bool,
-    next_resolve: Option<Instant>,
     /// A new epoch's assignment is taken once its topics are named; the
     /// heartbeat after that goes at once.
     acknowledge_due: bool,
 }
 
+impl From<Step> for Action {
+    fn from(step: Step) -> Self {
+        match step {
+            Step::FindCoordinator => Action::FindCoordinator,
+            Step::ResolveTopics(ids) => Action::ResolveTopics(ids),
+        }
+    }
+}
+
 impl ShareMember {
     /// A member that has not joined yet.
     pub fn new(config: ShareMemberConfig) -> Self {
+        let core = HeartbeatCore::new(config.retry_backoff);
         ShareMember {
             config,
-            state: MemberState::Unsubscribed,
-            coordinator: None,
-            finding_coordinator: false,
-            epoch: JOIN_EPOCH,
+            core,
             subscription: None,
-            target: BTreeMap::new(),
-            owned: BTreeMap::new(),
-            names: BTreeMap::new(),
             sent: Sent::default(),
-            heartbeat_in_flight: false,
-            heartbeat_interval: Duration::from_secs(5),
-            next_heartbeat: None,
-            not_before: None,
-            resolve_in_flight: false,
-            next_resolve: None,
             acknowledge_due: false,
         }
     }
@@ -174,12 +160,12 @@ impl ShareMember {
     /// `Leaving`, `Left` and `Failed`; never `Stale` (a share consumer has
     /// no poll-interval limit).
     pub fn state(&self) -> MemberState {
-        self.state
+        self.core.state
     }
 
     /// The member epoch (0 until the coordinator gave one).
     pub fn member_epoch(&self) -> i32 {
-        self.epoch
+        self.core.epoch
     }
 
     /// This member's id: what ShareFetch and ShareAcknowledge carry.
@@ -189,60 +175,46 @@ impl ShareMember {
 
     /// The coordinator's node id, when known.
     pub fn coordinator(&self) -> Option<i32> {
-        self.coordinator
+        self.core.coordinator
     }
 
     /// The heartbeat interval the coordinator asked for.
     pub fn heartbeat_interval(&self) -> Duration {
-        self.heartbeat_interval
+        self.core.heartbeat_interval
     }
 
     /// The partitions this member fetches now.
     pub fn assignment(&self) -> Vec<TopicPartition> {
-        self.named(&self.owned)
+        self.core.named(&self.core.owned)
     }
 
     /// The assignment by topic id, as ShareFetch names partitions.
     pub fn assignment_ids(&self) -> Vec<(Uuid, i32)> {
-        self.owned
+        self.core
+            .owned
             .iter()
             .flat_map(|(id, ps)| ps.iter().map(|p| (*id, *p)))
             .collect()
     }
 
-    /// The next time [`ShareMember::tick`] has something to do.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        let mut deadlines = vec![self.not_before];
-        if self.in_group() {
-            deadlines.push(self.next_heartbeat);
-            if !self.resolve_in_flight && !self.unresolved().is_empty() {
-                deadlines.push(self.next_resolve);
-            }
-        }
-        deadlines.into_iter().flatten().min()
+    /// The id of a topic of the assignment, as ShareFetch names it.
+    pub fn topic_id(&self, topic: &str) -> Option<Uuid> {
+        self.core.id_of(topic)
     }
 
-    fn in_group(&self) -> bool {
-        matches!(
-            self.state,
-            MemberState::Stable | MemberState::Reconciling | MemberState::Acknowledging
-        )
+    /// The next time [`ShareMember::tick`] has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.core.next_deadline(None)
     }
 
     /// Handles an event; returns what to do.
     pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Action> {
         let mut actions = Vec::new();
         match event {
-            Event::CoordinatorFound(node) => {
-                self.finding_coordinator = false;
-                self.coordinator = Some(node);
-            }
-            Event::CoordinatorNotFound => {
-                self.finding_coordinator = false;
-                self.not_before = Some(now + self.config.retry_backoff);
-            }
+            Event::CoordinatorFound(node) => self.core.coordinator_found(node),
+            Event::CoordinatorNotFound => self.core.coordinator_not_found(now),
             Event::HeartbeatResponse(result) => {
-                self.heartbeat_in_flight = false;
+                self.core.heartbeat_in_flight = false;
                 match result {
                     Ok(response) => self.on_response(now, response, &mut actions),
                     Err(HeartbeatFailure::Unsupported) => self.fail(unsupported(), &mut actions),
@@ -250,10 +222,7 @@ impl ShareMember {
                 }
             }
             Event::TopicsResolved(names) => {
-                self.resolve_in_flight = false;
-                self.names.extend(names);
-                self.next_resolve = Some(now + self.config.retry_backoff);
-                if self.in_group() {
+                if self.core.topics_resolved(now, names) {
                     self.reconcile(&mut actions);
                 }
             }
@@ -267,106 +236,58 @@ impl ShareMember {
     fn subscribe(&mut self, mut topics: Vec<String>, actions: &mut Vec<Action>) {
         topics.sort();
         topics.dedup();
-        if topics.is_empty() {
-            self.subscription = None;
-            if self.state != MemberState::Unsubscribed {
-                self.start_leaving(actions);
+        let empty = topics.is_empty();
+        match resubscribe(&mut self.subscription, topics, empty) {
+            Resubscribed::Unchanged => {}
+            Resubscribed::Emptied => {
+                // Nothing to consume: give the partitions back by leaving.
+                if self.core.state != MemberState::Unsubscribed {
+                    self.start_leaving(actions);
+                }
             }
-            return;
-        }
-        if self.subscription.as_ref() == Some(&topics) {
-            return;
-        }
-        self.subscription = Some(topics);
-        match self.state {
-            MemberState::Unsubscribed | MemberState::Left => {
-                self.state = MemberState::Joining;
-                self.epoch = JOIN_EPOCH;
-                self.sent = Sent::default();
+            Resubscribed::Changed => {
+                if self.core.subscription_changed() {
+                    self.sent = Sent::default();
+                }
             }
-            // Tell the coordinator at once.
-            MemberState::Stable | MemberState::Reconciling | MemberState::Acknowledging => {
-                self.next_heartbeat = None;
-            }
-            _ => {}
         }
     }
 
     fn start_leaving(&mut self, actions: &mut Vec<Action>) {
-        let owned = self.named(&self.owned);
+        let owned = self.core.drop_all();
         if !owned.is_empty() {
             actions.push(Action::Revoke(owned));
         }
-        self.owned.clear();
-        self.target.clear();
-        let joined = self.epoch > 0 || self.in_group();
-        self.state = if joined && self.coordinator.is_some() {
-            MemberState::Leaving
-        } else {
-            MemberState::Left
-        };
+        self.core.start_leaving();
     }
 
     /// Acts on the clock: sends what is due.
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
-        if self.state == MemberState::Leaving && !self.heartbeat_in_flight {
-            // Leaving waits for no backoff: the consumer is closing now.
-            self.state = MemberState::Left;
-            self.heartbeat_in_flight = true;
+        if self.core.leave_due() {
             actions.push(Action::Heartbeat(self.base_request(LEAVE_EPOCH)));
             return actions;
         }
-        if self.not_before.is_some_and(|t| now < t) {
+        if self.core.backing_off(now) {
             return actions;
         }
-        self.not_before = None;
-        let needs_coordinator = matches!(
-            self.state,
-            MemberState::Joining
-                | MemberState::Fenced
-                | MemberState::Stable
-                | MemberState::Reconciling
-                | MemberState::Acknowledging
-        );
-        if needs_coordinator && self.coordinator.is_none() {
-            if !self.finding_coordinator {
-                self.finding_coordinator = true;
-                actions.push(Action::FindCoordinator);
-            }
+        let mut steps = Vec::new();
+        let may_heartbeat = self.core.prerequisites(now, &mut steps);
+        actions.extend(steps.into_iter().map(Action::from));
+        if !may_heartbeat {
             return actions;
         }
-        if self.in_group() && !self.resolve_in_flight && self.next_resolve.is_none_or(|t| now >= t)
-        {
-            let missing = self.unresolved();
-            if !missing.is_empty() {
-                self.resolve_in_flight = true;
-                actions.push(Action::ResolveTopics(missing));
-            }
-        }
-        if self.heartbeat_in_flight {
-            return actions;
-        }
-        let request = match self.state {
-            MemberState::Fenced | MemberState::Joining if self.subscription.is_some() => {
-                self.state = MemberState::Joining;
-                self.epoch = JOIN_EPOCH;
+        let request = match self.core.due_heartbeat(now, self.subscription.is_some()) {
+            Some(Due::Join) => {
+                self.core.epoch = JOIN_EPOCH;
                 self.sent = Sent::default();
                 Some(self.heartbeat_request())
             }
-            // The Java member heartbeats at once after reconciling, so the
-            // coordinator sees the new epoch in use without waiting.
-            MemberState::Acknowledging => Some(self.heartbeat_request()),
-            MemberState::Stable | MemberState::Reconciling
-                if self.next_heartbeat.is_none_or(|t| now >= t) =>
-            {
-                Some(self.heartbeat_request())
-            }
-            _ => None,
+            Some(Due::Heartbeat) => Some(self.heartbeat_request()),
+            None => None,
         };
         if let Some(request) = request {
-            self.heartbeat_in_flight = true;
-            self.next_heartbeat = Some(now + self.heartbeat_interval);
+            self.core.heartbeat_sent(now);
             actions.push(Action::Heartbeat(request));
         }
         actions
@@ -385,7 +306,7 @@ impl ShareMember {
     /// the last one (all of them after a join or an error): null means
     /// unchanged to the coordinator.
     fn heartbeat_request(&mut self) -> ShareGroupHeartbeatRequest {
-        let mut request = self.base_request(self.epoch);
+        let mut request = self.base_request(self.core.epoch);
         if !self.sent.rack {
             request.rack_id.clone_from(&self.config.rack);
             self.sent.rack = true;
@@ -396,12 +317,8 @@ impl ShareMember {
                 .clone_from(&self.subscription);
             self.sent.subscription.clone_from(&self.subscription);
         }
-        if self.state == MemberState::Acknowledging {
-            self.state = if self.unresolved().is_empty() {
-                MemberState::Stable
-            } else {
-                MemberState::Reconciling
-            };
+        if self.core.state == MemberState::Acknowledging {
+            self.core.state = self.core.settled_state();
         }
         request
     }
@@ -413,86 +330,58 @@ impl ShareMember {
         actions: &mut Vec<Action>,
     ) {
         if matches!(
-            self.state,
+            self.core.state,
             MemberState::Left | MemberState::Failed | MemberState::Leaving
         ) {
             // The answer to a leave heartbeat, or to one sent before leaving.
             return;
         }
-        let fatal = match ErrorCode::from_code(response.error_code) {
+        let code = ErrorCode::from_code(response.error_code);
+        let verdict = match code {
             // A negative epoch without an error is no membership at all;
             // sent back as it is, it would read as a leave.
-            ErrorCode::None if response.member_epoch < 0 => {
-                self.fenced(actions);
-                return;
-            }
-            ErrorCode::None => None,
-            ErrorCode::FencedMemberEpoch | ErrorCode::UnknownMemberId => {
-                // The coordinator no longer counts this member in; rejoin
-                // with the same id at epoch 0.
-                self.fenced(actions);
-                return;
-            }
-            ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
-                self.lost_coordinator(now);
-                return;
-            }
+            ErrorCode::None if response.member_epoch < 0 => Verdict::Fenced,
             ErrorCode::TopicAuthorizationFailed => {
                 // Stays in the group: the ACLs may be granted later.
                 actions.push(Action::Error(GroupError::Other {
                     code: response.error_code,
                     retriable: false,
                 }));
-                self.sent = Sent::default();
-                self.not_before = Some(now + self.config.retry_backoff);
-                return;
+                Verdict::Retry
             }
-            ErrorCode::GroupAuthorizationFailed => Some(GroupError::GroupAuthorizationFailed),
-            ErrorCode::GroupMaxSizeReached => Some(GroupError::GroupMaxSizeReached),
-            ErrorCode::UnsupportedVersion => Some(unsupported()),
-            other if other.is_retriable() => {
-                // Loading, throttled, ...: try again, in full.
-                self.sent = Sent::default();
-                self.not_before = Some(now + self.config.retry_backoff);
-                return;
-            }
-            other => Some(GroupError::Other {
-                code: other.code(),
-                retriable: false,
-            }),
+            code => verdict(code, unsupported),
         };
-        if let Some(error) = fatal {
-            self.fail(error, actions);
-            return;
+        match verdict {
+            Verdict::Proceed => {}
+            Verdict::Fenced => return self.fenced(actions),
+            Verdict::LostCoordinator => return self.lost_coordinator(now),
+            Verdict::Retry => {
+                self.sent = Sent::default();
+                self.core.back_off(now);
+                return;
+            }
+            Verdict::Fatal(error) => return self.fail(error, actions),
         }
         if let Some(id) = response.member_id.filter(|id| !id.is_empty()) {
             self.config.member_id = id;
         }
-        if let Ok(millis) = u64::try_from(response.heartbeat_interval_ms)
-            && millis > 0
-        {
-            self.heartbeat_interval = Duration::from_millis(millis);
-            self.next_heartbeat = Some(now + self.heartbeat_interval);
-        }
+        self.core.take_interval(now, response.heartbeat_interval_ms);
         if self.sent.subscription != self.subscription {
             // Changed while this request was in flight: say so at once.
-            self.next_heartbeat = None;
+            self.core.next_heartbeat = None;
         }
-        let new_epoch = response.member_epoch != self.epoch;
-        self.epoch = response.member_epoch;
-        if self.state == MemberState::Joining {
-            self.state = MemberState::Stable;
+        let new_epoch = response.member_epoch != self.core.epoch;
+        self.core.epoch = response.member_epoch;
+        if self.core.state == MemberState::Joining {
+            self.core.state = MemberState::Stable;
         }
         if let Some(assignment) = response.assignment {
-            let mut target: BTreeMap<Uuid, BTreeSet<i32>> = BTreeMap::new();
-            for topic in assignment.topic_partitions {
-                target
-                    .entry(topic.topic_id)
-                    .or_default()
-                    .extend(topic.partitions.into_iter().filter(|p| *p >= 0));
-            }
-            target.retain(|_, partitions| !partitions.is_empty());
-            self.target = target;
+            self.core.set_target(
+                assignment
+                    .topic_partitions
+                    .into_iter()
+                    .map(|topic| (topic.topic_id, topic.partitions)),
+            );
             self.acknowledge_due |= new_epoch;
             self.reconcile(actions);
         }
@@ -501,109 +390,45 @@ impl ShareMember {
     /// Moves what the driver fetches toward the target: stop first, then
     /// start the partitions whose topic names are known.
     fn reconcile(&mut self, actions: &mut Vec<Action>) {
-        let mut removed: BTreeMap<Uuid, BTreeSet<i32>> = BTreeMap::new();
-        for (id, partitions) in &self.owned {
-            let kept = self.target.get(id);
-            let gone: BTreeSet<i32> = partitions
-                .iter()
-                .filter(|p| !kept.is_some_and(|k| k.contains(p)))
-                .copied()
-                .collect();
-            if !gone.is_empty() {
-                removed.insert(*id, gone);
-            }
-        }
-        let mut added: BTreeMap<Uuid, BTreeSet<i32>> = BTreeMap::new();
-        for (id, partitions) in &self.target {
-            if !self.names.contains_key(id) {
-                continue;
-            }
-            let owned = self.owned.get(id);
-            let new: BTreeSet<i32> = partitions
-                .iter()
-                .filter(|p| !owned.is_some_and(|o| o.contains(p)))
-                .copied()
-                .collect();
-            if !new.is_empty() {
-                added.insert(*id, new);
-            }
-        }
+        let (removed, added) = self.core.step_toward_target();
         if !removed.is_empty() {
-            actions.push(Action::Revoke(self.named(&removed)));
-            for (id, gone) in &removed {
-                if let Some(partitions) = self.owned.get_mut(id) {
-                    partitions.retain(|p| !gone.contains(p));
-                }
-            }
-            self.owned.retain(|_, partitions| !partitions.is_empty());
+            actions.push(Action::Revoke(removed));
         }
         if !added.is_empty() {
-            actions.push(Action::Assign(self.named(&added)));
-            for (id, new) in added {
-                self.owned.entry(id).or_default().extend(new);
-            }
+            actions.push(Action::Assign(added));
         }
-        let resolved = self.unresolved().is_empty();
+        let resolved = self.core.unresolved().is_empty();
         if resolved && self.acknowledge_due {
             self.acknowledge_due = false;
-            self.state = MemberState::Acknowledging;
-        } else if self.state != MemberState::Acknowledging {
-            self.state = if resolved {
-                MemberState::Stable
-            } else {
-                MemberState::Reconciling
-            };
+            self.core.state = MemberState::Acknowledging;
+        } else if self.core.state != MemberState::Acknowledging {
+            self.core.state = self.core.settled_state();
         }
-    }
-
-    fn unresolved(&self) -> Vec<Uuid> {
-        self.target
-            .keys()
-            .filter(|id| !self.names.contains_key(id))
-            .copied()
-            .collect()
-    }
-
-    fn named(&self, partitions: &BTreeMap<Uuid, BTreeSet<i32>>) -> Vec<TopicPartition> {
-        let mut named: Vec<TopicPartition> = partitions
-            .iter()
-            .filter_map(|(id, ps)| self.names.get(id).map(|name| (name, ps)))
-            .flat_map(|(name, ps)| ps.iter().map(|p| TopicPartition::new(name.clone(), *p)))
-            .collect();
-        named.sort();
-        named
     }
 
     fn lose_all(&mut self, actions: &mut Vec<Action>) {
-        let owned = self.named(&self.owned);
+        let owned = self.core.drop_all();
         if !owned.is_empty() {
             actions.push(Action::Lose(owned));
         }
-        self.owned.clear();
-        self.target.clear();
         self.acknowledge_due = false;
     }
 
     fn fenced(&mut self, actions: &mut Vec<Action>) {
         self.lose_all(actions);
-        self.epoch = JOIN_EPOCH;
+        self.core.epoch = JOIN_EPOCH;
         self.sent = Sent::default();
-        self.state = MemberState::Fenced;
+        self.core.state = MemberState::Fenced;
     }
 
     fn lost_coordinator(&mut self, now: Instant) {
-        self.coordinator = None;
         self.sent = Sent::default();
-        self.not_before = Some(now + self.config.retry_backoff);
-        if self.state == MemberState::Leaving {
-            // Best effort: the session timeout removes the member.
-            self.state = MemberState::Left;
-        }
+        self.core.lost_coordinator(now);
     }
 
     fn fail(&mut self, error: GroupError, actions: &mut Vec<Action>) {
         self.lose_all(actions);
-        self.state = MemberState::Failed;
+        self.core.state = MemberState::Failed;
         actions.push(Action::Fatal(error));
     }
 }
@@ -619,6 +444,8 @@ fn unsupported() -> GroupError {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use ferrokafka_protocol::messages::share_group_heartbeat_response::{
         Assignment, TopicPartitions as AssignedTopic,
     };

@@ -103,6 +103,13 @@ pub fn server_properties(
         // so fault tests finish quickly.
         set("broker.session.timeout.ms", &6000);
         set("replica.lag.time.max.ms", &10000);
+        // Share groups (KIP-932): members learn their assignment within a
+        // second, a share-group test may lower its record locks to a
+        // second, and the share state topic is as small as the others.
+        set("group.share.min.heartbeat.interval.ms", &500);
+        set("group.share.heartbeat.interval.ms", &1000);
+        set("group.share.min.record.lock.duration.ms", &1000);
+        set("share.coordinator.state.topic.num.partitions", &10);
         set("num.network.threads", &2);
         set("num.io.threads", &4);
     }
