@@ -100,6 +100,37 @@ pub trait Message: Sized + Default + Clone + std::fmt::Debug + PartialEq {
             Self::parse_body(input, source, version)
         })
     }
+
+    /// Decodes one message from the start of `data` (a header, with a body
+    /// after it) and says how many bytes it took.
+    ///
+    /// ```
+    /// use bytes::{BufMut as _, BytesMut};
+    /// use ferrokafka_protocol::{Message, messages::ResponseHeader};
+    /// let mut frame = BytesMut::new();
+    /// frame.put_i32(7); // correlation id (header v0)
+    /// frame.put_slice(b"body");
+    /// let frame = frame.freeze();
+    /// let (header, used) = ResponseHeader::decode_prefix(&frame, 0).unwrap();
+    /// assert_eq!((header.correlation_id, &frame[used..]), (7, &b"body"[..]));
+    /// ```
+    fn decode_prefix(data: &Bytes, version: i16) -> Result<(Self, usize), DecodeError> {
+        let (lo, hi) = Self::VERSIONS;
+        if !(lo..=hi).contains(&version) {
+            return Err(DecodeError {
+                message: Self::NAME,
+                version,
+                field: "",
+                offset: 0,
+                kind: DecodeErrorKind::UnsupportedVersion,
+            });
+        }
+        let source = Source::new(data);
+        match Self::parse_body(source.input(), source, version) {
+            Ok((rest, message)) => Ok((message, data.len() - rest.len())),
+            Err(e) => Err(parse::unwrap_err(e).into_decode_error(Self::NAME, version, data.len())),
+        }
+    }
 }
 
 fn check_encode_version<M: Message>(version: i16) -> Result<(), EncodeError> {
