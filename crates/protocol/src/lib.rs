@@ -6,6 +6,12 @@
 //! turns bytes into typed messages and back, so a client, a proxy, a broker
 //! or a test fake can all depend on it alone.
 //!
+//! Decoders are nom parsers ([`parse`]): every length is checked against
+//! the bytes present before anything is allocated, bad input is a
+//! [`DecodeError`] naming the message, version, innermost field and byte
+//! offset (never a panic), and `bytes` and `records` fields are shared
+//! slices of the input `Bytes`.
+//!
 //! ```
 //! use bytes::BytesMut;
 //! use ferrokafka_protocol::{Message, messages::ApiVersionsRequest};
@@ -27,6 +33,7 @@ mod error;
 mod golden_tests;
 pub mod header;
 pub mod messages;
+pub mod parse;
 #[cfg(any(test, feature = "sample"))]
 pub mod sample;
 pub mod varint;
@@ -34,11 +41,12 @@ pub mod varint;
 use bytes::{Bytes, BytesMut};
 
 pub use codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
+    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter,
+    Uuid,
 };
 pub use error::{ErrorCode, KafkaError};
 pub use messages::ApiKey;
+use parse::{PResult, Source};
 
 /// A message of Kafka's schemas: a request, a response, a header or a data
 /// structure (such as `ConsumerProtocolSubscription`).
@@ -52,8 +60,9 @@ pub trait Message: Sized + Default + Clone + std::fmt::Debug + PartialEq {
 
     /// Writes the body (generated).
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError>;
-    /// Reads the body (generated).
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError>;
+    /// Parses the body from `input`, a slice of `source` (generated: a nom
+    /// parser made of [`parse`]'s).
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self>;
 
     /// Whether `version` uses compact encodings and tagged fields.
     fn is_flexible(version: i16) -> bool {
@@ -77,15 +86,50 @@ pub trait Message: Sized + Default + Clone + std::fmt::Debug + PartialEq {
 
     /// Decodes `data`, which must hold exactly one message.
     fn decode(data: Bytes, version: i16) -> Result<Self, DecodeError> {
-        let mut reader = Reader::new(data, Self::NAME, version);
         let (lo, hi) = Self::VERSIONS;
         if !(lo..=hi).contains(&version) {
-            return Err(reader.error(DecodeErrorKind::UnsupportedVersion));
+            return Err(DecodeError {
+                message: Self::NAME,
+                version,
+                field: "",
+                offset: 0,
+                kind: DecodeErrorKind::UnsupportedVersion,
+            });
         }
-        let message = Self::read_body(&mut reader, version)?;
-        reader.field = "";
-        reader.expect_end()?;
-        Ok(message)
+        parse::parse_all(&data, Self::NAME, version, |input, source| {
+            Self::parse_body(input, source, version)
+        })
+    }
+
+    /// Decodes one message from the start of `data` (a header, with a body
+    /// after it) and says how many bytes it took.
+    ///
+    /// ```
+    /// use bytes::{BufMut as _, BytesMut};
+    /// use ferrokafka_protocol::{Message, messages::ResponseHeader};
+    /// let mut frame = BytesMut::new();
+    /// frame.put_i32(7); // correlation id (header v0)
+    /// frame.put_slice(b"body");
+    /// let frame = frame.freeze();
+    /// let (header, used) = ResponseHeader::decode_prefix(&frame, 0).unwrap();
+    /// assert_eq!((header.correlation_id, &frame[used..]), (7, &b"body"[..]));
+    /// ```
+    fn decode_prefix(data: &Bytes, version: i16) -> Result<(Self, usize), DecodeError> {
+        let (lo, hi) = Self::VERSIONS;
+        if !(lo..=hi).contains(&version) {
+            return Err(DecodeError {
+                message: Self::NAME,
+                version,
+                field: "",
+                offset: 0,
+                kind: DecodeErrorKind::UnsupportedVersion,
+            });
+        }
+        let source = Source::new(data);
+        match Self::parse_body(source.input(), source, version) {
+            Ok((rest, message)) => Ok((message, data.len() - rest.len())),
+            Err(e) => Err(parse::unwrap_err(e).into_decode_error(Self::NAME, version, data.len())),
+        }
     }
 }
 

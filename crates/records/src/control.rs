@@ -1,7 +1,11 @@
 //! Control records: the transaction markers (commit, abort) a transaction
 //! coordinator writes, and the other control types a reader must skip.
 
+use nom::Parser as _;
+use nom::number::complete::{be_i16, be_i32};
+
 use crate::RecordsError;
+use crate::parse::Failure;
 
 /// The type in a control record's key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,19 +94,17 @@ impl ControlRecord {
     /// for commit and abort markers; newer versions may append fields.
     pub fn parse(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<Self, RecordsError> {
         let key = key.ok_or(RecordsError::InvalidControlRecord("null key"))?;
-        let Some(&[v0, v1, t0, t1]) = key.first_chunk::<4>() else {
+        let Ok((_, (key_version, kind))) = (be_i16::<_, Failure>, be_i16).parse(key) else {
             return Err(RecordsError::InvalidControlRecord(
                 "key shorter than 4 bytes",
             ));
         };
-        let key_version = i16::from_be_bytes([v0, v1]);
         if key_version < 0 {
             return Err(RecordsError::InvalidControlRecord("negative key version"));
         }
-        let kind = ControlRecordType::from_id(i16::from_be_bytes([t0, t1]));
         let mut record = Self {
             key_version,
-            kind,
+            kind: ControlRecordType::from_id(kind),
             value_version: None,
             coordinator_epoch: None,
         };
@@ -110,13 +112,15 @@ impl ControlRecord {
             let value = value.ok_or(RecordsError::InvalidControlRecord(
                 "marker has a null value",
             ))?;
-            let Some(&[v0, v1, e0, e1, e2, e3]) = value.first_chunk::<6>() else {
+            let Ok((_, (value_version, coordinator_epoch))) =
+                (be_i16::<_, Failure>, be_i32).parse(value)
+            else {
                 return Err(RecordsError::InvalidControlRecord(
                     "marker value shorter than 6 bytes",
                 ));
             };
-            record.value_version = Some(i16::from_be_bytes([v0, v1]));
-            record.coordinator_epoch = Some(i32::from_be_bytes([e0, e1, e2, e3]));
+            record.value_version = Some(value_version);
+            record.coordinator_epoch = Some(coordinator_epoch);
         }
         Ok(record)
     }

@@ -121,9 +121,3 @@ pub enum RecordsError {
     #[error("batch of {0} bytes is too large to encode")]
     BatchTooLarge(usize),
 }
-
-impl RecordsError {
-    pub(crate) fn varint(what: &'static str) -> impl FnOnce(VarintError) -> Self {
-        move |source| Self::Varint { what, source }
-    }
-}

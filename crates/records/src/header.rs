@@ -1,5 +1,9 @@
 //! The fixed 61-byte header of a record batch (magic 2).
 
+use nom::Parser as _;
+use nom::number::complete::{be_i8, be_i16, be_i32, be_i64, be_u32};
+
+use crate::parse::{PResult, array, records_error};
 use crate::{BatchAttributes, RecordsError};
 
 /// Size of the batch header; records follow it.
@@ -75,37 +79,11 @@ impl Default for BatchHeader {
     }
 }
 
-fn array<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
-    let mut out = [0; N];
-    out.copy_from_slice(&bytes[at..at + N]);
-    out
-}
-
 impl BatchHeader {
     /// Reads the header from the first 61 bytes of `bytes`.
     pub fn parse(bytes: &[u8]) -> Result<Self, RecordsError> {
-        if bytes.len() < BATCH_HEADER_LEN {
-            return Err(RecordsError::Truncated {
-                what: "record batch header",
-                needed: BATCH_HEADER_LEN,
-                available: bytes.len(),
-            });
-        }
-        Ok(Self {
-            base_offset: i64::from_be_bytes(array(bytes, 0)),
-            batch_length: i32::from_be_bytes(array(bytes, 8)),
-            partition_leader_epoch: i32::from_be_bytes(array(bytes, 12)),
-            magic: bytes[16] as i8,
-            crc: u32::from_be_bytes(array(bytes, 17)),
-            attributes: BatchAttributes::from_bits(i16::from_be_bytes(array(bytes, 21))),
-            last_offset_delta: i32::from_be_bytes(array(bytes, 23)),
-            base_timestamp: i64::from_be_bytes(array(bytes, 27)),
-            max_timestamp: i64::from_be_bytes(array(bytes, 35)),
-            producer_id: i64::from_be_bytes(array(bytes, 43)),
-            producer_epoch: i16::from_be_bytes(array(bytes, 51)),
-            base_sequence: i32::from_be_bytes(array(bytes, 53)),
-            record_count: i32::from_be_bytes(array(bytes, 57)),
-        })
+        let (_, header) = header(bytes).map_err(records_error)?;
+        Ok(header)
     }
 
     /// Writes the header, as it is, into `out`.
@@ -142,4 +120,41 @@ impl BatchHeader {
             .has_delete_horizon()
             .then_some(self.base_timestamp)
     }
+}
+
+/// The header's fields in wire order, once the whole header is known to be
+/// present (so nom's number parsers cannot run short).
+fn header(input: &[u8]) -> PResult<'_, BatchHeader> {
+    array::<BATCH_HEADER_LEN>(input, "record batch header")?;
+    let (
+        rest,
+        (
+            (base_offset, batch_length, partition_leader_epoch, magic, crc, attributes),
+            (last_offset_delta, base_timestamp, max_timestamp),
+            (producer_id, producer_epoch, base_sequence, record_count),
+        ),
+    ) = (
+        (be_i64, be_i32, be_i32, be_i8, be_u32, be_i16),
+        (be_i32, be_i64, be_i64),
+        (be_i64, be_i16, be_i32, be_i32),
+    )
+        .parse(input)?;
+    Ok((
+        rest,
+        BatchHeader {
+            base_offset,
+            batch_length,
+            partition_leader_epoch,
+            magic,
+            crc,
+            attributes: BatchAttributes::from_bits(attributes),
+            last_offset_delta,
+            base_timestamp,
+            max_timestamp,
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            record_count,
+        },
+    ))
 }

@@ -12,6 +12,7 @@ use bytes::{BufMut, Bytes};
 
 use crate::compression::{compress, decompress_for_magic};
 use crate::header::LOG_OVERHEAD;
+use crate::parse::{PResult, array, fail, int32_bytes, records_error, take};
 use crate::{Compression, ReadOptions, Record, RecordsError, TimestampType};
 
 const COMPRESSION_MASK: i8 = 0x07;
@@ -74,80 +75,28 @@ struct RawMessage {
     value: Option<Bytes>,
 }
 
-fn be_i32(bytes: &[u8], at: usize) -> i32 {
-    i32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-}
-
-fn be_i64(bytes: &[u8], at: usize) -> i64 {
-    let mut out = [0; 8];
-    out.copy_from_slice(&bytes[at..at + 8]);
-    i64::from_be_bytes(out)
-}
-
 /// Splits one `offset, size, message` entry off the front of `data` at
-/// `*pos`; returns the offset and the message bytes.
+/// `*pos`; returns the offset and the message bytes (shared with `data`).
 fn split_entry(data: &Bytes, pos: &mut usize) -> Result<(i64, Bytes), RecordsError> {
-    let available = data.len() - *pos;
-    if available < LOG_OVERHEAD {
-        return Err(RecordsError::Truncated {
-            what: "legacy message entry",
-            needed: LOG_OVERHEAD,
-            available,
-        });
-    }
-    let offset = be_i64(data, *pos);
-    let size = be_i32(data, *pos + 8);
+    let input = data.get(*pos..).unwrap_or_default();
+    let (rest, (offset, message)) = entry(input).map_err(records_error)?;
+    *pos = data.len() - rest.len();
+    Ok((offset, data.slice_ref(message)))
+}
+
+fn entry(input: &[u8]) -> PResult<'_, (i64, &[u8])> {
+    let (rest, overhead) = array::<LOG_OVERHEAD>(input, "legacy message entry")?;
+    let (offset, size) = overhead.split_at(8);
+    let offset = i64::from_be_bytes(offset.try_into().unwrap_or_default());
+    let size = i32::from_be_bytes(size.try_into().unwrap_or_default());
     if size < MIN_MESSAGE_V0 as i32 {
-        return Err(RecordsError::InvalidLength {
+        return fail(RecordsError::InvalidLength {
             what: "legacy message size",
             length: i64::from(size),
         });
     }
-    let size = size as usize;
-    if size > available - LOG_OVERHEAD {
-        return Err(RecordsError::Truncated {
-            what: "legacy message",
-            needed: size,
-            available: available - LOG_OVERHEAD,
-        });
-    }
-    let start = *pos + LOG_OVERHEAD;
-    *pos = start + size;
-    Ok((offset, data.slice(start..start + size)))
-}
-
-fn nullable_bytes(
-    message: &Bytes,
-    pos: &mut usize,
-    what: &'static str,
-) -> Result<Option<Bytes>, RecordsError> {
-    let available = message.len() - *pos;
-    if available < 4 {
-        return Err(RecordsError::Truncated {
-            what,
-            needed: 4,
-            available,
-        });
-    }
-    let length = be_i32(message, *pos);
-    *pos += 4;
-    if length == -1 {
-        return Ok(None);
-    }
-    let length = usize::try_from(length).map_err(|_| RecordsError::InvalidLength {
-        what,
-        length: i64::from(length),
-    })?;
-    if length > available - 4 {
-        return Err(RecordsError::Truncated {
-            what,
-            needed: length,
-            available: available - 4,
-        });
-    }
-    let start = *pos;
-    *pos += length;
-    Ok(Some(message.slice(start..*pos)))
+    let (rest, message) = take(rest, size as usize, "legacy message")?;
+    Ok((rest, (offset, message)))
 }
 
 /// Parses a message (the bytes after offset and size).
@@ -156,54 +105,81 @@ fn parse_message(
     message: &Bytes,
     verify_crc: bool,
 ) -> Result<RawMessage, RecordsError> {
-    let magic = message[4] as i8;
+    let (rest, raw) = message_fields(offset, message, verify_crc).map_err(records_error)?;
+    if !rest.is_empty() {
+        return Err(RecordsError::TrailingBytes {
+            what: "legacy message",
+            count: rest.len(),
+        });
+    }
+    let share = |slice: Option<&[u8]>| slice.map(|s| message.slice_ref(s));
+    Ok(RawMessage {
+        crc: raw.crc,
+        magic: raw.magic,
+        attributes: raw.attributes,
+        timestamp: raw.timestamp,
+        key: share(raw.key),
+        value: share(raw.value),
+    })
+}
+
+/// A message's fields, its key and value still slices of the input.
+struct MessageFields<'a> {
+    crc: u32,
+    magic: i8,
+    attributes: i8,
+    timestamp: i64,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+}
+
+fn message_fields(offset: i64, input: &[u8], verify_crc: bool) -> PResult<'_, MessageFields<'_>> {
+    // `entry` guarantees the smallest (magic 0) message's bytes are present.
+    let (covered, crc) = array::<4>(input, "legacy message")?;
+    let crc = u32::from_be_bytes(crc);
+    let (rest, [magic, attributes]) = array(covered, "legacy message")?;
+    let magic = magic as i8;
     let min = match magic {
         0 => MIN_MESSAGE_V0,
         1 => MIN_MESSAGE_V1,
-        _ => return Err(RecordsError::UnsupportedMagic { offset, magic }),
+        _ => return fail(RecordsError::UnsupportedMagic { offset, magic }),
     };
-    if message.len() < min {
-        return Err(RecordsError::Truncated {
+    if input.len() < min {
+        return fail(RecordsError::Truncated {
             what: "legacy message",
             needed: min,
-            available: message.len(),
+            available: input.len(),
         });
     }
-    let crc = be_i32(message, 0) as u32;
     if verify_crc {
-        let computed = crc32fast::hash(&message[4..]);
+        let computed = crc32fast::hash(covered);
         if computed != crc {
-            return Err(RecordsError::CrcMismatch {
+            return fail(RecordsError::CrcMismatch {
                 base_offset: offset,
                 stored: crc,
                 computed,
             });
         }
     }
-    let attributes = message[5] as i8;
-    let mut pos = 6;
-    let timestamp = if magic == 1 {
-        pos += 8;
-        be_i64(message, 6)
+    let (rest, timestamp) = if magic == 1 {
+        let (rest, timestamp) = array(rest, "legacy message timestamp")?;
+        (rest, i64::from_be_bytes(timestamp))
     } else {
-        -1
+        (rest, -1)
     };
-    let key = nullable_bytes(message, &mut pos, "legacy message key")?;
-    let value = nullable_bytes(message, &mut pos, "legacy message value")?;
-    if pos != message.len() {
-        return Err(RecordsError::TrailingBytes {
-            what: "legacy message",
-            count: message.len() - pos,
-        });
-    }
-    Ok(RawMessage {
-        crc,
-        magic,
-        attributes,
-        timestamp,
-        key,
-        value,
-    })
+    let (rest, key) = int32_bytes(rest, "legacy message key")?;
+    let (rest, value) = int32_bytes(rest, "legacy message value")?;
+    Ok((
+        rest,
+        MessageFields {
+            crc,
+            magic,
+            attributes: attributes as i8,
+            timestamp,
+            key,
+            value,
+        },
+    ))
 }
 
 fn compression_of(attributes: i8) -> Result<Compression, RecordsError> {

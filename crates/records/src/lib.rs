@@ -4,7 +4,11 @@
 //!
 //! It deliberately does not read files or sockets: it decodes and encodes
 //! bytes it is handed, so a segment-file reader, a fetcher and a producer
-//! can all share it.
+//! can all share it. Decoding is nom parsers over slices of the input
+//! `Bytes` (see `parse.rs`): every length is checked against the bytes
+//! present before anything is allocated, bad input is a [`RecordsError`]
+//! naming the field, never a panic, and keys, values and headers are
+//! shared slices of the input (or of the one decompressed buffer).
 //!
 //! ```
 //! # #[cfg(feature = "gzip")] {
@@ -28,6 +32,7 @@ mod control;
 mod error;
 mod header;
 pub mod legacy;
+mod parse;
 mod reader;
 mod record;
 

@@ -4,7 +4,11 @@
 use bytes::Bytes;
 
 use crate::compression::DEFAULT_MAX_DECOMPRESSED_SIZE;
+use nom::Parser as _;
+use nom::number::complete::{be_i32, be_i64};
+
 use crate::header::{BATCH_HEADER_LEN, LOG_OVERHEAD, MAGIC_OFFSET};
+use crate::parse::Failure;
 use crate::{BatchHeader, Compression, LegacyBatch, Record, RecordBatch, RecordIter, RecordsError};
 
 /// How strictly to read.
@@ -217,11 +221,10 @@ impl Iterator for BatchReader {
             return None;
         }
         let rest = &self.data[self.pos..];
-        if rest.len() < LOG_OVERHEAD {
+        // Fewer than LOG_OVERHEAD bytes: a partial entry, not an error.
+        let Ok((_, (offset, length))) = (be_i64::<_, Failure>, be_i32).parse(rest) else {
             return None;
-        }
-        let offset = i64::from_be_bytes(rest[..8].try_into().unwrap_or_default());
-        let length = i32::from_be_bytes(rest[8..12].try_into().unwrap_or_default());
+        };
         // The magic byte sits at the same place in every format.
         if length < (MAGIC_OFFSET + 1 - LOG_OVERHEAD) as i32 {
             return Some(self.stop(RecordsError::InvalidLength {

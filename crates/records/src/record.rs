@@ -3,11 +3,9 @@
 //! delta, nullable key and value, headers with nullable values).
 
 use bytes::{BufMut, Bytes};
-use ferrokafka_protocol::varint::{
-    VarintError, decode_varint, decode_varlong, encode_varint, encode_varlong, varint_len,
-    varlong_len,
-};
+use ferrokafka_protocol::varint::{encode_varint, encode_varlong, varint_len, varlong_len};
 
+use crate::parse::{PResult, array, fail, records_error, take, varint, varint_bytes, varlong};
 use crate::{RecordsError, TimestampType};
 
 /// One record header: a key (UTF-8 by convention) and a nullable value.
@@ -113,86 +111,88 @@ pub(crate) struct RecordContext {
     pub(crate) log_append_time: Option<i64>,
 }
 
-// Record fields are almost always one- or two-byte varints (a record
-// under 8 KiB has a two-byte length). Decoding those inline saves a
-// cross-crate call per field on a consumer's hottest loop; anything longer
-// goes to the protocol crate's decoder, which also owns every error case.
+/// The record at the start of `input`, whose bytes are a slice of `data`:
+/// key, value and header values become shared slices of `data`.
 #[inline]
-fn short_zigzag(buf: &[u8]) -> Option<(i64, usize)> {
-    let raw = match *buf {
-        [b0, ..] if b0 < 0x80 => (u64::from(b0), 1),
-        [b0, b1, ..] if b1 < 0x80 => (u64::from(b0 & 0x7f) | (u64::from(b1) << 7), 2),
-        _ => return None,
+fn record<'a>(input: &'a [u8], data: &Bytes, context: &RecordContext) -> PResult<'a, Record> {
+    let (rest, length) = varint(input, "record length")?;
+    let Ok(length) = usize::try_from(length) else {
+        return fail(RecordsError::InvalidLength {
+            what: "record length",
+            length: i64::from(length),
+        });
     };
-    Some((((raw.0 >> 1) as i64) ^ -((raw.0 & 1) as i64), raw.1))
+    let (rest, body) = take(rest, length, "record")?;
+    let (body, [attributes]) = array(body, "record attributes")?;
+    let (body, timestamp_delta) = varlong(body, "record timestamp delta")?;
+    let (body, offset_delta) = varint(body, "record offset delta")?;
+    let (body, key) = varint_bytes(body, "record key")?;
+    let (body, value) = varint_bytes(body, "record value")?;
+    let (body, headers) = headers(body, data)?;
+    if !body.is_empty() {
+        return fail(RecordsError::TrailingBytes {
+            what: "record",
+            count: body.len(),
+        });
+    }
+    let share = |slice: Option<&[u8]>| slice.map(|s| data.slice_ref(s));
+    Ok((
+        rest,
+        Record {
+            offset: context.base_offset.wrapping_add(i64::from(offset_delta)),
+            timestamp: context
+                .log_append_time
+                .unwrap_or_else(|| context.base_timestamp.wrapping_add(timestamp_delta)),
+            timestamp_type: context.timestamp_type,
+            key: share(key),
+            value: share(value),
+            headers,
+            attributes: attributes as i8,
+            offset_delta,
+            timestamp_delta,
+        },
+    ))
 }
 
+/// A record's header count and headers.
 #[inline]
-fn fast_varint(buf: &[u8]) -> Result<(i32, usize), VarintError> {
-    match short_zigzag(buf) {
-        Some((value, read)) => Ok((value as i32, read)),
-        None => decode_varint(buf),
-    }
-}
-
-#[inline]
-fn fast_varlong(buf: &[u8]) -> Result<(i64, usize), VarintError> {
-    match short_zigzag(buf) {
-        Some(short) => Ok(short),
-        None => decode_varlong(buf),
-    }
-}
-
-/// A cursor over a record section: bounds-checked reads that name the
-/// field being read when they fail.
-struct Cursor<'a> {
-    data: &'a Bytes,
-    pos: usize,
-    end: usize,
-}
-
-impl Cursor<'_> {
-    #[inline]
-    fn varint(&mut self, what: &'static str) -> Result<i32, RecordsError> {
-        let (value, read) =
-            fast_varint(&self.data[self.pos..self.end]).map_err(RecordsError::varint(what))?;
-        self.pos += read;
-        Ok(value)
-    }
-
-    #[inline]
-    fn varlong(&mut self, what: &'static str) -> Result<i64, RecordsError> {
-        let (value, read) =
-            fast_varlong(&self.data[self.pos..self.end]).map_err(RecordsError::varint(what))?;
-        self.pos += read;
-        Ok(value)
-    }
-
-    #[inline]
-    fn nullable_bytes(&mut self, what: &'static str) -> Result<Option<Bytes>, RecordsError> {
-        let length = self.varint(what)?;
-        if length < 0 {
-            if length == -1 {
-                return Ok(None);
-            }
-            return Err(RecordsError::InvalidLength {
-                what,
-                length: i64::from(length),
+fn headers<'a>(input: &'a [u8], data: &Bytes) -> PResult<'a, Vec<Header>> {
+    let (mut input, count) = varint(input, "record header count")?;
+    if count <= 0 {
+        if count < 0 {
+            return fail(RecordsError::InvalidLength {
+                what: "record header count",
+                length: i64::from(count),
             });
         }
-        let length = length as usize;
-        let available = self.end - self.pos;
-        if length > available {
-            return Err(RecordsError::Truncated {
-                what,
-                needed: length,
-                available,
-            });
-        }
-        let start = self.pos;
-        self.pos += length;
-        Ok(Some(self.data.slice(start..self.pos)))
+        return Ok((input, Vec::new()));
     }
+    // Each header takes at least two bytes, which bounds the allocation.
+    let count = count as usize;
+    if count > input.len() / 2 {
+        return fail(RecordsError::Truncated {
+            what: "record headers",
+            needed: count * 2,
+            available: input.len(),
+        });
+    }
+    let mut headers = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (rest, key) = varint_bytes(input, "record header key")?;
+        let Some(key) = key else {
+            return fail(RecordsError::InvalidLength {
+                what: "record header key",
+                length: -1,
+            });
+        };
+        let (rest, value) = varint_bytes(rest, "record header value")?;
+        headers.push(Header {
+            key: data.slice_ref(key),
+            value: value.map(|v| data.slice_ref(v)),
+        });
+        input = rest;
+    }
+    Ok((input, headers))
 }
 
 /// Decodes the record at `*pos` in `data`, advancing `*pos` past it.
@@ -202,95 +202,10 @@ pub(crate) fn decode_record(
     pos: &mut usize,
     context: &RecordContext,
 ) -> Result<Record, RecordsError> {
-    let mut outer = Cursor {
-        data,
-        pos: *pos,
-        end: data.len(),
-    };
-    let length = outer.varint("record length")?;
-    let length = usize::try_from(length).map_err(|_| RecordsError::InvalidLength {
-        what: "record length",
-        length: i64::from(length),
-    })?;
-    let available = data.len() - outer.pos;
-    if length > available {
-        return Err(RecordsError::Truncated {
-            what: "record",
-            needed: length,
-            available,
-        });
-    }
-    let mut cursor = Cursor {
-        data,
-        pos: outer.pos,
-        end: outer.pos + length,
-    };
-    let attributes =
-        *data
-            .get(cursor.pos)
-            .filter(|_| length > 0)
-            .ok_or(RecordsError::Truncated {
-                what: "record attributes",
-                needed: 1,
-                available: 0,
-            })? as i8;
-    cursor.pos += 1;
-    let timestamp_delta = cursor.varlong("record timestamp delta")?;
-    let offset_delta = cursor.varint("record offset delta")?;
-    let key = cursor.nullable_bytes("record key")?;
-    let value = cursor.nullable_bytes("record value")?;
-    let header_count = cursor.varint("record header count")?;
-    if header_count < 0 {
-        return Err(RecordsError::InvalidLength {
-            what: "record header count",
-            length: i64::from(header_count),
-        });
-    }
-    let mut headers = Vec::new();
-    if header_count > 0 {
-        // Each header takes at least two bytes, which bounds the allocation.
-        let header_count = header_count as usize;
-        let room = (cursor.end - cursor.pos) / 2;
-        if header_count > room {
-            return Err(RecordsError::Truncated {
-                what: "record headers",
-                needed: header_count * 2,
-                available: cursor.end - cursor.pos,
-            });
-        }
-        headers.reserve_exact(header_count);
-        for _ in 0..header_count {
-            let key =
-                cursor
-                    .nullable_bytes("record header key")?
-                    .ok_or(RecordsError::InvalidLength {
-                        what: "record header key",
-                        length: -1,
-                    })?;
-            let value = cursor.nullable_bytes("record header value")?;
-            headers.push(Header { key, value });
-        }
-    }
-    if cursor.pos != cursor.end {
-        return Err(RecordsError::TrailingBytes {
-            what: "record",
-            count: cursor.end - cursor.pos,
-        });
-    }
-    *pos = cursor.end;
-    Ok(Record {
-        offset: context.base_offset.wrapping_add(i64::from(offset_delta)),
-        timestamp: context
-            .log_append_time
-            .unwrap_or_else(|| context.base_timestamp.wrapping_add(timestamp_delta)),
-        timestamp_type: context.timestamp_type,
-        key,
-        value,
-        headers,
-        attributes,
-        offset_delta,
-        timestamp_delta,
-    })
+    let input = data.get(*pos..).unwrap_or_default();
+    let (rest, record) = record(input, data, context).map_err(records_error)?;
+    *pos = data.len() - rest.len();
+    Ok(record)
 }
 
 fn nullable_len(bytes: Option<&[u8]>) -> usize {

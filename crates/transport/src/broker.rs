@@ -12,7 +12,7 @@ use ferrokafka_protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
     SaslAuthenticateRequest, SaslHandshakeRequest,
 };
-use ferrokafka_protocol::{ApiKey, ErrorCode, Message, Reader, Request};
+use ferrokafka_protocol::{ApiKey, ErrorCode, Message, Request};
 use tracing::{debug, info_span, warn};
 
 use crate::config::{BrokerIdentity, ClientConfig};
@@ -414,16 +414,15 @@ pub fn decode_response<R: Request>(
     version: i16,
 ) -> Result<R::Response, TransportError> {
     let header_version = R::KEY.response_header_version(version);
-    let mut reader = Reader::new(frame, ResponseHeader::NAME, header_version);
     let decode_error = |e: ferrokafka_protocol::DecodeError| TransportError::Decode {
         broker: broker.to_string(),
         reason: e.to_string(),
     };
-    ResponseHeader::read(&mut reader, header_version).map_err(decode_error)?;
-    reader.message = <R::Response as Message>::NAME;
-    reader.version = version;
-    let response =
-        <R::Response as Message>::read_body(&mut reader, version).map_err(decode_error)?;
-    reader.expect_end().map_err(decode_error)?;
+    let mut frame = frame;
+    let (_, header_len) =
+        ResponseHeader::decode_prefix(&frame, header_version).map_err(decode_error)?;
+    // The body shares the frame's buffer: no copy.
+    bytes::Buf::advance(&mut frame, header_len);
+    let response = <R::Response as Message>::decode(frame, version).map_err(decode_error)?;
     Ok(response)
 }

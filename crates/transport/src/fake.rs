@@ -32,7 +32,7 @@ use ferrokafka_protocol::messages::{
     FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdResponse, MetadataResponse,
     ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader,
 };
-use ferrokafka_protocol::{ApiKey, ErrorCode, Message, Reader, Uuid};
+use ferrokafka_protocol::{ApiKey, ErrorCode, Message, Uuid};
 
 use crate::config::ClientConfig;
 use crate::frame::SIZE_PREFIX;
@@ -478,14 +478,13 @@ impl FakeLink {
         let version = i16::from_be_bytes([data[2], data[3]]);
         let key = ApiKey::from_i16(key).ok_or_else(|| malformed(format!("unknown API {key}")))?;
         let header_version = key.request_header_version(version);
-        let mut reader = Reader::new(data, RequestHeader::NAME, header_version);
-        let header = RequestHeader::read(&mut reader, header_version)
+        let (header, header_len) = RequestHeader::decode_prefix(&data, header_version)
             .map_err(|e| malformed(e.to_string()))?;
         let request = FakeRequest {
             node: self.node,
             key,
             version,
-            body: reader.rest(),
+            body: data.slice(header_len..),
         };
         Ok((request, header.correlation_id))
     }

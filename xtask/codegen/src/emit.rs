@@ -1,6 +1,6 @@
 //! Rust source for one schema: a struct per (inline or common) struct type,
 //! each with `write` (into any `Sink`: the frame buffer or a size counter),
-//! `read`, `Default`, and under `cfg(test)` a `Sample` for round-trip tests.
+//! `parse` (a nom parser built from `ferrokafka_protocol::parse`), `Default`, and under `cfg(test)` a `Sample` for round-trip tests.
 
 use std::fmt::Write as _;
 
@@ -188,54 +188,59 @@ fn write_field(field: &Field, compact: &str) -> String {
     )
 }
 
-/// An expression reading a value of `ty`.
+/// An expression parsing a value of `ty` from `input` (a `PResult`).
 fn read_value(ty: &FieldType, compact: &str) -> String {
     match ty {
         FieldType::Primitive(p) => match p {
-            Primitive::Int8 => "r.i8()?".into(),
-            Primitive::Int16 => "r.i16()?".into(),
-            Primitive::Int32 => "r.i32()?".into(),
-            Primitive::Int64 => "r.i64()?".into(),
-            Primitive::Uint16 => "r.u16()?".into(),
-            Primitive::Uint32 => "r.u32()?".into(),
-            Primitive::Float64 => "r.f64()?".into(),
-            Primitive::Bool => "r.bool()?".into(),
-            Primitive::Uuid => "r.uuid()?".into(),
-            Primitive::String => format!("r.string({compact})?"),
-            Primitive::Bytes | Primitive::Records => format!("r.bytes({compact})?"),
+            Primitive::Int8 => "parse::int8(input)".into(),
+            Primitive::Int16 => "parse::int16(input)".into(),
+            Primitive::Int32 => "parse::int32(input)".into(),
+            Primitive::Int64 => "parse::int64(input)".into(),
+            Primitive::Uint16 => "parse::uint16(input)".into(),
+            Primitive::Uint32 => "parse::uint32(input)".into(),
+            Primitive::Float64 => "parse::float64(input)".into(),
+            Primitive::Bool => "parse::boolean(input)".into(),
+            Primitive::Uuid => "parse::uuid(input)".into(),
+            Primitive::String => format!("parse::string(input, {compact})"),
+            Primitive::Bytes | Primitive::Records => {
+                format!("parse::bytes(input, source, {compact})")
+            }
         },
-        FieldType::Struct(name) => format!("{name}::read(r, version)?"),
+        FieldType::Struct(name) => format!("{name}::parse(input, source, version)"),
         FieldType::Array(inner) => format!(
-            "{{ let n = r.len({compact})?; let mut items = Vec::with_capacity(r.capacity_for::<{}>(n)); for _ in 0..n {{ items.push({}); }} items }}",
-            element_type(inner),
+            "parse::vec(input, {compact}, |input| {})",
             read_value(inner, compact)
         ),
     }
 }
 
+/// An expression parsing field `field` (possibly nullable) from `input`.
 fn read_field(field: &Field, compact: &str) -> String {
     if !is_nullable(field) {
         return read_value(&field.ty, compact);
     }
     let null_ok = versions_expr(field.nullable, "version");
     let probe = match &field.ty {
-        FieldType::Primitive(Primitive::String) => format!("r.nullable_string({compact})?"),
+        FieldType::Primitive(Primitive::String) => {
+            format!("parse::nullable_string(input, {compact})")
+        }
         FieldType::Primitive(Primitive::Bytes | Primitive::Records) => {
-            format!("r.nullable_bytes({compact})?")
+            format!("parse::nullable_bytes(input, source, {compact})")
         }
         FieldType::Array(inner) => format!(
-            "match r.nullable_len({compact})? {{ None => None, Some(n) => {{ let mut items = Vec::with_capacity(r.capacity_for::<{}>(n)); for _ in 0..n {{ items.push({}); }} Some(items) }} }}",
-            element_type(inner),
+            "parse::nullable_vec(input, {compact}, |input| {})",
             read_value(inner, compact)
         ),
         FieldType::Struct(name) => {
-            format!("if r.i8()? < 0 {{ None }} else {{ Some({name}::read(r, version)?) }}")
+            format!("parse::nullable_struct(input, |input| {name}::parse(input, source, version))")
         }
         FieldType::Primitive(_) => unreachable!("numbers are never nullable"),
     };
-    format!(
-        "{{ let value = {probe}; if value.is_none() && !({null_ok}) {{ return Err(r.error(DecodeErrorKind::NullNotAllowed)); }} value }}"
-    )
+    if null_ok == "true" {
+        probe
+    } else {
+        format!("parse::null_check({null_ok}, {probe})")
+    }
 }
 
 fn sample_base(ty: &FieldType) -> String {
@@ -422,42 +427,46 @@ impl Ctx<'_> {
         }
         let _ = writeln!(out, "        Ok(())\n    }}\n");
 
-        // read
+        // parse
         let _ = writeln!(
             out,
-            "    /// Reads `version` of this value from `r`.\n    #[allow(unused_variables, unused_mut, clippy::too_many_lines, clippy::nonminimal_bool)]\n    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {{\n        let flexible = {flex_expr};\n        let mut this = Self::default();"
+            "    /// Parses `version` of this value from `input`, a slice of `source`.\n    #[allow(unused_variables, unused_mut, clippy::too_many_lines, clippy::nonminimal_bool)]\n    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {{\n        let flexible = {flex_expr};\n        let mut this = Self::default();"
         );
         for field in def.fields.iter().filter(|f| f.tagged.is_none()) {
-            let body = format!(
-                "r.field = {:?};\nthis.{} = {};",
+            let present = versions_expr(field.versions, "version");
+            let read = format!(
+                "let (input, value) = field({:?}, {})?; this.{} = value;",
                 field.name,
+                read_field(field, &compact_for(field)),
                 field_ident(&field.name),
-                read_field(field, &compact_for(field))
             );
-            let _ = writeln!(
-                out,
-                "{}",
-                guarded(&versions_expr(field.versions, "version"), &body)
-            );
+            if present == "true" {
+                let _ = writeln!(out, "{read}");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "let input = if {present} {{ {read} input }} else {{ input }};"
+                );
+            }
         }
         let _ = writeln!(
             out,
-            "        if flexible {{\n            r.field = \"_tagged_fields\";\n            let count = r.uvarint()?;\n            for _ in 0..count {{\n                let tag = r.uvarint()?;\n                let size = r.uvarint()? as usize;\n                let mut sub = r.take(size)?;\n                match tag {{"
+            "        let input = if flexible {{\n            let (input, ()) = field(\"_tagged_fields\", parse::tagged_fields(input, source, &mut this.unknown_tagged_fields, |tag, input| match tag {{"
         );
         for field in &tagged {
             let (tag, tv) = field.tagged.expect("tagged");
             let _ = writeln!(
                 out,
-                "                    {tag} if {} => {{ let r = &mut sub; r.field = {:?}; this.{} = {}; r.expect_end()?; }}",
+                "                    {tag} if {} => {{ let (rest, value) = field({name:?}, {})?; field({name:?}, parse::end(rest))?; this.{} = value; Ok(true) }}",
                 versions_expr(tv.intersect(field.versions), "version"),
-                field.name,
+                read_field(field, "true"),
                 field_ident(&field.name),
-                read_field(field, "true")
+                name = field.name,
             );
         }
         let _ = writeln!(
             out,
-            "                    _ => this.unknown_tagged_fields.push(RawTaggedField {{ tag, data: sub.rest() }}),\n                }}\n            }}\n        }}\n        Ok(this)\n    }}\n}}\n"
+            "                    _ => Ok(false),\n                }}))?;\n            input\n        }} else {{\n            input\n        }};\n        Ok((input, this))\n    }}\n}}\n"
         );
 
         // sample
@@ -616,7 +625,7 @@ pub(super) fn module(schema: &Schema) -> String {
     };
     let _ = writeln!(
         ctx.out,
-        "//! `{}`: generated by `cargo xtask codegen` from Kafka's message schema. Do not edit.\n\n#![allow(clippy::all, clippy::pedantic, missing_docs, unused_imports, unused_mut)]\n\nuse bytes::Bytes;\n\nuse crate::codec::{{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink, SizeCounter, Uuid}};\n#[cfg(any(test, feature = \"sample\"))]\nuse crate::sample::Sample as _;\n",
+        "//! `{}`: generated by `cargo xtask codegen` from Kafka's message schema. Do not edit.\n\n#![allow(clippy::all, clippy::pedantic, missing_docs, unused_imports, unused_mut)]\n\nuse bytes::Bytes;\n\nuse crate::codec::{{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid}};\nuse crate::parse::{{self, PResult, Source, field}};\n#[cfg(any(test, feature = \"sample\"))]\nuse crate::sample::Sample as _;\n",
         schema.name
     );
     for (i, def) in structs.iter().enumerate() {
@@ -629,7 +638,7 @@ pub(super) fn module(schema: &Schema) -> String {
     };
     let _ = writeln!(
         ctx.out,
-        "impl crate::Message for {name} {{\n    const NAME: &'static str = {name:?};\n    const VERSIONS: (i16, i16) = ({lo}, {hi});\n    const FIRST_FLEXIBLE_VERSION: Option<i16> = {flexible};\n    fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {{ self.write(w, version, Self::NAME) }}\n    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {{ Self::read(r, version) }}\n}}",
+        "impl crate::Message for {name} {{\n    const NAME: &'static str = {name:?};\n    const VERSIONS: (i16, i16) = ({lo}, {hi});\n    const FIRST_FLEXIBLE_VERSION: Option<i16> = {flexible};\n    fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {{ self.write(w, version, Self::NAME) }}\n    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {{ Self::parse(input, source, version) }}\n}}",
         name = schema.name,
         lo = schema.valid.lo,
         hi = schema.valid.hi,

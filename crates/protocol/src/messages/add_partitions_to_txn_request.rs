@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -127,67 +125,79 @@ impl AddPartitionsToTxnRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if version >= 4 {
-            r.field = "Transactions";
-            this.transactions = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnTransaction>(n));
-                for _ in 0..n {
-                    items.push(AddPartitionsToTxnTransaction::read(r, version)?);
-                }
-                items
-            };
-        }
-        if (0..=3).contains(&version) {
-            r.field = "V3AndBelowTransactionalId";
-            this.v3_and_below_transactional_id = r.string(flexible)?;
-        }
-        if (0..=3).contains(&version) {
-            r.field = "V3AndBelowProducerId";
-            this.v3_and_below_producer_id = r.i64()?;
-        }
-        if (0..=3).contains(&version) {
-            r.field = "V3AndBelowProducerEpoch";
-            this.v3_and_below_producer_epoch = r.i16()?;
-        }
-        if (0..=3).contains(&version) {
-            r.field = "V3AndBelowTopics";
-            this.v3_and_below_topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnTopic>(n));
-                for _ in 0..n {
-                    items.push(AddPartitionsToTxnTopic::read(r, version)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 4 {
+            let (input, value) = field(
+                "Transactions",
+                parse::vec(input, flexible, |input| {
+                    AddPartitionsToTxnTransaction::parse(input, source, version)
+                }),
+            )?;
+            this.transactions = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=3).contains(&version) {
+            let (input, value) =
+                field("V3AndBelowTransactionalId", parse::string(input, flexible))?;
+            this.v3_and_below_transactional_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=3).contains(&version) {
+            let (input, value) = field("V3AndBelowProducerId", parse::int64(input))?;
+            this.v3_and_below_producer_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=3).contains(&version) {
+            let (input, value) = field("V3AndBelowProducerEpoch", parse::int16(input))?;
+            this.v3_and_below_producer_epoch = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=3).contains(&version) {
+            let (input, value) = field(
+                "V3AndBelowTopics",
+                parse::vec(input, flexible, |input| {
+                    AddPartitionsToTxnTopic::parse(input, source, version)
+                }),
+            )?;
+            this.v3_and_below_topics = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -383,59 +393,73 @@ impl AddPartitionsToTxnTransaction {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if version >= 4 {
-            r.field = "TransactionalId";
-            this.transactional_id = r.string(flexible)?;
-        }
-        if version >= 4 {
-            r.field = "ProducerId";
-            this.producer_id = r.i64()?;
-        }
-        if version >= 4 {
-            r.field = "ProducerEpoch";
-            this.producer_epoch = r.i16()?;
-        }
-        if version >= 4 {
-            r.field = "VerifyOnly";
-            this.verify_only = r.bool()?;
-        }
-        if version >= 4 {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnTopic>(n));
-                for _ in 0..n {
-                    items.push(AddPartitionsToTxnTopic::read(r, version)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 4 {
+            let (input, value) = field("TransactionalId", parse::string(input, flexible))?;
+            this.transactional_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field("ProducerId", parse::int64(input))?;
+            this.producer_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field("ProducerEpoch", parse::int16(input))?;
+            this.producer_epoch = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field("VerifyOnly", parse::boolean(input))?;
+            this.verify_only = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field(
+                "Topics",
+                parse::vec(input, flexible, |input| {
+                    AddPartitionsToTxnTopic::parse(input, source, version)
+                }),
+            )?;
+            this.topics = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -567,43 +591,40 @@ impl AddPartitionsToTxnTopic {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        r.field = "Name";
-        this.name = r.string(flexible)?;
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-            for _ in 0..n {
-                items.push(r.i32()?);
-            }
-            items
+        let (input, value) = field("Name", parse::string(input, flexible))?;
+        this.name = value;
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| parse::int32(input)),
+        )?;
+        this.partitions = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -658,7 +679,7 @@ impl crate::Message for AddPartitionsToTxnRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

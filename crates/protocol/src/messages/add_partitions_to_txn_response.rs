@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -98,61 +96,66 @@ impl AddPartitionsToTxnResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        r.field = "ThrottleTimeMs";
-        this.throttle_time_ms = r.i32()?;
-        if version >= 4 {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if version >= 4 {
-            r.field = "ResultsByTransaction";
-            this.results_by_transaction = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnResult>(n));
-                for _ in 0..n {
-                    items.push(AddPartitionsToTxnResult::read(r, version)?);
-                }
-                items
-            };
-        }
-        if (0..=3).contains(&version) {
-            r.field = "ResultsByTopicV3AndBelow";
-            this.results_by_topic_v3_and_below = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnTopicResult>(n));
-                for _ in 0..n {
-                    items.push(AddPartitionsToTxnTopicResult::read(r, version)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+        this.throttle_time_ms = value;
+        let input = if version >= 4 {
+            let (input, value) = field("ErrorCode", parse::int16(input))?;
+            this.error_code = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field(
+                "ResultsByTransaction",
+                parse::vec(input, flexible, |input| {
+                    AddPartitionsToTxnResult::parse(input, source, version)
+                }),
+            )?;
+            this.results_by_transaction = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=3).contains(&version) {
+            let (input, value) = field(
+                "ResultsByTopicV3AndBelow",
+                parse::vec(input, flexible, |input| {
+                    AddPartitionsToTxnTopicResult::parse(input, source, version)
+                }),
+            )?;
+            this.results_by_topic_v3_and_below = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -296,48 +299,52 @@ impl AddPartitionsToTxnResult {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if version >= 4 {
-            r.field = "TransactionalId";
-            this.transactional_id = r.string(flexible)?;
-        }
-        if version >= 4 {
-            r.field = "TopicResults";
-            this.topic_results = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnTopicResult>(n));
-                for _ in 0..n {
-                    items.push(AddPartitionsToTxnTopicResult::read(r, version)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 4 {
+            let (input, value) = field("TransactionalId", parse::string(input, flexible))?;
+            this.transactional_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field(
+                "TopicResults",
+                parse::vec(input, flexible, |input| {
+                    AddPartitionsToTxnTopicResult::parse(input, source, version)
+                }),
+            )?;
+            this.topic_results = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -442,44 +449,42 @@ impl AddPartitionsToTxnTopicResult {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        r.field = "Name";
-        this.name = r.string(flexible)?;
-        r.field = "ResultsByPartition";
-        this.results_by_partition = {
-            let n = r.len(flexible)?;
-            let mut items =
-                Vec::with_capacity(r.capacity_for::<AddPartitionsToTxnPartitionResult>(n));
-            for _ in 0..n {
-                items.push(AddPartitionsToTxnPartitionResult::read(r, version)?);
-            }
-            items
+        let (input, value) = field("Name", parse::string(input, flexible))?;
+        this.name = value;
+        let (input, value) = field(
+            "ResultsByPartition",
+            parse::vec(input, flexible, |input| {
+                AddPartitionsToTxnPartitionResult::parse(input, source, version)
+            }),
+        )?;
+        this.results_by_partition = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -571,36 +576,37 @@ impl AddPartitionsToTxnPartitionResult {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        r.field = "PartitionIndex";
-        this.partition_index = r.i32()?;
-        r.field = "PartitionErrorCode";
-        this.partition_error_code = r.i16()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("PartitionIndex", parse::int32(input))?;
+        this.partition_index = value;
+        let (input, value) = field("PartitionErrorCode", parse::int16(input))?;
+        this.partition_error_code = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -648,7 +654,7 @@ impl crate::Message for AddPartitionsToTxnResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -106,59 +104,55 @@ impl AddRaftVoterRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ClusterId";
-        this.cluster_id = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("ClusterId", parse::nullable_string(input, flexible))?;
+        this.cluster_id = value;
+        let (input, value) = field("TimeoutMs", parse::int32(input))?;
+        this.timeout_ms = value;
+        let (input, value) = field("VoterId", parse::int32(input))?;
+        this.voter_id = value;
+        let (input, value) = field("VoterDirectoryId", parse::uuid(input))?;
+        this.voter_directory_id = value;
+        let (input, value) = field(
+            "Listeners",
+            parse::vec(input, flexible, |input| {
+                Listener::parse(input, source, version)
+            }),
+        )?;
+        this.listeners = value;
+        let input = if version >= 1 {
+            let (input, value) = field("AckWhenCommitted", parse::boolean(input))?;
+            this.ack_when_committed = value;
+            input
+        } else {
+            input
         };
-        r.field = "TimeoutMs";
-        this.timeout_ms = r.i32()?;
-        r.field = "VoterId";
-        this.voter_id = r.i32()?;
-        r.field = "VoterDirectoryId";
-        this.voter_directory_id = r.uuid()?;
-        r.field = "Listeners";
-        this.listeners = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
-            for _ in 0..n {
-                items.push(Listener::read(r, version)?);
-            }
-            items
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if version >= 1 {
-            r.field = "AckWhenCommitted";
-            this.ack_when_committed = r.bool()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -287,38 +281,39 @@ impl Listener {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Name";
-        this.name = r.string(flexible)?;
-        r.field = "Host";
-        this.host = r.string(flexible)?;
-        r.field = "Port";
-        this.port = r.u16()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("Name", parse::string(input, flexible))?;
+        this.name = value;
+        let (input, value) = field("Host", parse::string(input, flexible))?;
+        this.host = value;
+        let (input, value) = field("Port", parse::uint16(input))?;
+        this.port = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -368,7 +363,7 @@ impl crate::Message for AddRaftVoterRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

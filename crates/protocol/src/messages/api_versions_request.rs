@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -95,54 +93,64 @@ impl ApiVersionsRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if version >= 3 {
-            r.field = "ClientSoftwareName";
-            this.client_software_name = r.string(flexible)?;
-        }
-        if version >= 3 {
-            r.field = "ClientSoftwareVersion";
-            this.client_software_version = r.string(flexible)?;
-        }
-        if version >= 5 {
-            r.field = "ClusterId";
-            this.cluster_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 5) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if version >= 5 {
-            r.field = "NodeId";
-            this.node_id = r.i32()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 3 {
+            let (input, value) = field("ClientSoftwareName", parse::string(input, flexible))?;
+            this.client_software_name = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 3 {
+            let (input, value) = field("ClientSoftwareVersion", parse::string(input, flexible))?;
+            this.client_software_version = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field(
+                "ClusterId",
+                parse::null_check(version >= 5, parse::nullable_string(input, flexible)),
+            )?;
+            this.cluster_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field("NodeId", parse::int32(input))?;
+            this.node_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -220,7 +228,7 @@ impl crate::Message for ApiVersionsRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -160,87 +158,84 @@ impl ApiVersionsResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "ApiKeys";
-        this.api_keys = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<ApiVersion>(n));
-            for _ in 0..n {
-                items.push(ApiVersion::read(r, version)?);
-            }
-            items
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field(
+            "ApiKeys",
+            parse::vec(input, flexible, |input| {
+                ApiVersion::parse(input, source, version)
+            }),
+        )?;
+        this.api_keys = value;
+        let input = if version >= 1 {
+            let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+            this.throttle_time_ms = value;
+            input
+        } else {
+            input
         };
-        if version >= 1 {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    0 if version >= 3 => {
-                        let r = &mut sub;
-                        r.field = "SupportedFeatures";
-                        this.supported_features = {
-                            let n = r.len(true)?;
-                            let mut items =
-                                Vec::with_capacity(r.capacity_for::<SupportedFeatureKey>(n));
-                            for _ in 0..n {
-                                items.push(SupportedFeatureKey::read(r, version)?);
-                            }
-                            items
-                        };
-                        r.expect_end()?;
-                    }
-                    1 if version >= 3 => {
-                        let r = &mut sub;
-                        r.field = "FinalizedFeaturesEpoch";
-                        this.finalized_features_epoch = r.i64()?;
-                        r.expect_end()?;
-                    }
-                    2 if version >= 3 => {
-                        let r = &mut sub;
-                        r.field = "FinalizedFeatures";
-                        this.finalized_features = {
-                            let n = r.len(true)?;
-                            let mut items =
-                                Vec::with_capacity(r.capacity_for::<FinalizedFeatureKey>(n));
-                            for _ in 0..n {
-                                items.push(FinalizedFeatureKey::read(r, version)?);
-                            }
-                            items
-                        };
-                        r.expect_end()?;
-                    }
-                    3 if version >= 3 => {
-                        let r = &mut sub;
-                        r.field = "ZkMigrationReady";
-                        this.zk_migration_ready = r.bool()?;
-                        r.expect_end()?;
-                    }
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        0 if version >= 3 => {
+                            let (rest, value) = field(
+                                "SupportedFeatures",
+                                parse::vec(input, true, |input| {
+                                    SupportedFeatureKey::parse(input, source, version)
+                                }),
+                            )?;
+                            field("SupportedFeatures", parse::end(rest))?;
+                            this.supported_features = value;
+                            Ok(true)
+                        }
+                        1 if version >= 3 => {
+                            let (rest, value) =
+                                field("FinalizedFeaturesEpoch", parse::int64(input))?;
+                            field("FinalizedFeaturesEpoch", parse::end(rest))?;
+                            this.finalized_features_epoch = value;
+                            Ok(true)
+                        }
+                        2 if version >= 3 => {
+                            let (rest, value) = field(
+                                "FinalizedFeatures",
+                                parse::vec(input, true, |input| {
+                                    FinalizedFeatureKey::parse(input, source, version)
+                                }),
+                            )?;
+                            field("FinalizedFeatures", parse::end(rest))?;
+                            this.finalized_features = value;
+                            Ok(true)
+                        }
+                        3 if version >= 3 => {
+                            let (rest, value) = field("ZkMigrationReady", parse::boolean(input))?;
+                            field("ZkMigrationReady", parse::end(rest))?;
+                            this.zk_migration_ready = value;
+                            Ok(true)
+                        }
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -395,38 +390,39 @@ impl ApiVersion {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        r.field = "ApiKey";
-        this.api_key = r.i16()?;
-        r.field = "MinVersion";
-        this.min_version = r.i16()?;
-        r.field = "MaxVersion";
-        this.max_version = r.i16()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("ApiKey", parse::int16(input))?;
+        this.api_key = value;
+        let (input, value) = field("MinVersion", parse::int16(input))?;
+        this.min_version = value;
+        let (input, value) = field("MaxVersion", parse::int16(input))?;
+        this.max_version = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -545,44 +541,54 @@ impl SupportedFeatureKey {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if version >= 3 {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if version >= 3 {
-            r.field = "MinVersion";
-            this.min_version = r.i16()?;
-        }
-        if version >= 3 {
-            r.field = "MaxVersion";
-            this.max_version = r.i16()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 3 {
+            let (input, value) = field("Name", parse::string(input, flexible))?;
+            this.name = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 3 {
+            let (input, value) = field("MinVersion", parse::int16(input))?;
+            this.min_version = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 3 {
+            let (input, value) = field("MaxVersion", parse::int16(input))?;
+            this.max_version = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -716,44 +722,54 @@ impl FinalizedFeatureKey {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if version >= 3 {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if version >= 3 {
-            r.field = "MaxVersionLevel";
-            this.max_version_level = r.i16()?;
-        }
-        if version >= 3 {
-            r.field = "MinVersionLevel";
-            this.min_version_level = r.i16()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 3 {
+            let (input, value) = field("Name", parse::string(input, flexible))?;
+            this.name = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 3 {
+            let (input, value) = field("MaxVersionLevel", parse::int16(input))?;
+            this.max_version_level = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 3 {
+            let (input, value) = field("MinVersionLevel", parse::int16(input))?;
+            this.min_version_level = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -818,7 +834,7 @@ impl crate::Message for ApiVersionsResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -172,76 +170,64 @@ impl BrokerHeartbeatRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "BrokerId";
-        this.broker_id = r.i32()?;
-        r.field = "BrokerEpoch";
-        this.broker_epoch = r.i64()?;
-        r.field = "CurrentMetadataOffset";
-        this.current_metadata_offset = r.i64()?;
-        r.field = "WantFence";
-        this.want_fence = r.bool()?;
-        r.field = "WantShutDown";
-        this.want_shut_down = r.bool()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    0 if version >= 1 => {
-                        let r = &mut sub;
-                        r.field = "OfflineLogDirs";
-                        this.offline_log_dirs = {
-                            let n = r.len(true)?;
-                            let mut items = Vec::with_capacity(r.capacity_for::<Uuid>(n));
-                            for _ in 0..n {
-                                items.push(r.uuid()?);
-                            }
-                            items
-                        };
-                        r.expect_end()?;
-                    }
-                    1 if version >= 2 => {
-                        let r = &mut sub;
-                        r.field = "CordonedLogDirs";
-                        this.cordoned_log_dirs = {
-                            let value = match r.nullable_len(true)? {
-                                None => None,
-                                Some(n) => {
-                                    let mut items = Vec::with_capacity(r.capacity_for::<Uuid>(n));
-                                    for _ in 0..n {
-                                        items.push(r.uuid()?);
-                                    }
-                                    Some(items)
-                                }
-                            };
-                            if value.is_none() && !(version >= 2) {
-                                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                            }
-                            value
-                        };
-                        r.expect_end()?;
-                    }
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("BrokerId", parse::int32(input))?;
+        this.broker_id = value;
+        let (input, value) = field("BrokerEpoch", parse::int64(input))?;
+        this.broker_epoch = value;
+        let (input, value) = field("CurrentMetadataOffset", parse::int64(input))?;
+        this.current_metadata_offset = value;
+        let (input, value) = field("WantFence", parse::boolean(input))?;
+        this.want_fence = value;
+        let (input, value) = field("WantShutDown", parse::boolean(input))?;
+        this.want_shut_down = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        0 if version >= 1 => {
+                            let (rest, value) = field(
+                                "OfflineLogDirs",
+                                parse::vec(input, true, |input| parse::uuid(input)),
+                            )?;
+                            field("OfflineLogDirs", parse::end(rest))?;
+                            this.offline_log_dirs = value;
+                            Ok(true)
+                        }
+                        1 if version >= 2 => {
+                            let (rest, value) = field(
+                                "CordonedLogDirs",
+                                parse::null_check(
+                                    version >= 2,
+                                    parse::nullable_vec(input, true, |input| parse::uuid(input)),
+                                ),
+                            )?;
+                            field("CordonedLogDirs", parse::end(rest))?;
+                            this.cordoned_log_dirs = value;
+                            Ok(true)
+                        }
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -339,7 +325,7 @@ impl crate::Message for BrokerHeartbeatRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

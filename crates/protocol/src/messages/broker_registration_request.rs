@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -131,83 +129,79 @@ impl BrokerRegistrationRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "BrokerId";
-        this.broker_id = r.i32()?;
-        r.field = "ClusterId";
-        this.cluster_id = r.string(flexible)?;
-        r.field = "IncarnationId";
-        this.incarnation_id = r.uuid()?;
-        r.field = "Listeners";
-        this.listeners = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
-            for _ in 0..n {
-                items.push(Listener::read(r, version)?);
-            }
-            items
+        let (input, value) = field("BrokerId", parse::int32(input))?;
+        this.broker_id = value;
+        let (input, value) = field("ClusterId", parse::string(input, flexible))?;
+        this.cluster_id = value;
+        let (input, value) = field("IncarnationId", parse::uuid(input))?;
+        this.incarnation_id = value;
+        let (input, value) = field(
+            "Listeners",
+            parse::vec(input, flexible, |input| {
+                Listener::parse(input, source, version)
+            }),
+        )?;
+        this.listeners = value;
+        let (input, value) = field(
+            "Features",
+            parse::vec(input, flexible, |input| {
+                Feature::parse(input, source, version)
+            }),
+        )?;
+        this.features = value;
+        let (input, value) = field("Rack", parse::nullable_string(input, flexible))?;
+        this.rack = value;
+        let input = if version >= 1 {
+            let (input, value) = field("IsMigratingZkBroker", parse::boolean(input))?;
+            this.is_migrating_zk_broker = value;
+            input
+        } else {
+            input
         };
-        r.field = "Features";
-        this.features = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<Feature>(n));
-            for _ in 0..n {
-                items.push(Feature::read(r, version)?);
-            }
-            items
+        let input = if version >= 2 {
+            let (input, value) = field(
+                "LogDirs",
+                parse::vec(input, flexible, |input| parse::uuid(input)),
+            )?;
+            this.log_dirs = value;
+            input
+        } else {
+            input
         };
-        r.field = "Rack";
-        this.rack = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let input = if version >= 3 {
+            let (input, value) = field("PreviousBrokerEpoch", parse::int64(input))?;
+            this.previous_broker_epoch = value;
+            input
+        } else {
+            input
         };
-        if version >= 1 {
-            r.field = "IsMigratingZkBroker";
-            this.is_migrating_zk_broker = r.bool()?;
-        }
-        if version >= 2 {
-            r.field = "LogDirs";
-            this.log_dirs = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Uuid>(n));
-                for _ in 0..n {
-                    items.push(r.uuid()?);
-                }
-                items
-            };
-        }
-        if version >= 3 {
-            r.field = "PreviousBrokerEpoch";
-            this.previous_broker_epoch = r.i64()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -375,40 +369,41 @@ impl Listener {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Name";
-        this.name = r.string(flexible)?;
-        r.field = "Host";
-        this.host = r.string(flexible)?;
-        r.field = "Port";
-        this.port = r.u16()?;
-        r.field = "SecurityProtocol";
-        this.security_protocol = r.i16()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("Name", parse::string(input, flexible))?;
+        this.name = value;
+        let (input, value) = field("Host", parse::string(input, flexible))?;
+        this.host = value;
+        let (input, value) = field("Port", parse::uint16(input))?;
+        this.port = value;
+        let (input, value) = field("SecurityProtocol", parse::int16(input))?;
+        this.security_protocol = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -505,38 +500,39 @@ impl Feature {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Name";
-        this.name = r.string(flexible)?;
-        r.field = "MinSupportedVersion";
-        this.min_supported_version = r.i16()?;
-        r.field = "MaxSupportedVersion";
-        this.max_supported_version = r.i16()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("Name", parse::string(input, flexible))?;
+        this.name = value;
+        let (input, value) = field("MinSupportedVersion", parse::int16(input))?;
+        this.min_supported_version = value;
+        let (input, value) = field("MaxSupportedVersion", parse::int16(input))?;
+        this.max_supported_version = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -589,7 +585,7 @@ impl crate::Message for BrokerRegistrationRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

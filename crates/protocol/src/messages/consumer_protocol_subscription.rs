@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -120,74 +118,69 @@ impl ConsumerProtocolSubscription {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = false;
         let mut this = Self::default();
-        r.field = "Topics";
-        this.topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-            for _ in 0..n {
-                items.push(r.string(flexible)?);
-            }
-            items
+        let (input, value) = field(
+            "Topics",
+            parse::vec(input, flexible, |input| parse::string(input, flexible)),
+        )?;
+        this.topics = value;
+        let (input, value) = field("UserData", parse::nullable_bytes(input, source, flexible))?;
+        this.user_data = value;
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "OwnedPartitions",
+                parse::vec(input, flexible, |input| {
+                    TopicPartition::parse(input, source, version)
+                }),
+            )?;
+            this.owned_partitions = value;
+            input
+        } else {
+            input
         };
-        r.field = "UserData";
-        this.user_data = {
-            let value = r.nullable_bytes(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let input = if version >= 2 {
+            let (input, value) = field("GenerationId", parse::int32(input))?;
+            this.generation_id = value;
+            input
+        } else {
+            input
         };
-        if version >= 1 {
-            r.field = "OwnedPartitions";
-            this.owned_partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopicPartition>(n));
-                for _ in 0..n {
-                    items.push(TopicPartition::read(r, version)?);
-                }
-                items
-            };
-        }
-        if version >= 2 {
-            r.field = "GenerationId";
-            this.generation_id = r.i32()?;
-        }
-        if version >= 3 {
-            r.field = "RackId";
-            this.rack_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 3) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 3 {
+            let (input, value) = field(
+                "RackId",
+                parse::null_check(version >= 3, parse::nullable_string(input, flexible)),
+            )?;
+            this.rack_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -350,47 +343,50 @@ impl TopicPartition {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = false;
         let mut this = Self::default();
-        if version >= 1 {
-            r.field = "Topic";
-            this.topic = r.string(flexible)?;
-        }
-        if version >= 1 {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 1 {
+            let (input, value) = field("Topic", parse::string(input, flexible))?;
+            this.topic = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "Partitions",
+                parse::vec(input, flexible, |input| parse::int32(input)),
+            )?;
+            this.partitions = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -453,7 +449,7 @@ impl crate::Message for ConsumerProtocolSubscription {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -61,41 +59,40 @@ impl CreateAclsRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        r.field = "Creations";
-        this.creations = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<AclCreation>(n));
-            for _ in 0..n {
-                items.push(AclCreation::read(r, version)?);
-            }
-            items
+        let (input, value) = field(
+            "Creations",
+            parse::vec(input, flexible, |input| {
+                AclCreation::parse(input, source, version)
+            }),
+        )?;
+        this.creations = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -214,48 +211,52 @@ impl AclCreation {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        r.field = "ResourceType";
-        this.resource_type = r.i8()?;
-        r.field = "ResourceName";
-        this.resource_name = r.string(flexible)?;
-        if version >= 1 {
-            r.field = "ResourcePatternType";
-            this.resource_pattern_type = r.i8()?;
-        }
-        r.field = "Principal";
-        this.principal = r.string(flexible)?;
-        r.field = "Host";
-        this.host = r.string(flexible)?;
-        r.field = "Operation";
-        this.operation = r.i8()?;
-        r.field = "PermissionType";
-        this.permission_type = r.i8()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("ResourceType", parse::int8(input))?;
+        this.resource_type = value;
+        let (input, value) = field("ResourceName", parse::string(input, flexible))?;
+        this.resource_name = value;
+        let input = if version >= 1 {
+            let (input, value) = field("ResourcePatternType", parse::int8(input))?;
+            this.resource_pattern_type = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field("Principal", parse::string(input, flexible))?;
+        this.principal = value;
+        let (input, value) = field("Host", parse::string(input, flexible))?;
+        this.host = value;
+        let (input, value) = field("Operation", parse::int8(input))?;
+        this.operation = value;
+        let (input, value) = field("PermissionType", parse::int8(input))?;
+        this.permission_type = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -332,7 +333,7 @@ impl crate::Message for CreateAclsRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -125,58 +123,71 @@ impl CreateDelegationTokenResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "PrincipalType";
-        this.principal_type = r.string(flexible)?;
-        r.field = "PrincipalName";
-        this.principal_name = r.string(flexible)?;
-        if version >= 3 {
-            r.field = "TokenRequesterPrincipalType";
-            this.token_requester_principal_type = r.string(flexible)?;
-        }
-        if version >= 3 {
-            r.field = "TokenRequesterPrincipalName";
-            this.token_requester_principal_name = r.string(flexible)?;
-        }
-        r.field = "IssueTimestampMs";
-        this.issue_timestamp_ms = r.i64()?;
-        r.field = "ExpiryTimestampMs";
-        this.expiry_timestamp_ms = r.i64()?;
-        r.field = "MaxTimestampMs";
-        this.max_timestamp_ms = r.i64()?;
-        r.field = "TokenId";
-        this.token_id = r.string(flexible)?;
-        r.field = "Hmac";
-        this.hmac = r.bytes(flexible)?;
-        r.field = "ThrottleTimeMs";
-        this.throttle_time_ms = r.i32()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("PrincipalType", parse::string(input, flexible))?;
+        this.principal_type = value;
+        let (input, value) = field("PrincipalName", parse::string(input, flexible))?;
+        this.principal_name = value;
+        let input = if version >= 3 {
+            let (input, value) = field(
+                "TokenRequesterPrincipalType",
+                parse::string(input, flexible),
+            )?;
+            this.token_requester_principal_type = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 3 {
+            let (input, value) = field(
+                "TokenRequesterPrincipalName",
+                parse::string(input, flexible),
+            )?;
+            this.token_requester_principal_name = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field("IssueTimestampMs", parse::int64(input))?;
+        this.issue_timestamp_ms = value;
+        let (input, value) = field("ExpiryTimestampMs", parse::int64(input))?;
+        this.expiry_timestamp_ms = value;
+        let (input, value) = field("MaxTimestampMs", parse::int64(input))?;
+        this.max_timestamp_ms = value;
+        let (input, value) = field("TokenId", parse::string(input, flexible))?;
+        this.token_id = value;
+        let (input, value) = field("Hmac", parse::bytes(input, source, flexible))?;
+        this.hmac = value;
+        let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+        this.throttle_time_ms = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -277,7 +288,7 @@ impl crate::Message for CreateDelegationTokenResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

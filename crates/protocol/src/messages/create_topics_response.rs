@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -67,45 +65,47 @@ impl CreateTopicsResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if version >= 2 {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        r.field = "Topics";
-        this.topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<CreatableTopicResult>(n));
-            for _ in 0..n {
-                items.push(CreatableTopicResult::read(r, version)?);
-            }
-            items
+        let input = if version >= 2 {
+            let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+            this.throttle_time_ms = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field(
+            "Topics",
+            parse::vec(input, flexible, |input| {
+                CreatableTopicResult::parse(input, source, version)
+            }),
+        )?;
+        this.topics = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -283,84 +283,86 @@ impl CreatableTopicResult {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        r.field = "Name";
-        this.name = r.string(flexible)?;
-        if version >= 7 {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        if version >= 1 {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(true) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if version >= 5 {
-            r.field = "NumPartitions";
-            this.num_partitions = r.i32()?;
-        }
-        if version >= 5 {
-            r.field = "ReplicationFactor";
-            this.replication_factor = r.i16()?;
-        }
-        if version >= 5 {
-            r.field = "Configs";
-            this.configs = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items =
-                            Vec::with_capacity(r.capacity_for::<CreatableTopicConfigs>(n));
-                        for _ in 0..n {
-                            items.push(CreatableTopicConfigs::read(r, version)?);
-                        }
-                        Some(items)
-                    }
-                };
-                if value.is_none() && !(version >= 5) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    0 if version >= 5 => {
-                        let r = &mut sub;
-                        r.field = "TopicConfigErrorCode";
-                        this.topic_config_error_code = r.i16()?;
-                        r.expect_end()?;
-                    }
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
+        let (input, value) = field("Name", parse::string(input, flexible))?;
+        this.name = value;
+        let input = if version >= 7 {
+            let (input, value) = field("TopicId", parse::uuid(input))?;
+            this.topic_id = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let input = if version >= 1 {
+            let (input, value) = field("ErrorMessage", parse::nullable_string(input, flexible))?;
+            this.error_message = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field("NumPartitions", parse::int32(input))?;
+            this.num_partitions = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field("ReplicationFactor", parse::int16(input))?;
+            this.replication_factor = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field(
+                "Configs",
+                parse::null_check(
+                    version >= 5,
+                    parse::nullable_vec(input, flexible, |input| {
+                        CreatableTopicConfigs::parse(input, source, version)
                     }),
-                }
-            }
-        }
-        Ok(this)
+                ),
+            )?;
+            this.configs = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        0 if version >= 5 => {
+                            let (rest, value) = field("TopicConfigErrorCode", parse::int16(input))?;
+                            field("TopicConfigErrorCode", parse::end(rest))?;
+                            this.topic_config_error_code = value;
+                            Ok(true)
+                        }
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -589,58 +591,71 @@ impl CreatableTopicConfigs {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if version >= 5 {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if version >= 5 {
-            r.field = "Value";
-            this.value = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 5) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if version >= 5 {
-            r.field = "ReadOnly";
-            this.read_only = r.bool()?;
-        }
-        if version >= 5 {
-            r.field = "ConfigSource";
-            this.config_source = r.i8()?;
-        }
-        if version >= 5 {
-            r.field = "IsSensitive";
-            this.is_sensitive = r.bool()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 5 {
+            let (input, value) = field("Name", parse::string(input, flexible))?;
+            this.name = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field(
+                "Value",
+                parse::null_check(version >= 5, parse::nullable_string(input, flexible)),
+            )?;
+            this.value = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field("ReadOnly", parse::boolean(input))?;
+            this.read_only = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field("ConfigSource", parse::int8(input))?;
+            this.config_source = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field("IsSensitive", parse::boolean(input))?;
+            this.is_sensitive = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -730,7 +745,7 @@ impl crate::Message for CreateTopicsResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

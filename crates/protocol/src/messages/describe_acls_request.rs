@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -138,66 +136,55 @@ impl DescribeAclsRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        r.field = "ResourceTypeFilter";
-        this.resource_type_filter = r.i8()?;
-        r.field = "ResourceNameFilter";
-        this.resource_name_filter = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("ResourceTypeFilter", parse::int8(input))?;
+        this.resource_type_filter = value;
+        let (input, value) = field(
+            "ResourceNameFilter",
+            parse::nullable_string(input, flexible),
+        )?;
+        this.resource_name_filter = value;
+        let input = if version >= 1 {
+            let (input, value) = field("PatternTypeFilter", parse::int8(input))?;
+            this.pattern_type_filter = value;
+            input
+        } else {
+            input
         };
-        if version >= 1 {
-            r.field = "PatternTypeFilter";
-            this.pattern_type_filter = r.i8()?;
-        }
-        r.field = "PrincipalFilter";
-        this.principal_filter = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("PrincipalFilter", parse::nullable_string(input, flexible))?;
+        this.principal_filter = value;
+        let (input, value) = field("HostFilter", parse::nullable_string(input, flexible))?;
+        this.host_filter = value;
+        let (input, value) = field("Operation", parse::int8(input))?;
+        this.operation = value;
+        let (input, value) = field("PermissionType", parse::int8(input))?;
+        this.permission_type = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "HostFilter";
-        this.host_filter = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "Operation";
-        this.operation = r.i8()?;
-        r.field = "PermissionType";
-        this.permission_type = r.i8()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -295,7 +282,7 @@ impl crate::Message for DescribeAclsRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -115,63 +113,59 @@ impl DescribeClusterResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ThrottleTimeMs";
-        this.throttle_time_ms = r.i32()?;
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "ErrorMessage";
-        this.error_message = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+        this.throttle_time_ms = value;
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("ErrorMessage", parse::nullable_string(input, flexible))?;
+        this.error_message = value;
+        let input = if version >= 1 {
+            let (input, value) = field("EndpointType", parse::int8(input))?;
+            this.endpoint_type = value;
+            input
+        } else {
+            input
         };
-        if version >= 1 {
-            r.field = "EndpointType";
-            this.endpoint_type = r.i8()?;
-        }
-        r.field = "ClusterId";
-        this.cluster_id = r.string(flexible)?;
-        r.field = "ControllerId";
-        this.controller_id = r.i32()?;
-        r.field = "Brokers";
-        this.brokers = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<DescribeClusterBroker>(n));
-            for _ in 0..n {
-                items.push(DescribeClusterBroker::read(r, version)?);
-            }
-            items
+        let (input, value) = field("ClusterId", parse::string(input, flexible))?;
+        this.cluster_id = value;
+        let (input, value) = field("ControllerId", parse::int32(input))?;
+        this.controller_id = value;
+        let (input, value) = field(
+            "Brokers",
+            parse::vec(input, flexible, |input| {
+                DescribeClusterBroker::parse(input, source, version)
+            }),
+        )?;
+        this.brokers = value;
+        let (input, value) = field("ClusterAuthorizedOperations", parse::int32(input))?;
+        this.cluster_authorized_operations = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "ClusterAuthorizedOperations";
-        this.cluster_authorized_operations = r.i32()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -342,50 +336,48 @@ impl DescribeClusterBroker {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "BrokerId";
-        this.broker_id = r.i32()?;
-        r.field = "Host";
-        this.host = r.string(flexible)?;
-        r.field = "Port";
-        this.port = r.i32()?;
-        r.field = "Rack";
-        this.rack = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("BrokerId", parse::int32(input))?;
+        this.broker_id = value;
+        let (input, value) = field("Host", parse::string(input, flexible))?;
+        this.host = value;
+        let (input, value) = field("Port", parse::int32(input))?;
+        this.port = value;
+        let (input, value) = field("Rack", parse::nullable_string(input, flexible))?;
+        this.rack = value;
+        let input = if version >= 2 {
+            let (input, value) = field("IsFenced", parse::boolean(input))?;
+            this.is_fenced = value;
+            input
+        } else {
+            input
         };
-        if version >= 2 {
-            r.field = "IsFenced";
-            this.is_fenced = r.bool()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -456,7 +448,7 @@ impl crate::Message for DescribeClusterResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

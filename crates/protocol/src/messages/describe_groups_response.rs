@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -67,45 +65,47 @@ impl DescribeGroupsResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        if version >= 1 {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        r.field = "Groups";
-        this.groups = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroup>(n));
-            for _ in 0..n {
-                items.push(DescribedGroup::read(r, version)?);
-            }
-            items
+        let input = if version >= 1 {
+            let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+            this.throttle_time_ms = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field(
+            "Groups",
+            parse::vec(input, flexible, |input| {
+                DescribedGroup::parse(input, source, version)
+            }),
+        )?;
+        this.groups = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -267,65 +267,67 @@ impl DescribedGroup {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        if version >= 6 {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 6) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        r.field = "GroupId";
-        this.group_id = r.string(flexible)?;
-        r.field = "GroupState";
-        this.group_state = r.string(flexible)?;
-        r.field = "ProtocolType";
-        this.protocol_type = r.string(flexible)?;
-        r.field = "ProtocolData";
-        this.protocol_data = r.string(flexible)?;
-        r.field = "Members";
-        this.members = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroupMember>(n));
-            for _ in 0..n {
-                items.push(DescribedGroupMember::read(r, version)?);
-            }
-            items
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let input = if version >= 6 {
+            let (input, value) = field(
+                "ErrorMessage",
+                parse::null_check(version >= 6, parse::nullable_string(input, flexible)),
+            )?;
+            this.error_message = value;
+            input
+        } else {
+            input
         };
-        if version >= 3 {
-            r.field = "AuthorizedOperations";
-            this.authorized_operations = r.i32()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("GroupId", parse::string(input, flexible))?;
+        this.group_id = value;
+        let (input, value) = field("GroupState", parse::string(input, flexible))?;
+        this.group_state = value;
+        let (input, value) = field("ProtocolType", parse::string(input, flexible))?;
+        this.protocol_type = value;
+        let (input, value) = field("ProtocolData", parse::string(input, flexible))?;
+        this.protocol_data = value;
+        let (input, value) = field(
+            "Members",
+            parse::vec(input, flexible, |input| {
+                DescribedGroupMember::parse(input, source, version)
+            }),
+        )?;
+        this.members = value;
+        let input = if version >= 3 {
+            let (input, value) = field("AuthorizedOperations", parse::int32(input))?;
+            this.authorized_operations = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -501,52 +503,53 @@ impl DescribedGroupMember {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        r.field = "MemberId";
-        this.member_id = r.string(flexible)?;
-        if version >= 4 {
-            r.field = "GroupInstanceId";
-            this.group_instance_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 4) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        r.field = "ClientId";
-        this.client_id = r.string(flexible)?;
-        r.field = "ClientHost";
-        this.client_host = r.string(flexible)?;
-        r.field = "MemberMetadata";
-        this.member_metadata = r.bytes(flexible)?;
-        r.field = "MemberAssignment";
-        this.member_assignment = r.bytes(flexible)?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("MemberId", parse::string(input, flexible))?;
+        this.member_id = value;
+        let input = if version >= 4 {
+            let (input, value) = field(
+                "GroupInstanceId",
+                parse::null_check(version >= 4, parse::nullable_string(input, flexible)),
+            )?;
+            this.group_instance_id = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field("ClientId", parse::string(input, flexible))?;
+        this.client_id = value;
+        let (input, value) = field("ClientHost", parse::string(input, flexible))?;
+        this.client_host = value;
+        let (input, value) = field("MemberMetadata", parse::bytes(input, source, flexible))?;
+        this.member_metadata = value;
+        let (input, value) = field("MemberAssignment", parse::bytes(input, source, flexible))?;
+        this.member_assignment = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -625,7 +628,7 @@ impl crate::Message for DescribeGroupsResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

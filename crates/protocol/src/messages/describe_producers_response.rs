@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -65,43 +63,42 @@ impl DescribeProducersResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ThrottleTimeMs";
-        this.throttle_time_ms = r.i32()?;
-        r.field = "Topics";
-        this.topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TopicResponse>(n));
-            for _ in 0..n {
-                items.push(TopicResponse::read(r, version)?);
-            }
-            items
+        let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+        this.throttle_time_ms = value;
+        let (input, value) = field(
+            "Topics",
+            parse::vec(input, flexible, |input| {
+                TopicResponse::parse(input, source, version)
+            }),
+        )?;
+        this.topics = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -198,43 +195,42 @@ impl TopicResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Name";
-        this.name = r.string(flexible)?;
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<PartitionResponse>(n));
-            for _ in 0..n {
-                items.push(PartitionResponse::read(r, version)?);
-            }
-            items
+        let (input, value) = field("Name", parse::string(input, flexible))?;
+        this.name = value;
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| {
+                PartitionResponse::parse(input, source, version)
+            }),
+        )?;
+        this.partitions = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -354,53 +350,46 @@ impl PartitionResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "PartitionIndex";
-        this.partition_index = r.i32()?;
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "ErrorMessage";
-        this.error_message = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("PartitionIndex", parse::int32(input))?;
+        this.partition_index = value;
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("ErrorMessage", parse::nullable_string(input, flexible))?;
+        this.error_message = value;
+        let (input, value) = field(
+            "ActiveProducers",
+            parse::vec(input, flexible, |input| {
+                ProducerState::parse(input, source, version)
+            }),
+        )?;
+        this.active_producers = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "ActiveProducers";
-        this.active_producers = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<ProducerState>(n));
-            for _ in 0..n {
-                items.push(ProducerState::read(r, version)?);
-            }
-            items
-        };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -525,44 +514,45 @@ impl ProducerState {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ProducerId";
-        this.producer_id = r.i64()?;
-        r.field = "ProducerEpoch";
-        this.producer_epoch = r.i32()?;
-        r.field = "LastSequence";
-        this.last_sequence = r.i32()?;
-        r.field = "LastTimestamp";
-        this.last_timestamp = r.i64()?;
-        r.field = "CoordinatorEpoch";
-        this.coordinator_epoch = r.i32()?;
-        r.field = "CurrentTxnStartOffset";
-        this.current_txn_start_offset = r.i64()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("ProducerId", parse::int64(input))?;
+        this.producer_id = value;
+        let (input, value) = field("ProducerEpoch", parse::int32(input))?;
+        this.producer_epoch = value;
+        let (input, value) = field("LastSequence", parse::int32(input))?;
+        this.last_sequence = value;
+        let (input, value) = field("LastTimestamp", parse::int64(input))?;
+        this.last_timestamp = value;
+        let (input, value) = field("CoordinatorEpoch", parse::int32(input))?;
+        this.coordinator_epoch = value;
+        let (input, value) = field("CurrentTxnStartOffset", parse::int64(input))?;
+        this.current_txn_start_offset = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -630,7 +620,7 @@ impl crate::Message for DescribeProducersResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

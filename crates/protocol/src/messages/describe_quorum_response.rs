@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -104,64 +102,62 @@ impl DescribeQuorumResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        if version >= 2 {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 2) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        r.field = "Topics";
-        this.topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TopicData>(n));
-            for _ in 0..n {
-                items.push(TopicData::read(r, version)?);
-            }
-            items
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let input = if version >= 2 {
+            let (input, value) = field(
+                "ErrorMessage",
+                parse::null_check(version >= 2, parse::nullable_string(input, flexible)),
+            )?;
+            this.error_message = value;
+            input
+        } else {
+            input
         };
-        if version >= 2 {
-            r.field = "Nodes";
-            this.nodes = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Node>(n));
-                for _ in 0..n {
-                    items.push(Node::read(r, version)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field(
+            "Topics",
+            parse::vec(input, flexible, |input| {
+                TopicData::parse(input, source, version)
+            }),
+        )?;
+        this.topics = value;
+        let input = if version >= 2 {
+            let (input, value) = field(
+                "Nodes",
+                parse::vec(input, flexible, |input| Node::parse(input, source, version)),
+            )?;
+            this.nodes = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -290,43 +286,42 @@ impl TopicData {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "TopicName";
-        this.topic_name = r.string(flexible)?;
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
-            for _ in 0..n {
-                items.push(PartitionData::read(r, version)?);
-            }
-            items
+        let (input, value) = field("TopicName", parse::string(input, flexible))?;
+        this.topic_name = value;
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| {
+                PartitionData::parse(input, source, version)
+            }),
+        )?;
+        this.partitions = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -468,70 +463,67 @@ impl PartitionData {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "PartitionIndex";
-        this.partition_index = r.i32()?;
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        if version >= 2 {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 2) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        r.field = "LeaderId";
-        this.leader_id = r.i32()?;
-        r.field = "LeaderEpoch";
-        this.leader_epoch = r.i32()?;
-        r.field = "HighWatermark";
-        this.high_watermark = r.i64()?;
-        r.field = "CurrentVoters";
-        this.current_voters = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<ReplicaState>(n));
-            for _ in 0..n {
-                items.push(ReplicaState::read(r, version)?);
-            }
-            items
+        let (input, value) = field("PartitionIndex", parse::int32(input))?;
+        this.partition_index = value;
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let input = if version >= 2 {
+            let (input, value) = field(
+                "ErrorMessage",
+                parse::null_check(version >= 2, parse::nullable_string(input, flexible)),
+            )?;
+            this.error_message = value;
+            input
+        } else {
+            input
         };
-        r.field = "Observers";
-        this.observers = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<ReplicaState>(n));
-            for _ in 0..n {
-                items.push(ReplicaState::read(r, version)?);
-            }
-            items
+        let (input, value) = field("LeaderId", parse::int32(input))?;
+        this.leader_id = value;
+        let (input, value) = field("LeaderEpoch", parse::int32(input))?;
+        this.leader_epoch = value;
+        let (input, value) = field("HighWatermark", parse::int64(input))?;
+        this.high_watermark = value;
+        let (input, value) = field(
+            "CurrentVoters",
+            parse::vec(input, flexible, |input| {
+                ReplicaState::parse(input, source, version)
+            }),
+        )?;
+        this.current_voters = value;
+        let (input, value) = field(
+            "Observers",
+            parse::vec(input, flexible, |input| {
+                ReplicaState::parse(input, source, version)
+            }),
+        )?;
+        this.observers = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -693,47 +685,52 @@ impl Node {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        if version >= 2 {
-            r.field = "NodeId";
-            this.node_id = r.i32()?;
-        }
-        if version >= 2 {
-            r.field = "Listeners";
-            this.listeners = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Listener>(n));
-                for _ in 0..n {
-                    items.push(Listener::read(r, version)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 2 {
+            let (input, value) = field("NodeId", parse::int32(input))?;
+            this.node_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 2 {
+            let (input, value) = field(
+                "Listeners",
+                parse::vec(input, flexible, |input| {
+                    Listener::parse(input, source, version)
+                }),
+            )?;
+            this.listeners = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -863,44 +860,54 @@ impl Listener {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        if version >= 2 {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if version >= 2 {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if version >= 2 {
-            r.field = "Port";
-            this.port = r.u16()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 2 {
+            let (input, value) = field("Name", parse::string(input, flexible))?;
+            this.name = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 2 {
+            let (input, value) = field("Host", parse::string(input, flexible))?;
+            this.host = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 2 {
+            let (input, value) = field("Port", parse::uint16(input))?;
+            this.port = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1024,48 +1031,58 @@ impl ReplicaState {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ReplicaId";
-        this.replica_id = r.i32()?;
-        if version >= 2 {
-            r.field = "ReplicaDirectoryId";
-            this.replica_directory_id = r.uuid()?;
-        }
-        r.field = "LogEndOffset";
-        this.log_end_offset = r.i64()?;
-        if version >= 1 {
-            r.field = "LastFetchTimestamp";
-            this.last_fetch_timestamp = r.i64()?;
-        }
-        if version >= 1 {
-            r.field = "LastCaughtUpTimestamp";
-            this.last_caught_up_timestamp = r.i64()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("ReplicaId", parse::int32(input))?;
+        this.replica_id = value;
+        let input = if version >= 2 {
+            let (input, value) = field("ReplicaDirectoryId", parse::uuid(input))?;
+            this.replica_directory_id = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field("LogEndOffset", parse::int64(input))?;
+        this.log_end_offset = value;
+        let input = if version >= 1 {
+            let (input, value) = field("LastFetchTimestamp", parse::int64(input))?;
+            this.last_fetch_timestamp = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 1 {
+            let (input, value) = field("LastCaughtUpTimestamp", parse::int64(input))?;
+            this.last_caught_up_timestamp = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1140,7 +1157,7 @@ impl crate::Message for DescribeQuorumResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

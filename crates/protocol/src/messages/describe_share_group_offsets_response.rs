@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -65,44 +63,42 @@ impl DescribeShareGroupOffsetsResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ThrottleTimeMs";
-        this.throttle_time_ms = r.i32()?;
-        r.field = "Groups";
-        this.groups = {
-            let n = r.len(flexible)?;
-            let mut items =
-                Vec::with_capacity(r.capacity_for::<DescribeShareGroupOffsetsResponseGroup>(n));
-            for _ in 0..n {
-                items.push(DescribeShareGroupOffsetsResponseGroup::read(r, version)?);
-            }
-            items
+        let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+        this.throttle_time_ms = value;
+        let (input, value) = field(
+            "Groups",
+            parse::vec(input, flexible, |input| {
+                DescribeShareGroupOffsetsResponseGroup::parse(input, source, version)
+            }),
+        )?;
+        this.groups = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -223,54 +219,46 @@ impl DescribeShareGroupOffsetsResponseGroup {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "GroupId";
-        this.group_id = r.string(flexible)?;
-        r.field = "Topics";
-        this.topics = {
-            let n = r.len(flexible)?;
-            let mut items =
-                Vec::with_capacity(r.capacity_for::<DescribeShareGroupOffsetsResponseTopic>(n));
-            for _ in 0..n {
-                items.push(DescribeShareGroupOffsetsResponseTopic::read(r, version)?);
-            }
-            items
+        let (input, value) = field("GroupId", parse::string(input, flexible))?;
+        this.group_id = value;
+        let (input, value) = field(
+            "Topics",
+            parse::vec(input, flexible, |input| {
+                DescribeShareGroupOffsetsResponseTopic::parse(input, source, version)
+            }),
+        )?;
+        this.topics = value;
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("ErrorMessage", parse::nullable_string(input, flexible))?;
+        this.error_message = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "ErrorMessage";
-        this.error_message = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -388,48 +376,44 @@ impl DescribeShareGroupOffsetsResponseTopic {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "TopicName";
-        this.topic_name = r.string(flexible)?;
-        r.field = "TopicId";
-        this.topic_id = r.uuid()?;
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items =
-                Vec::with_capacity(r.capacity_for::<DescribeShareGroupOffsetsResponsePartition>(n));
-            for _ in 0..n {
-                items.push(DescribeShareGroupOffsetsResponsePartition::read(
-                    r, version,
-                )?);
-            }
-            items
+        let (input, value) = field("TopicName", parse::string(input, flexible))?;
+        this.topic_name = value;
+        let (input, value) = field("TopicId", parse::uuid(input))?;
+        this.topic_id = value;
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| {
+                DescribeShareGroupOffsetsResponsePartition::parse(input, source, version)
+            }),
+        )?;
+        this.partitions = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -560,52 +544,50 @@ impl DescribeShareGroupOffsetsResponsePartition {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "PartitionIndex";
-        this.partition_index = r.i32()?;
-        r.field = "StartOffset";
-        this.start_offset = r.i64()?;
-        r.field = "LeaderEpoch";
-        this.leader_epoch = r.i32()?;
-        if version >= 1 {
-            r.field = "Lag";
-            this.lag = r.i64()?;
-        }
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "ErrorMessage";
-        this.error_message = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("PartitionIndex", parse::int32(input))?;
+        this.partition_index = value;
+        let (input, value) = field("StartOffset", parse::int64(input))?;
+        this.start_offset = value;
+        let (input, value) = field("LeaderEpoch", parse::int32(input))?;
+        this.leader_epoch = value;
+        let input = if version >= 1 {
+            let (input, value) = field("Lag", parse::int64(input))?;
+            this.lag = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("ErrorMessage", parse::nullable_string(input, flexible))?;
+        this.error_message = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -681,7 +663,7 @@ impl crate::Message for DescribeShareGroupOffsetsResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

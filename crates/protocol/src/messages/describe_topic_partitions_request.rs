@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -85,55 +83,47 @@ impl DescribeTopicPartitionsRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Topics";
-        this.topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TopicRequest>(n));
-            for _ in 0..n {
-                items.push(TopicRequest::read(r, version)?);
-            }
-            items
+        let (input, value) = field(
+            "Topics",
+            parse::vec(input, flexible, |input| {
+                TopicRequest::parse(input, source, version)
+            }),
+        )?;
+        this.topics = value;
+        let (input, value) = field("ResponsePartitionLimit", parse::int32(input))?;
+        this.response_partition_limit = value;
+        let (input, value) = field(
+            "Cursor",
+            parse::nullable_struct(input, |input| Cursor::parse(input, source, version)),
+        )?;
+        this.cursor = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "ResponsePartitionLimit";
-        this.response_partition_limit = r.i32()?;
-        r.field = "Cursor";
-        this.cursor = {
-            let value = if r.i8()? < 0 {
-                None
-            } else {
-                Some(Cursor::read(r, version)?)
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -234,34 +224,35 @@ impl TopicRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Name";
-        this.name = r.string(flexible)?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("Name", parse::string(input, flexible))?;
+        this.name = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -342,36 +333,37 @@ impl Cursor {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "TopicName";
-        this.topic_name = r.string(flexible)?;
-        r.field = "PartitionIndex";
-        this.partition_index = r.i32()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("TopicName", parse::string(input, flexible))?;
+        this.topic_name = value;
+        let (input, value) = field("PartitionIndex", parse::int32(input))?;
+        this.partition_index = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -419,7 +411,7 @@ impl crate::Message for DescribeTopicPartitionsRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

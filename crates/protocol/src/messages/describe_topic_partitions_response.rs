@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -85,56 +83,47 @@ impl DescribeTopicPartitionsResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ThrottleTimeMs";
-        this.throttle_time_ms = r.i32()?;
-        r.field = "Topics";
-        this.topics = {
-            let n = r.len(flexible)?;
-            let mut items =
-                Vec::with_capacity(r.capacity_for::<DescribeTopicPartitionsResponseTopic>(n));
-            for _ in 0..n {
-                items.push(DescribeTopicPartitionsResponseTopic::read(r, version)?);
-            }
-            items
+        let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+        this.throttle_time_ms = value;
+        let (input, value) = field(
+            "Topics",
+            parse::vec(input, flexible, |input| {
+                DescribeTopicPartitionsResponseTopic::parse(input, source, version)
+            }),
+        )?;
+        this.topics = value;
+        let (input, value) = field(
+            "NextCursor",
+            parse::nullable_struct(input, |input| Cursor::parse(input, source, version)),
+        )?;
+        this.next_cursor = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "NextCursor";
-        this.next_cursor = {
-            let value = if r.i8()? < 0 {
-                None
-            } else {
-                Some(Cursor::read(r, version)?)
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -274,58 +263,50 @@ impl DescribeTopicPartitionsResponseTopic {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "Name";
-        this.name = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("Name", parse::nullable_string(input, flexible))?;
+        this.name = value;
+        let (input, value) = field("TopicId", parse::uuid(input))?;
+        this.topic_id = value;
+        let (input, value) = field("IsInternal", parse::boolean(input))?;
+        this.is_internal = value;
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| {
+                DescribeTopicPartitionsResponsePartition::parse(input, source, version)
+            }),
+        )?;
+        this.partitions = value;
+        let (input, value) = field("TopicAuthorizedOperations", parse::int32(input))?;
+        this.topic_authorized_operations = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "TopicId";
-        this.topic_id = r.uuid()?;
-        r.field = "IsInternal";
-        this.is_internal = r.bool()?;
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items =
-                Vec::with_capacity(r.capacity_for::<DescribeTopicPartitionsResponsePartition>(n));
-            for _ in 0..n {
-                items.push(DescribeTopicPartitionsResponsePartition::read(r, version)?);
-            }
-            items
-        };
-        r.field = "TopicAuthorizedOperations";
-        this.topic_authorized_operations = r.i32()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -522,101 +503,66 @@ impl DescribeTopicPartitionsResponsePartition {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "PartitionIndex";
-        this.partition_index = r.i32()?;
-        r.field = "LeaderId";
-        this.leader_id = r.i32()?;
-        r.field = "LeaderEpoch";
-        this.leader_epoch = r.i32()?;
-        r.field = "ReplicaNodes";
-        this.replica_nodes = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-            for _ in 0..n {
-                items.push(r.i32()?);
-            }
-            items
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("PartitionIndex", parse::int32(input))?;
+        this.partition_index = value;
+        let (input, value) = field("LeaderId", parse::int32(input))?;
+        this.leader_id = value;
+        let (input, value) = field("LeaderEpoch", parse::int32(input))?;
+        this.leader_epoch = value;
+        let (input, value) = field(
+            "ReplicaNodes",
+            parse::vec(input, flexible, |input| parse::int32(input)),
+        )?;
+        this.replica_nodes = value;
+        let (input, value) = field(
+            "IsrNodes",
+            parse::vec(input, flexible, |input| parse::int32(input)),
+        )?;
+        this.isr_nodes = value;
+        let (input, value) = field(
+            "EligibleLeaderReplicas",
+            parse::nullable_vec(input, flexible, |input| parse::int32(input)),
+        )?;
+        this.eligible_leader_replicas = value;
+        let (input, value) = field(
+            "LastKnownElr",
+            parse::nullable_vec(input, flexible, |input| parse::int32(input)),
+        )?;
+        this.last_known_elr = value;
+        let (input, value) = field(
+            "OfflineReplicas",
+            parse::vec(input, flexible, |input| parse::int32(input)),
+        )?;
+        this.offline_replicas = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "IsrNodes";
-        this.isr_nodes = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-            for _ in 0..n {
-                items.push(r.i32()?);
-            }
-            items
-        };
-        r.field = "EligibleLeaderReplicas";
-        this.eligible_leader_replicas = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                    for _ in 0..n {
-                        items.push(r.i32()?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "LastKnownElr";
-        this.last_known_elr = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                    for _ in 0..n {
-                        items.push(r.i32()?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "OfflineReplicas";
-        this.offline_replicas = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-            for _ in 0..n {
-                items.push(r.i32()?);
-            }
-            items
-        };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -790,36 +736,37 @@ impl Cursor {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "TopicName";
-        this.topic_name = r.string(flexible)?;
-        r.field = "PartitionIndex";
-        this.partition_index = r.i32()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("TopicName", parse::string(input, flexible))?;
+        this.topic_name = value;
+        let (input, value) = field("PartitionIndex", parse::int32(input))?;
+        this.partition_index = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -867,7 +814,7 @@ impl crate::Message for DescribeTopicPartitionsResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -205,98 +203,117 @@ impl FetchRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if (0..=14).contains(&version) {
-            r.field = "ReplicaId";
-            this.replica_id = r.i32()?;
-        }
-        r.field = "MaxWaitMs";
-        this.max_wait_ms = r.i32()?;
-        r.field = "MinBytes";
-        this.min_bytes = r.i32()?;
-        if version >= 3 {
-            r.field = "MaxBytes";
-            this.max_bytes = r.i32()?;
-        }
-        if version >= 4 {
-            r.field = "IsolationLevel";
-            this.isolation_level = r.i8()?;
-        }
-        if version >= 7 {
-            r.field = "SessionId";
-            this.session_id = r.i32()?;
-        }
-        if version >= 7 {
-            r.field = "SessionEpoch";
-            this.session_epoch = r.i32()?;
-        }
-        r.field = "Topics";
-        this.topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<FetchTopic>(n));
-            for _ in 0..n {
-                items.push(FetchTopic::read(r, version)?);
-            }
-            items
+        let input = if (0..=14).contains(&version) {
+            let (input, value) = field("ReplicaId", parse::int32(input))?;
+            this.replica_id = value;
+            input
+        } else {
+            input
         };
-        if version >= 7 {
-            r.field = "ForgottenTopicsData";
-            this.forgotten_topics_data = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<ForgottenTopic>(n));
-                for _ in 0..n {
-                    items.push(ForgottenTopic::read(r, version)?);
-                }
-                items
-            };
-        }
-        if version >= 11 {
-            r.field = "RackId";
-            this.rack_id = r.string(flexible)?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    0 if version >= 12 => {
-                        let r = &mut sub;
-                        r.field = "ClusterId";
-                        this.cluster_id = {
-                            let value = r.nullable_string(true)?;
-                            if value.is_none() && !(version >= 12) {
-                                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                            }
-                            value
-                        };
-                        r.expect_end()?;
-                    }
-                    1 if version >= 15 => {
-                        let r = &mut sub;
-                        r.field = "ReplicaState";
-                        this.replica_state = ReplicaState::read(r, version)?;
-                        r.expect_end()?;
-                    }
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("MaxWaitMs", parse::int32(input))?;
+        this.max_wait_ms = value;
+        let (input, value) = field("MinBytes", parse::int32(input))?;
+        this.min_bytes = value;
+        let input = if version >= 3 {
+            let (input, value) = field("MaxBytes", parse::int32(input))?;
+            this.max_bytes = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field("IsolationLevel", parse::int8(input))?;
+            this.isolation_level = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 7 {
+            let (input, value) = field("SessionId", parse::int32(input))?;
+            this.session_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 7 {
+            let (input, value) = field("SessionEpoch", parse::int32(input))?;
+            this.session_epoch = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field(
+            "Topics",
+            parse::vec(input, flexible, |input| {
+                FetchTopic::parse(input, source, version)
+            }),
+        )?;
+        this.topics = value;
+        let input = if version >= 7 {
+            let (input, value) = field(
+                "ForgottenTopicsData",
+                parse::vec(input, flexible, |input| {
+                    ForgottenTopic::parse(input, source, version)
+                }),
+            )?;
+            this.forgotten_topics_data = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 11 {
+            let (input, value) = field("RackId", parse::string(input, flexible))?;
+            this.rack_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        0 if version >= 12 => {
+                            let (rest, value) = field(
+                                "ClusterId",
+                                parse::null_check(
+                                    version >= 12,
+                                    parse::nullable_string(input, true),
+                                ),
+                            )?;
+                            field("ClusterId", parse::end(rest))?;
+                            this.cluster_id = value;
+                            Ok(true)
+                        }
+                        1 if version >= 15 => {
+                            let (rest, value) =
+                                field("ReplicaState", ReplicaState::parse(input, source, version))?;
+                            field("ReplicaState", parse::end(rest))?;
+                            this.replica_state = value;
+                            Ok(true)
+                        }
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -506,40 +523,47 @@ impl ReplicaState {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if version >= 15 {
-            r.field = "ReplicaId";
-            this.replica_id = r.i32()?;
-        }
-        if version >= 15 {
-            r.field = "ReplicaEpoch";
-            this.replica_epoch = r.i64()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 15 {
+            let (input, value) = field("ReplicaId", parse::int32(input))?;
+            this.replica_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 15 {
+            let (input, value) = field("ReplicaEpoch", parse::int64(input))?;
+            this.replica_epoch = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -645,49 +669,54 @@ impl FetchTopic {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if (0..=12).contains(&version) {
-            r.field = "Topic";
-            this.topic = r.string(flexible)?;
-        }
-        if version >= 13 {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<FetchPartition>(n));
-            for _ in 0..n {
-                items.push(FetchPartition::read(r, version)?);
-            }
-            items
+        let input = if (0..=12).contains(&version) {
+            let (input, value) = field("Topic", parse::string(input, flexible))?;
+            this.topic = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 13 {
+            let (input, value) = field("TopicId", parse::uuid(input))?;
+            this.topic_id = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| {
+                FetchPartition::parse(input, source, version)
+            }),
+        )?;
+        this.partitions = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -856,62 +885,72 @@ impl FetchPartition {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        r.field = "Partition";
-        this.partition = r.i32()?;
-        if version >= 9 {
-            r.field = "CurrentLeaderEpoch";
-            this.current_leader_epoch = r.i32()?;
-        }
-        r.field = "FetchOffset";
-        this.fetch_offset = r.i64()?;
-        if version >= 12 {
-            r.field = "LastFetchedEpoch";
-            this.last_fetched_epoch = r.i32()?;
-        }
-        if version >= 5 {
-            r.field = "LogStartOffset";
-            this.log_start_offset = r.i64()?;
-        }
-        r.field = "PartitionMaxBytes";
-        this.partition_max_bytes = r.i32()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    0 if version >= 17 => {
-                        let r = &mut sub;
-                        r.field = "ReplicaDirectoryId";
-                        this.replica_directory_id = r.uuid()?;
-                        r.expect_end()?;
-                    }
-                    1 if version >= 18 => {
-                        let r = &mut sub;
-                        r.field = "HighWatermark";
-                        this.high_watermark = r.i64()?;
-                        r.expect_end()?;
-                    }
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("Partition", parse::int32(input))?;
+        this.partition = value;
+        let input = if version >= 9 {
+            let (input, value) = field("CurrentLeaderEpoch", parse::int32(input))?;
+            this.current_leader_epoch = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field("FetchOffset", parse::int64(input))?;
+        this.fetch_offset = value;
+        let input = if version >= 12 {
+            let (input, value) = field("LastFetchedEpoch", parse::int32(input))?;
+            this.last_fetched_epoch = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field("LogStartOffset", parse::int64(input))?;
+            this.log_start_offset = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field("PartitionMaxBytes", parse::int32(input))?;
+        this.partition_max_bytes = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        0 if version >= 17 => {
+                            let (rest, value) = field("ReplicaDirectoryId", parse::uuid(input))?;
+                            field("ReplicaDirectoryId", parse::end(rest))?;
+                            this.replica_directory_id = value;
+                            Ok(true)
+                        }
+                        1 if version >= 18 => {
+                            let (rest, value) = field("HighWatermark", parse::int64(input))?;
+                            field("HighWatermark", parse::end(rest))?;
+                            this.high_watermark = value;
+                            Ok(true)
+                        }
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1068,51 +1107,57 @@ impl ForgottenTopic {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if (7..=12).contains(&version) {
-            r.field = "Topic";
-            this.topic = r.string(flexible)?;
-        }
-        if version >= 13 {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        if version >= 7 {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if (7..=12).contains(&version) {
+            let (input, value) = field("Topic", parse::string(input, flexible))?;
+            this.topic = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 13 {
+            let (input, value) = field("TopicId", parse::uuid(input))?;
+            this.topic_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 7 {
+            let (input, value) = field(
+                "Partitions",
+                parse::vec(input, flexible, |input| parse::int32(input)),
+            )?;
+            this.partitions = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1184,7 +1229,7 @@ impl crate::Message for FetchRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

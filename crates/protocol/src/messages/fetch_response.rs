@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -118,66 +116,72 @@ impl FetchResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if version >= 1 {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if version >= 7 {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if version >= 7 {
-            r.field = "SessionId";
-            this.session_id = r.i32()?;
-        }
-        r.field = "Responses";
-        this.responses = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<FetchableTopicResponse>(n));
-            for _ in 0..n {
-                items.push(FetchableTopicResponse::read(r, version)?);
-            }
-            items
+        let input = if version >= 1 {
+            let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+            this.throttle_time_ms = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    0 if version >= 16 => {
-                        let r = &mut sub;
-                        r.field = "NodeEndpoints";
-                        this.node_endpoints = {
-                            let n = r.len(true)?;
-                            let mut items = Vec::with_capacity(r.capacity_for::<NodeEndpoint>(n));
-                            for _ in 0..n {
-                                items.push(NodeEndpoint::read(r, version)?);
-                            }
-                            items
-                        };
-                        r.expect_end()?;
-                    }
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 7 {
+            let (input, value) = field("ErrorCode", parse::int16(input))?;
+            this.error_code = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 7 {
+            let (input, value) = field("SessionId", parse::int32(input))?;
+            this.session_id = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field(
+            "Responses",
+            parse::vec(input, flexible, |input| {
+                FetchableTopicResponse::parse(input, source, version)
+            }),
+        )?;
+        this.responses = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        0 if version >= 16 => {
+                            let (rest, value) = field(
+                                "NodeEndpoints",
+                                parse::vec(input, true, |input| {
+                                    NodeEndpoint::parse(input, source, version)
+                                }),
+                            )?;
+                            field("NodeEndpoints", parse::end(rest))?;
+                            this.node_endpoints = value;
+                            Ok(true)
+                        }
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -320,49 +324,54 @@ impl FetchableTopicResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if (0..=12).contains(&version) {
-            r.field = "Topic";
-            this.topic = r.string(flexible)?;
-        }
-        if version >= 13 {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<PartitionData>(n));
-            for _ in 0..n {
-                items.push(PartitionData::read(r, version)?);
-            }
-            items
+        let input = if (0..=12).contains(&version) {
+            let (input, value) = field("Topic", parse::string(input, flexible))?;
+            this.topic = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 13 {
+            let (input, value) = field("TopicId", parse::uuid(input))?;
+            this.topic_id = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| {
+                PartitionData::parse(input, source, version)
+            }),
+        )?;
+        this.partitions = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -620,95 +629,102 @@ impl PartitionData {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        r.field = "PartitionIndex";
-        this.partition_index = r.i32()?;
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "HighWatermark";
-        this.high_watermark = r.i64()?;
-        if version >= 4 {
-            r.field = "LastStableOffset";
-            this.last_stable_offset = r.i64()?;
-        }
-        if version >= 5 {
-            r.field = "LogStartOffset";
-            this.log_start_offset = r.i64()?;
-        }
-        if version >= 4 {
-            r.field = "AbortedTransactions";
-            this.aborted_transactions = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items = Vec::with_capacity(r.capacity_for::<AbortedTransaction>(n));
-                        for _ in 0..n {
-                            items.push(AbortedTransaction::read(r, version)?);
-                        }
-                        Some(items)
-                    }
-                };
-                if value.is_none() && !(version >= 4) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if version >= 11 {
-            r.field = "PreferredReadReplica";
-            this.preferred_read_replica = r.i32()?;
-        }
-        r.field = "Records";
-        this.records = {
-            let value = r.nullable_bytes(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("PartitionIndex", parse::int32(input))?;
+        this.partition_index = value;
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("HighWatermark", parse::int64(input))?;
+        this.high_watermark = value;
+        let input = if version >= 4 {
+            let (input, value) = field("LastStableOffset", parse::int64(input))?;
+            this.last_stable_offset = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    0 if version >= 12 => {
-                        let r = &mut sub;
-                        r.field = "DivergingEpoch";
-                        this.diverging_epoch = EpochEndOffset::read(r, version)?;
-                        r.expect_end()?;
-                    }
-                    1 if version >= 12 => {
-                        let r = &mut sub;
-                        r.field = "CurrentLeader";
-                        this.current_leader = LeaderIdAndEpoch::read(r, version)?;
-                        r.expect_end()?;
-                    }
-                    2 if version >= 12 => {
-                        let r = &mut sub;
-                        r.field = "SnapshotId";
-                        this.snapshot_id = SnapshotId::read(r, version)?;
-                        r.expect_end()?;
-                    }
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
+        let input = if version >= 5 {
+            let (input, value) = field("LogStartOffset", parse::int64(input))?;
+            this.log_start_offset = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field(
+                "AbortedTransactions",
+                parse::null_check(
+                    version >= 4,
+                    parse::nullable_vec(input, flexible, |input| {
+                        AbortedTransaction::parse(input, source, version)
                     }),
-                }
-            }
-        }
-        Ok(this)
+                ),
+            )?;
+            this.aborted_transactions = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 11 {
+            let (input, value) = field("PreferredReadReplica", parse::int32(input))?;
+            this.preferred_read_replica = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field("Records", parse::nullable_bytes(input, source, flexible))?;
+        this.records = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        0 if version >= 12 => {
+                            let (rest, value) = field(
+                                "DivergingEpoch",
+                                EpochEndOffset::parse(input, source, version),
+                            )?;
+                            field("DivergingEpoch", parse::end(rest))?;
+                            this.diverging_epoch = value;
+                            Ok(true)
+                        }
+                        1 if version >= 12 => {
+                            let (rest, value) = field(
+                                "CurrentLeader",
+                                LeaderIdAndEpoch::parse(input, source, version),
+                            )?;
+                            field("CurrentLeader", parse::end(rest))?;
+                            this.current_leader = value;
+                            Ok(true)
+                        }
+                        2 if version >= 12 => {
+                            let (rest, value) =
+                                field("SnapshotId", SnapshotId::parse(input, source, version))?;
+                            field("SnapshotId", parse::end(rest))?;
+                            this.snapshot_id = value;
+                            Ok(true)
+                        }
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -907,40 +923,47 @@ impl EpochEndOffset {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if version >= 12 {
-            r.field = "Epoch";
-            this.epoch = r.i32()?;
-        }
-        if version >= 12 {
-            r.field = "EndOffset";
-            this.end_offset = r.i64()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 12 {
+            let (input, value) = field("Epoch", parse::int32(input))?;
+            this.epoch = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 12 {
+            let (input, value) = field("EndOffset", parse::int64(input))?;
+            this.end_offset = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1048,40 +1071,47 @@ impl LeaderIdAndEpoch {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if version >= 12 {
-            r.field = "LeaderId";
-            this.leader_id = r.i32()?;
-        }
-        if version >= 12 {
-            r.field = "LeaderEpoch";
-            this.leader_epoch = r.i32()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 12 {
+            let (input, value) = field("LeaderId", parse::int32(input))?;
+            this.leader_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 12 {
+            let (input, value) = field("LeaderEpoch", parse::int32(input))?;
+            this.leader_epoch = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1174,36 +1204,37 @@ impl SnapshotId {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        r.field = "EndOffset";
-        this.end_offset = r.i64()?;
-        r.field = "Epoch";
-        this.epoch = r.i32()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("EndOffset", parse::int64(input))?;
+        this.end_offset = value;
+        let (input, value) = field("Epoch", parse::int32(input))?;
+        this.epoch = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1303,40 +1334,47 @@ impl AbortedTransaction {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if version >= 4 {
-            r.field = "ProducerId";
-            this.producer_id = r.i64()?;
-        }
-        if version >= 4 {
-            r.field = "FirstOffset";
-            this.first_offset = r.i64()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 4 {
+            let (input, value) = field("ProducerId", parse::int64(input))?;
+            this.producer_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field("FirstOffset", parse::int64(input))?;
+            this.first_offset = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1490,54 +1528,64 @@ impl NodeEndpoint {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if version >= 16 {
-            r.field = "NodeId";
-            this.node_id = r.i32()?;
-        }
-        if version >= 16 {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if version >= 16 {
-            r.field = "Port";
-            this.port = r.i32()?;
-        }
-        if version >= 16 {
-            r.field = "Rack";
-            this.rack = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 16) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 16 {
+            let (input, value) = field("NodeId", parse::int32(input))?;
+            this.node_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 16 {
+            let (input, value) = field("Host", parse::string(input, flexible))?;
+            this.host = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 16 {
+            let (input, value) = field("Port", parse::int32(input))?;
+            this.port = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 16 {
+            let (input, value) = field(
+                "Rack",
+                parse::null_check(version >= 16, parse::nullable_string(input, flexible)),
+            )?;
+            this.rack = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1612,7 +1660,7 @@ impl crate::Message for FetchResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -151,73 +149,93 @@ impl FindCoordinatorResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if version >= 1 {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if (0..=3).contains(&version) {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if (1..=3).contains(&version) {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !((1..=3).contains(&version)) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if (0..=3).contains(&version) {
-            r.field = "NodeId";
-            this.node_id = r.i32()?;
-        }
-        if (0..=3).contains(&version) {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if (0..=3).contains(&version) {
-            r.field = "Port";
-            this.port = r.i32()?;
-        }
-        if version >= 4 {
-            r.field = "Coordinators";
-            this.coordinators = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<Coordinator>(n));
-                for _ in 0..n {
-                    items.push(Coordinator::read(r, version)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 1 {
+            let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+            this.throttle_time_ms = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=3).contains(&version) {
+            let (input, value) = field("ErrorCode", parse::int16(input))?;
+            this.error_code = value;
+            input
+        } else {
+            input
+        };
+        let input = if (1..=3).contains(&version) {
+            let (input, value) = field(
+                "ErrorMessage",
+                parse::null_check(
+                    (1..=3).contains(&version),
+                    parse::nullable_string(input, flexible),
+                ),
+            )?;
+            this.error_message = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=3).contains(&version) {
+            let (input, value) = field("NodeId", parse::int32(input))?;
+            this.node_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=3).contains(&version) {
+            let (input, value) = field("Host", parse::string(input, flexible))?;
+            this.host = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=3).contains(&version) {
+            let (input, value) = field("Port", parse::int32(input))?;
+            this.port = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field(
+                "Coordinators",
+                parse::vec(input, flexible, |input| {
+                    Coordinator::parse(input, source, version)
+                }),
+            )?;
+            this.coordinators = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -444,62 +462,78 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if version >= 4 {
-            r.field = "Key";
-            this.key = r.string(flexible)?;
-        }
-        if version >= 4 {
-            r.field = "NodeId";
-            this.node_id = r.i32()?;
-        }
-        if version >= 4 {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if version >= 4 {
-            r.field = "Port";
-            this.port = r.i32()?;
-        }
-        if version >= 4 {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if version >= 4 {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 4) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 4 {
+            let (input, value) = field("Key", parse::string(input, flexible))?;
+            this.key = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field("NodeId", parse::int32(input))?;
+            this.node_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field("Host", parse::string(input, flexible))?;
+            this.host = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field("Port", parse::int32(input))?;
+            this.port = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field("ErrorCode", parse::int16(input))?;
+            this.error_code = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field(
+                "ErrorMessage",
+                parse::null_check(version >= 4, parse::nullable_string(input, flexible)),
+            )?;
+            this.error_message = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -592,7 +626,7 @@ impl crate::Message for FindCoordinatorResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

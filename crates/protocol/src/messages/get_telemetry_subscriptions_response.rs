@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -98,64 +96,57 @@ impl GetTelemetrySubscriptionsResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ThrottleTimeMs";
-        this.throttle_time_ms = r.i32()?;
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "ClientInstanceId";
-        this.client_instance_id = r.uuid()?;
-        r.field = "SubscriptionId";
-        this.subscription_id = r.i32()?;
-        r.field = "AcceptedCompressionTypes";
-        this.accepted_compression_types = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i8>(n));
-            for _ in 0..n {
-                items.push(r.i8()?);
-            }
-            items
+        let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+        this.throttle_time_ms = value;
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("ClientInstanceId", parse::uuid(input))?;
+        this.client_instance_id = value;
+        let (input, value) = field("SubscriptionId", parse::int32(input))?;
+        this.subscription_id = value;
+        let (input, value) = field(
+            "AcceptedCompressionTypes",
+            parse::vec(input, flexible, |input| parse::int8(input)),
+        )?;
+        this.accepted_compression_types = value;
+        let (input, value) = field("PushIntervalMs", parse::int32(input))?;
+        this.push_interval_ms = value;
+        let (input, value) = field("TelemetryMaxBytes", parse::int32(input))?;
+        this.telemetry_max_bytes = value;
+        let (input, value) = field("DeltaTemporality", parse::boolean(input))?;
+        this.delta_temporality = value;
+        let (input, value) = field(
+            "RequestedMetrics",
+            parse::vec(input, flexible, |input| parse::string(input, flexible)),
+        )?;
+        this.requested_metrics = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "PushIntervalMs";
-        this.push_interval_ms = r.i32()?;
-        r.field = "TelemetryMaxBytes";
-        this.telemetry_max_bytes = r.i32()?;
-        r.field = "DeltaTemporality";
-        this.delta_temporality = r.bool()?;
-        r.field = "RequestedMetrics";
-        this.requested_metrics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-            for _ in 0..n {
-                items.push(r.string(flexible)?);
-            }
-            items
-        };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -252,7 +243,7 @@ impl crate::Message for GetTelemetrySubscriptionsResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -140,75 +138,77 @@ impl JoinGroupResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 2 {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "GenerationId";
-        this.generation_id = r.i32()?;
-        if version >= 7 {
-            r.field = "ProtocolType";
-            this.protocol_type = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 7) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        r.field = "ProtocolName";
-        this.protocol_name = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(version >= 7) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let input = if version >= 2 {
+            let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+            this.throttle_time_ms = value;
+            input
+        } else {
+            input
         };
-        r.field = "Leader";
-        this.leader = r.string(flexible)?;
-        if version >= 9 {
-            r.field = "SkipAssignment";
-            this.skip_assignment = r.bool()?;
-        }
-        r.field = "MemberId";
-        this.member_id = r.string(flexible)?;
-        r.field = "Members";
-        this.members = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<JoinGroupResponseMember>(n));
-            for _ in 0..n {
-                items.push(JoinGroupResponseMember::read(r, version)?);
-            }
-            items
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("GenerationId", parse::int32(input))?;
+        this.generation_id = value;
+        let input = if version >= 7 {
+            let (input, value) = field(
+                "ProtocolType",
+                parse::null_check(version >= 7, parse::nullable_string(input, flexible)),
+            )?;
+            this.protocol_type = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field(
+            "ProtocolName",
+            parse::null_check(version >= 7, parse::nullable_string(input, flexible)),
+        )?;
+        this.protocol_name = value;
+        let (input, value) = field("Leader", parse::string(input, flexible))?;
+        this.leader = value;
+        let input = if version >= 9 {
+            let (input, value) = field("SkipAssignment", parse::boolean(input))?;
+            this.skip_assignment = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field("MemberId", parse::string(input, flexible))?;
+        this.member_id = value;
+        let (input, value) = field(
+            "Members",
+            parse::vec(input, flexible, |input| {
+                JoinGroupResponseMember::parse(input, source, version)
+            }),
+        )?;
+        this.members = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -385,46 +385,47 @@ impl JoinGroupResponseMember {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        r.field = "MemberId";
-        this.member_id = r.string(flexible)?;
-        if version >= 5 {
-            r.field = "GroupInstanceId";
-            this.group_instance_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 5) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        r.field = "Metadata";
-        this.metadata = r.bytes(flexible)?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("MemberId", parse::string(input, flexible))?;
+        this.member_id = value;
+        let input = if version >= 5 {
+            let (input, value) = field(
+                "GroupInstanceId",
+                parse::null_check(version >= 5, parse::nullable_string(input, flexible)),
+            )?;
+            this.group_instance_id = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field("Metadata", parse::bytes(input, source, flexible))?;
+        this.metadata = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -488,7 +489,7 @@ impl crate::Message for JoinGroupResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

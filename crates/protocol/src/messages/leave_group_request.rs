@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -89,49 +87,54 @@ impl LeaveGroupRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        r.field = "GroupId";
-        this.group_id = r.string(flexible)?;
-        if (0..=2).contains(&version) {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
-        if version >= 3 {
-            r.field = "Members";
-            this.members = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<MemberIdentity>(n));
-                for _ in 0..n {
-                    items.push(MemberIdentity::read(r, version)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("GroupId", parse::string(input, flexible))?;
+        this.group_id = value;
+        let input = if (0..=2).contains(&version) {
+            let (input, value) = field("MemberId", parse::string(input, flexible))?;
+            this.member_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 3 {
+            let (input, value) = field(
+                "Members",
+                parse::vec(input, flexible, |input| {
+                    MemberIdentity::parse(input, source, version)
+                }),
+            )?;
+            this.members = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -293,56 +296,60 @@ impl MemberIdentity {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if version >= 3 {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
-        if version >= 3 {
-            r.field = "GroupInstanceId";
-            this.group_instance_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 3) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if version >= 5 {
-            r.field = "Reason";
-            this.reason = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 5) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 3 {
+            let (input, value) = field("MemberId", parse::string(input, flexible))?;
+            this.member_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 3 {
+            let (input, value) = field(
+                "GroupInstanceId",
+                parse::null_check(version >= 3, parse::nullable_string(input, flexible)),
+            )?;
+            this.group_instance_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field(
+                "Reason",
+                parse::null_check(version >= 5, parse::nullable_string(input, flexible)),
+            )?;
+            this.reason = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -421,7 +428,7 @@ impl crate::Message for LeaveGroupRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

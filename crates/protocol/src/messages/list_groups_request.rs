@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -89,54 +87,53 @@ impl ListGroupsRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        if version >= 4 {
-            r.field = "StatesFilter";
-            this.states_filter = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if version >= 5 {
-            r.field = "TypesFilter";
-            this.types_filter = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 4 {
+            let (input, value) = field(
+                "StatesFilter",
+                parse::vec(input, flexible, |input| parse::string(input, flexible)),
+            )?;
+            this.states_filter = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field(
+                "TypesFilter",
+                parse::vec(input, flexible, |input| parse::string(input, flexible)),
+            )?;
+            this.types_filter = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -206,7 +203,7 @@ impl crate::Message for ListGroupsRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

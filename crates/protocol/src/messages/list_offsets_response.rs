@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -67,45 +65,47 @@ impl ListOffsetsResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 2 {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        r.field = "Topics";
-        this.topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<ListOffsetsTopicResponse>(n));
-            for _ in 0..n {
-                items.push(ListOffsetsTopicResponse::read(r, version)?);
-            }
-            items
+        let input = if version >= 2 {
+            let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+            this.throttle_time_ms = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field(
+            "Topics",
+            parse::vec(input, flexible, |input| {
+                ListOffsetsTopicResponse::parse(input, source, version)
+            }),
+        )?;
+        this.topics = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -206,43 +206,42 @@ impl ListOffsetsTopicResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        r.field = "Name";
-        this.name = r.string(flexible)?;
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<ListOffsetsPartitionResponse>(n));
-            for _ in 0..n {
-                items.push(ListOffsetsPartitionResponse::read(r, version)?);
-            }
-            items
+        let (input, value) = field("Name", parse::string(input, flexible))?;
+        this.name = value;
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| {
+                ListOffsetsPartitionResponse::parse(input, source, version)
+            }),
+        )?;
+        this.partitions = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -373,48 +372,58 @@ impl ListOffsetsPartitionResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        r.field = "PartitionIndex";
-        this.partition_index = r.i32()?;
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        if version >= 1 {
-            r.field = "Timestamp";
-            this.timestamp = r.i64()?;
-        }
-        if version >= 1 {
-            r.field = "Offset";
-            this.offset = r.i64()?;
-        }
-        if version >= 4 {
-            r.field = "LeaderEpoch";
-            this.leader_epoch = r.i32()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("PartitionIndex", parse::int32(input))?;
+        this.partition_index = value;
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let input = if version >= 1 {
+            let (input, value) = field("Timestamp", parse::int64(input))?;
+            this.timestamp = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 1 {
+            let (input, value) = field("Offset", parse::int64(input))?;
+            this.offset = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 4 {
+            let (input, value) = field("LeaderEpoch", parse::int32(input))?;
+            this.leader_epoch = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -486,7 +495,7 @@ impl crate::Message for ListOffsetsResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -113,64 +111,60 @@ impl ListTransactionsRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "StateFilters";
-        this.state_filters = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-            for _ in 0..n {
-                items.push(r.string(flexible)?);
-            }
-            items
+        let (input, value) = field(
+            "StateFilters",
+            parse::vec(input, flexible, |input| parse::string(input, flexible)),
+        )?;
+        this.state_filters = value;
+        let (input, value) = field(
+            "ProducerIdFilters",
+            parse::vec(input, flexible, |input| parse::int64(input)),
+        )?;
+        this.producer_id_filters = value;
+        let input = if version >= 1 {
+            let (input, value) = field("DurationFilter", parse::int64(input))?;
+            this.duration_filter = value;
+            input
+        } else {
+            input
         };
-        r.field = "ProducerIdFilters";
-        this.producer_id_filters = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i64>(n));
-            for _ in 0..n {
-                items.push(r.i64()?);
-            }
-            items
+        let input = if version >= 2 {
+            let (input, value) = field(
+                "TransactionalIdPattern",
+                parse::null_check(version >= 2, parse::nullable_string(input, flexible)),
+            )?;
+            this.transactional_id_pattern = value;
+            input
+        } else {
+            input
         };
-        if version >= 1 {
-            r.field = "DurationFilter";
-            this.duration_filter = r.i64()?;
-        }
-        if version >= 2 {
-            r.field = "TransactionalIdPattern";
-            this.transactional_id_pattern = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 2) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -257,7 +251,7 @@ impl crate::Message for ListTransactionsRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

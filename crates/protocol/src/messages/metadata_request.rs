@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -115,61 +113,65 @@ impl MetadataRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        r.field = "Topics";
-        this.topics = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<MetadataRequestTopic>(n));
-                    for _ in 0..n {
-                        items.push(MetadataRequestTopic::read(r, version)?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(version >= 1) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field(
+            "Topics",
+            parse::null_check(
+                version >= 1,
+                parse::nullable_vec(input, flexible, |input| {
+                    MetadataRequestTopic::parse(input, source, version)
+                }),
+            ),
+        )?;
+        this.topics = value;
+        let input = if version >= 4 {
+            let (input, value) = field("AllowAutoTopicCreation", parse::boolean(input))?;
+            this.allow_auto_topic_creation = value;
+            input
+        } else {
+            input
         };
-        if version >= 4 {
-            r.field = "AllowAutoTopicCreation";
-            this.allow_auto_topic_creation = r.bool()?;
-        }
-        if (8..=10).contains(&version) {
-            r.field = "IncludeClusterAuthorizedOperations";
-            this.include_cluster_authorized_operations = r.bool()?;
-        }
-        if version >= 8 {
-            r.field = "IncludeTopicAuthorizedOperations";
-            this.include_topic_authorized_operations = r.bool()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if (8..=10).contains(&version) {
+            let (input, value) =
+                field("IncludeClusterAuthorizedOperations", parse::boolean(input))?;
+            this.include_cluster_authorized_operations = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field("IncludeTopicAuthorizedOperations", parse::boolean(input))?;
+            this.include_topic_authorized_operations = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -310,44 +312,45 @@ impl MetadataRequestTopic {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if version >= 10 {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        r.field = "Name";
-        this.name = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(version >= 10) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let input = if version >= 10 {
+            let (input, value) = field("TopicId", parse::uuid(input))?;
+            this.topic_id = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field(
+            "Name",
+            parse::null_check(version >= 10, parse::nullable_string(input, flexible)),
+        )?;
+        this.name = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -406,7 +409,7 @@ impl crate::Message for MetadataRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

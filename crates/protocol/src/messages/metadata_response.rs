@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -122,76 +120,85 @@ impl MetadataResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if version >= 3 {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        r.field = "Brokers";
-        this.brokers = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<MetadataResponseBroker>(n));
-            for _ in 0..n {
-                items.push(MetadataResponseBroker::read(r, version)?);
-            }
-            items
+        let input = if version >= 3 {
+            let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+            this.throttle_time_ms = value;
+            input
+        } else {
+            input
         };
-        if version >= 2 {
-            r.field = "ClusterId";
-            this.cluster_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 2) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if version >= 1 {
-            r.field = "ControllerId";
-            this.controller_id = r.i32()?;
-        }
-        r.field = "Topics";
-        this.topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<MetadataResponseTopic>(n));
-            for _ in 0..n {
-                items.push(MetadataResponseTopic::read(r, version)?);
-            }
-            items
+        let (input, value) = field(
+            "Brokers",
+            parse::vec(input, flexible, |input| {
+                MetadataResponseBroker::parse(input, source, version)
+            }),
+        )?;
+        this.brokers = value;
+        let input = if version >= 2 {
+            let (input, value) = field(
+                "ClusterId",
+                parse::null_check(version >= 2, parse::nullable_string(input, flexible)),
+            )?;
+            this.cluster_id = value;
+            input
+        } else {
+            input
         };
-        if (8..=10).contains(&version) {
-            r.field = "ClusterAuthorizedOperations";
-            this.cluster_authorized_operations = r.i32()?;
-        }
-        if version >= 13 {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 1 {
+            let (input, value) = field("ControllerId", parse::int32(input))?;
+            this.controller_id = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field(
+            "Topics",
+            parse::vec(input, flexible, |input| {
+                MetadataResponseTopic::parse(input, source, version)
+            }),
+        )?;
+        this.topics = value;
+        let input = if (8..=10).contains(&version) {
+            let (input, value) = field("ClusterAuthorizedOperations", parse::int32(input))?;
+            this.cluster_authorized_operations = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 13 {
+            let (input, value) = field("ErrorCode", parse::int16(input))?;
+            this.error_code = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -369,48 +376,49 @@ impl MetadataResponseBroker {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        r.field = "NodeId";
-        this.node_id = r.i32()?;
-        r.field = "Host";
-        this.host = r.string(flexible)?;
-        r.field = "Port";
-        this.port = r.i32()?;
-        if version >= 1 {
-            r.field = "Rack";
-            this.rack = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 1) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("NodeId", parse::int32(input))?;
+        this.node_id = value;
+        let (input, value) = field("Host", parse::string(input, flexible))?;
+        this.host = value;
+        let (input, value) = field("Port", parse::int32(input))?;
+        this.port = value;
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "Rack",
+                parse::null_check(version >= 1, parse::nullable_string(input, flexible)),
+            )?;
+            this.rack = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -559,63 +567,68 @@ impl MetadataResponseTopic {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "Name";
-        this.name = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(version >= 12) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field(
+            "Name",
+            parse::null_check(version >= 12, parse::nullable_string(input, flexible)),
+        )?;
+        this.name = value;
+        let input = if version >= 10 {
+            let (input, value) = field("TopicId", parse::uuid(input))?;
+            this.topic_id = value;
+            input
+        } else {
+            input
         };
-        if version >= 10 {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        if version >= 1 {
-            r.field = "IsInternal";
-            this.is_internal = r.bool()?;
-        }
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<MetadataResponsePartition>(n));
-            for _ in 0..n {
-                items.push(MetadataResponsePartition::read(r, version)?);
-            }
-            items
+        let input = if version >= 1 {
+            let (input, value) = field("IsInternal", parse::boolean(input))?;
+            this.is_internal = value;
+            input
+        } else {
+            input
         };
-        if version >= 8 {
-            r.field = "TopicAuthorizedOperations";
-            this.topic_authorized_operations = r.i32()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| {
+                MetadataResponsePartition::parse(input, source, version)
+            }),
+        )?;
+        this.partitions = value;
+        let input = if version >= 8 {
+            let (input, value) = field("TopicAuthorizedOperations", parse::int32(input))?;
+            this.topic_authorized_operations = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -782,71 +795,66 @@ impl MetadataResponsePartition {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "PartitionIndex";
-        this.partition_index = r.i32()?;
-        r.field = "LeaderId";
-        this.leader_id = r.i32()?;
-        if version >= 7 {
-            r.field = "LeaderEpoch";
-            this.leader_epoch = r.i32()?;
-        }
-        r.field = "ReplicaNodes";
-        this.replica_nodes = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-            for _ in 0..n {
-                items.push(r.i32()?);
-            }
-            items
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("PartitionIndex", parse::int32(input))?;
+        this.partition_index = value;
+        let (input, value) = field("LeaderId", parse::int32(input))?;
+        this.leader_id = value;
+        let input = if version >= 7 {
+            let (input, value) = field("LeaderEpoch", parse::int32(input))?;
+            this.leader_epoch = value;
+            input
+        } else {
+            input
         };
-        r.field = "IsrNodes";
-        this.isr_nodes = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-            for _ in 0..n {
-                items.push(r.i32()?);
-            }
-            items
+        let (input, value) = field(
+            "ReplicaNodes",
+            parse::vec(input, flexible, |input| parse::int32(input)),
+        )?;
+        this.replica_nodes = value;
+        let (input, value) = field(
+            "IsrNodes",
+            parse::vec(input, flexible, |input| parse::int32(input)),
+        )?;
+        this.isr_nodes = value;
+        let input = if version >= 5 {
+            let (input, value) = field(
+                "OfflineReplicas",
+                parse::vec(input, flexible, |input| parse::int32(input)),
+            )?;
+            this.offline_replicas = value;
+            input
+        } else {
+            input
         };
-        if version >= 5 {
-            r.field = "OfflineReplicas";
-            this.offline_replicas = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -948,7 +956,7 @@ impl crate::Message for MetadataResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

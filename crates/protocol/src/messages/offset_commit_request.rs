@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -114,65 +112,73 @@ impl OffsetCommitRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 8;
         let mut this = Self::default();
-        r.field = "GroupId";
-        this.group_id = r.string(flexible)?;
-        if version >= 1 {
-            r.field = "GenerationIdOrMemberEpoch";
-            this.generation_id_or_member_epoch = r.i32()?;
-        }
-        if version >= 1 {
-            r.field = "MemberId";
-            this.member_id = r.string(flexible)?;
-        }
-        if version >= 7 {
-            r.field = "GroupInstanceId";
-            this.group_instance_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 7) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if (2..=4).contains(&version) {
-            r.field = "RetentionTimeMs";
-            this.retention_time_ms = r.i64()?;
-        }
-        r.field = "Topics";
-        this.topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<OffsetCommitRequestTopic>(n));
-            for _ in 0..n {
-                items.push(OffsetCommitRequestTopic::read(r, version)?);
-            }
-            items
+        let (input, value) = field("GroupId", parse::string(input, flexible))?;
+        this.group_id = value;
+        let input = if version >= 1 {
+            let (input, value) = field("GenerationIdOrMemberEpoch", parse::int32(input))?;
+            this.generation_id_or_member_epoch = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 1 {
+            let (input, value) = field("MemberId", parse::string(input, flexible))?;
+            this.member_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 7 {
+            let (input, value) = field(
+                "GroupInstanceId",
+                parse::null_check(version >= 7, parse::nullable_string(input, flexible)),
+            )?;
+            this.group_instance_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if (2..=4).contains(&version) {
+            let (input, value) = field("RetentionTimeMs", parse::int64(input))?;
+            this.retention_time_ms = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field(
+            "Topics",
+            parse::vec(input, flexible, |input| {
+                OffsetCommitRequestTopic::parse(input, source, version)
+            }),
+        )?;
+        this.topics = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -320,49 +326,54 @@ impl OffsetCommitRequestTopic {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 8;
         let mut this = Self::default();
-        if (0..=9).contains(&version) {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if version >= 10 {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<OffsetCommitRequestPartition>(n));
-            for _ in 0..n {
-                items.push(OffsetCommitRequestPartition::read(r, version)?);
-            }
-            items
+        let input = if (0..=9).contains(&version) {
+            let (input, value) = field("Name", parse::string(input, flexible))?;
+            this.name = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 10 {
+            let (input, value) = field("TopicId", parse::uuid(input))?;
+            this.topic_id = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| {
+                OffsetCommitRequestPartition::parse(input, source, version)
+            }),
+        )?;
+        this.partitions = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -493,48 +504,46 @@ impl OffsetCommitRequestPartition {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 8;
         let mut this = Self::default();
-        r.field = "PartitionIndex";
-        this.partition_index = r.i32()?;
-        r.field = "CommittedOffset";
-        this.committed_offset = r.i64()?;
-        if version >= 6 {
-            r.field = "CommittedLeaderEpoch";
-            this.committed_leader_epoch = r.i32()?;
-        }
-        r.field = "CommittedMetadata";
-        this.committed_metadata = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("PartitionIndex", parse::int32(input))?;
+        this.partition_index = value;
+        let (input, value) = field("CommittedOffset", parse::int64(input))?;
+        this.committed_offset = value;
+        let input = if version >= 6 {
+            let (input, value) = field("CommittedLeaderEpoch", parse::int32(input))?;
+            this.committed_leader_epoch = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("CommittedMetadata", parse::nullable_string(input, flexible))?;
+        this.committed_metadata = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -603,7 +612,7 @@ impl crate::Message for OffsetCommitRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

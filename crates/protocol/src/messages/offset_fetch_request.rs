@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -129,71 +127,74 @@ impl OffsetFetchRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if (0..=7).contains(&version) {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if (0..=7).contains(&version) {
-            r.field = "Topics";
-            this.topics = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items =
-                            Vec::with_capacity(r.capacity_for::<OffsetFetchRequestTopic>(n));
-                        for _ in 0..n {
-                            items.push(OffsetFetchRequestTopic::read(r, version)?);
-                        }
-                        Some(items)
-                    }
-                };
-                if value.is_none() && !((2..=7).contains(&version)) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if version >= 8 {
-            r.field = "Groups";
-            this.groups = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<OffsetFetchRequestGroup>(n));
-                for _ in 0..n {
-                    items.push(OffsetFetchRequestGroup::read(r, version)?);
-                }
-                items
-            };
-        }
-        if version >= 7 {
-            r.field = "RequireStable";
-            this.require_stable = r.bool()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
+        let input = if (0..=7).contains(&version) {
+            let (input, value) = field("GroupId", parse::string(input, flexible))?;
+            this.group_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=7).contains(&version) {
+            let (input, value) = field(
+                "Topics",
+                parse::null_check(
+                    (2..=7).contains(&version),
+                    parse::nullable_vec(input, flexible, |input| {
+                        OffsetFetchRequestTopic::parse(input, source, version)
                     }),
-                }
-            }
-        }
-        Ok(this)
+                ),
+            )?;
+            this.topics = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field(
+                "Groups",
+                parse::vec(input, flexible, |input| {
+                    OffsetFetchRequestGroup::parse(input, source, version)
+                }),
+            )?;
+            this.groups = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 7 {
+            let (input, value) = field("RequireStable", parse::boolean(input))?;
+            this.require_stable = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -350,47 +351,50 @@ impl OffsetFetchRequestTopic {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if (0..=7).contains(&version) {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if (0..=7).contains(&version) {
-            r.field = "PartitionIndexes";
-            this.partition_indexes = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if (0..=7).contains(&version) {
+            let (input, value) = field("Name", parse::string(input, flexible))?;
+            this.name = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=7).contains(&version) {
+            let (input, value) = field(
+                "PartitionIndexes",
+                parse::vec(input, flexible, |input| parse::int32(input)),
+            )?;
+            this.partition_indexes = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -556,70 +560,72 @@ impl OffsetFetchRequestGroup {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 8 {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if version >= 9 {
-            r.field = "MemberId";
-            this.member_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 9) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if version >= 9 {
-            r.field = "MemberEpoch";
-            this.member_epoch = r.i32()?;
-        }
-        if version >= 8 {
-            r.field = "Topics";
-            this.topics = {
-                let value = match r.nullable_len(flexible)? {
-                    None => None,
-                    Some(n) => {
-                        let mut items =
-                            Vec::with_capacity(r.capacity_for::<OffsetFetchRequestTopics>(n));
-                        for _ in 0..n {
-                            items.push(OffsetFetchRequestTopics::read(r, version)?);
-                        }
-                        Some(items)
-                    }
-                };
-                if value.is_none() && !(version >= 8) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
+        let input = if version >= 8 {
+            let (input, value) = field("GroupId", parse::string(input, flexible))?;
+            this.group_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 9 {
+            let (input, value) = field(
+                "MemberId",
+                parse::null_check(version >= 9, parse::nullable_string(input, flexible)),
+            )?;
+            this.member_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 9 {
+            let (input, value) = field("MemberEpoch", parse::int32(input))?;
+            this.member_epoch = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field(
+                "Topics",
+                parse::null_check(
+                    version >= 8,
+                    parse::nullable_vec(input, flexible, |input| {
+                        OffsetFetchRequestTopics::parse(input, source, version)
                     }),
-                }
-            }
-        }
-        Ok(this)
+                ),
+            )?;
+            this.topics = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -775,51 +781,57 @@ impl OffsetFetchRequestTopics {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if (8..=9).contains(&version) {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if version >= 10 {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        if version >= 8 {
-            r.field = "PartitionIndexes";
-            this.partition_indexes = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-                for _ in 0..n {
-                    items.push(r.i32()?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if (8..=9).contains(&version) {
+            let (input, value) = field("Name", parse::string(input, flexible))?;
+            this.name = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 10 {
+            let (input, value) = field("TopicId", parse::uuid(input))?;
+            this.topic_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field(
+                "PartitionIndexes",
+                parse::vec(input, flexible, |input| parse::int32(input)),
+            )?;
+            this.partition_indexes = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -891,7 +903,7 @@ impl crate::Message for OffsetFetchRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

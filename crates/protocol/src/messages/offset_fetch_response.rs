@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -99,62 +97,71 @@ impl OffsetFetchResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 3 {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if (0..=7).contains(&version) {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<OffsetFetchResponseTopic>(n));
-                for _ in 0..n {
-                    items.push(OffsetFetchResponseTopic::read(r, version)?);
-                }
-                items
-            };
-        }
-        if (2..=7).contains(&version) {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if version >= 8 {
-            r.field = "Groups";
-            this.groups = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<OffsetFetchResponseGroup>(n));
-                for _ in 0..n {
-                    items.push(OffsetFetchResponseGroup::read(r, version)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 3 {
+            let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+            this.throttle_time_ms = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=7).contains(&version) {
+            let (input, value) = field(
+                "Topics",
+                parse::vec(input, flexible, |input| {
+                    OffsetFetchResponseTopic::parse(input, source, version)
+                }),
+            )?;
+            this.topics = value;
+            input
+        } else {
+            input
+        };
+        let input = if (2..=7).contains(&version) {
+            let (input, value) = field("ErrorCode", parse::int16(input))?;
+            this.error_code = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field(
+                "Groups",
+                parse::vec(input, flexible, |input| {
+                    OffsetFetchResponseGroup::parse(input, source, version)
+                }),
+            )?;
+            this.groups = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -302,48 +309,52 @@ impl OffsetFetchResponseTopic {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if (0..=7).contains(&version) {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if (0..=7).contains(&version) {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<OffsetFetchResponsePartition>(n));
-                for _ in 0..n {
-                    items.push(OffsetFetchResponsePartition::read(r, version)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if (0..=7).contains(&version) {
+            let (input, value) = field("Name", parse::string(input, flexible))?;
+            this.name = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=7).contains(&version) {
+            let (input, value) = field(
+                "Partitions",
+                parse::vec(input, flexible, |input| {
+                    OffsetFetchResponsePartition::parse(input, source, version)
+                }),
+            )?;
+            this.partitions = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -509,58 +520,74 @@ impl OffsetFetchResponsePartition {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if (0..=7).contains(&version) {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if (0..=7).contains(&version) {
-            r.field = "CommittedOffset";
-            this.committed_offset = r.i64()?;
-        }
-        if (5..=7).contains(&version) {
-            r.field = "CommittedLeaderEpoch";
-            this.committed_leader_epoch = r.i32()?;
-        }
-        if (0..=7).contains(&version) {
-            r.field = "Metadata";
-            this.metadata = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !((0..=7).contains(&version)) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if (0..=7).contains(&version) {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if (0..=7).contains(&version) {
+            let (input, value) = field("PartitionIndex", parse::int32(input))?;
+            this.partition_index = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=7).contains(&version) {
+            let (input, value) = field("CommittedOffset", parse::int64(input))?;
+            this.committed_offset = value;
+            input
+        } else {
+            input
+        };
+        let input = if (5..=7).contains(&version) {
+            let (input, value) = field("CommittedLeaderEpoch", parse::int32(input))?;
+            this.committed_leader_epoch = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=7).contains(&version) {
+            let (input, value) = field(
+                "Metadata",
+                parse::null_check(
+                    (0..=7).contains(&version),
+                    parse::nullable_string(input, flexible),
+                ),
+            )?;
+            this.metadata = value;
+            input
+        } else {
+            input
+        };
+        let input = if (0..=7).contains(&version) {
+            let (input, value) = field("ErrorCode", parse::int16(input))?;
+            this.error_code = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -723,51 +750,59 @@ impl OffsetFetchResponseGroup {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 8 {
-            r.field = "GroupId";
-            this.group_id = r.string(flexible)?;
-        }
-        if version >= 8 {
-            r.field = "Topics";
-            this.topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<OffsetFetchResponseTopics>(n));
-                for _ in 0..n {
-                    items.push(OffsetFetchResponseTopics::read(r, version)?);
-                }
-                items
-            };
-        }
-        if version >= 8 {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 8 {
+            let (input, value) = field("GroupId", parse::string(input, flexible))?;
+            this.group_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field(
+                "Topics",
+                parse::vec(input, flexible, |input| {
+                    OffsetFetchResponseTopics::parse(input, source, version)
+                }),
+            )?;
+            this.topics = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field("ErrorCode", parse::int16(input))?;
+            this.error_code = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -898,52 +933,59 @@ impl OffsetFetchResponseTopics {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if (8..=9).contains(&version) {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if version >= 10 {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        if version >= 8 {
-            r.field = "Partitions";
-            this.partitions = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<OffsetFetchResponsePartitions>(n));
-                for _ in 0..n {
-                    items.push(OffsetFetchResponsePartitions::read(r, version)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if (8..=9).contains(&version) {
+            let (input, value) = field("Name", parse::string(input, flexible))?;
+            this.name = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 10 {
+            let (input, value) = field("TopicId", parse::uuid(input))?;
+            this.topic_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field(
+                "Partitions",
+                parse::vec(input, flexible, |input| {
+                    OffsetFetchResponsePartitions::parse(input, source, version)
+                }),
+            )?;
+            this.partitions = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1118,58 +1160,71 @@ impl OffsetFetchResponsePartitions {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 8 {
-            r.field = "PartitionIndex";
-            this.partition_index = r.i32()?;
-        }
-        if version >= 8 {
-            r.field = "CommittedOffset";
-            this.committed_offset = r.i64()?;
-        }
-        if version >= 8 {
-            r.field = "CommittedLeaderEpoch";
-            this.committed_leader_epoch = r.i32()?;
-        }
-        if version >= 8 {
-            r.field = "Metadata";
-            this.metadata = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 8) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if version >= 8 {
-            r.field = "ErrorCode";
-            this.error_code = r.i16()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 8 {
+            let (input, value) = field("PartitionIndex", parse::int32(input))?;
+            this.partition_index = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field("CommittedOffset", parse::int64(input))?;
+            this.committed_offset = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field("CommittedLeaderEpoch", parse::int32(input))?;
+            this.committed_leader_epoch = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field(
+                "Metadata",
+                parse::null_check(version >= 8, parse::nullable_string(input, flexible)),
+            )?;
+            this.metadata = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field("ErrorCode", parse::int16(input))?;
+            this.error_code = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1259,7 +1314,7 @@ impl crate::Message for OffsetFetchResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -98,55 +96,54 @@ impl ProduceRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if version >= 3 {
-            r.field = "TransactionalId";
-            this.transactional_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 3) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        r.field = "Acks";
-        this.acks = r.i16()?;
-        r.field = "TimeoutMs";
-        this.timeout_ms = r.i32()?;
-        r.field = "TopicData";
-        this.topic_data = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TopicProduceData>(n));
-            for _ in 0..n {
-                items.push(TopicProduceData::read(r, version)?);
-            }
-            items
+        let input = if version >= 3 {
+            let (input, value) = field(
+                "TransactionalId",
+                parse::null_check(version >= 3, parse::nullable_string(input, flexible)),
+            )?;
+            this.transactional_id = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("Acks", parse::int16(input))?;
+        this.acks = value;
+        let (input, value) = field("TimeoutMs", parse::int32(input))?;
+        this.timeout_ms = value;
+        let (input, value) = field(
+            "TopicData",
+            parse::vec(input, flexible, |input| {
+                TopicProduceData::parse(input, source, version)
+            }),
+        )?;
+        this.topic_data = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -269,49 +266,54 @@ impl TopicProduceData {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if (0..=12).contains(&version) {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if version >= 13 {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        r.field = "PartitionData";
-        this.partition_data = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<PartitionProduceData>(n));
-            for _ in 0..n {
-                items.push(PartitionProduceData::read(r, version)?);
-            }
-            items
+        let input = if (0..=12).contains(&version) {
+            let (input, value) = field("Name", parse::string(input, flexible))?;
+            this.name = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 13 {
+            let (input, value) = field("TopicId", parse::uuid(input))?;
+            this.topic_id = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field(
+            "PartitionData",
+            parse::vec(input, flexible, |input| {
+                PartitionProduceData::parse(input, source, version)
+            }),
+        )?;
+        this.partition_data = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -432,42 +434,37 @@ impl PartitionProduceData {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        r.field = "Index";
-        this.index = r.i32()?;
-        r.field = "Records";
-        this.records = {
-            let value = r.nullable_bytes(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("Index", parse::int32(input))?;
+        this.index = value;
+        let (input, value) = field("Records", parse::nullable_bytes(input, source, flexible))?;
+        this.records = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -519,7 +516,7 @@ impl crate::Message for ProduceRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

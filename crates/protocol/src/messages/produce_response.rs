@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -99,58 +97,58 @@ impl ProduceResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        r.field = "Responses";
-        this.responses = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TopicProduceResponse>(n));
-            for _ in 0..n {
-                items.push(TopicProduceResponse::read(r, version)?);
-            }
-            items
+        let (input, value) = field(
+            "Responses",
+            parse::vec(input, flexible, |input| {
+                TopicProduceResponse::parse(input, source, version)
+            }),
+        )?;
+        this.responses = value;
+        let input = if version >= 1 {
+            let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+            this.throttle_time_ms = value;
+            input
+        } else {
+            input
         };
-        if version >= 1 {
-            r.field = "ThrottleTimeMs";
-            this.throttle_time_ms = r.i32()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    0 if version >= 10 => {
-                        let r = &mut sub;
-                        r.field = "NodeEndpoints";
-                        this.node_endpoints = {
-                            let n = r.len(true)?;
-                            let mut items = Vec::with_capacity(r.capacity_for::<NodeEndpoint>(n));
-                            for _ in 0..n {
-                                items.push(NodeEndpoint::read(r, version)?);
-                            }
-                            items
-                        };
-                        r.expect_end()?;
-                    }
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        0 if version >= 10 => {
+                            let (rest, value) = field(
+                                "NodeEndpoints",
+                                parse::vec(input, true, |input| {
+                                    NodeEndpoint::parse(input, source, version)
+                                }),
+                            )?;
+                            field("NodeEndpoints", parse::end(rest))?;
+                            this.node_endpoints = value;
+                            Ok(true)
+                        }
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -275,49 +273,54 @@ impl TopicProduceResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if (0..=12).contains(&version) {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if version >= 13 {
-            r.field = "TopicId";
-            this.topic_id = r.uuid()?;
-        }
-        r.field = "PartitionResponses";
-        this.partition_responses = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<PartitionProduceResponse>(n));
-            for _ in 0..n {
-                items.push(PartitionProduceResponse::read(r, version)?);
-            }
-            items
+        let input = if (0..=12).contains(&version) {
+            let (input, value) = field("Name", parse::string(input, flexible))?;
+            this.name = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 13 {
+            let (input, value) = field("TopicId", parse::uuid(input))?;
+            this.topic_id = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field(
+            "PartitionResponses",
+            parse::vec(input, flexible, |input| {
+                PartitionProduceResponse::parse(input, source, version)
+            }),
+        )?;
+        this.partition_responses = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -494,73 +497,84 @@ impl PartitionProduceResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        r.field = "Index";
-        this.index = r.i32()?;
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "BaseOffset";
-        this.base_offset = r.i64()?;
-        if version >= 2 {
-            r.field = "LogAppendTimeMs";
-            this.log_append_time_ms = r.i64()?;
-        }
-        if version >= 5 {
-            r.field = "LogStartOffset";
-            this.log_start_offset = r.i64()?;
-        }
-        if version >= 8 {
-            r.field = "RecordErrors";
-            this.record_errors = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<BatchIndexAndErrorMessage>(n));
-                for _ in 0..n {
-                    items.push(BatchIndexAndErrorMessage::read(r, version)?);
-                }
-                items
-            };
-        }
-        if version >= 8 {
-            r.field = "ErrorMessage";
-            this.error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 8) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    0 if version >= 10 => {
-                        let r = &mut sub;
-                        r.field = "CurrentLeader";
-                        this.current_leader = LeaderIdAndEpoch::read(r, version)?;
-                        r.expect_end()?;
-                    }
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("Index", parse::int32(input))?;
+        this.index = value;
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("BaseOffset", parse::int64(input))?;
+        this.base_offset = value;
+        let input = if version >= 2 {
+            let (input, value) = field("LogAppendTimeMs", parse::int64(input))?;
+            this.log_append_time_ms = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field("LogStartOffset", parse::int64(input))?;
+            this.log_start_offset = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field(
+                "RecordErrors",
+                parse::vec(input, flexible, |input| {
+                    BatchIndexAndErrorMessage::parse(input, source, version)
+                }),
+            )?;
+            this.record_errors = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field(
+                "ErrorMessage",
+                parse::null_check(version >= 8, parse::nullable_string(input, flexible)),
+            )?;
+            this.error_message = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        0 if version >= 10 => {
+                            let (rest, value) = field(
+                                "CurrentLeader",
+                                LeaderIdAndEpoch::parse(input, source, version),
+                            )?;
+                            field("CurrentLeader", parse::end(rest))?;
+                            this.current_leader = value;
+                            Ok(true)
+                        }
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -741,46 +755,50 @@ impl BatchIndexAndErrorMessage {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if version >= 8 {
-            r.field = "BatchIndex";
-            this.batch_index = r.i32()?;
-        }
-        if version >= 8 {
-            r.field = "BatchIndexErrorMessage";
-            this.batch_index_error_message = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 8) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 8 {
+            let (input, value) = field("BatchIndex", parse::int32(input))?;
+            this.batch_index = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 8 {
+            let (input, value) = field(
+                "BatchIndexErrorMessage",
+                parse::null_check(version >= 8, parse::nullable_string(input, flexible)),
+            )?;
+            this.batch_index_error_message = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -898,40 +916,47 @@ impl LeaderIdAndEpoch {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if version >= 10 {
-            r.field = "LeaderId";
-            this.leader_id = r.i32()?;
-        }
-        if version >= 10 {
-            r.field = "LeaderEpoch";
-            this.leader_epoch = r.i32()?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 10 {
+            let (input, value) = field("LeaderId", parse::int32(input))?;
+            this.leader_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 10 {
+            let (input, value) = field("LeaderEpoch", parse::int32(input))?;
+            this.leader_epoch = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1085,54 +1110,64 @@ impl NodeEndpoint {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        if version >= 10 {
-            r.field = "NodeId";
-            this.node_id = r.i32()?;
-        }
-        if version >= 10 {
-            r.field = "Host";
-            this.host = r.string(flexible)?;
-        }
-        if version >= 10 {
-            r.field = "Port";
-            this.port = r.i32()?;
-        }
-        if version >= 10 {
-            r.field = "Rack";
-            this.rack = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 10) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 10 {
+            let (input, value) = field("NodeId", parse::int32(input))?;
+            this.node_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 10 {
+            let (input, value) = field("Host", parse::string(input, flexible))?;
+            this.host = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 10 {
+            let (input, value) = field("Port", parse::int32(input))?;
+            this.port = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 10 {
+            let (input, value) = field(
+                "Rack",
+                parse::null_check(version >= 10, parse::nullable_string(input, flexible)),
+            )?;
+            this.rack = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1207,7 +1242,7 @@ impl crate::Message for ProduceResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -65,43 +63,42 @@ impl StreamsGroupDescribeResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ThrottleTimeMs";
-        this.throttle_time_ms = r.i32()?;
-        r.field = "Groups";
-        this.groups = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<DescribedGroup>(n));
-            for _ in 0..n {
-                items.push(DescribedGroup::read(r, version)?);
-            }
-            items
+        let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+        this.throttle_time_ms = value;
+        let (input, value) = field(
+            "Groups",
+            parse::vec(input, flexible, |input| {
+                DescribedGroup::parse(input, source, version)
+            }),
+        )?;
+        this.groups = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -323,101 +320,91 @@ impl DescribedGroup {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "ErrorMessage";
-        this.error_message = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "GroupId";
-        this.group_id = r.string(flexible)?;
-        r.field = "GroupState";
-        this.group_state = r.string(flexible)?;
-        r.field = "GroupEpoch";
-        this.group_epoch = r.i32()?;
-        r.field = "AssignmentEpoch";
-        this.assignment_epoch = r.i32()?;
-        r.field = "Topology";
-        this.topology = {
-            let value = if r.i8()? < 0 {
-                None
-            } else {
-                Some(Topology::read(r, version)?)
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "Members";
-        this.members = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<Member>(n));
-            for _ in 0..n {
-                items.push(Member::read(r, version)?);
-            }
-            items
-        };
-        r.field = "AuthorizedOperations";
-        this.authorized_operations = r.i32()?;
-        if version >= 1 {
-            r.field = "TopologyDescription";
-            this.topology_description = {
-                let value = if r.i8()? < 0 {
-                    None
-                } else {
-                    Some(TopologyDescription::read(r, version)?)
-                };
-                if value.is_none() && !(version >= 1) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if version >= 1 {
-            r.field = "TopologyDescriptionStatus";
-            this.topology_description_status = r.i8()?;
-        }
-        if version >= 1 {
-            r.field = "AssignorName";
-            this.assignor_name = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 1) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("ErrorMessage", parse::nullable_string(input, flexible))?;
+        this.error_message = value;
+        let (input, value) = field("GroupId", parse::string(input, flexible))?;
+        this.group_id = value;
+        let (input, value) = field("GroupState", parse::string(input, flexible))?;
+        this.group_state = value;
+        let (input, value) = field("GroupEpoch", parse::int32(input))?;
+        this.group_epoch = value;
+        let (input, value) = field("AssignmentEpoch", parse::int32(input))?;
+        this.assignment_epoch = value;
+        let (input, value) = field(
+            "Topology",
+            parse::nullable_struct(input, |input| Topology::parse(input, source, version)),
+        )?;
+        this.topology = value;
+        let (input, value) = field(
+            "Members",
+            parse::vec(input, flexible, |input| {
+                Member::parse(input, source, version)
+            }),
+        )?;
+        this.members = value;
+        let (input, value) = field("AuthorizedOperations", parse::int32(input))?;
+        this.authorized_operations = value;
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "TopologyDescription",
+                parse::null_check(
+                    version >= 1,
+                    parse::nullable_struct(input, |input| {
+                        TopologyDescription::parse(input, source, version)
                     }),
-                }
-            }
-        }
-        Ok(this)
+                ),
+            )?;
+            this.topology_description = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 1 {
+            let (input, value) = field("TopologyDescriptionStatus", parse::int8(input))?;
+            this.topology_description_status = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "AssignorName",
+                parse::null_check(version >= 1, parse::nullable_string(input, flexible)),
+            )?;
+            this.assignor_name = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -618,51 +605,42 @@ impl Topology {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Epoch";
-        this.epoch = r.i32()?;
-        r.field = "Subtopologies";
-        this.subtopologies = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<Subtopology>(n));
-                    for _ in 0..n {
-                        items.push(Subtopology::read(r, version)?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("Epoch", parse::int32(input))?;
+        this.epoch = value;
+        let (input, value) = field(
+            "Subtopologies",
+            parse::nullable_vec(input, flexible, |input| {
+                Subtopology::parse(input, source, version)
+            }),
+        )?;
+        this.subtopologies = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -791,70 +769,59 @@ impl Subtopology {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "SubtopologyId";
-        this.subtopology_id = r.string(flexible)?;
-        r.field = "SourceTopics";
-        this.source_topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-            for _ in 0..n {
-                items.push(r.string(flexible)?);
-            }
-            items
+        let (input, value) = field("SubtopologyId", parse::string(input, flexible))?;
+        this.subtopology_id = value;
+        let (input, value) = field(
+            "SourceTopics",
+            parse::vec(input, flexible, |input| parse::string(input, flexible)),
+        )?;
+        this.source_topics = value;
+        let (input, value) = field(
+            "RepartitionSinkTopics",
+            parse::vec(input, flexible, |input| parse::string(input, flexible)),
+        )?;
+        this.repartition_sink_topics = value;
+        let (input, value) = field(
+            "StateChangelogTopics",
+            parse::vec(input, flexible, |input| {
+                TopicInfo::parse(input, source, version)
+            }),
+        )?;
+        this.state_changelog_topics = value;
+        let (input, value) = field(
+            "RepartitionSourceTopics",
+            parse::vec(input, flexible, |input| {
+                TopicInfo::parse(input, source, version)
+            }),
+        )?;
+        this.repartition_source_topics = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "RepartitionSinkTopics";
-        this.repartition_sink_topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-            for _ in 0..n {
-                items.push(r.string(flexible)?);
-            }
-            items
-        };
-        r.field = "StateChangelogTopics";
-        this.state_changelog_topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
-            for _ in 0..n {
-                items.push(TopicInfo::read(r, version)?);
-            }
-            items
-        };
-        r.field = "RepartitionSourceTopics";
-        this.repartition_source_topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
-            for _ in 0..n {
-                items.push(TopicInfo::read(r, version)?);
-            }
-            items
-        };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -1098,105 +1065,84 @@ impl Member {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "MemberId";
-        this.member_id = r.string(flexible)?;
-        r.field = "MemberEpoch";
-        this.member_epoch = r.i32()?;
-        r.field = "InstanceId";
-        this.instance_id = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("MemberId", parse::string(input, flexible))?;
+        this.member_id = value;
+        let (input, value) = field("MemberEpoch", parse::int32(input))?;
+        this.member_epoch = value;
+        let (input, value) = field("InstanceId", parse::nullable_string(input, flexible))?;
+        this.instance_id = value;
+        let (input, value) = field("RackId", parse::nullable_string(input, flexible))?;
+        this.rack_id = value;
+        let (input, value) = field("ClientId", parse::string(input, flexible))?;
+        this.client_id = value;
+        let (input, value) = field("ClientHost", parse::string(input, flexible))?;
+        this.client_host = value;
+        let (input, value) = field("TopologyEpoch", parse::int32(input))?;
+        this.topology_epoch = value;
+        let (input, value) = field("ProcessId", parse::string(input, flexible))?;
+        this.process_id = value;
+        let (input, value) = field(
+            "UserEndpoint",
+            parse::nullable_struct(input, |input| Endpoint::parse(input, source, version)),
+        )?;
+        this.user_endpoint = value;
+        let (input, value) = field(
+            "ClientTags",
+            parse::vec(input, flexible, |input| {
+                KeyValue::parse(input, source, version)
+            }),
+        )?;
+        this.client_tags = value;
+        let (input, value) = field(
+            "TaskOffsets",
+            parse::vec(input, flexible, |input| {
+                TaskOffset::parse(input, source, version)
+            }),
+        )?;
+        this.task_offsets = value;
+        let (input, value) = field(
+            "TaskEndOffsets",
+            parse::vec(input, flexible, |input| {
+                TaskOffset::parse(input, source, version)
+            }),
+        )?;
+        this.task_end_offsets = value;
+        let (input, value) = field("Assignment", Assignment::parse(input, source, version))?;
+        this.assignment = value;
+        let (input, value) = field(
+            "TargetAssignment",
+            Assignment::parse(input, source, version),
+        )?;
+        this.target_assignment = value;
+        let (input, value) = field("IsClassic", parse::boolean(input))?;
+        this.is_classic = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "RackId";
-        this.rack_id = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "ClientId";
-        this.client_id = r.string(flexible)?;
-        r.field = "ClientHost";
-        this.client_host = r.string(flexible)?;
-        r.field = "TopologyEpoch";
-        this.topology_epoch = r.i32()?;
-        r.field = "ProcessId";
-        this.process_id = r.string(flexible)?;
-        r.field = "UserEndpoint";
-        this.user_endpoint = {
-            let value = if r.i8()? < 0 {
-                None
-            } else {
-                Some(Endpoint::read(r, version)?)
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "ClientTags";
-        this.client_tags = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
-            for _ in 0..n {
-                items.push(KeyValue::read(r, version)?);
-            }
-            items
-        };
-        r.field = "TaskOffsets";
-        this.task_offsets = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
-            for _ in 0..n {
-                items.push(TaskOffset::read(r, version)?);
-            }
-            items
-        };
-        r.field = "TaskEndOffsets";
-        this.task_end_offsets = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
-            for _ in 0..n {
-                items.push(TaskOffset::read(r, version)?);
-            }
-            items
-        };
-        r.field = "Assignment";
-        this.assignment = Assignment::read(r, version)?;
-        r.field = "TargetAssignment";
-        this.target_assignment = Assignment::read(r, version)?;
-        r.field = "IsClassic";
-        this.is_classic = r.bool()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -1389,36 +1335,37 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Host";
-        this.host = r.string(flexible)?;
-        r.field = "Port";
-        this.port = r.u16()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("Host", parse::string(input, flexible))?;
+        this.host = value;
+        let (input, value) = field("Port", parse::uint16(input))?;
+        this.port = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1505,38 +1452,39 @@ impl TaskOffset {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "SubtopologyId";
-        this.subtopology_id = r.string(flexible)?;
-        r.field = "Partition";
-        this.partition = r.i32()?;
-        r.field = "Offset";
-        this.offset = r.i64()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("SubtopologyId", parse::string(input, flexible))?;
+        this.subtopology_id = value;
+        let (input, value) = field("Partition", parse::int32(input))?;
+        this.partition = value;
+        let (input, value) = field("Offset", parse::int64(input))?;
+        this.offset = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1639,59 +1587,54 @@ impl Assignment {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ActiveTasks";
-        this.active_tasks = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-            for _ in 0..n {
-                items.push(TaskIds::read(r, version)?);
-            }
-            items
+        let (input, value) = field(
+            "ActiveTasks",
+            parse::vec(input, flexible, |input| {
+                TaskIds::parse(input, source, version)
+            }),
+        )?;
+        this.active_tasks = value;
+        let (input, value) = field(
+            "StandbyTasks",
+            parse::vec(input, flexible, |input| {
+                TaskIds::parse(input, source, version)
+            }),
+        )?;
+        this.standby_tasks = value;
+        let (input, value) = field(
+            "WarmupTasks",
+            parse::vec(input, flexible, |input| {
+                TaskIds::parse(input, source, version)
+            }),
+        )?;
+        this.warmup_tasks = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "StandbyTasks";
-        this.standby_tasks = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-            for _ in 0..n {
-                items.push(TaskIds::read(r, version)?);
-            }
-            items
-        };
-        r.field = "WarmupTasks";
-        this.warmup_tasks = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-            for _ in 0..n {
-                items.push(TaskIds::read(r, version)?);
-            }
-            items
-        };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -1807,43 +1750,40 @@ impl TaskIds {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "SubtopologyId";
-        this.subtopology_id = r.string(flexible)?;
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-            for _ in 0..n {
-                items.push(r.i32()?);
-            }
-            items
+        let (input, value) = field("SubtopologyId", parse::string(input, flexible))?;
+        this.subtopology_id = value;
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| parse::int32(input)),
+        )?;
+        this.partitions = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -1937,36 +1877,37 @@ impl KeyValue {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Key";
-        this.key = r.string(flexible)?;
-        r.field = "Value";
-        this.value = r.string(flexible)?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("Key", parse::string(input, flexible))?;
+        this.key = value;
+        let (input, value) = field("Value", parse::string(input, flexible))?;
+        this.value = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -2064,47 +2005,46 @@ impl TopicInfo {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Name";
-        this.name = r.string(flexible)?;
-        r.field = "Partitions";
-        this.partitions = r.i32()?;
-        r.field = "ReplicationFactor";
-        this.replication_factor = r.i16()?;
-        r.field = "TopicConfigs";
-        this.topic_configs = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
-            for _ in 0..n {
-                items.push(KeyValue::read(r, version)?);
-            }
-            items
+        let (input, value) = field("Name", parse::string(input, flexible))?;
+        this.name = value;
+        let (input, value) = field("Partitions", parse::int32(input))?;
+        this.partitions = value;
+        let (input, value) = field("ReplicationFactor", parse::int16(input))?;
+        this.replication_factor = value;
+        let (input, value) = field(
+            "TopicConfigs",
+            parse::vec(input, flexible, |input| {
+                KeyValue::parse(input, source, version)
+            }),
+        )?;
+        this.topic_configs = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -2232,56 +2172,57 @@ impl TopologyDescription {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        if version >= 1 {
-            r.field = "Subtopologies";
-            this.subtopologies = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<TopologyDescriptionSubtopology>(n));
-                for _ in 0..n {
-                    items.push(TopologyDescriptionSubtopology::read(r, version)?);
-                }
-                items
-            };
-        }
-        if version >= 1 {
-            r.field = "GlobalStores";
-            this.global_stores = {
-                let n = r.len(flexible)?;
-                let mut items =
-                    Vec::with_capacity(r.capacity_for::<TopologyDescriptionGlobalStore>(n));
-                for _ in 0..n {
-                    items.push(TopologyDescriptionGlobalStore::read(r, version)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "Subtopologies",
+                parse::vec(input, flexible, |input| {
+                    TopologyDescriptionSubtopology::parse(input, source, version)
+                }),
+            )?;
+            this.subtopologies = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "GlobalStores",
+                parse::vec(input, flexible, |input| {
+                    TopologyDescriptionGlobalStore::parse(input, source, version)
+                }),
+            )?;
+            this.global_stores = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -2411,47 +2352,52 @@ impl TopologyDescriptionSubtopology {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        if version >= 1 {
-            r.field = "SubtopologyId";
-            this.subtopology_id = r.string(flexible)?;
-        }
-        if version >= 1 {
-            r.field = "Nodes";
-            this.nodes = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<TopologyDescriptionNode>(n));
-                for _ in 0..n {
-                    items.push(TopologyDescriptionNode::read(r, version)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 1 {
+            let (input, value) = field("SubtopologyId", parse::string(input, flexible))?;
+            this.subtopology_id = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "Nodes",
+                parse::vec(input, flexible, |input| {
+                    TopologyDescriptionNode::parse(input, source, version)
+                }),
+            )?;
+            this.nodes = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -2653,83 +2599,87 @@ impl TopologyDescriptionNode {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        if version >= 1 {
-            r.field = "Name";
-            this.name = r.string(flexible)?;
-        }
-        if version >= 1 {
-            r.field = "NodeType";
-            this.node_type = r.i8()?;
-        }
-        if version >= 1 {
-            r.field = "SourceTopics";
-            this.source_topics = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if version >= 1 {
-            r.field = "SinkTopic";
-            this.sink_topic = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 1) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if version >= 1 {
-            r.field = "Stores";
-            this.stores = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if version >= 1 {
-            r.field = "Successors";
-            this.successors = {
-                let n = r.len(flexible)?;
-                let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-                for _ in 0..n {
-                    items.push(r.string(flexible)?);
-                }
-                items
-            };
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 1 {
+            let (input, value) = field("Name", parse::string(input, flexible))?;
+            this.name = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 1 {
+            let (input, value) = field("NodeType", parse::int8(input))?;
+            this.node_type = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "SourceTopics",
+                parse::vec(input, flexible, |input| parse::string(input, flexible)),
+            )?;
+            this.source_topics = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "SinkTopic",
+                parse::null_check(version >= 1, parse::nullable_string(input, flexible)),
+            )?;
+            this.sink_topic = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "Stores",
+                parse::vec(input, flexible, |input| parse::string(input, flexible)),
+            )?;
+            this.stores = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "Successors",
+                parse::vec(input, flexible, |input| parse::string(input, flexible)),
+            )?;
+            this.successors = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -2904,40 +2854,53 @@ impl TopologyDescriptionGlobalStore {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        if version >= 1 {
-            r.field = "Source";
-            this.source = TopologyDescriptionNode::read(r, version)?;
-        }
-        if version >= 1 {
-            r.field = "Processor";
-            this.processor = TopologyDescriptionNode::read(r, version)?;
-        }
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "Source",
+                TopologyDescriptionNode::parse(input, source, version),
+            )?;
+            this.source = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 1 {
+            let (input, value) = field(
+                "Processor",
+                TopologyDescriptionNode::parse(input, source, version),
+            )?;
+            this.processor = value;
+            input
+        } else {
+            input
+        };
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -2990,7 +2953,7 @@ impl crate::Message for StreamsGroupDescribeResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -317,194 +315,103 @@ impl StreamsGroupHeartbeatRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "GroupId";
-        this.group_id = r.string(flexible)?;
-        r.field = "MemberId";
-        this.member_id = r.string(flexible)?;
-        r.field = "MemberEpoch";
-        this.member_epoch = r.i32()?;
-        r.field = "EndpointInformationEpoch";
-        this.endpoint_information_epoch = r.i32()?;
-        r.field = "InstanceId";
-        this.instance_id = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("GroupId", parse::string(input, flexible))?;
+        this.group_id = value;
+        let (input, value) = field("MemberId", parse::string(input, flexible))?;
+        this.member_id = value;
+        let (input, value) = field("MemberEpoch", parse::int32(input))?;
+        this.member_epoch = value;
+        let (input, value) = field("EndpointInformationEpoch", parse::int32(input))?;
+        this.endpoint_information_epoch = value;
+        let (input, value) = field("InstanceId", parse::nullable_string(input, flexible))?;
+        this.instance_id = value;
+        let (input, value) = field("RackId", parse::nullable_string(input, flexible))?;
+        this.rack_id = value;
+        let (input, value) = field("RebalanceTimeoutMs", parse::int32(input))?;
+        this.rebalance_timeout_ms = value;
+        let (input, value) = field(
+            "Topology",
+            parse::nullable_struct(input, |input| Topology::parse(input, source, version)),
+        )?;
+        this.topology = value;
+        let (input, value) = field(
+            "ActiveTasks",
+            parse::nullable_vec(input, flexible, |input| {
+                TaskIds::parse(input, source, version)
+            }),
+        )?;
+        this.active_tasks = value;
+        let (input, value) = field(
+            "StandbyTasks",
+            parse::nullable_vec(input, flexible, |input| {
+                TaskIds::parse(input, source, version)
+            }),
+        )?;
+        this.standby_tasks = value;
+        let (input, value) = field(
+            "WarmupTasks",
+            parse::nullable_vec(input, flexible, |input| {
+                TaskIds::parse(input, source, version)
+            }),
+        )?;
+        this.warmup_tasks = value;
+        let (input, value) = field("ProcessId", parse::nullable_string(input, flexible))?;
+        this.process_id = value;
+        let (input, value) = field(
+            "UserEndpoint",
+            parse::nullable_struct(input, |input| Endpoint::parse(input, source, version)),
+        )?;
+        this.user_endpoint = value;
+        let (input, value) = field(
+            "ClientTags",
+            parse::nullable_vec(input, flexible, |input| {
+                KeyValue::parse(input, source, version)
+            }),
+        )?;
+        this.client_tags = value;
+        let (input, value) = field(
+            "TaskOffsets",
+            parse::nullable_vec(input, flexible, |input| {
+                TaskOffset::parse(input, source, version)
+            }),
+        )?;
+        this.task_offsets = value;
+        let (input, value) = field(
+            "TaskEndOffsets",
+            parse::nullable_vec(input, flexible, |input| {
+                TaskOffset::parse(input, source, version)
+            }),
+        )?;
+        this.task_end_offsets = value;
+        let (input, value) = field("ShutdownApplication", parse::boolean(input))?;
+        this.shutdown_application = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "RackId";
-        this.rack_id = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "RebalanceTimeoutMs";
-        this.rebalance_timeout_ms = r.i32()?;
-        r.field = "Topology";
-        this.topology = {
-            let value = if r.i8()? < 0 {
-                None
-            } else {
-                Some(Topology::read(r, version)?)
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "ActiveTasks";
-        this.active_tasks = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                    for _ in 0..n {
-                        items.push(TaskIds::read(r, version)?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "StandbyTasks";
-        this.standby_tasks = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                    for _ in 0..n {
-                        items.push(TaskIds::read(r, version)?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "WarmupTasks";
-        this.warmup_tasks = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                    for _ in 0..n {
-                        items.push(TaskIds::read(r, version)?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "ProcessId";
-        this.process_id = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "UserEndpoint";
-        this.user_endpoint = {
-            let value = if r.i8()? < 0 {
-                None
-            } else {
-                Some(Endpoint::read(r, version)?)
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "ClientTags";
-        this.client_tags = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
-                    for _ in 0..n {
-                        items.push(KeyValue::read(r, version)?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "TaskOffsets";
-        this.task_offsets = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
-                    for _ in 0..n {
-                        items.push(TaskOffset::read(r, version)?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "TaskEndOffsets";
-        this.task_end_offsets = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<TaskOffset>(n));
-                    for _ in 0..n {
-                        items.push(TaskOffset::read(r, version)?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        r.field = "ShutdownApplication";
-        this.shutdown_application = r.bool()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -799,43 +706,42 @@ impl Topology {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Epoch";
-        this.epoch = r.i32()?;
-        r.field = "Subtopologies";
-        this.subtopologies = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<Subtopology>(n));
-            for _ in 0..n {
-                items.push(Subtopology::read(r, version)?);
-            }
-            items
+        let (input, value) = field("Epoch", parse::int32(input))?;
+        this.epoch = value;
+        let (input, value) = field(
+            "Subtopologies",
+            parse::vec(input, flexible, |input| {
+                Subtopology::parse(input, source, version)
+            }),
+        )?;
+        this.subtopologies = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -972,88 +878,71 @@ impl Subtopology {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "SubtopologyId";
-        this.subtopology_id = r.string(flexible)?;
-        r.field = "SourceTopics";
-        this.source_topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-            for _ in 0..n {
-                items.push(r.string(flexible)?);
-            }
-            items
+        let (input, value) = field("SubtopologyId", parse::string(input, flexible))?;
+        this.subtopology_id = value;
+        let (input, value) = field(
+            "SourceTopics",
+            parse::vec(input, flexible, |input| parse::string(input, flexible)),
+        )?;
+        this.source_topics = value;
+        let (input, value) = field(
+            "SourceTopicRegex",
+            parse::vec(input, flexible, |input| parse::string(input, flexible)),
+        )?;
+        this.source_topic_regex = value;
+        let (input, value) = field(
+            "StateChangelogTopics",
+            parse::vec(input, flexible, |input| {
+                TopicInfo::parse(input, source, version)
+            }),
+        )?;
+        this.state_changelog_topics = value;
+        let (input, value) = field(
+            "RepartitionSinkTopics",
+            parse::vec(input, flexible, |input| parse::string(input, flexible)),
+        )?;
+        this.repartition_sink_topics = value;
+        let (input, value) = field(
+            "RepartitionSourceTopics",
+            parse::vec(input, flexible, |input| {
+                TopicInfo::parse(input, source, version)
+            }),
+        )?;
+        this.repartition_source_topics = value;
+        let (input, value) = field(
+            "CopartitionGroups",
+            parse::vec(input, flexible, |input| {
+                CopartitionGroup::parse(input, source, version)
+            }),
+        )?;
+        this.copartition_groups = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "SourceTopicRegex";
-        this.source_topic_regex = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-            for _ in 0..n {
-                items.push(r.string(flexible)?);
-            }
-            items
-        };
-        r.field = "StateChangelogTopics";
-        this.state_changelog_topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
-            for _ in 0..n {
-                items.push(TopicInfo::read(r, version)?);
-            }
-            items
-        };
-        r.field = "RepartitionSinkTopics";
-        this.repartition_sink_topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<String>(n));
-            for _ in 0..n {
-                items.push(r.string(flexible)?);
-            }
-            items
-        };
-        r.field = "RepartitionSourceTopics";
-        this.repartition_source_topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TopicInfo>(n));
-            for _ in 0..n {
-                items.push(TopicInfo::read(r, version)?);
-            }
-            items
-        };
-        r.field = "CopartitionGroups";
-        this.copartition_groups = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<CopartitionGroup>(n));
-            for _ in 0..n {
-                items.push(CopartitionGroup::read(r, version)?);
-            }
-            items
-        };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -1221,59 +1110,48 @@ impl CopartitionGroup {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "SourceTopics";
-        this.source_topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i16>(n));
-            for _ in 0..n {
-                items.push(r.i16()?);
-            }
-            items
+        let (input, value) = field(
+            "SourceTopics",
+            parse::vec(input, flexible, |input| parse::int16(input)),
+        )?;
+        this.source_topics = value;
+        let (input, value) = field(
+            "SourceTopicRegex",
+            parse::vec(input, flexible, |input| parse::int16(input)),
+        )?;
+        this.source_topic_regex = value;
+        let (input, value) = field(
+            "RepartitionSourceTopics",
+            parse::vec(input, flexible, |input| parse::int16(input)),
+        )?;
+        this.repartition_source_topics = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "SourceTopicRegex";
-        this.source_topic_regex = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i16>(n));
-            for _ in 0..n {
-                items.push(r.i16()?);
-            }
-            items
-        };
-        r.field = "RepartitionSourceTopics";
-        this.repartition_source_topics = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i16>(n));
-            for _ in 0..n {
-                items.push(r.i16()?);
-            }
-            items
-        };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -1386,36 +1264,37 @@ impl KeyValue {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Key";
-        this.key = r.string(flexible)?;
-        r.field = "Value";
-        this.value = r.string(flexible)?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("Key", parse::string(input, flexible))?;
+        this.key = value;
+        let (input, value) = field("Value", parse::string(input, flexible))?;
+        this.value = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1513,47 +1392,46 @@ impl TopicInfo {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Name";
-        this.name = r.string(flexible)?;
-        r.field = "Partitions";
-        this.partitions = r.i32()?;
-        r.field = "ReplicationFactor";
-        this.replication_factor = r.i16()?;
-        r.field = "TopicConfigs";
-        this.topic_configs = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<KeyValue>(n));
-            for _ in 0..n {
-                items.push(KeyValue::read(r, version)?);
-            }
-            items
+        let (input, value) = field("Name", parse::string(input, flexible))?;
+        this.name = value;
+        let (input, value) = field("Partitions", parse::int32(input))?;
+        this.partitions = value;
+        let (input, value) = field("ReplicationFactor", parse::int16(input))?;
+        this.replication_factor = value;
+        let (input, value) = field(
+            "TopicConfigs",
+            parse::vec(input, flexible, |input| {
+                KeyValue::parse(input, source, version)
+            }),
+        )?;
+        this.topic_configs = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -1656,36 +1534,37 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Host";
-        this.host = r.string(flexible)?;
-        r.field = "Port";
-        this.port = r.u16()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("Host", parse::string(input, flexible))?;
+        this.host = value;
+        let (input, value) = field("Port", parse::uint16(input))?;
+        this.port = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1772,38 +1651,39 @@ impl TaskOffset {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "SubtopologyId";
-        this.subtopology_id = r.string(flexible)?;
-        r.field = "Partition";
-        this.partition = r.i32()?;
-        r.field = "Offset";
-        this.offset = r.i64()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("SubtopologyId", parse::string(input, flexible))?;
+        this.subtopology_id = value;
+        let (input, value) = field("Partition", parse::int32(input))?;
+        this.partition = value;
+        let (input, value) = field("Offset", parse::int64(input))?;
+        this.offset = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1895,43 +1775,40 @@ impl TaskIds {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "SubtopologyId";
-        this.subtopology_id = r.string(flexible)?;
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-            for _ in 0..n {
-                items.push(r.i32()?);
-            }
-            items
+        let (input, value) = field("SubtopologyId", parse::string(input, flexible))?;
+        this.subtopology_id = value;
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| parse::int32(input)),
+        )?;
+        this.partitions = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -1986,7 +1863,7 @@ impl crate::Message for StreamsGroupHeartbeatRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -250,151 +248,105 @@ impl StreamsGroupHeartbeatResponse {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "ThrottleTimeMs";
-        this.throttle_time_ms = r.i32()?;
-        r.field = "ErrorCode";
-        this.error_code = r.i16()?;
-        r.field = "ErrorMessage";
-        this.error_message = {
-            let value = r.nullable_string(flexible)?;
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("ThrottleTimeMs", parse::int32(input))?;
+        this.throttle_time_ms = value;
+        let (input, value) = field("ErrorCode", parse::int16(input))?;
+        this.error_code = value;
+        let (input, value) = field("ErrorMessage", parse::nullable_string(input, flexible))?;
+        this.error_message = value;
+        let (input, value) = field("MemberId", parse::string(input, flexible))?;
+        this.member_id = value;
+        let (input, value) = field("MemberEpoch", parse::int32(input))?;
+        this.member_epoch = value;
+        let (input, value) = field("HeartbeatIntervalMs", parse::int32(input))?;
+        this.heartbeat_interval_ms = value;
+        let input = if version == 0 {
+            let (input, value) = field("AcceptableRecoveryLagLegacy", parse::int32(input))?;
+            this.acceptable_recovery_lag_legacy = value;
+            input
+        } else {
+            input
         };
-        r.field = "MemberId";
-        this.member_id = r.string(flexible)?;
-        r.field = "MemberEpoch";
-        this.member_epoch = r.i32()?;
-        r.field = "HeartbeatIntervalMs";
-        this.heartbeat_interval_ms = r.i32()?;
-        if version == 0 {
-            r.field = "AcceptableRecoveryLagLegacy";
-            this.acceptable_recovery_lag_legacy = r.i32()?;
-        }
-        r.field = "TaskOffsetIntervalMs";
-        this.task_offset_interval_ms = r.i32()?;
-        if version >= 1 {
-            r.field = "AcceptableRecoveryLag";
-            this.acceptable_recovery_lag = r.i64()?;
-        }
-        r.field = "Status";
-        this.status = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<Status>(n));
-                    for _ in 0..n {
-                        items.push(Status::read(r, version)?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("TaskOffsetIntervalMs", parse::int32(input))?;
+        this.task_offset_interval_ms = value;
+        let input = if version >= 1 {
+            let (input, value) = field("AcceptableRecoveryLag", parse::int64(input))?;
+            this.acceptable_recovery_lag = value;
+            input
+        } else {
+            input
         };
-        r.field = "ActiveTasks";
-        this.active_tasks = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                    for _ in 0..n {
-                        items.push(TaskIds::read(r, version)?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field(
+            "Status",
+            parse::nullable_vec(input, flexible, |input| {
+                Status::parse(input, source, version)
+            }),
+        )?;
+        this.status = value;
+        let (input, value) = field(
+            "ActiveTasks",
+            parse::nullable_vec(input, flexible, |input| {
+                TaskIds::parse(input, source, version)
+            }),
+        )?;
+        this.active_tasks = value;
+        let (input, value) = field(
+            "StandbyTasks",
+            parse::nullable_vec(input, flexible, |input| {
+                TaskIds::parse(input, source, version)
+            }),
+        )?;
+        this.standby_tasks = value;
+        let (input, value) = field(
+            "WarmupTasks",
+            parse::nullable_vec(input, flexible, |input| {
+                TaskIds::parse(input, source, version)
+            }),
+        )?;
+        this.warmup_tasks = value;
+        let input = if version >= 1 {
+            let (input, value) = field("TopologyDescriptionRequired", parse::boolean(input))?;
+            this.topology_description_required = value;
+            input
+        } else {
+            input
         };
-        r.field = "StandbyTasks";
-        this.standby_tasks = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                    for _ in 0..n {
-                        items.push(TaskIds::read(r, version)?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
+        let (input, value) = field("EndpointInformationEpoch", parse::int32(input))?;
+        this.endpoint_information_epoch = value;
+        let (input, value) = field(
+            "PartitionsByUserEndpoint",
+            parse::nullable_vec(input, flexible, |input| {
+                EndpointToPartitions::parse(input, source, version)
+            }),
+        )?;
+        this.partitions_by_user_endpoint = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "WarmupTasks";
-        this.warmup_tasks = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<TaskIds>(n));
-                    for _ in 0..n {
-                        items.push(TaskIds::read(r, version)?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        if version >= 1 {
-            r.field = "TopologyDescriptionRequired";
-            this.topology_description_required = r.bool()?;
-        }
-        r.field = "EndpointInformationEpoch";
-        this.endpoint_information_epoch = r.i32()?;
-        r.field = "PartitionsByUserEndpoint";
-        this.partitions_by_user_endpoint = {
-            let value = match r.nullable_len(flexible)? {
-                None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(r.capacity_for::<EndpointToPartitions>(n));
-                    for _ in 0..n {
-                        items.push(EndpointToPartitions::read(r, version)?);
-                    }
-                    Some(items)
-                }
-            };
-            if value.is_none() && !(true) {
-                return Err(r.error(DecodeErrorKind::NullNotAllowed));
-            }
-            value
-        };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -660,52 +612,49 @@ impl EndpointToPartitions {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "UserEndpoint";
-        this.user_endpoint = Endpoint::read(r, version)?;
-        r.field = "ActivePartitions";
-        this.active_partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TopicPartition>(n));
-            for _ in 0..n {
-                items.push(TopicPartition::read(r, version)?);
-            }
-            items
+        let (input, value) = field("UserEndpoint", Endpoint::parse(input, source, version))?;
+        this.user_endpoint = value;
+        let (input, value) = field(
+            "ActivePartitions",
+            parse::vec(input, flexible, |input| {
+                TopicPartition::parse(input, source, version)
+            }),
+        )?;
+        this.active_partitions = value;
+        let (input, value) = field(
+            "StandbyPartitions",
+            parse::vec(input, flexible, |input| {
+                TopicPartition::parse(input, source, version)
+            }),
+        )?;
+        this.standby_partitions = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        r.field = "StandbyPartitions";
-        this.standby_partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<TopicPartition>(n));
-            for _ in 0..n {
-                items.push(TopicPartition::read(r, version)?);
-            }
-            items
-        };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -810,36 +759,37 @@ impl Status {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "StatusCode";
-        this.status_code = r.i8()?;
-        r.field = "StatusDetail";
-        this.status_detail = r.string(flexible)?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("StatusCode", parse::int8(input))?;
+        this.status_code = value;
+        let (input, value) = field("StatusDetail", parse::string(input, flexible))?;
+        this.status_detail = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -929,43 +879,40 @@ impl TopicPartition {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Topic";
-        this.topic = r.string(flexible)?;
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-            for _ in 0..n {
-                items.push(r.i32()?);
-            }
-            items
+        let (input, value) = field("Topic", parse::string(input, flexible))?;
+        this.topic = value;
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| parse::int32(input)),
+        )?;
+        this.partitions = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -1062,43 +1009,40 @@ impl TaskIds {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "SubtopologyId";
-        this.subtopology_id = r.string(flexible)?;
-        r.field = "Partitions";
-        this.partitions = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<i32>(n));
-            for _ in 0..n {
-                items.push(r.i32()?);
-            }
-            items
+        let (input, value) = field("SubtopologyId", parse::string(input, flexible))?;
+        this.subtopology_id = value;
+        let (input, value) = field(
+            "Partitions",
+            parse::vec(input, flexible, |input| parse::int32(input)),
+        )?;
+        this.partitions = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        Ok((input, this))
     }
 }
 
@@ -1191,36 +1135,37 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = true;
         let mut this = Self::default();
-        r.field = "Host";
-        this.host = r.string(flexible)?;
-        r.field = "Port";
-        this.port = r.u16()?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("Host", parse::string(input, flexible))?;
+        this.host = value;
+        let (input, value) = field("Port", parse::uint16(input))?;
+        this.port = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -1265,7 +1210,7 @@ impl crate::Message for StreamsGroupHeartbeatResponse {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }

@@ -10,10 +10,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, RawTaggedField, Reader, Sink,
-    SizeCounter, Uuid,
-};
+use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
+use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
 use crate::sample::Sample as _;
 
@@ -148,77 +146,76 @@ impl SyncGroupRequest {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        r.field = "GroupId";
-        this.group_id = r.string(flexible)?;
-        r.field = "GenerationId";
-        this.generation_id = r.i32()?;
-        r.field = "MemberId";
-        this.member_id = r.string(flexible)?;
-        if version >= 3 {
-            r.field = "GroupInstanceId";
-            this.group_instance_id = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 3) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if version >= 5 {
-            r.field = "ProtocolType";
-            this.protocol_type = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 5) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        if version >= 5 {
-            r.field = "ProtocolName";
-            this.protocol_name = {
-                let value = r.nullable_string(flexible)?;
-                if value.is_none() && !(version >= 5) {
-                    return Err(r.error(DecodeErrorKind::NullNotAllowed));
-                }
-                value
-            };
-        }
-        r.field = "Assignments";
-        this.assignments = {
-            let n = r.len(flexible)?;
-            let mut items = Vec::with_capacity(r.capacity_for::<SyncGroupRequestAssignment>(n));
-            for _ in 0..n {
-                items.push(SyncGroupRequestAssignment::read(r, version)?);
-            }
-            items
+        let (input, value) = field("GroupId", parse::string(input, flexible))?;
+        this.group_id = value;
+        let (input, value) = field("GenerationId", parse::int32(input))?;
+        this.generation_id = value;
+        let (input, value) = field("MemberId", parse::string(input, flexible))?;
+        this.member_id = value;
+        let input = if version >= 3 {
+            let (input, value) = field(
+                "GroupInstanceId",
+                parse::null_check(version >= 3, parse::nullable_string(input, flexible)),
+            )?;
+            this.group_instance_id = value;
+            input
+        } else {
+            input
         };
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let input = if version >= 5 {
+            let (input, value) = field(
+                "ProtocolType",
+                parse::null_check(version >= 5, parse::nullable_string(input, flexible)),
+            )?;
+            this.protocol_type = value;
+            input
+        } else {
+            input
+        };
+        let input = if version >= 5 {
+            let (input, value) = field(
+                "ProtocolName",
+                parse::null_check(version >= 5, parse::nullable_string(input, flexible)),
+            )?;
+            this.protocol_name = value;
+            input
+        } else {
+            input
+        };
+        let (input, value) = field(
+            "Assignments",
+            parse::vec(input, flexible, |input| {
+                SyncGroupRequestAssignment::parse(input, source, version)
+            }),
+        )?;
+        this.assignments = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -370,36 +367,37 @@ impl SyncGroupRequestAssignment {
         Ok(())
     }
 
-    /// Reads `version` of this value from `r`.
+    /// Parses `version` of this value from `input`, a slice of `source`.
     #[allow(
         unused_variables,
         unused_mut,
         clippy::too_many_lines,
         clippy::nonminimal_bool
     )]
-    pub fn read(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
+    pub fn parse<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        r.field = "MemberId";
-        this.member_id = r.string(flexible)?;
-        r.field = "Assignment";
-        this.assignment = r.bytes(flexible)?;
-        if flexible {
-            r.field = "_tagged_fields";
-            let count = r.uvarint()?;
-            for _ in 0..count {
-                let tag = r.uvarint()?;
-                let size = r.uvarint()? as usize;
-                let mut sub = r.take(size)?;
-                match tag {
-                    _ => this.unknown_tagged_fields.push(RawTaggedField {
-                        tag,
-                        data: sub.rest(),
-                    }),
-                }
-            }
-        }
-        Ok(this)
+        let (input, value) = field("MemberId", parse::string(input, flexible))?;
+        this.member_id = value;
+        let (input, value) = field("Assignment", parse::bytes(input, source, flexible))?;
+        this.assignment = value;
+        let input = if flexible {
+            let (input, ()) = field(
+                "_tagged_fields",
+                parse::tagged_fields(
+                    input,
+                    source,
+                    &mut this.unknown_tagged_fields,
+                    |tag, input| match tag {
+                        _ => Ok(false),
+                    },
+                ),
+            )?;
+            input
+        } else {
+            input
+        };
+        Ok((input, this))
     }
 }
 
@@ -447,7 +445,7 @@ impl crate::Message for SyncGroupRequest {
     fn write_body<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
         self.write(w, version, Self::NAME)
     }
-    fn read_body(r: &mut Reader, version: i16) -> Result<Self, DecodeError> {
-        Self::read(r, version)
+    fn parse_body<'a>(input: &'a [u8], source: Source<'a>, version: i16) -> PResult<'a, Self> {
+        Self::parse(input, source, version)
     }
 }
