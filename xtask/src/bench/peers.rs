@@ -112,7 +112,9 @@ pub fn prepare(kind: PeerKind) -> anyhow::Result<Peer> {
     match kind {
         PeerKind::Ferrokafka => {
             cargo_release(&root.join("Cargo.toml"), &["-p", "ferrokafka-cli"])?;
-            Ok(peer(root.join("target/release/ferrokafka"), &["bench"]))
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| root.join("target"), PathBuf::from);
+            Ok(peer(target.join("release/ferrokafka"), &["bench"]))
         }
         PeerKind::Rdkafka | PeerKind::Krafka | PeerKind::Confluent => {
             let manifest = root.join("bench/peers/Cargo.toml");
