@@ -29,6 +29,7 @@ pub mod header;
 pub mod messages;
 #[cfg(any(test, feature = "sample"))]
 pub mod sample;
+mod topic_partition;
 pub mod varint;
 
 use bytes::{Bytes, BytesMut};
@@ -39,6 +40,7 @@ pub use codec::{
 };
 pub use error::{ErrorCode, KafkaError};
 pub use messages::ApiKey;
+pub use topic_partition::{TopicName, TopicPartition};
 
 /// A message of Kafka's schemas: a request, a response, a header or a data
 /// structure (such as `ConsumerProtocolSubscription`).
