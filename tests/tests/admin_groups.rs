@@ -5,6 +5,7 @@
 //! group alone; a static member is removed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrokafka_admin::groups::{GroupKind, ListGroupsFilter, MembersToRemove, OffsetAndMetadata};
@@ -163,7 +164,7 @@ async fn a_live_group_is_listed_and_described_with_its_assignments() {
     assigned.sort();
     assert_eq!(
         assigned,
-        (0..4).map(|p| (topic.clone(), p)).collect::<Vec<_>>()
+        (0..4).map(|p| (Arc::<str>::from(topic.as_str()), p)).collect::<Vec<_>>()
     );
 
     // An unknown group is answered on its own, not failing the others.
