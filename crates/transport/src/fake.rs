@@ -36,7 +36,7 @@ use ferrokafka_protocol::{ApiKey, ErrorCode, Message, Reader, Uuid};
 
 use crate::config::ClientConfig;
 use crate::frame::SIZE_PREFIX;
-use crate::link::{BrokerLink, Connector, LinkFuture};
+use crate::link::{BrokerLink, Connector};
 use crate::{Client, FinalizedFeatures, TransportError};
 
 /// A request as a fake broker received it.
@@ -353,13 +353,14 @@ impl FakeCluster {
     }
 }
 
+#[async_trait::async_trait]
 impl Connector for FakeCluster {
-    fn connect<'a>(
-        &'a self,
-        address: &'a str,
-        config: &'a ClientConfig,
-    ) -> LinkFuture<'a, Arc<dyn BrokerLink>> {
-        Box::pin(async move {
+    async fn connect(
+        &self,
+        address: &str,
+        config: &ClientConfig,
+    ) -> Result<Arc<dyn BrokerLink>, TransportError> {
+        {
             let node = address
                 .strip_prefix("fake-")
                 .and_then(|rest| rest.split(':').next())
@@ -386,7 +387,7 @@ impl Connector for FakeCluster {
                 request_timeout: config.connection.request_timeout,
                 closed: AtomicBool::new(false),
             }) as Arc<dyn BrokerLink>)
-        })
+        }
     }
 }
 
@@ -482,6 +483,7 @@ impl FakeLink {
     }
 }
 
+#[async_trait::async_trait]
 impl BrokerLink for FakeLink {
     fn broker(&self) -> &str {
         &self.address
@@ -499,23 +501,21 @@ impl BrokerLink for FakeLink {
         lock(&self.cluster.shared).features.clone()
     }
 
-    fn exchange(&self, api: ApiKey, frame: BytesMut) -> LinkFuture<'_, Bytes> {
-        Box::pin(async move {
-            if let Some(response) = self.reply(&frame).await? {
-                return Ok(response);
-            }
-            // A broker that never answers: the request times out.
-            tokio::time::sleep(self.request_timeout).await;
-            self.closed.store(true, Ordering::Release);
-            Err(TransportError::Timeout {
-                broker: self.address.clone(),
-                api: api.name().to_string(),
-                after: self.request_timeout,
-            })
+    async fn exchange(&self, api: ApiKey, frame: BytesMut) -> Result<Bytes, TransportError> {
+        if let Some(response) = self.reply(&frame).await? {
+            return Ok(response);
+        }
+        // A broker that never answers: the request times out.
+        tokio::time::sleep(self.request_timeout).await;
+        self.closed.store(true, Ordering::Release);
+        Err(TransportError::Timeout {
+            broker: self.address.clone(),
+            api: api.name().to_string(),
+            after: self.request_timeout,
         })
     }
 
-    fn send_one_way(&self, frame: BytesMut) -> LinkFuture<'_, ()> {
-        Box::pin(async move { self.reply(&frame).await.map(|_| ()) })
+    async fn send_one_way(&self, frame: BytesMut) -> Result<(), TransportError> {
+        self.reply(&frame).await.map(|_| ())
     }
 }
