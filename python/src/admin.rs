@@ -424,9 +424,9 @@ impl Admin {
         let list = PyList::empty(py);
         for (tp, result) in results {
             match result {
-                Ok(low_watermark) => list.append((tp.topic, tp.partition, low_watermark))?,
+                Ok(low_watermark) => list.append((tp.topic(), tp.partition, low_watermark))?,
                 Err(error) => list.append((
-                    tp.topic,
+                    tp.topic(),
                     tp.partition,
                     errors::admin_error(py, &error).into_value(py),
                 ))?,
@@ -469,7 +469,7 @@ impl Admin {
                 Ok(()) => py.None(),
                 Err(error) => errors::admin_error(py, &error).into_value(py).into_any(),
             };
-            list.append((tp.topic, tp.partition, error))?;
+            list.append((tp.topic(), tp.partition, error))?;
         }
         Ok(list)
     }
@@ -515,7 +515,7 @@ impl Admin {
                         let assignment: Vec<(String, i32)> = m
                             .assignment
                             .into_iter()
-                            .map(|tp| (tp.topic, tp.partition))
+                            .map(|tp| (tp.topic.to_string(), tp.partition))
                             .collect();
                         md.set_item("assignment", assignment)?;
                         members.append(md)?;

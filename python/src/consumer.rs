@@ -417,7 +417,7 @@ impl Consumer {
         self.consumer
             .assignment()
             .into_iter()
-            .map(|tp| (tp.topic, tp.partition))
+            .map(|tp| (tp.topic.to_string(), tp.partition))
             .collect()
     }
 
@@ -641,7 +641,7 @@ impl Consumer {
         self.consumer
             .paused()
             .into_iter()
-            .map(|tp| (tp.topic, tp.partition))
+            .map(|tp| (tp.topic.to_string(), tp.partition))
             .collect()
     }
 

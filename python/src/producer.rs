@@ -977,7 +977,7 @@ impl Producer {
             .into_iter()
             .map(|(topic, partition, offset, metadata, epoch)| {
                 (
-                    ferrokafka_producer::ConsumedPartition::new(topic, partition),
+                    ferrokafka_producer::TopicPartition::new(topic, partition),
                     OffsetAndMetadata {
                         offset,
                         leader_epoch: epoch.filter(|e| *e >= 0),

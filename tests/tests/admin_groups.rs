@@ -5,6 +5,7 @@
 //! group alone; a static member is removed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrokafka_admin::groups::{GroupKind, ListGroupsFilter, MembersToRemove, OffsetAndMetadata};
@@ -149,13 +150,13 @@ async fn a_live_group_is_listed_and_described_with_its_assignments() {
         let mut own: Vec<(String, i32)> = consumer
             .assignment()
             .into_iter()
-            .map(|p| (p.topic, p.partition))
+            .map(|p| (p.topic.to_string(), p.partition))
             .collect();
         own.sort();
         let mut seen: Vec<(String, i32)> = m
             .assignment
             .iter()
-            .map(|p| (p.topic.clone(), p.partition))
+            .map(|p| (p.topic.to_string(), p.partition))
             .collect();
         seen.sort();
         assert_eq!(seen, own, "the coordinator's view matches the member's");
@@ -163,7 +164,7 @@ async fn a_live_group_is_listed_and_described_with_its_assignments() {
     assigned.sort();
     assert_eq!(
         assigned,
-        (0..4).map(|p| (topic.clone(), p)).collect::<Vec<_>>()
+        (0..4).map(|p| (Arc::<str>::from(topic.as_str()), p)).collect::<Vec<_>>()
     );
 
     // An unknown group is answered on its own, not failing the others.
@@ -437,7 +438,7 @@ async fn a_kip848_consumer_group_is_described_with_its_assignments() {
     let mut assigned: Vec<i32> = m
         .assignment
         .iter()
-        .filter(|p| p.topic == topic)
+        .filter(|p| *p.topic == *topic)
         .map(|p| p.partition)
         .collect();
     assigned.sort_unstable();

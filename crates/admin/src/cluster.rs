@@ -600,7 +600,7 @@ impl Admin {
                 let mut topics: BTreeMap<String, Vec<ReassignablePartition>> = BTreeMap::new();
                 for tp in &pending {
                     topics
-                        .entry(tp.topic.clone())
+                        .entry(tp.topic.to_string())
                         .or_default()
                         .push(ReassignablePartition {
                             partition_index: tp.partition,

@@ -198,7 +198,7 @@ pub fn decode_assignment(data: &Bytes) -> Result<Vec<TopicPartition>, AdminError
             t.partitions
                 .into_iter()
                 .map(move |partition| TopicPartition {
-                    topic: topic.clone(),
+                    topic: topic.as_str().into(),
                     partition,
                 })
         })
@@ -574,7 +574,7 @@ impl Admin {
                 Ok(Some(offset)) => {
                     found.insert(
                         TopicPartition {
-                            topic: name,
+                            topic: name.into(),
                             partition,
                         },
                         offset,
@@ -636,7 +636,7 @@ impl Admin {
                 vec![group.to_string()],
                 options,
                 |node, groups| async move {
-                    let mut names: Vec<&str> = offsets.keys().map(|tp| tp.topic.as_str()).collect();
+                    let mut names: Vec<&str> = offsets.keys().map(|tp| tp.topic()).collect();
                     // The keys are sorted by topic first.
                     names.dedup();
                     let ids = self.client().topic_ids(&names).await?;
@@ -718,7 +718,7 @@ impl Admin {
                                     );
                                     results.insert(
                                         TopicPartition {
-                                            topic: t.name.clone(),
+                                            topic: t.name.as_str().into(),
                                             partition: p.partition_index,
                                         },
                                         code_error(&what, p.error_code, None),
@@ -884,7 +884,7 @@ fn consumer_groups(
                                     t.partitions
                                         .into_iter()
                                         .map(move |partition| TopicPartition {
-                                            topic: topic.clone(),
+                                            topic: topic.as_str().into(),
                                             partition,
                                         })
                                 })

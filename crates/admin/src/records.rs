@@ -103,7 +103,7 @@ impl Admin {
     {
         let topics: Vec<String> = pending
             .iter()
-            .map(|tp| tp.topic.clone())
+            .map(|tp| tp.topic.to_string())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -114,7 +114,7 @@ impl Admin {
             let topic = metadata
                 .topics
                 .iter()
-                .find(|t| t.name.as_deref() == Some(tp.topic.as_str()));
+                .find(|t| t.name.as_deref() == Some(tp.topic()));
             let code = match topic {
                 None => ErrorCode::UnknownTopicOrPartition,
                 Some(t) if t.error_code != 0 => ErrorCode::from_code(t.error_code),
@@ -178,7 +178,7 @@ impl Admin {
                     let mut topics: BTreeMap<&str, Vec<DeleteRecordsPartition>> = BTreeMap::new();
                     for tp in &partitions {
                         topics
-                            .entry(tp.topic.as_str())
+                            .entry(tp.topic())
                             .or_default()
                             .push(DeleteRecordsPartition {
                                 partition_index: tp.partition,
@@ -237,7 +237,7 @@ impl Admin {
                     for tp in &partitions {
                         let spec = specs.get(tp).copied().unwrap_or(OffsetSpec::Latest);
                         topics
-                            .entry(tp.topic.as_str())
+                            .entry(tp.topic())
                             .or_default()
                             .push(ListOffsetsPartition {
                                 partition_index: tp.partition,

@@ -189,7 +189,7 @@ impl Admin {
         let mut topics: BTreeMap<&str, Vec<AlterShareGroupOffsetsRequestPartition>> =
             BTreeMap::new();
         for (tp, offset) in offsets {
-            topics.entry(tp.topic.as_str()).or_default().push(
+            topics.entry(tp.topic()).or_default().push(
                 AlterShareGroupOffsetsRequestPartition {
                     partition_index: tp.partition,
                     start_offset: *offset,

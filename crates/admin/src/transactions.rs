@@ -243,13 +243,16 @@ impl Admin {
     /// `LEADER_NOT_AVAILABLE` (retried).
     async fn partition_leader(&self, partition: &TopicPartition) -> Result<i32, AdminError> {
         let metadata = self
-            .metadata(Some(std::slice::from_ref(&partition.topic)), false)
+            .metadata(
+                Some(std::slice::from_ref(&partition.topic.to_string())),
+                false,
+            )
             .await?;
         let what = format!("partition {partition}");
         let topic = metadata
             .topics
             .iter()
-            .find(|t| t.name.as_deref() == Some(partition.topic.as_str()))
+            .find(|t| t.name.as_deref() == Some(partition.topic()))
             .ok_or_else(|| unknown_partition(partition))?;
         check(&what, topic.error_code, None)?;
         let found = topic
@@ -519,7 +522,7 @@ impl Admin {
                 producer_epoch: spec.producer_epoch,
                 transaction_result: false,
                 topics: vec![WritableTxnMarkerTopic {
-                    name: tp.topic.clone(),
+                    name: tp.topic.to_string(),
                     partition_indexes: vec![tp.partition],
                     ..WritableTxnMarkerTopic::default()
                 }],
@@ -540,7 +543,7 @@ impl Admin {
                     .iter()
                     .filter(|m| m.producer_id == spec.producer_id)
                     .flat_map(|m| &m.topics)
-                    .filter(|t| t.name == tp.topic)
+                    .filter(|t| *t.name == *tp.topic)
                     .flat_map(|t| &t.partitions)
                     .find(|p| p.partition_index == tp.partition)
                     .map(|p| p.error_code)

@@ -190,7 +190,7 @@ fn members_json(description: &GroupDescription) -> Value {
                     "client_id": m.client_id,
                     "host": m.host,
                     "subscribed_topics": m.subscribed_topics,
-                    "assignment": m.assignment.iter().map(|p| json!({"topic": p.topic, "partition": p.partition})).collect::<Vec<_>>(),
+                    "assignment": m.assignment.iter().map(|p| json!({"topic": p.topic(), "partition": p.partition})).collect::<Vec<_>>(),
                 })
             })
             .collect(),
@@ -355,7 +355,7 @@ pub(crate) fn run(command: &GroupsCommand) -> ExitCode {
                         .iter()
                         .map(|r| {
                             json!({
-                                "topic": r.partition.topic,
+                                "topic": r.partition.topic(),
                                 "partition": r.partition.partition,
                                 "committed": r.committed,
                                 "end": r.end,
@@ -409,7 +409,7 @@ pub(crate) fn run(command: &GroupsCommand) -> ExitCode {
                         .iter()
                         .map(|r| {
                             vec![
-                                r.partition.topic.clone(),
+                                r.partition.topic.to_string(),
                                 r.partition.partition.to_string(),
                                 cell(r.committed),
                                 cell(r.end),
@@ -590,7 +590,7 @@ async fn reset(admin: Admin, args: &ResetArgs) -> anyhow::Result<Outcome> {
             .iter()
             .map(|(p, planned)| {
                 let mut row = json!({
-                    "topic": p.topic,
+                    "topic": p.topic(),
                     "partition": p.partition,
                     "current": committed.get(p).map(|c| c.offset),
                     "new": planned.as_ref().ok(),
@@ -612,7 +612,7 @@ async fn reset(admin: Admin, args: &ResetArgs) -> anyhow::Result<Outcome> {
             .iter()
             .map(|(p, planned)| {
                 vec![
-                    p.topic.clone(),
+                    p.topic.to_string(),
                     p.partition.to_string(),
                     cell(committed.get(p).map(|c| c.offset)),
                     cell(planned.as_ref().ok().copied()),

@@ -138,7 +138,7 @@ impl Consumer {
             ));
         }
         self.client
-            .add_topics(partitions.iter().map(|tp| tp.topic.as_str()));
+            .add_topics(partitions.iter().map(|tp| tp.topic()));
         lock(&self.positions).assign(partitions.iter().cloned());
         state
             .fetcher
@@ -341,7 +341,7 @@ impl Consumer {
         if state.coordinator_pattern {
             let assigned: std::collections::BTreeSet<String> = lock(&self.positions)
                 .assignment()
-                .map(|tp| tp.topic.clone())
+                .map(|tp| tp.topic.to_string())
                 .collect();
             return assigned.into_iter().collect();
         }

@@ -410,7 +410,7 @@ impl Fetcher {
             for topic in &response.topics {
                 for answer in &topic.partitions {
                     let Some((tp, position, _)) = partitions.iter().find(|(tp, _, _)| {
-                        tp.topic == topic.topic && tp.partition == answer.partition
+                        *tp.topic == *topic.topic && tp.partition == answer.partition
                     }) else {
                         continue;
                     };
@@ -426,7 +426,7 @@ impl Fetcher {
                         client.note_error(error);
                     } else {
                         return Err(ConsumeError::Broker {
-                            topic: tp.topic.clone(),
+                            topic: tp.topic.to_string(),
                             partition: tp.partition,
                             error,
                         });
@@ -587,7 +587,7 @@ impl Fetcher {
                     }
                     error => {
                         return Err(ConsumeError::Broker {
-                            topic: tp.topic,
+                            topic: tp.topic.to_string(),
                             partition: tp.partition,
                             error,
                         });
@@ -691,10 +691,10 @@ async fn offsets_for_epochs(
             leader_epoch: position.leader_epoch.unwrap_or(-1),
             ..OffsetForLeaderPartition::default()
         };
-        match topics.iter_mut().find(|t| t.topic == tp.topic) {
+        match topics.iter_mut().find(|t| *t.topic == *tp.topic) {
             Some(topic) => topic.partitions.push(partition),
             None => topics.push(OffsetForLeaderTopic {
-                topic: tp.topic.clone(),
+                topic: tp.topic.to_string(),
                 partitions: vec![partition],
                 ..OffsetForLeaderTopic::default()
             }),
@@ -774,7 +774,7 @@ fn records_of(
         return Ok(None);
     };
     let corrupt = |reason: String| ConsumeError::Corrupt {
-        topic: tp.topic.clone(),
+        topic: tp.topic.to_string(),
         partition: tp.partition,
         offset: position.offset,
         reason,
@@ -813,7 +813,7 @@ fn records_of(
         })
         .sum();
     let mut records = VecDeque::with_capacity(expected.min(MAX_RESERVED_RECORDS));
-    let topic: std::sync::Arc<str> = std::sync::Arc::from(tp.topic.as_str());
+    let topic: std::sync::Arc<str> = std::sync::Arc::from(tp.topic());
     let mut next = position;
     for batch in batches {
         let leader_epoch = batch

@@ -234,7 +234,7 @@ impl FetchSession {
             .iter()
             .chain(self.pending.iter().flat_map(|(_, p)| p.iter()))
             .find(|(_, p)| p.topic_id == id)
-            .map(|(tp, _)| tp.topic.as_str())
+            .map(|(tp, _)| tp.topic())
     }
 
     /// Drops a partition from the session's memory so that the next
@@ -259,12 +259,12 @@ fn group<'a>(
     let mut topics: Vec<FetchTopic> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (tp, fetch) in partitions {
-        let at = *index.entry(tp.topic.as_str()).or_insert_with(|| {
+        let at = *index.entry(tp.topic()).or_insert_with(|| {
             topics.push(FetchTopic {
                 topic: if by_id {
                     String::new()
                 } else {
-                    tp.topic.clone()
+                    tp.topic.to_string()
                 },
                 topic_id: if by_id {
                     fetch.topic_id
@@ -295,7 +295,7 @@ fn forgotten_topics(partitions: &[(&TopicPartition, Uuid)], by_id: bool) -> Vec<
             if by_id {
                 t.topic_id == *id
             } else {
-                t.topic == tp.topic
+                *t.topic == *tp.topic
             }
         };
         if let Some(topic) = topics.iter_mut().find(|t| same(t)) {
@@ -305,7 +305,7 @@ fn forgotten_topics(partitions: &[(&TopicPartition, Uuid)], by_id: bool) -> Vec<
                 topic: if by_id {
                     String::new()
                 } else {
-                    tp.topic.clone()
+                    tp.topic.to_string()
                 },
                 topic_id: if by_id { *id } else { Uuid::default() },
                 partitions: vec![tp.partition],

@@ -391,7 +391,7 @@ impl ShareConsumer {
         {
             let mut acks = lock(&self.acks);
             for ((id, _), tp) in &partitions {
-                let name: Arc<str> = Arc::from(tp.topic.as_str());
+                let name: Arc<str> = Arc::clone(&tp.topic);
                 acks.ids.insert(Arc::clone(&name), *id);
                 acks.names.insert(*id, name);
             }

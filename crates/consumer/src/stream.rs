@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::{ConsumeError, Consumer, ConsumerRecord};
 
+// Not a trait boundary (so not #[async_trait]): the stream keeps the one
+// `poll` in flight between `poll_next` calls, which needs a nameable, pinned
+// type; it is boxed once per batch of records, not per record.
 type Polling<'a> =
     Pin<Box<dyn Future<Output = Result<Vec<ConsumerRecord>, ConsumeError>> + Send + 'a>>;
 

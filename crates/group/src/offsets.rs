@@ -196,7 +196,7 @@ pub fn partitions_by_topic<'a>(
     let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     for tp in partitions {
         by_topic
-            .entry(tp.topic.clone())
+            .entry(tp.topic().to_owned())
             .or_default()
             .push(tp.partition);
     }

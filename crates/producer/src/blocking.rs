@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::producer::ConsumedPartition;
+use crate::producer::TopicPartition;
 use crate::transaction::{GroupIdentity, OffsetAndMetadata, TransactionError, TransactionState};
 use crate::{DeliveryFuture, ProduceError, Producer, ProducerConfig, ProducerMetrics};
 use crate::{ProducerRecord, RecordMetadata};
@@ -122,7 +122,7 @@ impl BlockingProducer {
     /// See [`Producer::send_offsets_to_transaction`].
     pub fn send_offsets_to_transaction(
         &self,
-        offsets: impl IntoIterator<Item = (ConsumedPartition, OffsetAndMetadata)>,
+        offsets: impl IntoIterator<Item = (TopicPartition, OffsetAndMetadata)>,
         group: GroupIdentity,
     ) -> Result<(), TransactionError> {
         self.runtime

@@ -25,5 +25,5 @@ pub use category::ErrorCategory;
 pub use config::{Acks, ProducerConfig};
 pub use error::ProduceError;
 pub use metrics::{ProducerMetrics, TopicMetrics};
-pub use producer::{ConsumedPartition, DeliveryCallback, DeliveryFuture, Producer, TopicPartition};
+pub use producer::{DeliveryCallback, DeliveryFuture, Producer, TopicPartition};
 pub use record::{ProducerRecord, RecordMetadata};

@@ -28,28 +28,9 @@ use crate::transaction::{
 use crate::unsettled::{Generation, Unsettled, runs};
 use crate::{ProduceError, ProducerRecord, RecordMetadata};
 
-/// A partition as the consumer names it (in consume-transform-produce
-/// offsets).
-pub type ConsumedPartition = ferrokafka_group::assignor::TopicPartition;
-
-/// A partition of a topic, the accumulator's key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TopicPartition {
-    /// The topic.
-    pub topic: Arc<str>,
-    /// The partition.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// `topic`'s partition `partition`.
-    pub fn new(topic: impl AsRef<str>, partition: i32) -> Self {
-        TopicPartition {
-            topic: Arc::from(topic.as_ref()),
-            partition,
-        }
-    }
-}
+/// A partition of a topic, the accumulator's key (the one type every
+/// client crate shares, from `ferrokafka-protocol`).
+pub use ferrokafka_protocol::TopicPartition;
 
 /// A function told of one record's delivery, called on the producer's I/O
 /// task as soon as the broker answers (the Java client's `Callback`), or,
@@ -958,13 +939,10 @@ impl Producer {
     /// Waits up to `max_block_ms`.
     pub async fn send_offsets_to_transaction(
         &self,
-        offsets: impl IntoIterator<Item = (ConsumedPartition, OffsetAndMetadata)>,
+        offsets: impl IntoIterator<Item = (TopicPartition, OffsetAndMetadata)>,
         group: GroupIdentity,
     ) -> Result<(), TransactionError> {
-        let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = offsets
-            .into_iter()
-            .map(|(tp, offset)| (TopicPartition::new(&tp.topic, tp.partition), offset))
-            .collect();
+        let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = offsets.into_iter().collect();
         self.transaction_call(
             Some(TransactionOperation::SendOffsets),
             "send_offsets_to_transaction",

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferrokafka_producer::ConsumedPartition;
+use ferrokafka_producer::TopicPartition;
 use ferrokafka_producer::transaction::{
     GroupIdentity, OffsetAndMetadata, TransactionError, TransactionProtocol, TransactionState,
 };
@@ -581,7 +581,7 @@ async fn with_transaction_version_2_nothing_is_added_and_each_end_txn_brings_the
         .unwrap();
     producer
         .send_offsets_to_transaction(
-            [(ConsumedPartition::new("in", 0), OffsetAndMetadata::new(9))],
+            [(TopicPartition::new("in", 0), OffsetAndMetadata::new(9))],
             GroupIdentity::without_member("g"),
         )
         .await

@@ -36,6 +36,7 @@ pub mod messages;
 pub mod parse;
 #[cfg(any(test, feature = "sample"))]
 pub mod sample;
+mod topic_partition;
 pub mod varint;
 
 use bytes::{Bytes, BytesMut};
@@ -47,6 +48,7 @@ pub use codec::{
 pub use error::{ErrorCode, KafkaError};
 pub use messages::ApiKey;
 use parse::{PResult, Source};
+pub use topic_partition::{TopicName, TopicPartition};
 
 /// A message of Kafka's schemas: a request, a response, a header or a data
 /// structure (such as `ConsumerProtocolSubscription`).

@@ -36,7 +36,7 @@ use ferrokafka_protocol::{ApiKey, ErrorCode, Message, Uuid};
 
 use crate::config::ClientConfig;
 use crate::frame::SIZE_PREFIX;
-use crate::link::{BrokerLink, Connector, LinkFuture};
+use crate::link::{BrokerLink, Connector};
 use crate::{Client, FinalizedFeatures, TransportError};
 
 /// A request as a fake broker received it.
@@ -396,57 +396,56 @@ impl FakeCluster {
     }
 }
 
+#[async_trait::async_trait]
 impl Connector for FakeCluster {
-    fn connect<'a>(
-        &'a self,
-        address: &'a str,
-        config: &'a ClientConfig,
-    ) -> LinkFuture<'a, Arc<dyn BrokerLink>> {
-        Box::pin(async move {
-            let state = lock(&self.shared);
-            let node = if address == BOOTSTRAP_ALIAS {
-                state
-                    .nodes
-                    .iter()
-                    .filter(|n| !state.down.contains(n))
-                    .min()
-                    .copied()
-            } else {
-                address
-                    .strip_prefix("fake-")
-                    .and_then(|rest| rest.split(':').next())
-                    .and_then(|id| id.parse::<i32>().ok())
-                    .filter(|id| state.nodes.contains(id) && !state.down.contains(id))
-            };
-            if let (Some(expected), Some(_)) = (&config.expected_broker, node)
-                && expected.cluster_id != state.cluster_id
-            {
-                return Err(TransportError::MisroutedConnection {
-                    broker: address.to_string(),
-                    expected_cluster: expected.cluster_id.clone(),
-                    node: expected.node_id,
-                    found_cluster: None,
-                });
-            }
-            drop(state);
-            let node = node.ok_or_else(|| TransportError::Io {
-                broker: address.to_string(),
-                message: "connection refused (fake)".into(),
-                kind: std::io::ErrorKind::ConnectionRefused,
-            })?;
-            let versions = ApiKey::ALL
+    async fn connect(
+        &self,
+        address: &str,
+        config: &ClientConfig,
+    ) -> Result<Arc<dyn BrokerLink>, TransportError> {
+        let state = lock(&self.shared);
+        let node = if address == BOOTSTRAP_ALIAS {
+            state
+                .nodes
                 .iter()
-                .map(|&key| (key, key.versions()))
-                .collect();
-            Ok(Arc::new(FakeLink {
-                cluster: self.clone(),
-                node,
-                address: address.to_string(),
-                versions,
-                request_timeout: config.connection.request_timeout,
-                closed: AtomicBool::new(false),
-            }) as Arc<dyn BrokerLink>)
-        })
+                .filter(|n| !state.down.contains(n))
+                .min()
+                .copied()
+        } else {
+            address
+                .strip_prefix("fake-")
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|id| id.parse::<i32>().ok())
+                .filter(|id| state.nodes.contains(id) && !state.down.contains(id))
+        };
+        if let (Some(expected), Some(_)) = (&config.expected_broker, node)
+            && expected.cluster_id != state.cluster_id
+        {
+            return Err(TransportError::MisroutedConnection {
+                broker: address.to_string(),
+                expected_cluster: expected.cluster_id.clone(),
+                node: expected.node_id,
+                found_cluster: None,
+            });
+        }
+        drop(state);
+        let node = node.ok_or_else(|| TransportError::Io {
+            broker: address.to_string(),
+            message: "connection refused (fake)".into(),
+            kind: std::io::ErrorKind::ConnectionRefused,
+        })?;
+        let versions = ApiKey::ALL
+            .iter()
+            .map(|&key| (key, key.versions()))
+            .collect();
+        Ok(Arc::new(FakeLink {
+            cluster: self.clone(),
+            node,
+            address: address.to_string(),
+            versions,
+            request_timeout: config.connection.request_timeout,
+            closed: AtomicBool::new(false),
+        }) as Arc<dyn BrokerLink>)
     }
 }
 
@@ -545,6 +544,7 @@ impl FakeLink {
     }
 }
 
+#[async_trait::async_trait]
 impl BrokerLink for FakeLink {
     fn broker(&self) -> &str {
         &self.address
@@ -564,23 +564,21 @@ impl BrokerLink for FakeLink {
         lock(&self.cluster.shared).features.clone()
     }
 
-    fn exchange(&self, api: ApiKey, frame: BytesMut) -> LinkFuture<'_, Bytes> {
-        Box::pin(async move {
-            if let Some(response) = self.reply(&frame).await? {
-                return Ok(response);
-            }
-            // A broker that never answers: the request times out.
-            tokio::time::sleep(self.request_timeout).await;
-            self.closed.store(true, Ordering::Release);
-            Err(TransportError::Timeout {
-                broker: self.address.clone(),
-                api: api.name().to_string(),
-                after: self.request_timeout,
-            })
+    async fn exchange(&self, api: ApiKey, frame: BytesMut) -> Result<Bytes, TransportError> {
+        if let Some(response) = self.reply(&frame).await? {
+            return Ok(response);
+        }
+        // A broker that never answers: the request times out.
+        tokio::time::sleep(self.request_timeout).await;
+        self.closed.store(true, Ordering::Release);
+        Err(TransportError::Timeout {
+            broker: self.address.clone(),
+            api: api.name().to_string(),
+            after: self.request_timeout,
         })
     }
 
-    fn send_one_way(&self, frame: BytesMut) -> LinkFuture<'_, ()> {
-        Box::pin(async move { self.reply(&frame).await.map(|_| ()) })
+    async fn send_one_way(&self, frame: BytesMut) -> Result<(), TransportError> {
+        self.reply(&frame).await.map(|_| ())
     }
 }

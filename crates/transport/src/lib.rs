@@ -24,6 +24,10 @@ pub mod recovery;
 pub mod sasl;
 pub mod tls;
 
+/// The attribute an implementation of [`link::Connector`], [`link::BrokerLink`]
+/// or [`sasl::TokenProvider`] puts on its `impl`, re-exported so a user
+/// needs no dependency of their own.
+pub use async_trait::async_trait;
 pub use broker::{BrokerConnection, FinalizedFeatures, decode_response};
 pub use client::{Client, CoordinatorKind, Lane};
 pub use connection::{Connection, ConnectionConfig};

@@ -6,11 +6,10 @@
 //! client through every failure path without a network.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::{ApiKey, Request};
 
@@ -18,11 +17,14 @@ use crate::broker::{FinalizedFeatures, decode_response, encode_request, highest_
 use crate::config::ClientConfig;
 use crate::{BrokerConnection, TransportError};
 
-/// A boxed future of a link operation.
-pub type LinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, TransportError>> + Send + 'a>>;
-
 /// A negotiated, authenticated connection to one broker, as the client
 /// sees it.
+///
+/// Its async methods are `#[async_trait]`: an implementation writes plain
+/// `async fn`. The future of each exchange is boxed, as it was before by
+/// hand; one allocation per request is small beside the request's own
+/// buffers, and the trait must stay object-safe (`Arc<dyn BrokerLink>`).
+#[async_trait]
 pub trait BrokerLink: Send + Sync + std::fmt::Debug {
     /// The broker's address.
     fn broker(&self) -> &str;
@@ -46,9 +48,9 @@ pub trait BrokerLink: Send + Sync + std::fmt::Debug {
     /// Sends a request frame (made by [`crate::frame::start`], header and
     /// body written; the correlation id is the link's business) and returns
     /// the response frame: header and body, without the size.
-    fn exchange(&self, api: ApiKey, frame: BytesMut) -> LinkFuture<'_, Bytes>;
+    async fn exchange(&self, api: ApiKey, frame: BytesMut) -> Result<Bytes, TransportError>;
     /// Sends a request that gets no response (`acks=0`).
-    fn send_one_way(&self, frame: BytesMut) -> LinkFuture<'_, ()>;
+    async fn send_one_way(&self, frame: BytesMut) -> Result<(), TransportError>;
 }
 
 impl dyn BrokerLink + '_ {
@@ -70,34 +72,36 @@ impl dyn BrokerLink + '_ {
     }
 }
 
-/// Opens links to brokers.
+/// Opens links to brokers (`#[async_trait]`: implement it with a plain
+/// `async fn connect`).
+#[async_trait]
 pub trait Connector: Send + Sync {
     /// Connects to `address` (`host:port`) with `config`'s security
     /// settings, negotiates versions and authenticates.
-    fn connect<'a>(
-        &'a self,
-        address: &'a str,
-        config: &'a ClientConfig,
-    ) -> LinkFuture<'a, Arc<dyn BrokerLink>>;
+    async fn connect(
+        &self,
+        address: &str,
+        config: &ClientConfig,
+    ) -> Result<Arc<dyn BrokerLink>, TransportError>;
 }
 
 /// The real connector: TCP, optionally TLS, optionally SASL.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NetworkConnector;
 
+#[async_trait]
 impl Connector for NetworkConnector {
-    fn connect<'a>(
-        &'a self,
-        address: &'a str,
-        config: &'a ClientConfig,
-    ) -> LinkFuture<'a, Arc<dyn BrokerLink>> {
-        Box::pin(async move {
-            let connection = BrokerConnection::connect(address, config).await?;
-            Ok(Arc::new(connection) as Arc<dyn BrokerLink>)
-        })
+    async fn connect(
+        &self,
+        address: &str,
+        config: &ClientConfig,
+    ) -> Result<Arc<dyn BrokerLink>, TransportError> {
+        let connection = BrokerConnection::connect(address, config).await?;
+        Ok(Arc::new(connection) as Arc<dyn BrokerLink>)
     }
 }
 
+#[async_trait]
 impl BrokerLink for BrokerConnection {
     fn broker(&self) -> &str {
         BrokerConnection::broker(self)
@@ -123,11 +127,11 @@ impl BrokerLink for BrokerConnection {
         BrokerConnection::needs_reauthentication(self, now)
     }
 
-    fn exchange(&self, api: ApiKey, frame: BytesMut) -> LinkFuture<'_, Bytes> {
-        Box::pin(self.round_trip_frame(api, frame))
+    async fn exchange(&self, api: ApiKey, frame: BytesMut) -> Result<Bytes, TransportError> {
+        self.round_trip_frame(api, frame).await
     }
 
-    fn send_one_way(&self, frame: BytesMut) -> LinkFuture<'_, ()> {
-        Box::pin(self.send_frame_one_way(frame))
+    async fn send_one_way(&self, frame: BytesMut) -> Result<(), TransportError> {
+        self.send_frame_one_way(frame).await
     }
 }

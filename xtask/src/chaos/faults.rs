@@ -216,7 +216,7 @@ impl Injector<'_> {
         &self,
         tp: &TopicPartition,
     ) -> anyhow::Result<ferrokafka_admin::topics::PartitionDescription> {
-        let topic = tp.topic.clone();
+        let topic = tp.topic.to_string();
         let mut described = self.runtime.block_on(self.admin.describe_topics(
             &[topic.as_str()],
             &AdminOptions::new().timeout(ADMIN_TIMEOUT),

@@ -193,7 +193,7 @@ pub async fn run(
         .remove(&group)
         .ok_or_else(|| anyhow::anyhow!("no offsets for {group}"))??
         .into_iter()
-        .filter(|(tp, _)| tp.topic == topic)
+        .filter(|(tp, _)| *tp.topic == *topic)
         .map(|(tp, o)| (tp.partition, o.offset))
         .collect();
     let consumed = std::mem::take(&mut *consumed.lock().expect("no member panics holding the log"));

@@ -64,7 +64,7 @@ impl ShareConsumer {
             .lock()
             .partitions
             .iter()
-            .map(|(id, tp)| (*id, Arc::from(tp.topic.as_str())))
+            .map(|(id, tp)| (*id, Arc::clone(&tp.topic)))
             .collect();
         let wanted_ids: BTreeSet<SharePartition> = assigned.iter().map(|(id, _)| *id).collect();
         let mut involved = assigned;
@@ -211,7 +211,7 @@ impl ShareConsumer {
                         refresh = true;
                     } else {
                         failure.get_or_insert(ConsumeError::Broker {
-                            topic: tp.topic.clone(),
+                            topic: tp.topic.to_string(),
                             partition: tp.partition,
                             error: code,
                         });
@@ -223,7 +223,7 @@ impl ShareConsumer {
                     Ok(records) => state.buffer.extend(records),
                     Err(reason) => {
                         failure.get_or_insert(ConsumeError::Corrupt {
-                            topic: tp.topic.clone(),
+                            topic: tp.topic.to_string(),
                             partition: tp.partition,
                             offset: data.acquired_records.first().map_or(-1, |r| r.first_offset),
                             reason,

@@ -12,31 +12,9 @@ pub use range::RangeAssignor;
 pub use round_robin::RoundRobinAssignor;
 pub use sticky::{CooperativeStickyAssignor, StickyAssignor};
 
-/// A topic and one of its partitions.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TopicPartition {
-    /// Topic name.
-    pub topic: String,
-    /// Partition index.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// `topic`/`partition`.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl std::fmt::Display for TopicPartition {
-    /// `topic-partition`, as Kafka's tools print it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+/// A topic and one of its partitions (the one type every client crate
+/// shares, from `ferrokafka-protocol`).
+pub use ferrokafka_protocol::TopicPartition;
 
 /// What one member told the leader in its JoinGroup metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -72,10 +72,11 @@ fn sticky_assignment(
 ) -> Assignment {
     let mut assignment = empty_assignment(members);
     let members = sorted_members(members);
-    let subscribed = |member: &Subscription, tp: &TopicPartition| member.topics.contains(&tp.topic);
+    let subscribed =
+        |member: &Subscription, tp: &TopicPartition| member.topics.iter().any(|t| **t == *tp.topic);
     let exists = |tp: &TopicPartition| {
         partitions_per_topic
-            .get(&tp.topic)
+            .get(tp.topic())
             .is_some_and(|&n| tp.partition >= 0 && tp.partition < n)
     };
 

@@ -2,16 +2,31 @@
 //! `n,,\x01auth=Bearer <token>\x01\x01`; the server answers empty on
 //! success, or with a JSON error the client acknowledges with `\x01`.
 
-use std::future::Future;
-use std::pin::Pin;
+use async_trait::async_trait;
 
 use super::{SaslError, Secret};
 
 /// Where OAUTHBEARER tokens come from: an identity provider, a file, a
 /// fixed string in tests. Asked for a token at each (re-)authentication.
+///
+/// `#[async_trait]`: implement it with a plain `async fn token`.
+///
+/// ```
+/// use ferrokafka_transport::sasl::{SaslError, Secret, TokenProvider};
+///
+/// struct FromEnv;
+///
+/// #[ferrokafka_transport::async_trait]
+/// impl TokenProvider for FromEnv {
+///     async fn token(&self) -> Result<Secret, SaslError> {
+///         Ok(Secret::new(std::env::var("TOKEN").unwrap_or_default()))
+///     }
+/// }
+/// ```
+#[async_trait]
 pub trait TokenProvider: Send + Sync + 'static {
     /// A current token (a compact JWS).
-    fn token(&self) -> Pin<Box<dyn Future<Output = Result<Secret, SaslError>> + Send + '_>>;
+    async fn token(&self) -> Result<Secret, SaslError>;
 }
 
 /// A provider that always gives the same token.
@@ -23,9 +38,10 @@ pub trait TokenProvider: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct StaticToken(pub Secret);
 
+#[async_trait]
 impl TokenProvider for StaticToken {
-    fn token(&self) -> Pin<Box<dyn Future<Output = Result<Secret, SaslError>> + Send + '_>> {
-        Box::pin(async move { Ok(self.0.clone()) })
+    async fn token(&self) -> Result<Secret, SaslError> {
+        Ok(self.0.clone())
     }
 }
 
