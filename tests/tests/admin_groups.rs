@@ -164,7 +164,9 @@ async fn a_live_group_is_listed_and_described_with_its_assignments() {
     assigned.sort();
     assert_eq!(
         assigned,
-        (0..4).map(|p| (Arc::<str>::from(topic.as_str()), p)).collect::<Vec<_>>()
+        (0..4)
+            .map(|p| (Arc::<str>::from(topic.as_str()), p))
+            .collect::<Vec<_>>()
     );
 
     // An unknown group is answered on its own, not failing the others.

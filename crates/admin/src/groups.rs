@@ -636,7 +636,7 @@ impl Admin {
                 vec![group.to_string()],
                 options,
                 |node, groups| async move {
-                    let mut names: Vec<&str> = offsets.keys().map(|tp| tp.topic()).collect();
+                    let mut names: Vec<&str> = offsets.keys().map(TopicPartition::topic).collect();
                     // The keys are sorted by topic first.
                     names.dedup();
                     let ids = self.client().topic_ids(&names).await?;

@@ -138,7 +138,7 @@ impl Consumer {
             ));
         }
         self.client
-            .add_topics(partitions.iter().map(|tp| tp.topic()));
+            .add_topics(partitions.iter().map(TopicPartition::topic));
         lock(&self.positions).assign(partitions.iter().cloned());
         state
             .fetcher

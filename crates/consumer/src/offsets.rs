@@ -133,7 +133,7 @@ async fn commit_once(
     let coordinator = client
         .coordinator(CoordinatorKind::Group, &group.group_id)
         .await?;
-    let names: Vec<&str> = offsets.keys().map(|tp| tp.topic()).collect();
+    let names: Vec<&str> = offsets.keys().map(TopicPartition::topic).collect();
     let ids = client.topic_ids(&names).await?;
     let response = client
         .send_built(coordinator, Lane::Coordination, |version| {

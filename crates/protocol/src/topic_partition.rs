@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn orders_by_topic_then_partition() {
-        let mut tps = vec![
+        let mut tps = [
             TopicPartition::new("b", 0),
             TopicPartition::new("a", 10),
             TopicPartition::new("a", 2),
