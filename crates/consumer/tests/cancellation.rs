@@ -3,14 +3,21 @@
 //! of its future until it would have finished by itself. Whatever the
 //! point, no record is skipped or handed out twice: the polls after the
 //! drop hand out the partition's log from where the last completed poll
-//! left it, in order.
+//! left it, in order. A `commit` dropped likewise can be called again and
+//! commits the consumer's position.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferrokafka_consumer::{Consumer, ConsumerConfig, TopicPartition};
 use ferrokafka_protocol::ApiKey;
 use ferrokafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use ferrokafka_protocol::messages::{FetchRequest, FetchResponse};
+use ferrokafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use ferrokafka_protocol::messages::{
+    FetchRequest, FetchResponse, OffsetCommitRequest, OffsetCommitResponse,
+};
 use ferrokafka_records::RecordBatchBuilder;
 use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest, poll_then_drop};
 
@@ -21,14 +28,55 @@ const MAX_POLLS: usize = 200;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A one-partition topic whose Fetch answers come 5 ms late with at most
-/// 4 records from the offset asked (none past the log's end).
-fn cluster() -> FakeCluster {
-    let cluster = FakeCluster::new(1, |request| {
-        (request.key == ApiKey::Fetch)
-            .then(|| FakeReply::After(Duration::from_millis(5), Box::new(fetched(request))))
+/// 4 records from the offset asked (none past the log's end), and whose
+/// OffsetCommit answers come as late, the offsets committed kept in
+/// `committed`.
+fn cluster_keeping(committed: Committed) -> FakeCluster {
+    let cluster = FakeCluster::new(1, move |request| {
+        let reply = match request.key {
+            ApiKey::Fetch => fetched(request),
+            ApiKey::OffsetCommit => commit(request, &committed),
+            _ => return None,
+        };
+        Some(FakeReply::After(Duration::from_millis(5), Box::new(reply)))
     });
     cluster.add_topic("t", &[1]);
     cluster
+}
+
+fn cluster() -> FakeCluster {
+    cluster_keeping(Committed::default())
+}
+
+/// The offset last committed for partition 0 of `t`.
+type Committed = Arc<Mutex<Option<i64>>>;
+
+fn commit(request: &FakeRequest, committed: &Committed) -> FakeReply {
+    let asked: OffsetCommitRequest = request.decode();
+    let response = OffsetCommitResponse {
+        topics: asked
+            .topics
+            .iter()
+            .map(|topic| OffsetCommitResponseTopic {
+                name: topic.name.clone(),
+                topic_id: topic.topic_id,
+                partitions: topic
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        *committed.lock().unwrap() = Some(p.committed_offset);
+                        OffsetCommitResponsePartition {
+                            partition_index: p.partition_index,
+                            ..OffsetCommitResponsePartition::default()
+                        }
+                    })
+                    .collect(),
+                ..OffsetCommitResponseTopic::default()
+            })
+            .collect(),
+        ..OffsetCommitResponse::default()
+    };
+    FakeReply::with(request, &response)
 }
 
 fn fetched(request: &FakeRequest) -> FakeReply {
@@ -75,6 +123,8 @@ async fn consumer(cluster: &FakeCluster) -> Consumer {
     let bootstrap = cluster.bootstrap();
     let config = ConsumerConfig::from_pairs([
         ("bootstrap_servers", bootstrap.as_str()),
+        ("group_id", "g"),
+        ("enable_auto_commit", "false"),
         ("fetch_max_wait_ms", "10"),
         // A metadata refresh before most fetches: one more await point
         // inside each poll.
@@ -147,4 +197,42 @@ async fn records_of_a_fetch_answered_without_a_session_are_handed_out() {
     let consumer = consumer(&cluster).await;
     let offsets = read_to_end(&consumer, Vec::new()).await;
     assert_eq!(offsets, (0..LOG_END).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_dropped_at_any_point_can_be_called_again() {
+    for polls in 0..MAX_POLLS {
+        let committed = Committed::default();
+        let cluster = cluster_keeping(Arc::clone(&committed));
+        let consumer = consumer(&cluster).await;
+        let handed = consumer.poll(WAIT).await.unwrap();
+        let next = handed
+            .last()
+            .expect("the first poll handed out records")
+            .offset
+            + 1;
+        let finished = poll_then_drop(polls, consumer.commit()).await;
+        tokio::time::timeout(WAIT, consumer.commit())
+            .await
+            .unwrap_or_else(|_| panic!("a commit after one dropped at poll {polls} hung"))
+            .unwrap_or_else(|e| panic!("dropped at poll {polls}: {e}"));
+        assert_eq!(
+            *committed.lock().unwrap(),
+            Some(next),
+            "dropped at poll {polls}"
+        );
+        // The consumer reads on from where it was.
+        let offsets = read_to_end(&consumer, handed.iter().map(|r| r.offset).collect()).await;
+        assert_eq!(
+            offsets,
+            (0..LOG_END).collect::<Vec<_>>(),
+            "dropped at poll {polls}"
+        );
+        consumer.close(WAIT).await.unwrap();
+        if finished {
+            assert!(polls > 5, "finished at poll {polls}, before its answer");
+            return;
+        }
+    }
+    panic!("commit never finished within {MAX_POLLS} polls");
 }
