@@ -555,7 +555,13 @@ impl Fetcher {
         let read_committed = config.isolation_level == IsolationLevel::ReadCommitted;
         for topic in &response.responses {
             let name = if topic.topic.is_empty() {
-                match session.topic_name(topic.topic_id) {
+                // The request's own partitions first: an answer without a
+                // session (id 0) leaves the session knowing no topic.
+                let asked_name = asked
+                    .iter()
+                    .find(|(_, p)| p.topic_id == topic.topic_id)
+                    .map(|(tp, _)| tp.topic.as_str());
+                match asked_name.or_else(|| session.topic_name(topic.topic_id)) {
                     Some(name) => name.to_string(),
                     None => continue,
                 }

@@ -6,11 +6,8 @@
 //! and the producer goes on working: the next flush, send, commit and close
 //! behave as if nothing had been dropped.
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Poll;
 use std::time::Duration;
 
 use ferrokafka_producer::transaction::TransactionState;
@@ -21,29 +18,13 @@ use ferrokafka_protocol::messages::add_partitions_to_txn_response::{
 };
 use ferrokafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 use ferrokafka_protocol::{ApiKey, ErrorCode};
-use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
+use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest, poll_then_drop};
 
 /// The most polls any future here needs to finish by itself.
 const MAX_POLLS: usize = 60;
 /// The same for a send that waits for its topic's metadata.
 const MAX_SEND_POLLS: usize = 400;
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Polls `future` at most `polls` times, a virtual millisecond apart, and
-/// drops it if it has not finished; returns whether it finished.
-async fn poll_then_drop<F: Future>(polls: usize, future: F) -> bool {
-    let mut future = pin!(future);
-    for _ in 0..polls {
-        let finished =
-            std::future::poll_fn(|context| Poll::Ready(future.as_mut().poll(context).is_ready()))
-                .await;
-        if finished {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    false
-}
 
 /// Every Produce answered after 5 ms, AddPartitionsToTxn and EndTxn at once.
 fn cluster() -> FakeCluster {

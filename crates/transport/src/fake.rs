@@ -582,3 +582,23 @@ impl BrokerLink for FakeLink {
         self.reply(&frame).await.map(|_| ())
     }
 }
+
+/// Polls `future` at most `polls` times, a millisecond of the runtime's
+/// clock apart (virtual with paused time), then drops it if it has not
+/// finished; returns whether it finished. Cancellation tests call it for
+/// every `polls` from 0 up, so the future is dropped at each of its await
+/// points in turn.
+pub async fn poll_then_drop<F: std::future::Future>(polls: usize, future: F) -> bool {
+    let mut future = std::pin::pin!(future);
+    for _ in 0..polls {
+        let finished = std::future::poll_fn(|context| {
+            std::task::Poll::Ready(future.as_mut().poll(context).is_ready())
+        })
+        .await;
+        if finished {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    false
+}

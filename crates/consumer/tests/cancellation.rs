@@ -1,0 +1,238 @@
+//! Cancellation safety of the consumer on the in-memory cluster, with the
+//! runtime's clock paused: `poll` is dropped after every number of polls
+//! of its future until it would have finished by itself. Whatever the
+//! point, no record is skipped or handed out twice: the polls after the
+//! drop hand out the partition's log from where the last completed poll
+//! left it, in order. A `commit` dropped likewise can be called again and
+//! commits the consumer's position.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferrokafka_consumer::{Consumer, ConsumerConfig, TopicPartition};
+use ferrokafka_protocol::ApiKey;
+use ferrokafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use ferrokafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use ferrokafka_protocol::messages::{
+    FetchRequest, FetchResponse, OffsetCommitRequest, OffsetCommitResponse,
+};
+use ferrokafka_records::RecordBatchBuilder;
+use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest, poll_then_drop};
+
+/// The records in each partition's log, at offsets `0..LOG_END`.
+const LOG_END: i64 = 30;
+/// The most polls any `poll` here needs to finish by itself.
+const MAX_POLLS: usize = 200;
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A one-partition topic whose Fetch answers come 5 ms late with at most
+/// 4 records from the offset asked (none past the log's end), and whose
+/// OffsetCommit answers come as late, the offsets committed kept in
+/// `committed`.
+fn cluster_keeping(committed: Committed) -> FakeCluster {
+    let cluster = FakeCluster::new(1, move |request| {
+        let reply = match request.key {
+            ApiKey::Fetch => fetched(request),
+            ApiKey::OffsetCommit => commit(request, &committed),
+            _ => return None,
+        };
+        Some(FakeReply::After(Duration::from_millis(5), Box::new(reply)))
+    });
+    cluster.add_topic("t", &[1]);
+    cluster
+}
+
+fn cluster() -> FakeCluster {
+    cluster_keeping(Committed::default())
+}
+
+/// The offset last committed for partition 0 of `t`.
+type Committed = Arc<Mutex<Option<i64>>>;
+
+fn commit(request: &FakeRequest, committed: &Committed) -> FakeReply {
+    let asked: OffsetCommitRequest = request.decode();
+    let response = OffsetCommitResponse {
+        topics: asked
+            .topics
+            .iter()
+            .map(|topic| OffsetCommitResponseTopic {
+                name: topic.name.clone(),
+                topic_id: topic.topic_id,
+                partitions: topic
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        *committed.lock().unwrap() = Some(p.committed_offset);
+                        OffsetCommitResponsePartition {
+                            partition_index: p.partition_index,
+                            ..OffsetCommitResponsePartition::default()
+                        }
+                    })
+                    .collect(),
+                ..OffsetCommitResponseTopic::default()
+            })
+            .collect(),
+        ..OffsetCommitResponse::default()
+    };
+    FakeReply::with(request, &response)
+}
+
+fn fetched(request: &FakeRequest) -> FakeReply {
+    let asked: FetchRequest = request.decode();
+    let response = FetchResponse {
+        responses: asked
+            .topics
+            .iter()
+            .map(|topic| FetchableTopicResponse {
+                topic: topic.topic.clone(),
+                topic_id: topic.topic_id,
+                partitions: topic
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionData {
+                        partition_index: p.partition,
+                        high_watermark: LOG_END,
+                        last_stable_offset: LOG_END,
+                        records: Some(log_from(p.fetch_offset)),
+                        ..PartitionData::default()
+                    })
+                    .collect(),
+                ..FetchableTopicResponse::default()
+            })
+            .collect(),
+        ..FetchResponse::default()
+    };
+    FakeReply::with(request, &response)
+}
+
+/// One batch of the log's records from `offset`, at most 4 of them.
+fn log_from(offset: i64) -> bytes::Bytes {
+    if offset >= LOG_END {
+        return bytes::Bytes::new();
+    }
+    let mut batch = RecordBatchBuilder::new(offset);
+    for o in offset..LOG_END.min(offset + 4) {
+        batch.append::<ferrokafka_records::Header>(0, None, Some(&o.to_be_bytes()), &[]);
+    }
+    batch.build().unwrap()
+}
+
+async fn consumer(cluster: &FakeCluster) -> Consumer {
+    let bootstrap = cluster.bootstrap();
+    let config = ConsumerConfig::from_pairs([
+        ("bootstrap_servers", bootstrap.as_str()),
+        ("group_id", "g"),
+        ("enable_auto_commit", "false"),
+        ("fetch_max_wait_ms", "10"),
+        // A metadata refresh before most fetches: one more await point
+        // inside each poll.
+        ("metadata_max_age_ms", "2"),
+    ])
+    .unwrap();
+    let client = cluster.client(config.client.clone()).await.unwrap();
+    let consumer = Consumer::with_client(client, config);
+    let partition = TopicPartition::new("t", 0);
+    consumer
+        .assign(std::slice::from_ref(&partition))
+        .await
+        .unwrap();
+    consumer.seek(&partition, 0).await.unwrap();
+    consumer
+}
+
+/// Polls until the log's last record (100 polls at most), returning the
+/// offsets handed out.
+async fn read_to_end(consumer: &Consumer, mut offsets: Vec<i64>) -> Vec<i64> {
+    for _ in 0..100 {
+        if offsets.last() == Some(&(LOG_END - 1)) {
+            break;
+        }
+        let records = tokio::time::timeout(WAIT, consumer.poll(Duration::from_millis(100)))
+            .await
+            .expect("a poll after a dropped one hung")
+            .unwrap();
+        offsets.extend(records.iter().map(|r| r.offset));
+    }
+    offsets
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_poll_dropped_at_any_point_skips_no_record() {
+    for polls in 0..MAX_POLLS {
+        let cluster = cluster();
+        let consumer = consumer(&cluster).await;
+        // A first poll done, so the drop below can fall while records are
+        // buffered and the next fetch is being prepared.
+        let offsets = consumer.poll(WAIT).await.unwrap();
+        let mut offsets: Vec<i64> = offsets.iter().map(|r| r.offset).collect();
+        let mut kept = None;
+        let finished = poll_then_drop(polls, async {
+            kept = Some(consumer.poll(WAIT).await.unwrap());
+        })
+        .await;
+        offsets.extend(kept.into_iter().flatten().map(|r| r.offset));
+        let offsets = read_to_end(&consumer, offsets).await;
+        assert_eq!(
+            offsets,
+            (0..LOG_END).collect::<Vec<_>>(),
+            "poll dropped at poll {polls}"
+        );
+        consumer.close(WAIT).await.unwrap();
+        if finished {
+            assert!(polls > 5, "finished at poll {polls}, before its answer");
+            return;
+        }
+    }
+    panic!("poll never finished within {MAX_POLLS} polls");
+}
+
+/// The fake answers every Fetch without a session (id 0), as a broker
+/// whose session cache is full does; the answer names topics by id only.
+/// Its records were once dropped, the session then knowing no topic name.
+#[tokio::test(start_paused = true)]
+async fn records_of_a_fetch_answered_without_a_session_are_handed_out() {
+    let cluster = cluster();
+    let consumer = consumer(&cluster).await;
+    let offsets = read_to_end(&consumer, Vec::new()).await;
+    assert_eq!(offsets, (0..LOG_END).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_dropped_at_any_point_can_be_called_again() {
+    for polls in 0..MAX_POLLS {
+        let committed = Committed::default();
+        let cluster = cluster_keeping(Arc::clone(&committed));
+        let consumer = consumer(&cluster).await;
+        let handed = consumer.poll(WAIT).await.unwrap();
+        let next = handed
+            .last()
+            .expect("the first poll handed out records")
+            .offset
+            + 1;
+        let finished = poll_then_drop(polls, consumer.commit()).await;
+        tokio::time::timeout(WAIT, consumer.commit())
+            .await
+            .unwrap_or_else(|_| panic!("a commit after one dropped at poll {polls} hung"))
+            .unwrap_or_else(|e| panic!("dropped at poll {polls}: {e}"));
+        assert_eq!(
+            *committed.lock().unwrap(),
+            Some(next),
+            "dropped at poll {polls}"
+        );
+        // The consumer reads on from where it was.
+        let offsets = read_to_end(&consumer, handed.iter().map(|r| r.offset).collect()).await;
+        assert_eq!(
+            offsets,
+            (0..LOG_END).collect::<Vec<_>>(),
+            "dropped at poll {polls}"
+        );
+        consumer.close(WAIT).await.unwrap();
+        if finished {
+            assert!(polls > 5, "finished at poll {polls}, before its answer");
+            return;
+        }
+    }
+    panic!("commit never finished within {MAX_POLLS} polls");
+}
