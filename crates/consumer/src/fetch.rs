@@ -560,7 +560,7 @@ impl Fetcher {
                 let asked_name = asked
                     .iter()
                     .find(|(_, p)| p.topic_id == topic.topic_id)
-                    .map(|(tp, _)| tp.topic.as_str());
+                    .map(|(tp, _)| tp.topic());
                 match asked_name.or_else(|| session.topic_name(topic.topic_id)) {
                     Some(name) => name.to_string(),
                     None => continue,
