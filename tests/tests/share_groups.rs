@@ -8,86 +8,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use ferrokafka_admin::configs::{AlterConfigOp, ConfigResource, ResourceType};
-use ferrokafka_admin::{Admin, AdminConfig, AdminOptions};
-use ferrokafka_consumer::{AcknowledgeType, ShareConsumer, ShareConsumerConfig, ShareRecord};
+use ferrokafka_consumer::{AcknowledgeType, ShareConsumer, ShareRecord};
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
-use ferrokafka_tests::{bootstrap_servers, create_topic, unique_topic};
+use ferrokafka_tests::bootstrap_servers;
 
-/// Every test's bound on waiting for records.
-const PATIENCE: Duration = Duration::from_secs(60);
+mod share_support;
 
-/// A one-partition topic holding `count` records (values `0..count`), and
-/// a share group reading it from the start, with these group configs.
+use share_support::{PATIENCE, poll_some};
+
 async fn setup(test: &str, count: usize, configs: &[(&str, &str)]) -> (String, String) {
-    let producer = Producer::new(
-        ProducerConfig::from_pairs([("bootstrap_servers", bootstrap_servers())]).unwrap(),
-    )
-    .await
-    .unwrap();
-    let topic = unique_topic(test);
-    create_topic(producer.client(), &topic, 1, 1).await;
-    let group = format!("{topic}-group");
-    let mut all = vec![("share.auto.offset.reset", "earliest")];
-    all.extend_from_slice(configs);
-    set_group_configs(&group, &all).await;
-    let mut deliveries = Vec::new();
-    for i in 0..count {
-        let record = ProducerRecord::new(&topic)
-            .partition(0)
-            .value(i.to_string());
-        deliveries.push(producer.send(record).await.unwrap());
-    }
-    for delivery in deliveries {
-        delivery.await.unwrap();
-    }
-    producer.close(Duration::from_secs(5)).await.unwrap();
-    (topic, group)
-}
-
-async fn set_group_configs(group: &str, configs: &[(&str, &str)]) {
-    let admin = Admin::connect(
-        AdminConfig::from_pairs([("bootstrap_servers", bootstrap_servers())]).unwrap(),
-    )
-    .await
-    .unwrap();
-    let resource = ConfigResource::new(ResourceType::Group, group);
-    let ops = configs
-        .iter()
-        .map(|(k, v)| AlterConfigOp::set(*k, *v))
-        .collect();
-    let changes = BTreeMap::from([(resource.clone(), ops)]);
-    let results = admin
-        .incremental_alter_configs(&changes, false, &AdminOptions::default())
-        .await;
-    results[&resource]
-        .as_ref()
-        .unwrap_or_else(|e| panic!("setting {configs:?} on {group}: {e}"));
+    share_support::setup(bootstrap_servers(), test, count, configs).await
 }
 
 async fn member(group: &str, topic: &str, extra: &[(&str, &str)]) -> ShareConsumer {
-    let mut pairs = vec![
-        ("bootstrap_servers", bootstrap_servers()),
-        ("group_id", group),
-    ];
-    pairs.extend_from_slice(extra);
-    let consumer = ShareConsumer::new(ShareConsumerConfig::from_pairs(pairs).unwrap())
-        .await
-        .unwrap();
-    consumer.subscribe(&[topic]).await.unwrap();
-    consumer
-}
-
-/// Polls until some records come, within [`PATIENCE`].
-async fn poll_some(consumer: &ShareConsumer) -> Vec<ShareRecord> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let records = consumer.poll(Duration::from_millis(500)).await.unwrap();
-        if !records.is_empty() {
-            return records;
-        }
-        assert!(Instant::now() < deadline, "no records within {PATIENCE:?}");
-    }
+    share_support::member(bootstrap_servers(), group, topic, extra).await
 }
 
 /// Polls for `how_long`, acknowledging as `kind` (explicit mode), and
