@@ -189,13 +189,14 @@ impl Admin {
         let mut topics: BTreeMap<&str, Vec<AlterShareGroupOffsetsRequestPartition>> =
             BTreeMap::new();
         for (tp, offset) in offsets {
-            topics.entry(tp.topic()).or_default().push(
-                AlterShareGroupOffsetsRequestPartition {
+            topics
+                .entry(tp.topic())
+                .or_default()
+                .push(AlterShareGroupOffsetsRequestPartition {
                     partition_index: tp.partition,
                     start_offset: *offset,
                     ..AlterShareGroupOffsetsRequestPartition::default()
-                },
-            );
+                });
         }
         let topics: Vec<AlterShareGroupOffsetsRequestTopic> = topics
             .into_iter()
