@@ -244,9 +244,11 @@ def run(args):
             return label, args.records, total, kafka_python_api_produce(module, args, items)
         return (label, *kafka_python_api_consume(module, args))
     if args.client == "confluent-kafka":
+        from importlib.metadata import version
+
         import confluent_kafka as module
 
-        label = f"confluent-kafka {module.version()[0]} (librdkafka {module.libversion()[0]})"
+        label = f"confluent-kafka {version('confluent-kafka')} (librdkafka {module.libversion()[0]})"
         if args.command == "produce":
             items, total = values(args)
             return label, args.records, total, confluent_produce(module, args, items)
