@@ -11,13 +11,25 @@ use anyhow::{Context, bail};
 /// The venv's `python`, creating the venv and installing the requirements if
 /// they changed since the last time.
 pub fn interop_python() -> anyhow::Result<PathBuf> {
-    let requirements_path = crate::workspace_root().join("tests/interop/requirements.txt");
-    let requirements = std::fs::read_to_string(&requirements_path)
-        .with_context(|| format!("reading {}", requirements_path.display()))?;
     let venv = crate::broker::harness_dir()
         .parent()
         .map_or_else(|| PathBuf::from("target"), PathBuf::from)
         .join("python-venv");
+    venv_with(
+        &venv,
+        &crate::workspace_root().join("tests/interop/requirements.txt"),
+    )
+}
+
+/// The `python` of the venv at `venv`, made if missing, with the pinned
+/// packages of `requirements_path` installed (again whenever that file
+/// changed since the last install).
+pub(crate) fn venv_with(
+    venv: &std::path::Path,
+    requirements_path: &std::path::Path,
+) -> anyhow::Result<PathBuf> {
+    let requirements = std::fs::read_to_string(requirements_path)
+        .with_context(|| format!("reading {}", requirements_path.display()))?;
     let python = venv.join("bin/python");
     let stamp = venv.join("requirements.installed");
     if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirements) {
@@ -28,7 +40,7 @@ pub fn interop_python() -> anyhow::Result<PathBuf> {
         let status = Command::new("python3")
             .arg("-m")
             .arg("venv")
-            .arg(&venv)
+            .arg(venv)
             .status()?;
         if !status.success() {
             bail!(
@@ -46,7 +58,7 @@ pub fn interop_python() -> anyhow::Result<PathBuf> {
             "--disable-pip-version-check",
             "-r",
         ])
-        .arg(&requirements_path)
+        .arg(requirements_path)
         .output()?;
     if !output.status.success() {
         bail!(
@@ -118,7 +130,7 @@ pub fn test_package(bootstrap: Option<&str>) -> anyhow::Result<()> {
         "built the extension module in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    let site = stage_package(&root, &library)?;
+    let site = stage_package(&root, &library, package_dir().join("site"))?;
     let python = test_python(&site)?;
     let (_cluster, bootstrap) = crate::broker::given_or_started(bootstrap, "xtask-python")?;
     let started = std::time::Instant::now();
@@ -170,9 +182,12 @@ fn build_extension(root: &std::path::Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Copies `python/python/ferrokafka` and the extension module (as
-/// `ferrokafka/_core.abi3.so`) into `target/python-ferrokafka/site`.
-fn stage_package(root: &std::path::Path, library: &std::path::Path) -> anyhow::Result<PathBuf> {
-    let site = package_dir().join("site");
+/// `ferrokafka/_core.abi3.so`) into `site` (emptied first).
+pub(crate) fn stage_package(
+    root: &std::path::Path,
+    library: &std::path::Path,
+    site: PathBuf,
+) -> anyhow::Result<PathBuf> {
     if site.exists() {
         std::fs::remove_dir_all(&site).with_context(|| format!("removing {}", site.display()))?;
     }
@@ -210,49 +225,18 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()>
 /// The venv of the package's tests (`python/tests/requirements.txt`), with
 /// the staged package on its path; made or updated as needed.
 fn test_python(site: &std::path::Path) -> anyhow::Result<PathBuf> {
-    let requirements_path = crate::workspace_root().join("python/tests/requirements.txt");
-    let requirements = std::fs::read_to_string(&requirements_path)
-        .with_context(|| format!("reading {}", requirements_path.display()))?;
-    let venv = package_dir().join("venv");
-    let python = venv.join("bin/python");
-    let stamp = venv.join("requirements.installed");
-    if !(python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirements)) {
-        crate::tools::require("python3", "Python 3")?;
-        if !python.exists() {
-            let status = Command::new("python3")
-                .arg("-m")
-                .arg("venv")
-                .arg(&venv)
-                .status()?;
-            if !status.success() {
-                bail!(
-                    "`python3 -m venv {}` failed: install python3-venv (e.g. `apt-get install python3-venv`)",
-                    venv.display()
-                );
-            }
-        }
-        let output = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements_path)
-            .output()?;
-        if !output.status.success() {
-            bail!(
-                "installing {} into {} failed:\n{}",
-                requirements_path.display(),
-                venv.display(),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::fs::write(&stamp, requirements)?;
-    }
-    let output = Command::new(&python)
+    let python = venv_with(
+        &package_dir().join("venv"),
+        &crate::workspace_root().join("python/tests/requirements.txt"),
+    )?;
+    put_on_path(&python, site)?;
+    Ok(python)
+}
+
+/// Puts the staged package directory `site` on the path of the venv whose
+/// interpreter is `python` (a `.pth` file in its site-packages).
+pub(crate) fn put_on_path(python: &std::path::Path, site: &std::path::Path) -> anyhow::Result<()> {
+    let output = Command::new(python)
         .args([
             "-c",
             "import sysconfig; print(sysconfig.get_paths()['purelib'])",
@@ -264,5 +248,5 @@ fn test_python(site: &std::path::Path) -> anyhow::Result<PathBuf> {
         format!("{}\n", site.display()),
     )
     .with_context(|| format!("writing a .pth file into {}", purelib.display()))?;
-    Ok(python)
+    Ok(())
 }

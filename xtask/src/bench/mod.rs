@@ -5,6 +5,8 @@
 pub mod measure;
 pub mod peers;
 pub mod plot;
+pub mod python;
+pub mod python_report;
 pub mod report;
 pub mod rounds;
 pub mod scale;
@@ -37,6 +39,9 @@ pub enum Side {
     All,
     /// The scaling curves (`SCALING.md`): one axis of the work at a time.
     Scale,
+    /// The Python clients (`PYTHON-BENCHMARKS.md`): ferrokafka's package,
+    /// kafka-python, confluent-kafka-python and aiokafka.
+    Python,
 }
 
 /// `cargo xtask bench`.
@@ -187,6 +192,9 @@ fn consume_workloads() -> Vec<Workload> {
 pub fn run(args: &Args) -> anyhow::Result<()> {
     if args.side == Side::Scale {
         return scale::run(args);
+    }
+    if args.side == Side::Python {
+        return python::run(args);
     }
     let kinds: Vec<PeerKind> = if args.peers.is_empty() {
         PeerKind::ALL.to_vec()

@@ -52,6 +52,7 @@ pub fn render(report: &Report) -> String {
         report.rounds
     );
     let _ = writeln!(out, "{SCALING_LINK}\n");
+    let _ = writeln!(out, "{}\n", super::python_report::LINK);
     let _ = writeln!(out, "## Machine\n");
     for (what, value) in machine() {
         let _ = writeln!(out, "- {what}: {value}");
@@ -208,7 +209,7 @@ pub fn render(report: &Report) -> String {
 
 /// The last line of a failure (the end of the client's standard error, where
 /// it says what went wrong; the first line only names the command).
-fn failure_summary(error: &str) -> String {
+pub(super) fn failure_summary(error: &str) -> String {
     error
         .lines()
         .rev()
@@ -219,7 +220,7 @@ fn failure_summary(error: &str) -> String {
 }
 
 /// `lo–hi` in the workload's measure: records/s in thousands, or ms.
-fn range_text(lo: f64, hi: f64, paced: bool) -> String {
+pub(super) fn range_text(lo: f64, hi: f64, paced: bool) -> String {
     if paced {
         format!("{lo:.1}–{hi:.1} ms")
     } else {
