@@ -144,6 +144,7 @@ impl Consumer {
             .fetcher
             .buffer
             .retain(|f| partitions.contains(&f.partition));
+        state.fetcher.recount();
         state.mode = if partitions.is_empty() {
             Mode::None
         } else {
@@ -535,6 +536,7 @@ impl Consumer {
         let dropped =
             |tp: &TopicPartition| seeked.contains(tp) || (taken_away && partitions.contains(tp));
         state.fetcher.buffer.retain(|f| !dropped(&f.partition));
+        state.fetcher.recount();
         if handing_over {
             lock(&self.positions).remove(partitions.iter());
         }
@@ -808,6 +810,7 @@ impl Consumer {
         let mut state = self.state.lock().await;
         lock(&self.positions).seek(partition, offset, None)?;
         state.fetcher.buffer.retain(|f| f.partition != *partition);
+        state.fetcher.recount();
         Ok(())
     }
 

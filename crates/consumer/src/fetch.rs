@@ -47,6 +47,9 @@ pub(crate) struct Fetched {
     /// Where the position goes once every record is handed out (past
     /// control batches and aborted records at the end).
     pub(crate) next: Position,
+    /// The bytes of the partition's records in the answer, which the
+    /// records share until the last of them is handed out.
+    pub(crate) bytes: usize,
 }
 
 type Shared = Arc<Mutex<Positions<TopicPartition>>>;
@@ -83,6 +86,8 @@ pub(crate) struct Fetcher {
     in_flight: JoinSet<Done>,
     /// Completed fetches, handed out in order.
     pub(crate) buffer: VecDeque<Fetched>,
+    /// The `bytes` of the fetches in `buffer`.
+    buffered_bytes: usize,
     /// KIP-392: the replica to read each partition from instead of its
     /// leader, until the lease expires.
     preferred: HashMap<TopicPartition, (i32, Instant)>,
@@ -109,10 +114,24 @@ impl Fetcher {
             busy: HashSet::new(),
             in_flight: JoinSet::new(),
             buffer: VecDeque::new(),
+            buffered_bytes: 0,
             preferred: HashMap::new(),
             metrics,
             epochs_noted: None,
             deferred: None,
+        }
+    }
+
+    /// Counts the buffered bytes again (after the buffer was filtered) and
+    /// tells the metrics.
+    pub(crate) fn recount(&mut self) {
+        self.buffered_bytes = self.buffer.iter().map(|f| f.bytes).sum();
+        self.metrics.set_buffered_bytes(self.buffered_bytes);
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(done) = self.buffer.pop_front() {
+            self.buffered_bytes = self.buffered_bytes.saturating_sub(done.bytes);
         }
     }
 
@@ -139,7 +158,7 @@ impl Fetcher {
                 break;
             };
             if !positions.is_fetchable_at(&front.partition, front.position) {
-                self.buffer.pop_front();
+                self.pop_front();
                 continue;
             }
             let room = max - out.len();
@@ -165,9 +184,10 @@ impl Fetcher {
             positions.advance(&front.partition, front.position, next);
             front.position = next.offset;
             if front.records.is_empty() {
-                self.buffer.pop_front();
+                self.pop_front();
             }
         }
+        self.metrics.set_buffered_bytes(self.buffered_bytes);
         out
     }
 
@@ -181,6 +201,31 @@ impl Fetcher {
             next = fetched.next;
         }
         (count < MAX_BUFFERED_PER_PARTITION).then_some(next)
+    }
+
+    /// Whether what is buffered for the partitions that can be handed out
+    /// is already a whole answer's worth (`fetch_max_bytes`): then nothing
+    /// more is fetched until the application consumes some, so a consumer
+    /// whose application stops polling holds at most that plus the answers
+    /// in flight, however many partitions it reads (fetching ahead per
+    /// partition alone would buffer two answers of each).
+    fn holds_enough(
+        &self,
+        config: &ConsumerConfig,
+        fetchable: &[(TopicPartition, Position)],
+    ) -> bool {
+        let limit = usize::try_from(config.fetch_max_bytes).unwrap_or(0).max(1);
+        if self.buffered_bytes < limit {
+            return false;
+        }
+        let fetchable: HashSet<&TopicPartition> = fetchable.iter().map(|(tp, _)| tp).collect();
+        let deliverable: usize = self
+            .buffer
+            .iter()
+            .filter(|f| fetchable.contains(&f.partition))
+            .map(|f| f.bytes)
+            .sum();
+        deliverable >= limit
     }
 
     /// [`Fetcher::start`] right after records were handed out: an error
@@ -238,6 +283,9 @@ impl Fetcher {
         }
         self.validate_positions(client, positions).await?;
         let fetchable = lock(positions).fetchable();
+        if self.holds_enough(config, &fetchable) {
+            return Ok(());
+        }
         let now = Instant::now();
         self.preferred.retain(|_, (_, until)| now < *until);
         let mut by_node: BTreeMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = BTreeMap::new();
@@ -632,7 +680,9 @@ impl Fetcher {
                 };
                 if let Some(chunk) = records_of(config, &tp, expected, data)? {
                     answer.records += chunk.records.len() as u64;
+                    self.buffered_bytes += chunk.bytes;
                     self.buffer.push_back(chunk);
+                    self.metrics.set_buffered_bytes(self.buffered_bytes);
                 }
             }
         }
@@ -797,6 +847,7 @@ fn records_of(
         verify_crc: config.check_crcs,
         ..ReadOptions::default()
     };
+    let size = bytes.len();
     let batches = BatchReader::with_options(bytes, options)
         .filter(|batch| {
             batch
@@ -857,6 +908,7 @@ fn records_of(
         position: position.offset,
         records,
         next,
+        bytes: size,
     }))
 }
 
@@ -870,6 +922,7 @@ mod tests {
 
     fn chunk(partition: i32, from: i64, to: i64) -> Fetched {
         Fetched {
+            bytes: 0,
             partition: tp(partition),
             position: from,
             records: (from..to)

@@ -11,6 +11,7 @@
 //! taken, nor the other way round.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -82,6 +83,11 @@ pub struct ConsumerMetrics {
     pub commit_latency_max_ms: f64,
     /// Assignment changes seen (`rebalance-total`).
     pub rebalance_total: u64,
+    /// Bytes of fetched record data waiting to be handed out. Fetching
+    /// stops while a whole answer's worth (`fetch_max_bytes`) waits, so
+    /// this stays within `fetch_max_bytes` plus the answers in flight
+    /// however many partitions are read.
+    pub buffered_bytes: u64,
     /// Per topic (Java's per-topic `consumer-fetch-manager-metrics`), every
     /// topic records were handed out of; the topics' totals add up to the
     /// consumer's.
@@ -169,6 +175,8 @@ struct Recorded {
 pub(crate) struct Metrics {
     config: WindowConfig,
     recorded: Mutex<Recorded>,
+    /// The fetcher's buffered bytes, as it last said.
+    buffered_bytes: AtomicU64,
 }
 
 impl Metrics {
@@ -177,6 +185,7 @@ impl Metrics {
         Metrics {
             config,
             recorded: Mutex::new(Recorded::default()),
+            buffered_bytes: AtomicU64::new(0),
         }
     }
 
@@ -270,6 +279,12 @@ impl Metrics {
         }
     }
 
+    /// The fetcher buffers `bytes` now.
+    pub(crate) fn set_buffered_bytes(&self, bytes: usize) {
+        self.buffered_bytes
+            .store(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
     /// The metrics at `now`; the positions supply the lag now.
     pub(crate) fn snapshot(&self, now: Instant, records_lag: i64) -> ConsumerMetrics {
         let config = &self.config;
@@ -321,6 +336,7 @@ impl Metrics {
             commit_latency_avg_ms: recorded.commit_latency_ms.avg(config, now),
             commit_latency_max_ms: recorded.commit_latency_ms.max(config, now),
             rebalance_total: recorded.rebalances,
+            buffered_bytes: self.buffered_bytes.load(Ordering::Relaxed),
             topics,
         }
     }
