@@ -424,18 +424,22 @@ impl Consumer {
             if let Some((_, error)) = failures.into_iter().next() {
                 return Err(error.into());
             }
+            if !state.fetcher.buffer.is_empty() {
+                // Pipelining: the next fetches run while the application
+                // handles the records handed out below. Sent before they
+                // are taken from the buffer, so that a poll dropped while
+                // this waits (on a metadata refresh, say) has lost nothing.
+                state
+                    .fetcher
+                    .prefetch(&self.client, &self.config, &self.positions)
+                    .await;
+            }
             let mut consumed = Consumed::default();
             let records =
                 state
                     .fetcher
                     .hand_out(&self.positions, max_records.max(1), &mut consumed);
             if !records.is_empty() {
-                // Pipelining: the next fetches run while the application
-                // handles these records.
-                state
-                    .fetcher
-                    .prefetch(&self.client, &self.config, &self.positions)
-                    .await;
                 self.metrics.record_consumed(Instant::now(), &consumed);
                 return Ok(records);
             }

@@ -32,10 +32,18 @@ const WAIT: Duration = Duration::from_secs(30);
 /// OffsetCommit answers come as late, the offsets committed kept in
 /// `committed`.
 fn cluster_keeping(committed: Committed) -> FakeCluster {
+    cluster_with(committed, false)
+}
+
+/// As [`cluster_keeping`]; with `slow_metadata`, Metadata answers come
+/// 5 ms late too, so that a poll waits on the metadata refresh it makes
+/// before fetching ahead, after it took records from its buffer.
+fn cluster_with(committed: Committed, slow_metadata: bool) -> FakeCluster {
     let cluster = FakeCluster::new(1, move |request| {
         let reply = match request.key {
             ApiKey::Fetch => fetched(request),
             ApiKey::OffsetCommit => commit(request, &committed),
+            ApiKey::Metadata if slow_metadata => FakeReply::Default,
             _ => return None,
         };
         Some(FakeReply::After(Duration::from_millis(5), Box::new(reply)))
@@ -160,8 +168,19 @@ async fn read_to_end(consumer: &Consumer, mut offsets: Vec<i64>) -> Vec<i64> {
 
 #[tokio::test(start_paused = true)]
 async fn a_poll_dropped_at_any_point_skips_no_record() {
+    dropping_polls_skips_no_record(false).await;
+}
+
+/// The drop can fall after the poll took records from its buffer, while it
+/// refreshes the metadata before fetching ahead: those records were lost.
+#[tokio::test(start_paused = true)]
+async fn a_poll_dropped_while_it_refreshes_metadata_skips_no_record() {
+    dropping_polls_skips_no_record(true).await;
+}
+
+async fn dropping_polls_skips_no_record(slow_metadata: bool) {
     for polls in 0..MAX_POLLS {
-        let cluster = cluster();
+        let cluster = cluster_with(Committed::default(), slow_metadata);
         let consumer = consumer(&cluster).await;
         // A first poll done, so the drop below can fall while records are
         // buffered and the next fetch is being prepared.

@@ -76,6 +76,10 @@ pub enum FakeReply {
     /// Do what the inner reply says after a delay: answers held back, and
     /// with delays that differ, answered in another order than asked.
     After(std::time::Duration, Box<FakeReply>),
+    /// Answer as the cluster does when the handler has no answer (its
+    /// metadata, coordinators, producer ids...): with
+    /// [`FakeReply::After`], the cluster's own answer held back.
+    Default,
 }
 
 impl FakeReply {
@@ -534,6 +538,7 @@ impl FakeLink {
                     out.put_slice(&body);
                     return Ok(Some(out.freeze()));
                 }
+                FakeReply::Default => reply = self.cluster.default_reply(&request),
                 FakeReply::Hang => return Ok(None),
                 FakeReply::Disconnect => {
                     self.closed.store(true, Ordering::Release);
