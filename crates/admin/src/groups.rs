@@ -1041,6 +1041,27 @@ mod tests {
                         },
                     ))
                 }
+                // Nor a share group.
+                ApiKey::ShareGroupDescribe => {
+                    use ferrokafka_protocol::messages::share_group_describe_response::DescribedGroup as ShareGroup;
+                    let asked: ShareGroupDescribeRequest = request.decode();
+                    let groups = asked
+                        .group_ids
+                        .iter()
+                        .map(|g| ShareGroup {
+                            group_id: g.clone(),
+                            error_code: ErrorCode::GroupIdNotFound.code(),
+                            ..ShareGroup::default()
+                        })
+                        .collect();
+                    Some(FakeReply::with(
+                        request,
+                        &ferrokafka_protocol::messages::ShareGroupDescribeResponse {
+                            groups,
+                            ..Default::default()
+                        },
+                    ))
+                }
                 ApiKey::DescribeGroups => {
                     let mut assignment = bytes::BytesMut::new();
                     bytes::BufMut::put_i16(&mut assignment, 0);
