@@ -870,7 +870,7 @@ fn records_of(
         })
         .sum();
     let mut records = VecDeque::with_capacity(expected.min(MAX_RESERVED_RECORDS));
-    let topic: std::sync::Arc<str> = std::sync::Arc::from(tp.topic());
+    let topic = std::sync::Arc::clone(&tp.topic);
     let mut next = position;
     for batch in batches {
         let leader_epoch = batch
