@@ -7,8 +7,13 @@
 use std::path::{Path, PathBuf};
 
 use ferrokafka_admin::{Admin, AdminConfig, AdminError};
-use ferrokafka_consumer::{BlockingConsumer, ConsumeError, Consumer, ConsumerConfig};
-use ferrokafka_producer::{BlockingProducer, ProduceError, Producer, ProducerConfig};
+use ferrokafka_consumer::{
+    BlockingConsumer, ConsumeError, Consumer, ConsumerConfig, TypedConsumer,
+};
+use ferrokafka_producer::{
+    BlockingProducer, ProduceError, Producer, ProducerConfig, TypedProducer,
+};
+use ferrokafka_serde::{Deserializer, Serializer};
 use ferrokafka_transport::config::{ClientConfig, ConfigError, METRICS_WINDOW_KEYS, normalize_key};
 
 use crate::nearest::nearest;
@@ -355,6 +360,31 @@ impl Config {
         BlockingProducer::new(self.producer_config()?)
     }
 
+    /// A producer with these settings that serializes every key and value
+    /// (Java's `key.serializer` / `value.serializer`).
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ferrokafka::producer::TypedRecord;
+    /// use ferrokafka::serde::{Json, Utf8};
+    ///
+    /// let config = ferrokafka::Config::from_pairs([("bootstrap_servers", "127.0.0.1:9092")])?;
+    /// let producer = config.typed_producer::<str, Vec<u32>>(Utf8, Json).await?;
+    /// producer.send(TypedRecord::new("numbers", &vec![1, 2, 3])).await?.await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn typed_producer<K: ?Sized, V: ?Sized>(
+        &self,
+        key_serializer: impl Serializer<K> + 'static,
+        value_serializer: impl Serializer<V> + 'static,
+    ) -> Result<TypedProducer<K, V>, ProduceError> {
+        Ok(TypedProducer::new(
+            self.producer().await?,
+            key_serializer,
+            value_serializer,
+        ))
+    }
+
     /// A consumer with these settings.
     ///
     /// ```no_run
@@ -368,6 +398,33 @@ impl Config {
     /// ```
     pub async fn consumer(&self) -> Result<Consumer, ConsumeError> {
         Consumer::new(self.consumer_config()?).await
+    }
+
+    /// A consumer with these settings that deserializes every key and
+    /// value (Java's `key.deserializer` / `value.deserializer`).
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ferrokafka::serde::{Json, Utf8};
+    ///
+    /// let config = ferrokafka::Config::from_pairs([
+    ///     ("bootstrap_servers", "127.0.0.1:9092"),
+    ///     ("group_id", "billing"),
+    /// ])?;
+    /// let consumer = config.typed_consumer::<String, Vec<u32>>(Utf8, Json).await?;
+    /// consumer.consumer().subscribe(&["numbers"]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn typed_consumer<K, V>(
+        &self,
+        key_deserializer: impl Deserializer<K> + 'static,
+        value_deserializer: impl Deserializer<V> + 'static,
+    ) -> Result<TypedConsumer<K, V>, ConsumeError> {
+        Ok(TypedConsumer::new(
+            self.consumer().await?,
+            key_deserializer,
+            value_deserializer,
+        ))
     }
 
     /// A blocking consumer with these settings (runs its own runtime).
