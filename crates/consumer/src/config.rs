@@ -157,6 +157,34 @@ impl Default for ConsumerConfig {
     }
 }
 
+/// The keys only the consumer takes, normalized; the transport's
+/// ([`ferrokafka_transport::config::KEYS`]) and the metrics windows' keys
+/// pass through to them.
+pub const KEYS: &[&str] = &[
+    "group_id",
+    "group_instance_id",
+    "auto_offset_reset",
+    "enable_auto_commit",
+    "auto_commit_interval_ms",
+    "max_poll_records",
+    "max_poll_interval_ms",
+    "session_timeout_ms",
+    "heartbeat_interval_ms",
+    "fetch_min_bytes",
+    "fetch_max_bytes",
+    "fetch_max_wait_ms",
+    "max_partition_fetch_bytes",
+    "isolation_level",
+    "partition_assignment_strategy",
+    "client_rack",
+    "check_crcs",
+    "exclude_internal_topics",
+    "allow_auto_create_topics",
+    "consumer_timeout_ms",
+    "group_protocol",
+    "group_remote_assignor",
+];
+
 impl ConsumerConfig {
     /// Settings from `(key, value)` pairs; an unknown key or a bad value is
     /// an error naming the key.
@@ -352,6 +380,17 @@ impl ConsumerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_key_in_the_table_is_one_set_takes() {
+        for key in KEYS {
+            let taken = ConsumerConfig::default().set(key, "");
+            assert!(
+                !matches!(&taken, Err(e) if e.reason == "unknown key"),
+                "{key} is in KEYS but set refuses it"
+            );
+        }
+    }
 
     #[test]
     fn metrics_windows_are_set_and_checked_as_the_producer_does() {

@@ -28,6 +28,7 @@ mod share_membership;
 mod share_record;
 mod share_session;
 mod stream;
+mod typed;
 
 pub use blocking::{BlockingConsumer, RecordIter};
 pub use config::{ConsumerConfig, IsolationLevel};
@@ -44,3 +45,4 @@ pub use share_config::{ShareAcquireMode, ShareConsumerConfig};
 pub use share_consumer::{AcknowledgementCallback, AcknowledgementResults, ShareConsumer};
 pub use share_record::ShareRecord;
 pub use stream::RecordStream;
+pub use typed::{DeserializeError, RecordPart, TypedConsumer, TypedConsumerRecord};

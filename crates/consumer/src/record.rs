@@ -60,7 +60,10 @@ impl ConsumerRecord {
 
     /// The key through a deserializer (the Java client's
     /// `key.deserializer`); `None` for a null key.
-    pub fn key_as<T>(&self, deserializer: &impl Deserializer<T>) -> Result<Option<T>, SerdeError> {
+    pub fn key_as<T>(
+        &self,
+        deserializer: &(impl Deserializer<T> + ?Sized),
+    ) -> Result<Option<T>, SerdeError> {
         self.key
             .as_deref()
             .map(|k| deserializer.deserialize(&self.topic, k))
@@ -82,7 +85,7 @@ impl ConsumerRecord {
     /// ```
     pub fn value_as<T>(
         &self,
-        deserializer: &impl Deserializer<T>,
+        deserializer: &(impl Deserializer<T> + ?Sized),
     ) -> Result<Option<T>, SerdeError> {
         self.value
             .as_deref()

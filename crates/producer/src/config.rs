@@ -100,6 +100,29 @@ impl Default for ProducerConfig {
     }
 }
 
+/// The keys only the producer takes, normalized, aliases included; the
+/// transport's ([`ferrokafka_transport::config::KEYS`]) and the metrics
+/// windows' keys pass through to them.
+pub const KEYS: &[&str] = &[
+    "acks",
+    "retries",
+    "enable_idempotence",
+    "max_in_flight_requests_per_connection",
+    "max_block_ms",
+    "partitioner",
+    "partitioner_class",
+    "batch_size",
+    "linger_ms",
+    "buffer_memory",
+    "max_request_size",
+    "compression_type",
+    "compression_level",
+    "delivery_timeout_ms",
+    "retry_backoff_ms",
+    "transactional_id",
+    "transaction_timeout_ms",
+];
+
 impl ProducerConfig {
     /// Settings from `(key, value)` pairs; an unknown key or a bad value is
     /// an error naming the key.
@@ -288,6 +311,17 @@ mod tests {
                 .unwrap()
                 .idempotent()
         );
+    }
+
+    #[test]
+    fn every_key_in_the_table_is_one_set_takes() {
+        for key in KEYS {
+            let taken = ProducerConfig::default().set(key, "");
+            assert!(
+                !matches!(&taken, Err(e) if e.reason == "unknown key"),
+                "{key} is in KEYS but set refuses it"
+            );
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod record;
 mod sender;
 mod topics;
 pub mod transaction;
+mod typed;
 mod unsettled;
 
 pub use blocking::{BlockingDelivery, BlockingProducer};
@@ -27,3 +28,4 @@ pub use error::ProduceError;
 pub use metrics::{ProducerMetrics, TopicMetrics};
 pub use producer::{DeliveryCallback, DeliveryFuture, Producer, TopicPartition};
 pub use record::{ProducerRecord, RecordMetadata};
+pub use typed::{TypedProducer, TypedRecord, TypedSendError};

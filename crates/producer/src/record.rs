@@ -79,8 +79,8 @@ impl ProducerRecord {
         topic: impl Into<String>,
         key: Option<&K>,
         value: Option<&V>,
-        key_serializer: &impl Serializer<K>,
-        value_serializer: &impl Serializer<V>,
+        key_serializer: &(impl Serializer<K> + ?Sized),
+        value_serializer: &(impl Serializer<V> + ?Sized),
     ) -> Result<Self, SerdeError> {
         let topic = topic.into();
         let key = key

@@ -203,6 +203,48 @@ pub fn normalize_key(key: &str) -> String {
     key.trim().to_ascii_lowercase().replace(['.', '-'], "_")
 }
 
+/// Every key [`ClientConfig::set`] takes, normalized, aliases included:
+/// the table a caller checks a key against before it reaches a parser
+/// (the facade's `Config` names the nearest of them to a misspelt key).
+pub const KEYS: &[&str] = &[
+    "bootstrap_servers",
+    "client_id",
+    "request_timeout_ms",
+    "socket_connection_setup_timeout_ms",
+    "max_in_flight_requests_per_connection",
+    "receive_message_max_bytes",
+    "send_buffer_bytes",
+    "receive_buffer_bytes",
+    "reconnect_backoff_ms",
+    "reconnect_backoff_max_ms",
+    "retry_backoff_ms",
+    "connections_max_idle_ms",
+    "metadata_max_age_ms",
+    "default_api_timeout_ms",
+    "metadata_recovery_strategy",
+    "metadata_recovery_rebootstrap_trigger_ms",
+    "metadata_cluster_check_enable",
+    "bootstrap_resolve_timeout_ms",
+    "client_dns_lookup",
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_plain_username",
+    "sasl_username",
+    "sasl_plain_password",
+    "sasl_password",
+    "ssl_cafile",
+    "ssl_ca_location",
+    "ssl_certfile",
+    "ssl_certificate_location",
+    "ssl_keyfile",
+    "ssl_key_location",
+    "ssl_check_hostname",
+    "ssl_endpoint_identification_algorithm",
+];
+
+/// The keys [`metrics_window`] takes (producer and consumer, not admin).
+pub const METRICS_WINDOW_KEYS: &[&str] = &["metrics_sample_window_ms", "metrics_num_samples"];
+
 /// A duration in milliseconds, as every `*_ms` key takes it. Shared with
 /// the producer's and consumer's settings.
 pub fn millis(key: &str, value: &str) -> Result<Duration, ConfigError> {
@@ -614,6 +656,21 @@ mod tests {
             set.metadata_recovery_rebootstrap_trigger,
             Duration::from_millis(2500)
         );
+    }
+
+    #[test]
+    fn every_key_in_the_tables_is_one_set_takes() {
+        for key in KEYS {
+            let taken = ClientConfig::default().set(key, "");
+            assert!(
+                !matches!(taken, Ok(false)),
+                "{key} is in KEYS but set refuses it"
+            );
+        }
+        for key in METRICS_WINDOW_KEYS {
+            let taken = metrics_window(&mut WindowConfig::default(), key, "1");
+            assert_eq!(taken, Ok(true), "{key}");
+        }
     }
 
     #[test]
