@@ -6,15 +6,20 @@
 //! [`MetricsEncoder`] and [`payload`] turn the client's metric snapshots into
 //! the compressed OTLP `MetricsData` a PushTelemetry carries.
 //!
-//! It is not a driver: it sends nothing and reads no clock. The clients
-//! (producer, consumer, admin) run it from a task of theirs over the
-//! cluster connection they already hold, and supply their own metrics as
-//! [`MetricPoint`]s.
+//! Those parts send nothing and read no clock. [`TelemetryHandle`] is the
+//! thin driver: a task over the cluster connection a client (producer,
+//! consumer, admin) already holds, fed by the client's own metrics as
+//! [`MetricPoint`]s through a [`MetricsSource`].
+//!
+//! It is not an OpenTelemetry SDK: it exports nothing anywhere but to the
+//! Kafka brokers, and only what their subscription asks for.
 
+mod driver;
 mod machine;
 mod otlp;
 mod subscription;
 
+pub use driver::{MetricsSource, TelemetryHandle};
 pub use machine::{TelemetryMachine, TelemetryRequest, TelemetryState};
 pub use otlp::{
     METRIC_DOMAIN, MetricPoint, MetricValue, MetricsEncoder, PayloadError, payload, telemetry_name,
