@@ -3,7 +3,8 @@
 //! answers back, builds each push from the client's metrics, and sends the
 //! terminating push when the client closes.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ferrokafka_protocol::Uuid;
@@ -36,7 +37,7 @@ where
 #[derive(Debug)]
 pub struct TelemetryHandle {
     closing: watch::Sender<bool>,
-    instance_id: Arc<Mutex<Option<Uuid>>>,
+    instance_id: watch::Receiver<Option<Uuid>>,
     task: JoinHandle<()>,
 }
 
@@ -45,13 +46,13 @@ impl TelemetryHandle {
     /// `enabled` false (`enable_metrics_push=false`) it sends nothing.
     pub fn spawn(client: Client, enabled: bool, source: Arc<dyn MetricsSource>) -> Self {
         let (closing, closing_rx) = watch::channel(false);
-        let instance_id = Arc::new(Mutex::new(None));
+        let (instance_tx, instance_id) = watch::channel(None);
         let task = tokio::spawn(run(
             client,
             TelemetryMachine::new(enabled),
             source,
             closing_rx,
-            Arc::clone(&instance_id),
+            instance_tx,
         ));
         Self {
             closing,
@@ -63,10 +64,25 @@ impl TelemetryHandle {
     /// The id the brokers gave this client (Java's `clientInstanceId`),
     /// once a subscription was fetched.
     pub fn client_instance_id(&self) -> Option<Uuid> {
-        *self
-            .instance_id
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        *self.instance_id.borrow()
+    }
+
+    /// Waits at most `timeout` for the id the brokers give this client
+    /// (Java's `clientInstanceId(Duration)`); `None` if none came in time
+    /// or telemetry is off. The future does not borrow the handle.
+    pub fn wait_client_instance_id(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Option<Uuid>> + Send + 'static {
+        let mut instance_id = self.instance_id.clone();
+        async move {
+            let arrived =
+                tokio::time::timeout(timeout, instance_id.wait_for(Option::is_some)).await;
+            match arrived {
+                Ok(Ok(id)) => *id,
+                _ => None,
+            }
+        }
     }
 
     /// Sends the terminating push if a subscription wants one, waiting at
@@ -92,7 +108,7 @@ async fn run(
     mut machine: TelemetryMachine,
     source: Arc<dyn MetricsSource>,
     mut closing: watch::Receiver<bool>,
-    instance_id: Arc<Mutex<Option<Uuid>>>,
+    instance_id: watch::Sender<Option<Uuid>>,
 ) {
     let mut encoder = MetricsEncoder::new(unix_nanos());
     loop {
@@ -102,8 +118,11 @@ async fn run(
         let now = Instant::now().into_std();
         if let Some(request) = machine.poll_request(now) {
             exchange(&client, &mut machine, &mut encoder, &*source, request).await;
-            *instance_id.lock().unwrap_or_else(PoisonError::into_inner) =
-                machine.client_instance_id();
+            instance_id.send_if_modified(|id| {
+                let changed = *id != machine.client_instance_id();
+                *id = machine.client_instance_id();
+                changed
+            });
             continue;
         }
         // Requests are awaited inline, so no deadline means telemetry is
