@@ -28,6 +28,7 @@ mod share_membership;
 mod share_record;
 mod share_session;
 mod stream;
+mod telemetry;
 
 pub use blocking::{BlockingConsumer, RecordIter};
 pub use config::{ConsumerConfig, IsolationLevel};
