@@ -1,9 +1,9 @@
 //! KIP-714 client telemetry against a real broker: a node with a
 //! client-telemetry receiver plugin (`xtask/telemetry-java`, compiled by the
 //! harness) that writes every push it accepts to a folder, and a client
-//! metrics subscription made with the admin client. The producer's pushes
-//! must decode as OTLP and carry the subscribed metrics with the values
-//! `Producer::metrics` reports.
+//! metrics subscription made with the admin client. The producer's and the
+//! consumer's pushes must decode as OTLP and carry the subscribed metrics
+//! with the values `Producer::metrics` and `Consumer::metrics` report.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use ferrokafka_admin::configs::{AlterConfigOp, ConfigResource, ResourceType};
 use ferrokafka_admin::{Admin, AdminConfig, AdminOptions};
+use ferrokafka_consumer::{Consumer, ConsumerConfig, TopicPartition};
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
+use ferrokafka_protocol::Uuid;
 use ferrokafka_records::Compression;
 use ferrokafka_telemetry::otlp_metrics::{
     AggregationTemporality, MetricsData, metric::Data, number_data_point::Value,
@@ -24,9 +26,10 @@ use xtask::broker::jars::DEFAULT_KAFKA_VERSION;
 const LIMIT: Duration = Duration::from_secs(60);
 const RECORDS: i64 = 7;
 
-/// Every push the plugin wrote, in order: whether it was terminating, and
-/// its metrics.
-fn recorded(dir: &Path) -> Vec<(bool, MetricsData)> {
+/// Every push the plugin wrote for client `instance`, in order: whether it
+/// was terminating, and its metrics.
+fn recorded(dir: &Path, instance: Uuid) -> Vec<(bool, MetricsData)> {
+    let dir = dir.join(java_uuid(instance));
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
@@ -60,14 +63,19 @@ fn decode(bytes: &[u8]) -> MetricsData {
         .expect("a push that is neither OTLP nor compressed OTLP")
 }
 
-/// `org.apache.kafka.producer.record.send.total` (the producer-wide one)
-/// in a push, with its temporality.
-fn send_total(data: &MetricsData) -> Option<(i64, AggregationTemporality)> {
+/// How Java's `Uuid.toString()` writes an id: URL-safe base64, no padding.
+fn java_uuid(id: Uuid) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.0)
+}
+
+/// The client-wide counter `name` in a push, with its temporality.
+fn counter(data: &MetricsData, name: &str) -> Option<(i64, AggregationTemporality)> {
     data.resource_metrics
         .iter()
         .flat_map(|r| &r.scope_metrics)
         .flat_map(|s| &s.metrics)
-        .filter(|m| m.name == "org.apache.kafka.producer.record.send.total")
+        .filter(|m| m.name == name)
         .find_map(|m| match &m.data {
             Some(Data::Sum(sum)) if sum.data_points[0].attributes.len() == 1 => {
                 let Some(Value::AsInt(v)) = sum.data_points[0].value else {
@@ -83,7 +91,7 @@ fn send_total(data: &MetricsData) -> Option<(i64, AggregationTemporality)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn producer_pushes_subscribed_metrics_to_the_broker() {
+async fn producer_and_consumer_push_subscribed_metrics_to_the_broker() {
     let plugin = xtask::golden::java::compile_folder(
         &xtask::workspace_root().join("xtask/telemetry-java"),
         "telemetry-java",
@@ -116,7 +124,10 @@ async fn producer_pushes_subscribed_metrics_to_the_broker() {
             &BTreeMap::from([(
                 subscription.clone(),
                 vec![
-                    AlterConfigOp::set("metrics", "org.apache.kafka.producer."),
+                    AlterConfigOp::set(
+                        "metrics",
+                        "org.apache.kafka.producer.,org.apache.kafka.consumer.fetch.manager.",
+                    ),
                     AlterConfigOp::set("interval.ms", "1000"),
                 ],
             )]),
@@ -133,11 +144,10 @@ async fn producer_pushes_subscribed_metrics_to_the_broker() {
     .unwrap();
     let producer = Producer::new(config).await.unwrap();
     create_topic(producer.client(), "telemetry-events", 1, 1).await;
-    let instance = producer.client_instance_id(LIMIT).await;
-    assert!(
-        instance.is_some(),
-        "the broker assigned no client instance id"
-    );
+    let producer_id = producer
+        .client_instance_id(LIMIT)
+        .await
+        .expect("the broker assigned the producer no client instance id");
     for i in 0..RECORDS {
         producer
             .send(ProducerRecord::new("telemetry-events").value(format!("v{i}")))
@@ -150,27 +160,78 @@ async fn producer_pushes_subscribed_metrics_to_the_broker() {
     assert_eq!(local.record_send_total, RECORDS as u64);
     producer.close(LIMIT).await.unwrap();
 
-    let pushes_seen = recorded(&pushes);
-    let _ = std::fs::remove_dir_all(&pushes);
-    let (terminating, last) = pushes_seen.last().expect("the broker recorded no push");
-    assert!(terminating, "close ends with a terminating push");
-    assert!(
-        last.resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .all(|m| m.name.starts_with("org.apache.kafka.producer.")),
-        "only the subscribed prefix is pushed"
-    );
-    // Cumulative: the last push says 7. Delta: the pushes add up to 7.
-    let totals: Vec<_> = pushes_seen
+    let consumer = Consumer::new(
+        ConsumerConfig::from_pairs([
+            ("bootstrap_servers", bootstrap.as_str()),
+            ("client_id", "telemetry-it-consumer"),
+            ("auto_offset_reset", "earliest"),
+        ])
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    consumer
+        .assign(&[TopicPartition::new("telemetry-events".to_string(), 0)])
+        .await
+        .unwrap();
+    let consumer_id = consumer
+        .client_instance_id(LIMIT)
+        .await
+        .expect("the broker assigned the consumer no client instance id");
+    assert_ne!(consumer_id, producer_id);
+    let mut consumed = 0;
+    for _ in 0..60 {
+        consumed += consumer
+            .poll(Duration::from_millis(500))
+            .await
+            .unwrap()
+            .len();
+        if consumed as i64 >= RECORDS {
+            break;
+        }
+    }
+    assert_eq!(consumed as i64, RECORDS);
+    assert_eq!(consumer.metrics().records_consumed_total, RECORDS as u64);
+    consumer.close(LIMIT).await.unwrap();
+
+    let checks = [
+        (
+            producer_id,
+            "org.apache.kafka.producer.",
+            "org.apache.kafka.producer.record.send.total",
+        ),
+        (
+            consumer_id,
+            "org.apache.kafka.consumer.fetch.manager.",
+            "org.apache.kafka.consumer.fetch.manager.records.consumed.total",
+        ),
+    ];
+    let seen: Vec<_> = checks
         .iter()
-        .filter_map(|(_, d)| send_total(d))
+        .map(|(id, _, _)| recorded(&pushes, *id))
         .collect();
-    let (last_value, temporality) = *totals.last().expect("record.send.total pushed");
-    let reported = match temporality {
-        AggregationTemporality::Delta => totals.iter().map(|(v, _)| v).sum(),
-        _ => last_value,
-    };
-    assert_eq!(reported, RECORDS, "{temporality:?} over {totals:?}");
+    let _ = std::fs::remove_dir_all(&pushes);
+    for ((_, prefix, name), pushes_seen) in checks.iter().zip(&seen) {
+        let (terminating, last) = pushes_seen.last().expect("the broker recorded no push");
+        assert!(terminating, "close ends with a terminating push ({name})");
+        assert!(
+            last.resource_metrics
+                .iter()
+                .flat_map(|r| &r.scope_metrics)
+                .flat_map(|s| &s.metrics)
+                .all(|m| m.name.starts_with(prefix)),
+            "only the subscribed prefix is pushed ({prefix})"
+        );
+        // Cumulative: the last push says 7. Delta: the pushes add up to 7.
+        let totals: Vec<_> = pushes_seen
+            .iter()
+            .filter_map(|(_, d)| counter(d, name))
+            .collect();
+        let (last_value, temporality) = *totals.last().expect("the counter was pushed");
+        let reported = match temporality {
+            AggregationTemporality::Delta => totals.iter().map(|(v, _)| v).sum(),
+            _ => last_value,
+        };
+        assert_eq!(reported, RECORDS, "{name}: {temporality:?} over {totals:?}");
+    }
 }

@@ -18,7 +18,8 @@ import org.apache.kafka.server.telemetry.ClientTelemetryReceiver;
 /**
  * A broker-side client telemetry receiver for the KIP-714 integration
  * tests: every PushTelemetry the broker accepts is written, as the broker
- * hands it over, to {@code <telemetry.recorder.dir>/push-<n>-<terminating>.bin},
+ * hands it over, to
+ * {@code <telemetry.recorder.dir>/<client instance id>/push-<n>-<terminating>.bin},
  * so that the test can decode it and compare it with what the client
  * reports locally. Configured with {@code metric.reporters=TelemetryRecorder}.
  */
@@ -63,12 +64,13 @@ public class TelemetryRecorder implements MetricsReporter, ClientTelemetry {
         data.get(bytes);
         long n = PUSHES.incrementAndGet();
         String name = String.format("push-%06d-%s.bin", n, payload.isTerminating() ? "terminating" : "regular");
+        Path client = dir.resolve(payload.clientInstanceId().toString());
         try {
-            Files.createDirectories(dir);
+            Files.createDirectories(client);
             // Written aside then moved, so that a reader never sees half a file.
-            Path partial = dir.resolve(name + ".partial");
+            Path partial = client.resolve(name + ".partial");
             Files.write(partial, bytes);
-            Files.move(partial, dir.resolve(name), StandardCopyOption.ATOMIC_MOVE);
+            Files.move(partial, client.resolve(name), StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
             throw new RuntimeException("recording a telemetry push in " + dir, e);
         }
