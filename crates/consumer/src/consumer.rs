@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ferrokafka_group::assignor::{self, TopicPartition};
 use ferrokafka_group::consumer_member::ConsumerMemberConfig;
 use ferrokafka_group::member::MemberConfig;
-use ferrokafka_telemetry::TelemetryHandle;
+use ferrokafka_telemetry::{TelemetryHandle, TelemetrySlot};
 use ferrokafka_transport::Client;
 use tokio::sync::Mutex as AsyncMutex;
 use tracing::warn;
@@ -74,7 +74,7 @@ pub struct Consumer {
     state: AsyncMutex<State>,
     metrics: Arc<Metrics>,
     /// The KIP-714 push task; taken by `close` for its terminating push.
-    telemetry: Mutex<Option<TelemetryHandle>>,
+    telemetry: TelemetrySlot,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -112,7 +112,7 @@ impl Consumer {
         let telemetry = spawn_telemetry(&client, &config, &metrics, &positions);
         Consumer {
             positions,
-            telemetry: Mutex::new(telemetry),
+            telemetry: TelemetrySlot::new(telemetry),
             metrics: Arc::clone(&metrics),
             state: AsyncMutex::new(State {
                 mode: Mode::None,
@@ -792,13 +792,7 @@ impl Consumer {
     /// first subscription; `None` if none came in time, with
     /// `enable_metrics_push=false`, or after `close`.
     pub async fn client_instance_id(&self, timeout: Duration) -> Option<ferrokafka_protocol::Uuid> {
-        let waiting = lock(&self.telemetry)
-            .as_ref()
-            .map(|telemetry| telemetry.wait_client_instance_id(timeout));
-        match waiting {
-            Some(waiting) => waiting.await,
-            None => None,
-        }
+        self.telemetry.client_instance_id(timeout).await
     }
 
     /// The group's committed offsets for these partitions.
@@ -940,12 +934,9 @@ impl Consumer {
         self.commit_before_leaving(&mut state, deadline).await;
         self.leave_group(&mut state, deadline).await;
         state.fetcher.close(&self.client, deadline).await;
-        let telemetry = lock(&self.telemetry).take();
-        if let Some(telemetry) = telemetry {
-            // The last push reports the commits and fetches just made.
-            let left = deadline.saturating_duration_since(Instant::now());
-            telemetry.close(left).await;
-        }
+        // The last push reports the commits and fetches just made.
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.telemetry.close(left).await;
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferrokafka_records::HeaderRef as _;
-use ferrokafka_telemetry::TelemetryHandle;
+use ferrokafka_telemetry::{TelemetryHandle, TelemetrySlot};
 use ferrokafka_transport::Client;
 use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::{Notify, oneshot};
@@ -481,7 +481,7 @@ pub struct Producer {
     inner: Arc<Inner>,
     _handles: Arc<Handles>,
     /// The KIP-714 push task; taken by `close` for its terminating push.
-    telemetry: Arc<Mutex<Option<TelemetryHandle>>>,
+    telemetry: Arc<TelemetrySlot>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -565,7 +565,7 @@ impl Producer {
         Producer {
             _handles: Arc::new(Handles(Arc::clone(&inner))),
             inner,
-            telemetry: Arc::new(Mutex::new(Some(telemetry))),
+            telemetry: Arc::new(TelemetrySlot::new(Some(telemetry))),
         }
     }
 
@@ -591,13 +591,7 @@ impl Producer {
     /// first subscription; `None` if none came in time, with
     /// `enable_metrics_push=false`, or after `close`.
     pub async fn client_instance_id(&self, timeout: Duration) -> Option<ferrokafka_protocol::Uuid> {
-        let waiting = lock_telemetry(&self.telemetry)
-            .as_ref()
-            .map(|telemetry| telemetry.wait_client_instance_id(timeout));
-        match waiting {
-            Some(waiting) => waiting.await,
-            None => None,
-        }
+        self.telemetry.client_instance_id(timeout).await
     }
 
     /// `delivery_timeout_ms`: the time within which every record accepted
@@ -858,11 +852,8 @@ impl Producer {
             self.inner.settled_when(all_settled).await;
         }
         self.inner.wake.notify_one();
-        let telemetry = lock_telemetry(&self.telemetry).take();
-        if let Some(telemetry) = telemetry {
-            // The last push reports the records just delivered.
-            telemetry.close(timeout).await;
-        }
+        // The last push reports the records just delivered.
+        self.telemetry.close(timeout).await;
         if delivered {
             Ok(())
         } else {
@@ -1080,14 +1071,6 @@ impl Inner {
         };
         self.metrics.snapshot(Instant::now(), available, in_flight)
     }
-}
-
-fn lock_telemetry(
-    telemetry: &Mutex<Option<TelemetryHandle>>,
-) -> std::sync::MutexGuard<'_, Option<TelemetryHandle>> {
-    telemetry
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! terminating push when the client closes.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ferrokafka_protocol::Uuid;
@@ -94,6 +94,40 @@ impl TelemetryHandle {
             debug!("telemetry: terminating push not done in time; abandoned");
         }
         // Drop aborts the task if it is still running.
+    }
+}
+
+/// The telemetry task a client holds: shared by the client's clones, taken
+/// once by its `close` for the terminating push.
+#[derive(Debug, Default)]
+pub struct TelemetrySlot(Mutex<Option<TelemetryHandle>>);
+
+impl TelemetrySlot {
+    /// A slot holding `handle` (`None`: a client without telemetry).
+    pub fn new(handle: Option<TelemetryHandle>) -> Self {
+        Self(Mutex::new(handle))
+    }
+
+    /// [`TelemetryHandle::wait_client_instance_id`]; `None` once closed.
+    pub async fn client_instance_id(&self, timeout: Duration) -> Option<Uuid> {
+        let waiting = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|handle| handle.wait_client_instance_id(timeout));
+        match waiting {
+            Some(waiting) => waiting.await,
+            None => None,
+        }
+    }
+
+    /// [`TelemetryHandle::close`], the first time only.
+    pub async fn close(&self, timeout: Duration) {
+        let handle = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(handle) = handle {
+            handle.close(timeout).await;
+        }
     }
 }
 

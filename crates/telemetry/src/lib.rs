@@ -19,7 +19,7 @@ mod machine;
 mod otlp;
 mod subscription;
 
-pub use driver::{MetricsSource, TelemetryHandle};
+pub use driver::{MetricsSource, TelemetryHandle, TelemetrySlot};
 pub use machine::{TelemetryMachine, TelemetryRequest, TelemetryState};
 pub use otlp::{
     METRIC_DOMAIN, MetricPoint, MetricValue, MetricsEncoder, PayloadError, payload, telemetry_name,
