@@ -44,6 +44,14 @@ fn cluster(pushes: Arc<Mutex<Vec<PushTelemetryRequest>>>) -> FakeCluster {
     cluster
 }
 
+async fn producer(cluster: &FakeCluster, setting: (&str, &str)) -> Producer {
+    let bootstrap = cluster.bootstrap();
+    let config =
+        ProducerConfig::from_pairs([("bootstrap_servers", bootstrap.as_str()), setting]).unwrap();
+    let client = cluster.client(config.client.clone()).await.unwrap();
+    Producer::with_client(client, config)
+}
+
 fn metric(data: &MetricsData, name: &str, topic: bool) -> Value {
     let metric = data.resource_metrics[0].scope_metrics[0]
         .metrics
@@ -72,13 +80,7 @@ fn metric(data: &MetricsData, name: &str, topic: bool) -> Value {
 async fn close_pushes_the_metrics_the_producer_reports() {
     let pushes = Arc::new(Mutex::new(Vec::new()));
     let cluster = cluster(Arc::clone(&pushes));
-    let config = ProducerConfig::from_pairs([
-        ("bootstrap_servers", cluster.bootstrap().as_str()),
-        ("client_id", "telemetry-test"),
-    ])
-    .unwrap();
-    let client = cluster.client(config.client.clone()).await.unwrap();
-    let producer = Producer::with_client(client, config);
+    let producer = producer(&cluster, ("client_id", "telemetry-test")).await;
     // A terminating push needs a subscription fetched before close.
     assert_eq!(
         producer.client_instance_id(Duration::from_secs(10)).await,
@@ -137,13 +139,7 @@ async fn close_pushes_the_metrics_the_producer_reports() {
 async fn metrics_push_off_sends_no_telemetry() {
     let pushes = Arc::new(Mutex::new(Vec::new()));
     let cluster = cluster(Arc::clone(&pushes));
-    let config = ProducerConfig::from_pairs([
-        ("bootstrap_servers", cluster.bootstrap().as_str()),
-        ("enable_metrics_push", "false"),
-    ])
-    .unwrap();
-    let client = cluster.client(config.client.clone()).await.unwrap();
-    let producer = Producer::with_client(client, config);
+    let producer = producer(&cluster, ("enable_metrics_push", "false")).await;
     producer
         .send(ProducerRecord::new("events").value("v"))
         .await
