@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use ferrokafka_group::assignor::{self, TopicPartition};
 use ferrokafka_group::consumer_member::ConsumerMemberConfig;
 use ferrokafka_group::member::MemberConfig;
+use ferrokafka_telemetry::{TelemetryHandle, TelemetrySlot};
 use ferrokafka_transport::Client;
 use tokio::sync::Mutex as AsyncMutex;
 use tracing::warn;
@@ -72,6 +73,8 @@ pub struct Consumer {
     positions: Arc<Mutex<Positions<TopicPartition>>>,
     state: AsyncMutex<State>,
     metrics: Arc<Metrics>,
+    /// The KIP-714 push task; taken by `close` for its terminating push.
+    telemetry: TelemetrySlot,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -105,8 +108,11 @@ impl Consumer {
     /// applied to a client made elsewhere).
     pub fn with_client(client: Client, config: ConsumerConfig) -> Consumer {
         let metrics = Arc::new(Metrics::new(config.metrics_window));
+        let positions = Arc::new(Mutex::new(Positions::new(config.auto_offset_reset)));
+        let telemetry = spawn_telemetry(&client, &config, &metrics, &positions);
         Consumer {
-            positions: Arc::new(Mutex::new(Positions::new(config.auto_offset_reset))),
+            positions,
+            telemetry: TelemetrySlot::new(telemetry),
             metrics: Arc::clone(&metrics),
             state: AsyncMutex::new(State {
                 mode: Mode::None,
@@ -784,16 +790,15 @@ impl Consumer {
     /// The consumer's metrics now (see [`ConsumerMetrics`] for which
     /// cover the consumer's life and which the sampled windows).
     pub fn metrics(&self) -> ConsumerMetrics {
-        let read_committed = self.read_committed();
-        let records_lag = {
-            let positions = lock(&self.positions);
-            positions
-                .assignment()
-                .filter_map(|tp| positions.lag(tp, read_committed))
-                .max()
-                .unwrap_or(0)
-        };
-        self.metrics.snapshot(Instant::now(), records_lag)
+        metrics_now(&self.metrics, &self.positions, self.read_committed())
+    }
+
+    /// The id the brokers gave this consumer for its telemetry (Java's
+    /// `clientInstanceId(Duration)`), waiting at most `timeout` for the
+    /// first subscription; `None` if none came in time, with
+    /// `enable_metrics_push=false`, or after `close`.
+    pub async fn client_instance_id(&self, timeout: Duration) -> Option<ferrokafka_protocol::Uuid> {
+        self.telemetry.client_instance_id(timeout).await
     }
 
     /// The group's committed offsets for these partitions.
@@ -936,6 +941,50 @@ impl Consumer {
         self.commit_before_leaving(&mut state, deadline).await;
         self.leave_group(&mut state, deadline).await;
         state.fetcher.close(&self.client, deadline).await;
+        // The last push reports the commits and fetches just made.
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.telemetry.close(left).await;
         Ok(())
     }
+}
+
+fn metrics_now(
+    metrics: &Metrics,
+    positions: &Mutex<Positions<TopicPartition>>,
+    read_committed: bool,
+) -> ConsumerMetrics {
+    let records_lag = {
+        let positions = lock(positions);
+        positions
+            .assignment()
+            .filter_map(|tp| positions.lag(tp, read_committed))
+            .max()
+            .unwrap_or(0)
+    };
+    metrics.snapshot(Instant::now(), records_lag)
+}
+
+/// The KIP-714 task, fed by the consumer's metrics; none outside a tokio
+/// runtime (a consumer built there has no task to push from).
+fn spawn_telemetry(
+    client: &Client,
+    config: &ConsumerConfig,
+    metrics: &Arc<Metrics>,
+    positions: &Arc<Mutex<Positions<TopicPartition>>>,
+) -> Option<TelemetryHandle> {
+    tokio::runtime::Handle::try_current().ok()?;
+    let (metrics, positions) = (Arc::clone(metrics), Arc::clone(positions));
+    let read_committed = config.isolation_level == IsolationLevel::ReadCommitted;
+    let client_id = client.config().client_id.clone();
+    let source = move || {
+        crate::telemetry::points(
+            &metrics_now(&metrics, &positions, read_committed),
+            &client_id,
+        )
+    };
+    Some(TelemetryHandle::spawn(
+        client.clone(),
+        client.config().enable_metrics_push,
+        Arc::new(source),
+    ))
 }

@@ -28,6 +28,7 @@ mod share_membership;
 mod share_record;
 mod share_session;
 mod stream;
+mod telemetry;
 mod typed;
 
 pub use blocking::{BlockingConsumer, RecordIter};

@@ -16,6 +16,7 @@ pub mod partitioner;
 mod producer;
 mod record;
 mod sender;
+mod telemetry;
 mod topics;
 pub mod transaction;
 mod typed;

@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferrokafka_records::HeaderRef as _;
+use ferrokafka_telemetry::{TelemetryHandle, TelemetrySlot};
 use ferrokafka_transport::Client;
 use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::{Notify, oneshot};
@@ -479,6 +480,8 @@ impl Future for DeliveryFuture {
 pub struct Producer {
     inner: Arc<Inner>,
     _handles: Arc<Handles>,
+    /// The KIP-714 push task; taken by `close` for its terminating push.
+    telemetry: Arc<TelemetrySlot>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -558,10 +561,37 @@ impl Producer {
             config,
         });
         tokio::spawn(crate::sender::run(Arc::clone(&inner)));
+        let telemetry = Self::spawn_telemetry(&inner);
         Producer {
             _handles: Arc::new(Handles(Arc::clone(&inner))),
             inner,
+            telemetry: Arc::new(TelemetrySlot::new(Some(telemetry))),
         }
+    }
+
+    /// The KIP-714 task, fed by this producer's metrics. It holds the
+    /// producer weakly, so that it never keeps a dropped producer alive.
+    fn spawn_telemetry(inner: &Arc<Inner>) -> TelemetryHandle {
+        let weak = Arc::downgrade(inner);
+        let client_id = inner.client.config().client_id.clone();
+        let source = move || {
+            weak.upgrade().map_or_else(Vec::new, |inner| {
+                crate::telemetry::points(&inner.metrics_now(), &client_id)
+            })
+        };
+        TelemetryHandle::spawn(
+            inner.client.clone(),
+            inner.client.config().enable_metrics_push,
+            Arc::new(source),
+        )
+    }
+
+    /// The id the brokers gave this producer for its telemetry (Java's
+    /// `clientInstanceId(Duration)`), waiting at most `timeout` for the
+    /// first subscription; `None` if none came in time, with
+    /// `enable_metrics_push=false`, or after `close`.
+    pub async fn client_instance_id(&self, timeout: Duration) -> Option<ferrokafka_protocol::Uuid> {
+        self.telemetry.client_instance_id(timeout).await
     }
 
     /// `delivery_timeout_ms`: the time within which every record accepted
@@ -822,6 +852,8 @@ impl Producer {
             self.inner.settled_when(all_settled).await;
         }
         self.inner.wake.notify_one();
+        // The last push reports the records just delivered.
+        self.telemetry.close(timeout).await;
         if delivered {
             Ok(())
         } else {
@@ -1024,16 +1056,20 @@ impl Producer {
     /// windows of `metrics_sample_window_ms` and `metrics_num_samples`, and
     /// per topic in [`ProducerMetrics::topics`].
     pub fn metrics(&self) -> ProducerMetrics {
+        self.inner.metrics_now()
+    }
+}
+
+impl Inner {
+    fn metrics_now(&self) -> ProducerMetrics {
         let (available, in_flight) = {
-            let state = self.inner.state();
+            let state = self.state();
             (
                 state.accumulator.available_memory() as u64,
                 state.requests_in_flight.values().sum::<usize>() as u64,
             )
         };
-        self.inner
-            .metrics
-            .snapshot(Instant::now(), available, in_flight)
+        self.metrics.snapshot(Instant::now(), available, in_flight)
     }
 }
 

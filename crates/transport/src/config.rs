@@ -147,6 +147,9 @@ pub struct ClientConfig {
     pub sasl_password: Option<Secret>,
     /// `sasl_oauth_token_provider` (set in code, not from a string).
     pub sasl_token_provider: Option<Arc<dyn TokenProvider>>,
+    /// `enable_metrics_push`: whether the client pushes the metrics a
+    /// broker-side subscription asks for (KIP-714). Default true, as Java.
+    pub enable_metrics_push: bool,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -194,6 +197,7 @@ impl Default for ClientConfig {
             sasl_username: None,
             sasl_password: None,
             sasl_token_provider: None,
+            enable_metrics_push: true,
         }
     }
 }
@@ -393,6 +397,7 @@ impl ClientConfig {
                 self.bootstrap_servers = servers;
             }
             "client_id" => value.trim().clone_into(&mut self.client_id),
+            "enable_metrics_push" => self.enable_metrics_push = boolean(k, value)?,
             "request_timeout_ms" => self.connection.request_timeout = millis(k, value)?,
             "socket_connection_setup_timeout_ms" => {
                 self.connection.connect_timeout = millis(k, value)?;
@@ -580,6 +585,17 @@ mod tests {
     }
 
     #[test]
+    fn metrics_push_is_on_unless_turned_off() {
+        assert!(ClientConfig::default().enable_metrics_push);
+        let off = ClientConfig::from_pairs([
+            ("bootstrap_servers", "a:1"),
+            ("enable.metrics.push", "false"),
+        ])
+        .unwrap();
+        assert!(!off.enable_metrics_push);
+    }
+
+    #[test]
     fn bad_values_name_the_key_and_what_is_allowed() {
         let cases = [
             (("bootstrap_servers", "localhost"), "host:port"),
@@ -595,6 +611,7 @@ mod tests {
                 "milliseconds",
             ),
             (("metadata_cluster_check_enable", "on"), "true or false"),
+            (("enable_metrics_push", "sometimes"), "true or false"),
             (("bootstrap_resolve_timeout_ms", "soon"), "milliseconds"),
         ];
         for ((key, value), allowed) in cases {

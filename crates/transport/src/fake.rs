@@ -29,8 +29,9 @@ use ferrokafka_protocol::messages::produce_response::{
     PartitionProduceResponse, TopicProduceResponse,
 };
 use ferrokafka_protocol::messages::{
-    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdResponse, MetadataResponse,
-    ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader,
+    FindCoordinatorRequest, FindCoordinatorResponse, GetTelemetrySubscriptionsResponse,
+    InitProducerIdResponse, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader,
+    ResponseHeader,
 };
 use ferrokafka_protocol::{ApiKey, ErrorCode, Message, Uuid};
 
@@ -205,7 +206,8 @@ impl std::fmt::Debug for FakeCluster {
 impl FakeCluster {
     /// `brokers` nodes; `handler` answers each request first, and `None`
     /// leaves it to the defaults (Metadata from the topic table,
-    /// FindCoordinator naming the node with the lowest id, InitProducerId with id 1000; any
+    /// FindCoordinator naming the node with the lowest id, InitProducerId with id 1000,
+    /// GetTelemetrySubscriptions with no metrics wanted; any
     /// other request panics, naming itself, so a test answers it).
     pub fn new(
         brokers: i32,
@@ -352,6 +354,16 @@ impl FakeCluster {
                 },
             ),
             ApiKey::Produce => FakeReply::produce(request, ErrorCode::None, 0),
+            // As a broker with no client metrics subscription answers
+            // (KIP-714): nothing wanted, ask again in five minutes.
+            ApiKey::GetTelemetrySubscriptions => FakeReply::with(
+                request,
+                &GetTelemetrySubscriptionsResponse {
+                    client_instance_id: Uuid([1; 16]),
+                    push_interval_ms: 300_000,
+                    ..GetTelemetrySubscriptionsResponse::default()
+                },
+            ),
             other => panic!(
                 "the fake cluster has no default answer for {}: answer it in the test's handler",
                 other.name()

@@ -247,6 +247,7 @@ _CLIENT = {
     "metadata_recovery_rebootstrap_trigger_ms": _ms,
     "metadata_cluster_check_enable": _bool,
     "bootstrap_resolve_timeout_ms": _ms,
+    "enable_metrics_push": _bool,
     "client_dns_lookup": _choice("use_all_dns_ips", "resolve_canonical_bootstrap_servers_only", "default"),
     "receive_message_max_bytes": _int(1),
     "receive_buffer_bytes": _optional(_int(-1)),

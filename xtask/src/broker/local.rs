@@ -131,7 +131,10 @@ pub fn start(
 ) -> anyhow::Result<LocalCluster> {
     crate::tools::require("java", "a Java 17+ runtime")?;
     let libs = jars::resolve(&options.harness_dir, &options.version)?;
-    let classpath = jars::classpath(&libs)?;
+    let mut classpath = jars::classpath(&libs)?;
+    if !options.extra_classpath.is_empty() {
+        classpath = format!("{}:{classpath}", options.extra_classpath);
+    }
     let mut last_error = None;
     for _ in 0..PORT_ATTEMPTS {
         match start_once(options, dir, lifetime, &classpath) {

@@ -61,6 +61,10 @@ pub struct StartOptions {
     /// behind the same bootstrap address. Empty: free ports. The local
     /// backend only.
     pub client_ports: Vec<u16>,
+    /// Classes put before Kafka's jars on the brokers' classpath: a plugin
+    /// a test compiled (`metric.reporters`, say). Empty: none. The local
+    /// backend only.
+    pub extra_classpath: String,
     /// The loopback address the client listeners bind and advertise
     /// (`127.0.0.1`, or another of 127.0.0.0/8 so two clusters can share a
     /// port). The local backend only.
@@ -79,6 +83,7 @@ impl StartOptions {
             features: Vec::new(),
             defaults: false,
             client_ports: Vec::new(),
+            extra_classpath: String::new(),
             client_host: "127.0.0.1".to_string(),
         }
     }

@@ -16,6 +16,12 @@ pub struct JavaPrograms {
 }
 
 impl JavaPrograms {
+    /// The classes and Kafka's jars, as `java -cp` takes them (for a
+    /// broker plugin, [`crate::broker::StartOptions::extra_classpath`]).
+    pub fn classpath(&self) -> &str {
+        &self.classpath
+    }
+
     /// `java -cp <classes and Kafka's jars> <main_class>`, for the caller to
     /// add arguments to.
     pub fn command(&self, main_class: &str) -> Command {
