@@ -229,6 +229,7 @@ pub const KEYS: &[&str] = &[
     "metadata_recovery_rebootstrap_trigger_ms",
     "metadata_cluster_check_enable",
     "bootstrap_resolve_timeout_ms",
+    "enable_metrics_push",
     "client_dns_lookup",
     "security_protocol",
     "sasl_mechanism",
