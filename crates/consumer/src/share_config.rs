@@ -100,6 +100,25 @@ impl Default for ShareConsumerConfig {
 }
 
 impl ShareConsumerConfig {
+    /// The keys only a share consumer reads; it also reads the consumer's
+    /// keys except those [`refuses`](Self::refuses) names.
+    pub const KEYS: &'static [&'static str] = &["share_acknowledgement_mode", "share_acquire_mode"];
+
+    /// Why a share consumer refuses the consumer key `key` (normalized),
+    /// or `None` if it takes it.
+    ///
+    /// ```
+    /// use ferrokafka_consumer::ShareConsumerConfig;
+    /// assert!(ShareConsumerConfig::refuses("enable_auto_commit").is_some());
+    /// assert!(ShareConsumerConfig::refuses("max_poll_records").is_none());
+    /// ```
+    pub fn refuses(key: &str) -> Option<&'static str> {
+        NOT_FOR_SHARE_GROUPS
+            .iter()
+            .find(|(name, _)| *name == key)
+            .map(|(_, why)| *why)
+    }
+
     /// Settings from `(key, value)` pairs, Java or kafka-python spelling;
     /// an unknown key, a key share groups do not use, or a bad value is an
     /// error naming the key.
@@ -136,7 +155,7 @@ impl ShareConsumerConfig {
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let key = normalize_key(key);
         let k = key.as_str();
-        if let Some((_, why)) = NOT_FOR_SHARE_GROUPS.iter().find(|(name, _)| *name == k) {
+        if let Some(why) = Self::refuses(k) {
             return Err(ConfigError::new(
                 k,
                 value,

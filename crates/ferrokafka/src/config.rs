@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use ferrokafka_admin::{Admin, AdminConfig, AdminError};
 use ferrokafka_consumer::{
-    BlockingConsumer, ConsumeError, Consumer, ConsumerConfig, TypedConsumer,
+    BlockingConsumer, BlockingShareConsumer, ConsumeError, Consumer, ConsumerConfig, ShareConsumer,
+    ShareConsumerConfig, TypedConsumer,
 };
 use ferrokafka_producer::{
     BlockingProducer, ProduceError, Producer, ProducerConfig, TypedProducer,
@@ -28,6 +29,9 @@ pub enum ClientKind {
     Consumer,
     /// An [`Admin`] client.
     Admin,
+    /// A [`ShareConsumer`] or [`BlockingShareConsumer`] (KIP-932 share
+    /// groups): the consumer's keys but those share groups do not use.
+    ShareConsumer,
 }
 
 impl ClientKind {
@@ -36,15 +40,21 @@ impl ClientKind {
             ClientKind::Producer => "producer",
             ClientKind::Consumer => "consumer",
             ClientKind::Admin => "admin",
+            ClientKind::ShareConsumer => "share consumer",
         }
     }
 
     /// Whether `key` (normalized) is one this client reads.
     fn takes(self, key: &str) -> bool {
+        if self == ClientKind::ShareConsumer {
+            return ShareConsumerConfig::KEYS.contains(&key)
+                || (ClientKind::Consumer.takes(key)
+                    && ShareConsumerConfig::refuses(key).is_none());
+        }
         let own: &[&[&str]] = match self {
             ClientKind::Producer => &[ferrokafka_producer::config::KEYS, METRICS_WINDOW_KEYS],
             ClientKind::Consumer => &[ferrokafka_consumer::config::KEYS, METRICS_WINDOW_KEYS],
-            ClientKind::Admin => &[],
+            ClientKind::Admin | ClientKind::ShareConsumer => &[],
         };
         ferrokafka_transport::config::KEYS.contains(&key)
             || own.iter().any(|keys| keys.contains(&key))
@@ -59,6 +69,7 @@ fn known_keys() -> impl Iterator<Item = &'static str> {
         METRICS_WINDOW_KEYS,
         ferrokafka_producer::config::KEYS,
         ferrokafka_consumer::config::KEYS,
+        ShareConsumerConfig::KEYS,
     ]
     .into_iter()
     .flatten()
@@ -325,6 +336,25 @@ impl Config {
         ConsumerConfig::from_pairs(self.pairs_for(ClientKind::Consumer))
     }
 
+    /// The share consumer's settings, checked by its own parser; consumer
+    /// keys share groups do not use (`enable_auto_commit`, say) are named
+    /// in the one warning and left out.
+    ///
+    /// ```
+    /// let config = ferrokafka::Config::from_pairs([
+    ///     ("bootstrap_servers", "h:1"),
+    ///     ("group_id", "workers"),
+    ///     ("enable_auto_commit", "false"),
+    ///     ("share.acknowledgement.mode", "explicit"),
+    /// ])
+    /// .unwrap();
+    /// let share = config.share_consumer_config().unwrap();
+    /// assert_eq!(share.acknowledgement_mode, ferrokafka::consumer::AcknowledgementMode::Explicit);
+    /// ```
+    pub fn share_consumer_config(&self) -> Result<ShareConsumerConfig, ConfigError> {
+        ShareConsumerConfig::from_pairs(self.pairs_for(ClientKind::ShareConsumer))
+    }
+
     /// The admin client's settings, checked by the transport's parser.
     ///
     /// ```
@@ -438,6 +468,37 @@ impl Config {
         BlockingConsumer::new(self.consumer_config()?)
     }
 
+    /// A share consumer (KIP-932) with these settings.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), ferrokafka::consumer::ConsumeError> {
+    /// let config = ferrokafka::Config::from_pairs([
+    ///     ("bootstrap_servers", "127.0.0.1:9092"),
+    ///     ("group_id", "workers"),
+    /// ])?;
+    /// let consumer = config.share_consumer().await?;
+    /// # drop(consumer); Ok(()) }
+    /// ```
+    pub async fn share_consumer(&self) -> Result<ShareConsumer, ConsumeError> {
+        ShareConsumer::new(self.share_consumer_config()?).await
+    }
+
+    /// A blocking share consumer with these settings (runs its own
+    /// runtime).
+    ///
+    /// ```no_run
+    /// let config = ferrokafka::Config::from_pairs([
+    ///     ("bootstrap_servers", "127.0.0.1:9092"),
+    ///     ("group_id", "workers"),
+    /// ])
+    /// .unwrap();
+    /// let consumer = config.blocking_share_consumer().unwrap();
+    /// # drop(consumer);
+    /// ```
+    pub fn blocking_share_consumer(&self) -> Result<BlockingShareConsumer, ConsumeError> {
+        BlockingShareConsumer::new(self.share_consumer_config()?)
+    }
+
     /// An admin client with these settings.
     ///
     /// ```no_run
@@ -517,6 +578,38 @@ mod tests {
             Some("g")
         );
         config.admin_config().unwrap();
+    }
+
+    #[test]
+    fn share_consumer_keys_and_classic_consumer_keys_keep_apart() {
+        let config = Config::from_pairs([
+            ("bootstrap_servers", "a:1"),
+            ("group.id", "workers"),
+            ("enable.auto.commit", "false"),
+            ("share.acquire.mode", "record_limit"),
+            ("max.poll.records", "9"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.keys_not_for(ClientKind::ShareConsumer),
+            ["enable_auto_commit"]
+        );
+        assert_eq!(
+            config.keys_not_for(ClientKind::Consumer),
+            ["share_acquire_mode"]
+        );
+        let share = config.share_consumer_config().unwrap();
+        assert_eq!(share.consumer.max_poll_records, 9);
+        assert_eq!(
+            share.acquire_mode,
+            ferrokafka_consumer::ShareAcquireMode::RecordLimit
+        );
+        assert!(!config.consumer_config().unwrap().auto_commit());
+        let without_group = Config::from_pairs([("bootstrap_servers", "a:1")]).unwrap();
+        assert_eq!(
+            without_group.share_consumer_config().unwrap_err().key,
+            "group_id"
+        );
     }
 
     #[test]

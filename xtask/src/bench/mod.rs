@@ -76,6 +76,10 @@ pub struct Args {
     /// reported, and the order of the clients rotates from round to round.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
+    /// A ferrokafka CLI built from another commit, run as one more client
+    /// (`ferrokafka baseline`) for a before/after in the same run.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
     /// `scale` only: the axes to run (default: all of them).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub axes: Vec<scale::Axis>,
@@ -214,6 +218,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 unavailable.push((kind, format!("{error:#}")));
             }
         }
+    }
+    if let Some(program) = &args.baseline {
+        ready.push(peers::Peer::baseline(program.clone())?);
     }
     let (cluster, bootstrap) =
         broker::given_or_started(args.bootstrap_servers.as_deref(), "bench")?;
@@ -377,7 +384,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let full = args.records == 1_000_000
         && args.peers.is_empty()
         && args.side == Side::All
-        && args.only.is_none();
+        && args.only.is_none()
+        && args.baseline.is_none();
     let out = args
         .out
         .clone()

@@ -31,6 +31,9 @@ pub enum PeerKind {
     Confluent,
     /// kafka-python, the seeds' client.
     KafkaPython,
+    /// Another build of ferrokafka's CLI given with `--baseline PATH` (say,
+    /// from an older commit), for a before/after in one run.
+    Baseline,
 }
 
 impl PeerKind {
@@ -53,6 +56,7 @@ impl PeerKind {
             PeerKind::Krafka => "krafka",
             PeerKind::Confluent => "confluent-kafka (Rust)",
             PeerKind::KafkaPython => "kafka-python",
+            PeerKind::Baseline => "ferrokafka baseline",
         }
     }
 }
@@ -131,6 +135,9 @@ pub fn prepare(kind: PeerKind) -> anyhow::Result<Peer> {
             let classpath = jars::classpath(&libs)?;
             Ok(peer(PathBuf::from("java"), &["-Xmx1g", "-cp", &classpath]))
         }
+        PeerKind::Baseline => {
+            anyhow::bail!("the baseline is another ferrokafka binary, given with --baseline PATH")
+        }
         PeerKind::KafkaPython => {
             let python = crate::python::interop_python()?;
             let script = root.join("bench/peers/kafka_python_bench.py");
@@ -190,6 +197,20 @@ fn java_tools() -> anyhow::Result<PathBuf> {
 }
 
 impl Peer {
+    /// `program`, a ferrokafka CLI built elsewhere, as the baseline peer.
+    pub fn baseline(program: PathBuf) -> anyhow::Result<Peer> {
+        anyhow::ensure!(
+            program.is_file(),
+            "--baseline {} is not a file (build it with cargo build --release -p ferrokafka-cli)",
+            program.display()
+        );
+        Ok(Peer {
+            kind: PeerKind::Baseline,
+            program,
+            prefix: vec!["bench".to_string()],
+        })
+    }
+
     /// Whether this client's benchmark program can run `task`: Kafka's
     /// performance tools have one sending thread and one consumer.
     pub fn supports(&self, task: &Task) -> bool {
