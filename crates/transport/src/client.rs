@@ -489,6 +489,7 @@ impl Client {
             .map(|(_, node)| node)
             .ok_or_else(|| TransportError::Coordinator {
                 key: key.to_string(),
+                error: None,
                 reason: "the broker did not answer for this key".to_string(),
             })
     }
@@ -600,6 +601,7 @@ impl Client {
             } else {
                 return Err(TransportError::Coordinator {
                     key,
+                    error: Some(error),
                     reason: message.unwrap_or_else(|| format!("{error:?}")),
                 });
             }
