@@ -755,6 +755,13 @@ impl Client {
     /// each broker's latency, as the Java client's network metrics count
     /// them. Clones of a client share one count.
     ///
+    /// A request counts when it goes through this client's own sending
+    /// methods ([`Client::send`], [`Client::send_on`], [`Client::send_built`],
+    /// [`Client::send_any`], [`Client::send_without_response`]) or its
+    /// metadata and coordinator lookups; one written on a connection taken
+    /// with [`Client::connection`] is the caller's to count (the producer
+    /// and the consumer keep metrics of their own for theirs).
+    ///
     /// ```no_run
     /// # async fn example(client: ferrokafka_transport::Client) {
     /// let traffic = client.network_metrics();
