@@ -270,6 +270,9 @@ async fn producer_consumer_and_admin_push_subscribed_metrics_to_the_broker() {
             AggregationTemporality::Delta => totals.iter().map(|(v, _)| v).sum(),
             _ => last_value,
         };
-        assert_eq!(reported, *expected, "{name}: {temporality:?} over {totals:?}");
+        assert_eq!(
+            reported, *expected,
+            "{name}: {temporality:?} over {totals:?}"
+        );
     }
 }
