@@ -1,9 +1,10 @@
 //! KIP-714 client telemetry against a real broker: a node with a
 //! client-telemetry receiver plugin (`xtask/telemetry-java`, compiled by the
 //! harness) that writes every push it accepts to a folder, and a client
-//! metrics subscription made with the admin client. The producer's and the
-//! consumer's pushes must decode as OTLP and carry the subscribed metrics
-//! with the values `Producer::metrics` and `Consumer::metrics` report.
+//! metrics subscription made with the admin client. The producer's, the
+//! consumer's and an admin client's pushes must decode as OTLP and carry
+//! the subscribed metrics with the values `Producer::metrics`,
+//! `Consumer::metrics` and `Admin::metrics` report.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -91,7 +92,7 @@ fn counter(data: &MetricsData, name: &str) -> Option<(i64, AggregationTemporalit
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn producer_and_consumer_push_subscribed_metrics_to_the_broker() {
+async fn producer_consumer_and_admin_push_subscribed_metrics_to_the_broker() {
     let plugin = xtask::golden::java::compile_folder(
         &xtask::workspace_root().join("xtask/telemetry-java"),
         "telemetry-java",
@@ -126,7 +127,8 @@ async fn producer_and_consumer_push_subscribed_metrics_to_the_broker() {
                 vec![
                     AlterConfigOp::set(
                         "metrics",
-                        "org.apache.kafka.producer.,org.apache.kafka.consumer.fetch.manager.",
+                        "org.apache.kafka.producer.,org.apache.kafka.consumer.fetch.manager.,\
+                         org.apache.kafka.admin.client.",
                     ),
                     AlterConfigOp::set("interval.ms", "1000"),
                 ],
@@ -194,24 +196,60 @@ async fn producer_and_consumer_push_subscribed_metrics_to_the_broker() {
     assert_eq!(consumer.metrics().records_consumed_total, RECORDS as u64);
     consumer.close(LIMIT).await.unwrap();
 
+    // An admin client made after the subscription (the first one fetched
+    // its subscription before there was any, and would wait minutes to
+    // ask again).
+    let watched = Admin::connect(
+        AdminConfig::from_pairs([
+            ("bootstrap_servers", bootstrap.as_str()),
+            ("client_id", "telemetry-it-admin"),
+        ])
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let admin_id = watched
+        .client_instance_id(LIMIT)
+        .await
+        .expect("the broker assigned the admin client no client instance id");
+    assert!(admin_id != producer_id && admin_id != consumer_id);
+    let topics = watched
+        .list_topics(false, &AdminOptions::new().timeout(LIMIT))
+        .await
+        .unwrap();
+    assert!(topics.iter().any(|t| t.name == "telemetry-events"));
+    watched.close(LIMIT).await;
+    let admin_local = watched.metrics();
+    // The terminating push counts every request but itself.
+    let admin_requests = admin_local.request_total as i64 - 1;
+    assert!(admin_requests >= 2, "{admin_local:?}");
+
     let checks = [
         (
             producer_id,
             "org.apache.kafka.producer.",
             "org.apache.kafka.producer.record.send.total",
+            RECORDS,
         ),
         (
             consumer_id,
             "org.apache.kafka.consumer.fetch.manager.",
             "org.apache.kafka.consumer.fetch.manager.records.consumed.total",
+            RECORDS,
+        ),
+        (
+            admin_id,
+            "org.apache.kafka.admin.client.",
+            "org.apache.kafka.admin.client.request.total",
+            admin_requests,
         ),
     ];
     let seen: Vec<_> = checks
         .iter()
-        .map(|(id, _, _)| recorded(&pushes, *id))
+        .map(|(id, _, _, _)| recorded(&pushes, *id))
         .collect();
     let _ = std::fs::remove_dir_all(&pushes);
-    for ((_, prefix, name), pushes_seen) in checks.iter().zip(&seen) {
+    for ((_, prefix, name, expected), pushes_seen) in checks.iter().zip(&seen) {
         let (terminating, last) = pushes_seen.last().expect("the broker recorded no push");
         assert!(terminating, "close ends with a terminating push ({name})");
         assert!(
@@ -222,7 +260,7 @@ async fn producer_and_consumer_push_subscribed_metrics_to_the_broker() {
                 .all(|m| m.name.starts_with(prefix)),
             "only the subscribed prefix is pushed ({prefix})"
         );
-        // Cumulative: the last push says 7. Delta: the pushes add up to 7.
+        // Cumulative: the last push says it all. Delta: the pushes add up.
         let totals: Vec<_> = pushes_seen
             .iter()
             .filter_map(|(_, d)| counter(d, name))
@@ -232,6 +270,9 @@ async fn producer_and_consumer_push_subscribed_metrics_to_the_broker() {
             AggregationTemporality::Delta => totals.iter().map(|(v, _)| v).sum(),
             _ => last_value,
         };
-        assert_eq!(reported, RECORDS, "{name}: {temporality:?} over {totals:?}");
+        assert_eq!(
+            reported, *expected,
+            "{name}: {temporality:?} over {totals:?}"
+        );
     }
 }

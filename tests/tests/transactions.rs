@@ -9,6 +9,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use ferrokafka_admin::topics::NewTopic;
+use ferrokafka_admin::{Admin, AdminOptions};
 use ferrokafka_consumer::offsets::{self, OffsetError};
 use ferrokafka_consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
 use ferrokafka_producer::transaction::{
@@ -282,6 +284,99 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
     let mut expected: Vec<String> = (0..10).map(|i| format!("successor-{i}")).collect();
     expected.sort();
     assert_eq!(seen, expected, "the zombie's transaction was aborted");
+}
+
+/// KIP-1050: a record the broker refuses for good (larger than the topic's
+/// `max.message.bytes`) leaves its transaction abortable, not the producer
+/// dead, as Java's transaction manager decides: the application aborts and
+/// the same producer commits the next transaction.
+#[tokio::test]
+async fn a_record_the_broker_refuses_makes_the_transaction_abortable() {
+    let topic = unique_topic("txn-too-large");
+    let producer = transactional(&unique_topic("txn-too-large-id")).await;
+    let admin = Admin::with_client(producer.client().clone());
+    let created = admin
+        .create_topics(
+            &[NewTopic::new(&topic, 1, 1).config("max.message.bytes", "1024")],
+            false,
+            &AdminOptions::new().timeout(WAIT),
+        )
+        .await;
+    created[&topic].as_ref().unwrap();
+    producer.client().topic(&topic).await.unwrap();
+    producer.init_transactions(WAIT).await.unwrap();
+
+    producer.begin_transaction().unwrap();
+    let refused = producer
+        .send(ProducerRecord::new(&topic).value(vec![b'x'; 8 * 1024]))
+        .await
+        .unwrap()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.category(), ErrorCategory::Abortable, "{refused:?}");
+    let commit = producer.commit_transaction(WAIT).await.unwrap_err();
+    assert_eq!(commit.category(), ErrorCategory::Abortable, "{commit:?}");
+    assert_eq!(
+        producer.transaction_state(),
+        Some(TransactionState::AbortableError)
+    );
+
+    producer.abort_transaction(WAIT).await.unwrap();
+    producer.begin_transaction().unwrap();
+    producer
+        .send(ProducerRecord::new(&topic).value("fits"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    producer.commit_transaction(WAIT).await.unwrap();
+    producer.close(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(read_all(&topic, 1, "read_committed", 1).await, ["fits"]);
+}
+
+/// KIP-1050: a transactional id the principal may not use is fatal; the
+/// producer can do nothing more. On a node of its own with Kafka's
+/// StandardAuthorizer, where `alice` (SASL PLAIN) has no ACL at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transactional_id_the_principal_may_not_use_is_fatal() {
+    let cluster = start_cluster_with(&StartOptions {
+        security: true,
+        extra_properties: vec![
+            (
+                "authorizer.class.name".to_string(),
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string(),
+            ),
+            (
+                "super.users".to_string(),
+                "User:ANONYMOUS;User:admin".to_string(),
+            ),
+        ],
+        ..StartOptions::single_node()
+    });
+    let security = cluster.info.security.as_ref().expect("security listeners");
+    let config = ProducerConfig::from_pairs([
+        ("bootstrap_servers", security.sasl_plaintext.as_str()),
+        ("security_protocol", "SASL_PLAINTEXT"),
+        ("sasl_mechanism", "PLAIN"),
+        ("sasl_plain_username", "alice"),
+        ("sasl_plain_password", "alice-secret"),
+        ("transactional_id", &unique_topic("txn-unauthorized-id")),
+    ])
+    .unwrap();
+    let producer = Producer::new(config).await.unwrap();
+    let error = producer.init_transactions(WAIT).await.unwrap_err();
+    assert!(
+        matches!(error, TransactionError::TransactionalIdAuthorizationFailed),
+        "{error:?}"
+    );
+    assert_eq!(error.category(), ErrorCategory::Fatal);
+    assert_eq!(
+        producer.transaction_state(),
+        Some(TransactionState::FatalError)
+    );
+    let refused = producer.begin_transaction().unwrap_err();
+    assert_eq!(refused.category(), ErrorCategory::Fatal, "{refused:?}");
+    let _ = producer.close(Duration::from_secs(5)).await;
 }
 
 #[tokio::test]

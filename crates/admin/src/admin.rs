@@ -1,9 +1,12 @@
 //! The admin client handle and its configuration.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrokafka_transport::Client;
+use ferrokafka_protocol::Uuid;
+use ferrokafka_telemetry::{TelemetryHandle, TelemetrySlot};
 use ferrokafka_transport::config::ClientConfig;
+use ferrokafka_transport::{Client, NetworkMetrics};
 
 use crate::{AdminError, AdminOptions};
 
@@ -39,25 +42,97 @@ impl AdminConfig {
 }
 
 /// The admin client. Clones share one cluster client (its connections and
-/// metadata).
+/// metadata) and one telemetry task.
 #[derive(Debug, Clone)]
 pub struct Admin {
     client: Client,
+    telemetry: Arc<TelemetrySlot>,
 }
 
 impl Admin {
-    /// Connects to the cluster named by `config.client.bootstrap_servers`.
+    /// Connects to the cluster named by `config.client.bootstrap_servers`,
+    /// and pushes its metrics to the brokers when they subscribe to them
+    /// (KIP-714, unless `enable_metrics_push=false`; see
+    /// [`Admin::push_metrics`]).
     pub async fn connect(config: AdminConfig) -> Result<Admin, AdminError> {
         let mut client = config.client;
         // Describing or deleting a topic must never be what creates it.
         client.allow_auto_topic_creation = false;
-        Ok(Admin::with_client(Client::connect(client).await?))
+        Ok(Admin::with_client(Client::connect(client).await?).push_metrics())
     }
 
     /// An admin client on an existing cluster client (shared with a
-    /// producer or consumer, or an in-memory cluster in tests).
+    /// producer or consumer, or an in-memory cluster in tests). It pushes
+    /// no telemetry unless [`Admin::push_metrics`] says so: the producer or
+    /// consumer sharing the client pushes its own already.
     pub fn with_client(client: Client) -> Admin {
-        Admin { client }
+        Admin {
+            client,
+            telemetry: Arc::new(TelemetrySlot::default()),
+        }
+    }
+
+    /// Starts pushing this admin client's metrics ([`Admin::metrics`]) to
+    /// the brokers as KIP-714 telemetry, when an operator subscribes to
+    /// them (`org.apache.kafka.admin.client.` metrics) and
+    /// `enable_metrics_push` (default true) allows it. Outside a tokio
+    /// runtime there is nothing to run the pushes on, and nothing starts.
+    ///
+    /// ```no_run
+    /// # async fn example(client: ferrokafka_transport::Client) {
+    /// use std::time::Duration;
+    /// use ferrokafka_admin::Admin;
+    ///
+    /// let admin = Admin::with_client(client).push_metrics();
+    /// if let Some(id) = admin.client_instance_id(Duration::from_secs(5)).await {
+    ///     println!("the brokers know this admin client as {id:?}");
+    /// }
+    /// admin.close(Duration::from_secs(5)).await;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn push_metrics(mut self) -> Admin {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self;
+        }
+        let client_id = self.client.config().client_id.clone();
+        // The task holds the cluster client until the last clone of this
+        // admin is dropped, which aborts it.
+        let client = self.client.clone();
+        let source = move || crate::telemetry::points(&client.network_metrics(), &client_id);
+        let handle = TelemetryHandle::spawn(
+            self.client.clone(),
+            self.client.config().enable_metrics_push,
+            Arc::new(source),
+        );
+        self.telemetry = Arc::new(TelemetrySlot::new(Some(handle)));
+        self
+    }
+
+    /// The admin client's metrics: its cluster client's requests,
+    /// responses, connections and each broker's latency, as the Java admin
+    /// client's `admin-client-metrics` and `admin-client-node-metrics`
+    /// count them. A cluster client shared (see [`Admin::with_client`])
+    /// counts everything sent over it.
+    pub fn metrics(&self) -> NetworkMetrics {
+        self.client.network_metrics()
+    }
+
+    /// The id the brokers gave this admin client for its telemetry (Java's
+    /// `clientInstanceId(Duration)`), waiting at most `timeout` for the
+    /// first subscription; `None` if none came in time, when it pushes no
+    /// metrics (`enable_metrics_push=false`, [`Admin::with_client`]), or
+    /// after [`Admin::close`].
+    pub async fn client_instance_id(&self, timeout: Duration) -> Option<Uuid> {
+        self.telemetry.client_instance_id(timeout).await
+    }
+
+    /// Ends the telemetry of this admin client and its clones: a last,
+    /// terminating push of its metrics if the brokers subscribed to them,
+    /// waiting at most `timeout` for it. Operations still work afterwards
+    /// (pushing nothing); connections close when the last clone is dropped.
+    pub async fn close(&self, timeout: Duration) {
+        self.telemetry.close(timeout).await;
     }
 
     /// The cluster client underneath.

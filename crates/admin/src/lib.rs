@@ -21,6 +21,7 @@ mod admin;
 mod error;
 mod options;
 mod retry;
+mod telemetry;
 
 pub mod acls;
 pub mod cluster;
@@ -34,4 +35,5 @@ pub mod transactions;
 
 pub use admin::{Admin, AdminConfig};
 pub use error::AdminError;
+pub use ferrokafka_transport::{NetworkMetrics, NodeMetrics};
 pub use options::AdminOptions;

@@ -33,6 +33,10 @@ impl AdminArgs {
     }
 }
 
+/// How long a command waits, after its work, for the admin client's
+/// terminating telemetry push.
+const TELEMETRY_CLOSE: Duration = Duration::from_secs(5);
+
 /// Runs `work` with an admin client on a runtime of its own; a failure to
 /// connect (or any error `work` returns) is printed and exits with 1.
 pub(crate) fn with_admin<F, Fut>(command: &str, args: &AdminArgs, work: F) -> ExitCode
@@ -47,7 +51,12 @@ where
             .build()?;
         runtime.block_on(async {
             let admin = Admin::connect(config).await?;
-            work(admin).await
+            let outcome = work(admin.clone()).await;
+            // The last telemetry push, if the brokers subscribed to the
+            // admin client's metrics, as Java's tools send it on close;
+            // bounded, so that an unreachable broker does not hold the exit.
+            admin.close(TELEMETRY_CLOSE).await;
+            outcome
         })
     })();
     match result {

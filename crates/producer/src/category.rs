@@ -80,14 +80,32 @@ pub enum ErrorCategory {
 }
 
 impl ErrorCategory {
-    /// The category of a Kafka error code met in a transaction.
+    /// The category of a Kafka error code met in a transactional request.
+    ///
+    /// ```
+    /// use ferrokafka_producer::ErrorCategory;
+    /// use ferrokafka_protocol::ErrorCode;
+    /// assert_eq!(ErrorCategory::of_code(ErrorCode::NotCoordinator), ErrorCategory::RefreshRetriable);
+    /// assert_eq!(ErrorCategory::of_code(ErrorCode::ProducerFenced), ErrorCategory::ApplicationRecoverable);
+    /// ```
     pub fn of_code(code: ErrorCode) -> ErrorCategory {
         use ErrorCode as E;
         match code {
+            // Java's InvalidMetadataException family and the two
+            // coordinator errors: stale metadata, learnt again first.
             E::NotLeaderOrFollower
             | E::UnknownTopicOrPartition
             | E::LeaderNotAvailable
+            | E::ReplicaNotAvailable
+            | E::NetworkException
             | E::KafkaStorageError
+            | E::ListenerNotFound
+            | E::FencedLeaderEpoch
+            | E::PreferredLeaderNotAvailable
+            | E::EligibleLeadersNotAvailable
+            | E::ElectionNotNeeded
+            | E::UnknownTopicId
+            | E::InconsistentTopicId
             | E::NotCoordinator
             | E::CoordinatorNotAvailable => ErrorCategory::RefreshRetriable,
             E::TransactionAbortable
@@ -109,6 +127,29 @@ impl ErrorCategory {
             }
             code if code.is_retriable() => ErrorCategory::Retriable,
             _ => ErrorCategory::Fatal,
+        }
+    }
+
+    /// The category of a record batch of a transaction the broker refused
+    /// for good with `code`. As the Java producer's transaction manager
+    /// decides: only a fence, the two cluster-wide authorizations and an
+    /// unsupported version end the producer; any other refusal leaves the
+    /// transaction unable to commit, and aborting it is the way on.
+    ///
+    /// ```
+    /// use ferrokafka_producer::ErrorCategory;
+    /// use ferrokafka_protocol::ErrorCode;
+    /// assert_eq!(ErrorCategory::of_failed_batch(ErrorCode::MessageTooLarge), ErrorCategory::Abortable);
+    /// assert_eq!(ErrorCategory::of_failed_batch(ErrorCode::ClusterAuthorizationFailed), ErrorCategory::Fatal);
+    /// ```
+    pub fn of_failed_batch(code: ErrorCode) -> ErrorCategory {
+        use ErrorCode as E;
+        match code {
+            E::ProducerFenced => ErrorCategory::ApplicationRecoverable,
+            E::ClusterAuthorizationFailed
+            | E::TransactionalIdAuthorizationFailed
+            | E::UnsupportedVersion => ErrorCategory::Fatal,
+            _ => ErrorCategory::Abortable,
         }
     }
 }
@@ -141,16 +182,11 @@ impl SequenceError {
     pub fn category(&self) -> ErrorCategory {
         match self {
             SequenceError::ProducerFenced => ErrorCategory::ApplicationRecoverable,
-            SequenceError::Refused(code) | SequenceError::Fatal(code) => {
-                match ErrorCategory::of_code(*code) {
-                    // A refusal is final for its batch, so the transaction
-                    // that holds it cannot commit.
-                    ErrorCategory::Retriable | ErrorCategory::RefreshRetriable => {
-                        ErrorCategory::Abortable
-                    }
-                    category => category,
-                }
-            }
+            // A refusal is final for its batch, so the transaction that
+            // holds it cannot commit.
+            SequenceError::Refused(code) => ErrorCategory::of_failed_batch(*code),
+            // Only the codes that end a producer are held here.
+            SequenceError::Fatal(_) => ErrorCategory::Fatal,
             SequenceError::RetriesExhausted(_)
             | SequenceError::InvalidProducerEpoch
             | SequenceError::TransactionAbortable => ErrorCategory::Abortable,
@@ -172,12 +208,7 @@ impl ProduceError {
             ProduceError::Config(_) => ErrorCategory::InvalidConfiguration,
             ProduceError::Transaction(error) => error.category(),
             ProduceError::Sequence(error) => error.category(),
-            ProduceError::Broker { error, .. } => match ErrorCategory::of_code(*error) {
-                ErrorCategory::Retriable | ErrorCategory::RefreshRetriable => {
-                    ErrorCategory::Abortable
-                }
-                category => category,
-            },
+            ProduceError::Broker { error, .. } => ErrorCategory::of_failed_batch(*error),
             ProduceError::Transport(TransportError::Config { .. }) => {
                 ErrorCategory::InvalidConfiguration
             }
@@ -262,5 +293,318 @@ mod tests {
             .category(),
             ErrorCategory::InvalidConfiguration
         );
+    }
+
+    #[test]
+    fn every_refresh_retriable_code_is_java_s_invalid_metadata_family() {
+        use ErrorCode as E;
+        for code in [
+            E::NotLeaderOrFollower,
+            E::UnknownTopicOrPartition,
+            E::LeaderNotAvailable,
+            E::ReplicaNotAvailable,
+            E::NetworkException,
+            E::KafkaStorageError,
+            E::ListenerNotFound,
+            E::FencedLeaderEpoch,
+            E::PreferredLeaderNotAvailable,
+            E::EligibleLeadersNotAvailable,
+            E::ElectionNotNeeded,
+            E::UnknownTopicId,
+            E::InconsistentTopicId,
+            E::NotCoordinator,
+            E::CoordinatorNotAvailable,
+        ] {
+            assert_eq!(
+                ErrorCategory::of_code(code),
+                ErrorCategory::RefreshRetriable,
+                "{code:?}"
+            );
+        }
+        for code in [
+            E::ConcurrentTransactions,
+            E::CoordinatorLoadInProgress,
+            E::NotEnoughReplicas,
+        ] {
+            assert_eq!(
+                ErrorCategory::of_code(code),
+                ErrorCategory::Retriable,
+                "{code:?}"
+            );
+        }
+        for code in [
+            E::TransactionAbortable,
+            E::InvalidProducerEpoch,
+            E::UnknownProducerId,
+            E::OutOfOrderSequenceNumber,
+            E::InvalidProducerIdMapping,
+            E::TopicAuthorizationFailed,
+            E::GroupAuthorizationFailed,
+            E::IllegalGeneration,
+            E::UnknownMemberId,
+            E::FencedInstanceId,
+            E::RebalanceInProgress,
+            E::RequestTimedOut,
+        ] {
+            assert_eq!(
+                ErrorCategory::of_code(code),
+                ErrorCategory::Abortable,
+                "{code:?}"
+            );
+        }
+        for code in [
+            E::ClusterAuthorizationFailed,
+            E::TransactionalIdAuthorizationFailed,
+            E::UnsupportedVersion,
+            E::InvalidTxnState,
+        ] {
+            assert_eq!(
+                ErrorCategory::of_code(code),
+                ErrorCategory::Fatal,
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_batch_ends_the_producer_only_as_java_s_does() {
+        use ErrorCode as E;
+        for code in [
+            E::MessageTooLarge,
+            E::RecordListTooLarge,
+            E::InvalidRecord,
+            E::CorruptMessage,
+            E::NotEnoughReplicas,
+            E::NotLeaderOrFollower,
+            E::TopicAuthorizationFailed,
+            E::InvalidRequiredAcks,
+            E::UnknownServerError,
+        ] {
+            assert_eq!(
+                ErrorCategory::of_failed_batch(code),
+                ErrorCategory::Abortable,
+                "{code:?}"
+            );
+            assert_eq!(
+                SequenceError::Refused(code).category(),
+                ErrorCategory::Abortable,
+                "{code:?}"
+            );
+            let refused = ProduceError::Broker {
+                topic: "t".into(),
+                partition: 0,
+                error: code,
+                message: None,
+            };
+            assert_eq!(refused.category(), ErrorCategory::Abortable, "{code:?}");
+        }
+        assert_eq!(
+            ErrorCategory::of_failed_batch(E::ProducerFenced),
+            ErrorCategory::ApplicationRecoverable
+        );
+        for code in [
+            E::ClusterAuthorizationFailed,
+            E::TransactionalIdAuthorizationFailed,
+            E::UnsupportedVersion,
+        ] {
+            assert_eq!(ErrorCategory::of_failed_batch(code), ErrorCategory::Fatal);
+            assert_eq!(SequenceError::Fatal(code).category(), ErrorCategory::Fatal);
+        }
+    }
+
+    /// Every variant of the transactional errors, so a new one cannot go
+    /// without its category (the match in `category` is exhaustive; this
+    /// says which category each gets).
+    #[test]
+    fn every_transaction_error_has_its_category() {
+        use crate::transaction::TransactionState;
+        use std::time::Duration;
+        let cases = [
+            (
+                TransactionError::ProducerFenced,
+                ErrorCategory::ApplicationRecoverable,
+            ),
+            (
+                TransactionError::InvalidState {
+                    operation: "commit_transaction",
+                    state: TransactionState::Ready,
+                },
+                ErrorCategory::Fatal,
+            ),
+            (
+                TransactionError::TransactionalIdAuthorizationFailed,
+                ErrorCategory::Fatal,
+            ),
+            (
+                TransactionError::ClusterAuthorizationFailed,
+                ErrorCategory::Fatal,
+            ),
+            (
+                TransactionError::GroupAuthorizationFailed {
+                    group_id: "g".into(),
+                },
+                ErrorCategory::Abortable,
+            ),
+            (
+                TransactionError::TopicAuthorizationFailed {
+                    topics: vec!["t".into()],
+                },
+                ErrorCategory::Abortable,
+            ),
+            (
+                TransactionError::CommitFailed(ErrorCode::IllegalGeneration),
+                ErrorCategory::Abortable,
+            ),
+            (
+                TransactionError::Broker {
+                    request: "EndTxn",
+                    error: ErrorCode::NotCoordinator,
+                },
+                ErrorCategory::RefreshRetriable,
+            ),
+            (
+                TransactionError::Broker {
+                    request: "AddPartitionsToTxn",
+                    error: ErrorCode::ConcurrentTransactions,
+                },
+                ErrorCategory::Retriable,
+            ),
+            (
+                TransactionError::Broker {
+                    request: "InitProducerId",
+                    error: ErrorCode::InvalidTransactionTimeout,
+                },
+                ErrorCategory::InvalidConfiguration,
+            ),
+            (
+                TransactionError::Produce(SequenceError::TransactionAbortable),
+                ErrorCategory::Abortable,
+            ),
+            (TransactionError::Aborted, ErrorCategory::Abortable),
+            (
+                TransactionError::Earlier(Box::new(TransactionError::Aborted)),
+                ErrorCategory::Abortable,
+            ),
+            (
+                TransactionError::Timeout {
+                    operation: "commit_transaction",
+                    waited: Duration::from_secs(1),
+                },
+                ErrorCategory::Retriable,
+            ),
+            (
+                TransactionError::NotTransactional {
+                    operation: "begin_transaction",
+                },
+                ErrorCategory::InvalidConfiguration,
+            ),
+            (TransactionError::Closed, ErrorCategory::Fatal),
+        ];
+        for (error, category) in cases {
+            assert_eq!(error.category(), category, "{error:?}");
+            // A send refused because of it has the same category.
+            assert_eq!(
+                ProduceError::Transaction(error.clone()).category(),
+                category,
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_sequence_error_has_its_category() {
+        let cases = [
+            (
+                SequenceError::Refused(ErrorCode::MessageTooLarge),
+                ErrorCategory::Abortable,
+            ),
+            (
+                SequenceError::RetriesExhausted(Some(ErrorCode::NotEnoughReplicas)),
+                ErrorCategory::Abortable,
+            ),
+            (
+                SequenceError::RetriesExhausted(None),
+                ErrorCategory::Abortable,
+            ),
+            (
+                SequenceError::ProducerFenced,
+                ErrorCategory::ApplicationRecoverable,
+            ),
+            (
+                SequenceError::InvalidProducerEpoch,
+                ErrorCategory::Abortable,
+            ),
+            (
+                SequenceError::Fatal(ErrorCode::TransactionalIdAuthorizationFailed),
+                ErrorCategory::Fatal,
+            ),
+            (
+                SequenceError::TransactionAbortable,
+                ErrorCategory::Abortable,
+            ),
+            (
+                SequenceError::ProducerFailed(Box::new(SequenceError::ProducerFenced)),
+                ErrorCategory::ApplicationRecoverable,
+            ),
+        ];
+        for (error, category) in cases {
+            assert_eq!(error.category(), category, "{error:?}");
+            assert_eq!(
+                ProduceError::Sequence(error.clone()).category(),
+                category,
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_produce_error_has_its_category() {
+        use ferrokafka_transport::config::ConfigError;
+        use std::time::Duration;
+        let config = ConfigError::new("acks", "2", "expected 0, 1 or all");
+        let cases = [
+            (
+                ProduceError::Config(config),
+                ErrorCategory::InvalidConfiguration,
+            ),
+            (
+                ProduceError::Transport(TransportError::Config {
+                    reason: "no bootstrap_servers".into(),
+                }),
+                ErrorCategory::InvalidConfiguration,
+            ),
+            (
+                ProduceError::Blocked {
+                    what: "metadata".into(),
+                    waited: Duration::from_secs(1),
+                },
+                ErrorCategory::Abortable,
+            ),
+            (
+                ProduceError::DeliveryTimeout {
+                    topic: "t".into(),
+                    partition: 0,
+                    timeout: Duration::from_secs(1),
+                    last_error: None,
+                },
+                ErrorCategory::Abortable,
+            ),
+            (
+                ProduceError::Record("too large".into()),
+                ErrorCategory::Abortable,
+            ),
+            (
+                ProduceError::NoSuchPartition {
+                    topic: "t".into(),
+                    partition: 3,
+                    count: 1,
+                },
+                ErrorCategory::Abortable,
+            ),
+            (ProduceError::Closed, ErrorCategory::Fatal),
+        ];
+        for (error, category) in cases {
+            assert_eq!(error.category(), category, "{error:?}");
+        }
     }
 }

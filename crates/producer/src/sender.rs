@@ -524,20 +524,16 @@ async fn find_coordinator(
     };
     match client.coordinator(kind, key).await {
         Ok(node) => Ok(answer(node, ErrorCode::None)),
-        // The client names a refusal only in words; the authorization
-        // errors are the ones the machine must tell apart.
-        Err(TransportError::Coordinator { reason, .. })
-            if reason.contains("TransactionalIdAuthorizationFailed")
-                || reason.contains("TRANSACTIONAL_ID_AUTHORIZATION_FAILED") =>
-        {
-            Ok(answer(-1, ErrorCode::TransactionalIdAuthorizationFailed))
-        }
-        Err(TransportError::Coordinator { reason, .. })
-            if reason.contains("GroupAuthorizationFailed")
-                || reason.contains("GROUP_AUTHORIZATION_FAILED") =>
-        {
-            Ok(answer(-1, ErrorCode::GroupAuthorizationFailed))
-        }
+        // The authorization errors are the ones the machine must tell
+        // apart (a broker's message names them in words of its own).
+        Err(TransportError::Coordinator {
+            error:
+                Some(
+                    error @ (ErrorCode::TransactionalIdAuthorizationFailed
+                    | ErrorCode::GroupAuthorizationFailed),
+                ),
+            ..
+        }) => Ok(answer(-1, error)),
         Err(error) => Err(error),
     }
 }

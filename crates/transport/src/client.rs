@@ -28,6 +28,7 @@ use crate::backoff::Backoff;
 use crate::cluster::{ClusterView, TopicView};
 use crate::config::{BrokerIdentity, ClientConfig, DnsLookup};
 use crate::link::{BrokerLink, Connector, NetworkConnector};
+use crate::network_metrics::{NetworkMetrics, NetworkRecorder};
 use crate::recovery::{Decision, MetadataFailure, RebootstrapReason, Recovery, RecoveryStrategy};
 
 /// Which of a broker's connections a request travels on.
@@ -102,6 +103,7 @@ struct Inner {
     coordinators: Mutex<HashMap<(CoordinatorKind, String), i32>>,
     /// One metadata refresh at a time; others wait for its result.
     refreshing: tokio::sync::Mutex<()>,
+    network: Mutex<NetworkRecorder>,
 }
 
 /// A handle on the cluster; clones share connections and metadata.
@@ -182,6 +184,7 @@ impl Client {
             slots: Mutex::new(HashMap::new()),
             coordinators: Mutex::new(HashMap::new()),
             refreshing: tokio::sync::Mutex::new(()),
+            network: Mutex::new(NetworkRecorder::default()),
             bootstrap: Mutex::new(bootstrap),
             recovery: Mutex::new(Recovery::new(
                 config.metadata_recovery_strategy,
@@ -326,7 +329,9 @@ impl Client {
             .collect();
         for slot in bootstrap_slots {
             if let Ok(mut slot) = slot.try_lock() {
-                slot.connection = None;
+                if slot.connection.take().is_some() {
+                    lock(&self.inner.network).connection_closed(Instant::now());
+                }
                 slot.retry_at = None;
                 slot.backoff.reset();
             }
@@ -484,6 +489,7 @@ impl Client {
             .map(|(_, node)| node)
             .ok_or_else(|| TransportError::Coordinator {
                 key: key.to_string(),
+                error: None,
                 reason: "the broker did not answer for this key".to_string(),
             })
     }
@@ -550,9 +556,7 @@ impl Client {
             };
             let response = self.on(
                 node,
-                connection
-                    .send_at(&self.inner.config.client_id, &request, version)
-                    .await,
+                self.exchange(node, &*connection, &request, version).await,
             )?;
             answers.extend(response.coordinators.into_iter().map(|c| {
                 (
@@ -573,9 +577,7 @@ impl Client {
                 };
                 let response: FindCoordinatorResponse = self.on(
                     node,
-                    connection
-                        .send_at(&self.inner.config.client_id, &request, version)
-                        .await,
+                    self.exchange(node, &*connection, &request, version).await,
                 )?;
                 answers.push((
                     key,
@@ -599,6 +601,7 @@ impl Client {
             } else {
                 return Err(TransportError::Coordinator {
                     key,
+                    error: Some(error),
                     reason: message.unwrap_or_else(|| format!("{error:?}")),
                 });
             }
@@ -655,7 +658,7 @@ impl Client {
         request: &R,
     ) -> Result<R::Response, TransportError> {
         let connection = self.on(Some(node), self.connection(node, lane).await)?;
-        let result = self.request_on(&*connection, request).await;
+        let result = self.request_on(Some(node), &*connection, request).await;
         self.on(Some(node), result)
     }
 
@@ -671,8 +674,7 @@ impl Client {
         let connection = self.on(Some(node), self.connection(node, lane).await)?;
         let result = match connection.version(R::KEY) {
             Ok(version) => {
-                connection
-                    .send_at(&self.inner.config.client_id, &build(version), version)
+                self.exchange(Some(node), &*connection, &build(version), version)
                     .await
             }
             Err(error) => Err(error),
@@ -696,7 +698,10 @@ impl Client {
                     request,
                     version,
                 ) {
-                    Ok(frame) => connection.send_one_way(frame).await,
+                    Ok(frame) => {
+                        lock(&self.inner.network).request_sent(Some(node), Instant::now());
+                        connection.send_one_way(frame).await
+                    }
                     Err(error) => Err(error),
                 }
             }
@@ -710,19 +715,62 @@ impl Client {
     /// servers.
     pub async fn send_any<R: Request>(&self, request: &R) -> Result<R::Response, TransportError> {
         let (node, connection) = self.any_connection().await?;
-        let result = self.request_on(&*connection, request).await;
+        let result = self.request_on(node, &*connection, request).await;
         self.on(node, result)
     }
 
     async fn request_on<R: Request>(
         &self,
+        node: Option<i32>,
         connection: &dyn BrokerLink,
         request: &R,
     ) -> Result<R::Response, TransportError> {
         let version = connection.version(R::KEY)?;
-        connection
+        self.exchange(node, connection, request, version).await
+    }
+
+    /// Sends `request` at `version` and waits for its response, counting
+    /// both in the network metrics (`node`: the broker, if the metadata
+    /// named it).
+    async fn exchange<R: Request>(
+        &self,
+        node: Option<i32>,
+        connection: &dyn BrokerLink,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, TransportError> {
+        let sent = Instant::now();
+        lock(&self.inner.network).request_sent(node, sent);
+        let result = connection
             .send_at(&self.inner.config.client_id, request, version)
-            .await
+            .await;
+        if result.is_ok() {
+            let now = Instant::now();
+            lock(&self.inner.network).response_received(node, now - sent, now);
+        }
+        result
+    }
+
+    /// The client's traffic so far: requests, responses, connections and
+    /// each broker's latency, as the Java client's network metrics count
+    /// them. Clones of a client share one count.
+    ///
+    /// A request counts when it goes through this client's own sending
+    /// methods ([`Client::send`], [`Client::send_on`], [`Client::send_built`],
+    /// [`Client::send_any`], [`Client::send_without_response`]) or its
+    /// metadata and coordinator lookups; one written on a connection taken
+    /// with [`Client::connection`] is the caller's to count (the producer
+    /// and the consumer keep metrics of their own for theirs).
+    ///
+    /// ```no_run
+    /// # async fn example(client: ferrokafka_transport::Client) {
+    /// let traffic = client.network_metrics();
+    /// println!("{} requests, {} connections open", traffic.request_total, traffic.connection_count);
+    /// # }
+    /// ```
+    pub fn network_metrics(&self) -> NetworkMetrics {
+        let open = self.open_connections();
+        lock(&self.inner.network).snapshot(open, Instant::now())
     }
 
     /// Passes a result through, noting a connection that failed so the
@@ -791,7 +839,9 @@ impl Client {
         slot.last_used = now;
         if slot.address != address {
             info!(?endpoint, from = slot.address, to = address, "broker moved");
-            slot.connection = None;
+            if slot.connection.take().is_some() {
+                lock(&self.inner.network).connection_closed(now);
+            }
             slot.address.clone_from(&address);
         }
         if let Some(connection) = &slot.connection {
@@ -804,6 +854,7 @@ impl Client {
             } else {
                 return Ok(Arc::clone(connection));
             }
+            lock(&self.inner.network).connection_closed(now);
             slot.connection = None;
         }
         if let Some(at) = slot.retry_at
@@ -819,6 +870,7 @@ impl Client {
             .await;
         match result {
             Ok(connection) => {
+                lock(&self.inner.network).connection_created(Instant::now());
                 slot.connection = Some(Arc::clone(&connection));
                 slot.backoff.reset();
                 slot.retry_at = None;
@@ -894,7 +946,7 @@ impl Client {
             topics: Some(Vec::new()),
             ..MetadataRequest::default()
         };
-        let response = self.request_on(&*connection, &request).await.ok()?;
+        let response = self.request_on(None, &*connection, &request).await.ok()?;
         response.cluster_id
     }
 
@@ -1015,6 +1067,7 @@ impl Client {
             let bootstrap_done = have_brokers && matches!(endpoint, Endpoint::Bootstrap(_));
             if slot.connection.is_some() && (now >= slot.last_used + max_idle || bootstrap_done) {
                 debug!(?endpoint, ?lane, "closing idle connection");
+                lock(&self.inner.network).connection_closed(now);
                 slot.connection = None;
             }
         }

@@ -164,6 +164,9 @@ pub enum TransportError {
     Coordinator {
         /// The group or transactional id.
         key: String,
+        /// Kafka's error (an authorization failure, say); `None` when the
+        /// answer did not name the key at all.
+        error: Option<ferrokafka_protocol::ErrorCode>,
         /// The broker's message or error name.
         reason: String,
     },
