@@ -124,7 +124,7 @@ fn acl_filter(row: AclFilterRow) -> AclBindingFilter {
 }
 
 /// `None` or the exception of an item's outcome.
-fn error_or_none<T>(py: Python<'_>, result: Result<T, &AdminError>) -> Py<PyAny> {
+fn error_or_none<T>(py: Python<'_>, result: Result<&T, &AdminError>) -> Py<PyAny> {
     match result {
         Ok(_) => py.None(),
         Err(error) => errors::admin_error(py, error).into_value(py).into_any(),
@@ -708,7 +708,7 @@ impl Admin {
                     dict.set_item(user, infos)?;
                 }
                 Err(error) => {
-                    dict.set_item(user, errors::admin_error(py, &error).into_value(py))?
+                    dict.set_item(user, errors::admin_error(py, &error).into_value(py))?;
                 }
             }
         }

@@ -132,13 +132,12 @@ pub fn test_package(bootstrap: Option<&str>) -> anyhow::Result<()> {
     );
     let site = stage_package(&root, &library, package_dir().join("site"))?;
     let python = test_python(&site)?;
-    let (_cluster, bootstrap) = match bootstrap {
-        Some(servers) => (None, servers.to_string()),
-        None => {
-            let cluster = start_authorizer_node()?;
-            let servers = cluster.info.bootstrap_servers.clone();
-            (Some(cluster), servers)
-        }
+    let (_cluster, bootstrap) = if let Some(servers) = bootstrap {
+        (None, servers.to_string())
+    } else {
+        let cluster = start_authorizer_node()?;
+        let servers = cluster.info.bootstrap_servers.clone();
+        (Some(cluster), servers)
     };
     let started = std::time::Instant::now();
     let status = Command::new(&python)
