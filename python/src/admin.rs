@@ -5,10 +5,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ferrokafka_admin::acls::{
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, PatternType,
+    ResourcePattern as AclPattern, ResourceType as AclResourceType,
+};
 use ferrokafka_admin::configs::{
     AlterConfigOp, AlterOp, ConfigResource, DescribeConfigsOptions, ResourceType,
 };
 use ferrokafka_admin::groups::{GroupKind, ListGroupsFilter};
+use ferrokafka_admin::scram::{ScramAlteration, ScramMechanism};
 use ferrokafka_admin::topics::{NewPartitions, NewTopic};
 use ferrokafka_admin::{Admin as RustAdmin, AdminConfig, AdminError, AdminOptions};
 use ferrokafka_group::assignor::TopicPartition;
@@ -54,6 +59,76 @@ fn resource(code: i8, name: String) -> PyResult<ConfigResource> {
         )));
     };
     Ok(ConfigResource::new(resource_type, name))
+}
+
+/// An ACL binding as Python passes and gets it: `(resource_type,
+/// resource_name, pattern_type, principal, host, operation,
+/// permission_type)`, Kafka's codes.
+type AclRow = (i8, String, i8, String, String, i8, i8);
+
+/// An ACL filter as Python passes it: [`AclRow`] with `None` for "any"
+/// name, principal or host.
+type AclFilterRow = (
+    i8,
+    Option<String>,
+    i8,
+    Option<String>,
+    Option<String>,
+    i8,
+    i8,
+);
+
+/// A SCRAM credential change as Python passes it: `(user, mechanism,
+/// None)` deletes, `(user, mechanism, (iterations, salt,
+/// salted_password))` upserts.
+type ScramChange = (String, i8, Option<(u32, Vec<u8>, Vec<u8>)>);
+
+fn acl_binding(row: AclRow) -> AclBinding {
+    let (resource_type, name, pattern_type, principal, host, operation, permission) = row;
+    AclBinding {
+        pattern: AclPattern {
+            resource_type: AclResourceType::from_code(resource_type),
+            name,
+            pattern_type: PatternType::from_code(pattern_type),
+        },
+        principal,
+        host,
+        operation: AclOperation::from_code(operation),
+        permission: AclPermission::from_code(permission),
+    }
+}
+
+fn acl_row(binding: AclBinding) -> AclRow {
+    (
+        binding.pattern.resource_type.code(),
+        binding.pattern.name,
+        binding.pattern.pattern_type.code(),
+        binding.principal,
+        binding.host,
+        binding.operation.code(),
+        binding.permission.code(),
+    )
+}
+
+fn acl_filter(row: AclFilterRow) -> AclBindingFilter {
+    let (resource_type, name, pattern_type, principal, host, operation, permission) = row;
+    AclBindingFilter {
+        resource_type: AclResourceType::from_code(resource_type),
+        name,
+        pattern_type: PatternType::from_code(pattern_type),
+        principal,
+        host,
+        operation: AclOperation::from_code(operation),
+        permission: AclPermission::from_code(permission),
+    }
+}
+
+/// `None` or the exception of an item's outcome.
+fn error_or_none<T>(py: Python<'_>, result: Result<&T, &AdminError>) -> Py<PyAny> {
+    match result {
+        Ok(_) => py.None(),
+        Err(error) => errors::admin_error(py, error).into_value(py).into_any(),
+    }
 }
 
 /// A broker as `describe_cluster` answers it: `(node_id, host, port, rack)`.
@@ -546,4 +621,159 @@ impl Admin {
                 .collect(),
         ))
     }
+
+    /// The ACLs matching `filter`, as rows; raises the broker's error
+    /// (`SecurityDisabledError` without an authorizer).
+    fn describe_acls(
+        &self,
+        py: Python<'_>,
+        filter: AclFilterRow,
+        timeout_ms: Option<f64>,
+    ) -> PyResult<Vec<AclRow>> {
+        let options = options(timeout_ms)?;
+        let found = wait_done(py, self.admin.describe_acls(&acl_filter(filter), &options))?
+            .map_err(|error| errors::admin_error(py, &error))?;
+        Ok(found.into_iter().map(acl_row).collect())
+    }
+
+    /// Creates ACLs: per binding, in order, `None` or its exception.
+    fn create_acls(
+        &self,
+        py: Python<'_>,
+        bindings: Vec<AclRow>,
+        timeout_ms: Option<f64>,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let bindings: Vec<AclBinding> = bindings.into_iter().map(acl_binding).collect();
+        let options = options(timeout_ms)?;
+        let results = wait_done(py, self.admin.create_acls(&bindings, &options))?;
+        Ok(bindings
+            .iter()
+            .map(|binding| match results.get(binding) {
+                Some(result) => error_or_none(py, result.as_ref()),
+                None => errors::other(py, format!("no answer for {binding}"))
+                    .into_value(py)
+                    .into_any(),
+            })
+            .collect())
+    }
+
+    /// Deletes the ACLs matching each filter: per filter, in order, the
+    /// deleted ACLs' rows or the filter's exception.
+    fn delete_acls(
+        &self,
+        py: Python<'_>,
+        filters: Vec<AclFilterRow>,
+        timeout_ms: Option<f64>,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let filters: Vec<AclBindingFilter> = filters.into_iter().map(acl_filter).collect();
+        let options = options(timeout_ms)?;
+        let results = wait_done(py, self.admin.delete_acls(&filters, &options))?;
+        filters
+            .iter()
+            .map(|filter| match results.get(filter) {
+                Some(Ok(deleted)) => {
+                    let rows: Vec<AclRow> = deleted.iter().cloned().map(acl_row).collect();
+                    Ok(rows.into_pyobject(py)?.into_any().unbind())
+                }
+                Some(Err(error)) => Ok(errors::admin_error(py, error).into_value(py).into_any()),
+                None => Ok(errors::other(py, format!("no answer for {filter}"))
+                    .into_value(py)
+                    .into_any()),
+            })
+            .collect()
+    }
+
+    /// The SCRAM credentials of `users` (`None`: every user that has
+    /// some): `{user: [(mechanism, iterations)] or exception}`.
+    #[allow(clippy::needless_pass_by_value)]
+    fn describe_user_scram_credentials<'py>(
+        &self,
+        py: Python<'py>,
+        users: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let found = wait_done(
+            py,
+            self.admin
+                .describe_user_scram_credentials(users.as_deref(), &AdminOptions::new()),
+        )?
+        .map_err(|error| errors::admin_error(py, &error))?;
+        let dict = PyDict::new(py);
+        for (user, result) in found {
+            match result {
+                Ok(infos) => {
+                    let infos: Vec<(i8, i32)> = infos
+                        .into_iter()
+                        .map(|info| (info.mechanism.code(), info.iterations))
+                        .collect();
+                    dict.set_item(user, infos)?;
+                }
+                Err(error) => {
+                    dict.set_item(user, errors::admin_error(py, &error).into_value(py))?;
+                }
+            }
+        }
+        Ok(dict)
+    }
+
+    /// Applies SCRAM credential changes: `{user: None or exception}`.
+    fn alter_user_scram_credentials<'py>(
+        &self,
+        py: Python<'py>,
+        changes: Vec<ScramChange>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let alterations: Vec<ScramAlteration> = changes
+            .into_iter()
+            .map(|(user, mechanism, upsert)| {
+                let mechanism = ScramMechanism::from_code(mechanism);
+                match upsert {
+                    None => ScramAlteration::delete(user, mechanism),
+                    Some((iterations, salt, salted_password)) => ScramAlteration::UpsertSalted {
+                        user,
+                        mechanism,
+                        iterations,
+                        salt,
+                        salted_password,
+                    },
+                }
+            })
+            .collect();
+        let results = wait_done(
+            py,
+            self.admin
+                .alter_user_scram_credentials(&alterations, &AdminOptions::new()),
+        )?;
+        let dict = PyDict::new(py);
+        for (user, result) in results {
+            dict.set_item(user, error_or_none(py, result.as_ref()))?;
+        }
+        Ok(dict)
+    }
+}
+
+/// `password` salted for a SCRAM mechanism (1: SHA-256, 2: SHA-512) with
+/// `salt` over `iterations`, as the broker stores it.
+#[pyfunction]
+#[allow(clippy::needless_pass_by_value)]
+pub(crate) fn scram_salted_password(
+    mechanism: i8,
+    password: &str,
+    salt: Vec<u8>,
+    iterations: u32,
+) -> PyResult<Vec<u8>> {
+    use ferrokafka_transport::sasl::ScramHash;
+    let hash = match mechanism {
+        1 => ScramHash::Sha256,
+        2 => ScramHash::Sha512,
+        _ => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "mechanism must be SCRAM_SHA_256 or SCRAM_SHA_512, not {mechanism}"
+            )));
+        }
+    };
+    if iterations == 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "iterations must be at least 1",
+        ));
+    }
+    Ok(hash.salted_password(password, &salt, iterations))
 }

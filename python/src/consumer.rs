@@ -322,6 +322,107 @@ impl Polled {
     }
 }
 
+/// Records the Python consumer fetched and did not hand out yet (its
+/// `_records`): a deque with the few methods the consumer uses, which a
+/// [`HeldIterator`] pops without a Python frame per record.
+#[pyclass(module = "ferrokafka._core", frozen)]
+#[derive(Default)]
+pub(crate) struct Held {
+    records: std::sync::Mutex<std::collections::VecDeque<Py<PyAny>>>,
+}
+
+impl Held {
+    fn records(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Py<PyAny>>> {
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[pymethods]
+impl Held {
+    #[new]
+    fn new() -> Self {
+        Held::default()
+    }
+
+    fn __len__(&self) -> usize {
+        self.records().len()
+    }
+
+    fn __bool__(&self) -> bool {
+        !self.records().is_empty()
+    }
+
+    /// The oldest record, taken out; `IndexError` when there is none.
+    fn popleft(&self) -> PyResult<Py<PyAny>> {
+        self.records()
+            .pop_front()
+            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err("pop from an empty deque"))
+    }
+
+    /// Appends every record of `records` (an iterable).
+    fn extend(&self, records: &Bound<'_, PyAny>) -> PyResult<()> {
+        let items: Vec<Py<PyAny>> = if let Ok(list) = records.cast::<PyList>() {
+            list.iter().map(Bound::unbind).collect()
+        } else {
+            records
+                .try_iter()?
+                .map(|item| item.map(Bound::unbind))
+                .collect::<PyResult<_>>()?
+        };
+        self.records().extend(items);
+        Ok(())
+    }
+
+    fn clear(&self) {
+        // Dropped after the lock is released.
+        let dropped = std::mem::take(&mut *self.records());
+        drop(dropped);
+    }
+
+    /// Iterates over a snapshot of the records (oldest first).
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let snapshot: Vec<Py<PyAny>> = self.records().iter().map(|r| r.clone_ref(py)).collect();
+        PyList::new(py, snapshot)?
+            .into_any()
+            .try_iter()
+            .map(Bound::into_any)
+    }
+}
+
+/// `for record in consumer`: pops the consumer's [`Held`] records and calls
+/// `refill()` (the consumer's, which polls into them) when there are none;
+/// iteration stops when `refill` returns false (`consumer_timeout_ms`).
+#[pyclass(module = "ferrokafka._core", frozen)]
+pub(crate) struct HeldIterator {
+    held: Py<Held>,
+    refill: Py<PyAny>,
+}
+
+#[pymethods]
+impl HeldIterator {
+    #[new]
+    fn new(held: Py<Held>, refill: Py<PyAny>) -> Self {
+        HeldIterator { held, refill }
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        loop {
+            if let Some(record) = self.held.get().records().pop_front() {
+                return Ok(Some(record));
+            }
+            if !self.refill.bind(py).call0()?.is_truthy()? {
+                return Ok(None);
+            }
+        }
+    }
+}
+
 /// The Rust consumer under `ferrokafka.KafkaConsumer`.
 #[pyclass(module = "ferrokafka._core", frozen)]
 pub(crate) struct Consumer {

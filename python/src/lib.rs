@@ -175,8 +175,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<producer::FutureRecordMetadata>()?;
     m.add_class::<consumer::Consumer>()?;
     m.add_class::<consumer::Polled>()?;
+    m.add_class::<consumer::Held>()?;
+    m.add_class::<consumer::HeldIterator>()?;
     m.add_class::<admin::Admin>()?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(admin::scram_salted_password, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

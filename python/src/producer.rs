@@ -1,15 +1,24 @@
 //! The producer: `send` queues a record on the Rust producer and hands back
-//! a [`FutureRecordMetadata`]; the outcome lands in it from the producer's
-//! I/O task without the GIL. Python callbacks added to a future run on one
+//! a [`FutureRecordMetadata`]; the outcome lands from the producer's I/O
+//! task without the GIL. Python callbacks added to a future run on one
 //! thread per producer (as kafka-python runs them on its sender thread),
 //! many per GIL acquisition; `flush` and `close` return once every callback
 //! of the records they waited for has run.
+//!
+//! What one `send` costs past the serializers, on the Python side: the
+//! future object (which holds the topic, and made on demand the
+//! `RecordMetadata`), one slot in a [`Chunk`] shared by up to [`CHUNK`]
+//! consecutive sends, and the record queued with the GIL held: no GIL
+//! release, no channel message, no allocation of its own for the outcome.
+//! On the I/O side, one short lock of the chunk per record; a thread is
+//! woken only when one waits in `get`, and the callback thread only for
+//! records with callbacks.
 
 use std::collections::BTreeMap;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -32,6 +41,9 @@ type Metrics<'py> = (Bound<'py, PyDict>, BTreeMap<String, Bound<'py, PyDict>>);
 
 /// Longest a `close(None)` waits ("forever", within what timers take).
 const FOREVER: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Consecutive sends sharing one [`Chunk`].
+const CHUNK: usize = 512;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing panics while holding these locks mid-update.
@@ -74,9 +86,10 @@ pub(crate) fn wait_until<T: Send>(
     }
 }
 
-/// What the producer's futures and callbacks share.
+/// What the producer's chunks and callbacks share.
 struct Shared {
-    /// Records sent whose outcome (and callbacks) are not through yet.
+    /// Records whose callbacks are handed to the callback thread and did
+    /// not run yet.
     pending: AtomicU64,
     /// Held to wait for `pending` to drop to zero, and to signal it.
     idle_lock: Mutex<()>,
@@ -98,8 +111,8 @@ impl Shared {
     }
 }
 
-/// One record counted in [`Shared::pending`] until this is dropped: after
-/// its callbacks ran, or when the record never got queued.
+/// One record's callbacks counted in [`Shared::pending`] until this is
+/// dropped: after they ran.
 struct Ticket(Arc<Shared>);
 
 impl Drop for Ticket {
@@ -108,9 +121,9 @@ impl Drop for Ticket {
     }
 }
 
-/// A future's callbacks, for the callback thread.
+/// A completed record's callbacks, for the callback thread.
 struct Dispatch {
-    slot: Arc<Slot>,
+    outcome: Outcome,
     callbacks: Vec<Callback>,
     _ticket: Ticket,
 }
@@ -123,22 +136,16 @@ enum Work {
     Call(Py<PyAny>),
 }
 
-/// A callback (`errback: false`) or errback added to a future.
+/// A callback (`errback: false`) or errback added to a future, with the
+/// record's topic (for the `RecordMetadata` it is given).
 struct Callback {
     errback: bool,
     function: Py<PyAny>,
-}
-
-/// Where a record's outcome lands.
-struct Slot {
-    /// The record's topic (kept from `send`: the outcome then needs no
-    /// copy of it).
     topic: Py<PyString>,
-    state: Mutex<SlotState>,
-    done: Condvar,
 }
 
 /// A delivered record's metadata, but its topic.
+#[derive(Clone, Copy)]
 struct Delivered {
     partition: i32,
     offset: i64,
@@ -161,13 +168,143 @@ impl Delivered {
     }
 }
 
+/// A record's outcome as its chunk holds it.
+#[derive(Clone)]
+enum Outcome {
+    Pending,
+    Delivered(Delivered),
+    Failed(Box<ProduceError>),
+}
+
+impl Outcome {
+    fn of(outcome: Result<&RecordMetadata, &ProduceError>) -> Self {
+        match outcome {
+            Ok(metadata) => Outcome::Delivered(Delivered::of(metadata)),
+            Err(error) => Outcome::Failed(Box::new(error.clone())),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        !matches!(self, Outcome::Pending)
+    }
+
+    /// The outcome as Python sees it: `(true, RecordMetadata)` or `(false,
+    /// exception)`; `None` while pending.
+    fn python(
+        &self,
+        py: Python<'_>,
+        topic: &Bound<'_, PyString>,
+    ) -> PyResult<Option<(bool, Py<PyAny>)>> {
+        Ok(Some(match self {
+            Outcome::Pending => return Ok(None),
+            Outcome::Delivered(metadata) => (
+                true,
+                python_struct(py, "RecordMetadata")?
+                    .bind(py)
+                    .call1((
+                        topic,
+                        metadata.partition,
+                        python_struct(py, "TopicPartition")?
+                            .bind(py)
+                            .call1((topic, metadata.partition))?,
+                        metadata.offset,
+                        metadata.timestamp,
+                        py.None(),
+                        metadata.key_size,
+                        metadata.value_size,
+                        // kafka-python: -1 without headers.
+                        if metadata.header_size == 0 {
+                            -1
+                        } else {
+                            metadata.header_size
+                        },
+                    ))?
+                    .unbind(),
+            ),
+            Outcome::Failed(error) => (
+                false,
+                errors::produce_error(py, error).into_value(py).into_any(),
+            ),
+        }))
+    }
+}
+
+/// The outcomes of up to [`CHUNK`] consecutive sends. Each record's
+/// delivery callback (on the I/O task) holds the chunk and its index in
+/// it; so does the record's future.
+struct Chunk {
+    state: Mutex<ChunkState>,
+    /// Signalled when an outcome lands while a thread waits in `get`.
+    done: Condvar,
+    shared: Arc<Shared>,
+}
+
 #[derive(Default)]
-struct SlotState {
-    outcome: Option<Result<Delivered, ProduceError>>,
-    callbacks: Vec<Callback>,
-    /// The outcome as Python sees it (a `RecordMetadata` or the
-    /// exception), made once.
-    value: Option<Py<PyAny>>,
+struct ChunkState {
+    outcomes: Vec<Outcome>,
+    /// Callbacks of records not done yet, by index.
+    callbacks: Vec<(u32, Callback)>,
+    /// Threads waiting in `get` for a record of this chunk.
+    waiters: u32,
+}
+
+impl Chunk {
+    fn new(shared: Arc<Shared>) -> Self {
+        Chunk {
+            state: Mutex::new(ChunkState {
+                outcomes: Vec::with_capacity(CHUNK),
+                ..ChunkState::default()
+            }),
+            done: Condvar::new(),
+            shared,
+        }
+    }
+
+    /// The I/O task's delivery of record `index`.
+    fn deliver(&self, index: u32, outcome: Result<&RecordMetadata, &ProduceError>) {
+        let outcome = Outcome::of(outcome);
+        let mut state = lock(&self.state);
+        let callbacks = if state.callbacks.is_empty() {
+            Vec::new()
+        } else {
+            let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut state.callbacks)
+                .into_iter()
+                .partition(|(i, _)| *i == index);
+            state.callbacks = others;
+            mine.into_iter().map(|(_, callback)| callback).collect()
+        };
+        // The callbacks' copy: a copy of 40 bytes, or of the boxed error.
+        let for_callbacks = (!callbacks.is_empty()).then(|| outcome.clone());
+        if let Some(slot) = state.outcomes.get_mut(index as usize) {
+            *slot = outcome;
+        }
+        let wake = state.waiters > 0;
+        drop(state);
+        if wake {
+            self.done.notify_all();
+        }
+        if let Some(outcome) = for_callbacks {
+            // Counted before the producer calls this record settled, so
+            // that a flush waits for the callbacks too.
+            self.shared.pending.fetch_add(1, Ordering::AcqRel);
+            let ticket = Ticket(Arc::clone(&self.shared));
+            // When the callback thread is gone (never, while the producer
+            // lives) the ticket drops with the message.
+            let _ = self.shared.callbacks.send(Work::Callbacks(Dispatch {
+                outcome,
+                callbacks,
+                _ticket: ticket,
+            }));
+        }
+    }
+
+    fn outcome(&self, index: u32) -> Outcome {
+        lock(&self.state)
+            .outcomes
+            .get(index as usize)
+            .cloned()
+            .unwrap_or(Outcome::Pending)
+    }
 }
 
 fn python_struct(py: Python<'_>, name: &'static str) -> PyResult<&'static Py<PyAny>> {
@@ -195,60 +332,19 @@ pub(crate) fn topic_partition<'py>(
         .call1((topic, partition))
 }
 
-impl Slot {
-    /// The outcome as a Python object: `(true, RecordMetadata)` or
-    /// `(false, exception)`; `None` while not done.
-    fn python_value(&self, py: Python<'_>) -> PyResult<Option<(bool, Py<PyAny>)>> {
-        let mut state = lock(&self.state);
-        let Some(outcome) = &state.outcome else {
-            return Ok(None);
-        };
-        let ok = outcome.is_ok();
-        if let Some(value) = &state.value {
-            return Ok(Some((ok, value.clone_ref(py))));
-        }
-        let value = match outcome {
-            Ok(metadata) => python_struct(py, "RecordMetadata")?
-                .bind(py)
-                .call1((
-                    self.topic.bind(py),
-                    metadata.partition,
-                    python_struct(py, "TopicPartition")?
-                        .bind(py)
-                        .call1((self.topic.bind(py), metadata.partition))?,
-                    metadata.offset,
-                    metadata.timestamp,
-                    py.None(),
-                    metadata.key_size,
-                    metadata.value_size,
-                    // kafka-python: -1 without headers.
-                    if metadata.header_size == 0 {
-                        -1
-                    } else {
-                        metadata.header_size
-                    },
-                ))?
-                .unbind(),
-            Err(error) => errors::produce_error(py, error).into_value(py).into_any(),
-        };
-        state.value = Some(value.clone_ref(py));
-        Ok(Some((ok, value)))
-    }
-}
-
 /// Runs `callbacks` with the outcome; one that raises is logged (on
 /// kafka-python's `kafka.future` logger) and the others still run.
-fn run_callbacks(py: Python<'_>, slot: &Slot, callbacks: Vec<Callback>) {
-    let value = match slot.python_value(py) {
-        Ok(Some(value)) => value,
-        Ok(None) => return,
-        Err(error) => {
-            log_error(py, "Error making the delivery outcome", &error);
-            return;
-        }
-    };
-    let (ok, value) = value;
+fn run_callbacks(py: Python<'_>, outcome: &Outcome, callbacks: Vec<Callback>) {
     for callback in callbacks {
+        let value = match outcome.python(py, callback.topic.bind(py)) {
+            Ok(Some(value)) => value,
+            Ok(None) => return,
+            Err(error) => {
+                log_error(py, "Error making the delivery outcome", &error);
+                return;
+            }
+        };
+        let (ok, value) = value;
         if callback.errback == ok {
             continue;
         }
@@ -289,7 +385,7 @@ fn run_callback_thread(receiver: &mpsc::Receiver<Work>) {
             while let Some(work) = next.take() {
                 match work {
                     Work::Callbacks(dispatch) => {
-                        run_callbacks(py, &dispatch.slot, dispatch.callbacks);
+                        run_callbacks(py, &dispatch.outcome, dispatch.callbacks);
                     }
                     Work::Call(function) => {
                         if let Err(error) = function.bind(py).call0() {
@@ -312,7 +408,11 @@ fn run_callback_thread(receiver: &mpsc::Receiver<Work>) {
 /// its `RecordMetadata`; callbacks and errbacks run when it completes.
 #[pyclass(module = "ferrokafka._core", frozen)]
 pub(crate) struct FutureRecordMetadata {
-    slot: Arc<Slot>,
+    chunk: Arc<Chunk>,
+    index: u32,
+    topic: Py<PyString>,
+    /// The outcome as Python sees it, made once, on demand.
+    value: OnceLock<(bool, Py<PyAny>)>,
 }
 
 impl FutureRecordMetadata {
@@ -344,20 +444,80 @@ impl FutureRecordMetadata {
                 .unbind()
         };
         let this = slf.get();
-        {
-            let mut state = lock(&this.slot.state);
-            if state.outcome.is_none() {
-                state.callbacks.push(Callback { errback, function });
+        let callback = Callback {
+            errback,
+            function,
+            topic: this.topic.clone_ref(py),
+        };
+        let outcome = {
+            let mut state = lock(&this.chunk.state);
+            let outcome = state
+                .outcomes
+                .get(this.index as usize)
+                .cloned()
+                .unwrap_or(Outcome::Pending);
+            if !outcome.is_done() {
+                state.callbacks.push((this.index, callback));
                 return Ok(());
             }
-        }
+            outcome
+        };
         // Already done: runs now, in this thread, as kafka-python does.
-        run_callbacks(py, &this.slot, vec![Callback { errback, function }]);
+        run_callbacks(py, &outcome, vec![callback]);
         Ok(())
     }
 
     fn done_value(&self, py: Python<'_>) -> PyResult<Option<(bool, Py<PyAny>)>> {
-        self.slot.python_value(py)
+        if let Some((ok, value)) = self.value.get() {
+            return Ok(Some((*ok, value.clone_ref(py))));
+        }
+        let Some((ok, value)) = self
+            .chunk
+            .outcome(self.index)
+            .python(py, self.topic.bind(py))?
+        else {
+            return Ok(None);
+        };
+        // Two threads may both make it: the first one made is kept.
+        let (ok, value) = self.value.get_or_init(|| (ok, value));
+        Ok(Some((*ok, value.clone_ref(py))))
+    }
+
+    /// Waits without the GIL (in slices, for signals) until the record is
+    /// done; `false` when `limit` passed first.
+    fn wait(&self, py: Python<'_>, limit: Option<Duration>) -> PyResult<bool> {
+        let index = self.index as usize;
+        let done = |state: &ChunkState| state.outcomes.get(index).is_some_and(Outcome::is_done);
+        let deadline = limit.map(|limit| Instant::now() + limit);
+        loop {
+            let slice = match deadline {
+                Some(deadline) => deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(crate::SIGNAL_CHECK),
+                None => crate::SIGNAL_CHECK,
+            };
+            let finished = py.detach(|| {
+                let mut state = lock(&self.chunk.state);
+                if done(&state) {
+                    return true;
+                }
+                state.waiters += 1;
+                let (mut state, _) = self
+                    .chunk
+                    .done
+                    .wait_timeout_while(state, slice, |state| !done(state))
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                state.waiters -= 1;
+                done(&state)
+            });
+            if finished {
+                return Ok(true);
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Ok(false);
+            }
+            py.check_signals()?;
+        }
     }
 }
 
@@ -368,10 +528,7 @@ impl FutureRecordMetadata {
     #[pyo3(signature = (timeout=None))]
     fn get(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         let limit = seconds("timeout", timeout)?;
-        let done = wait_until(py, &self.slot.state, &self.slot.done, limit, |state| {
-            state.outcome.is_some()
-        })?;
-        if !done {
+        if !self.wait(py, limit)? {
             return Err(errors::exception(
                 py,
                 Kind::Timeout,
@@ -430,17 +587,17 @@ impl FutureRecordMetadata {
     /// Whether the record's outcome is known.
     #[getter]
     fn is_done(&self) -> bool {
-        lock(&self.slot.state).outcome.is_some()
+        self.chunk.outcome(self.index).is_done()
     }
 
     /// Whether the record was delivered.
     fn succeeded(&self) -> bool {
-        matches!(lock(&self.slot.state).outcome, Some(Ok(_)))
+        matches!(self.chunk.outcome(self.index), Outcome::Delivered(_))
     }
 
     /// Whether the record failed.
     fn failed(&self) -> bool {
-        matches!(lock(&self.slot.state).outcome, Some(Err(_)))
+        matches!(self.chunk.outcome(self.index), Outcome::Failed(_))
     }
 
     /// Whether the record failed with an error retrying may get past.
@@ -470,11 +627,11 @@ impl FutureRecordMetadata {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        let topic = self.slot.topic.bind(py).to_string();
-        let state = match &lock(&self.slot.state).outcome {
-            None => format!("{topic} pending"),
-            Some(Ok(m)) => format!("{topic}-{}@{}", m.partition, m.offset),
-            Some(Err(e)) => format!("failed: {e}"),
+        let topic = self.topic.bind(py).to_string();
+        let state = match self.chunk.outcome(self.index) {
+            Outcome::Pending => format!("{topic} pending"),
+            Outcome::Delivered(m) => format!("{topic}-{}@{}", m.partition, m.offset),
+            Outcome::Failed(e) => format!("failed: {e}"),
         };
         format!("<FutureRecordMetadata {state}>")
     }
@@ -587,6 +744,11 @@ pub(crate) struct Producer {
     key_serializer: PySerializer,
     value_serializer: PySerializer,
     shared: Arc<Shared>,
+    /// The chunk the next sends go into.
+    current: Mutex<Arc<Chunk>>,
+    /// The runtime the producer's tasks run on (entered for a send's
+    /// first poll: its timers belong there).
+    runtime: tokio::runtime::Handle,
     max_block: Duration,
     closed: AtomicBool,
 }
@@ -638,17 +800,20 @@ impl Producer {
             .name("ferrokafka-callbacks".into())
             .spawn(move || run_callback_thread(&receiver))
             .map_err(|e| errors::other(py, format!("cannot start the callback thread: {e}")))?;
+        let shared = Arc::new(Shared {
+            pending: AtomicU64::new(0),
+            idle_lock: Mutex::new(()),
+            idle: Condvar::new(),
+            callbacks: sender,
+            callback_thread: thread.thread().id(),
+        });
         Ok(Producer {
             inner: producer,
             key_serializer,
             value_serializer,
-            shared: Arc::new(Shared {
-                pending: AtomicU64::new(0),
-                idle_lock: Mutex::new(()),
-                idle: Condvar::new(),
-                callbacks: sender,
-                callback_thread: thread.thread().id(),
-            }),
+            current: Mutex::new(Arc::new(Chunk::new(Arc::clone(&shared)))),
+            shared,
+            runtime: runtime().handle().clone(),
             max_block,
             closed: AtomicBool::new(false),
         })
@@ -765,39 +930,33 @@ impl Producer {
             headers: record_headers,
             timestamp,
         };
-        self.shared.pending.fetch_add(1, Ordering::AcqRel);
-        let ticket = Ticket(Arc::clone(&self.shared));
-        let slot = Arc::new(Slot {
-            topic: topic.clone().unbind(),
-            state: Mutex::new(SlotState::default()),
-            done: Condvar::new(),
-        });
+        // A slot in the current chunk (a new chunk when it is full).
+        let (chunk, index) = {
+            let mut current = lock(&self.current);
+            let (index, full) = {
+                let mut state = lock(&current.state);
+                state.outcomes.push(Outcome::Pending);
+                (state.outcomes.len() - 1, state.outcomes.len() >= CHUNK)
+            };
+            let chunk = if full {
+                std::mem::replace(
+                    &mut *current,
+                    Arc::new(Chunk::new(Arc::clone(&self.shared))),
+                )
+            } else {
+                Arc::clone(&current)
+            };
+            (chunk, u32::try_from(index).unwrap_or(u32::MAX))
+        };
         let delivered = {
-            let slot = Arc::clone(&slot);
-            move |outcome: Result<&RecordMetadata, &ProduceError>| {
-                let callbacks = {
-                    let mut state = lock(&slot.state);
-                    state.outcome = Some(outcome.map(Delivered::of).map_err(Clone::clone));
-                    std::mem::take(&mut state.callbacks)
-                };
-                slot.done.notify_all();
-                if !callbacks.is_empty() {
-                    let sender = ticket.0.callbacks.clone();
-                    // When the callback thread is gone (never, while the
-                    // producer lives) the ticket drops with the message.
-                    let _ = sender.send(Work::Callbacks(Dispatch {
-                        slot,
-                        callbacks,
-                        _ticket: ticket,
-                    }));
-                }
-            }
+            let chunk = Arc::clone(&chunk);
+            move |outcome: Result<&RecordMetadata, &ProduceError>| chunk.deliver(index, outcome)
         };
         let mut queued = pin!(self.inner.send_with_callback(record, delivered));
         // Most sends queue at once: poll once with the GIL held, and only
         // wait without it when the send must wait.
         let first = {
-            let _runtime = runtime().enter();
+            let _runtime = self.runtime.enter();
             queued
                 .as_mut()
                 .poll(&mut Context::from_waker(Waker::noop()))
@@ -806,8 +965,15 @@ impl Producer {
             Poll::Ready(result) => result,
             Poll::Pending => wait_done(py, queued)?,
         };
+        // A record not queued leaves its slot pending: no future points
+        // at it.
         result.map_err(|error| errors::produce_error(py, &error))?;
-        Ok(FutureRecordMetadata { slot })
+        Ok(FutureRecordMetadata {
+            chunk,
+            index,
+            topic: topic.clone().unbind(),
+            value: OnceLock::new(),
+        })
     }
 
     /// Sends everything buffered and waits until every record sent so far

@@ -88,3 +88,88 @@ def test_not_started_and_commit_without_group(bootstrap, topic):
         await consumer.stop()
 
     asyncio.run(main())
+
+
+def test_getmany_of_some_partitions_keeps_the_others_for_later(bootstrap, new_topic):
+    topic = new_topic(partitions=3)
+
+    async def main():
+        async with AIOKafkaProducer(bootstrap_servers=bootstrap) as producer:
+            for i in range(30):
+                await producer.send(topic, b"%d" % i, partition=i % 3)
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+        await consumer.start()
+        tps = [TopicPartition(topic, p) for p in range(3)]
+        consumer.assign(tps)
+        only_one = []
+        while len(only_one) < 10:
+            batch = await consumer.getmany(tps[1], timeout_ms=1000, max_records=4)
+            assert set(batch) <= {tps[1]} and sum(map(len, batch.values())) <= 4
+            only_one.extend(r.value for records in batch.values() for r in records)
+        assert only_one == [b"%d" % i for i in range(1, 30, 3)]
+        assert await consumer.position(tps[1]) == 10
+        # Nothing more in partition 1: an empty answer, the others untouched.
+        assert await consumer.getmany(tps[1], timeout_ms=200) == {}
+        assert consumer.paused() == set()
+        rest = {}
+        while sum(map(len, rest.values())) < 20:
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                rest.setdefault(tp, []).extend(r.offset for r in records)
+        assert rest == {tps[0]: list(range(10)), tps[2]: list(range(10))}
+        with pytest.raises(errors.IllegalStateError):
+            await consumer.getmany(TopicPartition(topic, 7), timeout_ms=10)
+        await consumer.stop()
+
+    asyncio.run(main())
+
+
+def test_transactions_commit_abort_and_offsets(bootstrap, new_topic, group):
+    source = new_topic(partitions=1)
+    sink = new_topic(partitions=1)
+    txn_id = "aio-txn-%s" % group
+
+    async def main():
+        async with AIOKafkaProducer(bootstrap_servers=bootstrap) as plain:
+            for i in range(3):
+                await plain.send(source, b"in-%d" % i)
+            with pytest.raises(errors.IllegalStateError):
+                await plain.begin_transaction()
+        consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=txn_id)
+        await producer.start()
+        consumed = []
+        while len(consumed) < 3:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                consumed.extend(records)
+        tp = TopicPartition(source, 0)
+        async with producer.transaction():
+            for record in consumed:
+                await producer.send(sink, record.value.replace(b"in", b"out"))
+            await producer.send_offsets_to_transaction({tp: consumed[-1].offset + 1}, group)
+        with pytest.raises(RuntimeError, match="on purpose"):
+            async with producer.transaction():
+                await producer.send(sink, b"never")
+                raise RuntimeError("on purpose")
+        await producer.begin_transaction()
+        await producer.send(sink, b"last")
+        await producer.commit_transaction()
+        with pytest.raises(ValueError, match="group_id"):
+            await producer.send_offsets_to_transaction({tp: 0}, None)
+        await producer.stop()
+        assert await consumer.committed(tp) == 3
+        await consumer.stop()
+
+        reader = AIOKafkaConsumer(sink, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                  isolation_level="read_committed")
+        await reader.start()
+        values = []
+        while len(values) < 4:
+            for records in (await reader.getmany(timeout_ms=1000)).values():
+                values.extend(r.value for r in records)
+        assert values == [b"out-0", b"out-1", b"out-2", b"last"]
+        assert await reader.getmany(timeout_ms=300) == {}
+        await reader.stop()
+
+    asyncio.run(main())

@@ -132,7 +132,13 @@ pub fn test_package(bootstrap: Option<&str>) -> anyhow::Result<()> {
     );
     let site = stage_package(&root, &library, package_dir().join("site"))?;
     let python = test_python(&site)?;
-    let (_cluster, bootstrap) = crate::broker::given_or_started(bootstrap, "xtask-python")?;
+    let (_cluster, bootstrap) = if let Some(servers) = bootstrap {
+        (None, servers.to_string())
+    } else {
+        let cluster = start_authorizer_node()?;
+        let servers = cluster.info.bootstrap_servers.clone();
+        (Some(cluster), servers)
+    };
     let started = std::time::Instant::now();
     let status = Command::new(&python)
         .args([
@@ -154,6 +160,36 @@ pub fn test_package(bootstrap: Option<&str>) -> anyhow::Result<()> {
         bail!("pytest python/tests exited with {status}");
     }
     Ok(())
+}
+
+/// The pytest suite's broker: a single node with Kafka's StandardAuthorizer
+/// (so the ACL tests have an authorizer to talk to) and every client of its
+/// PLAINTEXT listeners, `User:ANONYMOUS`, a super user (so nothing else is
+/// refused). Against a given cluster without an authorizer, the ACL tests
+/// skip.
+fn start_authorizer_node() -> anyhow::Result<crate::broker::LocalCluster> {
+    let options = crate::broker::StartOptions {
+        extra_properties: vec![
+            (
+                "authorizer.class.name".to_string(),
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string(),
+            ),
+            ("super.users".to_string(), "User:ANONYMOUS".to_string()),
+        ],
+        ..crate::broker::StartOptions::single_node()
+    };
+    eprintln!(
+        "starting Apache Kafka {} (KRaft, one node, StandardAuthorizer) on 127.0.0.1 ...",
+        options.version
+    );
+    let started = std::time::Instant::now();
+    let cluster = crate::broker::start_for_this_process(&options, "xtask-python")?;
+    eprintln!(
+        "broker serving at {} (started in {:.1}s)",
+        cluster.info.bootstrap_servers,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(cluster)
 }
 
 /// `cargo build --workspace --lib --tests` with PyO3 told it builds an

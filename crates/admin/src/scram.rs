@@ -119,7 +119,7 @@ pub struct ScramCredentialInfo {
 }
 
 /// A change to one user's SCRAM credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ScramAlteration {
     /// Adds or replaces the user's credential for a mechanism.
     Upsert {
@@ -133,6 +133,22 @@ pub enum ScramAlteration {
         /// The password; only its salted form is sent.
         password: Secret,
     },
+    /// Adds or replaces the user's credential for a mechanism with a salt
+    /// and salted password computed beforehand (see
+    /// [`ScramHash::salted_password`]), as kafka-python's
+    /// `UserScramCredentialUpsertion` carries them.
+    UpsertSalted {
+        /// The user name.
+        user: String,
+        /// The mechanism.
+        mechanism: ScramMechanism,
+        /// The PBKDF2 iterations the password was salted with.
+        iterations: u32,
+        /// The salt.
+        salt: Vec<u8>,
+        /// The password salted with `salt` over `iterations`.
+        salted_password: Vec<u8>,
+    },
     /// Deletes the user's credential for a mechanism.
     Delete {
         /// The user name.
@@ -140,6 +156,36 @@ pub enum ScramAlteration {
         /// The mechanism.
         mechanism: ScramMechanism,
     },
+}
+
+impl fmt::Debug for ScramAlteration {
+    /// Never shows a password, a salt or a salted password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScramAlteration::Upsert {
+                user,
+                mechanism,
+                iterations,
+                ..
+            }
+            | ScramAlteration::UpsertSalted {
+                user,
+                mechanism,
+                iterations,
+                ..
+            } => f
+                .debug_struct("Upsert")
+                .field("user", user)
+                .field("mechanism", mechanism)
+                .field("iterations", iterations)
+                .finish_non_exhaustive(),
+            ScramAlteration::Delete { user, mechanism } => f
+                .debug_struct("Delete")
+                .field("user", user)
+                .field("mechanism", mechanism)
+                .finish(),
+        }
+    }
 }
 
 impl ScramAlteration {
@@ -169,7 +215,9 @@ impl ScramAlteration {
     /// The user this alteration changes.
     pub fn user(&self) -> &str {
         match self {
-            ScramAlteration::Upsert { user, .. } | ScramAlteration::Delete { user, .. } => user,
+            ScramAlteration::Upsert { user, .. }
+            | ScramAlteration::UpsertSalted { user, .. }
+            | ScramAlteration::Delete { user, .. } => user,
         }
     }
 }
@@ -180,6 +228,26 @@ enum Prepared {
     Delete(ScramCredentialDeletion),
 }
 
+/// Checks an upsertion's mechanism and iterations: the hash and the
+/// iterations as the request field.
+fn check_upsert(
+    user: &str,
+    mechanism: ScramMechanism,
+    iterations: u32,
+) -> Result<(ScramHash, i32), AdminError> {
+    let hash = mechanism.hash().ok_or_else(|| {
+        AdminError::InvalidArgument(format!("user {user}: {mechanism} is not a SCRAM mechanism"))
+    })?;
+    if iterations < MIN_ITERATIONS {
+        return Err(AdminError::InvalidArgument(format!(
+            "user {user}: {iterations} iterations is below the minimum of {MIN_ITERATIONS}"
+        )));
+    }
+    let field = i32::try_from(iterations)
+        .map_err(|_| AdminError::InvalidArgument(format!("user {user}: too many iterations")))?;
+    Ok((hash, field))
+}
+
 fn prepare(alteration: &ScramAlteration) -> Result<Prepared, AdminError> {
     match alteration {
         ScramAlteration::Upsert {
@@ -188,19 +256,7 @@ fn prepare(alteration: &ScramAlteration) -> Result<Prepared, AdminError> {
             iterations,
             password,
         } => {
-            let hash = mechanism.hash().ok_or_else(|| {
-                AdminError::InvalidArgument(format!(
-                    "user {user}: {mechanism} is not a SCRAM mechanism"
-                ))
-            })?;
-            if *iterations < MIN_ITERATIONS {
-                return Err(AdminError::InvalidArgument(format!(
-                    "user {user}: {iterations} iterations is below the minimum of {MIN_ITERATIONS}"
-                )));
-            }
-            let iterations_field = i32::try_from(*iterations).map_err(|_| {
-                AdminError::InvalidArgument(format!("user {user}: too many iterations"))
-            })?;
+            let (hash, iterations_field) = check_upsert(user, *mechanism, *iterations)?;
             let mut salt = [0u8; SALT_LEN];
             getrandom::fill(&mut salt).map_err(|e| {
                 AdminError::InvalidArgument(format!("no randomness for a SCRAM salt: {e}"))
@@ -212,6 +268,28 @@ fn prepare(alteration: &ScramAlteration) -> Result<Prepared, AdminError> {
                 iterations: iterations_field,
                 salt: salt.to_vec().into(),
                 salted_password: salted.into(),
+                ..ScramCredentialUpsertion::default()
+            }))
+        }
+        ScramAlteration::UpsertSalted {
+            user,
+            mechanism,
+            iterations,
+            salt,
+            salted_password,
+        } => {
+            let (_, iterations_field) = check_upsert(user, *mechanism, *iterations)?;
+            if salt.is_empty() || salted_password.is_empty() {
+                return Err(AdminError::InvalidArgument(format!(
+                    "user {user}: the salt and the salted password must not be empty"
+                )));
+            }
+            Ok(Prepared::Upsert(ScramCredentialUpsertion {
+                name: user.clone(),
+                mechanism: mechanism.code(),
+                iterations: iterations_field,
+                salt: salt.clone().into(),
+                salted_password: salted_password.clone().into(),
                 ..ScramCredentialUpsertion::default()
             }))
         }
@@ -474,5 +552,39 @@ mod tests {
             panic!("not prepared");
         };
         assert_ne!(again.salt, sent.salt, "a fresh salt each time");
+    }
+
+    #[test]
+    fn a_salted_upsertion_sends_its_own_salt_and_hides_it_from_debug() {
+        let salted = ScramHash::Sha256.salted_password("pencil", b"salt-1", 4096);
+        let upsert = ScramAlteration::UpsertSalted {
+            user: "u".into(),
+            mechanism: ScramMechanism::Sha256,
+            iterations: 4096,
+            salt: b"salt-1".to_vec(),
+            salted_password: salted.clone(),
+        };
+        let Ok(Prepared::Upsert(sent)) = prepare(&upsert) else {
+            panic!("not prepared");
+        };
+        assert_eq!(sent.salt.as_ref(), b"salt-1");
+        assert_eq!(sent.salted_password.as_ref(), salted.as_slice());
+        assert_eq!(sent.mechanism, 1);
+        let shown = format!("{upsert:?}");
+        assert!(
+            shown.contains("\"u\"") && !shown.contains("salt-1"),
+            "{shown}"
+        );
+        let empty = ScramAlteration::UpsertSalted {
+            user: "u".into(),
+            mechanism: ScramMechanism::Sha256,
+            iterations: 4096,
+            salt: Vec::new(),
+            salted_password: salted,
+        };
+        assert!(matches!(
+            prepare(&empty),
+            Err(AdminError::InvalidArgument(_))
+        ));
     }
 }

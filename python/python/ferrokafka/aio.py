@@ -16,6 +16,7 @@ import functools
 from ferrokafka import errors as Errors
 from ferrokafka.consumer.group import KafkaConsumer, _partition
 from ferrokafka.producer.kafka import KafkaProducer, _offset_list
+from ferrokafka.structs import TopicPartition
 
 __all__ = ["AIOKafkaProducer", "AIOKafkaConsumer"]
 
@@ -54,8 +55,12 @@ class AIOKafkaProducer:
         self._known_topics = set()
 
     async def start(self):
+        """Connects; a producer with a ``transactional_id`` also gets its
+        producer id (fencing older producers with the same id)."""
         self._loop = asyncio.get_running_loop()
         self._producer = await self._loop.run_in_executor(None, functools.partial(KafkaProducer, **self._configs))
+        if self._configs.get("transactional_id"):
+            await self._loop.run_in_executor(None, self._producer.init_transactions)
 
     async def stop(self):
         if self._producer is None:
@@ -110,6 +115,68 @@ class AIOKafkaProducer:
         producer._core.flush_then(lambda: loop.call_soon_threadsafe(_resolve, future, True, None))
         await future
 
+    # -- transactions (a producer made with a ``transactional_id``) ------
+
+    def _transactional(self):
+        producer = self._started()
+        if not producer._transactional:
+            raise Errors.IllegalStateError("transactions need a producer made with a transactional_id")
+        return producer
+
+    async def _transaction_call(self, function, *args):
+        # Begin is immediate; the others wait for the coordinator, in the
+        # executor so that the loop runs on.
+        return await self._loop.run_in_executor(None, function, *args)
+
+    async def begin_transaction(self):
+        """Starts a transaction: records sent until ``commit_transaction`` or
+        ``abort_transaction`` are part of it."""
+        self._transactional().begin_transaction()
+
+    async def commit_transaction(self):
+        """Delivers the transaction's records and commits it."""
+        producer = self._transactional()
+        await self.flush()
+        await self._transaction_call(producer.commit_transaction)
+
+    async def abort_transaction(self):
+        """Aborts the transaction: its records are never read by
+        ``read_committed`` consumers."""
+        producer = self._transactional()
+        await self._transaction_call(producer.abort_transaction)
+
+    async def send_offsets_to_transaction(self, offsets, group_id):
+        """Commits ``offsets`` ({TopicPartition: offset or OffsetAndMetadata})
+        of the consumer group ``group_id`` with the transaction."""
+        producer = self._transactional()
+        if not isinstance(group_id, str) or not group_id:
+            raise ValueError("group_id must be a non-empty str, not %r" % (group_id,))
+        _offset_list(offsets)  # checks the offsets before anything is sent
+        await self._transaction_call(producer.send_offsets_to_transaction, offsets, group_id)
+
+    def transaction(self):
+        """``async with producer.transaction():`` begins a transaction, and
+        commits it when the block ends, or aborts it when the block raises."""
+        return _Transaction(self)
+
+
+class _Transaction:
+    """The context manager of ``AIOKafkaProducer.transaction()``."""
+
+    def __init__(self, producer):
+        self._producer = producer
+
+    async def __aenter__(self):
+        await self._producer.begin_transaction()
+        return self
+
+    async def __aexit__(self, exc_type, exc_value, traceback):
+        if exc_type is None:
+            await self._producer.commit_transaction()
+        else:
+            await self._producer.abort_transaction()
+        return False
+
 
 class AIOKafkaConsumer:
     """aiokafka's consumer: ``await start()``, ``await getmany(timeout_ms=...,
@@ -122,7 +189,6 @@ class AIOKafkaConsumer:
         self._consumer = None
         self._loop = None
         self._inflight = None
-        self._records = collections.deque()
 
     async def start(self):
         self._loop = asyncio.get_running_loop()
@@ -166,8 +232,17 @@ class AIOKafkaConsumer:
         return self._started().subscription()
 
     def seek(self, partition, offset):
-        self._records = collections.deque(r for r in self._records if (r.topic, r.partition) != tuple(partition))
+        # The sync consumer drops what it holds of the partition.
         self._started().seek(partition, offset)
+
+    def pause(self, *partitions):
+        self._started().pause(*partitions)
+
+    def resume(self, *partitions):
+        self._started().resume(*partitions)
+
+    def paused(self):
+        return self._started().paused()
 
     async def _polled(self, timeout_ms, max_records):
         """The next poll's ``Polled``; a poll a cancelled call started is
@@ -183,30 +258,61 @@ class AIOKafkaConsumer:
         self._inflight = None
         return polled
 
-    async def getmany(self, *partitions, timeout_ms=0, max_records=None):
-        """``{TopicPartition: [ConsumerRecord]}``, waiting at most ``timeout_ms``."""
-        if partitions:
-            raise NotImplementedError("getmany(*partitions) is not supported yet: pause the others instead")
-        consumer = self._started()
-        if max_records is None:
-            max_records = consumer._max_poll_records
-        if self._records:
-            result = {}
-            while self._records and max_records > 0:
-                record = self._records.popleft()
-                result.setdefault(_partition("record", (record.topic, record.partition)), []).append(record)
-                max_records -= 1
-            return result
-        polled = await self._polled(timeout_ms, max_records)
-        return polled.records(consumer._key_deserializer, consumer._value_deserializer, True)
+    def _wanted(self, consumer, partitions):
+        """The set of ``partitions`` (``None`` when none given), each assigned."""
+        if not partitions:
+            return None
+        wanted = {_partition("partitions", tp) for tp in partitions}
+        unknown = wanted - consumer.assignment()
+        if unknown:
+            raise Errors.IllegalStateError("not assigned: %s" % ", ".join(map(str, sorted(unknown))))
+        return wanted
 
-    async def getone(self):
-        """The next record, waiting as long as it takes."""
+    async def _fill(self, consumer, wanted, timeout_ms, max_records):
+        """Polls once (up to ``max_records``, at most ``timeout_ms``) into the
+        records the consumer holds; with ``wanted``, the other partitions
+        are paused for the poll (what was fetched of them stays unconsumed,
+        to be fetched again)."""
+        others = []
+        if wanted is not None and self._inflight is None:
+            paused = consumer.paused()
+            others = [tp for tp in consumer.assignment() - wanted if tp not in paused]
+        if others:
+            consumer.pause(*others)
+        try:
+            polled = await self._polled(timeout_ms, max_records)
+        finally:
+            if others and self._consumer is not None:
+                consumer.resume(*others)
+        # Read after the wait: a seek meanwhile replaces the deque.
+        consumer._records.extend(polled.records(consumer._key_deserializer, consumer._value_deserializer, False))
+
+    async def getmany(self, *partitions, timeout_ms=0, max_records=None):
+        """``{TopicPartition: [ConsumerRecord]}``, waiting at most
+        ``timeout_ms``; with ``partitions``, records of those alone (the
+        others' stay for later calls)."""
         consumer = self._started()
-        while not self._records:
-            polled = await self._polled(1000, consumer._max_poll_records)
-            self._records.extend(polled.records(consumer._key_deserializer, consumer._value_deserializer, False))
-        return self._records.popleft()
+        wanted = self._wanted(consumer, partitions)
+        max_records = _max_records(consumer, max_records)
+        if wanted is None and not consumer._records and self._inflight is None:
+            # Nothing held: the poll's records, grouped on the Rust side.
+            polled = await self._polled(timeout_ms, max_records)
+            return polled.records(consumer._key_deserializer, consumer._value_deserializer, True)
+        if not _holds(consumer._records, wanted):
+            await self._fill(consumer, wanted, timeout_ms, max_records)
+        return _take(consumer._records, wanted, max_records)
+
+    async def getone(self, *partitions):
+        """The next record (of ``partitions``, when given), waiting as long
+        as it takes."""
+        consumer = self._started()
+        wanted = self._wanted(consumer, partitions)
+        while not _holds(consumer._records, wanted):
+            await self._fill(consumer, wanted, 1000, consumer._max_poll_records)
+            consumer = self._started()
+        for records in _take(consumer._records, wanted, 1).values():
+            return records[0]
+        raise AssertionError("a held record was not taken")
 
     def __aiter__(self):
         return self
@@ -223,6 +329,9 @@ class AIOKafkaConsumer:
         """Commits ``offsets`` or the consumed positions, and waits for the group."""
         consumer = self._started()
         consumer._require_group()
+        if offsets is None and consumer._records:
+            # What was handed out, not what the consumer holds.
+            offsets = await self._in_executor(consumer._consumed_offsets)
         offsets = None if offsets is None else _offset_list(offsets)
         loop = self._loop
         future = loop.create_future()
@@ -253,3 +362,43 @@ class AIOKafkaConsumer:
 
     async def seek_to_end(self, *partitions):
         await self._in_executor(self._started().seek_to_end, *partitions)
+
+
+def _max_records(consumer, max_records):
+    if max_records is None:
+        return consumer._max_poll_records
+    if isinstance(max_records, bool) or not isinstance(max_records, int):
+        raise TypeError("max_records must be an int or None, not %s" % type(max_records).__name__)
+    if max_records < 1:
+        raise ValueError("max_records must be at least 1, not %d" % max_records)
+    return max_records
+
+
+def _holds(held, wanted):
+    """Whether the deque ``held`` has a record of ``wanted`` (``None``: any)."""
+    if wanted is None:
+        return bool(held)
+    return any((r.topic, r.partition) in wanted for r in held)
+
+
+def _take(held, wanted, max_records):
+    """Up to ``max_records`` records of ``wanted`` (``None``: any) partitions
+    out of the deque ``held``, in order, grouped by partition."""
+    result = {}
+    if wanted is None:
+        while held and max_records > 0:
+            record = held.popleft()
+            result.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
+            max_records -= 1
+        return result
+    kept = collections.deque()
+    while held:
+        record = held.popleft()
+        tp = (record.topic, record.partition)
+        if max_records > 0 and tp in wanted:
+            result.setdefault(TopicPartition(*tp), []).append(record)
+            max_records -= 1
+        else:
+            kept.append(record)
+    held.extend(kept)
+    return result

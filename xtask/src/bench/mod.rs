@@ -83,6 +83,13 @@ pub struct Args {
     /// `scale` only: the axes to run (default: all of them).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub axes: Vec<scale::Axis>,
+    /// `python` only: the Python clients to run (default: all of them).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub python_clients: Vec<python::PyClient>,
+    /// `python` only: a ferrokafka extension module (`lib_core.so`) to run
+    /// instead of building one (to compare a build from before a change).
+    #[arg(long)]
+    pub python_extension: Option<PathBuf>,
 }
 
 impl Args {

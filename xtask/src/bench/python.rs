@@ -19,7 +19,7 @@ use super::{Args, measure, rounds};
 use crate::broker;
 
 /// A Python client under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PyClient {
     /// This project's Python package.
     Ferrokafka,
@@ -142,7 +142,7 @@ pub fn arguments(
 
 /// The venv's Python with every client installed and ferrokafka's package
 /// (extension module built in release mode) on its path.
-fn prepare() -> anyhow::Result<PathBuf> {
+fn prepare(extension: Option<&Path>) -> anyhow::Result<PathBuf> {
     let root = crate::workspace_root();
     let dir = broker::harness_dir()
         .parent()
@@ -156,7 +156,13 @@ fn prepare() -> anyhow::Result<PathBuf> {
         &dir.join("venv"),
         &root.join("bench/peers/python-requirements.txt"),
     )?;
-    let library = build_release_extension(&root)?;
+    let library = match extension {
+        Some(path) => {
+            eprintln!("using the extension module {}", path.display());
+            path.to_path_buf()
+        }
+        None => build_release_extension(&root)?,
+    };
     let site = crate::python::stage_package(&root, &library, dir.join("site"))?;
     crate::python::put_on_path(&python, &site)?;
     Ok(python)
@@ -188,7 +194,7 @@ fn build_release_extension(root: &Path) -> anyhow::Result<PathBuf> {
 
 /// Runs `cargo xtask bench python`.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let python = prepare()?;
+    let python = prepare(args.python_extension.as_deref())?;
     let script = crate::workspace_root().join("bench/peers/python_clients_bench.py");
     let (cluster, bootstrap) =
         broker::given_or_started(args.bootstrap_servers.as_deref(), "bench-python")?;
@@ -257,7 +263,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         eprintln!("== {}", workload.name());
         let mut runs = vec![rounds::Runs::default(); PyClient::ALL.len()];
         for round in 0..rounds {
-            let order: Vec<(usize, PyClient)> = PyClient::ALL.into_iter().enumerate().collect();
+            let order: Vec<(usize, PyClient)> = PyClient::ALL
+                .into_iter()
+                .enumerate()
+                .filter(|(_, c)| args.python_clients.is_empty() || args.python_clients.contains(c))
+                .collect();
             for (c, py_client) in rounds::rotation(&order, round) {
                 let name = format!("bench-python-{run_id}-{w}-{round}-{}", py_client.flag());
                 let topic = if workload.produces() {
@@ -299,7 +309,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         sections.push(Section {
             workload,
-            rows: PyClient::ALL.into_iter().zip(runs).collect(),
+            rows: PyClient::ALL
+                .into_iter()
+                .zip(runs)
+                .filter(|(c, _)| args.python_clients.is_empty() || args.python_clients.contains(c))
+                .collect(),
         });
     }
     runtime.block_on(super::delete_topic(&client, &consume_topic))?;
@@ -316,7 +330,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         sections,
     });
     println!("{text}");
-    let full = args.records == 1_000_000 && args.only.is_none();
+    let full = args.records == 1_000_000
+        && args.only.is_none()
+        && args.python_clients.is_empty()
+        && args.python_extension.is_none();
     let out = args
         .out
         .clone()
@@ -387,6 +404,30 @@ mod tests {
                     .ends_with(&format!("--group g1 --mode {mode}"))
             );
         }
+    }
+
+    #[test]
+    fn a_run_can_pick_its_clients_and_a_prebuilt_extension() {
+        let args = Args::parse_for_test(&[
+            "python",
+            "--python-clients",
+            "ferrokafka,kafka-python,confluent-kafka",
+            "--python-extension",
+            "/tmp/before/lib_core.so",
+        ]);
+        assert_eq!(
+            args.python_clients,
+            [
+                PyClient::Ferrokafka,
+                PyClient::KafkaPython,
+                PyClient::ConfluentKafka
+            ]
+        );
+        assert_eq!(
+            args.python_extension.as_deref(),
+            Some(Path::new("/tmp/before/lib_core.so"))
+        );
+        assert!(Args::parse_for_test(&["python"]).python_clients.is_empty());
     }
 
     #[test]

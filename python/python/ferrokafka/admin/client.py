@@ -1,5 +1,6 @@
 """KafkaAdminClient: kafka-python's admin client on ferrokafka's Rust admin
-client (topics, partitions and the cluster so far)."""
+client (topics, partitions, configs, groups, records, ACLs, SCRAM
+credentials and the cluster)."""
 
 import enum
 import logging
@@ -8,6 +9,13 @@ import numbers
 from ferrokafka import _core
 from ferrokafka import errors as Errors
 from ferrokafka._config import admin_settings
+from ferrokafka.admin.acl import (
+    ACL,
+    ACLFilter,
+    IllegalArgumentTypeError,
+    acl_from_row,
+)
+from ferrokafka.admin.scram import ScramMechanism, UserScramCredentialDeletion, UserScramCredentialUpsertion
 
 __all__ = ["KafkaAdminClient", "NewTopic", "NewPartitions", "ConfigResource", "ConfigResourceType"]
 
@@ -424,6 +432,101 @@ class KafkaAdminClient:
             raise TypeError("group_id must be a str, not %s" % type(group_id).__name__)
         return self.list_group_offsets({group_id: partitions})[group_id]
 
+
+    # -- ACLs ------------------------------------------------------------
+
+    def describe_acls(self, acl_filter):
+        """The ACLs matching ``acl_filter`` (an ``ACLFilter``): ``([ACL],
+        NoError)``; raises the broker's error (``SecurityDisabledError`` when
+        the cluster has no authorizer)."""
+        self._check_open()
+        if not isinstance(acl_filter, ACLFilter):
+            raise IllegalArgumentTypeError("acl_filter must be an ACLFilter, not %s" % type(acl_filter).__name__)
+        acl_filter.validate()
+        rows = self._core.describe_acls(acl_filter._row(), None)
+        return [acl_from_row(row) for row in rows], Errors.NoError
+
+    def create_acls(self, acls):
+        """Creates ACLs (a list of ``ACL``): ``{'succeeded': [ACL], 'failed':
+        [error class]}``."""
+        self._check_open()
+        acls = _objects("acls", acls, ACL)
+        outcomes = self._core.create_acls([acl._row() for acl in acls], None)
+        result = {"succeeded": [], "failed": []}
+        for acl, error in zip(acls, outcomes):
+            if error is None:
+                result["succeeded"].append(acl)
+            else:
+                result["failed"].append(type(error))
+        return result
+
+    def delete_acls(self, acl_filters):
+        """Deletes the ACLs matching each ``ACLFilter``: a list of ``(filter,
+        [deleted ACL], NoError or the error class)``, in the filters'
+        order."""
+        self._check_open()
+        acl_filters = _objects("acl_filters", acl_filters, ACLFilter)
+        outcomes = self._core.delete_acls([f._row() for f in acl_filters], None)
+        result = []
+        for acl_filter, outcome in zip(acl_filters, outcomes):
+            if isinstance(outcome, BaseException):
+                result.append((acl_filter, [], type(outcome)))
+            else:
+                result.append((acl_filter, [acl_from_row(row) for row in outcome], Errors.NoError))
+        return result
+
+    # -- SCRAM credentials -----------------------------------------------
+
+    def describe_user_scram_credentials(self, users=None):
+        """``{user: {'error': None or a message, 'credential_infos':
+        [{'mechanism': ScramMechanism, 'iterations': int}]}}`` of ``users``
+        (``None``: every user with a credential)."""
+        self._check_open()
+        if users is not None:
+            users = _names("users", users)
+        found = self._core.describe_user_scram_credentials(users)
+        result = {}
+        for user, value in found.items():
+            if isinstance(value, BaseException):
+                result[user] = {"error": str(value), "credential_infos": []}
+            else:
+                result[user] = {
+                    "error": None,
+                    "credential_infos": [
+                        {"mechanism": ScramMechanism(m), "iterations": i} for m, i in value
+                    ],
+                }
+        return result
+
+    def alter_user_scram_credentials(self, alterations):
+        """Applies ``UserScramCredentialUpsertion`` and
+        ``UserScramCredentialDeletion`` objects: ``{user: None or the error
+        message}``."""
+        self._check_open()
+        changes = []
+        for alteration in _objects("alterations", alterations,
+                                    (UserScramCredentialDeletion, UserScramCredentialUpsertion)):
+            if isinstance(alteration, UserScramCredentialDeletion):
+                changes.append((alteration.user, int(alteration.mechanism), None))
+            else:
+                changes.append((alteration.user, int(alteration.mechanism),
+                                (alteration.iterations, alteration.salt, alteration.salted_password)))
+        return {user: None if error is None else str(error)
+                for user, error in self._core.alter_user_scram_credentials(changes).items()}
+
+
+def _objects(what, items, kinds):
+    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+        raise IllegalArgumentTypeError("%s must be a list, not %s" % (what, type(items).__name__))
+    items = list(items)
+    names = kinds.__name__ if isinstance(kinds, type) else " or ".join(k.__name__ for k in kinds)
+    for item in items:
+        if not isinstance(item, kinds):
+            raise IllegalArgumentTypeError("%s must hold %s objects, not %s" % (what, names, type(item).__name__))
+        validate = getattr(item, "validate", None)
+        if validate is not None:
+            validate()
+    return items
 
 def _names(what, names):
     if isinstance(names, str):

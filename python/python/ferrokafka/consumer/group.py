@@ -105,7 +105,8 @@ class KafkaConsumer:
         self._group_id = python_values["group_id"]
         self._core = _core.Consumer(settings)
         self._closed = False
-        self._records = collections.deque()
+        # Fetched, not handed out yet (iteration pops it in Rust).
+        self._records = _core.Held()
         self._listener = None
         self._listener_call = None
         # Without a group: the topics (or pattern) whose partitions this
@@ -248,11 +249,19 @@ class KafkaConsumer:
         return records
 
     def __iter__(self):
-        return self
+        if type(self).__next__ is not KafkaConsumer.__next__:
+            return self  # a subclass's own __next__
+        # Pops the held records in Rust, calling _refill when there are none.
+        return _core.HeldIterator(self._records, self._refill)
 
     def __next__(self):
-        if self._records:
+        if self._records or self._refill():
             return self._records.popleft()
+        raise StopIteration
+
+    def _refill(self):
+        """Polls until records come (held for the iteration): ``False`` when
+        ``consumer_timeout_ms`` passed first."""
         timeout = self._consumer_timeout_ms
         deadline = None if timeout == float("inf") or timeout < 0 else time.monotonic() + timeout / 1000
         while True:
@@ -262,9 +271,9 @@ class KafkaConsumer:
             batch = self._poll(wait_ms, self._max_poll_records, False)
             if batch:
                 self._records.extend(batch)
-                return self._records.popleft()
+                return True
             if deadline is not None and time.monotonic() >= deadline:
-                raise StopIteration
+                return False
 
     # -- positions -------------------------------------------------------
 
@@ -283,9 +292,10 @@ class KafkaConsumer:
 
     def _drop_buffered(self, partitions):
         if self._records:
-            self._records = collections.deque(
-                r for r in self._records if TopicPartition(r.topic, r.partition) not in partitions
-            )
+            kept = [r for r in self._records if TopicPartition(r.topic, r.partition) not in partitions]
+            # In place: an iteration under way holds this object.
+            self._records.clear()
+            self._records.extend(kept)
 
     def _partitions_or_assignment(self, partitions):
         if not partitions:
