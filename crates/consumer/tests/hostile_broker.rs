@@ -1,0 +1,438 @@
+//! The consumer against a broker whose Fetch answers are broken or
+//! hostile: frames cut short, sizes past any limit, wrong correlation ids,
+//! garbled bodies, answers trickling in past the request timeout, records
+//! of partitions never asked for, batches with a bad CRC or a length past
+//! the end, offsets at the edge of an int64, watermarks of any value, an
+//! error code no Kafka version has. No poll panics or hands out a record
+//! twice or out of order; a broken answer is a typed error or is fetched
+//! again; corrupt data is an error naming where it is, and the consumer
+//! reads on once the application seeks past it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ferrokafka_consumer::{ConsumeError, Consumer, ConsumerConfig, TopicPartition};
+use ferrokafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use ferrokafka_protocol::messages::{FetchRequest, FetchResponse};
+use ferrokafka_protocol::{ApiKey, ErrorCode};
+use ferrokafka_records::RecordBatchBuilder;
+use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
+
+/// The records of partition 0's log, at offsets `0..LOG_END`.
+const LOG_END: i64 = 24;
+const WAIT: Duration = Duration::from_secs(30);
+
+/// One batch of the log's records from `offset`, at most 4 of them.
+fn batch_from(offset: i64) -> Bytes {
+    if offset >= LOG_END {
+        return Bytes::new();
+    }
+    let mut batch = RecordBatchBuilder::new(offset);
+    for o in offset..LOG_END.min(offset + 4) {
+        batch.append::<ferrokafka_records::Header>(0, None, Some(&o.to_be_bytes()), &[]);
+    }
+    batch.build().unwrap()
+}
+
+/// The answer to a Fetch: each partition asked gets what `records` gives
+/// for its fetch offset.
+fn answer(request: &FakeRequest, records: impl Fn(i32, i64) -> PartitionData) -> FetchResponse {
+    let asked: FetchRequest = request.decode();
+    FetchResponse {
+        responses: asked
+            .topics
+            .iter()
+            .map(|topic| FetchableTopicResponse {
+                topic: topic.topic.clone(),
+                topic_id: topic.topic_id,
+                partitions: topic
+                    .partitions
+                    .iter()
+                    .map(|p| records(p.partition, p.fetch_offset))
+                    .collect(),
+                ..FetchableTopicResponse::default()
+            })
+            .collect(),
+        ..FetchResponse::default()
+    }
+}
+
+/// Partition data holding the log from `offset`, as a broker answers.
+fn log_data(partition: i32, offset: i64) -> PartitionData {
+    PartitionData {
+        partition_index: partition,
+        high_watermark: LOG_END,
+        last_stable_offset: LOG_END,
+        records: Some(batch_from(offset)),
+        ..PartitionData::default()
+    }
+}
+
+/// The right answer to a Fetch.
+fn right(request: &FakeRequest) -> FakeReply {
+    FakeReply::with(request, &answer(request, log_data))
+}
+
+/// What the broker does with a Fetch: the request and how many came
+/// before it.
+type Hostile = Arc<dyn Fn(&FakeRequest, usize) -> FakeReply + Send + Sync>;
+
+/// A one-partition topic whose Fetch answers `hostile` gives.
+fn cluster(hostile: Hostile) -> FakeCluster {
+    let fetches = AtomicUsize::new(0);
+    let cluster = FakeCluster::new(1, move |request| {
+        (request.key == ApiKey::Fetch)
+            .then(|| hostile(request, fetches.fetch_add(1, Ordering::SeqCst)))
+    });
+    cluster.add_topic("t", &[1]);
+    cluster
+}
+
+/// A broken answer to a Fetch.
+type Broken = fn(&FakeRequest) -> FakeReply;
+
+/// A cluster whose first `broken` Fetch answers `hostile` gives, the
+/// others right.
+fn first_broken(broken: usize, hostile: Broken) -> FakeCluster {
+    cluster(Arc::new(move |request, n| {
+        if n < broken {
+            hostile(request)
+        } else {
+            right(request)
+        }
+    }))
+}
+
+async fn consumer(cluster: &FakeCluster) -> Consumer {
+    let config = ConsumerConfig::from_pairs([
+        ("bootstrap_servers", cluster.bootstrap().as_str()),
+        ("fetch_max_wait_ms", "10"),
+        ("request_timeout_ms", "1000"),
+        ("retry_backoff_ms", "10"),
+    ])
+    .unwrap();
+    let client = cluster.client(config.client.clone()).await.unwrap();
+    let consumer = Consumer::with_client(client, config);
+    let partition = TopicPartition::new("t", 0);
+    consumer
+        .assign(std::slice::from_ref(&partition))
+        .await
+        .unwrap();
+    consumer.seek(&partition, 0).await.unwrap();
+    consumer
+}
+
+/// Polls until the log's last record (60 polls at most): the offsets
+/// handed out and the errors met.
+async fn read_to_end(consumer: &Consumer) -> (Vec<i64>, Vec<ConsumeError>) {
+    let (mut offsets, mut errors) = (Vec::new(), Vec::new());
+    for _ in 0..60 {
+        if offsets.last() == Some(&(LOG_END - 1)) {
+            break;
+        }
+        let polled = tokio::time::timeout(WAIT, consumer.poll(Duration::from_millis(200)))
+            .await
+            .expect("a poll outlived its timeout");
+        match polled {
+            Ok(records) => offsets.extend(records.iter().map(|r| r.offset)),
+            Err(error) => errors.push(error),
+        }
+    }
+    (offsets, errors)
+}
+
+fn whole_log() -> Vec<i64> {
+    (0..LOG_END).collect()
+}
+
+/// Answers whose frame or body is broken: each is a typed error or
+/// fetched again, and the consumer reads the whole log once, in order.
+#[tokio::test(start_paused = true)]
+async fn a_broken_fetch_answer_is_fetched_again() {
+    let cases: &[(&str, Broken)] = &[
+        ("a wrong correlation id", |r| {
+            FakeReply::unsolicited(r, right(r))
+        }),
+        ("an answer then one to nothing asked", |r| {
+            FakeReply::with_unsolicited(r, right(r))
+        }),
+        ("a frame cut in its body", |r| {
+            FakeReply::cut(r, right(r), 30)
+        }),
+        ("a size past receive_message_max_bytes", |_| {
+            FakeReply::claiming(i32::MAX)
+        }),
+        ("a negative size", |_| FakeReply::claiming(-1)),
+        ("a garbled body", |_| {
+            FakeReply::Respond(Bytes::from_static(&[0xff; 9]))
+        }),
+        ("a body cut short", |r| {
+            let FakeReply::Respond(body) = right(r) else {
+                unreachable!()
+            };
+            FakeReply::Respond(body.slice(..body.len() - 10))
+        }),
+        ("a count of two billion topics", |r| {
+            // Fetch v12 and later: throttle, error, session id, then a
+            // compact array whose length is its count plus one.
+            assert!(r.version >= 12);
+            let mut body = BytesMut::from(&[0u8; 10][..]);
+            body.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x07]);
+            FakeReply::Respond(body.freeze())
+        }),
+        ("an answer trickling in past the request timeout", |r| {
+            FakeReply::Drip(Duration::from_millis(50), Box::new(right(r)))
+        }),
+        ("a disconnect", |_| FakeReply::Disconnect),
+        ("silence", |_| FakeReply::Hang),
+    ];
+    for &(case, hostile) in cases {
+        let cluster = first_broken(2, hostile);
+        let consumer = consumer(&cluster).await;
+        let (offsets, errors) = read_to_end(&consumer).await;
+        assert_eq!(offsets, whole_log(), "{case}");
+        for error in &errors {
+            assert!(
+                matches!(error, ConsumeError::Transport(_)),
+                "{case}: {error:?}"
+            );
+        }
+        consumer.close(WAIT).await.unwrap();
+    }
+}
+
+/// Records of a partition not asked for (one the consumer is not
+/// assigned, and one of a topic it never heard of) are not handed out.
+#[tokio::test(start_paused = true)]
+async fn records_of_partitions_never_asked_for_are_not_handed_out() {
+    let cluster = cluster(Arc::new(|request, _| {
+        let mut response = answer(request, log_data);
+        for topic in &mut response.responses {
+            topic.partitions.push(PartitionData {
+                records: Some(batch_from(0)),
+                ..log_data(1, 0)
+            });
+        }
+        response.responses.push(FetchableTopicResponse {
+            topic: "other".to_string(),
+            topic_id: ferrokafka_protocol::Uuid([7; 16]),
+            partitions: vec![log_data(0, 0)],
+            ..FetchableTopicResponse::default()
+        });
+        FakeReply::with(request, &response)
+    }));
+    cluster.add_topic("t", &[1, 1]);
+    let consumer = consumer(&cluster).await;
+    let (offsets, errors) = read_to_end(&consumer).await;
+    assert_eq!(offsets, whole_log());
+    assert!(errors.is_empty(), "{errors:?}");
+    consumer.close(WAIT).await.unwrap();
+}
+
+/// A batch cut by the answer's size limit (its length runs past the end
+/// of the records) is a partial batch, fetched again whole next time.
+#[tokio::test(start_paused = true)]
+async fn a_batch_running_past_the_end_is_fetched_again() {
+    let cluster = cluster(Arc::new(|request, _| {
+        FakeReply::with(
+            request,
+            &answer(request, |partition, offset| {
+                let mut records = BytesMut::from(&batch_from(offset)[..]);
+                let next = batch_from(offset + 4);
+                records.extend_from_slice(&next[..next.len().min(25)]);
+                PartitionData {
+                    records: Some(records.freeze()),
+                    ..log_data(partition, offset)
+                }
+            }),
+        )
+    }));
+    let consumer = consumer(&cluster).await;
+    let (offsets, errors) = read_to_end(&consumer).await;
+    assert_eq!(offsets, whole_log());
+    assert!(errors.is_empty(), "{errors:?}");
+    consumer.close(WAIT).await.unwrap();
+}
+
+/// The log's batch starting at `at` with one byte of its records flipped,
+/// so its CRC no longer matches.
+fn corrupt_batch(at: i64) -> Bytes {
+    let mut batch = BytesMut::from(&batch_from(at)[..]);
+    let last = batch.len() - 1;
+    batch[last] ^= 0xff;
+    batch.freeze()
+}
+
+/// A batch whose CRC does not match: the records before it are handed
+/// out, then polls fail with an error naming the corrupt batch's offset
+/// (the position stays before it) until the application seeks past it,
+/// and the consumer reads on from there.
+#[tokio::test(start_paused = true)]
+async fn a_bad_crc_is_an_error_naming_the_batch_and_a_seek_past_it_reads_on() {
+    let cluster = cluster(Arc::new(|request, _| {
+        FakeReply::with(
+            request,
+            &answer(request, |partition, offset| {
+                // The batch at 8 is corrupt; an answer holds three
+                // batches, so the first answer has two good ones before it.
+                let mut records = BytesMut::new();
+                for at in [offset, offset + 4, offset + 8] {
+                    let batch = if at == 8 {
+                        corrupt_batch(at)
+                    } else {
+                        batch_from(at)
+                    };
+                    records.extend_from_slice(&batch);
+                }
+                PartitionData {
+                    records: Some(records.freeze()),
+                    ..log_data(partition, offset)
+                }
+            }),
+        )
+    }));
+    let consumer = consumer(&cluster).await;
+    let mut offsets = Vec::new();
+    let mut error = None;
+    for _ in 0..10 {
+        match consumer.poll(Duration::from_millis(200)).await {
+            Ok(records) => offsets.extend(records.iter().map(|r| r.offset)),
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    assert_eq!(offsets, (0..8).collect::<Vec<_>>());
+    let partition = TopicPartition::new("t", 0);
+    match error.expect("the corrupt batch was never reported") {
+        ConsumeError::Corrupt {
+            topic,
+            partition: 0,
+            offset: 8,
+            reason,
+        } if topic == "t" => assert!(reason.to_lowercase().contains("crc"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // The position stays before the corrupt batch, and polls keep saying so.
+    assert_eq!(consumer.position(&partition).await.unwrap(), 8);
+    assert!(matches!(
+        consumer.poll(Duration::from_millis(200)).await,
+        Err(ConsumeError::Corrupt { offset: 8, .. })
+    ));
+    consumer.seek(&partition, 12).await.unwrap();
+    let mut rest = Vec::new();
+    for _ in 0..10 {
+        rest.extend(
+            consumer
+                .poll(Duration::from_millis(200))
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.offset),
+        );
+        if rest.last() == Some(&(LOG_END - 1)) {
+            break;
+        }
+    }
+    assert_eq!(rest, (12..LOG_END).collect::<Vec<_>>());
+    consumer.close(WAIT).await.unwrap();
+}
+
+/// A batch whose length field is negative breaks the framing of the rest:
+/// a typed error, never a panic.
+#[tokio::test(start_paused = true)]
+async fn a_negative_batch_length_is_a_typed_error() {
+    let cluster = cluster(Arc::new(|request, _| {
+        FakeReply::with(
+            request,
+            &answer(request, |partition, offset| {
+                let mut records = BytesMut::from(&batch_from(offset)[..]);
+                records[8..12].copy_from_slice(&(-5i32).to_be_bytes());
+                PartitionData {
+                    records: Some(records.freeze()),
+                    ..log_data(partition, offset)
+                }
+            }),
+        )
+    }));
+    let consumer = consumer(&cluster).await;
+    let error = consumer.poll(WAIT).await.unwrap_err();
+    assert!(
+        matches!(error, ConsumeError::Corrupt { offset: 0, .. }),
+        "{error:?}"
+    );
+    consumer.close(WAIT).await.unwrap();
+}
+
+/// Offsets and watermarks at the edges of an int64 (a batch at offset
+/// 2^63-1, watermarks of -2^63 and 2^63-1, a log start past the end) and a
+/// 24-day throttle time: no overflow, no panic, no wait.
+#[tokio::test(start_paused = true)]
+async fn offsets_and_watermarks_at_the_edges_of_an_int64_panic_nothing() {
+    let edges = [i64::MIN, -1, i64::MAX];
+    for (n, &edge) in edges.iter().enumerate() {
+        let cluster = cluster(Arc::new(move |request, _| {
+            let mut response = answer(request, |partition, offset| {
+                let mut batch = RecordBatchBuilder::new(i64::MAX);
+                batch.append::<ferrokafka_records::Header>(0, None, Some(b"edge"), &[]);
+                PartitionData {
+                    partition_index: partition,
+                    high_watermark: edge,
+                    last_stable_offset: edge,
+                    log_start_offset: edge,
+                    records: Some(if offset < LOG_END {
+                        batch_from(offset)
+                    } else {
+                        batch.build().unwrap()
+                    }),
+                    ..PartitionData::default()
+                }
+            });
+            response.throttle_time_ms = i32::MAX;
+            FakeReply::with(request, &response)
+        }));
+        let consumer = consumer(&cluster).await;
+        let started = tokio::time::Instant::now();
+        let (offsets, errors) = read_to_end(&consumer).await;
+        assert_eq!(offsets, whole_log(), "edge {n}");
+        assert!(errors.is_empty(), "edge {n}: {errors:?}");
+        // The batch at 2^63-1 after the log: handed out or not, no panic.
+        let _ = consumer.poll(Duration::from_millis(200)).await;
+        let _ = consumer.metrics();
+        assert!(started.elapsed() < Duration::from_secs(60), "edge {n}");
+        consumer.close(WAIT).await.unwrap();
+    }
+}
+
+/// An error code no Kafka version has is named in a typed error; once
+/// the broker answers well again, the consumer reads the log.
+#[tokio::test(start_paused = true)]
+async fn an_unknown_error_code_is_a_typed_error_and_the_consumer_reads_on() {
+    let cluster = first_broken(1, |request| {
+        FakeReply::with(
+            request,
+            &answer(request, |partition, offset| PartitionData {
+                error_code: 9_999,
+                records: None,
+                ..log_data(partition, offset)
+            }),
+        )
+    });
+    let consumer = consumer(&cluster).await;
+    let (offsets, errors) = read_to_end(&consumer).await;
+    assert_eq!(offsets, whole_log());
+    match errors.as_slice() {
+        [
+            ConsumeError::Broker {
+                error,
+                partition: 0,
+                ..
+            },
+        ] => assert_eq!(*error, ErrorCode::Unknown(9_999)),
+        other => panic!("{other:?}"),
+    }
+    consumer.close(WAIT).await.unwrap();
+}
