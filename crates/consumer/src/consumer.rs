@@ -823,6 +823,23 @@ impl Consumer {
         Ok(())
     }
 
+    /// Where `partition` will be fetched from next, for a
+    /// [`crate::stream::RecordStream`] that took records and may hand some
+    /// back.
+    pub(crate) fn position_now(&self, partition: &TopicPartition) -> Option<Position> {
+        lock(&self.positions).position(partition).ok().flatten()
+    }
+
+    /// Moves `partition` back to `to` if it is still at `from` (no seek,
+    /// poll or rebalance moved it since): records taken from the consumer
+    /// and never handed out are fetched again.
+    pub(crate) fn rewind(&self, partition: &TopicPartition, from: Position, to: Position) {
+        let mut positions = lock(&self.positions);
+        if positions.position(partition) == Ok(Some(from)) {
+            let _ = positions.seek(partition, to.offset, to.leader_epoch);
+        }
+    }
+
     /// Fetches these partitions from their first offsets next.
     pub async fn seek_to_beginning(
         &self,
