@@ -50,11 +50,14 @@ fn cluster() -> FakeCluster {
     cluster
 }
 
+/// The offsets a TxnOffsetCommit carried: topic, partition, offset.
+type TxnOffsets = Arc<std::sync::Mutex<Vec<(String, i32, i64)>>>;
+
 /// As [`cluster`], with the answers the transaction calls wait on 5 ms
 /// late (InitProducerId, AddOffsetsToTxn, TxnOffsetCommit, EndTxn), so
 /// each can be dropped while it waits; the offsets committed through
 /// TxnOffsetCommit are kept in `offsets`.
-fn slow_transactions(offsets: &Arc<std::sync::Mutex<Vec<(String, i32, i64)>>>) -> FakeCluster {
+fn slow_transactions(offsets: &TxnOffsets) -> FakeCluster {
     let offsets = Arc::clone(offsets);
     let cluster = FakeCluster::new(2, move |request| {
         let reply = match request.key {
