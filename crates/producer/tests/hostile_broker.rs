@@ -4,10 +4,12 @@
 //! request never sent, a garbled or truncated body, a count of two billion
 //! topics, an answer trickling in past the request timeout, partitions
 //! missing or never asked, a throttle time of 24 days, an error code no
-//! Kafka version has. Whatever the answer, nothing panics, the records are
-//! retried (the broker knowing them by their sequence) or fail with a
-//! typed error, every acknowledged record is in the broker's log exactly
-//! once at the offset acknowledged, and the producer goes on working.
+//! Kafka version has, metadata whose leader epoch goes backwards; and a
+//! transaction coordinator answering EndTxn so after it committed.
+//! Whatever the answer, nothing panics, the records are retried (the
+//! broker knowing them by their sequence) or fail with a typed error,
+//! every acknowledged record is in the broker's log exactly once at the
+//! offset acknowledged, and the producer goes on working.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -468,4 +470,91 @@ async fn metadata_with_an_older_leader_epoch_is_not_believed() {
         "records went to the leader of an older epoch: {received:?}"
     );
     producer.close(WAIT).await.unwrap();
+}
+
+/// A transaction coordinator that commits, then answers the EndTxn in a
+/// broken way: the commit is retried (a coordinator answers a repeated
+/// EndTxn of a transaction it just completed the same way), and
+/// `commit_transaction` returns once the commit is known; the next
+/// transaction goes as usual. Each EndTxn asked to commit. (For EndTxn,
+/// whose answer has no array, the two-billion count is one more garbled
+/// body.)
+#[tokio::test(start_paused = true)]
+async fn a_broken_end_txn_answer_is_retried_and_the_next_transaction_works() {
+    for &(case, hostile, _) in BROKEN {
+        let end_txns = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&end_txns);
+        let cluster = FakeCluster::new(1, move |request| match request.key {
+            ApiKey::AddPartitionsToTxn => Some(added(request)),
+            ApiKey::EndTxn => {
+                let asked: ferrokafka_protocol::messages::EndTxnRequest = request.decode();
+                let mut seen = seen.lock().unwrap();
+                seen.push(asked.committed);
+                let right = FakeReply::with(
+                    request,
+                    &ferrokafka_protocol::messages::EndTxnResponse::default(),
+                );
+                Some(if seen.len() == 1 {
+                    hostile(request, right)
+                } else {
+                    right
+                })
+            }
+            _ => None,
+        });
+        cluster.add_topic("t", &[1, 1]);
+        let config = ProducerConfig::from_pairs([
+            ("bootstrap_servers", cluster.bootstrap().as_str()),
+            ("transactional_id", "tx"),
+            ("request_timeout_ms", "1000"),
+            ("retry_backoff_ms", "10"),
+        ])
+        .unwrap();
+        let client = cluster.client(config.client.clone()).await.unwrap();
+        let producer = Producer::with_client(client, config);
+        producer.init_transactions(WAIT).await.unwrap();
+        for round in 0..2 {
+            producer.begin_transaction().unwrap();
+            let outcomes = send_all(&producer, round * 4, round * 4 + 4).await;
+            assert!(outcomes.iter().all(Result::is_ok), "{case}: {outcomes:?}");
+            let committed = producer.commit_transaction(WAIT).await;
+            committed.unwrap_or_else(|e| panic!("{case}, transaction {round}: {e}"));
+        }
+        // The broken answer's EndTxn, its retry, the second transaction's.
+        let end_txns = end_txns.lock().unwrap().clone();
+        assert!(
+            end_txns.len() >= 3 && end_txns.iter().all(|&c| c),
+            "{case}: {end_txns:?}"
+        );
+        producer.close(WAIT).await.unwrap();
+    }
+}
+
+fn added(request: &FakeRequest) -> FakeReply {
+    use ferrokafka_protocol::messages::add_partitions_to_txn_response::{
+        AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+    };
+    let asked: ferrokafka_protocol::messages::AddPartitionsToTxnRequest = request.decode();
+    FakeReply::with(
+        request,
+        &ferrokafka_protocol::messages::AddPartitionsToTxnResponse {
+            results_by_topic_v3_and_below: asked
+                .v3_and_below_topics
+                .iter()
+                .map(|topic| AddPartitionsToTxnTopicResult {
+                    name: topic.name.clone(),
+                    results_by_partition: topic
+                        .partitions
+                        .iter()
+                        .map(|&partition_index| AddPartitionsToTxnPartitionResult {
+                            partition_index,
+                            ..AddPartitionsToTxnPartitionResult::default()
+                        })
+                        .collect(),
+                    ..AddPartitionsToTxnTopicResult::default()
+                })
+                .collect(),
+            ..Default::default()
+        },
+    )
 }
