@@ -140,7 +140,19 @@ async fn commit_once(
             offset_commit_request(version, group, offsets, &ids)
         })
         .await?;
-    for (tp, error) in read_offset_commit_response(response, &ids) {
+    let answered = read_offset_commit_response(response, &ids);
+    // A partition the answer leaves out was not confirmed committed: a
+    // broken answer, not a success.
+    if let Some(tp) = offsets
+        .keys()
+        .find(|tp| !answered.iter().any(|(answered, _)| answered == *tp))
+    {
+        return Err(OffsetError::Transport(TransportError::Protocol {
+            broker: format!("group coordinator {coordinator}"),
+            reason: format!("the OffsetCommit answer has no result for {tp}"),
+        }));
+    }
+    for (tp, error) in answered {
         if !error.is_ok() {
             if matches!(
                 error,

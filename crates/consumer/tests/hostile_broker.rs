@@ -15,7 +15,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use ferrokafka_consumer::{ConsumeError, Consumer, ConsumerConfig, TopicPartition};
 use ferrokafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use ferrokafka_protocol::messages::{FetchRequest, FetchResponse};
+use ferrokafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use ferrokafka_protocol::messages::{
+    FetchRequest, FetchResponse, OffsetCommitRequest, OffsetCommitResponse,
+};
 use ferrokafka_protocol::{ApiKey, ErrorCode};
 use ferrokafka_records::RecordBatchBuilder;
 use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
@@ -435,4 +440,152 @@ async fn an_unknown_error_code_is_a_typed_error_and_the_consumer_reads_on() {
         other => panic!("{other:?}"),
     }
     consumer.close(WAIT).await.unwrap();
+}
+
+/// The group's committed offset for partition 0, as the broker keeps it.
+type Committed = Arc<std::sync::Mutex<Option<i64>>>;
+
+/// Keeps the offset an OffsetCommit carries; the right answer to it.
+fn commit(request: &FakeRequest, committed: &Committed) -> FakeReply {
+    let asked: OffsetCommitRequest = request.decode();
+    let topics = asked
+        .topics
+        .iter()
+        .map(|topic| OffsetCommitResponseTopic {
+            name: topic.name.clone(),
+            topic_id: topic.topic_id,
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    *committed.lock().unwrap() = Some(p.committed_offset);
+                    OffsetCommitResponsePartition {
+                        partition_index: p.partition_index,
+                        ..OffsetCommitResponsePartition::default()
+                    }
+                })
+                .collect(),
+            ..OffsetCommitResponseTopic::default()
+        })
+        .collect();
+    FakeReply::with(
+        request,
+        &OffsetCommitResponse {
+            topics,
+            ..OffsetCommitResponse::default()
+        },
+    )
+}
+
+/// A commit whose answer comes broken (the broker having stored the
+/// offset): `commit` ends in time, with the commit done or a typed error,
+/// and the next commit, answered well, commits the position. An answer
+/// naming only a partition never committed leaves the one committed
+/// unanswered: an error, not a success.
+#[tokio::test(start_paused = true)]
+async fn a_broken_commit_answer_is_a_typed_error_or_retried() {
+    let cases: &[(&str, fn(&FakeRequest, FakeReply) -> FakeReply)] = &[
+        ("a wrong correlation id", FakeReply::unsolicited),
+        ("a frame cut in its body", |r, right| {
+            FakeReply::cut(r, right, 12)
+        }),
+        ("a size past receive_message_max_bytes", |_, _| {
+            FakeReply::claiming(i32::MAX)
+        }),
+        ("a garbled body", |_, _| {
+            FakeReply::Respond(Bytes::from_static(&[0xff; 5]))
+        }),
+        ("a disconnect", |_, _| FakeReply::Disconnect),
+        ("silence", |_, _| FakeReply::Hang),
+        ("an unknown error code", |request, _| {
+            let asked: OffsetCommitRequest = request.decode();
+            let mut response = OffsetCommitResponse::default();
+            for topic in &asked.topics {
+                response.topics.push(OffsetCommitResponseTopic {
+                    name: topic.name.clone(),
+                    topic_id: topic.topic_id,
+                    partitions: vec![OffsetCommitResponsePartition {
+                        partition_index: 0,
+                        error_code: 9_999,
+                        ..OffsetCommitResponsePartition::default()
+                    }],
+                    ..OffsetCommitResponseTopic::default()
+                });
+            }
+            FakeReply::with(request, &response)
+        }),
+        ("an answer about another partition", |request, _| {
+            let asked: OffsetCommitRequest = request.decode();
+            let mut response = OffsetCommitResponse::default();
+            for topic in &asked.topics {
+                response.topics.push(OffsetCommitResponseTopic {
+                    name: topic.name.clone(),
+                    topic_id: topic.topic_id,
+                    partitions: vec![OffsetCommitResponsePartition {
+                        partition_index: 77,
+                        ..OffsetCommitResponsePartition::default()
+                    }],
+                    ..OffsetCommitResponseTopic::default()
+                });
+            }
+            FakeReply::with(request, &response)
+        }),
+    ];
+    for &(case, hostile) in cases {
+        let committed = Committed::default();
+        let kept = Arc::clone(&committed);
+        let commits = AtomicUsize::new(0);
+        let cluster = FakeCluster::new(1, move |request| match request.key {
+            ApiKey::Fetch => Some(right(request)),
+            ApiKey::OffsetCommit => {
+                let right = commit(request, &kept);
+                Some(if commits.fetch_add(1, Ordering::SeqCst) == 0 {
+                    hostile(request, right)
+                } else {
+                    right
+                })
+            }
+            _ => None,
+        });
+        cluster.add_topic("t", &[1]);
+        let config = ConsumerConfig::from_pairs([
+            ("bootstrap_servers", cluster.bootstrap().as_str()),
+            ("group_id", "g"),
+            ("enable_auto_commit", "false"),
+            ("fetch_max_wait_ms", "10"),
+            ("request_timeout_ms", "1000"),
+            ("retry_backoff_ms", "10"),
+            ("default_api_timeout_ms", "5000"),
+        ])
+        .unwrap();
+        let client = cluster.client(config.client.clone()).await.unwrap();
+        let consumer = Consumer::with_client(client, config);
+        let partition = TopicPartition::new("t", 0);
+        consumer
+            .assign(std::slice::from_ref(&partition))
+            .await
+            .unwrap();
+        consumer.seek(&partition, 0).await.unwrap();
+        let handed = consumer.poll(WAIT).await.unwrap();
+        let next = handed.last().unwrap().offset + 1;
+        let started = tokio::time::Instant::now();
+        let first = consumer.commit().await;
+        assert!(started.elapsed() < Duration::from_secs(10), "{case}");
+        if case.starts_with("an ") {
+            // What the broker said about the partition is not a success.
+            assert!(first.is_err(), "{case}: {first:?}");
+        }
+        if let Err(error) = &first {
+            assert!(
+                matches!(error, ConsumeError::Offsets(_) | ConsumeError::Transport(_)),
+                "{case}: {error:?}"
+            );
+        }
+        consumer
+            .commit()
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(*committed.lock().unwrap(), Some(next), "{case}");
+        consumer.close(WAIT).await.unwrap();
+    }
 }
