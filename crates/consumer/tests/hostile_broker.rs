@@ -589,3 +589,83 @@ async fn a_broken_commit_answer_is_a_typed_error_or_retried() {
         consumer.close(WAIT).await.unwrap();
     }
 }
+
+/// ListOffsets answers naming partitions never asked, leaving out the one
+/// asked, or with an error code no Kafka version has: the offsets calls
+/// give only what was asked, and a typed error for an answer that leaves
+/// the asked partition out or refuses it.
+#[tokio::test(start_paused = true)]
+async fn odd_list_offsets_answers_give_only_what_was_asked_or_a_typed_error() {
+    use ferrokafka_protocol::messages::list_offsets_response::{
+        ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+    };
+    use ferrokafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+    /// The answer: the asked partitions (with `code`, offset 5) if
+    /// `asked`, and partition 9 of the topic and of `other`.
+    fn listed(request: &FakeRequest, asked: bool, code: i16) -> FakeReply {
+        let request_body: ListOffsetsRequest = request.decode();
+        let partition = |index, code| ListOffsetsPartitionResponse {
+            partition_index: index,
+            error_code: code,
+            offset: 5,
+            timestamp: -1,
+            ..ListOffsetsPartitionResponse::default()
+        };
+        let mut topics: Vec<ListOffsetsTopicResponse> = request_body
+            .topics
+            .iter()
+            .map(|t| {
+                let mut partitions = vec![partition(9, 0)];
+                if asked {
+                    partitions.extend(
+                        t.partitions
+                            .iter()
+                            .map(|p| partition(p.partition_index, code)),
+                    );
+                }
+                ListOffsetsTopicResponse {
+                    name: t.name.clone(),
+                    partitions,
+                    ..ListOffsetsTopicResponse::default()
+                }
+            })
+            .collect();
+        topics.push(ListOffsetsTopicResponse {
+            name: "other".to_string(),
+            partitions: vec![partition(0, 0)],
+            ..ListOffsetsTopicResponse::default()
+        });
+        FakeReply::with(
+            request,
+            &ListOffsetsResponse {
+                topics,
+                ..ListOffsetsResponse::default()
+            },
+        )
+    }
+    let partition = TopicPartition::new("t", 0);
+    for (asked, code) in [(true, 0), (false, 0), (true, 9_999)] {
+        let cluster = FakeCluster::new(1, move |request| {
+            (request.key == ApiKey::ListOffsets).then(|| listed(request, asked, code))
+        });
+        cluster.add_topic("t", &[1]);
+        let consumer = consumer(&cluster).await;
+        let found =
+            tokio::time::timeout(WAIT, consumer.end_offsets(std::slice::from_ref(&partition)))
+                .await
+                .expect("end_offsets hung");
+        match (asked, code, found) {
+            (true, 0, Ok(found)) => {
+                assert_eq!(found, [(partition.clone(), 5)].into_iter().collect());
+            }
+            (false, _, Err(ConsumeError::Offsets(error))) => {
+                assert!(error.to_string().contains("no result for t-0"), "{error}");
+            }
+            (true, 9_999, Err(ConsumeError::Offsets(error))) => {
+                assert!(error.to_string().contains("9999"), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
+        consumer.close(WAIT).await.unwrap();
+    }
+}
