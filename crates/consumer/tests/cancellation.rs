@@ -7,7 +7,8 @@
 //! commits the consumer's position. So with the record stream (its `next`
 //! dropped, then the stream itself with records in hand), `commit_async`,
 //! `seek`, `seek_to_beginning`/`seek_to_end` with the `position` that
-//! looks the offset up, and the offsets calls.
+//! looks the offset up, the offsets calls, and a group member's first
+//! poll, which joins the group (KIP-848) and fetches its committed offset.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -500,4 +501,128 @@ async fn an_offsets_call_dropped_at_any_point_can_be_called_again() {
         }
     }
     panic!("the offsets calls never finished within {MAX_POLLS} polls");
+}
+
+/// A KIP-848 group coordinator for [`group_cluster`]: every heartbeat is
+/// answered 5 ms late, assigning partition 0 of `t` (epoch 1), a leaving
+/// one with the epoch it asked for; OffsetFetch finds offset 0 committed.
+fn group_answer(request: &FakeRequest) -> Option<FakeReply> {
+    use ferrokafka_protocol::messages::consumer_group_heartbeat_response::{
+        Assignment, TopicPartitions,
+    };
+    use ferrokafka_protocol::messages::offset_fetch_response::{
+        OffsetFetchResponseGroup, OffsetFetchResponsePartitions, OffsetFetchResponseTopics,
+    };
+    use ferrokafka_protocol::messages::{
+        ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, OffsetFetchRequest,
+        OffsetFetchResponse,
+    };
+    let reply = match request.key {
+        ApiKey::ConsumerGroupHeartbeat => {
+            let asked: ConsumerGroupHeartbeatRequest = request.decode();
+            let leaving = asked.member_epoch < 0;
+            // The fake's first topic's id.
+            let mut id = [0u8; 16];
+            id[15] = 1;
+            FakeReply::with(
+                request,
+                &ConsumerGroupHeartbeatResponse {
+                    member_id: Some("member-1".to_string()),
+                    member_epoch: if leaving { asked.member_epoch } else { 1 },
+                    heartbeat_interval_ms: 3_000,
+                    assignment: (!leaving).then(|| Assignment {
+                        topic_partitions: vec![TopicPartitions {
+                            topic_id: ferrokafka_protocol::Uuid(id),
+                            partitions: vec![0],
+                            ..TopicPartitions::default()
+                        }],
+                        ..Assignment::default()
+                    }),
+                    ..ConsumerGroupHeartbeatResponse::default()
+                },
+            )
+        }
+        ApiKey::OffsetFetch => {
+            let asked: OffsetFetchRequest = request.decode();
+            let groups = asked
+                .groups
+                .iter()
+                .map(|group| OffsetFetchResponseGroup {
+                    group_id: group.group_id.clone(),
+                    topics: group
+                        .topics
+                        .iter()
+                        .flatten()
+                        .map(|topic| OffsetFetchResponseTopics {
+                            name: topic.name.clone(),
+                            topic_id: topic.topic_id,
+                            partitions: topic
+                                .partition_indexes
+                                .iter()
+                                .map(|&partition_index| OffsetFetchResponsePartitions {
+                                    partition_index,
+                                    committed_offset: 0,
+                                    committed_leader_epoch: -1,
+                                    ..OffsetFetchResponsePartitions::default()
+                                })
+                                .collect(),
+                            ..OffsetFetchResponseTopics::default()
+                        })
+                        .collect(),
+                    ..OffsetFetchResponseGroup::default()
+                })
+                .collect();
+            FakeReply::with(
+                request,
+                &OffsetFetchResponse {
+                    groups,
+                    ..OffsetFetchResponse::default()
+                },
+            )
+        }
+        ApiKey::Fetch => fetched(request),
+        _ => return None,
+    };
+    Some(FakeReply::After(Duration::from_millis(5), Box::new(reply)))
+}
+
+/// The first poll of a group member (KIP-848), which joins the group,
+/// fetches the committed offset and then the records, dropped at any
+/// point: the polls after it join (or are joined) and hand out the log
+/// once, in order, from the committed offset.
+#[tokio::test(start_paused = true)]
+async fn a_joining_poll_dropped_at_any_point_skips_no_record() {
+    for polls in 0..MAX_POLLS {
+        let cluster = FakeCluster::new(1, group_answer);
+        cluster.add_topic("t", &[1]);
+        let config = ConsumerConfig::from_pairs([
+            ("bootstrap_servers", cluster.bootstrap().as_str()),
+            ("group_id", "g"),
+            ("group_protocol", "consumer"),
+            ("enable_auto_commit", "false"),
+            ("fetch_max_wait_ms", "10"),
+        ])
+        .unwrap();
+        let client = cluster.client(config.client.clone()).await.unwrap();
+        let consumer = Consumer::with_client(client, config);
+        consumer.subscribe(&["t"]).await.unwrap();
+        let mut kept = None;
+        let finished = poll_then_drop(polls, async {
+            kept = Some(consumer.poll(WAIT).await.unwrap());
+        })
+        .await;
+        let offsets = kept.into_iter().flatten().map(|r| r.offset).collect();
+        let offsets = read_to_end(&consumer, offsets).await;
+        assert_eq!(
+            offsets,
+            (0..LOG_END).collect::<Vec<_>>(),
+            "joining poll dropped at poll {polls}"
+        );
+        consumer.close(WAIT).await.unwrap();
+        if finished {
+            assert!(polls > 10, "finished at poll {polls}, before its answers");
+            return;
+        }
+    }
+    panic!("the joining poll never finished within {MAX_POLLS} polls");
 }
