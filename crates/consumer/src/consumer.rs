@@ -12,7 +12,7 @@ use ferrokafka_group::member::MemberConfig;
 use ferrokafka_telemetry::{TelemetryHandle, TelemetrySlot};
 use ferrokafka_transport::Client;
 use tokio::sync::Mutex as AsyncMutex;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::config::GroupProtocol;
 use crate::error::ConsumeError;
@@ -425,7 +425,7 @@ impl Consumer {
             let changes = self.take_rebalances(&mut state).await?;
             self.metrics.record_rebalances(changes);
             self.maybe_auto_commit(&mut state).await;
-            self.resolve_positions().await?;
+            self.resolve_positions(false).await?;
             let failures = lock(&self.positions).take_failures();
             if let Some((_, error)) = failures.into_iter().next() {
                 return Err(error.into());
@@ -602,8 +602,9 @@ impl Consumer {
     }
 
     /// Looks up committed offsets and resets for partitions without a
-    /// position.
-    async fn resolve_positions(&self) -> Result<(), ConsumeError> {
+    /// position. Without `wait_for_leaders` (a poll), a partition whose
+    /// leader is unknown is left for a later call.
+    async fn resolve_positions(&self, wait_for_leaders: bool) -> Result<(), ConsumeError> {
         let awaiting = lock(&self.positions).awaiting_committed();
         if !awaiting.is_empty() {
             let committed = match &self.config.group_id {
@@ -622,7 +623,7 @@ impl Consumer {
             }
         }
         let resets = lock(&self.positions).awaiting_reset();
-        let query: BTreeMap<TopicPartition, i64> = resets
+        let mut query: BTreeMap<TopicPartition, i64> = resets
             .into_iter()
             .filter_map(|(tp, reset)| match reset {
                 OffsetReset::Earliest => Some((tp, timestamp::EARLIEST)),
@@ -630,6 +631,31 @@ impl Consumer {
                 OffsetReset::None => None,
             })
             .collect();
+        // In a poll, a partition of a known topic that has no leader (one
+        // the metadata does not list, or leaderless for now) waits for a
+        // later poll, as Java's: looking its leader up would hold up the
+        // poll, and every other partition's records, for
+        // default_api_timeout_ms. `position` waits for it, as Java's does.
+        let leaderless = self.client.view(|v| {
+            if wait_for_leaders {
+                return Vec::new();
+            }
+            query
+                .keys()
+                .filter(|tp| {
+                    v.topic(&tp.topic).is_some() && v.leader(&tp.topic, tp.partition).is_none()
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+        if !leaderless.is_empty() {
+            debug!(?leaderless, "no leader to look offsets up from yet");
+            self.client
+                .note_error(ferrokafka_protocol::ErrorCode::LeaderNotAvailable);
+            for tp in &leaderless {
+                query.remove(tp);
+            }
+        }
         if !query.is_empty() {
             let found = offsets::list_offsets(&self.client, &query, self.read_committed()).await?;
             let mut positions = lock(&self.positions);
@@ -877,7 +903,7 @@ impl Consumer {
         if let Some(position) = lock(&self.positions).position(partition)? {
             return Ok(position.offset);
         }
-        self.resolve_positions().await?;
+        self.resolve_positions(true).await?;
         lock(&self.positions)
             .position(partition)?
             .map(|p| p.offset)

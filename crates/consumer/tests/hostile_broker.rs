@@ -669,3 +669,132 @@ async fn odd_list_offsets_answers_give_only_what_was_asked_or_a_typed_error() {
         consumer.close(WAIT).await.unwrap();
     }
 }
+
+/// A KIP-848 coordinator whose heartbeat answers are odd: an assignment
+/// naming a topic id no topic has and a partition the topic does not have
+/// beside partition 0 of `t`; or an error code no Kafka version has. The
+/// member reads what it can read (the whole log of partition 0) or fails
+/// with a typed error, each poll in its time, and nothing panics. (The
+/// partition without a leader once held every poll up for
+/// `default_api_timeout_ms`, looking up its offset, so partition 0's
+/// records never came.)
+#[tokio::test(start_paused = true)]
+async fn odd_heartbeat_answers_are_a_typed_error_or_read_around() {
+    use ferrokafka_protocol::messages::consumer_group_heartbeat_response::{
+        Assignment, TopicPartitions,
+    };
+    use ferrokafka_protocol::messages::{
+        ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
+    };
+    fn heartbeat(request: &FakeRequest, error_code: i16) -> FakeReply {
+        let asked: ConsumerGroupHeartbeatRequest = request.decode();
+        let leaving = asked.member_epoch < 0;
+        // The fake's first topic's id, and one no topic has.
+        let mut known = [0u8; 16];
+        known[15] = 1;
+        FakeReply::with(
+            request,
+            &ConsumerGroupHeartbeatResponse {
+                error_code: if leaving { 0 } else { error_code },
+                member_id: Some("member-1".to_string()),
+                member_epoch: if leaving { asked.member_epoch } else { 1 },
+                heartbeat_interval_ms: 100,
+                assignment: (!leaving && error_code == 0).then(|| Assignment {
+                    topic_partitions: vec![
+                        TopicPartitions {
+                            topic_id: ferrokafka_protocol::Uuid(known),
+                            partitions: vec![0, 99],
+                            ..TopicPartitions::default()
+                        },
+                        TopicPartitions {
+                            topic_id: ferrokafka_protocol::Uuid([0xab; 16]),
+                            partitions: vec![0],
+                            ..TopicPartitions::default()
+                        },
+                    ],
+                    ..Assignment::default()
+                }),
+                ..ConsumerGroupHeartbeatResponse::default()
+            },
+        )
+    }
+    for error_code in [0, 9_999] {
+        let cluster = FakeCluster::new(1, move |request| match request.key {
+            ApiKey::ConsumerGroupHeartbeat => Some(heartbeat(request, error_code)),
+            ApiKey::Fetch => Some(right(request)),
+            ApiKey::OffsetFetch => {
+                use ferrokafka_protocol::messages::OffsetFetchResponse;
+                // Nothing committed: the group-level answer, no partitions.
+                Some(FakeReply::with(request, &OffsetFetchResponse::default()))
+            }
+            ApiKey::ListOffsets => Some(log_bounds(request)),
+            _ => None,
+        });
+        cluster.add_topic("t", &[1]);
+        let config = ConsumerConfig::from_pairs([
+            ("bootstrap_servers", cluster.bootstrap().as_str()),
+            ("group_id", "g"),
+            ("group_protocol", "consumer"),
+            ("enable_auto_commit", "false"),
+            ("auto_offset_reset", "earliest"),
+            ("fetch_max_wait_ms", "10"),
+            ("request_timeout_ms", "1000"),
+        ])
+        .unwrap();
+        let client = cluster.client(config.client.clone()).await.unwrap();
+        let consumer = Consumer::with_client(client, config);
+        consumer.subscribe(&["t"]).await.unwrap();
+        if error_code == 0 {
+            let (offsets, errors) = read_to_end(&consumer).await;
+            assert_eq!(offsets, whole_log(), "{errors:?}");
+        } else {
+            let mut errors = Vec::new();
+            for _ in 0..3 {
+                match consumer.poll(Duration::from_millis(200)).await {
+                    Ok(records) => assert!(records.is_empty(), "{records:?}"),
+                    Err(error) => errors.push(error),
+                }
+            }
+            assert!(
+                errors.iter().any(|e| e.to_string().contains("9999")),
+                "{errors:?}"
+            );
+        }
+        let _ = tokio::time::timeout(WAIT, consumer.close(WAIT)).await;
+    }
+}
+
+/// The log's bounds as ListOffsets gives them: 0 for the earliest offset,
+/// `LOG_END` for the latest.
+fn log_bounds(request: &FakeRequest) -> FakeReply {
+    use ferrokafka_protocol::messages::list_offsets_response::{
+        ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+    };
+    use ferrokafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+    let asked: ListOffsetsRequest = request.decode();
+    let topics = asked
+        .topics
+        .iter()
+        .map(|t| ListOffsetsTopicResponse {
+            name: t.name.clone(),
+            partitions: t
+                .partitions
+                .iter()
+                .map(|p| ListOffsetsPartitionResponse {
+                    partition_index: p.partition_index,
+                    offset: if p.timestamp == -2 { 0 } else { LOG_END },
+                    timestamp: -1,
+                    ..ListOffsetsPartitionResponse::default()
+                })
+                .collect(),
+            ..ListOffsetsTopicResponse::default()
+        })
+        .collect();
+    FakeReply::with(
+        request,
+        &ListOffsetsResponse {
+            topics,
+            ..ListOffsetsResponse::default()
+        },
+    )
+}
