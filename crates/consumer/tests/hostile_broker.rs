@@ -98,6 +98,9 @@ fn cluster(hostile: Hostile) -> FakeCluster {
 /// A broken answer to a Fetch.
 type Broken = fn(&FakeRequest) -> FakeReply;
 
+/// A broken answer made of the right one.
+type Remade = fn(&FakeRequest, FakeReply) -> FakeReply;
+
 /// A cluster whose first `broken` Fetch answers `hostile` gives, the
 /// others right.
 fn first_broken(broken: usize, hostile: Broken) -> FakeCluster {
@@ -484,7 +487,7 @@ fn commit(request: &FakeRequest, committed: &Committed) -> FakeReply {
 /// unanswered: an error, not a success.
 #[tokio::test(start_paused = true)]
 async fn a_broken_commit_answer_is_a_typed_error_or_retried() {
-    let cases: &[(&str, fn(&FakeRequest, FakeReply) -> FakeReply)] = &[
+    let cases: &[(&str, Remade)] = &[
         ("a wrong correlation id", FakeReply::unsolicited),
         ("a frame cut in its body", |r, right| {
             FakeReply::cut(r, right, 12)
