@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ferrokafka_group::assignor::{self, TopicPartition};
 use ferrokafka_group::consumer_member::ConsumerMemberConfig;
-use ferrokafka_group::member::MemberConfig;
+use ferrokafka_group::member::{GroupError, MemberConfig};
 use ferrokafka_telemetry::{TelemetryHandle, TelemetrySlot};
 use ferrokafka_transport::Client;
 use tokio::sync::Mutex as AsyncMutex;
@@ -44,6 +44,10 @@ struct State {
     listener: Option<Box<dyn RebalanceListener>>,
     last_auto_commit: Instant,
     closed: bool,
+    /// The error group membership failed with for good: every poll
+    /// returns it until the application subscribes again (or assigns,
+    /// or unsubscribes), as the share consumer does.
+    failed: Option<GroupError>,
 }
 
 /// A Kafka consumer.
@@ -123,6 +127,7 @@ impl Consumer {
                 listener: None,
                 last_auto_commit: Instant::now(),
                 closed: false,
+                failed: None,
             }),
             client,
             config,
@@ -151,6 +156,7 @@ impl Consumer {
             .buffer
             .retain(|f| partitions.contains(&f.partition));
         state.fetcher.recount();
+        state.failed = None;
         state.mode = if partitions.is_empty() {
             Mode::None
         } else {
@@ -189,7 +195,8 @@ impl Consumer {
         self.client.add_topics(&topics);
         state.coordinator_pattern = false;
         state.subscription.clone_from(&topics);
-        if !matches!(state.mode, Mode::Subscribed(_)) {
+        // A membership that failed for good is replaced by a new one.
+        if state.failed.take().is_some() || !matches!(state.mode, Mode::Subscribed(_)) {
             state.mode = Mode::Subscribed(self.start_membership(group_id));
         }
         if let Mode::Subscribed(membership) = &state.mode {
@@ -249,7 +256,8 @@ impl Consumer {
         state.pattern = None;
         state.coordinator_pattern = true;
         state.subscription.clear();
-        if !matches!(state.mode, Mode::Subscribed(_)) {
+        // A membership that failed for good is replaced by a new one.
+        if state.failed.take().is_some() || !matches!(state.mode, Mode::Subscribed(_)) {
             state.mode = Mode::Subscribed(self.start_membership(group_id));
         }
         if let Mode::Subscribed(membership) = &state.mode {
@@ -368,6 +376,7 @@ impl Consumer {
         state.pattern = None;
         state.coordinator_pattern = false;
         state.subscription.clear();
+        state.failed = None;
     }
 
     /// The partitions assigned now.
@@ -376,6 +385,8 @@ impl Consumer {
     }
 
     /// Up to `max_poll_records` records, waiting at most `timeout` for some.
+    /// Once group membership failed for good ([`ConsumeError::Group`]),
+    /// every poll returns that error until the consumer subscribes again.
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>, ConsumeError> {
         self.poll_records(timeout, self.config.max_poll_records)
             .await
@@ -408,6 +419,9 @@ impl Consumer {
         if state.closed {
             return Err(ConsumeError::Closed);
         }
+        if let Some(error) = &state.failed {
+            return Err(ConsumeError::Group(error.clone()));
+        }
         loop {
             if let Some(pattern) = &state.pattern {
                 let topics = self.matching(pattern);
@@ -422,7 +436,14 @@ impl Consumer {
             if let Mode::Subscribed(membership) = &state.mode {
                 membership.polled();
             }
-            let changes = self.take_rebalances(&mut state).await?;
+            let changes = match self.take_rebalances(&mut state).await {
+                Ok(changes) => changes,
+                Err(ConsumeError::Group(error)) => {
+                    state.failed = Some(error.clone());
+                    return Err(ConsumeError::Group(error));
+                }
+                Err(error) => return Err(error),
+            };
             self.metrics.record_rebalances(changes);
             self.maybe_auto_commit(&mut state).await;
             self.resolve_positions(false).await?;

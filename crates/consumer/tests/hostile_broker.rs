@@ -677,7 +677,8 @@ async fn odd_list_offsets_answers_give_only_what_was_asked_or_a_typed_error() {
 /// naming a topic id no topic has and a partition the topic does not have
 /// beside partition 0 of `t`; or an error code no Kafka version has. The
 /// member reads what it can read (the whole log of partition 0) or fails
-/// with a typed error, each poll in its time, and nothing panics. (The
+/// with a typed error, from every poll until it subscribes again, each
+/// poll in its time, and nothing panics. (The
 /// partition without a leader once held every poll up for
 /// `default_api_timeout_ms`, looking up its offset, so partition 0's
 /// records never came.)
@@ -751,17 +752,33 @@ async fn odd_heartbeat_answers_are_a_typed_error_or_read_around() {
             let (offsets, errors) = read_to_end(&consumer).await;
             assert_eq!(offsets, whole_log(), "{errors:?}");
         } else {
-            let mut errors = Vec::new();
-            for _ in 0..3 {
+            // Once membership failed for good, every poll says so (they
+            // went on returning nothing, as if all were well).
+            let mut first = None;
+            for _ in 0..5 {
                 match consumer.poll(Duration::from_millis(200)).await {
-                    Ok(records) => assert!(records.is_empty(), "{records:?}"),
-                    Err(error) => errors.push(error),
+                    Ok(records) => {
+                        assert!(first.is_none() && records.is_empty(), "{records:?}");
+                    }
+                    Err(error) => {
+                        assert!(error.to_string().contains("9999"), "{error}");
+                        first.get_or_insert(error);
+                    }
                 }
             }
-            assert!(
-                errors.iter().any(|e| e.to_string().contains("9999")),
-                "{errors:?}"
-            );
+            assert!(first.is_some(), "the failure was never reported");
+            let heartbeats = || {
+                cluster
+                    .received()
+                    .iter()
+                    .filter(|(_, key)| *key == ApiKey::ConsumerGroupHeartbeat)
+                    .count()
+            };
+            // Subscribing again starts a new membership.
+            let before = heartbeats();
+            consumer.subscribe(&["t"]).await.unwrap();
+            let _ = consumer.poll(Duration::from_millis(200)).await;
+            assert!(heartbeats() > before, "no new membership");
         }
         let _ = tokio::time::timeout(WAIT, consumer.close(WAIT)).await;
     }
