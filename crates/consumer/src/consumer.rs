@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use ferrokafka_group::assignor::{self, TopicPartition};
 use ferrokafka_group::consumer_member::ConsumerMemberConfig;
-use ferrokafka_group::member::MemberConfig;
+use ferrokafka_group::member::{GroupError, MemberConfig};
 use ferrokafka_telemetry::{TelemetryHandle, TelemetrySlot};
 use ferrokafka_transport::Client;
 use tokio::sync::Mutex as AsyncMutex;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::config::GroupProtocol;
 use crate::error::ConsumeError;
@@ -44,6 +44,10 @@ struct State {
     listener: Option<Box<dyn RebalanceListener>>,
     last_auto_commit: Instant,
     closed: bool,
+    /// The error group membership failed with for good: every poll
+    /// returns it until the application subscribes again (or assigns,
+    /// or unsubscribes), as the share consumer does.
+    failed: Option<GroupError>,
 }
 
 /// A Kafka consumer.
@@ -123,6 +127,7 @@ impl Consumer {
                 listener: None,
                 last_auto_commit: Instant::now(),
                 closed: false,
+                failed: None,
             }),
             client,
             config,
@@ -151,6 +156,7 @@ impl Consumer {
             .buffer
             .retain(|f| partitions.contains(&f.partition));
         state.fetcher.recount();
+        state.failed = None;
         state.mode = if partitions.is_empty() {
             Mode::None
         } else {
@@ -189,7 +195,8 @@ impl Consumer {
         self.client.add_topics(&topics);
         state.coordinator_pattern = false;
         state.subscription.clone_from(&topics);
-        if !matches!(state.mode, Mode::Subscribed(_)) {
+        // A membership that failed for good is replaced by a new one.
+        if state.failed.take().is_some() || !matches!(state.mode, Mode::Subscribed(_)) {
             state.mode = Mode::Subscribed(self.start_membership(group_id));
         }
         if let Mode::Subscribed(membership) = &state.mode {
@@ -249,7 +256,8 @@ impl Consumer {
         state.pattern = None;
         state.coordinator_pattern = true;
         state.subscription.clear();
-        if !matches!(state.mode, Mode::Subscribed(_)) {
+        // A membership that failed for good is replaced by a new one.
+        if state.failed.take().is_some() || !matches!(state.mode, Mode::Subscribed(_)) {
             state.mode = Mode::Subscribed(self.start_membership(group_id));
         }
         if let Mode::Subscribed(membership) = &state.mode {
@@ -368,6 +376,7 @@ impl Consumer {
         state.pattern = None;
         state.coordinator_pattern = false;
         state.subscription.clear();
+        state.failed = None;
     }
 
     /// The partitions assigned now.
@@ -376,6 +385,8 @@ impl Consumer {
     }
 
     /// Up to `max_poll_records` records, waiting at most `timeout` for some.
+    /// Once group membership failed for good ([`ConsumeError::Group`]),
+    /// every poll returns that error until the consumer subscribes again.
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>, ConsumeError> {
         self.poll_records(timeout, self.config.max_poll_records)
             .await
@@ -408,6 +419,9 @@ impl Consumer {
         if state.closed {
             return Err(ConsumeError::Closed);
         }
+        if let Some(error) = &state.failed {
+            return Err(ConsumeError::Group(error.clone()));
+        }
         loop {
             if let Some(pattern) = &state.pattern {
                 let topics = self.matching(pattern);
@@ -422,10 +436,17 @@ impl Consumer {
             if let Mode::Subscribed(membership) = &state.mode {
                 membership.polled();
             }
-            let changes = self.take_rebalances(&mut state).await?;
+            let changes = match self.take_rebalances(&mut state).await {
+                Ok(changes) => changes,
+                Err(ConsumeError::Group(error)) => {
+                    state.failed = Some(error.clone());
+                    return Err(ConsumeError::Group(error));
+                }
+                Err(error) => return Err(error),
+            };
             self.metrics.record_rebalances(changes);
             self.maybe_auto_commit(&mut state).await;
-            self.resolve_positions().await?;
+            self.resolve_positions(false).await?;
             let failures = lock(&self.positions).take_failures();
             if let Some((_, error)) = failures.into_iter().next() {
                 return Err(error.into());
@@ -602,8 +623,9 @@ impl Consumer {
     }
 
     /// Looks up committed offsets and resets for partitions without a
-    /// position.
-    async fn resolve_positions(&self) -> Result<(), ConsumeError> {
+    /// position. Without `wait_for_leaders` (a poll), a partition whose
+    /// leader is unknown is left for a later call.
+    async fn resolve_positions(&self, wait_for_leaders: bool) -> Result<(), ConsumeError> {
         let awaiting = lock(&self.positions).awaiting_committed();
         if !awaiting.is_empty() {
             let committed = match &self.config.group_id {
@@ -622,7 +644,7 @@ impl Consumer {
             }
         }
         let resets = lock(&self.positions).awaiting_reset();
-        let query: BTreeMap<TopicPartition, i64> = resets
+        let mut query: BTreeMap<TopicPartition, i64> = resets
             .into_iter()
             .filter_map(|(tp, reset)| match reset {
                 OffsetReset::Earliest => Some((tp, timestamp::EARLIEST)),
@@ -630,6 +652,31 @@ impl Consumer {
                 OffsetReset::None => None,
             })
             .collect();
+        // In a poll, a partition of a known topic that has no leader (one
+        // the metadata does not list, or leaderless for now) waits for a
+        // later poll, as Java's: looking its leader up would hold up the
+        // poll, and every other partition's records, for
+        // default_api_timeout_ms. `position` waits for it, as Java's does.
+        let leaderless = self.client.view(|v| {
+            if wait_for_leaders {
+                return Vec::new();
+            }
+            query
+                .keys()
+                .filter(|tp| {
+                    v.topic(&tp.topic).is_some() && v.leader(&tp.topic, tp.partition).is_none()
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+        if !leaderless.is_empty() {
+            debug!(?leaderless, "no leader to look offsets up from yet");
+            self.client
+                .note_error(ferrokafka_protocol::ErrorCode::LeaderNotAvailable);
+            for tp in &leaderless {
+                query.remove(tp);
+            }
+        }
         if !query.is_empty() {
             let found = offsets::list_offsets(&self.client, &query, self.read_committed()).await?;
             let mut positions = lock(&self.positions);
@@ -823,6 +870,23 @@ impl Consumer {
         Ok(())
     }
 
+    /// Where `partition` will be fetched from next, for a
+    /// [`crate::stream::RecordStream`] that took records and may hand some
+    /// back.
+    pub(crate) fn position_now(&self, partition: &TopicPartition) -> Option<Position> {
+        lock(&self.positions).position(partition).ok().flatten()
+    }
+
+    /// Moves `partition` back to `to` if it is still at `from` (no seek,
+    /// poll or rebalance moved it since): records taken from the consumer
+    /// and never handed out are fetched again.
+    pub(crate) fn rewind(&self, partition: &TopicPartition, from: Position, to: Position) {
+        let mut positions = lock(&self.positions);
+        if positions.position(partition) == Ok(Some(from)) {
+            let _ = positions.seek(partition, to.offset, to.leader_epoch);
+        }
+    }
+
     /// Fetches these partitions from their first offsets next.
     pub async fn seek_to_beginning(
         &self,
@@ -860,7 +924,7 @@ impl Consumer {
         if let Some(position) = lock(&self.positions).position(partition)? {
             return Ok(position.offset);
         }
-        self.resolve_positions().await?;
+        self.resolve_positions(true).await?;
         lock(&self.positions)
             .position(partition)?
             .map(|p| p.offset)

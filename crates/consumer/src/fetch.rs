@@ -176,7 +176,7 @@ impl Fetcher {
             }
             let next = match last {
                 Some((offset, epoch)) if !front.records.is_empty() => Position {
-                    offset: offset + 1,
+                    offset: offset.saturating_add(1),
                     leader_epoch: epoch,
                 },
                 _ => front.next,
@@ -848,14 +848,21 @@ fn records_of(
         ..ReadOptions::default()
     };
     let size = bytes.len();
-    let batches = BatchReader::with_options(bytes, options)
-        .filter(|batch| {
-            batch
-                .as_ref()
-                .map_or(true, |b| b.last_offset() >= position.offset)
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| corrupt(e.to_string()))?;
+    // The batches up to the first that cannot be read: the records before
+    // a corrupt batch are handed out, and the fetch from there (the
+    // position then at the corrupt batch) fails, naming its offset.
+    let mut batches = Vec::new();
+    let mut broken = None;
+    for batch in BatchReader::with_options(bytes, options) {
+        match batch {
+            Ok(batch) if batch.last_offset() < position.offset => {}
+            Ok(batch) => batches.push(batch),
+            Err(error) => {
+                broken = Some(error.to_string());
+                break;
+            }
+        }
+    }
     // Room for every record at once rather than by doubling (each doubling
     // moves every record decoded so far). The counts are the broker's word,
     // so each is bounded by its batch's bytes (a record takes at least
@@ -882,23 +889,40 @@ fn records_of(
             None => !batch.is_control(),
         };
         if delivered {
+            let before = records.len();
+            let mut failed = None;
             for record in batch.records() {
-                let record = record.map_err(|e| corrupt(e.to_string()))?;
-                if record.offset < position.offset {
-                    continue;
+                match record {
+                    Ok(record) if record.offset < position.offset => {}
+                    Ok(record) => records.push_back(ConsumerRecord::decoded(
+                        &topic,
+                        tp.partition,
+                        record,
+                        leader_epoch,
+                    )),
+                    Err(error) => {
+                        failed = Some(error.to_string());
+                        break;
+                    }
                 }
-                records.push_back(ConsumerRecord::decoded(
-                    &topic,
-                    tp.partition,
-                    record,
-                    leader_epoch,
-                ));
+            }
+            if let Some(error) = failed {
+                // None of a batch that cannot be read whole.
+                records.truncate(before);
+                broken = Some(error);
+                break;
             }
         }
         next = Position {
-            offset: batch.last_offset() + 1,
+            // A broker's offsets may sit at the end of an int64.
+            offset: batch.last_offset().saturating_add(1),
             leader_epoch: leader_epoch.or(next.leader_epoch),
         };
+    }
+    if let Some(reason) = broken
+        && next == position
+    {
+        return Err(corrupt(reason));
     }
     if records.is_empty() && next == position {
         return Ok(None);

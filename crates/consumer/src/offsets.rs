@@ -140,7 +140,19 @@ async fn commit_once(
             offset_commit_request(version, group, offsets, &ids)
         })
         .await?;
-    for (tp, error) in read_offset_commit_response(response, &ids) {
+    let answered = read_offset_commit_response(response, &ids);
+    // A partition the answer leaves out was not confirmed committed: a
+    // broken answer, not a success.
+    if let Some(tp) = offsets
+        .keys()
+        .find(|tp| !answered.iter().any(|(answered, _)| answered == *tp))
+    {
+        return Err(OffsetError::Transport(TransportError::Protocol {
+            broker: format!("group coordinator {coordinator}"),
+            reason: format!("the OffsetCommit answer has no result for {tp}"),
+        }));
+    }
+    for (tp, error) in answered {
         if !error.is_ok() {
             if matches!(
                 error,
@@ -336,17 +348,27 @@ async fn list_offsets_once(
                         error,
                     });
                 }
+                let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
+                if !query.contains_key(&tp) {
+                    // Never asked: not an answer to anything.
+                    continue;
+                }
                 let answer = (p.offset >= 0).then_some(OffsetAndTimestamp {
                     offset: p.offset,
                     timestamp: p.timestamp,
                     leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
                 });
-                found.insert(
-                    TopicPartition::new(topic.name.clone(), p.partition_index),
-                    answer,
-                );
+                found.insert(tp, answer);
             }
         }
+    }
+    // Every partition asked has its answer, or the call fails: a broker
+    // that leaves one out answered wrong.
+    if let Some(tp) = query.keys().find(|tp| !found.contains_key(*tp)) {
+        return Err(OffsetError::Transport(TransportError::Protocol {
+            broker: format!("the leader of {tp}"),
+            reason: format!("the ListOffsets answer has no result for {tp}"),
+        }));
     }
     Ok(found)
 }

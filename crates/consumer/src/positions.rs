@@ -453,7 +453,8 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             state.high_watermark
         };
         match state.fetch {
-            Fetch::Fetching(position) => end.map(|end| (end - position.offset).max(0)),
+            // The watermarks are the broker's word: any int64.
+            Fetch::Fetching(position) => end.map(|end| end.saturating_sub(position.offset).max(0)),
             _ => None,
         }
     }

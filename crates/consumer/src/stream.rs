@@ -1,13 +1,19 @@
 //! Records one at a time: a [`futures_core::Stream`] over `poll`, ending
 //! after `consumer_timeout_ms` without a record (kafka-python's iterator).
+//!
+//! The stream takes records from the consumer a poll at a time and hands
+//! them out one by one; a stream dropped with records still in hand gives
+//! them back (their partitions fetched again from the first of them), so
+//! dropping a stream, like dropping a poll, loses no record.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::{ConsumeError, Consumer, ConsumerRecord};
+use crate::positions::Position;
+use crate::{ConsumeError, Consumer, ConsumerRecord, TopicPartition};
 
 // Not a trait boundary (so not #[async_trait]): the stream keeps the one
 // `poll` in flight between `poll_next` calls, which needs a nameable, pinned
@@ -19,6 +25,9 @@ type Polling<'a> =
 pub struct RecordStream<'a> {
     consumer: &'a Consumer,
     ready: VecDeque<ConsumerRecord>,
+    /// Where each partition of `ready`'s records stood once the poll
+    /// took them: what a drop checks before handing them back.
+    taken: HashMap<TopicPartition, Position>,
     polling: Option<Polling<'a>>,
     idle_timeout: Option<Duration>,
     last_record: Instant,
@@ -42,6 +51,7 @@ impl<'a> RecordStream<'a> {
         RecordStream {
             consumer,
             ready: VecDeque::new(),
+            taken: HashMap::new(),
             polling: None,
             idle_timeout,
             last_record: Instant::now(),
@@ -89,8 +99,43 @@ impl futures_core::Stream for RecordStream<'_> {
                 }
                 Ok(records) => {
                     self.last_record = Instant::now();
+                    let mut taken = HashMap::new();
+                    for record in &records {
+                        let partition = TopicPartition::new(
+                            std::sync::Arc::clone(&record.topic),
+                            record.partition,
+                        );
+                        if !taken.contains_key(&partition)
+                            && let Some(now) = self.consumer.position_now(&partition)
+                        {
+                            taken.insert(partition, now);
+                        }
+                    }
+                    self.taken = taken;
                     self.ready.extend(records);
                 }
+            }
+        }
+    }
+}
+
+impl Drop for RecordStream<'_> {
+    fn drop(&mut self) {
+        // A poll in flight goes first (a dropped poll loses nothing); then
+        // each partition with records still in hand goes back to the first
+        // of them, unless something moved it since they were taken.
+        self.polling = None;
+        for (partition, taken_at) in self.taken.drain() {
+            let first = self
+                .ready
+                .iter()
+                .find(|r| r.partition == partition.partition && r.topic == partition.topic);
+            if let Some(first) = first {
+                let to = Position {
+                    offset: first.offset,
+                    leader_epoch: first.leader_epoch,
+                };
+                self.consumer.rewind(&partition, taken_at, to);
             }
         }
     }

@@ -101,10 +101,21 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     loop {
         // After an error that made the view stale (a moved leader), learn
         // the new leaders before sending again, not after.
-        if inner.client.view(|v| v.needs_refresh(Instant::now()))
-            && let Err(error) = inner.client.refresh_metadata().await
-        {
-            debug!(%error, "metadata refresh before sending failed");
+        if inner.client.view(|v| v.needs_refresh(Instant::now())) {
+            // With no broker reachable the refresh waits out reconnect
+            // backoffs, for seconds; records outliving delivery_timeout_ms
+            // meanwhile fail on time all the same.
+            let refresh = inner.client.refresh_metadata();
+            tokio::pin!(refresh);
+            let refreshed = loop {
+                tokio::select! {
+                    result = &mut refresh => break result,
+                    () = tokio::time::sleep(idle) => fail_expired(&inner),
+                }
+            };
+            if let Err(error) = refreshed {
+                debug!(%error, "metadata refresh before sending failed");
+            }
         }
         let waiting = inner.wake.notified();
         let (next, sent) = send_ready(&inner);
@@ -142,6 +153,41 @@ fn start(future: impl Future<Output = ()> + Send + 'static) {
 /// A batch to fail once the state lock is released.
 type Failure = (Batch, ProduceError);
 
+/// Takes the queued batches older than `delivery_timeout_ms` out, each
+/// with the error it fails with.
+fn expire(inner: &Inner, state: &mut State, now: Instant, failures: &mut Vec<Failure>) {
+    for batch in state.accumulator.expire(now) {
+        if let Some(machine) = state.machine.idempotence() {
+            machine.on_expired(
+                &batch.partition,
+                batch.producer.map(SequenceStamp::from_tuple),
+            );
+        }
+        let error = ProduceError::DeliveryTimeout {
+            topic: batch.partition.topic.to_string(),
+            partition: batch.partition.partition,
+            timeout: inner.config.batching.delivery_timeout,
+            last_error: batch.last_error.clone().map(Box::new),
+        };
+        failures.push((batch, error));
+    }
+}
+
+/// Fails the queued batches older than `delivery_timeout_ms`, and nothing
+/// else: what the sender does while it waits on a metadata refresh.
+fn fail_expired(inner: &Inner) {
+    let now = Instant::now();
+    let mut failures = Vec::new();
+    expire(inner, &mut inner.state(), now, &mut failures);
+    if failures.is_empty() {
+        return;
+    }
+    for (batch, error) in failures {
+        fail(inner, batch, &error, now);
+    }
+    inner.progress.notify_waiters();
+}
+
 /// Drives the machines, expires, drains and sends what is ready; returns
 /// when to look again and whether a request went out.
 fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
@@ -153,21 +199,7 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
     {
         let mut guard = inner.state();
         let state = &mut *guard;
-        for batch in state.accumulator.expire(now) {
-            if let Some(machine) = state.machine.idempotence() {
-                machine.on_expired(
-                    &batch.partition,
-                    batch.producer.map(SequenceStamp::from_tuple),
-                );
-            }
-            let error = ProduceError::DeliveryTimeout {
-                topic: batch.partition.topic.to_string(),
-                partition: batch.partition.partition,
-                timeout: inner.config.batching.delivery_timeout,
-                last_error: batch.last_error.clone().map(Box::new),
-            };
-            failures.push((batch, error));
-        }
+        expire(inner, state, now, &mut failures);
         next = drive_machine(inner, state, now, &mut failures);
         // The runtime's timers fire on the first whole-millisecond tick at
         // or after their deadline, so a batch woken for at its linger

@@ -1,8 +1,10 @@
 //! An in-memory cluster for unit tests of failure paths (feature `fake`):
 //! brokers that answer Metadata from a topic table and everything else
 //! through a handler the test writes, which can also leave a request
-//! unanswered or drop the connection. Never a stand-in for the real broker
-//! in integration tests.
+//! unanswered, drop the connection, or answer as a hostile or broken broker
+//! would: bytes that are no valid frame, an answer to another request, an
+//! answer trickling in ([`FakeReply::Wire`], [`FakeReply::Drip`]). Never a
+//! stand-in for the real broker in integration tests.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -51,6 +53,9 @@ pub struct FakeRequest {
     pub version: i16,
     /// Its body (after the header).
     pub body: Bytes,
+    /// The correlation id the client gave it: what a [`FakeReply::Wire`]
+    /// answer must carry to be taken as its answer.
+    pub correlation_id: i32,
 }
 
 impl FakeRequest {
@@ -81,6 +86,23 @@ pub enum FakeReply {
     /// metadata, coordinators, producer ids...): with
     /// [`FakeReply::After`], the cluster's own answer held back.
     Default,
+    /// Put these bytes on the wire as they are: size prefix, response
+    /// header, body. The link reads them as a connection reads its socket
+    /// (the connection's own frame reader, its `receive_message_max_bytes`
+    /// limit, the correlation id looked up), so every way a frame can be
+    /// wrong fails as it would over TCP: a size past the limit or
+    /// negative, a frame cut short (the broker closing mid-frame), a
+    /// correlation id no request has, or bytes after the frame (an answer
+    /// to a request never sent), each closing the link. The helpers
+    /// [`FakeReply::frame`], [`FakeReply::cut`], [`FakeReply::unsolicited`],
+    /// [`FakeReply::with_unsolicited`] and [`FakeReply::claiming`] build
+    /// them.
+    Wire(Bytes),
+    /// The inner reply's bytes arriving one every given interval: a
+    /// broker or network trickling its answer. An answer that would take
+    /// longer than the request timeout times out, as over TCP, where the
+    /// deadline covers the whole response.
+    Drip(std::time::Duration, Box<FakeReply>),
 }
 
 impl FakeReply {
@@ -100,6 +122,73 @@ impl FakeReply {
                 )
             });
         FakeReply::Respond(body.freeze())
+    }
+
+    /// The body of `answer`, a [`FakeReply::Respond`] (as
+    /// [`FakeReply::with`] and [`FakeReply::produce`] make), behind a
+    /// response header carrying `correlation_id`, framed with its size:
+    /// the bytes a broker puts on the wire.
+    ///
+    /// # Panics
+    /// If `answer` is not a [`FakeReply::Respond`] (a test bug).
+    pub fn frame(request: &FakeRequest, correlation_id: i32, answer: FakeReply) -> Bytes {
+        let FakeReply::Respond(body) = answer else {
+            panic!("only a Respond answer can be framed, not {answer:?}")
+        };
+        let mut out = BytesMut::new();
+        out.put_i32(0);
+        ResponseHeader {
+            correlation_id,
+            ..ResponseHeader::default()
+        }
+        .write_body(
+            &mut out,
+            request.key.response_header_version(request.version),
+        )
+        .unwrap_or_else(|e| panic!("a response header does not encode: {e}"));
+        out.put_slice(&body);
+        crate::frame::finish(&mut out);
+        out.freeze()
+    }
+
+    /// The right `answer` to `request`, cut after its first `keep` bytes
+    /// on the wire (size prefix included), the broker then closing the
+    /// connection.
+    ///
+    /// # Panics
+    /// As [`FakeReply::frame`].
+    pub fn cut(request: &FakeRequest, answer: FakeReply, keep: usize) -> FakeReply {
+        let whole = FakeReply::frame(request, request.correlation_id, answer);
+        FakeReply::Wire(whole.slice(..keep.min(whole.len())))
+    }
+
+    /// `answer` as the answer to a request that was never sent: a
+    /// correlation id no request on the link has.
+    ///
+    /// # Panics
+    /// As [`FakeReply::frame`].
+    pub fn unsolicited(request: &FakeRequest, answer: FakeReply) -> FakeReply {
+        let id = request.correlation_id.wrapping_add(1_000_000);
+        FakeReply::Wire(FakeReply::frame(request, id, answer))
+    }
+
+    /// The right `answer`, then another frame answering a request never
+    /// sent: the first is taken, the second closes the link.
+    ///
+    /// # Panics
+    /// As [`FakeReply::frame`].
+    pub fn with_unsolicited(request: &FakeRequest, answer: FakeReply) -> FakeReply {
+        let right = FakeReply::frame(request, request.correlation_id, answer.clone());
+        let extra = FakeReply::frame(request, request.correlation_id.wrapping_add(1), answer);
+        let mut out = BytesMut::from(&right[..]);
+        out.put_slice(&extra);
+        FakeReply::Wire(out.freeze())
+    }
+
+    /// A size prefix claiming `size` bytes (negative, or past any limit),
+    /// and nothing after it.
+    pub fn claiming(size: i32) -> FakeReply {
+        FakeReply::Wire(Bytes::copy_from_slice(&size.to_be_bytes()))
     }
 
     /// Answers a Produce request with `error` for every partition in it,
@@ -460,6 +549,7 @@ impl Connector for FakeCluster {
             address: address.to_string(),
             versions,
             request_timeout: config.connection.request_timeout,
+            max_frame: config.connection.receive_message_max_bytes,
             closed: AtomicBool::new(false),
         }) as Arc<dyn BrokerLink>)
     }
@@ -472,6 +562,8 @@ struct FakeLink {
     address: String,
     versions: HashMap<ApiKey, (i16, i16)>,
     request_timeout: std::time::Duration,
+    /// `receive_message_max_bytes`: the largest answer frame taken.
+    max_frame: usize,
     closed: AtomicBool,
 }
 
@@ -500,6 +592,7 @@ impl FakeLink {
             key,
             version,
             body: data.slice(header_len..),
+            correlation_id: header.correlation_id,
         };
         Ok((request, header.correlation_id))
     }
@@ -531,15 +624,33 @@ impl FakeLink {
     /// never answered.
     async fn reply(&self, frame: &BytesMut) -> Result<Option<Bytes>, TransportError> {
         let (mut reply, request, correlation_id) = self.decide(frame)?;
+        // The interval between bytes of a dripping answer.
+        let mut drip = None;
         loop {
-            match reply {
+            let wire = match reply {
                 FakeReply::After(delay, then) => {
                     tokio::time::sleep(delay).await;
                     reply = *then;
+                    continue;
+                }
+                FakeReply::Drip(interval, then) => {
+                    drip = Some(interval);
+                    reply = *then;
+                    continue;
+                }
+                FakeReply::Default => {
+                    reply = self.cluster.default_reply(&request);
+                    continue;
+                }
+                FakeReply::Hang => return Ok(None),
+                FakeReply::Disconnect => {
+                    self.closed.store(true, Ordering::Release);
+                    return Err(self.closed_error("the fake broker closed the connection"));
                 }
                 FakeReply::Respond(body) => {
                     let header_version = request.key.response_header_version(request.version);
                     let mut out = BytesMut::new();
+                    out.put_i32(0);
                     let header = ResponseHeader {
                         correlation_id,
                         ..ResponseHeader::default()
@@ -548,16 +659,67 @@ impl FakeLink {
                         .write_body(&mut out, header_version)
                         .map_err(|e| self.closed_error(&e.to_string()))?;
                     out.put_slice(&body);
-                    return Ok(Some(out.freeze()));
+                    crate::frame::finish(&mut out);
+                    out.freeze()
                 }
-                FakeReply::Default => reply = self.cluster.default_reply(&request),
-                FakeReply::Hang => return Ok(None),
-                FakeReply::Disconnect => {
-                    self.closed.store(true, Ordering::Release);
-                    return Err(self.closed_error("the fake broker closed the connection"));
+                FakeReply::Wire(bytes) => bytes,
+            };
+            if let Some(interval) = drip {
+                let bytes = u32::try_from(wire.len()).unwrap_or(u32::MAX);
+                let takes = interval.saturating_mul(bytes);
+                if takes > self.request_timeout {
+                    // Still trickling when the deadline falls.
+                    return Ok(None);
+                }
+                tokio::time::sleep(takes).await;
+            }
+            return self.read_wire(wire, correlation_id).await.map(Some);
+        }
+    }
+
+    /// Reads the answer to the request with `correlation_id` out of the
+    /// bytes the broker wrote, as a connection reads them from its socket;
+    /// anything a connection would close on closes the link.
+    async fn read_wire(&self, wire: Bytes, correlation_id: i32) -> Result<Bytes, TransportError> {
+        let mut rest: &[u8] = &wire;
+        let read = crate::frame::read(&mut rest, &self.address, self.max_frame).await;
+        let result = match read {
+            Ok(Some(frame)) => {
+                let carried = frame
+                    .get(..4)
+                    .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                match carried {
+                    Some(id) if id == correlation_id => {
+                        if !rest.is_empty() {
+                            // More bytes: an answer to nothing asked, which
+                            // a connection reads next and closes on. This
+                            // answer got through first.
+                            self.closed.store(true, Ordering::Release);
+                        }
+                        Ok(frame.freeze())
+                    }
+                    Some(id) => Err(TransportError::Protocol {
+                        broker: self.address.clone(),
+                        reason: format!(
+                            "a response carries correlation id {id}, which no request waiting here has"
+                        ),
+                    }),
+                    None => Err(TransportError::Protocol {
+                        broker: self.address.clone(),
+                        reason: format!(
+                            "a {}-byte response frame has no correlation id",
+                            frame.len()
+                        ),
+                    }),
                 }
             }
+            Ok(None) => Err(self.closed_error("the broker closed the connection")),
+            Err(error) => Err(error),
+        };
+        if result.is_err() {
+            self.closed.store(true, Ordering::Release);
         }
+        result
     }
 }
 
