@@ -270,7 +270,7 @@ mod tests {
                 throttle_ms: 40,
             },
         );
-        metrics.record_handed_out(at(20), 6, 60);
+        metrics.record_handed_out(at(0), 6, 60);
         metrics.record_handed_out(at(1300), 0, 0);
         metrics.record_acknowledgements(at(1000), 6, 0);
         metrics.record_acknowledgements(at(1300), 2, 2);
@@ -299,7 +299,9 @@ mod tests {
             (8, 2)
         );
         assert_eq!(m.acknowledgements_send_rate, 8.0 / 1.5);
-        assert_eq!(m.acknowledgements_error_rate, 2.0 / 1.5);
+        // Java's rate: the time since the oldest sample's window began,
+        // padded to `samples - 1` whole windows (errors began at 1300).
+        assert_eq!(m.acknowledgements_error_rate, 2.0 / 1.2);
         // Two windows on, only the totals remain.
         let m = metrics.snapshot(at(3500));
         assert_eq!((m.records_fetched_rate, m.fetch_rate), (0.0, 0.0));
