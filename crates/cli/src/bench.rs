@@ -1,4 +1,4 @@
-//! `ferrokafka bench produce|consume`: one measured run, printed as one JSON
+//! `ferrokafka bench produce|consume|share`: one measured run, printed as one JSON
 //! line, under the command-line contract every client of `cargo xtask bench`
 //! follows (the peers in `bench/peers` take the same flags and print the
 //! same line), so the orchestrator treats ferrokafka as one peer among
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::{Args, Subcommand};
-use ferrokafka::consumer::{Consumer, ConsumerConfig};
+use ferrokafka::consumer::{Consumer, ConsumerConfig, ShareConsumer, ShareConsumerConfig};
 use ferrokafka::producer::{
     ProduceError, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };
@@ -23,6 +23,31 @@ pub(crate) enum BenchCommand {
     Produce(ProduceArgs),
     /// Read `--records` records of a topic in a fresh consumer group.
     Consume(ConsumeArgs),
+    /// Read `--records` records of a topic as members of a share group
+    /// (implicit acknowledgement: every record is accepted), whose
+    /// `share.auto.offset.reset` is `earliest` (the orchestrator sets it).
+    Share(ShareArgs),
+}
+
+/// `bench share`.
+#[derive(Args, Debug)]
+pub(crate) struct ShareArgs {
+    #[arg(long)]
+    bootstrap: String,
+    #[arg(long)]
+    topic: String,
+    #[arg(long)]
+    records: u64,
+    /// The share group to read in.
+    #[arg(long)]
+    group: String,
+    /// Members of the share group, in this process, reading `--records`
+    /// between them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    consumers: u64,
+    /// The run fails (exit 2) if it takes longer than this.
+    #[arg(long, default_value_t = 300)]
+    timeout_s: u64,
 }
 
 /// `bench produce`.
@@ -110,12 +135,14 @@ pub(crate) fn run(command: &BenchCommand) -> ExitCode {
     let timeout_s = match command {
         BenchCommand::Produce(args) => args.timeout_s,
         BenchCommand::Consume(args) => args.timeout_s,
+        BenchCommand::Share(args) => args.timeout_s,
     };
     let outcome = runtime.block_on(async {
         let work = async {
             match command {
                 BenchCommand::Produce(args) => produce(args).await,
                 BenchCommand::Consume(args) => consume(args).await,
+                BenchCommand::Share(args) => share(args).await,
             }
         };
         tokio::time::timeout(Duration::from_secs(timeout_s), work).await
@@ -382,6 +409,62 @@ async fn consume(args: &ConsumeArgs) -> anyhow::Result<Outcome> {
     let elapsed = started.elapsed();
     for consumer in finished {
         consumer.close(Duration::from_secs(10)).await?;
+    }
+    Ok(Outcome {
+        records: read.records.load(Ordering::Relaxed),
+        bytes: read.bytes.load(Ordering::Relaxed),
+        elapsed,
+        latencies_us: Vec::new(),
+    })
+}
+
+async fn share(args: &ShareArgs) -> anyhow::Result<Outcome> {
+    // As Kafka's ShareConsumerPerformance configures its members: 1 MiB
+    // fetches, no CRC check; the clock starts before they subscribe.
+    let mut members = Vec::new();
+    for _ in 0..args.consumers {
+        members.push(
+            ShareConsumer::new(ShareConsumerConfig::from_pairs([
+                ("bootstrap_servers", args.bootstrap.as_str()),
+                ("client_id", "ferrokafka-bench"),
+                ("group_id", args.group.as_str()),
+                ("fetch_max_bytes", "1048576"),
+                ("check_crcs", "false"),
+            ])?)
+            .await?,
+        );
+    }
+    let read = Arc::new(Tally::default());
+    let started = Instant::now();
+    let mut readers = tokio::task::JoinSet::new();
+    for member in members {
+        let read = Arc::clone(&read);
+        let (topic, wanted) = (args.topic.clone(), args.records);
+        readers.spawn(async move {
+            member.subscribe(&[topic.as_str()]).await?;
+            while read.records.load(Ordering::Relaxed) < wanted {
+                let records = member.poll(Duration::from_millis(100)).await?;
+                let bytes: u64 = records
+                    .iter()
+                    .map(|r| r.value.as_ref().map_or(0, |v| v.len() as u64))
+                    .sum();
+                read.bytes.fetch_add(bytes, Ordering::Relaxed);
+                read.records
+                    .fetch_add(records.len() as u64, Ordering::Relaxed);
+            }
+            anyhow::Ok(member)
+        });
+    }
+    let mut finished = Vec::new();
+    while let Some(done) = readers.join_next().await {
+        finished.push(done??);
+    }
+    let elapsed = started.elapsed();
+    // The last polls' records are accepted before the members leave (the
+    // Java tool commits too, after its clock stops).
+    for member in finished {
+        member.commit_sync(Duration::from_secs(10)).await?;
+        member.close(Duration::from_secs(10)).await?;
     }
     Ok(Outcome {
         records: read.records.load(Ordering::Relaxed),

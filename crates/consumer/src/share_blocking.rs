@@ -8,7 +8,7 @@ use ferrokafka_group::share_acks::AcknowledgeType;
 use crate::blocking::runtime;
 use crate::{
     AcknowledgementCallback, AcknowledgementResults, ConsumeError, ShareConsumer,
-    ShareConsumerConfig, ShareRecord, TopicPartition,
+    ShareConsumerConfig, ShareConsumerMetrics, ShareRecord, TopicPartition,
 };
 
 /// A [`ShareConsumer`] with blocking calls.
@@ -62,6 +62,11 @@ impl BlockingShareConsumer {
     /// See [`ShareConsumer::subscription`].
     pub fn subscription(&self) -> Vec<String> {
         self.runtime.block_on(self.consumer.subscription())
+    }
+
+    /// See [`ShareConsumer::metrics`].
+    pub fn metrics(&self) -> ShareConsumerMetrics {
+        self.consumer.metrics()
     }
 
     /// See [`ShareConsumer::assignment`].

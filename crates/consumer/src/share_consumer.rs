@@ -14,14 +14,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ferrokafka_group::assignor::TopicPartition;
-use ferrokafka_group::share_acks::{AcknowledgeType, AcknowledgementMode, ShareAcks};
+use ferrokafka_group::share_acks::{
+    AcknowledgeType, AcknowledgementMode, PartitionBatches, ShareAcks,
+};
+use ferrokafka_protocol::messages::ShareAcknowledgeResponse;
 use ferrokafka_protocol::{ErrorCode, Uuid};
-use ferrokafka_transport::Client;
+use ferrokafka_transport::{Client, TransportError};
 use tokio::sync::{Mutex as AsyncMutex, Notify};
+use tokio::task::JoinSet;
 
 use crate::error::ConsumeError;
 use crate::share_config::ShareConsumerConfig;
 use crate::share_membership::ShareMembership;
+use crate::share_metrics::{ShareConsumerMetrics, ShareMetrics};
 use crate::share_record::ShareRecord;
 use crate::share_session::ShareSession;
 
@@ -65,6 +70,7 @@ pub struct ShareConsumer {
     state: AsyncMutex<PollState>,
     woken: AtomicBool,
     wakeup: Notify,
+    metrics: ShareMetrics,
 }
 
 impl std::fmt::Debug for ShareConsumer {
@@ -92,8 +98,19 @@ struct PollState {
     buffer: VecDeque<ShareRecord>,
     subscription: Vec<String>,
     callback: Option<AcknowledgementCallback>,
+    /// ShareAcknowledge requests sent and not yet answered (by
+    /// `commit_async`, or a commit whose timeout passed): the node, what
+    /// they carried and the answer.
+    in_flight: JoinSet<InFlight>,
     closed: bool,
 }
+
+/// One ShareAcknowledge in flight: its node, what it carried, its answer.
+type InFlight = (
+    i32,
+    Vec<PartitionBatches>,
+    Result<ShareAcknowledgeResponse, TransportError>,
+);
 
 fn lock(acks: &Mutex<AckState>) -> MutexGuard<'_, AckState> {
     // Nothing panics while holding this lock mid-update.
@@ -146,10 +163,12 @@ impl ShareConsumer {
                 buffer: VecDeque::new(),
                 subscription: Vec::new(),
                 callback: None,
+                in_flight: JoinSet::new(),
                 closed: false,
             }),
             woken: AtomicBool::new(false),
             wakeup: Notify::new(),
+            metrics: ShareMetrics::new(config.consumer.metrics_window),
             group_id,
             membership,
             client,
@@ -211,6 +230,12 @@ impl ShareConsumer {
     /// ShareFetch or ShareAcknowledge answer said; `None` before any.
     pub fn acquisition_lock_timeout(&self) -> Option<Duration> {
         lock(&self.acks).lock_timeout
+    }
+
+    /// The share consumer's metrics now, named as the Java share
+    /// consumer's (see [`ShareConsumerMetrics`]).
+    pub fn metrics(&self) -> ShareConsumerMetrics {
+        self.metrics.snapshot(Instant::now())
     }
 
     /// Sets the callback told how every acknowledgement request ended.
@@ -326,15 +351,19 @@ impl ShareConsumer {
         Ok(results)
     }
 
-    /// Marks the acknowledgements made so far (in implicit mode, accepting
-    /// the last poll's records) to go with the next poll's fetches or the
-    /// close, without waiting; the acknowledgement-commit callback reports
-    /// how they ended.
+    /// Sends the acknowledgements made so far (in implicit mode, accepting
+    /// the last poll's records first) at once, without waiting for the
+    /// answers; the acknowledgement-commit callback reports how they ended,
+    /// from the next poll, commit or close. As with
+    /// [`commit_sync`](Self::commit_sync), those for a leader whose share
+    /// session is not open yet go with the next poll.
     pub async fn commit_async(&self) -> Result<(), ConsumeError> {
-        if self.state.lock().await.closed {
+        let mut state = self.state.lock().await;
+        if state.closed {
             return Err(ConsumeError::Closed);
         }
         self.accept_if_implicit();
+        self.send_acknowledgements(&mut state, false).await;
         Ok(())
     }
 
@@ -431,6 +460,7 @@ impl ShareConsumer {
             .min(self.config.consumer.max_poll_records);
         let mut acks = lock(&self.acks);
         let mut out = Vec::with_capacity(take);
+        let mut bytes = 0;
         for record in state.buffer.drain(..take) {
             let Some(id) = acks.ids.get(&record.topic).copied() else {
                 continue;
@@ -442,9 +472,14 @@ impl ShareConsumer {
                 .deliver(record.offset)
                 .is_some()
             {
+                bytes += record.key.as_ref().map_or(0, |k| k.len() as u64)
+                    + record.value.as_ref().map_or(0, |v| v.len() as u64);
                 out.push(record);
             }
         }
+        drop(acks);
+        self.metrics
+            .record_handed_out(Instant::now(), out.len() as u64, bytes);
         out
     }
 

@@ -10,6 +10,8 @@ pub mod python_report;
 pub mod report;
 pub mod rounds;
 pub mod scale;
+pub mod share;
+pub mod share_report;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -42,6 +44,10 @@ pub enum Side {
     /// The Python clients (`PYTHON-BENCHMARKS.md`): ferrokafka's package,
     /// kafka-python, confluent-kafka-python and aiokafka.
     Python,
+    /// Share groups (KIP-932): ferrokafka's share consumer and the Java
+    /// client's, one member and three (the share section of
+    /// `BENCHMARKS.md`).
+    Share,
 }
 
 /// `cargo xtask bench`.
@@ -207,6 +213,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if args.side == Side::Python {
         return python::run(args);
     }
+    if args.side == Side::Share {
+        return share::run(args);
+    }
     let kinds: Vec<PeerKind> = if args.peers.is_empty() {
         PeerKind::ALL.to_vec()
     } else {
@@ -335,7 +344,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                             consumers: 1,
                         },
                     ),
-                    Task::Produce { .. } => {
+                    Task::Produce { .. } | Task::Share { .. } => {
                         runtime.block_on(create_topic(&client, &name, args.partitions))?;
                         (name, workload.task.clone())
                     }
@@ -398,6 +407,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .clone()
         .or_else(|| full.then(|| crate::workspace_root().join("BENCHMARKS.md")));
     if let Some(out) = out {
+        // The share-group section comes from its own command: keep it.
+        let old = std::fs::read_to_string(&out).unwrap_or_default();
+        let text = match share_report::existing(&old) {
+            Some(section) => share_report::splice(&text, section),
+            None => text,
+        };
         std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
         eprintln!("wrote {}", out.display());
     }

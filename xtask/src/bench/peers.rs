@@ -102,6 +102,14 @@ pub enum Task {
         /// Members of the group, in the one client process.
         consumers: u64,
     },
+    /// Read `records` records as members of a share group (KIP-932),
+    /// accepting each.
+    Share {
+        /// The share group (its `share.auto.offset.reset` set beforehand).
+        group: String,
+        /// Members of the share group, in the one client process.
+        consumers: u64,
+    },
 }
 
 /// Builds or fetches `kind` (ferrokafka and the Rust peers in release mode,
@@ -217,6 +225,9 @@ impl Peer {
         match task {
             Task::Produce { tasks, .. } => *tasks == 1 || self.kind != PeerKind::Java,
             Task::Consume { consumers, .. } => *consumers == 1 || self.kind != PeerKind::Java,
+            // ShareConsumerPerformance has `--threads`; the Rust peers
+            // have no share consumer.
+            Task::Share { .. } => matches!(self.kind, PeerKind::Ferrokafka | PeerKind::Java),
         }
     }
 
@@ -288,6 +299,11 @@ impl Peer {
                     command.args(["--consumers", &consumers.to_string()]);
                 }
             }
+            Task::Share { group, consumers } => {
+                command.args(["share", "--bootstrap", bootstrap, "--topic", topic]);
+                command.args(["--records", &records, "--group", group]);
+                command.args(["--consumers", &consumers.to_string()]);
+            }
         }
         command
     }
@@ -311,6 +327,7 @@ impl Peer {
                 parse_producer_performance(stdout, bytes)
             }
             Task::Consume { .. } => parse_consumer_performance(stdout),
+            Task::Share { .. } => parse_share_consumer_performance(stdout),
         }
     }
 }
@@ -363,6 +380,12 @@ fn java_arguments(
             command.args(["--bootstrap-server", bootstrap, "--topic", topic]);
             command.args(["--messages", &records.to_string(), "--group", group]);
             command.args(["--timeout", "60000"]);
+        }
+        Task::Share { group, consumers } => {
+            command.arg("org.apache.kafka.tools.ShareConsumerPerformance");
+            command.args(["--bootstrap-server", bootstrap, "--topic", topic]);
+            command.args(["--num-records", &records.to_string(), "--group", group]);
+            command.args(["--threads", &consumers.to_string(), "--timeout", "60000"]);
         }
     }
 }
@@ -443,9 +466,69 @@ fn parse_consumer_performance(stdout: &str) -> anyhow::Result<Measurement> {
     })
 }
 
+/// `ShareConsumerPerformance`'s header and the group's totals line (the
+/// last line with as many fields; per-member lines, with
+/// `--show-consumer-stats`, start with "Share consumer"). Fewer records
+/// than asked (its `--timeout` passed) is a failed run.
+fn parse_share_consumer_performance(stdout: &str) -> anyhow::Result<Measurement> {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let header_at = lines
+        .iter()
+        .position(|l| l.contains("nMsg.sec"))
+        .with_context(|| format!("no ShareConsumerPerformance header in:\n{stdout}"))?;
+    let header: Vec<&str> = lines[header_at].split(',').map(str::trim).collect();
+    if let Some(warning) = lines.iter().find(|l| l.starts_with("WARNING")) {
+        bail!("ShareConsumerPerformance: {warning}");
+    }
+    let values: Vec<&str> = lines[header_at + 1..]
+        .iter()
+        .rev()
+        .map(|l| l.split(',').map(str::trim).collect::<Vec<_>>())
+        .find(|fields| fields.len() == header.len() && !fields[0].starts_with("Share consumer"))
+        .context("no ShareConsumerPerformance totals line")?;
+    let field = |name: &str| -> anyhow::Result<f64> {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .and_then(|i| values.get(i))
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no {name} in ShareConsumerPerformance output"))
+    };
+    let records = field("data.consumed.in.nMsg")?;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(Measurement {
+        client: format!("Java client {JAVA_TOOLS_VERSION}"),
+        records: records as u64,
+        bytes: (field("data.consumed.in.MB")? * 1024.0 * 1024.0) as u64,
+        elapsed_s: field("fetch.time.ms")? / 1000.0,
+        latency_p50_ms: None,
+        latency_p99_ms: None,
+        cpu_s: 0.0,
+        max_rss_bytes: 0,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn share_consumer_performance_totals_are_read() {
+        let out = "start.time, end.time, data.consumed.in.MB, MB.sec, nMsg.sec, data.consumed.in.nMsg, fetch.time.ms\n\
+            Share consumer 1 consumption metrics- 2026-12-05 21:00:00:000, 2026-12-05 21:00:04:000, 47.6837, 11.9209, 125000.0000, 500000, 4000\n\
+            2026-12-05 21:00:00:000, 2026-12-05 21:00:04:000, 95.3674, 23.8419, 250000.0000, 1000000, 4000\n";
+        let line = parse_share_consumer_performance(out).unwrap();
+        assert_eq!(line.records, 1_000_000);
+        assert!((line.elapsed_s - 4.0).abs() < 1e-9);
+        assert!(line.bytes.abs_diff(100_000_000) < 1_000, "{}", line.bytes);
+
+        let short = format!(
+            "{}\nWARNING: Exiting before consuming the expected number of records: timeout (60000 ms) exceeded.\n",
+            out.lines().next().unwrap()
+        );
+        let error = parse_share_consumer_performance(&short).unwrap_err();
+        assert!(format!("{error}").contains("timeout"), "{error}");
+    }
 
     #[test]
     fn producer_performance_summary_is_read() {

@@ -502,7 +502,7 @@ impl Runner<'_> {
                 group: self.name("group"),
                 consumers: *consumers,
             },
-            task @ Task::Produce { .. } => task.clone(),
+            task @ (Task::Produce { .. } | Task::Share { .. }) => task.clone(),
         };
         let command = peer.command(
             self.bootstrap,

@@ -19,6 +19,7 @@ use tracing::debug;
 
 use super::{AcknowledgementResults, PollState, ShareConsumer, lock, millis};
 use crate::error::ConsumeError;
+use crate::share_metrics::{ShareFetchAnswer, acknowledgement_count};
 use crate::share_record::read_acquired;
 use crate::share_session::SharePartition;
 
@@ -58,6 +59,9 @@ impl ShareConsumer {
         state: &mut PollState,
         deadline: Instant,
     ) -> Result<bool, ConsumeError> {
+        // Acknowledgements sent by `commit_async` come first, in epoch order.
+        let earlier = self.collect_acknowledgements(state).await;
+        Self::report(state, &earlier);
         let assigned: Vec<(SharePartition, Arc<str>)> = self
             .membership
             .shared
@@ -118,9 +122,11 @@ impl ShareConsumer {
                 ..ShareFetchRequest::default()
             };
             let client = self.client.clone();
+            let sent_at = Instant::now();
+            self.metrics.record_fetch_sent(sent_at);
             requests.spawn(async move {
                 let result = client.send(node, &request).await;
-                (node, acks, result)
+                (node, acks, sent_at, result)
             });
         }
         if requests.is_empty() {
@@ -129,12 +135,16 @@ impl ShareConsumer {
         let mut results = AcknowledgementResults::new();
         let mut failure = None;
         while let Some(joined) = requests.join_next().await {
-            let Ok((node, acks, result)) = joined else {
+            let Ok((node, acks, sent_at, result)) = joined else {
                 continue;
             };
+            if let Ok(response) = &result {
+                self.record_fetch_answer(response, sent_at);
+            }
             if let Err(error) = self.read_fetch(state, node, &acks, result, &mut results) {
                 failure.get_or_insert(error);
             }
+            self.record_acknowledgements(&acks, &results);
         }
         Self::report(state, &results);
         match failure {
@@ -239,6 +249,52 @@ impl ShareConsumer {
         failure.map_or(Ok(()), Err)
     }
 
+    /// The metrics of one ShareFetch answer: its records (those acquired
+    /// for this member), their batches' bytes and the throttle time.
+    fn record_fetch_answer(&self, response: &ShareFetchResponse, sent_at: Instant) {
+        let mut answer = ShareFetchAnswer {
+            throttle_ms: response.throttle_time_ms,
+            ..ShareFetchAnswer::default()
+        };
+        for data in response.responses.iter().flat_map(|t| &t.partitions) {
+            answer.bytes += data.records.as_ref().map_or(0, |b| b.len() as u64);
+            answer.records += data
+                .acquired_records
+                .iter()
+                .map(|r| u64::try_from(r.last_offset - r.first_offset + 1).unwrap_or(0))
+                .sum::<u64>();
+        }
+        let now = Instant::now();
+        self.metrics
+            .record_fetch_answer(now, now.saturating_duration_since(sent_at), answer);
+    }
+
+    /// The metrics of acknowledgements `sent` once `results` tells how
+    /// their partitions' ended.
+    fn record_acknowledgements(&self, sent: &[PartitionBatches], results: &AcknowledgementResults) {
+        if sent.is_empty() {
+            return;
+        }
+        let failed: Vec<PartitionBatches> = {
+            let acks = lock(&self.acks);
+            sent.iter()
+                .filter(|p| {
+                    acks.names.get(&p.topic_id).is_some_and(|name| {
+                        results
+                            .get(&TopicPartition::new(&**name, p.partition))
+                            .is_some_and(Result::is_err)
+                    })
+                })
+                .cloned()
+                .collect()
+        };
+        self.metrics.record_acknowledgements(
+            Instant::now(),
+            acknowledgement_count(sent),
+            acknowledgement_count(&failed),
+        );
+    }
+
     fn fail_all(
         &self,
         sent: &[PartitionBatches],
@@ -254,16 +310,28 @@ impl ShareConsumer {
     }
 
     /// Sends every pending acknowledgement with ShareAcknowledge to the
-    /// leaders whose sessions are open; `closing` closes those sessions
-    /// (epoch -1), acknowledgements or not.
+    /// leaders whose sessions are open and waits for the answers (those of
+    /// earlier requests still in flight included); `closing` closes those
+    /// sessions (epoch -1), acknowledgements or not.
     pub(super) async fn acknowledge_pending(
         &self,
         state: &mut PollState,
         closing: bool,
     ) -> AcknowledgementResults {
+        self.send_acknowledgements(state, closing).await;
+        self.collect_acknowledgements(state).await
+    }
+
+    /// Sends every pending acknowledgement with ShareAcknowledge to the
+    /// leaders whose sessions are open, without waiting: the requests go
+    /// out from tasks of their own, whose answers
+    /// [`collect_acknowledgements`](Self::collect_acknowledgements) reads.
+    pub(super) async fn send_acknowledgements(&self, state: &mut PollState, closing: bool) {
+        // A session's requests must reach its broker in epoch order.
+        let earlier = self.collect_acknowledgements(state).await;
+        Self::report(state, &earlier);
         let leaders = self.leaders(self.pending_partitions()).await;
         let member_id = self.membership.shared.lock().member_id.clone();
-        let mut requests = JoinSet::new();
         for (node, session) in &mut state.sessions {
             if !session.is_open() {
                 continue;
@@ -290,17 +358,26 @@ impl ShareConsumer {
                 ..ShareAcknowledgeRequest::default()
             };
             let client = self.client.clone();
-            requests.spawn(async move {
+            state.in_flight.spawn(async move {
                 let result = client.send(node, &request).await;
                 (node, acks, result)
             });
         }
+    }
+
+    /// Waits for the answers of every ShareAcknowledge in flight and reads
+    /// them (cancel-safe: an answer not read yet stays for the next call).
+    pub(super) async fn collect_acknowledgements(
+        &self,
+        state: &mut PollState,
+    ) -> AcknowledgementResults {
         let mut results = AcknowledgementResults::new();
-        while let Some(joined) = requests.join_next().await {
+        while let Some(joined) = state.in_flight.join_next().await {
             let Ok((node, acks, result)) = joined else {
                 continue;
             };
             self.read_acknowledge(state, node, &acks, result, &mut results);
+            self.record_acknowledgements(&acks, &results);
         }
         results
     }
