@@ -37,11 +37,13 @@ pub trait BrokerLink: Send + Sync + std::fmt::Debug {
     fn finalized_features(&self) -> FinalizedFeatures {
         FinalizedFeatures::default()
     }
-    /// When the broker ends the SASL session (KIP-368), if it said.
+    /// When the broker ends the SASL session (KIP-368), if it said; a link
+    /// still idle then is replaced, since the broker closes it.
     fn session_expires(&self) -> Option<Instant> {
         None
     }
-    /// Whether the session is close enough to its end to open a new link.
+    /// Whether the session is close enough to its end that the link
+    /// re-authenticates (in place) before its next request.
     fn needs_reauthentication(&self, _now: Instant) -> bool {
         false
     }

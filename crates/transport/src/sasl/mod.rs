@@ -3,10 +3,12 @@
 //! The connection carries the messages in SaslAuthenticate requests.
 
 mod oauthbearer;
+pub mod oidc;
 mod plain;
 mod scram;
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 pub use oauthbearer::{StaticToken, TokenProvider};
@@ -165,9 +167,13 @@ impl Credentials {
             }),
             Credentials::OAuthBearer(provider) => {
                 let token = provider.token().await?;
+                let expires_at = oidc::jwt::expiry(token.expose());
                 Ok((
                     oauthbearer::initial_response(token.expose()),
-                    Exchange::OneShot(Mechanism::OAuthBearer),
+                    Exchange::OAuthBearer {
+                        expires_at,
+                        server_error: None,
+                    },
                 ))
             }
         }
@@ -176,9 +182,18 @@ impl Credentials {
 
 /// The client side of an exchange in progress.
 pub enum Exchange {
-    /// PLAIN and OAUTHBEARER: the first message is the only one; the
-    /// server's answer is empty on success.
+    /// PLAIN: the first message is the only one; the server's answer is
+    /// empty on success.
     OneShot(Mechanism),
+    /// OAUTHBEARER: the token is the first message. A server refusing it
+    /// sends a JSON error first, which the client acknowledges with `\x01`
+    /// (RFC 7628 3.2.3) before the failure arrives.
+    OAuthBearer {
+        /// The token's `exp`, when it is a JWT that has one.
+        expires_at: Option<std::time::SystemTime>,
+        /// The server's JSON error, once it sent one.
+        server_error: Option<String>,
+    },
     /// SCRAM: two round trips, the second proving the server knows the password too.
     Scram(Box<scram::ScramClient>),
 }
@@ -188,15 +203,42 @@ impl Exchange {
     /// authentication is complete.
     pub fn respond(&mut self, server_message: &[u8]) -> Result<Option<Vec<u8>>, SaslError> {
         match self {
-            Exchange::OneShot(Mechanism::OAuthBearer) if !server_message.is_empty() => {
-                Err(SaslError::Rejected {
-                    mechanism: Mechanism::OAuthBearer,
-                    reason: String::from_utf8_lossy(server_message).into_owned(),
-                })
+            Exchange::OAuthBearer { server_error, .. } if !server_message.is_empty() => {
+                if server_error.is_some() {
+                    return Err(SaslError::Rejected {
+                        mechanism: Mechanism::OAuthBearer,
+                        reason: String::from_utf8_lossy(server_message).into_owned(),
+                    });
+                }
+                *server_error = Some(String::from_utf8_lossy(server_message).into_owned());
+                Ok(Some(vec![0x01]))
             }
-            Exchange::OneShot(_) => Ok(None),
+            Exchange::OneShot(_) | Exchange::OAuthBearer { .. } => Ok(None),
             Exchange::Scram(client) => client.respond(server_message),
         }
+    }
+
+    /// The reason to report when the server failed the exchange with
+    /// `message`: for OAUTHBEARER also the server's JSON error and, when
+    /// the token had expired, when it did.
+    pub fn failure(&self, message: String) -> String {
+        let Exchange::OAuthBearer {
+            expires_at,
+            server_error,
+        } = self
+        else {
+            return message;
+        };
+        let mut reason = format!("the broker refused the token: {message}");
+        if let Some(error) = server_error {
+            let _ = write!(reason, " ({error})");
+        }
+        if let Some(expires_at) = expires_at
+            && let Ok(ago) = std::time::SystemTime::now().duration_since(*expires_at)
+        {
+            let _ = write!(reason, "; the token expired {}s ago", ago.as_secs());
+        }
+        reason
     }
 }
 
