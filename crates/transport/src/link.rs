@@ -47,6 +47,10 @@ pub trait BrokerLink: Send + Sync + std::fmt::Debug {
     fn needs_reauthentication(&self, _now: Instant) -> bool {
         false
     }
+    /// How many times the link re-authenticated in place (KIP-368).
+    fn reauthentications(&self) -> u64 {
+        0
+    }
     /// Sends a request frame (made by [`crate::frame::start`], header and
     /// body written; the correlation id is the link's business) and returns
     /// the response frame: header and body, without the size.
@@ -127,6 +131,10 @@ impl BrokerLink for BrokerConnection {
 
     fn needs_reauthentication(&self, now: Instant) -> bool {
         BrokerConnection::needs_reauthentication(self, now)
+    }
+
+    fn reauthentications(&self) -> u64 {
+        BrokerConnection::reauthentications(self)
     }
 
     async fn exchange(&self, api: ApiKey, frame: BytesMut) -> Result<Bytes, TransportError> {
