@@ -149,8 +149,9 @@ pub struct ClientConfig {
     /// `sasl_oauth_token_provider` (set in code, not from a string).
     pub sasl_token_provider: Option<Arc<dyn TokenProvider>>,
     /// `sasl_oauthbearer_*` and `sasl_login_*`: the built-in OAUTHBEARER
-    /// token provider's settings (KIP-768, KIP-1139).
-    pub sasl_oauthbearer: OAuthBearerSettings,
+    /// token provider's settings (KIP-768, KIP-1139). Boxed: they are
+    /// large and rarely set, and configs are moved into many futures.
+    pub sasl_oauthbearer: Box<OAuthBearerSettings>,
     /// `enable_metrics_push`: whether the client pushes the metrics a
     /// broker-side subscription asks for (KIP-714). Default true, as Java.
     pub enable_metrics_push: bool,
@@ -202,7 +203,7 @@ impl Default for ClientConfig {
             sasl_username: None,
             sasl_password: None,
             sasl_token_provider: None,
-            sasl_oauthbearer: OAuthBearerSettings::default(),
+            sasl_oauthbearer: Box::default(),
             enable_metrics_push: true,
         }
     }
