@@ -35,9 +35,9 @@ pub struct TokenClaims {
 /// use ferrokafka_transport::sasl::oidc::jwt::claims;
 /// // {"alg":"none"} . {"sub":"alice","exp":2000000000,"iat":1999999000} .
 /// let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMCwiaWF0IjoxOTk5OTk5MDAwfQ.";
-/// let claims = claims(token, "sub").unwrap();
-/// assert_eq!(claims.subject, "alice");
-/// assert_eq!(claims.expires_at_ms, 2_000_000_000_000);
+/// let read = claims(token, "sub").unwrap();
+/// assert_eq!(read.subject, "alice");
+/// assert_eq!(read.expires_at_ms, 2_000_000_000_000);
 /// assert!(claims("not a token", "sub").is_err());
 /// ```
 pub fn claims(token: &str, subject_claim: &str) -> Result<TokenClaims, SaslError> {

@@ -5,7 +5,7 @@
 //!
 //! A client configured with `sasl_mechanism=OAUTHBEARER` and
 //! `sasl_oauthbearer_token_endpoint_url` uses it; a
-//! [`TokenProvider`](crate::sasl::TokenProvider) set in code still wins.
+//! [`TokenProvider`] set in code still wins.
 
 mod http;
 pub mod jwt;
