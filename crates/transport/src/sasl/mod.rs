@@ -229,9 +229,18 @@ impl Exchange {
         else {
             return message;
         };
-        let mut reason = format!("the broker refused the token: {message}");
-        if let Some(error) = server_error {
-            let _ = write!(reason, " ({error})");
+        // RFC 7628's error is JSON with a status (`invalid_token`); Kafka
+        // brokers often repeat it as the failure's message.
+        let status = server_error
+            .as_deref()
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+            .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_string));
+        let mut reason = match &status {
+            Some(status) => format!("the broker refused the token ({status})"),
+            None => "the broker refused the token".to_string(),
+        };
+        if server_error.as_deref() != Some(message.as_str()) {
+            let _ = write!(reason, ": {message}");
         }
         if let Some(expires_at) = expires_at
             && let Ok(ago) = std::time::SystemTime::now().duration_since(*expires_at)
@@ -265,4 +274,37 @@ pub enum SaslError {
         /// The provider's message.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::Exchange;
+
+    #[test]
+    fn a_refused_token_is_acknowledged_and_the_failure_says_why() {
+        let mut exchange = Exchange::OAuthBearer {
+            expires_at: Some(SystemTime::now() - Duration::from_secs(90)),
+            server_error: None,
+        };
+        let json = br#"{"status":"invalid_token"}"#;
+        // RFC 7628: the client answers the server's error with %x01.
+        assert_eq!(exchange.respond(json).unwrap(), Some(vec![0x01]));
+        let repeated = exchange.failure(r#"{"status":"invalid_token"}"#.to_string());
+        assert!(
+            repeated.starts_with("the broker refused the token (invalid_token); the token expired"),
+            "{repeated}"
+        );
+        let other = exchange.failure("Authentication failed".to_string());
+        assert!(
+            other
+                .starts_with("the broker refused the token (invalid_token): Authentication failed"),
+            "{other}"
+        );
+        assert_eq!(
+            Exchange::OneShot(super::Mechanism::Plain).failure("bad password".into()),
+            "bad password"
+        );
+    }
 }
