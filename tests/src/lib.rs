@@ -6,6 +6,8 @@
 //! test` starts), the harness's running `default` cluster (`cargo xtask broker
 //! start`), or a single node started for this test process and ended with it.
 
+pub mod idp;
+
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -215,7 +215,7 @@ async fn a_restarted_broker_is_reconnected_and_a_killed_leader_is_replaced() {
 }
 
 #[tokio::test]
-async fn sasl_sessions_are_renewed_before_the_broker_ends_them() {
+async fn sasl_sessions_are_renewed_in_place_before_the_broker_ends_them() {
     // A SASL session of 3 s: a client that did not re-authenticate would
     // have its connection closed by the broker at the first request after.
     let cluster = start_cluster_with(&StartOptions {
@@ -252,7 +252,16 @@ async fn sasl_sessions_are_renewed_before_the_broker_ends_them() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let last = client.connection(node, Lane::Data).await.unwrap();
-    assert!(!Arc::ptr_eq(&first, &last), "never re-authenticated");
+    // KIP-368: the session is renewed on the same connection.
+    assert!(
+        Arc::ptr_eq(&first, &last),
+        "the connection was replaced instead of re-authenticated"
+    );
+    assert!(
+        last.reauthentications() >= 2,
+        "re-authenticated {} times in 8 s of 3 s sessions",
+        last.reauthentications()
+    );
     cluster.stop();
 }
 

@@ -12,7 +12,9 @@ pub(crate) struct ConnectionArgs {
     /// `security_protocol`: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
     #[arg(long)]
     security_protocol: Option<String>,
-    /// `sasl_mechanism`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    /// `sasl_mechanism`: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER
+    /// (with `-X sasl.oauthbearer.token.endpoint.url=...` and the client
+    /// credentials or assertion keys for the built-in token provider).
     #[arg(long)]
     sasl_mechanism: Option<String>,
     /// `sasl_plain_username`.
@@ -53,5 +55,55 @@ impl ConnectionArgs {
             pairs.push((key.to_string(), value.to_string()));
         }
         Ok(pairs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use ferrokafka::transport::config::ClientConfig;
+    use ferrokafka::transport::sasl::Credentials;
+    use ferrokafka::transport::sasl::oidc::Grant;
+
+    use super::ConnectionArgs;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        connection: ConnectionArgs,
+    }
+
+    #[test]
+    fn oauthbearer_keys_pass_through_dash_x_in_either_spelling() {
+        let command = Command::try_parse_from([
+            "ferrokafka",
+            "-b",
+            "127.0.0.1:9092",
+            "--security-protocol",
+            "SASL_SSL",
+            "--sasl-mechanism",
+            "OAUTHBEARER",
+            "-X",
+            "sasl.oauthbearer.token.endpoint.url=https://127.0.0.1:8443/token",
+            "-X",
+            "sasl.oauthbearer.jwt.retriever.class=org.apache.kafka.common.security.oauthbearer.JwtBearerJwtRetriever",
+            "-X",
+            "sasl_oauthbearer_assertion_file=/run/secrets/assertion.jwt",
+            "-X",
+            "sasl.login.refresh.buffer.seconds=30",
+        ])
+        .unwrap();
+        let config = ClientConfig::from_pairs(command.connection.pairs().unwrap()).unwrap();
+        let oauth = &config.sasl_oauthbearer;
+        assert_eq!(
+            oauth.token_endpoint_url.as_deref(),
+            Some("https://127.0.0.1:8443/token")
+        );
+        assert_eq!(oauth.grant, Grant::JwtBearer);
+        assert_eq!(oauth.refresh.buffer.as_secs(), 30);
+        assert!(matches!(
+            config.credentials().unwrap(),
+            Some(Credentials::OAuthBearer(_))
+        ));
     }
 }

@@ -539,6 +539,40 @@ mod tests {
     }
 
     #[test]
+    fn oauthbearer_keys_reach_every_client() {
+        let config = Config::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+            (
+                "sasl.oauthbearer.token.endpoint.url",
+                "https://idp.example/token",
+            ),
+            ("sasl.oauthbearer.client.credentials.client.id", "app"),
+            (
+                "sasl.oauthbearer.client.credentials.client.secret",
+                "hunter2",
+            ),
+            ("sasl.login.refresh.window.factor", "0.9"),
+        ])
+        .unwrap();
+        let producer = config.producer_config().unwrap();
+        let oauth = &producer.client.sasl_oauthbearer;
+        assert_eq!(oauth.client_id.as_deref(), Some("app"));
+        assert!((oauth.refresh.window_factor - 0.9).abs() < f64::EPSILON);
+        assert!(!format!("{producer:?}").contains("hunter2"));
+        let consumer = config.consumer_config().unwrap();
+        assert_eq!(
+            consumer
+                .client
+                .sasl_oauthbearer
+                .token_endpoint_url
+                .as_deref(),
+            Some("https://idp.example/token")
+        );
+    }
+
+    #[test]
     fn an_unknown_key_names_the_nearest_known_one_and_hides_the_value() {
         for (key, near) in [
             ("bootstrap.server", "bootstrap_servers"),

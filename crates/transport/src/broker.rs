@@ -16,6 +16,7 @@ use ferrokafka_protocol::{ApiKey, ErrorCode, Message, Request};
 use tracing::{debug, info_span, warn};
 
 use crate::config::{BrokerIdentity, ClientConfig};
+use crate::sasl::Credentials;
 use crate::{Connection, TransportError, frame};
 
 /// Kafka's UNSUPPORTED_VERSION error code.
@@ -28,14 +29,33 @@ const SOFTWARE_NAME: &str = "ferrokafka";
 const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// A negotiated, authenticated connection to one broker.
+///
+/// When the broker gives the SASL session a lifetime (KIP-368), the
+/// connection authenticates again in place before that ends: the first
+/// request past 85-95 % of the lifetime waits while SaslHandshake and
+/// SaslAuthenticate go out on the same socket (requests already sent keep
+/// waiting for their answers), so a token refresh does not drop the
+/// connection.
 #[derive(Debug)]
 pub struct BrokerConnection {
     connection: Connection,
     client_id: String,
     versions: HashMap<ApiKey, (i16, i16)>,
     features: FinalizedFeatures,
-    session_expires: Option<Instant>,
+    credentials: Option<Credentials>,
+    session: std::sync::Mutex<Session>,
+    /// Requests hold it shared while they join the send queue; a
+    /// re-authentication holds it alone, so nothing is sent between its
+    /// handshake and its last SaslAuthenticate.
+    gate: tokio::sync::RwLock<()>,
+}
+
+/// The SASL session's timing (KIP-368).
+#[derive(Debug, Default, Clone, Copy)]
+struct Session {
+    expires: Option<Instant>,
     reauthenticate_at: Option<Instant>,
+    reauthentications: u64,
 }
 
 impl BrokerConnection {
@@ -59,16 +79,18 @@ impl BrokerConnection {
             client_id: config.client_id.clone(),
             versions: HashMap::new(),
             features: FinalizedFeatures::default(),
-            session_expires: None,
-            reauthenticate_at: None,
+            credentials: None,
+            session: std::sync::Mutex::new(Session::default()),
+            gate: tokio::sync::RwLock::new(()),
         };
         this.negotiate(config.expected_broker.as_ref()).await?;
-        if let Some(credentials) = config.credentials().map_err(|e| TransportError::Auth {
+        this.credentials = config.credentials().map_err(|e| TransportError::Auth {
             broker: broker.to_string(),
             mechanism: String::new(),
             reason: e.to_string(),
-        })? {
-            this.authenticate(&credentials).await?;
+        })?;
+        if this.credentials.is_some() {
+            this.authenticate().await?;
         }
         Ok(this)
     }
@@ -84,14 +106,53 @@ impl BrokerConnection {
     }
 
     /// When the broker's SASL session ends (KIP-368), if it reported one.
+    /// Past it the broker closes the connection at its next request.
     pub fn session_expires(&self) -> Option<Instant> {
-        self.session_expires
+        self.session().expires
     }
 
     /// Whether the SASL session is close enough to its end (KIP-368) that
-    /// new requests should go over a freshly authenticated connection.
+    /// the next request re-authenticates first.
     pub fn needs_reauthentication(&self, now: Instant) -> bool {
-        self.reauthenticate_at.is_some_and(|at| now >= at)
+        self.session().reauthenticate_at.is_some_and(|at| now >= at)
+    }
+
+    /// How many times this connection re-authenticated in place.
+    pub fn reauthentications(&self) -> u64 {
+        self.session().reauthentications
+    }
+
+    fn session(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until a request may join the send queue: re-authenticates
+    /// first when the session is due for it. The guard is held only
+    /// while the request is queued, not while it waits for its answer.
+    async fn admit(&self) -> Result<tokio::sync::RwLockReadGuard<'_, ()>, TransportError> {
+        loop {
+            let shared = self.gate.read().await;
+            if !self.needs_reauthentication(Instant::now()) {
+                return Ok(shared);
+            }
+            drop(shared);
+            let _alone = self.gate.write().await;
+            // Another request may have re-authenticated while this one waited.
+            if self.needs_reauthentication(Instant::now()) {
+                if let Err(error) = self.authenticate().await {
+                    // The broker ends a session that failed to renew; so do we,
+                    // and the cluster client opens a new connection.
+                    self.connection.close(&TransportError::Closed {
+                        broker: self.broker().to_string(),
+                        reason: format!("re-authentication failed: {error}"),
+                    });
+                    return Err(error);
+                }
+                self.session().reauthentications += 1;
+            }
+        }
     }
 
     /// The highest version of `key` both this crate and the broker support.
@@ -123,7 +184,7 @@ impl BrokerConnection {
         version: i16,
     ) -> Result<R::Response, TransportError> {
         let frame = self.encode(request, version)?;
-        let response = self.connection.round_trip(R::KEY.name(), frame).await?;
+        let response = self.round_trip_frame(R::KEY, frame).await?;
         decode_response::<R>(self.broker(), response, version)
     }
 
@@ -136,7 +197,7 @@ impl BrokerConnection {
     ) -> Result<(), TransportError> {
         let version = self.version(R::KEY)?;
         let frame = self.encode(request, version)?;
-        self.connection.send_one_way(frame).await
+        self.send_frame_one_way(frame).await
     }
 
     fn encode<R: Request>(&self, request: &R, version: i16) -> Result<BytesMut, TransportError> {
@@ -149,12 +210,26 @@ impl BrokerConnection {
         api: ApiKey,
         frame: BytesMut,
     ) -> Result<Bytes, TransportError> {
-        self.connection.round_trip(api.name(), frame).await
+        let pending = {
+            let _admitted = self.admit().await?;
+            self.connection.submit(frame).await?
+        };
+        self.connection.wait(api.name(), pending).await
     }
 
     /// Sends an encoded request frame that gets no response.
     pub(crate) async fn send_frame_one_way(&self, frame: BytesMut) -> Result<(), TransportError> {
+        let _admitted = self.admit().await?;
         self.connection.send_one_way(frame).await
+    }
+
+    /// Sends a request of the SASL exchange itself, past the gate (which
+    /// a re-authentication holds).
+    async fn send_sasl<R: Request>(&self, request: &R) -> Result<R::Response, TransportError> {
+        let version = self.version(R::KEY)?;
+        let frame = self.encode(request, version)?;
+        let response = self.connection.round_trip(R::KEY.name(), frame).await?;
+        decode_response::<R>(self.broker(), response, version)
     }
 
     /// ApiVersions; with `expected`, v5 also asks the broker to check it is
@@ -230,10 +305,12 @@ impl BrokerConnection {
         })
     }
 
-    async fn authenticate(
-        &mut self,
-        credentials: &crate::sasl::Credentials,
-    ) -> Result<(), TransportError> {
+    /// Runs the SASL exchange with the connection's credentials: when it
+    /// opens, and again in place when the session nears its end.
+    async fn authenticate(&self) -> Result<(), TransportError> {
+        let Some(credentials) = &self.credentials else {
+            return Ok(());
+        };
         let mechanism = credentials.mechanism();
         let broker = self.broker().to_string();
         let auth_error = |reason: String| TransportError::Auth {
@@ -242,7 +319,7 @@ impl BrokerConnection {
             reason,
         };
         let handshake = self
-            .send(&SaslHandshakeRequest {
+            .send_sasl(&SaslHandshakeRequest {
                 mechanism: mechanism.name().to_string(),
                 ..SaslHandshakeRequest::default()
             })
@@ -265,17 +342,20 @@ impl BrokerConnection {
             .map_err(|e| auth_error(e.to_string()))?;
         let mut message = first;
         let started = Instant::now();
+        let mut lifetime = None;
         loop {
             let response = self
-                .send(&SaslAuthenticateRequest {
+                .send_sasl(&SaslAuthenticateRequest {
                     auth_bytes: Bytes::from(message),
                     ..SaslAuthenticateRequest::default()
                 })
                 .await?;
             if response.error_code != 0 {
-                let reason = response
-                    .error_message
-                    .unwrap_or_else(|| format!("error code {}", response.error_code));
+                let reason = exchange.failure(
+                    response
+                        .error_message
+                        .unwrap_or_else(|| format!("error code {}", response.error_code)),
+                );
                 warn!(
                     broker,
                     mechanism = mechanism.name(),
@@ -284,22 +364,26 @@ impl BrokerConnection {
                 return Err(auth_error(reason));
             }
             if response.session_lifetime_ms > 0 {
-                let lifetime =
-                    Duration::from_millis(u64::try_from(response.session_lifetime_ms).unwrap_or(0));
-                self.session_expires = Some(started + lifetime);
-                // As the Java client: renew at 85-95 % of the lifetime, so
-                // clients that connected together do not all renew together.
-                let share = 0.85 + 0.1 * crate::client::unit_random();
-                self.reauthenticate_at = Some(started + lifetime.mul_f64(share));
+                lifetime = Some(Duration::from_millis(
+                    u64::try_from(response.session_lifetime_ms).unwrap_or(0),
+                ));
             }
             match exchange
                 .respond(&response.auth_bytes)
                 .map_err(|e| auth_error(e.to_string()))?
             {
                 Some(next) => message = next,
-                None => return Ok(()),
+                None => break,
             }
         }
+        // As the Java client: renew at 85-95 % of the lifetime, so clients
+        // that connected together do not all renew together. No lifetime:
+        // the session lasts as long as the connection.
+        let share = 0.85 + 0.1 * crate::client::unit_random();
+        let mut session = self.session();
+        session.expires = lifetime.map(|lifetime| started + lifetime);
+        session.reauthenticate_at = lifetime.map(|lifetime| started + lifetime.mul_f64(share));
+        Ok(())
     }
 }
 

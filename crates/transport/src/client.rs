@@ -847,10 +847,11 @@ impl Client {
         if let Some(connection) = &slot.connection {
             if connection.is_closed() {
                 debug!(?endpoint, ?lane, "connection closed; reconnecting");
-            } else if connection.needs_reauthentication(now) {
-                // Requests in flight keep the old connection alive until
-                // their responses arrive; new ones use a fresh session.
-                debug!(?endpoint, ?lane, "SASL session ending; re-authenticating");
+            } else if connection.session_expires().is_some_and(|at| now >= at) {
+                // Idle past its SASL session (KIP-368): the broker closes it
+                // at the next request, too late to re-authenticate in place.
+                // Requests in flight keep it alive until they are answered.
+                debug!(?endpoint, ?lane, "SASL session ended; reconnecting");
             } else {
                 return Ok(Arc::clone(connection));
             }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use crate::ConnectionConfig;
 use crate::metrics::WindowConfig;
 use crate::recovery::RecoveryStrategy;
-use crate::sasl::{Credentials, Mechanism, Secret, TokenProvider};
+use crate::sasl::oidc::{Method, OAuthBearerSettings};
+use crate::sasl::{Credentials, Mechanism, SaslError, Secret, TokenProvider};
 use crate::tls::TlsConfig;
 
 /// A setting that cannot be used: names the key, the value and what is allowed.
@@ -147,6 +148,10 @@ pub struct ClientConfig {
     pub sasl_password: Option<Secret>,
     /// `sasl_oauth_token_provider` (set in code, not from a string).
     pub sasl_token_provider: Option<Arc<dyn TokenProvider>>,
+    /// `sasl_oauthbearer_*` and `sasl_login_*`: the built-in OAUTHBEARER
+    /// token provider's settings (KIP-768, KIP-1139). Boxed: they are
+    /// large and rarely set, and configs are moved into many futures.
+    pub sasl_oauthbearer: Box<OAuthBearerSettings>,
     /// `enable_metrics_push`: whether the client pushes the metrics a
     /// broker-side subscription asks for (KIP-714). Default true, as Java.
     pub enable_metrics_push: bool,
@@ -168,6 +173,7 @@ impl fmt::Debug for ClientConfig {
                 "sasl_token_provider",
                 &self.sasl_token_provider.as_ref().map(|_| "<provider>"),
             )
+            .field("sasl_oauthbearer", &self.sasl_oauthbearer)
             .finish_non_exhaustive()
     }
 }
@@ -197,6 +203,7 @@ impl Default for ClientConfig {
             sasl_username: None,
             sasl_password: None,
             sasl_token_provider: None,
+            sasl_oauthbearer: Box::default(),
             enable_metrics_push: true,
         }
     }
@@ -237,6 +244,46 @@ pub const KEYS: &[&str] = &[
     "sasl_username",
     "sasl_plain_password",
     "sasl_password",
+    // OAUTHBEARER's built-in token provider (sasl::oidc::OAuthBearerSettings).
+    "sasl_oauthbearer_method",
+    "sasl_oauthbearer_token_endpoint_url",
+    "sasl_oauthbearer_jwt_retriever_class",
+    "sasl_oauthbearer_grant_type",
+    "sasl_oauthbearer_client_credentials_client_id",
+    "sasl_oauthbearer_client_id",
+    "sasl_oauthbearer_client_credentials_client_secret",
+    "sasl_oauthbearer_client_secret",
+    "sasl_oauthbearer_scope",
+    "sasl_oauthbearer_sub_claim_name",
+    "sasl_oauthbearer_scope_claim_name",
+    "sasl_oauthbearer_header_urlencode",
+    "sasl_oauthbearer_assertion_algorithm",
+    "sasl_oauthbearer_assertion_claim_aud",
+    "sasl_oauthbearer_assertion_claim_exp_seconds",
+    "sasl_oauthbearer_assertion_claim_iss",
+    "sasl_oauthbearer_assertion_claim_jti_include",
+    "sasl_oauthbearer_assertion_claim_nbf_seconds",
+    "sasl_oauthbearer_assertion_claim_sub",
+    "sasl_oauthbearer_assertion_file",
+    "sasl_oauthbearer_assertion_private_key_file",
+    "sasl_oauthbearer_assertion_private_key_passphrase",
+    "sasl_login_refresh_window_factor",
+    "sasl_login_refresh_window_jitter",
+    "sasl_login_refresh_min_period_seconds",
+    "sasl_login_refresh_buffer_seconds",
+    "sasl_login_connect_timeout_ms",
+    "sasl_login_read_timeout_ms",
+    "sasl_login_retry_backoff_ms",
+    "sasl_login_retry_backoff_max_ms",
+    // Broker-side settings a Java client accepts and ignores; taken so a
+    // shared configuration file carries over.
+    "sasl_oauthbearer_expected_audience",
+    "sasl_oauthbearer_expected_issuer",
+    "sasl_oauthbearer_clock_skew_seconds",
+    "sasl_oauthbearer_jwks_endpoint_url",
+    "sasl_oauthbearer_jwks_endpoint_refresh_ms",
+    "sasl_oauthbearer_jwks_endpoint_retry_backoff_ms",
+    "sasl_oauthbearer_jwks_endpoint_retry_backoff_max_ms",
     "ssl_cafile",
     "ssl_ca_location",
     "ssl_certfile",
@@ -475,7 +522,10 @@ impl ClientConfig {
                 }
                 self.sasl_password = Some(Secret::new(value));
             }
-            "ssl_cafile" | "ssl_ca_location" => self.tls.ca_file = Some(value.trim().into()),
+            "ssl_cafile" | "ssl_ca_location" => {
+                self.tls.ca_file = Some(value.trim().into());
+                self.sasl_oauthbearer.set_ca_file(Some(value.trim().into()));
+            }
             "ssl_certfile" | "ssl_certificate_location" => {
                 self.tls.cert_file = Some(value.trim().into());
             }
@@ -494,7 +544,7 @@ impl ClientConfig {
                     }
                 }
             }
-            _ => return Ok(false),
+            _ => return self.sasl_oauthbearer.set(k, value),
         }
         Ok(true)
     }
@@ -527,6 +577,43 @@ impl ClientConfig {
         Ok(())
     }
 
+    /// The OAUTHBEARER token provider: the one set in code, or the
+    /// built-in one of `sasl_oauthbearer_token_endpoint_url`, as
+    /// `sasl_oauthbearer_method` says (unset: the one in code if any).
+    fn oauthbearer_provider(&self) -> Result<Arc<dyn TokenProvider>, ConfigError> {
+        let settings = &self.sasl_oauthbearer;
+        let method = settings.method.unwrap_or(
+            if self.sasl_token_provider.is_none() && settings.token_endpoint_url.is_some() {
+                Method::Oidc
+            } else {
+                Method::Default
+            },
+        );
+        match method {
+            Method::Default => self.sasl_token_provider.clone().ok_or_else(|| {
+                ConfigError::new(
+                    "sasl_oauth_token_provider",
+                    "",
+                    "OAUTHBEARER needs a token provider set in code, or sasl_oauthbearer_token_endpoint_url for the built-in one",
+                )
+            }),
+            Method::Oidc => settings
+                .provider()
+                .map(|provider| provider as Arc<dyn TokenProvider>)
+                .map_err(|e| {
+                    let reason = match e {
+                        SaslError::Config { reason } => reason,
+                        other => other.to_string(),
+                    };
+                    ConfigError::new(
+                        "sasl_oauthbearer_token_endpoint_url",
+                        settings.token_endpoint_url.as_deref().unwrap_or_default(),
+                        reason,
+                    )
+                }),
+        }
+    }
+
     /// The SASL credentials the settings describe (for a SASL protocol).
     pub fn credentials(&self) -> Result<Option<Credentials>, ConfigError> {
         if !self.security_protocol.uses_sasl() {
@@ -534,14 +621,9 @@ impl ClientConfig {
         }
         let mechanism = self.sasl_mechanism.unwrap_or(Mechanism::Plain);
         if mechanism == Mechanism::OAuthBearer {
-            let provider = self.sasl_token_provider.clone().ok_or_else(|| {
-                ConfigError::new(
-                    "sasl_oauth_token_provider",
-                    "",
-                    "OAUTHBEARER needs a token provider",
-                )
-            })?;
-            return Ok(Some(Credentials::OAuthBearer(provider)));
+            return self
+                .oauthbearer_provider()
+                .map(|p| Some(Credentials::OAuthBearer(p)));
         }
         let username = self.sasl_username.clone().ok_or_else(|| {
             ConfigError::new(

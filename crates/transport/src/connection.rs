@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, BufWriter, ReadHalf, WriteHalf};
 use tokio::net::TcpSocket;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
@@ -57,6 +57,13 @@ impl Default for ConnectionConfig {
 }
 
 type Responder = oneshot::Sender<Result<Bytes, TransportError>>;
+
+/// A request queued on a connection whose response is still to come: it
+/// holds its in-flight slot until dropped.
+pub(crate) struct Pending {
+    _permit: OwnedSemaphorePermit,
+    response: oneshot::Receiver<Result<Bytes, TransportError>>,
+}
 
 struct Outgoing {
     frame: BytesMut,
@@ -255,14 +262,36 @@ impl Connection {
         api: &'static str,
         frame: BytesMut,
     ) -> Result<Bytes, TransportError> {
-        let _permit = self
-            .in_flight
-            .acquire()
+        let pending = self.submit(frame).await?;
+        self.wait(api, pending).await
+    }
+
+    /// The first half of [`Connection::round_trip`]: takes an in-flight
+    /// slot and queues the request. Apart from the wait so that a caller
+    /// can hold a lock only while its request joins the queue (the
+    /// re-authentication gate of KIP-368, which must see every earlier
+    /// request queued before its handshake).
+    pub(crate) async fn submit(&self, frame: BytesMut) -> Result<Pending, TransportError> {
+        let permit = Arc::clone(&self.in_flight)
+            .acquire_owned()
             .await
             .map_err(|_| self.closed_error())?;
         let (responder, response) = oneshot::channel();
         self.enqueue(frame, Some(responder), None)?;
-        match tokio::time::timeout(self.config.request_timeout, response).await {
+        Ok(Pending {
+            _permit: permit,
+            response,
+        })
+    }
+
+    /// The second half of [`Connection::round_trip`]: waits for the
+    /// response of a submitted request, within `request_timeout_ms`.
+    pub(crate) async fn wait(
+        &self,
+        api: &'static str,
+        pending: Pending,
+    ) -> Result<Bytes, TransportError> {
+        match tokio::time::timeout(self.config.request_timeout, pending.response).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(self.closed_error()),
             Err(_) => {
@@ -279,6 +308,11 @@ impl Connection {
                 Err(error)
             }
         }
+    }
+
+    /// Closes the connection: waiting and later requests fail with `error`.
+    pub(crate) fn close(&self, error: &TransportError) {
+        self.shared.close(error);
     }
 
     /// Sends a request that gets no response (a Produce with `acks=0`);

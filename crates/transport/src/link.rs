@@ -37,13 +37,19 @@ pub trait BrokerLink: Send + Sync + std::fmt::Debug {
     fn finalized_features(&self) -> FinalizedFeatures {
         FinalizedFeatures::default()
     }
-    /// When the broker ends the SASL session (KIP-368), if it said.
+    /// When the broker ends the SASL session (KIP-368), if it said; a link
+    /// still idle then is replaced, since the broker closes it.
     fn session_expires(&self) -> Option<Instant> {
         None
     }
-    /// Whether the session is close enough to its end to open a new link.
+    /// Whether the session is close enough to its end that the link
+    /// re-authenticates (in place) before its next request.
     fn needs_reauthentication(&self, _now: Instant) -> bool {
         false
+    }
+    /// How many times the link re-authenticated in place (KIP-368).
+    fn reauthentications(&self) -> u64 {
+        0
     }
     /// Sends a request frame (made by [`crate::frame::start`], header and
     /// body written; the correlation id is the link's business) and returns
@@ -125,6 +131,10 @@ impl BrokerLink for BrokerConnection {
 
     fn needs_reauthentication(&self, now: Instant) -> bool {
         BrokerConnection::needs_reauthentication(self, now)
+    }
+
+    fn reauthentications(&self) -> u64 {
+        BrokerConnection::reauthentications(self)
     }
 
     async fn exchange(&self, api: ApiKey, frame: BytesMut) -> Result<Bytes, TransportError> {

@@ -264,19 +264,18 @@ fn start_once(
         let log = std::fs::File::create(&log_file)?;
         // The heap fits a 2-core, 24 GiB machine running three nodes and the
         // test processes side by side.
-        let arguments: Vec<OsString> = java(
-            "kafka.Kafka",
-            &[
-                "-Xms256m",
-                "-Xmx1g",
-                "-XX:+UseG1GC",
-                "-XX:MaxGCPauseMillis=20",
-            ],
-        )
-        .arg(properties)
-        .get_args()
-        .map(OsString::from)
-        .collect();
+        let mut jvm_options = vec![
+            "-Xms256m",
+            "-Xmx1g",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+        ];
+        jvm_options.extend(options.jvm_options.iter().map(String::as_str));
+        let arguments: Vec<OsString> = java("kafka.Kafka", &jvm_options)
+            .arg(properties)
+            .get_args()
+            .map(OsString::from)
+            .collect();
         let child = launch(&arguments, log)?;
         launches.push(arguments);
         infos.push(NodeInfo {

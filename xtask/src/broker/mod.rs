@@ -65,6 +65,10 @@ pub struct StartOptions {
     /// a test compiled (`metric.reporters`, say). Empty: none. The local
     /// backend only.
     pub extra_classpath: String,
+    /// More options for the brokers' JVMs (`-Dname=value`), after the
+    /// harness's own: a system property a broker plugin reads, say. Empty:
+    /// none. The local backend only.
+    pub jvm_options: Vec<String>,
     /// The loopback address the client listeners bind and advertise
     /// (`127.0.0.1`, or another of 127.0.0.0/8 so two clusters can share a
     /// port). The local backend only.
@@ -84,6 +88,7 @@ impl StartOptions {
             defaults: false,
             client_ports: Vec::new(),
             extra_classpath: String::new(),
+            jvm_options: Vec::new(),
             client_host: "127.0.0.1".to_string(),
         }
     }

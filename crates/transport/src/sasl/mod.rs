@@ -3,10 +3,12 @@
 //! The connection carries the messages in SaslAuthenticate requests.
 
 mod oauthbearer;
+pub mod oidc;
 mod plain;
 mod scram;
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 pub use oauthbearer::{StaticToken, TokenProvider};
@@ -165,9 +167,13 @@ impl Credentials {
             }),
             Credentials::OAuthBearer(provider) => {
                 let token = provider.token().await?;
+                let expires_at = oidc::jwt::expiry(token.expose());
                 Ok((
                     oauthbearer::initial_response(token.expose()),
-                    Exchange::OneShot(Mechanism::OAuthBearer),
+                    Exchange::OAuthBearer {
+                        expires_at,
+                        server_error: None,
+                    },
                 ))
             }
         }
@@ -176,9 +182,18 @@ impl Credentials {
 
 /// The client side of an exchange in progress.
 pub enum Exchange {
-    /// PLAIN and OAUTHBEARER: the first message is the only one; the
-    /// server's answer is empty on success.
+    /// PLAIN: the first message is the only one; the server's answer is
+    /// empty on success.
     OneShot(Mechanism),
+    /// OAUTHBEARER: the token is the first message. A server refusing it
+    /// sends a JSON error first, which the client acknowledges with `\x01`
+    /// (RFC 7628 3.2.3) before the failure arrives.
+    OAuthBearer {
+        /// The token's `exp`, when it is a JWT that has one.
+        expires_at: Option<std::time::SystemTime>,
+        /// The server's JSON error, once it sent one.
+        server_error: Option<String>,
+    },
     /// SCRAM: two round trips, the second proving the server knows the password too.
     Scram(Box<scram::ScramClient>),
 }
@@ -188,15 +203,51 @@ impl Exchange {
     /// authentication is complete.
     pub fn respond(&mut self, server_message: &[u8]) -> Result<Option<Vec<u8>>, SaslError> {
         match self {
-            Exchange::OneShot(Mechanism::OAuthBearer) if !server_message.is_empty() => {
-                Err(SaslError::Rejected {
-                    mechanism: Mechanism::OAuthBearer,
-                    reason: String::from_utf8_lossy(server_message).into_owned(),
-                })
+            Exchange::OAuthBearer { server_error, .. } if !server_message.is_empty() => {
+                if server_error.is_some() {
+                    return Err(SaslError::Rejected {
+                        mechanism: Mechanism::OAuthBearer,
+                        reason: String::from_utf8_lossy(server_message).into_owned(),
+                    });
+                }
+                *server_error = Some(String::from_utf8_lossy(server_message).into_owned());
+                Ok(Some(vec![0x01]))
             }
-            Exchange::OneShot(_) => Ok(None),
+            Exchange::OneShot(_) | Exchange::OAuthBearer { .. } => Ok(None),
             Exchange::Scram(client) => client.respond(server_message),
         }
+    }
+
+    /// The reason to report when the server failed the exchange with
+    /// `message`: for OAUTHBEARER also the server's JSON error and, when
+    /// the token had expired, when it did.
+    pub fn failure(&self, message: String) -> String {
+        let Exchange::OAuthBearer {
+            expires_at,
+            server_error,
+        } = self
+        else {
+            return message;
+        };
+        // RFC 7628's error is JSON with a status (`invalid_token`); Kafka
+        // brokers often repeat it as the failure's message.
+        let status = server_error
+            .as_deref()
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+            .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_string));
+        let mut reason = match &status {
+            Some(status) => format!("the broker refused the token ({status})"),
+            None => "the broker refused the token".to_string(),
+        };
+        if server_error.as_deref() != Some(message.as_str()) {
+            let _ = write!(reason, ": {message}");
+        }
+        if let Some(expires_at) = expires_at
+            && let Ok(ago) = std::time::SystemTime::now().duration_since(*expires_at)
+        {
+            let _ = write!(reason, "; the token expired {}s ago", ago.as_secs());
+        }
+        reason
     }
 }
 
@@ -223,4 +274,37 @@ pub enum SaslError {
         /// The provider's message.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::Exchange;
+
+    #[test]
+    fn a_refused_token_is_acknowledged_and_the_failure_says_why() {
+        let mut exchange = Exchange::OAuthBearer {
+            expires_at: Some(SystemTime::now() - Duration::from_secs(90)),
+            server_error: None,
+        };
+        let json = br#"{"status":"invalid_token"}"#;
+        // RFC 7628: the client answers the server's error with %x01.
+        assert_eq!(exchange.respond(json).unwrap(), Some(vec![0x01]));
+        let repeated = exchange.failure(r#"{"status":"invalid_token"}"#.to_string());
+        assert!(
+            repeated.starts_with("the broker refused the token (invalid_token); the token expired"),
+            "{repeated}"
+        );
+        let other = exchange.failure("Authentication failed".to_string());
+        assert!(
+            other
+                .starts_with("the broker refused the token (invalid_token): Authentication failed"),
+            "{other}"
+        );
+        assert_eq!(
+            Exchange::OneShot(super::Mechanism::Plain).failure("bad password".into()),
+            "bad password"
+        );
+    }
 }
