@@ -58,7 +58,17 @@ def test_threads_poll_in_parallel(bootstrap, new_topic):
     assert time.monotonic() - started < 4.0
 
 
-def test_ctrl_c_interrupts_a_blocked_poll(bootstrap, topic):
+@pytest.fixture
+def ctrl_c():
+    """Python's own SIGINT handler, whatever the runner inherited: a shell
+    without job control starts background commands with SIGINT ignored, and
+    Python then never turns Ctrl-C into KeyboardInterrupt."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_interrupts_a_blocked_poll(bootstrap, topic, ctrl_c):
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     consumer.assign([TopicPartition(topic, 0)])
     consumer.poll(timeout_ms=0)
@@ -71,7 +81,7 @@ def test_ctrl_c_interrupts_a_blocked_poll(bootstrap, topic):
     consumer.close()
 
 
-def test_ctrl_c_interrupts_a_blocked_get(bootstrap, topic):
+def test_ctrl_c_interrupts_a_blocked_get(bootstrap, topic, ctrl_c):
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=60000)
     future = producer.send(topic, b"held back by linger_ms")
     timer = threading.Timer(0.5, os.kill, args=(os.getpid(), signal.SIGINT))
