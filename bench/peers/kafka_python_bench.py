@@ -23,11 +23,25 @@ from kafka import KafkaConsumer, KafkaProducer
 MASK = (1 << 64) - 1
 
 
+# The pool holds as many distinct values as fit in POOL_BYTES, between
+# MIN_POOL_VALUES and MAX_POOL_VALUES, as every client of the benchmark
+# (bench/peers/src/lib.rs): far more than one 16 KiB batch, so compression
+# cannot feed on repeats, but not 1 GiB of 1 MiB values in the bench's RSS.
+MAX_POOL_VALUES = 1024
+MIN_POOL_VALUES = 8
+POOL_BYTES = 8 << 20
+
+
+def pool_len(size):
+    return min(max(POOL_BYTES // max(size, 1), MIN_POOL_VALUES), MAX_POOL_VALUES)
+
+
 def payload_pool(size):
-    """1024 values of pseudo-random uppercase letters (xorshift64, fixed seed)."""
+    """pool_len(size) values of pseudo-random uppercase letters (xorshift64,
+    fixed seed), the generator of every client of `cargo xtask bench`."""
     state = 0x9E3779B97F4A7C15
     pool = []
-    for _ in range(1024):
+    for _ in range(pool_len(size)):
         value = bytearray(size)
         for i in range(size):
             state ^= (state << 13) & MASK
@@ -69,7 +83,7 @@ def produce(args):
             delay = started + i / args.rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-        value = str(i).encode() if args.json_ints else pool[i % 1024]
+        value = str(i).encode() if args.json_ints else pool[i % len(pool)]
         total += len(value)
         sent = time.perf_counter()
         future = producer.send(args.topic, value)

@@ -31,12 +31,25 @@ CLIENT_ID = "python-clients-bench"
 POLL_RECORDS = 500
 
 
+# The pool holds as many distinct values as fit in POOL_BYTES, between
+# MIN_POOL_VALUES and MAX_POOL_VALUES, as every client of the benchmark
+# (bench/peers/src/lib.rs): far more than one 16 KiB batch, so compression
+# cannot feed on repeats, but not 1 GiB of 1 MiB values in the bench's RSS.
+MAX_POOL_VALUES = 1024
+MIN_POOL_VALUES = 8
+POOL_BYTES = 8 << 20
+
+
+def pool_len(size):
+    return min(max(POOL_BYTES // max(size, 1), MIN_POOL_VALUES), MAX_POOL_VALUES)
+
+
 def payload_pool(size):
-    """1024 values of pseudo-random uppercase letters (xorshift64, fixed seed),
-    the generator of every client of `cargo xtask bench`."""
+    """pool_len(size) values of pseudo-random uppercase letters (xorshift64,
+    fixed seed), the generator of every client of `cargo xtask bench`."""
     state = 0x9E3779B97F4A7C15
     pool = []
-    for _ in range(1024):
+    for _ in range(pool_len(size)):
         value = bytearray(size)
         for i in range(size):
             state ^= (state << 13) & MASK
@@ -58,7 +71,7 @@ def values(args):
         ints = range(args.records)
         return ints, sum(len(str(i)) for i in ints)
     pool = payload_pool(args.record_size)
-    return [pool[i % 1024] for i in range(args.records)], args.records * args.record_size
+    return [pool[i % len(pool)] for i in range(args.records)], args.records * args.record_size
 
 
 # kafka-python and ferrokafka share one API: the seeds' programs run on both.

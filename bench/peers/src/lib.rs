@@ -20,8 +20,16 @@
 
 use std::time::{Duration, Instant};
 
-/// Number of distinct payloads records cycle through.
-pub const POOL_SIZE: usize = 1024;
+/// Most distinct payloads records cycle through (the whole pool at 100 B).
+pub const MAX_POOL_VALUES: usize = 1024;
+/// Fewest distinct payloads, whatever the record size.
+pub const MIN_POOL_VALUES: usize = 8;
+/// Bytes the pool may hold before it stops growing: far more than one
+/// batch (`BATCH_SIZE`), so no batch carries a value twice and compression
+/// gains only what the letters themselves allow, yet small enough that
+/// the bench program's own memory does not swamp a client's peak RSS at
+/// large records (1,024 values of 1 MiB would be 1 GiB).
+pub const POOL_BYTES: usize = 8 << 20;
 /// Seed of the payload generator.
 pub const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 /// Producer batch size for every client (the Java default).
@@ -279,11 +287,18 @@ impl XorShift64 {
     }
 }
 
-/// The pool of [`POOL_SIZE`] payloads of `size` uppercase ASCII letters;
-/// record `i` carries `pool[i % POOL_SIZE]`.
+/// How many distinct payloads of `size` bytes the pool holds: as many as
+/// fit in [`POOL_BYTES`], between [`MIN_POOL_VALUES`] and
+/// [`MAX_POOL_VALUES`] (every client computes the same).
+pub fn pool_len(size: usize) -> usize {
+    (POOL_BYTES / size.max(1)).clamp(MIN_POOL_VALUES, MAX_POOL_VALUES)
+}
+
+/// The pool of [`pool_len`] payloads of `size` uppercase ASCII letters;
+/// record `i` carries `pool[i % pool.len()]`.
 pub fn payload_pool(size: usize) -> Vec<Vec<u8>> {
     let mut rng = XorShift64::new(SEED);
-    (0..POOL_SIZE)
+    (0..pool_len(size))
         .map(|_| (0..size).map(|_| b'A' + (rng.next() % 26) as u8).collect())
         .collect()
 }
@@ -308,7 +323,7 @@ impl Values {
     #[inline]
     pub fn get<'a>(&'a self, i: u64, buf: &'a mut Vec<u8>) -> &'a [u8] {
         match self {
-            Values::Pool(pool) => &pool[(i % POOL_SIZE as u64) as usize],
+            Values::Pool(pool) => &pool[(i % pool.len() as u64) as usize],
             Values::JsonInts => {
                 buf.clear();
                 use std::io::Write;
@@ -322,7 +337,7 @@ impl Values {
     #[inline]
     pub fn get_owned(&self, i: u64) -> Vec<u8> {
         match self {
-            Values::Pool(pool) => pool[(i % POOL_SIZE as u64) as usize].clone(),
+            Values::Pool(pool) => pool[(i % pool.len() as u64) as usize].clone(),
             Values::JsonInts => i.to_string().into_bytes(),
         }
     }
@@ -357,18 +372,21 @@ impl StaticValues {
     pub fn get(&self, i: u64) -> StaticOrOwned {
         match self {
             StaticValues::Pool(pool) => {
-                StaticOrOwned::Static(pool[(i % POOL_SIZE as u64) as usize])
+                StaticOrOwned::Static(pool[(i % pool.len() as u64) as usize])
             }
             StaticValues::JsonInts => StaticOrOwned::Owned(i.to_string().into_bytes()),
         }
     }
 }
 
-/// With `--rate R` (> 0): the instant record `i` is due, checked every 10th
-/// record, as ferrokafka's own bench paces. `None` when no wait is needed.
+/// With `--rate R` (> 0): the instant record `i` (its index among all the
+/// run's records) is due, checked on every 10th record `n` a sender sends,
+/// as ferrokafka's own bench paces. Several senders share the one rate this
+/// way, whatever `R` and their number (a per-sender share `R / tasks` would
+/// round down, to 0 when `R` < tasks). `None` when no wait is needed.
 #[inline]
-pub fn pace_due(started: Instant, i: u64, rate: u64) -> Option<Instant> {
-    if rate == 0 || i % 10 != 0 {
+pub fn pace_due(started: Instant, n: u64, i: u64, rate: u64) -> Option<Instant> {
+    if rate == 0 || n % 10 != 0 {
         return None;
     }
     let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
@@ -486,12 +504,36 @@ mod tests {
     #[test]
     fn pool_is_uppercase_and_sized() {
         let pool = payload_pool(100);
-        assert_eq!(pool.len(), POOL_SIZE);
+        assert_eq!(pool.len(), MAX_POOL_VALUES);
         assert!(
             pool.iter()
                 .all(|p| p.len() == 100 && p.iter().all(u8::is_ascii_uppercase))
         );
         assert_ne!(pool[0], pool[1]);
+    }
+
+    #[test]
+    fn pool_shrinks_with_the_record_size_but_stays_varied() {
+        assert_eq!(pool_len(100), 1024);
+        assert_eq!(pool_len(10 * 1024), 819);
+        assert_eq!(pool_len(1 << 20), MIN_POOL_VALUES);
+        assert_eq!(pool_len(0), MAX_POOL_VALUES);
+        let pool = payload_pool(1 << 20);
+        assert_eq!(pool.iter().map(Vec::len).sum::<usize>(), 8 << 20);
+        let mut distinct = pool.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), pool.len());
+    }
+
+    #[test]
+    fn senders_sharing_a_rate_below_their_number_are_paced() {
+        let started = Instant::now();
+        // 4 senders at 2 records/s: record 9 (sender 1's 3rd, n = 2, not
+        // checked) and record 41 (sender 1's 11th, n = 10) is due at 20.5 s.
+        assert_eq!(pace_due(started, 2, 9, 2), None);
+        let due = pace_due(started, 10, 41, 2).expect("a wait");
+        assert_eq!(due - started, Duration::from_millis(20_500));
     }
 
     #[test]

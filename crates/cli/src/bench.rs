@@ -84,6 +84,11 @@ pub(crate) struct ProduceArgs {
     /// `max_request_size` (records larger than the default 1 MiB request).
     #[arg(long)]
     max_request_size: Option<u64>,
+    /// Any other producer setting, as `key=value` (repeatable), after the
+    /// bench's own: to compare settings with one build. `cargo xtask bench`
+    /// never passes it.
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
     /// The run fails (exit 2) if it takes longer than this.
     #[arg(long, default_value_t = 300)]
     timeout_s: u64,
@@ -189,8 +194,25 @@ fn result_line(outcome: &Outcome) -> String {
     .to_string()
 }
 
-/// 1024 values of `size` pseudo-random uppercase letters, the same for
-/// every client of the benchmark (xorshift64 from a fixed seed).
+/// Most distinct values records cycle through (the whole pool at 100 B).
+const MAX_POOL_VALUES: usize = 1024;
+/// Fewest distinct values, whatever the record size.
+const MIN_POOL_VALUES: usize = 8;
+/// Bytes the pool may hold before it stops growing: far more than one
+/// 16 KiB batch, so no batch carries a value twice and compression gains
+/// only what the letters allow, yet small enough that this program's own
+/// memory does not swamp the producer's peak RSS at large records (1,024
+/// values of 1 MiB would be 1 GiB).
+const POOL_BYTES: usize = 8 << 20;
+
+/// How many values of `size` bytes the pool holds (every client of the
+/// benchmark computes the same, `bench/peers/src/lib.rs`).
+fn pool_len(size: usize) -> usize {
+    (POOL_BYTES / size.max(1)).clamp(MIN_POOL_VALUES, MAX_POOL_VALUES)
+}
+
+/// [`pool_len`] values of `size` pseudo-random uppercase letters, the same
+/// for every client of the benchmark (xorshift64 from a fixed seed).
 fn payload_pool(size: usize) -> Vec<Bytes> {
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
@@ -199,7 +221,7 @@ fn payload_pool(size: usize) -> Vec<Bytes> {
         state ^= state << 17;
         state
     };
-    (0..1024)
+    (0..pool_len(size))
         .map(|_| {
             (0..size)
                 .map(|_| {
@@ -233,6 +255,12 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<Outcome> {
     if let Some(size) = &max_request_size {
         pairs.push(("max_request_size", size.as_str()));
     }
+    for setting in &args.config {
+        let Some(pair) = setting.split_once('=') else {
+            anyhow::bail!("--config {setting:?}: expected key=value");
+        };
+        pairs.push(pair);
+    }
     let producer = Producer::new(ProducerConfig::from_pairs(pairs)?).await?;
     // Metadata warm-up, outside the measured time as for every client.
     producer.partitions_for(&args.topic).await?;
@@ -256,17 +284,19 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<Outcome> {
         let (topic, json_ints, rate) = (args.topic.clone(), args.json_ints, args.rate);
         // Task `t` sends records t, t + tasks, t + 2 tasks, ...
         let indices = (task..args.records).step_by(usize::try_from(args.tasks).unwrap_or(1));
-        let task_rate = rate / args.tasks;
         senders.spawn(async move {
             let mut bytes = 0u64;
             for (n, i) in indices.enumerate() {
-                if task_rate > 0 && n % 10 == 0 {
-                    pace(started, n as u64, task_rate).await;
+                // Record i is due at i / rate whichever task sends it, so
+                // the tasks share the rate exactly (a per-task share
+                // rate / tasks would round down, to unpaced when rate < tasks).
+                if rate > 0 && n % 10 == 0 {
+                    pace(started, i, rate).await;
                 }
                 let value = if json_ints {
                     Bytes::from(i.to_string())
                 } else {
-                    pool[usize::try_from(i % 1024).unwrap_or(0)].clone()
+                    pool[usize::try_from(i % pool.len() as u64).unwrap_or(0)].clone()
                 };
                 bytes += value.len() as u64;
                 let sent = Instant::now();
@@ -355,7 +385,7 @@ fn report_requests(producer: &Producer) {
     eprintln!(
         "ferrokafka: {} requests, {:.1} batches and {:.0} records ({:.0} bytes) per request, \
          batches of {:.0} bytes, request latency {:.2} ms avg, records queued {:.2} ms avg \
-         ({:.0} max)",
+         ({:.0} max), {} records retried",
         metrics.request_total,
         batches / requests,
         metrics.records_per_request_avg,
@@ -364,10 +394,12 @@ fn report_requests(producer: &Producer) {
         metrics.request_latency_avg_ms,
         metrics.record_queue_time_avg_ms,
         metrics.record_queue_time_max_ms,
+        metrics.record_retry_total,
     );
 }
 
-/// Waits until record `i` is due at `rate` records per second.
+/// Waits until record `i` (its index among all the run's records) is due
+/// at `rate` records per second.
 async fn pace(started: Instant, i: u64, rate: u64) {
     #[allow(clippy::cast_precision_loss)]
     let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
@@ -529,7 +561,7 @@ mod tests {
     #[test]
     fn payloads_are_uppercase_letters_of_the_asked_size_and_differ() {
         let pool = payload_pool(100);
-        assert_eq!(pool.len(), 1024);
+        assert_eq!(pool.len(), MAX_POOL_VALUES);
         assert!(pool.iter().all(|p| p.len() == 100));
         assert!(
             pool.iter()
@@ -537,6 +569,19 @@ mod tests {
                 .all(u8::is_ascii_uppercase)
         );
         assert_ne!(pool[0], pool[1]);
+    }
+
+    #[test]
+    fn the_pool_shrinks_with_the_record_size_but_its_values_differ() {
+        assert_eq!(pool_len(100), 1024);
+        assert_eq!(pool_len(10 * 1024), 819);
+        assert_eq!(pool_len(1 << 20), MIN_POOL_VALUES);
+        let pool = payload_pool(1 << 20);
+        assert_eq!(pool.iter().map(Bytes::len).sum::<usize>(), 8 << 20);
+        let mut distinct = pool.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), pool.len());
     }
 
     #[test]

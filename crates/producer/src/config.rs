@@ -63,6 +63,11 @@ pub struct ProducerConfig {
     pub max_block: Duration,
     /// `partitioner`.
     pub partitioner: PartitionerChoice,
+    /// `partitioner_adaptive_partitioning_enable` (default true, as the
+    /// Java client's): keyless records avoid, for a backoff, the partitions
+    /// whose last batch was refused as not ready to take writes
+    /// (NOT_LEADER_OR_FOLLOWER and kin), instead of queueing retries there.
+    pub adaptive_partitioning: bool,
     /// Batching, memory and compression settings.
     pub batching: AccumulatorConfig,
     /// `transactional_id`.
@@ -91,6 +96,7 @@ impl Default for ProducerConfig {
             max_in_flight: 5,
             max_block: Duration::from_secs(60),
             partitioner: PartitionerChoice::Default,
+            adaptive_partitioning: true,
             batching: AccumulatorConfig::default(),
             transactional_id: None,
             transaction_timeout: Duration::from_secs(60),
@@ -111,6 +117,7 @@ pub const KEYS: &[&str] = &[
     "max_block_ms",
     "partitioner",
     "partitioner_class",
+    "partitioner_adaptive_partitioning_enable",
     "batch_size",
     "linger_ms",
     "buffer_memory",
@@ -184,6 +191,9 @@ impl ProducerConfig {
                         ));
                     }
                 }
+            }
+            "partitioner_adaptive_partitioning_enable" => {
+                self.adaptive_partitioning = boolean(k, value)?;
             }
             "batch_size" => self.batching.batch_size = number(k, value, 0usize)?,
             "linger_ms" => self.batching.linger = millis(k, value)?,

@@ -6,6 +6,7 @@
 //! wire-format code: encoding lives in the protocol and records crates.
 
 pub mod accumulator;
+mod availability;
 mod blocking;
 mod category;
 pub mod config;

@@ -9,8 +9,11 @@ pub struct TopicPartitions<'a> {
     pub topic: &'a str,
     /// How many partitions it has.
     pub count: i32,
-    /// The partitions whose leader is known, in ascending order: keyless
-    /// records go only there, so they do not wait for a leader election.
+    /// The partitions whose leader is known and that are not refusing
+    /// writes for now (their last batch answered NOT_LEADER_OR_FOLLOWER or
+    /// kin, as a broker answers while it brings a new topic up), in
+    /// ascending order: keyless records go only there, so they do not wait
+    /// for a leader election or queue behind retries.
     pub available: &'a [i32],
 }
 

@@ -17,6 +17,7 @@ use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::{Notify, oneshot};
 
 use crate::accumulator::{Accumulator, AppendError, DrainStamp, RecordRef};
+use crate::availability::Availability;
 use crate::config::{PartitionerChoice, ProducerConfig};
 use crate::idempotence::{Idempotence, IdempotenceConfig, ProducerIdAndEpoch};
 use crate::metrics::{Metrics, ProducerMetrics};
@@ -161,6 +162,8 @@ type TransactionWaiter = (
 pub(crate) struct State {
     pub(crate) accumulator: Accumulator<TopicPartition, Completion>,
     partitioner: Box<dyn Partitioner>,
+    /// The partitions keyless records avoid for now (refusing writes).
+    pub(crate) availability: Availability,
     /// Batches on the wire per partition.
     pub(crate) in_flight: HashMap<TopicPartition, usize>,
     /// Produce requests in flight per broker.
@@ -541,6 +544,7 @@ impl Producer {
             state: Mutex::new(State {
                 accumulator: Accumulator::new(batching),
                 partitioner,
+                availability: Availability::new(config.batching.retry_backoff),
                 in_flight: HashMap::default(),
                 requests_in_flight: HashMap::default(),
                 drain_start: HashMap::default(),
@@ -698,7 +702,13 @@ impl Producer {
                         TopicPartitions {
                             topic: &record.topic,
                             count: i32::try_from(count).unwrap_or(i32::MAX),
-                            available: &entry.available,
+                            available: if self.inner.config.adaptive_partitioning {
+                                state
+                                    .availability
+                                    .offer(&record.topic, &entry.available, now)
+                            } else {
+                                &entry.available
+                            },
                         },
                     ),
                 };

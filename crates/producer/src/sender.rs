@@ -27,6 +27,7 @@ use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
 use tracing::{debug, warn};
 
 use crate::accumulator::ProducerBatch;
+use crate::availability::refuses_writes;
 use crate::config::Acks;
 use crate::idempotence::{
     BatchVerdict, IdempotenceAction, ProduceOutcome, SequenceError, SequenceStamp,
@@ -790,6 +791,22 @@ async fn produce(inner: Arc<Inner>, node: i32, ticket: Ticket, batches: Vec<Batc
             ..ProduceRequest::default()
         }
     };
+    // What each request carried and met, for `RUST_LOG=...sender=debug`:
+    // the trace that tells a slow broker from a client that sends poorly.
+    let traced = tracing::enabled!(tracing::Level::DEBUG).then(|| RequestTrace {
+        batches: batches.len(),
+        retried: batches.iter().filter(|b| b.attempts > 1).count(),
+        bytes: batches
+            .iter()
+            .map(|b| b.encoded().map_or(0, Bytes::len))
+            .sum(),
+        in_flight: inner
+            .state()
+            .requests_in_flight
+            .get(&node)
+            .copied()
+            .unwrap_or(0),
+    });
     let started = Instant::now();
     let outcome: Result<Option<ProduceResponse>, TransportError> = if acks == Acks::None {
         let request = match inner.client.connection(node, Lane::Data).await {
@@ -828,6 +845,9 @@ async fn produce(inner: Arc<Inner>, node: i32, ticket: Ticket, batches: Vec<Batc
     inner
         .metrics
         .record_request(answered, answered.saturating_duration_since(started));
+    if let Some(trace) = traced {
+        trace.log(node, answered.saturating_duration_since(started), &outcome);
+    }
     let turn = ticket.turn().await;
     // Counted in flight until settled: a retried batch is queued again
     // before its partition may send the next one, and nothing waiting for
@@ -862,6 +882,56 @@ async fn produce(inner: Arc<Inner>, node: i32, ticket: Ticket, batches: Vec<Batc
     drop(turn);
     inner.wake.notify_one();
     inner.progress.notify_waiters();
+}
+
+/// One Produce request as the debug trace shows it.
+struct RequestTrace {
+    batches: usize,
+    /// Batches sent before (retries).
+    retried: usize,
+    bytes: usize,
+    /// Requests to the broker on the wire, this one included.
+    in_flight: usize,
+}
+
+impl RequestTrace {
+    fn log(
+        &self,
+        node: i32,
+        latency: Duration,
+        outcome: &Result<Option<ProduceResponse>, TransportError>,
+    ) {
+        let refused: usize = match outcome {
+            Ok(Some(response)) => response
+                .responses
+                .iter()
+                .flat_map(|t| t.partition_responses.iter())
+                .filter(|p| p.error_code != 0)
+                .count(),
+            _ => 0,
+        };
+        let first_error = match outcome {
+            Ok(Some(response)) => response
+                .responses
+                .iter()
+                .flat_map(|t| t.partition_responses.iter())
+                .find(|p| p.error_code != 0)
+                .map(|p| ErrorCode::from_code(p.error_code).to_string()),
+            Ok(None) => None,
+            Err(error) => Some(error.to_string()),
+        };
+        debug!(
+            node,
+            batches = self.batches,
+            retried = self.retried,
+            bytes = self.bytes,
+            in_flight = self.in_flight,
+            latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            refused,
+            first_error,
+            "produce request answered"
+        );
+    }
 }
 
 /// Settles one batch from the broker's answer for its partition.
@@ -907,6 +977,13 @@ fn settle(
     };
     if !error.is_ok() && error != ErrorCode::DuplicateSequenceNumber {
         inner.client.note_error(error);
+    }
+    if refuses_writes(error) {
+        // Keyless records go elsewhere while this partition refuses.
+        inner
+            .state()
+            .availability
+            .refused(topic, batch.partition.partition, answered);
     }
     judge(
         inner,
@@ -1034,7 +1111,11 @@ fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64, 
     let size = batch.encoded().map_or(0, Bytes::len) as u64;
     let uncompressed = batch.uncompressed_bytes as u64;
     let records = u64::try_from(batch.record_count()).unwrap_or(0);
-    let completions = inner.state().complete(batch);
+    let completions = {
+        let mut state = inner.state();
+        state.availability.accepted(&topic, partition);
+        state.complete(batch)
+    };
     inner
         .metrics
         .record_delivered(now, &topic, records, size, uncompressed);

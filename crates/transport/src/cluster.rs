@@ -227,12 +227,20 @@ impl ClusterView {
 
     /// The leader of `topic`/`partition`, when known.
     pub fn leader(&self, topic: &str, partition: i32) -> Option<&BrokerAddress> {
-        let view = self
-            .topics
-            .get(topic)?
-            .partitions
-            .iter()
-            .find(|p| p.index == partition)?;
+        let partitions = &self.topics.get(topic)?.partitions;
+        // Sorted by index, and a topic's indexes are 0..count: partition i
+        // is at i (the sender asks per ready partition per wave, so a scan
+        // would cost O(partitions) each time); a gap falls back to a search.
+        let view = usize::try_from(partition)
+            .ok()
+            .and_then(|at| partitions.get(at))
+            .filter(|p| p.index == partition)
+            .or_else(|| {
+                partitions
+                    .binary_search_by_key(&partition, |p| p.index)
+                    .ok()
+                    .map(|at| &partitions[at])
+            })?;
         self.brokers.get(&view.leader)
     }
 
@@ -346,6 +354,33 @@ mod tests {
             [0, 1]
         );
         assert_eq!((view.cluster_id(), view.controller()), (Some("c"), Some(1)));
+    }
+
+    #[test]
+    fn leaders_are_found_by_index_even_past_a_gap_in_the_partitions() {
+        let now = Instant::now();
+        let mut view = ClusterView::new(Duration::from_secs(300));
+        let mut answer = response(2, 5);
+        // Partition 1 missing from the answer: 0 and 2 only.
+        answer.topics[0].partitions = vec![
+            MetadataResponsePartition {
+                partition_index: 2,
+                leader_id: 3,
+                ..Default::default()
+            },
+            MetadataResponsePartition {
+                partition_index: 0,
+                leader_id: 1,
+                ..Default::default()
+            },
+        ];
+        view.update(now, &answer);
+        let leader = |p| view.leader("orders", p).map(|b| b.node_id);
+        assert_eq!(leader(0), Some(1));
+        assert_eq!(leader(1), None);
+        assert_eq!(leader(2), Some(3));
+        assert_eq!(leader(-1), None);
+        assert_eq!(leader(3), None);
     }
 
     #[test]

@@ -117,7 +117,7 @@ async fn produce(args: &ProduceArgs) {
     let timer = Timer::start();
     let started = Instant::now();
     for i in 0..args.records {
-        if let Some(due) = pace_due(started, i, args.rate) {
+        if let Some(due) = pace_due(started, i, i, args.rate) {
             tokio::time::sleep_until(due.into()).await;
         }
         let record = match values.get(i) {

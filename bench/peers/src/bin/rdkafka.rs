@@ -43,7 +43,36 @@ struct Ctx {
     failed: AtomicU64,
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    /// librdkafka's own log (e.g. `debug=protocol,msg` through
+    /// `RDKAFKA_BENCH_CONFIG`), on stderr, which the orchestrator ignores.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        eprintln!("rdkafka-log {level:?} {fac}: {log_message}");
+    }
+
+    /// librdkafka's statistics (`statistics.interval.ms` through
+    /// `RDKAFKA_BENCH_CONFIG`), one JSON document a line on stderr.
+    fn stats_raw(&self, statistics: &[u8]) {
+        eprintln!("rdkafka-stats {}", String::from_utf8_lossy(statistics));
+    }
+}
+
+/// Extra librdkafka properties from `RDKAFKA_BENCH_CONFIG` (`key=value`
+/// pairs separated by `;`), for diagnosing a run: its request trace or
+/// statistics, say. Never set by `cargo xtask bench`.
+fn extra_config(cfg: &mut ClientConfig) {
+    let Ok(extra) = std::env::var("RDKAFKA_BENCH_CONFIG") else {
+        return;
+    };
+    for pair in extra.split(';').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some((key, value)) => {
+                cfg.set(key.trim(), value.trim());
+            }
+            None => fail(format!("RDKAFKA_BENCH_CONFIG: {pair:?} is not key=value")),
+        }
+    }
+}
 
 impl ProducerContext for Ctx {
     /// Nanoseconds since `origin` at the send call.
@@ -76,6 +105,7 @@ fn produce(args: &ProduceArgs) {
     if let Some(size) = args.max_request_size {
         cfg.set("message.max.bytes", size.to_string());
     }
+    extra_config(&mut cfg);
     // enable.idempotence: librdkafka's default (false) for both acks values.
     let ctx = Ctx {
         origin: Instant::now(),
@@ -110,12 +140,11 @@ fn produce(args: &ProduceArgs) {
                 scope.spawn(move || {
                     let mut buf = Vec::new();
                     let mut bytes = 0u64;
-                    let rate = args.rate / args.tasks;
                     for (n, i) in (task..args.records)
                         .step_by(args.tasks as usize)
                         .enumerate()
                     {
-                        if let Some(due) = pace_due(started, n as u64, rate) {
+                        if let Some(due) = pace_due(started, n as u64, i, args.rate) {
                             std::thread::sleep(due.saturating_duration_since(Instant::now()));
                         }
                         let value = values.get(i, &mut buf);
