@@ -181,7 +181,12 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {:.0} | {:.1} | {} | {} | {:.2} | {throughput} | {cpu} | {over_runs} |",
-                m.client,
+                // Both ferrokafka builds call themselves by the same version.
+                if *kind == PeerKind::Baseline {
+                    format!("{} (baseline)", m.client)
+                } else {
+                    m.client.clone()
+                },
                 m.records_per_s(),
                 m.mb_per_s(),
                 optional(m.latency_p50_ms),
