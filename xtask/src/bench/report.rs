@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
+use super::measure::Measurement;
 use super::peers::PeerKind;
 use super::rounds::Runs;
 
@@ -129,12 +130,7 @@ pub fn render(report: &Report) -> String {
                 );
                 continue;
             };
-            let (throughput, cpu) = ours.map_or(("–".into(), "–".into()), |o| {
-                (
-                    format!("{:.2}×", m.records_per_s() / o.records_per_s()),
-                    format!("{:.2}×", m.cpu_s_per_million() / o.cpu_s_per_million()),
-                )
-            });
+            let (throughput, cpu) = ratios(m, ours);
             if let Some(o) = ours
                 && *kind != PeerKind::Ferrokafka
             {
@@ -166,18 +162,7 @@ pub fn render(report: &Report) -> String {
                     ));
                 }
             }
-            let mut over_runs = runs
-                .range(paced)
-                .map_or_else(String::new, |(lo, hi)| range_text(lo, hi, paced));
-            if runs.failures() > 0 {
-                let _ = write!(
-                    over_runs,
-                    " ({} of {} failed: {})",
-                    runs.failures(),
-                    runs.outcomes.len(),
-                    failure_summary(runs.first_failure().unwrap_or_default())
-                );
-            }
+            let over_runs = over_runs(runs, paced);
             let _ = writeln!(
                 out,
                 "| {} | {:.0} | {:.1} | {} | {} | {:.2} | {throughput} | {cpu} | {over_runs} |",
@@ -231,6 +216,33 @@ pub(super) fn range_text(lo: f64, hi: f64, paced: bool) -> String {
     } else {
         format!("{:.0}k–{:.0}k", lo / 1000.0, hi / 1000.0)
     }
+}
+
+/// The throughput and CPU ratios of `m` to `ours` (dashes without ours).
+pub(super) fn ratios(m: &Measurement, ours: Option<&Measurement>) -> (String, String) {
+    ours.map_or(("–".into(), "–".into()), |o| {
+        (
+            format!("{:.2}×", m.records_per_s() / o.records_per_s()),
+            format!("{:.2}×", m.cpu_s_per_million() / o.cpu_s_per_million()),
+        )
+    })
+}
+
+/// The range of `runs` in the workload's measure, and how many failed.
+pub(super) fn over_runs(runs: &Runs, paced: bool) -> String {
+    let mut text = runs
+        .range(paced)
+        .map_or_else(String::new, |(lo, hi)| range_text(lo, hi, paced));
+    if runs.failures() > 0 {
+        let _ = write!(
+            text,
+            " ({} of {} failed: {})",
+            runs.failures(),
+            runs.outcomes.len(),
+            failure_summary(runs.first_failure().unwrap_or_default())
+        );
+    }
+    text
 }
 
 fn optional(value: Option<f64>) -> String {

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::measure::Measurement;
 use super::peers::{JAVA_TOOLS_VERSION, PeerKind};
-use super::report::{failure_summary, range_text};
+use super::report::{failure_summary, over_runs, ratios};
 use super::rounds::Runs;
 
 /// The line that starts the section.
@@ -104,24 +104,8 @@ fn row(kind: PeerKind, runs: &Runs, ours: Option<&Measurement>) -> String {
             kind.label()
         );
     };
-    let (throughput, cpu) = ours.map_or(("–".into(), "–".into()), |o| {
-        (
-            format!("{:.2}×", m.records_per_s() / o.records_per_s()),
-            format!("{:.2}×", m.cpu_s_per_million() / o.cpu_s_per_million()),
-        )
-    });
-    let mut over_runs = runs
-        .range(false)
-        .map_or_else(String::new, |(lo, hi)| range_text(lo, hi, false));
-    if runs.failures() > 0 {
-        let _ = write!(
-            over_runs,
-            " ({} of {} failed: {})",
-            runs.failures(),
-            runs.outcomes.len(),
-            failure_summary(runs.first_failure().unwrap_or_default())
-        );
-    }
+    let (throughput, cpu) = ratios(m, ours);
+    let over_runs = over_runs(runs, false);
     format!(
         "| {} | {:.0} | {:.1} | {:.2} | {} | {throughput} | {cpu} | {over_runs} |",
         m.client,
