@@ -224,17 +224,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         kinds.dedup();
         kinds
     };
-    let mut ready = Vec::new();
-    let mut unavailable = Vec::new();
-    for kind in kinds {
-        match peers::prepare(kind) {
-            Ok(peer) => ready.push(peer),
-            Err(error) => {
-                eprintln!("{} is left out: {error:#}", kind.label());
-                unavailable.push((kind, format!("{error:#}")));
-            }
-        }
-    }
+    let (mut ready, unavailable) = peers::prepare_each(kinds);
     if let Some(program) = &args.baseline {
         ready.push(peers::Peer::baseline(program.clone())?);
     }
@@ -263,10 +253,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if args.side != Side::Consume {
         workloads.extend(produce_workloads());
     }
-    let ferrokafka = match ready.iter().find(|p| p.kind == PeerKind::Ferrokafka) {
-        Some(peer) => peer.clone(),
-        None => peers::prepare(PeerKind::Ferrokafka)?,
-    };
+    let ferrokafka = peers::ferrokafka_among(&ready)?;
     let fill = Task::Produce {
         record_size: 100,
         acks: "1",

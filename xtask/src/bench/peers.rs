@@ -112,6 +112,37 @@ pub enum Task {
     },
 }
 
+/// Prepares each of `kinds` once, in order: the clients ready to run, and
+/// those left out with why (also said on standard error).
+pub fn prepare_each(
+    kinds: impl IntoIterator<Item = PeerKind>,
+) -> (Vec<Peer>, Vec<(PeerKind, String)>) {
+    let mut ready: Vec<Peer> = Vec::new();
+    let mut unavailable: Vec<(PeerKind, String)> = Vec::new();
+    for kind in kinds {
+        if ready.iter().any(|p| p.kind == kind) || unavailable.iter().any(|(k, _)| *k == kind) {
+            continue;
+        }
+        match prepare(kind) {
+            Ok(peer) => ready.push(peer),
+            Err(error) => {
+                eprintln!("{} is left out: {error:#}", kind.label());
+                unavailable.push((kind, format!("{error:#}")));
+            }
+        }
+    }
+    (ready, unavailable)
+}
+
+/// The ferrokafka client among `ready`, or prepared now: it fills the
+/// topics and warms the broker up whichever clients are compared.
+pub fn ferrokafka_among(ready: &[Peer]) -> anyhow::Result<Peer> {
+    match ready.iter().find(|p| p.kind == PeerKind::Ferrokafka) {
+        Some(peer) => Ok(peer.clone()),
+        None => prepare(PeerKind::Ferrokafka),
+    }
+}
+
 /// Builds or fetches `kind` (ferrokafka and the Rust peers in release mode,
 /// Kafka's tools from Maven Central, kafka-python into the project's venv).
 pub fn prepare(kind: PeerKind) -> anyhow::Result<Peer> {

@@ -303,17 +303,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     } else {
         args.peers.clone()
     };
-    let mut ready = Vec::new();
-    for kind in kinds {
-        match peers::prepare(kind) {
-            Ok(peer) => ready.push(peer),
-            Err(error) => eprintln!("{} is left out: {error:#}", kind.label()),
-        }
-    }
-    let ferrokafka = match ready.iter().find(|p| p.kind == PeerKind::Ferrokafka) {
-        Some(peer) => peer.clone(),
-        None => peers::prepare(PeerKind::Ferrokafka)?,
-    };
+    let (ready, _) = peers::prepare_each(kinds);
+    let ferrokafka = peers::ferrokafka_among(&ready)?;
     let (cluster, bootstrap) =
         broker::given_or_started(args.bootstrap_servers.as_deref(), "bench-scale")?;
     let runtime = tokio::runtime::Builder::new_current_thread()

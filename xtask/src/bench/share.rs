@@ -32,26 +32,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     } else {
         args.peers.clone()
     };
-    let mut unavailable = Vec::new();
-    let mut ready = Vec::new();
-    for kind in wanted {
-        if !CLIENTS.contains(&kind) {
-            unavailable.push((kind, "no share consumer".to_string()));
-            continue;
-        }
-        match peers::prepare(kind) {
-            Ok(peer) if !ready.iter().any(|p: &peers::Peer| p.kind == kind) => ready.push(peer),
-            Ok(_) => {}
-            Err(error) => {
-                eprintln!("{} is left out: {error:#}", kind.label());
-                unavailable.push((kind, format!("{error:#}")));
-            }
-        }
-    }
-    let ferrokafka = match ready.iter().find(|p| p.kind == PeerKind::Ferrokafka) {
-        Some(peer) => peer.clone(),
-        None => peers::prepare(PeerKind::Ferrokafka)?,
-    };
+    let (with_share, without): (Vec<PeerKind>, Vec<PeerKind>) =
+        wanted.into_iter().partition(|kind| CLIENTS.contains(kind));
+    let (ready, mut unavailable) = peers::prepare_each(with_share);
+    unavailable.extend(
+        without
+            .into_iter()
+            .map(|kind| (kind, "no share consumer".to_string())),
+    );
+    let ferrokafka = peers::ferrokafka_among(&ready)?;
     let (cluster, bootstrap) =
         broker::given_or_started(args.bootstrap_servers.as_deref(), "bench-share")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
