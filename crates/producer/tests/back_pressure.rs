@@ -18,7 +18,7 @@ const BUFFER_MEMORY: usize = 256 << 10;
 const VALUE: usize = 16 << 10;
 /// Real time: the producer's deadlines are `std::time::Instant`s, which
 /// paused tokio time does not move.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(1);
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Each accepted record's outcomes: delivered, timed out, anything else.
 #[derive(Default)]
@@ -98,6 +98,10 @@ async fn records_outliving_the_delivery_timeout_fail_once_and_free_the_buffer() 
         ("delivery_timeout_ms", delivery_timeout.as_str()),
         ("retry_backoff_ms", "20"),
         ("reconnect_backoff_ms", "20"),
+        // The broker is down for seconds; at the default 1 s ceiling the
+        // reconnect after it returns could wait out the second fill's
+        // delivery timeout.
+        ("reconnect_backoff_max_ms", "50"),
     ])
     .unwrap();
     let client = cluster.client(config.client.clone()).await.unwrap();
