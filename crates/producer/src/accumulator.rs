@@ -16,6 +16,9 @@ use bytes::Bytes;
 use ferrokafka_records::{
     BATCH_HEADER_LEN, BatchHeader, Compression, HeaderRef, RecordBatchBuilder, RecordsError,
 };
+use ferrokafka_transport::backoff::exponential;
+
+use crate::partitioner::Xorshift;
 
 /// The accumulator's settings, named after the producer's keys.
 #[derive(Debug, Clone)]
@@ -34,8 +37,11 @@ pub struct AccumulatorConfig {
     pub compression_level: Option<i32>,
     /// `delivery_timeout_ms`: a record not acknowledged by then fails.
     pub delivery_timeout: Duration,
-    /// `retry_backoff_ms`: a retried batch waits this long.
+    /// `retry_backoff_ms`: a batch's first retry waits this long.
     pub retry_backoff: Duration,
+    /// `retry_backoff_max_ms`: each further retry of a batch waits twice
+    /// as long, jittered, up to this (KIP-580).
+    pub retry_backoff_max: Duration,
     /// Whether batches are marked transactional (`transactional_id` set).
     pub transactional: bool,
 }
@@ -51,6 +57,7 @@ impl Default for AccumulatorConfig {
             compression_level: None,
             delivery_timeout: Duration::from_secs(120),
             retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
             transactional: false,
         }
     }
@@ -253,6 +260,8 @@ pub struct Accumulator<P, C> {
     flushes: usize,
     /// The id the next batch gets.
     next_batch_id: u64,
+    /// The retry backoff's jitter, seeded so runs are reproducible.
+    jitter: Xorshift,
 }
 
 impl<P: Ord + Clone, C> Accumulator<P, C> {
@@ -264,6 +273,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             used_memory: 0,
             flushes: 0,
             next_batch_id: 0,
+            jitter: Xorshift::new(0),
         }
     }
 
@@ -506,12 +516,20 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
     }
 
     /// Puts a batch that failed retriably back in its queue, to be resent
-    /// after `retry_backoff_ms` with the same bytes: an unsequenced batch at
+    /// with the same bytes after the retry backoff (`retry_backoff_ms`,
+    /// doubling with each attempt up to `retry_backoff_max_ms`): an
+    /// unsequenced batch at
     /// the front, a sequenced one among the sequenced batches in
     /// base-sequence order, ahead of every batch without a sequence (with
     /// several batches in flight their retries may come back in any order).
     pub fn reenqueue(&mut self, now: Instant, mut batch: ProducerBatch<P, C>) {
-        batch.retry_after = Some(now + self.config.retry_backoff);
+        let backoff = exponential(
+            self.config.retry_backoff,
+            self.config.retry_backoff_max,
+            batch.attempts.saturating_sub(1),
+            self.jitter.unit(),
+        );
+        batch.retry_after = Some(now + backoff);
         let queue = self.queues.entry(batch.partition.clone()).or_default();
         let position = match batch.producer {
             None => 0,
@@ -941,6 +959,56 @@ mod tests {
         );
     }
 
+    /// When a batch retried `attempts` times first becomes ready again,
+    /// in whole milliseconds after it was put back.
+    fn ready_after(acc: &mut Accumulator<i32, u32>, t0: Instant) -> u64 {
+        (0..=2_000)
+            .find(|&ms| !acc.ready(t0 + Duration::from_millis(ms)).0.is_empty())
+            .expect("ready within 2 s")
+    }
+
+    #[test]
+    fn each_retry_of_a_batch_waits_twice_as_long_up_to_retry_backoff_max() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(AccumulatorConfig {
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(500),
+            ..config()
+        });
+        acc.append(
+            t0,
+            &0,
+            RecordRef {
+                timestamp: 1,
+                key: None,
+                value: Some(b"v"),
+                headers: NO_HEADERS,
+            },
+            1,
+        )
+        .unwrap();
+        let mut waits = Vec::new();
+        for _ in 0..5 {
+            let batch = acc
+                .drain(t0, &[0], 1 << 20, |_, _| DrainStamp::Sequenced(1, 0, 0))
+                .unwrap()
+                .pop()
+                .expect("the batch is ready");
+            acc.reenqueue(t0, batch);
+            waits.push(ready_after(&mut acc, t0));
+            // Drained again at t0 by pretending its backoff is over.
+            let queued = acc.queues.get_mut(&0).unwrap();
+            queued[0].retry_after = None;
+        }
+        // 100, 200, 400, 500, 500 ms, each within ±20 % and never past 500.
+        for (wait, nominal) in waits.iter().zip([100u64, 200, 400, 500, 500]) {
+            assert!(
+                *wait >= nominal * 8 / 10 && *wait <= (nominal * 12 / 10).min(500),
+                "{waits:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_retried_batch_goes_first_after_the_backoff_with_the_same_bytes() {
         let t0 = Instant::now();
@@ -977,7 +1045,9 @@ mod tests {
         .unwrap();
         acc.reenqueue(t0, first);
         assert!(acc.ready(t0).0.is_empty(), "backing off");
-        let later = t0 + Duration::from_millis(100);
+        // retry_backoff_ms 100, jittered by up to 20 %.
+        assert!(acc.ready(t0 + Duration::from_millis(79)).0.is_empty());
+        let later = t0 + Duration::from_millis(120);
         assert_eq!(acc.ready(later).0, [0]);
         let again = acc
             .drain(later, &[0], 1 << 20, |_, _| {

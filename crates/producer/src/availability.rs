@@ -11,8 +11,8 @@
 //! retries behind it; they go to the partitions that take writes instead.
 //!
 //! A refused partition is avoided for a backoff that doubles with each
-//! refusal in a row, from `retry_backoff_ms` up to [`MAX_AVOIDANCE`] (the
-//! exponential backoff of KIP-580), and is offered again as soon as a batch
+//! refusal in a row, from `retry_backoff_ms` up to `retry_backoff_max_ms`
+//! (the exponential backoff of KIP-580, unjittered), and is offered again as soon as a batch
 //! of it is written. Keyed records and records naming their partition are
 //! never moved: their partition is part of their meaning. Sans-I/O: driven
 //! by the sender's answers and the sends' clock.
@@ -21,11 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrokafka_protocol::ErrorCode;
+use ferrokafka_transport::backoff::exponential;
 use rustc_hash::FxHashMap;
-
-/// The longest a refused partition is avoided at a time: the Java client's
-/// default `retry.backoff.max.ms`.
-pub(crate) const MAX_AVOIDANCE: Duration = Duration::from_secs(1);
 
 /// Whether a produce error means the partition is not taking writes now
 /// (so keyless records are better off elsewhere), as opposed to a problem
@@ -45,6 +42,7 @@ pub(crate) fn refuses_writes(error: ErrorCode) -> bool {
 #[derive(Debug)]
 pub(crate) struct Availability {
     base: Duration,
+    max: Duration,
     topics: FxHashMap<Arc<str>, Avoided>,
 }
 
@@ -73,10 +71,12 @@ struct Refusals {
 }
 
 impl Availability {
-    /// Avoidance starting at `base` (`retry_backoff_ms`).
-    pub(crate) fn new(base: Duration) -> Self {
+    /// Avoidance starting at `base` (`retry_backoff_ms`) and doubling up
+    /// to `max` (`retry_backoff_max_ms`).
+    pub(crate) fn new(base: Duration, max: Duration) -> Self {
         Availability {
             base: base.max(Duration::from_millis(1)),
+            max,
             topics: FxHashMap::default(),
         }
     }
@@ -88,9 +88,9 @@ impl Availability {
             .partitions
             .get(&partition)
             .map_or(1, |r| r.in_a_row.saturating_add(1));
-        // base, 2 base, 4 base, ... up to the cap.
-        let factor = 1u32 << (in_a_row - 1).min(16);
-        let avoid = self.base.saturating_mul(factor).min(MAX_AVOIDANCE);
+        // Unjittered (the middle of the jitter range): avoidance only
+        // steers new records, it does not retry anything.
+        let avoid = exponential(self.base, self.max, in_a_row - 1, 0.5);
         avoided.partitions.insert(
             partition,
             Refusals {
@@ -151,7 +151,7 @@ impl Availability {
                 }
             }
             // Nothing avoided any more: offered until the next refusal.
-            avoided.valid_until = Some(valid_until.unwrap_or(now + MAX_AVOIDANCE));
+            avoided.valid_until = Some(valid_until.unwrap_or(now + self.max));
             avoided.from = from;
         }
         if avoided.offer.is_empty() {
@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn nothing_refused_offers_every_available_partition() {
-        let mut availability = Availability::new(ms(100));
+        let mut availability = Availability::new(ms(100), ms(1000));
         let all = [0, 1, 2, 3];
         assert_eq!(availability.offer("t", &all, Instant::now()), &all);
     }
@@ -181,7 +181,7 @@ mod tests {
     fn a_refused_partition_is_avoided_until_its_backoff_ends() {
         let start = Instant::now();
         let topic: Arc<str> = Arc::from("t");
-        let mut availability = Availability::new(ms(100));
+        let mut availability = Availability::new(ms(100), ms(1000));
         let all = [0, 1, 2, 3];
         availability.refused(&topic, 2, start);
         assert_eq!(availability.offer("t", &all, start + ms(99)), &[0, 1, 3]);
@@ -194,7 +194,7 @@ mod tests {
     fn refusals_in_a_row_double_the_avoidance_up_to_the_cap() {
         let start = Instant::now();
         let topic: Arc<str> = Arc::from("t");
-        let mut availability = Availability::new(ms(100));
+        let mut availability = Availability::new(ms(100), ms(1000));
         let all = [0, 1];
         let mut now = start;
         for expected in [100, 200, 400, 800, 1000, 1000] {
@@ -213,7 +213,7 @@ mod tests {
     fn a_written_batch_makes_its_partition_offered_again_and_resets_the_backoff() {
         let start = Instant::now();
         let topic: Arc<str> = Arc::from("t");
-        let mut availability = Availability::new(ms(100));
+        let mut availability = Availability::new(ms(100), ms(1000));
         let all = [0, 1, 2];
         availability.refused(&topic, 1, start);
         availability.refused(&topic, 1, start);
@@ -228,7 +228,7 @@ mod tests {
     fn every_partition_refused_offers_them_all_rather_than_none() {
         let start = Instant::now();
         let topic: Arc<str> = Arc::from("t");
-        let mut availability = Availability::new(ms(100));
+        let mut availability = Availability::new(ms(100), ms(1000));
         let all = [0, 1];
         availability.refused(&topic, 0, start);
         availability.refused(&topic, 1, start);
@@ -239,7 +239,7 @@ mod tests {
     fn a_metadata_update_is_followed() {
         let start = Instant::now();
         let topic: Arc<str> = Arc::from("t");
-        let mut availability = Availability::new(ms(100));
+        let mut availability = Availability::new(ms(100), ms(1000));
         availability.refused(&topic, 1, start);
         assert_eq!(availability.offer("t", &[0, 1, 2], start), &[0, 2]);
         // Partition 2 lost its leader; partition 3 was added.

@@ -126,6 +126,7 @@ pub const KEYS: &[&str] = &[
     "compression_level",
     "delivery_timeout_ms",
     "retry_backoff_ms",
+    "retry_backoff_max_ms",
     "transactional_id",
     "transaction_timeout_ms",
 ];
@@ -221,6 +222,10 @@ impl ProducerConfig {
             "delivery_timeout_ms" => self.batching.delivery_timeout = millis(k, value)?,
             "retry_backoff_ms" => {
                 self.batching.retry_backoff = millis(k, value)?;
+                self.client.set(k, value)?;
+            }
+            "retry_backoff_max_ms" => {
+                self.batching.retry_backoff_max = millis(k, value)?;
                 self.client.set(k, value)?;
             }
             "transactional_id" => {

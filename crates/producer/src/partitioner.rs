@@ -97,6 +97,13 @@ impl Xorshift {
         let value = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
         (value % bound as u64) as usize
     }
+
+    /// The next number in `[0, 1)`, in steps of 2^-20 (enough for jitter).
+    pub fn unit(&mut self) -> f64 {
+        const STEPS: u32 = 1 << 20;
+        let step = u32::try_from(self.below(STEPS as usize)).unwrap_or(0);
+        f64::from(step) / f64::from(STEPS)
+    }
 }
 
 /// The Java client's built-in partitioner: murmur2 for keyed records; for

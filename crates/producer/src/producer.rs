@@ -544,7 +544,10 @@ impl Producer {
             state: Mutex::new(State {
                 accumulator: Accumulator::new(batching),
                 partitioner,
-                availability: Availability::new(config.batching.retry_backoff),
+                availability: Availability::new(
+                    config.batching.retry_backoff,
+                    config.batching.retry_backoff_max,
+                ),
                 in_flight: HashMap::default(),
                 requests_in_flight: HashMap::default(),
                 drain_start: HashMap::default(),

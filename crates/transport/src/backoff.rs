@@ -1,6 +1,9 @@
-//! Reconnect backoff as the Java client does it: exponential from
-//! `reconnect_backoff_ms` up to `reconnect_backoff_max_ms`, with ±20 %
-//! jitter so clients that lost a broker together do not return together.
+//! Exponential backoff as the Java client computes it (its
+//! `ExponentialBackoff`): doubling from an initial delay up to a ceiling,
+//! with ±20 % jitter so clients that failed together do not retry
+//! together. Reconnects use it between `reconnect_backoff_ms` and
+//! `reconnect_backoff_max_ms`; retried requests (KIP-580) between
+//! `retry_backoff_ms` and `retry_backoff_max_ms`.
 
 use std::time::Duration;
 
@@ -29,12 +32,9 @@ impl Backoff {
     /// next. `unit_random` is a number in `[0, 1)`: the caller's randomness,
     /// so the schedule itself stays deterministic and testable.
     pub fn next_delay(&mut self, unit_random: f64) -> Duration {
-        let exponent = self.failures.min(31);
+        let delay = exponential(self.initial, self.max, self.failures, unit_random);
         self.failures = self.failures.saturating_add(1);
-        let nominal = self.initial.as_secs_f64() * f64::from(1u32 << exponent.min(30));
-        let nominal = nominal.min(self.max.as_secs_f64());
-        let factor = 1.0 - JITTER + 2.0 * JITTER * unit_random.clamp(0.0, 1.0);
-        Duration::from_secs_f64((nominal * factor).min(self.max.as_secs_f64() * (1.0 + JITTER)))
+        delay
     }
 
     /// Forgets past failures after a successful connection.
@@ -46,6 +46,31 @@ impl Backoff {
     pub fn failures(&self) -> u32 {
         self.failures
     }
+}
+
+/// The delay before retry number `attempt + 1` (`attempt` 0 after the
+/// first failure): `initial` × 2^`attempt`, jittered by ±20 % with
+/// `unit_random` in `[0, 1)`, never above `max`. When `max` is not above
+/// `initial` the delay is `initial`, unjittered, as Java's is.
+///
+/// ```
+/// use std::time::Duration;
+/// use ferrokafka_transport::backoff::exponential;
+///
+/// let ms = Duration::from_millis;
+/// assert_eq!(exponential(ms(100), ms(1000), 0, 0.5), ms(100));
+/// assert_eq!(exponential(ms(100), ms(1000), 3, 0.5), ms(800));
+/// assert_eq!(exponential(ms(100), ms(1000), 9, 0.99), ms(1000));
+/// assert_eq!(exponential(ms(100), ms(50), 9, 0.0), ms(100));
+/// ```
+pub fn exponential(initial: Duration, max: Duration, attempt: u32, unit_random: f64) -> Duration {
+    if max <= initial {
+        return initial;
+    }
+    let nominal = initial.as_secs_f64() * f64::from(1u32 << attempt.min(30));
+    let nominal = nominal.min(max.as_secs_f64());
+    let factor = 1.0 - JITTER + 2.0 * JITTER * unit_random.clamp(0.0, 1.0);
+    Duration::from_secs_f64(nominal * factor).min(max)
 }
 
 #[cfg(test)]

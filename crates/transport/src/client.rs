@@ -610,14 +610,17 @@ impl Client {
     }
 
     /// Repeats `attempt` while it answers `Ok(None)` or fails with a
-    /// retriable error, `retry_backoff_ms` apart, for at most
-    /// `default_api_timeout_ms`.
+    /// retriable error, for at most `default_api_timeout_ms`: first
+    /// `retry_backoff_ms` apart, then twice as far each time up to
+    /// `retry_backoff_max_ms` (KIP-580).
     async fn retrying<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, TransportError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Option<T>, TransportError>>,
     {
-        let deadline = Instant::now() + self.inner.config.default_api_timeout;
+        let config = &self.inner.config;
+        let deadline = Instant::now() + config.default_api_timeout;
+        let mut backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
         let mut last_error = None;
         loop {
             match attempt().await {
@@ -629,14 +632,20 @@ impl Client {
                 }
                 Err(error) => return Err(error),
             }
-            if Instant::now() + self.inner.config.retry_backoff >= deadline {
+            let now = Instant::now();
+            if now + config.retry_backoff >= deadline {
                 return Err(TransportError::GaveUp {
                     what: what.to_string(),
-                    after: self.inner.config.default_api_timeout,
+                    after: config.default_api_timeout,
                     last_error: last_error.map(Box::new),
                 });
             }
-            tokio::time::sleep(self.inner.config.retry_backoff).await;
+            // The last attempts keep their place before the deadline however
+            // far the backoff has grown.
+            let wait = backoff
+                .next_delay(unit_random())
+                .min(deadline.saturating_duration_since(now + config.retry_backoff));
+            tokio::time::sleep(wait).await;
         }
     }
 

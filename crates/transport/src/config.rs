@@ -101,6 +101,9 @@ pub struct ClientConfig {
     pub reconnect_backoff_max: Duration,
     /// `retry_backoff_ms`.
     pub retry_backoff: Duration,
+    /// `retry_backoff_max_ms` (KIP-580): retries of the same request back
+    /// off exponentially from `retry_backoff_ms` up to this.
+    pub retry_backoff_max: Duration,
     /// `connections_max_idle_ms`.
     pub connections_max_idle: Duration,
     /// `metadata_max_age_ms`.
@@ -187,6 +190,7 @@ impl Default for ClientConfig {
             reconnect_backoff: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_secs(1),
             retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
             connections_max_idle: Duration::from_secs(540),
             metadata_max_age: Duration::from_secs(300),
             default_api_timeout: Duration::from_secs(60),
@@ -229,6 +233,7 @@ pub const KEYS: &[&str] = &[
     "reconnect_backoff_ms",
     "reconnect_backoff_max_ms",
     "retry_backoff_ms",
+    "retry_backoff_max_ms",
     "connections_max_idle_ms",
     "metadata_max_age_ms",
     "default_api_timeout_ms",
@@ -461,6 +466,7 @@ impl ClientConfig {
             "reconnect_backoff_ms" => self.reconnect_backoff = millis(k, value)?,
             "reconnect_backoff_max_ms" => self.reconnect_backoff_max = millis(k, value)?,
             "retry_backoff_ms" => self.retry_backoff = millis(k, value)?,
+            "retry_backoff_max_ms" => self.retry_backoff_max = millis(k, value)?,
             "connections_max_idle_ms" => self.connections_max_idle = millis(k, value)?,
             "metadata_max_age_ms" => self.metadata_max_age = millis(k, value)?,
             "default_api_timeout_ms" => self.default_api_timeout = millis(k, value)?,
