@@ -2,6 +2,7 @@
 //! each client in its own process on the same workloads, written to
 //! `BENCHMARKS.md` as a table per workload with ratios to ferrokafka.
 
+pub mod bench_broker;
 pub mod measure;
 pub mod peers;
 pub mod plot;
@@ -23,8 +24,8 @@ use ferrokafka_protocol::ErrorCode;
 use ferrokafka_protocol::messages::CreateTopicsRequest;
 use ferrokafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use ferrokafka_transport::Client;
-use ferrokafka_transport::config::ClientConfig;
 
+pub use bench_broker::BenchBroker;
 pub use measure::Measurement;
 pub use peers::{PeerKind, Task};
 
@@ -228,15 +229,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(program) = &args.baseline {
         ready.push(peers::Peer::baseline(program.clone())?);
     }
-    let (cluster, bootstrap) =
-        broker::given_or_started(args.bootstrap_servers.as_deref(), "bench")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let client = runtime.block_on(Client::connect(ClientConfig::from_pairs([(
-        "bootstrap_servers",
-        bootstrap.as_str(),
-    )])?))?;
+    let bench = BenchBroker::connect(args.bootstrap_servers.as_deref(), "bench")?;
+    let (runtime, client, bootstrap) = (&bench.runtime, &bench.client, bench.bootstrap.clone());
     let run_id = std::process::id();
     let json_ints_file =
         broker::harness_dir().join(format!("bench-json-ints-{}.txt", args.records));
@@ -277,7 +271,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         workloads.extend(consume_workloads());
         topic
     };
-    runtime.block_on(create_topic(&client, &warm_topic, args.partitions))?;
+    runtime.block_on(create_topic(client, &warm_topic, args.partitions))?;
     eprintln!(
         "warming the broker up: {} records to {warm_topic}",
         args.records
@@ -294,7 +288,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     )
     .context("the warm-up run")?;
     if consume_topic.is_none() {
-        runtime.block_on(delete_topic(&client, &warm_topic))?;
+        runtime.block_on(delete_topic(client, &warm_topic))?;
     }
 
     if let Some(only) = &args.only {
@@ -332,7 +326,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                         },
                     ),
                     Task::Produce { .. } | Task::Share { .. } => {
-                        runtime.block_on(create_topic(&client, &name, args.partitions))?;
+                        runtime.block_on(create_topic(client, &name, args.partitions))?;
                         (name, workload.task.clone())
                     }
                 };
@@ -343,7 +337,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 if matches!(task, Task::Produce { .. }) {
                     // Every producer run writes 100 MB; a full run would
                     // otherwise leave gigabytes in the broker's log and cache.
-                    runtime.block_on(delete_topic(&client, &topic))?;
+                    runtime.block_on(delete_topic(client, &topic))?;
                 }
                 match &outcome {
                     Ok(m) => eprintln!(
@@ -370,11 +364,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             rows: clients.iter().map(|p| p.kind).zip(runs).collect(),
         });
     }
-    drop(client);
-    drop(runtime);
-    if let Some(cluster) = cluster {
-        cluster.stop();
-    }
+    bench.stop();
 
     let text = report::render(&report::Report {
         records: args.records,

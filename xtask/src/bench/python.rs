@@ -11,9 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ferrokafka_transport::Client;
-use ferrokafka_transport::config::ClientConfig;
 
+use super::BenchBroker;
 use super::python_report::{self, Section};
 use super::{Args, measure, rounds};
 use crate::broker;
@@ -196,15 +195,8 @@ fn build_release_extension(root: &Path) -> anyhow::Result<PathBuf> {
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let python = prepare(args.python_extension.as_deref())?;
     let script = crate::workspace_root().join("bench/peers/python_clients_bench.py");
-    let (cluster, bootstrap) =
-        broker::given_or_started(args.bootstrap_servers.as_deref(), "bench-python")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let client = runtime.block_on(Client::connect(ClientConfig::from_pairs([(
-        "bootstrap_servers",
-        bootstrap.as_str(),
-    )])?))?;
+    let bench = BenchBroker::connect(args.bootstrap_servers.as_deref(), "bench-python")?;
+    let (runtime, client, bootstrap) = (&bench.runtime, &bench.client, bench.bootstrap.clone());
     let timeout = Duration::from_secs(args.timeout_s);
     let run_id = std::process::id();
     let command = |client: PyClient, workload: PyWorkload, topic: &str, group: &str| {
@@ -228,7 +220,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     // fills the consumers' topic.
     let consume_topic = format!("bench-python-consume-{run_id}");
     runtime.block_on(super::create_topic_with(
-        &client,
+        client,
         &consume_topic,
         args.partitions,
         &[],
@@ -272,7 +264,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 let name = format!("bench-python-{run_id}-{w}-{round}-{}", py_client.flag());
                 let topic = if workload.produces() {
                     runtime.block_on(super::create_topic_with(
-                        &client,
+                        client,
                         &name,
                         args.partitions,
                         &[],
@@ -287,7 +279,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                             Ok(measure::parse_result_line(&stdout)?.with_usage(usage))
                         });
                 if workload.produces() {
-                    runtime.block_on(super::delete_topic(&client, &topic))?;
+                    runtime.block_on(super::delete_topic(client, &topic))?;
                 }
                 match &outcome {
                     Ok(m) => eprintln!(
@@ -316,12 +308,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 .collect(),
         });
     }
-    runtime.block_on(super::delete_topic(&client, &consume_topic))?;
-    drop(client);
-    drop(runtime);
-    if let Some(cluster) = cluster {
-        cluster.stop();
-    }
+    runtime.block_on(super::delete_topic(client, &consume_topic))?;
+    bench.stop();
 
     let text = python_report::render(&python_report::Report {
         records: args.records,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ferrokafka_transport::Client;
 
+use super::BenchBroker;
 use super::peers::{self, Peer, PeerKind, Task};
 use super::plot::{self, Curve};
 use super::rounds::{self, Runs};
@@ -305,20 +306,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     let (ready, _) = peers::prepare_each(kinds);
     let ferrokafka = peers::ferrokafka_among(&ready)?;
-    let (cluster, bootstrap) =
-        broker::given_or_started(args.bootstrap_servers.as_deref(), "bench-scale")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let client = runtime.block_on(Client::connect(
-        ferrokafka_transport::config::ClientConfig::from_pairs([(
-            "bootstrap_servers",
-            bootstrap.as_str(),
-        )])?,
-    ))?;
+    let bench = BenchBroker::connect(args.bootstrap_servers.as_deref(), "bench-scale")?;
+    let (runtime, client, bootstrap) = (&bench.runtime, &bench.client, bench.bootstrap.clone());
     let mut runner = Runner {
-        client: &client,
-        runtime: &runtime,
+        client,
+        runtime,
         bootstrap: &bootstrap,
         ferrokafka,
         timeout: Duration::from_secs(args.timeout_s),
@@ -344,13 +336,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     }
     for topic in std::mem::take(&mut runner.warm).into_values() {
-        runtime.block_on(super::delete_topic(&client, &topic))?;
+        runtime.block_on(super::delete_topic(client, &topic))?;
     }
-    drop(client);
-    drop(runtime);
-    if let Some(cluster) = cluster {
-        cluster.stop();
-    }
+    bench.stop();
 
     let text = render(&measured, args);
     println!("{text}");

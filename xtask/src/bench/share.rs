@@ -11,9 +11,8 @@ use std::time::Duration;
 use anyhow::Context;
 use ferrokafka_admin::configs::{AlterConfigOp, ConfigResource, ResourceType};
 use ferrokafka_admin::{Admin, AdminOptions};
-use ferrokafka_transport::Client;
-use ferrokafka_transport::config::ClientConfig;
 
+use super::BenchBroker;
 use super::peers::{self, PeerKind, Task};
 use super::share_report::{self, Report, Section};
 use super::{Args, create_topic, measure, rounds};
@@ -41,19 +40,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             .map(|kind| (kind, "no share consumer".to_string())),
     );
     let ferrokafka = peers::ferrokafka_among(&ready)?;
-    let (cluster, bootstrap) =
-        broker::given_or_started(args.bootstrap_servers.as_deref(), "bench-share")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let client = runtime.block_on(Client::connect(ClientConfig::from_pairs([(
-        "bootstrap_servers",
-        bootstrap.as_str(),
-    )])?))?;
+    let bench = BenchBroker::connect(args.bootstrap_servers.as_deref(), "bench-share")?;
+    let (runtime, client, bootstrap) = (&bench.runtime, &bench.client, bench.bootstrap.clone());
     let run_id = std::process::id();
     let timeout = Duration::from_secs(args.timeout_s);
     let topic = format!("bench-share-{run_id}");
-    runtime.block_on(create_topic(&client, &topic, args.partitions))?;
+    runtime.block_on(create_topic(client, &topic, args.partitions))?;
     // The fill is the run that warms the broker's JVM up, as in the main
     // benchmark.
     eprintln!("filling {topic} with {} records", args.records);
@@ -129,13 +121,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             rows: ready.iter().map(|p| p.kind).zip(runs).collect(),
         });
     }
-    runtime.block_on(super::delete_topic(&client, &topic))?;
+    runtime.block_on(super::delete_topic(client, &topic))?;
     drop(admin);
-    drop(client);
-    drop(runtime);
-    if let Some(cluster) = cluster {
-        cluster.stop();
-    }
+    bench.stop();
 
     let section = share_report::render(&Report {
         records: args.records,
