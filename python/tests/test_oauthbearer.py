@@ -58,18 +58,21 @@ def test_every_client_takes_the_keys(bootstrap, group):
 
 
 @pytest.mark.parametrize(
-    "missing, named",
+    "missing, pattern",
     [
-        ("sasl_oauthbearer_client_credentials_client_secret", "sasl_oauthbearer_client_credentials_client_secret"),
-        ("sasl_oauthbearer_token_endpoint_url", "sasl_oauthbearer_token_endpoint_url"),
+        # The message starts with the key to change...
+        ("sasl_oauthbearer_client_credentials_client_secret", "^sasl_oauthbearer_client_credentials_client_secret: "),
+        ("sasl_oauthbearer_client_credentials_client_id", "^sasl_oauthbearer_client_credentials_client_id: "),
+        # ...or, with no endpoint, says a provider or an endpoint is needed.
+        ("sasl_oauthbearer_token_endpoint_url", "^sasl_oauth_token_provider: .*sasl_oauthbearer_token_endpoint_url"),
     ],
 )
-def test_the_rust_token_provider_names_what_it_lacks(bootstrap, missing, named):
+def test_the_rust_token_provider_names_what_it_lacks(bootstrap, missing, pattern):
     configs = oidc(bootstrap_servers=bootstrap)
     del configs[missing]
-    with pytest.raises(ValueError, match=named):
+    with pytest.raises(ValueError, match=pattern):
         KafkaAdminClient(**configs)
-    with pytest.raises(ValueError, match=named):
+    with pytest.raises(ValueError, match=pattern):
         KafkaProducer(**configs)
 
 
@@ -82,9 +85,21 @@ def test_an_encrypted_assertion_key_is_refused_naming_the_passphrase(bootstrap, 
         sasl_oauthbearer_assertion_private_key_file=key,
         sasl_oauthbearer_assertion_private_key_passphrase="hunter2",
     )
-    with pytest.raises(ValueError, match="sasl_oauthbearer_assertion_private_key_passphrase") as refused:
+    with pytest.raises(ValueError, match="^sasl_oauthbearer_assertion_private_key_passphrase: ") as refused:
         KafkaAdminClient(**configs)
     assert "hunter2" not in str(refused.value)
+
+
+def test_an_encrypted_pem_key_file_is_refused_naming_the_file_key(bootstrap, tmp_path):
+    key = tmp_path / "key.pem"
+    key.write_text("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n")
+    configs = oidc(
+        bootstrap_servers=bootstrap,
+        sasl_oauthbearer_grant_type=JWT_BEARER,
+        sasl_oauthbearer_assertion_private_key_file=str(key),
+    )
+    with pytest.raises(ValueError, match="^sasl_oauthbearer_assertion_private_key_file: .*encrypted"):
+        KafkaAdminClient(**configs)
 
 
 def test_a_token_endpoint_that_is_not_http_is_refused(bootstrap):
