@@ -19,7 +19,7 @@ use ferrokafka_admin::{Admin as RustAdmin, AdminConfig, AdminError, AdminOptions
 use ferrokafka_group::assignor::TopicPartition;
 use ferrokafka_group::offsets::OffsetAndMetadata;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::errors;
 use crate::{millis, wait_done};
@@ -142,6 +142,10 @@ type TopicSpec = (
     BTreeMap<String, String>,
 );
 
+/// How long `close` waits for the last telemetry push when Python gives
+/// no `timeout_ms`.
+const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The Rust admin client.
 #[pyclass(module = "ferrokafka._core", frozen)]
 pub(crate) struct Admin {
@@ -184,6 +188,36 @@ impl Admin {
         let admin = wait_done(py, RustAdmin::connect(config))?
             .map_err(|error| errors::admin_error(py, &error))?;
         Ok(Admin { admin })
+    }
+
+    /// Closes the client: every later operation fails (`IllegalStateError`)
+    /// and the telemetry ends with a last push if the brokers subscribed to
+    /// it, waiting at most `timeout_ms` (default 30 s) for it. Closing again
+    /// does nothing.
+    #[pyo3(signature = (timeout_ms=None))]
+    fn close(&self, py: Python<'_>, timeout_ms: Option<f64>) -> PyResult<()> {
+        let timeout = millis("timeout_ms", timeout_ms)?.unwrap_or(DEFAULT_CLOSE_TIMEOUT);
+        wait_done(py, self.admin.close(timeout))
+    }
+
+    /// Whether `close` was called.
+    fn closed(&self) -> bool {
+        self.admin.is_closed()
+    }
+
+    /// The 16 bytes of the id the brokers gave this client for its
+    /// telemetry (KIP-714), waiting at most `timeout_ms` for it; `None`
+    /// when none came in time, the client pushes no metrics, or it is closed.
+    fn client_instance_id<'py>(
+        &self,
+        py: Python<'py>,
+        timeout_ms: f64,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        // An infinite timeout, capped where adding it to now cannot overflow.
+        let timeout =
+            millis("timeout_ms", Some(timeout_ms))?.unwrap_or(Duration::from_secs(30 * 24 * 3600));
+        let id = wait_done(py, self.admin.client_instance_id(timeout))?;
+        Ok(id.map(|id| PyBytes::new(py, &id.0)))
     }
 
     /// Creates topics; `[(name, None or exception)]`.

@@ -244,6 +244,7 @@ pub(crate) fn admin_error(py: Python<'_>, error: &AdminError) -> PyErr {
         AdminError::TimedOut { .. } => Kind::Timeout,
         AdminError::InvalidArgument(_) => Kind::IllegalArgument,
         AdminError::UnexpectedResponse(_) => Kind::Protocol,
+        AdminError::Closed => Kind::IllegalState,
     };
     exception(py, kind, error.to_string())
 }

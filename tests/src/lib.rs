@@ -7,6 +7,7 @@
 //! start`), or a single node started for this test process and ended with it.
 
 pub mod idp;
+pub mod oidc;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};

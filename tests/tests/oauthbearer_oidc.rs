@@ -5,98 +5,25 @@
 //! against that provider's JWKS. Clients are configured with the Java
 //! client's dotted key names, as a Java configuration carries over.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrokafka_consumer::{Consumer, ConsumerConfig, ConsumerRecord};
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
 use ferrokafka_protocol::messages::MetadataRequest;
-use ferrokafka_tests::idp::{AUDIENCE, CLIENT_SECRET, ISSUER, IdentityProvider};
-use ferrokafka_tests::{create_topic, start_cluster_with, unique_topic};
+use ferrokafka_tests::idp::{AUDIENCE, ISSUER};
+use ferrokafka_tests::oidc::oidc_cluster as oidc;
+use ferrokafka_tests::{create_topic, unique_topic};
 use ferrokafka_transport::config::ClientConfig;
 use ferrokafka_transport::sasl::{Secret, StaticToken};
 use ferrokafka_transport::{BrokerConnection, Client, Lane, TransportError};
-use xtask::broker::{LocalCluster, StartOptions};
 
 /// Every wait on the broker here ends by then, so a failure cannot hang.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-struct Oidc {
-    idp: IdentityProvider,
-    cluster: LocalCluster,
-}
-
-impl Oidc {
-    /// The SASL_PLAINTEXT listener, whose OAUTHBEARER checks JWTs.
-    fn bootstrap(&self) -> String {
-        self.cluster
-            .info
-            .security
-            .as_ref()
-            .expect("started with security")
-            .sasl_plaintext
-            .clone()
-    }
-}
-
-/// The identity provider and a broker validating its tokens, started once
-/// for this test process.
-fn oidc() -> &'static Oidc {
-    static OIDC: OnceLock<Oidc> = OnceLock::new();
-    OIDC.get_or_init(|| {
-        let dir = xtask::broker::harness_dir().join(format!("idp-{}", std::process::id()));
-        let idp = IdentityProvider::start(&dir).expect("starting the identity provider");
-        let cluster = start_cluster_with(&StartOptions {
-            security: true,
-            // Kafka 4 fetches only from URLs listed here.
-            jvm_options: vec![format!(
-                "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={}",
-                idp.jwks_url
-            )],
-            extra_properties: [
-                (
-                    "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class",
-                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
-                ),
-                ("sasl.oauthbearer.jwks.endpoint.url", idp.jwks_url.as_str()),
-                ("sasl.oauthbearer.expected.audience", AUDIENCE),
-                ("sasl.oauthbearer.expected.issuer", ISSUER),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-            ..StartOptions::single_node()
-        });
-        Oidc { idp, cluster }
-    })
-}
-
 /// A client_credentials client named `client_id`, in Java's key names.
 fn pairs(client_id: &str) -> Vec<(String, String)> {
-    let oidc = oidc();
-    [
-        ("bootstrap.servers", oidc.bootstrap()),
-        ("security.protocol", "SASL_PLAINTEXT".into()),
-        ("sasl.mechanism", "OAUTHBEARER".into()),
-        (
-            "sasl.oauthbearer.token.endpoint.url",
-            oidc.idp.token_url.clone(),
-        ),
-        (
-            "sasl.oauthbearer.client.credentials.client.id",
-            client_id.into(),
-        ),
-        (
-            "sasl.oauthbearer.client.credentials.client.secret",
-            CLIENT_SECRET.into(),
-        ),
-        ("sasl.oauthbearer.scope", "kafka".into()),
-        // The identity provider's certificate is from a CA of the run.
-        ("ssl_cafile", oidc.idp.ca_file.display().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    oidc().client_credentials_pairs(client_id)
 }
 
 fn client_config(client_id: &str, extra: &[(&str, &str)]) -> ClientConfig {
@@ -110,7 +37,7 @@ fn client_config(client_id: &str, extra: &[(&str, &str)]) -> ClientConfig {
 }
 
 fn first_broker() -> String {
-    oidc().bootstrap().split(',').next().unwrap().to_string()
+    oidc().first_broker()
 }
 
 #[tokio::test]

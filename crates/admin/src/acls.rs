@@ -421,7 +421,7 @@ impl Admin {
             self.deadline(options),
             self.retry_backoff(),
             || async {
-                let response = self.client().send_any(&request).await?;
+                let response = self.live()?.send_any(&request).await?;
                 check(&what, response.error_code, response.error_message.clone())?;
                 Ok(response)
             },
@@ -478,7 +478,7 @@ impl Admin {
                         .collect(),
                     ..CreateAclsRequest::default()
                 };
-                let response = self.client().send_any(&request).await?;
+                let response = self.live()?.send_any(&request).await?;
                 if response.results.len() != pending.len() {
                     return Err(AdminError::UnexpectedResponse(format!(
                         "CreateAcls answered {} results for {} ACLs",
@@ -530,7 +530,7 @@ impl Admin {
                         .collect(),
                     ..DeleteAclsRequest::default()
                 };
-                let response = self.client().send_any(&request).await?;
+                let response = self.live()?.send_any(&request).await?;
                 if response.filter_results.len() != pending.len() {
                     return Err(AdminError::UnexpectedResponse(format!(
                         "DeleteAcls answered {} results for {} filters",

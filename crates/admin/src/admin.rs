@@ -1,6 +1,7 @@
 //! The admin client handle and its configuration.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ferrokafka_protocol::Uuid;
@@ -42,11 +43,15 @@ impl AdminConfig {
 }
 
 /// The admin client. Clones share one cluster client (its connections and
-/// metadata) and one telemetry task.
+/// metadata), one telemetry task, and being closed ([`Admin::close`]).
 #[derive(Debug, Clone)]
 pub struct Admin {
     client: Client,
     telemetry: Arc<TelemetrySlot>,
+    /// Set by [`Admin::close`]: every operation from then on fails with
+    /// [`AdminError::Closed`], as the Java admin client refuses calls
+    /// after `close()` instead of quietly reconnecting.
+    closed: Arc<AtomicBool>,
 }
 
 impl Admin {
@@ -69,6 +74,7 @@ impl Admin {
         Admin {
             client,
             telemetry: Arc::new(TelemetrySlot::default()),
+            closed: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -127,17 +133,58 @@ impl Admin {
         self.telemetry.client_instance_id(timeout).await
     }
 
-    /// Ends the telemetry of this admin client and its clones: a last,
+    /// Closes this admin client and its clones: every operation started
+    /// afterwards (and every retry of one still running) fails with
+    /// [`AdminError::Closed`], and the telemetry ends with a last,
     /// terminating push of its metrics if the brokers subscribed to them,
-    /// waiting at most `timeout` for it. Operations still work afterwards
-    /// (pushing nothing); connections close when the last clone is dropped.
+    /// waiting at most `timeout` for it. Closing again does nothing.
+    /// [`Admin::metrics`] still answers; connections close when the last
+    /// clone is dropped (a cluster client shared through
+    /// [`Admin::with_client`] stays open for the others using it).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use ferrokafka_admin::{Admin, AdminError, AdminOptions};
+    /// use ferrokafka_transport::config::ClientConfig;
+    /// use ferrokafka_transport::fake::FakeCluster;
+    ///
+    /// let cluster = FakeCluster::new(1, |_| None);
+    /// let config = ClientConfig::from_pairs([("bootstrap_servers", cluster.bootstrap())]).unwrap();
+    /// let admin = Admin::with_client(cluster.client(config).await.unwrap());
+    /// admin.close(Duration::from_secs(1)).await;
+    /// admin.close(Duration::from_secs(1)).await; // a second close is harmless
+    /// assert!(admin.is_closed());
+    /// let error = admin.list_topics(false, &AdminOptions::new()).await.unwrap_err();
+    /// assert!(matches!(error, AdminError::Closed));
+    /// # }
+    /// ```
     pub async fn close(&self, timeout: Duration) {
+        // Marked first, so that nothing new starts while the last push runs.
+        self.closed.store(true, Ordering::Release);
         self.telemetry.close(timeout).await;
     }
 
-    /// The cluster client underneath.
+    /// Whether [`Admin::close`] was called on this admin client or a clone.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The cluster client underneath. It is not closed by
+    /// [`Admin::close`]: requests sent on it directly still go out.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The cluster client for an operation's next request, unless this
+    /// admin client is closed. Every operation reaches the cluster through
+    /// here, so none outlives [`Admin::close`].
+    pub(crate) fn live(&self) -> Result<&Client, AdminError> {
+        if self.is_closed() {
+            return Err(AdminError::Closed);
+        }
+        Ok(&self.client)
     }
 
     /// When an operation started now with `options` must end.

@@ -222,7 +222,7 @@ impl Admin {
             || async {
                 let node = any_node(self)?;
                 let outcome = self
-                    .client()
+                    .live()?
                     .send_built(node, Lane::Data, |version| DescribeClusterRequest {
                         include_cluster_authorized_operations: true,
                         include_fenced_brokers: version >= FENCED_BROKERS_VERSION,
@@ -297,7 +297,7 @@ impl Admin {
             self.retry_backoff(),
             || async {
                 let response = self
-                    .client()
+                    .live()?
                     .send_any(&ApiVersionsRequest {
                         client_software_name: "ferrokafka-admin".to_string(),
                         client_software_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -368,7 +368,7 @@ impl Admin {
             |pending| async move {
                 let mut answers = BTreeMap::new();
                 for node in pending {
-                    let answer = match self.client().send(node, request).await {
+                    let answer = match self.live()?.send(node, request).await {
                         Ok(response) => check(format!("broker {node}"), response.error_code, None)
                             .map(|()| {
                                 response
@@ -425,7 +425,7 @@ impl Admin {
             self.retry_backoff(),
             || async {
                 let response = self
-                    .client()
+                    .live()?
                     .send_any(&DescribeQuorumRequest {
                         topics: vec![TopicData {
                             topic_name: METADATA_TOPIC.to_string(),
@@ -509,7 +509,7 @@ impl Admin {
                     timeout_ms: timeout_ms(deadline),
                     ..ElectLeadersRequest::default()
                 };
-                let response = self.client().send_any(&request).await?;
+                let response = self.live()?.send_any(&request).await?;
                 check("electing leaders", response.error_code, None)?;
                 let mut answers = BTreeMap::new();
                 for topic in response.replica_election_results {
@@ -554,7 +554,7 @@ impl Admin {
                     }),
                     ..ListPartitionReassignmentsRequest::default()
                 };
-                let response = self.client().send_any(&request).await?;
+                let response = self.live()?.send_any(&request).await?;
                 check(
                     "listing reassignments",
                     response.error_code,
@@ -610,7 +610,7 @@ impl Admin {
                 }
                 let node = any_node(self)?;
                 let response = self
-                    .client()
+                    .live()?
                     .send_built(node, Lane::Data, |_| AlterPartitionReassignmentsRequest {
                         timeout_ms: timeout_ms(deadline),
                         topics: topics
@@ -654,6 +654,7 @@ impl Admin {
         let deadline = self.deadline(options);
         let nodes: Vec<i32> = match brokers {
             Some(nodes) => nodes.to_vec(),
+            // Known brokers from local metadata: no request, so no gate.
             None => self
                 .client()
                 .view(|v| v.brokers().map(|b| b.node_id).collect::<BTreeSet<_>>())
@@ -669,7 +670,7 @@ impl Admin {
             |pending| async move {
                 let mut answers = BTreeMap::new();
                 for node in pending {
-                    let answer = match self.client().connection(node, Lane::Data).await {
+                    let answer = match self.live()?.connection(node, Lane::Data).await {
                         Ok(connection) => {
                             let mut apis: Vec<ApiVersionRange> = connection
                                 .broker_versions()

@@ -560,7 +560,7 @@ impl Admin {
             include_documentation: what.include_documentation,
             ..DescribeConfigsRequest::default()
         };
-        let response = self.client().send(node, &request).await?;
+        let response = self.live()?.send(node, &request).await?;
         let mut answers = BTreeMap::new();
         for result in response.results {
             let key = resource_key(result.resource_type, result.resource_name)?;
@@ -617,7 +617,7 @@ impl Admin {
             retriable_for_topics,
             |pending| {
                 self.per_target(pending, move |node, batch| async move {
-                    let connection = self.client().connection(node, Lane::Data).await?;
+                    let connection = self.live()?.connection(node, Lane::Data).await?;
                     match connection.version(ApiKey::IncrementalAlterConfigs) {
                         Ok(_) => {}
                         Err(TransportError::UnsupportedApi { .. }) => {
@@ -655,7 +655,7 @@ impl Admin {
                         validate_only,
                         ..IncrementalAlterConfigsRequest::default()
                     };
-                    let response = self.client().send(node, &request).await?;
+                    let response = self.live()?.send(node, &request).await?;
                     let mut answers = BTreeMap::new();
                     for r in response.responses {
                         let key = resource_key(r.resource_type, r.resource_name)?;
@@ -776,7 +776,7 @@ impl Admin {
             validate_only,
             ..AlterConfigsRequest::default()
         };
-        let response = self.client().send(node, &request).await?;
+        let response = self.live()?.send(node, &request).await?;
         let mut answers = BTreeMap::new();
         for r in response.responses {
             let key = resource_key(r.resource_type, r.resource_name)?;

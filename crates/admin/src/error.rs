@@ -37,6 +37,10 @@ pub enum AdminError {
     /// a negative partition count, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The admin client was closed ([`crate::Admin::close`]) before or
+    /// during the operation.
+    #[error("the admin client is closed: operations after close() are refused")]
+    Closed,
     /// The broker answered something this client cannot use (an item it
     /// was not asked about, a malformed assignment...).
     #[error("unexpected response: {0}")]

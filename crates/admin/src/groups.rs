@@ -239,7 +239,7 @@ impl Admin {
             |pending: Vec<String>| async move {
                 let keys: Vec<&str> = pending.iter().map(String::as_str).collect();
                 let found = self
-                    .client()
+                    .live()?
                     .coordinators(CoordinatorKind::Group, &keys)
                     .await?;
                 let mut by_node: BTreeMap<i32, Vec<String>> = BTreeMap::new();
@@ -261,7 +261,7 @@ impl Admin {
                         if let Err(error) = &answer
                             && coordinator_error(error)
                         {
-                            self.client()
+                            self.live()?
                                 .forget_coordinator(CoordinatorKind::Group, &group);
                         }
                         answers.insert(group, answer);
@@ -285,9 +285,9 @@ impl Admin {
         let deadline = self.deadline(options);
         let backoff = self.retry_backoff();
         let nodes = until_deadline("listing brokers", deadline, backoff, || async {
-            self.client().refresh_metadata().await?;
+            self.live()?.refresh_metadata().await?;
             Ok(self
-                .client()
+                .live()?
                 .view(|v| v.brokers().map(|b| b.node_id).collect::<Vec<_>>()))
         })
         .await?;
@@ -301,7 +301,7 @@ impl Admin {
         for node in nodes {
             let what = format!("listing groups at broker {node}");
             let answer = until_deadline(&what, deadline, backoff, || async {
-                let response = self.client().send(node, &request).await?;
+                let response = self.live()?.send(node, &request).await?;
                 code_error(&what, response.error_code, None)?;
                 Ok(response.groups)
             })
@@ -355,7 +355,7 @@ impl Admin {
                     ..ConsumerGroupDescribeRequest::default()
                 };
                 match self
-                    .client()
+                    .live()?
                     .send_on(node, Lane::Coordination, &request)
                     .await
                 {
@@ -390,7 +390,7 @@ impl Admin {
                         ..ShareGroupDescribeRequest::default()
                     };
                     match self
-                        .client()
+                        .live()?
                         .send_on(node, Lane::Coordination, &request)
                         .await
                     {
@@ -415,7 +415,7 @@ impl Admin {
                     ..DescribeGroupsRequest::default()
                 };
                 let response = self
-                    .client()
+                    .live()?
                     .send_on(node, Lane::Coordination, &request)
                     .await?;
                 for g in response.groups {
@@ -485,7 +485,7 @@ impl Admin {
                     ..DeleteGroupsRequest::default()
                 };
                 let response = self
-                    .client()
+                    .live()?
                     .send_on(node, Lane::Coordination, &request)
                     .await?;
                 Ok(response
@@ -521,7 +521,7 @@ impl Admin {
                 let ids = match by_topic {
                     Some(topics) => {
                         let names: Vec<&str> = topics.keys().map(String::as_str).collect();
-                        self.client().topic_ids(&names).await?
+                        self.live()?.topic_ids(&names).await?
                     }
                     None => TopicIds::new(),
                 };
@@ -552,7 +552,7 @@ impl Admin {
         ids: &TopicIds,
     ) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>, AdminError> {
         let response = self
-            .client()
+            .live()?
             .send_built(node, Lane::Coordination, |version| {
                 offset_fetch_request(version, group, topics, ids, false)
             })
@@ -608,11 +608,11 @@ impl Admin {
                     .collect::<Vec<_>>()
             })
         };
-        let mut known = lookup(self.client());
+        let mut known = lookup(self.live()?);
         if !known.iter().any(|(i, _)| *i == id) {
-            self.client().track_all_topics();
-            self.client().refresh_metadata().await?;
-            known = lookup(self.client());
+            self.live()?.track_all_topics();
+            self.live()?.refresh_metadata().await?;
+            known = lookup(self.live()?);
         }
         names.extend(known);
         Ok(names.get(&id).cloned())
@@ -639,9 +639,9 @@ impl Admin {
                     let mut names: Vec<&str> = offsets.keys().map(TopicPartition::topic).collect();
                     // The keys are sorted by topic first.
                     names.dedup();
-                    let ids = self.client().topic_ids(&names).await?;
+                    let ids = self.live()?.topic_ids(&names).await?;
                     let response = self
-                        .client()
+                        .live()?
                         .send_built(node, Lane::Coordination, |version| {
                             offset_commit_request(version, identity, offsets, &ids)
                         })
@@ -704,7 +704,7 @@ impl Admin {
                         ..OffsetDeleteRequest::default()
                     };
                     let response = self
-                        .client()
+                        .live()?
                         .send_on(node, Lane::Coordination, &request)
                         .await?;
                     let answer = code_error(&format!("group {group}"), response.error_code, None)
@@ -792,7 +792,7 @@ impl Admin {
                         ..LeaveGroupRequest::default()
                     };
                     let response = self
-                        .client()
+                        .live()?
                         .send_on(node, Lane::Coordination, &request)
                         .await?;
                     let answer = code_error(&format!("group {group}"), response.error_code, None)

@@ -142,7 +142,7 @@ impl Admin {
                         if let Err(error) = &result
                             && let Some(code) = error.code()
                         {
-                            self.client().note_error(code);
+                            self.live()?.note_error(code);
                         }
                         answers.insert(tp, result);
                     }
@@ -198,7 +198,7 @@ impl Admin {
                         timeout_ms: timeout_ms(deadline),
                         ..DeleteRecordsRequest::default()
                     };
-                    let response = self.client().send(leader, &request).await?;
+                    let response = self.live()?.send(leader, &request).await?;
                     let mut answers = BTreeMap::new();
                     for topic in response.topics {
                         for p in topic.partitions {
@@ -260,7 +260,7 @@ impl Admin {
                         timeout_ms: timeout_ms(deadline),
                         ..ListOffsetsRequest::default()
                     };
-                    let response = self.client().send(leader, &request).await?;
+                    let response = self.live()?.send(leader, &request).await?;
                     let mut answers = BTreeMap::new();
                     for topic in response.topics {
                         for p in topic.partitions {

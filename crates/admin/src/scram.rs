@@ -333,7 +333,7 @@ impl Admin {
             self.deadline(options),
             self.retry_backoff(),
             || async {
-                let response = self.client().send_any(&request).await?;
+                let response = self.live()?.send_any(&request).await?;
                 check(
                     "describing SCRAM credentials",
                     response.error_code,
@@ -415,7 +415,7 @@ impl Admin {
                     if request.upsertions.is_empty() && request.deletions.is_empty() {
                         break;
                     }
-                    let response = self.client().send_any(&request).await?;
+                    let response = self.live()?.send_any(&request).await?;
                     for r in response.results {
                         let result =
                             check(format!("user {}", r.user), r.error_code, r.error_message);

@@ -114,7 +114,7 @@ impl Admin {
                     ..ShareGroupDescribeRequest::default()
                 };
                 let response = self
-                    .client()
+                    .live()?
                     .send_on(node, Lane::Coordination, &request)
                     .await?;
                 Ok(share_groups(node, response).into_iter().collect())
@@ -143,7 +143,7 @@ impl Admin {
                     ..DescribeShareGroupOffsetsRequest::default()
                 };
                 let response = self
-                    .client()
+                    .live()?
                     .send_on(node, Lane::Coordination, &request)
                     .await?;
                 let mut offsets = BTreeMap::new();
@@ -218,7 +218,7 @@ impl Admin {
                     ..AlterShareGroupOffsetsRequest::default()
                 };
                 let response = self
-                    .client()
+                    .live()?
                     .send_on(node, Lane::Coordination, &request)
                     .await?;
                 code_error(
@@ -268,7 +268,7 @@ impl Admin {
                     ..DeleteShareGroupOffsetsRequest::default()
                 };
                 let response = self
-                    .client()
+                    .live()?
                     .send_on(node, Lane::Coordination, &request)
                     .await?;
                 code_error(

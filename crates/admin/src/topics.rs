@@ -261,7 +261,7 @@ pub(crate) fn timeout_ms(deadline: Instant) -> i32 {
 /// else the first known broker.
 pub(crate) fn any_node(admin: &Admin) -> Result<i32, AdminError> {
     admin
-        .client()
+        .live()?
         .view(|v| {
             v.controller()
                 .or_else(|| v.brokers().next().map(|b| b.node_id))
@@ -315,7 +315,7 @@ impl Admin {
             include_topic_authorized_operations: authorized_operations,
             ..MetadataRequest::default()
         };
-        Ok(self.client().send_any(&request).await?)
+        Ok(self.live()?.send_any(&request).await?)
     }
 
     /// The cluster's topics, by name; internal ones only when
@@ -436,7 +436,7 @@ impl Admin {
                 cursor: cursor.take(),
                 ..DescribeTopicPartitionsRequest::default()
             };
-            let response = self.client().send_any(&request).await?;
+            let response = self.live()?.send_any(&request).await?;
             for topic in response.topics {
                 let Some(name) = topic.name else { continue };
                 if let Err(error) = check(format!("topic {name}"), topic.error_code, None) {
@@ -521,7 +521,7 @@ impl Admin {
                     ..CreateTopicsRequest::default()
                 };
                 async move {
-                    let response = self.client().send_any(&request).await?;
+                    let response = self.live()?.send_any(&request).await?;
                     Ok(response
                         .topics
                         .into_iter()
@@ -619,7 +619,7 @@ impl Admin {
             |pending| async move {
                 let node = any_node(self)?;
                 let response = self
-                    .client()
+                    .live()?
                     .send_built(node, Lane::Data, |version| {
                         if version >= DELETE_TOPICS_BY_STATE_VERSION {
                             DeleteTopicsRequest {
@@ -676,7 +676,7 @@ impl Admin {
             retriable_for_topics,
             |pending| async move {
                 let node = any_node(self)?;
-                let connection = self.client().connection(node, Lane::Data).await?;
+                let connection = self.live()?.connection(node, Lane::Data).await?;
                 let version = connection.version(ferrokafka_protocol::ApiKey::DeleteTopics)?;
                 if version < DELETE_TOPICS_BY_STATE_VERSION {
                     return Err(AdminError::Transport(TransportError::UnsupportedApi {
@@ -700,7 +700,7 @@ impl Admin {
                     timeout_ms: timeout_ms(deadline),
                     ..DeleteTopicsRequest::default()
                 };
-                let response = self.client().send(node, &request).await?;
+                let response = self.live()?.send(node, &request).await?;
                 Ok(response
                     .responses
                     .into_iter()
@@ -754,7 +754,7 @@ impl Admin {
                     ..CreatePartitionsRequest::default()
                 };
                 async move {
-                    let response = self.client().send_any(&request).await?;
+                    let response = self.live()?.send_any(&request).await?;
                     Ok(response
                         .results
                         .into_iter()

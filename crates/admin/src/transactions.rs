@@ -278,9 +278,9 @@ impl Admin {
         let deadline = self.deadline(options);
         let backoff = self.retry_backoff();
         let nodes = until_deadline("listing brokers", deadline, backoff, || async {
-            self.client().refresh_metadata().await?;
+            self.live()?.refresh_metadata().await?;
             Ok(self
-                .client()
+                .live()?
                 .view(|v| v.brokers().map(|b| b.node_id).collect::<Vec<_>>()))
         })
         .await?;
@@ -295,7 +295,7 @@ impl Admin {
         for node in nodes {
             let what = format!("listing transactions at broker {node}");
             let answer = until_deadline(&what, deadline, backoff, || async {
-                let response = self.client().send(node, &request).await?;
+                let response = self.live()?.send(node, &request).await?;
                 check(&what, response.error_code, None)?;
                 Ok(response.transaction_states)
             })
@@ -352,7 +352,7 @@ impl Admin {
     ) -> Round<String, TransactionDescription> {
         let keys: Vec<&str> = pending.iter().map(String::as_str).collect();
         let coordinators = self
-            .client()
+            .live()?
             .coordinators(CoordinatorKind::Transaction, &keys)
             .await?;
         let mut by_node: BTreeMap<i32, Vec<String>> = BTreeMap::new();
@@ -368,7 +368,7 @@ impl Admin {
                 ..DescribeTransactionsRequest::default()
             };
             let results: Vec<(String, Result<TransactionDescription, AdminError>)> =
-                match self.client().send(node, &request).await {
+                match self.live()?.send(node, &request).await {
                     Ok(response) => response
                         .transaction_states
                         .into_iter()
@@ -408,7 +408,7 @@ impl Admin {
                 if let Err(error) = &result
                     && coordinator_moved(error)
                 {
-                    self.client()
+                    self.live()?
                         .forget_coordinator(CoordinatorKind::Transaction, &id);
                 }
                 answers.insert(id, result);
@@ -461,7 +461,7 @@ impl Admin {
                     .collect(),
                 ..DescribeProducersRequest::default()
             };
-            let response = match self.client().send(leader, &request).await {
+            let response = match self.live()?.send(leader, &request).await {
                 Ok(response) => response,
                 Err(error) => {
                     let error = AdminError::Transport(error);
@@ -491,7 +491,7 @@ impl Admin {
                     if let Err(error) = &result
                         && let Some(code) = error.code()
                     {
-                        self.client().note_error(code);
+                        self.live()?.note_error(code);
                     }
                     answers.insert(tp, result);
                 }
@@ -537,7 +537,7 @@ impl Admin {
             self.retry_backoff(),
             || async {
                 let leader = self.partition_leader(tp).await?;
-                let response = self.client().send(leader, &request).await?;
+                let response = self.live()?.send(leader, &request).await?;
                 let code = response
                     .markers
                     .iter()
@@ -556,7 +556,7 @@ impl Admin {
                 if let Err(error) = &result
                     && let Some(code) = error.code()
                 {
-                    self.client().note_error(code);
+                    self.live()?.note_error(code);
                 }
                 result
             },

@@ -608,6 +608,8 @@ impl ClientConfig {
                 .map(|provider| provider as Arc<dyn TokenProvider>)
                 .map_err(|e| {
                     let reason = match e {
+                        // The provider named the key at fault.
+                        SaslError::Setting(error) => return error,
                         SaslError::Config { reason } => reason,
                         other => other.to_string(),
                     };

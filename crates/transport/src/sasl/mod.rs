@@ -260,6 +260,10 @@ pub enum SaslError {
         /// What is wrong.
         reason: String,
     },
+    /// One setting of the built-in token provider cannot work: the error
+    /// names its key (`sasl_oauthbearer_assertion_private_key_file`, ...).
+    #[error(transparent)]
+    Setting(#[from] crate::config::ConfigError),
     /// The server refused the credentials or broke the exchange.
     #[error("{mechanism} authentication failed: {reason}")]
     Rejected {

@@ -5,6 +5,7 @@ credentials and the cluster)."""
 import enum
 import logging
 import numbers
+import uuid
 
 from ferrokafka import _core
 from ferrokafka import errors as Errors
@@ -116,9 +117,25 @@ class KafkaAdminClient:
     def __exit__(self, exc_type, exc_value, traceback):
         self.close()
 
-    def close(self):
-        """Closes the client (closing twice is fine)."""
+    def close(self, timeout_ms=None):
+        """Closes the client (closing twice is fine): every later call raises
+        ``IllegalStateError``. If the brokers subscribed to the client's
+        metrics, a last push is sent, waiting at most ``timeout_ms`` (default
+        30 s) for it."""
+        timeout_ms = _timeout(timeout_ms)
         self._closed = True
+        self._core.close(timeout_ms)
+
+    def client_instance_id(self, timeout_ms):
+        """The ``uuid.UUID`` the brokers gave this client for its telemetry
+        (KIP-714, Java's ``clientInstanceId``), waiting at most
+        ``timeout_ms`` for it; ``None`` when none came in time or the
+        client pushes no metrics (``enable_metrics_push=False``)."""
+        self._check_open()
+        if timeout_ms is None:
+            raise TypeError("timeout_ms must be a number of milliseconds, not NoneType")
+        found = self._core.client_instance_id(_timeout(timeout_ms))
+        return None if found is None else uuid.UUID(bytes=found)
 
     def _check_open(self):
         if self._closed:

@@ -178,6 +178,12 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
+/// Whether `pem` holds an encrypted private key (PKCS#8 `BEGIN ENCRYPTED
+/// PRIVATE KEY`, or OpenSSL's legacy `Proc-Type: 4,ENCRYPTED` header).
+pub(crate) fn is_encrypted_pem(pem: &[u8]) -> bool {
+    pem.windows(b"ENCRYPTED".len()).any(|w| w == b"ENCRYPTED")
+}
+
 impl SigningKey {
     /// Reads a PEM private key for `algorithm`: PKCS#8 for both, or
     /// PKCS#1 (`BEGIN RSA PRIVATE KEY`) for RS256. Encrypted keys are not
@@ -186,7 +192,7 @@ impl SigningKey {
         let config = |reason: String| SaslError::Config {
             reason: format!("sasl_oauthbearer_assertion_private_key_file: {reason}"),
         };
-        if pem.windows(b"ENCRYPTED".len()).any(|w| w == b"ENCRYPTED") {
+        if is_encrypted_pem(pem) {
             return Err(config(
                 "the key is encrypted; decrypt it first (openssl pkcs8 -in key -nocrypt -topk8)"
                     .into(),

@@ -29,6 +29,7 @@ pub use settings::{Grant, Method, OAuthBearerSettings};
 use self::http::{Endpoint, FetchError};
 use self::jwt::{SigningKey, TokenClaims};
 use super::{SaslError, Secret, TokenProvider};
+use crate::config::ConfigError;
 
 /// HTTP answers that trying again will not change (Java's list).
 const UNRETRIABLE_STATUS: &[u16] = &[
@@ -107,33 +108,55 @@ impl OidcTokenProvider {
     pub fn new(mut settings: OAuthBearerSettings) -> Result<Self, SaslError> {
         // This copy must not hold the cache the provider itself sits in.
         settings.provider = Arc::default();
-        let config = |reason: String| SaslError::Config { reason };
+        // Each refusal names the key to change, as a config error does.
+        let setting = |key: &str, value: &str, reason: &str| {
+            SaslError::Setting(ConfigError::new(key, value, reason))
+        };
         let url = settings.token_endpoint_url.clone().ok_or_else(|| {
-            config("OAUTHBEARER needs sasl_oauthbearer_token_endpoint_url (or a token provider set in code)".into())
+            setting(
+                "sasl_oauthbearer_token_endpoint_url",
+                "",
+                "OAUTHBEARER needs sasl_oauthbearer_token_endpoint_url (or a token provider set in code)",
+            )
         })?;
         let source = if let Some(path) = url.strip_prefix("file://") {
             Source::File(PathBuf::from(path))
         } else {
             match settings.grant {
                 Grant::ClientCredentials => {
-                    if settings.client_id.is_none() || settings.client_secret.is_none() {
-                        return Err(config(
-                            "the client_credentials grant needs sasl_oauthbearer_client_credentials_client_id and sasl_oauthbearer_client_credentials_client_secret".into(),
+                    let missing = if settings.client_id.is_none() {
+                        Some("sasl_oauthbearer_client_credentials_client_id")
+                    } else if settings.client_secret.is_none() {
+                        Some("sasl_oauthbearer_client_credentials_client_secret")
+                    } else {
+                        None
+                    };
+                    if let Some(key) = missing {
+                        return Err(setting(
+                            key,
+                            "",
+                            "the client_credentials grant needs sasl_oauthbearer_client_credentials_client_id and sasl_oauthbearer_client_credentials_client_secret",
                         ));
                     }
                 }
                 Grant::JwtBearer => {
                     if settings.assertion_file.is_none() {
-                        if settings.assertion_private_key_file.is_none() {
-                            return Err(config(
-                                "the jwt-bearer grant needs sasl_oauthbearer_assertion_file or sasl_oauthbearer_assertion_private_key_file".into(),
+                        let Some(key_file) = &settings.assertion_private_key_file else {
+                            return Err(setting(
+                                "sasl_oauthbearer_assertion_private_key_file",
+                                "",
+                                "the jwt-bearer grant needs sasl_oauthbearer_assertion_file or sasl_oauthbearer_assertion_private_key_file",
                             ));
-                        }
+                        };
                         if settings.assertion_private_key_passphrase.is_some() {
-                            return Err(config(
-                                "sasl_oauthbearer_assertion_private_key_passphrase: encrypted private keys are not supported; give the key decrypted (openssl pkcs8 -topk8 -nocrypt)".into(),
+                            // The passphrase itself is never shown.
+                            return Err(setting(
+                                "sasl_oauthbearer_assertion_private_key_passphrase",
+                                "***",
+                                "encrypted private keys are not supported; give the key decrypted (openssl pkcs8 -topk8 -nocrypt) and no passphrase",
                             ));
                         }
+                        check_key_file(key_file)?;
                     }
                 }
             }
@@ -144,7 +167,7 @@ impl OidcTokenProvider {
                     settings.connect_timeout.unwrap_or(Duration::from_secs(10)),
                     settings.read_timeout.unwrap_or(Duration::from_secs(30)),
                 )
-                .map_err(|e| config(format!("sasl_oauthbearer_token_endpoint_url: {e}")))?,
+                .map_err(|e| setting("sasl_oauthbearer_token_endpoint_url", &url, &e))?,
             )
         };
         let sub_claim = settings
@@ -433,4 +456,22 @@ fn now_ms() -> u64 {
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Refuses an encrypted PKCS#8 key (`BEGIN ENCRYPTED PRIVATE KEY`) when
+/// the provider is made, so the mistake shows where the client is
+/// configured rather than at the first connection. A file not readable
+/// yet is left to the first token fetch, which says why it failed.
+fn check_key_file(path: &std::path::Path) -> Result<(), SaslError> {
+    let Ok(pem) = std::fs::read(path) else {
+        return Ok(());
+    };
+    if jwt::is_encrypted_pem(&pem) {
+        return Err(SaslError::Setting(ConfigError::new(
+            "sasl_oauthbearer_assertion_private_key_file",
+            &path.display().to_string(),
+            "the key is encrypted (ENCRYPTED PRIVATE KEY), which this client cannot read; decrypt it first (openssl pkcs8 -topk8 -nocrypt -in key.pem)",
+        )));
+    }
+    Ok(())
 }
