@@ -34,6 +34,9 @@ pub struct Counters {
     pub skipped: AtomicU64,
     /// Errors `poll` returned.
     pub poll_errors: AtomicU64,
+    /// The producer has stopped and every delivery is settled: `produced`
+    /// is final, and the consumer may compare with it.
+    pub settled: AtomicBool,
 }
 
 impl Counters {
@@ -91,6 +94,7 @@ pub async fn produce(
     }
     drop(deliveries);
     acks.await?;
+    counters.settled.store(true, Ordering::Relaxed);
     producer.close(Duration::from_secs(30)).await?;
     Ok(())
 }
@@ -122,8 +126,11 @@ pub async fn consume(
         if stop.load(Ordering::Relaxed) {
             let deadline =
                 *drain_deadline.get_or_insert_with(|| tokio::time::Instant::now() + DRAIN);
-            let done = counters.consumed.load(Ordering::Relaxed)
-                >= counters.produced.load(Ordering::Relaxed);
+            // Records still being acknowledged when the load stopped count
+            // too: the consumer waits for the producer's last delivery.
+            let done = counters.settled.load(Ordering::Relaxed)
+                && counters.consumed.load(Ordering::Relaxed)
+                    >= counters.produced.load(Ordering::Relaxed);
             if done || tokio::time::Instant::now() >= deadline {
                 break;
             }

@@ -28,10 +28,10 @@ use super::*;
 /// end and fail on the count instead of hanging.
 const RUNAWAY: usize = 1_000;
 
-/// The most group requests of one kind a consumer may send in the
-/// seconds a test polls (at `retry_backoff_ms` 50 and a 1 s request
-/// timeout, about 20 a second when every answer is an error).
-const FEW: usize = 100;
+/// The most group requests of one kind a consumer may send in the five
+/// seconds a test polls: at `retry_backoff_ms` 50, doubling after each
+/// failure up to 1 s, about ten when every answer is an error.
+const FEW: usize = 30;
 
 /// How a test twists the group's answers: the request and how many of its
 /// kind came before it; `None` leaves the right answer.
@@ -205,12 +205,12 @@ async fn close_in_time(consumer: &Consumer) {
 
 /// The errors membership retries.
 const RETRIABLE: [ErrorCode; 6] = [
+    ErrorCode::RebalanceInProgress,
+    ErrorCode::UnknownMemberId,
+    ErrorCode::IllegalGeneration,
     ErrorCode::CoordinatorNotAvailable,
     ErrorCode::NotCoordinator,
     ErrorCode::CoordinatorLoadInProgress,
-    ErrorCode::IllegalGeneration,
-    ErrorCode::UnknownMemberId,
-    ErrorCode::RebalanceInProgress,
 ];
 
 /// The errors that end membership.
@@ -225,6 +225,7 @@ const FATAL: [ErrorCode; 2] = [
 async fn a_retriable_error_at_any_step_is_recovered_from() {
     for key in [ApiKey::JoinGroup, ApiKey::SyncGroup, ApiKey::Heartbeat] {
         for code in RETRIABLE {
+            eprintln!("case: {key:?} {code:?}");
             let (cluster, consumer) = group(Arc::new(move |request, n| {
                 (request.key == key && n < 3).then(|| failing(request, code))
             }))
@@ -263,6 +264,7 @@ async fn a_retriable_error_at_any_step_is_recovered_from() {
 async fn an_error_for_ever_is_retried_slowly_or_surfaced() {
     for key in [ApiKey::JoinGroup, ApiKey::SyncGroup] {
         for code in RETRIABLE.into_iter().chain(FATAL) {
+            eprintln!("case: {key:?} {code:?}");
             let (cluster, consumer) = group(Arc::new(move |request, _| {
                 (request.key == key).then(|| failing(request, code))
             }))
@@ -343,6 +345,7 @@ async fn an_odd_assignment_is_a_typed_error_or_read_around() {
         ("a negative partition", assignment(&[("t", &[-1, 0])]), true),
     ];
     for (what, bytes, readable) in cases {
+        eprintln!("case: {what}");
         let bytes = bytes.clone();
         let (cluster, consumer) = group(Arc::new(move |request, _| {
             (request.key == ApiKey::SyncGroup).then(|| {
@@ -411,6 +414,7 @@ async fn an_odd_join_answer_is_a_typed_error_or_joined() {
         ),
     ];
     for (what, bend, joins) in cases {
+        eprintln!("case: {what}");
         let (cluster, consumer) = group(Arc::new(move |request, _| {
             (request.key == ApiKey::JoinGroup).then(|| {
                 let mut answer = joined(request);
@@ -442,6 +446,7 @@ async fn an_odd_join_answer_is_a_typed_error_or_joined() {
 async fn silence_is_waited_out_in_time() {
     for key in [ApiKey::JoinGroup, ApiKey::SyncGroup, ApiKey::Heartbeat] {
         for slow in [false, true] {
+            eprintln!("case: {key:?} slow={slow}");
             let (cluster, consumer) = group(Arc::new(move |request, n| {
                 let stalled = request.key == key || request.key == ApiKey::LeaveGroup;
                 (stalled && n < 2).then(|| {
