@@ -132,7 +132,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         eprintln!(
             "soak: {:>6.0}s RSS {:.1} MiB, {} threads, {} fds, {} TCP, {} tasks, {} produced, {} consumed",
             sample.at_s,
-            sample.held.rss_bytes as f64 / f64::from(1 << 20),
+            report::mib(sample.held.rss_bytes),
             sample.held.threads,
             sample.held.fds,
             sample.held.tcp,

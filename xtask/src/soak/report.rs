@@ -22,6 +22,9 @@ pub const SECTION: Marked = Marked {
 /// run's length, so an absolute one fits.
 pub const RSS_GROWTH_BYTES: u64 = 16 << 20;
 
+/// One count a sample holds.
+type Count = fn(&Sample) -> u64;
+
 /// One sample of the client process.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Sample {
@@ -95,7 +98,7 @@ impl Soak {
                 RSS_GROWTH_BYTES >> 20
             ));
         }
-        let held: [(&str, fn(&Sample) -> u64); 4] = [
+        let held: [(&str, Count); 4] = [
             ("threads", |s| s.held.threads),
             ("open file descriptors", |s| s.held.fds),
             ("TCP connections", |s| s.held.tcp),
@@ -131,7 +134,9 @@ impl Soak {
     }
 }
 
-fn mib(bytes: u64) -> f64 {
+/// Bytes in MiB, for display.
+#[allow(clippy::cast_precision_loss)] // Exact up to 2^52 bytes.
+pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / f64::from(1 << 20)
 }
 

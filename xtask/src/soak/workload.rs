@@ -135,14 +135,11 @@ pub async fn consume(
                 break;
             }
         }
-        let records = match consumer.poll(Duration::from_millis(500)).await {
-            Ok(records) => records,
-            Err(_) => {
-                Counters::add(&counters.poll_errors, 1);
-                // An error that repeats at once must not spin.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
+        let Ok(records) = consumer.poll(Duration::from_millis(500)).await else {
+            Counters::add(&counters.poll_errors, 1);
+            // An error that repeats at once must not spin.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
         };
         for record in &records {
             let Some(expected) = next.get_mut(record.partition as usize) else {
