@@ -197,6 +197,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 args.kafka_version
             ),
         ),
+        (
+            "build",
+            // The figures are the client's as built here: `cargo xtask`
+            // runs the dev profile.
+            if cfg!(debug_assertions) {
+                "dev profile (unoptimized), as `cargo xtask` builds it".to_string()
+            } else {
+                "release profile".to_string()
+            },
+        ),
     ];
     std::fs::write(
         &out,
