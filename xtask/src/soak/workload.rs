@@ -100,7 +100,8 @@ pub async fn produce(
 }
 
 /// Reads `topic` in group `group` until `stop` is set and every record
-/// acknowledged so far has been read (or [`DRAIN`] has passed), counting
+/// the producer had acknowledged when it settled has been read (or a
+/// minute, the drain bound, has passed), counting
 /// each partition's records in offset order; then closes the consumer.
 pub async fn consume(
     bootstrap: String,
