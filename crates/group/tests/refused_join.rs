@@ -4,6 +4,7 @@
 //! to a second, rather than asking again at once for ever; once it is in a
 //! generation, the next failure is again answered at once.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ferrokafka_group::assignor::RangeAssignor;
@@ -30,9 +31,9 @@ fn joins(actions: &[Action]) -> bool {
 
 /// The time from `now` until the member sends JoinGroup, ticking a
 /// millisecond at a time (`actions` are what the last event returned).
-fn until_join(member: &mut Member, now: &mut Instant, actions: Vec<Action>) -> Duration {
+fn until_join(member: &mut Member, now: &mut Instant, actions: &[Action]) -> Duration {
     let from = *now;
-    if joins(&actions) {
+    if joins(actions) {
         return Duration::ZERO;
     }
     for _ in 0..5_000 {
@@ -51,7 +52,7 @@ fn joined() -> Joined {
         leader_id: "m-1".into(),
         protocol_name: "range".into(),
         members: Vec::new(),
-        partitions_per_topic: Default::default(),
+        partitions_per_topic: BTreeMap::new(),
     }
 }
 
@@ -61,7 +62,7 @@ fn a_refused_join_is_asked_again_ever_more_slowly() {
     let mut member = member(now);
     member.handle(now, Event::Subscribed(vec!["t".into()]));
     let actions = member.handle(now, Event::CoordinatorFound(1));
-    assert_eq!(until_join(&mut member, &mut now, actions), Duration::ZERO);
+    assert_eq!(until_join(&mut member, &mut now, &actions), Duration::ZERO);
 
     let mut gaps = Vec::new();
     for error in [
@@ -74,7 +75,7 @@ fn a_refused_join_is_asked_again_ever_more_slowly() {
         GroupError::RebalanceInProgress,
     ] {
         let actions = member.handle(now, Event::JoinResponse(Err(error)));
-        gaps.push(until_join(&mut member, &mut now, actions).as_millis());
+        gaps.push(until_join(&mut member, &mut now, &actions).as_millis());
     }
     assert_eq!(gaps, [0, 100, 200, 400, 800, 1000, 1000]);
 
@@ -89,7 +90,10 @@ fn a_refused_join_is_asked_again_ever_more_slowly() {
         now,
         Event::SyncResponse(Err(GroupError::RebalanceInProgress)),
     );
-    assert_eq!(until_join(&mut member, &mut now, actions).as_millis(), 1000);
+    assert_eq!(
+        until_join(&mut member, &mut now, &actions).as_millis(),
+        1000
+    );
 
     // In a generation again: the next failure is answered at once.
     member.handle(now, Event::JoinResponse(Ok(joined())));
@@ -99,5 +103,5 @@ fn a_refused_join_is_asked_again_ever_more_slowly() {
         now,
         Event::HeartbeatResponse(Err(GroupError::UnknownMemberId)),
     );
-    assert_eq!(until_join(&mut member, &mut now, actions), Duration::ZERO);
+    assert_eq!(until_join(&mut member, &mut now, &actions), Duration::ZERO);
 }
