@@ -98,6 +98,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             no_report: true,
         })
     });
+    step("soak (short)", &mut || {
+        // Written under target/, so the CI never changes RELIABILITY.md.
+        crate::soak::run(&crate::soak::Args {
+            seconds: crate::soak::CI_SECONDS,
+            sample_seconds: crate::soak::CI_SAMPLE_SECONDS,
+            warmup_samples: 2,
+            rate: 1000,
+            kafka_version: jars::DEFAULT_KAFKA_VERSION.to_string(),
+            out: Some(root.join("target/soak/RELIABILITY-short.md")),
+        })
+    });
     step("doc", &mut || {
         cargo(
             &root,

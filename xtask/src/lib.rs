@@ -13,7 +13,9 @@ pub use ferrokafka_codegen as codegen;
 pub mod demo;
 pub mod fuzz;
 pub mod golden;
+pub mod marked;
 pub mod python;
+pub mod soak;
 pub mod tools;
 
 use std::path::PathBuf;
@@ -24,4 +26,18 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+/// The short hash of the checked-out commit, or "unknown" outside git.
+pub fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(workspace_root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "unknown".to_string(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        )
 }

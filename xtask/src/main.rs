@@ -26,6 +26,10 @@ enum Task {
     /// Faults against a real 3-node cluster while ferrokafka writes, every
     /// record's fate checked by the Java consumer; writes RELIABILITY.md.
     Chaos(xtask::chaos::Args),
+    /// Steady produce and consume against a real broker for a long while;
+    /// fails when the client's memory, threads, descriptors, connections or
+    /// tasks grow, or a record is lost; writes its section of RELIABILITY.md.
+    Soak(xtask::soak::Args),
     /// Make golden fixtures with reference implementations (records, protocol).
     Golden(xtask::golden::Args),
 }
@@ -91,6 +95,7 @@ fn main() -> std::process::ExitCode {
         Task::Golden(args) => xtask::golden::run(&args),
         Task::Bench(args) => xtask::bench::run(&args),
         Task::Chaos(args) => xtask::chaos::run(&args),
+        Task::Soak(args) => xtask::soak::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -626,7 +626,27 @@ impl Consumer {
     /// position. Without `wait_for_leaders` (a poll), a partition whose
     /// leader is unknown is left for a later call.
     async fn resolve_positions(&self, wait_for_leaders: bool) -> Result<(), ConsumeError> {
-        let awaiting = lock(&self.positions).awaiting_committed();
+        let mut awaiting = lock(&self.positions).awaiting_committed();
+        if !wait_for_leaders {
+            // A partition of a topic the metadata does not list (a group
+            // coordinator may assign one no broker has) waits for a later
+            // poll: looking its topic id up for OffsetFetch would hold up
+            // the poll for default_api_timeout_ms, past its own timeout.
+            let unknown: Vec<String> = self.client.view(|v| {
+                awaiting
+                    .iter()
+                    .filter(|tp| v.topic(&tp.topic).is_none())
+                    .map(|tp| tp.topic.to_string())
+                    .collect()
+            });
+            if !unknown.is_empty() {
+                debug!(?unknown, "no metadata for assigned topics yet");
+                self.client.add_topics(&unknown);
+                self.client
+                    .note_error(ferrokafka_protocol::ErrorCode::UnknownTopicOrPartition);
+                awaiting.retain(|tp| !unknown.iter().any(|t| **t == *tp.topic));
+            }
+        }
         if !awaiting.is_empty() {
             let committed = match &self.config.group_id {
                 Some(group) => offsets::committed(&self.client, group, &awaiting, true).await?,

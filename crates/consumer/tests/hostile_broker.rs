@@ -25,6 +25,9 @@ use ferrokafka_protocol::{ApiKey, ErrorCode};
 use ferrokafka_records::RecordBatchBuilder;
 use ferrokafka_transport::fake::{FakeCluster, FakeReply, FakeRequest};
 
+#[path = "hostile_broker/group.rs"]
+mod group;
+
 /// The records of partition 0's log, at offsets `0..LOG_END`.
 const LOG_END: i64 = 24;
 const WAIT: Duration = Duration::from_secs(30);

@@ -221,7 +221,16 @@ pub struct Member {
     heartbeat_in_flight: bool,
     next_heartbeat: Option<Instant>,
     rejoin_needed: bool,
+    /// Failed attempts (FindCoordinator, JoinGroup, SyncGroup) since the
+    /// member was last in a generation: each retry after the first waits
+    /// longer, so a coordinator that refuses for ever is not asked again
+    /// and again at once.
+    failures: u32,
 }
+
+/// The longest wait between two attempts to join: the Java client's
+/// `retry.backoff.max.ms` default.
+const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Member {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -261,6 +270,7 @@ impl Member {
             heartbeat_in_flight: false,
             next_heartbeat: None,
             rejoin_needed: false,
+            failures: 0,
         }
     }
 
@@ -322,6 +332,7 @@ impl Member {
                 if let State::FindingCoordinator { .. } = self.state {
                     self.state = State::FindingCoordinator { in_flight: false };
                 }
+                self.failures = self.failures.saturating_add(1);
                 self.fail(now, error, &mut actions);
             }
             Event::JoinResponse(result) => self.on_join(now, result, &mut actions),
@@ -474,13 +485,16 @@ impl Member {
                 });
             }
             Err(GroupError::MemberIdRequired(member_id)) => {
-                // KIP-394: join again at once with the id the coordinator chose.
+                // KIP-394: join again at once with the id the coordinator
+                // chose (after a pause if it keeps asking).
                 self.member_id = member_id;
                 self.state = State::Joining { in_flight: false };
+                self.failed_again(now);
             }
             Err(error) => {
                 self.state = State::Joining { in_flight: false };
                 self.fail(now, error, actions);
+                self.failed_again(now);
             }
         }
     }
@@ -515,6 +529,7 @@ impl Member {
                 self.owned = assigned;
                 actions.push(Action::Assign(added));
                 self.state = State::Stable;
+                self.failures = 0;
                 self.last_heartbeat_ok = now;
                 self.next_heartbeat = Some(now + self.config.heartbeat_interval);
                 // Cooperative (KIP-429): what this member gave up can now go
@@ -526,8 +541,30 @@ impl Member {
             Err(error) => {
                 self.state = State::Joining { in_flight: false };
                 self.fail(now, error, actions);
+                self.failed_again(now);
             }
         }
+    }
+
+    /// Counts a failed JoinGroup or SyncGroup. The first retry keeps the
+    /// error's own pace (at once after a rebalance error, as the Java
+    /// client); each further one waits twice as long as the one before, up
+    /// to [`RETRY_BACKOFF_MAX`].
+    fn failed_again(&mut self, now: Instant) {
+        self.failures = self.failures.saturating_add(1);
+        if self.failures > 1 && self.state != State::Done {
+            let wait = self.backoff();
+            self.not_before = Some(self.not_before.map_or(now + wait, |t| t.max(now + wait)));
+        }
+    }
+
+    /// The wait before the next attempt after `failures` failed ones.
+    fn backoff(&self) -> Duration {
+        let doublings = self.failures.saturating_sub(1).min(16);
+        self.config
+            .retry_backoff
+            .saturating_mul(1 << doublings)
+            .min(RETRY_BACKOFF_MAX.max(self.config.retry_backoff))
     }
 
     /// Reacts to a failed request as the Java client does.
@@ -545,7 +582,7 @@ impl Member {
                     self.rejoin_needed = true;
                 }
                 self.state = State::FindingCoordinator { in_flight: false };
-                self.not_before = Some(now + self.config.retry_backoff);
+                self.not_before = Some(now + self.backoff());
             }
             GroupError::UnknownMemberId | GroupError::IllegalGeneration => {
                 // Our generation is gone: whatever we own may be someone
@@ -572,7 +609,7 @@ impl Member {
                 if self.state == State::Stable {
                     self.rejoin_needed = true;
                 }
-                self.not_before = Some(now + self.config.retry_backoff);
+                self.not_before = Some(now + self.backoff());
             }
         }
     }

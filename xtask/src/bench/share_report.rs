@@ -10,11 +10,17 @@ use super::measure::Measurement;
 use super::peers::{JAVA_TOOLS_VERSION, PeerKind};
 use super::report::{failure_summary, over_runs, ratios};
 use super::rounds::Runs;
+use crate::marked::Marked;
 
 /// The line that starts the section.
 const BEGIN: &str = "<!-- share groups: written by `cargo xtask bench share` -->";
 /// The line that ends it.
 const END: &str = "<!-- end of share groups -->";
+/// The section, between its markers.
+const SECTION: Marked = Marked {
+    begin: BEGIN,
+    end: END,
+};
 
 /// The goal: ferrokafka's median throughput at least this many times the
 /// Java client's, with less CPU per record.
@@ -148,24 +154,13 @@ fn goal_line(section: &Section) -> String {
 /// `document` with its share-group section replaced by `section` (added
 /// at the end when it has none).
 pub fn splice(document: &str, section: &str) -> String {
-    let section = section.trim_end();
-    match bounds(document) {
-        Some((start, end)) => format!("{}{section}{}", &document[..start], &document[end..]),
-        None if document.trim().is_empty() => format!("{section}\n"),
-        None => format!("{}\n\n{section}\n", document.trim_end()),
-    }
+    SECTION.splice(document, section)
 }
 
 /// The share-group section of `document`, markers included, if any: what
 /// a rewrite of the rest must keep.
 pub fn existing(document: &str) -> Option<&str> {
-    bounds(document).map(|(start, end)| &document[start..end])
-}
-
-fn bounds(document: &str) -> Option<(usize, usize)> {
-    let start = document.find(BEGIN)?;
-    let end = start + document[start..].find(END)? + END.len();
-    Some((start, end))
+    SECTION.existing(document)
 }
 
 #[cfg(test)]

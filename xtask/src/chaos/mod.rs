@@ -315,8 +315,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     println!("{}", report::verdict_table(&campaign));
     if !args.no_report {
         let path = crate::workspace_root().join("RELIABILITY.md");
-        std::fs::write(&path, report::render(&campaign))
-            .with_context(|| format!("writing {}", path.display()))?;
+        // The soak's section comes from its own command: keep it.
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(
+            &path,
+            crate::soak::report::SECTION.keep(&old, report::render(&campaign)),
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("chaos: wrote {}", path.display());
     }
     if !campaign.holds() {
@@ -326,16 +331,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 fn versions(kafka_version: &str) -> Vec<(&'static str, String)> {
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(crate::workspace_root())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map_or_else(
-            || "unknown".to_string(),
-            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        );
+    let commit = crate::git_commit();
     vec![
         (
             "ferrokafka",
