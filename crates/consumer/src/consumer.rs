@@ -305,6 +305,7 @@ impl Consumer {
                     heartbeat_interval: self.config.heartbeat_interval,
                     max_poll_interval: self.config.max_poll_interval,
                     retry_backoff: self.config.client.retry_backoff,
+                    retry_backoff_max: self.config.client.retry_backoff_max,
                     rack: self.config.client_rack.clone(),
                 },
                 assignors,

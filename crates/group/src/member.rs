@@ -26,6 +26,9 @@ pub struct MemberConfig {
     pub max_poll_interval: Duration,
     /// `retry_backoff_ms`: wait after a retriable failure.
     pub retry_backoff: Duration,
+    /// `retry_backoff_max_ms`: the longest wait between two attempts to
+    /// join, however many failed before (KIP-580).
+    pub retry_backoff_max: Duration,
     /// `client_rack`.
     pub rack: Option<String>,
 }
@@ -227,10 +230,6 @@ pub struct Member {
     /// and again at once.
     failures: u32,
 }
-
-/// The longest wait between two attempts to join: the Java client's
-/// `retry.backoff.max.ms` default.
-const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Member {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -549,7 +548,7 @@ impl Member {
     /// Counts a failed JoinGroup or SyncGroup. The first retry keeps the
     /// error's own pace (at once after a rebalance error, as the Java
     /// client); each further one waits twice as long as the one before, up
-    /// to [`RETRY_BACKOFF_MAX`].
+    /// to `retry_backoff_max_ms`.
     fn failed_again(&mut self, now: Instant) {
         self.failures = self.failures.saturating_add(1);
         if self.failures > 1 && self.state != State::Done {
@@ -564,7 +563,7 @@ impl Member {
         self.config
             .retry_backoff
             .saturating_mul(1 << doublings)
-            .min(RETRY_BACKOFF_MAX.max(self.config.retry_backoff))
+            .min(self.config.retry_backoff_max.max(self.config.retry_backoff))
     }
 
     /// Reacts to a failed request as the Java client does.

@@ -17,6 +17,7 @@ fn member(now: Instant) -> Member {
         heartbeat_interval: Duration::from_secs(1),
         max_poll_interval: Duration::from_secs(60),
         retry_backoff: Duration::from_millis(100),
+        retry_backoff_max: Duration::from_secs(1),
         rack: None,
     };
     let mut member = Member::new(config, vec![Box::new(RangeAssignor)], now);

@@ -18,6 +18,7 @@ fn member(now: Instant) -> Member {
         heartbeat_interval: Duration::from_secs(3),
         max_poll_interval: Duration::from_secs(300),
         retry_backoff: Duration::from_millis(50),
+        retry_backoff_max: Duration::from_secs(1),
         rack: None,
     };
     Member::new(config, vec![Box::new(RangeAssignor)], now)

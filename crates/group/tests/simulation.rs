@@ -359,6 +359,7 @@ fn config(i: usize, static_member: bool) -> MemberConfig {
         heartbeat_interval: Duration::from_secs(1),
         max_poll_interval: Duration::from_secs(20),
         retry_backoff: Duration::from_millis(100),
+        retry_backoff_max: Duration::from_secs(1),
         rack: None,
     }
 }
