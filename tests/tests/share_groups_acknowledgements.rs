@@ -127,6 +127,13 @@ async fn metrics_count_the_records_fetched_and_acknowledged() {
     assert!(c.heartbeat_response_time_max_ms > 0.0, "{c:?}");
     assert!(c.last_heartbeat_seconds_ago >= 0, "{c:?}");
     assert!(c.rebalance_total >= 1, "{c:?}");
+    // Its requests went through its cluster client's connections.
+    assert!(m.network.connection_count >= 1, "{:?}", m.network);
+    assert!(
+        m.network.request_total > m.fetch_total && m.network.response_total > 0,
+        "{:?}",
+        m.network
+    );
     // And heartbeats go on at the coordinator's interval: the count moves.
     let deadline = Instant::now() + PATIENCE;
     loop {

@@ -241,8 +241,11 @@ impl ShareConsumer {
     /// consumer's (see [`ShareConsumerMetrics`]).
     pub fn metrics(&self) -> ShareConsumerMetrics {
         let now = Instant::now();
-        self.metrics
-            .snapshot(now, self.membership_metrics.snapshot(now))
+        self.metrics.snapshot(
+            now,
+            self.membership_metrics.snapshot(now),
+            self.client.network_metrics(),
+        )
     }
 
     /// Sets the callback told how every acknowledgement request ended.
