@@ -266,6 +266,18 @@ async fn classic_and_consumer_members_in_one_group() {
         .collect();
     assert_eq!(both, all(&topic, 4), "disjoint and complete");
     assert!(modern.group_metadata().await.unwrap().generation > 0);
+    // Both protocols' heartbeats are timed in the consumer's metrics.
+    poll_until(
+        &[&modern, &classic],
+        &mut seen,
+        "answered heartbeats in both members' metrics",
+        |_| modern.metrics().heartbeat_total > 0 && classic.metrics().heartbeat_total > 0,
+    )
+    .await;
+    for m in [modern.metrics(), classic.metrics()] {
+        assert!(m.heartbeat_response_time_max_ms > 0.0, "{m:?}");
+        assert!(m.last_heartbeat_seconds_ago >= 0, "{m:?}");
+    }
 
     // When the consumer-protocol member leaves, the group goes back to the
     // classic member alone.

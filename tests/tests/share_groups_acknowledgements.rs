@@ -2,7 +2,8 @@
 //! broker: `commit_async` sends them at once (as the Java client's
 //! `commitAsync`), without waiting for a poll or a close, and reports them
 //! to the acknowledgement-commit callback; the share consumer's metrics
-//! count what was fetched and acknowledged.
+//! count what was fetched and acknowledged, and the membership's
+//! heartbeats and rebalances.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -119,5 +120,35 @@ async fn metrics_count_the_records_fetched_and_acknowledged() {
         m.records_per_request_max >= 1.0 && m.fetch_size_max > 0.0,
         "{m:?}"
     );
+    // Records came, so the join was answered with an assignment that the
+    // member acknowledged.
+    let c = &m.coordinator;
+    assert!(c.heartbeat_total >= 1, "{c:?}");
+    assert!(c.heartbeat_response_time_max_ms > 0.0, "{c:?}");
+    assert!(c.last_heartbeat_seconds_ago >= 0, "{c:?}");
+    assert!(c.rebalance_total >= 1, "{c:?}");
+    // Its requests went through its cluster client's connections.
+    assert!(m.network.connection_count >= 1, "{:?}", m.network);
+    assert!(
+        m.network.request_total > m.fetch_total && m.network.response_total > 0,
+        "{:?}",
+        m.network
+    );
+    // And heartbeats go on at the coordinator's interval: the count moves.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let now = consumer.metrics().coordinator;
+        if now.heartbeat_total > c.heartbeat_total {
+            assert!(now.heartbeat_rate > 0.0, "{now:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no heartbeat answered after {c:?} within {PATIENCE:?}: {now:?}"
+        );
+        // Nothing to await from outside the membership task: look again
+        // shortly, within the bound.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     consumer.close(Duration::from_secs(10)).await.unwrap();
 }

@@ -282,6 +282,7 @@ impl Consumer {
                 },
                 self.config.auto_commit(),
                 Arc::clone(&self.positions),
+                Arc::clone(&self.metrics.membership),
             )
         } else {
             self.start_classic(group_id)
@@ -312,6 +313,7 @@ impl Consumer {
                 auto_commit: self.config.auto_commit(),
             },
             Arc::clone(&self.positions),
+            Arc::clone(&self.metrics.membership),
         )
     }
 

@@ -22,6 +22,7 @@ use ferrokafka_protocol::{ErrorCode, Uuid};
 use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
 use tracing::debug;
 
+use crate::coordinator_metrics::MembershipMetrics;
 use crate::membership::{Effects, Membership, Protocol, Request, drive};
 use crate::positions::Positions;
 
@@ -31,12 +32,14 @@ use crate::positions::Positions;
 const LISTENER_WAIT: Duration = Duration::from_secs(20);
 
 /// Starts the KIP-848 membership task; the consumer drives it through the
-/// same [`Membership`] handle as the classic one.
+/// same [`Membership`] handle as the classic one. Its heartbeats are timed
+/// in `heartbeats`.
 pub(crate) fn start(
     client: Client,
     mut member: ConsumerMemberConfig,
     auto_commit: bool,
     positions: Arc<Mutex<Positions<TopicPartition>>>,
+    heartbeats: Arc<MembershipMetrics>,
 ) -> Membership {
     if member.member_id.is_empty() {
         member.member_id = generate_member_id();
@@ -51,6 +54,7 @@ pub(crate) fn start(
             listener_wait: member.max_poll_interval.min(LISTENER_WAIT),
             positions,
             shared,
+            heartbeats,
         },
         member: ConsumerMember::new(member, Instant::now()),
     };
@@ -200,8 +204,12 @@ impl Driver {
         };
         let result = self
             .fx
-            .client
-            .send_built(coordinator, Lane::Coordination, build)
+            .heartbeats
+            .time_heartbeat(
+                self.fx
+                    .client
+                    .send_built(coordinator, Lane::Coordination, build),
+            )
             .await;
         if unsupported_regex && result.is_ok() {
             return Err(HeartbeatFailure::Unsupported);

@@ -28,6 +28,8 @@ use ferrokafka_protocol::messages::{
 use ferrokafka_protocol::{ErrorCode, Message};
 use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::coordinator_metrics::MembershipMetrics;
 use tracing::{debug, info, warn};
 
 use crate::offsets::{self, GroupIdentity};
@@ -138,11 +140,12 @@ impl Membership {
         (handle, receiver, shared)
     }
 
-    /// Starts the membership task.
+    /// Starts the membership task, timing its heartbeats in `heartbeats`.
     pub(crate) fn start(
         client: Client,
         config: MembershipConfig,
         positions: Arc<Mutex<Positions<TopicPartition>>>,
+        heartbeats: Arc<MembershipMetrics>,
     ) -> Membership {
         let (handle, receiver, shared) = Membership::create(
             &config.member.group_id,
@@ -159,6 +162,7 @@ impl Membership {
                     .min(config.member.max_poll_interval),
                 positions,
                 shared,
+                heartbeats,
             },
             member: Member::new(config.member, config.assignors, Instant::now()),
             assigned_from: None,
@@ -228,6 +232,8 @@ pub(crate) struct Effects {
     pub(crate) listener_wait: Duration,
     pub(crate) positions: Arc<Mutex<Positions<TopicPartition>>>,
     pub(crate) shared: Arc<Mutex<Shared>>,
+    /// Where the driver times its heartbeats (the consumer's metrics).
+    pub(crate) heartbeats: Arc<MembershipMetrics>,
 }
 
 impl Effects {
@@ -728,8 +734,12 @@ impl Driver {
         };
         let response = self
             .fx
-            .client
-            .send_built(coordinator, Lane::Coordination, request)
+            .heartbeats
+            .time_heartbeat(
+                self.fx
+                    .client
+                    .send_built(coordinator, Lane::Coordination, request),
+            )
             .await
             .map_err(|e| self.transport_error(&e))?;
         self.broker_error(response.error_code, &member_id)?;

@@ -12,10 +12,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ferrokafka_transport::metrics::{Meter, SampledStat, WindowConfig, millis};
+
+use crate::coordinator_metrics::MembershipMetrics;
 
 /// A snapshot of the consumer's metrics, named as in the Java client.
 ///
@@ -83,6 +85,17 @@ pub struct ConsumerMetrics {
     pub commit_latency_max_ms: f64,
     /// Assignment changes seen (`rebalance-total`).
     pub rebalance_total: u64,
+    /// Heartbeats the coordinator answered, errors included
+    /// (`heartbeat-total`; classic and KIP-848 protocols alike).
+    pub heartbeat_total: u64,
+    /// Heartbeats answered per second (`heartbeat-rate`).
+    pub heartbeat_rate: f64,
+    /// Longest time in milliseconds from sending a heartbeat to its answer
+    /// (`heartbeat-response-time-max`).
+    pub heartbeat_response_time_max_ms: f64,
+    /// Whole seconds since the last heartbeat was sent, -1 before the first
+    /// (`last-heartbeat-seconds-ago`).
+    pub last_heartbeat_seconds_ago: i64,
     /// Bytes of fetched record data waiting to be handed out. Fetching
     /// stops while a whole answer's worth (`fetch_max_bytes`) waits, so
     /// this stays within `fetch_max_bytes` plus the answers in flight
@@ -177,6 +190,8 @@ pub(crate) struct Metrics {
     recorded: Mutex<Recorded>,
     /// The fetcher's buffered bytes, as it last said.
     buffered_bytes: AtomicU64,
+    /// The membership task's heartbeats (it records into them directly).
+    pub(crate) membership: Arc<MembershipMetrics>,
 }
 
 impl Metrics {
@@ -186,6 +201,7 @@ impl Metrics {
             config,
             recorded: Mutex::new(Recorded::default()),
             buffered_bytes: AtomicU64::new(0),
+            membership: Arc::new(MembershipMetrics::new(config)),
         }
     }
 
@@ -312,6 +328,7 @@ impl Metrics {
             .collect();
         #[allow(clippy::cast_possible_truncation)]
         let records_lag_max = recorded.lag.max(config, now) as i64;
+        let heartbeats = self.membership.snapshot(now);
         ConsumerMetrics {
             records_consumed_total,
             records_consumed_rate,
@@ -336,6 +353,10 @@ impl Metrics {
             commit_latency_avg_ms: recorded.commit_latency_ms.avg(config, now),
             commit_latency_max_ms: recorded.commit_latency_ms.max(config, now),
             rebalance_total: recorded.rebalances,
+            heartbeat_total: heartbeats.heartbeat_total,
+            heartbeat_rate: heartbeats.heartbeat_rate,
+            heartbeat_response_time_max_ms: heartbeats.heartbeat_response_time_max_ms,
+            last_heartbeat_seconds_ago: heartbeats.last_heartbeat_seconds_ago,
             buffered_bytes: self.buffered_bytes.load(Ordering::Relaxed),
             topics,
         }

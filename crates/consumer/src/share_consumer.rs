@@ -23,6 +23,7 @@ use ferrokafka_transport::{Client, TransportError};
 use tokio::sync::{Mutex as AsyncMutex, Notify};
 use tokio::task::JoinSet;
 
+use crate::coordinator_metrics::MembershipMetrics;
 use crate::error::ConsumeError;
 use crate::share_config::ShareConsumerConfig;
 use crate::share_membership::ShareMembership;
@@ -71,6 +72,7 @@ pub struct ShareConsumer {
     woken: AtomicBool,
     wakeup: Notify,
     metrics: ShareMetrics,
+    membership_metrics: Arc<MembershipMetrics>,
 }
 
 impl std::fmt::Debug for ShareConsumer {
@@ -146,10 +148,12 @@ impl ShareConsumer {
             .group_id
             .clone()
             .expect("a validated share consumer config has a group_id");
+        let membership_metrics = Arc::new(MembershipMetrics::new(config.consumer.metrics_window));
         let membership = ShareMembership::start(
             client.clone(),
             &group_id,
             config.consumer.client_rack.clone(),
+            Arc::clone(&membership_metrics),
         );
         ShareConsumer {
             acks: Mutex::new(AckState {
@@ -169,6 +173,7 @@ impl ShareConsumer {
             woken: AtomicBool::new(false),
             wakeup: Notify::new(),
             metrics: ShareMetrics::new(config.consumer.metrics_window),
+            membership_metrics,
             group_id,
             membership,
             client,
@@ -235,7 +240,12 @@ impl ShareConsumer {
     /// The share consumer's metrics now, named as the Java share
     /// consumer's (see [`ShareConsumerMetrics`]).
     pub fn metrics(&self) -> ShareConsumerMetrics {
-        self.metrics.snapshot(Instant::now())
+        let now = Instant::now();
+        self.metrics.snapshot(
+            now,
+            self.membership_metrics.snapshot(now),
+            self.client.network_metrics(),
+        )
     }
 
     /// Sets the callback told how every acknowledgement request ended.

@@ -21,6 +21,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::debug;
 
 use crate::consumer_membership::{generate_member_id, heartbeat_outcome, resolve_topic_ids};
+use crate::coordinator_metrics::MembershipMetrics;
 
 /// What the membership task tells the share consumer.
 #[derive(Debug, Default)]
@@ -69,8 +70,14 @@ pub(crate) struct ShareMembership {
 }
 
 impl ShareMembership {
-    /// Starts the membership task for `group_id`.
-    pub(crate) fn start(client: Client, group_id: &str, rack: Option<String>) -> Self {
+    /// Starts the membership task for `group_id`, recording its heartbeats
+    /// and rebalances in `metrics`.
+    pub(crate) fn start(
+        client: Client,
+        group_id: &str,
+        rack: Option<String>,
+        metrics: Arc<MembershipMetrics>,
+    ) -> Self {
         let mut config = ShareMemberConfig::new(group_id, generate_member_id());
         config.rack = rack;
         config.retry_backoff = client.config().retry_backoff;
@@ -82,6 +89,8 @@ impl ShareMembership {
             group_id: group_id.to_string(),
             member: ShareMember::new(config),
             shared: Arc::clone(&shared),
+            metrics,
+            rebalances_recorded: 0,
         };
         tokio::spawn(driver.run(receiver));
         ShareMembership { commands, shared }
@@ -108,6 +117,9 @@ struct Driver {
     group_id: String,
     member: ShareMember,
     shared: Arc<Shared>,
+    metrics: Arc<MembershipMetrics>,
+    /// The member's rebalance count as last put in the metrics.
+    rebalances_recorded: u64,
 }
 
 impl Driver {
@@ -200,7 +212,14 @@ impl Driver {
                 }
             };
             if let Some(event) = event {
-                queue.extend(self.member.handle(Instant::now(), event));
+                let now = Instant::now();
+                queue.extend(self.member.handle(now, event));
+                // Only an event (a heartbeat's answer, names resolved)
+                // completes a rebalance.
+                let rebalances = self.member.rebalances();
+                self.metrics
+                    .record_rebalances(now, rebalances - self.rebalances_recorded);
+                self.rebalances_recorded = rebalances;
             }
             let member_id = self.member.member_id();
             let mut shared = self.shared.lock();
@@ -243,8 +262,11 @@ impl Driver {
             return Err(HeartbeatFailure::Network);
         };
         let result = self
-            .client
-            .send_on(coordinator, Lane::Coordination, &request)
+            .metrics
+            .time_heartbeat(
+                self.client
+                    .send_on(coordinator, Lane::Coordination, &request),
+            )
             .await;
         heartbeat_outcome(&self.client, &self.group_id, "share", result, |r| {
             (r.error_code, r.error_message.as_deref())

@@ -2,7 +2,9 @@
 //! `consumer-share-fetch-manager-metrics` (its `ShareFetchMetricsRegistry`):
 //! totals since the consumer started, and rates, means and maxima over the
 //! sampled windows (`metrics_sample_window_ms` x `metrics_num_samples`), as
-//! the consumer's own metrics (`metrics.rs`).
+//! the consumer's own metrics (`metrics.rs`). The membership's heartbeat
+//! and rebalance metrics (`consumer-share-coordinator-metrics`) come from
+//! `coordinator_metrics.rs`, which the membership task records into.
 //!
 //! Recorded once per ShareFetch sent, once per answer, once per poll that
 //! hands records out, and once per acknowledgement request answered; never
@@ -12,10 +14,16 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ferrokafka_group::share_acks::PartitionBatches;
+use ferrokafka_transport::NetworkMetrics;
 use ferrokafka_transport::metrics::{Meter, SampledStat, WindowConfig, millis};
 
+use crate::coordinator_metrics::CoordinatorMetrics;
+
 /// A snapshot of a share consumer's metrics, named as in the Java client's
-/// `consumer-share-fetch-manager-metrics`.
+/// `consumer-share-fetch-manager-metrics`, with its
+/// `consumer-share-coordinator-metrics` in [`ShareConsumerMetrics::coordinator`]
+/// and the connection metrics every Java client keeps in
+/// [`ShareConsumerMetrics::network`].
 ///
 /// The `_total` fields cover the consumer's whole life; the `_rate`, `_avg`
 /// and `_max` fields cover the sampled windows.
@@ -78,6 +86,13 @@ pub struct ShareConsumerMetrics {
     pub fetch_throttle_time_avg_ms: f64,
     /// Longest such time (`fetch-throttle-time-max`).
     pub fetch_throttle_time_max_ms: f64,
+    /// The share-group membership's heartbeats and rebalances
+    /// (`consumer-share-coordinator-metrics`).
+    pub coordinator: CoordinatorMetrics,
+    /// The consumer's connections, requests and responses, in all and per
+    /// broker (Java's `consumer-share-metrics` and
+    /// `consumer-share-node-metrics`): its cluster client's.
+    pub network: NetworkMetrics,
 }
 
 /// What one ShareFetch answer brought.
@@ -194,8 +209,14 @@ impl ShareMetrics {
         }
     }
 
-    /// The metrics at `now`.
-    pub(crate) fn snapshot(&self, now: Instant) -> ShareConsumerMetrics {
+    /// The metrics at `now`, with the membership's `coordinator` metrics
+    /// and the cluster client's `network` metrics.
+    pub(crate) fn snapshot(
+        &self,
+        now: Instant,
+        coordinator: CoordinatorMetrics,
+        network: NetworkMetrics,
+    ) -> ShareConsumerMetrics {
         let config = &self.config;
         let mut guard = self.lock();
         let r = &mut *guard;
@@ -225,6 +246,8 @@ impl ShareMetrics {
             acknowledgements_error_rate,
             fetch_throttle_time_avg_ms: r.throttle_ms.avg(config, now),
             fetch_throttle_time_max_ms: r.throttle_ms.max(config, now),
+            coordinator,
+            network,
         }
     }
 }
@@ -274,7 +297,11 @@ mod tests {
         metrics.record_handed_out(at(1300), 0, 0);
         metrics.record_acknowledgements(at(1000), 6, 0);
         metrics.record_acknowledgements(at(1300), 2, 2);
-        let m = metrics.snapshot(at(1500));
+        let m = metrics.snapshot(
+            at(1500),
+            CoordinatorMetrics::default(),
+            NetworkMetrics::default(),
+        );
         assert_eq!((m.fetch_total, m.fetch_rate), (2, 2.0 / 1.5));
         assert_eq!(
             (m.fetch_latency_avg_ms, m.fetch_latency_max_ms),
@@ -303,7 +330,11 @@ mod tests {
         // padded to `samples - 1` whole windows (errors began at 1300).
         assert_eq!(m.acknowledgements_error_rate, 2.0 / 1.2);
         // Two windows on, only the totals remain.
-        let m = metrics.snapshot(at(3500));
+        let m = metrics.snapshot(
+            at(3500),
+            CoordinatorMetrics::default(),
+            NetworkMetrics::default(),
+        );
         assert_eq!((m.records_fetched_rate, m.fetch_rate), (0.0, 0.0));
         assert_eq!(m.acknowledgements_send_total, 8);
         assert_eq!(m.records_fetched_total, 6);

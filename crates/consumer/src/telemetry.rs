@@ -39,6 +39,16 @@ pub(crate) fn points(metrics: &ConsumerMetrics, client_id: &str) -> Vec<MetricPo
         ("commit-latency-avg", Gauge(m.commit_latency_avg_ms)),
         ("commit-latency-max", Gauge(m.commit_latency_max_ms)),
         ("rebalance-total", Counter(m.rebalance_total)),
+        ("heartbeat-total", Counter(m.heartbeat_total)),
+        ("heartbeat-rate", Gauge(m.heartbeat_rate)),
+        (
+            "heartbeat-response-time-max",
+            Gauge(m.heartbeat_response_time_max_ms),
+        ),
+        (
+            "last-heartbeat-seconds-ago",
+            Gauge(m.last_heartbeat_seconds_ago as f64),
+        ),
     ];
     let tagged = |group: &str, (name, value): (&str, MetricValue)| {
         MetricPoint::new(telemetry_name(group, name), value).with_attribute("client_id", client_id)
@@ -78,6 +88,7 @@ mod tests {
         let mut metrics = ConsumerMetrics {
             records_consumed_total: 9,
             commit_total: 2,
+            heartbeat_total: 5,
             ..ConsumerMetrics::default()
         };
         metrics.topics.insert(
@@ -105,6 +116,10 @@ mod tests {
         assert_eq!(
             find("org.apache.kafka.consumer.coordinator.commit.total", 1).value,
             MetricValue::Counter(2)
+        );
+        assert_eq!(
+            find("org.apache.kafka.consumer.coordinator.heartbeat.total", 1).value,
+            MetricValue::Counter(5)
         );
         let topic = find(
             "org.apache.kafka.consumer.fetch.manager.records.consumed.total",

@@ -522,7 +522,7 @@ impl ConsumerMember {
                 // Acknowledge the new epoch at once, even with an unchanged
                 // assignment, so the rebalance completes without waiting
                 // for the heartbeat interval.
-                self.core.state = MemberState::Acknowledging;
+                self.core.acknowledge();
                 return;
             }
         }
@@ -549,7 +549,7 @@ impl ConsumerMember {
             self.assigned_since_join = true;
         }
         if self.sent.owned.as_ref() != Some(&self.core.owned) {
-            self.core.state = MemberState::Acknowledging;
+            self.core.acknowledge();
         } else if self.core.state != MemberState::Acknowledging {
             self.core.state = self.core.settled_state();
         }

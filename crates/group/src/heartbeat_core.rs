@@ -90,6 +90,10 @@ pub(crate) struct HeartbeatCore {
     pub(crate) not_before: Option<Instant>,
     resolve_in_flight: bool,
     next_resolve: Option<Instant>,
+    /// Rebalances completed: times the member took a new assignment and
+    /// went on to acknowledge it (Java's `rebalance-total` counts each
+    /// reconciliation that ends this way).
+    rebalances: u64,
 }
 
 impl HeartbeatCore {
@@ -109,7 +113,23 @@ impl HeartbeatCore {
             not_before: None,
             resolve_in_flight: false,
             next_resolve: None,
+            rebalances: 0,
         }
+    }
+
+    /// Goes to `Acknowledging`: a reconciliation ended and the new epoch is
+    /// to be acknowledged. Counts a rebalance unless already acknowledging
+    /// (another step of the same one).
+    pub(crate) fn acknowledge(&mut self) {
+        if self.state != MemberState::Acknowledging {
+            self.rebalances += 1;
+        }
+        self.state = MemberState::Acknowledging;
+    }
+
+    /// Rebalances completed so far (see [`HeartbeatCore::acknowledge`]).
+    pub(crate) fn rebalances(&self) -> u64 {
+        self.rebalances
     }
 
     pub(crate) fn in_group(&self) -> bool {

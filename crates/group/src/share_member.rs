@@ -173,6 +173,13 @@ impl ShareMember {
         &self.config.member_id
     }
 
+    /// Rebalances this member completed: assignments it reconciled and
+    /// then acknowledged (what Java's `rebalance-total` counts in
+    /// `consumer-share-coordinator-metrics`).
+    pub fn rebalances(&self) -> u64 {
+        self.core.rebalances()
+    }
+
     /// The coordinator's node id, when known.
     pub fn coordinator(&self) -> Option<i32> {
         self.core.coordinator
@@ -400,7 +407,7 @@ impl ShareMember {
         let resolved = self.core.unresolved().is_empty();
         if resolved && self.acknowledge_due {
             self.acknowledge_due = false;
-            self.core.state = MemberState::Acknowledging;
+            self.core.acknowledge();
         } else if self.core.state != MemberState::Acknowledging {
             self.core.state = self.core.settled_state();
         }
@@ -569,6 +576,30 @@ mod tests {
         assert_eq!(only_heartbeat(&actions).member_epoch, 2, "at once");
         assert_eq!(member.assignment(), vec![tp("a", 0), tp("b", 2)]);
         assert_eq!(member.member_epoch(), 2);
+    }
+
+    #[test]
+    fn each_acknowledged_assignment_counts_one_rebalance() {
+        let now = Instant::now();
+        let mut member = joined(now);
+        assert_eq!(member.rebalances(), 1, "the first assignment");
+        // Heartbeats at the same epoch are no rebalance.
+        let t = now + Duration::from_secs(1);
+        member.tick(t);
+        member.handle(t, answer(1, None));
+        assert_eq!(member.rebalances(), 1);
+        // A new epoch is one, however many steps it takes; so is a repeat
+        // of it before its acknowledgement was answered.
+        let t = t + Duration::from_secs(1);
+        member.tick(t);
+        member.handle(t, answer(2, Some(&[(A, &[0])])));
+        assert_eq!(member.rebalances(), 2);
+        member.handle(t, answer(2, Some(&[(A, &[0])])));
+        assert_eq!(member.rebalances(), 2);
+        // Fenced and back in: the rejoin's assignment is another.
+        member.handle(t, error(ErrorCode::FencedMemberEpoch));
+        member.handle(t, answer(4, Some(&[(A, &[0, 1])])));
+        assert_eq!(member.rebalances(), 3);
     }
 
     #[test]
