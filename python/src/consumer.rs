@@ -120,11 +120,19 @@ struct RecordMaker<'py> {
     timestamp: Option<(i64, Bound<'py, PyAny>)>,
 }
 
+/// [`PartitionObjects`] kept between records (without the GIL).
+struct KeptPartition {
+    topic_name: Arc<str>,
+    partition: i32,
+    topic: Py<PyString>,
+    partition_int: Py<PyAny>,
+}
+
 /// What a [`RecordMaker`] keeps from one record to the next, kept by a
 /// [`Held`] between the records it hands out one at a time.
 #[derive(Default)]
 struct MakerState {
-    partition: Option<(Arc<str>, i32, Py<PyString>, Py<PyAny>)>,
+    partition: Option<KeptPartition>,
     leader_epoch: Option<(i32, Py<PyAny>)>,
     timestamp: Option<(i64, Py<PyAny>)>,
 }
@@ -141,16 +149,12 @@ impl<'py> RecordMaker<'py> {
             tuple_new: structs.tuple_new.bind(py).clone(),
             record_type: structs.consumer_record.bind(py).clone(),
             none: py.None().into_bound(py),
-            current: state
-                .partition
-                .map(
-                    |(topic_name, partition, topic, partition_int)| PartitionObjects {
-                        topic_name,
-                        partition,
-                        topic: topic.into_bound(py),
-                        partition_int: partition_int.into_bound(py),
-                    },
-                ),
+            current: state.partition.map(|kept| PartitionObjects {
+                topic_name: kept.topic_name,
+                partition: kept.partition,
+                topic: kept.topic.into_bound(py),
+                partition_int: kept.partition_int.into_bound(py),
+            }),
             leader_epoch: state.leader_epoch.map(|(e, int)| (e, int.into_bound(py))),
             timestamp: state.timestamp.map(|(t, int)| (t, int.into_bound(py))),
         })
@@ -158,13 +162,11 @@ impl<'py> RecordMaker<'py> {
 
     fn into_state(self) -> MakerState {
         MakerState {
-            partition: self.current.map(|c| {
-                (
-                    c.topic_name,
-                    c.partition,
-                    c.topic.unbind(),
-                    c.partition_int.unbind(),
-                )
+            partition: self.current.map(|c| KeptPartition {
+                topic_name: c.topic_name,
+                partition: c.partition,
+                topic: c.topic.unbind(),
+                partition_int: c.partition_int.unbind(),
             }),
             leader_epoch: self.leader_epoch.map(|(e, int)| (e, int.unbind())),
             timestamp: self.timestamp.map(|(t, int)| (t, int.unbind())),
