@@ -95,63 +95,190 @@ fn deserialize<'py>(
     }
 }
 
-/// One record as kafka-python's `ConsumerRecord`.
-fn python_record<'py>(
+/// The Python objects every record of one partition's run shares.
+struct PartitionObjects<'py> {
+    topic_name: Arc<str>,
+    partition: i32,
+    topic: Bound<'py, PyString>,
+    partition_int: Bound<'py, PyAny>,
+}
+
+/// Makes kafka-python's `ConsumerRecord` tuples of one poll. Building the
+/// record is the per-record cost of consuming from Python, so what records
+/// share is made once: the topic string and partition int once per run of
+/// one partition's records, the leader epoch once per run of one epoch,
+/// and a timestamp equal to the previous record's (a batch's records
+/// mostly share a millisecond) reuses that record's int.
+struct RecordMaker<'py> {
     py: Python<'py>,
-    structs: &Structs,
-    topic: &Bound<'py, PyString>,
-    record: &ConsumerRecord,
-    key_deserializer: &Deserializer,
-    value_deserializer: &Deserializer,
-) -> PyResult<Bound<'py, PyAny>> {
-    let headers = PyList::empty(py);
-    let mut header_size: i64 = -1;
-    for header in &record.headers {
-        let key = String::from_utf8_lossy(&header.key);
-        let value = header.value.as_ref().map(|v| PyBytes::new(py, v));
-        header_size = header_size.max(0)
-            + i64::try_from(key.len() + header.value.as_ref().map_or(0, bytes::Bytes::len))
-                .unwrap_or(i64::MAX);
-        headers.append((key, value))?;
+    /// `tuple.__new__` and the `ConsumerRecord` class, bound once.
+    tuple_new: Bound<'py, PyAny>,
+    record_type: Bound<'py, PyAny>,
+    none: Bound<'py, PyAny>,
+    current: Option<PartitionObjects<'py>>,
+    leader_epoch: Option<(i32, Bound<'py, PyAny>)>,
+    timestamp: Option<(i64, Bound<'py, PyAny>)>,
+}
+
+/// [`PartitionObjects`] kept between records (without the GIL).
+struct KeptPartition {
+    topic_name: Arc<str>,
+    partition: i32,
+    topic: Py<PyString>,
+    partition_int: Py<PyAny>,
+}
+
+/// What a [`RecordMaker`] keeps from one record to the next, kept by a
+/// [`Held`] between the records it hands out one at a time.
+#[derive(Default)]
+struct MakerState {
+    partition: Option<KeptPartition>,
+    leader_epoch: Option<(i32, Py<PyAny>)>,
+    timestamp: Option<(i64, Py<PyAny>)>,
+}
+
+impl<'py> RecordMaker<'py> {
+    fn new(py: Python<'py>) -> PyResult<Self> {
+        Self::from_state(py, MakerState::default())
     }
-    let key = deserialize(py, key_deserializer, topic, &headers, record.key.as_ref())?;
-    let value = deserialize(
-        py,
-        value_deserializer,
-        topic,
-        &headers,
-        record.value.as_ref(),
-    )?;
-    let timestamp_type: i32 = match record.timestamp_type {
-        TimestampType::LogAppendTime => 1,
-        _ => 0,
-    };
-    let fields = PyTuple::new(
-        py,
-        [
-            topic.clone().into_any(),
-            record.partition.into_pyobject(py)?.into_any(),
-            record
-                .leader_epoch
-                .unwrap_or(-1)
-                .into_pyobject(py)?
-                .into_any(),
-            record.offset.into_pyobject(py)?.into_any(),
-            record.timestamp.into_pyobject(py)?.into_any(),
-            timestamp_type.into_pyobject(py)?.into_any(),
-            key,
-            value,
-            headers.into_any(),
-            py.None().into_bound(py),
-            record.serialized_key_size().into_pyobject(py)?.into_any(),
-            record.serialized_value_size().into_pyobject(py)?.into_any(),
-            header_size.into_pyobject(py)?.into_any(),
-        ],
-    )?;
-    structs
-        .tuple_new
-        .bind(py)
-        .call1((structs.consumer_record.bind(py), fields))
+
+    fn from_state(py: Python<'py>, state: MakerState) -> PyResult<Self> {
+        let structs = structs(py)?;
+        Ok(RecordMaker {
+            py,
+            tuple_new: structs.tuple_new.bind(py).clone(),
+            record_type: structs.consumer_record.bind(py).clone(),
+            none: py.None().into_bound(py),
+            current: state.partition.map(|kept| PartitionObjects {
+                topic_name: kept.topic_name,
+                partition: kept.partition,
+                topic: kept.topic.into_bound(py),
+                partition_int: kept.partition_int.into_bound(py),
+            }),
+            leader_epoch: state.leader_epoch.map(|(e, int)| (e, int.into_bound(py))),
+            timestamp: state.timestamp.map(|(t, int)| (t, int.into_bound(py))),
+        })
+    }
+
+    fn into_state(self) -> MakerState {
+        MakerState {
+            partition: self.current.map(|c| KeptPartition {
+                topic_name: c.topic_name,
+                partition: c.partition,
+                topic: c.topic.unbind(),
+                partition_int: c.partition_int.unbind(),
+            }),
+            leader_epoch: self.leader_epoch.map(|(e, int)| (e, int.unbind())),
+            timestamp: self.timestamp.map(|(t, int)| (t, int.unbind())),
+        }
+    }
+
+    /// The shared objects of `record`'s partition; `true` when it starts
+    /// a new run (another partition than the record before).
+    fn partition(&mut self, record: &ConsumerRecord) -> PyResult<bool> {
+        let same = self.current.as_ref().is_some_and(|c| {
+            c.partition == record.partition
+                && (Arc::ptr_eq(&c.topic_name, &record.topic) || c.topic_name == record.topic)
+        });
+        if !same {
+            self.current = Some(PartitionObjects {
+                topic_name: Arc::clone(&record.topic),
+                partition: record.partition,
+                topic: PyString::new(self.py, &record.topic),
+                partition_int: record.partition.into_pyobject(self.py)?.into_any(),
+            });
+        }
+        Ok(!same)
+    }
+
+    fn topic(&self) -> &Bound<'py, PyString> {
+        &self
+            .current
+            .as_ref()
+            .expect("partition() runs before each record")
+            .topic
+    }
+
+    fn leader_epoch(&mut self, epoch: i32) -> PyResult<Bound<'py, PyAny>> {
+        match &self.leader_epoch {
+            Some((cached, int)) if *cached == epoch => Ok(int.clone()),
+            _ => {
+                let int = epoch.into_pyobject(self.py)?.into_any();
+                self.leader_epoch = Some((epoch, int.clone()));
+                Ok(int)
+            }
+        }
+    }
+
+    fn timestamp(&mut self, timestamp: i64) -> PyResult<Bound<'py, PyAny>> {
+        match &self.timestamp {
+            Some((cached, int)) if *cached == timestamp => Ok(int.clone()),
+            _ => {
+                let int = timestamp.into_pyobject(self.py)?.into_any();
+                self.timestamp = Some((timestamp, int.clone()));
+                Ok(int)
+            }
+        }
+    }
+
+    /// One record as kafka-python's `ConsumerRecord` (after
+    /// [`RecordMaker::partition`] for it).
+    fn record(
+        &mut self,
+        record: &ConsumerRecord,
+        key_deserializer: &Deserializer,
+        value_deserializer: &Deserializer,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        let headers = PyList::empty(py);
+        let mut header_size: i64 = -1;
+        for header in &record.headers {
+            let key = String::from_utf8_lossy(&header.key);
+            let value = header.value.as_ref().map(|v| PyBytes::new(py, v));
+            header_size = header_size.max(0)
+                + i64::try_from(key.len() + header.value.as_ref().map_or(0, bytes::Bytes::len))
+                    .unwrap_or(i64::MAX);
+            headers.append((key, value))?;
+        }
+        let topic = self.topic().clone();
+        let key = deserialize(py, key_deserializer, &topic, &headers, record.key.as_ref())?;
+        let value = deserialize(
+            py,
+            value_deserializer,
+            &topic,
+            &headers,
+            record.value.as_ref(),
+        )?;
+        let timestamp_type: i32 = match record.timestamp_type {
+            TimestampType::LogAppendTime => 1,
+            _ => 0,
+        };
+        let partition = self
+            .current
+            .as_ref()
+            .expect("partition() runs before each record")
+            .partition_int
+            .clone();
+        let fields = PyTuple::new(
+            py,
+            [
+                topic.into_any(),
+                partition,
+                self.leader_epoch(record.leader_epoch.unwrap_or(-1))?,
+                record.offset.into_pyobject(py)?.into_any(),
+                self.timestamp(record.timestamp)?,
+                timestamp_type.into_pyobject(py)?.into_any(),
+                key,
+                value,
+                headers.into_any(),
+                self.none.clone(),
+                record.serialized_key_size().into_pyobject(py)?.into_any(),
+                record.serialized_value_size().into_pyobject(py)?.into_any(),
+                header_size.into_pyobject(py)?.into_any(),
+            ],
+        )?;
+        self.tuple_new.call1((&self.record_type, fields))
+    }
 }
 
 /// The records as `{TopicPartition: [ConsumerRecord]}` (`grouped`) or as
@@ -163,39 +290,22 @@ fn python_records<'py>(
     value_deserializer: &Deserializer,
     grouped: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let structs = structs(py)?;
+    let mut maker = RecordMaker::new(py)?;
     let flat = PyList::empty(py);
     let by_partition = PyDict::new(py);
-    let mut current: Option<(&str, i32, Bound<'py, PyString>, Bound<'py, PyList>)> = None;
+    let mut list = flat.clone();
     for record in records {
-        let same = current
-            .as_ref()
-            .is_some_and(|(t, p, _, _)| *t == &*record.topic && *p == record.partition);
-        if !same {
-            let topic = PyString::new(py, &record.topic);
-            let list = if grouped {
-                let tp = topic_partition(py, &record.topic, record.partition)?;
-                if let Some(list) = by_partition.get_item(&tp)? {
-                    list.cast_into::<PyList>()?
-                } else {
-                    let list = PyList::empty(py);
-                    by_partition.set_item(&tp, &list)?;
-                    list
-                }
+        if maker.partition(record)? && grouped {
+            let tp = topic_partition(py, &record.topic, record.partition)?;
+            list = if let Some(list) = by_partition.get_item(&tp)? {
+                list.cast_into::<PyList>()?
             } else {
-                flat.clone()
+                let list = PyList::empty(py);
+                by_partition.set_item(&tp, &list)?;
+                list
             };
-            current = Some((&record.topic, record.partition, topic, list));
         }
-        let (_, _, topic, list) = current.as_ref().expect("set above");
-        list.append(python_record(
-            py,
-            structs,
-            topic,
-            record,
-            key_deserializer,
-            value_deserializer,
-        )?)?;
+        list.append(maker.record(record, key_deserializer, value_deserializer)?)?;
     }
     Ok(if grouped {
         by_partition.into_any()
@@ -322,20 +432,81 @@ impl Polled {
     }
 }
 
+/// A held record: a Python `ConsumerRecord` already (given to `extend`),
+/// or the Rust record as fetched (by `Consumer.poll_into`), made a Python
+/// record only when handed out. Making it then, not at the fetch, keeps a
+/// few records alive at a time instead of a whole poll's: the garbage
+/// collector's young generation stays small (it traversed every held
+/// record tuple again and again) and the allocator reuses warm memory.
+enum HeldRecord {
+    Made(Py<PyAny>),
+    Fetched(ConsumerRecord),
+}
+
 /// Records the Python consumer fetched and did not hand out yet (its
 /// `_records`): a deque with the few methods the consumer uses, which a
 /// [`HeldIterator`] pops without a Python frame per record.
 #[pyclass(module = "ferrokafka._core", frozen)]
 #[derive(Default)]
 pub(crate) struct Held {
-    records: std::sync::Mutex<std::collections::VecDeque<Py<PyAny>>>,
+    records: std::sync::Mutex<std::collections::VecDeque<HeldRecord>>,
+    /// The deserializers of the fetched records (`poll_into` sets them).
+    deserializers: std::sync::Mutex<(Deserializer, Deserializer)>,
+    /// Shared objects from the record made before (see [`RecordMaker`]).
+    maker: std::sync::Mutex<MakerState>,
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Held {
-    fn records(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Py<PyAny>>> {
-        self.records
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn records(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<HeldRecord>> {
+        lock(&self.records)
+    }
+
+    /// The oldest record as a Python record, taken out.
+    fn pop(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let popped = self.records().pop_front();
+        match popped {
+            None => Ok(None),
+            Some(HeldRecord::Made(record)) => Ok(Some(record)),
+            Some(HeldRecord::Fetched(record)) => self.make(py, &record).map(Some),
+        }
+    }
+
+    /// `record` as a Python record. No lock is held while the deserializers
+    /// run (they may call the consumer).
+    fn make(&self, py: Python<'_>, record: &ConsumerRecord) -> PyResult<Py<PyAny>> {
+        let (key_deserializer, value_deserializer) = {
+            let deserializers = lock(&self.deserializers);
+            let copy = |d: &Deserializer| d.as_ref().map(|(f, t)| (f.clone_ref(py), *t));
+            (copy(&deserializers.0), copy(&deserializers.1))
+        };
+        let state = std::mem::take(&mut *lock(&self.maker));
+        let mut maker = RecordMaker::from_state(py, state)?;
+        let made = maker
+            .partition(record)
+            .and_then(|_| maker.record(record, &key_deserializer, &value_deserializer));
+        *lock(&self.maker) = maker.into_state();
+        made.map(Bound::unbind)
+    }
+
+    /// The topic, partition and offset of a held record.
+    fn position_of(py: Python<'_>, record: &HeldRecord) -> PyResult<(String, i32, i64)> {
+        match record {
+            HeldRecord::Fetched(r) => Ok((r.topic.to_string(), r.partition, r.offset)),
+            HeldRecord::Made(r) => {
+                let r = r.bind(py);
+                Ok((
+                    r.getattr("topic")?.extract()?,
+                    r.getattr("partition")?.extract()?,
+                    r.getattr("offset")?.extract()?,
+                ))
+            }
+        }
     }
 }
 
@@ -355,20 +526,19 @@ impl Held {
     }
 
     /// The oldest record, taken out; `IndexError` when there is none.
-    fn popleft(&self) -> PyResult<Py<PyAny>> {
-        self.records()
-            .pop_front()
+    fn popleft(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.pop(py)?
             .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err("pop from an empty deque"))
     }
 
     /// Appends every record of `records` (an iterable).
     fn extend(&self, records: &Bound<'_, PyAny>) -> PyResult<()> {
-        let items: Vec<Py<PyAny>> = if let Ok(list) = records.cast::<PyList>() {
-            list.iter().map(Bound::unbind).collect()
+        let items: Vec<HeldRecord> = if let Ok(list) = records.cast::<PyList>() {
+            list.iter().map(|r| HeldRecord::Made(r.unbind())).collect()
         } else {
             records
                 .try_iter()?
-                .map(|item| item.map(Bound::unbind))
+                .map(|item| item.map(|r| HeldRecord::Made(r.unbind())))
                 .collect::<PyResult<_>>()?
         };
         self.records().extend(items);
@@ -381,13 +551,87 @@ impl Held {
         drop(dropped);
     }
 
-    /// Iterates over a snapshot of the records (oldest first).
+    /// The offset of the oldest held record of this partition, if any.
+    fn first_offset(&self, py: Python<'_>, topic: &str, partition: i32) -> PyResult<Option<i64>> {
+        let held = std::mem::take(&mut *self.records());
+        let mut found = Ok(None);
+        for record in &held {
+            match Self::position_of(py, record) {
+                Ok((t, p, offset)) if t == topic && p == partition => {
+                    found = Ok(Some(offset));
+                    break;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    found = Err(error);
+                    break;
+                }
+            }
+        }
+        self.put_back(held);
+        found
+    }
+
+    /// Drops the held records of these partitions.
+    #[allow(clippy::needless_pass_by_value)]
+    fn drop_partitions(&self, py: Python<'_>, partitions: Vec<Partition>) -> PyResult<()> {
+        let held = std::mem::take(&mut *self.records());
+        let mut kept = std::collections::VecDeque::with_capacity(held.len());
+        let mut outcome = Ok(());
+        for record in held {
+            match Self::position_of(py, &record) {
+                Ok((t, p, _)) if partitions.iter().any(|(pt, pp)| *pt == t && *pp == p) => {}
+                Ok(_) => kept.push_back(record),
+                Err(error) => {
+                    outcome = Err(error);
+                    kept.push_back(record);
+                }
+            }
+        }
+        self.put_back(kept);
+        outcome
+    }
+
+    /// Iterates over a snapshot of the records (oldest first), making the
+    /// fetched ones Python records (in place).
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let snapshot: Vec<Py<PyAny>> = self.records().iter().map(|r| r.clone_ref(py)).collect();
+        let held = std::mem::take(&mut *self.records());
+        let mut made = std::collections::VecDeque::with_capacity(held.len());
+        let mut outcome = Ok(());
+        for record in held {
+            match record {
+                HeldRecord::Fetched(r) if outcome.is_ok() => match self.make(py, &r) {
+                    Ok(m) => made.push_back(HeldRecord::Made(m)),
+                    Err(error) => {
+                        outcome = Err(error);
+                        made.push_back(HeldRecord::Fetched(r));
+                    }
+                },
+                other => made.push_back(other),
+            }
+        }
+        let snapshot: Vec<Py<PyAny>> = made
+            .iter()
+            .filter_map(|r| match r {
+                HeldRecord::Made(m) => Some(m.clone_ref(py)),
+                HeldRecord::Fetched(_) => None,
+            })
+            .collect();
+        self.put_back(made);
+        outcome?;
         PyList::new(py, snapshot)?
             .into_any()
             .try_iter()
             .map(Bound::into_any)
+    }
+}
+
+impl Held {
+    /// Puts `records` back in front of any appended while they were out.
+    fn put_back(&self, records: std::collections::VecDeque<HeldRecord>) {
+        let mut held = self.records();
+        let later = std::mem::replace(&mut *held, records);
+        held.extend(later);
     }
 }
 
@@ -413,7 +657,7 @@ impl HeldIterator {
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         loop {
-            if let Some(record) = self.held.get().records().pop_front() {
+            if let Some(record) = self.held.get().pop(py)? {
                 return Ok(Some(record));
             }
             if !self.refill.bind(py).call0()?.is_truthy()? {
@@ -551,6 +795,35 @@ impl Consumer {
             &value_deserializer,
             grouped,
         )
+    }
+
+    /// Polls as `poll` does and appends the records (fetch order) to
+    /// `held` as Rust records, made Python records as they are handed out
+    /// (iteration's refill); whether any came.
+    #[pyo3(signature = (held, timeout_ms, max_records, key_deserializer, value_deserializer))]
+    fn poll_into(
+        &self,
+        py: Python<'_>,
+        held: &Bound<'_, Held>,
+        timeout_ms: f64,
+        max_records: usize,
+        key_deserializer: Deserializer,
+        value_deserializer: Deserializer,
+    ) -> PyResult<bool> {
+        let timeout = millis("timeout_ms", Some(timeout_ms))?.unwrap_or_default();
+        if max_records == 0 {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "max_records must be at least 1",
+            ));
+        }
+        let records = wait_done(py, self.consumer.poll_records(timeout, max_records))?;
+        let records = Self::fail(py, records)?;
+        let came = !records.is_empty();
+        let held = held.get();
+        *lock(&held.deserializers) = (key_deserializer, value_deserializer);
+        held.records()
+            .extend(records.into_iter().map(HeldRecord::Fetched));
+        Ok(came)
     }
 
     /// Polls without blocking: `callback(polled)` runs on the module's

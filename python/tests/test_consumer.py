@@ -319,3 +319,36 @@ def test_commit_async_calls_back(bootstrap, topic, group):
     assert calls == [({tp: OffsetAndMetadata(3, "", -1)}, None)]
     assert consumer.committed(tp, metadata=True).offset == 3
     consumer.close()
+
+
+def test_iteration_hands_out_held_records_as_namedtuples_in_order(bootstrap, topic, group):
+    # Iteration keeps a poll's records as Rust records and makes each
+    # ConsumerRecord when handed out: position, poll, seek and commit must
+    # still see the held ones as not handed out, and the records must be the
+    # namedtuples kafka-python gives.
+    import pickle
+
+    produce(bootstrap, topic, 10, partition=0)
+    tp = TopicPartition(topic, 0)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
+                             consumer_timeout_ms=5000, enable_auto_commit=False)
+    consumer.assign([tp])
+    it = iter(consumer)
+    first = next(it)
+    assert first.offset == 0 and first.value == b"value-0" and first.key == b"key-0"
+    assert consumer.position(tp) == 1
+    consumer.commit()
+    assert consumer.committed(tp) == 1
+    second = next(it)
+    assert isinstance(second, tuple) and isinstance(second, ConsumerRecord)
+    topic_name, partition, leader_epoch, offset = second[:4]
+    assert (topic_name, partition, offset) == (topic, 0, 1) and second[7] == b"value-1"
+    assert second == ConsumerRecord(*second) and pickle.loads(pickle.dumps(second)) == second
+    assert second._asdict()["offset"] == 1 and second.headers == [] and second.topic is first.topic
+    held = consumer.poll(timeout_ms=1000, max_records=3)
+    assert [r.offset for r in held[tp]] == [2, 3, 4]
+    assert next(it).offset == 5
+    consumer.seek(tp, 8)
+    assert consumer.position(tp) == 8
+    assert [r.offset for r in it] == [8, 9]
+    consumer.close()

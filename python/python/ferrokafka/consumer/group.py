@@ -215,13 +215,24 @@ class KafkaConsumer:
 
     # -- reading ---------------------------------------------------------
 
-    def _poll(self, timeout_ms, max_records, grouped):
+    def _poll_checks(self):
         if self._closed:
             raise Errors.IllegalStateError("KafkaConsumer is closed")
         if self._broadcast is not None and (self._broadcast_pending or not isinstance(self._broadcast, set)):
             if time.monotonic() - self._broadcast_checked >= 1.0:
                 self._assign_broadcast()
+
+    def _poll(self, timeout_ms, max_records, grouped):
+        self._poll_checks()
         return self._core.poll(timeout_ms, max_records, self._key_deserializer, self._value_deserializer, grouped)
+
+    def _poll_into(self, timeout_ms):
+        """Polls up to ``max_poll_records`` records into the held ones (as
+        Rust records, made ``ConsumerRecord``s when handed out): whether any
+        came."""
+        self._poll_checks()
+        return self._core.poll_into(self._records, timeout_ms, self._max_poll_records,
+                                    self._key_deserializer, self._value_deserializer)
 
     def poll(self, timeout_ms=0, max_records=None, update_offsets=True):
         """Up to ``max_records`` records (default ``max_poll_records``),
@@ -268,9 +279,7 @@ class KafkaConsumer:
             wait_ms = 1000.0
             if deadline is not None:
                 wait_ms = min(wait_ms, max(0.0, (deadline - time.monotonic()) * 1000))
-            batch = self._poll(wait_ms, self._max_poll_records, False)
-            if batch:
-                self._records.extend(batch)
+            if self._poll_into(wait_ms):
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
@@ -292,10 +301,8 @@ class KafkaConsumer:
 
     def _drop_buffered(self, partitions):
         if self._records:
-            kept = [r for r in self._records if TopicPartition(r.topic, r.partition) not in partitions]
             # In place: an iteration under way holds this object.
-            self._records.clear()
-            self._records.extend(kept)
+            self._records.drop_partitions([(tp.topic, tp.partition) for tp in partitions])
 
     def _partitions_or_assignment(self, partitions):
         if not partitions:
@@ -326,10 +333,8 @@ class KafkaConsumer:
             return self._listener_call.positions.get(partition)
         position = self._core.position(partition.topic, partition.partition)
         # Records the iterator holds were not handed out yet.
-        for record in self._records:
-            if (record.topic, record.partition) == partition:
-                return record.offset
-        return position
+        held = self._records.first_offset(partition.topic, partition.partition)
+        return position if held is None else held
 
     def highwater(self, partition):
         """The partition's end offset."""
