@@ -1061,6 +1061,16 @@ impl Consumer {
             ("commit-latency-avg", m.commit_latency_avg_ms),
             ("commit-latency-max", m.commit_latency_max_ms),
             ("rebalance-total", m.rebalance_total as f64),
+            ("heartbeat-total", m.heartbeat_total as f64),
+            ("heartbeat-rate", m.heartbeat_rate),
+            (
+                "heartbeat-response-time-max",
+                m.heartbeat_response_time_max_ms,
+            ),
+            (
+                "last-heartbeat-seconds-ago",
+                m.last_heartbeat_seconds_ago as f64,
+            ),
         ];
         for (name, value) in values {
             dict.set_item(name, value)?;

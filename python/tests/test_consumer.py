@@ -192,7 +192,11 @@ def test_pause_resume_and_cluster_views(bootstrap, new_topic):
     assert name in consumer.topics()
     assert consumer.partitions_for_topic(name) == {0, 1}
     assert consumer.partitions_for_topic("py-no-such-topic-%s" % name) is None
-    assert consumer.metrics()["consumer-fetch-manager-metrics"]["records-consumed-total"] >= 10
+    metrics = consumer.metrics()
+    assert metrics["consumer-fetch-manager-metrics"]["records-consumed-total"] >= 10
+    # No group: kafka-python's coordinator names are there, nothing counted.
+    assert metrics["consumer-coordinator-metrics"]["heartbeat-total"] == 0
+    assert "heartbeat-rate" not in metrics["consumer-fetch-manager-metrics"]
     consumer.close()
 
 

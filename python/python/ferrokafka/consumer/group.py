@@ -469,7 +469,7 @@ class KafkaConsumer:
     def metrics(self, raw=False):
         """``{'consumer-fetch-manager-metrics': {...}, 'consumer-coordinator-metrics': {...}}``."""
         values = self._core.metrics()
-        coordinator = {k: v for k, v in values.items() if k.startswith(("commit-", "rebalance-"))}
+        coordinator = {k: v for k, v in values.items() if k.startswith(("commit-", "rebalance-", "heartbeat-", "last-heartbeat-"))}
         fetch = {k: v for k, v in values.items() if k not in coordinator}
         return {"consumer-fetch-manager-metrics": fetch, "consumer-coordinator-metrics": coordinator}
 
