@@ -363,20 +363,33 @@ async fn an_odd_assignment_is_a_typed_error_or_read_around() {
             })
         }))
         .await;
-        if readable {
-            let (offsets, errors) = read_to_end(&consumer).await;
-            assert_eq!(offsets, whole_log(), "{what}: {errors:?}");
-        } else {
-            let (offsets, errors) = poll_for(&consumer, 10).await;
-            assert!(offsets.is_empty(), "{what}: {offsets:?}");
-            assert!(
-                matches!(errors.first(), Some(ConsumeError::Group(_))),
-                "{what}: {errors:?}"
-            );
-        }
-        assert!(sent(&cluster, ApiKey::SyncGroup) <= FEW, "{what}");
-        close_in_time(&consumer).await;
+        joined_or_refused(&cluster, &consumer, what, readable, ApiKey::SyncGroup).await;
     }
+}
+
+/// After an odd answer to `key`: either the consumer joined and reads the
+/// whole log, or its polls return nothing but a group error; either way
+/// `key` was sent only a few times and the close returns in time.
+async fn joined_or_refused(
+    cluster: &FakeCluster,
+    consumer: &Consumer,
+    what: &str,
+    joins: bool,
+    key: ApiKey,
+) {
+    if joins {
+        let (offsets, errors) = read_to_end(consumer).await;
+        assert_eq!(offsets, whole_log(), "{what}: {errors:?}");
+    } else {
+        let (offsets, errors) = poll_for(consumer, 10).await;
+        assert!(offsets.is_empty(), "{what}: {offsets:?}");
+        assert!(
+            matches!(errors.first(), Some(ConsumeError::Group(_))),
+            "{what}: {errors:?}"
+        );
+    }
+    assert!(sent(cluster, key) <= FEW, "{what}");
+    close_in_time(consumer).await;
 }
 
 /// JoinGroup answers naming a protocol the client never offered, a member
@@ -431,19 +444,7 @@ async fn an_odd_join_answer_is_a_typed_error_or_joined() {
             })
         }))
         .await;
-        if joins {
-            let (offsets, errors) = read_to_end(&consumer).await;
-            assert_eq!(offsets, whole_log(), "{what}: {errors:?}");
-        } else {
-            let (offsets, errors) = poll_for(&consumer, 10).await;
-            assert!(offsets.is_empty(), "{what}: {offsets:?}");
-            assert!(
-                matches!(errors.first(), Some(ConsumeError::Group(_))),
-                "{what}: {errors:?}"
-            );
-        }
-        assert!(sent(&cluster, ApiKey::JoinGroup) <= FEW, "{what}");
-        close_in_time(&consumer).await;
+        joined_or_refused(&cluster, &consumer, what, joins, ApiKey::JoinGroup).await;
     }
 }
 
