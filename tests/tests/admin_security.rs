@@ -284,6 +284,29 @@ async fn authenticate_until(
     }
 }
 
+/// Describes `user`'s SCRAM credentials, sorted by mechanism, until they
+/// are `expected`, within 20 s: the answering broker learns an alteration
+/// from the metadata log a moment after the controller commits it.
+async fn credentials_until(admin: &Admin, user: &str, expected: &[ScramCredentialInfo]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let described = admin
+            .describe_user_scram_credentials(Some(&[user]), &options())
+            .await
+            .unwrap();
+        let mut credentials = described[user].clone().unwrap_or_default();
+        credentials.sort_by_key(|c| c.mechanism);
+        if credentials == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user}: still {credentials:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scram_credentials_are_created_described_used_and_deleted() {
     let admin = super_admin().await;
@@ -332,25 +355,25 @@ async fn scram_credentials_are_created_described_used_and_deleted() {
         "{error}"
     );
 
+    credentials_until(
+        &admin,
+        &user,
+        &[
+            ScramCredentialInfo {
+                mechanism: ScramMechanism::Sha256,
+                iterations: 8192,
+            },
+            ScramCredentialInfo {
+                mechanism: ScramMechanism::Sha512,
+                iterations: 4096,
+            },
+        ],
+    )
+    .await;
     let described = admin
         .describe_user_scram_credentials(Some(&[&user, &many]), &options())
         .await
         .unwrap();
-    let mut credentials = described[&user].clone().unwrap();
-    credentials.sort_by_key(|c| c.mechanism);
-    assert_eq!(
-        credentials,
-        [
-            ScramCredentialInfo {
-                mechanism: ScramMechanism::Sha256,
-                iterations: 8192
-            },
-            ScramCredentialInfo {
-                mechanism: ScramMechanism::Sha512,
-                iterations: 4096
-            },
-        ]
-    );
     assert_eq!(
         described[&many].as_ref().unwrap_err().code(),
         Some(ErrorCode::ResourceNotFound)
@@ -384,17 +407,15 @@ async fn scram_credentials_are_created_described_used_and_deleted() {
         )
         .await;
     deleted[&user].as_ref().unwrap();
-    let described = admin
-        .describe_user_scram_credentials(Some(&[&user]), &options())
-        .await
-        .unwrap();
-    assert_eq!(
-        described[&user].as_ref().unwrap(),
+    credentials_until(
+        &admin,
+        &user,
         &[ScramCredentialInfo {
             mechanism: ScramMechanism::Sha512,
-            iterations: 4096
-        }]
-    );
+            iterations: 4096,
+        }],
+    )
+    .await;
     let gone = authenticate_until(&user, password, "SCRAM-SHA-256", Result::is_err)
         .await
         .unwrap_err();

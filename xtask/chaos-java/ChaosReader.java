@@ -6,11 +6,13 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.HashSet;
 import java.util.Properties;
 
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -22,13 +24,16 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * a bug shared by ferrokafka's writer and reader cannot hide.
  *
  * Arguments: bootstrap topic isolation(read_committed|read_uncommitted)
- * output-file timeout-seconds. Exits 0 when every partition was read to its
- * end offset, 2 when the timeout passed first.
+ * output-file timeout-seconds [group offsets-topic]. Exits 0 when every
+ * partition was read to its end offset, 2 when the timeout passed first.
+ * With a group, also writes the group's committed offsets of offsets-topic
+ * (read as a read_committed consumer reads them: stable, no transaction
+ * pending) to output-file.committed, one "partition offset" line each.
  */
 public final class ChaosReader {
     public static void main(String[] args) throws Exception {
-        if (args.length != 5) {
-            System.err.println("usage: ChaosReader bootstrap topic isolation output timeout-seconds");
+        if (args.length != 5 && args.length != 7) {
+            System.err.println("usage: ChaosReader bootstrap topic isolation output timeout-seconds [group offsets-topic]");
             System.exit(64);
         }
         String topic = args[1];
@@ -63,6 +68,31 @@ public final class ChaosReader {
                 ends.entrySet().removeIf(e -> consumer.position(e.getKey(), Duration.ofSeconds(30)) >= e.getValue());
             }
             System.err.println("read " + records + " records of " + topic + " (" + args[2] + ")");
+            if (args.length == 7) {
+                writeCommitted(props, args[5], args[6], args[3] + ".committed");
+            }
+        }
+    }
+
+    private static void writeCommitted(Properties base, String group, String topic, String path)
+            throws Exception {
+        Properties props = new Properties();
+        props.putAll(base);
+        props.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props);
+             BufferedWriter out = new BufferedWriter(new FileWriter(path, StandardCharsets.UTF_8))) {
+            List<TopicPartition> partitions = new ArrayList<>();
+            for (PartitionInfo info : consumer.partitionsFor(topic, Duration.ofSeconds(60))) {
+                partitions.add(new TopicPartition(topic, info.partition()));
+            }
+            Map<TopicPartition, OffsetAndMetadata> committed =
+                consumer.committed(new HashSet<>(partitions), Duration.ofSeconds(60));
+            for (Map.Entry<TopicPartition, OffsetAndMetadata> e : committed.entrySet()) {
+                if (e.getValue() != null) {
+                    out.write(e.getKey().partition() + " " + e.getValue().offset());
+                    out.newLine();
+                }
+            }
         }
     }
 }

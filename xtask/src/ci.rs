@@ -95,6 +95,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             seconds: crate::chaos::CI_SECONDS,
             seed: 1,
             kafka_version: jars::DEFAULT_KAFKA_VERSION.to_string(),
+            kinds: Vec::new(),
+            min_each: 0,
             no_report: true,
         })
     });
@@ -118,7 +120,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     });
     if args.fuzz_seconds > 0 {
         step("fuzz (short run)", &mut || {
-            crate::fuzz::run_all(args.fuzz_seconds)
+            crate::fuzz::run(&crate::fuzz::Args::all(args.fuzz_seconds))
         });
     }
 

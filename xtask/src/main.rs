@@ -26,6 +26,14 @@ enum Task {
     /// Faults against a real 3-node cluster while ferrokafka writes, every
     /// record's fate checked by the Java consumer; writes RELIABILITY.md.
     Chaos(xtask::chaos::Args),
+    /// A chaos campaign's group member in a process of its own (started by
+    /// `chaos`, not by hand).
+    #[command(hide = true)]
+    ChaosMember(xtask::chaos::processes::MemberArgs),
+    /// A chaos campaign's transactional producer in a process of its own
+    /// (started by `chaos`, not by hand).
+    #[command(hide = true)]
+    ChaosTxnProducer(xtask::chaos::txn_process::ProducerArgs),
     /// Steady produce and consume against a real broker for a long while;
     /// fails when the client's memory, threads, descriptors, connections or
     /// tasks grow, or a record is lost; writes its section of RELIABILITY.md.
@@ -91,10 +99,12 @@ fn main() -> std::process::ExitCode {
         Task::Codegen(args) => xtask::codegen::run(&args),
         Task::Demo(args) => xtask::demo::run(&args),
         Task::Test(args) | Task::Ci(args) => xtask::ci::run(&args),
-        Task::Fuzz(args) => xtask::fuzz::run_all(args.seconds),
+        Task::Fuzz(args) => xtask::fuzz::run(&args),
         Task::Golden(args) => xtask::golden::run(&args),
         Task::Bench(args) => xtask::bench::run(&args),
         Task::Chaos(args) => xtask::chaos::run(&args),
+        Task::ChaosMember(args) => xtask::chaos::processes::run_member(&args),
+        Task::ChaosTxnProducer(args) => xtask::chaos::txn_process::run_producer(&args),
         Task::Soak(args) => xtask::soak::run(&args),
     };
     match result {

@@ -530,6 +530,12 @@ impl Member {
                 self.state = State::Stable;
                 self.failures = 0;
                 self.last_heartbeat_ok = now;
+                // The poll timer starts again, as the Java client's does when
+                // its heartbeat thread resumes after a join: the coordinator
+                // may hold a JoinGroup up to the rebalance timeout, which is
+                // `max_poll_interval_ms` itself, and the time spent in the
+                // rebalance is not the application's stall.
+                self.last_poll = now;
                 self.next_heartbeat = Some(now + self.config.heartbeat_interval);
                 // Cooperative (KIP-429): what this member gave up can now go
                 // to its new owner, which takes one more rebalance.

@@ -7,22 +7,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ferrokafka_group::assignor::RangeAssignor;
-use ferrokafka_group::member::{Action, Event, GroupError, Joined, Member, MemberConfig};
+use ferrokafka_group::member::{Action, Event, GroupError, Joined, Member};
 
-fn member(now: Instant) -> Member {
-    let config = MemberConfig {
-        group_id: "g".into(),
-        group_instance_id: None,
-        session_timeout: Duration::from_secs(45),
-        heartbeat_interval: Duration::from_secs(3),
-        max_poll_interval: Duration::from_secs(300),
-        retry_backoff: Duration::from_millis(50),
-        retry_backoff_max: Duration::from_secs(1),
-        rack: None,
-    };
-    Member::new(config, vec![Box::new(RangeAssignor)], now)
-}
+mod common;
+use common::member;
 
 fn joins(actions: &[Action]) -> bool {
     actions

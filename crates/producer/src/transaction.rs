@@ -492,6 +492,10 @@ pub struct Transactions<P> {
     /// Whether the coordinator can run V2, as last reported, and the
     /// finalized-features epoch of that report (older reports are stale).
     v2_available: Option<(Option<i64>, bool)>,
+    /// The producer id and epoch of an EndTxn of this transaction that went
+    /// unanswered (timed out, connection lost): it may still reach the
+    /// coordinator after the retry succeeded.
+    end_txn_unanswered: Option<ProducerIdAndEpoch>,
 }
 
 impl<P: TransactionPartition> Transactions<P> {
@@ -522,6 +526,7 @@ impl<P: TransactionPartition> Transactions<P> {
             events: VecDeque::new(),
             skip_end_txn: false,
             v2_available: None,
+            end_txn_unanswered: None,
         }
     }
 
@@ -831,6 +836,9 @@ impl<P: TransactionPartition> Transactions<P> {
         let Some(work) = self.in_flight.take() else {
             return;
         };
+        if work.is_end_txn() {
+            self.end_txn_unanswered = Some(self.producer);
+        }
         self.forget_coordinator(&work);
         self.retry(work, now);
     }
@@ -1322,15 +1330,26 @@ impl<P: TransactionPartition> Transactions<P> {
     fn complete_transaction(&mut self) {
         let bump_queued =
             self.epoch_bump_required && self.config.protocol == TransactionProtocol::V1;
+        // V1 keeps the epoch from one transaction to the next: an EndTxn
+        // that went unanswered may still reach the coordinator once the
+        // next transaction is open, and end it (the Jepsen finding behind
+        // KIP-890). A new epoch first fences it. V2 bumps at every EndTxn.
+        let fence_late_end_txn = self
+            .end_txn_unanswered
+            .take()
+            .is_some_and(|late| late == self.producer)
+            && !bump_queued
+            && self.config.protocol == TransactionProtocol::V1
+            && self.config.coordinator_supports_epoch_bump;
         // The coordinator went to V2 while this transaction ran on V1: a new
         // epoch starts the next one on V2 cleanly.
         let upgrade = !bump_queued
             && self.config.protocol == TransactionProtocol::V1
             && self.reported_protocol() == Some(TransactionProtocol::V2);
-        if upgrade {
+        if upgrade || fence_late_end_txn {
             self.enqueue(Work::InitProducerId { bump: true });
         }
-        let bump_next = bump_queued || upgrade;
+        let bump_next = bump_queued || upgrade || fence_late_end_txn;
         if !bump_next && self.reported_protocol() == Some(TransactionProtocol::V1) {
             // Back to V1 (the feature was lowered): the EndTxn just ended
             // the last V2 transaction, nothing else is needed.

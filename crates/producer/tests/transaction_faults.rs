@@ -19,14 +19,12 @@ use ferrokafka_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord
 use ferrokafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
 };
-use ferrokafka_protocol::messages::find_coordinator_response::Coordinator;
 use ferrokafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use ferrokafka_protocol::messages::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, ProduceRequest, TxnOffsetCommitRequest,
-    TxnOffsetCommitResponse,
+    ProduceRequest, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use ferrokafka_protocol::{ApiKey, ErrorCode};
 use ferrokafka_records::{Batch, BatchReader};
@@ -76,30 +74,6 @@ fn end_txn_answer(request: &FakeRequest, error: ErrorCode) -> FakeReply {
             ..EndTxnResponse::default()
         },
     )
-}
-
-/// Names `node` as the coordinator of every key asked for.
-fn coordinator_answer(request: &FakeRequest, node: i32) -> FakeReply {
-    let asked: FindCoordinatorRequest = request.decode();
-    let mut response = FindCoordinatorResponse::default();
-    if request.version >= 4 {
-        response.coordinators = asked
-            .coordinator_keys
-            .into_iter()
-            .map(|key| Coordinator {
-                key,
-                node_id: node,
-                host: format!("fake-{node}"),
-                port: 9092,
-                ..Coordinator::default()
-            })
-            .collect();
-    } else {
-        response.node_id = node;
-        response.host = format!("fake-{node}");
-        response.port = 9092;
-    }
-    FakeReply::with(request, &response)
 }
 
 /// The record batches of a Produce request.
@@ -227,7 +201,7 @@ async fn a_moved_coordinator_is_looked_up_again() {
                 seen.find_coordinator += 1;
                 // Node 1 first; node 2 once it has moved.
                 let node = if seen.end_txn.is_empty() { 1 } else { 2 };
-                Some(coordinator_answer(request, node))
+                Some(FakeReply::coordinator(request, node))
             }
             ApiKey::AddPartitionsToTxn => Some(add_partitions_answer(request, ErrorCode::None)),
             ApiKey::Produce => Some(produce_answer(request, ErrorCode::None)),

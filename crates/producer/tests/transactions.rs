@@ -656,3 +656,98 @@ fn a_coordinator_that_goes_to_v2_takes_effect_after_one_epoch_bump() {
     assert!(txn.may_send(&tp("a", 0)));
     assert_eq!(txn.poll_request(now, false), None);
 }
+
+/// Commits one V1 transaction on `a-0` whose first EndTxn goes unanswered
+/// (timed out) and whose retry succeeds; returns the machine after the
+/// retry's answer.
+fn commit_with_a_timed_out_end_txn(txn: &mut Transactions<Partition>, now: Instant) {
+    txn.begin_transaction().unwrap();
+    txn.add_partition(&tp("a", 0)).unwrap();
+    assert!(matches!(
+        txn.poll_request(now, false),
+        Some(TransactionRequest::AddPartitionsToTxn { .. })
+    ));
+    txn.on_response(now, added(&[("a", 0, ErrorCode::None)]));
+    deliver(txn, &tp("a", 0));
+    txn.commit_transaction().unwrap();
+    let Some(TransactionRequest::EndTxn { request, .. }) = txn.poll_request(now, false) else {
+        panic!("EndTxn");
+    };
+    assert_eq!(request.producer_epoch, 0);
+    // request_timeout_ms passed: the request may still reach the coordinator.
+    txn.on_request_failed(now);
+    assert_eq!(txn.state(), TransactionState::CommittingTransaction);
+    let later = now + Duration::from_secs(1);
+    assert!(matches!(
+        txn.poll_request(later, false),
+        Some(TransactionRequest::FindCoordinator { .. })
+    ));
+    txn.on_response(later, found("tx-1", 3));
+    let Some(TransactionRequest::EndTxn { request, .. }) = txn.poll_request(later, false) else {
+        panic!("the EndTxn is retried until the coordinator answers");
+    };
+    assert!(request.committed);
+    txn.on_response(later, end_txn(ErrorCode::None));
+}
+
+#[test]
+fn v1_after_an_unanswered_end_txn_a_new_epoch_fences_it_before_the_next_transaction() {
+    let now = Instant::now();
+    let mut txn = initialized(now);
+    commit_with_a_timed_out_end_txn(&mut txn, now);
+    // With V1 the next transaction would run on epoch 0, and the first
+    // EndTxn(commit), arriving late, would commit it at once, in part.
+    assert_eq!(txn.state(), TransactionState::Initializing);
+    assert_eq!(txn.poll_event(), None, "the commit waits for the new epoch");
+    assert!(txn.begin_transaction().is_err());
+    let Some(TransactionRequest::InitProducerId { request, .. }) = txn.poll_request(now, false)
+    else {
+        panic!("InitProducerId bumps the epoch");
+    };
+    assert_eq!((request.producer_id, request.producer_epoch), (42, 0));
+    txn.on_response(now, init_ok(42, 1));
+    assert_eq!(
+        txn.poll_event(),
+        Some(TransactionEvent::Completed {
+            operation: TransactionOperation::Commit,
+            result: Ok(())
+        })
+    );
+    assert_eq!(txn.producer_id_and_epoch().epoch, 1);
+    txn.begin_transaction().unwrap();
+
+    // An EndTxn answered the first time needs no new epoch.
+    txn.add_partition(&tp("a", 0)).unwrap();
+    txn.poll_request(now, false).unwrap();
+    txn.on_response(now, added(&[("a", 0, ErrorCode::None)]));
+    deliver(&mut txn, &tp("a", 0));
+    txn.commit_transaction().unwrap();
+    txn.poll_request(now, false).unwrap();
+    txn.on_response(now, end_txn(ErrorCode::None));
+    assert_eq!(txn.state(), TransactionState::Ready);
+}
+
+#[test]
+fn v2_after_an_unanswered_end_txn_takes_the_epoch_the_retry_bumped_to() {
+    let now = Instant::now();
+    let mut txn = initialized_v2(now);
+    txn.begin_transaction().unwrap();
+    txn.add_partition(&tp("a", 0)).unwrap();
+    deliver(&mut txn, &tp("a", 0));
+    txn.commit_transaction().unwrap();
+    let Some(TransactionRequest::EndTxn { .. }) = txn.poll_request(now, false) else {
+        panic!("EndTxn");
+    };
+    txn.on_request_failed(now);
+    let later = now + Duration::from_secs(1);
+    txn.poll_request(later, false).unwrap();
+    txn.on_response(later, found("tx-2", 3));
+    let Some(TransactionRequest::EndTxn { .. }) = txn.poll_request(later, false) else {
+        panic!("the EndTxn is retried");
+    };
+    // The coordinator's bump already fences the late one: nothing more.
+    txn.on_response(later, end_txn_with_epoch(42, 1));
+    assert_eq!(txn.state(), TransactionState::Ready);
+    assert_eq!(txn.producer_id_and_epoch().epoch, 1);
+    assert_eq!(txn.poll_request(later, false), None);
+}

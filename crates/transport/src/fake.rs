@@ -80,7 +80,8 @@ pub enum FakeReply {
     /// Close the connection.
     Disconnect,
     /// Do what the inner reply says after a delay: answers held back, and
-    /// with delays that differ, answered in another order than asked.
+    /// with delays that differ, answered in another order than asked. A
+    /// delay past the request's timeout times it out.
     After(std::time::Duration, Box<FakeReply>),
     /// Answer as the cluster does when the handler has no answer (its
     /// metadata, coordinators, producer ids...): with
@@ -122,6 +123,33 @@ impl FakeReply {
                 )
             });
         FakeReply::Respond(body.freeze())
+    }
+
+    /// A FindCoordinator answer naming `node` the coordinator of every key
+    /// asked for (one coordinator field before v4, a list from v4).
+    pub fn coordinator(request: &FakeRequest, node: i32) -> FakeReply {
+        let asked: FindCoordinatorRequest = request.decode();
+        let mut response = FindCoordinatorResponse::default();
+        if request.version >= 4 {
+            response.coordinators = asked
+                .coordinator_keys
+                .into_iter()
+                .map(
+                    |key| ferrokafka_protocol::messages::find_coordinator_response::Coordinator {
+                        key,
+                        node_id: node,
+                        host: format!("fake-{node}"),
+                        port: 9092,
+                        ..Default::default()
+                    },
+                )
+                .collect();
+        } else {
+            response.node_id = node;
+            response.host = format!("fake-{node}");
+            response.port = 9092;
+        }
+        FakeReply::with(request, &response)
     }
 
     /// The body of `answer`, a [`FakeReply::Respond`] (as
@@ -410,29 +438,8 @@ impl FakeCluster {
         match request.key {
             ApiKey::Metadata => FakeReply::with(request, &self.metadata()),
             ApiKey::FindCoordinator => {
-                let asked: FindCoordinatorRequest = request.decode();
                 let node = lock(&self.shared).nodes.iter().min().copied().unwrap_or(1);
-                let mut response = FindCoordinatorResponse::default();
-                if request.version >= 4 {
-                    response.coordinators = asked
-                        .coordinator_keys
-                        .into_iter()
-                        .map(|key| {
-                            ferrokafka_protocol::messages::find_coordinator_response::Coordinator {
-                                key,
-                                node_id: node,
-                                host: format!("fake-{node}"),
-                                port: 9092,
-                                ..Default::default()
-                            }
-                        })
-                        .collect();
-                } else {
-                    response.node_id = node;
-                    response.host = format!("fake-{node}");
-                    response.port = 9092;
-                }
-                FakeReply::with(request, &response)
+                FakeReply::coordinator(request, node)
             }
             ApiKey::InitProducerId => FakeReply::with(
                 request,
@@ -665,13 +672,9 @@ impl FakeLink {
                 FakeReply::Wire(bytes) => bytes,
             };
             if let Some(interval) = drip {
+                // Past the deadline, the exchange's timeout cuts it short.
                 let bytes = u32::try_from(wire.len()).unwrap_or(u32::MAX);
-                let takes = interval.saturating_mul(bytes);
-                if takes > self.request_timeout {
-                    // Still trickling when the deadline falls.
-                    return Ok(None);
-                }
-                tokio::time::sleep(takes).await;
+                tokio::time::sleep(interval.saturating_mul(bytes)).await;
             }
             return self.read_wire(wire, correlation_id).await.map(Some);
         }
@@ -696,7 +699,7 @@ impl FakeLink {
                             // answer got through first.
                             self.closed.store(true, Ordering::Release);
                         }
-                        Ok(frame.freeze())
+                        Ok(frame)
                     }
                     Some(id) => Err(TransportError::Protocol {
                         broker: self.address.clone(),
@@ -744,17 +747,34 @@ impl BrokerLink for FakeLink {
     }
 
     async fn exchange(&self, api: ApiKey, frame: BytesMut) -> Result<Bytes, TransportError> {
-        if let Some(response) = self.reply(&frame).await? {
-            return Ok(response);
-        }
-        // A broker that never answers: the request times out.
-        tokio::time::sleep(self.request_timeout).await;
-        self.closed.store(true, Ordering::Release);
-        Err(TransportError::Timeout {
-            broker: self.address.clone(),
-            api: api.name().to_string(),
-            after: self.request_timeout,
-        })
+        self.exchange_within(api, frame, self.request_timeout).await
+    }
+
+    async fn exchange_within(
+        &self,
+        api: ApiKey,
+        frame: BytesMut,
+        timeout: std::time::Duration,
+    ) -> Result<Bytes, TransportError> {
+        // As over TCP, the deadline covers the whole answer: one held back
+        // (`After`), trickling (`Drip`) or never coming (`Hang`) past it
+        // times out and closes the link.
+        let answer = async {
+            match self.reply(&frame).await? {
+                Some(response) => Ok(response),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::time::timeout(timeout, answer)
+            .await
+            .unwrap_or_else(|_| {
+                self.closed.store(true, Ordering::Release);
+                Err(TransportError::Timeout {
+                    broker: self.address.clone(),
+                    api: api.name().to_string(),
+                    after: timeout,
+                })
+            })
     }
 
     async fn send_one_way(&self, frame: BytesMut) -> Result<(), TransportError> {

@@ -164,3 +164,75 @@ async fn a_broker_that_refuses_connections_marks_the_metadata_stale() {
     // The refused connection alone is reason enough to look again.
     assert_eq!(client.leader("t", 1).await.unwrap(), 1);
 }
+
+/// A request given its own deadline (as a JoinGroup, which the broker may
+/// hold up to the group's rebalance timeout): an answer later than
+/// `request_timeout_ms` but within that deadline is taken; past it, the
+/// request times out naming its own deadline. Others keep the client's.
+#[tokio::test(start_paused = true)]
+async fn a_request_with_its_own_deadline_waits_that_long() {
+    use ferrokafka_protocol::messages::{
+        DescribeGroupsRequest, ListGroupsRequest, ListGroupsResponse,
+    };
+    use ferrokafka_transport::Lane;
+    let cluster = FakeCluster::new(1, |request| match request.key {
+        ApiKey::ListGroups => Some(FakeReply::After(
+            Duration::from_secs(3),
+            Box::new(FakeReply::with(request, &ListGroupsResponse::default())),
+        )),
+        ApiKey::DescribeGroups => Some(FakeReply::Hang),
+        _ => None,
+    });
+    let client = cluster
+        .client(config(&cluster, &[("request_timeout_ms", "1000")]))
+        .await
+        .unwrap();
+    let within = Some(Duration::from_secs(5));
+
+    let started = tokio::time::Instant::now();
+    let error = client
+        .send_built(1, Lane::Coordination, |_| ListGroupsRequest::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, TransportError::Timeout { after, .. } if *after == Duration::from_secs(1)),
+        "{error:?}"
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+
+    let started = tokio::time::Instant::now();
+    client
+        .send_built_within(1, Lane::Coordination, within, |_| {
+            ListGroupsRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(3),
+        "taken when it came"
+    );
+
+    let started = tokio::time::Instant::now();
+    let error = client
+        .send_built_within(1, Lane::Coordination, within, |_| {
+            DescribeGroupsRequest::default()
+        })
+        .await
+        .unwrap_err();
+    match &error {
+        TransportError::Timeout { api, after, .. } => {
+            assert_eq!(api, "DescribeGroups");
+            assert_eq!(*after, Duration::from_secs(5));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    // The timed-out connection is replaced; the next request goes through.
+    client
+        .send_built_within(1, Lane::Coordination, within, |_| {
+            ListGroupsRequest::default()
+        })
+        .await
+        .unwrap();
+}

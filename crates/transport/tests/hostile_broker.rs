@@ -23,6 +23,8 @@ enum Behaviour {
     HalfFrameThenClose,
     /// Reads and never answers.
     Silent,
+    /// Answers as `Echo` does, this long after each request.
+    EchoAfter(Duration),
 }
 
 async fn fake_broker(behaviour: Behaviour) -> String {
@@ -79,6 +81,10 @@ async fn serve(mut socket: TcpStream, behaviour: Behaviour) {
                 return;
             }
             Behaviour::Silent => continue,
+            Behaviour::EchoAfter(delay) => {
+                tokio::time::sleep(delay).await;
+                framed(&request)
+            }
         };
         if socket.write_all(&reply).await.is_err() {
             return;
@@ -94,12 +100,16 @@ fn config() -> ConnectionConfig {
 }
 
 async fn ask(connection: &Connection, payload: &[u8]) -> Result<Bytes, TransportError> {
+    connection.round_trip("Test", request(payload)).await
+}
+
+fn request(payload: &[u8]) -> bytes::BytesMut {
     let mut frame = frame::start(8 + payload.len());
     frame.put_i16(18); // api key
     frame.put_i16(0); // api version
     frame.put_i32(0); // correlation id, set by the connection
     frame.put_slice(payload);
-    connection.round_trip("Test", frame).await
+    frame
 }
 
 #[tokio::test]
@@ -191,6 +201,51 @@ async fn half_a_frame_then_close_is_a_closed_error() {
         "{error:?}"
     );
     assert!(error.is_retriable());
+}
+
+/// A request with a deadline of its own takes an answer that comes after
+/// `request_timeout_ms`, where a request without one times out (and
+/// closes the connection); past its own deadline, it times out too.
+#[tokio::test]
+async fn a_request_with_its_own_deadline_takes_a_late_answer() {
+    let late = Duration::from_millis(300);
+    let connect = || async {
+        Connection::connect(
+            &fake_broker(Behaviour::EchoAfter(late)).await,
+            ConnectionConfig {
+                request_timeout: Duration::from_millis(100),
+                ..config()
+            },
+            None,
+        )
+        .await
+        .unwrap()
+    };
+    let connection = connect().await;
+    let answer = connection
+        .round_trip_within("Test", request(b"late"), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(&answer[4..], b"late");
+    assert!(!connection.is_closed());
+
+    let error = ask(&connection, b"late").await.unwrap_err();
+    assert!(
+        matches!(&error, TransportError::Timeout { after, .. } if *after == Duration::from_millis(100)),
+        "{error:?}"
+    );
+    assert!(connection.is_closed());
+
+    let connection = connect().await;
+    let error = connection
+        .round_trip_within("Test", request(b"late"), Duration::from_millis(150))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, TransportError::Timeout { after, .. } if *after == Duration::from_millis(150)),
+        "{error:?}"
+    );
+    assert!(connection.is_closed());
 }
 
 #[tokio::test]

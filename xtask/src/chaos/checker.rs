@@ -2,7 +2,7 @@
 //! Java consumer, `xtask/chaos-java/ChaosReader.java`), and every record's
 //! fate judged against what the writer was told.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -37,6 +37,37 @@ pub fn read_topic(
     committed: bool,
     scratch: &Path,
 ) -> anyhow::Result<Vec<Found>> {
+    Ok(read(reader, bootstrap, topic, committed, scratch, None)?.0)
+}
+
+/// [`read_topic`] read_committed, then the committed offsets of `group`
+/// on `offsets_topic`'s partitions (as the Java consumer reads them:
+/// stable), by partition.
+pub fn read_topic_and_offsets(
+    reader: &JavaPrograms,
+    bootstrap: &str,
+    topic: &str,
+    (group, offsets_topic): (&str, &str),
+    scratch: &Path,
+) -> anyhow::Result<(Vec<Found>, BTreeMap<i32, i64>)> {
+    read(
+        reader,
+        bootstrap,
+        topic,
+        true,
+        scratch,
+        Some((group, offsets_topic)),
+    )
+}
+
+fn read(
+    reader: &JavaPrograms,
+    bootstrap: &str,
+    topic: &str,
+    committed: bool,
+    scratch: &Path,
+    group: Option<(&str, &str)>,
+) -> anyhow::Result<(Vec<Found>, BTreeMap<i32, i64>)> {
     let out = scratch.join(format!("{topic}.read"));
     let isolation = if committed {
         "read_committed"
@@ -44,16 +75,17 @@ pub fn read_topic(
         "read_uncommitted"
     };
     let timeout = Duration::from_secs(300);
-    let output = java::run_bounded(
-        reader
-            .command("ChaosReader")
-            .arg(bootstrap)
-            .arg(topic)
-            .arg(isolation)
-            .arg(&out)
-            .arg(timeout.as_secs().to_string()),
-        timeout + Duration::from_secs(60),
-    )?;
+    let mut command = reader.command("ChaosReader");
+    command
+        .arg(bootstrap)
+        .arg(topic)
+        .arg(isolation)
+        .arg(&out)
+        .arg(timeout.as_secs().to_string());
+    if let Some((group, offsets_topic)) = group {
+        command.arg(group).arg(offsets_topic);
+    }
+    let output = java::run_bounded(&mut command, timeout + Duration::from_secs(60))?;
     if !output.status.success() {
         bail!(
             "the Java reader failed on {topic} ({}):\n{}",
@@ -64,7 +96,26 @@ pub fn read_topic(
     let text =
         std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
     let _ = std::fs::remove_file(&out);
-    text.lines().map(parse_line).collect()
+    let found = text
+        .lines()
+        .map(parse_line)
+        .collect::<anyhow::Result<_>>()?;
+    let mut offsets = BTreeMap::new();
+    if group.is_some() {
+        let mut path = out.clone().into_os_string();
+        path.push(".committed");
+        let path = std::path::PathBuf::from(path);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let _ = std::fs::remove_file(&path);
+        for line in text.lines() {
+            let (partition, offset) = line
+                .split_once(' ')
+                .with_context(|| format!("the reader's committed line {line:?}"))?;
+            offsets.insert(partition.parse()?, offset.parse()?);
+        }
+    }
+    Ok((found, offsets))
 }
 
 fn parse_line(line: &str) -> anyhow::Result<Found> {

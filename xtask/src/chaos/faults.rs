@@ -12,8 +12,10 @@ use ferrokafka_admin::{Admin, AdminOptions};
 use ferrokafka_transport::CoordinatorKind;
 use tokio::runtime::Handle;
 
+use super::processes::MemberProcesses;
 use super::proxy::{Mode, Proxy};
 use super::schedule::{FaultKind, PlannedFault};
+use super::txn_process::TxnProcess;
 use crate::broker::{LocalCluster, process};
 
 /// How long the cluster may take to be whole again (every node serving,
@@ -56,6 +58,12 @@ pub struct Injector<'a> {
     pub transactional_id: Option<String>,
     /// The proxy in front of each node, node id `n` at index `n - 1`.
     pub proxies: &'a [Proxy],
+    /// The group workloads' group ids, whose coordinator can be killed.
+    pub groups: Vec<String>,
+    /// The group members that run as processes, which can be killed.
+    pub member_processes: &'a mut MemberProcesses,
+    /// The transactional producer that runs as a process, killed with them.
+    pub txn_process: &'a mut TxnProcess,
 }
 
 impl Injector<'_> {
@@ -85,15 +93,57 @@ impl Injector<'_> {
                     .transactional_id
                     .clone()
                     .context("no transactional workload runs")?;
-                let key = id.clone();
-                let node = self.runtime.block_on(async {
-                    self.admin
-                        .client()
-                        .coordinator(CoordinatorKind::Transaction, &key)
-                        .await
-                })?;
+                let node = self.coordinator(CoordinatorKind::Transaction, &id)?;
                 self.kill_and_restart(node, fault.hold)?;
                 format!("node {node} (coordinator of {id})")
+            }
+            FaultKind::KillGroupCoordinator => {
+                // The high bits: the low ones already chose the partition.
+                let group = self
+                    .groups
+                    .get((fault.pick >> 32) as usize % self.groups.len().max(1))
+                    .cloned()
+                    .context("no group workload runs")?;
+                let node = self.coordinator(CoordinatorKind::Group, &group)?;
+                self.kill_and_restart(node, fault.hold)?;
+                format!("node {node} (coordinator of {group})")
+            }
+            FaultKind::KillClientProcesses => {
+                let members = &mut *self.member_processes;
+                if members.is_empty() {
+                    bail!("no group member process runs");
+                }
+                let index = (fault.pick >> 32) as usize % members.len();
+                let (pid, ended_before) = members.kill(index)?;
+                let (txn_pid, txn_ended_before) = self.txn_process.kill()?;
+                // The hold is the time the clients are down.
+                std::thread::sleep(fault.hold);
+                let members = &mut *self.member_processes;
+                let replacement = members.restart(index)?;
+                let txn_replacement = self.txn_process.restart()?;
+                let txn = match txn_ended_before {
+                    None => {
+                        format!("transactional producer {txn_pid}, replaced by {txn_replacement}")
+                    }
+                    Some(status) => format!(
+                        "transactional producer {txn_pid} had already ended ({status}); replaced by {txn_replacement}"
+                    ),
+                };
+                let (protocol, group) = members.group(index);
+                let protocol = match protocol {
+                    super::groups::Protocol::Classic => "classic",
+                    super::groups::Protocol::Consumer => "KIP-848",
+                };
+                let member = match ended_before {
+                    None => format!(
+                        "member process {pid} of {group} ({protocol}), replaced by {replacement}"
+                    ),
+                    Some(status) => format!(
+                        "member process {pid} of {group} ({protocol}) had already ended ({status}); \
+                         replaced by {replacement}"
+                    ),
+                };
+                format!("{member}; {txn}; after {:.1}s", fault.hold.as_secs_f64())
             }
             FaultKind::PauseLeader => {
                 let node = self.leader(&tp)?;
@@ -146,6 +196,7 @@ impl Injector<'_> {
                     fault.hold.as_secs_f64()
                 )
             }
+            FaultKind::Mixed => self.two_at_once(&tp, fault)?,
             FaultKind::ElectLeader => {
                 let moved_to = self.move_leadership(&tp, fault.pick)?;
                 format!("{tp} to node {moved_to}")
@@ -206,6 +257,16 @@ impl Injector<'_> {
         self.runtime.block_on(call(self.admin))
     }
 
+    /// The coordinator of `key` as the cluster says now: a cached answer
+    /// may name a node that lost the role at an earlier fault.
+    fn coordinator(&self, kind: CoordinatorKind, key: &str) -> anyhow::Result<i32> {
+        let client = self.admin.client();
+        client.forget_coordinator(kind, key);
+        self.runtime
+            .block_on(client.coordinator(kind, key))
+            .with_context(|| format!("finding the coordinator of {key}"))
+    }
+
     fn leader(&self, tp: &TopicPartition) -> anyhow::Result<i32> {
         self.describe(tp)?
             .leader
@@ -246,6 +307,40 @@ impl Injector<'_> {
             .ok()
             .and_then(|i| self.proxies.get(i))
             .with_context(|| format!("no proxy for node {node}"))
+    }
+
+    /// Two faults at once, chosen by `fault.pick`: every connection slowed
+    /// while `tp`'s leader is killed and restarted; or its leader paused
+    /// past the session timeout while another node is cut off. Returns
+    /// what it did.
+    fn two_at_once(&mut self, tp: &TopicPartition, fault: &PlannedFault) -> anyhow::Result<String> {
+        let leader = self.leader(tp)?;
+        let hold = fault.hold.as_secs_f64();
+        if fault.pick.is_multiple_of(2) {
+            let delay = Duration::from_millis(50 + fault.pick / 2 % 250);
+            let proxies = self.proxies;
+            let slowed = Faulty::new(proxies, Mode::Delay(delay));
+            self.kill_and_restart(leader, fault.hold)?;
+            drop(slowed);
+            Ok(format!(
+                "node {leader} (leader of {tp}) killed for {hold:.1}s while every node was slowed \
+                 {} ms a chunk",
+                delay.as_millis()
+            ))
+        } else {
+            let nodes = self.cluster.info.brokers.len() as u64;
+            // One of the two other nodes, by the pick.
+            let other = (leader as u64 + fault.pick / 2 % (nodes - 1)) % nodes + 1;
+            let other = i32::try_from(other).context("node id")?;
+            let cut = Faulty::new(std::slice::from_ref(self.proxy(other)?), Mode::Cut);
+            let paused = Paused::new(self.pid(leader)?);
+            std::thread::sleep(fault.hold);
+            drop(paused);
+            drop(cut);
+            Ok(format!(
+                "node {leader} (leader of {tp}) paused while node {other} was cut off, {hold:.1}s"
+            ))
+        }
     }
 
     fn kill_and_restart(&mut self, node: i32, hold: Duration) -> anyhow::Result<()> {

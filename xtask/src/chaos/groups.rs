@@ -18,7 +18,7 @@ use super::checker::Found;
 const MEMBERS: usize = 2;
 
 /// Which group protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Protocol {
     /// JoinGroup/SyncGroup, client-side assignment.
     Classic,
@@ -88,12 +88,16 @@ pub fn judge(log: &GroupLog, found: &[Found]) -> GroupVerdict {
     verdict
 }
 
-async fn member(
+/// One member: polls, tells `handed` what each poll returned, then
+/// commits; a poll's records are committed only once `handed` has them, so
+/// the checker knows of every record a committed offset covers. Runs until
+/// its task is dropped or `handed` fails.
+pub async fn member(
     protocol: Protocol,
     bootstrap: String,
     topic: String,
     group: String,
-    consumed: Arc<Mutex<Vec<(i32, i64)>>>,
+    mut handed: impl FnMut(Vec<(i32, i64)>) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
     let mut settings = vec![
         ("bootstrap_servers", bootstrap.as_str()),
@@ -119,10 +123,7 @@ async fn member(
         if records.is_empty() {
             continue;
         }
-        consumed
-            .lock()
-            .expect("no member panics holding the log")
-            .extend(records.iter().map(|r| (r.partition, r.offset)));
+        handed(records.iter().map(|r| (r.partition, r.offset)).collect())?;
         let _ = consumer.commit().await;
     }
 }
@@ -140,12 +141,19 @@ pub async fn run(
 ) -> anyhow::Result<GroupLog> {
     let consumed = Arc::new(Mutex::new(Vec::new()));
     let start = || {
+        let consumed = consumed.clone();
         tokio::spawn(member(
             protocol,
             bootstrap.clone(),
             topic.clone(),
             group.clone(),
-            consumed.clone(),
+            move |handed| {
+                consumed
+                    .lock()
+                    .expect("no member panics holding the log")
+                    .extend(handed);
+                Ok(())
+            },
         ))
     };
     let mut members: Vec<_> = (0..MEMBERS).map(|_| start()).collect();

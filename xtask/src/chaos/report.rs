@@ -10,7 +10,9 @@ use super::checker::{Found, Verdict, judge};
 use super::faults::Injected;
 use super::groups::{self, GroupLog, Protocol};
 use super::schedule::FaultKind;
-use super::transactions::{self, Fate, Transaction, TransactionLog, TransactionVerdict};
+use super::transactions::{
+    self, Fate, FlowVerdict, Transaction, TransactionLog, TransactionVerdict,
+};
 use super::workload::ProducerLog;
 
 /// One row: a scenario's records sent while one kind of fault was the
@@ -44,8 +46,13 @@ pub struct Row {
 pub struct Campaign {
     /// The seed of the schedule.
     pub seed: u64,
-    /// The seconds faults were injected for.
+    /// The seconds asked for (`--seconds`).
     pub seconds: u64,
+    /// The injections asked of every kind (`--min-each`).
+    pub min_each: usize,
+    /// The seconds faults were in fact injected for: past `seconds` when a
+    /// kind had not yet come `min_each` times.
+    pub ran_seconds: u64,
     /// `(what, version)`.
     pub versions: Vec<(&'static str, String)>,
     /// Per scenario and fault kind.
@@ -175,6 +182,31 @@ pub fn transaction_rows(
     )
 }
 
+/// The row of the consume-transform-produce loop end to end, over the
+/// whole run (input records are not attributed to faults), and whether its
+/// contract held.
+pub fn flow_row(v: &FlowVerdict, faults: usize) -> (Row, bool) {
+    let row = Row {
+        scenario: FLOW,
+        fault: None,
+        injected: faults,
+        verdict: Verdict {
+            sent: v.consumed,
+            acknowledged: v.consumed,
+            lost: v.lost,
+            duplicated: v.duplicated,
+            out_of_order: v.out_of_order,
+            misplaced: v.mismatched,
+            ..Verdict::default()
+        },
+        aborted_seen: None,
+        torn: None,
+        longest_recovery: None,
+        recovery_measured: false,
+    };
+    (row, v.holds())
+}
+
 /// The row of a group scenario, over the whole run (deliveries are not
 /// attributed to faults), and whether its contract held.
 pub fn group_row(
@@ -223,7 +255,9 @@ fn longest(mut recoveries: impl Iterator<Item = Option<Duration>>) -> Option<Dur
 }
 
 /// The transactional scenario's name.
-pub const TRANSACTIONAL: &str = "transactional producer (read_committed)";
+pub const TRANSACTIONAL: &str = "transactional consume-transform-produce (read_committed)";
+/// The consume-transform-produce loop judged end to end.
+pub const FLOW: &str = "consume-transform-produce end to end (input → output, group offsets)";
 
 /// From `at` until every partition acknowledged a record sent at or after
 /// it; `None` if some partition never did.
@@ -319,15 +353,16 @@ pub fn render(campaign: &Campaign) -> String {
         "Written by `cargo xtask chaos` (do not edit by hand; run it again). A 3-node Apache Kafka \
          (KRaft) cluster started by the harness, topics with replication factor 3 and \
          `min.insync.replicas=2`; the workloads below ran at once while a seeded schedule of faults \
-         ran for {} s; afterwards every topic was read back from the beginning by an independent \
-         client (the Java consumer of the same Kafka release, `xtask/chaos-java/ChaosReader.java`) \
-         and every record's fate was checked against what the writer was told.\n",
-        campaign.seconds
+         ran for {} s (at least {} s, and until every kind of fault had been injected {} times); \
+         afterwards every topic was read back from the beginning by an independent client (the \
+         Java consumer of the same Kafka release, `xtask/chaos-java/ChaosReader.java`) and every \
+         record's fate was checked against what the writer was told.\n",
+        campaign.ran_seconds, campaign.seconds, campaign.min_each
     );
     let _ = writeln!(
         out,
-        "Run it again: `cargo xtask chaos --seconds {} --seed {}`.\n",
-        campaign.seconds, campaign.seed
+        "Run it again: `cargo xtask chaos --seconds {} --min-each {} --seed {}`.\n",
+        campaign.seconds, campaign.min_each, campaign.seed
     );
     let _ = writeln!(out, "## Verdict\n");
     out.push_str(&verdict_table(campaign));
@@ -365,17 +400,41 @@ pub fn render(campaign: &Campaign) -> String {
          - torn transactions: transactions read_committed showed in part; never allowed.\n\
          - for the consumer-group scenarios (members of one group read the idempotent \
          producer's topic, commit after each poll, and one is killed, dropped without leaving, \
-         and replaced every 15 s): sent counts deliveries to members, acknowledged the records \
+         and replaced every 15 s; besides, one member of each group runs as a process of its \
+         own, which the SIGKILL of client processes kills and replaces, and which \
+         reports each poll's records before committing them): sent counts deliveries to members, acknowledged the records \
          below the group's final committed offsets, lost the records below a committed offset \
          that no member was handed (a skip; never allowed), duplicated the deliveries beyond \
          the first (allowed, at-least-once). Their deliveries are not attributed to faults; \
          recovery is not measured for them.\n\
-         - for the transactional scenario, sent and acknowledged count the records of all and \
-         of committed transactions; one transaction in 25 is abandoned by a producer \
-         dropped mid-transaction (a crashed client) and taken over by a new producer with the \
-         same transactional id, which must abort it: it counts as aborted; a transaction whose \
-         outcome the writer could not know (its producer failed fatally and was replaced) must \
-         be shown whole or not at all.\n\
+         - for the transactional scenario (a read_committed consumer in a group reads the \
+         idempotent producer's topic, up to 100 records a poll, and writes each record, its value \
+         prefixed, to the same partition of an output topic in one transaction with the \
+         consumed offsets): sent and acknowledged count the output records of all and of \
+         committed transactions; one transaction in 4 is aborted on purpose, and one in 25 is \
+         abandoned by a producer dropped mid-transaction (a crashed client) and taken over by a \
+         new producer with the same transactional id, which must abort it: it counts as aborted; \
+         after an abort the consumer goes back to the group's committed offsets; a transaction \
+         whose outcome the writer could not know (its producer failed fatally and was replaced) \
+         must be shown whole or not at all. The producer's request timeout is 3 s, and one \
+         commit in 20 has its EndTxn held 8 s by the proxy, so the client times it out and \
+         retries it, and the held one reaches the coordinator while the next transaction (aborted \
+         on purpose) is open: a late COMMIT marker that ended it would show aborted records.\n\
+         - for the end-to-end row, the input as the independent reader found it, the output read \
+         read_committed and the group's committed offsets (read by the Java consumer): sent and \
+         acknowledged count the input records below the committed offsets, lost those not in the \
+         output, duplicated those in it more than once (processed twice), out of order those \
+         written after a later record of their partition, misplaced the output records above the \
+         committed offsets (output committed, offsets not) or that are not the transform of \
+         their input; none allowed.\n\
+         - for the transactional producer process (a process of its own, SIGKILLed with a \
+         group member process and replaced by a new process with the same transactional id; \
+         each transaction stays open 2 s with its records acknowledged before its commit): \
+         sent and acknowledged count the records of all and of committed transactions; a \
+         transaction the process had not asked to commit when it was killed (or that it \
+         aborted) must not be visible (aborted seen), one cut off mid-commit must be whole or \
+         absent (torn), a committed one whole and once (lost, duplicated); misplaced counts \
+         records of no transaction the processes wrote down.\n\
          - failed but written: the writer was told the record failed (or timed out), yet it was \
          written; allowed (the outcome was unknown), reported.\n"
     );

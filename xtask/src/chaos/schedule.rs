@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 /// A fault the campaign injects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 pub enum FaultKind {
     /// SIGKILL of the leader of a partition the workloads write, restarted
     /// after the hold.
@@ -15,6 +15,13 @@ pub enum FaultKind {
     /// SIGKILL of the transactional workload's coordinator, restarted after
     /// the hold.
     KillTransactionCoordinator,
+    /// SIGKILL of the coordinator of one of the group workloads' groups
+    /// (classic or KIP-848, chosen by the seed), restarted after the hold.
+    KillGroupCoordinator,
+    /// SIGKILL of a group member that runs as a process of its own and of
+    /// the transactional producer process, new ones started in their place
+    /// (the latter with the same transactional id) after the hold.
+    KillClientProcesses,
     /// SIGSTOP of a partition leader past the broker session timeout, then
     /// SIGCONT: a leader that wakes up behind.
     PauseLeader,
@@ -34,14 +41,21 @@ pub enum FaultKind {
     Blackhole,
     /// Every proxy delays each chunk for the hold.
     SlowNetwork,
+    /// Two faults at once, by turns: every connection slowed while the
+    /// partition leader is SIGKILLed; or the leader paused past the session
+    /// timeout while another node is cut off, so one of three nodes is left
+    /// whole.
+    Mixed,
 }
 
 impl FaultKind {
     /// Every kind, in the order the report lists them.
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::KillPartitionLeader,
         FaultKind::KillController,
         FaultKind::KillTransactionCoordinator,
+        FaultKind::KillGroupCoordinator,
+        FaultKind::KillClientProcesses,
         FaultKind::PauseLeader,
         FaultKind::CleanRestart,
         FaultKind::ElectLeader,
@@ -49,6 +63,7 @@ impl FaultKind {
         FaultKind::CutOff,
         FaultKind::Blackhole,
         FaultKind::SlowNetwork,
+        FaultKind::Mixed,
     ];
 
     /// A short name for the report.
@@ -57,6 +72,10 @@ impl FaultKind {
             FaultKind::KillPartitionLeader => "SIGKILL partition leader",
             FaultKind::KillController => "SIGKILL active controller",
             FaultKind::KillTransactionCoordinator => "SIGKILL transaction coordinator",
+            FaultKind::KillGroupCoordinator => "SIGKILL group coordinator",
+            FaultKind::KillClientProcesses => {
+                "SIGKILL client processes (a group member, the transactional producer)"
+            }
             FaultKind::PauseLeader => "SIGSTOP leader past session timeout",
             FaultKind::CleanRestart => "clean restart (SIGTERM)",
             FaultKind::ElectLeader => "leader election (admin)",
@@ -64,6 +83,9 @@ impl FaultKind {
             FaultKind::CutOff => "leader cut off from clients and replicas (proxy)",
             FaultKind::Blackhole => "leader's connections blackholed (proxy)",
             FaultKind::SlowNetwork => "every connection slowed (proxy)",
+            FaultKind::Mixed => {
+                "two at once: leader SIGKILL in a slowed network, or leader SIGSTOP with another node cut off"
+            }
         }
     }
 }
@@ -127,7 +149,8 @@ impl Schedule {
         let kind = self.round.pop().expect("the round was just filled");
         let gap = Duration::from_millis(1000 + self.rng.below(3000));
         let hold = match kind {
-            FaultKind::PauseLeader => {
+            // A mixed fault may pause a leader: as long as a pause.
+            FaultKind::PauseLeader | FaultKind::Mixed => {
                 SESSION_TIMEOUT + Duration::from_millis(2000 + self.rng.below(4000))
             }
             FaultKind::ElectLeader | FaultKind::Reassign => Duration::ZERO,

@@ -449,16 +449,22 @@ async fn an_odd_join_answer_is_a_typed_error_or_joined() {
 }
 
 /// Group requests never answered, or answered too slowly: each times out
-/// after `request_timeout_ms` and is sent again; every poll and the close
-/// (whose LeaveGroup hangs too) return in time.
+/// (after `request_timeout_ms`; a JoinGroup after the rebalance timeout and
+/// 5 s) and is sent again; every poll and the close (whose LeaveGroup hangs
+/// too) return in time.
 #[tokio::test(start_paused = true)]
 async fn silence_is_waited_out_in_time() {
     for key in [ApiKey::JoinGroup, ApiKey::SyncGroup, ApiKey::Heartbeat] {
         for slow in [false, true] {
             eprintln!("case: {key:?} slow={slow}");
+            // A JoinGroup waits 15 s (the rebalance timeout and 5 s) for
+            // its answer, on tokio's clock, which runs ahead while a poll
+            // waits on the real one: one silence is as long as the others'
+            // two, and two would outlast the `WAIT` around a single poll.
+            let stalls = if key == ApiKey::JoinGroup { 1 } else { 2 };
             let (cluster, consumer) = group(Arc::new(move |request, n| {
                 let stalled = request.key == key || request.key == ApiKey::LeaveGroup;
-                (stalled && n < 2).then(|| {
+                (stalled && n < stalls).then(|| {
                     if slow {
                         // The right answer, one byte every 100 ms: past
                         // the request timeout.
@@ -479,4 +485,33 @@ async fn silence_is_waited_out_in_time() {
             close_in_time(&consumer).await;
         }
     }
+}
+
+/// A JoinGroup the coordinator holds past `request_timeout_ms` (1 s here)
+/// but within the rebalance timeout (`max_poll_interval_ms`, 10 s) and 5 s
+/// more, as a broker does while it waits for the group's other members:
+/// its answer is taken, the join neither abandoned nor sent again. (Held
+/// a few seconds only: tokio's clock jumps over the hold while the
+/// membership's timers run on the real one, which a longer hold would
+/// leave behind by more than the poll interval. The transport's own test
+/// covers the deadline's edges.)
+#[tokio::test(start_paused = true)]
+async fn a_join_held_past_the_request_timeout_is_waited_for() {
+    let (cluster, consumer) = group(Arc::new(|request, n| {
+        (request.key == ApiKey::JoinGroup && n == 0).then(|| {
+            FakeReply::After(
+                Duration::from_secs(3),
+                Box::new(FakeReply::with(request, &joined(request))),
+            )
+        })
+    }))
+    .await;
+    let (offsets, errors) = read_to_end(&consumer).await;
+    assert_eq!(offsets, whole_log(), "{errors:?}");
+    assert_eq!(
+        sent(&cluster, ApiKey::JoinGroup),
+        1,
+        "the join was abandoned and sent again"
+    );
+    close_in_time(&consumer).await;
 }
