@@ -4,7 +4,8 @@
 //! another topic of the same broker. Each round sends records with
 //! callbacks, flushes, and checks that when `flush()` returned every
 //! callback had run, none failed, and the broker holds exactly the records
-//! sent. Rounds: `FERROKAFKA_DELIVERY_ROUNDS` (default 3; the issue's
+//! sent, in the partitions their callbacks named (a keyless batch refused
+//! by a partition not ready yet moves to one that is). Rounds: `FERROKAFKA_DELIVERY_ROUNDS` (default 3; the issue's
 //! proof is 20).
 
 use std::collections::BTreeMap;
@@ -34,8 +35,8 @@ async fn producer() -> Producer {
     .unwrap()
 }
 
-/// The sum of the topic's end offsets.
-async fn written(admin: &Admin, topic: &str, partitions: i32) -> i64 {
+/// The topic's end offsets, by partition.
+async fn written(admin: &Admin, topic: &str, partitions: i32) -> Vec<i64> {
     let specs: BTreeMap<TopicPartition, OffsetSpec> = (0..partitions)
         .map(|p| (TopicPartition::new(topic, p), OffsetSpec::Latest))
         .collect();
@@ -46,14 +47,12 @@ async fn written(admin: &Admin, topic: &str, partitions: i32) -> i64 {
             &AdminOptions::new().timeout(Duration::from_secs(60)),
         )
         .await;
-    listed
-        .into_iter()
-        .map(|(tp, offset)| {
-            offset
-                .unwrap_or_else(|e| panic!("the end offset of {tp:?}: {e}"))
-                .offset
-        })
-        .sum()
+    let mut ends = vec![0; usize::try_from(partitions).unwrap()];
+    for (tp, offset) in listed {
+        let offset = offset.unwrap_or_else(|e| panic!("the end offset of {tp:?}: {e}"));
+        ends[usize::try_from(tp.partition).unwrap()] = offset.offset;
+    }
+    ends
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,16 +113,27 @@ async fn every_callback_runs_before_flush_returns_on_a_new_3000_partition_topic(
     let producer = producer().await;
     let delivered = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    // Where each callback says its record went: keyless batches refused
+    // by a partition not ready yet move to one that is, and must say so.
+    let per_partition: Arc<Vec<AtomicU64>> =
+        Arc::new((0..PARTITIONS).map(|_| AtomicU64::new(0)).collect());
     let mut sent = 0u64;
     for round in 0..rounds {
         let round_started = std::time::Instant::now();
         for i in 0..RECORDS_PER_ROUND {
             let (delivered, failed) = (Arc::clone(&delivered), Arc::clone(&failed));
+            let per_partition = Arc::clone(&per_partition);
             producer
                 .send_with_callback(
                     ProducerRecord::new(&topic).value(i.to_be_bytes().repeat(12)),
                     move |outcome| {
-                        let counter = if outcome.is_ok() { delivered } else { failed };
+                        let counter = if let Ok(metadata) = outcome {
+                            let at = usize::try_from(metadata.partition).unwrap();
+                            per_partition[at].fetch_add(1, Ordering::SeqCst);
+                            delivered
+                        } else {
+                            failed
+                        };
                         counter.fetch_add(1, Ordering::SeqCst);
                     },
                 )
@@ -145,11 +155,20 @@ async fn every_callback_runs_before_flush_returns_on_a_new_3000_partition_topic(
             (sent, 0),
             "round {round}: outcomes when flush returned, of {sent} records sent"
         );
+        let ends = written(&admin, &topic, PARTITIONS).await;
         assert_eq!(
-            written(&admin, &topic, PARTITIONS).await,
+            ends.iter().sum::<i64>(),
             i64::try_from(sent).unwrap(),
             "round {round}: records written"
         );
+        for (partition, end) in ends.iter().enumerate() {
+            let reported = per_partition[partition].load(Ordering::SeqCst);
+            assert_eq!(
+                i64::try_from(reported).unwrap(),
+                *end,
+                "round {round}: records the callbacks place in partition {partition}"
+            );
+        }
     }
     producer.close(Duration::from_secs(30)).await.unwrap();
     stop.notify_one();

@@ -483,10 +483,21 @@ impl Consumer {
                 positions.fetchable().is_empty() && positions.awaiting_validation().is_empty()
             };
             if idle && !state.fetcher.in_flight() {
-                // Nothing to fetch or validate yet (joining a group, waiting
-                // for an assignment): let membership work, then look again.
                 drop(state);
-                tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
+                if self.metadata_refresh_due(now) {
+                    // Assigned partitions of a topic this member has no
+                    // metadata for (a member that did not compute the
+                    // assignment never looked its topics up): learned now,
+                    // not at the client's next background refresh.
+                    if let Err(error) = self.client.refresh_metadata().await {
+                        debug!(%error, "metadata refresh for the assignment failed");
+                    }
+                } else {
+                    // Nothing to fetch or validate yet (joining a group,
+                    // waiting for an assignment): let membership work, then
+                    // look again.
+                    tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
+                }
                 state = self.state.lock().await;
                 continue;
             }
@@ -505,6 +516,15 @@ impl Consumer {
                 .complete(&self.client, &self.config, &self.positions, deadline)
                 .await?;
         }
+    }
+
+    /// Whether the metadata is stale (an assigned topic unknown, say) and
+    /// was last fetched at least `retry_backoff_ms` ago: a topic that does
+    /// not exist is looked up that often, not on every pass of a poll.
+    fn metadata_refresh_due(&self, now: Instant) -> bool {
+        let backoff = self.config.client.retry_backoff;
+        self.client
+            .view(|v| v.needs_refresh(now) && v.updated().is_none_or(|at| now >= at + backoff))
     }
 
     /// Applies the rebalances membership reported, calling the listener;

@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use tracing::debug;
 
 use crate::error::ConsumeError;
+use crate::fetch_buffer::FetchBuffer;
 use crate::fetch_session::{FetchSession, PartitionFetch, SessionOutcome, SessionRequest};
 use crate::metrics::{Consumed, FetchAnswer, Metrics};
 use crate::positions::{Position, Positions};
@@ -85,9 +86,7 @@ pub(crate) struct Fetcher {
     busy: HashSet<i32>,
     in_flight: JoinSet<Done>,
     /// Completed fetches, handed out in order.
-    pub(crate) buffer: VecDeque<Fetched>,
-    /// The `bytes` of the fetches in `buffer`.
-    buffered_bytes: usize,
+    pub(crate) buffer: FetchBuffer,
     /// KIP-392: the replica to read each partition from instead of its
     /// leader, until the lease expires.
     preferred: HashMap<TopicPartition, (i32, Instant)>,
@@ -113,8 +112,7 @@ impl Fetcher {
             sessions: HashMap::new(),
             busy: HashSet::new(),
             in_flight: JoinSet::new(),
-            buffer: VecDeque::new(),
-            buffered_bytes: 0,
+            buffer: FetchBuffer::default(),
             preferred: HashMap::new(),
             metrics,
             epochs_noted: None,
@@ -122,17 +120,9 @@ impl Fetcher {
         }
     }
 
-    /// Counts the buffered bytes again (after the buffer was filtered) and
-    /// tells the metrics.
+    /// Tells the metrics the buffered bytes (after the buffer was filtered).
     pub(crate) fn recount(&mut self) {
-        self.buffered_bytes = self.buffer.iter().map(|f| f.bytes).sum();
-        self.metrics.set_buffered_bytes(self.buffered_bytes);
-    }
-
-    fn pop_front(&mut self) {
-        if let Some(done) = self.buffer.pop_front() {
-            self.buffered_bytes = self.buffered_bytes.saturating_sub(done.bytes);
-        }
+        self.metrics.set_buffered_bytes(self.buffer.bytes());
     }
 
     /// Whether a request is in flight.
@@ -150,7 +140,14 @@ impl Fetcher {
         max: usize,
         consumed: &mut Consumed,
     ) -> Vec<ConsumerRecord> {
-        let buffered: usize = self.buffer.iter().map(|f| f.records.len()).sum();
+        // Room for what will be handed out, counted only as far as `max`.
+        let mut buffered = 0;
+        for fetched in self.buffer.iter() {
+            buffered += fetched.records.len();
+            if buffered >= max {
+                break;
+            }
+        }
         let mut out = Vec::with_capacity(buffered.min(max));
         let mut positions = lock(positions);
         while out.len() < max {
@@ -158,7 +155,7 @@ impl Fetcher {
                 break;
             };
             if !positions.is_fetchable_at(&front.partition, front.position) {
-                self.pop_front();
+                self.buffer.pop_front();
                 continue;
             }
             let room = max - out.len();
@@ -184,23 +181,20 @@ impl Fetcher {
             positions.advance(&front.partition, front.position, next);
             front.position = next.offset;
             if front.records.is_empty() {
-                self.pop_front();
+                self.buffer.pop_front();
             }
         }
-        self.metrics.set_buffered_bytes(self.buffered_bytes);
+        self.metrics.set_buffered_bytes(self.buffer.bytes());
         out
     }
 
     /// Where the next fetch of `tp` starts: after its buffered data, or at
     /// its position; `None` while enough of it is buffered.
     fn fetch_from(&self, tp: &TopicPartition, position: Position) -> Option<Position> {
-        let mut count = 0;
-        let mut next = position;
-        for fetched in self.buffer.iter().filter(|f| f.partition == *tp) {
-            count += 1;
-            next = fetched.next;
+        match self.buffer.ahead(tp) {
+            None => Some(position),
+            Some(ahead) => (ahead.fetches < MAX_BUFFERED_PER_PARTITION).then_some(ahead.next),
         }
-        (count < MAX_BUFFERED_PER_PARTITION).then_some(next)
     }
 
     /// Whether what is buffered for the partitions that can be handed out
@@ -215,7 +209,7 @@ impl Fetcher {
         fetchable: &[(TopicPartition, Position)],
     ) -> bool {
         let limit = usize::try_from(config.fetch_max_bytes).unwrap_or(0).max(1);
-        if self.buffered_bytes < limit {
+        if self.buffer.bytes() < limit {
             return false;
         }
         let fetchable: HashSet<&TopicPartition> = fetchable.iter().map(|(tp, _)| tp).collect();
@@ -282,6 +276,12 @@ impl Fetcher {
             }
         }
         self.validate_positions(client, positions).await?;
+        if self.every_broker_busy(client) {
+            // Nothing could be sent; walking every fetchable partition to
+            // find that out made each poll cost as much as the partitions
+            // read, however few fetches there were.
+            return Ok(());
+        }
         let fetchable = lock(positions).fetchable();
         if self.holds_enough(config, &fetchable) {
             return Ok(());
@@ -366,6 +366,16 @@ impl Fetcher {
         Ok(())
     }
 
+    /// Whether every broker the metadata knows has a request in flight
+    /// (partitions are only fetched from brokers it knows).
+    fn every_broker_busy(&self, client: &Client) -> bool {
+        !self.busy.is_empty()
+            && client.view(|v| {
+                let mut brokers = v.brokers().peekable();
+                brokers.peek().is_some() && brokers.all(|b| self.busy.contains(&b.node_id))
+            })
+    }
+
     /// What to ask of `tp` from `from`, with its topic id and leader epoch.
     fn partition_fetch(
         view: &ClusterView,
@@ -378,7 +388,7 @@ impl Fetcher {
             topic_id: topic.map_or_else(Uuid::default, |t| t.id),
             fetch_offset: from.offset,
             current_leader_epoch: topic
-                .and_then(|t| t.partitions.iter().find(|p| p.index == tp.partition))
+                .and_then(|t| t.partition(tp.partition))
                 .map_or(-1, |p| p.leader_epoch),
             last_fetched_epoch: -1,
             log_start_offset: -1,
@@ -400,9 +410,7 @@ impl Fetcher {
             if updated != self.epochs_noted {
                 lock(positions).note_leader_epochs(|tp| {
                     v.topic(&tp.topic)?
-                        .partitions
-                        .iter()
-                        .find(|p| p.index == tp.partition)
+                        .partition(tp.partition)
                         .map(|p| p.leader_epoch)
                 });
             }
@@ -418,7 +426,7 @@ impl Fetcher {
             let leader = client.leader(&tp.topic, tp.partition).await?;
             let current = client.view(|v| {
                 v.topic(&tp.topic)
-                    .and_then(|t| t.partitions.iter().find(|p| p.index == tp.partition))
+                    .and_then(|t| t.partition(tp.partition))
                     .map_or(-1, |p| p.leader_epoch)
             });
             by_leader
@@ -680,9 +688,8 @@ impl Fetcher {
                 };
                 if let Some(chunk) = records_of(config, &tp, expected, data)? {
                     answer.records += chunk.records.len() as u64;
-                    self.buffered_bytes += chunk.bytes;
                     self.buffer.push_back(chunk);
-                    self.metrics.set_buffered_bytes(self.buffered_bytes);
+                    self.metrics.set_buffered_bytes(self.buffer.bytes());
                 }
             }
         }

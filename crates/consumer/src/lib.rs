@@ -14,6 +14,7 @@ mod consumer_membership;
 mod coordinator_metrics;
 mod error;
 mod fetch;
+mod fetch_buffer;
 mod fetch_session;
 mod membership;
 mod metrics;

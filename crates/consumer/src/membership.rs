@@ -667,7 +667,15 @@ impl Driver {
         let response = self
             .fx
             .client
-            .send_built(coordinator, Lane::Coordination, request)
+            .send_built_within(
+                coordinator,
+                Lane::Coordination,
+                Some(join_timeout(
+                    self.fx.client.config().connection.request_timeout,
+                    rebalance_timeout,
+                )),
+                request,
+            )
             .await
             .map_err(|e| self.transport_error(&e))?;
         self.broker_error(response.error_code, &response.member_id)?;
@@ -810,6 +818,19 @@ impl Driver {
     }
 }
 
+/// How long a JoinGroup may wait for its answer: the coordinator holds
+/// it until every member rejoins, up to the rebalance timeout, so
+/// `request_timeout_ms` alone would abandon (and close the connection of)
+/// a join the broker is rightly holding. The Java client's
+/// `max(request.timeout.ms, rebalance.timeout.ms + 5 s)`.
+fn join_timeout(request_timeout: Duration, rebalance_timeout: Duration) -> Duration {
+    request_timeout.max(rebalance_timeout.saturating_add(JOIN_GRACE))
+}
+
+/// What a JoinGroup waits past the rebalance timeout, for the answer's
+/// way back (the Java client's 5 s).
+const JOIN_GRACE: Duration = Duration::from_secs(5);
+
 fn with_version(version: i16, body: &impl Message, message_version: i16) -> Bytes {
     let mut buf = BytesMut::new();
     buf.put_i16(version);
@@ -906,6 +927,16 @@ fn split_version(data: &Bytes) -> Option<(i16, Bytes)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_join_waits_out_the_rebalance_timeout_and_five_seconds() {
+        let s = Duration::from_secs;
+        // The defaults: request_timeout_ms 30 s, max_poll_interval_ms 300 s.
+        assert_eq!(join_timeout(s(30), s(300)), s(305));
+        // A request timeout already longer is kept.
+        assert_eq!(join_timeout(s(400), s(300)), s(400));
+        assert_eq!(join_timeout(s(30), Duration::MAX), Duration::MAX);
+    }
 
     #[test]
     fn subscriptions_and_assignments_round_trip() {

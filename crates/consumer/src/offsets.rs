@@ -2,7 +2,7 @@
 //! coordinator, and asking partition leaders for offsets by time
 //! (`beginning_offsets`, `end_offsets`, `offsets_for_times`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use ferrokafka_group::assignor::TopicPartition;
 pub use ferrokafka_group::offsets::{GroupIdentity, OffsetAndMetadata};
@@ -143,10 +143,10 @@ async fn commit_once(
     let answered = read_offset_commit_response(response, &ids);
     // A partition the answer leaves out was not confirmed committed: a
     // broken answer, not a success.
-    if let Some(tp) = offsets
-        .keys()
-        .find(|tp| !answered.iter().any(|(answered, _)| answered == *tp))
-    {
+    // A set, not a scan of the answer per partition: a commit of every
+    // partition of a 4,000-partition topic took 16 million comparisons.
+    let confirmed: HashSet<&TopicPartition> = answered.iter().map(|(tp, _)| tp).collect();
+    if let Some(tp) = offsets.keys().find(|tp| !confirmed.contains(tp)) {
         return Err(OffsetError::Transport(TransportError::Protocol {
             broker: format!("group coordinator {coordinator}"),
             reason: format!("the OffsetCommit answer has no result for {tp}"),

@@ -127,6 +127,11 @@ impl PartitionState {
 pub struct Positions<P: Ord> {
     default_reset: OffsetReset,
     partitions: BTreeMap<P, PartitionState>,
+    /// Whether some partition may be without a position to fetch from
+    /// (awaiting its committed offset, a reset or a validation, or
+    /// failed). Every poll asks for those; while this is false the answer
+    /// costs nothing rather than a walk over every assigned partition.
+    unsettled: bool,
 }
 
 impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
@@ -135,6 +140,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
         Positions {
             default_reset,
             partitions: BTreeMap::new(),
+            unsettled: false,
         }
     }
 
@@ -157,6 +163,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             next.insert(partition, state);
         }
         self.partitions = next;
+        self.unsettled = true;
     }
 
     /// Adds partitions (cooperative rebalance), keeping the others.
@@ -208,6 +215,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
         reset: OffsetReset,
     ) -> Result<(), PositionError> {
         self.state(partition)?.fetch = Fetch::AwaitingReset(reset);
+        self.unsettled = true;
         Ok(())
     }
 
@@ -223,6 +231,9 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
 
     /// Partitions waiting for their committed offset (OffsetFetch).
     pub fn awaiting_committed(&self) -> Vec<P> {
+        if !self.unsettled {
+            return Vec::new();
+        }
         self.partitions
             .iter()
             .filter(|(_, s)| matches!(s.fetch, Fetch::AwaitingCommitted))
@@ -255,6 +266,9 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
 
     /// Partitions needing a ListOffsets lookup, with the reset each needs.
     pub fn awaiting_reset(&self) -> Vec<(P, OffsetReset)> {
+        if !self.unsettled {
+            return Vec::new();
+        }
         self.partitions
             .iter()
             .filter_map(|(p, s)| match s.fetch {
@@ -295,6 +309,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
         } else {
             Fetch::AwaitingReset(reset)
         };
+        self.unsettled = true;
     }
 
     /// Records were handed to the application up to `next_offset`.
@@ -362,9 +377,12 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
     /// epoch of its last record, the position must be validated (KIP-320)
     /// before fetching on; returns whether it must.
     pub fn note_leader_epoch(&mut self, partition: &P, epoch: i32) -> bool {
-        self.partitions
+        let must = self
+            .partitions
             .get_mut(partition)
-            .is_some_and(|state| state.note_leader_epoch(epoch))
+            .is_some_and(|state| state.note_leader_epoch(epoch));
+        self.unsettled |= must;
+        must
     }
 
     /// [`Positions::note_leader_epoch`] for every assigned partition whose
@@ -376,11 +394,15 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
                 any |= state.note_leader_epoch(epoch);
             }
         }
+        self.unsettled |= any;
         any
     }
 
     /// Positions to validate with OffsetForLeaderEpoch.
     pub fn awaiting_validation(&self) -> Vec<(P, Position)> {
+        if !self.unsettled {
+            return Vec::new();
+        }
         self.partitions
             .iter()
             .filter_map(|(p, s)| match s.fetch {
@@ -462,12 +484,20 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
     /// Partitions that failed, with why (surfaced, then cleared, by `poll`).
     pub fn take_failures(&mut self) -> Vec<(P, PositionError)> {
         let mut failures = Vec::new();
+        if !self.unsettled {
+            return failures;
+        }
+        let mut unsettled = false;
         for (partition, state) in &mut self.partitions {
             if let Fetch::Failed(error) = &state.fetch {
                 failures.push((partition.clone(), error.clone()));
                 state.fetch = Fetch::AwaitingReset(OffsetReset::None);
             }
+            unsettled |= !matches!(state.fetch, Fetch::Fetching(_));
         }
+        // Every partition has a position: nothing to look for until one
+        // loses it again.
+        self.unsettled = unsettled;
         failures
     }
 }
@@ -501,6 +531,57 @@ mod tests {
         p.reset_to(&"t-1".into(), 0, None);
         let fetchable: Vec<i64> = p.fetchable().iter().map(|(_, pos)| pos.offset).collect();
         assert_eq!(fetchable, [42, 0]);
+    }
+
+    #[test]
+    fn a_partition_losing_its_position_is_found_after_all_had_one() {
+        let mut p = positions(OffsetReset::Earliest);
+        let at = |offset| Position {
+            offset,
+            leader_epoch: Some(1),
+        };
+        p.seek(&"t-0".into(), 5, Some(1)).unwrap();
+        p.committed(&"t-1".into(), None);
+        p.reset_to(&"t-1".into(), 0, Some(1));
+        // Every partition has a position: the lookups find nothing.
+        assert!(p.take_failures().is_empty());
+        assert!(p.awaiting_committed().is_empty());
+        assert!(p.awaiting_reset().is_empty());
+        assert!(p.awaiting_validation().is_empty());
+
+        // Each way of losing a position is still seen afterwards.
+        p.out_of_range(&"t-0".into(), 5);
+        assert_eq!(
+            p.awaiting_reset(),
+            [("t-0".to_string(), OffsetReset::Earliest)]
+        );
+        p.reset_to(&"t-0".into(), 7, Some(1));
+        assert!(p.take_failures().is_empty());
+        assert!(p.awaiting_reset().is_empty());
+
+        p.request_reset(&"t-1".into(), OffsetReset::Latest).unwrap();
+        assert_eq!(
+            p.awaiting_reset(),
+            [("t-1".to_string(), OffsetReset::Latest)]
+        );
+        p.reset_to(&"t-1".into(), 3, Some(1));
+        assert!(p.take_failures().is_empty());
+
+        assert!(!p.note_leader_epoch(&"t-0".into(), 1), "first epoch seen");
+        assert!(p.take_failures().is_empty());
+        assert!(p.note_leader_epoch(&"t-0".into(), 2), "a new leader");
+        assert_eq!(p.awaiting_validation(), [("t-0".to_string(), at(7))]);
+        p.validated(&"t-0".into(), at(7), None);
+        assert!(p.take_failures().is_empty());
+
+        // t-1's first epoch seen, t-0's leader changed again.
+        assert!(p.note_leader_epochs(|_| Some(3)));
+        assert_eq!(p.awaiting_validation(), [("t-0".to_string(), at(7))]);
+        p.validated(&"t-0".into(), at(7), None);
+        assert!(p.take_failures().is_empty());
+
+        p.assign(["t-0".to_string(), "t-1".to_string(), "t-2".to_string()]);
+        assert_eq!(p.awaiting_committed(), ["t-2".to_string()]);
     }
 
     #[test]

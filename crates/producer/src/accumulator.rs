@@ -20,6 +20,9 @@ use ferrokafka_transport::backoff::exponential;
 
 use crate::partitioner::Xorshift;
 
+/// Completion lists kept for new batches at most.
+const SPARE_COMPLETION_LISTS: usize = 64;
+
 /// The accumulator's settings, named after the producer's keys.
 #[derive(Debug, Clone)]
 pub struct AccumulatorConfig {
@@ -161,9 +164,20 @@ pub struct ProducerBatch<P, C> {
     /// Why the last attempt failed, for the error of a batch that then
     /// runs out of `delivery_timeout_ms` while waiting to be retried.
     pub last_error: Option<crate::ProduceError>,
+    /// Whether the batch may go to another partition than the one it was
+    /// opened for: every record in it let the built-in partitioner choose
+    /// (see [`Accumulator::pin`]).
+    pub movable: bool,
 }
 
 impl<P, C> ProducerBatch<P, C> {
+    /// Whether [`Accumulator::relocate`] may give the batch another
+    /// partition: it is not pinned, and carries no sequence (an
+    /// idempotent batch's sequence belongs to its partition).
+    pub fn may_move(&self) -> bool {
+        self.movable && self.producer.is_none()
+    }
+
     /// Records in the batch.
     pub fn record_count(&self) -> i32 {
         self.record_count
@@ -260,6 +274,15 @@ pub struct Accumulator<P, C> {
     flushes: usize,
     /// The id the next batch gets.
     next_batch_id: u64,
+    /// Buffers of completed batches, for the next ones (the Java client's
+    /// BufferPool): a producer opens batches of `batch_size` at its send
+    /// rate, and fresh ones cost an allocation each and, once freed memory
+    /// goes back to the kernel, a page fault for every 4 KiB sent.
+    spare: Vec<Vec<u8>>,
+    /// The capacity of the spare buffers.
+    spare_bytes: usize,
+    /// Emptied completion lists of delivered batches, for the next ones.
+    spare_completions: Vec<Vec<C>>,
     /// The retry backoff's jitter, seeded so runs are reproducible.
     jitter: Xorshift,
 }
@@ -273,7 +296,53 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             used_memory: 0,
             flushes: 0,
             next_batch_id: 0,
+            spare: Vec::new(),
+            spare_bytes: 0,
+            spare_completions: Vec::new(),
             jitter: Xorshift::new(0),
+        }
+    }
+
+    /// An empty buffer for a batch of `reserve` bytes: one of `spare` when it
+    /// is large enough, else a new one of that size (one allocation: a
+    /// builder's default buffer would be reallocated by its first records).
+    fn batch_buffer(spare: &mut Vec<Vec<u8>>, spare_bytes: &mut usize, reserve: usize) -> Vec<u8> {
+        let wanted = BATCH_HEADER_LEN + reserve;
+        match spare.last() {
+            Some(buffer) if buffer.capacity() >= wanted => {
+                let buffer = spare.pop().unwrap_or_default();
+                *spare_bytes -= buffer.capacity();
+                buffer
+            }
+            _ => Vec::with_capacity(wanted),
+        }
+    }
+
+    /// Keeps the list a delivered batch's completions came in (emptied)
+    /// for a later batch: a list has room for a batch's records, about as
+    /// large as the batch's own buffer.
+    pub fn recycle_completions(&mut self, mut completions: Vec<C>) {
+        completions.clear();
+        if self.spare_completions.len() < SPARE_COMPLETION_LISTS {
+            self.spare_completions.push(completions);
+        }
+    }
+
+    /// Keeps a completed batch's buffer for a later batch, when nothing
+    /// else holds it and it has a whole batch's room; the spares stay
+    /// within a quarter of `buffer_memory`.
+    fn recycle(&mut self, encoded: Bytes) {
+        let wanted = BATCH_HEADER_LEN + self.config.batch_size;
+        let Ok(mut buffer) = encoded.try_into_mut() else {
+            return;
+        };
+        // Emptied first: the conversion then moves no byte.
+        buffer.clear();
+        let buffer = Vec::from(buffer);
+        let capacity = buffer.capacity();
+        if capacity >= wanted && self.spare_bytes + capacity <= self.config.buffer_memory / 4 {
+            self.spare_bytes += capacity;
+            self.spare.push(buffer);
         }
     }
 
@@ -334,9 +403,11 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 ));
             }
             self.used_memory += reserve;
-            let mut builder = RecordBatchBuilder::new(0)
-                .with_compression(self.config.compression, self.config.compression_level);
-            builder.reserve(reserve);
+            let builder = RecordBatchBuilder::in_buffer(
+                Self::batch_buffer(&mut self.spare, &mut self.spare_bytes, reserve),
+                0,
+            )
+            .with_compression(self.config.compression, self.config.compression_level);
             let id = self.next_batch_id;
             self.next_batch_id += 1;
             queue.push_back(ProducerBatch {
@@ -347,7 +418,13 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 encoded: None,
                 // Room for as many records as this one would fill the
                 // batch with, and half again (the bound overestimates).
-                completions: Vec::with_capacity((reserve / size.max(1) * 3 / 2).clamp(1, 4096)),
+                completions: {
+                    let room = (reserve / size.max(1) * 3 / 2).clamp(1, 4096);
+                    match self.spare_completions.pop() {
+                        Some(list) if list.capacity() >= room => list,
+                        _ => Vec::with_capacity(room),
+                    }
+                },
                 created: now,
                 attempts: 0,
                 retry_after: None,
@@ -357,6 +434,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 max_record_size: 0,
                 producer: None,
                 last_error: None,
+                movable: true,
             });
             new_batch = true;
         }
@@ -379,6 +457,33 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             new_batch,
             batch_full,
         })
+    }
+
+    /// Marks `partition`'s open batch (the one the last append went to)
+    /// as bound to it: a record whose partition means something (keyed,
+    /// named by the caller, or chosen by a partitioner of the caller's
+    /// own) went into it. Unpinned batches may be moved with
+    /// [`Accumulator::relocate`].
+    pub fn pin(&mut self, partition: &P) {
+        if let Some(batch) = self.queues.get_mut(partition).and_then(VecDeque::back_mut) {
+            batch.movable = false;
+        }
+    }
+
+    /// Puts a batch that its partition refused as not ready at the front
+    /// of `to`'s queue instead, to be sent at once: `to` took writes while
+    /// its own partition did not. The batch keeps its bytes (a partition is
+    /// not part of them) and its attempts. A pinned or sequenced batch
+    /// (whose records must stay in their partition) is not moved but
+    /// [reenqueued](Accumulator::reenqueue) in its own.
+    pub fn relocate(&mut self, now: Instant, mut batch: ProducerBatch<P, C>, to: P) {
+        if !batch.may_move() {
+            self.reenqueue(now, batch);
+            return;
+        }
+        batch.partition = to.clone();
+        batch.retry_after = None;
+        self.queues.entry(to).or_default().push_front(batch);
     }
 
     /// A flush begins (`flush()`, a transaction's commit): every batch is
@@ -595,6 +700,9 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
     /// completions in append order.
     pub fn complete(&mut self, mut batch: ProducerBatch<P, C>) -> Vec<C> {
         self.release(&mut batch);
+        if let Some(encoded) = batch.encoded.take() {
+            self.recycle(encoded);
+        }
         batch.completions
     }
 
@@ -1056,6 +1164,126 @@ mod tests {
             .unwrap();
         assert_eq!(again[0].encoded().unwrap(), &bytes);
         assert_eq!(again[0].attempts, 2);
+    }
+
+    #[test]
+    fn a_refused_unpinned_batch_moves_to_the_front_of_another_partition_ready_at_once() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        append(&mut acc, t0, 0, b"moved", 1);
+        let mut refused = acc
+            .drain(t0, &[0], 1 << 20, |_, _| DrainStamp::Unsequenced)
+            .unwrap();
+        let batch = refused.pop().unwrap();
+        let bytes = batch.encoded().unwrap().clone();
+        append(&mut acc, t0, 3, b"already there", 2);
+        acc.relocate(t0, batch, 3);
+        assert!(acc.queues.get(&0).is_none_or(VecDeque::is_empty));
+        // No backoff: the new partition took writes.
+        assert_eq!(acc.ready(t0).0, [3]);
+        let sent = acc
+            .drain(t0, &[3], 1 << 20, |_, _| DrainStamp::Unsequenced)
+            .unwrap();
+        assert_eq!(sent[0].partition, 3);
+        assert_eq!(sent[0].encoded().unwrap(), &bytes, "the same bytes, first");
+        assert_eq!(sent[0].attempts, 2);
+        assert_eq!(acc.complete(sent.into_iter().next().unwrap()), [1]);
+    }
+
+    #[test]
+    fn a_completed_batch_s_buffer_serves_a_later_batch_unless_still_held() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(AccumulatorConfig {
+            buffer_memory: 100_000,
+            ..config()
+        });
+        let sent = |acc: &mut Accumulator<i32, u32>, partition: i32| {
+            append(acc, t0, partition, b"v", 0);
+            acc.drain(t0, &[partition], 1 << 20, |_, _| DrainStamp::Unsequenced)
+                .unwrap()
+                .pop()
+                .unwrap()
+        };
+        let first = sent(&mut acc, 0);
+        let at = first.encoded().unwrap().as_ptr();
+        acc.complete(first);
+        let second = sent(&mut acc, 1);
+        assert_eq!(second.encoded().unwrap().as_ptr(), at, "reused");
+        assert_eq!(second.encoded().unwrap().len(), sent_len(&second));
+        // Still held (by a request being written, say): not reused.
+        let held = second.encoded().unwrap().clone();
+        let copy = held.to_vec();
+        acc.complete(second);
+        let third = sent(&mut acc, 2);
+        assert_ne!(third.encoded().unwrap().as_ptr(), held.as_ptr());
+        assert_eq!(&held[..], &copy[..], "the holder's bytes are intact");
+        // However many complete at once, the spares stay within a quarter
+        // of buffer_memory.
+        let batches: Vec<_> = (0..60).map(|p| sent(&mut acc, 10 + p)).collect();
+        for batch in batches {
+            acc.complete(batch);
+        }
+        assert!(acc.spare.len() > 1);
+        assert_eq!(
+            acc.spare_bytes,
+            acc.spare.iter().map(Vec::capacity).sum::<usize>()
+        );
+        assert!(acc.spare_bytes <= 25_000, "{}", acc.spare_bytes);
+    }
+
+    /// The length a batch of one record `v` encodes to.
+    fn sent_len(batch: &ProducerBatch<i32, u32>) -> usize {
+        let reader = ferrokafka_records::BatchReader::new(batch.encoded().unwrap().clone());
+        reader.map(|b| b.unwrap().as_bytes().len()).sum()
+    }
+
+    #[test]
+    fn a_delivered_batch_s_completion_list_serves_a_later_batch() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        append(&mut acc, t0, 0, b"first", 1);
+        let first = acc
+            .drain(t0, &[0], 1 << 20, |_, _| DrainStamp::Unsequenced)
+            .unwrap()
+            .pop()
+            .unwrap();
+        let list = acc.complete(first);
+        assert_eq!(list, [1]);
+        let at = list.as_ptr();
+        acc.recycle_completions(list);
+        append(&mut acc, t0, 1, b"second", 2);
+        let second = &acc.queues[&1][0];
+        assert_eq!(second.completions.as_ptr(), at);
+        assert_eq!(second.completions, [2], "emptied before reuse");
+    }
+
+    #[test]
+    fn a_pinned_or_sequenced_batch_stays_in_its_partition() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        append(&mut acc, t0, 0, b"keyless", 1);
+        append(&mut acc, t0, 0, b"keyed", 2);
+        acc.pin(&0);
+        let pinned = acc
+            .drain(t0, &[0], 1 << 20, |_, _| DrainStamp::Unsequenced)
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert!(!pinned.movable);
+        acc.relocate(t0, pinned, 3);
+        append(&mut acc, t0, 1, b"sequenced", 3);
+        let sequenced = acc
+            .drain(t0, &[1], 1 << 20, |_, _| DrainStamp::Sequenced(1, 0, 0))
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert!(sequenced.movable, "keyless, but sequenced");
+        acc.relocate(t0, sequenced, 3);
+        assert!(acc.queues.get(&3).is_none_or(VecDeque::is_empty));
+        assert_eq!(acc.queues[&0].len(), 1);
+        assert_eq!(acc.queues[&1].len(), 1);
+        // Each backs off in its own partition, as a retry does.
+        assert!(acc.ready(t0).0.is_empty());
     }
 
     #[test]

@@ -66,7 +66,12 @@ pub struct ProducerConfig {
     /// `partitioner_adaptive_partitioning_enable` (default true, as the
     /// Java client's): keyless records avoid, for a backoff, the partitions
     /// whose last batch was refused as not ready to take writes
-    /// (NOT_LEADER_OR_FOLLOWER and kin), instead of queueing retries there.
+    /// (NOT_LEADER_OR_FOLLOWER and kin), instead of queueing retries there;
+    /// while some refuse, they go to partitions that took writes rather
+    /// than untried ones; and with idempotence off and the built-in
+    /// partitioner, a refused batch of keyless records moves at once to a
+    /// partition that took writes (a new topic's partitions become ready
+    /// one by one).
     pub adaptive_partitioning: bool,
     /// Batching, memory and compression settings.
     pub batching: AccumulatorConfig,

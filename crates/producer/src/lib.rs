@@ -22,6 +22,7 @@ mod topics;
 pub mod transaction;
 mod typed;
 mod unsettled;
+mod wall_clock;
 
 pub use blocking::{BlockingDelivery, BlockingProducer};
 pub use category::ErrorCategory;

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ferrokafka_records::HeaderRef as _;
 use ferrokafka_telemetry::{TelemetryHandle, TelemetrySlot};
@@ -28,6 +28,7 @@ use crate::transaction::{
     TransactionOperation, TransactionProtocol, TransactionState, Transactions,
 };
 use crate::unsettled::{Generation, Unsettled, runs};
+use crate::wall_clock::WallClock;
 use crate::{ProduceError, ProducerRecord, RecordMetadata};
 
 /// A partition of a topic, the accumulator's key (the one type every
@@ -164,6 +165,8 @@ pub(crate) struct State {
     partitioner: Box<dyn Partitioner>,
     /// The partitions keyless records avoid for now (refusing writes).
     pub(crate) availability: Availability,
+    /// Where records without a timestamp get theirs.
+    wall_clock: WallClock,
     /// Batches on the wire per partition.
     pub(crate) in_flight: HashMap<TopicPartition, usize>,
     /// Produce requests in flight per broker.
@@ -175,7 +178,7 @@ pub(crate) struct State {
     /// Callers of the transactional operations awaiting their outcome.
     transaction_waiters: Vec<TransactionWaiter>,
     /// What `send` needs of each topic's metadata, kept between sends.
-    topics: Topics,
+    pub(crate) topics: Topics,
     /// Records accepted whose outcome is not handed over yet.
     pub(crate) unsettled: Unsettled,
     /// The completions of every batch drained at least once, by batch id
@@ -333,6 +336,11 @@ pub(crate) struct Inner {
     /// Wakes Produce requests waiting for their turn to settle.
     pub(crate) turns: Notify,
     pub(crate) metrics: Metrics,
+    /// Whether keyless records' batches may move to another partition
+    /// when theirs refuses writes: the built-in partitioner chose their
+    /// partition (a partitioner of the caller's own may mean something by
+    /// its choice) and adaptive partitioning is on.
+    pub(crate) keyless_movable: bool,
 }
 
 impl Inner {
@@ -350,18 +358,19 @@ impl Inner {
     /// transaction's commit. Call it without holding the state lock.
     pub(crate) fn settle(
         &self,
-        completions: Vec<Completion>,
+        mut completions: Vec<Completion>,
         mut outcome: impl FnMut(usize, Completion),
     ) {
         if completions.is_empty() {
             return;
         }
         let runs = runs(completions.iter().map(|c| c.generation));
-        for (index, completion) in completions.into_iter().enumerate() {
+        for (index, completion) in completions.drain(..).enumerate() {
             outcome(index, completion);
         }
         let idle = {
             let mut state = self.state();
+            state.accumulator.recycle_completions(completions);
             for (generation, records) in runs {
                 state.unsettled.settle(generation, records);
             }
@@ -495,18 +504,6 @@ impl std::fmt::Debug for Producer {
     }
 }
 
-fn now_millis() -> i64 {
-    // Seconds and milliseconds apart: `as_millis` divides a u128, at every
-    // record.
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
-        i64::try_from(d.as_secs())
-            .ok()
-            .and_then(|s| s.checked_mul(1000))
-            .and_then(|ms| ms.checked_add(i64::from(d.subsec_millis())))
-            .unwrap_or(i64::MAX)
-    })
-}
-
 fn size_of(bytes: Option<&bytes::Bytes>) -> i32 {
     bytes.map_or(-1, |b| i32::try_from(b.len()).unwrap_or(i32::MAX))
 }
@@ -522,14 +519,17 @@ impl Producer {
     /// A producer over an existing cluster client (shared with a consumer
     /// or an admin client, say).
     pub fn with_client(client: Client, config: ProducerConfig) -> Producer {
-        let seed = u64::try_from(now_millis()).unwrap_or(1) ^ u64::from(std::process::id());
+        let seed = u64::try_from(crate::wall_clock::system_millis()).unwrap_or(1)
+            ^ u64::from(std::process::id());
         let partitioner: Box<dyn Partitioner> = match config.partitioner {
             PartitionerChoice::Default => {
                 Box::new(DefaultPartitioner::new(config.batching.batch_size, seed))
             }
             PartitionerChoice::RoundRobin => Box::new(RoundRobinPartitioner::default()),
         };
-        Self::with_partitioner(client, config, partitioner)
+        let keyless_movable =
+            config.partitioner == PartitionerChoice::Default && config.adaptive_partitioning;
+        Self::start(client, config, partitioner, keyless_movable)
     }
 
     /// A producer with a partitioner of your own.
@@ -537,6 +537,15 @@ impl Producer {
         client: Client,
         config: ProducerConfig,
         partitioner: Box<dyn Partitioner>,
+    ) -> Producer {
+        Self::start(client, config, partitioner, false)
+    }
+
+    fn start(
+        client: Client,
+        config: ProducerConfig,
+        partitioner: Box<dyn Partitioner>,
+        keyless_movable: bool,
     ) -> Producer {
         let mut batching = config.batching.clone();
         batching.transactional = config.transactional_id.is_some();
@@ -548,6 +557,7 @@ impl Producer {
                     config.batching.retry_backoff,
                     config.batching.retry_backoff_max,
                 ),
+                wall_clock: WallClock::default(),
                 in_flight: HashMap::default(),
                 requests_in_flight: HashMap::default(),
                 drain_start: HashMap::default(),
@@ -566,6 +576,7 @@ impl Producer {
             turns: Notify::new(),
             metrics: Metrics::new(config.metrics_window),
             config,
+            keyless_movable,
         });
         tokio::spawn(crate::sender::run(Arc::clone(&inner)));
         let telemetry = Self::spawn_telemetry(&inner);
@@ -664,7 +675,8 @@ impl Producer {
         }
         let started = Instant::now();
         let deadline = started + self.inner.config.max_block;
-        let timestamp = record.timestamp.unwrap_or_else(now_millis);
+        // CreateTime: from the same clock read, under the lock below.
+        let mut timestamp = record.timestamp;
         let key = record.key.as_deref();
         let value = record.value.as_deref();
         let header_size: usize = record
@@ -675,7 +687,7 @@ impl Producer {
         let mut completion = Completion {
             notifier,
             generation: 0,
-            timestamp,
+            timestamp: timestamp.unwrap_or(-1),
             key_size: size_of(record.key.as_ref()),
             value_size: size_of(record.value.as_ref()),
             header_size: i32::try_from(header_size).unwrap_or(i32::MAX),
@@ -689,6 +701,8 @@ impl Producer {
                 let Some(entry) = state.topics.get(&self.inner.client, &record.topic) else {
                     break 'locked false;
                 };
+                let timestamp = *timestamp.get_or_insert_with(|| state.wall_clock.millis(started));
+                completion.timestamp = timestamp;
                 let count = entry.count;
                 let partition = match record.partition {
                     Some(p) if p >= 0 && usize::try_from(p).is_ok_and(|p| p < count) => p,
@@ -748,6 +762,12 @@ impl Producer {
                 );
                 match appended {
                     Ok(appended) => {
+                        if !(self.inner.keyless_movable
+                            && record.partition.is_none()
+                            && key.is_none())
+                        {
+                            state.accumulator.pin(&at);
+                        }
                         state.unsettled.accept();
                         drop(guard);
                         if appended.batch_full || appended.new_batch || new_partition {
@@ -1106,19 +1126,5 @@ mod tests {
         assert_eq!(turns.settling, 3);
         turns.abandon(0);
         assert_eq!(turns.settling, 3, "a past turn changes nothing");
-    }
-
-    #[test]
-    fn now_millis_is_the_system_clock_in_milliseconds() {
-        let before = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis();
-        let now = u128::try_from(super::now_millis()).unwrap();
-        let after = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis();
-        assert!(before <= now && now <= after, "{before} {now} {after}");
     }
 }

@@ -1066,7 +1066,32 @@ fn requeue(inner: &Inner, mut batch: Batch, error: &ProduceError, now: Instant) 
     );
     debug!(partition = ?batch.partition, attempts = batch.attempts, %error, "retrying batch");
     batch.last_error = Some(error.clone());
-    inner.state().accumulator.reenqueue(now, batch);
+    let mut state = inner.state();
+    let refused = matches!(error, ProduceError::Broker { error, .. } if refuses_writes(*error));
+    if refused && batch.may_move() {
+        // A keyless batch need not wait for its partition to take writes
+        // when another one does (a new topic's partitions become ready one
+        // by one): it goes there at once.
+        let state = &mut *state;
+        let topic = Arc::clone(&batch.partition.topic);
+        let destination = state.topics.get(&inner.client, &topic).and_then(|entry| {
+            state.availability.destination(
+                &topic,
+                &entry.available,
+                batch.partition.partition,
+                batch.id,
+                now,
+            )
+        });
+        if let Some(partition) = destination {
+            debug!(from = ?batch.partition, to = partition, "moving a refused keyless batch");
+            state
+                .accumulator
+                .relocate(now, batch, TopicPartition { topic, partition });
+            return;
+        }
+    }
+    state.accumulator.reenqueue(now, batch);
 }
 
 /// `error` as a delivery timeout when the batch's time is up.

@@ -4,7 +4,6 @@
 //! record).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use ferrokafka_transport::Client;
 use rustc_hash::FxHashMap;
@@ -15,7 +14,8 @@ pub(crate) struct TopicEntry {
     pub(crate) name: Arc<str>,
     pub(crate) count: usize,
     pub(crate) available: Vec<i32>,
-    as_of: Option<Instant>,
+    /// The client's metadata updates when the entry was read.
+    as_of: u64,
 }
 
 /// The topics `send` has met.
@@ -55,19 +55,17 @@ impl Topics {
     /// `None` while the metadata does not know the topic.
     pub(crate) fn get(&mut self, client: &Client, topic: &str) -> Option<&TopicEntry> {
         let found = self.find(topic);
-        let cached = found.map(|at| self.entries[at].as_of);
+        // Read before the view: an update in between is then seen next time.
+        let as_of = client.metadata_updates();
+        if let Some(at) = found
+            && self.entries[at].as_of == as_of
+        {
+            // Nothing changed since the entry was made: no lock taken.
+            return Some(&self.entries[at]);
+        }
         let fresh = client.view(|v| {
-            let as_of = v.updated();
-            if cached == Some(as_of) {
-                // Nothing changed since the entry was made.
-                return Some(None);
-            }
             let view = v.topic(topic)?;
-            Some(Some((
-                view.partitions.len(),
-                v.available_partitions(topic),
-                as_of,
-            )))
+            Some((view.partitions.len(), v.available_partitions(topic)))
         });
         match fresh {
             None => {
@@ -77,8 +75,7 @@ impl Topics {
                 }
                 None
             }
-            Some(None) => found.map(|at| &self.entries[at]),
-            Some(Some((count, available, as_of))) => {
+            Some((count, available)) => {
                 let at = found.unwrap_or_else(|| {
                     let name: Arc<str> = Arc::from(topic);
                     self.entries.push(TopicEntry {

@@ -1,7 +1,9 @@
 //! The sender's failure paths against the in-memory cluster: a stale
 //! leader, an error retrying cannot fix, a dropped connection (the retry
 //! resends the same bytes, so an idempotent broker keeps one copy), a
-//! duplicate acknowledged as delivered, and a broker that never answers.
+//! duplicate acknowledged as delivered, a broker that never answers, and a
+//! partition that refuses writes while others take them (keyless batches
+//! move; keyed and named records stay).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -209,4 +211,168 @@ async fn a_batch_that_expires_waiting_for_a_retry_names_the_error_it_was_retryin
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The values written to each partition, one entry per accepted batch.
+type WrittenValues = Arc<Mutex<Vec<(i32, Vec<Bytes>)>>>;
+
+/// A cluster whose partition 0 of topic "t" (4 partitions) refuses every
+/// write as NOT_LEADER_OR_FOLLOWER, as a broker does while it creates a new
+/// topic's logs, while the others take them. It keeps the values written
+/// to each partition.
+fn one_refusing_partition() -> (FakeCluster, WrittenValues, Arc<AtomicUsize>) {
+    let written = Arc::new(Mutex::new(Vec::new()));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let (log, refusals) = (Arc::clone(&written), Arc::clone(&refused));
+    let cluster = FakeCluster::new(1, move |request| {
+        (request.key == ApiKey::Produce).then(|| {
+            let produce: ProduceRequest = request.decode();
+            for partition in &produce.topic_data[0].partition_data {
+                if partition.index == 0 {
+                    refusals.fetch_add(1, Ordering::SeqCst);
+                    continue;
+                }
+                let bytes = partition.records.clone().unwrap_or_default();
+                let values = ferrokafka_records::BatchReader::new(bytes)
+                    .flat_map(|batch| {
+                        let batch = batch.unwrap();
+                        batch
+                            .records()
+                            .map(|r| r.unwrap().value.unwrap_or_default())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                log.lock().unwrap().push((partition.index, values));
+            }
+            FakeReply::produce_per_partition(request, |index| {
+                if index == 0 {
+                    (ErrorCode::NotLeaderOrFollower, -1)
+                } else {
+                    (ErrorCode::None, 0)
+                }
+            })
+        })
+    });
+    cluster.add_topic("t", &[1, 1, 1, 1]);
+    (cluster, written, refused)
+}
+
+/// Partition 1 takes a write: a partition known to take writes, where a
+/// refused keyless batch may go.
+async fn write_partition_1(producer: &Producer) {
+    producer
+        .send(ProducerRecord::new("t").partition(1).value("first"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+/// Keyless records' batches refused by a partition that is not ready move
+/// to one that took writes at once, instead of waiting out retries for
+/// their own: each is written once, where its metadata says.
+#[tokio::test]
+async fn a_refused_keyless_batch_moves_to_a_partition_that_takes_writes() {
+    let (cluster, written, refused) = one_refusing_partition();
+    // A batch left waiting for partition 0 would fail at the delivery
+    // timeout: it never takes writes, and its retries are far apart.
+    let producer = producer(
+        &cluster,
+        &[
+            ("acks", "1"),
+            ("enable_idempotence", "false"),
+            ("batch_size", "64"),
+            ("retry_backoff_ms", "600000"),
+            ("retry_backoff_max_ms", "600000"),
+            ("delivery_timeout_ms", "5000"),
+            ("request_timeout_ms", "2000"),
+        ],
+    )
+    .await;
+    write_partition_1(&producer).await;
+    let mut sent = Vec::new();
+    let mut partitions = Vec::new();
+    for i in 0..400 {
+        let value = format!("keyless {i}");
+        let delivery = producer
+            .send(ProducerRecord::new("t").value(value.clone()))
+            .await
+            .unwrap();
+        sent.push((value, delivery));
+        // Each record waits for its answer: batches go one by one, so
+        // those the sticky partitioner gives partition 0 meet a refusal.
+        let (_, delivery) = sent.last_mut().unwrap();
+        let metadata = delivery.await.unwrap();
+        assert_ne!(metadata.partition, 0, "{metadata:?}");
+        partitions.push(metadata.partition);
+        if refused.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+    }
+    assert!(
+        refused.load(Ordering::SeqCst) > 0,
+        "the partitioner never chose partition 0: {partitions:?}"
+    );
+    let mut where_written: std::collections::HashMap<Vec<u8>, Vec<i32>> =
+        std::collections::HashMap::new();
+    for (partition, values) in written.lock().unwrap().iter() {
+        for value in values {
+            where_written
+                .entry(value.to_vec())
+                .or_default()
+                .push(*partition);
+        }
+    }
+    for (value, _) in &sent {
+        let places = &where_written[value.as_bytes()];
+        assert_eq!(places.len(), 1, "{value} written {places:?}");
+    }
+}
+
+/// Records whose partition means something (named, or from a key) stay
+/// there however long it refuses: they fail at the delivery timeout.
+#[tokio::test]
+async fn keyed_and_named_records_never_move() {
+    let (cluster, written, refused) = one_refusing_partition();
+    let producer = producer(
+        &cluster,
+        &[
+            ("acks", "1"),
+            ("enable_idempotence", "false"),
+            ("retry_backoff_ms", "50"),
+            ("delivery_timeout_ms", "1500"),
+            ("request_timeout_ms", "1000"),
+        ],
+    )
+    .await;
+    write_partition_1(&producer).await;
+    // A key that murmur2 puts in partition 0 of 4.
+    let key = (0u32..1000)
+        .map(|i| format!("key {i}"))
+        .find(|k| ferrokafka_producer::partitioner::partition_for_key(k.as_bytes(), 4) == 0)
+        .unwrap();
+    let keyed = producer
+        .send(ProducerRecord::new("t").key(key).value("keyed"))
+        .await
+        .unwrap();
+    let named = producer
+        .send(ProducerRecord::new("t").partition(0).value("named"))
+        .await
+        .unwrap();
+    for delivery in [keyed, named] {
+        let error = delivery.await.unwrap_err();
+        assert!(
+            matches!(error, ProduceError::DeliveryTimeout { partition: 0, .. }),
+            "{error:?}"
+        );
+    }
+    assert!(refused.load(Ordering::SeqCst) >= 2);
+    let moved: usize = written
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(_, values)| values)
+        .filter(|v| &v[..] == b"keyed" || &v[..] == b"named")
+        .count();
+    assert_eq!(moved, 0);
 }

@@ -17,7 +17,7 @@ use tracing::{debug, info_span, warn};
 
 use crate::config::{BrokerIdentity, ClientConfig};
 use crate::sasl::Credentials;
-use crate::{Connection, TransportError, frame};
+use crate::{Connection, TransportError};
 
 /// Kafka's UNSUPPORTED_VERSION error code.
 const UNSUPPORTED_VERSION: i16 = 35;
@@ -201,7 +201,19 @@ impl BrokerConnection {
     }
 
     fn encode<R: Request>(&self, request: &R, version: i16) -> Result<BytesMut, TransportError> {
-        encode_request(self.broker(), &self.client_id, request, version)
+        encode_request(
+            self.broker(),
+            &self.client_id,
+            request,
+            version,
+            |capacity| self.start_frame(capacity),
+        )
+    }
+
+    /// A request frame with room for `capacity` bytes, in a buffer an
+    /// earlier frame on this connection left when one fits.
+    pub(crate) fn start_frame(&self, capacity: usize) -> BytesMut {
+        self.connection.start_frame(capacity)
     }
 
     /// Sends an encoded request frame and returns the response frame.
@@ -215,6 +227,23 @@ impl BrokerConnection {
             self.connection.submit(frame).await?
         };
         self.connection.wait(api.name(), pending).await
+    }
+
+    /// [`BrokerConnection::round_trip_frame`] waiting `timeout` for the
+    /// response instead of `request_timeout_ms`.
+    pub(crate) async fn round_trip_frame_within(
+        &self,
+        api: ApiKey,
+        frame: BytesMut,
+        timeout: Duration,
+    ) -> Result<Bytes, TransportError> {
+        let pending = {
+            let _admitted = self.admit().await?;
+            self.connection.submit(frame).await?
+        };
+        self.connection
+            .wait_within(api.name(), pending, timeout)
+            .await
     }
 
     /// Sends an encoded request frame that gets no response.
@@ -416,12 +445,15 @@ pub(crate) fn highest_common_version(
 }
 
 /// Encodes `request` at `version` behind its header, in a frame with the
-/// size placeholder (one allocation: the size is computed first).
+/// size placeholder that `start` makes ([`frame::start`], or a link's
+/// recycled buffer) with room for the whole request: its size is computed
+/// first.
 pub(crate) fn encode_request<R: Request>(
     broker: &str,
     client_id: &str,
     request: &R,
     version: i16,
+    start: impl FnOnce(usize) -> BytesMut,
 ) -> Result<BytesMut, TransportError> {
     let header = RequestHeader {
         request_api_key: R::KEY as i16,
@@ -437,7 +469,7 @@ pub(crate) fn encode_request<R: Request>(
     };
     let size = header.encoded_len(header_version).map_err(encoding_error)?
         + request.encoded_len(version).map_err(encoding_error)?;
-    let mut buf = frame::start(size);
+    let mut buf = start(size);
     // The size pass above checked both versions; write without a second one.
     header
         .write_body(&mut buf, header_version)

@@ -14,6 +14,7 @@
 //! commit may be sent twice is the caller's decision.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -103,6 +104,8 @@ struct Inner {
     coordinators: Mutex<HashMap<(CoordinatorKind, String), i32>>,
     /// One metadata refresh at a time; others wait for its result.
     refreshing: tokio::sync::Mutex<()>,
+    /// Metadata updates applied to `view` (see [`Client::metadata_updates`]).
+    metadata_updates: AtomicU64,
     network: Mutex<NetworkRecorder>,
 }
 
@@ -184,6 +187,7 @@ impl Client {
             slots: Mutex::new(HashMap::new()),
             coordinators: Mutex::new(HashMap::new()),
             refreshing: tokio::sync::Mutex::new(()),
+            metadata_updates: AtomicU64::new(0),
             network: Mutex::new(NetworkRecorder::default()),
             bootstrap: Mutex::new(bootstrap),
             recovery: Mutex::new(Recovery::new(
@@ -208,6 +212,26 @@ impl Client {
     /// of the last refresh.
     pub fn view<T>(&self, read: impl FnOnce(&ClusterView) -> T) -> T {
         read(&lock(&self.inner.view))
+    }
+
+    /// How many metadata updates the client has applied: read without a
+    /// lock, so that a caller keeping what it read from [`Client::view`]
+    /// can tell at every use whether that may have changed (the producer
+    /// does, at every record).
+    ///
+    /// ```no_run
+    /// # fn example(client: &ferrokafka_transport::Client) {
+    /// let seen = client.metadata_updates();
+    /// let partitions = client.view(|v| v.topic("events").map(|t| t.partitions.len()));
+    /// // ... later:
+    /// if client.metadata_updates() != seen {
+    ///     // read the view again
+    /// }
+    /// # let _ = partitions;
+    /// # }
+    /// ```
+    pub fn metadata_updates(&self) -> u64 {
+        self.inner.metadata_updates.load(Ordering::Acquire)
     }
 
     /// Adds topics to those whose metadata the client keeps.
@@ -270,6 +294,7 @@ impl Client {
             );
         }
         view.update(Instant::now(), &response);
+        self.inner.metadata_updates.fetch_add(1, Ordering::Release);
         drop(view);
         lock(&self.inner.recovery).on_metadata();
         debug!(brokers, topics, "metadata refreshed");
@@ -556,7 +581,8 @@ impl Client {
             };
             let response = self.on(
                 node,
-                self.exchange(node, &*connection, &request, version).await,
+                self.exchange(node, &*connection, &request, version, None)
+                    .await,
             )?;
             answers.extend(response.coordinators.into_iter().map(|c| {
                 (
@@ -577,7 +603,8 @@ impl Client {
                 };
                 let response: FindCoordinatorResponse = self.on(
                     node,
-                    self.exchange(node, &*connection, &request, version).await,
+                    self.exchange(node, &*connection, &request, version, None)
+                        .await,
                 )?;
                 answers.push((
                     key,
@@ -680,10 +707,41 @@ impl Client {
         lane: Lane,
         build: impl FnOnce(i16) -> R,
     ) -> Result<R::Response, TransportError> {
+        self.send_built_within(node, lane, None, build).await
+    }
+
+    /// [`Client::send_built`], waiting `timeout` (when given) for the
+    /// response instead of `request_timeout_ms`: for a request the broker
+    /// may rightly hold longer, as a JoinGroup, which the coordinator
+    /// keeps up to the group's rebalance timeout (the Java client waits
+    /// `max(request.timeout.ms, rebalance.timeout.ms + 5 s)` for it). A
+    /// request that times out closes its connection, as one past
+    /// `request_timeout_ms` does.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use ferrokafka_protocol::messages::HeartbeatRequest;
+    /// # use ferrokafka_transport::{Client, Lane};
+    /// # async fn example(client: Client) -> Result<(), ferrokafka_transport::TransportError> {
+    /// let response = client
+    ///     .send_built_within(1, Lane::Coordination, Some(Duration::from_secs(65)), |_version| {
+    ///         HeartbeatRequest { group_id: "readers".to_string(), ..HeartbeatRequest::default() }
+    ///     })
+    ///     .await?;
+    /// println!("error code {}", response.error_code);
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_built_within<R: Request>(
+        &self,
+        node: i32,
+        lane: Lane,
+        timeout: Option<Duration>,
+        build: impl FnOnce(i16) -> R,
+    ) -> Result<R::Response, TransportError> {
         let connection = self.on(Some(node), self.connection(node, lane).await)?;
         let result = match connection.version(R::KEY) {
             Ok(version) => {
-                self.exchange(Some(node), &*connection, &build(version), version)
+                self.exchange(Some(node), &*connection, &build(version), version, timeout)
                     .await
             }
             Err(error) => Err(error),
@@ -706,6 +764,7 @@ impl Client {
                     &self.inner.config.client_id,
                     request,
                     version,
+                    |capacity| connection.start_frame(capacity),
                 ) {
                     Ok(frame) => {
                         lock(&self.inner.network).request_sent(Some(node), Instant::now());
@@ -735,23 +794,25 @@ impl Client {
         request: &R,
     ) -> Result<R::Response, TransportError> {
         let version = connection.version(R::KEY)?;
-        self.exchange(node, connection, request, version).await
+        self.exchange(node, connection, request, version, None)
+            .await
     }
 
     /// Sends `request` at `version` and waits for its response, counting
     /// both in the network metrics (`node`: the broker, if the metadata
-    /// named it).
+    /// named it); `timeout`, when given, in place of `request_timeout_ms`.
     async fn exchange<R: Request>(
         &self,
         node: Option<i32>,
         connection: &dyn BrokerLink,
         request: &R,
         version: i16,
+        timeout: Option<Duration>,
     ) -> Result<R::Response, TransportError> {
         let sent = Instant::now();
         lock(&self.inner.network).request_sent(node, sent);
         let result = connection
-            .send_at(&self.inner.config.client_id, request, version)
+            .send_at_within(&self.inner.config.client_id, request, version, timeout)
             .await;
         if result.is_ok() {
             let now = Instant::now();

@@ -57,6 +57,25 @@ pub struct TopicView {
     pub partitions: Vec<PartitionView>,
 }
 
+impl TopicView {
+    /// The partition with `index`, when known.
+    pub fn partition(&self, index: i32) -> Option<&PartitionView> {
+        // Sorted by index, and a topic's indexes are 0..count: partition i
+        // is at i (callers ask per partition, so a scan would cost
+        // O(partitions) each time); a gap falls back to a search.
+        usize::try_from(index)
+            .ok()
+            .and_then(|at| self.partitions.get(at))
+            .filter(|p| p.index == index)
+            .or_else(|| {
+                self.partitions
+                    .binary_search_by_key(&index, |p| p.index)
+                    .ok()
+                    .map(|at| &self.partitions[at])
+            })
+    }
+}
+
 /// The client's view of the cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterView {
@@ -149,11 +168,7 @@ impl ClusterView {
                         isr: p.isr_nodes.clone(),
                         error: ErrorCode::from_code(p.error_code),
                     };
-                    match previous.and_then(|t| {
-                        t.partitions
-                            .iter()
-                            .find(|old| old.index == p.partition_index)
-                    }) {
+                    match previous.and_then(|t| t.partition(p.partition_index)) {
                         Some(old)
                             if fresh.leader_epoch >= 0 && fresh.leader_epoch < old.leader_epoch =>
                         {
@@ -227,20 +242,7 @@ impl ClusterView {
 
     /// The leader of `topic`/`partition`, when known.
     pub fn leader(&self, topic: &str, partition: i32) -> Option<&BrokerAddress> {
-        let partitions = &self.topics.get(topic)?.partitions;
-        // Sorted by index, and a topic's indexes are 0..count: partition i
-        // is at i (the sender asks per ready partition per wave, so a scan
-        // would cost O(partitions) each time); a gap falls back to a search.
-        let view = usize::try_from(partition)
-            .ok()
-            .and_then(|at| partitions.get(at))
-            .filter(|p| p.index == partition)
-            .or_else(|| {
-                partitions
-                    .binary_search_by_key(&partition, |p| p.index)
-                    .ok()
-                    .map(|at| &partitions[at])
-            })?;
+        let view = self.topics.get(topic)?.partition(partition)?;
         self.brokers.get(&view.leader)
     }
 
@@ -381,6 +383,9 @@ mod tests {
         assert_eq!(leader(2), Some(3));
         assert_eq!(leader(-1), None);
         assert_eq!(leader(3), None);
+        let topic = view.topic("orders").unwrap();
+        let index = |p| topic.partition(p).map(|p| p.index);
+        assert_eq!((index(0), index(1), index(2)), (Some(0), None, Some(2)));
     }
 
     #[test]

@@ -81,6 +81,7 @@ struct State {
 struct Shared {
     broker: String,
     state: Mutex<State>,
+    frames: frame::FramePool,
 }
 
 impl Shared {
@@ -226,6 +227,7 @@ impl Connection {
         let shared = Arc::new(Shared {
             broker: broker.to_string(),
             state: Mutex::new(State::default()),
+            frames: frame::FramePool::default(),
         });
         let (outgoing, queue) = mpsc::unbounded_channel();
         let writer = tokio::spawn(write_loop(Arc::clone(&shared), write_half, queue));
@@ -248,6 +250,13 @@ impl Connection {
         &self.shared.broker
     }
 
+    /// A request frame with room for `capacity` bytes after the size
+    /// placeholder, in the buffer of a frame this connection wrote earlier
+    /// when one is large enough (see [`frame::start`]).
+    pub(crate) fn start_frame(&self, capacity: usize) -> BytesMut {
+        self.shared.frames.start(capacity)
+    }
+
     /// Whether the connection was closed (by an error or by the broker).
     pub fn is_closed(&self) -> bool {
         self.shared.state().closed.is_some()
@@ -264,6 +273,21 @@ impl Connection {
     ) -> Result<Bytes, TransportError> {
         let pending = self.submit(frame).await?;
         self.wait(api, pending).await
+    }
+
+    /// [`Connection::round_trip`], waiting `timeout` for the response
+    /// instead of `request_timeout_ms`: for a request the broker may
+    /// rightly hold longer (a JoinGroup, up to the group's rebalance
+    /// timeout). Past it, the request fails and the connection closes, as
+    /// one past `request_timeout_ms` does.
+    pub async fn round_trip_within(
+        &self,
+        api: &'static str,
+        frame: BytesMut,
+        timeout: Duration,
+    ) -> Result<Bytes, TransportError> {
+        let pending = self.submit(frame).await?;
+        self.wait_within(api, pending, timeout).await
     }
 
     /// The first half of [`Connection::round_trip`]: takes an in-flight
@@ -291,14 +315,27 @@ impl Connection {
         api: &'static str,
         pending: Pending,
     ) -> Result<Bytes, TransportError> {
-        match tokio::time::timeout(self.config.request_timeout, pending.response).await {
+        self.wait_within(api, pending, self.config.request_timeout)
+            .await
+    }
+
+    /// [`Connection::wait`] with a deadline of the request's own, for a
+    /// request the broker may rightly hold past `request_timeout_ms` (a
+    /// JoinGroup, held up to the group's rebalance timeout).
+    pub(crate) async fn wait_within(
+        &self,
+        api: &'static str,
+        pending: Pending,
+        timeout: Duration,
+    ) -> Result<Bytes, TransportError> {
+        match tokio::time::timeout(timeout, pending.response).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(self.closed_error()),
             Err(_) => {
                 let error = TransportError::Timeout {
                     broker: self.shared.broker.clone(),
                     api: api.to_string(),
-                    after: self.config.request_timeout,
+                    after: timeout,
                 };
                 warn!(broker = %self.shared.broker, api, "request timed out; closing the connection");
                 self.shared.close(&TransportError::Closed {
@@ -394,10 +431,11 @@ async fn write_loop<S: AsyncWrite>(
         }
         match result {
             Ok(()) => {
-                for outgoing in batch {
-                    if let Some(written) = outgoing.written {
+                for Outgoing { frame, written } in batch {
+                    if let Some(written) = written {
                         let _ = written.send(Ok(()));
                     }
+                    shared.frames.recycle(frame);
                 }
             }
             Err(e) => {
@@ -417,7 +455,7 @@ async fn write_loop<S: AsyncWrite>(
 async fn read_loop<S: AsyncRead>(shared: Arc<Shared>, mut socket: ReadHalf<S>, max_frame: usize) {
     loop {
         let error = match frame::read(&mut socket, &shared.broker, max_frame).await {
-            Ok(Some(body)) => match route(&shared, body.freeze()) {
+            Ok(Some(body)) => match route(&shared, body) {
                 Ok(()) => continue,
                 Err(error) => error,
             },

@@ -1,7 +1,7 @@
 //! Kafka's framing: every request and response is a big-endian `int32` size
 //! followed by that many bytes.
 
-use bytes::{BufMut as _, BytesMut};
+use bytes::{BufMut as _, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
 use crate::TransportError;
@@ -13,11 +13,77 @@ pub const SIZE_PREFIX: usize = 4;
 /// announces a large frame and then sends nothing gets no large allocation.
 const FIRST_RESERVE: usize = 1 << 20;
 
+/// Past [`FIRST_RESERVE`], a frame's buffer grows to at most this many
+/// times what has arrived (never past the frame): few growths, each a copy
+/// of what arrived and fresh pages, while a peer that stops sending still
+/// holds a bounded multiple of what it sent.
+const GROWTH: usize = 8;
+
 /// A buffer holding a size placeholder, ready for a frame body to be appended.
 pub fn start(capacity: usize) -> BytesMut {
     let mut buf = BytesMut::with_capacity(SIZE_PREFIX + capacity);
     buf.put_i32(0);
     buf
+}
+
+/// Frame buffers kept after their frames were written, for the next
+/// requests on the same connection. A producer sends frames of about the
+/// same size again and again; a fresh buffer for each costs an allocation
+/// and, once frames pass the allocator's trim threshold (128 KiB by
+/// default), a page fault for every 4 KiB the request carries, because
+/// the freed buffer goes back to the kernel each time.
+#[derive(Debug, Default)]
+pub(crate) struct FramePool {
+    spare: std::sync::Mutex<Vec<BytesMut>>,
+}
+
+/// Buffers a pool keeps at most: a connection's frames in flight at once
+/// (`max_in_flight_requests_per_connection` 5) seldom exceed this.
+const POOLED_FRAMES: usize = 4;
+/// The largest buffer a pool keeps, so that one huge request does not stay
+/// allocated for the life of the connection.
+const LARGEST_POOLED: usize = 4 << 20;
+
+impl FramePool {
+    /// [`start`], in a kept buffer when one is large enough.
+    pub(crate) fn start(&self, capacity: usize) -> BytesMut {
+        let wanted = SIZE_PREFIX + capacity;
+        let reused = {
+            let mut spare = self.spare();
+            spare
+                .iter()
+                .position(|buffer| buffer.capacity() >= wanted)
+                .map(|at| spare.swap_remove(at))
+        };
+        let Some(mut buf) = reused else {
+            return start(capacity);
+        };
+        buf.put_i32(0);
+        buf
+    }
+
+    /// Keeps a written frame's buffer for a later [`FramePool::start`], in
+    /// place of the smallest kept one when the pool is full.
+    pub(crate) fn recycle(&self, mut frame: BytesMut) {
+        if frame.capacity() > LARGEST_POOLED {
+            return;
+        }
+        frame.clear();
+        let mut spare = self.spare();
+        if spare.len() < POOLED_FRAMES {
+            spare.push(frame);
+        } else if let Some(smallest) = spare.iter_mut().min_by_key(|b| b.capacity())
+            && smallest.capacity() < frame.capacity()
+        {
+            *smallest = frame;
+        }
+    }
+
+    fn spare(&self) -> std::sync::MutexGuard<'_, Vec<BytesMut>> {
+        self.spare
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Writes the size of the body into the placeholder that [`start`] left.
@@ -48,7 +114,7 @@ pub async fn read<R: AsyncRead + Unpin>(
     reader: &mut R,
     broker: &str,
     max: usize,
-) -> Result<Option<BytesMut>, TransportError> {
+) -> Result<Option<Bytes>, TransportError> {
     let mut size = [0u8; SIZE_PREFIX];
     match reader.read_exact(&mut size).await {
         Ok(_) => {}
@@ -69,11 +135,24 @@ pub async fn read<R: AsyncRead + Unpin>(
             max,
         });
     }
-    let mut body = BytesMut::with_capacity(len.min(FIRST_RESERVE));
+    read_body(reader, broker, len)
+        .await
+        .map(|body| Some(Bytes::from(body)))
+}
+
+/// Reads a frame body of `len` bytes.
+async fn read_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    broker: &str,
+    len: usize,
+) -> Result<Vec<u8>, TransportError> {
+    // A Vec, not a BytesMut, for `reserve_exact`: BytesMut's reserve
+    // at least doubles, so a frame just past FIRST_RESERVE (a fetch of
+    // max_partition_fetch_bytes and its framing) took twice its size.
+    let mut body: Vec<u8> = Vec::with_capacity(len.min(FIRST_RESERVE));
     while body.len() < len {
         if body.capacity() == body.len() {
-            // Grow with what has actually arrived, never past the frame.
-            body.reserve((len - body.len()).min(body.len().max(FIRST_RESERVE)));
+            body.reserve_exact(grown(body.len(), len) - body.len());
         }
         let room = (len - body.len()).min(body.capacity() - body.len());
         let read = (&mut *reader)
@@ -91,12 +170,55 @@ pub async fn read<R: AsyncRead + Unpin>(
             });
         }
     }
-    Ok(Some(body))
+    Ok(body)
+}
+
+/// The capacity for a frame of `len` bytes whose first `arrived` bytes
+/// fill the buffer.
+fn grown(arrived: usize, len: usize) -> usize {
+    arrived.saturating_mul(GROWTH).max(FIRST_RESERVE).min(len)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pool_hands_back_a_written_frame_s_buffer_for_one_that_fits() {
+        let pool = FramePool::default();
+        let mut first = pool.start(100_000);
+        first.put_bytes(7, 100_000);
+        finish(&mut first);
+        let at = first.as_ptr();
+        pool.recycle(first);
+        let second = pool.start(50_000);
+        assert_eq!(second.as_ptr(), at, "the kept buffer is reused");
+        assert_eq!(
+            &second[..],
+            &[0, 0, 0, 0],
+            "with only a fresh size placeholder"
+        );
+        let third = pool.start(10);
+        assert_ne!(third.as_ptr(), at, "a buffer is lent once");
+        pool.recycle(second);
+        let larger = pool.start(200_000);
+        assert_ne!(larger.as_ptr(), at, "too small a kept buffer is not used");
+        assert!(larger.capacity() >= SIZE_PREFIX + 200_000);
+    }
+
+    #[test]
+    fn a_full_pool_keeps_its_largest_buffers_and_none_past_the_limit() {
+        let pool = FramePool::default();
+        for size in [10, 20, 30, 40, 50] {
+            pool.recycle(start(size * 1000));
+        }
+        pool.recycle(start(LARGEST_POOLED + 1));
+        let mut kept: Vec<usize> = pool.spare().iter().map(BytesMut::capacity).collect();
+        kept.sort_unstable();
+        assert_eq!(kept.len(), POOLED_FRAMES);
+        assert!(kept[0] >= SIZE_PREFIX + 20_000, "{kept:?}");
+        assert!(kept.iter().all(|&c| c <= LARGEST_POOLED), "{kept:?}");
+    }
 
     #[tokio::test]
     async fn reads_frames_and_a_clean_end() {
@@ -125,6 +247,52 @@ mod tests {
         assert!(matches!(
             read(&mut input, "b", 10).await,
             Err(TransportError::Protocol { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_frame_past_the_first_reserve_is_read_whole_into_its_own_size() {
+        use tokio::io::AsyncReadExt as _;
+        // A fetch of max_partition_fetch_bytes and its framing, then one
+        // that takes several growths.
+        for len in [FIRST_RESERVE + 100, 20 * FIRST_RESERVE + 3] {
+            let size = u32::try_from(len).unwrap().to_be_bytes();
+            let mut input = (&size[..]).chain(tokio::io::repeat(7).take(len as u64));
+            let body = read(&mut input, "b", 64 << 20).await.unwrap().unwrap();
+            assert_eq!(body.len(), len);
+            assert!(body.iter().all(|&b| b == 7));
+            let mut input = tokio::io::repeat(7).take(len as u64);
+            let body = read_body(&mut input, "b", len).await.unwrap();
+            assert_eq!(body.capacity(), len, "no room past the frame");
+        }
+    }
+
+    #[test]
+    fn growth_is_bounded_by_what_arrived() {
+        const MIB: usize = 1 << 20;
+        let huge = 100 * MIB;
+        // Nothing arrived yet: no more than the first reserve.
+        assert_eq!(grown(0, huge), FIRST_RESERVE);
+        // Then a bounded multiple of what the peer actually sent.
+        assert_eq!(grown(FIRST_RESERVE, huge), GROWTH * FIRST_RESERVE);
+        assert_eq!(grown(8 * MIB, huge), GROWTH * 8 * MIB);
+        assert_eq!(grown(64 * MIB, huge), huge);
+        // Never past the frame.
+        assert_eq!(
+            grown(FIRST_RESERVE, FIRST_RESERVE + 100),
+            FIRST_RESERVE + 100
+        );
+        assert_eq!(grown(usize::MAX / 2, huge), huge);
+    }
+
+    #[tokio::test]
+    async fn a_peer_announcing_a_huge_frame_then_stopping_gets_an_error() {
+        let mut input: Vec<u8> = (100u32 << 20).to_be_bytes().to_vec();
+        input.extend_from_slice(&[1; 1000]);
+        let mut input: &[u8] = &input;
+        assert!(matches!(
+            read(&mut input, "b", 200 << 20).await,
+            Err(TransportError::Closed { .. })
         ));
     }
 

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -51,10 +51,30 @@ pub trait BrokerLink: Send + Sync + std::fmt::Debug {
     fn reauthentications(&self) -> u64 {
         0
     }
+    /// A frame with room for `capacity` bytes after its size placeholder,
+    /// as [`crate::frame::start`] makes one; the real connection lends a
+    /// buffer one of its written frames left.
+    fn start_frame(&self, capacity: usize) -> BytesMut {
+        crate::frame::start(capacity)
+    }
     /// Sends a request frame (made by [`crate::frame::start`], header and
     /// body written; the correlation id is the link's business) and returns
     /// the response frame: header and body, without the size.
     async fn exchange(&self, api: ApiKey, frame: BytesMut) -> Result<Bytes, TransportError>;
+    /// [`BrokerLink::exchange`], waiting `timeout` for the response
+    /// instead of the link's `request_timeout_ms`: for a request the
+    /// broker may rightly hold longer (a JoinGroup waits up to the group's
+    /// rebalance timeout). By default the link's own deadline applies; the
+    /// real connection and the in-memory cluster honour `timeout`.
+    async fn exchange_within(
+        &self,
+        api: ApiKey,
+        frame: BytesMut,
+        timeout: Duration,
+    ) -> Result<Bytes, TransportError> {
+        let _ = timeout;
+        self.exchange(api, frame).await
+    }
     /// Sends a request that gets no response (`acks=0`).
     async fn send_one_way(&self, frame: BytesMut) -> Result<(), TransportError>;
 }
@@ -72,8 +92,25 @@ impl dyn BrokerLink + '_ {
         request: &R,
         version: i16,
     ) -> Result<R::Response, TransportError> {
-        let frame = encode_request(self.broker(), client_id, request, version)?;
-        let response = self.exchange(R::KEY, frame).await?;
+        self.send_at_within(client_id, request, version, None).await
+    }
+
+    /// `send_at`, waiting `timeout` (when given) for the
+    /// response instead of `request_timeout_ms`.
+    pub async fn send_at_within<R: Request>(
+        &self,
+        client_id: &str,
+        request: &R,
+        version: i16,
+        timeout: Option<Duration>,
+    ) -> Result<R::Response, TransportError> {
+        let frame = encode_request(self.broker(), client_id, request, version, |capacity| {
+            self.start_frame(capacity)
+        })?;
+        let response = match timeout {
+            Some(timeout) => self.exchange_within(R::KEY, frame, timeout).await?,
+            None => self.exchange(R::KEY, frame).await?,
+        };
         decode_response::<R>(self.broker(), response, version)
     }
 }
@@ -113,6 +150,10 @@ impl BrokerLink for BrokerConnection {
         BrokerConnection::broker(self)
     }
 
+    fn start_frame(&self, capacity: usize) -> BytesMut {
+        BrokerConnection::start_frame(self, capacity)
+    }
+
     fn broker_versions(&self) -> &HashMap<ApiKey, (i16, i16)> {
         BrokerConnection::broker_versions(self)
     }
@@ -139,6 +180,15 @@ impl BrokerLink for BrokerConnection {
 
     async fn exchange(&self, api: ApiKey, frame: BytesMut) -> Result<Bytes, TransportError> {
         self.round_trip_frame(api, frame).await
+    }
+
+    async fn exchange_within(
+        &self,
+        api: ApiKey,
+        frame: BytesMut,
+        timeout: Duration,
+    ) -> Result<Bytes, TransportError> {
+        self.round_trip_frame_within(api, frame, timeout).await
     }
 
     async fn send_one_way(&self, frame: BytesMut) -> Result<(), TransportError> {
