@@ -288,7 +288,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     )
     .context("the warm-up run")?;
     if consume_topic.is_none() {
-        runtime.block_on(delete_topic(client, &warm_topic))?;
+        bench.delete_topic(&warm_topic)?;
     }
 
     if let Some(only) = &args.only {
@@ -337,7 +337,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 if matches!(task, Task::Produce { .. }) {
                     // Every producer run writes 100 MB; a full run would
                     // otherwise leave gigabytes in the broker's log and cache.
-                    runtime.block_on(delete_topic(client, &topic))?;
+                    bench.delete_topic(&topic)?;
                 }
                 match &outcome {
                     Ok(m) => eprintln!(

@@ -279,7 +279,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                             Ok(measure::parse_result_line(&stdout)?.with_usage(usage))
                         });
                 if workload.produces() {
-                    runtime.block_on(super::delete_topic(client, &topic))?;
+                    bench.delete_topic(&topic)?;
                 }
                 match &outcome {
                     Ok(m) => eprintln!(
@@ -308,7 +308,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 .collect(),
         });
     }
-    runtime.block_on(super::delete_topic(client, &consume_topic))?;
+    bench.delete_topic(&consume_topic)?;
     bench.stop();
 
     let text = python_report::render(&python_report::Report {

@@ -10,7 +10,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferrokafka_transport::Client;
 
 use super::BenchBroker;
 use super::peers::{self, Peer, PeerKind, Task};
@@ -338,10 +337,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let (ready, _) = peers::prepare_each(kinds);
     let ferrokafka = peers::ferrokafka_among(&ready)?;
     let bench = BenchBroker::connect(args.bootstrap_servers.as_deref(), "bench-scale")?;
-    let (runtime, client, bootstrap) = (&bench.runtime, &bench.client, bench.bootstrap.clone());
+    let bootstrap = bench.bootstrap.clone();
     let mut runner = Runner {
-        client,
-        runtime,
+        bench: &bench,
         bootstrap: &bootstrap,
         ferrokafka,
         timeout: Duration::from_secs(args.timeout_s),
@@ -367,7 +365,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     }
     for topic in std::mem::take(&mut runner.warm).into_values() {
-        runtime.block_on(super::delete_topic(client, &topic))?;
+        bench.delete_topic(&topic)?;
     }
     bench.stop();
 
@@ -398,8 +396,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 struct Runner<'a> {
-    client: &'a Client,
-    runtime: &'a tokio::runtime::Runtime,
+    bench: &'a BenchBroker,
     bootstrap: &'a str,
     ferrokafka: Peer,
     timeout: Duration,
@@ -418,8 +415,8 @@ impl Runner<'_> {
     }
 
     fn create(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
-        self.runtime.block_on(super::create_topic_with(
-            self.client,
+        self.bench.runtime.block_on(super::create_topic_with(
+            &self.bench.client,
             topic,
             partitions,
             &[("max.message.bytes", &MAX_REQUEST_SIZE.to_string())],
@@ -452,7 +449,8 @@ impl Runner<'_> {
             self.timeout,
         )
         .with_context(|| format!("filling {topic}"))?;
-        self.runtime
+        self.bench
+            .runtime
             .block_on(write_every_partition(
                 self.bootstrap,
                 &topic,
@@ -544,8 +542,7 @@ impl Runner<'_> {
                 .with_usage(usage))
         });
         if fresh {
-            self.runtime
-                .block_on(super::delete_topic(self.client, &topic))?;
+            self.bench.delete_topic(&topic)?;
         }
         outcome
     }

@@ -121,7 +121,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             rows: ready.iter().map(|p| p.kind).zip(runs).collect(),
         });
     }
-    runtime.block_on(super::delete_topic(client, &topic))?;
+    bench.delete_topic(&topic)?;
     drop(admin);
     bench.stop();
 

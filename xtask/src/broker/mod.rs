@@ -261,16 +261,24 @@ pub fn given_or_started(
     bootstrap: Option<&str>,
     label: &str,
 ) -> anyhow::Result<(Option<LocalCluster>, String)> {
+    given_or_started_with(bootstrap, label, &StartOptions::single_node())
+}
+
+/// [`given_or_started`], a node started with `options` when none is given.
+pub fn given_or_started_with(
+    bootstrap: Option<&str>,
+    label: &str,
+    options: &StartOptions,
+) -> anyhow::Result<(Option<LocalCluster>, String)> {
     if let Some(servers) = bootstrap {
         return Ok((None, servers.to_string()));
     }
-    let options = StartOptions::single_node();
     eprintln!(
         "starting Apache Kafka {} (KRaft, one node) on 127.0.0.1 ...",
         options.version
     );
     let started = std::time::Instant::now();
-    let cluster = start_for_this_process(&options, label)?;
+    let cluster = start_for_this_process(options, label)?;
     eprintln!(
         "broker serving at {} (started in {:.1}s)",
         cluster.info.bootstrap_servers,
