@@ -21,7 +21,7 @@ use ferrokafka_protocol::messages::{
     FetchRequest, FetchResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 use ferrokafka_protocol::{ErrorCode, Uuid};
-use ferrokafka_records::{BatchReader, ReadOptions};
+use ferrokafka_records::{BatchReader, IntoRecords, ReadOptions};
 use ferrokafka_transport::cluster::ClusterView;
 use ferrokafka_transport::{Client, Lane, TransportError};
 use tokio::task::JoinSet;
@@ -35,22 +35,37 @@ use crate::positions::{Position, Positions};
 use crate::read_committed::{AbortedTransaction, TransactionFilter};
 use crate::{ConsumerConfig, ConsumerRecord, IsolationLevel};
 
-/// The most records a partition's fetched data reserves room for at once.
-const MAX_RESERVED_RECORDS: usize = 65_536;
-
 /// Records fetched for one partition, not yet all handed out.
 #[derive(Debug)]
 pub(crate) struct Fetched {
     pub(crate) partition: TopicPartition,
     /// The position the records continue from (moves as they are handed out).
     pub(crate) position: i64,
-    pub(crate) records: VecDeque<ConsumerRecord>,
+    /// The batches to hand out, front first. Their records are decoded as
+    /// they are handed out, straight into the poll's list: decoding a whole
+    /// answer up front moved every record once more and held it decoded.
+    pub(crate) batches: VecDeque<Pending>,
+    /// Records left in `batches`, by their headers (an upper bound: records
+    /// before the position are skipped), to size a poll's list.
+    pub(crate) records: usize,
     /// Where the position goes once every record is handed out (past
     /// control batches and aborted records at the end).
     pub(crate) next: Position,
     /// The bytes of the partition's records in the answer, which the
     /// records share until the last of them is handed out.
     pub(crate) bytes: usize,
+}
+
+/// One fetched batch whose records go to the application.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    /// Its records, resumed where the last poll stopped.
+    records: IntoRecords,
+    /// The leader epoch it was written in.
+    leader_epoch: Option<i32>,
+    /// Where the partition's position stands before it: where a batch
+    /// whose first record turns out unreadable leaves the position.
+    from: Position,
 }
 
 type Shared = Arc<Mutex<Positions<TopicPartition>>>;
@@ -133,7 +148,10 @@ impl Fetcher {
     /// Hands out up to `max` buffered records, moving each partition's
     /// position past what it hands out, and adds them to `consumed`.
     /// Buffered data that no longer continues a fetchable position
-    /// (seeked, paused, revoked) is dropped.
+    /// (seeked, paused, revoked) is dropped. Records are decoded here: at
+    /// one that cannot be, the records before it are handed out and the
+    /// position stays before it; a poll that finds nothing else to hand
+    /// out then fails, naming its offset.
     pub(crate) fn hand_out(
         &mut self,
         positions: &Shared,
@@ -143,7 +161,7 @@ impl Fetcher {
         // Room for what will be handed out, counted only as far as `max`.
         let mut buffered = 0;
         for fetched in self.buffer.iter() {
-            buffered += fetched.records.len();
+            buffered += fetched.records;
             if buffered >= max {
                 break;
             }
@@ -158,29 +176,39 @@ impl Fetcher {
                 self.buffer.pop_front();
                 continue;
             }
-            let room = max - out.len();
-            let take = front.records.len().min(room);
-            let mut last = None;
-            let mut bytes = 0;
-            for record in front.records.drain(..take) {
-                last = Some((record.offset, record.leader_epoch));
-                bytes += record.key.as_ref().map_or(0, bytes::Bytes::len)
-                    + record.value.as_ref().map_or(0, bytes::Bytes::len);
-                out.push(record);
+            let before = out.len();
+            let (next, broken) = take_records(front, max, &mut out);
+            let taken = &out[before..];
+            if !taken.is_empty() {
+                let bytes: usize = taken
+                    .iter()
+                    .map(|record| {
+                        record.key.as_ref().map_or(0, bytes::Bytes::len)
+                            + record.value.as_ref().map_or(0, bytes::Bytes::len)
+                    })
+                    .sum();
+                consumed.add(&front.partition.topic, taken.len() as u64, bytes as u64);
             }
-            if take > 0 {
-                consumed.add(&front.partition.topic, take as u64, bytes as u64);
+            match (next, broken) {
+                (Some(next), _) => {
+                    positions.advance(&front.partition, front.position, next);
+                    front.position = next.offset;
+                }
+                (None, Some(reason)) => {
+                    // Nothing more of this partition could be handed out:
+                    // said by the poll that next finds nothing else (the
+                    // position stays, so a later fetch meets the record
+                    // again until then).
+                    self.deferred.get_or_insert(ConsumeError::Corrupt {
+                        topic: front.partition.topic.to_string(),
+                        partition: front.partition.partition,
+                        offset: front.position,
+                        reason,
+                    });
+                }
+                (None, None) => {}
             }
-            let next = match last {
-                Some((offset, epoch)) if !front.records.is_empty() => Position {
-                    offset: offset.saturating_add(1),
-                    leader_epoch: epoch,
-                },
-                _ => front.next,
-            };
-            positions.advance(&front.partition, front.position, next);
-            front.position = next.offset;
-            if front.records.is_empty() {
+            if front.batches.is_empty() {
                 self.buffer.pop_front();
             }
         }
@@ -687,7 +715,7 @@ impl Fetcher {
                     continue;
                 };
                 if let Some(chunk) = records_of(config, &tp, expected, data)? {
-                    answer.records += chunk.records.len() as u64;
+                    answer.records += chunk.records as u64;
                     self.buffer.push_back(chunk);
                     self.metrics.set_buffered_bytes(self.buffer.bytes());
                 }
@@ -858,35 +886,19 @@ fn records_of(
     // The batches up to the first that cannot be read: the records before
     // a corrupt batch are handed out, and the fetch from there (the
     // position then at the corrupt batch) fails, naming its offset.
-    let mut batches = Vec::new();
+    let mut batches = VecDeque::new();
+    let mut records = 0;
     let mut broken = None;
+    let mut next = position;
     for batch in BatchReader::with_options(bytes, options) {
-        match batch {
-            Ok(batch) if batch.last_offset() < position.offset => {}
-            Ok(batch) => batches.push(batch),
+        let batch = match batch {
+            Ok(batch) if batch.last_offset() < position.offset => continue,
+            Ok(batch) => batch,
             Err(error) => {
                 broken = Some(error.to_string());
                 break;
             }
-        }
-    }
-    // Room for every record at once rather than by doubling (each doubling
-    // moves every record decoded so far). The counts are the broker's word,
-    // so each is bounded by its batch's bytes (a record takes at least
-    // seven) and the whole by a cap past which doubling costs little.
-    let expected: usize = batches
-        .iter()
-        .filter_map(|batch| batch.header())
-        .map(|header| {
-            let claimed = usize::try_from(header.record_count).unwrap_or(0);
-            let possible = usize::try_from(header.batch_length).unwrap_or(0) / 7;
-            claimed.min(possible)
-        })
-        .sum();
-    let mut records = VecDeque::with_capacity(expected.min(MAX_RESERVED_RECORDS));
-    let topic = std::sync::Arc::clone(&tp.topic);
-    let mut next = position;
-    for batch in batches {
+        };
         let leader_epoch = batch
             .header()
             .map(|h| h.partition_leader_epoch)
@@ -895,52 +907,99 @@ fn records_of(
             Some(filter) => filter.accept(&batch),
             None => !batch.is_control(),
         };
-        if delivered {
-            let before = records.len();
-            let mut failed = None;
-            for record in batch.records() {
-                match record {
-                    Ok(record) if record.offset < position.offset => {}
-                    Ok(record) => records.push_back(ConsumerRecord::decoded(
-                        &topic,
-                        tp.partition,
-                        record,
-                        leader_epoch,
-                    )),
-                    Err(error) => {
-                        failed = Some(error.to_string());
-                        break;
-                    }
-                }
-            }
-            if let Some(error) = failed {
-                // None of a batch that cannot be read whole.
-                records.truncate(before);
-                broken = Some(error);
-                break;
-            }
-        }
-        next = Position {
+        let after = Position {
             // A broker's offsets may sit at the end of an int64.
             offset: batch.last_offset().saturating_add(1),
             leader_epoch: leader_epoch.or(next.leader_epoch),
         };
+        if delivered {
+            // The count is the broker's word: bounded by the batch's bytes
+            // (a record takes at least seven).
+            let count = batch.header().map_or(1, |header| {
+                let claimed = usize::try_from(header.record_count).unwrap_or(0);
+                let possible = usize::try_from(header.batch_length).unwrap_or(0) / 7;
+                claimed.min(possible)
+            });
+            records += count;
+            batches.push_back(Pending {
+                records: batch.into_records(),
+                leader_epoch,
+                from: next,
+            });
+        }
+        next = after;
     }
     if let Some(reason) = broken
         && next == position
     {
         return Err(corrupt(reason));
     }
-    if records.is_empty() && next == position {
+    if batches.is_empty() && next == position {
         return Ok(None);
     }
     Ok(Some(Fetched {
         partition: tp.clone(),
         position: position.offset,
+        batches,
         records,
         next,
         bytes: size,
     }))
+}
+
+/// Moves records of `fetched` into `out` until it holds `max` or the fetch
+/// is used up. Returns where the partition's position goes (`None`: it
+/// stays), and why a record could not be decoded if one could not: the
+/// records before it are handed out and the fetch ends there, as the Java
+/// consumer does.
+fn take_records(
+    fetched: &mut Fetched,
+    max: usize,
+    out: &mut Vec<ConsumerRecord>,
+) -> (Option<Position>, Option<String>) {
+    let topic = &fetched.partition.topic;
+    let partition = fetched.partition.partition;
+    let mut last = None;
+    while out.len() < max {
+        let Some(batch) = fetched.batches.front_mut() else {
+            break;
+        };
+        match batch.records.next() {
+            Some(Ok(record)) if record.offset < fetched.position => {}
+            Some(Ok(record)) => {
+                last = Some(Position {
+                    offset: record.offset.saturating_add(1),
+                    leader_epoch: batch.leader_epoch,
+                });
+                out.push(ConsumerRecord::decoded(
+                    topic,
+                    partition,
+                    record,
+                    batch.leader_epoch,
+                ));
+                fetched.records = fetched.records.saturating_sub(1);
+            }
+            Some(Err(error)) => {
+                let stop =
+                    last.or_else(|| (batch.from.offset > fetched.position).then_some(batch.from));
+                fetched.batches.clear();
+                fetched.records = 0;
+                if let Some(stop) = stop {
+                    fetched.next = stop;
+                }
+                return (stop, Some(error.to_string()));
+            }
+            None => {
+                fetched.batches.pop_front();
+            }
+        }
+    }
+    if fetched.batches.is_empty() {
+        fetched.records = 0;
+        (Some(fetched.next), None)
+    } else {
+        (last, None)
+    }
 }
 
 #[cfg(test)]
@@ -951,29 +1010,137 @@ mod tests {
         TopicPartition::new("t".to_string(), partition)
     }
 
+    /// Records `from..to` of `partition`, as one batch.
     fn chunk(partition: i32, from: i64, to: i64) -> Fetched {
+        let mut builder = ferrokafka_records::RecordBatchBuilder::new(from);
+        for _ in from..to {
+            builder.append(0, None, None, &[] as &[ferrokafka_records::Header]);
+        }
+        let batch = ferrokafka_records::Batch::V2(
+            ferrokafka_records::RecordBatch::decode(
+                builder.build().unwrap(),
+                &ReadOptions::default(),
+            )
+            .unwrap(),
+        );
+        let start = Position {
+            offset: from,
+            leader_epoch: None,
+        };
         Fetched {
             bytes: 0,
             partition: tp(partition),
             position: from,
-            records: (from..to)
-                .map(|offset| ConsumerRecord {
-                    topic: "t".into(),
-                    partition,
-                    offset,
-                    timestamp: 0,
-                    timestamp_type: ferrokafka_records::TimestampType::CreateTime,
-                    key: None,
-                    value: None,
-                    headers: Vec::new(),
-                    leader_epoch: Some(0),
-                })
-                .collect(),
+            batches: VecDeque::from([Pending {
+                records: batch.into_records(),
+                leader_epoch: None,
+                from: start,
+            }]),
+            records: usize::try_from(to - from).unwrap(),
             next: Position {
                 offset: to,
-                leader_epoch: Some(0),
+                leader_epoch: None,
             },
         }
+    }
+
+    /// Records `from..to` of partition 0 as one batch whose header claims
+    /// two records more than it holds (its CRC unchecked): the record
+    /// after the last cannot be decoded.
+    fn overclaiming_chunk(from: i64, to: i64, position: i64) -> Fetched {
+        let mut builder = ferrokafka_records::RecordBatchBuilder::new(from);
+        for _ in from..to {
+            builder.append(0, None, Some(b"v"), &[] as &[ferrokafka_records::Header]);
+        }
+        let mut raw = bytes::BytesMut::from(&builder.build().unwrap()[..]);
+        let claimed = i32::try_from(to - from + 2).unwrap();
+        raw[57..61].copy_from_slice(&claimed.to_be_bytes());
+        let options = ReadOptions {
+            verify_crc: false,
+            ..ReadOptions::default()
+        };
+        let batch = ferrokafka_records::Batch::V2(
+            ferrokafka_records::RecordBatch::decode(raw.freeze(), &options).unwrap(),
+        );
+        let start = Position {
+            offset: from,
+            leader_epoch: None,
+        };
+        Fetched {
+            bytes: 0,
+            partition: tp(0),
+            position,
+            batches: VecDeque::from([Pending {
+                records: batch.into_records(),
+                leader_epoch: None,
+                from: start,
+            }]),
+            records: usize::try_from(to - from).unwrap(),
+            next: Position {
+                offset: to + 2,
+                leader_epoch: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_decoded_stops_the_partition_before_it() {
+        let positions = shared(&[(0, 0)]);
+        let mut fetcher = Fetcher::new(Arc::default());
+        fetcher.buffer.push_back(overclaiming_chunk(0, 3, 0));
+        // The records before it are handed out, the position stops at it.
+        let first = fetcher.hand_out(&positions, 100, &mut Consumed::default());
+        assert_eq!(offsets(&first), [(0, 0), (0, 1), (0, 2)]);
+        assert!(fetcher.buffer.is_empty());
+        assert!(fetcher.deferred.is_none(), "records were handed out");
+        assert_eq!(
+            lock(&positions).position(&tp(0)).unwrap().unwrap().offset,
+            3
+        );
+
+        // Fetched again from there: nothing to hand out, and the error,
+        // naming the offset, waits for the poll that finds nothing else.
+        fetcher.buffer.push_back(overclaiming_chunk(0, 3, 3));
+        let second = fetcher.hand_out(&positions, 100, &mut Consumed::default());
+        assert!(second.is_empty());
+        match fetcher.deferred.take() {
+            Some(ConsumeError::Corrupt {
+                partition: 0,
+                offset: 3,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            lock(&positions).position(&tp(0)).unwrap().unwrap().offset,
+            3
+        );
+    }
+
+    #[test]
+    fn a_batch_handed_out_over_several_polls_resumes_where_it_stopped() {
+        let positions = shared(&[(0, 1)]);
+        let mut fetcher = Fetcher::new(Arc::default());
+        // Fetched from 1 though the batch starts at 0: 0 is skipped.
+        let mut fetched = chunk(0, 0, 7);
+        fetched.position = 1;
+        fetcher.buffer.push_back(fetched);
+        let polls: Vec<Vec<(i32, i64)>> = (0..3)
+            .map(|_| offsets(&fetcher.hand_out(&positions, 3, &mut Consumed::default())))
+            .collect();
+        assert_eq!(
+            polls,
+            [
+                vec![(0, 1), (0, 2), (0, 3)],
+                vec![(0, 4), (0, 5), (0, 6)],
+                vec![]
+            ]
+        );
+        assert!(fetcher.buffer.is_empty());
+        assert_eq!(
+            lock(&positions).position(&tp(0)).unwrap().unwrap().offset,
+            7
+        );
     }
 
     fn shared(partitions: &[(i32, i64)]) -> Shared {

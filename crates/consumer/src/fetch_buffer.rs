@@ -116,7 +116,8 @@ mod tests {
         Fetched {
             partition: TopicPartition::new("t".to_string(), partition),
             position: from,
-            records: VecDeque::new(),
+            batches: VecDeque::new(),
+            records: 0,
             next: Position {
                 offset: to,
                 leader_epoch: None,

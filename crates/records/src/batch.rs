@@ -142,9 +142,39 @@ impl RecordBatch {
     /// the section must be exhausted; any mismatch is an error item, after
     /// which the iterator ends.
     pub fn records(&self) -> RecordIter<'_> {
-        let timestamp_type = self.header.attributes.timestamp_type();
         RecordIter {
             data: &self.records,
+            cursor: self.cursor(),
+        }
+    }
+
+    /// The records as [`RecordBatch::records`] decodes them, from an
+    /// iterator that owns the batch's bytes: one that can be kept and
+    /// resumed later (a consumer hands a batch out over several polls)
+    /// without decoding every record up front.
+    ///
+    /// ```
+    /// use ferrokafka_records::{Header, ReadOptions, RecordBatch, RecordBatchBuilder};
+    /// let mut builder = RecordBatchBuilder::new(7);
+    /// builder.append(1, None, Some(b"a"), &[] as &[Header]);
+    /// builder.append(2, None, Some(b"b"), &[] as &[Header]);
+    /// let batch = RecordBatch::decode(builder.build().unwrap(), &ReadOptions::default()).unwrap();
+    /// let mut records = batch.into_records();
+    /// assert_eq!(records.next().unwrap().unwrap().offset, 7);
+    /// let kept = records; // resumed later, where it stopped
+    /// let rest: Vec<i64> = kept.map(|r| r.unwrap().offset).collect();
+    /// assert_eq!(rest, [8]);
+    /// ```
+    pub fn into_records(self) -> IntoRecordIter {
+        IntoRecordIter {
+            cursor: self.cursor(),
+            data: self.records,
+        }
+    }
+
+    fn cursor(&self) -> Cursor {
+        let timestamp_type = self.header.attributes.timestamp_type();
+        Cursor {
             pos: 0,
             remaining: self.header.record_count,
             found: 0,
@@ -160,10 +190,9 @@ impl RecordBatch {
     }
 }
 
-/// Iterator over the records of a [`RecordBatch`].
-#[derive(Debug)]
-pub struct RecordIter<'a> {
-    data: &'a Bytes,
+/// Where decoding a batch's records has got to.
+#[derive(Debug, Clone)]
+struct Cursor {
     pos: usize,
     remaining: i32,
     found: i32,
@@ -171,23 +200,21 @@ pub struct RecordIter<'a> {
     context: RecordContext,
 }
 
-impl Iterator for RecordIter<'_> {
-    type Item = Result<Record, RecordsError>;
-
+impl Cursor {
     #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
+    fn next(&mut self, data: &Bytes) -> Option<Result<Record, RecordsError>> {
         if self.done {
             return None;
         }
         if self.remaining == 0 {
             self.done = true;
-            let left = self.data.len() - self.pos;
+            let left = data.len() - self.pos;
             return (left != 0).then_some(Err(RecordsError::TrailingBytes {
                 what: "record batch",
                 count: left,
             }));
         }
-        if self.pos == self.data.len() {
+        if self.pos == data.len() {
             self.done = true;
             return Some(Err(RecordsError::RecordCountMismatch {
                 base_offset: self.context.base_offset,
@@ -195,7 +222,7 @@ impl Iterator for RecordIter<'_> {
                 found: self.found,
             }));
         }
-        match decode_record(self.data, &mut self.pos, &self.context) {
+        match decode_record(data, &mut self.pos, &self.context) {
             Ok(record) => {
                 self.remaining -= 1;
                 self.found += 1;
@@ -208,13 +235,55 @@ impl Iterator for RecordIter<'_> {
         }
     }
 
-    fn size_hint(&self) -> (usize, Option<usize>) {
+    fn size_hint(&self, data: &Bytes) -> (usize, Option<usize>) {
         if self.done {
             (0, Some(0))
         } else {
             // Each record takes at least 7 bytes: never trust the count alone.
-            let by_bytes = (self.data.len() - self.pos) / 7;
-            (0, Some((self.remaining as usize).min(by_bytes) + 1))
+            let by_bytes = (data.len() - self.pos) / 7;
+            let remaining = usize::try_from(self.remaining).unwrap_or(0);
+            (0, Some(remaining.min(by_bytes) + 1))
         }
+    }
+}
+
+/// Iterator over the records of a [`RecordBatch`].
+#[derive(Debug)]
+pub struct RecordIter<'a> {
+    data: &'a Bytes,
+    cursor: Cursor,
+}
+
+impl Iterator for RecordIter<'_> {
+    type Item = Result<Record, RecordsError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.cursor.next(self.data)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.cursor.size_hint(self.data)
+    }
+}
+
+/// Iterator over the records of a [`RecordBatch`] that owns its bytes
+/// ([`RecordBatch::into_records`]).
+#[derive(Debug, Clone)]
+pub struct IntoRecordIter {
+    data: Bytes,
+    cursor: Cursor,
+}
+
+impl Iterator for IntoRecordIter {
+    type Item = Result<Record, RecordsError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.cursor.next(&self.data)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.cursor.size_hint(&self.data)
     }
 }

@@ -37,12 +37,12 @@ mod reader;
 mod record;
 
 pub use attributes::{BatchAttributes, TimestampType};
-pub use batch::{RecordBatch, RecordIter};
+pub use batch::{IntoRecordIter, RecordBatch, RecordIter};
 pub use builder::RecordBatchBuilder;
 pub use compression::{Codec, Compression, DEFAULT_MAX_DECOMPRESSED_SIZE, compress, decompress};
 pub use control::{ControlRecord, ControlRecordType};
 pub use error::RecordsError;
 pub use header::{BATCH_HEADER_LEN, BatchHeader, LOG_OVERHEAD};
 pub use legacy::{LegacyBatch, LegacyMessage};
-pub use reader::{Batch, BatchReader, ReadOptions, Records};
+pub use reader::{Batch, BatchReader, IntoRecords, ReadOptions, Records};
 pub use record::{Header, HeaderRef, Record};

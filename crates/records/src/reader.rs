@@ -120,11 +120,49 @@ impl Batch {
         }
     }
 
+    /// The records of the entry, from an iterator that owns them and can
+    /// be kept between calls (see [`RecordBatch::into_records`]).
+    pub fn into_records(self) -> IntoRecords {
+        match self {
+            Self::V2(batch) => IntoRecords::V2(batch.into_records()),
+            Self::Legacy(legacy) => IntoRecords::Legacy(legacy.into_records().into_iter()),
+        }
+    }
+
     /// The records of the entry.
     pub fn records(&self) -> Records<'_> {
         match self {
             Self::V2(batch) => Records::V2(batch.records()),
             Self::Legacy(legacy) => Records::Legacy(legacy.records().iter()),
+        }
+    }
+}
+
+/// Iterator over the records of a [`Batch`] that owns them
+/// ([`Batch::into_records`]): kept, it resumes where it stopped.
+#[derive(Debug)]
+pub enum IntoRecords {
+    /// Records decoded lazily from a batch.
+    V2(crate::IntoRecordIter),
+    /// Records of a legacy entry, already decoded.
+    Legacy(std::vec::IntoIter<Record>),
+}
+
+impl Iterator for IntoRecords {
+    type Item = Result<Record, RecordsError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Self::V2(iter) => iter.next(),
+            Self::Legacy(iter) => iter.next().map(Ok),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Self::V2(iter) => iter.size_hint(),
+            Self::Legacy(iter) => iter.size_hint(),
         }
     }
 }
