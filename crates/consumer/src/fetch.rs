@@ -1010,77 +1010,62 @@ mod tests {
         TopicPartition::new("t".to_string(), partition)
     }
 
-    /// Records `from..to` of `partition`, as one batch.
-    fn chunk(partition: i32, from: i64, to: i64) -> Fetched {
-        let mut builder = ferrokafka_records::RecordBatchBuilder::new(from);
-        for _ in from..to {
-            builder.append(0, None, None, &[] as &[ferrokafka_records::Header]);
-        }
-        let batch = ferrokafka_records::Batch::V2(
-            ferrokafka_records::RecordBatch::decode(
-                builder.build().unwrap(),
-                &ReadOptions::default(),
-            )
-            .unwrap(),
-        );
-        let start = Position {
-            offset: from,
-            leader_epoch: None,
-        };
-        Fetched {
-            bytes: 0,
-            partition: tp(partition),
-            position: from,
-            batches: VecDeque::from([Pending {
-                records: batch.into_records(),
-                leader_epoch: None,
-                from: start,
-            }]),
-            records: usize::try_from(to - from).unwrap(),
-            next: Position {
-                offset: to,
-                leader_epoch: None,
-            },
-        }
-    }
-
-    /// Records `from..to` of partition 0 as one batch whose header claims
-    /// two records more than it holds (its CRC unchecked): the record
-    /// after the last cannot be decoded.
-    fn overclaiming_chunk(from: i64, to: i64, position: i64) -> Fetched {
+    /// A batch of records `from..to`.
+    fn batch_bytes(from: i64, to: i64) -> bytes::BytesMut {
         let mut builder = ferrokafka_records::RecordBatchBuilder::new(from);
         for _ in from..to {
             builder.append(0, None, Some(b"v"), &[] as &[ferrokafka_records::Header]);
         }
-        let mut raw = bytes::BytesMut::from(&builder.build().unwrap()[..]);
-        let claimed = i32::try_from(to - from + 2).unwrap();
-        raw[57..61].copy_from_slice(&claimed.to_be_bytes());
+        bytes::BytesMut::from(&builder.build().unwrap()[..])
+    }
+
+    /// `raw`, one batch starting at `from` (its CRC unchecked), as
+    /// `partition`'s fetched data read from `position` and ending at `next`.
+    fn fetched_batch(
+        raw: bytes::Bytes,
+        partition: i32,
+        from: i64,
+        position: i64,
+        next: i64,
+    ) -> Fetched {
         let options = ReadOptions {
             verify_crc: false,
             ..ReadOptions::default()
         };
         let batch = ferrokafka_records::Batch::V2(
-            ferrokafka_records::RecordBatch::decode(raw.freeze(), &options).unwrap(),
+            ferrokafka_records::RecordBatch::decode(raw, &options).unwrap(),
         );
-        let start = Position {
-            offset: from,
+        let at = |offset| Position {
+            offset,
             leader_epoch: None,
         };
         Fetched {
             bytes: 0,
-            partition: tp(0),
+            partition: tp(partition),
             position,
             batches: VecDeque::from([Pending {
                 records: batch.into_records(),
                 leader_epoch: None,
-                from: start,
+                from: at(from),
             }]),
-            records: usize::try_from(to - from).unwrap(),
-            next: Position {
-                offset: to + 2,
-                leader_epoch: None,
-            },
+            records: usize::try_from(next - position).unwrap(),
+            next: at(next),
         }
+    }
+
+    /// Records `from..to` of `partition`, as one batch.
+    fn chunk(partition: i32, from: i64, to: i64) -> Fetched {
+        fetched_batch(batch_bytes(from, to).freeze(), partition, from, from, to)
+    }
+
+    /// Records `from..to` of partition 0 as one batch whose header claims
+    /// two records more than it holds: the record after the last cannot be
+    /// decoded.
+    fn overclaiming_chunk(from: i64, to: i64, position: i64) -> Fetched {
+        let mut raw = batch_bytes(from, to);
+        let claimed = i32::try_from(to - from + 2).unwrap();
+        raw[57..61].copy_from_slice(&claimed.to_be_bytes());
+        fetched_batch(raw.freeze(), 0, from, position, to + 2)
     }
 
     #[test]
