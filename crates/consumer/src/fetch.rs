@@ -177,19 +177,12 @@ impl Fetcher {
                 continue;
             }
             let before = out.len();
-            let (next, broken) = take_records(front, max, &mut out);
-            let taken = &out[before..];
-            if !taken.is_empty() {
-                let bytes: usize = taken
-                    .iter()
-                    .map(|record| {
-                        record.key.as_ref().map_or(0, bytes::Bytes::len)
-                            + record.value.as_ref().map_or(0, bytes::Bytes::len)
-                    })
-                    .sum();
-                consumed.add(&front.partition.topic, taken.len() as u64, bytes as u64);
+            let taken = take_records(front, max, &mut out);
+            let count = out.len() - before;
+            if count > 0 {
+                consumed.add(&front.partition.topic, count as u64, taken.bytes as u64);
             }
-            match (next, broken) {
+            match (taken.next, taken.broken) {
                 (Some(next), _) => {
                     positions.advance(&front.partition, front.position, next);
                     front.position = next.offset;
@@ -947,19 +940,25 @@ fn records_of(
     }))
 }
 
+/// What [`take_records`] moved out of one fetch.
+struct Taken {
+    /// Where the partition's position goes (`None`: it stays).
+    next: Option<Position>,
+    /// Why a record could not be decoded, if one could not: the records
+    /// before it are handed out and the fetch ends there, as the Java
+    /// consumer does.
+    broken: Option<String>,
+    /// The key and value bytes of the records moved.
+    bytes: usize,
+}
+
 /// Moves records of `fetched` into `out` until it holds `max` or the fetch
-/// is used up. Returns where the partition's position goes (`None`: it
-/// stays), and why a record could not be decoded if one could not: the
-/// records before it are handed out and the fetch ends there, as the Java
-/// consumer does.
-fn take_records(
-    fetched: &mut Fetched,
-    max: usize,
-    out: &mut Vec<ConsumerRecord>,
-) -> (Option<Position>, Option<String>) {
+/// is used up.
+fn take_records(fetched: &mut Fetched, max: usize, out: &mut Vec<ConsumerRecord>) -> Taken {
     let topic = &fetched.partition.topic;
     let partition = fetched.partition.partition;
     let mut last = None;
+    let mut bytes = 0;
     while out.len() < max {
         let Some(batch) = fetched.batches.front_mut() else {
             break;
@@ -971,6 +970,8 @@ fn take_records(
                     offset: record.offset.saturating_add(1),
                     leader_epoch: batch.leader_epoch,
                 });
+                bytes += record.key.as_ref().map_or(0, bytes::Bytes::len)
+                    + record.value.as_ref().map_or(0, bytes::Bytes::len);
                 out.push(ConsumerRecord::decoded(
                     topic,
                     partition,
@@ -987,18 +988,27 @@ fn take_records(
                 if let Some(stop) = stop {
                     fetched.next = stop;
                 }
-                return (stop, Some(error.to_string()));
+                return Taken {
+                    next: stop,
+                    broken: Some(error.to_string()),
+                    bytes,
+                };
             }
             None => {
                 fetched.batches.pop_front();
             }
         }
     }
-    if fetched.batches.is_empty() {
+    let next = if fetched.batches.is_empty() {
         fetched.records = 0;
-        (Some(fetched.next), None)
+        Some(fetched.next)
     } else {
-        (last, None)
+        last
+    };
+    Taken {
+        next,
+        broken: None,
+        bytes,
     }
 }
 
