@@ -102,6 +102,29 @@ struct Shared {
 }
 
 impl Shared {
+    /// Counts callbacks about to be queued in `pending`, until the ticket
+    /// drops after they ran (so that a flush waits for them too).
+    fn ticket(self: &Arc<Self>) -> Ticket {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        Ticket(Arc::clone(self))
+    }
+
+    /// Queues `callbacks`, counted by `ticket`, for the callback thread.
+    fn dispatch(&self, ticket: Ticket, outcome: Outcome, callbacks: Vec<Callback>) {
+        // When the callback thread is gone (never, while the producer
+        // lives) the ticket drops with the message.
+        let _ = self.callbacks.send(Work::Callbacks(Dispatch {
+            outcome,
+            callbacks,
+            _ticket: ticket,
+        }));
+    }
+
+    /// Whether callbacks queued earlier have not run yet.
+    fn behind(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > 0
+    }
+
     fn finish_one(&self) {
         if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Under the lock: a waiter checks the count and sleeps under it.
@@ -273,8 +296,14 @@ impl Chunk {
             state.callbacks = others;
             mine.into_iter().map(|(_, callback)| callback).collect()
         };
-        // The callbacks' copy: a copy of 40 bytes, or of the boxed error.
-        let for_callbacks = (!callbacks.is_empty()).then(|| outcome.clone());
+        if !callbacks.is_empty() {
+            // Queued before the outcome shows (and before the producer
+            // calls this record settled): a callback added to this done
+            // record then queues behind these, and a flush waits for them.
+            // The callbacks' copy: a copy of 40 bytes, or of the boxed error.
+            self.shared
+                .dispatch(self.shared.ticket(), outcome.clone(), callbacks);
+        }
         if let Some(slot) = state.outcomes.get_mut(index as usize) {
             *slot = outcome;
         }
@@ -282,19 +311,6 @@ impl Chunk {
         drop(state);
         if wake {
             self.done.notify_all();
-        }
-        if let Some(outcome) = for_callbacks {
-            // Counted before the producer calls this record settled, so
-            // that a flush waits for the callbacks too.
-            self.shared.pending.fetch_add(1, Ordering::AcqRel);
-            let ticket = Ticket(Arc::clone(&self.shared));
-            // When the callback thread is gone (never, while the producer
-            // lives) the ticket drops with the message.
-            let _ = self.shared.callbacks.send(Work::Callbacks(Dispatch {
-                outcome,
-                callbacks,
-                _ticket: ticket,
-            }));
         }
     }
 
@@ -462,8 +478,17 @@ impl FutureRecordMetadata {
             }
             outcome
         };
-        // Already done: runs now, in this thread, as kafka-python does.
-        run_callbacks(py, &outcome, vec![callback]);
+        // Already done. While earlier records' callbacks wait for the
+        // callback thread, this one queues behind them: callbacks run in
+        // the order the records completed, as in kafka-python, where a
+        // record is done only once the records before it ran theirs.
+        // Otherwise it runs now, in this thread, as kafka-python does.
+        let shared = &this.chunk.shared;
+        if shared.behind() {
+            shared.dispatch(shared.ticket(), outcome, vec![callback]);
+        } else {
+            run_callbacks(py, &outcome, vec![callback]);
+        }
         Ok(())
     }
 

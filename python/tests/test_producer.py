@@ -77,13 +77,31 @@ def test_callback_extra_arguments_add_both_and_done_futures(bootstrap, topic):
     # As kafka-python: the extra arguments come first, the outcome last.
     future.add_both(lambda tag, value, n=0: calls.append((tag, n, value.offset)), "both", n=7)
     metadata = future.get(30)
-    # Added after completion: runs at once, in this thread.
-    future.add_callback(lambda value: calls.append(("late", threading.current_thread() is threading.main_thread())))
+    # Added after completion: runs at once in this thread, or, while the
+    # earlier callback still waits for the callback thread, after it there.
+    future.add_callback(lambda value: calls.append(("late", value.offset)))
     future.add_errback(lambda error: calls.append(("never", error)))
     producer.close()
-    # get() returns once the outcome is known; the callback thread may run
-    # the earlier callback after this thread ran the late one.
-    assert sorted(calls, key=str) == [("both", 7, metadata.offset), ("late", True)]
+    assert calls == [("both", 7, metadata.offset), ("late", metadata.offset)]
+
+
+def test_a_callback_added_to_a_done_future_runs_after_earlier_records_callbacks(bootstrap, topic):
+    # The first record's callback holds the callback thread until the last
+    # record is delivered; a callback added to the done last record then
+    # must not overtake it.
+    release = threading.Event()
+    order = []
+    # One batch, lingering long enough that both callbacks are added first.
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=100)
+    first = producer.send(topic, b"first", partition=0)
+    first.add_callback(lambda m: (release.wait(30), order.append("first")))
+    last = producer.send(topic, b"last", partition=0)
+    last.get(30)
+    last.add_callback(lambda m: order.append("last"))
+    release.set()
+    producer.flush()
+    assert order == ["first", "last"]
+    producer.close()
 
 
 def test_a_raising_callback_is_logged_and_spoils_nothing(bootstrap, topic, caplog):
