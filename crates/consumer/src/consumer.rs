@@ -11,6 +11,7 @@ use ferrokafka_group::consumer_member::ConsumerMemberConfig;
 use ferrokafka_group::member::{GroupError, MemberConfig};
 use ferrokafka_telemetry::{TelemetryHandle, TelemetrySlot};
 use ferrokafka_transport::Client;
+use ferrokafka_transport::backoff::RetryGate;
 use tokio::sync::Mutex as AsyncMutex;
 use tracing::{debug, warn};
 
@@ -75,6 +76,8 @@ pub struct Consumer {
     client: Client,
     config: ConsumerConfig,
     positions: Arc<Mutex<Positions<TopicPartition>>>,
+    /// When a poll may next ask for offsets to reset partitions to.
+    reset_retry: Mutex<RetryGate>,
     state: AsyncMutex<State>,
     metrics: Arc<Metrics>,
     /// The KIP-714 push task; taken by `close` for its terminating push.
@@ -116,6 +119,10 @@ impl Consumer {
         let telemetry = spawn_telemetry(&client, &config, &metrics, &positions);
         Consumer {
             positions,
+            reset_retry: Mutex::new(RetryGate::new(
+                config.client.retry_backoff,
+                config.client.retry_backoff_max,
+            )),
             telemetry: TelemetrySlot::new(telemetry),
             metrics: Arc::clone(&metrics),
             state: AsyncMutex::new(State {
@@ -720,16 +727,50 @@ impl Consumer {
                 query.remove(tp);
             }
         }
-        if !query.is_empty() {
+        if query.is_empty() {
+            return Ok(());
+        }
+        if wait_for_leaders {
             let found = offsets::list_offsets(&self.client, &query, self.read_committed()).await?;
-            let mut positions = lock(&self.positions);
-            for (tp, offset) in found {
-                if let Some(offset) = offset {
-                    positions.reset_to(&tp, offset.offset, offset.leader_epoch);
-                }
+            self.reset_positions(found);
+            return Ok(());
+        }
+        // In a poll, as Java's: one round of requests, whose answers are
+        // used at once (so the partitions answered for are fetched from
+        // while the others wait); those refused for now (a leader still
+        // loading the thousands of partitions of a new topic, say) are
+        // asked again by a later poll, after a backoff that doubles up to
+        // retry_backoff_max_ms, and no poll waits for them past its time.
+        if !lock(&self.reset_retry).due(Instant::now()) {
+            return Ok(());
+        }
+        let (found, error) =
+            offsets::list_offsets_round(&self.client, &query, self.read_committed()).await;
+        self.reset_positions(found);
+        let mut retry = lock(&self.reset_retry);
+        match error {
+            None => {
+                retry.succeeded();
+                Ok(())
+            }
+            Some(error) if error.is_retriable() => {
+                let wait = retry.failed(Instant::now());
+                debug!(%error, ?wait, "offsets to reset to not all known yet; asking again later");
+                Ok(())
+            }
+            Some(error) => Err(error.into()),
+        }
+    }
+
+    /// Moves each partition found to its offset (one not found keeps
+    /// waiting for its reset).
+    fn reset_positions(&self, found: BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>) {
+        let mut positions = lock(&self.positions);
+        for (tp, offset) in found {
+            if let Some(offset) = offset {
+                positions.reset_to(&tp, offset.offset, offset.leader_epoch);
             }
         }
-        Ok(())
     }
 
     fn read_committed(&self) -> bool {

@@ -13,6 +13,7 @@ use ferrokafka_group::offsets::{
 use ferrokafka_protocol::ErrorCode;
 use ferrokafka_protocol::messages::ListOffsetsRequest;
 use ferrokafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use ferrokafka_transport::backoff::Backoff;
 use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
 use tracing::debug;
 
@@ -56,6 +57,15 @@ pub enum OffsetError {
 }
 
 impl OffsetError {
+    /// Whether trying again may succeed (a leader moved or is loading, a
+    /// connection dropped).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            OffsetError::Transport(error) => error.is_retriable(),
+            OffsetError::Broker { error, .. } => error.is_retriable(),
+        }
+    }
+
     /// Whether the group's generation ended, so the member must rejoin
     /// before committing (the Java client's `CommitFailedException`).
     pub fn is_rebalance(&self) -> bool {
@@ -273,8 +283,11 @@ pub struct OffsetAndTimestamp {
 
 /// For each partition, the earliest offset whose timestamp is at least the
 /// one given (or a special one of [`timestamp`]); `None` when no record is
-/// that recent. One request per leader; a leader that moved or cannot be
-/// reached is looked up again until `default_api_timeout_ms`.
+/// that recent. One request per leader; the partitions a leader could not
+/// answer for (it moved, is still loading, or cannot be reached) are looked
+/// up again, alone, until `default_api_timeout_ms`: an answer once given
+/// is kept, so one slow partition of thousands costs a request for that
+/// partition, not for all of them.
 pub async fn list_offsets(
     client: &Client,
     query: &BTreeMap<TopicPartition, i64>,
@@ -282,32 +295,65 @@ pub async fn list_offsets(
 ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>, OffsetError> {
     let config = client.config();
     let deadline = std::time::Instant::now() + config.default_api_timeout;
+    let mut backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
+    let mut found = BTreeMap::new();
+    let mut left = query.clone();
     loop {
-        let error = match list_offsets_once(client, query, read_committed).await {
-            Ok(found) => return Ok(found),
-            Err(error) => error,
+        let error = list_offsets_once(client, &mut left, &mut found, read_committed).await;
+        let Some(error) = error else {
+            return Ok(found);
         };
-        let retriable = match &error {
-            OffsetError::Transport(e) => e.is_retriable(),
-            OffsetError::Broker { error, .. } => error.is_retriable(),
-        };
-        if !retriable || std::time::Instant::now() + config.retry_backoff >= deadline {
+        if !error.is_retriable() || std::time::Instant::now() + config.retry_backoff >= deadline {
             return Err(error);
         }
-        // The leaders are looked up afresh on the next attempt.
+        // The leaders are looked up afresh on the next attempt, which waits
+        // longer each time (KIP-580): a broker still loading thousands of
+        // partitions is not asked, with a metadata refresh, ten times a
+        // second.
         client.note_error(ErrorCode::NotLeaderOrFollower);
-        tokio::time::sleep(config.retry_backoff).await;
+        let now = std::time::Instant::now();
+        let wait = backoff
+            .next_jittered_delay()
+            .min(deadline.saturating_duration_since(now + config.retry_backoff));
+        tokio::time::sleep(wait).await;
     }
 }
 
-async fn list_offsets_once(
+/// One round of [`list_offsets`], for a caller that retries by itself: the
+/// answers the leaders gave, and the first error met, if any (then some
+/// partitions of `query` have no answer).
+pub(crate) async fn list_offsets_round(
     client: &Client,
     query: &BTreeMap<TopicPartition, i64>,
     read_committed: bool,
-) -> Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>, OffsetError> {
+) -> (
+    BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>,
+    Option<OffsetError>,
+) {
+    let mut left = query.clone();
+    let mut found = BTreeMap::new();
+    let error = list_offsets_once(client, &mut left, &mut found, read_committed).await;
+    (found, error)
+}
+
+/// One round of [`list_offsets`]: moves each partition of `left` that its
+/// leader answered for into `found`; the first error met, if any.
+async fn list_offsets_once(
+    client: &Client,
+    left: &mut BTreeMap<TopicPartition, i64>,
+    found: &mut BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>,
+    read_committed: bool,
+) -> Option<OffsetError> {
+    let mut first_error = None;
     let mut by_leader: BTreeMap<i32, BTreeMap<&str, Vec<ListOffsetsPartition>>> = BTreeMap::new();
-    for (tp, &at) in query {
-        let leader = client.leader(&tp.topic, tp.partition).await?;
+    for (tp, &at) in left.iter() {
+        let leader = match client.leader(&tp.topic, tp.partition).await {
+            Ok(leader) => leader,
+            Err(error) => {
+                first_error.get_or_insert(OffsetError::from(error));
+                continue;
+            }
+        };
         by_leader
             .entry(leader)
             .or_default()
@@ -320,8 +366,17 @@ async fn list_offsets_once(
                 ..ListOffsetsPartition::default()
             });
     }
-    let mut found = BTreeMap::new();
+    let mut answered = Vec::new();
+    let mut unanswerable = std::collections::BTreeSet::new();
     for (leader, topics) in by_leader {
+        let asked: Vec<TopicPartition> = topics
+            .iter()
+            .flat_map(|(name, partitions)| {
+                partitions
+                    .iter()
+                    .map(|p| TopicPartition::new(*name, p.partition_index))
+            })
+            .collect();
         let request = ListOffsetsRequest {
             replica_id: -1,
             isolation_level: i8::from(read_committed),
@@ -337,20 +392,29 @@ async fn list_offsets_once(
                 .unwrap_or(i32::MAX),
             ..ListOffsetsRequest::default()
         };
-        let response = client.send(leader, &request).await?;
+        let response = match client.send(leader, &request).await {
+            Ok(response) => response,
+            Err(error) => {
+                first_error.get_or_insert(OffsetError::from(error));
+                unanswerable.extend(asked);
+                continue;
+            }
+        };
         for topic in response.topics {
             for p in topic.partitions {
+                let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
+                if !left.contains_key(&tp) {
+                    // Never asked: not an answer to anything.
+                    continue;
+                }
                 let error = ErrorCode::from_code(p.error_code);
                 if !error.is_ok() {
                     client.note_error(error);
-                    return Err(OffsetError::Broker {
+                    first_error.get_or_insert(OffsetError::Broker {
                         what: format!("listing offsets of {}-{}", topic.name, p.partition_index),
                         error,
                     });
-                }
-                let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
-                if !query.contains_key(&tp) {
-                    // Never asked: not an answer to anything.
+                    unanswerable.insert(tp);
                     continue;
                 }
                 let answer = (p.offset >= 0).then_some(OffsetAndTimestamp {
@@ -358,17 +422,22 @@ async fn list_offsets_once(
                     timestamp: p.timestamp,
                     leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
                 });
-                found.insert(tp, answer);
+                answered.push((tp, answer));
             }
         }
     }
+    for (tp, answer) in answered {
+        left.remove(&tp);
+        found.insert(tp, answer);
+    }
+    if first_error.is_some() {
+        return first_error;
+    }
     // Every partition asked has its answer, or the call fails: a broker
     // that leaves one out answered wrong.
-    if let Some(tp) = query.keys().find(|tp| !found.contains_key(*tp)) {
-        return Err(OffsetError::Transport(TransportError::Protocol {
-            broker: format!("the leader of {tp}"),
-            reason: format!("the ListOffsets answer has no result for {tp}"),
-        }));
-    }
-    Ok(found)
+    let missing = left.keys().find(|tp| !unanswerable.contains(*tp))?;
+    Some(OffsetError::Transport(TransportError::Protocol {
+        broker: format!("the leader of {missing}"),
+        reason: format!("the ListOffsets answer has no result for {missing}"),
+    }))
 }

@@ -8,8 +8,8 @@
 //! again; corrupt data is an error naming where it is, and the consumer
 //! reads on once the application seeks past it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -676,6 +676,140 @@ async fn odd_list_offsets_answers_give_only_what_was_asked_or_a_typed_error() {
     }
 }
 
+/// A leader that cannot answer for one partition of several yet (still
+/// loading it, as a broker does for a while after a topic of thousands of
+/// partitions is created): the partitions it answered for are not asked
+/// again, only the one it refused, until it answers.
+#[tokio::test(start_paused = true)]
+async fn list_offsets_asks_again_only_for_the_partitions_refused() {
+    use ferrokafka_protocol::messages::ListOffsetsRequest;
+    let asked: Arc<Mutex<Vec<Vec<i32>>>> = Arc::default();
+    let cluster = FakeCluster::new(1, {
+        let asked = Arc::clone(&asked);
+        move |request| {
+            if request.key != ApiKey::ListOffsets {
+                return None;
+            }
+            let body: ListOffsetsRequest = request.decode();
+            let partitions: Vec<i32> = body
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
+                .collect();
+            let mut asked = asked.lock().unwrap();
+            asked.push(partitions);
+            // Partition 1 is refused the first two times it is asked.
+            let refusing = asked.iter().filter(|a| a.contains(&1)).count() <= 2;
+            Some(log_bounds_refusing(
+                request,
+                refusing.then_some((1, ErrorCode::NotLeaderOrFollower)),
+            ))
+        }
+    });
+    cluster.add_topic("t", &[1, 1, 1]);
+    let consumer = consumer(&cluster).await;
+    let partitions: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new("t", p)).collect();
+    let found = tokio::time::timeout(WAIT, consumer.end_offsets(&partitions))
+        .await
+        .expect("end_offsets hung")
+        .unwrap();
+    assert_eq!(
+        found,
+        partitions.iter().map(|tp| (tp.clone(), LOG_END)).collect()
+    );
+    assert_eq!(*asked.lock().unwrap(), [vec![0, 1, 2], vec![1], vec![1]]);
+    consumer.close(WAIT).await.unwrap();
+}
+
+/// When ListOffsets was asked, and for which partitions.
+type AskedAt = (std::time::Instant, Vec<i32>);
+
+/// In a poll, a partition whose leader cannot yet say where its log
+/// starts does not hold up the others: partition 0's records are handed
+/// out from the first poll, each poll returns in its time, and partition 1
+/// is asked about again, alone, after waits that double, until it is read
+/// too.
+#[tokio::test(start_paused = true)]
+async fn a_poll_reads_the_partitions_answered_for_while_another_waits_for_its_offset() {
+    use ferrokafka_protocol::messages::ListOffsetsRequest;
+    let asked: Arc<Mutex<Vec<AskedAt>>> = Arc::default();
+    let cluster = FakeCluster::new(1, {
+        let asked = Arc::clone(&asked);
+        move |request| match request.key {
+            ApiKey::Fetch => Some(right(request)),
+            ApiKey::ListOffsets => {
+                let body: ListOffsetsRequest = request.decode();
+                let partitions: Vec<i32> = body
+                    .topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
+                    .collect();
+                let mut asked = asked.lock().unwrap();
+                asked.push((std::time::Instant::now(), partitions));
+                let refusing = asked.iter().filter(|(_, a)| a.contains(&1)).count() <= 4;
+                Some(log_bounds_refusing(
+                    request,
+                    refusing.then_some((1, ErrorCode::NotLeaderOrFollower)),
+                ))
+            }
+            _ => None,
+        }
+    });
+    cluster.add_topic("t", &[1, 1]);
+    let config = ConsumerConfig::from_pairs([
+        ("bootstrap_servers", cluster.bootstrap().as_str()),
+        ("fetch_max_wait_ms", "10"),
+        ("request_timeout_ms", "1000"),
+        ("retry_backoff_ms", "100"),
+        ("retry_backoff_max_ms", "10000"),
+        ("auto_offset_reset", "earliest"),
+    ])
+    .unwrap();
+    let client = cluster.client(config.client.clone()).await.unwrap();
+    let consumer = Consumer::with_client(client, config);
+    let partitions = [TopicPartition::new("t", 0), TopicPartition::new("t", 1)];
+    consumer.assign(&partitions).await.unwrap();
+    let mut read: [Vec<i64>; 2] = [Vec::new(), Vec::new()];
+    let mut first_of_1 = None;
+    for n in 0..100 {
+        if read.iter().all(|offsets| offsets.len() == LOG_END as usize) {
+            break;
+        }
+        let records = tokio::time::timeout(
+            Duration::from_millis(400),
+            consumer.poll(Duration::from_millis(200)),
+        )
+        .await
+        .expect("a poll outlived its timeout")
+        .unwrap();
+        for record in records {
+            let partition = usize::try_from(record.partition).unwrap();
+            if partition == 1 && first_of_1.is_none() {
+                first_of_1 = Some(n);
+            }
+            read[partition].push(record.offset);
+        }
+        if n == 0 {
+            assert!(!read[0].is_empty(), "partition 0 waited for partition 1");
+        }
+    }
+    let whole: Vec<i64> = (0..LOG_END).collect();
+    assert_eq!(read, [whole.clone(), whole]);
+    assert!(first_of_1.is_some_and(|n| n > 0));
+    let asked = asked.lock().unwrap().clone();
+    let partitions: Vec<&Vec<i32>> = asked.iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        partitions,
+        [&vec![0, 1], &vec![1], &vec![1], &vec![1], &vec![1]]
+    );
+    // 100 ms, then twice as long each time, less at most 20 % jitter.
+    for (k, pair) in asked.windows(2).enumerate() {
+        let least = Duration::from_millis(80 << k);
+        assert!(pair[1].0 - pair[0].0 >= least, "retry {k} came early: {:?}", asked.iter().map(|(t, p)| (*t - asked[0].0, p)).collect::<Vec<_>>());
+    }
+    consumer.close(WAIT).await.unwrap();
+}
+
 /// A KIP-848 coordinator whose heartbeat answers are odd: an assignment
 /// naming a topic id no topic has and a partition the topic does not have
 /// beside partition 0 of `t`; or an error code no Kafka version has. The
@@ -790,6 +924,11 @@ async fn odd_heartbeat_answers_are_a_typed_error_or_read_around() {
 /// The log's bounds as ListOffsets gives them: 0 for the earliest offset,
 /// `LOG_END` for the latest.
 fn log_bounds(request: &FakeRequest) -> FakeReply {
+    log_bounds_refusing(request, None)
+}
+
+/// [`log_bounds`], but with the error of `refused` for its partition.
+fn log_bounds_refusing(request: &FakeRequest, refused: Option<(i32, ErrorCode)>) -> FakeReply {
     use ferrokafka_protocol::messages::list_offsets_response::{
         ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
     };
@@ -803,11 +942,22 @@ fn log_bounds(request: &FakeRequest) -> FakeReply {
             partitions: t
                 .partitions
                 .iter()
-                .map(|p| ListOffsetsPartitionResponse {
-                    partition_index: p.partition_index,
-                    offset: if p.timestamp == -2 { 0 } else { LOG_END },
-                    timestamp: -1,
-                    ..ListOffsetsPartitionResponse::default()
+                .map(|p| match refused {
+                    Some((partition, error)) if partition == p.partition_index => {
+                        ListOffsetsPartitionResponse {
+                            partition_index: p.partition_index,
+                            error_code: error.code(),
+                            offset: -1,
+                            timestamp: -1,
+                            ..ListOffsetsPartitionResponse::default()
+                        }
+                    }
+                    _ => ListOffsetsPartitionResponse {
+                        partition_index: p.partition_index,
+                        offset: if p.timestamp == -2 { 0 } else { LOG_END },
+                        timestamp: -1,
+                        ..ListOffsetsPartitionResponse::default()
+                    },
                 })
                 .collect(),
             ..ListOffsetsTopicResponse::default()

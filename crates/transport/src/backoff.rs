@@ -37,6 +37,11 @@ impl Backoff {
         delay
     }
 
+    /// [`Backoff::next_delay`] jittered from the system's random source.
+    pub fn next_jittered_delay(&mut self) -> Duration {
+        self.next_delay(unit_random())
+    }
+
     /// Forgets past failures after a successful connection.
     pub fn reset(&mut self) {
         self.failures = 0;
@@ -46,6 +51,68 @@ impl Backoff {
     pub fn failures(&self) -> u32 {
         self.failures
     }
+}
+
+/// When something retried in passing (by each poll, say, rather than in a
+/// loop of its own) may next be tried: at once until it fails, then after
+/// a [`Backoff`] that grows with each failure in a row.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use ferrokafka_transport::backoff::RetryGate;
+///
+/// let ms = Duration::from_millis;
+/// let mut gate = RetryGate::new(ms(100), ms(1000));
+/// let now = Instant::now();
+/// assert!(gate.due(now));
+/// let wait = gate.failed(now);
+/// assert!(!gate.due(now) && gate.due(now + wait));
+/// gate.succeeded();
+/// assert!(gate.due(now));
+/// ```
+#[derive(Debug, Clone)]
+pub struct RetryGate {
+    backoff: Backoff,
+    not_before: Option<std::time::Instant>,
+}
+
+impl RetryGate {
+    /// A gate whose waits double from `initial` up to `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        RetryGate {
+            backoff: Backoff::new(initial, max),
+            not_before: None,
+        }
+    }
+
+    /// Whether it may be tried at `now`.
+    pub fn due(&self, now: std::time::Instant) -> bool {
+        self.not_before.is_none_or(|at| now >= at)
+    }
+
+    /// It failed at `now`: the wait before the next try, longer than the
+    /// last one's.
+    pub fn failed(&mut self, now: std::time::Instant) -> Duration {
+        let wait = self.backoff.next_jittered_delay();
+        self.not_before = Some(now + wait);
+        wait
+    }
+
+    /// It succeeded: the next failure waits the initial delay again.
+    pub fn succeeded(&mut self) {
+        self.backoff.reset();
+        self.not_before = None;
+    }
+}
+
+/// A number in `[0, 1)` for backoff jitter: it need not be unpredictable,
+/// only different between clients and attempts.
+pub(crate) fn unit_random() -> f64 {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
 }
 
 /// The delay before retry number `attempt + 1` (`attempt` 0 after the

@@ -408,7 +408,7 @@ impl BrokerConnection {
         // As the Java client: renew at 85-95 % of the lifetime, so clients
         // that connected together do not all renew together. No lifetime:
         // the session lasts as long as the connection.
-        let share = 0.85 + 0.1 * crate::client::unit_random();
+        let share = 0.85 + 0.1 * crate::backoff::unit_random();
         let mut session = self.session();
         session.expires = lifetime.map(|lifetime| started + lifetime);
         session.reauthenticate_at = lifetime.map(|lifetime| started + lifetime.mul_f64(share));

@@ -147,16 +147,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A number in `[0, 1)` for backoff jitter: it need not be unpredictable,
-/// only different between clients and attempts.
-pub(crate) fn unit_random() -> f64 {
-    let mut bytes = [0u8; 4];
-    if getrandom::fill(&mut bytes).is_err() {
-        return 0.5;
-    }
-    f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
-}
-
 impl Client {
     /// Checks `config`, reads the cluster's metadata from the first
     /// bootstrap server that answers (a dead one is skipped), and starts the
@@ -670,7 +660,7 @@ impl Client {
             // The last attempts keep their place before the deadline however
             // far the backoff has grown.
             let wait = backoff
-                .next_delay(unit_random())
+                .next_delay(crate::backoff::unit_random())
                 .min(deadline.saturating_duration_since(now + config.retry_backoff));
             tokio::time::sleep(wait).await;
         }
@@ -970,7 +960,7 @@ impl Client {
                 Err(error)
             }
             Err(error) => {
-                let delay = slot.backoff.next_delay(unit_random());
+                let delay = slot.backoff.next_delay(crate::backoff::unit_random());
                 slot.retry_at = Some(Instant::now() + delay);
                 warn!(%error, ?delay, failures = slot.backoff.failures(), "connect failed");
                 Err(error)
@@ -1055,7 +1045,8 @@ impl Client {
                 clippy::cast_sign_loss,
                 clippy::cast_precision_loss
             )]
-            let start = ((unit_random() * nodes.len() as f64) as usize).min(nodes.len() - 1);
+            let start = ((crate::backoff::unit_random() * nodes.len() as f64) as usize)
+                .min(nodes.len() - 1);
             nodes.rotate_left(start);
         }
         // An open connection first: no handshake needed.

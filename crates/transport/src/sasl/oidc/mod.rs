@@ -326,7 +326,7 @@ impl Inner {
             now,
             claims.issued_at_ms.unwrap_or(now),
             claims.expires_at_ms,
-            crate::client::unit_random(),
+            crate::backoff::unit_random(),
         );
         let fetches = self.fetches.fetch_add(1, Ordering::Relaxed) + 1;
         info!(
