@@ -693,6 +693,12 @@ impl Consumer {
                 );
             }
         }
+        // In a poll, partitions refused a reset offset lately wait for
+        // their backoff before they are even looked at (thousands of them
+        // would cost each poll a walk, and their leaders a lookup each).
+        if !wait_for_leaders && !lock(&self.reset_retry).due(Instant::now()) {
+            return Ok(());
+        }
         let resets = lock(&self.positions).awaiting_reset();
         let mut query: BTreeMap<TopicPartition, i64> = resets
             .into_iter()
@@ -741,9 +747,6 @@ impl Consumer {
         // loading the thousands of partitions of a new topic, say) are
         // asked again by a later poll, after a backoff that doubles up to
         // retry_backoff_max_ms, and no poll waits for them past its time.
-        if !lock(&self.reset_retry).due(Instant::now()) {
-            return Ok(());
-        }
         let (found, error) =
             offsets::list_offsets_round(&self.client, &query, self.read_committed()).await;
         self.reset_positions(found);

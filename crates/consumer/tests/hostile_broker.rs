@@ -805,7 +805,14 @@ async fn a_poll_reads_the_partitions_answered_for_while_another_waits_for_its_of
     // 100 ms, then twice as long each time, less at most 20 % jitter.
     for (k, pair) in asked.windows(2).enumerate() {
         let least = Duration::from_millis(80 << k);
-        assert!(pair[1].0 - pair[0].0 >= least, "retry {k} came early: {:?}", asked.iter().map(|(t, p)| (*t - asked[0].0, p)).collect::<Vec<_>>());
+        assert!(
+            pair[1].0 - pair[0].0 >= least,
+            "retry {k} came early: {:?}",
+            asked
+                .iter()
+                .map(|(t, p)| (*t - asked[0].0, p))
+                .collect::<Vec<_>>()
+        );
     }
     consumer.close(WAIT).await.unwrap();
 }
