@@ -83,7 +83,9 @@ pub fn render(report: &Report) -> String {
          bottleneck, near-empty when the client itself is); the paced run sends 10,000 \
          records/s, which every client sustains, and is the latency comparison.\n\
          - Consumers: the clock runs from the first poll (group join included) until the last \
-         record arrives; each record's value is touched.\n\
+         record arrives; each record's value is touched. Every consumer checks each batch's \
+         CRC-32C, as the Java client, kafka-python and ferrokafka do by default: librdkafka, \
+         whose default skips the check, runs with `check.crcs=true`.\n\
          - CPU is the user + system time of the client's whole process, start-up included, \
          from the kernel's account of the reaped child.\n\
          - The peers: librdkafka through the rdkafka crate (its bundled build), Kafka's own \

@@ -211,7 +211,9 @@ fn consumer_config(args: &ConsumeArgs) -> ClientConfig {
     cfg.set("bootstrap.servers", &args.bootstrap)
         .set("client.id", "rdkafka-bench")
         .set("group.id", &args.group)
-        .set("auto.offset.reset", "earliest");
+        .set("auto.offset.reset", "earliest")
+        // Every client checks what it reads, as Java's does by default.
+        .set("check.crcs", "true");
     // enable.auto.commit / auto.commit.interval.ms: librdkafka defaults.
     cfg
 }
