@@ -95,8 +95,18 @@ pub enum Topic {
         partitions: i32,
     },
     /// Created and filled once, before the first run that needs it, and
-    /// shared by every run after (and by the consumers that read it).
+    /// written by every producing run after.
     Warm {
+        /// Its partitions.
+        partitions: i32,
+        /// The size of the values it is filled with.
+        record_size: usize,
+    },
+    /// Made as a warm topic is, for consumers: only read after, so that it
+    /// holds the records a run reads (and one more a partition) and no
+    /// consumer is measured fetching records it never hands out, as the
+    /// main benchmark's consumers read a topic of the size they read.
+    Filled {
         /// Its partitions.
         partitions: i32,
         /// The size of the values it is filled with.
@@ -219,10 +229,14 @@ pub fn plan(axis: Axis, records: u64) -> Vec<Series> {
                 partitions,
                 record_size: 100,
             };
+            let filled = |partitions| Topic::Filled {
+                partitions,
+                record_size: 100,
+            };
             vec![
                 series("produce, freshly created topic", points(fresh, &standard)),
                 series("produce, warm topic", points(warm, &standard)),
-                series("consume, batched poll", points(warm, &consume(1))),
+                series("consume, batched poll", points(filled, &consume(1))),
             ]
         }
         Axis::RecordSize => {
@@ -233,7 +247,7 @@ pub fn plan(axis: Axis, records: u64) -> Vec<Series> {
                     .map(|&size| Point {
                         x: size as u64,
                         topic: if consuming {
-                            Topic::Warm {
+                            Topic::Filled {
                                 partitions: 6,
                                 record_size: size,
                             }
@@ -272,7 +286,7 @@ pub fn plan(axis: Axis, records: u64) -> Vec<Series> {
                 .into_iter()
                 .map(|consumers| Point {
                     x: consumers,
-                    topic: Topic::Warm {
+                    topic: Topic::Filled {
                         partitions: 64,
                         record_size: 100,
                     },
@@ -351,7 +365,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     // One unmeasured run warms the fresh broker's JVM up, as in the main
     // benchmark.
-    runner.warm_topic(6, 100, args.records)?;
+    runner.warm_topic(6, 100, args.records, true)?;
     let mut measured = Vec::new();
     for axis in &axes {
         for series in plan(*axis, args.records) {
@@ -401,8 +415,9 @@ struct Runner<'a> {
     ferrokafka: Peer,
     timeout: Duration,
     rounds: usize,
-    /// (partitions, record size) → the warm topic already filled.
-    warm: BTreeMap<(i32, usize), String>,
+    /// (partitions, record size, only read) → the warm or filled topic
+    /// already made.
+    warm: BTreeMap<(i32, usize, bool), String>,
     run_id: u32,
     json_ints_file: std::path::PathBuf,
     next: u64,
@@ -430,16 +445,22 @@ impl Runner<'_> {
     /// and a broker's first write to a partition costs it much more than
     /// the next (at 4,000 partitions the runs after the fill sped up
     /// round by round until every partition had been written).
+    ///
+    /// `only_read`: a [`Topic::Filled`], apart from the warm topic of the
+    /// same shape that producing runs write to.
     fn warm_topic(
         &mut self,
         partitions: i32,
         record_size: usize,
         records: u64,
+        only_read: bool,
     ) -> anyhow::Result<String> {
-        if let Some(topic) = self.warm.get(&(partitions, record_size)) {
+        let key = (partitions, record_size, only_read);
+        if let Some(topic) = self.warm.get(&key) {
             return Ok(topic.clone());
         }
-        let topic = self.name(&format!("warm-{partitions}p-{record_size}b"));
+        let kind = if only_read { "filled" } else { "warm" };
+        let topic = self.name(&format!("{kind}-{partitions}p-{record_size}b"));
         self.create(&topic, partitions)?;
         eprintln!("   filling {topic}: {records} records of {record_size} B");
         let fill = produce(record_size, 5, 1);
@@ -458,7 +479,7 @@ impl Runner<'_> {
                 record_size,
             ))
             .with_context(|| format!("writing every partition of {topic}"))?;
-        self.warm.insert((partitions, record_size), topic.clone());
+        self.warm.insert(key, topic.clone());
         Ok(topic)
     }
 
@@ -515,7 +536,14 @@ impl Runner<'_> {
                 partitions,
                 record_size,
             } => (
-                self.warm_topic(*partitions, *record_size, point.records)?,
+                self.warm_topic(*partitions, *record_size, point.records, false)?,
+                false,
+            ),
+            Topic::Filled {
+                partitions,
+                record_size,
+            } => (
+                self.warm_topic(*partitions, *record_size, point.records, true)?,
                 false,
             ),
         };
@@ -594,7 +622,8 @@ pub fn render(measured: &[MeasuredSeries], args: &Args) -> String {
          topic's leaders are in the metadata) and deleted after it. Warm topic: created and \
          filled once by an unmeasured ferrokafka run, with one more record written to each \
          of its partitions (a broker's first write to a partition costs it far more than the \
-         next ones), then written and read by every run.\n\
+         next ones), then written by every producing run. Consumers read a topic made the \
+         same way that no run writes to, holding the records they read.\n\
          - CPU per record is the user + system time of the client's whole process (start-up \
          included) divided by the records; peak RSS is the process's resident high-water mark. \
          Both come from the kernel when the process is reaped (`wait4`).\n\
@@ -871,6 +900,14 @@ mod tests {
         assert!(matches!(
             partitions[1].points[0].topic,
             Topic::Warm { partitions: 1, .. }
+        ));
+        // The consumers read a topic no producing run writes to.
+        assert!(matches!(
+            partitions[2].points[4].topic,
+            Topic::Filled {
+                partitions: 4_000,
+                ..
+            }
         ));
     }
 
