@@ -2,8 +2,17 @@
 //! captured and its own resource usage (CPU time and peak resident memory)
 //! taken from the kernel when it is reaped, so that two runs measured one
 //! after another never mix their figures.
+//!
+//! Linux counts in a process's peak resident memory the memory of the
+//! process it was forked from (`ru_maxrss` takes the old address space's
+//! high-water mark at `exec`): a client started straight from this
+//! process, which holds a benchmark's results, would show this process's
+//! size as its floor. So the client is started from a small process of its
+//! own (`xtask measure-child`), which reaps it and hands its usage back.
 
+use std::ffi::OsString;
 use std::io::Read as _;
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -31,10 +40,86 @@ pub struct Finished {
     pub usage: Usage,
 }
 
+/// `xtask measure-child`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct MeasureArgs {
+    /// Where to write the command's usage (`cpu_s max_rss_bytes`).
+    #[arg(long)]
+    pub usage_file: PathBuf,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    pub command: Vec<OsString>,
+}
+
+/// `xtask measure-child`: runs the command with this process's standard
+/// streams, writes its usage, and exits as it did.
+pub fn measure(args: &MeasureArgs) -> anyhow::Result<()> {
+    let (program, rest) = args.command.split_first().context("no command")?;
+    let mut child = Command::new(program)
+        .args(rest)
+        .spawn()
+        .with_context(|| format!("starting {}", program.to_string_lossy()))?;
+    let reaped = child.wait4()?;
+    let usage = Usage {
+        cpu_s: (reaped.rusage.utime + reaped.rusage.stime).as_secs_f64(),
+        max_rss_bytes: reaped.rusage.maxrss,
+    };
+    std::fs::write(
+        &args.usage_file,
+        format!("{} {}", usage.cpu_s, usage.max_rss_bytes),
+    )
+    .with_context(|| format!("writing {}", args.usage_file.display()))?;
+    let code = reaped.status.code().unwrap_or_else(|| {
+        128 + std::os::unix::process::ExitStatusExt::signal(&reaped.status).unwrap_or(0)
+    });
+    std::process::exit(code);
+}
+
+/// `command` started from `xtask measure-child`, when this is the xtask
+/// binary (a test binary starts it straight), and where the usage will be.
+fn through_measurer(command: &Command) -> Option<(Command, PathBuf)> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let this = crate::chaos::processes::this_binary().ok()?;
+    let name = std::fs::canonicalize(&this).ok()?;
+    if name.file_stem()? != "xtask" {
+        return None;
+    }
+    let usage_file = std::env::temp_dir().join(format!(
+        "xtask-usage-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let mut wrapped = Command::new(this);
+    wrapped
+        .arg("measure-child")
+        .arg("--usage-file")
+        .arg(&usage_file)
+        .arg("--")
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    // Its own process group: a timeout kills the client with it.
+    std::os::unix::process::CommandExt::process_group(&mut wrapped, 0);
+    Some((wrapped, usage_file))
+}
+
 /// Runs `command` to completion with its output captured, killing it when
 /// it takes longer than `timeout` (then an error holding what it wrote).
 pub fn run_bounded(command: &mut Command, timeout: Duration) -> anyhow::Result<Finished> {
     let program = command.get_program().to_string_lossy().into_owned();
+    let mut measured = through_measurer(command);
+    let command = match &mut measured {
+        Some((wrapped, _)) => wrapped,
+        None => command,
+    };
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -63,6 +148,12 @@ pub fn run_bounded(command: &mut Command, timeout: Duration) -> anyhow::Result<F
     let (reaped, timed_out) = if let Ok(reaped) = exit.recv_timeout(timeout) {
         (reaped?, false)
     } else {
+        if measured.is_some() {
+            // The measurer's process group: it and the client.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+        }
         broker::process::signal("-KILL", &[pid]);
         (exit.recv().context("waiting for a killed child")??, true)
     };
@@ -79,13 +170,27 @@ pub fn run_bounded(command: &mut Command, timeout: Duration) -> anyhow::Result<F
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    Ok(Finished {
-        output,
-        usage: Usage {
+    let usage = match measured {
+        Some((_, usage_file)) => {
+            let text = std::fs::read_to_string(&usage_file)
+                .with_context(|| format!("{program}'s usage ({})", usage_file.display()));
+            let _ = std::fs::remove_file(&usage_file);
+            let text = text?;
+            let (cpu_s, max_rss_bytes) = text
+                .split_once(' ')
+                .and_then(|(cpu, rss)| Some((cpu.parse().ok()?, rss.parse().ok()?)))
+                .with_context(|| format!("{program}'s usage: {text:?}"))?;
+            Usage {
+                cpu_s,
+                max_rss_bytes,
+            }
+        }
+        None => Usage {
             cpu_s: (reaped.rusage.utime + reaped.rusage.stime).as_secs_f64(),
             max_rss_bytes: reaped.rusage.maxrss,
         },
-    })
+    };
+    Ok(Finished { output, usage })
 }
 
 #[cfg(test)]

@@ -34,6 +34,10 @@ enum Task {
     /// (started by `chaos`, not by hand).
     #[command(hide = true)]
     ChaosTxnProducer(xtask::chaos::txn_process::ProducerArgs),
+    /// Runs a command and writes what it used (started by the benchmarks,
+    /// not by hand): a small process to fork the measured client from.
+    #[command(hide = true)]
+    MeasureChild(xtask::child::MeasureArgs),
     /// Steady produce and consume against a real broker for a long while;
     /// fails when the client's memory, threads, descriptors, connections or
     /// tasks grow, or a record is lost; writes its section of RELIABILITY.md.
@@ -106,6 +110,7 @@ fn main() -> std::process::ExitCode {
         Task::ChaosMember(args) => xtask::chaos::processes::run_member(&args),
         Task::ChaosTxnProducer(args) => xtask::chaos::txn_process::run_producer(&args),
         Task::Soak(args) => xtask::soak::run(&args),
+        Task::MeasureChild(args) => xtask::child::measure(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -626,7 +626,10 @@ pub fn render(measured: &[MeasuredSeries], args: &Args) -> String {
          same way that no run writes to, holding the records they read.\n\
          - CPU per record is the user + system time of the client's whole process (start-up \
          included) divided by the records; peak RSS is the process's resident high-water mark. \
-         Both come from the kernel when the process is reaped (`wait4`).\n\
+         Both come from the kernel when the process is reaped (`wait4`). Linux counts the \
+         memory of the process a program was started from in its peak, so each client is \
+         started from a small process of its own, whose size (about 14 MiB) is the column's \
+         floor.\n\
          - Records of 1 MiB need requests over Kafka's default 1 MiB: every client's \
          `max.request.size` (librdkafka's `message.max.bytes`) and the topics' \
          `max.message.bytes` are {} MiB for them.\n\
