@@ -4,6 +4,7 @@
 //! partitions to fetch and at which offsets; `seek`, `pause` and the
 //! rebalance listener change it. Like the Java client's `SubscriptionState`.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 /// `auto_offset_reset`: where to start when there is no valid position.
@@ -127,11 +128,42 @@ impl PartitionState {
 pub struct Positions<P: Ord> {
     default_reset: OffsetReset,
     partitions: BTreeMap<P, PartitionState>,
-    /// Whether some partition may be without a position to fetch from
-    /// (awaiting its committed offset, a reset or a validation, or
-    /// failed). Every poll asks for those; while this is false the answer
-    /// costs nothing rather than a walk over every assigned partition.
-    unsettled: bool,
+    /// Which states some partition may be in besides fetching. Every poll
+    /// asks for the partitions in each; while a state's flag is down the
+    /// answer costs nothing rather than a walk over every assigned
+    /// partition (thousands, some of them waiting for a reset for seconds).
+    maybe: MaybeIn,
+}
+
+/// One flag per state other than fetching, raised whenever a partition
+/// enters that state and lowered only by a walk that found none in it: a
+/// partition in a state implies its flag is up.
+#[derive(Debug, Clone, Default)]
+struct MaybeIn {
+    committed: Cell<bool>,
+    reset: Cell<bool>,
+    validating: Cell<bool>,
+    failed: Cell<bool>,
+}
+
+impl MaybeIn {
+    /// The flag of the state `fetch` is in (none for fetching).
+    fn flag(&self, fetch: &Fetch) -> Option<&Cell<bool>> {
+        match fetch {
+            Fetch::AwaitingCommitted => Some(&self.committed),
+            Fetch::AwaitingReset(_) => Some(&self.reset),
+            Fetch::Validating(_) => Some(&self.validating),
+            Fetch::Failed(_) => Some(&self.failed),
+            Fetch::Fetching(_) => None,
+        }
+    }
+
+    /// A partition entered the state `fetch` is in.
+    fn entered(&self, fetch: &Fetch) {
+        if let Some(flag) = self.flag(fetch) {
+            flag.set(true);
+        }
+    }
 }
 
 impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
@@ -140,7 +172,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
         Positions {
             default_reset,
             partitions: BTreeMap::new(),
-            unsettled: false,
+            maybe: MaybeIn::default(),
         }
     }
 
@@ -163,7 +195,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             next.insert(partition, state);
         }
         self.partitions = next;
-        self.unsettled = true;
+        self.maybe.committed.set(true);
     }
 
     /// Adds partitions (cooperative rebalance), keeping the others.
@@ -215,7 +247,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
         reset: OffsetReset,
     ) -> Result<(), PositionError> {
         self.state(partition)?.fetch = Fetch::AwaitingReset(reset);
-        self.unsettled = true;
+        self.maybe.reset.set(true);
         Ok(())
     }
 
@@ -231,14 +263,26 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
 
     /// Partitions waiting for their committed offset (OffsetFetch).
     pub fn awaiting_committed(&self) -> Vec<P> {
-        if !self.unsettled {
+        self.walk(&self.maybe.committed, |p, fetch| {
+            matches!(fetch, Fetch::AwaitingCommitted).then(|| p.clone())
+        })
+    }
+
+    /// What `pick` takes of the partitions, walking them only while `flag`
+    /// is up, and lowering it when it took nothing.
+    fn walk<T>(&self, flag: &Cell<bool>, mut pick: impl FnMut(&P, &Fetch) -> Option<T>) -> Vec<T> {
+        if !flag.get() {
             return Vec::new();
         }
-        self.partitions
+        let found: Vec<T> = self
+            .partitions
             .iter()
-            .filter(|(_, s)| matches!(s.fetch, Fetch::AwaitingCommitted))
-            .map(|(p, _)| p.clone())
-            .collect()
+            .filter_map(|(p, s)| pick(p, &s.fetch))
+            .collect();
+        if found.is_empty() {
+            flag.set(false);
+        }
+        found
     }
 
     /// The committed offsets arrived: partitions with one start there,
@@ -262,20 +306,15 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             }),
             None => Fetch::AwaitingReset(reset),
         };
+        self.maybe.entered(&state.fetch);
     }
 
     /// Partitions needing a ListOffsets lookup, with the reset each needs.
     pub fn awaiting_reset(&self) -> Vec<(P, OffsetReset)> {
-        if !self.unsettled {
-            return Vec::new();
-        }
-        self.partitions
-            .iter()
-            .filter_map(|(p, s)| match s.fetch {
-                Fetch::AwaitingReset(reset) => Some((p.clone(), reset)),
-                _ => None,
-            })
-            .collect()
+        self.walk(&self.maybe.reset, |p, fetch| match fetch {
+            Fetch::AwaitingReset(reset) => Some((p.clone(), *reset)),
+            _ => None,
+        })
     }
 
     /// ListOffsets answered for a reset.
@@ -309,7 +348,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
         } else {
             Fetch::AwaitingReset(reset)
         };
-        self.unsettled = true;
+        self.maybe.entered(&state.fetch);
     }
 
     /// Records were handed to the application up to `next_offset`.
@@ -381,7 +420,9 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             .partitions
             .get_mut(partition)
             .is_some_and(|state| state.note_leader_epoch(epoch));
-        self.unsettled |= must;
+        if must {
+            self.maybe.validating.set(true);
+        }
         must
     }
 
@@ -394,22 +435,18 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
                 any |= state.note_leader_epoch(epoch);
             }
         }
-        self.unsettled |= any;
+        if any {
+            self.maybe.validating.set(true);
+        }
         any
     }
 
     /// Positions to validate with OffsetForLeaderEpoch.
     pub fn awaiting_validation(&self) -> Vec<(P, Position)> {
-        if !self.unsettled {
-            return Vec::new();
-        }
-        self.partitions
-            .iter()
-            .filter_map(|(p, s)| match s.fetch {
-                Fetch::Validating(position) => Some((p.clone(), position)),
-                _ => None,
-            })
-            .collect()
+        self.walk(&self.maybe.validating, |p, fetch| match fetch {
+            Fetch::Validating(position) => Some((p.clone(), *position)),
+            _ => None,
+        })
     }
 
     /// The leader answered OffsetForLeaderEpoch for the epoch of
@@ -444,6 +481,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             }
             _ => Fetch::Fetching(position),
         };
+        self.maybe.entered(&state.fetch);
     }
 
     /// The position of `partition` if it is fetchable now (assigned, not
@@ -484,20 +522,19 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
     /// Partitions that failed, with why (surfaced, then cleared, by `poll`).
     pub fn take_failures(&mut self) -> Vec<(P, PositionError)> {
         let mut failures = Vec::new();
-        if !self.unsettled {
+        if !self.maybe.failed.get() {
             return failures;
         }
-        let mut unsettled = false;
         for (partition, state) in &mut self.partitions {
             if let Fetch::Failed(error) = &state.fetch {
                 failures.push((partition.clone(), error.clone()));
                 state.fetch = Fetch::AwaitingReset(OffsetReset::None);
             }
-            unsettled |= !matches!(state.fetch, Fetch::Fetching(_));
         }
-        // Every partition has a position: nothing to look for until one
-        // loses it again.
-        self.unsettled = unsettled;
+        self.maybe.failed.set(false);
+        if !failures.is_empty() {
+            self.maybe.reset.set(true);
+        }
         failures
     }
 }
