@@ -682,7 +682,6 @@ async fn odd_list_offsets_answers_give_only_what_was_asked_or_a_typed_error() {
 /// again, only the one it refused, until it answers.
 #[tokio::test(start_paused = true)]
 async fn list_offsets_asks_again_only_for_the_partitions_refused() {
-    use ferrokafka_protocol::messages::ListOffsetsRequest;
     let asked: Arc<Mutex<Vec<Vec<i32>>>> = Arc::default();
     let cluster = FakeCluster::new(1, {
         let asked = Arc::clone(&asked);
@@ -690,14 +689,8 @@ async fn list_offsets_asks_again_only_for_the_partitions_refused() {
             if request.key != ApiKey::ListOffsets {
                 return None;
             }
-            let body: ListOffsetsRequest = request.decode();
-            let partitions: Vec<i32> = body
-                .topics
-                .iter()
-                .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
-                .collect();
             let mut asked = asked.lock().unwrap();
-            asked.push(partitions);
+            asked.push(listed_partitions(request));
             // Partition 1 is refused the first two times it is asked.
             let refusing = asked.iter().filter(|a| a.contains(&1)).count() <= 2;
             Some(log_bounds_refusing(
@@ -721,6 +714,15 @@ async fn list_offsets_asks_again_only_for_the_partitions_refused() {
     consumer.close(WAIT).await.unwrap();
 }
 
+/// The partitions a ListOffsets request asks about.
+fn listed_partitions(request: &FakeRequest) -> Vec<i32> {
+    let body: ferrokafka_protocol::messages::ListOffsetsRequest = request.decode();
+    body.topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
+        .collect()
+}
+
 /// When ListOffsets was asked, and for which partitions.
 type AskedAt = (std::time::Instant, Vec<i32>);
 
@@ -731,21 +733,14 @@ type AskedAt = (std::time::Instant, Vec<i32>);
 /// too.
 #[tokio::test(start_paused = true)]
 async fn a_poll_reads_the_partitions_answered_for_while_another_waits_for_its_offset() {
-    use ferrokafka_protocol::messages::ListOffsetsRequest;
     let asked: Arc<Mutex<Vec<AskedAt>>> = Arc::default();
     let cluster = FakeCluster::new(1, {
         let asked = Arc::clone(&asked);
         move |request| match request.key {
             ApiKey::Fetch => Some(right(request)),
             ApiKey::ListOffsets => {
-                let body: ListOffsetsRequest = request.decode();
-                let partitions: Vec<i32> = body
-                    .topics
-                    .iter()
-                    .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
-                    .collect();
                 let mut asked = asked.lock().unwrap();
-                asked.push((std::time::Instant::now(), partitions));
+                asked.push((std::time::Instant::now(), listed_partitions(request)));
                 let refusing = asked.iter().filter(|(_, a)| a.contains(&1)).count() <= 4;
                 Some(log_bounds_refusing(
                     request,
