@@ -367,16 +367,7 @@ async fn list_offsets_once(
             });
     }
     let mut answered = Vec::new();
-    let mut unanswerable = std::collections::BTreeSet::new();
     for (leader, topics) in by_leader {
-        let asked: Vec<TopicPartition> = topics
-            .iter()
-            .flat_map(|(name, partitions)| {
-                partitions
-                    .iter()
-                    .map(|p| TopicPartition::new(*name, p.partition_index))
-            })
-            .collect();
         let request = ListOffsetsRequest {
             replica_id: -1,
             isolation_level: i8::from(read_committed),
@@ -396,7 +387,6 @@ async fn list_offsets_once(
             Ok(response) => response,
             Err(error) => {
                 first_error.get_or_insert(OffsetError::from(error));
-                unanswerable.extend(asked);
                 continue;
             }
         };
@@ -414,7 +404,6 @@ async fn list_offsets_once(
                         what: format!("listing offsets of {}-{}", topic.name, p.partition_index),
                         error,
                     });
-                    unanswerable.insert(tp);
                     continue;
                 }
                 let answer = (p.offset >= 0).then_some(OffsetAndTimestamp {
@@ -433,9 +422,9 @@ async fn list_offsets_once(
     if first_error.is_some() {
         return first_error;
     }
-    // Every partition asked has its answer, or the call fails: a broker
-    // that leaves one out answered wrong.
-    let missing = left.keys().find(|tp| !unanswerable.contains(*tp))?;
+    // With no error met, every partition asked has its answer, or the call
+    // fails: a broker that leaves one out answered wrong.
+    let missing = left.keys().next()?;
     Some(OffsetError::Transport(TransportError::Protocol {
         broker: format!("the leader of {missing}"),
         reason: format!("the ListOffsets answer has no result for {missing}"),
