@@ -102,21 +102,16 @@ struct Shared {
 }
 
 impl Shared {
-    /// Counts callbacks about to be queued in `pending`, until the ticket
-    /// drops after they ran (so that a flush waits for them too).
-    fn ticket(self: &Arc<Self>) -> Ticket {
+    /// Queues `callbacks` for the callback thread, counted in `pending`
+    /// until they ran (so that a flush waits for them too).
+    fn dispatch(self: &Arc<Self>, outcome: Outcome, callbacks: Vec<Callback>) {
         self.pending.fetch_add(1, Ordering::AcqRel);
-        Ticket(Arc::clone(self))
-    }
-
-    /// Queues `callbacks`, counted by `ticket`, for the callback thread.
-    fn dispatch(&self, ticket: Ticket, outcome: Outcome, callbacks: Vec<Callback>) {
         // When the callback thread is gone (never, while the producer
         // lives) the ticket drops with the message.
         let _ = self.callbacks.send(Work::Callbacks(Dispatch {
             outcome,
             callbacks,
-            _ticket: ticket,
+            _ticket: Ticket(Arc::clone(self)),
         }));
     }
 
@@ -301,8 +296,7 @@ impl Chunk {
             // calls this record settled): a callback added to this done
             // record then queues behind these, and a flush waits for them.
             // The callbacks' copy: a copy of 40 bytes, or of the boxed error.
-            self.shared
-                .dispatch(self.shared.ticket(), outcome.clone(), callbacks);
+            self.shared.dispatch(outcome.clone(), callbacks);
         }
         if let Some(slot) = state.outcomes.get_mut(index as usize) {
             *slot = outcome;
@@ -485,7 +479,7 @@ impl FutureRecordMetadata {
         // Otherwise it runs now, in this thread, as kafka-python does.
         let shared = &this.chunk.shared;
         if shared.behind() {
-            shared.dispatch(shared.ticket(), outcome, vec![callback]);
+            shared.dispatch(outcome, vec![callback]);
         } else {
             run_callbacks(py, &outcome, vec![callback]);
         }
