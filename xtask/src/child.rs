@@ -31,6 +31,16 @@ pub struct Usage {
     pub max_rss_bytes: u64,
 }
 
+impl Usage {
+    /// What the kernel reported for a reaped child.
+    fn of(rusage: &wait4::ResourceUsage) -> Usage {
+        Usage {
+            cpu_s: (rusage.utime + rusage.stime).as_secs_f64(),
+            max_rss_bytes: rusage.maxrss,
+        }
+    }
+}
+
 /// A child that ran to its end.
 #[derive(Debug)]
 pub struct Finished {
@@ -60,10 +70,7 @@ pub fn measure(args: &MeasureArgs) -> anyhow::Result<()> {
         .spawn()
         .with_context(|| format!("starting {}", program.to_string_lossy()))?;
     let reaped = child.wait4()?;
-    let usage = Usage {
-        cpu_s: (reaped.rusage.utime + reaped.rusage.stime).as_secs_f64(),
-        max_rss_bytes: reaped.rusage.maxrss,
-    };
+    let usage = Usage::of(&reaped.rusage);
     std::fs::write(
         &args.usage_file,
         format!("{} {}", usage.cpu_s, usage.max_rss_bytes),
@@ -153,8 +160,9 @@ pub fn run_bounded(command: &mut Command, timeout: Duration) -> anyhow::Result<F
             let _ = Command::new("kill")
                 .args(["-KILL", "--", &format!("-{pid}")])
                 .status();
+        } else {
+            broker::process::signal("-KILL", &[pid]);
         }
-        broker::process::signal("-KILL", &[pid]);
         (exit.recv().context("waiting for a killed child")??, true)
     };
     let output = Output {
@@ -185,10 +193,7 @@ pub fn run_bounded(command: &mut Command, timeout: Duration) -> anyhow::Result<F
                 max_rss_bytes,
             }
         }
-        None => Usage {
-            cpu_s: (reaped.rusage.utime + reaped.rusage.stime).as_secs_f64(),
-            max_rss_bytes: reaped.rusage.maxrss,
-        },
+        None => Usage::of(&reaped.rusage),
     };
     Ok(Finished { output, usage })
 }
