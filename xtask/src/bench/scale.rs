@@ -535,17 +535,15 @@ impl Runner<'_> {
             Topic::Warm {
                 partitions,
                 record_size,
-            } => (
-                self.warm_topic(*partitions, *record_size, point.records, false)?,
-                false,
-            ),
-            Topic::Filled {
+            }
+            | Topic::Filled {
                 partitions,
                 record_size,
-            } => (
-                self.warm_topic(*partitions, *record_size, point.records, true)?,
-                false,
-            ),
+            } => {
+                let only_read = matches!(point.topic, Topic::Filled { .. });
+                let topic = self.warm_topic(*partitions, *record_size, point.records, only_read)?;
+                (topic, false)
+            }
         };
         let task = match &point.task {
             Task::Consume {
