@@ -631,22 +631,35 @@ impl Fetcher {
     ) -> Result<(), ConsumeError> {
         let read_committed = config.isolation_level == IsolationLevel::ReadCommitted;
         for topic in &response.responses {
-            let name = if topic.topic.is_empty() {
+            // The name the request's partitions share: the partitions of
+            // the answer then neither copy it nor compare it letter by
+            // letter with the maps' keys.
+            let name: Arc<str> = if topic.topic.is_empty() {
                 // The request's own partitions first: an answer without a
                 // session (id 0) leaves the session knowing no topic.
                 let asked_name = asked
                     .iter()
                     .find(|(_, p)| p.topic_id == topic.topic_id)
-                    .map(|(tp, _)| tp.topic());
-                match asked_name.or_else(|| session.topic_name(topic.topic_id)) {
-                    Some(name) => name.to_string(),
+                    .map(|(tp, _)| Arc::clone(&tp.topic));
+                match asked_name.or_else(|| session.topic_name(topic.topic_id).map(Arc::from)) {
+                    Some(name) => name,
                     None => continue,
                 }
             } else {
-                topic.topic.clone()
+                asked
+                    .range(TopicPartition::new(topic.topic.as_str(), i32::MIN)..)
+                    .next()
+                    .filter(|(tp, _)| *tp.topic == *topic.topic)
+                    .map_or_else(
+                        || Arc::from(topic.topic.as_str()),
+                        |(tp, _)| Arc::clone(&tp.topic),
+                    )
             };
             for data in &topic.partitions {
-                let tp = TopicPartition::new(name.clone(), data.partition_index);
+                let tp = TopicPartition {
+                    topic: Arc::clone(&name),
+                    partition: data.partition_index,
+                };
                 let Some(fetch) = asked.get(&tp) else {
                     continue;
                 };

@@ -150,21 +150,23 @@ impl FetchSession {
         }
         let mut sent = Vec::new();
         let mut forgotten: Vec<(&TopicPartition, Uuid)> = Vec::new();
-        for (tp, known) in &self.known {
-            match wanted.get(tp) {
-                None => forgotten.push((tp, known.topic_id)),
-                // The topic was recreated: drop the old one, add the new.
-                Some(want) if by_id && want.topic_id != known.topic_id => {
-                    forgotten.push((tp, known.topic_id));
-                }
-                Some(_) => {}
-            }
-        }
+        // Both maps are in partition order: one walk of each compares them.
+        let mut known = self.known.iter().peekable();
         for (tp, want) in wanted {
-            if self.known.get(tp) != Some(want) {
-                sent.push((tp, want));
+            while let Some((gone, fetch)) = known.next_if(|(k, _)| *k < tp) {
+                forgotten.push((gone, fetch.topic_id));
+            }
+            match known.next_if(|(k, _)| *k == tp) {
+                // The topic was recreated: drop the old one, add the new.
+                Some((old, fetch)) if by_id && want.topic_id != fetch.topic_id => {
+                    forgotten.push((old, fetch.topic_id));
+                    sent.push((tp, want));
+                }
+                Some((_, fetch)) if fetch == want => {}
+                _ => sent.push((tp, want)),
             }
         }
+        forgotten.extend(known.map(|(gone, fetch)| (gone, fetch.topic_id)));
         self.pending = Some((false, wanted.clone()));
         SessionRequest {
             session_id: self.id,
@@ -418,6 +420,11 @@ mod tests {
         assert_eq!(session.known().len(), 3);
         assert!(!session.known().contains_key(&tp("b", 0)));
         assert_eq!(session.topic_name(id(3)), Some("c"));
+
+        // The last partitions dropped, and one before the first kept.
+        let fourth = session.build(&wanted(&[("a", 1, id(1), 0)]), V);
+        assert!(sent(&fourth).is_empty());
+        assert_eq!(forgotten(&fourth), [(id(1), 0), (id(3), 0)]);
     }
 
     #[test]

@@ -613,6 +613,11 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             }
             total += size;
             let mut batch = queue.pop_front().expect("front exists");
+            if queue.is_empty() {
+                // Walks of the queues (readiness, expiry) then cost what
+                // has batches, not every partition ever written.
+                self.queues.remove(partition);
+            }
             batch.attempts += 1;
             batch.retry_after = None;
             drained.push(batch);
@@ -718,12 +723,13 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
     pub fn expire(&mut self, now: Instant) -> Vec<ProducerBatch<P, C>> {
         let timeout = self.config.delivery_timeout;
         let mut expired = Vec::new();
-        for queue in self.queues.values_mut() {
+        self.queues.retain(|_, queue| {
             while queue.front().is_some_and(|b| now >= b.created + timeout) {
                 let batch = queue.pop_front().expect("front exists");
                 expired.push(batch);
             }
-        }
+            !queue.is_empty()
+        });
         for batch in &mut expired {
             self.release(batch);
         }

@@ -30,9 +30,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bit_set::BitSet;
 use ferrokafka_protocol::ErrorCode;
 use ferrokafka_transport::backoff::exponential;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 /// Whether a produce error means the partition is not taking writes now
 /// (so keyless records are better off elsewhere), as opposed to a problem
@@ -55,18 +56,31 @@ pub(crate) struct Availability {
     max: Duration,
     topics: FxHashMap<Arc<str>, Avoided>,
     /// The partitions of each topic that took a write from this producer.
-    written: FxHashMap<Arc<str>, FxHashSet<i32>>,
+    written: FxHashMap<Arc<str>, BitSet>,
 }
 
 /// One topic's avoided partitions and the offer made of the rest.
+///
+/// The offer is kept up to date through refusals and writes rather than
+/// computed again after each: on a new topic of thousands of partitions
+/// there is an event for nearly every batch, and a computation walks every
+/// partition.
 #[derive(Debug, Default)]
 struct Avoided {
     /// Refused partitions: until when each is avoided, and its refusals
     /// in a row (kept past the avoidance, until a write succeeds, so a
     /// partition that keeps refusing is avoided longer each time).
     partitions: FxHashMap<i32, Refusals>,
-    /// The available partitions minus those avoided, as last computed.
+    /// The available partitions minus those avoided, sorted.
     offer: Vec<i32>,
+    /// Whether `offer` holds the untried partitions too (no partition
+    /// that took writes and has not refused since was available).
+    untried_offered: bool,
+    /// How many partitions of `offer` took writes and have not refused
+    /// since.
+    written_offered: usize,
+    /// The available partitions `offer` was computed from.
+    available: BitSet,
     /// Until when `offer` holds (the first avoidance to end after it was
     /// computed); `None` when it must be computed again.
     valid_until: Option<Instant>,
@@ -82,6 +96,103 @@ struct Refusals {
     in_a_row: u32,
 }
 
+/// A partition's index in a bit set (partitions come from the metadata,
+/// never negative).
+fn bit(partition: i32) -> usize {
+    usize::try_from(partition).unwrap_or(usize::MAX)
+}
+
+fn has(set: &BitSet, partition: i32) -> bool {
+    let index = bit(partition);
+    index != usize::MAX && set.contains(index)
+}
+
+impl Avoided {
+    /// Takes `partition` (refused, its avoidance ending `until`) out of a
+    /// valid offer; `counted`: whether it was offered as written.
+    fn withdraw(&mut self, partition: i32, until: Instant, counted: bool) {
+        let Some(valid_until) = self.valid_until else {
+            return;
+        };
+        if let Ok(at) = self.offer.binary_search(&partition) {
+            self.offer.remove(at);
+            if counted {
+                self.written_offered -= 1;
+            }
+        }
+        self.valid_until = if !self.untried_offered && self.written_offered == 0 {
+            // The last written partition refused: untried ones are offered.
+            None
+        } else {
+            Some(valid_until.min(until))
+        };
+    }
+
+    /// Puts `partition` (just written, not avoided) into a valid offer.
+    fn restore(&mut self, partition: i32) {
+        if self.valid_until.is_none() || !has(&self.available, partition) {
+            return;
+        }
+        if self.untried_offered {
+            // The first written partition: untried ones are no longer offered.
+            self.valid_until = None;
+            return;
+        }
+        if let Err(at) = self.offer.binary_search(&partition) {
+            self.offer.insert(at, partition);
+        }
+        self.written_offered += 1;
+    }
+
+    /// Computes the offer from `available` at `now` again.
+    fn compute(
+        &mut self,
+        available: &[i32],
+        written: Option<&BitSet>,
+        now: Instant,
+        max: Duration,
+    ) {
+        self.offer.clear();
+        self.available.make_empty();
+        let mut valid_until: Option<Instant> = None;
+        // Untried partitions are left out only while a partition that took
+        // writes and has not refused since is offered.
+        let mut untried = Vec::new();
+        let mut written_offered = 0;
+        for &partition in available {
+            if partition >= 0 {
+                self.available.insert(bit(partition));
+            }
+            match self.partitions.get(&partition) {
+                Some(refusals) if now < refusals.until => {
+                    valid_until =
+                        Some(valid_until.map_or(refusals.until, |v| v.min(refusals.until)));
+                }
+                // Tried again, but no evidence of a ready topic.
+                Some(_) => self.offer.push(partition),
+                None if written.is_some_and(|w| has(w, partition)) => {
+                    written_offered += 1;
+                    self.offer.push(partition);
+                }
+                None => untried.push(partition),
+            }
+        }
+        self.untried_offered = written_offered == 0;
+        if self.untried_offered {
+            self.offer.extend(untried);
+        }
+        self.offer.sort_unstable();
+        self.written_offered = written_offered;
+        // Nothing avoided any more: offered until the next refusal.
+        self.valid_until = Some(valid_until.unwrap_or(now + max));
+        self.from = (
+            available.len(),
+            available.first().copied(),
+            available.last().copied(),
+        );
+    }
+}
+
 impl Availability {
     /// Avoidance starting at `base` (`retry_backoff_ms`) and doubling up
     /// to `max` (`retry_backoff_max_ms`).
@@ -94,33 +205,37 @@ impl Availability {
         }
     }
 
+    fn written(&self, topic: &str, partition: i32) -> bool {
+        self.written.get(topic).is_some_and(|w| has(w, partition))
+    }
+
     /// `partition` of `topic` refused a batch at `now` as not ready.
     pub(crate) fn refused(&mut self, topic: &Arc<str>, partition: i32, now: Instant) {
+        let written = self.written(topic, partition);
         let avoided = self.topics.entry(Arc::clone(topic)).or_default();
-        let in_a_row = avoided
-            .partitions
-            .get(&partition)
-            .map_or(1, |r| r.in_a_row.saturating_add(1));
+        let earlier = avoided.partitions.get(&partition).copied();
+        let in_a_row = earlier.map_or(1, |r| r.in_a_row.saturating_add(1));
         // Unjittered (the middle of the jitter range): avoidance only
         // steers new records, it does not retry anything.
-        let avoid = exponential(self.base, self.max, in_a_row - 1, 0.5);
-        avoided.partitions.insert(
-            partition,
-            Refusals {
-                until: now + avoid,
-                in_a_row,
-            },
-        );
-        avoided.valid_until = None;
+        let until = now + exponential(self.base, self.max, in_a_row - 1, 0.5);
+        avoided
+            .partitions
+            .insert(partition, Refusals { until, in_a_row });
+        avoided.withdraw(partition, until, written && earlier.is_none());
     }
 
     /// A batch of `partition` of `topic` was written: it is offered again.
     pub(crate) fn accepted(&mut self, topic: &Arc<str>, partition: i32) {
+        let index = bit(partition);
+        if index == usize::MAX {
+            return;
+        }
         let newly_written = if let Some(written) = self.written.get_mut(&**topic) {
-            written.insert(partition)
+            written.insert(index)
         } else {
-            self.written
-                .insert(Arc::clone(topic), FxHashSet::from_iter([partition]));
+            let mut written = BitSet::new();
+            written.insert(index);
+            self.written.insert(Arc::clone(topic), written);
             true
         };
         if self.topics.is_empty() {
@@ -129,14 +244,11 @@ impl Availability {
         let Some(avoided) = self.topics.get_mut(&**topic) else {
             return;
         };
-        if newly_written {
-            avoided.valid_until = None;
-        }
-        if avoided.partitions.remove(&partition).is_some() {
-            avoided.valid_until = None;
-            if avoided.partitions.is_empty() {
-                self.topics.remove(&**topic);
-            }
+        let was_refused = avoided.partitions.remove(&partition).is_some();
+        if avoided.partitions.is_empty() {
+            self.topics.remove(&**topic);
+        } else if newly_written || was_refused {
+            avoided.restore(partition);
         }
     }
 
@@ -158,7 +270,7 @@ impl Availability {
         // Copied: a move is rare (a refused batch), the offer borrowed.
         let mut candidates = self.offer(topic, available, now).to_vec();
         let written = self.written.get(topic)?;
-        candidates.retain(|p| *p != refused && written.contains(p));
+        candidates.retain(|p| *p != refused && has(written, *p));
         let pick = usize::try_from(spread % candidates.len().max(1) as u64).unwrap_or(0);
         candidates.get(pick).copied()
     }
@@ -186,35 +298,7 @@ impl Availability {
             available.last().copied(),
         );
         if avoided.valid_until.is_none_or(|until| now >= until) || avoided.from != from {
-            avoided.offer.clear();
-            let mut valid_until: Option<Instant> = None;
-            let written = self.written.get(topic);
-            // Untried partitions are left out only while a partition that
-            // took writes and has not refused since is offered.
-            let mut untried = Vec::new();
-            let mut any_written = false;
-            for &partition in available {
-                match avoided.partitions.get(&partition) {
-                    Some(refusals) if now < refusals.until => {
-                        valid_until =
-                            Some(valid_until.map_or(refusals.until, |v| v.min(refusals.until)));
-                    }
-                    // Tried again, but no evidence of a ready topic.
-                    Some(_) => avoided.offer.push(partition),
-                    None if written.is_some_and(|w| w.contains(&partition)) => {
-                        any_written = true;
-                        avoided.offer.push(partition);
-                    }
-                    None => untried.push(partition),
-                }
-            }
-            if !any_written {
-                avoided.offer.extend(untried);
-                avoided.offer.sort_unstable();
-            }
-            // Nothing avoided any more: offered until the next refusal.
-            avoided.valid_until = Some(valid_until.unwrap_or(now + self.max));
-            avoided.from = from;
+            avoided.compute(available, self.written.get(topic), now, self.max);
         }
         if avoided.offer.is_empty() {
             available
@@ -226,6 +310,10 @@ impl Availability {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+
     use super::*;
 
     fn ms(n: u64) -> Duration {
@@ -373,6 +461,93 @@ mod tests {
             availability.destination("t", &[2], 2, 0, start + ms(500)),
             None
         );
+    }
+
+    /// An operation on one topic of 8 partitions.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Refused(i32),
+        Accepted(i32),
+        /// Asks for the offer from one of three available lists.
+        Offer(usize),
+        Wait(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..8i32).prop_map(Op::Refused),
+            (0..8i32).prop_map(Op::Accepted),
+            (0..3usize).prop_map(Op::Offer),
+            (0..300u64).prop_map(Op::Wait),
+        ]
+    }
+
+    /// The offer as the module's doc defines it, computed from scratch.
+    fn defined_offer(
+        refusals: &BTreeMap<i32, (Instant, u32)>,
+        written: &BTreeSet<i32>,
+        available: &[i32],
+        now: Instant,
+    ) -> Vec<i32> {
+        if refusals.is_empty() {
+            return available.to_vec();
+        }
+        let written_unrefused: Vec<i32> = available
+            .iter()
+            .copied()
+            .filter(|p| !refusals.contains_key(p) && written.contains(p))
+            .collect();
+        let offer: Vec<i32> = available
+            .iter()
+            .copied()
+            .filter(|p| match refusals.get(p) {
+                Some((until, _)) => now >= *until,
+                None => written.contains(p) || written_unrefused.is_empty(),
+            })
+            .collect();
+        if offer.is_empty() {
+            available.to_vec()
+        } else {
+            offer
+        }
+    }
+
+    proptest! {
+        /// The offer kept up to date through refusals and writes is the
+        /// offer computed from scratch, after every operation.
+        #[test]
+        fn the_offer_kept_up_to_date_is_the_one_computed_afresh(
+            ops in proptest::collection::vec(op(), 1..120),
+        ) {
+            let lists: [Vec<i32>; 3] = [(0..8).collect(), vec![0, 1, 2, 4, 5, 6, 7], (1..8).collect()];
+            let (base, max) = (ms(100), ms(1000));
+            let topic: Arc<str> = Arc::from("t");
+            let mut availability = Availability::new(base, max);
+            let mut refusals: BTreeMap<i32, (Instant, u32)> = BTreeMap::new();
+            let mut written = BTreeSet::new();
+            let mut now = Instant::now();
+            let mut list = 0;
+            for op in ops {
+                match op {
+                    Op::Refused(p) => {
+                        availability.refused(&topic, p, now);
+                        let in_a_row = refusals.get(&p).map_or(1, |r| r.1 + 1);
+                        let until = now + exponential(base, max, in_a_row - 1, 0.5);
+                        refusals.insert(p, (until, in_a_row));
+                    }
+                    Op::Accepted(p) => {
+                        availability.accepted(&topic, p);
+                        written.insert(p);
+                        refusals.remove(&p);
+                    }
+                    Op::Offer(l) => list = l,
+                    Op::Wait(n) => now += ms(n),
+                }
+                let mut offered = availability.offer("t", &lists[list], now).to_vec();
+                offered.sort_unstable();
+                prop_assert_eq!(offered, defined_offer(&refusals, &written, &lists[list], now));
+            }
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// assert_eq!(tp.to_string(), "orders-3");
 /// assert!(TopicPartition::new("orders", 2) < tp);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone)]
 pub struct TopicPartition {
     /// Topic name.
     pub topic: Arc<str>,
@@ -41,6 +41,40 @@ impl TopicPartition {
     /// The topic name.
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+}
+
+// Compared by name, as a derive would, but two partitions sharing one
+// name (as a producer's or consumer's maps do) skip the string compare.
+impl PartialEq for TopicPartition {
+    fn eq(&self, other: &Self) -> bool {
+        self.partition == other.partition
+            && (Arc::ptr_eq(&self.topic, &other.topic) || self.topic == other.topic)
+    }
+}
+
+impl Eq for TopicPartition {}
+
+impl std::hash::Hash for TopicPartition {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.topic.hash(state);
+        self.partition.hash(state);
+    }
+}
+
+impl Ord for TopicPartition {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.topic, &other.topic) {
+            self.partition.cmp(&other.partition)
+        } else {
+            (&self.topic, self.partition).cmp(&(&other.topic, other.partition))
+        }
+    }
+}
+
+impl PartialOrd for TopicPartition {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -134,5 +168,19 @@ mod tests {
         ]
         .into();
         assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn a_shared_name_compares_as_its_text_does() {
+        let a: Arc<str> = Arc::from("a");
+        let shared = [TopicPartition::new(&a, 2), TopicPartition::new(&a, 10)];
+        let apart = [TopicPartition::new("a", 2), TopicPartition::new("a", 10)];
+        for (x, y) in shared.iter().zip(&apart) {
+            assert_eq!(x, y);
+            assert_eq!(x.cmp(y), std::cmp::Ordering::Equal);
+        }
+        assert!(shared[0] < shared[1] && shared[0] < apart[1] && apart[0] < shared[1]);
+        assert!(shared[1] < TopicPartition::new("b", 0));
+        assert_ne!(shared[0], shared[1]);
     }
 }
