@@ -453,8 +453,9 @@ async fn write_loop<S: AsyncWrite>(
 }
 
 async fn read_loop<S: AsyncRead>(shared: Arc<Shared>, mut socket: ReadHalf<S>, max_frame: usize) {
+    let mut buffers = frame::ReadBuffers::default();
     loop {
-        let error = match frame::read(&mut socket, &shared.broker, max_frame).await {
+        let error = match frame::read(&mut socket, &shared.broker, max_frame, &mut buffers).await {
             Ok(Some(body)) => match route(&shared, body) {
                 Ok(()) => continue,
                 Err(error) => error,

@@ -685,7 +685,13 @@ impl FakeLink {
     /// anything a connection would close on closes the link.
     async fn read_wire(&self, wire: Bytes, correlation_id: i32) -> Result<Bytes, TransportError> {
         let mut rest: &[u8] = &wire;
-        let read = crate::frame::read(&mut rest, &self.address, self.max_frame).await;
+        let read = crate::frame::read(
+            &mut rest,
+            &self.address,
+            self.max_frame,
+            &mut crate::frame::ReadBuffers::default(),
+        )
+        .await;
         let result = match read {
             Ok(Some(frame)) => {
                 let carried = frame

@@ -86,6 +86,52 @@ impl FramePool {
     }
 }
 
+/// Buffers of large frames read earlier, for the next frames read on the
+/// same connection once nothing holds their bytes any more. A consumer's
+/// fetch answers are up to `fetch_max_bytes` (50 MiB) each; records hand
+/// out slices of them, so a buffer is free only when its last record is
+/// dropped. A fresh buffer for each answer costs a page fault for every
+/// 4 KiB read, as one past the allocator's mmap threshold (32 MiB at most)
+/// goes back to the kernel when freed: at 4,000 partitions that was the
+/// largest cost a consumer had beyond the records themselves.
+///
+/// Two are kept, as a consumer reads the next answer while handing out the
+/// last: the one before that is free by then. So a connection holds at
+/// most two large buffers it no longer uses, until it closes.
+#[derive(Debug, Default)]
+pub(crate) struct ReadBuffers {
+    kept: std::collections::VecDeque<Bytes>,
+}
+
+/// Frames read into kept buffers: those of at least this many bytes.
+const KEPT_FROM: usize = FIRST_RESERVE;
+/// Buffers of read frames kept at most.
+const KEPT_READ: usize = 2;
+
+impl ReadBuffers {
+    /// A kept buffer with room for `len` bytes whose frame is no longer
+    /// held anywhere, emptied.
+    fn take(&mut self, len: usize) -> Option<BytesMut> {
+        let at = self.kept.iter().position(Bytes::is_unique)?;
+        let mut buffer = self.kept.remove(at)?.try_into_mut().ok()?;
+        buffer.clear();
+        // One too small is dropped: a fresh one of the new size follows.
+        (buffer.capacity() >= len).then_some(buffer)
+    }
+
+    /// Keeps `frame`'s buffer (shared with it) when it is large, in place of
+    /// the oldest one kept.
+    fn keep(&mut self, frame: &Bytes) {
+        if frame.len() < KEPT_FROM {
+            return;
+        }
+        if self.kept.len() == KEPT_READ {
+            self.kept.pop_front();
+        }
+        self.kept.push_back(frame.clone());
+    }
+}
+
 /// Writes the size of the body into the placeholder that [`start`] left.
 ///
 /// # Panics
@@ -109,11 +155,13 @@ pub fn set_correlation_id(frame: &mut BytesMut, id: i32) {
     frame[CORRELATION_ID_AT..CORRELATION_ID_AT + 4].copy_from_slice(&id.to_be_bytes());
 }
 
-/// Reads one frame body. `Ok(None)` is a clean end of stream between frames.
-pub async fn read<R: AsyncRead + Unpin>(
+/// Reads one frame body, into a buffer of `buffers` when one is free.
+/// `Ok(None)` is a clean end of stream between frames.
+pub(crate) async fn read<R: AsyncRead + Unpin>(
     reader: &mut R,
     broker: &str,
     max: usize,
+    buffers: &mut ReadBuffers,
 ) -> Result<Option<Bytes>, TransportError> {
     let mut size = [0u8; SIZE_PREFIX];
     match reader.read_exact(&mut size).await {
@@ -135,9 +183,39 @@ pub async fn read<R: AsyncRead + Unpin>(
             max,
         });
     }
-    read_body(reader, broker, len)
-        .await
-        .map(|body| Some(Bytes::from(body)))
+    let body = match buffers.take(len) {
+        Some(buffer) => read_into(reader, broker, len, buffer).await?.freeze(),
+        None => Bytes::from(read_body(reader, broker, len).await?),
+    };
+    buffers.keep(&body);
+    Ok(Some(body))
+}
+
+/// Reads a frame body of `len` bytes into `body`, which has room for it.
+async fn read_into<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    broker: &str,
+    len: usize,
+    mut body: BytesMut,
+) -> Result<BytesMut, TransportError> {
+    while body.len() < len {
+        let read = (&mut *reader)
+            .take((len - body.len()) as u64)
+            .read_buf(&mut body)
+            .await
+            .map_err(|e| TransportError::io(broker, &e))?;
+        if read == 0 {
+            return Err(closed_within(broker, body.len(), len));
+        }
+    }
+    Ok(body)
+}
+
+fn closed_within(broker: &str, arrived: usize, len: usize) -> TransportError {
+    TransportError::Closed {
+        broker: broker.to_string(),
+        reason: format!("the broker closed the connection {arrived} bytes into a {len}-byte frame"),
+    }
 }
 
 /// Reads a frame body of `len` bytes.
@@ -152,7 +230,13 @@ async fn read_body<R: AsyncRead + Unpin>(
     let mut body: Vec<u8> = Vec::with_capacity(len.min(FIRST_RESERVE));
     while body.len() < len {
         if body.capacity() == body.len() {
-            body.reserve_exact(grown(body.len(), len) - body.len());
+            let mut capacity = grown(body.len(), len);
+            if capacity == len && len >= KEPT_FROM {
+                // Room for a later, somewhat larger frame in this buffer
+                // once it is kept: pages never written are never resident.
+                capacity = len + len / 4;
+            }
+            body.reserve_exact(capacity - body.len());
         }
         let room = (len - body.len()).min(body.capacity() - body.len());
         let read = (&mut *reader)
@@ -161,13 +245,7 @@ async fn read_body<R: AsyncRead + Unpin>(
             .await
             .map_err(|e| TransportError::io(broker, &e))?;
         if read == 0 {
-            return Err(TransportError::Closed {
-                broker: broker.to_string(),
-                reason: format!(
-                    "the broker closed the connection {} bytes into a {len}-byte frame",
-                    body.len()
-                ),
-            });
+            return Err(closed_within(broker, body.len(), len));
         }
     }
     Ok(body)
@@ -227,17 +305,25 @@ mod tests {
         finish(&mut frame);
         let mut input: &[u8] = &frame;
         assert_eq!(
-            read(&mut input, "b", 10).await.unwrap().unwrap(),
+            read(&mut input, "b", 10, &mut ReadBuffers::default())
+                .await
+                .unwrap()
+                .unwrap(),
             &b"abc"[..]
         );
-        assert!(read(&mut input, "b", 10).await.unwrap().is_none());
+        assert!(
+            read(&mut input, "b", 10, &mut ReadBuffers::default())
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]
     async fn refuses_oversized_and_negative_sizes_before_allocating() {
         let mut input: &[u8] = &[0x7f, 0xff, 0xff, 0xff];
         assert!(matches!(
-            read(&mut input, "b", 1 << 20).await,
+            read(&mut input, "b", 1 << 20, &mut ReadBuffers::default()).await,
             Err(TransportError::FrameTooLarge {
                 size: 2_147_483_647,
                 ..
@@ -245,7 +331,7 @@ mod tests {
         ));
         let mut input: &[u8] = &[0xff, 0xff, 0xff, 0xfe];
         assert!(matches!(
-            read(&mut input, "b", 10).await,
+            read(&mut input, "b", 10, &mut ReadBuffers::default()).await,
             Err(TransportError::Protocol { .. })
         ));
     }
@@ -258,12 +344,18 @@ mod tests {
         for len in [FIRST_RESERVE + 100, 20 * FIRST_RESERVE + 3] {
             let size = u32::try_from(len).unwrap().to_be_bytes();
             let mut input = (&size[..]).chain(tokio::io::repeat(7).take(len as u64));
-            let body = read(&mut input, "b", 64 << 20).await.unwrap().unwrap();
+            let body = read(&mut input, "b", 64 << 20, &mut ReadBuffers::default())
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(body.len(), len);
             assert!(body.iter().all(|&b| b == 7));
             let mut input = tokio::io::repeat(7).take(len as u64);
             let body = read_body(&mut input, "b", len).await.unwrap();
-            assert_eq!(body.capacity(), len, "no room past the frame");
+            assert!(
+                (len..=len + len / 4).contains(&body.capacity()),
+                "room past the frame for a quarter more at most"
+            );
         }
     }
 
@@ -291,7 +383,7 @@ mod tests {
         input.extend_from_slice(&[1; 1000]);
         let mut input: &[u8] = &input;
         assert!(matches!(
-            read(&mut input, "b", 200 << 20).await,
+            read(&mut input, "b", 200 << 20, &mut ReadBuffers::default()).await,
             Err(TransportError::Closed { .. })
         ));
     }
@@ -300,8 +392,87 @@ mod tests {
     async fn a_frame_cut_short_is_an_error() {
         let mut input: &[u8] = &[0, 0, 0, 5, 1, 2];
         assert!(matches!(
-            read(&mut input, "b", 10).await,
+            read(&mut input, "b", 10, &mut ReadBuffers::default()).await,
             Err(TransportError::Closed { .. })
         ));
+    }
+
+    /// A frame of `len` bytes of `byte`, with its size.
+    fn framed(len: usize, byte: u8) -> Vec<u8> {
+        let mut wire = u32::try_from(len).unwrap().to_be_bytes().to_vec();
+        wire.resize(SIZE_PREFIX + len, byte);
+        wire
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_s_buffer_is_read_into_again_once_nothing_holds_it() {
+        let len = 3 * KEPT_FROM;
+        let mut buffers = ReadBuffers::default();
+        let mut wire: Vec<u8> = Vec::new();
+        for byte in 1..=4 {
+            wire.extend(framed(len - usize::from(byte), byte));
+        }
+        let mut input: &[u8] = &wire;
+        let first = read(&mut input, "b", len, &mut buffers)
+            .await
+            .unwrap()
+            .unwrap();
+        let at = first.as_ptr();
+        let record = first.slice(10..20);
+        drop(first);
+        // A record of the first frame is still held: a buffer of its own.
+        let second = read(&mut input, "b", len, &mut buffers)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(second.as_ptr(), at);
+        assert!(second.iter().all(|&b| b == 2));
+        assert!(record.iter().all(|&b| b == 1), "the held record is intact");
+        drop(record);
+        // Now the first frame's buffer is free, and is read into again.
+        let third = read(&mut input, "b", len, &mut buffers)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(third.as_ptr(), at);
+        assert_eq!(third.len(), len - 3);
+        assert!(third.iter().all(|&b| b == 3));
+        // At most two are kept: the second frame's, then the third's.
+        drop((second, third));
+        assert_eq!(buffers.kept.len(), KEPT_READ);
+        let fourth = read(&mut input, "b", len, &mut buffers)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(fourth.iter().all(|&b| b == 4));
+        assert_eq!(buffers.kept.len(), KEPT_READ);
+    }
+
+    #[tokio::test]
+    async fn small_frames_and_too_small_buffers_are_not_read_into() {
+        let mut buffers = ReadBuffers::default();
+        let mut wire = framed(100, 1);
+        wire.extend(framed(KEPT_FROM, 2));
+        wire.extend(framed(2 * KEPT_FROM, 3));
+        let mut input: &[u8] = &wire;
+        let small = read(&mut input, "b", 4 * KEPT_FROM, &mut buffers)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(buffers.kept.is_empty(), "a small frame is not kept");
+        drop(small);
+        let large = read(&mut input, "b", 4 * KEPT_FROM, &mut buffers)
+            .await
+            .unwrap()
+            .unwrap();
+        drop(large);
+        // Free, but with room for less than the next frame: dropped.
+        let larger = read(&mut input, "b", 4 * KEPT_FROM, &mut buffers)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(larger.len(), 2 * KEPT_FROM);
+        assert!(larger.iter().all(|&b| b == 3));
+        assert_eq!(buffers.kept.len(), 1, "only the larger frame's buffer");
     }
 }
