@@ -381,7 +381,15 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             return Err((AppendError::RecordTooLarge { size, limit, key }, completion));
         }
         let batch_size = self.config.batch_size;
-        let queue = self.queues.entry(partition.clone()).or_default();
+        // Looked up before any key is cloned: a clone per record would
+        // touch a count every other thread's clones touch too.
+        if !self.queues.contains_key(partition) {
+            self.queues.insert(partition.clone(), VecDeque::new());
+        }
+        let queue = self
+            .queues
+            .get_mut(partition)
+            .expect("the queue was just ensured");
         let fits = queue.back().is_some_and(|b| {
             b.builder.is_some()
                 && b.retry_after.is_none()

@@ -84,6 +84,21 @@ pub(crate) struct Completion {
     pub(crate) header_size: i32,
 }
 
+/// What one attempt to append a record came to.
+enum Attempt {
+    Appended,
+    /// Not appended: the record waits for this, then tries again.
+    Wait(Wait, Completion),
+}
+
+/// What a record waits for before it can be appended.
+enum Wait {
+    /// Its topic's metadata.
+    Metadata,
+    /// Room in `buffer_memory` for a batch of `needed` bytes.
+    Memory { needed: usize },
+}
+
 /// Which rules number and judge the producer's batches.
 pub(crate) enum Machine {
     /// Idempotence off: no sequences. As in the Java client, up to
@@ -665,145 +680,201 @@ impl Producer {
 
     /// Appends `record` to its partition's batch, waiting (up to
     /// `max_block_ms`) for the topic's metadata or for buffer room.
-    async fn enqueue(
+    ///
+    /// The first attempt is made before any future is built: nearly every
+    /// record is appended by it, and moving the record into a waiting
+    /// future it never needs cost a copy of it per send.
+    fn enqueue(
         &self,
         record: ProducerRecord,
         notifier: Notifier,
+    ) -> impl Future<Output = Result<(), ProduceError>> + Send + '_ {
+        let started = Instant::now();
+        let attempt = if self.inner.closed.load(Ordering::Acquire) {
+            Err(ProduceError::Closed)
+        } else {
+            let completion = Completion {
+                notifier,
+                generation: 0,
+                timestamp: record.timestamp.unwrap_or(-1),
+                key_size: size_of(record.key.as_ref()),
+                value_size: size_of(record.value.as_ref()),
+                header_size: i32::try_from(
+                    record
+                        .headers
+                        .iter()
+                        .map(|h| h.key().len() + h.value().map_or(0, <[u8]>::len))
+                        .sum::<usize>(),
+                )
+                .unwrap_or(i32::MAX),
+            };
+            self.try_append(&record, completion, started, started)
+        };
+        let waiting = attempt.map(|attempt| match attempt {
+            Attempt::Appended => None,
+            // Tried again at once, now watching for progress.
+            Attempt::Wait(_, completion) => {
+                Some(Box::pin(self.enqueue_waiting(record, completion, started)))
+            }
+        });
+        async move {
+            match waiting? {
+                Some(waiting) => waiting.await,
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// [`Producer::enqueue`] once the first attempt could not append the
+    /// record: tries again, waiting between attempts for what it lacked,
+    /// until `max_block_ms` after `started`.
+    async fn enqueue_waiting(
+        &self,
+        record: ProducerRecord,
+        mut completion: Completion,
+        started: Instant,
     ) -> Result<(), ProduceError> {
+        let deadline = started + self.inner.config.max_block;
+        loop {
+            // Made before the attempt, so that progress made between the
+            // attempt and the wait is not missed.
+            let waiting = self.inner.progress.notified();
+            let wait = match self.try_append(&record, completion, started, Instant::now())? {
+                Attempt::Appended => return Ok(()),
+                Attempt::Wait(wait, returned) => {
+                    completion = returned;
+                    wait
+                }
+            };
+            match wait {
+                Wait::Metadata => {
+                    // Boxed, as is the wait below: the future of every send
+                    // stays small, though only a few ever wait.
+                    Box::pin(self.partitions_of(&record.topic, deadline)).await?;
+                }
+                Wait::Memory { needed } => {
+                    if Instant::now() >= deadline {
+                        return Err(ProduceError::Blocked {
+                            what: format!("{needed} bytes of buffer_memory"),
+                            waited: started.elapsed(),
+                        });
+                    }
+                    // Batches complete and free memory: wait for that, or
+                    // the deadline.
+                    let _ = Box::pin(tokio::time::timeout_at(deadline.into(), waiting)).await;
+                }
+            }
+        }
+    }
+
+    /// One attempt to append `record` under the state lock at `now`
+    /// (`started`: when it was sent, its CreateTime unless it has one).
+    fn try_append(
+        &self,
+        record: &ProducerRecord,
+        mut completion: Completion,
+        started: Instant,
+        now: Instant,
+    ) -> Result<Attempt, ProduceError> {
+        let key = record.key.as_deref();
+        let value = record.value.as_deref();
+        let mut guard = self.inner.state();
+        let state = &mut *guard;
+        if let Some(error) = state.fatal_error() {
+            return Err(error);
+        }
+        let Some(entry) = state.topics.get(&self.inner.client, &record.topic) else {
+            return Ok(Attempt::Wait(Wait::Metadata, completion));
+        };
+        // CreateTime: from the same clock read, under the lock.
+        let timestamp = match record.timestamp {
+            Some(timestamp) => timestamp,
+            None => state.wall_clock.millis(started),
+        };
+        completion.timestamp = timestamp;
+        let count = entry.count;
+        let partition = match record.partition {
+            Some(p) if p >= 0 && usize::try_from(p).is_ok_and(|p| p < count) => p,
+            Some(p) => {
+                return Err(ProduceError::NoSuchPartition {
+                    topic: record.topic.clone(),
+                    partition: p,
+                    count,
+                });
+            }
+            None => state.partitioner.partition(
+                key,
+                key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len),
+                TopicPartitions {
+                    topic: &record.topic,
+                    count: i32::try_from(count).unwrap_or(i32::MAX),
+                    available: if self.inner.config.adaptive_partitioning {
+                        state
+                            .availability
+                            .offer(&record.topic, &entry.available, now)
+                    } else {
+                        &entry.available
+                    },
+                },
+            ),
+        };
+        let owned;
+        let at = if let Some(at) = entry.partition(partition) {
+            at
+        } else {
+            // A partitioner of the caller's own answered past the count.
+            owned = TopicPartition {
+                topic: Arc::clone(&entry.name),
+                partition,
+            };
+            &owned
+        };
+        // Checked under the lock: a close that has begun counts on no
+        // record arriving after it.
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(ProduceError::Closed);
         }
-        let started = Instant::now();
-        let deadline = started + self.inner.config.max_block;
-        // CreateTime: from the same clock read, under the lock below.
-        let mut timestamp = record.timestamp;
-        let key = record.key.as_deref();
-        let value = record.value.as_deref();
-        let header_size: usize = record
-            .headers
-            .iter()
-            .map(|h| h.key().len() + h.value().map_or(0, <[u8]>::len))
-            .sum();
-        let mut completion = Completion {
-            notifier,
-            generation: 0,
-            timestamp: timestamp.unwrap_or(-1),
-            key_size: size_of(record.key.as_ref()),
-            value_size: size_of(record.value.as_ref()),
-            header_size: i32::try_from(header_size).unwrap_or(i32::MAX),
-        };
-        let mut now = started;
-        loop {
-            let waiting = self.inner.progress.notified();
-            let known = 'locked: {
-                let mut guard = self.inner.state();
-                let state = &mut *guard;
-                let Some(entry) = state.topics.get(&self.inner.client, &record.topic) else {
-                    break 'locked false;
-                };
-                let timestamp = *timestamp.get_or_insert_with(|| state.wall_clock.millis(started));
-                completion.timestamp = timestamp;
-                let count = entry.count;
-                let partition = match record.partition {
-                    Some(p) if p >= 0 && usize::try_from(p).is_ok_and(|p| p < count) => p,
-                    Some(p) => {
-                        return Err(ProduceError::NoSuchPartition {
-                            topic: record.topic.clone(),
-                            partition: p,
-                            count,
-                        });
-                    }
-                    None => state.partitioner.partition(
-                        key,
-                        key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len),
-                        TopicPartitions {
-                            topic: &record.topic,
-                            count: i32::try_from(count).unwrap_or(i32::MAX),
-                            available: if self.inner.config.adaptive_partitioning {
-                                state
-                                    .availability
-                                    .offer(&record.topic, &entry.available, now)
-                            } else {
-                                &entry.available
-                            },
-                        },
-                    ),
-                };
-                let at = TopicPartition {
-                    topic: Arc::clone(&entry.name),
-                    partition,
-                };
-                if let Some(error) = state.fatal_error() {
-                    return Err(error);
+        let mut new_partition = false;
+        if let Machine::Transactional(txn) = &mut state.machine {
+            // Sends are allowed only inside a transaction; with V1 a
+            // partition new to it is added before its batches go.
+            new_partition = !txn.may_send(at);
+            txn.add_partition(at).map_err(ProduceError::Transaction)?;
+        }
+        completion.generation = state.unsettled.current();
+        let appended = state.accumulator.append(
+            now,
+            at,
+            RecordRef {
+                timestamp,
+                key,
+                value,
+                headers: &record.headers,
+            },
+            completion,
+        );
+        match appended {
+            Ok(appended) => {
+                if !(self.inner.keyless_movable && record.partition.is_none() && key.is_none()) {
+                    state.accumulator.pin(at);
                 }
-                // Checked under the lock: a close that has begun counts on
-                // no record arriving after it.
-                if self.inner.closed.load(Ordering::Acquire) {
-                    return Err(ProduceError::Closed);
+                state.unsettled.accept();
+                drop(guard);
+                if appended.batch_full || appended.new_batch || new_partition {
+                    self.inner.wake.notify_one();
                 }
-                let mut new_partition = false;
-                if let Machine::Transactional(txn) = &mut state.machine {
-                    // Sends are allowed only inside a transaction; with V1 a
-                    // partition new to it is added before its batches go.
-                    new_partition = !txn.may_send(&at);
-                    txn.add_partition(&at).map_err(ProduceError::Transaction)?;
-                }
-                completion.generation = state.unsettled.current();
-                let appended = state.accumulator.append(
-                    now,
-                    &at,
-                    RecordRef {
-                        timestamp,
-                        key,
-                        value,
-                        headers: &record.headers,
-                    },
-                    completion,
-                );
-                match appended {
-                    Ok(appended) => {
-                        if !(self.inner.keyless_movable
-                            && record.partition.is_none()
-                            && key.is_none())
-                        {
-                            state.accumulator.pin(&at);
-                        }
-                        state.unsettled.accept();
-                        drop(guard);
-                        if appended.batch_full || appended.new_batch || new_partition {
-                            self.inner.wake.notify_one();
-                        }
-                        return Ok(());
-                    }
-                    Err((AppendError::BufferFull { needed, .. }, returned)) => {
-                        completion = returned;
-                        if Instant::now() >= deadline {
-                            return Err(ProduceError::Blocked {
-                                what: format!("{needed} bytes of buffer_memory"),
-                                waited: started.elapsed(),
-                            });
-                        }
-                    }
-                    Err((error, returned)) => {
-                        // The record's callback is dropped uncalled; not
-                        // under the lock, in case dropping it takes it.
-                        drop(guard);
-                        drop(returned);
-                        return Err(ProduceError::Record(error.to_string()));
-                    }
-                }
-                true
-            };
-            if !known {
-                // Not known yet: learn it (the caller waits for it).
-                // Boxed, as is the wait below: the future of every send
-                // stays small, though only a few ever wait.
-                Box::pin(self.partitions_of(&record.topic, deadline)).await?;
-                continue;
+                Ok(Attempt::Appended)
             }
-            // Batches complete and free memory: wait for that, or the deadline.
-            let _ = Box::pin(tokio::time::timeout_at(deadline.into(), waiting)).await;
-            now = Instant::now();
+            Err((AppendError::BufferFull { needed, .. }, returned)) => {
+                Ok(Attempt::Wait(Wait::Memory { needed }, returned))
+            }
+            Err((error, returned)) => {
+                // The record's callback is dropped uncalled; not under the
+                // lock, in case dropping it takes it.
+                drop(guard);
+                drop(returned);
+                Err(ProduceError::Record(error.to_string()))
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use ferrokafka_protocol::TopicPartition;
 use ferrokafka_transport::Client;
 use rustc_hash::FxHashMap;
 
@@ -14,8 +15,19 @@ pub(crate) struct TopicEntry {
     pub(crate) name: Arc<str>,
     pub(crate) count: usize,
     pub(crate) available: Vec<i32>,
+    /// Each partition's key, lent to the accumulator by every send: making
+    /// one per record would touch the name's shared count twice a record,
+    /// a cache line the sender thread touches too.
+    partitions: Vec<TopicPartition>,
     /// The client's metadata updates when the entry was read.
     as_of: u64,
+}
+
+impl TopicEntry {
+    /// The key of `partition`, which is below `count`.
+    pub(crate) fn partition(&self, partition: i32) -> Option<&TopicPartition> {
+        self.partitions.get(usize::try_from(partition).ok()?)
+    }
 }
 
 /// The topics `send` has met.
@@ -82,6 +94,7 @@ impl Topics {
                         name: Arc::clone(&name),
                         count,
                         available: Vec::new(),
+                        partitions: Vec::new(),
                         as_of,
                     });
                     let at = self.entries.len() - 1;
@@ -90,6 +103,13 @@ impl Topics {
                     at
                 });
                 let entry = &mut self.entries[at];
+                let name = &entry.name;
+                entry.partitions.truncate(count);
+                let known = entry.partitions.len();
+                entry.partitions.extend(
+                    (known..count)
+                        .map(|p| TopicPartition::new(name, i32::try_from(p).unwrap_or(i32::MAX))),
+                );
                 entry.count = count;
                 entry.available = available;
                 entry.as_of = as_of;
