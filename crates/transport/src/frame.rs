@@ -1,7 +1,7 @@
 //! Kafka's framing: every request and response is a big-endian `int32` size
 //! followed by that many bytes.
 
-use bytes::{BufMut as _, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
 use crate::TransportError;
@@ -199,23 +199,35 @@ async fn read_into<R: AsyncRead + Unpin>(
     mut body: BytesMut,
 ) -> Result<BytesMut, TransportError> {
     while body.len() < len {
-        let read = (&mut *reader)
-            .take((len - body.len()) as u64)
-            .read_buf(&mut body)
-            .await
-            .map_err(|e| TransportError::io(broker, &e))?;
-        if read == 0 {
-            return Err(closed_within(broker, body.len(), len));
-        }
+        let arrived = body.len();
+        read_more(reader, broker, &mut body, len - arrived, (arrived, len)).await?;
     }
     Ok(body)
 }
 
-fn closed_within(broker: &str, arrived: usize, len: usize) -> TransportError {
-    TransportError::Closed {
-        broker: broker.to_string(),
-        reason: format!("the broker closed the connection {arrived} bytes into a {len}-byte frame"),
+/// Appends to `body` what arrives next, at most `room` bytes, of a frame
+/// of which `arrived` of `len` bytes are in.
+async fn read_more<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    broker: &str,
+    body: &mut impl BufMut,
+    room: usize,
+    (arrived, len): (usize, usize),
+) -> Result<(), TransportError> {
+    let read = (&mut *reader)
+        .take(room as u64)
+        .read_buf(body)
+        .await
+        .map_err(|e| TransportError::io(broker, &e))?;
+    if read == 0 {
+        return Err(TransportError::Closed {
+            broker: broker.to_string(),
+            reason: format!(
+                "the broker closed the connection {arrived} bytes into a {len}-byte frame"
+            ),
+        });
     }
+    Ok(())
 }
 
 /// Reads a frame body of `len` bytes.
@@ -238,15 +250,9 @@ async fn read_body<R: AsyncRead + Unpin>(
             }
             body.reserve_exact(capacity - body.len());
         }
-        let room = (len - body.len()).min(body.capacity() - body.len());
-        let read = (&mut *reader)
-            .take(room as u64)
-            .read_buf(&mut body)
-            .await
-            .map_err(|e| TransportError::io(broker, &e))?;
-        if read == 0 {
-            return Err(closed_within(broker, body.len(), len));
-        }
+        let arrived = body.len();
+        let room = (len - arrived).min(body.capacity() - arrived);
+        read_more(reader, broker, &mut body, room, (arrived, len)).await?;
     }
     Ok(body)
 }
