@@ -5,6 +5,7 @@ import gc
 import json
 import logging
 import threading
+import time
 
 import pytest
 
@@ -25,15 +26,18 @@ def read_all(bootstrap, topic, count, **configs):
 
 
 def test_send_get_returns_record_metadata(bootstrap, topic):
+    # A minute ago: a record older than the topic's retention (7 days by
+    # default) can be deleted by the broker's next retention check.
+    stamp = int(time.time() * 1000) - 60_000
     with KafkaProducer(bootstrap_servers=bootstrap) as producer:
         future = producer.send(topic, b"hello", key=b"k", headers=[("h", b"v")], partition=1,
-                               timestamp_ms=1_700_000_000_000)
+                               timestamp_ms=stamp)
         assert isinstance(future, FutureRecordMetadata)
         metadata = future.get(timeout=30)
     assert isinstance(metadata, RecordMetadata)
     assert (metadata.topic, metadata.partition, metadata.offset) == (topic, 1, 0)
     assert metadata.topic_partition == TopicPartition(topic, 1)
-    assert metadata.timestamp == 1_700_000_000_000
+    assert metadata.timestamp == stamp
     assert metadata.serialized_key_size == 1
     assert metadata.serialized_value_size == 5
     assert metadata.serialized_header_size == 2
@@ -41,7 +45,7 @@ def test_send_get_returns_record_metadata(bootstrap, topic):
     assert future.value == metadata and future.exception is None
     [record] = read_all(bootstrap, topic, 1)
     assert (record.key, record.value, record.headers, record.timestamp) == (
-        b"k", b"hello", [("h", b"v")], 1_700_000_000_000)
+        b"k", b"hello", [("h", b"v")], stamp)
 
 
 def test_seed_callbacks_with_json_serializer_and_close_right_after_send(bootstrap, topic):

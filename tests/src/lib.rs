@@ -124,14 +124,49 @@ pub async fn create_topic(
     partitions: i32,
     replication_factor: i16,
 ) {
+    create_topic_with_configs(client, topic, partitions, replication_factor, &[]).await;
+}
+
+/// [`create_topic`] for records stamped long ago (tests that pin their
+/// timestamps): time-based retention is off, since the broker's retention
+/// check (every 5 minutes by default) would otherwise empty the topic
+/// whenever it runs during the test.
+///
+/// # Panics
+/// If the broker refuses: the test cannot go on.
+pub async fn create_topic_keeping_old_records(
+    client: &ferrokafka_transport::Client,
+    topic: &str,
+    partitions: i32,
+) {
+    create_topic_with_configs(client, topic, partitions, 1, &[("retention.ms", "-1")]).await;
+}
+
+async fn create_topic_with_configs(
+    client: &ferrokafka_transport::Client,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i16,
+    configs: &[(&str, &str)],
+) {
     use ferrokafka_protocol::messages::CreateTopicsRequest;
-    use ferrokafka_protocol::messages::create_topics_request::CreatableTopic;
+    use ferrokafka_protocol::messages::create_topics_request::{
+        CreatableTopic, CreatableTopicConfig,
+    };
     let response = client
         .send_any(&CreateTopicsRequest {
             topics: vec![CreatableTopic {
                 name: topic.to_string(),
                 num_partitions: partitions,
                 replication_factor,
+                configs: configs
+                    .iter()
+                    .map(|(name, value)| CreatableTopicConfig {
+                        name: (*name).to_string(),
+                        value: Some((*value).to_string()),
+                        ..CreatableTopicConfig::default()
+                    })
+                    .collect(),
                 ..CreatableTopic::default()
             }],
             timeout_ms: 30_000,

@@ -194,7 +194,11 @@ async fn list_offsets_and_delete_records_per_partition() {
         let admin = admin().await;
         let topic = unique_topic("admin-records");
         let created = admin
-            .create_topics(&[NewTopic::new(&topic, 2, 1)], false, &options())
+            .create_topics(
+                &[NewTopic::new(&topic, 2, 1).config("retention.ms", "-1")],
+                false,
+                &options(),
+            )
             .await;
         assert!(created[&topic].is_ok(), "{created:?}");
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ferrokafka_consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
-use ferrokafka_tests::{bootstrap_servers, create_topic, unique_topic};
+use ferrokafka_tests::{bootstrap_servers, create_topic_keeping_old_records, unique_topic};
 
 async fn topic_with_records(partitions: i32, records: u32) -> String {
     let producer = Producer::new(
@@ -17,7 +17,7 @@ async fn topic_with_records(partitions: i32, records: u32) -> String {
     .await
     .unwrap();
     let topic = unique_topic("consume");
-    create_topic(producer.client(), &topic, partitions, 1).await;
+    create_topic_keeping_old_records(producer.client(), &topic, partitions).await;
     let mut deliveries = Vec::new();
     for i in 0..records {
         let partition = i32::try_from(i).unwrap() % partitions;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use ferrokafka_consumer::offsets::{self, GroupIdentity, OffsetAndMetadata, timestamp};
 use ferrokafka_group::assignor::TopicPartition;
 use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
-use ferrokafka_tests::{bootstrap_servers, create_topic, unique_topic};
+use ferrokafka_tests::{bootstrap_servers, create_topic_keeping_old_records, unique_topic};
 
 #[tokio::test]
 async fn commits_are_read_back_and_offsets_found_by_time() {
@@ -18,7 +18,7 @@ async fn commits_are_read_back_and_offsets_found_by_time() {
     .unwrap();
     let client = producer.client().clone();
     let topic = unique_topic("offsets");
-    create_topic(&client, &topic, 2, 1).await;
+    create_topic_keeping_old_records(&client, &topic, 2).await;
     // Ten records in partition 0 with timestamps 1000, 2000, ... 10000.
     for i in 1..=10i64 {
         producer

@@ -13,7 +13,7 @@ use ferrokafka_protocol::messages::DeleteRecordsRequest;
 use ferrokafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
-use ferrokafka_tests::{bootstrap_servers, create_topic, unique_topic};
+use ferrokafka_tests::{bootstrap_servers, create_topic_keeping_old_records, unique_topic};
 use xtask::broker::jars::DEFAULT_KAFKA_VERSION;
 use xtask::golden::java;
 
@@ -36,7 +36,7 @@ async fn offsets_by_time_and_the_log_bounds_match_the_java_client() {
     )
     .await
     .unwrap();
-    create_topic(producer.client(), &topic, PARTITIONS, 1).await;
+    create_topic_keeping_old_records(producer.client(), &topic, PARTITIONS).await;
     let mut deliveries = Vec::new();
     for partition in 0..PARTITIONS {
         for i in 0..RECORDS {

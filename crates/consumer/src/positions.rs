@@ -768,4 +768,97 @@ mod tests {
         p.remove([&"t-0".to_string()]);
         assert_eq!(p.assignment().count(), 1);
     }
+
+    /// A restarted consumer's partition, committed at 50 with leader epoch 0:
+    /// whatever order the poll's walks (the idle check's, each lookup's),
+    /// the metadata's epochs and the committed offset come in, the
+    /// partition ends up fetchable at 50. No per-state flag is lowered while
+    /// a partition is still in its state.
+    #[test]
+    fn a_validated_committed_position_is_fetched_whatever_the_order_of_events() {
+        #[derive(Clone, Copy, Debug)]
+        enum Event {
+            Committed,
+            Validated,
+            WalkCommitted,
+            WalkReset,
+            WalkValidation,
+            TakeFailures,
+            Epoch(i32),
+        }
+        let tp = || "t-0".to_string();
+        let committed = Position {
+            offset: 50,
+            leader_epoch: Some(0),
+        };
+        let apply = |p: &mut Positions<String>, event: Event| match event {
+            Event::Committed => {
+                if p.awaiting_committed().contains(&tp()) {
+                    p.committed(&tp(), Some(committed));
+                }
+            }
+            // The leader answers OffsetForLeaderEpoch: epoch 0 ends at 100.
+            Event::Validated => {
+                for (partition, position) in p.awaiting_validation() {
+                    p.validated(&partition, position, Some((100, 0)));
+                }
+            }
+            Event::WalkCommitted => {
+                let _ = p.awaiting_committed();
+            }
+            Event::WalkReset => {
+                let _ = p.awaiting_reset();
+            }
+            // The poll's idle check.
+            Event::WalkValidation => {
+                let _ = (p.fetchable(), p.awaiting_validation());
+            }
+            Event::TakeFailures => assert!(p.take_failures().is_empty()),
+            Event::Epoch(epoch) => {
+                let _ = p.note_leader_epochs(|_| Some(epoch));
+            }
+        };
+        let events = [
+            Event::Committed,
+            Event::Validated,
+            Event::WalkCommitted,
+            Event::WalkReset,
+            Event::WalkValidation,
+            Event::TakeFailures,
+            Event::Epoch(0),
+        ];
+        // Every order of the events (Heap's algorithm).
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        let mut counters = vec![0; order.len()];
+        let mut orders = vec![order.clone()];
+        let mut i = 0;
+        while i < order.len() {
+            if counters[i] < i {
+                order.swap(if i % 2 == 0 { 0 } else { counters[i] }, i);
+                orders.push(order.clone());
+                counters[i] += 1;
+                i = 0;
+            } else {
+                counters[i] = 0;
+                i += 1;
+            }
+        }
+        assert_eq!(orders.len(), 5040);
+        for order in orders {
+            let mut p = Positions::new(OffsetReset::Earliest);
+            p.assign([tp()]);
+            for &at in &order {
+                apply(&mut p, events[at]);
+            }
+            // Later polls: what each asks for, in the poll's order.
+            for _ in 0..2 {
+                apply(&mut p, Event::Committed);
+                apply(&mut p, Event::WalkReset);
+                apply(&mut p, Event::TakeFailures);
+                apply(&mut p, Event::Validated);
+            }
+            let seen: Vec<Event> = order.iter().map(|&at| events[at]).collect();
+            assert_eq!(p.fetchable(), [(tp(), committed)], "after {seen:?}");
+        }
+    }
 }
