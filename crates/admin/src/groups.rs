@@ -194,13 +194,10 @@ pub fn decode_assignment(data: &Bytes) -> Result<Vec<TopicPartition>, AdminError
         .assigned_partitions
         .into_iter()
         .flat_map(|t| {
-            let topic = t.topic;
+            let topic: std::sync::Arc<str> = t.topic.into();
             t.partitions
                 .into_iter()
-                .map(move |partition| TopicPartition {
-                    topic: topic.as_str().into(),
-                    partition,
-                })
+                .map(move |partition| TopicPartition::new(&topic, partition))
         })
         .collect())
 }

@@ -398,6 +398,24 @@ fn report_requests(producer: &Producer) {
     );
 }
 
+/// Prints on stderr (which the orchestrator ignores) how the records came
+/// in: fetches, and records and bytes per fetch.
+fn report_fetches(consumer: &Consumer) {
+    let metrics = consumer.metrics();
+    eprintln!(
+        "ferrokafka: {} fetches ({} full, {} incremental), {:.0} records and {:.0} bytes \
+         per fetch ({:.0} max), fetch latency {:.2} ms avg ({:.0} max)",
+        metrics.fetch_total,
+        metrics.fetch_requests_full,
+        metrics.fetch_requests_incremental,
+        metrics.records_per_request_avg,
+        metrics.fetch_size_avg,
+        metrics.fetch_size_max,
+        metrics.fetch_latency_avg_ms,
+        metrics.fetch_latency_max_ms,
+    );
+}
+
 /// Waits until record `i` (its index among all the run's records) is due
 /// at `rate` records per second.
 async fn pace(started: Instant, i: u64, rate: u64) {
@@ -439,6 +457,9 @@ async fn consume(args: &ConsumeArgs) -> anyhow::Result<Outcome> {
         finished.push(done??);
     }
     let elapsed = started.elapsed();
+    for consumer in &finished {
+        report_fetches(consumer);
+    }
     for consumer in finished {
         consumer.close(Duration::from_secs(10)).await?;
     }

@@ -110,6 +110,30 @@ pub(crate) struct Fetcher {
     epochs_noted: Option<Instant>,
     /// An error met while prefetching, for the next poll that needs data.
     deferred: Option<ConsumeError>,
+    /// What the last walk over the fetchable partitions found buffered.
+    deliverable: Option<Deliverable>,
+}
+
+/// Bytes buffered for fetchable partitions, as one walk found them.
+#[derive(Debug, Clone, Copy)]
+struct Deliverable {
+    /// The positions' generation then.
+    generation: u64,
+    /// All the bytes buffered then.
+    buffered: usize,
+    /// The part of them that could be handed out.
+    bytes: usize,
+}
+
+impl Deliverable {
+    /// The bytes deliverable now at least, if the positions' generation
+    /// is still the one seen: every byte the buffer lost since was either
+    /// handed out (deliverable) or dropped (deliverable or not), so
+    /// `bytes` less the loss is a floor; a buffer that grew is not known.
+    fn at_least(self, generation: u64, buffered: usize) -> Option<usize> {
+        (generation == self.generation && buffered <= self.buffered)
+            .then(|| self.bytes.saturating_sub(self.buffered - buffered))
+    }
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -132,6 +156,7 @@ impl Fetcher {
             metrics,
             epochs_noted: None,
             deferred: None,
+            deliverable: None,
         }
     }
 
@@ -218,29 +243,48 @@ impl Fetcher {
         }
     }
 
-    /// Whether what is buffered for the partitions that can be handed out
-    /// is already a whole answer's worth (`fetch_max_bytes`): then nothing
+    /// The fetchable partitions, unless what is buffered for them is
+    /// already a whole answer's worth (`fetch_max_bytes`): then nothing
     /// more is fetched until the application consumes some, so a consumer
     /// whose application stops polling holds at most that plus the answers
     /// in flight, however many partitions it reads (fetching ahead per
     /// partition alone would buffer two answers of each).
-    fn holds_enough(
-        &self,
+    ///
+    /// While the application drains a whole answer, one poll at a time,
+    /// the walk over the partitions is not repeated: what it found, less
+    /// what was handed out since, holds until a partition's state changes.
+    fn unless_holding_enough(
+        &mut self,
         config: &ConsumerConfig,
-        fetchable: &[(TopicPartition, Position)],
-    ) -> bool {
+        positions: &Positions<TopicPartition>,
+    ) -> Option<Vec<(TopicPartition, Position)>> {
         let limit = usize::try_from(config.fetch_max_bytes).unwrap_or(0).max(1);
-        if self.buffer.bytes() < limit {
-            return false;
+        let buffered = self.buffer.bytes();
+        let generation = positions.generation();
+        if self
+            .deliverable
+            .and_then(|d| d.at_least(generation, buffered))
+            .is_some_and(|bytes| bytes >= limit)
+        {
+            return None;
         }
-        let fetchable: HashSet<&TopicPartition> = fetchable.iter().map(|(tp, _)| tp).collect();
-        let deliverable: usize = self
+        let fetchable = positions.fetchable();
+        if buffered < limit {
+            return Some(fetchable);
+        }
+        let wanted: HashSet<&TopicPartition> = fetchable.iter().map(|(tp, _)| tp).collect();
+        let bytes: usize = self
             .buffer
             .iter()
-            .filter(|f| fetchable.contains(&f.partition))
+            .filter(|f| wanted.contains(&f.partition))
             .map(|f| f.bytes)
             .sum();
-        deliverable >= limit
+        self.deliverable = Some(Deliverable {
+            generation,
+            buffered,
+            bytes,
+        });
+        (bytes < limit).then_some(fetchable)
     }
 
     /// [`Fetcher::start`] right after records were handed out: an error
@@ -303,10 +347,9 @@ impl Fetcher {
             // read, however few fetches there were.
             return Ok(());
         }
-        let fetchable = lock(positions).fetchable();
-        if self.holds_enough(config, &fetchable) {
+        let Some(fetchable) = self.unless_holding_enough(config, &lock(positions)) else {
             return Ok(());
-        }
+        };
         let now = Instant::now();
         self.preferred.retain(|_, (_, until)| now < *until);
         let mut by_node: BTreeMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = BTreeMap::new();
@@ -1188,6 +1231,61 @@ mod tests {
         let positions = lock(&positions);
         assert_eq!(positions.position(&tp(0)).unwrap().unwrap().offset, 5);
         assert_eq!(positions.position(&tp(1)).unwrap().unwrap().offset, 2);
+    }
+
+    /// Records `from..to` of `partition` as a chunk of `bytes` bytes.
+    fn sized_chunk(partition: i32, from: i64, to: i64, bytes: usize) -> Fetched {
+        Fetched {
+            bytes,
+            ..chunk(partition, from, to)
+        }
+    }
+
+    fn fetched(fetchable: Option<Vec<(TopicPartition, Position)>>) -> Option<Vec<i32>> {
+        fetchable.map(|f| f.iter().map(|(tp, _)| tp.partition).collect())
+    }
+
+    #[test]
+    fn a_whole_answer_buffered_for_fetchable_partitions_stops_fetching_until_it_is_drained() {
+        let config = ConsumerConfig::from_pairs([
+            ("bootstrap_servers", "127.0.0.1:9092"),
+            ("fetch_max_bytes", "10"),
+        ])
+        .unwrap();
+        let positions = shared(&[(0, 0), (1, 0), (2, 0)]);
+        let mut fetcher = Fetcher::new(Arc::default());
+        let mut ask = |fetcher: &mut Fetcher| {
+            fetched(fetcher.unless_holding_enough(&config, &lock(&positions)))
+        };
+        assert_eq!(ask(&mut fetcher), Some(vec![0, 1, 2]), "nothing buffered");
+        fetcher.buffer.push_back(sized_chunk(0, 0, 4, 8));
+        fetcher.buffer.push_back(sized_chunk(1, 0, 4, 8));
+        assert_eq!(ask(&mut fetcher), None, "16 bytes buffered");
+
+        // A poll hands out half of partition 0's chunk: its bytes stay
+        // buffered until the chunk is done.
+        let first = fetcher.hand_out(&positions, 2, &mut Consumed::default());
+        assert_eq!(offsets(&first), [(0, 0), (0, 1)]);
+        assert_eq!(ask(&mut fetcher), None);
+
+        // Partition 1 paused: 8 deliverable bytes are not enough, though
+        // the buffer still holds 16.
+        lock(&positions).pause(&tp(1)).unwrap();
+        assert_eq!(ask(&mut fetcher), Some(vec![0, 2]));
+        lock(&positions).resume(&tp(1)).unwrap();
+        assert_eq!(ask(&mut fetcher), None);
+
+        // Partition 0's chunk done: 8 bytes left.
+        let rest = fetcher.hand_out(&positions, 3, &mut Consumed::default());
+        assert_eq!(offsets(&rest), [(0, 2), (0, 3), (1, 0)]);
+        assert_eq!(ask(&mut fetcher), Some(vec![0, 1, 2]));
+
+        // More arrives: 8 + 4 bytes, of which partition 2's 4 only once
+        // partition 1 is revoked.
+        fetcher.buffer.push_back(sized_chunk(2, 0, 4, 4));
+        assert_eq!(ask(&mut fetcher), None, "12 bytes");
+        lock(&positions).remove([&tp(1)]);
+        assert_eq!(ask(&mut fetcher), Some(vec![0, 2]), "4 bytes deliverable");
     }
 
     #[test]

@@ -869,12 +869,7 @@ fn decode_subscription(metadata: &Bytes) -> Option<Subscription> {
         owned_partitions: message
             .owned_partitions
             .into_iter()
-            .flat_map(|t| {
-                let topic = t.topic;
-                t.partitions
-                    .into_iter()
-                    .map(move |p| TopicPartition::new(topic.clone(), p))
-            })
+            .flat_map(|t| partitions_of(t.topic, t.partitions))
             .collect(),
         generation: (message.generation_id >= 0).then_some(message.generation_id),
         rack: message.rack_id,
@@ -909,14 +904,18 @@ fn decode_assignment(data: &Bytes) -> Option<Vec<TopicPartition>> {
         message
             .assigned_partitions
             .into_iter()
-            .flat_map(|t| {
-                let topic = t.topic;
-                t.partitions
-                    .into_iter()
-                    .map(move |p| TopicPartition::new(topic.clone(), p))
-            })
+            .flat_map(|t| partitions_of(t.topic, t.partitions))
             .collect(),
     )
+}
+
+/// `topic`'s `partitions`, sharing one name: their keys then compare by
+/// pointer.
+fn partitions_of(topic: String, partitions: Vec<i32>) -> impl Iterator<Item = TopicPartition> {
+    let topic: Arc<str> = topic.into();
+    partitions
+        .into_iter()
+        .map(move |p| TopicPartition::new(&topic, p))
 }
 
 fn split_version(data: &Bytes) -> Option<(i16, Bytes)> {

@@ -133,6 +133,10 @@ pub struct Positions<P: Ord> {
     /// answer costs nothing rather than a walk over every assigned
     /// partition (thousands, some of them waiting for a reset for seconds).
     maybe: MaybeIn,
+    /// Bumped by every change to which partitions are fetchable, or at
+    /// which position, except [`Positions::advance`]: see
+    /// [`Positions::generation`].
+    generation: u64,
 }
 
 /// One flag per state other than fetching, raised whenever a partition
@@ -173,6 +177,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             default_reset,
             partitions: BTreeMap::new(),
             maybe: MaybeIn::default(),
+            generation: 0,
         }
     }
 
@@ -196,6 +201,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
         }
         self.partitions = next;
         self.maybe.committed.set(true);
+        self.generation += 1;
     }
 
     /// Adds partitions (cooperative rebalance), keeping the others.
@@ -213,6 +219,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
         for partition in partitions {
             self.partitions.remove(partition);
         }
+        self.generation += 1;
     }
 
     /// The assigned partitions.
@@ -220,7 +227,18 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
         self.partitions.keys()
     }
 
+    /// How many times which partitions are fetchable, or at which
+    /// position, changed other than by [`Positions::advance`]. Records
+    /// found deliverable at one generation stay deliverable while it
+    /// lasts, less those handed out: a poll need not walk every partition
+    /// again to know that.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The state of `partition`, to change it (a new generation).
     fn state(&mut self, partition: &P) -> Result<&mut PartitionState, PositionError> {
+        self.generation += 1;
         self.partitions
             .get_mut(partition)
             .ok_or_else(|| PositionError::NotAssigned(partition.to_string()))
@@ -307,6 +325,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             None => Fetch::AwaitingReset(reset),
         };
         self.maybe.entered(&state.fetch);
+        self.generation += 1;
     }
 
     /// Partitions needing a ListOffsets lookup, with the reset each needs.
@@ -326,6 +345,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
                 offset,
                 leader_epoch,
             });
+            self.generation += 1;
         }
     }
 
@@ -349,6 +369,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             Fetch::AwaitingReset(reset)
         };
         self.maybe.entered(&state.fetch);
+        self.generation += 1;
     }
 
     /// Records were handed to the application up to `next_offset`.
@@ -422,6 +443,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             .is_some_and(|state| state.note_leader_epoch(epoch));
         if must {
             self.maybe.validating.set(true);
+            self.generation += 1;
         }
         must
     }
@@ -437,6 +459,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
         }
         if any {
             self.maybe.validating.set(true);
+            self.generation += 1;
         }
         any
     }
@@ -482,6 +505,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
             _ => Fetch::Fetching(position),
         };
         self.maybe.entered(&state.fetch);
+        self.generation += 1;
     }
 
     /// The position of `partition` if it is fetchable now (assigned, not
@@ -534,6 +558,7 @@ impl<P: Ord + Clone + std::fmt::Display> Positions<P> {
         self.maybe.failed.set(false);
         if !failures.is_empty() {
             self.maybe.reset.set(true);
+            self.generation += 1;
         }
         failures
     }
@@ -767,6 +792,52 @@ mod tests {
         assert_eq!(p.awaiting_committed(), ["t-2".to_string()]);
         p.remove([&"t-0".to_string()]);
         assert_eq!(p.assignment().count(), 1);
+    }
+
+    #[test]
+    fn every_change_to_what_is_fetchable_but_an_advance_is_a_new_generation() {
+        let tp = || "t-0".to_string();
+        let at = |offset| Position {
+            offset,
+            leader_epoch: Some(0),
+        };
+        let mut p = Positions::new(OffsetReset::Earliest);
+        let mut seen = p.generation();
+        let mut changed = |p: &Positions<String>, what: &str| {
+            assert!(p.generation() > seen, "{what} kept the generation");
+            seen = p.generation();
+        };
+        p.assign([tp()]);
+        changed(&p, "assign");
+        p.committed(&tp(), Some(at(5)));
+        changed(&p, "committed");
+        p.validated(&tp(), at(5), Some((9, 0)));
+        changed(&p, "validated");
+        p.pause(&tp()).unwrap();
+        changed(&p, "pause");
+        p.resume(&tp()).unwrap();
+        changed(&p, "resume");
+        p.out_of_range(&tp(), 5);
+        changed(&p, "out_of_range");
+        p.reset_to(&tp(), 0, Some(0));
+        changed(&p, "reset_to");
+        assert!(!p.note_leader_epoch(&tp(), 0), "the first epoch seen");
+        assert!(p.note_leader_epoch(&tp(), 1));
+        changed(&p, "a new leader epoch");
+        p.seek(&tp(), 3, None).unwrap();
+        changed(&p, "seek");
+        p.request_reset(&tp(), OffsetReset::Latest).unwrap();
+        changed(&p, "request_reset");
+        p.reset_to(&tp(), 7, None);
+        changed(&p, "reset_to");
+
+        let before = p.generation();
+        p.advance(&tp(), 7, at(8));
+        p.update_watermarks(&tp(), 10, None, None);
+        assert!(!p.note_leader_epoch(&tp(), 1));
+        assert_eq!(p.generation(), before);
+        p.remove([&tp()]);
+        assert!(p.generation() > before, "remove kept the generation");
     }
 
     /// A restarted consumer's partition, committed at 50 with leader epoch 0:

@@ -335,7 +335,10 @@ impl HeartbeatCore {
         let mut named: Vec<TopicPartition> = partitions
             .iter()
             .filter_map(|(id, ps)| self.names.get(id).map(|name| (name, ps)))
-            .flat_map(|(name, ps)| ps.iter().map(|p| TopicPartition::new(name.clone(), *p)))
+            .flat_map(|(name, ps)| {
+                let name: std::sync::Arc<str> = name.as_str().into();
+                ps.iter().map(move |p| TopicPartition::new(&name, *p))
+            })
             .collect();
         named.sort();
         named
