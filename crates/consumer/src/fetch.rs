@@ -1254,7 +1254,7 @@ mod tests {
         .unwrap();
         let positions = shared(&[(0, 0), (1, 0), (2, 0)]);
         let mut fetcher = Fetcher::new(Arc::default());
-        let mut ask = |fetcher: &mut Fetcher| {
+        let ask = |fetcher: &mut Fetcher| {
             fetched(fetcher.unless_holding_enough(&config, &lock(&positions)))
         };
         assert_eq!(ask(&mut fetcher), Some(vec![0, 1, 2]), "nothing buffered");
