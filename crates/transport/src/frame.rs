@@ -96,8 +96,10 @@ impl FramePool {
 /// largest cost a consumer had beyond the records themselves.
 ///
 /// Two are kept, as a consumer reads the next answer while handing out the
-/// last: the one before that is free by then. So a connection holds at
-/// most two large buffers it no longer uses, until it closes.
+/// last: the one before that is free by then. A connection that reads no
+/// frame for [`KEPT_IDLE`] lets those it no longer uses go, so a consumer
+/// that stops fetching (paused, idle, done) does not hold two answers'
+/// worth of memory until it closes.
 #[derive(Debug, Default)]
 pub(crate) struct ReadBuffers {
     kept: std::collections::VecDeque<Bytes>,
@@ -107,6 +109,9 @@ pub(crate) struct ReadBuffers {
 const KEPT_FROM: usize = FIRST_RESERVE;
 /// Buffers of read frames kept at most.
 const KEPT_READ: usize = 2;
+/// How long a connection waits for its next frame before the kept buffers
+/// nothing holds any more go back to the allocator.
+const KEPT_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl ReadBuffers {
     /// A kept buffer with room for `len` bytes whose frame is no longer
@@ -129,6 +134,11 @@ impl ReadBuffers {
             self.kept.pop_front();
         }
         self.kept.push_back(frame.clone());
+    }
+
+    /// Lets the kept buffers that nothing else holds go.
+    fn release_unused(&mut self) {
+        self.kept.retain(|buffer| !buffer.is_unique());
     }
 }
 
@@ -163,12 +173,9 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(
     max: usize,
     buffers: &mut ReadBuffers,
 ) -> Result<Option<Bytes>, TransportError> {
-    let mut size = [0u8; SIZE_PREFIX];
-    match reader.read_exact(&mut size).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(TransportError::io(broker, &e)),
-    }
+    let Some(size) = read_size(reader, broker, buffers).await? else {
+        return Ok(None);
+    };
     let size = i32::from_be_bytes(size);
     let Ok(len) = usize::try_from(size) else {
         return Err(TransportError::Protocol {
@@ -189,6 +196,37 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(
     };
     buffers.keep(&body);
     Ok(Some(body))
+}
+
+/// Reads the size of the next frame (`None` at the end of the stream),
+/// letting the unused kept buffers go when it is long in coming.
+async fn read_size<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    broker: &str,
+    buffers: &mut ReadBuffers,
+) -> Result<Option<[u8; SIZE_PREFIX]>, TransportError> {
+    let mut size = [0u8; SIZE_PREFIX];
+    let mut filled = 0;
+    while filled < SIZE_PREFIX {
+        // `read` loses nothing when the idle timer wins the race.
+        let read = if buffers.kept.is_empty() {
+            reader.read(&mut size[filled..]).await
+        } else {
+            tokio::select! {
+                read = reader.read(&mut size[filled..]) => read,
+                () = tokio::time::sleep(KEPT_IDLE) => {
+                    buffers.release_unused();
+                    continue;
+                }
+            }
+        };
+        match read {
+            Ok(0) => return Ok(None),
+            Ok(read) => filled += read,
+            Err(e) => return Err(TransportError::io(broker, &e)),
+        }
+    }
+    Ok(Some(size))
 }
 
 /// Reads a frame body of `len` bytes into `body`, which has room for it.
@@ -452,6 +490,61 @@ mod tests {
             .unwrap();
         assert!(fourth.iter().all(|&b| b == 4));
         assert_eq!(buffers.kept.len(), KEPT_READ);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_idle_for_a_while_lets_its_unused_buffers_go() {
+        let len = 2 * KEPT_FROM;
+        let mut buffers = ReadBuffers::default();
+        let (mut broker, mut socket) = tokio::io::duplex(64 << 10);
+        let sent = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt as _;
+            for (byte, wait) in [(1, 0), (2, 0), (3, 3), (4, 2)] {
+                tokio::time::sleep(KEPT_IDLE * wait).await;
+                broker.write_all(&framed(len, byte)).await.unwrap();
+            }
+            broker
+        });
+        let first = read(&mut socket, "b", len, &mut buffers)
+            .await
+            .unwrap()
+            .unwrap();
+        let second = read(&mut socket, "b", len, &mut buffers)
+            .await
+            .unwrap()
+            .unwrap();
+        let record = second.slice(..10);
+        drop((first, second));
+        // Three idle periods before the third frame: the first frame's
+        // buffer goes, the second's is held by its record.
+        let third = read(&mut socket, "b", len, &mut buffers)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(third.iter().all(|&b| b == 3));
+        assert_eq!(buffers.kept.len(), 2, "the second frame's and the third's");
+        assert!(
+            buffers
+                .kept
+                .iter()
+                .any(|kept| kept.as_ptr() == record.as_ptr())
+        );
+        drop((record, third));
+        let fourth = read(&mut socket, "b", len, &mut buffers)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(fourth.iter().all(|&b| b == 4));
+        assert_eq!(buffers.kept.len(), 1, "only the fourth frame's");
+        drop(fourth);
+        // The broker closes: the end of the stream, as before.
+        drop(sent.await.unwrap());
+        assert!(
+            read(&mut socket, "b", len, &mut buffers)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]
