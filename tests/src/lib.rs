@@ -149,26 +149,19 @@ async fn create_topic_with_configs(
     replication_factor: i16,
     configs: &[(&str, &str)],
 ) {
+    use ferrokafka_admin::topics::NewTopic;
     use ferrokafka_protocol::messages::CreateTopicsRequest;
-    use ferrokafka_protocol::messages::create_topics_request::{
-        CreatableTopic, CreatableTopicConfig,
-    };
     let response = client
         .send_any(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: topic.to_string(),
-                num_partitions: partitions,
-                replication_factor,
-                configs: configs
+            topics: vec![
+                configs
                     .iter()
-                    .map(|(name, value)| CreatableTopicConfig {
-                        name: (*name).to_string(),
-                        value: Some((*value).to_string()),
-                        ..CreatableTopicConfig::default()
-                    })
-                    .collect(),
-                ..CreatableTopic::default()
-            }],
+                    .fold(
+                        NewTopic::new(topic, partitions, replication_factor),
+                        |t, (k, v)| t.config(*k, *v),
+                    )
+                    .to_request(),
+            ],
             timeout_ms: 30_000,
             ..CreateTopicsRequest::default()
         })

@@ -165,7 +165,15 @@ impl NewTopic {
         self
     }
 
-    fn to_request(&self) -> CreatableTopic {
+    /// The topic as an entry of a CreateTopics request, for a caller that
+    /// sends its own.
+    ///
+    /// ```
+    /// use ferrokafka_admin::topics::NewTopic;
+    /// let entry = NewTopic::new("orders", 3, 1).config("retention.ms", "-1").to_request();
+    /// assert_eq!((entry.num_partitions, entry.configs.len()), (3, 1));
+    /// ```
+    pub fn to_request(&self) -> CreatableTopic {
         let explicit = !self.assignments.is_empty();
         CreatableTopic {
             name: self.name.clone(),

@@ -19,10 +19,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use ferrokafka_admin::topics::NewTopic;
 use ferrokafka_admin::{Admin, AdminOptions};
 use ferrokafka_protocol::ErrorCode;
 use ferrokafka_protocol::messages::CreateTopicsRequest;
-use ferrokafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use ferrokafka_transport::Client;
 
 pub use bench_broker::BenchBroker;
@@ -425,20 +425,14 @@ pub(crate) async fn create_topic_with(
 ) -> anyhow::Result<()> {
     let response = client
         .send_any(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: topic.to_string(),
-                num_partitions: partitions,
-                replication_factor: 1,
-                configs: configs
+            topics: vec![
+                configs
                     .iter()
-                    .map(|(name, value)| CreatableTopicConfig {
-                        name: (*name).to_string(),
-                        value: Some((*value).to_string()),
-                        ..CreatableTopicConfig::default()
+                    .fold(NewTopic::new(topic, partitions, 1), |t, (k, v)| {
+                        t.config(*k, *v)
                     })
-                    .collect(),
-                ..CreatableTopic::default()
-            }],
+                    .to_request(),
+            ],
             timeout_ms: 30_000,
             ..CreateTopicsRequest::default()
         })
