@@ -119,6 +119,8 @@ pub(crate) struct Fetcher {
 struct Deliverable {
     /// The positions' generation then.
     generation: u64,
+    /// The buffer's count of what was added to it then.
+    added: u64,
     /// All the bytes buffered then.
     buffered: usize,
     /// The part of them that could be handed out.
@@ -126,12 +128,13 @@ struct Deliverable {
 }
 
 impl Deliverable {
-    /// The bytes deliverable now at least, if the positions' generation
-    /// is still the one seen: every byte the buffer lost since was either
-    /// handed out (deliverable) or dropped (deliverable or not), so
-    /// `bytes` less the loss is a floor; a buffer that grew is not known.
-    fn at_least(self, generation: u64, buffered: usize) -> Option<usize> {
-        (generation == self.generation && buffered <= self.buffered)
+    /// The bytes deliverable now at least, if neither the positions'
+    /// generation nor the buffer's additions changed since: every byte the
+    /// buffer lost since was either handed out (deliverable) or dropped
+    /// (deliverable or not), so `bytes` less the loss is a floor.
+    fn at_least(self, generation: u64, buffer: &FetchBuffer) -> Option<usize> {
+        let buffered = buffer.bytes();
+        (generation == self.generation && buffer.added() == self.added && buffered <= self.buffered)
             .then(|| self.bytes.saturating_sub(self.buffered - buffered))
     }
 }
@@ -263,7 +266,7 @@ impl Fetcher {
         let generation = positions.generation();
         if self
             .deliverable
-            .and_then(|d| d.at_least(generation, buffered))
+            .and_then(|d| d.at_least(generation, &self.buffer))
             .is_some_and(|bytes| bytes >= limit)
         {
             return None;
@@ -281,6 +284,7 @@ impl Fetcher {
             .sum();
         self.deliverable = Some(Deliverable {
             generation,
+            added: self.buffer.added(),
             buffered,
             bytes,
         });
@@ -1286,6 +1290,31 @@ mod tests {
         assert_eq!(ask(&mut fetcher), None, "12 bytes");
         lock(&positions).remove([&tp(1)]);
         assert_eq!(ask(&mut fetcher), Some(vec![0, 2]), "4 bytes deliverable");
+    }
+
+    #[test]
+    fn data_of_a_paused_partition_arriving_after_the_walk_is_not_counted_deliverable() {
+        let config = ConsumerConfig::from_pairs([
+            ("bootstrap_servers", "127.0.0.1:9092"),
+            ("fetch_max_bytes", "10"),
+        ])
+        .unwrap();
+        let positions = shared(&[(0, 0), (1, 0)]);
+        lock(&positions).pause(&tp(1)).unwrap();
+        let mut fetcher = Fetcher::new(Arc::default());
+        fetcher.buffer.push_back(sized_chunk(0, 0, 2, 12));
+        fetcher.buffer.push_back(sized_chunk(0, 2, 4, 6));
+        let ask = |fetcher: &mut Fetcher| {
+            fetched(fetcher.unless_holding_enough(&config, &lock(&positions)))
+        };
+        assert_eq!(ask(&mut fetcher), None, "18 bytes of partition 0");
+        // A fetch sent before the pause comes back.
+        fetcher.buffer.push_back(sized_chunk(1, 0, 2, 6));
+        let first = fetcher.hand_out(&positions, 3, &mut Consumed::default());
+        assert_eq!(offsets(&first), [(0, 0), (0, 1), (0, 2)]);
+        // 12 bytes buffered, of which 6 can be handed out.
+        assert_eq!(fetcher.buffer.bytes(), 12);
+        assert_eq!(ask(&mut fetcher), Some(vec![0]));
     }
 
     #[test]

@@ -27,12 +27,15 @@ pub(crate) struct FetchBuffer {
     ahead: HashMap<TopicPartition, Ahead>,
     /// The `bytes` of the fetches held.
     bytes: usize,
+    /// The `bytes` of every fetch ever added: changes whenever data comes in.
+    added: u64,
 }
 
 impl FetchBuffer {
     /// Adds a fetch at the back.
     pub(crate) fn push_back(&mut self, fetched: Fetched) {
         self.bytes += fetched.bytes;
+        self.added = self.added.wrapping_add(fetched.bytes as u64 + 1);
         self.ahead
             .entry(fetched.partition.clone())
             .and_modify(|a| {
@@ -88,6 +91,11 @@ impl FetchBuffer {
     }
 
     /// How many fetches are buffered.
+    /// A count that changes whenever a fetch is added (and only then).
+    pub(crate) fn added(&self) -> u64 {
+        self.added
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.fetches.len()
     }
