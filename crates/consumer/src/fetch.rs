@@ -129,13 +129,15 @@ struct Deliverable {
 
 impl Deliverable {
     /// The bytes deliverable now at least, if neither the positions'
-    /// generation nor the buffer's additions changed since: every byte the
-    /// buffer lost since was either handed out (deliverable) or dropped
-    /// (deliverable or not), so `bytes` less the loss is a floor.
+    /// generation nor the buffer's additions changed since. With nothing
+    /// added the buffer can only have shrunk, and every byte it lost was
+    /// either handed out (deliverable) or dropped (deliverable or not), so
+    /// `bytes` less the loss is a floor.
     fn at_least(self, generation: u64, buffer: &FetchBuffer) -> Option<usize> {
-        let buffered = buffer.bytes();
-        (generation == self.generation && buffer.added() == self.added && buffered <= self.buffered)
-            .then(|| self.bytes.saturating_sub(self.buffered - buffered))
+        (generation == self.generation && buffer.added() == self.added).then(|| {
+            let lost = self.buffered.saturating_sub(buffer.bytes());
+            self.bytes.saturating_sub(lost)
+        })
     }
 }
 

@@ -27,7 +27,7 @@ pub(crate) struct FetchBuffer {
     ahead: HashMap<TopicPartition, Ahead>,
     /// The `bytes` of the fetches held.
     bytes: usize,
-    /// The `bytes` of every fetch ever added: changes whenever data comes in.
+    /// How many fetches were ever added: changes whenever data comes in.
     added: u64,
 }
 
@@ -35,7 +35,7 @@ impl FetchBuffer {
     /// Adds a fetch at the back.
     pub(crate) fn push_back(&mut self, fetched: Fetched) {
         self.bytes += fetched.bytes;
-        self.added = self.added.wrapping_add(fetched.bytes as u64 + 1);
+        self.added += 1;
         self.ahead
             .entry(fetched.partition.clone())
             .and_modify(|a| {
@@ -90,12 +90,12 @@ impl FetchBuffer {
         self.fetches.is_empty()
     }
 
-    /// How many fetches are buffered.
-    /// A count that changes whenever a fetch is added (and only then).
+    /// How many fetches were ever added (only an addition changes it).
     pub(crate) fn added(&self) -> u64 {
         self.added
     }
 
+    /// How many fetches are buffered.
     pub(crate) fn len(&self) -> usize {
         self.fetches.len()
     }
