@@ -393,6 +393,20 @@ pub fn pace_due(started: Instant, n: u64, i: u64, rate: u64) -> Option<Instant> 
     (due > Instant::now()).then_some(due)
 }
 
+/// The tokio runtime every async client of the benchmark runs on, ferrokafka's
+/// `bench` included (`crates/cli/src/bench.rs` builds the same): one worker
+/// thread. A client's work is I/O and a little CPU per record; on a machine
+/// whose cores the broker shares, more workers cost each client CPU in
+/// wake-ups and lock hand-offs between them, and none of the clients needs a
+/// second one to keep up with one broker.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(format!("cannot start the tokio runtime: {e}")))
+}
+
 /// Start the hard timeout: after `secs` print an error and exit 2, whatever
 /// the benchmark is doing.
 pub fn start_watchdog(secs: u64) {

@@ -127,7 +127,13 @@ struct Outcome {
 }
 
 pub(crate) fn run(command: &BenchCommand) -> ExitCode {
+    // One worker, as every async client of `cargo xtask bench` gets
+    // (`bench/peers/src/lib.rs`) and as the blocking producer and consumer
+    // run: on a machine whose cores the broker shares, a second worker adds
+    // wake-ups and hand-offs of the producer's lock between the two, and
+    // nothing here needs it.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
     {

@@ -38,6 +38,13 @@ pub const SCALING_LINK: &str = "How each client's costs grow with partitions (on
 tasks sharing a producer and consumers in a group: [SCALING.md](SCALING.md), written by `cargo xtask bench scale`, \
 with a plot per axis.";
 
+/// How the async Rust clients run, for the Method of every report.
+pub const RUNTIME_NOTE: &str = "The clients written for tokio (ferrokafka, krafka, \
+     confluent-kafka, and librdkafka's record stream) run on a runtime of one worker thread, \
+     as ferrokafka's blocking producer and consumer do: a client needs no second one to keep \
+     up with one broker, and on a machine whose cores the broker shares, a second worker \
+     costs CPU in wake-ups and hand-offs between the two.";
+
 /// The report as Markdown.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -88,6 +95,7 @@ pub fn render(report: &Report) -> String {
          whose default skips the check, runs with `check.crcs=true`.\n\
          - CPU is the user + system time of the client's whole process, start-up included, \
          from the kernel's account of the reaped child.\n\
+         - {RUNTIME_NOTE}\n\
          - The peers: librdkafka through the rdkafka crate (its bundled build), Kafka's own \
          `ProducerPerformance` / `ConsumerPerformance` (org.apache.kafka:kafka-tools {}, the \
          newest on Maven Central), krafka and confluent-kafka (Rust) from crates.io, \

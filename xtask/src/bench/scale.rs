@@ -628,11 +628,13 @@ pub fn render(measured: &[MeasuredSeries], args: &Args) -> String {
          memory of the process a program was started from in its peak, so each client is \
          started from a small process of its own, whose size (about 14 MiB) is the column's \
          floor.\n\
+         - {}\n\
          - Records of 1 MiB need requests over Kafka's default 1 MiB: every client's \
          `max.request.size` (librdkafka's `message.max.bytes`) and the topics' \
          `max.message.bytes` are {} MiB for them.\n\
          - Kafka's performance tools have one sending thread and one consumer: the Java client \
          is left out of the tasks and consumers axes.\n",
+        super::report::RUNTIME_NOTE,
         MAX_REQUEST_SIZE >> 20
     );
     let _ = writeln!(out, "## Goals\n");

@@ -211,10 +211,7 @@ fn main() {
         Command::Consume(a) => a.timeout_s,
     };
     start_watchdog(timeout_s);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = ferrokafka_bench_peers::runtime();
     rt.block_on(async {
         match &cmd {
             Command::Produce(a) => produce(a).await,

@@ -288,12 +288,7 @@ fn consume(args: &ConsumeArgs) {
     }
     let (count, bytes, elapsed) = match args.mode {
         Mode::Batch => consume_batch(args),
-        Mode::Iter => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-            .block_on(consume_iter(args)),
+        Mode::Iter => ferrokafka_bench_peers::runtime().block_on(consume_iter(args)),
     };
     Report {
         client: client_name(),
