@@ -491,6 +491,13 @@ impl Future for DeliveryFuture {
 /// runtime shut down first drops them: futures then resolve to
 /// [`ProduceError::Closed`], and callbacks are not called.
 ///
+/// Its tasks run on the runtime it was created on, and one worker thread
+/// is all they need: senders and the I/O task then meet on one thread, with
+/// no wake-up or hand-off of the state lock between threads. On a
+/// two-core machine that also runs the broker, the benchmark's producer
+/// used 14–20% less CPU per record on one worker than on tokio's default
+/// of one per core, and half as much with 16 tasks sending.
+///
 /// ```no_run
 /// # async fn example() -> Result<(), ferrokafka_producer::ProduceError> {
 /// use ferrokafka_producer::{Producer, ProducerConfig, ProducerRecord};
