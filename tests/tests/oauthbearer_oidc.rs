@@ -199,8 +199,11 @@ async fn a_token_refresh_re_authenticates_without_dropping_the_connection() {
             .unwrap_or_else(|e| panic!("request {requests} failed: {e}"));
         requests += 1;
         // The spacing over several lifetimes is what is tested, not a wait
-        // for an event.
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // for an event. The client renews at 85-95 % of a session, so a
+        // request must come within its last 5 % (300 ms of a whole token's
+        // life, less when the token was fetched a while before): a
+        // connection idle past its session is replaced, by design.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let last = client.connection(node, Lane::Data).await.unwrap();
     assert!(
