@@ -439,11 +439,7 @@ impl Fetcher {
     /// Whether every broker the metadata knows has a request in flight
     /// (partitions are only fetched from brokers it knows).
     fn every_broker_busy(&self, client: &Client) -> bool {
-        !self.busy.is_empty()
-            && client.view(|v| {
-                let mut brokers = v.brokers().peekable();
-                brokers.peek().is_some() && brokers.all(|b| self.busy.contains(&b.node_id))
-            })
+        !self.busy.is_empty() && client.view(|v| v.every_broker(|node| self.busy.contains(&node)))
     }
 
     /// What to ask of `tp` from `from`, with its topic id and leader epoch.

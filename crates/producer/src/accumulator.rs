@@ -125,6 +125,17 @@ pub struct Partitions<P> {
     pub next: Option<Instant>,
 }
 
+impl<P> Default for Partitions<P> {
+    /// None ready, none lingering.
+    fn default() -> Self {
+        Partitions {
+            ready: Vec::new(),
+            lingering: Vec::new(),
+            next: None,
+        }
+    }
+}
+
 /// Whether sequence `a` comes before `b`, with sequences wrapping from
 /// `i32::MAX` to 0: the batches of one partition in flight or waiting for a
 /// retry span far less than half the sequence space, so the shorter way
@@ -285,6 +296,10 @@ pub struct Accumulator<P, C> {
     spare_completions: Vec<Vec<C>>,
     /// The retry backoff's jitter, seeded so runs are reproducible.
     jitter: Xorshift,
+    /// No queued batch was created before this (a lower bound, lowered as
+    /// batches are queued): until `delivery_timeout_ms` after it none can
+    /// expire, and [`Accumulator::expire`] need not walk every queue.
+    oldest_created: Option<Instant>,
 }
 
 impl<P: Ord + Clone, C> Accumulator<P, C> {
@@ -298,6 +313,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             next_batch_id: 0,
             spare: Vec::new(),
             spare_bytes: 0,
+            oldest_created: None,
             spare_completions: Vec::new(),
             jitter: Xorshift::new(0),
         }
@@ -445,6 +461,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 movable: true,
             });
             new_batch = true;
+            self.oldest_created = Some(self.oldest_created.map_or(now, |o| o.min(now)));
         }
         let queued = queue.len();
         let batch = queue.back_mut().expect("a batch was just ensured");
@@ -491,6 +508,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         }
         batch.partition = to.clone();
         batch.retry_after = None;
+        self.queued(batch.created);
         self.queues.entry(to).or_default().push_front(batch);
     }
 
@@ -524,11 +542,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
     /// request goes anyway, so their records need not wait for it to come
     /// back).
     pub fn partitions(&self, now: Instant) -> Partitions<P> {
-        let mut partitions = Partitions {
-            ready: Vec::new(),
-            lingering: Vec::new(),
-            next: None,
-        };
+        let mut partitions = Partitions::default();
         let mut next: Option<Instant> = None;
         for (partition, queue) in &self.queues {
             let Some(first) = queue.front() else { continue };
@@ -648,6 +662,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             self.jitter.unit(),
         );
         batch.retry_after = Some(now + backoff);
+        self.queued(batch.created);
         let queue = self.queues.entry(batch.partition.clone()).or_default();
         let position = match batch.producer {
             None => 0,
@@ -709,6 +724,11 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         aborted
     }
 
+    /// A batch created at `created` joins a queue.
+    fn queued(&mut self, created: Instant) {
+        self.oldest_created = Some(self.oldest_created.map_or(created, |o| o.min(created)));
+    }
+
     /// A batch's outcome is known: frees its memory and returns its
     /// completions in append order.
     pub fn complete(&mut self, mut batch: ProducerBatch<P, C>) -> Vec<C> {
@@ -731,13 +751,28 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
     pub fn expire(&mut self, now: Instant) -> Vec<ProducerBatch<P, C>> {
         let timeout = self.config.delivery_timeout;
         let mut expired = Vec::new();
+        if self
+            .oldest_created
+            .is_none_or(|oldest| oldest.checked_add(timeout).is_none_or(|at| now < at))
+        {
+            // Called at every wake of the sender: a walk over thousands of
+            // partitions each time cost more than their records.
+            return expired;
+        }
+        let mut oldest: Option<Instant> = None;
         self.queues.retain(|_, queue| {
             while queue.front().is_some_and(|b| now >= b.created + timeout) {
                 let batch = queue.pop_front().expect("front exists");
                 expired.push(batch);
             }
+            // Every batch, not only the front: one behind it (a retry put
+            // back by sequence) becomes the front once that one is sent.
+            for batch in queue.iter() {
+                oldest = Some(oldest.map_or(batch.created, |o| o.min(batch.created)));
+            }
             !queue.is_empty()
         });
+        self.oldest_created = oldest;
         for batch in &mut expired {
             self.release(batch);
         }
@@ -1384,6 +1419,44 @@ mod tests {
             acc.complete(batch);
         }
         assert_eq!(acc.available_memory(), 4000);
+    }
+
+    #[test]
+    fn a_batch_put_back_after_the_last_walk_still_expires_on_time() {
+        // The walk for expired batches is skipped until the oldest batch
+        // queued could have expired; a batch back from a request is older
+        // than every batch the last walk saw.
+        let t0 = Instant::now();
+        let timeout = AccumulatorConfig::default().delivery_timeout;
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        append(&mut acc, t0, 0, b"sent", 0);
+        let mut sent = acc
+            .drain(t0, &[0], 1 << 20, |_, _| DrainStamp::Unsequenced)
+            .unwrap();
+        append(&mut acc, t0 + Duration::from_secs(10), 1, b"queued", 1);
+        assert!(
+            acc.expire(t0 + timeout).is_empty(),
+            "nothing queued is old enough"
+        );
+        // The request failed: its batch waits for a retry, created at t0.
+        acc.reenqueue(t0 + timeout, sent.pop().unwrap());
+        let expired = acc.expire(t0 + timeout + Duration::from_millis(1));
+        assert_eq!(
+            expired
+                .iter()
+                .map(ProducerBatch::record_count)
+                .collect::<Vec<_>>(),
+            [1],
+            "the batch put back expires at once"
+        );
+        assert_eq!(expired[0].partition, 0);
+        // Relocated to another partition's front, it expires there too.
+        acc.relocate(t0 + timeout, expired.into_iter().next().unwrap(), 2);
+        assert_eq!(acc.expire(t0 + timeout + Duration::from_millis(2)).len(), 1);
+        // The batch of partition 1 expires at its own time, not before.
+        assert!(acc.expire(t0 + timeout + Duration::from_secs(9)).is_empty());
+        assert_eq!(acc.expire(t0 + timeout + Duration::from_secs(10)).len(), 1);
+        assert!(acc.queues.is_empty());
     }
 
     fn append(acc: &mut Accumulator<i32, u32>, t: Instant, partition: i32, value: &[u8], id: u32) {

@@ -161,11 +161,15 @@ impl Partitioner for DefaultPartitioner {
             return partition_for_key(key, topic.count);
         }
         let batch_size = self.batch_size;
+        // Every partition available (the usual case) needs no search of
+        // the list: at thousands of partitions, a search per record cost
+        // more than the rest of the choice.
+        let all_available = topic.available.is_empty()
+            || usize::try_from(topic.count).is_ok_and(|count| topic.available.len() >= count);
         let keep = |s: &Sticky| {
             s.bytes < batch_size
                 && s.partition < topic.count
-                && (topic.available.is_empty()
-                    || topic.available.binary_search(&s.partition).is_ok())
+                && (all_available || topic.available.binary_search(&s.partition).is_ok())
         };
         // Most records stay where the last one went: one lookup.
         if let Some(current) = self.sticky.get_mut(topic.topic)

@@ -26,7 +26,7 @@ use ferrokafka_protocol::{ApiKey, Request};
 use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
 use tracing::{debug, warn};
 
-use crate::accumulator::ProducerBatch;
+use crate::accumulator::{Partitions, ProducerBatch};
 use crate::availability::refuses_writes;
 use crate::config::Acks;
 use crate::idempotence::{
@@ -210,7 +210,19 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
         // deadline instead: "wait up to linger_ms", as the Java client's
         // millisecond clock has it too.
         let horizon = now + TIMER_TICK;
-        let partitions = state.accumulator.partitions(horizon);
+        // With every broker at its limit of requests in flight nothing can
+        // go, and the answer that frees one wakes this task again.
+        let saturated = inner.client.view(|v| {
+            v.every_broker(|node| {
+                state.requests_in_flight.get(&node).copied().unwrap_or(0)
+                    >= inner.config.max_in_flight
+            })
+        });
+        let partitions = if saturated {
+            Partitions::default()
+        } else {
+            state.accumulator.partitions(horizon)
+        };
         next = earliest(
             next,
             partitions

@@ -278,6 +278,15 @@ impl ClusterView {
         self.brokers.values()
     }
 
+    /// Whether `busy` holds for every known broker (false when none is
+    /// known). A client whose every broker has all the requests in flight
+    /// it allows can send nothing, and need not walk its partitions to
+    /// find that out: at thousands of partitions that walk, made at each
+    /// wake-up, cost more than the records.
+    pub fn every_broker(&self, mut busy: impl FnMut(i32) -> bool) -> bool {
+        !self.brokers.is_empty() && self.brokers.keys().all(|&node| busy(node))
+    }
+
     /// The cluster id.
     pub fn cluster_id(&self) -> Option<&str> {
         self.cluster_id.as_deref()
@@ -356,6 +365,20 @@ mod tests {
             [0, 1]
         );
         assert_eq!((view.cluster_id(), view.controller()), (Some("c"), Some(1)));
+    }
+
+    #[test]
+    fn every_broker_asks_each_known_broker_and_none_of_an_empty_view() {
+        let mut view = ClusterView::new(Duration::from_secs(300));
+        assert!(!view.every_broker(|_| true), "no broker known yet");
+        view.update(Instant::now(), &response(2, 5));
+        let mut asked = Vec::new();
+        assert!(view.every_broker(|node| {
+            asked.push(node);
+            true
+        }));
+        assert_eq!(asked, [1, 2, 3]);
+        assert!(!view.every_broker(|node| node != 3));
     }
 
     #[test]
