@@ -136,6 +136,11 @@ impl<P> Default for Partitions<P> {
     }
 }
 
+/// Lowers `bound` to `at` (sets it when unset).
+fn lower_to(bound: &mut Option<Instant>, at: Instant) {
+    *bound = Some(bound.map_or(at, |b| b.min(at)));
+}
+
 /// Whether sequence `a` comes before `b`, with sequences wrapping from
 /// `i32::MAX` to 0: the batches of one partition in flight or waiting for a
 /// retry span far less than half the sequence space, so the shorter way
@@ -461,7 +466,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 movable: true,
             });
             new_batch = true;
-            self.oldest_created = Some(self.oldest_created.map_or(now, |o| o.min(now)));
+            lower_to(&mut self.oldest_created, now);
         }
         let queued = queue.len();
         let batch = queue.back_mut().expect("a batch was just ensured");
@@ -508,7 +513,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         }
         batch.partition = to.clone();
         batch.retry_after = None;
-        self.queued(batch.created);
+        lower_to(&mut self.oldest_created, batch.created);
         self.queues.entry(to).or_default().push_front(batch);
     }
 
@@ -662,7 +667,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             self.jitter.unit(),
         );
         batch.retry_after = Some(now + backoff);
-        self.queued(batch.created);
+        lower_to(&mut self.oldest_created, batch.created);
         let queue = self.queues.entry(batch.partition.clone()).or_default();
         let position = match batch.producer {
             None => 0,
@@ -724,11 +729,6 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         aborted
     }
 
-    /// A batch created at `created` joins a queue.
-    fn queued(&mut self, created: Instant) {
-        self.oldest_created = Some(self.oldest_created.map_or(created, |o| o.min(created)));
-    }
-
     /// A batch's outcome is known: frees its memory and returns its
     /// completions in append order.
     pub fn complete(&mut self, mut batch: ProducerBatch<P, C>) -> Vec<C> {
@@ -768,7 +768,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             // Every batch, not only the front: one behind it (a retry put
             // back by sequence) becomes the front once that one is sent.
             for batch in queue.iter() {
-                oldest = Some(oldest.map_or(batch.created, |o| o.min(batch.created)));
+                lower_to(&mut oldest, batch.created);
             }
             !queue.is_empty()
         });

@@ -243,6 +243,11 @@ impl Turns {
 }
 
 impl State {
+    /// Whether `node` has all the requests in flight `max_in_flight` allows.
+    pub(crate) fn at_request_limit(&self, node: i32, max_in_flight: usize) -> bool {
+        self.requests_in_flight.get(&node).copied().unwrap_or(0) >= max_in_flight
+    }
+
     /// Whether the first batch queued for `partition` may be drained now.
     pub(crate) fn may_send(&self, partition: &TopicPartition) -> bool {
         match &self.machine {

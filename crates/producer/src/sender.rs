@@ -213,10 +213,7 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
         // With every broker at its limit of requests in flight nothing can
         // go, and the answer that frees one wakes this task again.
         let saturated = inner.client.view(|v| {
-            v.every_broker(|node| {
-                state.requests_in_flight.get(&node).copied().unwrap_or(0)
-                    >= inner.config.max_in_flight
-            })
+            v.every_broker(|node| state.at_request_limit(node, inner.config.max_in_flight))
         });
         let partitions = if saturated {
             Partitions::default()
@@ -255,9 +252,7 @@ fn send_ready(inner: &Arc<Inner>) -> (Option<Instant>, bool) {
             }
         });
         for (node, (mut ready, along)) in by_leader {
-            if state.requests_in_flight.get(&node).copied().unwrap_or(0)
-                >= inner.config.max_in_flight
-            {
+            if state.at_request_limit(node, inner.config.max_in_flight) {
                 continue;
             }
             // Each wave starts where the last one of this broker stopped, so
