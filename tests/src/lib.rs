@@ -195,3 +195,29 @@ pub fn create_topic_blocking(topic: &str, partitions: i32) {
         create_topic(&client, topic, partitions, 1).await;
     });
 }
+
+/// Describes `topic` with `admin` until `done` holds for its description
+/// (`what` names the wait in the failure), within 40 s: for a change the
+/// brokers make in their own time (a reassignment, an election).
+pub async fn described_until(
+    admin: &ferrokafka_admin::Admin,
+    topic: &str,
+    what: &str,
+    done: impl Fn(&ferrokafka_admin::topics::TopicDescription) -> bool,
+) -> ferrokafka_admin::topics::TopicDescription {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let options = ferrokafka_admin::AdminOptions::new().timeout(std::time::Duration::from_secs(30));
+    loop {
+        let described = admin.describe_topics(&[topic], &options).await;
+        if let Some(Ok(description)) = described.get(topic)
+            && done(description)
+        {
+            return description.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {described:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use ferrokafka_admin::cluster::ElectionType;
 use ferrokafka_admin::records::TopicPartition;
-use ferrokafka_admin::topics::{NewTopic, TopicDescription};
+use ferrokafka_admin::topics::NewTopic;
 use ferrokafka_admin::{Admin, AdminConfig, AdminError, AdminOptions};
 use ferrokafka_protocol::ErrorCode;
-use ferrokafka_tests::{bootstrap_servers, start_cluster, unique_topic};
+use ferrokafka_tests::{bootstrap_servers, described_until, start_cluster, unique_topic};
 
 async fn admin(bootstrap: &str) -> Admin {
     let config = AdminConfig::from_pairs([("bootstrap_servers", bootstrap)]).unwrap();
@@ -26,26 +26,6 @@ fn code<T>(result: &Result<T, AdminError>) -> Option<ErrorCode> {
     match result {
         Err(AdminError::Broker { error, .. }) => Some(error.code),
         _ => None,
-    }
-}
-
-/// Describes `topic` until `done` holds for it, within 40 s.
-async fn described_until(
-    admin: &Admin,
-    topic: &str,
-    what: &str,
-    done: impl Fn(&TopicDescription) -> bool,
-) -> TopicDescription {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let described = admin.describe_topics(&[topic], &options()).await;
-        if let Some(Ok(description)) = described.get(topic)
-            && done(description)
-        {
-            return description.clone();
-        }
-        assert!(Instant::now() < deadline, "{what}: {described:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -22,7 +22,7 @@ use ferrokafka_protocol::messages::{
 };
 use ferrokafka_protocol::{ErrorCode, Uuid};
 use ferrokafka_records::{BatchReader, IntoRecords, ReadOptions};
-use ferrokafka_transport::cluster::ClusterView;
+use ferrokafka_transport::cluster::{BrokerAddress, ClusterView, LeaderHint};
 use ferrokafka_transport::{Client, Lane, TransportError};
 use tokio::task::JoinSet;
 use tracing::debug;
@@ -106,8 +106,8 @@ pub(crate) struct Fetcher {
     /// leader, until the lease expires.
     preferred: HashMap<TopicPartition, (i32, Instant)>,
     metrics: Arc<Metrics>,
-    /// When the metadata whose leader epochs were last noted was fetched.
-    epochs_noted: Option<Instant>,
+    /// The view's count of changes when its leader epochs were last noted.
+    epochs_noted: Option<u64>,
     /// An error met while prefetching, for the next poll that needs data.
     deferred: Option<ConsumeError>,
     /// What the last walk over the fetchable partitions found buffered.
@@ -471,7 +471,7 @@ impl Fetcher {
         positions: &Shared,
     ) -> Result<(), ConsumeError> {
         let updated = client.view(|v| {
-            let updated = v.updated();
+            let updated = Some(v.changes());
             // Lock order: the view, then the positions (never the reverse).
             if updated != self.epochs_noted {
                 lock(positions).note_leader_epochs(|tp| {
@@ -721,7 +721,13 @@ impl Fetcher {
                         // A follower behind, a leader moved, an epoch
                         // fenced: refresh, and fetch from the leader.
                         debug!(%tp, ?error, node, "partition fetch error");
-                        client.note_error(error);
+                        client.note_partition_error(
+                            &tp.topic,
+                            tp.partition,
+                            error,
+                            LeaderHint::from(&data.current_leader),
+                            response.node_endpoints.iter().map(BrokerAddress::from),
+                        );
                         self.preferred.remove(&tp);
                         session.resend(&tp);
                         continue;

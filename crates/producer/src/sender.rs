@@ -23,6 +23,7 @@ use ferrokafka_protocol::messages::{
     FindCoordinatorResponse, InitProducerIdRequest, ProduceRequest, ProduceResponse,
 };
 use ferrokafka_protocol::{ApiKey, Request};
+use ferrokafka_transport::cluster::{BrokerAddress, LeaderHint};
 use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
 use tracing::{debug, warn};
 
@@ -983,7 +984,13 @@ fn settle(
         message: answer.error_message.clone(),
     };
     if !error.is_ok() && error != ErrorCode::DuplicateSequenceNumber {
-        inner.client.note_error(error);
+        inner.client.note_partition_error(
+            topic,
+            batch.partition.partition,
+            error,
+            LeaderHint::from(&answer.current_leader),
+            response.node_endpoints.iter().map(BrokerAddress::from),
+        );
     }
     if refuses_writes(error) {
         // Keyless records go elsewhere while this partition refuses.

@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::TransportError;
 use crate::backoff::Backoff;
-use crate::cluster::{ClusterView, TopicView};
+use crate::cluster::{BrokerAddress, ClusterView, LeaderHint, TopicView};
 use crate::config::{BrokerIdentity, ClientConfig, DnsLookup};
 use crate::link::{BrokerLink, Connector, NetworkConnector};
 use crate::network_metrics::{NetworkMetrics, NetworkRecorder};
@@ -248,6 +248,32 @@ impl Client {
     pub fn note_error(&self, error: ErrorCode) {
         if lock(&self.inner.view).note_error(error) {
             debug!(?error, "metadata marked stale");
+        }
+    }
+
+    /// Notes an error a broker returned for one partition of a Produce or
+    /// Fetch, with the leader its answer named and the brokers' addresses
+    /// it gave (KIP-951). For NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH
+    /// the view takes the hint ([`ClusterView::note_leader`]): a newer
+    /// leader is routed to at once, and a refusal by the leader the view
+    /// already names (a partition it is still taking up) costs no metadata
+    /// request. Any other error is [`Client::note_error`]'s.
+    pub fn note_partition_error(
+        &self,
+        topic: &str,
+        partition: i32,
+        error: ErrorCode,
+        hint: LeaderHint,
+        endpoints: impl IntoIterator<Item = BrokerAddress>,
+    ) {
+        if !matches!(
+            error,
+            ErrorCode::NotLeaderOrFollower | ErrorCode::FencedLeaderEpoch
+        ) {
+            return self.note_error(error);
+        }
+        if lock(&self.inner.view).note_leader(topic, partition, hint, endpoints) {
+            debug!(?error, topic, partition, ?hint, "metadata marked stale");
         }
     }
 

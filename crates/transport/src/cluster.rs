@@ -29,6 +29,45 @@ impl BrokerAddress {
     }
 }
 
+/// Produce and Fetch answers each carry their own (generated) copy of the
+/// same two structures: the brokers they name and a partition's leader.
+macro_rules! from_answer {
+    ($($message:ident),*) => {$(
+        impl From<&ferrokafka_protocol::messages::$message::NodeEndpoint> for BrokerAddress {
+            fn from(node: &ferrokafka_protocol::messages::$message::NodeEndpoint) -> Self {
+                BrokerAddress {
+                    node_id: node.node_id,
+                    host: node.host.clone(),
+                    port: node.port,
+                    rack: node.rack.clone(),
+                }
+            }
+        }
+
+        impl From<&ferrokafka_protocol::messages::$message::LeaderIdAndEpoch> for LeaderHint {
+            fn from(leader: &ferrokafka_protocol::messages::$message::LeaderIdAndEpoch) -> Self {
+                LeaderHint {
+                    leader: leader.leader_id,
+                    leader_epoch: leader.leader_epoch,
+                }
+            }
+        }
+    )*};
+}
+
+from_answer!(produce_response, fetch_response);
+
+/// The leader a broker names for a partition it refused a request for
+/// (`CurrentLeader` in Produce and Fetch answers, KIP-951); -1 for either
+/// when it names none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderHint {
+    /// The leader's node id.
+    pub leader: i32,
+    /// Its leader epoch.
+    pub leader_epoch: i32,
+}
+
 /// One partition as the last metadata described it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionView {
@@ -76,6 +115,20 @@ impl TopicView {
     }
 }
 
+impl TopicView {
+    fn partition_mut(&mut self, index: i32) -> Option<&mut PartitionView> {
+        let at = usize::try_from(index)
+            .ok()
+            .filter(|&at| self.partitions.get(at).is_some_and(|p| p.index == index))
+            .or_else(|| {
+                self.partitions
+                    .binary_search_by_key(&index, |p| p.index)
+                    .ok()
+            })?;
+        self.partitions.get_mut(at)
+    }
+}
+
 /// The client's view of the cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterView {
@@ -86,6 +139,7 @@ pub struct ClusterView {
     cluster_id: Option<String>,
     controller: Option<i32>,
     updated: Option<Instant>,
+    changes: u64,
     stale: bool,
 }
 
@@ -100,6 +154,7 @@ impl ClusterView {
             cluster_id: None,
             controller: None,
             updated: None,
+            changes: 0,
             stale: true,
         }
     }
@@ -190,6 +245,7 @@ impl ClusterView {
             );
         }
         self.updated = Some(now);
+        self.changes += 1;
         self.stale = went_backwards;
     }
 
@@ -213,9 +269,66 @@ impl ClusterView {
         stale
     }
 
+    /// Takes in what a broker said of a partition when it refused a Produce
+    /// or Fetch as no longer (or not yet) its leader: the leader and epoch
+    /// its own metadata names, and the addresses of the brokers it named
+    /// (KIP-951). Returns whether the view is now stale, as
+    /// [`ClusterView::note_error`] would have made it.
+    ///
+    /// - A newer epoch than the view's moves the partition to the named
+    ///   leader at once, without a metadata request, when its address is
+    ///   known (from the view or from `endpoints`).
+    /// - The view's own leader at the view's epoch, or an older epoch, says
+    ///   nothing a metadata request would improve on: the broker has not
+    ///   taken up the leadership the metadata gives it yet (a partition
+    ///   just created), or it lags. The view stays fresh; the request is
+    ///   retried after its backoff.
+    /// - No leader named (-1), another leader at the same epoch, a newer
+    ///   leader with no known address, or a partition the view does not
+    ///   know: the view is stale, as without a hint.
+    pub fn note_leader(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        hint: LeaderHint,
+        endpoints: impl IntoIterator<Item = BrokerAddress>,
+    ) -> bool {
+        for endpoint in endpoints {
+            self.brokers.entry(endpoint.node_id).or_insert(endpoint);
+        }
+        let known = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| t.partition_mut(partition));
+        let fresh = match known {
+            Some(_) if hint.leader < 0 || hint.leader_epoch < 0 => false,
+            Some(known) if hint.leader_epoch > known.leader_epoch => {
+                let reachable = self.brokers.contains_key(&hint.leader);
+                if reachable {
+                    known.leader = hint.leader;
+                    known.leader_epoch = hint.leader_epoch;
+                    self.changes += 1;
+                }
+                reachable
+            }
+            Some(known) => hint.leader_epoch < known.leader_epoch || hint.leader == known.leader,
+            None => false,
+        };
+        self.stale |= !fresh;
+        !fresh
+    }
+
     /// Marks the view stale, to be refreshed before its next use.
     pub fn mark_stale(&mut self) {
         self.stale = true;
+    }
+
+    /// How many times leaders may have moved in the view: metadata taken
+    /// in, and leaders taken from refusals ([`ClusterView::note_leader`]).
+    /// A reader that acts on leader changes (KIP-320's validation) looks
+    /// again when it grows.
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// When the view was last updated.
@@ -365,6 +478,90 @@ mod tests {
             [0, 1]
         );
         assert_eq!((view.cluster_id(), view.controller()), (Some("c"), Some(1)));
+    }
+
+    fn hint(leader: i32, leader_epoch: i32) -> LeaderHint {
+        LeaderHint {
+            leader,
+            leader_epoch,
+        }
+    }
+
+    #[test]
+    fn a_newer_leader_named_by_a_refusal_is_taken_without_a_refresh() {
+        let now = Instant::now();
+        let mut view = ClusterView::new(Duration::from_secs(300));
+        view.update(now, &response(2, 5));
+        assert!(!view.note_leader("orders", 0, hint(3, 6), []));
+        assert!(!view.needs_refresh(now));
+        assert_eq!(view.leader("orders", 0).map(|b| b.node_id), Some(3));
+        assert_eq!(
+            view.topic("orders")
+                .unwrap()
+                .partition(0)
+                .unwrap()
+                .leader_epoch,
+            6
+        );
+        assert_eq!(view.changes(), 2, "readers of leader epochs look again");
+    }
+
+    #[test]
+    fn a_leader_at_an_address_the_view_lacks_is_taken_from_the_endpoints() {
+        let now = Instant::now();
+        let mut view = ClusterView::new(Duration::from_secs(300));
+        view.update(now, &response(2, 5));
+        let new_broker = BrokerAddress {
+            node_id: 7,
+            host: "127.0.0.7".into(),
+            port: 9097,
+            rack: None,
+        };
+        assert!(
+            view.note_leader("orders", 0, hint(7, 6), []),
+            "address unknown"
+        );
+        view.update(now, &response(2, 5));
+        assert!(!view.note_leader("orders", 0, hint(7, 6), [new_broker]));
+        assert_eq!(
+            view.leader("orders", 0)
+                .map(BrokerAddress::address)
+                .as_deref(),
+            Some("127.0.0.7:9097")
+        );
+    }
+
+    #[test]
+    fn the_known_leader_or_an_older_epoch_needs_no_refresh() {
+        let now = Instant::now();
+        let mut view = ClusterView::new(Duration::from_secs(300));
+        view.update(now, &response(2, 5));
+        assert!(
+            !view.note_leader("orders", 0, hint(2, 5), []),
+            "not ready yet"
+        );
+        assert!(
+            !view.note_leader("orders", 0, hint(3, 4), []),
+            "the broker lags"
+        );
+        assert!(!view.needs_refresh(now));
+        assert_eq!(view.leader("orders", 0).map(|b| b.node_id), Some(2));
+        assert_eq!(view.changes(), 1, "nothing moved");
+    }
+
+    #[test]
+    fn a_hint_that_names_no_leader_or_contradicts_the_view_marks_it_stale() {
+        let now = Instant::now();
+        for (partition, given) in [(0, hint(-1, -1)), (0, hint(3, 5)), (9, hint(2, 5))] {
+            let mut view = ClusterView::new(Duration::from_secs(300));
+            view.update(now, &response(2, 5));
+            assert!(
+                view.note_leader("orders", partition, given, []),
+                "{given:?}"
+            );
+            assert!(view.needs_refresh(now));
+            assert_eq!(view.leader("orders", 0).map(|b| b.node_id), Some(2));
+        }
     }
 
     #[test]
