@@ -96,7 +96,12 @@ fn kafka_python_authenticates_on_every_security_listener() {
 async fn api_versions(connection: &Connection) -> Result<probe::ApiVersionRanges, TransportError> {
     let mut frame = ferrokafka_transport::frame::start(32);
     frame.extend_from_slice(&probe::request_body(0).unwrap());
-    let response = connection.round_trip("ApiVersions", frame).await?;
+    let response = connection
+        .round_trip(
+            "ApiVersions",
+            ferrokafka_transport::RequestFrame::new(frame),
+        )
+        .await?;
     let correlation_id = i32::from_be_bytes(response[..4].try_into().unwrap());
     Ok(probe::parse_response(&response, correlation_id).unwrap())
 }

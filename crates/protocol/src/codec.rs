@@ -176,6 +176,14 @@ pub trait Sink {
     fn put_null_bytes(&mut self, compact: bool) {
         self.put_null_len(compact);
     }
+    /// A record set (the `records` type): bytes, written as
+    /// [`Sink::put_bytes`] writes them. A sink building a frame may keep
+    /// `records` by reference instead of copying them, as the record
+    /// batches of a Produce request are already encoded in buffers of
+    /// their own.
+    fn put_records(&mut self, records: &Bytes, compact: bool) -> Result<(), EncodeErrorKind> {
+        self.put_bytes(records, compact)
+    }
 }
 
 impl Sink for BytesMut {

@@ -79,6 +79,14 @@ pub trait Message: Sized + Default + Clone + std::fmt::Debug + PartialEq {
         Ok(size.0)
     }
 
+    /// Writes the body into any sink (a counter of one's own, a frame
+    /// that keeps record sets by reference), after checking that this
+    /// crate encodes `version`.
+    fn write_checked<W: Sink>(&self, w: &mut W, version: i16) -> Result<(), EncodeError> {
+        check_encode_version::<Self>(version)?;
+        self.write_body(w, version)
+    }
+
     /// Appends the encoding to `buf`, reserving the exact size first.
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let size = self.encoded_len(version)?;

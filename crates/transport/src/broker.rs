@@ -16,8 +16,9 @@ use ferrokafka_protocol::{ApiKey, ErrorCode, Message, Request};
 use tracing::{debug, info_span, warn};
 
 use crate::config::{BrokerIdentity, ClientConfig};
+use crate::request_frame::OwnBytes;
 use crate::sasl::Credentials;
-use crate::{Connection, TransportError};
+use crate::{Connection, RequestFrame, TransportError};
 
 /// Kafka's UNSUPPORTED_VERSION error code.
 const UNSUPPORTED_VERSION: i16 = 35;
@@ -200,7 +201,11 @@ impl BrokerConnection {
         self.send_frame_one_way(frame).await
     }
 
-    fn encode<R: Request>(&self, request: &R, version: i16) -> Result<BytesMut, TransportError> {
+    fn encode<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+    ) -> Result<RequestFrame, TransportError> {
         encode_request(
             self.broker(),
             &self.client_id,
@@ -220,7 +225,7 @@ impl BrokerConnection {
     pub(crate) async fn round_trip_frame(
         &self,
         api: ApiKey,
-        frame: BytesMut,
+        frame: RequestFrame,
     ) -> Result<Bytes, TransportError> {
         let pending = {
             let _admitted = self.admit().await?;
@@ -234,7 +239,7 @@ impl BrokerConnection {
     pub(crate) async fn round_trip_frame_within(
         &self,
         api: ApiKey,
-        frame: BytesMut,
+        frame: RequestFrame,
         timeout: Duration,
     ) -> Result<Bytes, TransportError> {
         let pending = {
@@ -247,7 +252,10 @@ impl BrokerConnection {
     }
 
     /// Sends an encoded request frame that gets no response.
-    pub(crate) async fn send_frame_one_way(&self, frame: BytesMut) -> Result<(), TransportError> {
+    pub(crate) async fn send_frame_one_way(
+        &self,
+        frame: RequestFrame,
+    ) -> Result<(), TransportError> {
         let _admitted = self.admit().await?;
         self.connection.send_one_way(frame).await
     }
@@ -444,17 +452,17 @@ pub(crate) fn highest_common_version(
     Ok(hi)
 }
 
-/// Encodes `request` at `version` behind its header, in a frame with the
-/// size placeholder that `start` makes ([`frame::start`], or a link's
-/// recycled buffer) with room for the whole request: its size is computed
-/// first.
+/// Encodes `request` at `version` behind its header, in a frame whose own
+/// buffer `start` makes ([`frame::start`], or a link's recycled buffer)
+/// with its size placeholder and room for the frame's own bytes, counted
+/// first: all of them but the large record sets the frame refers to.
 pub(crate) fn encode_request<R: Request>(
     broker: &str,
     client_id: &str,
     request: &R,
     version: i16,
     start: impl FnOnce(usize) -> BytesMut,
-) -> Result<BytesMut, TransportError> {
+) -> Result<RequestFrame, TransportError> {
     let header = RequestHeader {
         request_api_key: R::KEY as i16,
         request_api_version: version,
@@ -467,17 +475,23 @@ pub(crate) fn encode_request<R: Request>(
         broker: broker.to_string(),
         reason: e.to_string(),
     };
-    let size = header.encoded_len(header_version).map_err(encoding_error)?
-        + request.encoded_len(version).map_err(encoding_error)?;
-    let mut buf = start(size);
-    // The size pass above checked both versions; write without a second one.
+    // The frame's own buffer holds all but the record sets it refers to.
+    let mut own = OwnBytes::default();
     header
-        .write_body(&mut buf, header_version)
+        .write_checked(&mut own, header_version)
         .map_err(encoding_error)?;
     request
-        .write_body(&mut buf, version)
+        .write_checked(&mut own, version)
         .map_err(encoding_error)?;
-    Ok(buf)
+    let mut frame = RequestFrame::new(start(own.0));
+    // The size pass above checked both versions; write without a second one.
+    header
+        .write_body(&mut frame, header_version)
+        .map_err(encoding_error)?;
+    request
+        .write_body(&mut frame, version)
+        .map_err(encoding_error)?;
+    Ok(frame)
 }
 
 /// The finalized feature levels (KIP-584) one broker reported, with the

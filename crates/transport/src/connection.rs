@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::io::IoSlice;
+
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, BufWriter, ReadHalf, WriteHalf};
 use tokio::net::TcpSocket;
@@ -18,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use crate::{TransportError, frame};
+use crate::{RequestFrame, TransportError, frame};
 
 /// Socket and pipelining settings of one connection, named after the Java
 /// client's keys.
@@ -66,7 +68,7 @@ pub(crate) struct Pending {
 }
 
 struct Outgoing {
-    frame: BytesMut,
+    frame: RequestFrame,
     written: Option<oneshot::Sender<Result<(), TransportError>>>,
 }
 
@@ -263,13 +265,14 @@ impl Connection {
     }
 
     /// Sends a request and waits for its response frame (starting with the
-    /// correlation id). `frame` is a whole request frame as [`frame::start`]
-    /// begins it: the size placeholder, then the request header (whose
-    /// correlation id this connection fills in) and body.
+    /// correlation id). `frame` is a whole request frame, begun in a
+    /// buffer as [`frame::start`] makes one: the size placeholder, then the
+    /// request header (whose correlation id this connection fills in) and
+    /// body.
     pub async fn round_trip(
         &self,
         api: &'static str,
-        frame: BytesMut,
+        frame: RequestFrame,
     ) -> Result<Bytes, TransportError> {
         let pending = self.submit(frame).await?;
         self.wait(api, pending).await
@@ -283,7 +286,7 @@ impl Connection {
     pub async fn round_trip_within(
         &self,
         api: &'static str,
-        frame: BytesMut,
+        frame: RequestFrame,
         timeout: Duration,
     ) -> Result<Bytes, TransportError> {
         let pending = self.submit(frame).await?;
@@ -295,7 +298,7 @@ impl Connection {
     /// can hold a lock only while its request joins the queue (the
     /// re-authentication gate of KIP-368, which must see every earlier
     /// request queued before its handshake).
-    pub(crate) async fn submit(&self, frame: BytesMut) -> Result<Pending, TransportError> {
+    pub(crate) async fn submit(&self, frame: RequestFrame) -> Result<Pending, TransportError> {
         let permit = Arc::clone(&self.in_flight)
             .acquire_owned()
             .await
@@ -354,7 +357,7 @@ impl Connection {
 
     /// Sends a request that gets no response (a Produce with `acks=0`);
     /// returns once it is written to the socket.
-    pub async fn send_one_way(&self, frame: BytesMut) -> Result<(), TransportError> {
+    pub async fn send_one_way(&self, frame: RequestFrame) -> Result<(), TransportError> {
         let (written, done) = oneshot::channel();
         self.enqueue(frame, None, Some(written))?;
         done.await.map_err(|_| self.closed_error())?
@@ -364,7 +367,7 @@ impl Connection {
     /// response (if anyone), and queues it for the writer task.
     fn enqueue(
         &self,
-        mut frame: BytesMut,
+        mut frame: RequestFrame,
         responder: Option<Responder>,
         written: Option<oneshot::Sender<Result<(), TransportError>>>,
     ) -> Result<(), TransportError> {
@@ -378,9 +381,9 @@ impl Connection {
             if let Some(responder) = responder {
                 state.waiting.insert(id, responder);
             }
-            frame::set_correlation_id(&mut frame, id);
+            frame.set_correlation_id(id);
         }
-        frame::finish(&mut frame);
+        frame.finish();
         self.outgoing
             .send(Outgoing { frame, written })
             .map_err(|_| self.closed_error())
@@ -412,30 +415,30 @@ async fn write_loop<S: AsyncWrite>(
     socket: WriteHalf<S>,
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
 ) {
+    // A socket that takes vectored writes (TCP) gets every frame queued, the
+    // record sets they refer to included, in one write; another (a stream
+    // that cannot) gets them copied through the buffer.
+    let vectored = socket.is_write_vectored();
     let mut writer = BufWriter::with_capacity(64 * 1024, socket);
     while let Some(first) = queue.recv().await {
-        // Write everything already queued before one flush: pipelined
-        // requests leave in as few segments as the socket allows.
+        // Write everything already queued at once: pipelined requests
+        // leave in as few segments as the socket allows.
         let mut batch = vec![first];
         while let Ok(next) = queue.try_recv() {
             batch.push(next);
         }
-        let mut result = Ok(());
-        for outgoing in &batch {
-            if result.is_ok() {
-                result = writer.write_all(&outgoing.frame).await;
-            }
-        }
-        if result.is_ok() {
-            result = writer.flush().await;
-        }
+        let result = if vectored {
+            write_vectored(writer.get_mut(), &batch).await
+        } else {
+            write_copied(&mut writer, &batch).await
+        };
         match result {
             Ok(()) => {
                 for Outgoing { frame, written } in batch {
                     if let Some(written) = written {
                         let _ = written.send(Ok(()));
                     }
-                    shared.frames.recycle(frame);
+                    shared.frames.recycle(frame.into_buffer());
                 }
             }
             Err(e) => {
@@ -450,6 +453,38 @@ async fn write_loop<S: AsyncWrite>(
             }
         }
     }
+}
+
+/// The most segments one vectored write is given (Linux's `IOV_MAX`).
+const MAX_SEGMENTS: usize = 1024;
+
+async fn write_vectored<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    batch: &[Outgoing],
+) -> std::io::Result<()> {
+    let mut segments: Vec<IoSlice<'_>> = batch.iter().flat_map(|o| o.frame.segments()).collect();
+    let mut remaining = &mut segments[..];
+    while !remaining.is_empty() {
+        let limit = remaining.len().min(MAX_SEGMENTS);
+        let written = writer.write_vectored(&remaining[..limit]).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut remaining, written);
+    }
+    Ok(())
+}
+
+async fn write_copied<W: AsyncWrite + Unpin>(
+    writer: &mut BufWriter<W>,
+    batch: &[Outgoing],
+) -> std::io::Result<()> {
+    for outgoing in batch {
+        for segment in outgoing.frame.segments() {
+            writer.write_all(&segment).await?;
+        }
+    }
+    writer.flush().await
 }
 
 async fn read_loop<S: AsyncRead>(shared: Arc<Shared>, mut socket: ReadHalf<S>, max_frame: usize) {

@@ -40,7 +40,7 @@ use ferrokafka_protocol::{ApiKey, ErrorCode, Message, Uuid};
 use crate::config::ClientConfig;
 use crate::frame::SIZE_PREFIX;
 use crate::link::{BrokerLink, Connector};
-use crate::{Client, FinalizedFeatures, TransportError};
+use crate::{Client, FinalizedFeatures, RequestFrame, TransportError};
 
 /// A request as a fake broker received it.
 #[derive(Debug, Clone)]
@@ -752,21 +752,21 @@ impl BrokerLink for FakeLink {
         lock(&self.cluster.shared).features.clone()
     }
 
-    async fn exchange(&self, api: ApiKey, frame: BytesMut) -> Result<Bytes, TransportError> {
+    async fn exchange(&self, api: ApiKey, frame: RequestFrame) -> Result<Bytes, TransportError> {
         self.exchange_within(api, frame, self.request_timeout).await
     }
 
     async fn exchange_within(
         &self,
         api: ApiKey,
-        frame: BytesMut,
+        frame: RequestFrame,
         timeout: std::time::Duration,
     ) -> Result<Bytes, TransportError> {
         // As over TCP, the deadline covers the whole answer: one held back
         // (`After`), trickling (`Drip`) or never coming (`Hang`) past it
         // times out and closes the link.
         let answer = async {
-            match self.reply(&frame).await? {
+            match self.reply(&frame.into_contiguous()).await? {
                 Some(response) => Ok(response),
                 None => std::future::pending().await,
             }
@@ -783,8 +783,8 @@ impl BrokerLink for FakeLink {
             })
     }
 
-    async fn send_one_way(&self, frame: BytesMut) -> Result<(), TransportError> {
-        self.reply(&frame).await.map(|_| ())
+    async fn send_one_way(&self, frame: RequestFrame) -> Result<(), TransportError> {
+        self.reply(&frame.into_contiguous()).await.map(|_| ())
     }
 }
 

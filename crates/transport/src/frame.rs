@@ -148,21 +148,15 @@ impl ReadBuffers {
 /// If `frame` is shorter than the placeholder (a bug in the caller), or the
 /// body exceeds `i32::MAX` bytes.
 pub fn finish(frame: &mut BytesMut) {
-    let body =
-        i32::try_from(frame.len() - SIZE_PREFIX).expect("a Kafka frame body fits an int32 size");
-    frame[..SIZE_PREFIX].copy_from_slice(&body.to_be_bytes());
+    let len = frame.len();
+    write_size(frame, len);
 }
 
-/// Where a request header keeps its correlation id: after the size, the
-/// API key (int16) and the API version (int16), in every header version.
-const CORRELATION_ID_AT: usize = SIZE_PREFIX + 4;
-
-/// Writes `id` into the request header of a frame [`start`]ed earlier.
-///
-/// # Panics
-/// If the frame holds no request header yet (a bug in the caller).
-pub fn set_correlation_id(frame: &mut BytesMut, id: i32) {
-    frame[CORRELATION_ID_AT..CORRELATION_ID_AT + 4].copy_from_slice(&id.to_be_bytes());
+/// Writes into the placeholder at the front of `frame` the size of a body
+/// that makes the whole frame `len` bytes long.
+pub(crate) fn write_size(frame: &mut [u8], len: usize) {
+    let body = i32::try_from(len - SIZE_PREFIX).expect("a Kafka frame body fits an int32 size");
+    frame[..SIZE_PREFIX].copy_from_slice(&body.to_be_bytes());
 }
 
 /// Reads one frame body, into a buffer of `buffers` when one is free.

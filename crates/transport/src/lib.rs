@@ -22,6 +22,7 @@ pub mod link;
 pub mod metrics;
 mod network_metrics;
 pub mod recovery;
+mod request_frame;
 pub mod sasl;
 pub mod tls;
 
@@ -34,4 +35,5 @@ pub use client::{Client, CoordinatorKind, Lane};
 pub use connection::{Connection, ConnectionConfig};
 pub use error::TransportError;
 pub use network_metrics::{NetworkMetrics, NodeMetrics};
+pub use request_frame::RequestFrame;
 pub use tls::{TlsConfig, TlsConfigError};

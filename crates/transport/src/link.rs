@@ -15,7 +15,7 @@ use ferrokafka_protocol::{ApiKey, Request};
 
 use crate::broker::{FinalizedFeatures, decode_response, encode_request, highest_common_version};
 use crate::config::ClientConfig;
-use crate::{BrokerConnection, TransportError};
+use crate::{BrokerConnection, RequestFrame, TransportError};
 
 /// A negotiated, authenticated connection to one broker, as the client
 /// sees it.
@@ -51,16 +51,18 @@ pub trait BrokerLink: Send + Sync + std::fmt::Debug {
     fn reauthentications(&self) -> u64 {
         0
     }
-    /// A frame with room for `capacity` bytes after its size placeholder,
-    /// as [`crate::frame::start`] makes one; the real connection lends a
-    /// buffer one of its written frames left.
+    /// A buffer for a request frame's own bytes, with room for `capacity`
+    /// bytes after its size placeholder, as [`crate::frame::start`] makes
+    /// one; the real connection lends a buffer one of its written frames
+    /// left.
     fn start_frame(&self, capacity: usize) -> BytesMut {
         crate::frame::start(capacity)
     }
-    /// Sends a request frame (made by [`crate::frame::start`], header and
-    /// body written; the correlation id is the link's business) and returns
-    /// the response frame: header and body, without the size.
-    async fn exchange(&self, api: ApiKey, frame: BytesMut) -> Result<Bytes, TransportError>;
+    /// Sends a request frame (header and body written into a buffer from
+    /// [`BrokerLink::start_frame`]; the correlation id is the link's
+    /// business) and returns the response frame: header and body, without
+    /// the size.
+    async fn exchange(&self, api: ApiKey, frame: RequestFrame) -> Result<Bytes, TransportError>;
     /// [`BrokerLink::exchange`], waiting `timeout` for the response
     /// instead of the link's `request_timeout_ms`: for a request the
     /// broker may rightly hold longer (a JoinGroup waits up to the group's
@@ -69,14 +71,14 @@ pub trait BrokerLink: Send + Sync + std::fmt::Debug {
     async fn exchange_within(
         &self,
         api: ApiKey,
-        frame: BytesMut,
+        frame: RequestFrame,
         timeout: Duration,
     ) -> Result<Bytes, TransportError> {
         let _ = timeout;
         self.exchange(api, frame).await
     }
     /// Sends a request that gets no response (`acks=0`).
-    async fn send_one_way(&self, frame: BytesMut) -> Result<(), TransportError>;
+    async fn send_one_way(&self, frame: RequestFrame) -> Result<(), TransportError>;
 }
 
 impl dyn BrokerLink + '_ {
@@ -178,20 +180,20 @@ impl BrokerLink for BrokerConnection {
         BrokerConnection::reauthentications(self)
     }
 
-    async fn exchange(&self, api: ApiKey, frame: BytesMut) -> Result<Bytes, TransportError> {
+    async fn exchange(&self, api: ApiKey, frame: RequestFrame) -> Result<Bytes, TransportError> {
         self.round_trip_frame(api, frame).await
     }
 
     async fn exchange_within(
         &self,
         api: ApiKey,
-        frame: BytesMut,
+        frame: RequestFrame,
         timeout: Duration,
     ) -> Result<Bytes, TransportError> {
         self.round_trip_frame_within(api, frame, timeout).await
     }
 
-    async fn send_one_way(&self, frame: BytesMut) -> Result<(), TransportError> {
+    async fn send_one_way(&self, frame: RequestFrame) -> Result<(), TransportError> {
         self.send_frame_one_way(frame).await
     }
 }

@@ -103,13 +103,13 @@ async fn ask(connection: &Connection, payload: &[u8]) -> Result<Bytes, Transport
     connection.round_trip("Test", request(payload)).await
 }
 
-fn request(payload: &[u8]) -> bytes::BytesMut {
+fn request(payload: &[u8]) -> ferrokafka_transport::RequestFrame {
     let mut frame = frame::start(8 + payload.len());
     frame.put_i16(18); // api key
     frame.put_i16(0); // api version
     frame.put_i32(0); // correlation id, set by the connection
     frame.put_slice(payload);
-    frame
+    ferrokafka_transport::RequestFrame::new(frame)
 }
 
 #[tokio::test]

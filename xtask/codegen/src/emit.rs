@@ -145,7 +145,8 @@ fn write_value(ty: &FieldType, expr: &str, compact: &str, field: &str) -> String
             Primitive::Bool => format!("w.put_bool({copied});"),
             Primitive::Uuid => format!("w.put_uuid({expr});"),
             Primitive::String => format!("w.put_string({expr}, {compact}){at};"),
-            Primitive::Bytes | Primitive::Records => format!("w.put_bytes({expr}, {compact}){at};"),
+            Primitive::Bytes => format!("w.put_bytes({expr}, {compact}){at};"),
+            Primitive::Records => format!("w.put_records({expr}, {compact}){at};"),
         },
         FieldType::Struct(_) => format!("({expr}).write(w, version, message)?;"),
         FieldType::Array(inner) => format!(

@@ -399,7 +399,7 @@ impl PartitionSnapshot {
         (&self.snapshot_id).write(w, version, message)?;
         w.put_i64(self.size);
         w.put_i64(self.position);
-        w.put_bytes(&self.unaligned_records, flexible)
+        w.put_records(&self.unaligned_records, flexible)
             .map_err(|k| EncodeError::new(message, version, "UnalignedRecords", k))?;
         if flexible {
             let mut count = self.unknown_tagged_fields.len();

@@ -419,7 +419,7 @@ impl PartitionProduceData {
                 ));
             }
             Some(value) => {
-                w.put_bytes(value, flexible)
+                w.put_records(value, flexible)
                     .map_err(|k| EncodeError::new(message, version, "Records", k))?;
             }
         }

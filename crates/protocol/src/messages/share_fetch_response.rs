@@ -479,7 +479,7 @@ impl PartitionData {
                 ));
             }
             Some(value) => {
-                w.put_bytes(value, flexible)
+                w.put_records(value, flexible)
                     .map_err(|k| EncodeError::new(message, version, "Records", k))?;
             }
         }
