@@ -652,6 +652,17 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         drained
     }
 
+    /// Lets the batches of `partition` that wait out a retry backoff go at
+    /// once: its leader moved, and the backoff was meant for the old one
+    /// (KIP-951).
+    pub fn retry_now(&mut self, partition: &P) {
+        if let Some(queue) = self.queues.get_mut(partition) {
+            for batch in queue {
+                batch.retry_after = None;
+            }
+        }
+    }
+
     /// Puts a batch that failed retriably back in its queue, to be resent
     /// with the same bytes after the retry backoff (`retry_backoff_ms`,
     /// doubling with each attempt up to `retry_backoff_max_ms`): an
@@ -1164,6 +1175,40 @@ mod tests {
                 "{waits:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_partition_whose_leader_moved_retries_without_waiting_out_the_backoff() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
+        for partition in [0, 1] {
+            acc.append(
+                t0,
+                &partition,
+                RecordRef {
+                    timestamp: 1,
+                    key: None,
+                    value: Some(b"v"),
+                    headers: NO_HEADERS,
+                },
+                1,
+            )
+            .unwrap();
+        }
+        acc.begin_flush();
+        for batch in acc
+            .drain(t0, &[0, 1], 1 << 20, |_, _| DrainStamp::Unsequenced)
+            .unwrap()
+        {
+            acc.reenqueue(t0, batch);
+        }
+        assert!(acc.ready(t0).0.is_empty(), "both back off");
+        acc.retry_now(&1);
+        assert_eq!(
+            acc.ready(t0).0,
+            [1],
+            "only the moved partition goes at once"
+        );
     }
 
     #[test]

@@ -983,15 +983,15 @@ fn settle(
         error,
         message: answer.error_message.clone(),
     };
-    if !error.is_ok() && error != ErrorCode::DuplicateSequenceNumber {
-        inner.client.note_partition_error(
+    let moved = !error.is_ok()
+        && error != ErrorCode::DuplicateSequenceNumber
+        && inner.client.note_partition_error(
             topic,
             batch.partition.partition,
             error,
             LeaderHint::from(&answer.current_leader),
             response.node_endpoints.iter().map(BrokerAddress::from),
         );
-    }
     if refuses_writes(error) {
         // Keyless records go elsewhere while this partition refuses.
         inner
@@ -999,6 +999,7 @@ fn settle(
             .availability
             .refused(topic, batch.partition.partition, answered);
     }
+    let partition = moved.then(|| batch.partition.clone());
     judge(
         inner,
         batch,
@@ -1006,6 +1007,12 @@ fn settle(
         Some(answer),
         failure,
     );
+    if let Some(partition) = partition {
+        // KIP-951: the backoff was meant for the old leader; the new one
+        // gets the batch (put back by `judge`) at once.
+        inner.state().accumulator.retry_now(&partition);
+        inner.wake.notify_one();
+    }
 }
 
 /// Whether a batch may be sent again: attempts and delivery time remain.

@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::TransportError;
 use crate::backoff::Backoff;
-use crate::cluster::{BrokerAddress, ClusterView, LeaderHint, TopicView};
+use crate::cluster::{BrokerAddress, ClusterView, Hinted, LeaderHint, TopicView};
 use crate::config::{BrokerIdentity, ClientConfig, DnsLookup};
 use crate::link::{BrokerLink, Connector, NetworkConnector};
 use crate::network_metrics::{NetworkMetrics, NetworkRecorder};
@@ -257,7 +257,9 @@ impl Client {
     /// the view takes the hint ([`ClusterView::note_leader`]): a newer
     /// leader is routed to at once, and a refusal by the leader the view
     /// already names (a partition it is still taking up) costs no metadata
-    /// request. Any other error is [`Client::note_error`]'s.
+    /// request. Any other error is [`Client::note_error`]'s. Returns whether
+    /// the partition moved to another leader, whose requests need not wait
+    /// out a retry backoff meant for the old one.
     pub fn note_partition_error(
         &self,
         topic: &str,
@@ -265,16 +267,17 @@ impl Client {
         error: ErrorCode,
         hint: LeaderHint,
         endpoints: impl IntoIterator<Item = BrokerAddress>,
-    ) {
+    ) -> bool {
         if !matches!(
             error,
             ErrorCode::NotLeaderOrFollower | ErrorCode::FencedLeaderEpoch
         ) {
-            return self.note_error(error);
+            self.note_error(error);
+            return false;
         }
-        if lock(&self.inner.view).note_leader(topic, partition, hint, endpoints) {
-            debug!(?error, topic, partition, ?hint, "metadata marked stale");
-        }
+        let hinted = lock(&self.inner.view).note_leader(topic, partition, hint, endpoints);
+        debug!(?error, topic, partition, ?hint, ?hinted, "leader hint");
+        hinted == Hinted::Moved
     }
 
     /// Fetches metadata for the topics the client keeps, from any broker.

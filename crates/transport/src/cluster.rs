@@ -68,6 +68,17 @@ pub struct LeaderHint {
     pub leader_epoch: i32,
 }
 
+/// What a leader hint did to the view ([`ClusterView::note_leader`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hinted {
+    /// The partition moved to the leader named.
+    Moved,
+    /// The view already knew as much: nothing to refresh.
+    Unchanged,
+    /// The hint did not settle it: the view is stale.
+    Stale,
+}
+
 /// One partition as the last metadata described it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionView {
@@ -272,27 +283,26 @@ impl ClusterView {
     /// Takes in what a broker said of a partition when it refused a Produce
     /// or Fetch as no longer (or not yet) its leader: the leader and epoch
     /// its own metadata names, and the addresses of the brokers it named
-    /// (KIP-951). Returns whether the view is now stale, as
-    /// [`ClusterView::note_error`] would have made it.
+    /// (KIP-951).
     ///
     /// - A newer epoch than the view's moves the partition to the named
     ///   leader at once, without a metadata request, when its address is
-    ///   known (from the view or from `endpoints`).
+    ///   known (from the view or from `endpoints`): [`Hinted::Moved`].
     /// - The view's own leader at the view's epoch, or an older epoch, says
     ///   nothing a metadata request would improve on: the broker has not
     ///   taken up the leadership the metadata gives it yet (a partition
-    ///   just created), or it lags. The view stays fresh; the request is
-    ///   retried after its backoff.
+    ///   just created), or it lags. The view stays fresh and the request is
+    ///   retried after its backoff: [`Hinted::Unchanged`].
     /// - No leader named (-1), another leader at the same epoch, a newer
     ///   leader with no known address, or a partition the view does not
-    ///   know: the view is stale, as without a hint.
+    ///   know: the view is stale, as without a hint: [`Hinted::Stale`].
     pub fn note_leader(
         &mut self,
         topic: &str,
         partition: i32,
         hint: LeaderHint,
         endpoints: impl IntoIterator<Item = BrokerAddress>,
-    ) -> bool {
+    ) -> Hinted {
         for endpoint in endpoints {
             self.brokers.entry(endpoint.node_id).or_insert(endpoint);
         }
@@ -300,22 +310,27 @@ impl ClusterView {
             .topics
             .get_mut(topic)
             .and_then(|t| t.partition_mut(partition));
-        let fresh = match known {
-            Some(_) if hint.leader < 0 || hint.leader_epoch < 0 => false,
+        let hinted = match known {
+            Some(_) if hint.leader < 0 || hint.leader_epoch < 0 => Hinted::Stale,
             Some(known) if hint.leader_epoch > known.leader_epoch => {
-                let reachable = self.brokers.contains_key(&hint.leader);
-                if reachable {
+                if self.brokers.contains_key(&hint.leader) {
                     known.leader = hint.leader;
                     known.leader_epoch = hint.leader_epoch;
                     self.changes += 1;
+                    Hinted::Moved
+                } else {
+                    Hinted::Stale
                 }
-                reachable
             }
-            Some(known) => hint.leader_epoch < known.leader_epoch || hint.leader == known.leader,
-            None => false,
+            Some(known)
+                if hint.leader_epoch < known.leader_epoch || hint.leader == known.leader =>
+            {
+                Hinted::Unchanged
+            }
+            _ => Hinted::Stale,
         };
-        self.stale |= !fresh;
-        !fresh
+        self.stale |= hinted == Hinted::Stale;
+        hinted
     }
 
     /// Marks the view stale, to be refreshed before its next use.
@@ -492,7 +507,7 @@ mod tests {
         let now = Instant::now();
         let mut view = ClusterView::new(Duration::from_secs(300));
         view.update(now, &response(2, 5));
-        assert!(!view.note_leader("orders", 0, hint(3, 6), []));
+        assert_eq!(view.note_leader("orders", 0, hint(3, 6), []), Hinted::Moved);
         assert!(!view.needs_refresh(now));
         assert_eq!(view.leader("orders", 0).map(|b| b.node_id), Some(3));
         assert_eq!(
@@ -517,12 +532,16 @@ mod tests {
             port: 9097,
             rack: None,
         };
-        assert!(
+        assert_eq!(
             view.note_leader("orders", 0, hint(7, 6), []),
+            Hinted::Stale,
             "address unknown"
         );
         view.update(now, &response(2, 5));
-        assert!(!view.note_leader("orders", 0, hint(7, 6), [new_broker]));
+        assert_eq!(
+            view.note_leader("orders", 0, hint(7, 6), [new_broker]),
+            Hinted::Moved
+        );
         assert_eq!(
             view.leader("orders", 0)
                 .map(BrokerAddress::address)
@@ -536,12 +555,14 @@ mod tests {
         let now = Instant::now();
         let mut view = ClusterView::new(Duration::from_secs(300));
         view.update(now, &response(2, 5));
-        assert!(
-            !view.note_leader("orders", 0, hint(2, 5), []),
+        assert_eq!(
+            view.note_leader("orders", 0, hint(2, 5), []),
+            Hinted::Unchanged,
             "not ready yet"
         );
-        assert!(
-            !view.note_leader("orders", 0, hint(3, 4), []),
+        assert_eq!(
+            view.note_leader("orders", 0, hint(3, 4), []),
+            Hinted::Unchanged,
             "the broker lags"
         );
         assert!(!view.needs_refresh(now));
@@ -555,8 +576,9 @@ mod tests {
         for (partition, given) in [(0, hint(-1, -1)), (0, hint(3, 5)), (9, hint(2, 5))] {
             let mut view = ClusterView::new(Duration::from_secs(300));
             view.update(now, &response(2, 5));
-            assert!(
+            assert_eq!(
                 view.note_leader("orders", partition, given, []),
+                Hinted::Stale,
                 "{given:?}"
             );
             assert!(view.needs_refresh(now));
