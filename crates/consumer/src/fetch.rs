@@ -107,7 +107,7 @@ pub(crate) struct Fetcher {
     preferred: HashMap<TopicPartition, (i32, Instant)>,
     metrics: Arc<Metrics>,
     /// The view's count of changes when its leader epochs were last noted.
-    epochs_noted: Option<u64>,
+    epochs_noted: u64,
     /// An error met while prefetching, for the next poll that needs data.
     deferred: Option<ConsumeError>,
     /// What the last walk over the fetchable partitions found buffered.
@@ -159,7 +159,7 @@ impl Fetcher {
             buffer: FetchBuffer::default(),
             preferred: HashMap::new(),
             metrics,
-            epochs_noted: None,
+            epochs_noted: 0,
             deferred: None,
             deliverable: None,
         }
@@ -470,19 +470,19 @@ impl Fetcher {
         client: &Client,
         positions: &Shared,
     ) -> Result<(), ConsumeError> {
-        let updated = client.view(|v| {
-            let updated = Some(v.changes());
+        let noted = client.view(|v| {
+            let changes = v.changes();
             // Lock order: the view, then the positions (never the reverse).
-            if updated != self.epochs_noted {
+            if changes != self.epochs_noted {
                 lock(positions).note_leader_epochs(|tp| {
                     v.topic(&tp.topic)?
                         .partition(tp.partition)
                         .map(|p| p.leader_epoch)
                 });
             }
-            updated
+            changes
         });
-        self.epochs_noted = updated;
+        self.epochs_noted = noted;
         let waiting = lock(positions).awaiting_validation();
         if waiting.is_empty() {
             return Ok(());

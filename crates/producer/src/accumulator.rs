@@ -1182,18 +1182,7 @@ mod tests {
         let t0 = Instant::now();
         let mut acc: Accumulator<i32, u32> = Accumulator::new(config());
         for partition in [0, 1] {
-            acc.append(
-                t0,
-                &partition,
-                RecordRef {
-                    timestamp: 1,
-                    key: None,
-                    value: Some(b"v"),
-                    headers: NO_HEADERS,
-                },
-                1,
-            )
-            .unwrap();
+            append(&mut acc, t0, partition, b"v", 1);
         }
         acc.begin_flush();
         for batch in acc

@@ -110,33 +110,26 @@ pub struct TopicView {
 impl TopicView {
     /// The partition with `index`, when known.
     pub fn partition(&self, index: i32) -> Option<&PartitionView> {
-        // Sorted by index, and a topic's indexes are 0..count: partition i
-        // is at i (callers ask per partition, so a scan would cost
-        // O(partitions) each time); a gap falls back to a search.
-        usize::try_from(index)
-            .ok()
-            .and_then(|at| self.partitions.get(at))
-            .filter(|p| p.index == index)
-            .or_else(|| {
-                self.partitions
-                    .binary_search_by_key(&index, |p| p.index)
-                    .ok()
-                    .map(|at| &self.partitions[at])
-            })
+        self.position(index).map(|at| &self.partitions[at])
     }
-}
 
-impl TopicView {
     fn partition_mut(&mut self, index: i32) -> Option<&mut PartitionView> {
-        let at = usize::try_from(index)
+        self.position(index).map(|at| &mut self.partitions[at])
+    }
+
+    /// Where partition `index` is in `partitions`. Sorted by index, and a
+    /// topic's indexes are 0..count: partition i is at i (callers ask per
+    /// partition, so a scan would cost O(partitions) each time); a gap
+    /// falls back to a search.
+    fn position(&self, index: i32) -> Option<usize> {
+        usize::try_from(index)
             .ok()
             .filter(|&at| self.partitions.get(at).is_some_and(|p| p.index == index))
             .or_else(|| {
                 self.partitions
                     .binary_search_by_key(&index, |p| p.index)
                     .ok()
-            })?;
-        self.partitions.get_mut(at)
+            })
     }
 }
 

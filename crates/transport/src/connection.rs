@@ -8,10 +8,9 @@
 //! request) closes the connection and fails every waiting request with it.
 
 use std::collections::HashMap;
+use std::io::IoSlice;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use std::io::IoSlice;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, BufWriter, ReadHalf, WriteHalf};

@@ -18,6 +18,12 @@ use crate::frame::SIZE_PREFIX;
 /// more than copying a few hundred bytes.
 const BY_REFERENCE_FROM: usize = 1024;
 
+/// Whether a frame keeps `records` by reference (the frame and its size
+/// count, [`OwnBytes`], must agree).
+fn by_reference(records: &Bytes) -> bool {
+    records.len() >= BY_REFERENCE_FROM
+}
+
 /// Where a request header keeps its correlation id: after the size, the
 /// API key (int16) and the API version (int16), in every header version.
 const CORRELATION_ID_AT: usize = SIZE_PREFIX + 4;
@@ -114,7 +120,7 @@ impl Sink for RequestFrame {
     }
 
     fn put_records(&mut self, records: &Bytes, compact: bool) -> Result<(), EncodeErrorKind> {
-        if records.len() < BY_REFERENCE_FROM {
+        if !by_reference(records) {
             return self.put_bytes(records, compact);
         }
         self.put_len(records.len(), compact)?;
@@ -139,7 +145,7 @@ impl Sink for OwnBytes {
     }
 
     fn put_records(&mut self, records: &Bytes, compact: bool) -> Result<(), EncodeErrorKind> {
-        if records.len() < BY_REFERENCE_FROM {
+        if !by_reference(records) {
             return self.put_bytes(records, compact);
         }
         self.put_len(records.len(), compact)
