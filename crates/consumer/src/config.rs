@@ -81,7 +81,9 @@ pub struct ConsumerConfig {
     pub heartbeat_interval: Duration,
     /// `fetch_min_bytes` (default 1).
     pub fetch_min_bytes: i32,
-    /// `fetch_max_bytes` (default 50 MiB).
+    /// `fetch_max_bytes` (default 50 MiB): the most fetched ahead of the
+    /// application. One Fetch request asks a broker for at most 16 MiB of
+    /// it, so that the consumer reads its answers into buffers it reuses.
     pub fetch_max_bytes: i32,
     /// `fetch_max_wait_ms` (default 500 ms).
     pub fetch_max_wait: Duration,

@@ -22,7 +22,7 @@ use ferrokafka_protocol::messages::{
 };
 use ferrokafka_protocol::{ErrorCode, Uuid};
 use ferrokafka_records::{BatchReader, IntoRecords, ReadOptions};
-use ferrokafka_transport::cluster::{BrokerAddress, ClusterView, LeaderHint};
+use ferrokafka_transport::cluster::{BrokerAddress, LeaderHint, TopicView};
 use ferrokafka_transport::{Client, Lane, TransportError};
 use tokio::task::JoinSet;
 use tracing::debug;
@@ -358,7 +358,9 @@ impl Fetcher {
         };
         let now = Instant::now();
         self.preferred.retain(|_, (_, until)| now < *until);
-        let mut by_node: BTreeMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = BTreeMap::new();
+        // Lists, in partition order as `fetchable` is, made maps once whole:
+        // inserting 4,000 partitions one by one cost more than the walk.
+        let mut by_node: BTreeMap<i32, Vec<(TopicPartition, PartitionFetch)>> = BTreeMap::new();
         let mut leaderless = Vec::new();
         // Brokers serving a partition left out for now because enough of it
         // is buffered: a request to them must not wait for new data, or that
@@ -366,14 +368,24 @@ impl Fetcher {
         // broker at a time).
         let mut held_back: BTreeSet<i32> = BTreeSet::new();
         client.view(|v| {
+            // Partitions of one topic come one after another: one lookup
+            // of the topic serves them all.
+            let mut topic: Option<(Arc<str>, Option<&TopicView>)> = None;
             for (tp, position) in fetchable {
+                let view = match &topic {
+                    Some((name, view)) if *name == tp.topic => *view,
+                    _ => topic.insert((Arc::clone(&tp.topic), v.topic(&tp.topic))).1,
+                };
                 let preferred = self
                     .preferred
                     .get(&tp)
                     .map(|&(node, _)| node)
                     .filter(|&node| v.broker(node).is_some());
-                let node =
-                    preferred.or_else(|| v.leader(&tp.topic, tp.partition).map(|b| b.node_id));
+                let node = preferred.or_else(|| {
+                    view.and_then(|t| t.partition(tp.partition))
+                        .and_then(|p| v.broker(p.leader))
+                        .map(|b| b.node_id)
+                });
                 let Some(from) = self.fetch_from(&tp, position) else {
                     held_back.extend(node);
                     continue;
@@ -385,20 +397,22 @@ impl Fetcher {
                 if self.busy.contains(&node) {
                     continue;
                 }
-                let fetch = Self::partition_fetch(v, config, &tp, from);
-                by_node.entry(node).or_default().insert(tp, fetch);
+                let fetch = Self::partition_fetch(view, config, &tp, from);
+                by_node.entry(node).or_default().push((tp, fetch));
             }
         });
         for (tp, from) in leaderless {
             // Waits for a leader (as just after the topic was created).
             let node = client.leader(&tp.topic, tp.partition).await?;
             if !self.busy.contains(&node) {
-                let fetch = client.view(|v| Self::partition_fetch(v, config, &tp, from));
-                by_node.entry(node).or_default().insert(tp, fetch);
+                let fetch =
+                    client.view(|v| Self::partition_fetch(v.topic(&tp.topic), config, &tp, from));
+                by_node.entry(node).or_default().push((tp, fetch));
             }
         }
         let wait_ms = i32::try_from(config.fetch_max_wait.as_millis()).unwrap_or(i32::MAX);
         for (node, asked) in by_node {
+            let asked: BTreeMap<TopicPartition, PartitionFetch> = asked.into_iter().collect();
             let session = self.sessions.remove(&node).unwrap_or_default();
             self.busy.insert(node);
             let client = client.clone();
@@ -444,12 +458,11 @@ impl Fetcher {
 
     /// What to ask of `tp` from `from`, with its topic id and leader epoch.
     fn partition_fetch(
-        view: &ClusterView,
+        topic: Option<&TopicView>,
         config: &ConsumerConfig,
         tp: &TopicPartition,
         from: Position,
     ) -> PartitionFetch {
-        let topic = view.topic(&tp.topic);
         PartitionFetch {
             topic_id: topic.map_or_else(Uuid::default, |t| t.id),
             fetch_offset: from.offset,
@@ -857,6 +870,15 @@ async fn offsets_for_epochs(
     client.send(leader, &request).await
 }
 
+/// The most a Fetch request asks one broker for, however large
+/// `fetch_max_bytes` is: answers this size fill the connection's kept read
+/// buffers again and again, where each 50 MiB answer (the default
+/// `fetch_max_bytes`, reached once a consumer reads 50 partitions or more)
+/// paged in fresh memory. At 4,000 partitions that was a third of the
+/// consumer's CPU, and the answers in hand and in flight held 150 MiB.
+/// `fetch_max_bytes` still bounds what is fetched ahead of the application.
+const REQUEST_MAX_BYTES: i32 = 16 << 20;
+
 /// The request-wide settings of a Fetch.
 struct Settings {
     wait_ms: i32,
@@ -871,7 +893,7 @@ impl Settings {
         Settings {
             wait_ms,
             min_bytes: config.fetch_min_bytes,
-            max_bytes: config.fetch_max_bytes,
+            max_bytes: config.fetch_max_bytes.min(REQUEST_MAX_BYTES),
             isolation_level: match config.isolation_level {
                 IsolationLevel::ReadUncommitted => 0,
                 IsolationLevel::ReadCommitted => 1,
@@ -1140,6 +1162,20 @@ mod tests {
         let claimed = i32::try_from(to - from + 2).unwrap();
         raw[57..61].copy_from_slice(&claimed.to_be_bytes());
         fetched_batch(raw.freeze(), 0, from, position, to + 2)
+    }
+
+    #[test]
+    fn a_request_asks_for_fetch_max_bytes_up_to_the_request_cap() {
+        let asked = |fetch_max_bytes: &str| {
+            let config = ConsumerConfig::from_pairs([
+                ("bootstrap_servers", "127.0.0.1:9092"),
+                ("fetch_max_bytes", fetch_max_bytes),
+            ])
+            .unwrap();
+            Settings::of(&config, 0).max_bytes
+        };
+        assert_eq!(asked("52428800"), REQUEST_MAX_BYTES);
+        assert_eq!(asked("1048576"), 1 << 20);
     }
 
     #[test]

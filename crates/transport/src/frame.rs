@@ -88,7 +88,7 @@ impl FramePool {
 
 /// Buffers of large frames read earlier, for the next frames read on the
 /// same connection once nothing holds their bytes any more. A consumer's
-/// fetch answers are up to `fetch_max_bytes` (50 MiB) each; records hand
+/// fetch answers are up to 16 MiB each; records hand
 /// out slices of them, so a buffer is free only when its last record is
 /// dropped. A fresh buffer for each answer costs a page fault for every
 /// 4 KiB read, as one past the allocator's mmap threshold (32 MiB at most)
