@@ -19,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use crate::low_water::LowWater;
 use crate::{RequestFrame, TransportError, frame};
 
 /// Socket and pipelining settings of one connection, named after the Java
@@ -143,7 +144,8 @@ impl Connection {
     ) -> Result<Self, TransportError> {
         let stream = Self::connect_tcp(broker, &config).await?;
         let Some(tls) = tls else {
-            return Ok(Self::start(broker, stream, config));
+            let low_water = LowWater::of(&stream);
+            return Ok(Self::start_with(broker, stream, config, Some(low_water)));
         };
         let host = broker.rsplit_once(':').map_or(broker, |(host, _)| host);
         let name = crate::tls::server_name(host).map_err(|e| TransportError::Tls {
@@ -224,6 +226,20 @@ impl Connection {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
+        Self::start_with(broker, stream, config, None)
+    }
+
+    /// [`Connection::start`], with the low-water mark of a plain TCP
+    /// stream's socket for the reader to set.
+    fn start_with<S>(
+        broker: &str,
+        stream: S,
+        config: ConnectionConfig,
+        low_water: Option<LowWater>,
+    ) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
         let (read_half, write_half) = tokio::io::split(stream);
         let shared = Arc::new(Shared {
             broker: broker.to_string(),
@@ -236,6 +252,7 @@ impl Connection {
             Arc::clone(&shared),
             read_half,
             config.receive_message_max_bytes,
+            low_water,
         ));
         shared.state().tasks = vec![writer, reader];
         Connection {
@@ -486,10 +503,22 @@ async fn write_copied<W: AsyncWrite + Unpin>(
     writer.flush().await
 }
 
-async fn read_loop<S: AsyncRead>(shared: Arc<Shared>, mut socket: ReadHalf<S>, max_frame: usize) {
+async fn read_loop<S: AsyncRead>(
+    shared: Arc<Shared>,
+    mut socket: ReadHalf<S>,
+    max_frame: usize,
+    mut low_water: Option<LowWater>,
+) {
     let mut buffers = frame::ReadBuffers::default();
     loop {
-        let error = match frame::read(&mut socket, &shared.broker, max_frame, &mut buffers).await {
+        let read = frame::read(
+            &mut socket,
+            &shared.broker,
+            max_frame,
+            &mut buffers,
+            low_water.as_mut(),
+        );
+        let error = match read.await {
             Ok(Some(body)) => match route(&shared, body) {
                 Ok(()) => continue,
                 Err(error) => error,

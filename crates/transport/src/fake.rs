@@ -690,6 +690,7 @@ impl FakeLink {
             &self.address,
             self.max_frame,
             &mut crate::frame::ReadBuffers::default(),
+            None,
         )
         .await;
         let result = match read {

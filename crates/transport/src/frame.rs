@@ -5,6 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
 use crate::TransportError;
+use crate::low_water::{self, LowWater};
 
 /// Bytes reserved at the front of an outgoing frame for its size.
 pub const SIZE_PREFIX: usize = 4;
@@ -166,6 +167,7 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(
     broker: &str,
     max: usize,
     buffers: &mut ReadBuffers,
+    mut low_water: Option<&mut LowWater>,
 ) -> Result<Option<Bytes>, TransportError> {
     let Some(size) = read_size(reader, broker, buffers).await? else {
         return Ok(None);
@@ -185,9 +187,15 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(
         });
     }
     let body = match buffers.take(len) {
-        Some(buffer) => read_into(reader, broker, len, buffer).await?.freeze(),
-        None => Bytes::from(read_body(reader, broker, len).await?),
+        Some(buffer) => read_into(reader, broker, len, buffer, low_water.as_deref_mut())
+            .await?
+            .freeze(),
+        None => Bytes::from(read_body(reader, broker, len, low_water.as_deref_mut()).await?),
     };
+    if let Some(low_water) = low_water {
+        // The next frame may be a few bytes.
+        low_water.wake_at(1);
+    }
     buffers.keep(&body);
     Ok(Some(body))
 }
@@ -229,9 +237,11 @@ async fn read_into<R: AsyncRead + Unpin>(
     broker: &str,
     len: usize,
     mut body: BytesMut,
+    mut low_water: Option<&mut LowWater>,
 ) -> Result<BytesMut, TransportError> {
     while body.len() < len {
         let arrived = body.len();
+        wake_at_the_rest(low_water.as_deref_mut(), len - arrived);
         read_more(reader, broker, &mut body, len - arrived, (arrived, len)).await?;
     }
     Ok(body)
@@ -267,6 +277,7 @@ async fn read_body<R: AsyncRead + Unpin>(
     reader: &mut R,
     broker: &str,
     len: usize,
+    mut low_water: Option<&mut LowWater>,
 ) -> Result<Vec<u8>, TransportError> {
     // A Vec, not a BytesMut, for `reserve_exact`: BytesMut's reserve
     // at least doubles, so a frame just past FIRST_RESERVE (a fetch of
@@ -284,9 +295,18 @@ async fn read_body<R: AsyncRead + Unpin>(
         }
         let arrived = body.len();
         let room = (len - arrived).min(body.capacity() - arrived);
+        wake_at_the_rest(low_water.as_deref_mut(), len - arrived);
         read_more(reader, broker, &mut body, room, (arrived, len)).await?;
     }
     Ok(body)
+}
+
+/// While a frame owes many more bytes, has the reader woken only once they
+/// are all in; never for more than the frame owes.
+fn wake_at_the_rest(low_water: Option<&mut LowWater>, owed: usize) {
+    if let Some(low_water) = low_water {
+        low_water.wake_at(if owed >= low_water::FROM { owed } else { 1 });
+    }
 }
 
 /// The capacity for a frame of `len` bytes whose first `arrived` bytes
@@ -343,14 +363,14 @@ mod tests {
         finish(&mut frame);
         let mut input: &[u8] = &frame;
         assert_eq!(
-            read(&mut input, "b", 10, &mut ReadBuffers::default())
+            read(&mut input, "b", 10, &mut ReadBuffers::default(), None)
                 .await
                 .unwrap()
                 .unwrap(),
             &b"abc"[..]
         );
         assert!(
-            read(&mut input, "b", 10, &mut ReadBuffers::default())
+            read(&mut input, "b", 10, &mut ReadBuffers::default(), None)
                 .await
                 .unwrap()
                 .is_none()
@@ -361,7 +381,7 @@ mod tests {
     async fn refuses_oversized_and_negative_sizes_before_allocating() {
         let mut input: &[u8] = &[0x7f, 0xff, 0xff, 0xff];
         assert!(matches!(
-            read(&mut input, "b", 1 << 20, &mut ReadBuffers::default()).await,
+            read(&mut input, "b", 1 << 20, &mut ReadBuffers::default(), None).await,
             Err(TransportError::FrameTooLarge {
                 size: 2_147_483_647,
                 ..
@@ -369,7 +389,7 @@ mod tests {
         ));
         let mut input: &[u8] = &[0xff, 0xff, 0xff, 0xfe];
         assert!(matches!(
-            read(&mut input, "b", 10, &mut ReadBuffers::default()).await,
+            read(&mut input, "b", 10, &mut ReadBuffers::default(), None).await,
             Err(TransportError::Protocol { .. })
         ));
     }
@@ -382,14 +402,14 @@ mod tests {
         for len in [FIRST_RESERVE + 100, 20 * FIRST_RESERVE + 3] {
             let size = u32::try_from(len).unwrap().to_be_bytes();
             let mut input = (&size[..]).chain(tokio::io::repeat(7).take(len as u64));
-            let body = read(&mut input, "b", 64 << 20, &mut ReadBuffers::default())
+            let body = read(&mut input, "b", 64 << 20, &mut ReadBuffers::default(), None)
                 .await
                 .unwrap()
                 .unwrap();
             assert_eq!(body.len(), len);
             assert!(body.iter().all(|&b| b == 7));
             let mut input = tokio::io::repeat(7).take(len as u64);
-            let body = read_body(&mut input, "b", len).await.unwrap();
+            let body = read_body(&mut input, "b", len, None).await.unwrap();
             assert!(
                 (len..=len + len / 4).contains(&body.capacity()),
                 "room past the frame for a quarter more at most"
@@ -421,7 +441,14 @@ mod tests {
         input.extend_from_slice(&[1; 1000]);
         let mut input: &[u8] = &input;
         assert!(matches!(
-            read(&mut input, "b", 200 << 20, &mut ReadBuffers::default()).await,
+            read(
+                &mut input,
+                "b",
+                200 << 20,
+                &mut ReadBuffers::default(),
+                None
+            )
+            .await,
             Err(TransportError::Closed { .. })
         ));
     }
@@ -430,7 +457,7 @@ mod tests {
     async fn a_frame_cut_short_is_an_error() {
         let mut input: &[u8] = &[0, 0, 0, 5, 1, 2];
         assert!(matches!(
-            read(&mut input, "b", 10, &mut ReadBuffers::default()).await,
+            read(&mut input, "b", 10, &mut ReadBuffers::default(), None).await,
             Err(TransportError::Closed { .. })
         ));
     }
@@ -451,7 +478,7 @@ mod tests {
             wire.extend(framed(len - usize::from(byte), byte));
         }
         let mut input: &[u8] = &wire;
-        let first = read(&mut input, "b", len, &mut buffers)
+        let first = read(&mut input, "b", len, &mut buffers, None)
             .await
             .unwrap()
             .unwrap();
@@ -459,7 +486,7 @@ mod tests {
         let record = first.slice(10..20);
         drop(first);
         // A record of the first frame is still held: a buffer of its own.
-        let second = read(&mut input, "b", len, &mut buffers)
+        let second = read(&mut input, "b", len, &mut buffers, None)
             .await
             .unwrap()
             .unwrap();
@@ -468,7 +495,7 @@ mod tests {
         assert!(record.iter().all(|&b| b == 1), "the held record is intact");
         drop(record);
         // Now the first frame's buffer is free, and is read into again.
-        let third = read(&mut input, "b", len, &mut buffers)
+        let third = read(&mut input, "b", len, &mut buffers, None)
             .await
             .unwrap()
             .unwrap();
@@ -478,7 +505,7 @@ mod tests {
         // At most two are kept: the second frame's, then the third's.
         drop((second, third));
         assert_eq!(buffers.kept.len(), KEPT_READ);
-        let fourth = read(&mut input, "b", len, &mut buffers)
+        let fourth = read(&mut input, "b", len, &mut buffers, None)
             .await
             .unwrap()
             .unwrap();
@@ -499,11 +526,11 @@ mod tests {
             }
             broker
         });
-        let first = read(&mut socket, "b", len, &mut buffers)
+        let first = read(&mut socket, "b", len, &mut buffers, None)
             .await
             .unwrap()
             .unwrap();
-        let second = read(&mut socket, "b", len, &mut buffers)
+        let second = read(&mut socket, "b", len, &mut buffers, None)
             .await
             .unwrap()
             .unwrap();
@@ -511,7 +538,7 @@ mod tests {
         drop((first, second));
         // Three idle periods before the third frame: the first frame's
         // buffer goes, the second's is held by its record.
-        let third = read(&mut socket, "b", len, &mut buffers)
+        let third = read(&mut socket, "b", len, &mut buffers, None)
             .await
             .unwrap()
             .unwrap();
@@ -524,7 +551,7 @@ mod tests {
                 .any(|kept| kept.as_ptr() == record.as_ptr())
         );
         drop((record, third));
-        let fourth = read(&mut socket, "b", len, &mut buffers)
+        let fourth = read(&mut socket, "b", len, &mut buffers, None)
             .await
             .unwrap()
             .unwrap();
@@ -534,7 +561,7 @@ mod tests {
         // The broker closes: the end of the stream, as before.
         drop(sent.await.unwrap());
         assert!(
-            read(&mut socket, "b", len, &mut buffers)
+            read(&mut socket, "b", len, &mut buffers, None)
                 .await
                 .unwrap()
                 .is_none()
@@ -548,19 +575,19 @@ mod tests {
         wire.extend(framed(KEPT_FROM, 2));
         wire.extend(framed(2 * KEPT_FROM, 3));
         let mut input: &[u8] = &wire;
-        let small = read(&mut input, "b", 4 * KEPT_FROM, &mut buffers)
+        let small = read(&mut input, "b", 4 * KEPT_FROM, &mut buffers, None)
             .await
             .unwrap()
             .unwrap();
         assert!(buffers.kept.is_empty(), "a small frame is not kept");
         drop(small);
-        let large = read(&mut input, "b", 4 * KEPT_FROM, &mut buffers)
+        let large = read(&mut input, "b", 4 * KEPT_FROM, &mut buffers, None)
             .await
             .unwrap()
             .unwrap();
         drop(large);
         // Free, but with room for less than the next frame: dropped.
-        let larger = read(&mut input, "b", 4 * KEPT_FROM, &mut buffers)
+        let larger = read(&mut input, "b", 4 * KEPT_FROM, &mut buffers, None)
             .await
             .unwrap()
             .unwrap();

@@ -19,6 +19,7 @@ mod error;
 pub mod fake;
 pub mod frame;
 pub mod link;
+mod low_water;
 pub mod metrics;
 mod network_metrics;
 pub mod recovery;
