@@ -444,9 +444,9 @@ async fn write_loop<S: AsyncWrite>(
             batch.push(next);
         }
         let result = if vectored {
-            write_vectored(writer.get_mut(), &batch).await
+            write_vectored(writer.get_mut(), &mut batch).await
         } else {
-            write_copied(&mut writer, &batch).await
+            write_copied(&mut writer, &mut batch).await
         };
         match result {
             Ok(()) => {
@@ -474,31 +474,52 @@ async fn write_loop<S: AsyncWrite>(
 /// The most segments one vectored write is given (Linux's `IOV_MAX`).
 const MAX_SEGMENTS: usize = 1024;
 
+/// Writes `batch`'s frames in as few writes as the socket takes, letting go
+/// of each frame's record sets once it is written whole: its answer can
+/// come back while later frames are still being written, and the producer
+/// reuses a batch's buffer only when nothing else holds it.
 async fn write_vectored<W: AsyncWrite + Unpin>(
     writer: &mut W,
-    batch: &[Outgoing],
+    batch: &mut [Outgoing],
 ) -> std::io::Result<()> {
-    let mut segments: Vec<IoSlice<'_>> = batch.iter().flat_map(|o| o.frame.segments()).collect();
-    let mut remaining = &mut segments[..];
-    while !remaining.is_empty() {
-        let limit = remaining.len().min(MAX_SEGMENTS);
-        let written = writer.write_vectored(&remaining[..limit]).await?;
+    // The first frame not yet written whole, and how much of it is.
+    let (mut next, mut into) = (0, 0);
+    while next < batch.len() {
+        let written = {
+            let mut segments: Vec<IoSlice<'_>> = batch[next..]
+                .iter()
+                .flat_map(|o| o.frame.segments())
+                .take(MAX_SEGMENTS)
+                .collect();
+            let mut remaining = &mut segments[..];
+            IoSlice::advance_slices(&mut remaining, into);
+            writer.write_vectored(remaining).await?
+        };
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        IoSlice::advance_slices(&mut remaining, written);
+        into += written;
+        while let Some(outgoing) = batch.get_mut(next)
+            && into >= outgoing.frame.len()
+        {
+            into -= outgoing.frame.len();
+            outgoing.frame.let_go_of_records();
+            next += 1;
+        }
     }
     Ok(())
 }
 
 async fn write_copied<W: AsyncWrite + Unpin>(
     writer: &mut BufWriter<W>,
-    batch: &[Outgoing],
+    batch: &mut [Outgoing],
 ) -> std::io::Result<()> {
     for outgoing in batch {
         for segment in outgoing.frame.segments() {
             writer.write_all(&segment).await?;
         }
+        // Copied on: see `write_vectored`.
+        outgoing.frame.let_go_of_records();
     }
     writer.flush().await
 }
@@ -562,5 +583,98 @@ fn route(shared: &Shared, body: Bytes) -> Result<(), TransportError> {
                 "a response carries correlation id {id}, which no request waiting here has"
             ),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use ferrokafka_protocol::Sink as _;
+
+    use super::*;
+
+    /// A socket taking at most `chunk` bytes per write.
+    struct Trickle {
+        chunk: usize,
+        taken: Vec<u8>,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let n = buf.len().min(self.chunk);
+            self.taken.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            let mut n = 0;
+            for buf in bufs {
+                let take = buf.len().min(self.chunk - n);
+                self.taken.extend_from_slice(&buf[..take]);
+                n += take;
+                if n == self.chunk {
+                    break;
+                }
+            }
+            Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn outgoing(header: u8, records: &Bytes) -> Outgoing {
+        let mut frame = RequestFrame::new(frame::start(16));
+        frame.put_slice(&[header; 8]);
+        frame.put_records(records, false).unwrap();
+        Outgoing {
+            frame,
+            written: None,
+        }
+    }
+
+    /// Written in pieces that straddle frames, every byte arrives in order,
+    /// and each frame's record sets are let go as soon as it is written,
+    /// while its batch of frames is still held.
+    #[tokio::test]
+    async fn frames_written_in_pieces_let_go_of_their_records_as_they_go() {
+        let first = Bytes::from(vec![1u8; 5000]);
+        let second = Bytes::from(vec![2u8; 7000]);
+        let mut batch = vec![outgoing(9, &first), outgoing(8, &second)];
+        let expected: Vec<u8> = batch
+            .iter()
+            .flat_map(|o| o.frame.segments())
+            .flat_map(|segment| segment.to_vec())
+            .collect();
+        let mut socket = Trickle {
+            chunk: 1500,
+            taken: Vec::new(),
+        };
+        write_vectored(&mut socket, &mut batch).await.unwrap();
+        assert_eq!(socket.taken, expected);
+        assert!(
+            first.is_unique() && second.is_unique(),
+            "no frame holds them"
+        );
+        assert_eq!(batch.len(), 2);
     }
 }

@@ -95,6 +95,12 @@ impl RequestFrame {
         segments
     }
 
+    /// Lets go of the record sets the frame refers to, once it is written:
+    /// its length stays, its segments are gone.
+    pub(crate) fn let_go_of_records(&mut self) {
+        self.records.clear();
+    }
+
     /// The whole frame in one buffer (the record sets copied in).
     pub fn into_contiguous(self) -> BytesMut {
         if self.records.is_empty() {
