@@ -225,10 +225,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         kinds.dedup();
         kinds
     };
-    let (mut ready, unavailable) = peers::prepare_each(kinds);
-    if let Some(program) = &args.baseline {
-        ready.push(peers::Peer::baseline(program.clone())?);
-    }
+    let (ready, unavailable) = peers::prepare_with_baseline(kinds, args.baseline.as_deref())?;
     let bench = BenchBroker::connect(args.bootstrap_servers.as_deref(), "bench")?;
     let (runtime, client, bootstrap) = (&bench.runtime, &bench.client, bench.bootstrap.clone());
     let run_id = std::process::id();

@@ -112,11 +112,12 @@ pub enum Task {
     },
 }
 
+/// Clients left out of a run, with why.
+pub type Unavailable = Vec<(PeerKind, String)>;
+
 /// Prepares each of `kinds` once, in order: the clients ready to run, and
 /// those left out with why (also said on standard error).
-pub fn prepare_each(
-    kinds: impl IntoIterator<Item = PeerKind>,
-) -> (Vec<Peer>, Vec<(PeerKind, String)>) {
+pub fn prepare_each(kinds: impl IntoIterator<Item = PeerKind>) -> (Vec<Peer>, Unavailable) {
     let mut ready: Vec<Peer> = Vec::new();
     let mut unavailable: Vec<(PeerKind, String)> = Vec::new();
     for kind in kinds {
@@ -132,6 +133,22 @@ pub fn prepare_each(
         }
     }
     (ready, unavailable)
+}
+
+/// [`prepare_each`], and the ferrokafka build given with `--baseline`, if
+/// any, as one more client (which `kinds` may name too).
+pub fn prepare_with_baseline(
+    kinds: impl IntoIterator<Item = PeerKind>,
+    baseline: Option<&std::path::Path>,
+) -> anyhow::Result<(Vec<Peer>, Unavailable)> {
+    let kinds = kinds
+        .into_iter()
+        .filter(|&kind| kind != PeerKind::Baseline || baseline.is_none());
+    let (mut ready, unavailable) = prepare_each(kinds);
+    if let Some(program) = baseline {
+        ready.push(Peer::baseline(program.to_path_buf())?);
+    }
+    Ok((ready, unavailable))
 }
 
 /// The ferrokafka client among `ready`, or prepared now: it fills the

@@ -348,7 +348,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     } else {
         args.peers.clone()
     };
-    let (ready, _) = peers::prepare_each(kinds);
+    let (ready, _) = peers::prepare_with_baseline(kinds, args.baseline.as_deref())?;
     let ferrokafka = peers::ferrokafka_among(&ready)?;
     let bench = BenchBroker::connect(args.bootstrap_servers.as_deref(), "bench-scale")?;
     let bootstrap = bench.bootstrap.clone();
@@ -391,7 +391,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let full = args.records >= 500_000
         && args.axes.is_empty()
         && args.only.is_none()
-        && args.peers.is_empty();
+        && args.peers.is_empty()
+        && args.baseline.is_none();
     let out = args
         .out
         .clone()
