@@ -971,15 +971,14 @@ impl Producer {
             let chunk = Arc::clone(&chunk);
             move |outcome: Result<&RecordMetadata, &ProduceError>| chunk.deliver(index, outcome)
         };
+        // Most sends queue at once, as the call appends: poll once with the
+        // GIL held, and only wait without it when the send must wait.
+        let runtime = self.runtime.enter();
         let mut queued = pin!(self.inner.send_with_callback(record, delivered));
-        // Most sends queue at once: poll once with the GIL held, and only
-        // wait without it when the send must wait.
-        let first = {
-            let _runtime = self.runtime.enter();
-            queued
-                .as_mut()
-                .poll(&mut Context::from_waker(Waker::noop()))
-        };
+        let first = queued
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
+        drop(runtime);
         let result = match first {
             Poll::Ready(result) => result,
             Poll::Pending => wait_done(py, queued)?,

@@ -42,6 +42,40 @@ pub use ferrokafka_protocol::TopicPartition;
 pub type DeliveryCallback =
     Box<dyn FnOnce(Result<&RecordMetadata, &ProduceError>) + Send + 'static>;
 
+/// What [`Producer::send`] and [`Producer::send_with_callback`] return
+/// after their first attempt to append: nearly always its outcome, ready.
+/// Kept to three words, since the caller's own future holds it (and moves
+/// it) once per record.
+enum Queueing<'a> {
+    /// Appended; nothing to wait for.
+    Appended,
+    /// Refused (boxed: rare, and the error is ten words).
+    Failed(Box<ProduceError>),
+    /// Waiting for metadata or buffer room, up to `max_block_ms`.
+    Waiting(Pin<Box<dyn Future<Output = Result<(), ProduceError>> + Send + 'a>>),
+    /// The outcome was handed over.
+    Done,
+}
+
+impl Future for Queueing<'_> {
+    type Output = Result<(), ProduceError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(match std::mem::replace(&mut *self, Queueing::Done) {
+            Queueing::Appended => Ok(()),
+            Queueing::Failed(error) => Err(*error),
+            Queueing::Waiting(mut waiting) => match waiting.as_mut().poll(cx) {
+                Poll::Ready(outcome) => outcome,
+                Poll::Pending => {
+                    *self = Queueing::Waiting(waiting);
+                    return Poll::Pending;
+                }
+            },
+            Queueing::Done => panic!("a send's future was polled after it completed"),
+        })
+    }
+}
+
 /// Whom a record's outcome goes to.
 pub(crate) enum Notifier {
     /// A [`DeliveryFuture`].
@@ -653,18 +687,31 @@ impl Producer {
     /// Queues `record` and returns its delivery future. Waits (up to
     /// `max_block_ms`) only for the topic's metadata or for room in
     /// `buffer_memory`.
-    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ProduceError> {
+    ///
+    /// As with the Java client's `send`, the record is appended when this
+    /// is called, if its topic's metadata and buffer room are there; the
+    /// future returned then only hands over the outcome. Records sent one
+    /// after another from one task are therefore queued in that order
+    /// however their futures are awaited.
+    pub fn send(
+        &self,
+        record: ProducerRecord,
+    ) -> impl Future<Output = Result<DeliveryFuture, ProduceError>> + Send + '_ {
         let (sender, receiver) = oneshot::channel();
-        self.enqueue(record, Notifier::Future(sender)).await?;
-        Ok(DeliveryFuture { receiver })
+        let queued = self.enqueue(record, Notifier::Future(sender));
+        async move {
+            queued.await?;
+            Ok(DeliveryFuture { receiver })
+        }
     }
 
     /// Queues `record`; `callback` is called with its metadata or its error
     /// once the broker answers (the Java client's `send(record, callback)`),
     /// on the producer's I/O task: keep it short. Cheaper than
     /// [`Producer::send`] when many records are in flight, as nothing has to
-    /// be polled per record. Waits as `send` does; when this returns an
-    /// error, the record was not queued and `callback` is never called.
+    /// be polled per record. Appends at once and waits as `send` does;
+    /// when the future returns an error, the record was not queued and
+    /// `callback` is never called.
     ///
     /// ```no_run
     /// # async fn example() -> Result<(), ferrokafka_producer::ProduceError> {
@@ -681,13 +728,12 @@ impl Producer {
     /// producer.flush().await;
     /// # Ok(()) }
     /// ```
-    pub async fn send_with_callback(
+    pub fn send_with_callback(
         &self,
         record: ProducerRecord,
         callback: impl FnOnce(Result<&RecordMetadata, &ProduceError>) + Send + 'static,
-    ) -> Result<(), ProduceError> {
+    ) -> impl Future<Output = Result<(), ProduceError>> + Send + '_ {
         self.enqueue(record, Notifier::Callback(Mutex::new(Box::new(callback))))
-            .await
     }
 
     /// Appends `record` to its partition's batch, waiting (up to
@@ -696,11 +742,7 @@ impl Producer {
     /// The first attempt is made before any future is built: nearly every
     /// record is appended by it, and moving the record into a waiting
     /// future it never needs cost a copy of it per send.
-    fn enqueue(
-        &self,
-        record: ProducerRecord,
-        notifier: Notifier,
-    ) -> impl Future<Output = Result<(), ProduceError>> + Send + '_ {
+    fn enqueue(&self, record: ProducerRecord, notifier: Notifier) -> Queueing<'_> {
         let started = Instant::now();
         let attempt = if self.inner.closed.load(Ordering::Acquire) {
             Err(ProduceError::Closed)
@@ -722,18 +764,13 @@ impl Producer {
             };
             self.try_append(&record, completion, started, started)
         };
-        let waiting = attempt.map(|attempt| match attempt {
-            Attempt::Appended => None,
+        match attempt {
+            Ok(Attempt::Appended) => Queueing::Appended,
             // Tried again at once, now watching for progress.
-            Attempt::Wait(_, completion) => {
-                Some(Box::pin(self.enqueue_waiting(record, completion, started)))
+            Ok(Attempt::Wait(_, completion)) => {
+                Queueing::Waiting(Box::pin(self.enqueue_waiting(record, completion, started)))
             }
-        });
-        async move {
-            match waiting? {
-                Some(waiting) => waiting.await,
-                None => Ok(()),
-            }
+            Err(error) => Queueing::Failed(Box::new(error)),
         }
     }
 
@@ -1191,7 +1228,47 @@ impl Inner {
 
 #[cfg(test)]
 mod tests {
-    use super::Turns;
+    use super::{Queueing, Turns};
+    use crate::ProduceError;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    #[test]
+    fn a_send_s_future_stays_three_words() {
+        assert!(size_of::<Queueing<'_>>() <= 3 * size_of::<usize>());
+    }
+
+    #[test]
+    fn a_send_s_future_hands_over_what_its_first_attempt_found() {
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(
+            pin!(Queueing::Appended).poll(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        let refused = Queueing::Failed(Box::new(ProduceError::Closed));
+        assert!(matches!(
+            pin!(refused).poll(&mut cx),
+            Poll::Ready(Err(ProduceError::Closed))
+        ));
+        let mut polls = 0;
+        let mut waiting = pin!(Queueing::Waiting(Box::pin(std::future::poll_fn(
+            move |_| {
+                polls += 1;
+                if polls < 3 {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(Err(ProduceError::Closed))
+                }
+            }
+        ))));
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        assert!(matches!(
+            waiting.as_mut().poll(&mut cx),
+            Poll::Ready(Err(ProduceError::Closed))
+        ));
+    }
 
     #[test]
     fn an_abandoned_request_s_turn_is_skipped() {
