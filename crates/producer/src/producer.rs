@@ -692,7 +692,9 @@ impl Producer {
     /// is called, if its topic's metadata and buffer room are there; the
     /// future returned then only hands over the outcome. Records sent one
     /// after another from one task are therefore queued in that order
-    /// however their futures are awaited.
+    /// however their futures are awaited. Dropping the future gives the
+    /// record up only while it still waits; one the call appended is
+    /// delivered.
     pub fn send(
         &self,
         record: ProducerRecord,

@@ -1,7 +1,8 @@
 //! `send_with_callback` against the in-memory cluster: each record's
 //! callback gets its own offset, in order; a refused batch reaches every
-//! callback as an error; a panicking callback leaves the others called; and
-//! what `send` keeps of a topic follows a metadata update.
+//! callback as an error; a panicking callback leaves the others called;
+//! what `send` keeps of a topic follows a metadata update; and a send
+//! appends when it is called.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -134,4 +135,36 @@ async fn partitions_added_to_a_topic_are_seen_after_a_metadata_update() {
         .unwrap();
     assert_eq!((metadata.topic.as_str(), metadata.partition), ("t", 2));
     assert_eq!(produced.load(Ordering::SeqCst), 2);
+}
+
+/// A send appends when it is called, as the Java client's does: records
+/// sent one after another are queued in that order however their futures
+/// are awaited, and a record whose future is dropped unpolled, once the
+/// call appended it, is still delivered.
+#[tokio::test]
+async fn a_send_appends_when_called() {
+    let cluster = FakeCluster::new(1, |request| {
+        (request.key == ApiKey::Produce).then(|| FakeReply::produce(request, ErrorCode::None, 100))
+    });
+    cluster.add_topic("t", &[1]);
+    let producer = producer(&cluster).await;
+    // Metadata first, so that the calls below find the topic known.
+    producer.partitions_for("t").await.unwrap();
+    let first = producer.send(ProducerRecord::new("t").partition(0).value("a"));
+    let second = producer.send(ProducerRecord::new("t").partition(0).value("b"));
+    let second = second.await.unwrap();
+    let first = first.await.unwrap();
+    let called = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&called);
+    drop(producer.send_with_callback(
+        ProducerRecord::new("t").partition(0).value("c"),
+        move |outcome| {
+            assert_eq!(outcome.unwrap().offset, 102);
+            seen.fetch_add(1, Ordering::SeqCst);
+        },
+    ));
+    producer.flush().await;
+    assert_eq!(first.await.unwrap().offset, 100);
+    assert_eq!(second.await.unwrap().offset, 101);
+    assert_eq!(called.load(Ordering::SeqCst), 1);
 }
