@@ -382,8 +382,7 @@ impl Fetcher {
                     .map(|&(node, _)| node)
                     .filter(|&node| v.broker(node).is_some());
                 let node = preferred.or_else(|| {
-                    view.and_then(|t| t.partition(tp.partition))
-                        .and_then(|p| v.broker(p.leader))
+                    view.and_then(|t| v.leader_in(t, tp.partition))
                         .map(|b| b.node_id)
                 });
                 let Some(from) = self.fetch_from(&tp, position) else {

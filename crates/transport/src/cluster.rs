@@ -363,8 +363,13 @@ impl ClusterView {
 
     /// The leader of `topic`/`partition`, when known.
     pub fn leader(&self, topic: &str, partition: i32) -> Option<&BrokerAddress> {
-        let view = self.topics.get(topic)?.partition(partition)?;
-        self.brokers.get(&view.leader)
+        self.leader_in(self.topics.get(topic)?, partition)
+    }
+
+    /// [`ClusterView::leader`] of a partition of `topic`, a view already
+    /// looked up (as when walking many partitions of one topic).
+    pub fn leader_in(&self, topic: &TopicView, partition: i32) -> Option<&BrokerAddress> {
+        self.brokers.get(&topic.partition(partition)?.leader)
     }
 
     /// The partitions of `topic`, when known.

@@ -96,9 +96,11 @@ impl RequestFrame {
     }
 
     /// Lets go of the record sets the frame refers to, once it is written:
-    /// its length stays, its segments are gone.
+    /// what stays is the frame's own buffer, which its length and segments
+    /// then describe (for [`RequestFrame::into_buffer`]).
     pub(crate) fn let_go_of_records(&mut self) {
         self.records.clear();
+        self.records_len = 0;
     }
 
     /// The whole frame in one buffer (the record sets copied in).
