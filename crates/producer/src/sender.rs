@@ -133,8 +133,13 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             tokio::task::yield_now().await;
             continue;
         }
-        let until = next.map_or(idle, |at| at.saturating_duration_since(Instant::now()));
-        let _ = tokio::time::timeout(until.min(idle), waiting).await;
+        // Until the deadline itself, not for the time left to it: a wait
+        // as long as what std's clock says is left, begun again after
+        // each wake, is added to the runtime's clock each time; where that
+        // clock runs ahead (paused in tests) it would run away.
+        let idle_until = tokio::time::Instant::now() + idle;
+        let until = next.map_or(idle_until, |at| idle_until.min(at.into()));
+        let _ = tokio::time::timeout_at(until, waiting).await;
     }
 }
 

@@ -110,3 +110,39 @@ async fn a_lingering_batch_leaves_at_its_linger_deadline_not_before_the_tick_ahe
         "left after {waited:?}"
     );
 }
+
+/// The sender keeps its deadlines on std's clock and waits on the
+/// runtime's. With the runtime's clock paused, as tests have it, a linger
+/// costs the runtime's clock about the linger: the wait runs to the deadline
+/// itself, not for the time left to it begun again at each wake (which
+/// added up to seconds per linger, and tests timed out in release builds).
+#[tokio::test(start_paused = true)]
+async fn a_linger_costs_a_paused_runtime_clock_about_the_linger() {
+    let cluster = FakeCluster::new(1, |request| {
+        (request.key == ApiKey::Produce).then(|| FakeReply::produce(request, ErrorCode::None, 0))
+    });
+    cluster.add_topic("t", &[1]);
+    let bootstrap = cluster.bootstrap();
+    let config = ProducerConfig::from_pairs([
+        ("bootstrap_servers", bootstrap.as_str()),
+        ("linger_ms", "20"),
+    ])
+    .unwrap();
+    let client = cluster.client(config.client.clone()).await.unwrap();
+    let producer = Producer::with_client(client, config);
+    producer.partitions_for("t").await.unwrap();
+
+    let started = tokio::time::Instant::now();
+    for _ in 0..3 {
+        let delivery = producer
+            .send(ProducerRecord::new("t").partition(0).value("v"))
+            .await
+            .unwrap();
+        delivery.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "three lingers of 20 ms took {elapsed:?} of the runtime's clock"
+    );
+}
