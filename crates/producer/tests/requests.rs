@@ -10,6 +10,16 @@ use ferrokafka_protocol::messages::ProduceRequest;
 use ferrokafka_protocol::{ApiKey, ErrorCode};
 use ferrokafka_transport::fake::{FakeCluster, FakeReply};
 
+/// A producer on `cluster` with `settings`.
+async fn producer(cluster: &FakeCluster, settings: &[(&str, &str)]) -> Producer {
+    let bootstrap = cluster.bootstrap();
+    let mut pairs = vec![("bootstrap_servers", bootstrap.as_str())];
+    pairs.extend_from_slice(settings);
+    let config = ProducerConfig::from_pairs(pairs).unwrap();
+    let client = cluster.client(config.client.clone()).await.unwrap();
+    Producer::with_client(client, config)
+}
+
 /// Each Produce request as (node, the partitions it carries).
 type Requests = Arc<Mutex<Vec<(i32, Vec<i32>)>>>;
 
@@ -32,15 +42,7 @@ async fn a_ready_partition_s_request_takes_along_its_broker_s_lingering_batches(
     });
     // Partitions 0 and 1 on node 1, partition 2 on node 2.
     cluster.add_topic("t", &[1, 1, 2]);
-    let bootstrap = cluster.bootstrap();
-    let config = ProducerConfig::from_pairs([
-        ("bootstrap_servers", bootstrap.as_str()),
-        ("linger_ms", "60000"),
-        ("batch_size", "1000"),
-    ])
-    .unwrap();
-    let client = cluster.client(config.client.clone()).await.unwrap();
-    let producer = Producer::with_client(client, config);
+    let producer = producer(&cluster, &[("linger_ms", "60000"), ("batch_size", "1000")]).await;
 
     let small = |partition| {
         ProducerRecord::new("t")
@@ -80,15 +82,8 @@ async fn a_lingering_batch_leaves_at_its_linger_deadline_not_before_the_tick_ahe
         })
     });
     cluster.add_topic("t", &[1]);
-    let bootstrap = cluster.bootstrap();
     let linger = Duration::from_millis(300);
-    let config = ProducerConfig::from_pairs([
-        ("bootstrap_servers", bootstrap.as_str()),
-        ("linger_ms", "300"),
-    ])
-    .unwrap();
-    let client = cluster.client(config.client.clone()).await.unwrap();
-    let producer = Producer::with_client(client, config);
+    let producer = producer(&cluster, &[("linger_ms", "300")]).await;
     producer.partitions_for("t").await.unwrap();
 
     let sent = std::time::Instant::now();
@@ -122,14 +117,7 @@ async fn a_linger_costs_a_paused_runtime_clock_about_the_linger() {
         (request.key == ApiKey::Produce).then(|| FakeReply::produce(request, ErrorCode::None, 0))
     });
     cluster.add_topic("t", &[1]);
-    let bootstrap = cluster.bootstrap();
-    let config = ProducerConfig::from_pairs([
-        ("bootstrap_servers", bootstrap.as_str()),
-        ("linger_ms", "20"),
-    ])
-    .unwrap();
-    let client = cluster.client(config.client.clone()).await.unwrap();
-    let producer = Producer::with_client(client, config);
+    let producer = producer(&cluster, &[("linger_ms", "20")]).await;
     producer.partitions_for("t").await.unwrap();
 
     let started = tokio::time::Instant::now();

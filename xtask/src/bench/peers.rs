@@ -119,7 +119,7 @@ pub type Unavailable = Vec<(PeerKind, String)>;
 /// those left out with why (also said on standard error).
 pub fn prepare_each(kinds: impl IntoIterator<Item = PeerKind>) -> (Vec<Peer>, Unavailable) {
     let mut ready: Vec<Peer> = Vec::new();
-    let mut unavailable: Vec<(PeerKind, String)> = Vec::new();
+    let mut unavailable: Unavailable = Vec::new();
     for kind in kinds {
         if ready.iter().any(|p| p.kind == kind) || unavailable.iter().any(|(k, _)| *k == kind) {
             continue;
