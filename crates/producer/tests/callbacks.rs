@@ -22,6 +22,16 @@ async fn producer(cluster: &FakeCluster) -> Producer {
     Producer::with_client(client, config)
 }
 
+/// One broker, leading topic `t`'s one partition, answering every
+/// Produce request with `error` (and base offset 100).
+fn answering(error: ErrorCode) -> FakeCluster {
+    let cluster = FakeCluster::new(1, move |request| {
+        (request.key == ApiKey::Produce).then(|| FakeReply::produce(request, error, 100))
+    });
+    cluster.add_topic("t", &[1]);
+    cluster
+}
+
 type Outcomes = Arc<Mutex<Vec<(u32, Result<(i32, i64, i32), String>)>>>;
 
 /// Sends `count` records to partition 0 of `t`, each reporting to `outcomes`
@@ -50,10 +60,7 @@ async fn send_all(producer: &Producer, count: u32, panicking: Option<u32>, outco
 
 #[tokio::test]
 async fn callbacks_get_each_record_s_offset_in_order_and_a_panic_spoils_nothing() {
-    let cluster = FakeCluster::new(1, |request| {
-        (request.key == ApiKey::Produce).then(|| FakeReply::produce(request, ErrorCode::None, 100))
-    });
-    cluster.add_topic("t", &[1]);
+    let cluster = answering(ErrorCode::None);
     let producer = producer(&cluster).await;
     let outcomes = Outcomes::default();
     send_all(&producer, 5, Some(2), &outcomes).await;
@@ -72,11 +79,7 @@ async fn callbacks_get_each_record_s_offset_in_order_and_a_panic_spoils_nothing(
 
 #[tokio::test]
 async fn a_refused_batch_reaches_every_callback_as_its_error() {
-    let cluster = FakeCluster::new(1, |request| {
-        (request.key == ApiKey::Produce)
-            .then(|| FakeReply::produce(request, ErrorCode::InvalidRecord, 100))
-    });
-    cluster.add_topic("t", &[1]);
+    let cluster = answering(ErrorCode::InvalidRecord);
     let producer = producer(&cluster).await;
     let outcomes = Outcomes::default();
     send_all(&producer, 3, None, &outcomes).await;
@@ -143,10 +146,7 @@ async fn partitions_added_to_a_topic_are_seen_after_a_metadata_update() {
 /// call appended it, is still delivered.
 #[tokio::test]
 async fn a_send_appends_when_called() {
-    let cluster = FakeCluster::new(1, |request| {
-        (request.key == ApiKey::Produce).then(|| FakeReply::produce(request, ErrorCode::None, 100))
-    });
-    cluster.add_topic("t", &[1]);
+    let cluster = answering(ErrorCode::None);
     let producer = producer(&cluster).await;
     // Metadata first, so that the calls below find the topic known.
     producer.partitions_for("t").await.unwrap();
