@@ -816,7 +816,7 @@ fn restamp(encoded: &Bytes, (id, epoch, sequence): (i64, i16, i32)) -> Option<By
     let mut fixed = [0u8; BATCH_HEADER_LEN];
     header.write(&mut fixed);
     bytes[..BATCH_HEADER_LEN].copy_from_slice(&fixed);
-    let crc = crc32c::crc32c(&bytes[CRC_START..]);
+    let crc = ferrokafka_records::crc32c(&bytes[CRC_START..]);
     bytes[17..CRC_START].copy_from_slice(&crc.to_be_bytes());
     Some(Bytes::from(bytes))
 }

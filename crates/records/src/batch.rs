@@ -59,7 +59,7 @@ impl RecordBatch {
             });
         }
         if options.verify_crc {
-            let computed = crc32c::crc32c(&raw[CRC_START..]);
+            let computed = crate::crc32c(&raw[CRC_START..]);
             if computed != header.crc {
                 return Err(RecordsError::CrcMismatch {
                     base_offset: header.base_offset,
@@ -116,7 +116,7 @@ impl RecordBatch {
 
     /// CRC-32C of the bytes the stored CRC covers.
     pub fn computed_crc(&self) -> u32 {
-        crc32c::crc32c(&self.raw[CRC_START..])
+        crate::crc32c(&self.raw[CRC_START..])
     }
 
     /// Whether the stored CRC matches the bytes.

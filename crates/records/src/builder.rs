@@ -345,7 +345,7 @@ impl RecordBatchBuilder {
         let mut header_bytes = [0; BATCH_HEADER_LEN];
         header.write(&mut header_bytes);
         self.buf[start..records_at].copy_from_slice(&header_bytes);
-        let crc = crc32c::crc32c(&self.buf[start + CRC_START..]);
+        let crc = crate::crc32c(&self.buf[start + CRC_START..]);
         self.buf[start + 17..start + CRC_START].copy_from_slice(&crc.to_be_bytes());
         Ok(self.buf)
     }

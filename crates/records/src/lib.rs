@@ -27,6 +27,7 @@
 mod attributes;
 mod batch;
 mod builder;
+mod checksum;
 pub mod compression;
 mod control;
 mod error;
@@ -39,6 +40,7 @@ mod record;
 pub use attributes::{BatchAttributes, TimestampType};
 pub use batch::{IntoRecordIter, RecordBatch, RecordIter};
 pub use builder::RecordBatchBuilder;
+pub use checksum::crc32c;
 pub use compression::{Codec, Compression, DEFAULT_MAX_DECOMPRESSED_SIZE, compress, decompress};
 pub use control::{ControlRecord, ControlRecordType};
 pub use error::RecordsError;

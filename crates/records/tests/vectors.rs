@@ -25,7 +25,7 @@ const V2_BATCH: &str = "0000000000000064000000490000000502524fe32100100000000100
 
 #[test]
 fn crc32c_is_castagnoli() {
-    assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
+    assert_eq!(ferrokafka_records::crc32c(b"123456789"), 0xe306_9283);
 }
 
 #[test]
