@@ -292,3 +292,113 @@ fn the_blocking_producer_sends_and_waits_like_kafka_python() {
         Err(ProduceError::Closed)
     ));
 }
+
+/// Values from a few bytes to over a MiB, on both sides of the size from
+/// which an uncompressed batch keeps them by reference, go out in requests
+/// of several batches, idempotent, with keys and headers: the broker, which
+/// checks each batch's CRC, takes them, and they read back byte for byte.
+#[tokio::test]
+async fn large_values_kept_by_reference_arrive_whole() {
+    use ferrokafka_admin::topics::NewTopic;
+    use ferrokafka_admin::{Admin, AdminOptions};
+    use ferrokafka_consumer::{Consumer, ConsumerConfig, TopicPartition};
+    use ferrokafka_records::SHARED_VALUE_FROM;
+
+    const MAX: usize = 3 << 20;
+    let max = MAX.to_string();
+    for codec in ["none", "lz4"] {
+        let producer = producer(
+            bootstrap_servers(),
+            &[
+                ("compression_type", codec),
+                ("linger_ms", "20"),
+                ("max_request_size", max.as_str()),
+            ],
+        )
+        .await;
+        let topic = unique_topic(&format!("large-values-{codec}"));
+        let admin = Admin::with_client(producer.client().clone());
+        let created = admin
+            .create_topics(
+                &[NewTopic::new(&topic, 1, 1).config("max.message.bytes", &max)],
+                false,
+                &AdminOptions::new().timeout(Duration::from_secs(30)),
+            )
+            .await;
+        created[&topic].as_ref().unwrap();
+        let sizes = [
+            0,
+            10,
+            SHARED_VALUE_FROM - 1,
+            SHARED_VALUE_FROM,
+            SHARED_VALUE_FROM + 1,
+            20_000,
+            300_000,
+            1_500_000,
+            7,
+            SHARED_VALUE_FROM * 2,
+        ];
+        let values: Vec<bytes::Bytes> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| {
+                (0..len)
+                    .map(|j| (i * 31 + j * 7) as u8)
+                    .collect::<Vec<u8>>()
+                    .into()
+            })
+            .collect();
+        let mut deliveries = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            let record = ProducerRecord::new(&topic)
+                .key(format!("k{i}"))
+                .value(value.clone())
+                .header("i", i.to_string());
+            deliveries.push(producer.send(record).await.unwrap());
+        }
+        for (i, delivery) in deliveries.into_iter().enumerate() {
+            let metadata = delivery
+                .await
+                .unwrap_or_else(|e| panic!("{codec} {i}: {e}"));
+            assert_eq!(metadata.offset, i64::try_from(i).unwrap(), "{codec}");
+        }
+        producer.close(Duration::from_secs(10)).await.unwrap();
+
+        let consumer = Consumer::new(
+            ConsumerConfig::from_pairs([
+                ("bootstrap_servers", bootstrap_servers()),
+                ("auto_offset_reset", "earliest"),
+                ("max_partition_fetch_bytes", max.as_str()),
+                ("fetch_max_bytes", max.as_str()),
+            ])
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        consumer
+            .assign(&[TopicPartition::new(topic.as_str(), 0)])
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut read = Vec::new();
+        while read.len() < values.len() && std::time::Instant::now() < deadline {
+            read.extend(consumer.poll(Duration::from_millis(500)).await.unwrap());
+        }
+        assert_eq!(read.len(), values.len(), "{codec}");
+        for (i, (record, value)) in read.iter().zip(&values).enumerate() {
+            assert_eq!(record.offset, i64::try_from(i).unwrap(), "{codec}");
+            assert_eq!(record.key.as_deref(), Some(format!("k{i}").as_bytes()));
+            assert_eq!(
+                record.value.as_ref().map(bytes::Bytes::len),
+                Some(value.len()),
+                "{codec} {i}"
+            );
+            assert!(
+                record.value.as_ref() == Some(value),
+                "{codec} {i}: the bytes differ"
+            );
+            assert_eq!(record.headers.len(), 1, "{codec} {i}");
+        }
+        consumer.close(Duration::from_secs(5)).await.unwrap();
+    }
+}

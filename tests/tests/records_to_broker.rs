@@ -116,7 +116,7 @@ async fn kafka_python_reads_what_this_crate_encodes_in_every_codec() {
         let mut topic_data = TopicProduceData {
             partition_data: vec![PartitionProduceData {
                 index: 0,
-                records: Some(batch),
+                records: Some(batch.into()),
                 ..PartitionProduceData::default()
             }],
             ..TopicProduceData::default()

@@ -20,7 +20,7 @@ use ferrokafka_protocol::messages::offset_for_leader_epoch_request::{
 use ferrokafka_protocol::messages::{
     FetchRequest, FetchResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
-use ferrokafka_protocol::{ErrorCode, Uuid};
+use ferrokafka_protocol::{ErrorCode, RecordSet, Uuid};
 use ferrokafka_records::{BatchReader, IntoRecords, ReadOptions};
 use ferrokafka_transport::cluster::{BrokerAddress, LeaderHint, TopicView};
 use ferrokafka_transport::{Client, Lane, TransportError};
@@ -939,7 +939,12 @@ fn records_of(
     position: Position,
     data: &ferrokafka_protocol::messages::fetch_response::PartitionData,
 ) -> Result<Option<Fetched>, ConsumeError> {
-    let Some(bytes) = data.records.clone().filter(|b| !b.is_empty()) else {
+    let Some(bytes) = data
+        .records
+        .as_ref()
+        .map(RecordSet::to_bytes)
+        .filter(|b| !b.is_empty())
+    else {
         return Ok(None);
     };
     let corrupt = |reason: String| ConsumeError::Corrupt {

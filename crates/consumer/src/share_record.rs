@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use ferrokafka_group::share_acks::PartitionAcks;
+use ferrokafka_protocol::RecordSet;
 use ferrokafka_protocol::messages::share_fetch_response::PartitionData;
 use ferrokafka_records::{BatchReader, ReadOptions};
 
@@ -41,7 +42,12 @@ pub(crate) fn read_acquired(
 ) -> Result<Vec<ShareRecord>, String> {
     acks.acquire_all(&data.acquired_records);
     let mut records = Vec::new();
-    if let Some(bytes) = data.records.clone().filter(|b| !b.is_empty()) {
+    if let Some(bytes) = data
+        .records
+        .as_ref()
+        .map(RecordSet::to_bytes)
+        .filter(|b| !b.is_empty())
+    {
         let options = ReadOptions {
             verify_crc,
             ..ReadOptions::default()
@@ -122,7 +128,7 @@ mod tests {
         // 4..=6, where 5 and 6 have no record.
         let data = PartitionData {
             partition_index: 3,
-            records: Some(batch(0, 5)),
+            records: Some(batch(0, 5).into()),
             acquired_records: vec![acquired(1, 2, 2), acquired(4, 6, 1)],
             ..PartitionData::default()
         };
@@ -147,7 +153,7 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         let data = PartitionData {
-            records: Some(bytes.into()),
+            records: Some(bytes::Bytes::from(bytes).into()),
             acquired_records: vec![acquired(0, 1, 1)],
             ..PartitionData::default()
         };

@@ -52,7 +52,7 @@ fn fetched(request: &FakeRequest) -> FakeReply {
                         partition_index: p.partition,
                         high_watermark: LOG_END,
                         last_stable_offset: LOG_END,
-                        records: Some(records),
+                        records: Some(records.into()),
                         ..PartitionData::default()
                     }
                 })

@@ -149,7 +149,7 @@ fn fetched(request: &FakeRequest) -> FakeReply {
                         partition_index: p.partition,
                         high_watermark: LOG_END,
                         last_stable_offset: LOG_END,
-                        records: Some(log_from(p.fetch_offset)),
+                        records: Some(log_from(p.fetch_offset).into()),
                         ..PartitionData::default()
                     })
                     .collect(),

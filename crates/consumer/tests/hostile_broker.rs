@@ -73,7 +73,7 @@ fn log_data(partition: i32, offset: i64) -> PartitionData {
         partition_index: partition,
         high_watermark: LOG_END,
         last_stable_offset: LOG_END,
-        records: Some(batch_from(offset)),
+        records: Some(batch_from(offset).into()),
         ..PartitionData::default()
     }
 }
@@ -222,7 +222,7 @@ async fn records_of_partitions_never_asked_for_are_not_handed_out() {
         let mut response = answer(request, log_data);
         for topic in &mut response.responses {
             topic.partitions.push(PartitionData {
-                records: Some(batch_from(0)),
+                records: Some(batch_from(0).into()),
                 ..log_data(1, 0)
             });
         }
@@ -254,7 +254,7 @@ async fn a_batch_running_past_the_end_is_fetched_again() {
                 let next = batch_from(offset + 4);
                 records.extend_from_slice(&next[..next.len().min(25)]);
                 PartitionData {
-                    records: Some(records.freeze()),
+                    records: Some(records.freeze().into()),
                     ..log_data(partition, offset)
                 }
             }),
@@ -298,7 +298,7 @@ async fn a_bad_crc_is_an_error_naming_the_batch_and_a_seek_past_it_reads_on() {
                     records.extend_from_slice(&batch);
                 }
                 PartitionData {
-                    records: Some(records.freeze()),
+                    records: Some(records.freeze().into()),
                     ..log_data(partition, offset)
                 }
             }),
@@ -363,7 +363,7 @@ async fn a_negative_batch_length_is_a_typed_error() {
                 let mut records = BytesMut::from(&batch_from(offset)[..]);
                 records[8..12].copy_from_slice(&(-5i32).to_be_bytes());
                 PartitionData {
-                    records: Some(records.freeze()),
+                    records: Some(records.freeze().into()),
                     ..log_data(partition, offset)
                 }
             }),
@@ -394,11 +394,14 @@ async fn offsets_and_watermarks_at_the_edges_of_an_int64_panic_nothing() {
                     high_watermark: edge,
                     last_stable_offset: edge,
                     log_start_offset: edge,
-                    records: Some(if offset < LOG_END {
-                        batch_from(offset)
-                    } else {
-                        batch.build().unwrap()
-                    }),
+                    records: Some(
+                        if offset < LOG_END {
+                            batch_from(offset)
+                        } else {
+                            batch.build().unwrap()
+                        }
+                        .into(),
+                    ),
                     ..PartitionData::default()
                 }
             });

@@ -13,8 +13,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ferrokafka_protocol::RecordSet;
 use ferrokafka_records::{
-    BATCH_HEADER_LEN, BatchHeader, Compression, HeaderRef, RecordBatchBuilder, RecordsError,
+    BATCH_HEADER_LEN, BatchHeader, Compression, Crc32c, HeaderRef, RecordBatchBuilder, RecordsError,
 };
 use ferrokafka_transport::backoff::exponential;
 
@@ -160,7 +161,7 @@ pub struct ProducerBatch<P, C> {
     builder: Option<RecordBatchBuilder>,
     /// Drained and stamped, to be encoded by [`ProducerBatch::encode`].
     pending: Option<RecordBatchBuilder>,
-    encoded: Option<Bytes>,
+    encoded: Option<RecordSet>,
     completions: Vec<C>,
     /// When the first record was appended.
     pub created: Instant,
@@ -201,7 +202,7 @@ impl<P, C> ProducerBatch<P, C> {
 
     /// The encoded batch (set when drained, or by
     /// [`ProducerBatch::encode`] after [`Accumulator::drain_unencoded`]).
-    pub fn encoded(&self) -> Option<&Bytes> {
+    pub fn encoded(&self) -> Option<&RecordSet> {
         self.encoded.as_ref()
     }
 
@@ -210,7 +211,7 @@ impl<P, C> ProducerBatch<P, C> {
     /// to a batch already encoded.
     pub fn encode(&mut self) -> Result<(), RecordsError> {
         if let Some(builder) = self.pending.take() {
-            self.encoded = Some(builder.build()?);
+            self.encoded = Some(builder.build_set()?);
         }
         Ok(())
     }
@@ -267,8 +268,9 @@ pub struct RecordRef<'a, H> {
     pub timestamp: i64,
     /// The serialized key.
     pub key: Option<&'a [u8]>,
-    /// The serialized value (`None` is a tombstone).
-    pub value: Option<&'a [u8]>,
+    /// The serialized value (`None` is a tombstone). A large one is kept
+    /// by reference, not copied (see [`RecordBatchBuilder::append_shared`]).
+    pub value: Option<&'a Bytes>,
     /// Headers.
     pub headers: &'a [H],
 }
@@ -352,9 +354,14 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
     /// Keeps a completed batch's buffer for a later batch, when nothing
     /// else holds it and it has a whole batch's room; the spares stay
     /// within a quarter of `buffer_memory`.
-    fn recycle(&mut self, encoded: Bytes) {
+    fn recycle(&mut self, encoded: RecordSet) {
         let wanted = BATCH_HEADER_LEN + self.config.batch_size;
-        let Ok(mut buffer) = encoded.try_into_mut() else {
+        // The batch's own buffer starts it; the rest are values kept apart,
+        // or the parts of its buffer between them, let go first.
+        let Some(head) = encoded.into_segments().into_iter().next() else {
+            return;
+        };
+        let Ok(mut buffer) = head.try_into_mut() else {
             return;
         };
         // Emptied first: the conversion then moves no byte.
@@ -391,7 +398,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
             value,
             headers,
         } = record;
-        let size = record_size_upper_bound(key, value, headers);
+        let size = record_size_upper_bound(key, value.map(|v| &v[..]), headers);
         let limit = self.config.max_request_size.min(self.config.buffer_memory);
         if size > limit {
             let key = if limit == self.config.max_request_size {
@@ -432,8 +439,14 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 ));
             }
             self.used_memory += reserve;
+            // A value kept apart needs no room in the batch's own buffer.
+            let apart = value
+                .map(Bytes::len)
+                .filter(|&len| RecordBatchBuilder::keeps_apart(self.config.compression, len))
+                .unwrap_or(0);
+            let room = batch_size.max(size - apart);
             let builder = RecordBatchBuilder::in_buffer(
-                Self::batch_buffer(&mut self.spare, &mut self.spare_bytes, reserve),
+                Self::batch_buffer(&mut self.spare, &mut self.spare_bytes, room),
                 0,
             )
             .with_compression(self.config.compression, self.config.compression_level);
@@ -472,7 +485,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         let batch = queue.back_mut().expect("a batch was just ensured");
         let builder = batch.builder.as_mut().expect("the last batch is open");
         let before = batch.uncompressed_bytes;
-        builder.append(timestamp, key, value, headers);
+        builder.append_shared(timestamp, key, value, headers);
         batch.record_count += 1;
         batch.uncompressed_bytes = builder.uncompressed_size();
         batch.max_record_size = batch.max_record_size.max(size);
@@ -805,20 +818,27 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
 
 /// `encoded` with another producer id, epoch and base sequence, and the
 /// CRC-32C recomputed; `None` if it is not a batch header.
-fn restamp(encoded: &Bytes, (id, epoch, sequence): (i64, i16, i32)) -> Option<Bytes> {
+fn restamp(encoded: &RecordSet, (id, epoch, sequence): (i64, i16, i32)) -> Option<RecordSet> {
     /// Where the CRC-covered part of a batch starts (the attributes).
     const CRC_START: usize = 21;
-    let mut header = BatchHeader::parse(encoded).ok()?;
+    // The header is in the first segment: values kept apart come after it.
+    let mut segments = encoded.segments().to_vec();
+    let mut head = segments.first()?.to_vec();
+    let mut header = BatchHeader::parse(&head).ok()?;
     header.producer_id = id;
     header.producer_epoch = epoch;
     header.base_sequence = sequence;
-    let mut bytes = encoded.to_vec();
     let mut fixed = [0u8; BATCH_HEADER_LEN];
     header.write(&mut fixed);
-    bytes[..BATCH_HEADER_LEN].copy_from_slice(&fixed);
-    let crc = ferrokafka_records::crc32c(&bytes[CRC_START..]);
-    bytes[17..CRC_START].copy_from_slice(&crc.to_be_bytes());
-    Some(Bytes::from(bytes))
+    head[..BATCH_HEADER_LEN].copy_from_slice(&fixed);
+    let mut crc = Crc32c::default();
+    crc.update(&head[CRC_START..]);
+    for segment in &segments[1..] {
+        crc.update(segment);
+    }
+    head[17..CRC_START].copy_from_slice(&crc.value().to_be_bytes());
+    segments[0] = Bytes::from(head);
+    Some(RecordSet::from_segments(segments))
 }
 
 #[cfg(test)]
@@ -848,7 +868,7 @@ mod tests {
             RecordRef {
                 timestamp: 1,
                 key: None,
-                value: Some(&[0; 100]),
+                value: Some(&Bytes::from_static(&[0; 100])),
                 headers: NO_HEADERS,
             },
             1,
@@ -865,7 +885,7 @@ mod tests {
                 RecordRef {
                     timestamp: 1,
                     key: None,
-                    value: Some(&[0; 100]),
+                    value: Some(&Bytes::from_static(&[0; 100])),
                     headers: NO_HEADERS,
                 },
                 i,
@@ -879,7 +899,7 @@ mod tests {
                 RecordRef {
                     timestamp: 1,
                     key: None,
-                    value: Some(&[0; 100]),
+                    value: Some(&Bytes::from_static(&[0; 100])),
                     headers: NO_HEADERS,
                 },
                 9,
@@ -902,7 +922,7 @@ mod tests {
                     RecordRef {
                         timestamp: 1,
                         key: None,
-                        value: Some(&[0; 100]),
+                        value: Some(&Bytes::from_static(&[0; 100])),
                         headers: NO_HEADERS,
                     },
                     i,
@@ -927,7 +947,7 @@ mod tests {
                 RecordRef {
                     timestamp: 1,
                     key: None,
-                    value: Some(&[0; 990]),
+                    value: Some(&Bytes::from_static(&[0; 990])),
                     headers: NO_HEADERS,
                 },
                 99,
@@ -972,7 +992,7 @@ mod tests {
         }
         assert_eq!(drained[0].encoded(), expected[0].encoded());
         // ...and its new one once rewritten.
-        let decoded = BatchReader::new(drained[1].encoded().unwrap().clone())
+        let decoded = BatchReader::new(drained[1].encoded().unwrap().to_bytes())
             .next()
             .unwrap()
             .unwrap();
@@ -1003,7 +1023,7 @@ mod tests {
                 RecordRef {
                     timestamp: i64::from(i),
                     key: Some(&i.to_be_bytes()),
-                    value: Some(b"v"),
+                    value: Some(&Bytes::from_static(b"v")),
                     headers: &[Header::new("h", Some("x"))],
                 },
                 i,
@@ -1017,7 +1037,7 @@ mod tests {
             .unwrap();
         assert_eq!(batches.len(), 1);
         let batch = &batches[0];
-        let decoded = BatchReader::new(batch.encoded().unwrap().clone())
+        let decoded = BatchReader::new(batch.encoded().unwrap().to_bytes())
             .next()
             .unwrap()
             .unwrap();
@@ -1048,7 +1068,7 @@ mod tests {
                 RecordRef {
                     timestamp: 1,
                     key: None,
-                    value: Some(b"x"),
+                    value: Some(&Bytes::from_static(b"x")),
                     headers: NO_HEADERS,
                 },
                 0,
@@ -1062,7 +1082,7 @@ mod tests {
                 RecordRef {
                     timestamp: 1,
                     key: None,
-                    value: Some(b"x"),
+                    value: Some(&Bytes::from_static(b"x")),
                     headers: NO_HEADERS,
                 },
                 42,
@@ -1087,7 +1107,7 @@ mod tests {
                 RecordRef {
                     timestamp: 1,
                     key: None,
-                    value: Some(b"x"),
+                    value: Some(&Bytes::from_static(b"x")),
                     headers: NO_HEADERS
                 },
                 42
@@ -1109,7 +1129,7 @@ mod tests {
                 RecordRef {
                     timestamp: 1,
                     key: None,
-                    value: Some(&[0; 600]),
+                    value: Some(&Bytes::from_static(&[0; 600])),
                     headers: NO_HEADERS,
                 },
                 0,
@@ -1149,7 +1169,7 @@ mod tests {
             RecordRef {
                 timestamp: 1,
                 key: None,
-                value: Some(b"v"),
+                value: Some(&Bytes::from_static(b"v")),
                 headers: NO_HEADERS,
             },
             1,
@@ -1210,7 +1230,7 @@ mod tests {
             RecordRef {
                 timestamp: 1,
                 key: None,
-                value: Some(b"first"),
+                value: Some(&Bytes::from_static(b"first")),
                 headers: NO_HEADERS,
             },
             1,
@@ -1228,7 +1248,7 @@ mod tests {
             RecordRef {
                 timestamp: 1,
                 key: None,
-                value: Some(b"second"),
+                value: Some(&Bytes::from_static(b"second")),
                 headers: NO_HEADERS,
             },
             2,
@@ -1288,17 +1308,17 @@ mod tests {
                 .unwrap()
         };
         let first = sent(&mut acc, 0);
-        let at = first.encoded().unwrap().as_ptr();
+        let at = first.encoded().unwrap().to_bytes().as_ptr();
         acc.complete(first);
         let second = sent(&mut acc, 1);
-        assert_eq!(second.encoded().unwrap().as_ptr(), at, "reused");
+        assert_eq!(second.encoded().unwrap().to_bytes().as_ptr(), at, "reused");
         assert_eq!(second.encoded().unwrap().len(), sent_len(&second));
         // Still held (by a request being written, say): not reused.
-        let held = second.encoded().unwrap().clone();
+        let held = second.encoded().unwrap().to_bytes();
         let copy = held.to_vec();
         acc.complete(second);
         let third = sent(&mut acc, 2);
-        assert_ne!(third.encoded().unwrap().as_ptr(), held.as_ptr());
+        assert_ne!(third.encoded().unwrap().to_bytes().as_ptr(), held.as_ptr());
         assert_eq!(&held[..], &copy[..], "the holder's bytes are intact");
         // However many complete at once, the spares stay within a quarter
         // of buffer_memory.
@@ -1316,7 +1336,7 @@ mod tests {
 
     /// The length a batch of one record `v` encodes to.
     fn sent_len(batch: &ProducerBatch<i32, u32>) -> usize {
-        let reader = ferrokafka_records::BatchReader::new(batch.encoded().unwrap().clone());
+        let reader = ferrokafka_records::BatchReader::new(batch.encoded().unwrap().to_bytes());
         reader.map(|b| b.unwrap().as_bytes().len()).sum()
     }
 
@@ -1380,7 +1400,7 @@ mod tests {
                 RecordRef {
                     timestamp: 1,
                     key: None,
-                    value: Some(&[7; 300]),
+                    value: Some(&Bytes::from_static(&[7; 300])),
                     headers: NO_HEADERS,
                 },
                 0,
@@ -1414,7 +1434,7 @@ mod tests {
             RecordRef {
                 timestamp: 1,
                 key: None,
-                value: Some(b"x"),
+                value: Some(&Bytes::from_static(b"x")),
                 headers: NO_HEADERS,
             },
             0,
@@ -1493,6 +1513,92 @@ mod tests {
         assert!(acc.queues.is_empty());
     }
 
+    #[test]
+    fn a_large_value_goes_by_reference_through_drain_restamp_and_recycling() {
+        let t0 = Instant::now();
+        let mut acc: Accumulator<i32, u32> = Accumulator::new(AccumulatorConfig {
+            buffer_memory: 1 << 20,
+            ..config()
+        });
+        let value = Bytes::from(vec![3u8; 50_000]);
+        acc.append(
+            t0,
+            &0,
+            RecordRef {
+                timestamp: 1,
+                key: Some(b"k"),
+                value: Some(&value),
+                headers: NO_HEADERS,
+            },
+            7,
+        )
+        .unwrap();
+        assert!(acc.available_memory() < (1 << 20) - 50_000, "counted in full");
+        let open = acc.queues[&0].front().unwrap();
+        assert!(
+            open.builder.as_ref().unwrap().uncompressed_size() > value.len(),
+            "its size counts the value"
+        );
+        let mut batch = acc
+            .drain(t0, &[0], 1 << 20, |_, _| DrainStamp::Sequenced(5, 1, 0))
+            .unwrap()
+            .pop()
+            .unwrap();
+        let set = batch.encoded().unwrap().clone();
+        assert_eq!(set.segments().len(), 3, "before the value, the value, after");
+        assert_eq!(set.segments()[1].as_ptr(), value.as_ptr(), "not copied");
+        assert!(
+            set.segments()[0].len() < 1000,
+            "the batch's own buffer holds no room for the value"
+        );
+        // A new producer id restamps the header and CRC, the value left in place.
+        acc.reenqueue(t0, batch);
+        assert!(acc.rewrite_producer(&0, (5, 1, 0), (6, 0, 0)));
+        batch = acc
+            .drain(t0 + Duration::from_secs(1), &[0], 1 << 20, |_, _| {
+                panic!("already stamped")
+            })
+            .unwrap()
+            .pop()
+            .unwrap();
+        let restamped = batch.encoded().unwrap().clone();
+        assert_eq!(restamped.segments()[1].as_ptr(), value.as_ptr());
+        let decoded = BatchReader::new(restamped.to_bytes()).next().unwrap().unwrap();
+        let ferrokafka_records::Batch::V2(decoded) = decoded else {
+            panic!("a v2 batch");
+        };
+        assert!(decoded.crc_is_valid());
+        assert_eq!(decoded.header().producer_id, 6);
+        let record = decoded.records().next().unwrap().unwrap();
+        assert_eq!(record.value.as_ref(), Some(&value));
+        drop((set, restamped));
+        acc.complete(batch);
+        assert_eq!(acc.available_memory(), 1 << 20);
+        // Completed, a batch's own buffer (not the value) serves a later batch.
+        acc.append(
+            t0,
+            &1,
+            RecordRef {
+                timestamp: 1,
+                key: None,
+                value: Some(&value),
+                headers: NO_HEADERS,
+            },
+            8,
+        )
+        .unwrap();
+        let batch = acc
+            .drain(t0, &[1], 1 << 20, |_, _| DrainStamp::Unsequenced)
+            .unwrap()
+            .pop()
+            .unwrap();
+        let head = batch.encoded().unwrap().segments()[0].as_ptr();
+        let spares = acc.spare.len();
+        acc.complete(batch);
+        assert_eq!(acc.spare.len(), spares + 1);
+        assert_eq!(acc.spare.last().unwrap().as_ptr(), head);
+    }
+
     fn append(acc: &mut Accumulator<i32, u32>, t: Instant, partition: i32, value: &[u8], id: u32) {
         acc.append(
             t,
@@ -1500,7 +1606,7 @@ mod tests {
             RecordRef {
                 timestamp: 1,
                 key: None,
-                value: Some(value),
+                value: Some(&Bytes::copy_from_slice(value)),
                 headers: NO_HEADERS,
             },
             id,
@@ -1623,7 +1729,7 @@ mod tests {
             .unwrap()
             .pop()
             .unwrap();
-        let before = batch.encoded().unwrap().clone();
+        let before = batch.encoded().unwrap().to_bytes();
         acc.reenqueue(t0, batch);
         assert!(
             !acc.rewrite_producer(&0, (7, 3, 41), (7, 4, 0)),
@@ -1637,7 +1743,7 @@ mod tests {
             .pop()
             .unwrap();
         assert_eq!(again.producer, Some((7, 4, 0)));
-        let decoded = BatchReader::new(again.encoded().unwrap().clone())
+        let decoded = BatchReader::new(again.encoded().unwrap().to_bytes())
             .next()
             .unwrap()
             .unwrap();
@@ -1656,7 +1762,7 @@ mod tests {
         );
         assert!(header.attributes.is_transactional());
         // Only the stamp and the CRC changed.
-        let after = again.encoded().unwrap();
+        let after = again.encoded().unwrap().to_bytes();
         assert_eq!(before.len(), after.len());
         let changed: Vec<usize> = (0..before.len())
             .filter(|&i| before[i] != after[i])

@@ -828,7 +828,7 @@ impl Producer {
         now: Instant,
     ) -> Result<Attempt, ProduceError> {
         let key = record.key.as_deref();
-        let value = record.value.as_deref();
+        let value = record.value.as_ref();
         let mut guard = self.inner.state();
         let state = &mut *guard;
         if let Some(error) = state.fatal_error() {
@@ -855,7 +855,7 @@ impl Producer {
             }
             None => state.partitioner.partition(
                 key,
-                key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len),
+                key.map_or(0, <[u8]>::len) + value.map_or(0, bytes::Bytes::len),
                 TopicPartitions {
                     topic: &record.topic,
                     count: i32::try_from(count).unwrap_or(i32::MAX),

@@ -14,7 +14,6 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use ferrokafka_protocol::ErrorCode;
 use ferrokafka_protocol::messages::find_coordinator_response::Coordinator;
 use ferrokafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -22,7 +21,7 @@ use ferrokafka_protocol::messages::produce_response::PartitionProduceResponse;
 use ferrokafka_protocol::messages::{
     FindCoordinatorResponse, InitProducerIdRequest, ProduceRequest, ProduceResponse,
 };
-use ferrokafka_protocol::{ApiKey, Request};
+use ferrokafka_protocol::{ApiKey, RecordSet, Request};
 use ferrokafka_transport::cluster::{BrokerAddress, LeaderHint};
 use ferrokafka_transport::{Client, CoordinatorKind, Lane, TransportError};
 use tracing::{debug, warn};
@@ -773,7 +772,7 @@ async fn produce(inner: Arc<Inner>, node: i32, ticket: Ticket, batches: Vec<Batc
                 .or_default()
                 .push(PartitionProduceData {
                     index: batch.partition.partition,
-                    records: batch.encoded().cloned().or(Some(Bytes::new())),
+                    records: batch.encoded().cloned().or(Some(RecordSet::default())),
                     ..PartitionProduceData::default()
                 });
         }
@@ -811,7 +810,7 @@ async fn produce(inner: Arc<Inner>, node: i32, ticket: Ticket, batches: Vec<Batc
         retried: batches.iter().filter(|b| b.attempts > 1).count(),
         bytes: batches
             .iter()
-            .map(|b| b.encoded().map_or(0, Bytes::len))
+            .map(|b| b.encoded().map_or(0, RecordSet::len))
             .sum(),
         in_flight: inner
             .state()
@@ -1159,7 +1158,7 @@ fn sequence_failure(
 fn deliver(inner: &Inner, batch: Batch, base_offset: i64, log_append_time: i64, now: Instant) {
     let topic = Arc::clone(&batch.partition.topic);
     let partition = batch.partition.partition;
-    let size = batch.encoded().map_or(0, Bytes::len) as u64;
+    let size = batch.encoded().map_or(0, RecordSet::len) as u64;
     let uncompressed = batch.uncompressed_bytes as u64;
     let records = u64::try_from(batch.record_count()).unwrap_or(0);
     let completions = {

@@ -253,15 +253,17 @@ async fn a_send_dropped_before_it_returned_accepted_nothing() {
                     .iter()
                     .flat_map(|t| t.partition_data.iter())
                     .map(|p| {
-                        ferrokafka_records::BatchReader::new(p.records.clone().unwrap_or_default())
-                            .filter_map(Result::ok)
-                            .map(|b| match b {
-                                ferrokafka_records::Batch::V2(b) => {
-                                    usize::try_from(b.header().record_count).unwrap()
-                                }
-                                ferrokafka_records::Batch::Legacy(_) => 0,
-                            })
-                            .sum::<usize>()
+                        ferrokafka_records::BatchReader::new(
+                            p.records.clone().unwrap_or_default().to_bytes(),
+                        )
+                        .filter_map(Result::ok)
+                        .map(|b| match b {
+                            ferrokafka_records::Batch::V2(b) => {
+                                usize::try_from(b.header().record_count).unwrap()
+                            }
+                            ferrokafka_records::Batch::Legacy(_) => 0,
+                        })
+                        .sum::<usize>()
                     })
                     .sum();
                 counted.fetch_add(records, Ordering::SeqCst);

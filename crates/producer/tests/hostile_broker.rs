@@ -45,7 +45,7 @@ impl Log {
         let produce: ProduceRequest = request.decode();
         let mut answers = HashMap::new();
         for partition in produce.topic_data.iter().flat_map(|t| &t.partition_data) {
-            let bytes = partition.records.clone().unwrap_or_default();
+            let bytes = partition.records.clone().unwrap_or_default().to_bytes();
             if let Some(&offset) = self.batches.get(&bytes) {
                 answers.insert(
                     partition.index,

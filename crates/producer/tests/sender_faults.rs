@@ -22,6 +22,7 @@ fn batch_bytes(request: &FakeRequest) -> Bytes {
         .records
         .clone()
         .unwrap_or_default()
+        .to_bytes()
 }
 
 async fn producer(cluster: &FakeCluster, extra: &[(&str, &str)]) -> Producer {
@@ -232,7 +233,7 @@ fn one_refusing_partition() -> (FakeCluster, WrittenValues, Arc<AtomicUsize>) {
                     refusals.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
-                let bytes = partition.records.clone().unwrap_or_default();
+                let bytes = partition.records.clone().unwrap_or_default().to_bytes();
                 let values = ferrokafka_records::BatchReader::new(bytes)
                     .flat_map(|batch| {
                         let batch = batch.unwrap();

@@ -83,7 +83,7 @@ fn batches(request: &FakeRequest) -> Vec<(i32, Bytes)> {
         .topic_data
         .iter()
         .flat_map(|t| t.partition_data.iter())
-        .map(|p| (p.index, p.records.clone().unwrap_or_default()))
+        .map(|p| (p.index, p.records.clone().unwrap_or_default().to_bytes()))
         .collect()
 }
 

@@ -41,7 +41,7 @@ fn produce() -> ProduceRequest {
             partition_data: (0..PARTITIONS)
                 .map(|index| PartitionProduceData {
                     index,
-                    records: Some(records.clone()),
+                    records: Some(records.clone().into()),
                     ..PartitionProduceData::default()
                 })
                 .collect(),
@@ -61,7 +61,7 @@ fn fetch() -> FetchResponse {
                 .map(|partition_index| PartitionData {
                     partition_index,
                     high_watermark: 1_000_000,
-                    records: Some(records.clone()),
+                    records: Some(records.clone().into()),
                     ..PartitionData::default()
                 })
                 .collect(),

@@ -5,6 +5,8 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::RecordSet;
+
 use crate::varint;
 
 /// A UUID as Kafka sends it: 16 bytes.
@@ -176,13 +178,17 @@ pub trait Sink {
     fn put_null_bytes(&mut self, compact: bool) {
         self.put_null_len(compact);
     }
-    /// A record set (the `records` type): bytes, written as
-    /// [`Sink::put_bytes`] writes them. A sink building a frame may keep
-    /// `records` by reference instead of copying them, as the record
-    /// batches of a Produce request are already encoded in buffers of
-    /// their own.
-    fn put_records(&mut self, records: &Bytes, compact: bool) -> Result<(), EncodeErrorKind> {
-        self.put_bytes(records, compact)
+    /// A record set (the `records` type): its length as
+    /// [`Sink::put_bytes`] writes one, then its segments in order. A sink
+    /// building a frame may keep the segments by reference instead of
+    /// copying them, as the record batches of a Produce request are
+    /// already encoded in buffers of their own.
+    fn put_records(&mut self, records: &RecordSet, compact: bool) -> Result<(), EncodeErrorKind> {
+        self.put_len(records.len(), compact)?;
+        for segment in records.segments() {
+            self.put_slice(segment);
+        }
+        Ok(())
     }
 }
 

@@ -34,6 +34,7 @@ mod golden_tests;
 pub mod header;
 pub mod messages;
 pub mod parse;
+mod record_set;
 #[cfg(any(test, feature = "sample"))]
 pub mod sample;
 mod topic_partition;
@@ -48,6 +49,7 @@ pub use codec::{
 pub use error::{ErrorCode, KafkaError};
 pub use messages::ApiKey;
 use parse::{PResult, Source};
+pub use record_set::RecordSet;
 pub use topic_partition::{TopicName, TopicPartition};
 
 /// A message of Kafka's schemas: a request, a response, a header or a data

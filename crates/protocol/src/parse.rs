@@ -19,6 +19,7 @@
 use bytes::Bytes;
 use nom::error::ErrorKind;
 
+use crate::RecordSet;
 use crate::codec::{DecodeError, DecodeErrorKind, RawTaggedField, Uuid};
 use crate::varint;
 
@@ -298,6 +299,24 @@ pub fn string(input: &[u8], compact: bool) -> PResult<'_, String> {
         Some(value) => Ok((rest, value)),
         None => Err(ParseError::at(rest, DecodeErrorKind::NullNotAllowed)),
     }
+}
+
+/// A nullable record set (the `records` type), shared with the source.
+#[inline]
+pub fn nullable_records<'a>(
+    input: &'a [u8],
+    source: Source<'a>,
+    compact: bool,
+) -> PResult<'a, Option<RecordSet>> {
+    let (rest, bytes) = nullable_bytes(input, source, compact)?;
+    Ok((rest, bytes.map(RecordSet::from)))
+}
+
+/// A record set (the `records` type), shared with the source.
+#[inline]
+pub fn records<'a>(input: &'a [u8], source: Source<'a>, compact: bool) -> PResult<'a, RecordSet> {
+    let (rest, bytes) = bytes(input, source, compact)?;
+    Ok((rest, RecordSet::from(bytes)))
 }
 
 /// Nullable bytes, shared with the source (no copy).

@@ -2,13 +2,18 @@
 //!
 //! The builder reserves the 61-byte header, appends each record as it
 //! comes, and at the end compresses the record section if asked, then
-//! patches the length, counts, timestamps and CRC once.
+//! patches the length, counts, timestamps and CRC once. Large values of an
+//! uncompressed batch may stay in their own buffers instead
+//! ([`RecordBatchBuilder::append_shared`]): the batch then comes out as a
+//! [`RecordSet`] of several segments.
 
 use bytes::Bytes;
+use ferrokafka_protocol::RecordSet;
 
+use crate::checksum::Crc32c;
 use crate::compression::compress;
 use crate::header::{BATCH_HEADER_LEN, CRC_START, LOG_OVERHEAD};
-use crate::record::{HeaderRef, encode_record};
+use crate::record::{HeaderRef, encode_record, encode_record_around_value};
 use crate::{BatchHeader, Compression, ControlRecord, Record, RecordsError, TimestampType};
 
 /// Builds one record batch.
@@ -43,7 +48,17 @@ pub struct RecordBatchBuilder {
     next_offset_delta: i32,
     last_offset_delta: Option<i32>,
     record_count: i32,
+    /// Values kept by reference, each with the position in `buf` its bytes
+    /// belong at, in order.
+    shared: Vec<(usize, Bytes)>,
+    /// Their bytes in all.
+    shared_len: usize,
 }
+
+/// Values of at least this many bytes that [`RecordBatchBuilder::append_shared`]
+/// is given for an uncompressed batch stay in their own buffers: copying
+/// them costs more than the write segments of their own they need.
+pub const SHARED_VALUE_FROM: usize = 4096;
 
 impl RecordBatchBuilder {
     /// A builder for a batch starting at `base_offset` (0 for a produce
@@ -83,6 +98,8 @@ impl RecordBatchBuilder {
             next_offset_delta: 0,
             last_offset_delta: None,
             record_count: 0,
+            shared: Vec::new(),
+            shared_len: 0,
         }
     }
 
@@ -220,9 +237,10 @@ impl RecordBatchBuilder {
         self.record_count
     }
 
-    /// Bytes written so far (header included, before compression).
+    /// Bytes written so far (header included, before compression), the
+    /// values kept by reference included.
     pub fn uncompressed_size(&self) -> usize {
-        self.buf.len() - self.start
+        self.buf.len() - self.start + self.shared_len
     }
 
     /// Appends a record at the next offset; returns its offset delta.
@@ -235,6 +253,59 @@ impl RecordBatchBuilder {
     ) -> i32 {
         let offset_delta = self.next_offset_delta;
         self.append_with_offset_delta(offset_delta, timestamp, key, value, headers);
+        offset_delta
+    }
+
+    /// Whether [`Self::append_shared`] keeps a value of `len` bytes apart,
+    /// by reference, in a batch compressed with `compression`.
+    pub fn keeps_apart(compression: Compression, len: usize) -> bool {
+        len >= SHARED_VALUE_FROM && compression == Compression::None
+    }
+
+    /// Appends a record at the next offset, as [`Self::append`] does, but a
+    /// value of at least [`SHARED_VALUE_FROM`] bytes in an uncompressed
+    /// batch is not copied: [`Self::build_set`] hands it over as a segment
+    /// of its own. Returns the record's offset delta.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use ferrokafka_records::{BatchReader, RecordBatchBuilder};
+    /// let value = Bytes::from(vec![b'v'; 100_000]);
+    /// let mut builder = RecordBatchBuilder::new(0);
+    /// builder.append_shared(1, Some(b"k"), Some(&value), &[] as &[(&str, Option<&[u8]>)]);
+    /// let set = builder.build_set().unwrap();
+    /// assert!(set.segments().iter().any(|s| s.as_ptr() == value.as_ptr()), "not copied");
+    /// let batch = BatchReader::new(set.to_bytes()).next().unwrap().unwrap();
+    /// let record = batch.records().next().unwrap().unwrap();
+    /// assert_eq!(record.value, Some(value));
+    /// ```
+    pub fn append_shared<H: HeaderRef>(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&Bytes>,
+        headers: &[H],
+    ) -> i32 {
+        let value = match value {
+            Some(value) if Self::keeps_apart(self.compression, value.len()) => value,
+            value => return self.append(timestamp, key, value.map(|v| &v[..]), headers),
+        };
+        let offset_delta = self.next_offset_delta;
+        let base = *self.base_timestamp.get_or_insert(timestamp);
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        let value_at = encode_record_around_value(
+            &mut self.buf,
+            0,
+            timestamp.wrapping_sub(base),
+            offset_delta,
+            key,
+            value,
+            headers,
+        );
+        self.shared.push((value_at, value.clone()));
+        self.shared_len += value.len();
+        self.next_offset_delta = offset_delta.saturating_add(1);
+        self.record_count = self.record_count.saturating_add(1);
         offset_delta
     }
 
@@ -303,6 +374,38 @@ impl RecordBatchBuilder {
         );
     }
 
+    /// Finishes the batch and returns it alone, in as many segments as it
+    /// keeps values by reference (see [`Self::append_shared`]), plus the
+    /// bytes around them; in one buffer if it keeps none.
+    pub fn build_set(mut self) -> Result<RecordSet, RecordsError> {
+        if self.shared.is_empty() || self.compression != Compression::None {
+            return Ok(RecordSet::from(self.build()?));
+        }
+        let start = self.start;
+        self.write_header(self.buf.len() - start + self.shared_len)?;
+        let shared = std::mem::take(&mut self.shared);
+        // CRC-covered from the attributes on, each value in its place.
+        let mut crc = Crc32c::default();
+        let mut from = start + CRC_START;
+        for (at, value) in &shared {
+            crc.update(&self.buf[from..*at]);
+            crc.update(value);
+            from = *at;
+        }
+        crc.update(&self.buf[from..]);
+        self.buf[start + 17..start + CRC_START].copy_from_slice(&crc.value().to_be_bytes());
+        let buf = Bytes::from(self.buf);
+        let mut segments = Vec::with_capacity(2 * shared.len() + 1);
+        let mut from = start;
+        for (at, value) in shared {
+            segments.push(buf.slice(from..at));
+            segments.push(value);
+            from = at;
+        }
+        segments.push(buf.slice(from..));
+        Ok(RecordSet::from_segments(segments))
+    }
+
     /// Finishes the batch and returns it alone.
     pub fn build(self) -> Result<Bytes, RecordsError> {
         let start = self.start;
@@ -316,6 +419,7 @@ impl RecordBatchBuilder {
     /// Finishes the batch and returns the whole buffer (anything that
     /// preceded the batch, then the batch).
     pub fn finish(mut self) -> Result<Vec<u8>, RecordsError> {
+        self.splice_shared();
         let start = self.start;
         let records_at = start + BATCH_HEADER_LEN;
         if self.compression != Compression::None {
@@ -329,7 +433,33 @@ impl RecordBatchBuilder {
             )?;
             self.buf = out;
         }
-        let total = self.buf.len() - start;
+        self.write_header(self.buf.len() - start)?;
+        let crc = crate::crc32c(&self.buf[start + CRC_START..]);
+        self.buf[start + 17..start + CRC_START].copy_from_slice(&crc.to_be_bytes());
+        Ok(self.buf)
+    }
+
+    /// Copies the values kept by reference into the buffer, in place.
+    fn splice_shared(&mut self) {
+        if self.shared.is_empty() {
+            return;
+        }
+        let mut whole = Vec::with_capacity(self.buf.len() + self.shared_len);
+        let mut from = 0;
+        for (at, value) in std::mem::take(&mut self.shared) {
+            whole.extend_from_slice(&self.buf[from..at]);
+            whole.extend_from_slice(&value);
+            from = at;
+        }
+        whole.extend_from_slice(&self.buf[from..]);
+        self.buf = whole;
+        self.shared_len = 0;
+    }
+
+    /// Writes the header of a batch of `total` bytes, its CRC left zero.
+    fn write_header(&mut self, total: usize) -> Result<(), RecordsError> {
+        let start = self.start;
+        let records_at = start + BATCH_HEADER_LEN;
         let batch_length =
             i32::try_from(total - LOG_OVERHEAD).map_err(|_| RecordsError::BatchTooLarge(total))?;
         let mut header = self.header;
@@ -345,8 +475,6 @@ impl RecordBatchBuilder {
         let mut header_bytes = [0; BATCH_HEADER_LEN];
         header.write(&mut header_bytes);
         self.buf[start..records_at].copy_from_slice(&header_bytes);
-        let crc = crate::crc32c(&self.buf[start + CRC_START..]);
-        self.buf[start + 17..start + CRC_START].copy_from_slice(&crc.to_be_bytes());
-        Ok(self.buf)
+        Ok(())
     }
 }

@@ -39,8 +39,8 @@ mod record;
 
 pub use attributes::{BatchAttributes, TimestampType};
 pub use batch::{IntoRecordIter, RecordBatch, RecordIter};
-pub use builder::RecordBatchBuilder;
-pub use checksum::crc32c;
+pub use builder::{RecordBatchBuilder, SHARED_VALUE_FROM};
+pub use checksum::{Crc32c, crc32c};
 pub use compression::{Codec, Compression, DEFAULT_MAX_DECOMPRESSED_SIZE, compress, decompress};
 pub use control::{ControlRecord, ControlRecordType};
 pub use error::RecordsError;

@@ -259,12 +259,52 @@ pub(crate) fn encode_record<H: HeaderRef>(
 ) {
     let body = body_len(timestamp_delta, offset_delta, key, value, headers);
     out.reserve(body + 5);
+    encode_record_head(out, body, attributes, timestamp_delta, offset_delta, key);
+    put_nullable(out, value);
+    encode_record_tail(out, headers);
+}
+
+/// Writes one record but for its value's bytes, which belong at the
+/// position returned (the value's length is written): a caller keeping
+/// the value elsewhere splices it in there.
+pub(crate) fn encode_record_around_value<H: HeaderRef>(
+    out: &mut Vec<u8>,
+    attributes: i8,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: &[u8],
+    headers: &[H],
+) -> usize {
+    let body = body_len(timestamp_delta, offset_delta, key, Some(value), headers);
+    out.reserve(body - value.len() + 5);
+    encode_record_head(out, body, attributes, timestamp_delta, offset_delta, key);
+    encode_varint(value.len() as i32, out);
+    let value_at = out.len();
+    encode_record_tail(out, headers);
+    value_at
+}
+
+/// A record's length, attributes, timestamp and offset deltas, and key.
+#[inline]
+fn encode_record_head(
+    out: &mut Vec<u8>,
+    body: usize,
+    attributes: i8,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+) {
     encode_varint(body as i32, out);
     out.put_i8(attributes);
     encode_varlong(timestamp_delta, out);
     encode_varint(offset_delta, out);
     put_nullable(out, key);
-    put_nullable(out, value);
+}
+
+/// A record's headers, after its value.
+#[inline]
+fn encode_record_tail<H: HeaderRef>(out: &mut Vec<u8>, headers: &[H]) {
     encode_varint(headers.len() as i32, out);
     for header in headers {
         put_nullable(out, Some(header.key()));

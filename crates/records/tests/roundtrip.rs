@@ -293,3 +293,57 @@ proptest! {
         }
     }
 }
+
+/// Values around the size from which `append_shared` keeps them by
+/// reference, mixed with small ones.
+fn shared_values() -> impl Strategy<Value = Vec<Option<Vec<u8>>>> {
+    let value = prop_oneof![
+        bytes(300),
+        proptest::option::of(
+            (ferrokafka_records::SHARED_VALUE_FROM - 2
+                ..ferrokafka_records::SHARED_VALUE_FROM + 5000)
+                .prop_map(|len| vec![7u8; len])
+        ),
+    ];
+    proptest::collection::vec(value, 1..6)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A batch keeping large values by reference is the batch that copies
+    /// them, byte for byte, and keeps each such value in a segment of its
+    /// own when uncompressed.
+    #[test]
+    fn shared_values_build_the_same_batch(
+        values in shared_values(),
+        compression in compression(),
+        prefix in proptest::collection::vec(any::<u8>(), 0..3),
+        key in bytes(10),
+    ) {
+        let values: Vec<Option<Bytes>> = values.into_iter().map(|v| v.map(Bytes::from)).collect();
+        let headers = [(&b"h"[..], Some(&b"x"[..]))];
+        let mut copied = RecordBatchBuilder::new(0).with_compression(compression, None).with_producer(9, 1, 5);
+        let mut shared = RecordBatchBuilder::in_buffer(prefix, 0).with_compression(compression, None).with_producer(9, 1, 5);
+        for (i, value) in values.iter().enumerate() {
+            let timestamp = 1_700_000_000_000 + i as i64;
+            copied.append(timestamp, key.as_deref(), value.as_deref(), &headers);
+            shared.append_shared(timestamp, key.as_deref(), value.as_ref(), &headers);
+        }
+        prop_assert_eq!(shared.uncompressed_size(), copied.uncompressed_size());
+        let set = shared.build_set().unwrap();
+        let bytes = copied.build().unwrap();
+        prop_assert_eq!(set.to_bytes(), bytes.clone());
+        let by_reference = values
+            .iter()
+            .flatten()
+            .filter(|v| v.len() >= ferrokafka_records::SHARED_VALUE_FROM)
+            .filter(|v| set.segments().iter().any(|s| s.as_ptr() == v.as_ptr()))
+            .count();
+        let large = values.iter().flatten().filter(|v| v.len() >= ferrokafka_records::SHARED_VALUE_FROM).count();
+        prop_assert_eq!(by_reference, if compression == Compression::None { large } else { 0 });
+        let batch = BatchReader::new(bytes).next().unwrap().unwrap();
+        let Batch::V2(batch) = batch else { unreachable!() };
+        prop_assert!(batch.crc_is_valid());
+    }
+}

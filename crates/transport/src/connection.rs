@@ -591,7 +591,7 @@ mod tests {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
-    use ferrokafka_protocol::Sink as _;
+    use ferrokafka_protocol::{RecordSet, Sink as _};
 
     use super::*;
 
@@ -645,7 +645,9 @@ mod tests {
     fn outgoing(header: u8, records: &Bytes) -> Outgoing {
         let mut frame = RequestFrame::new(frame::start(16));
         frame.put_slice(&[header; 8]);
-        frame.put_records(records, false).unwrap();
+        frame
+            .put_records(&RecordSet::from(records.clone()), false)
+            .unwrap();
         Outgoing {
             frame,
             written: None,

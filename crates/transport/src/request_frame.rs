@@ -1,7 +1,8 @@
 //! A request frame on its way out. Its size, header and body are in one
-//! buffer, except for the large record sets a Produce request carries:
-//! those stay in the buffers their batches were encoded in and are written
-//! from there in the same vectored write. Copying every batch into the
+//! buffer, except for the large segments of the record sets a Produce
+//! request carries: those stay in the buffers their batches were encoded in
+//! (or the large values the caller handed over) and are written from there
+//! in the same vectored write. Copying every batch into the
 //! request, once per attempt, cost a producer a copy of every byte it sent,
 //! and a page fault for every 4 KiB of each request buffer it had not used
 //! before.
@@ -9,19 +10,19 @@
 use std::io::IoSlice;
 
 use bytes::{Bytes, BytesMut};
-use ferrokafka_protocol::{EncodeErrorKind, Sink};
+use ferrokafka_protocol::{EncodeErrorKind, RecordSet, Sink};
 
 use crate::frame::SIZE_PREFIX;
 
-/// Record sets of at least this many bytes are written from their own
-/// buffers; smaller ones are copied, as a write segment of their own costs
-/// more than copying a few hundred bytes.
+/// Record set segments of at least this many bytes are written from their
+/// own buffers; smaller ones are copied, as a write segment of their own
+/// costs more than copying a few hundred bytes.
 const BY_REFERENCE_FROM: usize = 1024;
 
-/// Whether a frame keeps `records` by reference (the frame and its size
+/// Whether a frame keeps `segment` by reference (the frame and its size
 /// count, [`OwnBytes`], must agree).
-fn by_reference(records: &Bytes) -> bool {
-    records.len() >= BY_REFERENCE_FROM
+fn by_reference(segment: &Bytes) -> bool {
+    segment.len() >= BY_REFERENCE_FROM
 }
 
 /// Where a request header keeps its correlation id: after the size, the
@@ -29,12 +30,13 @@ fn by_reference(records: &Bytes) -> bool {
 const CORRELATION_ID_AT: usize = SIZE_PREFIX + 4;
 
 /// A request frame: a size placeholder, then the request header and body,
-/// with large record sets kept by reference (see the module's doc).
+/// with the large segments of record sets kept by reference (see the
+/// module's doc).
 #[derive(Debug, Default)]
 pub struct RequestFrame {
     bytes: BytesMut,
-    /// Record sets kept by reference, each with the offset in `bytes`
-    /// they come after, in order.
+    /// Record set segments kept by reference, each with the offset in
+    /// `bytes` it comes after, in order.
     records: Vec<(usize, Bytes)>,
     records_len: usize,
 }
@@ -127,13 +129,16 @@ impl Sink for RequestFrame {
         bytes::BufMut::put_slice(&mut self.bytes, bytes);
     }
 
-    fn put_records(&mut self, records: &Bytes, compact: bool) -> Result<(), EncodeErrorKind> {
-        if !by_reference(records) {
-            return self.put_bytes(records, compact);
-        }
+    fn put_records(&mut self, records: &RecordSet, compact: bool) -> Result<(), EncodeErrorKind> {
         self.put_len(records.len(), compact)?;
-        self.records.push((self.bytes.len(), records.clone()));
-        self.records_len += records.len();
+        for segment in records.segments() {
+            if by_reference(segment) {
+                self.records.push((self.bytes.len(), segment.clone()));
+                self.records_len += segment.len();
+            } else {
+                self.put_slice(segment);
+            }
+        }
         Ok(())
     }
 }
@@ -152,11 +157,14 @@ impl Sink for OwnBytes {
         self.0 += ferrokafka_protocol::varint::unsigned_varint_len(v);
     }
 
-    fn put_records(&mut self, records: &Bytes, compact: bool) -> Result<(), EncodeErrorKind> {
-        if !by_reference(records) {
-            return self.put_bytes(records, compact);
+    fn put_records(&mut self, records: &RecordSet, compact: bool) -> Result<(), EncodeErrorKind> {
+        self.put_len(records.len(), compact)?;
+        for segment in records.segments() {
+            if !by_reference(segment) {
+                self.put_slice(segment);
+            }
         }
-        self.put_len(records.len(), compact)
+        Ok(())
     }
 }
 
@@ -170,7 +178,9 @@ mod tests {
         for (i, part) in parts.iter().enumerate() {
             frame.put_slice(part);
             if let Some(records) = records.get(i) {
-                frame.put_records(records, false).unwrap();
+                frame
+                    .put_records(&RecordSet::from(records.clone()), false)
+                    .unwrap();
             }
         }
         frame
@@ -209,16 +219,49 @@ mod tests {
 
     #[test]
     fn own_bytes_count_what_the_frame_buffer_holds() {
-        let big = Bytes::from(vec![1u8; 5000]);
-        let small = Bytes::from(vec![2u8; 10]);
+        let big = RecordSet::from(Bytes::from(vec![1u8; 5000]));
+        let small = RecordSet::from(Bytes::from(vec![2u8; 10]));
+        let split = RecordSet::from_segments(vec![
+            Bytes::from(vec![3u8; 70]),
+            Bytes::from(vec![4u8; BY_REFERENCE_FROM]),
+            Bytes::from(vec![5u8; 3]),
+        ]);
         let mut counted = OwnBytes::default();
         counted.put_slice(&[0; 8]);
-        counted.put_records(&big, true).unwrap();
-        counted.put_records(&small, true).unwrap();
         let mut frame = RequestFrame::new(BytesMut::new());
         frame.put_slice(&[0; 8]);
-        frame.put_records(&big, true).unwrap();
-        frame.put_records(&small, true).unwrap();
+        for records in [&big, &small, &split] {
+            counted.put_records(records, true).unwrap();
+            frame.put_records(records, true).unwrap();
+        }
         assert_eq!(counted.0, frame.into_buffer().len());
+    }
+
+    #[test]
+    fn a_split_record_set_is_written_in_order_its_large_segments_in_place() {
+        let large = Bytes::from(vec![9u8; BY_REFERENCE_FROM + 5]);
+        let set = RecordSet::from_segments(vec![
+            Bytes::from_static(b"head"),
+            large.clone(),
+            Bytes::from_static(b"tail"),
+        ]);
+        let mut frame = RequestFrame::new(crate::frame::start(16));
+        frame.put_slice(b"x");
+        frame.put_records(&set, false).unwrap();
+        frame.finish();
+        let mut body = b"x".to_vec();
+        body.extend_from_slice(&i32::try_from(set.len()).unwrap().to_be_bytes());
+        body.extend_from_slice(&set.to_bytes());
+        let mut expected = i32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+        expected.extend_from_slice(&body);
+        assert_eq!(written(&frame), expected);
+        assert_eq!(frame.len(), expected.len());
+        let segments = frame.segments();
+        assert_eq!(
+            segments.len(),
+            3,
+            "the bytes before, the large one, the tail"
+        );
+        assert_eq!(segments[1].as_ptr(), large.as_ptr(), "not copied");
     }
 }

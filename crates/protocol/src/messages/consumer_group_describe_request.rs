@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 
+use crate::RecordSet;
 use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
 use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]

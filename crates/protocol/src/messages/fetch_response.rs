@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 
+use crate::RecordSet;
 use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
 use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
@@ -456,7 +457,7 @@ pub struct PartitionData {
     /// Versions 11+.
     pub preferred_read_replica: i32,
     /// Versions 0+, null in 0+.
-    pub records: Option<Bytes>,
+    pub records: Option<RecordSet>,
     /// Tagged fields this version of the crate does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -681,7 +682,7 @@ impl PartitionData {
         } else {
             input
         };
-        let (input, value) = field("Records", parse::nullable_bytes(input, source, flexible))?;
+        let (input, value) = field("Records", parse::nullable_records(input, source, flexible))?;
         this.records = value;
         let input = if flexible {
             let (input, ()) = field(
@@ -769,7 +770,7 @@ impl crate::sample::Sample for PartitionData {
         this.records = if (true) && rng.below(4) == 0 {
             None
         } else {
-            Some(rng.bytes())
+            Some(RecordSet::from(rng.bytes()))
         };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
@@ -854,7 +855,7 @@ impl PartitionData {
             "records".to_string(),
             match &self.records {
                 None => serde_json::Value::Null,
-                Some(value) => serde_json::Value::from(crate::sample::base64(value)),
+                Some(value) => serde_json::Value::from(crate::sample::base64(&(value).to_bytes())),
             },
         );
         serde_json::Value::Object(map)

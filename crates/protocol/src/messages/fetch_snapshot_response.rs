@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 
+use crate::RecordSet;
 use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
 use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
@@ -364,7 +365,7 @@ pub struct PartitionSnapshot {
     /// Versions 0+.
     pub position: i64,
     /// Versions 0+.
-    pub unaligned_records: Bytes,
+    pub unaligned_records: RecordSet,
     /// Tagged fields this version of the crate does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -378,7 +379,7 @@ impl Default for PartitionSnapshot {
             current_leader: LeaderIdAndEpoch::default(),
             size: 0,
             position: 0,
-            unaligned_records: Bytes::new(),
+            unaligned_records: RecordSet::default(),
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -453,7 +454,7 @@ impl PartitionSnapshot {
         this.size = value;
         let (input, value) = field("Position", parse::int64(input))?;
         this.position = value;
-        let (input, value) = field("UnalignedRecords", parse::bytes(input, source, flexible))?;
+        let (input, value) = field("UnalignedRecords", parse::records(input, source, flexible))?;
         this.unaligned_records = value;
         let input = if flexible {
             let (input, ()) = field(
@@ -498,7 +499,7 @@ impl crate::sample::Sample for PartitionSnapshot {
         }
         this.size = rng.next_u64() as i64;
         this.position = rng.next_u64() as i64;
-        this.unaligned_records = rng.bytes();
+        this.unaligned_records = RecordSet::from(rng.bytes());
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
                 tag: 10_000 + rng.below(50) as u32,
@@ -538,7 +539,7 @@ impl PartitionSnapshot {
         );
         map.insert(
             "unalignedRecords".to_string(),
-            serde_json::Value::from(crate::sample::base64(&self.unaligned_records)),
+            serde_json::Value::from(crate::sample::base64(&(&self.unaligned_records).to_bytes())),
         );
         serde_json::Value::Object(map)
     }

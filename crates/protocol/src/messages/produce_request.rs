@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 
+use crate::RecordSet;
 use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
 use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
@@ -380,7 +381,7 @@ pub struct PartitionProduceData {
     /// Versions 0+.
     pub index: i32,
     /// Versions 0+, null in 0+.
-    pub records: Option<Bytes>,
+    pub records: Option<RecordSet>,
     /// Tagged fields this version of the crate does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -446,7 +447,7 @@ impl PartitionProduceData {
         let mut this = Self::default();
         let (input, value) = field("Index", parse::int32(input))?;
         this.index = value;
-        let (input, value) = field("Records", parse::nullable_bytes(input, source, flexible))?;
+        let (input, value) = field("Records", parse::nullable_records(input, source, flexible))?;
         this.records = value;
         let input = if flexible {
             let (input, ()) = field(
@@ -478,7 +479,7 @@ impl crate::sample::Sample for PartitionProduceData {
         this.records = if (true) && rng.below(4) == 0 {
             None
         } else {
-            Some(rng.bytes())
+            Some(RecordSet::from(rng.bytes()))
         };
         if flexible && rng.unknown_tags && rng.below(3) == 0 {
             this.unknown_tagged_fields.push(RawTaggedField {
@@ -502,7 +503,7 @@ impl PartitionProduceData {
             "records".to_string(),
             match &self.records {
                 None => serde_json::Value::Null,
-                Some(value) => serde_json::Value::from(crate::sample::base64(value)),
+                Some(value) => serde_json::Value::from(crate::sample::base64(&(value).to_bytes())),
             },
         );
         serde_json::Value::Object(map)

@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 
+use crate::RecordSet;
 use crate::codec::{EncodeError, EncodeErrorKind, RawTaggedField, Sink, SizeCounter, Uuid};
 use crate::parse::{self, PResult, Source, field};
 #[cfg(any(test, feature = "sample"))]
@@ -394,7 +395,7 @@ pub struct PartitionData {
     /// Versions 0+.
     pub current_leader: LeaderIdAndEpoch,
     /// Versions 0+, null in 0.
-    pub records: Option<Bytes>,
+    pub records: Option<RecordSet>,
     /// Versions 0+.
     pub acquired_records: Vec<AcquiredRecords>,
     /// Tagged fields this version of the crate does not know, kept for re-encoding.
@@ -529,7 +530,10 @@ impl PartitionData {
         this.current_leader = value;
         let (input, value) = field(
             "Records",
-            parse::null_check(version == 0, parse::nullable_bytes(input, source, flexible)),
+            parse::null_check(
+                version == 0,
+                parse::nullable_records(input, source, flexible),
+            ),
         )?;
         this.records = value;
         let (input, value) = field(
@@ -582,7 +586,7 @@ impl crate::sample::Sample for PartitionData {
         this.records = if (version == 0) && rng.below(4) == 0 {
             None
         } else {
-            Some(rng.bytes())
+            Some(RecordSet::from(rng.bytes()))
         };
         this.acquired_records = (0..rng.len(depth))
             .map(|_| AcquiredRecords::sample(rng, version, depth + 1))
@@ -638,7 +642,7 @@ impl PartitionData {
             "records".to_string(),
             match &self.records {
                 None => serde_json::Value::Null,
-                Some(value) => serde_json::Value::from(crate::sample::base64(value)),
+                Some(value) => serde_json::Value::from(crate::sample::base64(&(value).to_bytes())),
             },
         );
         map.insert(
