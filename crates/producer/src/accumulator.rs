@@ -1533,7 +1533,10 @@ mod tests {
             7,
         )
         .unwrap();
-        assert!(acc.available_memory() < (1 << 20) - 50_000, "counted in full");
+        assert!(
+            acc.available_memory() < (1 << 20) - 50_000,
+            "counted in full"
+        );
         let open = acc.queues[&0].front().unwrap();
         assert!(
             open.builder.as_ref().unwrap().uncompressed_size() > value.len(),
@@ -1545,7 +1548,11 @@ mod tests {
             .pop()
             .unwrap();
         let set = batch.encoded().unwrap().clone();
-        assert_eq!(set.segments().len(), 3, "before the value, the value, after");
+        assert_eq!(
+            set.segments().len(),
+            3,
+            "before the value, the value, after"
+        );
         assert_eq!(set.segments()[1].as_ptr(), value.as_ptr(), "not copied");
         assert!(
             set.segments()[0].len() < 1000,
@@ -1563,7 +1570,10 @@ mod tests {
             .unwrap();
         let restamped = batch.encoded().unwrap().clone();
         assert_eq!(restamped.segments()[1].as_ptr(), value.as_ptr());
-        let decoded = BatchReader::new(restamped.to_bytes()).next().unwrap().unwrap();
+        let decoded = BatchReader::new(restamped.to_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
         let ferrokafka_records::Batch::V2(decoded) = decoded else {
             panic!("a v2 batch");
         };
@@ -1575,18 +1585,7 @@ mod tests {
         acc.complete(batch);
         assert_eq!(acc.available_memory(), 1 << 20);
         // Completed, a batch's own buffer (not the value) serves a later batch.
-        acc.append(
-            t0,
-            &1,
-            RecordRef {
-                timestamp: 1,
-                key: None,
-                value: Some(&value),
-                headers: NO_HEADERS,
-            },
-            8,
-        )
-        .unwrap();
+        append(&mut acc, t0, 1, &value, 8);
         let batch = acc
             .drain(t0, &[1], 1 << 20, |_, _| DrainStamp::Unsequenced)
             .unwrap()
