@@ -356,7 +356,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
     /// within a quarter of `buffer_memory`.
     fn recycle(&mut self, encoded: RecordSet) {
         let wanted = BATCH_HEADER_LEN + self.config.batch_size;
-        // The batch's own buffer starts it; the rest are values kept apart,
+        // The batch's own buffer starts it; the rest are values shared,
         // or the parts of its buffer between them, let go first.
         let Some(head) = encoded.into_segments().into_iter().next() else {
             return;
@@ -439,12 +439,12 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 ));
             }
             self.used_memory += reserve;
-            // A value kept apart needs no room in the batch's own buffer.
-            let apart = value
+            // A shared value needs no room in the batch's own buffer.
+            let shared = value
                 .map(Bytes::len)
-                .filter(|&len| RecordBatchBuilder::keeps_apart(self.config.compression, len))
+                .filter(|&len| RecordBatchBuilder::shares_value(self.config.compression, len))
                 .unwrap_or(0);
-            let room = batch_size.max(size - apart);
+            let room = batch_size.max(size - shared);
             let builder = RecordBatchBuilder::in_buffer(
                 Self::batch_buffer(&mut self.spare, &mut self.spare_bytes, room),
                 0,
@@ -821,7 +821,7 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
 fn restamp(encoded: &RecordSet, (id, epoch, sequence): (i64, i16, i32)) -> Option<RecordSet> {
     /// Where the CRC-covered part of a batch starts (the attributes).
     const CRC_START: usize = 21;
-    // The header is in the first segment: values kept apart come after it.
+    // The header is in the first segment: shared values come after it.
     let mut segments = encoded.segments().to_vec();
     let mut head = segments.first()?.to_vec();
     let mut header = BatchHeader::parse(&head).ok()?;

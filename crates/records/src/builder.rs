@@ -256,9 +256,9 @@ impl RecordBatchBuilder {
         offset_delta
     }
 
-    /// Whether [`Self::append_shared`] keeps a value of `len` bytes apart,
-    /// by reference, in a batch compressed with `compression`.
-    pub fn keeps_apart(compression: Compression, len: usize) -> bool {
+    /// Whether [`Self::append_shared`] shares a value of `len` bytes (keeps
+    /// it by reference) in a batch compressed with `compression`.
+    pub fn shares_value(compression: Compression, len: usize) -> bool {
         len >= SHARED_VALUE_FROM && compression == Compression::None
     }
 
@@ -287,7 +287,7 @@ impl RecordBatchBuilder {
         headers: &[H],
     ) -> i32 {
         let value = match value {
-            Some(value) if Self::keeps_apart(self.compression, value.len()) => value,
+            Some(value) if Self::shares_value(self.compression, value.len()) => value,
             value => return self.append(timestamp, key, value.map(|v| &v[..]), headers),
         };
         let offset_delta = self.next_offset_delta;

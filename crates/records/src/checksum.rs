@@ -14,7 +14,7 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
 }
 
 /// The CRC-32C of bytes given in pieces, in order (a batch whose values
-/// are kept apart).
+/// are shared).
 ///
 /// ```
 /// let mut crc = ferrokafka_records::Crc32c::default();
