@@ -1335,6 +1335,16 @@ mod tests {
     }
 
     /// The length a batch of one record `v` encodes to.
+    /// The first batch of `set`, which must be a v2 batch.
+    fn first_v2(set: &RecordSet) -> ferrokafka_records::RecordBatch {
+        let ferrokafka_records::Batch::V2(batch) =
+            BatchReader::new(set.to_bytes()).next().unwrap().unwrap()
+        else {
+            panic!("a v2 batch");
+        };
+        batch
+    }
+
     fn sent_len(batch: &ProducerBatch<i32, u32>) -> usize {
         let reader = ferrokafka_records::BatchReader::new(batch.encoded().unwrap().to_bytes());
         reader.map(|b| b.unwrap().as_bytes().len()).sum()
@@ -1570,13 +1580,7 @@ mod tests {
             .unwrap();
         let restamped = batch.encoded().unwrap().clone();
         assert_eq!(restamped.segments()[1].as_ptr(), value.as_ptr());
-        let decoded = BatchReader::new(restamped.to_bytes())
-            .next()
-            .unwrap()
-            .unwrap();
-        let ferrokafka_records::Batch::V2(decoded) = decoded else {
-            panic!("a v2 batch");
-        };
+        let decoded = first_v2(&restamped);
         assert!(decoded.crc_is_valid());
         assert_eq!(decoded.header().producer_id, 6);
         let record = decoded.records().next().unwrap().unwrap();
@@ -1742,13 +1746,7 @@ mod tests {
             .pop()
             .unwrap();
         assert_eq!(again.producer, Some((7, 4, 0)));
-        let decoded = BatchReader::new(again.encoded().unwrap().to_bytes())
-            .next()
-            .unwrap()
-            .unwrap();
-        let ferrokafka_records::Batch::V2(decoded) = decoded else {
-            panic!("a v2 batch");
-        };
+        let decoded = first_v2(again.encoded().unwrap());
         assert!(decoded.crc_is_valid());
         let header = decoded.header();
         assert_eq!(

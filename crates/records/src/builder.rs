@@ -291,12 +291,11 @@ impl RecordBatchBuilder {
             value => return self.append(timestamp, key, value.map(|v| &v[..]), headers),
         };
         let offset_delta = self.next_offset_delta;
-        let base = *self.base_timestamp.get_or_insert(timestamp);
-        self.max_timestamp = self.max_timestamp.max(timestamp);
+        let timestamp_delta = self.timestamp_delta(timestamp);
         let value_at = encode_record_around_value(
             &mut self.buf,
             0,
-            timestamp.wrapping_sub(base),
+            timestamp_delta,
             offset_delta,
             key,
             value,
@@ -304,8 +303,7 @@ impl RecordBatchBuilder {
         );
         self.shared.push((value_at, value.clone()));
         self.shared_len += value.len();
-        self.next_offset_delta = offset_delta.saturating_add(1);
-        self.record_count = self.record_count.saturating_add(1);
+        self.count(offset_delta);
         offset_delta
     }
 
@@ -331,17 +329,29 @@ impl RecordBatchBuilder {
         value: Option<&[u8]>,
         headers: &[H],
     ) {
-        let base = *self.base_timestamp.get_or_insert(timestamp);
-        self.max_timestamp = self.max_timestamp.max(timestamp);
+        let timestamp_delta = self.timestamp_delta(timestamp);
         encode_record(
             &mut self.buf,
             attributes,
-            timestamp.wrapping_sub(base),
+            timestamp_delta,
             offset_delta,
             key,
             value,
             headers,
         );
+        self.count(offset_delta);
+    }
+
+    /// A record at `timestamp` is coming: its delta from the batch's base
+    /// timestamp (set by the first record), the batch's max timestamp raised.
+    fn timestamp_delta(&mut self, timestamp: i64) -> i64 {
+        let base = *self.base_timestamp.get_or_insert(timestamp);
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        timestamp.wrapping_sub(base)
+    }
+
+    /// A record at `offset_delta` was written.
+    fn count(&mut self, offset_delta: i32) {
         self.next_offset_delta = offset_delta.saturating_add(1);
         self.record_count = self.record_count.saturating_add(1);
     }
