@@ -261,6 +261,23 @@ pub fn record_size_upper_bound<H: HeaderRef>(
     VARINT + fields + key_len + value_len + headers_len
 }
 
+/// The fewest bytes a record takes in a batch: its key, value and headers,
+/// a byte for each header's two lengths, and a byte for each of the
+/// record's own fields (length, attributes, timestamp and offset deltas, key
+/// and value lengths, header count).
+fn record_size_lower_bound<H: HeaderRef>(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[H],
+) -> usize {
+    const FIELDS: usize = 7;
+    let headers_len: usize = headers
+        .iter()
+        .map(|h| 2 + h.key().len() + h.value().map_or(0, <[u8]>::len))
+        .sum();
+    FIELDS + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers_len
+}
+
 /// One record to append, borrowed from the caller.
 #[derive(Debug)]
 pub struct RecordRef<'a, H> {
@@ -458,10 +475,11 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
                 builder: Some(builder),
                 pending: None,
                 encoded: None,
-                // Room for as many records as this one would fill the
-                // batch with, and half again (the bound overestimates).
+                // Room for as many records like this one as the batch can
+                // hold: a list that grew would copy itself to new memory.
                 completions: {
-                    let room = (reserve / size.max(1) * 3 / 2).clamp(1, 4096);
+                    let least = record_size_lower_bound(key, value.map(|v| &v[..]), headers);
+                    let room = (reserve / least).clamp(1, 4096);
                     match self.spare_completions.pop() {
                         Some(list) if list.capacity() >= room => list,
                         _ => Vec::with_capacity(room),
@@ -617,7 +635,15 @@ impl<P: Ord + Clone, C> Accumulator<P, C> {
         max_bytes: usize,
         mut producer: impl FnMut(&P, i32) -> DrainStamp,
     ) -> Vec<ProducerBatch<P, C>> {
-        let mut drained = Vec::new();
+        // Room for as many batches as a request takes, allocated once:
+        // growing it one batch at a time cost a reallocation or two per
+        // request, each large enough to make the allocator consolidate
+        // the small chunks freed since.
+        let mut drained = Vec::with_capacity(
+            partitions
+                .len()
+                .min(max_bytes / self.config.batch_size.max(1) + 1),
+        );
         let mut total = 0usize;
         for partition in partitions {
             let Some(queue) = self.queues.get_mut(partition) else {
@@ -1368,6 +1394,56 @@ mod tests {
         let second = &acc.queues[&1][0];
         assert_eq!(second.completions.as_ptr(), at);
         assert_eq!(second.completions, [2], "emptied before reuse");
+    }
+
+    #[test]
+    fn a_batch_s_completion_list_never_grows_for_records_alike() {
+        for (key, value, headers) in [
+            (None, 0, 0),
+            (None, 10, 0),
+            (Some(&b"k"[..]), 1, 3),
+            (None, 100, 1),
+            (Some(&b"a key"[..]), 300, 2),
+        ] {
+            let config = AccumulatorConfig {
+                batch_size: 16384,
+                buffer_memory: 1 << 20,
+                ..config()
+            };
+            let mut acc: Accumulator<i32, u32> = Accumulator::new(config);
+            let value = Bytes::from(vec![7; value]);
+            let headers: Vec<Header> = (0..headers)
+                .map(|i| Header::new(format!("h{i}"), Some(Bytes::from_static(b"v"))))
+                .collect();
+            let t0 = Instant::now();
+            let mut id = 0;
+            let mut sized = None;
+            // Records go to one batch until it is full and a second opens.
+            while acc.queues.get(&0).is_none_or(|queue| queue.len() < 2) {
+                acc.append(
+                    t0,
+                    &0,
+                    RecordRef {
+                        timestamp: 1,
+                        key,
+                        value: Some(&value),
+                        headers: &headers,
+                    },
+                    id,
+                )
+                .unwrap();
+                id += 1;
+                sized = sized.or(Some(acc.queues[&0][0].completions.capacity()));
+            }
+            let full = &acc.queues[&0][0];
+            let filled = full.completions.len();
+            assert_eq!(usize::try_from(full.record_count).unwrap(), filled);
+            // The capacity the first record gave it, never grown, and not
+            // twice what the batch took.
+            let sized = sized.unwrap();
+            assert_eq!(full.completions.capacity(), sized, "{filled} records");
+            assert!(filled * 2 > sized, "{filled} records in room for {sized}");
+        }
     }
 
     #[test]
