@@ -109,23 +109,62 @@ async fn leaders_coordinators_and_lanes() {
         &client.connection(node, Lane::Data).await.unwrap()
     ));
 
-    let missing = Client::connect(config(&[
+    // Many leaders at once, in the order asked: of partitions the metadata
+    // knows, and of a topic it does not know yet (looked up as `leader`
+    // looks it up).
+    let second = unique_topic("client-leaders-b");
+    create_topic(&client, &second, 2, 1).await;
+    let asked = [
+        (topic.as_str(), 2),
+        (second.as_str(), 1),
+        (topic.as_str(), 0),
+    ];
+    let leaders = client.leaders(&asked).await;
+    assert_eq!(leaders.len(), asked.len());
+    for ((name, partition), leader) in asked.iter().zip(leaders) {
+        assert_eq!(
+            leader.unwrap(),
+            client.leader(name, *partition).await.unwrap(),
+            "{name}-{partition}"
+        );
+    }
+
+    let short = Client::connect(config(&[
         ("bootstrap_servers", bootstrap_servers()),
         ("default_api_timeout_ms", "1500"),
     ]))
     .await
-    .unwrap()
-    .leader(&unique_topic("no-such-topic"), 0)
-    .await
-    .unwrap_err();
-    assert!(
+    .unwrap();
+    let no_such = unique_topic("no-such-topic");
+    let missing = short.leader(&no_such, 0).await.unwrap_err();
+    let gave_up_unknown = |error: &TransportError| {
         matches!(
-            &missing,
+            error,
             TransportError::GaveUp { last_error: Some(last), .. }
                 if matches!(**last, TransportError::UnknownTopic { .. })
-        ),
-        "{missing:?}"
+        )
+    };
+    assert!(gave_up_unknown(&missing), "{missing:?}");
+    // Among many, a missing topic fails only its own partition, in its
+    // place.
+    let leaders = short
+        .leaders(&[
+            (topic.as_str(), 0),
+            (no_such.as_str(), 0),
+            (topic.as_str(), 1),
+        ])
+        .await;
+    assert!(
+        leaders[1].as_ref().is_err_and(gave_up_unknown),
+        "{:?}",
+        leaders[1]
     );
+    for (at, partition) in [(0, 0), (2, 1)] {
+        assert_eq!(
+            *leaders[at].as_ref().unwrap(),
+            client.leader(&topic, partition).await.unwrap()
+        );
+    }
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! (`beginning_offsets`, `end_offsets`, `offsets_for_times`).
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use ferrokafka_group::assignor::TopicPartition;
 pub use ferrokafka_group::offsets::{GroupIdentity, OffsetAndMetadata};
@@ -143,7 +144,9 @@ async fn commit_once(
     let coordinator = client
         .coordinator(CoordinatorKind::Group, &group.group_id)
         .await?;
-    let names: Vec<&str> = offsets.keys().map(TopicPartition::topic).collect();
+    let mut names: Vec<&str> = offsets.keys().map(TopicPartition::topic).collect();
+    // In topic order: each name once, not once for each of its partitions.
+    names.dedup();
     let ids = client.topic_ids(&names).await?;
     let response = client
         .send_built(coordinator, Lane::Coordination, |version| {
@@ -346,8 +349,10 @@ async fn list_offsets_once(
 ) -> Option<OffsetError> {
     let mut first_error = None;
     let mut by_leader: BTreeMap<i32, BTreeMap<&str, Vec<ListOffsetsPartition>>> = BTreeMap::new();
-    for (tp, &at) in left.iter() {
-        let leader = match client.leader(&tp.topic, tp.partition).await {
+    let asked: Vec<(&str, i32)> = left.keys().map(|tp| (tp.topic(), tp.partition)).collect();
+    let leaders = client.leaders(&asked).await;
+    for ((tp, &at), leader) in left.iter().zip(leaders) {
+        let leader = match leader {
             Ok(leader) => leader,
             Err(error) => {
                 first_error.get_or_insert(OffsetError::from(error));
@@ -391,8 +396,13 @@ async fn list_offsets_once(
             }
         };
         for topic in response.topics {
+            // One name shared by the topic's partitions, not one each.
+            let name: Arc<str> = Arc::from(topic.name.as_str());
             for p in topic.partitions {
-                let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
+                let tp = TopicPartition {
+                    topic: Arc::clone(&name),
+                    partition: p.partition_index,
+                };
                 if !left.contains_key(&tp) {
                     // Never asked: not an answer to anything.
                     continue;

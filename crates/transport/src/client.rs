@@ -519,6 +519,55 @@ impl Client {
         .await
     }
 
+    /// The leaders of many partitions, in their order, each as
+    /// [`Client::leader`] finds it; but the metadata is refreshed at most
+    /// once and read once for every leader it knows, so that only the
+    /// partitions it does not know are looked up one by one (one by one,
+    /// the 4,000 partitions of a topic cost a lock and a lookup each).
+    ///
+    /// ```no_run
+    /// # async fn example(client: &ferrokafka_transport::Client) {
+    /// let partitions = [("events", 0), ("events", 1)];
+    /// for ((topic, partition), leader) in partitions.iter().zip(client.leaders(&partitions).await) {
+    ///     println!("{topic}-{partition}: {leader:?}");
+    /// }
+    /// # }
+    /// ```
+    pub async fn leaders<T: AsRef<str>>(
+        &self,
+        partitions: &[(T, i32)],
+    ) -> Vec<Result<i32, TransportError>> {
+        let known: Vec<Option<i32>> = if self.ensure_fresh().await.is_ok() {
+            let view = lock(&self.inner.view);
+            // Partitions of one topic usually come together: one lookup of
+            // the topic serves them all.
+            let mut topic: Option<(&str, Option<&TopicView>)> = None;
+            partitions
+                .iter()
+                .map(|(name, partition)| {
+                    let name = name.as_ref();
+                    let found = match topic {
+                        Some((last, found)) if last == name => found,
+                        _ => topic.insert((name, view.topic(name))).1,
+                    };
+                    found
+                        .and_then(|t| view.leader_in(t, *partition))
+                        .map(|b| b.node_id)
+                })
+                .collect()
+        } else {
+            vec![None; partitions.len()]
+        };
+        let mut leaders = Vec::with_capacity(partitions.len());
+        for ((name, partition), known) in partitions.iter().zip(known) {
+            leaders.push(match known {
+                Some(leader) => Ok(leader),
+                None => self.leader(name.as_ref(), *partition).await,
+            });
+        }
+        leaders
+    }
+
     /// The node id of the coordinator of `key` (a group or transactional
     /// id), from the cache or a FindCoordinator request.
     pub async fn coordinator(
