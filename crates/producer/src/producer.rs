@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use sync_wrapper::SyncWrapper;
 
 use ferrokafka_records::HeaderRef as _;
 use ferrokafka_telemetry::{TelemetryHandle, TelemetrySlot};
 use ferrokafka_transport::Client;
 use rustc_hash::FxHashMap as HashMap;
+use sync_wrapper::SyncWrapper;
 use tokio::sync::{Notify, oneshot};
 
 use crate::accumulator::{Accumulator, AppendError, DrainStamp, RecordRef};
