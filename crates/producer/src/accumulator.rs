@@ -248,34 +248,38 @@ pub fn record_size_upper_bound<H: HeaderRef>(
     value: Option<&[u8]>,
     headers: &[H],
 ) -> usize {
-    const VARINT: usize = 5;
-    const VARLONG: usize = 10;
-    let fields = 1 + VARLONG + VARINT; // attributes, timestamp delta, offset delta
-    let key_len = VARINT + key.map_or(0, <[u8]>::len);
-    let value_len = VARINT + value.map_or(0, <[u8]>::len);
-    let headers_len: usize = VARINT
-        + headers
-            .iter()
-            .map(|h| 2 * VARINT + h.key().len() + h.value().map_or(0, <[u8]>::len))
-            .sum::<usize>();
-    VARINT + fields + key_len + value_len + headers_len
+    record_size_with(5, 10, key, value, headers)
 }
 
-/// The fewest bytes a record takes in a batch: its key, value and headers,
-/// a byte for each header's two lengths, and a byte for each of the
-/// record's own fields (length, attributes, timestamp and offset deltas, key
-/// and value lengths, header count).
+/// The fewest bytes a record takes in a batch: every varint of one byte.
 fn record_size_lower_bound<H: HeaderRef>(
     key: Option<&[u8]>,
     value: Option<&[u8]>,
     headers: &[H],
 ) -> usize {
-    const FIELDS: usize = 7;
-    let headers_len: usize = headers
-        .iter()
-        .map(|h| 2 + h.key().len() + h.value().map_or(0, <[u8]>::len))
-        .sum();
-    FIELDS + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers_len
+    record_size_with(1, 1, key, value, headers)
+}
+
+/// A record's encoded size in a v2 batch with each varint taking `varint`
+/// bytes and each varlong `varlong` bytes: its length, attributes,
+/// timestamp and offset deltas, key and value with their lengths, and
+/// headers with their count and each header's two lengths.
+fn record_size_with<H: HeaderRef>(
+    varint: usize,
+    varlong: usize,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[H],
+) -> usize {
+    let fields = 1 + varlong + varint; // attributes, timestamp delta, offset delta
+    let key_len = varint + key.map_or(0, <[u8]>::len);
+    let value_len = varint + value.map_or(0, <[u8]>::len);
+    let headers_len: usize = varint
+        + headers
+            .iter()
+            .map(|h| 2 * varint + h.key().len() + h.value().map_or(0, <[u8]>::len))
+            .sum::<usize>();
+    varint + fields + key_len + value_len + headers_len
 }
 
 /// One record to append, borrowed from the caller.
