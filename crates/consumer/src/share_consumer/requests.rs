@@ -30,13 +30,18 @@ impl ShareConsumer {
         &self,
         partitions: Vec<(SharePartition, Arc<str>)>,
     ) -> BTreeMap<SharePartition, i32> {
+        let asked: Vec<(&str, i32)> = partitions
+            .iter()
+            .map(|(id, topic)| (&**topic, id.1))
+            .collect();
+        let found = self.client.leaders(&asked).await;
         let mut leaders = BTreeMap::new();
-        for (id, topic) in partitions {
-            match self.client.leader(&topic, id.1).await {
+        for ((id, topic), leader) in partitions.iter().zip(found) {
+            match leader {
                 Ok(node) => {
-                    leaders.insert(id, node);
+                    leaders.insert(*id, node);
                 }
-                Err(error) => debug!(%error, topic = &*topic, partition = id.1, "no leader"),
+                Err(error) => debug!(%error, topic = &**topic, partition = id.1, "no leader"),
             }
         }
         leaders
