@@ -380,9 +380,14 @@ pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     /// Wakes the sender: a batch filled, a response came, a flush began.
     pub(crate) wake: Notify,
-    /// Wakes senders blocked on `buffer_memory` and flushes waiting for the
-    /// accumulator to empty.
+    /// Wakes senders blocked on `buffer_memory`: a batch went, room came.
     pub(crate) progress: Notify,
+    /// Wakes flushes and closes: the oldest flush generation was settled
+    /// (a flush waits for its own and the earlier ones, a close for all).
+    /// Apart from `progress`, which every settled batch notifies: a flush
+    /// waiting behind thousands of batches would otherwise be woken, and
+    /// take the state lock, once for each of them.
+    pub(crate) settled: Notify,
     pub(crate) closed: AtomicBool,
     /// Every [`Producer`] handle is gone: the sender delivers what is left
     /// and ends.
@@ -422,15 +427,19 @@ impl Inner {
         for (index, completion) in completions.drain(..).enumerate() {
             outcome(index, completion);
         }
-        let idle = {
+        let (idle, generation_ended) = {
             let mut state = self.state();
             state.accumulator.recycle_completions(completions);
+            let mut ended = false;
             for (generation, records) in runs {
-                state.unsettled.settle(generation, records);
+                ended |= state.unsettled.settle(generation, records);
             }
-            state.unsettled.total() == 0
+            (state.unsettled.total() == 0, ended)
         };
         self.progress.notify_waiters();
+        if generation_ended {
+            self.settled.notify_waiters();
+        }
         if idle {
             // A transaction's EndTxn, or the end of a closed sender, may
             // have waited for this.
@@ -449,11 +458,12 @@ impl Inner {
         }
     }
 
-    /// Waits until `done` holds of the state, checked again after each
-    /// settlement.
+    /// Waits until `done` holds of the state, checked again each time the
+    /// oldest flush generation is settled: `done` must be a condition on
+    /// [`Unsettled`] that only that can make true.
     async fn settled_when(&self, done: impl Fn(&State) -> bool) {
         loop {
-            let waiting = self.progress.notified();
+            let waiting = self.settled.notified();
             if done(&self.state()) {
                 return;
             }
@@ -632,6 +642,7 @@ impl Producer {
             client,
             wake: Notify::new(),
             progress: Notify::new(),
+            settled: Notify::new(),
             closed: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
             turns: Notify::new(),

@@ -99,6 +99,15 @@ async fn coordinator_transaction_version(
 /// Runs until the producer is closed and everything it held is settled.
 pub(crate) async fn run(inner: Arc<Inner>) {
     let idle = Duration::from_millis(100);
+    // One timer for the life of the loop, moved only to an earlier
+    // deadline. A timer made anew on every pass registers with the
+    // runtime's clock each time, and one due before the clock's next
+    // wake-up wakes its driver (a write to an eventfd and a wasted poll)
+    // even while this task is the one running: a few thousand times a
+    // second under load. Left due earlier than needed, it fires early, and
+    // that pass finds nothing due and sets it again.
+    let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(timer);
     loop {
         // After an error that made the view stale (a moved leader), learn
         // the new leaders before sending again, not after.
@@ -138,7 +147,14 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         // clock runs ahead (paused in tests) it would run away.
         let idle_until = tokio::time::Instant::now() + idle;
         let until = next.map_or(idle_until, |at| idle_until.min(at.into()));
-        let _ = tokio::time::timeout_at(until, waiting).await;
+        if timer.is_elapsed() || until < timer.deadline() {
+            timer.as_mut().reset(until);
+        }
+        tokio::select! {
+            biased;
+            () = waiting => {}
+            () = &mut timer => {}
+        }
     }
 }
 

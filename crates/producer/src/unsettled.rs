@@ -44,16 +44,21 @@ impl Unsettled {
         marked
     }
 
-    /// `records` of `generation` had their outcome handed over.
-    pub(crate) fn settle(&mut self, generation: Generation, records: usize) {
+    /// `records` of `generation` had their outcome handed over. Whether
+    /// that settled the oldest generation, the only change that can make
+    /// [`Unsettled::settled_through`] true or [`Unsettled::total`] zero.
+    pub(crate) fn settle(&mut self, generation: Generation, records: usize) -> bool {
         if let Some((_, count)) = self.counts.iter_mut().find(|(g, _)| *g == generation) {
             let settled = records.min(*count);
             *count -= settled;
             self.total -= settled;
         }
+        let mut ended = false;
         while self.counts.front().is_some_and(|(_, count)| *count == 0) {
             self.counts.pop_front();
+            ended = true;
         }
+        ended
     }
 
     /// Whether every record of `generation` and of those before it is settled.
@@ -95,9 +100,9 @@ mod tests {
         let b = unsettled.accept();
         assert_eq!((a, flush, b), (0, 0, 1));
         assert!(!unsettled.settled_through(flush));
-        unsettled.settle(b, 1);
+        assert!(!unsettled.settle(b, 1), "a later generation ended nothing");
         assert!(!unsettled.settled_through(flush), "a later record settled");
-        unsettled.settle(a, 1);
+        assert!(unsettled.settle(a, 1), "the oldest generation ended");
         assert!(unsettled.settled_through(flush));
         assert_eq!(unsettled.total(), 0);
     }
@@ -123,7 +128,9 @@ mod tests {
 
     proptest! {
         /// Against a model that keeps each record's generation: a flush
-        /// is done exactly when every record accepted before it is settled.
+        /// is done exactly when every record accepted before it is settled,
+        /// and a settle says it ended a generation exactly when some
+        /// flush's wait (or a close's) could end with it.
         #[test]
         fn matches_a_model(steps in proptest::collection::vec(0u8..4, 0..200), picks in proptest::collection::vec(any::<usize>(), 200)) {
             let mut unsettled = Unsettled::default();
@@ -135,7 +142,14 @@ mod tests {
                     2 => flushes.push(unsettled.mark()),
                     _ if !open.is_empty() => {
                         let generation = open.swap_remove(pick % open.len());
-                        unsettled.settle(generation, 1);
+                        let waits = |u: &Unsettled| {
+                            let through: Vec<bool> =
+                                (0..=u.current()).map(|g| u.settled_through(g)).collect();
+                            (through, u.total() == 0)
+                        };
+                        let before = waits(&unsettled);
+                        let ended = unsettled.settle(generation, 1);
+                        prop_assert_eq!(ended, waits(&unsettled) != before);
                     }
                     _ => {}
                 }
